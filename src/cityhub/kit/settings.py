@@ -1,0 +1,70 @@
+"""The one settings object; every option is declared here with its default and description."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """cityhub configuration, read from `CITYHUB_*` environment variables (and `.env` when present)."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYHUB_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(Path("var"), description="Folder for the SQLite file, uploads and the Parquet lake.")
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL; empty means SQLite at <var_dir>/cityhub.db. "
+        "Use postgresql+psycopg://user@host:5432/db for PostgreSQL.",
+    )
+    secret_key: str = Field(
+        "change-me-in-production-0123456789abcdef",
+        description="Signs session cookies and CSRF tokens; derives the at-rest encryption key. Set in production.",
+    )
+    host: str = Field("127.0.0.1", description="Address `cityhub serve` binds to.")
+    port: int = Field(8000, description="Port `cityhub serve` listens on.")
+    workers: int = Field(1, description="Uvicorn worker processes for `cityhub serve`.")
+    default_locale: Literal["zh_CN", "en"] = Field("zh_CN", description="UI language when the user has not chosen.")
+    display_timezone: str = Field("Asia/Shanghai", description="Time zone pages display times in (storage is UTC).")
+    max_body_bytes: int = Field(1024 * 1024, description="Largest accepted request body; larger answers 413.")
+    upload_max_bytes: int = Field(
+        200 * 1024 * 1024, description="Largest accepted body on upload routes (datastore tables, files)."
+    )
+    login_max_failures: int = Field(5, description="Failed logins in a row before the account is locked.")
+    login_lock_minutes: int = Field(15, description="How long a locked account stays locked.")
+    session_max_age_s: int = Field(8 * 3600, description="Web session lifetime in seconds.")
+    cookie_secure: bool = Field(False, description="Mark session cookies Secure (set behind HTTPS).")
+    require_services: bool = Field(
+        False, description="Tests fail instead of skipping when PostgreSQL/Mosquitto/Redis are absent (CI sets 1)."
+    )
+    test_postgres_url: str = Field(
+        "postgresql+psycopg://127.0.0.1:5432/test",
+        description="PostgreSQL database the test-suite uses as its admin connection.",
+    )
+    mqtt_url: str = Field("", description="MQTT broker, e.g. mqtt://127.0.0.1:1883; empty disables MQTT.")
+    redis_url: str = Field("", description="Redis for cache and rate limits, e.g. redis://127.0.0.1:6379/0.")
+    engine: Literal["duckdb", "spark"] = Field("duckdb", description="Analytics engine.")
+    demo_password: str = Field("", description="Password for demo users; empty generates one and prints it once.")
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under var_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'cityhub.db').as_posix()}"
+
+    @property
+    def lake_dir(self) -> Path:
+        """Parquet files for analytics and archived telemetry."""
+        return self.var_dir / "lake"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Process-wide settings (tests call `get_settings.cache_clear()` after changing the environment)."""
+    return Settings()

@@ -1,0 +1,141 @@
+"""Domain-free web plumbing: the session dependency, templates, navigation registry, CSRF, static files."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from cityhub.kit import i18n
+from cityhub.kit.errors import Forbidden
+from cityhub.kit.settings import get_settings
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = PACKAGE_ROOT / "web" / "static"
+VENDOR_DIR = STATIC_DIR / "vendor"  # filled by `make setup` from node_modules, git-ignored
+
+
+def _db_session(request: Request) -> Iterator[Session]:
+    with request.app.state.db.session_scope() as session:
+        yield session
+
+
+# The request boundary: opens the session, commits when the handler returns, rolls back on any error.
+DbSession = Annotated[Session, Depends(_db_session, scope="function")]
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One entry of the left navigation, grouped by layer (core, cloud, connect, data, compute, ops, apply)."""
+
+    layer: str
+    label: str  # English msgid, translated at render time
+    href: str
+    order: int = 100
+    public: bool = False  # shown to anonymous visitors too
+
+
+LAYERS: tuple[tuple[str, str], ...] = (
+    ("cloud", "云 Cloud"),
+    ("connect", "联 Connect"),
+    ("data", "数 Data"),
+    ("compute", "算 Compute"),
+    ("ops", "一网统管 Operations"),
+    ("apply", "用 Apply"),
+    ("admin", "Administration"),
+)
+
+NAV: list[NavItem] = []
+
+
+def register_nav(*items: NavItem) -> None:
+    """Add navigation entries (each domain's pages module calls this at import)."""
+    for item in items:
+        if item not in NAV:
+            NAV.append(item)
+
+
+def nav_tree(authenticated: bool) -> list[tuple[str, str, list[NavItem]]]:
+    """Navigation grouped by layer, in layer order, for the base template."""
+    out = []
+    for key, label in LAYERS:
+        items = sorted((n for n in NAV if n.layer == key and (authenticated or n.public)), key=lambda n: n.order)
+        out.append((key, label, items))
+    return out
+
+
+def to_local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Format a UTC time in the display time zone (Asia/Shanghai)."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(get_settings().display_timezone)).strftime(fmt)
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (created on first use)."""
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return str(token)
+
+
+def verify_csrf(request: Request, submitted: str | None) -> None:
+    """Refuse a cookie-authenticated write whose CSRF token does not match the session's."""
+    expected = request.session.get("csrf")
+    if not expected or not submitted or not hmac.compare_digest(str(expected), submitted):
+        raise Forbidden(i18n.gettext("The form expired or came from another site; reload and try again"),
+                        code="csrf_failed")
+
+
+def _template_dirs() -> list[str]:
+    dirs = [str(PACKAGE_ROOT / "web" / "templates")]
+    dirs += sorted(str(p) for p in PACKAGE_ROOT.glob("*/templates") if p.parent.name != "web")
+    return dirs
+
+
+def _make_env() -> Environment:
+    env = Environment(loader=ChoiceLoader([FileSystemLoader(d) for d in _template_dirs()]),
+                      autoescape=select_autoescape(["html", "xml"]))
+    env.globals["_"] = i18n.gettext
+    env.globals["locales"] = i18n.LOCALE_LABELS
+    env.filters["local"] = to_local
+    return env
+
+
+templates = Jinja2Templates(env=_make_env())
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Any:
+    """Render a page with the shell's common context (actor, nav, locale, CSRF token)."""
+    actor = getattr(request.state, "actor", None)
+    authenticated = bool(actor is not None and actor.is_authenticated)
+    ctx: dict[str, Any] = {
+        "actor": actor,
+        "nav": nav_tree(authenticated),
+        "locale": i18n.get_locale(),
+        "csrf": csrf_token(request),
+        "path": request.url.path,
+        "vendor_ready": (VENDOR_DIR / "echarts.min.js").exists(),
+    }
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+# Routes whose bodies may be larger than max_body_bytes (uploads); each domain adds its own prefixes.
+LARGE_BODY_PREFIXES: list[str] = []
+
+
+def allow_large_bodies(*prefixes: str) -> None:
+    """Let uploads under these path prefixes exceed the normal body limit (up to upload_max_bytes)."""
+    LARGE_BODY_PREFIXES.extend(p for p in prefixes if p not in LARGE_BODY_PREFIXES)

@@ -1,0 +1,1 @@
+"""The web shell: base templates, static files, navigation, login pages, home."""

@@ -1,0 +1,89 @@
+"""Shell pages: login/logout, language switch, home with live counts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from cityhub.core import service as core_service
+from cityhub.core.deps import OptionalActor
+from cityhub.kit import i18n
+from cityhub.kit.i18n import gettext as _
+from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+
+router = APIRouter(include_in_schema=False)
+
+register_nav(NavItem("admin", "Overview", "/", order=1))
+
+LOGIN_MESSAGES = {
+    "bad_credentials": "Wrong username or password",
+    "locked": "Too many failed attempts; the account is locked for a while",
+    "disabled": "This account is disabled",
+}
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths are followed after login (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
+        return "/"
+    return target
+
+
+@router.get("/login")
+def login_page(request: Request, actor: OptionalActor, next: str | None = None) -> Response:
+    """The login form."""
+    if actor.is_authenticated:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return render(request, "login.html", {"next": _safe_next(next), "error": None})  # type: ignore[no-any-return]
+
+
+@router.post("/login")
+def login(
+    request: Request, session: DbSession,
+    username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "", next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    """Check the password, start a session, go on to `next`."""
+    verify_csrf(request, csrf_token)
+    result = core_service.login_attempt(session, username.strip(), password)
+    if result.actor is None:
+        return render(request, "login.html",  # type: ignore[no-any-return]
+                      {"next": _safe_next(next), "error": _(LOGIN_MESSAGES[result.reason]), "username": username},
+                      status_code=401 if result.reason != "locked" else 429)
+    request.session.clear()  # new session on login (no fixation)
+    request.session["uid"] = str(result.actor.user_id)
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """End the session."""
+    verify_csrf(request, csrf_token)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/lang/{code}")
+def set_language(request: Request, code: str, next: str | None = None) -> Response:
+    """Switch the UI language (cookie), then go back."""
+    locale = i18n.normalize(code)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie("cityhub_lang", locale, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+@router.get("/")
+def home(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+    """Home: the five layers and live counts."""
+    if not actor.is_authenticated:
+        return RedirectResponse("/login", status_code=303)
+    counts = core_service.core_counts(session)
+    orgs = core_service.organization_all(session)
+    kinds: dict[str, int] = {}
+    for org in orgs:
+        kinds[org.kind] = kinds.get(org.kind, 0) + 1
+    return render(request, "home.html", {"counts": counts,  # type: ignore[no-any-return]
+                                         "org_kinds": [{"name": _(k), "value": v} for k, v in kinds.items()]})

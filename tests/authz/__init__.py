@@ -1,0 +1,44 @@
+"""Authorisation matrix declarations.
+
+Each domain adds `tests/authz/<domain>.py` with `EXPECTATIONS: list[Expect]` (and optionally
+`prepare(world)` to create the objects its routes act on, stored in `world.extra`). The generic test in
+`tests/test_authz_matrix.py` walks every API route with every role and no credentials; it fails when a route
+has no declared expectation, when a denied role gets through, when an allowed role is refused, or on any 5xx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+PUBLIC = "public"  # anonymous callers allowed too
+ANY_USER = "any_user"  # every authenticated role
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Who may call `method path` on the target that `params` picks."""
+
+    method: str
+    path: str  # the route template as registered, e.g. /api/v1/organizations/{org_id}
+    allowed: frozenset[str] | str
+    params: Callable[[Any], dict[str, Any]] = field(default=lambda w: {})
+    body: Callable[[Any], Any] | None = None
+    query: Callable[[Any], dict[str, Any]] | None = None
+    note: str = ""
+
+    def allows(self, role: str | None, all_roles: tuple[str, ...]) -> bool:
+        """Is `role` (None = anonymous) expected to get through?"""
+        if self.allowed == PUBLIC:
+            return True
+        if role is None:
+            return False
+        if self.allowed == ANY_USER:
+            return True
+        return role in self.allowed  # type: ignore[operator]
+
+
+def roles(*names: str) -> frozenset[str]:
+    """A set of role keys (see WORLD_USERS in conftest)."""
+    return frozenset(names)

@@ -1,0 +1,194 @@
+"""Shared fixtures: a database per backend (SQLite and PostgreSQL), a transaction per test, the app, a small world.
+
+Every test that takes `db`, `session`, `client` or `world` runs once on SQLite and once on PostgreSQL.
+PostgreSQL tests skip when it is absent, unless CITYHUB_REQUIRE_SERVICES=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from cityhub.app import create_app
+from cityhub.core import service as core
+from cityhub.core.schemas import ApiTokenCreate, OrganizationCreate, UserCreate
+from cityhub.kit import clock
+from cityhub.kit.db import Database, make_engine
+from cityhub.kit.migrate import upgrade
+from cityhub.kit.settings import Settings, get_settings
+
+REQUIRE_SERVICES = os.environ.get("CITYHUB_REQUIRE_SERVICES") == "1"
+PASSWORD = "correct-horse-42"
+
+
+def service_available(host: str, port: int) -> bool:
+    """Is something listening on host:port?"""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(name: str, host: str, port: int) -> None:
+    """Skip (or, in CI, fail) when an outside service is down."""
+    if not service_available(host, port):
+        msg = f"{name} is not reachable at {host}:{port}"
+        if REQUIRE_SERVICES:
+            pytest.fail(msg + " and CITYHUB_REQUIRE_SERVICES=1")
+        pytest.skip(msg)
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _pg_engine() -> Engine:
+    admin_url = make_url(get_settings().test_postgres_url)
+    need_service("PostgreSQL", admin_url.host or "127.0.0.1", admin_url.port or 5432)
+    name = f"cityhub_test_{_worker()}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_engine(admin_url.set(database=name).render_as_string(hide_password=False))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A freshly migrated database of each backend for this test session."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "cityhub.db"
+        eng = make_engine(f"sqlite:///{path}")
+    else:
+        eng = _pg_engine()
+    with eng.begin() as conn:
+        upgrade(connection=conn)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Database]:
+    """A Database whose sessions all live in one outer transaction, rolled back after the test."""
+    conn = engine.connect()
+    outer = conn.begin()
+    database = Database(engine=engine)
+    database.sessionmaker = sessionmaker(bind=conn, expire_on_commit=False,
+                                         join_transaction_mode="create_savepoint")
+    database.connection = conn  # type: ignore[attr-defined]  # for tests that isolate steps with savepoints
+    try:
+        yield database
+    finally:
+        clock.set_now(None)
+        outer.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    """A session inside the test transaction (flushes are visible to the app under test)."""
+    s = db.sessionmaker()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Settings for the app under test."""
+    return get_settings()
+
+
+@pytest.fixture
+def app(db: Database, settings: Settings) -> Any:
+    """The ASGI app bound to the test transaction."""
+    return create_app(settings, db)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    """An HTTP client for the app (no credentials)."""
+    with TestClient(app) as c:
+        yield c
+
+
+@dataclass
+class World:
+    """A small city: root, the bureau, two departments, a district, and one user per role."""
+
+    session: Session
+    orgs: dict[str, Any] = field(default_factory=dict)
+    users: dict[str, Any] = field(default_factory=dict)
+    actors: dict[str, core.Actor] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def headers(self, who: str | None) -> dict[str, str]:
+        """Bearer headers of a named user (None = anonymous)."""
+        return {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
+
+    def refresh_actors(self) -> None:
+        """Rebuild actors after role changes."""
+        for name, user in self.users.items():
+            self.actors[name] = core.actor_for_user(self.session, user)
+
+
+# role name used in authz expectations -> (username, home org key, role, org the role is bound in)
+WORLD_USERS = {
+    "platform_admin": ("t-admin", "city", "platform_admin", "city"),
+    "auditor": ("t-auditor", "city", "auditor", "city"),
+    "operator": ("t-operator", "city", "operator", "city"),
+    "org_admin_a": ("t-a-admin", "dept_a", "org_admin", "dept_a"),
+    "org_member_a": ("t-a-member", "dept_a", "org_member", "dept_a"),
+    "org_member_b": ("t-b-member", "dept_b", "org_member", "dept_b"),
+    "district_admin": ("t-d-admin", "district", "org_admin", "district"),
+}
+ROLES = tuple(WORLD_USERS)
+
+
+def build_world(session: Session) -> World:
+    """Create the small city through services, with one API token per user."""
+    system = core.Actor.system("test")
+    w = World(session=session)
+    w.orgs["city"] = core.organization_create(session, system, OrganizationCreate(
+        name="测试市", code="t-city", kind="city"))  # type: ignore[arg-type]
+    for key, name, kind in (("bureau", "大数据局", "department"), ("dept_a", "甲局", "department"),
+                            ("dept_b", "乙局", "department"), ("district", "丙区", "district")):
+        w.orgs[key] = core.organization_create(session, system, OrganizationCreate(
+            name=name, code=f"t-{key.replace('_', '-')}", kind=kind, parent_id=w.orgs["city"].id))  # type: ignore[arg-type]
+    for key, (username, home, role, bound) in WORLD_USERS.items():
+        user = core.user_create(session, system, UserCreate(
+            username=username, password=PASSWORD, org_id=w.orgs[home].id))
+        core.role_binding_create(session, system, core_binding(user.id, w.orgs[bound].id, role))
+        w.users[key] = user
+        _tok, raw = core.api_token_create(session, system, user.id, ApiTokenCreate(name="test"))
+        w.tokens[key] = raw
+    w.refresh_actors()
+    session.flush()
+    return w
+
+
+def core_binding(user_id: Any, org_id: Any, role: str) -> Any:
+    """A RoleBindingCreate."""
+    from cityhub.core.schemas import RoleBindingCreate
+
+    return RoleBindingCreate(user_id=user_id, org_id=org_id, role=role)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    """The small city with a user and token per role."""
+    return build_world(session)
