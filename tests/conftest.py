@@ -49,14 +49,10 @@ def need_service(name: str, host: str, port: int) -> None:
         pytest.skip(msg)
 
 
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
 def _pg_engine() -> Engine:
     admin_url = make_url(get_settings().test_postgres_url)
     need_service("PostgreSQL", admin_url.host or "127.0.0.1", admin_url.port or 5432)
-    name = f"cityhub_test_{_worker()}"
+    name = f"cityhub_test_{os.getpid()}"  # unique per process: parallel runs never drop each other's database
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -77,6 +73,11 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         upgrade(connection=conn)
     yield eng
     eng.dispose()
+    if request.param == "postgresql":
+        admin = create_engine(make_url(get_settings().test_postgres_url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{eng.url.database}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,19 @@
+"""cloud: tables of the cloud domain (slot reserved in the linear history; filled by the cloud work)
+
+Revision ID: 0004
+Revises: 0003
+"""
+from __future__ import annotations
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

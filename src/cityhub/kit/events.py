@@ -1,0 +1,57 @@
+"""In-process publish/subscribe between domains, so a producer never imports its consumers.
+
+Example: `connect` publishes `telemetry.stored` after each ingest batch is written (inside the batch's
+transaction); `ops` subscribes its rule engine. Handlers run synchronously in the publisher's transaction; a
+handler that raises is isolated and logged, never breaking the publisher or the other handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("cityhub.events")
+
+Handler = Callable[[Session, Any], None]
+_handlers: dict[str, list[Handler]] = defaultdict(list)
+_failures: dict[str, int] = defaultdict(int)
+
+
+def subscribe(topic: str, handler: Handler) -> None:
+    """Call `handler(session, payload)` for every `publish(topic, …)`; subscribing twice is a no-op."""
+    if handler not in _handlers[topic]:
+        _handlers[topic].append(handler)
+
+
+def unsubscribe(topic: str, handler: Handler) -> None:
+    """Stop calling `handler` for `topic`."""
+    if handler in _handlers[topic]:
+        _handlers[topic].remove(handler)
+
+
+def publish(session: Session, topic: str, payload: Any) -> int:
+    """Deliver `payload` to every handler of `topic` in a savepoint each; returns how many succeeded."""
+    ok = 0
+    for handler in list(_handlers.get(topic, ())):
+        try:
+            with session.begin_nested():
+                handler(session, payload)
+            ok += 1
+        except Exception:  # a consumer's bug must not lose the producer's data
+            _failures[topic] += 1
+            log.exception("event handler %s failed on %s", getattr(handler, "__qualname__", handler), topic)
+    return ok
+
+
+def failures(topic: str) -> int:
+    """How many handler calls failed for `topic` since start."""
+    return _failures.get(topic, 0)
+
+
+def has_subscribers(topic: str) -> bool:
+    """True when anyone listens (publishers may skip building payloads otherwise)."""
+    return bool(_handlers.get(topic))
