@@ -8,13 +8,36 @@ handler that raises is isolated and logged, never breaking the publisher or the 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("cityhub.events")
+
+TELEMETRY_STORED = "telemetry.stored"  # payload: list[SeriesPoint], published once per stored ingest batch
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One stored measurement with the context consumers need without a lookup (rules, alarms, maps)."""
+
+    device_id: uuid.UUID
+    key: str  # metric key from the device profile, e.g. "strain"
+    ts: datetime  # UTC-aware
+    value: float | None  # numbers and booleans (1.0/0.0)
+    text: str | None  # string metrics
+    org_id: uuid.UUID  # owner organisation of the device
+    profile_code: str  # device profile code, e.g. "bridge-health"
+    asset_path: tuple[uuid.UUID, ...] = ()  # the device's asset, then its ancestors up to the root asset
+    district_id: uuid.UUID | None = None  # organisation of the district/county the asset lies in
+    lon: float | None = None
+    lat: float | None = None
+
 
 Handler = Callable[[Session, Any], None]
 _handlers: dict[str, list[Handler]] = defaultdict(list)
