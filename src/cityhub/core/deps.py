@@ -45,7 +45,8 @@ def _resolve(request: Request, session: DbSession) -> Actor:
     return request.state.actor  # type: ignore[no-any-return]  # just set
 
 
-def _require(actor: Annotated[Actor, Depends(_resolve)]) -> Actor:
+async def _require(actor: Annotated[Actor, Depends(_resolve)]) -> Actor:
+    # async on purpose: no I/O here, and a sync dependency would cost a thread-pool hop per request
     if not actor.is_authenticated:
         raise Unauthorized(_("Log in or send an API token"))
     return actor

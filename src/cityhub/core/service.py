@@ -12,6 +12,7 @@ import hmac
 import io
 import re
 import secrets
+import time as time_mod
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -184,9 +185,28 @@ def audit_export_csv(session: Session, actor: Actor, flt: AuditFilter, max_rows:
 # ---------------------------------------------------------------- organisations
 
 
+# Per-process cache of the organisation tree. Organisations are never re-parented and only empty ones are
+# deleted, so a stale copy can only lack a brand-new unit: it may deny, never wrongly allow. Creating an
+# organisation in this process clears it at once; other processes see the new unit within the TTL.
+_TREE_TTL_S = 5.0
+_tree_cache: dict[str, tuple[float, dict[uuid.UUID, uuid.UUID | None]]] = {}
+
+
 def org_parents(session: Session) -> dict[uuid.UUID, uuid.UUID | None]:
     """Every organisation's parent (the tree is small: a city has a few hundred units at most)."""
-    return dict(session.execute(select(Organization.id, Organization.parent_id)).all())
+    key = str(session.get_bind().engine.url)
+    hit = _tree_cache.get(key)
+    now = time_mod.monotonic()
+    if hit is not None and now - hit[0] < _TREE_TTL_S:
+        return hit[1]
+    tree = dict(session.execute(select(Organization.id, Organization.parent_id)).all())
+    _tree_cache[key] = (now, tree)
+    return tree
+
+
+def org_tree_changed() -> None:
+    """Drop the cached organisation tree (called after an organisation is created or deleted)."""
+    _tree_cache.clear()
 
 
 def expand_subtrees(parents: Mapping[uuid.UUID, uuid.UUID | None], roots: Iterable[uuid.UUID]) -> set[uuid.UUID]:
@@ -281,6 +301,7 @@ def organization_create(session: Session, actor: Actor, data: OrganizationCreate
     org = Organization(**data.model_dump())
     session.add(org)
     session.flush()
+    org_tree_changed()
     audit_record(session, actor, "organization_create", target_type="organization", target_id=org.id,
                  org_id=org.id, after=snapshot(org, _ORG_FIELDS))
     return org
@@ -320,6 +341,7 @@ def organization_delete(session: Session, actor: Actor, org_id: uuid.UUID) -> No
         session.flush()
     except IntegrityError as exc:  # still referenced by another domain's rows
         raise Conflict(_("The organisation is still referenced"), details=str(exc.orig)[:200]) from exc
+    org_tree_changed()
     audit_record(session, actor, "organization_delete", target_type="organization", target_id=org_id,
                  org_id=org_id, before=before)
 
@@ -490,23 +512,12 @@ def role_binding_list(
 # ---------------------------------------------------------------- actors and authentication
 
 
-def actor_for_user(session: Session, user: User, token_scopes: tuple[str, ...] | None = None,
-                   parents: Mapping[uuid.UUID, uuid.UUID | None] | None = None) -> Actor:
+def actor_for_user(session: Session, user: User, token_scopes: tuple[str, ...] | None = None) -> Actor:
     """Build the Actor of a user: each role binding expanded to the organisation's subtree."""
     bindings = session.execute(
         select(RoleBinding.role, RoleBinding.org_id).where(RoleBinding.user_id == user.id)
     ).all()
-    tree = parents if parents is not None else (org_parents(session) if bindings else {})
-    roles: dict[str, set[uuid.UUID]] = {}
-    for role, org_id in bindings:
-        roles.setdefault(role, set()).update(expand_subtrees(tree, [org_id]))
-    return Actor(
-        user_id=user.id,
-        username=user.username,
-        org_id=user.org_id,
-        roles={r: frozenset(s) for r, s in roles.items()},
-        token_scopes=token_scopes,
-    )
+    return _actor(session, user.id, user.username, user.org_id, [(r, o) for r, o in bindings], token_scopes)
 
 
 def actor_for_username(session: Session, username: str) -> Actor:
@@ -583,26 +594,46 @@ def _token_hash(secret: str) -> str:
 def authenticate_token(session: Session, raw: str) -> Actor:
     """Resolve `chub_<prefix>_<secret>` to its user's Actor; revoked, expired or malformed tokens fail."""
     parts = raw.split("_")
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(parts[1]) > 16:
         raise Unauthorized(_("Invalid API token"))
-    row = session.execute(
-        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.prefix == parts[1])
-    ).first()
-    if row is None:
+    # One round trip on the hot path: token, user and role bindings together (a row per binding).
+    rows = session.execute(
+        select(ApiToken.id, ApiToken.secret_hash, ApiToken.revoked_at, ApiToken.expires_at, ApiToken.last_used_at,
+               ApiToken.scopes, User.id, User.username, User.org_id, User.disabled, RoleBinding.role,
+               RoleBinding.org_id)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(RoleBinding, RoleBinding.user_id == User.id)
+        .where(ApiToken.prefix == parts[1])
+    ).all()
+    if not rows:
         raise Unauthorized(_("Invalid API token"))
-    token, user = row
-    if not hmac.compare_digest(token.secret_hash, _token_hash(raw)):
+    (token_id, secret_hash, revoked_at, expires_at, last_used_at, scopes,
+     user_id, username, org_id, disabled, _role, _org) = rows[0]
+    if not hmac.compare_digest(secret_hash, _token_hash(raw)):
         raise Unauthorized(_("Invalid API token"))
     now = clock.now()
-    if token.revoked_at is not None:
+    if revoked_at is not None:
         raise Unauthorized(_("This API token has been revoked"), code="token_revoked")
-    if token.expires_at is not None and token.expires_at <= now:
+    if expires_at is not None and clock.as_utc(expires_at) <= now:
         raise Unauthorized(_("This API token has expired"), code="token_expired")
-    if user.disabled:
+    if disabled:
         raise Unauthorized(_("This account is disabled"), code="account_disabled")
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
-        token.last_used_at = now  # coarse on purpose: a write per request would cost every read
-    return actor_for_user(session, user, tuple(token.scopes))
+    if last_used_at is None or now - clock.as_utc(last_used_at) > timedelta(minutes=5):
+        # coarse on purpose: a write per request would cost every read
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    bindings = [(r[10], r[11]) for r in rows if r[10] is not None]
+    return _actor(session, user_id, username, org_id, bindings, tuple(scopes))
+
+
+def _actor(session: Session, user_id: uuid.UUID, username: str, org_id: uuid.UUID,
+           bindings: Iterable[tuple[str, uuid.UUID]], token_scopes: tuple[str, ...] | None) -> Actor:
+    bindings = list(bindings)
+    tree = org_parents(session) if bindings else {}
+    roles: dict[str, set[uuid.UUID]] = {}
+    for role, bound_org in bindings:
+        roles.setdefault(role, set()).update(expand_subtrees(tree, [bound_org]))
+    return Actor(user_id=user_id, username=username, org_id=org_id,
+                 roles={r: frozenset(s) for r, s in roles.items()}, token_scopes=token_scopes)
 
 
 def api_token_create(session: Session, actor: Actor, user_id: uuid.UUID, data: ApiTokenCreate) -> tuple[ApiToken, str]:

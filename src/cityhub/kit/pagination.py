@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Query, Response
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -21,11 +21,11 @@ class PageParams(BaseModel):
     offset: int = 0
 
 
-def page_params(
+async def page_params(
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description="Items per page."),
     offset: int = Query(0, ge=0, description="Items to skip."),
 ) -> PageParams:
-    """FastAPI dependency for `?limit=&offset=`."""
+    """FastAPI dependency for `?limit=&offset=` (async: pure, so no thread-pool hop)."""
     return PageParams(limit=limit, offset=offset)
 
 
@@ -39,7 +39,25 @@ class Page(BaseModel, Generic[T]):
 
 
 def paginate(session: Session, stmt: Select[Any], params: PageParams) -> tuple[list[Any], int]:
-    """Run `stmt` for one page and count the whole result."""
+    """Run `stmt` for one page and count the whole result in the same round trip (COUNT(*) OVER ())."""
+    counted = stmt.add_columns(func.count().over().label("_total")).limit(params.limit).offset(params.offset)
+    result = session.execute(counted).all()
+    if result:
+        return [row[0] for row in result], int(result[0][-1])
+    if params.offset == 0:
+        return [], 0
+    # past the end: the window gave no row to read the total from
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = list(session.scalars(stmt.limit(params.limit).offset(params.offset)))
-    return rows, int(total)
+    return [], int(total)
+
+
+def page_response(schema: type[BaseModel], rows: list[Any], total: int, params: PageParams) -> Response:
+    """Serialise one page straight to JSON bytes.
+
+    Hot list endpoints return this instead of a `Page` model: FastAPI would otherwise dump the model to a dict,
+    validate it against `response_model` again and serialise it — three passes instead of one. The route keeps
+    `response_model=Page[schema]` so the OpenAPI schema stays exact.
+    """
+    page = Page[schema](items=[schema.model_validate(r) for r in rows], total=total,  # type: ignore[valid-type]
+                        limit=params.limit, offset=params.offset)
+    return Response(page.model_dump_json(), media_type="application/json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ def _make_env() -> Environment:
     env.globals["_"] = i18n.gettext
     env.globals["locales"] = i18n.LOCALE_LABELS
     env.filters["local"] = to_local
+    env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
     return env
 
 
