@@ -114,7 +114,8 @@ def test_health_ready_metrics(client) -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.dictionaries(st.sampled_from(["name", "code", "kind", "parent_id", "uscc", "lon", "x"]),
-                            st.one_of(st.none(), st.integers(), st.text(max_size=30), st.floats(allow_nan=False, allow_infinity=False),
+                            st.one_of(st.none(), st.integers(), st.text(max_size=30),
+                                      st.floats(allow_nan=False, allow_infinity=False),
                                       st.lists(st.integers(), max_size=3))))
 def test_random_org_bodies_never_500(client, world, body) -> None:
     r = client.post("/api/v1/organizations", json=body, headers=world.headers("platform_admin"))
