@@ -77,7 +77,7 @@ def organization_create(
 
 @router.get("/users")
 def users(request: Request, session: DbSession, actor: CurrentActor, q: str | None = Query(None, max_length=100),
-          offset: int = Query(0, ge=0), msg: str | None = None) -> Response:
+          offset: int = Query(0, ge=0, le=10_000_000), msg: str | None = None) -> Response:
     """Users the caller may see, with their roles."""
     page = PageParams(limit=50, offset=offset)
     rows, total = service.user_list(session, actor, page, q=q)
@@ -153,7 +153,7 @@ def token_revoke(request: Request, session: DbSession, actor: CurrentActor, toke
 @router.get("/audit")
 def audit(request: Request, session: DbSession, actor: CurrentActor,
           who: str | None = Query(None, max_length=100), action: str | None = Query(None, max_length=80),
-          offset: int = Query(0, ge=0)) -> Response:
+          offset: int = Query(0, ge=0, le=10_000_000)) -> Response:
     """The audit log with filters and CSV export."""
     page = PageParams(limit=100, offset=offset)
     flt = service.AuditFilter(actor=who or None, action=action or None)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 
 MAX_LIMIT = 500
+MAX_OFFSET = 10_000_000  # deeper paging is a search problem; also keeps OFFSET inside BIGINT
 
 
 class PageParams(BaseModel):
@@ -23,7 +24,7 @@ class PageParams(BaseModel):
 
 async def page_params(
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description="Items per page."),
-    offset: int = Query(0, ge=0, description="Items to skip."),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Items to skip."),
 ) -> PageParams:
     """FastAPI dependency for `?limit=&offset=` (async: pure, so no thread-pool hop)."""
     return PageParams(limit=limit, offset=offset)
