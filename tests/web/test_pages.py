@@ -78,3 +78,23 @@ def test_non_admin_page_access(client, world) -> None:
     login(client, "t-a-member")
     r = client.get("/admin/audit", headers={"accept": "text/html"})
     assert r.status_code == 403
+
+
+def test_admin_grants_and_removes_a_role_from_the_users_page(client, world, session) -> None:
+    from cityhub.core import service as core
+
+    login(client, "t-a-admin")
+    csrf = _csrf(client.get("/admin/users").text)
+    member = world.users["org_member_a"]
+    r = client.post(f"/admin/users/{member.id}/bindings", data={"csrf_token": csrf, "role": "org_admin",
+                                                                 "org_id": str(world.orgs["dept_a"].id)})
+    assert r.status_code == 200
+    roles = {b.role for b in core.user_roles(session, member.id)}
+    assert roles == {"org_member", "org_admin"}
+    # an org admin may not hand out the operator role: the page says so, nothing is written
+    r = client.post(f"/admin/users/{member.id}/bindings", data={"csrf_token": csrf, "role": "operator",
+                                                                 "org_id": str(world.orgs["dept_a"].id)})
+    assert "operator" not in {b.role for b in core.user_roles(session, member.id)}
+    binding = next(b for b in core.user_roles(session, member.id) if b.role == "org_admin")
+    client.post(f"/admin/bindings/{binding.id}/delete", data={"csrf_token": csrf})
+    assert {b.role for b in core.user_roles(session, member.id)} == {"org_member"}

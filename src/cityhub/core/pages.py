@@ -117,6 +117,35 @@ def user_disable(request: Request, session: DbSession, actor: CurrentActor, user
     return RedirectResponse("/admin/users", status_code=303)
 
 
+@router.post("/users/{user_id}/bindings")
+def binding_create(request: Request, session: DbSession, actor: CurrentActor, user_id: uuid.UUID, csrf_token: Csrf,
+                   role: Annotated[str, Form(max_length=32)], org_id: Annotated[str, Form(max_length=40)]) -> Response:
+    """Grant a role to a user within an organisation."""
+    verify_csrf(request, csrf_token)
+    try:
+        data = schemas.RoleBindingCreate(user_id=user_id, org_id=org_id, role=role)
+        with session.begin_nested():
+            service.role_binding_create(session, actor, data)
+        msg = _("Saved")
+    except (ValidationError, CityhubError) as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/admin/users?msg={msg}", status_code=303)
+
+
+@router.post("/bindings/{binding_id}/delete")
+def binding_delete(request: Request, session: DbSession, actor: CurrentActor, binding_id: uuid.UUID,
+                   csrf_token: Csrf) -> Response:
+    """Remove a role binding."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            service.role_binding_delete(session, actor, binding_id)
+        msg = _("Saved")
+    except CityhubError as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/admin/users?msg={msg}", status_code=303)
+
+
 @router.get("/tokens")
 def tokens(request: Request, session: DbSession, actor: CurrentActor) -> Response:
     """The caller's API tokens (and those of users they administer)."""
