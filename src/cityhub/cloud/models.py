@@ -1,5 +1,8 @@
-"""Tables of the cloud domain: providers, regions, pools, tenancies, catalog, requests, resources, jobs, metering,
-idle cases, information systems, DR drills, ratio snapshots and reconciler findings."""
+"""Tables of the cloud domain.
+
+Providers, regions, pools, tenancies, catalog, requests, resources, jobs, metering, idle cases, information
+systems, DR drills, ratio snapshots and reconciler findings.
+"""
 
 from __future__ import annotations
 

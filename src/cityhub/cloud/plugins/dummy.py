@@ -47,13 +47,13 @@ IMAGES = (ImageInfo("img-kylin-v10", "Kylin V10"), ImageInfo("img-uos-20", "UOS 
 _LOCKS: dict[str, threading.Lock] = {}
 
 
-class PersistentDummyDriver(DummyNodeDriver):  # type: ignore[misc]  # libcloud is untyped
+class PersistentDummyDriver(DummyNodeDriver):
     """DummyNodeDriver whose nodes and volumes persist in a JSON file and honour name and size."""
 
     name = "cityhub dummy"
 
     def __init__(self, root: Path) -> None:
-        super().__init__(0)
+        super().__init__(0)  # type: ignore[no-untyped-call]  # libcloud method without annotations
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.path = root / "nodes.json"
@@ -71,7 +71,8 @@ class PersistentDummyDriver(DummyNodeDriver):  # type: ignore[misc]  # libcloud 
 
     def _node(self, data: dict[str, Any]) -> Node:
         size = next((s for s in SIZES if s.id == data["size"]), SIZES[0])
-        return Node(id=data["id"], name=data["name"], state=NodeState.fromstring(data["state"]),
+        node_state = NodeState.RUNNING if data["state"] == "running" else NodeState.STOPPED
+        return Node(id=data["id"], name=data["name"], state=node_state,
                     public_ips=[], private_ips=[data["ip"]], driver=self,
                     size=NodeSize(size.id, size.name, size.ram_mb, size.disk_gb, None, 0.0, self),
                     extra={"vcpus": size.vcpus, "ram_mb": size.ram_mb, "image": data["image"]})
@@ -120,15 +121,15 @@ class PersistentDummyDriver(DummyNodeDriver):  # type: ignore[misc]  # libcloud 
 
     def start_node(self, node: Node) -> bool:
         """Start."""
-        return self._set_state(node.id, "running")
+        return self._set_state(str(node.id), "running")
 
     def stop_node(self, node: Node) -> bool:
         """Stop."""
-        return self._set_state(node.id, "stopped")
+        return self._set_state(str(node.id), "stopped")
 
     def destroy_node(self, node: Node) -> bool:
         """Remove."""
-        return self._set_state(node.id, None)
+        return self._set_state(str(node.id), None)
 
     def create_volume(self, size: int, name: str, location: NodeLocation | None = None,
                       snapshot: Any = None) -> StorageVolume:
@@ -188,7 +189,7 @@ class DummyProvider:
         self.root = root
         self.driver = PersistentDummyDriver(root)
         (root / "buckets").mkdir(parents=True, exist_ok=True)
-        self.storage = LocalStorageDriver(str(root / "buckets"))
+        self.storage: Any = LocalStorageDriver(str(root / "buckets"))  # type: ignore[no-untyped-call]  # untyped
         self._quotas = dict(quotas or {"instances": 100000, "vcpus": 1000000})
 
     def regions(self) -> list[RegionInfo]:
@@ -222,6 +223,17 @@ class DummyProvider:
         """Stop."""
         if not self.driver._set_state(external_id, "stopped"):
             raise ProviderError(f"node {external_id} not found")
+
+    def node_resize(self, external_id: str, size_id: str) -> None:
+        """Change a node's flavor."""
+        if not any(s.id == size_id for s in SIZES):
+            raise ProviderError(f"unknown size {size_id!r}")
+        with self.driver.lock:
+            state = self.driver._load()
+            if external_id not in state["nodes"]:
+                raise ProviderError(f"node {external_id} not found")
+            state["nodes"][external_id]["size"] = size_id
+            self.driver._save(state)
 
     def node_destroy(self, external_id: str) -> None:
         """Destroy (idempotent)."""

@@ -44,8 +44,9 @@ class LibcloudProvider:
     def __init__(self, kind: str, compute: NodeDriver, storage: StorageDriver | None = None,
                  default_image: str = "") -> None:
         self.kind = kind
-        self.compute = compute
-        self.storage = storage
+        # libcloud's own annotations are partial and disagree with its behaviour (e.g. optional names): Any.
+        self.compute: Any = compute
+        self.storage: Any = storage
         self.default_image = default_image
 
     def regions(self) -> list[RegionInfo]:
@@ -94,6 +95,21 @@ class LibcloudProvider:
         """Stop."""
         _safe("stop node", lambda: self.compute.stop_node(self._node(external_id)))
 
+    def node_resize(self, external_id: str, size_id: str) -> None:
+        """Change the flavor (EC2 ex_change_node_size, OpenStack ex_resize)."""
+        def run() -> None:
+            node = self._node(external_id)
+            size = next((s for s in self.compute.list_sizes() if str(s.id) == size_id), None)
+            if size is None:
+                raise ProviderError(f"unknown size {size_id!r}")
+            for name in ("ex_change_node_size", "ex_resize"):
+                fn = getattr(self.compute, name, None)
+                if fn is not None:
+                    fn(node, size)
+                    return
+            raise ProviderError(f"{self.kind} cannot resize nodes")
+        _safe("resize node", run)
+
     def node_destroy(self, external_id: str) -> None:
         """Destroy (absent is fine)."""
         def run() -> None:
@@ -125,7 +141,7 @@ class LibcloudProvider:
         """Destroy a volume."""
         _safe("destroy volume", lambda: self.compute.destroy_volume(StorageVolume(external_id, "", 0, self.compute)))
 
-    def _storage(self) -> StorageDriver:
+    def _storage(self) -> Any:
         if self.storage is None:
             raise ProviderError("this account has no object storage configured")
         return self.storage
@@ -148,11 +164,11 @@ class LibcloudProvider:
         _safe("delete bucket", run)
 
     def utilisation(self, external_id: str, day: date) -> list[float]:
-        """libcloud has no metrics API: the monitoring integration (CloudWatch/CloudMonitor) is not wired."""
+        """Libcloud has no metrics API: the monitoring integration (CloudWatch/CloudMonitor) is not wired."""
         return []
 
     def quotas(self) -> dict[str, int]:
-        """libcloud exposes no portable quota call."""
+        """Libcloud exposes no portable quota call."""
         return {}
 
 
@@ -163,24 +179,29 @@ def _info(node: Any) -> NodeInfo:
                     vcpus=int(extra.get("vcpus") or 0), ram_mb=int(getattr(size, "ram", 0) or 0))
 
 
-class _CompatEC2Response(EC2Response):  # type: ignore[misc]  # libcloud is untyped
+class _CompatEC2Response(EC2Response):
     """Accept EC2-compatible endpoints (moto, several domestic clouds) that drop the namespace's trailing slash."""
 
     def parse_body(self) -> Any:
         """Normalise the namespace, then parse."""
         if isinstance(self.body, str):
             self.body = self.body.replace(NAMESPACE.rstrip("/") + '"', NAMESPACE + '"')
-        return super().parse_body()
+        return super().parse_body()  # type: ignore[no-untyped-call]  # libcloud method without annotations
 
 
-class _CompatEC2Connection(EC2Connection):  # type: ignore[misc]  # libcloud is untyped
+class _CompatEC2Connection(EC2Connection):
     responseCls = _CompatEC2Response
 
 
-class CompatEC2NodeDriver(EC2NodeDriver):  # type: ignore[misc]  # libcloud is untyped
+class CompatEC2NodeDriver(EC2NodeDriver):
     """EC2 driver tolerant of compatible endpoints."""
 
     connectionCls = _CompatEC2Connection
+
+
+def _untyped(cls: Any) -> Any:
+    """Libcloud constructors lack annotations; call them through Any."""
+    return cls
 
 
 def _endpoint(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,9 +226,8 @@ def ec2_factory(config: Mapping[str, Any], credentials: Mapping[str, str]) -> Li
     key, secret = credentials.get("access_key", ""), credentials.get("secret_key", "")
     region = str(config.get("region") or "us-east-1")
     ep = _endpoint(config)
-    compute = CompatEC2NodeDriver(key, secret, region=region, signature_version="4", **ep)
-    storage = S3StorageDriver(key, secret, region=region, **ep) if ep else S3StorageDriver(key, secret,
-                                                                                            region=region)
+    compute = _untyped(CompatEC2NodeDriver)(key, secret, region=region, signature_version="4", **ep)
+    storage = _untyped(S3StorageDriver)(key, secret, region=region, **ep)
     return LibcloudProvider("ec2", compute, storage, default_image=str(config.get("image") or "ami-12c6146b"))
 
 
@@ -227,8 +247,8 @@ def openstack_factory(config: Mapping[str, Any], credentials: Mapping[str, str])
                   ex_force_service_region=str(config.get("region") or "RegionOne"))
     storage = None
     if config.get("swift"):
-        from libcloud.storage.providers import Provider as SP
         from libcloud.storage.providers import get_driver as storage_driver
+        from libcloud.storage.types import Provider as SP
 
         storage = storage_driver(SP.OPENSTACK_SWIFT)(
             credentials.get("username", ""), credentials.get("password", ""),
@@ -243,8 +263,8 @@ def openstack_factory(config: Mapping[str, Any], credentials: Mapping[str, str])
 def aliyun_factory(config: Mapping[str, Any], credentials: Mapping[str, str]) -> LibcloudProvider:
     """Alibaba Cloud ECS + OSS (config: region e.g. cn-hangzhou, image)."""
     from libcloud.compute.providers import Provider, get_driver
-    from libcloud.storage.providers import Provider as SP
     from libcloud.storage.providers import get_driver as storage_driver
+    from libcloud.storage.types import Provider as SP
 
     key, secret = credentials.get("access_key", ""), credentials.get("secret_key", "")
     region = str(config.get("region") or "cn-hangzhou")
