@@ -398,14 +398,20 @@ def _check_quota(session: Session, t: Tenancy, demand: dict[str, int], released:
 # ---------------------------------------------------------------- requests
 
 
-def _request_visible(actor: Actor, req: ResourceRequest, bureau_id: uuid.UUID | None) -> bool:
-    return policies.org_visible(actor, req.org_id) or policies.is_bureau(actor, bureau_id)
+def _is_head(session: Session, actor: Actor, org_id: uuid.UUID) -> bool:
+    head = core.organization_head(session, org_id)
+    return head is not None and actor.user_id is not None and head.id == actor.user_id
+
+
+def _request_visible(session: Session, actor: Actor, req: ResourceRequest, bureau_id: uuid.UUID | None) -> bool:
+    return (policies.org_visible(actor, req.org_id) or policies.is_bureau(actor, bureau_id)
+            or _is_head(session, actor, req.org_id))
 
 
 def request_get(session: Session, actor: Actor, request_id: uuid.UUID) -> ResourceRequest:
     """One request the actor may see (the bureau sees every request: it approves them)."""
     req = session.get(ResourceRequest, request_id)
-    if req is None or not _request_visible(actor, req, _bureau_id(session)):
+    if req is None or not _request_visible(session, actor, req, _bureau_id(session)):
         raise NotFound(_("Request not found"), details={"id": str(request_id)})
     return req
 
@@ -1299,7 +1305,8 @@ def _scorecard(session: Session, org_id: uuid.UUID, name: str, head: str, r: Rat
 
 def scorecard(session: Session, actor: Actor, org_id: uuid.UUID) -> Scorecard:
     """The 云长 scorecard of one unit (its staff and the bureau see it)."""
-    if not policies.org_visible(actor, org_id) and not policies.is_bureau(actor, _bureau_id(session)):
+    if not (policies.org_visible(actor, org_id) or policies.is_bureau(actor, _bureau_id(session))
+            or _is_head(session, actor, org_id)):
         raise NotFound(_("Organisation not found"), details={"id": str(org_id)})
     org = core.organization_get(session, actor, org_id)
     head = core.organization_head(session, org_id)
