@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, TypeVar
 
+from libcloud.common.exceptions import BaseHTTPError
 from libcloud.compute.base import NodeDriver, NodeImage, StorageVolume
 from libcloud.compute.drivers.ec2 import NAMESPACE, EC2Connection, EC2NodeDriver, EC2Response
 from libcloud.storage.base import StorageDriver
@@ -128,7 +129,7 @@ class LibcloudProvider:
         def run() -> VolumeInfo:
             locs = self.compute.list_locations()
             loc = next((x for x in locs if str(x.id) == region), locs[0] if locs else None)
-            v = self.compute.create_volume(size_gb, None, location=loc)  # name tags are not portable
+            v = self.compute.create_volume(size_gb, name, location=loc)
             return VolumeInfo(str(v.id), name, int(v.size or size_gb))
         return _safe("create volume", run)
 
@@ -197,6 +198,13 @@ class CompatEC2NodeDriver(EC2NodeDriver):
     """EC2 driver tolerant of compatible endpoints."""
 
     connectionCls = _CompatEC2Connection
+
+    def ex_create_tags(self, resource: Any, tags: dict[str, str]) -> bool:
+        """Tags are cosmetic; several compatible endpoints refuse CreateTags on volumes, so failure is not fatal."""
+        try:
+            return bool(super().ex_create_tags(resource, tags))  # type: ignore[no-untyped-call]  # libcloud
+        except BaseHTTPError:
+            return False
 
 
 def _untyped(cls: Any) -> Any:
