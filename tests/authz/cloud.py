@@ -1,5 +1,7 @@
-"""Cloud routes: the platform manages providers/pools/catalog/tenancies; departments order and keep their systems;
-department heads and the bureau approve; readers see only their unit."""
+"""Cloud routes: the platform manages providers/pools/catalog/tenancies; departments order and keep their systems;.
+
+department heads and the bureau approve; readers see only their unit.
+"""
 
 from __future__ import annotations
 

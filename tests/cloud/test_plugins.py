@@ -1,5 +1,7 @@
-"""Provider adapters: the dummy/local provider, EC2/S3 against a moto server on loopback, OpenStack and Alibaba
-adapters constructed and configured (no outside API is called for those two)."""
+"""Provider adapters: the dummy/local provider, EC2/S3 against a moto server on loopback, OpenStack and Alibaba.
+
+adapters constructed and configured (no outside API is called for those two).
+"""
 
 from __future__ import annotations
 

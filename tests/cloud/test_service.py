@@ -1,5 +1,7 @@
-"""Cloud service: tenancy rules, quotas, approvals, placement, provisioning jobs, reclaim, reconciler, metering,
-idle rule, systems and ratios, DR, scorecards."""
+"""Cloud service: tenancy rules, quotas, approvals, placement, provisioning jobs, reclaim, reconciler, metering.
+
+idle rule, systems and ratios, DR, scorecards.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Cloud REST API under /api/v1/cloud: providers, pools, catalog, tenancies, requests, resources, jobs, metering,
-systems, ratios, DR, scorecards.
+"""Cloud REST API under /api/v1/cloud.
+
+Providers, pools, catalog, tenancies, requests, resources, jobs, metering, systems, ratios, DR, scorecards.
 """
 
 from __future__ import annotations

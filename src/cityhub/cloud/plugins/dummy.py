@@ -287,10 +287,10 @@ def _node_info(node: Node) -> NodeInfo:
 
 
 def dummy_root(config: Mapping[str, Any]) -> Path:
-    """The folder of a dummy account (config `root`, else `<var_dir>/cloud/<name>`)."""
+    """The folder of a dummy account (config `root`, else `<var_dir>/cloud/<slug or name>`)."""
     if config.get("root"):
         return Path(str(config["root"]))
-    return get_settings().var_dir / "cloud" / str(config.get("name", "dummy"))
+    return get_settings().var_dir / "cloud" / str(config.get("slug") or config.get("name") or "dummy")
 
 
 @register("dummy")
