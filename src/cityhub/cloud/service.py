@@ -111,6 +111,8 @@ IDLE_FLOW: dict[IdleStatus, set[IdleStatus]] = {
     IdleStatus.ESCALATED: {IdleStatus.REDUCTION_PROPOSED, IdleStatus.RESOLVED},
     IdleStatus.REDUCTION_PROPOSED: {IdleStatus.RESOLVED},
 }
+REQUEST_STATUSES = [s.value for s in RequestStatus]
+SYSTEM_STATUSES = [s.value for s in SystemStatus]
 OPEN_REQUEST = (RequestStatus.SUBMITTED, RequestStatus.PENDING_BUREAU, RequestStatus.APPROVED,
                 RequestStatus.PROVISIONING, RequestStatus.RESIZING, RequestStatus.RECLAIMING)
 HOLDING = (ResourceStatus.PROVISIONING, ResourceStatus.ACTIVE, ResourceStatus.STOPPED, ResourceStatus.ERROR)

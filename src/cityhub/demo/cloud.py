@@ -111,8 +111,9 @@ def _systems(session: Session, ctx: DemoContext, tenancies: dict[str, Any]) -> i
         short = unit.name.removeprefix("重庆市").removeprefix("国家税务总局重庆市")
         # Each department moves at its own pace (the ranking needs leaders and laggards).
         pace = rng.uniform(0.6, 1.05)
+        offset = rng.randrange(len(BUSINESS))
         for i in range(rng.randint(10, 21)):
-            business = BUSINESS[(i + rng.randint(0, 3)) % len(BUSINESS)]
+            business = BUSINESS[(i + offset) % len(BUSINESS)]
             importance = rng.random()
             required = 5 if importance > 0.9 else 4 if importance > 0.7 else 3 if importance > 0.4 else 2
             s = cloud.system_create(session, ctx.actor, SystemCreate(
