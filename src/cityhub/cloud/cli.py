@@ -13,7 +13,7 @@ from cityhub.cloud import service
 from cityhub.core.service import Actor
 from cityhub.kit import clock, context
 from cityhub.kit.db import Database
-from cityhub.kit.errors import CityhubError
+from cityhub.kit.errors import CityhubError, NotFound
 
 cloud_app = typer.Typer(help="云 Cloud control plane.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Provider jobs (provision, resize, reclaim).", no_args_is_help=True)
@@ -33,10 +33,14 @@ def run_due_jobs(db: Database, limit: int = 100) -> dict[str, int]:
         due = service.jobs_due(session, limit)
     out = {"run": 0, "done": 0, "retrying": 0, "failed": 0}
     for job_id in due:
-        with db.session_scope() as session:
-            job = service.job_execute(session, ACTOR, job_id)
-            out["run"] += 1
-            out[{"done": "done", "failed": "failed"}.get(job.status, "retrying")] += 1
+        try:
+            with db.session_scope() as session:
+                job = service.job_execute(session, ACTOR, job_id)
+                status = job.status
+        except NotFound:
+            continue  # another worker holds it
+        out["run"] += 1
+        out[{"done": "done", "failed": "failed"}.get(status, "retrying")] += 1
     return out
 
 

@@ -66,6 +66,7 @@ from cityhub.cloud.schemas import (
 from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.kit import clock
+from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import (
     Conflict,
     InvalidTransition,
@@ -686,9 +687,16 @@ def jobs_due(session: Session, limit: int = 100) -> list[uuid.UUID]:
 def job_execute(session: Session, actor: Actor, job_id: uuid.UUID) -> Job:
     """Run one job attempt; provider errors are recorded and retried with exponential backoff, never raised."""
     policies.platform_manage(actor)
-    job: Job = _get(session, Job, job_id, "Job")
-    if job.status in (JobStatus.DONE, JobStatus.FAILED):
-        return job  # idempotent: a finished job is not run twice
+    stmt = select(Job).where(Job.id == job_id)
+    if is_postgres(session):
+        # Several workers may poll the same queue: the row lock is held for the whole attempt and a locked job is
+        # skipped, so an attempt never runs twice at once.
+        stmt = stmt.with_for_update(skip_locked=True)
+    job = session.scalar(stmt)
+    if job is None:
+        raise NotFound(_("Job not found or being run by another worker"), details={"id": str(job_id)})
+    if job.status in (JobStatus.DONE, JobStatus.FAILED) or job.next_run_at > clock.now():
+        return job  # idempotent: a finished job is not run twice; a job another worker rescheduled waits
     job.status = JobStatus.RUNNING
     job.attempts += 1
     job.next_run_at = clock.now() + timedelta(seconds=JOB_LEASE_S)
@@ -727,7 +735,10 @@ def jobs_run(session: Session, actor: Actor, limit: int = 100) -> dict[str, int]
     """Run due jobs in this session (tests, demo, benchmark); the CLI worker commits per job instead."""
     out = {"run": 0, "done": 0, "retrying": 0, "failed": 0}
     for job_id in jobs_due(session, limit):
-        job = job_execute(session, actor, job_id)
+        try:
+            job = job_execute(session, actor, job_id)
+        except NotFound:
+            continue
         out["run"] += 1
         out[{"done": "done", "pending": "retrying", "failed": "failed"}.get(job.status, "retrying")] += 1
     return out
