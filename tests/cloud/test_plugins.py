@@ -115,3 +115,29 @@ def test_openstack_and_aliyun_are_constructed_and_configured() -> None:
     assert ali.compute.region == "cn-hangzhou"
     with pytest.raises(ProviderError):
         plugins.build("nope", {}, {})
+
+
+def test_openstack_against_a_local_fake_of_keystone_and_nova() -> None:
+    from tests.cloud.fake_openstack import FakeOpenStack
+
+    with FakeOpenStack(password="s3cret") as fake:
+        p = plugins.build("openstack", {"auth_url": fake.url, "project": "gov", "region": "RegionOne",
+                                        "image": "img-1"}, {"username": "cityhub", "password": "s3cret"})
+        assert {s.id: s.vcpus for s in p.sizes()} == {"m1.small": 1, "m1.large": 4}
+        node = p.node_create("chub-os-1", "m1.small", "img-1")
+        assert node.name == "chub-os-1" and node.state == "running"
+        p.node_stop(node.external_id)
+        assert fake.servers[node.external_id]["status"] == "SHUTOFF"
+        assert [n.state for n in p.nodes()] == ["stopped"]
+        p.node_start(node.external_id)
+        p.node_resize(node.external_id, "m1.large")  # type: ignore[attr-defined]  # optional capability
+        assert fake.servers[node.external_id]["flavor"]["id"] == "m1.large"
+        p.node_destroy(node.external_id)
+        assert p.nodes() == []
+        with pytest.raises(ProviderError, match="object storage"):
+            p.buckets()
+        wrong = plugins.build("openstack", {"auth_url": fake.url, "project": "gov"},
+                              {"username": "cityhub", "password": "wrong-password-xyz"})
+        with pytest.raises(ProviderError) as exc:
+            wrong.nodes()
+        assert "wrong-password-xyz" not in str(exc.value)

@@ -57,10 +57,13 @@ class LibcloudProvider:
 
     def sizes(self) -> list[SizeInfo]:
         """Flavors."""
+        def vcpus(s: Any) -> int:
+            extra = s.extra or {}
+            return int(getattr(s, "vcpus", None) or extra.get("vcpu") or extra.get("cpu") or extra.get("vcpus") or 0)
+
         def run() -> list[SizeInfo]:
-            return [SizeInfo(str(s.id), str(s.name), int((s.extra or {}).get("vcpu") or (s.extra or {}).get("cpu")
-                                                          or (s.extra or {}).get("vcpus") or 0),
-                             int(s.ram or 0), int(s.disk or 0)) for s in self.compute.list_sizes()]
+            return [SizeInfo(str(s.id), str(s.name), vcpus(s), int(s.ram or 0), int(s.disk or 0))
+                    for s in self.compute.list_sizes()]
         return _safe("list sizes", run)
 
     def images(self) -> list[ImageInfo]:
