@@ -110,9 +110,14 @@ def test_openstack_and_aliyun_are_constructed_and_configured() -> None:
     assert os_p.storage is not None
     with pytest.raises(ProviderError):
         plugins.build("openstack", {}, {})
-    ali: Any = plugins.build("aliyun", {"region": "cn-hangzhou"}, {"access_key": "a", "secret_key": "b"})
+    ali: Any = plugins.build("aliyun", {"region": "cn-hangzhou", "security_group_id": "sg-1", "vswitch_id": "vsw-1"},
+                             {"access_key": "a", "secret_key": "b"})
     assert type(ali.compute).__name__ == "ECSDriver" and type(ali.storage).__name__ == "OSSStorageDriver"
     assert ali.compute.region == "cn-hangzhou"
+    assert ali.create_kwargs("chub-x") == {"ex_security_group_id": "sg-1", "ex_client_token": "chub-x",
+                                           "ex_vswitch_id": "vsw-1"}
+    with pytest.raises(ProviderError, match="security_group_id"):
+        plugins.build("aliyun", {"region": "cn-hangzhou"}, {"access_key": "a", "secret_key": "b"})
     with pytest.raises(ProviderError):
         plugins.build("nope", {}, {})
 

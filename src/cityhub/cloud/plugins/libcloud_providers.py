@@ -43,8 +43,10 @@ class LibcloudProvider:
     """The Protocol over a libcloud compute driver (+ storage driver)."""
 
     def __init__(self, kind: str, compute: NodeDriver, storage: StorageDriver | None = None,
-                 default_image: str = "") -> None:
+                 default_image: str = "", create_kwargs: Callable[[str], dict[str, Any]] | None = None) -> None:
         self.kind = kind
+        # Provider-specific create arguments (e.g. ECS security group, vSwitch and client token) by node name.
+        self.create_kwargs = create_kwargs or (lambda _name: {})
         # libcloud's own annotations are partial and disagree with its behaviour (e.g. optional names): Any.
         self.compute: Any = compute
         self.storage: Any = storage
@@ -83,7 +85,7 @@ class LibcloudProvider:
             if size is None:
                 raise ProviderError(f"unknown size {size_id!r}")
             image = NodeImage(image_id or self.default_image, image_id, self.compute)
-            node = self.compute.create_node(name=name, size=size, image=image)
+            node = self.compute.create_node(name=name, size=size, image=image, **self.create_kwargs(name))
             if isinstance(node, list):  # some drivers answer a reservation
                 if not node:
                     raise ProviderError("create node returned nothing")
@@ -272,13 +274,24 @@ def openstack_factory(config: Mapping[str, Any], credentials: Mapping[str, str])
 
 @register("aliyun")
 def aliyun_factory(config: Mapping[str, Any], credentials: Mapping[str, str]) -> LibcloudProvider:
-    """Alibaba Cloud ECS + OSS (config: region e.g. cn-hangzhou, image)."""
+    """Alibaba Cloud ECS + OSS (config: region e.g. cn-hangzhou, image, security_group_id, vswitch_id)."""
     from libcloud.compute.providers import Provider, get_driver
     from libcloud.storage.providers import get_driver as storage_driver
     from libcloud.storage.types import Provider as SP
 
     key, secret = credentials.get("access_key", ""), credentials.get("secret_key", "")
     region = str(config.get("region") or "cn-hangzhou")
+    if not config.get("security_group_id"):
+        raise ProviderError("Alibaba ECS needs security_group_id (and usually vswitch_id) in the account config")
     compute = get_driver(Provider.ALIYUN_ECS)(key, secret, region=region)
     storage = storage_driver(SP.ALIYUN_OSS)(key, secret)
-    return LibcloudProvider("aliyun", compute, storage, default_image=str(config.get("image") or ""))
+
+    def create_kwargs(name: str) -> dict[str, Any]:
+        # ECS ClientToken makes CreateInstance idempotent per cityhub resource name (max 64 ASCII characters).
+        kw: dict[str, Any] = {"ex_security_group_id": str(config["security_group_id"]), "ex_client_token": name[:64]}
+        if config.get("vswitch_id"):
+            kw["ex_vswitch_id"] = str(config["vswitch_id"])
+        return kw
+
+    return LibcloudProvider("aliyun", compute, storage, default_image=str(config.get("image") or ""),
+                            create_kwargs=create_kwargs)
