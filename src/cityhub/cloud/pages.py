@@ -16,6 +16,7 @@ from cityhub.cloud import schemas, service
 from cityhub.cloud.reference import DR_LEVELS
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
+from cityhub.kit import clock
 from cityhub.kit.errors import CityhubError, Forbidden
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
@@ -68,7 +69,10 @@ def tenancies(request: Request, session: DbSession, actor: CurrentActor, msg: st
     orderable = [t for t in tens if actor.is_platform_admin or actor.has_any(("org_admin", "org_member"), t.org_id)]
     reqs, total = service.request_list(session, actor, PageParams(limit=100, offset=0), status=status)
     items = {c.id: c for c in service.catalog_list(session, actor)}
+    month = clock.now().strftime("%Y-%m")
     return render(request, "cloud/tenancies.html", {  # type: ignore[no-any-return]
+        "month": month, "bills": service.chargeback(session, actor, month)[:40],
+        "idle": service.idle_case_list(session, actor, open_only=True),
         "tenancies": tens, "usage": usage, "names": names, "orderable": orderable, "catalog": list(items.values()),
         "items": items, "queue": service.approval_queue(session, actor), "requests": reqs, "total": total,
         "msg": msg, "status": status, "statuses": service.REQUEST_STATUSES,

@@ -70,8 +70,8 @@ def _providers(session: Session, ctx: DemoContext) -> int:
             for i, scale in enumerate((1.0, 0.6)):
                 cloud.pool_create(session, ctx.actor, PoolCreate(
                     region_id=region.id, name=f"{slug}-{code}-{'ab'[i]}", security_level=level - i,
-                    price_factor=price, vcpus_total=int(2048 * scale), ram_mb_total=int(8192 * 1024 * scale),
-                    disk_gb_total=int(200_000 * scale), storage_gb_total=int(500_000 * scale)))
+                    price_factor=price, vcpus_total=int(256 * scale), ram_mb_total=int(1024 * 1024 * scale),
+                    disk_gb_total=int(40_000 * scale), storage_gb_total=int(100_000 * scale)))
         made += 1
     existing_items = {c.code for c in cloud.catalog_list(session, ctx.actor)}
     for code, name, kind, size, vcpus, ram, disk, storage, price in CATALOG:
@@ -196,9 +196,33 @@ def _requests(session: Session, ctx: DemoContext, tenancies: dict[str, Any]) -> 
             if state == "reclaimed":
                 cloud.request_reclaim(session, chief, req.id)
                 cloud.jobs_run(session, ctx.actor, limit=1000)
+    n += _failed_request(session, ctx, tenancies, items)
     for chief, req_id in later:
         cloud.request_approve(session, chief, req_id)
     return n
+
+
+def _failed_request(session: Session, ctx: DemoContext, tenancies: dict[str, Any], items: dict[str, Any]) -> int:
+    """One request whose provisioning fails at the provider on every attempt (shows the failure path)."""
+    if "cq-tjj" not in tenancies:
+        return 0
+    org, t = tenancies["cq-tjj"]
+    chief = core.actor_for_username(session, "tjj-chief")
+    req = cloud.request_create(session, core.actor_for_username(session, "tjj-staff"), t.id, RequestCreate(
+        item_id=items["ecs.medium"].id, purpose="统计数据分析平台扩容"))
+    cloud.request_approve(session, chief, req.id)
+    res = cloud.resource_list(session, ctx.actor, PageParams(limit=1, offset=0), request_id=req.id)[0][0]
+    prov = cloud.provider_for(session, cloud.provider_account_get(session, ctx.actor, res.account_id))
+    driver = getattr(prov, "driver", None)
+    if driver is None:
+        return 1
+    driver.set_failures(100)
+    start = clock.now()
+    for attempt in range(6):  # the job's retries with backoff, replayed on the demo clock
+        with clock.frozen(start + timedelta(hours=attempt)):
+            cloud.jobs_run(session, ctx.actor, limit=1000)
+    driver.set_failures(0)
+    return 1
 
 
 def _metering(session: Session, ctx: DemoContext) -> int:
