@@ -146,3 +146,28 @@ def test_openstack_against_a_local_fake_of_keystone_and_nova() -> None:
         with pytest.raises(ProviderError) as exc:
             wrong.nodes()
         assert "wrong-password-xyz" not in str(exc.value)
+
+
+def test_aliyun_ecs_against_a_local_fake() -> None:
+    from tests.cloud.fake_aliyun import FakeEcs
+
+    with FakeEcs() as fake:
+        p = plugins.build("aliyun", {"region": "cn-chengdu", "endpoint": fake.url, "security_group_id": "sg-gov",
+                                     "vswitch_id": "vsw-gov", "image": "centos_7"},
+                          {"access_key": "LTAI-test", "secret_key": "never-shown"})
+        assert {s.id: s.vcpus for s in p.sizes()} == {"ecs.g6.large": 2, "ecs.g6.xlarge": 4}
+        node = p.node_create("chub-ali-1", "ecs.g6.large", "centos_7")
+        assert fake.instances[node.external_id]["status"] == "Running"  # libcloud starts it after CreateInstance
+        assert fake.instances[node.external_id]["sg"] == "sg-gov"
+        assert [(n.name, n.state) for n in p.nodes()] == [("chub-ali-1", "running")]
+        create = next(c for c in fake.calls if c["Action"] == "CreateInstance")
+        assert create["ClientToken"] == "chub-ali-1" and create["VSwitchId"] == "vsw-gov"
+        assert p.node_create("chub-ali-1", "ecs.g6.large", "centos_7").external_id == node.external_id  # idempotent
+        p.node_stop(node.external_id)
+        assert [n.state for n in p.nodes()] == ["stopped"]
+        p.node_start(node.external_id)
+        p.node_destroy(node.external_id)
+        assert p.nodes() == [] and fake.instances == {}
+        with pytest.raises(ProviderError) as exc:
+            p.node_stop("i-missing")
+        assert "never-shown" not in str(exc.value)

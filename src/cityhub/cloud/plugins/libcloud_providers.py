@@ -61,7 +61,8 @@ class LibcloudProvider:
         """Flavors."""
         def vcpus(s: Any) -> int:
             extra = s.extra or {}
-            return int(getattr(s, "vcpus", None) or extra.get("vcpu") or extra.get("cpu") or extra.get("vcpus") or 0)
+            return int(getattr(s, "vcpus", None) or extra.get("vcpu") or extra.get("cpu") or extra.get("vcpus")
+                       or extra.get("cpu_core_count") or 0)
 
         def run() -> list[SizeInfo]:
             return [SizeInfo(str(s.id), str(s.name), vcpus(s), int(s.ram or 0), int(s.disk or 0))
@@ -274,7 +275,7 @@ def openstack_factory(config: Mapping[str, Any], credentials: Mapping[str, str])
 
 @register("aliyun")
 def aliyun_factory(config: Mapping[str, Any], credentials: Mapping[str, str]) -> LibcloudProvider:
-    """Alibaba Cloud ECS + OSS (config: region e.g. cn-hangzhou, image, security_group_id, vswitch_id)."""
+    """Alibaba Cloud ECS + OSS (config: region e.g. cn-hangzhou, image, security_group_id, vswitch_id, endpoint)."""
     from libcloud.compute.providers import Provider, get_driver
     from libcloud.storage.providers import get_driver as storage_driver
     from libcloud.storage.types import Provider as SP
@@ -283,7 +284,8 @@ def aliyun_factory(config: Mapping[str, Any], credentials: Mapping[str, str]) ->
     region = str(config.get("region") or "cn-hangzhou")
     if not config.get("security_group_id"):
         raise ProviderError("Alibaba ECS needs security_group_id (and usually vswitch_id) in the account config")
-    compute = get_driver(Provider.ALIYUN_ECS)(key, secret, region=region)
+    # `endpoint` points at a private Apsara Stack (专有云) ECS endpoint instead of the public one.
+    compute = get_driver(Provider.ALIYUN_ECS)(key, secret, region=region, **_endpoint(config))
     storage = storage_driver(SP.ALIYUN_OSS)(key, secret)
 
     def create_kwargs(name: str) -> dict[str, Any]:
