@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "spark"] = Field("duckdb", description="Analytics engine.")
     demo_password: str = Field("", description="Password for demo users; empty generates one and prints it once.")
     log_level: str = Field("INFO", description="Python logging level.")
+    cloud_bureau_code: str = Field(
+        "cq-dsj", description="Code of the organisation that runs the cloud platform and approves large requests."
+    )
+    cloud_approval_threshold: float = Field(
+        5000.0, description="Monthly cost (yuan) above which a cloud request also needs the bureau's approval."
+    )
 
     @property
     def effective_database_url(self) -> str:

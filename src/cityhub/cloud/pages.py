@@ -1,0 +1,181 @@
+"""Cloud pages: capacity, tenancies and requests, migration dashboard, DR matrix, scorecards.
+
+The request pages carry the order form and the approval queue; scorecards show the 云长 view and the ranking.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from cityhub.cloud import schemas, service
+from cityhub.cloud.reference import DR_LEVELS
+from cityhub.core import service as core
+from cityhub.core.deps import CurrentActor
+from cityhub.kit import clock
+from cityhub.kit.errors import CityhubError, Forbidden
+from cityhub.kit.i18n import gettext as _
+from cityhub.kit.pagination import PageParams
+from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+
+router = APIRouter(prefix="/cloud", include_in_schema=False)
+register_nav(
+    NavItem("cloud", "Cloud capacity", "/cloud", order=10),
+    NavItem("cloud", "Tenancies and requests", "/cloud/tenancies", order=20),
+    NavItem("cloud", "Migration", "/cloud/migration", order=30),
+    NavItem("cloud", "Disaster recovery", "/cloud/dr", order=40),
+    NavItem("cloud", "Cloud chief scorecards", "/cloud/scorecards", order=50),
+)
+Csrf = Annotated[str, Form(max_length=100)]
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    if isinstance(exc, CityhubError):
+        quota = exc.details.get("quota") if isinstance(exc.details, dict) else None
+        return exc.message + (f" ({quota})" if quota and quota not in exc.message else "")
+    return str(exc)
+
+
+@router.get("")
+def capacity(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """Providers and pools: capacity and allocation."""
+    pools = service.pool_list(session, actor)
+    regions = {r.id: r for r in service.region_list(session, actor)}
+    accounts = {a.id: a for a in service.provider_account_list(session, actor)}
+    rows = []
+    for p in pools:
+        region = regions.get(p.region_id)
+        account = accounts.get(region.account_id) if region else None
+        rows.append({"pool": p, "region": region.name if region else "", "provider": account.name if account else "",
+                     "util": round(100 * p.vcpus_used / p.vcpus_total, 1) if p.vcpus_total else 0.0})
+    return render(request, "cloud/capacity.html", {  # type: ignore[no-any-return]
+        "overview": service.overview(session, actor), "by_provider": service.pools_by_provider(session, actor),
+        "rows": rows, "accounts": list(accounts.values()), "catalog": service.catalog_list(session, actor)})
+
+
+@router.get("/tenancies")
+def tenancies(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+              status: str | None = Query(None, max_length=20)) -> Response:
+    """Tenancy usage vs quota, the order form, the approval queue and requests."""
+    tens = service.tenancy_list(session, actor)
+    usage = {t.id: service.tenancy_usage(session, t.id) for t in tens}
+    names = {o.id: o.name for o in core.organization_all(session)}
+    orderable = [t for t in tens if actor.is_platform_admin or actor.has_any(("org_admin", "org_member"), t.org_id)]
+    reqs, total = service.request_list(session, actor, PageParams(limit=100, offset=0), status=status)
+    items = {c.id: c for c in service.catalog_list(session, actor)}
+    month = clock.now().strftime("%Y-%m")
+    return render(request, "cloud/tenancies.html", {  # type: ignore[no-any-return]
+        "month": month, "bills": service.chargeback(session, actor, month)[:40],
+        "idle": service.idle_case_list(session, actor, open_only=True),
+        "tenancies": tens, "usage": usage, "names": names, "orderable": orderable, "catalog": list(items.values()),
+        "items": items, "queue": service.approval_queue(session, actor), "requests": reqs, "total": total,
+        "msg": msg, "status": status, "statuses": service.REQUEST_STATUSES,
+        "tenancy_names": {t.id: t.name for t in tens},
+        "chart": [{"name": names.get(t.org_id, t.name), "vcpus": usage[t.id]["vcpus"], "quota": t.quota_vcpus}
+                  for t in tens if usage[t.id]["vcpus"] or len(tens) < 12][:40]})
+
+
+@router.post("/requests")
+def request_create(
+    request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+    tenancy_id: Annotated[uuid.UUID, Form()], item_id: Annotated[uuid.UUID, Form()],
+    quantity: Annotated[int, Form(ge=1, le=100)] = 1, security_level: Annotated[int, Form(ge=1, le=4)] = 2,
+    strategy: Annotated[str, Form(max_length=10)] = "spread", purpose: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """Order from the catalog."""
+    verify_csrf(request, csrf_token)
+    try:
+        data = schemas.RequestCreate(item_id=item_id, quantity=quantity, security_level=security_level,
+                                     strategy=strategy, purpose=purpose)
+        with session.begin_nested():
+            service.request_create(session, actor, tenancy_id, data)
+        msg = _("Request submitted")
+    except (ValidationError, CityhubError) as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/cloud/tenancies?msg={msg}", status_code=303)
+
+
+@router.post("/requests/{request_id}/{decision}")
+def request_decide(request: Request, session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
+                   decision: str, csrf_token: Csrf, note: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """Approve, reject or reclaim from the queue."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            if decision == "approve":
+                service.request_approve(session, actor, request_id, note)
+            elif decision == "reject":
+                service.request_reject(session, actor, request_id, note)
+            elif decision == "reclaim":
+                service.request_reclaim(session, actor, request_id)
+            else:
+                raise Forbidden(_("Unknown decision"))
+        msg = _("Saved")
+    except CityhubError as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/cloud/tenancies?msg={msg}", status_code=303)
+
+
+@router.get("/migration")
+def migration(request: Request, session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None,
+              status: str | None = Query(None, max_length=20), q: str | None = Query(None, max_length=100),
+              offset: int = Query(0, ge=0)) -> Response:
+    """上云率/整合率 dashboard and the system inventory."""
+    city, units = service.ratios(session, actor)
+    history_org = org_id if org_id else (None if city else (units[0].org_id if units else None))
+    try:
+        history = service.ratio_history(session, actor, history_org) if (city or history_org) else []
+    except CityhubError:
+        history = []
+    page = PageParams(limit=50, offset=offset)
+    systems, total = service.system_list(session, actor, page, org_id=org_id, status=status, q=q)
+    names = {o.id: o.name for o in core.organization_all(session)}
+    by_status: dict[str, int] = {}
+    for s in service.system_list(session, actor, PageParams(limit=500, offset=0), org_id=org_id)[0]:
+        by_status[s.status] = by_status.get(s.status, 0) + 1
+    return render(request, "cloud/migration.html", {  # type: ignore[no-any-return]
+        "city": city, "units": units, "history": [{"day": h.day.isoformat(), "cloud": h.on_cloud_ratio,
+                                                   "integration": h.integration_ratio} for h in history],
+        "systems": systems, "total": total, "offset": offset, "names": names, "org_id": org_id, "status": status,
+        "q": q or "", "by_status": by_status,
+        "units_chart": [{"name": u.org_name.removeprefix("重庆市"), "cloud": round(100 * u.on_cloud_ratio, 1),
+                         "integration": round(100 * u.integration_ratio, 1),
+                         "cloud_target": round(100 * u.on_cloud_target), "integration_target":
+                         round(100 * u.integration_target)} for u in units], "statuses": service.SYSTEM_STATUSES})
+
+
+@router.get("/dr")
+def dr(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """DR matrix (required vs actual GB/T 20988 level) and the gap report."""
+    matrix = service.dr_matrix(session, actor)
+    cells = [[a, r, matrix[r][a]] for r in range(6) for a in range(6)]
+    names = {o.id: o.name for o in core.organization_all(session)}
+    return render(request, "cloud/dr.html", {  # type: ignore[no-any-return]
+        "cells": cells, "max": max((c[2] for c in cells), default=1) or 1,
+        "gaps": service.dr_gaps(session, actor)[:200],
+        "levels": DR_LEVELS, "names": names})
+
+
+@router.get("/scorecards")
+def scorecards(request: Request, session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None
+               ) -> Response:
+    """The caller's unit scorecards (云长) and, for the bureau, the ranking of all units."""
+    mine = service.my_units(session, actor)
+    cards: list[Any] = []
+    if org_id is not None:
+        cards = [service.scorecard(session, actor, org_id)]
+    else:
+        cards = [service.scorecard(session, actor, oid) for oid, _n in mine[:3]]
+    try:
+        ranking = service.ranking(session, actor)
+    except Forbidden:
+        ranking = []
+    return render(request, "cloud/scorecards.html", {  # type: ignore[no-any-return]
+        "cards": cards, "ranking": ranking,
+        "ranking_chart": [{"name": c.org_name.removeprefix("重庆市"), "score": c.score} for c in ranking[:40]]})

@@ -1,0 +1,68 @@
+"""Reference data as frozen dataclasses: GB/T 20988 disaster-recovery levels and the yearly ratio targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DrLevel:
+    """One GB/T 20988-2007 disaster-recovery capability level with its RPO/RTO bounds (minutes)."""
+
+    level: int
+    name: str
+    name_en: str
+    rpo_text: str
+    rto_text: str
+    rpo_max_min: int
+    rto_max_min: int
+
+
+DR_LEVELS: tuple[DrLevel, ...] = (
+    DrLevel(1, "基本支持", "Basic support", "1–7 天", "2 天以上", 7 * 1440, 7 * 1440),
+    DrLevel(2, "备用场地支持", "Alternate site", "1–7 天", "24 小时以后", 7 * 1440, 2 * 1440),
+    DrLevel(3, "电子传输和部分设备支持", "Electronic vaulting, partial equipment", "数小时至 1 天",
+            "12 小时以上", 1440, 1440),
+    DrLevel(4, "电子传输及完整设备支持", "Electronic vaulting, full equipment", "数小时至 1 天",
+            "数小时至 2 天", 1440, 720),
+    DrLevel(5, "实时数据传输及完整设备支持", "Real-time transfer, full equipment", "0–30 分钟",
+            "数分钟至 2 天", 30, 120),
+    DrLevel(6, "数据零丢失和远程集群支持", "Zero data loss, remote cluster", "0", "数分钟", 0, 15),
+)
+DR_ROLES = ("primary", "same_city_backup", "same_city_active", "remote_dr")
+
+
+def dr_level(n: int) -> DrLevel:
+    """The level record for 1–6."""
+    return DR_LEVELS[max(1, min(6, n)) - 1]
+
+
+def level_for(rpo_minutes: int, rto_minutes: int) -> int:
+    """The highest level whose RPO and RTO bounds a drill's achieved figures meet."""
+    best = 1
+    for lv in DR_LEVELS:
+        if rpo_minutes <= lv.rpo_max_min and rto_minutes <= lv.rto_max_min:
+            best = lv.level
+    return best
+
+
+@dataclass(frozen=True)
+class RatioTarget:
+    """A yearly target of a ratio (the latest year's target holds for later years)."""
+
+    ratio: str  # on_cloud | integration
+    year: int
+    target: float
+
+
+RATIO_TARGETS: tuple[RatioTarget, ...] = (
+    RatioTarget("on_cloud", 2019, 0.75),
+    RatioTarget("integration", 2019, 0.50),
+    RatioTarget("integration", 2020, 0.75),
+)
+
+
+def target_for(ratio: str, year: int) -> float:
+    """The target of `ratio` in `year` (0 before the first target)."""
+    found = [t for t in RATIO_TARGETS if t.ratio == ratio and t.year <= year]
+    return max(found, key=lambda t: t.year).target if found else 0.0

@@ -1,0 +1,40 @@
+"""Cloud pages render for a department user and the platform admin; the order form goes through CSRF."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cityhub.cloud import service as cloud
+from cityhub.cloud.schemas import SystemCreate
+from tests.cloud.factories import SYSTEM
+from tests.web.test_pages import login
+
+PAGES = ("/cloud", "/cloud/tenancies", "/cloud/migration", "/cloud/dr", "/cloud/scorecards")
+
+
+def test_pages_render_for_admin(client: Any, world: Any, cw: dict[str, Any]) -> None:
+    cloud.system_create(world.session, SYSTEM, SystemCreate(org_id=world.orgs["dept_a"].id, name="甲系统",
+                                                            dr_required=4))
+    login(client, "t-admin")
+    for path in PAGES:
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert 'data-testid="chart"' in r.text, path
+    assert "甲系统" in client.get("/cloud/dr").text
+    assert 'data-testid="ranking"' in client.get("/cloud/scorecards").text
+
+
+def test_department_orders_through_the_form(client: Any, world: Any, cw: dict[str, Any]) -> None:
+    login(client, "t-a-member")
+    page = client.get("/cloud/tenancies")
+    assert page.status_code == 200 and 'data-testid="order-form"' in page.text
+    assert "乙局租户" not in page.text  # another department's tenancy is not shown
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    form = {"tenancy_id": str(cw["tenancy_a"].id), "item_id": str(cw["small"].id), "quantity": "1"}
+    assert client.post("/cloud/requests", data={**form, "csrf_token": "forged"}).status_code == 403
+    r = client.post("/cloud/requests", data={**form, "csrf_token": csrf}, follow_redirects=True)
+    assert r.status_code == 200 and "申请已提交" in r.text
+    over = client.post("/cloud/requests", data={**form, "quantity": "20", "csrf_token": csrf}, follow_redirects=True)
+    assert "instances" in over.text or "vcpus" in over.text
+    assert 'data-testid="ranking"' not in client.get("/cloud/scorecards").text
