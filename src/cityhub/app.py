@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -189,6 +190,22 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = STATUS_CODES.get(exc.status_code, "error")
         body = {"error": {"code": code, "message": str(exc.detail), "details": None}}
         return _error_response(request, exc.status_code, body, dict(exc.headers or {}))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> Response:
+        # A safety net: services check references and uniqueness first and name the field; this keeps a
+        # constraint the check missed a clear 409 instead of a 500.
+        log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
+        body = {"error": {"code": "conflict", "message": "The change conflicts with existing data",
+                          "details": {"constraint": str(exc.orig).splitlines()[0][:200]}}}
+        return _error_response(request, 409, body)
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> Response:
+        log.warning("data error on %s %s: %s", request.method, request.url.path, exc.orig)
+        body = {"error": {"code": "validation_failed", "message": "A value is out of range for its field",
+                          "details": {"reason": str(exc.orig).splitlines()[0][:200]}}}
+        return _error_response(request, 422, body)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

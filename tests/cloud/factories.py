@@ -47,7 +47,7 @@ def build_cloud(w: Any, root: Path) -> dict[str, Any]:
                                                        quota=Quota(instances=6, vcpus=24)))
     tb = cloud.tenancy_create(s, SYSTEM, TenancyCreate(org_id=w.orgs["dept_b"].id, name="乙局租户"))
     if "bureau_admin" not in w.users:
-        user = core.user_create(s, SYSTEM, UserCreate(username="t-bureau-admin", password="long-enough-1",
+        user = core.user_create(s, SYSTEM, UserCreate(username="t-cloud-bureau-admin", password="long-enough-1",
                                                       org_id=w.orgs["bureau"].id, roles=["org_admin"]))
         w.users["bureau_admin"] = user
         head = core.user_create(s, SYSTEM, UserCreate(username="t-a-head", password="long-enough-1",

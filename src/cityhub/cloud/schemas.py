@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from cityhub.kit.schemas import InputModel, ReadModel, Timestamped
+from cityhub.kit.schemas import INT32_MAX, InputModel, ReadModel, Timestamped
 
 
 class ProviderKind(StrEnum):
@@ -94,10 +94,10 @@ class PoolCreate(InputModel):
     name: str = _NAME
     security_level: int = Field(2, ge=1, le=4)
     price_factor: float = Field(1.0, gt=0, le=100)
-    vcpus_total: int = Field(0, ge=0)
-    ram_mb_total: int = Field(0, ge=0)
-    disk_gb_total: int = Field(0, ge=0)
-    storage_gb_total: int = Field(0, ge=0)
+    vcpus_total: int = Field(0, ge=0, le=INT32_MAX)
+    ram_mb_total: int = Field(0, ge=0, le=INT32_MAX)
+    disk_gb_total: int = Field(0, ge=0, le=INT32_MAX)
+    storage_gb_total: int = Field(0, ge=0, le=INT32_MAX)
 
 
 class PoolUpdate(InputModel):
@@ -105,10 +105,10 @@ class PoolUpdate(InputModel):
 
     security_level: int | None = Field(None, ge=1, le=4)
     price_factor: float | None = Field(None, gt=0, le=100)
-    vcpus_total: int | None = Field(None, ge=0)
-    ram_mb_total: int | None = Field(None, ge=0)
-    disk_gb_total: int | None = Field(None, ge=0)
-    storage_gb_total: int | None = Field(None, ge=0)
+    vcpus_total: int | None = Field(None, ge=0, le=INT32_MAX)
+    ram_mb_total: int | None = Field(None, ge=0, le=INT32_MAX)
+    disk_gb_total: int | None = Field(None, ge=0, le=INT32_MAX)
+    storage_gb_total: int | None = Field(None, ge=0, le=INT32_MAX)
 
 
 class Pool(Timestamped):
@@ -131,12 +131,12 @@ class Pool(Timestamped):
 class Quota(InputModel):
     """Nova-style quotas of a tenancy (all optional on update)."""
 
-    instances: int | None = Field(None, ge=0)
-    vcpus: int | None = Field(None, ge=0)
-    ram_mb: int | None = Field(None, ge=0)
-    disk_gb: int | None = Field(None, ge=0)
-    buckets: int | None = Field(None, ge=0)
-    storage_gb: int | None = Field(None, ge=0)
+    instances: int | None = Field(None, ge=0, le=INT32_MAX)
+    vcpus: int | None = Field(None, ge=0, le=INT32_MAX)
+    ram_mb: int | None = Field(None, ge=0, le=INT32_MAX)
+    disk_gb: int | None = Field(None, ge=0, le=INT32_MAX)
+    buckets: int | None = Field(None, ge=0, le=INT32_MAX)
+    storage_gb: int | None = Field(None, ge=0, le=INT32_MAX)
 
 
 class TenancyCreate(InputModel):
@@ -165,9 +165,9 @@ class CatalogItemCreate(InputModel):
     size_id: str = Field("", max_length=40)
     vcpus: int = Field(0, ge=0, le=512)
     ram_mb: int = Field(0, ge=0, le=4 * 1024 * 1024)
-    disk_gb: int = Field(0, ge=0)
-    storage_gb: int = Field(0, ge=0)
-    monthly_price: float = Field(0, ge=0)
+    disk_gb: int = Field(0, ge=0, le=INT32_MAX)
+    storage_gb: int = Field(0, ge=0, le=INT32_MAX)
+    monthly_price: float = Field(0, ge=0, le=INT32_MAX)
 
 
 class CatalogItem(Timestamped):

@@ -1106,6 +1106,8 @@ def _check_merge(session: Session, s_org: uuid.UUID, merged_into: uuid.UUID | No
 def system_create(session: Session, actor: Actor, data: SystemCreate) -> InfoSystem:
     """Add a system to a department's inventory."""
     policies.system_write(actor, data.org_id)
+    if not any(o.id == data.org_id for o in core.organization_all(session)):
+        raise ValidationFailed(_("Organisation not found"), field="org_id")
     if session.get(InfoSystem, data.merged_into_id or uuid.uuid4()) is None and data.merged_into_id:
         raise ValidationFailed(_("merged_into_id not found"), field="merged_into_id")
     _check_merge(session, data.org_id, data.merged_into_id, None)
