@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from cityhub.core.deps import CurrentActor, OptionalActor
@@ -141,32 +143,57 @@ def resource_api_create(session: DbSession, actor: CurrentActor, entry_id: uuid.
     return schemas.Resource.model_validate(service.resource_api_create(session, actor, entry_id, body))
 
 
+async def _spooled_body(request: Request) -> AsyncIterator[IO[bytes]]:
+    # Stream the raw body to a spooled temporary file (memory up to 1 MiB, then disk): uploads never sit in RAM.
+    spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115  # closed after the response
+    try:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        spool.seek(0)
+        yield spool  # type: ignore[misc]  # SpooledTemporaryFile is a binary IO
+    finally:
+        spool.close()
+
+
+RawBody = Annotated[IO[bytes], Depends(_spooled_body)]
+_RAW_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "format": "binary"}},
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string",
+                                                                                      "format": "binary"}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
 @router.post("/uploads/{entry_id}/table", response_model=schemas.LoadReport, status_code=201,
+             openapi_extra=_RAW_DOC,
              responses={422: {"description": "Refused upload with the per-row/column error report"}})
-def upload_table(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
-                 file: Annotated[UploadFile, File()], title: Annotated[str, Form(max_length=200)] = "",
-                 resource_id: Annotated[uuid.UUID | None, Form()] = None) -> Any:
-    """Upload a CSV (UTF-8 or GBK/GB18030) or XLSX; all rows valid → atomic replace, else nothing is loaded."""
-    res, load = service.resource_table_upload(session, actor, entry_id, file.filename or "upload.csv", file.file,
-                                              title, resource_id)
+def upload_table(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID, body: RawBody,
+                 filename: str = Query("upload.csv", max_length=200), title: str = Query("", max_length=200),
+                 resource_id: uuid.UUID | None = None) -> Any:
+    """Upload a CSV (UTF-8 or GBK/GB18030) or XLSX as the raw body; all rows valid → atomic replace."""
+    res, load = service.resource_table_upload(session, actor, entry_id, filename, body, title, resource_id)
+    return upload_answer(res, load, entry_id)
+
+
+def upload_answer(res: Any, load: Any, entry_id: uuid.UUID) -> Any:
+    """201 with the load report, or 422 with the error report (committing the refused attempt for the KPI)."""
     report = schemas.LoadReport(resource_id=res.id if res else entry_id, accepted=load.accepted,
                                 encoding=load.encoding, rows_total=load.rows_total, rows_bad=load.rows_bad,
                                 errors=load.errors)
     if not load.accepted:
-        # Answer 422 without raising, so the refused attempt is still recorded for the pass-rate KPI.
         return JSONResponse({"error": {"code": "validation_failed", "message": "The upload has invalid rows; "
                                        "nothing was loaded", "details": report.model_dump(mode="json")}},
                             status_code=422)
-    return report
+    return JSONResponse(report.model_dump(mode="json"), status_code=201)
 
 
-@router.post("/uploads/{entry_id}/file", response_model=schemas.Resource, status_code=201)
-def upload_file(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID, file: Annotated[UploadFile, File()],
-                title: Annotated[str, Form(max_length=200)] = "",
-                resource_id: Annotated[uuid.UUID | None, Form()] = None) -> schemas.Resource:
-    """Mount or replace a file resource (streamed to disk)."""
+@router.post("/uploads/{entry_id}/file", response_model=schemas.Resource, status_code=201, openapi_extra=_RAW_DOC)
+def upload_file(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID, body: RawBody, request: Request,
+                filename: str = Query("file", max_length=200), title: str = Query("", max_length=200),
+                resource_id: uuid.UUID | None = None) -> schemas.Resource:
+    """Mount or replace a file resource (the raw body is streamed to disk)."""
+    media = request.headers.get("content-type", "application/octet-stream")
     return schemas.Resource.model_validate(service.resource_file_upload(
-        session, actor, entry_id, title, file.filename or "file", file.content_type or "", file.file, resource_id))
+        session, actor, entry_id, title, filename, media, body, resource_id))
 
 
 def _filters(raw: str | None) -> dict[str, Any]:

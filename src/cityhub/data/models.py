@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
@@ -77,6 +77,12 @@ class CatalogEntry(UUIDPk, Timestamps, Base):
     """One government data resource in the catalog (政务信息资源目录 entry)."""
 
     __tablename__ = "data_catalog_entry"
+    # PostgreSQL catalog search: the jieba-segmented search_text split on spaces into a tsvector, GIN-indexed
+    # (array_to_tsvector bypasses the text-search parser, which drops CJK characters in a C locale).
+    __table_args__ = (
+        Index("ix_data_catalog_entry_search_gin", text("array_to_tsvector(string_to_array(search_text, ' '))"),
+              postgresql_using="gin").ddl_if(dialect="postgresql"),
+    )
 
     code: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)  # stable URL-safe slug

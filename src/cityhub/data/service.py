@@ -1595,8 +1595,6 @@ HTTP_TRANSPORT: Any = None  # tests put an httpx.MockTransport here (the upstrea
 def resource_file_open(session: Session, actor: Actor, resource_id: uuid.UUID) -> tuple[Resource, Path]:
     """A file resource for the provider, the bureau, or a unit with an active grant (logged)."""
     res, entry = resource_get(session, actor, resource_id)
-    if res.kind != "file":
-        raise Conflict(_("Not a file resource"))
     if not (policies.is_staff(actor, entry.provider_org_id) or policies.is_bureau(actor, bureau_org_id(session))):
         grant = session.scalar(select(Grant).where(Grant.entry_id == entry.id, Grant.status == "active",
                                                    Grant.org_id.in_(actor.orgs_for(*policies.STAFF) or
@@ -1604,7 +1602,10 @@ def resource_file_open(session: Session, actor: Actor, resource_id: uuid.UUID) -
         if grant is None:
             raise Forbidden(_("Request access to this entry first"), code="no_grant")
         grant, entry = _grant_for_use(session, actor, grant.id)
-        _log_access(session, actor, grant, entry, res.id, 0, "file")
+        if res.kind == "file":
+            _log_access(session, actor, grant, entry, res.id, 0, "file")
+    if res.kind != "file":
+        raise Conflict(_("Not a file resource"))
     path = _files_dir() / res.id.hex
     if not path.exists():
         raise NotFound(_("The file is missing on disk"))
