@@ -150,7 +150,7 @@ async def _spooled_body(request: Request) -> AsyncIterator[IO[bytes]]:
         async for chunk in request.stream():
             spool.write(chunk)
         spool.seek(0)
-        yield spool  # type: ignore[misc]  # SpooledTemporaryFile is a binary IO
+        yield spool
     finally:
         spool.close()
 

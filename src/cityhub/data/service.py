@@ -906,7 +906,7 @@ def _read_table(stream: IO[bytes], filename: str) -> tuple[str, list[str], Itera
         return "xlsx", header, xl()
     encoding = detect_encoding(stream.read(1 << 20))
     stream.seek(0)
-    wrapper = io.TextIOWrapper(stream, encoding=encoding, newline="")  # type: ignore[arg-type]  # binary IO
+    wrapper = io.TextIOWrapper(stream, encoding=encoding, newline="")
     reader = csv.reader(wrapper)
     try:
         header = [h.strip() for h in next(reader, [])]
@@ -1871,7 +1871,7 @@ def kpis(session: Session, actor: Actor, org_id: uuid.UUID | None = None) -> lis
         assert o.handled_at is not None
         obj_reply.setdefault(o.handler_org_id, []).append(core.working_days_between(session, o.created_at,
                                                                                     o.handled_at))
-    out = []
+    out: list[dict[str, Any]] = []
     for oid, ents in responsible.items():
         if org_id is not None and oid != org_id:
             continue
