@@ -1995,3 +1995,11 @@ def data_counts(session: Session) -> dict[str, int]:
         "grants_active": session.scalar(select(func.count()).select_from(Grant)
                                         .where(Grant.status == "active")) or 0,
     }
+
+
+def catalog_entries_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> list[CatalogEntry]:
+    """Entries by id, for labelling lists of requests the actor already may see (titles and codes only)."""
+    wanted = list(set(ids))
+    if not wanted:
+        return []
+    return list(session.scalars(select(CatalogEntry).where(CatalogEntry.id.in_(wanted))))
