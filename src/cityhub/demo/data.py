@@ -1,7 +1,8 @@
-"""Demo step: the data catalog — the five base databases, thematic and departmental entries with SYNTHETIC rows,
-requests in every state, objections and the 三清单. Every person, enterprise and licence is generated (never real).
-"""
+"""Demo step: the data catalog with SYNTHETIC rows, requests in every state, objections and the 三清单.
 
+The five base databases plus thematic and departmental entries; every person, enterprise and licence is generated
+(never real).
+"""
 
 # ruff: noqa: E501  # long Chinese reference data reads better on one line per field
 from __future__ import annotations
