@@ -16,9 +16,8 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-# Catalog search on PostgreSQL: the jieba-segmented search_text split on spaces into a tsvector, GIN-indexed
-# (array_to_tsvector bypasses the text-search parser, which would drop CJK characters in a C locale).
-SEARCH_INDEX = "ix_data_catalog_entry_search_gin"
+# Catalog search on PostgreSQL: a tsvector of the jieba-segmented tokens, GIN-indexed (PostgreSQL only).
+SEARCH_INDEX = "ix_data_catalog_entry_search_vector"
 
 
 def upgrade() -> None:
@@ -56,6 +55,7 @@ def upgrade() -> None:
     sa.Column('review_note', sa.Text(), nullable=False),
     sa.Column('published_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('search_text', sa.Text(), nullable=False),
+    sa.Column('search_vector', sa.Text().with_variant(postgresql.TSVECTOR(), 'postgresql'), nullable=True),
     sa.Column('views', sa.Integer(), nullable=False),
     sa.Column('requests_count', sa.Integer(), nullable=False),
     sa.Column('grants_count', sa.Integer(), nullable=False),
@@ -282,14 +282,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_data_access_log_grant_id'), ['grant_id'], unique=False)
 
 
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"CREATE INDEX {SEARCH_INDEX} ON data_catalog_entry "
-                   "USING gin (array_to_tsvector(string_to_array(search_text, ' ')))")
+    op.create_index(SEARCH_INDEX, "data_catalog_entry", ["search_vector"], postgresql_using="gin")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"DROP INDEX IF EXISTS {SEARCH_INDEX}")
+    op.drop_index(SEARCH_INDEX, table_name="data_catalog_entry")
     with op.batch_alter_table('data_access_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_data_access_log_grant_id'))
 

@@ -11,7 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
@@ -77,11 +78,12 @@ class CatalogEntry(UUIDPk, Timestamps, Base):
     """One government data resource in the catalog (政务信息资源目录 entry)."""
 
     __tablename__ = "data_catalog_entry"
-    # PostgreSQL catalog search: the jieba-segmented search_text split on spaces into a tsvector, GIN-indexed
-    # (array_to_tsvector bypasses the text-search parser, which drops CJK characters in a C locale).
+    # PostgreSQL catalog search: the jieba-segmented tokens stored as a tsvector (written by the service in the same
+    # transaction as every change, from raw lexemes: the text-search parser would drop CJK characters in a C locale)
+    # and GIN-indexed. On SQLite the column stays empty and search falls back to LIKE over search_text.
     __table_args__ = (
-        Index("ix_data_catalog_entry_search_gin", text("array_to_tsvector(string_to_array(search_text, ' '))"),
-              postgresql_using="gin").ddl_if(dialect="postgresql"),
+        # On SQLite this is a plain index over an always-empty column (kept so both backends share one schema).
+        Index("ix_data_catalog_entry_search_vector", "search_vector", postgresql_using="gin"),
     )
 
     code: Mapped[str] = mapped_column(String(60), unique=True)
@@ -112,6 +114,7 @@ class CatalogEntry(UUIDPk, Timestamps, Base):
     review_note: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime | None]
     search_text: Mapped[str] = mapped_column(Text, default="")  # jieba-segmented + pinyin, same transaction
+    search_vector: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"), default=None)
     views: Mapped[int] = mapped_column(Integer, default=0)
     requests_count: Mapped[int] = mapped_column(Integer, default=0)
     grants_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -141,12 +141,17 @@ FIELD_LABELS = {"title": "名称", "abstract": "摘要", "classification": "分�
 
 
 def bureau_org_id(session: Session) -> uuid.UUID | None:
-    """The big-data bureau: the configured organisation, else the one coded cq-dsj."""
+    """The big-data bureau: the configured organisation, else the one coded cq-dsj (cached per session)."""
+    if "data_bureau" in session.info:
+        return session.info["data_bureau"]  # type: ignore[no-any-return]  # set below
     opt = session.get(DataOption, "bureau_org_id")
     if opt is not None and opt.value:
-        return uuid.UUID(opt.value)
-    org = core.organization_by_code(session, BUREAU_DEFAULT_CODE)
-    return org.id if org else None
+        found: uuid.UUID | None = uuid.UUID(opt.value)
+    else:
+        org = core.organization_by_code(session, BUREAU_DEFAULT_CODE)
+        found = org.id if org else None
+    session.info["data_bureau"] = found
+    return found
 
 
 def data_bureau_set(session: Session, actor: Actor, org_id: uuid.UUID) -> None:
@@ -159,6 +164,7 @@ def data_bureau_set(session: Session, actor: Actor, org_id: uuid.UUID) -> None:
         session.add(DataOption(key="bureau_org_id", value=str(org_id)))
     else:
         opt.value = str(org_id)
+    session.info.pop("data_bureau", None)
     session.flush()
     core.audit_record(session, actor, "data_bureau_set", target_type="organization", target_id=org_id,
                       org_id=org_id, before=before, after={"org_id": str(org_id)})
@@ -219,9 +225,19 @@ def build_search_text(entry: CatalogEntry, provider_name: str) -> str:
     return " ".join(t.replace(" ", "") for t in tokens)
 
 
+def tsvector_literal(search_text: str) -> str:
+    """The tsvector input form of space-separated tokens (raw lexemes, no text-search parser)."""
+    return " ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in search_text.split(" ") if t)
+
+
+def _index(session: Session, entry: CatalogEntry, provider_name: str) -> None:
+    entry.search_text = build_search_text(entry, provider_name)
+    entry.search_vector = tsvector_literal(entry.search_text) if is_postgres(session) else None
+
+
 def _reindex(session: Session, entry: CatalogEntry) -> None:
     org = core.organization_get(session, Actor.system(), entry.provider_org_id)
-    entry.search_text = build_search_text(entry, org.name)
+    _index(session, entry, org.name)
 
 
 def reindex_all(session: Session) -> int:
@@ -229,7 +245,7 @@ def reindex_all(session: Session) -> int:
     n = 0
     names = {o.id: o.name for o in core.organization_all(session)}
     for entry in session.scalars(select(CatalogEntry)):
-        entry.search_text = build_search_text(entry, names.get(entry.provider_org_id, ""))
+        _index(session, entry, names.get(entry.provider_org_id, ""))
         n += 1
     session.flush()
     return n
@@ -586,7 +602,7 @@ def catalog_search(
     tokens = segment(q)[:12] if q and q.strip() else []
     if tokens:
         if is_postgres(session):
-            tsv = func.array_to_tsvector(func.string_to_array(CatalogEntry.search_text, " "))
+            tsv = CatalogEntry.search_vector
             tsq = text("CAST(:tsq AS tsquery)")
             conds.append(tsv.op("@@")(tsq))
             rank = func.ts_rank(tsv, tsq)
@@ -609,14 +625,31 @@ def catalog_search(
         stmt = stmt.order_by(CatalogEntry.updated_at.desc(), CatalogEntry.code)
     else:
         raise ValidationFailed(_("Unknown sort"), field="sort")
-    total = session.scalar(select(func.count()).select_from(CatalogEntry).where(where), params) or 0
     rows = list(session.scalars(stmt.limit(limit).offset(offset), params))
-    counts: dict[str, dict[str, int]] = {}
-    for f in facets or []:
-        col = getattr(CatalogEntry, f)
-        res = session.execute(select(col, func.count()).where(where).group_by(col).order_by(func.count().desc()),
-                              params).all()
-        counts[f] = {str(k): int(n) for k, n in res}
+    counts: dict[str, dict[str, int]] = {f: {} for f in facets or []}
+    if facets and is_postgres(session):
+        # One pass for the total and every facet: GROUPING SETS ((f1), (f2), …, ()).
+        cols = [getattr(CatalogEntry, f) for f in facets]
+        gsets = func.grouping_sets(*[tuple_(c) for c in cols], tuple_())
+        gq = select(*cols, func.grouping(*cols), func.count()).where(where).group_by(gsets)
+        full = (1 << len(cols)) - 1
+        total = 0
+        for r in session.execute(gq, params):
+            mask, n = r[-2], int(r[-1])
+            if mask == full:
+                total = n
+                continue
+            i = len(cols) - 1 - (full ^ mask).bit_length() + 1
+            counts[facets[i]][str(r[i])] = n
+        for f in counts:
+            counts[f] = dict(sorted(counts[f].items(), key=lambda kv: -kv[1]))
+    else:
+        total = session.scalar(select(func.count()).select_from(CatalogEntry).where(where), params) or 0
+        for f in facets or []:
+            col = getattr(CatalogEntry, f)
+            res = session.execute(select(col, func.count()).where(where).group_by(col)
+                                  .order_by(func.count().desc()), params).all()
+            counts[f] = {str(k): int(n) for k, n in res}
     return rows, int(total), counts
 
 
