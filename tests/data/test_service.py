@@ -15,7 +15,15 @@ from cityhub.core import service as core
 from cityhub.data import schemas, service
 from cityhub.data.schemas import MASK_RULES
 from cityhub.kit import clock
-from cityhub.kit.errors import Conflict, Forbidden, InvalidTransition, NotFound, RateLimited, Unauthorized, ValidationFailed
+from cityhub.kit.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+)
 from tests.data.helpers import (
     PEOPLE_CSV,
     SYSTEM,
