@@ -265,7 +265,8 @@ def requests_page(request: Request, session: DbSession, actor: CurrentActor,
     events = {r.id: service.share_request_events(session, actor, r.id) for r in rows[:30]}
     return render(request, "data/requests.html", {  # type: ignore[no-any-return]
         **_ctx(session), "rows": rows, "total": total, "box": box, "msg": msg, "entries": entries,
-        "events": events, "token": token, "now": clock.now()})
+        "events": events, "token": token, "now": clock.now(),
+        "grants": service.grants_for_requests(session, actor, [r.id for r in rows])})
 
 
 ACTIONS = {

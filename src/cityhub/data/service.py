@@ -2036,3 +2036,11 @@ def catalog_entries_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> list[C
     if not wanted:
         return []
     return list(session.scalars(select(CatalogEntry).where(CatalogEntry.id.in_(wanted))))
+
+
+def grants_for_requests(session: Session, actor: Actor, request_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Grant]:
+    """Grants of requests the actor already sees, by request id (for the tracking page)."""
+    wanted = list(set(request_ids))
+    if not wanted:
+        return {}
+    return {g.request_id: g for g in session.scalars(select(Grant).where(Grant.request_id.in_(wanted)))}
