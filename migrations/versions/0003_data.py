@@ -16,9 +16,6 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-# Catalog search on PostgreSQL: a tsvector of the jieba-segmented tokens, GIN-indexed (PostgreSQL only).
-SEARCH_INDEX = "ix_data_catalog_entry_search_vector"
-
 
 def upgrade() -> None:
     op.create_table('data_option',
@@ -55,7 +52,6 @@ def upgrade() -> None:
     sa.Column('review_note', sa.Text(), nullable=False),
     sa.Column('published_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('search_text', sa.Text(), nullable=False),
-    sa.Column('search_vector', sa.Text().with_variant(postgresql.TSVECTOR(), 'postgresql'), nullable=True),
     sa.Column('views', sa.Integer(), nullable=False),
     sa.Column('requests_count', sa.Integer(), nullable=False),
     sa.Column('grants_count', sa.Integer(), nullable=False),
@@ -76,6 +72,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_data_catalog_entry_security_grade'), ['security_grade'], unique=False)
         batch_op.create_index(batch_op.f('ix_data_catalog_entry_share_type'), ['share_type'], unique=False)
         batch_op.create_index(batch_op.f('ix_data_catalog_entry_status'), ['status'], unique=False)
+
+    # The narrow search row per entry (facets + tokens); on PostgreSQL a tsvector with a GIN index.
+    op.create_table('data_catalog_search',
+    sa.Column('entry_id', sa.Uuid(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('open_type', sa.String(length=20), nullable=False),
+    sa.Column('provider_org_id', sa.Uuid(), nullable=False),
+    sa.Column('classification', sa.String(length=20), nullable=False),
+    sa.Column('base_db', sa.String(length=20), nullable=False),
+    sa.Column('share_type', sa.String(length=20), nullable=False),
+    sa.Column('format_category', sa.String(length=20), nullable=False),
+    sa.Column('update_cycle', sa.String(length=20), nullable=False),
+    sa.Column('security_grade', sa.String(length=20), nullable=False),
+    sa.Column('code', sa.String(length=60), nullable=False),
+    sa.Column('updated_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('search_text', sa.Text(), nullable=False),
+    sa.Column('search_vector', sa.Text().with_variant(postgresql.TSVECTOR(), 'postgresql'), nullable=True),
+    sa.ForeignKeyConstraint(['entry_id'], ['data_catalog_entry.id'], name=op.f('fk_data_catalog_search_entry_id_data_catalog_entry'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('entry_id', name=op.f('pk_data_catalog_search'))
+    )
+    with op.batch_alter_table('data_catalog_search', schema=None) as batch_op:
+        batch_op.create_index('ix_data_catalog_search_vector', ['search_vector'], unique=False, postgresql_using='gin')
 
     op.create_table('data_demand',
     sa.Column('requester_org_id', sa.Uuid(), nullable=False),
@@ -282,11 +300,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_data_access_log_grant_id'), ['grant_id'], unique=False)
 
 
-    op.create_index(SEARCH_INDEX, "data_catalog_entry", ["search_vector"], postgresql_using="gin")
-
-
 def downgrade() -> None:
-    op.drop_index(SEARCH_INDEX, table_name="data_catalog_entry")
     with op.batch_alter_table('data_access_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_data_access_log_grant_id'))
 
@@ -333,6 +347,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_data_demand_assigned_org_id'))
 
     op.drop_table('data_demand')
+    with op.batch_alter_table('data_catalog_search', schema=None) as batch_op:
+        batch_op.drop_index('ix_data_catalog_search_vector', postgresql_using='gin')
+
+    op.drop_table('data_catalog_search')
     with op.batch_alter_table('data_catalog_entry', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_data_catalog_entry_status'))
         batch_op.drop_index(batch_op.f('ix_data_catalog_entry_share_type'))

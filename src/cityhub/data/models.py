@@ -78,13 +78,6 @@ class CatalogEntry(UUIDPk, Timestamps, Base):
     """One government data resource in the catalog (政务信息资源目录 entry)."""
 
     __tablename__ = "data_catalog_entry"
-    # PostgreSQL catalog search: the jieba-segmented tokens stored as a tsvector (written by the service in the same
-    # transaction as every change, from raw lexemes: the text-search parser would drop CJK characters in a C locale)
-    # and GIN-indexed. On SQLite the column stays empty and search falls back to LIKE over search_text.
-    __table_args__ = (
-        # On SQLite this is a plain index over an always-empty column (kept so both backends share one schema).
-        Index("ix_data_catalog_entry_search_vector", "search_vector", postgresql_using="gin"),
-    )
 
     code: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)  # stable URL-safe slug
@@ -114,11 +107,42 @@ class CatalogEntry(UUIDPk, Timestamps, Base):
     review_note: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime | None]
     search_text: Mapped[str] = mapped_column(Text, default="")  # jieba-segmented + pinyin, same transaction
-    search_vector: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"), default=None)
     views: Mapped[int] = mapped_column(Integer, default=0)
     requests_count: Mapped[int] = mapped_column(Integer, default=0)
     grants_count: Mapped[int] = mapped_column(Integer, default=0)
     accesses_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CatalogSearch(Base):
+    """The narrow search row of an entry, kept in step with it by a before-flush hook (same transaction).
+
+    Facet columns plus the search tokens, so scans for search and facet counts read a few dozen bytes per entry.
+
+    PostgreSQL: `search_vector` (tsvector of the jieba tokens, GIN) and an empty `search_text`;
+    SQLite: `search_text` (LIKE fallback) and no vector.
+    """
+
+    __tablename__ = "data_catalog_search"
+    __table_args__ = (
+        # On SQLite a plain index over an always-empty column (kept so both backends share one schema).
+        Index("ix_data_catalog_search_vector", "search_vector", postgresql_using="gin"),
+    )
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"),
+                                                primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    open_type: Mapped[str] = mapped_column(String(20))
+    provider_org_id: Mapped[uuid.UUID]
+    classification: Mapped[str] = mapped_column(String(20))
+    base_db: Mapped[str] = mapped_column(String(20))
+    share_type: Mapped[str] = mapped_column(String(20))
+    format_category: Mapped[str] = mapped_column(String(20))
+    update_cycle: Mapped[str] = mapped_column(String(20))
+    security_grade: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(60))
+    updated_at: Mapped[datetime]
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    search_vector: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"), default=None)
 
 
 class EntryVersion(UUIDPk, Base):
