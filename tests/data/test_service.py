@@ -127,6 +127,8 @@ def test_search_chinese_pinyin_facets_and_visibility(world) -> None:
     rows, total, facets = service.catalog_search(s, member_b, "", {"share_type": ["unconditional"]},
                                                  ["provider_org_id"])
     assert total == 1 and facets["provider_org_id"] == {str(world.orgs["dept_b"].id): 1}
+    rows, total, _f = service.catalog_search(s, member_b, "", {"tags": ["身份"]})
+    assert [r.title for r in rows] == ["人口基础信息"]
     rows, total, _f = service.catalog_search(s, core.Actor.anonymous(), "")
     assert [r.title for r in rows] == ["企业登记信息"]  # 不予开放 entries stay hidden from the public
     rows, total, _f = service.catalog_search(s, world.actors["org_member_a"], "草稿", {"status": ["draft"]})

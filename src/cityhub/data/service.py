@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, event, func, or_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, event, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -220,7 +220,8 @@ def build_search_text(entry: CatalogEntry, provider_name: str) -> str:
     parts = [entry.title, entry.abstract, " ".join(entry.tags or []), items, entry.theme,
              BASE_DBS.get(entry.base_db, ""), CLASSIFICATIONS.get(entry.classification, ""), provider_name]
     tokens = segment(" ".join(parts))
-    for extra in [*_pinyin_tokens(entry.title), entry.code.lower(), entry.name]:
+    tags = [f"tag:{t.lower().replace(' ', '')}" for t in entry.tags or []]  # marked tokens: exact tag filters
+    for extra in [*tags, *_pinyin_tokens(entry.title), entry.code.lower(), entry.name]:
         if extra not in tokens:
             tokens.append(extra)
     return " ".join(t.replace(" ", "") for t in tokens)
@@ -625,7 +626,7 @@ def catalog_search(
     conds: list[ColumnElement[bool]] = [_visibility_clause(session, actor, src)]
     st = filters.pop("status", None) or ([status] if status else [EntryStatus.PUBLISHED.value])
     conds.append(src.status.in_(st))
-    tag_tokens = [t.lower() for t in filters.pop("tags", [])]
+    tag_tokens = [f"tag:{t.lower().replace(' ', '')}" for t in filters.pop("tags", [])]
     for k, vals in filters.items():
         if k == "provider_org_id":
             try:
@@ -649,8 +650,10 @@ def catalog_search(
             conds.append(src.search_vector.op("@@")(tsq))
             rank = func.ts_rank(src.search_vector, tsq) if tokens else None
     else:
-        for t in [*tokens, *tag_tokens]:
+        for t in tokens:
             conds.append(src.search_text.contains(t))
+        for t in tag_tokens:  # whole-token match for tags
+            conds.append((literal(" ") + src.search_text + literal(" ")).contains(f" {t} "))
     where = and_(*conds)
     sort = sort or ("relevance" if tokens else "updated")
     ids_stmt: Select[Any] = select(src.entry_id).where(where)
