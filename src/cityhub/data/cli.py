@@ -1,0 +1,55 @@
+"""`cityhub data …`: deadline checks (reminders, escalation, expiry), search reindex, naming the bureau."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+
+from cityhub.core.service import Actor, organization_by_code
+from cityhub.data import service
+from cityhub.kit import context
+from cityhub.kit.db import Database
+
+
+def _db() -> Database:
+    context.set_current(context.RequestContext(channel="cli"))
+    return Database.from_settings()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `data` command group."""
+    data_app = typer.Typer(help="数 Data: catalog, sharing, deadlines.", no_args_is_help=True)
+    app.add_typer(data_app, name="data")
+
+    @data_app.command("sla-check")
+    def sla_check(every: Annotated[int, typer.Option(help="Repeat every N seconds (0: once).")] = 0) -> None:
+        """Remind and escalate overdue reviews, expire ended grants (idempotent; run from cron or a timer)."""
+        db = _db()
+        while True:
+            with db.session_scope() as session:
+                counts = service.sla_check(session, Actor.system("data-sla"))
+            typer.echo(json.dumps(counts), err=bool(every))
+            if not every:
+                return
+            time.sleep(every)
+
+    @data_app.command("reindex")
+    def reindex() -> None:
+        """Recompute every entry's search text (after a segmenter dictionary change)."""
+        with _db().session_scope() as session:
+            n = service.reindex_all(session)
+        typer.echo(f"reindexed {n} entries")
+
+    @data_app.command("bureau-set")
+    def bureau_set(code: Annotated[str, typer.Argument(help="Organisation code of the big-data bureau.")]) -> None:
+        """Name the organisation that acts as the big-data bureau."""
+        with _db().session_scope() as session:
+            org = organization_by_code(session, code)
+            if org is None:
+                typer.echo(f"no organisation with code {code}", err=True)
+                raise typer.Exit(2)
+            service.data_bureau_set(session, Actor.system("cli"), org.id)
+        typer.echo(f"bureau = {code}")

@@ -1,0 +1,318 @@
+"""Tables of the data domain: catalog entries and versions, mounted resources, 三清单, sharing, grants, objections.
+
+Datastore tables of mounted table resources (`ds_<resource hex>`) are created at upload time by the service and
+are deliberately not part of this metadata: their columns come from each entry's information items.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityhub.kit import clock
+from cityhub.kit.db import Base, Timestamps, UUIDPk
+
+
+class EntryStatus(StrEnum):
+    """Lifecycle of a catalog entry."""
+
+    DRAFT = "draft"
+    PENDING_REVIEW = "pending_review"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    OFFLINE = "offline"
+
+
+class ChangeStatus(StrEnum):
+    """State of pending changes to a published entry (re-reviewed before they become a new version)."""
+
+    NONE = ""
+    DRAFT = "draft"
+    PENDING_REVIEW = "pending_review"
+    REJECTED = "rejected"
+
+
+class RequestStatus(StrEnum):
+    """Lifecycle of a sharing request."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    COMPLIANCE_REVIEW = "compliance_review"
+    PROVIDER_REVIEW = "provider_review"
+    APPROVED = "approved"
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    COORDINATION = "coordination"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class ObjectionStatus(StrEnum):
+    """Lifecycle of an objection."""
+
+    RAISED = "raised"
+    HANDLING = "handling"
+    HANDLED = "handled"
+    EVALUATED = "evaluated"
+
+
+class DemandStatus(StrEnum):
+    """Lifecycle of a data need on the 需求清单."""
+
+    FILED = "filed"
+    ASSIGNED = "assigned"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class CatalogEntry(UUIDPk, Timestamps, Base):
+    """One government data resource in the catalog (政务信息资源目录 entry)."""
+
+    __tablename__ = "data_catalog_entry"
+
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)  # stable URL-safe slug
+    title: Mapped[str] = mapped_column(String(200))
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    provider_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    classification: Mapped[str] = mapped_column(String(20), index=True)
+    base_db: Mapped[str] = mapped_column(String(20), default="", index=True)
+    theme: Mapped[str] = mapped_column(String(60), default="")
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    format_category: Mapped[str] = mapped_column(String(20))
+    items: Mapped[list[Any]] = mapped_column(default=list)
+    share_type: Mapped[str] = mapped_column(String(20), index=True)
+    share_condition: Mapped[str] = mapped_column(Text, default="")
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    share_mode: Mapped[str] = mapped_column(String(20), default="")
+    open_type: Mapped[str] = mapped_column(String(20), index=True)
+    open_condition: Mapped[str] = mapped_column(Text, default="")
+    update_cycle: Mapped[str] = mapped_column(String(20))
+    security_grade: Mapped[str] = mapped_column(String(20), index=True)
+    source_system: Mapped[str] = mapped_column(String(200), default="")
+    related_entry_ids: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default=EntryStatus.DRAFT, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    change_status: Mapped[str] = mapped_column(String(20), default="")
+    pending_changes: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    review_note: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[datetime | None]
+    search_text: Mapped[str] = mapped_column(Text, default="")  # jieba-segmented + pinyin, same transaction
+    views: Mapped[int] = mapped_column(Integer, default=0)
+    requests_count: Mapped[int] = mapped_column(Integer, default=0)
+    grants_count: Mapped[int] = mapped_column(Integer, default=0)
+    accesses_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CatalogSearch(Base):
+    """The narrow search row of an entry, kept in step with it by a before-flush hook (same transaction).
+
+    Facet columns plus the search tokens, so scans for search and facet counts read a few dozen bytes per entry.
+
+    PostgreSQL: `search_vector` (tsvector of the jieba tokens, GIN) and an empty `search_text`;
+    SQLite: `search_text` (LIKE fallback) and no vector.
+    """
+
+    __tablename__ = "data_catalog_search"
+    __table_args__ = (
+        # On SQLite a plain index over an always-empty column (kept so both backends share one schema).
+        Index("ix_data_catalog_search_vector", "search_vector", postgresql_using="gin"),
+    )
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"),
+                                                primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    open_type: Mapped[str] = mapped_column(String(20))
+    provider_org_id: Mapped[uuid.UUID]
+    classification: Mapped[str] = mapped_column(String(20))
+    base_db: Mapped[str] = mapped_column(String(20))
+    share_type: Mapped[str] = mapped_column(String(20))
+    format_category: Mapped[str] = mapped_column(String(20))
+    update_cycle: Mapped[str] = mapped_column(String(20))
+    security_grade: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(60))
+    updated_at: Mapped[datetime]
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    search_vector: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"), default=None)
+
+
+class EntryVersion(UUIDPk, Base):
+    """A published version of an entry, with the readable diff from the previous one."""
+
+    __tablename__ = "data_entry_version"
+    __table_args__ = (UniqueConstraint("entry_id", "version"),)
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    diff: Mapped[list[Any]] = mapped_column(default=list)
+    actor_name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class Resource(UUIDPk, Timestamps, Base):
+    """A resource mounted on an entry: a datastore table, a proxied API or a file."""
+
+    __tablename__ = "data_resource"
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # table | api | file
+    title: Mapped[str] = mapped_column(String(200))
+    table_name: Mapped[str | None] = mapped_column(String(63))
+    columns: Mapped[list[Any]] = mapped_column(default=list)
+    row_count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    loaded_at: Mapped[datetime | None]
+    upstream_url: Mapped[str] = mapped_column(String(500), default="")
+    upstream_method: Mapped[str] = mapped_column(String(10), default="GET")
+    credentials_enc: Mapped[str] = mapped_column(Text, default="")  # Fernet, key derived from secret_key
+    file_name: Mapped[str] = mapped_column(String(200), default="")
+    file_size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    file_sha256: Mapped[str] = mapped_column(String(64), default="")
+    media_type: Mapped[str] = mapped_column(String(100), default="")
+
+
+class DataLoad(UUIDPk, Base):
+    """One upload attempt of a table resource (accepted or refused), for the field pass-rate KPI."""
+
+    __tablename__ = "data_load"
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("data_resource.id", ondelete="CASCADE"))
+    provider_org_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    encoding: Mapped[str] = mapped_column(String(20), default="")
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_bad: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[bool] = mapped_column(default=False)
+    errors: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class ShareRequest(UUIDPk, Timestamps, Base):
+    """A department's request to use another department's data."""
+
+    __tablename__ = "data_share_request"
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id"), index=True)
+    provider_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    requester_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    requester_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_user.id"))
+    items: Mapped[list[Any]] = mapped_column(default=list)
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    attachment_name: Mapped[str] = mapped_column(String(200), default="")
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    scope: Mapped[str] = mapped_column(Text, default="")
+    scenario: Mapped[str] = mapped_column(Text, default="")
+    consuming_system: Mapped[str] = mapped_column(String(200), default="")
+    valid_until: Mapped[datetime | None]
+    quota: Mapped[int] = mapped_column(Integer, default=0)  # rows; 0 = unlimited
+    status: Mapped[str] = mapped_column(String(20), default=RequestStatus.DRAFT, index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    core_grade: Mapped[bool] = mapped_column(default=False)
+    provider_approved_at: Mapped[datetime | None]
+    stage_started_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+
+
+class RequestEvent(Base):
+    """One transition of a sharing request (tracking page and reply-time KPI)."""
+
+    __tablename__ = "data_request_event"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_share_request.id", ondelete="CASCADE"),
+                                                  index=True)
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    actor_name: Mapped[str] = mapped_column(String(100), default="")
+    from_status: Mapped[str] = mapped_column(String(20), default="")
+    to_status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Grant(UUIDPk, Timestamps, Base):
+    """An active permission of a consuming system to read an entry's granted items."""
+
+    __tablename__ = "data_grant"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_share_request.id"), unique=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id"), index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_user.id"))
+    token_id: Mapped[uuid.UUID | None]
+    items: Mapped[list[Any]] = mapped_column(default=list)
+    quota: Mapped[int] = mapped_column(Integer, default=0)
+    used: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    valid_until: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="active")
+
+
+class AccessLog(Base):
+    """One read through a grant: who, which grant and resource, how many rows."""
+
+    __tablename__ = "data_access_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    grant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_grant.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[uuid.UUID | None]
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    actor_name: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(10), default="rows")
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Objection(UUIDPk, Timestamps, Base):
+    """目录纠错 / 申请异议 / 使用异议, handled by the provider within a deadline."""
+
+    __tablename__ = "data_objection"
+
+    kind: Mapped[str] = mapped_column(String(20))
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id"), index=True)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("data_share_request.id"))
+    handler_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    raiser_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    raiser_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_user.id"))
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=ObjectionStatus.RAISED, index=True)
+    deadline_at: Mapped[datetime | None]
+    reply: Mapped[str] = mapped_column(Text, default="")
+    handled_at: Mapped[datetime | None]
+    rating: Mapped[int | None]
+    evaluation: Mapped[str] = mapped_column(Text, default="")
+
+
+class Demand(UUIDPk, Timestamps, Base):
+    """A data need on the 需求清单: filed by a department, assigned by the bureau, answered by the holder."""
+
+    __tablename__ = "data_demand"
+
+    requester_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default=DemandStatus.FILED, index=True)
+    assigned_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    deadline_at: Mapped[datetime | None]
+    entry_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("data_catalog_entry.id"))
+    answer: Mapped[str] = mapped_column(Text, default="")
+    answered_at: Mapped[datetime | None]
+
+
+class DataOption(Base):
+    """Domain options set by platform admins (e.g. which organisation is the big-data bureau)."""
+
+    __tablename__ = "data_option"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,350 @@
+"""Data pages: catalog search with facets, entry page, publish and review queues, requests, 三清单 boards."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from cityhub.core import service as core
+from cityhub.core.deps import CurrentActor, OptionalActor
+from cityhub.data import policies, schemas, service
+from cityhub.kit import clock
+from cityhub.kit.errors import CityhubError
+from cityhub.kit.i18n import gettext as _
+from cityhub.kit.web import DbSession, NavItem, allow_large_bodies, register_nav, render, verify_csrf
+
+router = APIRouter(prefix="/data", include_in_schema=False)
+allow_large_bodies("/data/uploads/")
+
+register_nav(
+    NavItem("data", "Data catalog", "/data", order=10, public=True),
+    NavItem("data", "Publish", "/data/publish", order=20),
+    NavItem("data", "Catalog review", "/data/review", order=30),
+    NavItem("data", "Sharing requests", "/data/requests", order=40),
+    NavItem("data", "Three lists", "/data/lists", order=50),
+)
+Csrf = Annotated[str, Form(max_length=100)]
+Text = Annotated[str, Form(max_length=4000)]
+
+VOCAB = {"classification": schemas.CLASSIFICATIONS, "base_db": schemas.BASE_DBS, "share_type": schemas.SHARE_TYPES,
+         "open_type": schemas.OPEN_TYPES, "format_category": schemas.FORMATS, "update_cycle": schemas.UPDATE_CYCLES,
+         "security_grade": schemas.GRADES}
+FACET_LABELS = {"provider_org_id": "Provider", "classification": "Classification", "base_db": "Base database",
+                "share_type": "Share type", "open_type": "Open type", "format_category": "Format",
+                "update_cycle": "Update cycle", "security_grade": "Security grade"}
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    if isinstance(exc, CityhubError):
+        fields = ""
+        if isinstance(exc.details, list):
+            fields = " (" + ", ".join(str(d.get("field", "")) for d in exc.details if isinstance(d, dict)) + ")"
+        return exc.message + fields
+    return str(exc)
+
+
+def _back(url: str, msg: str) -> RedirectResponse:
+    sep = "&" if "?" in url else "?"
+    return RedirectResponse(f"{url}{sep}msg={quote(msg)}", status_code=303)
+
+
+def _orgs(session: Any) -> dict[uuid.UUID, str]:
+    return {o.id: o.name for o in core.organization_all(session)}
+
+
+def _ctx(session: Any) -> dict[str, Any]:
+    orgs = _orgs(session)
+    return {"vocab": VOCAB, "orgs": orgs, "org_names": {str(k): v for k, v in orgs.items()},
+            "mask_rules": schemas.MASK_RULES, "data_types": schemas.DATA_TYPES, "facet_labels": FACET_LABELS}
+
+
+@router.get("")
+def search(request: Request, session: DbSession, actor: OptionalActor, q: str = Query("", max_length=200),
+           offset: int = Query(0, ge=0), sort: str = Query("", max_length=20)) -> Response:
+    """Browse and search the catalog with facets."""
+    filters: dict[str, list[str]] = {}
+    for f in schemas.FACETS:
+        vals = [v for v in request.query_params.getlist(f) if v]
+        if vals:
+            filters[f] = vals
+    try:
+        rows, total, facets = service.catalog_search(session, actor, q, filters, list(schemas.FACETS), sort, 20,
+                                                     offset)
+        msg = ""
+    except CityhubError as exc:
+        rows, total, facets, msg = [], 0, {}, _error_text(exc)
+    return render(request, "data/search.html", {  # type: ignore[no-any-return]
+        **_ctx(session), "rows": rows, "total": total, "facets": facets, "q": q, "filters": filters,
+        "offset": offset, "sort": sort, "msg": msg})
+
+
+@router.get("/entries/{entry_id}")
+def entry_page(request: Request, session: DbSession, actor: OptionalActor, entry_id: uuid.UUID,
+               msg: str | None = None, token: str | None = None) -> Response:
+    """One entry: metadata, information items, versions, resources, a masked preview and the request form."""
+    entry = service.catalog_entry_view(session, actor, entry_id)
+    resources = service.resource_list(session, actor, entry_id)
+    versions = service.catalog_entry_versions(session, actor, entry_id)
+    preview: dict[str, Any] | None = None
+    table = next((r for r in resources if r.kind == "table" and r.table_name), None)
+    if table is not None and actor.is_authenticated:
+        try:
+            with session.begin_nested():
+                cols, recs, total, _n = service.datastore_query(session, actor, table.id, limit=10)
+            preview = {"fields": cols, "records": recs, "total": total}
+        except CityhubError as exc:
+            preview = {"error": _error_text(exc)}
+    bureau = service.bureau_org_id(session)
+    return render(request, "data/entry.html", {  # type: ignore[no-any-return]
+        **_ctx(session), "e": entry, "resources": resources, "versions": versions, "preview": preview,
+        "msg": msg, "can_edit": actor.is_authenticated and policies.is_staff(actor, entry.provider_org_id),
+        "can_review": actor.is_authenticated and policies.is_bureau(actor, bureau),
+        "can_request": actor.is_authenticated and entry.status == "published" and entry.share_type != "none"
+        and actor.org_id is not None and actor.org_id != entry.provider_org_id})
+
+
+def _act(request: Request, csrf_token: str, url: str, fn: Any, ok: str) -> RedirectResponse:
+    verify_csrf(request, csrf_token)
+    try:
+        fn()
+        return _back(url, ok)
+    except (ValidationError, CityhubError) as exc:
+        return _back(url, _error_text(exc))
+
+
+@router.post("/entries/{entry_id}/submit")
+def entry_submit(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
+                 csrf_token: Csrf) -> Response:
+    """Submit for review."""
+    return _act(request, csrf_token, f"/data/entries/{entry_id}",
+                lambda: _nested(session, service.catalog_entry_submit, actor, entry_id), _("Submitted for review"))
+
+
+def _nested(session: Any, fn: Any, *args: Any) -> Any:
+    with session.begin_nested():  # a failed action leaves nothing behind, the page still commits the rest
+        return fn(session, *args)
+
+
+@router.post("/entries/{entry_id}/review")
+def entry_review(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID, csrf_token: Csrf,
+                 decision: Annotated[str, Form(pattern="^(approve|reject)$")], note: Text = "") -> Response:
+    """Publish or reject."""
+    return _act(request, csrf_token, "/data/review", lambda: _nested(
+        session, service.catalog_entry_review, actor, entry_id, decision == "approve", note), _("Saved"))
+
+
+@router.post("/entries/{entry_id}/offline")
+def entry_offline(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
+                  csrf_token: Csrf, reason: Text = "") -> Response:
+    """Take offline."""
+    return _act(request, csrf_token, f"/data/entries/{entry_id}", lambda: _nested(
+        session, service.catalog_entry_offline, actor, entry_id, reason), _("Saved"))
+
+
+@router.post("/entries/{entry_id}/request")
+def entry_request(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
+                  csrf_token: Csrf, legal_basis: Text, purpose: Text, consuming_system: Annotated[str, Form(
+                      max_length=200)], scenario: Text = "", quota: Annotated[int, Form(ge=0)] = 0,
+                  items: Annotated[list[str] | None, Form()] = None) -> Response:
+    """Request the chosen information items (drafted and submitted at once)."""
+    def go() -> None:
+        data = schemas.ShareRequestCreate(entry_id=entry_id, items=items or [], legal_basis=legal_basis,
+                                          purpose=purpose, consuming_system=consuming_system, scenario=scenario,
+                                          quota=quota)
+        req = _nested(session, service.share_request_create, actor, data)
+        _nested(session, service.share_request_submit, actor, req.id)
+    return _act(request, csrf_token, f"/data/entries/{entry_id}", go, _("Request submitted"))
+
+
+@router.post("/entries/{entry_id}/objection")
+def entry_objection(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
+                    csrf_token: Csrf, content: Text) -> Response:
+    """Report a catalog error (目录纠错)."""
+    return _act(request, csrf_token, f"/data/entries/{entry_id}", lambda: _nested(
+        session, service.objection_raise, actor, schemas.ObjectionCreate(kind="catalog_error", entry_id=entry_id,
+                                                                         content=content)), _("Objection raised"))
+
+
+@router.post("/uploads/{entry_id}")
+def upload(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID, csrf_token: Csrf,
+           file: Annotated[UploadFile, File()], kind: Annotated[str, Form(pattern="^(table|file)$")] = "table"
+           ) -> Response:
+    """Upload a table (CSV/XLSX) or a file from the entry page."""
+    verify_csrf(request, csrf_token)
+    url = f"/data/entries/{entry_id}"
+    try:
+        if kind == "file":
+            _nested(session, service.resource_file_upload, actor, entry_id, "", file.filename or "file",
+                    file.content_type or "", file.file)
+            return _back(url, _("Uploaded"))
+        _res, load = service.resource_table_upload(session, actor, entry_id, file.filename or "upload.csv",
+                                                   file.file)
+    except CityhubError as exc:
+        return _back(url, _error_text(exc))
+    if load.accepted:
+        return _back(url, _("Loaded {n} rows ({enc})").format(n=load.rows_total, enc=load.encoding))
+    first = "; ".join(f"行{e['row']} {e['column']}: {e['message']}" for e in load.errors[:5])
+    return _back(url, _("Nothing loaded: {bad} bad rows. {first}").format(bad=load.rows_bad, first=first))
+
+
+@router.get("/publish")
+def publish(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
+    """My unit's entries (every state) and the registration form."""
+    return render(request, "data/publish.html", {  # type: ignore[no-any-return]
+        **_ctx(session), "rows": service.catalog_entry_list_owned(session, actor), "msg": msg,
+        "my_orgs": [o for o in core.organization_all(session) if policies.is_staff(actor, o.id)
+                    and (actor.is_platform_admin is False or o.kind != "city")][:200]})
+
+
+def _parse_items(raw: str) -> list[dict[str, Any]]:
+    """One information item per line: 中文名,english_name,type[,length[,masking_rule[,security_level]]]."""
+    items = []
+    for line in raw.splitlines():
+        parts = [p.strip() for p in line.replace("，", ",").split(",")]
+        if len(parts) < 3 or not parts[0]:
+            continue
+        item: dict[str, Any] = {"name_cn": parts[0], "name_en": parts[1], "data_type": parts[2].upper()}
+        if len(parts) > 3 and parts[3]:
+            item["length"] = int(parts[3]) if parts[3].isdigit() else -1
+        if len(parts) > 4:
+            item["masking_rule"] = parts[4]
+        if len(parts) > 5 and parts[5]:
+            item["security_level"] = parts[5]
+        items.append(item)
+    return items
+
+
+@router.post("/publish")
+def publish_create(
+    request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+    title: Annotated[str, Form(max_length=200)], provider_org_id: Annotated[uuid.UUID, Form()],
+    classification: Annotated[str, Form(max_length=20)], format_category: Annotated[str, Form(max_length=20)],
+    share_type: Annotated[str, Form(max_length=20)], open_type: Annotated[str, Form(max_length=20)],
+    update_cycle: Annotated[str, Form(max_length=20)], security_grade: Annotated[str, Form(max_length=20)],
+    items: Text, abstract: Text = "", base_db: Annotated[str, Form(max_length=20)] = "",
+    theme: Annotated[str, Form(max_length=60)] = "", tags: Annotated[str, Form(max_length=400)] = "",
+    share_condition: Text = "", legal_basis: Text = "", open_condition: Text = "",
+    source_system: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Register a draft entry from the form."""
+    def go() -> None:
+        data = schemas.EntryCreate.model_validate({
+            "title": title, "provider_org_id": provider_org_id, "classification": classification,
+            "format_category": format_category, "share_type": share_type, "open_type": open_type,
+            "update_cycle": update_cycle, "security_grade": security_grade, "items": _parse_items(items),
+            "abstract": abstract, "base_db": base_db, "theme": theme,
+            "tags": [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()],
+            "share_condition": share_condition, "legal_basis": legal_basis, "open_condition": open_condition,
+            "source_system": source_system})
+        _nested(session, service.catalog_entry_create, actor, data)
+    return _act(request, csrf_token, "/data/publish", go, _("Saved"))
+
+
+@router.get("/review")
+def review(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
+    """The bureau's review queue of new entries and changes."""
+    return render(request, "data/review.html", {  # type: ignore[no-any-return]
+        **_ctx(session), "rows": service.catalog_review_queue(session, actor), "msg": msg,
+        "is_bureau": policies.is_bureau(actor, service.bureau_org_id(session))})
+
+
+@router.get("/requests")
+def requests_page(request: Request, session: DbSession, actor: CurrentActor,
+                  box: str = Query("mine", pattern="^(mine|provider|compliance|all)$"),
+                  msg: str | None = None, token: str | None = None) -> Response:
+    """Request tracking, the provider review queue and the bureau compliance queue."""
+    rows, total = service.share_request_list(session, actor, box=box, limit=100)
+    entries = {e.id: e for e in service.catalog_entries_by_ids(session, [r.entry_id for r in rows])}
+    events = {r.id: service.share_request_events(session, actor, r.id) for r in rows[:30]}
+    return render(request, "data/requests.html", {  # type: ignore[no-any-return]
+        **_ctx(session), "rows": rows, "total": total, "box": box, "msg": msg, "entries": entries,
+        "events": events, "token": token, "now": clock.now(),
+        "grants": service.grants_for_requests(session, actor, [r.id for r in rows])})
+
+
+ACTIONS = {
+    "submit": lambda s, a, i, n: service.share_request_submit(s, a, i),
+    "withdraw": lambda s, a, i, n: service.share_request_withdraw(s, a, i, n),
+    "compliance_approve": lambda s, a, i, n: service.share_request_compliance_review(s, a, i, True, n),
+    "compliance_reject": lambda s, a, i, n: service.share_request_compliance_review(s, a, i, False, n),
+    "provider_approve": lambda s, a, i, n: service.share_request_provider_review(s, a, i, True, n),
+    "provider_reject": lambda s, a, i, n: service.share_request_provider_review(s, a, i, False, n),
+    "coordinate": lambda s, a, i, n: service.share_request_coordinate(s, a, i, n),
+    "close": lambda s, a, i, n: service.share_request_close(s, a, i, n),
+    "arbitrate_approve": lambda s, a, i, n: service.share_request_arbitrate(s, a, i, True, n),
+    "arbitrate_reject": lambda s, a, i, n: service.share_request_arbitrate(s, a, i, False, n),
+    "revoke": lambda s, a, i, n: service.share_request_revoke(s, a, i, n),
+}
+
+
+@router.post("/requests/{request_id}/{action}")
+def request_action(request: Request, session: DbSession, actor: CurrentActor, request_id: uuid.UUID, action: str,
+                   csrf_token: Csrf, note: Text = "",
+                   box: Annotated[str, Form(pattern="^(mine|provider|compliance|all)$")] = "mine") -> Response:
+    """One step of a request's workflow; activation shows the consuming-system token once."""
+    verify_csrf(request, csrf_token)
+    url = f"/data/requests?box={box}"
+    try:
+        if action == "activate":
+            with session.begin_nested():
+                grant, token = service.share_request_activate(session, actor, request_id)
+            return RedirectResponse(f"{url}&token={quote(token)}&msg={quote(_('Grant active'))}", status_code=303)
+        fn = ACTIONS.get(action)
+        if fn is None:
+            return _back(url, _("Unknown action"))
+        with session.begin_nested():
+            fn(session, actor, request_id, note)
+        return _back(url, _("Saved"))
+    except (ValidationError, CityhubError) as exc:
+        return _back(url, _error_text(exc))
+
+
+@router.get("/lists")
+def lists(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
+    """三清单: the need list, the responsibility list with KPI charts, and the catalog list."""
+    demands, _t = service.demand_list(session, actor)
+    kpis = service.kpis(session, actor)
+    _h, catalog = service.catalog_list_rows(session, actor)
+    return render(request, "data/lists.html", {  # type: ignore[no-any-return]
+        **_ctx(session), "demands": demands, "kpis": kpis, "catalog": catalog[:200], "msg": msg,
+        "is_bureau": policies.is_bureau(actor, service.bureau_org_id(session)),
+        "my_entries": service.catalog_entry_list_owned(session, actor),
+        "units": [o for o in core.organization_all(session) if o.kind in ("department", "district", "county")],
+        "chart": {"names": [k["org_name"] for k in kpis[:15]], "score": [k["score"] for k in kpis[:15]],
+                  "coverage": [round(100 * (k["coverage"] or 0), 1) for k in kpis[:15]],
+                  "pass": [round(100 * (k["field_pass_rate"] or 0), 1) for k in kpis[:15]]}})
+
+
+@router.post("/demands")
+def demand_create(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                  title: Annotated[str, Form(max_length=200)], description: Text, purpose: Text,
+                  legal_basis: Text = "") -> Response:
+    """File a need."""
+    return _act(request, csrf_token, "/data/lists", lambda: _nested(
+        session, service.demand_create, actor, schemas.DemandCreate(title=title, description=description,
+                                                                    purpose=purpose, legal_basis=legal_basis)),
+        _("Saved"))
+
+
+@router.post("/demands/{demand_id}/assign")
+def demand_assign(request: Request, session: DbSession, actor: CurrentActor, demand_id: uuid.UUID,
+                  csrf_token: Csrf, org_id: Annotated[uuid.UUID, Form()]) -> Response:
+    """Assign the responsible department."""
+    return _act(request, csrf_token, "/data/lists", lambda: _nested(
+        session, service.demand_assign, actor, demand_id, schemas.DemandAssign(org_id=org_id)), _("Saved"))
+
+
+@router.post("/demands/{demand_id}/answer")
+def demand_answer(request: Request, session: DbSession, actor: CurrentActor, demand_id: uuid.UUID,
+                  csrf_token: Csrf, entry_id: Annotated[uuid.UUID, Form()], answer: Text = "") -> Response:
+    """Answer with an entry."""
+    return _act(request, csrf_token, "/data/lists", lambda: _nested(
+        session, service.demand_answer, actor, demand_id, schemas.DemandAnswer(entry_id=entry_id, answer=answer)),
+        _("Saved"))

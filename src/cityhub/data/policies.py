@@ -1,0 +1,171 @@
+"""One permission check per data action, named like the action; raise Forbidden (or answer visibility)."""
+
+from __future__ import annotations
+
+import uuid
+
+from cityhub.core.actor import Actor
+from cityhub.kit.errors import Forbidden
+from cityhub.kit.i18n import gettext as _
+
+STAFF = ("org_admin", "org_member")
+READERS = ("org_admin", "org_member", "auditor")
+
+
+def require(condition: bool, message: str = "You are not allowed to do this") -> None:
+    """Raise Forbidden unless `condition`."""
+    if not condition:
+        raise Forbidden(_(message))
+
+
+def _writes(actor: Actor) -> bool:
+    # A grant-scoped consuming-system token may only read its grant; `read` tokens never write.
+    return actor.is_authenticated and actor.allows_scope("data:write")
+
+
+def is_staff(actor: Actor, org_id: uuid.UUID | None) -> bool:
+    """Platform admins, or admins/members of the organisation (or above it)."""
+    if org_id is None:
+        return actor.is_platform_admin
+    return actor.is_platform_admin or actor.has_any(STAFF, org_id)
+
+
+def is_bureau(actor: Actor, bureau_id: uuid.UUID | None) -> bool:
+    """Staff of the big-data bureau (or platform admins)."""
+    return is_staff(actor, bureau_id)
+
+
+def can_read_org(actor: Actor, org_id: uuid.UUID) -> bool:
+    """Staff and auditors of the organisation."""
+    return actor.is_platform_admin or actor.has_any(READERS, org_id)
+
+
+def catalog_entry_create(actor: Actor, provider_org_id: uuid.UUID) -> None:
+    """A department registers entries for itself."""
+    require(_writes(actor) and is_staff(actor, provider_org_id), "You can only register entries of your own unit")
+
+
+def catalog_entry_update(actor: Actor, provider_org_id: uuid.UUID) -> None:
+    """A department edits only its own entries."""
+    require(_writes(actor) and is_staff(actor, provider_org_id), "You can only change entries of your own unit")
+
+
+def catalog_entry_submit(actor: Actor, provider_org_id: uuid.UUID) -> None:
+    """The provider submits an entry (or its changes) for review."""
+    catalog_entry_update(actor, provider_org_id)
+
+
+def catalog_entry_review(actor: Actor, bureau_id: uuid.UUID | None) -> None:
+    """The bureau reviews entries before publication."""
+    require(_writes(actor) and is_bureau(actor, bureau_id), "Only the big-data bureau reviews catalog entries")
+
+
+def catalog_entry_offline(actor: Actor, provider_org_id: uuid.UUID, bureau_id: uuid.UUID | None) -> None:
+    """The provider or the bureau takes an entry offline."""
+    require(_writes(actor) and (is_staff(actor, provider_org_id) or is_bureau(actor, bureau_id)))
+
+
+def catalog_entry_read(actor: Actor, status: str, open_type: str, provider_org_id: uuid.UUID,
+                       bureau_id: uuid.UUID | None) -> bool:
+    """Published entries: every user (anonymous callers only openable ones); others: owner, bureau, auditors."""
+    if status == "published":
+        return actor.is_authenticated or open_type != "none"
+    return actor.is_authenticated and (can_read_org(actor, provider_org_id) or is_bureau(actor, bureau_id))
+
+
+def resource_manage(actor: Actor, provider_org_id: uuid.UUID) -> None:
+    """The provider mounts, uploads and replaces resources of its entries."""
+    require(_writes(actor) and is_staff(actor, provider_org_id), "Only the providing unit manages its resources")
+
+
+def datastore_read_full(actor: Actor, provider_org_id: uuid.UUID) -> bool:
+    """The provider reads its own rows unmasked."""
+    return is_staff(actor, provider_org_id) and not actor.is_platform_admin or actor.is_system
+
+
+def share_request_create(actor: Actor, requester_org_id: uuid.UUID | None) -> None:
+    """Staff of a unit request data for their unit."""
+    require(_writes(actor) and requester_org_id is not None and is_staff(actor, requester_org_id),
+            "Only staff of a unit can request data for it")
+
+
+def share_request_read(actor: Actor, requester_org_id: uuid.UUID, provider_org_id: uuid.UUID,
+                       bureau_id: uuid.UUID | None) -> bool:
+    """The requester, the provider, the bureau and auditors see a request."""
+    return (can_read_org(actor, requester_org_id) or can_read_org(actor, provider_org_id)
+            or is_bureau(actor, bureau_id))
+
+
+def share_request_submit(actor: Actor, requester_org_id: uuid.UUID) -> None:
+    """The requesting unit submits, withdraws, asks for coordination and activates its requests."""
+    require(_writes(actor) and is_staff(actor, requester_org_id), "Only the requesting unit can do this")
+
+
+def share_request_compliance_review(actor: Actor, bureau_id: uuid.UUID | None) -> None:
+    """Compliance review and arbitration are the bureau's."""
+    require(_writes(actor) and is_bureau(actor, bureau_id), "Only the big-data bureau reviews compliance")
+
+
+def share_request_core_approve(actor: Actor, bureau_id: uuid.UUID | None) -> None:
+    """核心 data: the bureau's final approval needs a bureau admin."""
+    require(_writes(actor) and (actor.is_platform_admin or (bureau_id is not None and
+                                                            actor.has("org_admin", bureau_id))),
+            "核心 data needs the approval of a bureau administrator")
+
+
+def share_request_provider_review(actor: Actor, provider_org_id: uuid.UUID) -> None:
+    """The providing unit reviews requests for its data."""
+    require(_writes(actor) and is_staff(actor, provider_org_id), "Only the providing unit reviews this request")
+
+
+def share_request_revoke(actor: Actor, provider_org_id: uuid.UUID, bureau_id: uuid.UUID | None) -> None:
+    """The provider or the bureau revokes an active grant."""
+    require(_writes(actor) and (is_staff(actor, provider_org_id) or is_bureau(actor, bureau_id)))
+
+
+def grant_use(actor: Actor, consumer_org_id: uuid.UUID, grant_id: uuid.UUID) -> bool:
+    """Staff of the consuming unit, or the grant's own credential."""
+    if actor.token_scopes and not actor.allows_scope(f"data:grant:{grant_id}"):
+        return False
+    return actor.is_system or actor.has_any(STAFF, consumer_org_id)
+
+
+def objection_raise(actor: Actor) -> None:
+    """Any staff member of a unit may raise an objection."""
+    require(_writes(actor) and actor.org_id is not None and is_staff(actor, actor.org_id))
+
+
+def objection_handle(actor: Actor, handler_org_id: uuid.UUID) -> None:
+    """The responsible provider handles objections."""
+    require(_writes(actor) and is_staff(actor, handler_org_id), "Only the responsible unit handles this objection")
+
+
+def objection_evaluate(actor: Actor, raiser_org_id: uuid.UUID) -> None:
+    """The raising unit evaluates the handling."""
+    require(_writes(actor) and is_staff(actor, raiser_org_id), "Only the raising unit evaluates the handling")
+
+
+def demand_create(actor: Actor) -> None:
+    """Any unit's staff files needs."""
+    require(_writes(actor) and actor.org_id is not None and is_staff(actor, actor.org_id))
+
+
+def demand_assign(actor: Actor, bureau_id: uuid.UUID | None) -> None:
+    """The bureau assigns the responsible department."""
+    require(_writes(actor) and is_bureau(actor, bureau_id), "Only the big-data bureau assigns needs")
+
+
+def demand_answer(actor: Actor, assigned_org_id: uuid.UUID | None) -> None:
+    """The assigned department answers."""
+    require(_writes(actor) and assigned_org_id is not None and is_staff(actor, assigned_org_id),
+            "Only the assigned unit answers this need")
+
+
+def data_bureau_set(actor: Actor) -> None:
+    """Platform admins name the bureau."""
+    require(actor.is_platform_admin, "Only a platform admin names the bureau")
+
+
+def data_read(actor: Actor) -> None:
+    """Lists, KPIs and exports need a login."""
+    require(actor.is_authenticated, "Log in first")

@@ -1,0 +1,151 @@
+"""Data routes: who may read the catalog, change entries, upload, request, review, read granted rows, and more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityhub.data import schemas, service
+from tests.authz import ANY_USER, PUBLIC, Expect, roles
+from tests.data.helpers import SYSTEM, active_grant, bureau_setup, entry_data, load_people, published_entry
+
+ADMIN = roles("platform_admin")
+A_STAFF = roles("platform_admin", "org_admin_a", "org_member_a")
+B_STAFF = roles("platform_admin", "org_member_b")
+UNIT_STAFF = roles("platform_admin", "org_admin_a", "org_member_a", "org_member_b", "district_admin")
+REQUEST_READERS = roles("platform_admin", "auditor", "org_admin_a", "org_member_a", "org_member_b")
+
+
+def _request(w: Any, entry: Any, steps: int) -> Any:
+    """A request by member B for the entry, advanced `steps` steps (0 draft, 1 compliance, 2 provider)."""
+    b = w.actors["org_member_b"]
+    req = service.share_request_create(w.session, b, schemas.ShareRequestCreate(
+        entry_id=entry.id, items=["name", "gender"], legal_basis="依据", purpose="核验", consuming_system="系统"))
+    if steps >= 1:
+        service.share_request_submit(w.session, b, req.id)
+    if steps >= 2:
+        service.share_request_compliance_review(w.session, w.actors["bureau_member"], req.id, True)
+    return req
+
+
+def prepare(w: Any) -> None:
+    """A published entry of dept A with rows, a draft and a pending entry, requests in each state, a grant."""
+    bureau_setup(w)
+    s, a = w.session, w.actors["org_member_a"]
+    entry = published_entry(w)
+    res = load_people(w, entry)
+    draft = service.catalog_entry_create(s, a, entry_data(w, title="草稿资源"))
+    pending = service.catalog_entry_create(s, a, entry_data(w, title="待审资源"))
+    service.catalog_entry_submit(s, a, pending.id)
+    grant, _token, active = active_grant(w, entry, items=["name", "gender"])
+    rejected = _request(w, entry, 2)
+    service.share_request_provider_review(s, a, rejected.id, False, "不同意")
+    coordination = _request(w, entry, 2)
+    service.share_request_provider_review(s, a, coordination.id, False, "不同意")
+    service.share_request_coordinate(s, w.actors["org_member_b"], coordination.id, "请协调")
+    approved = _request(w, entry, 2)
+    service.share_request_provider_review(s, a, approved.id, True)
+    b = w.actors["org_member_b"]
+    obj = service.objection_raise(s, b, schemas.ObjectionCreate(kind="catalog_error", entry_id=entry.id,
+                                                                content="字段有误"))
+    handled = service.objection_raise(s, b, schemas.ObjectionCreate(kind="catalog_error", entry_id=entry.id,
+                                                                    content="字段有误2"))
+    service.objection_reply(s, a, handled.id, "已改")
+    demand = service.demand_create(s, b, schemas.DemandCreate(title="人口需求", description="需要", purpose="核验"))
+    assigned = service.demand_create(s, b, schemas.DemandCreate(title="人口需求2", description="需要", purpose="核验"))
+    service.demand_assign(s, SYSTEM, assigned.id, schemas.DemandAssign(org_id=w.orgs["dept_a"].id))
+    w.extra.update(d_entry=entry, d_res=res, d_draft=draft, d_pending=pending, d_grant=grant, d_active=active,
+                   d_draft_req=_request(w, entry, 0), d_compliance=_request(w, entry, 1),
+                   d_provider=_request(w, entry, 2), d_rejected=rejected, d_coordination=coordination,
+                   d_approved=approved, d_obj=obj, d_handled=handled, d_demand=demand, d_assigned=assigned)
+
+
+def _x(key: str, name: str) -> Any:
+    return lambda w: {name: w.extra[key].id}
+
+
+def _entry_body(w: Any) -> dict[str, Any]:
+    return entry_data(w).model_dump(mode="json", exclude_none=True)
+
+
+P = "/api/v1/data"
+EXPECTATIONS = [
+    Expect("GET", f"{P}/vocabularies", PUBLIC),
+    Expect("GET", f"{P}/catalog", PUBLIC),
+    Expect("POST", f"{P}/catalog/entries", A_STAFF, body=_entry_body),
+    Expect("GET", f"{P}/catalog/entries/{{entry_id}}", ANY_USER, params=_x("d_entry", "entry_id"),
+           note="不予开放 entries are hidden from anonymous callers"),
+    Expect("GET", f"{P}/catalog/entries/{{entry_id}}", roles("platform_admin", "auditor", "org_admin_a",
+                                                             "org_member_a"), params=_x("d_draft", "entry_id"),
+           note="drafts: owner, bureau, auditors"),
+    Expect("GET", f"{P}/catalog/by-name/{{name}}", ANY_USER, params=lambda w: {"name": w.extra["d_entry"].name}),
+    Expect("GET", f"{P}/catalog/by-code/{{code}}", ANY_USER, params=lambda w: {"code": w.extra["d_entry"].code}),
+    Expect("PATCH", f"{P}/catalog/entries/{{entry_id}}", A_STAFF, params=_x("d_draft", "entry_id"),
+           body=lambda w: {"abstract": "新摘要"}),
+    Expect("POST", f"{P}/catalog/entries/{{entry_id}}/submit", A_STAFF, params=_x("d_draft", "entry_id")),
+    Expect("POST", f"{P}/catalog/entries/{{entry_id}}/review", ADMIN, params=_x("d_pending", "entry_id"),
+           body=lambda w: {"approve": True, "note": "ok"}, note="the bureau (platform admin here) reviews"),
+    Expect("POST", f"{P}/catalog/entries/{{entry_id}}/offline", A_STAFF, params=_x("d_entry", "entry_id"),
+           body=lambda w: {"reason": "停用"}),
+    Expect("GET", f"{P}/catalog/entries/{{entry_id}}/versions", ANY_USER, params=_x("d_entry", "entry_id")),
+    Expect("GET", f"{P}/catalog/entries/{{entry_id}}/stats", ANY_USER, params=_x("d_entry", "entry_id")),
+    Expect("GET", f"{P}/catalog/entries/{{entry_id}}/resources", ANY_USER, params=_x("d_entry", "entry_id")),
+    Expect("POST", f"{P}/catalog/entries/{{entry_id}}/resources/api", A_STAFF, params=_x("d_entry", "entry_id"),
+           body=lambda w: {"title": "接口", "upstream_url": "https://up.example/x", "credentials": {"k": "v"}}),
+    Expect("POST", f"{P}/uploads/{{entry_id}}/table", A_STAFF, params=_x("d_entry", "entry_id"),
+           note="empty body: allowed roles get 422"),
+    Expect("POST", f"{P}/uploads/{{entry_id}}/file", A_STAFF, params=_x("d_entry", "entry_id"),
+           note="empty body: allowed roles get 422"),
+    Expect("GET", f"{P}/resources/{{resource_id}}/rows", roles("platform_admin", "org_admin_a", "org_member_a",
+                                                                "org_member_b"), params=_x("d_res", "resource_id"),
+           note="provider clear, bureau masked, grantee B granted items masked"),
+    Expect("GET", f"{P}/resources/{{resource_id}}/file", roles("platform_admin", "org_admin_a", "org_member_a",
+                                                                "org_member_b"), params=_x("d_res", "resource_id"),
+           note="a table resource: allowed roles (provider, bureau, grantee B) get 409"),
+    Expect("GET", f"{P}/requests", ANY_USER),
+    Expect("POST", f"{P}/requests", UNIT_STAFF, body=lambda w: {
+        "entry_id": str(w.extra["d_entry"].id), "items": ["name"], "legal_basis": "依据", "purpose": "核验",
+        "consuming_system": "系统"}),
+    Expect("GET", f"{P}/requests/{{request_id}}", REQUEST_READERS, params=_x("d_draft_req", "request_id")),
+    Expect("GET", f"{P}/requests/{{request_id}}/events", REQUEST_READERS, params=_x("d_draft_req", "request_id")),
+    Expect("POST", f"{P}/requests/{{request_id}}/submit", B_STAFF, params=_x("d_draft_req", "request_id")),
+    Expect("POST", f"{P}/requests/{{request_id}}/withdraw", B_STAFF, params=_x("d_draft_req", "request_id"),
+           body=lambda w: {"reason": "不要了"}),
+    Expect("POST", f"{P}/requests/{{request_id}}/compliance-review", ADMIN, params=_x("d_compliance", "request_id"),
+           body=lambda w: {"approve": True}),
+    Expect("POST", f"{P}/requests/{{request_id}}/provider-review", A_STAFF, params=_x("d_provider", "request_id"),
+           body=lambda w: {"approve": True}),
+    Expect("POST", f"{P}/requests/{{request_id}}/coordinate", B_STAFF, params=_x("d_rejected", "request_id"),
+           body=lambda w: {"reason": "请协调"}),
+    Expect("POST", f"{P}/requests/{{request_id}}/close", B_STAFF, params=_x("d_rejected", "request_id"),
+           body=lambda w: {"reason": "接受"}),
+    Expect("POST", f"{P}/requests/{{request_id}}/arbitrate", ADMIN, params=_x("d_coordination", "request_id"),
+           body=lambda w: {"approve": True, "note": "同意"}),
+    Expect("POST", f"{P}/requests/{{request_id}}/activate", B_STAFF, params=_x("d_approved", "request_id")),
+    Expect("POST", f"{P}/requests/{{request_id}}/revoke", A_STAFF, params=_x("d_active", "request_id"),
+           body=lambda w: {"reason": "停止"}),
+    Expect("GET", f"{P}/grants/{{grant_id}}", REQUEST_READERS, params=_x("d_grant", "grant_id")),
+    Expect("GET", f"{P}/grants/{{grant_id}}/rows", roles("org_member_b"), params=_x("d_grant", "grant_id")),
+    Expect("GET", f"{P}/grants/{{grant_id}}/rows.csv", roles("org_member_b"), params=_x("d_grant", "grant_id")),
+    Expect("GET", f"{P}/grants/{{grant_id}}/api", roles("org_member_b"), params=_x("d_grant", "grant_id"),
+           note="no API resource: B gets 404"),
+    Expect("GET", f"{P}/grants/{{grant_id}}/access-log", REQUEST_READERS, params=_x("d_grant", "grant_id")),
+    Expect("GET", f"{P}/objections", ANY_USER),
+    Expect("POST", f"{P}/objections", UNIT_STAFF, body=lambda w: {
+        "kind": "catalog_error", "entry_id": str(w.extra["d_entry"].id), "content": "有误"}),
+    Expect("POST", f"{P}/objections/{{objection_id}}/accept", A_STAFF, params=_x("d_obj", "objection_id")),
+    Expect("POST", f"{P}/objections/{{objection_id}}/reply", A_STAFF, params=_x("d_obj", "objection_id"),
+           body=lambda w: {"reply": "已处理"}),
+    Expect("POST", f"{P}/objections/{{objection_id}}/evaluate", B_STAFF, params=_x("d_handled", "objection_id"),
+           body=lambda w: {"rating": 5}),
+    Expect("GET", f"{P}/demands", ANY_USER),
+    Expect("POST", f"{P}/demands", UNIT_STAFF, body=lambda w: {"title": "需求", "description": "描述",
+                                                                "purpose": "用途"}),
+    Expect("GET", f"{P}/demands/{{demand_id}}", ANY_USER, params=_x("d_demand", "demand_id")),
+    Expect("POST", f"{P}/demands/{{demand_id}}/assign", ADMIN, params=_x("d_demand", "demand_id"),
+           body=lambda w: {"org_id": str(w.orgs["dept_a"].id)}),
+    Expect("POST", f"{P}/demands/{{demand_id}}/answer", A_STAFF, params=_x("d_assigned", "demand_id"),
+           body=lambda w: {"entry_id": str(w.extra["d_entry"].id)}),
+    Expect("GET", f"{P}/kpis", ANY_USER),
+    Expect("GET", f"{P}/lists/{{which}}", ANY_USER, params=lambda w: {"which": "catalog"}),
+    Expect("PUT", f"{P}/bureau", ADMIN, body=lambda w: {"org_id": str(w.orgs["bureau"].id)}),
+]
