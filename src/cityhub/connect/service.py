@@ -32,6 +32,7 @@ from cityhub.connect.models import (
     Latest,
     Quarantine,
     QuarantineCount,
+    QuarantineReason,
     Telemetry,
 )
 from cityhub.connect.schemas import (
@@ -610,6 +611,15 @@ def quarantine_list(session: Session, actor: Actor, page: PageParams, *, device_
     return paginate(session, stmt, page)
 
 
+def quarantine_unexpected(session: Session, message: RawMessage) -> None:
+    """Quarantine a message that failed storage for a reason no check names (the worker isolated it)."""
+    ingest_mod.store_quarantine(session, [{
+        "id": uuid.uuid4(), "received_at": message.received_at, "topic": message.topic[:300].replace("\x00", ""),
+        "device_id": None, "reason": QuarantineReason.UNPROCESSABLE.value, "detail": "storing failed",
+        "payload": message.payload[:2000].decode("utf-8", "replace").replace("\x00", "\\u0000")}])
+    session.flush()
+
+
 def quarantine_counts(session: Session, device_id: uuid.UUID | None = None) -> dict[str, int]:
     """Quarantine counts per reason: running totals, or one device's rows grouped (system level)."""
     if device_id is None:
@@ -619,6 +629,11 @@ def quarantine_counts(session: Session, device_id: uuid.UUID | None = None) -> d
 
 
 # ---------------------------------------------------------------- overview and retention
+
+
+def device_status_counts(session: Session) -> dict[str, int]:
+    """Devices per status (system level, for /metrics)."""
+    return {s: int(n) for s, n in session.execute(select(Device.status, func.count()).group_by(Device.status))}
 
 
 def overview(session: Session, actor: Actor) -> dict[str, Any]:
