@@ -19,11 +19,12 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Integer, Select, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from cityhub.connect import ingest as ingest_mod
-from cityhub.connect import policies
+from cityhub.connect import policies, reference, simulator
 from cityhub.connect.models import (
     Asset,
     Device,
@@ -68,6 +69,7 @@ DEVICE_FLOW: dict[DeviceStatus, set[DeviceStatus]] = {
     DeviceStatus.DECOMMISSIONED: set(),
 }
 DEVICE_STATUSES = [s.value for s in DeviceStatus]
+QUARANTINE_REASONS = [r.value for r in QuarantineReason]
 BROKER_ITERATIONS = 101  # mosquitto_passwd's default for $7$ (PBKDF2-SHA512)
 
 
@@ -138,6 +140,37 @@ def device_profile_create(session: Session, actor: Actor, data: DeviceProfileCre
                       target_id=str(profile.id), after={"code": profile.code, "metrics": len(data.metrics)})
     _invalidate()
     return profile
+
+
+def device_profiles_ensure(session: Session, actor: Actor) -> int:
+    """Create the standard profiles of `reference.PROFILES` that are missing; returns how many were created."""
+    made = 0
+    for p in reference.PROFILES:
+        if device_profile_by_code(session, p["code"]) is None:
+            device_profile_create(session, actor, DeviceProfileCreate.model_validate(p))
+            made += 1
+    return made
+
+
+def simulate_history(session: Session, device_ids: Sequence[uuid.UUID], *, start: datetime, end: datetime,
+                     step: timedelta, seed: int = 42, spike_p: float = 0.003) -> int:
+    """Simulated series for devices from start to end, stored through the ingest path; returns points stored."""
+    infos = ingest_mod.load_device_infos(session, list(device_ids))
+    sims = [simulator.SimDevice(d, infos[d].profile_code, offset=(i % 7) / 7)
+            for i, d in enumerate(device_ids) if d in infos]
+    sim = simulator.Simulator(sims, seed=seed, spike_p=spike_p, drift_p=0.0, silence_p=0.0)
+    stored = 0
+    for dev in sim.devices:
+        records = []
+        t = start
+        while t < end:
+            rec = sim.record(dev, t)
+            if rec is not None:
+                records.append(rec)
+            t += step
+        msg = RawMessage(topic_for(dev.device_id), orjson.dumps(records), end)
+        stored += ingest_mod.ingest(session, [msg]).stored
+    return stored
 
 
 # ---------------------------------------------------------------- assets
