@@ -482,12 +482,13 @@ def _term(c: Call, q: _Query, neg: bool, name: str, raw: str, param: str) -> Non
 
 
 def _tag_clause(c: Call, tag: str) -> ColumnElement[bool]:
-    from sqlalchemy import func
+    from sqlalchemy import String, cast, literal
+    from sqlalchemy.dialects.postgresql import JSONB
 
     from cityhub.kit.db import is_postgres
 
     if is_postgres(c.session):
-        return CatalogEntry.tags.op("@>")(func.cast(json.dumps([tag]), CatalogEntry.tags.type))
+        return CatalogEntry.tags.op("@>")(cast(literal(json.dumps([tag], ensure_ascii=False), String), JSONB))
     return CatalogEntry.search_text.contains(f"tag:{tag.lower().replace(' ', '')}")
 
 
