@@ -35,7 +35,11 @@ _ALLOWED_FUNCS: tuple[type[exp.Expression], ...] = tuple(
         "Sqrt", "Pow", "Ln", "Log", "Exp", "Sign", "StrPosition", "Left", "Right", "Initcap", "Replace", "Trunc",
         "Corr", "CovarSamp", "CovarPop", "CountIf", "ApproxDistinct", "Median", "PercentileCont", "PercentileDisc",
         "RowNumber", "Rank", "DenseRank", "Lag", "Lead", "FirstValue", "LastValue", "NthValue", "Ntile",
-        "PercentRank", "CumeDist", "ArrayAgg", "GroupConcat", "Date", "RegexpLike", "Quantile"))
+        "PercentRank", "CumeDist", "ArrayAgg", "GroupConcat", "Date", "RegexpLike", "Quantile",
+        # operators sqlglot models as functions
+        "And", "Or", "Xor", "Collate", "Array", "ArrayContains", "ArrayContainedBy", "ArrayOverlaps", "RegexpILike",
+        "RegexpFullMatch", "JSONExtract", "JSONExtractScalar", "JSONBExtract", "JSONBExtractScalar",
+        "JSONBContains"))
     if c is not None)
 # Statements and clauses a read-only query never needs (writes, locks, SELECT INTO, parameters, sessions).
 _REFUSED: tuple[type[exp.Expression], ...] = tuple(
@@ -129,9 +133,10 @@ def run(session: Session, sql: str, *, timeout_ms: int, max_rows: int) -> dict[s
     pg = is_postgres(session)
     body = tree.sql(dialect="postgres" if pg else "sqlite")
     final = f"SELECT * FROM ({body}) AS _q LIMIT {int(max_rows) + 1}"
-    raw = session.connection().connection
     try:
         with session.begin_nested():
+            # Asking for the connection inside the block emits the SAVEPOINT (the session begins it lazily).
+            raw = session.connection().connection
             cur = raw.cursor()
             try:
                 if pg:
