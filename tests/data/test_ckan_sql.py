@@ -105,14 +105,17 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("sql", HOSTILE, ids=[f"h{i}" for i in range(len(HOSTILE))])
-def test_hostile_sql_is_refused(client: Any, world: Any, sql: str) -> None:
+def test_hostile_sql_is_refused(client: Any, world: Any) -> None:
     t = _world(world)
-    query = sql.format(**t)
-    r = client.post(A, json={"sql": query})
-    assert r.status_code == 409, (query, r.status_code, r.text[:300])
-    body = r.json()
-    assert body["success"] is False and body["error"]["__type"] == "Validation Error" and "sql" in body["error"]
+    failures = []
+    for sql in HOSTILE:
+        query = sql.format(**t)
+        r = client.post(A, json={"sql": query})
+        body = r.json()
+        if r.status_code != 409 or body["success"] is not False or body["error"]["__type"] != "Validation Error" \
+                or "sql" not in body["error"]:
+            failures.append(f"{query[:80]!r}: {r.status_code} {r.text[:200]}")
+    assert not failures, "\n".join(failures)
     # nothing was changed: the open table still answers with all its rows
     ok = client.get("/api/3/action/datastore_search", params={"resource_id": t["open"]}).json()["result"]
     assert ok["total"] == 3
