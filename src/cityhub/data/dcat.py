@@ -83,6 +83,7 @@ def add_dataset(g: Graph, base: str, entry: CatalogEntry, org: Any, resources: l
         g.add((ds, DCTERMS.publisher, agent))
         contact = BNode()
         g.add((contact, RDF.type, VCARD.Organization))
+        g.add((contact, RDF.type, VCARD.Kind))  # Organization is a Kind; validators do not infer vCard classes
         g.add((contact, VCARD.fn, Literal(org.name, lang="zh")))
         g.add((ds, DCAT.contactPoint, contact))
     if entry.published_at:
