@@ -52,7 +52,8 @@ def test_harvester_reads_the_open_catalog(live_server: str, world: Any) -> None:
     get_only = ckanapi.RemoteCKAN(live_server, get_only=True)
     assert get_only.action.package_show(id=entry.name)["name"] == entry.name
     orgs = {o["name"]: o for o in get_only.action.organization_list(all_fields=True)}
-    assert orgs[world.orgs["dept_a"].code]["package_count"] == 2 and orgs[world.orgs["dept_b"].code]["package_count"] == 0
+    assert orgs[world.orgs["dept_a"].code]["package_count"] == 2
+    assert orgs[world.orgs["dept_b"].code]["package_count"] == 0
 
 
 def test_department_script_creates_uploads_and_updates(live_server: str, world: Any, tmp_path: Any) -> None:

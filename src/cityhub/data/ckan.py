@@ -84,8 +84,8 @@ def translate(exc: CityhubError) -> CkanError:
             errors[_ckan_field((exc.field or "message").split(".")[0])] = [exc.message]
         return CkanError(409, "Validation Error", dict(errors))
     if isinstance(exc, Conflict):
-        key = exc.details.get("field") if isinstance(exc.details, dict) else None
-        return CkanError(409, "Validation Error", {_ckan_field(str(key or "message")): [exc.message]})
+        field_name = exc.details.get("field") if isinstance(exc.details, dict) else None
+        return CkanError(409, "Validation Error", {_ckan_field(str(field_name or "message")): [exc.message]})
     return CkanError(409, "Validation Error", {"message": [exc.message]})
 
 
@@ -116,7 +116,7 @@ class Call:
             self._orgs = {o.id: o for o in core.organization_all(self.session)}
         return self._orgs
 
-    def str(self, name: str, default: str = "", required: bool = False, max_len: int = 1000) -> str:
+    def get_str(self, name: str, default: str = "", required: bool = False, max_len: int = 1000) -> str:
         """A string parameter."""
         v = self.params.get(name)
         if v is None or v == "":
@@ -132,7 +132,7 @@ class Call:
             raise invalid(name, "Invalid value")
         return s
 
-    def int(self, name: str, default: int, lo: int = 0, hi: int = MAX_START) -> int:
+    def get_int(self, name: str, default: int, lo: int = 0, hi: int = MAX_START) -> int:
         """An integer parameter within [lo, hi]."""
         v = self.params.get(name)
         if v is None or v == "":
@@ -149,7 +149,7 @@ class Call:
             raise invalid(name, f"Must be between {lo} and {hi}")
         return n
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def get_bool(self, name: str, default: bool = False) -> bool:
         """A boolean parameter (true/false, 1/0, yes/no)."""
         v = self.params.get(name)
         if v is None or v == "":
@@ -163,7 +163,7 @@ class Call:
             return False
         raise invalid(name, "Must be a boolean")
 
-    def json(self, name: str, default: Any = None) -> Any:
+    def get_json(self, name: str, default: Any = None) -> Any:
         """A parameter that is JSON in query strings and a value in JSON bodies."""
         v = self.params.get(name)
         if v is None or v == "":
@@ -175,13 +175,13 @@ class Call:
                 raise invalid(name, "Invalid JSON") from None
         return v
 
-    def str_list(self, name: str, default: list[str] | None = None) -> list[str]:
+    def get_list(self, name: str, default: list[str] | None = None) -> list[str]:
         """A list of strings (JSON list, comma-separated string or repeated parameter)."""
         raw = self.params.get(name)
         if raw is None or raw == "":
             return list(default or [])
         if isinstance(raw, str) and raw.strip().startswith("["):
-            raw = self.json(name)
+            raw = self.get_json(name)
         elif isinstance(raw, str):
             raw = [p.strip() for p in raw.split(",") if p.strip()]
         if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
@@ -441,7 +441,7 @@ def _term(c: Call, q: _Query, neg: bool, name: str, raw: str, param: str) -> Non
     elif name == "groups":
         base = [v for v in values if v in BASE_DBS]
         themes = [v for v in values if v not in BASE_DBS]
-        parts = []
+        parts: list[ColumnElement[bool]] = []
         if base:
             parts.append(CatalogSearch.base_db.in_(base))
         if themes:
@@ -526,19 +526,19 @@ def _parse_terms(c: Call, text: str, param: str, q: _Query, free_text_ok: bool) 
 def _search(c: Call, *, rows: int, start: int, facets: list[str], facet_limit: int,
             sort: str) -> tuple[list[CatalogEntry], int, dict[str, dict[str, int]]]:
     q = _Query()
-    raw_q = c.str("q", max_len=1000).strip()
+    raw_q = c.get_str("q", max_len=1000).strip()
     if raw_q in ("*:*", "*"):
         raw_q = ""
     _parse_terms(c, raw_q, "q", q, free_text_ok=True)
-    fqs = [c.str("fq", max_len=4000)]
+    fqs = [c.get_str("fq", max_len=4000)]
     fq_list = c.params.get("fq_list")
     if fq_list is not None:
-        fqs += c.str_list("fq_list")
+        fqs += c.get_list("fq_list")
     for fq in fqs:
         if fq:
             _parse_terms(c, fq, "fq", q, free_text_ok=False)
-    include_private = c.bool("include_private") and policies.is_insider(c.actor)
-    include_drafts = c.bool("include_drafts") and policies.is_insider(c.actor)
+    include_private = c.get_bool("include_private") and policies.is_insider(c.actor)
+    include_drafts = c.get_bool("include_drafts") and policies.is_insider(c.actor)
     if not include_private:
         q.extra.append(CatalogSearch.open_type != "none")
     filters = dict(q.filters)
@@ -611,16 +611,16 @@ def _facet_output(c: Call, facets: list[str], counts: dict[str, dict[str, int]],
 
 def package_search(c: Call) -> dict[str, Any]:
     """Search packages: q, fq (field:value terms), facet.field, facet.limit, rows, start, sort, include_private."""
-    rows = c.int("rows", 10, 0, MAX_ROWS)
-    start = c.int("start", 0, 0, MAX_START)
-    want_facets = c.bool("facet", True)
-    facets = c.json("facet.field", []) if want_facets else []
+    rows = c.get_int("rows", 10, 0, MAX_ROWS)
+    start = c.get_int("start", 0, 0, MAX_START)
+    want_facets = c.get_bool("facet", True)
+    facets = c.get_json("facet.field", []) if want_facets else []
     if not isinstance(facets, list) or not all(isinstance(f, str) for f in facets):
         raise invalid("facet.field", "Must be a JSON list of field names")
-    facet_limit = c.int("facet.limit", 50, -1, 10_000)
+    facet_limit = c.get_int("facet.limit", 50, -1, 10_000)
     if facet_limit < 0:
         facet_limit = 10_000
-    sort = c.str("sort", max_len=200)
+    sort = c.get_str("sort", max_len=200)
     entries, total, counts = _search(c, rows=rows, start=start, facets=facets, facet_limit=facet_limit, sort=sort)
     res_by_entry: dict[uuid.UUID, list[Resource]] = {e.id: [] for e in entries}
     if entries:
@@ -636,7 +636,7 @@ def package_search(c: Call) -> dict[str, Any]:
 
 
 def _entry(c: Call, param: str = "id") -> CatalogEntry:
-    ref = c.str(param, required=True, max_len=200)
+    ref = c.get_str(param, required=True, max_len=200)
     try:
         return portal.open_entry(c.session, c.actor, ref)
     except NotFound:
@@ -665,8 +665,8 @@ def site_read(c: Call) -> bool:
 
 def package_list(c: Call) -> list[str]:
     """Names of the open datasets (limit/offset)."""
-    limit = c.int("limit", MAX_START, 0, MAX_START)
-    offset = c.int("offset", 0, 0, MAX_START)
+    limit = c.get_int("limit", MAX_START, 0, MAX_START)
+    offset = c.get_int("offset", 0, 0, MAX_START)
     stmt = (select(CatalogEntry.name).join(CatalogSearch, CatalogSearch.entry_id == CatalogEntry.id)
             .where(CatalogSearch.status == EntryStatus.PUBLISHED, CatalogSearch.open_type != "none")
             .order_by(CatalogEntry.name).limit(limit).offset(offset))
@@ -680,9 +680,9 @@ def package_show(c: Call) -> dict[str, Any]:
 
 def current_package_list_with_resources(c: Call) -> list[dict[str, Any]]:
     """Recently modified open packages with their resources (limit, offset or page)."""
-    limit = c.int("limit", 10, 0, MAX_ROWS)
-    offset = c.int("offset", 0, 0, MAX_START)
-    page = c.int("page", 0, 0, MAX_START)
+    limit = c.get_int("limit", 10, 0, MAX_ROWS)
+    offset = c.get_int("offset", 0, 0, MAX_START)
+    page = c.get_int("page", 0, 0, MAX_START)
     if page:
         offset = (page - 1) * limit
     entries, _t, _f = service.catalog_search(c.session, c.actor, "", {}, [], "updated", limit, offset,
@@ -704,7 +704,7 @@ def resource_show(c: Call) -> dict[str, Any]:
 
 
 def _uuid_param(c: Call, name: str) -> uuid.UUID:
-    raw = c.str(name, required=True, max_len=100)
+    raw = c.get_str(name, required=True, max_len=100)
     try:
         return uuid.UUID(raw)
     except ValueError:
@@ -714,9 +714,9 @@ def _uuid_param(c: Call, name: str) -> uuid.UUID:
 def resource_search(c: Call) -> dict[str, Any]:
     """Resources of open datasets matching `query` terms (name:, format:, description:)."""
     raw = c.params.get("query")
-    terms = c.str_list("query") if isinstance(raw, list) else ([c.str("query", max_len=500)] if raw else [])
-    limit = c.int("limit", 100, 0, MAX_ROWS)
-    offset = c.int("offset", 0, 0, MAX_START)
+    terms = c.get_list("query") if isinstance(raw, list) else ([c.get_str("query", max_len=500)] if raw else [])
+    limit = c.get_int("limit", 100, 0, MAX_ROWS)
+    offset = c.get_int("offset", 0, 0, MAX_START)
     stmt = (select(Resource, CatalogEntry).join(CatalogEntry, CatalogEntry.id == Resource.entry_id)
             .where(CatalogEntry.status == EntryStatus.PUBLISHED, CatalogEntry.open_type != "none"))
     for t in terms:
@@ -755,11 +755,11 @@ def _open_counts(c: Call) -> dict[str, int]:
 
 def organization_list(c: Call) -> list[Any]:
     """Provider organisations (codes, or dicts with `all_fields`), public-user organisation excluded."""
-    all_fields = c.bool("all_fields")
-    sort = c.str("sort", "name asc", max_len=60).strip().lower()
-    limit = c.int("limit", 1000, 0, 1000)
-    offset = c.int("offset", 0, 0, MAX_START)
-    wanted = set(c.str_list("organizations"))
+    all_fields = c.get_bool("all_fields")
+    sort = c.get_str("sort", "name asc", max_len=60).strip().lower()
+    limit = c.get_int("limit", 1000, 0, 1000)
+    offset = c.get_int("offset", 0, 0, MAX_START)
+    wanted = set(c.get_list("organizations"))
     counts = _open_counts(c)
     orgs = [o for o in c.orgs().values() if o.code != portal.PUBLIC_ORG_CODE and (not wanted or o.code in wanted)]
     key, _sp, direction = sort.partition(" ")
@@ -774,7 +774,7 @@ def organization_list(c: Call) -> list[Any]:
 
 
 def _org(c: Call) -> Any:
-    ref = c.str("id", required=True, max_len=100)
+    ref = c.get_str("id", required=True, max_len=100)
     for o in c.orgs().values():
         if (str(o.id) == ref or o.code == ref) and o.code != portal.PUBLIC_ORG_CODE:
             return o
@@ -785,7 +785,7 @@ def organization_show(c: Call) -> dict[str, Any]:
     """One organisation by id or name, with package_count (and its open datasets with `include_datasets`)."""
     org = _org(c)
     out = org_dict(org, _open_counts(c).get(str(org.id), 0))
-    if c.bool("include_datasets"):
+    if c.get_bool("include_datasets"):
         entries, _t, _f = service.catalog_search(c.session, c.actor, "", {"provider_org_id": [str(org.id)]}, [],
                                                  "updated", 1000, 0, extra=[CatalogSearch.open_type != "none"])
         out["packages"] = [package_dict(c, e) for e in entries]
@@ -815,22 +815,22 @@ def group_list(c: Call) -> list[Any]:
     """Groups: the base databases (基础库) and themes (主题库) of the open catalog."""
     groups = _group_counts(c)
     names = sorted(groups)
-    if c.str("sort", max_len=60).strip().lower().startswith("package_count"):
+    if c.get_str("sort", max_len=60).strip().lower().startswith("package_count"):
         names.sort(key=lambda n: -groups[n][2])
-    names = names[c.int("offset", 0):][:c.int("limit", 1000, 0, 1000)]
-    if not c.bool("all_fields"):
+    names = names[c.get_int("offset", 0):][:c.get_int("limit", 1000, 0, 1000)]
+    if not c.get_bool("all_fields"):
         return names
     return [_group_dict(n, *groups[n]) for n in names]
 
 
 def group_show(c: Call) -> dict[str, Any]:
     """One group by name."""
-    name = c.str("id", required=True, max_len=200)
+    name = c.get_str("id", required=True, max_len=200)
     groups = _group_counts(c)
     if name not in groups:
         raise not_found(_("Group not found"))
     out = _group_dict(name, *groups[name])
-    if c.bool("include_datasets"):
+    if c.get_bool("include_datasets"):
         q = _Query()
         _term(c, q, False, "groups", json.dumps(name), "id")
         entries, _t, _f = service.catalog_search(c.session, c.actor, "", {}, [], "updated", 1000, 0,
@@ -843,9 +843,9 @@ def tag_list(c: Call) -> list[Any]:
     """Tags of the open catalog (`query` filters by substring; `all_fields` gives dicts)."""
     _rows, _total, counts = service.catalog_search(c.session, c.actor, "", {}, ["tags"], "", 0, 0,
                                                    extra=[CatalogSearch.open_type != "none"], facet_limit=100_000)
-    query = c.str("query", max_len=100).lower()
+    query = c.get_str("query", max_len=100).lower()
     tags = sorted(t for t in counts.get("tags", {}) if query in t.lower())
-    if c.bool("all_fields"):
+    if c.get_bool("all_fields"):
         return [{"id": t, "name": t, "display_name": t, "vocabulary_id": None, "state": "active"} for t in tags]
     return tags
 
@@ -862,8 +862,8 @@ def license_list(c: Call) -> list[dict[str, Any]]:
 def package_activity_list(c: Call) -> list[dict[str, Any]]:
     """The published versions of a package as an activity stream, newest first."""
     entry = _entry_public(c, _entry(c))
-    limit = c.int("limit", 31, 0, 1000)
-    offset = c.int("offset", 0, 0, MAX_START)
+    limit = c.get_int("limit", 31, 0, 1000)
+    offset = c.get_int("offset", 0, 0, MAX_START)
     versions = service.catalog_entry_versions(c.session, c.actor, entry.id)[offset:offset + limit]
     return [{"id": str(v.id), "timestamp": _ts(v.created_at), "user_id": None, "object_id": str(entry.id),
              "activity_type": "new package" if v.version == 1 else "changed package", "actor_name": v.actor_name,
@@ -886,7 +886,7 @@ def _ds_fields(entry: CatalogEntry, cols: list[str]) -> list[dict[str, Any]]:
 
 
 def _filters(c: Call) -> dict[str, Any]:
-    f = c.json("filters", {})
+    f = c.get_json("filters", {})
     if not isinstance(f, dict):
         raise invalid("filters", "Must be a JSON object")
     for k, v in f.items():
@@ -897,27 +897,27 @@ def _filters(c: Call) -> dict[str, Any]:
 
 def datastore_search(c: Call) -> dict[str, Any]:
     """Rows of a datastore table: filters, q, fields, sort, limit, offset, include_total, records_format."""
-    rid_raw = c.str("resource_id") or c.str("id", required=True)
+    rid_raw = c.get_str("resource_id") or c.get_str("id", required=True)
     try:
         rid = uuid.UUID(rid_raw)
     except ValueError:
         raise not_found(f"Resource \"{rid_raw[:40]}\" was not found.") from None
-    limit = min(c.int("limit", 100, 0, 1_000_000), MAX_ROWS)
-    offset = c.int("offset", 0, 0, MAX_START)
+    limit = min(c.get_int("limit", 100, 0, 1_000_000), MAX_ROWS)
+    offset = c.get_int("offset", 0, 0, MAX_START)
     q_raw = c.params.get("q")
     q = None
     if isinstance(q_raw, dict):
         q = " ".join(str(v) for v in q_raw.values())[:100]
     elif q_raw:
-        q = c.str("q", max_len=100)
-    fields = c.str_list("fields") or None
-    sort = c.str("sort", max_len=200) or None
+        q = c.get_str("q", max_len=100)
+    fields = c.get_list("fields") or None
+    sort = c.get_str("sort", max_len=200) or None
     if sort and "," in sort:
         sort = sort.split(",")[0].strip()
-    fmt = c.str("records_format", "objects", max_len=10)
+    fmt = c.get_str("records_format", "objects", max_len=10)
     if fmt not in ("objects", "lists", "csv", "tsv"):
         raise invalid("records_format", "One of objects, lists, csv, tsv")
-    include_total = c.bool("include_total", True)
+    include_total = c.get_bool("include_total", True)
     try:
         cols, recs, total, _next, entry, res = portal.rows(c.session, c.actor, rid, _filters(c), q, fields, sort,
                                                            max(limit, 1), offset, include_total)
@@ -975,14 +975,14 @@ def datastore_info(c: Call) -> dict[str, Any]:
 
 def datastore_search_sql(c: Call) -> dict[str, Any]:
     """One read-only SELECT over datastore tables of 无条件开放 resources (parsed, checked, time/row-limited)."""
-    sql = c.str("sql", required=True, max_len=sqlguard.MAX_SQL_LENGTH)
+    sql = c.get_str("sql", required=True, max_len=sqlguard.MAX_SQL_LENGTH)
     s = get_settings()
     return sqlguard.run(c.session, sql, timeout_ms=s.portal_sql_timeout_ms, max_rows=s.portal_sql_max_rows)
 
 
 def help_show(c: Call) -> str:
     """The documentation of an action."""
-    name = c.str("name", required=True, max_len=100)
+    name = c.get_str("name", required=True, max_len=100)
     fn = ACTIONS.get(name)
     if fn is None:
         raise not_found(f"Action {name!r}")
@@ -1011,9 +1011,9 @@ def _package_values(c: Call, existing: CatalogEntry | None) -> dict[str, Any]:
         raise invalid(unknown[0], f"Unknown field '{unknown[0]}'")
     v: dict[str, Any] = {}
     if "title" in p:
-        v["title"] = c.str("title", max_len=200)
+        v["title"] = c.get_str("title", max_len=200)
     if "notes" in p:
-        v["abstract"] = c.str("notes", max_len=4000)
+        v["abstract"] = c.get_str("notes", max_len=4000)
     extras = p.get("extras") or []
     if not isinstance(extras, list):
         raise invalid("extras", "Must be a list of {key, value}")
@@ -1065,10 +1065,10 @@ def _package_values(c: Call, existing: CatalogEntry | None) -> dict[str, Any]:
     if "license_id" in p and p["license_id"]:
         lic = LICENSE_BY_ID.get(str(p["license_id"]))
         if lic is None:
-            raise invalid("license_id", f"Unknown licence; one of {', '.join(LICENSE_BY_ID)}")
+            raise invalid("license_id", "Unknown licence; one of " + ", ".join(str(k) for k in LICENSE_BY_ID))
         v.setdefault("open_type", lic["open_type"])
     if "private" in p:
-        private = c.bool("private")
+        private = c.get_bool("private")
         if private:
             v["open_type"] = "none"
         elif (v.get("open_type") or (existing.open_type if existing else "none")) == "none":
@@ -1100,12 +1100,12 @@ def package_create(c: Call) -> dict[str, Any]:
     from cityhub.data.schemas import EntryCreate
 
     values = _package_values(c, None)
-    org_ref = c.str("owner_org", required=True, max_len=100)
+    org_ref = c.get_str("owner_org", required=True, max_len=100)
     ids = _org_ids(c, [org_ref], by_code=False)
     if ids[0] == str(uuid.UUID(int=0)):
         raise invalid("owner_org", "Organization does not exist")
-    data = {"title": values.pop("title", None) or c.str("name"), "name": c.str("name", required=True, max_len=120),
-            "provider_org_id": ids[0], **values}
+    data = {"title": values.pop("title", None) or c.get_str("name"),
+            "name": c.get_str("name", required=True, max_len=120), "provider_org_id": ids[0], **values}
     data.setdefault("classification", "department")
     data.setdefault("format_category", "database")
     data.setdefault("update_cycle", "irregular")
@@ -1125,7 +1125,7 @@ def package_create(c: Call) -> dict[str, Any]:
 
 
 def _existing(c: Call) -> CatalogEntry:
-    ref = c.str("id") or c.str("name", required=True)
+    ref = c.get_str("id") or c.get_str("name", required=True)
     try:
         return portal.open_entry(c.session, c.actor, ref)
     except NotFound:
@@ -1139,9 +1139,9 @@ def package_patch(c: Call) -> dict[str, Any]:
     entry = _existing(c)
     policies.catalog_entry_update(c.actor, entry.provider_org_id)
     values = _package_values(c, entry)
-    if "name" in c.params and c.str("name") not in (entry.name, str(entry.id)):
+    if "name" in c.params and c.get_str("name") not in (entry.name, str(entry.id)):
         raise invalid("name", "A dataset's name (its URL) cannot change")
-    if "owner_org" in c.params and _org_ids(c, [c.str("owner_org")], False)[0] != str(entry.provider_org_id):
+    if "owner_org" in c.params and _org_ids(c, [c.get_str("owner_org")], False)[0] != str(entry.provider_org_id):
         raise invalid("owner_org", "A dataset cannot move to another organization")
     changed = {k: val for k, val in values.items()
                if (entry.pending_changes or {}).get(k, getattr(entry, k, None)) != val}
@@ -1198,17 +1198,17 @@ def _upload(c: Call, entry: CatalogEntry, resource_id: uuid.UUID | None, title: 
 
 def resource_create(c: Call) -> dict[str, Any]:
     """Add a resource: an upload (CSV/XLSX → datastore table, else a file) or a url (a proxied API)."""
-    pid = c.str("package_id", required=True, max_len=200)
+    pid = c.get_str("package_id", required=True, max_len=200)
     try:
         entry = portal.open_entry(c.session, c.actor, pid)
     except NotFound:
         raise not_found(_("Dataset not found")) from None
     policies.resource_manage(c.actor, entry.provider_org_id)
-    title = c.str("name", max_len=200)
+    title = c.get_str("name", max_len=200)
     if "upload" in c.files:
         res = _upload(c, entry, None, title)
     else:
-        res = _resource_from_url(c, entry, {"url": c.str("url", max_len=500), "name": title}, "url")
+        res = _resource_from_url(c, entry, {"url": c.get_str("url", max_len=500), "name": title}, "url")
     return resource_dict(c, res, entry)
 
 
@@ -1221,9 +1221,9 @@ def resource_patch(c: Call) -> dict[str, Any]:
         raise not_found(_("Resource not found")) from None
     policies.resource_manage(c.actor, entry.provider_org_id)
     if "upload" in c.files:
-        res = _upload(c, entry, res.id, c.str("name", res.title, max_len=200))
+        res = _upload(c, entry, res.id, c.get_str("name", res.title, max_len=200))
     elif c.params.get("name"):
-        res = service.resource_update(c.session, c.actor, res.id, c.str("name", max_len=200))
+        res = service.resource_update(c.session, c.actor, res.id, c.get_str("name", max_len=200))
     if c.params.get("url") and res.kind != "api":
         raise invalid("url", "Only API resources have an upstream url; upload a file instead")
     return resource_dict(c, res, entry)

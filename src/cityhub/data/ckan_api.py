@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from cityhub.core import service as core

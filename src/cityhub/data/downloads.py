@@ -101,8 +101,10 @@ def _csv_line(values: list[Any], delimiter: str) -> str:
 
 
 def stream(db: Database, actor: Actor, resource_id: uuid.UUID, fmt: str, bom: bool = False) -> Iterator[bytes]:
-    """Yield the table in keyset pages of PAGE rows, each read through `portal.rows` (so masking, grants and
-    quotas apply per page); XLSX is spooled to a temporary file first (the format needs the whole sheet)."""
+    """Yield the table in keyset pages of PAGE rows, each read through `portal.rows`.
+
+    Masking, grants and quotas apply per page; XLSX is spooled to a temporary file first (it needs the whole sheet).
+    """
     def pages() -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
         after: int | None = 0
         while after is not None:
@@ -153,8 +155,8 @@ def stream(db: Database, actor: Actor, resource_id: uuid.UUID, fmt: str, bom: bo
     with tempfile.TemporaryFile() as tmp:
         wb.save(tmp)
         tmp.seek(0)
-        while chunk := tmp.read(1 << 16):
-            yield chunk
+        while block := tmp.read(1 << 16):
+            yield block
 
 
 def open_file(session: Session, actor: Actor, name: str, resource_id: uuid.UUID) -> tuple[Resource, Path, CatalogEntry]:

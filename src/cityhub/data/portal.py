@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
-from cityhub.core.schemas import OrganizationCreate, UserCreate
+from cityhub.core.schemas import OrganizationCreate, OrgKind, UserCreate
 from cityhub.core.service import Actor
 from cityhub.data import policies, service
 from cityhub.data.models import (
@@ -47,7 +47,7 @@ def public_org_id(session: Session) -> uuid.UUID:
     org = core.organization_by_code(session, PUBLIC_ORG_CODE)
     if org is None:
         org = core.organization_create(session, PORTAL, OrganizationCreate(
-            name="公众用户", name_en="Public users", code=PUBLIC_ORG_CODE, kind="unit"))  # type: ignore[arg-type]
+            name="公众用户", name_en="Public users", code=PUBLIC_ORG_CODE, kind=OrgKind.UNIT))
     return org.id
 
 
@@ -91,7 +91,8 @@ def open_application_create(session: Session, actor: Actor, data: OpenApplicatio
     now = clock.now()
     req = ShareRequest(
         entry_id=entry.id, provider_org_id=entry.provider_org_id, requester_org_id=public_org_id(session),
-        requester_user_id=actor.user_id, items=items, legal_basis=_("Open data application") + f": {entry.open_condition}",
+        requester_user_id=actor.user_id, items=items,
+        legal_basis=_("Open data application") + f": {entry.open_condition}",
         purpose=data.purpose, scope=data.scope, scenario=data.scenario,
         consuming_system=f"公众用户 {actor.username}"[:200], valid_until=now + timedelta(days=APPLICATION_DAYS),
         quota=0, status=RequestStatus.DRAFT, core_grade=False)

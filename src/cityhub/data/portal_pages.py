@@ -135,7 +135,8 @@ def dataset(request: Request, session: DbSession, actor: OptionalActor, name: st
     table = next((r for r in resources if r.kind == "table" and r.table_name), None)
     examples = {
         "show": f"curl '{base}/api/3/action/package_show?id={entry.name}'",
-        "python": f"import ckanapi\nsite = ckanapi.RemoteCKAN('{base}')\npkg = site.action.package_show(id='{entry.name}')",
+        "python": (f"import ckanapi\nsite = ckanapi.RemoteCKAN('{base}')\n"
+                   f"pkg = site.action.package_show(id='{entry.name}')"),
     }
     if table is not None:
         examples["rows"] = f"curl '{base}/api/3/action/datastore_search?resource_id={table.id}&limit=5'"

@@ -727,11 +727,11 @@ def catalog_search(
     if want_tags:
         counts["tags"] = _tag_counts(session, select(src.entry_id).where(where), params, facet_limit or 50)
     if want_theme:
-        n = func.count().label("n")
-        res = session.execute(select(CatalogEntry.theme, n).where(
+        cnt = func.count().label("n")
+        themes = session.execute(select(CatalogEntry.theme, cnt).where(
             CatalogEntry.id.in_(select(src.entry_id).where(where)), CatalogEntry.theme != "")
-            .group_by(CatalogEntry.theme).order_by(n.desc(), CatalogEntry.theme).limit(facet_limit or 50), params)
-        counts["theme"] = {str(k): int(c) for k, c in res}
+            .group_by(CatalogEntry.theme).order_by(cnt.desc(), CatalogEntry.theme).limit(facet_limit or 50), params)
+        counts["theme"] = {str(k): int(c) for k, c in themes}
     return rows, int(total), counts
 
 
@@ -1682,8 +1682,9 @@ def grant_get(session: Session, actor: Actor, grant_id: uuid.UUID) -> Grant:
     if grant is None:
         raise NotFound(_("Grant not found"))
     req = session.get(ShareRequest, grant.request_id)
-    if not (policies.grant_use(actor, grant.org_id, grant.id, grant.user_id) or (req is not None and policies.share_request_read(
-            actor, req.requester_org_id, req.provider_org_id, bureau_org_id(session)))):
+    if not (policies.grant_use(actor, grant.org_id, grant.id, grant.user_id) or (
+            req is not None and policies.share_request_read(actor, req.requester_org_id, req.provider_org_id,
+                                                            bureau_org_id(session)))):
         raise NotFound(_("Grant not found"))
     return grant
 

@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     )
     portal_sql_timeout_ms: int = Field(3000, description="Open-data portal: statement timeout of datastore_search_sql.")
     portal_sql_max_rows: int = Field(10000, description="Open-data portal: rows datastore_search_sql returns at most.")
-    portal_site_title: str = Field("城市公共数据开放平台", description="Open-data portal: site title (status_show, DCAT).")
+    portal_site_title: str = Field(
+        "城市公共数据开放平台", description="Open-data portal: site title (status_show, DCAT)."
+    )
 
     @property
     def effective_database_url(self) -> str:
