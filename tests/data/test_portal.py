@@ -204,3 +204,22 @@ def test_public_user_service_rules(session: Any, world: Any) -> None:
     assert {"public_user_register", "open_application_create", "share_request_submitted",
             "share_request_provider_review", "share_request_approved", "open_application_activate",
             "grant_create"} <= audit
+
+
+def test_datastore_index_survives_reupload(session: Any, world: Any) -> None:
+    from cityhub.kit.errors import Forbidden, ValidationFailed
+    from tests.data.helpers import PEOPLE_CSV
+
+    e, res = open_entry(world, "户籍人口统计")
+    a = world.actors["org_member_a"]
+    assert service.datastore_index(session, a, res.id, ["gender", "birth_date"]) == ["birth_date", "gender"]
+    with pytest.raises(ValidationFailed):
+        service.datastore_index(session, a, res.id, ["nope"])
+    with pytest.raises(Forbidden):
+        service.datastore_index(session, world.actors["org_member_b"], res.id, ["gender"])
+    service.resource_table_upload(session, a, e.id, "people.csv", io.BytesIO(PEOPLE_CSV.encode()),
+                                  resource_id=res.id)
+    assert sorted(service._indexed_columns(session, str(res.table_name))) == ["birth_date", "gender"]
+    service.resource_table_upload(session, a, e.id, "people.csv", io.BytesIO(PEOPLE_CSV.encode()),
+                                  resource_id=res.id)  # twice: index names never collide
+    assert sorted(service._indexed_columns(session, str(res.table_name))) == ["birth_date", "gender"]

@@ -1172,6 +1172,7 @@ def resource_table_upload(session: Session, actor: Actor, entry_id: uuid.UUID, f
     _, _, rows2 = _read_table(stream, filename)
     counter2 = {"total": 0, "bad": 0}
     n = _bulk_insert(session, staging, items, _converted_rows(rows2, items, positions, None, counter2))
+    _carry_indexes(session, table, staging)
     session.execute(text(f"DROP TABLE IF EXISTS {_q(table)}"))
     session.execute(text(f"ALTER TABLE {_q(staging)} RENAME TO {_q(table)}"))
     res.table_name, res.columns, res.row_count, res.loaded_at = table, cols, n, clock.now()
@@ -1181,6 +1182,54 @@ def resource_table_upload(session: Session, actor: Actor, entry_id: uuid.UUID, f
     core.audit_record(session, actor, "resource_upload", target_type="resource", target_id=res.id,
                       org_id=entry.provider_org_id, after={"rows": n, "encoding": encoding, "columns": cols})
     return res, load
+
+
+def _index_name(table: str, column: str) -> str:
+    return "ix_" + hashlib.sha1(f"{table}.{column}".encode()).hexdigest()[:20]
+
+
+def _indexed_columns(session: Session, table: str) -> list[str]:
+    """Columns of a datastore table that carry a single-column index made by `datastore_index`."""
+    if is_postgres(session):
+        rows = session.execute(text("SELECT a.attname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+                                    "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] "
+                                    "WHERE t.relname = :t AND i.indnatts = 1 AND NOT i.indisprimary"), {"t": table})
+        return [str(r[0]) for r in rows]
+    rows = session.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
+                                "AND sql IS NOT NULL"), {"t": table})
+    out = []
+    for (name,) in rows:
+        for col in session.execute(text(f"PRAGMA index_info({_q(str(name))})")):
+            out.append(str(col[2]))
+    return out
+
+
+def _carry_indexes(session: Session, old: str, new: str) -> None:
+    """A re-upload keeps the provider's indexes: rebuild them on the staging table before the swap."""
+    for col in _indexed_columns(session, old):
+        if re.match(r"^[a-z_][a-z0-9_]{0,62}$", col):
+            session.execute(text(f"CREATE INDEX {_q(_index_name(new, col))} ON {_q(new)} ({_q(col)})"))
+
+
+def datastore_index(session: Session, actor: Actor, resource_id: uuid.UUID, columns: list[str]) -> list[str]:
+    """Index datastore columns that readers filter on (CKAN's datastore `indexes`); kept across re-uploads."""
+    res, entry = resource_get(session, actor, resource_id)
+    policies.resource_manage(actor, entry.provider_org_id)
+    if res.kind != "table" or not res.table_name:
+        raise Conflict(_("This resource has no datastore table"), details={"kind": res.kind})
+    existing = set(_indexed_columns(session, res.table_name))
+    made = []
+    for col in columns:
+        if col not in res.columns:
+            raise ValidationFailed(_("Unknown column"), field=f"columns.{col}")
+        if col not in existing:
+            session.execute(text(f"CREATE INDEX {_q(_index_name(res.table_name, col))} "
+                                 f"ON {_q(res.table_name)} ({_q(col)})"))
+            made.append(col)
+    session.flush()
+    core.audit_record(session, actor, "resource_index", target_type="resource", target_id=res.id,
+                      org_id=entry.provider_org_id, after={"columns": sorted(existing | set(made))})
+    return sorted(existing | set(made))
 
 
 def _create_table(session: Session, name: str, items: list[dict[str, Any]]) -> None:
@@ -1238,6 +1287,7 @@ def datastore_bulk_load(session: Session, actor: Actor, entry_id: uuid.UUID, row
                 raise ValidationFailed(f"row {i}: {exc}", field="rows") from exc
 
     n = _bulk_insert(session, staging, items, checked())
+    _carry_indexes(session, table, staging)
     session.execute(text(f"DROP TABLE IF EXISTS {_q(table)}"))
     session.execute(text(f"ALTER TABLE {_q(staging)} RENAME TO {_q(table)}"))
     res.table_name, res.columns, res.row_count, res.loaded_at = table, [i["name_en"] for i in items], n, clock.now()
