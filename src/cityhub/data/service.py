@@ -1193,14 +1193,15 @@ def _indexed_columns(session: Session, table: str) -> list[str]:
     if is_postgres(session):
         rows = session.execute(text("SELECT a.attname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
                                     "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] "
-                                    "WHERE t.relname = :t AND i.indnatts = 1 AND NOT i.indisprimary"), {"t": table})
+                                    "WHERE t.relname = :t AND NOT i.indisprimary"), {"t": table})
         return [str(r[0]) for r in rows]
     rows = session.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
                                 "AND sql IS NOT NULL"), {"t": table})
     out = []
     for (name,) in rows:
         for col in session.execute(text(f"PRAGMA index_info({_q(str(name))})")):
-            out.append(str(col[2]))
+            if int(col[0]) == 0:  # the filtered column; the second is _id
+                out.append(str(col[2]))
     return out
 
 
@@ -1208,7 +1209,7 @@ def _carry_indexes(session: Session, old: str, new: str) -> None:
     """A re-upload keeps the provider's indexes: rebuild them on the staging table before the swap."""
     for col in _indexed_columns(session, old):
         if re.match(r"^[a-z_][a-z0-9_]{0,62}$", col):
-            session.execute(text(f"CREATE INDEX {_q(_index_name(new, col))} ON {_q(new)} ({_q(col)})"))
+            session.execute(text(f'CREATE INDEX {_q(_index_name(new, col))} ON {_q(new)} ({_q(col)}, "_id")'))
 
 
 def datastore_index(session: Session, actor: Actor, resource_id: uuid.UUID, columns: list[str]) -> list[str]:
@@ -1223,8 +1224,9 @@ def datastore_index(session: Session, actor: Actor, resource_id: uuid.UUID, colu
         if col not in res.columns:
             raise ValidationFailed(_("Unknown column"), field=f"columns.{col}")
         if col not in existing:
+            # (column, _id): filtered pages come out in keyset order and counts can be index-only scans
             session.execute(text(f"CREATE INDEX {_q(_index_name(res.table_name, col))} "
-                                 f"ON {_q(res.table_name)} ({_q(col)})"))
+                                 f'ON {_q(res.table_name)} ({_q(col)}, "_id")'))
             made.append(col)
     session.flush()
     core.audit_record(session, actor, "resource_index", target_type="resource", target_id=res.id,
