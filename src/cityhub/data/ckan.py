@@ -200,9 +200,9 @@ def _ts(value: datetime | None) -> str | None:
 LICENSES = [
     {"id": "cc-by-4.0", "title": "知识共享署名 4.0 国际许可 (CC BY 4.0)", "url": "https://creativecommons.org/licenses/by/4.0/",
      "open_type": "unconditional", "isopen": True},
-    {"id": "cityhub-conditional", "title": "有条件开放数据使用协议 (apply before use)", "url": "",
+    {"id": "cityhub-conditional", "title": "有条件开放数据使用协议（须申请，经提供部门审核）", "url": "",
      "open_type": "conditional", "isopen": False},
-    {"id": "other-closed", "title": "不予开放 (internal, not licensed to the public)", "url": "",
+    {"id": "other-closed", "title": "不予开放（不向公众授权）", "url": "",
      "open_type": "none", "isopen": False},
 ]
 LICENSE_BY_OPEN = {lic["open_type"]: lic for lic in LICENSES}

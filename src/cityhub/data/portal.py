@@ -271,7 +271,7 @@ def portal_stats(session: Session, days: int = 30) -> dict[str, Any]:
         "rows": int(open_rows), "downloads": int(total_dl),
         "unconditional": int(by_open.get("unconditional", 0)), "conditional": int(by_open.get("conditional", 0)),
         "by_org": [{"name": orgs.get(o, str(o)), "id": str(o), "value": int(n)} for o, n in by_org],
-        "by_theme": [{"name": t or "—", "value": int(n)} for t, n in by_theme],
+        "by_theme": [{"name": t or _("No theme"), "value": int(n)} for t, n in by_theme],
         "downloads_by_day": {"days": [d.isoformat() for d in series], "values": [per_day.get(d, 0) for d in series]},
     }
 
