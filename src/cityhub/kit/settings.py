@@ -56,6 +56,21 @@ class Settings(BaseSettings):
     cloud_approval_threshold: float = Field(
         5000.0, description="Monthly cost (yuan) above which a cloud request also needs the bureau's approval."
     )
+    connect_future_tolerance_s: int = Field(
+        300, description="Telemetry timestamps later than receive time plus this many seconds are quarantined."
+    )
+    ingest_batch_size: int = Field(2000, description="Messages per ingest batch (the worker also flushes on time).")
+    ingest_batch_ms: int = Field(200, description="Longest an ingest batch waits to fill before it is stored.")
+    mqtt_client_id: str = Field(
+        "", description="Stable MQTT client id of this ingest worker (persistent session); empty: derived from host."
+    )
+    mqtt_share_group: str = Field("cityhub-ingest", description="Shared-subscription group the ingest workers join.")
+    mqtt_topic_prefix: str = Field(
+        "cityhub/v1", description="Topic prefix; devices publish to <prefix>/devices/<device id>/telemetry."
+    )
+    connect_simulate_rate: float = Field(
+        20.0, description="Points/s of the light simulated stream `make run` keeps going (0 disables it)."
+    )
 
     ops_webhook_allowed_hosts: str = Field(
         "", description="Comma-separated hosts alarm webhooks may call (e.g. hooks.example.gov.cn,127.0.0.1); "

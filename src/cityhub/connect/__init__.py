@@ -1,0 +1,1 @@
+"""联 Connect: devices, MQTT and HTTP ingestion, telemetry store, simulator."""

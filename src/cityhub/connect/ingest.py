@@ -1,0 +1,429 @@
+"""The one ingest path (MQTT worker and HTTP): parse, validate against the profile, quarantine, bulk-store.
+
+Per-point Python work is kept small: orjson parses, device and profile facts come from a per-process cache
+(TTL plus explicit invalidation on every device/profile/asset write in this process), metric specs are
+pre-compiled to tuples, and rows are plain tuples. PostgreSQL stores with COPY into a temporary staging table and
+one `INSERT … SELECT … ON CONFLICT DO NOTHING`; SQLite with `INSERT OR IGNORE`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from cityhub.connect.models import (
+    PARTITION_SCHEMA,
+    Asset,
+    Device,
+    DeviceProfile,
+    DeviceStatus,
+    Quarantine,
+    QuarantineCount,
+    QuarantineReason,
+    Telemetry,
+)
+from cityhub.connect.schemas import IngestResult, RawMessage
+from cityhub.kit import events
+from cityhub.kit.events import SeriesPoint
+from cityhub.kit.settings import get_settings
+
+R = QuarantineReason
+NUMBER, BOOLEAN, STRING = 0, 1, 2
+_TYPE_CODES = {"number": NUMBER, "boolean": BOOLEAN, "string": STRING}
+PAYLOAD_KEEP = 2000  # characters of a raw payload kept in quarantine
+MAX_QUARANTINE_PER_MESSAGE = 50
+MAX_TEXT = 1000
+MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CACHE_TTL_S = 10.0  # another process's device change is seen within this long
+NEGATIVE_TTL_S = 2.0  # unknown ids are re-checked soon (a device may be registered right before it reports)
+
+Row = tuple[uuid.UUID, str, datetime, float | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What ingest needs of a device, resolved once and cached."""
+
+    device_id: uuid.UUID
+    active: bool
+    org_id: uuid.UUID
+    profile_code: str
+    metrics: dict[str, tuple[int, float | None, float | None]]  # key -> (type code, min, max)
+    asset_path: tuple[uuid.UUID, ...]
+    district_id: uuid.UUID | None
+    lon: float | None
+    lat: float | None
+
+
+class DeviceCache:
+    """Per-process device facts with a TTL; writes in this process invalidate at once."""
+
+    def __init__(self) -> None:
+        self._items: dict[uuid.UUID, tuple[float, DeviceInfo | None]] = {}
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        """Forget everything (a device, profile or asset changed)."""
+        with self._lock:
+            self._items.clear()
+
+    def get_many(self, session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DeviceInfo | None]:
+        """Facts of each id (None: unknown device), loading the missing ones in one query."""
+        now = time.monotonic()
+        out: dict[uuid.UUID, DeviceInfo | None] = {}
+        missing = []
+        items = self._items
+        for i in ids:
+            hit = items.get(i)
+            if hit is not None and hit[0] > now:
+                out[i] = hit[1]
+            else:
+                missing.append(i)
+        if missing:
+            loaded = load_device_infos(session, missing)
+            with self._lock:
+                if len(items) > 200_000:
+                    items.clear()
+                for i in missing:
+                    info = loaded.get(i)
+                    items[i] = (now + (CACHE_TTL_S if info else NEGATIVE_TTL_S), info)
+                    out[i] = info
+        return out
+
+
+CACHE = DeviceCache()
+
+
+def compile_metrics(metrics: Sequence[dict[str, Any]]) -> dict[str, tuple[int, float | None, float | None]]:
+    """Profile metric specs as lookup tuples."""
+    return {m["key"]: (_TYPE_CODES.get(m.get("type", "number"), NUMBER), m.get("min"), m.get("max"))
+            for m in metrics}
+
+
+def asset_paths(session: Session) -> dict[uuid.UUID, tuple[tuple[uuid.UUID, ...], uuid.UUID | None]]:
+    """Every asset's path (itself, then ancestors) and its district (inherited from the nearest ancestor)."""
+    rows = session.execute(select(Asset.id, Asset.parent_id, Asset.district_id)).all()
+    parent = {r[0]: r[1] for r in rows}
+    district = {r[0]: r[2] for r in rows}
+    out: dict[uuid.UUID, tuple[tuple[uuid.UUID, ...], uuid.UUID | None]] = {}
+    for aid in parent:
+        path = [aid]
+        seen = {aid}
+        cur = parent[aid]
+        while cur is not None and cur not in seen and cur in parent:
+            path.append(cur)
+            seen.add(cur)
+            cur = parent[cur]
+        dist = next((district[a] for a in path if district.get(a) is not None), None)
+        out[aid] = (tuple(path), dist)
+    return out
+
+
+def load_device_infos(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, DeviceInfo]:
+    """Device facts for ids, straight from the database."""
+    out: dict[uuid.UUID, DeviceInfo] = {}
+    rows = session.execute(
+        select(Device.id, Device.status, Device.org_id, Device.asset_id, Device.lon, Device.lat,
+               DeviceProfile.code, DeviceProfile.metrics)
+        .join(DeviceProfile, DeviceProfile.id == Device.profile_id)
+        .where(Device.id.in_(list(ids)))).all()
+    if not rows:
+        return out
+    paths = asset_paths(session) if any(r[3] for r in rows) else {}
+    coords = {}
+    if paths:
+        coords = {a: (lon, lat) for a, lon, lat in session.execute(select(Asset.id, Asset.lon, Asset.lat)).all()}
+    for did, status, org_id, asset_id, lon, lat, code, metrics in rows:
+        path, dist = paths.get(asset_id, ((), None)) if asset_id else ((), None)
+        if lon is None and asset_id in coords:
+            lon, lat = coords[asset_id]
+        out[did] = DeviceInfo(did, status == DeviceStatus.ACTIVE, org_id, code, compile_metrics(metrics or []),
+                              path, dist, lon, lat)
+    return out
+
+
+# ---------------------------------------------------------------- parsing
+
+
+_topic_ids: dict[str, uuid.UUID | None] = {}
+
+
+def device_id_of(topic: str) -> uuid.UUID | None:
+    """The device id in `…/devices/{id}/telemetry` (a topic prefix is allowed), or None."""
+    hit = _topic_ids.get(topic, False)
+    if hit is not False:
+        return hit  # type: ignore[return-value]  # False is only the miss marker
+    parts = topic.split("/")
+    out: uuid.UUID | None = None
+    if len(parts) >= 3 and parts[-1] == "telemetry" and parts[-3] == "devices":
+        try:
+            out = uuid.UUID(parts[-2])
+        except ValueError:
+            out = None
+    if len(_topic_ids) > 200_000:
+        _topic_ids.clear()
+    _topic_ids[topic] = out
+    return out
+
+
+def parse_ts(raw: Any, default: datetime) -> datetime | None:
+    """ISO-8601 text or epoch milliseconds to aware UTC (naive text is taken as UTC); None when invalid."""
+    if raw is None:
+        return default
+    t = type(raw)
+    try:
+        if t is int or t is float:
+            if not math.isfinite(raw):
+                return None
+            return EPOCH + timedelta(milliseconds=raw)
+        if t is str:
+            ts = datetime.fromisoformat(raw)
+            return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return None
+
+
+def _clean(text: str, limit: int) -> str:
+    return text[:limit].replace("\x00", "\\u0000")
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What one batch of messages turned into."""
+
+    rows: list[Row]
+    quarantine: list[dict[str, Any]]
+    infos: dict[uuid.UUID, DeviceInfo | None]
+
+
+def parse_messages(session: Session, messages: Sequence[RawMessage]) -> Parsed:
+    """Validate every record against its device's profile; collect rows to store and quarantine entries."""
+    ids = {}
+    for m in messages:
+        ids[m.topic] = device_id_of(m.topic)
+    infos = CACHE.get_many(session, {i for i in ids.values() if i is not None})
+    tolerance = timedelta(seconds=get_settings().connect_future_tolerance_s)
+    rows: list[Row] = []
+    quarantine: list[dict[str, Any]] = []
+    append = rows.append
+
+    for m in messages:
+        device_id = ids[m.topic]
+        bad: list[tuple[str, str]] = []
+        info = infos.get(device_id) if device_id is not None else None
+        if device_id is None:
+            bad.append((R.BAD_TOPIC, ""))
+        elif info is None:
+            bad.append((R.UNKNOWN_DEVICE, ""))
+        elif not info.active:
+            bad.append((R.DEVICE_DISABLED, ""))
+        else:
+            try:
+                doc = orjson.loads(m.payload)
+            except orjson.JSONDecodeError as exc:
+                doc = None
+                bad.append((R.BAD_JSON, str(exc)[:200]))
+            if doc is not None or not bad:
+                records = doc if type(doc) is list else [doc]
+                if not records:
+                    bad.append((R.BAD_FORMAT, "empty list"))
+                metrics = info.metrics
+                latest_ok = m.received_at + tolerance
+                for rec in records:
+                    if type(rec) is not dict:
+                        bad.append((R.BAD_FORMAT, "a record must be an object"))
+                        continue
+                    values = rec.get("values")
+                    if type(values) is not dict or not values:
+                        bad.append((R.BAD_FORMAT, "'values' must be a non-empty object"))
+                        continue
+                    ts = parse_ts(rec.get("ts"), m.received_at)
+                    if ts is None or ts < MIN_TS:
+                        bad.append((R.BAD_TIMESTAMP, _clean(repr(rec.get("ts")), 100)))
+                        continue
+                    if ts > latest_ok:
+                        bad.append((R.FUTURE_TIMESTAMP, ts.isoformat()))
+                        continue
+                    for key, v in values.items():
+                        spec = metrics.get(key)
+                        if spec is None:
+                            bad.append((R.UNKNOWN_KEY, _clean(key, 64)))
+                            continue
+                        code, lo, hi = spec
+                        vt = type(v)
+                        if code == NUMBER:
+                            if vt is not float and vt is not int:
+                                bad.append((R.WRONG_TYPE, f"{_clean(key, 64)}: number expected"))
+                                continue
+                            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                                bad.append((R.OUT_OF_RANGE, f"{_clean(key, 64)}={v}"))
+                                continue
+                            append((device_id, key, ts, float(v), None))
+                        elif code == BOOLEAN:
+                            if vt is not bool:
+                                bad.append((R.WRONG_TYPE, f"{_clean(key, 64)}: boolean expected"))
+                                continue
+                            append((device_id, key, ts, 1.0 if v else 0.0, None))
+                        else:
+                            if vt is not str or "\x00" in v:
+                                bad.append((R.WRONG_TYPE, f"{_clean(key, 64)}: text expected"))
+                                continue
+                            if len(v) > MAX_TEXT:
+                                bad.append((R.OUT_OF_RANGE, f"{_clean(key, 64)}: longer than {MAX_TEXT}"))
+                                continue
+                            append((device_id, key, ts, None, v))
+        if bad:
+            payload = _clean(m.payload[:PAYLOAD_KEEP * 4].decode("utf-8", "replace"), PAYLOAD_KEEP)
+            topic = _clean(m.topic, 300)
+            for reason, detail in bad[:MAX_QUARANTINE_PER_MESSAGE]:
+                quarantine.append({"id": uuid.uuid4(), "received_at": m.received_at, "topic": topic,
+                                   "device_id": device_id if info is not None else None,
+                                   "reason": str(reason), "detail": detail[:500], "payload": payload})
+    return Parsed(rows, quarantine, infos)
+
+
+# ---------------------------------------------------------------- storage
+
+
+def _next_month(start: datetime) -> datetime:
+    return datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=UTC)
+
+
+def partition_name(start: datetime) -> str:
+    """Name of the monthly partition starting at `start`."""
+    return f"telemetry_{start:%Y%m}"
+
+
+def ensure_partitions(cur: Any, months: Iterable[datetime]) -> int:
+    """Create the monthly partitions that are missing (serialised by an advisory lock); returns how many."""
+    names = {partition_name(m): m for m in months}
+    cur.execute("SELECT n FROM unnest(%s::text[]) AS n WHERE to_regclass(%s || n) IS NULL",
+                (list(names), f"{PARTITION_SCHEMA}."))
+    missing = [r[0] for r in cur.fetchall()]
+    if not missing:
+        return 0
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext('cityhub.connect.partitions'))")
+    for name in missing:
+        lo = names[name]
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {PARTITION_SCHEMA}")
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {PARTITION_SCHEMA}.{name} PARTITION OF connect_telemetry "
+                    f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{_next_month(lo).isoformat()}')")
+    return len(missing)
+
+
+_STAGING = ("CREATE TEMP TABLE IF NOT EXISTS connect_staging (device_id uuid, key text, ts timestamptz, "
+            "value double precision, text text) ON COMMIT DELETE ROWS")
+
+
+def _store_pg(session: Session, rows: list[Row], want_stored: bool) -> tuple[int, list[tuple[Any, ...]]]:
+    dbapi = session.connection().connection.driver_connection
+    months = {datetime(y, mo, 1, tzinfo=UTC) for y, mo in {(r[2].year, r[2].month) for r in rows}}
+    with dbapi.cursor() as cur:  # type: ignore[union-attr]  # psycopg connection on PostgreSQL
+        cur.execute(_STAGING)
+        ensure_partitions(cur, months)
+        with cur.copy("COPY connect_staging (device_id, key, ts, value, text) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(r)
+        cur.execute("INSERT INTO connect_telemetry (device_id, key, ts, value, text) "
+                    "SELECT device_id, key, ts, value, text FROM connect_staging "
+                    "ON CONFLICT (device_id, key, ts) DO NOTHING"
+                    + (" RETURNING device_id, key, ts" if want_stored else ""))
+        stored = cur.rowcount
+        returned = cur.fetchall() if want_stored else []
+        cur.execute("INSERT INTO connect_latest (device_id, key, ts, value, text) "
+                    "SELECT DISTINCT ON (device_id, key) device_id, key, ts, value, text FROM connect_staging "
+                    "ORDER BY device_id, key, ts DESC "
+                    "ON CONFLICT (device_id, key) DO UPDATE SET ts = excluded.ts, value = excluded.value, "
+                    "text = excluded.text WHERE excluded.ts >= connect_latest.ts")
+        cur.execute("DELETE FROM connect_staging")  # a savepoint or test transaction may not commit between
+    return stored, returned
+
+
+def _store_sqlite(session: Session, rows: list[Row], want_stored: bool) -> tuple[int, list[tuple[Any, ...]]]:
+    conn = session.connection()
+    dialect = conn.dialect
+    col = Telemetry.__table__.c
+    uid = col.device_id.type.bind_processor(dialect)
+    tsp = col.ts.type._cached_bind_processor(dialect)  # UTCDateTime: aware → naive UTC text
+    assert uid is not None and tsp is not None
+    raw = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # sqlite3 connection
+    stored = 0
+    returned: list[tuple[Any, ...]] = []
+    latest: dict[tuple[uuid.UUID, str], Row] = {}
+    sql = "INSERT OR IGNORE INTO connect_telemetry (device_id, key, ts, value, text) VALUES (?, ?, ?, ?, ?)"
+    for r in rows:
+        raw.execute(sql, (uid(r[0]), r[1], tsp(r[2]), r[3], r[4]))
+        if raw.rowcount > 0:
+            stored += 1
+            if want_stored:
+                returned.append((r[0], r[1], r[2]))
+        k = (r[0], r[1])
+        prev = latest.get(k)
+        if prev is None or r[2] >= prev[2]:
+            latest[k] = r
+    raw.executemany(
+        "INSERT INTO connect_latest (device_id, key, ts, value, text) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (device_id, key) DO UPDATE SET ts = excluded.ts, value = excluded.value, "
+        "text = excluded.text WHERE excluded.ts >= connect_latest.ts",
+        [(uid(r[0]), r[1], tsp(r[2]), r[3], r[4]) for r in latest.values()])
+    raw.close()
+    return stored, returned
+
+
+def _store_quarantine(session: Session, entries: list[dict[str, Any]]) -> None:
+    session.execute(insert(Quarantine), entries)
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e["reason"]] = counts.get(e["reason"], 0) + 1
+    pg = session.get_bind().dialect.name == "postgresql"
+    for reason, n in sorted(counts.items()):  # sorted: two workers lock the rows in the same order
+        ins = (pg_insert if pg else sqlite_insert)(QuarantineCount).values(reason=reason, count=n)
+        session.execute(ins.on_conflict_do_update(index_elements=["reason"],
+                                                  set_={"count": QuarantineCount.count + ins.excluded.count}))
+
+
+def ingest(session: Session, messages: Sequence[RawMessage]) -> IngestResult:
+    """Parse, validate, quarantine, bulk-store, update latest values and publish TELEMETRY_STORED; flushes only."""
+    if not messages:
+        return IngestResult(0, 0, 0)
+    session.flush()
+    parsed = parse_messages(session, messages)
+    rows = parsed.rows
+    stored = 0
+    want = events.has_subscribers(events.TELEMETRY_STORED)
+    returned: list[tuple[Any, ...]] = []
+    if rows:
+        if session.get_bind().dialect.name == "postgresql":
+            stored, returned = _store_pg(session, rows, want)
+        else:
+            stored, returned = _store_sqlite(session, rows, want)
+    if parsed.quarantine:
+        _store_quarantine(session, parsed.quarantine)
+    if want and returned:
+        by_key = {(r[0], r[1], r[2]): r for r in rows}
+        infos = parsed.infos
+        points = []
+        for did, key, ts in returned:
+            r = by_key.get((did, key, ts))
+            info = infos.get(did)
+            if r is None or info is None:
+                continue
+            points.append(SeriesPoint(did, key, r[2], r[3], r[4], info.org_id, info.profile_code, info.asset_path,
+                                      info.district_id, info.lon, info.lat))
+        points.sort(key=lambda p: p.ts)
+        events.publish(session, events.TELEMETRY_STORED, points)
+    return IngestResult(stored=stored, duplicates=len(rows) - stored, quarantined=len(parsed.quarantine))

@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cityhub.connect import service
+from cityhub.connect.schemas import AssetCreate, DeviceCreate, DeviceUpdate
+from cityhub.kit import clock, events
+from cityhub.kit.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unauthorized, ValidationFailed
+from cityhub.kit.pagination import PageParams
+from tests.connect.helpers import SYSTEM, build_connect, message
+
+T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def cw(world):
+    clock.set_now(T0 + timedelta(hours=1))
+    return build_connect(world)
+
+
+def test_device_refs_follow_the_asset_tree(world, cw) -> None:
+    s = world.session
+    ref = service.device_ref(s, cw["dev_a"].id)
+    assert ref is not None
+    assert ref.profile_code == "bridge-health" and ref.org_id == world.orgs["dept_a"].id
+    assert ref.asset_path == (cw["span"].id, cw["bridge"].id)
+    assert ref.district_id == world.orgs["district"].id  # inherited from the bridge
+    assert (ref.lon, ref.lat) == (None, None)  # the span has no coordinates of its own
+    assert service.device_ref(s, uuid.uuid4()) is None
+    under_bridge = service.device_refs(s, asset_id=cw["bridge"].id)
+    assert [r.device_id for r in under_bridge] == [cw["dev_a"].id]
+    assert [r.device_id for r in service.device_refs(s, profile_code="air-noise")] == [cw["dev_b"].id]
+    assert [r.device_id for r in service.device_refs(s, district_id=world.orgs["district"].id)] == [cw["dev_a"].id]
+    assert service.device_refs(s, org_ids=[world.orgs["dept_b"].id])[0].lon == 106.57
+    aref = service.asset_ref(s, cw["span"].id)
+    assert aref is not None and aref.path == (cw["span"].id, cw["bridge"].id) and aref.parent_id == cw["bridge"].id
+    assert aref.district_id == world.orgs["district"].id
+
+
+def test_visible_device_refs_by_role(world, cw) -> None:
+    s = world.session
+    ids = lambda who: {r.device_id for r in service.visible_device_refs(s, world.actors[who])}  # noqa: E731
+    assert ids("platform_admin") == ids("auditor") == ids("operator") == {cw["dev_a"].id, cw["dev_b"].id}
+    assert ids("org_member_a") == {cw["dev_a"].id}
+    assert ids("org_member_b") == {cw["dev_b"].id}
+    assert ids("district_admin") == set()
+
+
+def test_ingest_stores_queries_and_absorbs_duplicates(world, cw) -> None:
+    s = world.session
+    dev = cw["dev_a"].id
+    recs = [{"ts": (T0 + timedelta(minutes=i)).isoformat(), "values": {"strain": 100.0 + i, "temperature": 20 + i}}
+            for i in range(10)]
+    r = service.ingest_messages(s, [message(dev, recs, clock.now())])
+    assert (r.stored, r.duplicates, r.quarantined) == (20, 0, 0)
+    again = service.ingest_messages(s, [message(dev, recs[:3], clock.now())])
+    assert (again.stored, again.duplicates) == (0, 6)
+    pts = list(service.telemetry_points(s, device_ids=[dev], keys=["strain"], start=T0, end=T0 + timedelta(minutes=5)))
+    assert [p.value for p in pts] == [100.0, 101.0, 102.0, 103.0, 104.0]
+    assert pts[0].asset_path == (cw["span"].id, cw["bridge"].id) and pts[0].profile_code == "bridge-health"
+    assert all(p.ts.tzinfo is not None for p in pts)
+    latest = service.latest_values(s, [dev])
+    assert latest[dev]["strain"][1] == 109.0 and latest[dev]["strain"][0] == T0 + timedelta(minutes=9)
+    assert set(service.latest_values(s, [dev], ["temperature"])[dev]) == {"temperature"}
+    # an older point arriving late does not move the latest value back
+    service.ingest_messages(s, [message(dev, {"ts": (T0 - timedelta(hours=1)).isoformat(),
+                                             "values": {"strain": 1.0}}, clock.now())])
+    assert service.latest_values(s, [dev])[dev]["strain"][1] == 109.0
+    agg = lambda a: service.telemetry_aggregate(s, device_ids=[dev], key="strain", agg=a,  # noqa: E731
+                                                start=T0, end=T0 + timedelta(hours=1))
+    assert (agg("avg"), agg("min"), agg("max"), agg("sum"), agg("count")) == (104.5, 100.0, 109.0, 1045.0, 10.0)
+    with pytest.raises(ValidationFailed):
+        agg("median")
+    series = service.telemetry_series(s, world.actors["org_member_a"], dev, keys=["strain"], agg="avg",
+                                      interval="5m", start=T0, end=T0 + timedelta(minutes=10))
+    assert series == [("strain", T0, 102.0), ("strain", T0 + timedelta(minutes=5), 107.0)]
+    with pytest.raises(NotFound):  # another department's device is invisible
+        service.telemetry_series(s, world.actors["org_member_b"], dev, keys=[], agg="avg", interval="5m",
+                                 start=T0, end=T0 + timedelta(minutes=10))
+
+
+def test_epoch_ms_default_ts_and_boolean_and_text(world, cw) -> None:
+    s = world.session
+    from cityhub.connect.reference import PROFILES  # noqa: F401  # profiles exist via the fixture
+    dev = cw["dev_b"].id
+    ms = int(T0.timestamp() * 1000)
+    r = service.ingest_messages(s, [message(dev, {"ts": ms, "values": {"pm25": 35}}, clock.now()),
+                                    message(dev, {"values": {"noise": 55.5}}, clock.now())])
+    assert r.stored == 2
+    latest = service.latest_values(s, [dev])[dev]
+    assert latest["pm25"][0] == T0 and latest["noise"][0] == clock.now()
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b"{not json", "bad_json"),
+    (b'"just a string"', "bad_format"),
+    (b"[]", "bad_format"),
+    (b'{"values": {}}', "bad_format"),
+    (b'{"values": {"colour": 1}}', "unknown_key"),
+    (b'{"values": {"strain": "high"}}', "wrong_type"),
+    (b'{"values": {"strain": true}}', "wrong_type"),
+    (b'{"values": {"strain": 99999}}', "out_of_range"),
+    (b'{"ts": "yesterday", "values": {"strain": 1}}', "bad_timestamp"),
+    (b'{"ts": "2099-01-01T00:00:00Z", "values": {"strain": 1}}', "future_timestamp"),
+])
+def test_each_quarantine_reason(world, cw, payload, reason) -> None:
+    s = world.session
+    before = service.quarantine_counts(s).get(reason, 0)
+    r = service.ingest_messages(s, [message(cw["dev_a"].id, payload, clock.now())])
+    assert r.stored == 0 and r.quarantined == 1
+    items, total = service.quarantine_list(s, world.actors["org_member_a"], PageParams(), device_id=cw["dev_a"].id)
+    assert total == 1 and items[0].reason == reason and items[0].payload == payload.decode()
+    assert service.quarantine_counts(s)[reason] == before + 1
+    assert service.quarantine_counts(s, cw["dev_a"].id) == {reason: 1}
+
+
+def test_device_level_reasons_and_partial_messages(world, cw) -> None:
+    s = world.session
+    now = clock.now()
+    service.device_update(s, SYSTEM, cw["dev_b"].id, DeviceUpdate(status="disabled"))
+    r = service.ingest_messages(s, [
+        message(uuid.uuid4(), {"values": {"strain": 1}}, now),
+        RawMessage_bad_topic(now),
+        message(cw["dev_b"].id, {"values": {"pm25": 1}}, now),
+        message(cw["dev_a"].id, [{"values": {"strain": 5, "colour": 3}}, {"ts": "bad", "values": {"strain": 6}},
+                                 {"ts": T0.isoformat(), "values": {"strain": 7}}], now),
+    ])
+    assert (r.stored, r.quarantined) == (2, 5)
+    items, _ = service.quarantine_list(s, world.actors["platform_admin"], PageParams(limit=20))
+    assert sorted(i.reason for i in items) == ["bad_timestamp", "bad_topic", "device_disabled", "unknown_device",
+                                               "unknown_key"]
+    # department A sees only its own device's rows; unknown devices are the platform team's
+    mine, _ = service.quarantine_list(s, world.actors["org_member_a"], PageParams(limit=20))
+    assert {i.reason for i in mine} == {"bad_timestamp", "unknown_key"}
+    assert service.latest_values(s, [cw["dev_a"].id])[cw["dev_a"].id]["strain"][1] in (5.0, 7.0)
+
+
+def RawMessage_bad_topic(now):  # noqa: N802
+    from cityhub.connect.schemas import RawMessage
+    return RawMessage(topic="cityhub/v1/devices/not-a-uuid/telemetry", payload=b"{}", received_at=now)
+
+
+def test_telemetry_stored_event_carries_only_stored_points(world, cw) -> None:
+    s = world.session
+    got: list = []
+
+    def handler(_session, points) -> None:
+        got.append(points)
+
+    events.subscribe(events.TELEMETRY_STORED, handler)
+    try:
+        dev = cw["dev_a"].id
+        service.ingest_messages(s, [message(dev, {"ts": T0.isoformat(), "values": {"strain": 1, "vibration": 2}},
+                                            clock.now())])
+        service.ingest_messages(s, [message(dev, [{"ts": T0.isoformat(), "values": {"strain": 1}},
+                                                  {"ts": (T0 + timedelta(seconds=1)).isoformat(),
+                                                   "values": {"strain": 3, "colour": 1}}], clock.now())])
+    finally:
+        events.unsubscribe(events.TELEMETRY_STORED, handler)
+    assert len(got) == 2
+    assert sorted((p.key, p.value) for p in got[0]) == [("strain", 1.0), ("vibration", 2.0)]
+    assert [(p.key, p.value, p.ts) for p in got[1]] == [("strain", 3.0, T0 + timedelta(seconds=1))]
+    p = got[1][0]
+    assert p.org_id == world.orgs["dept_a"].id and p.district_id == world.orgs["district"].id
+    assert p.asset_path == (cw["span"].id, cw["bridge"].id)
+
+
+def test_points_in_an_old_month_create_their_partition(world, cw) -> None:
+    s = world.session
+    old = datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC)
+    r = service.ingest_messages(s, [message(cw["dev_a"].id, {"ts": old.isoformat(), "values": {"strain": 2}},
+                                            clock.now())])
+    assert r.stored == 1
+    pts = list(service.telemetry_points(s, device_ids=[cw["dev_a"].id], keys=None, start=old,
+                                        end=old + timedelta(seconds=1)))
+    assert [p.ts for p in pts] == [old]
+
+
+def test_device_lifecycle_and_permissions(world, cw) -> None:
+    s = world.session
+    a_member, b_member = world.actors["org_member_a"], world.actors["org_member_b"]
+    dev, token = service.device_create(s, a_member, DeviceCreate(
+        name="新设备", org_id=world.orgs["dept_a"].id, profile_code="bridge-health", asset_id=cw["bridge"].id))
+    assert token.startswith("chdev_") and dev.broker_hash.startswith("$7$101$")
+    assert service.device_authenticate(s, dev.id, token).id == dev.id
+    with pytest.raises(Forbidden):
+        service.device_create(s, b_member, DeviceCreate(name="x", org_id=world.orgs["dept_a"].id,
+                                                         profile_code="bridge-health"))
+    with pytest.raises(NotFound):
+        service.device_update(s, b_member, dev.id, DeviceUpdate(name="y"))
+    with pytest.raises(Forbidden):
+        service.device_update(s, world.actors["auditor"], dev.id, DeviceUpdate(name="y"))
+    with pytest.raises(ValidationFailed):
+        service.device_create(s, a_member, DeviceCreate(name="x", org_id=world.orgs["dept_a"].id,
+                                                         profile_code="nope"))
+    with pytest.raises(ValidationFailed):  # another unit's asset is not there for A
+        service.device_create(s, a_member, DeviceCreate(name="x", org_id=world.orgs["dept_a"].id,
+                                                         profile_code="bridge-health", asset_id=cw["plaza"].id))
+    _, new = service.device_token_rotate(s, a_member, dev.id)
+    with pytest.raises(Unauthorized):
+        service.device_authenticate(s, dev.id, token)
+    assert service.device_authenticate(s, dev.id, new).id == dev.id
+    service.device_update(s, a_member, dev.id, DeviceUpdate(status="decommissioned"))
+    with pytest.raises(InvalidTransition):
+        service.device_update(s, a_member, dev.id, DeviceUpdate(status="active"))
+    with pytest.raises(Conflict):
+        service.device_token_rotate(s, a_member, dev.id)
+
+
+def test_asset_rules(world, cw) -> None:
+    s = world.session
+    with pytest.raises(Conflict):
+        service.asset_delete(s, SYSTEM, cw["bridge"].id)  # it has a span
+    with pytest.raises(ValidationFailed):
+        service.asset_create(s, world.actors["org_member_b"], AssetCreate(
+            name="x", kind="span", org_id=world.orgs["dept_b"].id, parent_id=cw["bridge"].id))
+    lone = service.asset_create(s, world.actors["org_admin_a"], AssetCreate(
+        name="待拆除", kind="other", org_id=world.orgs["dept_a"].id))
+    with pytest.raises(Forbidden):
+        service.asset_delete(s, world.actors["org_member_a"], lone.id)
+    service.asset_delete(s, world.actors["org_admin_a"], lone.id)
+    tree = service.asset_tree(s, world.actors["org_member_a"])
+    assert [n["asset"].name for n in tree] == ["测试长江大桥"]
+    assert [c["asset"].name for c in tree[0]["children"]] == ["主跨"] and tree[0]["children"][0]["devices"] == 1
