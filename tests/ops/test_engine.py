@@ -194,7 +194,10 @@ def test_text_and_nan_values_are_skipped(world: Any, session: Any) -> None:
 
 
 def test_asset_rules_match_points_below_the_asset_and_alarms_propagate(world: Any, session: Any) -> None:
-    bridge, span = uuid.uuid4(), uuid.uuid4()
+    from tests.connect.helpers import build_connect
+
+    cw = build_connect(world)
+    bridge, span = cw["bridge"].id, cw["span"].id
     rule(world, session, profile_code=None, asset_id=bridge, condition={"op": ">", "value": 10})
     s = Series(world, asset_path=(span, bridge))
     other = Series(world, asset_path=(uuid.uuid4(),))

@@ -1,12 +1,11 @@
 """What ops needs of connect, and nothing else: the functions `docs/contracts.md` fixes ("connect → ops").
 
-Every call to connect goes through here, so the operations center stays usable (rules on published points,
-alarms, incidents, indicators) in a build without the connect package, and the contract is visible in one place.
+Every call to connect goes through here, so the contract ops depends on is visible in one place (and the
+operations center still works, on published points only, in a build without the connect package).
 """
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
@@ -22,9 +21,10 @@ from cityhub.kit.events import SeriesPoint
 @cache
 def _connect() -> Any:
     try:
-        return importlib.import_module("cityhub.connect.service")
-    except ImportError:
+        from cityhub.connect import service
+    except ImportError:  # pragma: no cover - a build without the connect layer
         return None
+    return service
 
 
 def available() -> bool:

@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 from cityhub.kit.schemas import INT32_MAX, IDSchema, InputModel, ReadModel, Timestamped
 from cityhub.ops.models import IncidentStatus, RuleKind, Severity
 
+__all__ = ["IncidentStatus", "RuleKind", "Severity"]
+
 
 class Theme(StrEnum):
     """Indicator themes."""
