@@ -118,6 +118,7 @@ SLA: dict[str, tuple[timedelta, timedelta]] = {
     Severity.WARNING: (timedelta(hours=4), timedelta(days=7)),
     Severity.INDETERMINATE: (timedelta(hours=8), timedelta(days=14)),
 }
+RULE_OPS = tuple(engine.OPS)
 MQTT_ALARM_TOPIC = "cityhub/v1/alarms/{org}"
 WEBHOOK_BACKOFF_S = 10
 WEBHOOK_MAX_ATTEMPTS = 8
