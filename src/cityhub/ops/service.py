@@ -1213,7 +1213,7 @@ def sla_check(session: Session, actor: Actor, now: datetime | None = None) -> in
             incident.sla_breached = True
             incident.escalation_level = level
             what = _("not accepted in time") if level == 1 else _("not resolved in time")
-            _event(session, incident, actor, "escalated", text=what, data={"level": level})
+            _event(session, incident, actor, "sla_escalated", text=what, data={"level": level})
             core.audit_record(session, actor, "incident_escalate", target_type="ops_incident", target_id=incident.id,
                               org_id=incident.org_id, after={"escalation_level": level})
             escalated += 1
