@@ -20,8 +20,8 @@ from cityhub.ops import delivery
 from cityhub.ops import service as ops
 from cityhub.ops.models import OutboxMessage
 from cityhub.ops.schemas import RuleCreate, WebhookCreate
-from tests.connect.helpers import build_connect, message
 from tests.conftest import need_service
+from tests.connect.helpers import build_connect, message
 from tests.ops.helpers import T0, open_alarms, rule
 
 
