@@ -158,8 +158,9 @@ def test_state_survives_a_restart_pending_timers_and_open_alarms(world: Any, ses
     s.send(session, (0, 250))  # "now" fires; "dur" starts pending
     assert len(open_alarms(session, s.device_id)) == 1
     session.commit()  # what a worker's batch boundary does
-    # a restart: new process memory (cold rule cache), new session
+    # a restart: new process memory (cold rule and state caches), new session
     ops._rule_cache.clear()
+    engine.clear_cache()
     session.expire_all()
     s.send(session, (1, 260))  # must not re-fire the open alarm; re-trigger counts instead
     [instant] = open_alarms(session, s.device_id)
@@ -174,9 +175,9 @@ def test_a_rule_that_throws_is_isolated_and_reported(world: Any, session: Any) -
     good = rule(world, session, name="good", condition={"op": ">", "value": 10})
     s = Series(world)
     s.send(session, (0, 1.0))
-    # a state row left unreadable (e.g. by a hand edit): the anomaly rule cannot evaluate it
+    # a state row left unreadable (e.g. by a hand edit; every writer gives the row a new version)
     session.execute(update(RuleState).where(RuleState.id == engine.state_id(bad.id, s.device_id))
-                    .values(data={"n": 5, "mean": "oops", "var": 1.0}))
+                    .values(data={"n": 5, "mean": "oops", "var": 1.0}, version=engine.new_version()))
     assert s.send(session, (1, 50.0)) == 1  # the handler itself succeeded
     [alarm] = open_alarms(session, s.device_id)
     assert alarm.rule_id == good.id

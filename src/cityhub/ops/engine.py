@@ -6,14 +6,17 @@ ingest, in the background tick, in the 24-hour preview (with throw-away state) a
 
 from __future__ import annotations
 
+import json
 import math
+import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, Uuid, any_, bindparam, cast, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from cityhub.kit import clock
@@ -32,9 +35,18 @@ NO_DATA_SLACK = 0.1  # no-data fires between T and 1.1·T of silence (last-seen 
 STATE_TABLE: Table = RuleState.__table__  # type: ignore[assignment]  # a declarative model's table is a Table
 
 
+_state_ids: dict[tuple[int, int], uuid.UUID] = {}
+
+
 def state_id(rule_id: uuid.UUID, device_id: uuid.UUID) -> uuid.UUID:
     """Deterministic id of a rule's state on one series: every worker derives it without a lookup."""
-    return uuid.uuid5(STATE_NS, f"{rule_id}:{device_id}")
+    key = (rule_id.int, device_id.int)  # ints hash in C; UUID.__hash__ is Python code, and this is the hot path
+    sid = _state_ids.get(key)
+    if sid is None:  # uuid5 hashes with SHA-1: remember it, a series is evaluated again and again
+        if len(_state_ids) > 1_000_000:
+            _state_ids.clear()
+        sid = _state_ids[key] = uuid.uuid5(STATE_NS, f"{rule_id}:{device_id}")
+    return sid
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +143,21 @@ class RuleIndex:
             if r.asset_id:
                 self.by_asset.setdefault(r.asset_id, []).append(r)
         self.profiles = {p for p, _k in self.by_profile_key} | set(self.no_data_by_profile)
+        self._matching: dict[tuple[str, str, tuple[int, ...]], list[CompiledRule]] = {}
+        self._no_data: dict[tuple[str, tuple[int, ...]], list[CompiledRule]] = {}
 
     def __len__(self) -> int:
         return len(self.rules)
 
-    def matching(self, profile_code: str, key: str, asset_path: Sequence[uuid.UUID]) -> list[CompiledRule]:
-        """Rules (other than no-data) that apply to a point."""
+    def matching(self, profile_code: str, key: str, asset_path: tuple[uuid.UUID, ...]) -> list[CompiledRule]:
+        """Rules (other than no-data) that apply to a point (memoised: the same series comes back every batch)."""
+        ck = (profile_code, key, tuple(a.int for a in asset_path))
+        hit = self._matching.get(ck)
+        if hit is None:
+            hit = self._matching[ck] = self._match(profile_code, key, asset_path)
+        return hit
+
+    def _match(self, profile_code: str, key: str, asset_path: Sequence[uuid.UUID]) -> list[CompiledRule]:
         out = self.by_profile_key.get((profile_code, key), [])
         if self.by_asset and asset_path:
             extra = [r for a in asset_path for r in self.by_asset.get(a, ()) if r.key == key
@@ -145,8 +166,15 @@ class RuleIndex:
                 out = [*out, *(r for r in extra if r not in out)]
         return out
 
-    def no_data(self, profile_code: str, asset_path: Sequence[uuid.UUID]) -> list[CompiledRule]:
-        """No-data rules that watch a device."""
+    def no_data(self, profile_code: str, asset_path: tuple[uuid.UUID, ...]) -> list[CompiledRule]:
+        """No-data rules that watch a device (memoised)."""
+        ck = (profile_code, tuple(a.int for a in asset_path))
+        hit = self._no_data.get(ck)
+        if hit is None:
+            hit = self._no_data[ck] = self._nd(profile_code, asset_path)
+        return hit
+
+    def _nd(self, profile_code: str, asset_path: Sequence[uuid.UUID]) -> list[CompiledRule]:
         out = self.no_data_by_profile.get(profile_code, [])
         if self.no_data_by_asset and asset_path:
             extra = [r for a in asset_path for r in self.no_data_by_asset.get(a, ())
@@ -291,12 +319,33 @@ def _row(st: SeriesState) -> dict[str, Any]:
             "last_value": st.last_value, "data": st.data, "due_at": st.due_at}
 
 
-def _from_row(r: RuleState) -> SeriesState:
-    return SeriesState(id=r.id, rule_id=r.rule_id, device_id=r.device_id, active=r.active,
-                       pending_since=clock.as_utc(r.pending_since) if r.pending_since else None, count=r.count,
-                       last_ts=clock.as_utc(r.last_ts) if r.last_ts else None, last_value=r.last_value,
-                       data=dict(r.data or {}), due_at=clock.as_utc(r.due_at) if r.due_at else None,
-                       version=r.version)
+_caches: dict[str, dict[int, SeriesState]] = {}
+
+
+def _cache_for(session: Session) -> dict[int, SeriesState]:
+    return _caches.setdefault(str(session.get_bind().engine.url), {})
+
+
+def clear_cache() -> None:
+    """Forget every cached state (a restart, as far as this process is concerned)."""
+    _caches.clear()
+
+
+def new_version() -> int:
+    """A fresh version for a written state row (random: equal versions mean the same write)."""
+    return secrets.randbelow(2**31 - 1) + 1
+
+
+def _uuid_array(ids: Sequence[uuid.UUID]) -> str:
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return clock.as_utc(value) if value is not None else None
 
 
 class StateStore:
@@ -304,21 +353,31 @@ class StateStore:
 
     Locking the touched rows for the batch's transaction makes evaluation correct when a shared subscription
     spreads one device's messages over several ingest workers: a second worker waits for the first to commit and
-    then reads its result, instead of evaluating against a stale copy.
+    then reads its result, instead of evaluating against a stale copy. The lock query returns only (id, version);
+    full rows come from a per-process cache when the version matches (every write stores a fresh random version,
+    so a match means the cached copy is exactly the stored row) and are read from the database otherwise.
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.states: dict[uuid.UUID, SeriesState] = {}
+        self.states: dict[int, SeriesState] = {}  # keyed by the state id's int (see state_id)
+        self.cache = _cache_for(session)
 
     def load(self, pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> None:
         """Read (and lock) the states of these (rule id, device id) pairs; missing ones start empty."""
-        wanted = {state_id(r, d): (r, d) for r, d in pairs}
+        wanted: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = {}
+        for r, d in pairs:
+            sid = state_id(r, d)
+            wanted[sid.int] = (sid, r, d)
+        self.load_keyed(wanted)
+
+    def load_keyed(self, wanted: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]]) -> None:
+        """Like `load`, given {state id int: (state id, rule id, device id)}."""
         wanted = {k: v for k, v in wanted.items() if k not in self.states}
         if not wanted:
             return
         pg = is_postgres(self.session)
-        self._select(sorted(wanted), pg)
+        self._lock_and_read([v[0] for v in wanted.values()], pg)
         missing = {k: v for k, v in wanted.items() if k not in self.states}
         if missing and pg:
             # Create the rows empty first and lock them, so two workers starting the same new series serialise
@@ -326,45 +385,112 @@ class StateStore:
             now = clock.now()
             self._insert([{"id": sid, "rule_id": r, "device_id": d, "active": False, "pending_since": None,
                            "count": 0, "last_ts": None, "last_value": None, "data": {}, "due_at": None,
-                           "version": 0, "updated_at": now} for sid, (r, d) in missing.items()], overwrite=False)
-            self._select(sorted(missing), pg)
-        for sid, (rule_id, device_id) in wanted.items():
-            if sid not in self.states:
-                self.states[sid] = SeriesState(id=sid, rule_id=rule_id, device_id=device_id, new=True)
+                           "version": 0, "updated_at": now} for sid, r, d in missing.values()], overwrite=False)
+            self._lock_and_read([v[0] for v in missing.values()], pg)
+        for key, (sid, rule_id, device_id) in wanted.items():
+            if key not in self.states:
+                self.states[key] = SeriesState(id=sid, rule_id=rule_id, device_id=device_id, new=True)
 
-    def _select(self, ids: list[uuid.UUID], pg: bool) -> None:
-        # sorted ids: a fixed lock order, so two workers never deadlock on the same rows
-        for start in range(0, len(ids), 1000):
-            stmt = select(RuleState).where(RuleState.id.in_(ids[start:start + 1000])).order_by(RuleState.id)
+    def _lock_and_read(self, ids: list[uuid.UUID], pg: bool) -> None:
+        # Core rows, not ORM objects: this runs for every batch and the identity map would only cost time.
+        conn = self.session.connection()
+        found = self._lock_pg(conn, ids) if pg else self._versions_sqlite(conn, ids)
+        stale: list[uuid.UUID] = []
+        for sid, version in found:
+            key = sid.int
+            hit = self.cache.get(key)
+            if hit is not None and hit.version == version:
+                # Shared, not copied: evaluation only changes a state when it also marks it dirty, and a failed
+                # batch drops what it touched from the cache (`forget`).
+                self.states[key] = hit
+            else:
+                stale.append(sid)
+        t = STATE_TABLE.c
+        cols = (t.id, t.rule_id, t.device_id, t.active, t.pending_since, t.count, t.last_ts, t.last_value, t.data,
+                t.due_at, t.version)
+        for start in range(0, len(stale), 5000):
+            chunk = stale[start:start + 5000]
             if pg:
-                stmt = stmt.with_for_update()
-            for row in self.session.execute(stmt.execution_options(populate_existing=True)).scalars():
-                self.states[row.id] = _from_row(row)
+                full = conn.execute(select(*cols).where(t.id == any_(cast(bindparam("ids"), ARRAY(Uuid)))),
+                                    {"ids": _uuid_array(chunk)})
+            else:
+                full = conn.execute(select(*cols).where(t.id.in_(chunk)))
+            for r in full.all():
+                st = SeriesState(id=r[0], rule_id=r[1], device_id=r[2], active=r[3], pending_since=_aware(r[4]),
+                                 count=r[5], last_ts=_aware(r[6]), last_value=r[7], data=dict(r[8] or {}),
+                                 due_at=_aware(r[9]), version=r[10])
+                self.states[r[0].int] = st
+                self.cache[r[0].int] = st
+
+    @staticmethod
+    def _lock_pg(conn: Any, ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, int]]:
+        # Lock in id order (two workers never deadlock) and return (position, version): small integers load far
+        # faster than UUIDs, and the ids go out as one text array instead of thousands of parameters.
+        rows = conn.execute(text(
+            "SELECT u.i, s.version FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, i) "
+            "JOIN ops_rule_state s ON s.id = u.id ORDER BY s.id FOR UPDATE OF s"), {"ids": _uuid_array(ids)}).all()
+        return [(ids[i - 1], v) for i, v in rows]
+
+    @staticmethod
+    def _versions_sqlite(conn: Any, ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, int]]:
+        t = STATE_TABLE.c
+        out: list[tuple[uuid.UUID, int]] = []
+        for start in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+            out += [(r[0], r[1]) for r in conn.execute(select(t.id, t.version).where(
+                t.id.in_(ids[start:start + 900]))).all()]
+        return out
 
     def get(self, rule_id: uuid.UUID, device_id: uuid.UUID) -> SeriesState:
         """The state of a pair loaded before."""
-        return self.states[state_id(rule_id, device_id)]
+        return self.states[state_id(rule_id, device_id).int]
 
     def flush(self) -> int:
-        """Write the changed states (insert new ones, update the rest with version + 1); returns rows written."""
+        """Write the changed states (insert new ones, update the rest), each with a fresh version; rows written."""
         dirty = [s for s in self.states.values() if s.dirty]
         if not dirty:
             return 0
         now = clock.now()
-        inserts = [{**_row(s), "version": 1, "updated_at": now} for s in dirty if s.new]
-        updates = [{**_row(s), "b_id": s.id, "version": s.version + 1, "updated_at": now}
-                   for s in dirty if not s.new]
+        for s in dirty:
+            s.version = new_version()
+        inserts = [{**_row(s), "version": s.version, "updated_at": now} for s in dirty if s.new]
+        updates = [{**_row(s), "b_id": s.id, "version": s.version, "updated_at": now} for s in dirty if not s.new]
         if inserts:
             self._insert(inserts)
         if updates:
             conn = self.session.connection()
-            conn.execute(update(STATE_TABLE).where(STATE_TABLE.c.id == _bind("b_id")).values(
-                {c: _bind(c) for c in ("active", "pending_since", "count", "last_ts", "last_value", "data",
-                                       "due_at", "version", "updated_at")}), updates)
+            if is_postgres(self.session):
+                self._update_pg(conn, [s for s in dirty if not s.new], now)
+            else:
+                conn.execute(update(STATE_TABLE).where(STATE_TABLE.c.id == _bind("b_id")).values(
+                    {c: _bind(c) for c in ("active", "pending_since", "count", "last_ts", "last_value", "data",
+                                           "due_at", "version", "updated_at")}), updates)
+        if len(self.cache) > 2_000_000:
+            self.cache.clear()
         for s in dirty:
-            s.version += 1
             s.dirty = s.new = False
+            # if the batch later rolls back, the stored version differs from this one and the row is re-read
+            self.cache[s.id.int] = s
         return len(dirty)
+
+    def forget(self) -> None:
+        """Drop every state this batch touched from the process cache (the batch failed and rolls back)."""
+        for key in self.states:
+            self.cache.pop(key, None)
+
+    @staticmethod
+    def _update_pg(conn: Any, rows: list[SeriesState], now: datetime) -> None:
+        # One statement over a JSON document instead of one UPDATE per row: a batch writes hundreds of states,
+        # and json.dumps is far cheaper than binding arrays value by value.
+        doc = json.dumps([{"id": str(r.id), "active": r.active, "count": r.count, "last_value": r.last_value,
+                           "pending_since": _iso(r.pending_since), "last_ts": _iso(r.last_ts), "due_at": _iso(r.due_at),
+                           "data": r.data, "version": r.version} for r in rows], separators=(",", ":"), default=str)
+        conn.execute(text(
+            "UPDATE ops_rule_state AS s SET active = v.active, pending_since = v.pending_since, count = v.count, "
+            "last_ts = v.last_ts, last_value = v.last_value, data = v.data, due_at = v.due_at, "
+            "version = v.version, updated_at = :now "
+            "FROM jsonb_to_recordset(CAST(:doc AS jsonb)) AS v(id uuid, active boolean, pending_since timestamptz, "
+            "count integer, last_ts timestamptz, last_value double precision, data jsonb, due_at timestamptz, "
+            "version integer) WHERE s.id = v.id"), {"doc": doc, "now": now})
 
     def _insert(self, rows: list[dict[str, Any]], overwrite: bool = True) -> None:
         conn = self.session.connection()
@@ -385,6 +511,4 @@ class StateStore:
 
 
 def _bind(name: str) -> Any:
-    from sqlalchemy import bindparam
-
     return bindparam(name)

@@ -90,7 +90,7 @@ class RuleState(Base):
     """Persisted state of one rule on one series (device): pending timers, counters, EWMA, the open alarm.
 
     The id is uuid5(rule id, device id) so every worker derives it without a lookup and can lock the rows a batch
-    touches; `version` grows on every write.
+    touches; `version` is a fresh random number on every write (equal versions mean the same row content).
     """
 
     __tablename__ = "ops_rule_state"

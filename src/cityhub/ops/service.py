@@ -298,7 +298,7 @@ def rule_update(session: Session, actor: Actor, rule_id: uuid.UUID, data: RuleUp
     if any(k in changes for k in ("condition", "clear_condition", "duration_s", "repeat_count", "no_data_s")):
         # Pending timers and counters meant the old definition; open alarms stay open until they clear.
         session.execute(update(RuleState).where(RuleState.rule_id == rule.id).values(
-            pending_since=None, count=0, due_at=None, version=RuleState.version + 1))
+            pending_since=None, count=0, due_at=None, version=engine.new_version()))
     _touch_rules(session)
     core.audit_record(session, actor, "rule_update", target_type="ops_rule", target_id=rule.id, org_id=rule.org_id,
                       before=before, after=_fields(rule, *fields))
@@ -367,51 +367,62 @@ def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) 
     index = rule_index(session)
     if not index.rules or not points:
         return out
-    work: list[tuple[events.SeriesPoint, list[CompiledRule], list[CompiledRule]]] = []
-    pairs: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    work: list[tuple[events.SeriesPoint, CompiledRule, int]] = []
+    pairs: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = {}
     profiles = index.profiles
     has_asset_rules = bool(index.by_asset or index.no_data_by_asset)
+    sid_of = engine.state_id
     for p in points:
         if p.profile_code not in profiles and not has_asset_rules:
             continue
-        rules = index.matching(p.profile_code, p.key, p.asset_path)
-        nd = index.no_data(p.profile_code, p.asset_path)
-        if rules or nd:
-            work.append((p, rules, nd))
-            pairs.update((r.id, p.device_id) for r in rules)
-            pairs.update((r.id, p.device_id) for r in nd)
+        for rule in (*index.matching(p.profile_code, p.key, p.asset_path),
+                     *index.no_data(p.profile_code, p.asset_path)):
+            sid = sid_of(rule.id, p.device_id)
+            key = sid.int
+            work.append((p, rule, key))
+            pairs[key] = (sid, rule.id, p.device_id)
     if not work:
         return out
     store = StateStore(session)
-    store.load(pairs)
+    try:
+        _evaluate(session, store, pairs, work, out)
+    except Exception:
+        store.forget()  # the savepoint rolls back: cached states may hold what was never stored
+        raise
+    if POINTS_EVALUATED is not None:
+        POINTS_EVALUATED.inc(len(points))
+    return out
+
+
+def _evaluate(session: Session, store: StateStore, pairs: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
+              work: list[tuple[events.SeriesPoint, CompiledRule, int]], out: BatchResult) -> None:
+    store.load_keyed(pairs)
+    states = store.states
     actions: list[tuple[Action, dict[str, Any]]] = []
     errors: Tally[uuid.UUID] = Tally()
     last_error: dict[uuid.UUID, str] = {}
     work.sort(key=lambda w: w[0].ts)  # each series in time order, whatever the batch order
-    for p, rules, nd in work:
-        for rule in (*rules, *nd):
-            st = store.get(rule.id, p.device_id)
-            try:
-                if not st.data.get("ctx"):
-                    st.data = {**st.data, "ctx": _ctx_of_point(p)}
-                    st.dirty = True
-                act = engine.seen(rule, st, p.ts) if rule.kind == RuleKind.NO_DATA else \
-                    engine.step(rule, st, p.ts, p.value)
-            except Exception as exc:  # a rule that throws on odd data is isolated and reported
-                errors[rule.id] += 1
-                last_error[rule.id] = f"{type(exc).__name__}: {exc}"[:500]
-                continue
-            out.evaluations += 1
-            if act is not None:
-                actions.append((act, st.data.get("ctx") or _ctx_of_point(p)))
+    no_data = RuleKind.NO_DATA.value
+    for p, rule, sid in work:
+        st = states[sid]
+        try:
+            if not st.data.get("ctx"):
+                st.data = {**st.data, "ctx": _ctx_of_point(p)}
+                st.dirty = True
+            act = engine.seen(rule, st, p.ts) if rule.kind == no_data else engine.step(rule, st, p.ts, p.value)
+        except Exception as exc:  # a rule that throws on odd data is isolated and reported
+            errors[rule.id] += 1
+            last_error[rule.id] = f"{type(exc).__name__}: {exc}"[:500]
+            store.cache.pop(sid, None)  # it may have changed part of the state without marking it
+            continue
+        out.evaluations += 1
+        if act is not None:
+            actions.append((act, st.data.get("ctx") or _ctx_of_point(p)))
     out.states_written = store.flush()
     _apply_actions(session, actions, out)
     if errors:
         _record_rule_errors(session, errors, last_error)
         out.errors = sum(errors.values())
-    if POINTS_EVALUATED is not None:
-        POINTS_EVALUATED.inc(len(points))
-    return out
 
 
 def _record_rule_errors(session: Session, errors: Tally[uuid.UUID], last: dict[uuid.UUID, str]) -> None:
@@ -637,12 +648,7 @@ def alarm_raise(session: Session, actor: Actor, *, originator_type: str, origina
                                                     Alarm.cleared.is_(False)))
     if open_alarm is None:
         if name is None and originator_type == "device":
-            ref = devices.device_ref(session, originator_id)
-            name = ref.name if ref is not None else ""
-            if ref is not None:
-                district_id = district_id or ref.district_id
-                lon = lon if lon is not None else ref.lon
-                lat = lat if lat is not None else ref.lat
+            name = device_name(session, originator_id)
         alarm = Alarm(org_id=org_id, originator_type=originator_type, originator_id=originator_id,
                       originator_name=(name or str(originator_id)[:8])[:200], type=alarm_type, severity=severity,
                       start_ts=at, end_ts=at, details=details, rule_id=rule_id, district_id=district_id, lon=lon,
@@ -678,6 +684,32 @@ def alarm_raise(session: Session, actor: Actor, *, originator_type: str, origina
         _alarm_event(session, open_alarm, "severity_changed")
     session.flush()
     return open_alarm, False
+
+
+_names: dict[uuid.UUID, str] = {}
+_names_loaded_at = [-1e9]
+NAMES_REFRESH_S = 30.0
+
+
+def device_name(session: Session, device_id: uuid.UUID) -> str:
+    """A device's name for a new alarm, from a per-process cache of every device (names change rarely).
+
+    Raising must stay cheap inside the ingest batch; a miss reloads all names at most every 30 s, otherwise asks
+    connect for the one device.
+    """
+    name = _names.get(device_id)
+    if name is not None:
+        return name
+    if time_mod.monotonic() - _names_loaded_at[0] > NAMES_REFRESH_S:
+        _names.update({r.device_id: r.name for r in devices.device_refs(session, status=None)})
+        _names_loaded_at[0] = time_mod.monotonic()
+        name = _names.get(device_id)
+    if name is None:
+        ref = devices.device_ref(session, device_id)
+        name = ref.name if ref is not None else ""
+        if ref is not None:
+            _names[device_id] = name
+    return name
 
 
 def alarm_clear_by_rule(session: Session, originator_id: uuid.UUID, alarm_type: str, at: datetime,
@@ -773,7 +805,7 @@ def _reset_rule_state(session: Session, alarm: Alarm) -> None:
     if alarm.rule_id is not None:
         session.execute(update(RuleState).where(RuleState.id == engine.state_id(alarm.rule_id, alarm.originator_id))
                         .values(active=False, pending_since=None, count=0, due_at=None,
-                                version=RuleState.version + 1))
+                                version=engine.new_version()))
 
 
 def alarm_acknowledge(session: Session, actor: Actor, alarm_id: uuid.UUID) -> Alarm:
