@@ -131,7 +131,7 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
     from cityhub.ops import subscribers
 
     rng = random.Random(10)
-    clock0 = datetime.now(UTC) - timedelta(hours=3)
+    clock0 = datetime.now(UTC) - timedelta(hours=30)  # in the past: future timestamps would be quarantined
     rates: dict[bool, list[float]] = {True: [], False: []}
     for r in range(rounds):
         rules_on = r % 2 == 0
@@ -142,7 +142,7 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
         msgs = []
         for i in range(per_round // 3):  # 3 points per message, like the ingest benchmark
             d, _o, _p = devices[(r * 7919 + i) % len(devices)]
-            ts = clock0 + timedelta(seconds=r * 10_000 + i)
+            ts = clock0 + timedelta(seconds=r * (per_round // 3 + 10) + i)
             recs = [{"ts": (ts + timedelta(milliseconds=k)).isoformat(), "values": {"v": _value(rng)}}
                     for k in range(3)]
             msgs.append(RawMessage(topic=f"cityhub/v1/devices/{d}/telemetry", payload=json.dumps(recs).encode(),
@@ -152,6 +152,8 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
         for start in range(0, len(msgs), 333):  # batches of ~1,000 points, each its own transaction
             with db.session_scope() as s:  # type: ignore[attr-defined]  # a Database
                 stored += connect.ingest_messages(s, msgs[start:start + 333]).stored
+        if stored < len(msgs) * 3:
+            raise RuntimeError(f"ingest stored {stored} of {len(msgs) * 3} points")
         rates[rules_on].append(stored / (time.perf_counter() - t0))
     subscribers.register()
     on, off = sum(rates[True]) / len(rates[True]), sum(rates[False]) / len(rates[False])

@@ -74,6 +74,12 @@ class CompiledRule:
     min_samples: int = 30
     auto_incident: bool = False
     category: str = ""
+    quiet: Any = None  # threshold rules: value -> True when it neither fires nor matters to a clean series
+
+    def __post_init__(self) -> None:
+        if self.kind == RuleKind.THRESHOLD and self.op in OPS:
+            fire, edge = OPS[self.op], self.value
+            object.__setattr__(self, "quiet", lambda v: not fire(v, edge))
 
     @classmethod
     def of(cls, r: Rule) -> CompiledRule:
@@ -145,6 +151,25 @@ class RuleIndex:
         self.profiles = {p for p, _k in self.by_profile_key} | set(self.no_data_by_profile)
         self._matching: dict[tuple[str, str, tuple[int, ...]], list[CompiledRule]] = {}
         self._no_data: dict[tuple[str, tuple[int, ...]], list[CompiledRule]] = {}
+        # (device, key, profile) -> every rule of that series; the index is rebuilt at least every minute, so a
+        # device moved to another asset meets its new asset's rules within that time
+        self._series: dict[tuple[int, str, str], tuple[tuple[CompiledRule, tuple[uuid.UUID, int]], ...]] = {}
+
+    def series_rules(self, device_id: uuid.UUID, profile_code: str, key: str, asset_path: tuple[uuid.UUID, ...]
+                     ) -> tuple[tuple[CompiledRule, tuple[uuid.UUID, int]], ...]:
+        """Every rule of one series (no-data ones included) with its state id and the id's int, memoised."""
+        ck = (device_id.int, key, profile_code)
+        hit = self._series.get(ck)
+        if hit is None:
+            rules = (*self.matching(profile_code, key, asset_path), *self.no_data(profile_code, asset_path))
+            out = []
+            for r in rules:
+                sid = state_id(r.id, device_id)
+                out.append((r, (sid, sid.int)))
+            if len(self._series) > 2_000_000:
+                self._series.clear()
+            hit = self._series[ck] = tuple(out)
+        return hit
 
     def __len__(self) -> int:
         return len(self.rules)

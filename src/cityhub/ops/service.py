@@ -325,6 +325,10 @@ def rule_delete(session: Session, actor: Actor, rule_id: uuid.UUID) -> None:
 class _Cached:
     token: str
     index: RuleIndex
+    built: float
+
+
+RULE_INDEX_TTL_S = 60.0  # also bounds how long a moved device keeps its old asset's rules
 
 
 _rule_cache: dict[str, _Cached] = {}
@@ -335,11 +339,11 @@ def rule_index(session: Session) -> RuleIndex:
     key = str(session.get_bind().engine.url)
     token = session.scalar(select(EngineMeta.rules_token).where(EngineMeta.id == 1)) or ""
     hit = _rule_cache.get(key)
-    if hit is not None and hit.token == token:
+    if hit is not None and hit.token == token and time_mod.monotonic() - hit.built < RULE_INDEX_TTL_S:
         return hit.index
     rules = session.scalars(select(Rule).where(Rule.enabled.is_(True))).all()
     index = RuleIndex(CompiledRule.of(r) for r in rules)
-    _rule_cache[key] = _Cached(token, index)
+    _rule_cache[key] = _Cached(token, index, time_mod.monotonic())
     return index
 
 
@@ -371,16 +375,14 @@ def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) 
     pairs: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = {}
     profiles = index.profiles
     has_asset_rules = bool(index.by_asset or index.no_data_by_asset)
-    sid_of = engine.state_id
+    series_rules = index.series_rules
     for p in points:
         if p.profile_code not in profiles and not has_asset_rules:
             continue
-        for rule in (*index.matching(p.profile_code, p.key, p.asset_path),
-                     *index.no_data(p.profile_code, p.asset_path)):
-            sid = sid_of(rule.id, p.device_id)
-            key = sid.int
+        for rule, (sid, key) in series_rules(p.device_id, p.profile_code, p.key, p.asset_path):
             work.append((p, rule, key))
-            pairs[key] = (sid, rule.id, p.device_id)
+            if key not in pairs:
+                pairs[key] = (sid, rule.id, p.device_id)
     if not work:
         return out
     store = StateStore(session)
@@ -405,6 +407,12 @@ def _evaluate(session: Session, store: StateStore, pairs: dict[int, tuple[uuid.U
     no_data = RuleKind.NO_DATA.value
     for p, rule, sid in work:
         st = states[sid]
+        quiet = rule.quiet
+        # Fast path, most points of a threshold rule: a clean series and a value that does not fire change nothing.
+        if (quiet is not None and not st.active and not st.count and st.pending_since is None and not st.new
+                and p.value is not None and quiet(p.value)):
+            out.evaluations += 1
+            continue
         try:
             if not st.data.get("ctx"):
                 st.data = {**st.data, "ctx": _ctx_of_point(p)}
