@@ -387,6 +387,7 @@ class StateStore:
         self.session = session
         self.states: dict[int, SeriesState] = {}  # keyed by the state id's int (see state_id)
         self.cache = _cache_for(session)
+        self.written = 0
 
     def load(self, pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> None:
         """Read (and lock) the states of these (rule id, device id) pairs; missing ones start empty."""
@@ -396,13 +397,18 @@ class StateStore:
             wanted[sid.int] = (sid, r, d)
         self.load_keyed(wanted)
 
-    def load_keyed(self, wanted: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]]) -> None:
-        """Like `load`, given {state id int: (state id, rule id, device id)}."""
+    def load_keyed(self, wanted: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]], lock: bool = True) -> None:
+        """Like `load`, given {state id int: (state id, rule id, device id)}.
+
+        With lock=False (PostgreSQL) the rows are only read: `flush` then writes only where the version is still
+        the one read and reports the rows another worker changed meanwhile, which the caller re-reads and evaluates
+        again (optimistic concurrency: no tuple locks on the many series a batch does not change).
+        """
         wanted = {k: v for k, v in wanted.items() if k not in self.states}
         if not wanted:
             return
         pg = is_postgres(self.session)
-        self._lock_and_read([v[0] for v in wanted.values()], pg)
+        self._lock_and_read([v[0] for v in wanted.values()], pg, lock)
         missing = {k: v for k, v in wanted.items() if k not in self.states}
         if missing and pg:
             # Create the rows empty first and lock them, so two workers starting the same new series serialise
@@ -411,15 +417,23 @@ class StateStore:
             self._insert([{"id": sid, "rule_id": r, "device_id": d, "active": False, "pending_since": None,
                            "count": 0, "last_ts": None, "last_value": None, "data": {}, "due_at": None,
                            "version": 0, "updated_at": now} for sid, r, d in missing.values()], overwrite=False)
-            self._lock_and_read([v[0] for v in missing.values()], pg)
+            self._lock_and_read([v[0] for v in missing.values()], pg, lock)
         for key, (sid, rule_id, device_id) in wanted.items():
             if key not in self.states:
                 self.states[key] = SeriesState(id=sid, rule_id=rule_id, device_id=device_id, new=True)
 
-    def _lock_and_read(self, ids: list[uuid.UUID], pg: bool) -> None:
+    def reread(self, keys: set[int]) -> None:
+        """Forget these states and read them again, locked, so they cannot move again before commit."""
+        ids = [self.states[k].id for k in keys]
+        for k in keys:
+            self.states.pop(k, None)
+            self.cache.pop(k, None)
+        self._lock_and_read(ids, is_postgres(self.session), True)
+
+    def _lock_and_read(self, ids: list[uuid.UUID], pg: bool, lock: bool = True) -> None:
         # Core rows, not ORM objects: this runs for every batch and the identity map would only cost time.
         conn = self.session.connection()
-        found = self._lock_pg(conn, ids) if pg else self._versions_sqlite(conn, ids)
+        found = self._lock_pg(conn, ids, lock) if pg else self._versions_sqlite(conn, ids)
         stale: list[uuid.UUID] = []
         for sid, version in found:
             key = sid.int
@@ -448,12 +462,13 @@ class StateStore:
                 self.cache[r[0].int] = st
 
     @staticmethod
-    def _lock_pg(conn: Any, ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, int]]:
+    def _lock_pg(conn: Any, ids: list[uuid.UUID], lock: bool = True) -> list[tuple[uuid.UUID, int]]:
         # Lock in id order (two workers never deadlock) and return (position, version): small integers load far
         # faster than UUIDs, and the ids go out as one text array instead of thousands of parameters.
-        rows = conn.execute(text(
-            "SELECT u.i, s.version FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, i) "
-            "JOIN ops_rule_state s ON s.id = u.id ORDER BY s.id FOR UPDATE OF s"), {"ids": _uuid_array(ids)}).all()
+        sql = ("SELECT u.i, s.version FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, i) "
+               "JOIN ops_rule_state s ON s.id = u.id")
+        rows = conn.execute(text(sql + (" ORDER BY s.id FOR UPDATE OF s" if lock else "")),
+                            {"ids": _uuid_array(ids)}).all()
         return [(ids[i - 1], v) for i, v in rows]
 
     @staticmethod
@@ -469,33 +484,45 @@ class StateStore:
         """The state of a pair loaded before."""
         return self.states[state_id(rule_id, device_id).int]
 
-    def flush(self) -> int:
-        """Write the changed states (insert new ones, update the rest), each with a fresh version; rows written."""
+    def flush(self) -> set[int]:
+        """Write the changed states, each with a fresh version; returns the keys another worker moved meanwhile.
+
+        On PostgreSQL an update only applies where the stored version is still the one read (optimistic
+        concurrency); the caller re-reads the moved ones (`reread`, locked) and evaluates them again.
+        """
         dirty = [s for s in self.states.values() if s.dirty]
         if not dirty:
-            return 0
+            return set()
         now = clock.now()
+        read_versions = {s.id.int: s.version for s in dirty}
         for s in dirty:
             s.version = new_version()
         inserts = [{**_row(s), "version": s.version, "updated_at": now} for s in dirty if s.new]
-        updates = [{**_row(s), "b_id": s.id, "version": s.version, "updated_at": now} for s in dirty if not s.new]
+        updates = [s for s in dirty if not s.new]
+        moved: set[int] = set()
         if inserts:
             self._insert(inserts)
         if updates:
             conn = self.session.connection()
             if is_postgres(self.session):
-                self._update_pg(conn, [s for s in dirty if not s.new], now)
-            else:
+                done = self._update_pg(conn, updates, read_versions, now)
+                moved = {s.id.int for s in updates} - done
+            else:  # SQLite: one writer at a time (the database lock), nothing can move in between
                 conn.execute(update(STATE_TABLE).where(STATE_TABLE.c.id == _bind("b_id")).values(
                     {c: _bind(c) for c in ("active", "pending_since", "count", "last_ts", "last_value", "data",
-                                           "due_at", "version", "updated_at")}), updates)
+                                           "due_at", "version", "updated_at")}),
+                    [{**_row(s), "b_id": s.id, "version": s.version, "updated_at": now} for s in updates])
         if len(self.cache) > 2_000_000:
             self.cache.clear()
         for s in dirty:
+            key = s.id.int
+            if key in moved:
+                continue
             s.dirty = s.new = False
+            self.written += 1
             # if the batch later rolls back, the stored version differs from this one and the row is re-read
-            self.cache[s.id.int] = s
-        return len(dirty)
+            self.cache[key] = s
+        return moved
 
     def forget(self) -> None:
         """Drop every state this batch touched from the process cache (the batch failed and rolls back)."""
@@ -503,19 +530,22 @@ class StateStore:
             self.cache.pop(key, None)
 
     @staticmethod
-    def _update_pg(conn: Any, rows: list[SeriesState], now: datetime) -> None:
-        # One statement over a JSON document instead of one UPDATE per row: a batch writes hundreds of states,
-        # and json.dumps is far cheaper than binding arrays value by value.
+    def _update_pg(conn: Any, rows: list[SeriesState], read_versions: dict[int, int], now: datetime) -> set[int]:
+        # One statement over a JSON document instead of one UPDATE per row (a batch writes hundreds of states, and
+        # json.dumps is far cheaper than binding arrays value by value); returns the keys it updated.
         doc = json.dumps([{"id": str(r.id), "active": r.active, "count": r.count, "last_value": r.last_value,
                            "pending_since": _iso(r.pending_since), "last_ts": _iso(r.last_ts), "due_at": _iso(r.due_at),
-                           "data": r.data, "version": r.version} for r in rows], separators=(",", ":"), default=str)
-        conn.execute(text(
+                           "data": r.data, "version": r.version, "old": read_versions[r.id.int]} for r in rows],
+                         separators=(",", ":"), default=str)
+        done = conn.execute(text(
             "UPDATE ops_rule_state AS s SET active = v.active, pending_since = v.pending_since, count = v.count, "
             "last_ts = v.last_ts, last_value = v.last_value, data = v.data, due_at = v.due_at, "
             "version = v.version, updated_at = :now "
             "FROM jsonb_to_recordset(CAST(:doc AS jsonb)) AS v(id uuid, active boolean, pending_since timestamptz, "
             "count integer, last_ts timestamptz, last_value double precision, data jsonb, due_at timestamptz, "
-            "version integer) WHERE s.id = v.id"), {"doc": doc, "now": now})
+            "version integer, old integer) WHERE s.id = v.id AND s.version = v.old RETURNING s.id"),
+            {"doc": doc, "now": now}).all()
+        return {r[0].int for r in done}
 
     def _insert(self, rows: list[dict[str, Any]], overwrite: bool = True) -> None:
         conn = self.session.connection()

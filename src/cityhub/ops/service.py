@@ -206,6 +206,7 @@ def _condition_dict(kind: str, cond: Any) -> dict[str, Any] | None:
 def _touch_rules(session: Session) -> None:
     """A rule changed: give the rule set a new token so every process reloads its cache."""
     token = uuid.uuid4().hex
+    _rule_cache.clear()  # this process sees its own change at once
     row = session.get(EngineMeta, 1)
     if row is None:
         session.add(EngineMeta(id=1, rules_token=token, updated_at=clock.now()))
@@ -326,6 +327,10 @@ class _Cached:
     token: str
     index: RuleIndex
     built: float
+    checked: float
+
+
+RULE_TOKEN_CHECK_S = 1.0  # another process's rule change applies here within a second (this one's at once)
 
 
 RULE_INDEX_TTL_S = 60.0  # also bounds how long a moved device keeps its old asset's rules
@@ -337,13 +342,17 @@ _rule_cache: dict[str, _Cached] = {}
 def rule_index(session: Session) -> RuleIndex:
     """The enabled rules, compiled; cached per process and reloaded when the rule-set token changes."""
     key = str(session.get_bind().engine.url)
-    token = session.scalar(select(EngineMeta.rules_token).where(EngineMeta.id == 1)) or ""
     hit = _rule_cache.get(key)
-    if hit is not None and hit.token == token and time_mod.monotonic() - hit.built < RULE_INDEX_TTL_S:
+    now = time_mod.monotonic()
+    if hit is not None and now - hit.checked < RULE_TOKEN_CHECK_S:
+        return hit.index  # checked a moment ago: saves a round trip per ingest batch
+    token = session.scalar(select(EngineMeta.rules_token).where(EngineMeta.id == 1)) or ""
+    if hit is not None and hit.token == token and now - hit.built < RULE_INDEX_TTL_S:
+        hit.checked = now
         return hit.index
     rules = session.scalars(select(Rule).where(Rule.enabled.is_(True))).all()
     index = RuleIndex(CompiledRule.of(r) for r in rules)
-    _rule_cache[key] = _Cached(token, index, time_mod.monotonic())
+    _rule_cache[key] = _Cached(token, index, now, now)
     return index
 
 
@@ -363,6 +372,7 @@ class BatchResult:
     cleared: int = 0
     errors: int = 0
     states_written: int = 0
+    replayed: int = 0  # series evaluated again because another worker changed them meanwhile
 
 
 def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) -> BatchResult:
@@ -398,12 +408,33 @@ def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) 
 
 def _evaluate(session: Session, store: StateStore, pairs: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
               work: list[tuple[events.SeriesPoint, CompiledRule, int]], out: BatchResult) -> None:
-    store.load_keyed(pairs)
-    states = store.states
-    actions: list[tuple[Action, dict[str, Any]]] = []
+    store.load_keyed(pairs, lock=False)
     errors: Tally[uuid.UUID] = Tally()
     last_error: dict[uuid.UUID, str] = {}
     work.sort(key=lambda w: w[0].ts)  # each series in time order, whatever the batch order
+    actions = _run_points(store, work, out, errors, last_error)
+    moved = store.flush()
+    if moved:
+        # Another worker wrote some of these series after we read them: evaluate their points again on the stored
+        # state, re-read under a row lock so it cannot move again before this batch commits.
+        store.reread(moved)
+        actions = [a for a in actions if a[0] not in moved]
+        actions += _run_points(store, [w for w in work if w[2] in moved], out, errors, last_error)
+        out.replayed += len(moved)
+        if store.flush():
+            raise RuntimeError("rule state moved while locked")  # cannot happen: the rows are locked
+    out.states_written = store.written
+    _apply_actions(session, [(a, ctx) for _k, a, ctx in actions], out)
+    if errors:
+        _record_rule_errors(session, errors, last_error)
+        out.errors = sum(errors.values())
+
+
+def _run_points(store: StateStore, work: list[tuple[events.SeriesPoint, CompiledRule, int]], out: BatchResult,
+                errors: Tally[uuid.UUID], last_error: dict[uuid.UUID, str]
+                ) -> list[tuple[int, Action, dict[str, Any]]]:
+    states = store.states
+    actions: list[tuple[int, Action, dict[str, Any]]] = []
     no_data = RuleKind.NO_DATA.value
     for p, rule, sid in work:
         st = states[sid]
@@ -425,12 +456,8 @@ def _evaluate(session: Session, store: StateStore, pairs: dict[int, tuple[uuid.U
             continue
         out.evaluations += 1
         if act is not None:
-            actions.append((act, st.data.get("ctx") or _ctx_of_point(p)))
-    out.states_written = store.flush()
-    _apply_actions(session, actions, out)
-    if errors:
-        _record_rule_errors(session, errors, last_error)
-        out.errors = sum(errors.values())
+            actions.append((sid, act, st.data.get("ctx") or _ctx_of_point(p)))
+    return actions
 
 
 def _record_rule_errors(session: Session, errors: Tally[uuid.UUID], last: dict[uuid.UUID, str]) -> None:
@@ -508,7 +535,8 @@ def tick(session: Session, now: datetime | None = None, limit: int = 5000) -> Ba
         if act is not None:
             ctx = st.data.get("ctx") or _device_ctx(session, device_id) or {"org": str(rule.org_id)}
             actions.append((act, ctx))
-    out.states_written = store.flush()
+    store.flush()  # the rows were loaded locked: nothing can have moved
+    out.states_written = store.written
     _apply_actions(session, actions, out)
     return out
 
