@@ -26,7 +26,7 @@ from cityhub import __version__
 from cityhub.kit import context, events, i18n
 from cityhub.kit.db import Database
 from cityhub.kit.errors import CityhubError, PayloadTooLarge, RateLimited
-from cityhub.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
+from cityhub.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY, db_metrics
 from cityhub.kit.settings import Settings, get_settings
 from cityhub.kit.web import LARGE_BODY_PREFIXES, STATIC_DIR, render
 
@@ -265,9 +265,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
-    def metrics() -> Response:
-        """Prometheus metrics."""
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics (process counters, and those the domains read from the database)."""
+        db = request.app.state.db
+        body = generate_latest(REGISTRY) + db_metrics(id(db), db.session_scope)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/_bare", include_in_schema=False)
     def bare() -> dict[str, bool]:

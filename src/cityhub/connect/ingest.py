@@ -384,7 +384,8 @@ def _store_sqlite(session: Session, rows: list[Row], want_stored: bool) -> tuple
     return stored, returned
 
 
-def _store_quarantine(session: Session, entries: list[dict[str, Any]]) -> None:
+def store_quarantine(session: Session, entries: list[dict[str, Any]]) -> None:
+    """Insert quarantine rows and add them to the running per-reason counts."""
     session.execute(insert(Quarantine), entries)
     counts: dict[str, int] = {}
     for e in entries:
@@ -412,7 +413,7 @@ def ingest(session: Session, messages: Sequence[RawMessage]) -> IngestResult:
         else:
             stored, returned = _store_sqlite(session, rows, want)
     if parsed.quarantine:
-        _store_quarantine(session, parsed.quarantine)
+        store_quarantine(session, parsed.quarantine)
     if want and returned:
         by_key = {(r[0], r[1], r[2]): r for r in rows}
         infos = parsed.infos

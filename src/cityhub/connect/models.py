@@ -63,6 +63,7 @@ class QuarantineReason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     BAD_TIMESTAMP = "bad_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
+    UNPROCESSABLE = "unprocessable"  # the batch failed for a reason no check names (isolated, then quarantined)
 
 
 class DeviceProfile(UUIDPk, Timestamps, Base):

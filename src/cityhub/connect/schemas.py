@@ -10,6 +10,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cityhub.connect.models import AssetKind, DeviceStatus, ValueType
+
+__all__ = ["AssetKind", "DeviceStatus", "ValueType"]
 from cityhub.kit.schemas import InputModel, ReadModel, Timestamped
 
 # ---------------------------------------------------------------- contract types (connect → ops)

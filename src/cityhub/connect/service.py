@@ -19,11 +19,12 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Integer, Select, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from cityhub.connect import ingest as ingest_mod
-from cityhub.connect import policies
+from cityhub.connect import policies, reference, simulator
 from cityhub.connect.models import (
     Asset,
     Device,
@@ -32,6 +33,7 @@ from cityhub.connect.models import (
     Latest,
     Quarantine,
     QuarantineCount,
+    QuarantineReason,
     Telemetry,
 )
 from cityhub.connect.schemas import (
@@ -67,6 +69,7 @@ DEVICE_FLOW: dict[DeviceStatus, set[DeviceStatus]] = {
     DeviceStatus.DECOMMISSIONED: set(),
 }
 DEVICE_STATUSES = [s.value for s in DeviceStatus]
+QUARANTINE_REASONS = [r.value for r in QuarantineReason]
 BROKER_ITERATIONS = 101  # mosquitto_passwd's default for $7$ (PBKDF2-SHA512)
 
 
@@ -137,6 +140,37 @@ def device_profile_create(session: Session, actor: Actor, data: DeviceProfileCre
                       target_id=str(profile.id), after={"code": profile.code, "metrics": len(data.metrics)})
     _invalidate()
     return profile
+
+
+def device_profiles_ensure(session: Session, actor: Actor) -> int:
+    """Create the standard profiles of `reference.PROFILES` that are missing; returns how many were created."""
+    made = 0
+    for p in reference.PROFILES:
+        if device_profile_by_code(session, p["code"]) is None:
+            device_profile_create(session, actor, DeviceProfileCreate.model_validate(p))
+            made += 1
+    return made
+
+
+def simulate_history(session: Session, device_ids: Sequence[uuid.UUID], *, start: datetime, end: datetime,
+                     step: timedelta, seed: int = 42, spike_p: float = 0.003) -> int:
+    """Simulated series for devices from start to end, stored through the ingest path; returns points stored."""
+    infos = ingest_mod.load_device_infos(session, list(device_ids))
+    sims = [simulator.SimDevice(d, infos[d].profile_code, offset=(i % 7) / 7)
+            for i, d in enumerate(device_ids) if d in infos]
+    sim = simulator.Simulator(sims, seed=seed, spike_p=spike_p, drift_p=0.0, silence_p=0.0)
+    stored = 0
+    for dev in sim.devices:
+        records = []
+        t = start
+        while t < end:
+            rec = sim.record(dev, t)
+            if rec is not None:
+                records.append(rec)
+            t += step
+        msg = RawMessage(topic_for(dev.device_id), orjson.dumps(records), end)
+        stored += ingest_mod.ingest(session, [msg]).stored
+    return stored
 
 
 # ---------------------------------------------------------------- assets
@@ -610,6 +644,15 @@ def quarantine_list(session: Session, actor: Actor, page: PageParams, *, device_
     return paginate(session, stmt, page)
 
 
+def quarantine_unexpected(session: Session, message: RawMessage) -> None:
+    """Quarantine a message that failed storage for a reason no check names (the worker isolated it)."""
+    ingest_mod.store_quarantine(session, [{
+        "id": uuid.uuid4(), "received_at": message.received_at, "topic": message.topic[:300].replace("\x00", ""),
+        "device_id": None, "reason": QuarantineReason.UNPROCESSABLE.value, "detail": "storing failed",
+        "payload": message.payload[:2000].decode("utf-8", "replace").replace("\x00", "\\u0000")}])
+    session.flush()
+
+
 def quarantine_counts(session: Session, device_id: uuid.UUID | None = None) -> dict[str, int]:
     """Quarantine counts per reason: running totals, or one device's rows grouped (system level)."""
     if device_id is None:
@@ -619,6 +662,11 @@ def quarantine_counts(session: Session, device_id: uuid.UUID | None = None) -> d
 
 
 # ---------------------------------------------------------------- overview and retention
+
+
+def device_status_counts(session: Session) -> dict[str, int]:
+    """Devices per status (system level, for /metrics)."""
+    return {s: int(n) for s, n in session.execute(select(Device.status, func.count()).group_by(Device.status))}
 
 
 def overview(session: Session, actor: Actor) -> dict[str, Any]:

@@ -1,0 +1,320 @@
+"""MQTT side of connect: the ingest worker (paho-mqtt 2, manual acks), publishers, broker password/ACL files.
+
+The worker joins a shared subscription with QoS 1 on a persistent MQTT 5 session (stable client id, clean start
+off, a session expiry), collects messages into batches (by count and by time), stores each batch in one
+transaction through `service.ingest_messages`, commits, and only then acknowledges every message of the batch.
+A worker killed before the commit loses nothing: the broker redelivers the unacknowledged messages and the unique
+(device, key, ts) rule absorbs what had been stored.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from cityhub.connect import service
+from cityhub.connect.schemas import IngestResult, RawMessage
+from cityhub.kit.db import Database
+from cityhub.kit.settings import Settings, get_settings
+
+log = logging.getLogger("cityhub.connect.ingest")
+INGEST_USER = "cityhub-ingest"
+SESSION_EXPIRY_S = 7 * 86400  # the broker keeps the worker's queue this long while it is away
+RECEIVE_MAXIMUM = 65535  # unacknowledged messages the broker may send us (we ack a whole batch at once)
+
+
+@dataclass(frozen=True)
+class BrokerUrl:
+    """Host, port and credentials of an `mqtt://user:pass@host:port` URL."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerUrl:
+        """Parse mqtt://[user[:pass]@]host[:port]."""
+        p = urlparse(url if "://" in url else f"mqtt://{url}")
+        return cls(p.hostname or "127.0.0.1", p.port or 1883, unquote(p.username) if p.username else None,
+                   unquote(p.password) if p.password else None)
+
+
+def default_client_id(settings: Settings, index: int = 0) -> str:
+    """A stable client id per worker: the setting, else derived from the host name and worker index."""
+    if settings.mqtt_client_id:
+        return settings.mqtt_client_id if index == 0 else f"{settings.mqtt_client_id}-{index}"
+    return f"cityhub-ingest-{socket.gethostname()}-{index}"[:64]
+
+
+def subscription(settings: Settings, group: str | None = None, prefix: str | None = None) -> str:
+    """The shared subscription every ingest worker joins."""
+    return f"$share/{group or settings.mqtt_share_group}/{prefix or settings.mqtt_topic_prefix}/devices/+/telemetry"
+
+
+@dataclass
+class WorkerStats:
+    """Counters of one worker (also exported to its own Prometheus registry)."""
+
+    messages: int = 0
+    batches: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    failures: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class IngestWorker:
+    """Shared-subscription consumer: batch, store, commit, then acknowledge."""
+
+    def __init__(self, db: Database, *, url: str, client_id: str, topic_filter: str, batch_size: int = 2000,
+                 batch_ms: int = 200, on_batch: Callable[[IngestResult, int], None] | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.db = db
+        self.broker = BrokerUrl.parse(url)
+        self.client_id = client_id
+        self.topic_filter = topic_filter
+        self.batch_size = batch_size
+        self.batch_s = batch_ms / 1000
+        self.on_batch = on_batch
+        self.stats = WorkerStats()
+        self._queue: collections.deque[tuple[str, bytes, int, int, datetime]] = collections.deque()
+        self._arrived = threading.Event()
+        self._connected = threading.Event()
+        self.registry = registry or CollectorRegistry()
+        self._m_points = Counter("cityhub_ingest_points_total", "Points handled by this worker, by outcome.",
+                                 ["outcome"], registry=self.registry)
+        self._m_messages = Counter("cityhub_ingest_messages_total", "MQTT messages received by this worker.",
+                                   registry=self.registry)
+        self._m_batch = Histogram("cityhub_ingest_batch_seconds", "Time to store and commit one batch.",
+                                  registry=self.registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self._m_queue = Gauge("cityhub_ingest_queue", "Messages received and not yet stored.",
+                              registry=self.registry)
+        self._m_queue.set_function(lambda: len(self._queue))
+        self.client = self._make_client()
+        self._started = False
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
+                             manual_ack=True)
+        if self.broker.username:
+            client.username_pw_set(self.broker.username, self.broker.password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.reconnect_delay_set(1, 10)
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the ingest worker: %s", reason)
+            return
+        # Subscribing again on a resumed session is harmless and covers a session the broker expired.
+        client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
+        self._connected.set()
+        log.info("ingest worker %s connected, subscribed to %s", self.client_id, self.topic_filter)
+
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        self._connected.clear()
+        log.warning("ingest worker %s disconnected: %s", self.client_id, reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Runs on paho's network thread: keep it to an append.
+        self._queue.append((msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC)))
+        self._arrived.set()
+
+    def start(self) -> None:
+        """Connect (persistent session) and start the network thread (once)."""
+        if self._started:
+            return
+        self._started = True
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho ships no annotation here
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=30, clean_start=False,
+                                  properties=props)
+        self.client.loop_start()
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        """Block until subscribed (or timeout)."""
+        return self._connected.wait(timeout)
+
+    def stop(self) -> None:
+        """Disconnect, keeping the session (unacknowledged messages are redelivered to the next worker)."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _take_batch(self, stop: threading.Event) -> list[tuple[str, bytes, int, int, datetime]]:
+        if not self._queue:
+            self._arrived.wait(0.5)
+            self._arrived.clear()
+            if not self._queue:
+                return []
+        deadline = time.monotonic() + self.batch_s
+        while len(self._queue) < self.batch_size and time.monotonic() < deadline and not stop.is_set():
+            time.sleep(0.005)
+        out = []
+        q = self._queue
+        for _ in range(min(self.batch_size, len(q))):
+            out.append(q.popleft())
+        return out
+
+    def _store(self, items: Sequence[tuple[str, bytes, int, int, datetime]]) -> IngestResult:
+        msgs = [RawMessage(t, p, r) for t, p, _m, _q, r in items]
+        with self.db.session_scope() as session:
+            return service.ingest_messages(session, msgs)
+
+    def _store_with_retry(self, items: list[tuple[str, bytes, int, int, datetime]], stop: threading.Event
+                          ) -> IngestResult | None:
+        delay = 0.5
+        attempt = 0
+        while not stop.is_set():
+            try:
+                return self._store(items)
+            except Exception:  # the worker never dies on a batch: retry, then isolate the message at fault
+                attempt += 1
+                self.stats.failures += 1
+                log.exception("ingest batch of %d failed (attempt %d)", len(items), attempt)
+                if attempt >= 3 and len(items) > 1:
+                    return self._one_by_one(items, stop)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        return None
+
+    def _one_by_one(self, items: list[tuple[str, bytes, int, int, datetime]], stop: threading.Event
+                    ) -> IngestResult | None:
+        total = IngestResult(0, 0, 0)
+        for item in items:
+            try:
+                r = self._store([item])
+            except Exception:
+                try:
+                    r = self._quarantine_unexpected(item)
+                except Exception:  # the database itself is failing: keep the batch unacknowledged and retry
+                    log.exception("database unavailable; batch stays unacknowledged")
+                    return None
+            total = IngestResult(total.stored + r.stored, total.duplicates + r.duplicates,
+                                 total.quarantined + r.quarantined)
+        return total
+
+    def _quarantine_unexpected(self, item: tuple[str, bytes, int, int, datetime]) -> IngestResult:
+        with self.db.session_scope() as session:
+            service.quarantine_unexpected(session, RawMessage(item[0], item[1], item[4]))
+        return IngestResult(0, 0, 1)
+
+    def run(self, stop: threading.Event | None = None, duration: float | None = None,
+            until: Callable[[WorkerStats], bool] | None = None) -> WorkerStats:
+        """Consume until `stop` is set, `duration` seconds passed or `until(stats)` holds."""
+        stop = stop or threading.Event()
+        ends = time.monotonic() + duration if duration else None
+        self.start()
+        try:
+            while not stop.is_set() and (ends is None or time.monotonic() < ends):
+                if until is not None and until(self.stats):
+                    break
+                items = self._take_batch(stop)
+                if not items:
+                    continue
+                started = time.perf_counter()
+                result = self._store_with_retry(items, stop)
+                if result is None:  # stopping while the database is down: leave the batch to the broker
+                    break
+                for _t, _p, mid, qos, _r in items:
+                    if qos > 0:
+                        self.client.ack(mid, qos)
+                self._record(result, len(items), time.perf_counter() - started)
+        finally:
+            self.stop()
+        return self.stats
+
+    def _record(self, result: IngestResult, n: int, seconds: float) -> None:
+        s = self.stats
+        s.messages += n
+        s.batches += 1
+        s.stored += result.stored
+        s.duplicates += result.duplicates
+        s.quarantined += result.quarantined
+        self._m_messages.inc(n)
+        self._m_points.labels("stored").inc(result.stored)
+        self._m_points.labels("duplicate").inc(result.duplicates)
+        self._m_points.labels("quarantined").inc(result.quarantined)
+        self._m_batch.observe(seconds)
+        if self.on_batch is not None:
+            self.on_batch(result, n)
+
+
+def run_worker(db: Database, settings: Settings | None = None, *, client_id: str | None = None,
+               group: str | None = None, prefix: str | None = None, duration: float | None = None,
+               metrics_port: int | None = None, stop: threading.Event | None = None) -> WorkerStats:
+    """`cityhub ingest`: one worker until stopped."""
+    s = settings or get_settings()
+    if not s.mqtt_url:
+        raise SystemExit("CITYHUB_MQTT_URL is not set: there is no broker to ingest from (HTTP ingest still works)")
+    worker = IngestWorker(db, url=s.mqtt_url, client_id=client_id or default_client_id(s),
+                          topic_filter=subscription(s, group, prefix), batch_size=s.ingest_batch_size,
+                          batch_ms=s.ingest_batch_ms)
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1", registry=worker.registry)
+    log.info("ingest worker pid %d as %s", os.getpid(), worker.client_id)
+    return worker.run(stop, duration)
+
+
+# ---------------------------------------------------------------- publishing
+
+
+def publisher(url: str, client_id: str | None = None, username: str | None = None, password: str | None = None,
+              max_inflight: int = 1000) -> mqtt.Client:
+    """A connected MQTT 3.1.1 publisher with its network thread running."""
+    broker = BrokerUrl.parse(url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"cityhub-pub-{uuid.uuid4().hex[:12]}",
+                         protocol=mqtt.MQTTv311)
+    user, pw = username or broker.username, password or broker.password
+    if user:
+        client.username_pw_set(user, pw)
+    client.max_inflight_messages_set(max_inflight)
+    client.max_queued_messages_set(0)
+    client.connect(broker.host, broker.port, keepalive=30)
+    client.loop_start()
+    return client
+
+
+# ---------------------------------------------------------------- broker access control
+
+
+def write_broker_auth(outdir: Path, accounts: Sequence[tuple[uuid.UUID, str]], ingest_password: str,
+                      prefix: str = "cityhub/v1", ingest_user: str = INGEST_USER) -> tuple[Path, Path]:
+    """Write a Mosquitto password file and ACL file: each device writes only its own topic, ingest reads all."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    passwd = outdir / "passwd"
+    acl = outdir / "acl"
+    lines = [f"{ingest_user}:{service.broker_password_hash(ingest_password)}"]
+    lines += [f"{device_id}:{hash_}" for device_id, hash_ in accounts]
+    acl_lines = ["# written by `cityhub connect mosquitto-auth`; devices may publish only to their own topic",
+                 f"user {ingest_user}", f"topic read {prefix}/devices/+/telemetry", ""]
+    for device_id, _hash in accounts:
+        acl_lines += [f"user {device_id}", f"topic write {prefix}/devices/{device_id}/telemetry", ""]
+    for path, text in ((passwd, "\n".join(lines) + "\n"), (acl, "\n".join(acl_lines))):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)  # atomic: a broker reloading on SIGHUP never reads half a file
+    return passwd, acl

@@ -1,0 +1,148 @@
+"""Connect pages: asset tree and device list, device page (latest values, live charts), quarantine view.
+
+Registration and token rotation show the new token once, on the page that answers the form.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from cityhub.connect import policies, schemas, service
+from cityhub.core import service as core
+from cityhub.core.deps import CurrentActor
+from cityhub.kit.errors import CityhubError
+from cityhub.kit.i18n import gettext as _
+from cityhub.kit.pagination import PageParams
+from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+
+router = APIRouter(prefix="/connect", include_in_schema=False)
+register_nav(
+    NavItem("connect", "Devices", "/connect", order=10),
+    NavItem("connect", "Quarantine", "/connect/quarantine", order=20),
+)
+Csrf = Annotated[str, Form(max_length=100)]
+PER_PAGE = 50
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    if isinstance(exc, CityhubError):
+        return exc.message
+    return str(exc)
+
+
+def _staff_orgs(session: Any, actor: Any) -> list[Any]:
+    orgs = core.organization_all(session)
+    return [o for o in orgs if actor.is_platform_admin or actor.has_any(policies.STAFF, o.id)]
+
+
+@router.get("")
+def devices(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+            profile: str | None = Query(None, max_length=60), status: str | None = Query(None, max_length=20),
+            asset_id: uuid.UUID | None = None, org_id: uuid.UUID | None = None,
+            q: str | None = Query(None, max_length=100), offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """Asset tree, device list with filters, registration form."""
+    page = PageParams(limit=PER_PAGE, offset=offset)
+    rows, total = service.device_list(session, actor, page, profile_code=profile or None, status=status or None,
+                                      asset_id=asset_id, org_id=org_id, q=q or None)
+    names = {o.id: o.name for o in core.organization_all(session)}
+    codes = service.profile_codes(session)
+    assets = {a.id: a for a in service.asset_list(session, actor)}
+    seen = service.last_seen(session, [d.id for d in rows])
+    return render(request, "connect/devices.html", {  # type: ignore[no-any-return]
+        "rows": rows, "total": total, "offset": offset, "per_page": PER_PAGE, "names": names, "codes": codes,
+        "assets": assets, "tree": service.asset_tree(session, actor), "seen": seen,
+        "profiles": service.device_profile_list(session, actor), "statuses": service.DEVICE_STATUSES,
+        "filters": {"profile": profile or "", "status": status or "", "q": q or "",
+                    "asset_id": str(asset_id) if asset_id else "", "org_id": str(org_id) if org_id else ""},
+        "overview": service.overview(session, actor), "staff_orgs": _staff_orgs(session, actor), "msg": msg})
+
+
+@router.post("/devices")
+def device_register(
+    request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+    name: Annotated[str, Form(max_length=200)], org_id: Annotated[uuid.UUID, Form()],
+    profile_code: Annotated[str, Form(max_length=60)], asset_id: Annotated[str, Form(max_length=40)] = "",
+    serial: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Register a device; the next page shows its token once."""
+    verify_csrf(request, csrf_token)
+    try:
+        data = schemas.DeviceCreate(name=name, org_id=org_id, profile_code=profile_code, serial=serial,
+                                    asset_id=uuid.UUID(asset_id) if asset_id else None)
+        with session.begin_nested():
+            device, token = service.device_create(session, actor, data)
+    except (ValidationError, CityhubError, ValueError) as exc:
+        return RedirectResponse(f"/connect?msg={_error_text(exc)}", status_code=303)
+    return _device_page(request, session, actor, device.id, token=token)
+
+
+def _device_page(request: Request, session: Any, actor: Any, device_id: uuid.UUID, *, token: str | None = None,
+                 msg: str | None = None) -> Response:
+    device = service.device_get(session, actor, device_id)
+    profile = next(p for p in service.device_profile_list(session, actor) if p.id == device.profile_id)
+    latest = service.device_latest(session, actor, device_id)
+    metrics = [dict(m) for m in profile.metrics]
+    recent, _total = service.quarantine_list(session, actor, PageParams(limit=10, offset=0), device_id=device_id)
+    asset = service.asset_get(session, actor, device.asset_id) if device.asset_id else None
+    can_change = actor.is_platform_admin or actor.has_any(policies.STAFF, device.org_id)
+    return render(request, "connect/device.html", {  # type: ignore[no-any-return]
+        "device": device, "profile": profile, "metrics": metrics, "latest": latest, "asset": asset,
+        "org_name": {o.id: o.name for o in core.organization_all(session)}.get(device.org_id, ""),
+        "quarantine_counts": service.quarantine_counts(session, device_id), "recent": recent, "token": token,
+        "topic": service.topic_for(device.id), "can_change": can_change, "msg": msg,
+        "next_statuses": sorted(s.value for s in service.DEVICE_FLOW[schemas.DeviceStatus(device.status)])})
+
+
+@router.get("/devices/{device_id}")
+def device(request: Request, session: DbSession, actor: CurrentActor, device_id: uuid.UUID,
+           msg: str | None = None) -> Response:
+    """Latest values, auto-refreshing charts, quarantine counts, status and token rotation."""
+    return _device_page(request, session, actor, device_id, msg=msg)
+
+
+@router.post("/devices/{device_id}/token")
+def device_token(request: Request, session: DbSession, actor: CurrentActor, device_id: uuid.UUID,
+                 csrf_token: Csrf) -> Response:
+    """Rotate the device token; the page shows the new one once."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            _device, token = service.device_token_rotate(session, actor, device_id)
+    except CityhubError as exc:
+        return RedirectResponse(f"/connect/devices/{device_id}?msg={_error_text(exc)}", status_code=303)
+    return _device_page(request, session, actor, device_id, token=token)
+
+
+@router.post("/devices/{device_id}/status")
+def device_status(request: Request, session: DbSession, actor: CurrentActor, device_id: uuid.UUID,
+                  csrf_token: Csrf, status: Annotated[str, Form(max_length=20)]) -> Response:
+    """Disable, re-enable or decommission a device."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            service.device_update(session, actor, device_id, schemas.DeviceUpdate(status=status))
+        msg = _("Saved")
+    except (ValidationError, CityhubError) as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/connect/devices/{device_id}?msg={msg}", status_code=303)
+
+
+@router.get("/quarantine")
+def quarantine(request: Request, session: DbSession, actor: CurrentActor,
+               reason: str | None = Query(None, max_length=30), device_id: uuid.UUID | None = None,
+               offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """Quarantined messages and records, newest first, with counts per reason."""
+    page = PageParams(limit=PER_PAGE, offset=offset)
+    rows, total = service.quarantine_list(session, actor, page, device_id=device_id, reason=reason or None)
+    counts = service.quarantine_counts(session) if policies.platform_team(actor) else {}
+    return render(request, "connect/quarantine.html", {  # type: ignore[no-any-return]
+        "rows": rows, "total": total, "offset": offset, "per_page": PER_PAGE, "reason": reason or "",
+        "reasons": service.QUARANTINE_REASONS, "counts": counts,
+        "device_id": str(device_id) if device_id else ""})
