@@ -33,25 +33,27 @@ if TYPE_CHECKING:
     from cityhub.demo import DemoContext
 
 # name, profile, kind, key, condition, clear, duration_s, repeat, no_data_s, severity, auto incident, category
+# Thresholds fit the simulator (connect/simulator.py): spikes multiply the first metric of a profile by 4, -3 or
+# 10, drift pushes it up for a while, silences last 20–200 readings; so alarms rise and clear on their own.
 RULES: tuple[tuple[Any, ...], ...] = (
-    ("桥梁应变超限", "bridge-health", "threshold", "strain", {"op": "abs>", "value": 1200}, None,
-     120, 1, 0, "major", True, "bridge"),
+    ("桥梁应变超限", "bridge-health", "threshold", "strain", {"op": "abs>", "value": 600}, None,
+     0, 1, 0, "major", False, "bridge"),
     ("桥梁挠度突变", "bridge-health", "rate", "deflection", {"op": "abs>", "value": 20}, None, 0, 2, 0, "minor",
      False, "bridge"),
-    ("管廊甲烷浓度超限", "pipe-gallery", "threshold", "ch4", {"op": ">=", "value": 25}, {"op": "<", "value": 10}, 0, 2,
+    ("管廊甲烷浓度超限", "pipe-gallery", "threshold", "ch4", {"op": ">=", "value": 10}, {"op": "<", "value": 5}, 0, 1,
      0, "critical", True, "pipe_gallery"),
-    ("管廊积水", "pipe-gallery", "threshold", "water_level", {"op": ">", "value": 300}, {"op": "<", "value": 150},
-     300, 1, 0, "major", True, "pipe_gallery"),
+    ("管廊积水", "pipe-gallery", "threshold", "water_level", {"op": ">", "value": 100}, {"op": "<", "value": 60}, 0,
+     2, 0, "major", True, "pipe_gallery"),
     ("管廊缺氧", "pipe-gallery", "threshold", "o2", {"op": "<", "value": 19.5}, {"op": ">=", "value": 20}, 60, 1, 0,
      "major", False, "pipe_gallery"),
-    ("道路拥堵", "traffic-flow", "threshold", "speed", {"op": "<", "value": 10}, {"op": ">", "value": 20}, 600, 1, 0,
+    ("道路拥堵", "traffic-flow", "threshold", "speed", {"op": "<", "value": 35}, {"op": ">", "value": 45}, 300, 1, 0,
      "minor", False, "traffic"),
-    ("PM2.5 重度污染", "air-noise", "threshold", "pm25", {"op": ">", "value": 150}, {"op": "<", "value": 115}, 600, 1,
-     0, "minor", False, "environment"),
+    ("PM2.5 超标", "air-noise", "threshold", "pm25", {"op": ">", "value": 115}, {"op": "<", "value": 75}, 0, 1, 0,
+     "minor", False, "environment"),
     ("噪声异常", "air-noise", "anomaly", "noise", {"z": 4.0, "alpha": 0.05, "min_samples": 30},
      {"op": "<", "value": 2.0}, 0, 2, 0, "warning", False, "environment"),
-    ("房屋倾斜超限", "building-safety", "threshold", "tilt", {"op": "abs>", "value": 2.0}, None, 0, 2, 0, "critical",
-     True, "building"),
+    ("房屋倾斜超限", "building-safety", "threshold", "tilt", {"op": "abs>", "value": 0.5}, None,
+     0, 1, 0, "critical", True, "building"),
     ("桥梁监测离线", "bridge-health", "no_data", "", None, None, 0, 1, 900, "warning", False, "bridge"),
     ("管廊监测离线", "pipe-gallery", "no_data", "", None, None, 0, 1, 900, "warning", False, "pipe_gallery"),
     ("空气站离线", "air-noise", "no_data", "", None, None, 0, 1, 1800, "warning", False, "environment"),
