@@ -198,7 +198,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.ForeignKeyConstraint(['assignee_id'], ['core_user.id'], name=op.f('fk_ops_alarm_assignee_id_core_user')),
     sa.ForeignKeyConstraint(['district_id'], ['core_organization.id'], name=op.f('fk_ops_alarm_district_id_core_organization')),
-    sa.ForeignKeyConstraint(['incident_id'], ['ops_incident.id'], name='fk_ops_alarm_incident_id_ops_incident', use_alter=True),
+    sa.ForeignKeyConstraint(['incident_id'], ['ops_incident.id'], name=op.f('fk_ops_alarm_incident_id_ops_incident')),
     sa.ForeignKeyConstraint(['org_id'], ['core_organization.id'], name=op.f('fk_ops_alarm_org_id_core_organization')),
     sa.ForeignKeyConstraint(['rule_id'], ['ops_rule.id'], name=op.f('fk_ops_alarm_rule_id_ops_rule'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ops_alarm'))

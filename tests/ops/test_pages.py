@@ -93,9 +93,9 @@ def test_incident_page_walks_the_states(client: Any, world: Any, session: Any) -
 def test_public_report_form(client: Any, world: Any, session: Any) -> None:
     page = client.get("/ops/report")
     assert page.status_code == 200 and 'data-testid="report-form"' in page.text
-    r = client.post("/ops/report", data={"csrf_token": _csrf(page.text), "category": "road",
-                                         "description": "人行道地砖松动，老人容易摔倒", "lon": "106.55", "lat": "29.56"},
-                    follow_redirects=True)
+    form = {"csrf_token": _csrf(page.text), "category": "road", "description": "人行道地砖松动，老人容易摔倒",
+            "lon": "106.55", "lat": "29.56"}
+    r = client.post("/ops/report", data=form, follow_redirects=True)
     assert r.status_code == 200 and 'data-testid="receipt"' in r.text
     code = re.search(r'class="mono">(R[0-9A-F]+)<', r.text).group(1)  # type: ignore[union-attr]
     assert ops.citizen_report_status(session, code).status in ("new", "dispatched")

@@ -150,9 +150,7 @@ class Alarm(UUIDPk, Base):
     district_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), index=True)
     lon: Mapped[float | None] = mapped_column(default=None)
     lat: Mapped[float | None] = mapped_column(default=None)
-    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ops_incident.id", use_alter=True,
-                                                                     name="fk_ops_alarm_incident_id_ops_incident"),
-                                                          index=True, default=None)
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ops_incident.id"), index=True, default=None)
 
 
 class AlarmScope(Base):

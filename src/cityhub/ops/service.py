@@ -550,11 +550,20 @@ def _device_ctx(session: Session, device_id: uuid.UUID) -> dict[str, Any] | None
             "name": ref.name}
 
 
+_seeded: dict[str, tuple[RuleIndex, float]] = {}
+SEED_EVERY_S = 60.0  # new devices of a watched profile get their no-data deadline within a minute
+
+
 def _seed_no_data(session: Session, index: RuleIndex, now: datetime) -> None:
     """Devices that never reported still count as silent: give each (no-data rule, device) a deadline."""
     rules = [r for rs in (*index.no_data_by_profile.values(), *index.no_data_by_asset.values()) for r in rs]
     if not rules or not devices.available():
         return
+    key = str(session.get_bind().engine.url)
+    last = _seeded.get(key)
+    if last is not None and last[0] is index and time_mod.monotonic() - last[1] < SEED_EVERY_S:
+        return  # listing every device of a profile is not free; the rule set is unchanged since the last pass
+    _seeded[key] = (index, time_mod.monotonic())
     for rule in {r.id: r for r in rules}.values():
         refs = devices.device_refs(session, profile_code=rule.profile_code, asset_id=rule.asset_id)
         if not refs:
