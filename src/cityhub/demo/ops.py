@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 RULES: tuple[tuple[Any, ...], ...] = (
     ("桥梁应变超限", "bridge-health", "threshold", "strain", {"op": "abs>", "value": 600}, None,
      0, 1, 0, "major", False, "bridge"),
-    ("桥梁挠度突变", "bridge-health", "rate", "deflection", {"op": "abs>", "value": 20}, None, 0, 2, 0, "minor",
+    ("桥梁挠度突变", "bridge-health", "rate", "deflection", {"op": "abs>", "value": 120}, None, 0, 3, 0, "minor",
      False, "bridge"),
     ("管廊甲烷浓度超限", "pipe-gallery", "threshold", "ch4", {"op": ">=", "value": 10}, {"op": "<", "value": 5}, 0, 1,
      0, "critical", True, "pipe_gallery"),
