@@ -144,6 +144,9 @@ def test_indicator_breach_opens_and_clears_an_alarm(client: Any, world: Any, ses
     alarms = client.get(f"{API}/alarms", params={"type": "indicator_breach", "active": "false"}, headers=h).json()
     assert alarms["total"] == 1 and alarms["items"][0]["severity"] == "critical" and alarms["items"][0]["count"] == 2
     assert len(client.get(f"{API}/indicators/{iid}/values", headers=h).json()) == 4
+    # a time without zone in the query is taken as UTC (not a 500)
+    r = client.get(f"{API}/indicators/{iid}/values", params={"start": "2020-01-01T00:00:00"}, headers=h)
+    assert r.status_code == 200 and len(r.json()) == 4
 
 
 def test_webhooks_are_limited_to_configured_hosts(client: Any, world: Any) -> None:

@@ -1472,6 +1472,8 @@ def indicator_values(session: Session, actor: Actor, indicator_id: uuid.UUID, st
     """An indicator's series, oldest first."""
     ind = _visible_indicator(session, actor, indicator_id)
     stmt = select(IndicatorValue).where(IndicatorValue.indicator_id == ind.id)
+    start = clock.as_utc(start) if start else None  # a time without zone in a query string is taken as UTC
+    end = clock.as_utc(end) if end else None
     if start:
         stmt = stmt.where(IndicatorValue.ts >= start)
     if end:
