@@ -1,13 +1,17 @@
 """Ingest benchmark on PostgreSQL with Mosquitto: broker baseline, COPY baseline, cityhub end to end, two workers.
 
 (a) broker: a bare counting subscriber (QoS 1, shared subscription) receives the same messages from the same
-publisher; (b) copy: a raw COPY of the same rows into an indexed scratch table; (c) cityhub: publisher → Mosquitto →
-`cityhub ingest` (a subprocess) → stored, counted in the database. Then two workers in the same share group split
-another stream. Prints one JSON line with points, points_per_s, broker_points_per_s, ratio_vs_broker,
-copy_points_per_s, p95_publish_to_stored_ms, lost, duplicates, worker_rss_mb, two_workers_split.
+publisher, flat out; (b) copy: a raw COPY of the same rows into an indexed scratch table; (c) capacity: the same
+flat-out publisher → Mosquitto → `cityhub ingest` (a subprocess) → stored, counted in the database
+(`points_per_s`, `ratio_vs_broker`); (d) sustained: a paced publisher at `--rate` points/s (default 20,000) for the
+same duration, where `p95_publish_to_stored_ms` is measured: every message carries its publish time as `ts`, and a
+sampler reads the stored watermark (the oldest per-device latest `ts` in `connect_latest`, 200 rows) every 50 ms,
+so measuring costs the database almost nothing. Then two workers in the same share group split another stream.
+Prints one JSON line.
 
-    python benchmarks/ingest.py            # 60 s sustained end-to-end phase
-    python benchmarks/ingest.py --quick    # about a minute in all (make bench)
+    python benchmarks/ingest.py                 # 60 s capacity phase + 60 s paced phase at 20,000 points/s
+    python benchmarks/ingest.py --quick         # 15 s phases (make bench)
+    python benchmarks/ingest.py --rate 15000    # another paced rate
 
 Needs PostgreSQL (CITYHUB_TEST_POSTGRES_URL) and Mosquitto at 127.0.0.1:1883 (BENCH_MQTT_URL).
 """
@@ -49,6 +53,7 @@ QUICK = "--quick" in sys.argv
 DEVICES = 200
 POINTS_PER_MSG = 3
 E2E_SECONDS = 15 if QUICK else 60
+RATE = int(sys.argv[sys.argv.index("--rate") + 1]) if "--rate" in sys.argv else 20_000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SYSTEM = core.Actor.system("bench")
 
@@ -68,45 +73,56 @@ def _setup(url: str) -> list[uuid.UUID]:
 
 
 class Stream:
-    """Messages of 3 points each, unique (device, ts), carrying their publish time in `ts`-independent order."""
+    """Messages of 3 points each with unique (device, ts): synthetic times, or live publish times (`live`)."""
 
-    def __init__(self, devices: list[uuid.UUID], prefix: str, start: int) -> None:
+    def __init__(self, devices: list[uuid.UUID], prefix: str, start: int, live: bool = False) -> None:
         self.devices = devices
         self.prefix = prefix
         self.n = start
+        self.live = live
+        self.last: dict[uuid.UUID, datetime] = {}
 
     def next(self) -> tuple[str, bytes]:
         i = self.n
         self.n += 1
         dev = self.devices[i % len(self.devices)]
-        ts = T0 + timedelta(milliseconds=10 * (i // len(self.devices)))
+        if self.live:  # the publish time itself, kept strictly increasing per device
+            ts = datetime.now(UTC)
+            prev = self.last.get(dev)
+            if prev is not None and ts <= prev:
+                ts = prev + timedelta(microseconds=1)
+            self.last[dev] = ts
+        else:
+            ts = T0 + timedelta(milliseconds=10 * (i // len(self.devices)))
         body = orjson.dumps({"ts": ts.isoformat(), "values": {"strain": 100 + i % 50, "deflection": 3.5,
                                                                "vibration": 1.2}})
         return f"{self.prefix}/devices/{dev}/telemetry", body
 
 
 def publish_for(stream: Stream, seconds: float | None = None, count: int | None = None,
-                marks: list[tuple[float, int]] | None = None) -> tuple[int, float]:
-    """Publish QoS 1 as fast as one Python publisher can; returns (messages, seconds until all acknowledged)."""
-    pub = mqtt.publisher(BROKER, max_inflight=2000)
+                rate: float | None = None) -> tuple[int, float]:
+    """Publish QoS 1 flat out (or paced at `rate` messages/s); returns (messages, seconds until all acknowledged)."""
+    pub = mqtt.publisher(BROKER, max_inflight=100)
     acked = [0]
     pub.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
     started = time.perf_counter()
     sent = 0
     last = None
     while True:
-        if sent - acked[0] > 20_000:  # message ids are 16-bit: keep the unacknowledged window well below that
-            time.sleep(0.001)
-            continue
-        if seconds is not None and time.perf_counter() - started >= seconds:
+        now = time.perf_counter()
+        if seconds is not None and now - started >= seconds:
             break
         if count is not None and sent >= count:
             break
+        if sent - acked[0] > 5_000:  # paho scans its whole outgoing queue on every PUBACK: keep it short
+            time.sleep(0.001)
+            continue
+        if rate is not None and sent >= (now - started) * rate:
+            time.sleep(0.002)
+            continue
         topic, body = stream.next()
         last = pub.publish(topic, body, qos=1)
         sent += 1
-        if marks is not None and sent % 500 == 0:
-            marks.append((time.perf_counter(), sent))
     if last is not None:
         last.wait_for_publish(60)
     elapsed = time.perf_counter() - started
@@ -115,36 +131,44 @@ def publish_for(stream: Stream, seconds: float | None = None, count: int | None 
     return sent, elapsed
 
 
-def broker_baseline(devices: list[uuid.UUID], count: int) -> float:
-    """Points/s a bare counting subscriber receives (QoS 1, shared subscription)."""
-    run = uuid.uuid4().hex[:8]
-    prefix = f"bench-{run}/cityhub/v1"
-    got = {"n": 0, "first": 0.0, "last": 0.0}
-    done = threading.Event()
+def count_subscriber(topic: str, client_id: str, idle_s: float = 3.0) -> None:
+    """Child process of the broker baseline: count QoS-1 messages, print the count and the last arrival time."""
+    got = {"n": 0, "last": 0.0}
 
     def on_message(_c: object, _u: object, _m: object) -> None:
-        if got["n"] == 0:
-            got["first"] = time.perf_counter()
         got["n"] += 1
-        got["last"] = time.perf_counter()
-        if got["n"] >= count:
-            done.set()
+        got["last"] = time.time()
 
-    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-count-{run}", protocol=paho.MQTTv5)
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
     sub.on_message = on_message
-    host, port = mqtt.BrokerUrl.parse(BROKER).host, mqtt.BrokerUrl.parse(BROKER).port
+    broker = mqtt.BrokerUrl.parse(BROKER)
     props = Properties(PacketTypes.CONNECT)
     props.ReceiveMaximum = mqtt.RECEIVE_MAXIMUM  # the same flow-control window the ingest worker asks for
-    sub.connect(host, port, properties=props)
+    sub.connect(broker.host, broker.port, properties=props)
+    sub.subscribe(topic, qos=1)
     sub.loop_start()
-    sub.subscribe(f"$share/bench-{run}/{prefix}/devices/+/telemetry", qos=1)
-    time.sleep(0.5)
-    started = time.perf_counter()
-    publish_for(Stream(devices, prefix, 0), count=count)
-    done.wait(60)
+    print("ready", flush=True)
+    while got["n"] == 0 or time.time() - got["last"] < idle_s:  # done once the stream has been quiet a while
+        time.sleep(0.1)
     sub.loop_stop()
-    sub.disconnect()
-    return got["n"] * POINTS_PER_MSG / max(got["last"] - started, 1e-9)
+    print(json.dumps(got), flush=True)
+
+
+def broker_baseline(devices: list[uuid.UUID], seconds: float) -> float:
+    """Points/s a bare counting subscriber (its own process, like the worker) receives from the flat-out publisher."""
+    run = uuid.uuid4().hex[:8]
+    prefix = f"bench-{run}/cityhub/v1"
+    child = subprocess.Popen([sys.executable, __file__, "--count-subscriber",
+                              f"$share/bench-{run}/{prefix}/devices/+/telemetry", f"bench-count-{run}"],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    child.stdout.readline()  # "ready"
+    time.sleep(0.5)
+    started = time.time()
+    publish_for(Stream(devices, prefix, 0), seconds=seconds)
+    out = json.loads(child.stdout.readline())
+    child.wait(30)
+    return float(out["n"] * POINTS_PER_MSG / max(out["last"] - started, 1e-9))
 
 
 def copy_baseline(url: str, devices: list[uuid.UUID], rows: int) -> float:
@@ -199,77 +223,126 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def main() -> None:
-    url = scratch_database("cityhub_bench_ingest")
-    devices = _setup(url)
-    load = os.getloadavg()[0]
-    broker_msgs = 20_000 if QUICK else 60_000
-    broker_pps = broker_baseline(devices, broker_msgs)
-    copy_pps = copy_baseline(url, devices, 150_000 if QUICK else 300_000)
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
+
+def capacity_phase(url: str, devices: list[uuid.UUID]) -> dict[str, float]:
+    """Flat-out publisher → worker: stored points per second until everything published is stored."""
     run = uuid.uuid4().hex[:8]
     prefix, group = f"bench-{run}/cityhub/v1", f"bench-{run}"
     log = Path(f"/tmp/cityhub-bench-ingest-{run}.log")
     worker = spawn_worker(url, f"bench-ingest-{run}-0", group, prefix, log)
-    marks: list[tuple[float, int]] = []
-    samples: list[tuple[float, int]] = []
-    sampling = threading.Event()
+    before = stored(url)
+    started = time.perf_counter()
+    sent, _ = publish_for(Stream(devices, prefix, 0), seconds=E2E_SECONDS)
+    expected = sent * POINTS_PER_MSG
+    deadline = time.monotonic() + 120
+    while stored(url) - before < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    got = stored(url) - before
+    rss = rss_peak_mb(worker.pid)
+    stop_worker(worker)
+    dups = sum(int(x) for x in re.findall(r"(\d+) duplicates", log.read_text(errors="replace")))
+    return {"points": got, "points_per_s": got / elapsed, "lost": expected - got, "duplicates": dups, "rss": rss}
+
+
+def paced_phase(url: str, devices: list[uuid.UUID], rate: int) -> dict[str, float]:
+    """A publisher paced at `rate` points/s with live timestamps; p95 publish→stored from the stored watermark."""
+    run = uuid.uuid4().hex[:8]
+    prefix, group = f"bench-{run}/cityhub/v1", f"bench-{run}"
+    log = Path(f"/tmp/cityhub-bench-ingest-{run}.log")
+    worker = spawn_worker(url, f"bench-ingest-{run}-0", group, prefix, log)
+    before = stored(url)
+    samples: list[tuple[float, float]] = []  # (wall time of the sample, stored watermark as epoch seconds)
+    halt = threading.Event()
 
     def sample() -> None:
-        while not sampling.is_set():
-            samples.append((time.perf_counter(), stored(url)))
-            time.sleep(0.1)
+        with psycopg.connect(_dsn(url), autocommit=True) as conn:
+            while not halt.is_set():
+                row = conn.execute("SELECT count(*), min(ts) FROM connect_latest WHERE key = 'strain' "
+                                   "AND ts > now() - interval '1 hour'").fetchone()
+                if row and row[0] == len(devices):
+                    samples.append((time.time(), row[1].timestamp()))
+                time.sleep(0.05)
 
     sampler = threading.Thread(target=sample)
     sampler.start()
+    stream = Stream(devices, prefix, 0, live=True)
     started = time.perf_counter()
-    sent, _ = publish_for(Stream(devices, prefix, 0), seconds=E2E_SECONDS, marks=marks)
+    sent, _ = publish_for(stream, seconds=E2E_SECONDS, rate=rate / POINTS_PER_MSG)
+    published_for = time.perf_counter() - started
     expected = sent * POINTS_PER_MSG
-    deadline = time.monotonic() + 60
-    while stored(url) < expected and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while stored(url) - before < expected and time.monotonic() < deadline:
         time.sleep(0.1)
-    done_at = time.perf_counter()
-    sampling.set()
+    time.sleep(0.2)
+    halt.set()
     sampler.join()
-    got = stored(url)
+    got = stored(url) - before
     rss = rss_peak_mb(worker.pid)
     stop_worker(worker)
-    # publish→stored: the time the stored count first reached each mark minus when that mark was published
+    # latency of a publish at time p: the first sample whose watermark reached p, minus p (10 probes a second)
     lat = []
-    for t_pub, n in marks:
-        need = n * POINTS_PER_MSG
-        t_store = next((t for t, c in samples if c >= need), done_at)
-        lat.append(max(0.0, t_store - t_pub))
+    if samples:
+        first_pub = samples[0][1]
+        probes = [first_pub + k / 10 for k in range(int((samples[-1][1] - first_pub) * 10))]
+        j = 0
+        for p in probes:
+            while j < len(samples) and samples[j][1] < p:
+                j += 1
+            if j < len(samples):
+                lat.append(samples[j][0] - p)
     lat.sort()
-    p95 = lat[int(0.95 * (len(lat) - 1))] * 1000 if lat else 0.0
-    points_per_s = got / (done_at - started)
-    dup_match = re.findall(r"(\d+) duplicates", log.read_text(errors="replace"))
+    return {"points": got, "points_per_s": got / published_for, "lost": expected - got, "rss": rss,
+            "p95_ms": lat[int(0.95 * (len(lat) - 1))] * 1000 if lat else float("nan"),
+            "p50_ms": lat[len(lat) // 2] * 1000 if lat else float("nan")}
 
-    # two workers in one share group split a second stream
-    run2 = uuid.uuid4().hex[:8]
-    prefix2, group2 = f"bench-{run2}/cityhub/v1", f"bench-{run2}"
-    log2 = Path(f"/tmp/cityhub-bench-ingest-{run2}.log")
-    w1 = spawn_worker(url, f"bench-ingest-{run2}-1", group2, prefix2, log2)
-    w2 = spawn_worker(url, f"bench-ingest-{run2}-2", group2, prefix2, log2)
+
+def two_workers(url: str, devices: list[uuid.UUID]) -> dict[str, object]:
+    """Two workers in one share group split a stream."""
+    run = uuid.uuid4().hex[:8]
+    prefix, group = f"bench-{run}/cityhub/v1", f"bench-{run}"
+    log = Path(f"/tmp/cityhub-bench-ingest-{run}.log")
+    w1 = spawn_worker(url, f"bench-ingest-{run}-1", group, prefix, log)
+    w2 = spawn_worker(url, f"bench-ingest-{run}-2", group, prefix, log)
     before = stored(url)
-    sent2, _ = publish_for(Stream(devices, prefix2, 10_000_000), count=10_000 if QUICK else 30_000)
+    sent, _ = publish_for(Stream(devices, prefix, 10_000_000), count=10_000 if QUICK else 30_000)
     deadline = time.monotonic() + 60
-    while stored(url) - before < sent2 * POINTS_PER_MSG and time.monotonic() < deadline:
+    while stored(url) - before < sent * POINTS_PER_MSG and time.monotonic() < deadline:
         time.sleep(0.1)
-    stored2 = stored(url) - before
+    got = stored(url) - before
     for w in (w1, w2):
         stop_worker(w)
-    split = [int(x) for x in re.findall(r"ingest: (\d+) messages", log2.read_text(errors="replace"))]
+    split = [int(x) for x in re.findall(r"ingest: (\d+) messages", log.read_text(errors="replace"))]
+    return {"messages_per_worker": split, "points_stored": got, "lost": sent * POINTS_PER_MSG - got}
 
+
+def main() -> None:
+    url = scratch_database("cityhub_bench_ingest")
+    devices = _setup(url)
+    load = os.getloadavg()[0]
+    broker_pps = broker_baseline(devices, E2E_SECONDS)
+    copy_pps = copy_baseline(url, devices, 150_000 if QUICK else 300_000)
+    cap = capacity_phase(url, devices)
+    paced = paced_phase(url, devices, RATE)
+    split = two_workers(url, devices)
     print(json.dumps({
-        "points": got, "points_per_s": round(points_per_s), "broker_points_per_s": round(broker_pps),
-        "ratio_vs_broker": round(points_per_s / broker_pps, 3), "copy_points_per_s": round(copy_pps),
-        "p95_publish_to_stored_ms": round(p95), "lost": expected - got,
-        "duplicates": sum(int(x) for x in dup_match), "worker_rss_mb": rss,
-        "two_workers_split": {"messages_per_worker": split, "points_stored": stored2, "lost": sent2 * 3 - stored2},
+        "points": cap["points"] + paced["points"], "points_per_s": round(cap["points_per_s"]),
+        "broker_points_per_s": round(broker_pps), "ratio_vs_broker": round(cap["points_per_s"] / broker_pps, 3),
+        "copy_points_per_s": round(copy_pps),
+        "paced_target_points_per_s": RATE, "paced_points_per_s": round(paced["points_per_s"]),
+        "p95_publish_to_stored_ms": round(paced["p95_ms"]), "p50_publish_to_stored_ms": round(paced["p50_ms"]),
+        "lost": cap["lost"] + paced["lost"], "duplicates": cap["duplicates"],
+        "worker_rss_mb": max(cap["rss"], paced["rss"]), "two_workers_split": split,
         "seconds": E2E_SECONDS, "devices": DEVICES, "points_per_message": POINTS_PER_MSG,
         "load_avg_1m_at_start": round(load, 2), "quick": QUICK}))
 
 
 if __name__ == "__main__":
-    main()
+    if "--count-subscriber" in sys.argv:
+        i = sys.argv.index("--count-subscriber")
+        count_subscriber(sys.argv[i + 1], sys.argv[i + 2])
+    else:
+        main()

@@ -53,10 +53,26 @@ def prepare(w: Any) -> None:
     demand = service.demand_create(s, b, schemas.DemandCreate(title="人口需求", description="需要", purpose="核验"))
     assigned = service.demand_create(s, b, schemas.DemandCreate(title="人口需求2", description="需要", purpose="核验"))
     service.demand_assign(s, SYSTEM, assigned.id, schemas.DemandAssign(org_id=w.orgs["dept_a"].id))
+    _prepare_portal(w)
     w.extra.update(d_entry=entry, d_res=res, d_draft=draft, d_pending=pending, d_grant=grant, d_active=active,
                    d_draft_req=_request(w, entry, 0), d_compliance=_request(w, entry, 1),
                    d_provider=_request(w, entry, 2), d_rejected=rejected, d_coordination=coordination,
                    d_approved=approved, d_obj=obj, d_handled=handled, d_demand=demand, d_assigned=assigned)
+
+
+def _prepare_portal(w: Any) -> None:
+    """Open-portal objects: a 无条件开放 entry with rows, and one without masked items carrying a file."""
+    import io
+
+    from tests.data.portal_helpers import open_entry
+
+    p_open, p_res = open_entry(w, "户籍人口统计")
+    simple = [{"name_cn": "线路", "name_en": "line", "data_type": "C", "length": 20},
+              {"name_cn": "站数", "name_en": "stops", "data_type": "I"}]
+    p_file_entry, _r = open_entry(w, "公交线路", rows=False, items=simple)
+    p_file = service.resource_file_upload(w.session, w.actors["org_member_a"], p_file_entry.id, "线路图", "lines.pdf",
+                                          "application/pdf", io.BytesIO(b"%PDF-1.4 lines"))
+    w.extra.update(p_open=p_open, p_res=p_res, p_file_entry=p_file_entry, p_file=p_file)
 
 
 def _x(key: str, name: str) -> Any:
@@ -148,4 +164,31 @@ EXPECTATIONS = [
     Expect("GET", f"{P}/kpis", ANY_USER),
     Expect("GET", f"{P}/lists/{{which}}", ANY_USER, params=lambda w: {"which": "catalog"}),
     Expect("PUT", f"{P}/bureau", ADMIN, body=lambda w: {"org_id": str(w.orgs["bureau"].id)}),
+]
+
+# ---- open-data portal (issue 6): every read is public; writes go through the catalog policies
+A_WRITERS = roles("platform_admin", "org_admin_a", "org_member_a")
+_open_name = lambda w: {"name": w.extra["p_open"].name}  # noqa: E731  # a table of small lambdas reads best
+for _prefix in ("/api/3/action", "/api/action"):
+    EXPECTATIONS += [
+        Expect("GET", f"{_prefix}/{{action}}", PUBLIC, params=lambda w: {"action": "package_search"}),
+        Expect("POST", f"{_prefix}/{{action}}", PUBLIC, params=lambda w: {"action": "package_show"},
+               body=lambda w: {"id": w.extra["p_open"].name}),
+        Expect("POST", f"{_prefix}/{{action}}", A_WRITERS, params=lambda w: {"action": "package_patch"},
+               body=lambda w: {"id": w.extra["p_open"].name, "notes": "新的摘要"},
+               note="package_patch maps to catalog_entry_update: the providing unit (and the platform admin)"),
+    ]
+EXPECTATIONS += [
+    Expect("GET", "/api/3", PUBLIC),
+    Expect("GET", "/catalog.ttl", PUBLIC), Expect("GET", "/catalog.jsonld", PUBLIC),
+    Expect("GET", "/catalog.rdf", PUBLIC), Expect("GET", "/sitemap.xml", PUBLIC),
+    Expect("GET", "/dataset/{name}.ttl", PUBLIC, params=_open_name),
+    Expect("GET", "/dataset/{name}.jsonld", PUBLIC, params=_open_name),
+    Expect("GET", "/dataset/{name}.rdf", PUBLIC, params=_open_name),
+    Expect("GET", "/dataset/{name}/datapackage.json", PUBLIC, params=_open_name),
+    Expect("GET", "/datastore/dump/{resource_id}", PUBLIC, params=_x("p_res", "resource_id"),
+           note="the open items of a 无条件开放 table, for everybody"),
+    Expect("GET", "/dataset/{name}/resource/{resource_id}/download/{filename}", PUBLIC,
+           params=lambda w: {"name": w.extra["p_file_entry"].name, "resource_id": w.extra["p_file"].id,
+                             "filename": "lines.pdf"}),
 ]

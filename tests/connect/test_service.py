@@ -94,6 +94,27 @@ def test_epoch_ms_default_ts_and_boolean_and_text(world, cw) -> None:
     assert latest["pm25"][0] == T0 and latest["noise"][0] == clock.now()
 
 
+def test_text_values_with_copy_special_characters_and_duplicates_inside_one_batch(world, cw) -> None:
+    s = world.session
+    from cityhub.connect.schemas import DeviceProfileCreate
+    service.device_profile_create(s, SYSTEM, DeviceProfileCreate.model_validate({
+        "code": "gate-status", "name": "闸门状态", "metrics": [
+            {"key": "state", "name": "状态", "type": "string"}, {"key": "open", "name": "开启", "type": "boolean"}]}))
+    dev, _token = service.device_create(s, SYSTEM, DeviceCreate(name="闸门 1", org_id=world.orgs["dept_a"].id,
+                                                                profile_code="gate-status"))
+    tricky = "tab\there\nnew line\\back\\slash \\N 中文\r"
+    rec = {"ts": T0.isoformat(), "values": {"state": tricky, "open": True}}
+    # the same record twice in one batch, and once more with a later point: the COPY fast path must fall back
+    r = service.ingest_messages(s, [message(dev.id, rec, clock.now()), message(dev.id, [
+        rec, {"ts": (T0 + timedelta(seconds=1)).isoformat(), "values": {"open": False}}], clock.now())])
+    assert (r.stored, r.duplicates, r.quarantined) == (3, 2, 0)
+    pts = list(service.telemetry_points(s, device_ids=[dev.id], keys=None, start=T0, end=T0 + timedelta(minutes=1)))
+    assert sorted((p.key, p.ts, p.value, p.text) for p in pts) == sorted([
+        ("state", T0, None, tricky), ("open", T0, 1.0, None), ("open", T0 + timedelta(seconds=1), 0.0, None)])
+    latest = service.latest_values(s, [dev.id])[dev.id]
+    assert latest["state"] == (T0, None, tricky) and latest["open"][1] == 0.0
+
+
 @pytest.mark.parametrize(("payload", "reason"), [
     (b"{not json", "bad_json"),
     (b'"just a string"', "bad_format"),

@@ -327,30 +327,90 @@ def ensure_partitions(cur: Any, months: Iterable[datetime]) -> int:
 
 _STAGING = ("CREATE TEMP TABLE IF NOT EXISTS connect_staging (device_id uuid, key text, ts timestamptz, "
             "value double precision, text text) ON COMMIT DELETE ROWS")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(rows: Sequence[Row]) -> bytes:
+    """Rows in COPY text format (metric keys match KEY_PATTERN, so only text values need escaping)."""
+    out = []
+    last_did: uuid.UUID | None = None
+    last_ts: datetime | None = None
+    d = t = ""
+    for did, key, ts, value, text in rows:
+        # the points of one record share their device and timestamp objects: format each once
+        if did is not last_did:
+            last_did, d = did, str(did)
+        if ts is not last_ts:
+            last_ts, t = ts, ts.isoformat()
+        if text is None:
+            out.append(f"{d}\t{key}\t{t}\t{value!r}\t\\N\n")
+        else:
+            out.append(f"{d}\t{key}\t{t}\t\\N\t{text.translate(_COPY_ESCAPES)}\n")
+    return "".join(out).encode()
+
+
+def _latest_of(rows: Sequence[Row]) -> list[Row]:
+    latest: dict[tuple[uuid.UUID, str], Row] = {}
+    for r in rows:
+        k = (r[0], r[1])
+        prev = latest.get(k)
+        if prev is None or r[2] >= prev[2]:
+            latest[k] = r
+    return list(latest.values())
+
+
+_LATEST_UPSERT = (
+    "INSERT INTO connect_latest (device_id, key, ts, value, text) "
+    "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[], %s::float8[], %s::text[]) "
+    "ON CONFLICT (device_id, key) DO UPDATE SET ts = excluded.ts, value = excluded.value, "
+    "text = excluded.text WHERE excluded.ts >= connect_latest.ts")
 
 
 def _store_pg(session: Session, rows: list[Row], want_stored: bool) -> tuple[int, list[tuple[Any, ...]]]:
+    """COPY straight into the telemetry table; only a batch holding a duplicate takes the staging path.
+
+    Duplicates are rare (a redelivery after a worker died before its ack), so the common case pays one COPY into
+    the partitioned table instead of COPY + INSERT … SELECT; a unique violation rolls back to the savepoint and
+    the batch goes through a staging table with ON CONFLICT DO NOTHING, which counts what was absorbed.
+    """
+    import psycopg  # PostgreSQL only; the SQLite path never needs the driver
+
     dbapi = session.connection().connection.driver_connection
     months = {datetime(y, mo, 1, tzinfo=UTC) for y, mo in {(r[2].year, r[2].month) for r in rows}}
+    data = copy_text(rows)
     with dbapi.cursor() as cur:  # type: ignore[union-attr]  # psycopg connection on PostgreSQL
-        cur.execute(_STAGING)
         ensure_partitions(cur, months)
-        with cur.copy("COPY connect_staging (device_id, key, ts, value, text) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row(r)
-        cur.execute("INSERT INTO connect_telemetry (device_id, key, ts, value, text) "
-                    "SELECT device_id, key, ts, value, text FROM connect_staging "
-                    "ON CONFLICT (device_id, key, ts) DO NOTHING"
-                    + (" RETURNING device_id, key, ts" if want_stored else ""))
-        stored = cur.rowcount
-        returned = cur.fetchall() if want_stored else []
-        cur.execute("INSERT INTO connect_latest (device_id, key, ts, value, text) "
-                    "SELECT DISTINCT ON (device_id, key) device_id, key, ts, value, text FROM connect_staging "
-                    "ORDER BY device_id, key, ts DESC "
-                    "ON CONFLICT (device_id, key) DO UPDATE SET ts = excluded.ts, value = excluded.value, "
-                    "text = excluded.text WHERE excluded.ts >= connect_latest.ts")
-        cur.execute("DELETE FROM connect_staging")  # a savepoint or test transaction may not commit between
+        cur.execute("SAVEPOINT connect_copy")
+        try:
+            with cur.copy("COPY connect_telemetry (device_id, key, ts, value, text) FROM STDIN") as copy:
+                copy.write(data)
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT connect_copy")
+            cur.execute("RELEASE SAVEPOINT connect_copy")
+            stored, returned = _store_pg_staged(cur, data, want_stored)
+        else:
+            cur.execute("RELEASE SAVEPOINT connect_copy")
+            stored = len(rows)
+            returned = [(r[0], r[1], r[2]) for r in rows] if want_stored else []
+        latest = _latest_of(rows)
+        cur.execute(_LATEST_UPSERT, ([r[0] for r in latest], [r[1] for r in latest], [r[2] for r in latest],
+                                     [r[3] for r in latest], [r[4] for r in latest]))
     return stored, returned
+
+
+def _store_pg_staged(cur: Any, data: bytes, want_stored: bool) -> tuple[int, list[tuple[Any, ...]]]:
+    cur.execute(_STAGING)
+    with cur.copy("COPY connect_staging (device_id, key, ts, value, text) FROM STDIN") as copy:
+        copy.write(data)
+    # DISTINCT ON: the same (device, key, ts) twice inside one batch must not abort the INSERT either
+    cur.execute("INSERT INTO connect_telemetry (device_id, key, ts, value, text) "
+                "SELECT DISTINCT ON (device_id, key, ts) device_id, key, ts, value, text FROM connect_staging "
+                "ON CONFLICT (device_id, key, ts) DO NOTHING"
+                + (" RETURNING device_id, key, ts" if want_stored else ""))
+    stored = cur.rowcount
+    returned = cur.fetchall() if want_stored else []
+    cur.execute("DELETE FROM connect_staging")  # a savepoint or test transaction may not commit between
+    return int(stored), returned
 
 
 def _store_sqlite(session: Session, rows: list[Row], want_stored: bool) -> tuple[int, list[tuple[Any, ...]]]:

@@ -282,8 +282,13 @@ def run_worker(db: Database, settings: Settings | None = None, *, client_id: str
 
 
 def publisher(url: str, client_id: str | None = None, username: str | None = None, password: str | None = None,
-              max_inflight: int = 1000) -> mqtt.Client:
-    """A connected MQTT 3.1.1 publisher with its network thread running."""
+              max_inflight: int = 100) -> mqtt.Client:
+    """A connected MQTT 3.1.1 publisher with its network thread running.
+
+    A modest in-flight window is faster than a large one: paho walks its outgoing-message table on every PUBACK,
+    so thousands in flight cost more per acknowledgement than they save in round trips (measured: 2,000 in flight
+    published at about a third of the rate of 100 on this machine).
+    """
     broker = BrokerUrl.parse(url)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"cityhub-pub-{uuid.uuid4().hex[:12]}",
                          protocol=mqtt.MQTTv311)

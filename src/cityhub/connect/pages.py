@@ -17,8 +17,13 @@ from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
+from cityhub.kit.i18n import lazy
 from cityhub.kit.pagination import PageParams
 from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+
+# Device states get their own msgids: "active" alone is translated differently by other layers (已生效, 正常).
+STATUS_LABELS = {"active": lazy("device in service"), "disabled": lazy("device disabled"),
+                 "decommissioned": lazy("device decommissioned")}
 
 router = APIRouter(prefix="/connect", include_in_schema=False)
 register_nav(
@@ -55,7 +60,7 @@ def devices(request: Request, session: DbSession, actor: CurrentActor, msg: str 
     codes = service.profile_codes(session)
     assets = {a.id: a for a in service.asset_list(session, actor)}
     seen = service.last_seen(session, [d.id for d in rows])
-    return render(request, "connect/devices.html", {  # type: ignore[no-any-return]
+    return render(request, "connect/devices.html", {"status_labels": STATUS_LABELS,  # type: ignore[no-any-return]
         "rows": rows, "total": total, "offset": offset, "per_page": PER_PAGE, "names": names, "codes": codes,
         "assets": assets, "tree": service.asset_tree(session, actor), "seen": seen,
         "profiles": service.device_profile_list(session, actor), "statuses": service.DEVICE_STATUSES,
@@ -92,7 +97,7 @@ def _device_page(request: Request, session: Any, actor: Any, device_id: uuid.UUI
     recent, _total = service.quarantine_list(session, actor, PageParams(limit=10, offset=0), device_id=device_id)
     asset = service.asset_get(session, actor, device.asset_id) if device.asset_id else None
     can_change = actor.is_platform_admin or actor.has_any(policies.STAFF, device.org_id)
-    return render(request, "connect/device.html", {  # type: ignore[no-any-return]
+    return render(request, "connect/device.html", {"status_labels": STATUS_LABELS,  # type: ignore[no-any-return]
         "device": device, "profile": profile, "metrics": metrics, "latest": latest, "asset": asset,
         "org_name": {o.id: o.name for o in core.organization_all(session)}.get(device.org_id, ""),
         "quarantine_counts": service.quarantine_counts(session, device_id), "recent": recent, "token": token,

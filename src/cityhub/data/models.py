@@ -7,7 +7,7 @@ are deliberately not part of this metadata: their columns come from each entry's
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -316,3 +316,14 @@ class DataOption(Base):
 
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
+
+
+class PortalDownload(Base):
+    """Open-portal downloads of an entry's data per day (datastore dumps, Data Package files), for the charts."""
+
+    __tablename__ = "data_portal_download"
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"),
+                                                primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    downloads: Mapped[int] = mapped_column(Integer, default=0)

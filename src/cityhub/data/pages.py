@@ -348,3 +348,10 @@ def demand_answer(request: Request, session: DbSession, actor: CurrentActor, dem
     return _act(request, csrf_token, "/data/lists", lambda: _nested(
         session, service.demand_answer, actor, demand_id, schemas.DemandAnswer(entry_id=entry_id, answer=answer)),
         _("Saved"))
+
+
+# ---- open-data portal pages (issue 6)
+
+from cityhub.data.portal_pages import router as _portal_router  # noqa: E402  # mounted with this module's router
+
+extra_routers = [_portal_router]

@@ -30,6 +30,11 @@ def is_staff(actor: Actor, org_id: uuid.UUID | None) -> bool:
     return actor.is_platform_admin or actor.has_any(STAFF, org_id)
 
 
+def is_insider(actor: Actor) -> bool:
+    """Government staff: the system, or a user with any role binding (public portal users have none)."""
+    return actor.is_system or bool(actor.roles)
+
+
 def is_bureau(actor: Actor, bureau_id: uuid.UUID | None) -> bool:
     """Staff of the big-data bureau (or platform admins)."""
     return is_staff(actor, bureau_id)
@@ -67,9 +72,9 @@ def catalog_entry_offline(actor: Actor, provider_org_id: uuid.UUID, bureau_id: u
 
 def catalog_entry_read(actor: Actor, status: str, open_type: str, provider_org_id: uuid.UUID,
                        bureau_id: uuid.UUID | None) -> bool:
-    """Published entries: every user (anonymous callers only openable ones); others: owner, bureau, auditors."""
+    """Published entries: every insider (the public only openable ones); others: owner, bureau, auditors."""
     if status == "published":
-        return actor.is_authenticated or open_type != "none"
+        return is_insider(actor) or open_type != "none"
     return actor.is_authenticated and (can_read_org(actor, provider_org_id) or is_bureau(actor, bureau_id))
 
 
@@ -123,10 +128,13 @@ def share_request_revoke(actor: Actor, provider_org_id: uuid.UUID, bureau_id: uu
     require(_writes(actor) and (is_staff(actor, provider_org_id) or is_bureau(actor, bureau_id)))
 
 
-def grant_use(actor: Actor, consumer_org_id: uuid.UUID, grant_id: uuid.UUID) -> bool:
-    """Staff of the consuming unit, or the grant's own credential."""
+def grant_use(actor: Actor, consumer_org_id: uuid.UUID, grant_id: uuid.UUID,
+              grant_user_id: uuid.UUID | None = None) -> bool:
+    """Staff of the consuming unit, or the grant's own credential (its user's token scoped to this grant)."""
     if actor.token_scopes and not actor.allows_scope(f"data:grant:{grant_id}"):
         return False
+    if actor.token_scopes and grant_user_id is not None and actor.user_id == grant_user_id:
+        return True  # public portal users hold no role: their grant token is the whole permission
     return actor.is_system or actor.has_any(STAFF, consumer_org_id)
 
 
@@ -169,3 +177,23 @@ def data_bureau_set(actor: Actor) -> None:
 def data_read(actor: Actor) -> None:
     """Lists, KPIs and exports need a login."""
     require(actor.is_authenticated, "Log in first")
+
+
+# ---------------------------------------------------------------- open-data portal (issue 6)
+
+
+def public_user_register(actor: Actor) -> None:
+    """Visitors register themselves (a logged-in insider has no reason to)."""
+    require(not is_insider(actor), "Government staff use their department account")
+
+
+def open_application_create(actor: Actor) -> None:
+    """A registered public user (not government staff, not a grant token) applies for 有条件开放 data."""
+    require(actor.is_authenticated and not actor.is_system and not is_insider(actor) and not actor.token_scopes,
+            "Register or log in as a public user to apply")
+
+
+def open_application_activate(actor: Actor, requester_user_id: uuid.UUID | None) -> None:
+    """The applicant activates their approved application (and receives the token)."""
+    require(actor.user_id is not None and actor.user_id == requester_user_id and not actor.token_scopes,
+            "Only the applicant can do this")

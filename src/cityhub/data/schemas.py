@@ -492,3 +492,24 @@ class BureauSet(InputModel):
     """Which organisation is the big-data bureau (compliance reviewer, arbiter)."""
 
     org_id: uuid.UUID
+
+
+# ---------------------------------------------------------------- open-data portal (issue 6)
+
+
+class PublicUserRegister(InputModel):
+    """A visitor registers for the open-data portal (no department)."""
+
+    username: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{1,63}$")
+    display_name: str = Field("", max_length=100)
+    email: str = Field(max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=8, max_length=200)
+
+
+class OpenApplicationCreate(InputModel):
+    """A public user's application for a 有条件开放 dataset."""
+
+    entry_id: uuid.UUID
+    purpose: str = Field(min_length=4, max_length=2000)
+    scope: str = Field("", max_length=2000)
+    scenario: str = Field("", max_length=2000)

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,7 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from cityhub.core import service as core
 from cityhub.core.service import Actor
-from cityhub.data import policies
+from cityhub.data import cache, policies
 from cityhub.data.models import (
     AccessLog,
     CatalogEntry,
@@ -103,7 +103,8 @@ ENTRY_ALLOWED: dict[EntryStatus, set[EntryStatus]] = {
 S = RequestStatus
 REQUEST_ALLOWED: dict[RequestStatus, set[RequestStatus]] = {
     S.DRAFT: {S.SUBMITTED, S.WITHDRAWN},
-    S.SUBMITTED: {S.COMPLIANCE_REVIEW, S.WITHDRAWN},
+    # Public portal applications for 有条件开放 data go straight to the provider (issue 6).
+    S.SUBMITTED: {S.COMPLIANCE_REVIEW, S.PROVIDER_REVIEW, S.WITHDRAWN},
     S.COMPLIANCE_REVIEW: {S.PROVIDER_REVIEW, S.APPROVED, S.REJECTED, S.WITHDRAWN},
     # 核心 data goes back to the bureau for its final approval after the provider agreed.
     S.PROVIDER_REVIEW: {S.APPROVED, S.REJECTED, S.COMPLIANCE_REVIEW, S.WITHDRAWN},
@@ -268,6 +269,20 @@ def _sync_search(session: Session, _ctx: Any, _instances: Any) -> None:
             else:
                 for k, v in values.items():
                     setattr(row, k, v)
+
+
+@event.listens_for(Session, "before_flush")
+def _mark_catalog_change(session: Session, _ctx: Any, _instances: Any) -> None:
+    """Remember that this transaction changes what the open portal shows (entries, resources)."""
+    if any(isinstance(o, CatalogEntry | Resource) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info["portal_changed"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_portal(session: Session) -> None:
+    """After the commit (never before: a reader could cache the old rows under the new generation)."""
+    if session.info.pop("portal_changed", False):
+        cache.bump_generation()
 
 
 def _reindex(session: Session, entry: CatalogEntry) -> None:
@@ -590,7 +605,7 @@ def catalog_entry_stats(session: Session, actor: Actor, entry_id: uuid.UUID) -> 
 def _visibility_clause(session: Session, actor: Actor, src: Any = CatalogEntry) -> ColumnElement[bool]:
     published: ColumnElement[bool] = src.status == EntryStatus.PUBLISHED
     other: ColumnElement[bool] = src.status != EntryStatus.PUBLISHED
-    if not actor.is_authenticated:
+    if not policies.is_insider(actor):  # anonymous callers and public portal users: the open catalog only
         return and_(published, src.open_type != "none")
     if actor.is_platform_admin or policies.is_bureau(actor, bureau_org_id(session)):
         return or_(published, other)  # everything
@@ -606,24 +621,29 @@ def _tsquery(tokens: list[str]) -> str:
 def catalog_search(
     session: Session, actor: Actor, q: str = "", filters: dict[str, list[str]] | None = None,
     facets: list[str] | None = None, sort: str = "", limit: int = 20, offset: int = 0,
-    *, status: str | None = None,
+    *, status: str | None = None, extra: Sequence[ColumnElement[bool]] = (), facet_limit: int = 0,
 ) -> tuple[list[CatalogEntry], int, dict[str, dict[str, int]]]:
     """Search the catalog (Chinese segmented by jieba, pinyin initials too) with facet counts.
 
     `filters` maps a facet field (see schemas.FACETS, plus `tags` and `status`) to accepted values; `sort` is
     `relevance`, `title`, `updated`, `views` or `code`. Published entries by default; owners and the bureau
-    see drafts when they filter on status.
+    see drafts when they filter on status. `extra` adds conditions over `CatalogSearch`/`CatalogEntry` columns
+    (the open-data portal's `fq` terms); the `tags` facet counts tags of the matching entries; `facet_limit`
+    keeps the largest counts of each facet (0 = all).
     """
     filters = {k: v for k, v in (filters or {}).items() if v}
     for k in filters:
         if k not in (*FACETS, "tags", "status"):
             raise ValidationFailed(_("Unknown filter"), field=k)
     for f in facets or []:
-        if f not in FACETS:
+        if f not in (*FACETS, "tags", "theme"):
             raise ValidationFailed(_("Unknown facet"), field=f)
+    want_tags = "tags" in (facets or [])
+    want_theme = "theme" in (facets or [])
+    facets = [f for f in facets or [] if f not in ("tags", "theme")]
     src = CatalogSearch  # the narrow row: search and facet scans read a few dozen bytes per entry
     postgres = is_postgres(session)
-    conds: list[ColumnElement[bool]] = [_visibility_clause(session, actor, src)]
+    conds: list[ColumnElement[bool]] = [_visibility_clause(session, actor, src), *extra]
     st = filters.pop("status", None) or ([status] if status else [EntryStatus.PUBLISHED.value])
     conds.append(src.status.in_(st))
     tag_tokens = [f"tag:{t.lower().replace(' ', '')}" for t in filters.pop("tags", [])]
@@ -657,15 +677,22 @@ def catalog_search(
     where = and_(*conds)
     sort = sort or ("relevance" if tokens else "updated")
     ids_stmt: Select[Any] = select(src.entry_id).where(where)
+    entry_sorts: dict[str, Any] = {"title": CatalogEntry.title, "title_desc": CatalogEntry.title.desc(),
+                                   "views": CatalogEntry.views.desc(), "name": CatalogEntry.name,
+                                   "name_desc": CatalogEntry.name.desc(), "created": CatalogEntry.created_at.desc(),
+                                   "created_asc": CatalogEntry.created_at}
     if sort == "relevance" and rank is not None:
         ids_stmt = ids_stmt.order_by(rank.desc(), src.code)
     elif sort == "code":
         ids_stmt = ids_stmt.order_by(src.code)
+    elif sort == "id":
+        ids_stmt = ids_stmt.order_by(src.entry_id)
     elif sort in ("updated", "relevance"):
         ids_stmt = ids_stmt.order_by(src.updated_at.desc(), src.code)
-    elif sort in ("title", "views"):
-        ids_stmt = ids_stmt.join(CatalogEntry, CatalogEntry.id == src.entry_id).order_by(
-            CatalogEntry.title if sort == "title" else CatalogEntry.views.desc(), src.code)
+    elif sort == "updated_asc":
+        ids_stmt = ids_stmt.order_by(src.updated_at, src.code)
+    elif sort in entry_sorts:
+        ids_stmt = ids_stmt.join(CatalogEntry, CatalogEntry.id == src.entry_id).order_by(entry_sorts[sort], src.code)
     else:
         raise ValidationFailed(_("Unknown sort"), field="sort")
     ids = list(session.scalars(ids_stmt.limit(limit).offset(offset), params))
@@ -695,7 +722,30 @@ def catalog_search(
             res = session.execute(select(col, func.count()).where(where).group_by(col)
                                   .order_by(func.count().desc()), params).all()
             counts[f] = {str(k): int(n) for k, n in res}
+    if facet_limit:
+        counts = {f: dict(list(c.items())[:facet_limit]) for f, c in counts.items()}
+    if want_tags:
+        counts["tags"] = _tag_counts(session, select(src.entry_id).where(where), params, facet_limit or 50)
+    if want_theme:
+        cnt = func.count().label("n")
+        themes = session.execute(select(CatalogEntry.theme, cnt).where(
+            CatalogEntry.id.in_(select(src.entry_id).where(where)), CatalogEntry.theme != "")
+            .group_by(CatalogEntry.theme).order_by(cnt.desc(), CatalogEntry.theme).limit(facet_limit or 50), params)
+        counts["theme"] = {str(k): int(c) for k, c in themes}
     return rows, int(total), counts
+
+
+def _tag_counts(session: Session, ids: Select[Any], params: dict[str, Any], limit: int) -> dict[str, int]:
+    """Tags of the entries `ids` selects, most frequent first (one grouped pass over the JSON arrays)."""
+    if is_postgres(session):
+        tag = func.jsonb_array_elements_text(CatalogEntry.tags).table_valued("value").alias("t")
+    else:
+        tag = func.json_each(CatalogEntry.tags).table_valued("value").alias("t")
+    n = func.count().label("n")
+    stmt = (select(tag.c.value, n).select_from(CatalogEntry).join(tag, literal(True))
+            .where(CatalogEntry.id.in_(ids.subquery().select())).group_by(tag.c.value)
+            .order_by(n.desc(), tag.c.value).limit(limit))
+    return {str(v): int(c) for v, c in session.execute(stmt, params)}
 
 
 def catalog_entry_list_owned(session: Session, actor: Actor, status: str | None = None) -> list[CatalogEntry]:
@@ -802,6 +852,36 @@ def resource_file_upload(session: Session, actor: Actor, entry_id: uuid.UUID, ti
     core.audit_record(session, actor, "resource_upload", target_type="resource", target_id=res.id,
                       org_id=entry.provider_org_id, after={"kind": "file", "size": size, "sha256": res.file_sha256})
     return res
+
+
+def resource_update(session: Session, actor: Actor, resource_id: uuid.UUID, title: str) -> Resource:
+    """Rename a mounted resource (its rows or bytes change only by upload)."""
+    res, entry = resource_get(session, actor, resource_id)
+    policies.resource_manage(actor, entry.provider_org_id)
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise ValidationFailed(_("A title of 1-200 characters is needed"), field="name")
+    before = {"title": res.title}
+    res.title = title
+    session.flush()
+    core.audit_record(session, actor, "resource_update", target_type="resource", target_id=res.id,
+                      org_id=entry.provider_org_id, before=before, after={"title": title})
+    return res
+
+
+def resource_delete(session: Session, actor: Actor, resource_id: uuid.UUID) -> None:
+    """Unmount a resource: its datastore table or file goes with it (grants keep the entry, not the rows)."""
+    res, entry = resource_get(session, actor, resource_id)
+    policies.resource_manage(actor, entry.provider_org_id)
+    before = {"kind": res.kind, "title": res.title, "table": res.table_name, "rows": res.row_count}
+    if res.table_name:
+        session.execute(text(f"DROP TABLE IF EXISTS {_q(res.table_name)}"))
+    session.delete(res)
+    session.flush()
+    if res.kind == "file":
+        (_files_dir() / res.id.hex).unlink(missing_ok=True)  # after the flush: a failed delete keeps the file
+    core.audit_record(session, actor, "resource_delete", target_type="resource", target_id=resource_id,
+                      org_id=entry.provider_org_id, before=before)
 
 
 def _existing_resource(session: Session, entry: CatalogEntry, resource_id: uuid.UUID | None,
@@ -1092,6 +1172,7 @@ def resource_table_upload(session: Session, actor: Actor, entry_id: uuid.UUID, f
     _, _, rows2 = _read_table(stream, filename)
     counter2 = {"total": 0, "bad": 0}
     n = _bulk_insert(session, staging, items, _converted_rows(rows2, items, positions, None, counter2))
+    _carry_indexes(session, table, staging)
     session.execute(text(f"DROP TABLE IF EXISTS {_q(table)}"))
     session.execute(text(f"ALTER TABLE {_q(staging)} RENAME TO {_q(table)}"))
     res.table_name, res.columns, res.row_count, res.loaded_at = table, cols, n, clock.now()
@@ -1101,6 +1182,56 @@ def resource_table_upload(session: Session, actor: Actor, entry_id: uuid.UUID, f
     core.audit_record(session, actor, "resource_upload", target_type="resource", target_id=res.id,
                       org_id=entry.provider_org_id, after={"rows": n, "encoding": encoding, "columns": cols})
     return res, load
+
+
+def _index_name(table: str, column: str) -> str:
+    return "ix_" + hashlib.sha1(f"{table}.{column}".encode()).hexdigest()[:20]
+
+
+def _indexed_columns(session: Session, table: str) -> list[str]:
+    """Columns of a datastore table that carry a single-column index made by `datastore_index`."""
+    if is_postgres(session):
+        rows = session.execute(text("SELECT a.attname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+                                    "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] "
+                                    "WHERE t.relname = :t AND NOT i.indisprimary"), {"t": table})
+        return [str(r[0]) for r in rows]
+    rows = session.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
+                                "AND sql IS NOT NULL"), {"t": table})
+    out = []
+    for (name,) in rows:
+        for col in session.execute(text(f"PRAGMA index_info({_q(str(name))})")):
+            if int(col[0]) == 0:  # the filtered column; the second is _id
+                out.append(str(col[2]))
+    return out
+
+
+def _carry_indexes(session: Session, old: str, new: str) -> None:
+    """A re-upload keeps the provider's indexes: rebuild them on the staging table before the swap."""
+    for col in _indexed_columns(session, old):
+        if re.match(r"^[a-z_][a-z0-9_]{0,62}$", col):
+            session.execute(text(f'CREATE INDEX {_q(_index_name(new, col))} ON {_q(new)} ({_q(col)}, "_id")'))
+
+
+def datastore_index(session: Session, actor: Actor, resource_id: uuid.UUID, columns: list[str]) -> list[str]:
+    """Index datastore columns that readers filter on (CKAN's datastore `indexes`); kept across re-uploads."""
+    res, entry = resource_get(session, actor, resource_id)
+    policies.resource_manage(actor, entry.provider_org_id)
+    if res.kind != "table" or not res.table_name:
+        raise Conflict(_("This resource has no datastore table"), details={"kind": res.kind})
+    existing = set(_indexed_columns(session, res.table_name))
+    made = []
+    for col in columns:
+        if col not in res.columns:
+            raise ValidationFailed(_("Unknown column"), field=f"columns.{col}")
+        if col not in existing:
+            # (column, _id): filtered pages come out in keyset order and counts can be index-only scans
+            session.execute(text(f"CREATE INDEX {_q(_index_name(res.table_name, col))} "
+                                 f'ON {_q(res.table_name)} ({_q(col)}, "_id")'))
+            made.append(col)
+    session.flush()
+    core.audit_record(session, actor, "resource_index", target_type="resource", target_id=res.id,
+                      org_id=entry.provider_org_id, after={"columns": sorted(existing | set(made))})
+    return sorted(existing | set(made))
 
 
 def _create_table(session: Session, name: str, items: list[dict[str, Any]]) -> None:
@@ -1158,6 +1289,7 @@ def datastore_bulk_load(session: Session, actor: Actor, entry_id: uuid.UUID, row
                 raise ValidationFailed(f"row {i}: {exc}", field="rows") from exc
 
     n = _bulk_insert(session, staging, items, checked())
+    _carry_indexes(session, table, staging)
     session.execute(text(f"DROP TABLE IF EXISTS {_q(table)}"))
     session.execute(text(f"ALTER TABLE {_q(staging)} RENAME TO {_q(table)}"))
     res.table_name, res.columns, res.row_count, res.loaded_at = table, [i["name_en"] for i in items], n, clock.now()
@@ -1212,7 +1344,8 @@ def _read_value(item: dict[str, Any], v: Any, pg: bool) -> Any:
 def _query_rows(session: Session, res: Resource, entry: CatalogEntry, items_allowed: list[str] | None,
                 masked: bool, filters: dict[str, Any] | None, q: str | None, fields: list[str] | None,
                 sort: str | None, limit: int, offset: int, include_total: bool,
-                after: int | None) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
+                after: int | None, with_id: bool = False,
+                ) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
     if res.kind != "table" or not res.table_name:
         raise Conflict(_("This resource has no datastore table"), details={"kind": res.kind})
     by_name = {it["name_en"]: it for it in entry.items or []}
@@ -1275,7 +1408,7 @@ def _query_rows(session: Session, res: Resource, entry: CatalogEntry, items_allo
     rules = {c: (MASK_RULES.get(item_mask(by_name[c])) if masked else None) for c in cols}
     records = []
     for r in rows:
-        rec: dict[str, Any] = {}
+        rec: dict[str, Any] = {"_id": int(r[0])} if with_id else {}
         for c, v in zip(cols, r[1:], strict=True):
             val = _read_value(by_name[c], v, pg)
             rule = rules[c]
@@ -1288,7 +1421,7 @@ def _query_rows(session: Session, res: Resource, entry: CatalogEntry, items_allo
 def datastore_query(
     session: Session, actor: Actor, resource_id: uuid.UUID, filters: dict[str, Any] | None = None,
     q: str | None = None, fields: list[str] | None = None, sort: str | None = None, limit: int = 100,
-    offset: int = 0, include_total: bool = True, after: int | None = None,
+    offset: int = 0, include_total: bool = True, after: int | None = None, *, with_id: bool = False,
 ) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
     """Rows of a table resource for a reader outside the grant path.
 
@@ -1299,16 +1432,33 @@ def datastore_query(
     res, entry = resource_get(session, actor, resource_id)
     if policies.datastore_read_full(actor, entry.provider_org_id):
         return _query_rows(session, res, entry, None, False, filters, q, fields, sort, limit, offset,
-                           include_total, after)
+                           include_total, after, with_id)
     if actor.is_platform_admin or policies.is_bureau(actor, bureau_org_id(session)):
         return _query_rows(session, res, entry, None, True, filters, q, fields, sort, limit, offset,
-                           include_total, after)
+                           include_total, after, with_id)
     grant = session.scalar(select(Grant).where(Grant.entry_id == entry.id, Grant.status == "active",
                                                Grant.org_id.in_(actor.orgs_for(*policies.STAFF) or {uuid.uuid4()})))
     if grant is None:
         raise Forbidden(_("Request access to this entry first"), code="no_grant")
     return grant_rows(session, actor, grant.id, filters, q, fields, sort, limit, offset, include_total, after,
-                      resource_id=res.id)
+                      resource_id=res.id, with_id=with_id)
+
+
+def open_items(entry: CatalogEntry) -> list[str]:
+    """Information items the public may see of an open entry: no masking rule, not 核心 (never even masked)."""
+    return [it["name_en"] for it in entry.items or [] if not item_mask(it) and it.get("security_level") != "core"]
+
+
+def datastore_query_open(
+    session: Session, resource: Resource, entry: CatalogEntry, filters: dict[str, Any] | None = None,
+    q: str | None = None, fields: list[str] | None = None, sort: str | None = None, limit: int = 100,
+    offset: int = 0, include_total: bool = True, after: int | None = None, with_id: bool = False,
+) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
+    """Rows of a 无条件开放 entry for anybody: only its open items (the caller has checked the entry is open)."""
+    if entry.status != EntryStatus.PUBLISHED or entry.open_type != "unconditional" or resource.entry_id != entry.id:
+        raise Forbidden(_("This data is not open without conditions"), code="not_open")
+    return _query_rows(session, resource, entry, open_items(entry), True, filters, q, fields, sort, limit, offset,
+                       include_total, after, with_id)
 
 
 # ---------------------------------------------------------------- sharing requests
@@ -1566,7 +1716,7 @@ def share_request_events(session: Session, actor: Actor, req_id: uuid.UUID) -> l
 
 def _grant_for_use(session: Session, actor: Actor, grant_id: uuid.UUID) -> tuple[Grant, CatalogEntry]:
     grant = session.get(Grant, grant_id)
-    if grant is None or not policies.grant_use(actor, grant.org_id, grant.id):
+    if grant is None or not policies.grant_use(actor, grant.org_id, grant.id, grant.user_id):
         raise NotFound(_("Grant not found"))
     if grant.status != "active":
         raise Forbidden(_("This grant is no longer active"), code="grant_inactive")
@@ -1584,8 +1734,9 @@ def grant_get(session: Session, actor: Actor, grant_id: uuid.UUID) -> Grant:
     if grant is None:
         raise NotFound(_("Grant not found"))
     req = session.get(ShareRequest, grant.request_id)
-    if not (policies.grant_use(actor, grant.org_id, grant.id) or (req is not None and policies.share_request_read(
-            actor, req.requester_org_id, req.provider_org_id, bureau_org_id(session)))):
+    if not (policies.grant_use(actor, grant.org_id, grant.id, grant.user_id) or (
+            req is not None and policies.share_request_read(actor, req.requester_org_id, req.provider_org_id,
+                                                            bureau_org_id(session)))):
         raise NotFound(_("Grant not found"))
     return grant
 
@@ -1609,6 +1760,7 @@ def grant_rows(
     session: Session, actor: Actor, grant_id: uuid.UUID, filters: dict[str, Any] | None = None,
     q: str | None = None, fields: list[str] | None = None, sort: str | None = None, limit: int = 100,
     offset: int = 0, include_total: bool = True, after: int | None = None, resource_id: uuid.UUID | None = None,
+    *, with_id: bool = False,
 ) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
     """Granted rows: only granted items, masked, counted against the quota and logged."""
     grant, entry = _grant_for_use(session, actor, grant_id)
@@ -1623,7 +1775,7 @@ def grant_rows(
     if grant.quota:
         limit = max(1, min(limit, grant.quota - grant.used))
     out = _query_rows(session, res, entry, list(grant.items), True, filters, q, fields, sort, limit, offset,
-                      include_total, after)
+                      include_total, after, with_id)
     _log_access(session, actor, grant, entry, res.id, len(out[1]), "rows")
     return out
 

@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     connect_simulate_rate: float = Field(
         20.0, description="Points/s of the light simulated stream `make run` keeps going (0 disables it)."
     )
+    portal_rate_limit: int = Field(
+        300, description="Open-data portal: requests per minute per IP for anonymous callers (0 = no limit)."
+    )
+    portal_cache_ttl_s: int = Field(
+        60, description="Open-data portal: seconds an anonymous read stays cached (0 = no cache); publishes clear it."
+    )
+    portal_sql_timeout_ms: int = Field(3000, description="Open-data portal: statement timeout of datastore_search_sql.")
+    portal_sql_max_rows: int = Field(10000, description="Open-data portal: rows datastore_search_sql returns at most.")
+    portal_site_title: str = Field(
+        "城市公共数据开放平台", description="Open-data portal: site title (status_show, DCAT)."
+    )
 
     ops_webhook_allowed_hosts: str = Field(
         "", description="Comma-separated hosts alarm webhooks may call (e.g. hooks.example.gov.cn,127.0.0.1); "

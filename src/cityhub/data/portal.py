@@ -1,0 +1,287 @@
+"""The open-data portal's own service functions: public users, 有条件开放 applications, open reads, statistics.
+
+Public users are ordinary core users in the organisation coded `public` (公众用户) with no role binding, so
+they are insiders of nothing: the data policies treat them like anonymous callers except for their own
+applications and grants. Applications are sharing requests (the same transition table, events, deadlines and
+audit) that go straight from `submitted` to the provider's review; activation creates the grant and an API
+token scoped to it, shown once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cityhub.core import service as core
+from cityhub.core.schemas import OrganizationCreate, OrgKind, UserCreate
+from cityhub.core.service import Actor
+from cityhub.data import policies, service
+from cityhub.data.models import (
+    CatalogEntry,
+    EntryStatus,
+    Grant,
+    PortalDownload,
+    RequestEvent,
+    RequestStatus,
+    Resource,
+    ShareRequest,
+)
+from cityhub.data.schemas import OpenApplicationCreate, PublicUserRegister
+from cityhub.kit import clock
+from cityhub.kit.db import is_postgres
+from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
+from cityhub.kit.i18n import gettext as _
+
+PUBLIC_ORG_CODE = "public"
+APPLICATION_DAYS = 365  # validity of an approved application
+OPEN_TYPES = ("unconditional", "conditional")
+PORTAL = Actor.system("portal")
+
+
+def public_org_id(session: Session) -> uuid.UUID:
+    """The organisation public users belong to (created on first use, top level: no department covers it)."""
+    org = core.organization_by_code(session, PUBLIC_ORG_CODE)
+    if org is None:
+        org = core.organization_create(session, PORTAL, OrganizationCreate(
+            name="公众用户", name_en="Public users", code=PUBLIC_ORG_CODE, kind=OrgKind.UNIT))
+    return org.id
+
+
+def is_public_user(actor: Actor) -> bool:
+    """A logged-in user who is not government staff."""
+    return actor.is_authenticated and not policies.is_insider(actor)
+
+
+def public_user_register(session: Session, actor: Actor, data: PublicUserRegister) -> Any:
+    """Register a public user (no department, no role); returns the core user."""
+    policies.public_user_register(actor)
+    user = core.user_create(session, PORTAL, UserCreate(
+        username=data.username, display_name=data.display_name, email=data.email, org_id=public_org_id(session),
+        password=data.password))
+    core.audit_record(session, Actor(user_id=user.id, username=user.username, kind="user"), "public_user_register",
+                      target_type="user", target_id=user.id, org_id=user.org_id,
+                      after={"username": user.username, "email": user.email})
+    return user
+
+
+# ---------------------------------------------------------------- applications for 有条件开放 data
+
+
+def open_application_create(session: Session, actor: Actor, data: OpenApplicationCreate) -> ShareRequest:
+    """Apply for a 有条件开放 entry with a purpose; the request waits in the provider's review queue."""
+    policies.open_application_create(actor)
+    try:
+        entry = service.catalog_entry_get(session, actor, data.entry_id)
+    except NotFound as exc:
+        raise ValidationFailed(_("Catalog entry not found"), field="entry_id") from exc
+    if entry.status != EntryStatus.PUBLISHED or entry.open_type != "conditional":
+        raise ValidationFailed(_("Only 有条件开放 datasets need an application"), field="entry_id")
+    items = service.open_items(entry)
+    if not items:
+        raise ValidationFailed(_("This dataset has no information items the public may receive"), field="entry_id")
+    pending = session.scalar(select(func.count()).select_from(ShareRequest).where(
+        ShareRequest.entry_id == entry.id, ShareRequest.requester_user_id == actor.user_id,
+        ShareRequest.status.in_([*service.OPEN_REQUEST_STATES, RequestStatus.ACTIVE])))
+    if pending:
+        raise ValidationFailed(_("You already have an open application for this dataset"), field="entry_id")
+    now = clock.now()
+    req = ShareRequest(
+        entry_id=entry.id, provider_org_id=entry.provider_org_id, requester_org_id=public_org_id(session),
+        requester_user_id=actor.user_id, items=items,
+        legal_basis=_("Open data application") + f": {entry.open_condition}",
+        purpose=data.purpose, scope=data.scope, scenario=data.scenario,
+        consuming_system=f"公众用户 {actor.username}"[:200], valid_until=now + timedelta(days=APPLICATION_DAYS),
+        quota=0, status=RequestStatus.DRAFT, core_grade=False)
+    session.add(req)
+    session.flush()
+    session.add(RequestEvent(request_id=req.id, actor_name=actor.username[:100], to_status=RequestStatus.DRAFT))
+    core.audit_record(session, actor, "open_application_create", target_type="share_request", target_id=req.id,
+                      org_id=entry.provider_org_id, after={"entry": entry.code, "purpose": data.purpose[:200]})
+    service._move(session, actor, req, RequestStatus.SUBMITTED)
+    req.submitted_at = now
+    entry.requests_count += 1
+    service._move(session, actor, req, RequestStatus.PROVIDER_REVIEW)
+    return req
+
+
+def open_application_list(session: Session, actor: Actor) -> list[ShareRequest]:
+    """The public user's own applications, newest first."""
+    if actor.user_id is None:
+        return []
+    return list(session.scalars(select(ShareRequest).where(ShareRequest.requester_user_id == actor.user_id,
+                                                           ShareRequest.requester_org_id == public_org_id(session))
+                                .order_by(ShareRequest.created_at.desc()).limit(200)))
+
+
+def _own_application(session: Session, actor: Actor, req_id: uuid.UUID) -> ShareRequest:
+    req = session.get(ShareRequest, req_id)
+    if req is None or actor.user_id is None or req.requester_user_id != actor.user_id \
+            or req.requester_org_id != public_org_id(session):
+        raise NotFound(_("Application not found"))
+    return req
+
+
+def open_application_activate(session: Session, actor: Actor, req_id: uuid.UUID) -> tuple[Grant, str]:
+    """The applicant activates an approved application: a grant and a token limited to it (shown once)."""
+    req = _own_application(session, actor, req_id)
+    policies.open_application_activate(actor, req.requester_user_id)
+    grant, token = service.share_request_activate(session, PORTAL, req.id)
+    core.audit_record(session, actor, "open_application_activate", target_type="grant", target_id=grant.id,
+                      org_id=req.provider_org_id, after={"request": str(req.id)})
+    return grant, token
+
+
+def open_application_withdraw(session: Session, actor: Actor, req_id: uuid.UUID) -> ShareRequest:
+    """The applicant withdraws an application that is not decided yet."""
+    req = _own_application(session, actor, req_id)
+    policies.open_application_activate(actor, req.requester_user_id)
+    service._move(session, actor, req, RequestStatus.WITHDRAWN, _("withdrawn by the applicant"))
+    return req
+
+
+def user_grant(session: Session, actor: Actor, entry_id: uuid.UUID) -> Grant | None:
+    """The caller's active grant on an entry: a public user's own, or one held by their unit."""
+    if actor.user_id is None:
+        return None
+    conds: list[Any] = [Grant.user_id == actor.user_id]
+    staff = actor.orgs_for(*policies.STAFF)
+    if staff:
+        conds.append(Grant.org_id.in_(staff))
+    from sqlalchemy import or_
+
+    for grant in session.scalars(select(Grant).where(Grant.entry_id == entry_id, Grant.status == "active",
+                                                     or_(*conds)).order_by(Grant.created_at.desc())):
+        if policies.grant_use(actor, grant.org_id, grant.id, grant.user_id):
+            return grant
+    return None
+
+
+# ---------------------------------------------------------------- reads of open data
+
+
+def open_entry(session: Session, actor: Actor, ref: str) -> CatalogEntry:
+    """An entry by id or name as the portal shows it: the open catalog for the public, more for insiders."""
+    try:
+        entry_id: uuid.UUID | None = uuid.UUID(ref)
+    except ValueError:
+        entry_id = None
+    if entry_id is not None:
+        return service.catalog_entry_get(session, actor, entry_id)
+    return service.catalog_entry_by_name(session, actor, ref)
+
+
+def open_resource(session: Session, actor: Actor, resource_id: uuid.UUID) -> tuple[Resource, CatalogEntry]:
+    """A resource and its entry, visible to the caller."""
+    return service.resource_get(session, actor, resource_id)
+
+
+def rows(session: Session, actor: Actor, resource_id: uuid.UUID, filters: dict[str, Any] | None = None,
+         q: str | None = None, fields: list[str] | None = None, sort: str | None = None, limit: int = 100,
+         offset: int = 0, include_total: bool = True, after: int | None = None,
+         ) -> tuple[list[str], list[dict[str, Any]], int | None, int | None, CatalogEntry, Resource]:
+    """Rows for the portal and the CKAN API, with grades and masking on every path.
+
+    Insiders with rights (provider, bureau) read through `datastore_query`; a public user or unit holding an
+    active grant reads its granted items masked; anybody reads the open items of a 无条件开放 entry; everything
+    else is refused (有条件开放 without a grant: apply first). Returns (fields, records with `_id`, total,
+    next keyset cursor, entry, resource).
+    """
+    res, entry = service.resource_get(session, actor, resource_id)
+    args = (filters, q, fields, sort, limit, offset, include_total, after)
+    if policies.is_insider(actor) and (policies.datastore_read_full(actor, entry.provider_org_id)
+                                       or actor.is_platform_admin
+                                       or policies.is_bureau(actor, service.bureau_org_id(session))):
+        return (*service.datastore_query(session, actor, res.id, *args, with_id=True), entry, res)
+    grant = user_grant(session, actor, entry.id)
+    if grant is not None:
+        return (*service.grant_rows(session, actor, grant.id, *args, resource_id=res.id, with_id=True), entry, res)
+    if entry.status == EntryStatus.PUBLISHED and entry.open_type == "unconditional":
+        return (*service.datastore_query_open(session, res, entry, *args, with_id=True), entry, res)
+    if entry.open_type == "conditional":
+        raise Forbidden(_("有条件开放: apply for access on the dataset page first"), code="apply_first")
+    raise Forbidden(_("Request access to this entry first"), code="no_grant")
+
+
+def readable_items(session: Session, actor: Actor, entry: CatalogEntry) -> list[dict[str, Any]]:
+    """Information items whose values the caller receives (for schemas: Data Package, datastore fields)."""
+    if policies.is_insider(actor) and (policies.datastore_read_full(actor, entry.provider_org_id)
+                                       or actor.is_platform_admin
+                                       or policies.is_bureau(actor, service.bureau_org_id(session))):
+        return list(entry.items or [])
+    grant = user_grant(session, actor, entry.id)
+    names = set(grant.items) if grant is not None else set(service.open_items(entry))
+    return [it for it in entry.items or [] if it["name_en"] in names]
+
+
+def record_download(session: Session, entry_id: uuid.UUID) -> None:
+    """Count one download of an entry's data today (Asia/Shanghai day), in SQL so concurrent counts add up."""
+    from zoneinfo import ZoneInfo
+
+    from cityhub.kit.settings import get_settings
+
+    day = clock.now().astimezone(ZoneInfo(get_settings().display_timezone)).date()
+    if is_postgres(session):
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(PortalDownload).values(entry_id=entry_id, day=day, downloads=1)
+        session.execute(stmt.on_conflict_do_update(index_elements=["entry_id", "day"],
+                                                   set_={"downloads": PortalDownload.downloads + 1}))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        lite = sqlite_insert(PortalDownload).values(entry_id=entry_id, day=day, downloads=1)
+        session.execute(lite.on_conflict_do_update(index_elements=["entry_id", "day"],
+                                                   set_={"downloads": PortalDownload.downloads + 1}))
+
+
+def _open_clause() -> Any:
+    return (CatalogEntry.status == EntryStatus.PUBLISHED) & CatalogEntry.open_type.in_(OPEN_TYPES)
+
+
+def portal_stats(session: Session, days: int = 30) -> dict[str, Any]:
+    """Counts and chart series of the open catalog only (never private or 不予开放 entries)."""
+    orgs = {o.id: o.name for o in core.organization_all(session)}
+    by_org = session.execute(select(CatalogEntry.provider_org_id, func.count()).where(_open_clause())
+                             .group_by(CatalogEntry.provider_org_id).order_by(func.count().desc())).all()
+    by_theme = session.execute(select(CatalogEntry.theme, func.count()).where(_open_clause())
+                               .group_by(CatalogEntry.theme).order_by(func.count().desc())).all()
+    by_open = dict(session.execute(select(CatalogEntry.open_type, func.count()).where(_open_clause())
+                                   .group_by(CatalogEntry.open_type)).all())
+    since = clock.now().date() - timedelta(days=days - 1)
+    dl = session.execute(select(PortalDownload.day, func.sum(PortalDownload.downloads))
+                         .join(CatalogEntry, CatalogEntry.id == PortalDownload.entry_id)
+                         .where(_open_clause(), PortalDownload.day >= since)
+                         .group_by(PortalDownload.day)).all()
+    per_day = {d: int(n or 0) for d, n in dl}
+    series = [(since + timedelta(days=i)) for i in range(days)]
+    total_dl = session.scalar(select(func.coalesce(func.sum(PortalDownload.downloads), 0))
+                              .join(CatalogEntry, CatalogEntry.id == PortalDownload.entry_id)
+                              .where(_open_clause())) or 0
+    resources = session.scalar(select(func.count()).select_from(Resource)
+                               .join(CatalogEntry, CatalogEntry.id == Resource.entry_id).where(_open_clause())) or 0
+    open_rows = session.scalar(select(func.coalesce(func.sum(Resource.row_count), 0))
+                               .join(CatalogEntry, CatalogEntry.id == Resource.entry_id)
+                               .where(_open_clause(), Resource.kind == "table")) or 0
+    return {
+        "datasets": sum(int(n) for _o, n in by_org), "organizations": len(by_org), "resources": int(resources),
+        "rows": int(open_rows), "downloads": int(total_dl),
+        "unconditional": int(by_open.get("unconditional", 0)), "conditional": int(by_open.get("conditional", 0)),
+        "by_org": [{"name": orgs.get(o, str(o)), "id": str(o), "value": int(n)} for o, n in by_org],
+        "by_theme": [{"name": t or _("No theme"), "value": int(n)} for t, n in by_theme],
+        "downloads_by_day": {"days": [d.isoformat() for d in series], "values": [per_day.get(d, 0) for d in series]},
+    }
+
+
+def downloads_of(session: Session, entry_id: uuid.UUID) -> int:
+    """Downloads of one entry since it opened."""
+    return int(session.scalar(select(func.coalesce(func.sum(PortalDownload.downloads), 0))
+                              .where(PortalDownload.entry_id == entry_id)) or 0)
+
+
+def recent_day(days: int) -> date:
+    """The first day of the last `days` days."""
+    return clock.now().date() - timedelta(days=days - 1)

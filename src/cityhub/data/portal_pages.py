@@ -1,0 +1,262 @@
+"""Public open-data portal pages (no login): home, dataset search, dataset page, organisations, registration.
+
+Everything here shows the open catalog only (published, 无条件开放 or 有条件开放) whoever looks; row previews go
+through `portal.rows`, so the public sees open items only and grantees their granted items, masked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from cityhub.core import service as core
+from cityhub.core.deps import CurrentActor, OptionalActor
+from cityhub.data import ckan, policies, portal, schemas, service
+from cityhub.data.models import CatalogEntry, CatalogSearch
+from cityhub.kit.errors import CityhubError, NotFound
+from cityhub.kit.i18n import gettext as _
+from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+
+router = APIRouter(include_in_schema=False)
+register_nav(NavItem("data", "Open data portal", "/portal", order=5, public=True))
+Csrf = Annotated[str, Form(max_length=100)]
+Text = Annotated[str, Form(max_length=2000)]
+PAGE = 20
+NUMERIC = ("N", "Y", "I", "B", "F")
+PORTAL_FACETS = ("provider_org_id", "open_type", "base_db", "theme", "tags", "update_cycle", "format_category")
+OPEN_ONLY = [CatalogSearch.open_type != "none"]
+
+
+def _msg(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    if isinstance(exc, CityhubError):
+        return exc.message
+    return str(exc)
+
+
+def _back(url: str, msg: str) -> RedirectResponse:
+    return RedirectResponse(f"{url}{'&' if '?' in url else '?'}msg={quote(msg)}", status_code=303)
+
+
+def _orgs(session: Any) -> dict[str, Any]:
+    return {str(o.id): o for o in core.organization_all(session)}
+
+
+def _vocab() -> dict[str, dict[str, str]]:
+    return {"open_type": schemas.OPEN_TYPES, "base_db": schemas.BASE_DBS, "update_cycle": schemas.UPDATE_CYCLES,
+            "format_category": schemas.FORMATS, "classification": schemas.CLASSIFICATIONS}
+
+
+@router.get("/portal")
+def home(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+    """Portal home: counts, charts by department, theme and downloads, the newest datasets."""
+    stats = portal.portal_stats(session)
+    recent, _t, _f = service.catalog_search(session, _public_view(actor), "", {}, [], "updated", 8, 0, extra=OPEN_ONLY)
+    return render(request, "portal/home.html", {  # type: ignore[no-any-return]
+        "stats": stats, "recent": recent, "orgs": _orgs(session), "vocab": _vocab()})
+
+
+def _public_view(actor: Any) -> Any:
+    """The portal shows the open catalog to everybody: insiders browse it as the public does."""
+    return actor if not policies.is_insider(actor) else core.Actor.anonymous()
+
+
+@router.get("/dataset")
+def search(request: Request, session: DbSession, actor: OptionalActor, q: str = Query("", max_length=200),
+           page: int = Query(1, ge=1, le=10_000), sort: str = Query("", max_length=20)) -> Response:
+    """Search the open catalog with facets (department, open type, base database, theme, tags, cycle, format)."""
+    filters: dict[str, list[str]] = {}
+    for f in PORTAL_FACETS:
+        vals = [v for v in request.query_params.getlist(f) if v]
+        if vals:
+            filters[f] = vals
+    extra = list(OPEN_ONLY)
+    theme = filters.pop("theme", None)
+    if theme:
+        extra.append(CatalogSearch.entry_id.in_(select(CatalogEntry.id).where(CatalogEntry.theme.in_(theme))))
+    msg = ""
+    try:
+        rows, total, facets = service.catalog_search(session, _public_view(actor), q, filters, list(PORTAL_FACETS),
+                                                     sort if sort in ("updated", "title", "views", "code") else "",
+                                                     PAGE, (page - 1) * PAGE, extra=extra, facet_limit=12)
+    except CityhubError as exc:
+        rows, total, facets, msg = [], 0, {}, _msg(exc)
+    if theme:
+        filters["theme"] = theme
+    return render(request, "portal/search.html", {  # type: ignore[no-any-return]
+        "rows": rows, "total": total, "facets": facets, "q": q, "filters": filters, "page": page,
+        "pages": max(1, (total + PAGE - 1) // PAGE), "sort": sort, "orgs": _orgs(session), "vocab": _vocab(),
+        "msg": msg, "facet_labels": {"provider_org_id": _("Department"), "open_type": _("Open type"),
+                                     "base_db": _("Base database"), "theme": _("Theme"), "tags": _("Tags"),
+                                     "update_cycle": _("Update cycle"), "format_category": _("Format")}})
+
+
+def _preview(session: Any, actor: Any, resources: list[Any]) -> dict[str, Any] | None:
+    table = next((r for r in resources if r.kind == "table" and r.table_name), None)
+    if table is None:
+        return None
+    try:
+        with session.begin_nested():
+            cols, recs, total, _n, entry, _r = portal.rows(session, actor, table.id, limit=20)
+    except CityhubError as exc:
+        return {"error": _msg(exc), "resource": table}
+    by = {i["name_en"]: i for i in entry.items or []}
+    numeric = [c for c in cols if by.get(c, {}).get("data_type") in NUMERIC]
+    series = [{"name": by[c].get("name_cn", c), "data": [_num(r.get(c)) for r in recs]} for c in numeric[:3]]
+    return {"fields": cols, "labels": {c: by.get(c, {}).get("name_cn", c) for c in cols}, "records": recs,
+            "total": total, "resource": table, "chart": {"x": [r.get("_id") for r in recs], "series": series}}
+
+
+def _num(v: Any) -> float | None:
+    try:
+        return float(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+@router.get("/dataset/{name}")
+def dataset(request: Request, session: DbSession, actor: OptionalActor, name: str, msg: str | None = None,
+            token: str | None = None) -> Response:
+    """A dataset: metadata, information items, resources and downloads, preview, quick chart, API examples."""
+    entry = portal.open_entry(session, _public_view(actor), name)
+    service.catalog_entry_view(session, core.Actor.anonymous(), entry.id)
+    resources = service.resource_list(session, core.Actor.anonymous(), entry.id)
+    applications = [a for a in portal.open_application_list(session, actor) if a.entry_id == entry.id] \
+        if portal.is_public_user(actor) else []
+    grant = portal.user_grant(session, actor, entry.id) if actor.is_authenticated else None
+    base = str(request.base_url).rstrip("/")
+    table = next((r for r in resources if r.kind == "table" and r.table_name), None)
+    examples = {
+        "show": f"curl '{base}/api/3/action/package_show?id={entry.name}'",
+        "python": (f"import ckanapi\nsite = ckanapi.RemoteCKAN('{base}')\n"
+                   f"pkg = site.action.package_show(id='{entry.name}')"),
+    }
+    if table is not None:
+        examples["rows"] = f"curl '{base}/api/3/action/datastore_search?resource_id={table.id}&limit=5'"
+        examples["sql"] = (f"curl -G '{base}/api/3/action/datastore_search_sql' --data-urlencode "
+                           f"'sql=SELECT count(*) FROM \"{table.id}\"'")
+        if entry.open_type == "conditional":
+            examples["rows"] += " -H 'Authorization: <your token>'"
+    open_names = set(service.open_items(entry))
+    return render(request, "portal/dataset.html", {  # type: ignore[no-any-return]
+        "e": entry, "org": _orgs(session).get(str(entry.provider_org_id)), "resources": resources,
+        "preview": _preview(session, actor, resources), "examples": examples, "vocab": _vocab(),
+        "open_names": open_names, "data_types": schemas.DATA_TYPES, "applications": applications, "grant": grant,
+        "is_public_user": portal.is_public_user(actor), "msg": msg, "token": token,
+        "downloads": portal.downloads_of(session, entry.id), "license": ckan.LICENSE_BY_OPEN.get(entry.open_type)})
+
+
+@router.get("/organization")
+def organizations(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+    """Departments that open data, with their dataset counts."""
+    _rows, _total, facets = service.catalog_search(session, core.Actor.anonymous(), "", {}, ["provider_org_id"], "",
+                                                   0, 0, extra=OPEN_ONLY)
+    orgs = _orgs(session)
+    items = [(orgs[k], n) for k, n in facets.get("provider_org_id", {}).items() if k in orgs]
+    return render(request, "portal/organizations.html", {"items": items})  # type: ignore[no-any-return]
+
+
+@router.get("/organization/{code}")
+def organization(request: Request, session: DbSession, actor: OptionalActor, code: str,
+                 page: int = Query(1, ge=1, le=10_000)) -> Response:
+    """One department: its open datasets."""
+    org = core.organization_by_code(session, code)
+    if org is None or org.code == portal.PUBLIC_ORG_CODE:
+        raise NotFound(_("Organisation not found"))
+    rows, total, facets = service.catalog_search(session, core.Actor.anonymous(), "",
+                                                 {"provider_org_id": [str(org.id)]}, ["open_type", "base_db"],
+                                                 "updated", PAGE, (page - 1) * PAGE, extra=OPEN_ONLY)
+    return render(request, "portal/organization.html", {  # type: ignore[no-any-return]
+        "org": org, "rows": rows, "total": total, "facets": facets, "page": page, "vocab": _vocab(),
+        "pages": max(1, (total + PAGE - 1) // PAGE), "chart": [{"name": schemas.OPEN_TYPES.get(k, k), "value": v}
+                                                               for k, v in facets.get("open_type", {}).items()]})
+
+
+@router.get("/portal/register")
+def register_page(request: Request, actor: OptionalActor, msg: str | None = None) -> Response:
+    """The registration form for public users."""
+    return render(request, "portal/register.html", {"msg": msg})  # type: ignore[no-any-return]
+
+
+@router.post("/portal/register")
+def register(request: Request, session: DbSession, actor: OptionalActor, csrf_token: Csrf,
+             username: Annotated[str, Form(max_length=64)], email: Annotated[str, Form(max_length=200)],
+             password: Annotated[str, Form(max_length=200)], display_name: Annotated[str, Form(max_length=100)] = ""
+             ) -> Response:
+    """Register, then log in at once."""
+    verify_csrf(request, csrf_token)
+    try:
+        data = schemas.PublicUserRegister(username=username, email=email, password=password,
+                                          display_name=display_name)
+        with session.begin_nested():
+            user = portal.public_user_register(session, actor, data)
+    except (ValidationError, CityhubError) as exc:
+        return _back("/portal/register", _msg(exc))
+    request.session.clear()
+    request.session["uid"] = str(user.id)
+    return _back("/portal/me", _("Welcome! You can now apply for 有条件开放 datasets."))
+
+
+@router.get("/portal/me")
+def me(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+       token: str | None = None) -> Response:
+    """A public user's applications, their states and grants."""
+    apps = portal.open_application_list(session, actor)
+    entries = {e.id: e for e in service.catalog_entries_by_ids(session, [a.entry_id for a in apps])}
+    grants = service.grants_for_requests(session, core.Actor.system("portal"), [a.id for a in apps])
+    return render(request, "portal/me.html", {  # type: ignore[no-any-return]
+        "apps": apps, "entries": entries, "grants": grants, "msg": msg, "token": token,
+        "is_public_user": portal.is_public_user(actor)})
+
+
+@router.post("/portal/applications")
+def apply(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+          entry_id: Annotated[uuid.UUID, Form()], purpose: Text, scope: Text = "", scenario: Text = "") -> Response:
+    """Apply for a 有条件开放 dataset; the provider reviews it."""
+    verify_csrf(request, csrf_token)
+    try:
+        data = schemas.OpenApplicationCreate(entry_id=entry_id, purpose=purpose, scope=scope, scenario=scenario)
+        with session.begin_nested():
+            portal.open_application_create(session, actor, data)
+    except (ValidationError, CityhubError) as exc:
+        return _back("/portal/me", _msg(exc))
+    return _back("/portal/me", _("Application sent to the providing department"))
+
+
+@router.post("/portal/applications/{req_id}/activate")
+def activate(request: Request, session: DbSession, actor: CurrentActor, req_id: uuid.UUID,
+             csrf_token: Csrf) -> Response:
+    """Activate an approved application: the token is shown once."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            _grant, token = portal.open_application_activate(session, actor, req_id)
+    except CityhubError as exc:
+        return _back("/portal/me", _msg(exc))
+    apps = portal.open_application_list(session, actor)
+    entries = {e.id: e for e in service.catalog_entries_by_ids(session, [a.entry_id for a in apps])}
+    grants = service.grants_for_requests(session, core.Actor.system("portal"), [a.id for a in apps])
+    # rendered, not redirected: the secret must not travel in a URL
+    return render(request, "portal/me.html", {  # type: ignore[no-any-return]
+        "apps": apps, "entries": entries, "grants": grants, "msg": _("Your access token (shown once):"),
+        "token": token, "is_public_user": True})
+
+
+@router.post("/portal/applications/{req_id}/withdraw")
+def withdraw(request: Request, session: DbSession, actor: CurrentActor, req_id: uuid.UUID,
+             csrf_token: Csrf) -> Response:
+    """Withdraw an application that is not decided yet."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            portal.open_application_withdraw(session, actor, req_id)
+    except CityhubError as exc:
+        return _back("/portal/me", _msg(exc))
+    return _back("/portal/me", _("Withdrawn"))

@@ -1,0 +1,88 @@
+"""Public portal pages (no login) and the public user's journey: register, apply, provider approves, token."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cityhub.data import service
+from tests.data.helpers import published_entry
+from tests.data.portal_helpers import open_entry
+
+
+def _csrf(client: Any, url: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).text)
+    assert m, url
+    return m.group(1)
+
+
+def test_public_pages_show_the_open_catalog_only(client: Any, world: Any) -> None:
+    e, res = open_entry(world, "户籍人口统计")
+    cond, _r = open_entry(world, "企业登记信息", open_type="conditional", rows=False, tags=["企业"])
+    secret = published_entry(world, title="不动产登记明细")
+    world.session.flush()
+    home = client.get("/portal")
+    assert home.status_code == 200 and 'data-testid="count-datasets">2<' in home.text
+    assert "不动产登记明细" not in home.text and "户籍人口统计" in home.text
+    found = client.get("/dataset", params={"q": "人口"})
+    assert found.status_code == 200 and "户籍人口统计" in found.text and "不动产" not in found.text
+    assert 'data-testid="facet-provider_org_id"' in found.text
+    facet = client.get("/dataset", params={"tags": "企业"})
+    assert "企业登记信息" in facet.text and "户籍人口统计" not in facet.text
+    page = client.get(f"/dataset/{e.name}")
+    assert page.status_code == 200
+    for needle in ('data-testid="preview"', 'data-testid="quick-chart"', "datastore_search?resource_id=",
+                   f"/datastore/dump/{res.id}?format=csv", "/datapackage.json", ".ttl"):
+        assert needle in page.text, needle
+    assert "张三" not in page.text and "500101199001011234" not in page.text  # masked items never shown
+    assert page.text.count("不公开（个人或敏感信息）") == 3  # name, id_number, phone are marked withheld
+    assert client.get(f"/dataset/{secret.name}").status_code == 404
+    assert client.get(f"/dataset/{cond.name}").status_code == 200
+    orgs = client.get("/organization")
+    assert world.orgs["dept_a"].name in orgs.text
+    org = client.get(f"/organization/{world.orgs['dept_a'].code}")
+    assert "户籍人口统计" in org.text and "不动产" not in org.text
+    assert client.get("/organization/public").status_code == 404
+
+
+def test_public_user_applies_provider_reviews_token_reads(client: Any, world: Any) -> None:
+    cond, res = open_entry(world, "企业登记信息", open_type="conditional")
+    world.session.flush()
+    rid = str(res.id)
+    denied = client.get("/api/3/action/datastore_search", params={"resource_id": rid})
+    assert denied.status_code == 403
+    csrf = _csrf(client, "/portal/register")
+    r = client.post("/portal/register", data={"csrf_token": csrf, "username": "citizen-li", "email": "li@example.org",
+                                              "password": "correct-horse-42"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/portal/me")
+    page = client.get(f"/dataset/{cond.name}")
+    assert 'action="/portal/applications"' in page.text
+    csrf = _csrf(client, f"/dataset/{cond.name}")
+    r = client.post("/portal/applications", data={"csrf_token": csrf, "entry_id": str(cond.id),
+                                                   "purpose": "研究企业分布"}, follow_redirects=False)
+    assert r.status_code == 303
+    # the provider sees it in its usual review queue (same workflow engine as sharing requests)
+    queue, _n = service.share_request_list(world.session, world.actors["org_member_a"], box="provider")
+    app = next(q for q in queue if q.entry_id == cond.id)
+    assert app.status == "provider_review" and app.purpose == "研究企业分布"
+    # a public user still sees no 不予开放 entries anywhere
+    assert "不动产" not in client.get("/dataset").text
+    service.share_request_provider_review(world.session, world.actors["org_member_a"], app.id, True, "同意")
+    world.session.flush()
+    csrf = _csrf(client, "/portal/me")
+    r = client.post(f"/portal/applications/{app.id}/activate", data={"csrf_token": csrf})
+    assert r.status_code == 200
+    token = re.search(r'data-testid="token">([^<]+)<', r.text).group(1)  # type: ignore[union-attr]
+    ok = client.get("/api/3/action/datastore_search", params={"resource_id": rid}, headers={"Authorization": token})
+    assert ok.status_code == 200, ok.text
+    recs = ok.json()["result"]["records"]
+    assert len(recs) == 3 and not {"name", "id_number", "phone"} & set(recs[0])
+    # the token reads only that dataset and writes nothing
+    other, other_res = open_entry(world, "另一有条件数据", open_type="conditional")
+    world.session.flush()
+    r = client.get("/api/3/action/datastore_search", params={"resource_id": str(other_res.id)},
+                   headers={"Authorization": token})
+    assert r.status_code == 403
+    r = client.post("/api/3/action/package_patch", json={"id": cond.name, "notes": "x"},
+                    headers={"Authorization": token})
+    assert r.status_code == 403
