@@ -23,7 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub import __version__
-from cityhub.kit import context, i18n
+from cityhub.kit import context, events, i18n
 from cityhub.kit.db import Database
 from cityhub.kit.errors import CityhubError, PayloadTooLarge, RateLimited
 from cityhub.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY, db_metrics
@@ -277,6 +277,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return {"ok": True}
 
     _mount_domains(app)
+    events.load_subscribers()  # consumers of domain events (e.g. the rule engine on stored telemetry)
     _install_error_handlers(app)
     STATIC_DIR.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cityhub.kit import context
+from cityhub.kit import context, events
 from cityhub.kit.db import Database
 from cityhub.kit.settings import Settings, get_settings
 
@@ -177,6 +177,7 @@ def _register_domain_commands() -> None:
 
 
 _register_domain_commands()
+events.load_subscribers()  # every command (the ingest worker too) runs the domains' event consumers
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -7,7 +7,10 @@ handler that raises is isolated and logged, never breaking the publisher or the 
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
+import pkgutil
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -78,3 +81,20 @@ def failures(topic: str) -> int:
 def has_subscribers(topic: str) -> bool:
     """True when anyone listens (publishers may skip building payloads otherwise)."""
     return bool(_handlers.get(topic))
+
+
+def load_subscribers() -> list[str]:
+    """Import `cityhub.<domain>.subscribers` of every domain package and call its `register()`.
+
+    Composition roots (app, CLI) call this, so a producer's process (e.g. the ingest worker) runs the consumers'
+    handlers without importing them. Returns the modules registered.
+    """
+    import cityhub
+
+    loaded = []
+    for info in pkgutil.iter_modules(cityhub.__path__):
+        name = f"cityhub.{info.name}.subscribers"
+        if info.ispkg and info.name != "kit" and importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register()
+            loaded.append(name)
+    return loaded

@@ -83,6 +83,16 @@ class Settings(BaseSettings):
         "城市公共数据开放平台", description="Open-data portal: site title (status_show, DCAT)."
     )
 
+    ops_webhook_allowed_hosts: str = Field(
+        "", description="Comma-separated hosts alarm webhooks may call (e.g. hooks.example.gov.cn,127.0.0.1); "
+        "empty allows none.")
+    ops_report_limit_per_hour: int = Field(5, description="Citizen reports accepted per client IP and hour.")
+    ops_photo_max_bytes: int = Field(5 * 1024 * 1024, description="Largest citizen-report photo or attachment.")
+    ops_fallback_org_code: str = Field(
+        "cq-cgj", description="Department incidents go to when no routing rule matches (empty: stay new).")
+    ops_tick_interval_s: float = Field(5.0, description="Seconds between rule-timer, SLA and outbox passes.")
+    ops_screen_refresh_s: float = Field(5.0, description="Seconds between live updates of the 大屏 (SSE).")
+
     @property
     def effective_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under var_dir."""

@@ -1,0 +1,377 @@
+"""Ops pages: the live 大屏 (server-sent events), alarms, incidents, rules, indicators, citizen reports.
+
+The rule editor previews a rule against the last 24 h; the report form is public.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from cityhub.core import service as core
+from cityhub.core.deps import CurrentActor, OptionalActor
+from cityhub.kit import clock
+from cityhub.kit.errors import CityhubError
+from cityhub.kit.i18n import gettext as _
+from cityhub.kit.pagination import PageParams
+from cityhub.kit.settings import get_settings
+from cityhub.kit.web import DbSession, NavItem, allow_large_bodies, register_nav, render, verify_csrf
+from cityhub.ops import schemas, service
+from cityhub.ops.models import IncidentStatus
+
+router = APIRouter(prefix="/ops", include_in_schema=False)
+register_nav(
+    NavItem("ops", "Operations screen", "/ops/screen", order=10),
+    NavItem("ops", "Alarms", "/ops/alarms", order=20),
+    NavItem("ops", "Incidents", "/ops/incidents", order=30),
+    NavItem("ops", "Rules", "/ops/rules", order=40),
+    NavItem("ops", "City indicators", "/ops/indicators", order=50),
+    NavItem("ops", "Report a problem", "/ops/report", order=60, public=True),
+)
+allow_large_bodies("/ops/report", "/ops/incidents/")
+Csrf = Annotated[str, Form(max_length=100)]
+ACTIONS = {"accepted": "Accept", "in_progress": "Start work", "resolved": "Resolve", "closed": "Close",
+           "reopened": "Reopen", "dispatched": "Dispatch", "new": "Return to the center"}
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    if isinstance(exc, CityhubError):
+        field = getattr(exc, "field", None)
+        return f"{exc.message} ({field})" if field else exc.message
+    return str(exc)
+
+
+def _names(session: Any) -> dict[uuid.UUID, str]:
+    return {o.id: o.name for o in core.organization_all(session)}
+
+
+def _districts(session: Any) -> list[Any]:
+    return [o for o in core.organization_all(session) if o.kind in ("district", "county", "new_area")]
+
+
+# ---- the 大屏
+
+
+@router.get("/screen")
+def screen(request: Request, session: DbSession, actor: CurrentActor, district_id: uuid.UUID | None = None
+           ) -> Response:
+    """The full-screen operations view, live over server-sent events; a district view filters it."""
+    snap = schemas.DashboardSnapshot.model_validate(service.dashboard_snapshot(session, actor, district_id))
+    district = next((d for d in _districts(session) if d.id == district_id), None)
+    return render(request, "ops/screen.html", {  # type: ignore[no-any-return]
+        "snap": snap.model_dump(mode="json"), "district": district, "districts": _districts(session),
+        "refresh_s": get_settings().ops_screen_refresh_s})
+
+
+@router.get("/screen/stream")
+async def screen_stream(request: Request, actor: CurrentActor, district_id: uuid.UUID | None = None,
+                        once: bool = False) -> StreamingResponse:
+    """Server-sent events: a dashboard snapshot every few seconds (`once=1` sends one and ends)."""
+    db = request.app.state.db
+    pause = get_settings().ops_screen_refresh_s
+
+    def snapshot() -> str:
+        with db.session_scope() as session:
+            snap = schemas.DashboardSnapshot.model_validate(service.dashboard_snapshot(session, actor, district_id))
+            return snap.model_dump_json()
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b"retry: 5000\n\n"
+        while True:
+            data = await asyncio.to_thread(snapshot)
+            yield f"event: snapshot\ndata: {data}\n\n".encode()
+            if once or await request.is_disconnected():
+                return
+            await asyncio.sleep(pause)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+# ---- alarms
+
+
+@router.get("/alarms")
+def alarms(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+           active: str = Query("1", pattern="^(0|1|all)$"), severity: str | None = Query(None, max_length=20),
+           district_id: uuid.UUID | None = None, offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """Alarm list with acknowledge and clear."""
+    page = PageParams(limit=50, offset=offset)
+    flt_active = None if active == "all" else active == "1"
+    items, total = service.alarm_list(session, actor, page, active=flt_active, severity=severity or None,
+                                      district_id=district_id)
+    stats = service.alarm_stats(session, actor, district_id)
+    return render(request, "ops/alarms.html", {  # type: ignore[no-any-return]
+        "alarms": items, "total": total, "offset": offset, "msg": msg, "active": active, "severity": severity,
+        "district_id": district_id, "districts": _districts(session), "names": _names(session), "stats": stats,
+        "severities": schemas.SEVERITIES, "status": service.alarm_status})
+
+
+@router.post("/alarms/{alarm_id}/{action}")
+def alarm_action(request: Request, session: DbSession, actor: CurrentActor, alarm_id: uuid.UUID, action: str,
+                 csrf_token: Csrf) -> Response:
+    """Acknowledge, clear, or open an incident for an alarm."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            if action == "ack":
+                service.alarm_acknowledge(session, actor, alarm_id)
+            elif action == "clear":
+                service.alarm_clear(session, actor, alarm_id)
+            elif action == "incident":
+                alarm = service.alarm_get(session, actor, alarm_id)
+                inc = service.incident_create(session, actor, schemas.IncidentCreate(
+                    title=f"{alarm.originator_name} · {alarm.type}"[:200], alarm_ids=[alarm.id],
+                    severity=schemas.Severity(alarm.severity)))
+                return RedirectResponse(f"/ops/incidents/{inc.id}", status_code=303)
+            else:
+                raise CityhubError(_("Unknown action"))
+        msg = _("Saved")
+    except (ValidationError, CityhubError) as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/ops/alarms?msg={msg}", status_code=303)
+
+
+# ---- incidents
+
+
+@router.get("/incidents")
+def incidents(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+              status: str | None = Query(None, max_length=20), offset: int = Query(0, ge=0, le=1_000_000)
+              ) -> Response:
+    """The incident queue (a department sees its own)."""
+    page = PageParams(limit=50, offset=offset)
+    items, total = service.incident_list(session, actor, page, status=status or None)
+    from cityhub.ops import policies
+
+    return render(request, "ops/incidents.html", {  # type: ignore[no-any-return]
+        "incidents": items, "total": total, "offset": offset, "msg": msg, "status": status,
+        "statuses": schemas.INCIDENT_STATUSES, "names": _names(session), "now": clock.now(),
+        "can_create": policies.is_center(actor), "categories": schemas.CATEGORIES,
+        "departments": [o for o in core.organization_all(session) if o.kind == "department"]})
+
+
+@router.post("/incidents")
+def incident_create(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                    title: Annotated[str, Form(max_length=200)], category: Annotated[str, Form(max_length=40)],
+                    severity: Annotated[str, Form(max_length=20)] = "major",
+                    description: Annotated[str, Form(max_length=5000)] = "",
+                    org_id: Annotated[str, Form(max_length=40)] = "") -> Response:
+    """Open an incident by hand."""
+    verify_csrf(request, csrf_token)
+    try:
+        data = schemas.IncidentCreate(title=title, category=category, severity=severity,
+                                      description=description, org_id=uuid.UUID(org_id) if org_id else None)
+        with session.begin_nested():
+            inc = service.incident_create(session, actor, data)
+        return RedirectResponse(f"/ops/incidents/{inc.id}", status_code=303)
+    except (ValidationError, CityhubError, ValueError) as exc:
+        return RedirectResponse(f"/ops/incidents?msg={_error_text(exc)}", status_code=303)
+
+
+@router.get("/incidents/{incident_id}")
+def incident_page(request: Request, session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
+                  msg: str | None = None) -> Response:
+    """An incident: timeline, comments, attachments, transitions."""
+    d = service.incident_detail(session, actor, incident_id)
+    inc = d["incident"]
+    moves = [s.value for s in service.INCIDENT_FLOW.get(IncidentStatus(inc.status), set())]
+    order = [s.value for s in IncidentStatus]
+    return render(request, "ops/incident.html", {  # type: ignore[no-any-return]
+        "inc": inc, "events": d["events"], "attachments": d["attachments"], "alarms": d["alarms"],
+        "shared": d["shared_with"], "names": _names(session), "msg": msg,
+        "moves": sorted(moves, key=order.index), "actions": ACTIONS,
+        "departments": [o for o in core.organization_all(session) if o.kind == "department"]})
+
+
+@router.post("/incidents/{incident_id}/transition")
+def incident_transition(request: Request, session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
+                        csrf_token: Csrf, status: Annotated[str, Form(max_length=20)],
+                        note: Annotated[str, Form(max_length=2000)] = "",
+                        org_id: Annotated[str, Form(max_length=40)] = "") -> Response:
+    """Move the incident."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            service.incident_transition(session, actor, incident_id, IncidentStatus(status), note,
+                                        uuid.UUID(org_id) if org_id else None)
+        msg = _("Saved")
+    except (CityhubError, ValueError) as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/ops/incidents/{incident_id}?msg={msg}", status_code=303)
+
+
+@router.post("/incidents/{incident_id}/comment")
+def incident_comment(request: Request, session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
+                     csrf_token: Csrf, text: Annotated[str, Form(min_length=1, max_length=5000)]) -> Response:
+    """Comment."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            service.incident_comment(session, actor, incident_id, text)
+        msg = _("Saved")
+    except CityhubError as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/ops/incidents/{incident_id}?msg={msg}", status_code=303)
+
+
+@router.post("/incidents/{incident_id}/attach")
+async def incident_attach(request: Request, session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
+                          csrf_token: Csrf, file: Annotated[UploadFile, File()]) -> Response:
+    """Attach a photo or PDF."""
+    verify_csrf(request, csrf_token)
+    content = await file.read(get_settings().ops_photo_max_bytes + 1)
+    try:
+        with session.begin_nested():
+            service.incident_attach(session, actor, incident_id, file.filename or "file", content)
+        msg = _("Saved")
+    except CityhubError as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/ops/incidents/{incident_id}?msg={msg}", status_code=303)
+
+
+# ---- rules
+
+
+def _rule_from_form(form: Any) -> schemas.RuleCreate:
+    def num(name: str) -> float | None:
+        v = str(form.get(name) or "").strip()
+        return float(v) if v else None
+
+    kind = str(form.get("kind") or "threshold")
+    cond: dict[str, Any] | None = None
+    if kind in ("threshold", "rate"):
+        cond = {"op": form.get("op") or ">", "value": num("value")}
+    elif kind == "anomaly":
+        cond = {"z": num("z") or 3.0, "alpha": num("alpha") or 0.05, "min_samples": int(num("min_samples") or 30)}
+    clear = None
+    if num("clear_value") is not None:
+        clear = {"op": form.get("clear_op") or "<", "value": num("clear_value")}
+    return schemas.RuleCreate.model_validate({
+        "name": form.get("name") or "", "kind": kind, "profile_code": form.get("profile_code") or None,
+        "key": form.get("key") or "", "severity": form.get("severity") or "major", "condition": cond,
+        "clear_condition": clear, "duration_s": int(num("duration_min") or 0) * 60,
+        "repeat_count": int(num("repeat_count") or 1), "no_data_s": int(num("no_data_min") or 0) * 60,
+        "auto_incident": form.get("auto_incident") == "on", "category": form.get("category") or "",
+        "org_id": form.get("org_id") or None})
+
+
+@router.get("/rules")
+def rules(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+          offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """Rules and the rule editor."""
+    items, total = service.rule_list(session, actor, PageParams(limit=100, offset=offset))
+    return render(request, "ops/rules.html", {  # type: ignore[no-any-return]
+        "rules": items, "total": total, "offset": offset, "msg": msg, "names": _names(session), "preview": None,
+        "form": {}, "severities": schemas.SEVERITIES, "ops": service.RULE_OPS,
+        "categories": schemas.CATEGORIES, "profiles": sorted(service.SPARK_KEYS)})
+
+
+@router.post("/rules")
+async def rule_submit(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """Preview a rule against the last 24 h, or save it."""
+    form = await request.form()
+    verify_csrf(request, str(form.get("csrf_token") or ""))
+    preview = None
+    msg = None
+    try:
+        data = _rule_from_form(form)
+        if form.get("action") == "save":
+            with session.begin_nested():
+                service.rule_create(session, actor, data)
+            return RedirectResponse(f"/ops/rules?msg={_('Saved')}", status_code=303)
+        preview = service.rule_preview(session, actor, data)
+    except (ValidationError, CityhubError, ValueError) as exc:
+        msg = _error_text(exc)
+    items, total = service.rule_list(session, actor, PageParams(limit=100, offset=0))
+    return render(request, "ops/rules.html", {  # type: ignore[no-any-return]
+        "rules": items, "total": total, "offset": 0, "msg": msg, "names": _names(session), "preview": preview,
+        "form": {k: str(v) for k, v in form.items() if k != "csrf_token"}, "severities": schemas.SEVERITIES,
+        "ops": service.RULE_OPS, "categories": schemas.CATEGORIES, "profiles": sorted(service.SPARK_KEYS)},
+        status_code=200 if msg is None else 422)
+
+
+@router.post("/rules/{rule_id}/toggle")
+def rule_toggle(request: Request, session: DbSession, actor: CurrentActor, rule_id: uuid.UUID,
+                csrf_token: Csrf) -> Response:
+    """Enable or disable a rule."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            r = service.rule_get(session, actor, rule_id)
+            service.rule_update(session, actor, rule_id, schemas.RuleUpdate(enabled=not r.enabled))
+        msg = _("Saved")
+    except CityhubError as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/ops/rules?msg={msg}", status_code=303)
+
+
+# ---- indicators
+
+
+@router.get("/indicators")
+def indicators(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
+    """Indicator registry with values, bands and trends."""
+    items = service.indicator_list(session, actor)
+    series = {i.id: [[v.ts.isoformat(), v.value] for v in service.indicator_values(session, actor, i.id, limit=90)]
+              for i in items}
+    return render(request, "ops/indicators.html", {  # type: ignore[no-any-return]
+        "indicators": items, "series": {str(k): v for k, v in series.items()}, "msg": msg,
+        "names": _names(session)})
+
+
+@router.post("/indicators/{indicator_id}/value")
+def indicator_value(request: Request, session: DbSession, actor: CurrentActor, indicator_id: uuid.UUID,
+                    csrf_token: Csrf, value: Annotated[float, Form(allow_inf_nan=False)]) -> Response:
+    """Record a manual value."""
+    verify_csrf(request, csrf_token)
+    try:
+        with session.begin_nested():
+            service.indicator_value_record(session, actor, indicator_id, value)
+        msg = _("Saved")
+    except CityhubError as exc:
+        msg = _error_text(exc)
+    return RedirectResponse(f"/ops/indicators?msg={msg}", status_code=303)
+
+
+# ---- citizen report (public)
+
+
+@router.get("/report")
+def report_form(request: Request, actor: OptionalActor, code: str | None = None,
+                msg: str | None = None) -> Response:
+    """The public intake form."""
+    return render(request, "ops/report.html", {  # type: ignore[no-any-return]
+        "categories": schemas.CATEGORIES, "code": code, "msg": msg})
+
+
+@router.post("/report")
+async def report_submit(request: Request, session: DbSession, actor: OptionalActor, csrf_token: Csrf,
+                        category: Annotated[str, Form(max_length=40)],
+                        description: Annotated[str, Form(max_length=2000)],
+                        lon: Annotated[str, Form(max_length=20)] = "", lat: Annotated[str, Form(max_length=20)] = "",
+                        contact: Annotated[str, Form(max_length=100)] = "",
+                        photo: Annotated[UploadFile | None, File()] = None) -> Response:
+    """Take a report from the form."""
+    verify_csrf(request, csrf_token)
+    try:
+        data = schemas.CitizenReportCreate(category=category, description=description,
+                                           lon=float(lon) if lon else None, lat=float(lat) if lat else None,
+                                           contact=contact)
+        content = await photo.read(get_settings().ops_photo_max_bytes + 1) if photo and photo.filename else None
+        with session.begin_nested():
+            receipt = service.citizen_report_create(session, data, request.client.host if request.client else "",
+                                                    content or None, photo.filename or "photo" if photo else "photo")
+        return RedirectResponse(f"/ops/report?code={receipt.code}", status_code=303)
+    except (ValidationError, CityhubError, ValueError) as exc:
+        return render(request, "ops/report.html", {  # type: ignore[no-any-return]
+            "categories": schemas.CATEGORIES, "code": None, "msg": _error_text(exc)}, status_code=422)
+

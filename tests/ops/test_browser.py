@@ -1,0 +1,98 @@
+"""Browser test: the 大屏 renders non-empty charts in Debian chromium at 1920×1080 and 1366×768."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cityhub.app import create_app
+from cityhub.core import service as core
+from cityhub.core.schemas import OrganizationCreate, UserCreate
+from cityhub.kit.db import Database
+from cityhub.kit.migrate import upgrade
+from cityhub.kit.settings import get_settings
+from cityhub.ops import service as ops
+from cityhub.ops.schemas import IncidentCreate, IndicatorCreate
+from tests.conftest import PASSWORD, REQUIRE_SERVICES
+from tests.web.test_browser import _free_port
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = os.environ.get("CITYHUB_SCREENSHOT_DIR")  # keep the PNGs to look at them
+
+
+@pytest.fixture(scope="module")
+def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """uvicorn over a fresh SQLite database with an admin, a district, alarms, an incident and an indicator."""
+    import uvicorn
+
+    path: Path = tmp_path_factory.mktemp("ops-browser") / "cityhub.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    db = Database(url)
+    with db.session_scope() as s:
+        system = core.Actor.system("test")
+        city = core.organization_create(s, system, OrganizationCreate(name="重庆市", code="cq", kind="city"))
+        yz = core.organization_create(s, system, OrganizationCreate(name="渝中区", code="cq-yz", kind="district",
+                                                                    parent_id=city.id, lon=106.569, lat=29.553))
+        core.user_create(s, system, UserCreate(username="admin", password=PASSWORD, org_id=city.id,
+                                               roles=["platform_admin"]))  # type: ignore[list-item]
+        for i, sev in enumerate(("critical", "major", "minor", "warning")):
+            ops.alarm_raise(s, system, originator_type="device", originator_id=uuid.uuid4(), alarm_type="应变超限",
+                            severity=sev, details={}, org_id=city.id, district_id=yz.id, lon=106.55 + i / 50,
+                            lat=29.55, name=f"应变计 {i}")
+        ops.incident_create(s, system, IncidentCreate(title="管廊积水", org_id=city.id))
+        ind = ops.indicator_create(s, system, IndicatorCreate(code="pm25", name="PM2.5", theme="environment",  # type: ignore[arg-type]
+                                                              unit="µg/m³", warning=75, critical=115, org_id=city.id))
+        ops.indicator_value_record(s, system, ind.id, 48.0)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(get_settings(), db), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_screen_renders_non_empty_charts_at_both_sizes(ops_server: str, tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        if REQUIRE_SERVICES:
+            pytest.fail("Debian chromium is missing (make browser installs it)")
+        pytest.skip("Debian chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    out = Path(SHOTS) if SHOTS else tmp_path
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        for w, h in ((1920, 1080), (1366, 768)):
+            page = browser.new_page(viewport={"width": w, "height": h})
+            page.goto(f"{ops_server}/login?next=/ops/screen")
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_selector("[data-testid=screen]")
+            for chart in ("c-severity", "c-district", "c-gauges", "c-map", "c-funnel", "c-trend"):
+                page.wait_for_selector(f"#{chart} canvas", timeout=10_000)
+            page.wait_for_function("document.getElementById('k-active').textContent === '4'", timeout=10_000)
+            # the map drew the district outlines (the geojson was registered) and the alarm points
+            page.wait_for_function("echarts.getInstanceByDom(document.getElementById('c-map'))"
+                                   ".getOption().series.length === 3", timeout=10_000)
+            assert page.inner_text("#feed").count("应变超限") == 4
+            sizes = page.evaluate("[...document.querySelectorAll('.panel')].map(p => p.getBoundingClientRect())"
+                                  ".map(r => [r.width, r.height, r.bottom])")
+            assert all(wd > 100 and ht > 60 and bottom <= h + 1 for wd, ht, bottom in sizes), sizes
+            page.screenshot(path=str(out / f"ops-screen-{w}x{h}.png"))
+            page.close()
+        browser.close()
