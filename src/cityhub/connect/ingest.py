@@ -366,7 +366,7 @@ _LATEST_UPSERT = (
     "text = excluded.text WHERE excluded.ts >= connect_latest.ts")
 
 
-def _store_pg(session: Session, rows: list[Row], want_stored: bool) -> tuple[int, list[tuple[Any, ...]]]:
+def _store_pg(session: Session, rows: list[Row], want_stored: bool) -> tuple[int, list[tuple[Any, ...]] | None]:
     """COPY straight into the telemetry table; only a batch holding a duplicate takes the staging path.
 
     Duplicates are rare (a redelivery after a worker died before its ack), so the common case pays one COPY into
@@ -378,6 +378,7 @@ def _store_pg(session: Session, rows: list[Row], want_stored: bool) -> tuple[int
     dbapi = session.connection().connection.driver_connection
     months = {datetime(y, mo, 1, tzinfo=UTC) for y, mo in {(r[2].year, r[2].month) for r in rows}}
     data = copy_text(rows)
+    returned: list[tuple[Any, ...]] | None
     with dbapi.cursor() as cur:  # type: ignore[union-attr]  # psycopg connection on PostgreSQL
         ensure_partitions(cur, months)
         cur.execute("SAVEPOINT connect_copy")
@@ -391,7 +392,7 @@ def _store_pg(session: Session, rows: list[Row], want_stored: bool) -> tuple[int
         else:
             cur.execute("RELEASE SAVEPOINT connect_copy")
             stored = len(rows)
-            returned = [(r[0], r[1], r[2]) for r in rows] if want_stored else []
+            returned = None  # every row was stored
         latest = _latest_of(rows)
         cur.execute(_LATEST_UPSERT, ([r[0] for r in latest], [r[1] for r in latest], [r[2] for r in latest],
                                      [r[3] for r in latest], [r[4] for r in latest]))
@@ -413,7 +414,8 @@ def _store_pg_staged(cur: Any, data: bytes, want_stored: bool) -> tuple[int, lis
     return int(stored), returned
 
 
-def _store_sqlite(session: Session, rows: list[Row], want_stored: bool) -> tuple[int, list[tuple[Any, ...]]]:
+def _store_sqlite(session: Session, rows: list[Row], want_stored: bool
+                  ) -> tuple[int, list[tuple[Any, ...]] | None]:
     conn = session.connection()
     dialect = conn.dialect
     col = Telemetry.__table__.c
@@ -457,6 +459,10 @@ def store_quarantine(session: Session, entries: list[dict[str, Any]]) -> None:
                                                   set_={"count": QuarantineCount.count + ins.excluded.count}))
 
 
+def _by_ts(p: SeriesPoint) -> datetime:
+    return p.ts
+
+
 def ingest(session: Session, messages: Sequence[RawMessage]) -> IngestResult:
     """Parse, validate, quarantine, bulk-store, update latest values and publish TELEMETRY_STORED; flushes only."""
     if not messages:
@@ -466,7 +472,7 @@ def ingest(session: Session, messages: Sequence[RawMessage]) -> IngestResult:
     rows = parsed.rows
     stored = 0
     want = events.has_subscribers(events.TELEMETRY_STORED)
-    returned: list[tuple[Any, ...]] = []
+    returned: list[tuple[Any, ...]] | None = []  # (device, key, ts) of the stored rows; None: all of them
     if rows:
         if session.get_bind().dialect.name == "postgresql":
             stored, returned = _store_pg(session, rows, want)
@@ -474,17 +480,24 @@ def ingest(session: Session, messages: Sequence[RawMessage]) -> IngestResult:
             stored, returned = _store_sqlite(session, rows, want)
     if parsed.quarantine:
         store_quarantine(session, parsed.quarantine)
-    if want and returned:
-        by_key = {(r[0], r[1], r[2]): r for r in rows}
+    if want and stored:
         infos = parsed.infos
-        points = []
-        for did, key, ts in returned:
-            r = by_key.get((did, key, ts))
-            info = infos.get(did)
-            if r is None or info is None:
+        if returned is None or stored == len(rows):  # every row was stored: no need to match what came back
+            kept: Iterable[Row] = rows
+        else:
+            back = {(r[0], r[1], r[2]) for r in returned}
+            kept = [r for r in rows if (r[0], r[1], r[2]) in back]
+        points: list[SeriesPoint] = []
+        append_point = points.append
+        last_did: uuid.UUID | None = None
+        info: DeviceInfo | None = None
+        for did, key, ts, value, text in kept:
+            if did is not last_did:  # rows of one message are adjacent
+                last_did, info = did, infos.get(did)
+            if info is None:
                 continue
-            points.append(SeriesPoint(did, key, r[2], r[3], r[4], info.org_id, info.profile_code, info.asset_path,
-                                      info.district_id, info.lon, info.lat))
-        points.sort(key=lambda p: p.ts)
+            append_point(SeriesPoint(did, key, ts, value, text, info.org_id, info.profile_code, info.asset_path,
+                                     info.district_id, info.lon, info.lat))
+        points.sort(key=_by_ts)
         events.publish(session, events.TELEMETRY_STORED, points)
     return IngestResult(stored=stored, duplicates=len(rows) - stored, quarantined=len(parsed.quarantine))

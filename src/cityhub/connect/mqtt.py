@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -39,6 +39,66 @@ log = logging.getLogger("cityhub.connect.ingest")
 INGEST_USER = "cityhub-ingest"
 SESSION_EXPIRY_S = 7 * 86400  # the broker keeps the worker's queue this long while it is away
 RECEIVE_MAXIMUM = 65535  # unacknowledged messages the broker may send us (we ack a whole batch at once)
+
+
+class _ReadAheadSocket:
+    """A plain TCP socket whose `recv` serves paho's small reads from one large read.
+
+    paho reads every packet with at least three `recv` calls (command byte, each remaining-length byte, body) and
+    handles one packet per `select()`. At thousands of messages per second those system calls are most of the
+    worker's network thread. This wrapper reads up to 256 KiB at once and reports what it holds through
+    `pending()`, the hook paho already uses for TLS sockets, so paho keeps reading without waiting in select.
+    """
+
+    __slots__ = ("_sock", "_buf", "_pos")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, n: int) -> bytes:
+        """Up to n bytes: from the read-ahead buffer, else one large read (BlockingIOError when none)."""
+        if self._pos >= len(self._buf):
+            data = self._sock.recv(262144)
+            if not data:
+                return b""
+            self._buf, self._pos = data, 0
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += len(out)
+        return out
+
+    def pending(self) -> int:
+        """Bytes read ahead and not yet consumed."""
+        return len(self._buf) - self._pos
+
+    def __getattr__(self, name: str) -> Any:  # send, setblocking, fileno, close … go to the socket itself
+        return getattr(self._sock, name)
+
+
+class ReadAheadClient(mqtt.Client):
+    """paho's client on a read-ahead socket, draining every buffered packet per network-loop turn.
+
+    Relies on paho 2.x internals (`_create_socket`, `_sock`), pinned by `paho-mqtt<3` in pyproject; TLS and
+    websocket transports are left as paho makes them.
+    """
+
+    def _create_socket(self) -> Any:
+        sock = super()._create_socket()
+        if type(sock) is socket.socket:
+            return _ReadAheadSocket(sock)
+        return sock
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Read packets while the read-ahead buffer holds any (bounded, so writes and keepalives still run)."""
+        rc = super().loop_read(max_packets)
+        sock = self._sock
+        turns = 0
+        while (rc == MQTTErrorCode.MQTT_ERR_SUCCESS and type(sock) is _ReadAheadSocket and sock.pending()
+               and self._sock is sock and turns < 2000):
+            rc = super().loop_read(max_packets)
+            turns += 1
+        return rc
 
 
 @dataclass(frozen=True)
@@ -114,7 +174,7 @@ class IngestWorker:
         self._started = False
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
+        client = ReadAheadClient(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
                              manual_ack=True)
         if self.broker.username:
             client.username_pw_set(self.broker.username, self.broker.password)
@@ -290,8 +350,9 @@ def publisher(url: str, client_id: str | None = None, username: str | None = Non
     published at about a third of the rate of 100 on this machine).
     """
     broker = BrokerUrl.parse(url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"cityhub-pub-{uuid.uuid4().hex[:12]}",
-                         protocol=mqtt.MQTTv311)
+    client = ReadAheadClient(CallbackAPIVersion.VERSION2,
+                             client_id=client_id or f"cityhub-pub-{uuid.uuid4().hex[:12]}",
+                             protocol=mqtt.MQTTv311)
     user, pw = username or broker.username, password or broker.password
     if user:
         client.username_pw_set(user, pw)
