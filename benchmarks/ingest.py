@@ -213,7 +213,7 @@ def spawn_worker(url: str, client_id: str, group: str, prefix: str, log: Path) -
     proc = subprocess.Popen([sys.executable, "-m", "cityhub.cli", "ingest", "--client-id", client_id, "--group",
                              group, "--prefix", prefix], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and log.read_text(errors="replace").count(f"{client_id} connected") < 1:
+    while time.monotonic() < deadline and log.read_text(errors="replace").count(f"{client_id} subscribed to") < 1:
         time.sleep(0.1)
     time.sleep(0.5)
     return proc

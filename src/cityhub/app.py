@@ -254,7 +254,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         """The database (and the broker, when configured) is reachable."""
         checks: dict[str, str] = {}
         try:
-            with request.app.state.db.engine.connect() as conn:
+            with request.app.state.db.engine.connect().execution_options(sqlite_deferred=True) as conn:
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
         except Exception as exc:  # readiness reports any failure instead of raising

@@ -199,6 +199,7 @@ class IngestWorker:
             client.username_pw_set(self.broker.username, self.broker.password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 10)
         return client
@@ -209,8 +210,14 @@ class IngestWorker:
             return
         # Subscribing again on a resumed session is harmless and covers a session the broker expired.
         client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
-        self._connected.set()
-        log.info("ingest worker %s connected, subscribed to %s", self.client_id, self.topic_filter)
+        log.info("ingest worker %s connected", self.client_id)
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any) -> None:
+        if any(getattr(r, "is_failure", False) for r in reasons):
+            log.error("broker refused the subscription %s: %s", self.topic_filter, reasons)
+            return
+        self._connected.set()  # ready only once the broker confirmed the subscription (SUBACK)
+        log.info("ingest worker %s subscribed to %s", self.client_id, self.topic_filter)
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._connected.clear()

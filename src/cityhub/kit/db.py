@@ -80,7 +80,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # IMMEDIATE: take the write lock when the transaction starts. `make run` has several processes on one SQLite
+    # file (server, workers, simulator); a deferred transaction that reads and then writes fails at once with
+    # "database is locked" when another process wrote in between (the busy timeout cannot help a stale snapshot),
+    # whereas an immediate one waits its turn. SQLite is the embedded default; PostgreSQL is for concurrency.
+    # A connection that only reads (health checks) asks for `sqlite_deferred` so it never waits for the lock.
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("sqlite_deferred") else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -91,7 +96,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             from pathlib import Path
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
