@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from fastapi import Query, Response
-from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from pydantic import BaseModel, TypeAdapter
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -39,12 +40,15 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-def paginate(session: Session, stmt: Select[Any], params: PageParams) -> tuple[list[Any], int]:
+def paginate(session: Session, stmt: Select[Any], params: PageParams, *, rows: bool = False
+             ) -> tuple[list[Any], int]:
     """Run `stmt` for one page and count the whole result in the same round trip (COUNT(*) OVER ())."""
     counted = stmt.add_columns(func.count().over().label("_total")).limit(params.limit).offset(params.offset)
     result = session.execute(counted).all()
     if result:
-        return [row[0] for row in result], int(result[0][-1])
+        # rows=True (a hot list selecting plain columns to skip the ORM's identity map): the rows themselves, which
+        # `page_response` validates as dicts; otherwise the first selected element of each row.
+        return (list(result) if rows else [row[0] for row in result]), int(result[0][-1])
     if params.offset == 0:
         return [], 0
     # past the end: the window gave no row to read the total from
@@ -59,6 +63,15 @@ def page_response(schema: type[BaseModel], rows: list[Any], total: int, params: 
     validate it against `response_model` again and serialise it — three passes instead of one. The route keeps
     `response_model=Page[schema]` so the OpenAPI schema stays exact.
     """
-    page = Page[schema](items=[schema.model_validate(r) for r in rows], total=total,  # type: ignore[valid-type]
-                        limit=params.limit, offset=params.offset)
+    if rows and isinstance(rows[0], Row):
+        # plain rows (see `paginate`): one validation call over dicts is about twice as fast as attribute reads
+        items = _list_of(schema).validate_python([r._asdict() for r in rows])
+    else:
+        items = [schema.model_validate(r) for r in rows]
+    page = Page[schema](items=items, total=total, limit=params.limit, offset=params.offset)  # type: ignore[valid-type]
     return Response(page.model_dump_json(), media_type="application/json")
+
+
+@cache
+def _list_of(schema: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[schema])  # type: ignore[valid-type]  # a runtime type, cached per schema

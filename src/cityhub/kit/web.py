@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
@@ -26,9 +27,29 @@ STATIC_DIR = PACKAGE_ROOT / "web" / "static"
 VENDOR_DIR = STATIC_DIR / "vendor"  # filled by `make setup` from node_modules, git-ignored
 
 
-def _db_session(request: Request) -> Iterator[Session]:
-    with request.app.state.db.session_scope() as session:
+async def _db_session(request: Request) -> AsyncIterator[Session]:
+    # async on purpose: opening a session does no I/O, and a sync generator dependency costs two thread-pool hops
+    # per request (enter and exit). The commit (or rollback) does I/O, so it runs in the pool, once.
+    session: Session = request.app.state.db.sessionmaker()
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_finish, session, False)
+        raise
+    await run_in_threadpool(_finish, session, True)
+
+
+def _finish(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 # The request boundary: opens the session, commits when the handler returns, rolls back on any error.
