@@ -246,3 +246,41 @@ def test_asset_rules(world, cw) -> None:
     tree = service.asset_tree(s, world.actors["org_member_a"])
     assert [n["asset"].name for n in tree] == ["测试长江大桥"]
     assert [c["asset"].name for c in tree[0]["children"]] == ["主跨"] and tree[0]["children"][0]["devices"] == 1
+
+
+def test_device_cache_reloads_only_when_another_process_changed_devices(world, cw, monkeypatch) -> None:
+    """The cache checks a change token every CACHE_TTL_S and keeps its entries while nothing moved."""
+    from sqlalchemy import update
+
+    from cityhub.connect import ingest as ingest_mod
+    from cityhub.connect.models import Device
+
+    s = world.session
+    cache = ingest_mod.DeviceCache()
+    now = [1000.0]
+    monkeypatch.setattr(ingest_mod.time, "monotonic", lambda: now[0])
+    loads: list[int] = []
+    real_load = ingest_mod.load_device_infos
+
+    def counting_load(sess, ids):
+        loads.append(len(ids))
+        return real_load(sess, ids)
+
+    monkeypatch.setattr(ingest_mod, "load_device_infos", counting_load)
+    dev = cw["dev_a"]
+    first_org = dev.org_id
+    assert cache.get_many(s, [dev.id])[dev.id].org_id == first_org
+    now[0] += ingest_mod.CACHE_TTL_S + 1  # nothing changed: the token matches, no reload
+    cache.get_many(s, [dev.id])
+    assert loads == [1]
+    # another process moves the device to another organisation (no in-process invalidation here)
+    other = world.orgs["dept_b"].id
+    s.execute(update(Device).where(Device.id == dev.id).values(org_id=other,
+                                                                updated_at=clock.now() + timedelta(seconds=1)))
+    assert cache.get_many(s, [dev.id])[dev.id].org_id == first_org  # within the interval: still cached
+    now[0] += ingest_mod.CACHE_TTL_S + 1
+    assert cache.get_many(s, [dev.id])[dev.id].org_id == other  # token moved: reloaded
+    assert loads == [1, 1]
+    now[0] += ingest_mod.FULL_RELOAD_S + 1  # the backstop reloads even with an unchanged token
+    cache.get_many(s, [dev.id])
+    assert loads == [1, 1, 1]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -48,6 +48,7 @@ MAX_TEXT = 1000
 MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CACHE_TTL_S = 10.0  # another process's device change is seen within this long
+FULL_RELOAD_S = 600.0  # reload everything this often even when the change token stayed the same
 NEGATIVE_TTL_S = 2.0  # unknown ids are re-checked soon (a device may be registered right before it reports)
 
 Row = tuple[uuid.UUID, str, datetime, float | None, str | None]
@@ -68,21 +69,49 @@ class DeviceInfo:
     lat: float | None
 
 
+def change_token(session: Session) -> tuple[Any, ...]:
+    """Count and latest change of devices, assets and profiles: equal tokens mean no fact ingest uses moved."""
+    return tuple(tuple(r) for r in session.execute(
+        select(func.count(), func.max(Device.updated_at)).select_from(Device)
+        .union_all(select(func.count(), func.max(Asset.updated_at)).select_from(Asset),
+                   select(func.count(), func.max(DeviceProfile.updated_at)).select_from(DeviceProfile))).all())
+
+
 class DeviceCache:
-    """Per-process device facts with a TTL; writes in this process invalidate at once."""
+    """Per-process device facts; writes in this process invalidate at once, other processes' within CACHE_TTL_S.
+
+    Every CACHE_TTL_S the cache compares a change token (one small query, `change_token`) and forgets everything
+    only when it moved, instead of expiring entries: reloading thousands of devices at once (with every asset's
+    path) stalled ingest for a second each time the entries loaded together expired together. As a backstop
+    against clock skew between writers (an update stamped earlier than the latest one), everything is reloaded
+    every FULL_RELOAD_S anyway. Unknown ids are re-checked after NEGATIVE_TTL_S.
+    """
 
     def __init__(self) -> None:
         self._items: dict[uuid.UUID, tuple[float, DeviceInfo | None]] = {}
         self._lock = threading.Lock()
+        self._token: tuple[Any, ...] | None = None
+        self._checked = -math.inf
+        self._since = time.monotonic()
 
     def invalidate(self) -> None:
         """Forget everything (a device, profile or asset changed)."""
         with self._lock:
             self._items.clear()
 
+    def _revalidate(self, session: Session, now: float) -> None:
+        token = change_token(session)
+        with self._lock:
+            if token != self._token or now - self._since >= FULL_RELOAD_S:
+                self._items.clear()
+                self._since = now
+            self._token, self._checked = token, now
+
     def get_many(self, session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DeviceInfo | None]:
         """Facts of each id (None: unknown device), loading the missing ones in one query."""
         now = time.monotonic()
+        if now - self._checked >= CACHE_TTL_S:
+            self._revalidate(session, now)
         out: dict[uuid.UUID, DeviceInfo | None] = {}
         missing = []
         items = self._items
@@ -99,7 +128,7 @@ class DeviceCache:
                     items.clear()
                 for i in missing:
                     info = loaded.get(i)
-                    items[i] = (now + (CACHE_TTL_S if info else NEGATIVE_TTL_S), info)
+                    items[i] = (math.inf if info else now + NEGATIVE_TTL_S, info)
                     out[i] = info
         return out
 
