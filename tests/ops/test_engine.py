@@ -260,3 +260,30 @@ def test_series_are_evaluated_in_time_order_whatever_the_batch_order(world: Any,
     events.publish(session, events.TELEMETRY_STORED, pts)  # in time order: 20, 5, 20 → never twice in a row
     assert open_alarms(session, s.device_id) == []
     assert clock.now() is not None
+
+
+def test_running_statistics_are_checkpointed_and_decisions_written_at_once(world: Any, session: Any,
+                                                                           monkeypatch: Any) -> None:
+    now = [5000.0]
+    monkeypatch.setattr(engine.time, "monotonic", lambda: now[0])
+    r = rule(world, session, kind="anomaly", condition={"z": 4.0, "alpha": 0.1, "min_samples": 20},
+             clear_condition={"op": "<", "value": 2.0})
+    s = Series(world)
+    sid = engine.state_id(r.id, s.device_id)
+
+    def stored() -> RuleState:
+        session.expire_all()
+        return session.get(RuleState, sid)
+
+    s.send(session, *((i, 100.0 + (i % 3)) for i in range(20)))
+    assert stored().data["n"] == 20  # a series' first change is written at once
+    s.send(session, *((20 + i, 100.0 + (i % 3)) for i in range(10)))
+    assert stored().data["n"] == 20  # statistics alone wait for the checkpoint ...
+    now[0] += engine.CHECKPOINT_S
+    s.send(session, (30, 101.0))
+    assert stored().data["n"] == 31  # ... and then carry every point evaluated meanwhile
+    s.send(session, (31, 150.0))  # a decision (the alarm) is written with its batch, checkpoint or not
+    assert stored().active and len(open_alarms(session, s.device_id)) == 1 and stored().data["n"] == 32
+    engine.clear_cache()  # a restart loses at most CHECKPOINT_S of statistics, never a decision
+    s.send(session, (32, 101.0))  # evaluated on the stored state: the open alarm clears
+    assert open_alarms(session, s.device_id) == [] and not stored().active and stored().data["n"] == 33

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ OPS: dict[str, Any] = {
     "abs>=": lambda a, b: abs(a) >= b,
 }
 STATE_NS = uuid.UUID("6f1c8f3e-2b1a-4c55-9d0e-0a5e5e0c0b01")
+CHECKPOINT_S = 5.0  # running statistics of a series are written at most this often (decisions: every batch)
 NO_DATA_SLACK = 0.1  # no-data fires between T and 1.1·T of silence (last-seen writes are throttled to T/10)
 
 
@@ -98,7 +100,12 @@ class CompiledRule:
 
 @dataclass(slots=True)
 class SeriesState:
-    """In-memory copy of one `ops_rule_state` row; `dirty` marks what must be written back."""
+    """In-memory copy of one `ops_rule_state` row.
+
+    `dirty`: a decision changed (active, pending, count, deadlines) and is written with the batch. `soft`: only
+    running statistics moved (a rate rule's previous point, an anomaly rule's mean and variance); those are
+    checkpointed at most every CHECKPOINT_S per series instead (see `StateStore.flush`).
+    """
 
     id: uuid.UUID
     rule_id: uuid.UUID
@@ -113,6 +120,8 @@ class SeriesState:
     version: int = 0
     dirty: bool = False
     new: bool = False
+    soft: bool = False
+    saved_at: float = -math.inf  # time.monotonic() of this process's last write of the row
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +252,7 @@ def _measure(rule: CompiledRule, st: SeriesState, ts: datetime, value: float) ->
         incr = alpha * diff
         mean += incr
         var = (1 - alpha) * (var + diff * incr)
-    st.data = {"n": n + 1, "mean": mean, "var": var}
+    st.data = {**d, "n": n + 1, "mean": mean, "var": var}  # keeps the series' context (ctx)
     st.last_ts, st.last_value = ts, value
     return z, True
 
@@ -272,7 +281,7 @@ def step(rule: CompiledRule, st: SeriesState, ts: datetime, value: float | None)
         return None  # late point: the series' running state has moved past it
     q, changed = _measure(rule, st, ts, value)
     if changed:
-        st.dirty = True
+        st.soft = True
     if q is None:
         return None
     if st.active:
@@ -509,7 +518,15 @@ class StateStore:
         On PostgreSQL an update only applies where the stored version is still the one read (optimistic
         concurrency); the caller re-reads the moved ones (`reread`, locked) and evaluates them again.
         """
-        dirty = [s for s in self.states.values() if s.dirty]
+        mono = time.monotonic()
+        due = mono - CHECKPOINT_S
+        # Running statistics alone are written when the row was last written long enough ago (or never by this
+        # process): every point of a rate or anomaly rule moves them, and writing each series on every batch
+        # cost more than the rest of the evaluation. Unwritten statistics stay in this process's cache, whose
+        # version still matches the stored row; if another worker writes the row first, or this process stops,
+        # at most CHECKPOINT_S of them are lost: the mean, variance or previous point are then a little older,
+        # which these rules tolerate. Every decision (dirty) is still written with its batch.
+        dirty = [s for s in self.states.values() if s.dirty or (s.soft and (s.new or s.saved_at <= due))]
         if not dirty:
             return set()
         now = clock.now()
@@ -537,7 +554,8 @@ class StateStore:
             key = s.id.int
             if key in moved:
                 continue
-            s.dirty = s.new = False
+            s.dirty = s.new = s.soft = False
+            s.saved_at = mono
             self.written += 1
             # if the batch later rolls back, the stored version differs from this one and the row is re-read
             self.cache[key] = s
