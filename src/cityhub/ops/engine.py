@@ -491,7 +491,8 @@ class StateStore:
         versions = "{" + ",".join([str(h.version) if h is not None else "-1" for h in hits]) + "}"
         rows = conn.execute(text(
             "SELECT u.i FROM unnest(CAST(:ids AS uuid[]), CAST(:vs AS integer[])) WITH ORDINALITY AS u(id, v, i) "
-            "LEFT JOIN ops_rule_state s ON s.id = u.id WHERE s.version IS DISTINCT FROM u.v"),
+            "LEFT JOIN ops_rule_state s ON s.id = u.id AND s.id = ANY(CAST(:ids AS uuid[])) "
+            "WHERE s.version IS DISTINCT FROM u.v"),
             {"ids": _uuid_array(ids), "vs": versions}).all()
         moved = {i - 1 for (i,) in rows}
         for pos, hit in enumerate(hits):
@@ -580,8 +581,11 @@ class StateStore:
             "version = v.version, updated_at = :now "
             "FROM jsonb_to_recordset(CAST(:doc AS jsonb)) AS v(id uuid, active boolean, pending_since timestamptz, "
             "count integer, last_ts timestamptz, last_value double precision, data jsonb, due_at timestamptz, "
-            "version integer, old integer) WHERE s.id = v.id AND s.version = v.old RETURNING s.id"),
-            {"doc": doc, "now": now}).all()
+            "version integer, old integer) WHERE s.id = v.id AND s.version = v.old "
+            # the id list lets the planner probe the primary key: it cannot estimate jsonb_to_recordset's rows and
+            # otherwise hashes the recordset against a scan of the whole state table
+            "AND s.id = ANY(CAST(:ids AS uuid[])) RETURNING s.id"),
+            {"doc": doc, "now": now, "ids": _uuid_array([r.id for r in rows])}).all()
         return {r[0].int for r in done}
 
     def _insert(self, rows: list[dict[str, Any]], overwrite: bool = True) -> None:
