@@ -3,36 +3,28 @@
 from __future__ import annotations
 
 import os
-import shutil
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cityhub.app import create_app
 from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate, UserCreate
 from cityhub.kit.db import Database
 from cityhub.kit.migrate import upgrade
-from cityhub.kit.settings import get_settings
 from cityhub.ops import service as ops
 from cityhub.ops.schemas import IncidentCreate, IndicatorCreate
-from tests.conftest import PASSWORD, REQUIRE_SERVICES
-from tests.web.test_browser import _free_port
+from tests.browser import live_app, need_chromium
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = os.environ.get("CITYHUB_SCREENSHOT_DIR")  # keep the PNGs to look at them
 
 
 @pytest.fixture(scope="module")
 def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn over a fresh SQLite database with an admin, a district, alarms, an incident and an indicator."""
-    import uvicorn
-
     path: Path = tmp_path_factory.mktemp("ops-browser") / "cityhub.db"
     url = f"sqlite:///{path}"
     upgrade(url)
@@ -52,29 +44,17 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ind = ops.indicator_create(s, system, IndicatorCreate(code="pm25", name="PM2.5", theme="environment",  # type: ignore[arg-type]
                                                               unit="µg/m³", warning=75, critical=115, org_id=city.id))
         ops.indicator_value_record(s, system, ind.id, 48.0)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(get_settings(), db), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_app(db) as url:
+        yield url
 
 
 def test_screen_renders_non_empty_charts_at_both_sizes(ops_server: str, tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        if REQUIRE_SERVICES:
-            pytest.fail("Debian chromium is missing (make browser installs it)")
-        pytest.skip("Debian chromium is not installed")
+    chromium = need_chromium()
     from playwright.sync_api import sync_playwright
 
     out = Path(SHOTS) if SHOTS else tmp_path
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        browser = pw.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
         for w, h in ((1920, 1080), (1366, 768)):
             page = browser.new_page(viewport={"width": w, "height": h})

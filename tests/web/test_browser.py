@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cityhub.app import create_app
 from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate, UserCreate
 from cityhub.kit.db import Database
 from cityhub.kit.migrate import upgrade
-from cityhub.kit.settings import get_settings
-from tests.conftest import PASSWORD, REQUIRE_SERVICES
+from tests.browser import live_app, need_chromium
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real uvicorn server on a free port over a fresh SQLite database with one admin."""
-    import uvicorn
-
     path: Path = tmp_path_factory.mktemp("browser") / "cityhub.db"
     url = f"sqlite:///{path}"
     upgrade(url)
@@ -43,28 +29,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         city = core.organization_create(session, system, OrganizationCreate(name="重庆市", code="cq", kind="city"))
         core.user_create(session, system, UserCreate(username="admin", password=PASSWORD, org_id=city.id,
                                                      roles=["platform_admin"]))  # type: ignore[list-item]
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(get_settings(), db), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_app(db) as url:
+        yield url
 
 
 def test_login_switch_language_and_see_shell(live_server: str, tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        if REQUIRE_SERVICES:
-            pytest.fail("Debian chromium is missing (make browser installs it)")
-        pytest.skip("Debian chromium is not installed")
+    chromium = need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        browser = pw.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1440, "height": 900})
