@@ -18,6 +18,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt_client
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -70,7 +72,19 @@ def test_mqtt_and_http_store_identical_rows(world, db, client, broker) -> None:
     pub = mqtt.publisher(broker)
     import json
 
-    infos = [pub.publish(f"{prefix}/devices/{dev_mqtt.id}/telemetry", json.dumps(p), qos=1) for p in payloads]
+    # the first batch from an MQTT 5 device with publish properties, which the worker's own decoder skips
+    v5 = mqtt_client.Client(CallbackAPIVersion.VERSION2, client_id=f"t-v5-{uuid.uuid4().hex[:8]}",
+                            protocol=mqtt_client.MQTTv5)
+    v5.connect("127.0.0.1", 1883)
+    v5.loop_start()
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("gateway", "渝中-07")]
+    props.ContentType = "application/json"
+    v5.publish(f"{prefix}/devices/{dev_mqtt.id}/telemetry", json.dumps(payloads[0]), qos=1,
+               properties=props).wait_for_publish(5)
+    v5.loop_stop()
+    v5.disconnect()
+    infos = [pub.publish(f"{prefix}/devices/{dev_mqtt.id}/telemetry", json.dumps(p), qos=1) for p in payloads[1:]]
     pub.publish(f"{prefix}/devices/{dev_mqtt.id}/telemetry", b"{broken", qos=1).wait_for_publish(5)
     for i in infos:
         i.wait_for_publish(5)

@@ -98,8 +98,95 @@ class ReadAheadClient(mqtt.Client):
         with self._in_callback_mutex:
             self.on_message(self, self._userdata, message)
 
+    # Set by a consumer that wants PUBLISH packets as (topic, payload, mid, qos) without paho's MQTTMessage: see
+    # `_handle_publish`. None keeps paho's own path (and `on_message`).
+    on_raw_publish: Callable[[bytes, bytes, int, int], None] | None = None
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        """Hand an MQTT 5 QoS 0/1 PUBLISH straight to `on_raw_publish` (see `_publish_fast`); else paho's path."""
+        header = self._in_packet["command"]
+        if self.on_raw_publish is None or header & 0x06 == 0x04 or self._protocol != mqtt.MQTTv5:
+            return super()._handle_publish()
+        return self._publish_fast(header, self._in_packet["packet"])
+
+    def _publish_fast(self, header: int, packet: bytes | bytearray) -> MQTTErrorCode:
+        """Decode one QoS 0/1 PUBLISH (`packet` = everything after the fixed header) without paho's objects.
+
+        paho builds a `Properties` object and an MQTTMessage for every MQTT 5 PUBLISH: measured with cProfile,
+        about 40 % of the ingest worker's network time. The worker reads no publish property, and it never grants
+        topic aliases (no Topic Alias Maximum in CONNECT), so a broker always sends the topic itself.
+        """
+        qos = (header & 0x06) >> 1
+        try:
+            pos = 2 + int.from_bytes(packet[0:2], "big")
+            topic = bytes(packet[2:pos])
+            mid = 0
+            if qos:
+                mid = int.from_bytes(packet[pos:pos + 2], "big")
+                pos += 2
+            plen, shift = 0, 0  # property length: a variable byte integer of at most four bytes
+            while True:
+                byte = packet[pos]
+                pos += 1
+                plen |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    break
+                shift += 7
+                if shift > 21:
+                    return MQTTErrorCode.MQTT_ERR_PROTOCOL
+            pos += plen
+        except IndexError:  # a packet shorter than its own lengths
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        if pos > len(packet) or (qos and mid == 0):
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self.on_raw_publish(topic, bytes(packet[pos:]), mid, qos)  # type: ignore[misc]  # set: checked by callers
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _drain_publishes(self, sock: _ReadAheadSocket) -> MQTTErrorCode:
+        """Dispatch the complete QoS 0/1 PUBLISH packets at the head of the read-ahead buffer.
+
+        paho reads a packet with at least three `recv` calls and rebuilds its state dict after each; here a run of
+        buffered PUBLISH packets is sliced out of the buffer directly. Stops at anything else (another packet type,
+        QoS 2, a packet not yet complete), which paho then reads the usual way from the same position.
+        """
+        buf, pos, end = sock._buf, sock._pos, len(sock._buf)
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        while pos < end:
+            header = buf[pos]
+            if header & 0xF0 != 0x30 or header & 0x06 == 0x04:
+                break
+            i, length, shift = pos + 1, 0, 0
+            while i < end and shift <= 21:
+                byte = buf[i]
+                i += 1
+                length |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    break
+                shift += 7
+            else:
+                break  # remaining length incomplete (or over four bytes: paho reports the protocol error)
+            if i + length > end:
+                break
+            rc = self._publish_fast(header, buf[i:i + length])
+            pos = i + length
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+        if pos != sock._pos:
+            sock._pos = pos
+            with self._msgtime_mutex:
+                self._last_bytes_received = mqtt.time_func()
+        return rc
+
     def ack_many(self, items: Sequence[tuple[int, int]]) -> None:
         """Acknowledge (mid, qos) pairs, written out in one pass instead of one socket write per acknowledgement."""
+        if self._manual_ack and all(qos == 1 for _mid, qos in items):
+            # one write for the whole batch: the PUBACKs back to back, queued as a single outgoing packet
+            blob = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid, _qos in items)
+            if blob:
+                self._packet_queue(mqtt.PUBACK, blob, 0, 0)
+            return
         with self._in_callback_mutex:  # paho writes each queued packet at once unless this lock is held
             for mid, qos in items:
                 if qos > 0:
@@ -110,10 +197,19 @@ class ReadAheadClient(mqtt.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read packets while the read-ahead buffer holds any (bounded, so writes and keepalives still run)."""
         rc = super().loop_read(max_packets)
-        sock = self._sock
+        current = self._sock
+        if not isinstance(current, _ReadAheadSocket):
+            return rc
+        sock: _ReadAheadSocket = current
+        fast = self.on_raw_publish is not None and self._protocol == mqtt.MQTTv5
         turns = 0
-        while (rc == MQTTErrorCode.MQTT_ERR_SUCCESS and type(sock) is _ReadAheadSocket and sock.pending()
-               and self._sock is sock and turns < 2000):
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and sock.pending() and self._sock is current and turns < 2000:
+            if fast and self._in_packet["command"] == 0:
+                rc = self._drain_publishes(sock)
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return self._loop_rc_handle(rc)
+                if not sock.pending():
+                    break
             rc = super().loop_read(max_packets)
             turns += 1
         return rc
@@ -201,6 +297,7 @@ class IngestWorker:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_raw_publish = self._on_raw_publish
         client.reconnect_delay_set(1, 10)
         return client
 
@@ -225,6 +322,10 @@ class IngestWorker:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._queue.append((msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC)))
+
+    def _on_raw_publish(self, topic: bytes, payload: bytes, mid: int, qos: int) -> None:
+        # an undecodable topic becomes one no device matches (quarantined as bad_topic), never an exception
+        self._queue.append((topic.decode("utf-8", "replace"), payload, mid, qos, datetime.now(UTC)))
 
     def start(self) -> None:
         """Prepare the persistent-session connection (once); `run` and `wait_connected` drive the network.
