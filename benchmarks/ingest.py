@@ -3,11 +3,11 @@
 (a) broker: a bare counting subscriber (QoS 1, shared subscription, its own process) receives what one flat-out
 Python publisher sends for 15 s; (b) copy: a raw COPY of the same rows into an indexed scratch table;
 (c) capacity: the same flat-out publisher → Mosquitto → `cityhub ingest` (a subprocess) → stored, counted in the
-database, 15 s (`points_per_s`, `ratio_vs_broker`; flat out for longer only grows a backlog that Mosquitto drops
-past its default queue limits); (d) sustained: a paced publisher for 60 s (`--quick`: 15 s) at `--rate` points/s,
-by default 90 % of the measured capacity capped at 21,000 (5 % over the 20,000 goal), where `p95_publish_to_stored_ms` is measured:
-every message carries its publish time as `ts`, and a sampler reads the stored watermark (the oldest per-device
-latest `ts` in `connect_latest`, 200 rows) every 50 ms, so measuring costs the database almost nothing. Then two
+database, 15 s of publishing until all is stored (`points_per_s`, `ratio_vs_broker`); (d) sustained: a paced
+publisher for 60 s (`--quick`: 15 s) at `--rate` points/s, by default 90 % of the measured capacity capped at
+21,000 (5 % over the 20,000 goal), where `p95_publish_to_stored_ms` is measured: every message carries its publish
+time as `ts`, and a sampler reads the stored watermark (the oldest per-device latest `ts` in `connect_latest`, 200
+rows) every 50 ms, so measuring costs the database almost nothing. Then two
 workers in the same share group split another stream. Prints one JSON line.
 
     python benchmarks/ingest.py                 # capacity, then 60 s sustained
