@@ -16,9 +16,9 @@ from cityhub.cloud import schemas, service
 from cityhub.cloud.reference import DR_LEVELS
 from cityhub.core.deps import CurrentActor
 from cityhub.kit.pagination import Page, PageParams, page_params
-from cityhub.kit.web import DbSession
+from cityhub.kit.web import DbSession, SessionRoute
 
-router = APIRouter(prefix="/api/v1/cloud", tags=["cloud"])
+router = APIRouter(prefix="/api/v1/cloud", tags=["cloud"], route_class=SessionRoute)
 Paging = Annotated[PageParams, Depends(page_params)]
 
 

@@ -20,9 +20,9 @@ from cityhub.kit import clock
 from cityhub.kit.errors import CityhubError, Forbidden
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
-from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
 
-router = APIRouter(prefix="/cloud", include_in_schema=False)
+router = APIRouter(prefix="/cloud", include_in_schema=False, route_class=SessionRoute)
 register_nav(
     NavItem("cloud", "Cloud capacity", "/cloud", order=10),
     NavItem("cloud", "Tenancies and requests", "/cloud/tenancies", order=20),

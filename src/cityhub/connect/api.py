@@ -24,10 +24,10 @@ from cityhub.kit.errors import Unauthorized, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.metrics import register_db_metrics
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
-from cityhub.kit.web import DbSession
+from cityhub.kit.web import DbSession, SessionRoute
 
-router = APIRouter(prefix="/api/v1/connect", tags=["connect"])
-device_router = APIRouter(prefix="/api/v1/devices", tags=["connect"])
+router = APIRouter(prefix="/api/v1/connect", tags=["connect"], route_class=SessionRoute)
+device_router = APIRouter(prefix="/api/v1/devices", tags=["connect"], route_class=SessionRoute)
 extra_routers = [device_router]
 Paging = Annotated[PageParams, Depends(page_params)]
 MAX_RANGE = timedelta(days=400)

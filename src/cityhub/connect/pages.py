@@ -19,13 +19,13 @@ from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.i18n import lazy
 from cityhub.kit.pagination import PageParams
-from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
 
 # Device states get their own msgids: "active" alone is translated differently by other layers (已生效, 正常).
 STATUS_LABELS = {"active": lazy("device in service"), "disabled": lazy("device disabled"),
                  "decommissioned": lazy("device decommissioned")}
 
-router = APIRouter(prefix="/connect", include_in_schema=False)
+router = APIRouter(prefix="/connect", include_in_schema=False, route_class=SessionRoute)
 register_nav(
     NavItem("connect", "Devices", "/connect", order=10),
     NavItem("connect", "Quarantine", "/connect/quarantine", order=20),

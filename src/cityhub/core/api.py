@@ -13,9 +13,9 @@ from cityhub.core import schemas, service
 from cityhub.core.deps import CurrentActor
 from cityhub.kit.errors import NotFound
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
-from cityhub.kit.web import DbSession
+from cityhub.kit.web import DbSession, SessionRoute
 
-router = APIRouter(prefix="/api/v1", tags=["core"])
+router = APIRouter(prefix="/api/v1", tags=["core"], route_class=SessionRoute)
 Paging = Annotated[PageParams, Depends(page_params)]
 
 

@@ -15,9 +15,9 @@ from cityhub.core.deps import CurrentActor
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
-from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(prefix="/admin", include_in_schema=False, route_class=SessionRoute)
 
 register_nav(
     NavItem("admin", "Organisations", "/admin/organizations", order=10),

@@ -15,9 +15,9 @@ from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.data import schemas, service
 from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.pagination import Page, PageParams, page_params
-from cityhub.kit.web import DbSession, allow_large_bodies
+from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
 
-router = APIRouter(prefix="/api/v1/data", tags=["data"])
+router = APIRouter(prefix="/api/v1/data", tags=["data"], route_class=SessionRoute)
 Paging = Annotated[PageParams, Depends(page_params)]
 UPLOAD_PREFIX = "/api/v1/data/uploads/"
 allow_large_bodies(UPLOAD_PREFIX)

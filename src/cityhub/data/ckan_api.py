@@ -23,9 +23,9 @@ from cityhub.kit import context
 from cityhub.kit.errors import CityhubError, Forbidden, RateLimited, Unauthorized
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.settings import get_settings
-from cityhub.kit.web import DbSession, allow_large_bodies, verify_csrf
+from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies, verify_csrf
 
-router = APIRouter(tags=["open data (CKAN-compatible)"])
+router = APIRouter(tags=["open data (CKAN-compatible)"], route_class=SessionRoute)
 allow_large_bodies("/api/3/action/resource_", "/api/action/resource_")
 JSON_TYPE = "application/json;charset=utf-8"
 

@@ -16,9 +16,9 @@ from cityhub.data import policies, schemas, service
 from cityhub.kit import clock
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.web import DbSession, NavItem, allow_large_bodies, register_nav, render, verify_csrf
+from cityhub.kit.web import DbSession, NavItem, SessionRoute, allow_large_bodies, register_nav, render, verify_csrf
 
-router = APIRouter(prefix="/data", include_in_schema=False)
+router = APIRouter(prefix="/data", include_in_schema=False, route_class=SessionRoute)
 allow_large_bodies("/data/uploads/")
 
 register_nav(

@@ -21,9 +21,9 @@ from cityhub.data import ckan, policies, portal, schemas, service
 from cityhub.data.models import CatalogEntry, CatalogSearch
 from cityhub.kit.errors import CityhubError, NotFound
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=SessionRoute)
 register_nav(NavItem("data", "Open data portal", "/portal", order=5, public=True))
 Csrf = Annotated[str, Form(max_length=100)]
 Text = Annotated[str, Form(max_length=2000)]

@@ -15,11 +15,11 @@ from fastapi.responses import FileResponse, Response
 
 from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
-from cityhub.kit.web import DbSession, allow_large_bodies
+from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
 from cityhub.ops import schemas, service
 from cityhub.ops.models import IncidentStatus
 
-router = APIRouter(prefix="/api/v1/ops", tags=["ops"])
+router = APIRouter(prefix="/api/v1/ops", tags=["ops"], route_class=SessionRoute)
 Paging = Annotated[PageParams, Depends(page_params)]
 allow_large_bodies("/api/v1/ops/reports", "/api/v1/ops/incidents/")
 

@@ -21,11 +21,11 @@ from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
 from cityhub.kit.settings import get_settings
-from cityhub.kit.web import DbSession, NavItem, allow_large_bodies, register_nav, render, verify_csrf
+from cityhub.kit.web import DbSession, NavItem, SessionRoute, allow_large_bodies, register_nav, render, verify_csrf
 from cityhub.ops import schemas, service
 from cityhub.ops.models import IncidentStatus
 
-router = APIRouter(prefix="/ops", include_in_schema=False)
+router = APIRouter(prefix="/ops", include_in_schema=False, route_class=SessionRoute)
 register_nav(
     NavItem("ops", "Operations screen", "/ops/screen", order=10),
     NavItem("ops", "Alarms", "/ops/alarms", order=20),

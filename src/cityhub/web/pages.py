@@ -12,9 +12,9 @@ from cityhub.core import service as core_service
 from cityhub.core.deps import OptionalActor
 from cityhub.kit import i18n
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.web import DbSession, NavItem, register_nav, render, verify_csrf
+from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=SessionRoute)
 
 register_nav(NavItem("admin", "Overview", "/", order=1))
 
