@@ -103,12 +103,12 @@ def bench_provisioning(n_nodes: int) -> dict[str, float]:
             name=f"bench-{tag}", kind="dummy", config={"root": str(tmp / "dummy")}, credentials={"k": "v"}))
         region = cloud.region_create(s, actor, RegionCreate(account_id=acc.id, code="local-1", name="r"))
         cloud.pool_create(s, actor, PoolCreate(region_id=region.id, name=f"bench-{tag}", vcpus_total=10**7,
-                                               ram_mb_total=10**10, disk_gb_total=10**9, storage_gb_total=10**9))
+                                               ram_mb_total=2 * 10**9, disk_gb_total=10**9, storage_gb_total=10**9))
         item = cloud.catalog_item_create(s, actor, CatalogItemCreate(
             code=f"b.{tag}", name="小", kind="compute", size_id="ecs.s1", vcpus=2, ram_mb=4096, disk_gb=40,
             monthly_price=100))
         tenancy = cloud.tenancy_create(s, actor, TenancyCreate(org_id=dept.id, name="t", quota=Quota(
-            instances=10**6, vcpus=10**7, ram_mb=10**10, disk_gb=10**9)))
+            instances=10**6, vcpus=10**7, ram_mb=2 * 10**9, disk_gb=10**9)))
         item_id, tenancy_id = item.id, tenancy.id
     started = time.perf_counter()
     for _ in range(n_nodes):
