@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_cloud_benchmark_runs_and_places_everything(tmp_path: Path) -> None:
+def test_cloud_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "CLOUD_BENCH_PLACEMENTS": "50", "CLOUD_BENCH_POOLS": "5", "CLOUD_BENCH_NODES": "5",
            "CLOUD_BENCH_DB": f"sqlite:///{tmp_path / 'bench.db'}"}
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cloud.py")], env=env, cwd=ROOT,
