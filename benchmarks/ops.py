@@ -15,9 +15,11 @@ the length of the paced feed; OPS_BENCH_RATE (default 20000) its rate.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -125,14 +127,38 @@ def bench_evaluation(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple
             "batches_late": behind, "points_fed": points}
 
 
+def _mode(mode: str) -> None:
+    from cityhub.kit.settings import get_settings
+
+    os.environ["CITYHUB_OPS_EVALUATION"] = mode
+    get_settings.cache_clear()
+
+
+def _consumer(url: str) -> subprocess.Popen[bytes]:
+    """`cityhub ops worker --queue-only`: a process evaluating queued batches (no timers: the benchmark's points
+    are stamped in the past, and no-data timers would fire on every series between rounds)."""
+    env = {**os.environ, "CITYHUB_DATABASE_URL": url, "CITYHUB_OPS_EVALUATION": "queue",
+           "CITYHUB_OPS_TICK_INTERVAL_S": "5"}
+    return subprocess.Popen([sys.executable, "-m", "cityhub.cli", "ops", "worker", "--queue-only"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uuid.UUID, ...]]],
-                 rounds: int = 12, per_round: int = 15_000) -> dict[str, float]:
-    """connect's ingest_messages with rules on, with rules off, and with a do-nothing subscriber.
+                 rounds: int = 16, per_round: int = 15_000) -> dict[str, float]:
+    """connect's ingest_messages: rules off, a do-nothing subscriber, rules inline, rules through the queue.
 
     The conditions take turns round by round (the machine is shared, so its speed drifts) and each reports the
     median of its rounds. The do-nothing subscriber shows what publishing costs connect by itself (it returns the
-    stored rows to build the event only when someone subscribes), apart from the engine's own cost.
+    stored rows to build the event only when someone subscribes). In the queue condition (PostgreSQL's default,
+    `CITYHUB_OPS_EVALUATION=queue`) ingest only enqueues each batch and a `cityhub ops worker` process, running
+    the whole time, evaluates it: its rate counts only if the worker kept up, so after each queue round the
+    benchmark waits until the queue is empty and reports that wait, and a sampler records how old the oldest
+    queued batch is every 20 ms (`queue_lag_p95_ms`: how long a point waits for its rules).
     """
+    import threading
+
+    from sqlalchemy import text as sql
+
     from cityhub.connect import service as connect
     from cityhub.connect.schemas import RawMessage
     from cityhub.kit import events
@@ -141,42 +167,172 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
     def noop(_session: object, _points: object) -> None:
         return None
 
+    queue = db.is_postgres  # type: ignore[attr-defined]  # a Database
+    consumer = _consumer(str(db.engine.url.render_as_string(hide_password=False))) if queue else None  # type: ignore[attr-defined]
+    lags: list[float] = []
+    sampling = threading.Event()
+    halt = threading.Event()
+
+    def sample() -> None:
+        with db.engine.connect() as conn:  # type: ignore[attr-defined]
+            while not halt.is_set():
+                if sampling.is_set():
+                    age = conn.execute(sql("SELECT EXTRACT(EPOCH FROM now() - min(enqueued_at)) "
+                                           "FROM ops_telemetry_queue")).scalar()
+                    conn.commit()
+                    lags.append(float(age or 0.0) * 1000)
+                time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    if queue:
+        sampler.start()
     rng = random.Random(10)
     # in the past (future timestamps are quarantined) and after the evaluation feed (so no point is late)
     clock0 = datetime.now(UTC) - timedelta(minutes=55)
-    rates: dict[str, list[float]] = {"on": [], "off": [], "noop": []}
-    conditions = ("on", "off", "noop")
-    for r in range(rounds):
-        cond = conditions[r % 3]
-        events.unsubscribe(events.TELEMETRY_STORED, subscribers.on_telemetry_stored)
-        events.unsubscribe(events.TELEMETRY_STORED, noop)
-        if cond == "on":
+    conditions = ("off", "queue", "inline", "noop") if queue else ("off", "inline", "noop")
+    rates: dict[str, list[float]] = {c: [] for c in conditions}
+    drains: list[float] = []
+    paced: dict[str, float] = {}
+    try:
+        time.sleep(2)  # the consumer connects and LISTENs
+        for r in range(rounds):
+            cond = conditions[r % len(conditions)]
+            events.unsubscribe(events.TELEMETRY_STORED, subscribers.on_telemetry_stored)
+            events.unsubscribe(events.TELEMETRY_STORED, noop)
+            if cond in ("inline", "queue"):
+                _mode(cond)
+                subscribers.register()
+            elif cond == "noop":
+                events.subscribe(events.TELEMETRY_STORED, noop)
+            msgs = []
+            for i in range(per_round // 3):  # 3 points per message, like the ingest benchmark
+                d, _o, _p = devices[(r * 7919 + i) % len(devices)]
+                base = r * per_round + i * 3
+                recs = [{"ts": (clock0 + timedelta(milliseconds=10 * (base + k))).isoformat(),
+                         "values": {"v": _value(rng)}} for k in range(3)]
+                msgs.append(RawMessage(topic=f"cityhub/v1/devices/{d}/telemetry",
+                                       payload=json.dumps(recs).encode(), received_at=datetime.now(UTC)))
+            if cond == "queue":
+                sampling.set()
+            t0 = time.perf_counter()
+            stored = 0
+            for start in range(0, len(msgs), 333):  # batches of ~1,000 points, each its own transaction
+                with db.session_scope() as s:  # type: ignore[attr-defined]  # a Database
+                    stored += connect.ingest_messages(s, msgs[start:start + 333]).stored
+            if stored < len(msgs) * 3:
+                raise RuntimeError(f"ingest stored {stored} of {len(msgs) * 3} points")
+            rates[cond].append(stored / (time.perf_counter() - t0))
+            if cond == "queue":
+                t1 = time.perf_counter()
+                while True:
+                    with db.engine.connect() as conn:  # type: ignore[attr-defined]
+                        if not conn.execute(sql("SELECT count(*) FROM ops_telemetry_queue")).scalar():
+                            break
+                    if time.perf_counter() - t1 > 120:
+                        raise RuntimeError("the ops worker did not drain the queue")
+                    time.sleep(0.01)
+                drains.append(time.perf_counter() - t1)
+                sampling.clear()
+        if queue:
+            _mode("queue")
             subscribers.register()
-        elif cond == "noop":
-            events.subscribe(events.TELEMETRY_STORED, noop)
+            paced = _queue_latency(db, devices, rng)
+    finally:
+        halt.set()
+        if consumer is not None:
+            consumer.terminate()
+            consumer.wait(10)
+        events.unsubscribe(events.TELEMETRY_STORED, noop)
+        _mode("inline")
+        subscribers.register()
+    med = {c: statistics.median(v) for c, v in rates.items()}
+    on = med["queue"] if queue else med["inline"]
+    out = {"evaluation": "queue" if queue else "inline",
+           "ingest_points_per_s_rules_on": round(on, 1), "ingest_points_per_s_rules_off": round(med["off"], 1),
+           "ingest_points_per_s_rules_inline": round(med["inline"], 1),
+           "ingest_points_per_s_noop_subscriber": round(med["noop"], 1),
+           "ingest_ratio_rules_on_off": round(on / med["off"], 3),
+           "ingest_ratio_inline_on_off": round(med["inline"] / med["off"], 3),
+           "ingest_ratio_noop_subscriber_off": round(med["noop"] / med["off"], 3)}
+    if queue:
+        out["queue_drain_after_round_s_max"] = round(max(drains), 3)
+        out["queue_lag_p95_ms"] = round(pct(lags, 95), 1) if lags else 0.0
+        out.update(paced)
+    return out
+
+
+def _queue_latency(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uuid.UUID, ...]]],
+                   rng: random.Random, seconds: float = 10.0, rate: int = 20_000) -> dict[str, float]:
+    """Queue mode at the feed rate: ingest 1,000-point batches every 50 ms (points stamped with their generation
+    time) while the ops worker evaluates; per batch, generation → its queue row gone (deleted in the transaction
+    that evaluated it). The benchmark process is the only producer, so batch k has queue id base + 1 + k."""
+    import threading
+
+    from sqlalchemy import text as sql
+
+    from cityhub.connect import service as connect
+    from cityhub.connect.schemas import RawMessage
+
+    with db.engine.connect() as conn:  # type: ignore[attr-defined]
+        base = int(conn.execute(sql("SELECT last_value FROM ops_telemetry_queue_id_seq")).scalar() or 0)
+    samples: list[tuple[float, float]] = []  # (time, smallest queued id or +inf)
+    halt = threading.Event()
+
+    def sample() -> None:
+        with db.engine.connect() as conn:  # type: ignore[attr-defined]
+            while not halt.is_set():
+                low = conn.execute(sql("SELECT min(id) FROM ops_telemetry_queue")).scalar()
+                conn.commit()
+                samples.append((time.perf_counter(), float(low) if low is not None else math.inf))
+                time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    per_batch = 333  # messages of 3 points
+    interval = per_batch * 3 / rate
+    born: list[float] = []
+    first_ts = datetime.now(UTC) - timedelta(seconds=1)
+    started = time.perf_counter()
+    k = 0
+    while time.perf_counter() - started < seconds:
+        due = started + k * interval
+        now = time.perf_counter()
+        if now < due:
+            time.sleep(due - now)
+        gen = time.perf_counter()
+        ts = datetime.now(UTC)
         msgs = []
-        for i in range(per_round // 3):  # 3 points per message, like the ingest benchmark
-            d, _o, _p = devices[(r * 7919 + i) % len(devices)]
-            base = r * per_round + i * 3
-            recs = [{"ts": (clock0 + timedelta(milliseconds=10 * (base + k))).isoformat(), "values": {"v": _value(rng)}}
-                    for k in range(3)]
+        for i in range(per_batch):
+            d, _o, _p = devices[(k * per_batch + i) % len(devices)]
+            # 10 ms apart, as in the rounds above (1 µs apart, a rate-of-change rule sees enormous rates)
+            recs = [{"ts": (ts - timedelta(milliseconds=10 * (2 - j))).isoformat(), "values": {"v": _value(rng)}}
+                    for j in range(3)]
             msgs.append(RawMessage(topic=f"cityhub/v1/devices/{d}/telemetry", payload=json.dumps(recs).encode(),
-                                   received_at=datetime.now(UTC)))
-        t0 = time.perf_counter()
-        stored = 0
-        for start in range(0, len(msgs), 333):  # batches of ~1,000 points, each its own transaction
-            with db.session_scope() as s:  # type: ignore[attr-defined]  # a Database
-                stored += connect.ingest_messages(s, msgs[start:start + 333]).stored
-        if stored < len(msgs) * 3:
-            raise RuntimeError(f"ingest stored {stored} of {len(msgs) * 3} points")
-        rates[cond].append(stored / (time.perf_counter() - t0))
-    events.unsubscribe(events.TELEMETRY_STORED, noop)
-    subscribers.register()
-    on, off, nop = (statistics.median(rates[c]) for c in ("on", "off", "noop"))
-    return {"ingest_points_per_s_rules_on": round(on, 1), "ingest_points_per_s_rules_off": round(off, 1),
-            "ingest_points_per_s_noop_subscriber": round(nop, 1), "ingest_ratio_rules_on_off": round(on / off, 3),
-            "ingest_ratio_noop_subscriber_off": round(nop / off, 3),
-            "ingest_ratio_rules_on_noop": round(on / nop, 3)}
+                                   received_at=ts + timedelta(seconds=1)))
+        with db.session_scope() as s:  # type: ignore[attr-defined]  # a Database
+            connect.ingest_messages(s, msgs)
+        born.append(gen)
+        k += 1
+    fed = k * per_batch * 3 / (time.perf_counter() - started)
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline and (not samples or samples[-1][1] <= base + k):
+        time.sleep(0.01)
+    halt.set()
+    sampler.join()
+    with db.engine.connect() as conn:  # type: ignore[attr-defined]
+        raised = int(conn.execute(sql("SELECT count(*) FROM ops_alarm WHERE start_ts >= :t"),
+                                  {"t": first_ts}).scalar() or 0)
+    lat = []
+    j = 0
+    for n, t_gen in enumerate(born):
+        qid = base + 1 + n
+        while j < len(samples) and (samples[j][0] < t_gen or samples[j][1] <= qid):
+            j += 1
+        if j < len(samples):
+            lat.append((samples[j][0] - t_gen) * 1000)
+    return {"queue_fed_points_per_s": round(fed, 1), "queue_alarms_raised_paced": raised,
+            "p95_point_to_evaluated_ms_queue": round(pct(lat, 95), 1) if lat else float("nan"),
+            "p50_point_to_evaluated_ms_queue": round(pct(lat, 50), 1) if lat else float("nan")}
 
 
 def main() -> None:
@@ -185,6 +341,7 @@ def main() -> None:
     url = scratch_database("cityhub_bench_ops")
     from cityhub.kit import events
 
+    _mode("inline")  # setup and the evaluation part call the engine directly
     events.load_subscribers()
     t0 = time.perf_counter()
     db, devices = setup(url)

@@ -28,6 +28,10 @@ from cityhub.kit.migrate import upgrade
 from cityhub.kit.settings import Settings, get_settings
 
 REQUIRE_SERVICES = os.environ.get("CITYHUB_REQUIRE_SERVICES") == "1"
+# The suite checks rule semantics where they are easiest to observe: inline, in the ingest transaction, on both
+# backends. The queue mode (the default on PostgreSQL) has its own tests: tests/ops/test_queue.py.
+os.environ.setdefault("CITYHUB_OPS_EVALUATION", "inline")
+get_settings.cache_clear()
 PASSWORD = "correct-horse-42"
 
 

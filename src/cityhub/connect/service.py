@@ -485,6 +485,23 @@ def _series_context(session: Session, device_ids: Sequence[uuid.UUID]) -> dict[u
     return ingest_mod.load_device_infos(session, list(device_ids))
 
 
+def series_points(session: Session, rows: Sequence[tuple[uuid.UUID, str, datetime, float | None, str | None]]
+                  ) -> list[SeriesPoint]:
+    """Stored points (device id, key, ts, value, text) with their device's context, as TELEMETRY_STORED carries them.
+
+    For consumers that evaluate a stored batch later (the rule engine's queue): device facts come from ingest's
+    per-process cache, so a batch of known devices costs no query; points of deleted devices are dropped.
+    """
+    infos = ingest_mod.CACHE.get_many(session, {r[0] for r in rows})
+    out: list[SeriesPoint] = []
+    for did, key, ts, value, text in rows:
+        info = infos.get(did)
+        if info is not None:
+            out.append(SeriesPoint(did, key, ts, value, text, info.org_id, info.profile_code, info.asset_path,
+                                   info.district_id, info.lon, info.lat))
+    return out
+
+
 def telemetry_points(session: Session, *, device_ids: Sequence[uuid.UUID], keys: Sequence[str] | None,
                      start: datetime, end: datetime) -> Iterator[SeriesPoint]:
     """Stored points with start <= ts < end, ordered by ts (system level)."""

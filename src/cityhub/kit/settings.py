@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     ops_fallback_org_code: str = Field(
         "cq-cgj", description="Department incidents go to when no routing rule matches (empty: stay new).")
     ops_tick_interval_s: float = Field(5.0, description="Seconds between rule-timer, SLA and outbox passes.")
+    ops_evaluation: Literal["auto", "inline", "queue"] = Field(
+        "auto", description="Where rules run on stored telemetry: `inline` in the ingest transaction, `queue` in "
+        "`cityhub ops worker` through a transactional queue table (PostgreSQL only), `auto` = queue on PostgreSQL, "
+        "inline on SQLite.")
     ops_screen_refresh_s: float = Field(5.0, description="Seconds between live updates of the 大屏 (SSE).")
 
     @property

@@ -49,25 +49,96 @@ def tick() -> None:
         publisher.close()
 
 
+def drain_queue(db: Database, batches: int = 8, until: float | None = None) -> service.DrainResult:
+    """Evaluate queued batches until the queue is empty or `until` (monotonic) passed; a claim per transaction."""
+    total = service.DrainResult()
+    while until is None or time.monotonic() < until:
+        with db.session_scope() as session:
+            r = service.drain_telemetry_queue(session, batches)
+        if not r.batches:
+            return total
+        total.batches += r.batches
+        total.points += r.points
+        total.raised += r.raised
+        total.failed += r.failed
+        total.oldest_wait_s = max(total.oldest_wait_s, r.oldest_wait_s)
+    return total
+
+
+class QueueListener:
+    """A dedicated autocommit connection LISTENing on the queue channel: wake when a batch commits.
+
+    A missed notification (the connection dropped, the worker started after the NOTIFY) costs at most `timeout`:
+    the caller drains after every wait, notified or not.
+    """
+
+    def __init__(self, db: Database) -> None:
+        import psycopg
+
+        self._dsn = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._psycopg = psycopg
+        self._conn: Any = None
+
+    def wait(self, timeout: float) -> bool:
+        """Block until a notification or `timeout` seconds; True when notified."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = self._psycopg.connect(self._dsn, autocommit=True)
+                self._conn.execute(f"LISTEN {service.QUEUE_CHANNEL}")
+            got = False
+            for _n in self._conn.notifies(timeout=max(timeout, 0.0), stop_after=1):
+                got = True
+            return got
+        except self._psycopg.Error:  # the database went away: sleep the timeout out, reconnect next time
+            self._conn = None
+            time.sleep(max(timeout, 0.0))
+            return False
+
+
 @ops_app.command("worker")
-def worker(interval: Annotated[float | None, typer.Option(help="Seconds between passes.")] = None) -> None:
-    """Run the pass forever (make run starts it); several workers may run against PostgreSQL."""
+def worker(
+    interval: Annotated[float | None, typer.Option(help="Seconds between passes.")] = None,
+    queue_only: Annotated[bool, typer.Option(help="Only evaluate queued telemetry (no timers, SLAs, outbox): "
+                                                  "extra rule consumers beside a full worker.")] = False,
+) -> None:
+    """Run the pass forever (make run starts it), and evaluate queued telemetry as it arrives.
+
+    Several workers may run against PostgreSQL: queued batches are claimed with SKIP LOCKED.
+    """
     from cityhub.kit.settings import get_settings
 
     db = _db()
     pause = interval or get_settings().ops_tick_interval_s
-    publisher = delivery.mqtt_publisher()
+    with db.session_scope() as session:
+        queued = service.evaluation_mode(session) == "queue"
+    listener = QueueListener(db) if queued else None
+    if queue_only and listener is None:
+        raise typer.BadParameter("--queue-only needs CITYHUB_OPS_EVALUATION=queue (or auto) on PostgreSQL")
+    publisher = None if queue_only else delivery.mqtt_publisher()
+    next_tick = float("inf") if queue_only else 0.0
     with httpx.Client(timeout=5) as http:
         while True:
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + pause
+                try:
+                    out = run_tick(db, publisher, http)
+                    if out["timers"]["raised"] or out["escalated"] or out["outbox"]["delivered"]:
+                        err.print(f"ops: {out}")
+                except Exception as exc:  # keep the companion alive; the next pass retries
+                    err.print(f"[red]ops worker pass failed: {type(exc).__name__}: {exc}[/red]")
+                if publisher is None:
+                    publisher = delivery.mqtt_publisher()
+            if listener is None:
+                time.sleep(max(0.0, next_tick - time.monotonic()))
+                continue
             try:
-                out = run_tick(db, publisher, http)
-                if out["timers"]["raised"] or out["escalated"] or out["outbox"]["delivered"]:
-                    err.print(f"ops: {out}")
-            except Exception as exc:  # keep the companion alive; the next pass retries
-                err.print(f"[red]ops worker pass failed: {type(exc).__name__}: {exc}[/red]")
-            if publisher is None:
-                publisher = delivery.mqtt_publisher()
-            time.sleep(pause)
+                drained = drain_queue(db, until=next_tick)
+                if drained.raised or drained.failed:
+                    err.print(f"ops queue: {drained}")
+            except Exception as exc:  # the database is down: the batches stay queued
+                err.print(f"[red]ops queue drain failed: {type(exc).__name__}: {exc}[/red]")
+            listener.wait(min(1.0, max(0.0, next_tick - time.monotonic())))
 
 
 def register(app: typer.Typer) -> None:

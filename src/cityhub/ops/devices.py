@@ -87,3 +87,12 @@ def telemetry_aggregate(session: Session, *, device_ids: Sequence[uuid.UUID], ke
         return None
     value = c.telemetry_aggregate(session, device_ids=device_ids, key=key, agg=agg, start=start, end=end)
     return float(value) if value is not None else None
+
+
+def series_points(session: Session, rows: Sequence[tuple[uuid.UUID, str, datetime, float | None, str | None]]
+                  ) -> list[SeriesPoint]:
+    """Stored rows with their device context (SeriesPoint), or none without connect."""
+    c = _connect()
+    if c is None:
+        return []
+    return c.series_points(session, rows)  # type: ignore[no-any-return]  # connect's typed contract

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
@@ -108,6 +108,21 @@ class RuleState(Base):
     due_at: Mapped[datetime | None] = mapped_column(default=None)  # when the tick must look at it
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class TelemetryQueue(Base):
+    """Stored ingest batches waiting for the rule engine (evaluation mode `queue`, a transactional outbox).
+
+    Ingest inserts one row per stored batch inside its own transaction (and NOTIFYs the channel
+    `service.QUEUE_CHANNEL`, delivered at commit); `cityhub ops worker` claims rows with SKIP LOCKED, evaluates
+    them, and deletes them in the same transaction: a batch is evaluated once, whichever process dies when.
+    """
+
+    __tablename__ = "ops_telemetry_queue"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    enqueued_at: Mapped[datetime] = mapped_column(default=clock.now)
+    points: Mapped[bytes] = mapped_column(LargeBinary)  # orjson: [[device id, key, ts, value, text], …]
 
 
 class EngineMeta(Base):

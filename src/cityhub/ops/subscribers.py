@@ -15,8 +15,11 @@ from cityhub.ops import service
 
 
 def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) -> None:
-    """Run the rule engine on a stored ingest batch (inside its transaction, in the publisher's savepoint)."""
-    service.on_telemetry_stored(session, points)
+    """Run the rule engine on a stored ingest batch, or queue it for the ops worker (`service.evaluation_mode`).
+
+    Either way inside the ingest transaction, in the publisher's savepoint.
+    """
+    service.telemetry_stored(session, points)
 
 
 def register() -> None:
