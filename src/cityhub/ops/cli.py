@@ -49,7 +49,10 @@ def tick() -> None:
         publisher.close()
 
 
-def drain_queue(db: Database, batches: int = 8, until: float | None = None) -> service.DrainResult:
+QUEUE_COALESCE_S = 0.1  # added to a point's wait for its rules; p95 point -> evaluated stays well under 1 s
+
+
+def drain_queue(db: Database, batches: int = 16, until: float | None = None) -> service.DrainResult:
     """Evaluate queued batches until the queue is empty or `until` (monotonic) passed; a claim per transaction."""
     total = service.DrainResult()
     while until is None or time.monotonic() < until:
@@ -138,7 +141,10 @@ def worker(
                     err.print(f"ops queue: {drained}")
             except Exception as exc:  # the database is down: the batches stay queued
                 err.print(f"[red]ops queue drain failed: {type(exc).__name__}: {exc}[/red]")
-            listener.wait(min(1.0, max(0.0, next_tick - time.monotonic())))
+            if listener.wait(min(1.0, max(0.0, next_tick - time.monotonic()))):
+                # let a few more batches commit, so one engine call shares its fixed costs (the version check, the
+                # state write, the transaction) over them: at 20,000 points/s that is 4 batches per call
+                time.sleep(QUEUE_COALESCE_S)
 
 
 def register(app: typer.Typer) -> None:
