@@ -144,7 +144,7 @@ def _consumer(url: str) -> subprocess.Popen[bytes]:
 
 
 def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uuid.UUID, ...]]],
-                 rounds: int = 16, per_round: int = 15_000) -> dict[str, float]:
+                 rounds: int = 24, per_round: int = 45_000) -> dict[str, float]:
     """connect's ingest_messages: rules off, a do-nothing subscriber, rules inline, rules through the queue.
 
     The conditions take turns round by round (the machine is shared, so its speed drifts) and each reports the
@@ -208,7 +208,7 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
             for i in range(per_round // 3):  # 3 points per message, like the ingest benchmark
                 d, _o, _p = devices[(r * 7919 + i) % len(devices)]
                 base = r * per_round + i * 3
-                recs = [{"ts": (clock0 + timedelta(milliseconds=10 * (base + k))).isoformat(),
+                recs = [{"ts": (clock0 + timedelta(milliseconds=2 * (base + k))).isoformat(),
                          "values": {"v": _value(rng)}} for k in range(3)]
                 msgs.append(RawMessage(topic=f"cityhub/v1/devices/{d}/telemetry",
                                        payload=json.dumps(recs).encode(), received_at=datetime.now(UTC)))
@@ -304,7 +304,7 @@ def _queue_latency(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[u
         msgs = []
         for i in range(per_batch):
             d, _o, _p = devices[(k * per_batch + i) % len(devices)]
-            # 10 ms apart, as in the rounds above (1 µs apart, a rate-of-change rule sees enormous rates)
+            # 10 ms apart (1 µs apart, a rate-of-change rule sees enormous rates)
             recs = [{"ts": (ts - timedelta(milliseconds=10 * (2 - j))).isoformat(), "values": {"v": _value(rng)}}
                     for j in range(3)]
             msgs.append(RawMessage(topic=f"cityhub/v1/devices/{d}/telemetry", payload=json.dumps(recs).encode(),

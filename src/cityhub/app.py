@@ -23,7 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub import __version__
-from cityhub.kit import context, events, i18n
+from cityhub.kit import context, events, i18n, pushcache
 from cityhub.kit.db import Database
 from cityhub.kit.errors import CityhubError, PayloadTooLarge, RateLimited
 from cityhub.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY, db_metrics
@@ -243,6 +243,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                   description="One platform over a city's cloud, sensing network, data, compute and programme.")
     app.state.settings = settings
     app.state.db = db or Database.from_settings(settings)
+    if db is None and settings.push_cache:
+        # only for the database the app opens itself: a Database handed in (tests) may be a rolled-back
+        # transaction, whose invalidations never commit
+        pushcache.start(app.state.db.engine)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=True)
     def healthz() -> dict[str, str]:

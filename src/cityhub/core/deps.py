@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from cityhub.core import service
 from cityhub.core.actor import Actor
@@ -16,7 +17,9 @@ from cityhub.kit.web import DbSession, verify_csrf
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _resolve(request: Request, session: DbSession) -> Actor:
+async def _resolve(request: Request, session: DbSession) -> Actor:
+    # async on purpose: an identity in the push cache (PostgreSQL) costs no I/O, so only a miss pays for the
+    # thread-pool hop that the database lookup needs
     cached = getattr(request.state, "actor", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]  # set by this function earlier in the request
@@ -26,16 +29,23 @@ def _resolve(request: Request, session: DbSession) -> Actor:
         scheme, _sep, value = auth.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthorized(_("Use 'Authorization: Bearer <token>'"))
-        actor = service.authenticate_token(session, value.strip())
+        raw = value.strip()
+        actor = service.cached_token_actor(session, raw)
+        if actor is None:
+            actor = await run_in_threadpool(service.authenticate_token, session, raw)
         if request.method not in SAFE_METHODS and actor.token_scopes and set(actor.token_scopes) <= {"read"}:
             raise Forbidden(_("This token is read-only"), code="token_scope")
     else:
         raw_id = request.session.get("uid") if "session" in request.scope else None
         if raw_id:
             try:
-                actor = service.actor_for_session_user(session, uuid.UUID(str(raw_id)))
+                user_id = uuid.UUID(str(raw_id))
             except ValueError:
-                actor = None
+                user_id = None
+            if user_id is not None:
+                actor = service.cached_session_actor(session, user_id)
+                if actor is None:
+                    actor = await run_in_threadpool(service.actor_for_session_user, session, user_id)
             if actor is None:
                 request.session.clear()
             elif request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):

@@ -46,7 +46,7 @@ from cityhub.core.schemas import (
     UserCreate,
     UserUpdate,
 )
-from cityhub.kit import clock, context
+from cityhub.kit import clock, context, pushcache
 from cityhub.kit.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
@@ -195,15 +195,30 @@ _TreeEntry = tuple[float, dict[uuid.UUID, uuid.UUID | None], dict[uuid.UUID, fro
 _tree_cache: dict[str, _TreeEntry] = {}
 
 
+# push-cache namespaces (kit.pushcache): cleared in every process when their facts change
+ORG_TREE_NS = "org_tree"
+IDENTITY_NS = "identity"  # actors of API tokens and of web-session users
+
+
 def _tree_entry(session: Session) -> _TreeEntry:
+    cache = pushcache.for_session(session)
+    if cache is not None:  # PostgreSQL with a listener: exact across processes, no TTL needed
+        hit = cache.get(ORG_TREE_NS, "tree")
+        if hit is None:
+            generation = cache.generation(ORG_TREE_NS)
+            hit = _load_tree(session)
+            cache.put(ORG_TREE_NS, "tree", hit, generation)
+        return hit  # type: ignore[no-any-return]  # a _TreeEntry, put just above or by an earlier call
     key = str(session.get_bind().engine.url)
     hit = _tree_cache.get(key)
-    now = time_mod.monotonic()
-    if hit is not None and now - hit[0] < _TREE_TTL_S:
+    if hit is not None and time_mod.monotonic() - hit[0] < _TREE_TTL_S:
         return hit
-    entry: _TreeEntry = (now, dict(session.execute(select(Organization.id, Organization.parent_id)).all()), {})
-    _tree_cache[key] = entry
+    entry = _tree_cache[key] = _load_tree(session)
     return entry
+
+
+def _load_tree(session: Session) -> _TreeEntry:
+    return time_mod.monotonic(), dict(session.execute(select(Organization.id, Organization.parent_id)).all()), {}
 
 
 def org_parents(session: Session) -> dict[uuid.UUID, uuid.UUID | None]:
@@ -220,9 +235,15 @@ def org_subtree(session: Session, root: uuid.UUID) -> frozenset[uuid.UUID]:
     return hit
 
 
-def org_tree_changed() -> None:
-    """Drop the cached organisation tree (called after an organisation is created or deleted)."""
+def org_tree_changed(session: Session) -> None:
+    """Drop the cached organisation tree, and the actors built from it, here and (on commit) in every process."""
     _tree_cache.clear()
+    pushcache.invalidate(session, ORG_TREE_NS, IDENTITY_NS)
+
+
+def identity_changed(session: Session) -> None:
+    """Drop cached actors (a token revoked, a user changed, a role granted or removed) in every process."""
+    pushcache.invalidate(session, IDENTITY_NS)
 
 
 def expand_subtrees(parents: Mapping[uuid.UUID, uuid.UUID | None], roots: Iterable[uuid.UUID]) -> set[uuid.UUID]:
@@ -320,7 +341,7 @@ def organization_create(session: Session, actor: Actor, data: OrganizationCreate
     org = Organization(**data.model_dump())
     session.add(org)
     session.flush()
-    org_tree_changed()
+    org_tree_changed(session)
     audit_record(session, actor, "organization_create", target_type="organization", target_id=org.id,
                  org_id=org.id, after=snapshot(org, _ORG_FIELDS))
     return org
@@ -360,7 +381,7 @@ def organization_delete(session: Session, actor: Actor, org_id: uuid.UUID) -> No
         session.flush()
     except IntegrityError as exc:  # still referenced by another domain's rows
         raise Conflict(_("The organisation is still referenced"), details=str(exc.orig)[:200]) from exc
-    org_tree_changed()
+    org_tree_changed(session)
     audit_record(session, actor, "organization_delete", target_type="organization", target_id=org_id,
                  org_id=org_id, before=before)
 
@@ -450,6 +471,7 @@ def user_update(session: Session, actor: Actor, user_id: uuid.UUID, data: UserUp
     for k, v in data.model_dump(exclude_unset=True).items():
         setattr(user, k, v)
     session.flush()
+    identity_changed(session)  # disabled, username and home unit are part of the cached actor
     audit_record(session, actor, "user_update", target_type="user", target_id=user.id, org_id=user.org_id,
                  before=before, after=snapshot(user, _USER_FIELDS))
     return user
@@ -483,6 +505,7 @@ def _binding_add(session: Session, actor: Actor, user: User, org_id: uuid.UUID, 
     binding = RoleBinding(user_id=user.id, org_id=org_id, role=role)
     session.add(binding)
     session.flush()
+    identity_changed(session)
     audit_record(session, actor, "role_binding_create", target_type="role_binding", target_id=binding.id,
                  org_id=org_id, after={"user": user.username, "org_id": org_id, "role": role})
     return binding
@@ -508,6 +531,7 @@ def role_binding_delete(session: Session, actor: Actor, binding_id: uuid.UUID) -
     before = {"user_id": binding.user_id, "org_id": binding.org_id, "role": binding.role}
     session.delete(binding)
     session.flush()
+    identity_changed(session)
     audit_record(session, actor, "role_binding_delete", target_type="role_binding", target_id=binding_id,
                  org_id=before["org_id"], before=before)  # type: ignore[arg-type]  # values are UUIDs
 
@@ -598,10 +622,21 @@ def login_attempt(session: Session, username: str, password: str) -> LoginResult
 
 def actor_for_session_user(session: Session, user_id: uuid.UUID) -> Actor | None:
     """The Actor behind a web session cookie, or None when the user is gone, disabled or locked."""
+    cache = pushcache.for_session(session)
+    generation = cache.generation(IDENTITY_NS) if cache is not None else None
     user = session.get(User, user_id)
     if user is None or user.disabled:
         return None
-    return actor_for_user(session, user)
+    actor = actor_for_user(session, user)
+    if cache is not None and generation is not None:
+        cache.put(IDENTITY_NS, ("user", user_id), actor, generation)
+    return actor
+
+
+def cached_session_actor(session: Session, user_id: uuid.UUID) -> Actor | None:
+    """`actor_for_session_user` from the push cache, without I/O; None when not cached (ask the database)."""
+    cache = pushcache.for_session(session)
+    return cache.get(IDENTITY_NS, ("user", user_id)) if cache is not None else None
 
 
 def _token_hash(secret: str) -> str:
@@ -610,6 +645,7 @@ def _token_hash(secret: str) -> str:
     return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
 
 
+_LAST_USED_EVERY = timedelta(minutes=5)
 # Built once: constructing the statement costs more than its (cached) compilation on every request.
 _TOKEN_LOOKUP = (
     select(ApiToken.id, ApiToken.secret_hash, ApiToken.revoked_at, ApiToken.expires_at, ApiToken.last_used_at,
@@ -625,6 +661,8 @@ def authenticate_token(session: Session, raw: str) -> Actor:
     parts = raw.split("_")
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(parts[1]) > 16:
         raise Unauthorized(_("Invalid API token"))
+    cache = pushcache.for_session(session)
+    generation = cache.generation(IDENTITY_NS) if cache is not None else None  # read before the database
     # One round trip on the hot path: token, user and role bindings together (a row per binding).
     rows = session.execute(_TOKEN_LOOKUP, {"prefix": parts[1]}).all()
     if not rows:
@@ -640,11 +678,43 @@ def authenticate_token(session: Session, raw: str) -> Actor:
         raise Unauthorized(_("This API token has expired"), code="token_expired")
     if disabled:
         raise Unauthorized(_("This account is disabled"), code="account_disabled")
-    if last_used_at is None or now - clock.as_utc(last_used_at) > timedelta(minutes=5):
+    if last_used_at is None or now - clock.as_utc(last_used_at) > _LAST_USED_EVERY:
         # coarse on purpose: a write per request would cost every read
         session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+        last_used_at = now
     bindings = [(r[10], r[11]) for r in rows if r[10] is not None]
-    return _actor(session, user_id, username, org_id, bindings, tuple(scopes))
+    actor = _actor(session, user_id, username, org_id, bindings, tuple(scopes))
+    if cache is not None and generation is not None:
+        expires = clock.as_utc(expires_at) if expires_at is not None else None
+        cache.put(IDENTITY_NS, ("token", parts[1]), (secret_hash, expires, clock.as_utc(last_used_at), actor),
+                  generation)
+    return actor
+
+
+def cached_token_actor(session: Session, raw: str) -> Actor | None:
+    """`authenticate_token` from the push cache, without I/O; None when the database must answer.
+
+    Only successes are cached, so every refusal (unknown, revoked, expired, disabled) goes through
+    `authenticate_token` and says why; a revocation, a disabled user or a changed binding clears the cache
+    (`identity_changed`), expiry is checked here, and after `_LAST_USED_EVERY` the database is asked again so
+    `last_used_at` stays current.
+    """
+    cache = pushcache.for_session(session)
+    if cache is None:
+        return None
+    parts = raw.split("_")
+    if len(parts) != 3:
+        return None
+    hit = cache.get(IDENTITY_NS, ("token", parts[1]))
+    if hit is None:
+        return None
+    secret_hash, expires_at, last_used_at, actor = hit
+    if not hmac.compare_digest(secret_hash, _token_hash(raw)):
+        return None
+    now = clock.now()
+    if (expires_at is not None and expires_at <= now) or now - last_used_at > _LAST_USED_EVERY:
+        return None
+    return actor  # type: ignore[no-any-return]  # the Actor cached by authenticate_token
 
 
 def _actor(session: Session, user_id: uuid.UUID, username: str, org_id: uuid.UUID,
@@ -704,6 +774,7 @@ def api_token_revoke(session: Session, actor: Actor, token_id: uuid.UUID) -> Api
     if token.revoked_at is None:
         token.revoked_at = clock.now()
         session.flush()
+        identity_changed(session)
         audit_record(session, actor, "api_token_revoke", target_type="api_token", target_id=token.id,
                      org_id=owner.org_id, extra={"user": owner.username, "prefix": token.prefix})
     return token

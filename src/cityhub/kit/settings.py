@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(
         200 * 1024 * 1024, description="Largest accepted body on upload routes (datastore tables, files)."
     )
+    push_cache: bool = Field(
+        True, description="Cache identities (API tokens, session users) and the organisation tree in each server "
+        "process, cleared by PostgreSQL notifications when they change (PostgreSQL only; off = every request asks "
+        "the database).")
     login_max_failures: int = Field(5, description="Failed logins in a row before the account is locked.")
     login_lock_minutes: int = Field(15, description="How long a locked account stays locked.")
     session_max_age_s: int = Field(8 * 3600, description="Web session lifetime in seconds.")
