@@ -1,5 +1,9 @@
 """API latency: an authenticated list endpoint vs a bare ASGI route in the same server, and server RSS after demo.
 
+The organisation list is served from the push-cached directory (kit.pushcache) with the caller's identity from
+the same cache; the users list is reported beside it as a page the database answers on every request.
+CITYHUB_PUSH_CACHE=false measures both without the cache.
+
 Run: `make bench` or `.venv/bin/python benchmarks/api.py` (BENCH_REQUESTS=1000 by default).
 Uses PostgreSQL when reachable (database `cityhub_bench_api`, recreated), else SQLite.
 """
@@ -48,8 +52,10 @@ def main() -> None:
         with httpx.Client(base_url=base, timeout=10) as client:
             timed(client, "/_bare", {}, 100)  # warm-up both paths
             timed(client, "/api/v1/organizations?limit=50", auth, 100)
+            timed(client, "/api/v1/users?limit=50", auth, 100)
             bare, bare_rps = timed(client, "/_bare", {}, N)
             listed, list_rps = timed(client, "/api/v1/organizations?limit=50", auth, N)
+            users, users_rps = timed(client, "/api/v1/users?limit=50", auth, N)
         result = {
             "requests": N,
             "database": db_url.split(":", 1)[0],
@@ -61,6 +67,13 @@ def main() -> None:
             "bare_rps": round(bare_rps, 1),
             "p95_ratio_auth_vs_bare": round(pct(listed, 95) / max(pct(bare, 95), 1e-6), 2),
             "rss_mb": round(rss_mb(server.pid), 1),
+            # context: a list the database answers on every request (the organisation directory and the
+            # caller's identity come from the push cache; this page is a query, BEGIN and COMMIT)
+            "auth_users_list_p50_ms": round(pct(users, 50), 2),
+            "auth_users_list_p95_ms": round(pct(users, 95), 2),
+            "auth_users_list_rps": round(users_rps, 1),
+            "p95_ratio_users_vs_bare": round(pct(users, 95) / max(pct(bare, 95), 1e-6), 2),
+            "push_cache": os.environ.get("CITYHUB_PUSH_CACHE", "true"),
         }
         print(json.dumps(result))
     finally:

@@ -67,6 +67,8 @@ def page_response(schema: type[BaseModel], rows: list[Any], total: int, params: 
         # plain rows (see `paginate`): one validation call over dicts is about twice as fast as attribute reads
         keys = rows[0]._fields  # zip with the column names once: `Row._asdict` per row costs twice as much
         items = _list_of(schema).validate_python([dict(zip(keys, r, strict=True)) for r in rows])
+    elif rows and isinstance(rows[0], dict):  # cached plain rows (e.g. the organisation directory)
+        items = _list_of(schema).validate_python(rows)
     else:
         items = [schema.model_validate(r) for r in rows]
     page = Page[schema](items=items, total=total, limit=params.limit, offset=params.offset)  # type: ignore[valid-type]
