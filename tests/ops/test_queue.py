@@ -74,6 +74,37 @@ def test_a_rolled_back_ingest_queues_nothing(world: Any, session: Any, queue_mod
     assert ops.telemetry_queue_depth(session) == 0
 
 
+def test_a_failed_enqueue_fails_the_ingest_batch_instead_of_storing_it_unevaluated(
+        world: Any, session: Any, queue_mode: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    cw = build_connect(world)
+    rule(world, session, condition={"op": ">", "value": 100})
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the queue is PostgreSQL's")
+
+    def broken(_s: Any, _p: Any) -> None:
+        raise RuntimeError("queue table unavailable")
+
+    monkeypatch.setattr(ops, "enqueue_telemetry", broken)
+    sp = session.begin_nested()
+    with pytest.raises(RuntimeError, match="queue table unavailable"):
+        _ingest(session, cw["dev_a"].id, (0, 150))
+    sp.rollback()  # the boundary rolls the batch back; the broker redelivers it
+    assert connect.latest_values(session, [cw["dev_a"].id]) == {}
+
+
+def test_inline_evaluation_that_raises_keeps_the_batch(world: Any, session: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cw = build_connect(world)
+    rule(world, session, condition={"op": ">", "value": 100})
+
+    def boom(_s: Any, _p: Any) -> None:
+        raise RuntimeError("engine bug")
+
+    monkeypatch.setattr(ops, "on_telemetry_stored", boom)
+    _ingest(session, cw["dev_a"].id, (0, 150))  # inline (the suite's mode): the engine's savepoint absorbs it
+    assert cw["dev_a"].id in connect.latest_values(session, [cw["dev_a"].id])
+
+
 def test_no_rules_no_queue(world: Any, session: Any, queue_mode: None) -> None:
     cw = build_connect(world)
     if session.get_bind().dialect.name != "postgresql":

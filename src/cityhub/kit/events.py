@@ -2,7 +2,8 @@
 
 Example: `connect` publishes `telemetry.stored` after each ingest batch is written (inside the batch's
 transaction); `ops` subscribes its rule engine. Handlers run synchronously in the publisher's transaction; a
-handler that raises is isolated and logged, never breaking the publisher or the other handlers.
+handler that raises is isolated and logged, never breaking the publisher or the other handlers — except one
+marked `in_producer_transaction` (an outbox write that must commit with the producer's data or not at all).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class SeriesPoint(NamedTuple):
     lat: float | None = None
 
 
-Handler = Callable[[Session, Any], None]
+Handler = Callable[[Session, Any], object]  # the return value is ignored
 _handlers: dict[str, list[Handler]] = defaultdict(list)
 _failures: dict[str, int] = defaultdict(int)
 
@@ -63,17 +64,43 @@ def unsubscribe(topic: str, handler: Handler) -> None:
 
 
 def publish(session: Session, topic: str, payload: Any) -> int:
-    """Deliver `payload` to every handler of `topic` in a savepoint each; returns how many succeeded."""
+    """Deliver `payload` to every handler of `topic` in a savepoint each; returns how many succeeded.
+
+    A handler marked with `in_producer_transaction` runs without a savepoint and its failure fails the publisher.
+    """
     ok = 0
     for handler in list(_handlers.get(topic, ())):
-        try:
-            with session.begin_nested():
-                handler(session, payload)
+        if getattr(handler, _NO_SAVEPOINT, False):
+            handler(session, payload)
             ok += 1
-        except Exception:  # a consumer's bug must not lose the producer's data
-            _failures[topic] += 1
-            log.exception("event handler %s failed on %s", getattr(handler, "__qualname__", handler), topic)
+        elif isolated(session, topic, handler, payload):
+            ok += 1
     return ok
+
+
+def isolated(session: Session, topic: str, handler: Handler, payload: Any) -> bool:
+    """Run one handler in a savepoint, logging and counting a failure instead of raising it; True on success."""
+    try:
+        with session.begin_nested():
+            handler(session, payload)
+        return True
+    except Exception:  # a consumer's bug must not lose the producer's data
+        _failures[topic] += 1
+        log.exception("event handler %s failed on %s", getattr(handler, "__qualname__", handler), topic)
+        return False
+
+
+_NO_SAVEPOINT = "_cityhub_in_producer_transaction"
+
+
+def in_producer_transaction(handler: Handler) -> Handler:
+    """Mark a handler that must commit with the producer's data or not at all (a transactional outbox).
+
+    `publish` calls it without a savepoint (two round trips fewer per event) and lets its exception fail the
+    producer's transaction. A handler that does work which may fail on its own calls `isolated` for that part.
+    """
+    setattr(handler, _NO_SAVEPOINT, True)
+    return handler
 
 
 def failures(topic: str) -> int:

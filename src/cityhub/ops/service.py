@@ -394,14 +394,6 @@ def evaluation_mode(session: Session) -> str:
     return mode
 
 
-def telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) -> None:
-    """TELEMETRY_STORED: evaluate now (inline), or queue the batch for `cityhub ops worker` (queue)."""
-    if evaluation_mode(session) == "queue":
-        enqueue_telemetry(session, points)
-    else:
-        on_telemetry_stored(session, points)
-
-
 # A 1,000-point batch is ≈ 100 KB of JSON; zstd level 1 makes it ≈ 20 KB in ≈ 0.1 ms, and the column skips
 # PostgreSQL's own (slower) compression (STORAGE EXTERNAL, migration 0007). Measured: insert + commit of the
 # batch 4.5 ms as pglz-compressed JSON, 3.1 ms uncompressed, against 1.0 ms for an empty commit.

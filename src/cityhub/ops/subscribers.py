@@ -14,12 +14,18 @@ from cityhub.kit import events
 from cityhub.ops import service
 
 
+@events.in_producer_transaction
 def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) -> None:
-    """Run the rule engine on a stored ingest batch, or queue it for the ops worker (`service.evaluation_mode`).
+    """Queue a stored ingest batch for the ops worker, or run the rule engine on it now (`evaluation_mode`).
 
-    Either way inside the ingest transaction, in the publisher's savepoint.
+    Queueing is a transactional outbox: the queue row commits with the telemetry or not at all, so a stored batch
+    is never left unevaluated (no savepoint: a failed enqueue fails the ingest batch, which the broker
+    redelivers). The engine inline runs in a savepoint of its own: a rule bug must not lose the batch.
     """
-    service.telemetry_stored(session, points)
+    if service.evaluation_mode(session) == "queue":
+        service.enqueue_telemetry(session, points)
+    else:
+        events.isolated(session, events.TELEMETRY_STORED, service.on_telemetry_stored, points)
 
 
 def register() -> None:
