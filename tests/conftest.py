@@ -53,16 +53,39 @@ def need_service(name: str, host: str, port: int) -> None:
         pytest.skip(msg)
 
 
-def _pg_engine() -> Engine:
+APP_ROLE = "cityhub_app"  # the suite runs as the production roles do (kit/pgroles.py, SECURITY.md): no superuser
+
+
+def pg_database(prefix: str = "cityhub_test") -> str:
+    """Create a database owned by the app role (the open-data role may only connect); returns its app-role URL."""
+    from cityhub.kit import pgroles
+
     admin_url = make_url(get_settings().test_postgres_url)
     need_service("PostgreSQL", admin_url.host or "127.0.0.1", admin_url.port or 5432)
-    name = f"cityhub_test_{os.getpid()}"  # unique per process: parallel runs never drop each other's database
+    name = f"{prefix}_{os.getpid()}"  # unique per process: parallel runs never drop each other's database
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        pgroles.ensure_roles(conn, APP_ROLE, get_settings().open_sql_role)
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" OWNER {APP_ROLE}'))
     admin.dispose()
-    return make_engine(admin_url.set(database=name).render_as_string(hide_password=False))
+    admin = create_engine(admin_url.set(database=name), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        pgroles.ensure_database(conn, name, APP_ROLE, get_settings().open_sql_role)
+    admin.dispose()
+    return admin_url.set(database=name, username=APP_ROLE, password=None).render_as_string(hide_password=False)
+
+
+def drop_pg_database(name: str) -> None:
+    """Drop a database made by `pg_database`."""
+    admin = create_engine(make_url(get_settings().test_postgres_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _pg_engine() -> Engine:
+    return make_engine(pg_database())
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -78,10 +101,7 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     yield eng
     eng.dispose()
     if request.param == "postgresql":
-        admin = create_engine(make_url(get_settings().test_postgres_url), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{eng.url.database}" WITH (FORCE)'))
-        admin.dispose()
+        drop_pg_database(str(eng.url.database))
 
 
 @pytest.fixture

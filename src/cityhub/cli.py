@@ -62,6 +62,39 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     err.print(f"[green]database at {revision}[/green]: {_redacted_url(get_settings().effective_database_url)}")
 
 
+@db_app.command("roles")
+def db_roles(
+    admin_url: Annotated[str, typer.Option(help="A superuser's URL to the cityhub database, e.g. "
+                                           "postgresql+psycopg://postgres@127.0.0.1/cityhub.")],
+    app_role: Annotated[str, typer.Option(help="Role that owns the schema and runs cityhub.")] = "cityhub",
+    app_password: Annotated[str, typer.Option(envvar="CITYHUB_APP_DB_PASSWORD", help="Its password.")] = "",
+    open_password: Annotated[str, typer.Option(envvar="CITYHUB_OPEN_SQL_PASSWORD",
+                                               help="Password of the open-data role.")] = "",
+    print_only: Annotated[bool, typer.Option("--print", help="Print the SQL instead of running it.")] = False,
+) -> None:
+    """Create the PostgreSQL roles: the app role (no superuser) and the read-only open-data role (SECURITY.md)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from cityhub.kit import pgroles
+
+    open_role = get_settings().open_sql_role
+    database = make_url(admin_url).database or ""
+    statements = [*pgroles.role_statements(app_role, open_role, app_password=app_password,
+                                           open_password=open_password),
+                  *pgroles.database_statements(database, app_role, open_role)]
+    if print_only:
+        for stmt in statements:
+            typer.echo(stmt + ";")
+        return
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        pgroles.ensure_roles(conn, app_role, open_role, app_password=app_password, open_password=open_password)
+        pgroles.ensure_database(conn, database, app_role, open_role)
+    engine.dispose()
+    err.print(f"[green]roles ready[/green]: {app_role} owns {database}; {open_role} may read only schema open_data")
+
+
 def _redacted_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 

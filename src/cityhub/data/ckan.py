@@ -86,6 +86,8 @@ def translate(exc: CityhubError) -> CkanError:
     if isinstance(exc, Conflict):
         field_name = exc.details.get("field") if isinstance(exc.details, dict) else None
         return CkanError(409, "Validation Error", {_ckan_field(str(field_name or "message")): [exc.message]})
+    if exc.status_code >= 500:  # e.g. public SQL without its database role: the caller did nothing wrong
+        return CkanError(exc.status_code, "Service Unavailable", {"message": exc.message})
     return CkanError(409, "Validation Error", {"message": [exc.message]})
 
 

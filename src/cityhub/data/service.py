@@ -875,7 +875,7 @@ def resource_delete(session: Session, actor: Actor, resource_id: uuid.UUID) -> N
     policies.resource_manage(actor, entry.provider_org_id)
     before = {"kind": res.kind, "title": res.title, "table": res.table_name, "rows": res.row_count}
     if res.table_name:
-        session.execute(text(f"DROP TABLE IF EXISTS {_q(res.table_name)}"))
+        session.execute(text(f"DROP TABLE IF EXISTS {_q(res.table_name)}{_CASCADE(session)}"))
     session.delete(res)
     session.flush()
     if res.kind == "file":
@@ -988,6 +988,11 @@ _PG_TYPES = {"C": "TEXT", "M": "TEXT", "G": "TEXT", "N": "NUMERIC", "Y": "NUMERI
              "B": "DOUBLE PRECISION", "F": "DOUBLE PRECISION", "D": "DATE", "T": "TIMESTAMPTZ", "L": "BOOLEAN"}
 _SQLITE_TYPES = {"C": "TEXT", "M": "TEXT", "G": "TEXT", "N": "TEXT", "Y": "TEXT", "I": "INTEGER", "B": "REAL",
                  "F": "REAL", "D": "TEXT", "T": "TEXT", "L": "INTEGER"}
+
+
+def _CASCADE(session: Session) -> str:  # noqa: N802  # reads as SQL where it is used
+    """A datastore table's open_data view (see openviews) goes with it; the next public query recreates it."""
+    return " CASCADE" if is_postgres(session) else ""
 
 
 def _q(ident: str) -> str:
@@ -1173,7 +1178,7 @@ def resource_table_upload(session: Session, actor: Actor, entry_id: uuid.UUID, f
     counter2 = {"total": 0, "bad": 0}
     n = _bulk_insert(session, staging, items, _converted_rows(rows2, items, positions, None, counter2))
     _carry_indexes(session, table, staging)
-    session.execute(text(f"DROP TABLE IF EXISTS {_q(table)}"))
+    session.execute(text(f"DROP TABLE IF EXISTS {_q(table)}{_CASCADE(session)}"))
     session.execute(text(f"ALTER TABLE {_q(staging)} RENAME TO {_q(table)}"))
     res.table_name, res.columns, res.row_count, res.loaded_at = table, cols, n, clock.now()
     load.accepted = True
@@ -1290,7 +1295,7 @@ def datastore_bulk_load(session: Session, actor: Actor, entry_id: uuid.UUID, row
 
     n = _bulk_insert(session, staging, items, checked())
     _carry_indexes(session, table, staging)
-    session.execute(text(f"DROP TABLE IF EXISTS {_q(table)}"))
+    session.execute(text(f"DROP TABLE IF EXISTS {_q(table)}{_CASCADE(session)}"))
     session.execute(text(f"ALTER TABLE {_q(staging)} RENAME TO {_q(table)}"))
     res.table_name, res.columns, res.row_count, res.loaded_at = table, [i["name_en"] for i in items], n, clock.now()
     session.add(DataLoad(entry_id=entry.id, resource_id=res.id, provider_org_id=entry.provider_org_id, encoding="rows",

@@ -1,11 +1,14 @@
 """`datastore_search_sql`: one read-only SELECT over open datastore tables, parsed and checked with sqlglot.
 
-The query is parsed as PostgreSQL; it must be exactly one query (SELECT, or a set operation of SELECTs) whose every
-table is the id of a resource of a published 无条件开放 entry (or a CTE of the query itself). Each such table is
-replaced by a subquery exposing only `_id` and the entry's open items, so masked or 核心 columns and system columns
-cannot be named at all. Functions are a whitelist of pure scalar/aggregate/window functions: nothing that reads
-files, other tables, settings, sequences or sleeps. The rewritten query runs inside a savepoint with a statement
-timeout and a row limit (one row more is fetched to report truncation).
+Two lines of defence. The first is this parser: the query is parsed as PostgreSQL; it must be exactly one query
+(SELECT, or a set operation of SELECTs) whose every table is either the id of a resource of a published 无条件开放
+entry or a reference to a CTE that is in scope at that point (a non-recursive CTE's own body, and the bodies of CTEs
+listed before it, do not see it: PostgreSQL resolves such a name to the real table). Functions are a whitelist of
+pure scalar/aggregate/window functions. The second line is the database: on PostgreSQL the query runs on a separate
+login of a role that can read only the `open_data` views (`openviews`), so a perfect parser bypass still reads
+nothing else. On SQLite (the demo and laptop default, which has no roles) each table is replaced by a subquery
+exposing only `_id` and the open items. Either way the query runs with a statement timeout and a row limit (one row
+more is fetched to report truncation).
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlglot import exp
 
-from cityhub.data import service
+from cityhub.data import openviews, service
 from cityhub.data.models import CatalogEntry, EntryStatus, Resource
 from cityhub.kit.db import is_postgres
-from cityhub.kit.errors import ValidationFailed
+from cityhub.kit.errors import ServiceUnavailable, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 
 MAX_SQL_LENGTH = 10_000
@@ -91,11 +94,12 @@ def check(session: Session, sql: str) -> tuple[exp.Expression, dict[str, tuple[s
     tree = statements[0]
     if not isinstance(tree, exp.Select | exp.Union | exp.Intersect | exp.Except):
         raise _refuse(_("Only SELECT queries are allowed"))
-    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     names: set[str] = set()
     for node in tree.walk():
         if isinstance(node, _REFUSED):
             raise _refuse(_("Not allowed in a read-only query: {what}").format(what=type(node).__name__))
+        if isinstance(node, exp.With) and node.args.get("recursive"):
+            raise _refuse(_("Not allowed in a read-only query: {what}").format(what="WITH RECURSIVE"))
         if isinstance(node, exp.Func) and not isinstance(node, _ALLOWED_FUNCS):
             name = node.sql_name() if not isinstance(node, exp.Anonymous) else str(node.this)
             raise _refuse(_("Function not allowed: {name}").format(name=name[:60]))
@@ -104,69 +108,132 @@ def check(session: Session, sql: str) -> tuple[exp.Expression, dict[str, tuple[s
                 raise _refuse(_("Only datastore tables can be read"))
             if node.args.get("db") or node.args.get("catalog"):
                 raise _refuse(_("Table not found or not open: {name}").format(name=node.sql()[:80]))
-            if node.name not in ctes:
+            if not _is_cte_reference(node):
                 names.add(node.name)
     if not names:
         raise _refuse(_("Read at least one datastore table"))
     tables = _open_tables(session, names)
+    pg = is_postgres(session)
     for node in list(tree.find_all(exp.Table)):
-        if node.name in ctes or node.name not in tables and str(_uuid(node.name)) not in tables:
+        if _is_cte_reference(node):
             continue
-        table, cols = tables[str(_uuid(node.name))]
+        rid = str(uuid.UUID(node.name))  # every other table was checked to be an open resource id
+        alias = exp.TableAlias(this=exp.to_identifier(node.alias or node.name, quoted=True))
+        if pg:  # the view in open_data holds exactly `_id` and the open items
+            node.replace(exp.Table(this=exp.to_identifier(rid, quoted=True),
+                                   db=exp.to_identifier(openviews.SCHEMA), alias=alias))
+            continue
+        table, cols = tables[rid]
         inner = exp.select(*[exp.column(c, quoted=True) for c in ["_id", *cols]]).from_(
             exp.Table(this=exp.to_identifier(table, quoted=True)))
-        alias = node.alias or node.name
-        node.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))))
+        node.replace(exp.Subquery(this=inner, alias=alias))
     return tree, tables
 
 
-def _uuid(name: str) -> uuid.UUID | str:
-    try:
-        return uuid.UUID(name)
-    except ValueError:
-        return name
+def _normal(ident: exp.Identifier | exp.Expression | None) -> str:
+    """The name PostgreSQL resolves: quoted identifiers as written, unquoted ones folded to lower case."""
+    if isinstance(ident, exp.Identifier):
+        return str(ident.this) if ident.quoted else str(ident.this).lower()
+    return ""
+
+
+def _cte_name(cte: exp.Expression) -> str:
+    alias = cte.args.get("alias")
+    return _normal(alias.this if isinstance(alias, exp.TableAlias) else None)
+
+
+def _is_cte_reference(table: exp.Table) -> bool:
+    """Does this table name resolve to a CTE in scope, as PostgreSQL resolves it (non-recursive WITH)?"""
+    name = _normal(table.this)
+    child: Any = table  # sqlglot types parents loosely (Expr vs Expression)
+    node: Any = table.parent
+    while node is not None:
+        if isinstance(node, exp.With):
+            # `child` is one CTE of this WITH: its body sees only the CTEs listed before it
+            ctes = list(node.expressions)
+            at = next((i for i, c in enumerate(ctes) if c is child), 0)  # identity: equal CTEs may repeat
+            before = ctes[:at]
+            if any(_cte_name(c) == name for c in before):
+                return True
+            owner = node.parent
+            if owner is None:
+                return False
+            child, node = owner, owner.parent  # the owning query's own CTE list was just searched
+            continue
+        with_ = node.args.get("with_") or node.args.get("with")  # sqlglot renamed the key in v30
+        if isinstance(with_, exp.With) and child is not with_ and any(_cte_name(c) == name for c in with_.expressions):
+            return True
+        child, node = node, node.parent
+    return False
 
 
 def run(session: Session, sql: str, *, timeout_ms: int, max_rows: int) -> dict[str, Any]:
     """Check and run the query; records are dicts; `records_truncated` when the row limit cut the answer."""
-    tree, _tables = check(session, sql)
+    tree, tables = check(session, sql)
     pg = is_postgres(session)
     body = tree.sql(dialect="postgres" if pg else "sqlite")
     final = f"SELECT * FROM ({body}) AS _q LIMIT {int(max_rows) + 1}"
     try:
-        with session.begin_nested():
-            # Asking for the connection inside the block emits the SAVEPOINT (the session begins it lazily).
-            raw = session.connection().connection
-            cur = raw.cursor()
-            try:
-                if pg:
-                    cur.execute("SELECT current_setting('statement_timeout')")
-                    previous = str(cur.fetchone()[0])  # type: ignore[index]  # one row
-                    cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(int(timeout_ms)),))
-                else:
-                    deadline = time.monotonic() + timeout_ms / 1000
-                    raw.driver_connection.set_progress_handler(  # type: ignore[union-attr]  # sqlite3
-                        lambda: 1 if time.monotonic() > deadline else 0, 10_000)
-                cur.execute(final)  # no parameters: the driver leaves % and : in literals alone
-                names = [d[0] for d in cur.description or []]
-                fetched = cur.fetchmany(max_rows + 1)
-                if pg:  # on failure the savepoint rollback undoes the setting by itself
-                    cur.execute("SELECT set_config('statement_timeout', %s, true)", (previous,))
-            finally:
-                if not pg:
-                    raw.driver_connection.set_progress_handler(None, 0)  # type: ignore[union-attr]  # sqlite3
-                cur.close()
-    except ValidationFailed:
+        if pg:
+            names, fetched = _run_postgres(session, tables, final, timeout_ms, max_rows)
+        else:
+            names, fetched = _run_sqlite(session, final, timeout_ms, max_rows)
+    except (ValidationFailed, ServiceUnavailable):
         raise
     except Exception as exc:  # the database refused the query (unknown column, timeout, type error …)
         message = str(getattr(exc, "orig", exc) or exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        if "timeout" in message.lower() or "interrupt" in message.lower() or "cancel" in message.lower():
+        low = message.lower()
+        if "timeout" in low or "interrupt" in low or "cancel" in low:
             raise _refuse(_("The query ran longer than {ms} ms").format(ms=timeout_ms)) from exc
         raise _refuse(_("The query failed: {error}").format(error=message)) from exc
     truncated = len(fetched) > max_rows
     records = [{n: _value(v) for n, v in zip(names, r, strict=True)} for r in fetched[:max_rows]]
     return {"sql": sql, "records": records, "fields": [{"id": n, "type": _type_of(records, n)} for n in names],
             "records_truncated": truncated}
+
+
+def _run_postgres(session: Session, tables: dict[str, tuple[str, list[str]]], final: str, timeout_ms: int,
+                  max_rows: int) -> tuple[list[str], list[Any]]:
+    """Run on the open-data role's own login (read-only transaction, pinned search_path, statement timeout)."""
+    app_engine = session.get_bind().engine
+    openviews.sync(app_engine, tables)
+    try:
+        conn = openviews.reader_engine(app_engine).raw_connection()
+    except Exception as exc:
+        raise ServiceUnavailable(_("Public SQL is not available: the open-data database role is not set up"),
+                                 code="open_sql_unavailable") from exc
+    try:
+        cur = conn.cursor()
+        cur.execute("BEGIN READ ONLY")
+        cur.execute(f"SET LOCAL search_path = {openviews.SCHEMA}")
+        cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(int(timeout_ms)),))
+        cur.execute(final)  # no parameters: the driver leaves % and : in literals alone
+        names = [d[0] for d in cur.description or []]
+        fetched = list(cur.fetchmany(max_rows + 1))
+        return names, fetched
+    finally:
+        try:
+            conn.rollback()
+        finally:
+            conn.close()
+
+
+def _run_sqlite(session: Session, final: str, timeout_ms: int, max_rows: int) -> tuple[list[str], list[Any]]:
+    """Run inside a savepoint of the caller's session with a progress-handler deadline."""
+    with session.begin_nested():
+        # Asking for the connection inside the block emits the SAVEPOINT (the session begins it lazily).
+        raw = session.connection().connection
+        cur = raw.cursor()
+        deadline = time.monotonic() + timeout_ms / 1000
+        raw.driver_connection.set_progress_handler(  # type: ignore[union-attr]  # sqlite3
+            lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+        try:
+            cur.execute(final)
+            names = [d[0] for d in cur.description or []]
+            return names, list(cur.fetchmany(max_rows + 1))
+        finally:
+            raw.driver_connection.set_progress_handler(None, 0)  # type: ignore[union-attr]  # sqlite3
+            cur.close()
 
 
 def _value(v: Any) -> Any:

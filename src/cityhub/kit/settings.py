@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     )
     portal_sql_timeout_ms: int = Field(3000, description="Open-data portal: statement timeout of datastore_search_sql.")
     portal_sql_max_rows: int = Field(10000, description="Open-data portal: rows datastore_search_sql returns at most.")
+    open_sql_role: str = Field(
+        "cityhub_open", description="PostgreSQL: the login role datastore_search_sql runs as. It may read only the "
+        "views of schema open_data (`cityhub db roles` creates it); without it public SQL answers 503.")
+    open_sql_database_url: str = Field(
+        "", description="PostgreSQL: URL of the public-SQL connection; empty = the database URL with the user "
+        "replaced by open_sql_role (and the password by open_sql_password).")
+    open_sql_password: str = Field("", description="PostgreSQL: password of open_sql_role (empty for trust/peer auth).")
     portal_site_title: str = Field(
         "城市公共数据开放平台", description="Open-data portal: site title (status_show, DCAT)."
     )
