@@ -48,9 +48,29 @@ def serve(
     import uvicorn
 
     s = get_settings()
+    _warn_if_superuser(s.effective_database_url)
     logging.basicConfig(level=s.log_level)
     uvicorn.run("cityhub.app:create_app", factory=True, host=host or s.host, port=port or s.port,
                 workers=workers or s.workers, reload=reload, log_level=s.log_level.lower(), access_log=False)
+
+
+def _warn_if_superuser(url: str) -> None:
+    """PostgreSQL: say so loudly when cityhub connects as a superuser (SECURITY.md, `cityhub db roles`)."""
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            superuser = conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
+    except Exception:  # unreachable database: /readyz reports it
+        return
+    finally:
+        engine.dispose()
+    if superuser:
+        err.print("[bold red]warning[/bold red]: cityhub connects to PostgreSQL as a superuser; create the "
+                  "least-privilege roles with `cityhub db roles` and connect as the app role (SECURITY.md)")
 
 
 @db_app.command("upgrade")
