@@ -28,6 +28,7 @@ from cityhub.kit.db import Database
 from cityhub.kit.errors import CityhubError, PayloadTooLarge, RateLimited
 from cityhub.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY, db_metrics
 from cityhub.kit.settings import Settings, get_settings
+from cityhub.kit.security_headers import SecurityHeadersMiddleware
 from cityhub.kit.web import LARGE_BODY_PREFIXES, STATIC_DIR, render
 
 log = logging.getLogger("cityhub")
@@ -290,3 +291,4 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, settings=settings)
     return app
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response, errors included

@@ -1,10 +1,88 @@
-// Small shared helpers for pages: ECharts resize and a chart helper that tolerates a missing library.
-window.cityhub = {
-  chart(el, option) {
-    if (!window.echarts || !el) return null;
-    const c = echarts.getInstanceByDom(el) || echarts.init(el);
-    c.setOption(option, true);
-    window.addEventListener('resize', () => c.resize());
+// Shared front-end helpers. Pages carry no inline script (the Content-Security-Policy forbids it): each page loads
+// its own file from /static/pages/ and reads its data from a <script type="application/json" id="page-data"> block.
+//
+// Every ECharts chart is drawn through cityhub.chart, which escapes the output of every tooltip formatter:
+// ECharts puts a formatter's return value into the page as HTML, and the names it shows (districts, devices, alarm
+// types, datasets) are written by users. A formatter built with cityhub.tip returns text lines, escaped and joined
+// with <br>; any other function formatter found under a `tooltip` key is wrapped the same way, so a formatter that
+// forgets to escape shows markup as text instead of running it.
+(function () {
+  'use strict';
+
+  const ESCAPES = {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'};
+  const SAFE = Symbol('cityhub.tip');
+
+  /** Text → HTML that shows exactly that text. */
+  function escapeHtml(value) {
+    return String(value == null ? '' : value).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  }
+
+  /** A tooltip formatter from a function returning text (a string or an array of lines); the output is escaped. */
+  function tip(fn) {
+    if (fn && fn[SAFE]) return fn;
+    const formatter = function (params, ticket, callback) {
+      const out = fn(params, ticket, callback && ((text) => callback(ticket, toHtml(text))));
+      return out === undefined ? out : toHtml(out);
+    };
+    formatter[SAFE] = true;
+    return formatter;
+  }
+
+  function toHtml(out) {
+    return (Array.isArray(out) ? out : [out]).map(escapeHtml).join('<br>');
+  }
+
+  function isPlain(node) {
+    return node !== null && typeof node === 'object' && Object.getPrototypeOf(node) === Object.prototype;
+  }
+
+  function guardTooltip(t) {
+    if (Array.isArray(t)) t.forEach(guardTooltip);
+    else if (isPlain(t) && typeof t.formatter === 'function') t.formatter = tip(t.formatter);
+  }
+
+  /** Wrap every function formatter under a `tooltip` key of an ECharts option (in place); returns the option. */
+  function guard(node) {
+    if (Array.isArray(node)) {
+      node.forEach(guard);
+    } else if (isPlain(node)) {
+      Object.keys(node).forEach((k) => {
+        if (k === 'tooltip') guardTooltip(node[k]);
+        guard(node[k]);
+      });
+    }
+    return node;
+  }
+
+  /**
+   * Draw `option` into `el` (an element or its id), creating the chart on first use; null when ECharts or the
+   * element is missing. opts.merge merges into the current option instead of replacing it; opts.renderer picks
+   * 'canvas' or 'svg' at creation.
+   */
+  function chart(el, option, opts) {
+    const node = typeof el === 'string' ? document.getElementById(el) : el;
+    if (!window.echarts || !node) return null;
+    const o = opts || {};
+    let c = window.echarts.getInstanceByDom(node);
+    if (!c) {
+      c = window.echarts.init(node, null, o.renderer ? {renderer: o.renderer} : undefined);
+      window.addEventListener('resize', () => c.resize());
+    }
+    c.setOption(guard(option), !o.merge);
     return c;
-  },
-};
+  }
+
+  /** The parsed JSON of a <script type="application/json"> block (default id page-data); null when absent. */
+  function data(id) {
+    const node = document.getElementById(id || 'page-data');
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  // <select data-autosubmit> submits its form on change (instead of an inline onchange handler).
+  document.addEventListener('change', (e) => {
+    const t = e.target;
+    if (t instanceof HTMLSelectElement && t.hasAttribute('data-autosubmit') && t.form) t.form.submit();
+  });
+
+  window.cityhub = Object.freeze({escapeHtml, tip, guard, chart, data});
+})();
