@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
@@ -33,6 +34,9 @@ REQUIRE_SERVICES = os.environ.get("CITYHUB_REQUIRE_SERVICES") == "1"
 os.environ.setdefault("CITYHUB_OPS_EVALUATION", "inline")
 get_settings.cache_clear()
 PASSWORD = "correct-horse-42"
+# Same algorithm (argon2id), trivial cost: the world fixture hashes seven passwords per test on both backends, and
+# production cost (19 MiB, 2 passes) made that a third of the suite's time. Hash verification is still real.
+core._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def service_available(host: str, port: int) -> bool:
