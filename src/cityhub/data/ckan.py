@@ -7,6 +7,7 @@ the field mapping). Errors are raised as `CkanError` carrying CKAN's `__type` an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -907,9 +908,16 @@ def datastore_search(c: Call) -> dict[str, Any]:
     limit = min(c.get_int("limit", 100, 0, 1_000_000), MAX_ROWS)
     offset = c.get_int("offset", 0, 0, MAX_START)
     q_raw = c.params.get("q")
-    q = None
+    if isinstance(q_raw, str) and q_raw.lstrip().startswith("{") and len(q_raw) <= 4000:  # the dict form in a GET
+        with contextlib.suppress(ValueError, RecursionError):  # like CKAN: text that is not JSON stays text
+            q_raw = json.loads(q_raw)
+    q: str | dict[str, str] | None = None
     if isinstance(q_raw, dict):
-        q = " ".join(str(v) for v in q_raw.values())[:100]
+        # CKAN searches each named column for its text; the service checks each is one the caller reads in clear.
+        if not all(isinstance(k, str) and isinstance(v, str | int | float) and not isinstance(v, bool)
+                   and len(str(v)) <= 100 and "\x00" not in str(v) for k, v in q_raw.items()):
+            raise invalid("q", "Must be text, or an object of column names to text")
+        q = {k: str(v) for k, v in q_raw.items()}
     elif q_raw:
         q = c.get_str("q", max_len=100)
     fields = c.get_list("fields") or None

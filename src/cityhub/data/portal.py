@@ -180,8 +180,8 @@ def open_resource(session: Session, actor: Actor, resource_id: uuid.UUID) -> tup
 
 
 def rows(session: Session, actor: Actor, resource_id: uuid.UUID, filters: dict[str, Any] | None = None,
-         q: str | None = None, fields: list[str] | None = None, sort: str | None = None, limit: int = 100,
-         offset: int = 0, include_total: bool = True, after: int | None = None,
+         q: str | dict[str, str] | None = None, fields: list[str] | None = None, sort: str | None = None,
+         limit: int = 100, offset: int = 0, include_total: bool = True, after: int | None = None,
          ) -> tuple[list[str], list[dict[str, Any]], int | None, int | None, CatalogEntry, Resource]:
     """Rows for the portal and the CKAN API, with grades and masking on every path.
 

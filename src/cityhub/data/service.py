@@ -1327,6 +1327,21 @@ def item_mask(item: dict[str, Any]) -> str:
     return rule
 
 
+def clear_columns(entry: CatalogEntry, readable: Iterable[str] | None, masked: bool) -> frozenset[str]:
+    """The information items a reader receives in clear: the only columns filters, sort and `q` may name.
+
+    `readable` are the items the reader receives at all (None: every item) and `masked` says whether masking
+    rules apply to them. Every route of `_query_rows` decides both for its actor: the provider reads everything
+    unmasked, so everything is clear; the bureau and platform admins read every item masked, grantees their
+    granted items masked, the public the open items (which carry no rule), so for them an item with a masking
+    rule (or a 核心 item) is never clear. Comparing, searching or ordering a masked column would answer "is the
+    hidden value X?" — an equality oracle that recovers it in a few calls — so nothing may.
+    """
+    names = {it["name_en"]: it for it in entry.items or []}
+    wanted = names.keys() if readable is None else [n for n in readable if n in names]
+    return frozenset(n for n in wanted if not (masked and item_mask(names[n])))
+
+
 def _out_value(v: Any) -> Any:
     if isinstance(v, Decimal):
         return str(v)
@@ -1347,7 +1362,8 @@ def _read_value(item: dict[str, Any], v: Any, pg: bool) -> Any:
 
 
 def _query_rows(session: Session, res: Resource, entry: CatalogEntry, items_allowed: list[str] | None,
-                masked: bool, filters: dict[str, Any] | None, q: str | None, fields: list[str] | None,
+                masked: bool, filters: dict[str, Any] | None, q: str | dict[str, str] | None,
+                fields: list[str] | None,
                 sort: str | None, limit: int, offset: int, include_total: bool,
                 after: int | None, with_id: bool = False,
                 ) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
@@ -1355,6 +1371,8 @@ def _query_rows(session: Session, res: Resource, entry: CatalogEntry, items_allo
         raise Conflict(_("This resource has no datastore table"), details={"kind": res.kind})
     by_name = {it["name_en"]: it for it in entry.items or []}
     allowed = [c for c in res.columns if (items_allowed is None or c in items_allowed) and c in by_name]
+    # Filters, sort and q compare values: only columns the caller reads in clear (never a masked one).
+    clear = clear_columns(entry, allowed, masked)
     if fields:
         for f in fields:
             if f not in allowed:
@@ -1370,6 +1388,9 @@ def _query_rows(session: Session, res: Resource, entry: CatalogEntry, items_allo
     for i, (k, v) in enumerate((filters or {}).items()):
         if k not in allowed:
             raise ValidationFailed(_("Cannot filter on this field"), field=f"filters.{k}")
+        if k not in clear:
+            raise ValidationFailed(_("Cannot filter on {column}: it is masked for you", column=k),
+                                   field=f"filters.{k}")
         values = v if isinstance(v, list) else [v]
         names = []
         for j, val in enumerate(values):
@@ -1380,20 +1401,32 @@ def _query_rows(session: Session, res: Resource, entry: CatalogEntry, items_allo
             params[f"f{i}_{j}"] = conv if pg else _sqlite_value(by_name[k], conv)
             names.append(f":f{i}_{j}")
         where.append(f"{_q(k)} IN ({', '.join(names)})")
-    if q:
-        # Free text only over clear text columns: searching masked columns would leak their content.
-        text_cols = [c for c in allowed if by_name[c]["data_type"] in ("C", "M")
-                     and not (masked and item_mask(by_name[c]))]
+    op = "ILIKE" if pg else "LIKE"
+    if isinstance(q, dict):
+        # CKAN's q as {column: text}: each named column is searched, so each must be one read in clear.
+        for i, (k, term) in enumerate(q.items()):
+            if k not in allowed:
+                raise ValidationFailed(_("Field not available to you"), field="q")
+            if k not in clear:
+                raise ValidationFailed(_("Cannot search {column}: it is masked for you", column=k), field="q")
+            if by_name[k]["data_type"] not in ("C", "M"):
+                raise ValidationFailed(_("Cannot search {column}: not a text field", column=k), field="q")
+            params[f"q{i}"] = f"%{term}%"
+            where.append(f"{_q(k)} {op} :q{i}")
+    elif q:
+        # Free text searches the text columns the caller reads in clear (as a CKAN DataStore user expects).
+        text_cols = [c for c in allowed if c in clear and by_name[c]["data_type"] in ("C", "M")]
         if not text_cols:
             raise ValidationFailed(_("No searchable text fields"), field="q")
         params["q"] = f"%{q}%"
-        op = "ILIKE" if pg else "LIKE"
         where.append("(" + " OR ".join(f"{_q(c)} {op} :q" for c in text_cols) + ")")
     order = '"_id"'
     if sort:
         name, _sp, direction = sort.partition(" ")
         if name not in allowed or direction.lower() not in ("", "asc", "desc"):
             raise ValidationFailed(_("Cannot sort on this field"), field="sort")
+        if name not in clear:
+            raise ValidationFailed(_("Cannot sort on {column}: it is masked for you", column=name), field="sort")
         order = f"{_q(name)} {direction.upper() or 'ASC'}, \"_id\""
     count_where = " AND ".join(where)
     if after is not None:
@@ -1425,8 +1458,8 @@ def _query_rows(session: Session, res: Resource, entry: CatalogEntry, items_allo
 
 def datastore_query(
     session: Session, actor: Actor, resource_id: uuid.UUID, filters: dict[str, Any] | None = None,
-    q: str | None = None, fields: list[str] | None = None, sort: str | None = None, limit: int = 100,
-    offset: int = 0, include_total: bool = True, after: int | None = None, *, with_id: bool = False,
+    q: str | dict[str, str] | None = None, fields: list[str] | None = None, sort: str | None = None,
+    limit: int = 100, offset: int = 0, include_total: bool = True, after: int | None = None, *, with_id: bool = False,
 ) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
     """Rows of a table resource for a reader outside the grant path.
 
@@ -1456,8 +1489,8 @@ def open_items(entry: CatalogEntry) -> list[str]:
 
 def datastore_query_open(
     session: Session, resource: Resource, entry: CatalogEntry, filters: dict[str, Any] | None = None,
-    q: str | None = None, fields: list[str] | None = None, sort: str | None = None, limit: int = 100,
-    offset: int = 0, include_total: bool = True, after: int | None = None, with_id: bool = False,
+    q: str | dict[str, str] | None = None, fields: list[str] | None = None, sort: str | None = None,
+    limit: int = 100, offset: int = 0, include_total: bool = True, after: int | None = None, with_id: bool = False,
 ) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
     """Rows of a 无条件开放 entry for anybody: only its open items (the caller has checked the entry is open)."""
     if entry.status != EntryStatus.PUBLISHED or entry.open_type != "unconditional" or resource.entry_id != entry.id:
@@ -1763,9 +1796,9 @@ def _log_access(session: Session, actor: Actor, grant: Grant, entry: CatalogEntr
 
 def grant_rows(
     session: Session, actor: Actor, grant_id: uuid.UUID, filters: dict[str, Any] | None = None,
-    q: str | None = None, fields: list[str] | None = None, sort: str | None = None, limit: int = 100,
-    offset: int = 0, include_total: bool = True, after: int | None = None, resource_id: uuid.UUID | None = None,
-    *, with_id: bool = False,
+    q: str | dict[str, str] | None = None, fields: list[str] | None = None, sort: str | None = None,
+    limit: int = 100, offset: int = 0, include_total: bool = True, after: int | None = None,
+    resource_id: uuid.UUID | None = None, *, with_id: bool = False,
 ) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
     """Granted rows: only granted items, masked, counted against the quota and logged."""
     grant, entry = _grant_for_use(session, actor, grant_id)
