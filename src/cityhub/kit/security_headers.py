@@ -30,7 +30,7 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "object-src 'none'",
 ))
 
-# The API docs pages: Swagger UI and ReDoc from jsDelivr, FastAPI's favicon, ReDoc's web fonts and blob: workers.
+# The API docs pages: Swagger UI and ReDoc from jsDelivr, FastAPI's favicon, ReDoc's logo, web fonts and blob: workers.
 DOCS_CDN = "https://cdn.jsdelivr.net"
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
@@ -42,7 +42,7 @@ def docs_policy(script_hashes: Iterable[str]) -> str:
         " ".join(("script-src 'self'", DOCS_CDN, *sorted(set(script_hashes)))),
         f"style-src 'self' 'unsafe-inline' {DOCS_CDN} https://fonts.googleapis.com",
         "font-src 'self' https://fonts.gstatic.com",
-        "img-src 'self' data: blob: https://fastapi.tiangolo.com",
+        "img-src 'self' data: blob: https://fastapi.tiangolo.com https://cdn.redoc.ly",
         "worker-src 'self' blob:",
         "connect-src 'self'",
         "frame-ancestors 'none'",
