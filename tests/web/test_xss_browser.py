@@ -270,4 +270,7 @@ def test_moved_handlers_still_work(hostile_city: dict[str, Any]) -> None:
         page.wait_for_url(re.compile(r"district_id="))
         page.wait_for_selector("#c-map canvas")
         _assert_clean(page, watch, "/ops/screen?district_id")
+        page.goto(base + "/")  # htmx read its configuration from the meta tag: it evaluates no attribute code
+        page.wait_for_function("window.htmx !== undefined")
+        assert page.evaluate("[htmx.config.allowEval, htmx.config.allowScriptTags]") == [False, False]
         browser.close()
