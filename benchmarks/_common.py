@@ -1,19 +1,23 @@
-"""Helpers shared by benchmarks: a scratch database, a served app, percentiles."""
+"""Helpers shared by benchmarks: a scratch database, a served app, percentiles, and where results are kept."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"  # <name>.json: the latest run of each benchmark; history.json: older runs
 PG_ADMIN = os.environ.get("CITYHUB_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 
 
@@ -83,3 +87,33 @@ def pct(values: list[float], p: float) -> float:
 
 def mean(values: list[float]) -> float:
     return statistics.fmean(values) if values else 0.0
+
+
+def _commit() -> str | None:
+    """The checked-out commit, with "+dirty" when the working tree has changes (None outside a git checkout)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def record(name: str, result: dict[str, Any], results_dir: Path | None = None) -> Path:
+    """Print `result` as the benchmark's one JSON line, and keep it as `benchmarks/results/<name>.json`.
+
+    The file holds the same figures with when, on which commit and on what load they were measured, in the shape
+    of the entries of `results/history.json` (benchmark, date, figures, note), so a run can be moved there as is.
+    """
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+    out = results_dir or RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    entry = {"benchmark": name, "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _commit(),
+             "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2), "figures": result, "note": ""}
+    path = out / f"{name}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(entry, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)  # a run killed while writing never leaves half a file behind
+    return path

@@ -10,7 +10,6 @@ Uses PostgreSQL when reachable (database `cityhub_bench_api`, recreated), else S
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import ROOT, free_port, pct, rss_mb, scratch_database, serve  # noqa: E402
+from _common import ROOT, free_port, pct, record, rss_mb, scratch_database, serve  # noqa: E402
 
 N = int(os.environ.get("BENCH_REQUESTS", "1000"))
 
@@ -75,7 +74,7 @@ def main() -> None:
             "p95_ratio_users_vs_bare": round(pct(users, 95) / max(pct(bare, 95), 1e-6), 2),
             "push_cache": os.environ.get("CITYHUB_PUSH_CACHE", "true"),
         }
-        print(json.dumps(result))
+        record("api", result)
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -12,15 +12,15 @@ provision against PostgreSQL instead of a temporary SQLite file.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from _common import record  # benchmarks/ is on sys.path: the scripts run as scripts
 
 from cityhub.cloud import placement
 from cityhub.cloud.placement import Demand, PoolState
@@ -140,7 +140,7 @@ def main() -> None:
     n_nodes = int(os.environ.get("CLOUD_BENCH_NODES", "1000"))
     result = {"benchmark": "cloud", "placements": n_req, "pools": n_pools, **bench_placement(n_req, n_pools),
               **bench_provisioning(n_nodes)}
-    sys.stdout.write(json.dumps(result) + "\n")
+    record("cloud", result)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import orjson  # noqa: E402
 import paho.mqtt.client as paho  # noqa: E402
 import psycopg  # noqa: E402
-from _common import scratch_database  # noqa: E402
+from _common import record, scratch_database  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
@@ -389,7 +389,7 @@ def _run() -> None:
     rate = RATE or int(min(1.05 * GOAL_RATE, 0.9 * cap["points_per_s"]) // 500 * 500)
     paced = paced_phase(url, devices, rate)
     split = two_workers(url, devices)
-    print(json.dumps({
+    record("ingest", {
         "points": cap["points"] + paced["points"], "points_per_s": round(cap["points_per_s"]),
         "broker_points_per_s": round(broker_pps), "ratio_vs_broker": round(cap["points_per_s"] / broker_pps, 3),
         "copy_points_per_s": round(copy_pps),
@@ -399,7 +399,7 @@ def _run() -> None:
         "lost": cap["lost"] + paced["lost"], "duplicates": cap["duplicates"],
         "worker_rss_mb": max(cap["rss"], paced["rss"]), "two_workers_split": split,
         "seconds": E2E_SECONDS, "devices": DEVICES, "points_per_message": POINTS_PER_MSG,
-        "load_avg_1m_at_start": round(load, 2), "quick": QUICK, "broker": BROKER}))
+        "load_avg_1m_at_start": round(load, 2), "quick": QUICK, "broker": BROKER})
 
 
 if __name__ == "__main__":

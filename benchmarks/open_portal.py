@@ -33,6 +33,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import catalog as catalog_bench  # noqa: E402  # reuse the catalog benchmark's bulk loader and vocabularies
+from _common import record  # noqa: E402
 
 from cityhub.core import service as core  # noqa: E402
 from cityhub.data import ckan, schemas, service  # noqa: E402
@@ -179,7 +180,7 @@ def main() -> None:
     result["datastore_search_vs_pk_p95_ratio"] = round(result["datastore_search_p95_ms"] / pk95, 1)
     result["goals_met"] = {"package_search_p95_lt_100ms": result["package_search_p95_ms"] < 100,
                            "datastore_search_p95_lt_50ms": result["datastore_search_p95_ms"] < 50}
-    print(json.dumps(result, ensure_ascii=False))
+    record("open_portal", result)
     db.engine.dispose()
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import pct, scratch_database  # noqa: E402 - benchmarks run as scripts
+from _common import pct, record, scratch_database  # noqa: E402 - benchmarks run as scripts
 
 ASSETS = 1000
 PER_ASSET = 5
@@ -351,7 +351,7 @@ def main() -> None:
     result.update(bench_evaluation(db, devices, seconds, rate))
     result.update(bench_ingest(db, devices))
     result["load_avg_1m"] = round(os.getloadavg()[0], 2)
-    sys.stdout.write(json.dumps(result) + "\n")
+    record("ops", result)
 
 
 if __name__ == "__main__":
