@@ -223,6 +223,36 @@ def config_show() -> None:
     Console(width=200).print(table)
 
 
+@app.command("health")
+def health(
+    stale_after: Annotated[float, typer.Option(help="Seconds without a heartbeat after which a worker is stale.")
+                           ] = 120.0,
+    expect: Annotated[list[str] | None, typer.Option(help="A worker that must have a heartbeat (repeatable), "
+                                                     "e.g. ops-worker, cloud-worker, data-sla-check.")] = None,
+) -> None:
+    """Print the workers' heartbeats (<var_dir>/health); exit 1 if any is stale, waiting, stopped or missing."""
+    from cityhub.kit import resilience
+
+    directory = resilience.heartbeat_dir()
+    reports = resilience.read_heartbeats(directory, stale_after)
+    table = Table("worker", "state", "pid", "last success", "failures", "problem",
+                  title=f"worker heartbeats in {directory}")
+    for r in reports:
+        d = r.data
+        table.add_row(str(d.get("worker", r.path.stem)), str(d.get("state", "?")), str(d.get("pid", "")),
+                      str(d.get("last_success") or "never"), str(d.get("consecutive_failures", "")),
+                      r.problem or "ok")
+    names = {r.path.stem for r in reports} | {str(r.data.get("worker", "")) for r in reports}
+    missing = [name for name in expect or [] if name not in names]
+    for name in missing:
+        table.add_row(name, "missing", "", "", "", "no heartbeat file")
+    Console(width=200).print(table)
+    if not reports and not missing:
+        err.print("no worker has written a heartbeat here (none runs on this host, or CITYHUB_VAR_DIR differs)")
+    if missing or any(not r.healthy for r in reports):
+        raise typer.Exit(1)
+
+
 @app.command("backup")
 def backup_command(
     outdir: Annotated[Path, typer.Argument(help="New (or empty) folder the backup is written to.")],
