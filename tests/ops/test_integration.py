@@ -117,7 +117,7 @@ def test_alarm_events_reach_mqtt_and_a_signed_webhook_with_retry(world: Any, ses
         publisher = delivery.MqttPublisher("mqtt://127.0.0.1:1883", client_id=f"p-{uuid.uuid4().hex[:8]}")
         with httpx.Client(timeout=5) as http_client:
             first = delivery.deliver(session, publisher, http_client)
-            assert first == {"delivered": 1, "retrying": 1, "failed": 0, "skipped": 0}  # webhook answered 503
+            assert first == {"delivered": 1, "retrying": 1, "failed": 0, "skipped": 0, "waiting": 0}  # webhook: 503
             assert arrived.wait(5) and json.loads(got[0])["alarm"]["id"] == str(alarm.id)
             hook_msg = session.scalar(select(OutboxMessage).where(OutboxMessage.channel == "webhook"))
             assert hook_msg.attempts == 1 and hook_msg.next_attempt_at > clock.now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import date, timedelta
 from typing import Annotated
@@ -11,9 +12,10 @@ from rich.console import Console
 
 from cityhub.cloud import service
 from cityhub.core.service import Actor
-from cityhub.kit import clock, context
+from cityhub.kit import clock, context, resilience
 from cityhub.kit.db import Database
 from cityhub.kit.errors import CityhubError, NotFound
+from cityhub.kit.settings import get_settings
 
 cloud_app = typer.Typer(help="云 Cloud control plane.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Provider jobs (provision, resize, reclaim).", no_args_is_help=True)
@@ -100,13 +102,24 @@ def snapshot() -> None:
 
 @cloud_app.command("worker")
 def worker(interval: Annotated[float, typer.Option(help="Seconds between job polls.")] = 5.0) -> None:
-    """Run jobs continuously and the daily tasks (usage, idle rule, snapshot, reconcile) once a day."""
+    """Run jobs continuously and the daily tasks (usage, idle rule, snapshot, reconcile) once a day.
+
+    Database outages are waited out (heartbeat `<var_dir>/health/cloud-worker.json`); exits non-zero only on a
+    fatal error. Jobs and daily tasks are idempotent, so a pass cut short by an outage is simply run again.
+    """
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = resilience.stop_on_signals()
+    watch = resilience.Watch.for_worker("cloud-worker", settings)
     db = _db()
-    last_daily: date | None = None
-    while True:
-        run_due_jobs(db)
+    last_daily: list[date] = []
+
+    def step() -> float:
+        out = run_due_jobs(db)
+        if out["run"]:
+            err.print(f"cloud jobs: {out}")
         today = clock.now().date()
-        if last_daily != today:
+        if not last_daily or last_daily[0] != today:
             try:
                 with db.session_scope() as session:
                     service.usage_collect(session, ACTOR, today - timedelta(days=1))
@@ -117,8 +130,10 @@ def worker(interval: Annotated[float, typer.Option(help="Seconds between job pol
                 reconcile()
             except CityhubError as exc:
                 err.print(f"[red]daily cloud tasks: {exc.message}[/red]")
-            last_daily = today
-        time.sleep(interval)
+            last_daily[:] = [today]  # an outage raised above: the daily tasks run again after it
+        return interval
+
+    resilience.run_forever(step, watch, stop)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
+import logging
 from typing import Annotated
 
 import typer
 
 from cityhub.core.service import Actor, organization_by_code
 from cityhub.data import service
-from cityhub.kit import context
+from cityhub.kit import context, resilience
 from cityhub.kit.db import Database
+from cityhub.kit.settings import get_settings
 
 
 def _db() -> Database:
@@ -26,15 +27,26 @@ def register(app: typer.Typer) -> None:
 
     @data_app.command("sla-check")
     def sla_check(every: Annotated[int, typer.Option(help="Repeat every N seconds (0: once).")] = 0) -> None:
-        """Remind and escalate overdue reviews, expire ended grants (idempotent; run from cron or a timer)."""
+        """Remind and escalate overdue reviews, expire ended grants (idempotent; run from cron or a timer).
+
+        With `--every` it runs until stopped and waits out database outages (heartbeat
+        `<var_dir>/health/data-sla-check.json`), exiting non-zero only on a fatal error.
+        """
         db = _db()
-        while True:
+
+        def step() -> float:
             with db.session_scope() as session:
                 counts = service.sla_check(session, Actor.system("data-sla"))
             typer.echo(json.dumps(counts), err=bool(every))
-            if not every:
-                return
-            time.sleep(every)
+            return float(every)
+
+        if not every:
+            step()
+            return
+        settings = get_settings()
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        stop = resilience.stop_on_signals()
+        resilience.run_forever(step, resilience.Watch.for_worker("data-sla-check", settings), stop)
 
     @data_app.command("reindex")
     def reindex() -> None:
