@@ -1,4 +1,4 @@
-"""The import rules of ARCHITECTURE.md, checked by parsing every module's imports.
+"""The import rules of docs/architecture.md, checked by parsing every module's imports.
 
 - `kit` imports no domain.
 - Inside a domain, lower layers never import higher ones: models < schemas < policies < service < api/pages.
