@@ -1,19 +1,36 @@
 """`make run`: serve the app and keep each domain's background companions (ingest worker, simulator …) alive.
 
 A domain adds `background.py` with `commands(settings) -> list[list[str]]`; each command runs as a child
-process for as long as the server runs.
+process for as long as the server runs. A companion that exits, whatever its status, is started again after a
+backoff (1 s, doubling to 60 s; back to 1 s once it had stayed up 60 s), and the log says which one, its exit status
+and why. SIGTERM or SIGINT stops the server and every companion (SIGTERM, then SIGKILL after 10 s).
+In production let the service manager do the same (README, "Keeping the workers up": systemd `Restart=always`).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import itertools
+import logging
+import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from cityhub.cli import DOMAINS
+from cityhub.kit.resilience import EXIT_CONFIG, Backoff
 from cityhub.kit.settings import get_settings
+
+log = logging.getLogger("cityhub.run")
+RESTART_INITIAL_S = 1.0
+RESTART_CAP_S = 60.0
+STABLE_AFTER_S = 60.0  # a companion up this long is healthy again: its next restart waits 1 s
+STOP_TIMEOUT_S = 10.0
 
 
 def companions() -> list[list[str]]:
@@ -26,28 +43,152 @@ def companions() -> list[list[str]]:
     return out
 
 
-def main() -> None:
-    """Start companions, serve in the foreground, stop companions on exit."""
-    children = [subprocess.Popen(cmd) for cmd in companions()]
-    server = subprocess.Popen([sys.executable, "-m", "cityhub.cli", "serve"])
+def name_of(cmd: Sequence[str]) -> str:
+    """A short name for a companion: `cityhub ops worker`, `cityhub ingest`, … (else the program's name)."""
+    args = list(cmd)
+    if "cityhub.cli" in args:
+        words = list(itertools.takewhile(lambda a: not a.startswith("-"), args[args.index("cityhub.cli") + 1:]))
+        return " ".join(["cityhub", *words[:2]])
+    return " ".join([os.path.basename(args[0]), *args[1:2]]) if args else "?"
 
-    def stop(*_args: object) -> None:
-        for proc in [server, *children]:
-            if proc.poll() is None:
-                proc.terminate()
 
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        server.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop()
-        for proc in [server, *children]:
+def why(status: int) -> str:
+    """What an exit status says about the companion's end."""
+    if status < 0:
+        try:
+            sig = signal.Signals(-status).name
+        except ValueError:
+            sig = f"signal {-status}"
+        return f"killed by {sig}" + (" (out of memory, or killed by hand?)" if sig == "SIGKILL" else "")
+    if status == 0:
+        return "it exited by itself, which a companion should not"
+    if status == EXIT_CONFIG:
+        return "a configuration error (see its log); it is retried in case the setting or service is fixed"
+    return "it failed (see its log)"
+
+
+@dataclass
+class Companion:
+    """One supervised child process."""
+
+    name: str
+    cmd: list[str]
+    backoff: Backoff
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restart_at: float | None = None
+    starts: int = 0
+    history: list[tuple[int, float]] = field(default_factory=list)  # (exit status, seconds it had run)
+
+
+class Supervisor:
+    """Starts companions and restarts each one that exits, with backoff; `stop` ends them all."""
+
+    def __init__(self, commands: Sequence[Sequence[str]], *, initial: float = RESTART_INITIAL_S,
+                 cap: float = RESTART_CAP_S, stable_after: float = STABLE_AFTER_S,
+                 popen: Callable[[list[str]], subprocess.Popen[bytes]] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.stable_after = stable_after
+        self._popen = popen or (lambda cmd: subprocess.Popen(cmd))
+        self._now = monotonic
+        self.companions = [Companion(name_of(cmd), list(cmd), Backoff(initial, cap, jitter=False))
+                           for cmd in commands]
+
+    def start(self) -> None:
+        """Start every companion."""
+        for c in self.companions:
+            self._start(c)
+
+    def _start(self, c: Companion) -> None:
+        c.restart_at = None
+        c.starts += 1
+        c.started_at = self._now()
+        try:
+            c.proc = self._popen(c.cmd)
+        except OSError as exc:  # the program itself is missing or not executable: try again later all the same
+            c.proc = None
+            delay = c.backoff.next()
+            c.restart_at = self._now() + delay
+            log.error("companion %s could not start (%s); trying again in %.1f s", c.name, exc, delay)
+
+    def poll(self) -> None:
+        """Notice companions that exited and start again those whose backoff has passed."""
+        now = self._now()
+        for c in self.companions:
+            if c.proc is not None:
+                status = c.proc.poll()
+                if status is None:
+                    continue
+                c.proc = None
+                uptime = now - c.started_at
+                c.history.append((status, uptime))
+                if uptime >= self.stable_after:
+                    c.backoff.reset()
+                delay = c.backoff.next()
+                c.restart_at = now + delay
+                log.warning("companion %s exited with status %d after %.1f s: %s; restarting in %.1f s",
+                            c.name, status, uptime, why(status), delay)
+            elif c.restart_at is not None and now >= c.restart_at:
+                log.warning("restarting companion %s (start %d)", c.name, c.starts + 1)
+                self._start(c)
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM every companion, SIGKILL those still running after `timeout`."""
+        running = [c.proc for c in self.companions if c.proc is not None and c.proc.poll() is None]
+        for proc in running:
+            proc.terminate()
+        ends = time.monotonic() + timeout
+        for proc in running:
             try:
-                proc.wait(timeout=10)
+                proc.wait(max(0.0, ends - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+        for c in self.companions:
+            c.proc, c.restart_at = None, None
+
+
+def serve_with_companions(server_cmd: Sequence[str], commands: Sequence[Sequence[str]],
+                          stop: threading.Event | None = None, *, tick: float = 0.5,
+                          initial: float = RESTART_INITIAL_S, cap: float = RESTART_CAP_S,
+                          stable_after: float = STABLE_AFTER_S) -> int:
+    """Run the server and supervise the companions until the server exits or `stop` is set; the exit status.
+
+    The server is not restarted: when it ends, `make run` ends with its status (after stopping the companions).
+    """
+    stop = stop or threading.Event()
+    sup = Supervisor(commands, initial=initial, cap=cap, stable_after=stable_after)
+    server = subprocess.Popen(list(server_cmd))
+    sup.start()
+    status = 0
+    try:
+        while not stop.is_set():
+            code = server.poll()
+            if code is not None:
+                log.error("the server exited with status %d: stopping the companions", code)
+                status = code
+                break
+            sup.poll()
+            stop.wait(tick)
+    finally:
+        sup.stop()
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    return status
+
+
+def main() -> None:
+    """Serve in the foreground with the companions supervised; SIGTERM/SIGINT stop everything."""
+    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_a: stop.set())
+    sys.exit(serve_with_companions([sys.executable, "-m", "cityhub.cli", "serve"], companions(), stop))
 
 
 if __name__ == "__main__":
