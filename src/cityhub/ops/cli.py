@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ import typer
 from rich.console import Console
 
 from cityhub.core.service import Actor
-from cityhub.kit import context
+from cityhub.kit import context, resilience
 from cityhub.kit.db import Database
 from cityhub.ops import delivery, service
 
@@ -86,7 +87,7 @@ class QueueListener:
         """Block until a notification or `timeout` seconds; True when notified."""
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = self._psycopg.connect(self._dsn, autocommit=True)
+                self._conn = self._psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
                 self._conn.execute(f"LISTEN {service.QUEUE_CHANNEL}")
             got = False
             for _n in self._conn.notifies(timeout=max(timeout, 0.0), stop_after=1):
@@ -98,6 +99,41 @@ class QueueListener:
             return False
 
 
+class WorkerLoop:
+    """One step of `cityhub ops worker`: a pass when due, then the queue until the next (or a notification)."""
+
+    def __init__(self, db: Database, pause: float, listener: QueueListener | None,
+                 publisher: delivery.Publisher | None, http: httpx.Client, watch: resilience.Watch,
+                 queue_only: bool = False) -> None:
+        self.db, self.pause, self.listener, self.publisher, self.http, self.watch = (
+            db, pause, listener, publisher, http, watch)
+        self.next_tick = float("inf") if queue_only else 0.0
+
+    def step(self) -> float:
+        """Run what is due; returns the seconds to wait (a database outage raises: `run_forever` waits it out)."""
+        now = time.monotonic()
+        if now >= self.next_tick:
+            out = run_tick(self.db, self.publisher, self.http)  # an outage raises before the next pass is set
+            self.next_tick = now + self.pause
+            if out["timers"]["raised"] or out["escalated"] or out["outbox"]["delivered"]:
+                err.print(f"ops: {out}")
+            if self.publisher is not None:  # the broker's state, for the log and the heartbeat
+                if self.publisher.ready():
+                    self.watch.up(resilience.BROKER)
+                else:
+                    self.watch.down(resilience.BROKER, "not connected; alarm events wait in the outbox")
+        if self.listener is None:
+            return max(0.0, self.next_tick - time.monotonic())
+        drained = drain_queue(self.db, until=self.next_tick)
+        if drained.raised or drained.failed:
+            err.print(f"ops queue: {drained}")
+        if self.listener.wait(min(1.0, max(0.0, self.next_tick - time.monotonic()))):
+            # let a few more batches commit, so one engine call shares its fixed costs (the version check, the
+            # state write, the transaction) over them: at 20,000 points/s that is 4 batches per call
+            time.sleep(QUEUE_COALESCE_S)
+        return 0.0
+
+
 @ops_app.command("worker")
 def worker(
     interval: Annotated[float | None, typer.Option(help="Seconds between passes.")] = None,
@@ -106,45 +142,39 @@ def worker(
 ) -> None:
     """Run the pass forever (make run starts it), and evaluate queued telemetry as it arrives.
 
-    Several workers may run against PostgreSQL: queued batches are claimed with SKIP LOCKED.
+    Several workers may run against PostgreSQL: queued batches are claimed with SKIP LOCKED. Database and broker
+    outages are waited out (heartbeat `<var_dir>/health/ops-worker.json`); exits non-zero only on a fatal error.
     """
     from cityhub.kit.settings import get_settings
 
-    db = _db()
-    pause = interval or get_settings().ops_tick_interval_s
-    with db.session_scope() as session:
-        queued = service.evaluation_mode(session) == "queue"
-    listener = QueueListener(db) if queued else None
-    if queue_only and listener is None:
-        raise typer.BadParameter("--queue-only needs CITYHUB_OPS_EVALUATION=queue (or auto) on PostgreSQL")
-    publisher = None if queue_only else delivery.mqtt_publisher()
-    next_tick = float("inf") if queue_only else 0.0
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = resilience.stop_on_signals()
+    watch = resilience.Watch.for_worker("ops-worker-queue" if queue_only else "ops-worker", settings)
+    with resilience.exit_on_fatal(watch):
+        db = _db()
+        pause = interval or settings.ops_tick_interval_s
+
+        def mode() -> str:
+            with db.session_scope() as session:
+                return service.evaluation_mode(session)
+
+        evaluation = resilience.until_up(mode, watch, stop)  # a database down at start is waited for
+        if evaluation is None:
+            watch.stopped()
+            return
+        listener = QueueListener(db) if evaluation == "queue" else None
+        if queue_only and listener is None:
+            raise resilience.ConfigurationError(
+                "--queue-only needs CITYHUB_OPS_EVALUATION=queue (or auto) on PostgreSQL")
+        publisher = None if queue_only else delivery.mqtt_publisher()
     with httpx.Client(timeout=5) as http:
-        while True:
-            now = time.monotonic()
-            if now >= next_tick:
-                next_tick = now + pause
-                try:
-                    out = run_tick(db, publisher, http)
-                    if out["timers"]["raised"] or out["escalated"] or out["outbox"]["delivered"]:
-                        err.print(f"ops: {out}")
-                except Exception as exc:  # keep the companion alive; the next pass retries
-                    err.print(f"[red]ops worker pass failed: {type(exc).__name__}: {exc}[/red]")
-                if publisher is None:
-                    publisher = delivery.mqtt_publisher()
-            if listener is None:
-                time.sleep(max(0.0, next_tick - time.monotonic()))
-                continue
-            try:
-                drained = drain_queue(db, until=next_tick)
-                if drained.raised or drained.failed:
-                    err.print(f"ops queue: {drained}")
-            except Exception as exc:  # the database is down: the batches stay queued
-                err.print(f"[red]ops queue drain failed: {type(exc).__name__}: {exc}[/red]")
-            if listener.wait(min(1.0, max(0.0, next_tick - time.monotonic()))):
-                # let a few more batches commit, so one engine call shares its fixed costs (the version check, the
-                # state write, the transaction) over them: at 20,000 points/s that is 4 batches per call
-                time.sleep(QUEUE_COALESCE_S)
+        loop = WorkerLoop(db, pause, listener, publisher, http, watch, queue_only)
+        try:
+            resilience.run_forever(loop.step, watch, stop)
+        finally:
+            if isinstance(publisher, delivery.MqttPublisher):
+                publisher.close()
 
 
 def register(app: typer.Typer) -> None:
