@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -206,3 +207,36 @@ def test_cityhub_health_exits_non_zero_when_a_worker_is_stale_or_waiting(tmp_pat
     assert _health(tmp_path, "--stale-after", "900").returncode == 0
     missing = _health(tmp_path, "--stale-after", "900", "--expect", "data-sla-check")
     assert missing.returncode == 1 and "data-sla-check" in missing.stdout
+
+
+def test_a_server_that_never_answers_is_an_outage_not_a_hang(tmp_path: Path) -> None:
+    from cityhub.kit.db import make_engine
+
+    silent = socket.socket()  # accepts the TCP connection (the kernel does), never says a word
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    try:
+        url = f"postgresql+psycopg://nobody@127.0.0.1:{port}/x"
+        engine = make_engine(url)
+        params: dict = {}
+
+        def capture(_dialect: object, _rec: object, _cargs: object, cparams: dict) -> None:
+            params.update(cparams)
+            raise LookupError("captured")  # stop before connecting
+
+        event.listen(engine, "do_connect", capture)
+        with pytest.raises(Exception, match="captured"):
+            engine.connect()
+        assert params["connect_timeout"] == 10 and params["keepalives_idle"] == 30  # the defaults of every engine
+        engine.dispose()
+        quick = make_engine(url, connect_args={"connect_timeout": 1})  # a caller's value wins; 1 s for the test
+        started = time.monotonic()
+        with pytest.raises(OperationalError) as failed:
+            with quick.connect():
+                pass
+        assert time.monotonic() - started < 5
+        assert resilience.outage_of(failed.value) == DATABASE
+        quick.dispose()
+    finally:
+        silent.close()

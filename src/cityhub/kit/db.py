@@ -105,6 +105,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
+    if url.startswith("postgresql"):
+        # A server that stops answering (network partition, a host gone without a FIN) must fail a call within a
+        # minute, not hang a worker for the kernel's two hours: then it is an outage the worker waits out
+        # (kit.resilience). libpq: connect_timeout bounds connecting, TCP keepalives a silent established connection.
+        connect_args = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                        "keepalives_count": 3}
+        kwargs["connect_args"] = {**connect_args, **kwargs.get("connect_args", {})}
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
         engine.dialect.do_ping = _SocketFirstPing(engine.dialect.do_ping)  # type: ignore[method-assign]
