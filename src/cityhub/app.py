@@ -23,6 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub import __version__
+from cityhub.core.deps import PORTAL_ACCOUNT
 from cityhub.kit import context, events, i18n, pushcache
 from cityhub.kit.db import Database
 from cityhub.kit.errors import CityhubError, PayloadTooLarge, RateLimited
@@ -161,6 +162,8 @@ def _error_response(request: Request, status: int, body: dict[str, Any], headers
         if status == 401:
             return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
         err = body.get("error", {})
+        if status == 403 and err.get("code") == PORTAL_ACCOUNT:  # a citizen on an internal page: their portal
+            return RedirectResponse("/portal", status_code=303)
         return render(request, "error.html", {"status": status, "message": err.get("message", "")},  # type: ignore[no-any-return]
                       status_code=status)
     return JSONResponse(body, status_code=status, headers=headers)

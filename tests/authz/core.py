@@ -8,6 +8,7 @@ from typing import Any
 from cityhub.core import service as core
 from cityhub.core.schemas import ApiTokenCreate
 from tests.authz import ANY_USER, PUBLIC, Expect, roles
+from tests.conftest import PASSWORD
 
 ADMIN = roles("platform_admin")
 ADMINS_A = roles("platform_admin", "org_admin_a")
@@ -53,7 +54,9 @@ EXPECTATIONS = [
     Expect("PATCH", "/api/v1/users/{user_id}", ADMINS_A, params=lambda w: {"user_id": w.users["org_member_a"].id},
            body=lambda w: {"display_name": "改名"}),
     Expect("PUT", "/api/v1/users/{user_id}/password", roles("platform_admin", "org_admin_a", "org_member_a"),
-           params=lambda w: {"user_id": w.users["org_member_a"].id}, body=lambda w: {"password": "new-password-9"}),
+           params=lambda w: {"user_id": w.users["org_member_a"].id},
+           body=lambda w: {"password": "new-password-9", "current_password": PASSWORD},
+           note="the user themselves with the current password; admins reset it without"),
     Expect("GET", "/api/v1/role-bindings", ANY_USER),
     Expect("POST", "/api/v1/role-bindings", ADMINS_A, body=lambda w: {
         "user_id": str(w.users["org_member_a"].id), "org_id": str(w.orgs["dept_a"].id), "role": "org_admin"}),

@@ -126,6 +126,24 @@ def test_a_removed_role_binding_changes_the_cached_roles(live: Live) -> None:
     assert live.authenticate().roles["org_member"] == frozenset({live.other_org.id})
 
 
+def test_a_logout_committed_by_another_process_ends_the_session_here_at_once(live: Live) -> None:
+    uid = live.user.id
+    with live.db.session_scope() as s:
+        assert core.actor_for_session_user(s, uid, 0) is not None  # loads and caches the session's actor
+    with live.db.session_scope() as s:
+        before = live.statements
+        assert core.cached_session_actor(s, uid, 0) is not None
+        assert live.statements == before  # served from the cache
+    with live.other.session_scope() as s:  # another server process: the user logs out there
+        user = s.get(User, uid)
+        assert user is not None
+        core.user_logout(s, core.actor_for_user(s, user))
+    with live.db.session_scope() as s:
+        assert _wait(lambda: core.cached_session_actor(s, uid, 0) is None)
+        assert core.actor_for_session_user(s, uid, 0) is None  # the old cookie's version is refused
+        assert core.actor_for_session_user(s, uid, 1) is not None  # a new login's cookie is accepted
+
+
 def test_an_organisation_tree_change_elsewhere_clears_trees_and_actors(live: Live) -> None:
     live.authenticate()
     with live.db.session_scope() as s:

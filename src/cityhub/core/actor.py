@@ -1,4 +1,4 @@
-"""Who is acting: a user (via session or token), the system (CLI, demo, workers) or an anonymous caller."""
+"""Who is acting: a staff user or a portal account (via session or token), the system, or an anonymous caller."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ class Actor:
     roles: dict[str, frozenset[uuid.UUID]] = field(default_factory=dict)
     # None: a web session (everything the roles allow); a tuple: an API token's scopes (empty = all)
     token_scopes: tuple[str, ...] | None = None
-    kind: str = "user"  # user | system | anonymous
+    # user (government staff) | portal (a citizen's open-data portal account) | system | anonymous;
+    # `core.service` decides user or portal, from the home organisation, in one place (`_actor`)
+    kind: str = "user"
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
@@ -39,8 +41,18 @@ class Actor:
 
     @property
     def is_authenticated(self) -> bool:
-        """True for users and the system."""
+        """True for staff users, portal accounts and the system."""
         return self.kind != "anonymous"
+
+    @property
+    def is_portal_account(self) -> bool:
+        """True for a citizen's open-data portal account: a principal of the portal, never of internal pages."""
+        return self.kind == "portal"
+
+    @property
+    def is_internal(self) -> bool:
+        """True for callers of the internal platform: staff users and the system."""
+        return self.kind in ("user", "system")
 
     @property
     def is_platform_admin(self) -> bool:

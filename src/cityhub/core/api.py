@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 
 from cityhub.core import schemas, service
-from cityhub.core.deps import CurrentActor
+from cityhub.core.deps import AccountActor, CurrentActor
 from cityhub.kit.errors import NotFound
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession, SessionRoute
@@ -20,8 +20,8 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get("/me", response_model=schemas.Me)
-def me(session: DbSession, actor: CurrentActor) -> schemas.Me:
-    """The caller's user, role bindings and token scopes."""
+def me(session: DbSession, actor: AccountActor) -> schemas.Me:
+    """The caller's user, role bindings and token scopes (portal accounts too)."""
     if actor.user_id is None:  # pragma: no cover - the system actor never calls over HTTP
         raise NotFound("no user")
     user = service.user_get(session, actor, actor.user_id)
@@ -105,10 +105,10 @@ def user_update(session: DbSession, actor: CurrentActor, user_id: uuid.UUID, bod
 
 
 @router.put("/users/{user_id}/password", status_code=204)
-def user_password_set(session: DbSession, actor: CurrentActor, user_id: uuid.UUID, body: schemas.PasswordSet
+def user_password_set(session: DbSession, actor: AccountActor, user_id: uuid.UUID, body: schemas.PasswordSet
                       ) -> Response:
-    """Set a user's password."""
-    service.user_password_set(session, actor, user_id, body.password)
+    """Set a user's password (one's own: with `current_password`, portal accounts too); the user's sessions end."""
+    service.user_password_set(session, actor, user_id, body.password, body.current_password)
     return Response(status_code=204)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from cityhub.core import service
 from cityhub.core.actor import Actor
@@ -15,6 +16,37 @@ from cityhub.kit.i18n import gettext as _
 from cityhub.kit.web import DbSession, verify_csrf
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The signed session cookie holds the user's id and their session version at login; a logout, password change,
+# disabling or role change bumps the version in the database, which ends every cookie issued before.
+_UID, _VERSION = "uid", "sv"
+
+
+def session_start(request: Request, user_id: uuid.UUID, session_version: int) -> None:
+    """Start a fresh web session for the user (a new cookie: no fixation of an earlier one)."""
+    request.session.clear()
+    request.session[_UID] = str(user_id)
+    request.session[_VERSION] = session_version
+
+
+def session_credentials(request: Request) -> tuple[uuid.UUID, int] | None:
+    """The (user id, session version) a session cookie claims, or None (no cookie, or an unreadable one)."""
+    if "session" not in request.scope:
+        return None
+    raw_id, version = request.session.get(_UID), request.session.get(_VERSION)
+    if not raw_id or not isinstance(version, int):  # cookies from before session versions are not honoured
+        return None
+    try:
+        return uuid.UUID(str(raw_id)), version
+    except ValueError:
+        return None
+
+
+def session_actor(request: Request, session: Session) -> Actor | None:
+    """The user a session cookie still stands for (sync: for surfaces with their own credential handling)."""
+    creds = session_credentials(request)
+    if creds is None:
+        return None
+    return service.cached_session_actor(session, *creds) or service.actor_for_session_user(session, *creds)
 
 
 async def _resolve(request: Request, session: DbSession) -> Actor:
@@ -35,34 +67,40 @@ async def _resolve(request: Request, session: DbSession) -> Actor:
             actor = await run_in_threadpool(service.authenticate_token, session, raw)
         if request.method not in SAFE_METHODS and actor.token_scopes and set(actor.token_scopes) <= {"read"}:
             raise Forbidden(_("This token is read-only"), code="token_scope")
-    else:
-        raw_id = request.session.get("uid") if "session" in request.scope else None
-        if raw_id:
-            try:
-                user_id = uuid.UUID(str(raw_id))
-            except ValueError:
-                user_id = None
-            if user_id is not None:
-                actor = service.cached_session_actor(session, user_id)
-                if actor is None:
-                    actor = await run_in_threadpool(service.actor_for_session_user, session, user_id)
+    elif "session" in request.scope and request.session.get(_UID):
+        creds = session_credentials(request)
+        if creds is not None:
+            actor = service.cached_session_actor(session, *creds)
             if actor is None:
-                request.session.clear()
-            elif request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
-                # Cookie-authenticated API writes (HTMX, fetch) must carry the CSRF header.
-                verify_csrf(request, request.headers.get("x-csrf-token"))
+                actor = await run_in_threadpool(service.actor_for_session_user, session, *creds)
+        if actor is None:
+            request.session.clear()
+        elif request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
+            # Cookie-authenticated API writes (HTMX, fetch) must carry the CSRF header.
+            verify_csrf(request, request.headers.get("x-csrf-token"))
     request.state.actor = actor or Actor.anonymous()
     return request.state.actor  # type: ignore[no-any-return]  # just set
 
 
-async def _require(actor: Annotated[Actor, Depends(_resolve)]) -> Actor:
+async def _require_account(actor: Annotated[Actor, Depends(_resolve)]) -> Actor:
     # async on purpose: no I/O here, and a sync dependency would cost a thread-pool hop per request
     if not actor.is_authenticated:
         raise Unauthorized(_("Log in or send an API token"))
     return actor
 
 
+async def _require(actor: Annotated[Actor, Depends(_require_account)]) -> Actor:
+    if not actor.is_internal:
+        # pages answer this with a redirect to the portal (app._error_response, by this code)
+        raise Forbidden(_("Open-data portal accounts cannot use the internal platform"), code=PORTAL_ACCOUNT)
+    return actor
+
+
+PORTAL_ACCOUNT = "portal_account"  # the error code of a portal account refused by CurrentActor
 # Any caller, anonymous included (public portal pages and APIs).
 OptionalActor = Annotated[Actor, Depends(_resolve)]
-# A logged-in user or a valid API token.
+# Any logged-in account, a citizen's portal account included: only for the portal's own routes (the account's
+# applications, its own identity and password).
+AccountActor = Annotated[Actor, Depends(_require_account)]
+# Government staff (a logged-in staff user or their API token), or the system: every internal page and route.
 CurrentActor = Annotated[Actor, Depends(_require)]

@@ -68,6 +68,9 @@ class User(UUIDPk, Timestamps, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    # carried in the session cookie; logout, a password change, disabling and role changes bump it, so every
+    # cookie issued before stops working at once (api tokens are separate and revoked on their own)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RoleBinding(UUIDPk, Base):

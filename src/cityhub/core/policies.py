@@ -58,18 +58,23 @@ def user_create(actor: Actor, org_id: uuid.UUID) -> None:
     require(actor.has_any(ADMIN_ROLES, org_id))
 
 
-def user_update(actor: Actor, org_id: uuid.UUID) -> None:
-    """Admins change users of their subtree."""
+def user_update(actor: Actor, org_id: uuid.UUID, target_is_platform_admin: bool) -> None:
+    """Admins change users of their subtree; only platform admins change a platform admin."""
     require(actor.has_any(ADMIN_ROLES, org_id))
+    # an org admin's reach ends at platform admins: disabling or resetting one would hand over the city
+    require(not target_is_platform_admin or actor.has(Role.PLATFORM_ADMIN, org_id),
+            "Only a platform admin can change a platform admin")
 
 
-def user_password_set(actor: Actor, org_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    """Users change their own password; admins reset those of their subtree."""
-    require(actor.user_id == user_id or actor.has_any(ADMIN_ROLES, org_id))
+def user_password_set(actor: Actor, org_id: uuid.UUID, user_id: uuid.UUID, target_is_platform_admin: bool) -> None:
+    """Users change their own password; admins reset those of their subtree (a platform admin's: platform admins)."""
+    if actor.user_id == user_id:
+        return
+    user_update(actor, org_id, target_is_platform_admin)
 
 
-def role_binding_create(actor: Actor, org_id: uuid.UUID, role: str) -> None:
-    """Platform admins grant any role; org admins grant org_admin/org_member inside their subtree."""
+def role_binding_grantable(actor: Actor, org_id: uuid.UUID, role: str) -> None:
+    """The part of `role_binding_create` that needs no target user: may the actor hand out `role` at `org_id`?"""
     if actor.has(Role.PLATFORM_ADMIN, org_id):
         return
     require(
@@ -78,9 +83,28 @@ def role_binding_create(actor: Actor, org_id: uuid.UUID, role: str) -> None:
     )
 
 
-def role_binding_delete(actor: Actor, org_id: uuid.UUID, role: str) -> None:
+def role_binding_create(actor: Actor, org_id: uuid.UUID, role: str, user_org_id: uuid.UUID,
+                        user_is_platform_admin: bool) -> None:
+    """Platform admins grant any role; org admins grant org_admin/org_member inside their subtree.
+
+    An org admin binds only people whose home unit is inside their own subtree, and never a platform admin.
+    """
+    role_binding_grantable(actor, org_id, role)
+    if actor.has(Role.PLATFORM_ADMIN, org_id):
+        return
+    require(actor.has(Role.ORG_ADMIN, user_org_id), "You can only give roles to people of your own unit")
+    require(not user_is_platform_admin, "Only a platform admin can change a platform admin")
+
+
+def role_binding_delete(actor: Actor, org_id: uuid.UUID, role: str, user_org_id: uuid.UUID,
+                        user_is_platform_admin: bool) -> None:
     """Whoever may grant a binding may remove it."""
-    role_binding_create(actor, org_id, role)
+    role_binding_create(actor, org_id, role, user_org_id, user_is_platform_admin)
+
+
+def user_logout(actor: Actor, user_id: uuid.UUID) -> None:
+    """Users end their own sessions."""
+    require(actor.user_id is not None and actor.user_id == user_id)
 
 
 def api_token_create(actor: Actor, user_id: uuid.UUID) -> None:

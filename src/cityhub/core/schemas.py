@@ -124,9 +124,10 @@ class UserUpdate(InputModel):
 
 
 class PasswordSet(InputModel):
-    """A new password."""
+    """A new password; changing one's own needs the current one too (an admin's reset of another user's does not)."""
 
     password: str = Field(min_length=8, max_length=200)
+    current_password: str | None = Field(None, max_length=200)
 
 
 class User(Timestamped):

@@ -191,13 +191,17 @@ def audit_export_csv(session: Session, actor: Actor, flt: AuditFilter, max_rows:
 # Each entry also memoises subtrees of that tree: every authenticated request expands its role bindings, and a
 # binding at the city covers every unit (measured: the expansion was the largest Python cost of an API request).
 _TREE_TTL_S = 5.0
-_TreeEntry = tuple[float, dict[uuid.UUID, uuid.UUID | None], dict[uuid.UUID, frozenset[uuid.UUID]]]
+# (loaded at, parent map, memoised subtrees, id of the portal accounts' organisation)
+_TreeEntry = tuple[float, dict[uuid.UUID, uuid.UUID | None], dict[uuid.UUID, frozenset[uuid.UUID]], uuid.UUID | None]
 _tree_cache: dict[str, _TreeEntry] = {}
 
 
 # push-cache namespaces (kit.pushcache): cleared in every process when their facts change
 ORG_TREE_NS = "org_tree"
 IDENTITY_NS = "identity"  # actors of API tokens and of web-session users
+# Users whose home is the organisation with this code are citizens' open-data portal accounts (data/portal.py
+# registers them there), a kind of principal apart from staff: `_actor` gives them kind "portal".
+PORTAL_ORG_CODE = "public"
 
 
 def _tree_entry(session: Session) -> _TreeEntry:
@@ -218,7 +222,19 @@ def _tree_entry(session: Session) -> _TreeEntry:
 
 
 def _load_tree(session: Session) -> _TreeEntry:
-    return time_mod.monotonic(), dict(session.execute(select(Organization.id, Organization.parent_id)).all()), {}
+    rows = session.execute(select(Organization.id, Organization.parent_id, Organization.code)).all()
+    portal = next((oid for oid, _pid, code in rows if code == PORTAL_ORG_CODE), None)
+    return time_mod.monotonic(), {oid: pid for oid, pid, _code in rows}, {}, portal
+
+
+def portal_org_id(session: Session) -> uuid.UUID | None:
+    """The organisation of portal accounts, None until the first one registers (read with the cached tree)."""
+    portal = _tree_entry(session)[3]
+    if portal is None and pushcache.for_session(session) is None:
+        # the per-process tree may predate the organisation (created by another process within its TTL): ask,
+        # so a portal account is never taken for staff
+        portal = session.scalar(select(Organization.id).where(Organization.code == PORTAL_ORG_CODE))
+    return portal
 
 
 def org_parents(session: Session) -> dict[uuid.UUID, uuid.UUID | None]:
@@ -228,7 +244,7 @@ def org_parents(session: Session) -> dict[uuid.UUID, uuid.UUID | None]:
 
 def org_subtree(session: Session, root: uuid.UUID) -> frozenset[uuid.UUID]:
     """The organisation and all its descendants (memoised with the cached tree)."""
-    _at, tree, memo = _tree_entry(session)
+    _at, tree, memo, _portal = _tree_entry(session)
     hit = memo.get(root)
     if hit is None:
         hit = memo[root] = frozenset(expand_subtrees(tree, [root]))
@@ -405,7 +421,13 @@ def organization_delete(session: Session, actor: Actor, org_id: uuid.UUID) -> No
     if session.scalar(select(func.count()).where(User.org_id == org.id)):
         raise Conflict(_("The organisation still has users"))
     before = snapshot(org, _ORG_FIELDS)
+    bound = session.execute(select(RoleBinding.id, RoleBinding.role, RoleBinding.user_id)
+                            .where(RoleBinding.org_id == org.id)).all()
+    if any(role == Role.PLATFORM_ADMIN.value for _id, role, _uid in bound):
+        _keep_a_platform_admin(session, without_bindings=[bid for bid, _role, _uid in bound])
     session.execute(delete(RoleBinding).where(RoleBinding.org_id == org.id))
+    for user in session.scalars(select(User).where(User.id.in_({uid for _id, _role, uid in bound}))):
+        _end_sessions(session, user)  # their role set changed
     session.delete(org)
     try:
         session.flush()
@@ -474,7 +496,7 @@ def user_create(session: Session, actor: Actor, data: UserCreate) -> User:
     if session.get(Organization, data.org_id) is None:
         raise ValidationFailed(_("Organisation not found"), field="org_id")
     for role in data.roles:
-        policies.role_binding_create(actor, data.org_id, role.value)
+        policies.role_binding_create(actor, data.org_id, role.value, data.org_id, False)
     if user_by_username(session, data.username) is not None:
         raise Conflict(_("This username is taken"), details={"field": "username", "value": data.username})
     user = User(
@@ -494,28 +516,87 @@ def user_create(session: Session, actor: Actor, data: UserCreate) -> User:
 
 
 def user_update(session: Session, actor: Actor, user_id: uuid.UUID, data: UserUpdate) -> User:
-    """Change a user's profile or disable/enable them."""
+    """Change a user's profile or disable/enable them (disabling ends their sessions)."""
     user = user_get(session, actor, user_id)
-    policies.user_update(actor, user.org_id)
+    policies.user_update(actor, user.org_id, is_platform_admin(session, user.id))
+    changes = data.model_dump(exclude_unset=True)
+    disabling = bool(changes.get("disabled")) and not user.disabled
+    if disabling:
+        if user.id == actor.user_id:
+            raise Conflict(_("You cannot disable your own account"), code="self_lockout")
+        _keep_a_platform_admin(session, without_user=user.id)
     before = snapshot(user, _USER_FIELDS)
-    for k, v in data.model_dump(exclude_unset=True).items():
+    for k, v in changes.items():
         setattr(user, k, v)
     session.flush()
+    if disabling:
+        _end_sessions(session, user)
     identity_changed(session)  # disabled, username and home unit are part of the cached actor
     audit_record(session, actor, "user_update", target_type="user", target_id=user.id, org_id=user.org_id,
                  before=before, after=snapshot(user, _USER_FIELDS))
     return user
 
 
-def user_password_set(session: Session, actor: Actor, user_id: uuid.UUID, password: str) -> None:
-    """Set a new password (and unlock the account)."""
+def user_password_set(session: Session, actor: Actor, user_id: uuid.UUID, password: str,
+                      current_password: str | None = None) -> User:
+    """Set a new password (and unlock the account); every session of the user ends.
+
+    Changing one's own password needs the current one (a stolen session must not be enough to take the account);
+    an admin resetting another user's password does not.
+    """
     user = user_get(session, actor, user_id)
-    policies.user_password_set(actor, user.org_id, user.id)
+    policies.user_password_set(actor, user.org_id, user.id, is_platform_admin(session, user.id))
+    if actor.user_id == user.id and not _verify_password(user.password_hash, current_password or ""):
+        raise ValidationFailed(_("The current password is wrong"), field="current_password")
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
     session.flush()
+    _end_sessions(session, user)
     audit_record(session, actor, "user_password_set", target_type="user", target_id=user.id, org_id=user.org_id)
+    return user
+
+
+def user_logout(session: Session, actor: Actor) -> None:
+    """End every web session of the caller (the cookie's session version stops matching)."""
+    if actor.user_id is None:
+        return
+    policies.user_logout(actor, actor.user_id)
+    user = session.get(User, actor.user_id)
+    if user is None:
+        return
+    _end_sessions(session, user)
+    audit_record(session, actor, "user_logout", target_type="user", target_id=user.id, org_id=user.org_id)
+
+
+def _end_sessions(session: Session, user: User) -> None:
+    # in SQL, so two concurrent bumps both count; then every process drops the user's cached session actor
+    user.session_version = User.session_version + 1  # an SQL expression: the value is reloaded
+    session.flush()
+    identity_changed(session)
+
+
+def is_platform_admin(session: Session, user_id: uuid.UUID) -> bool:
+    """Does the user hold a platform_admin binding anywhere?"""
+    return session.scalar(select(RoleBinding.id).where(
+        RoleBinding.user_id == user_id, RoleBinding.role == Role.PLATFORM_ADMIN.value).limit(1)) is not None
+
+
+def _keep_a_platform_admin(session: Session, *, without_user: uuid.UUID | None = None,
+                           without_bindings: Iterable[uuid.UUID] = ()) -> None:
+    """Refuse a change that would leave no active platform admin (nobody could administer the city)."""
+    stmt = (select(User.id).join(RoleBinding, RoleBinding.user_id == User.id)
+            .where(RoleBinding.role == Role.PLATFORM_ADMIN.value, User.disabled.is_(False)))
+    if without_user is not None:
+        stmt = stmt.where(User.id != without_user)
+    excluded = list(without_bindings)
+    if excluded:
+        stmt = stmt.where(RoleBinding.id.not_in(excluded))
+    # on PostgreSQL the remaining admins' rows stay locked to the commit: two admins disabling each other at the
+    # same time are serialised, and the second sees the first's change (no-op on SQLite, which has one writer)
+    if session.scalars(stmt.limit(1).with_for_update(of=User)).first() is None:
+        raise Conflict(_("This would leave the platform without an active platform admin"),
+                       code="last_platform_admin")
 
 
 def user_roles(session: Session, user_id: uuid.UUID) -> list[RoleBinding]:
@@ -528,6 +609,8 @@ def user_roles(session: Session, user_id: uuid.UUID) -> list[RoleBinding]:
 
 
 def _binding_add(session: Session, actor: Actor, user: User, org_id: uuid.UUID, role: str) -> RoleBinding:
+    if user.org_id == portal_org_id(session):
+        raise ValidationFailed(_("A portal account cannot hold staff roles"), field="user_id")
     exists = session.scalar(select(RoleBinding).where(
         RoleBinding.user_id == user.id, RoleBinding.org_id == org_id, RoleBinding.role == role))
     if exists is not None:
@@ -535,7 +618,7 @@ def _binding_add(session: Session, actor: Actor, user: User, org_id: uuid.UUID, 
     binding = RoleBinding(user_id=user.id, org_id=org_id, role=role)
     session.add(binding)
     session.flush()
-    identity_changed(session)
+    _end_sessions(session, user)  # a changed role set starts from a fresh login
     audit_record(session, actor, "role_binding_create", target_type="role_binding", target_id=binding.id,
                  org_id=org_id, after={"user": user.username, "org_id": org_id, "role": role})
     return binding
@@ -543,25 +626,35 @@ def _binding_add(session: Session, actor: Actor, user: User, org_id: uuid.UUID, 
 
 def role_binding_create(session: Session, actor: Actor, data: RoleBindingCreate) -> RoleBinding:
     """Grant a role to a user within an organisation."""
-    policies.role_binding_create(actor, data.org_id, data.role.value)
+    policies.role_binding_grantable(actor, data.org_id, data.role.value)
     user = session.get(User, data.user_id)
-    if user is None:
+    if user is None or not policies.user_read(actor, user.org_id, user.id):
+        # a user the caller may not see is unknown to them (no probing for who works elsewhere)
         raise ValidationFailed(_("User not found"), field="user_id")
+    policies.role_binding_create(actor, data.org_id, data.role.value, user.org_id,
+                                 is_platform_admin(session, user.id))
     if session.get(Organization, data.org_id) is None:
         raise ValidationFailed(_("Organisation not found"), field="org_id")
     return _binding_add(session, actor, user, data.org_id, data.role.value)
 
 
 def role_binding_delete(session: Session, actor: Actor, binding_id: uuid.UUID) -> None:
-    """Remove a role binding."""
+    """Remove a role binding (never one's own platform_admin binding, nor the last active platform admin's)."""
     binding = session.get(RoleBinding, binding_id)
     if binding is None or not actor.has_any((Role.PLATFORM_ADMIN, Role.ORG_ADMIN, Role.AUDITOR), binding.org_id):
         raise NotFound(_("Role binding not found"))
-    policies.role_binding_delete(actor, binding.org_id, binding.role)
+    user = session.get(User, binding.user_id)
+    if user is None:  # pragma: no cover - bindings cascade with their user
+        raise NotFound(_("Role binding not found"))
+    policies.role_binding_delete(actor, binding.org_id, binding.role, user.org_id, is_platform_admin(session, user.id))
+    if binding.role == Role.PLATFORM_ADMIN.value:
+        if user.id == actor.user_id:
+            raise Conflict(_("You cannot remove your own platform admin role"), code="self_lockout")
+        _keep_a_platform_admin(session, without_bindings=[binding.id])
     before = {"user_id": binding.user_id, "org_id": binding.org_id, "role": binding.role}
     session.delete(binding)
     session.flush()
-    identity_changed(session)
+    _end_sessions(session, user)
     audit_record(session, actor, "role_binding_delete", target_type="role_binding", target_id=binding_id,
                  org_id=before["org_id"], before=before)  # type: ignore[arg-type]  # values are UUIDs
 
@@ -607,6 +700,7 @@ class LoginResult:
 
     actor: Actor | None
     reason: str = ""
+    session_version: int = 0  # for the session cookie (`core.deps.session_start`)
 
 
 def login_attempt(session: Session, username: str, password: str) -> LoginResult:
@@ -647,26 +741,33 @@ def login_attempt(session: Session, username: str, password: str) -> LoginResult
     user.last_login_at = now
     actor = actor_for_user(session, user)
     audit_record(session, actor, "user_login", target_type="user", target_id=user.id, org_id=user.org_id)
-    return LoginResult(actor)
+    return LoginResult(actor, session_version=user.session_version)
 
 
-def actor_for_session_user(session: Session, user_id: uuid.UUID) -> Actor | None:
-    """The Actor behind a web session cookie, or None when the user is gone, disabled or locked."""
+def actor_for_session_user(session: Session, user_id: uuid.UUID, session_version: int) -> Actor | None:
+    """The Actor behind a web session cookie; None when the user is gone or disabled, or the cookie is stale.
+
+    Stale: issued before the user's last logout, password change, disabling or role change (the session version
+    it carries no longer matches).
+    """
     cache = pushcache.for_session(session)
     generation = cache.generation(IDENTITY_NS) if cache is not None else None
     user = session.get(User, user_id)
-    if user is None or user.disabled:
+    if user is None or user.disabled or user.session_version != session_version:
         return None
     actor = actor_for_user(session, user)
     if cache is not None and generation is not None:
-        cache.put(IDENTITY_NS, ("user", user_id), actor, generation)
+        cache.put(IDENTITY_NS, ("user", user_id), (user.session_version, actor), generation)
     return actor
 
 
-def cached_session_actor(session: Session, user_id: uuid.UUID) -> Actor | None:
+def cached_session_actor(session: Session, user_id: uuid.UUID, session_version: int) -> Actor | None:
     """`actor_for_session_user` from the push cache, without I/O; None when not cached (ask the database)."""
     cache = pushcache.for_session(session)
-    return cache.get(IDENTITY_NS, ("user", user_id)) if cache is not None else None
+    hit = cache.get(IDENTITY_NS, ("user", user_id)) if cache is not None else None
+    if hit is None or hit[0] != session_version:
+        return None
+    return hit[1]  # type: ignore[no-any-return]  # the Actor cached by actor_for_session_user
 
 
 def _token_hash(secret: str) -> str:
@@ -754,7 +855,9 @@ def _actor(session: Session, user_id: uuid.UUID, username: str, org_id: uuid.UUI
     for role, bound_org in bindings:
         sub = org_subtree(session, bound_org)
         roles[role] = roles[role] | sub if role in roles else sub
-    return Actor(user_id=user_id, username=username, org_id=org_id, roles=roles, token_scopes=token_scopes)
+    kind = "portal" if org_id == portal_org_id(session) else "user"
+    return Actor(user_id=user_id, username=username, org_id=org_id, roles=roles, token_scopes=token_scopes,
+                 kind=kind)
 
 
 def api_token_create(session: Session, actor: Actor, user_id: uuid.UUID, data: ApiTokenCreate) -> tuple[ApiToken, str]:

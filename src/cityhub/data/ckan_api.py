@@ -17,6 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
+from cityhub.core.deps import session_actor
 from cityhub.core.service import Actor
 from cityhub.data import cache, ckan, dcat, downloads, portal
 from cityhub.kit import context
@@ -40,16 +41,11 @@ def resolve_actor(request: Request, session: Session) -> Actor:
         scheme, _sep, value = raw.strip().partition(" ")
         token = value.strip() if scheme.lower() == "bearer" else raw.strip()
         return core.authenticate_token(session, token)
-    uid = request.session.get("uid") if "session" in request.scope else None
-    if uid:
-        try:
-            actor = core.actor_for_session_user(session, uuid.UUID(str(uid)))
-        except ValueError:
-            actor = None
-        if actor is not None:
-            if request.method not in ("GET", "HEAD"):
-                verify_csrf(request, request.headers.get("x-csrf-token"))
-            return actor
+    actor = session_actor(request, session)
+    if actor is not None:
+        if request.method not in ("GET", "HEAD"):
+            verify_csrf(request, request.headers.get("x-csrf-token"))
+        return actor
     return Actor.anonymous()
 
 

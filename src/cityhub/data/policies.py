@@ -188,9 +188,8 @@ def public_user_register(actor: Actor) -> None:
 
 
 def open_application_create(actor: Actor) -> None:
-    """A registered public user (not government staff, not a grant token) applies for 有条件开放 data."""
-    require(actor.is_authenticated and not actor.is_system and not is_insider(actor) and not actor.token_scopes,
-            "Register or log in as a public user to apply")
+    """A portal account (a registered citizen, not government staff, not a grant token) applies for 有条件开放 data."""
+    require(actor.is_portal_account and not actor.token_scopes, "Register or log in as a public user to apply")
 
 
 def open_application_activate(actor: Actor, requester_user_id: uuid.UUID | None) -> None:

@@ -36,7 +36,7 @@ from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 
-PUBLIC_ORG_CODE = "public"
+PUBLIC_ORG_CODE = core.PORTAL_ORG_CODE  # users at home there are portal accounts (core decides the principal kind)
 APPLICATION_DAYS = 365  # validity of an approved application
 OPEN_TYPES = ("unconditional", "conditional")
 PORTAL = Actor.system("portal")
@@ -52,8 +52,8 @@ def public_org_id(session: Session) -> uuid.UUID:
 
 
 def is_public_user(actor: Actor) -> bool:
-    """A logged-in user who is not government staff."""
-    return actor.is_authenticated and not policies.is_insider(actor)
+    """A citizen's portal account (the principal kind core gives users of the `public` organisation)."""
+    return actor.is_portal_account
 
 
 def public_user_register(session: Session, actor: Actor, data: PublicUserRegister) -> Any:
@@ -62,7 +62,7 @@ def public_user_register(session: Session, actor: Actor, data: PublicUserRegiste
     user = core.user_create(session, PORTAL, UserCreate(
         username=data.username, display_name=data.display_name, email=data.email, org_id=public_org_id(session),
         password=data.password))
-    core.audit_record(session, Actor(user_id=user.id, username=user.username, kind="user"), "public_user_register",
+    core.audit_record(session, Actor(user_id=user.id, username=user.username, kind="portal"), "public_user_register",
                       target_type="user", target_id=user.id, org_id=user.org_id,
                       after={"username": user.username, "email": user.email})
     return user

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from cityhub.core import service as core
-from cityhub.core.deps import CurrentActor, OptionalActor
+from cityhub.core.deps import AccountActor, OptionalActor, session_start
 from cityhub.data import ckan, policies, portal, schemas, service
 from cityhub.data.models import CatalogEntry, CatalogSearch
 from cityhub.kit.errors import CityhubError, NotFound
@@ -199,13 +199,12 @@ def register(request: Request, session: DbSession, actor: OptionalActor, csrf_to
             user = portal.public_user_register(session, actor, data)
     except (ValidationError, CityhubError) as exc:
         return _back("/portal/register", _msg(exc))
-    request.session.clear()
-    request.session["uid"] = str(user.id)
+    session_start(request, user.id, user.session_version)
     return _back("/portal/me", _("Welcome! You can now apply for 有条件开放 datasets."))
 
 
 @router.get("/portal/me")
-def me(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+def me(request: Request, session: DbSession, actor: AccountActor, msg: str | None = None,
        token: str | None = None) -> Response:
     """A public user's applications, their states and grants."""
     apps = portal.open_application_list(session, actor)
@@ -217,7 +216,7 @@ def me(request: Request, session: DbSession, actor: CurrentActor, msg: str | Non
 
 
 @router.post("/portal/applications")
-def apply(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+def apply(request: Request, session: DbSession, actor: AccountActor, csrf_token: Csrf,
           entry_id: Annotated[uuid.UUID, Form()], purpose: Text, scope: Text = "", scenario: Text = "") -> Response:
     """Apply for a 有条件开放 dataset; the provider reviews it."""
     verify_csrf(request, csrf_token)
@@ -231,7 +230,7 @@ def apply(request: Request, session: DbSession, actor: CurrentActor, csrf_token:
 
 
 @router.post("/portal/applications/{req_id}/activate")
-def activate(request: Request, session: DbSession, actor: CurrentActor, req_id: uuid.UUID,
+def activate(request: Request, session: DbSession, actor: AccountActor, req_id: uuid.UUID,
              csrf_token: Csrf) -> Response:
     """Activate an approved application: the token is shown once."""
     verify_csrf(request, csrf_token)
@@ -250,7 +249,7 @@ def activate(request: Request, session: DbSession, actor: CurrentActor, req_id: 
 
 
 @router.post("/portal/applications/{req_id}/withdraw")
-def withdraw(request: Request, session: DbSession, actor: CurrentActor, req_id: uuid.UUID,
+def withdraw(request: Request, session: DbSession, actor: AccountActor, req_id: uuid.UUID,
              csrf_token: Csrf) -> Response:
     """Withdraw an application that is not decided yet."""
     verify_csrf(request, csrf_token)

@@ -129,11 +129,11 @@ def register_nav(*items: NavItem) -> None:
             NAV.append(item)
 
 
-def nav_tree(authenticated: bool) -> list[tuple[str, str, list[NavItem]]]:
-    """Navigation grouped by layer, in layer order, for the base template."""
+def nav_tree(internal: bool) -> list[tuple[str, str, list[NavItem]]]:
+    """Navigation grouped by layer, in layer order, for the base template (public entries only to outsiders)."""
     out = []
     for key, label in LAYERS:
-        items = sorted((n for n in NAV if n.layer == key and (authenticated or n.public)), key=lambda n: n.order)
+        items = sorted((n for n in NAV if n.layer == key and (internal or n.public)), key=lambda n: n.order)
         out.append((key, label, items))
     return out
 
@@ -184,10 +184,11 @@ templates = Jinja2Templates(env=_make_env())
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Any:
     """Render a page with the shell's common context (actor, nav, locale, CSRF token)."""
     actor = getattr(request.state, "actor", None)
-    authenticated = bool(actor is not None and actor.is_authenticated)
+    # internal sections are for staff: anonymous visitors and citizens' portal accounts see the public ones only
+    internal = bool(actor is not None and getattr(actor, "is_internal", False))
     ctx: dict[str, Any] = {
         "actor": actor,
-        "nav": nav_tree(authenticated),
+        "nav": nav_tree(internal),
         "locale": i18n.get_locale(),
         "csrf": csrf_token(request),
         "path": request.url.path,

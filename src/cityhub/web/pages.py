@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from cityhub.core import service as core_service
-from cityhub.core.deps import OptionalActor
+from cityhub.core.deps import OptionalActor, session_start
 from cityhub.kit import i18n
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
@@ -53,17 +53,20 @@ def login(
         return render(request, "login.html",  # type: ignore[no-any-return]
                       {"next": _safe_next(next), "error": _(LOGIN_MESSAGES[result.reason]), "username": username},
                       status_code=401 if result.reason != "locked" else 429)
-    request.session.clear()  # new session on login (no fixation)
-    request.session["uid"] = str(result.actor.user_id)
+    assert result.actor.user_id is not None  # a password login is always a user's
+    session_start(request, result.actor.user_id, result.session_version)  # new session on login (no fixation)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
-    """End the session."""
+def logout(request: Request, session: DbSession, actor: OptionalActor,
+           csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """End the session, on the server too: a copy of the cookie stops working at once."""
     verify_csrf(request, csrf_token)
+    if actor.user_id is not None and actor.token_scopes is None:  # a web session (a token is revoked instead)
+        core_service.user_logout(session, actor)
     request.session.clear()
-    return RedirectResponse("/login", status_code=303)
+    return RedirectResponse("/portal" if actor.is_portal_account else "/login", status_code=303)
 
 
 @router.get("/lang/{code}")
@@ -80,6 +83,8 @@ def home(request: Request, session: DbSession, actor: OptionalActor) -> Response
     """Home: the five layers and live counts."""
     if not actor.is_authenticated:
         return RedirectResponse("/login", status_code=303)
+    if not actor.is_internal:  # a portal account's home is the portal
+        return RedirectResponse("/portal", status_code=303)
     counts = core_service.core_counts(session)
     orgs = core_service.organization_all(session)
     kinds: dict[str, int] = {}
