@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import re
 import socket
 import time
 import uuid
@@ -21,15 +22,16 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cityhub import __version__
 from cityhub.core.deps import PORTAL_ACCOUNT
-from cityhub.kit import context, events, i18n, pushcache
+from cityhub.kit import context, events, i18n, pushcache, safejson
 from cityhub.kit.db import Database
-from cityhub.kit.errors import CityhubError, PayloadTooLarge, RateLimited
+from cityhub.kit.errors import CityhubError, PayloadTooLarge, RateLimited, ValidationFailed, public_envelope
 from cityhub.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY, db_metrics
-from cityhub.kit.settings import Settings, get_settings
 from cityhub.kit.security_headers import SecurityHeadersMiddleware
+from cityhub.kit.settings import Settings, get_settings
 from cityhub.kit.web import LARGE_BODY_PREFIXES, STATIC_DIR, render
 
 log = logging.getLogger("cityhub")
@@ -54,10 +56,13 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        rid = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        rid = _request_id(headers.get("x-request-id", ""))
+        scope[REQUEST_ID_KEY] = rid  # for the last-resort 500 handler, which runs outside this middleware
+        # The peer address, which ProxyHeadersMiddleware (outside this one) has replaced by the forwarded client
+        # only when the peer is a configured proxy: the one client IP of audit rows, lockouts and rate limits.
         client = scope.get("client")
         ctx_token = context.set_current(context.RequestContext(
-            request_id=rid, ip=client[0] if client else "",
+            request_id=rid, ip=str(client[0])[:64] if client else "",
             channel="api" if scope["path"].startswith("/api") else "web"))
         # zh-CN first: the language cookie (set by the header switch) decides, else the configured default.
         locale = _cookie(headers.get("cookie", ""), "cityhub_lang") or self.settings.default_locale
@@ -82,6 +87,15 @@ class RequestContextMiddleware:
             HTTP_LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
             i18n.reset_locale(loc_token)
             context.reset(ctx_token)
+
+
+REQUEST_ID_KEY = "cityhub.request_id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _request_id(supplied: str) -> str:
+    """The caller's X-Request-Id when it is a plain token (it lands in logs and audit rows), else a fresh one."""
+    return supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
 
 
 def _cookie(header: str, name: str) -> str | None:
@@ -109,12 +123,15 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        limit = (self.settings.upload_max_bytes if any(path.startswith(p) for p in LARGE_BODY_PREFIXES)
-                 else self.settings.max_body_bytes)
+        large = any(path.startswith(p) for p in LARGE_BODY_PREFIXES)
+        limit = self.settings.upload_max_bytes if large else self.settings.max_body_bytes
+        ctype: bytes | None = None
         for k, v in scope.get("headers", []):
             if k == b"content-length" and v.isdigit() and int(v) > limit:
                 await _send_error(send, PayloadTooLarge(f"Request body over {limit} bytes"))
                 return
+            if k == b"content-type":
+                ctype = v
         seen = 0
         started = False
 
@@ -133,11 +150,43 @@ class BodyLimitMiddleware:
                 started = True
             await send(message)
 
+        app_receive: Receive = limited_receive
+        if not large and scope["method"] not in ("GET", "HEAD", "OPTIONS") and safejson.json_media(ctype):
+            # A JSON body nested deeper than safejson allows is refused before anything parses it (FastAPI's
+            # parser, like any recursive one, would raise RecursionError). Only bodies under the ordinary limit
+            # are read ahead like this; upload paths stream, and what is JSON there is parsed by our code
+            # (safejson) or by FastAPI behind kit.web.SessionRoute's same check.
+            try:
+                app_receive = await _depth_checked(limited_receive)
+            except ValidationFailed as exc:
+                await _send_error(send, exc)
+                return
+            except _TooLarge:
+                await _send_error(send, PayloadTooLarge(f"Request body over {limit} bytes"))
+                return
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, app_receive, tracking_send)
         except _TooLarge:
             if not started:
                 await _send_error(send, PayloadTooLarge(f"Request body over {limit} bytes"))
+
+
+async def _depth_checked(receive: Receive) -> Receive:
+    """Read the whole body and check its nesting (ValidationFailed); a receive that replays it, then goes live."""
+    pending: list[Message] = []
+    while True:
+        message = await receive()
+        pending.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    body = b"".join(m.get("body", b"") for m in pending if m["type"] == "http.request")
+    safejson.check_depth(body)
+    pending.reverse()
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 async def _send_error(send: Send, err: CityhubError) -> None:
@@ -175,7 +224,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         if exc.status_code == 401:
             headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
-        return _error_response(request, exc.status_code, exc.envelope(), headers)
+        if exc.status_code >= 500:  # the caller gets a generic message and the request id; the log gets the rest
+            log.warning("%s on %s %s: %s %s (cause: %r)", exc.code, request.method, request.url.path, exc.message,
+                        exc.details, exc.__cause__)
+        return _error_response(request, exc.status_code, public_envelope(exc, context.current().request_id),
+                               headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -213,10 +266,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Starlette calls this from its outermost middleware, after RequestContextMiddleware has finished: the
+        # request id comes from the scope, and the response header is set here.
+        rid = str(request.scope.get(REQUEST_ID_KEY, ""))
+        log.exception("unhandled error on %s %s (request id %s)", request.method, request.url.path, rid)
         body = {"error": {"code": "internal_error", "message": "Internal error; the request id is in the log",
-                          "details": {"request_id": context.current().request_id}}}
-        return _error_response(request, 500, body)
+                          "details": {"request_id": rid}}}
+        return _error_response(request, 500, body, {"X-Request-Id": rid} if rid else None)
 
 
 def _broker_reachable(url: str) -> bool:
@@ -293,5 +349,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                        max_age=settings.session_max_age_s, same_site="lax", https_only=settings.cookie_secure)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, settings=settings)
-    return app
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    if proxies:  # X-Forwarded-For (rightmost address not a proxy) and -Proto, believed from these peers only
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response, errors included
+    return app

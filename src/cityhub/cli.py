@@ -51,8 +51,11 @@ def serve(
     s = get_settings()
     _warn_if_superuser(s.effective_database_url)
     logging.basicConfig(level=s.log_level)
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the app does it, for
+    # CITYHUB_TRUSTED_PROXIES only (the same under any ASGI server).
     uvicorn.run("cityhub.app:create_app", factory=True, host=host or s.host, port=port or s.port,
-                workers=workers or s.workers, reload=reload, log_level=s.log_level.lower(), access_log=False)
+                workers=workers or s.workers, reload=reload, log_level=s.log_level.lower(), access_log=False,
+                proxy_headers=False)
 
 
 def _warn_if_superuser(url: str) -> None:

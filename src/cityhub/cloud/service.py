@@ -65,7 +65,7 @@ from cityhub.cloud.schemas import (
 )
 from cityhub.core import service as core
 from cityhub.core.service import Actor
-from cityhub.kit import clock
+from cityhub.kit import clock, egress
 from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import (
     Conflict,
@@ -173,13 +173,33 @@ def _fields(obj: Any, *names: str) -> dict[str, Any]:
     return core.snapshot(obj, names)
 
 
+_ENDPOINT_KEYS = ("endpoint", "auth_url")  # account config values the adapters connect to
+
+
+def _check_endpoints(config: dict[str, Any]) -> None:
+    """Provider endpoints go through the egress rule: no internal address unless allow-listed (422 naming it).
+
+    Libcloud makes its own connections, so they are not pinned like kit.egress.client's: the check runs when the
+    account is registered and again every time an adapter is built for it.
+    """
+    for key in _ENDPOINT_KEYS:
+        if config.get(key):
+            egress.check_url(str(config[key]), field=f"config.{key}")
+
+
 def provider_for(session: Session, account: ProviderAccount) -> CloudProvider:
     """The adapter of an account (credentials decrypted only here, in memory)."""
     config = {"name": account.name, **(account.config or {})}
     try:
+        _check_endpoints(config)
+    except egress.EgressDenied as exc:
+        log.warning("provider account %s: endpoint refused by the egress rule: %s", account.name, exc.details)
+        raise ServiceUnavailable(_("Provider is not usable: its endpoint may not be called")) from exc
+    try:
         return plugins.build(account.kind, config, _decrypt(account.credentials_enc))
-    except ProviderError as exc:
-        raise ServiceUnavailable(_("Provider is not usable: ") + str(exc)) from exc
+    except ProviderError as exc:  # the driver's words (host names, endpoints) go to the log, not to the caller
+        log.warning("provider account %s is not usable: %s", account.name, exc)
+        raise ServiceUnavailable(_("Provider is not usable; the reason is in the log")) from exc
 
 
 # ---------------------------------------------------------------- providers, regions, pools, catalog
@@ -190,6 +210,7 @@ def provider_account_create(session: Session, actor: Actor, data: ProviderAccoun
     policies.platform_manage(actor)
     if session.scalar(select(ProviderAccount.id).where(ProviderAccount.name == data.name)):
         raise Conflict(_("A provider account with this name exists"), details={"field": "name"})
+    _check_endpoints(data.config)
     acc = ProviderAccount(name=data.name, kind=data.kind.value, config=data.config,
                           credentials_enc=encrypt_credentials(data.credentials))
     session.add(acc)
@@ -868,7 +889,8 @@ def reconcile(session: Session, actor: Actor, account_id: uuid.UUID) -> list[Fin
     try:
         reported = {n.external_id: n for n in prov.nodes()}
     except ProviderError as exc:
-        raise ServiceUnavailable(_("The provider did not answer: ") + str(exc)) from exc
+        log.warning("provider account %s did not answer: %s", account.name, exc)
+        raise ServiceUnavailable(_("The provider did not answer; the reason is in the log")) from exc
     ours = list(session.scalars(select(Resource).where(Resource.account_id == account.id, Resource.kind == "node",
                                                        Resource.status.in_(HOLDING))))
     known = {r.external_id for r in ours if r.external_id}

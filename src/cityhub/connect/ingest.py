@@ -1,9 +1,9 @@
 """The one ingest path (MQTT worker and HTTP): parse, validate against the profile, quarantine, bulk-store.
 
-Per-point Python work is kept small: orjson parses, device and profile facts come from a per-process cache
-(TTL plus explicit invalidation on every device/profile/asset write in this process), metric specs are
-pre-compiled to tuples, and rows are plain tuples. PostgreSQL stores with COPY into a temporary staging table and
-one `INSERT … SELECT … ON CONFLICT DO NOTHING`; SQLite with `INSERT OR IGNORE`.
+Per-point Python work is kept small: orjson parses (through kit.safejson: size and nesting limited), device and
+profile facts come from a per-process cache (TTL plus explicit invalidation on every device/profile/asset write in
+this process), metric specs are pre-compiled to tuples, and rows are plain tuples. PostgreSQL stores with COPY into
+a temporary staging table and one `INSERT … SELECT … ON CONFLICT DO NOTHING`; SQLite with `INSERT OR IGNORE`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -35,7 +34,8 @@ from cityhub.connect.models import (
     Telemetry,
 )
 from cityhub.connect.schemas import IngestResult, RawMessage
-from cityhub.kit import events
+from cityhub.kit import events, safejson
+from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.events import SeriesPoint
 from cityhub.kit.settings import get_settings
 
@@ -246,6 +246,7 @@ def parse_messages(session: Session, messages: Sequence[RawMessage]) -> Parsed:
         ids[m.topic] = device_id_of(m.topic)
     infos = CACHE.get_many(session, {i for i in ids.values() if i is not None})
     tolerance = timedelta(seconds=get_settings().connect_future_tolerance_s)
+    max_bytes = get_settings().max_body_bytes
     rows: list[Row] = []
     quarantine: list[dict[str, Any]] = []
     append = rows.append
@@ -261,11 +262,11 @@ def parse_messages(session: Session, messages: Sequence[RawMessage]) -> Parsed:
         elif not info.active:
             bad.append((R.DEVICE_DISABLED, ""))
         else:
-            try:
-                doc = orjson.loads(m.payload)
-            except orjson.JSONDecodeError as exc:
+            try:  # the HTTP body limit applies to MQTT payloads too, and so does the nesting limit
+                doc = safejson.loads(m.payload, max_bytes=max_bytes, field="payload")
+            except ValidationFailed as exc:
                 doc = None
-                bad.append((R.BAD_JSON, str(exc)[:200]))
+                bad.append((R.BAD_JSON, f"{exc.message}: {exc.details[0]['message']}"[:200]))
             if doc is not None or not bad:
                 records = doc if type(doc) is list else [doc]
                 if not records:

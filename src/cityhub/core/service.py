@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
@@ -56,10 +57,23 @@ __all__ = ["Actor", "Role", "OrgKind"]
 
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)  # OWASP minimum for argon2id
 _SENSITIVE = re.compile(r"password|secret|token|credential|private_key", re.I)
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a value that is a URL: audited without userinfo and query
 TOKEN_PREFIX = "chub"
 
 
 # ---------------------------------------------------------------- audit
+
+
+def _redact_url(value: str) -> str:
+    """A URL without its userinfo, query and fragment, where keys travel (`?key=…`, `https://user:pw@host`)."""
+    try:
+        parts = urlsplit(value)
+        host = parts.netloc.rpartition("@")[2]
+        userinfo = "***@" if "@" in parts.netloc else ""
+    except ValueError:
+        return "***"
+    return urlunsplit((parts.scheme, userinfo + host, parts.path, "***" if parts.query else "",
+                       "***" if parts.fragment else ""))
 
 
 def _redact(value: Any) -> Any:
@@ -69,6 +83,8 @@ def _redact(value: Any) -> Any:
         return [_redact(v) for v in value]
     if isinstance(value, uuid.UUID | datetime | date):
         return str(value)
+    if isinstance(value, str) and _URL.match(value):
+        return _redact_url(value)
     return value
 
 
@@ -715,6 +731,7 @@ def login_attempt(session: Session, username: str, password: str) -> LoginResult
                      extra={"reason": "bad_credentials"})
         return LoginResult(None, "bad_credentials")
     if user.locked_until is not None and user.locked_until > now:
+        _verify_password(user.password_hash, password)  # the same work as any check; the answer is ignored
         audit_record(session, anon, "user_login", target_type="user", target_id=user.id, org_id=user.org_id,
                      outcome="refused", extra={"reason": "locked"})
         return LoginResult(None, "locked")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.data import schemas, service
+from cityhub.kit import safejson
 from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.pagination import Page, PageParams, page_params
 from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
@@ -132,8 +132,8 @@ def entry_stats(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -
 
 @router.get("/catalog/entries/{entry_id}/resources", response_model=list[schemas.Resource])
 def resources(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> list[schemas.Resource]:
-    """Resources mounted on an entry."""
-    return [schemas.Resource.model_validate(r) for r in service.resource_list(session, actor, entry_id)]
+    """Resources mounted on an entry (an API resource's upstream URL only for its provider and the bureau)."""
+    return service.resource_list_view(session, actor, entry_id)
 
 
 @router.post("/catalog/entries/{entry_id}/resources/api", response_model=schemas.Resource, status_code=201)
@@ -199,10 +199,7 @@ def upload_file(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID, bo
 def _filters(raw: str | None) -> dict[str, Any]:
     if not raw:
         return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ValidationFailed("filters must be a JSON object", field="filters") from exc
+    value = safejson.loads(raw, field="filters")  # size- and depth-limited: a 422 naming the field
     if not isinstance(value, dict):
         raise ValidationFailed("filters must be a JSON object", field="filters")
     return value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -26,8 +27,17 @@ from cityhub.core.service import Actor
 from cityhub.data import policies, portal, service, sqlguard
 from cityhub.data.models import CatalogEntry, CatalogSearch, EntryStatus, Resource
 from cityhub.data.schemas import BASE_DBS, CLASSIFICATIONS, FORMATS, GRADES, OPEN_TYPES, SHARE_TYPES, UPDATE_CYCLES
-from cityhub.kit import clock
-from cityhub.kit.errors import CityhubError, Conflict, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
+from cityhub.kit import clock, context, safejson
+from cityhub.kit.errors import (
+    CityhubError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+    public_envelope,
+)
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.settings import get_settings
 
@@ -88,11 +98,16 @@ def translate(exc: CityhubError) -> CkanError:
         field_name = exc.details.get("field") if isinstance(exc.details, dict) else None
         return CkanError(409, "Validation Error", {_ckan_field(str(field_name or "message")): [exc.message]})
     if exc.status_code >= 500:  # e.g. public SQL without its database role: the caller did nothing wrong
-        return CkanError(exc.status_code, "Service Unavailable", {"message": exc.message})
+        # The caller gets a generic message with the request id (kit.errors.public_envelope); the log the reason.
+        rid = context.current().request_id
+        logging.getLogger("cityhub.data").warning("CKAN %s (request id %s): %s %s", exc.code, rid, exc.message,
+                                                  exc.details)
+        return CkanError(exc.status_code, "Service Unavailable",
+                         {"message": public_envelope(exc, rid)["error"]["message"], "request_id": rid})
     return CkanError(409, "Validation Error", {"message": [exc.message]})
 
 
-_FIELD_BACK = {"abstract": "notes", "provider_org_id": "owner_org", "title": "title"}
+_FIELD_BACK = {"abstract": "notes", "provider_org_id": "owner_org", "title": "title", "upstream_url": "url"}
 
 
 def _ckan_field(name: str) -> str:
@@ -172,10 +187,11 @@ class Call:
         if v is None or v == "":
             return default
         if isinstance(v, str):
-            try:
-                return json.loads(v)
-            except ValueError:
-                raise invalid(name, "Invalid JSON") from None
+            try:  # size- and depth-limited (a deep `filters` must be a validation error, not a RecursionError)
+                return safejson.loads(v, max_bytes=get_settings().max_body_bytes, field=name)
+            except ValidationFailed as exc:
+                raise invalid(name, exc.message if exc.details[0]["type"] != "json_invalid" else "Invalid JSON"
+                              ) from None
         return v
 
     def get_list(self, name: str, default: list[str] | None = None) -> list[str]:
@@ -909,8 +925,8 @@ def datastore_search(c: Call) -> dict[str, Any]:
     offset = c.get_int("offset", 0, 0, MAX_START)
     q_raw = c.params.get("q")
     if isinstance(q_raw, str) and q_raw.lstrip().startswith("{") and len(q_raw) <= 4000:  # the dict form in a GET
-        with contextlib.suppress(ValueError, RecursionError):  # like CKAN: text that is not JSON stays text
-            q_raw = json.loads(q_raw)
+        with contextlib.suppress(ValidationFailed):  # like CKAN: text that is not JSON stays text
+            q_raw = safejson.loads(q_raw, field="q")  # size- and depth-limited (never a RecursionError)
     q: str | dict[str, str] | None = None
     if isinstance(q_raw, dict):
         # CKAN searches each named column for its text; the service checks each is one the caller reads in clear.
@@ -1041,8 +1057,8 @@ def _package_values(c: Call, existing: CatalogEntry | None) -> dict[str, Any]:
             v[k] = p[k]
     if isinstance(v.get("items"), str):
         try:
-            v["items"] = json.loads(v["items"])
-        except ValueError:
+            v["items"] = safejson.loads(v["items"], max_bytes=get_settings().max_body_bytes, field="items")
+        except ValidationFailed:
             raise invalid("items", "Must be a JSON list of information items") from None
     if "tags" in p or "tag_string" in p:
         tags = p.get("tags")

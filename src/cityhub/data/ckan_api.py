@@ -20,8 +20,8 @@ from cityhub.core import service as core
 from cityhub.core.deps import session_actor
 from cityhub.core.service import Actor
 from cityhub.data import cache, ckan, dcat, downloads, portal
-from cityhub.kit import context
-from cityhub.kit.errors import CityhubError, Forbidden, RateLimited, Unauthorized
+from cityhub.kit import context, safejson
+from cityhub.kit.errors import CityhubError, Forbidden, RateLimited, Unauthorized, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.settings import get_settings
 from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies, verify_csrf
@@ -53,8 +53,7 @@ def limit_anonymous(request: Request, actor: Actor) -> None:
     """Per-IP limit for callers without credentials (Redis-backed when configured)."""
     if actor.is_authenticated:
         return
-    retry = cache.rate_limit_hit(context.current().ip or (request.client.host if request.client else "?"),
-                                 get_settings().portal_rate_limit)
+    retry = cache.rate_limit_hit(context.client_ip() or "?", get_settings().portal_rate_limit)
     if retry:
         raise RateLimited(_("Too many requests from your address; slow down"), retry_after=retry)
 
@@ -98,10 +97,11 @@ async def _parse(request: Request) -> _Parsed:
     body = await request.body()
     if not body.strip():
         return _Parsed()
-    try:
-        value = json.loads(body)
-    except ValueError as exc:
-        return _Parsed(error=f"Bad request - JSON Error: {str(exc)[:100]}")
+    try:  # depth- and size-limited: `[[[[…]]]]` is a 400 like any unreadable body, never a RecursionError
+        value = safejson.loads(body, max_bytes=get_settings().max_body_bytes)
+    except ValidationFailed as exc:
+        detail = exc.details[0]["message"] if exc.details else exc.message
+        return _Parsed(error=f"Bad request - JSON Error: {exc.message}: {detail}"[:200])
     if not isinstance(value, dict):
         return _Parsed(error="Bad request - JSON Error: the body must be a JSON object")
     return _Parsed(value)

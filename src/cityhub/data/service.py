@@ -67,7 +67,8 @@ from cityhub.data.schemas import (
     ResourceApiCreate,
     ShareRequestCreate,
 )
-from cityhub.kit import clock
+from cityhub.data.schemas import Resource as ResourceSchema
+from cityhub.kit import clock, egress, safejson
 from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import (
     Conflict,
@@ -783,6 +784,25 @@ def resource_list(session: Session, actor: Actor, entry_id: uuid.UUID) -> list[R
     return list(session.scalars(select(Resource).where(Resource.entry_id == entry.id).order_by(Resource.created_at)))
 
 
+def resource_upstream_visible(session: Session, actor: Actor, entry: CatalogEntry) -> bool:
+    """Who sees an API resource's upstream URL (it may carry keys): the providing unit's staff and the bureau."""
+    return actor.is_authenticated and (policies.is_staff(actor, entry.provider_org_id)
+                                       or policies.is_bureau(actor, bureau_org_id(session)))
+
+
+def resource_list_view(session: Session, actor: Actor, entry_id: uuid.UUID) -> list[ResourceSchema]:
+    """Resources of an entry as the actor may see them: upstream URLs only for the provider and the bureau.
+
+    Everybody else gets an empty `upstream_url`; grantees call the upstream through cityhub's proxy
+    (`/api/v1/data/grants/{id}/api`), which keeps the URL and its credentials server-side.
+    """
+    entry = catalog_entry_get(session, actor, entry_id)
+    rows = [ResourceSchema.model_validate(r) for r in resource_list(session, actor, entry.id)]
+    if resource_upstream_visible(session, actor, entry):
+        return rows
+    return [r.model_copy(update={"upstream_url": ""}) if r.upstream_url else r for r in rows]
+
+
 def resource_get(session: Session, actor: Actor, resource_id: uuid.UUID) -> tuple[Resource, CatalogEntry]:
     """One resource and its entry (404 when the entry is not visible)."""
     res = session.get(Resource, resource_id)
@@ -801,6 +821,7 @@ def _fernet() -> Any:
 def resource_api_create(session: Session, actor: Actor, entry_id: uuid.UUID, data: ResourceApiCreate) -> Resource:
     """Mount an upstream HTTP API; its credentials are encrypted at rest and never returned."""
     entry = _entry_for_manage(session, actor, entry_id)
+    egress.check_url(data.upstream_url, field="upstream_url")  # no proxy to internal addresses (checked again per call)
     enc = _fernet().encrypt(json.dumps(data.credentials).encode()).decode() if data.credentials else ""
     res = Resource(entry_id=entry.id, kind="api", title=data.title, upstream_url=data.upstream_url,
                    upstream_method=data.upstream_method, credentials_enc=enc)
@@ -1040,30 +1061,65 @@ def detect_encoding(sample: bytes) -> str:
                                details=[{"field": "file", "message": f"detected {guess or 'unknown'}"}]) from exc
 
 
+MAX_UPLOAD_COLUMNS = 1000  # an entry has far fewer information items; wider rows are cut, a wider header refused
+
+
+def _too_many_rows(limit: int) -> ValidationFailed:
+    return ValidationFailed(_("The file has more than {limit} rows", limit=limit), field="file")
+
+
+def _check_unpacked_size(stream: IO[bytes]) -> None:
+    """Refuse a workbook whose parts unpack to more than the configured total (a zip bomb), before reading it.
+
+    The sizes are the ones the archive declares; zipfile never inflates a part past its declared size (it stops
+    there and fails the CRC), so the sum bounds what openpyxl can be made to read.
+    """
+    import zipfile
+
+    limit = get_settings().upload_max_unpacked_bytes
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ValidationFailed(_("Not a readable XLSX workbook"), field="file") from exc
+    if total > limit:
+        raise ValidationFailed(_("The workbook unpacks to more than {limit} bytes", limit=limit), field="file",
+                               details=[{"field": "file", "message": f"{total} bytes uncompressed"}])
+
+
 def _read_table(stream: IO[bytes], filename: str) -> tuple[str, list[str], Iterator[tuple[int, list[Any]]]]:
     """Encoding, header and a row iterator (row number, cells) of a CSV or XLSX upload."""
     stream.seek(0)
     head = stream.read(4)
     stream.seek(0)
+    max_rows = get_settings().upload_max_rows
     if filename.lower().endswith((".xlsx", ".xlsm")) or head == b"PK\x03\x04":
         from openpyxl import load_workbook
 
+        _check_unpacked_size(stream)
+        stream.seek(0)
         try:
             wb = load_workbook(stream, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds on corrupt files
             raise ValidationFailed(_("Not a readable XLSX workbook"), field="file") from exc
         ws = wb.worksheets[0]
+        # The <dimension> a file declares is not believed: "A1:XFD1048576" would pad every row to 16,384 cells.
+        ws.reset_dimensions()
         rows = ws.iter_rows(values_only=True)
         header_row = next(rows, None)
         if header_row is None:
             raise ValidationFailed(_("The sheet is empty"), field="file")
+        if len(header_row) > MAX_UPLOAD_COLUMNS:
+            raise ValidationFailed(_("More than {limit} columns", limit=MAX_UPLOAD_COLUMNS), field="file")
         header = [str(c).strip() if c is not None else "" for c in header_row]
 
         def xl() -> Iterator[tuple[int, list[Any]]]:
             for n, r in enumerate(rows, start=2):
-                if r is None or all(c is None for c in r):
+                if n > max_rows + 1:  # rows skipped as empty count too: each costs a step
+                    raise _too_many_rows(max_rows)
+                if r is None or all(c is None for c in r[:MAX_UPLOAD_COLUMNS]):
                     continue
-                yield n, list(r)
+                yield n, list(r[:MAX_UPLOAD_COLUMNS])
             wb.close()
 
         return "xlsx", header, xl()
@@ -1075,13 +1131,21 @@ def _read_table(stream: IO[bytes], filename: str) -> tuple[str, list[str], Itera
         header = [h.strip() for h in next(reader, [])]
     except UnicodeDecodeError as exc:
         raise ValidationFailed(_("The file is not valid text in the detected encoding"), field="file") from exc
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit()
+        raise ValidationFailed(_("The file is not readable CSV"), field="file",
+                               details=[{"field": "file", "row": 1, "message": str(exc)[:200]}]) from exc
+    if len(header) > MAX_UPLOAD_COLUMNS:
+        wrapper.detach()
+        raise ValidationFailed(_("More than {limit} columns", limit=MAX_UPLOAD_COLUMNS), field="file")
     if not header:
         wrapper.detach()
         raise ValidationFailed(_("The file is empty"), field="file")
 
     def rows_csv() -> Iterator[tuple[int, list[Any]]]:
         try:
-            for r in reader:
+            for n, r in enumerate(reader, start=1):
+                if n > max_rows:
+                    raise _too_many_rows(max_rows)
                 if not any(c.strip() for c in r):
                     continue
                 yield reader.line_num, r
@@ -1089,6 +1153,10 @@ def _read_table(stream: IO[bytes], filename: str) -> tuple[str, list[str], Itera
             raise ValidationFailed(_("The file is not valid text in the detected encoding"), field="file",
                                    details=[{"field": "file", "row": reader.line_num + 1,
                                              "message": f"bytes invalid as {encoding}"}]) from exc
+        except csv.Error as exc:
+            raise ValidationFailed(_("The file is not readable CSV"), field="file",
+                                   details=[{"field": "file", "row": reader.line_num + 1,
+                                             "message": str(exc)[:200]}]) from exc
         finally:
             wrapper.detach()
 
@@ -1833,12 +1901,19 @@ def grant_api_call(session: Session, actor: Actor, grant_id: uuid.UUID, params: 
     if res is None:
         raise NotFound(_("The entry has no API resource"))
     try:
-        with httpx.Client(timeout=10, transport=transport or HTTP_TRANSPORT) as client:
-            resp = client.request(res.upstream_method, res.upstream_url, params=params,
-                                  headers=resource_credentials(res))
-        resp.raise_for_status()
-        body = resp.json()
-    except (httpx.HTTPError, ValueError) as exc:
+        egress.check_url(res.upstream_url, field="upstream_url")
+        with egress.client(timeout=10, follow_redirects=True, transport=transport or HTTP_TRANSPORT) as client, \
+                client.stream(res.upstream_method, res.upstream_url, params=params,
+                              headers=resource_credentials(res)) as resp:
+            resp.raise_for_status()
+            raw = bytearray()
+            for chunk in resp.iter_bytes():
+                raw += chunk
+                if len(raw) > UPSTREAM_MAX_BYTES:
+                    raise ValueError(f"upstream answer over {UPSTREAM_MAX_BYTES} bytes")
+        body = safejson.loads(bytes(raw), max_bytes=UPSTREAM_MAX_BYTES, field="upstream")
+    except (httpx.HTTPError, ValueError, ValidationFailed) as exc:  # EgressDenied is a ValidationFailed
+        log.warning("upstream API of resource %s failed: %s: %s", res.id, type(exc).__name__, exc)
         raise ServiceUnavailable(_("The upstream API failed"), details={"error": type(exc).__name__}) from exc
     records = body if isinstance(body, list) else body.get("records", body.get("data", [])) \
         if isinstance(body, dict) else []
@@ -1858,6 +1933,7 @@ def grant_api_call(session: Session, actor: Actor, grant_id: uuid.UUID, params: 
 
 
 HTTP_TRANSPORT: Any = None  # tests put an httpx.MockTransport here (the upstream is an outside system)
+UPSTREAM_MAX_BYTES = 16 * 1024 * 1024  # an upstream API answer is read at most this far
 
 
 def resource_file_open(session: Session, actor: Actor, resource_id: uuid.UUID) -> tuple[Resource, Path]:

@@ -254,7 +254,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
             total_rows += len(rows)
         elif kind == "api":
             service.resource_api_create(session, staff, entry.id, schemas.ResourceApiCreate(
-                title="空气质量小时数据接口", upstream_url="http://127.0.0.1:9/aqi/hourly",
+                title="空气质量小时数据接口", upstream_url="https://aqi.sthjj.cq.example/aqi/hourly",  # never resolves
                 credentials={"X-Api-Key": "demo-upstream-key"}))
     # A re-reviewed change (version 2 with a readable diff).
     people = entries["renkou-jichu-xinxi"]

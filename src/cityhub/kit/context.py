@@ -32,3 +32,13 @@ def set_current(ctx: RequestContext) -> object:
 def reset(token: object) -> None:
     """Restore the previous context."""
     _current.reset(token)  # type: ignore[arg-type]  # token comes from set_current
+
+
+def client_ip() -> str:
+    """The client's IP address for this request — the one every per-IP rule and audit row uses.
+
+    It is the TCP peer, or, when the peer is one of CITYHUB_TRUSTED_PROXIES, the rightmost X-Forwarded-For
+    address that is not a proxy (uvicorn's ProxyHeadersMiddleware, installed by the app for those peers only).
+    A client-supplied X-Forwarded-For from anywhere else changes nothing.
+    """
+    return current().ip

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cityhub.kit.i18n import gettext as _
+
 
 class CityhubError(Exception):
     """Base of every error a user can cause; never a 500."""
@@ -107,3 +109,16 @@ def check_transition(entity: str, allowed: dict[Any, set[Any]], current: Any, ta
     """Raise InvalidTransition unless `current → target` is in the transition table."""
     if target not in allowed.get(current, set()):
         raise InvalidTransition(entity, str(current), str(target))
+
+
+def public_envelope(exc: CityhubError, request_id: str) -> dict[str, Any]:
+    """The body a caller sees: a server-side failure (5xx) says only that, with the request id to quote.
+
+    Its message may carry an outside system's words (a provider's host name, a driver's error); those go to the
+    log, never to the caller. Errors the caller caused (4xx) keep their message and details.
+    """
+    if exc.status_code < 500:
+        return exc.envelope()
+    return {"error": {"code": exc.code, "message": _(
+        "The service is temporarily unavailable; the request id is {request_id}", request_id=request_id or "-"),
+        "details": {"request_id": request_id}}}

@@ -34,6 +34,20 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(
         200 * 1024 * 1024, description="Largest accepted body on upload routes (datastore tables, files)."
     )
+    upload_max_rows: int = Field(
+        2_000_000, description="Most data rows a CSV/XLSX table upload may hold; more is refused (422).")
+    upload_max_unpacked_bytes: int = Field(
+        1024 * 1024 * 1024, description="Largest total uncompressed size of an XLSX upload's parts; a workbook "
+        "that unpacks to more (a zip bomb) is refused before it is read.")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed (e.g. "
+        "10.0.0.0/8,127.0.0.1). The client IP (audit, login lockout, portal and report rate limits) is then the "
+        "rightmost address not in this list; from any other peer the header is ignored. Empty: never trusted.")
+    egress_allowed_hosts: str = Field(
+        "", description="Comma-separated hosts outbound calls (API resource proxies, webhooks, cloud endpoints) may "
+        "reach although they resolve to loopback/private/link-local addresses, e.g. 127.0.0.1,s3.intranet.gov.cn. "
+        "Public addresses need no entry; alarm webhooks may call only hosts listed here (or in the older "
+        "ops_webhook_allowed_hosts, which is merged in).")
     push_cache: bool = Field(
         True, description="Cache identities (API tokens, session users) and the organisation tree in each server "
         "process, cleared by PostgreSQL notifications when they change (PostgreSQL only; off = every request asks "
@@ -95,8 +109,8 @@ class Settings(BaseSettings):
     )
 
     ops_webhook_allowed_hosts: str = Field(
-        "", description="Comma-separated hosts alarm webhooks may call (e.g. hooks.example.gov.cn,127.0.0.1); "
-        "empty allows none.")
+        "", description="Older name, merged into egress_allowed_hosts: comma-separated hosts alarm webhooks may "
+        "call (e.g. hooks.example.gov.cn,127.0.0.1); with both empty, webhooks may call none.")
     ops_report_limit_per_hour: int = Field(5, description="Citizen reports accepted per client IP and hour.")
     ops_photo_max_bytes: int = Field(5 * 1024 * 1024, description="Largest citizen-report photo or attachment.")
     ops_fallback_org_code: str = Field(

@@ -7,21 +7,21 @@ import hmac
 import inspect
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from cityhub.kit import i18n
+from cityhub.kit import i18n, safejson
 from cityhub.kit.errors import Forbidden
 from cityhub.kit.settings import get_settings
 
@@ -96,6 +96,23 @@ class SessionRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, _commit_in_endpoint_thread(endpoint), **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, behind a nesting check of JSON bodies it is about to parse (a 422, not a 500).
+
+        The request middleware checks ordinary bodies before any route; this covers routes on the upload paths,
+        whose bodies the middleware does not read ahead. The body read here is the one FastAPI then parses.
+        """
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def checked(request: Request) -> Response:
+            if safejson.json_media(request.headers.get("content-type")):
+                safejson.check_depth(await request.body())
+            return await handler(request)
+
+        return checked
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from cityhub.core.deps import CurrentActor, OptionalActor
+from cityhub.kit import context
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
 from cityhub.ops import schemas, service
@@ -206,7 +207,7 @@ def attachment(session: DbSession, actor: CurrentActor, attachment_id: uuid.UUID
 
 
 @router.post("/reports", response_model=schemas.ReportReceipt, status_code=201)
-def report_create(request: Request, session: DbSession, actor: OptionalActor, body: schemas.CitizenReportCreate
+def report_create(session: DbSession, actor: OptionalActor, body: schemas.CitizenReportCreate
                   ) -> schemas.ReportReceipt:
     """A citizen report (no login): rate-limited per address, sanitised, routed to the responsible department."""
     photo = None
@@ -215,8 +216,7 @@ def report_create(request: Request, session: DbSession, actor: OptionalActor, bo
             photo = base64.b64decode(body.photo_base64, validate=True)
         except ValueError:
             photo = None  # the service names the field
-    ip = request.client.host if request.client else ""
-    return service.citizen_report_create(session, body, ip, photo)
+    return service.citizen_report_create(session, body, context.client_ip(), photo)
 
 
 @router.get("/reports/{code}", response_model=schemas.ReportReceipt)

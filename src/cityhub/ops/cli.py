@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from cityhub.core.service import Actor
-from cityhub.kit import context, resilience
+from cityhub.kit import context, egress, resilience
 from cityhub.kit.db import Database
 from cityhub.ops import delivery, service
 
@@ -44,7 +44,7 @@ def run_tick(db: Database, publisher: delivery.Publisher | None, http: httpx.Cli
 def tick() -> None:
     """Run one pass: fire due timers and no-data, escalate SLAs, compute indicators, deliver events."""
     publisher = delivery.mqtt_publisher()
-    with httpx.Client(timeout=5) as http:
+    with egress.client(timeout=5, listed_only=True) as http:  # webhooks: allow-listed hosts only
         err.print(f"ops tick: {run_tick(_db(), publisher, http)}")
     if isinstance(publisher, delivery.MqttPublisher):
         publisher.close()
@@ -168,7 +168,7 @@ def worker(
             raise resilience.ConfigurationError(
                 "--queue-only needs CITYHUB_OPS_EVALUATION=queue (or auto) on PostgreSQL")
         publisher = None if queue_only else delivery.mqtt_publisher()
-    with httpx.Client(timeout=5) as http:
+    with egress.client(timeout=5, listed_only=True) as http:  # webhooks: allow-listed hosts only
         loop = WorkerLoop(db, pause, listener, publisher, http, watch, queue_only)
         try:
             resilience.run_forever(loop.step, watch, stop)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor, OptionalActor
-from cityhub.kit import clock
+from cityhub.kit import clock, context
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
@@ -368,7 +368,7 @@ async def report_submit(request: Request, session: DbSession, actor: OptionalAct
                                            contact=contact)
         content = await photo.read(get_settings().ops_photo_max_bytes + 1) if photo and photo.filename else None
         with session.begin_nested():
-            receipt = service.citizen_report_create(session, data, request.client.host if request.client else "",
+            receipt = service.citizen_report_create(session, data, context.client_ip(),
                                                     content or None, photo.filename or "photo" if photo else "photo")
         return RedirectResponse(f"/ops/report?code={receipt.code}", status_code=303)
     except (ValidationError, CityhubError, ValueError) as exc:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import orjson
 import zstandard
@@ -33,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
 from cityhub.core.service import Actor
-from cityhub.kit import clock, events
+from cityhub.kit import clock, egress, events
 from cityhub.kit.errors import (
     Conflict,
     NotFound,
@@ -1687,10 +1686,12 @@ def _fernet() -> Fernet:
 
 
 def webhook_host_allowed(url: str) -> bool:
-    """Is the URL http(s) on one of the configured hosts (CITYHUB_OPS_WEBHOOK_ALLOWED_HOSTS)?"""
-    parsed = urlparse(url)
-    allowed = {h.strip().lower() for h in get_settings().ops_webhook_allowed_hosts.split(",") if h.strip()}
-    return parsed.scheme in ("http", "https") and (parsed.hostname or "").lower() in allowed
+    """Is the URL http(s) on a host of the egress allow-list (kit.egress; webhooks may call listed hosts only)?"""
+    try:
+        egress.check_url(url, listed_only=True)
+    except egress.EgressDenied:
+        return False
+    return True
 
 
 def webhook_create(session: Session, actor: Actor, data: WebhookCreate) -> Webhook:

@@ -18,10 +18,13 @@ router = APIRouter(include_in_schema=False, route_class=SessionRoute)
 
 register_nav(NavItem("admin", "Overview", "/", order=1))
 
+# An unknown user, a wrong password and a locked account get the same words and status: the answer must not tell
+# whether an account exists (the lockout is audited as `user_lock`, and an administrator can say so).
+_REFUSED = "Wrong username or password, or too many failed attempts (then wait a while)"
 LOGIN_MESSAGES = {
-    "bad_credentials": "Wrong username or password",
-    "locked": "Too many failed attempts; the account is locked for a while",
-    "disabled": "This account is disabled",
+    "bad_credentials": _REFUSED,
+    "locked": _REFUSED,
+    "disabled": "This account is disabled",  # only said to someone who gave the right password
 }
 
 
@@ -52,7 +55,7 @@ def login(
     if result.actor is None:
         return render(request, "login.html",  # type: ignore[no-any-return]
                       {"next": _safe_next(next), "error": _(LOGIN_MESSAGES[result.reason]), "username": username},
-                      status_code=401 if result.reason != "locked" else 429)
+                      status_code=401)
     assert result.actor.user_id is not None  # a password login is always a user's
     session_start(request, result.actor.user_id, result.session_version)  # new session on login (no fixation)
     return RedirectResponse(_safe_next(next), status_code=303)
