@@ -32,6 +32,10 @@ def _c(w: Any) -> dict[str, Any]:
     return w.extra["connect"]  # type: ignore[no-any-return]
 
 
+# a location: any district may be named, but a department (unit B) named as one is refused
+DISTRICT = lambda w: w.orgs["dept_b"].id  # noqa: E731  # one of the table's small lambdas
+
+
 def _dev(w: Any) -> dict[str, Any]:
     return {"device_id": _c(w)["dev_a"].id}
 
@@ -42,16 +46,21 @@ EXPECTATIONS = [
         "code": f"p-{uuid.uuid4().hex[:6]}", "name": "测试", "metrics": [{"key": "x", "name": "X"}]}),
     Expect("GET", "/api/v1/connect/assets", ANY_USER),
     Expect("POST", "/api/v1/connect/assets", STAFF_A, body=lambda w: {
-        "name": "新桥", "kind": "bridge", "org_id": str(w.orgs["dept_a"].id)}),
+        "name": "新桥", "kind": "bridge", "org_id": str(w.orgs["dept_a"].id)},
+        refs={"org_id": lambda w: w.orgs["dept_b"].id, "parent_id": lambda w: _c(w)["plaza"].id,
+              "district_id": DISTRICT}),
     Expect("GET", "/api/v1/connect/assets/{asset_id}", READ_A, params=lambda w: {"asset_id": _c(w)["bridge"].id}),
     Expect("PATCH", "/api/v1/connect/assets/{asset_id}", STAFF_A,
-           params=lambda w: {"asset_id": _c(w)["bridge"].id}, body=lambda w: {"address": "渝中区"}),
+           params=lambda w: {"asset_id": _c(w)["bridge"].id}, body=lambda w: {"address": "渝中区"},
+           refs={"district_id": DISTRICT}),
     Expect("DELETE", "/api/v1/connect/assets/{asset_id}", ADMINS_A, params=lambda w: {"asset_id": _c(w)["lone"].id}),
     Expect("GET", "/api/v1/connect/devices", ANY_USER),
     Expect("POST", "/api/v1/connect/devices", STAFF_A, body=lambda w: {
-        "name": "新传感器", "org_id": str(w.orgs["dept_a"].id), "profile_code": "bridge-health"}),
+        "name": "新传感器", "org_id": str(w.orgs["dept_a"].id), "profile_code": "bridge-health"},
+        refs={"org_id": lambda w: w.orgs["dept_b"].id, "asset_id": lambda w: _c(w)["plaza"].id}),
     Expect("GET", "/api/v1/connect/devices/{device_id}", READ_A, params=_dev),
-    Expect("PATCH", "/api/v1/connect/devices/{device_id}", STAFF_A, params=_dev, body=lambda w: {"serial": "SN-1"}),
+    Expect("PATCH", "/api/v1/connect/devices/{device_id}", STAFF_A, params=_dev, body=lambda w: {"serial": "SN-1"},
+           refs={"asset_id": lambda w: _c(w)["plaza"].id}),
     Expect("POST", "/api/v1/connect/devices/{device_id}/token", STAFF_A, params=_dev),
     Expect("GET", "/api/v1/connect/devices/{device_id}/latest", READ_A, params=_dev),
     Expect("GET", "/api/v1/connect/devices/{device_id}/telemetry", READ_A, params=_dev),

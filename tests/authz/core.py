@@ -30,6 +30,14 @@ def _new_user(w: Any) -> dict[str, Any]:
     return {"username": f"u{uuid.uuid4().hex[:8]}", "password": "long-enough-1", "org_id": str(w.orgs["dept_a"].id)}
 
 
+def _org_b(w: Any) -> Any:
+    return w.orgs["dept_b"].id
+
+
+def _user_b(w: Any) -> Any:
+    return w.users["org_member_b"].id
+
+
 EXPECTATIONS = [
     Expect("GET", "/healthz", PUBLIC),
     Expect("GET", "/readyz", PUBLIC),
@@ -39,18 +47,19 @@ EXPECTATIONS = [
     Expect("GET", "/api/v1/organizations/{org_id}", ANY_USER, params=lambda w: {"org_id": w.orgs["dept_b"].id}),
     Expect("POST", "/api/v1/organizations", ADMINS_A, note="org admin A may add a unit under dept A",
            body=lambda w: {"name": "新科室", "code": f"n{uuid.uuid4().hex[:6]}", "kind": "unit",
-                           "parent_id": str(w.orgs["dept_a"].id)}),
+                           "parent_id": str(w.orgs["dept_a"].id)}, refs={"parent_id": _org_b}),
     Expect("POST", "/api/v1/organizations", ADMIN, note="only platform admins create top-level orgs",
            body=lambda w: {"name": "新市", "code": f"n{uuid.uuid4().hex[:6]}", "kind": "city"}),
     Expect("PATCH", "/api/v1/organizations/{org_id}", ADMINS_A,
-           params=lambda w: {"org_id": w.orgs["dept_a"].id}, body=lambda w: {"name_en": "Dept A"}),
+           params=lambda w: {"org_id": w.orgs["dept_a"].id}, body=lambda w: {"name_en": "Dept A"},
+           refs={"head_user_id": _user_b}),
     Expect("PATCH", "/api/v1/organizations/{org_id}", ADMIN,
            params=lambda w: {"org_id": w.orgs["dept_b"].id}, body=lambda w: {"name_en": "Dept B"}),
     Expect("DELETE", "/api/v1/organizations/{org_id}", ADMIN, params=lambda w: {"org_id": w.extra["unit_a"]}),
     Expect("GET", "/api/v1/users", ANY_USER),
     Expect("GET", "/api/v1/users/{user_id}", roles("platform_admin", "auditor", "org_admin_a", "org_member_a"),
            params=lambda w: {"user_id": w.users["org_member_a"].id}),
-    Expect("POST", "/api/v1/users", ADMINS_A, body=_new_user),
+    Expect("POST", "/api/v1/users", ADMINS_A, body=_new_user, refs={"org_id": _org_b}),
     Expect("PATCH", "/api/v1/users/{user_id}", ADMINS_A, params=lambda w: {"user_id": w.users["org_member_a"].id},
            body=lambda w: {"display_name": "改名"}),
     Expect("PUT", "/api/v1/users/{user_id}/password", roles("platform_admin", "org_admin_a", "org_member_a"),
@@ -59,7 +68,8 @@ EXPECTATIONS = [
            note="the user themselves with the current password; admins reset it without"),
     Expect("GET", "/api/v1/role-bindings", ANY_USER),
     Expect("POST", "/api/v1/role-bindings", ADMINS_A, body=lambda w: {
-        "user_id": str(w.users["org_member_a"].id), "org_id": str(w.orgs["dept_a"].id), "role": "org_admin"}),
+        "user_id": str(w.users["org_member_a"].id), "org_id": str(w.orgs["dept_a"].id), "role": "org_admin"},
+        refs={"user_id": _user_b, "org_id": _org_b}),
     Expect("POST", "/api/v1/role-bindings", ADMIN, note="operator role is the platform admin's to grant",
            body=lambda w: {"user_id": str(w.users["org_member_a"].id), "org_id": str(w.orgs["dept_a"].id),
                            "role": "operator"}),

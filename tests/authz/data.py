@@ -75,6 +75,26 @@ def _prepare_portal(w: Any) -> None:
     w.extra.update(p_open=p_open, p_res=p_res, p_file_entry=p_file_entry, p_file=p_file)
 
 
+def prepare_refs(w: Any) -> None:
+    """Unit B's twins for the id swaps (tests/test_cross_unit_refs.py): a draft and a published entry of dept B,
+    and a request for the latter by the district (neither A's nor visible to A).
+    """
+    s = w.session
+    b_draft = service.catalog_entry_create(s, w.actors["org_member_b"], entry_data(w, "dept_b", title="乙局草稿"))
+    b_published = published_entry(w, "dept_b", title="乙局资源")
+    b_request = service.share_request_create(s, w.actors["district_admin"], schemas.ShareRequestCreate(
+        entry_id=b_published.id, items=["name"], legal_basis="依据", purpose="核验", consuming_system="系统"))
+    w.extra.update(d_b_draft=b_draft, d_b_published=b_published, d_b_request=b_request)
+
+
+def _b_draft(w: Any) -> Any:
+    return w.extra["d_b_draft"].id
+
+
+def _b_draft_list(w: Any) -> Any:
+    return [w.extra["d_b_draft"].id]
+
+
 def _x(key: str, name: str) -> Any:
     return lambda w: {name: w.extra[key].id}
 
@@ -87,7 +107,8 @@ P = "/api/v1/data"
 EXPECTATIONS = [
     Expect("GET", f"{P}/vocabularies", PUBLIC),
     Expect("GET", f"{P}/catalog", PUBLIC),
-    Expect("POST", f"{P}/catalog/entries", A_STAFF, body=_entry_body),
+    Expect("POST", f"{P}/catalog/entries", A_STAFF, body=_entry_body,
+           refs={"provider_org_id": lambda w: w.orgs["dept_b"].id, "related_entry_ids": _b_draft_list}),
     Expect("GET", f"{P}/catalog/entries/{{entry_id}}", ANY_USER, params=_x("d_entry", "entry_id"),
            note="不予开放 entries are hidden from anonymous callers"),
     Expect("GET", f"{P}/catalog/entries/{{entry_id}}", roles("platform_admin", "auditor", "org_admin_a",
@@ -96,7 +117,7 @@ EXPECTATIONS = [
     Expect("GET", f"{P}/catalog/by-name/{{name}}", ANY_USER, params=lambda w: {"name": w.extra["d_entry"].name}),
     Expect("GET", f"{P}/catalog/by-code/{{code}}", ANY_USER, params=lambda w: {"code": w.extra["d_entry"].code}),
     Expect("PATCH", f"{P}/catalog/entries/{{entry_id}}", A_STAFF, params=_x("d_draft", "entry_id"),
-           body=lambda w: {"abstract": "新摘要"}),
+           body=lambda w: {"abstract": "新摘要"}, refs={"related_entry_ids": _b_draft_list}),
     Expect("POST", f"{P}/catalog/entries/{{entry_id}}/submit", A_STAFF, params=_x("d_draft", "entry_id")),
     Expect("POST", f"{P}/catalog/entries/{{entry_id}}/review", ADMIN, params=_x("d_pending", "entry_id"),
            body=lambda w: {"approve": True, "note": "ok"}, note="the bureau (platform admin here) reviews"),
@@ -120,7 +141,7 @@ EXPECTATIONS = [
     Expect("GET", f"{P}/requests", ANY_USER),
     Expect("POST", f"{P}/requests", UNIT_STAFF, body=lambda w: {
         "entry_id": str(w.extra["d_entry"].id), "items": ["name"], "legal_basis": "依据", "purpose": "核验",
-        "consuming_system": "系统"}),
+        "consuming_system": "系统"}, refs={"entry_id": _b_draft}),
     Expect("GET", f"{P}/requests/{{request_id}}", REQUEST_READERS, params=_x("d_draft_req", "request_id")),
     Expect("GET", f"{P}/requests/{{request_id}}/events", REQUEST_READERS, params=_x("d_draft_req", "request_id")),
     Expect("POST", f"{P}/requests/{{request_id}}/submit", B_STAFF, params=_x("d_draft_req", "request_id")),
@@ -147,7 +168,8 @@ EXPECTATIONS = [
     Expect("GET", f"{P}/grants/{{grant_id}}/access-log", REQUEST_READERS, params=_x("d_grant", "grant_id")),
     Expect("GET", f"{P}/objections", ANY_USER),
     Expect("POST", f"{P}/objections", UNIT_STAFF, body=lambda w: {
-        "kind": "catalog_error", "entry_id": str(w.extra["d_entry"].id), "content": "有误"}),
+        "kind": "catalog_error", "entry_id": str(w.extra["d_entry"].id), "content": "有误"},
+        refs={"entry_id": _b_draft, "request_id": lambda w: w.extra["d_b_request"].id}),
     Expect("POST", f"{P}/objections/{{objection_id}}/accept", A_STAFF, params=_x("d_obj", "objection_id")),
     Expect("POST", f"{P}/objections/{{objection_id}}/reply", A_STAFF, params=_x("d_obj", "objection_id"),
            body=lambda w: {"reply": "已处理"}),
@@ -158,12 +180,14 @@ EXPECTATIONS = [
                                                                 "purpose": "用途"}),
     Expect("GET", f"{P}/demands/{{demand_id}}", ANY_USER, params=_x("d_demand", "demand_id")),
     Expect("POST", f"{P}/demands/{{demand_id}}/assign", ADMIN, params=_x("d_demand", "demand_id"),
-           body=lambda w: {"org_id": str(w.orgs["dept_a"].id)}),
+           body=lambda w: {"org_id": str(w.orgs["dept_a"].id)}, refs={"org_id": lambda w: w.orgs["dept_b"].id}),
     Expect("POST", f"{P}/demands/{{demand_id}}/answer", A_STAFF, params=_x("d_assigned", "demand_id"),
-           body=lambda w: {"entry_id": str(w.extra["d_entry"].id)}),
+           body=lambda w: {"entry_id": str(w.extra["d_entry"].id)},
+           refs={"entry_id": lambda w: w.extra["d_b_published"].id}),
     Expect("GET", f"{P}/kpis", ANY_USER),
     Expect("GET", f"{P}/lists/{{which}}", ANY_USER, params=lambda w: {"which": "catalog"}),
-    Expect("PUT", f"{P}/bureau", ADMIN, body=lambda w: {"org_id": str(w.orgs["bureau"].id)}),
+    Expect("PUT", f"{P}/bureau", ADMIN, body=lambda w: {"org_id": str(w.orgs["bureau"].id)},
+           refs={"org_id": lambda w: w.orgs["dept_b"].id}),
 ]
 
 # ---- open-data portal (issue 6): every read is public; writes go through the catalog policies

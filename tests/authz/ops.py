@@ -61,6 +61,22 @@ def _rule_body(w: Any) -> dict[str, Any]:
             "org_id": str(w.orgs["dept_a"].id), "condition": {"op": ">", "value": 5}}
 
 
+def prepare_refs(w: Any) -> None:
+    """Unit B's twins for the id swaps (tests/test_cross_unit_refs.py): an alarm of dept B."""
+    alarm, _ = ops.alarm_raise(w.session, ops.ENGINE_ACTOR, originator_type="device", originator_id=uuid.uuid4(),
+                               alarm_type="authz-b", severity="major", details={}, org_id=w.orgs["dept_b"].id,
+                               name="乙局设备")
+    w.extra["ops_alarm_b"] = alarm.id
+
+
+def _org_b(w: Any) -> Any:
+    return w.orgs["dept_b"].id
+
+
+# a location: any district may be named, but a department (unit B) named as one is refused
+DISTRICT = _org_b
+# the asset of dept B (a plaza, from tests/authz/connect.py) and dept B as the owner
+_RULE_REFS = {"org_id": _org_b, "asset_id": lambda w: w.extra["connect"]["plaza"].id}
 _RULE = {"params": lambda w: {"rule_id": w.extra["ops_rule"]}}
 _ALARM = {"params": lambda w: {"alarm_id": w.extra["ops_alarm"]}}
 _INC = {"params": lambda w: {"incident_id": w.extra["ops_incident"]}}
@@ -68,27 +84,31 @@ _IND = {"params": lambda w: {"indicator_id": w.extra["ops_indicator"]}}
 
 EXPECTATIONS = [
     Expect("GET", "/api/v1/ops/rules", ANY_USER),
-    Expect("POST", "/api/v1/ops/rules", WORK_A, body=_rule_body),
-    Expect("POST", "/api/v1/ops/rules/preview", WORK_A, body=_rule_body),
+    Expect("POST", "/api/v1/ops/rules", WORK_A, body=_rule_body, refs=_RULE_REFS),
+    Expect("POST", "/api/v1/ops/rules/preview", WORK_A, body=_rule_body, refs=_RULE_REFS),
     Expect("GET", "/api/v1/ops/rules/{rule_id}", SEE_A, **_RULE),
     Expect("PATCH", "/api/v1/ops/rules/{rule_id}", WORK_A, body=lambda w: {"severity": "critical"}, **_RULE),
     Expect("DELETE", "/api/v1/ops/rules/{rule_id}", WORK_A, **_RULE),
     Expect("GET", "/api/v1/ops/alarms", ANY_USER),
     Expect("POST", "/api/v1/ops/alarms", CENTER, note="allowed callers get 422 (the originator is unknown)",
-           body=lambda w: {"originator_id": str(uuid.uuid4()), "type": "manual"}),
+           body=lambda w: {"originator_id": str(uuid.uuid4()), "type": "manual"},
+           refs={"originator_id": lambda w: w.extra["connect"]["dev_b"].id}),
     Expect("GET", "/api/v1/ops/alarms/stats", ANY_USER),
     Expect("GET", "/api/v1/ops/alarms/{alarm_id}", SEE_ALARM_A, **_ALARM),
     Expect("POST", "/api/v1/ops/alarms/{alarm_id}/ack", WORK_A, **_ALARM),
     Expect("POST", "/api/v1/ops/alarms/{alarm_id}/clear", WORK_A, **_ALARM),
-    Expect("POST", "/api/v1/ops/alarms/{alarm_id}/assign", WORK_A, body=lambda w: {"assignee_id": None}, **_ALARM),
+    Expect("POST", "/api/v1/ops/alarms/{alarm_id}/assign", WORK_A, body=lambda w: {"assignee_id": None},
+           refs={"assignee_id": lambda w: w.users["org_member_b"].id}, **_ALARM),
     Expect("GET", "/api/v1/ops/incidents", ANY_USER),
-    Expect("POST", "/api/v1/ops/incidents", CENTER, body=lambda w: {"title": "新事件", "category": "road"}),
+    Expect("POST", "/api/v1/ops/incidents", CENTER, body=lambda w: {"title": "新事件", "category": "road"},
+           refs={"alarm_ids": lambda w: [w.extra["ops_alarm_b"]], "org_id": _org_b, "district_id": DISTRICT}),
     Expect("GET", "/api/v1/ops/incidents/{incident_id}", SEE_A, **_INC),
     Expect("POST", "/api/v1/ops/incidents/{incident_id}/transition", WORK_A, body=lambda w: {"status": "accepted"},
-           **_INC),
+           refs={"org_id": _org_b}, **_INC),
     Expect("POST", "/api/v1/ops/incidents/{incident_id}/comments", WORK_A, body=lambda w: {"text": "已到场"}, **_INC),
     Expect("POST", "/api/v1/ops/incidents/{incident_id}/shares", WORK_A,
-           body=lambda w: {"org_id": str(w.orgs["dept_b"].id)}, **_INC),
+           body=lambda w: {"org_id": str(w.orgs["dept_b"].id)},
+           refs={"org_id": "sharing names another department: that is what a share is for"}, **_INC),
     Expect("POST", "/api/v1/ops/incidents/{incident_id}/attachments", WORK_A,
            note="body is sent as JSON here: allowed callers get 422 (not an image)", body=lambda w: {"x": 1},
            **_INC),
@@ -100,11 +120,13 @@ EXPECTATIONS = [
            params=lambda w: {"code": "RNOPE"}),
     Expect("GET", "/api/v1/ops/routing", ANY_USER),
     Expect("POST", "/api/v1/ops/routing", CENTER,
-           body=lambda w: {"category": "water", "target_org_id": str(w.orgs["dept_b"].id)}),
+           body=lambda w: {"category": "water", "target_org_id": str(w.orgs["dept_b"].id)},
+           refs={"target_org_id": _org_b, "district_id": DISTRICT}),
     Expect("DELETE", "/api/v1/ops/routing/{rule_id}", CENTER, params=lambda w: {"rule_id": w.extra["ops_route"]}),
     Expect("GET", "/api/v1/ops/indicators", ANY_USER),
     Expect("POST", "/api/v1/ops/indicators", WORK_A, body=lambda w: {
-        "code": f"i{uuid.uuid4().hex[:6]}", "name": "用电量", "theme": "energy", "org_id": str(w.orgs["dept_a"].id)}),
+        "code": f"i{uuid.uuid4().hex[:6]}", "name": "用电量", "theme": "energy", "org_id": str(w.orgs["dept_a"].id)},
+        refs={"org_id": _org_b}),
     Expect("GET", "/api/v1/ops/indicators/{indicator_id}", ANY_USER, **_IND),
     Expect("PATCH", "/api/v1/ops/indicators/{indicator_id}", WORK_A, body=lambda w: {"warning": 75}, **_IND),
     Expect("GET", "/api/v1/ops/indicators/{indicator_id}/values", ANY_USER, **_IND),
@@ -112,7 +134,8 @@ EXPECTATIONS = [
     Expect("GET", "/api/v1/ops/webhooks", ANY_USER),
     Expect("POST", "/api/v1/ops/webhooks", ADMINS_A, note="without configured hosts allowed callers get 422",
            body=lambda w: {
-        "org_id": str(w.orgs["dept_a"].id), "url": "http://127.0.0.1:9/other", "secret": "x" * 20}),
+        "org_id": str(w.orgs["dept_a"].id), "url": "http://127.0.0.1:9/other", "secret": "x" * 20},
+        refs={"org_id": _org_b}),
     Expect("DELETE", "/api/v1/ops/webhooks/{webhook_id}", ADMINS_A,
            params=lambda w: {"webhook_id": w.extra["ops_webhook"]}),
     Expect("GET", "/api/v1/ops/outbox", ANY_USER),

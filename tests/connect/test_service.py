@@ -284,3 +284,27 @@ def test_device_cache_reloads_only_when_another_process_changed_devices(world, c
     now[0] += ingest_mod.FULL_RELOAD_S + 1  # the backstop reloads even with an unchanged token
     cache.get_many(s, [dev.id])
     assert loads == [1, 1, 1]
+
+
+def test_an_asset_named_in_a_write_must_be_one_the_caller_manages(world, cw) -> None:
+    """Seeing another unit's asset (an auditor does) is not managing it: 403; not seeing it: 422 naming the field."""
+    from cityhub.core import service as core
+    from tests.conftest import core_binding
+
+    s = world.session
+    core.role_binding_create(s, SYSTEM, core_binding(world.users["org_member_a"].id, world.orgs["city"].id,
+                                                     "auditor"))
+    world.refresh_actors()
+    a, plaza = world.actors["org_member_a"], cw["plaza"]  # dept B's asset, visible to A's member as an auditor
+    with pytest.raises(Forbidden):
+        service.device_create(s, a, DeviceCreate(name="越权", org_id=world.orgs["dept_a"].id,
+                                                 profile_code="air-noise", asset_id=plaza.id))
+    with pytest.raises(Forbidden):
+        service.device_update(s, a, cw["dev_a"].id, DeviceUpdate(asset_id=plaza.id))
+    with pytest.raises(Forbidden):
+        service.asset_create(s, a, AssetCreate(name="越权", kind="other", org_id=world.orgs["dept_a"].id,
+                                               parent_id=plaza.id))
+    with pytest.raises(ValidationFailed) as exc:  # dept B's own member cannot even see dept A's span
+        service.device_update(s, world.actors["org_member_b"], cw["dev_b"].id, DeviceUpdate(asset_id=cw["span"].id))
+    assert exc.value.field == "asset_id"
+    assert service.device_get(s, SYSTEM, cw["dev_a"].id).asset_id == cw["span"].id

@@ -92,7 +92,9 @@ def test_alarm_rule_opens_and_routes_an_incident(client: Any, world: Any, sessio
 
     ops.routing_rule_create(session, world.actors["operator"], RoutingRuleCreate(
         priority=1, category="bridge", use_asset_owner=True))
-    rule(world, session, condition={"op": ">", "value": 10}, auto_incident=True, category="bridge")
+    # the center's rule for the whole city (a rule reaches the devices of its owner's subtree)
+    rule(world, session, condition={"op": ">", "value": 10}, auto_incident=True, category="bridge",
+         org_id=world.orgs["city"].id)
     s = Series(world, org="dept_b")
     s.send(session, (0, 50))
     items, total = ops.incident_list(session, world.actors["org_member_b"], ops.PageParams(limit=10, offset=0))

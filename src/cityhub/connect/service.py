@@ -55,6 +55,7 @@ from cityhub.kit.errors import Conflict, NotFound, Unauthorized, ValidationFaile
 from cityhub.kit.events import SeriesPoint
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
+from cityhub.kit.refs import reference as usable_ref
 from cityhub.kit.settings import get_settings
 
 TOKEN_PREFIX = "chdev"
@@ -207,6 +208,13 @@ def asset_list(session: Session, actor: Actor, *, kind: str | None = None, org_i
     return list(session.scalars(stmt))
 
 
+def _usable_asset(session: Session, actor: Actor, asset_id: uuid.UUID, field: str, message: str) -> Asset:
+    """An asset named in a write: one the actor sees (else 422 naming the field) and manages (else 403)."""
+    asset = usable_ref(field, lambda: asset_get(session, actor, asset_id), message)
+    policies.asset_update(actor, asset.org_id)
+    return asset
+
+
 def _check_org(session: Session, org_id: uuid.UUID | None, field: str) -> None:
     if org_id is not None and org_id not in core.org_parents(session):
         raise ValidationFailed(_("Unknown organisation"), field=field)
@@ -215,12 +223,10 @@ def _check_org(session: Session, org_id: uuid.UUID | None, field: str) -> None:
 def asset_create(session: Session, actor: Actor, data: AssetCreate) -> Asset:
     """Register an asset (under a parent of the same owner, when given)."""
     _check_org(session, data.org_id, "org_id")
-    _check_org(session, data.district_id, "district_id")
+    core.area_reference(session, data.district_id)
     policies.asset_create(actor, data.org_id)
     if data.parent_id is not None:
-        parent = session.get(Asset, data.parent_id)
-        if parent is None or not policies.org_visible(actor, parent.org_id):
-            raise ValidationFailed(_("Unknown parent asset"), field="parent_id")
+        _usable_asset(session, actor, data.parent_id, "parent_id", _("Unknown parent asset"))
     asset = Asset(**data.model_dump())
     session.add(asset)
     session.flush()
@@ -238,7 +244,7 @@ def asset_update(session: Session, actor: Actor, asset_id: uuid.UUID, data: Asse
     changes = data.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
         raise ValidationFailed(_("Name may not be empty"), field="name")
-    _check_org(session, changes.get("district_id"), "district_id")
+    core.area_reference(session, changes.get("district_id"))
     before = core.snapshot(asset, changes)
     for k, v in changes.items():
         setattr(asset, k, v)
@@ -337,9 +343,7 @@ def device_create(session: Session, actor: Actor, data: DeviceCreate) -> tuple[D
     if profile is None:
         raise ValidationFailed(_("Unknown device profile"), field="profile_code")
     if data.asset_id is not None:
-        asset = session.get(Asset, data.asset_id)
-        if asset is None or not policies.org_visible(actor, asset.org_id):
-            raise ValidationFailed(_("Unknown asset"), field="asset_id")
+        _usable_asset(session, actor, data.asset_id, "asset_id", _("Unknown asset"))
     device = Device(name=data.name, org_id=data.org_id, asset_id=data.asset_id, profile_id=profile.id,
                     serial=data.serial, lon=data.lon, lat=data.lat, status=DeviceStatus.ACTIVE)
     raw = _issue_token(device)
@@ -367,9 +371,7 @@ def device_update(session: Session, actor: Actor, device_id: uuid.UUID, data: De
         else:
             changes.pop("status")
     if changes.get("asset_id") is not None:
-        asset = session.get(Asset, changes["asset_id"])
-        if asset is None or not policies.org_visible(actor, asset.org_id):
-            raise ValidationFailed(_("Unknown asset"), field="asset_id")
+        _usable_asset(session, actor, changes["asset_id"], "asset_id", _("Unknown asset"))
     before = core.snapshot(device, changes)
     for k, v in changes.items():
         setattr(device, k, str(v) if k == "status" else v)

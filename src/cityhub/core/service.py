@@ -51,6 +51,7 @@ from cityhub.kit import clock, context, pushcache
 from cityhub.kit.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
+from cityhub.kit.refs import reference
 from cityhub.kit.settings import get_settings
 
 __all__ = ["Actor", "Role", "OrgKind"]
@@ -414,10 +415,9 @@ def organization_update(session: Session, actor: Actor, org_id: uuid.UUID, data:
     policies.organization_update(actor, org.id)
     changes = data.model_dump(exclude_unset=True)
     _unique_org(session, None, changes.get("uscc"), exclude=org.id)
-    if changes.get("head_user_id") is not None:
-        head = session.get(User, changes["head_user_id"])
-        if head is None:
-            raise ValidationFailed(_("Head user not found"), field="head_user_id")
+    head_id = changes.get("head_user_id")
+    if head_id is not None:  # a user the caller may see (else unknown to them, as in every write)
+        reference("head_user_id", lambda: user_get(session, actor, head_id), _("Head user not found"))
     before = snapshot(org, _ORG_FIELDS)
     for k, v in changes.items():
         setattr(org, k, v)
@@ -452,6 +452,22 @@ def organization_delete(session: Session, actor: Actor, org_id: uuid.UUID) -> No
     org_tree_changed(session)
     audit_record(session, actor, "organization_delete", target_type="organization", target_id=org_id,
                  org_id=org_id, before=before)
+
+
+AREA_KINDS = frozenset({OrgKind.DISTRICT.value, OrgKind.COUNTY.value, OrgKind.NEW_AREA.value})
+
+
+def area_reference(session: Session, org_id: uuid.UUID | None, field: str = "district_id") -> None:
+    """A district (county, new area) named in a write as a location: any area, but an area (else 422 naming the field).
+
+    A location tag widens who sees a record (alarms are visible to their district): a department named there would
+    put one unit's alarms on another's desk.
+    """
+    if org_id is None:
+        return
+    org = session.get(Organization, org_id)
+    if org is None or org.kind not in AREA_KINDS:
+        raise ValidationFailed(_("Name a district, county or new area"), field=field)
 
 
 def organization_head(session: Session, org_id: uuid.UUID) -> User | None:

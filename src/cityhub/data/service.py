@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -81,6 +82,7 @@ from cityhub.kit.errors import (
     check_transition,
 )
 from cityhub.kit.i18n import gettext as _
+from cityhub.kit.refs import reference
 from cityhub.kit.settings import get_settings
 
 log = logging.getLogger("cityhub.data")
@@ -375,10 +377,10 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _check_related(session: Session, ids: list[Any]) -> None:
-    for rid in ids:
-        if session.get(CatalogEntry, uuid.UUID(str(rid))) is None:
-            raise ValidationFailed(_("Related entry not found"), field="related_entry_ids")
+def _check_related(session: Session, actor: Actor, ids: list[Any]) -> None:
+    for rid in ids:  # entries the actor may see (another unit's draft is unknown to them)
+        reference("related_entry_ids", partial(catalog_entry_get, session, actor, uuid.UUID(str(rid))),
+                  _("Related entry not found"))
 
 
 def catalog_entry_create(session: Session, actor: Actor, data: EntryCreate) -> CatalogEntry:
@@ -392,7 +394,7 @@ def catalog_entry_create(session: Session, actor: Actor, data: EntryCreate) -> C
     values["items"] = _items_json(data.items)
     values["related_entry_ids"] = [str(x) for x in data.related_entry_ids]
     _check_semantics(values)
-    _check_related(session, data.related_entry_ids)
+    _check_related(session, actor, data.related_entry_ids)
     if data.name is not None:
         if session.scalar(select(CatalogEntry.id).where(CatalogEntry.name == data.name)) is not None:
             raise Conflict(_("An entry with this name exists"), details={"field": "name", "value": data.name})
@@ -461,7 +463,7 @@ def catalog_entry_update(session: Session, actor: Actor, entry_id: uuid.UUID, da
         changes["items"] = _items_json(data.items)
     if "related_entry_ids" in changes:
         changes["related_entry_ids"] = [str(x) for x in changes["related_entry_ids"] or []]
-        _check_related(session, changes["related_entry_ids"])
+        _check_related(session, actor, changes["related_entry_ids"])
     if entry.status == EntryStatus.PENDING_REVIEW or entry.change_status == ChangeStatus.PENDING_REVIEW:
         raise InvalidTransition("catalog_entry", EntryStatus.PENDING_REVIEW, "edit")
     merged_base = {**_entry_values(entry), **(entry.pending_changes or {})}

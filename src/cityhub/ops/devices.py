@@ -55,6 +55,15 @@ def visible_device_refs(session: Session, actor: Actor, *, district_id: uuid.UUI
     return list(c.visible_device_refs(session, actor, district_id=district_id)) if c is not None else []
 
 
+def visible_asset(session: Session, actor: Actor, asset_id: uuid.UUID) -> Any:
+    """One asset the actor may see (AssetRef); None when unknown, invisible, or without connect."""
+    c = _connect()
+    if c is None:
+        return None
+    c.asset_get(session, actor, asset_id)  # NotFound for unknown and invisible assets alike
+    return c.asset_ref(session, asset_id)
+
+
 def asset_ref(session: Session, asset_id: uuid.UUID) -> Any:
     """One asset (AssetRef) or None."""
     c = _connect()

@@ -10,7 +10,7 @@ import math
 import secrets
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -137,9 +137,16 @@ class Action:
 
 
 class RuleIndex:
-    """Rules by what they match: (profile, key), asset id, and the no-data rules by profile."""
+    """Rules by what they match: (profile, key), asset id, and the no-data rules by profile.
 
-    def __init__(self, rules: Iterable[CompiledRule]) -> None:
+    `reach(owner)` is the set of organisations whose devices a rule of `owner` watches (the owner's subtree): a
+    unit's rule never raises an alarm, or opens an incident, for another unit's device, whatever profile or asset
+    it names. The center writes city-wide rules by owning them at the city.
+    """
+
+    def __init__(self, rules: Iterable[CompiledRule], *,
+                 reach: Callable[[uuid.UUID], Collection[uuid.UUID]]) -> None:
+        self.reach = reach
         self.rules: dict[uuid.UUID, CompiledRule] = {}
         self.by_profile_key: dict[tuple[str, str], list[CompiledRule]] = {}
         self.by_asset: dict[uuid.UUID, list[CompiledRule]] = {}
@@ -162,17 +169,19 @@ class RuleIndex:
         self._no_data: dict[tuple[str, tuple[int, ...]], list[CompiledRule]] = {}
         # (device, key, profile) -> every rule of that series; the index is rebuilt at least every minute, so a
         # device moved to another asset meets its new asset's rules within that time
-        self._series: dict[tuple[int, str, str], tuple[tuple[CompiledRule, tuple[uuid.UUID, int]], ...]] = {}
+        self._series: dict[tuple[int, str, str, int], tuple[tuple[CompiledRule, tuple[uuid.UUID, int]], ...]] = {}
 
-    def series_rules(self, device_id: uuid.UUID, profile_code: str, key: str, asset_path: tuple[uuid.UUID, ...]
-                     ) -> tuple[tuple[CompiledRule, tuple[uuid.UUID, int]], ...]:
-        """Every rule of one series (no-data ones included) with its state id and the id's int, memoised."""
-        ck = (device_id.int, key, profile_code)
+    def series_rules(self, device_id: uuid.UUID, profile_code: str, key: str, asset_path: tuple[uuid.UUID, ...],
+                     org_id: uuid.UUID) -> tuple[tuple[CompiledRule, tuple[uuid.UUID, int]], ...]:
+        """The rules of one series that reach its device's owner, each with its state id and the id's int (memoised)."""
+        ck = (device_id.int, key, profile_code, org_id.int)
         hit = self._series.get(ck)
         if hit is None:
             rules = (*self.matching(profile_code, key, asset_path), *self.no_data(profile_code, asset_path))
             out = []
             for r in rules:
+                if not self.reaches(r, org_id):
+                    continue
                 sid = state_id(r.id, device_id)
                 out.append((r, (sid, sid.int)))
             if len(self._series) > 2_000_000:
@@ -182,6 +191,10 @@ class RuleIndex:
 
     def __len__(self) -> int:
         return len(self.rules)
+
+    def reaches(self, rule: CompiledRule, org_id: uuid.UUID) -> bool:
+        """Does `rule` watch devices owned by `org_id` (its owner's subtree)?"""
+        return org_id in self.reach(rule.org_id)
 
     def matching(self, profile_code: str, key: str, asset_path: tuple[uuid.UUID, ...]) -> list[CompiledRule]:
         """Rules (other than no-data) that apply to a point (memoised: the same series comes back every batch)."""

@@ -45,6 +45,7 @@ from cityhub.kit.errors import (
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.metrics import REGISTRY
 from cityhub.kit.pagination import PageParams, paginate
+from cityhub.kit.refs import reference
 from cityhub.kit.settings import get_settings
 from cityhub.ops import devices, engine, policies
 from cityhub.ops.engine import Action, CompiledRule, RuleIndex, SeriesState, StateStore
@@ -218,18 +219,32 @@ def _touch_rules(session: Session) -> None:
     session.flush()
 
 
-def rule_create(session: Session, actor: Actor, data: RuleCreate) -> Rule:
-    """Define a rule; invalid definitions are refused naming the field before anything is saved."""
+def _rule_owner(session: Session, actor: Actor, data: RuleCreate) -> uuid.UUID:
+    """The owner of a new rule, and its asset, each checked as a reference the actor may use.
+
+    The owner: an existing unit the actor writes rules for. The asset: one the actor may see (else 422, as if
+    unknown), whose unit the actor writes rules for (else 403), inside the owner's subtree (the rule's reach).
+    """
     org_id = data.org_id or _home_org(actor)
     _org_exists(session, org_id, "org_id")
     policies.rule_create(actor, org_id)
+    asset_id = data.asset_id
+    if asset_id is not None and devices.available():
+        asset = reference("asset_id", lambda: devices.visible_asset(session, actor, asset_id), _("Unknown asset"))
+        policies.rule_create(actor, asset.org_id)
+        if asset.org_id not in core.org_subtree(session, org_id):
+            raise ValidationFailed(_("The asset belongs to another unit than the rule's owner"), field="asset_id")
+    return org_id
+
+
+def rule_create(session: Session, actor: Actor, data: RuleCreate) -> Rule:
+    """Define a rule; invalid definitions are refused naming the field before anything is saved."""
+    org_id = _rule_owner(session, actor, data)
     condition = _condition_dict(data.kind, data.condition)
     clear = data.clear_condition.model_dump() if data.clear_condition else None
     if data.kind == RuleKind.ANOMALY and data.condition is not None and data.condition.z is None:
         raise ValidationFailed(_("An anomaly rule needs condition.z (the z-score that fires)"), field="condition.z")
     _validate_rule(data, condition, clear)
-    if data.asset_id is not None and devices.available() and devices.asset_ref(session, data.asset_id) is None:
-        raise ValidationFailed(_("Unknown asset"), field="asset_id")
     rule = Rule(org_id=org_id, name=data.name, kind=data.kind.value, profile_code=data.profile_code,
                 asset_id=data.asset_id, key=data.key if data.kind != RuleKind.NO_DATA else (data.key or "*"),
                 alarm_type=data.alarm_type or data.name, severity=data.severity.value, condition=condition or {},
@@ -353,7 +368,10 @@ def rule_index(session: Session) -> RuleIndex:
         hit.checked = now
         return hit.index
     rules = session.scalars(select(Rule).where(Rule.enabled.is_(True))).all()
-    index = RuleIndex(CompiledRule.of(r) for r in rules)
+    # A rule watches the devices of its owner's subtree only. Taken from the tree now: a unit created under the owner
+    # later is reached from the next rebuild (within RULE_INDEX_TTL_S) — a stale tree can only leave devices out.
+    reach = {o: core.org_subtree(session, o) for o in {r.org_id for r in rules}}
+    index = RuleIndex((CompiledRule.of(r) for r in rules), reach=lambda owner: reach.get(owner, frozenset()))
     _rule_cache[key] = _Cached(token, index, now, now)
     return index
 
@@ -501,7 +519,7 @@ def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) 
     for p in points:
         if p.profile_code not in profiles and not has_asset_rules:
             continue
-        for rule, (sid, key) in series_rules(p.device_id, p.profile_code, p.key, p.asset_path):
+        for rule, (sid, key) in series_rules(p.device_id, p.profile_code, p.key, p.asset_path, p.org_id):
             work.append((p, rule, key))
             if key not in pairs:
                 pairs[key] = (sid, rule.id, p.device_id)
@@ -646,6 +664,9 @@ def tick(session: Session, now: datetime | None = None, limit: int = 5000) -> Ba
         out.evaluations += 1
         if act is not None:
             ctx = st.data.get("ctx") or _device_ctx(session, device_id) or {"org": str(rule.org_id)}
+            owner = _uuid(ctx.get("org"))
+            if owner is None or not index.reaches(rule, owner):
+                continue  # a series outside the rule's reach (state left from before reach was enforced)
             actions.append((act, ctx))
     store.flush()  # the rows were loaded locked: nothing can have moved
     out.states_written = store.written
@@ -677,7 +698,8 @@ def _seed_no_data(session: Session, index: RuleIndex, now: datetime) -> None:
         return  # listing every device of a profile is not free; the rule set is unchanged since the last pass
     _seeded[key] = (index, time_mod.monotonic())
     for rule in {r.id: r for r in rules}.values():
-        refs = devices.device_refs(session, profile_code=rule.profile_code, asset_id=rule.asset_id)
+        refs = devices.device_refs(session, profile_code=rule.profile_code, asset_id=rule.asset_id,
+                                   org_ids=index.reach(rule.org_id))
         if not refs:
             continue
         ids = {engine.state_id(rule.id, ref.device_id): ref for ref in refs}
@@ -700,8 +722,7 @@ def _seed_no_data(session: Session, index: RuleIndex, now: datetime) -> None:
 
 def rule_preview(session: Session, actor: Actor, data: RuleCreate, hours: int = 24) -> RulePreview:
     """What a (possibly unsaved) rule would have done over the last `hours` of stored data."""
-    org_id = data.org_id or _home_org(actor)
-    policies.rule_create(actor, org_id)
+    org_id = _rule_owner(session, actor, data)
     condition = _condition_dict(data.kind, data.condition)
     clear = data.clear_condition.model_dump() if data.clear_condition else None
     _validate_rule(data, condition, clear)
@@ -713,7 +734,8 @@ def rule_preview(session: Session, actor: Actor, data: RuleCreate, hours: int = 
     rule = CompiledRule.of(probe)
     end = clock.now()
     start = end - timedelta(hours=hours)
-    refs = [r for r in devices.device_refs(session, profile_code=data.profile_code, asset_id=data.asset_id)
+    refs = [r for r in devices.device_refs(session, profile_code=data.profile_code, asset_id=data.asset_id,
+                                           org_ids=core.org_subtree(session, org_id))
             if policies.visible(actor, r.org_id)]
     names = {r.device_id: r.name for r in refs}
     states = {d: SeriesState(id=uuid.uuid4(), rule_id=rule.id, device_id=d) for d in names}
@@ -1035,7 +1057,7 @@ def alarm_stats(session: Session, actor: Actor, district_id: uuid.UUID | None = 
 def routing_rule_create(session: Session, actor: Actor, data: RoutingRuleCreate) -> RoutingRule:
     """Add a line to the routing table."""
     policies.routing_rule_write(actor)
-    _org_exists(session, data.district_id, "district_id")
+    core.area_reference(session, data.district_id)
     _org_exists(session, data.target_org_id, "target_org_id")
     if not data.use_asset_owner and data.target_org_id is None:
         raise ValidationFailed(_("Route to a department or to the asset's owner"), field="target_org_id")
@@ -1141,15 +1163,19 @@ def _dispatch(session: Session, actor: Actor, incident: Incident, org_id: uuid.U
            data={"org_id": str(org_id)})
 
 
+def _alarm_ref(session: Session, actor: Actor, alarm_id: uuid.UUID) -> Alarm:
+    return reference("alarm_ids", lambda: _visible_alarm(session, actor, alarm_id), _("Unknown alarm"))
+
+
 def incident_create(session: Session, actor: Actor, data: IncidentCreate) -> Incident:
     """Open an incident by hand (linking alarms); routed to a department unless one is named."""
     policies.incident_create(actor)
-    alarms = [_visible_alarm(session, actor, a) for a in data.alarm_ids]
+    alarms = [_alarm_ref(session, actor, a) for a in data.alarm_ids]
     for a in alarms:
         if a.incident_id is not None:
             raise Conflict(_("An alarm already belongs to an incident"), details={"alarm_id": str(a.id)})
     _org_exists(session, data.org_id, "org_id")
-    _org_exists(session, data.district_id, "district_id")
+    core.area_reference(session, data.district_id)
     first = alarms[0] if alarms else None
     incident = _open_incident(
         session, actor, title=data.title, description=data.description, category=data.category,
@@ -1262,6 +1288,8 @@ def incident_transition(session: Session, actor: Actor, incident_id: uuid.UUID, 
             policies.incident_work(actor, incident.org_id)  # the department returns a wrongly routed incident
         else:
             policies.incident_work(actor, incident.org_id)
+        if org_id is not None:  # never ignored silently: only a dispatch names a department
+            raise ValidationFailed(_("Only a dispatch names a department"), field="org_id")
         before = incident.status
         check_transition("incident", INCIDENT_FLOW, IncidentStatus(before), target)
         now = clock.now()
