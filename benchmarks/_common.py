@@ -108,7 +108,7 @@ def record(name: str, result: dict[str, Any], results_dir: Path | None = None) -
     of the entries of `results/history.json` (benchmark, date, figures, note), so a run can be moved there as is.
     """
     print(json.dumps(result, ensure_ascii=False), flush=True)
-    out = results_dir or RESULTS
+    out = results_dir or Path(os.environ.get("CITYHUB_BENCH_RESULTS") or RESULTS)
     out.mkdir(parents=True, exist_ok=True)
     entry = {"benchmark": name, "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _commit(),
              "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2), "figures": result, "note": ""}
