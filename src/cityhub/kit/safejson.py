@@ -35,8 +35,8 @@ def depth(raw: bytes | str) -> int:
     which the parser then rejects anyway.
     """
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
-    if data.count(b"[") + data.count(b"{") <= 1:
-        return data.count(b"[") + data.count(b"{")
+    if b"[" not in data and b"{" not in data:
+        return 0
     brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
