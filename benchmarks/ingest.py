@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -83,18 +84,27 @@ def _setup(url: str) -> list[uuid.UUID]:
 
 
 class Stream:
-    """Messages of 3 points each with unique (device, ts): synthetic times, or live publish times (`live`)."""
+    """Messages of 3 points each with unique (device, ts): synthetic times, or live publish times (`live`).
 
-    def __init__(self, devices: list[uuid.UUID], prefix: str, start: int, live: bool = False) -> None:
-        self.devices = devices
+    Each pass goes over every device once; with `shuffle` every pass in a new random order. Without it the fixed
+    order and the broker's round-robin hand each of two workers a fixed half of the devices, so they never touch
+    the same rows and cannot show lock-order deadlocks (issue 14).
+    """
+
+    def __init__(self, devices: list[uuid.UUID], prefix: str, start: int, live: bool = False,
+                 shuffle: random.Random | None = None) -> None:
+        self.devices = list(devices)
         self.prefix = prefix
         self.n = start
         self.live = live
+        self.shuffle = shuffle
         self.last: dict[uuid.UUID, datetime] = {}
 
     def next(self) -> tuple[str, bytes]:
         i = self.n
         self.n += 1
+        if self.shuffle is not None and i % len(self.devices) == 0:
+            self.shuffle.shuffle(self.devices)
         dev = self.devices[i % len(self.devices)]
         if self.live:  # the publish time itself, kept strictly increasing per device
             ts = datetime.now(UTC)
@@ -319,22 +329,32 @@ def paced_phase(url: str, devices: list[uuid.UUID], rate: int) -> dict[str, floa
 
 
 def two_workers(url: str, devices: list[uuid.UUID]) -> dict[str, object]:
-    """Two workers in one share group split a stream."""
+    """Two workers in one share group split a stream whose device order is shuffled on every pass.
+
+    The broker deals messages round-robin, so both workers store points of the same devices in random, different
+    orders: the case where unsorted multi-row writes deadlock. Failed batches (a deadlock among them) are counted
+    from the workers' logs.
+    """
     run = uuid.uuid4().hex[:8]
     prefix, group = f"bench-{run}/cityhub/v1", f"bench-{run}"
     log = Path(f"/tmp/cityhub-bench-ingest-{run}.log")
     w1 = spawn_worker(url, f"bench-ingest-{run}-1", group, prefix, log)
     w2 = spawn_worker(url, f"bench-ingest-{run}-2", group, prefix, log)
     before = stored(url)
-    sent, _ = publish_for(Stream(devices, prefix, 10_000_000), count=10_000 if QUICK else 30_000)
+    stream = Stream(devices, prefix, 10_000_000, shuffle=random.Random(14))
+    sent, _ = publish_for(stream, count=10_000 if QUICK else 30_000)
     deadline = time.monotonic() + 60
     while stored(url) - before < sent * POINTS_PER_MSG and time.monotonic() < deadline:
         time.sleep(0.1)
     got = stored(url) - before
     for w in (w1, w2):
         stop_worker(w)
-    split = [int(x) for x in re.findall(r"ingest: (\d+) messages", log.read_text(errors="replace"))]
-    return {"messages_per_worker": split, "points_stored": got, "lost": sent * POINTS_PER_MSG - got}
+    text = log.read_text(errors="replace")
+    split = [int(x) for x in re.findall(r"ingest: (\d+) messages", text)]
+    failures = text.split("failed (attempt")[1:]  # each logged failed batch, followed by its traceback
+    return {"messages_per_worker": split, "points_stored": got, "lost": sent * POINTS_PER_MSG - got,
+            "device_order": "shuffled per pass", "failed_batches": len(failures),
+            "deadlocks": sum("DeadlockDetected" in re.split(r"\n(?:INFO|WARNING|ERROR):", f)[0] for f in failures)}
 
 
 def own_broker() -> subprocess.Popen[bytes] | None:

@@ -379,14 +379,23 @@ def copy_text(rows: Sequence[Row]) -> bytes:
     return "".join(out).encode()
 
 
+def _row_order(r: Row) -> tuple[int, datetime, str]:
+    return r[0].int, r[2], r[1]
+
+
+def _latest_order(r: Row) -> tuple[int, str]:
+    return r[0].int, r[1]
+
+
 def _latest_of(rows: Sequence[Row]) -> list[Row]:
+    """The newest row per (device, key), sorted by (device, key): the order every worker locks them in."""
     latest: dict[tuple[uuid.UUID, str], Row] = {}
     for r in rows:
         k = (r[0], r[1])
         prev = latest.get(k)
         if prev is None or r[2] >= prev[2]:
             latest[k] = r
-    return list(latest.values())
+    return sorted(latest.values(), key=_latest_order)
 
 
 _LATEST_UPSERT = (
@@ -407,6 +416,10 @@ def _store_pg(session: Session, rows: list[Row], want_stored: bool) -> tuple[int
 
     dbapi = session.connection().connection.driver_connection
     months = {datetime(y, mo, 1, tzinfo=UTC) for y, mo in {(r[2].year, r[2].month) for r in rows}}
+    # One order for every writer (decision 0009): a row another batch inserted and has not committed yet makes
+    # this COPY wait for that batch, so two batches holding the same points (a redelivery) in different orders
+    # would each wait for the other. Sorted by (device, ts, key), the points of one record stay adjacent.
+    rows.sort(key=_row_order)
     data = copy_text(rows)
     returned: list[tuple[Any, ...]] | None
     with dbapi.cursor() as cur:  # type: ignore[union-attr]  # psycopg connection on PostgreSQL
@@ -433,9 +446,12 @@ def _store_pg_staged(cur: Any, data: bytes, want_stored: bool) -> tuple[int, lis
     cur.execute(_STAGING)
     with cur.copy("COPY connect_staging (device_id, key, ts, value, text) FROM STDIN") as copy:
         copy.write(data)
-    # DISTINCT ON: the same (device, key, ts) twice inside one batch must not abort the INSERT either
+    # DISTINCT ON: the same (device, key, ts) twice inside one batch must not abort the INSERT either; inserted in
+    # the order the COPY path uses (uuid bytes, ts, key as code points: `_row_order`), so the two paths never wait
+    # for each other in opposite orders
     cur.execute("INSERT INTO connect_telemetry (device_id, key, ts, value, text) "
-                "SELECT DISTINCT ON (device_id, key, ts) device_id, key, ts, value, text FROM connect_staging "
+                "SELECT device_id, key, ts, value, text FROM (SELECT DISTINCT ON (device_id, key, ts) device_id, "
+                "key, ts, value, text FROM connect_staging) AS d ORDER BY device_id, ts, key COLLATE \"C\" "
                 "ON CONFLICT (device_id, key, ts) DO NOTHING"
                 + (" RETURNING device_id, key, ts" if want_stored else ""))
     stored = cur.rowcount

@@ -435,7 +435,8 @@ class StateStore:
             now = clock.now()
             self._insert([{"id": sid, "rule_id": r, "device_id": d, "active": False, "pending_since": None,
                            "count": 0, "last_ts": None, "last_value": None, "data": {}, "due_at": None,
-                           "version": 0, "updated_at": now} for sid, r, d in missing.values()], overwrite=False)
+                           "version": 0, "updated_at": now} for sid, r, d in sorted(missing.values())],
+                         overwrite=False)  # sorted: two workers insert (and wait on) the rows in one order
             self._lock_and_read([v[0] for v in missing.values()], pg, lock)
         for key, (sid, rule_id, device_id) in wanted.items():
             if key not in self.states:
@@ -541,6 +542,7 @@ class StateStore:
         # at most CHECKPOINT_S of them are lost: the mean, variance or previous point are then a little older,
         # which these rules tolerate. Every decision (dirty) is still written with its batch.
         dirty = [s for s in self.states.values() if s.dirty or (s.soft and (s.new or s.saved_at <= due))]
+        dirty.sort(key=_state_order)  # inserts and updates lock rows in id order: two workers never deadlock
         if not dirty:
             return set()
         now = clock.now()
@@ -617,6 +619,10 @@ class StateStore:
         conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
             c: stmt.excluded[c] for c in ("active", "pending_since", "count", "last_ts", "last_value", "data",
                                           "due_at", "version", "updated_at")}), rows)
+
+
+def _state_order(s: SeriesState) -> int:
+    return s.id.int
 
 
 def _bind(name: str) -> Any:
