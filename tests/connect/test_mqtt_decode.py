@@ -49,7 +49,7 @@ class _FakeSocket:
 def _client() -> tuple[ReadAheadClient, list[tuple[bytes, bytes, int, int]]]:
     got: list[tuple[bytes, bytes, int, int]] = []
     c = ReadAheadClient(CallbackAPIVersion.VERSION2, client_id="decode-test", protocol=MQTTv5, manual_ack=True)
-    c.on_raw_publish = lambda t, p, m, q: got.append((t, p, m, q))
+    c.on_raw_publish = lambda t, p, m, q, _dup: got.append((t, p, m, q))
     return c, got
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -254,8 +255,12 @@ _INGEST_BODY = {"requestBody": {"required": True, "content": {"application/json"
 
 
 @device_router.post("/{device_id}/telemetry", response_model=schemas.IngestResponse, openapi_extra=_INGEST_BODY)
-async def ingest(request: Request, device_id: uuid.UUID) -> schemas.IngestResponse:
-    """Telemetry from a device or gateway (`Authorization: Bearer <device token>`); same rules as MQTT."""
+async def ingest(request: Request, device_id: str = PathParam(max_length=64)) -> schemas.IngestResponse:
+    """Telemetry from a device or gateway (`Authorization: Bearer <device token>`); same rules as MQTT.
+
+    `device_id` is canonicalised like an MQTT topic's: 8-4-4-4-12 hex digits in either case, 32 hex digits,
+    `{…}` or `urn:uuid:…` all name the same device; anything else is a 422 naming `device_id`.
+    """
     auth = request.headers.get("authorization", "")
     scheme, _sep, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -265,7 +270,11 @@ async def ingest(request: Request, device_id: uuid.UUID) -> schemas.IngestRespon
 
     def work() -> schemas.IngestResult:
         with db.session_scope() as session:
-            return service.ingest_http(session, device_id, token.strip(), body)
+            result = service.ingest_http(session, device_id, token.strip(), body)
+        if service.ingest_keys_prune_due():  # housekeeping of decision 0009, in a transaction of its own
+            with db.session_scope() as session:
+                service.ingest_keys_prune(session)
+        return result
 
     r = await run_in_threadpool(work)
     return schemas.IngestResponse(stored=r.stored, duplicates=r.duplicates, quarantined=r.quarantined)

@@ -8,6 +8,7 @@ a temporary staging table and one `INSERT … SELECT … ON CONFLICT DO NOTHING`
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from cityhub.connect.models import (
     Device,
     DeviceProfile,
     DeviceStatus,
+    IngestKey,
     Quarantine,
     QuarantineCount,
     QuarantineReason,
@@ -50,6 +52,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CACHE_TTL_S = 10.0  # another process's device change is seen within this long
 FULL_RELOAD_S = 600.0  # reload everything this often even when the change token stayed the same
 NEGATIVE_TTL_S = 2.0  # unknown ids are re-checked soon (a device may be registered right before it reports)
+# payloads without ts (decision 0009): a copy within these windows of the time its payload was given takes that time
+REPEAT_WINDOW = timedelta(seconds=60)  # any copy: an HTTP retry, a device's own QoS-1 resend
+REDELIVERY_WINDOW = timedelta(days=1)  # a copy the broker marks as redelivered (MQTT DUP); also how long keys live
 
 Row = tuple[uuid.UUID, str, datetime, float | None, str | None]
 
@@ -187,25 +192,63 @@ def load_device_infos(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.U
 # ---------------------------------------------------------------- parsing
 
 
-_topic_ids: dict[str, uuid.UUID | None] = {}
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def device_id_of(topic: str) -> uuid.UUID | None:
-    """The device id in `…/devices/{id}/telemetry` (a topic prefix is allowed), or None."""
-    hit = _topic_ids.get(topic, False)
-    if hit is not False:
-        return hit  # type: ignore[return-value]  # False is only the miss marker
+def canonical_device_id(text: str) -> uuid.UUID | None:
+    """A device id in one of the accepted spellings, else None (docs/connect.md, "Device ids").
+
+    Accepted: 8-4-4-4-12 hex digits in either case, the same 32 digits without dashes, `{8-4-4-4-12}` and
+    `urn:uuid:8-4-4-4-12`; all name the same device as the lower-case dashed form, which is what is stored.
+    Anything else (dashes elsewhere, other prefixes, a braced 32-digit form) is not a device id. Python's
+    `uuid.UUID` alone is laxer (it drops every dash and any number of braces and `urn:`/`uuid:` prefixes).
+    """
+    s = text
+    if len(s) == 45 and s[:9].lower() == "urn:uuid:":
+        s = s[9:]
+    elif len(s) == 38 and s[0] == "{" and s[-1] == "}":
+        s = s[1:-1]
+    if len(s) == 36:
+        if s[8] != "-" or s[13] != "-" or s[18] != "-" or s[23] != "-":
+            return None
+        digits = s[:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
+    elif len(s) == 32 and s is text:
+        digits = s
+    else:
+        return None
+    if not _HEX.issuperset(digits):
+        return None
+    return uuid.UUID(hex=digits)
+
+
+_topic_ids: dict[str, tuple[uuid.UUID | None, str]] = {}
+
+
+def topic_device(topic: str) -> tuple[uuid.UUID | None, str]:
+    """(device id, "") from `…/devices/{id}/telemetry` (a topic prefix is allowed), else (None, why not)."""
+    hit = _topic_ids.get(topic)
+    if hit is not None:
+        return hit
     parts = topic.split("/")
-    out: uuid.UUID | None = None
+    out: tuple[uuid.UUID | None, str]
     if len(parts) >= 3 and parts[-1] == "telemetry" and parts[-3] == "devices":
-        try:
-            out = uuid.UUID(parts[-2])
-        except ValueError:
-            out = None
+        did = canonical_device_id(parts[-2])
+        out = (did, "") if did is not None else (
+            None, f"not a device id (a UUID, e.g. 8-4-4-4-12 hex digits): {_clean(parts[-2], 80)}")
+    elif len(parts) >= 4 and parts[-1] == "telemetry" and "devices" in parts[:-2]:
+        first = parts.index("devices")
+        out = (None, f"a device id contains no '/': {_clean('/'.join(parts[first + 1:-1]), 120)}")
+    else:
+        out = (None, "the topic is not <prefix>/devices/<device id>/telemetry")
     if len(_topic_ids) > 200_000:
         _topic_ids.clear()
     _topic_ids[topic] = out
     return out
+
+
+def device_id_of(topic: str) -> uuid.UUID | None:
+    """The device id in `…/devices/{id}/telemetry` (a topic prefix is allowed), or None."""
+    return topic_device(topic)[0]
 
 
 def parse_ts(raw: Any, default: datetime) -> datetime | None:
@@ -230,6 +273,123 @@ def _clean(text: str, limit: int) -> str:
     return text[:limit].replace("\x00", "\\u0000")
 
 
+# ---------------------------------------------------------------- payloads without ts (decision 0009)
+
+
+Untimed = tuple[uuid.UUID, bytes, datetime, bool]  # device, payload digest, received at, redelivery
+
+
+def payload_digest(payload: bytes) -> bytes:
+    """The idempotency key of a payload: BLAKE2b-128 of its bytes (a redelivered copy has the same bytes)."""
+    return hashlib.blake2b(payload, digest_size=16).digest()
+
+
+def _key_order(k: tuple[uuid.UUID, bytes]) -> tuple[int, bytes]:
+    return k[0].int, k[1]
+
+
+def first_seen(session: Session, wanted: Sequence[Untimed]) -> list[datetime]:
+    """The time each payload without `ts` takes: its first copy's receive time while within the window, else now.
+
+    A copy whose (device, payload digest) was given a time at most REDELIVERY_WINDOW ago (when the broker marks
+    it as redelivered: MQTT's DUP flag) or REPEAT_WINDOW ago (any other copy: an HTTP retry, a device's own
+    QoS-1 resend) takes that time, so its points are duplicates; otherwise it takes its own receive time, which
+    becomes the key's time. Runs inside the batch's transaction: the keys commit or roll back with the points.
+    """
+    if not wanted:
+        return []
+    first: dict[tuple[uuid.UUID, bytes], datetime] = {}
+    for dev, digest, received, _re in wanted:
+        first.setdefault((dev, digest), received)
+    keys = sorted(first, key=_key_order)  # one lock order for every writer
+    if session.get_bind().dialect.name == "postgresql":
+        stored = _claim_keys_pg(session, keys, first)
+    else:
+        stored = _claim_keys_sqlite(session, keys)
+    out: list[datetime] = []
+    current: dict[tuple[uuid.UUID, bytes], datetime] = {}
+    for dev, digest, received, redelivery in wanted:
+        k = (dev, digest)
+        prev = current.get(k)
+        if prev is None:
+            prev = stored.get(k)
+            if prev is None:  # a new key: this copy's receive time
+                current[k] = received
+                out.append(received)
+                continue
+        if prev >= received - (REDELIVERY_WINDOW if redelivery else REPEAT_WINDOW):
+            current[k] = prev
+            out.append(prev)
+        else:
+            current[k] = received
+            out.append(received)
+    # what is stored now: the existing time, the first copy's (inserted by the claim, PostgreSQL), or nothing
+    now_stored = {k: stored[k] if stored.get(k) is not None else (first[k] if k in stored else None) for k in keys}
+    changed = [k for k in keys if now_stored[k] != current[k]]
+    if changed:
+        _write_keys(session, [(k[0], k[1], current[k]) for k in changed])
+    return out
+
+
+def _claim_keys_pg(session: Session, keys: list[tuple[uuid.UUID, bytes]],
+                   first: dict[tuple[uuid.UUID, bytes], datetime]) -> dict[tuple[uuid.UUID, bytes], datetime | None]:
+    """Insert the keys that are new (their time: the first copy's) and lock the others, both in key order.
+
+    Returns key → stored time (None: inserted now). A key inserted by a batch that has not committed yet makes
+    the insert wait for it, so two copies never both count as the first.
+    """
+    dbapi = session.connection().connection.driver_connection
+    out: dict[tuple[uuid.UUID, bytes], datetime | None] = {}
+    with dbapi.cursor() as cur:  # type: ignore[union-attr]  # psycopg connection on PostgreSQL
+        cur.execute("INSERT INTO connect_ingest_key (device_id, digest, ts) "
+                    "SELECT * FROM unnest(%s::uuid[], %s::bytea[], %s::timestamptz[]) "
+                    "ON CONFLICT (device_id, digest) DO NOTHING RETURNING device_id, digest",
+                    ([k[0] for k in keys], [k[1] for k in keys], [first[k] for k in keys]))
+        for dev, digest in cur.fetchall():
+            out[(dev, bytes(digest))] = None
+        rest = [k for k in keys if k not in out]
+        if rest:
+            cur.execute("SELECT k.device_id, k.digest, k.ts FROM connect_ingest_key AS k "
+                        "JOIN unnest(%s::uuid[], %s::bytea[]) AS u(device_id, digest) "
+                        "ON k.device_id = u.device_id AND k.digest = u.digest "
+                        "ORDER BY k.device_id, k.digest FOR UPDATE OF k",
+                        ([k[0] for k in rest], [k[1] for k in rest]))
+            for dev, digest, ts in cur.fetchall():
+                out[(dev, bytes(digest))] = ts
+    # a key neither inserted nor found was pruned in between: absent from `out`, so treated as new and written
+    return out
+
+
+def _claim_keys_sqlite(session: Session, keys: list[tuple[uuid.UUID, bytes]]
+                       ) -> dict[tuple[uuid.UUID, bytes], datetime | None]:
+    out: dict[tuple[uuid.UUID, bytes], datetime | None] = {}
+    for start in range(0, len(keys), 400):
+        chunk = keys[start:start + 400]
+        for dev, digest, ts in session.execute(select(IngestKey.device_id, IngestKey.digest, IngestKey.ts).where(
+                tuple_(IngestKey.device_id, IngestKey.digest).in_(chunk))):
+            out[(dev, bytes(digest))] = ts
+    return out
+
+
+def _write_keys(session: Session, rows: list[tuple[uuid.UUID, bytes, datetime]]) -> None:
+    pg = session.get_bind().dialect.name == "postgresql"
+    ins = (pg_insert if pg else sqlite_insert)(IngestKey)
+    session.execute(ins.on_conflict_do_update(index_elements=["device_id", "digest"], set_={"ts": ins.excluded.ts}),
+                    [{"device_id": d, "digest": g, "ts": t} for d, g, t in rows])
+
+
+def prune_keys(session: Session, before: datetime, limit: int = 20_000) -> int:
+    """Delete up to `limit` keys given their time before `before` (skipping rows a batch holds); returns how many."""
+    if session.get_bind().dialect.name == "postgresql":
+        dbapi = session.connection().connection.driver_connection
+        with dbapi.cursor() as cur:  # type: ignore[union-attr]  # psycopg connection on PostgreSQL
+            cur.execute("DELETE FROM connect_ingest_key WHERE ctid = ANY(ARRAY(SELECT ctid FROM connect_ingest_key "
+                        "WHERE ts < %s LIMIT %s FOR UPDATE SKIP LOCKED))", (before, limit))
+            return int(cur.rowcount)
+    result = session.execute(delete(IngestKey).where(IngestKey.ts < before))
+    return int(result.rowcount)  # type: ignore[attr-defined]  # a CursorResult
+
+
 @dataclass(slots=True)
 class Parsed:
     """What one batch of messages turned into."""
@@ -237,26 +397,40 @@ class Parsed:
     rows: list[Row]
     quarantine: list[dict[str, Any]]
     infos: dict[uuid.UUID, DeviceInfo | None]
+    problems: int = 0  # records and values refused (quarantine rows beyond the per-message limit included)
+
+
+_NO_DOC = object()
 
 
 def parse_messages(session: Session, messages: Sequence[RawMessage]) -> Parsed:
-    """Validate every record against its device's profile; collect rows to store and quarantine entries."""
+    """Validate every record against its device's profile; collect rows to store and quarantine entries.
+
+    Two passes: the first decodes the payloads and finds those with a record without `ts`, whose time comes from
+    `first_seen` (one round trip for the batch); the second checks every record and value.
+    """
     ids = {}
     for m in messages:
-        ids[m.topic] = device_id_of(m.topic)
-    infos = CACHE.get_many(session, {i for i in ids.values() if i is not None})
+        ids[m.topic] = topic_device(m.topic)
+    infos = CACHE.get_many(session, {i for i, _why in ids.values() if i is not None})
     tolerance = timedelta(seconds=get_settings().connect_future_tolerance_s)
     max_bytes = get_settings().max_body_bytes
     rows: list[Row] = []
     quarantine: list[dict[str, Any]] = []
     append = rows.append
+    problems = 0
 
-    for m in messages:
-        device_id = ids[m.topic]
+    docs: list[Any] = []
+    bads: list[list[tuple[str, str]]] = []
+    untimed: list[Untimed] = []
+    untimed_at: list[int] = []
+    for idx, m in enumerate(messages):
+        device_id, why = ids[m.topic]
         bad: list[tuple[str, str]] = []
+        doc: Any = _NO_DOC
         info = infos.get(device_id) if device_id is not None else None
         if device_id is None:
-            bad.append((R.BAD_TOPIC, ""))
+            bad.append((R.BAD_TOPIC, why))
         elif info is None:
             bad.append((R.UNKNOWN_DEVICE, ""))
         elif not info.active:
@@ -265,65 +439,129 @@ def parse_messages(session: Session, messages: Sequence[RawMessage]) -> Parsed:
             try:  # the HTTP body limit applies to MQTT payloads too, and so does the nesting limit
                 doc = safejson.loads(m.payload, max_bytes=max_bytes, field="payload")
             except ValidationFailed as exc:
-                doc = None
+                doc = _NO_DOC
                 bad.append((R.BAD_JSON, f"{exc.message}: {exc.details[0]['message']}"[:200]))
-            if doc is not None or not bad:
+            else:
                 records = doc if type(doc) is list else [doc]
-                if not records:
-                    bad.append((R.BAD_FORMAT, "empty list"))
-                metrics = info.metrics
-                latest_ok = m.received_at + tolerance
+                n = 0
                 for rec in records:
-                    if type(rec) is not dict:
-                        bad.append((R.BAD_FORMAT, "a record must be an object"))
+                    if type(rec) is dict and rec.get("ts") is None:
+                        n += 1
+                if n == 1:  # exactly one record takes the message's time; several are refused below
+                    assert device_id is not None
+                    untimed.append((device_id, payload_digest(m.payload), m.received_at, m.redelivery))
+                    untimed_at.append(idx)
+        docs.append(doc)
+        bads.append(bad)
+    defaults = dict(zip(untimed_at, first_seen(session, untimed), strict=True)) if untimed else {}
+
+    for idx, m in enumerate(messages):
+        doc = docs[idx]
+        bad = bads[idx]
+        device_id = ids[m.topic][0]
+        info = infos.get(device_id) if device_id is not None else None
+        if doc is not _NO_DOC and info is not None:
+            assert device_id is not None
+            records = doc if type(doc) is list else [doc]
+            if not records:
+                bad.append((R.BAD_FORMAT, "empty list"))
+            metrics = info.metrics
+            latest_ok = m.received_at + tolerance
+            default = defaults.get(idx)
+            start = len(rows)
+            n_records = len(records)
+            for pos, rec in enumerate(records):
+                if type(rec) is not dict:
+                    bad.append((R.BAD_FORMAT, "a record must be an object"))
+                    continue
+                values = rec.get("values")
+                if type(values) is not dict or not values:
+                    bad.append((R.BAD_FORMAT, "'values' must be a non-empty object"))
+                    continue
+                raw_ts = rec.get("ts")
+                if raw_ts is None and default is None:
+                    bad.append((R.MISSING_TIMESTAMP, f"record {pos + 1} of {n_records}: a list may hold at most one "
+                                                     "record without 'ts' (it takes the message's time)"))
+                    continue
+                ts = parse_ts(raw_ts, default)  # type: ignore[arg-type]  # default is set when raw_ts is None
+                if ts is None or ts < MIN_TS:
+                    bad.append((R.BAD_TIMESTAMP, _clean(repr(raw_ts), 100)))
+                    continue
+                if ts > latest_ok:
+                    bad.append((R.FUTURE_TIMESTAMP, ts.isoformat()))
+                    continue
+                for key, v in values.items():
+                    spec = metrics.get(key)
+                    if spec is None:
+                        bad.append((R.UNKNOWN_KEY, _clean(key, 64)))
                         continue
-                    values = rec.get("values")
-                    if type(values) is not dict or not values:
-                        bad.append((R.BAD_FORMAT, "'values' must be a non-empty object"))
-                        continue
-                    ts = parse_ts(rec.get("ts"), m.received_at)
-                    if ts is None or ts < MIN_TS:
-                        bad.append((R.BAD_TIMESTAMP, _clean(repr(rec.get("ts")), 100)))
-                        continue
-                    if ts > latest_ok:
-                        bad.append((R.FUTURE_TIMESTAMP, ts.isoformat()))
-                        continue
-                    for key, v in values.items():
-                        spec = metrics.get(key)
-                        if spec is None:
-                            bad.append((R.UNKNOWN_KEY, _clean(key, 64)))
+                    code, lo, hi = spec
+                    vt = type(v)
+                    if code == NUMBER:
+                        if vt is not float and vt is not int:
+                            bad.append((R.WRONG_TYPE, f"{_clean(key, 64)}: number expected"))
                             continue
-                        code, lo, hi = spec
-                        vt = type(v)
-                        if code == NUMBER:
-                            if vt is not float and vt is not int:
-                                bad.append((R.WRONG_TYPE, f"{_clean(key, 64)}: number expected"))
-                                continue
-                            if (lo is not None and v < lo) or (hi is not None and v > hi):
-                                bad.append((R.OUT_OF_RANGE, f"{_clean(key, 64)}={v}"))
-                                continue
-                            append((device_id, key, ts, float(v), None))
-                        elif code == BOOLEAN:
-                            if vt is not bool:
-                                bad.append((R.WRONG_TYPE, f"{_clean(key, 64)}: boolean expected"))
-                                continue
-                            append((device_id, key, ts, 1.0 if v else 0.0, None))
-                        else:
-                            if vt is not str or "\x00" in v:
-                                bad.append((R.WRONG_TYPE, f"{_clean(key, 64)}: text expected"))
-                                continue
-                            if len(v) > MAX_TEXT:
-                                bad.append((R.OUT_OF_RANGE, f"{_clean(key, 64)}: longer than {MAX_TEXT}"))
-                                continue
-                            append((device_id, key, ts, None, v))
+                        if (lo is not None and v < lo) or (hi is not None and v > hi):
+                            bad.append((R.OUT_OF_RANGE, f"{_clean(key, 64)}={v}"))
+                            continue
+                        append((device_id, key, ts, float(v), None))
+                    elif code == BOOLEAN:
+                        if vt is not bool:
+                            bad.append((R.WRONG_TYPE, f"{_clean(key, 64)}: boolean expected"))
+                            continue
+                        append((device_id, key, ts, 1.0 if v else 0.0, None))
+                    else:
+                        if vt is not str or "\x00" in v:
+                            bad.append((R.WRONG_TYPE, f"{_clean(key, 64)}: text expected"))
+                            continue
+                        if len(v) > MAX_TEXT:
+                            bad.append((R.OUT_OF_RANGE, f"{_clean(key, 64)}: longer than {MAX_TEXT}"))
+                            continue
+                        append((device_id, key, ts, None, v))
+            if n_records > 1 and len(rows) - start > 1:
+                _drop_conflicts(rows, start, bad)
         if bad:
+            problems += len(bad)
             payload = _clean(m.payload[:PAYLOAD_KEEP * 4].decode("utf-8", "replace"), PAYLOAD_KEEP)
             topic = _clean(m.topic, 300)
+            known = device_id if info is not None else None
             for reason, detail in bad[:MAX_QUARANTINE_PER_MESSAGE]:
                 quarantine.append({"id": uuid.uuid4(), "received_at": m.received_at, "topic": topic,
-                                   "device_id": device_id if info is not None else None,
-                                   "reason": str(reason), "detail": detail[:500], "payload": payload})
-    return Parsed(rows, quarantine, infos)
+                                   "device_id": known, "reason": str(reason), "detail": detail[:500],
+                                   "payload": payload})
+            if len(bad) > MAX_QUARANTINE_PER_MESSAGE:
+                more = len(bad) - MAX_QUARANTINE_PER_MESSAGE
+                quarantine.append({"id": uuid.uuid4(), "received_at": m.received_at, "topic": topic,
+                                   "device_id": known, "reason": str(R.TRUNCATED),
+                                   "detail": f"{more} more problems in this message were not kept (a message keeps "
+                                             f"at most {MAX_QUARANTINE_PER_MESSAGE} quarantine rows)",
+                                   "payload": payload})
+    return Parsed(rows, quarantine, infos, problems)
+
+
+def _drop_conflicts(rows: list[Row], start: int, bad: list[tuple[str, str]]) -> None:
+    """Remove the message's points whose (key, ts) it gives two different values; each conflict is quarantined.
+
+    Which value is right cannot be known, so neither is stored. The same value twice is no conflict: it is stored
+    once and the copy counts as a duplicate.
+    """
+    seen: dict[tuple[str, datetime], tuple[float | None, str | None]] = {}
+    conflicts: dict[tuple[str, datetime], int] = {}
+    for r in rows[start:]:
+        k = (r[1], r[2])
+        prev = seen.get(k)
+        if prev is None:
+            seen[k] = (r[3], r[4])
+        elif prev != (r[3], r[4]):
+            conflicts[k] = conflicts.get(k, 1) + 1
+    if not conflicts:
+        return
+    kept = [r for r in rows[start:] if (r[1], r[2]) not in conflicts]
+    del rows[start:]
+    rows.extend(kept)
+    for (key, ts), n in sorted(conflicts.items()):
+        bad.append((R.CONFLICTING_VALUES, f"{_clean(key, 64)} at {ts.isoformat()}: {n} values in one message "
+                                          "differ; none is stored"))
 
 
 # ---------------------------------------------------------------- storage
@@ -546,4 +784,4 @@ def ingest(session: Session, messages: Sequence[RawMessage]) -> IngestResult:
                                      info.district_id, info.lon, info.lat))
         points.sort(key=_by_ts)
         events.publish(session, events.TELEMETRY_STORED, points)
-    return IngestResult(stored=stored, duplicates=len(rows) - stored, quarantined=len(parsed.quarantine))
+    return IngestResult(stored=stored, duplicates=len(rows) - stored, quarantined=parsed.problems)

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
@@ -63,6 +63,9 @@ class QuarantineReason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     BAD_TIMESTAMP = "bad_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
+    MISSING_TIMESTAMP = "missing_timestamp"  # several records of one list without `ts` (decision 0009)
+    CONFLICTING_VALUES = "conflicting_values"  # one message gives a key two different values at the same time
+    TRUNCATED = "truncated"  # notice: a message had more problems than the quarantine keeps per message
     UNPROCESSABLE = "unprocessable"  # the batch failed for a reason no check names (isolated, then quarantined)
 
 
@@ -153,3 +156,17 @@ class QuarantineCount(Base):
     __tablename__ = "connect_quarantine_count"
     reason: Mapped[str] = mapped_column(String(30), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IngestKey(Base):
+    """The time a payload without `ts` was given, per (device, payload digest) (decision 0009).
+
+    Written in the ingest batch's own transaction, so it survives exactly what the points survive: a copy of the
+    payload received again (a redelivery, a retried HTTP request) within the window takes the same time, and its
+    points are duplicates the primary key absorbs. Rows older than the redelivery window are pruned.
+    """
+
+    __tablename__ = "connect_ingest_key"
+    device_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)  # BLAKE2b-128 of the payload bytes
+    ts: Mapped[datetime] = mapped_column(index=True)

@@ -51,7 +51,9 @@ POISON_ATTEMPTS = 3  # a batch failing this often for another reason than an out
 # CONNACK/SUBACK reasons that are settings, not outages: retrying cannot help
 _REFUSALS_FATAL = {"Bad user name or password", "Not authorized", "Client identifier not valid", "Banned",
                    "Topic Filter invalid", "Shared Subscriptions not supported", "Bad authentication method"}
-Item = tuple[str, bytes, int, int, datetime, int]  # topic, payload, packet id, qos, received at, connection number
+# topic, payload, packet id, qos, received at, connection number, redelivered (DUP flag)
+Item = tuple[str, bytes, int, int, datetime, int, bool]
+KEY_PRUNE_EVERY_S = 60.0  # how often a worker deletes expired idempotency keys (decision 0009)
 
 
 class _ReadAheadSocket:
@@ -111,9 +113,9 @@ class ReadAheadClient(mqtt.Client):
         with self._in_callback_mutex:
             self.on_message(self, self._userdata, message)
 
-    # Set by a consumer that wants PUBLISH packets as (topic, payload, mid, qos) without paho's MQTTMessage: see
-    # `_handle_publish`. None keeps paho's own path (and `on_message`).
-    on_raw_publish: Callable[[bytes, bytes, int, int], None] | None = None
+    # Set by a consumer that wants PUBLISH packets as (topic, payload, mid, qos, dup) without paho's MQTTMessage:
+    # see `_handle_publish`. None keeps paho's own path (and `on_message`).
+    on_raw_publish: Callable[[bytes, bytes, int, int, bool], None] | None = None
 
     def _handle_publish(self) -> MQTTErrorCode:
         """Hand an MQTT 5 QoS 0/1 PUBLISH straight to `on_raw_publish` (see `_publish_fast`); else paho's path."""
@@ -152,7 +154,8 @@ class ReadAheadClient(mqtt.Client):
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
         if pos > len(packet) or (qos and mid == 0):
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
-        self.on_raw_publish(topic, bytes(packet[pos:]), mid, qos)  # type: ignore[misc]  # set: checked by callers
+        self.on_raw_publish(topic, bytes(packet[pos:]), mid, qos,  # type: ignore[misc]  # set: checked by callers
+                            bool(header & 0x08))
         if qos == 1 and not self._manual_ack:
             return self._send_puback(mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -254,7 +257,7 @@ def default_client_id(settings: Settings, index: int = 0) -> str:
 
 def subscription(settings: Settings, group: str | None = None, prefix: str | None = None) -> str:
     """The shared subscription every ingest worker joins."""
-    return f"$share/{group or settings.mqtt_share_group}/{prefix or settings.mqtt_topic_prefix}/devices/+/telemetry"
+    return f"$share/{group or settings.mqtt_share_group}/{prefix or settings.mqtt_topic_prefix}/devices/#"
 
 
 @dataclass
@@ -290,6 +293,7 @@ class IngestWorker:
         self._failed_attempts = 0  # of the pending batch, outages not counted
         self._generation = 0  # connections so far: a packet id is valid on the connection that delivered it only
         self._retry_at = 0.0
+        self._prune_at = 0.0
         self._dialled = False
         self._fatal: resilience.ConfigurationError | None = None
         self._connected = threading.Event()
@@ -351,12 +355,13 @@ class IngestWorker:
         log.warning("ingest worker %s disconnected: %s", self.client_id, reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._queue.append((msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC), self._generation))
+        self._queue.append((msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC), self._generation,
+                            bool(msg.dup)))
 
-    def _on_raw_publish(self, topic: bytes, payload: bytes, mid: int, qos: int) -> None:
+    def _on_raw_publish(self, topic: bytes, payload: bytes, mid: int, qos: int, dup: bool) -> None:
         # an undecodable topic becomes one no device matches (quarantined as bad_topic), never an exception
         self._queue.append((topic.decode("utf-8", "replace"), payload, mid, qos, datetime.now(UTC),
-                            self._generation))
+                            self._generation, dup))
 
     def start(self) -> None:
         """Prepare the persistent-session connection (once); `run` and `wait_connected` drive the network.
@@ -424,7 +429,7 @@ class IngestWorker:
         return [q.popleft() for _ in range(min(self.batch_size, len(q)))]
 
     def _store(self, items: Sequence[Item]) -> IngestResult:
-        msgs = [RawMessage(t, p, r) for t, p, _m, _q, r, _g in items]
+        msgs = [RawMessage(t, p, r, dup) for t, p, _m, _q, r, _g, dup in items]
         with self.db.session_scope() as session:
             return service.ingest_messages(session, msgs)
 
@@ -472,7 +477,7 @@ class IngestWorker:
 
     def _quarantine_unexpected(self, item: Item) -> IngestResult:
         with self.db.session_scope() as session:
-            service.quarantine_unexpected(session, RawMessage(item[0], item[1], item[4]))
+            service.quarantine_unexpected(session, RawMessage(item[0], item[1], item[4], item[6]))
         return IngestResult(0, 0, 1)
 
     def _wait_out(self, seconds: float, stop: threading.Event) -> None:
@@ -512,11 +517,27 @@ class IngestWorker:
                 items, self._pending = self._pending, None
                 # only what this connection delivered: an older packet id may name another message by now
                 gen = self._generation
-                self.client.ack_many([(mid, qos) for _t, _p, mid, qos, _r, g in items if g == gen])
+                self.client.ack_many([(mid, qos) for _t, _p, mid, qos, _r, g, _d in items if g == gen])
                 self._record(result, len(items), time.perf_counter() - started)
+                self._prune_keys()
         finally:
             self.stop()
         return self.stats
+
+    def _prune_keys(self) -> None:
+        """Every KEY_PRUNE_EVERY_S, delete expired idempotency keys in a transaction of their own.
+
+        Housekeeping: a failure is logged and tried again next time, never the end of the worker.
+        """
+        now = time.monotonic()
+        if now < self._prune_at:
+            return
+        self._prune_at = now + KEY_PRUNE_EVERY_S
+        try:
+            with self.db.session_scope() as session:
+                service.ingest_keys_prune(session)
+        except Exception:
+            log.warning("pruning idempotency keys failed; trying again later", exc_info=True)
 
     def _record(self, result: IngestResult, n: int, seconds: float) -> None:
         s = self.stats
@@ -610,7 +631,7 @@ def write_broker_auth(outdir: Path, accounts: Sequence[tuple[uuid.UUID, str]], i
     lines = [f"{ingest_user}:{service.broker_password_hash(ingest_password)}"]
     lines += [f"{device_id}:{hash_}" for device_id, hash_ in accounts]
     acl_lines = ["# written by `cityhub connect mosquitto-auth`; devices may publish only to their own topic",
-                 f"user {ingest_user}", f"topic read {prefix}/devices/+/telemetry", ""]
+                 f"user {ingest_user}", f"topic read {prefix}/devices/#", ""]
     for device_id, _hash in accounts:
         acl_lines += [f"user {device_id}", f"topic write {prefix}/devices/{device_id}/telemetry", ""]
     for path, text in ((passwd, "\n".join(lines) + "\n"), (acl, "\n".join(acl_lines))):

@@ -55,6 +55,7 @@ class RawMessage:
     topic: str  # cityhub/v1/devices/{device_id}/telemetry
     payload: bytes
     received_at: datetime  # UTC-aware
+    redelivery: bool = False  # the broker sent it before (MQTT DUP flag): decision 0009
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ class IngestResult:
 
     stored: int  # points stored
     duplicates: int  # points absorbed by the unique (device, key, ts) rule
-    quarantined: int  # records or messages sent to quarantine
+    quarantined: int  # problems sent to quarantine: messages, records or values refused
 
 
 # ---------------------------------------------------------------- API models

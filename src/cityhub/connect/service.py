@@ -14,6 +14,7 @@ import io
 import math
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -473,11 +474,39 @@ def ingest_messages(session: Session, messages: Sequence[RawMessage]) -> IngestR
     return ingest_mod.ingest(session, messages)
 
 
-def ingest_http(session: Session, device_id: uuid.UUID, token: str, body: bytes) -> IngestResult:
-    """HTTP ingest for a device authenticated by its token; the same path as MQTT."""
+def ingest_http(session: Session, device_id: uuid.UUID | str, token: str, body: bytes) -> IngestResult:
+    """HTTP ingest for a device authenticated by its token; the same path as MQTT.
+
+    The id from the URL is canonicalised by the same rule as an MQTT topic's (`ingest.canonical_device_id`);
+    any other spelling is a 422 naming `device_id`.
+    """
+    if isinstance(device_id, str):
+        canonical = ingest_mod.canonical_device_id(device_id)
+        if canonical is None:
+            raise ValidationFailed(_("A device id is a UUID: 8-4-4-4-12 hex digits (32 hex digits, {…} and "
+                                     "urn:uuid:… are accepted too)"), field="device_id")
+        device_id = canonical
     device_authenticate(session, device_id, token)
     msg = RawMessage(topic=topic_for(device_id), payload=body, received_at=clock.now())
     return ingest_mod.ingest(session, [msg])
+
+
+_keys_pruned_at = -math.inf
+
+
+def ingest_keys_prune(session: Session) -> int:
+    """Delete idempotency keys of payloads without `ts` older than the redelivery window (decision 0009)."""
+    return ingest_mod.prune_keys(session, clock.now() - ingest_mod.REDELIVERY_WINDOW)
+
+
+def ingest_keys_prune_due(every_s: float = 60.0) -> bool:
+    """True once per `every_s` in this process: HTTP ingest prunes the keys that often (the worker on its own)."""
+    global _keys_pruned_at
+    now = time.monotonic()
+    if now - _keys_pruned_at < every_s:
+        return False
+    _keys_pruned_at = now
+    return True
 
 
 # ---------------------------------------------------------------- telemetry reads (contract)
