@@ -121,3 +121,50 @@ def test_one_batch_holding_two_copies_of_a_point_stores_it_once(pg_url: str) -> 
         assert (r.stored, r.duplicates) == (3, 3)
     finally:
         db.engine.dispose()
+
+
+def test_workers_racing_on_copies_of_payloads_without_ts_store_each_once(pg_url: str) -> None:
+    """Three workers get copies of the same payloads without `ts` at once, in shuffled orders: the idempotency
+    keys are claimed in key order (no deadlock) and every copy takes the first copy's time (one point each)."""
+    db = Database(pg_url)
+    devices = _devices(db, 30)
+    workers, rounds = 3, 8
+    start = threading.Barrier(workers, timeout=60)
+    errors: list[BaseException] = []
+    results: list[IngestResult] = []
+    lock = threading.Lock()
+
+    def work(w: int) -> None:
+        rng = random.Random(2000 + w)
+        order = list(devices)
+        for rnd in range(rounds):
+            rng.shuffle(order)
+            at = T0 + timedelta(seconds=rnd, milliseconds=w)  # each worker received its copy a little apart
+            batch = [message(d, {"values": {"strain": float(rnd)}}, at) for d in order]
+            try:
+                start.wait()
+                with db.session_scope() as s:
+                    r = service.ingest_messages(s, batch)
+            except threading.BrokenBarrierError:
+                return
+            except BaseException as exc:  # noqa: BLE001 - every failed batch is reported by the test
+                with lock:
+                    errors.append(exc)
+                start.abort()
+                return
+            with lock:
+                results.append(r)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    try:
+        assert not errors, f"{len(errors)} failed batch(es), first: {errors[0]!r}"
+        assert sum(r.stored for r in results) == len(devices) * rounds
+        assert sum(r.duplicates for r in results) == len(devices) * rounds * (workers - 1)
+        with db.session_scope() as s:
+            assert service.telemetry_count(s) == len(devices) * rounds
+    finally:
+        db.engine.dispose()
