@@ -86,7 +86,7 @@ def _world(db: Database) -> dict[str, Any]:
         for key, org in (("a", orgs[0]), ("b", orgs[1]), ("bureau", orgs[2])):
             users[key] = core.user_create(s, system, UserCreate(
                 username=f"bench-{key}", password="bench-password-1", org_id=org.id, roles=["org_member"]))  # type: ignore[list-item]
-        service.data_bureau_set(s, system, orgs[2].id)
+        core.bureau_set(s, system, orgs[2].id)
         return {"orgs": [(o.id, o.name) for o in orgs], "users": {k: u.id for k, u in users.items()}}
 
 

@@ -4,7 +4,8 @@
 - Inside a domain, lower layers never import higher ones: models < schemas < policies < service < api/pages.
 - Across domains, only `service`, `schemas`, `actor` and `deps` may be imported, and only from a service-or-higher
   module (service, api, pages, cli, demo, background): never another domain's models, api or pages.
-- `policies` of any domain may import `core.actor` (the Actor type) and nothing else of core.
+- `policies` of any domain may import `core.actor` (the Actor type) and `core.permissions` (the one role → permission
+  table and `require`) and nothing else of core.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "cityhub"
 LAYER = {"models": 0, "schemas": 1, "policies": 2, "service": 3, "api": 4, "pages": 4, "deps": 4, "cli": 5,
          "background": 5}
-SHAREABLE = {"service", "schemas", "actor", "deps"}
+SHAREABLE = {"service", "schemas", "actor", "deps", "permissions"}
 TOP_LEVEL = {"app", "cli", "run", "__init__"}  # composition roots may import every domain's api/pages/service
 
 # Each exception is listed with its reason.
@@ -65,12 +66,13 @@ def _violations() -> list[str]:
                 if target_mod not in SHAREABLE and target_domain != "demo":
                     bad.append(f"{me} (demo) imports {imp}: the demo builds through services only")
                 continue
-            if parts[1:2] == ("policies",) and (target_domain, target_mod) != ("core", "actor"):
+            if parts[1:2] == ("policies",) and (target_domain, target_mod) not in {("core", "actor"),
+                                                                                    ("core", "permissions")}:
                 bad.append(f"{me} (policies) imports {imp}")
                 continue
             if target_mod not in SHAREABLE:
                 bad.append(f"{me} imports {imp}: another domain's {target_mod or 'package'}")
-            elif my_layer < LAYER["service"] and target_mod != "actor":
+            elif my_layer < LAYER["service"] and target_mod not in {"actor", "permissions"}:
                 bad.append(f"{me} imports {imp} below the service layer")
     return bad
 

@@ -24,10 +24,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(config_app, name="config")
+app.add_typer(org_app, name="org")
 
 err = Console(stderr=True)
 DOMAINS = ("cloud", "connect", "context", "data", "compute", "ops", "apply")
@@ -138,6 +140,20 @@ def demo(only: Annotated[list[str] | None, typer.Option(help="Run only these ste
         print(report.password)
     err.print("[green]demo city ready[/green] — users: admin (platform admin), auditor, operator, "
               "<unit>-chief (org admin, 云长), <unit>-staff, e.g. dsj-chief, yb-staff")
+
+
+@org_app.command("bureau")
+def org_bureau(code: Annotated[str, typer.Argument(help="Organisation code of the big-data bureau.")]) -> None:
+    """Name the organisation that acts as the big-data bureau (default: settings.bureau_code, cq-dsj)."""
+    from cityhub.core import service
+
+    with _db().session_scope() as session:
+        organisation = service.organization_by_code(session, code)
+        if organisation is None:
+            err.print(f"[red]no organisation with code {code!r}[/red]")
+            raise typer.Exit(2)
+        service.bureau_set(session, service.Actor.system("cli"), organisation.id)
+    err.print(f"[green]bureau = {code}[/green]")
 
 
 @user_app.command("create")

@@ -186,7 +186,7 @@ EXPECTATIONS = [
            refs={"entry_id": lambda w: w.extra["d_b_published"].id}),
     Expect("GET", f"{P}/kpis", ANY_USER),
     Expect("GET", f"{P}/lists/{{which}}", ANY_USER, params=lambda w: {"which": "catalog"}),
-    Expect("PUT", f"{P}/bureau", ADMIN, body=lambda w: {"org_id": str(w.orgs["bureau"].id)},
+    Expect("PUT", "/api/v1/bureau", ADMIN, body=lambda w: {"org_id": str(w.orgs["bureau"].id)},
            refs={"org_id": lambda w: w.orgs["dept_b"].id}),
 ]
 

@@ -15,7 +15,7 @@ from tests.cloud.factories import build_cloud
 @pytest.fixture(autouse=True)
 def bureau_is_test_bureau(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Point the cloud at the test world's bureau and a 5,000 yuan approval threshold."""
-    monkeypatch.setattr(get_settings(), "cloud_bureau_code", "t-bureau")
+    monkeypatch.setattr(get_settings(), "bureau_code", "t-bureau")
     monkeypatch.setattr(get_settings(), "cloud_approval_threshold", 5000.0)
     yield
 

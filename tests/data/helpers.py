@@ -34,7 +34,7 @@ PEOPLE_CSV = (
 def bureau_setup(w: Any) -> Any:
     """Make the world's bureau the data bureau and give it a member and an admin (returned as actors)."""
     session = w.session
-    service.data_bureau_set(session, SYSTEM, w.orgs["bureau"].id)
+    core.bureau_set(session, SYSTEM, w.orgs["bureau"].id)
     if "bureau_member" not in w.users:
         for key, role in (("bureau_member", "org_member"), ("bureau_admin", "org_admin")):
             user = core.user_create(session, SYSTEM, UserCreate(

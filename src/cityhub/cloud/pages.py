@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from cityhub.cloud import schemas, service
+from cityhub.cloud import policies, schemas, service
 from cityhub.cloud.reference import DR_LEVELS
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
@@ -66,7 +66,7 @@ def tenancies(request: Request, session: DbSession, actor: CurrentActor, msg: st
     tens = service.tenancy_list(session, actor)
     usage = {t.id: service.tenancy_usage(session, t.id) for t in tens}
     names = {o.id: o.name for o in core.organization_all(session)}
-    orderable = [t for t in tens if actor.is_platform_admin or actor.has_any(("org_admin", "org_member"), t.org_id)]
+    orderable = [t for t in tens if policies.request_create_allowed(actor, t.org_id)]
     reqs, total = service.request_list(session, actor, PageParams(limit=100, offset=0), status=status)
     items = {c.id: c for c in service.catalog_list(session, actor)}
     month = clock.now().strftime("%Y-%m")

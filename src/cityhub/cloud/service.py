@@ -64,6 +64,7 @@ from cityhub.cloud.schemas import (
     TenancyCreate,
 )
 from cityhub.core import service as core
+from cityhub.core.permissions import P, can, orgs_with
 from cityhub.core.service import Actor
 from cityhub.kit import clock, egress
 from cityhub.kit.db import is_postgres
@@ -151,15 +152,10 @@ def _decrypt(token: str) -> dict[str, str]:
                                    )) from exc
 
 
-def _bureau_id(session: Session) -> uuid.UUID | None:
-    org = core.organization_by_code(session, get_settings().cloud_bureau_code)
-    return org.id if org else None
-
-
 def _visible_filter(actor: Actor, column: Any) -> Any:
     if actor.is_platform_admin:
         return True
-    return column.in_(actor.orgs_for(*policies.READERS))
+    return column.in_(orgs_with(actor, P.CLOUD_READ))
 
 
 def _get(session: Session, model: type[Any], obj_id: uuid.UUID | None, label: str) -> Any:
@@ -427,15 +423,14 @@ def _is_head(session: Session, actor: Actor, org_id: uuid.UUID) -> bool:
     return head is not None and actor.user_id is not None and head.id == actor.user_id
 
 
-def _request_visible(session: Session, actor: Actor, req: ResourceRequest, bureau_id: uuid.UUID | None) -> bool:
-    return (policies.org_visible(actor, req.org_id) or policies.is_bureau(actor, bureau_id)
-            or _is_head(session, actor, req.org_id))
+def _request_visible(session: Session, actor: Actor, req: ResourceRequest) -> bool:
+    return policies.org_visible(actor, req.org_id) or _is_head(session, actor, req.org_id)
 
 
 def request_get(session: Session, actor: Actor, request_id: uuid.UUID) -> ResourceRequest:
     """One request the actor may see (the bureau sees every request: it approves them)."""
     req = session.get(ResourceRequest, request_id)
-    if req is None or not _request_visible(session, actor, req, _bureau_id(session)):
+    if req is None or not _request_visible(session, actor, req):
         raise NotFound(_("Request not found"), details={"id": str(request_id)})
     return req
 
@@ -444,8 +439,7 @@ def request_list(session: Session, actor: Actor, page: PageParams, *, status: st
                  org_id: uuid.UUID | None = None) -> tuple[list[ResourceRequest], int]:
     """Requests the actor may see, newest first."""
     stmt = select(ResourceRequest).order_by(ResourceRequest.created_at.desc(), ResourceRequest.id)
-    if not policies.is_bureau(actor, _bureau_id(session)):
-        stmt = stmt.where(_visible_filter(actor, ResourceRequest.org_id))
+    stmt = stmt.where(_visible_filter(actor, ResourceRequest.org_id))
     if status:
         stmt = stmt.where(ResourceRequest.status == status)
     if org_id:
@@ -455,14 +449,13 @@ def request_list(session: Session, actor: Actor, page: PageParams, *, status: st
 
 def approval_queue(session: Session, actor: Actor) -> list[ResourceRequest]:
     """Requests waiting for this actor: department heads' SUBMITTED ones, the bureau's PENDING_BUREAU ones."""
-    bureau = _bureau_id(session)
     conds = []
-    if policies.is_bureau(actor, bureau):
+    if can(actor, P.CLOUD_REQUEST_APPROVE_BUREAU):
         conds.append(ResourceRequest.status == RequestStatus.PENDING_BUREAU)
     if actor.is_platform_admin:
         conds.append(ResourceRequest.status == RequestStatus.SUBMITTED)
     else:
-        orgs = actor.orgs_for(policies.ORG_ADMIN)
+        orgs = orgs_with(actor, P.CLOUD_REQUEST_APPROVE_UNIT)
         headed = [o.id for o in core.organization_all(session) if o.head_user_id and o.head_user_id == actor.user_id]
         conds.append(and_(ResourceRequest.status == RequestStatus.SUBMITTED,
                           ResourceRequest.org_id.in_(set(orgs) | set(headed))))
@@ -498,7 +491,6 @@ def request_approve(session: Session, actor: Actor, request_id: uuid.UUID, note:
     """Approve at the current step: department head, then the bureau above the threshold; then place and queue."""
     req = request_get(session, actor, request_id)
     before = _fields(req, *_REQ_FIELDS)
-    bureau = _bureau_id(session)
     if req.status == RequestStatus.SUBMITTED:
         head = core.organization_head(session, req.org_id)
         policies.request_approve_department(actor, req.org_id, head.id if head else None)
@@ -506,7 +498,7 @@ def request_approve(session: Session, actor: Actor, request_id: uuid.UUID, note:
         over = req.monthly_cost > get_settings().cloud_approval_threshold
         target = RequestStatus.PENDING_BUREAU if over else RequestStatus.APPROVED
     elif req.status == RequestStatus.PENDING_BUREAU:
-        policies.request_approve_bureau(actor, bureau)
+        policies.request_approve_bureau(actor)
         req.bureau_approved_by = actor.user_id
         target = RequestStatus.APPROVED
     else:
@@ -527,7 +519,7 @@ def request_reject(session: Session, actor: Actor, request_id: uuid.UUID, note: 
     """Reject at the current step (only whoever could approve it)."""
     req = request_get(session, actor, request_id)
     if req.status == RequestStatus.PENDING_BUREAU:
-        policies.request_approve_bureau(actor, _bureau_id(session))
+        policies.request_approve_bureau(actor)
     else:
         head = core.organization_head(session, req.org_id)
         policies.request_approve_department(actor, req.org_id, head.id if head else None)
@@ -1211,9 +1203,8 @@ def _ratios(org_id: uuid.UUID | None, name: str, n: int, c: int, i: int, year: i
 def ratios(session: Session, actor: Actor, year: int | None = None) -> tuple[Ratios | None, list[Ratios]]:
     """上云率/整合率 per visible department (classified systems excluded) and, for the bureau, the whole city."""
     year = year or clock.now().year
-    everything = actor.is_platform_admin or policies.is_bureau(actor, _bureau_id(session)) or \
-        actor.has_any((policies.AUDITOR, policies.OPERATOR))
-    rows = _ratio_rows(session, None if everything else actor.orgs_for(*policies.READERS))
+    everything = policies.sees_every_unit(actor)
+    rows = _ratio_rows(session, None if everything else orgs_with(actor, P.CLOUD_READ))
     names = {o.id: o.name for o in core.organization_all(session)}
     units = sorted((_ratios(oid, names.get(oid, ""), *v, year) for oid, v in rows.items()),
                    key=lambda r: (-r.on_cloud_ratio, r.org_name))
@@ -1248,10 +1239,10 @@ def ratio_history(session: Session, actor: Actor, org_id: uuid.UUID | None) -> l
     """History of one unit's ratios (org_id None: the city, for those who see it)."""
     cond: Any
     if org_id is None:
-        policies.ranking_read(actor, _bureau_id(session))
+        policies.ranking_read(actor)
         cond = RatioSnapshot.org_id.is_(None)
     else:
-        if not policies.org_visible(actor, org_id) and not policies.is_bureau(actor, _bureau_id(session)):
+        if not policies.org_visible(actor, org_id):
             raise NotFound(_("Organisation not found"))
         cond = RatioSnapshot.org_id == org_id
     return list(session.scalars(select(RatioSnapshot).where(cond).order_by(RatioSnapshot.day).limit(3660)))
@@ -1342,8 +1333,7 @@ def _scorecard(session: Session, org_id: uuid.UUID, name: str, head: str, r: Rat
 
 def scorecard(session: Session, actor: Actor, org_id: uuid.UUID) -> Scorecard:
     """The 云长 scorecard of one unit (its staff and the bureau see it)."""
-    if not (policies.org_visible(actor, org_id) or policies.is_bureau(actor, _bureau_id(session))
-            or _is_head(session, actor, org_id)):
+    if not (policies.org_visible(actor, org_id) or _is_head(session, actor, org_id)):
         raise NotFound(_("Organisation not found"), details={"id": str(org_id)})
     org = core.organization_get(session, actor, org_id)
     head = core.organization_head(session, org_id)
@@ -1354,7 +1344,7 @@ def scorecard(session: Session, actor: Actor, org_id: uuid.UUID) -> Scorecard:
 
 def ranking(session: Session, actor: Actor) -> list[Scorecard]:
     """Every unit with systems or a tenancy, ranked by score (the bureau's view)."""
-    policies.ranking_read(actor, _bureau_id(session))
+    policies.ranking_read(actor)
     rows = _ratio_rows(session, None)
     orgs = {o.id: o for o in core.organization_all(session)}
     ids = set(rows) | set(session.scalars(select(Tenancy.org_id)))
@@ -1372,7 +1362,7 @@ def ranking(session: Session, actor: Actor) -> list[Scorecard]:
 def my_units(session: Session, actor: Actor) -> list[tuple[uuid.UUID, str]]:
     """Units whose scorecard the actor sees as their own (headed or administered)."""
     orgs = core.organization_all(session)
-    mine = set(actor.orgs_for(policies.ORG_ADMIN, policies.ORG_MEMBER)) | {o.id for o in orgs
+    mine = set(actor.staff_orgs) | {o.id for o in orgs
                                                                            if o.head_user_id == actor.user_id}
     return [(o.id, o.name) for o in orgs if o.id in mine and (
         o.id in _ratio_rows(session, [o.id]) or tenancy_for_org(session, o.id) is not None)]

@@ -44,7 +44,7 @@ def _error_text(exc: Exception) -> str:
 
 def _staff_orgs(session: Any, actor: Any) -> list[Any]:
     orgs = core.organization_all(session)
-    return [o for o in orgs if actor.is_platform_admin or actor.has_any(policies.STAFF, o.id)]
+    return [o for o in orgs if policies.device_write_allowed(actor, o.id)]
 
 
 @router.get("")
@@ -96,7 +96,7 @@ def _device_page(request: Request, session: Any, actor: Any, device_id: uuid.UUI
     metrics = [dict(m) for m in profile.metrics]
     recent, _total = service.quarantine_list(session, actor, PageParams(limit=10, offset=0), device_id=device_id)
     asset = service.asset_get(session, actor, device.asset_id) if device.asset_id else None
-    can_change = actor.is_platform_admin or actor.has_any(policies.STAFF, device.org_id)
+    can_change = policies.device_write_allowed(actor, device.org_id)
     return render(request, "connect/device.html", {"status_labels": STATUS_LABELS,  # type: ignore[no-any-return]
         "device": device, "profile": profile, "metrics": metrics, "latest": latest, "asset": asset,
         "org_name": {o.id: o.name for o in core.organization_all(session)}.get(device.org_id, ""),

@@ -82,6 +82,11 @@ class Actor:
         """Organisations the actor works for in any role (staff of the unit or above it)."""
         return self.orgs_for(Role.PLATFORM_ADMIN, Role.ORG_ADMIN, Role.ORG_MEMBER, Role.OPERATOR)
 
+    @property
+    def staff_orgs(self) -> frozenset[uuid.UUID]:
+        """Organisations the actor is staff of (org admin or member there or above): "my units"."""
+        return self.orgs_for(Role.ORG_ADMIN, Role.ORG_MEMBER)
+
     def allows_scope(self, scope: str) -> bool:
         """Does the credential allow `scope` (sessions and unscoped tokens allow everything)?"""
         if not self.token_scopes:

@@ -212,3 +212,13 @@ def calendar_day_set(session: DbSession, actor: CurrentActor, day: date, body: s
                      ) -> schemas.CalendarDay:
     """Mark a date as a holiday or an extra working day."""
     return schemas.CalendarDay.model_validate(service.calendar_day_set(session, actor, day, body.working, body.name))
+
+
+# ---- the big-data bureau
+
+
+@router.put("/bureau", status_code=204)
+def bureau_set(session: DbSession, actor: CurrentActor, body: schemas.BureauSet) -> Response:
+    """Name the organisation acting as the big-data bureau (platform admins)."""
+    service.bureau_set(session, actor, body.org_id)
+    return Response(status_code=204)

@@ -35,6 +35,15 @@ class Role(StrEnum):
     AUDITOR = "auditor"
 
 
+class CoreOption(Base):
+    """Platform options set at run time by platform admins (`bureau_org_id`: which unit is the big-data bureau)."""
+
+    __tablename__ = "core_option"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
 class Organization(UUIDPk, Timestamps, Base):
     """A node of the city tree: the city, a department, a district/county."""
 

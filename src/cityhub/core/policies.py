@@ -6,23 +6,12 @@ import uuid
 
 from cityhub.core.actor import Actor
 from cityhub.core.models import Role
-from cityhub.kit.errors import Forbidden
-from cityhub.kit.i18n import gettext as _
+from cityhub.core.permissions import P, can, require, require_authenticated, require_permission
 
-ADMIN_ROLES = (Role.PLATFORM_ADMIN, Role.ORG_ADMIN)
+__all__ = ["require", "require_authenticated"]  # re-exported for core's service
+
 # Roles an org admin may hand out inside their own subtree; the rest are the platform admin's to grant.
 ORG_ADMIN_GRANTABLE = {Role.ORG_ADMIN.value, Role.ORG_MEMBER.value}
-
-
-def require(condition: bool, message: str = "You are not allowed to do this") -> None:
-    """Raise Forbidden unless `condition`."""
-    if not condition:
-        raise Forbidden(_(message))
-
-
-def require_authenticated(actor: Actor) -> None:
-    """Anonymous callers are refused."""
-    require(actor.is_authenticated, "Log in first")
 
 
 def organization_create(actor: Actor, parent_id: uuid.UUID | None) -> None:
@@ -30,17 +19,17 @@ def organization_create(actor: Actor, parent_id: uuid.UUID | None) -> None:
     if parent_id is None:
         require(actor.is_platform_admin, "Only a platform admin can create a top-level organisation")
         return
-    require(actor.has_any(ADMIN_ROLES, parent_id))
+    require_permission(actor, P.ORGANIZATION_MANAGE, parent_id)
 
 
 def organization_update(actor: Actor, org_id: uuid.UUID) -> None:
     """Admins of the organisation (or above it) change it."""
-    require(actor.has_any(ADMIN_ROLES, org_id))
+    require_permission(actor, P.ORGANIZATION_MANAGE, org_id)
 
 
 def organization_delete(actor: Actor, org_id: uuid.UUID) -> None:
     """Only platform admins delete organisations."""
-    require(actor.has(Role.PLATFORM_ADMIN, org_id))
+    require_permission(actor, P.ORGANIZATION_DELETE, org_id)
 
 
 def organization_read(actor: Actor) -> None:
@@ -50,19 +39,19 @@ def organization_read(actor: Actor) -> None:
 
 def user_read(actor: Actor, user_org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
     """Users see themselves; admins and auditors see users of their subtree. Returns visibility."""
-    return actor.user_id == user_id or actor.has_any((*ADMIN_ROLES, Role.AUDITOR), user_org_id)
+    return actor.user_id == user_id or can(actor, P.USER_READ, user_org_id)
 
 
 def user_create(actor: Actor, org_id: uuid.UUID) -> None:
     """Admins create users in their subtree."""
-    require(actor.has_any(ADMIN_ROLES, org_id))
+    require_permission(actor, P.USER_MANAGE, org_id)
 
 
 def user_update(actor: Actor, org_id: uuid.UUID, target_is_platform_admin: bool) -> None:
     """Admins change users of their subtree; only platform admins change a platform admin."""
-    require(actor.has_any(ADMIN_ROLES, org_id))
+    require_permission(actor, P.USER_MANAGE, org_id)
     # an org admin's reach ends at platform admins: disabling or resetting one would hand over the city
-    require(not target_is_platform_admin or actor.has(Role.PLATFORM_ADMIN, org_id),
+    require(not target_is_platform_admin or can(actor, P.ROLE_GRANT_ANY, org_id),
             "Only a platform admin can change a platform admin")
 
 
@@ -75,10 +64,10 @@ def user_password_set(actor: Actor, org_id: uuid.UUID, user_id: uuid.UUID, targe
 
 def role_binding_grantable(actor: Actor, org_id: uuid.UUID, role: str) -> None:
     """The part of `role_binding_create` that needs no target user: may the actor hand out `role` at `org_id`?"""
-    if actor.has(Role.PLATFORM_ADMIN, org_id):
+    if can(actor, P.ROLE_GRANT_ANY, org_id):
         return
     require(
-        actor.has(Role.ORG_ADMIN, org_id) and role in ORG_ADMIN_GRANTABLE,
+        can(actor, P.ROLE_GRANT_UNIT, org_id) and role in ORG_ADMIN_GRANTABLE,
         "Only a platform admin can grant this role here",
     )
 
@@ -90,9 +79,9 @@ def role_binding_create(actor: Actor, org_id: uuid.UUID, role: str, user_org_id:
     An org admin binds only people whose home unit is inside their own subtree, and never a platform admin.
     """
     role_binding_grantable(actor, org_id, role)
-    if actor.has(Role.PLATFORM_ADMIN, org_id):
+    if can(actor, P.ROLE_GRANT_ANY, org_id):
         return
-    require(actor.has(Role.ORG_ADMIN, user_org_id), "You can only give roles to people of your own unit")
+    require(can(actor, P.ROLE_GRANT_UNIT, user_org_id), "You can only give roles to people of your own unit")
     require(not user_is_platform_admin, "Only a platform admin can change a platform admin")
 
 
@@ -115,19 +104,24 @@ def api_token_create(actor: Actor, user_id: uuid.UUID) -> None:
 
 def api_token_revoke(actor: Actor, owner_org_id: uuid.UUID, owner_id: uuid.UUID) -> None:
     """Owners revoke their tokens; admins revoke tokens of users in their subtree."""
-    require(actor.user_id == owner_id or actor.has_any(ADMIN_ROLES, owner_org_id))
+    require(actor.user_id == owner_id or can(actor, P.USER_MANAGE, owner_org_id))
 
 
 def api_token_read(actor: Actor, owner_org_id: uuid.UUID, owner_id: uuid.UUID) -> bool:
     """Owners and admins of the owner's organisation see a token's metadata."""
-    return actor.user_id == owner_id or actor.has_any(ADMIN_ROLES, owner_org_id)
+    return actor.user_id == owner_id or can(actor, P.USER_MANAGE, owner_org_id)
 
 
 def audit_read(actor: Actor) -> None:
     """Auditors and platform admins read the audit log (auditors within their subtree)."""
-    require(actor.has_any((Role.AUDITOR, Role.PLATFORM_ADMIN)), "Only auditors read the audit log")
+    require_permission(actor, P.AUDIT_READ, message="Only auditors read the audit log")
 
 
 def calendar_day_set(actor: Actor) -> None:
     """The working-day calendar is the platform admin's."""
-    require(actor.is_platform_admin)
+    require_permission(actor, P.CALENDAR_SET)
+
+
+def bureau_set(actor: Actor) -> None:
+    """Platform admins name the big-data bureau."""
+    require_permission(actor, P.BUREAU_SET, message="Only a platform admin names the bureau")

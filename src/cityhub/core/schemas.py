@@ -226,3 +226,9 @@ class CalendarDay(ReadModel):
     day: Any
     working: bool
     name: str
+
+
+class BureauSet(InputModel):
+    """Which organisation is the big-data bureau (reviews data, approves large cloud requests, ranks units)."""
+
+    org_id: uuid.UUID

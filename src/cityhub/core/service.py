@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -33,12 +33,14 @@ from cityhub.core.models import (
     ApiToken,
     AuditEntry,
     CalendarDay,
+    CoreOption,
     Organization,
     OrgKind,
     Role,
     RoleBinding,
     User,
 )
+from cityhub.core.permissions import DerivedRole
 from cityhub.core.schemas import (
     ApiTokenCreate,
     OrganizationCreate,
@@ -208,14 +210,23 @@ def audit_export_csv(session: Session, actor: Actor, flt: AuditFilter, max_rows:
 # Each entry also memoises subtrees of that tree: every authenticated request expands its role bindings, and a
 # binding at the city covers every unit (measured: the expansion was the largest Python cost of an API request).
 _TREE_TTL_S = 5.0
-# (loaded at, parent map, memoised subtrees, id of the portal accounts' organisation)
-_TreeEntry = tuple[float, dict[uuid.UUID, uuid.UUID | None], dict[uuid.UUID, frozenset[uuid.UUID]], uuid.UUID | None]
+
+
+class _TreeEntry(NamedTuple):
+    at: float  # monotonic time of loading
+    parents: dict[uuid.UUID, uuid.UUID | None]
+    memo: dict[uuid.UUID, frozenset[uuid.UUID]]  # memoised subtrees
+    portal: uuid.UUID | None  # the portal accounts' organisation
+    bureau: uuid.UUID | None  # the big-data bureau
+
+
 _tree_cache: dict[str, _TreeEntry] = {}
 
 
 # push-cache namespaces (kit.pushcache): cleared in every process when their facts change
 ORG_TREE_NS = "org_tree"
 IDENTITY_NS = "identity"  # actors of API tokens and of web-session users
+BUREAU_OPTION = "bureau_org_id"  # core_option key naming the big-data bureau (else settings.bureau_code)
 # Users whose home is the organisation with this code are citizens' open-data portal accounts (data/portal.py
 # registers them there), a kind of principal apart from staff: `_actor` gives them kind "portal".
 PORTAL_ORG_CODE = "public"
@@ -232,7 +243,7 @@ def _tree_entry(session: Session) -> _TreeEntry:
         return hit  # type: ignore[no-any-return]  # a _TreeEntry, put just above or by an earlier call
     key = str(session.get_bind().engine.url)
     hit = _tree_cache.get(key)
-    if hit is not None and time_mod.monotonic() - hit[0] < _TREE_TTL_S:
+    if hit is not None and time_mod.monotonic() - hit.at < _TREE_TTL_S:
         return hit
     entry = _tree_cache[key] = _load_tree(session)
     return entry
@@ -241,12 +252,19 @@ def _tree_entry(session: Session) -> _TreeEntry:
 def _load_tree(session: Session) -> _TreeEntry:
     rows = session.execute(select(Organization.id, Organization.parent_id, Organization.code)).all()
     portal = next((oid for oid, _pid, code in rows if code == PORTAL_ORG_CODE), None)
-    return time_mod.monotonic(), {oid: pid for oid, pid, _code in rows}, {}, portal
+    parents = {oid: pid for oid, pid, _code in rows}
+    option = session.get(CoreOption, BUREAU_OPTION)
+    if option is not None and option.value and uuid.UUID(option.value) in parents:
+        bureau: uuid.UUID | None = uuid.UUID(option.value)
+    else:
+        code = get_settings().bureau_code
+        bureau = next((oid for oid, _pid, c in rows if c == code), None)
+    return _TreeEntry(time_mod.monotonic(), parents, {}, portal, bureau)
 
 
 def portal_org_id(session: Session) -> uuid.UUID | None:
     """The organisation of portal accounts, None until the first one registers (read with the cached tree)."""
-    portal = _tree_entry(session)[3]
+    portal = _tree_entry(session).portal
     if portal is None and pushcache.for_session(session) is None:
         # the per-process tree may predate the organisation (created by another process within its TTL): ask,
         # so a portal account is never taken for staff
@@ -254,14 +272,39 @@ def portal_org_id(session: Session) -> uuid.UUID | None:
     return portal
 
 
+def bureau_id(session: Session) -> uuid.UUID | None:
+    """The big-data bureau: the unit a platform admin named, else the one coded `settings.bureau_code`.
+
+    None when neither exists. The one lookup every domain uses (cached with the organisation tree).
+    """
+    return _tree_entry(session).bureau
+
+
+def bureau_set(session: Session, actor: Actor, org_id: uuid.UUID) -> None:
+    """Name the organisation acting as the big-data bureau (its staff review, approve and rank city-wide)."""
+    policies.bureau_set(actor)
+    if session.get(Organization, org_id) is None:
+        raise NotFound(_("Organisation not found"))
+    option = session.get(CoreOption, BUREAU_OPTION)
+    before = {"org_id": option.value if option else None}
+    if option is None:
+        session.add(CoreOption(key=BUREAU_OPTION, value=str(org_id)))
+    else:
+        option.value = str(org_id)
+    session.flush()
+    org_tree_changed(session)  # actors carry bureau roles: rebuild them everywhere
+    audit_record(session, actor, "bureau_set", target_type="organization", target_id=org_id, org_id=org_id,
+                 before=before, after={"org_id": str(org_id)})
+
+
 def org_parents(session: Session) -> dict[uuid.UUID, uuid.UUID | None]:
     """Every organisation's parent (the tree is small: a city has a few hundred units at most)."""
-    return _tree_entry(session)[1]
+    return _tree_entry(session).parents
 
 
 def org_subtree(session: Session, root: uuid.UUID) -> frozenset[uuid.UUID]:
     """The organisation and all its descendants (memoised with the cached tree)."""
-    _at, tree, memo, _portal = _tree_entry(session)
+    tree, memo = _tree_entry(session)[1:3]
     hit = memo.get(root)
     if hit is None:
         hit = memo[root] = frozenset(expand_subtrees(tree, [root]))
@@ -889,8 +932,27 @@ def _actor(session: Session, user_id: uuid.UUID, username: str, org_id: uuid.UUI
         sub = org_subtree(session, bound_org)
         roles[role] = roles[role] | sub if role in roles else sub
     kind = "portal" if org_id == portal_org_id(session) else "user"
+    _add_bureau_roles(session, roles)
     return Actor(user_id=user_id, username=username, org_id=org_id, roles=roles, token_scopes=token_scopes,
                  kind=kind)
+
+
+def _add_bureau_roles(session: Session, roles: dict[str, frozenset[uuid.UUID]]) -> None:
+    """Staff bound at the bureau (or above it) act for it city-wide: the derived roles of `core.permissions`."""
+    bureau = bureau_id(session)
+    if bureau is None:
+        return
+    admin = bureau in roles.get(Role.ORG_ADMIN, frozenset())
+    if not admin and bureau not in roles.get(Role.ORG_MEMBER, frozenset()):
+        return
+    parents = org_parents(session)
+    root = bureau
+    while (up := parents.get(root)) is not None:
+        root = up
+    city = org_subtree(session, root)
+    roles[DerivedRole.BUREAU_STAFF] = city
+    if admin:
+        roles[DerivedRole.BUREAU_ADMIN] = city
 
 
 def api_token_create(session: Session, actor: Actor, user_id: uuid.UUID, data: ApiTokenCreate) -> tuple[ApiToken, str]:

@@ -475,13 +475,6 @@ def list_export(session: DbSession, actor: CurrentActor, which: str,
                     headers={"Content-Disposition": f'attachment; filename="{which}.csv"'})
 
 
-@router.put("/bureau", status_code=204)
-def bureau_set(session: DbSession, actor: CurrentActor, body: schemas.BureauSet) -> Response:
-    """Name the big-data bureau organisation."""
-    service.data_bureau_set(session, actor, body.org_id)
-    return Response(status_code=204)
-
-
 # ---- open-data portal (issue 6): CKAN Action API, datastore dumps, DCAT-AP 3, Data Package
 
 from cityhub.data.ckan_api import router as _portal_router  # noqa: E402  # mounted with this module's router

@@ -1116,8 +1116,7 @@ def _publish_or_queue(c: Call, entry: CatalogEntry) -> None:
     if entry.status == EntryStatus.PUBLISHED and not entry.pending_changes:
         return
     service.catalog_entry_submit(c.session, c.actor, entry.id)
-    bureau = service.bureau_org_id(c.session)
-    if policies.is_bureau(c.actor, bureau) and c.actor.allows_scope("data:write"):
+    if policies.is_bureau(c.actor) and c.actor.allows_scope("data:write"):
         service.catalog_entry_review(c.session, c.actor, entry.id, True, "CKAN API: published by the bureau")
 
 

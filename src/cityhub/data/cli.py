@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cityhub.core.service import Actor, organization_by_code
+from cityhub.core.service import Actor
 from cityhub.data import service
 from cityhub.kit import context, resilience
 from cityhub.kit.db import Database
@@ -54,14 +54,3 @@ def register(app: typer.Typer) -> None:
         with _db().session_scope() as session:
             n = service.reindex_all(session)
         typer.echo(f"reindexed {n} entries")
-
-    @data_app.command("bureau-set")
-    def bureau_set(code: Annotated[str, typer.Argument(help="Organisation code of the big-data bureau.")]) -> None:
-        """Name the organisation that acts as the big-data bureau."""
-        with _db().session_scope() as session:
-            org = organization_by_code(session, code)
-            if org is None:
-                typer.echo(f"no organisation with code {code}", err=True)
-                raise typer.Exit(2)
-            service.data_bureau_set(session, Actor.system("cli"), org.id)
-        typer.echo(f"bureau = {code}")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
 from cityhub.core.service import Actor
-from cityhub.data import portal, service
+from cityhub.data import portal
 from cityhub.data.models import CatalogEntry, CatalogSearch, EntryStatus, Resource
 from cityhub.data.schemas import UPDATE_CYCLES
 from cityhub.kit.errors import NotFound
@@ -142,7 +142,7 @@ def _catalog_node(g: Graph, session: Session, base: str) -> URIRef:
     g.add((cat, DCTERMS.title, Literal(settings.portal_site_title, lang="zh")))
     g.add((cat, DCTERMS.description, Literal(_("Open government data of the city"), lang="en")))
     g.add((cat, DCTERMS.description, Literal("本市政务数据资源开放目录（无条件开放与有条件开放）", lang="zh")))
-    bureau_id = service.bureau_org_id(session)
+    bureau_id = core.bureau_id(session)
     bureau = next((o for o in core.organization_all(session) if o.id == bureau_id), None)
     publisher = URIRef(f"{base}/organization/{bureau.code}") if bureau else URIRef(f"{base}/portal")
     g.add((publisher, RDF.type, FOAF.Agent))

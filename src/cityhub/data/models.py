@@ -309,15 +309,6 @@ class Demand(UUIDPk, Timestamps, Base):
     answered_at: Mapped[datetime | None]
 
 
-class DataOption(Base):
-    """Domain options set by platform admins (e.g. which organisation is the big-data bureau)."""
-
-    __tablename__ = "data_option"
-
-    key: Mapped[str] = mapped_column(String(60), primary_key=True)
-    value: Mapped[str] = mapped_column(Text, default="")
-
-
 class PortalDownload(Base):
     """Open-portal downloads of an entry's data per day (datastore dumps, Data Package files), for the charts."""
 

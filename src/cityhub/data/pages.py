@@ -101,11 +101,10 @@ def entry_page(request: Request, session: DbSession, actor: OptionalActor, entry
             preview = {"fields": cols, "records": recs, "total": total}
         except CityhubError as exc:
             preview = {"error": _error_text(exc)}
-    bureau = service.bureau_org_id(session)
     return render(request, "data/entry.html", {  # type: ignore[no-any-return]
         **_ctx(session), "e": entry, "resources": resources, "versions": versions, "preview": preview,
         "msg": msg, "can_edit": actor.is_authenticated and policies.is_staff(actor, entry.provider_org_id),
-        "can_review": actor.is_authenticated and policies.is_bureau(actor, bureau),
+        "can_review": actor.is_authenticated and policies.is_bureau(actor),
         "can_request": actor.is_authenticated and entry.status == "published" and entry.share_type != "none"
         and actor.org_id is not None and actor.org_id != entry.provider_org_id})
 
@@ -252,7 +251,7 @@ def review(request: Request, session: DbSession, actor: CurrentActor, msg: str |
     """The bureau's review queue of new entries and changes."""
     return render(request, "data/review.html", {  # type: ignore[no-any-return]
         **_ctx(session), "rows": service.catalog_review_queue(session, actor), "msg": msg,
-        "is_bureau": policies.is_bureau(actor, service.bureau_org_id(session))})
+        "is_bureau": policies.is_bureau(actor)})
 
 
 @router.get("/requests")
@@ -314,7 +313,7 @@ def lists(request: Request, session: DbSession, actor: CurrentActor, msg: str | 
     _h, catalog = service.catalog_list_rows(session, actor)
     return render(request, "data/lists.html", {  # type: ignore[no-any-return]
         **_ctx(session), "demands": demands, "kpis": kpis, "catalog": catalog[:200], "msg": msg,
-        "is_bureau": policies.is_bureau(actor, service.bureau_org_id(session)),
+        "is_bureau": policies.is_bureau(actor),
         "my_entries": service.catalog_entry_list_owned(session, actor),
         "units": [o for o in core.organization_all(session) if o.kind in ("department", "district", "county")],
         "chart": {"names": [k["org_name"] for k in kpis[:15]], "score": [k["score"] for k in kpis[:15]],

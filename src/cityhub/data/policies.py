@@ -5,17 +5,7 @@ from __future__ import annotations
 import uuid
 
 from cityhub.core.actor import Actor
-from cityhub.kit.errors import Forbidden
-from cityhub.kit.i18n import gettext as _
-
-STAFF = ("org_admin", "org_member")
-READERS = ("org_admin", "org_member", "auditor")
-
-
-def require(condition: bool, message: str = "You are not allowed to do this") -> None:
-    """Raise Forbidden unless `condition`."""
-    if not condition:
-        raise Forbidden(_(message))
+from cityhub.core.permissions import P, can, orgs_with, require, require_authenticated
 
 
 def _writes(actor: Actor) -> bool:
@@ -27,7 +17,17 @@ def is_staff(actor: Actor, org_id: uuid.UUID | None) -> bool:
     """Platform admins, or admins/members of the organisation (or above it)."""
     if org_id is None:
         return actor.is_platform_admin
-    return actor.is_platform_admin or actor.has_any(STAFF, org_id)
+    return can(actor, P.DATA_WRITE, org_id)
+
+
+def staff_orgs(actor: Actor) -> frozenset[uuid.UUID]:
+    """Units whose data the actor works on (platform admins: check `is_platform_admin` first)."""
+    return orgs_with(actor, P.DATA_WRITE)
+
+
+def readable_orgs(actor: Actor) -> frozenset[uuid.UUID]:
+    """Units whose unpublished entries, requests and objections the actor reads (staff and auditors)."""
+    return orgs_with(actor, P.DATA_READ)
 
 
 def is_insider(actor: Actor) -> bool:
@@ -35,14 +35,14 @@ def is_insider(actor: Actor) -> bool:
     return actor.is_system or bool(actor.roles)
 
 
-def is_bureau(actor: Actor, bureau_id: uuid.UUID | None) -> bool:
-    """Staff of the big-data bureau (or platform admins)."""
-    return is_staff(actor, bureau_id)
+def is_bureau(actor: Actor) -> bool:
+    """Staff of the big-data bureau (or platform admins): they review, assign and see every unit's data work."""
+    return can(actor, P.DATA_REVIEW)
 
 
 def can_read_org(actor: Actor, org_id: uuid.UUID) -> bool:
     """Staff and auditors of the organisation."""
-    return actor.is_platform_admin or actor.has_any(READERS, org_id)
+    return can(actor, P.DATA_READ, org_id)
 
 
 def catalog_entry_create(actor: Actor, provider_org_id: uuid.UUID) -> None:
@@ -60,22 +60,21 @@ def catalog_entry_submit(actor: Actor, provider_org_id: uuid.UUID) -> None:
     catalog_entry_update(actor, provider_org_id)
 
 
-def catalog_entry_review(actor: Actor, bureau_id: uuid.UUID | None) -> None:
+def catalog_entry_review(actor: Actor) -> None:
     """The bureau reviews entries before publication."""
-    require(_writes(actor) and is_bureau(actor, bureau_id), "Only the big-data bureau reviews catalog entries")
+    require(_writes(actor) and is_bureau(actor), "Only the big-data bureau reviews catalog entries")
 
 
-def catalog_entry_offline(actor: Actor, provider_org_id: uuid.UUID, bureau_id: uuid.UUID | None) -> None:
+def catalog_entry_offline(actor: Actor, provider_org_id: uuid.UUID) -> None:
     """The provider or the bureau takes an entry offline."""
-    require(_writes(actor) and (is_staff(actor, provider_org_id) or is_bureau(actor, bureau_id)))
+    require(_writes(actor) and (is_staff(actor, provider_org_id) or is_bureau(actor)))
 
 
-def catalog_entry_read(actor: Actor, status: str, open_type: str, provider_org_id: uuid.UUID,
-                       bureau_id: uuid.UUID | None) -> bool:
+def catalog_entry_read(actor: Actor, status: str, open_type: str, provider_org_id: uuid.UUID) -> bool:
     """Published entries: every insider (the public only openable ones); others: owner, bureau, auditors."""
     if status == "published":
         return is_insider(actor) or open_type != "none"
-    return actor.is_authenticated and (can_read_org(actor, provider_org_id) or is_bureau(actor, bureau_id))
+    return actor.is_authenticated and (can_read_org(actor, provider_org_id) or is_bureau(actor))
 
 
 def resource_manage(actor: Actor, provider_org_id: uuid.UUID) -> None:
@@ -85,7 +84,7 @@ def resource_manage(actor: Actor, provider_org_id: uuid.UUID) -> None:
 
 def datastore_read_full(actor: Actor, provider_org_id: uuid.UUID) -> bool:
     """The provider reads its own rows unmasked."""
-    return is_staff(actor, provider_org_id) and not actor.is_platform_admin or actor.is_system
+    return actor.is_system or (can(actor, P.DATA_FULL_ROWS, provider_org_id) and not actor.is_platform_admin)
 
 
 def share_request_create(actor: Actor, requester_org_id: uuid.UUID | None) -> None:
@@ -94,11 +93,9 @@ def share_request_create(actor: Actor, requester_org_id: uuid.UUID | None) -> No
             "Only staff of a unit can request data for it")
 
 
-def share_request_read(actor: Actor, requester_org_id: uuid.UUID, provider_org_id: uuid.UUID,
-                       bureau_id: uuid.UUID | None) -> bool:
+def share_request_read(actor: Actor, requester_org_id: uuid.UUID, provider_org_id: uuid.UUID) -> bool:
     """The requester, the provider, the bureau and auditors see a request."""
-    return (can_read_org(actor, requester_org_id) or can_read_org(actor, provider_org_id)
-            or is_bureau(actor, bureau_id))
+    return can_read_org(actor, requester_org_id) or can_read_org(actor, provider_org_id) or is_bureau(actor)
 
 
 def share_request_submit(actor: Actor, requester_org_id: uuid.UUID) -> None:
@@ -106,15 +103,14 @@ def share_request_submit(actor: Actor, requester_org_id: uuid.UUID) -> None:
     require(_writes(actor) and is_staff(actor, requester_org_id), "Only the requesting unit can do this")
 
 
-def share_request_compliance_review(actor: Actor, bureau_id: uuid.UUID | None) -> None:
+def share_request_compliance_review(actor: Actor) -> None:
     """Compliance review and arbitration are the bureau's."""
-    require(_writes(actor) and is_bureau(actor, bureau_id), "Only the big-data bureau reviews compliance")
+    require(_writes(actor) and is_bureau(actor), "Only the big-data bureau reviews compliance")
 
 
-def share_request_core_approve(actor: Actor, bureau_id: uuid.UUID | None) -> None:
+def share_request_core_approve(actor: Actor) -> None:
     """核心 data: the bureau's final approval needs a bureau admin."""
-    require(_writes(actor) and (actor.is_platform_admin or (bureau_id is not None and
-                                                            actor.has("org_admin", bureau_id))),
+    require(_writes(actor) and can(actor, P.DATA_CORE_APPROVE),
             "核心 data needs the approval of a bureau administrator")
 
 
@@ -123,9 +119,9 @@ def share_request_provider_review(actor: Actor, provider_org_id: uuid.UUID) -> N
     require(_writes(actor) and is_staff(actor, provider_org_id), "Only the providing unit reviews this request")
 
 
-def share_request_revoke(actor: Actor, provider_org_id: uuid.UUID, bureau_id: uuid.UUID | None) -> None:
+def share_request_revoke(actor: Actor, provider_org_id: uuid.UUID) -> None:
     """The provider or the bureau revokes an active grant."""
-    require(_writes(actor) and (is_staff(actor, provider_org_id) or is_bureau(actor, bureau_id)))
+    require(_writes(actor) and (is_staff(actor, provider_org_id) or is_bureau(actor)))
 
 
 def grant_use(actor: Actor, consumer_org_id: uuid.UUID, grant_id: uuid.UUID,
@@ -135,7 +131,7 @@ def grant_use(actor: Actor, consumer_org_id: uuid.UUID, grant_id: uuid.UUID,
         return False
     if actor.token_scopes and grant_user_id is not None and actor.user_id == grant_user_id:
         return True  # public portal users hold no role: their grant token is the whole permission
-    return actor.is_system or actor.has_any(STAFF, consumer_org_id)
+    return actor.is_system or consumer_org_id in actor.staff_orgs  # the platform admin is no consumer
 
 
 def objection_raise(actor: Actor) -> None:
@@ -158,9 +154,9 @@ def demand_create(actor: Actor) -> None:
     require(_writes(actor) and actor.org_id is not None and is_staff(actor, actor.org_id))
 
 
-def demand_assign(actor: Actor, bureau_id: uuid.UUID | None) -> None:
+def demand_assign(actor: Actor) -> None:
     """The bureau assigns the responsible department."""
-    require(_writes(actor) and is_bureau(actor, bureau_id), "Only the big-data bureau assigns needs")
+    require(_writes(actor) and is_bureau(actor), "Only the big-data bureau assigns needs")
 
 
 def demand_answer(actor: Actor, assigned_org_id: uuid.UUID | None) -> None:
@@ -169,14 +165,9 @@ def demand_answer(actor: Actor, assigned_org_id: uuid.UUID | None) -> None:
             "Only the assigned unit answers this need")
 
 
-def data_bureau_set(actor: Actor) -> None:
-    """Platform admins name the bureau."""
-    require(actor.is_platform_admin, "Only a platform admin names the bureau")
-
-
 def data_read(actor: Actor) -> None:
     """Lists, KPIs and exports need a login."""
-    require(actor.is_authenticated, "Log in first")
+    require_authenticated(actor)
 
 
 # ---------------------------------------------------------------- open-data portal (issue 6)

@@ -148,7 +148,7 @@ def user_grant(session: Session, actor: Actor, entry_id: uuid.UUID) -> Grant | N
     if actor.user_id is None:
         return None
     conds: list[Any] = [Grant.user_id == actor.user_id]
-    staff = actor.orgs_for(*policies.STAFF)
+    staff = policies.staff_orgs(actor)
     if staff:
         conds.append(Grant.org_id.in_(staff))
     from sqlalchemy import or_
@@ -194,7 +194,7 @@ def rows(session: Session, actor: Actor, resource_id: uuid.UUID, filters: dict[s
     args = (filters, q, fields, sort, limit, offset, include_total, after)
     if policies.is_insider(actor) and (policies.datastore_read_full(actor, entry.provider_org_id)
                                        or actor.is_platform_admin
-                                       or policies.is_bureau(actor, service.bureau_org_id(session))):
+                                       or policies.is_bureau(actor)):
         return (*service.datastore_query(session, actor, res.id, *args, with_id=True), entry, res)
     grant = user_grant(session, actor, entry.id)
     if grant is not None:
@@ -210,7 +210,7 @@ def readable_items(session: Session, actor: Actor, entry: CatalogEntry) -> list[
     """Information items whose values the caller receives (for schemas: Data Package, datastore fields)."""
     if policies.is_insider(actor) and (policies.datastore_read_full(actor, entry.provider_org_id)
                                        or actor.is_platform_admin
-                                       or policies.is_bureau(actor, service.bureau_org_id(session))):
+                                       or policies.is_bureau(actor)):
         return list(entry.items or [])
     grant = user_grant(session, actor, entry.id)
     names = set(grant.items) if grant is not None else set(service.open_items(entry))

@@ -488,12 +488,6 @@ class Kpi(ReadModel):
     score: float
 
 
-class BureauSet(InputModel):
-    """Which organisation is the big-data bureau (compliance reviewer, arbiter)."""
-
-    org_id: uuid.UUID
-
-
 # ---------------------------------------------------------------- open-data portal (issue 6)
 
 

@@ -36,7 +36,6 @@ from cityhub.data.models import (
     CatalogSearch,
     ChangeStatus,
     DataLoad,
-    DataOption,
     Demand,
     DemandStatus,
     EntryStatus,
@@ -87,7 +86,6 @@ from cityhub.kit.settings import get_settings
 
 log = logging.getLogger("cityhub.data")
 
-BUREAU_DEFAULT_CODE = "cq-dsj"
 COMPLIANCE_DAYS = 5
 PROVIDER_DAYS = 10  # the issue: provider review within 10 working days
 COORDINATION_DAYS = 10
@@ -143,36 +141,6 @@ FIELD_LABELS = {"title": "名称", "abstract": "摘要", "classification": "分�
                 "security_grade": "安全级别", "source_system": "来源系统", "related_entry_ids": "关联资源"}
 
 # ---------------------------------------------------------------- bureau
-
-
-def bureau_org_id(session: Session) -> uuid.UUID | None:
-    """The big-data bureau: the configured organisation, else the one coded cq-dsj (cached per session)."""
-    if "data_bureau" in session.info:
-        return session.info["data_bureau"]  # type: ignore[no-any-return]  # set below
-    opt = session.get(DataOption, "bureau_org_id")
-    if opt is not None and opt.value:
-        found: uuid.UUID | None = uuid.UUID(opt.value)
-    else:
-        org = core.organization_by_code(session, BUREAU_DEFAULT_CODE)
-        found = org.id if org else None
-    session.info["data_bureau"] = found
-    return found
-
-
-def data_bureau_set(session: Session, actor: Actor, org_id: uuid.UUID) -> None:
-    """Name the organisation acting as the big-data bureau."""
-    policies.data_bureau_set(actor)
-    core.organization_get(session, Actor.system(), org_id)
-    opt = session.get(DataOption, "bureau_org_id")
-    before = {"org_id": opt.value if opt else None}
-    if opt is None:
-        session.add(DataOption(key="bureau_org_id", value=str(org_id)))
-    else:
-        opt.value = str(org_id)
-    session.info.pop("data_bureau", None)
-    session.flush()
-    core.audit_record(session, actor, "data_bureau_set", target_type="organization", target_id=org_id,
-                      org_id=org_id, before=before, after={"org_id": str(org_id)})
 
 
 # ---------------------------------------------------------------- search text (jieba + pinyin)
@@ -425,7 +393,7 @@ def catalog_entry_create(session: Session, actor: Actor, data: EntryCreate) -> C
 
 def _visible_entry(session: Session, actor: Actor, entry: CatalogEntry | None) -> CatalogEntry:
     if entry is None or not policies.catalog_entry_read(actor, entry.status, entry.open_type,
-                                                        entry.provider_org_id, bureau_org_id(session)):
+                                                        entry.provider_org_id):
         raise NotFound(_("Catalog entry not found"))
     return entry
 
@@ -546,7 +514,7 @@ def catalog_entry_review(session: Session, actor: Actor, entry_id: uuid.UUID, ap
                          note: str = "") -> CatalogEntry:
     """The bureau approves (publishes a new version) or rejects an entry or its pending changes."""
     entry = catalog_entry_get(session, actor, entry_id)
-    policies.catalog_entry_review(actor, bureau_org_id(session))
+    policies.catalog_entry_review(actor)
     if not approve and not note.strip():
         raise ValidationFailed(_("A rejection needs a reason"), field="note")
     before_values = _jsonable(_entry_values(entry))
@@ -580,7 +548,7 @@ def catalog_entry_review(session: Session, actor: Actor, entry_id: uuid.UUID, ap
 def catalog_entry_offline(session: Session, actor: Actor, entry_id: uuid.UUID, reason: str = "") -> CatalogEntry:
     """Take a published entry offline (it leaves search; grants stop at once)."""
     entry = catalog_entry_get(session, actor, entry_id)
-    policies.catalog_entry_offline(actor, entry.provider_org_id, bureau_org_id(session))
+    policies.catalog_entry_offline(actor, entry.provider_org_id)
     check_transition("catalog_entry", ENTRY_ALLOWED, EntryStatus(entry.status), EntryStatus.OFFLINE)
     entry.status = EntryStatus.OFFLINE
     session.flush()
@@ -610,9 +578,9 @@ def _visibility_clause(session: Session, actor: Actor, src: Any = CatalogEntry) 
     other: ColumnElement[bool] = src.status != EntryStatus.PUBLISHED
     if not policies.is_insider(actor):  # anonymous callers and public portal users: the open catalog only
         return and_(published, src.open_type != "none")
-    if actor.is_platform_admin or policies.is_bureau(actor, bureau_org_id(session)):
+    if actor.is_platform_admin or policies.is_bureau(actor):
         return or_(published, other)  # everything
-    own = actor.orgs_for(*policies.READERS)
+    own = policies.readable_orgs(actor)
     clause: ColumnElement[bool] = or_(published, src.provider_org_id.in_(own)) if own else published
     return clause
 
@@ -753,7 +721,7 @@ def _tag_counts(session: Session, ids: Select[Any], params: dict[str, Any], limi
 
 def catalog_entry_list_owned(session: Session, actor: Actor, status: str | None = None) -> list[CatalogEntry]:
     """Entries of the units the actor works for (any status), for the publish queue."""
-    own = actor.orgs_for(*policies.READERS)
+    own = policies.readable_orgs(actor)
     stmt = select(CatalogEntry).order_by(CatalogEntry.updated_at.desc())
     if not actor.is_platform_admin:
         stmt = stmt.where(CatalogEntry.provider_org_id.in_(own))
@@ -764,7 +732,7 @@ def catalog_entry_list_owned(session: Session, actor: Actor, status: str | None 
 
 def catalog_review_queue(session: Session, actor: Actor) -> list[CatalogEntry]:
     """Entries (or changes) waiting for the bureau's review."""
-    if not policies.is_bureau(actor, bureau_org_id(session)):
+    if not policies.is_bureau(actor):
         return []
     return list(session.scalars(select(CatalogEntry).where(or_(
         CatalogEntry.status == EntryStatus.PENDING_REVIEW,
@@ -789,7 +757,7 @@ def resource_list(session: Session, actor: Actor, entry_id: uuid.UUID) -> list[R
 def resource_upstream_visible(session: Session, actor: Actor, entry: CatalogEntry) -> bool:
     """Who sees an API resource's upstream URL (it may carry keys): the providing unit's staff and the bureau."""
     return actor.is_authenticated and (policies.is_staff(actor, entry.provider_org_id)
-                                       or policies.is_bureau(actor, bureau_org_id(session)))
+                                       or policies.is_bureau(actor))
 
 
 def resource_list_view(session: Session, actor: Actor, entry_id: uuid.UUID) -> list[ResourceSchema]:
@@ -1541,11 +1509,11 @@ def datastore_query(
     if policies.datastore_read_full(actor, entry.provider_org_id):
         return _query_rows(session, res, entry, None, False, filters, q, fields, sort, limit, offset,
                            include_total, after, with_id)
-    if actor.is_platform_admin or policies.is_bureau(actor, bureau_org_id(session)):
+    if actor.is_platform_admin or policies.is_bureau(actor):
         return _query_rows(session, res, entry, None, True, filters, q, fields, sort, limit, offset,
                            include_total, after, with_id)
     grant = session.scalar(select(Grant).where(Grant.entry_id == entry.id, Grant.status == "active",
-                                               Grant.org_id.in_(actor.orgs_for(*policies.STAFF) or {uuid.uuid4()})))
+                                               Grant.org_id.in_(policies.staff_orgs(actor) or {uuid.uuid4()})))
     if grant is None:
         raise Forbidden(_("Request access to this entry first"), code="no_grant")
     return grant_rows(session, actor, grant.id, filters, q, fields, sort, limit, offset, include_total, after,
@@ -1574,8 +1542,7 @@ def datastore_query_open(
 
 def _request_visible(session: Session, actor: Actor, req_id: uuid.UUID) -> ShareRequest:
     req = session.get(ShareRequest, req_id)
-    if req is None or not policies.share_request_read(actor, req.requester_org_id, req.provider_org_id,
-                                                      bureau_org_id(session)):
+    if req is None or not policies.share_request_read(actor, req.requester_org_id, req.provider_org_id):
         raise NotFound(_("Sharing request not found"))
     return req
 
@@ -1662,8 +1629,7 @@ def share_request_compliance_review(session: Session, actor: Actor, req_id: uuid
                                     note: str = "") -> ShareRequest:
     """The bureau's compliance review (and, for 核心 data, its final approval after the provider's)."""
     req = _request_visible(session, actor, req_id)
-    bureau = bureau_org_id(session)
-    policies.share_request_compliance_review(actor, bureau)
+    policies.share_request_compliance_review(actor)
     if req.status != S.COMPLIANCE_REVIEW:
         raise InvalidTransition("share_request", req.status, S.APPROVED if approve else S.REJECTED)
     if not approve:
@@ -1674,7 +1640,7 @@ def share_request_compliance_review(session: Session, actor: Actor, req_id: uuid
     entry = session.get(CatalogEntry, req.entry_id)
     assert entry is not None
     if req.provider_approved_at is not None:
-        policies.share_request_core_approve(actor, bureau)
+        policies.share_request_core_approve(actor)
         _move(session, actor, req, S.APPROVED, note or "bureau final approval (核心)")
     elif entry.share_type == "unconditional" and not req.core_grade:
         _move(session, actor, req, S.APPROVED, note or "无条件共享: provider review skipped")
@@ -1724,7 +1690,7 @@ def share_request_arbitrate(session: Session, actor: Actor, req_id: uuid.UUID, a
                             note: str = "") -> ShareRequest:
     """The bureau decides a coordination: approved or closed."""
     req = _request_visible(session, actor, req_id)
-    policies.share_request_compliance_review(actor, bureau_org_id(session))
+    policies.share_request_compliance_review(actor)
     if req.status != S.COORDINATION:
         raise InvalidTransition("share_request", req.status, S.APPROVED if approve else S.CLOSED)
     if not note.strip():
@@ -1772,7 +1738,7 @@ def _end_grant(session: Session, req: ShareRequest, status: str) -> None:
 def share_request_revoke(session: Session, actor: Actor, req_id: uuid.UUID, reason: str) -> ShareRequest:
     """The provider or the bureau revokes an active grant (its token stops at once)."""
     req = _request_visible(session, actor, req_id)
-    policies.share_request_revoke(actor, req.provider_org_id, bureau_org_id(session))
+    policies.share_request_revoke(actor, req.provider_org_id)
     if not reason.strip():
         raise ValidationFailed(_("A revocation needs a reason"), field="reason")
     _move(session, actor, req, S.REVOKED, reason)
@@ -1788,10 +1754,9 @@ def share_request_list(session: Session, actor: Actor, *, box: str = "mine", sta
     `all` (everything visible).
     """
     stmt = select(ShareRequest).order_by(ShareRequest.updated_at.desc())
-    staff = actor.orgs_for(*policies.STAFF)
-    readers = actor.orgs_for(*policies.READERS)
-    bureau = bureau_org_id(session)
-    is_bureau = policies.is_bureau(actor, bureau)
+    staff = policies.staff_orgs(actor)
+    readers = policies.readable_orgs(actor)
+    is_bureau = policies.is_bureau(actor)
     if box == "mine":
         stmt = stmt.where(ShareRequest.requester_org_id.in_(staff if not actor.is_platform_admin else readers))
     elif box == "provider":
@@ -1843,8 +1808,7 @@ def grant_get(session: Session, actor: Actor, grant_id: uuid.UUID) -> Grant:
         raise NotFound(_("Grant not found"))
     req = session.get(ShareRequest, grant.request_id)
     if not (policies.grant_use(actor, grant.org_id, grant.id, grant.user_id) or (
-            req is not None and policies.share_request_read(actor, req.requester_org_id, req.provider_org_id,
-                                                            bureau_org_id(session)))):
+            req is not None and policies.share_request_read(actor, req.requester_org_id, req.provider_org_id))):
         raise NotFound(_("Grant not found"))
     return grant
 
@@ -1941,9 +1905,9 @@ UPSTREAM_MAX_BYTES = 16 * 1024 * 1024  # an upstream API answer is read at most 
 def resource_file_open(session: Session, actor: Actor, resource_id: uuid.UUID) -> tuple[Resource, Path]:
     """A file resource for the provider, the bureau, or a unit with an active grant (logged)."""
     res, entry = resource_get(session, actor, resource_id)
-    if not (policies.is_staff(actor, entry.provider_org_id) or policies.is_bureau(actor, bureau_org_id(session))):
+    if not (policies.is_staff(actor, entry.provider_org_id) or policies.is_bureau(actor)):
         grant = session.scalar(select(Grant).where(Grant.entry_id == entry.id, Grant.status == "active",
-                                                   Grant.org_id.in_(actor.orgs_for(*policies.STAFF) or
+                                                   Grant.org_id.in_(policies.staff_orgs(actor) or
                                                                     {uuid.uuid4()})))
         if grant is None:
             raise Forbidden(_("Request access to this entry first"), code="no_grant")
@@ -1982,7 +1946,7 @@ def sla_check(session: Session, actor: Actor | None = None) -> dict[str, int]:
                 req.escalated_at = now
                 counts["escalated"] += 1
                 core.audit_record(session, actor, "share_request_escalate", target_type="share_request",
-                                  target_id=req.id, org_id=bureau_org_id(session),
+                                  target_id=req.id, org_id=core.bureau_id(session),
                                   extra={"status": req.status, "deadline": req.deadline_at})
         elif req.reminded_at is None and core.working_days_between(session, now, req.deadline_at) \
                 <= REMIND_WHEN_DAYS_LEFT:
@@ -1990,7 +1954,7 @@ def sla_check(session: Session, actor: Actor | None = None) -> dict[str, int]:
             counts["reminded"] += 1
             core.audit_record(session, actor, "share_request_remind", target_type="share_request",
                               target_id=req.id, org_id=req.provider_org_id if req.status == S.PROVIDER_REVIEW
-                              else bureau_org_id(session), extra={"deadline": req.deadline_at})
+                              else core.bureau_id(session), extra={"deadline": req.deadline_at})
     for req in session.scalars(select(ShareRequest).where(ShareRequest.status == S.ACTIVE,
                                                           ShareRequest.valid_until.is_not(None),
                                                           ShareRequest.valid_until <= now)):
@@ -2044,7 +2008,7 @@ def _objection_visible(session: Session, actor: Actor, obj_id: uuid.UUID) -> Obj
     obj = session.get(Objection, obj_id)
     if obj is None or not (policies.can_read_org(actor, obj.handler_org_id) or
                            policies.can_read_org(actor, obj.raiser_org_id) or
-                           policies.is_bureau(actor, bureau_org_id(session))):
+                           policies.is_bureau(actor)):
         raise NotFound(_("Objection not found"))
     return obj
 
@@ -2095,8 +2059,8 @@ def objection_evaluate(session: Session, actor: Actor, obj_id: uuid.UUID, rating
 def objection_list(session: Session, actor: Actor, limit: int = 100, offset: int = 0) -> tuple[list[Objection], int]:
     """Objections raised by or addressed to the actor's units (everything for the bureau)."""
     stmt = select(Objection).order_by(Objection.created_at.desc())
-    if not (actor.is_platform_admin or policies.is_bureau(actor, bureau_org_id(session))):
-        readers = actor.orgs_for(*policies.READERS)
+    if not (actor.is_platform_admin or policies.is_bureau(actor)):
+        readers = policies.readable_orgs(actor)
         stmt = stmt.where(or_(Objection.handler_org_id.in_(readers), Objection.raiser_org_id.in_(readers)))
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     return list(session.scalars(stmt.limit(limit).offset(offset))), int(total)
@@ -2133,7 +2097,7 @@ def demand_get(session: Session, actor: Actor, dem_id: uuid.UUID) -> Demand:
 def demand_assign(session: Session, actor: Actor, dem_id: uuid.UUID, data: DemandAssign) -> Demand:
     """The bureau names the responsible department and the answer deadline (working days)."""
     dem = _demand_visible(session, actor, dem_id)
-    policies.demand_assign(actor, bureau_org_id(session))
+    policies.demand_assign(actor)
     try:
         core.organization_get(session, Actor.system(), data.org_id)
     except NotFound as exc:

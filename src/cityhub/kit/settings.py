@@ -68,8 +68,9 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "spark"] = Field("duckdb", description="Analytics engine.")
     demo_password: str = Field("", description="Password for demo users; empty generates one and prints it once.")
     log_level: str = Field("INFO", description="Python logging level.")
-    cloud_bureau_code: str = Field(
-        "cq-dsj", description="Code of the organisation that runs the cloud platform and approves large requests."
+    bureau_code: str = Field(
+        "cq-dsj", description="Code of the big-data bureau (reviews data, approves large cloud requests, sees every "
+        "unit's scores) until a platform admin names one with `cityhub org bureau CODE`."
     )
     cloud_approval_threshold: float = Field(
         5000.0, description="Monthly cost (yuan) above which a cloud request also needs the bureau's approval."

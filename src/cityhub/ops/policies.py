@@ -11,36 +11,32 @@ import uuid
 from collections.abc import Iterable
 
 from cityhub.core.actor import Actor
-from cityhub.kit.errors import Forbidden
-from cityhub.kit.i18n import gettext as _
-
-PLATFORM = "platform_admin"
-ORG_ADMIN = "org_admin"
-ORG_MEMBER = "org_member"
-AUDITOR = "auditor"
-OPERATOR = "operator"
-STAFF = (ORG_ADMIN, ORG_MEMBER)
-
-
-def require(condition: bool, message: str = "You are not allowed to do this") -> None:
-    """Raise Forbidden unless `condition`."""
-    if not condition:
-        raise Forbidden(_(message))
+from cityhub.core.permissions import P, can, orgs_with, require, require_authenticated, require_permission
 
 
 def is_center(actor: Actor) -> bool:
     """Operators of the operations center (and platform admins) see and dispatch everything."""
-    return actor.is_platform_admin or bool(actor.orgs_for(OPERATOR))
+    return can(actor, P.OPS_COMMAND)
 
 
 def sees_all(actor: Actor) -> bool:
     """The center and auditors see every rule, alarm and incident."""
-    return is_center(actor) or bool(actor.orgs_for(AUDITOR))
+    return can(actor, P.OPS_READ_ALL)
 
 
 def is_staff(actor: Actor, org_id: uuid.UUID | None) -> bool:
     """Staff of the unit (or above it)."""
-    return org_id is not None and actor.has_any(STAFF, org_id)
+    return org_id is not None and can(actor, P.OPS_WORK, org_id)
+
+
+def work_orgs(actor: Actor) -> frozenset[uuid.UUID]:
+    """Units whose rules, alarms and incidents the actor works on (for list filters)."""
+    return orgs_with(actor, P.OPS_WORK)
+
+
+def webhook_orgs(actor: Actor) -> frozenset[uuid.UUID] | None:
+    """Units whose webhooks the actor manages (None: every unit)."""
+    return None if actor.is_platform_admin else orgs_with(actor, P.OPS_WEBHOOK_MANAGE)
 
 
 def visible(actor: Actor, *org_ids: uuid.UUID | None) -> bool:
@@ -131,9 +127,9 @@ def indicator_write(actor: Actor, org_id: uuid.UUID) -> None:
 
 def webhook_write(actor: Actor, org_id: uuid.UUID) -> None:
     """A unit's admins (and platform admins) manage its webhooks."""
-    require(actor.is_platform_admin or actor.has(ORG_ADMIN, org_id), "Only the unit's admin manages its webhooks")
+    require_permission(actor, P.OPS_WEBHOOK_MANAGE, org_id, "Only the unit's admin manages its webhooks")
 
 
 def read(actor: Actor) -> None:
     """Any logged-in user reads the ops lists (filtered to what they may see)."""
-    require(actor.is_authenticated, "Log in first")
+    require_authenticated(actor)

@@ -278,7 +278,7 @@ def rule_list(session: Session, actor: Actor, page: PageParams, *, profile_code:
     policies.read(actor)
     stmt = select(Rule)
     if not policies.sees_all(actor):
-        stmt = stmt.where(Rule.org_id.in_(actor.orgs_for(*policies.STAFF)))
+        stmt = stmt.where(Rule.org_id.in_(policies.work_orgs(actor)))
     if profile_code:
         stmt = stmt.where(Rule.profile_code == profile_code)
     if enabled is not None:
@@ -937,7 +937,7 @@ def alarm_create(session: Session, actor: Actor, data: AlarmCreate) -> Alarm:
 def _alarm_visible_filter(actor: Actor) -> Any:
     if policies.sees_all(actor):
         return True
-    orgs = actor.orgs_for(*policies.STAFF)
+    orgs = policies.work_orgs(actor)
     return or_(Alarm.org_id.in_(orgs), Alarm.district_id.in_(orgs))
 
 
@@ -1240,7 +1240,7 @@ def incident_query(actor: Actor, *, status: str | None = None, org_id: uuid.UUID
     """Incidents the actor may see, filtered."""
     stmt = select(Incident)
     if not policies.sees_all(actor):
-        orgs = actor.orgs_for(*policies.STAFF)
+        orgs = policies.work_orgs(actor)
         stmt = stmt.where(or_(Incident.org_id.in_(orgs), Incident.id.in_(
             select(IncidentShare.incident_id).where(IncidentShare.org_id.in_(orgs)))))
     if status:
@@ -1742,15 +1742,17 @@ def webhook_list(session: Session, actor: Actor) -> list[Webhook]:
     """Webhooks of units the actor administers."""
     policies.read(actor)
     stmt = select(Webhook).order_by(Webhook.created_at)
-    if not actor.is_platform_admin:
-        stmt = stmt.where(Webhook.org_id.in_(actor.orgs_for(policies.ORG_ADMIN)))
+    managed = policies.webhook_orgs(actor)
+    if managed is not None:
+        stmt = stmt.where(Webhook.org_id.in_(managed))
     return list(session.scalars(stmt))
 
 
 def webhook_delete(session: Session, actor: Actor, webhook_id: uuid.UUID) -> None:
     """Remove a webhook (its undelivered messages are dropped)."""
     hook: Webhook = _get(session, Webhook, webhook_id, "Webhook")
-    if not (actor.is_platform_admin or actor.has(policies.ORG_ADMIN, hook.org_id)):
+    managed = policies.webhook_orgs(actor)
+    if managed is not None and hook.org_id not in managed:
         raise NotFound(_("Webhook not found"), details={"id": str(webhook_id)})
     policies.webhook_write(actor, hook.org_id)
     core.audit_record(session, actor, "webhook_delete", target_type="ops_webhook", target_id=hook.id,
