@@ -213,7 +213,7 @@ def _error_response(request: Request, status: int, body: dict[str, Any], headers
         err = body.get("error", {})
         if status == 403 and err.get("code") == PORTAL_ACCOUNT:  # a citizen on an internal page: their portal
             return RedirectResponse("/portal", status_code=303)
-        return render(request, "error.html", {"status": status, "message": err.get("message", "")},  # type: ignore[no-any-return]
+        return render(request, "error.html", {"status": status, "message": err.get("message", "")},
                       status_code=status)
     return JSONResponse(body, status_code=status, headers=headers)
 

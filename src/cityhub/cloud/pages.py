@@ -54,7 +54,7 @@ def capacity(request: Request, session: DbSession, actor: CurrentActor) -> Respo
         account = accounts.get(region.account_id) if region else None
         rows.append({"pool": p, "region": region.name if region else "", "provider": account.name if account else "",
                      "util": round(100 * p.vcpus_used / p.vcpus_total, 1) if p.vcpus_total else 0.0})
-    return render(request, "cloud/capacity.html", {  # type: ignore[no-any-return]
+    return render(request, "cloud/capacity.html", {
         "overview": service.overview(session, actor), "by_provider": service.pools_by_provider(session, actor),
         "rows": rows, "accounts": list(accounts.values()), "catalog": service.catalog_list(session, actor)})
 
@@ -70,7 +70,7 @@ def tenancies(request: Request, session: DbSession, actor: CurrentActor, msg: st
     reqs, total = service.request_list(session, actor, PageParams(limit=100, offset=0), status=status)
     items = {c.id: c for c in service.catalog_list(session, actor)}
     month = clock.now().strftime("%Y-%m")
-    return render(request, "cloud/tenancies.html", {  # type: ignore[no-any-return]
+    return render(request, "cloud/tenancies.html", {
         "month": month, "bills": service.chargeback(session, actor, month)[:40],
         "idle": service.idle_case_list(session, actor, open_only=True),
         "tenancies": tens, "usage": usage, "names": names, "orderable": orderable, "catalog": list(items.values()),
@@ -139,7 +139,7 @@ def migration(request: Request, session: DbSession, actor: CurrentActor, org_id:
     by_status: dict[str, int] = {}
     for s in service.system_list(session, actor, PageParams(limit=500, offset=0), org_id=org_id)[0]:
         by_status[s.status] = by_status.get(s.status, 0) + 1
-    return render(request, "cloud/migration.html", {  # type: ignore[no-any-return]
+    return render(request, "cloud/migration.html", {
         "city": city, "units": units, "history": [{"day": h.day.isoformat(), "cloud": h.on_cloud_ratio,
                                                    "integration": h.integration_ratio} for h in history],
         "systems": systems, "total": total, "offset": offset, "names": names, "org_id": org_id, "status": status,
@@ -156,7 +156,7 @@ def dr(request: Request, session: DbSession, actor: CurrentActor) -> Response:
     matrix = service.dr_matrix(session, actor)
     cells = [[a, r, matrix[r][a]] for r in range(6) for a in range(6)]
     names = {o.id: o.name for o in core.organization_all(session)}
-    return render(request, "cloud/dr.html", {  # type: ignore[no-any-return]
+    return render(request, "cloud/dr.html", {
         "cells": cells, "max": max((c[2] for c in cells), default=1) or 1,
         "gaps": service.dr_gaps(session, actor)[:200],
         "levels": DR_LEVELS, "names": names})
@@ -176,6 +176,6 @@ def scorecards(request: Request, session: DbSession, actor: CurrentActor, org_id
         ranking = service.ranking(session, actor)
     except Forbidden:
         ranking = []
-    return render(request, "cloud/scorecards.html", {  # type: ignore[no-any-return]
+    return render(request, "cloud/scorecards.html", {
         "cards": cards, "ranking": ranking,
         "ranking_chart": [{"name": c.org_name.removeprefix("重庆市"), "score": c.score} for c in ranking[:40]]})

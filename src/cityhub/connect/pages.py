@@ -60,7 +60,7 @@ def devices(request: Request, session: DbSession, actor: CurrentActor, msg: str 
     codes = service.profile_codes(session)
     assets = {a.id: a for a in service.asset_list(session, actor)}
     seen = service.last_seen(session, [d.id for d in rows])
-    return render(request, "connect/devices.html", {"status_labels": STATUS_LABELS,  # type: ignore[no-any-return]
+    return render(request, "connect/devices.html", {"status_labels": STATUS_LABELS,
         "rows": rows, "total": total, "offset": offset, "per_page": PER_PAGE, "names": names, "codes": codes,
         "assets": assets, "tree": service.asset_tree(session, actor), "seen": seen,
         "profiles": service.device_profile_list(session, actor), "statuses": service.DEVICE_STATUSES,
@@ -97,7 +97,7 @@ def _device_page(request: Request, session: Any, actor: Any, device_id: uuid.UUI
     recent, _total = service.quarantine_list(session, actor, PageParams(limit=10, offset=0), device_id=device_id)
     asset = service.asset_get(session, actor, device.asset_id) if device.asset_id else None
     can_change = policies.device_write_allowed(actor, device.org_id)
-    return render(request, "connect/device.html", {"status_labels": STATUS_LABELS,  # type: ignore[no-any-return]
+    return render(request, "connect/device.html", {"status_labels": STATUS_LABELS,
         "device": device, "profile": profile, "metrics": metrics, "latest": latest, "asset": asset,
         "org_name": {o.id: o.name for o in core.organization_all(session)}.get(device.org_id, ""),
         "quarantine_counts": service.quarantine_counts(session, device_id), "recent": recent, "token": token,
@@ -147,7 +147,7 @@ def quarantine(request: Request, session: DbSession, actor: CurrentActor,
     page = PageParams(limit=PER_PAGE, offset=offset)
     rows, total = service.quarantine_list(session, actor, page, device_id=device_id, reason=reason or None)
     counts = service.quarantine_counts(session) if policies.platform_team(actor) else {}
-    return render(request, "connect/quarantine.html", {  # type: ignore[no-any-return]
+    return render(request, "connect/quarantine.html", {
         "rows": rows, "total": total, "offset": offset, "per_page": PER_PAGE, "reason": reason or "",
         "reasons": service.QUARANTINE_REASONS, "counts": counts,
         "device_id": str(device_id) if device_id else ""})

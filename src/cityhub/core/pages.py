@@ -50,7 +50,7 @@ def organizations(request: Request, session: DbSession, actor: CurrentActor, msg
 
     walk(None, 0)
     heads = {u.id: u for u in service.user_list(session, actor, PageParams(limit=500, offset=0))[0]}
-    return render(request, "core/organizations.html", {  # type: ignore[no-any-return]
+    return render(request, "core/organizations.html", {
         "rows": rows, "heads": heads, "kinds": list(schemas.OrgKind), "orgs": orgs, "msg": msg,
         "can_admin": actor.has_any(("platform_admin", "org_admin"))})
 
@@ -83,7 +83,7 @@ def users(request: Request, session: DbSession, actor: CurrentActor, q: str | No
     rows, total = service.user_list(session, actor, page, q=q)
     roles = {u.id: service.user_roles(session, u.id) for u in rows}
     orgs = {o.id: o for o in service.organization_all(session)}
-    return render(request, "core/users.html", {  # type: ignore[no-any-return]
+    return render(request, "core/users.html", {
         "rows": rows, "total": total, "page": page, "q": q or "", "roles": roles, "orgs": orgs, "msg": msg,
         "role_names": list(schemas.Role), "can_admin": actor.has_any(("platform_admin", "org_admin"))})
 
@@ -151,7 +151,7 @@ def tokens(request: Request, session: DbSession, actor: CurrentActor) -> Respons
     """The caller's API tokens (and those of users they administer)."""
     rows, total = service.api_token_list(session, actor, PageParams(limit=200, offset=0))
     created = request.session.pop("new_token", None)
-    return render(request, "core/tokens.html", {"rows": rows, "total": total,  # type: ignore[no-any-return]
+    return render(request, "core/tokens.html", {"rows": rows, "total": total,
                                                  "created": created})
 
 
@@ -190,6 +190,6 @@ def audit(request: Request, session: DbSession, actor: CurrentActor,
     by_action: dict[str, int] = {}
     for r in rows:
         by_action[r.action] = by_action.get(r.action, 0) + 1
-    return render(request, "core/audit.html", {  # type: ignore[no-any-return]
+    return render(request, "core/audit.html", {
         "rows": rows, "total": total, "page": page, "who": who or "", "action": action or "",
         "by_action": sorted(by_action.items(), key=lambda kv: -kv[1])})

@@ -15,6 +15,7 @@ import secrets
 import time as time_mod
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
@@ -140,6 +141,25 @@ def audit_record(
 def snapshot(obj: object, fields: Iterable[str]) -> dict[str, Any]:
     """A dict of the named attributes, for before/after audit summaries."""
     return {f: getattr(obj, f) for f in fields}
+
+
+@contextmanager
+def audited(session: Session, actor: Actor, action: str, obj: Any, fields: Iterable[str], *, target_type: str,
+            org_id: uuid.UUID | None = None, extra: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """Change `obj` inside the block; on leaving it, flush and write one audit row of the named fields.
+
+    `audit_record` keeps only the fields that changed, so the history reads as what was done.
+
+        with core.audited(session, actor, "rule_update", rule, ("name", "enabled"), target_type="ops_rule",
+                          org_id=rule.org_id):
+            rule.name = data.name
+    """
+    names = tuple(fields)
+    before = snapshot(obj, names)
+    yield
+    session.flush()
+    audit_record(session, actor, action, target_type=target_type, target_id=getattr(obj, "id", ""),
+                 org_id=org_id, before=before, after=snapshot(obj, names), extra=extra)
 
 
 @dataclass(frozen=True)

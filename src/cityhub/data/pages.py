@@ -80,7 +80,7 @@ def search(request: Request, session: DbSession, actor: OptionalActor, q: str = 
         msg = ""
     except CityhubError as exc:
         rows, total, facets, msg = [], 0, {}, _error_text(exc)
-    return render(request, "data/search.html", {  # type: ignore[no-any-return]
+    return render(request, "data/search.html", {
         **_ctx(session), "rows": rows, "total": total, "facets": facets, "q": q, "filters": filters,
         "offset": offset, "sort": sort, "msg": msg})
 
@@ -101,7 +101,7 @@ def entry_page(request: Request, session: DbSession, actor: OptionalActor, entry
             preview = {"fields": cols, "records": recs, "total": total}
         except CityhubError as exc:
             preview = {"error": _error_text(exc)}
-    return render(request, "data/entry.html", {  # type: ignore[no-any-return]
+    return render(request, "data/entry.html", {
         **_ctx(session), "e": entry, "resources": resources, "versions": versions, "preview": preview,
         "msg": msg, "can_edit": actor.is_authenticated and policies.is_staff(actor, entry.provider_org_id),
         "can_review": actor.is_authenticated and policies.is_bureau(actor),
@@ -196,7 +196,7 @@ def upload(request: Request, session: DbSession, actor: CurrentActor, entry_id: 
 @router.get("/publish")
 def publish(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
     """My unit's entries (every state) and the registration form."""
-    return render(request, "data/publish.html", {  # type: ignore[no-any-return]
+    return render(request, "data/publish.html", {
         **_ctx(session), "rows": service.catalog_entry_list_owned(session, actor), "msg": msg,
         "my_orgs": [o for o in core.organization_all(session) if policies.is_staff(actor, o.id)
                     and (actor.is_platform_admin is False or o.kind != "city")][:200]})
@@ -249,7 +249,7 @@ def publish_create(
 @router.get("/review")
 def review(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
     """The bureau's review queue of new entries and changes."""
-    return render(request, "data/review.html", {  # type: ignore[no-any-return]
+    return render(request, "data/review.html", {
         **_ctx(session), "rows": service.catalog_review_queue(session, actor), "msg": msg,
         "is_bureau": policies.is_bureau(actor)})
 
@@ -262,7 +262,7 @@ def requests_page(request: Request, session: DbSession, actor: CurrentActor,
     rows, total = service.share_request_list(session, actor, box=box, limit=100)
     entries = {e.id: e for e in service.catalog_entries_by_ids(session, [r.entry_id for r in rows])}
     events = {r.id: service.share_request_events(session, actor, r.id) for r in rows[:30]}
-    return render(request, "data/requests.html", {  # type: ignore[no-any-return]
+    return render(request, "data/requests.html", {
         **_ctx(session), "rows": rows, "total": total, "box": box, "msg": msg, "entries": entries,
         "events": events, "token": token, "now": clock.now(),
         "grants": service.grants_for_requests(session, actor, [r.id for r in rows])})
@@ -311,7 +311,7 @@ def lists(request: Request, session: DbSession, actor: CurrentActor, msg: str | 
     demands, _t = service.demand_list(session, actor)
     kpis = service.kpis(session, actor)
     _h, catalog = service.catalog_list_rows(session, actor)
-    return render(request, "data/lists.html", {  # type: ignore[no-any-return]
+    return render(request, "data/lists.html", {
         **_ctx(session), "demands": demands, "kpis": kpis, "catalog": catalog[:200], "msg": msg,
         "is_bureau": policies.is_bureau(actor),
         "my_entries": service.catalog_entry_list_owned(session, actor),

@@ -59,7 +59,7 @@ def home(request: Request, session: DbSession, actor: OptionalActor) -> Response
     """Portal home: counts, charts by department, theme and downloads, the newest datasets."""
     stats = portal.portal_stats(session)
     recent, _t, _f = service.catalog_search(session, _public_view(actor), "", {}, [], "updated", 8, 0, extra=OPEN_ONLY)
-    return render(request, "portal/home.html", {  # type: ignore[no-any-return]
+    return render(request, "portal/home.html", {
         "stats": stats, "recent": recent, "orgs": _orgs(session), "vocab": _vocab()})
 
 
@@ -90,7 +90,7 @@ def search(request: Request, session: DbSession, actor: OptionalActor, q: str = 
         rows, total, facets, msg = [], 0, {}, _msg(exc)
     if theme:
         filters["theme"] = theme
-    return render(request, "portal/search.html", {  # type: ignore[no-any-return]
+    return render(request, "portal/search.html", {
         "rows": rows, "total": total, "facets": facets, "q": q, "filters": filters, "page": page,
         "pages": max(1, (total + PAGE - 1) // PAGE), "sort": sort, "orgs": _orgs(session), "vocab": _vocab(),
         "msg": msg, "facet_labels": {"provider_org_id": _("Department"), "open_type": _("Open type"),
@@ -145,7 +145,7 @@ def dataset(request: Request, session: DbSession, actor: OptionalActor, name: st
         if entry.open_type == "conditional":
             examples["rows"] += " -H 'Authorization: <your token>'"
     open_names = set(service.open_items(entry))
-    return render(request, "portal/dataset.html", {  # type: ignore[no-any-return]
+    return render(request, "portal/dataset.html", {
         "e": entry, "org": _orgs(session).get(str(entry.provider_org_id)), "resources": resources,
         "preview": _preview(session, actor, resources), "examples": examples, "vocab": _vocab(),
         "open_names": open_names, "data_types": schemas.DATA_TYPES, "applications": applications, "grant": grant,
@@ -160,7 +160,7 @@ def organizations(request: Request, session: DbSession, actor: OptionalActor) ->
                                                    0, 0, extra=OPEN_ONLY)
     orgs = _orgs(session)
     items = [(orgs[k], n) for k, n in facets.get("provider_org_id", {}).items() if k in orgs]
-    return render(request, "portal/organizations.html", {"items": items})  # type: ignore[no-any-return]
+    return render(request, "portal/organizations.html", {"items": items})
 
 
 @router.get("/organization/{code}")
@@ -173,7 +173,7 @@ def organization(request: Request, session: DbSession, actor: OptionalActor, cod
     rows, total, facets = service.catalog_search(session, core.Actor.anonymous(), "",
                                                  {"provider_org_id": [str(org.id)]}, ["open_type", "base_db"],
                                                  "updated", PAGE, (page - 1) * PAGE, extra=OPEN_ONLY)
-    return render(request, "portal/organization.html", {  # type: ignore[no-any-return]
+    return render(request, "portal/organization.html", {
         "org": org, "rows": rows, "total": total, "facets": facets, "page": page, "vocab": _vocab(),
         "pages": max(1, (total + PAGE - 1) // PAGE), "chart": [{"name": schemas.OPEN_TYPES.get(k, k), "value": v}
                                                                for k, v in facets.get("open_type", {}).items()]})
@@ -182,7 +182,7 @@ def organization(request: Request, session: DbSession, actor: OptionalActor, cod
 @router.get("/portal/register")
 def register_page(request: Request, actor: OptionalActor, msg: str | None = None) -> Response:
     """The registration form for public users."""
-    return render(request, "portal/register.html", {"msg": msg})  # type: ignore[no-any-return]
+    return render(request, "portal/register.html", {"msg": msg})
 
 
 @router.post("/portal/register")
@@ -210,7 +210,7 @@ def me(request: Request, session: DbSession, actor: AccountActor, msg: str | Non
     apps = portal.open_application_list(session, actor)
     entries = {e.id: e for e in service.catalog_entries_by_ids(session, [a.entry_id for a in apps])}
     grants = service.grants_for_requests(session, core.Actor.system("portal"), [a.id for a in apps])
-    return render(request, "portal/me.html", {  # type: ignore[no-any-return]
+    return render(request, "portal/me.html", {
         "apps": apps, "entries": entries, "grants": grants, "msg": msg, "token": token,
         "is_public_user": portal.is_public_user(actor)})
 
@@ -243,7 +243,7 @@ def activate(request: Request, session: DbSession, actor: AccountActor, req_id: 
     entries = {e.id: e for e in service.catalog_entries_by_ids(session, [a.entry_id for a in apps])}
     grants = service.grants_for_requests(session, core.Actor.system("portal"), [a.id for a in apps])
     # rendered, not redirected: the secret must not travel in a URL
-    return render(request, "portal/me.html", {  # type: ignore[no-any-return]
+    return render(request, "portal/me.html", {
         "apps": apps, "entries": entries, "grants": grants, "msg": _("Your access token (shown once):"),
         "token": token, "is_public_user": True})
 

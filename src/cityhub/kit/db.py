@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -16,6 +16,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from cityhub.kit import clock
+from cityhub.kit.errors import NotFound
+from cityhub.kit.i18n import gettext as _
 from cityhub.kit.settings import Settings, get_settings
 
 NAMING = {
@@ -179,3 +181,18 @@ class Database:
 def is_postgres(session: Session) -> bool:
     """True when the session's connection is PostgreSQL."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+_M = TypeVar("_M")
+
+
+def get_or_404(session: Session, model: type[_M], obj_id: uuid.UUID | None, label: str) -> _M:
+    """The row of `model` with this id, or NotFound ("<label> not found", the id in details).
+
+    Only for rows every caller of the service may know exist; a row the actor may not see goes through its
+    capability's visibility rule, which answers the same 404.
+    """
+    obj = session.get(model, obj_id) if obj_id is not None else None
+    if obj is None:
+        raise NotFound(_(f"{label} not found"), details={"id": str(obj_id)})  # "<Label> not found" is catalogued
+    return obj

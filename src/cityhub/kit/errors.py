@@ -111,6 +111,19 @@ def check_transition(entity: str, allowed: dict[Any, set[Any]], current: Any, ta
         raise InvalidTransition(entity, str(current), str(target))
 
 
+def transition(obj: Any, target: Any, allowed: dict[Any, set[Any]], entity: str, column: str = "status") -> Any:
+    """Move `obj.<column>` to `target` if the transition table allows it (409 InvalidTransition otherwise).
+
+    Returns the previous state. Tables are `{StatusEnum: {StatusEnum, ...}}`; the column may hold the enum or its
+    string value (a StrEnum compares equal to its value), so callers need not re-wrap what they read.
+    """
+    current = getattr(obj, column)
+    key = next((k for k in allowed if k == current), current)
+    check_transition(entity, allowed, key, target)
+    setattr(obj, column, target)
+    return key
+
+
 def public_envelope(exc: CityhubError, request_id: str) -> dict[str, Any]:
     """The body a caller sees: a server-side failure (5xx) says only that, with the request id to quote.
 

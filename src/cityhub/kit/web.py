@@ -7,22 +7,26 @@ import hmac
 import inspect
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from cityhub.kit import i18n, safejson
-from cityhub.kit.errors import Forbidden
+from cityhub.kit.errors import CityhubError, Forbidden
 from cityhub.kit.settings import get_settings
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -198,7 +202,7 @@ def _make_env() -> Environment:
 templates = Jinja2Templates(env=_make_env())
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Any:
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     """Render a page with the shell's common context (actor, nav, locale, CSRF token)."""
     actor = getattr(request.state, "actor", None)
     # internal sections are for staff: anonymous visitors and citizens' portal accounts see the public ones only
@@ -212,7 +216,62 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         "vendor_ready": (VENDOR_DIR / "echarts.min.js").exists(),
     }
     ctx.update(context or {})
-    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    response: Response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    return response
+
+
+def error_text(exc: Exception) -> str:
+    """What a page shows for a failed form: the message, and the fields it names when the message does not."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    if not isinstance(exc, CityhubError):
+        return str(exc)
+    named: list[str] = []
+    if isinstance(exc.details, list):
+        named = [str(d["field"]) for d in exc.details if isinstance(d, dict) and d.get("field")]
+    elif isinstance(exc.details, dict):
+        named = [str(exc.details[k]) for k in ("field", "quota") if exc.details.get(k)]
+    extra = [n for n in dict.fromkeys(named) if n not in exc.message]
+    return exc.message + (f" ({', '.join(extra)})" if extra else "")
+
+
+def redirect_with_message(url: str, msg: str | None = None) -> RedirectResponse:
+    """303 See Other to `url` (POST → redirect → GET), with `msg` quoted into its query as `?msg=`."""
+    if msg:
+        url += ("&" if "?" in url else "?") + urlencode({"msg": msg})
+    return RedirectResponse(url, status_code=303)
+
+
+@dataclass
+class FormOutcome:
+    """What a form action ended with: the flash message, and whether the change was kept."""
+
+    msg: str
+    ok: bool = True
+
+    def redirect(self, url: str) -> RedirectResponse:
+        """303 to `url` carrying the message."""
+        return redirect_with_message(url, self.msg)
+
+
+@contextmanager
+def form_action(request: Request, session: Session, submitted_csrf: str | None, ok: str) -> Iterator[FormOutcome]:
+    """Run a page's form handler: check CSRF, do the work in a savepoint, turn a refusal into the flash message.
+
+        with form_action(request, session, csrf_token, _("Saved")) as done:
+            service.thing_update(session, actor, ...)
+        return done.redirect("/things")
+
+    A validation error or any CityhubError (403, 404, 409, 422) rolls the savepoint back and becomes
+    `done.msg` with `done.ok = False`; anything else propagates (a bug is a 500, never a flash message).
+    """
+    verify_csrf(request, submitted_csrf)
+    outcome = FormOutcome(ok)
+    try:
+        with session.begin_nested():
+            yield outcome
+    except (ValidationError, CityhubError) as exc:
+        outcome.msg, outcome.ok = error_text(exc), False
 
 
 # Routes whose bodies may be larger than max_body_bytes (uploads); each domain adds its own prefixes.

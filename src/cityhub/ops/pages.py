@@ -66,7 +66,7 @@ def screen(request: Request, session: DbSession, actor: CurrentActor, district_i
     """The full-screen operations view, live over server-sent events; a district view filters it."""
     snap = schemas.DashboardSnapshot.model_validate(service.dashboard_snapshot(session, actor, district_id))
     district = next((d for d in _districts(session) if d.id == district_id), None)
-    return render(request, "ops/screen.html", {  # type: ignore[no-any-return]
+    return render(request, "ops/screen.html", {
         "snap": snap.model_dump(mode="json"), "district": district, "districts": _districts(session),
         "refresh_s": get_settings().ops_screen_refresh_s})
 
@@ -109,7 +109,7 @@ def alarms(request: Request, session: DbSession, actor: CurrentActor, msg: str |
     items, total = service.alarm_list(session, actor, page, active=flt_active, severity=severity or None,
                                       district_id=district_id)
     stats = service.alarm_stats(session, actor, district_id)
-    return render(request, "ops/alarms.html", {  # type: ignore[no-any-return]
+    return render(request, "ops/alarms.html", {
         "alarms": items, "total": total, "offset": offset, "msg": msg, "active": active, "severity": severity,
         "district_id": district_id, "districts": _districts(session), "names": _names(session), "stats": stats,
         "severities": schemas.SEVERITIES, "status": service.alarm_status})
@@ -152,7 +152,7 @@ def incidents(request: Request, session: DbSession, actor: CurrentActor, msg: st
     items, total = service.incident_list(session, actor, page, status=status or None)
     from cityhub.ops import policies
 
-    return render(request, "ops/incidents.html", {  # type: ignore[no-any-return]
+    return render(request, "ops/incidents.html", {
         "incidents": items, "total": total, "offset": offset, "msg": msg, "status": status,
         "statuses": schemas.INCIDENT_STATUSES, "names": _names(session), "now": clock.now(),
         "can_create": policies.is_center(actor), "categories": schemas.CATEGORIES,
@@ -185,7 +185,7 @@ def incident_page(request: Request, session: DbSession, actor: CurrentActor, inc
     inc = d["incident"]
     moves = [s.value for s in service.INCIDENT_FLOW.get(IncidentStatus(inc.status), set())]
     order = [s.value for s in IncidentStatus]
-    return render(request, "ops/incident.html", {  # type: ignore[no-any-return]
+    return render(request, "ops/incident.html", {
         "inc": inc, "events": d["events"], "attachments": d["attachments"], "alarms": d["alarms"],
         "shared": d["shared_with"], "names": _names(session), "msg": msg,
         "moves": sorted(moves, key=order.index), "actions": ACTIONS,
@@ -269,7 +269,7 @@ def rules(request: Request, session: DbSession, actor: CurrentActor, msg: str | 
           offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
     """Rules and the rule editor."""
     items, total = service.rule_list(session, actor, PageParams(limit=100, offset=offset))
-    return render(request, "ops/rules.html", {  # type: ignore[no-any-return]
+    return render(request, "ops/rules.html", {
         "rules": items, "total": total, "offset": offset, "msg": msg, "names": _names(session), "preview": None,
         "form": {}, "severities": schemas.SEVERITIES, "ops": service.RULE_OPS,
         "categories": schemas.CATEGORIES, "profiles": sorted(service.SPARK_KEYS)})
@@ -292,7 +292,7 @@ async def rule_submit(request: Request, session: DbSession, actor: CurrentActor)
     except (ValidationError, CityhubError, ValueError) as exc:
         msg = _error_text(exc)
     items, total = service.rule_list(session, actor, PageParams(limit=100, offset=0))
-    return render(request, "ops/rules.html", {  # type: ignore[no-any-return]
+    return render(request, "ops/rules.html", {
         "rules": items, "total": total, "offset": 0, "msg": msg, "names": _names(session), "preview": preview,
         "form": {k: str(v) for k, v in form.items() if k != "csrf_token"}, "severities": schemas.SEVERITIES,
         "ops": service.RULE_OPS, "categories": schemas.CATEGORIES, "profiles": sorted(service.SPARK_KEYS)},
@@ -323,7 +323,7 @@ def indicators(request: Request, session: DbSession, actor: CurrentActor, msg: s
     items = service.indicator_list(session, actor)
     series = {i.id: [[v.ts.isoformat(), v.value] for v in service.indicator_values(session, actor, i.id, limit=90)]
               for i in items}
-    return render(request, "ops/indicators.html", {  # type: ignore[no-any-return]
+    return render(request, "ops/indicators.html", {
         "indicators": items, "series": {str(k): v for k, v in series.items()}, "msg": msg,
         "names": _names(session)})
 
@@ -349,7 +349,7 @@ def indicator_value(request: Request, session: DbSession, actor: CurrentActor, i
 def report_form(request: Request, actor: OptionalActor, code: str | None = None,
                 msg: str | None = None) -> Response:
     """The public intake form."""
-    return render(request, "ops/report.html", {  # type: ignore[no-any-return]
+    return render(request, "ops/report.html", {
         "categories": schemas.CATEGORIES, "code": code, "msg": msg})
 
 
@@ -372,6 +372,6 @@ async def report_submit(request: Request, session: DbSession, actor: OptionalAct
                                                     content or None, photo.filename or "photo" if photo else "photo")
         return RedirectResponse(f"/ops/report?code={receipt.code}", status_code=303)
     except (ValidationError, CityhubError, ValueError) as exc:
-        return render(request, "ops/report.html", {  # type: ignore[no-any-return]
+        return render(request, "ops/report.html", {
             "categories": schemas.CATEGORIES, "code": None, "msg": _error_text(exc)}, status_code=422)
 
