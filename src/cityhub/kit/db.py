@@ -116,7 +116,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs["connect_args"] = {**connect_args, **kwargs.get("connect_args", {})}
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
-        engine.dialect.do_ping = _SocketFirstPing(engine.dialect.do_ping)  # type: ignore[method-assign]
+        engine.dialect.do_ping = _SocketFirstPing(engine.dialect.do_ping)  # type: ignore[method-assign]  # wrapping the dialect's ping is the point
     return engine
 
 

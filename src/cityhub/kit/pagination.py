@@ -71,7 +71,7 @@ def page_response(schema: type[BaseModel], rows: list[Any], total: int, params: 
         items = _list_of(schema).validate_python(rows)
     else:
         items = [schema.model_validate(r) for r in rows]
-    page = Page[schema](items=items, total=total, limit=params.limit, offset=params.offset)  # type: ignore[valid-type]
+    page = Page[schema](items=items, total=total, limit=params.limit, offset=params.offset)  # type: ignore[valid-type]  # a schema class chosen at run time
     return Response(page.model_dump_json(), media_type="application/json")
 
 
