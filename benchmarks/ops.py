@@ -3,8 +3,10 @@
 Prints one JSON line with `points_evaluated_per_s` (engine throughput inside the batch transaction, state rows
 read/locked and written), `p95_point_to_alarm_ms` (point generated → alarm committed, for points that raised an
 alarm; batches of 1,000 points every 50 ms), and `ingest_ratio_rules_on_off` (connect's `ingest_messages` points/s
-with the rule engine subscribed ÷ the same without, same run, same database; medians of alternating rounds, plus
-a do-nothing subscriber to separate connect's publishing cost from the engine's).
+with the rule engine subscribed ÷ the same without, same run, same database: five interleaved cycles of one round
+per condition, the median of the five per-cycle ratios with its min and max, plus a do-nothing subscriber to
+separate connect's publishing cost from the engine's) and CPU seconds per 1,000 points with rules on and off
+(this process plus the ops worker that evaluates the queue; the database server's CPU is not counted).
 
 Setup: 1,000 assets with 5 devices each (connect services); one rule per asset on metric `v` (70 % threshold with
 a duration or a repeat count, 10 % rate, 10 % anomaly, 10 % no-data), so every point meets one rule. About 1 in
@@ -143,13 +145,24 @@ def _consumer(url: str) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uuid.UUID, ...]]],
-                 rounds: int = 24, per_round: int = 45_000) -> dict[str, float]:
+                 cycles: int = 5, per_round: int = 45_000) -> dict[str, float]:
     """connect's ingest_messages: rules off, a do-nothing subscriber, rules inline, rules through the queue.
 
-    The conditions take turns round by round (the machine is shared, so its speed drifts) and each reports the
-    median of its rounds. The do-nothing subscriber shows what publishing costs connect by itself (it returns the
-    stored rows to build the event only when someone subscribes). In the queue condition (PostgreSQL's default,
+    The conditions take turns round by round (the machine is shared, so its speed drifts): `cycles` cycles of one
+    round each, so every condition has `cycles` rounds (5: the median of five). `ingest_ratio_rules_on_off` is
+    the median over cycles of (rules on ÷ rules off in the same cycle), reported with its min and max; pairing
+    rounds of one cycle cancels most of the drift. CPU seconds per 1,000 points count every process that works
+    on the points — this one (`time.process_time`) and, in the queue condition, the `cityhub ops worker` until it
+    has drained the round (/proc/<pid>/stat) — but not the PostgreSQL server's. The do-nothing subscriber shows
+    what publishing costs connect by itself (it returns the stored rows to build the event only when someone
+    subscribes). In the queue condition (PostgreSQL's default,
     `CITYHUB_OPS_EVALUATION=queue`) ingest only enqueues each batch and a `cityhub ops worker` process, running
     the whole time, evaluates it: its rate counts only if the worker kept up, so after each queue round the
     benchmark waits until the queue is empty and reports that wait, and a sampler records how old the oldest
@@ -190,7 +203,9 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
     # in the past (future timestamps are quarantined) and after the evaluation feed (so no point is late)
     clock0 = datetime.now(UTC) - timedelta(minutes=55)
     conditions = ("off", "queue", "inline", "noop") if queue else ("off", "inline", "noop")
+    rounds = cycles * len(conditions)
     rates: dict[str, list[float]] = {c: [] for c in conditions}
+    cpu_per_k: dict[str, list[float]] = {c: [] for c in conditions}
     drains: list[float] = []
     paced: dict[str, float] = {}
     try:
@@ -214,6 +229,8 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
                                        payload=json.dumps(recs).encode(), received_at=datetime.now(UTC)))
             if cond == "queue":
                 sampling.set()
+            cpu0 = time.process_time()
+            worker_cpu0 = _proc_cpu_s(consumer.pid) if consumer is not None else 0.0
             t0 = time.perf_counter()
             stored = 0
             for start in range(0, len(msgs), 333):  # batches of ~1,000 points, each its own transaction
@@ -222,6 +239,7 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
             if stored < len(msgs) * 3:
                 raise RuntimeError(f"ingest stored {stored} of {len(msgs) * 3} points")
             rates[cond].append(stored / (time.perf_counter() - t0))
+            cpu = time.process_time() - cpu0
             if cond == "queue":
                 t1 = time.perf_counter()
                 while True:
@@ -233,6 +251,9 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
                     time.sleep(0.01)
                 drains.append(time.perf_counter() - t1)
                 sampling.clear()
+            if consumer is not None:  # the worker's CPU in every condition (idle polling included), drain included
+                cpu += _proc_cpu_s(consumer.pid) - worker_cpu0
+            cpu_per_k[cond].append(cpu / stored * 1000)
         if queue:
             _mode("queue")
             subscribers.register()
@@ -246,12 +267,27 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
         _mode("inline")
         subscribers.register()
     med = {c: statistics.median(v) for c, v in rates.items()}
-    on = med["queue"] if queue else med["inline"]
-    out = {"evaluation": "queue" if queue else "inline",
+    on_cond = "queue" if queue else "inline"
+    on = med[on_cond]
+    pairs = [a / b for a, b in zip(rates[on_cond], rates["off"], strict=True)]  # same cycle, adjacent rounds
+    cpu = {c: statistics.median(v) for c, v in cpu_per_k.items()}
+    out = {"evaluation": on_cond, "ingest_rounds_per_condition": cycles,
+           "ingest_ratio_rules_on_off": round(statistics.median(pairs), 3),
+           "ingest_ratio_rules_on_off_min": round(min(pairs), 3),
+           "ingest_ratio_rules_on_off_max": round(max(pairs), 3),
+           "ingest_ratio_of_medians_on_off": round(on / med["off"], 3),
+           "ingest_points_per_s_rules_off_min": round(min(rates["off"]), 1),
+           "ingest_points_per_s_rules_off_max": round(max(rates["off"]), 1),
+           "ingest_points_per_s_rules_on_min": round(min(rates[on_cond]), 1),
+           "ingest_points_per_s_rules_on_max": round(max(rates[on_cond]), 1),
+           "cpu_s_per_1000_points_rules_off": round(cpu["off"], 4),
+           "cpu_s_per_1000_points_rules_on": round(cpu[on_cond], 4),
+           "cpu_s_per_1000_points_rules_inline": round(cpu["inline"], 4),
+           "cpu_s_per_1000_points_noop_subscriber": round(cpu["noop"], 4),
+           "cpu_s_per_1000_points_rule_evaluation": round(cpu[on_cond] - cpu["off"], 4),
            "ingest_points_per_s_rules_on": round(on, 1), "ingest_points_per_s_rules_off": round(med["off"], 1),
            "ingest_points_per_s_rules_inline": round(med["inline"], 1),
            "ingest_points_per_s_noop_subscriber": round(med["noop"], 1),
-           "ingest_ratio_rules_on_off": round(on / med["off"], 3),
            "ingest_ratio_inline_on_off": round(med["inline"] / med["off"], 3),
            "ingest_ratio_noop_subscriber_off": round(med["noop"] / med["off"], 3)}
     if queue:
