@@ -76,11 +76,19 @@ class P(StrEnum):
     OPS_COMMAND = "ops.command"  # raise alarms, open, dispatch and close incidents, routing table
     OPS_WORK = "ops.work"  # a unit's rules, alarms, incidents, indicators
     OPS_WEBHOOK_MANAGE = "ops.webhook_manage"
+    # 算 compute (the capability hub)
+    COMPUTE_READ = "compute.read"  # a unit's unpublished components, its applications, subscriptions, usage
+    COMPUTE_READ_ALL = "compute.read_all"  # every unit's components, subscriptions and usage
+    COMPUTE_PUBLISH = "compute.publish"  # register a unit's components and versions, submit them for review
+    COMPUTE_CONSUME = "compute.consume"  # a unit's consumer applications, their keys and subscriptions
+    COMPUTE_APPROVE = "compute.approve"  # decide subscriptions to the unit's components
+    COMPUTE_REVIEW = "compute.review"  # the bureau: review components, publish versions, deprecate, retire
 
 
 _UNIT_STAFF = frozenset({
     P.USER_READ, P.CLOUD_READ, P.CLOUD_REQUEST_CREATE, P.CLOUD_SYSTEM_WRITE, P.CONNECT_READ, P.ASSET_WRITE,
-    P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.OPS_WORK,
+    P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.OPS_WORK, P.COMPUTE_READ, P.COMPUTE_PUBLISH,
+    P.COMPUTE_CONSUME,
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
@@ -88,18 +96,18 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
     Role.PLATFORM_ADMIN: frozenset(P) - {P.DATA_FULL_ROWS},
     Role.ORG_ADMIN: _UNIT_STAFF | {
         P.ORGANIZATION_MANAGE, P.USER_MANAGE, P.ROLE_GRANT_UNIT, P.CLOUD_REQUEST_APPROVE_UNIT,
-        P.CLOUD_RESOURCE_CHANGE, P.ASSET_DELETE, P.OPS_WEBHOOK_MANAGE,
+        P.CLOUD_RESOURCE_CHANGE, P.ASSET_DELETE, P.OPS_WEBHOOK_MANAGE, P.COMPUTE_APPROVE,
     },
     Role.ORG_MEMBER: _UNIT_STAFF,
     Role.OPERATOR: frozenset({
         P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ, P.CONNECT_INSPECT,
-        P.OPS_READ_ALL, P.OPS_COMMAND,
+        P.OPS_READ_ALL, P.OPS_COMMAND, P.COMPUTE_READ_ALL,
     }),
     Role.AUDITOR: frozenset({
         P.USER_READ, P.AUDIT_READ, P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ,
-        P.CONNECT_INSPECT, P.DATA_READ, P.OPS_READ_ALL,
+        P.CONNECT_INSPECT, P.DATA_READ, P.OPS_READ_ALL, P.COMPUTE_READ_ALL,
     }),
-    DerivedRole.BUREAU_STAFF: frozenset({P.DATA_REVIEW, P.CLOUD_RANKING_READ}),
+    DerivedRole.BUREAU_STAFF: frozenset({P.DATA_REVIEW, P.CLOUD_RANKING_READ, P.COMPUTE_REVIEW, P.COMPUTE_READ_ALL}),
     DerivedRole.BUREAU_ADMIN: frozenset({P.DATA_CORE_APPROVE, P.CLOUD_REQUEST_APPROVE_BUREAU, P.CLOUD_READ}),
 }
 

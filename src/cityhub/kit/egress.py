@@ -92,11 +92,13 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return out
 
 
-def check_url(url: str, *, field: str = "url", listed_only: bool = False) -> str:
+def check_url(url: str, *, field: str = "url", listed_only: bool = False, hosts: frozenset[str] | None = None
+              ) -> str:
     """Raise `EgressDenied` unless cityhub may call `url`; returns it unchanged.
 
     `listed_only`: the host must be on the allow-list (alarm webhooks). Otherwise allow-listed hosts pass as they
-    are and every other host must resolve to public addresses only (or not resolve at all, for now).
+    are and every other host must resolve to public addresses only (or not resolve at all, for now). `hosts`
+    replaces the allow-list (a surface with its own, e.g. the capability hub's upstreams).
     """
     try:
         parts = urlsplit(url.strip())
@@ -106,7 +108,7 @@ def check_url(url: str, *, field: str = "url", listed_only: bool = False) -> str
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise EgressDenied(_("Only http and https URLs with a host may be called"), field=field)
     host = _norm_host(parts.hostname)
-    if host in allowed_hosts():
+    if host in (allowed_hosts() if hosts is None else hosts):
         return url
     if listed_only:
         raise EgressDenied(_("Only the configured hosts may be called"), field=field,
@@ -191,3 +193,73 @@ def client(*, timeout: float = 10.0, follow_redirects: bool = False, listed_only
     return httpx.Client(transport=transport or _EgressTransport(listed_only), trust_env=False,
                         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), follow_redirects=follow_redirects,
                         max_redirects=3, event_hooks={"request": [check_request]})
+
+
+def host_list(raw: str) -> frozenset[str]:
+    """A comma-separated setting of hosts, normalised like the allow-list."""
+    return frozenset(_norm_host(h) for h in raw.split(",") if h.strip())
+
+
+class _AsyncCheckedBackend(httpcore.AsyncNetworkBackend):
+    """The async twin of `_CheckedBackend`: only listed hosts, connected at the address resolved here."""
+
+    def __init__(self, hosts: frozenset[str]) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._hosts = hosts
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
+        """Connect to the first address of a listed `host` that answers."""
+        import anyio.to_thread
+
+        name = _norm_host(host)
+        if name not in self._hosts:
+            raise httpcore.ConnectError(f"egress refused: {name} is not on the allow-list")
+        try:
+            addresses = await anyio.to_thread.run_sync(_resolve, name, port)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {name}: {exc}") from exc
+        error: Exception = httpcore.ConnectError(f"no address for {name}")
+        for ip in addresses:
+            try:
+                return await self._inner.connect_tcp(str(ip), port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+        raise error
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: typing.Iterable[typing.Any] | None = None
+                                  ) -> httpcore.AsyncNetworkStream:
+        """Never: outbound calls are TCP to checked addresses."""
+        raise httpcore.ConnectError("egress refused: unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        """Delegate (used by httpcore's retries)."""
+        await self._inner.sleep(seconds)
+
+
+class _AsyncEgressTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, hosts: frozenset[str], max_connections: int) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False), max_connections=max_connections,
+            max_keepalive_connections=max_connections, network_backend=_AsyncCheckedBackend(hosts))
+
+
+def async_client_listed(hosts: frozenset[str], *, timeout: float = 10.0, max_connections: int = 100,
+                        transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """A pooled async client that may call only `hosts` (listed hosts may be private: they were chosen).
+
+    For long-lived use (the capability hub's gateway keeps one per process). No redirects, no proxy variables;
+    every connection is made by the checked backend to an address it resolved itself.
+    """
+
+    async def check_request(request: httpx.Request) -> None:
+        if request.url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"egress refused: {request.url.scheme}", request=request)
+        if _norm_host(request.url.host) not in hosts:
+            raise httpx.ConnectError(f"egress refused: {request.url.host} is not on the allow-list", request=request)
+
+    return httpx.AsyncClient(transport=transport or _AsyncEgressTransport(hosts, max_connections), trust_env=False,
+                             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), follow_redirects=False,
+                             event_hooks={"request": [check_request]})

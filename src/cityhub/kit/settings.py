@@ -123,6 +123,26 @@ class Settings(BaseSettings):
         "inline on SQLite.")
     ops_screen_refresh_s: float = Field(5.0, description="Seconds between live updates of the 大屏 (SSE).")
 
+    compute_upstream_allowed_hosts: str = Field(
+        "", description="Comma-separated hosts the capability hub's gateway may forward to (component versions "
+        "with an upstream endpoint); only these, private addresses included when listed, e.g. "
+        "api.dept.gov.cn,127.0.0.1. Empty: no upstream component can be registered or called.")
+    compute_upstream_timeout_s: float = Field(10.0, description="Gateway: seconds an upstream call may take.")
+    compute_upstream_retries: int = Field(
+        2, description="Gateway: extra attempts for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) after a "
+        "connection failure, a timeout or a 502/503/504.")
+    compute_breaker_failures: int = Field(
+        5, description="Gateway: consecutive failures of one upstream that open its circuit.")
+    compute_breaker_cooldown_s: float = Field(
+        30.0, description="Gateway: seconds an open circuit refuses calls before one trial call is let through.")
+    compute_max_request_bytes: int = Field(1024 * 1024, description="Gateway: largest request body forwarded.")
+    compute_max_response_bytes: int = Field(
+        8 * 1024 * 1024, description="Gateway: largest upstream answer passed back (a larger one is a 502).")
+    compute_meter_flush_s: float = Field(
+        1.0, description="Metering: seconds between flushes of buffered call records to the database.")
+    compute_meter_batch: int = Field(
+        2000, description="Metering: buffered call records that trigger a flush before the interval.")
+
     @property
     def effective_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under var_dir."""
