@@ -1,0 +1,287 @@
+"""Compute REST API under /api/v1/compute, and the gateway `/hub/{component_code}/{version}/{path}`.
+
+The API covers the registry, applications and keys, subscriptions and usage. The gateway is keyed by application
+keys, not staff credentials, and is not in the platform's OpenAPI document: each component publishes its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response
+
+from cityhub.compute import schemas
+from cityhub.compute import service as compute
+from cityhub.core.deps import CurrentActor
+from cityhub.kit.pagination import Page, PageParams, page_params, page_response
+from cityhub.kit.web import DbSession, SessionRoute
+
+router = APIRouter(prefix="/api/v1/compute", tags=["compute"], route_class=SessionRoute)
+Paging = Annotated[PageParams, Depends(page_params)]
+Note = Annotated[str, Body(embed=True, max_length=2000)]
+
+
+# ---- registry
+
+
+@router.get("/components", response_model=Page[schemas.Component])
+def components(session: DbSession, actor: CurrentActor, page: Paging, q: str = Query("", max_length=200),
+               category: schemas.Category | None = None, status: schemas.ComponentStatus | None = None,
+               org_id: uuid.UUID | None = None) -> Response:
+    """The catalogue: published components, and the caller's units' others; `q` is a Chinese-aware search."""
+    items, total = compute.component_list(session, actor, page, q=q, category=category, status=status,
+                                          org_id=org_id)
+    return page_response(schemas.Component, items, total, page)
+
+
+@router.post("/components", response_model=schemas.Component, status_code=201)
+def component_create(session: DbSession, actor: CurrentActor, body: schemas.ComponentCreate) -> schemas.Component:
+    """Register a component (a draft); the OpenAPI document is validated (422 with the reason and where)."""
+    return schemas.Component.model_validate(compute.component_create(session, actor, body))
+
+
+@router.get("/components/{component_id}", response_model=schemas.Component)
+def component_get(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> schemas.Component:
+    """One component."""
+    return schemas.Component.model_validate(compute.component_get(session, actor, component_id))
+
+
+@router.patch("/components/{component_id}", response_model=schemas.Component)
+def component_update(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
+                     body: schemas.ComponentUpdate) -> schemas.Component:
+    """Change a draft (409 once submitted)."""
+    return schemas.Component.model_validate(compute.component_update(session, actor, component_id, body))
+
+
+@router.delete("/components/{component_id}", status_code=204)
+def component_delete(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> Response:
+    """Delete a draft nobody subscribed to."""
+    compute.component_delete(session, actor, component_id)
+    return Response(status_code=204)
+
+
+@router.get("/components/{component_id}/versions", response_model=list[schemas.Version])
+def component_versions(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> list[schemas.Version]:
+    """Versions, newest first."""
+    return [schemas.Version.model_validate(v) for v in compute.component_versions(session, actor, component_id)]
+
+
+@router.post("/components/{component_id}/versions", response_model=schemas.Version, status_code=201)
+def component_version_create(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
+                             body: schemas.VersionCreate) -> schemas.Version:
+    """Add an immutable version (409 when the semver exists)."""
+    return schemas.Version.model_validate(compute.component_version_create(session, actor, component_id, body))
+
+
+@router.post("/versions/{version_id}/publish", response_model=schemas.Version)
+def component_version_publish(session: DbSession, actor: CurrentActor, version_id: uuid.UUID) -> schemas.Version:
+    """The bureau publishes a new version of a published component."""
+    return schemas.Version.model_validate(compute.component_version_publish(session, actor, version_id))
+
+
+@router.post("/components/{component_id}/submit", response_model=schemas.Component)
+def component_submit(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> schemas.Component:
+    """Send a draft to the bureau's review."""
+    return schemas.Component.model_validate(compute.component_submit(session, actor, component_id))
+
+
+@router.post("/components/{component_id}/review", response_model=schemas.Component)
+def component_review(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
+                     body: schemas.Review) -> schemas.Component:
+    """The bureau publishes, or sends back with a note."""
+    return schemas.Component.model_validate(compute.component_review(session, actor, component_id, body.approve,
+                                                                     body.note))
+
+
+@router.post("/components/{component_id}/deprecate", response_model=schemas.Component)
+def component_deprecate(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
+                        note: Note = "") -> schemas.Component:
+    """No new subscriptions; existing ones keep calling."""
+    return schemas.Component.model_validate(compute.component_deprecate(session, actor, component_id, note))
+
+
+@router.post("/components/{component_id}/retire", response_model=schemas.Component)
+def component_retire(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
+                     note: Note = "") -> schemas.Component:
+    """The gateway stops answering it."""
+    return schemas.Component.model_validate(compute.component_retire(session, actor, component_id, note))
+
+
+@router.post("/components/{component_id}/reinstate", response_model=schemas.Component)
+def component_reinstate(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> schemas.Component:
+    """The bureau brings a deprecated component back."""
+    return schemas.Component.model_validate(compute.component_reinstate(session, actor, component_id))
+
+
+@router.get("/components/{component_id}/consumers")
+def component_consumers(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Who uses this component (active subscriptions)."""
+    return compute.component_consumers(session, actor, component_id)
+
+
+@router.get("/components/{component_id}/dependencies")
+def component_dependencies(session: DbSession, actor: CurrentActor, component_id: uuid.UUID
+                           ) -> list[dict[str, Any]]:
+    """The catalog entries it reads, with their security grade."""
+    return compute.component_dependencies(session, actor, component_id)
+
+
+@router.get("/components/{component_id}/usage", response_model=list[schemas.UsagePoint])
+def component_usage(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
+                    hours: int = Query(48, ge=1, le=24 * 31)) -> list[schemas.UsagePoint]:
+    """Calls per hour (what the caller may read of them)."""
+    compute.component_get(session, actor, component_id)
+    return compute.usage_series(session, actor, component_id, hours)
+
+
+@router.get("/review-queue", response_model=list[schemas.Component])
+def review_queue(session: DbSession, actor: CurrentActor) -> list[schemas.Component]:
+    """Components waiting for the bureau."""
+    return [schemas.Component.model_validate(c) for c in compute.component_review_queue(session, actor)]
+
+
+@router.get("/builtins")
+def builtins(actor: CurrentActor) -> list[dict[str, Any]]:
+    """The built-in handlers a version may name, with their OpenAPI documents."""
+    return compute.builtin_catalogue()
+
+
+# ---- applications and keys
+
+
+@router.get("/apps", response_model=list[schemas.App])
+def apps(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None) -> list[schemas.App]:
+    """Consumer applications of the caller's units."""
+    return [schemas.App.model_validate(a) for a in compute.app_list(session, actor, org_id)]
+
+
+@router.post("/apps", response_model=schemas.App, status_code=201)
+def app_create(session: DbSession, actor: CurrentActor, body: schemas.AppCreate) -> schemas.App:
+    """Register a consumer application."""
+    return schemas.App.model_validate(compute.app_create(session, actor, body))
+
+
+@router.get("/apps/{app_id}", response_model=schemas.App)
+def app_get(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> schemas.App:
+    """One application."""
+    return schemas.App.model_validate(compute.app_get(session, actor, app_id))
+
+
+@router.post("/apps/{app_id}/disable", response_model=schemas.App)
+def app_disable(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> schemas.App:
+    """Stop every call of the application at once."""
+    return schemas.App.model_validate(compute.app_disable(session, actor, app_id, True))
+
+
+@router.post("/apps/{app_id}/enable", response_model=schemas.App)
+def app_enable(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> schemas.App:
+    """Let the application call again."""
+    return schemas.App.model_validate(compute.app_disable(session, actor, app_id, False))
+
+
+@router.get("/apps/{app_id}/keys", response_model=list[schemas.AppKey])
+def app_keys(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> list[schemas.AppKey]:
+    """The application's keys (prefixes only)."""
+    return [schemas.AppKey.model_validate(k) for k in compute.app_keys(session, actor, app_id)]
+
+
+@router.post("/apps/{app_id}/keys", response_model=schemas.AppKeyCreated, status_code=201)
+def app_key_create(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> schemas.AppKeyCreated:
+    """Make a key; `key` is in this answer only."""
+    key, raw = compute.app_key_create(session, actor, app_id)
+    return schemas.AppKeyCreated(**schemas.AppKey.model_validate(key).model_dump(), key=raw)
+
+
+@router.post("/keys/{key_id}/revoke", response_model=schemas.AppKey)
+def app_key_revoke(session: DbSession, actor: CurrentActor, key_id: uuid.UUID) -> schemas.AppKey:
+    """Revoke a key; the gateway refuses it from now on."""
+    return schemas.AppKey.model_validate(compute.app_key_revoke(session, actor, key_id))
+
+
+@router.post("/keys/{key_id}/rotate", response_model=schemas.AppKeyCreated, status_code=201)
+def app_key_rotate(session: DbSession, actor: CurrentActor, key_id: uuid.UUID) -> schemas.AppKeyCreated:
+    """A new key, the old one revoked."""
+    key, raw = compute.app_key_rotate(session, actor, key_id)
+    return schemas.AppKeyCreated(**schemas.AppKey.model_validate(key).model_dump(), key=raw)
+
+
+# ---- subscriptions
+
+
+@router.get("/subscriptions", response_model=list[schemas.Subscription])
+def subscriptions(session: DbSession, actor: CurrentActor, app_id: uuid.UUID | None = None,
+                  component_id: uuid.UUID | None = None,
+                  status: schemas.SubscriptionStatus | None = None) -> list[schemas.Subscription]:
+    """Subscriptions the caller sees, as consumer or as owner."""
+    rows = compute.subscription_list(session, actor, app_id=app_id, component_id=component_id, status=status)
+    return [schemas.Subscription.model_validate(r["subscription"]) for r in rows]
+
+
+@router.post("/subscriptions", response_model=schemas.Subscription, status_code=201)
+def subscription_create(session: DbSession, actor: CurrentActor,
+                        body: schemas.SubscriptionCreate) -> schemas.Subscription:
+    """Ask for a subscription (approved at once when the component is open to all units)."""
+    return schemas.Subscription.model_validate(compute.subscription_create(session, actor, body))
+
+
+@router.get("/subscriptions/{sub_id}", response_model=schemas.Subscription)
+def subscription_get(session: DbSession, actor: CurrentActor, sub_id: uuid.UUID) -> schemas.Subscription:
+    """One subscription."""
+    return schemas.Subscription.model_validate(compute.subscription_get(session, actor, sub_id))
+
+
+@router.post("/subscriptions/{sub_id}/decide", response_model=schemas.Subscription)
+def subscription_decide(session: DbSession, actor: CurrentActor, sub_id: uuid.UUID,
+                        body: schemas.SubscriptionDecision) -> schemas.Subscription:
+    """The owner approves (with quotas) or rejects (with a reason)."""
+    return schemas.Subscription.model_validate(compute.subscription_decide(session, actor, sub_id, body))
+
+
+@router.post("/subscriptions/{sub_id}/revoke", response_model=schemas.Subscription)
+def subscription_revoke(session: DbSession, actor: CurrentActor, sub_id: uuid.UUID,
+                        note: Note = "") -> schemas.Subscription:
+    """End a subscription (either side)."""
+    return schemas.Subscription.model_validate(compute.subscription_revoke(session, actor, sub_id, note))
+
+
+# ---- usage
+
+
+@router.get("/usage", response_model=list[schemas.UsageRow])
+def usage(session: DbSession, actor: CurrentActor, since: datetime | None = None, until: datetime | None = None,
+          org_id: uuid.UUID | None = None, component_id: uuid.UUID | None = None) -> list[schemas.UsageRow]:
+    """Calls per component and application over a period, with chargeback."""
+    return compute.usage_report(session, actor, since=since, until=until, org_id=org_id, component_id=component_id)
+
+
+@router.get("/usage.csv")
+def usage_csv(session: DbSession, actor: CurrentActor, since: datetime | None = None, until: datetime | None = None,
+              org_id: uuid.UUID | None = None, component_id: uuid.UUID | None = None) -> Response:
+    """The usage report as CSV."""
+    rows = compute.usage_report(session, actor, since=since, until=until, org_id=org_id, component_id=component_id)
+    return Response(compute.usage_csv(rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="compute-usage.csv"'})
+
+
+# ---- the gateway
+
+hub = APIRouter(on_shutdown=[compute.gateway_shutdown])
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+@hub.api_route("/hub/{component_code}/{version}/{path:path}", methods=_METHODS, include_in_schema=False)
+async def gateway(request: Request, component_code: str, version: str, path: str) -> Response:
+    """Call a component version through the gateway (X-Api-Key: the application's key)."""
+    return await compute.gateway_for(request).handle(request, component_code, version, path)
+
+
+@hub.api_route("/hub/{component_code}/{version}", methods=_METHODS, include_in_schema=False)
+async def gateway_root(request: Request, component_code: str, version: str) -> Response:
+    """The version's root path."""
+    return await compute.gateway_for(request).handle(request, component_code, version, "")
+
+
+extra_routers = [hub]

@@ -1,0 +1,181 @@
+"""Tables of the capability hub (算).
+
+Components and their versions, consumer applications and keys, subscriptions with quotas, metered calls and their
+hourly roll-ups.
+
+Organisations belong to core and catalog entries to data; they are referenced by id (organisations with a foreign
+key, as every domain does; catalog entries as a list of ids checked through the data service on write).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityhub.kit import clock
+from cityhub.kit.db import Base, Timestamps, UUIDPk
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class ComponentStatus(StrEnum):
+    """Life of a component: the owner drafts and submits, the bureau reviews, publishes, deprecates, retires."""
+
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    PUBLISHED = "published"
+    DEPRECATED = "deprecated"  # still callable by existing subscribers; no new subscriptions
+    RETIRED = "retired"  # no longer callable
+
+
+class Category(StrEnum):
+    """The two families of the hub's catalogue (sub-categories are free data under each)."""
+
+    COMMON = "common"  # 共性技术: OCR, geocoding, identity checks, e-signature, messaging, forecasting…
+    BUSINESS = "business"  # 业务协同: e-licence verification, one-thing-one-go workflows…
+
+
+class VersionKind(StrEnum):
+    """How the gateway answers a call of the version."""
+
+    BUILTIN = "builtin"  # a handler in this process (compute.builtins)
+    UPSTREAM = "upstream"  # an HTTP endpoint on the upstream allow-list
+
+
+class SubscriptionStatus(StrEnum):
+    """Life of a subscription: requested, then approved (active) or rejected; revoked by either side."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+
+
+class Component(UUIDPk, Timestamps, Base):
+    """A reusable capability offered to every department through the gateway."""
+
+    __tablename__ = "compute_component"
+
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(20), index=True)
+    subcategory: Mapped[str] = mapped_column(String(100), default="")
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    openapi: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    docs: Mapped[str] = mapped_column(Text, default="")
+    sla: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"availability": 99.9, "p95_ms": 200}
+    catalog_entry_ids: Mapped[list[Any]] = mapped_column(default=list)  # data it reads (ids as strings)
+    open_to_all: Mapped[bool] = mapped_column(Boolean, default=False)  # subscriptions approved at once
+    price_per_call: Mapped[float] = mapped_column(Float, default=0.0)  # yuan, for chargeback
+    status: Mapped[str] = mapped_column(String(20), default=ComponentStatus.DRAFT, index=True)
+    review_note: Mapped[str] = mapped_column(Text, default="")
+    search_text: Mapped[str] = mapped_column(Text, default="")  # segmented names, tags, description
+
+
+class ComponentVersion(UUIDPk, Base):
+    """One immutable version of a component: its semver and what answers it (never changed after creation)."""
+
+    __tablename__ = "compute_component_version"
+    __table_args__ = (UniqueConstraint("component_id", "version"),)
+
+    component_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_component.id", ondelete="CASCADE"),
+                                                    index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    upstream_url: Mapped[str] = mapped_column(String(500), default="")
+    builtin: Mapped[str] = mapped_column(String(64), default="")
+    changelog: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)  # set by the bureau's review
+
+
+class ConsumerApp(UUIDPk, Timestamps, Base):
+    """A department's system that calls components through the gateway, with its own keys."""
+
+    __tablename__ = "compute_app"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AppKey(UUIDPk, Base):
+    """A key of an application: only its keyed hash is stored; the key is shown once, when it is made."""
+
+    __tablename__ = "compute_app_key"
+
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_app.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # shown in lists, to tell keys apart
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # HMAC-SHA256 with the settings' secret
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Subscription(UUIDPk, Timestamps, Base):
+    """An application's right to call one version of a component, with its quotas and expiry."""
+
+    __tablename__ = "compute_subscription"
+    __table_args__ = (Index("ix_compute_subscription_app_version", "app_id", "version_id"),)
+
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_app.id", ondelete="CASCADE"), index=True)
+    component_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_component.id"), index=True)
+    version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_component_version.id"))
+    status: Mapped[str] = mapped_column(String(20), default=SubscriptionStatus.PENDING, index=True)
+    quota_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    quota_per_day: Mapped[int | None] = mapped_column(Integer, default=None)
+    quota_per_month: Mapped[int | None] = mapped_column(Integer, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Call(Base):
+    """One metered gateway call (written in batches from the gateway's buffer, never on the hot path)."""
+
+    __tablename__ = "compute_call"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    component_id: Mapped[uuid.UUID | None] = mapped_column(index=True)  # None: the call named no known component
+    version_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    app_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    org_id: Mapped[uuid.UUID | None] = mapped_column(default=None)  # the consumer's unit
+    method: Mapped[str] = mapped_column(String(10))
+    status: Mapped[int] = mapped_column(Integer)
+    error_code: Mapped[str] = mapped_column(String(40), default="")
+    latency_ms: Mapped[float] = mapped_column(Float)
+    bytes_in: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_out: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsageHourly(Base):
+    """Calls per hour, component, version and application (the usage pages and chargeback read these)."""
+
+    __tablename__ = "compute_usage_hourly"
+    __table_args__ = (UniqueConstraint("hour", "component_id", "version_id", "app_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    hour: Mapped[datetime] = mapped_column(index=True)
+    component_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    version_id: Mapped[uuid.UUID] = mapped_column()
+    app_id: Mapped[uuid.UUID] = mapped_column()
+    org_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms_max: Mapped[float] = mapped_column(Float, default=0.0)
+    bytes_in: Mapped[int] = mapped_column(BigId, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigId, default=0)

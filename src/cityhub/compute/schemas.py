@@ -1,0 +1,248 @@
+"""Pydantic models of the capability hub: inputs (extra fields forbidden) and read models."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from cityhub.compute.models import Category, ComponentStatus, SubscriptionStatus, VersionKind
+from cityhub.kit.schemas import INT32_MAX, IDSchema, InputModel, Timestamped
+
+__all__ = ["Category", "ComponentStatus", "SubscriptionStatus", "VersionKind"]
+
+CODE_RE = re.compile(r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$")
+# Semantic Versioning 2.0.0 (semver.org), without build metadata: it would not order and cannot be in a URL path
+SEMVER_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+                       r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$")
+CATEGORY_LABELS = {Category.COMMON: "共性技术", Category.BUSINESS: "业务协同"}
+# Sub-categories as data: the issue's families; a component may name another (free text under its category)
+SUBCATEGORIES: dict[str, tuple[str, ...]] = {
+    Category.COMMON: ("地理空间", "身份核验", "文字识别", "电子签章", "消息通知", "视频分析", "预测分析", "测试工具"),
+    Category.BUSINESS: ("电子证照", "一件事一次办", "联合审批", "数据核验"),
+}
+_NAME = Field(min_length=1, max_length=200)
+_QUOTA = Field(None, ge=1, le=INT32_MAX)
+
+
+def semver_key(version: str) -> tuple[Any, ...]:
+    """Order versions as semver does: numbers numerically, a pre-release before its release."""
+    m = SEMVER_RE.match(version)
+    if not m:
+        return (0, 0, 0, 0, ())
+    pre = m.group(4)
+    pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")) if pre else ()
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3)), 0 if pre else 1, pre_key)
+
+
+class SLA(BaseModel):
+    """What the owner promises."""
+
+    availability: float | None = Field(None, ge=0, le=100, description="Percent of calls answered, e.g. 99.9")
+    p95_ms: int | None = Field(None, ge=1, le=600_000, description="95th percentile latency in milliseconds")
+
+
+class ComponentCreate(InputModel):
+    """Register a component (a draft of the owner's unit)."""
+
+    code: str = Field(min_length=3, max_length=64, description="URL name in the gateway: /hub/<code>/<version>/…")
+    name_zh: str = _NAME
+    name_en: str = Field("", max_length=200)
+    category: Category
+    subcategory: str = Field("", max_length=100)
+    org_id: uuid.UUID
+    description: str = Field("", max_length=20_000)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    openapi: dict[str, Any] = Field(default_factory=dict, description="OpenAPI 3 document of the interface")
+    docs: str = Field("", max_length=50_000)
+    sla: SLA = Field(default_factory=SLA)
+    catalog_entry_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    open_to_all: bool = False
+    price_per_call: float = Field(0.0, ge=0, le=1_000_000)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not CODE_RE.match(v):
+            raise ValueError("lower-case letters, digits and '-', starting with a letter")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        out = list(dict.fromkeys(t.strip() for t in v if t.strip()))
+        if any(len(t) > 50 for t in out):
+            raise ValueError("a tag has at most 50 characters")
+        return out
+
+
+class ComponentUpdate(InputModel):
+    """Change a draft component (fields left out are kept)."""
+
+    name_zh: str | None = Field(None, min_length=1, max_length=200)
+    name_en: str | None = Field(None, max_length=200)
+    subcategory: str | None = Field(None, max_length=100)
+    description: str | None = Field(None, max_length=20_000)
+    tags: list[str] | None = Field(None, max_length=20)
+    openapi: dict[str, Any] | None = None
+    docs: str | None = Field(None, max_length=50_000)
+    sla: SLA | None = None
+    catalog_entry_ids: list[uuid.UUID] | None = Field(None, max_length=50)
+    open_to_all: bool | None = None
+    price_per_call: float | None = Field(None, ge=0, le=1_000_000)
+
+
+class Review(InputModel):
+    """The bureau's decision on a submitted component."""
+
+    approve: bool
+    note: str = Field("", max_length=2000)
+
+
+class Component(Timestamped):
+    """A component as the catalogue shows it."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    category: Category
+    subcategory: str
+    org_id: uuid.UUID
+    description: str
+    tags: list[str]
+    openapi: dict[str, Any]
+    docs: str
+    sla: dict[str, Any]
+    catalog_entry_ids: list[str]
+    open_to_all: bool
+    price_per_call: float
+    status: ComponentStatus
+    review_note: str
+
+
+class VersionCreate(InputModel):
+    """Add an immutable version: an upstream endpoint or a built-in handler, never both."""
+
+    version: str = Field(min_length=5, max_length=64)
+    kind: VersionKind
+    upstream_url: str = Field("", max_length=500)
+    builtin: str = Field("", max_length=64)
+    changelog: str = Field("", max_length=5000)
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, v: str) -> str:
+        if not SEMVER_RE.match(v):
+            raise ValueError("a semantic version MAJOR.MINOR.PATCH[-pre], e.g. 1.2.0")
+        return v
+
+
+class Version(IDSchema):
+    """A version of a component."""
+
+    component_id: uuid.UUID
+    version: str
+    kind: VersionKind
+    upstream_url: str
+    builtin: str
+    changelog: str
+    created_at: datetime
+    published_at: datetime | None
+
+
+class AppCreate(InputModel):
+    """Register a department's consumer application."""
+
+    org_id: uuid.UUID
+    name: str = _NAME
+    description: str = Field("", max_length=2000)
+
+
+class App(Timestamped):
+    """A consumer application."""
+
+    org_id: uuid.UUID
+    name: str
+    description: str
+    disabled: bool
+
+
+class AppKey(IDSchema):
+    """A key as lists show it (never the key itself)."""
+
+    app_id: uuid.UUID
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class AppKeyCreated(AppKey):
+    """A key just made: `key` is shown this once and never stored."""
+
+    key: str
+
+
+class SubscriptionCreate(InputModel):
+    """An application asks to call a version of a component, within quotas until an expiry."""
+
+    app_id: uuid.UUID
+    component_code: str = Field(min_length=3, max_length=64)
+    version: str = Field(min_length=5, max_length=64)
+    quota_per_minute: int | None = _QUOTA
+    quota_per_day: int | None = _QUOTA
+    quota_per_month: int | None = _QUOTA
+    expires_at: datetime | None = None
+    purpose: str = Field("", max_length=2000)
+
+
+class SubscriptionDecision(InputModel):
+    """The owner's decision; the quotas may be lowered (or set) when approving."""
+
+    approve: bool
+    note: str = Field("", max_length=2000)
+    quota_per_minute: int | None = _QUOTA
+    quota_per_day: int | None = _QUOTA
+    quota_per_month: int | None = _QUOTA
+
+
+class Subscription(Timestamped):
+    """A subscription."""
+
+    app_id: uuid.UUID
+    component_id: uuid.UUID
+    version_id: uuid.UUID
+    status: SubscriptionStatus
+    quota_per_minute: int | None
+    quota_per_day: int | None
+    quota_per_month: int | None
+    expires_at: datetime | None
+    purpose: str
+    decided_at: datetime | None
+    decision_note: str
+
+
+class UsageRow(BaseModel):
+    """Calls of one component by one unit's application over a period (and what they cost)."""
+
+    component_code: str
+    app_id: uuid.UUID
+    app_name: str
+    org_id: uuid.UUID
+    calls: int
+    errors: int
+    avg_latency_ms: float
+    max_latency_ms: float
+    bytes_in: int
+    bytes_out: int
+    cost: float
+
+
+class UsagePoint(BaseModel):
+    """Calls in one hour (a chart's point)."""
+
+    hour: datetime
+    calls: int
+    errors: int

@@ -1,0 +1,80 @@
+"""The capability hub's public façade: what api, pages, cli, the demo and other domains call.
+
+Each capability keeps its own service module (`registry`, `access`, `gateway`, `metering`, `builtins`); this module
+re-exports their actions so callers import one name and the packages can move without breaking them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityhub.compute.access.service import (
+    app_create,
+    app_disable,
+    app_get,
+    app_key_create,
+    app_key_revoke,
+    app_key_rotate,
+    app_keys,
+    app_list,
+    key_hash,
+    subscription_create,
+    subscription_decide,
+    subscription_get,
+    subscription_list,
+    subscription_queue,
+    subscription_revoke,
+)
+from cityhub.compute.builtins import service as _builtins
+from cityhub.compute.gateway.service import Gateway, GatewayError, gateway_for, identity_headers
+from cityhub.compute.gateway.service import shutdown as gateway_shutdown
+from cityhub.compute.metering.service import Meter, calls_recent, usage_csv, usage_report, usage_series
+from cityhub.compute.registry.service import (
+    TRANSITIONS,
+    component_by_code,
+    component_consumers,
+    component_create,
+    component_delete,
+    component_dependencies,
+    component_deprecate,
+    component_get,
+    component_list,
+    component_reinstate,
+    component_retire,
+    component_review,
+    component_review_queue,
+    component_submit,
+    component_update,
+    component_version_create,
+    component_version_get,
+    component_version_publish,
+    component_versions,
+    subcategories,
+    validate_openapi,
+)
+
+__all__ = [
+    "TRANSITIONS", "Gateway", "GatewayError", "Meter", "app_create", "app_disable", "app_get", "app_key_create",
+    "app_key_revoke", "app_key_rotate", "app_keys", "app_list", "builtin_catalogue", "calls_recent",
+    "component_by_code", "component_consumers", "component_create", "component_delete", "component_dependencies",
+    "component_deprecate", "component_get", "component_list", "component_reinstate", "component_retire",
+    "component_review", "component_review_queue", "component_submit", "component_update",
+    "component_version_create", "component_version_get", "component_version_publish", "component_versions",
+    "gateway_for", "gateway_shutdown", "identity_headers", "key_hash", "subcategories", "subscription_create",
+    "subscription_decide", "subscription_get", "subscription_list", "subscription_queue", "subscription_revoke",
+    "usage_csv", "usage_report", "usage_series", "validate_openapi",
+]
+
+
+def builtin_catalogue() -> list[dict[str, Any]]:
+    """Every built-in handler: name, title, OpenAPI document."""
+    return [{"name": n, "title": p.title, "openapi": p.openapi()}
+            for n in _builtins.builtin_names() if (p := _builtins.builtin_get(n)) is not None]
+
+
+def builtin_openapi(name: str) -> dict[str, Any]:
+    """A built-in's OpenAPI document (for registering it as a component)."""
+    plugin = _builtins.builtin_get(name)
+    if plugin is None:
+        raise KeyError(name)
+    return plugin.openapi()
