@@ -1,8 +1,11 @@
-"""A citizen's open-data portal account is a principal of the portal only (issue 13, item 7).
+"""A citizen's open-data portal account is a principal of the portal only (issue 13, item 7; issue 16).
 
 A portal account registered at /portal/register walks every API route and every page route of the app; outside
-the explicit allow-list below (public routes, and the portal's own), each must refuse it: APIs with 403
-`portal_account`, pages with a redirect to the portal — whether it comes with the session cookie or an API token.
+the explicit allow-list below (the portal, the CKAN API, DCAT, downloads, citizens' reports, the account's own
+pages), each must refuse it: APIs with 403 `portal_account`, pages with a redirect to the portal carrying the
+reason — whether it comes with the session cookie or an API token, with or without a body. The internal catalog
+(`/data`, `/api/v1/data/catalog…`) answers anonymous callers with the open catalog but is closed to portal
+accounts, like every internal route: the account's catalog is the portal's (`/dataset`, `/api/3`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi.routing import APIRoute
 from starlette.convertors import IntegerConvertor, UUIDConvertor
@@ -24,14 +28,6 @@ PUBLIC_API = {
     ("GET", "/healthz"): "liveness, no data",
     ("GET", "/readyz"): "readiness, no data",
     ("GET", "/metrics"): "public to anonymous callers too (tests/authz/core.py)",
-    ("GET", "/api/v1/data/vocabularies"): "code lists",
-    ("GET", "/api/v1/data/catalog"): "catalog search: the public sees the open catalog",
-    ("GET", "/api/v1/data/catalog/entries/{entry_id}"): "an entry as the public sees it",
-    ("GET", "/api/v1/data/catalog/by-name/{name}"): "an entry as the public sees it",
-    ("GET", "/api/v1/data/catalog/by-code/{code}"): "an entry as the public sees it",
-    ("GET", "/api/v1/data/catalog/entries/{entry_id}/versions"): "an open entry's versions",
-    ("GET", "/api/v1/data/catalog/entries/{entry_id}/stats"): "an open entry's counts",
-    ("GET", "/api/v1/data/catalog/entries/{entry_id}/resources"): "an open entry's resources",
     ("GET", "/api/3/action/{action}"): "CKAN Action API (open data; a grant token reads its grant)",
     ("POST", "/api/3/action/{action}"): "CKAN Action API (writes are checked by the catalog policies)",
     ("GET", "/api/action/{action}"): "CKAN Action API",
@@ -52,10 +48,9 @@ PORTAL_API = {
 }
 PUBLIC_PAGES = {
     ("GET", "/_bare"): "benchmark baseline, no data",
+    ("GET", "/"): "home: sends a portal account on to the portal",
     ("GET", "/login"): "login form", ("POST", "/login"): "login",
     ("POST", "/logout"): "logout", ("GET", "/lang/{code}"): "language switch",
-    ("GET", "/data"): "the catalog as the public sees it (a public navigation entry)",
-    ("GET", "/data/entries/{entry_id}"): "an entry as the public sees it",
     ("GET", "/ops/report"): "citizens report problems", ("POST", "/ops/report"): "citizens report problems",
     ("GET", "/portal"): "portal", ("GET", "/dataset"): "portal", ("GET", "/dataset/{name}"): "portal",
     ("GET", "/organization"): "portal", ("GET", "/organization/{code}"): "portal",
@@ -67,7 +62,7 @@ PORTAL_PAGES = {
     ("POST", "/portal/applications/{req_id}/activate"): "activate an approved application",
     ("POST", "/portal/applications/{req_id}/withdraw"): "withdraw an application",
 }
-# routes with a credential of their own, which no user account holds: a portal account gets 401 there
+# routes with a credential of their own, which no user account holds: a portal account is refused there too
 DEVICE_API = {
     ("POST", "/api/v1/devices/{device_id}/telemetry"): "HTTP ingest, authenticated by the device's token",
 }
@@ -84,7 +79,7 @@ def _routes(app: Any) -> list[APIRoute]:
 
 
 def _walk(app: Any) -> list[tuple[str, str, APIRoute]]:
-    return [(m, r.path, r) for r in _routes(app) for m in sorted(r.methods - {"HEAD", "OPTIONS"})]
+    return [(m, r.path, r) for r in _routes(app) for m in sorted((r.methods or set()) - {"HEAD", "OPTIONS"})]
 
 
 def _url(route: APIRoute) -> str:
@@ -144,30 +139,63 @@ def test_every_internal_route_refuses_a_portal_account(app: Any, client: Any, wo
             continue
         walked += 1
         url = _url(route)
-        if route.include_in_schema:  # an API route: by cookie (with the CSRF header) and by token
+        if route.include_in_schema:  # an API route: by cookie (with the CSRF header) and by token, with a body
+            body = {"name": "x", "id": str(uuid.uuid4())} if method in WRITES else None
             for how, headers in (("cookie", {"X-CSRF-Token": csrf, "Accept": "application/json"}),
                                  ("token", {"Authorization": f"Bearer {raw}", "Accept": "application/json"})):
-                r = client.request(method, url, headers=headers)  # a bearer token wins over the cookie
+                r = client.request(method, url, headers=headers, json=body)  # a bearer token wins over the cookie
                 code = r.json().get("error", {}).get("code") if "json" in r.headers.get("content-type", "") else ""
-                if (method, path) in DEVICE_API:
-                    if r.status_code != 401:
+                if (method, path) in DEVICE_API:  # refused by the seal, or by the route's own credential check
+                    if r.status_code not in (401, 403):
                         failures.append(f"{method} {path} by {how}: {r.status_code} {r.text[:120]}")
                 elif r.status_code != 403 or code != "portal_account":
                     failures.append(f"{method} {path} by {how}: {r.status_code} {r.text[:120]}")
-        else:  # a page: sent to the portal
+        else:  # a page: sent to the portal, with the reason
             r = client.request(method, url, headers={"Accept": "text/html"}, follow_redirects=False,
-                               data={"csrf_token": csrf} if method in WRITES else None)
-            if r.status_code != 303 or r.headers.get("location") != "/portal":
+                               data={"csrf_token": csrf, "name": "x", "title": "x"} if method in WRITES else None)
+            where = urlsplit(r.headers.get("location", ""))
+            if r.status_code != 303 or where.path != "/portal" or not parse_qs(where.query).get("msg"):
                 failures.append(f"{method} {path} page: {r.status_code} {r.headers.get('location')}")
     assert walked > 100  # the walk really covered the platform
     assert not failures, "internal routes a portal account reached:\n" + "\n".join(failures)
     # the account itself still works afterwards (no refusal ended its session)
     assert client.get("/api/v1/me").status_code == 200
+    # and the portal says why it was sent there
+    landed = client.get("/admin/organizations", headers={"Accept": "text/html"})
+    assert landed.url.path == "/portal" and "开放数据门户账号不能使用内部平台" in landed.text
+
+
+def test_the_portal_area_still_answers_a_portal_account(app: Any, client: Any, world: Any) -> None:
+    """Every GET route of the allow-list without path parameters answers the account (none is refused)."""
+    _register(client)
+    user = core.user_by_username(world.session, "citizen-wang")
+    assert user is not None
+    _tok, raw = core.api_token_create(world.session, core.Actor.system("test"), user.id, ApiTokenCreate(name="t"))
+    world.session.flush()
+    checked = 0
+    for method, path in sorted(ALLOWED):
+        if method != "GET" or "{" in path or path == "/metrics":
+            continue
+        for headers in ({}, {"Authorization": f"Bearer {raw}"}):
+            r = client.get(path, headers=headers, follow_redirects=False)
+            checked += 1
+            assert r.status_code in (200, 303), (path, r.status_code, r.text[:200])
+            assert r.headers.get("location", "/portal") in ("/", "/portal"), (path, r.headers["location"])
+    assert checked >= 20
+    assert client.get("/api/3/action/package_search", headers={"Authorization": f"Bearer {raw}"}).status_code == 200
+    assert client.get("/api/3/action/package_list").json()["success"] is True
+
+
+def test_anonymous_callers_still_read_the_open_catalog(client: Any, world: Any) -> None:
+    """The seal is for portal accounts: an anonymous visitor keeps the internal catalog's public view."""
+    assert client.get("/data").status_code == 200
+    assert client.get("/api/v1/data/catalog").status_code == 200
+    assert client.get("/api/v1/data/vocabularies").status_code == 200
 
 
 def test_the_portal_account_still_uses_the_portal(client: Any, world: Any) -> None:
     _register(client)
-    for path in ("/portal", "/dataset", "/organization", "/data", "/portal/me"):
+    for path in ("/portal", "/dataset", "/organization", "/portal/me"):
         assert client.get(path).status_code == 200, path
     home = client.get("/", follow_redirects=False)
     assert home.status_code == 303 and home.headers["location"] == "/portal"

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -25,14 +25,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cityhub import __version__
-from cityhub.core.deps import PORTAL_ACCOUNT
+from cityhub.core.deps import PORTAL_ACCOUNT, portal_seal
 from cityhub.kit import context, events, i18n, pushcache, safejson
 from cityhub.kit.db import Database
 from cityhub.kit.errors import CityhubError, PayloadTooLarge, RateLimited, ValidationFailed, public_envelope
 from cityhub.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY, db_metrics
 from cityhub.kit.security_headers import SecurityHeadersMiddleware
 from cityhub.kit.settings import Settings, get_settings
-from cityhub.kit.web import LARGE_BODY_PREFIXES, STATIC_DIR, render
+from cityhub.kit.web import LARGE_BODY_PREFIXES, STATIC_DIR, redirect_with_message, render
 
 log = logging.getLogger("cityhub")
 
@@ -212,7 +212,7 @@ def _error_response(request: Request, status: int, body: dict[str, Any], headers
             return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
         err = body.get("error", {})
         if status == 403 and err.get("code") == PORTAL_ACCOUNT:  # a citizen on an internal page: their portal
-            return RedirectResponse("/portal", status_code=303)
+            return redirect_with_message("/portal", err.get("message"))
         return render(request, "error.html", {"status": status, "message": err.get("message", "")},
                       status_code=status)
     return JSONResponse(body, status_code=status, headers=headers)
@@ -300,7 +300,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     """Build the ASGI app; tests pass their own Database bound to a rolled-back transaction."""
     settings = settings or get_settings()
     app = FastAPI(title="cityhub 城市智能中枢", version=__version__,
-                  description="One platform over a city's cloud, sensing network, data, compute and programme.")
+                  description="One platform over a city's cloud, sensing network, data, compute and programme.",
+                  # portal accounts stay in the portal's area, whatever a route's own dependencies (core.deps)
+                  dependencies=[Depends(portal_seal)])
     app.state.settings = settings
     app.state.db = db or Database.from_settings(settings)
     if db is None and settings.push_cache:

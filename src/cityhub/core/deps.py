@@ -96,7 +96,62 @@ async def _require(actor: Annotated[Actor, Depends(_require_account)]) -> Actor:
     return actor
 
 
-PORTAL_ACCOUNT = "portal_account"  # the error code of a portal account refused by CurrentActor
+PORTAL_ACCOUNT = "portal_account"  # the error code of a portal account refused on the internal platform
+
+# The portal's area: the only routes a citizen's portal account may reach. Everything else is the internal platform,
+# closed to portal accounts by `portal_seal`, whichever actor dependency a route declares (even none). Segments
+# cover a path and everything below it; exact paths only themselves. Keyed on the route's path template.
+PORTAL_AREA_SEGMENTS = (
+    "/portal", "/dataset", "/organization",  # the portal's pages, the account's own page and applications
+    "/api/3", "/api/action", "/datastore",  # the CKAN-compatible API and the open rows
+    "/ops/report", "/api/v1/ops/reports",  # citizens report problems and follow them
+    "/lang",  # the language switch
+)
+PORTAL_AREA_PATHS = frozenset({
+    "/", "/login", "/logout",  # the home page sends a portal account on to the portal
+    "/catalog.ttl", "/catalog.jsonld", "/catalog.rdf", "/sitemap.xml",  # DCAT and the open datasets
+    "/api/v1/me", "/api/v1/users/{user_id}/password",  # the account's own identity and password
+    "/healthz", "/readyz", "/metrics", "/_bare",  # no data of the platform's
+})
+
+
+def in_portal_area(path: str) -> bool:
+    """Is `path` (a route's path template, or a URL path) in the portal's area?"""
+    return path in PORTAL_AREA_PATHS or any(path == s or path.startswith(s + "/") for s in PORTAL_AREA_SEGMENTS)
+
+
+def _route_path(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", None) or request.url.path)
+
+
+async def portal_seal(request: Request, session: DbSession) -> None:
+    """The one gate between portal accounts and the internal platform: every route outside the portal's area.
+
+    Installed on the app (`create_app`), so it runs before any route's own dependencies, on routes that ask for
+    `OptionalActor` or no actor at all too. Only a credential that names a user account is looked at (a session
+    cookie, a `chub_` token): a device's or a grant's token goes on to the route's own check untouched. Anonymous
+    callers pass (each route decides about them). Credentials are resolved only outside the portal's area, where
+    the route would resolve them anyway: the actor is kept on `request.state` for it, and the session is the
+    route's own (FastAPI caches a dependency per request). Pages answer the refusal with a redirect to the portal
+    (app._error_response, by the error code).
+    """
+    if in_portal_area(_route_path(request)):
+        return
+    scheme, _sep, value = request.headers.get("authorization", "").partition(" ")
+    user_token = scheme.lower() == "bearer" and value.strip().startswith(f"{service.TOKEN_PREFIX}_")
+    if not user_token and session_credentials(request) is None:  # anonymous, or another kind of credential
+        return
+    try:
+        actor = await _resolve(request, session)
+    except (Unauthorized, Forbidden):
+        # not an account the seal can name (a device's or a grant's token, a stale cookie, a failed check): the
+        # route's own authentication answers, as it would without the seal
+        return
+    if actor.is_portal_account:
+        raise Forbidden(_("Open-data portal accounts cannot use the internal platform"), code=PORTAL_ACCOUNT)
+
+
 # Any caller, anonymous included (public portal pages and APIs).
 OptionalActor = Annotated[Actor, Depends(_resolve)]
 # Any logged-in account, a citizen's portal account included: only for the portal's own routes (the account's
@@ -104,3 +159,4 @@ OptionalActor = Annotated[Actor, Depends(_resolve)]
 AccountActor = Annotated[Actor, Depends(_require_account)]
 # Government staff (a logged-in staff user or their API token), or the system: every internal page and route.
 CurrentActor = Annotated[Actor, Depends(_require)]
+

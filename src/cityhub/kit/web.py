@@ -43,8 +43,12 @@ async def _db_session(request: Request) -> AsyncIterator[Session]:
     except BaseException:
         await run_in_threadpool(_finish, session, False)
         raise
-    if not session.info.get(_FINISHED):  # SessionRoute already committed in the endpoint's thread
+    if session.info.get(_FINISHED):  # SessionRoute already committed in the endpoint's thread
+        return
+    if session.in_transaction():
         await run_in_threadpool(_finish, session, True)
+    else:  # never used (a route that needed no database after all): nothing to commit, closing does no I/O
+        session.close()
 
 
 def _finish(session: Session, commit: bool) -> None:
@@ -216,6 +220,8 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         "vendor_ready": (VENDOR_DIR / "echarts.min.js").exists(),
     }
     ctx.update(context or {})
+    if "msg" not in ctx:  # a page that shows no flash message of its own: the frame shows `?msg=` (redirects)
+        ctx["flash"] = request.query_params.get("msg", "")[:300]
     response: Response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
     return response
 

@@ -250,14 +250,15 @@ def subscription_create(session: Session, actor: Actor, data: SubscriptionCreate
 def _decide(session: Session, actor: Actor, sub: Subscription, comp: Component, *, approve: bool, note: str,
             quotas: dict[str, int | None] | None = None) -> Subscription:
     fields = ("status", "decision_note", "quota_per_minute", "quota_per_day", "quota_per_month")
+    final = {k: getattr(sub, k) for k in fields[2:]}
+    final.update({k: v for k, v in (quotas or {}).items() if v is not None})
+    _check_quotas(final)  # before any change: a refused decision leaves the subscription as it was
     with core.audited(session, actor, "subscription_decide", sub, fields, target_type="compute_subscription",
                       org_id=comp.org_id):
         transition(sub, SS.ACTIVE if approve else SS.REJECTED, SUB_TRANSITIONS, "subscription")
         sub.decided_by, sub.decided_at, sub.decision_note = actor.user_id, clock.now(), note
-        for k, v in (quotas or {}).items():
-            if v is not None:
-                setattr(sub, k, v)
-        _check_quotas({k: getattr(sub, k) for k in ("quota_per_minute", "quota_per_day", "quota_per_month")})
+        for k, v in final.items():
+            setattr(sub, k, v)
     registry.gateway_changed(session)
     return sub
 

@@ -292,7 +292,7 @@ class Gateway:
             try:
                 async with client.stream(request.method, url, content=body, headers=headers) as upstream:
                     chunks, size = [], 0
-                    async for chunk in upstream.aiter_raw():
+                    async for chunk in upstream.aiter_bytes():  # decoded: no content-encoding to pass on
                         size += len(chunk)
                         if size > limit:
                             breaker.success()  # it answered; the answer is too large for us
@@ -306,7 +306,7 @@ class Gateway:
                     raise GatewayError(502, "upstream_error", "The component's upstream failed",
                                        details={"upstream_status": status})
                 breaker.success()
-                out = {k: v for k in ("content-type", "content-encoding", "cache-control")
+                out = {k: v for k in ("content-type", "cache-control")
                        if (v := upstream.headers.get(k))}
                 return Response(b"".join(chunks), status_code=status, headers=out)
             except httpx.TimeoutException:

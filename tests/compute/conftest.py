@@ -1,0 +1,15 @@
+"""Compute tests flush the metering buffer themselves: no flusher thread on the test's shared connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from cityhub.kit.settings import get_settings
+
+
+@pytest.fixture(autouse=True)
+def _meter_flushed_by_the_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(get_settings(), "compute_meter_flush_s", 0.0)
+    yield
