@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate, UserCreate
 from cityhub.data import schemas, service
+from cityhub.data.catalog import index
 from cityhub.data.models import CatalogEntry, CatalogSearch
 from cityhub.kit import clock
 from cityhub.kit.db import Database, make_engine
@@ -116,13 +117,13 @@ def _entries(db: Database, w: dict[str, Any], rng: random.Random) -> list[uuid.U
                 update_cycle=rng.choice(FACET_VALUES["update_cycle"]),
                 security_grade=rng.choice(FACET_VALUES["security_grade"]), status="published", version=1,
                 published_at=now, related_entry_ids=[])
-            e.search_text = service.build_search_text(e, org_name)
+            e.search_text = index.build_search_text(e, org_name)
             row = {c.key: getattr(e, c.key) for c in CatalogEntry.__table__.columns if getattr(e, c.key) is not None}
             row.update(created_at=now, updated_at=now - timedelta(seconds=i), share_condition="", legal_basis="",
                        share_mode="", open_condition="", source_system="", change_status="", review_note="", views=0,
                        requests_count=0, grants_count=0, accesses_count=0)
             batch.append(row)
-            search.append({"entry_id": e.id, **service.search_row_values(e, db.is_postgres)})
+            search.append({"entry_id": e.id, **index.search_row_values(e, db.is_postgres)})
             ids.append(e.id)
             if len(batch) >= 5000:
                 s.execute(insert(CatalogEntry), batch)

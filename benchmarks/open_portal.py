@@ -36,7 +36,8 @@ import catalog as catalog_bench  # noqa: E402  # reuse the catalog benchmark's b
 from _common import record  # noqa: E402
 
 from cityhub.core import service as core  # noqa: E402
-from cityhub.data import ckan, schemas, service  # noqa: E402
+from cityhub.data import schemas, service  # noqa: E402
+from cityhub.data.portal import ckan  # noqa: E402
 from cityhub.kit.db import Database  # noqa: E402
 from cityhub.kit.migrate import upgrade  # noqa: E402
 

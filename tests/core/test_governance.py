@@ -111,7 +111,7 @@ def test_the_last_active_platform_admin_can_be_neither_disabled_nor_unbound(clie
 
 
 def test_a_portal_account_holds_no_staff_role(client: Any, world: Any, session: Any) -> None:
-    from cityhub.data import portal
+    from cityhub.data import service as portal
     from cityhub.data.schemas import PublicUserRegister
 
     citizen = portal.public_user_register(session, core.Actor.anonymous(), PublicUserRegister(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from cityhub.data import portal, schemas, service
+from cityhub.data import schemas, service
+from cityhub.data.portal import service as portal
 from tests.data.helpers import PEOPLE_CSV, published_entry
 
 OPEN_COLUMNS = ["gender", "birth_date", "income", "employed"]  # PEOPLE_ITEMS without a masking rule

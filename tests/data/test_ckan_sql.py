@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cityhub.app import create_app
-from cityhub.data import openviews, sqlguard
+from cityhub.data.portal import openviews, sqlguard
 from cityhub.kit.db import Database, make_engine
 from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.migrate import upgrade

@@ -53,7 +53,7 @@ def test_catalog_is_valid_dcat_ap_3_and_open_only(client: Any, world: Any, ext: 
 
 
 def test_dataset_documents_and_paging(client: Any, world: Any, monkeypatch: Any) -> None:
-    from cityhub.data import dcat
+    from cityhub.data.portal import dcat
 
     w = _world(world)
     for ext, fmt in (("ttl", "turtle"), ("jsonld", "json-ld"), ("rdf", "xml")):

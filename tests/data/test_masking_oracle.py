@@ -1,7 +1,7 @@
 """Masked values cannot be recovered by filtering, sorting or searching (issue 13, item 2).
 
 A caller compares values — filters (one value or a list of candidates), sort, free text `q` — only on the columns
-`service.clear_columns` says they read in clear: every column for the provider; for the bureau, platform admins
+`reads.clear_columns` says they read in clear: every column for the provider; for the bureau, platform admins
 and grantees, the items without a masking rule; for the public, the open items. Each read path is tried here:
 the service, the REST rows of a resource and of a grant (JSON and CSV), CKAN's `datastore_search` and the dump.
 """
@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from cityhub.data import service
+from cityhub.data.datastore import reads
 from cityhub.kit.errors import ValidationFailed
 from tests.data.helpers import PEOPLE_ITEMS, active_grant, load_people, published_entry
 from tests.data.portal_helpers import MASKED_COLUMNS, OPEN_COLUMNS, open_entry
@@ -59,14 +60,14 @@ def _grant_world(w: Any) -> tuple[Any, Any, Any]:
 
 def test_clear_columns_per_reader(world: Any) -> None:
     entry = published_entry(world)
-    assert service.clear_columns(entry, None, False) == set(ALL_COLUMNS)  # the provider: everything clear
-    assert service.clear_columns(entry, None, True) == set(OPEN_COLUMNS)  # bureau, platform admin: masked ones not
-    assert service.clear_columns(entry, ["name", "phone", "gender"], True) == {"gender"}  # a grantee's items
-    assert service.clear_columns(entry, service.open_items(entry), True) == set(OPEN_COLUMNS)  # the public
-    assert service.clear_columns(entry, ["nope", "gender"], True) == {"gender"}  # unknown names are never clear
+    assert reads.clear_columns(entry, None, False) == set(ALL_COLUMNS)  # the provider: everything clear
+    assert reads.clear_columns(entry, None, True) == set(OPEN_COLUMNS)  # bureau, platform admin: masked ones not
+    assert reads.clear_columns(entry, ["name", "phone", "gender"], True) == {"gender"}  # a grantee's items
+    assert reads.clear_columns(entry, reads.open_items(entry), True) == set(OPEN_COLUMNS)  # the public
+    assert reads.clear_columns(entry, ["nope", "gender"], True) == {"gender"}  # unknown names are never clear
     core_item = {"name_cn": "病历", "name_en": "record", "data_type": "C", "length": 20, "security_level": "core"}
     secret = published_entry(world, title="就诊记录", items=[*PEOPLE_ITEMS, core_item])
-    assert "record" not in service.clear_columns(secret, None, True)  # 核心 without a rule is fully masked
+    assert "record" not in reads.clear_columns(secret, None, True)  # 核心 without a rule is fully masked
 
 
 # ---------------------------------------------------------------- service paths

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from cityhub.data import cache, portal, schemas, service
+from cityhub.data import cache, schemas, service
+from cityhub.data.datastore.stores import indexed_columns
+from cityhub.data.portal import service as portal
 from cityhub.kit.settings import get_settings
 from tests.conftest import need_service
 from tests.data.helpers import published_entry
@@ -219,7 +221,7 @@ def test_datastore_index_survives_reupload(session: Any, world: Any) -> None:
         service.datastore_index(session, world.actors["org_member_b"], res.id, ["gender"])
     service.resource_table_upload(session, a, e.id, "people.csv", io.BytesIO(PEOPLE_CSV.encode()),
                                   resource_id=res.id)
-    assert sorted(service._indexed_columns(session, str(res.table_name))) == ["birth_date", "gender"]
+    assert sorted(indexed_columns(session, str(res.table_name))) == ["birth_date", "gender"]
     service.resource_table_upload(session, a, e.id, "people.csv", io.BytesIO(PEOPLE_CSV.encode()),
                                   resource_id=res.id)  # twice: index names never collide
-    assert sorted(service._indexed_columns(session, str(res.table_name))) == ["birth_date", "gender"]
+    assert sorted(indexed_columns(session, str(res.table_name))) == ["birth_date", "gender"]

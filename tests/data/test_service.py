@@ -13,6 +13,8 @@ from openpyxl import Workbook, load_workbook
 
 from cityhub.core import service as core
 from cityhub.data import schemas, service
+from cityhub.data.datastore.export import to_csv, to_xlsx
+from cityhub.data.datastore.stores import resource_credentials
 from cityhub.data.schemas import MASK_RULES
 from cityhub.kit import clock
 from cityhub.kit.errors import (
@@ -352,11 +354,11 @@ def test_objections_and_demands_feed_kpis(world) -> None:
     assert kpi["coverage"] == 1.0 and kpi["field_pass_rate"] == 1.0 and kpi["on_time_update_rate"] == 1.0
     assert kpi["demands_assigned"] == 1 and kpi["demands_on_time"] == 1 and kpi["objection_reply_days"] == 0
     header, rows = service.responsibility_list_rows(world.session, b)
-    wb = load_workbook(io.BytesIO(service.to_xlsx("责任清单", header, rows)))
+    wb = load_workbook(io.BytesIO(to_xlsx("责任清单", header, rows)))
     assert wb.active.cell(1, 1).value == "单位"
     header, rows = service.catalog_list_rows(world.session, b)
     assert rows[0][0] == entry.code and "公民身份号码" in rows[0][7]
-    assert "需要人口信息" in service.to_csv(*service.demand_list_rows(world.session, b)).decode("utf-8-sig")
+    assert "需要人口信息" in to_csv(*service.demand_list_rows(world.session, b)).decode("utf-8-sig")
 
 
 def test_api_resource_proxy_keeps_credentials_and_masks(world) -> None:
@@ -364,7 +366,7 @@ def test_api_resource_proxy_keeps_credentials_and_masks(world) -> None:
     res = service.resource_api_create(world.session, world.actors["org_member_a"], entry.id,
                                       schemas.ResourceApiCreate(title="核验接口", upstream_url="https://up.example/p",
                                                                 credentials={"X-Api-Key": "s3cret"}))
-    assert "s3cret" not in res.credentials_enc and service.resource_credentials(res) == {"X-Api-Key": "s3cret"}
+    assert "s3cret" not in res.credentials_enc and resource_credentials(res) == {"X-Api-Key": "s3cret"}
     seen = {}
 
     def handler(request: httpx.Request) -> httpx.Response:

@@ -455,28 +455,16 @@ def kpis(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = Non
     return [schemas.Kpi.model_validate(k) for k in service.kpis(session, actor, org_id)]
 
 
-_LISTS = {"catalog": (service.catalog_list_rows, "目录清单"), "demand": (service.demand_list_rows, "需求清单"),
-          "responsibility": (service.responsibility_list_rows, "责任清单")}
-
-
 @router.get("/lists/{which}")
 def list_export(session: DbSession, actor: CurrentActor, which: str,
                 format: str = Query("csv", pattern="^(csv|xlsx)$")) -> Response:
     """Export one of the 三清单 as CSV or XLSX."""
-    if which not in _LISTS:
-        raise ValidationFailed("Unknown list; one of catalog, demand, responsibility", field="which")
-    fn, title = _LISTS[which]
-    header, rows = fn(session, actor)
-    if format == "xlsx":
-        return Response(service.to_xlsx(title, header, rows),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        headers={"Content-Disposition": f'attachment; filename="{which}.xlsx"'})
-    return Response(service.to_csv(header, rows), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{which}.csv"'})
+    body, media = service.list_export(session, actor, which, format)
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{which}.{format}"'})
 
 
 # ---- open-data portal (issue 6): CKAN Action API, datastore dumps, DCAT-AP 3, Data Package
 
-from cityhub.data.ckan_api import router as _portal_router  # noqa: E402  # mounted with this module's router
+from cityhub.data.portal.ckan_api import router as _portal_router  # noqa: E402  # mounted with this module's router
 
 extra_routers = [_portal_router]

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor, OptionalActor
+from cityhub.core.permissions import P
 from cityhub.data import policies, schemas, service
 from cityhub.kit import clock
 from cityhub.kit.errors import CityhubError
@@ -23,10 +24,10 @@ allow_large_bodies("/data/uploads/")
 
 register_nav(
     NavItem("data", "Data catalog", "/data", order=10, public=True),
-    NavItem("data", "Publish", "/data/publish", order=20),
-    NavItem("data", "Catalog review", "/data/review", order=30),
-    NavItem("data", "Sharing requests", "/data/requests", order=40),
-    NavItem("data", "Three lists", "/data/lists", order=50),
+    NavItem("data", "Publish", "/data/publish", order=20, permissions=(P.DATA_WRITE,)),
+    NavItem("data", "Catalog review", "/data/review", order=30, permissions=(P.DATA_REVIEW,)),
+    NavItem("data", "Sharing requests", "/data/requests", order=40, permissions=(P.DATA_READ,)),
+    NavItem("data", "Three lists", "/data/lists", order=50, permissions=(P.DATA_READ,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
 Text = Annotated[str, Form(max_length=4000)]
@@ -351,6 +352,6 @@ def demand_answer(request: Request, session: DbSession, actor: CurrentActor, dem
 
 # ---- open-data portal pages (issue 6)
 
-from cityhub.data.portal_pages import router as _portal_router  # noqa: E402  # mounted with this module's router
+from cityhub.data.portal.pages import router as _portal_router  # noqa: E402  # mounted with this module's router
 
 extra_routers = [_portal_router]

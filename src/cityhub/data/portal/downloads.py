@@ -9,17 +9,23 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cityhub.core.service import Actor
-from cityhub.data import policies, portal, service
-from cityhub.data.models import CatalogEntry, EntryStatus, Resource
+from cityhub.data import policies
+from cityhub.data.catalog import service as catalog
+from cityhub.data.datastore import service as datastore
+from cityhub.data.datastore.reads import item_mask
+from cityhub.data.portal import service as portal
+from cityhub.data.sharing.grants import usable_grant
 from cityhub.kit.db import Database
 from cityhub.kit.errors import Forbidden, NotFound
 from cityhub.kit.i18n import gettext as _
+
+if TYPE_CHECKING:
+    from cityhub.data.models import CatalogEntry, Resource
 
 PAGE = 1000
 # Table Schema types of the information item data types (GB/T 21063.4 type letters).
@@ -31,14 +37,11 @@ LICENSES = {"unconditional": {"name": "CC-BY-4.0", "path": "https://creativecomm
 
 
 def _public_entry(session: Session, actor: Actor, name: str) -> CatalogEntry:
-    """An entry of the open catalog by name (insiders may also see their unpublished ones)."""
+    """An entry by name as the catalog's visibility rule shows it to the caller (the public: the open catalog)."""
     try:
-        entry = portal.open_entry(session, actor, name)
+        return portal.open_entry(session, actor, name)
     except NotFound:
         raise NotFound(_("Dataset not found")) from None
-    if (entry.open_type == "none" or entry.status != EntryStatus.PUBLISHED) and not policies.is_insider(actor):
-        raise NotFound(_("Dataset not found"))
-    return entry
 
 
 def table_schema(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -68,8 +71,7 @@ def table_schema(items: list[dict[str, Any]]) -> dict[str, Any]:
 def datapackage(session: Session, actor: Actor, base: str, name: str) -> dict[str, Any]:
     """The Data Package (v1, tabular) of an open dataset: one resource per datastore table the caller may read."""
     entry = _public_entry(session, actor, name)
-    resources = list(session.scalars(select(Resource).where(Resource.entry_id == entry.id)
-                                     .order_by(Resource.created_at)))
+    resources = catalog.resources_of(session, [entry.id])[entry.id]
     items = portal.readable_items(session, actor, entry)
     out_res: list[dict[str, Any]] = []
     for i, res in enumerate(resources):
@@ -162,17 +164,15 @@ def stream(db: Database, actor: Actor, resource_id: uuid.UUID, fmt: str, bom: bo
 def open_file(session: Session, actor: Actor, name: str, resource_id: uuid.UUID) -> tuple[Resource, Path, CatalogEntry]:
     """A file resource of an open dataset: 无条件开放 for anybody, 有条件开放 with the caller's grant."""
     entry = _public_entry(session, actor, name)
-    res = session.get(Resource, resource_id)
-    if res is None or res.entry_id != entry.id or res.kind != "file":
-        raise NotFound(_("Resource not found"))
+    res = catalog.entry_resource(session, entry, resource_id, "file")
     insider_ok = policies.is_insider(actor) and (policies.is_staff(actor, entry.provider_org_id)
                                                  or policies.is_bureau(actor))
     if not insider_ok and entry.open_type != "unconditional":
-        grant = portal.user_grant(session, actor, entry.id)
+        grant = usable_grant(session, actor, entry.id)
         if grant is None:
             raise Forbidden(_("有条件开放: apply for access on the dataset page first"), code="apply_first")
-    if not insider_ok and any(service.item_mask(i) for i in entry.items or []) and entry.open_type == "unconditional":
+    if not insider_ok and any(item_mask(i) for i in entry.items or []) and entry.open_type == "unconditional":
         # A file cannot be masked column by column: files of entries with masked items go to grantees only.
         raise Forbidden(_("This file holds masked information items; request access"), code="masked_file")
-    res2, path = service.resource_file_open(session, Actor.system("portal"), res.id)
+    res2, path = datastore.resource_file_open(session, Actor.system("portal"), res.id)
     return res2, path, entry

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
 from cityhub.core.service import Actor
-from cityhub.data import portal
-from cityhub.data.models import CatalogEntry, CatalogSearch, EntryStatus, Resource
+from cityhub.data.catalog import service as catalog_service
 from cityhub.data.schemas import UPDATE_CYCLES
-from cityhub.kit.errors import NotFound
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.settings import get_settings
+
+if TYPE_CHECKING:
+    from cityhub.data.models import CatalogEntry, Resource
 
 PAGE_SIZE = 100
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
@@ -37,7 +37,6 @@ FREQUENCY = {"realtime": "CONT", "daily": "DAILY", "weekly": "WEEKLY", "monthly"
              "half_yearly": "ANNUAL_2", "yearly": "ANNUAL", "irregular": "IRREG"}
 LANG_ZH = URIRef(EU + "language/ZHO")
 CC_BY = URIRef("https://creativecommons.org/licenses/by/4.0/")
-OPEN = ("unconditional", "conditional")
 
 
 def _graph() -> Graph:
@@ -168,26 +167,14 @@ def _serialize(g: Graph, fmt: str) -> bytes:
     return g.serialize(format=fmt, encoding="utf-8")
 
 
-def _open_query() -> Any:
-    return (select(CatalogEntry).join(CatalogSearch, CatalogSearch.entry_id == CatalogEntry.id)
-            .where(CatalogSearch.status == EntryStatus.PUBLISHED, CatalogSearch.open_type.in_(OPEN)))
-
-
 def catalog(session: Session, actor: Actor, base: str, page: int, fmt: str) -> bytes:
     """One page of the open catalog (PAGE_SIZE datasets) with hydra paging links."""
-    total = session.scalar(select(func.count()).select_from(CatalogSearch).where(
-        CatalogSearch.status == EntryStatus.PUBLISHED, CatalogSearch.open_type.in_(OPEN))) or 0
+    entries, total = catalog_service.public_entries_page(session, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     last = max(1, math.ceil(total / PAGE_SIZE))
-    entries = list(session.scalars(_open_query().order_by(CatalogSearch.code)
-                                   .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
     g = _graph()
     cat = _catalog_node(g, session, base)
     orgs = {o.id: o for o in core.organization_all(session)}
-    by_entry: dict[Any, list[Resource]] = {e.id: [] for e in entries}
-    if entries:
-        for r in session.scalars(select(Resource).where(Resource.entry_id.in_(list(by_entry)))
-                                 .order_by(Resource.created_at)):
-            by_entry[r.entry_id].append(r)
+    by_entry = catalog_service.resources_of(session, [e.id for e in entries])
     for e in entries:
         g.add((cat, DCAT.dataset, add_dataset(g, base, e, orgs.get(e.provider_org_id), by_entry[e.id])))
     ext = {"turtle": "ttl", "json-ld": "jsonld", "xml": "rdf"}[fmt]
@@ -206,13 +193,9 @@ def catalog(session: Session, actor: Actor, base: str, page: int, fmt: str) -> b
 
 def dataset_document(session: Session, actor: Actor, base: str, name: str, fmt: str) -> bytes:
     """One open dataset (404 for anything outside the open catalog, whoever asks: DCAT is public metadata)."""
-    entry = session.scalar(_open_query().where(CatalogEntry.name == name))
-    if entry is None:
-        raise NotFound(_("Dataset not found"))
-    portal.open_entry(session, Actor.anonymous(), entry.name)  # the same visibility rule as every public read
+    entry = catalog_service.public_entry_by_name(session, name)
     orgs = {o.id: o for o in core.organization_all(session)}
-    resources = list(session.scalars(select(Resource).where(Resource.entry_id == entry.id)
-                                     .order_by(Resource.created_at)))
+    resources = catalog_service.resources_of(session, [entry.id])[entry.id]
     g = _graph()
     add_dataset(g, base, entry, orgs.get(entry.provider_org_id), resources)
     return _serialize(g, fmt)
@@ -220,10 +203,7 @@ def dataset_document(session: Session, actor: Actor, base: str, name: str, fmt: 
 
 def sitemap(session: Session, base: str) -> bytes:
     """A sitemap of the open dataset pages (at most 50,000, the sitemap protocol's limit)."""
-    rows = session.execute(select(CatalogEntry.name, CatalogSearch.updated_at)
-                           .join(CatalogSearch, CatalogSearch.entry_id == CatalogEntry.id)
-                           .where(CatalogSearch.status == EntryStatus.PUBLISHED, CatalogSearch.open_type.in_(OPEN))
-                           .order_by(CatalogEntry.name).limit(50_000)).all()
+    rows = catalog_service.public_entry_stamps(session, 50_000)
     urls = "".join(f"<url><loc>{escape(f'{base}/dataset/{n}')}</loc><lastmod>{u.date().isoformat()}</lastmod></url>"
                    for n, u in rows)
     return (f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'

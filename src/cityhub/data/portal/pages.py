@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
-from sqlalchemy import select
+from fastapi.responses import Response
 
 from cityhub.core import service as core
 from cityhub.core.deps import AccountActor, OptionalActor, session_start
-from cityhub.data import ckan, policies, portal, schemas, service
-from cityhub.data.models import CatalogEntry, CatalogSearch
+from cityhub.data import policies, schemas
+from cityhub.data.catalog import service as catalog
+from cityhub.data.catalog.search import Term, catalog_search
+from cityhub.data.datastore.reads import open_items
+from cityhub.data.portal import service as portal
+from cityhub.data.portal.ckan import LICENSE_BY_OPEN
+from cityhub.data.sharing import grants
 from cityhub.kit.errors import CityhubError, NotFound
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
+from cityhub.kit.web import (
+    DbSession,
+    NavItem,
+    SessionRoute,
+    error_text,
+    form_action,
+    register_nav,
+    render,
+)
 
 router = APIRouter(include_in_schema=False, route_class=SessionRoute)
 register_nav(NavItem("data", "Open data portal", "/portal", order=5, public=True))
@@ -30,19 +40,6 @@ Text = Annotated[str, Form(max_length=2000)]
 PAGE = 20
 NUMERIC = ("N", "Y", "I", "B", "F")
 PORTAL_FACETS = ("provider_org_id", "open_type", "base_db", "theme", "tags", "update_cycle", "format_category")
-OPEN_ONLY = [CatalogSearch.open_type != "none"]
-
-
-def _msg(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-    if isinstance(exc, CityhubError):
-        return exc.message
-    return str(exc)
-
-
-def _back(url: str, msg: str) -> RedirectResponse:
-    return RedirectResponse(f"{url}{'&' if '?' in url else '?'}msg={quote(msg)}", status_code=303)
 
 
 def _orgs(session: Any) -> dict[str, Any]:
@@ -58,7 +55,7 @@ def _vocab() -> dict[str, dict[str, str]]:
 def home(request: Request, session: DbSession, actor: OptionalActor) -> Response:
     """Portal home: counts, charts by department, theme and downloads, the newest datasets."""
     stats = portal.portal_stats(session)
-    recent, _t, _f = service.catalog_search(session, _public_view(actor), "", {}, [], "updated", 8, 0, extra=OPEN_ONLY)
+    recent, _t, _f = catalog_search(session, _public_view(actor), "", {}, [], "updated", 8, 0, open_only=True)
     return render(request, "portal/home.html", {
         "stats": stats, "recent": recent, "orgs": _orgs(session), "vocab": _vocab()})
 
@@ -77,17 +74,15 @@ def search(request: Request, session: DbSession, actor: OptionalActor, q: str = 
         vals = [v for v in request.query_params.getlist(f) if v]
         if vals:
             filters[f] = vals
-    extra = list(OPEN_ONLY)
     theme = filters.pop("theme", None)
-    if theme:
-        extra.append(CatalogSearch.entry_id.in_(select(CatalogEntry.id).where(CatalogEntry.theme.in_(theme))))
+    terms = [Term("theme", tuple(theme))] if theme else []
     msg = ""
     try:
-        rows, total, facets = service.catalog_search(session, _public_view(actor), q, filters, list(PORTAL_FACETS),
-                                                     sort if sort in ("updated", "title", "views", "code") else "",
-                                                     PAGE, (page - 1) * PAGE, extra=extra, facet_limit=12)
+        rows, total, facets = catalog_search(session, _public_view(actor), q, filters, list(PORTAL_FACETS),
+                                             sort if sort in ("updated", "title", "views", "code") else "",
+                                             PAGE, (page - 1) * PAGE, terms=terms, open_only=True, facet_limit=12)
     except CityhubError as exc:
-        rows, total, facets, msg = [], 0, {}, _msg(exc)
+        rows, total, facets, msg = [], 0, {}, error_text(exc)
     if theme:
         filters["theme"] = theme
     return render(request, "portal/search.html", {
@@ -106,7 +101,7 @@ def _preview(session: Any, actor: Any, resources: list[Any]) -> dict[str, Any] |
         with session.begin_nested():
             cols, recs, total, _n, entry, _r = portal.rows(session, actor, table.id, limit=20)
     except CityhubError as exc:
-        return {"error": _msg(exc), "resource": table}
+        return {"error": error_text(exc), "resource": table}
     by = {i["name_en"]: i for i in entry.items or []}
     numeric = [c for c in cols if by.get(c, {}).get("data_type") in NUMERIC]
     series = [{"name": by[c].get("name_cn", c), "data": [_num(r.get(c)) for r in recs]} for c in numeric[:3]]
@@ -126,11 +121,11 @@ def dataset(request: Request, session: DbSession, actor: OptionalActor, name: st
             token: str | None = None) -> Response:
     """A dataset: metadata, information items, resources and downloads, preview, quick chart, API examples."""
     entry = portal.open_entry(session, _public_view(actor), name)
-    service.catalog_entry_view(session, core.Actor.anonymous(), entry.id)
-    resources = service.resource_list(session, core.Actor.anonymous(), entry.id)
+    catalog.catalog_entry_view(session, core.Actor.anonymous(), entry.id)
+    resources = catalog.resource_list(session, core.Actor.anonymous(), entry.id)
     applications = [a for a in portal.open_application_list(session, actor) if a.entry_id == entry.id] \
         if portal.is_public_user(actor) else []
-    grant = portal.user_grant(session, actor, entry.id) if actor.is_authenticated else None
+    grant = grants.usable_grant(session, actor, entry.id) if actor.is_authenticated else None
     base = str(request.base_url).rstrip("/")
     table = next((r for r in resources if r.kind == "table" and r.table_name), None)
     examples = {
@@ -144,20 +139,20 @@ def dataset(request: Request, session: DbSession, actor: OptionalActor, name: st
                            f"'sql=SELECT count(*) FROM \"{table.id}\"'")
         if entry.open_type == "conditional":
             examples["rows"] += " -H 'Authorization: <your token>'"
-    open_names = set(service.open_items(entry))
+    open_names = set(open_items(entry))
     return render(request, "portal/dataset.html", {
         "e": entry, "org": _orgs(session).get(str(entry.provider_org_id)), "resources": resources,
         "preview": _preview(session, actor, resources), "examples": examples, "vocab": _vocab(),
         "open_names": open_names, "data_types": schemas.DATA_TYPES, "applications": applications, "grant": grant,
         "is_public_user": portal.is_public_user(actor), "msg": msg, "token": token,
-        "downloads": portal.downloads_of(session, entry.id), "license": ckan.LICENSE_BY_OPEN.get(entry.open_type)})
+        "downloads": portal.downloads_of(session, entry.id), "license": LICENSE_BY_OPEN.get(entry.open_type)})
 
 
 @router.get("/organization")
 def organizations(request: Request, session: DbSession, actor: OptionalActor) -> Response:
     """Departments that open data, with their dataset counts."""
-    _rows, _total, facets = service.catalog_search(session, core.Actor.anonymous(), "", {}, ["provider_org_id"], "",
-                                                   0, 0, extra=OPEN_ONLY)
+    _rows, _total, facets = catalog_search(session, core.Actor.anonymous(), "", {}, ["provider_org_id"], "", 0, 0,
+                                           open_only=True)
     orgs = _orgs(session)
     items = [(orgs[k], n) for k, n in facets.get("provider_org_id", {}).items() if k in orgs]
     return render(request, "portal/organizations.html", {"items": items})
@@ -170,9 +165,8 @@ def organization(request: Request, session: DbSession, actor: OptionalActor, cod
     org = core.organization_by_code(session, code)
     if org is None or org.code == portal.PUBLIC_ORG_CODE:
         raise NotFound(_("Organisation not found"))
-    rows, total, facets = service.catalog_search(session, core.Actor.anonymous(), "",
-                                                 {"provider_org_id": [str(org.id)]}, ["open_type", "base_db"],
-                                                 "updated", PAGE, (page - 1) * PAGE, extra=OPEN_ONLY)
+    rows, total, facets = catalog_search(session, core.Actor.anonymous(), "", {"provider_org_id": [str(org.id)]},
+                                         ["open_type", "base_db"], "updated", PAGE, (page - 1) * PAGE, open_only=True)
     return render(request, "portal/organization.html", {
         "org": org, "rows": rows, "total": total, "facets": facets, "page": page, "vocab": _vocab(),
         "pages": max(1, (total + PAGE - 1) // PAGE), "chart": [{"name": schemas.OPEN_TYPES.get(k, k), "value": v}
@@ -191,71 +185,57 @@ def register(request: Request, session: DbSession, actor: OptionalActor, csrf_to
              password: Annotated[str, Form(max_length=200)], display_name: Annotated[str, Form(max_length=100)] = ""
              ) -> Response:
     """Register, then log in at once."""
-    verify_csrf(request, csrf_token)
-    try:
-        data = schemas.PublicUserRegister(username=username, email=email, password=password,
-                                          display_name=display_name)
-        with session.begin_nested():
-            user = portal.public_user_register(session, actor, data)
-    except (ValidationError, CityhubError) as exc:
-        return _back("/portal/register", _msg(exc))
+    with form_action(request, session, csrf_token, _("Welcome! You can now apply for 有条件开放 datasets.")) as done:
+        user = portal.public_user_register(session, actor, schemas.PublicUserRegister(
+            username=username, email=email, password=password, display_name=display_name))
+    if not done.ok:
+        return done.redirect("/portal/register")
     session_start(request, user.id, user.session_version)
-    return _back("/portal/me", _("Welcome! You can now apply for 有条件开放 datasets."))
+    return done.redirect("/portal/me")
 
 
 @router.get("/portal/me")
 def me(request: Request, session: DbSession, actor: AccountActor, msg: str | None = None,
        token: str | None = None) -> Response:
     """A public user's applications, their states and grants."""
-    apps = portal.open_application_list(session, actor)
-    entries = {e.id: e for e in service.catalog_entries_by_ids(session, [a.entry_id for a in apps])}
-    grants = service.grants_for_requests(session, core.Actor.system("portal"), [a.id for a in apps])
     return render(request, "portal/me.html", {
-        "apps": apps, "entries": entries, "grants": grants, "msg": msg, "token": token,
-        "is_public_user": portal.is_public_user(actor)})
+        **_applications(session, actor), "msg": msg, "token": token, "is_public_user": portal.is_public_user(actor)})
+
+
+def _applications(session: Any, actor: Any) -> dict[str, Any]:
+    apps = portal.open_application_list(session, actor)
+    return {"apps": apps,
+            "entries": {e.id: e for e in catalog.catalog_entries_by_ids(session, [a.entry_id for a in apps])},
+            "grants": grants.grants_for_requests(session, core.Actor.system("portal"), [a.id for a in apps])}
 
 
 @router.post("/portal/applications")
 def apply(request: Request, session: DbSession, actor: AccountActor, csrf_token: Csrf,
           entry_id: Annotated[uuid.UUID, Form()], purpose: Text, scope: Text = "", scenario: Text = "") -> Response:
     """Apply for a 有条件开放 dataset; the provider reviews it."""
-    verify_csrf(request, csrf_token)
-    try:
-        data = schemas.OpenApplicationCreate(entry_id=entry_id, purpose=purpose, scope=scope, scenario=scenario)
-        with session.begin_nested():
-            portal.open_application_create(session, actor, data)
-    except (ValidationError, CityhubError) as exc:
-        return _back("/portal/me", _msg(exc))
-    return _back("/portal/me", _("Application sent to the providing department"))
+    with form_action(request, session, csrf_token, _("Application sent to the providing department")) as done:
+        portal.open_application_create(session, actor, schemas.OpenApplicationCreate(
+            entry_id=entry_id, purpose=purpose, scope=scope, scenario=scenario))
+    return done.redirect("/portal/me")
 
 
 @router.post("/portal/applications/{req_id}/activate")
 def activate(request: Request, session: DbSession, actor: AccountActor, req_id: uuid.UUID,
              csrf_token: Csrf) -> Response:
     """Activate an approved application: the token is shown once."""
-    verify_csrf(request, csrf_token)
-    try:
-        with session.begin_nested():
-            _grant, token = portal.open_application_activate(session, actor, req_id)
-    except CityhubError as exc:
-        return _back("/portal/me", _msg(exc))
-    apps = portal.open_application_list(session, actor)
-    entries = {e.id: e for e in service.catalog_entries_by_ids(session, [a.entry_id for a in apps])}
-    grants = service.grants_for_requests(session, core.Actor.system("portal"), [a.id for a in apps])
+    with form_action(request, session, csrf_token, _("Your access token (shown once):")) as done:
+        _grant, token = portal.open_application_activate(session, actor, req_id)
+    if not done.ok:
+        return done.redirect("/portal/me")
     # rendered, not redirected: the secret must not travel in a URL
     return render(request, "portal/me.html", {
-        "apps": apps, "entries": entries, "grants": grants, "msg": _("Your access token (shown once):"),
-        "token": token, "is_public_user": True})
+        **_applications(session, actor), "msg": done.msg, "token": token, "is_public_user": True})
 
 
 @router.post("/portal/applications/{req_id}/withdraw")
 def withdraw(request: Request, session: DbSession, actor: AccountActor, req_id: uuid.UUID,
              csrf_token: Csrf) -> Response:
     """Withdraw an application that is not decided yet."""
-    verify_csrf(request, csrf_token)
-    try:
-        with session.begin_nested():
-            portal.open_application_withdraw(session, actor, req_id)
-    except CityhubError as exc:
-        return _back("/portal/me", _msg(exc))
-    return _back("/portal/me", _("Withdrawn"))
+    with form_action(request, session, csrf_token, _("Withdrawn")) as done:
+        portal.open_application_withdraw(session, actor, req_id)
+    return done.redirect("/portal/me")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,26 +19,24 @@ from sqlalchemy.orm import Session
 from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate, OrgKind, UserCreate
 from cityhub.core.service import Actor
-from cityhub.data import policies, service
-from cityhub.data.models import (
-    CatalogEntry,
-    EntryStatus,
-    Grant,
-    PortalDownload,
-    RequestEvent,
-    RequestStatus,
-    Resource,
-    ShareRequest,
-)
+from cityhub.data import policies
+from cityhub.data.catalog import service as catalog
+from cityhub.data.datastore import service as datastore
+from cityhub.data.datastore.reads import open_items
+from cityhub.data.models import Grant, PortalDownload, RequestEvent, RequestStatus, ShareRequest
 from cityhub.data.schemas import OpenApplicationCreate, PublicUserRegister
+from cityhub.data.sharing import grants
+from cityhub.data.sharing import service as sharing
 from cityhub.kit import clock
 from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 
+if TYPE_CHECKING:
+    from cityhub.data.models import CatalogEntry, Resource
+
 PUBLIC_ORG_CODE = core.PORTAL_ORG_CODE  # users at home there are portal accounts (core decides the principal kind)
 APPLICATION_DAYS = 365  # validity of an approved application
-OPEN_TYPES = ("unconditional", "conditional")
 PORTAL = Actor.system("portal")
 
 
@@ -75,17 +73,17 @@ def open_application_create(session: Session, actor: Actor, data: OpenApplicatio
     """Apply for a 有条件开放 entry with a purpose; the request waits in the provider's review queue."""
     policies.open_application_create(actor)
     try:
-        entry = service.catalog_entry_get(session, actor, data.entry_id)
+        entry = catalog.catalog_entry_get(session, actor, data.entry_id)
     except NotFound as exc:
         raise ValidationFailed(_("Catalog entry not found"), field="entry_id") from exc
-    if entry.status != EntryStatus.PUBLISHED or entry.open_type != "conditional":
+    if not catalog.is_published(entry) or entry.open_type != "conditional":
         raise ValidationFailed(_("Only 有条件开放 datasets need an application"), field="entry_id")
-    items = service.open_items(entry)
+    items = open_items(entry)
     if not items:
         raise ValidationFailed(_("This dataset has no information items the public may receive"), field="entry_id")
     pending = session.scalar(select(func.count()).select_from(ShareRequest).where(
         ShareRequest.entry_id == entry.id, ShareRequest.requester_user_id == actor.user_id,
-        ShareRequest.status.in_([*service.OPEN_REQUEST_STATES, RequestStatus.ACTIVE])))
+        ShareRequest.status.in_([*sharing.OPEN_REQUEST_STATES, RequestStatus.ACTIVE])))
     if pending:
         raise ValidationFailed(_("You already have an open application for this dataset"), field="entry_id")
     now = clock.now()
@@ -101,10 +99,10 @@ def open_application_create(session: Session, actor: Actor, data: OpenApplicatio
     session.add(RequestEvent(request_id=req.id, actor_name=actor.username[:100], to_status=RequestStatus.DRAFT))
     core.audit_record(session, actor, "open_application_create", target_type="share_request", target_id=req.id,
                       org_id=entry.provider_org_id, after={"entry": entry.code, "purpose": data.purpose[:200]})
-    service._move(session, actor, req, RequestStatus.SUBMITTED)
+    sharing.request_move(session, actor, req, RequestStatus.SUBMITTED)
     req.submitted_at = now
     entry.requests_count += 1
-    service._move(session, actor, req, RequestStatus.PROVIDER_REVIEW)
+    sharing.request_move(session, actor, req, RequestStatus.PROVIDER_REVIEW)
     return req
 
 
@@ -129,7 +127,7 @@ def open_application_activate(session: Session, actor: Actor, req_id: uuid.UUID)
     """The applicant activates an approved application: a grant and a token limited to it (shown once)."""
     req = _own_application(session, actor, req_id)
     policies.open_application_activate(actor, req.requester_user_id)
-    grant, token = service.share_request_activate(session, PORTAL, req.id)
+    grant, token = sharing.share_request_activate(session, PORTAL, req.id)
     core.audit_record(session, actor, "open_application_activate", target_type="grant", target_id=grant.id,
                       org_id=req.provider_org_id, after={"request": str(req.id)})
     return grant, token
@@ -139,25 +137,8 @@ def open_application_withdraw(session: Session, actor: Actor, req_id: uuid.UUID)
     """The applicant withdraws an application that is not decided yet."""
     req = _own_application(session, actor, req_id)
     policies.open_application_activate(actor, req.requester_user_id)
-    service._move(session, actor, req, RequestStatus.WITHDRAWN, _("withdrawn by the applicant"))
+    sharing.request_move(session, actor, req, RequestStatus.WITHDRAWN, _("withdrawn by the applicant"))
     return req
-
-
-def user_grant(session: Session, actor: Actor, entry_id: uuid.UUID) -> Grant | None:
-    """The caller's active grant on an entry: a public user's own, or one held by their unit."""
-    if actor.user_id is None:
-        return None
-    conds: list[Any] = [Grant.user_id == actor.user_id]
-    staff = policies.staff_orgs(actor)
-    if staff:
-        conds.append(Grant.org_id.in_(staff))
-    from sqlalchemy import or_
-
-    for grant in session.scalars(select(Grant).where(Grant.entry_id == entry_id, Grant.status == "active",
-                                                     or_(*conds)).order_by(Grant.created_at.desc())):
-        if policies.grant_use(actor, grant.org_id, grant.id, grant.user_id):
-            return grant
-    return None
 
 
 # ---------------------------------------------------------------- reads of open data
@@ -170,13 +151,19 @@ def open_entry(session: Session, actor: Actor, ref: str) -> CatalogEntry:
     except ValueError:
         entry_id = None
     if entry_id is not None:
-        return service.catalog_entry_get(session, actor, entry_id)
-    return service.catalog_entry_by_name(session, actor, ref)
+        return catalog.catalog_entry_get(session, actor, entry_id)
+    return catalog.catalog_entry_by_name(session, actor, ref)
 
 
 def open_resource(session: Session, actor: Actor, resource_id: uuid.UUID) -> tuple[Resource, CatalogEntry]:
     """A resource and its entry, visible to the caller."""
-    return service.resource_get(session, actor, resource_id)
+    return catalog.resource_get(session, actor, resource_id)
+
+
+def _reads_all_items(actor: Actor, entry: CatalogEntry) -> bool:
+    # The provider (in clear) and the bureau (masked) read every item through datastore_query.
+    return policies.is_insider(actor) and (policies.datastore_read_full(actor, entry.provider_org_id)
+                                           or policies.is_bureau(actor))
 
 
 def rows(session: Session, actor: Actor, resource_id: uuid.UUID, filters: dict[str, Any] | None = None,
@@ -190,17 +177,15 @@ def rows(session: Session, actor: Actor, resource_id: uuid.UUID, filters: dict[s
     else is refused (有条件开放 without a grant: apply first). Returns (fields, records with `_id`, total,
     next keyset cursor, entry, resource).
     """
-    res, entry = service.resource_get(session, actor, resource_id)
+    res, entry = catalog.resource_get(session, actor, resource_id)
     args = (filters, q, fields, sort, limit, offset, include_total, after)
-    if policies.is_insider(actor) and (policies.datastore_read_full(actor, entry.provider_org_id)
-                                       or actor.is_platform_admin
-                                       or policies.is_bureau(actor)):
-        return (*service.datastore_query(session, actor, res.id, *args, with_id=True), entry, res)
-    grant = user_grant(session, actor, entry.id)
+    if _reads_all_items(actor, entry):
+        return (*datastore.datastore_query(session, actor, res.id, *args, with_id=True), entry, res)
+    grant = grants.usable_grant(session, actor, entry.id)
     if grant is not None:
-        return (*service.grant_rows(session, actor, grant.id, *args, resource_id=res.id, with_id=True), entry, res)
-    if entry.status == EntryStatus.PUBLISHED and entry.open_type == "unconditional":
-        return (*service.datastore_query_open(session, res, entry, *args, with_id=True), entry, res)
+        return (*grants.grant_rows(session, actor, grant.id, *args, resource_id=res.id, with_id=True), entry, res)
+    if catalog.is_open_without_conditions(entry):
+        return (*datastore.datastore_query_open(session, res, entry, *args, with_id=True), entry, res)
     if entry.open_type == "conditional":
         raise Forbidden(_("有条件开放: apply for access on the dataset page first"), code="apply_first")
     raise Forbidden(_("Request access to this entry first"), code="no_grant")
@@ -208,12 +193,10 @@ def rows(session: Session, actor: Actor, resource_id: uuid.UUID, filters: dict[s
 
 def readable_items(session: Session, actor: Actor, entry: CatalogEntry) -> list[dict[str, Any]]:
     """Information items whose values the caller receives (for schemas: Data Package, datastore fields)."""
-    if policies.is_insider(actor) and (policies.datastore_read_full(actor, entry.provider_org_id)
-                                       or actor.is_platform_admin
-                                       or policies.is_bureau(actor)):
+    if _reads_all_items(actor, entry):
         return list(entry.items or [])
-    grant = user_grant(session, actor, entry.id)
-    names = set(grant.items) if grant is not None else set(service.open_items(entry))
+    grant = grants.usable_grant(session, actor, entry.id)
+    names = set(grant.items) if grant is not None else set(open_items(entry))
     return [it for it in entry.items or [] if it["name_en"] in names]
 
 
@@ -238,40 +221,26 @@ def record_download(session: Session, entry_id: uuid.UUID) -> None:
                                                    set_={"downloads": PortalDownload.downloads + 1}))
 
 
-def _open_clause() -> Any:
-    return (CatalogEntry.status == EntryStatus.PUBLISHED) & CatalogEntry.open_type.in_(OPEN_TYPES)
-
-
 def portal_stats(session: Session, days: int = 30) -> dict[str, Any]:
     """Counts and chart series of the open catalog only (never private or 不予开放 entries)."""
     orgs = {o.id: o.name for o in core.organization_all(session)}
-    by_org = session.execute(select(CatalogEntry.provider_org_id, func.count()).where(_open_clause())
-                             .group_by(CatalogEntry.provider_org_id).order_by(func.count().desc())).all()
-    by_theme = session.execute(select(CatalogEntry.theme, func.count()).where(_open_clause())
-                               .group_by(CatalogEntry.theme).order_by(func.count().desc())).all()
-    by_open = dict(session.execute(select(CatalogEntry.open_type, func.count()).where(_open_clause())
-                                   .group_by(CatalogEntry.open_type)).all())
+    counts = catalog.public_counts(session)
+    by_org, by_open = counts["by_org"], counts["by_open"]
+    public_downloads = PortalDownload.entry_id.in_(catalog.public_entry_ids())
     since = clock.now().date() - timedelta(days=days - 1)
     dl = session.execute(select(PortalDownload.day, func.sum(PortalDownload.downloads))
-                         .join(CatalogEntry, CatalogEntry.id == PortalDownload.entry_id)
-                         .where(_open_clause(), PortalDownload.day >= since)
+                         .where(public_downloads, PortalDownload.day >= since)
                          .group_by(PortalDownload.day)).all()
     per_day = {d: int(n or 0) for d, n in dl}
     series = [(since + timedelta(days=i)) for i in range(days)]
     total_dl = session.scalar(select(func.coalesce(func.sum(PortalDownload.downloads), 0))
-                              .join(CatalogEntry, CatalogEntry.id == PortalDownload.entry_id)
-                              .where(_open_clause())) or 0
-    resources = session.scalar(select(func.count()).select_from(Resource)
-                               .join(CatalogEntry, CatalogEntry.id == Resource.entry_id).where(_open_clause())) or 0
-    open_rows = session.scalar(select(func.coalesce(func.sum(Resource.row_count), 0))
-                               .join(CatalogEntry, CatalogEntry.id == Resource.entry_id)
-                               .where(_open_clause(), Resource.kind == "table")) or 0
+                              .where(public_downloads)) or 0
     return {
-        "datasets": sum(int(n) for _o, n in by_org), "organizations": len(by_org), "resources": int(resources),
-        "rows": int(open_rows), "downloads": int(total_dl),
-        "unconditional": int(by_open.get("unconditional", 0)), "conditional": int(by_open.get("conditional", 0)),
-        "by_org": [{"name": orgs.get(o, str(o)), "id": str(o), "value": int(n)} for o, n in by_org],
-        "by_theme": [{"name": t or _("No theme"), "value": int(n)} for t, n in by_theme],
+        "datasets": sum(n for _o, n in by_org), "organizations": len(by_org), "resources": counts["resources"],
+        "rows": counts["rows"], "downloads": int(total_dl),
+        "unconditional": by_open.get("unconditional", 0), "conditional": by_open.get("conditional", 0),
+        "by_org": [{"name": orgs.get(o, str(o)), "id": str(o), "value": n} for o, n in by_org],
+        "by_theme": [{"name": t or _("No theme"), "value": n} for t, n in counts["by_theme"]],
         "downloads_by_day": {"days": [d.isoformat() for d in series], "values": [per_day.get(d, 0) for d in series]},
     }
 

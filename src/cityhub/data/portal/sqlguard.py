@@ -18,12 +18,12 @@ import uuid
 from typing import Any
 
 import sqlglot
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlglot import exp
 
-from cityhub.data import openviews, service
-from cityhub.data.models import CatalogEntry, EntryStatus, Resource
+from cityhub.data.catalog import service as catalog
+from cityhub.data.datastore.reads import open_items
+from cityhub.data.portal import openviews
 from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import ServiceUnavailable, ValidationFailed
 from cityhub.kit.i18n import gettext as _
@@ -65,13 +65,9 @@ def _open_tables(session: Session, names: set[str]) -> dict[str, tuple[str, list
             ids.append(uuid.UUID(n))
         except ValueError:
             raise _refuse(_("Table not found or not open: {name}").format(name=n[:80])) from None
-    rows = session.execute(select(Resource, CatalogEntry).join(CatalogEntry, CatalogEntry.id == Resource.entry_id)
-                           .where(Resource.id.in_(ids), Resource.kind == "table", Resource.table_name.is_not(None),
-                                  CatalogEntry.status == EntryStatus.PUBLISHED,
-                                  CatalogEntry.open_type == "unconditional")).all()
     out: dict[str, tuple[str, list[str]]] = {}
-    for res, entry in rows:
-        allowed = set(service.open_items(entry))
+    for res, entry in catalog.open_table_resources(session, ids):
+        allowed = set(open_items(entry))
         out[str(res.id)] = (str(res.table_name), [c for c in res.columns if c in allowed])
     for n in names:
         if str(uuid.UUID(n)) not in out:

@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 from cityhub.core import service as core
 from cityhub.core.deps import session_actor
 from cityhub.core.service import Actor
-from cityhub.data import cache, ckan, dcat, downloads, portal
+from cityhub.data import cache
+from cityhub.data.portal import ckan, dcat, downloads
+from cityhub.data.portal import service as portal
 from cityhub.kit import context, safejson
 from cityhub.kit.errors import CityhubError, Forbidden, RateLimited, Unauthorized, ValidationFailed
 from cityhub.kit.i18n import gettext as _

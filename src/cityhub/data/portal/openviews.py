@@ -20,11 +20,11 @@ import threading
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from cityhub.data.models import CatalogEntry, EntryStatus, Resource
+from cityhub.data.catalog import service as catalog
 from cityhub.kit.db import make_engine
 from cityhub.kit.settings import get_settings
 
@@ -103,9 +103,4 @@ def _open_ids(session: Session, names: Iterable[str]) -> set[str]:
             ids.append(uuid.UUID(n))
         except ValueError:
             continue
-    if not ids:
-        return set()
-    rows = session.scalars(select(Resource.id).join(CatalogEntry, CatalogEntry.id == Resource.entry_id).where(
-        Resource.id.in_(ids), Resource.kind == "table", Resource.table_name.is_not(None),
-        CatalogEntry.status == EntryStatus.PUBLISHED, CatalogEntry.open_type == "unconditional"))
-    return {str(r) for r in rows}
+    return {str(res.id) for res, _entry in catalog.open_table_resources(session, ids)}

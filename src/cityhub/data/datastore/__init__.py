@@ -1,0 +1,1 @@
+"""数 datastore: mounted resources, CSV/XLSX parsing and loading, masked reads, file resources."""
