@@ -8,8 +8,8 @@ import pytest
 
 from cityhub.kit import events
 from cityhub.kit.settings import get_settings
-from cityhub.ops import engine
 from cityhub.ops import service as ops
+from cityhub.ops.rules import state
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +17,7 @@ def engine_subscribed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Subscribe every domain's consumers (as the app and CLI do) and start each test with a cold rule cache."""
     events.load_subscribers()
     ops._rule_cache.clear()
-    engine.clear_cache()
+    state.clear_cache()
     monkeypatch.setattr(get_settings(), "ops_webhook_allowed_hosts", "127.0.0.1,hooks.example.gov.cn")
     monkeypatch.setattr(get_settings(), "ops_fallback_org_code", "t-bureau")
     yield

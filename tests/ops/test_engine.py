@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from cityhub.kit import clock, events
 from cityhub.kit.errors import ValidationFailed
-from cityhub.ops import engine
 from cityhub.ops import service as ops
 from cityhub.ops.models import Alarm, AlarmScope, OutboxMessage, Rule, RuleState
+from cityhub.ops.rules import engine, state
 from tests.ops.helpers import T0, Series, all_alarms, at, open_alarms, rule
 
 
@@ -160,7 +160,7 @@ def test_state_survives_a_restart_pending_timers_and_open_alarms(world: Any, ses
     session.commit()  # what a worker's batch boundary does
     # a restart: new process memory (cold rule and state caches), new session
     ops._rule_cache.clear()
-    engine.clear_cache()
+    state.clear_cache()
     session.expire_all()
     s.send(session, (1, 260))  # must not re-fire the open alarm; re-trigger counts instead
     [instant] = open_alarms(session, s.device_id)
@@ -177,7 +177,7 @@ def test_a_rule_that_throws_is_isolated_and_reported(world: Any, session: Any) -
     s.send(session, (0, 1.0))
     # a state row left unreadable (e.g. by a hand edit; every writer gives the row a new version)
     session.execute(update(RuleState).where(RuleState.id == engine.state_id(bad.id, s.device_id))
-                    .values(data={"n": 5, "mean": "oops", "var": 1.0}, version=engine.new_version()))
+                    .values(data={"n": 5, "mean": "oops", "var": 1.0}, version=state.new_version()))
     assert s.send(session, (1, 50.0)) == 1  # the handler itself succeeded
     [alarm] = open_alarms(session, s.device_id)
     assert alarm.rule_id == good.id
@@ -265,7 +265,7 @@ def test_series_are_evaluated_in_time_order_whatever_the_batch_order(world: Any,
 def test_running_statistics_are_checkpointed_and_decisions_written_at_once(world: Any, session: Any,
                                                                            monkeypatch: Any) -> None:
     now = [5000.0]
-    monkeypatch.setattr(engine.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(state.time, "monotonic", lambda: now[0])
     r = rule(world, session, kind="anomaly", condition={"z": 4.0, "alpha": 0.1, "min_samples": 20},
              clear_condition={"op": "<", "value": 2.0})
     s = Series(world)
@@ -279,11 +279,11 @@ def test_running_statistics_are_checkpointed_and_decisions_written_at_once(world
     assert stored().data["n"] == 20  # a series' first change is written at once
     s.send(session, *((20 + i, 100.0 + (i % 3)) for i in range(10)))
     assert stored().data["n"] == 20  # statistics alone wait for the checkpoint ...
-    now[0] += engine.CHECKPOINT_S
+    now[0] += state.CHECKPOINT_S
     s.send(session, (30, 101.0))
     assert stored().data["n"] == 31  # ... and then carry every point evaluated meanwhile
     s.send(session, (31, 150.0))  # a decision (the alarm) is written with its batch, checkpoint or not
     assert stored().active and len(open_alarms(session, s.device_id)) == 1 and stored().data["n"] == 32
-    engine.clear_cache()  # a restart loses at most CHECKPOINT_S of statistics, never a decision
+    state.clear_cache()  # a restart loses at most CHECKPOINT_S of statistics, never a decision
     s.send(session, (32, 101.0))  # evaluated on the stored state: the open alarm clears
     assert open_alarms(session, s.device_id) == [] and not stored().active and stored().data["n"] == 33

@@ -25,9 +25,9 @@ from cityhub.kit.db import Database, make_engine
 from cityhub.kit.events import SeriesPoint
 from cityhub.kit.migrate import upgrade
 from cityhub.kit.settings import get_settings
-from cityhub.ops import engine
 from cityhub.ops import service as ops
 from cityhub.ops.models import Alarm, RuleState
+from cityhub.ops.rules import engine, state
 from cityhub.ops.schemas import RuleCreate
 from tests.conftest import need_service
 
@@ -82,7 +82,7 @@ def test_two_workers_on_one_series_lose_no_update(pg: Database) -> None:
             release_a.wait(10)
 
     def worker_b() -> None:
-        engine.clear_cache()  # a different process: its own memory
+        state.clear_cache()  # a different process: its own memory
         with pg.session_scope() as s:
             result["b"] = ops.on_telemetry_stored(s, [_point(device, org_id, 2, 30.0)])
 

@@ -47,8 +47,7 @@ from cityhub.kit.metrics import REGISTRY
 from cityhub.kit.pagination import PageParams, paginate
 from cityhub.kit.refs import reference
 from cityhub.kit.settings import get_settings
-from cityhub.ops import devices, engine, policies
-from cityhub.ops.engine import Action, CompiledRule, RuleIndex, SeriesState, StateStore
+from cityhub.ops import devices, policies
 from cityhub.ops.models import (
     Alarm,
     AlarmScope,
@@ -71,6 +70,9 @@ from cityhub.ops.models import (
     TelemetryQueue,
     Webhook,
 )
+from cityhub.ops.rules import engine
+from cityhub.ops.rules.engine import Action, CompiledRule, RuleIndex, SeriesState
+from cityhub.ops.rules.state import StateStore, new_version
 from cityhub.ops.schemas import (
     SEVERITY_RANK,
     AlarmCreate,
@@ -316,7 +318,7 @@ def rule_update(session: Session, actor: Actor, rule_id: uuid.UUID, data: RuleUp
     if any(k in changes for k in ("condition", "clear_condition", "duration_s", "repeat_count", "no_data_s")):
         # Pending timers and counters meant the old definition; open alarms stay open until they clear.
         session.execute(update(RuleState).where(RuleState.rule_id == rule.id).values(
-            pending_since=None, count=0, due_at=None, version=engine.new_version()))
+            pending_since=None, count=0, due_at=None, version=new_version()))
     _touch_rules(session)
     core.audit_record(session, actor, "rule_update", target_type="ops_rule", target_id=rule.id, org_id=rule.org_id,
                       before=before, after=_fields(rule, *fields))
@@ -984,7 +986,7 @@ def _reset_rule_state(session: Session, alarm: Alarm) -> None:
     if alarm.rule_id is not None:
         session.execute(update(RuleState).where(RuleState.id == engine.state_id(alarm.rule_id, alarm.originator_id))
                         .values(active=False, pending_since=None, count=0, due_at=None,
-                                version=engine.new_version()))
+                                version=new_version()))
 
 
 def alarm_acknowledge(session: Session, actor: Actor, alarm_id: uuid.UUID) -> Alarm:

@@ -1,0 +1,1 @@
+"""Rules on telemetry: definitions and their 24-hour preview, the engine, live evaluation, the telemetry queue."""
