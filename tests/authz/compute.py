@@ -1,0 +1,108 @@
+"""Compute routes: a unit registers and manages its components and applications; the owner's admins decide
+subscriptions; the bureau (here the platform admin) reviews and publishes; published components are everyone's to
+read; auditors and operators read every unit's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityhub.compute import service as compute
+from cityhub.compute.schemas import AppCreate, SubscriptionCreate, VersionCreate
+from tests.authz import ANY_USER, Expect, roles
+from tests.compute.helpers import component_data
+
+P = "/api/v1/compute"
+WRITERS_A = roles("platform_admin", "org_admin_a", "org_member_a")
+READ_A = WRITERS_A | roles("auditor", "operator")
+BUREAU = roles("platform_admin")
+OWNER_ADMIN = roles("platform_admin", "org_admin_a")
+
+
+def _component(w: Any, code: str, status: str) -> Any:
+    member, admin = w.actors["org_member_a"], w.actors["platform_admin"]
+    c = compute.component_create(w.session, member, component_data(w, code, builtin="noop"))
+    compute.component_version_create(w.session, member, c.id, VersionCreate(
+        version="1.0.0", kind="builtin", builtin="noop"))  # type: ignore[arg-type]
+    if status != "draft":
+        compute.component_submit(w.session, member, c.id)
+    if status in ("published", "deprecated"):
+        compute.component_review(w.session, admin, c.id, True)
+    if status == "deprecated":
+        compute.component_deprecate(w.session, member, c.id)
+    return c
+
+
+def prepare(w: Any) -> None:
+    """A draft, a submitted, a published and a deprecated component of dept A; apps of A and B; a pending
+    subscription of B's app; a new unpublished version of the published component."""
+    s = w.session
+    pub = _component(w, "az-pub", "published")
+    v2 = compute.component_version_create(s, w.actors["org_member_a"], pub.id, VersionCreate(
+        version="1.1.0", kind="builtin", builtin="noop"))  # type: ignore[arg-type]
+    app_a = compute.app_create(s, w.actors["org_member_a"], AppCreate(org_id=w.orgs["dept_a"].id, name="az-a"))
+    key_a, _raw = compute.app_key_create(s, w.actors["org_member_a"], app_a.id)
+    app_b = compute.app_create(s, w.actors["org_member_b"], AppCreate(org_id=w.orgs["dept_b"].id, name="az-b"))
+    sub = compute.subscription_create(s, w.actors["org_member_b"], SubscriptionCreate(
+        app_id=app_b.id, component_code="az-pub", version="1.0.0"))
+    w.extra["compute"] = {"draft": _component(w, "az-draft", "draft"), "review": _component(w, "az-review", "review"),
+                          "pub": pub, "dep": _component(w, "az-dep", "deprecated"), "v2": v2, "app_a": app_a,
+                          "app_b": app_b, "key_a": key_a, "sub": sub}
+
+
+def _id(name: str) -> Any:
+    return lambda w: w.extra["compute"][name].id
+
+
+def _p(param: str, name: str) -> Any:
+    return lambda w: {param: w.extra["compute"][name].id}
+
+
+_B_ENTRIES = {"catalog_entry_ids": lambda w: [w.extra["d_b_draft"].id]}  # unit B's unpublished catalog entry
+C = f"{P}/components/{{component_id}}"
+
+EXPECTATIONS = [
+    Expect("GET", f"{P}/components", ANY_USER),
+    Expect("POST", f"{P}/components", WRITERS_A, body=lambda w: {
+        "code": "az-new", "name_zh": "新组件", "category": "common", "org_id": str(w.orgs["dept_a"].id)},
+        refs={"org_id": lambda w: w.orgs["dept_b"].id, **_B_ENTRIES}),
+    Expect("GET", C, READ_A, params=_p("component_id", "draft"), note="a draft"),
+    Expect("PATCH", C, WRITERS_A, params=_p("component_id", "draft"), body=lambda w: {"name_zh": "改名"},
+           refs=_B_ENTRIES),
+    Expect("DELETE", C, WRITERS_A, params=_p("component_id", "draft")),
+    Expect("GET", f"{C}/versions", ANY_USER, params=_p("component_id", "pub")),
+    Expect("POST", f"{C}/versions", WRITERS_A, params=_p("component_id", "draft"),
+           body=lambda w: {"version": "9.0.0", "kind": "builtin", "builtin": "noop"}),
+    Expect("POST", f"{P}/versions/{{version_id}}/publish", BUREAU, params=_p("version_id", "v2")),
+    Expect("POST", f"{C}/submit", WRITERS_A, params=_p("component_id", "draft")),
+    Expect("POST", f"{C}/review", BUREAU, params=_p("component_id", "review"), body=lambda w: {"approve": True}),
+    Expect("POST", f"{C}/deprecate", WRITERS_A, params=_p("component_id", "pub"), body=lambda w: {"note": "旧"}),
+    Expect("POST", f"{C}/retire", WRITERS_A, params=_p("component_id", "dep"), body=lambda w: {"note": "停"}),
+    Expect("POST", f"{C}/reinstate", BUREAU, params=_p("component_id", "dep")),
+    Expect("GET", f"{C}/consumers", ANY_USER, params=_p("component_id", "pub")),
+    Expect("GET", f"{C}/dependencies", ANY_USER, params=_p("component_id", "pub")),
+    Expect("GET", f"{C}/usage", ANY_USER, params=_p("component_id", "pub")),
+    Expect("GET", f"{P}/review-queue", BUREAU),
+    Expect("GET", f"{P}/builtins", ANY_USER),
+    Expect("GET", f"{P}/apps", ANY_USER),
+    Expect("POST", f"{P}/apps", WRITERS_A, body=lambda w: {"org_id": str(w.orgs["dept_a"].id), "name": "新系统"},
+           refs={"org_id": lambda w: w.orgs["dept_b"].id}),
+    Expect("GET", f"{P}/apps/{{app_id}}", READ_A, params=_p("app_id", "app_a")),
+    Expect("POST", f"{P}/apps/{{app_id}}/disable", WRITERS_A, params=_p("app_id", "app_a")),
+    Expect("POST", f"{P}/apps/{{app_id}}/enable", WRITERS_A, params=_p("app_id", "app_a")),
+    Expect("GET", f"{P}/apps/{{app_id}}/keys", READ_A, params=_p("app_id", "app_a")),
+    Expect("POST", f"{P}/apps/{{app_id}}/keys", WRITERS_A, params=_p("app_id", "app_a")),
+    Expect("POST", f"{P}/keys/{{key_id}}/revoke", WRITERS_A, params=_p("key_id", "key_a")),
+    Expect("POST", f"{P}/keys/{{key_id}}/rotate", WRITERS_A, params=_p("key_id", "key_a")),
+    Expect("GET", f"{P}/subscriptions", ANY_USER),
+    # other units' staff cannot see dept A's application: a 422 naming app_id (decision 0007), not a 403
+    Expect("POST", f"{P}/subscriptions", WRITERS_A | roles("org_member_b", "district_admin"), body=lambda w: {
+        "app_id": str(w.extra["compute"]["app_a"].id), "component_code": "az-pub", "version": "1.0.0"},
+        refs={"app_id": _id("app_b")}, note="unit B and the district get 422 naming app_id"),
+    Expect("GET", f"{P}/subscriptions/{{sub_id}}", READ_A | roles("org_member_b"), params=_p("sub_id", "sub")),
+    Expect("POST", f"{P}/subscriptions/{{sub_id}}/decide", OWNER_ADMIN, params=_p("sub_id", "sub"),
+           body=lambda w: {"approve": True}),
+    Expect("POST", f"{P}/subscriptions/{{sub_id}}/revoke", OWNER_ADMIN | roles("org_member_b"),
+           params=_p("sub_id", "sub"), body=lambda w: {"note": "停用"}),
+    Expect("GET", f"{P}/usage", ANY_USER),
+    Expect("GET", f"{P}/usage.csv", ANY_USER),
+]
