@@ -8,7 +8,7 @@ import pytest
 
 from cityhub.kit import events
 from cityhub.kit.settings import get_settings
-from cityhub.ops import service as ops
+from cityhub.ops.rules import service as rule_service
 from cityhub.ops.rules import state
 
 
@@ -16,9 +16,9 @@ from cityhub.ops.rules import state
 def engine_subscribed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Subscribe every domain's consumers (as the app and CLI do) and start each test with a cold rule cache."""
     events.load_subscribers()
-    ops._rule_cache.clear()
+    rule_service._rule_cache.clear()
     state.clear_cache()
     monkeypatch.setattr(get_settings(), "ops_webhook_allowed_hosts", "127.0.0.1,hooks.example.gov.cn")
     monkeypatch.setattr(get_settings(), "ops_fallback_org_code", "t-bureau")
     yield
-    ops._rule_cache.clear()
+    rule_service._rule_cache.clear()

@@ -10,7 +10,9 @@ from typing import Any
 from PIL import Image
 
 from cityhub.kit import clock
+from cityhub.kit.pagination import PageParams
 from cityhub.ops import service as ops
+from cityhub.ops.incidents import service as incidents
 from tests.ops.helpers import T0, Series, rule
 
 API = "/api/v1/ops"
@@ -97,7 +99,7 @@ def test_alarm_rule_opens_and_routes_an_incident(client: Any, world: Any, sessio
          org_id=world.orgs["city"].id)
     s = Series(world, org="dept_b")
     s.send(session, (0, 50))
-    items, total = ops.incident_list(session, world.actors["org_member_b"], ops.PageParams(limit=10, offset=0))
+    items, total = ops.incident_list(session, world.actors["org_member_b"], PageParams(limit=10, offset=0))
     assert total == 1 and items[0].source == "alarm" and items[0].org_id == world.orgs["dept_b"].id
     assert items[0].status == "dispatched"
 
@@ -113,13 +115,13 @@ def test_citizen_report_is_sanitised_rate_limited_and_photo_cleaned(client: Any,
     assert r.status_code == 201, r.text
     code = r.json()["code"]
     assert client.get(f"{API}/reports/{code}").json()["status"] in ("new", "dispatched")
-    items, _ = ops.incident_list(session, world.actors["operator"], ops.PageParams(limit=5, offset=0))
+    items, _ = ops.incident_list(session, world.actors["operator"], PageParams(limit=5, offset=0))
     inc = items[0]
     assert inc.source == "citizen" and "<" not in inc.description and "alert" not in inc.description
     assert inc.description.startswith("路面塌陷")
     detail = ops.incident_detail(session, world.actors["operator"], inc.id)
     [att] = detail["attachments"]
-    path = ops._attachments_dir() / str(att.id)
+    path = incidents._attachments_dir() / str(att.id)
     cleaned = path.read_bytes()
     assert b"SecretCam" not in cleaned and b"trailing payload" not in cleaned and cleaned[:3] == b"\xff\xd8\xff"
     assert client.post(f"{API}/reports", json={**body, "photo_base64": None}).status_code == 201

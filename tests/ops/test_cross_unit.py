@@ -99,9 +99,9 @@ def test_an_old_rule_outside_its_reach_stays_silent(world: Any, session: Any) ->
                condition={"op": ">", "value": 100})
     row.org_id = world.orgs["dept_a"].id  # as if written through the old, unchecked path
     session.flush()
-    from cityhub.ops import service as ops
+    from cityhub.ops.rules import service as rule_service
 
-    ops._touch_rules(session)
+    rule_service._touch_rules(session)
     _pm25(session, cw["dev_b"].id, 900)
     assert session.scalar(select(func.count()).select_from(Alarm)) == 0
     assert _incidents_of(session, cw["dev_b"].id) == 0

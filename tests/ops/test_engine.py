@@ -9,14 +9,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cityhub.kit import clock, events
 from cityhub.kit.errors import ValidationFailed
+from cityhub.kit.pagination import PageParams
 from cityhub.ops import service as ops
 from cityhub.ops.models import Alarm, AlarmScope, OutboxMessage, Rule, RuleState
 from cityhub.ops.rules import engine, state
+from cityhub.ops.rules import service as rule_service
 from tests.ops.helpers import T0, Series, all_alarms, at, open_alarms, rule
 
 
@@ -159,7 +161,7 @@ def test_state_survives_a_restart_pending_timers_and_open_alarms(world: Any, ses
     assert len(open_alarms(session, s.device_id)) == 1
     session.commit()  # what a worker's batch boundary does
     # a restart: new process memory (cold rule and state caches), new session
-    ops._rule_cache.clear()
+    rule_service._rule_cache.clear()
     state.clear_cache()
     session.expire_all()
     s.send(session, (1, 260))  # must not re-fire the open alarm; re-trigger counts instead
@@ -209,7 +211,7 @@ def test_asset_rules_match_points_below_the_asset_and_alarms_propagate(world: An
     scopes = {(x.entity_id, x.entity_kind) for x in session.scalars(
         select(AlarmScope).where(AlarmScope.alarm_id == alarm.id))}
     assert scopes == {(span, "asset"), (bridge, "asset"), (world.orgs["district"].id, "district")}
-    items, total = ops.alarm_list(session, world.actors["operator"], ops.PageParams(limit=10, offset=0),
+    items, total = ops.alarm_list(session, world.actors["operator"], PageParams(limit=10, offset=0),
                                   entity_id=bridge)
     assert total == 1 and items[0].id == alarm.id
 
@@ -246,11 +248,11 @@ def test_rule_changes_reload_the_cache(world: Any, session: Any) -> None:
 ])
 def test_invalid_rules_name_the_field_and_save_nothing(world: Any, session: Any, bad: dict[str, Any],
                                                        field: str) -> None:
-    before = session.scalar(select(ops.func.count()).select_from(Rule))
+    before = session.scalar(select(func.count()).select_from(Rule))
     with pytest.raises(ValidationFailed) as err:
         rule(world, session, **bad)
     assert err.value.field == field
-    assert session.scalar(select(ops.func.count()).select_from(Rule)) == before
+    assert session.scalar(select(func.count()).select_from(Rule)) == before
 
 
 def test_series_are_evaluated_in_time_order_whatever_the_batch_order(world: Any, session: Any) -> None:

@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from cityhub.connect import service as connect
 from cityhub.kit import clock
-from cityhub.ops import delivery
 from cityhub.ops import service as ops
+from cityhub.ops.alarms import delivery
+from cityhub.ops.alarms import service as alarms
 from cityhub.ops.models import OutboxMessage
 from cityhub.ops.schemas import RuleCreate, WebhookCreate
 from tests.conftest import need_service
@@ -131,7 +132,7 @@ def test_alarm_events_reach_mqtt_and_a_signed_webhook_with_retry(world: Any, ses
         server.shutdown()
     headers, body = _Hook.received[0]
     t, v1 = (part.split("=", 1)[1] for part in headers["x-cityhub-signature"].split(","))
-    assert v1 == ops.webhook_signature(secret, t, body)
+    assert v1 == alarms.webhook_signature(secret, t, body)
     assert json.loads(body)["event"] == "created"
 
 

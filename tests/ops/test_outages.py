@@ -25,8 +25,8 @@ from cityhub.kit import resilience
 from cityhub.kit.db import Database
 from cityhub.kit.migrate import upgrade
 from cityhub.ops import cli as ops_cli
-from cityhub.ops import delivery
 from cityhub.ops import service as ops
+from cityhub.ops.alarms import delivery
 from cityhub.ops.models import OutboxMessage
 from tests.outages import Mosquitto, pg_scratch, wait_for
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from cityhub.connect import service as connect
 from cityhub.kit import clock
+from cityhub.kit.pagination import PageParams
 from cityhub.ops import service as ops
 from tests.connect.helpers import build_connect, message
 from tests.ops.helpers import T0, Series, rule
@@ -46,7 +47,7 @@ def test_department_sees_its_own_and_acknowledges_through_the_form(client: Any, 
     login(client, "t-a-member")
     page = client.get("/ops/alarms").text
     assert "甲局设备" in page and "乙局设备" not in page
-    alarm = ops.alarm_list(session, world.actors["org_member_a"], ops.PageParams(limit=5, offset=0))[0][0]
+    alarm = ops.alarm_list(session, world.actors["org_member_a"], PageParams(limit=5, offset=0))[0][0]
     assert client.post(f"/ops/alarms/{alarm.id}/ack", data={"csrf_token": "forged"}).status_code == 403
     r = client.post(f"/ops/alarms/{alarm.id}/ack", data={"csrf_token": _csrf(page)}, follow_redirects=True)
     assert r.status_code == 200 and "已保存" in r.text

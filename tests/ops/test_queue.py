@@ -21,6 +21,7 @@ from cityhub.kit.settings import get_settings
 from cityhub.ops import cli as ops_cli
 from cityhub.ops import service as ops
 from cityhub.ops.models import TelemetryQueue
+from cityhub.ops.rules import live, queue
 from tests.connect.helpers import build_connect, message
 from tests.ops.helpers import T0, open_alarms, rule
 
@@ -84,7 +85,7 @@ def test_a_failed_enqueue_fails_the_ingest_batch_instead_of_storing_it_unevaluat
     def broken(_s: Any, _p: Any) -> None:
         raise RuntimeError("queue table unavailable")
 
-    monkeypatch.setattr(ops, "enqueue_telemetry", broken)
+    monkeypatch.setattr(queue, "enqueue_telemetry", broken)
     sp = session.begin_nested()
     with pytest.raises(RuntimeError, match="queue table unavailable"):
         _ingest(session, cw["dev_a"].id, (0, 150))
@@ -100,7 +101,7 @@ def test_inline_evaluation_that_raises_keeps_the_batch(world: Any, session: Any,
     def boom(_s: Any, _p: Any) -> None:
         raise RuntimeError("engine bug")
 
-    monkeypatch.setattr(ops, "on_telemetry_stored", boom)
+    monkeypatch.setattr(live, "on_telemetry_stored", boom)
     _ingest(session, cw["dev_a"].id, (0, 150))  # inline (the suite's mode): the engine's savepoint absorbs it
     assert cw["dev_a"].id in connect.latest_values(session, [cw["dev_a"].id])
 
@@ -124,7 +125,7 @@ def test_a_batch_whose_evaluation_fails_is_dropped_and_counted(world: Any, sessi
     def boom(_s: Any, _p: Any) -> None:
         raise RuntimeError("engine bug")
 
-    monkeypatch.setattr(ops, "on_telemetry_stored", boom)
+    monkeypatch.setattr(live, "on_telemetry_stored", boom)
     out = ops.drain_telemetry_queue(session)
     assert (out.batches, out.failed) == (1, 1)
     assert ops.telemetry_queue_depth(session) == 0  # not retried forever behind everything else
@@ -149,7 +150,7 @@ def pg_db(engine: Any) -> Database:
 def _queue_rows(db: Database, n: int) -> None:
     # batches of unknown devices: evaluation drops their points, which is all these tests need
     with db.engine.begin() as conn:
-        conn.execute(insert(TelemetryQueue), [{"enqueued_at": clock.now(), "points": ops.pack_points([])}
+        conn.execute(insert(TelemetryQueue), [{"enqueued_at": clock.now(), "points": queue.pack_points([])}
                                               for _ in range(n)])
 
 
@@ -206,7 +207,7 @@ def test_one_failing_batch_does_not_cost_the_others_their_evaluation(world: Any,
             raise RuntimeError("engine bug on this batch")
         return real(s, points)
 
-    monkeypatch.setattr(ops, "on_telemetry_stored", picky)
+    monkeypatch.setattr(live, "on_telemetry_stored", picky)
     out = ops.drain_telemetry_queue(session)
     assert (out.batches, out.raised, out.failed) == (2, 1, 1)
     assert len(open_alarms(session, dev)) == 1 and ops.telemetry_queue_depth(session) == 0

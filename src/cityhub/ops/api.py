@@ -18,7 +18,6 @@ from cityhub.kit import context
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
 from cityhub.ops import schemas, service
-from cityhub.ops.models import IncidentStatus
 
 router = APIRouter(prefix="/api/v1/ops", tags=["ops"], route_class=SessionRoute)
 Paging = Annotated[PageParams, Depends(page_params)]
@@ -141,7 +140,7 @@ def _detail(d: dict[str, Any]) -> schemas.IncidentDetail:
 
 
 @router.get("/incidents", response_model=Page[schemas.Incident])
-def incidents(session: DbSession, actor: CurrentActor, page: Paging, status: IncidentStatus | None = None,
+def incidents(session: DbSession, actor: CurrentActor, page: Paging, status: schemas.IncidentStatus | None = None,
               org_id: uuid.UUID | None = None, district_id: uuid.UUID | None = None, open_only: bool = False,
               breached: bool | None = None) -> Response:
     """The incident queue the caller may see (a department sees its own and those shared with it)."""

@@ -13,7 +13,8 @@ from rich.console import Console
 from cityhub.core.service import Actor
 from cityhub.kit import context, egress, resilience
 from cityhub.kit.db import Database
-from cityhub.ops import delivery, service
+from cityhub.ops import service
+from cityhub.ops.alarms import delivery
 
 ops_app = typer.Typer(help="一网统管 Operations center.", no_args_is_help=True)
 err = Console(stderr=True)

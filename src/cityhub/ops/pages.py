@@ -23,7 +23,6 @@ from cityhub.kit.pagination import PageParams
 from cityhub.kit.settings import get_settings
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, allow_large_bodies, register_nav, render, verify_csrf
 from cityhub.ops import schemas, service
-from cityhub.ops.models import IncidentStatus
 
 router = APIRouter(prefix="/ops", include_in_schema=False, route_class=SessionRoute)
 register_nav(
@@ -183,12 +182,10 @@ def incident_page(request: Request, session: DbSession, actor: CurrentActor, inc
     """An incident: timeline, comments, attachments, transitions."""
     d = service.incident_detail(session, actor, incident_id)
     inc = d["incident"]
-    moves = [s.value for s in service.INCIDENT_FLOW.get(IncidentStatus(inc.status), set())]
-    order = [s.value for s in IncidentStatus]
     return render(request, "ops/incident.html", {
         "inc": inc, "events": d["events"], "attachments": d["attachments"], "alarms": d["alarms"],
         "shared": d["shared_with"], "names": _names(session), "msg": msg,
-        "moves": sorted(moves, key=order.index), "actions": ACTIONS,
+        "moves": [s.value for s in service.incident_moves(inc)], "actions": ACTIONS,
         "departments": [o for o in core.organization_all(session) if o.kind == "department"]})
 
 
@@ -201,7 +198,7 @@ def incident_transition(request: Request, session: DbSession, actor: CurrentActo
     verify_csrf(request, csrf_token)
     try:
         with session.begin_nested():
-            service.incident_transition(session, actor, incident_id, IncidentStatus(status), note,
+            service.incident_transition(session, actor, incident_id, schemas.IncidentStatus(status), note,
                                         uuid.UUID(org_id) if org_id else None)
         msg = _("Saved")
     except (CityhubError, ValueError) as exc:

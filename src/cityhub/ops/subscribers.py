@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from cityhub.kit import events
-from cityhub.ops import service
+from cityhub.ops.rules import live, queue
 
 
 @events.in_producer_transaction
@@ -22,10 +22,10 @@ def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) 
     is never left unevaluated (no savepoint: a failed enqueue fails the ingest batch, which the broker
     redelivers). The engine inline runs in a savepoint of its own: a rule bug must not lose the batch.
     """
-    if service.evaluation_mode(session) == "queue":
-        service.enqueue_telemetry(session, points)
+    if queue.evaluation_mode(session) == "queue":
+        queue.enqueue_telemetry(session, points)
     else:
-        events.isolated(session, events.TELEMETRY_STORED, service.on_telemetry_stored, points)
+        events.isolated(session, events.TELEMETRY_STORED, live.on_telemetry_stored, points)
 
 
 def register() -> None:

@@ -22,7 +22,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from cityhub.kit.settings import get_settings
-from cityhub.ops import service
+from cityhub.ops.alarms import service
 
 log = logging.getLogger("cityhub.ops.delivery")
 

@@ -1,0 +1,1 @@
+"""Alarms (raise, acknowledge, clear, assign), the routing table, and alarm events out through the outbox."""

@@ -1,0 +1,1 @@
+"""Incidents: opening, dispatch, the state table and SLAs, comments, shares, attachments, citizen reports."""

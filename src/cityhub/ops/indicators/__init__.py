@@ -1,0 +1,1 @@
+"""City indicators: definitions, bands, recorded and computed values."""

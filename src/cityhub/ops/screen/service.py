@@ -1,0 +1,93 @@
+"""The 大屏: everything the operations screen shows, in one snapshot.
+
+The snapshot is also the body of the screen's server-sent events. Reads only, through the other capabilities'
+visibility rules.
+"""
+
+from __future__ import annotations
+
+import time as time_mod
+import uuid
+from collections import Counter as Tally
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cityhub.core import service as core
+from cityhub.core.actor import Actor
+from cityhub.kit import clock
+from cityhub.ops import devices
+from cityhub.ops.alarms.service import alarm_query, alarm_stats
+from cityhub.ops.incidents.service import OPEN_INCIDENT, incident_query
+from cityhub.ops.indicators.service import indicator_list, indicator_values
+from cityhub.ops.models import Alarm, IncidentStatus
+
+SPARK_KEYS = {"bridge-health": "strain", "pipe-gallery": "ch4", "traffic-flow": "flow", "air-noise": "pm25",
+              "building-safety": "tilt"}
+
+
+def dashboard_snapshot(session: Session, actor: Actor, district_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """Everything the 大屏 shows, filtered to a district when given."""
+    started = time_mod.perf_counter()
+    stats = alarm_stats(session, actor, district_id)
+    active = list(session.scalars(alarm_query(actor, active=True, district_id=district_id)
+                                  .order_by(Alarm.start_ts.desc()).limit(500)))
+    names = {o.id: o.name for o in core.organization_all(session)}
+    points = [{"id": str(a.id), "name": a.originator_name, "type": a.type, "severity": a.severity,
+               "value": [a.lon, a.lat], "district": names.get(a.district_id, "") if a.district_id else ""}
+              for a in active if a.lon is not None and a.lat is not None]
+    recent = [{"id": str(a.id), "name": a.originator_name, "type": a.type, "severity": a.severity,
+               "at": a.end_ts.isoformat(), "count": a.count, "ack": a.acknowledged} for a in active[:12]]
+    refs = devices.visible_device_refs(session, actor, district_id=district_id)
+    device_pts = [{"name": r.name, "value": [r.lon, r.lat], "profile": r.profile_code} for r in refs
+                  if r.lon is not None and r.lat is not None][:3000]
+    inc_base = incident_query(actor, district_id=district_id).subquery()
+    funnel_rows: dict[str, int] = dict(session.execute(
+        select(inc_base.c.status, func.count()).group_by(inc_base.c.status)).all())
+    funnel = {s.value: int(funnel_rows.get(s.value, 0)) for s in IncidentStatus}
+    breaches = session.scalar(select(func.count()).select_from(inc_base).where(
+        inc_base.c.sla_breached.is_(True), inc_base.c.status.in_(OPEN_INCIDENT))) or 0
+    open_n = sum(funnel[s.value] for s in OPEN_INCIDENT)
+    indicators = []
+    for ind in indicator_list(session, actor)[:12]:
+        series = indicator_values(session, actor, ind.id, start=clock.now() - timedelta(days=30), limit=60)
+        indicators.append({"code": ind.code, "name": ind.name, "unit": ind.unit, "theme": ind.theme,
+                           "value": ind.last_value, "target": ind.target, "warning": ind.warning,
+                           "critical": ind.critical, "band": ind.band, "direction": ind.direction,
+                           "trend": [[v.ts.isoformat(), v.value] for v in series]})
+    sparklines = _sparklines(session, refs)
+    district_names = {names.get(uuid.UUID(d), "") if d and d != "None" else "": n
+                      for d, n in stats.by_district.items()}
+    districts = [{"name": k, "value": v} for k, v in sorted(district_names.items(), key=lambda kv: -kv[1]) if k]
+    return {"at": clock.now(), "district_id": district_id, "alarms": stats, "alarm_points": points,
+            "devices": device_pts, "recent_alarms": recent, "funnel": funnel, "sla_breaches": int(breaches),
+            "open_incidents": open_n, "indicators": indicators, "sparklines": sparklines, "districts": districts,
+            "ms": round((time_mod.perf_counter() - started) * 1000, 1)}
+
+
+def _sparklines(session: Session, refs: Sequence[Any]) -> list[dict[str, Any]]:
+    """The last hour of one metric for a few sensors of each demo profile."""
+    chosen: list[Any] = []
+    per_profile: Tally[str] = Tally()
+    for r in refs:
+        if r.profile_code in SPARK_KEYS and per_profile[r.profile_code] < 2:
+            chosen.append(r)
+            per_profile[r.profile_code] += 1
+    if not chosen:
+        return []
+    end = clock.now()
+    series: dict[tuple[uuid.UUID, str], list[list[Any]]] = {}
+    keys = sorted({SPARK_KEYS[r.profile_code] for r in chosen})
+    for p in devices.telemetry_points(session, device_ids=[r.device_id for r in chosen], keys=keys,
+                                      start=end - timedelta(hours=1), end=end):
+        if p.value is not None and SPARK_KEYS.get(p.profile_code) == p.key:
+            series.setdefault((p.device_id, p.key), []).append([p.ts.isoformat(), round(p.value, 3)])
+    out = []
+    for r in chosen:
+        key = SPARK_KEYS[r.profile_code]
+        data = series.get((r.device_id, key), [])
+        out.append({"device": r.name, "key": key, "profile": r.profile_code, "data": data[-120:]})
+    return out
