@@ -14,6 +14,7 @@ from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.core.permissions import P
 from cityhub.data import policies, schemas, service
+from cityhub.data.catalog.service import is_published
 from cityhub.kit import clock
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
@@ -106,7 +107,7 @@ def entry_page(request: Request, session: DbSession, actor: OptionalActor, entry
         **_ctx(session), "e": entry, "resources": resources, "versions": versions, "preview": preview,
         "msg": msg, "can_edit": actor.is_authenticated and policies.is_staff(actor, entry.provider_org_id),
         "can_review": actor.is_authenticated and policies.is_bureau(actor),
-        "can_request": actor.is_authenticated and entry.status == "published" and entry.share_type != "none"
+        "can_request": actor.is_authenticated and is_published(entry) and entry.share_type != "none"
         and actor.org_id is not None and actor.org_id != entry.provider_org_id})
 
 

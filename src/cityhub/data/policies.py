@@ -1,4 +1,10 @@
-"""One permission check per data action, named like the action; raise Forbidden (or answer visibility)."""
+"""One permission check per data action, named like the action; raise Forbidden.
+
+Who may *see* an entry is not here: the visibility rule is `catalog.service.entry_visible` / `visible_clause`, one
+definition for the Python check and the SQL filter. The three notions it and the other capabilities build on are
+defined here once: "own unit" (`is_staff`, `staff_orgs`, `readable_orgs`, `can_read_org`), "the bureau"
+(`is_bureau`, which platform admins pass too) and "insider" (`is_insider`).
+"""
 
 from __future__ import annotations
 
@@ -68,13 +74,6 @@ def catalog_entry_review(actor: Actor) -> None:
 def catalog_entry_offline(actor: Actor, provider_org_id: uuid.UUID) -> None:
     """The provider or the bureau takes an entry offline."""
     require(_writes(actor) and (is_staff(actor, provider_org_id) or is_bureau(actor)))
-
-
-def catalog_entry_read(actor: Actor, status: str, open_type: str, provider_org_id: uuid.UUID) -> bool:
-    """Published entries: every insider (the public only openable ones); others: owner, bureau, auditors."""
-    if status == "published":
-        return is_insider(actor) or open_type != "none"
-    return actor.is_authenticated and (can_read_org(actor, provider_org_id) or is_bureau(actor))
 
 
 def resource_manage(actor: Actor, provider_org_id: uuid.UUID) -> None:

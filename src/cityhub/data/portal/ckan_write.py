@@ -120,7 +120,7 @@ def _package_values(c: Call, existing: CatalogEntry | None) -> dict[str, Any]:
         private = c.get_bool("private")
         if private:
             v["open_type"] = "none"
-        elif (v.get("open_type") or (existing.open_type if existing else "none")) == "none":
+        elif not catalog.opens_to_public(v.get("open_type") or (existing.open_type if existing else "none")):
             v["open_type"] = "unconditional"
     return v
 
