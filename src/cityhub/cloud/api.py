@@ -11,11 +11,12 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 
 from cityhub.cloud import schemas, service
 from cityhub.cloud.reference import DR_LEVELS
 from cityhub.core.deps import CurrentActor
-from cityhub.kit.pagination import Page, PageParams, page_params
+from cityhub.kit.pagination import Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession, SessionRoute
 
 router = APIRouter(prefix="/api/v1/cloud", tags=["cloud"], route_class=SessionRoute)
@@ -58,60 +59,58 @@ def provider(session: DbSession, actor: CurrentActor, account_id: uuid.UUID) -> 
 
 
 @router.post("/providers/{account_id}/reconcile", response_model=list[schemas.Finding])
-def provider_reconcile(session: DbSession, actor: CurrentActor, account_id: uuid.UUID) -> list[schemas.Finding]:
+def provider_reconcile(session: DbSession, actor: CurrentActor, account_id: uuid.UUID) -> Any:
     """Compare the provider's inventory with cityhub's; returns the findings (drift, orphan, missing)."""
-    return [schemas.Finding.model_validate(f) for f in service.reconcile(session, actor, account_id)]
+    return service.reconcile(session, actor, account_id)
 
 
 @router.get("/findings", response_model=list[schemas.Finding])
 def findings(session: DbSession, actor: CurrentActor, account_id: uuid.UUID | None = None,
-             open_only: bool = True) -> list[schemas.Finding]:
+             open_only: bool = True) -> Any:
     """Reconciler findings."""
-    return [schemas.Finding.model_validate(f) for f in service.finding_list(session, actor, account_id, open_only)]
+    return service.finding_list(session, actor, account_id, open_only)
 
 
 @router.get("/regions", response_model=list[schemas.Region])
-def regions(session: DbSession, actor: CurrentActor) -> list[schemas.Region]:
+def regions(session: DbSession, actor: CurrentActor) -> Any:
     """Regions."""
-    return [schemas.Region.model_validate(r) for r in service.region_list(session, actor)]
+    return service.region_list(session, actor)
 
 
 @router.post("/regions", response_model=schemas.Region, status_code=201)
-def region_create(session: DbSession, actor: CurrentActor, body: schemas.RegionCreate) -> schemas.Region:
+def region_create(session: DbSession, actor: CurrentActor, body: schemas.RegionCreate) -> Any:
     """Add a region."""
-    return schemas.Region.model_validate(service.region_create(session, actor, body))
+    return service.region_create(session, actor, body)
 
 
 @router.get("/pools", response_model=list[schemas.Pool])
-def pools(session: DbSession, actor: CurrentActor) -> list[schemas.Pool]:
+def pools(session: DbSession, actor: CurrentActor) -> Any:
     """Resource pools with capacity and allocation."""
-    return [schemas.Pool.model_validate(p) for p in service.pool_list(session, actor)]
+    return service.pool_list(session, actor)
 
 
 @router.post("/pools", response_model=schemas.Pool, status_code=201)
-def pool_create(session: DbSession, actor: CurrentActor, body: schemas.PoolCreate) -> schemas.Pool:
+def pool_create(session: DbSession, actor: CurrentActor, body: schemas.PoolCreate) -> Any:
     """Add a pool."""
-    return schemas.Pool.model_validate(service.pool_create(session, actor, body))
+    return service.pool_create(session, actor, body)
 
 
 @router.patch("/pools/{pool_id}", response_model=schemas.Pool)
-def pool_update(session: DbSession, actor: CurrentActor, pool_id: uuid.UUID, body: schemas.PoolUpdate
-                ) -> schemas.Pool:
+def pool_update(session: DbSession, actor: CurrentActor, pool_id: uuid.UUID, body: schemas.PoolUpdate) -> Any:
     """Change a pool."""
-    return schemas.Pool.model_validate(service.pool_update(session, actor, pool_id, body))
+    return service.pool_update(session, actor, pool_id, body)
 
 
 @router.get("/catalog", response_model=list[schemas.CatalogItem])
-def catalog(session: DbSession, actor: CurrentActor) -> list[schemas.CatalogItem]:
+def catalog(session: DbSession, actor: CurrentActor) -> Any:
     """The service catalog (云服务清单)."""
-    return [schemas.CatalogItem.model_validate(c) for c in service.catalog_list(session, actor)]
+    return service.catalog_list(session, actor)
 
 
 @router.post("/catalog", response_model=schemas.CatalogItem, status_code=201)
-def catalog_create(session: DbSession, actor: CurrentActor, body: schemas.CatalogItemCreate
-                   ) -> schemas.CatalogItem:
+def catalog_create(session: DbSession, actor: CurrentActor, body: schemas.CatalogItemCreate) -> Any:
     """Add a catalog item."""
-    return schemas.CatalogItem.model_validate(service.catalog_item_create(session, actor, body))
+    return service.catalog_item_create(session, actor, body)
 
 
 # ---- tenancies
@@ -143,10 +142,9 @@ def tenancy_quota(session: DbSession, actor: CurrentActor, tenancy_id: uuid.UUID
 
 
 @router.post("/tenancies/{tenancy_id}/requests", response_model=schemas.ResourceRequest, status_code=201)
-def request_create(session: DbSession, actor: CurrentActor, tenancy_id: uuid.UUID, body: schemas.RequestCreate
-                   ) -> schemas.ResourceRequest:
+def request_create(session: DbSession, actor: CurrentActor, tenancy_id: uuid.UUID, body: schemas.RequestCreate) -> Any:
     """Order from the catalog (409 naming the exceeded quota)."""
-    return schemas.ResourceRequest.model_validate(service.request_create(session, actor, tenancy_id, body))
+    return service.request_create(session, actor, tenancy_id, body)
 
 
 # ---- requests, resources, jobs
@@ -155,74 +153,68 @@ def request_create(session: DbSession, actor: CurrentActor, tenancy_id: uuid.UUI
 @router.get("/requests", response_model=Page[schemas.ResourceRequest])
 def requests(session: DbSession, actor: CurrentActor, page: Paging,
              status: str | None = Query(None, max_length=20), org_id: uuid.UUID | None = None
-             ) -> Page[schemas.ResourceRequest]:
+             ) -> Response:
     """Requests the caller may see."""
     rows, total = service.request_list(session, actor, page, status=status, org_id=org_id)
-    return Page(items=[schemas.ResourceRequest.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return page_response(schemas.ResourceRequest, rows, total, page)
 
 
 @router.get("/approvals", response_model=list[schemas.ResourceRequest])
-def approvals(session: DbSession, actor: CurrentActor) -> list[schemas.ResourceRequest]:
+def approvals(session: DbSession, actor: CurrentActor) -> Any:
     """Requests waiting for the caller's approval."""
-    return [schemas.ResourceRequest.model_validate(r) for r in service.approval_queue(session, actor)]
+    return service.approval_queue(session, actor)
 
 
 @router.get("/requests/{request_id}", response_model=schemas.ResourceRequest)
-def request(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> schemas.ResourceRequest:
+def request(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
     """One request."""
-    return schemas.ResourceRequest.model_validate(service.request_get(session, actor, request_id))
+    return service.request_get(session, actor, request_id)
 
 
 @router.post("/requests/{request_id}/approve", response_model=schemas.ResourceRequest)
-def request_approve(session: DbSession, actor: CurrentActor, request_id: uuid.UUID, body: schemas.Decision
-                    ) -> schemas.ResourceRequest:
+def request_approve(session: DbSession, actor: CurrentActor, request_id: uuid.UUID, body: schemas.Decision) -> Any:
     """Approve at the current step."""
-    return schemas.ResourceRequest.model_validate(service.request_approve(session, actor, request_id, body.note))
+    return service.request_approve(session, actor, request_id, body.note)
 
 
 @router.post("/requests/{request_id}/reject", response_model=schemas.ResourceRequest)
-def request_reject(session: DbSession, actor: CurrentActor, request_id: uuid.UUID, body: schemas.Decision
-                   ) -> schemas.ResourceRequest:
+def request_reject(session: DbSession, actor: CurrentActor, request_id: uuid.UUID, body: schemas.Decision) -> Any:
     """Reject at the current step."""
-    return schemas.ResourceRequest.model_validate(service.request_reject(session, actor, request_id, body.note))
+    return service.request_reject(session, actor, request_id, body.note)
 
 
 @router.post("/requests/{request_id}/resize", response_model=schemas.ResourceRequest)
-def request_resize(session: DbSession, actor: CurrentActor, request_id: uuid.UUID, body: schemas.Resize
-                   ) -> schemas.ResourceRequest:
+def request_resize(session: DbSession, actor: CurrentActor, request_id: uuid.UUID, body: schemas.Resize) -> Any:
     """Resize an active request to another catalog item."""
-    return schemas.ResourceRequest.model_validate(service.request_resize(session, actor, request_id, body.item_id))
+    return service.request_resize(session, actor, request_id, body.item_id)
 
 
 @router.post("/requests/{request_id}/reclaim", response_model=schemas.ResourceRequest)
-def request_reclaim(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> schemas.ResourceRequest:
+def request_reclaim(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
     """Reclaim (final backup, access revoked, destroyed)."""
-    return schemas.ResourceRequest.model_validate(service.request_reclaim(session, actor, request_id))
+    return service.request_reclaim(session, actor, request_id)
 
 
 @router.post("/requests/{request_id}/retry", response_model=schemas.ResourceRequest)
-def request_retry(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> schemas.ResourceRequest:
+def request_retry(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
     """Queue a failed provisioning again."""
-    return schemas.ResourceRequest.model_validate(service.request_retry(session, actor, request_id))
+    return service.request_retry(session, actor, request_id)
 
 
 @router.get("/resources", response_model=Page[schemas.Resource])
 def resources(session: DbSession, actor: CurrentActor, page: Paging, request_id: uuid.UUID | None = None,
-              status: str | None = Query(None, max_length=20)) -> Page[schemas.Resource]:
+              status: str | None = Query(None, max_length=20)) -> Response:
     """Managed nodes and buckets the caller may see."""
     rows, total = service.resource_list(session, actor, page, request_id=request_id, status=status)
-    return Page(items=[schemas.Resource.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return page_response(schemas.Resource, rows, total, page)
 
 
 @router.get("/jobs", response_model=Page[schemas.Job])
 def jobs(session: DbSession, actor: CurrentActor, page: Paging, status: str | None = Query(None, max_length=20)
-         ) -> Page[schemas.Job]:
+         ) -> Response:
     """Provider jobs (platform team)."""
     rows, total = service.job_list(session, actor, page, status)
-    return Page(items=[schemas.Job.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return page_response(schemas.Job, rows, total, page)
 
 
 # ---- metering
@@ -236,9 +228,9 @@ def chargeback(session: DbSession, actor: CurrentActor,
 
 
 @router.get("/idle-cases", response_model=list[schemas.IdleCase])
-def idle_cases(session: DbSession, actor: CurrentActor, open_only: bool = False) -> list[schemas.IdleCase]:
+def idle_cases(session: DbSession, actor: CurrentActor, open_only: bool = False) -> Any:
     """Idle-rule cases the caller may see."""
-    return [schemas.IdleCase.model_validate(c) for c in service.idle_case_list(session, actor, open_only)]
+    return service.idle_case_list(session, actor, open_only)
 
 
 # ---- systems, ratios, DR, scorecards
@@ -247,50 +239,47 @@ def idle_cases(session: DbSession, actor: CurrentActor, open_only: bool = False)
 @router.get("/systems", response_model=Page[schemas.InfoSystem])
 def systems(session: DbSession, actor: CurrentActor, page: Paging, org_id: uuid.UUID | None = None,
             status: str | None = Query(None, max_length=20), q: str | None = Query(None, max_length=100)
-            ) -> Page[schemas.InfoSystem]:
+            ) -> Response:
     """Information systems the caller may see."""
     rows, total = service.system_list(session, actor, page, org_id=org_id, status=status, q=q)
-    return Page(items=[schemas.InfoSystem.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return page_response(schemas.InfoSystem, rows, total, page)
 
 
 @router.post("/systems", response_model=schemas.InfoSystem, status_code=201)
-def system_create(session: DbSession, actor: CurrentActor, body: schemas.SystemCreate) -> schemas.InfoSystem:
+def system_create(session: DbSession, actor: CurrentActor, body: schemas.SystemCreate) -> Any:
     """Add a system to a department's inventory."""
-    return schemas.InfoSystem.model_validate(service.system_create(session, actor, body))
+    return service.system_create(session, actor, body)
 
 
 @router.get("/systems/{system_id}", response_model=schemas.InfoSystem)
-def system(session: DbSession, actor: CurrentActor, system_id: uuid.UUID) -> schemas.InfoSystem:
+def system(session: DbSession, actor: CurrentActor, system_id: uuid.UUID) -> Any:
     """One system."""
-    return schemas.InfoSystem.model_validate(service.system_get(session, actor, system_id))
+    return service.system_get(session, actor, system_id)
 
 
 @router.patch("/systems/{system_id}", response_model=schemas.InfoSystem)
-def system_update(session: DbSession, actor: CurrentActor, system_id: uuid.UUID, body: schemas.SystemUpdate
-                  ) -> schemas.InfoSystem:
+def system_update(session: DbSession, actor: CurrentActor, system_id: uuid.UUID, body: schemas.SystemUpdate) -> Any:
     """Change a system."""
-    return schemas.InfoSystem.model_validate(service.system_update(session, actor, system_id, body))
+    return service.system_update(session, actor, system_id, body)
 
 
 @router.post("/systems/{system_id}/transition", response_model=schemas.InfoSystem)
 def system_transition(session: DbSession, actor: CurrentActor, system_id: uuid.UUID,
-                      body: schemas.SystemTransition) -> schemas.InfoSystem:
+                      body: schemas.SystemTransition) -> Any:
     """Move the migration status."""
-    return schemas.InfoSystem.model_validate(service.system_transition(session, actor, system_id, body.status))
+    return service.system_transition(session, actor, system_id, body.status)
 
 
 @router.get("/systems/{system_id}/drills", response_model=list[schemas.Drill])
-def drills(session: DbSession, actor: CurrentActor, system_id: uuid.UUID) -> list[schemas.Drill]:
+def drills(session: DbSession, actor: CurrentActor, system_id: uuid.UUID) -> Any:
     """DR drills of a system."""
-    return [schemas.Drill.model_validate(d) for d in service.drill_list(session, actor, system_id)]
+    return service.drill_list(session, actor, system_id)
 
 
 @router.post("/systems/{system_id}/drills", response_model=schemas.Drill, status_code=201)
-def drill_create(session: DbSession, actor: CurrentActor, system_id: uuid.UUID, body: schemas.DrillCreate
-                 ) -> schemas.Drill:
+def drill_create(session: DbSession, actor: CurrentActor, system_id: uuid.UUID, body: schemas.DrillCreate) -> Any:
     """Record a DR drill."""
-    return schemas.Drill.model_validate(service.drill_record(session, actor, system_id, body))
+    return service.drill_record(session, actor, system_id, body)
 
 
 @router.get("/ratios")
@@ -303,10 +292,9 @@ def ratios(session: DbSession, actor: CurrentActor, year: int | None = Query(Non
 
 
 @router.get("/ratios/history", response_model=list[schemas.RatioPoint])
-def ratio_history(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None
-                  ) -> list[schemas.RatioPoint]:
+def ratio_history(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None) -> Any:
     """Snapshots of one unit's (or the city's) ratios."""
-    return [schemas.RatioPoint.model_validate(r) for r in service.ratio_history(session, actor, org_id)]
+    return service.ratio_history(session, actor, org_id)
 
 
 @router.post("/ratios/snapshot")

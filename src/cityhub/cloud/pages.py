@@ -9,8 +9,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from fastapi.responses import Response
 
 from cityhub.cloud import policies, schemas, service
 from cityhub.cloud.reference import DR_LEVELS
@@ -20,7 +19,7 @@ from cityhub.kit import clock
 from cityhub.kit.errors import CityhubError, Forbidden
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
-from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
+from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render
 
 router = APIRouter(prefix="/cloud", include_in_schema=False, route_class=SessionRoute)
 register_nav(
@@ -31,15 +30,6 @@ register_nav(
     NavItem("cloud", "Cloud chief scorecards", "/cloud/scorecards", order=50),
 )
 Csrf = Annotated[str, Form(max_length=100)]
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-    if isinstance(exc, CityhubError):
-        quota = exc.details.get("quota") if isinstance(exc.details, dict) else None
-        return exc.message + (f" ({quota})" if quota and quota not in exc.message else "")
-    return str(exc)
 
 
 @router.get("")
@@ -89,37 +79,27 @@ def request_create(
     strategy: Annotated[str, Form(max_length=10)] = "spread", purpose: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Order from the catalog."""
-    verify_csrf(request, csrf_token)
-    try:
+    with form_action(request, session, csrf_token, _("Request submitted")) as done:
         data = schemas.RequestCreate(item_id=item_id, quantity=quantity, security_level=security_level,
                                      strategy=strategy, purpose=purpose)
-        with session.begin_nested():
-            service.request_create(session, actor, tenancy_id, data)
-        msg = _("Request submitted")
-    except (ValidationError, CityhubError) as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/cloud/tenancies?msg={msg}", status_code=303)
+        service.request_create(session, actor, tenancy_id, data)
+    return done.redirect("/cloud/tenancies")
 
 
 @router.post("/requests/{request_id}/{decision}")
 def request_decide(request: Request, session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
                    decision: str, csrf_token: Csrf, note: Annotated[str, Form(max_length=500)] = "") -> Response:
     """Approve, reject or reclaim from the queue."""
-    verify_csrf(request, csrf_token)
-    try:
-        with session.begin_nested():
-            if decision == "approve":
-                service.request_approve(session, actor, request_id, note)
-            elif decision == "reject":
-                service.request_reject(session, actor, request_id, note)
-            elif decision == "reclaim":
-                service.request_reclaim(session, actor, request_id)
-            else:
-                raise Forbidden(_("Unknown decision"))
-        msg = _("Saved")
-    except CityhubError as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/cloud/tenancies?msg={msg}", status_code=303)
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        if decision == "approve":
+            service.request_approve(session, actor, request_id, note)
+        elif decision == "reject":
+            service.request_reject(session, actor, request_id, note)
+        elif decision == "reclaim":
+            service.request_reclaim(session, actor, request_id)
+        else:
+            raise Forbidden(_("Unknown decision"))
+    return done.redirect("/cloud/tenancies")
 
 
 @router.get("/migration")

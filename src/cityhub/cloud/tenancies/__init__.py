@@ -1,0 +1,1 @@
+"""Tenancies: one per department, quotas, requests and approval, placement, jobs, metering, idle rule."""
