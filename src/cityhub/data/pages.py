@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from fastapi.responses import Response
 
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor, OptionalActor
@@ -18,7 +18,18 @@ from cityhub.data.catalog.service import is_published
 from cityhub.kit import clock
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.web import DbSession, NavItem, SessionRoute, allow_large_bodies, register_nav, render, verify_csrf
+from cityhub.kit.web import (
+    DbSession,
+    NavItem,
+    SessionRoute,
+    allow_large_bodies,
+    error_text,
+    form_action,
+    redirect_with_message,
+    register_nav,
+    render,
+    verify_csrf,
+)
 
 router = APIRouter(prefix="/data", include_in_schema=False, route_class=SessionRoute)
 allow_large_bodies("/data/uploads/")
@@ -39,22 +50,6 @@ VOCAB = {"classification": schemas.CLASSIFICATIONS, "base_db": schemas.BASE_DBS,
 FACET_LABELS = {"provider_org_id": "Provider", "classification": "Classification", "base_db": "Base database",
                 "share_type": "Share type", "open_type": "Open type", "format_category": "Format",
                 "update_cycle": "Update cycle", "security_grade": "Security grade"}
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-    if isinstance(exc, CityhubError):
-        fields = ""
-        if isinstance(exc.details, list):
-            fields = " (" + ", ".join(str(d.get("field", "")) for d in exc.details if isinstance(d, dict)) + ")"
-        return exc.message + fields
-    return str(exc)
-
-
-def _back(url: str, msg: str) -> RedirectResponse:
-    sep = "&" if "?" in url else "?"
-    return RedirectResponse(f"{url}{sep}msg={quote(msg)}", status_code=303)
 
 
 def _orgs(session: Any) -> dict[uuid.UUID, str]:
@@ -81,7 +76,7 @@ def search(request: Request, session: DbSession, actor: OptionalActor, q: str = 
                                                      offset)
         msg = ""
     except CityhubError as exc:
-        rows, total, facets, msg = [], 0, {}, _error_text(exc)
+        rows, total, facets, msg = [], 0, {}, error_text(exc)
     return render(request, "data/search.html", {
         **_ctx(session), "rows": rows, "total": total, "facets": facets, "q": q, "filters": filters,
         "offset": offset, "sort": sort, "msg": msg})
@@ -102,7 +97,7 @@ def entry_page(request: Request, session: DbSession, actor: OptionalActor, entry
                 cols, recs, total, _n = service.datastore_query(session, actor, table.id, limit=10)
             preview = {"fields": cols, "records": recs, "total": total}
         except CityhubError as exc:
-            preview = {"error": _error_text(exc)}
+            preview = {"error": error_text(exc)}
     return render(request, "data/entry.html", {
         **_ctx(session), "e": entry, "resources": resources, "versions": versions, "preview": preview,
         "msg": msg, "can_edit": actor.is_authenticated and policies.is_staff(actor, entry.provider_org_id),
@@ -111,42 +106,35 @@ def entry_page(request: Request, session: DbSession, actor: OptionalActor, entry
         and actor.org_id is not None and actor.org_id != entry.provider_org_id})
 
 
-def _act(request: Request, csrf_token: str, url: str, fn: Any, ok: str) -> RedirectResponse:
-    verify_csrf(request, csrf_token)
-    try:
+def _act(request: Request, session: Any, csrf_token: str, url: str, fn: Callable[[], Any], ok: str) -> Response:
+    """Run one form action (CSRF, a savepoint, the flash message) and go back to `url`."""
+    with form_action(request, session, csrf_token, ok) as done:
         fn()
-        return _back(url, ok)
-    except (ValidationError, CityhubError) as exc:
-        return _back(url, _error_text(exc))
+    return done.redirect(url)
 
 
 @router.post("/entries/{entry_id}/submit")
 def entry_submit(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
                  csrf_token: Csrf) -> Response:
     """Submit for review."""
-    return _act(request, csrf_token, f"/data/entries/{entry_id}",
-                lambda: _nested(session, service.catalog_entry_submit, actor, entry_id), _("Submitted for review"))
-
-
-def _nested(session: Any, fn: Any, *args: Any) -> Any:
-    with session.begin_nested():  # a failed action leaves nothing behind, the page still commits the rest
-        return fn(session, *args)
+    return _act(request, session, csrf_token, f"/data/entries/{entry_id}",
+                lambda: service.catalog_entry_submit(session, actor, entry_id), _("Submitted for review"))
 
 
 @router.post("/entries/{entry_id}/review")
 def entry_review(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID, csrf_token: Csrf,
                  decision: Annotated[str, Form(pattern="^(approve|reject)$")], note: Text = "") -> Response:
     """Publish or reject."""
-    return _act(request, csrf_token, "/data/review", lambda: _nested(
-        session, service.catalog_entry_review, actor, entry_id, decision == "approve", note), _("Saved"))
+    return _act(request, session, csrf_token, "/data/review", lambda:
+        service.catalog_entry_review(session, actor, entry_id, decision == "approve", note), _("Saved"))
 
 
 @router.post("/entries/{entry_id}/offline")
 def entry_offline(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
                   csrf_token: Csrf, reason: Text = "") -> Response:
     """Take offline."""
-    return _act(request, csrf_token, f"/data/entries/{entry_id}", lambda: _nested(
-        session, service.catalog_entry_offline, actor, entry_id, reason), _("Saved"))
+    return _act(request, session, csrf_token, f"/data/entries/{entry_id}", lambda:
+        service.catalog_entry_offline(session, actor, entry_id, reason), _("Saved"))
 
 
 @router.post("/entries/{entry_id}/request")
@@ -159,17 +147,17 @@ def entry_request(request: Request, session: DbSession, actor: CurrentActor, ent
         data = schemas.ShareRequestCreate(entry_id=entry_id, items=items or [], legal_basis=legal_basis,
                                           purpose=purpose, consuming_system=consuming_system, scenario=scenario,
                                           quota=quota)
-        req = _nested(session, service.share_request_create, actor, data)
-        _nested(session, service.share_request_submit, actor, req.id)
-    return _act(request, csrf_token, f"/data/entries/{entry_id}", go, _("Request submitted"))
+        req = service.share_request_create(session, actor, data)
+        service.share_request_submit(session, actor, req.id)
+    return _act(request, session, csrf_token, f"/data/entries/{entry_id}", go, _("Request submitted"))
 
 
 @router.post("/entries/{entry_id}/objection")
 def entry_objection(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
                     csrf_token: Csrf, content: Text) -> Response:
     """Report a catalog error (目录纠错)."""
-    return _act(request, csrf_token, f"/data/entries/{entry_id}", lambda: _nested(
-        session, service.objection_raise, actor, schemas.ObjectionCreate(kind="catalog_error", entry_id=entry_id,
+    return _act(request, session, csrf_token, f"/data/entries/{entry_id}", lambda:
+        service.objection_raise(session, actor, schemas.ObjectionCreate(kind="catalog_error", entry_id=entry_id,
                                                                          content=content)), _("Objection raised"))
 
 
@@ -178,21 +166,21 @@ def upload(request: Request, session: DbSession, actor: CurrentActor, entry_id: 
            file: Annotated[UploadFile, File()], kind: Annotated[str, Form(pattern="^(table|file)$")] = "table"
            ) -> Response:
     """Upload a table (CSV/XLSX) or a file from the entry page."""
-    verify_csrf(request, csrf_token)
     url = f"/data/entries/{entry_id}"
-    try:
-        if kind == "file":
-            _nested(session, service.resource_file_upload, actor, entry_id, "", file.filename or "file",
-                    file.content_type or "", file.file)
-            return _back(url, _("Uploaded"))
+    if kind == "file":
+        return _act(request, session, csrf_token, url, lambda: service.resource_file_upload(
+            session, actor, entry_id, "", file.filename or "file", file.content_type or "", file.file), _("Uploaded"))
+    verify_csrf(request, csrf_token)
+    try:  # not in a savepoint: a refused upload is recorded (the attempt counts for the field pass-rate KPI)
         _res, load = service.resource_table_upload(session, actor, entry_id, file.filename or "upload.csv",
                                                    file.file)
     except CityhubError as exc:
-        return _back(url, _error_text(exc))
+        return redirect_with_message(url, error_text(exc))
     if load.accepted:
-        return _back(url, _("Loaded {n} rows ({enc})").format(n=load.rows_total, enc=load.encoding))
+        return redirect_with_message(url, _("Loaded {n} rows ({enc})").format(n=load.rows_total, enc=load.encoding))
     first = "; ".join(f"行{e['row']} {e['column']}: {e['message']}" for e in load.errors[:5])
-    return _back(url, _("Nothing loaded: {bad} bad rows. {first}").format(bad=load.rows_bad, first=first))
+    return redirect_with_message(url, _("Nothing loaded: {bad} bad rows. {first}").format(bad=load.rows_bad,
+                                                                                           first=first))
 
 
 @router.get("/publish")
@@ -244,8 +232,8 @@ def publish_create(
             "tags": [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()],
             "share_condition": share_condition, "legal_basis": legal_basis, "open_condition": open_condition,
             "source_system": source_system})
-        _nested(session, service.catalog_entry_create, actor, data)
-    return _act(request, csrf_token, "/data/publish", go, _("Saved"))
+        service.catalog_entry_create(session, actor, data)
+    return _act(request, session, csrf_token, "/data/publish", go, _("Saved"))
 
 
 @router.get("/review")
@@ -290,21 +278,16 @@ def request_action(request: Request, session: DbSession, actor: CurrentActor, re
                    csrf_token: Csrf, note: Text = "",
                    box: Annotated[str, Form(pattern="^(mine|provider|compliance|all)$")] = "mine") -> Response:
     """One step of a request's workflow; activation shows the consuming-system token once."""
-    verify_csrf(request, csrf_token)
     url = f"/data/requests?box={box}"
-    try:
-        if action == "activate":
-            with session.begin_nested():
-                grant, token = service.share_request_activate(session, actor, request_id)
-            return RedirectResponse(f"{url}&token={quote(token)}&msg={quote(_('Grant active'))}", status_code=303)
-        fn = ACTIONS.get(action)
-        if fn is None:
-            return _back(url, _("Unknown action"))
-        with session.begin_nested():
-            fn(session, actor, request_id, note)
-        return _back(url, _("Saved"))
-    except (ValidationError, CityhubError) as exc:
-        return _back(url, _error_text(exc))
+    if action == "activate":
+        with form_action(request, session, csrf_token, _("Grant active")) as done:
+            _grant, token = service.share_request_activate(session, actor, request_id)
+        return done.redirect(f"{url}&{urlencode({'token': token})}" if done.ok else url)
+    fn = ACTIONS.get(action)
+    if fn is None:
+        verify_csrf(request, csrf_token)
+        return redirect_with_message(url, _("Unknown action"))
+    return _act(request, session, csrf_token, url, lambda: fn(session, actor, request_id, note), _("Saved"))
 
 
 @router.get("/lists")
@@ -328,8 +311,8 @@ def demand_create(request: Request, session: DbSession, actor: CurrentActor, csr
                   title: Annotated[str, Form(max_length=200)], description: Text, purpose: Text,
                   legal_basis: Text = "") -> Response:
     """File a need."""
-    return _act(request, csrf_token, "/data/lists", lambda: _nested(
-        session, service.demand_create, actor, schemas.DemandCreate(title=title, description=description,
+    return _act(request, session, csrf_token, "/data/lists", lambda:
+        service.demand_create(session, actor, schemas.DemandCreate(title=title, description=description,
                                                                     purpose=purpose, legal_basis=legal_basis)),
         _("Saved"))
 
@@ -338,16 +321,16 @@ def demand_create(request: Request, session: DbSession, actor: CurrentActor, csr
 def demand_assign(request: Request, session: DbSession, actor: CurrentActor, demand_id: uuid.UUID,
                   csrf_token: Csrf, org_id: Annotated[uuid.UUID, Form()]) -> Response:
     """Assign the responsible department."""
-    return _act(request, csrf_token, "/data/lists", lambda: _nested(
-        session, service.demand_assign, actor, demand_id, schemas.DemandAssign(org_id=org_id)), _("Saved"))
+    return _act(request, session, csrf_token, "/data/lists", lambda:
+        service.demand_assign(session, actor, demand_id, schemas.DemandAssign(org_id=org_id)), _("Saved"))
 
 
 @router.post("/demands/{demand_id}/answer")
 def demand_answer(request: Request, session: DbSession, actor: CurrentActor, demand_id: uuid.UUID,
                   csrf_token: Csrf, entry_id: Annotated[uuid.UUID, Form()], answer: Text = "") -> Response:
     """Answer with an entry."""
-    return _act(request, csrf_token, "/data/lists", lambda: _nested(
-        session, service.demand_answer, actor, demand_id, schemas.DemandAnswer(entry_id=entry_id, answer=answer)),
+    return _act(request, session, csrf_token, "/data/lists", lambda:
+        service.demand_answer(session, actor, demand_id, schemas.DemandAnswer(entry_id=entry_id, answer=answer)),
         _("Saved"))
 
 
