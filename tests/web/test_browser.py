@@ -55,7 +55,7 @@ def test_login_switch_language_and_see_shell(live_server: str, tmp_path: Path) -
         page.wait_for_selector("#org-kinds canvas", timeout=10_000)
         page.click("a[data-lang=en]")
         page.wait_for_selector("text=Organisations by kind")
-        assert page.inner_text("main h1") == "Overview"
+        assert page.inner_text("main h1") == "City overview"
         nav = page.inner_text("aside.sidebar")
         assert "Administration" in nav and "Audit log" in nav
         page.screenshot(path=str(tmp_path / "home-en.png"), full_page=True)

@@ -15,6 +15,7 @@ from cityhub.cloud import policies, schemas, service
 from cityhub.cloud.reference import DR_LEVELS
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
+from cityhub.core.permissions import P
 from cityhub.kit import clock
 from cityhub.kit.errors import CityhubError, Forbidden
 from cityhub.kit.i18n import gettext as _
@@ -22,12 +23,14 @@ from cityhub.kit.pagination import PageParams
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render
 
 router = APIRouter(prefix="/cloud", include_in_schema=False, route_class=SessionRoute)
+# the capacity page is the platform's view (providers, pools): its team and the bureau's approvers
+_PLATFORM = (P.CLOUD_PLATFORM_MANAGE, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_REQUEST_APPROVE_BUREAU)
 register_nav(
-    NavItem("cloud", "Cloud capacity", "/cloud", order=10),
-    NavItem("cloud", "Tenancies and requests", "/cloud/tenancies", order=20),
-    NavItem("cloud", "Migration", "/cloud/migration", order=30),
-    NavItem("cloud", "Disaster recovery", "/cloud/dr", order=40),
-    NavItem("cloud", "Cloud chief scorecards", "/cloud/scorecards", order=50),
+    NavItem("cloud", "Cloud capacity", "/cloud", order=10, permissions=_PLATFORM),
+    NavItem("cloud", "Tenancies and requests", "/cloud/tenancies", order=20, permissions=(P.CLOUD_READ,)),
+    NavItem("cloud", "Migration", "/cloud/migration", order=30, permissions=(P.CLOUD_READ,)),
+    NavItem("cloud", "Disaster recovery", "/cloud/dr", order=40, permissions=(P.CLOUD_READ,)),
+    NavItem("cloud", "Cloud chief scorecards", "/cloud/scorecards", order=50, permissions=(P.CLOUD_READ,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from cityhub.connect import policies, schemas, service
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
+from cityhub.core.permissions import P
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.i18n import lazy
@@ -27,8 +28,8 @@ STATUS_LABELS = {"active": lazy("device in service"), "disabled": lazy("device d
 
 router = APIRouter(prefix="/connect", include_in_schema=False, route_class=SessionRoute)
 register_nav(
-    NavItem("connect", "Devices", "/connect", order=10),
-    NavItem("connect", "Quarantine", "/connect/quarantine", order=20),
+    NavItem("connect", "Devices", "/connect", order=10, permissions=(P.CONNECT_READ,)),
+    NavItem("connect", "Quarantine", "/connect/quarantine", order=20, permissions=(P.CONNECT_INSPECT,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
 PER_PAGE = 50

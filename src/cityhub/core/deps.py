@@ -1,8 +1,9 @@
-"""Authentication dependencies for every domain's api/pages: who is calling, and must they be logged in."""
+"""Authentication dependencies for every domain's api/pages: who is calling, may they come here, what they see."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from cityhub.core import service
 from cityhub.core.actor import Actor
+from cityhub.core.permissions import P, permissions_of
 from cityhub.kit.errors import Forbidden, Unauthorized
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.web import DbSession, verify_csrf
+from cityhub.kit.web import DbSession, NavItem, register_nav_access, verify_csrf
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The signed session cookie holds the user's id and their session version at login; a logout, password change,
@@ -160,3 +162,40 @@ AccountActor = Annotated[Actor, Depends(_require_account)]
 # Government staff (a logged-in staff user or their API token), or the system: every internal page and route.
 CurrentActor = Annotated[Actor, Depends(_require)]
 
+
+def nav_access(actor: Actor | None) -> Callable[[NavItem], bool]:
+    """Which navigation entries the actor sees: what its permissions let it open, and the portal for citizens.
+
+    Staff see an entry when they hold any of its permissions (or it names none); anonymous visitors see the public
+    entries; a portal account sees the public entries inside the portal's area only (the rest would send it back).
+    """
+    if actor is None or not actor.is_authenticated:
+        return lambda item: item.public
+    if not actor.is_internal:
+        return lambda item: item.public and in_portal_area(item.href)
+    held = {str(p) for p in permissions_of(actor)}
+    return lambda item: not item.permissions or any(p in held for p in item.permissions)
+
+
+register_nav_access(nav_access)
+
+
+def workbench_of(actor: Actor) -> str:
+    """Where `/` takes the actor: `portal`, `overview` (the city), `work` (my unit's queues), `ops`, `audit`.
+
+    The platform's admins and the bureau's people look after the whole city; a unit's chief or staff after their
+    unit's work; the operations center's operator and the auditor have a page of their own. Someone holding
+    several roles gets the widest view first.
+    """
+    if actor.is_portal_account:
+        return "portal"
+    held = permissions_of(actor)
+    if P.CITY_OVERVIEW in held:
+        return "overview"
+    if actor.staff_orgs:
+        return "work"
+    if P.OPS_COMMAND in held:
+        return "ops"
+    if P.AUDIT_READ in held:
+        return "audit"
+    return "work"

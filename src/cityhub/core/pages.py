@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from cityhub.core import schemas, service
 from cityhub.core.deps import CurrentActor
+from cityhub.core.permissions import P
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
@@ -20,10 +21,10 @@ from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, rend
 router = APIRouter(prefix="/admin", include_in_schema=False, route_class=SessionRoute)
 
 register_nav(
-    NavItem("admin", "Organisations", "/admin/organizations", order=10),
-    NavItem("admin", "Users", "/admin/users", order=20),
+    NavItem("admin", "Organisations", "/admin/organizations", order=10, permissions=(P.USER_READ,)),
+    NavItem("admin", "Users", "/admin/users", order=20, permissions=(P.USER_READ,)),
     NavItem("admin", "API tokens", "/admin/tokens", order=30),
-    NavItem("admin", "Audit log", "/admin/audit", order=40),
+    NavItem("admin", "Audit log", "/admin/audit", order=40, permissions=(P.AUDIT_READ,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
 

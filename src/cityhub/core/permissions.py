@@ -46,6 +46,7 @@ class P(StrEnum):
     AUDIT_READ = "audit.read"
     CALENDAR_SET = "calendar.set"
     BUREAU_SET = "bureau.set"
+    CITY_OVERVIEW = "city.overview"  # the whole city at a glance: the landing page of the platform and the bureau
     # 云 cloud
     CLOUD_PLATFORM_MANAGE = "cloud.platform_manage"  # providers, pools, catalog, tenancies, quotas, jobs
     CLOUD_PLATFORM_INSPECT = "cloud.platform_inspect"  # reconciler findings and jobs
@@ -107,7 +108,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
         P.USER_READ, P.AUDIT_READ, P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ,
         P.CONNECT_INSPECT, P.DATA_READ, P.OPS_READ_ALL, P.COMPUTE_READ_ALL,
     }),
-    DerivedRole.BUREAU_STAFF: frozenset({P.DATA_REVIEW, P.CLOUD_RANKING_READ, P.COMPUTE_REVIEW, P.COMPUTE_READ_ALL}),
+    DerivedRole.BUREAU_STAFF: frozenset({P.CITY_OVERVIEW, P.DATA_REVIEW, P.CLOUD_RANKING_READ, P.COMPUTE_REVIEW,
+                                         P.COMPUTE_READ_ALL}),
     DerivedRole.BUREAU_ADMIN: frozenset({P.DATA_CORE_APPROVE, P.CLOUD_REQUEST_APPROVE_BUREAU, P.CLOUD_READ}),
 }
 

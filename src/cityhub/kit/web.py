@@ -132,9 +132,12 @@ class NavItem:
     href: str
     order: int = 100
     public: bool = False  # shown to anonymous visitors too
+    # permission names (core.permissions.P values): shown to those holding any of them; empty: to all staff
+    permissions: tuple[str, ...] = ()
 
 
 LAYERS: tuple[tuple[str, str], ...] = (
+    ("home", "Workbench"),
     ("cloud", "云 Cloud"),
     ("connect", "联 Connect"),
     ("data", "数 Data"),
@@ -145,6 +148,10 @@ LAYERS: tuple[tuple[str, str], ...] = (
 )
 
 NAV: list[NavItem] = []
+# Who sees an entry: kit knows no roles or permissions, so core registers the rule (core.deps); until then
+# staff see every entry and everyone else the public ones.
+NavAccess = Callable[[Any], Callable[[NavItem], bool]]
+_nav_access: list[NavAccess] = []
 
 
 def register_nav(*items: NavItem) -> None:
@@ -154,11 +161,22 @@ def register_nav(*items: NavItem) -> None:
             NAV.append(item)
 
 
-def nav_tree(internal: bool) -> list[tuple[str, str, list[NavItem]]]:
-    """Navigation grouped by layer, in layer order, for the base template (public entries only to outsiders)."""
+def register_nav_access(rule: NavAccess) -> None:
+    """Set the rule deciding which entries an actor sees: `rule(actor)` answers a predicate over entries."""
+    _nav_access[:] = [rule]
+
+
+def _default_access(actor: Any) -> Callable[[NavItem], bool]:
+    internal = bool(actor is not None and getattr(actor, "is_internal", False))
+    return lambda item: internal or item.public
+
+
+def nav_tree(actor: Any) -> list[tuple[str, str, list[NavItem]]]:
+    """Navigation grouped by layer, in layer order: only the entries the actor may open."""
+    shown = (_nav_access[0] if _nav_access else _default_access)(actor)
     out = []
     for key, label in LAYERS:
-        items = sorted((n for n in NAV if n.layer == key and (internal or n.public)), key=lambda n: n.order)
+        items = sorted((n for n in NAV if n.layer == key and shown(n)), key=lambda n: n.order)
         out.append((key, label, items))
     return out
 
@@ -209,11 +227,9 @@ templates = Jinja2Templates(env=_make_env())
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     """Render a page with the shell's common context (actor, nav, locale, CSRF token)."""
     actor = getattr(request.state, "actor", None)
-    # internal sections are for staff: anonymous visitors and citizens' portal accounts see the public ones only
-    internal = bool(actor is not None and getattr(actor, "is_internal", False))
     ctx: dict[str, Any] = {
         "actor": actor,
-        "nav": nav_tree(internal),
+        "nav": nav_tree(actor),  # only what the actor may open (core.deps registers the rule)
         "locale": i18n.get_locale(),
         "csrf": csrf_token(request),
         "path": request.url.path,

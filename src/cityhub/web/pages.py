@@ -1,4 +1,4 @@
-"""Shell pages: login/logout, language switch, home with live counts."""
+"""Shell pages: login/logout, language switch, and each role's landing page (the city overview, my work)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from cityhub.core import service as core_service
-from cityhub.core.deps import OptionalActor, session_start
-from cityhub.kit import i18n
+from cityhub.core.deps import CurrentActor, OptionalActor, session_start, workbench_of
+from cityhub.core.permissions import P, require_permission
+from cityhub.kit import clock, i18n
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
+from cityhub.web import workbench
 
 router = APIRouter(include_in_schema=False, route_class=SessionRoute)
 
-register_nav(NavItem("admin", "Overview", "/", order=1))
+register_nav(
+    NavItem("home", "City overview", "/overview", order=10, permissions=(P.CITY_OVERVIEW,)),
+    NavItem("home", "My work", "/work", order=20, permissions=(
+        P.DATA_WRITE, P.OPS_WORK, P.CLOUD_REQUEST_APPROVE_UNIT, P.CLOUD_REQUEST_APPROVE_BUREAU)),
+)
 
 # An unknown user, a wrong password and a locked account get the same words and status: the answer must not tell
 # whether an account exists (the lockout is audited as `user_lock`, and an administrator can say so).
@@ -81,17 +87,32 @@ def set_language(request: Request, code: str, next: str | None = None) -> Respon
     return response
 
 
+# Where `/` takes each kind of user (core.deps.workbench_of decides which kind).
+LANDING = {"portal": "/portal", "overview": "/overview", "work": "/work", "ops": "/ops/alarms",
+           "audit": "/admin/audit"}
+
+
 @router.get("/")
-def home(request: Request, session: DbSession, actor: OptionalActor) -> Response:
-    """Home: the five layers and live counts."""
+def home(actor: OptionalActor) -> Response:
+    """Home: each role lands on its own page (the city, my work, the operations center, the audit log, the portal)."""
     if not actor.is_authenticated:
         return RedirectResponse("/login", status_code=303)
-    if not actor.is_internal:  # a portal account's home is the portal
-        return RedirectResponse("/portal", status_code=303)
-    counts = core_service.core_counts(session)
-    orgs = core_service.organization_all(session)
+    return RedirectResponse(LANDING[workbench_of(actor)], status_code=303)
+
+
+@router.get("/overview")
+def overview(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """The city at a glance: each layer's headline numbers, linking down to the pages they come from."""
+    require_permission(actor, P.CITY_OVERVIEW, message="The city overview is for the platform and the bureau")
+    metrics = workbench.city_overview(session, actor)
     kinds: dict[str, int] = {}
-    for org in orgs:
+    for org in core_service.organization_all(session):
         kinds[org.kind] = kinds.get(org.kind, 0) + 1
-    return render(request, "home.html", {"counts": counts,
-                                         "org_kinds": [{"name": _(k), "value": v} for k, v in kinds.items()]})
+    return render(request, "overview.html", {
+        "metrics": metrics, "org_kinds": [{"name": _(k), "value": v} for k, v in kinds.items()]})
+
+
+@router.get("/work")
+def my_work(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """My work: what waits for the viewer's units, with counts and deadlines, each linking to where it is done."""
+    return render(request, "work.html", {"queues": workbench.my_work(session, actor), "now": clock.now()})
