@@ -3,22 +3,33 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 VENDOR := src/cityhub/web/static/vendor
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test lint typecheck pytest bench demo db-upgrade browser clean
+.PHONY: setup setup-test run test lint typecheck pytest bench demo db-upgrade browser clean
 
-## setup: venv with the package and its extras, front-end libraries from npm
-setup: $(STAMP) $(VENDOR)/.ready
+## setup: venv with what running needs (the package, no test tools), front-end libraries from npm
+setup: $(RUN_STAMP) $(VENDOR)/.ready
 
-$(STAMP): pyproject.toml
+## setup-test: setup plus the test and browser-test extras (pytest, ruff, mypy, playwright ...)
+setup-test: setup $(TEST_STAMP)
+
+$(RUN_STAMP): pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "cityhub needs Python >= 3.11; $(PY) is $$($(PY) -V 2>&1) (set PY=python3.11 or newer)" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml $(RUN_STAMP)
 	$(BIN)/pip install -q -e '.[dev,browser-tests]'
 	@touch $@
 
 $(VENDOR)/.ready: package.json
+	@command -v npm >/dev/null || { echo "cityhub needs Node.js and npm for its front-end libraries (echarts, htmx)" >&2; exit 1; }
 	npm install --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
 	cp node_modules/echarts/dist/echarts.min.js node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
@@ -38,22 +49,22 @@ db-upgrade: setup
 demo: db-upgrade
 	$(BIN)/cityhub demo
 
-## run: set up, migrate, load the demo city, serve at http://127.0.0.1:8000
+## run: set up, migrate, load the demo city, serve at CITYHUB_HOST:CITYHUB_PORT (127.0.0.1:8000 by default)
 run: demo
-	@echo "cityhub: open http://127.0.0.1:8000 — log in as admin (password printed when the demo was first built, or CITYHUB_DEMO_PASSWORD)"
+	@echo "cityhub: log in as admin (password printed when the demo was first built, or CITYHUB_DEMO_PASSWORD); the server prints its address"
 	$(BIN)/python -m cityhub.run
 
 ## lint: ruff + mypy strict on src/
-lint: setup
+lint: setup-test
 	$(BIN)/ruff check src tests benchmarks migrations
 	$(BIN)/mypy
 
 ## test: lint, type check, then the whole suite on SQLite and PostgreSQL (and the browser test)
-test: setup browser lint
+test: setup-test browser lint
 	$(BIN)/pytest -p xdist -n 2 --dist loadgroup
 
 ## bench: every script in benchmarks/, one JSON line each
-bench: setup
+bench: setup-test
 	@for f in benchmarks/*.py; do echo "== $$f" >&2; $(BIN)/python $$f || exit 1; done
 
 clean:

@@ -35,6 +35,7 @@ from cityhub.kit.settings import Settings, get_settings
 from cityhub.kit.web import LARGE_BODY_PREFIXES, STATIC_DIR, redirect_with_message, render
 
 log = logging.getLogger("cityhub")
+access_log = logging.getLogger("cityhub.access")  # one line per request, unless CITYHUB_ACCESS_LOG=false
 
 # Domains in navigation order; each may have `api.py` and `pages.py` exposing `router` (and `extra_routers`).
 DOMAINS = ("core", "cloud", "connect", "context", "data", "compute", "ops", "apply", "web")
@@ -83,8 +84,12 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or ("static" if scope["path"].startswith("/static") else
                                                          "unmatched")
+            elapsed = time.perf_counter() - started
             HTTP_REQUESTS.labels(scope["method"], template, str(status["code"])).inc()
-            HTTP_LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(scope["method"], template).observe(elapsed)
+            if self.settings.access_log:  # the path only: a query string may carry a token or personal data
+                access_log.info("%s %s %d %.1fms rid=%s", scope["method"], scope["path"], status["code"],
+                                elapsed * 1000, rid)
             i18n.reset_locale(loc_token)
             context.reset(ctx_token)
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cityhub.kit import context, events
@@ -52,12 +53,23 @@ def serve(
 
     s = get_settings()
     _warn_if_superuser(s.effective_database_url)
-    logging.basicConfig(level=s.log_level)
+    logging.basicConfig(level=s.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    bind, listen = host or s.host, port or s.port
+    err.print(f"cityhub: serving [bold]{serving_url(bind, listen)}[/bold]"
+              + (f" (listening on every address, {bind})" if bind in ("0.0.0.0", "::") else ""), soft_wrap=True)
     # proxy_headers=False: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the app does it, for
     # CITYHUB_TRUSTED_PROXIES only (the same under any ASGI server).
-    uvicorn.run("cityhub.app:create_app", factory=True, host=host or s.host, port=port or s.port,
+    uvicorn.run("cityhub.app:create_app", factory=True, host=bind, port=listen,
                 workers=workers or s.workers, reload=reload, log_level=s.log_level.lower(), access_log=False,
                 proxy_headers=False)
+
+
+def serving_url(host: str, port: int) -> str:
+    """The address a browser on this machine opens for a server bound to `host`:`port`."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"  # an IPv6 address
+    return f"http://{shown}:{port}/"
 
 
 def _warn_if_superuser(url: str) -> None:
@@ -154,6 +166,89 @@ def org_bureau(code: Annotated[str, typer.Argument(help="Organisation code of th
             raise typer.Exit(2)
         service.bureau_set(session, service.Actor.system("cli"), organisation.id)
     err.print(f"[green]bureau = {code}[/green]")
+
+
+def _input_error(exc: Exception) -> str:
+    """A refused input as a person reads it: each field named with what is wrong."""
+    from cityhub.kit.web import error_text
+
+    return error_text(exc)
+
+
+@app.command()
+def init(
+    org_code: Annotated[str, typer.Option(help="Code of the first organisation (the city), e.g. cq.")],
+    org_name: Annotated[str, typer.Option(help="Its name, e.g. 重庆市.")],
+    admin: Annotated[str, typer.Option(help="Login name of the first platform admin.")],
+    org_kind: Annotated[str, typer.Option(help="Its kind: city, department, district, county, new_area, unit."
+                                          )] = "city",
+    password: Annotated[str, typer.Option(envvar="CITYHUB_ADMIN_PASSWORD", show_envvar=True,
+                                          help="The admin's password (min 8 characters); generated and printed "
+                                               "once when not given.")] = "",
+) -> None:
+    """First run without the demo: the first organisation and its first platform admin (refused once one exists)."""
+    import secrets
+
+    from pydantic import ValidationError
+
+    from cityhub.core import first_run, service
+    from cityhub.core.schemas import OrganizationCreate
+    from cityhub.kit.errors import CityhubError
+
+    generated = not password
+    password = password or secrets.token_urlsafe(12)
+    with _db().session_scope() as session:
+        existing = service.core_counts(session)["organizations"]
+        if existing:
+            err.print(f"[red]already initialised: {existing} organisation(s) exist[/red]; add more with "
+                      "`cityhub org create` and people with `cityhub user create`", soft_wrap=True)
+            raise typer.Exit(2)
+        try:
+            org, user = first_run.platform_init(session, service.Actor.system("cli"), OrganizationCreate(
+                code=org_code, name=org_name, kind=org_kind), admin, password)
+        except (ValidationError, CityhubError) as exc:
+            err.print("[red]refused[/red]: " + escape(_input_error(exc)), soft_wrap=True)
+            raise typer.Exit(2) from exc
+    err.print(f"[green]initialised[/green]: organisation {org.code} ({org.name}), platform admin {user.username}",
+              soft_wrap=True)
+    if generated:
+        err.print("[bold yellow]The admin's password (shown once):[/bold yellow]")
+        print(password)
+
+
+@org_app.command("create")
+def org_create(
+    code: Annotated[str, typer.Option(help="Short unique code, e.g. cq-yb.")],
+    name: Annotated[str, typer.Option(help="Name, e.g. 重庆市医疗保障局.")],
+    kind: Annotated[str, typer.Option(help="city, department, district, county, new_area or unit.")],
+    parent: Annotated[str, typer.Option(help="Code of the parent organisation (empty: a root).")] = "",
+    name_en: Annotated[str, typer.Option(help="English name.")] = "",
+    uscc: Annotated[str, typer.Option(help="统一社会信用代码 (18 characters).")] = "",
+) -> None:
+    """Create an organisation (audited as done by the command line)."""
+    from pydantic import ValidationError
+
+    from cityhub.core import service
+    from cityhub.core.schemas import OrganizationCreate
+    from cityhub.kit.errors import CityhubError
+
+    with _db().session_scope() as session:
+        parent_id = None
+        if parent:
+            above = service.organization_by_code(session, parent)
+            if above is None:
+                err.print(f"[red]refused[/red]: parent: no organisation with code {escape(repr(parent))}",
+                          soft_wrap=True)
+                raise typer.Exit(2)
+            parent_id = above.id
+        try:
+            org = service.organization_create(session, service.Actor.system("cli"), OrganizationCreate(
+                code=code, name=name, kind=kind, parent_id=parent_id, name_en=name_en,
+                uscc=uscc or None))
+        except (ValidationError, CityhubError) as exc:
+            err.print("[red]refused[/red]: " + escape(_input_error(exc)), soft_wrap=True)
+            raise typer.Exit(2) from exc
+        err.print(f"[green]created organisation {org.code}[/green] ({org.name}, {org.id})")
 
 
 @user_app.command("create")

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "spark"] = Field("duckdb", description="Analytics engine.")
     demo_password: str = Field("", description="Password for demo users; empty generates one and prints it once.")
     log_level: str = Field("INFO", description="Python logging level.")
+    access_log: bool = Field(True, description="One log line per HTTP request (logger cityhub.access): method, "
+                             "path, status, duration in ms and request id. false turns it off.")
     bureau_code: str = Field(
         "cq-dsj", description="Code of the big-data bureau (reviews data, approves large cloud requests, sees every "
         "unit's scores) until a platform admin names one with `cityhub org bureau CODE`."
