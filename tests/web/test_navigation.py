@@ -160,3 +160,15 @@ def test_the_city_overview_links_down(demo_app: Any) -> None:
         assert len(metric_links) >= 8
         for href in metric_links:
             assert client.get(href.replace("&amp;", "&")).status_code == 200, href
+
+
+def test_every_navigation_entry_names_real_permissions(demo_app: Any) -> None:
+    """A misspelt permission would hide an entry from everyone but the platform admin, silently."""
+    from cityhub.core.permissions import P
+    from cityhub.kit.web import NAV
+
+    assert NAV
+    for item in NAV:
+        for name in item.permissions:
+            assert name in {p.value for p in P}, (item.href, name)
+        assert not (item.public and item.permissions), item.href  # public entries need no permission
