@@ -31,6 +31,8 @@ import math
 import time
 import uuid
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -156,24 +158,72 @@ def identity_headers(app_id: uuid.UUID, org_id: uuid.UUID, method: str, path: st
 class Gateway:
     """One per server process and database: quota store, metering buffer, breakers and upstream clients."""
 
-    def __init__(self, db: Database, *, quota: QuotaStore | None = None, start_meter: bool | None = None) -> None:
+    def __init__(self, db: Database | None, *, quota: QuotaStore | None = None, start_meter: bool | None = None,
+                 session: Session | None = None) -> None:
         s = get_settings()
+        if (db is None) == (session is None):
+            raise ValueError("a gateway answers over a database or over one open session, not both")
         self.db = db
         self.settings = s
         self.quota = quota or store_from_settings()
-        self.meter = Meter(db.session_scope, flush_s=s.compute_meter_flush_s, batch=s.compute_meter_batch)
-        if start_meter if start_meter is not None else s.compute_meter_flush_s > 0:
+        self._session = session
+        scope = db.session_scope if db is not None else self._in_session
+        self.meter = Meter(scope, flush_s=s.compute_meter_flush_s, batch=s.compute_meter_batch)
+        if db is not None and (start_meter if start_meter is not None else s.compute_meter_flush_s > 0):
             self.meter.start()
         self.breakers: dict[str, Breaker] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.transport: httpx.AsyncBaseTransport | None = None  # tests stand in for an upstream
-        self._probe = db.sessionmaker()  # no I/O: only to find this database's push cache
+        # no I/O: only to find this database's push cache (none in one session: its data is not committed yet)
+        self._probe = db.sessionmaker() if db is not None else None
+
+    @classmethod
+    def in_session(cls, session: Session) -> Gateway:
+        """A gateway answering inside one open transaction (the demo's simulated load, before it commits).
+
+        Resolutions are read in `session` (no push cache: what they read is not committed yet), quotas are counted
+        in this process, and `meter.flush()` writes the calls into `session`; no flusher thread runs.
+        """
+        from cityhub.compute.gateway.quota import MemoryQuota
+
+        return cls(None, quota=MemoryQuota(), session=session)
+
+    @contextmanager
+    def _in_session(self) -> Iterator[Session]:
+        assert self._session is not None
+        with self._session.begin_nested():  # a failed flush leaves the caller's transaction usable
+            yield self._session
+
+    async def call(self, method: str, code: str, version: str, path: str = "", *, key: str = "",
+                   query: str = "", body: bytes = b"") -> Response:
+        """Answer one call made in this process, exactly as an HTTP call of /hub/{code}/{version}/{path} is."""
+        from starlette.requests import Request as StarletteRequest
+
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        headers = [(b"x-api-key", key.encode())] if key else []
+        if body:
+            headers.append((b"content-type", b"application/json"))
+        scope = {"type": "http", "method": method.upper(), "path": f"/hub/{code}/{version}/{path}",
+                 "raw_path": f"/hub/{code}/{version}/{path}".encode(), "query_string": query.encode(),
+                 "headers": headers, "scheme": "http", "server": ("local", 0), "client": ("127.0.0.1", 0),
+                 "root_path": "", "http_version": "1.1"}
+        return await self.handle(StarletteRequest(scope, receive), code, version, path)
 
     # ---- resolution
 
     async def _resolve(self, raw_key: str, code: str, version: str) -> Resolved:
         hashed = key_hash(raw_key)
-        cache = pushcache.for_session(self._probe)
+        if self._session is not None:
+            return resolve(self._session, hashed, code, version)
+        cache = pushcache.for_session(self._probe) if self._probe is not None else None
         ck = (hashed, code, version)
         if cache is not None:
             hit = cache.get(GATEWAY_NS, ck)
@@ -186,6 +236,7 @@ class Gateway:
         return res
 
     def _load(self, hashed: str, code: str, version: str) -> Resolved:
+        assert self.db is not None  # a gateway in one session resolves in it (above)
         session = self.db.sessionmaker()
         try:
             return resolve(session, hashed, code, version)
@@ -326,7 +377,10 @@ class Gateway:
         close = getattr(self.quota, "close", None)
         if close is not None:
             await close()
-        await run_in_threadpool(self.meter.stop)
+        if self._session is not None:
+            self.meter.stop()  # writes into the open session, in its own thread
+        else:
+            await run_in_threadpool(self.meter.stop)
 
 
 def _error_code(response: Response) -> str:
