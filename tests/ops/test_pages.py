@@ -102,3 +102,56 @@ def test_public_report_form(client: Any, world: Any, session: Any) -> None:
     assert ops.citizen_report_status(session, code).status in ("new", "dispatched")
     rule(world, session, condition={"op": ">", "value": 1})  # pages keep working with rules around
     assert client.get("/ops/report").status_code == 200
+
+
+def _post(client: Any, path: str, data: dict[str, str]) -> Any:
+    return client.post(path, data=data, follow_redirects=False)
+
+
+def _flash(response: Any) -> tuple[str, str]:
+    """The redirect's path and its flash message (unquoted)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    assert response.status_code == 303
+    url = urlsplit(response.headers["location"])
+    return url.path, parse_qs(url.query).get("msg", [""])[0]
+
+
+def test_forms_name_the_bad_field_and_carry_the_message_quoted(client: Any, world: Any, session: Any) -> None:
+    from cityhub.ops.schemas import IncidentCreate
+
+    s = Series(world)
+    alarm, _ = ops.alarm_raise(session, ops.ENGINE_ACTOR, originator_type="device", originator_id=s.device_id,
+                               alarm_type="井盖位移", severity="major", details={}, org_id=s.org_id, name="井盖 3")
+    login(client, "t-operator")
+    csrf = _csrf(client.get("/ops/incidents").text)
+    path, msg = _flash(_post(client, "/ops/incidents", {"csrf_token": csrf, "title": "路面塌陷",
+                                                        "category": "road", "org_id": "not-an-id"}))
+    assert path == "/ops/incidents" and "org_id" in msg
+    path, msg = _flash(_post(client, "/ops/incidents", {"csrf_token": csrf, "title": "路面塌陷",
+                                                        "category": "road", "severity": "apocalyptic"}))
+    assert path == "/ops/incidents" and "severity" in msg
+    inc = ops.incident_create(session, world.actors["operator"], IncidentCreate(title="路灯损坏"))
+    path, msg = _flash(_post(client, f"/ops/incidents/{inc.id}/transition",
+                             {"csrf_token": csrf, "status": "flying"}))
+    assert path == f"/ops/incidents/{inc.id}" and "(status)" in msg
+    # a refused move: the message (quotes, spaces) arrives whole
+    path, msg = _flash(_post(client, f"/ops/incidents/{inc.id}/transition",
+                             {"csrf_token": csrf, "status": "resolved"}))
+    assert msg == f"incident cannot go from '{ops.incident_get(session, world.actors['operator'], inc.id).status}' " \
+                  "to 'resolved'"
+    # the alarm's "open an incident" action goes to the new incident; an unknown action is a message
+    path, msg = _flash(_post(client, f"/ops/alarms/{alarm.id}/incident", {"csrf_token": csrf}))
+    assert re.fullmatch(r"/ops/incidents/[0-9a-f-]{36}", path) and msg == ""
+    path, msg = _flash(_post(client, f"/ops/alarms/{alarm.id}/explode", {"csrf_token": csrf}))
+    assert path == "/ops/alarms" and msg == "未知操作"
+    # the rule editor and the public report form answer 422 naming a field that is not a number
+    form = {"csrf_token": csrf, "name": "应变", "kind": "threshold", "profile_code": "bridge-health", "key": "strain",
+            "op": ">", "value": "eight hundred", "severity": "major", "action": "preview"}
+    bad = client.post("/ops/rules", data=form)
+    assert bad.status_code == 422 and "(value)" in bad.text
+    bad = client.post("/ops/rules", data={**form, "value": "800", "duration_min": "nan"})
+    assert bad.status_code == 422 and "(duration_min)" in bad.text
+    bad = client.post("/ops/report", data={"csrf_token": csrf, "category": "road", "description": "井盖松动有响声",
+                                           "lon": "east"})
+    assert bad.status_code == 422 and "(lon)" in bad.text

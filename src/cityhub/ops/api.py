@@ -1,6 +1,7 @@
 """Ops REST API under /api/v1/ops.
 
 Rules (+ preview), alarms, incidents, citizen reports, routing, indicators, webhooks, the dashboard snapshot.
+Routes return what the service returns; `response_model` validates and serialises it once.
 """
 
 from __future__ import annotations
@@ -24,12 +25,6 @@ Paging = Annotated[PageParams, Depends(page_params)]
 allow_large_bodies("/api/v1/ops/reports", "/api/v1/ops/incidents/")
 
 
-def _alarm(a: Any) -> schemas.Alarm:
-    out = schemas.Alarm.model_validate(a)
-    out.status = service.alarm_status(a)
-    return out
-
-
 # ---- rules
 
 
@@ -42,9 +37,9 @@ def rules(session: DbSession, actor: CurrentActor, page: Paging,
 
 
 @router.post("/rules", response_model=schemas.Rule, status_code=201)
-def rule_create(session: DbSession, actor: CurrentActor, body: schemas.RuleCreate) -> schemas.Rule:
+def rule_create(session: DbSession, actor: CurrentActor, body: schemas.RuleCreate) -> Any:
     """Define a rule (422 naming the field when the definition is invalid)."""
-    return schemas.Rule.model_validate(service.rule_create(session, actor, body))
+    return service.rule_create(session, actor, body)
 
 
 @router.post("/rules/preview", response_model=schemas.RulePreview)
@@ -55,16 +50,16 @@ def rule_preview(session: DbSession, actor: CurrentActor, body: schemas.RuleCrea
 
 
 @router.get("/rules/{rule_id}", response_model=schemas.Rule)
-def rule_get(session: DbSession, actor: CurrentActor, rule_id: uuid.UUID) -> schemas.Rule:
+def rule_get(session: DbSession, actor: CurrentActor, rule_id: uuid.UUID) -> Any:
     """One rule."""
-    return schemas.Rule.model_validate(service.rule_get(session, actor, rule_id))
+    return service.rule_get(session, actor, rule_id)
 
 
 @router.patch("/rules/{rule_id}", response_model=schemas.Rule)
 def rule_update(session: DbSession, actor: CurrentActor, rule_id: uuid.UUID, body: schemas.RuleUpdate
-                ) -> schemas.Rule:
+                ) -> Any:
     """Change a rule."""
-    return schemas.Rule.model_validate(service.rule_update(session, actor, rule_id, body))
+    return service.rule_update(session, actor, rule_id, body)
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
@@ -81,18 +76,18 @@ def rule_delete(session: DbSession, actor: CurrentActor, rule_id: uuid.UUID) -> 
 def alarms(session: DbSession, actor: CurrentActor, page: Paging, active: bool | None = None,
            severity: schemas.Severity | None = None, district_id: uuid.UUID | None = None,
            entity_id: uuid.UUID | None = None, acknowledged: bool | None = None,
-           type: str | None = Query(None, max_length=100)) -> Page[schemas.Alarm]:
+           type: str | None = Query(None, max_length=100)) -> Response:
     """Alarms the caller may see; `entity_id` = an asset (alarms propagated up to it) or a district."""
     items, total = service.alarm_list(session, actor, page, active=active,
                                       severity=severity.value if severity else None, district_id=district_id,
                                       entity_id=entity_id, acknowledged=acknowledged, alarm_type=type)
-    return Page[schemas.Alarm](items=[_alarm(a) for a in items], total=total, limit=page.limit, offset=page.offset)
+    return page_response(schemas.Alarm, items, total, page)
 
 
 @router.post("/alarms", response_model=schemas.Alarm, status_code=201)
-def alarm_create(session: DbSession, actor: CurrentActor, body: schemas.AlarmCreate) -> schemas.Alarm:
+def alarm_create(session: DbSession, actor: CurrentActor, body: schemas.AlarmCreate) -> Any:
     """Raise an alarm by hand (re-triggers the open one of that originator and type)."""
-    return _alarm(service.alarm_create(session, actor, body))
+    return service.alarm_create(session, actor, body)
 
 
 @router.get("/alarms/stats", response_model=schemas.AlarmStats)
@@ -103,28 +98,28 @@ def alarm_stats(session: DbSession, actor: CurrentActor, district_id: uuid.UUID 
 
 
 @router.get("/alarms/{alarm_id}", response_model=schemas.Alarm)
-def alarm_get(session: DbSession, actor: CurrentActor, alarm_id: uuid.UUID) -> schemas.Alarm:
+def alarm_get(session: DbSession, actor: CurrentActor, alarm_id: uuid.UUID) -> Any:
     """One alarm."""
-    return _alarm(service.alarm_get(session, actor, alarm_id))
+    return service.alarm_get(session, actor, alarm_id)
 
 
 @router.post("/alarms/{alarm_id}/ack", response_model=schemas.Alarm)
-def alarm_ack(session: DbSession, actor: CurrentActor, alarm_id: uuid.UUID) -> schemas.Alarm:
+def alarm_ack(session: DbSession, actor: CurrentActor, alarm_id: uuid.UUID) -> Any:
     """Acknowledge an alarm (409 when already acknowledged)."""
-    return _alarm(service.alarm_acknowledge(session, actor, alarm_id))
+    return service.alarm_acknowledge(session, actor, alarm_id)
 
 
 @router.post("/alarms/{alarm_id}/clear", response_model=schemas.Alarm)
-def alarm_clear(session: DbSession, actor: CurrentActor, alarm_id: uuid.UUID) -> schemas.Alarm:
+def alarm_clear(session: DbSession, actor: CurrentActor, alarm_id: uuid.UUID) -> Any:
     """Clear an alarm (409 when already cleared)."""
-    return _alarm(service.alarm_clear(session, actor, alarm_id))
+    return service.alarm_clear(session, actor, alarm_id)
 
 
 @router.post("/alarms/{alarm_id}/assign", response_model=schemas.Alarm)
 def alarm_assign(session: DbSession, actor: CurrentActor, alarm_id: uuid.UUID, body: schemas.AlarmAssign
-                 ) -> schemas.Alarm:
+                 ) -> Any:
     """Assign an alarm to a user."""
-    return _alarm(service.alarm_assign(session, actor, alarm_id, body.assignee_id))
+    return service.alarm_assign(session, actor, alarm_id, body.assignee_id)
 
 
 # ---- incidents
@@ -134,7 +129,7 @@ def _detail(d: dict[str, Any]) -> schemas.IncidentDetail:
     out = schemas.IncidentDetail.model_validate(d["incident"])
     out.events = [schemas.IncidentEvent.model_validate(e) for e in d["events"]]
     out.attachments = [schemas.Attachment.model_validate(a) for a in d["attachments"]]
-    out.alarms = [_alarm(a) for a in d["alarms"]]
+    out.alarms = [schemas.Alarm.model_validate(a) for a in d["alarms"]]
     out.shared_with = d["shared_with"]
     return out
 
@@ -166,33 +161,31 @@ def incident_get(session: DbSession, actor: CurrentActor, incident_id: uuid.UUID
 
 @router.post("/incidents/{incident_id}/transition", response_model=schemas.Incident)
 def incident_transition(session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
-                        body: schemas.IncidentTransition) -> schemas.Incident:
+                        body: schemas.IncidentTransition) -> Any:
     """Dispatch, accept, start, resolve, close, reopen (409 for a move the state table does not allow)."""
-    return schemas.Incident.model_validate(
-        service.incident_transition(session, actor, incident_id, body.status, body.note, body.org_id))
+    return service.incident_transition(session, actor, incident_id, body.status, body.note, body.org_id)
 
 
 @router.post("/incidents/{incident_id}/comments", response_model=schemas.IncidentEvent, status_code=201)
 def incident_comment(session: DbSession, actor: CurrentActor, incident_id: uuid.UUID, body: schemas.CommentCreate
-                     ) -> schemas.IncidentEvent:
+                     ) -> Any:
     """Comment on an incident."""
-    return schemas.IncidentEvent.model_validate(service.incident_comment(session, actor, incident_id, body.text))
+    return service.incident_comment(session, actor, incident_id, body.text)
 
 
 @router.post("/incidents/{incident_id}/shares", response_model=schemas.Incident)
 def incident_share(session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
-                   body: schemas.IncidentShareCreate) -> schemas.Incident:
+                   body: schemas.IncidentShareCreate) -> Any:
     """Share an incident with another department."""
-    return schemas.Incident.model_validate(service.incident_share(session, actor, incident_id, body.org_id))
+    return service.incident_share(session, actor, incident_id, body.org_id)
 
 
 @router.post("/incidents/{incident_id}/attachments", response_model=schemas.Attachment, status_code=201)
 async def incident_attach(request: Request, session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
-                          filename: str = Query("file", min_length=1, max_length=150)) -> schemas.Attachment:
+                          filename: str = Query("file", min_length=1, max_length=150)) -> Any:
     """Attach a file: the raw body (image or PDF; images are re-encoded)."""
     content = await request.body()
-    return schemas.Attachment.model_validate(
-        service.incident_attach(session, actor, incident_id, filename, content))
+    return service.incident_attach(session, actor, incident_id, filename, content)
 
 
 @router.get("/attachments/{attachment_id}", response_class=FileResponse)
@@ -228,16 +221,16 @@ def report_status(session: DbSession, actor: OptionalActor, code: str) -> schema
 
 
 @router.get("/routing", response_model=list[schemas.RoutingRule])
-def routing(session: DbSession, actor: CurrentActor) -> list[schemas.RoutingRule]:
+def routing(session: DbSession, actor: CurrentActor) -> Any:
     """The routing table in evaluation order."""
-    return [schemas.RoutingRule.model_validate(r) for r in service.routing_rule_list(session, actor)]
+    return service.routing_rule_list(session, actor)
 
 
 @router.post("/routing", response_model=schemas.RoutingRule, status_code=201)
 def routing_create(session: DbSession, actor: CurrentActor, body: schemas.RoutingRuleCreate
-                   ) -> schemas.RoutingRule:
+                   ) -> Any:
     """Add a routing line."""
-    return schemas.RoutingRule.model_validate(service.routing_rule_create(session, actor, body))
+    return service.routing_rule_create(session, actor, body)
 
 
 @router.delete("/routing/{rule_id}", status_code=204)
@@ -251,63 +244,59 @@ def routing_delete(session: DbSession, actor: CurrentActor, rule_id: uuid.UUID) 
 
 
 @router.get("/indicators", response_model=list[schemas.Indicator])
-def indicators(session: DbSession, actor: CurrentActor, theme: schemas.Theme | None = None
-               ) -> list[schemas.Indicator]:
+def indicators(session: DbSession, actor: CurrentActor, theme: schemas.Theme | None = None) -> Any:
     """The indicator registry with latest values and bands."""
-    return [schemas.Indicator.model_validate(i)
-            for i in service.indicator_list(session, actor, theme.value if theme else None)]
+    return service.indicator_list(session, actor, theme.value if theme else None)
 
 
 @router.post("/indicators", response_model=schemas.Indicator, status_code=201)
-def indicator_create(session: DbSession, actor: CurrentActor, body: schemas.IndicatorCreate) -> schemas.Indicator:
+def indicator_create(session: DbSession, actor: CurrentActor, body: schemas.IndicatorCreate) -> Any:
     """Register an indicator."""
-    return schemas.Indicator.model_validate(service.indicator_create(session, actor, body))
+    return service.indicator_create(session, actor, body)
 
 
 @router.get("/indicators/{indicator_id}", response_model=schemas.Indicator)
-def indicator_get(session: DbSession, actor: CurrentActor, indicator_id: uuid.UUID) -> schemas.Indicator:
+def indicator_get(session: DbSession, actor: CurrentActor, indicator_id: uuid.UUID) -> Any:
     """One indicator."""
-    return schemas.Indicator.model_validate(service.indicator_get(session, actor, indicator_id))
+    return service.indicator_get(session, actor, indicator_id)
 
 
 @router.patch("/indicators/{indicator_id}", response_model=schemas.Indicator)
 def indicator_update(session: DbSession, actor: CurrentActor, indicator_id: uuid.UUID,
-                     body: schemas.IndicatorUpdate) -> schemas.Indicator:
+                     body: schemas.IndicatorUpdate) -> Any:
     """Change an indicator's definition or bands."""
-    return schemas.Indicator.model_validate(service.indicator_update(session, actor, indicator_id, body))
+    return service.indicator_update(session, actor, indicator_id, body)
 
 
 @router.get("/indicators/{indicator_id}/values", response_model=list[schemas.IndicatorValue])
 def indicator_values(session: DbSession, actor: CurrentActor, indicator_id: uuid.UUID,
                      start: datetime | None = None, end: datetime | None = None,
-                     limit: int = Query(1000, ge=1, le=10_000)) -> list[schemas.IndicatorValue]:
+                     limit: int = Query(1000, ge=1, le=10_000)) -> Any:
     """An indicator's series."""
-    return [schemas.IndicatorValue.model_validate(v)
-            for v in service.indicator_values(session, actor, indicator_id, start, end, limit)]
+    return service.indicator_values(session, actor, indicator_id, start, end, limit)
 
 
 @router.post("/indicators/{indicator_id}/values", response_model=schemas.IndicatorValue, status_code=201)
 def indicator_value_record(session: DbSession, actor: CurrentActor, indicator_id: uuid.UUID,
                            body: schemas.IndicatorValueCreate,
-                           source: str = Query("manual", pattern="^(manual|datastore)$")) -> schemas.IndicatorValue:
+                           source: str = Query("manual", pattern="^(manual|datastore)$")) -> Any:
     """Record a value (manual entry or a datastore job); a band breach raises the indicator's alarm."""
-    return schemas.IndicatorValue.model_validate(
-        service.indicator_value_record(session, actor, indicator_id, body.value, body.ts, source))
+    return service.indicator_value_record(session, actor, indicator_id, body.value, body.ts, source)
 
 
 # ---- webhooks, outbox, dashboard
 
 
 @router.get("/webhooks", response_model=list[schemas.Webhook])
-def webhooks(session: DbSession, actor: CurrentActor) -> list[schemas.Webhook]:
+def webhooks(session: DbSession, actor: CurrentActor) -> Any:
     """Webhooks of the units the caller administers."""
-    return [schemas.Webhook.model_validate(h) for h in service.webhook_list(session, actor)]
+    return service.webhook_list(session, actor)
 
 
 @router.post("/webhooks", response_model=schemas.Webhook, status_code=201)
-def webhook_create(session: DbSession, actor: CurrentActor, body: schemas.WebhookCreate) -> schemas.Webhook:
+def webhook_create(session: DbSession, actor: CurrentActor, body: schemas.WebhookCreate) -> Any:
     """Register a webhook (https/http on a configured host; requests are HMAC-signed with the secret)."""
-    return schemas.Webhook.model_validate(service.webhook_create(session, actor, body))
+    return service.webhook_create(session, actor, body)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)
@@ -318,13 +307,13 @@ def webhook_delete(session: DbSession, actor: CurrentActor, webhook_id: uuid.UUI
 
 
 @router.get("/outbox", response_model=schemas.OutboxStats)
-def outbox(session: DbSession, actor: CurrentActor) -> schemas.OutboxStats:
+def outbox(session: DbSession, actor: CurrentActor) -> Any:
     """Delivery state of alarm events (MQTT and webhooks)."""
-    return schemas.OutboxStats(**service.outbox_stats(session, actor))
+    return service.outbox_stats(session, actor)
 
 
 @router.get("/dashboard", response_model=schemas.DashboardSnapshot)
 def dashboard(session: DbSession, actor: CurrentActor, district_id: uuid.UUID | None = None
-              ) -> schemas.DashboardSnapshot:
+              ) -> Any:
     """What the 大屏 shows (the live page receives the same payload over server-sent events)."""
-    return schemas.DashboardSnapshot.model_validate(service.dashboard_snapshot(session, actor, district_id))
+    return service.dashboard_snapshot(session, actor, district_id)

@@ -6,6 +6,7 @@ The rule editor previews a rule against the last 24 h; the report form is public
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -16,23 +17,32 @@ from pydantic import ValidationError
 
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor, OptionalActor
-from cityhub.core.permissions import P
 from cityhub.kit import clock, context
-from cityhub.kit.errors import CityhubError
+from cityhub.kit.errors import CityhubError, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
 from cityhub.kit.settings import get_settings
-from cityhub.kit.web import DbSession, NavItem, SessionRoute, allow_large_bodies, register_nav, render, verify_csrf
+from cityhub.kit.web import (
+    DbSession,
+    NavItem,
+    SessionRoute,
+    allow_large_bodies,
+    error_text,
+    form_action,
+    redirect_with_message,
+    register_nav,
+    render,
+    verify_csrf,
+)
 from cityhub.ops import schemas, service
 
 router = APIRouter(prefix="/ops", include_in_schema=False, route_class=SessionRoute)
-_OPS = (P.OPS_READ_ALL, P.OPS_WORK)  # the center's staff and auditors, and each unit for its own
 register_nav(
-    NavItem("ops", "Operations screen", "/ops/screen", order=10, permissions=_OPS),
-    NavItem("ops", "Alarms", "/ops/alarms", order=20, permissions=_OPS),
-    NavItem("ops", "Incidents", "/ops/incidents", order=30, permissions=_OPS),
-    NavItem("ops", "Rules", "/ops/rules", order=40, permissions=_OPS),
-    NavItem("ops", "City indicators", "/ops/indicators", order=50, permissions=_OPS),
+    NavItem("ops", "Operations screen", "/ops/screen", order=10),
+    NavItem("ops", "Alarms", "/ops/alarms", order=20),
+    NavItem("ops", "Incidents", "/ops/incidents", order=30),
+    NavItem("ops", "Rules", "/ops/rules", order=40),
+    NavItem("ops", "City indicators", "/ops/indicators", order=50),
     NavItem("ops", "Report a problem", "/ops/report", order=60, public=True),
 )
 allow_large_bodies("/ops/report", "/ops/incidents/")
@@ -41,13 +51,23 @@ ACTIONS = {"accepted": "Accept", "in_progress": "Start work", "resolved": "Resol
            "reopened": "Reopen", "dispatched": "Dispatch", "new": "Return to the center"}
 
 
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-    if isinstance(exc, CityhubError):
-        field = getattr(exc, "field", None)
-        return f"{exc.message} ({field})" if field else exc.message
-    return str(exc)
+def _id_field(value: str, field: str) -> uuid.UUID | None:
+    """An optional id from a form field (empty: none); anything else is a 422 naming the field."""
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError as exc:
+        raise ValidationFailed(_("Not a valid id"), field=field) from exc
+
+
+def _number_field(value: str, field: str) -> float | None:
+    """An optional finite number from a form field (empty: none); anything else is a 422 naming the field."""
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        number = math.nan
+    if number is not None and not math.isfinite(number):
+        raise ValidationFailed(_("Enter a number"), field=field)
+    return number
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
@@ -120,25 +140,22 @@ def alarms(request: Request, session: DbSession, actor: CurrentActor, msg: str |
 def alarm_action(request: Request, session: DbSession, actor: CurrentActor, alarm_id: uuid.UUID, action: str,
                  csrf_token: Csrf) -> Response:
     """Acknowledge, clear, or open an incident for an alarm."""
-    verify_csrf(request, csrf_token)
-    try:
-        with session.begin_nested():
-            if action == "ack":
-                service.alarm_acknowledge(session, actor, alarm_id)
-            elif action == "clear":
-                service.alarm_clear(session, actor, alarm_id)
-            elif action == "incident":
-                alarm = service.alarm_get(session, actor, alarm_id)
-                inc = service.incident_create(session, actor, schemas.IncidentCreate(
-                    title=f"{alarm.originator_name} · {alarm.type}"[:200], alarm_ids=[alarm.id],
-                    severity=schemas.Severity(alarm.severity)))
-                return RedirectResponse(f"/ops/incidents/{inc.id}", status_code=303)
-            else:
-                raise CityhubError(_("Unknown action"))
-        msg = _("Saved")
-    except (ValidationError, CityhubError) as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/ops/alarms?msg={msg}", status_code=303)
+    opened: uuid.UUID | None = None
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        if action == "ack":
+            service.alarm_acknowledge(session, actor, alarm_id)
+        elif action == "clear":
+            service.alarm_clear(session, actor, alarm_id)
+        elif action == "incident":
+            alarm = service.alarm_get(session, actor, alarm_id)
+            opened = service.incident_create(session, actor, schemas.IncidentCreate(
+                title=f"{alarm.originator_name} · {alarm.type}"[:200], alarm_ids=[alarm.id],
+                severity=schemas.Severity(alarm.severity))).id
+        else:
+            raise CityhubError(_("Unknown action"))
+    if done.ok and opened is not None:
+        return redirect_with_message(f"/ops/incidents/{opened}")
+    return done.redirect("/ops/alarms")
 
 
 # ---- incidents
@@ -167,15 +184,14 @@ def incident_create(request: Request, session: DbSession, actor: CurrentActor, c
                     description: Annotated[str, Form(max_length=5000)] = "",
                     org_id: Annotated[str, Form(max_length=40)] = "") -> Response:
     """Open an incident by hand."""
-    verify_csrf(request, csrf_token)
-    try:
+    opened: uuid.UUID | None = None
+    with form_action(request, session, csrf_token, _("Saved")) as done:
         data = schemas.IncidentCreate(title=title, category=category, severity=severity,
-                                      description=description, org_id=uuid.UUID(org_id) if org_id else None)
-        with session.begin_nested():
-            inc = service.incident_create(session, actor, data)
-        return RedirectResponse(f"/ops/incidents/{inc.id}", status_code=303)
-    except (ValidationError, CityhubError, ValueError) as exc:
-        return RedirectResponse(f"/ops/incidents?msg={_error_text(exc)}", status_code=303)
+                                      description=description, org_id=_id_field(org_id, "org_id"))
+        opened = service.incident_create(session, actor, data).id
+    if done.ok and opened is not None:
+        return redirect_with_message(f"/ops/incidents/{opened}")
+    return done.redirect("/ops/incidents")
 
 
 @router.get("/incidents/{incident_id}")
@@ -197,44 +213,31 @@ def incident_transition(request: Request, session: DbSession, actor: CurrentActo
                         note: Annotated[str, Form(max_length=2000)] = "",
                         org_id: Annotated[str, Form(max_length=40)] = "") -> Response:
     """Move the incident."""
-    verify_csrf(request, csrf_token)
-    try:
-        with session.begin_nested():
-            service.incident_transition(session, actor, incident_id, schemas.IncidentStatus(status), note,
-                                        uuid.UUID(org_id) if org_id else None)
-        msg = _("Saved")
-    except (CityhubError, ValueError) as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/ops/incidents/{incident_id}?msg={msg}", status_code=303)
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        if status not in schemas.INCIDENT_STATUSES:
+            raise ValidationFailed(_("Unknown status"), field="status")
+        service.incident_transition(session, actor, incident_id, schemas.IncidentStatus(status), note,
+                                    _id_field(org_id, "org_id"))
+    return done.redirect(f"/ops/incidents/{incident_id}")
 
 
 @router.post("/incidents/{incident_id}/comment")
 def incident_comment(request: Request, session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
                      csrf_token: Csrf, text: Annotated[str, Form(min_length=1, max_length=5000)]) -> Response:
     """Comment."""
-    verify_csrf(request, csrf_token)
-    try:
-        with session.begin_nested():
-            service.incident_comment(session, actor, incident_id, text)
-        msg = _("Saved")
-    except CityhubError as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/ops/incidents/{incident_id}?msg={msg}", status_code=303)
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        service.incident_comment(session, actor, incident_id, text)
+    return done.redirect(f"/ops/incidents/{incident_id}")
 
 
 @router.post("/incidents/{incident_id}/attach")
 async def incident_attach(request: Request, session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
                           csrf_token: Csrf, file: Annotated[UploadFile, File()]) -> Response:
     """Attach a photo or PDF."""
-    verify_csrf(request, csrf_token)
-    content = await file.read(get_settings().ops_photo_max_bytes + 1)
-    try:
-        with session.begin_nested():
-            service.incident_attach(session, actor, incident_id, file.filename or "file", content)
-        msg = _("Saved")
-    except CityhubError as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/ops/incidents/{incident_id}?msg={msg}", status_code=303)
+    with form_action(request, session, csrf_token, _("Saved")) as done:  # the CSRF check comes before the upload
+        content = await file.read(get_settings().ops_photo_max_bytes + 1)
+        service.incident_attach(session, actor, incident_id, file.filename or "file", content)
+    return done.redirect(f"/ops/incidents/{incident_id}")
 
 
 # ---- rules
@@ -242,8 +245,7 @@ async def incident_attach(request: Request, session: DbSession, actor: CurrentAc
 
 def _rule_from_form(form: Any) -> schemas.RuleCreate:
     def num(name: str) -> float | None:
-        v = str(form.get(name) or "").strip()
-        return float(v) if v else None
+        return _number_field(str(form.get(name) or "").strip(), name)
 
     kind = str(form.get("kind") or "threshold")
     cond: dict[str, Any] | None = None
@@ -286,10 +288,10 @@ async def rule_submit(request: Request, session: DbSession, actor: CurrentActor)
         if form.get("action") == "save":
             with session.begin_nested():
                 service.rule_create(session, actor, data)
-            return RedirectResponse(f"/ops/rules?msg={_('Saved')}", status_code=303)
+            return redirect_with_message("/ops/rules", _("Saved"))
         preview = service.rule_preview(session, actor, data)
-    except (ValidationError, CityhubError, ValueError) as exc:
-        msg = _error_text(exc)
+    except (ValidationError, CityhubError) as exc:
+        msg = error_text(exc)
     items, total = service.rule_list(session, actor, PageParams(limit=100, offset=0))
     return render(request, "ops/rules.html", {
         "rules": items, "total": total, "offset": 0, "msg": msg, "names": _names(session), "preview": preview,
@@ -302,15 +304,10 @@ async def rule_submit(request: Request, session: DbSession, actor: CurrentActor)
 def rule_toggle(request: Request, session: DbSession, actor: CurrentActor, rule_id: uuid.UUID,
                 csrf_token: Csrf) -> Response:
     """Enable or disable a rule."""
-    verify_csrf(request, csrf_token)
-    try:
-        with session.begin_nested():
-            r = service.rule_get(session, actor, rule_id)
-            service.rule_update(session, actor, rule_id, schemas.RuleUpdate(enabled=not r.enabled))
-        msg = _("Saved")
-    except CityhubError as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/ops/rules?msg={msg}", status_code=303)
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        r = service.rule_get(session, actor, rule_id)
+        service.rule_update(session, actor, rule_id, schemas.RuleUpdate(enabled=not r.enabled))
+    return done.redirect("/ops/rules")
 
 
 # ---- indicators
@@ -331,14 +328,9 @@ def indicators(request: Request, session: DbSession, actor: CurrentActor, msg: s
 def indicator_value(request: Request, session: DbSession, actor: CurrentActor, indicator_id: uuid.UUID,
                     csrf_token: Csrf, value: Annotated[float, Form(allow_inf_nan=False)]) -> Response:
     """Record a manual value."""
-    verify_csrf(request, csrf_token)
-    try:
-        with session.begin_nested():
-            service.indicator_value_record(session, actor, indicator_id, value)
-        msg = _("Saved")
-    except CityhubError as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/ops/indicators?msg={msg}", status_code=303)
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        service.indicator_value_record(session, actor, indicator_id, value)
+    return done.redirect("/ops/indicators")
 
 
 # ---- citizen report (public)
@@ -363,14 +355,14 @@ async def report_submit(request: Request, session: DbSession, actor: OptionalAct
     verify_csrf(request, csrf_token)
     try:
         data = schemas.CitizenReportCreate(category=category, description=description,
-                                           lon=float(lon) if lon else None, lat=float(lat) if lat else None,
+                                           lon=_number_field(lon, "lon"), lat=_number_field(lat, "lat"),
                                            contact=contact)
         content = await photo.read(get_settings().ops_photo_max_bytes + 1) if photo and photo.filename else None
         with session.begin_nested():
             receipt = service.citizen_report_create(session, data, context.client_ip(),
                                                     content or None, photo.filename or "photo" if photo else "photo")
-        return RedirectResponse(f"/ops/report?code={receipt.code}", status_code=303)
-    except (ValidationError, CityhubError, ValueError) as exc:
+        return RedirectResponse(f"/ops/report?code={receipt.code}", status_code=303)  # R + hex: nothing to quote
+    except (ValidationError, CityhubError) as exc:
         return render(request, "ops/report.html", {
-            "categories": schemas.CATEGORIES, "code": None, "msg": _error_text(exc)}, status_code=422)
+            "categories": schemas.CATEGORIES, "code": None, "msg": error_text(exc)}, status_code=422)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from cityhub.kit.schemas import INT32_MAX, IDSchema, InputModel, ReadModel, Timestamped
 from cityhub.ops.models import IncidentStatus, RuleKind, Severity
@@ -145,8 +145,13 @@ class RulePreview(BaseModel):
     firings: list[PreviewFiring]
 
 
+def alarm_status(cleared: bool, acknowledged: bool) -> str:
+    """ThingsBoard's combined alarm status: ACTIVE_UNACK, ACTIVE_ACK, CLEARED_UNACK, CLEARED_ACK."""
+    return f"{'CLEARED' if cleared else 'ACTIVE'}_{'ACK' if acknowledged else 'UNACK'}"
+
+
 class Alarm(IDSchema):
-    """An alarm."""
+    """An alarm; `status` is derived from the cleared and acknowledged flags."""
 
     org_id: uuid.UUID
     originator_type: str
@@ -169,6 +174,11 @@ class Alarm(IDSchema):
     lon: float | None
     lat: float | None
     incident_id: uuid.UUID | None
+
+    @model_validator(mode="after")
+    def _combined_status(self) -> Alarm:
+        self.status = alarm_status(self.cleared, self.acknowledged)
+        return self
 
 
 class AlarmCreate(InputModel):

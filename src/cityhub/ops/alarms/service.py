@@ -31,7 +31,7 @@ from cityhub.kit.i18n import gettext as _
 from cityhub.kit.metrics import REGISTRY
 from cityhub.kit.pagination import PageParams, paginate
 from cityhub.kit.settings import get_settings
-from cityhub.ops import devices, policies
+from cityhub.ops import devices, policies, schemas
 from cityhub.ops.common import ENGINE_ACTOR, home_org, org_exists
 from cityhub.ops.models import Alarm, AlarmScope, OutboxMessage, RoutingRule, RuleState, Severity, Webhook
 from cityhub.ops.rules.engine import state_id
@@ -77,7 +77,7 @@ def _alarm_event(session: Session, alarm: Alarm, kind: str) -> None:
 
 def alarm_status(alarm: Alarm) -> str:
     """ThingsBoard's combined status: ACTIVE_UNACK, ACTIVE_ACK, CLEARED_UNACK, CLEARED_ACK."""
-    return f"{'CLEARED' if alarm.cleared else 'ACTIVE'}_{'ACK' if alarm.acknowledged else 'UNACK'}"
+    return schemas.alarm_status(alarm.cleared, alarm.acknowledged)
 
 
 def alarm_raise(session: Session, actor: Actor, *, originator_type: str, originator_id: uuid.UUID,
