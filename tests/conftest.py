@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cityhub.app import create_app
 from cityhub.core import service as core
 from cityhub.core.schemas import ApiTokenCreate, OrganizationCreate, UserCreate
+from cityhub.core.users import passwords
 from cityhub.kit import clock
 from cityhub.kit.db import Database, make_engine
 from cityhub.kit.migrate import upgrade
@@ -36,7 +37,7 @@ get_settings.cache_clear()
 PASSWORD = "correct-horse-42"
 # Same algorithm (argon2id), trivial cost: the world fixture hashes seven passwords per test on both backends, and
 # production cost (19 MiB, 2 passes) made that a third of the suite's time. Hash verification is still real.
-core._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def service_available(host: str, port: int) -> bool:

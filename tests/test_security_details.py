@@ -170,12 +170,13 @@ def test_a_locked_account_answers_like_an_unknown_one(client: Any, world: Any) -
 def test_a_locked_account_costs_a_password_check(session: Any, world: Any, monkeypatch: pytest.MonkeyPatch
                                                  ) -> None:
     from cityhub.core import service as core
+    from cityhub.core.users import passwords
 
     for _ in range(get_settings().login_max_failures):
         core.login_attempt(session, "t-a-member", "wrong-password")
     checks: list[str] = []
-    real = core._verify_password
-    monkeypatch.setattr(core, "_verify_password", lambda h, p: checks.append(p) or real(h, p))
+    real = passwords.verify_password
+    monkeypatch.setattr(passwords, "verify_password", lambda h, p: checks.append(p) or real(h, p))
     assert core.login_attempt(session, "t-a-member", PASSWORD).reason == "locked"
     assert checks == [PASSWORD]  # as much work as an unlocked account (unknown users hash a dummy)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cityhub.core import service as core
-from cityhub.core.schemas import UserCreate, UserUpdate
+from cityhub.core.schemas import ApiTokenCreate, UserCreate, UserUpdate
 from cityhub.kit.errors import Conflict, ValidationFailed
 from tests.conftest import PASSWORD, core_binding
 
@@ -94,7 +94,7 @@ def test_the_last_active_platform_admin_can_be_neither_disabled_nor_unbound(clie
     assert err.value.code == "last_platform_admin"
     # with a second active platform admin, one may go; then the other is the last
     second = _platform_admin_at_home_in_dept_a(world)
-    _tok, raw = core.api_token_create(world.session, SYSTEM, second.id, core.ApiTokenCreate(name="t"))
+    _tok, raw = core.api_token_create(world.session, SYSTEM, second.id, ApiTokenCreate(name="t"))
     world.session.flush()
     r = client.delete(f"/api/v1/role-bindings/{binding.id}", headers={"Authorization": f"Bearer {raw}"})
     assert r.status_code == 204, r.text

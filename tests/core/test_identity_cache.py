@@ -18,9 +18,11 @@ from sqlalchemy import create_engine, delete, event, update
 
 from cityhub.core import service as core
 from cityhub.core.models import ApiToken, Organization, RoleBinding, User
+from cityhub.core.tokens.service import token_hash
 from cityhub.kit import clock, pushcache
 from cityhub.kit.db import Database
 from cityhub.kit.errors import Unauthorized
+from cityhub.kit.pagination import PageParams
 
 
 def _wait(predicate: Any, timeout: float = 5.0) -> bool:
@@ -53,7 +55,7 @@ class Live:
             s.add(RoleBinding(user_id=self.user.id, org_id=self.org.id, role="org_member"))
             prefix = secrets.token_hex(6)
             self.raw = f"{core.TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(24).replace('_', 'x')}"
-            self.token = ApiToken(user_id=self.user.id, name="t", prefix=prefix, secret_hash=core._token_hash(self.raw))
+            self.token = ApiToken(user_id=self.user.id, name="t", prefix=prefix, secret_hash=token_hash(self.raw))
             s.add(self.token)
         self.statements = 0
         event.listen(db.engine, "before_cursor_execute", self._count)
@@ -243,7 +245,7 @@ def test_every_change_to_a_cached_fact_invalidates(world: Any, session: Any,
     binding = core.role_binding_create(session, admin, core_binding(member.id, world.orgs["dept_b"].id,
                                                                     "org_member"))
     assert changed(lambda: core.role_binding_delete(session, admin, binding.id)) == {core.IDENTITY_NS}
-    tokens, _n = core.api_token_list(session, admin, core.PageParams(limit=1, offset=0), user_id=member.id)
+    tokens, _n = core.api_token_list(session, admin, PageParams(limit=1, offset=0), user_id=member.id)
     assert changed(lambda: core.api_token_revoke(session, admin, tokens[0].id)) == {core.IDENTITY_NS}
     invalidations.clear()
     new = core.organization_create(session, admin, OrganizationCreate(  # type: ignore[arg-type]

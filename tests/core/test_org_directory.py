@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from cityhub.core import service as core
+from cityhub.core.organizations import service as organizations
 from cityhub.core.schemas import OrganizationCreate, OrganizationUpdate
 from cityhub.kit import pushcache
 from cityhub.kit.pagination import PageParams
@@ -45,7 +46,7 @@ def test_the_cached_directory_and_the_table_answer_alike(world: Any, session: An
     queries = [*QUERIES, {"parent_id": world.orgs["city"].id}, {"parent_id": world.orgs["dept_a"].id}]
     cached = [_list(session, **dict(q)) for q in queries]
     assert core.org_directory(session) is not None
-    monkeypatch.setattr(core, "org_directory", lambda _s: None)
+    monkeypatch.setattr(organizations, "org_directory", lambda _s: None)  # where organization_list reads it
     from_table = [_list(session, **dict(q)) for q in queries]
     assert cached == from_table
     assert cached[0][1] >= 5 and cached[5] == ([], 0) and cached[6] == ([], 0)  # wildcards are plain characters

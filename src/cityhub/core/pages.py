@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from fastapi.responses import Response
 
 from cityhub.core import schemas, service
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
-from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
-from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
+from cityhub.kit.web import (
+    DbSession,
+    NavItem,
+    SessionRoute,
+    form_action,
+    redirect_with_message,
+    register_nav,
+    render,
+)
 
 router = APIRouter(prefix="/admin", include_in_schema=False, route_class=SessionRoute)
 
@@ -27,12 +33,7 @@ register_nav(
     NavItem("admin", "Audit log", "/admin/audit", order=40, permissions=(P.AUDIT_READ,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-    return exc.message if isinstance(exc, CityhubError) else str(exc)
+_CHINA = timezone(timedelta(hours=8))  # a token's expiry date ends at midnight Beijing time
 
 
 @router.get("/organizations")
@@ -64,16 +65,11 @@ def organization_create(
     uscc: Annotated[str, Form(max_length=18)] = "", name_en: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Create an organisation from the form."""
-    verify_csrf(request, csrf_token)
-    try:
+    with form_action(request, session, csrf_token, _("Saved")) as done:
         data = schemas.OrganizationCreate(name=name, code=code, kind=kind,
                                           parent_id=parent_id or None, uscc=uscc or None, name_en=name_en)
-        with session.begin_nested():
-            service.organization_create(session, actor, data)
-        msg = _("Saved")
-    except (ValidationError, CityhubError) as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/admin/organizations?msg={msg}", status_code=303)
+        service.organization_create(session, actor, data)
+    return done.redirect("/admin/organizations")
 
 
 @router.get("/users")
@@ -97,54 +93,39 @@ def user_create(
     role: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     """Create a user from the form."""
-    verify_csrf(request, csrf_token)
-    try:
+    with form_action(request, session, csrf_token, _("Saved")) as done:
         data = schemas.UserCreate(username=username, password=password, org_id=org_id,
                                   display_name=display_name, roles=[role] if role else [])
-        with session.begin_nested():
-            service.user_create(session, actor, data)
-        msg = _("Saved")
-    except (ValidationError, CityhubError) as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/admin/users?msg={msg}", status_code=303)
+        service.user_create(session, actor, data)
+    return done.redirect("/admin/users")
 
 
 @router.post("/users/{user_id}/disabled")
 def user_disable(request: Request, session: DbSession, actor: CurrentActor, user_id: uuid.UUID, csrf_token: Csrf,
                  disabled: Annotated[bool, Form()]) -> Response:
     """Disable or enable a user."""
-    verify_csrf(request, csrf_token)
-    service.user_update(session, actor, user_id, schemas.UserUpdate(disabled=disabled))
-    return RedirectResponse("/admin/users", status_code=303)
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        service.user_update(session, actor, user_id, schemas.UserUpdate(disabled=disabled))
+    return done.redirect("/admin/users")
 
 
 @router.post("/users/{user_id}/bindings")
 def binding_create(request: Request, session: DbSession, actor: CurrentActor, user_id: uuid.UUID, csrf_token: Csrf,
                    role: Annotated[str, Form(max_length=32)], org_id: Annotated[str, Form(max_length=40)]) -> Response:
     """Grant a role to a user within an organisation."""
-    verify_csrf(request, csrf_token)
-    try:
+    with form_action(request, session, csrf_token, _("Saved")) as done:
         data = schemas.RoleBindingCreate(user_id=user_id, org_id=org_id, role=role)
-        with session.begin_nested():
-            service.role_binding_create(session, actor, data)
-        msg = _("Saved")
-    except (ValidationError, CityhubError) as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/admin/users?msg={msg}", status_code=303)
+        service.role_binding_create(session, actor, data)
+    return done.redirect("/admin/users")
 
 
 @router.post("/bindings/{binding_id}/delete")
 def binding_delete(request: Request, session: DbSession, actor: CurrentActor, binding_id: uuid.UUID,
                    csrf_token: Csrf) -> Response:
     """Remove a role binding."""
-    verify_csrf(request, csrf_token)
-    try:
-        with session.begin_nested():
-            service.role_binding_delete(session, actor, binding_id)
-        msg = _("Saved")
-    except CityhubError as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/admin/users?msg={msg}", status_code=303)
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        service.role_binding_delete(session, actor, binding_id)
+    return done.redirect("/admin/users")
 
 
 @router.get("/tokens")
@@ -158,26 +139,26 @@ def tokens(request: Request, session: DbSession, actor: CurrentActor) -> Respons
 
 @router.post("/tokens")
 def token_create(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
-                 name: Annotated[str, Form(max_length=100)], expires_at: Annotated[str, Form(max_length=40)] = "",
+                 name: Annotated[str, Form(max_length=100)], expires_at: Annotated[date | None, Form()] = None,
                  read_only: Annotated[bool, Form()] = False) -> Response:
-    """Create a token; its secret is shown once on the next page view."""
-    verify_csrf(request, csrf_token)
+    """Create a token; its secret is shown once on the next page view (it expires at the end of `expires_at`)."""
     if actor.user_id is None:  # pragma: no cover
-        return RedirectResponse("/login", status_code=303)
-    expires = datetime.fromisoformat(f"{expires_at}T23:59:59+08:00") if expires_at else None
-    _token, raw = service.api_token_create(session, actor, actor.user_id, schemas.ApiTokenCreate(
-        name=name, expires_at=expires, scopes=["read"] if read_only else []))
-    request.session["new_token"] = raw
-    return RedirectResponse("/admin/tokens", status_code=303)
+        return redirect_with_message("/login")
+    expires = datetime.combine(expires_at, time(23, 59, 59), _CHINA) if expires_at else None
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        _token, raw = service.api_token_create(session, actor, actor.user_id, schemas.ApiTokenCreate(
+            name=name, expires_at=expires, scopes=["read"] if read_only else []))
+        request.session["new_token"] = raw
+    return done.redirect("/admin/tokens")
 
 
 @router.post("/tokens/{token_id}/revoke")
 def token_revoke(request: Request, session: DbSession, actor: CurrentActor, token_id: uuid.UUID,
                  csrf_token: Csrf) -> Response:
     """Revoke a token."""
-    verify_csrf(request, csrf_token)
-    service.api_token_revoke(session, actor, token_id)
-    return RedirectResponse("/admin/tokens", status_code=303)
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        service.api_token_revoke(session, actor, token_id)
+    return done.redirect("/admin/tokens")
 
 
 @router.get("/audit")

@@ -1,0 +1,1 @@
+"""The audit log: append-only rows of every action, their queries and CSV export."""

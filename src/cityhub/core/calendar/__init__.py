@@ -1,0 +1,1 @@
+"""The working-day calendar and working-day deadline arithmetic."""

@@ -1,0 +1,1 @@
+"""API tokens: creation, bearer authentication, revocation."""

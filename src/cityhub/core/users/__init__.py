@@ -1,0 +1,1 @@
+"""Users, role bindings, passwords, logins and the actors built from them."""
