@@ -34,6 +34,16 @@ def sees_unit(actor: Actor, org_id: uuid.UUID) -> bool:
     return reads_all(actor) or reviews(actor) or can(actor, P.COMPUTE_READ, org_id)
 
 
+def may_consume(actor: Actor, org_id: uuid.UUID) -> bool:
+    """May the actor run the unit's consumer applications (forms offer these units)?"""
+    return can(actor, P.COMPUTE_CONSUME, org_id)
+
+
+def approves_any(actor: Actor) -> bool:
+    """Does the actor decide subscriptions to some unit's components (the approval queue is theirs)?"""
+    return reviews(actor) or can(actor, P.COMPUTE_APPROVE)
+
+
 def component_create(actor: Actor, org_id: uuid.UUID) -> None:
     """A unit's staff register components for it."""
     require(can(actor, P.COMPUTE_PUBLISH, org_id), "Only the unit's staff register its components")

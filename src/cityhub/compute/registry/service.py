@@ -157,6 +157,17 @@ def component_review_queue(session: Session, actor: Actor) -> list[Component]:
                                 .order_by(Component.updated_at)))
 
 
+def component_version_queue(session: Session, actor: Actor) -> list[tuple[Component, ComponentVersion]]:
+    """Versions added to published (or deprecated) components and waiting for the bureau to publish them."""
+    policies.component_version_publish(actor)
+    rows = session.execute(select(Component, ComponentVersion)
+                           .join(ComponentVersion, ComponentVersion.component_id == Component.id)
+                           .where(Component.status.in_([s.value for s in PUBLIC_STATUSES]),
+                                  ComponentVersion.published_at.is_(None))
+                           .order_by(ComponentVersion.created_at)).all()
+    return [(c, v) for c, v in rows]
+
+
 def component_versions(session: Session, actor: Actor, component_id: uuid.UUID) -> list[ComponentVersion]:
     """Versions, newest first (by semver)."""
     c = component_get(session, actor, component_id)

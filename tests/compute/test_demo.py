@@ -1,0 +1,48 @@
+"""The hub's demo step: built through the services, idempotent, and its load is real metered gateway calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from cityhub import demo
+from cityhub.compute import service as compute
+from cityhub.compute.models import Call, Component, Subscription, UsageHourly
+from cityhub.core import service as core
+from cityhub.demo.compute import CALLS, resident_id
+from cityhub.kit.db import Database
+
+
+def test_demo_step_publishes_subscribes_and_meters_real_calls(db: Database) -> None:
+    first = demo.build(db, "demo-pass-123", log=lambda _m: None, only=("core", "compute"))
+    assert first.counts["compute"] == {"components": 6, "apps": 4, "subscriptions": 9, "calls": CALLS}
+    again = demo.build(db, "demo-pass-123", log=lambda _m: None, only=("core", "compute"))
+    assert again.counts["compute"] == {"components": 0, "apps": 0, "subscriptions": 0, "calls": 0}
+    with db.session_scope() as s:
+        statuses = dict(s.execute(select(Component.code, Component.status)).all())
+        assert statuses.pop("address-district") == "in_review"  # the bureau's review queue is not empty
+        assert set(statuses.values()) == {"published"}
+        subs = dict(s.execute(select(Subscription.status, func.count()).group_by(Subscription.status)).all())
+        assert subs == {"active": 8, "pending": 1}  # one request waits for market regulation's chief
+        by_status = dict(s.execute(select(Call.status, func.count()).group_by(Call.status)).all())
+        assert sum(by_status.values()) == CALLS and by_status[200] > CALLS // 2
+        assert set(by_status) <= {200, 429}  # answered, or refused by the per-minute quota of the id checks
+        assert s.scalar(select(func.sum(UsageHourly.calls))) == CALLS
+        bureau = core.actor_for_username(s, "dsj-reviewer")
+        rows = compute.usage_report(s, bureau)
+        assert {r.component_code for r in rows} >= {"coord-convert", "id-check", "licence-credit-verify"}
+        assert sum(r.calls for r in rows) == CALLS and sum(r.cost for r in rows) > 0
+
+
+def test_synthetic_resident_ids_pass_or_fail_the_check_as_meant() -> None:
+    import random
+
+    from cityhub.compute.builtins.idcheck import resident_id as check
+
+    rng = random.Random(7)
+    for _ in range(50):
+        good, bad = resident_id(rng), resident_id(rng, valid=False)
+        assert check(good)["valid"], good
+        result: Any = check(bad)
+        assert not result["valid"] and any(e["code"] == "check_character" for e in result["errors"]), result
