@@ -88,7 +88,7 @@ def test_the_bureau_sees_every_page_with_labels_not_codes(client: TestClient, wo
     review = pages["/compute/review"]
     assert review.count('data-testid="in-review"') == 1 and "idc-b" in review
     usage_page = pages["/compute/usage"]
-    assert "乙局" in _text(usage_page) and 'data-testid="total-calls">3<' in usage_page and "¥1.5" in usage_page
+    assert "乙局" in _text(usage_page) and 'data-testid="total-calls">3<' in usage_page and "¥1.50" in usage_page
     csv_link = re.search(r'href="(/api/v1/compute/usage.csv[^"]*)"', usage_page).group(1)  # type: ignore[union-attr]
     csv = client.get(csv_link.replace("&amp;", "&"))
     assert csv.status_code == 200 and "coord" in csv.text and ",3," in csv.text

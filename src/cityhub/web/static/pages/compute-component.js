@@ -9,7 +9,7 @@
     xAxis: {type: 'category', data: days.map((x) => x.day.slice(5))},
     yAxis: {type: 'value', minInterval: 1},
     series: [
-      {name: d.labels.calls, type: 'bar', data: days.map((x) => x.calls), itemStyle: {color: '#2f6fde'}},
-      {name: d.labels.errors, type: 'bar', data: days.map((x) => x.errors), itemStyle: {color: '#d9534f'}},
+      {name: d.labels.calls, type: 'bar', barMaxWidth: 18, data: days.map((x) => x.calls), itemStyle: {color: '#2f6fde'}},
+      {name: d.labels.errors, type: 'bar', barMaxWidth: 18, data: days.map((x) => x.errors), itemStyle: {color: '#d9534f'}},
     ]});
 })();

@@ -10,6 +10,6 @@
     yAxis: [{type: 'value', minInterval: 1}, {type: 'value'}],
     series: [
       {name: d.labels.calls, type: 'bar', data: units.map((x) => x.calls), itemStyle: {color: '#2f6fde'}},
-      {name: d.labels.cost, type: 'line', yAxisIndex: 1, data: units.map((x) => x.cost), itemStyle: {color: '#e08e0b'}},
+      {name: d.labels.cost, type: 'bar', yAxisIndex: 1, data: units.map((x) => x.cost), itemStyle: {color: '#e08e0b'}},
     ]});
 })();
