@@ -181,6 +181,7 @@ def count_subscriber(topic: str, client_id: str, idle_s: float = 3.0) -> None:
                             batch_ms=int(os.environ.get("CITYHUB_INGEST_BATCH_MS", "200")))
     assert worker.wait_connected()
     print("ready", flush=True)
+    mqtt.freeze_startup_heap()  # as `cityhub ingest` does: the same read path, garbage collection included
     # done once the stream has been quiet a while
     worker.run(until=lambda st: st.messages > 0 and time.time() - worker.last >= idle_s)
     print(json.dumps({"n": worker.stats.messages, "last": worker.last}), flush=True)

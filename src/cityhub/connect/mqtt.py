@@ -17,6 +17,7 @@ broker to redeliver (the duplicate is absorbed).
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import os
 import socket
@@ -579,9 +580,25 @@ def run_worker(db: Database, settings: Settings | None = None, *, client_id: str
         if metrics_port:
             start_http_server(metrics_port, addr="127.0.0.1", registry=worker.registry)
         log.info("ingest worker pid %d as %s", os.getpid(), worker.client_id)
+        freeze_startup_heap()
         stats = worker.run(stop, duration)
     watch.stopped()
     return stats
+
+
+def freeze_startup_heap() -> None:
+    """Take what a worker process built at start-up out of the cyclic garbage collector's sight (`gc.freeze`).
+
+    Every batch allocates a few hundred thousand small container objects (queued messages, decoded payloads, rows,
+    points) that live until the batch is stored, so CPython promotes them and keeps running full collections, each
+    of which walked the whole start-up heap (every domain's modules, SQLAlchemy's mappers: about 200,000 objects).
+    Measured on the benchmark's stream: 0.096 CPU-s per 10,000 points before, 0.062 after (docs/connect.md).
+    Reference counting still frees frozen objects; only a reference cycle among them would never be collected,
+    hence the collection first. Called once by `cityhub ingest` (and the benchmark's counting worker, whose read
+    path must stay the same) just before consuming.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _probe(db: Database) -> bool:
