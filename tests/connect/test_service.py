@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -113,6 +113,35 @@ def test_text_values_with_copy_special_characters_and_duplicates_inside_one_batc
         ("state", T0, None, tricky), ("open", T0, 1.0, None), ("open", T0 + timedelta(seconds=1), 0.0, None)])
     latest = service.latest_values(s, [dev.id])[dev.id]
     assert latest["state"] == (T0, None, tricky) and latest["open"][1] == 0.0
+
+
+def test_values_survive_the_binary_copy_and_the_latest_value_literals_exactly(world, cw) -> None:
+    """Every value comes back bit for bit through COPY (binary) and the latest-value upsert (array literals)."""
+    s = world.session
+    from cityhub.connect.schemas import DeviceProfileCreate
+    service.device_profile_create(s, SYSTEM, DeviceProfileCreate.model_validate({
+        "code": "literal-check", "name": "字面量", "metrics": [
+            {"key": "null", "name": "空", "type": "string"}, {"key": "x", "name": "数", "type": "number"},
+            {"key": "on", "name": "开", "type": "boolean"}]}))
+    dev, _token = service.device_create(s, SYSTEM, DeviceCreate(name="字面量 1", org_id=world.orgs["dept_a"].id,
+                                                                profile_code="literal-check"))
+    texts = ['NULL', 'say "hi", {braces}\\ and \\"', "", " leading, trailing ", "中文\t\n"]
+    numbers = [1e-7, -2.5e-300, 12345678.123456789, 1.7976931348623157e308, -42]
+    at = [datetime(2026, 3, 10, 7, 0, i, 123456 + i, tzinfo=UTC) for i in range(5)]
+    # one message per second, each then the latest value; the first with a +08:00 offset, the last one a list
+    for i in range(5):
+        ts = at[i].astimezone(timezone(timedelta(hours=8))) if i == 0 else at[i]
+        rec = {"ts": ts.isoformat(), "values": {"null": texts[i], "x": numbers[i], "on": i % 2 == 0}}
+        older = {"ts": (at[i] - timedelta(hours=1)).isoformat(), "values": {"x": 0.5}}  # never the latest
+        r = service.ingest_messages(s, [message(dev.id, [rec, older] if i == 4 else rec, clock.now())])
+        assert (r.stored, r.duplicates, r.quarantined) == (4 if i == 4 else 3, 0, 0)
+        latest = service.latest_values(s, [dev.id])[dev.id]
+        assert latest == {"null": (at[i], None, texts[i]), "x": (at[i], float(numbers[i]), None),
+                          "on": (at[i], 1.0 if i % 2 == 0 else 0.0, None)}
+    pts = list(service.telemetry_points(s, device_ids=[dev.id], keys=None, start=at[0], end=at[4] + timedelta(1)))
+    assert sorted((p.key, p.ts, p.value, p.text) for p in pts) == sorted(
+        [("null", at[i], None, texts[i]) for i in range(5)] + [("x", at[i], float(numbers[i]), None) for i in range(5)]
+        + [("on", at[i], 1.0 if i % 2 == 0 else 0.0, None) for i in range(5)])
 
 
 @pytest.mark.parametrize(("payload", "reason"), [

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -401,73 +404,97 @@ class Parsed:
 
 
 _NO_DOC = object()
+_fromisoformat = datetime.fromisoformat
+Facts = tuple[uuid.UUID | None, DeviceInfo | None, tuple[str, str] | None]  # device, its facts, why refused
+
+
+def _topic_facts(session: Session, topics: Iterable[str]
+                 ) -> tuple[dict[str, Facts], dict[uuid.UUID, DeviceInfo | None]]:
+    """Per distinct topic of a batch: (device id, its facts, the refusal or None); and the facts per device id."""
+    ids = {t: topic_device(t) for t in topics}
+    infos = CACHE.get_many(session, {i for i, _why in ids.values() if i is not None})
+    out: dict[str, Facts] = {}
+    for topic, (did, why) in ids.items():
+        if did is None:
+            out[topic] = (None, None, (R.BAD_TOPIC, why))
+            continue
+        info = infos.get(did)
+        out[topic] = (did, info, (R.UNKNOWN_DEVICE, "") if info is None else
+                      None if info.active else (R.DEVICE_DISABLED, ""))
+    return out, infos
+
+
+def _decode(payload: bytes, max_bytes: int) -> Any:
+    """`safejson.loads` of a payload (field `payload`), its two checks done inline for the common small payload.
+
+    A payload within the size limit with no more brackets than the depth limit cannot nest too deep, so it goes
+    straight to orjson; anything else, and any payload orjson refuses, takes `safejson.loads` for the named error.
+    """
+    if len(payload) <= max_bytes and payload.count(b"{") + payload.count(b"[") <= safejson.MAX_DEPTH:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
+    return safejson.loads(payload, max_bytes=max_bytes, field="payload")
 
 
 def parse_messages(session: Session, messages: Sequence[RawMessage]) -> Parsed:
     """Validate every record against its device's profile; collect rows to store and quarantine entries.
 
     Two passes: the first decodes the payloads and finds those with a record without `ts`, whose time comes from
-    `first_seen` (one round trip for the batch); the second checks every record and value.
+    `first_seen` (one round trip for the batch); the second checks every record and value. Device facts are
+    looked up once per distinct topic of the batch, not per message.
     """
-    ids = {}
-    for m in messages:
-        ids[m.topic] = topic_device(m.topic)
-    infos = CACHE.get_many(session, {i for i, _why in ids.values() if i is not None})
-    tolerance = timedelta(seconds=get_settings().connect_future_tolerance_s)
-    max_bytes = get_settings().max_body_bytes
+    facts, infos = _topic_facts(session, {m.topic for m in messages})
+    settings = get_settings()
+    tolerance = timedelta(seconds=settings.connect_future_tolerance_s)
+    max_bytes = settings.max_body_bytes
     rows: list[Row] = []
     quarantine: list[dict[str, Any]] = []
     append = rows.append
     problems = 0
 
     docs: list[Any] = []
-    bads: list[list[tuple[str, str]]] = []
+    refusals: list[tuple[str, str] | None] = []
     untimed: list[Untimed] = []
     untimed_at: list[int] = []
     for idx, m in enumerate(messages):
-        device_id, why = ids[m.topic]
-        bad: list[tuple[str, str]] = []
+        device_id, _info, refusal = facts[m.topic]
         doc: Any = _NO_DOC
-        info = infos.get(device_id) if device_id is not None else None
-        if device_id is None:
-            bad.append((R.BAD_TOPIC, why))
-        elif info is None:
-            bad.append((R.UNKNOWN_DEVICE, ""))
-        elif not info.active:
-            bad.append((R.DEVICE_DISABLED, ""))
-        else:
+        if refusal is None:
             try:  # the HTTP body limit applies to MQTT payloads too, and so does the nesting limit
-                doc = safejson.loads(m.payload, max_bytes=max_bytes, field="payload")
+                doc = _decode(m.payload, max_bytes)
             except ValidationFailed as exc:
-                doc = _NO_DOC
-                bad.append((R.BAD_JSON, f"{exc.message}: {exc.details[0]['message']}"[:200]))
+                refusal = (R.BAD_JSON, f"{exc.message}: {exc.details[0]['message']}"[:200])
             else:
-                records = doc if type(doc) is list else [doc]
                 n = 0
-                for rec in records:
-                    if type(rec) is dict and rec.get("ts") is None:
-                        n += 1
+                if type(doc) is list:
+                    for rec in doc:
+                        if type(rec) is dict and rec.get("ts") is None:
+                            n += 1
+                elif type(doc) is dict and doc.get("ts") is None:
+                    n = 1
                 if n == 1:  # exactly one record takes the message's time; several are refused below
                     assert device_id is not None
                     untimed.append((device_id, payload_digest(m.payload), m.received_at, m.redelivery))
                     untimed_at.append(idx)
         docs.append(doc)
-        bads.append(bad)
+        refusals.append(refusal)
     defaults = dict(zip(untimed_at, first_seen(session, untimed), strict=True)) if untimed else {}
 
     for idx, m in enumerate(messages):
         doc = docs[idx]
-        bad = bads[idx]
-        device_id = ids[m.topic][0]
-        info = infos.get(device_id) if device_id is not None else None
-        if doc is not _NO_DOC and info is not None:
-            assert device_id is not None
-            records = doc if type(doc) is list else [doc]
+        refusal = refusals[idx]
+        bad: list[tuple[str, str]] = [] if refusal is None else [refusal]
+        device_id, info, _refusal = facts[m.topic]
+        if doc is not _NO_DOC:
+            assert device_id is not None and info is not None
+            records = doc if type(doc) is list else (doc,)
             if not records:
                 bad.append((R.BAD_FORMAT, "empty list"))
             metrics = info.metrics
             latest_ok = m.received_at + tolerance
-            default = defaults.get(idx)
+            default = defaults.get(idx) if defaults else None
             start = len(rows)
             n_records = len(records)
             for pos, rec in enumerate(records):
@@ -479,11 +506,25 @@ def parse_messages(session: Session, messages: Sequence[RawMessage]) -> Parsed:
                     bad.append((R.BAD_FORMAT, "'values' must be a non-empty object"))
                     continue
                 raw_ts = rec.get("ts")
-                if raw_ts is None and default is None:
-                    bad.append((R.MISSING_TIMESTAMP, f"record {pos + 1} of {n_records}: a list may hold at most one "
-                                                     "record without 'ts' (it takes the message's time)"))
-                    continue
-                ts = parse_ts(raw_ts, default)  # type: ignore[arg-type]  # default is set when raw_ts is None
+                ts: datetime | None
+                if raw_ts is None:
+                    if default is None:
+                        bad.append((R.MISSING_TIMESTAMP, f"record {pos + 1} of {n_records}: a list may hold at most "
+                                                         "one record without 'ts' (it takes the message's time)"))
+                        continue
+                    ts = default
+                elif type(raw_ts) is str:  # parse_ts inline: ISO-8601 text is nearly every record's case
+                    try:
+                        ts = _fromisoformat(raw_ts)
+                        tz = ts.tzinfo
+                        if tz is None:
+                            ts = ts.replace(tzinfo=UTC)
+                        elif tz is not UTC:
+                            ts = ts.astimezone(UTC)
+                    except (ValueError, OverflowError):
+                        ts = None
+                else:
+                    ts = parse_ts(raw_ts, EPOCH)
                 if ts is None or ts < MIN_TS:
                     bad.append((R.BAD_TIMESTAMP, _clean(repr(raw_ts), 100)))
                     continue
@@ -504,7 +545,7 @@ def parse_messages(session: Session, messages: Sequence[RawMessage]) -> Parsed:
                         if (lo is not None and v < lo) or (hi is not None and v > hi):
                             bad.append((R.OUT_OF_RANGE, f"{_clean(key, 64)}={v}"))
                             continue
-                        append((device_id, key, ts, float(v), None))
+                        append((device_id, key, ts, v if vt is float else float(v), None))
                     elif code == BOOLEAN:
                         if vt is not bool:
                             bad.append((R.WRONG_TYPE, f"{_clean(key, 64)}: boolean expected"))
@@ -595,45 +636,98 @@ def ensure_partitions(cur: Any, months: Iterable[datetime]) -> int:
 
 _STAGING = ("CREATE TEMP TABLE IF NOT EXISTS connect_staging (device_id uuid, key text, ts timestamptz, "
             "value double precision, text text) ON COMMIT DELETE ROWS")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# COPY … (FORMAT BINARY): the signature, no flags, no header extension; each row a field count and each field a
+# 4-byte length (-1: NULL) and its binary value; a field count of -1 ends the data
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+_ROW_DEVICE = b"\x00\x05\x00\x00\x00\x10"  # 5 fields, the first (the device's uuid) 16 bytes
+_NULL = b"\xff\xff\xff\xff"
+_F8 = struct.Struct(">id").pack  # length 8, float8 (IEEE 754, big-endian)
+_TS = struct.Struct(">iq").pack  # length 8, timestamptz (int64 microseconds since 2000-01-01 UTC)
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_key_fields: dict[str, bytes] = {}  # metric key → its COPY field (a profile has a handful of keys)
 
 
-def copy_text(rows: Sequence[Row]) -> bytes:
-    """Rows in COPY text format (metric keys match KEY_PATTERN, so only text values need escaping)."""
-    out = []
+def _key_field(key: str) -> bytes:
+    b = key.encode()
+    if len(_key_fields) > 10_000:
+        _key_fields.clear()
+    field = _key_fields[key] = len(b).to_bytes(4, "big") + b
+    return field
+
+
+def _array_text(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(slots=True)
+class Encoded:
+    """A sorted batch ready for PostgreSQL: its COPY data, the months it touches, the latest-value parameters."""
+
+    copy: bytes  # every row, COPY binary format
+    months: set[datetime]  # first day of each month the rows fall in
+    latest: tuple[str, str, str, str, str]  # array literals of the newest row per (device, key), in that order
+
+
+def encode_rows(rows: Sequence[Row]) -> Encoded:
+    """One pass over rows sorted by (device, ts, key): COPY binary data, months, and the latest values.
+
+    Binary COPY: a third of the text format's Python work and about a quarter less work for PostgreSQL, which no
+    longer parses timestamps, ids and numbers from text. The points of one record share their device and
+    timestamp objects, so each is encoded once per record. The newest row per (device, key) is the last one of
+    its key in each device's run of rows; they come out sorted by (device, key), the order every worker locks
+    them in (decision 0009), as array literals (metric keys, timestamps and numbers need no escaping; keys and
+    texts are quoted, so a key `null` stays a key).
+    """
+    out = [_COPY_HEADER]
+    put = out.extend
+    key_fields = _key_fields
+    months: set[datetime] = set()
+    devices: list[str] = []
+    latest: list[Row] = []
+    group: dict[str, Row] = {}
     last_did: uuid.UUID | None = None
     last_ts: datetime | None = None
-    d = t = ""
-    for did, key, ts, value, text in rows:
-        # the points of one record share their device and timestamp objects: format each once
+    year = month = 0
+    d = t = b""
+    for r in rows:
+        did, key, ts, value, text = r
         if did is not last_did:
-            last_did, d = did, str(did)
+            if last_did is None or did != last_did:  # equal ids from two spellings of a topic are one device
+                if group:
+                    latest.extend([group[k] for k in sorted(group)])
+                    devices.extend([str(last_did)] * len(group))
+                    group = {}
+                d = _ROW_DEVICE + did.bytes
+            last_did = did
         if ts is not last_ts:
-            last_ts, t = ts, ts.isoformat()
+            last_ts = ts
+            t = _TS(8, (ts - _PG_EPOCH) // _MICROSECOND)
+            if ts.month != month or ts.year != year:
+                year, month = ts.year, ts.month
+                months.add(datetime(year, month, 1, tzinfo=UTC))
+        k = key_fields.get(key) or _key_field(key)
         if text is None:
-            out.append(f"{d}\t{key}\t{t}\t{value!r}\t\\N\n")
+            put((d, k, t, _F8(8, value), _NULL))
         else:
-            out.append(f"{d}\t{key}\t{t}\t\\N\t{text.translate(_COPY_ESCAPES)}\n")
-    return "".join(out).encode()
+            b = text.encode()
+            put((d, k, t, _NULL, len(b).to_bytes(4, "big"), b))
+        group[key] = r
+    if group:
+        latest.extend([group[k] for k in sorted(group)])
+        devices.extend([str(last_did)] * len(group))
+    out.append(_COPY_TRAILER)
+    params = ("{" + ",".join(devices) + "}",
+              "{" + ",".join(['"' + r[1] + '"' for r in latest]) + "}",
+              "{" + ",".join([r[2].isoformat() for r in latest]) + "}",
+              "{" + ",".join(["NULL" if r[3] is None else repr(r[3]) for r in latest]) + "}",
+              "{" + ",".join(["NULL" if r[4] is None else _array_text(r[4]) for r in latest]) + "}")
+    return Encoded(b"".join(out), months, params)
 
 
 def _row_order(r: Row) -> tuple[int, datetime, str]:
     return r[0].int, r[2], r[1]
-
-
-def _latest_order(r: Row) -> tuple[int, str]:
-    return r[0].int, r[1]
-
-
-def _latest_of(rows: Sequence[Row]) -> list[Row]:
-    """The newest row per (device, key), sorted by (device, key): the order every worker locks them in."""
-    latest: dict[tuple[uuid.UUID, str], Row] = {}
-    for r in rows:
-        k = (r[0], r[1])
-        prev = latest.get(k)
-        if prev is None or r[2] >= prev[2]:
-            latest[k] = r
-    return sorted(latest.values(), key=_latest_order)
 
 
 _LATEST_UPSERT = (
@@ -653,36 +747,34 @@ def _store_pg(session: Session, rows: list[Row], want_stored: bool) -> tuple[int
     import psycopg  # PostgreSQL only; the SQLite path never needs the driver
 
     dbapi = session.connection().connection.driver_connection
-    months = {datetime(y, mo, 1, tzinfo=UTC) for y, mo in {(r[2].year, r[2].month) for r in rows}}
     # One order for every writer (decision 0009): a row another batch inserted and has not committed yet makes
     # this COPY wait for that batch, so two batches holding the same points (a redelivery) in different orders
     # would each wait for the other. Sorted by (device, ts, key), the points of one record stay adjacent.
     rows.sort(key=_row_order)
-    data = copy_text(rows)
+    batch = encode_rows(rows)
     returned: list[tuple[Any, ...]] | None
     with dbapi.cursor() as cur:  # type: ignore[union-attr]  # psycopg connection on PostgreSQL
-        ensure_partitions(cur, months)
+        ensure_partitions(cur, batch.months)
         cur.execute("SAVEPOINT connect_copy")
         try:
-            with cur.copy("COPY connect_telemetry (device_id, key, ts, value, text) FROM STDIN") as copy:
-                copy.write(data)
+            with cur.copy("COPY connect_telemetry (device_id, key, ts, value, text) FROM STDIN (FORMAT BINARY)"
+                          ) as copy:
+                copy.write(batch.copy)
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT connect_copy")
             cur.execute("RELEASE SAVEPOINT connect_copy")
-            stored, returned = _store_pg_staged(cur, data, want_stored)
+            stored, returned = _store_pg_staged(cur, batch.copy, want_stored)
         else:
             cur.execute("RELEASE SAVEPOINT connect_copy")
             stored = len(rows)
             returned = None  # every row was stored
-        latest = _latest_of(rows)
-        cur.execute(_LATEST_UPSERT, ([r[0] for r in latest], [r[1] for r in latest], [r[2] for r in latest],
-                                     [r[3] for r in latest], [r[4] for r in latest]))
+        cur.execute(_LATEST_UPSERT, batch.latest)
     return stored, returned
 
 
 def _store_pg_staged(cur: Any, data: bytes, want_stored: bool) -> tuple[int, list[tuple[Any, ...]]]:
     cur.execute(_STAGING)
-    with cur.copy("COPY connect_staging (device_id, key, ts, value, text) FROM STDIN") as copy:
+    with cur.copy("COPY connect_staging (device_id, key, ts, value, text) FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(data)
     # DISTINCT ON: the same (device, key, ts) twice inside one batch must not abort the INSERT either; inserted in
     # the order the COPY path uses (uuid bytes, ts, key as code points: `_row_order`), so the two paths never wait
@@ -743,8 +835,7 @@ def store_quarantine(session: Session, entries: list[dict[str, Any]]) -> None:
                                                   set_={"count": QuarantineCount.count + ins.excluded.count}))
 
 
-def _by_ts(p: SeriesPoint) -> datetime:
-    return p.ts
+_BY_TS = itemgetter(2)  # SeriesPoint.ts
 
 
 def ingest(session: Session, messages: Sequence[RawMessage]) -> IngestResult:
@@ -771,17 +862,22 @@ def ingest(session: Session, messages: Sequence[RawMessage]) -> IngestResult:
         else:
             back = {(r[0], r[1], r[2]) for r in returned}
             kept = [r for r in rows if (r[0], r[1], r[2]) in back]
+        # a point is its row followed by its device's context: one tuple concatenation and one tuple.__new__ per
+        # point (SeriesPoint's own __new__ is a Python function taking eleven arguments)
         points: list[SeriesPoint] = []
         append_point = points.append
+        new_point = tuple.__new__
         last_did: uuid.UUID | None = None
-        info: DeviceInfo | None = None
-        for did, key, ts, value, text in kept:
-            if did is not last_did:  # rows of one message are adjacent
-                last_did, info = did, infos.get(did)
-            if info is None:
-                continue
-            append_point(SeriesPoint(did, key, ts, value, text, info.org_id, info.profile_code, info.asset_path,
-                                     info.district_id, info.lon, info.lat))
-        points.sort(key=_by_ts)
+        context: tuple[Any, ...] | None = None
+        for r in kept:
+            did = r[0]
+            if did is not last_did:  # rows are sorted by device on PostgreSQL, by message on SQLite
+                last_did = did
+                info = infos.get(did)
+                context = None if info is None else (info.org_id, info.profile_code, info.asset_path,
+                                                     info.district_id, info.lon, info.lat)
+            if context is not None:
+                append_point(new_point(SeriesPoint, r + context))
+        points.sort(key=_BY_TS)
         events.publish(session, events.TELEMETRY_STORED, points)
     return IngestResult(stored=stored, duplicates=len(rows) - stored, quarantined=parsed.problems)
