@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor, OptionalActor
+from cityhub.core.permissions import P
 from cityhub.kit import clock, context
 from cityhub.kit.errors import CityhubError, ValidationFailed
 from cityhub.kit.i18n import gettext as _
@@ -37,12 +38,13 @@ from cityhub.kit.web import (
 from cityhub.ops import schemas, service
 
 router = APIRouter(prefix="/ops", include_in_schema=False, route_class=SessionRoute)
+_OPS = (P.OPS_READ_ALL, P.OPS_WORK)  # the center's staff and auditors, and each unit for its own
 register_nav(
-    NavItem("ops", "Operations screen", "/ops/screen", order=10),
-    NavItem("ops", "Alarms", "/ops/alarms", order=20),
-    NavItem("ops", "Incidents", "/ops/incidents", order=30),
-    NavItem("ops", "Rules", "/ops/rules", order=40),
-    NavItem("ops", "City indicators", "/ops/indicators", order=50),
+    NavItem("ops", "Operations screen", "/ops/screen", order=10, permissions=_OPS),
+    NavItem("ops", "Alarms", "/ops/alarms", order=20, permissions=_OPS),
+    NavItem("ops", "Incidents", "/ops/incidents", order=30, permissions=_OPS),
+    NavItem("ops", "Rules", "/ops/rules", order=40, permissions=_OPS),
+    NavItem("ops", "City indicators", "/ops/indicators", order=50, permissions=_OPS),
     NavItem("ops", "Report a problem", "/ops/report", order=60, public=True),
 )
 allow_large_bodies("/ops/report", "/ops/incidents/")
