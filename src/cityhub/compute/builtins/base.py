@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
+from cityhub.kit import safejson
+from cityhub.kit.errors import ValidationFailed
 
 
 class BuiltinError(Exception):
@@ -31,11 +32,11 @@ class BuiltinRequest:
     query: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
 
-    def json(self) -> dict[str, Any]:
-        """The body as a JSON object (422 naming `body` otherwise)."""
+    def json_body(self) -> dict[str, Any]:
+        """The body as a JSON object, parsed with the size and nesting limits (422 naming `body` otherwise)."""
         try:
-            data = orjson.loads(self.body or b"{}")
-        except orjson.JSONDecodeError as exc:
+            data = safejson.loads(self.body or b"{}", field="body")
+        except ValidationFailed as exc:
             raise BuiltinError(422, "validation_failed", "The body is not JSON", "body") from exc
         if not isinstance(data, dict):
             raise BuiltinError(422, "validation_failed", "The body must be a JSON object", "body")
@@ -45,7 +46,7 @@ class BuiltinRequest:
         """A parameter from the query, or else from a JSON body (422 naming it when missing)."""
         value = self.query.get(name)
         if value is None and self.body:
-            got = self.json().get(name)
+            got = self.json_body().get(name)
             value = None if got is None else str(got)
         if value is None or not value.strip():
             if required:

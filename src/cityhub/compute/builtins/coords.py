@@ -116,7 +116,7 @@ def _point(req: BuiltinRequest) -> dict[str, Any]:
 
 
 def _batch(req: BuiltinRequest) -> dict[str, Any]:
-    body = req.json()
+    body = req.json_body()
     source, target = system(req, "from"), system(req, "to")
     points = body.get("points")
     if not isinstance(points, list) or len(points) > MAX_POINTS:

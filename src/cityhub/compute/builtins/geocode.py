@@ -36,7 +36,7 @@ def _one(req: BuiltinRequest) -> dict[str, Any]:
 
 
 def _batch(req: BuiltinRequest) -> dict[str, Any]:
-    body = req.json()
+    body = req.json_body()
     crs = coords.system(req, "crs", "wgs84")
     points = body.get("points")
     if not isinstance(points, list) or len(points) > MAX_POINTS:
