@@ -25,7 +25,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from cityhub.kit import i18n, safejson
+from cityhub.kit import i18n, labels, safejson
 from cityhub.kit.errors import CityhubError, Forbidden
 from cityhub.kit.settings import get_settings
 
@@ -217,6 +217,10 @@ def _make_env() -> Environment:
     env.globals["_"] = i18n.gettext
     env.globals["locales"] = i18n.LOCALE_LABELS
     env.filters["local"] = to_local
+    env.filters["label"] = labels.label
+    env.filters["money"] = labels.money
+    env.filters["number"] = labels.number
+    env.globals["choices"] = labels.choices
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
     return env
 
