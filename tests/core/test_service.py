@@ -137,9 +137,8 @@ def test_audit_redacts_secrets_and_records_changes(session, world) -> None:
     assert entry.summary["after"]["api_secret"] == "***"
 
 
+@pytest.mark.postgresql_only("the append-only trigger is PostgreSQL's")
 def test_audit_is_append_only_on_postgresql(session, world) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("the append-only trigger is PostgreSQL's")
     nested = session.begin_nested()
     with pytest.raises(DBAPIError):
         session.execute(text("update core_audit set action = 'tampered'"))

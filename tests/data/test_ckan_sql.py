@@ -237,11 +237,9 @@ BEHIND_THE_PARSER = [
 ]
 
 
+@pytest.mark.postgresql_only("roles are a PostgreSQL defence; on SQLite the parser is the only line")
 def test_a_parser_bypass_reads_nothing_more_on_postgresql(world: Committed, monkeypatch: Any) -> None:
     session = world.database.sessionmaker()
-    if session.get_bind().dialect.name != "postgresql":
-        session.close()
-        pytest.skip("roles are a PostgreSQL defence; on SQLite the parser is the only line")
     first = sqlguard.run(session, f'SELECT _id FROM "{world.t["open"]}"', timeout_ms=2000, max_rows=10)
     assert len(first["records"]) == 3  # creates the view
     _no_parser(monkeypatch, world)
@@ -259,11 +257,9 @@ def test_a_parser_bypass_reads_nothing_more_on_postgresql(world: Committed, monk
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.postgresql_only("open_data views exist on PostgreSQL only")
 def test_views_follow_the_catalog(world: Committed, monkeypatch: Any) -> None:
     session = world.database.sessionmaker()
-    if session.get_bind().dialect.name != "postgresql":
-        session.close()
-        pytest.skip("open_data views exist on PostgreSQL only")
     sqlguard.run(session, f'SELECT _id FROM "{world.t["open"]}"', timeout_ms=2000, max_rows=10)
     views = {r[0] for r in session.execute(text(
         "SELECT table_name FROM information_schema.views WHERE table_schema = 'open_data'"))}
@@ -314,12 +310,8 @@ def test_a_reload_replaces_the_view(world: Committed) -> None:
         w.session.commit()
 
 
+@pytest.mark.postgresql_only("PostgreSQL only")
 def test_without_the_open_role_public_sql_is_unavailable(world: Committed, monkeypatch: Any) -> None:
-    session = world.database.sessionmaker()
-    if session.get_bind().dialect.name != "postgresql":
-        session.close()
-        pytest.skip("PostgreSQL only")
-    session.close()
     monkeypatch.setenv("CITYHUB_OPEN_SQL_ROLE", "cityhub_no_such_role")
     get_settings.cache_clear()
     try:

@@ -63,11 +63,10 @@ def test_ingest_queues_and_the_worker_raises_the_same_alarm(world: Any, session:
     assert open_alarms(session, dev)[0].count == 2
 
 
+@pytest.mark.postgresql_only("the queue is PostgreSQL's")
 def test_a_rolled_back_ingest_queues_nothing(world: Any, session: Any, queue_mode: None) -> None:
     cw = build_connect(world)
     rule(world, session, condition={"op": ">", "value": 100})
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("the queue is PostgreSQL's")
     sp = session.begin_nested()
     _ingest(session, cw["dev_a"].id, (0, 150))
     assert ops.telemetry_queue_depth(session) == 1
@@ -75,12 +74,11 @@ def test_a_rolled_back_ingest_queues_nothing(world: Any, session: Any, queue_mod
     assert ops.telemetry_queue_depth(session) == 0
 
 
+@pytest.mark.postgresql_only("the queue is PostgreSQL's")
 def test_a_failed_enqueue_fails_the_ingest_batch_instead_of_storing_it_unevaluated(
         world: Any, session: Any, queue_mode: None, monkeypatch: pytest.MonkeyPatch) -> None:
     cw = build_connect(world)
     rule(world, session, condition={"op": ">", "value": 100})
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("the queue is PostgreSQL's")
 
     def broken(_s: Any, _p: Any) -> None:
         raise RuntimeError("queue table unavailable")
@@ -106,20 +104,18 @@ def test_inline_evaluation_that_raises_keeps_the_batch(world: Any, session: Any,
     assert cw["dev_a"].id in connect.latest_values(session, [cw["dev_a"].id])
 
 
+@pytest.mark.postgresql_only("the queue is PostgreSQL's")
 def test_no_rules_no_queue(world: Any, session: Any, queue_mode: None) -> None:
     cw = build_connect(world)
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("the queue is PostgreSQL's")
     _ingest(session, cw["dev_a"].id, (0, 150))
     assert ops.telemetry_queue_depth(session) == 0
 
 
+@pytest.mark.postgresql_only("the queue is PostgreSQL's")
 def test_a_batch_whose_evaluation_fails_is_dropped_and_counted(world: Any, session: Any, queue_mode: None,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     cw = build_connect(world)
     rule(world, session, condition={"op": ">", "value": 100})
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("the queue is PostgreSQL's")
     _ingest(session, cw["dev_a"].id, (0, 150))
 
     def boom(_s: Any, _p: Any) -> None:
@@ -191,12 +187,11 @@ def test_the_worker_wakes_on_the_notify_of_a_committed_batch(pg_db: Database) ->
     t.join()
 
 
+@pytest.mark.postgresql_only("the queue is PostgreSQL's")
 def test_one_failing_batch_does_not_cost_the_others_their_evaluation(world: Any, session: Any, queue_mode: None,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     cw = build_connect(world)
     rule(world, session, condition={"op": ">", "value": 100})
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("the queue is PostgreSQL's")
     dev = cw["dev_a"].id
     _ingest(session, dev, (0, 150))  # raises an alarm
     _ingest(session, dev, (1, 2999))  # the engine "fails" on this one
