@@ -45,7 +45,9 @@ import psycopg  # noqa: E402
 from _common import record, scratch_database  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from cityhub.connect import mqtt, service  # noqa: E402
+from cityhub.connect import service  # noqa: E402
+from cityhub.connect.mqtt import client as mqtt_client  # noqa: E402
+from cityhub.connect.mqtt import worker as mqtt_worker  # noqa: E402
 from cityhub.connect.schemas import DeviceCreate, IngestResult  # noqa: E402
 from cityhub.core import service as core  # noqa: E402
 from cityhub.core.schemas import OrganizationCreate  # noqa: E402
@@ -125,7 +127,7 @@ def publish_for(stream: Stream, seconds: float | None = None, count: int | None 
     One thread drives paho's network loop between publishes (no network thread): the cheapest way for a single
     Python publisher to push QoS-1 messages, about 10,000 a second on this machine with nothing else running.
     """
-    pub = mqtt.publisher(BROKER, max_inflight=100, threaded=False)
+    pub = mqtt_client.publisher(BROKER, max_inflight=100, threaded=False)
     acked = [0]
     pub.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
     started = time.perf_counter()
@@ -155,7 +157,7 @@ def publish_for(stream: Stream, seconds: float | None = None, count: int | None 
     return sent, elapsed
 
 
-class CountingWorker(mqtt.IngestWorker):
+class CountingWorker(mqtt_worker.IngestWorker):
     """The ingest worker with storage replaced by a count: its own read path and nothing else.
 
     Same client (read-ahead socket, the worker's own PUBLISH decoder, Receive Maximum 65,535, one thread), same
@@ -181,7 +183,7 @@ def count_subscriber(topic: str, client_id: str, idle_s: float = 3.0) -> None:
                             batch_ms=int(os.environ.get("CITYHUB_INGEST_BATCH_MS", "200")))
     assert worker.wait_connected()
     print("ready", flush=True)
-    mqtt.freeze_startup_heap()  # as `cityhub ingest` does: the same read path, garbage collection included
+    mqtt_worker.freeze_startup_heap()  # as `cityhub ingest` does: the same read path, garbage collection included
     # done once the stream has been quiet a while
     worker.run(until=lambda st: st.messages > 0 and time.time() - worker.last >= idle_s)
     print(json.dumps({"n": worker.stats.messages, "last": worker.last}), flush=True)

@@ -88,7 +88,7 @@ def _value(rng: random.Random) -> float:
 
 def bench_evaluation(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uuid.UUID, ...]]],
                      seconds: float, rate: int) -> dict[str, float]:
-    from cityhub.kit.events import SeriesPoint
+    from cityhub.connect.schemas import SeriesPoint
     from cityhub.ops import service as ops
 
     rng = random.Random(9)
@@ -173,7 +173,7 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
     from sqlalchemy import text as sql
 
     from cityhub.connect import service as connect
-    from cityhub.connect.schemas import RawMessage
+    from cityhub.connect.schemas import TELEMETRY_STORED, RawMessage
     from cityhub.kit import events
     from cityhub.ops import subscribers
 
@@ -212,13 +212,13 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
         time.sleep(2)  # the consumer connects and LISTENs
         for r in range(rounds):
             cond = conditions[r % len(conditions)]
-            events.unsubscribe(events.TELEMETRY_STORED, subscribers.on_telemetry_stored)
-            events.unsubscribe(events.TELEMETRY_STORED, noop)
+            events.unsubscribe(TELEMETRY_STORED, subscribers.on_telemetry_stored)
+            events.unsubscribe(TELEMETRY_STORED, noop)
             if cond in ("inline", "queue"):
                 _mode(cond)
                 subscribers.register()
             elif cond == "noop":
-                events.subscribe(events.TELEMETRY_STORED, noop)
+                events.subscribe(TELEMETRY_STORED, noop)
             msgs = []
             for i in range(per_round // 3):  # 3 points per message, like the ingest benchmark
                 d, _o, _p = devices[(r * 7919 + i) % len(devices)]
@@ -263,7 +263,7 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
         if consumer is not None:
             consumer.terminate()
             consumer.wait(10)
-        events.unsubscribe(events.TELEMETRY_STORED, noop)
+        events.unsubscribe(TELEMETRY_STORED, noop)
         _mode("inline")
         subscribers.register()
     med = {c: statistics.median(v) for c, v in rates.items()}

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from cityhub.connect import ingest
+from cityhub.connect.ingest import parse
 from cityhub.data import cache, service
 from cityhub.kit import i18n
 from cityhub.kit.errors import ValidationFailed
@@ -188,7 +188,7 @@ def test_deep_or_oversized_mqtt_payloads_are_quarantined(world: Any) -> None:
     now = datetime.now(UTC)
     msgs = [message(cw["dev_a"].id, deep().encode(), now),
             message(cw["dev_a"].id, b"[" + b" " * (get_settings().max_body_bytes + 1) + b"]", now)]
-    parsed = ingest.parse_messages(world.session, msgs)
+    parsed = parse.parse_messages(world.session, msgs)
     assert parsed.rows == []
     reasons = [q["reason"] for q in parsed.quarantine]
     assert reasons == ["bad_json", "bad_json"], parsed.quarantine

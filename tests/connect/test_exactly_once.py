@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cityhub.connect import ingest, mqtt, service
+from cityhub.connect import service
+from cityhub.connect.ingest import keys, parse
 from cityhub.connect.models import IngestKey, Quarantine
+from cityhub.connect.mqtt import client as mqtt_client
+from cityhub.connect.mqtt import worker as mqtt_worker
 from cityhub.connect.schemas import DeviceCreate, RawMessage
 from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate
@@ -70,7 +73,7 @@ def test_a_copy_of_a_payload_without_ts_takes_its_first_copys_time(world, cw) ->
 def test_the_same_values_sent_again_later_are_a_new_reading(world, cw) -> None:
     s = world.session
     dev = cw["dev_a"].id
-    later = T0 + ingest.REPEAT_WINDOW + timedelta(seconds=1)
+    later = T0 + keys.REPEAT_WINDOW + timedelta(seconds=1)
     service.ingest_messages(s, [_untimed(dev, T0)])
     r = service.ingest_messages(s, [_untimed(dev, later)])  # not a redelivery, outside the repeat window
     assert (r.stored, r.duplicates) == (2, 0)
@@ -79,7 +82,7 @@ def test_the_same_values_sent_again_later_are_a_new_reading(world, cw) -> None:
     assert (r.stored, r.duplicates) == (0, 2)
     assert _times(s, dev) == [T0, later]
     # a redelivery after the redelivery window is a new reading: the key is gone or too old
-    late = later + ingest.REDELIVERY_WINDOW + timedelta(seconds=1)
+    late = later + keys.REDELIVERY_WINDOW + timedelta(seconds=1)
     r = service.ingest_messages(s, [_untimed(dev, late, redelivery=True)])
     assert (r.stored, r.duplicates) == (2, 0)
 
@@ -100,7 +103,7 @@ def test_expired_keys_are_pruned(world, cw) -> None:
     dev = cw["dev_a"].id
     service.ingest_messages(s, [_untimed(dev, T0)])
     service.ingest_messages(s, [_untimed(dev, T0 + timedelta(hours=2), payload={"values": {"strain": 1.0}})])
-    assert ingest.prune_keys(s, T0 + timedelta(hours=1)) == 1
+    assert keys.prune_keys(s, T0 + timedelta(hours=1)) == 1
     assert [k.ts for k in s.scalars(select(IngestKey).where(IngestKey.device_id == dev))] == [T0 + timedelta(hours=2)]
 
 
@@ -143,16 +146,16 @@ def test_two_values_for_one_key_and_time_in_one_message_are_quarantined_not_reso
 def test_quarantine_says_how_many_problems_of_a_message_it_did_not_keep(world, cw) -> None:
     s = world.session
     dev = cw["dev_a"].id
-    keys = {f"unknown_{i}": 1 for i in range(ingest.MAX_QUARANTINE_PER_MESSAGE + 12)}
+    keys = {f"unknown_{i}": 1 for i in range(parse.MAX_QUARANTINE_PER_MESSAGE + 12)}
     r = service.ingest_messages(s, [message(dev, {"ts": T0.isoformat(), "values": {"strain": 1.0, **keys}},
                                             T0 + timedelta(minutes=1))])
-    assert (r.stored, r.quarantined) == (1, ingest.MAX_QUARANTINE_PER_MESSAGE + 12)
+    assert (r.stored, r.quarantined) == (1, parse.MAX_QUARANTINE_PER_MESSAGE + 12)
     rows = _quarantine(s, dev)
-    assert len(rows) == ingest.MAX_QUARANTINE_PER_MESSAGE + 1
+    assert len(rows) == parse.MAX_QUARANTINE_PER_MESSAGE + 1
     notice = [d for reason, d in rows if reason == "truncated"]
     assert notice == ["12 more problems in this message were not kept (a message keeps at most 50 quarantine rows)"]
     # exactly at the limit: no notice
-    keys = {f"unknown_{i}": 1 for i in range(ingest.MAX_QUARANTINE_PER_MESSAGE)}
+    keys = {f"unknown_{i}": 1 for i in range(parse.MAX_QUARANTINE_PER_MESSAGE)}
     service.ingest_messages(s, [message(dev, {"ts": T0.isoformat(), "values": keys}, T0 + timedelta(minutes=1))])
     assert sum(reason == "truncated" for reason, _d in _quarantine(s, dev)) == 1
 
@@ -170,7 +173,7 @@ def test_other_spellings_of_a_device_id_are_canonicalised(world, cw, spell) -> N
                                                T0)])
     assert (r.stored, r.quarantined) == (1, 0)
     assert _times(s, dev) == [T0]
-    assert ingest.canonical_device_id(spell(str(dev))) == dev
+    assert parse.canonical_device_id(spell(str(dev))) == dev
 
 
 ZERO = "00000000-0000-0000-0000-000000000000"
@@ -180,7 +183,7 @@ ZERO = "00000000-0000-0000-0000-000000000000"
                                  "0000-00000000-0000-0000-000000000000", f"urn:uuid:{'0' * 32}", "g" * 32,
                                  "not-a-uuid", f" {ZERO}"])
 def test_other_strings_are_not_device_ids(bad) -> None:
-    assert ingest.canonical_device_id(bad) is None
+    assert parse.canonical_device_id(bad) is None
 
 
 def test_device_ids_with_a_slash_and_bad_topics_are_quarantined_with_the_reason(world, cw) -> None:
@@ -240,7 +243,7 @@ def test_mqtt_redelivery_of_a_payload_without_ts_adds_no_point(any_url: str, tmp
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker stores a batch but its acknowledgements are lost; the broker (restarted, persistent session)
     sends the messages again with the DUP flag, later than the repeat window would allow: no second point."""
-    monkeypatch.setattr(ingest, "REPEAT_WINDOW", timedelta(0))  # only the DUP flag can tell a redelivery here
+    monkeypatch.setattr(keys, "REPEAT_WINDOW", timedelta(0))  # only the DUP flag can tell a redelivery here
     broker = Mosquitto(tmp_path / "broker")
     broker.start()
     db = Database(any_url)
@@ -252,7 +255,7 @@ def test_mqtt_redelivery_of_a_payload_without_ts_adds_no_point(any_url: str, tmp
                                                             profile_code="bridge-health"))[0].id
     run = uuid.uuid4().hex[:8]
     prefix = f"x-{run}/cityhub/v1"
-    worker = mqtt.IngestWorker(db, url=broker.url, client_id=f"x-ingest-{run}",
+    worker = mqtt_worker.IngestWorker(db, url=broker.url, client_id=f"x-ingest-{run}",
                                topic_filter=f"$share/x-{run}/{prefix}/devices/#", batch_size=50, batch_ms=50)
     drop_acks = threading.Event()
     drop_acks.set()
@@ -272,7 +275,7 @@ def test_mqtt_redelivery_of_a_payload_without_ts_adds_no_point(any_url: str, tmp
     thread.start()
     try:
         n = 5
-        pub = mqtt.publisher(broker.url)
+        pub = mqtt_client.publisher(broker.url)
         for i in range(n):
             pub.publish(f"{prefix}/devices/{dev}/telemetry", json.dumps({"values": {"strain": float(i)}}), qos=1)
         pub.publish(f"{prefix}/devices/{dev}/more/telemetry", b"{}", qos=1)  # a '/' in the id: quarantined

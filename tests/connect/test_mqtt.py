@@ -23,7 +23,10 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from cityhub.connect import mqtt, service
+from cityhub.connect import service
+from cityhub.connect.mqtt import broker_files
+from cityhub.connect.mqtt import client as cityhub_mqtt
+from cityhub.connect.mqtt import worker as mqtt_worker
 from cityhub.connect.schemas import DeviceCreate
 from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate
@@ -63,13 +66,13 @@ def test_mqtt_and_http_store_identical_rows(world, db, client, broker) -> None:
                            headers={"Authorization": f"Bearer {token_http}"})
         assert resp.status_code == 200, resp.text
     prefix = f"t-{uuid.uuid4().hex[:10]}/cityhub/v1"
-    worker = mqtt.IngestWorker(db, url=broker, client_id=f"t-ingest-{uuid.uuid4().hex[:8]}",
+    worker = mqtt_worker.IngestWorker(db, url=broker, client_id=f"t-ingest-{uuid.uuid4().hex[:8]}",
                                topic_filter=f"$share/t-{uuid.uuid4().hex[:8]}/{prefix}/devices/+/telemetry",
                                batch_size=100, batch_ms=50)
     worker.start()
     assert worker.wait_connected()
     time.sleep(0.3)  # SUBACK
-    pub = mqtt.publisher(broker)
+    pub = cityhub_mqtt.publisher(broker)
     import json
 
     # the first batch from an MQTT 5 device with publish properties, which the worker's own decoder skips
@@ -163,7 +166,7 @@ def test_kill_9_mid_stream_then_restart_stores_every_point_once(scratch_db, brok
         _wait_log(log, "subscribed to", 1)
         time.sleep(0.3)
         total = 1200
-        pub = mqtt.publisher(broker)
+        pub = cityhub_mqtt.publisher(broker)
         published = threading.Event()
         killed, resumed = threading.Event(), threading.Event()
 
@@ -258,7 +261,7 @@ def test_generated_acl_keeps_each_device_on_its_own_topic(world, tmp_path) -> No
     cw = build_connect(world)
     s = world.session
     accounts = service.broker_accounts(s, SYSTEM)
-    passwd, acl = mqtt.write_broker_auth(tmp_path / "auth", accounts, "ingest-secret")
+    passwd, acl = broker_files.write_broker_auth(tmp_path / "auth", accounts, "ingest-secret")
     assert passwd.read_text().count("$7$101$") == len(accounts) + 1
     port = _free_port()
     conf = tmp_path / "mosquitto.conf"
@@ -273,14 +276,14 @@ def test_generated_acl_keeps_each_device_on_its_own_topic(world, tmp_path) -> No
             time.sleep(0.05)
         got: list[tuple[str, bytes]] = []
         sub = mqtt_client.Client(CallbackAPIVersion.VERSION2, client_id="acl-ingest", protocol=mqtt_client.MQTTv5)
-        sub.username_pw_set(mqtt.INGEST_USER, "ingest-secret")
+        sub.username_pw_set(broker_files.INGEST_USER, "ingest-secret")
         sub.on_message = lambda _c, _u, m: got.append((m.topic, m.payload))
         sub.connect("127.0.0.1", port)
         sub.loop_start()
         sub.subscribe("$share/g/cityhub/v1/devices/+/telemetry", qos=1)
         time.sleep(0.3)
         a, b = cw["dev_a"].id, cw["dev_b"].id
-        pub = mqtt.publisher(f"mqtt://127.0.0.1:{port}", username=str(a), password=cw["token_a"])
+        pub = cityhub_mqtt.publisher(f"mqtt://127.0.0.1:{port}", username=str(a), password=cw["token_a"])
         pub.publish(f"cityhub/v1/devices/{a}/telemetry", b"own", qos=1).wait_for_publish(5)
         pub.publish(f"cityhub/v1/devices/{b}/telemetry", b"forged", qos=1).wait_for_publish(5)
         time.sleep(0.5)

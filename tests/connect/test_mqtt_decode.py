@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cityhub.connect.mqtt import ReadAheadClient, _ReadAheadSocket
+from cityhub.connect.mqtt.client import ReadAheadClient, _ReadAheadSocket
 
 
 def _varint(n: int) -> bytes:

@@ -19,7 +19,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from cityhub.connect import mqtt, service
+from cityhub.connect import service
+from cityhub.connect.mqtt import client as mqtt_client
+from cityhub.connect.mqtt import worker as mqtt_worker
 from cityhub.connect.schemas import DeviceCreate
 from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate
@@ -76,7 +78,7 @@ def _body(i: int) -> bytes:
 
 
 def _publish(url: str, topic: str, indexes: range) -> None:
-    pub = mqtt.publisher(url)
+    pub = mqtt_client.publisher(url)
     try:
         infos = [pub.publish(topic, _body(i), qos=1) for i in indexes]
         for info in infos:
@@ -95,7 +97,7 @@ class Running:
         self.prefix = f"o-{run}/cityhub/v1"
         self.watch = resilience.Watch(f"ingest-{run}", heartbeat=tmp / "health" / "ingest.json",
                                       backoff=lambda: resilience.Backoff(0.2, 1.0), beat_every=0.2)
-        self.worker = mqtt.IngestWorker(db, url=broker_url, client_id=f"o-ingest-{run}",
+        self.worker = mqtt_worker.IngestWorker(db, url=broker_url, client_id=f"o-ingest-{run}",
                                         topic_filter=f"$share/o-{run}/{self.prefix}/devices/+/telemetry",
                                         batch_size=100, batch_ms=50, watch=self.watch)
         assert self.worker.wait_connected()

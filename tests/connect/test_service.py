@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from cityhub.connect import service
-from cityhub.connect.schemas import AssetCreate, DeviceCreate, DeviceUpdate
+from cityhub.connect.schemas import TELEMETRY_STORED, AssetCreate, DeviceCreate, DeviceUpdate
 from cityhub.kit import clock, events
 from cityhub.kit.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unauthorized, ValidationFailed
 from cityhub.kit.pagination import PageParams
@@ -200,7 +200,7 @@ def test_telemetry_stored_event_carries_only_stored_points(world, cw) -> None:
     def handler(_session, points) -> None:
         got.append(points)
 
-    events.subscribe(events.TELEMETRY_STORED, handler)
+    events.subscribe(TELEMETRY_STORED, handler)
     try:
         dev = cw["dev_a"].id
         service.ingest_messages(s, [message(dev, {"ts": T0.isoformat(), "values": {"strain": 1, "vibration": 2}},
@@ -209,7 +209,7 @@ def test_telemetry_stored_event_carries_only_stored_points(world, cw) -> None:
                                                   {"ts": (T0 + timedelta(seconds=1)).isoformat(),
                                                    "values": {"strain": 3, "colour": 1}}], clock.now())])
     finally:
-        events.unsubscribe(events.TELEMETRY_STORED, handler)
+        events.unsubscribe(TELEMETRY_STORED, handler)
     assert len(got) == 2
     assert sorted((p.key, p.value) for p in got[0]) == [("strain", 1.0), ("vibration", 2.0)]
     assert [(p.key, p.value, p.ts) for p in got[1]] == [("strain", 3.0, T0 + timedelta(seconds=1))]
@@ -281,7 +281,7 @@ def test_device_cache_reloads_only_when_another_process_changed_devices(world, c
     """The cache checks a change token every CACHE_TTL_S and keeps its entries while nothing moved."""
     from sqlalchemy import update
 
-    from cityhub.connect import ingest as ingest_mod
+    from cityhub.connect.ingest import facts as ingest_mod
     from cityhub.connect.models import Device
 
     s = world.session

@@ -82,7 +82,7 @@ _INTERNAL_PARSES = {
     "data/datastore/stores.py": 1,  # API resource credentials cityhub encrypted (Fernet: nobody else can write them)
     "cloud/providers/service.py": 1,  # provider credentials, likewise
     "ops/rules/queue.py": 1,  # the ops queue's batches, which ingest wrote (zstd over orjson) in the same database
-    "connect/ingest.py": 1,  # the fast path, after safejson's size and depth checks done inline (ingest._payload)
+    "connect/ingest/parse.py": 1,  # the fast path, after safejson's size and depth checks done inline (_decode)
     "compute/builtins/districts.py": 2,  # the district outlines shipped with the package
     "cloud/plugins/dummy.py": 1,  # the local test/demo provider's own state file
     "kit/backup.py": 1,  # the manifest of a backup the operator points `cityhub restore` at

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cityhub.connect.schemas import TELEMETRY_STORED, SeriesPoint
 from cityhub.kit import clock, events
 from cityhub.ops import service as ops
 from cityhub.ops.schemas import RuleCreate
@@ -28,15 +29,15 @@ class Series:
         self.profile = profile
         self.asset_path = asset_path
 
-    def point(self, ts: datetime, value: float | None, key: str = "strain") -> events.SeriesPoint:
-        return events.SeriesPoint(device_id=self.device_id, key=key, ts=ts, value=value, text=None,
+    def point(self, ts: datetime, value: float | None, key: str = "strain") -> SeriesPoint:
+        return SeriesPoint(device_id=self.device_id, key=key, ts=ts, value=value, text=None,
                                   org_id=self.org_id, profile_code=self.profile, asset_path=self.asset_path,
                                   district_id=self.district_id, lon=106.55, lat=29.56)
 
     def send(self, session: Session, *values: tuple[float, float | None], key: str = "strain") -> int:
         """Publish points given as (minutes after T0, value) in one batch; returns handlers that succeeded."""
         pts = [self.point(T0 + timedelta(minutes=m), v, key) for m, v in values]
-        return events.publish(session, events.TELEMETRY_STORED, pts)
+        return events.publish(session, TELEMETRY_STORED, pts)
 
 
 def rule(w: Any, session: Session, who: str = "operator", **kw: Any) -> Any:

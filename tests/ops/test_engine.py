@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from cityhub.connect.schemas import TELEMETRY_STORED
 from cityhub.kit import clock, events
 from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.pagination import PageParams
@@ -259,7 +260,7 @@ def test_series_are_evaluated_in_time_order_whatever_the_batch_order(world: Any,
     rule(world, session, condition={"op": ">", "value": 10}, repeat_count=2)
     s = Series(world)
     pts = [s.point(T0 + timedelta(minutes=m), v) for m, v in ((2, 20), (0, 20), (1, 5))]
-    events.publish(session, events.TELEMETRY_STORED, pts)  # in time order: 20, 5, 20 → never twice in a row
+    events.publish(session, TELEMETRY_STORED, pts)  # in time order: 20, 5, 20 → never twice in a row
     assert open_alarms(session, s.device_id) == []
     assert clock.now() is not None
 

@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from cityhub.connect.schemas import SeriesPoint
 from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate
 from cityhub.kit.db import Database, make_engine
-from cityhub.kit.events import SeriesPoint
 from cityhub.kit.migrate import upgrade
 from cityhub.kit.settings import get_settings
 from cityhub.ops import service as ops

@@ -17,7 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cityhub.connect import archive as archive_mod
-from cityhub.connect import mqtt, service
+from cityhub.connect import service
+from cityhub.connect.mqtt import broker_files, worker
+from cityhub.connect.mqtt import client as mqtt_client
 from cityhub.connect.simulator import SimDevice, Simulator
 from cityhub.core.service import Actor
 from cityhub.kit import context
@@ -50,7 +52,7 @@ def ingest(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_a: stop.set())
     signal.signal(signal.SIGINT, lambda *_a: stop.set())
-    stats = mqtt.run_worker(_db(), s, client_id=client_id, group=group, prefix=prefix, duration=duration,
+    stats = worker.run_worker(_db(), s, client_id=client_id, group=group, prefix=prefix, duration=duration,
                             metrics_port=metrics_port, stop=stop)
     err.print(f"ingest: {stats.messages} messages, {stats.stored} stored, {stats.duplicates} duplicates, "
               f"{stats.quarantined} quarantined")
@@ -92,7 +94,7 @@ def simulate(
     sim = Simulator(sims, seed=seed)
     per_msg = {d.device_id: len(_keys(d)) for d in sim.devices}
     prefix = get_settings().mqtt_topic_prefix
-    client: Any = mqtt.publisher(mqtt_url) if mqtt_url else None
+    client: Any = mqtt_client.publisher(mqtt_url) if mqtt_url else None
     http = httpx.Client(base_url=http_url, timeout=10) if http_url else None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_a: stop.set())
@@ -152,14 +154,14 @@ def mosquitto_auth(
 ) -> None:
     """Write a Mosquitto password file and ACL file (each device publishes only to its own topic)."""
     s = get_settings()
-    password = ingest_password or mqtt.BrokerUrl.parse(s.mqtt_url or "mqtt://127.0.0.1").password
+    password = ingest_password or mqtt_client.BrokerUrl.parse(s.mqtt_url or "mqtt://127.0.0.1").password
     if not password:
         raise typer.BadParameter("give --ingest-password or put the password in CITYHUB_MQTT_URL")
     db = _db()
     with db.session_scope() as session:
         accounts = service.broker_accounts(session, ACTOR)
-    passwd, acl = mqtt.write_broker_auth(outdir, accounts, password, prefix=s.mqtt_topic_prefix)
-    err.print(f"[green]{len(accounts)} devices[/green] + {mqtt.INGEST_USER}: {passwd}, {acl} "
+    passwd, acl = broker_files.write_broker_auth(outdir, accounts, password, prefix=s.mqtt_topic_prefix)
+    err.print(f"[green]{len(accounts)} devices[/green] + {broker_files.INGEST_USER}: {passwd}, {acl} "
               "(mosquitto.conf: password_file, acl_file, allow_anonymous false; send SIGHUP to reload)")
 
 

@@ -12,39 +12,13 @@ import importlib
 import importlib.util
 import logging
 import pkgutil
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("cityhub.events")
-
-TELEMETRY_STORED = "telemetry.stored"  # payload: list[SeriesPoint], published once per stored ingest batch
-
-
-class SeriesPoint(NamedTuple):
-    """One stored measurement with the context consumers need without a lookup (rules, alarms, maps).
-
-    A NamedTuple rather than a frozen dataclass: ingest builds one per stored point on the hot path, and a tuple is
-    several times cheaper to construct than a frozen dataclass (whose __init__ sets each field through
-    object.__setattr__). Immutable and attribute-accessed all the same.
-    """
-
-    device_id: uuid.UUID
-    key: str  # metric key from the device profile, e.g. "strain"
-    ts: datetime  # UTC-aware
-    value: float | None  # numbers and booleans (1.0/0.0)
-    text: str | None  # string metrics
-    org_id: uuid.UUID  # owner organisation of the device
-    profile_code: str  # device profile code, e.g. "bridge-health"
-    asset_path: tuple[uuid.UUID, ...] = ()  # the device's asset, then its ancestors up to the root asset
-    district_id: uuid.UUID | None = None  # organisation of the district/county the asset lies in
-    lon: float | None = None
-    lat: float | None = None
-
 
 Handler = Callable[[Session, Any], object]  # the return value is ignored
 _handlers: dict[str, list[Handler]] = defaultdict(list)

@@ -10,12 +10,14 @@ import uuid
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from cityhub.core.actor import Actor
-from cityhub.kit.events import SeriesPoint
+
+if TYPE_CHECKING:
+    from cityhub.connect.schemas import SeriesPoint  # annotations only: ops runs without connect too
 
 
 @cache

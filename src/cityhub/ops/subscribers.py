@@ -10,12 +10,13 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from cityhub.connect.schemas import TELEMETRY_STORED, SeriesPoint
 from cityhub.kit import events
 from cityhub.ops.rules import live, queue
 
 
 @events.in_producer_transaction
-def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) -> None:
+def on_telemetry_stored(session: Session, points: Sequence[SeriesPoint]) -> None:
     """Queue a stored ingest batch for the ops worker, or run the rule engine on it now (`evaluation_mode`).
 
     Queueing is a transactional outbox: the queue row commits with the telemetry or not at all, so a stored batch
@@ -25,9 +26,9 @@ def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) 
     if queue.evaluation_mode(session) == "queue":
         queue.enqueue_telemetry(session, points)
     else:
-        events.isolated(session, events.TELEMETRY_STORED, live.on_telemetry_stored, points)
+        events.isolated(session, TELEMETRY_STORED, live.on_telemetry_stored, points)
 
 
 def register() -> None:
     """Subscribe the rule engine to stored telemetry."""
-    events.subscribe(events.TELEMETRY_STORED, on_telemetry_stored)
+    events.subscribe(TELEMETRY_STORED, on_telemetry_stored)

@@ -14,12 +14,12 @@ from collections import Counter as Tally
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cityhub.kit import clock, events
+from cityhub.kit import clock
 from cityhub.kit.metrics import REGISTRY
 from cityhub.ops import devices
 from cityhub.ops.alarms.service import alarm_clear_by_rule, alarm_raise
@@ -30,6 +30,9 @@ from cityhub.ops.rules import engine
 from cityhub.ops.rules.engine import Action, CompiledRule, RuleIndex
 from cityhub.ops.rules.service import rule_index
 from cityhub.ops.rules.state import StateStore
+
+if TYPE_CHECKING:
+    from cityhub.connect.schemas import SeriesPoint  # annotations only: ops runs without connect too
 
 log = logging.getLogger("cityhub.ops")
 
@@ -44,7 +47,7 @@ except ValueError:  # pragma: no cover - module re-imported in the same process
     POINTS_EVALUATED = RULE_ERRORS = None  # type: ignore[assignment]
 
 
-def _ctx_of_point(p: events.SeriesPoint) -> dict[str, Any]:
+def _ctx_of_point(p: SeriesPoint) -> dict[str, Any]:
     return {"org": str(p.org_id), "district": str(p.district_id) if p.district_id else None,
             "path": [str(a) for a in p.asset_path], "lon": p.lon, "lat": p.lat, "profile": p.profile_code}
 
@@ -63,13 +66,13 @@ class BatchResult:
     replayed: int = 0  # series evaluated again because another worker changed them meanwhile
 
 
-def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) -> BatchResult:
+def on_telemetry_stored(session: Session, points: Sequence[SeriesPoint]) -> BatchResult:
     """Evaluate every rule that matches a stored batch (inline with ingest, inside its transaction)."""
     out = BatchResult(points=len(points))
     index = rule_index(session)
     if not index.rules or not points:
         return out
-    work: list[tuple[events.SeriesPoint, CompiledRule, int]] = []
+    work: list[tuple[SeriesPoint, CompiledRule, int]] = []
     pairs: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = {}
     profiles = index.profiles
     has_asset_rules = bool(index.by_asset or index.no_data_by_asset)
@@ -95,7 +98,7 @@ def on_telemetry_stored(session: Session, points: Sequence[events.SeriesPoint]) 
 
 
 def _evaluate(session: Session, store: StateStore, pairs: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
-              work: list[tuple[events.SeriesPoint, CompiledRule, int]], out: BatchResult) -> None:
+              work: list[tuple[SeriesPoint, CompiledRule, int]], out: BatchResult) -> None:
     store.load_keyed(pairs, lock=False)
     errors: Tally[uuid.UUID] = Tally()
     last_error: dict[uuid.UUID, str] = {}
@@ -118,7 +121,7 @@ def _evaluate(session: Session, store: StateStore, pairs: dict[int, tuple[uuid.U
         out.errors = sum(errors.values())
 
 
-def _run_points(store: StateStore, work: list[tuple[events.SeriesPoint, CompiledRule, int]], out: BatchResult,
+def _run_points(store: StateStore, work: list[tuple[SeriesPoint, CompiledRule, int]], out: BatchResult,
                 errors: Tally[uuid.UUID], last_error: dict[uuid.UUID, str]
                 ) -> list[tuple[int, Action, dict[str, Any]]]:
     states = store.states

@@ -12,18 +12,22 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import orjson
 import zstandard
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from cityhub.kit import clock, events
+from cityhub.kit import clock
 from cityhub.kit.settings import get_settings
 from cityhub.ops import devices
 from cityhub.ops.models import TelemetryQueue
 from cityhub.ops.rules import live
 from cityhub.ops.rules.service import rule_index
+
+if TYPE_CHECKING:
+    from cityhub.connect.schemas import SeriesPoint  # annotations only: ops runs without connect too
 
 log = logging.getLogger("cityhub.ops")
 
@@ -51,7 +55,7 @@ _ENQUEUE = text("WITH q AS (INSERT INTO ops_telemetry_queue (enqueued_at, points
                 "RETURNING id) SELECT pg_notify(:channel, '') FROM q")
 
 
-def enqueue_telemetry(session: Session, points: Sequence[events.SeriesPoint]) -> None:
+def enqueue_telemetry(session: Session, points: Sequence[SeriesPoint]) -> None:
     """Queue a stored batch in the ingest transaction: one row, and a NOTIFY delivered when it commits.
 
     Only (device, key, ts, value, text) are kept; the consumer re-attaches each device's context through connect.
@@ -62,7 +66,7 @@ def enqueue_telemetry(session: Session, points: Sequence[events.SeriesPoint]) ->
     session.execute(_ENQUEUE, {"at": clock.now(), "points": pack_points(points), "channel": QUEUE_CHANNEL})
 
 
-def pack_points(points: Sequence[events.SeriesPoint]) -> bytes:
+def pack_points(points: Sequence[SeriesPoint]) -> bytes:
     """A queued batch: zstd over orjson of [device id, key, ts, value, text] per point."""
     return _ZSTD_C.compress(orjson.dumps([(p.device_id, p.key, p.ts, p.value, p.text) for p in points]))
 

@@ -1,0 +1,1 @@
+"""Device profiles, assets, devices and their credentials; the references other domains get."""

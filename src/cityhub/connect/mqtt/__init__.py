@@ -1,0 +1,1 @@
+"""MQTT: the read-ahead client and publishers, the ingest worker, the broker's password and ACL files."""

@@ -1,0 +1,1 @@
+"""Stored telemetry: contract reads, a device's series and raw points, retention."""
