@@ -15,6 +15,12 @@ A backup is a folder (docs/backup.md):
 `restore` verifies every checksum before it touches anything, refuses a database that is not empty, restores,
 then recomputes every table's count and checksum and every object's fingerprint and raises `RestoreMismatch` on
 any difference: the round trip is exact or it fails loudly.
+
+Why one module of ~670 lines (the project keeps modules under ~600): backup and restore are the two directions of
+one format. The manifest `backup` writes is exactly what `verify` and `restore` check, field by field (names, sizes,
+checksums, tar members, settings left out, the backend's tools and versions), so the writer and its checker change
+together and are read together; split, each half would import the other's private helpers. What is separable
+already lives apart: table checksums and schema fingerprints in `kit.dbstate`, progress reporting in `kit.progress`.
 """
 
 from __future__ import annotations
