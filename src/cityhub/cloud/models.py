@@ -11,10 +11,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.kit.db import Base, Timestamps, UUIDPk
+from cityhub.kit.db import Base, Timestamps, UUIDPk, status_type
 
 
 class RequestStatus(StrEnum):
@@ -73,14 +73,6 @@ class SystemStatus(StrEnum):
     VERIFYING = "verifying"
     DONE = "done"
 
-
-def _status_type(enum: type[StrEnum]) -> Enum:
-    """A status column of `enum`, read back as its member.
-
-    The same VARCHAR(20) of the values as a plain string column (no CHECK, no native type), so no migration.
-    """
-    return Enum(enum, native_enum=False, length=20, create_constraint=False,
-                values_callable=lambda members: [m.value for m in members])
 
 
 class ProviderAccount(UUIDPk, Timestamps, Base):
@@ -166,7 +158,7 @@ class ResourceRequest(UUIDPk, Timestamps, Base):
     region_code: Mapped[str] = mapped_column(String(40), default="")
     strategy: Mapped[str] = mapped_column(String(10), default="spread")
     purpose: Mapped[str] = mapped_column(String(500), default="")
-    status: Mapped[RequestStatus] = mapped_column(_status_type(RequestStatus), default=RequestStatus.SUBMITTED,
+    status: Mapped[RequestStatus] = mapped_column(status_type(RequestStatus), default=RequestStatus.SUBMITTED,
                                                   index=True)
     monthly_cost: Mapped[float] = mapped_column(default=0.0)
     pool_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cloud_pool.id"), default=None)
@@ -190,7 +182,7 @@ class Resource(UUIDPk, Timestamps, Base):
     name: Mapped[str] = mapped_column(String(80), unique=True)
     size_id: Mapped[str] = mapped_column(String(40), default="")
     external_id: Mapped[str] = mapped_column(String(100), default="")
-    status: Mapped[ResourceStatus] = mapped_column(_status_type(ResourceStatus), default=ResourceStatus.PROVISIONING)
+    status: Mapped[ResourceStatus] = mapped_column(status_type(ResourceStatus), default=ResourceStatus.PROVISIONING)
     vcpus: Mapped[int] = mapped_column(default=0)
     ram_mb: Mapped[int] = mapped_column(default=0)
     disk_gb: Mapped[int] = mapped_column(default=0)
@@ -210,7 +202,7 @@ class Job(UUIDPk, Timestamps, Base):
     resource_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cloud_resource.id"), default=None)
     key: Mapped[str] = mapped_column(String(120), unique=True)  # idempotency key
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[JobStatus] = mapped_column(_status_type(JobStatus), default=JobStatus.PENDING, index=True)
+    status: Mapped[JobStatus] = mapped_column(status_type(JobStatus), default=JobStatus.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=5)
     next_run_at: Mapped[datetime] = mapped_column()
@@ -235,7 +227,7 @@ class IdleCase(UUIDPk, Timestamps, Base):
     __tablename__ = "cloud_idle_case"
     tenancy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cloud_tenancy.id"), index=True)
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
-    status: Mapped[IdleStatus] = mapped_column(_status_type(IdleStatus), default=IdleStatus.REMINDED)
+    status: Mapped[IdleStatus] = mapped_column(status_type(IdleStatus), default=IdleStatus.REMINDED)
     idle_ratio: Mapped[float] = mapped_column(default=0.0)
     reminded_at: Mapped[datetime] = mapped_column()
     escalated_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -257,7 +249,7 @@ class InfoSystem(UUIDPk, Timestamps, Base):
     strategy: Mapped[str] = mapped_column(String(20), default="rehost")
     readiness: Mapped[int] = mapped_column(default=0)  # 0–100 assessment score
     wave: Mapped[int] = mapped_column(default=1)
-    status: Mapped[SystemStatus] = mapped_column(_status_type(SystemStatus), default=SystemStatus.ASSESSING, index=True)
+    status: Mapped[SystemStatus] = mapped_column(status_type(SystemStatus), default=SystemStatus.ASSESSING, index=True)
     integrated: Mapped[bool] = mapped_column(default=False)  # joined the department's unified platform
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cloud_system.id"), default=None)
     dr_required: Mapped[int] = mapped_column(default=1)  # GB/T 20988 level 1–6

@@ -11,12 +11,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
-from cityhub.kit.db import Base, Timestamps, UUIDPk
+from cityhub.kit.db import Base, Timestamps, UUIDPk, status_type
 
 
 class EntryStatus(StrEnum):
@@ -74,14 +74,6 @@ class DemandStatus(StrEnum):
     CLOSED = "closed"
 
 
-def _status_type(enum: type[StrEnum]) -> Enum:
-    """A status column of `enum`, read back as its member.
-
-    The same VARCHAR(20) of the values as a plain string column (no CHECK, no native type), so no migration.
-    """
-    return Enum(enum, native_enum=False, length=20, create_constraint=False,
-                values_callable=lambda members: [m.value for m in members])
-
 
 class CatalogEntry(UUIDPk, Timestamps, Base):
     """One government data resource in the catalog (政务信息资源目录 entry)."""
@@ -109,9 +101,9 @@ class CatalogEntry(UUIDPk, Timestamps, Base):
     security_grade: Mapped[str] = mapped_column(String(20), index=True)
     source_system: Mapped[str] = mapped_column(String(200), default="")
     related_entry_ids: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[EntryStatus] = mapped_column(_status_type(EntryStatus), default=EntryStatus.DRAFT, index=True)
+    status: Mapped[EntryStatus] = mapped_column(status_type(EntryStatus), default=EntryStatus.DRAFT, index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
-    change_status: Mapped[ChangeStatus] = mapped_column(_status_type(ChangeStatus), default=ChangeStatus.NONE)
+    change_status: Mapped[ChangeStatus] = mapped_column(status_type(ChangeStatus), default=ChangeStatus.NONE)
     pending_changes: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     review_note: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime | None]
@@ -223,7 +215,7 @@ class ShareRequest(UUIDPk, Timestamps, Base):
     consuming_system: Mapped[str] = mapped_column(String(200), default="")
     valid_until: Mapped[datetime | None]
     quota: Mapped[int] = mapped_column(Integer, default=0)  # rows; 0 = unlimited
-    status: Mapped[RequestStatus] = mapped_column(_status_type(RequestStatus), default=RequestStatus.DRAFT,
+    status: Mapped[RequestStatus] = mapped_column(status_type(RequestStatus), default=RequestStatus.DRAFT,
                                                   index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     core_grade: Mapped[bool] = mapped_column(default=False)
@@ -293,7 +285,7 @@ class Objection(UUIDPk, Timestamps, Base):
     raiser_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
     raiser_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_user.id"))
     content: Mapped[str] = mapped_column(Text)
-    status: Mapped[ObjectionStatus] = mapped_column(_status_type(ObjectionStatus), default=ObjectionStatus.RAISED,
+    status: Mapped[ObjectionStatus] = mapped_column(status_type(ObjectionStatus), default=ObjectionStatus.RAISED,
                                                     index=True)
     deadline_at: Mapped[datetime | None]
     reply: Mapped[str] = mapped_column(Text, default="")
@@ -312,7 +304,7 @@ class Demand(UUIDPk, Timestamps, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     purpose: Mapped[str] = mapped_column(Text, default="")
     legal_basis: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[DemandStatus] = mapped_column(_status_type(DemandStatus), default=DemandStatus.FILED, index=True)
+    status: Mapped[DemandStatus] = mapped_column(status_type(DemandStatus), default=DemandStatus.FILED, index=True)
     assigned_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), index=True)
     deadline_at: Mapped[datetime | None]
     entry_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("data_catalog_entry.id"))

@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -50,6 +51,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def status_type(enum: type[StrEnum]) -> Enum:
+    """A status column of `enum`, read back as its member (`Mapped[StatusEnum]`, moved with `check_transition`).
+
+    The enum's values in a VARCHAR(20), exactly the plain string column the statuses were stored in before (no
+    CHECK constraint, no native enum type), so typing a column with it needs no migration.
+    """
+    return Enum(enum, native_enum=False, length=20, create_constraint=False,
+                values_callable=lambda members: [m.value for m in members])
 
 
 class Base(DeclarativeBase):

@@ -11,11 +11,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
-from cityhub.kit.db import Base, Timestamps, UUIDPk
+from cityhub.kit.db import Base, Timestamps, UUIDPk, status_type
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -201,9 +201,8 @@ class Incident(UUIDPk, Timestamps, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str] = mapped_column(String(40), default="")
     severity: Mapped[str] = mapped_column(String(20))
-    # the enum's values in a VARCHAR(20), as before (no native type, no CHECK): the column reads back the StrEnum
     status: Mapped[IncidentStatus] = mapped_column(
-        Enum(IncidentStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        status_type(IncidentStatus),
         default=IncidentStatus.NEW, index=True)
     source: Mapped[str] = mapped_column(String(20))
     org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), index=True)
