@@ -138,8 +138,8 @@ def test_forms_name_the_bad_field_and_carry_the_message_quoted(client: Any, worl
     # a refused move: the message (quotes, spaces) arrives whole
     path, msg = _flash(_post(client, f"/ops/incidents/{inc.id}/transition",
                              {"csrf_token": csrf, "status": "resolved"}))
-    assert msg == f"incident cannot go from '{ops.incident_get(session, world.actors['operator'], inc.id).status}' " \
-                  "to 'resolved'"
+    now = {"new": "新建", "dispatched": "已派单"}[ops.incident_get(session, world.actors["operator"], inc.id).status]
+    assert msg == f"处于“{now}”状态的事件不能变为“已解除”"  # in the reader's language, statuses by their labels
     # the alarm's "open an incident" action goes to the new incident; an unknown action is a message
     path, msg = _flash(_post(client, f"/ops/alarms/{alarm.id}/incident", {"csrf_token": csrf}))
     assert re.fullmatch(r"/ops/incidents/[0-9a-f-]{36}", path) and msg == ""

@@ -59,6 +59,26 @@ class DeviceRef:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricRef:
+    """One metric of a device profile, as other layers' pickers and sentences need it."""
+
+    key: str
+    name: str
+    name_en: str
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRef:
+    """A device profile and its numeric metrics (for the rule editor's pickers)."""
+
+    code: str
+    name: str
+    name_en: str
+    metrics: tuple[MetricRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AssetRef:
     """What other layers need of an asset."""
 

@@ -28,6 +28,8 @@ from cityhub.connect.devices.refs import (
     asset_ref,
     device_ref,
     device_refs,
+    profile_refs,
+    visible_asset_refs,
     visible_device_refs,
 )
 from cityhub.connect.devices.service import (
@@ -91,7 +93,7 @@ __all__ = [
     # credentials
     "BROKER_ITERATIONS", "TOKEN_PREFIX", "broker_accounts", "broker_password_hash", "device_authenticate", "topic_for",
     # references (contract)
-    "asset_ref", "device_ref", "device_refs", "visible_device_refs",
+    "asset_ref", "device_ref", "device_refs", "visible_device_refs", "profile_refs", "visible_asset_refs",
     # ingest (contract) and the quarantine
     "QUARANTINE_REASONS", "ingest_http", "ingest_keys_prune", "ingest_keys_prune_due", "ingest_messages",
     "quarantine_counts", "quarantine_list", "quarantine_unexpected", "simulate_history",

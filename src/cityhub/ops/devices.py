@@ -66,6 +66,18 @@ def visible_asset(session: Session, actor: Actor, asset_id: uuid.UUID) -> Any:
     return c.asset_ref(session, asset_id)
 
 
+def visible_asset_refs(session: Session, actor: Actor) -> list[Any]:
+    """Assets the actor may see (AssetRef), by name; none without connect."""
+    c = _connect()
+    return list(c.visible_asset_refs(session, actor)) if c is not None else []
+
+
+def profile_refs(session: Session) -> list[Any]:
+    """Device profiles with their numeric metrics (ProfileRef); none without connect."""
+    c = _connect()
+    return list(c.profile_refs(session)) if c is not None else []
+
+
 def asset_ref(session: Session, asset_id: uuid.UUID) -> Any:
     """One asset (AssetRef) or None."""
     c = _connect()

@@ -86,6 +86,23 @@ class Rule(UUIDPk, Timestamps, Base):
     last_error_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class RuleVersion(Base):
+    """One saved definition of a rule: version 1 at creation, a new number at every change of the definition.
+
+    The rule row holds the current definition (what the engine compiles); versions are the history people read.
+    """
+
+    __tablename__ = "ops_rule_version"
+    __table_args__ = (UniqueConstraint("rule_id", "number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    rule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ops_rule.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    actor_name: Mapped[str] = mapped_column(String(100), default="")
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)  # name, severity, condition, timers, ...
+
+
 class RuleState(Base):
     """Persisted state of one rule on one series (device): pending timers, counters, EWMA, the open alarm.
 

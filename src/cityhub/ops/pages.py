@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.core.permissions import P
-from cityhub.kit import clock, context
+from cityhub.kit import clock, context, labels
 from cityhub.kit.errors import CityhubError, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
@@ -35,7 +35,8 @@ from cityhub.kit.web import (
     render,
     verify_csrf,
 )
-from cityhub.ops import schemas, service
+from cityhub.ops import devices, schemas, service
+from cityhub.ops.rules import editor
 
 router = APIRouter(prefix="/ops", include_in_schema=False, route_class=SessionRoute)
 _OPS = (P.OPS_READ_ALL, P.OPS_WORK)  # the center's staff and auditors, and each unit for its own
@@ -51,6 +52,17 @@ allow_large_bodies("/ops/report", "/ops/incidents/")
 Csrf = Annotated[str, Form(max_length=100)]
 ACTIONS = {"accepted": "Accept", "in_progress": "Start work", "resolved": "Resolve", "closed": "Close",
            "reopened": "Reopen", "dispatched": "Dispatch", "new": "Return to the center"}
+
+
+# vocabularies the templates label codes with: {{ a.severity|label(V.severity) }}
+VOCAB = {"severity": schemas.Severity, "kind": schemas.RuleKind, "status": schemas.IncidentStatus,
+         "source": schemas.IncidentSource, "alarm_status": schemas.AlarmStatus, "theme": schemas.Theme,
+         "indicator_source": schemas.IndicatorSource, "category": "ops.category", "event": "ops.incident_event",
+         "operator": "ops.operator", "band": "ops.band", "unit": "ops.unit", "direction": "ops.direction"}
+
+
+def _page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    return render(request, template, {"V": VOCAB, "unit_text": schemas.unit_text, **context}, status_code=status_code)
 
 
 def _id_field(value: str, field: str) -> uuid.UUID | None:
@@ -89,9 +101,11 @@ def screen(request: Request, session: DbSession, actor: CurrentActor, district_i
     """The full-screen operations view, live over server-sent events; a district view filters it."""
     snap = schemas.DashboardSnapshot.model_validate(service.dashboard_snapshot(session, actor, district_id))
     district = next((d for d in _districts(session) if d.id == district_id), None)
-    return render(request, "ops/screen.html", {
+    return _page(request, "ops/screen.html", {
         "snap": snap.model_dump(mode="json"), "district": district, "districts": _districts(session),
-        "refresh_s": get_settings().ops_screen_refresh_s})
+        "refresh_s": get_settings().ops_screen_refresh_s,
+        "severity_labels": {s.value: labels.label(s) for s in schemas.Severity},
+        "status_labels": {s.value: labels.label(s) for s in schemas.IncidentStatus}})
 
 
 @router.get("/screen/stream")
@@ -124,18 +138,19 @@ async def screen_stream(request: Request, actor: CurrentActor, district_id: uuid
 
 @router.get("/alarms")
 def alarms(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
-           active: str = Query("1", pattern="^(0|1|all)$"), severity: str | None = Query(None, max_length=20),
-           district_id: uuid.UUID | None = None, offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
-    """Alarm list with acknowledge and clear."""
+           active: str = Query("1", pattern="^(0|1|all)$"), ack: str = Query("", pattern="^(|0|1)$"),
+           severity: str = Query("", max_length=20), district_id: uuid.UUID | None = None,
+           offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """Alarm list with acknowledge and clear; filters by state, acknowledgement, severity and district."""
     page = PageParams(limit=50, offset=offset)
-    flt_active = None if active == "all" else active == "1"
-    items, total = service.alarm_list(session, actor, page, active=flt_active, severity=severity or None,
+    items, total = service.alarm_list(session, actor, page, active=None if active == "all" else active == "1",
+                                      acknowledged=None if not ack else ack == "1", severity=severity or None,
                                       district_id=district_id)
     stats = service.alarm_stats(session, actor, district_id)
-    return render(request, "ops/alarms.html", {
-        "alarms": items, "total": total, "offset": offset, "msg": msg, "active": active, "severity": severity,
-        "district_id": district_id, "districts": _districts(session), "names": _names(session), "stats": stats,
-        "severities": schemas.SEVERITIES, "status": service.alarm_status})
+    return _page(request, "ops/alarms.html", {
+        "alarms": items, "total": total, "offset": offset, "limit": page.limit, "msg": msg, "active": active,
+        "ack": ack, "severity": severity, "district_id": district_id, "districts": _districts(session),
+        "names": _names(session), "stats": stats, "severities": schemas.SEVERITIES, "status": service.alarm_status})
 
 
 @router.post("/alarms/{alarm_id}/{action}")
@@ -165,17 +180,21 @@ def alarm_action(request: Request, session: DbSession, actor: CurrentActor, alar
 
 @router.get("/incidents")
 def incidents(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
-              status: str | None = Query(None, max_length=20), offset: int = Query(0, ge=0, le=1_000_000)
-              ) -> Response:
-    """The incident queue (a department sees its own)."""
+              status: str = Query("", max_length=20), severity: str = Query("", max_length=20),
+              category: str = Query("", max_length=40), org_id: uuid.UUID | None = None,
+              breached: str = Query("", pattern="^(|1)$"), offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """The incident queue (a department sees its own), with filters."""
     page = PageParams(limit=50, offset=offset)
-    items, total = service.incident_list(session, actor, page, status=status or None)
+    items, total = service.incident_list(session, actor, page, status=status or None, severity=severity or None,
+                                         category=category or None, org_id=org_id,
+                                         breached=True if breached else None)
     from cityhub.ops import policies
 
-    return render(request, "ops/incidents.html", {
-        "incidents": items, "total": total, "offset": offset, "msg": msg, "status": status,
-        "statuses": schemas.INCIDENT_STATUSES, "names": _names(session), "now": clock.now(),
-        "can_create": policies.is_center(actor), "categories": schemas.CATEGORIES,
+    return _page(request, "ops/incidents.html", {
+        "incidents": items, "total": total, "offset": offset, "limit": page.limit, "msg": msg, "status": status,
+        "severity": severity, "category": category, "org_id": org_id, "breached": breached,
+        "statuses": schemas.INCIDENT_STATUSES, "severities": schemas.SEVERITIES, "names": _names(session),
+        "now": clock.now(), "can_create": policies.is_center(actor), "categories": schemas.CATEGORIES,
         "departments": [o for o in core.organization_all(session) if o.kind == "department"]})
 
 
@@ -202,7 +221,7 @@ def incident_page(request: Request, session: DbSession, actor: CurrentActor, inc
     """An incident: timeline, comments, attachments, transitions."""
     d = service.incident_detail(session, actor, incident_id)
     inc = d["incident"]
-    return render(request, "ops/incident.html", {
+    return _page(request, "ops/incident.html", {
         "inc": inc, "events": d["events"], "attachments": d["attachments"], "alarms": d["alarms"],
         "shared": d["shared_with"], "names": _names(session), "msg": msg,
         "moves": [s.value for s in service.incident_moves(inc)], "actions": ACTIONS,
@@ -245,7 +264,8 @@ async def incident_attach(request: Request, session: DbSession, actor: CurrentAc
 # ---- rules
 
 
-def _rule_from_form(form: Any) -> schemas.RuleCreate:
+def _rule_fields(form: Any) -> dict[str, Any]:
+    """The definition fields of the editor's form (the parts a new version may change)."""
     def num(name: str) -> float | None:
         return _number_field(str(form.get(name) or "").strip(), name)
 
@@ -256,31 +276,70 @@ def _rule_from_form(form: Any) -> schemas.RuleCreate:
     elif kind == "anomaly":
         cond = {"z": num("z") or 3.0, "alpha": num("alpha") or 0.05, "min_samples": int(num("min_samples") or 30)}
     clear = None
-    if num("clear_value") is not None:
+    if kind != "no_data" and num("clear_value") is not None:
         clear = {"op": form.get("clear_op") or "<", "value": num("clear_value")}
+    return {"name": form.get("name") or "", "severity": form.get("severity") or "major", "condition": cond,
+            "clear_condition": clear, "duration_s": int(num("duration_min") or 0) * 60 if kind != "no_data" else 0,
+            "repeat_count": int(num("repeat_count") or 1) if kind != "no_data" else 1,
+            "no_data_s": int(num("no_data_min") or 0) * 60 if kind == "no_data" else 0,
+            "auto_incident": form.get("auto_incident") == "on", "category": form.get("category") or ""}
+
+
+def _rule_from_form(form: Any) -> schemas.RuleCreate:
     return schemas.RuleCreate.model_validate({
-        "name": form.get("name") or "", "kind": kind, "profile_code": form.get("profile_code") or None,
-        "key": form.get("key") or "", "severity": form.get("severity") or "major", "condition": cond,
-        "clear_condition": clear, "duration_s": int(num("duration_min") or 0) * 60,
-        "repeat_count": int(num("repeat_count") or 1), "no_data_s": int(num("no_data_min") or 0) * 60,
-        "auto_incident": form.get("auto_incident") == "on", "category": form.get("category") or "",
-        "org_id": form.get("org_id") or None})
+        **_rule_fields(form), "kind": str(form.get("kind") or "threshold"),
+        "profile_code": form.get("profile_code") or None, "key": form.get("key") or "",
+        "asset_id": _id_field(str(form.get("asset_id") or ""), "asset_id"),
+        "org_id": _id_field(str(form.get("org_id") or ""), "org_id")})
+
+
+def _rule_form(rule: Any) -> dict[str, str]:
+    """A saved rule as the editor's form values."""
+    cond, clear = rule.condition or {}, rule.clear_condition or {}
+
+    def text(v: Any) -> str:
+        return "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+
+    return {"name": rule.name, "kind": rule.kind, "profile_code": rule.profile_code or "", "key": rule.key,
+            "asset_id": str(rule.asset_id or ""), "org_id": str(rule.org_id), "op": cond.get("op", ">"),
+            "value": text(cond.get("value")), "z": text(cond.get("z")), "clear_op": clear.get("op", "<"),
+            "clear_value": text(clear.get("value")), "duration_min": text(rule.duration_s // 60),
+            "repeat_count": text(rule.repeat_count), "no_data_min": text(rule.no_data_s // 60 or ""),
+            "severity": rule.severity, "category": rule.category, "auto_incident": "on" if rule.auto_incident else ""}
+
+
+def _editor(session: Any, actor: Any) -> dict[str, Any]:
+    """What the rule editor's pickers offer."""
+    return {"profiles": editor.profiles(session), "assets": editor.usable_assets(session, actor),
+            "owners": editor.owner_choices(session, actor), "severities": schemas.SEVERITIES,
+            "ops": service.RULE_OPS, "symbols": editor.SYMBOLS, "categories": schemas.CATEGORIES,
+            "kinds": [k.value for k in schemas.RuleKind]}
 
 
 @router.get("/rules")
 def rules(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+          enabled: str = Query("", pattern="^(|0|1)$"), profile_code: str = Query("", max_length=64),
           offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
-    """Rules and the rule editor."""
-    items, total = service.rule_list(session, actor, PageParams(limit=100, offset=offset))
-    return render(request, "ops/rules.html", {
-        "rules": items, "total": total, "offset": offset, "msg": msg, "names": _names(session), "preview": None,
-        "form": {}, "severities": schemas.SEVERITIES, "ops": service.RULE_OPS,
-        "categories": schemas.CATEGORIES, "profiles": sorted(service.SPARK_KEYS)})
+    """The rules, each as a sentence; filters by state and profile."""
+    items, total = service.rule_list(session, actor, PageParams(limit=50, offset=offset),
+                                     profile_code=profile_code or None, enabled=None if not enabled else enabled == "1")
+    catalogue = editor.metrics(session)
+    return _page(request, "ops/rules.html", {
+        "rules": items, "total": total, "offset": offset, "limit": 50, "msg": msg, "names": _names(session),
+        "sentences": {r.id: editor.sentence(r, catalogue) for r in items}, "enabled": enabled,
+        "profile_code": profile_code, "profiles": editor.profiles(session)})
+
+
+@router.get("/rules/new")
+def rule_new(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """The rule editor for a new rule."""
+    return _page(request, "ops/rule_edit.html", {"rule": None, "form": {}, "preview": None, "msg": None,
+                                                  **_editor(session, actor)})
 
 
 @router.post("/rules")
 async def rule_submit(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """Preview a rule against the last 24 h, or save it."""
+    """Preview a new rule against the last 24 h, or save it."""
     form = await request.form()
     verify_csrf(request, str(form.get("csrf_token") or ""))
     preview = None
@@ -289,17 +348,57 @@ async def rule_submit(request: Request, session: DbSession, actor: CurrentActor)
         data = _rule_from_form(form)
         if form.get("action") == "save":
             with session.begin_nested():
-                service.rule_create(session, actor, data)
-            return redirect_with_message("/ops/rules", _("Saved"))
+                rule = service.rule_create(session, actor, data)
+            return redirect_with_message(f"/ops/rules/{rule.id}", _("Saved"))
         preview = service.rule_preview(session, actor, data)
     except (ValidationError, CityhubError) as exc:
         msg = error_text(exc)
-    items, total = service.rule_list(session, actor, PageParams(limit=100, offset=0))
-    return render(request, "ops/rules.html", {
-        "rules": items, "total": total, "offset": 0, "msg": msg, "names": _names(session), "preview": preview,
-        "form": {k: str(v) for k, v in form.items() if k != "csrf_token"}, "severities": schemas.SEVERITIES,
-        "ops": service.RULE_OPS, "categories": schemas.CATEGORIES, "profiles": sorted(service.SPARK_KEYS)},
-        status_code=200 if msg is None else 422)
+    return _page(request, "ops/rule_edit.html", {
+        "rule": None, "msg": msg, "preview": preview, **_editor(session, actor),
+        "form": {k: str(v) for k, v in form.items() if k != "csrf_token"}}, status_code=200 if msg is None else 422)
+
+
+def _rule_page(request: Request, session: Any, actor: Any, rule: Any, form: dict[str, str], *, msg: str | None,
+               preview: Any = None, status_code: int = 200) -> Response:
+    catalogue = editor.metrics(session)
+    base = {"kind": rule.kind, "profile_code": rule.profile_code, "key": rule.key}
+    versions = [(v, editor.sentence({**base, **v.definition}, catalogue))
+                for v in service.rule_versions(session, actor, rule.id)]
+    asset = devices.asset_ref(session, rule.asset_id) if rule.asset_id else None
+    return _page(request, "ops/rule_edit.html", {
+        "rule": rule, "form": form, "msg": msg, "preview": preview, "versions": versions, "asset": asset,
+        "sentence": editor.sentence(rule, catalogue), "names": _names(session), **_editor(session, actor)},
+        status_code=status_code)
+
+
+@router.get("/rules/{rule_id}")
+def rule_page(request: Request, session: DbSession, actor: CurrentActor, rule_id: uuid.UUID,
+              msg: str | None = None) -> Response:
+    """One rule: its sentence, the editor for a new version, the version history."""
+    rule = service.rule_get(session, actor, rule_id)
+    return _rule_page(request, session, actor, rule, _rule_form(rule), msg=msg)
+
+
+@router.post("/rules/{rule_id}")
+async def rule_edit(request: Request, session: DbSession, actor: CurrentActor, rule_id: uuid.UUID) -> Response:
+    """Preview the changed definition, or save it as the rule's next version."""
+    form = await request.form()
+    verify_csrf(request, str(form.get("csrf_token") or ""))
+    rule = service.rule_get(session, actor, rule_id)
+    fixed = {"kind": rule.kind, "profile_code": rule.profile_code or "", "key": rule.key,
+             "asset_id": str(rule.asset_id or ""), "org_id": str(rule.org_id)}
+    values = {**{k: str(v) for k, v in form.items() if k != "csrf_token"}, **fixed}
+    preview = None
+    try:
+        fields = _rule_fields(values)
+        if form.get("action") == "save":
+            with session.begin_nested():
+                service.rule_update(session, actor, rule_id, schemas.RuleUpdate.model_validate(fields))
+            return redirect_with_message(f"/ops/rules/{rule_id}", _("Saved"))
+        preview = service.rule_preview(session, actor, _rule_from_form(values))
+    except (ValidationError, CityhubError) as exc:
+        return _rule_page(request, session, actor, rule, values, msg=error_text(exc), status_code=422)
+    return _rule_page(request, session, actor, rule, values, msg=None, preview=preview)
 
 
 @router.post("/rules/{rule_id}/toggle")
@@ -309,21 +408,23 @@ def rule_toggle(request: Request, session: DbSession, actor: CurrentActor, rule_
     with form_action(request, session, csrf_token, _("Saved")) as done:
         r = service.rule_get(session, actor, rule_id)
         service.rule_update(session, actor, rule_id, schemas.RuleUpdate(enabled=not r.enabled))
-    return done.redirect("/ops/rules")
+    return done.redirect(f"/ops/rules/{rule_id}")
 
 
 # ---- indicators
 
 
 @router.get("/indicators")
-def indicators(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
-    """Indicator registry with values, bands and trends."""
-    items = service.indicator_list(session, actor)
-    series = {i.id: [[v.ts.isoformat(), v.value] for v in service.indicator_values(session, actor, i.id, limit=90)]
-              for i in items}
-    return render(request, "ops/indicators.html", {
-        "indicators": items, "series": {str(k): v for k, v in series.items()}, "msg": msg,
-        "names": _names(session)})
+def indicators(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+               theme: str = Query("", max_length=20), offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """Indicator registry with values, bands and trends, by theme, a page at a time."""
+    everything = service.indicator_list(session, actor, theme=theme or None)
+    items = everything[offset:offset + 12]
+    series = {str(i.id): [[clock.as_utc(v.ts).isoformat(), v.value]
+                          for v in service.indicator_values(session, actor, i.id, limit=90)] for i in items}
+    return _page(request, "ops/indicators.html", {
+        "indicators": items, "series": series, "msg": msg, "names": _names(session), "theme": theme,
+        "themes": [t.value for t in schemas.Theme], "offset": offset, "limit": 12, "total": len(everything)})
 
 
 @router.post("/indicators/{indicator_id}/value")
@@ -342,7 +443,7 @@ def indicator_value(request: Request, session: DbSession, actor: CurrentActor, i
 def report_form(request: Request, actor: OptionalActor, code: str | None = None,
                 msg: str | None = None) -> Response:
     """The public intake form."""
-    return render(request, "ops/report.html", {
+    return _page(request, "ops/report.html", {
         "categories": schemas.CATEGORIES, "code": code, "msg": msg})
 
 
@@ -365,6 +466,6 @@ async def report_submit(request: Request, session: DbSession, actor: OptionalAct
                                                     content or None, photo.filename or "photo" if photo else "photo")
         return RedirectResponse(f"/ops/report?code={receipt.code}", status_code=303)  # R + hex: nothing to quote
     except (ValidationError, CityhubError) as exc:
-        return render(request, "ops/report.html", {
+        return _page(request, "ops/report.html", {
             "categories": schemas.CATEGORIES, "code": None, "msg": error_text(exc)}, status_code=422)
 

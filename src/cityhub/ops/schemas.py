@@ -9,10 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from cityhub.kit import labels
 from cityhub.kit.schemas import INT32_MAX, IDSchema, InputModel, ReadModel, Timestamped
-from cityhub.ops.models import IncidentStatus, RuleKind, Severity
+from cityhub.ops.models import IncidentSource, IncidentStatus, RuleKind, Severity
 
-__all__ = ["IncidentStatus", "RuleKind", "Severity"]
+__all__ = ["IncidentSource", "IncidentStatus", "RuleKind", "Severity"]
 
 
 class Theme(StrEnum):
@@ -32,11 +33,61 @@ class IndicatorSource(StrEnum):
     MANUAL = "manual"
 
 
+labels.register(Theme, {Theme.ECONOMY: "Economy", Theme.ENVIRONMENT: "Environment",
+                        Theme.CONSTRUCTION: "Construction", Theme.ENERGY: "Energy"})
+labels.register(IndicatorSource, {IndicatorSource.TELEMETRY: "Telemetry aggregate",
+                                  IndicatorSource.DATASTORE: "Data resource job",
+                                  IndicatorSource.MANUAL: "Entered by hand"})
+
+
 SEVERITIES = [s.value for s in Severity]
 SEVERITY_RANK = {s.value: i for i, s in enumerate(Severity)}  # 0 = most severe
 INCIDENT_STATUSES = [s.value for s in IncidentStatus]
 CATEGORIES = ("bridge", "pipe_gallery", "traffic", "environment", "building", "road", "sanitation", "water",
               "public_safety", "other")
+
+
+class AlarmStatus(StrEnum):
+    """ThingsBoard's combined alarm status (derived from the cleared and acknowledged flags)."""
+
+    ACTIVE_UNACK = "ACTIVE_UNACK"
+    ACTIVE_ACK = "ACTIVE_ACK"
+    CLEARED_UNACK = "CLEARED_UNACK"
+    CLEARED_ACK = "CLEARED_ACK"
+
+
+# ---- what people read instead of the codes (kit.labels; zh_CN in ops/locale/zh_CN.po)
+labels.register(Severity, {Severity.CRITICAL: "Critical", Severity.MAJOR: "Major", Severity.MINOR: "Minor",
+                           Severity.WARNING: "Warning", Severity.INDETERMINATE: "Indeterminate"})
+labels.register(AlarmStatus, {AlarmStatus.ACTIVE_UNACK: "Active, not acknowledged",
+                              AlarmStatus.ACTIVE_ACK: "Active, acknowledged",
+                              AlarmStatus.CLEARED_UNACK: "Cleared, not acknowledged",
+                              AlarmStatus.CLEARED_ACK: "Cleared and acknowledged"})
+labels.register(RuleKind, {RuleKind.THRESHOLD: "Threshold", RuleKind.RATE: "Rate of change",
+                           RuleKind.NO_DATA: "No data", RuleKind.ANOMALY: "Anomaly"})
+labels.register(IncidentStatus, {IncidentStatus.NEW: "New", IncidentStatus.DISPATCHED: "Dispatched",
+                                 IncidentStatus.ACCEPTED: "Accepted", IncidentStatus.IN_PROGRESS: "In progress",
+                                 IncidentStatus.RESOLVED: "Resolved", IncidentStatus.CLOSED: "Closed",
+                                 IncidentStatus.REOPENED: "Reopened"})
+labels.register(IncidentSource, {IncidentSource.ALARM: "From an alarm", IncidentSource.OPERATOR: "By an operator",
+                                 IncidentSource.CITIZEN: "Citizen report"})
+labels.register("ops.category", {"bridge": "Bridges", "pipe_gallery": "Utility tunnels", "traffic": "Traffic",
+                                 "environment": "Environment", "building": "Buildings", "road": "Roads",
+                                 "sanitation": "Sanitation", "water": "Water supply",
+                                 "public_safety": "Public safety", "other": "Other"})
+labels.register("ops.incident_event", {"created": "Created", "dispatched": "Dispatched",
+                                       "alarm_linked": "Alarm linked", "transition": "Status changed",
+                                       "comment": "Comment", "shared": "Shared", "attachment": "Attachment",
+                                       "sla_escalated": "SLA escalated"})
+labels.register("ops.operator", {">": "greater than", ">=": "at least", "<": "less than", "<=": "at most",
+                                 "==": "equal to", "!=": "not equal to", "abs>": "magnitude greater than",
+                                 "abs>=": "magnitude at least"})
+labels.register("ops.band", {"warning": "Early warning", "critical": "Critical band"})
+labels.register("ops.direction", {"lower": "Lower is better", "higher": "Higher is better"})
+# units of the city indicators that are words rather than symbols
+UNIT_WORDS = "ops.unit"
+labels.register(UNIT_WORDS, {"亿千瓦时": "100 million kWh", "万立方米": "10,000 m³", "万吨": "10,000 t",
+                             "万人次": "10,000 trips", "亿元": "100 million yuan", "辆": "vehicles", "人": "people"})
 _NAME = Field(min_length=1, max_length=200)
 _KEY = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 _FINITE = Field(allow_inf_nan=False, ge=-1e15, le=1e15)
@@ -145,9 +196,14 @@ class RulePreview(BaseModel):
     firings: list[PreviewFiring]
 
 
+def unit_text(unit: str) -> str:
+    """An indicator's unit as the reader reads it: words translated ('万立方米' → '10,000 m³'), symbols as they are."""
+    return labels.label(unit, UNIT_WORDS) if unit in labels.vocabularies()[UNIT_WORDS] else unit
+
+
 def alarm_status(cleared: bool, acknowledged: bool) -> str:
     """ThingsBoard's combined alarm status: ACTIVE_UNACK, ACTIVE_ACK, CLEARED_UNACK, CLEARED_ACK."""
-    return f"{'CLEARED' if cleared else 'ACTIVE'}_{'ACK' if acknowledged else 'UNACK'}"
+    return AlarmStatus(f"{'CLEARED' if cleared else 'ACTIVE'}_{'ACK' if acknowledged else 'UNACK'}").value
 
 
 class Alarm(IDSchema):
@@ -294,10 +350,10 @@ class Attachment(IDSchema):
 class IncidentDetail(Incident):
     """An incident with its timeline, attachments and alarms."""
 
-    events: list[IncidentEvent] = []
-    attachments: list[Attachment] = []
-    alarms: list[Alarm] = []
-    shared_with: list[uuid.UUID] = []
+    events: list[IncidentEvent] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+    alarms: list[Alarm] = Field(default_factory=list)
+    shared_with: list[uuid.UUID] = Field(default_factory=list)
 
 
 class CitizenReportCreate(InputModel):

@@ -66,14 +66,24 @@ from cityhub.ops.rules.queue import (
     evaluation_mode,
     telemetry_queue_depth,
 )
-from cityhub.ops.rules.service import RULE_OPS, rule_create, rule_delete, rule_get, rule_list, rule_preview, rule_update
+from cityhub.ops.rules.service import (
+    RULE_OPS,
+    rule_create,
+    rule_delete,
+    rule_get,
+    rule_list,
+    rule_preview,
+    rule_update,
+    rule_versions,
+)
 from cityhub.ops.screen.service import SPARK_KEYS, dashboard_snapshot
 
-__all__ = [
+__all__ = [  # noqa: RUF022  # grouped by capability (the comments), sorted within each group
     # the system actor the engine raises alarms as; `Actor` for callers that name another system actor by it
     "ENGINE_ACTOR", "Actor",
     # rules
     "RULE_OPS", "rule_create", "rule_delete", "rule_get", "rule_list", "rule_preview", "rule_update",
+    "rule_versions",
     # live evaluation, the tick and the telemetry queue
     "BatchResult", "DrainResult", "QUEUE_CHANNEL", "drain_telemetry_queue", "enqueue_telemetry", "evaluation_mode",
     "on_telemetry_stored", "telemetry_queue_depth", "tick",

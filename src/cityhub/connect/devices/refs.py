@@ -12,8 +12,17 @@ from sqlalchemy.orm import Session
 from cityhub.connect import policies
 from cityhub.connect.devices.service import profile_codes
 from cityhub.connect.ingest.facts import asset_paths
-from cityhub.connect.models import Asset, Device, DeviceProfile
-from cityhub.connect.schemas import AssetRef, DeviceRef
+from cityhub.connect.models import (
+    Asset,
+    Device,
+    DeviceProfile,
+)
+from cityhub.connect.schemas import (
+    AssetRef,
+    DeviceRef,
+    MetricRef,
+    ProfileRef,
+)
 from cityhub.core.actor import Actor
 
 
@@ -79,3 +88,23 @@ def visible_device_refs(session: Session, actor: Actor, *, district_id: uuid.UUI
     refs = _refs(session, stmt)
     return [r for r in refs if r.district_id == district_id] if district_id is not None else refs
 
+
+def visible_asset_refs(session: Session, actor: Actor) -> list[AssetRef]:
+    """References of the assets the actor may see, by name (for other layers' pickers)."""
+    stmt = select(Asset).order_by(Asset.name, Asset.id)
+    orgs = policies.visible_orgs(actor)
+    if orgs is not None:
+        if not orgs:
+            return []
+        stmt = stmt.where(Asset.org_id.in_(orgs))
+    paths = asset_paths(session)
+    return [AssetRef(a.id, a.name, a.kind, a.org_id, a.parent_id, *paths.get(a.id, ((a.id,), a.district_id)), a.lon,
+                     a.lat) for a in session.scalars(stmt)]
+
+
+def profile_refs(session: Session) -> list[ProfileRef]:
+    """Every device profile with its numeric metrics (system level: profiles are public descriptions)."""
+    return [ProfileRef(p.code, p.name, p.name_en, tuple(
+        MetricRef(str(m["key"]), str(m.get("name") or m["key"]), str(m.get("name_en") or ""), str(m.get("unit") or ""))
+        for m in p.metrics if m.get("type", "number") == "number"))
+        for p in session.scalars(select(DeviceProfile).order_by(DeviceProfile.code))]

@@ -23,9 +23,17 @@ from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
 from cityhub.kit.db import get_or_404, is_postgres
-from cityhub.kit.errors import Conflict, NotFound, PayloadTooLarge, RateLimited, ValidationFailed, transition
+from cityhub.kit.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ValidationFailed,
+    transition,
+)
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
 from cityhub.kit.refs import reference
@@ -112,9 +120,21 @@ def _open_incident(session: Session, actor: Actor, *, title: str, description: s
     return incident
 
 
+def _move(incident: Incident, target: IncidentStatus) -> str:
+    """Move the incident by the transition table; a refused move is a 409 in the reader's language."""
+    try:
+        return str(transition(incident, target, INCIDENT_FLOW, "incident"))
+    except InvalidTransition as exc:
+        exc.message = _("An incident that is “{current}” cannot become “{target}”",
+                        current=labels.label(exc.current, IncidentStatus),
+                        target=labels.label(exc.target, IncidentStatus))
+        exc.args = (exc.message,)
+        raise
+
+
 def _dispatch(session: Session, actor: Actor, incident: Incident, org_id: uuid.UUID, note: str) -> None:
     org_exists(session, org_id, "org_id")
-    before = transition(incident, IncidentStatus.DISPATCHED, INCIDENT_FLOW, "incident")
+    before = _move(incident, IncidentStatus.DISPATCHED)
     incident.org_id = org_id
     incident.dispatched_at = clock.now()
     incident.accepted_at = None
@@ -197,7 +217,8 @@ def incident_detail(session: Session, actor: Actor, incident_id: uuid.UUID) -> d
 
 def incident_query(actor: Actor, *, status: str | None = None, org_id: uuid.UUID | None = None,
                    district_id: uuid.UUID | None = None, open_only: bool = False,
-                   breached: bool | None = None) -> Select[Any]:
+                   breached: bool | None = None, category: str | None = None,
+                   severity: str | None = None) -> Select[Any]:
     """Incidents the actor may see, filtered."""
     stmt = select(Incident)
     if not policies.sees_all(actor):
@@ -214,6 +235,10 @@ def incident_query(actor: Actor, *, status: str | None = None, org_id: uuid.UUID
         stmt = stmt.where(Incident.district_id == district_id)
     if breached is not None:
         stmt = stmt.where(Incident.sla_breached.is_(breached))
+    if category:
+        stmt = stmt.where(Incident.category == category)
+    if severity:
+        stmt = stmt.where(Incident.severity == severity)
     return stmt
 
 
@@ -251,7 +276,7 @@ def incident_transition(session: Session, actor: Actor, incident_id: uuid.UUID, 
             policies.incident_work(actor, incident.org_id)
         if org_id is not None:  # never ignored silently: only a dispatch names a department
             raise ValidationFailed(_("Only a dispatch names a department"), field="org_id")
-        before = transition(incident, target, INCIDENT_FLOW, "incident")
+        before = _move(incident, target)
         now = clock.now()
         if target == IncidentStatus.ACCEPTED:
             incident.accepted_at = now

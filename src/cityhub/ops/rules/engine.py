@@ -142,13 +142,15 @@ class RuleIndex:
         self.no_data_by_asset: dict[uuid.UUID, list[CompiledRule]] = {}
         for r in rules:
             self.rules[r.id] = r
+            # a rule on an asset watches the devices below it (of its profile, when it names one), never the whole
+            # profile
             if r.kind == RuleKind.NO_DATA:
-                if r.profile_code:
+                if r.profile_code and not r.asset_id:
                     self.no_data_by_profile.setdefault(r.profile_code, []).append(r)
                 if r.asset_id:
                     self.no_data_by_asset.setdefault(r.asset_id, []).append(r)
                 continue
-            if r.profile_code:
+            if r.profile_code and not r.asset_id:
                 self.by_profile_key.setdefault((r.profile_code, r.key), []).append(r)
             if r.asset_id:
                 self.by_asset.setdefault(r.asset_id, []).append(r)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
@@ -25,7 +25,7 @@ from cityhub.kit.pagination import PageParams, paginate
 from cityhub.kit.refs import reference
 from cityhub.ops import devices, policies
 from cityhub.ops.common import home_org, org_exists
-from cityhub.ops.models import Alarm, EngineMeta, Rule, RuleKind, RuleState
+from cityhub.ops.models import Alarm, EngineMeta, Rule, RuleKind, RuleState, RuleVersion
 from cityhub.ops.rules import engine
 from cityhub.ops.rules.engine import Action, CompiledRule, RuleIndex, SeriesState
 from cityhub.ops.rules.state import new_version
@@ -45,10 +45,8 @@ def _validate_rule(data: RuleCreate | Rule, condition: dict[str, Any] | None, cl
             raise ValidationFailed(_("A threshold or rate rule needs a condition"), field="condition")
         if condition.get("op") not in engine.OPS:
             raise ValidationFailed(_("Unknown comparison operator"), field="condition.op")
-    if kind == RuleKind.ANOMALY:
-        if condition is None or condition.get("z") is None:
-            raise ValidationFailed(_("An anomaly rule needs condition.z (the z-score that fires)"),
-                                   field="condition.z")
+    if kind == RuleKind.ANOMALY and (condition is None or condition.get("z") is None):
+        raise ValidationFailed(_("An anomaly rule needs condition.z (the z-score that fires)"), field="condition.z")
     if kind == RuleKind.NO_DATA and not data.no_data_s:
         raise ValidationFailed(_("A no-data rule needs no_data_s (seconds of silence)"), field="no_data_s")
     if kind == RuleKind.NO_DATA and (data.duration_s or data.repeat_count > 1):
@@ -118,6 +116,27 @@ def _rule_owner(session: Session, actor: Actor, data: RuleCreate) -> uuid.UUID:
     return org_id
 
 
+DEFINITION = ("name", "severity", "condition", "clear_condition", "duration_s", "repeat_count", "no_data_s",
+              "auto_incident", "category")  # what a version keeps (kind, what it watches and the owner never change)
+
+
+def _save_version(session: Session, actor: Actor, rule: Rule) -> RuleVersion:
+    """Keep the rule's current definition as its next version."""
+    last = session.scalar(select(func.max(RuleVersion.number)).where(RuleVersion.rule_id == rule.id)) or 0
+    version = RuleVersion(rule_id=rule.id, number=last + 1, at=clock.now(), actor_name=actor.username[:100],
+                          definition={f: getattr(rule, f) for f in DEFINITION})
+    session.add(version)
+    session.flush()
+    return version
+
+
+def rule_versions(session: Session, actor: Actor, rule_id: uuid.UUID) -> list[RuleVersion]:
+    """The saved definitions of a rule the actor may see, newest first."""
+    _visible_rule(session, actor, rule_id)
+    return list(session.scalars(select(RuleVersion).where(RuleVersion.rule_id == rule_id)
+                                .order_by(RuleVersion.number.desc())))
+
+
 def rule_create(session: Session, actor: Actor, data: RuleCreate) -> Rule:
     """Define a rule; invalid definitions are refused naming the field before anything is saved."""
     org_id = _rule_owner(session, actor, data)
@@ -134,6 +153,7 @@ def rule_create(session: Session, actor: Actor, data: RuleCreate) -> Rule:
                 enabled=data.enabled)
     session.add(rule)
     session.flush()
+    _save_version(session, actor, rule)
     _touch_rules(session)
     core.audit_record(session, actor, "rule_create", target_type="ops_rule", target_id=rule.id, org_id=org_id,
                       after=core.snapshot(rule, ("name", "kind", "profile_code", "asset_id", "key", "severity",
@@ -196,6 +216,10 @@ def rule_update(session: Session, actor: Actor, rule_id: uuid.UUID, data: RuleUp
             elif v is not None:
                 setattr(rule, k, v)
         session.flush()
+        last = session.scalar(select(RuleVersion.definition).where(RuleVersion.rule_id == rule.id)
+                              .order_by(RuleVersion.number.desc()).limit(1))
+        if last != {f: getattr(rule, f) for f in DEFINITION}:
+            _save_version(session, actor, rule)  # enabling or disabling is not a new definition
         if any(k in changes for k in ("condition", "clear_condition", "duration_s", "repeat_count", "no_data_s")):
             # Pending timers and counters meant the old definition; open alarms stay open until they clear.
             session.execute(update(RuleState).where(RuleState.rule_id == rule.id).values(

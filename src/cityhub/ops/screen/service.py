@@ -24,6 +24,8 @@ from cityhub.ops.alarms.service import alarm_query, alarm_stats
 from cityhub.ops.incidents.service import OPEN_INCIDENT, incident_query
 from cityhub.ops.indicators.service import indicator_list, indicator_values
 from cityhub.ops.models import Alarm, IncidentStatus
+from cityhub.ops.rules.editor import metrics
+from cityhub.ops.schemas import unit_text
 
 SPARK_KEYS = {"bridge-health": "strain", "pipe-gallery": "ch4", "traffic-flow": "flow", "air-noise": "pm25",
               "building-safety": "tilt"}
@@ -54,7 +56,7 @@ def dashboard_snapshot(session: Session, actor: Actor, district_id: uuid.UUID | 
     indicators = []
     for ind in indicator_list(session, actor)[:12]:
         series = indicator_values(session, actor, ind.id, start=clock.now() - timedelta(days=30), limit=60)
-        indicators.append({"code": ind.code, "name": ind.name, "unit": ind.unit, "theme": ind.theme,
+        indicators.append({"code": ind.code, "name": ind.name, "unit": unit_text(ind.unit), "theme": ind.theme,
                            "value": ind.last_value, "target": ind.target, "warning": ind.warning,
                            "critical": ind.critical, "band": ind.band, "direction": ind.direction,
                            "trend": [[v.ts.isoformat(), v.value] for v in series]})
@@ -86,8 +88,11 @@ def _sparklines(session: Session, refs: Sequence[Any]) -> list[dict[str, Any]]:
         if p.value is not None and SPARK_KEYS.get(p.profile_code) == p.key:
             series.setdefault((p.device_id, p.key), []).append([p.ts.isoformat(), round(p.value, 3)])
     out = []
+    catalogue = metrics(session)
     for r in chosen:
         key = SPARK_KEYS[r.profile_code]
         data = series.get((r.device_id, key), [])
-        out.append({"device": r.name, "key": key, "profile": r.profile_code, "data": data[-120:]})
+        metric = catalogue.get(r.profile_code, {}).get(key)
+        out.append({"device": r.name, "key": key, "profile": r.profile_code, "data": data[-120:],
+                    "metric": metric.name if metric else key, "unit": metric.unit if metric else ""})
     return out

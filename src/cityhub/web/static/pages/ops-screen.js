@@ -1,4 +1,5 @@
-// The operations screen (大屏): draws the snapshot in #page-data, then each snapshot of the live stream.
+// The operations screen (大屏): draws the snapshot in #page-data, then each snapshot of the live stream, which
+// reconnects by itself (backoff 1 s doubling to 30 s, with jitter) and shows when it is reconnecting.
 (function () {
   'use strict';
   const page = cityhub.data();
@@ -9,6 +10,13 @@
   const axis = {axisLine: {lineStyle: {color: '#3a5d94'}}, axisLabel: {color: '#9fb6dc'},
     splitLine: {lineStyle: {color: 'rgba(58,93,148,.35)'}}};
   const draw1 = (id, option, merge) => cityhub.chart(id, option, {renderer: 'canvas', merge: merge !== false});
+  const size = (id) => { const el = document.getElementById(id); return {w: el.clientWidth, h: el.clientHeight}; };
+  const fmt = new Intl.NumberFormat(document.documentElement.lang || 'zh-CN', {maximumFractionDigits: 2});
+  const num = (v) => (v == null ? '—' : fmt.format(v));
+  const shDay = new Intl.DateTimeFormat('zh-CN', {timeZone: 'Asia/Shanghai', month: '2-digit', day: '2-digit'});
+  const shTime = new Intl.DateTimeFormat('zh-CN', {timeZone: 'Asia/Shanghai', hour12: false, hour: '2-digit',
+    minute: '2-digit', second: '2-digit'});
+  const headroom = (v) => Math.max(1, Math.ceil(v.max * 1.25));
 
   function tick() {
     document.getElementById('clock').textContent =
@@ -30,6 +38,54 @@
 
   function setText(id, value) { document.getElementById(id).textContent = value; }
 
+  // The gauges: a 2 × 2 grid of cells, each dial sized to its cell, its value and unit in the gap below the
+  // pivot (never under the needle), its name under the dial, truncated to the cell's width.
+  function gauges(list) {
+    const {w, h} = size('c-gauges');
+    const cols = 2;
+    const rows = Math.max(1, Math.ceil(list.length / cols));
+    const cw = w / cols;
+    const ch = h / rows;
+    const r = Math.max(20, Math.min(cw / 2 - 8, (ch - 22) / 2 - 2));
+    return list.map((g, i) => {
+      const max = Math.max(g.critical || 0, g.warning || 0, g.target || 0, g.value || 0) * 1.25 || 100;
+      const edge = (v) => (v == null ? null : Math.min(1, v / max));
+      const bands = g.direction === 'lower'
+        ? [[edge(g.warning) || 0.6, '#3fff9a'], [edge(g.critical) || 0.8, '#ffd21f'], [1, '#ff3b3b']]
+        : [[edge(g.critical) || 0.2, '#ff3b3b'], [edge(g.warning) || 0.4, '#ffd21f'], [1, '#3fff9a']];
+      const cx = cw * (i % cols) + cw / 2;
+      const cy = ch * Math.floor(i / cols) + r + 4;
+      const big = Math.max(10, Math.min(18, r / 3.6));
+      return {type: 'gauge', center: [cx, cy], radius: r, min: 0, max: Math.round(max), splitNumber: 4,
+        startAngle: 215, endAngle: -35,
+        axisLine: {lineStyle: {width: Math.max(4, r / 9), color: bands}},
+        pointer: {width: Math.max(2, r / 22), length: '62%', itemStyle: {color: '#9fd0ff'}},
+        anchor: {show: true, size: Math.max(4, r / 9), itemStyle: {color: '#9fd0ff'}},
+        axisTick: {show: false}, splitLine: {length: Math.max(3, r / 12), lineStyle: {color: '#fff'}},
+        axisLabel: {show: false},
+        title: {offsetCenter: [0, (r + 14) / r * 100 + '%'], color: '#9fd0ff', fontSize: 11,
+          width: cw - 8, overflow: 'truncate'},
+        detail: {offsetCenter: [0, g.unit ? '68%' : '60%'], valueAnimation: false, lineHeight: big + 2,
+          formatter: () => '{v|' + num(g.value) + '}' + (g.unit ? '\n{u|' + g.unit + '}' : ''),
+          rich: {v: {fontSize: big, color: '#fff', fontWeight: 600},
+            u: {fontSize: Math.max(9, big * 0.6), color: '#9fb6dc', width: r * 1.3, overflow: 'truncate',
+              align: 'center'}}},
+        data: [{value: g.value == null ? 0 : g.value, name: g.name}]};
+    });
+  }
+
+  // A funnel of stages reached: every incident was opened, fewer were dispatched, accepted, worked on, resolved,
+  // closed; a reopened incident has been resolved once. Widest band first, whatever the counts.
+  const STAGES = ['new', 'dispatched', 'accepted', 'in_progress', 'resolved', 'closed'];
+  const RANK = {new: 0, dispatched: 1, accepted: 2, in_progress: 3, resolved: 4, reopened: 4, closed: 5};
+  function funnel(counts) {
+    const reached = STAGES.map((_s, i) => Object.entries(counts)
+      .filter(([status]) => (RANK[status] ?? 0) >= i).reduce((acc, [, n]) => acc + n, 0));
+    const colors = ['#ff8c1a', '#ffb347', '#3fb5ff', '#1e88e5', '#3fff9a', '#2e7d32'];
+    return STAGES.map((k, i) => ({name: i === 0 ? L.all_incidents : L.status[k], value: reached[i],
+      itemStyle: {color: colors[i]}}));
+  }
+
   function draw(s) {
     if (!s) return;
     last = s;
@@ -40,37 +96,28 @@
     setText('k-open', s.open_incidents);
     setText('k-sla', s.sla_breaches);
 
-    draw1('c-severity', {grid: {left: 40, right: 16, top: 12, bottom: 26}, tooltip: {},
-      xAxis: {type: 'category', data: SEV.map((x) => L.severity[x]), ...axis},
-      yAxis: {type: 'value', minInterval: 1, ...axis},
+    const sevW = size('c-severity').w;
+    draw1('c-severity', {grid: {left: 6, right: 10, top: 22, bottom: 4, containLabel: true}, tooltip: {},
+      xAxis: {type: 'category', data: SEV.map((x) => L.severity[x]), ...axis,
+        axisLabel: {color: '#9fb6dc', interval: 0, width: Math.max(30, sevW / 5 - 8), overflow: 'truncate'}},
+      yAxis: {type: 'value', minInterval: 1, max: headroom, ...axis},
       series: [{type: 'bar', barWidth: '45%', label: {show: true, position: 'top', color: '#fff'},
         data: SEV.map((x) => ({value: a.by_severity[x] || 0,
           itemStyle: {color: color(x), borderRadius: [3, 3, 0, 0]}}))}]});
 
-    const d = s.districts.slice(0, 10).reverse();
-    draw1('c-district', {grid: {left: 90, right: 30, top: 6, bottom: 20}, tooltip: {},
-      xAxis: {type: 'value', minInterval: 1, ...axis}, yAxis: {type: 'category', data: d.map((x) => x.name), ...axis},
-      series: [{type: 'bar', data: d.map((x) => x.value), barWidth: '55%',
+    const d = s.districts.slice(0, 8).reverse();
+    draw1('c-district', {grid: {left: 6, right: 34, top: 6, bottom: 4, containLabel: true}, tooltip: {},
+      xAxis: {type: 'value', minInterval: 1, max: headroom, ...axis},
+      yAxis: {type: 'category', data: d.map((x) => x.name), ...axis,
+        axisLabel: {color: '#9fb6dc', width: 80, overflow: 'truncate'}},
+      series: [{type: 'bar', data: d.map((x) => x.value), barMaxWidth: 22,
         label: {show: true, position: 'right', color: '#fff'},
         itemStyle: {color: {type: 'linear', x: 0, y: 0, x2: 1, y2: 0,
           colorStops: [{offset: 0, color: '#1e5fb4'}, {offset: 1, color: '#3fe0ff'}]}}}],
       graphic: d.length ? [] : [{type: 'text', left: 'center', top: 'middle',
-        style: {text: L.no_alarms, fill: '#7f9ccc', fontSize: 14}}]});
+        style: {text: L.no_alarms, fill: '#7f9ccc', fontSize: 14}}]}, false);
 
-    draw1('c-gauges', {series: s.indicators.slice(0, 4).map((g, i) => {
-      const max = Math.max(g.critical || 0, g.warning || 0, g.target || 0, g.value || 0) * 1.25 || 100;
-      const edge = (v) => (v == null ? null : Math.min(1, v / max));
-      const bands = g.direction === 'lower'
-        ? [[edge(g.warning) || 0.6, '#3fff9a'], [edge(g.critical) || 0.8, '#ffd21f'], [1, '#ff3b3b']]
-        : [[edge(g.critical) || 0.2, '#ff3b3b'], [edge(g.warning) || 0.4, '#ffd21f'], [1, '#3fff9a']];
-      return {type: 'gauge', center: [(i % 2 ? 75 : 25) + '%', (i < 2 ? 30 : 78) + '%'], radius: '42%', min: 0,
-        max: Math.round(max), splitNumber: 4, axisLine: {lineStyle: {width: 7, color: bands}}, pointer: {width: 3},
-        axisTick: {show: false}, splitLine: {length: 6, lineStyle: {color: '#fff'}}, axisLabel: {show: false},
-        title: {offsetCenter: [0, '92%'], color: '#9fd0ff', fontSize: 11},
-        detail: {fontSize: 15, color: '#fff', offsetCenter: [0, '45%'],
-          formatter: (v) => (v == null ? '—' : v) + ' ' + (g.unit || '')},
-        data: [{value: g.value == null ? 0 : g.value, name: g.name}]};
-    })}, false);
+    draw1('c-gauges', {series: gauges(s.indicators.slice(0, 4))}, false);
 
     if (mapReady) {
       const byName = {};
@@ -96,23 +143,27 @@
         ]});
     }
 
-    // indicators have different units: each is drawn as a percentage of its target (or of its own mean)
+    // indicators have different units: each is drawn as a percentage of its target (or of its own mean); the
+    // legend sits under the chart, the axis name above the axis
     const trend = s.indicators.filter((x) => x.trend.length).slice(0, 5);
-    draw1('c-trend', {legend: {textStyle: {color: '#9fb6dc'}, top: 0},
+    draw1('c-trend', {legend: {type: 'scroll', bottom: 0, textStyle: {color: '#9fb6dc'},
+      pageTextStyle: {color: '#9fb6dc'}, pageIconColor: '#9fd0ff', itemHeight: 8},
       tooltip: {trigger: 'axis', valueFormatter: (v) => v + ' %'},
-      grid: {left: 46, right: 20, top: 30, bottom: 22}, xAxis: {type: 'time', ...axis},
-      yAxis: {type: 'value', scale: true, name: L.of_target, nameTextStyle: {color: '#9fb6dc'}, ...axis},
+      grid: {left: 8, right: 18, top: 26, bottom: 28, containLabel: true},
+      xAxis: {type: 'time', ...axis, axisLabel: {color: '#9fb6dc', hideOverlap: true,
+        formatter: (ms) => shDay.format(new Date(ms))}},
+      yAxis: {type: 'value', scale: true, name: L.of_target, nameGap: 10,
+        nameTextStyle: {color: '#9fb6dc', align: 'left'}, splitNumber: 3, ...axis},
       series: trend.map((t) => {
         const base = t.target || (t.trend.reduce((acc, p) => acc + p[1], 0) / t.trend.length) || 1;
         return {name: t.name, type: 'line', showSymbol: false, smooth: true,
           data: t.trend.map((p) => [p[0], +(p[1] / base * 100).toFixed(1)])};
       })}, false);
 
-    const order = ['new', 'dispatched', 'accepted', 'in_progress', 'resolved', 'closed'];
-    const funnelColors = ['#ff8c1a', '#ffb347', '#3fb5ff', '#1e88e5', '#3fff9a', '#2e7d32'];
-    draw1('c-funnel', {tooltip: {}, series: [{type: 'funnel', sort: 'none', left: '8%', width: '84%', top: 6,
-      bottom: 6, minSize: '18%', gap: 2, label: {color: '#fff', formatter: (p) => p.name + ' ' + p.value},
-      data: order.map((k, i) => ({name: L.status[k], value: s.funnel[k] || 0, itemStyle: {color: funnelColors[i]}}))}]});
+    draw1('c-funnel', {tooltip: {}, series: [{type: 'funnel', sort: 'none', left: '40%', width: '56%', top: 6,
+      bottom: 6, minSize: '14%', gap: 2, labelLine: {show: true, length: 8, lineStyle: {color: '#3a5d94'}},
+      label: {position: 'left', color: '#d8e6ff', formatter: (p) => p.name + '  ' + p.value},
+      data: funnel(s.funnel)}]}, false);
 
     const feed = document.getElementById('feed');
     feed.replaceChildren(...s.recent_alarms.map((x) => {
@@ -123,9 +174,10 @@
       const what = document.createElement('span');
       what.className = 'what';
       what.textContent = x.name + ' · ' + x.type + (x.count > 1 ? ' ×' + x.count : '');
+      what.title = what.textContent;
       const when = document.createElement('span');
       when.className = 'when';
-      when.textContent = new Date(x.at).toLocaleTimeString('zh-CN', {hour12: false, timeZone: 'Asia/Shanghai'});
+      when.textContent = shTime.format(new Date(x.at));
       li.append(dot, what, when);
       return li;
     }));
@@ -135,6 +187,8 @@
       li.textContent = L.no_alarms;
       feed.append(li);
     }
+    const bottom = feed.getBoundingClientRect().bottom;  // no half-cut line at the bottom of the panel
+    [...feed.children].forEach((li) => { li.hidden = li.getBoundingClientRect().bottom > bottom + 1; });
 
     const sp = document.getElementById('sparks');
     if (sp.childElementCount !== s.sparklines.length) {
@@ -145,28 +199,82 @@
       sp.replaceChildren(...s.sparklines.map((x, i) => {
         const box = document.createElement('div');
         box.className = 'spark';
-        const label = document.createElement('span');
+        const label = document.createElement('div');
+        label.className = 'name';
+        label.append(document.createElement('span'), document.createElement('b'));
         const el = document.createElement('div');
         el.className = 'chart';
         el.id = 'sp' + i;
+        el.dataset.empty = L.no_data;
         box.append(label, el);
         return box;
       }));
     }
     s.sparklines.forEach((x, i) => {
-      sp.children[i].firstChild.textContent = x.device + ' · ' + x.key;
-      draw1('sp' + i, {grid: {left: 2, right: 2, top: 4, bottom: 2}, xAxis: {type: 'time', show: false},
+      const box = sp.children[i];
+      const [text, value] = box.firstChild.children;
+      const lastPoint = x.data.length ? x.data[x.data.length - 1][1] : null;
+      text.textContent = x.device + ' · ' + x.metric;
+      text.title = text.textContent;
+      value.textContent = lastPoint == null ? '' : num(lastPoint) + (x.unit ? ' ' + x.unit : '');
+      box.classList.toggle('empty', !x.data.length);
+      draw1('sp' + i, {grid: {left: 2, right: 2, top: 3, bottom: 3}, xAxis: {type: 'time', show: false},
         yAxis: {type: 'value', show: false, scale: true}, series: [{type: 'line', data: x.data, showSymbol: false,
           smooth: true, lineStyle: {color: '#3fe0ff', width: 1.5}, areaStyle: {color: 'rgba(63,224,255,.15)'}}]});
     });
   }
 
   draw(page.snap);
-  const district = new URLSearchParams(location.search).get('district_id');
-  if (window.EventSource) {
-    const es = new EventSource('/ops/screen/stream' + (district ? '?district_id=' + encodeURIComponent(district) : ''));
-    const live = document.getElementById('live');
-    es.addEventListener('snapshot', (e) => { live.classList.remove('off'); draw(JSON.parse(e.data)); });
-    es.onerror = () => live.classList.add('off');
+  let resizeTimer = null;
+  window.addEventListener('resize', () => {  // the gauges' layout follows their panel
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => draw(last), 200);
+  });
+
+  // ---- the live stream
+  const live = document.getElementById('live');
+  function state(kind, seconds) {
+    live.classList.toggle('off', kind === 'off');
+    live.classList.toggle('wait', kind === 'wait');
+    live.dataset.state = kind;
+    const text = kind === 'live' ? live.dataset.live : kind === 'wait' ? live.dataset.reconnecting
+      : live.dataset.offline.replace('{n}', String(seconds));
+    live.textContent = '● ' + text;
   }
+  if (!window.EventSource) return;
+  const district = new URLSearchParams(location.search).get('district_id');
+  const url = '/ops/screen/stream' + (district ? '?district_id=' + encodeURIComponent(district) : '');
+  const quiet = ((page.refresh_s || 5) * 3 + 5) * 1000;  // no snapshot for this long: the stream is dead
+  let source = null;
+  let backoff = 1000;
+  let retryTimer = null;
+  let watchdog = null;
+
+  function arm() {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => retry(), quiet);
+  }
+  function retry() {
+    if (source) source.close();
+    source = null;
+    clearTimeout(watchdog);
+    clearTimeout(retryTimer);
+    const wait = Math.round(backoff * (0.8 + Math.random() * 0.4));
+    backoff = Math.min(backoff * 2, 30000);
+    state('off', Math.max(1, Math.round(wait / 1000)));
+    retryTimer = setTimeout(connect, wait);
+  }
+  function connect() {
+    state('wait');
+    source = new EventSource(url);
+    arm();
+    source.addEventListener('snapshot', (e) => {
+      backoff = 1000;
+      state('live');
+      arm();
+      draw(JSON.parse(e.data));
+    });
+    source.onerror = () => retry();  // the browser's own retry gives up on HTTP errors: ours never does
+  }
+  connect();
 })();
