@@ -84,12 +84,17 @@ class P(StrEnum):
     COMPUTE_CONSUME = "compute.consume"  # a unit's consumer applications, their keys and subscriptions
     COMPUTE_APPROVE = "compute.approve"  # decide subscriptions to the unit's components
     COMPUTE_REVIEW = "compute.review"  # the bureau: review components, publish versions, deprecate, retire
+    # context (the NGSI-LD broker)
+    CONTEXT_READ = "context.read"  # a unit's own entities (others' only through a grant, or when public)
+    CONTEXT_READ_ALL = "context.read_all"  # every unit's entities
+    CONTEXT_WRITE = "context.write"  # create, change and delete a unit's entities
+    CONTEXT_GRANT = "context.grant"  # grant other units (or everyone) reads of the unit's entities
 
 
 _UNIT_STAFF = frozenset({
     P.USER_READ, P.CLOUD_READ, P.CLOUD_REQUEST_CREATE, P.CLOUD_SYSTEM_WRITE, P.CONNECT_READ, P.ASSET_WRITE,
     P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.OPS_WORK, P.COMPUTE_READ, P.COMPUTE_PUBLISH,
-    P.COMPUTE_CONSUME,
+    P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE,
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
@@ -97,19 +102,19 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
     Role.PLATFORM_ADMIN: frozenset(P) - {P.DATA_FULL_ROWS},
     Role.ORG_ADMIN: _UNIT_STAFF | {
         P.ORGANIZATION_MANAGE, P.USER_MANAGE, P.ROLE_GRANT_UNIT, P.CLOUD_REQUEST_APPROVE_UNIT,
-        P.CLOUD_RESOURCE_CHANGE, P.ASSET_DELETE, P.OPS_WEBHOOK_MANAGE, P.COMPUTE_APPROVE,
+        P.CLOUD_RESOURCE_CHANGE, P.ASSET_DELETE, P.OPS_WEBHOOK_MANAGE, P.COMPUTE_APPROVE, P.CONTEXT_GRANT,
     },
     Role.ORG_MEMBER: _UNIT_STAFF,
     Role.OPERATOR: frozenset({
         P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ, P.CONNECT_INSPECT,
-        P.OPS_READ_ALL, P.OPS_COMMAND, P.COMPUTE_READ_ALL,
+        P.OPS_READ_ALL, P.OPS_COMMAND, P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL,
     }),
     Role.AUDITOR: frozenset({
         P.USER_READ, P.AUDIT_READ, P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ,
-        P.CONNECT_INSPECT, P.DATA_READ, P.OPS_READ_ALL, P.COMPUTE_READ_ALL,
+        P.CONNECT_INSPECT, P.DATA_READ, P.OPS_READ_ALL, P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL,
     }),
     DerivedRole.BUREAU_STAFF: frozenset({P.CITY_OVERVIEW, P.DATA_REVIEW, P.CLOUD_RANKING_READ, P.COMPUTE_REVIEW,
-                                         P.COMPUTE_READ_ALL}),
+                                         P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL}),
     DerivedRole.BUREAU_ADMIN: frozenset({P.DATA_CORE_APPROVE, P.CLOUD_REQUEST_APPROVE_BUREAU, P.CLOUD_READ}),
 }
 

@@ -1,0 +1,160 @@
+"""The NGSI-LD HTTP rules (ETSI GS CIM 009 v1.8 clause 6.3): media types, @context in Link or body, answers.
+
+- Request bodies: `application/json` takes its @context from the `Link` header only (an `@context` member is a
+  400), `application/ld+json` from the body only (a JSON-LD Link header is a 400, a body without `@context` too),
+  `application/merge-patch+json` like JSON on PATCH; any other media type is a 415.
+- Answers: `Accept` picks `application/json` (the @context in a Link header), `application/ld+json` (in the
+  body) or, for retrieve and query, `application/geo+json`; nothing acceptable is a 406.
+- Errors: ProblemDetails for every error of the broker's routes, cityhub's own included (`NgsiRoute`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+from cityhub.context.jsonld import LdContext, context_for, link_context, link_header
+from cityhub.context.problems import NgsiError, bad, from_cityhub, invalid, problem
+from cityhub.kit import safejson
+from cityhub.kit.errors import CityhubError, ValidationFailed
+from cityhub.kit.settings import get_settings
+from cityhub.kit.web import SessionRoute
+
+JSON, LD, GEO, MERGE = "application/json", "application/ld+json", "application/geo+json", "application/merge-patch+json"
+_ANY = ("*/*", "application/*")
+
+
+def _problem_response(err: NgsiError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if err.status_code == 401 else None
+    return Response(orjson.dumps(err.problem()), status_code=err.status_code, media_type=JSON, headers=headers)
+
+
+class NgsiRoute(SessionRoute):
+    """cityhub's route class (commit in the endpoint's thread), answering every error as ProblemDetails."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The session route's handler, with NGSI-LD errors."""
+        handler = super().get_route_handler()
+
+        async def answered(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except CityhubError as exc:
+                return _problem_response(from_cityhub(exc))
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+                return _problem_response(bad(f"{where}: {first.get('msg', 'invalid')}", where))
+
+        return answered
+
+
+def _media(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def negotiate(request: Request, *, geo: bool = False) -> str:
+    """The media type of the answer, from `Accept` (with q-values); 406 NotAcceptable when none fits."""
+    header = request.headers.get("accept", "")
+    if not header.strip():
+        return JSON
+    offered = [JSON, LD, *([GEO] if geo else [])]
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate(header.split(",")):
+        media, *params = [p.strip() for p in part.split(";")]
+        q = 1.0
+        for p in params:
+            if p.startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        ranked.append((q, -i, media.lower()))
+    for q, _i, media in sorted(ranked, reverse=True):
+        if q <= 0:
+            continue
+        if media in offered:
+            return media
+        if media in _ANY:
+            return JSON
+    raise NgsiError("NotAcceptable", f"None of {header[:100]!r} can be produced; use {', '.join(offered)}")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A request's body, its @context (processed), the answer's media type and the tenant header."""
+
+    body: Any
+    ctx: LdContext
+    ld: bool  # the body is JSON-LD (batch elements then carry their own @context)
+    tenant: str | None
+
+
+def request_context(request: Request) -> LdContext:
+    """The @context of a request without a body: the Link header's, else the core context."""
+    return context_for(link_context(request.headers.get("link")))
+
+
+async def read_body(request: Request, *, patch: bool = False) -> Incoming:
+    """Check the media type and @context rules and parse the body."""
+    ctype = _media(request.headers.get("content-type", ""))
+    allowed = (JSON, LD, MERGE) if patch else (JSON, LD)
+    if ctype not in allowed:
+        raise NgsiError("UnsupportedMediaType", f"Content-Type {ctype or '(none)'} is not supported; use "
+                        + " or ".join(allowed))
+    raw = await request.body()
+    if not raw.strip():
+        raise invalid("The request needs a JSON body")
+    try:
+        body = safejson.loads(raw, max_bytes=get_settings().max_body_bytes)
+    except ValidationFailed as exc:
+        detail = exc.details[0]["message"] if exc.details else exc.message
+        raise invalid(f"Invalid JSON: {detail}") from None
+    link = link_context(request.headers.get("link"))
+    tenant = request.headers.get("ngsild-tenant")
+    if ctype == LD:
+        if link is not None:
+            raise bad("A JSON-LD body carries its @context itself: no JSON-LD Link header", "Link")
+        if isinstance(body, dict):
+            if "@context" not in body:
+                raise bad("An application/ld+json body needs an @context", "@context")
+            return Incoming(body, context_for(body["@context"]), True, tenant)
+        return Incoming(body, context_for(None), True, tenant)
+    if isinstance(body, dict) and "@context" in body:
+        raise bad("@context in the body of an application/json request (send it in a Link header, or use "
+                  "application/ld+json)", "@context")
+    return Incoming(body, context_for(link), False, tenant)
+
+
+def answer(data: Any, media: str, ctx: LdContext, *, status: int = 200, headers: dict[str, str] | None = None
+           ) -> Response:
+    """An NGSI-LD answer in the negotiated form (the @context in the body for JSON-LD, else in a Link header)."""
+    out_headers = dict(headers or {})
+    if media == LD:
+        if isinstance(data, dict):
+            data = {"@context": ctx.body_value, **data}
+        elif isinstance(data, list):
+            data = [{"@context": ctx.body_value, **d} if isinstance(d, dict) else d for d in data]
+    else:
+        out_headers["Link"] = link_header(ctx.link_url)
+    return Response(orjson.dumps(data), status_code=status, media_type=media, headers=out_headers)
+
+
+def no_content() -> Response:
+    """204."""
+    return Response(status_code=204)
+
+
+def multi_status(body: dict[str, Any]) -> Response:
+    """207 with a JSON body (batch and attribute results)."""
+    return Response(orjson.dumps(body), status_code=207, media_type=JSON)
+
+
+__all__ = ["GEO", "JSON", "LD", "Incoming", "NgsiRoute", "answer", "multi_status", "negotiate", "no_content",
+           "problem", "read_body", "request_context"]

@@ -1,0 +1,43 @@
+"""The context layer's public façade: what api, pages, cli, the demo and other domains call.
+
+The broker's capabilities keep their own modules (`store` entities, `query` queries and type/attribute listings,
+`batch` batch operations, `grants` read grants; `jsonld`, `entities` and `qlang` the formats); this module
+re-exports their actions so callers import one name and the modules can move without breaking them.
+"""
+
+from __future__ import annotations
+
+from cityhub.context.batch import MAX_BATCH, BatchResult, batch_create, batch_delete, batch_update, batch_upsert
+from cityhub.context.grants import grant_create, grant_delete, grant_list
+from cityhub.context.query import (
+    MAX_LIMIT,
+    GeoQuery,
+    Query,
+    attribute_details,
+    entity_query,
+    geo_query,
+    type_counts,
+    type_details,
+)
+from cityhub.context.store import (
+    attr_delete,
+    attr_patch,
+    attr_replace,
+    attrs_append,
+    attrs_update,
+    entity_create,
+    entity_delete,
+    entity_get,
+    entity_merge,
+    entity_replace,
+    tenant_org,
+    visible,
+)
+
+__all__ = [
+    "MAX_BATCH", "MAX_LIMIT", "BatchResult", "GeoQuery", "Query", "attr_delete", "attr_patch", "attr_replace",
+    "attribute_details", "attrs_append", "attrs_update", "batch_create", "batch_delete", "batch_update",
+    "batch_upsert", "entity_create", "entity_delete", "entity_get", "entity_merge", "entity_query",
+    "entity_replace", "geo_query", "grant_create", "grant_delete", "grant_list", "tenant_org", "type_counts",
+    "type_details", "visible",
+]

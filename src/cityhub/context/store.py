@@ -1,0 +1,363 @@
+"""Entities: create, read, replace, merge, attribute operations and delete, each through visibility and policy.
+
+Every write loads its target through `visible` (an entity the caller may not see is a ResourceNotFound, exactly like
+an unknown id), checks the policy of the owner (`policies.entity_*`), rewrites the entity's document and its side
+rows (types, GeoProperty boxes) in the caller's transaction, leaves an audit row, and flushes. The boundary commits.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, exists, insert, or_, select, true
+from sqlalchemy.orm import Session
+
+from cityhub.context import entities as ent
+from cityhub.context import policies
+from cityhub.context.jsonld import LdContext
+from cityhub.context.models import NO_DATASET, ContextEntity, ContextEntityType, ContextGeometry, ContextGrant
+from cityhub.context.problems import NgsiError, bad, not_found
+from cityhub.core import service as core
+from cityhub.core.actor import Actor
+from cityhub.kit import clock
+from cityhub.kit.errors import Unauthorized
+from cityhub.kit.i18n import gettext as _
+
+E = ContextEntity
+
+
+# ---- tenants and visibility
+
+
+def tenant_org(session: Session, tenant: str | None) -> uuid.UUID | None:
+    """The organisation an `NGSILD-Tenant` names (by its code); None without a header; 404 NonexistentTenant."""
+    if tenant is None or tenant == "":
+        return None
+    org = core.organization_by_code(session, tenant)
+    if org is None:
+        raise NgsiError("NonexistentTenant", f"No tenant {tenant[:64]!r}")
+    return org.id
+
+
+def write_org(actor: Actor, tenant: uuid.UUID | None) -> uuid.UUID:
+    """Where a new entity goes: the tenant named, else the caller's own organisation."""
+    if not actor.is_authenticated:
+        raise Unauthorized(_("Log in or send an API token"))
+    org = tenant or actor.org_id
+    if org is None:
+        raise bad("Name the owning organisation in the NGSILD-Tenant header", "NGSILD-Tenant")
+    return org
+
+
+def visible(actor: Actor) -> ColumnElement[bool]:
+    """The one rule of who reads which entity, as a filter on `ContextEntity`.
+
+    Own units' entities (and every unit's for those who read all); others' through a grant to one of the caller's
+    units; anyone's (anonymous callers too) through a public grant. A grant may be narrowed to one entity type.
+    """
+    if policies.reads_all(actor):
+        return true()
+    own = policies.read_orgs(actor) if actor.is_authenticated else frozenset()
+    grantee: ColumnElement[bool] = ContextGrant.grantee_org_id.is_(None)
+    if own:
+        grantee = or_(grantee, ContextGrant.grantee_org_id.in_(own))
+    typed = exists().where(ContextEntityType.entity_pk == E.id, ContextEntityType.type == ContextGrant.entity_type)
+    granted = exists().where(ContextGrant.owner_org_id == E.org_id, grantee,
+                             or_(ContextGrant.entity_type == "", typed))
+    return or_(E.org_id.in_(own), granted) if own else granted
+
+
+def scope(actor: Actor, tenant: uuid.UUID | None) -> list[ColumnElement[bool]]:
+    """The WHERE clauses every read starts from: visibility, and the tenant when one is named."""
+    clauses = [visible(actor)]
+    if tenant is not None:
+        clauses.append(E.org_id == tenant)
+    return clauses
+
+
+def entity_get(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None) -> ContextEntity:
+    """One visible entity; ResourceNotFound otherwise."""
+    ent.check_uri(entity_id, "entityId")
+    row = session.scalar(select(E).where(E.entity_id == entity_id, *scope(actor, tenant)))
+    if row is None:
+        raise not_found(f"Entity {entity_id} not found")
+    return row
+
+
+def _for_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None, *,
+               deleting: bool = False) -> ContextEntity:
+    if not actor.is_authenticated:
+        raise Unauthorized(_("Log in or send an API token"))
+    row = entity_get(session, actor, entity_id, tenant)
+    (policies.entity_delete if deleting else policies.entity_update)(actor, row.org_id)
+    return row
+
+
+# ---- side rows
+
+
+def _sync_side_rows(session: Session, row: ContextEntity, *, new: bool = False) -> None:
+    """Rewrite the entity's type rows and GeoProperty boxes from its document."""
+    if not new:
+        session.execute(delete(ContextEntityType).where(ContextEntityType.entity_pk == row.id))
+        session.execute(delete(ContextGeometry).where(ContextGeometry.entity_pk == row.id))
+    session.execute(insert(ContextEntityType), [{"entity_pk": row.id, "type": t} for t in row.types])
+    boxes = ent.geometries(row.attrs)
+    if boxes:
+        session.execute(insert(ContextGeometry), [
+            {"entity_pk": row.id, "attr": iri, "dataset_id": ds, "min_x": b[0], "min_y": b[1], "max_x": b[2],
+             "max_y": b[3]} for iri, ds, b in boxes])
+
+
+def _summary(row: ContextEntity) -> dict[str, Any]:
+    return {"types": list(row.types), "attrs": sorted(row.attrs)}
+
+
+def _audit(session: Session, actor: Actor, action: str, row: ContextEntity, **extra: Any) -> None:
+    core.audit_record(session, actor, action, target_type="context_entity", target_id=row.entity_id,
+                      org_id=row.org_id, after=_summary(row), extra=extra or None)
+
+
+# ---- entity operations
+
+
+def entity_create(session: Session, actor: Actor, body: Any, ctx: LdContext, tenant: uuid.UUID | None
+                  ) -> ContextEntity:
+    """Create an entity (409 AlreadyExists when its id is taken)."""
+    org = write_org(actor, tenant)
+    policies.entity_create(actor, org)
+    now = clock.now()
+    parsed = ent.entity(body, ctx, ent.time_text(now))
+    ent.geometries(parsed.attrs)  # geometry checked before anything is written
+    if session.scalar(select(E.id).where(E.entity_id == parsed.entity_id)) is not None:
+        raise NgsiError("AlreadyExists", f"Entity {parsed.entity_id} already exists")
+    row = E(id=uuid.uuid4(), entity_id=parsed.entity_id, org_id=org, types=parsed.types, attrs=parsed.attrs,
+            created_at=now, modified_at=now)
+    session.add(row)
+    session.flush()
+    _sync_side_rows(session, row, new=True)
+    _audit(session, actor, "context_entity_create", row)
+    return row
+
+
+def _keep_created(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    if old is not None and "createdAt" in old:
+        new["createdAt"] = old["createdAt"]
+    return new
+
+
+def _store(session: Session, row: ContextEntity, attrs: dict[str, Any], types: list[str] | None = None) -> None:
+    row.attrs = attrs
+    if types is not None:
+        row.types = types
+    row.modified_at = clock.now()
+    session.flush()
+    _sync_side_rows(session, row)
+
+
+def entity_replace(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
+                   tenant: uuid.UUID | None) -> ContextEntity:
+    """Replace every attribute (and the type) of an entity; `id` in the body, if given, must match."""
+    row = _for_write(session, actor, entity_id, tenant)
+    if isinstance(body, dict) and "id" in body and body["id"] != entity_id:
+        raise bad("The id in the body differs from the id in the path", "id")
+    parsed = ent.entity({**body, "id": entity_id} if isinstance(body, dict) else body, ctx,
+                        ent.time_text(clock.now()))
+    _store(session, row, parsed.attrs, parsed.types)
+    _audit(session, actor, "context_entity_replace", row)
+    return row
+
+
+def _merge_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = {**old, **{k: v for k, v in new.items() if k != "createdAt"}}
+    if new.get("type") != old.get("type") and new.get("type"):
+        # a changed attribute type: the old value member means nothing for the new type
+        for key in set(ent.VALUE_KEY.values()) - {ent.VALUE_KEY[new["type"]]}:
+            merged.pop(key, None)
+    return merged
+
+
+def _is_null(raw: Any) -> bool:
+    return raw == ent.NULL or (isinstance(raw, dict) and ent.NULL in (raw.get("value"), raw.get("object")))
+
+
+def entity_merge(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
+                 tenant: uuid.UUID | None) -> ContextEntity:
+    """Merge-patch: attributes given are merged into existing instances or added; `urn:ngsi-ld:null` deletes."""
+    row = _for_write(session, actor, entity_id, tenant)
+    if not isinstance(body, dict):
+        raise bad("A merge-patch body must be a JSON object", "body")
+    if "id" in body and body["id"] != entity_id:
+        raise bad("The id in the body differs from the id in the path", "id")
+    now = ent.time_text(clock.now())
+    attrs = copy.deepcopy(row.attrs)
+    deleted = {ctx.expand(ent.check_name(n)) for n, raw in body.items()
+               if n not in ent.ENTITY_KEYS and _is_null(raw)}
+    parsed = ent.entity({k: v for k, v in body.items() if k not in ("id",) and (
+        k in ent.ENTITY_KEYS or ctx.expand(ent.check_name(k)) not in deleted)}, ctx, now, need_id=False,
+        need_type=False, patch=True)
+    for iri in deleted:
+        attrs.pop(iri, None)
+    for iri, instances in parsed.attrs.items():
+        current = attrs.setdefault(iri, {})
+        for ds, inst in instances.items():
+            if ds in current:
+                current[ds] = _merge_instance(current[ds], inst)
+            else:
+                _require_value(inst, iri, ctx)
+                current[ds] = inst
+    types = list(dict.fromkeys([*row.types, *parsed.types])) if parsed.types else None
+    _check_attrs(attrs)
+    _store(session, row, attrs, types)
+    _audit(session, actor, "context_entity_merge", row)
+    return row
+
+
+def _require_value(inst: dict[str, Any], iri: str, ctx: LdContext) -> None:
+    if ent.VALUE_KEY[inst["type"]] not in inst:
+        raise bad(f"New attribute {ctx.compact(iri)} needs '{ent.VALUE_KEY[inst['type']]}'", ctx.compact(iri))
+
+
+def _check_attrs(attrs: dict[str, Any]) -> None:
+    ent.geometries(attrs)
+
+
+def attrs_append(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
+                 tenant: uuid.UUID | None, *, overwrite: bool = True) -> tuple[list[str], list[dict[str, str]]]:
+    """Append attributes (replacing existing ones unless `overwrite` is False); (updated, not updated)."""
+    row = _for_write(session, actor, entity_id, tenant)
+    parsed = ent.entity(_attrs_body(body, entity_id), ctx, ent.time_text(clock.now()), need_id=False,
+                        need_type=False)
+    attrs = copy.deepcopy(row.attrs)
+    updated, not_updated = [], []
+    for iri, instances in parsed.attrs.items():
+        current = attrs.setdefault(iri, {})
+        for ds, inst in instances.items():
+            if ds in current and not overwrite:
+                not_updated.append({"attributeName": ctx.compact(iri), "reason": "attribute exists (noOverwrite)"})
+                continue
+            current[ds] = _keep_created(current.get(ds), inst)
+            updated.append(ctx.compact(iri))
+    types = list(dict.fromkeys([*row.types, *parsed.types])) if parsed.types else None
+    _store(session, row, attrs, types)
+    _audit(session, actor, "context_entity_attrs_append", row, updated=sorted(set(updated)))
+    return sorted(set(updated)), not_updated
+
+
+def _attrs_body(body: Any, entity_id: str) -> Any:
+    if not isinstance(body, dict):
+        raise bad("The attributes must be a JSON object", "body")
+    if "id" in body and body["id"] != entity_id:
+        raise bad("The id in the body differs from the id in the path", "id")
+    return {k: v for k, v in body.items() if k != "id"}
+
+
+def attrs_update(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
+                 tenant: uuid.UUID | None) -> tuple[list[str], list[dict[str, str]]]:
+    """Update existing attributes only (replacing their instances); others are reported as not updated."""
+    row = _for_write(session, actor, entity_id, tenant)
+    parsed = ent.entity(_attrs_body(body, entity_id), ctx, ent.time_text(clock.now()), need_id=False,
+                        need_type=False)
+    attrs = copy.deepcopy(row.attrs)
+    updated, not_updated = [], []
+    for iri, instances in parsed.attrs.items():
+        for ds, inst in instances.items():
+            if ds not in attrs.get(iri, {}):
+                not_updated.append({"attributeName": ctx.compact(iri), "reason": "attribute does not exist"})
+                continue
+            attrs[iri][ds] = _keep_created(attrs[iri][ds], inst)
+            updated.append(ctx.compact(iri))
+    if updated:
+        _store(session, row, attrs)
+        _audit(session, actor, "context_entity_attrs_update", row, updated=sorted(set(updated)))
+    return sorted(set(updated)), not_updated
+
+
+def _one_attr(body: Any, name: str, entity_id: str) -> Any:
+    if isinstance(body, dict) and name in body and len([k for k in body if k not in ("@context", "id")]) == 1:
+        return body[name]  # {"<attr>": {...}}, as some clients send it
+    return body
+
+
+def attr_patch(session: Session, actor: Actor, entity_id: str, name: str, body: Any, ctx: LdContext,
+               tenant: uuid.UUID | None) -> ContextEntity:
+    """Partial attribute update: the fields given are merged into the instance (`datasetId` picks it)."""
+    row = _for_write(session, actor, entity_id, tenant)
+    iri = ctx.expand(ent.check_name(name))
+    body = _one_attr(body, name, entity_id)
+    if not isinstance(body, dict):
+        raise bad("A partial attribute update is a JSON object", "body")
+    attrs = copy.deepcopy(row.attrs)
+    ds = body.get("datasetId", NO_DATASET)
+    if ds not in attrs.get(iri, {}):
+        raise not_found(f"Attribute {name} (datasetId {ds}) not found in {entity_id}")
+    old = attrs[iri][ds]
+    raw = {**({"type": old["type"]} if "type" not in body else {}), **body}
+    inst = ent.instance(raw, name, ctx, ent.time_text(clock.now()), patch=True)
+    attrs[iri][ds] = _merge_instance(old, inst)
+    _check_attrs(attrs)
+    _store(session, row, attrs)
+    _audit(session, actor, "context_entity_attr_patch", row, attr=name)
+    return row
+
+
+def attr_replace(session: Session, actor: Actor, entity_id: str, name: str, body: Any, ctx: LdContext,
+                 tenant: uuid.UUID | None) -> ContextEntity:
+    """Replace an existing attribute (instance picked by `datasetId`)."""
+    row = _for_write(session, actor, entity_id, tenant)
+    iri = ctx.expand(ent.check_name(name))
+    attrs = copy.deepcopy(row.attrs)
+    instances = ent.attribute(_one_attr(body, name, entity_id), name, ctx, ent.time_text(clock.now()))
+    for ds, inst in instances.items():
+        if ds not in attrs.get(iri, {}):
+            raise not_found(f"Attribute {name} (datasetId {ds}) not found in {entity_id}")
+        attrs[iri][ds] = _keep_created(attrs[iri][ds], inst)
+    _store(session, row, attrs)
+    _audit(session, actor, "context_entity_attr_replace", row, attr=name)
+    return row
+
+
+def attr_delete(session: Session, actor: Actor, entity_id: str, name: str, ctx: LdContext,
+                tenant: uuid.UUID | None, *, dataset_id: str | None = None, delete_all: bool = False
+                ) -> ContextEntity:
+    """Delete an attribute's default instance, the one `dataset_id` names, or all of them."""
+    row = _for_write(session, actor, entity_id, tenant, deleting=True)
+    iri = ctx.expand(ent.check_name(name))
+    attrs = copy.deepcopy(row.attrs)
+    instances = attrs.get(iri)
+    ds = ent.check_uri(dataset_id, "datasetId") if dataset_id else NO_DATASET
+    if not instances or (not delete_all and ds not in instances):
+        raise not_found(f"Attribute {name} not found in {entity_id}")
+    if delete_all:
+        del attrs[iri]
+    else:
+        del instances[ds]
+        if not instances:
+            del attrs[iri]
+    _store(session, row, attrs)
+    _audit(session, actor, "context_entity_attr_delete", row, attr=name, dataset_id=dataset_id or "",
+           delete_all=delete_all)
+    return row
+
+
+def entity_delete(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None) -> None:
+    """Delete an entity."""
+    row = _for_write(session, actor, entity_id, tenant, deleting=True)
+    _audit(session, actor, "context_entity_delete", row)
+    session.delete(row)
+    session.flush()
+
+
+def entities_by_ids(session: Session, ids: Iterable[str]) -> dict[str, ContextEntity]:
+    """Entities by id, whoever sees them (batch operations check visibility and policy per entity)."""
+    wanted = list(dict.fromkeys(ids))
+    rows = session.scalars(select(E).where(E.entity_id.in_(wanted))).all() if wanted else []
+    return {r.entity_id: r for r in rows}
+
+
+def is_visible(session: Session, actor: Actor, row: ContextEntity, tenant: uuid.UUID | None) -> bool:
+    """Does the caller see this entity (in this tenant)?"""
+    return session.scalar(select(E.id).where(and_(E.id == row.id, *scope(actor, tenant)))) is not None

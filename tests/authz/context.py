@@ -1,0 +1,83 @@
+"""Context (NGSI-LD) routes: a unit's staff create and change its entities (in their own organisation, or the
+tenant they name); those who read every unit's (auditor, operator, platform admin) read but do not write; other
+units and anonymous callers see nothing of dept A's private entities (404, as for an unknown id); lists and
+types are public (each caller sees what the visibility rule lets through). Grants are the owner admins'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityhub.context import service as context
+from cityhub.context.jsonld import core
+from cityhub.context.schemas import GrantCreate
+from tests.authz import ANY_USER, PUBLIC, Expect, roles
+
+N = "/ngsi-ld/v1"
+G = "/api/v1/context"
+EID = "urn:ngsi-ld:AirQualityObserved:authz-a"
+WRITERS_A = roles("platform_admin", "org_admin_a", "org_member_a")
+READ_A = WRITERS_A | roles("auditor", "operator")
+# anyone who writes some unit's entities: a batch is refused as a whole only for callers who write none
+WRITERS = WRITERS_A | roles("org_member_b", "district_admin")
+OWNER_ADMIN = roles("platform_admin", "org_admin_a")
+
+
+def prepare(w: Any) -> None:
+    """A private entity of dept A and a grant of dept A's (to dept B)."""
+    member = w.actors["org_member_a"]
+    context.entity_create(w.session, member, {
+        "id": EID, "type": "AirQualityObserved", "pm25": {"type": "Property", "value": 12},
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [106.5, 29.5]}}},
+        core(), None)
+    grant = context.grant_create(w.session, w.actors["org_admin_a"], GrantCreate(
+        owner_org_id=w.orgs["dept_a"].id, grantee_org_id=w.orgs["dept_b"].id, entity_type="Parking"))
+    w.extra["context"] = {"grant": grant}
+
+
+def _e(w: Any) -> dict[str, Any]:
+    return {"entity_id": EID}
+
+
+def _attr(w: Any) -> dict[str, Any]:
+    return {"entity_id": EID, "attr": "pm25"}
+
+
+def _new(w: Any) -> dict[str, Any]:
+    return {"id": "urn:ngsi-ld:AirQualityObserved:authz-new", "type": "AirQualityObserved", "pm25": 1}
+
+
+EXPECTATIONS = [
+    Expect("POST", f"{N}/entities", WRITERS, body=_new, note="into the caller's own unit"),
+    Expect("GET", f"{N}/entities", PUBLIC, query=lambda w: {"type": "AirQualityObserved"}),
+    Expect("GET", f"{N}/entities/{{entity_id}}", READ_A, params=_e),
+    Expect("DELETE", f"{N}/entities/{{entity_id}}", WRITERS_A, params=_e),
+    Expect("PUT", f"{N}/entities/{{entity_id}}", WRITERS_A, params=_e,
+           body=lambda w: {"type": "AirQualityObserved", "pm25": 3}),
+    Expect("PATCH", f"{N}/entities/{{entity_id}}", WRITERS_A, params=_e, body=lambda w: {"pm25": {"value": 4}}),
+    Expect("POST", f"{N}/entities/{{entity_id}}/attrs", WRITERS_A, params=_e, body=lambda w: {"no2": 5}),
+    Expect("PATCH", f"{N}/entities/{{entity_id}}/attrs", WRITERS_A, params=_e, body=lambda w: {"pm25": 6}),
+    Expect("PATCH", f"{N}/entities/{{entity_id}}/attrs/{{attr}}", WRITERS_A, params=_attr,
+           body=lambda w: {"value": 7}),
+    Expect("PUT", f"{N}/entities/{{entity_id}}/attrs/{{attr}}", WRITERS_A, params=_attr,
+           body=lambda w: {"type": "Property", "value": 8}),
+    Expect("DELETE", f"{N}/entities/{{entity_id}}/attrs/{{attr}}", WRITERS_A, params=_attr),
+    Expect("POST", f"{N}/entityOperations/create", WRITERS, body=lambda w: [_new(w)]),
+    Expect("POST", f"{N}/entityOperations/upsert", WRITERS, body=lambda w: [_new(w)]),
+    Expect("POST", f"{N}/entityOperations/update", WRITERS, body=lambda w: [{"id": EID, "no2": 9}],
+           note="other units get a 207 whose error for the entity is a 404"),
+    Expect("POST", f"{N}/entityOperations/delete", WRITERS, body=lambda w: [EID],
+           note="other units get a 207 whose error for the entity is a 404"),
+    Expect("GET", f"{N}/types", PUBLIC),
+    Expect("GET", f"{N}/types/{{type_name}}", PUBLIC, params=lambda w: {"type_name": "AirQualityObserved"},
+           note="a 404 for those who see no entity of the type"),
+    Expect("GET", f"{N}/attributes", PUBLIC),
+    Expect("GET", f"{N}/attributes/{{attr}}", PUBLIC, params=lambda w: {"attr": "pm25"},
+           note="a 404 for those who see no entity with the attribute"),
+    Expect("GET", f"{G}/grants", ANY_USER),
+    Expect("POST", f"{G}/grants", OWNER_ADMIN, body=lambda w: {
+        "owner_org_id": str(w.orgs["dept_a"].id), "grantee_org_id": None, "entity_type": "AirQualityObserved"},
+        refs={"owner_org_id": lambda w: w.orgs["dept_b"].id,
+              "grantee_org_id": "any unit may be granted reads: that is what a grant is for"}),
+    Expect("DELETE", f"{G}/grants/{{grant_id}}", OWNER_ADMIN,
+           params=lambda w: {"grant_id": w.extra["context"]["grant"].id}),
+]
