@@ -127,7 +127,9 @@ class LdContext:
         except NgsiError:
             raise
         except jsonld.JsonLdError as exc:
-            cause = exc.cause if isinstance(getattr(exc, "cause", None), NgsiError) else None
+            cause: Any = exc
+            while cause is not None and not isinstance(cause, NgsiError):  # pyld wraps the loader's error
+                cause = getattr(cause, "cause", None) or cause.__cause__ or cause.__context__
             if cause is not None:
                 raise cause from exc
             raise bad(f"Invalid @context: {exc.code or exc.type}", "@context") from exc

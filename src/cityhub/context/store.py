@@ -64,7 +64,9 @@ def visible(actor: Actor) -> ColumnElement[bool]:
     grantee: ColumnElement[bool] = ContextGrant.grantee_org_id.is_(None)
     if own:
         grantee = or_(grantee, ContextGrant.grantee_org_id.in_(own))
-    typed = exists().where(ContextEntityType.entity_pk == E.id, ContextEntityType.type == ContextGrant.entity_type)
+    typed = select(ContextEntityType.entity_pk).where(
+        ContextEntityType.entity_pk == E.id, ContextEntityType.type == ContextGrant.entity_type).correlate(
+        E, ContextGrant).exists()
     granted = exists().where(ContextGrant.owner_org_id == E.org_id, grantee,
                              or_(ContextGrant.entity_type == "", typed))
     return or_(E.org_id.in_(own), granted) if own else granted

@@ -1,0 +1,94 @@
+"""Batch operations: 201 / 204 / 207, each entity all or nothing, the others standing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from cityhub.context.models import ContextEntity, ContextEntityType
+from tests.context.helpers import CORE, LD_HEADERS, E, entity_body, headers
+
+OPS = "/ngsi-ld/v1/entityOperations"
+
+
+def test_create_all_then_partly(client: Any, world: Any) -> None:
+    h = headers(world, "org_member_a")
+    bodies = [entity_body(f"urn:ngsi-ld:AirQualityObserved:b{i}", pm25=i) for i in range(3)]
+    resp = client.post(f"{OPS}/create", json=bodies, headers=h)
+    assert resp.status_code == 201 and resp.json() == [b["id"] for b in bodies]
+    again = [entity_body("urn:ngsi-ld:AirQualityObserved:b0"), entity_body("urn:ngsi-ld:AirQualityObserved:b9"),
+             {"id": "urn:ngsi-ld:AirQualityObserved:bad", "type": "AirQualityObserved",
+              "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [999, 0]}}}]
+    resp = client.post(f"{OPS}/create", json=again, headers=h)
+    assert resp.status_code == 207
+    out = resp.json()
+    assert out["success"] == ["urn:ngsi-ld:AirQualityObserved:b9"]
+    errors = {e["entityId"]: e["error"] for e in out["errors"]}
+    assert errors["urn:ngsi-ld:AirQualityObserved:b0"]["type"].endswith("/AlreadyExists")
+    assert errors["urn:ngsi-ld:AirQualityObserved:bad"]["type"].endswith("/BadRequestData")
+    # nothing of the refused entity was written, neither the row nor its side rows
+    assert client.get(f"{E}/urn:ngsi-ld:AirQualityObserved:bad", headers=h).status_code == 404
+    s = world.session
+    assert s.scalar(select(func.count()).select_from(ContextEntity)) == 4
+    assert s.scalar(select(func.count()).select_from(ContextEntityType)) == 4
+
+
+def test_upsert_replace_and_update(client: Any, world: Any) -> None:
+    h = headers(world, "org_member_a")
+    first = [entity_body("urn:ngsi-ld:AirQualityObserved:u1", pm25=1)]
+    resp = client.post(f"{OPS}/upsert", json=first, headers=h)
+    assert resp.status_code == 201 and resp.json() == ["urn:ngsi-ld:AirQualityObserved:u1"]
+    # replace (the default): attributes not sent are gone
+    resp = client.post(f"{OPS}/upsert", json=[{"id": "urn:ngsi-ld:AirQualityObserved:u1",
+                                                "type": "AirQualityObserved", "pm25": 2}], headers=h)
+    assert resp.status_code == 204
+    got = client.get(f"{E}/urn:ngsi-ld:AirQualityObserved:u1", headers=h).json()
+    assert got["pm25"]["value"] == 2 and "refDevice" not in got
+    # update: attributes not sent stay
+    resp = client.post(f"{OPS}/upsert?options=update", json=[
+        {"id": "urn:ngsi-ld:AirQualityObserved:u1", "type": "AirQualityObserved", "no2": 3},
+        {"id": "urn:ngsi-ld:AirQualityObserved:u2", "type": "AirQualityObserved", "no2": 4}], headers=h)
+    assert resp.status_code == 201 and resp.json() == ["urn:ngsi-ld:AirQualityObserved:u2"]
+    got = client.get(f"{E}/urn:ngsi-ld:AirQualityObserved:u1", headers=h).json()
+    assert got["pm25"]["value"] == 2 and got["no2"]["value"] == 3
+    resp = client.post(f"{OPS}/upsert?options=update,replace", json=first, headers=h)
+    assert resp.status_code == 400
+
+
+def test_update_and_delete(client: Any, world: Any) -> None:
+    h = headers(world, "org_member_a")
+    client.post(f"{OPS}/create", json=[entity_body("urn:ngsi-ld:AirQualityObserved:d1")], headers=h)
+    resp = client.post(f"{OPS}/update", json=[{"id": "urn:ngsi-ld:AirQualityObserved:d1", "pm25": 9},
+                                              {"id": "urn:ngsi-ld:AirQualityObserved:none", "pm25": 9}], headers=h)
+    assert resp.status_code == 207
+    assert resp.json()["errors"][0]["error"]["type"].endswith("/ResourceNotFound")
+    resp = client.post(f"{OPS}/update?options=noOverwrite", json=[
+        {"id": "urn:ngsi-ld:AirQualityObserved:d1", "pm25": 100, "o3": 1}], headers=h)
+    assert resp.status_code == 204
+    got = client.get(f"{E}/urn:ngsi-ld:AirQualityObserved:d1", headers=h).json()
+    assert got["pm25"]["value"] == 9 and got["o3"]["value"] == 1
+    resp = client.post(f"{OPS}/delete", json=["urn:ngsi-ld:AirQualityObserved:d1"], headers=h)
+    assert resp.status_code == 204
+    resp = client.post(f"{OPS}/delete", json=["urn:ngsi-ld:AirQualityObserved:d1", 5], headers=h)
+    assert resp.status_code == 207 and len(resp.json()["errors"]) == 2
+
+
+def test_batch_bodies_and_contexts(client: Any, world: Any) -> None:
+    h = headers(world, "org_member_a")
+    for body in ({"id": "urn:x:1"}, [], [entity_body(f"urn:x:{i}") for i in range(1001)]):
+        assert client.post(f"{OPS}/create", json=body, headers=h).status_code == 400
+    ld = [{**entity_body("urn:ngsi-ld:AirQualityObserved:ld1"), "@context": CORE}]
+    assert client.post(f"{OPS}/create", json=ld, headers={**h, **LD_HEADERS}).status_code == 201
+    no_ctx = [entity_body("urn:ngsi-ld:AirQualityObserved:ld2")]
+    resp = client.post(f"{OPS}/create", json=no_ctx, headers={**h, **LD_HEADERS})
+    assert resp.status_code == 207  # a JSON-LD element without @context is that element's error
+    with_ctx = [{**entity_body("urn:ngsi-ld:AirQualityObserved:ld3"), "@context": CORE}]
+    assert client.post(f"{OPS}/create", json=with_ctx, headers=h).status_code == 207
+
+
+def test_batch_needs_a_writer(client: Any, world: Any) -> None:
+    body = [entity_body("urn:ngsi-ld:AirQualityObserved:w1")]
+    assert client.post(f"{OPS}/create", json=body).status_code == 401
+    resp = client.post(f"{OPS}/create", json=body, headers=headers(world, "auditor"))
+    assert resp.status_code == 403 and resp.json()["type"].endswith("/Forbidden")
