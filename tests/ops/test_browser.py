@@ -73,6 +73,63 @@ def test_screen_renders_non_empty_charts_at_both_sizes(ops_server: str, tmp_path
             sizes = page.evaluate("[...document.querySelectorAll('.panel')].map(p => p.getBoundingClientRect())"
                                   ".map(r => [r.width, r.height, r.bottom])")
             assert all(wd > 100 and ht > 60 and bottom <= h + 1 for wd, ht, bottom in sizes), sizes
+            # a real funnel: stages reached, widest first (the one incident was opened, not yet dispatched)
+            funnel = page.evaluate("echarts.getInstanceByDom(document.getElementById('c-funnel')).getOption()"
+                                   ".series[0].data.map(d => d.value)")
+            assert funnel == sorted(funnel, reverse=True) and funnel[0] == 1, funnel
+            # bars keep room above them for their labels; the corner menu and the header fit the width
+            top = page.evaluate("echarts.getInstanceByDom(document.getElementById('c-severity'))"
+                                ".getModel().getComponent('yAxis').axis.scale.getExtent()[1]")
+            assert top > 1
+            assert page.evaluate("document.querySelector('header').scrollWidth <= innerWidth")
+            assert page.locator("[data-testid=corner-menu] a[href='/']").count() == 1
+            assert page.locator("[data-testid=corner-menu] [data-lang]").count() == 2
+            # every latest-alarm line shown is whole, inside its panel
+            assert page.evaluate("(() => { const f = document.getElementById('feed').getBoundingClientRect();"
+                                 " return [...document.querySelectorAll('#feed li:not([hidden])')]"
+                                 ".every(li => li.getBoundingClientRect().bottom <= f.bottom + 1); })()")
             page.screenshot(path=str(out / f"ops-screen-{w}x{h}.png"))
             page.close()
+        browser.close()
+
+
+def test_the_live_stream_reconnects_by_itself(ops_server: str) -> None:
+    chromium = need_chromium()
+    from playwright.sync_api import Route, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+
+        def refuse(route: Route) -> None:
+            route.fulfill(status=502, body="down")
+
+        page.route("**/ops/screen/stream*", refuse)  # the stream's server is away: the screen says so, keeps trying
+        page.goto(f"{ops_server}/login?next=/ops/screen")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("[data-testid=live][data-state=off]", timeout=15_000)
+        assert "秒后重试" in page.inner_text("[data-testid=live]")
+        page.unroute("**/ops/screen/stream*")  # back: live again without a reload
+        page.wait_for_selector("[data-testid=live][data-state=live]", timeout=40_000)
+        browser.close()
+
+
+def test_the_report_map_fills_the_coordinates(ops_server: str) -> None:
+    chromium = need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(f"{ops_server}/ops/report")
+        page.wait_for_selector("#map-picker canvas", timeout=10_000)
+        page.wait_for_timeout(500)
+        box = page.locator("#map-picker").bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        lon, lat = float(page.input_value("#lon")), float(page.input_value("#lat"))
+        assert 105 < lon < 111 and 28 < lat < 33  # somewhere in Chongqing, without typing
+        assert page.inner_text("[data-testid=picked]")
         browser.close()

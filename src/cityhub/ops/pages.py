@@ -444,7 +444,7 @@ def report_form(request: Request, actor: OptionalActor, code: str | None = None,
                 msg: str | None = None) -> Response:
     """The public intake form."""
     return _page(request, "ops/report.html", {
-        "categories": schemas.CATEGORIES, "code": code, "msg": msg})
+        "categories": schemas.CATEGORIES, "code": code, "msg": msg, "form": {}})
 
 
 @router.post("/report")
@@ -466,6 +466,8 @@ async def report_submit(request: Request, session: DbSession, actor: OptionalAct
                                                     content or None, photo.filename or "photo" if photo else "photo")
         return RedirectResponse(f"/ops/report?code={receipt.code}", status_code=303)  # R + hex: nothing to quote
     except (ValidationError, CityhubError) as exc:
-        return _page(request, "ops/report.html", {
-            "categories": schemas.CATEGORIES, "code": None, "msg": error_text(exc)}, status_code=422)
+        return _page(request, "ops/report.html", {  # what the citizen typed stays in the form
+            "categories": schemas.CATEGORIES, "code": None, "msg": error_text(exc),
+            "form": {"category": category, "description": description, "lon": lon, "lat": lat, "contact": contact}},
+            status_code=422)
 
