@@ -107,8 +107,8 @@
 
     const d = s.districts.slice(0, 8).reverse();
     draw1('c-district', {grid: {left: 6, right: 34, top: 6, bottom: 4, containLabel: true}, tooltip: {},
-      xAxis: {type: 'value', minInterval: 1, max: headroom, ...axis},
-      yAxis: {type: 'category', data: d.map((x) => x.name), ...axis,
+      xAxis: {type: 'value', minInterval: 1, max: headroom, ...axis, show: d.length > 0},
+      yAxis: {type: 'category', data: d.map((x) => x.name), ...axis, show: d.length > 0,
         axisLabel: {color: '#9fb6dc', width: 80, overflow: 'truncate'}},
       series: [{type: 'bar', data: d.map((x) => x.value), barMaxWidth: 22,
         label: {show: true, position: 'right', color: '#fff'},
