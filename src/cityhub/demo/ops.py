@@ -77,6 +77,10 @@ INDICATORS: tuple[tuple[Any, ...], ...] = (
     ("ene-power", "全社会日用电量", "energy", "亿千瓦时", "datastore", {}, None, "lower", 4.6, 5.0, "cq-fgw", 3.9, .35),
     ("ene-gas", "天然气日供应量", "energy", "万立方米", "manual", {}, None, "lower", 5200, 5600, "cq-fgw", 4300, 500),
 )
+NAMES_EN = {"env-pm25": "City PM2.5, hourly mean", "env-noise": "Urban noise, mean",
+            "eco-gdp-growth": "GDP growth", "eco-retail": "Retail sales growth",
+            "con-sites": "Construction sites meeting dust rules", "ene-power": "Daily power consumption",
+            "ene-gas": "Daily natural gas supply"}
 INCIDENTS = (
     ("渝中区解放碑地下管廊积水", "pipe_gallery", "major", "resolved"),
     ("嘉陵江大桥伸缩缝异响", "bridge", "minor", "in_progress"),
@@ -124,7 +128,8 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
             continue
         org = _org(session, org_code) or owner
         ind = ops.indicator_create(session, actor, IndicatorCreate.model_validate({
-            "code": code, "name": name, "theme": theme, "unit": unit, "source": source, "source_config": cfg,
+            "code": code, "name": name, "name_en": NAMES_EN.get(code, ""), "theme": theme, "unit": unit,
+            "source": source, "source_config": cfg,
             "target": target, "direction": direction, "warning": warn, "critical": crit, "org_id": org.id,
             "frequency_s": 900 if source == "telemetry" else 86400,
             "definition": f"{name}（演示数据：近 30 天）"}))

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
-from cityhub.kit import clock
+from cityhub.kit import clock, i18n
 from cityhub.ops import devices
 from cityhub.ops.alarms.service import alarm_query, alarm_stats
 from cityhub.ops.incidents.service import OPEN_INCIDENT, incident_query
@@ -54,9 +54,11 @@ def dashboard_snapshot(session: Session, actor: Actor, district_id: uuid.UUID | 
         inc_base.c.sla_breached.is_(True), inc_base.c.status.in_(OPEN_INCIDENT))) or 0
     open_n = sum(funnel[s.value] for s in OPEN_INCIDENT)
     indicators = []
+    english = i18n.get_locale() != "zh_CN"
     for ind in indicator_list(session, actor)[:12]:
         series = indicator_values(session, actor, ind.id, start=clock.now() - timedelta(days=30), limit=60)
-        indicators.append({"code": ind.code, "name": ind.name, "unit": unit_text(ind.unit), "theme": ind.theme,
+        name = ind.name_en if english and ind.name_en else ind.name
+        indicators.append({"code": ind.code, "name": name, "unit": unit_text(ind.unit), "theme": ind.theme,
                            "value": ind.last_value, "target": ind.target, "warning": ind.warning,
                            "critical": ind.critical, "band": ind.band, "direction": ind.direction,
                            "trend": [[v.ts.isoformat(), v.value] for v in series]})
