@@ -92,3 +92,27 @@ def test_batch_needs_a_writer(client: Any, world: Any) -> None:
     assert client.post(f"{OPS}/create", json=body).status_code == 401
     resp = client.post(f"{OPS}/create", json=body, headers=headers(world, "auditor"))
     assert resp.status_code == 403 and resp.json()["type"].endswith("/Forbidden")
+
+
+def test_bulk_path_edge_cases(client: Any, world: Any) -> None:
+    from cityhub.core.models import AuditEntry
+
+    a, b = headers(world, "org_member_a"), headers(world, "org_member_b")
+    assert client.post(E, json={"id": "urn:b:1", "type": "T", "p": 1}, headers=b).status_code == 201
+    twice = [{"id": "urn:a:1", "type": "T", "p": 1}, {"id": "urn:a:1", "type": "T", "p": 2}]
+    resp = client.post(f"{OPS}/create", json=twice, headers=a)
+    assert resp.status_code == 207 and resp.json()["success"] == ["urn:a:1"]
+    assert resp.json()["errors"][0]["error"]["type"].endswith("/AlreadyExists")
+    # upsert: the later element of one id wins; another unit's entity is not found (not replaced)
+    resp = client.post(f"{OPS}/upsert", json=[*twice, {"id": "urn:b:1", "type": "T", "p": 9},
+                                              {"id": "urn:a:2", "type": "T", "p": 3}], headers=a)
+    assert resp.status_code == 207
+    assert resp.json()["success"] == ["urn:a:1", "urn:a:2"]
+    assert resp.json()["errors"][0]["entityId"] == "urn:b:1"
+    assert resp.json()["errors"][0]["error"]["type"].endswith("/ResourceNotFound")
+    assert client.get(f"{E}/urn:a:1", headers=a).json()["p"]["value"] == 2
+    assert client.get(f"{E}/urn:b:1", headers=b).json()["p"]["value"] == 1
+    # one audit row for the batch, naming every entity
+    row = world.session.scalars(select(AuditEntry).where(AuditEntry.action == "context_entity_batch_upsert")).one()
+    assert row.summary["after"] == {"created": ["urn:a:2"], "replaced": ["urn:a:1"]}
+    assert row.org_id == world.orgs["dept_a"].id

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cityhub.context import policies, store
+from cityhub.context.bulk import bulk_write
 from cityhub.context.jsonld import LdContext
 from cityhub.context.problems import bad, from_cityhub
 from cityhub.core.actor import Actor
@@ -82,24 +83,23 @@ def _require_account(actor: Actor) -> None:
 
 def batch_create(session: Session, actor: Actor, body: Any, ctx: LdContext, tenant: uuid.UUID | None,
                  ld: bool = False) -> BatchResult:
-    """Create each entity; one that exists, or is invalid, is an error of its own."""
+    """Create each entity; one that exists, or is invalid, is an error of its own (the bulk path)."""
     _require_account(actor)
-    result = BatchResult()
-    for item in _items(body):
-        def step(item: Any = item) -> bool:
-            store.entity_create(session, actor, item, _own_context(item, ctx, ld), tenant)
-            return True
-
-        _run(session, result, _entity_id(item), step)
-    return result
+    success, created, errors = bulk_write(session, actor, _items(body), lambda item: _own_context(item, ctx, ld),
+                                          tenant, replace=False)
+    return BatchResult(success, created, errors)
 
 
 def batch_upsert(session: Session, actor: Actor, body: Any, ctx: LdContext, tenant: uuid.UUID | None, *,
                  replace: bool = True, ld: bool = False) -> BatchResult:
     """Create each entity, or replace it (`options=replace`, the default) / update its attributes (`update`)."""
     _require_account(actor)
-    result = BatchResult()
     items = _items(body)
+    if replace:
+        success, created, errors = bulk_write(session, actor, items, lambda item: _own_context(item, ctx, ld),
+                                              tenant, replace=True)
+        return BatchResult(success, created, errors)
+    result = BatchResult()
     existing = store.entities_by_ids(session, [_entity_id(i) for i in items])
     for item in items:
         def step(item: Any = item) -> bool:

@@ -1,0 +1,176 @@
+"""The NGSI-LD broker on the issue's load (issue 19): batch upserts, single GETs, type + q and geo near queries.
+
+In a scratch database (PostgreSQL when reachable), starts `cityhub serve` (one process) and, as a platform
+admin with an API token:
+
+- loads BENCH_ENTITIES entities (default 100,000; 6 Properties, 1 Relationship, 1 GeoProperty in Chongqing's
+  centre) through `/entityOperations/upsert`, 1,000 per call on one keep-alive connection → `batch_upserts_per_s`;
+- times BENCH_REQUESTS single `GET /entities/{id}` of random ids on one keep-alive connection (raw socket, so the
+  client adds next to nothing) → `get_per_s` (sequential: 1 / mean latency), p50 / p95;
+- times BENCH_QUERIES `type=Sensor&q=temperature>=a;temperature<a+0.2` (≈ 1 % of the entities, limit 100) →
+  `query_type_q_p95_ms`, and `georel=near;maxDistance==200` around random points → `geo_near_p95_ms`;
+- the same single read and the same range query as raw SQL on one psycopg connection (`sql_*`), for the ratios;
+- the server's RSS at the end.
+
+Not measured yet: `temporal_aggr_p95_ms` (no temporal API) and ingest with the entity bridge (no bridge).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from typing import Any
+from urllib.parse import quote
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import free_port, pct, record, rss_mb, scratch_database, serve  # noqa: E402
+from _loadgen import Sequential, request_bytes  # noqa: E402
+
+ENTITIES = int(os.environ.get("BENCH_ENTITIES", "100000"))
+N = int(os.environ.get("BENCH_REQUESTS", "2000"))
+QUERIES = int(os.environ.get("BENCH_QUERIES", "200"))
+BATCH = 1000
+LON, LAT = 106.55, 29.56  # 解放碑
+
+
+def _build(url: str) -> str:
+    from cityhub.core import service as core
+    from cityhub.core.actor import Actor
+    from cityhub.core.schemas import ApiTokenCreate, OrganizationCreate, RoleBindingCreate, UserCreate
+    from cityhub.kit.db import Database
+    from cityhub.kit.migrate import upgrade
+
+    system = Actor.system("bench")
+    db = Database(url)
+    with db.engine.begin() as conn:
+        upgrade(connection=conn)
+    with db.session_scope() as s:
+        city = core.organization_create(s, system, OrganizationCreate(name="市", code="b-city", kind="city"))  # type: ignore[arg-type]
+        user = core.user_create(s, system, UserCreate(username="bench", password="bench-password-1", org_id=city.id))
+        core.role_binding_create(s, system, RoleBindingCreate(user_id=user.id, org_id=city.id,  # type: ignore[arg-type]
+                                                              role="platform_admin"))
+        _tok, raw = core.api_token_create(s, system, user.id, ApiTokenCreate(name="bench"))
+    db.engine.dispose()
+    return str(raw)
+
+
+def _entity(i: int, rnd: random.Random) -> dict[str, Any]:
+    return {
+        "id": f"urn:ngsi-ld:Sensor:{i:06d}", "type": "Sensor",
+        "temperature": {"type": "Property", "value": round(rnd.uniform(0, 40), 2), "unitCode": "CEL",
+                        "observedAt": "2026-12-01T08:00:00Z"},
+        "humidity": {"type": "Property", "value": round(rnd.uniform(20, 100), 1), "unitCode": "P1"},
+        "pm25": {"type": "Property", "value": round(rnd.uniform(0, 200), 1)},
+        "noise": {"type": "Property", "value": round(rnd.uniform(30, 90), 1)},
+        "battery": {"type": "Property", "value": round(rnd.uniform(0, 1), 3)},
+        "status": {"type": "Property", "value": rnd.choice(["ok", "degraded", "offline"])},
+        "refDevice": {"type": "Relationship", "object": f"urn:ngsi-ld:Device:{i % 5000}"},
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [
+            round(LON + rnd.uniform(-0.1, 0.1), 6), round(LAT + rnd.uniform(-0.1, 0.1), 6)]}},
+    }
+
+
+def _load(port: int, token: str) -> float:
+    import httpx
+
+    rnd = random.Random(1)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    t0 = time.perf_counter()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300) as http:
+        for start in range(0, ENTITIES, BATCH):
+            body = [_entity(i, rnd) for i in range(start, min(start + BATCH, ENTITIES))]
+            resp = http.post("/ngsi-ld/v1/entityOperations/upsert", content=json.dumps(body))
+            if resp.status_code not in (201, 204):
+                raise RuntimeError(f"upsert: {resp.status_code} {resp.text[:300]}")
+    return ENTITIES / (time.perf_counter() - t0)
+
+
+def _timed(conn: Sequential, reqs: list[bytes]) -> list[float]:
+    out = []
+    for req in reqs:
+        status, ms, body = conn.call(req)
+        if status != 200:
+            raise RuntimeError(f"{status} {body[:300]!r}")
+        out.append(ms)
+    return out
+
+
+def _sql_baseline(url: str, ids: list[str], ranges: list[float]) -> tuple[list[float], list[float]]:
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    gets, queries = [], []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for eid in ids:
+            t0 = time.perf_counter()
+            conn.execute("SELECT entity_id, types, attrs FROM context_entity WHERE entity_id = %s", (eid,)).fetchall()
+            gets.append((time.perf_counter() - t0) * 1000)
+        iri = "https://uri.etsi.org/ngsi-ld/default-context/"
+        for a in ranges:
+            t0 = time.perf_counter()
+            conn.execute(
+                "SELECT e.entity_id, e.attrs FROM context_entity e WHERE EXISTS (SELECT 1 FROM context_entity_type t "
+                "WHERE t.entity_pk = e.id AND t.type = %s) AND (e.attrs #>> %s)::float >= %s "
+                "AND (e.attrs #>> %s)::float < %s ORDER BY e.entity_id LIMIT 100",
+                (iri + "Sensor", [iri + "temperature", "@none", "value"], a, [iri + "temperature", "@none", "value"],
+                 a + 0.2)).fetchall()
+            queries.append((time.perf_counter() - t0) * 1000)
+    return gets, queries
+
+
+def main() -> None:
+    url = scratch_database("cityhub_bench_context")
+    token = _build(url)
+    port = free_port()
+    server = serve(url, port)
+    rnd = random.Random(2)
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        upserts_per_s = _load(port, token)
+        conn = Sequential(port)
+        ids = [f"urn:ngsi-ld:Sensor:{rnd.randrange(ENTITIES):06d}" for _ in range(N)]
+        get_reqs = [request_bytes(f"/ngsi-ld/v1/entities/{i}", port, auth) for i in ids]
+        _timed(conn, get_reqs[:100])  # warm-up
+        gets = _timed(conn, get_reqs)
+        ranges = [round(rnd.uniform(0, 39.8), 2) for _ in range(QUERIES)]
+        q_reqs = [request_bytes("/ngsi-ld/v1/entities?type=Sensor&limit=100&q="
+                                + quote(f"temperature>={a};temperature<{round(a + 0.2, 2)}"), port, auth)
+                  for a in ranges]
+        _timed(conn, q_reqs[:10])
+        queries = _timed(conn, q_reqs)
+        geo_reqs = [request_bytes("/ngsi-ld/v1/entities?type=Sensor&limit=100&georel=near%3BmaxDistance%3D%3D200"
+                                  "&geometry=Point&coordinates=" + quote(json.dumps(
+                                      [round(LON + rnd.uniform(-0.1, 0.1), 5),
+                                       round(LAT + rnd.uniform(-0.1, 0.1), 5)])), port, auth)
+                    for _ in range(QUERIES)]
+        _timed(conn, geo_reqs[:10])
+        geos = _timed(conn, geo_reqs)
+        conn.close()
+        rss = rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    result: dict[str, Any] = {
+        "entities": ENTITIES, "database": url.split(":", 1)[0],
+        "batch_upserts_per_s": round(upserts_per_s, 1),
+        "get_per_s": round(1000 / (sum(gets) / len(gets)), 1),
+        "get_p50_ms": round(pct(gets, 50), 3), "get_p95_ms": round(pct(gets, 95), 3),
+        "query_type_q_p50_ms": round(pct(queries, 50), 3), "query_type_q_p95_ms": round(pct(queries, 95), 3),
+        "geo_near_p50_ms": round(pct(geos, 50), 3), "geo_near_p95_ms": round(pct(geos, 95), 3),
+        "rss_mb": round(rss, 1),
+    }
+    if url.startswith("postgresql"):
+        sql_gets, sql_queries = _sql_baseline(url, ids, ranges)
+        result.update({
+            "sql_get_p95_ms": round(pct(sql_gets, 95), 3), "sql_query_p95_ms": round(pct(sql_queries, 95), 3),
+            "get_p95_ratio_vs_sql": round(pct(gets, 95) / max(pct(sql_gets, 95), 1e-6), 1),
+            "query_p95_ratio_vs_sql": round(pct(queries, 95) / max(pct(sql_queries, 95), 1e-6), 1),
+        })
+    record("context", result)
+
+
+if __name__ == "__main__":
+    main()
