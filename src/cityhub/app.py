@@ -289,13 +289,50 @@ def _broker_reachable(url: str) -> bool:
         return False
 
 
-def _mount_domains(app: FastAPI) -> None:
+class FastPaths:
+    """Paths a domain serves with its own bare ASGI app, ahead of the platform's middleware stack.
+
+    For traffic that is not a person's or a staff system's (the compute gateway `/hub/`, keyed by application
+    keys): no session, CSRF, locale, template or route matching applies to it, and that stack costs several
+    times such a call's own work. The app answers everything itself, errors included.
+    """
+
+    def __init__(self, app: ASGIApp, paths: list[tuple[str, ASGIApp]]) -> None:
+        self.app = app
+        self.paths = tuple(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch by path prefix; everything else goes through the stack."""
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for prefix, fast in self.paths:
+                if path.startswith(prefix):
+                    await fast(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+class CityhubApp(FastAPI):
+    """FastAPI with the domains' fast paths (`fast_paths` in a domain's api module) in front of the middleware."""
+
+    fast_paths: list[tuple[str, ASGIApp]]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The usual stack, behind the fast paths."""
+        stack = super().build_middleware_stack()
+        paths = getattr(self, "fast_paths", [])
+        return FastPaths(stack, paths) if paths else stack
+
+
+def _mount_domains(app: CityhubApp) -> None:
+    app.fast_paths = []
     for domain in DOMAINS:
         for part in ("api", "pages"):
             name = f"cityhub.{domain}.{part}"
             if importlib.util.find_spec(f"cityhub.{domain}") is None or importlib.util.find_spec(name) is None:
                 continue
             module = importlib.import_module(name)
+            app.fast_paths += getattr(module, "fast_paths", [])
             for router in [getattr(module, "router", None), *getattr(module, "extra_routers", [])]:
                 if router is not None:
                     app.include_router(router, include_in_schema=part == "api")
@@ -304,7 +341,7 @@ def _mount_domains(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the ASGI app; tests pass their own Database bound to a rolled-back transaction."""
     settings = settings or get_settings()
-    app = FastAPI(title="cityhub 城市智能中枢", version=__version__,
+    app = CityhubApp(title="cityhub 城市智能中枢", version=__version__,
                   description="One platform over a city's cloud, sensing network, data, compute and programme.",
                   # portal accounts stay in the portal's area, whatever a route's own dependencies (core.deps)
                   dependencies=[Depends(portal_seal)])

@@ -195,3 +195,20 @@ def test_memory_quota_charges_no_window_for_a_refused_call() -> None:
     results = [asyncio.run(q.take("s", wins)) for _ in range(3)]
     assert results[:2] == [None, None] and results[2] is not None
     assert q.count("s", "m", wins[0].bucket) == 2 and q.count("s", "d", wins[1].bucket) == 2
+
+
+def test_the_gateway_is_served_ahead_of_the_platform_middleware(client: Any, world: Any) -> None:
+    w = world
+    comp = published(w, "coord")
+    _app, _sub, key = subscribed(w, comp)
+    r = client.get(CONVERT, headers={"X-Api-Key": key, "X-Request-Id": "abc-1"})
+    assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-request-id"] == "abc-1"  # a plain id is echoed; no session cookie, no page policy
+    assert "set-cookie" not in r.headers and "content-security-policy" not in r.headers
+    limit = get_settings().compute_max_request_bytes
+    r = client.post("/hub/coord/1.0.0/convert", headers={"X-Api-Key": key}, content=b"x" * (limit + 1))
+    assert (r.status_code, _code(r)) == (413, "payload_too_large")
+    for path in ("/hub/", "/hub/coord", "/hub//1.0.0/convert"):
+        r = client.get(path, headers={"X-Api-Key": key})
+        assert (r.status_code, _code(r)) == (404, "not_found"), path
+    assert client.head(CONVERT, headers={"X-Api-Key": key}).content == b""

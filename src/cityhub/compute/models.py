@@ -56,6 +56,13 @@ class SubscriptionStatus(StrEnum):
     REVOKED = "revoked"
 
 
+class QuotaWindow(StrEnum):
+    """How a subscription's quotas count: per calendar bucket, or over the last minute, 24 hours, 30 days."""
+
+    FIXED = "fixed"
+    SLIDING = "sliding"
+
+
 class Component(UUIDPk, Timestamps, Base):
     """A reusable capability offered to every department through the gateway."""
 
@@ -134,6 +141,7 @@ class Subscription(UUIDPk, Timestamps, Base):
     quota_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
     quota_per_day: Mapped[int | None] = mapped_column(Integer, default=None)
     quota_per_month: Mapped[int | None] = mapped_column(Integer, default=None)
+    quota_window: Mapped[str] = mapped_column(String(10), default=QuotaWindow.FIXED, server_default="fixed")
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     purpose: Mapped[str] = mapped_column(Text, default="")
     requested_by: Mapped[uuid.UUID | None] = mapped_column(default=None)

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from cityhub.compute.models import Category, ComponentStatus, SubscriptionStatus, VersionKind
+from cityhub.compute.models import Category, ComponentStatus, QuotaWindow, SubscriptionStatus, VersionKind
 from cityhub.kit.schemas import INT32_MAX, IDSchema, InputModel, Timestamped
 
-__all__ = ["Category", "ComponentStatus", "SubscriptionStatus", "VersionKind"]
+__all__ = ["Category", "ComponentStatus", "QuotaWindow", "SubscriptionStatus", "VersionKind"]
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$")
 # Semantic Versioning 2.0.0 (semver.org), without build metadata: it would not order and cannot be in a URL path
@@ -194,6 +194,7 @@ class SubscriptionCreate(InputModel):
     quota_per_minute: int | None = _QUOTA
     quota_per_day: int | None = _QUOTA
     quota_per_month: int | None = _QUOTA
+    quota_window: QuotaWindow = QuotaWindow.FIXED
     expires_at: datetime | None = None
     purpose: str = Field("", max_length=2000)
 
@@ -206,6 +207,7 @@ class SubscriptionDecision(InputModel):
     quota_per_minute: int | None = _QUOTA
     quota_per_day: int | None = _QUOTA
     quota_per_month: int | None = _QUOTA
+    quota_window: QuotaWindow | None = None
 
 
 class Subscription(Timestamped):
@@ -218,6 +220,7 @@ class Subscription(Timestamped):
     quota_per_minute: int | None
     quota_per_day: int | None
     quota_per_month: int | None
+    quota_window: QuotaWindow
     expires_at: datetime | None
     purpose: str
     decided_at: datetime | None

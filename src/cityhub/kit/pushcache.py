@@ -166,6 +166,11 @@ def for_session(session: Session) -> PushCache | None:
     return cache if cache is not None and cache.listening else None
 
 
+def for_engine(engine: Engine) -> PushCache | None:
+    """The process's cache of the engine's database, listening or not (hot paths keep it and check `listening`)."""
+    return _caches.get(_key(engine)) if _caches else None
+
+
 def invalidate(session: Session, *namespaces: str) -> None:
     """Call in the transaction that changes a cached fact: clear here now, everywhere else when it commits."""
     bind = session.get_bind()

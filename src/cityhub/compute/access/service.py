@@ -234,13 +234,14 @@ def subscription_create(session: Session, actor: Actor, data: SubscriptionCreate
         raise Conflict(_("The application already has this subscription"),
                        details=[{"field": "version", "message": "subscribed"}])
     sub = Subscription(app_id=app.id, component_id=comp.id, version_id=version.id, status=SS.PENDING,
+                       quota_window=data.quota_window,
                        expires_at=clock.as_utc(data.expires_at) if data.expires_at else None, purpose=data.purpose,
                        requested_by=actor.user_id, **quotas)
     session.add(sub)
     session.flush()
     core.audit_record(session, actor, "subscription_create", target_type="compute_subscription", target_id=sub.id,
                       org_id=app.org_id, after={"app": app.name, "component": comp.code, "version": version.version,
-                                                **quotas})
+                                                **quotas, "quota_window": str(data.quota_window)})
     if comp.open_to_all:
         _decide(session, core.Actor.system("compute open component"), sub, comp, approve=True,
                 note="open to all units")
@@ -248,10 +249,12 @@ def subscription_create(session: Session, actor: Actor, data: SubscriptionCreate
 
 
 def _decide(session: Session, actor: Actor, sub: Subscription, comp: Component, *, approve: bool, note: str,
-            quotas: dict[str, int | None] | None = None) -> Subscription:
-    fields = ("status", "decision_note", "quota_per_minute", "quota_per_day", "quota_per_month")
-    final = {k: getattr(sub, k) for k in fields[2:]}
+            quotas: dict[str, int | None] | None = None, window: str | None = None) -> Subscription:
+    fields = ("status", "decision_note", "quota_per_minute", "quota_per_day", "quota_per_month", "quota_window")
+    final: dict[str, Any] = {k: getattr(sub, k) for k in fields[2:]}
     final.update({k: v for k, v in (quotas or {}).items() if v is not None})
+    if window is not None:
+        final["quota_window"] = str(window)
     _check_quotas(final)  # before any change: a refused decision leaves the subscription as it was
     with core.audited(session, actor, "subscription_decide", sub, fields, target_type="compute_subscription",
                       org_id=comp.org_id):
@@ -272,7 +275,8 @@ def subscription_decide(session: Session, actor: Actor, sub_id: uuid.UUID, data:
         raise ValidationFailed(_("Say why the subscription is refused"), field="note")
     quotas = {"quota_per_minute": data.quota_per_minute, "quota_per_day": data.quota_per_day,
               "quota_per_month": data.quota_per_month}
-    return _decide(session, actor, sub, comp, approve=data.approve, note=data.note.strip(), quotas=quotas)
+    return _decide(session, actor, sub, comp, approve=data.approve, note=data.note.strip(), quotas=quotas,
+                   window=data.quota_window)
 
 
 def subscription_revoke(session: Session, actor: Actor, sub_id: uuid.UUID, note: str = "") -> Subscription:

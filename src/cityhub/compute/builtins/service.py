@@ -10,7 +10,7 @@ from cityhub.compute.builtins.coords import CoordinateConversion
 from cityhub.compute.builtins.geocode import ReverseGeocoder
 from cityhub.compute.builtins.idcheck import IdentityChecks
 
-__all__ = ["Builtin", "BuiltinError", "BuiltinRequest", "builtin_get", "builtin_names", "run"]
+__all__ = ["Builtin", "BuiltinError", "BuiltinRequest", "builtin_get", "builtin_names", "is_blocking", "run"]
 
 
 class NoOp:
@@ -41,6 +41,11 @@ def builtin_names() -> list[str]:
 def builtin_get(name: str) -> Builtin | None:
     """The plugin of that handler name."""
     return PLUGINS.get(name)
+
+
+def is_blocking(name: str) -> bool:
+    """Does the handler compute for a while (run in a worker thread, not on the event loop)?"""
+    return bool(getattr(PLUGINS.get(name), "blocking", False))
 
 
 def run(name: str, request: BuiltinRequest) -> tuple[int, Any]:

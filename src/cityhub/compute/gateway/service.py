@@ -3,11 +3,13 @@
 It checks the key, the subscription and the quota, then calls the component — a built-in in this process, or its
 upstream through a pooled async client — and meters the call.
 
-Hot path, per call: an HMAC of the key, one dictionary lookup of the resolution (key, component, version →
-application, subscription, target; cached in the push cache on PostgreSQL and cleared in every process when a
-key, application, subscription or component changes), the quota (one Redis script, or a dictionary), the call,
-one append to the metering buffer. No database round trip once a resolution is cached; on SQLite (no push cache)
-each call reads it in the thread pool.
+It is served by `gateway.asgi`, a bare ASGI app ahead of the platform's middleware (no session, CSRF, template
+or routing work on the gateway's path). Hot path, per call: an HMAC of the key, one dictionary lookup of the
+resolution (key, component, version → application, subscription, target; cached in the push cache on PostgreSQL
+and cleared in every process when a key, application, subscription or component changes), the quota (the calls
+of one event-loop turn decided by one Redis script run, or a dictionary), the call, one append to the metering
+buffer. No database round trip once a resolution is cached; on SQLite (no push cache) each call reads it in the
+thread pool.
 
 Errors are the platform's envelope `{"error": {"code", "message", "details"}}` with stable codes:
 `invalid_key` 401, `no_subscription` / `subscription_expired` / `app_disabled` 403, `not_found` 404 (unknown
@@ -31,25 +33,23 @@ import math
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import orjson
-from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from cityhub.compute.access.service import key_hash
 from cityhub.compute.builtins import service as builtins
 from cityhub.compute.gateway.breaker import Breaker
-from cityhub.compute.gateway.quota import QuotaStore, store_from_settings, windows
+from cityhub.compute.gateway.quota import FIXED, QuotaStore, store_from_settings, windows
 from cityhub.compute.metering.service import CallRecord, Meter
 from cityhub.compute.models import AppKey, Component, ComponentVersion, Subscription, SubscriptionStatus
 from cityhub.compute.models import ConsumerApp as App
@@ -65,6 +65,16 @@ FORWARD_HEADERS = ("content-type", "accept", "accept-language", "x-request-id")
 _JSON = "application/json"
 
 
+@dataclass(slots=True)
+class Answer:
+    """What the gateway answers: status, body, its media type and any further headers."""
+
+    status: int
+    body: bytes
+    media_type: str = _JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 class GatewayError(Exception):
     """A refusal in the gateway's envelope."""
 
@@ -74,11 +84,11 @@ class GatewayError(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details
         self.retry_after = None if retry_after is None else max(1, math.ceil(retry_after))
 
-    def response(self) -> Response:
+    def answer(self) -> Answer:
         """The JSON answer."""
         body = orjson.dumps({"error": {"code": self.code, "message": self.message, "details": self.details}})
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
-        return Response(body, status_code=self.status, media_type=_JSON, headers=headers)
+        headers = {"retry-after": str(self.retry_after)} if self.retry_after is not None else {}
+        return Answer(self.status, body, _JSON, headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +106,7 @@ class Resolved:
     org_id: uuid.UUID | None = None
     subscription_id: str = ""
     limits: tuple[int | None, int | None, int | None] = (None, None, None)
+    window: str = FIXED  # fixed or sliding quota windows
     expires_at: float | None = None  # epoch seconds
 
 
@@ -104,7 +115,7 @@ _TARGET = select(Component.id, Component.status, ComponentVersion.id, ComponentV
                  ComponentVersion.upstream_url, ComponentVersion.builtin, ComponentVersion.published_at
                  ).join(ComponentVersion, ComponentVersion.component_id == Component.id)
 _SUB = select(Subscription.id, Subscription.quota_per_minute, Subscription.quota_per_day, Subscription.quota_per_month,
-              Subscription.expires_at)
+              Subscription.quota_window, Subscription.expires_at)
 
 
 def resolve(session: Session, hashed: str, code: str, version: str) -> Resolved:
@@ -125,9 +136,9 @@ def resolve(session: Session, hashed: str, code: str, version: str) -> Resolved:
                     upstream_url=upstream_url, builtin=builtin, app_id=app_id, org_id=org_id)
     if sub is None:
         return Resolved(**{**_fields(base), "error": "no_subscription"})
-    sub_id, per_minute, per_day, per_month, expires_at = sub
+    sub_id, per_minute, per_day, per_month, window, expires_at = sub
     return Resolved(**{**_fields(base), "subscription_id": str(sub_id), "limits": (per_minute, per_day, per_month),
-                       "expires_at": expires_at.timestamp() if expires_at else None})
+                       "window": window or FIXED, "expires_at": expires_at.timestamp() if expires_at else None})
 
 
 def _fields(r: Resolved) -> dict[str, Any]:
@@ -174,8 +185,7 @@ class Gateway:
         self.breakers: dict[str, Breaker] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.transport: httpx.AsyncBaseTransport | None = None  # tests stand in for an upstream
-        # no I/O: only to find this database's push cache (none in one session: its data is not committed yet)
-        self._probe = db.sessionmaker() if db is not None else None
+        self._cache: pushcache.PushCache | None = None  # this database's push cache, found at the first call
 
     @classmethod
     def in_session(cls, session: Session) -> Gateway:
@@ -195,27 +205,14 @@ class Gateway:
             yield self._session
 
     async def call(self, method: str, code: str, version: str, path: str = "", *, key: str = "",
-                   query: str = "", body: bytes = b"") -> Response:
+                   query: str = "", body: bytes = b"", headers: Mapping[str, str] | None = None) -> Answer:
         """Answer one call made in this process, exactly as an HTTP call of /hub/{code}/{version}/{path} is."""
-        from starlette.requests import Request as StarletteRequest
-
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        headers = [(b"x-api-key", key.encode())] if key else []
-        if body:
-            headers.append((b"content-type", b"application/json"))
-        scope = {"type": "http", "method": method.upper(), "path": f"/hub/{code}/{version}/{path}",
-                 "raw_path": f"/hub/{code}/{version}/{path}".encode(), "query_string": query.encode(),
-                 "headers": headers, "scheme": "http", "server": ("local", 0), "client": ("127.0.0.1", 0),
-                 "root_path": "", "http_version": "1.1"}
-        return await self.handle(StarletteRequest(scope, receive), code, version, path)
+        hdrs = {k.lower(): v for k, v in (headers or {}).items()}
+        if key:
+            hdrs["x-api-key"] = key
+        if body and "content-type" not in hdrs:
+            hdrs["content-type"] = _JSON
+        return await self.answer(method.upper(), code, version, path, hdrs, query, body)
 
     # ---- resolution
 
@@ -223,7 +220,11 @@ class Gateway:
         hashed = key_hash(raw_key)
         if self._session is not None:
             return resolve(self._session, hashed, code, version)
-        cache = pushcache.for_session(self._probe) if self._probe is not None else None
+        cache = self._cache
+        if cache is None or not cache.listening:  # none in one session: its data is not committed yet
+            cache = self._cache = pushcache.for_engine(self.db.engine) if self.db is not None else None
+            if cache is not None and not cache.listening:
+                cache = None
         ck = (hashed, code, version)
         if cache is not None:
             hit = cache.get(GATEWAY_NS, ck)
@@ -246,22 +247,23 @@ class Gateway:
 
     # ---- the call
 
-    async def handle(self, request: Request, code: str, version: str, path: str) -> Response:
-        """Answer one gateway call and meter it."""
+    async def answer(self, method: str, code: str, version: str, path: str, headers: Mapping[str, str],
+                     query: str, body: bytes, *, too_large: bool = False) -> Answer:
+        """Answer one gateway call and meter it.
+
+        `headers` holds the request's headers by lower-case name (at least the key's and those passed upstream);
+        `too_large` says the body was cut at the size limit (a 413, still metered).
+        """
         started = time.perf_counter()
-        method = request.method
         res: Resolved | None = None
-        bytes_in = 0
         try:
-            raw_key = request.headers.get("x-api-key", "")
+            raw_key = headers.get("x-api-key", "")
             if not raw_key:
-                auth = request.headers.get("authorization", "")
+                auth = headers.get("authorization", "")
                 raw_key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
             if not raw_key or len(raw_key) > 200:
                 raise GatewayError(401, "invalid_key", _MESSAGES["invalid_key"][1])
-            body = await request.body()
-            bytes_in = len(body)
-            if bytes_in > self.settings.compute_max_request_bytes:
+            if too_large or len(body) > self.settings.compute_max_request_bytes:
                 raise GatewayError(413, "payload_too_large",
                                    f"Request body over {self.settings.compute_max_request_bytes} bytes")
             res = await self._resolve(raw_key, code, version)
@@ -271,39 +273,58 @@ class Gateway:
             if res.expires_at is not None and res.expires_at <= time.time():
                 raise GatewayError(403, "subscription_expired", "The subscription has expired",
                                    details={"expired_at": datetime.fromtimestamp(res.expires_at, UTC).isoformat()})
-            wins = windows(res.limits)
-            if wins:
-                retry = await self.quota.take(res.subscription_id, wins)
+            if res.limits != (None, None, None):
+                try:
+                    retry = await self.quota.take(res.subscription_id, windows(res.limits, mode=res.window))
+                except (OSError, ConnectionError, TimeoutError) as exc:  # the shared counters cannot be reached
+                    log.warning("quota store unreachable: %s", exc)
+                    raise GatewayError(503, "quota_unavailable", "The quota counters cannot be reached; try again",
+                                       retry_after=1) from exc
+                except Exception as exc:
+                    if type(exc).__module__.startswith("redis"):  # redis' own connection and timeout errors
+                        log.warning("quota store failed: %s", exc)
+                        raise GatewayError(503, "quota_unavailable",
+                                           "The quota counters cannot be reached; try again", retry_after=1) from exc
+                    raise
                 if retry is not None:
                     raise GatewayError(429, "quota_exceeded", "The subscription's quota is used up",
                                        retry_after=retry)
             if res.kind == "builtin":
-                response = self._builtin(res, request, path, body)
+                answer = await self._builtin(res, method, path, query, body)
             else:
-                response = await self._forward(res, request, path, body)
+                answer = await self._forward(res, method, path, query, headers, body)
         except GatewayError as exc:
-            response = exc.response()
-        self._meter(res, method, response, started, bytes_in)
-        return response
+            answer = exc.answer()
+            error_code = exc.code
+        else:
+            error_code = ""
+        self._meter(res, method, answer, error_code, started, len(body))
+        return answer
 
-    def _meter(self, res: Resolved | None, method: str, response: Response, started: float, bytes_in: int) -> None:
-        body = getattr(response, "body", b"")
+    def _meter(self, res: Resolved | None, method: str, answer: Answer, error_code: str, started: float,
+               bytes_in: int) -> None:
+        if res is None:
+            comp = version_id = app_id = org_id = None
+        else:
+            comp, version_id, app_id, org_id = res.component_id, res.version_id, res.app_id, res.org_id
         self.meter.record(CallRecord(
-            at=datetime.now(UTC), component_id=res.component_id if res else None,
-            version_id=res.version_id if res else None, app_id=res.app_id if res else None,
-            org_id=res.org_id if res else None, method=method[:10], status=response.status_code,
-            error_code=_error_code(response), latency_ms=(time.perf_counter() - started) * 1000.0,
-            bytes_in=bytes_in, bytes_out=len(body) if isinstance(body, bytes | memoryview) else 0),
-            res.component_code if res and res.component_id else None)
+            at=datetime.now(UTC), component_id=comp, version_id=version_id, app_id=app_id, org_id=org_id,
+            method=method[:10], status=answer.status, error_code=error_code,
+            latency_ms=(time.perf_counter() - started) * 1000.0, bytes_in=bytes_in, bytes_out=len(answer.body)),
+            res.component_code if res is not None and comp is not None else None)
 
-    def _builtin(self, res: Resolved, request: Request, path: str, body: bytes) -> Response:
-        req = builtins.BuiltinRequest(method=request.method, path=path, query=dict(request.query_params), body=body)
+    async def _builtin(self, res: Resolved, method: str, path: str, query: str, body: bytes) -> Answer:
+        req = builtins.BuiltinRequest(method=method, path=path, query=dict(parse_qsl(query)) if query else {},
+                                      body=body)
         try:
-            status, payload = builtins.run(res.builtin, req)
+            if builtins.is_blocking(res.builtin):  # a computation that takes a while: off the event loop
+                status, payload = await run_in_threadpool(builtins.run, res.builtin, req)
+            else:
+                status, payload = builtins.run(res.builtin, req)
         except builtins.BuiltinError as exc:
             details = [{"field": exc.field, "message": exc.message}] if exc.field else None
             raise GatewayError(exc.status, exc.code, exc.message, details=details) from exc
-        return Response(orjson.dumps(payload), status_code=status, media_type=_JSON)
+        return Answer(status, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
 
     def _client(self, netloc: str) -> httpx.AsyncClient:
         client = self.clients.get(netloc)
@@ -313,7 +334,8 @@ class Gateway:
                 transport=self.transport)
         return client
 
-    async def _forward(self, res: Resolved, request: Request, path: str, body: bytes) -> Response:
+    async def _forward(self, res: Resolved, method: str, path: str, query: str, headers: Mapping[str, str],
+                       body: bytes) -> Answer:
         if any(seg in (".", "..") for seg in path.split("/")):
             raise GatewayError(404, "not_found", "No such path")
         base = res.upstream_url
@@ -327,21 +349,20 @@ class Gateway:
             raise GatewayError(503, "circuit_open", "The component's upstream is failing; try again later",
                                retry_after=wait)
         url = f"{base}/{path}" if path else base
-        query = request.url.query
         if query:
             url += "?" + query
-        headers = {k: v for k in FORWARD_HEADERS if (v := request.headers.get(k))}
+        out_headers = {k: v for k in FORWARD_HEADERS if (v := headers.get(k))}
         assert res.app_id is not None and res.org_id is not None  # a resolved subscription has both
-        headers.update(identity_headers(res.app_id, res.org_id, request.method, urlsplit(url).path))
+        out_headers.update(identity_headers(res.app_id, res.org_id, method, urlsplit(url).path))
         client = self._client(netloc)
-        attempts = 1 + (self.settings.compute_upstream_retries if request.method in IDEMPOTENT else 0)
+        attempts = 1 + (self.settings.compute_upstream_retries if method in IDEMPOTENT else 0)
         limit = self.settings.compute_max_response_bytes
         failure: GatewayError | None = None
         for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(0.05 * 2 ** (attempt - 1))
             try:
-                async with client.stream(request.method, url, content=body, headers=headers) as upstream:
+                async with client.stream(method, url, content=body, headers=out_headers) as upstream:
                     chunks, size = [], 0
                     async for chunk in upstream.aiter_bytes():  # decoded: no content-encoding to pass on
                         size += len(chunk)
@@ -357,9 +378,9 @@ class Gateway:
                     raise GatewayError(502, "upstream_error", "The component's upstream failed",
                                        details={"upstream_status": status})
                 breaker.success()
-                out = {k: v for k in ("content-type", "cache-control")
-                       if (v := upstream.headers.get(k))}
-                return Response(b"".join(chunks), status_code=status, headers=out)
+                media = upstream.headers.get("content-type", "")
+                extra = {"cache-control": cc} if (cc := upstream.headers.get("cache-control")) else {}
+                return Answer(status, b"".join(chunks), media, extra)
             except httpx.TimeoutException:
                 failure = GatewayError(504, "upstream_timeout", "The component's upstream did not answer in time")
             except httpx.TransportError as exc:
@@ -383,22 +404,12 @@ class Gateway:
             await run_in_threadpool(self.meter.stop)
 
 
-def _error_code(response: Response) -> str:
-    if response.status_code < 400 or response.media_type != _JSON:
-        return ""
-    body = getattr(response, "body", b"")
-    if not body.startswith(b'{"error":{"code":"'):
-        return ""
-    end = body.find(b'"', 18)
-    return body[18:end].decode()[:40] if end > 0 else ""
-
-
 _gateways: weakref.WeakValueDictionary[int, Gateway] = weakref.WeakValueDictionary()
 
 
-def gateway_for(request: Request) -> Gateway:
-    """The process's gateway for the app's database (made at the first call)."""
-    state = request.app.state
+def gateway_for(app: Any) -> Gateway:
+    """The process's gateway for the app's database (made at the first call; `app` is the ASGI app)."""
+    state = app.state
     gw: Gateway | None = getattr(state, "compute_gateway", None)
     if gw is None:
         gw = state.compute_gateway = Gateway(state.db)

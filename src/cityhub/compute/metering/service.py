@@ -81,14 +81,18 @@ class Meter:
         self.written = 0
         self.dropped = 0
         self.failures = 0
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}  # the metrics' label children, looked up once
 
     def record(self, rec: CallRecord, component_code: str | None) -> None:
         """Buffer a call and count it in /metrics (no I/O)."""
         self._buf.append(rec)
         self.recorded += 1
-        label = component_code or UNKNOWN
-        CALLS.labels(label, str(rec.status)).inc()
-        LATENCY.labels(label).observe(rec.latency_ms / 1000.0)
+        key = (component_code or UNKNOWN, rec.status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (CALLS.labels(key[0], str(key[1])), LATENCY.labels(key[0]))
+        children[0].inc()
+        children[1].observe(rec.latency_ms / 1000.0)
         if len(self._buf) >= self.batch:
             self._wake.set()
 
@@ -146,12 +150,25 @@ def _hour(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
+_CALL_COLUMNS = ("at", "component_id", "version_id", "app_id", "org_id", "method", "status", "error_code",
+                 "latency_ms", "bytes_in", "bytes_out")
+_COPY_CALLS = f"COPY compute_call ({', '.join(_CALL_COLUMNS)}) FROM STDIN"
+
+
 def write(session: Session, records: list[CallRecord]) -> None:
-    """Insert the calls and add them to the hourly roll-up (one statement each)."""
-    session.execute(Call.__table__.insert(), [  # type: ignore[attr-defined]  # Core insert of the mapped table
-        {"at": r.at, "component_id": r.component_id, "version_id": r.version_id, "app_id": r.app_id,
-         "org_id": r.org_id, "method": r.method, "status": r.status, "error_code": r.error_code,
-         "latency_ms": r.latency_ms, "bytes_in": r.bytes_in, "bytes_out": r.bytes_out} for r in records])
+    """Insert the calls (COPY on PostgreSQL) and add them to the hourly roll-up (one statement)."""
+    pg = session.get_bind().dialect.name == "postgresql"
+    if pg:  # COPY: a fraction of the Python work of a multi-row insert, and the flusher shares the GIL
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cur, cur.copy(_COPY_CALLS) as cp:  # type: ignore[union-attr]  # psycopg 3
+            for r in records:
+                cp.write_row((r.at, r.component_id, r.version_id, r.app_id, r.org_id, r.method, r.status,
+                              r.error_code, r.latency_ms, r.bytes_in, r.bytes_out))
+    else:
+        session.execute(Call.__table__.insert(), [  # type: ignore[attr-defined]  # Core insert of the table
+            {"at": r.at, "component_id": r.component_id, "version_id": r.version_id, "app_id": r.app_id,
+             "org_id": r.org_id, "method": r.method, "status": r.status, "error_code": r.error_code,
+             "latency_ms": r.latency_ms, "bytes_in": r.bytes_in, "bytes_out": r.bytes_out} for r in records])
     groups: dict[tuple[Any, ...], list[float]] = {}
     for r in records:
         if r.component_id is None or r.version_id is None or r.app_id is None or r.org_id is None:
@@ -172,7 +189,6 @@ def write(session: Session, records: list[CallRecord]) -> None:
              "calls": int(g[0]), "errors": int(g[1]), "latency_ms_sum": g[2], "latency_ms_max": g[3],
              "bytes_in": int(g[4]), "bytes_out": int(g[5])} for k, g in sorted(groups.items(), key=lambda kv: (
                  kv[0][0], str(kv[0][1]), str(kv[0][2]), str(kv[0][3])))]  # key order: no deadlock between writers
-    pg = session.get_bind().dialect.name == "postgresql"
     stmt = (pg_insert if pg else sqlite_insert)(UsageHourly)
     ex = stmt.excluded
     greatest = func.greatest if pg else func.max
