@@ -7,11 +7,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from cityhub.core import schemas, service
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
+from cityhub.kit import labels
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
 from cityhub.kit.web import (
@@ -33,7 +34,8 @@ register_nav(
     NavItem("admin", "Audit log", "/admin/audit", order=40, permissions=(P.AUDIT_READ,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
-_CHINA = timezone(timedelta(hours=8))  # a token's expiry date ends at midnight Beijing time
+_CHINA = timezone(timedelta(hours=8))  # a token's expiry date ends at midnight Beijing time; audit days start at it
+AUDIT_PAGE = 50
 
 
 @router.get("/organizations")
@@ -161,17 +163,54 @@ def token_revoke(request: Request, session: DbSession, actor: CurrentActor, toke
     return done.redirect("/admin/tokens")
 
 
+def _audit_filter(session: DbSession, actor: CurrentActor, who: str | None, org_id: uuid.UUID | None,
+                  action: str | None, since: date | None, until: date | None) -> service.AuditFilter:
+    """The page's filters: a person (part of a name), a unit with its subtree, an action, local calendar days."""
+    def day_start(d: date) -> datetime:
+        return datetime.combine(d, time(0), _CHINA)
+
+    return service.AuditFilter(
+        who=(who or "").strip() or None, action=action or None,
+        org_ids=service.org_subtree(session, org_id) if org_id else None,
+        since=day_start(since) if since else None, until=day_start(until + timedelta(days=1)) if until else None)
+
+
 @router.get("/audit")
 def audit(request: Request, session: DbSession, actor: CurrentActor,
           who: str | None = Query(None, max_length=100), action: str | None = Query(None, max_length=80),
+          org_id: uuid.UUID | None = None, since: date | None = None, until: date | None = None,
           offset: int = Query(0, ge=0, le=10_000_000)) -> Response:
-    """The audit log with filters and CSV export."""
-    page = PageParams(limit=100, offset=offset)
-    flt = service.AuditFilter(actor=who or None, action=action or None)
+    """The audit log as sentences, with filters (who, unit, action, days), paging and the export for people."""
+    page = PageParams(limit=AUDIT_PAGE, offset=offset)
+    flt = _audit_filter(session, actor, who, org_id, action, since, until)
     rows, total = service.audit_list(session, actor, flt, page)
-    by_action: dict[str, int] = {}
-    for r in rows:
-        by_action[r.action] = by_action.get(r.action, 0) + 1
+    counts = service.audit_action_counts(session, actor, flt)
+    actions = service.audit_action_choices()
+    named = dict(actions)
     return render(request, "core/audit.html", {
-        "rows": rows, "total": total, "page": page, "who": who or "", "action": action or "",
-        "by_action": sorted(by_action.items(), key=lambda kv: -kv[1])})
+        "lines": service.audit_describe(session, rows), "total": total, "page": page,
+        "who": who or "", "action": action or "", "org_id": org_id, "since": since, "until": until,
+        "actions": actions, "units": _units(session, actor),
+        "export": request.url.replace(path="/admin/audit/export.csv").remove_query_params("offset"),
+        "by_action": [(named.get(a) or labels.humanize(a), n) for a, n in counts]})
+
+
+@router.get("/audit/export.csv")
+def audit_export(request: Request, session: DbSession, actor: CurrentActor,
+                 who: str | None = Query(None, max_length=100), action: str | None = Query(None, max_length=80),
+                 org_id: uuid.UUID | None = None, since: date | None = None, until: date | None = None
+                 ) -> Response:
+    """The filtered audit log for people (Excel): sentences in the reader's language, local times, UTF-8 BOM."""
+    flt = _audit_filter(session, actor, who, org_id, action, since, until)
+    chunks = list(service.audit_export_people_csv(session, actor, flt))
+    return StreamingResponse(iter(chunks), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="cityhub-audit-log.csv"'})
+
+
+def _units(session: DbSession, actor: CurrentActor) -> list[tuple[uuid.UUID, str]]:
+    """Units whose audit rows the actor reads, for the unit filter (every unit for a platform admin)."""
+    orgs = service.organization_all(session)
+    if actor.has("platform_admin"):
+        return [(o.id, o.name) for o in orgs]
+    mine = set(actor.orgs_for("auditor"))
+    return [(o.id, o.name) for o in orgs if o.id in mine]

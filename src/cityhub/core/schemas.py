@@ -10,7 +10,23 @@ from pydantic import Field, field_validator
 
 from cityhub.core.models import OrgKind as OrgKind
 from cityhub.core.models import Role as Role
+from cityhub.kit import labels
 from cityhub.kit.schemas import IDSchema, InputModel, ReadModel, Timestamped
+
+labels.register(OrgKind, {
+    OrgKind.CITY: "City (municipality)", OrgKind.DEPARTMENT: "City department", OrgKind.DISTRICT: "District (区)",
+    OrgKind.COUNTY: "County (县)", OrgKind.NEW_AREA: "New area", OrgKind.UNIT: "Section or subordinate unit"})
+labels.register(Role, {
+    Role.PLATFORM_ADMIN: "Platform administrator", Role.ORG_ADMIN: "Unit administrator",
+    Role.ORG_MEMBER: "Unit staff", Role.OPERATOR: "Operations duty officer", Role.AUDITOR: "Auditor"})
+# what the user and token lists show as their state (derived, not stored as one column)
+ACCOUNT_STATUS = "core.account_status"
+labels.register(ACCOUNT_STATUS, {"active": "Account enabled", "disabled": "Account disabled",
+                                 "locked": "Locked after failed logins"})
+TOKEN_STATUS = "core.token_status"
+labels.register(TOKEN_STATUS, {"active": "Token valid", "revoked": "Token revoked", "expired": "Token expired"})
+TOKEN_SCOPE = "core.token_scope"
+labels.register(TOKEN_SCOPE, {"read": "Read only (GET)"})
 
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)

@@ -9,10 +9,15 @@ working-day arithmetic. The work is in one package per capability — `organizat
 from __future__ import annotations
 
 from cityhub.core.actor import Actor
+from cityhub.core.audit.sentences import AuditLine
+from cityhub.core.audit.sentences import action_choices as audit_action_choices
+from cityhub.core.audit.sentences import describe as audit_describe
 from cityhub.core.audit.service import (
     AUDIT_CSV_COLUMNS,
     AuditFilter,
+    audit_action_counts,
     audit_export_csv,
+    audit_export_people_csv,
     audit_list,
     audit_record,
     audited,
@@ -90,9 +95,10 @@ from cityhub.core.users.sessions import (
 
 __all__ = [
     "AREA_KINDS", "AUDIT_CSV_COLUMNS", "BUREAU_OPTION", "IDENTITY_NS", "ORG_TREE_NS", "PORTAL_ORG_CODE",
-    "TOKEN_PREFIX", "Actor", "AuditFilter", "LoginResult", "OrgKind", "Role", "actor_for_session_user",
+    "TOKEN_PREFIX", "Actor", "AuditFilter", "AuditLine", "LoginResult", "OrgKind", "Role", "actor_for_session_user",
     "actor_for_user", "actor_for_username", "api_token_create", "api_token_list", "api_token_revoke",
-    "area_reference", "audit_export_csv", "audit_list", "audit_record", "audited", "authenticate_token",
+    "area_reference", "audit_action_choices", "audit_action_counts", "audit_describe", "audit_export_csv",
+    "audit_export_people_csv", "audit_list", "audit_record", "audited", "authenticate_token",
     "bureau_id", "bureau_set", "cached_session_actor", "cached_token_actor", "calendar_day_set", "calendar_days",
     "calendar_list", "core_counts", "expand_subtrees", "hash_password", "identity_changed", "is_platform_admin",
     "is_working_day", "login_attempt", "org_ancestors", "org_directory", "org_parents", "org_subtree",

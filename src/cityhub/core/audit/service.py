@@ -18,13 +18,14 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cityhub.core import policies
 from cityhub.core.actor import Actor
-from cityhub.core.models import AuditEntry, Role
-from cityhub.kit import clock, context
+from cityhub.core.audit import sentences
+from cityhub.core.models import AuditEntry, Role, User
+from cityhub.kit import clock, context, i18n
 from cityhub.kit.pagination import PageParams, paginate
 
 _SENSITIVE = re.compile(r"password|secret|token|credential|private_key", re.I)
@@ -134,6 +135,8 @@ class AuditFilter:
     action: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    org_ids: frozenset[uuid.UUID] | None = None  # a unit and its subtree (the page's unit filter)
+    who: str | None = None  # part of the actor's username or display name (the page's search)
 
 
 def _audit_query(session: Session, actor: Actor, flt: AuditFilter) -> Select[AuditEntry]:
@@ -145,6 +148,12 @@ def _audit_query(session: Session, actor: Actor, flt: AuditFilter) -> Select[Aud
         stmt = stmt.where(AuditEntry.actor_name == flt.actor)
     if flt.org_id:
         stmt = stmt.where(AuditEntry.org_id == flt.org_id)
+    if flt.org_ids is not None:
+        stmt = stmt.where(AuditEntry.org_id.in_(flt.org_ids))
+    if flt.who:
+        pattern = f"%{flt.who}%"
+        people = select(User.id).where(User.display_name.ilike(pattern) | User.username.ilike(pattern))
+        stmt = stmt.where(AuditEntry.actor_name.ilike(pattern) | AuditEntry.actor_id.in_(people))
     if flt.action:
         if flt.action.endswith("*"):
             stmt = stmt.where(AuditEntry.action.startswith(flt.action[:-1], autoescape=True))
@@ -162,6 +171,17 @@ def audit_list(session: Session, actor: Actor, flt: AuditFilter, page: PageParam
     return paginate(session, _audit_query(session, actor, flt), page)
 
 
+def audit_action_counts(session: Session, actor: Actor, flt: AuditFilter, top: int = 12) -> list[tuple[str, int]]:
+    """How many rows of each action the filtered log holds, most frequent first."""
+    rows = _audit_query(session, actor, flt).order_by(None).subquery()
+    n = func.count().label("n")
+    stmt = select(rows.c.action, n).group_by(rows.c.action).order_by(n.desc(), rows.c.action).limit(top)
+    return [(a, int(c)) for a, c in session.execute(stmt)]
+
+
+# The export for machines keeps codes, UTC times and the JSON summary under stable column names, and no BOM (a
+# parser would read it as part of the first header). People open the audit log in Excel: their export
+# (`audit_export_people_csv`, the page's link) has headers and sentences in their language, local times and a BOM.
 AUDIT_CSV_COLUMNS = ("id", "at", "actor_name", "actor_id", "org_id", "action", "target_type", "target_id",
                      "outcome", "request_id", "ip", "channel", "summary")
 
@@ -175,6 +195,29 @@ def audit_export_csv(session: Session, actor: Actor, flt: AuditFilter, max_rows:
     for row in session.scalars(stmt):
         values = [getattr(row, c) for c in AUDIT_CSV_COLUMNS[:-1]]
         writer.writerow([*values, json.dumps(row.summary, ensure_ascii=False)])
+        if buf.tell() > 64 * 1024:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
+
+
+PEOPLE_CSV_HEADERS = ("Time", "Actor", "Unit", "What was done", "Changed fields", "Outcome", "IP address", "Request ID")
+
+
+def audit_export_people_csv(session: Session, actor: Actor, flt: AuditFilter, max_rows: int = 100_000
+                            ) -> Iterator[str]:
+    """Stream the filtered log for people: sentences, labelled changes, local times, UTF-8 with a BOM for Excel."""
+    stmt = _audit_query(session, actor, flt).limit(max_rows).execution_options(yield_per=1000)
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.writer(buf)
+    writer.writerow([i18n.gettext(h) for h in PEOPLE_CSV_HEADERS])
+    for line in sentences.describe_stream(session, session.scalars(stmt)):
+        e = line.entry
+        facts = [f"{k}: {b} → {a}" for k, b, a in line.changes] + [f"{k}: {v}" for k, v in line.details]
+        writer.writerow([sentences.local_time(e.at, "%Y-%m-%d %H:%M:%S"), line.actor, line.unit, line.sentence,
+                         "; ".join(facts), line.outcome, e.ip, e.request_id])
         if buf.tell() > 64 * 1024:
             yield buf.getvalue()
             buf.seek(0)
