@@ -58,3 +58,36 @@ def test_department_registers_and_rotates_through_the_forms(client: Any, world: 
     # department B cannot open A's device
     login(client, "t-b-member")
     assert client.get(f"/connect/devices/{cw['dev_a'].id}").status_code == 404
+
+
+def test_quarantine_is_labelled_filtered_paged_and_names_devices(client: Any, world: Any) -> None:
+    """Issue 16: reasons read as words in both languages, the reason filter and the pager work, devices by name."""
+    cw = build_connect(world)
+    now = clock.now()
+    service.ingest_messages(world.session, [message(cw["dev_a"].id, {"values": {"colour": i}}, now)
+                                            for i in range(55)]
+                            + [message(cw["dev_a"].id, {"values": {"strain": 99_999}}, now)])
+    login(client, "t-admin")
+    page = client.get("/connect/quarantine").text
+    assert "主跨应变计 1" in page and "(56)" in page and 'rel="next"' in page  # 50 a page, then the next
+    assert ">unknown_key<" not in page and "未知指标" in page
+    second = client.get("/connect/quarantine", params={"offset": 50}).text
+    assert 'rel="prev"' in second and second.count('<span class="badge err">') == 6
+    only = client.get("/connect/quarantine", params={"reason": "out_of_range"}).text
+    assert "(1)" in only and "超出有效范围" in only and "未知指标" not in only.split('data-testid="quarantine"')[1]
+    mine = client.get("/connect/quarantine", params={"device_id": str(cw["dev_b"].id)}).text
+    assert "广场微站" in mine and "(0)" in mine
+    client.get("/lang/en")
+    english = client.get("/connect/quarantine", params={"reason": "out_of_range"}).text
+    assert "Out of valid range" in english and "out_of_range</" not in english
+
+
+def test_device_pages_read_in_the_page_language(client: Any, world: Any) -> None:
+    cw = build_connect(world)
+    login(client, "t-admin")
+    client.get("/lang/en")
+    listing = client.get("/connect").text
+    assert "In service" in listing and ">bridge-health<" not in listing and "Bridge structural health" in listing
+    device = client.get(f"/connect/devices/{cw['dev_a'].id}").text
+    assert "Bridge structural health" in device and "Strain" in device
+    assert client.get("/connect", params={"org_id": str(world.orgs["dept_a"].id)}).text.count("/connect/devices/") == 1

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
 from cityhub.kit.db import Base, Timestamps, UUIDPk
 
 PARTITION_SCHEMA = "connect_partitions"
@@ -67,6 +67,27 @@ class QuarantineReason(StrEnum):
     CONFLICTING_VALUES = "conflicting_values"  # one message gives a key two different values at the same time
     TRUNCATED = "truncated"  # notice: a message had more problems than the quarantine keeps per message
     UNPROCESSABLE = "unprocessable"  # the batch failed for a reason no check names (isolated, then quarantined)
+
+
+# What people read for each code (kit.labels; English message ids, zh_CN in locale/zh_CN.po).
+labels.register(DeviceStatus, {DeviceStatus.ACTIVE: "In service", DeviceStatus.DISABLED: "Disabled",
+                               DeviceStatus.DECOMMISSIONED: "Decommissioned"})
+labels.register(AssetKind, {
+    AssetKind.BRIDGE: "Bridge", AssetKind.SPAN: "Bridge span", AssetKind.BUILDING: "Building",
+    AssetKind.PIPE_GALLERY: "Utility tunnel", AssetKind.GALLERY_SECTION: "Utility tunnel section",
+    AssetKind.TRAFFIC: "Traffic facility", AssetKind.PUBLIC_SPACE: "Public space", AssetKind.OTHER: "Other"})
+labels.register(ValueType, {ValueType.NUMBER: "Numeric value", ValueType.BOOLEAN: "True/false",
+                            ValueType.STRING: "Text"})
+labels.register(QuarantineReason, {
+    QuarantineReason.BAD_TOPIC: "Bad topic", QuarantineReason.BAD_JSON: "Invalid JSON",
+    QuarantineReason.BAD_FORMAT: "Bad message format", QuarantineReason.UNKNOWN_DEVICE: "Unknown device",
+    QuarantineReason.DEVICE_DISABLED: "Device disabled", QuarantineReason.UNKNOWN_KEY: "Unknown metric",
+    QuarantineReason.WRONG_TYPE: "Wrong value type", QuarantineReason.OUT_OF_RANGE: "Out of valid range",
+    QuarantineReason.BAD_TIMESTAMP: "Invalid timestamp", QuarantineReason.FUTURE_TIMESTAMP: "Timestamp in the future",
+    QuarantineReason.MISSING_TIMESTAMP: "Missing timestamp",
+    QuarantineReason.CONFLICTING_VALUES: "Conflicting values at one time",
+    QuarantineReason.TRUNCATED: "Truncated: too many problems",
+    QuarantineReason.UNPROCESSABLE: "Could not be processed"})
 
 
 class DeviceProfile(UUIDPk, Timestamps, Base):

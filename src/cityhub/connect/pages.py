@@ -13,18 +13,15 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from cityhub.connect import policies, schemas, service
+from cityhub.connect.models import AssetKind, DeviceStatus, QuarantineReason
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
+from cityhub.kit import i18n
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.i18n import lazy
 from cityhub.kit.pagination import PageParams
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
-
-# Device states get their own msgids: "active" alone is translated differently by other layers (已生效, 正常).
-STATUS_LABELS = {"active": lazy("device in service"), "disabled": lazy("device disabled"),
-                 "decommissioned": lazy("device decommissioned")}
 
 router = APIRouter(prefix="/connect", include_in_schema=False, route_class=SessionRoute)
 register_nav(
@@ -33,6 +30,7 @@ register_nav(
 )
 Csrf = Annotated[str, Form(max_length=100)]
 PER_PAGE = 50
+VOCABULARIES = {"AssetKind": AssetKind, "DeviceStatus": DeviceStatus, "QuarantineReason": QuarantineReason}
 
 
 def _error_text(exc: Exception) -> str:
@@ -41,6 +39,28 @@ def _error_text(exc: Exception) -> str:
     if isinstance(exc, CityhubError):
         return exc.message
     return str(exc)
+
+
+def _local_name(item: Any) -> str:
+    """A profile's or metric's name in the page's language (English when it has one and the page is English)."""
+    name_en = item.get("name_en") if isinstance(item, dict) else getattr(item, "name_en", "")
+    name = item.get("name") if isinstance(item, dict) else item.name
+    return str(name_en if name_en and i18n.get_locale() == "en" else name)
+
+
+def _open_assets(tree: list[dict[str, Any]], selected: uuid.UUID | None) -> set[uuid.UUID]:
+    """The selected asset and its ancestors: the tree nodes shown unfolded."""
+    def walk(nodes: list[dict[str, Any]], path: list[uuid.UUID]) -> list[uuid.UUID] | None:
+        for n in nodes:
+            here = [*path, n["asset"].id]
+            if n["asset"].id == selected:
+                return here
+            found = walk(n["children"], here)
+            if found:
+                return found
+        return None
+
+    return set(walk(tree, []) or []) if selected else set()
 
 
 def _staff_orgs(session: Any, actor: Any) -> list[Any]:
@@ -61,10 +81,15 @@ def devices(request: Request, session: DbSession, actor: CurrentActor, msg: str 
     codes = service.profile_codes(session)
     assets = {a.id: a for a in service.asset_list(session, actor)}
     seen = service.last_seen(session, [d.id for d in rows])
-    return render(request, "connect/devices.html", {"status_labels": STATUS_LABELS,
+    profiles = service.device_profile_list(session, actor)
+    tree = service.asset_tree(session, actor)
+    # owners to filter by: the units whose assets the actor sees (and the one filtered on)
+    owner_ids = {a.org_id for a in assets.values()} | ({org_id} if org_id else set())
+    owners = sorted(((o, names[o]) for o in owner_ids if o in names), key=lambda x: x[1])
+    return render(request, "connect/devices.html", {**VOCABULARIES,
         "rows": rows, "total": total, "offset": offset, "per_page": PER_PAGE, "names": names, "codes": codes,
-        "assets": assets, "tree": service.asset_tree(session, actor), "seen": seen,
-        "profiles": service.device_profile_list(session, actor), "statuses": service.DEVICE_STATUSES,
+        "assets": assets, "tree": tree, "open_assets": _open_assets(tree, asset_id), "seen": seen,
+        "profiles": profiles, "profile_names": {p.code: _local_name(p) for p in profiles}, "owners": owners,
         "filters": {"profile": profile or "", "status": status or "", "q": q or "",
                     "asset_id": str(asset_id) if asset_id else "", "org_id": str(org_id) if org_id else ""},
         "overview": service.overview(session, actor), "staff_orgs": _staff_orgs(session, actor), "msg": msg})
@@ -94,12 +119,13 @@ def _device_page(request: Request, session: Any, actor: Any, device_id: uuid.UUI
     device = service.device_get(session, actor, device_id)
     profile = next(p for p in service.device_profile_list(session, actor) if p.id == device.profile_id)
     latest = service.device_latest(session, actor, device_id)
-    metrics = [dict(m) for m in profile.metrics]
+    metrics = [{**dict(m), "name": _local_name(dict(m))} for m in profile.metrics]
     recent, _total = service.quarantine_list(session, actor, PageParams(limit=10, offset=0), device_id=device_id)
     asset = service.asset_get(session, actor, device.asset_id) if device.asset_id else None
     can_change = policies.device_write_allowed(actor, device.org_id)
-    return render(request, "connect/device.html", {"status_labels": STATUS_LABELS,
-        "device": device, "profile": profile, "metrics": metrics, "latest": latest, "asset": asset,
+    return render(request, "connect/device.html", {**VOCABULARIES,
+        "device": device, "profile": profile, "profile_name": _local_name(profile), "metrics": metrics,
+        "latest": latest, "asset": asset,
         "org_name": {o.id: o.name for o in core.organization_all(session)}.get(device.org_id, ""),
         "quarantine_counts": service.quarantine_counts(session, device_id), "recent": recent, "token": token,
         "topic": service.topic_for(device.id), "can_change": can_change, "msg": msg,
@@ -148,7 +174,18 @@ def quarantine(request: Request, session: DbSession, actor: CurrentActor,
     page = PageParams(limit=PER_PAGE, offset=offset)
     rows, total = service.quarantine_list(session, actor, page, device_id=device_id, reason=reason or None)
     counts = service.quarantine_counts(session) if policies.platform_team(actor) else {}
-    return render(request, "connect/quarantine.html", {
+    return render(request, "connect/quarantine.html", {**VOCABULARIES,
         "rows": rows, "total": total, "offset": offset, "per_page": PER_PAGE, "reason": reason or "",
-        "reasons": service.QUARANTINE_REASONS, "counts": counts,
+        "counts": counts, "device_names": _device_names(session, actor, {q.device_id for q in rows} | {device_id}),
         "device_id": str(device_id) if device_id else ""})
+
+
+def _device_names(session: Any, actor: Any, ids: set[uuid.UUID | None]) -> dict[str, str]:
+    """Names of the devices a page of quarantined items names (a deleted or invisible one keeps its id)."""
+    out = {}
+    for device_id in sorted(i for i in ids if i is not None):
+        try:
+            out[str(device_id)] = service.device_get(session, actor, device_id).name
+        except CityhubError:
+            continue
+    return out

@@ -221,6 +221,7 @@ def _make_env() -> Environment:
     env.filters["money"] = labels.money
     env.filters["number"] = labels.number
     env.globals["choices"] = labels.choices
+    env.globals["display_timezone"] = lambda: get_settings().display_timezone  # charts format times in it
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
     return env
 

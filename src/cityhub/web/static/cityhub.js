@@ -68,6 +68,7 @@
       c = window.echarts.init(node, null, o.renderer ? {renderer: o.renderer} : undefined);
       window.addEventListener('resize', () => c.resize());
     }
+    if ([].concat(option.xAxis || [], option.yAxis || []).some((ax) => ax && ax[TIME_AXIS])) option.useUTC = true;
     c.setOption(guard(option), !o.merge);
     return c;
   }
@@ -78,11 +79,48 @@
     return node ? JSON.parse(node.textContent) : null;
   }
 
+  /** The time zone pages show times in (CITYHUB_DISPLAY_TIMEZONE, from <body data-timezone>), not the browser's. */
+  function zone() {
+    return (document.body && document.body.dataset.timezone) || 'Asia/Shanghai';
+  }
+
+  const TIME_AXIS = Symbol('cityhub.timeAxis');
+  const formats = {};
+  function parts(ms) {
+    const tz = zone();
+    const f = formats[tz] || (formats[tz] = new Intl.DateTimeFormat('en-GB', {timeZone: tz, hourCycle: 'h23',
+      year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit'}));
+    const out = {};
+    f.formatToParts(new Date(ms)).forEach((p) => { out[p.type] = p.value; });
+    return out;
+  }
+
+  /** A time (ms or ISO text) as the tables show it, in the display time zone: 'MM-DD HH:mm' (opts.seconds, opts.year). */
+  function timeText(value, opts) {
+    const o = opts || {};
+    const p = parts(typeof value === 'number' ? value : Date.parse(value));
+    const day = (o.year ? p.year + '-' : '') + p.month + '-' + p.day;
+    return day + ' ' + p.hour + ':' + p.minute + (o.seconds ? ':' + p.second : '');
+  }
+
+  /**
+   * An ECharts time axis labelled in the display time zone: 'HH:mm', and 'MM-DD' at local midnight; labels that
+   * would overlap are hidden. Draw with useUTC: true (set by cityhub.chart when a time axis is made here).
+   */
+  function timeAxis(extra) {
+    const axis = {type: 'time', axisLabel: {hideOverlap: true, formatter: (ms) => {
+      const p = parts(ms);
+      return p.hour === '00' && p.minute === '00' ? p.month + '-' + p.day : p.hour + ':' + p.minute;
+    }}};
+    axis[TIME_AXIS] = true;
+    return Object.assign(axis, extra || {});
+  }
+
   // <select data-autosubmit> submits its form on change (instead of an inline onchange handler).
   document.addEventListener('change', (e) => {
     const t = e.target;
     if (t instanceof HTMLSelectElement && t.hasAttribute('data-autosubmit') && t.form) t.form.submit();
   });
 
-  window.cityhub = Object.freeze({escapeHtml, tip, guard, chart, data});
+  window.cityhub = Object.freeze({escapeHtml, tip, guard, chart, data, zone, timeText, timeAxis});
 })();
