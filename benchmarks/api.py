@@ -18,7 +18,7 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import ROOT, free_port, pct, record, rss_mb, scratch_database, serve  # noqa: E402
+from _common import ROOT, free_port, pct, record, rss_mb, scratch_database, serve
 
 N = int(os.environ.get("BENCH_REQUESTS", "1000"))
 

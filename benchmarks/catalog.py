@@ -202,7 +202,7 @@ def main() -> None:
             q = rng.choice(WORDS) + (rng.choice(SUFFIX) if i % 3 == 0 else "")
             flt = {"share_type": [rng.choice(FACET_VALUES["share_type"])]} if i % 2 else {}
             t0 = time.perf_counter()
-            rows, total, counts = service.catalog_search(s, b, q, flt, facets, "", 20, 0)
+            service.catalog_search(s, b, q, flt, facets, "", 20, 0)
             search_t.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             service.catalog_entry_get(s, b, rng.choice(ids))

@@ -40,19 +40,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import orjson  # noqa: E402
-import psycopg  # noqa: E402
-from _common import record, scratch_database  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import orjson
+import psycopg
+from _common import record, scratch_database
+from sqlalchemy.engine import make_url
 
-from cityhub.connect import service  # noqa: E402
-from cityhub.connect.mqtt import client as mqtt_client  # noqa: E402
-from cityhub.connect.mqtt import worker as mqtt_worker  # noqa: E402
-from cityhub.connect.schemas import DeviceCreate, IngestResult  # noqa: E402
-from cityhub.core import service as core  # noqa: E402
-from cityhub.core.schemas import OrganizationCreate  # noqa: E402
-from cityhub.kit.db import Database  # noqa: E402
-from cityhub.kit.migrate import upgrade  # noqa: E402
+from cityhub.connect import service
+from cityhub.connect.mqtt import client as mqtt_client
+from cityhub.connect.mqtt import worker as mqtt_worker
+from cityhub.connect.schemas import DeviceCreate, IngestResult
+from cityhub.core import service as core
+from cityhub.core.schemas import OrganizationCreate
+from cityhub.kit.db import Database
+from cityhub.kit.migrate import upgrade
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 # The broker: BENCH_MQTT_URL when given, else a Mosquitto of our own (see `own_broker`), else the one at 1883.

@@ -32,14 +32,14 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import catalog as catalog_bench  # noqa: E402  # reuse the catalog benchmark's bulk loader and vocabularies
-from _common import record  # noqa: E402
+import catalog as catalog_bench  # reuse the catalog benchmark's bulk loader and vocabularies
+from _common import record
 
-from cityhub.core import service as core  # noqa: E402
-from cityhub.data import schemas, service  # noqa: E402
-from cityhub.data.portal import ckan  # noqa: E402
-from cityhub.kit.db import Database  # noqa: E402
-from cityhub.kit.migrate import upgrade  # noqa: E402
+from cityhub.core import service as core
+from cityhub.data import schemas, service
+from cityhub.data.portal import ckan
+from cityhub.kit.db import Database
+from cityhub.kit.migrate import upgrade
 
 FULL = "--full" in sys.argv or os.environ.get("CITYHUB_BENCH_FULL") == "1"
 N_DATASETS = 100_000 if FULL else 20_000

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import pct, record, scratch_database  # noqa: E402 - benchmarks run as scripts
+from _common import pct, record, scratch_database
 
 ASSETS = 1000
 PER_ASSET = 5

@@ -1,7 +1,4 @@
-"""Data REST API under /api/v1/data: catalog, search, resources, datastore rows, sharing, grants, 三清单, KPIs.
-
-Routes return what the service returns; `response_model` validates and serialises it once.
-"""
+"""Data REST API under /api/v1/data: catalog, search, resources, datastore rows, sharing, grants, 三清单, KPIs."""
 
 from __future__ import annotations
 
@@ -17,7 +14,7 @@ from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.data import schemas, service
 from cityhub.kit import safejson
 from cityhub.kit.errors import ValidationFailed
-from cityhub.kit.pagination import Page, PageParams, page_params, page_response
+from cityhub.kit.pagination import Page, PageParams, page_params
 from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"], route_class=SessionRoute)
@@ -25,6 +22,9 @@ Paging = Annotated[PageParams, Depends(page_params)]
 UPLOAD_PREFIX = "/api/v1/data/uploads/"
 allow_large_bodies(UPLOAD_PREFIX)
 
+
+def _entry(e: Any) -> schemas.Entry:
+    return schemas.Entry.model_validate(e)
 
 
 # ---- vocabularies
@@ -56,71 +56,72 @@ def catalog_search(
     security_grade: Annotated[list[str] | None, Query()] = None,
     tags: Annotated[list[str] | None, Query()] = None, status: Annotated[list[str] | None, Query()] = None,
     facet: Annotated[list[str] | None, Query()] = None, sort: str = Query("", max_length=20),
-) -> Any:
+) -> schemas.SearchResult:
     """Search the catalog (Chinese segmentation, pinyin initials) with facet filters and counts."""
     filters = {"provider_org_id": provider_org_id, "classification": classification, "base_db": base_db,
                "share_type": share_type, "open_type": open_type, "format_category": format_category,
                "update_cycle": update_cycle, "security_grade": security_grade, "tags": tags, "status": status}
     rows, total, facets = service.catalog_search(session, actor, q, {k: v for k, v in filters.items() if v},
                                                  facet or [], sort, page.limit, page.offset)
-    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset, "facets": facets}
+    return schemas.SearchResult(items=[_entry(r) for r in rows], total=total, limit=page.limit,
+                                offset=page.offset, facets=facets)
 
 
 @router.post("/catalog/entries", response_model=schemas.Entry, status_code=201)
-def entry_create(session: DbSession, actor: CurrentActor, body: schemas.EntryCreate) -> Any:
+def entry_create(session: DbSession, actor: CurrentActor, body: schemas.EntryCreate) -> schemas.Entry:
     """Register a draft entry."""
-    return service.catalog_entry_create(session, actor, body)
+    return _entry(service.catalog_entry_create(session, actor, body))
 
 
 @router.get("/catalog/entries/{entry_id}", response_model=schemas.Entry)
-def entry_get(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> Any:
+def entry_get(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> schemas.Entry:
     """One entry (counts a view)."""
-    return service.catalog_entry_view(session, actor, entry_id)
+    return _entry(service.catalog_entry_view(session, actor, entry_id))
 
 
 @router.get("/catalog/by-name/{name}", response_model=schemas.Entry)
-def entry_by_name(session: DbSession, actor: OptionalActor, name: str) -> Any:
+def entry_by_name(session: DbSession, actor: OptionalActor, name: str) -> schemas.Entry:
     """One entry by its URL-safe name."""
-    return service.catalog_entry_by_name(session, actor, name)
+    return _entry(service.catalog_entry_by_name(session, actor, name))
 
 
 @router.get("/catalog/by-code/{code}", response_model=schemas.Entry)
-def entry_by_code(session: DbSession, actor: OptionalActor, code: str) -> Any:
+def entry_by_code(session: DbSession, actor: OptionalActor, code: str) -> schemas.Entry:
     """One entry by its resource code."""
-    return service.catalog_entry_by_code(session, actor, code)
+    return _entry(service.catalog_entry_by_code(session, actor, code))
 
 
 @router.patch("/catalog/entries/{entry_id}", response_model=schemas.Entry)
 def entry_update(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
-                 body: schemas.EntryUpdate) -> Any:
+                 body: schemas.EntryUpdate) -> schemas.Entry:
     """Change an entry (published entries collect changes for re-review)."""
-    return service.catalog_entry_update(session, actor, entry_id, body)
+    return _entry(service.catalog_entry_update(session, actor, entry_id, body))
 
 
 @router.post("/catalog/entries/{entry_id}/submit", response_model=schemas.Entry)
-def entry_submit(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID) -> Any:
+def entry_submit(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID) -> schemas.Entry:
     """Send an entry or its changes to review."""
-    return service.catalog_entry_submit(session, actor, entry_id)
+    return _entry(service.catalog_entry_submit(session, actor, entry_id))
 
 
 @router.post("/catalog/entries/{entry_id}/review", response_model=schemas.Entry)
 def entry_review(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
-                 body: schemas.ReviewDecision) -> Any:
+                 body: schemas.ReviewDecision) -> schemas.Entry:
     """The bureau publishes or rejects."""
-    return service.catalog_entry_review(session, actor, entry_id, body.approve, body.note)
+    return _entry(service.catalog_entry_review(session, actor, entry_id, body.approve, body.note))
 
 
 @router.post("/catalog/entries/{entry_id}/offline", response_model=schemas.Entry)
 def entry_offline(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
-                  body: schemas.Reason) -> Any:
+                  body: schemas.Reason) -> schemas.Entry:
     """Take an entry offline."""
-    return service.catalog_entry_offline(session, actor, entry_id, body.reason)
+    return _entry(service.catalog_entry_offline(session, actor, entry_id, body.reason))
 
 
 @router.get("/catalog/entries/{entry_id}/versions", response_model=list[schemas.EntryVersion])
-def entry_versions(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> Any:
+def entry_versions(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> list[schemas.EntryVersion]:
     """Published versions with readable diffs."""
-    return service.catalog_entry_versions(session, actor, entry_id)
+    return [schemas.EntryVersion.model_validate(v) for v in service.catalog_entry_versions(session, actor, entry_id)]
 
 
 @router.get("/catalog/entries/{entry_id}/stats")
@@ -137,9 +138,9 @@ def resources(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> 
 
 @router.post("/catalog/entries/{entry_id}/resources/api", response_model=schemas.Resource, status_code=201)
 def resource_api_create(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
-                        body: schemas.ResourceApiCreate) -> Any:
+                        body: schemas.ResourceApiCreate) -> schemas.Resource:
     """Mount an upstream API (credentials encrypted, never returned)."""
-    return service.resource_api_create(session, actor, entry_id, body)
+    return schemas.Resource.model_validate(service.resource_api_create(session, actor, entry_id, body))
 
 
 async def _spooled_body(request: Request) -> AsyncIterator[IO[bytes]]:
@@ -188,10 +189,11 @@ def upload_answer(res: Any, load: Any, entry_id: uuid.UUID) -> Any:
 @router.post("/uploads/{entry_id}/file", response_model=schemas.Resource, status_code=201, openapi_extra=_RAW_DOC)
 def upload_file(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID, body: RawBody, request: Request,
                 filename: str = Query("file", max_length=200), title: str = Query("", max_length=200),
-                resource_id: uuid.UUID | None = None) -> Any:
+                resource_id: uuid.UUID | None = None) -> schemas.Resource:
     """Mount or replace a file resource (the raw body is streamed to disk)."""
     media = request.headers.get("content-type", "application/octet-stream")
-    return service.resource_file_upload(session, actor, entry_id, title, filename, media, body, resource_id)
+    return schemas.Resource.model_validate(service.resource_file_upload(
+        session, actor, entry_id, title, filename, media, body, resource_id))
 
 
 def _filters(raw: str | None) -> dict[str, Any]:
@@ -231,104 +233,107 @@ def resource_file(session: DbSession, actor: CurrentActor, resource_id: uuid.UUI
 # ---- sharing requests
 
 
+def _req(r: Any) -> schemas.ShareRequest:
+    return schemas.ShareRequest.model_validate(r)
+
 
 @router.get("/requests", response_model=Page[schemas.ShareRequest])
 def requests(session: DbSession, actor: CurrentActor, page: Paging,
              box: str = Query("mine", pattern="^(mine|provider|compliance|all)$"),
-             status: str | None = Query(None, max_length=20)) -> Response:
+             status: str | None = Query(None, max_length=20)) -> Page[schemas.ShareRequest]:
     """Requests by box: mine, provider (review queue), compliance (bureau queue), all."""
     rows, total = service.share_request_list(session, actor, box=box, status=status, limit=page.limit,
                                              offset=page.offset)
-    return page_response(schemas.ShareRequest, rows, total, page)
+    return Page(items=[_req(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
 @router.post("/requests", response_model=schemas.ShareRequest, status_code=201)
-def request_create(session: DbSession, actor: CurrentActor, body: schemas.ShareRequestCreate) -> Any:
+def request_create(session: DbSession, actor: CurrentActor, body: schemas.ShareRequestCreate) -> schemas.ShareRequest:
     """Draft a sharing request."""
-    return service.share_request_create(session, actor, body)
+    return _req(service.share_request_create(session, actor, body))
 
 
 @router.get("/requests/{request_id}", response_model=schemas.ShareRequest)
-def request_get(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
+def request_get(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> schemas.ShareRequest:
     """One request."""
-    return service.share_request_get(session, actor, request_id)
+    return _req(service.share_request_get(session, actor, request_id))
 
 
 @router.get("/requests/{request_id}/events", response_model=list[schemas.RequestEvent])
-def request_events(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
+def request_events(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> list[schemas.RequestEvent]:
     """The request's tracking history."""
-    return service.share_request_events(session, actor, request_id)
+    return [schemas.RequestEvent.model_validate(e) for e in service.share_request_events(session, actor, request_id)]
 
 
 @router.post("/requests/{request_id}/submit", response_model=schemas.ShareRequest)
-def request_submit(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
+def request_submit(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> schemas.ShareRequest:
     """Submit (enters the bureau's compliance review)."""
-    return service.share_request_submit(session, actor, request_id)
+    return _req(service.share_request_submit(session, actor, request_id))
 
 
 @router.post("/requests/{request_id}/withdraw", response_model=schemas.ShareRequest)
 def request_withdraw(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                     body: schemas.Reason) -> Any:
+                     body: schemas.Reason) -> schemas.ShareRequest:
     """Withdraw."""
-    return service.share_request_withdraw(session, actor, request_id, body.reason)
+    return _req(service.share_request_withdraw(session, actor, request_id, body.reason))
 
 
 @router.post("/requests/{request_id}/compliance-review", response_model=schemas.ShareRequest)
 def request_compliance(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                       body: schemas.ReviewDecision) -> Any:
+                       body: schemas.ReviewDecision) -> schemas.ShareRequest:
     """The bureau's compliance review (final approval for 核心 data)."""
-    return service.share_request_compliance_review(session, actor, request_id, body.approve, body.note)
+    return _req(service.share_request_compliance_review(session, actor, request_id, body.approve, body.note))
 
 
 @router.post("/requests/{request_id}/provider-review", response_model=schemas.ShareRequest)
 def request_provider(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                     body: schemas.ReviewDecision) -> Any:
+                     body: schemas.ReviewDecision) -> schemas.ShareRequest:
     """The provider's review."""
-    return service.share_request_provider_review(session, actor, request_id, body.approve, body.note)
+    return _req(service.share_request_provider_review(session, actor, request_id, body.approve, body.note))
 
 
 @router.post("/requests/{request_id}/coordinate", response_model=schemas.ShareRequest)
 def request_coordinate(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                       body: schemas.Reason) -> Any:
+                       body: schemas.Reason) -> schemas.ShareRequest:
     """Contest a rejection (bureau arbitration)."""
-    return service.share_request_coordinate(session, actor, request_id, body.reason)
+    return _req(service.share_request_coordinate(session, actor, request_id, body.reason))
 
 
 @router.post("/requests/{request_id}/close", response_model=schemas.ShareRequest)
 def request_close(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                  body: schemas.Reason) -> Any:
+                  body: schemas.Reason) -> schemas.ShareRequest:
     """Accept a rejection."""
-    return service.share_request_close(session, actor, request_id, body.reason)
+    return _req(service.share_request_close(session, actor, request_id, body.reason))
 
 
 @router.post("/requests/{request_id}/arbitrate", response_model=schemas.ShareRequest)
 def request_arbitrate(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                      body: schemas.ReviewDecision) -> Any:
+                      body: schemas.ReviewDecision) -> schemas.ShareRequest:
     """The bureau decides a coordination."""
-    return service.share_request_arbitrate(session, actor, request_id, body.approve, body.note)
+    return _req(service.share_request_arbitrate(session, actor, request_id, body.approve, body.note))
 
 
 @router.post("/requests/{request_id}/activate", response_model=schemas.GrantActivated)
-def request_activate(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
+def request_activate(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> schemas.GrantActivated:
     """Provision an approved request: the grant and its consuming-system token (shown once)."""
     grant, token = service.share_request_activate(session, actor, request_id)
-    return {"grant": grant, "token": token}
+    return schemas.GrantActivated(grant=schemas.Grant.model_validate(grant), token=token)
 
 
 @router.post("/requests/{request_id}/revoke", response_model=schemas.ShareRequest)
 def request_revoke(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                   body: schemas.Reason) -> Any:
+                   body: schemas.Reason) -> schemas.ShareRequest:
     """Revoke an active grant."""
-    return service.share_request_revoke(session, actor, request_id, body.reason)
+    return _req(service.share_request_revoke(session, actor, request_id, body.reason))
 
 
 # ---- grants
 
 
 @router.get("/grants/{grant_id}", response_model=schemas.Grant)
-def grant_get(session: DbSession, actor: CurrentActor, grant_id: uuid.UUID) -> Any:
+def grant_get(session: DbSession, actor: CurrentActor, grant_id: uuid.UUID) -> schemas.Grant:
     """One grant."""
-    return service.grant_get(session, actor, grant_id)
+    return schemas.Grant.model_validate(service.grant_get(session, actor, grant_id))
 
 
 @router.get("/grants/{grant_id}/rows", response_model=schemas.Rows)
@@ -372,36 +377,38 @@ def grant_access_log(session: DbSession, actor: CurrentActor, grant_id: uuid.UUI
 
 
 @router.get("/objections", response_model=Page[schemas.Objection])
-def objections(session: DbSession, actor: CurrentActor, page: Paging) -> Response:
+def objections(session: DbSession, actor: CurrentActor, page: Paging) -> Page[schemas.Objection]:
     """Objections raised by or addressed to my units."""
     rows, total = service.objection_list(session, actor, page.limit, page.offset)
-    return page_response(schemas.Objection, rows, total, page)
+    return Page(items=[schemas.Objection.model_validate(r) for r in rows], total=total, limit=page.limit,
+                offset=page.offset)
 
 
 @router.post("/objections", response_model=schemas.Objection, status_code=201)
-def objection_raise(session: DbSession, actor: CurrentActor, body: schemas.ObjectionCreate) -> Any:
+def objection_raise(session: DbSession, actor: CurrentActor, body: schemas.ObjectionCreate) -> schemas.Objection:
     """Raise an objection."""
-    return service.objection_raise(session, actor, body)
+    return schemas.Objection.model_validate(service.objection_raise(session, actor, body))
 
 
 @router.post("/objections/{objection_id}/accept", response_model=schemas.Objection)
-def objection_accept(session: DbSession, actor: CurrentActor, objection_id: uuid.UUID) -> Any:
+def objection_accept(session: DbSession, actor: CurrentActor, objection_id: uuid.UUID) -> schemas.Objection:
     """Start handling."""
-    return service.objection_accept(session, actor, objection_id)
+    return schemas.Objection.model_validate(service.objection_accept(session, actor, objection_id))
 
 
 @router.post("/objections/{objection_id}/reply", response_model=schemas.Objection)
 def objection_reply(session: DbSession, actor: CurrentActor, objection_id: uuid.UUID,
-                    body: schemas.ObjectionReply) -> Any:
+                    body: schemas.ObjectionReply) -> schemas.Objection:
     """Answer (handled)."""
-    return service.objection_reply(session, actor, objection_id, body.reply)
+    return schemas.Objection.model_validate(service.objection_reply(session, actor, objection_id, body.reply))
 
 
 @router.post("/objections/{objection_id}/evaluate", response_model=schemas.Objection)
 def objection_evaluate(session: DbSession, actor: CurrentActor, objection_id: uuid.UUID,
-                       body: schemas.ObjectionEvaluate) -> Any:
+                       body: schemas.ObjectionEvaluate) -> schemas.Objection:
     """Rate the handling."""
-    return service.objection_evaluate(session, actor, objection_id, body.rating, body.evaluation)
+    return schemas.Objection.model_validate(service.objection_evaluate(session, actor, objection_id, body.rating,
+                                                                       body.evaluation))
 
 
 # ---- 三清单
@@ -409,42 +416,43 @@ def objection_evaluate(session: DbSession, actor: CurrentActor, objection_id: uu
 
 @router.get("/demands", response_model=Page[schemas.Demand])
 def demands(session: DbSession, actor: CurrentActor, page: Paging,
-            status: str | None = Query(None, max_length=20)) -> Response:
+            status: str | None = Query(None, max_length=20)) -> Page[schemas.Demand]:
     """需求清单."""
     rows, total = service.demand_list(session, actor, status, page.limit, page.offset)
-    return page_response(schemas.Demand, rows, total, page)
+    return Page(items=[schemas.Demand.model_validate(r) for r in rows], total=total, limit=page.limit,
+                offset=page.offset)
 
 
 @router.post("/demands", response_model=schemas.Demand, status_code=201)
-def demand_create(session: DbSession, actor: CurrentActor, body: schemas.DemandCreate) -> Any:
+def demand_create(session: DbSession, actor: CurrentActor, body: schemas.DemandCreate) -> schemas.Demand:
     """File a need."""
-    return service.demand_create(session, actor, body)
+    return schemas.Demand.model_validate(service.demand_create(session, actor, body))
 
 
 @router.get("/demands/{demand_id}", response_model=schemas.Demand)
-def demand_get(session: DbSession, actor: CurrentActor, demand_id: uuid.UUID) -> Any:
+def demand_get(session: DbSession, actor: CurrentActor, demand_id: uuid.UUID) -> schemas.Demand:
     """One need."""
-    return service.demand_get(session, actor, demand_id)
+    return schemas.Demand.model_validate(service.demand_get(session, actor, demand_id))
 
 
 @router.post("/demands/{demand_id}/assign", response_model=schemas.Demand)
 def demand_assign(session: DbSession, actor: CurrentActor, demand_id: uuid.UUID,
-                  body: schemas.DemandAssign) -> Any:
+                  body: schemas.DemandAssign) -> schemas.Demand:
     """The bureau assigns the responsible department."""
-    return service.demand_assign(session, actor, demand_id, body)
+    return schemas.Demand.model_validate(service.demand_assign(session, actor, demand_id, body))
 
 
 @router.post("/demands/{demand_id}/answer", response_model=schemas.Demand)
 def demand_answer(session: DbSession, actor: CurrentActor, demand_id: uuid.UUID,
-                  body: schemas.DemandAnswer) -> Any:
+                  body: schemas.DemandAnswer) -> schemas.Demand:
     """The responsible department links an entry."""
-    return service.demand_answer(session, actor, demand_id, body)
+    return schemas.Demand.model_validate(service.demand_answer(session, actor, demand_id, body))
 
 
 @router.get("/kpis", response_model=list[schemas.Kpi])
-def kpis(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None) -> Any:
+def kpis(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None) -> list[schemas.Kpi]:
     """责任清单 KPIs per department."""
-    return service.kpis(session, actor, org_id)
+    return [schemas.Kpi.model_validate(k) for k in service.kpis(session, actor, org_id)]
 
 
 @router.get("/lists/{which}")

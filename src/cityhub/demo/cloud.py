@@ -206,7 +206,7 @@ def _failed_request(session: Session, ctx: DemoContext, tenancies: dict[str, Any
     """One request whose provisioning fails at the provider on every attempt (shows the failure path)."""
     if "cq-tjj" not in tenancies:
         return 0
-    org, t = tenancies["cq-tjj"]
+    _org, t = tenancies["cq-tjj"]
     chief = core.actor_for_username(session, "tjj-chief")
     req = cloud.request_create(session, core.actor_for_username(session, "tjj-staff"), t.id, RequestCreate(
         item_id=items["ecs.medium"].id, purpose="统计数据分析平台扩容"))

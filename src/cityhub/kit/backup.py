@@ -62,7 +62,7 @@ from cityhub.kit.i18n import gettext as _
 from cityhub.kit.progress import Progress, QuietProgress, rich_progress
 from cityhub.kit.settings import Settings, get_settings
 
-__all__ = ["BackupError", "RestoreMismatch", "backup", "restore", "verify", "database_state", "rich_progress"]
+__all__ = ["BackupError", "RestoreMismatch", "backup", "database_state", "restore", "rich_progress", "verify"]
 
 FORMAT = "cityhub-backup"
 FORMAT_VERSION = 1

@@ -72,7 +72,7 @@ def ensure_roles(conn: Connection, app_role: str, open_role: str, **kwargs: str 
                 conn.execute(text(stmt))
                 break
             except DBAPIError as exc:  # concurrent CREATE ROLE/ALTER ROLE of the same role: retry
-                if attempt == 2 or "tuple concurrently updated" not in str(exc) and "already exists" not in str(exc):
+                if attempt == 2 or ("tuple concurrently updated" not in str(exc) and "already exists" not in str(exc)):
                     raise
 
 

@@ -31,7 +31,7 @@ _SQLITE_TYPES = {"C": "TEXT", "M": "TEXT", "G": "TEXT", "N": "TEXT", "Y": "TEXT"
                  "F": "REAL", "D": "TEXT", "T": "TEXT", "L": "INTEGER"}
 
 
-def cascade(session: Session) -> str:  # noqa: N802  # reads as SQL where it is used
+def cascade(session: Session) -> str:
     """A datastore table's open_data view (see openviews) goes with it; the next public query recreates it."""
     return " CASCADE" if is_postgres(session) else ""
 

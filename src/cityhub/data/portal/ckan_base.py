@@ -159,7 +159,7 @@ class Call:
         if isinstance(v, list) and len(v) == 1:
             v = v[0]
         try:
-            if isinstance(v, bool) or isinstance(v, float) and not v.is_integer():
+            if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
                 raise ValueError
             n = int(v)
         except (TypeError, ValueError):

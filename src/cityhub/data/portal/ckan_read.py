@@ -105,7 +105,7 @@ def _filters(c: Call) -> dict[str, Any]:
     if not isinstance(f, dict):
         raise invalid("filters", "Must be a JSON object")
     for k, v in f.items():
-        if isinstance(v, dict) or isinstance(v, list) and any(isinstance(x, dict | list) for x in v):
+        if isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, dict | list) for x in v)):
             raise invalid("filters", f"Invalid value for {k}")
     return f
 
@@ -141,8 +141,8 @@ def datastore_search(c: Call) -> dict[str, Any]:
         raise invalid("records_format", "One of objects, lists, csv, tsv")
     include_total = c.get_bool("include_total", True)
     try:
-        cols, recs, total, _next, entry, res = portal.rows(c.session, c.actor, rid, _filters(c), q, fields, sort,
-                                                           max(limit, 1), offset, include_total)
+        cols, recs, total, _next, entry, _res = portal.rows(c.session, c.actor, rid, _filters(c), q, fields, sort,
+                                                            max(limit, 1), offset, include_total)
     except NotFound:
         raise not_found(f"Resource \"{rid}\" was not found.") from None
     except ValidationFailed as exc:

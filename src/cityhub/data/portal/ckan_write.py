@@ -111,7 +111,7 @@ def _package_values(c: Call, existing: CatalogEntry | None) -> dict[str, Any]:
                 v["theme"] = themes[0] if themes else name.removeprefix("theme-")
             else:
                 raise invalid("groups", "Each group has a name")
-    if "license_id" in p and p["license_id"]:
+    if p.get("license_id"):
         lic = LICENSE_BY_ID.get(str(p["license_id"]))
         if lic is None:
             raise invalid("license_id", "Unknown licence; one of " + ", ".join(str(k) for k in LICENSE_BY_ID))

@@ -59,10 +59,7 @@ def _agent(g: Graph, base: str, org: Any) -> URIRef:
 
 
 def _license(g: Graph, entry: CatalogEntry, base: str) -> URIRef:
-    if entry.open_type == "unconditional":
-        lic = CC_BY
-    else:
-        lic = URIRef(f"{base}/portal/terms#conditional")
+    lic = CC_BY if entry.open_type == "unconditional" else URIRef(f"{base}/portal/terms#conditional")
     g.add((lic, RDF.type, DCTERMS.LicenseDocument))
     return lic
 
