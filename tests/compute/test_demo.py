@@ -16,7 +16,7 @@ from cityhub.kit.db import Database
 
 def test_demo_step_publishes_subscribes_and_meters_real_calls(db: Database) -> None:
     first = demo.build(db, "demo-pass-123", log=lambda _m: None, only=("core", "compute"))
-    assert first.counts["compute"] == {"components": 6, "apps": 4, "subscriptions": 9, "calls": CALLS}
+    assert first.counts["compute"] == {"components": 9, "apps": 4, "subscriptions": 12, "calls": CALLS}
     again = demo.build(db, "demo-pass-123", log=lambda _m: None, only=("core", "compute"))
     assert again.counts["compute"] == {"components": 0, "apps": 0, "subscriptions": 0, "calls": 0}
     with db.session_scope() as s:
@@ -24,14 +24,15 @@ def test_demo_step_publishes_subscribes_and_meters_real_calls(db: Database) -> N
         assert statuses.pop("address-district") == "in_review"  # the bureau's review queue is not empty
         assert set(statuses.values()) == {"published"}
         subs = dict(s.execute(select(Subscription.status, func.count()).group_by(Subscription.status)).all())
-        assert subs == {"active": 8, "pending": 1}  # one request waits for market regulation's chief
+        assert subs == {"active": 11, "pending": 1}  # one request waits for market regulation's chief
         by_status = dict(s.execute(select(Call.status, func.count()).group_by(Call.status)).all())
         assert sum(by_status.values()) == CALLS and by_status[200] > CALLS // 2
         assert set(by_status) <= {200, 429}  # answered, or refused by the per-minute quota of the id checks
         assert s.scalar(select(func.sum(UsageHourly.calls))) == CALLS
         bureau = core.actor_for_username(s, "dsj-reviewer")
         rows = compute.usage_report(s, bureau)
-        assert {r.component_code for r in rows} >= {"coord-convert", "id-check", "licence-credit-verify"}
+        assert {r.component_code for r in rows} >= {"coord-convert", "id-check", "licence-credit-verify",
+                                                    "report-classify", "ts-forecast", "ts-anomaly"}
         assert sum(r.calls for r in rows) == CALLS and sum(r.cost for r in rows) > 0
 
 

@@ -14,6 +14,7 @@ among them. Idempotent: every part is skipped when it exists, and the load only 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,15 @@ COMPONENTS: tuple[tuple[Any, ...], ...] = (
     ("reverse-geocode", "逆地理编码（区县）", "Reverse geocoding to districts", "common", "地理空间", "cq-dsj",
      "reverse-geocode", True, 0.001, (99.9, 30), ["地理编码", "区县", "行政区划"],
      "判断坐标点所在的重庆市区县（内置区县边界，点在多边形内判断），支持三种坐标系。", True),
+    ("ts-forecast", "时间序列预测", "Time-series forecast", "common", "智能分析", "cq-dsj", "forecast", True, 0.01,
+     (99.5, 2000), ["预测", "时间序列", "AutoETS", "AutoARIMA"],
+     "对设备遥测、客流、案件量等时间序列做 AutoETS / AutoARIMA 预测，给出预测值与预测区间。", True),
+    ("ts-anomaly", "时间序列异常评分", "Time-series anomaly scoring", "common", "智能分析", "cq-dsj", "anomaly", True,
+     0.005, (99.5, 500), ["异常检测", "时间序列", "river"],
+     "对一段时间序列逐点做在线异常评分（river），标出异常点，可用于设备遥测与业务指标监测。", True),
+    ("report-classify", "市民诉求智能分类", "Citizen report classification", "common", "智能分析", "cq-dsj",
+     "report-classify", True, 0.002, (99.5, 200), ["诉求", "分类", "一网统管", "自然语言"],
+     "将市民反映的问题文本归入一网统管事件类别（桥梁、管廊、交通、环境等），给出置信度与备选类别。", True),
     ("licence-credit-verify", "营业执照信用代码核验", "Business licence credit-code verification", "business",
      "电子证照", "cq-scjgj", "id-check", False, 0.005, (99.5, 50), ["电子证照", "营业执照", "核验"],
      "市场监管局提供的营业执照统一社会信用代码核验，供招商、审批、监管等业务系统调用。", True),
@@ -61,12 +71,15 @@ APPS: tuple[tuple[str, str, str, tuple[tuple[str, int | None, int | None, bool],
     ("cq-gaj", "治安综合管理系统", "人口核查与警情定位", (
         ("id-check", 100, 20_000, True), ("coord-convert", None, None, True), ("hub-noop", None, None, True))),
     ("cq-cgj", "数字城管平台", "案件定位与区县派单", (
-        ("coord-convert", 600, None, True), ("reverse-geocode", 600, None, True), ("hub-noop", None, None, True))),
+        ("coord-convert", 600, None, True), ("reverse-geocode", 600, None, True), ("hub-noop", None, None, True),
+        ("report-classify", 600, None, True), ("ts-forecast", 60, None, True), ("ts-anomaly", 60, None, True))),
     ("cq-sww", "外资企业服务系统", "外资企业登记信息核验", (
         ("licence-credit-verify", 60, 5_000, True), ("reverse-geocode", None, None, True))),
     ("cq-rsj", "就业创业服务平台", "创业补贴申请的企业核验", (("licence-credit-verify", 60, 5_000, False),)),
 )
 OWNER = {spec[0]: spec[5] for spec in COMPONENTS}
+REPORTS = ("小区门口的下水道堵了，污水漫到路上", "路口红绿灯坏了好几天没人修", "工地半夜还在施工，噪音太大",
+           "楼道里有人给电动车充电，很危险", "垃圾站的垃圾好几天没人清运", "人行天桥的栏杆松动了")
 CALLS = 360  # the simulated load (each one a real call through the gateway)
 
 
@@ -170,6 +183,15 @@ def _request(rng: random.Random, code: str) -> tuple[str, str, str, bytes]:
         return "GET", "convert", f"lng={lng}&lat={lat}&from={src}&to={dst}", b""
     if code == "reverse-geocode":
         return "GET", "district", f"lng={lng}&lat={lat}", b""
+    if code == "report-classify":
+        return "POST", "classify", "", _json({"text": rng.choice(REPORTS)})
+    if code in ("ts-forecast", "ts-anomaly"):  # a day of hourly readings with a daily cycle
+        base = rng.uniform(20, 60)
+        series = [round(base * (1 + 0.3 * math.sin(i / 24 * 2 * math.pi)) + rng.gauss(0, 1), 2) for i in range(72)]
+        if code == "ts-forecast":
+            return "POST", "forecast", "", _json({"series": series, "horizon": 12})
+        series[rng.randrange(24, 72)] += base  # one reading out of line
+        return "POST", "score", "", _json({"series": series, "threshold": 0.999})
     if code == "id-check":
         if rng.random() < 0.7:
             return "GET", "resident-id", f"number={resident_id(rng, rng.random() < 0.9)}", b""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cityhub.compute.builtins.analytics import AnomalyScoring, Forecast
 from cityhub.compute.builtins.base import Builtin, BuiltinError, BuiltinRequest, Handler, dispatch, document, operation
+from cityhub.compute.builtins.classify import ReportClassifier
 from cityhub.compute.builtins.coords import CoordinateConversion
 from cityhub.compute.builtins.geocode import ReverseGeocoder
 from cityhub.compute.builtins.idcheck import IdentityChecks
@@ -30,7 +32,8 @@ class NoOp:
 
 
 PLUGINS: dict[str, Builtin] = {p.name: p for p in (NoOp(), CoordinateConversion(), IdentityChecks(),
-                                                   ReverseGeocoder())}
+                                                   ReverseGeocoder(), Forecast(), AnomalyScoring(),
+                                                   ReportClassifier())}
 
 
 def builtin_names() -> list[str]:
