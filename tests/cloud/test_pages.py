@@ -38,3 +38,26 @@ def test_department_orders_through_the_form(client: Any, world: Any, cw: dict[st
     over = client.post("/cloud/requests", data={**form, "quantity": "20", "csrf_token": csrf}, follow_redirects=True)
     assert "instances" in over.text or "vcpus" in over.text
     assert 'data-testid="ranking"' not in client.get("/cloud/scorecards").text
+
+
+def test_requests_are_paged_and_filtered_with_labels_and_money(client: Any, world: Any, cw: dict[str, Any]) -> None:
+    from cityhub.cloud.schemas import Quota, RequestCreate
+
+    cloud.tenancy_quota_update(world.session, world.actors["platform_admin"], cw["tenancy_a"].id,
+                               Quota(instances=1000, vcpus=100_000, ram_mb=10_000_000, disk_gb=1_000_000))
+    for _i in range(25):
+        cloud.request_create(world.session, world.actors["org_member_a"], cw["tenancy_a"].id,
+                             RequestCreate(item_id=cw["small"].id, quantity=1))
+    world.session.flush()
+    login(client, "t-admin")
+    first = client.get("/cloud/tenancies")
+    rows = first.text.split('data-testid="requests"')[1].split("</table>")[0]
+    assert rows.count("<tr>") == 1 + 20 and 'rel="next"' in first.text  # header + one page of 20
+    assert "待部门审批" in rows and ">submitted<" not in rows  # the status by its label
+    assert re.search(r"¥[\d,]+\.\d\d", rows)  # money with two decimals
+    second = client.get("/cloud/tenancies", params={"offset": 20})
+    assert second.text.split('data-testid="requests"')[1].split("</table>")[0].count("<tr>") == 1 + 5
+    none = client.get("/cloud/tenancies", params={"status": "rejected"})
+    assert "没有符合筛选条件的申请" in none.text
+    other = client.get("/cloud/tenancies", params={"org_id": str(world.orgs["dept_b"].id)})
+    assert "没有符合筛选条件的申请" in other.text

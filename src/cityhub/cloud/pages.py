@@ -33,6 +33,7 @@ register_nav(
     NavItem("cloud", "Cloud chief scorecards", "/cloud/scorecards", order=50, permissions=(P.CLOUD_READ,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
+LIST_PAGE = 20  # rows per list on a page (requests, tenancies, chargeback): each list has its own pager
 
 
 @router.get("")
@@ -54,24 +55,32 @@ def capacity(request: Request, session: DbSession, actor: CurrentActor) -> Respo
 
 @router.get("/tenancies")
 def tenancies(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
-              status: str | None = Query(None, max_length=20)) -> Response:
-    """Tenancy usage vs quota, the order form, the approval queue and requests."""
+              status: str | None = Query(None, max_length=20), org_id: uuid.UUID | None = None,
+              offset: int = Query(0, ge=0, le=10_000_000), toffset: int = Query(0, ge=0, le=100_000),
+              boffset: int = Query(0, ge=0, le=100_000)) -> Response:
+    """Tenancy usage vs quota, the order form, the approval queue, requests, chargeback — each list paged."""
     tens = service.tenancy_list(session, actor)
     usage = {t.id: service.tenancy_usage(session, t.id) for t in tens}
     names = {o.id: o.name for o in core.organization_all(session)}
     orderable = [t for t in tens if policies.request_create_allowed(actor, t.org_id)]
-    reqs, total = service.request_list(session, actor, PageParams(limit=100, offset=0), status=status)
+    reqs, total = service.request_list(session, actor, PageParams(limit=LIST_PAGE, offset=offset),
+                                       status=status or None, org_id=org_id)
     items = {c.id: c for c in service.catalog_list(session, actor)}
     month = clock.now().strftime("%Y-%m")
+    bills = service.chargeback(session, actor, month)
+    queue = service.approval_queue(session, actor)
     return render(request, "cloud/tenancies.html", {
-        "month": month, "bills": service.chargeback(session, actor, month)[:40],
-        "idle": service.idle_case_list(session, actor, open_only=True),
-        "tenancies": tens, "usage": usage, "names": names, "orderable": orderable, "catalog": list(items.values()),
-        "items": items, "queue": service.approval_queue(session, actor), "requests": reqs, "total": total,
-        "msg": msg, "status": status, "statuses": service.REQUEST_STATUSES,
-        "tenancy_names": {t.id: t.name for t in tens},
-        "chart": [{"name": names.get(t.org_id, t.name), "vcpus": usage[t.id]["vcpus"], "quota": t.quota_vcpus}
-                  for t in tens if usage[t.id]["vcpus"] or len(tens) < 12][:40]})
+        "month": month, "bills": bills[boffset:boffset + LIST_PAGE], "bills_total": len(bills), "boffset": boffset,
+        "bills_sum": sum(b.amount for b in bills),
+        "idle": service.idle_case_list(session, actor, open_only=True)[:LIST_PAGE],
+        "tenancies": tens[toffset:toffset + LIST_PAGE], "tenancies_total": len(tens), "toffset": toffset,
+        "usage": usage, "names": names, "orderable": orderable, "catalog": list(items.values()),
+        "items": items, "queue": queue[:LIST_PAGE], "queue_total": len(queue), "requests": reqs, "total": total,
+        "offset": offset, "limit": LIST_PAGE, "msg": msg, "status": status, "org_id": org_id,
+        "request_vocab": schemas.RequestStatus, "units": sorted({(t.org_id, names.get(t.org_id, t.name)) for t in tens},
+                                                              key=lambda u: u[1]),
+        "chart": [{"name": names.get(t.org_id, t.name).removeprefix("重庆市"), "vcpus": usage[t.id]["vcpus"],
+                   "quota": t.quota_vcpus} for t in tens if usage[t.id]["vcpus"] or len(tens) < 12][:40]})
 
 
 @router.post("/requests")
@@ -126,7 +135,8 @@ def migration(request: Request, session: DbSession, actor: CurrentActor, org_id:
         "city": city, "units": units, "history": [{"day": h.day.isoformat(), "cloud": h.on_cloud_ratio,
                                                    "integration": h.integration_ratio} for h in history],
         "systems": systems, "total": total, "offset": offset, "names": names, "org_id": org_id, "status": status,
-        "q": q or "", "by_status": by_status,
+        "q": q or "", "by_status": by_status, "system_vocab": schemas.SystemStatus, "hosting_vocab": schemas.Hosting,
+        "strategy_vocab": schemas.Strategy,
         "units_chart": [{"name": u.org_name.removeprefix("重庆市"), "cloud": round(100 * u.on_cloud_ratio, 1),
                          "integration": round(100 * u.integration_ratio, 1),
                          "cloud_target": round(100 * u.on_cloud_target), "integration_target":
@@ -142,7 +152,7 @@ def dr(request: Request, session: DbSession, actor: CurrentActor) -> Response:
     return render(request, "cloud/dr.html", {
         "cells": cells, "max": max((c[2] for c in cells), default=1) or 1,
         "gaps": service.dr_gaps(session, actor)[:200],
-        "levels": DR_LEVELS, "names": names})
+        "levels": DR_LEVELS, "names": names, "dr_roles": schemas.DrRole})
 
 
 @router.get("/scorecards")
@@ -160,5 +170,5 @@ def scorecards(request: Request, session: DbSession, actor: CurrentActor, org_id
     except Forbidden:
         ranking = []
     return render(request, "cloud/scorecards.html", {
-        "cards": cards, "ranking": ranking,
+        "cards": cards, "ranking": ranking, "idle_vocab": schemas.IdleStatus,
         "ranking_chart": [{"name": c.org_name.removeprefix("重庆市"), "score": c.score} for c in ranking[:40]]})

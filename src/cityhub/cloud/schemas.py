@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from cityhub.cloud.models import IdleStatus, JobStatus, RequestStatus, ResourceStatus, SystemStatus
+from cityhub.kit import labels
 from cityhub.kit.schemas import INT32_MAX, InputModel, ReadModel, Timestamped
 
 
@@ -47,6 +49,39 @@ class DrRole(StrEnum):
     SAME_CITY_ACTIVE = "same_city_active"
     REMOTE_DR = "remote_dr"
 
+
+labels.register(RequestStatus, {
+    RequestStatus.SUBMITTED: "Waiting for the department head", RequestStatus.PENDING_BUREAU: "Waiting for the bureau",
+    RequestStatus.APPROVED: "Approved, queued", RequestStatus.PROVISIONING: "Being provisioned",
+    RequestStatus.ACTIVE: "Delivered, in use", RequestStatus.RESIZING: "Being resized",
+    RequestStatus.RECLAIMING: "Being reclaimed", RequestStatus.RECLAIMED: "Reclaimed",
+    RequestStatus.REJECTED: "Request rejected", RequestStatus.FAILED: "Provisioning failed"})
+labels.register(ResourceStatus, {
+    ResourceStatus.PROVISIONING: "Being provisioned", ResourceStatus.ACTIVE: "Running",
+    ResourceStatus.STOPPED: "Stopped", ResourceStatus.ERROR: "Faulty", ResourceStatus.RECLAIMED: "Reclaimed"})
+labels.register(JobStatus, {JobStatus.PENDING: "Queued", JobStatus.RUNNING: "Running", JobStatus.DONE: "Finished",
+                            JobStatus.FAILED: "Job failed"})
+labels.register(IdleStatus, {
+    IdleStatus.REMINDED: "Owner reminded", IdleStatus.ESCALATED: "Escalated to the bureau",
+    IdleStatus.REDUCTION_PROPOSED: "Forced reduction proposed", IdleStatus.RESOLVED: "Idle warning lifted"})
+labels.register(SystemStatus, {
+    SystemStatus.ASSESSING: "Assessing", SystemStatus.PLANNED: "Migration planned",
+    SystemStatus.MIGRATING: "Migrating", SystemStatus.VERIFYING: "Verifying", SystemStatus.DONE: "Migrated"})
+labels.register(ProviderKind, {ProviderKind.DUMMY: "Local simulator", ProviderKind.EC2: "EC2-compatible",
+                               ProviderKind.OPENSTACK: "OpenStack", ProviderKind.ALIYUN: "Alibaba Cloud ECS"})
+labels.register(Strategy, {
+    Strategy.REHOST: "Rehost", Strategy.REPLATFORM: "Replatform", Strategy.REFACTOR: "Refactor",
+    Strategy.REPURCHASE: "Repurchase", Strategy.RETIRE: "Retire the system", Strategy.RETAIN: "Retain as is"})
+labels.register(Hosting, {Hosting.OWN_ROOM: "Own machine room", Hosting.CLOUD: "Government cloud"})
+labels.register(DrRole, {DrRole.PRIMARY: "Primary centre", DrRole.SAME_CITY_BACKUP: "Same-city backup",
+                         DrRole.SAME_CITY_ACTIVE: "Same-city active-active", DrRole.REMOTE_DR: "Remote DR centre"})
+ITEM_KIND = "cloud.item_kind"
+labels.register(ITEM_KIND, {"compute": "Compute", "storage": "Storage", "database": "Database"})
+PLACEMENT = "cloud.placement"
+labels.register(PLACEMENT, {"spread": "Spread across pools", "pack": "Pack into few pools"})
+QUOTA = "cloud.quota"
+labels.register(QUOTA, {"instances": "Instances", "vcpus": "vCPUs", "ram_mb": "RAM", "disk_gb": "Disk",
+                        "buckets": "Buckets", "storage_gb": "Object storage"})
 
 _NAME = Field(min_length=1, max_length=100)
 
