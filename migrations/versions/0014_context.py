@@ -1,5 +1,5 @@
 """context: the NGSI-LD broker — entities (one JSON document each), their types and GeoProperty boxes in side
-tables, read grants (issue 19)
+tables, numeric values of default instances for q ranges, read grants (issue 19)
 
 Revision ID: 0014
 Revises: 0013
@@ -54,6 +54,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('entity_pk', 'attr', 'dataset_id', name=op.f('pk_context_geometry'))
     )
     op.create_index('ix_context_geometry_box', 'context_geometry', ['attr', 'min_x', 'max_x', 'min_y', 'max_y'], unique=False)
+    op.create_table('context_number',
+    sa.Column('entity_pk', sa.Uuid(), nullable=False),
+    sa.Column('attr', sa.String(length=512), nullable=False),
+    sa.Column('value', sa.Float(), nullable=False),
+    sa.ForeignKeyConstraint(['entity_pk'], ['context_entity.id'], name=op.f('fk_context_number_entity_pk_context_entity'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('entity_pk', 'attr', name=op.f('pk_context_number'))
+    )
+    op.create_index('ix_context_number_attr_value', 'context_number', ['attr', 'value'], unique=False)
     op.create_table('context_grant',
     sa.Column('owner_org_id', sa.Uuid(), nullable=False),
     sa.Column('grantee_org_id', sa.Uuid(), nullable=True),
@@ -73,6 +81,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('context_grant')
+    op.drop_table('context_number')
     op.drop_table('context_geometry')
     op.drop_table('context_entity_type')
     op.drop_index(op.f('ix_context_entity_org_id'), table_name='context_entity')

@@ -39,19 +39,23 @@ def test_any_text_parses_or_is_bad_request_data(text: str) -> None:
     try:
         tree = qlang.parse(text, core())
     except NgsiError as exc:
-        assert exc.kind == "BadRequestData" and exc.detail
-        return
-    qlang.to_sql(tree, ContextEntity.attrs, "postgresql")
-    qlang.to_sql(tree, ContextEntity.attrs, "sqlite")
+        refused: NgsiError | None = exc
+    else:
+        refused = None
+        qlang.to_sql(tree, ContextEntity.attrs, "postgresql")
+        qlang.to_sql(tree, ContextEntity.attrs, "sqlite")
+    assert refused is None or (refused.kind == "BadRequestData" and refused.detail)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet="AB(),;| ", max_size=20))
 def test_any_type_expression_compiles_or_is_bad_request_data(text: str) -> None:
+    refused: NgsiError | None = None
     try:
         type_filter(text, core())
     except NgsiError as exc:
-        assert exc.kind == "BadRequestData"
+        refused = exc
+    assert refused is None or refused.kind == "BadRequestData"
 
 
 @pytest.mark.parametrize("q", ["a==1", "a.b==\"x\"", "a[b]~=x", "!a", "a==1,\"x\"", "a!=1,2", "a==true,false",

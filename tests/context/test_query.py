@@ -35,7 +35,7 @@ def _ids(resp: Any) -> list[str]:
 
 def test_type_expressions_ids_and_patterns(client: Any, world: Any) -> None:
     h = _seed(client, world)
-    get = lambda qs: client.get(f"{E}?{qs}", headers=h)  # noqa: E731
+    get = lambda qs: client.get(f"{E}?{qs}", headers=h)  # noqa: E731  # a shorthand for the queries below
     assert _ids(get("type=AirQualityObserved")) == ["a", "b", "c"]
     assert _ids(get("type=Device,Building")) == ["1", "7"]
     assert _ids(get("type=Device|Building")) == ["1", "7"]
@@ -164,3 +164,31 @@ def test_types_and_attributes(client: Any, world: Any) -> None:
     assert pm["attributeCount"] == 5 and pm["attributeTypes"] == ["GeoProperty"]
     assert sorted(pm["typeNames"]) == ["AirQualityObserved", "Building", "Device", "Sensor"]
     assert client.get("/ngsi-ld/v1/attributes/nothing", headers=h).status_code == 404
+
+
+def test_number_rows_answer_like_the_json_document(client: Any, world: Any) -> None:
+    from sqlalchemy import select
+
+    from cityhub.context import qlang
+    from cityhub.context.jsonld import core
+    from cityhub.context.models import ContextEntity
+
+    h = _seed(client, world)
+    # the number rows follow every kind of write
+    assert client.patch(f"{E}/urn:ngsi-ld:AirQualityObserved:a/attrs/pm25", json={"value": 60},
+                        headers=h).status_code == 204
+    assert client.post(f"{E}/urn:ngsi-ld:Device:7/attrs", json={"battery": "full"}, headers=h).status_code == 204
+    s = world.session
+    dialect = s.get_bind().dialect.name
+    for q in ("pm25>30", "pm25==60", "pm25!=60", "pm25==10,80", "pm25==20..70", "pm25<=35.5;pm25>0",
+              "battery>0", "pm25.accuracy==0.5", "pm25>30|battery<1",
+              "pm25>=10;pm25<60;refDevice==urn:ngsi-ld:Device:7",
+              "(pm25>=10;pm25<61)|(battery>0.5;battery<=1)", "pm25>5;pm25!=60;pm25<90"):
+        tree = qlang.parse(q, core())
+        via_json = s.scalars(select(ContextEntity.entity_id).where(
+            qlang.to_sql(tree, ContextEntity.attrs, dialect)).order_by(ContextEntity.entity_id)).all()
+        via_rows = s.scalars(select(ContextEntity.entity_id).where(
+            qlang.to_sql(tree, ContextEntity.attrs, dialect, ContextEntity.id)).order_by(ContextEntity.entity_id)).all()
+        assert via_rows == via_json, q
+    assert _ids(client.get(E, params={"q": "pm25==60"}, headers=h)) == ["a"]
+    assert _ids(client.get(E, params={"q": "battery>0"}, headers=h)) == []  # now a string

@@ -1,11 +1,11 @@
 """The bulk path of batch create and upsert (replace): check every entity first, then write them all at once.
 
-The per-entity path (`store`) costs about seven statements per entity (existence, insert, flush, type rows,
-geometry rows, audit, savepoint). Here every element is parsed, checked (ids, values, geometry, visibility,
-policy) in Python before anything is written, and the survivors are written with one executemany per table: entity
-rows, updates of existing ones, type rows, geometry boxes, and one audit row for the batch naming every entity.
-What is refused is refused before any write, so nothing is half-written without a savepoint per entity; a batch
-that fails in the database (a concurrent create of the same id) fails whole, as one statement does.
+The per-entity path (`store`) costs about seven statements per entity (existence, insert, flush, type rows, geometry
+rows, audit, savepoint). Here every element is parsed, checked (ids, values, geometry, visibility, policy) in Python
+before anything is written, and the survivors are written with one executemany per table: entity rows, updates of
+existing ones, type rows, geometry boxes, numeric values, and one audit row for the batch naming every entity. What
+is refused is refused before any write, so nothing is half-written without a savepoint per entity; a batch that
+fails in the database (a concurrent create of the same id) fails whole, as one statement does.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from cityhub.context import entities as ent
 from cityhub.context import policies, store
 from cityhub.context.jsonld import LdContext
-from cityhub.context.models import ContextEntity, ContextEntityType, ContextGeometry
+from cityhub.context.models import ContextEntity, ContextEntityType, ContextGeometry, ContextNumber
 from cityhub.context.problems import NgsiError, from_cityhub, not_found
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
@@ -92,6 +92,7 @@ def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Cal
                                      "attrs": pending[i].parsed.attrs, "modified_at": now} for i in replaced])
         session.execute(delete(ContextEntityType).where(ContextEntityType.entity_pk.in_(pks)))
         session.execute(delete(ContextGeometry).where(ContextGeometry.entity_pk.in_(pks)))
+        session.execute(delete(ContextNumber).where(ContextNumber.entity_pk.in_(pks)))
     type_rows = [{"entity_pk": p.pk, "type": t} for p in pending.values() for t in p.parsed.types]
     if type_rows:
         session.execute(insert(ContextEntityType), type_rows)
@@ -99,6 +100,10 @@ def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Cal
                  "max_y": b[3]} for p in pending.values() for iri, ds, b in p.boxes]
     if geo_rows:
         session.execute(insert(ContextGeometry), geo_rows)
+    number_rows = [{"entity_pk": p.pk, "attr": a, "value": v} for p in pending.values()
+                   for a, v in ent.numbers(p.parsed.attrs)]
+    if number_rows:
+        session.execute(insert(ContextNumber), number_rows)
     if order:
         action = "context_entity_batch_upsert" if replace else "context_entity_batch_create"
         owner = org or existing[replaced[0]].org_id

@@ -253,6 +253,18 @@ def geometries(attrs: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[str, s
     return out
 
 
+def numbers(attrs: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[str, float]]:
+    """(attribute IRI, value) of every default Property instance whose value is a JSON number (not a boolean)."""
+    out = []
+    for iri, instances in attrs.items():
+        inst = instances.get(NO_DATASET)
+        if inst is not None and inst.get("type") == "Property":
+            value = inst.get("value")
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+                out.append((iri, float(value)))
+    return out
+
+
 # ---- output
 
 

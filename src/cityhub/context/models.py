@@ -64,6 +64,18 @@ class ContextGeometry(Base):
     max_y: Mapped[float] = mapped_column(Float)
 
 
+class ContextNumber(Base):
+    """The numeric value of an attribute's default instance: `q` ranges on it are an index scan, not a JSON walk."""
+
+    __tablename__ = "context_number"
+    __table_args__ = (Index("ix_context_number_attr_value", "attr", "value"),)
+
+    entity_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("context_entity.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    attr: Mapped[str] = mapped_column(String(512), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
 class ContextGrant(UUIDPk, Base):
     """An owner's read grant on its entities: to another unit (and its subtree), or to everyone when public.
 

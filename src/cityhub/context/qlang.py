@@ -4,13 +4,14 @@
     term := "!"? path (op value)?          op: == != > >= < <= ~= !~=
     path := name ("." name)* ("[" name ("." name)* "]")?
 
-A path's first name is an attribute, further dotted names its sub-attributes or one of the metadata
-`observedAt`, `unitCode`, `datasetId`, `createdAt`, `modifiedAt`; brackets go into a JSON value. An attribute
-name that is a full IRI (`https://…#temperature`) is taken whole. Values: numbers, "quoted strings", true/false,
-date-times (compared as instants), unquoted URIs or words; `a,b,c` is a list (== any of them), `x..y` a range.
-`;` binds tighter than `|`. A term applies to an attribute's default instance (no `datasetId`), its `value` or,
-for a Relationship, its `object`. Compiled for PostgreSQL (jsonb functions) and SQLite (JSON1); a comparison
-only ever sees values of its own JSON type (a string is never compared with a number, and never cast).
+A path's first name is an attribute, further dotted names its sub-attributes or one of the metadata `observedAt`,
+`unitCode`, `datasetId`, `createdAt`, `modifiedAt`; brackets go into a JSON value. An attribute name that is a full
+IRI (`https://…#temperature`) is taken whole. Values: numbers, "quoted strings", true/false, date-times (compared as
+instants), unquoted URIs or words; `a,b,c` is a list (== any of them), `x..y` a range. `;` binds tighter than `|`. A
+numeric comparison of an attribute's own value reads the indexed `context_number` rows (the same values: every
+default Property instance's JSON number). A term applies to an attribute's default instance (no `datasetId`), its
+`value` or, for a Relationship, its `object`. Compiled for PostgreSQL (jsonb functions) and SQLite (JSON1); a
+comparison only ever sees values of its own JSON type (a string is never compared with a number, and never cast).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from typing import Any
 
 from lark import Lark, Token, Transformer, UnexpectedInput
 from lark.exceptions import VisitError
-from sqlalchemy import Float, and_, case, cast, false, func, not_, or_, true
+from sqlalchemy import Float, and_, case, cast, false, func, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from cityhub.context.entities import NULL, time_text
 from cityhub.context.jsonld import LdContext
-from cityhub.context.models import NO_DATASET
+from cityhub.context.models import NO_DATASET, ContextNumber
 from cityhub.context.problems import bad
 
 _GRAMMAR = r"""
@@ -285,7 +286,36 @@ def _compare(j: _Json, path: tuple[str, ...], term: Term) -> ColumnElement[bool]
     return and_(expr.is_not(None), hit)
 
 
-def _term_sql(j: _Json, term: Term) -> ColumnElement[bool]:
+def _numeric_hit(term: Term) -> ColumnElement[bool] | None:
+    """The condition on `context_number.value` of a numeric comparison of an attribute's own value, else None."""
+    if (not term.op or not term.leaf_is_value or len(term.path) != 2 or term.op in ("~=", "!~=")
+            or not all(isinstance(v, float) for v in term.values)):
+        return None
+    n, values = ContextNumber.value, term.values
+    if term.is_range:
+        hit = n.between(values[0], values[1])
+    elif term.op in ("==", "!="):
+        hit = n.in_(values) if len(values) > 1 else n == values[0]
+    else:
+        hit = {">": n > values[0], ">=": n >= values[0], "<": n < values[0], "<=": n <= values[0]}[term.op]
+    return not_(hit) if term.op == "!=" else hit
+
+
+def _numbers_in(pk: Any, attr: str, hits: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """Entities whose number row of `attr` meets every condition: one index range scan."""
+    out: ColumnElement[bool] = pk.in_(select(ContextNumber.entity_pk).where(ContextNumber.attr == attr, *hits))
+    return out
+
+
+def _numeric(term: Term, pk: Any) -> ColumnElement[bool] | None:
+    hit = _numeric_hit(term) if pk is not None else None
+    return None if hit is None else _numbers_in(pk, term.path[0], [hit])
+
+
+def _term_sql(j: _Json, term: Term, pk: Any = None) -> ColumnElement[bool]:
+    fast = _numeric(term, pk)
+    if fast is not None:
+        return fast
     if not term.op:
         exists = j.kind(term.path).is_not(None)
         return not_(exists) if term.negate else exists
@@ -295,14 +325,25 @@ def _term_sql(j: _Json, term: Term) -> ColumnElement[bool]:
     return or_(_compare(j, (*term.path, "value"), term), _compare(j, (*term.path, "object"), term))
 
 
-def to_sql(node: Any, column: Any, dialect: str) -> ColumnElement[bool]:
-    """The WHERE clause of a parsed `q` over the attributes column."""
+def to_sql(node: Any, column: Any, dialect: str, pk: Any = None) -> ColumnElement[bool]:
+    """The WHERE clause of a parsed `q` over the attributes column (and, given the entity key, the number rows)."""
     j = _Json(column, dialect)
 
     def walk(n: Any) -> ColumnElement[bool]:
         if isinstance(n, Term):
-            return _term_sql(j, n)
-        parts = [walk(p) for p in n.parts]
-        return and_(*parts) if n.op == "and" else or_(*parts)
+            return _term_sql(j, n, pk)
+        if n.op == "or":
+            return or_(*[walk(p) for p in n.parts])
+        # terms of one attribute's number joined by `;` (a range written as a;b) become one index scan
+        by_attr: dict[str, list[ColumnElement[bool]]] = {}
+        parts = []
+        for p in n.parts:
+            hit = _numeric_hit(p) if pk is not None and isinstance(p, Term) else None
+            if hit is None:
+                parts.append(walk(p))
+            else:
+                by_attr.setdefault(p.path[0], []).append(hit)
+        parts += [_numbers_in(pk, attr, hits) for attr, hits in by_attr.items()]
+        return and_(*parts)
 
     return walk(node)

@@ -243,7 +243,7 @@ def filters(session: Session, actor: Actor, query: Query, ctx: LdContext, tenant
     if query.q:
         if dialect != "postgresql" and "~=" in query.q:
             _regexp(session)
-        clauses.append(qlang.to_sql(qlang.parse(query.q, ctx), E.attrs, dialect))
+        clauses.append(qlang.to_sql(qlang.parse(query.q, ctx), E.attrs, dialect, E.id))
     if query.geo is not None:
         clauses.append(_geo_prefilter(query.geo))
     return clauses

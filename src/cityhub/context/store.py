@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 from cityhub.context import entities as ent
 from cityhub.context import policies
 from cityhub.context.jsonld import LdContext
-from cityhub.context.models import NO_DATASET, ContextEntity, ContextEntityType, ContextGeometry, ContextGrant
+from cityhub.context.models import (
+    NO_DATASET,
+    ContextEntity,
+    ContextEntityType,
+    ContextGeometry,
+    ContextGrant,
+    ContextNumber,
+)
 from cityhub.context.problems import NgsiError, bad, not_found
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
@@ -102,11 +109,15 @@ def _for_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID
 
 
 def _sync_side_rows(session: Session, row: ContextEntity, *, new: bool = False) -> None:
-    """Rewrite the entity's type rows and GeoProperty boxes from its document."""
+    """Rewrite the entity's type rows, GeoProperty boxes and numeric values from its document."""
     if not new:
         session.execute(delete(ContextEntityType).where(ContextEntityType.entity_pk == row.id))
         session.execute(delete(ContextGeometry).where(ContextGeometry.entity_pk == row.id))
+        session.execute(delete(ContextNumber).where(ContextNumber.entity_pk == row.id))
     session.execute(insert(ContextEntityType), [{"entity_pk": row.id, "type": t} for t in row.types])
+    values = ent.numbers(row.attrs)
+    if values:
+        session.execute(insert(ContextNumber), [{"entity_pk": row.id, "attr": a, "value": v} for a, v in values])
     boxes = ent.geometries(row.attrs)
     if boxes:
         session.execute(insert(ContextGeometry), [
