@@ -9,7 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from cityhub.cloud.models import IdleStatus, JobStatus, RequestStatus, ResourceStatus, SystemStatus
+from cityhub.cloud.models import IdleStatus as IdleStatus
+from cityhub.cloud.models import JobStatus as JobStatus
+from cityhub.cloud.models import RequestStatus as RequestStatus
+from cityhub.cloud.models import ResourceStatus as ResourceStatus
+from cityhub.cloud.models import SystemStatus as SystemStatus
 from cityhub.kit import labels
 from cityhub.kit.schemas import INT32_MAX, InputModel, ReadModel, Timestamped
 
