@@ -7,8 +7,8 @@ rule with these checks plus what only the target knows (the head of a unit, a gr
 scope); no policy tests role names itself.
 
 The big-data bureau is a core concept, defined once: a user bound as `org_admin` or `org_member` at the bureau
-holds the derived roles `bureau_admin` / `bureau_staff`, which cover the whole city (`core.service._actor` adds
-them; `core.service.bureau_id` is the one lookup). So "the bureau reviews catalog entries" is a row of this table,
+holds the derived roles `bureau_admin` / `bureau_staff`, which cover the whole city (`core/users/sessions.py`
+`actor_of` adds them; `core.service.bureau_id` is the one lookup). So "the bureau reviews catalog entries" is a row of this table,
 not a comparison with an organisation id in each domain.
 
 Invariant (guarded by tests/core/test_permissions.py): the platform admin holds every permission but unmasked rows,
@@ -27,7 +27,7 @@ from cityhub.kit.i18n import gettext as _
 
 
 class DerivedRole(StrEnum):
-    """Roles nobody is bound to: `core.service._actor` derives them from bindings at the bureau."""
+    """Roles nobody is bound to: `core/users/sessions.py` `actor_of` derives them from bindings at the bureau."""
 
     BUREAU_ADMIN = "bureau_admin"  # org_admin at the bureau: acts for the bureau city-wide
     BUREAU_STAFF = "bureau_staff"  # org_admin or org_member at the bureau
