@@ -105,4 +105,5 @@ EXPECTATIONS = [
            params=_p("sub_id", "sub"), body=lambda w: {"note": "停用"}),
     Expect("GET", f"{P}/usage", ANY_USER),
     Expect("GET", f"{P}/usage.csv", ANY_USER),
+    Expect("GET", f"{P}/usage.xlsx", ANY_USER),
 ]

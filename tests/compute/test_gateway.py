@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from typing import Any
 
 import httpx
@@ -116,6 +117,13 @@ def test_calls_are_metered_in_batches_and_rolled_up(client: Any, world: Any, app
     assert client.get("/api/v1/compute/usage", headers=w.headers("district_admin")).json() == []
     csv = client.get("/api/v1/compute/usage.csv", headers=w.headers("org_member_b"))
     assert csv.status_code == 200 and "coord" in csv.text and csv.text.startswith("\ufeffcomponent_code")
+    xlsx = client.get("/api/v1/compute/usage.xlsx", headers=w.headers("org_member_b"))
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    by_unit, detail = ([list(r) for r in ws.iter_rows(values_only=True)] for ws in book.worksheets)
+    assert by_unit[1][0] == w.orgs["dept_b"].name and by_unit[1][1:3] == [7, 1]
+    assert detail[1][:2] == [w.orgs["dept_b"].name, "coord"] and detail[1][5:7] == [7, 1]
     metrics = client.get("/metrics").text
     assert 'cityhub_compute_calls_total{component="coord",status="200"}' in metrics
     assert 'cityhub_compute_call_seconds_count{component="coord"}' in metrics

@@ -17,6 +17,7 @@ from cityhub.compute import schemas
 from cityhub.compute import service as compute
 from cityhub.compute.gateway.asgi import PREFIX as GATEWAY_PREFIX
 from cityhub.compute.gateway.asgi import gateway_app
+from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession, SessionRoute
@@ -266,6 +267,17 @@ def usage_csv(session: DbSession, actor: CurrentActor, since: datetime | None = 
     rows = compute.usage_report(session, actor, since=since, until=until, org_id=org_id, component_id=component_id)
     return Response(compute.usage_csv(rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="compute-usage.csv"'})
+
+
+@router.get("/usage.xlsx")
+def usage_xlsx(session: DbSession, actor: CurrentActor, since: datetime | None = None, until: datetime | None = None,
+               org_id: uuid.UUID | None = None, component_id: uuid.UUID | None = None) -> Response:
+    """The usage report as an XLSX workbook (a sheet per department, and the detail)."""
+    rows = compute.usage_report(session, actor, since=since, until=until, org_id=org_id, component_id=component_id)
+    names = {o.id: o.name for o in core.organization_all(session)}
+    return Response(compute.usage_xlsx(rows, names),
+                    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": 'attachment; filename="compute-usage.xlsx"'})
 
 
 # ---- the gateway

@@ -447,6 +447,7 @@ def usage(request: Request, session: DbSession, actor: CurrentActor,
     return render(request, "compute/usage.html", {
         "rows": rows, "units": units, "since": since, "until": until, "org_id": org_id, "names": names,
         "csv": f"/api/v1/compute/usage.csv?{urlencode(params)}",
+        "xlsx": f"/api/v1/compute/usage.xlsx?{urlencode(params)}",
         "total": {"calls": sum(r.calls for r in rows), "errors": sum(r.errors for r in rows),
                   "cost": round(sum(r.cost for r in rows), 2)},
         "chart": [{"name": u["name"].removeprefix("重庆市"), "calls": u["calls"], "cost": u["cost"]}

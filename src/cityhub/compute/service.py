@@ -28,7 +28,14 @@ from cityhub.compute.access.service import (
 from cityhub.compute.builtins import service as _builtins
 from cityhub.compute.gateway.service import Gateway, GatewayError, gateway_for, identity_headers
 from cityhub.compute.gateway.service import shutdown as gateway_shutdown
-from cityhub.compute.metering.service import Meter, calls_recent, usage_csv, usage_report, usage_series
+from cityhub.compute.metering.service import (
+    Meter,
+    calls_recent,
+    usage_csv,
+    usage_report,
+    usage_series,
+    usage_xlsx,
+)
 from cityhub.compute.registry.service import (
     TRANSITIONS,
     component_by_code,
@@ -64,7 +71,7 @@ __all__ = [
     "component_version_queue", "component_versions",
     "gateway_for", "gateway_shutdown", "identity_headers", "key_hash", "subcategories", "subscription_create",
     "subscription_decide", "subscription_get", "subscription_list", "subscription_queue", "subscription_revoke",
-    "usage_csv", "usage_report", "usage_series", "validate_openapi",
+    "usage_csv", "usage_xlsx", "usage_report", "usage_series", "validate_openapi",
 ]
 
 
