@@ -105,8 +105,12 @@ ROLES: dict[str, tuple[str, str]] = {
     "compute.builtins.districts": ("service", "built-in: district lookup"),
     "compute.builtins.geocode": ("service", "built-in: reverse geocoding"),
     "compute.builtins.idcheck": ("service", "built-in: ID checks"),
+    "compute.builtins.analytics": ("service", "built-ins: forecasting and anomaly scoring"),
+    "compute.builtins.classify": ("service", "built-in: citizen-report classification"),
+    "compute.builtins.reportset": ("service", "the classifier's labelled report set"),
     # context (NGSI-LD broker)
     "context.batch": ("service", "batch entity operations"),
+    "context.bulk": ("service", "the bulk path of batch create and upsert"),
     "context.entities": ("service", "entity documents"),
     "context.grants": ("service", "who may read and write which entities"),
     "context.jsonld": ("service", "JSON-LD expansion and compaction"),
@@ -163,7 +167,7 @@ def _role(me: str, path: Path) -> str | None:
     """The role of a module (None: it has none — the test names it)."""
     parts = me.split(".")
     if parts[0] == "kit":
-        return "kit" if len(parts) == 2 and parts[1] in KIT or me == "kit" else None
+        return "kit" if (len(parts) == 2 and parts[1] in KIT) or me == "kit" else None
     if parts[0] == "demo":
         return "demo"
     if me in ROLES:

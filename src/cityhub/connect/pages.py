@@ -13,7 +13,6 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from cityhub.connect import policies, schemas, service
-from cityhub.connect.models import AssetKind, DeviceStatus, QuarantineReason
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
@@ -30,7 +29,8 @@ register_nav(
 )
 Csrf = Annotated[str, Form(max_length=100)]
 PER_PAGE = 50
-VOCABULARIES = {"AssetKind": AssetKind, "DeviceStatus": DeviceStatus, "QuarantineReason": QuarantineReason}
+VOCABULARIES = {"AssetKind": schemas.AssetKind, "DeviceStatus": schemas.DeviceStatus,
+                "QuarantineReason": schemas.QuarantineReason}
 
 
 def _error_text(exc: Exception) -> str:

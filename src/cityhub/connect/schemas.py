@@ -10,9 +10,9 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from cityhub.connect.models import AssetKind, DeviceStatus, ValueType
+from cityhub.connect.models import AssetKind, DeviceStatus, QuarantineReason, ValueType
 
-__all__ = ["AssetKind", "DeviceStatus", "ValueType"]
+__all__ = ["AssetKind", "DeviceStatus", "QuarantineReason", "ValueType"]
 from cityhub.kit.schemas import InputModel, ReadModel, Timestamped
 
 # ---------------------------------------------------------------- contract types (connect → ops)
