@@ -3,6 +3,7 @@ the test's own (persistent, on a free port) that can be stopped and started agai
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -107,10 +108,8 @@ class TcpProxy:
             if s is None:
                 continue
             self._pairs.pop(s, None)
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(s)
-            except (KeyError, ValueError):
-                pass
             s.close()
 
     def _run(self) -> None:

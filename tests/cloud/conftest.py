@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,10 @@ from tests.cloud.factories import build_cloud
 
 
 @pytest.fixture(autouse=True)
-def bureau_is_test_bureau(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def bureau_is_test_bureau(monkeypatch: pytest.MonkeyPatch) -> None:
     """Point the cloud at the test world's bureau and a 5,000 yuan approval threshold."""
     monkeypatch.setattr(get_settings(), "bureau_code", "t-bureau")
     monkeypatch.setattr(get_settings(), "cloud_approval_threshold", 5000.0)
-    yield
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ class FakeEcs:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802  # http.server naming
+            def do_GET(self) -> None:  # http.server naming
                 q = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
                 fake.calls.append(q)
                 action = q.get("Action", "")

@@ -39,7 +39,7 @@ class FakeOpenStack:
                 n = int(self.headers.get("Content-Length") or 0)
                 return json.loads(self.rfile.read(n) or b"null")
 
-            def do_POST(self) -> None:  # noqa: N802  # http.server naming
+            def do_POST(self) -> None:  # http.server naming
                 body = self._body()
                 if self.path.startswith("/v3/auth/tokens"):
                     pw = body["auth"]["identity"]["password"]["user"]["password"]
@@ -76,7 +76,7 @@ class FakeOpenStack:
                 else:
                     self._send(404, {"itemNotFound": {"code": 404, "message": self.path}})
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path.endswith("/flavors/detail"):
                     self._send(200, {"flavors": FLAVORS})
                 elif "/servers/detail" in self.path:
@@ -90,7 +90,7 @@ class FakeOpenStack:
                 else:
                     self._send(404, {"itemNotFound": {"code": 404, "message": self.path}})
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 sid = self.path.split("/servers/")[-1]
                 fake.servers.pop(sid, None)
                 self._send(204)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from cityhub.kit.settings import get_settings
 
 
 @pytest.fixture(autouse=True)
-def _meter_flushed_by_the_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _meter_flushed_by_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(get_settings(), "compute_meter_flush_s", 0.0)
-    yield

@@ -75,7 +75,7 @@ def test_credit_code_says_what_is_wrong() -> None:
     assert [e["code"] for e in idcheck.credit_code("91350100M000100I43")["errors"]] == ["format"]  # no I in it
     org = idcheck.credit_code("91350100M000100Z43".replace("Z", "Y").replace("Y4", "Y5"))
     assert "organisation_code" in [e["code"] for e in org["errors"]]
-    assert [e["code"] for e in idcheck.credit_code("Z1350100M000100Y43")["errors"]][0] == "format"
+    assert idcheck.credit_code("Z1350100M000100Y43")["errors"][0]["code"] == "format"
 
 
 def test_the_shipped_outlines_decode_to_chongqing() -> None:

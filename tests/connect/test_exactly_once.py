@@ -267,7 +267,7 @@ def test_mqtt_redelivery_of_a_payload_without_ts_adds_no_point(any_url: str, tmp
     def run_worker() -> None:
         try:
             worker.run(stop)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             errors.append(exc)
 
     assert worker.wait_connected()

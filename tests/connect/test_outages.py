@@ -109,7 +109,7 @@ class Running:
     def _run(self) -> None:
         try:
             self.worker.run(self.stop)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             self.error.append(exc)
 
     def topic(self, device: uuid.UUID) -> str:

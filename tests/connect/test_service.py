@@ -42,7 +42,7 @@ def test_device_refs_follow_the_asset_tree(world, cw) -> None:
 
 def test_visible_device_refs_by_role(world, cw) -> None:
     s = world.session
-    ids = lambda who: {r.device_id for r in service.visible_device_refs(s, world.actors[who])}  # noqa: E731
+    ids = lambda who: {r.device_id for r in service.visible_device_refs(s, world.actors[who])}  # noqa: E731  # a shorthand for the assertions below
     assert ids("platform_admin") == ids("auditor") == ids("operator") == {cw["dev_a"].id, cw["dev_b"].id}
     assert ids("org_member_a") == {cw["dev_a"].id}
     assert ids("org_member_b") == {cw["dev_b"].id}
@@ -69,7 +69,7 @@ def test_ingest_stores_queries_and_absorbs_duplicates(world, cw) -> None:
     service.ingest_messages(s, [message(dev, {"ts": (T0 - timedelta(hours=1)).isoformat(),
                                              "values": {"strain": 1.0}}, clock.now())])
     assert service.latest_values(s, [dev])[dev]["strain"][1] == 109.0
-    agg = lambda a: service.telemetry_aggregate(s, device_ids=[dev], key="strain", agg=a,  # noqa: E731
+    agg = lambda a: service.telemetry_aggregate(s, device_ids=[dev], key="strain", agg=a,  # noqa: E731  # a shorthand for the assertions below
                                                 start=T0, end=T0 + timedelta(hours=1))
     assert (agg("avg"), agg("min"), agg("max"), agg("sum"), agg("count")) == (104.5, 100.0, 109.0, 1045.0, 10.0)
     with pytest.raises(ValidationFailed):
@@ -188,7 +188,7 @@ def test_device_level_reasons_and_partial_messages(world, cw) -> None:
     assert service.latest_values(s, [cw["dev_a"].id])[cw["dev_a"].id]["strain"][1] in (5.0, 7.0)
 
 
-def RawMessage_bad_topic(now):  # noqa: N802
+def RawMessage_bad_topic(now):
     from cityhub.connect.schemas import RawMessage
     return RawMessage(topic="cityhub/v1/devices/not-a-uuid/telemetry", payload=b"{}", received_at=now)
 

@@ -98,7 +98,7 @@ def test_audit_filters_and_csv(client, world) -> None:
     assert PASSWORD_NOT_IN(r.text)
 
 
-def PASSWORD_NOT_IN(text: str) -> bool:  # noqa: N802 - reads as an assertion
+def PASSWORD_NOT_IN(text: str) -> bool:
     from tests.conftest import PASSWORD
 
     return PASSWORD not in text

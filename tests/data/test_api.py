@@ -58,7 +58,7 @@ def test_upload_raw_body_gbk_and_error_report(client, world) -> None:
     r = client.get(f"{P}/resources/{res_id}/rows", params={"limit": 10}, headers=h)
     assert r.json()["total"] == 3 and r.json()["records"][0]["id_number"] == "500101199001011234"
     r = client.get(f"{P}/kpis", headers=h)
-    mine = [k for k in r.json() if k["org_name"] == "甲局"][0]
+    mine = next(k for k in r.json() if k["org_name"] == "甲局")
     assert mine["field_pass_rate"] == round(1 - 1 / 7, 4)  # the refused attempt counts
 
 

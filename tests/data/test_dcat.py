@@ -33,7 +33,7 @@ def _conforms(data: Graph) -> None:
     assert ok, report
 
 
-@pytest.mark.parametrize("ext,fmt", [("ttl", "turtle"), ("jsonld", "json-ld"), ("rdf", "xml")])
+@pytest.mark.parametrize(("ext", "fmt"), [("ttl", "turtle"), ("jsonld", "json-ld"), ("rdf", "xml")])
 def test_catalog_is_valid_dcat_ap_3_and_open_only(client: Any, world: Any, ext: str, fmt: str) -> None:
     w = _world(world)
     r = client.get(f"/catalog.{ext}")

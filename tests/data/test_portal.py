@@ -144,7 +144,7 @@ def test_dumps_stream_open_columns_and_count_downloads(client: Any, world: Any) 
     assert list(sheet[0]) == ["_id", *OPEN_COLUMNS] and len(sheet) == 4
     assert portal.downloads_of(world.session, e.id) == 4
     assert portal.portal_stats(world.session)["downloads"] == 4
-    cond, cres = open_entry(world, "企业登记信息", open_type="conditional")
+    _cond, cres = open_entry(world, "企业登记信息", open_type="conditional")
     assert client.get(f"/datastore/dump/{cres.id}").status_code == 403
     secret = published_entry(world, title="不动产登记明细")
     from tests.data.helpers import load_people
@@ -181,7 +181,7 @@ def test_public_user_service_rules(session: Any, world: Any) -> None:
     assert citizen.roles == {} and citizen.org_id == portal.public_org_id(session)
     # public users see the open catalog only, like anonymous callers
     secret = published_entry(world, title="不动产登记明细")
-    rows, total, _f = service.catalog_search(session, citizen, "", {}, [], "", 50, 0)
+    rows, _total, _f = service.catalog_search(session, citizen, "", {}, [], "", 50, 0)
     assert secret.id not in {r.id for r in rows}
     with pytest.raises(ValidationFailed):  # 无条件开放 needs no application
         portal.open_application_create(session, citizen, schemas.OpenApplicationCreate(

@@ -78,7 +78,7 @@ def test_public_user_applies_provider_reviews_token_reads(client: Any, world: An
     recs = ok.json()["result"]["records"]
     assert len(recs) == 3 and not {"name", "id_number", "phone"} & set(recs[0])
     # the token reads only that dataset and writes nothing
-    other, other_res = open_entry(world, "另一有条件数据", open_type="conditional")
+    _other, other_res = open_entry(world, "另一有条件数据", open_type="conditional")
     world.session.flush()
     r = client.get("/api/3/action/datastore_search", params={"resource_id": str(other_res.id)},
                    headers={"Authorization": token})

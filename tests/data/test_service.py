@@ -147,7 +147,7 @@ def test_upload_utf8_then_gbk_replaces_atomically(world) -> None:
     res2, load = service.resource_table_upload(world.session, a, entry.id, "people-gbk.csv",
                                                io.BytesIO(gbk_people_csv()), resource_id=res.id)
     assert load.accepted and load.encoding == "gb18030" and res2 is not None and res2.id == res.id
-    fields, recs, total, _n = service.datastore_query(world.session, a, res.id)
+    _fields, recs, total, _n = service.datastore_query(world.session, a, res.id)
     assert total == 3 and recs[2]["name"] == "欧阳娜娜" and recs[0]["employed"] is True
     assert recs[0]["income"] == "8000.50" and recs[0]["birth_date"] == "1990-01-01"
 
@@ -161,7 +161,7 @@ def test_upload_with_bad_rows_loads_nothing_and_reports(world) -> None:
     assert not load.accepted and load.rows_bad == 2 and load.rows_total == 5
     cells = {(e["row"], e["column"]) for e in load.errors}
     assert {(5, "phone"), (5, "birth_date"), (5, "income"), (5, "employed"), (6, "name")} <= cells
-    _f, recs, total, _n = service.datastore_query(world.session, world.actors["org_member_a"], res.id)
+    _f, _recs, total, _n = service.datastore_query(world.session, world.actors["org_member_a"], res.id)
     assert total == 3  # the previous load is intact
 
 

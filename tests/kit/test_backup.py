@@ -254,7 +254,7 @@ def test_a_non_empty_database_is_refused_even_with_force(source: Site, backup_di
     out = cli(source, "restore", str(backup_dir))
     assert out.returncode == 1, out.stderr
     assert "not empty" in out.stderr
-    with pytest.raises(backup.BackupError, match="not empty|不是空的"):
+    with pytest.raises(backup.BackupError, match=r"not empty|不是空的"):
         backup.restore(backup_dir, settings=source.settings, force=True)
     assert dbstate.database_state(source.url) == before
 

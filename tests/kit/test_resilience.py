@@ -35,7 +35,7 @@ def test_backoff_doubles_to_the_cap_with_jitter_and_resets() -> None:
         assert low.next() == pytest.approx(nominal / 2) and high.next() == pytest.approx(nominal, rel=1e-5)
     drawn = [Backoff(1, 30).next() for _ in range(200)]
     assert all(0.5 <= d <= 1 for d in drawn) and len(set(drawn)) > 100  # jittered, never below half
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="0 < initial <= cap"):
         Backoff(0, 30)
 
 
@@ -51,15 +51,28 @@ def _refused(url: str) -> BaseException:
     raise AssertionError("expected a failure")
 
 
+def _bug_while_handling(outage: BaseException) -> None:
+    try:
+        raise outage
+    except OperationalError:
+        raise ZeroDivisionError("oops") from None
+
+
+def _reraised_with_cause(outage: BaseException) -> None:
+    try:
+        raise outage
+    except OperationalError as exc:
+        raise RuntimeError("store failed") from exc
+
+
 def test_outages_are_told_from_bugs_and_bad_settings(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there: connection refused, as when the server is down
     down = _refused(f"postgresql+psycopg://nobody@127.0.0.1:{port}/x")
     assert isinstance(down, OperationalError)
     assert resilience.outage_of(down) == DATABASE and not resilience.configuration_error(down)
-    try:
+    with pytest.raises(psycopg.OperationalError) as raw:
         psycopg.connect(f"postgresql://nobody@127.0.0.1:{port}/x")
-    except psycopg.OperationalError as raw:
-        assert resilience.outage_of(raw) == DATABASE
+    assert resilience.outage_of(raw.value) == DATABASE
     locked = OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
     assert resilience.outage_of(locked) == DATABASE
     no_table = OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x"))
@@ -68,20 +81,12 @@ def test_outages_are_told_from_bugs_and_bad_settings(tmp_path: Path) -> None:
     assert resilience.outage_of(resilience.BrokerUnavailable("down")) == BROKER
     assert resilience.outage_of(ValueError("a bug")) is None
     assert resilience.outage_of(KeyError("x")) is None
-    try:  # a bug raised while handling an outage is a bug
-        try:
-            raise down
-        except OperationalError:
-            raise ZeroDivisionError("oops") from None
-    except ZeroDivisionError as bug:
-        assert resilience.outage_of(bug) is None
-    try:  # but an outage re-raised with its cause is an outage
-        try:
-            raise down
-        except OperationalError as exc:
-            raise RuntimeError("store failed") from exc
-    except RuntimeError as wrapped:
-        assert resilience.outage_of(wrapped) == DATABASE
+    with pytest.raises(ZeroDivisionError) as bug:  # a bug raised while handling an outage is a bug
+        _bug_while_handling(down)
+    assert resilience.outage_of(bug.value) is None
+    with pytest.raises(RuntimeError) as wrapped:  # but an outage re-raised with its cause is an outage
+        _reraised_with_cause(down)
+    assert resilience.outage_of(wrapped.value) == DATABASE
     assert resilience.configuration_error(resilience.ConfigurationError("bad"))
 
 
@@ -232,9 +237,8 @@ def test_a_server_that_never_answers_is_an_outage_not_a_hang(tmp_path: Path) -> 
         engine.dispose()
         quick = make_engine(url, connect_args={"connect_timeout": 1})  # a caller's value wins; 1 s for the test
         started = time.monotonic()
-        with pytest.raises(OperationalError) as failed:
-            with quick.connect():
-                pass
+        with pytest.raises(OperationalError) as failed, quick.connect():
+            pass
         assert time.monotonic() - started < 5
         assert resilience.outage_of(failed.value) == DATABASE
         quick.dispose()

@@ -8,7 +8,7 @@ import json
 import threading
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -73,10 +73,10 @@ def test_no_data_covers_devices_that_never_reported(world: Any, session: Any) ->
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
-    received: list[tuple[dict[str, str], bytes]] = []
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
     fail_first = 1
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         if _Hook.fail_first > 0:
             _Hook.fail_first -= 1

@@ -73,7 +73,7 @@ def test_the_editor_offers_profiles_metrics_and_only_usable_assets(client: Any, 
     member_a = world.actors["org_member_a"]
     assert {a.asset_id for a in editor.usable_assets(session, member_a)} == {cw["bridge"].id, cw["span"].id}
     assert cw["plaza"].id in {a.asset_id for a in editor.usable_assets(session, world.actors["operator"])}
-    assert [o for o, _name in editor.owner_choices(session, member_a)][0] == world.orgs["dept_a"].id
+    assert editor.owner_choices(session, member_a)[0][0] == world.orgs["dept_a"].id
     profiles = {p["code"]: p for p in editor.profiles(session, "zh_CN")}
     assert {"key": "strain", "name": "应变", "unit": "με"} in profiles["bridge-health"]["metrics"]
     login(client, "t-a-member")
