@@ -41,3 +41,17 @@ def test_a_token_expiry_that_is_not_a_date_is_a_422_naming_the_field(client: Any
     assert past.status_code == 303 and "msg=" in past.headers["location"]  # expires_at is in the past
     ok = client.post("/admin/tokens", data={"name": "t", "expires_at": "2999-12-31", "csrf_token": csrf})
     assert ok.status_code == 200 and 'data-testid="new-token"' in ok.text
+
+
+def test_admin_lists_show_labels_in_english_and_filter_and_page(client: Any, world: Any) -> None:
+    login(client, "t-admin")
+    client.get("/lang/en?next=/")
+    users = client.get("/admin/users").text
+    assert "Platform administrator" in users and ">platform_admin<" not in users and "Account enabled" in users
+    orgs = client.get("/admin/organizations", params={"kind": "district"}).text.split('data-testid="org-table"')[1]
+    assert "丙区" in orgs and "甲局" not in orgs and "District (区)" in orgs
+    found = client.get("/admin/organizations", params={"q": "甲"}).text.split('data-testid="org-table"')[1]
+    assert "甲局" in found and "乙局" not in found
+    assert client.get("/admin/organizations", params={"kind": "planet"}).status_code == 422
+    tokens = client.get("/admin/tokens").text
+    assert "Token valid" in tokens and "Everything the owner may do" in tokens

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -12,7 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from cityhub.core import schemas, service
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
-from cityhub.kit import labels
+from cityhub.kit import clock, labels
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
 from cityhub.kit.web import (
@@ -36,26 +36,36 @@ register_nav(
 Csrf = Annotated[str, Form(max_length=100)]
 _CHINA = timezone(timedelta(hours=8))  # a token's expiry date ends at midnight Beijing time; audit days start at it
 AUDIT_PAGE = 50
+ADMIN_PAGE = 50  # rows per page of the organisation, user and token lists
 
 
 @router.get("/organizations")
-def organizations(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
-    """The organisation tree."""
+def organizations(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+                  q: str | None = Query(None, max_length=100), kind: schemas.OrgKind | None = None,
+                  offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """The organisation tree (indented), filtered by name or code and kind, a page at a time."""
     orgs = service.organization_all(session)
-    by_parent: dict[uuid.UUID | None, list[object]] = {}
+    by_parent: dict[uuid.UUID | None, list[Any]] = {}
     for org in orgs:
         by_parent.setdefault(org.parent_id, []).append(org)
-    rows: list[tuple[int, object]] = []
+    rows: list[tuple[int, Any]] = []
 
     def walk(parent: uuid.UUID | None, depth: int) -> None:
         for child in by_parent.get(parent, []):
             rows.append((depth, child))
-            walk(child.id, depth + 1)  # type: ignore[attr-defined]  # Organization rows
+            walk(child.id, depth + 1)
 
     walk(None, 0)
+    needle = (q or "").strip().lower()
+    if needle or kind:
+        rows = [(d, o) for d, o in rows if (not kind or o.kind == kind)
+                and (not needle or needle in o.name.lower() or needle in o.code.lower()
+                     or needle in (o.name_en or "").lower())]
     heads = {u.id: u for u in service.user_list(session, actor, PageParams(limit=500, offset=0))[0]}
     return render(request, "core/organizations.html", {
-        "rows": rows, "heads": heads, "kinds": list(schemas.OrgKind), "orgs": orgs, "msg": msg,
+        "rows": rows[offset:offset + ADMIN_PAGE], "total": len(rows), "offset": offset, "limit": ADMIN_PAGE,
+        "q": q or "", "kind": kind.value if kind else "", "kind_vocab": schemas.OrgKind,
+        "heads": heads, "kinds": list(schemas.OrgKind), "orgs": orgs, "msg": msg,
         "can_admin": actor.has_any(("platform_admin", "org_admin"))})
 
 
@@ -78,13 +88,14 @@ def organization_create(
 def users(request: Request, session: DbSession, actor: CurrentActor, q: str | None = Query(None, max_length=100),
           offset: int = Query(0, ge=0, le=10_000_000), msg: str | None = None) -> Response:
     """Users the caller may see, with their roles."""
-    page = PageParams(limit=50, offset=offset)
+    page = PageParams(limit=ADMIN_PAGE, offset=offset)
     rows, total = service.user_list(session, actor, page, q=q)
     roles = {u.id: service.user_roles(session, u.id) for u in rows}
     orgs = {o.id: o for o in service.organization_all(session)}
     return render(request, "core/users.html", {
         "rows": rows, "total": total, "page": page, "q": q or "", "roles": roles, "orgs": orgs, "msg": msg,
-        "role_names": list(schemas.Role), "can_admin": actor.has_any(("platform_admin", "org_admin"))})
+        "role_names": list(schemas.Role), "role_vocab": schemas.Role,
+        "can_admin": actor.has_any(("platform_admin", "org_admin"))})
 
 
 @router.post("/users")
@@ -131,12 +142,13 @@ def binding_delete(request: Request, session: DbSession, actor: CurrentActor, bi
 
 
 @router.get("/tokens")
-def tokens(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """The caller's API tokens (and those of users they administer)."""
-    rows, total = service.api_token_list(session, actor, PageParams(limit=200, offset=0))
+def tokens(request: Request, session: DbSession, actor: CurrentActor,
+           offset: int = Query(0, ge=0, le=10_000_000)) -> Response:
+    """The caller's API tokens (and those of users they administer), newest first, a page at a time."""
+    rows, total = service.api_token_list(session, actor, PageParams(limit=ADMIN_PAGE, offset=offset))
     created = request.session.pop("new_token", None)
-    return render(request, "core/tokens.html", {"rows": rows, "total": total,
-                                                 "created": created})
+    return render(request, "core/tokens.html", {"rows": rows, "total": total, "offset": offset,
+                                                 "limit": ADMIN_PAGE, "now": clock.now(), "created": created})
 
 
 @router.post("/tokens")
