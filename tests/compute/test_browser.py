@@ -49,7 +49,7 @@ def test_catalogue_and_component_page_at_1366(hub_server: str, tmp_path: Path) -
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_selector("[data-testid=card]")
-        assert page.locator("[data-testid=card]").count() == 6
+        assert page.locator("[data-testid=card]").count() == 9
         assert "共性技术" in page.inner_text("main") and "业务协同" in page.inner_text("main")
         widths = page.evaluate("[...document.querySelectorAll('.hub-card')].map(c => c.getBoundingClientRect().right)")
         assert max(widths) <= 1366, widths  # no card runs off the screen
