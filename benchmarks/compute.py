@@ -26,8 +26,8 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import free_port, pct, record, scratch_database, serve  # noqa: E402
-from _loadgen import Sequential, request_bytes  # noqa: E402
+from _common import free_port, pct, record, scratch_database, serve
+from _loadgen import Sequential, request_bytes
 
 N = int(os.environ.get("BENCH_REQUESTS", "2000"))
 CONNS = int(os.environ.get("BENCH_CONNS", "16"))

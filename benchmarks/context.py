@@ -30,8 +30,8 @@ from typing import Any
 from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import free_port, pct, record, rss_mb, scratch_database, serve  # noqa: E402
-from _loadgen import Sequential, request_bytes  # noqa: E402
+from _common import free_port, pct, record, rss_mb, scratch_database, serve
+from _loadgen import Sequential, request_bytes
 
 ENTITIES = int(os.environ.get("BENCH_ENTITIES", "100000"))
 N = int(os.environ.get("BENCH_REQUESTS", "2000"))

@@ -71,7 +71,7 @@ __all__ = [
     "component_version_queue", "component_versions",
     "gateway_for", "gateway_shutdown", "identity_headers", "key_hash", "subcategories", "subscription_create",
     "subscription_decide", "subscription_get", "subscription_list", "subscription_queue", "subscription_revoke",
-    "usage_csv", "usage_xlsx", "usage_report", "usage_series", "validate_openapi",
+    "usage_csv", "usage_report", "usage_series", "usage_xlsx", "validate_openapi",
 ]
 
 

@@ -82,7 +82,7 @@ from cityhub.connect.telemetry.service import (
 )
 from cityhub.core.actor import Actor
 
-__all__ = [
+__all__ = [  # noqa: RUF022  # grouped by capability (the comments), sorted within each group
     "Actor",
     # profiles and devices
     "DEVICE_FLOW", "DEVICE_STATUSES", "device_create", "device_get", "device_list", "device_profile_by_code",

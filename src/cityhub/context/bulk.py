@@ -40,7 +40,7 @@ class _Pending:
     existing: bool
 
 
-def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Callable[[Any], LdContext],
+def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Callable[[Any], LdContext],  # noqa: C901  # checks every element before any write; one branch per NGSI-LD error case
                tenant: uuid.UUID | None, *, replace: bool) -> tuple[list[str], list[str], list[dict[str, Any]]]:
     """Create (and with `replace`, replace existing) entities; (succeeded ids, created ids, errors)."""
     now = clock.now()

@@ -328,10 +328,10 @@ def render_instance(inst: dict[str, Any], view: View) -> Any:
     for sub, sub_inst in inst.items():
         if sub not in INSTANCE_KEYS and isinstance(sub_inst, dict):
             out[ctx.compact(sub)] = render_instance(sub_inst, view)
-    if view.fmt == "concise" and list(out) == [key] and kind in ("Property", "GeoProperty") and not isinstance(
-            value, dict | list) or (view.fmt == "concise" and kind == "GeoProperty" and list(out) == [key]):
-        return value  # a bare value (and a bare geometry) is the concise form of an attribute with nothing else
-    return out
+    # concise: an attribute with nothing but its value is a bare geometry or a bare scalar (an object or array
+    # stays under "value", which a reader could not tell from an attribute otherwise)
+    bare = kind == "GeoProperty" or (kind == "Property" and not isinstance(value, dict | list))
+    return value if view.fmt == "concise" and list(out) == [key] and bare else out
 
 
 def render(entity_id: str, types: list[str], attrs: dict[str, Any], created: datetime, modified: datetime,

@@ -104,10 +104,7 @@ def _path(text: str, ctx: LdContext) -> tuple[tuple[str, ...], bool]:
     if "[" in text:
         text, _sep, rest = text.partition("[")
         inner = [p for p in rest.rstrip("]").split(".") if p]
-    if "://" in text:
-        names = [text]  # a full IRI: its dots are not sub-attribute separators
-    else:
-        names = text.split(".")
+    names = [text] if "://" in text else text.split(".")  # a full IRI: its dots are not sub-attribute separators
     if any(not n for n in names):
         raise bad(f"q: invalid attribute path {text[:80]!r}", "q")
     path: list[str] = [ctx.expand(names[0]), NO_DATASET]

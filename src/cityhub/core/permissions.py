@@ -8,8 +8,8 @@ scope); no policy tests role names itself.
 
 The big-data bureau is a core concept, defined once: a user bound as `org_admin` or `org_member` at the bureau
 holds the derived roles `bureau_admin` / `bureau_staff`, which cover the whole city (`core/users/sessions.py`
-`actor_of` adds them; `core.service.bureau_id` is the one lookup). So "the bureau reviews catalog entries" is a row of this table,
-not a comparison with an organisation id in each domain.
+`actor_of` adds them; `core.service.bureau_id` is the one lookup). So "the bureau reviews catalog entries" is a row of
+this table, not a comparison with an organisation id in each domain.
 
 Invariant (guarded by tests/core/test_permissions.py): the platform admin holds every permission but unmasked rows,
 every policy module raises through this `require`, and no module outside core names a role to decide access.

@@ -220,6 +220,7 @@ class RedisQuota:
         self._script = self._redis.register_script(_TAKE)
         self.prefix = prefix
         self._pending: list[tuple[str, list[Window], asyncio.Future[float | None]]] = []
+        self._running: set[asyncio.Future[None]] = set()  # the loop keeps only weak references to tasks
         self.batches = 0  # script runs (the benchmark reports calls per run)
         self.taken = 0
 
@@ -235,7 +236,9 @@ class RedisQuota:
     def _send(self) -> None:
         batch, self._pending = self._pending, []
         if batch:
-            asyncio.ensure_future(self._run(batch))
+            task = asyncio.ensure_future(self._run(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
 
     async def _run(self, batch: list[tuple[str, list[Window], asyncio.Future[float | None]]]) -> None:
         keys: list[str] = []

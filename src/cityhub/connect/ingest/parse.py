@@ -163,7 +163,7 @@ def _decode(payload: bytes, max_bytes: int) -> Any:
     return safejson.loads(payload, max_bytes=max_bytes, field="payload")
 
 
-def parse_messages(session: Session, messages: Sequence[RawMessage]) -> Parsed:
+def parse_messages(session: Session, messages: Sequence[RawMessage]) -> Parsed:  # noqa: C901  # the ingest hot path (issue 14): inlined on purpose, a call per record costs measurable CPU
     """Validate every record against its device's profile; collect rows to store and quarantine entries.
 
     Two passes: the first decodes the payloads and finds those with a record without `ts`, whose time comes from

@@ -22,7 +22,7 @@ class _ReadAheadSocket:
     `pending()`, the hook paho already uses for TLS sockets, so paho keeps reading without waiting in select.
     """
 
-    __slots__ = ("_sock", "_buf", "_pos")
+    __slots__ = ("_buf", "_pos", "_sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock

@@ -97,7 +97,7 @@ def _tsquery(tokens: list[str]) -> str:
     return " & ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "':*" for t in tokens)
 
 
-def catalog_search(
+def catalog_search(  # noqa: C901  # one branch per filter, facet and sort option of the query builder
     session: Session, actor: Actor, q: str = "", filters: dict[str, list[str]] | None = None,
     facets: list[str] | None = None, sort: str = "", limit: int = 20, offset: int = 0,
     *, status: str | None = None, terms: Sequence[Term] = (), open_only: bool = False, facet_limit: int = 0,

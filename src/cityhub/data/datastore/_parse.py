@@ -53,7 +53,7 @@ def _to_datetime(v: Any) -> datetime:
     return dt.astimezone(UTC)
 
 
-def convert(item: dict[str, Any], raw: Any) -> Any:
+def convert(item: dict[str, Any], raw: Any) -> Any:  # noqa: C901  # one branch per data type of the information-item standard
     """One cell converted to the information item's data type; raises ValueError with a readable message."""
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
         if item.get("required"):
@@ -156,7 +156,7 @@ def _check_unpacked_size(stream: IO[bytes]) -> None:
                                details=[{"field": "file", "message": f"{total} bytes uncompressed"}])
 
 
-def read_table(stream: IO[bytes], filename: str) -> tuple[str, list[str], Iterator[tuple[int, list[Any]]]]:
+def read_table(stream: IO[bytes], filename: str) -> tuple[str, list[str], Iterator[tuple[int, list[Any]]]]:  # noqa: C901  # format and encoding sniffing (CSV, XLSX, BOMs) in one place
     """Encoding, header and a row iterator (row number, cells) of a CSV or XLSX upload."""
     stream.seek(0)
     head = stream.read(4)

@@ -72,7 +72,7 @@ def _read_value(item: dict[str, Any], v: Any, pg: bool) -> Any:
     return v
 
 
-def query_rows(session: Session, res: Resource, entry: CatalogEntry, items_allowed: list[str] | None,
+def query_rows(session: Session, res: Resource, entry: CatalogEntry, items_allowed: list[str] | None,  # noqa: C901  # one branch per CKAN datastore_search parameter, building one statement
                 masked: bool, filters: dict[str, Any] | None, q: str | dict[str, str] | None,
                 fields: list[str] | None,
                 sort: str | None, limit: int, offset: int, include_total: bool,

@@ -52,7 +52,7 @@ _PACKAGE_KEYS = {"id", "name", "title", "notes", "owner_org", "tags", "tag_strin
                  "relationships_as_object", "relationships_as_subject", "revision_id", "notes_rendered"}
 
 
-def _package_values(c: Call, existing: CatalogEntry | None) -> dict[str, Any]:
+def _package_values(c: Call, existing: CatalogEntry | None) -> dict[str, Any]:  # noqa: C901  # one branch per CKAN package key (extras, tags, groups, licence)
     """Catalog fields from a CKAN package dict (top-level keys, extras, tags, groups, private, license_id)."""
     p = c.params
     unknown = [k for k in p if k not in _PACKAGE_KEYS | _CATALOG_KEYS]
