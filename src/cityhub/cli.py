@@ -145,13 +145,15 @@ def demo(only: Annotated[list[str] | None, typer.Option(help="Run only these ste
     from cityhub import demo as demo_mod
 
     s = get_settings()
-    report = demo_mod.build(_db(), s.demo_password or None, log=lambda m: err.print(f"[dim]{m}[/dim]"),
+    # one line per message, never wrapped mid-phrase at the terminal's width, no colouring of numbers
+    report = demo_mod.build(_db(), s.demo_password or None,
+                            log=lambda m: err.print(f"[dim]{m}[/dim]", soft_wrap=True, highlight=False),
                             only=tuple(only) if only else None)
     if report.password:
         err.print("[bold yellow]Demo users were created with this password (shown once):[/bold yellow]")
         print(report.password)
     err.print("[green]demo city ready[/green] — users: admin (platform admin), auditor, operator, "
-              "<unit>-chief (org admin, 云长), <unit>-staff, e.g. dsj-chief, yb-staff")
+              "<unit>-chief (org admin, 云长), <unit>-staff, e.g. dsj-chief, yb-staff", soft_wrap=True)
 
 
 @org_app.command("bureau")

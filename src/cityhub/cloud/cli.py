@@ -15,6 +15,7 @@ from cityhub.core.service import Actor
 from cityhub.kit import clock, context, resilience
 from cityhub.kit.db import Database
 from cityhub.kit.errors import CityhubError, NotFound
+from cityhub.kit.progress import counts_line
 from cityhub.kit.settings import get_settings
 
 cloud_app = typer.Typer(help="云 Cloud control plane.", no_args_is_help=True)
@@ -57,7 +58,7 @@ def jobs_run(
     while True:
         out = run_due_jobs(db, limit)
         if out["run"] or not loop:
-            err.print(f"cloud jobs: {out}")
+            err.print(counts_line("cloud jobs", out), soft_wrap=True)
         if not loop:
             return
         time.sleep(interval)
@@ -67,7 +68,7 @@ def jobs_run(
 def idle_check() -> None:
     """Apply the idle rule (remind → escalate → propose reduction); safe to run any number of times."""
     with _db().session_scope() as session:
-        err.print(f"idle rule: {service.idle_check(session, ACTOR)}")
+        err.print(counts_line("idle rule", service.idle_check(session, ACTOR)), soft_wrap=True)
 
 
 @cloud_app.command("collect-usage")
@@ -97,7 +98,7 @@ def reconcile() -> None:
 def snapshot() -> None:
     """Store today's 上云率/整合率 per unit and for the city."""
     with _db().session_scope() as session:
-        err.print(f"ratio snapshots: {service.ratio_snapshot_take(session, ACTOR)}")
+        err.print(counts_line("ratio snapshots", service.ratio_snapshot_take(session, ACTOR)), soft_wrap=True)
 
 
 @cloud_app.command("worker")
@@ -117,7 +118,7 @@ def worker(interval: Annotated[float, typer.Option(help="Seconds between job pol
     def step() -> float:
         out = run_due_jobs(db)
         if out["run"]:
-            err.print(f"cloud jobs: {out}")
+            err.print(counts_line("cloud jobs", out), soft_wrap=True)
         today = clock.now().date()
         if not last_daily or last_daily[0] != today:
             try:

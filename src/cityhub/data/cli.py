@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from cityhub.core.service import Actor
 from cityhub.data import service
 from cityhub.kit import context, resilience
 from cityhub.kit.db import Database
+from cityhub.kit.progress import counts_line
 from cityhub.kit.settings import get_settings
 
 
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         def step() -> float:
             with db.session_scope() as session:
                 counts = service.sla_check(session, Actor.system("data-sla"))
-            typer.echo(json.dumps(counts), err=bool(every))
+            typer.echo(counts_line("data sla check", counts), err=bool(every))
             return float(every)
 
         if not every:

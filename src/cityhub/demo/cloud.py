@@ -6,6 +6,7 @@ rule. Idempotent: each part is skipped when it exists.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -218,10 +219,19 @@ def _failed_request(session: Session, ctx: DemoContext, tenancies: dict[str, Any
         return 1
     driver.set_failures(100)
     start = clock.now()
-    for attempt in range(6):  # the job's retries with backoff, replayed on the demo clock
-        with clock.frozen(start + timedelta(hours=attempt)):
-            cloud.jobs_run(session, ctx.actor, limit=1000)
-    driver.set_failures(0)
+    ctx.log("demo: cloud — one request is made to fail at the provider on purpose, to show the failure path "
+            "(its provisioning attempts fail as intended; their warnings are held back)")
+    jobs_log = logging.getLogger("cityhub.cloud")
+    level = jobs_log.level
+    jobs_log.setLevel(logging.ERROR)  # the intended "attempt N failed" warnings would read as a broken build
+    try:
+        for attempt in range(6):  # the job's retries with backoff, replayed on the demo clock
+            with clock.frozen(start + timedelta(hours=attempt)):
+                cloud.jobs_run(session, ctx.actor, limit=1000)
+    finally:
+        jobs_log.setLevel(level)
+        driver.set_failures(0)
+    ctx.log(f"demo: cloud — intended failure done: request {str(req.id)[:8]} is marked failed after its retries")
     return 1
 
 

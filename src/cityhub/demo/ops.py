@@ -19,6 +19,7 @@ from cityhub.core import service as core
 from cityhub.kit import clock
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.pagination import PageParams
+from cityhub.kit.progress import counts_line
 from cityhub.ops import service as ops
 from cityhub.ops.schemas import (
     CitizenReportCreate,
@@ -139,7 +140,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
             ops.indicator_value_record(session, actor, ind.id, value, now - timedelta(days=day), source="datastore")
         counts["indicators"] += 1
     counts["incidents"], counts["alarms"] = _incidents(session, ctx)
-    ctx.log(f"demo: ops — {counts}")
+    ctx.log(counts_line("demo: ops —", counts).replace(" —:", " —"))
     return counts
 
 

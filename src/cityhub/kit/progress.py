@@ -67,3 +67,17 @@ def rich_progress(console: Any = None) -> Iterator[Progress]:
         reporter.finish()
 
 
+
+
+def counts_line(label: str, counts: Any) -> str:
+    """One labelled line for a worker pass or a build step: 'cloud jobs: done 3 · failed 0', never a raw dict.
+
+    Nested mappings read as 'sla: reminded 0 · escalated 1'; anything else is shown as it is.
+    """
+    if not isinstance(counts, dict):
+        return f"{label}: {counts}"
+    parts = []
+    for key, value in counts.items():
+        name = str(key).replace("_", " ")
+        parts.append(f"{name} ({counts_line('', value)[2:]})" if isinstance(value, dict) else f"{name} {value}")
+    return f"{label}: {' · '.join(parts) or 'nothing to do'}"

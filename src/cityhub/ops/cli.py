@@ -13,6 +13,7 @@ from rich.console import Console
 from cityhub.core.service import Actor
 from cityhub.kit import context, egress, resilience
 from cityhub.kit.db import Database
+from cityhub.kit.progress import counts_line
 from cityhub.ops import service
 from cityhub.ops.alarms import delivery
 
@@ -46,7 +47,7 @@ def tick() -> None:
     """Run one pass: fire due timers and no-data, escalate SLAs, compute indicators, deliver events."""
     publisher = delivery.mqtt_publisher()
     with egress.client(timeout=5, listed_only=True) as http:  # webhooks: allow-listed hosts only
-        err.print(f"ops tick: {run_tick(_db(), publisher, http)}")
+        err.print(counts_line("ops tick", run_tick(_db(), publisher, http)), soft_wrap=True)
     if isinstance(publisher, delivery.MqttPublisher):
         publisher.close()
 
@@ -117,7 +118,7 @@ class WorkerLoop:
             out = run_tick(self.db, self.publisher, self.http)  # an outage raises before the next pass is set
             self.next_tick = now + self.pause
             if out["timers"]["raised"] or out["escalated"] or out["outbox"]["delivered"]:
-                err.print(f"ops: {out}")
+                err.print(counts_line("ops worker", out), soft_wrap=True)
             if self.publisher is not None:  # the broker's state, for the log and the heartbeat
                 if self.publisher.ready():
                     self.watch.up(resilience.BROKER)
@@ -127,7 +128,7 @@ class WorkerLoop:
             return max(0.0, self.next_tick - time.monotonic())
         drained = drain_queue(self.db, until=self.next_tick)
         if drained.raised or drained.failed:
-            err.print(f"ops queue: {drained}")
+            err.print(counts_line("ops queue", drained), soft_wrap=True)
         if self.listener.wait(min(1.0, max(0.0, self.next_tick - time.monotonic()))):
             # let a few more batches commit, so one engine call shares its fixed costs (the version check, the
             # state write, the transaction) over them: at 20,000 points/s that is 4 batches per call
