@@ -296,19 +296,30 @@ def _pick_lang(value: dict[str, Any], lang: str) -> tuple[str, Any]:
     return tag, value[tag]
 
 
-def render_instance(inst: dict[str, Any], view: View) -> Any:
-    """One instance in the caller's form."""
-    ctx, kind = view.ctx, inst.get("type", "Property")
+def _shown_value(inst: dict[str, Any], view: View) -> tuple[str, str, Any, str | None]:
+    """Attribute type, member, value and language tag as the caller sees them.
+
+    Vocab values compacted, one language picked (the LanguageProperty then reads as a Property), a
+    ListRelationship's objects as objects.
+    """
+    kind = inst.get("type", "Property")
     key = VALUE_KEY.get(kind, "value")
     value = inst.get(key)
     if kind == "VocabProperty" and value is not None:
-        value = [ctx.compact(v) for v in value] if isinstance(value, list) else ctx.compact(value)
+        value = [view.ctx.compact(v) for v in value] if isinstance(value, list) else view.ctx.compact(value)
     lang_tag = None
     if kind == "LanguageProperty" and view.lang and isinstance(value, dict) and value:
         lang_tag, value = _pick_lang(value, view.lang)
         kind, key = "Property", "value"
     if kind == "ListRelationship" and isinstance(value, list) and view.fmt != "keyValues":
         value = [{"object": v} for v in value]
+    return kind, key, value, lang_tag
+
+
+def render_instance(inst: dict[str, Any], view: View) -> Any:
+    """One instance in the caller's form."""
+    ctx = view.ctx
+    kind, key, value, lang_tag = _shown_value(inst, view)
     if view.fmt == "keyValues":
         return value
     out: dict[str, Any] = {} if view.fmt == "concise" else {"type": kind}
@@ -318,13 +329,8 @@ def render_instance(inst: dict[str, Any], view: View) -> Any:
     if "objectType" in inst:
         ot = [ctx.compact(t) for t in inst["objectType"]]
         out["objectType"] = ot[0] if len(ot) == 1 else ot
-    for meta in ("observedAt", "unitCode", "datasetId"):
-        if meta in inst:
-            out[meta] = inst[meta]
-    if view.sys_attrs:
-        for meta in ("createdAt", "modifiedAt"):
-            if meta in inst:
-                out[meta] = inst[meta]
+    metas = ("observedAt", "unitCode", "datasetId", *(("createdAt", "modifiedAt") if view.sys_attrs else ()))
+    out.update({m: inst[m] for m in metas if m in inst})
     for sub, sub_inst in inst.items():
         if sub not in INSTANCE_KEYS and isinstance(sub_inst, dict):
             out[ctx.compact(sub)] = render_instance(sub_inst, view)
