@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cityhub.data import service
+from cityhub.data import schemas, service
 from tests.data.helpers import published_entry
 from tests.data.portal_helpers import open_entry
 
@@ -72,7 +72,7 @@ def test_public_user_applies_provider_reviews_token_reads(client: Any, world: An
     csrf = _csrf(client, "/portal/me")
     r = client.post(f"/portal/applications/{app.id}/activate", data={"csrf_token": csrf})
     assert r.status_code == 200
-    token = re.search(r'data-testid="token">([^<]+)<', r.text).group(1)  # type: ignore[union-attr]
+    token = re.search(r'data-testid="token">([^<]+)<', r.text).group(1)  # type: ignore[union-attr]  # the page is known to contain it; None would fail the test
     ok = client.get("/api/3/action/datastore_search", params={"resource_id": rid}, headers={"Authorization": token})
     assert ok.status_code == 200, ok.text
     recs = ok.json()["result"]["records"]
@@ -86,3 +86,68 @@ def test_public_user_applies_provider_reviews_token_reads(client: Any, world: An
     r = client.post("/api/3/action/package_patch", json={"id": cond.name, "notes": "x"},
                     headers={"Authorization": token})
     assert r.status_code == 403
+
+
+def _page_data(html: str) -> dict[str, Any]:
+    import json
+
+    m = re.search(r'<script type="application/json" id="page-data">(.*?)</script>', html, re.S)
+    assert m
+    return dict(json.loads(m.group(1)))
+
+
+def test_home_charts_count_real_datasets_downloads_and_api_calls(client: Any, world: Any) -> None:
+    from cityhub.data.portal import service as portal
+
+    _e, res = open_entry(world, "户籍人口统计")
+    open_entry(world, "户籍人口年报", rows=False)
+    open_entry(world, "企业登记信息", open_type="conditional", rows=False)
+    world.session.flush()
+    portal.flush_api_calls(world.session)  # counts of earlier tests in this process are not ours
+    before = _page_data(client.get("/portal").text)["usage_by_day"]
+    assert client.get(f"/datastore/dump/{res.id}", params={"format": "csv"}).status_code == 200
+    for _ in range(3):
+        assert client.get("/api/3/action/package_list").status_code == 200
+    data = _page_data(client.get("/portal").text)
+    by_org = {row["name"]: row for row in data["by_org"]}
+    dept_a = by_org[world.orgs["dept_a"].name]
+    assert (dept_a["value"], dept_a["unconditional"], dept_a["conditional"]) == (3, 2, 1)
+    usage = data["usage_by_day"]
+    assert usage["downloads"][-1] == before["downloads"][-1] + 1
+    assert usage["api_calls"][-1] == before["api_calls"][-1] + 3
+    portal.flush_api_calls(world.session)  # written to the counter table, still counted once
+    assert _page_data(client.get("/portal").text)["usage_by_day"]["api_calls"][-1] == usage["api_calls"][-1]
+
+
+def test_api_resource_of_an_open_dataset_is_not_a_pending_download(client: Any, world: Any) -> None:
+    e, _r = open_entry(world, "空气质量小时数据", rows=False)
+    service.resource_api_create(world.session, world.actors["org_member_a"], e.id, schemas.ResourceApiCreate(
+        title="空气质量接口", upstream_url="https://aqi.example.org/hourly"))
+    page = client.get(f"/dataset/{e.name}").text
+    rows = re.search(r'data-testid="rows">(.*?)</td>', page, re.S)
+    access = re.search(r'data-testid="access">(.*?)</td>', page, re.S)
+    assert rows and access and "0" not in rows.group(1) and "实时接口" in rows.group(1)
+    assert "审核通过后" not in page and "after approval" not in access.group(1)
+    assert "向所有人开放" in page
+
+
+def test_api_and_dcat_pages_explain_and_link(client: Any, world: Any) -> None:
+    e, res = open_entry(world, "户籍人口统计")
+    api = client.get("/portal/api")
+    assert api.status_code == 200 and 'href="/docs"' in api.text and "ckanapi.RemoteCKAN" in api.text
+    assert f"resource_id={res.id}" in api.text and f"id={e.name}" in api.text
+    dcat = client.get("/portal/dcat")
+    assert dcat.status_code == 200 and 'href="/catalog.ttl"' in dcat.text and f"/dataset/{e.name}.ttl" in dcat.text
+    nav = re.search(r'data-testid="portal-nav">(.*?)</nav>', client.get("/portal").text, re.S)
+    assert nav and 'href="/portal/api"' in nav.group(1) and 'href="/portal/dcat"' in nav.group(1)
+    assert "/api/3/action/status_show" not in nav.group(1) and "/catalog.ttl" not in nav.group(1)
+
+
+def test_english_portal_shows_english_values(client: Any, world: Any) -> None:
+    e, _res = open_entry(world, "户籍人口统计")
+    client.get("/lang/en?next=/portal")
+    page = client.get(f"/dataset/{e.name}").text
+    for english in ("Open unconditionally", "Every day", "Base resource", "Population", "Text", "Date"):
+        assert english in page, english
+    for chinese in ("无条件开放", "每日", "字符型", "知识共享"):
+        assert chinese not in page, chinese

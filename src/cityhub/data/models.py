@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uni
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
 from cityhub.kit.db import Base, Timestamps, UUIDPk, status_type
 
 
@@ -72,6 +72,30 @@ class DemandStatus(StrEnum):
     ASSIGNED = "assigned"
     ANSWERED = "answered"
     CLOSED = "closed"
+
+
+labels.register(EntryStatus, {
+    EntryStatus.DRAFT: "Draft", EntryStatus.PENDING_REVIEW: "Waiting for review", EntryStatus.PUBLISHED: "Published",
+    EntryStatus.REJECTED: "Rejected", EntryStatus.OFFLINE: "Offline"})
+labels.register(ChangeStatus, {
+    ChangeStatus.NONE: "No changes", ChangeStatus.DRAFT: "Changes drafted",
+    ChangeStatus.PENDING_REVIEW: "Changes waiting for review", ChangeStatus.REJECTED: "Changes rejected"})
+labels.register(RequestStatus, {
+    RequestStatus.DRAFT: "Draft", RequestStatus.SUBMITTED: "Submitted for review",
+    RequestStatus.COMPLIANCE_REVIEW: "Bureau compliance review", RequestStatus.PROVIDER_REVIEW: "Provider review",
+    RequestStatus.APPROVED: "Approved", RequestStatus.PROVISIONING: "Provisioning", RequestStatus.ACTIVE: "In effect",
+    RequestStatus.REJECTED: "Rejected", RequestStatus.COORDINATION: "In coordination", RequestStatus.CLOSED: "Closed",
+    RequestStatus.WITHDRAWN: "Withdrawn", RequestStatus.EXPIRED: "Expired",
+    RequestStatus.REVOKED: "Revoked by the provider"})
+labels.register(ObjectionStatus, {
+    ObjectionStatus.RAISED: "Newly raised", ObjectionStatus.HANDLING: "Being handled",
+    ObjectionStatus.HANDLED: "Handled", ObjectionStatus.EVALUATED: "Evaluated"})
+labels.register(DemandStatus, {
+    DemandStatus.FILED: "Filed", DemandStatus.ASSIGNED: "Assigned", DemandStatus.ANSWERED: "Answered",
+    DemandStatus.CLOSED: "Closed"})
+# Grants keep a plain string status.
+labels.register("data.grant_status", {"active": "In effect", "expired": "Expired", "revoked": "Revoked by the provider",
+                                      "exhausted": "Quota used up"})
 
 
 
@@ -321,3 +345,12 @@ class PortalDownload(Base):
                                                 primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
     downloads: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PortalApiCall(Base):
+    """Calls of the open portal's Action API per day (Asia/Shanghai), for the portal's usage chart."""
+
+    __tablename__ = "data_portal_api_call"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)

@@ -13,9 +13,10 @@ from fastapi.responses import Response
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.core.permissions import P
-from cityhub.data import policies, schemas, service
+from cityhub.data import entry_form, policies, schemas, service
+from cityhub.data.catalog import history
 from cityhub.data.catalog.service import is_published
-from cityhub.kit import clock
+from cityhub.kit import clock, i18n, labels
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.web import (
@@ -42,24 +43,40 @@ register_nav(
     NavItem("data", "Three lists", "/data/lists", order=50, permissions=(P.DATA_READ,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
+PAGE = 20
 Text = Annotated[str, Form(max_length=4000)]
 
-VOCAB = {"classification": schemas.CLASSIFICATIONS, "base_db": schemas.BASE_DBS, "share_type": schemas.SHARE_TYPES,
-         "open_type": schemas.OPEN_TYPES, "format_category": schemas.FORMATS, "update_cycle": schemas.UPDATE_CYCLES,
-         "security_grade": schemas.GRADES}
 FACET_LABELS = {"provider_org_id": "Provider", "classification": "Classification", "base_db": "Base database",
                 "share_type": "Share type", "open_type": "Open type", "format_category": "Format",
                 "update_cycle": "Update cycle", "security_grade": "Security grade"}
+# The labelled vocabularies of statuses (models registers the enums; pages name them, they import no model).
+STATUS = {"entry": "cityhub.data.models.EntryStatus", "change": "cityhub.data.models.ChangeStatus",
+          "request": "cityhub.data.models.RequestStatus", "demand": "cityhub.data.models.DemandStatus",
+          "objection": "cityhub.data.models.ObjectionStatus", "grant": "data.grant_status",
+          "action": "data.request_action"}
 
 
-def _orgs(session: Any) -> dict[uuid.UUID, str]:
-    return {o.id: o.name for o in core.organization_all(session)}
+def _status_code(value: str, kind: str) -> str:
+    """`value` when it is a code of the status vocabulary `kind` (a filter from the query string), else ''."""
+    return value if value and value in labels.vocabularies().get(STATUS[kind], {}) else ""
+
+
+def vocab() -> dict[str, dict[str, str]]:
+    """Each entry field's codes with their labels in the request's language (pages show labels, never codes)."""
+    return {f: dict(labels.choices(kind)) for f, kind in schemas.FIELD_VOCAB.items()}
+
+
+def org_names(session: Any) -> dict[uuid.UUID, str]:
+    """Organisation names in the request's language (the English name on English pages when there is one)."""
+    english = i18n.get_locale() == "en"
+    return {o.id: (o.name_en or o.name) if english else o.name for o in core.organization_all(session)}
 
 
 def _ctx(session: Any) -> dict[str, Any]:
-    orgs = _orgs(session)
-    return {"vocab": VOCAB, "orgs": orgs, "org_names": {str(k): v for k, v in orgs.items()},
-            "mask_rules": schemas.MASK_RULES, "data_types": schemas.DATA_TYPES, "facet_labels": FACET_LABELS}
+    orgs = org_names(session)
+    return {"vocab": vocab(), "orgs": orgs, "org_names": {str(k): v for k, v in orgs.items()},
+            "mask_rules": dict(labels.choices("data.mask_rule")), "data_types": dict(labels.choices("data.data_type")),
+            "facet_labels": FACET_LABELS, "S": STATUS}
 
 
 @router.get("")
@@ -95,11 +112,13 @@ def entry_page(request: Request, session: DbSession, actor: OptionalActor, entry
         try:
             with session.begin_nested():
                 cols, recs, total, _n = service.datastore_query(session, actor, table.id, limit=10)
-            preview = {"fields": cols, "records": recs, "total": total}
+            preview = {"fields": cols, "records": recs, "total": total,
+                       "labels": {i["name_en"]: i["name_cn"] for i in entry.items or []}}
         except CityhubError as exc:
             preview = {"error": error_text(exc)}
     return render(request, "data/entry.html", {
         **_ctx(session), "e": entry, "resources": resources, "versions": versions, "preview": preview,
+        "history": {v.version: history.describe(v.diff) for v in versions},
         "msg": msg, "can_edit": actor.is_authenticated and policies.is_staff(actor, entry.provider_org_id),
         "can_review": actor.is_authenticated and policies.is_bureau(actor),
         "can_request": actor.is_authenticated and is_published(entry) and entry.share_type != "none"
@@ -183,79 +202,105 @@ def upload(request: Request, session: DbSession, actor: CurrentActor, entry_id: 
                                                                                            first=first))
 
 
-@router.get("/publish")
-def publish(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
-    """My unit's entries (every state) and the registration form."""
+def _provider_choices(session: Any, actor: Any) -> list[tuple[uuid.UUID, str]]:
+    names = org_names(session)
+    return [(o.id, names[o.id]) for o in core.organization_all(session) if policies.is_staff(actor, o.id)
+            and (actor.is_platform_admin is False or o.kind != "city")][:200]
+
+
+def _publish_page(request: Request, session: Any, actor: Any, form: dict[str, Any], msg: str | None = None,
+                  status: str = "", offset: int = 0, status_code: int = 200) -> Response:
+    rows, total = service.catalog_entry_page_owned(session, actor, status or None, PAGE, offset)
     return render(request, "data/publish.html", {
-        **_ctx(session), "rows": service.catalog_entry_list_owned(session, actor), "msg": msg,
-        "my_orgs": [o for o in core.organization_all(session) if policies.is_staff(actor, o.id)
-                    and (actor.is_platform_admin is False or o.kind != "city")][:200]})
+        **_ctx(session), "rows": rows, "total": total, "offset": offset, "limit": PAGE, "status": status,
+        "msg": msg, "failed": status_code >= 400, "form": form,
+        "provider_choices": _provider_choices(session, actor)}, status_code=status_code)
 
 
-def _parse_items(raw: str) -> list[dict[str, Any]]:
-    """One information item per line: 中文名,english_name,type[,length[,masking_rule[,security_level]]]."""
-    items = []
-    for line in raw.splitlines():
-        parts = [p.strip() for p in line.replace("，", ",").split(",")]
-        if len(parts) < 3 or not parts[0]:
-            continue
-        item: dict[str, Any] = {"name_cn": parts[0], "name_en": parts[1], "data_type": parts[2].upper()}
-        if len(parts) > 3 and parts[3]:
-            item["length"] = int(parts[3]) if parts[3].isdigit() else -1
-        if len(parts) > 4:
-            item["masking_rule"] = parts[4]
-        if len(parts) > 5 and parts[5]:
-            item["security_level"] = parts[5]
-        items.append(item)
-    return items
+@router.get("/publish")
+def publish(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+            status: str = Query("", pattern="^(|draft|pending_review|published|rejected|offline)$"),
+            offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """My unit's entries (every state, paged, by status) and the registration form."""
+    return _publish_page(request, session, actor, {"values": {}, "rows": []}, msg, status, offset)
 
 
 @router.post("/publish")
-def publish_create(
-    request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
-    title: Annotated[str, Form(max_length=200)], provider_org_id: Annotated[uuid.UUID, Form()],
-    classification: Annotated[str, Form(max_length=20)], format_category: Annotated[str, Form(max_length=20)],
-    share_type: Annotated[str, Form(max_length=20)], open_type: Annotated[str, Form(max_length=20)],
-    update_cycle: Annotated[str, Form(max_length=20)], security_grade: Annotated[str, Form(max_length=20)],
-    items: Text, abstract: Text = "", base_db: Annotated[str, Form(max_length=20)] = "",
-    theme: Annotated[str, Form(max_length=60)] = "", tags: Annotated[str, Form(max_length=400)] = "",
-    share_condition: Text = "", legal_basis: Text = "", open_condition: Text = "",
-    source_system: Annotated[str, Form(max_length=200)] = "",
-) -> Response:
-    """Register a draft entry from the form."""
-    def go() -> None:
-        data = schemas.EntryCreate.model_validate({
-            "title": title, "provider_org_id": provider_org_id, "classification": classification,
-            "format_category": format_category, "share_type": share_type, "open_type": open_type,
-            "update_cycle": update_cycle, "security_grade": security_grade, "items": _parse_items(items),
-            "abstract": abstract, "base_db": base_db, "theme": theme,
-            "tags": [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()],
-            "share_condition": share_condition, "legal_basis": legal_basis, "open_condition": open_condition,
-            "source_system": source_system})
-        service.catalog_entry_create(session, actor, data)
-    return _act(request, session, csrf_token, "/data/publish", go, _("Saved"))
+def publish_create(request: Request, session: DbSession, actor: CurrentActor,
+                   form: Annotated[entry_form.EntryForm, Form()]) -> Response:
+    """Register a draft entry; a refused form comes back with what was typed and the row and field named."""
+    verify_csrf(request, form.csrf_token)
+    try:
+        with session.begin_nested():
+            entry = service.catalog_entry_create(session, actor, entry_form.entry_create(form))
+    except CityhubError as exc:
+        return _publish_page(request, session, actor, entry_form.values_posted(form), error_text(exc),
+                             status_code=exc.status_code)
+    return redirect_with_message(f"/data/entries/{entry.id}", _("Saved as a draft; submit it for review when ready"))
+
+
+def _edit_page(request: Request, session: Any, entry: Any, form: dict[str, Any], msg: str | None = None,
+               status_code: int = 200) -> Response:
+    return render(request, "data/edit.html", {**_ctx(session), "e": entry, "form": form, "msg": msg,
+                                              "failed": status_code >= 400}, status_code=status_code)
+
+
+@router.get("/entries/{entry_id}/edit")
+def entry_edit(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID) -> Response:
+    """The edit form of an entry (its pending changes, if any, over its published fields)."""
+    entry = service.catalog_entry_get(session, actor, entry_id)
+    policies.catalog_entry_update(actor, entry.provider_org_id)
+    return _edit_page(request, session, entry, entry_form.values_of(entry))
+
+
+@router.post("/entries/{entry_id}/edit")
+def entry_edit_save(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
+                    form: Annotated[entry_form.EntryForm, Form()]) -> Response:
+    """Save the changed fields (a published entry keeps them for re-review); errors name the row and field."""
+    verify_csrf(request, form.csrf_token)
+    entry = service.catalog_entry_get(session, actor, entry_id)
+    try:
+        with session.begin_nested():
+            service.catalog_entry_update(session, actor, entry_id, entry_form.entry_update(form, entry))
+    except CityhubError as exc:
+        return _edit_page(request, session, entry, entry_form.values_posted(form), error_text(exc),
+                          status_code=exc.status_code)
+    return redirect_with_message(f"/data/entries/{entry_id}", _("Saved; submit the changes for review when ready"))
 
 
 @router.get("/review")
-def review(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
-    """The bureau's review queue of new entries and changes."""
+def review(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+           offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """The bureau's review queue of new entries and changes, oldest first, paged."""
+    queue = service.catalog_review_queue(session, actor)
     return render(request, "data/review.html", {
-        **_ctx(session), "rows": service.catalog_review_queue(session, actor), "msg": msg,
-        "is_bureau": policies.is_bureau(actor)})
+        **_ctx(session), "rows": queue[offset:offset + PAGE], "total": len(queue), "offset": offset,
+        "limit": PAGE, "msg": msg, "is_bureau": policies.is_bureau(actor), "pending_fields": history.pending_fields})
 
 
 @router.get("/requests")
 def requests_page(request: Request, session: DbSession, actor: CurrentActor,
                   box: str = Query("mine", pattern="^(mine|provider|compliance|all)$"),
+                  status: str = Query("", max_length=20), offset: int = Query(0, ge=0, le=1_000_000),
                   msg: str | None = None, token: str | None = None) -> Response:
-    """Request tracking, the provider review queue and the bureau compliance queue."""
-    rows, total = service.share_request_list(session, actor, box=box, limit=100)
+    """Request tracking, the provider review queue and the bureau compliance queue (paged, by status)."""
+    status = _status_code(status, "request")
+    rows, total = service.share_request_list(session, actor, box=box, status=status or None, limit=PAGE,
+                                             offset=offset)
     entries = {e.id: e for e in service.catalog_entries_by_ids(session, [r.entry_id for r in rows])}
-    events = {r.id: service.share_request_events(session, actor, r.id) for r in rows[:30]}
+    events = {r.id: service.share_request_events(session, actor, r.id) for r in rows}
+    item_names = {r.id: _item_names(entries.get(r.entry_id), r.items) for r in rows}
     return render(request, "data/requests.html", {
         **_ctx(session), "rows": rows, "total": total, "box": box, "msg": msg, "entries": entries,
-        "events": events, "token": token, "now": clock.now(),
+        "events": events, "token": token, "now": clock.now(), "status": status, "offset": offset, "limit": PAGE,
+        "item_names": item_names,
         "grants": service.grants_for_requests(session, actor, [r.id for r in rows])})
+
+
+def _item_names(entry: Any, items: list[str]) -> list[str]:
+    """Requested information items by their Chinese names (the field code where the entry no longer has it)."""
+    names = {i["name_en"]: i["name_cn"] for i in (entry.items if entry is not None else None) or []}
+    return [names.get(code, code) for code in items]
 
 
 ACTIONS = {
@@ -291,16 +336,25 @@ def request_action(request: Request, session: DbSession, actor: CurrentActor, re
 
 
 @router.get("/lists")
-def lists(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None) -> Response:
-    """三清单: the need list, the responsibility list with KPI charts, and the catalog list."""
-    demands, _t = service.demand_list(session, actor)
+def lists(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
+          demand_status: str = Query("", max_length=20), demands_from: int = Query(0, ge=0, le=1_000_000),
+          catalog_from: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """三清单: the need list, the responsibility list with KPI charts, and the catalog list (each list paged)."""
+    demand_status = _status_code(demand_status, "demand")
+    demands, demand_total = service.demand_list(session, actor, demand_status or None, PAGE, demands_from)
     kpis = service.kpis(session, actor)
-    _h, catalog = service.catalog_list_rows(session, actor)
+    catalog = service.catalog_list_entries(session, actor)
+    names = org_names(session)
+    for k in kpis:
+        k["org_name"] = names.get(k["org_id"], k["org_name"])
     return render(request, "data/lists.html", {
-        **_ctx(session), "demands": demands, "kpis": kpis, "catalog": catalog[:200], "msg": msg,
+        **_ctx(session), "demands": demands, "demand_total": demand_total, "demand_status": demand_status,
+        "demands_from": demands_from, "catalog": catalog[catalog_from:catalog_from + PAGE],
+        "catalog_total": len(catalog), "catalog_from": catalog_from, "limit": PAGE, "msg": msg,
         "is_bureau": policies.is_bureau(actor),
         "my_entries": service.catalog_entry_list_owned(session, actor),
-        "units": [o for o in core.organization_all(session) if o.kind in ("department", "district", "county")],
+        "units": [(o.id, names[o.id]) for o in core.organization_all(session)
+                  if o.kind in ("department", "district", "county")],
         "chart": {"names": [k["org_name"] for k in kpis[:15]], "score": [k["score"] for k in kpis[:15]],
                   "coverage": [round(100 * (k["coverage"] or 0), 1) for k in kpis[:15]],
                   "pass": [round(100 * (k["field_pass_rate"] or 0), 1) for k in kpis[:15]]}})

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from cityhub.kit import labels
 from cityhub.kit.schemas import IDSchema, InputModel, ReadModel, Timestamped
 
 # ---------------------------------------------------------------- vocabularies (政务信息资源目录编制指南)
@@ -32,6 +33,62 @@ DATA_TYPES = {"C": "字符型", "N": "数值型", "Y": "货币型", "D": "日期
               "M": "备注型", "G": "通用型", "B": "双精度型", "I": "整型", "F": "浮点型"}
 OBJECTION_KINDS = {"catalog_error": "目录纠错", "request_objection": "申请异议", "usage_objection": "使用异议"}
 RESOURCE_KINDS = {"table": "库表", "api": "接口", "file": "文件"}
+
+
+# English labels (message ids; the zh_CN catalogue gives back the Chinese names above, which
+# tests/data/test_labels.py checks) for pages in either language. The Chinese dicts stay for the outputs whose
+# standard is Chinese (the 目录清单 export, CKAN display names, DCAT zh literals).
+labels.register("data.classification", {"base": "Base resource", "theme": "Thematic resource",
+                                         "department": "Departmental resource"})
+labels.register("data.base_db", {"population": "Population", "legal_person": "Legal entities",
+                                 "geo": "Natural resources and geospatial", "credit": "Social credit",
+                                 "license": "Electronic licences"})
+labels.register("data.format", {"file": "Electronic file", "sheet": "Spreadsheet", "database": "Database",
+                                "image": "Graphics and images", "stream": "Streaming media",
+                                "self_describing": "Self-describing format", "api": "Service interface"})
+labels.register("data.share_type", {"unconditional": "Shared unconditionally", "conditional": "Shared on conditions",
+                                    "none": "Not shared"})
+labels.register("data.open_type", {"unconditional": "Open unconditionally", "conditional": "Open on conditions",
+                                   "none": "Not open"})
+labels.register("data.share_mode", {"api": "Interface", "file": "File transfer", "table": "Database table",
+                                    "": "Not decided"})
+labels.register("data.update_cycle", {"realtime": "Real time", "daily": "Every day", "weekly": "Every week",
+                                      "monthly": "Every month", "quarterly": "Every quarter",
+                                      "half_yearly": "Every half year", "yearly": "Every year",
+                                      "irregular": "Irregularly"})
+labels.register("data.grade", {"core": "Core data", "important": "Important data", "general": "General data"})
+labels.register("data.data_type", {"C": "Text", "N": "Numeric", "Y": "Money", "D": "Date", "T": "Date and time",
+                                   "L": "Yes/no", "M": "Long text", "G": "General (binary)", "B": "Double precision",
+                                   "I": "Integer", "F": "Decimal number"})
+labels.register("data.objection_kind", {"catalog_error": "Catalog error", "request_objection": "Objection to a request",
+                                        "usage_objection": "Objection to a use"})
+labels.register("data.resource_kind", {"table": "Database table", "api": "Interface", "file": "Attached file"})
+labels.register("data.mask_rule", {
+    "id_number": "ID number: 5001**********1234", "phone": "Mobile number: 180****1999", "name": "Name: 张*",
+    "address": "Address: first 6 characters kept", "bank_card": "Bank card: last 4 digits kept",
+    "email": "E-mail: first 2 characters kept", "uscc": "Credit code: first 8 and last 2 kept",
+    "full": "Fully hidden"})
+# Themes are free text; the common ones (the demo's among them) have English names.
+THEMES = {"交通出行": "Transport", "生态环境": "Environment", "城市治理": "City management", "医疗健康": "Health",
+          "教育文化": "Education and culture", "社会保障": "Social security", "信用服务": "Credit",
+          "市场监管": "Market regulation", "公共安全": "Public safety", "农业农村": "Agriculture",
+          "城建住房": "Housing and construction", "财税金融": "Finance and tax", "科技创新": "Science and technology",
+          "文化旅游": "Culture and tourism", "民生服务": "Public services", "经济发展": "Economic development"}
+labels.register("data.theme", {code: name for code, name in THEMES.items()})
+# Steps of a sharing request a person takes on the requests page.
+labels.register("data.request_action", {
+    "submit": "Submit", "withdraw": "Withdraw", "compliance_approve": "Compliance: approve",
+    "compliance_reject": "Compliance: reject", "provider_approve": "Agree to share", "provider_reject": "Refuse",
+    "coordinate": "Ask the bureau to coordinate", "close": "Accept and close", "arbitrate_approve": "Arbitrate: share",
+    "arbitrate_reject": "Arbitrate: uphold refusal", "revoke": "Revoke the grant", "activate": "Activate"})
+labels.register("data.licence", {"unconditional": "Creative Commons Attribution 4.0 International (CC BY 4.0)",
+                                 "conditional": "Open data licence with conditions", "none": "Not open"})
+labels.register("data.list_kind", {"demand": "Need list", "responsibility": "Responsibility list",
+                                   "catalog": "Catalog list"})
+# Which labelled vocabulary each entry field's codes belong to (pages, version history).
+FIELD_VOCAB = {"classification": "data.classification", "base_db": "data.base_db", "format_category": "data.format",
+               "share_type": "data.share_type", "open_type": "data.open_type", "share_mode": "data.share_mode",
+               "update_cycle": "data.update_cycle", "security_grade": "data.grade", "theme": "data.theme"}
 
 Classification = Literal["base", "theme", "department"]
 BaseDb = Literal["", "population", "legal_person", "geo", "credit", "license"]

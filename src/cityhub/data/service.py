@@ -22,6 +22,7 @@ from cityhub.data.catalog.service import (
     catalog_entry_get,
     catalog_entry_list_owned,
     catalog_entry_offline,
+    catalog_entry_page_owned,
     catalog_entry_review,
     catalog_entry_stats,
     catalog_entry_submit,
@@ -45,6 +46,7 @@ from cityhub.data.datastore.service import (
     resource_update,
 )
 from cityhub.data.lists.service import (
+    catalog_list_entries,
     catalog_list_rows,
     data_counts,
     demand_answer,
@@ -63,11 +65,14 @@ from cityhub.data.lists.service import (
     responsibility_list_rows,
 )
 from cityhub.data.portal.service import (
+    flush_api_calls,
     open_application_activate,
     open_application_create,
     open_application_list,
     open_application_withdraw,
     public_user_register,
+    record_api_call,
+    record_download,
 )
 from cityhub.data.sharing.deadlines import (
     sla_check,
@@ -97,19 +102,20 @@ from cityhub.data.sharing.service import (
 )
 
 __all__ = [
-    "access_log", "catalog_entries_by_ids", "catalog_entry_by_code", "catalog_entry_by_name", "catalog_entry_create",
-    "catalog_entry_get", "catalog_entry_list_owned", "catalog_entry_offline", "catalog_entry_review",
-    "catalog_entry_stats", "catalog_entry_submit", "catalog_entry_update", "catalog_entry_versions",
-    "catalog_entry_view", "catalog_list_rows", "catalog_review_queue", "catalog_search", "data_counts",
-    "datastore_bulk_load", "datastore_index", "datastore_query", "demand_answer", "demand_assign", "demand_create",
-    "demand_get", "demand_list", "demand_list_rows", "grant_api_call", "grant_get", "grant_rows", "grant_rows_csv",
-    "grants_for_requests", "kpis", "list_export", "objection_accept", "objection_evaluate", "objection_list",
-    "objection_raise", "objection_reply", "open_application_activate", "open_application_create",
-    "open_application_list", "open_application_withdraw", "public_user_register", "reindex_all",
-    "resource_api_create", "resource_delete", "resource_file_open", "resource_file_upload", "resource_get",
-    "resource_list", "resource_list_view", "resource_table_upload", "resource_update", "responsibility_list_rows",
-    "share_request_activate", "share_request_arbitrate", "share_request_close", "share_request_compliance_review",
-    "share_request_coordinate", "share_request_create", "share_request_events", "share_request_get",
-    "share_request_list", "share_request_provider_review", "share_request_revoke", "share_request_submit",
-    "share_request_withdraw", "sla_check",
+    "access_log", "catalog_entries_by_ids", "catalog_entry_by_code", "catalog_entry_by_name",
+    "catalog_entry_create", "catalog_entry_get", "catalog_entry_list_owned", "catalog_entry_offline",
+    "catalog_entry_page_owned", "catalog_entry_review", "catalog_entry_stats", "catalog_entry_submit",
+    "catalog_entry_update", "catalog_entry_versions", "catalog_entry_view", "catalog_list_entries",
+    "catalog_list_rows", "catalog_review_queue", "catalog_search", "data_counts", "datastore_bulk_load",
+    "datastore_index", "datastore_query", "demand_answer", "demand_assign", "demand_create", "demand_get",
+    "demand_list", "demand_list_rows", "flush_api_calls", "grant_api_call", "grant_get", "grant_rows",
+    "grant_rows_csv", "grants_for_requests", "kpis", "list_export", "objection_accept", "objection_evaluate",
+    "objection_list", "objection_raise", "objection_reply", "open_application_activate", "open_application_create",
+    "open_application_list", "open_application_withdraw", "public_user_register", "record_api_call",
+    "record_download", "reindex_all", "resource_api_create", "resource_delete", "resource_file_open",
+    "resource_file_upload", "resource_get", "resource_list", "resource_list_view", "resource_table_upload",
+    "resource_update", "responsibility_list_rows", "share_request_activate", "share_request_arbitrate",
+    "share_request_close", "share_request_compliance_review", "share_request_coordinate", "share_request_create",
+    "share_request_events", "share_request_get", "share_request_list", "share_request_provider_review",
+    "share_request_revoke", "share_request_submit", "share_request_withdraw", "sla_check",
 ]

@@ -151,6 +151,7 @@ def _entries() -> list[dict[str, Any]]:
              share_type="none", legal_basis="《不动产登记暂行条例》第二十七条，依法查询", open_type="none",
              update_cycle="daily", security_grade="important", source_system="不动产登记系统", rows="",
              ),
+        *_open_entries(),
         dict(slug="chengshi-guanli-anjian", org="cq-cgj", title="城市管理案件数据", classification="theme",
              theme="城市治理", abstract="数字城管受理的案件、类别和处置结果。", tags=["城管", "案件"],
              format_category="database", items=[_i("案件编号", "case_no", "C", 20), _i("类别", "category", "C", 20),
@@ -166,7 +167,63 @@ def _entries() -> list[dict[str, Any]]:
     ]
 
 
+def _open_entries() -> list[dict[str, Any]]:
+    """Open datasets of several departments (what the portal's charts count): no personal items, tables loaded."""
+    def spec(slug: str, org: str, title: str, theme: str, abstract: str, tags: list[str], items: list[Any],
+             cycle: str, rows: str, open_type: str = "unconditional") -> dict[str, Any]:
+        return dict(slug=slug, org=org, title=title, classification="theme", theme=theme, abstract=abstract,
+                    tags=tags, format_category="sheet", items=items, share_type="unconditional", share_mode="table",
+                    open_type=open_type, open_condition="注册用户，注明用途" if open_type == "conditional" else "",
+                    update_cycle=cycle, security_grade="general", source_system="政务数据共享交换平台", rows=rows)
+    return [
+        spec("gongjiao-zhandian", "cq-jtw", "公交站点信息", "交通出行", "全市公交站点名称、所在区县和经纬度。",
+             ["公交", "站点"], [_i("站点名称", "stop_name", "C", 50, required=True), _i("所在区县", "district", "C", 20),
+                               _i("经度", "lon", "F"), _i("纬度", "lat", "F")], "monthly", "stops"),
+        spec("gonggong-tingchechang", "cq-jtw", "公共停车场信息", "交通出行", "公共停车场名称、地址和泊位数。",
+             ["停车", "交通"], [_i("停车场名称", "lot_name", "C", 100), _i("地址", "address", "C", 200),
+                               _i("泊位数", "spaces", "I")], "quarterly", "parking"),
+        spec("shuizhi-jiance-yuedu", "cq-sthj", "地表水水质月度监测", "生态环境", "主要河流断面的月度水质类别。",
+             ["水质", "环境监测"], [_i("断面名称", "section", "C", 50), _i("月份", "month", "C", 7),
+                                   _i("水质类别", "water_class", "C", 4)], "monthly", "water"),
+        spec("a-ji-jingqu", "cq-whlyw", "A级旅游景区名录", "文化旅游", "全市A级旅游景区名称、等级和所在区县。",
+             ["旅游", "景区"], [_i("景区名称", "spot_name", "C", 100), _i("等级", "grade", "C", 4),
+                               _i("所在区县", "district", "C", 20)], "yearly", "spots"),
+        spec("zhongxiaoxue-minglu", "cq-jw", "中小学校名录", "教育文化", "全市中小学校名称、学段和所在区县。",
+             ["学校", "教育"], [_i("学校名称", "school", "C", 100), _i("学段", "stage", "C", 10),
+                               _i("所在区县", "district", "C", 20)], "yearly", "schools"),
+        spec("yaodian-minglu", "cq-scjgj", "零售药店名录", "医疗健康", "取得药品经营许可的零售药店名称与地址。",
+             ["药店", "医疗"], [_i("药店名称", "shop_name", "C", 100), _i("地址", "address", "C", 200),
+                               _i("所在区县", "district", "C", 20)], "monthly", "pharmacies", "conditional"),
+    ]
+
+
+def _open_rows(kind: str, rng: random.Random, n: int) -> list[list[Any]]:
+    """Rows of the open demo datasets (places and names generated)."""
+    d = DISTRICT_NAMES
+    if kind == "stops":
+        return [[f"{rng.choice(STREETS)}{i}站", rng.choice(d), round(rng.uniform(105.8, 107.2), 6),
+                 round(rng.uniform(29.2, 30.0), 6)] for i in range(n)]
+    if kind == "parking":
+        return [[f"{rng.choice(STREETS)}公共停车场{i}", f"重庆市{rng.choice(d)}{rng.choice(STREETS)}路{rng.randrange(1, 500)}号",
+                 rng.randrange(40, 900)] for i in range(n)]
+    if kind == "water":
+        return [[f"{rng.choice(['长江', '嘉陵江', '乌江', '綦江'])}{rng.choice(STREETS)}断面", f"2026-{m:02d}",
+                 rng.choice(["Ⅰ类", "Ⅱ类", "Ⅱ类", "Ⅲ类", "Ⅳ类"])] for m in range(1, 12) for _ in range(n // 11)]
+    if kind == "spots":
+        return [[f"{rng.choice(WORDS)}{rng.choice(['古镇', '公园', '景区', '博物馆', '湿地'])}{i}",
+                 rng.choice(["5A", "4A", "4A", "3A", "3A", "2A"]), rng.choice(d)] for i in range(n)]
+    if kind == "schools":
+        return [[f"重庆市{rng.choice(d)}{rng.choice(WORDS)}{rng.choice(['小学', '中学', '实验学校'])}{i}",
+                 rng.choice(["小学", "初中", "高中", "九年一贯制"]), rng.choice(d)] for i in range(n)]
+    if kind == "pharmacies":
+        return [[f"{rng.choice(WORDS)}大药房{rng.choice(STREETS)}店{i}",
+                 f"重庆市{rng.choice(d)}{rng.choice(STREETS)}路{rng.randrange(1, 500)}号", rng.choice(d)] for i in range(n)]
+    return []
+
+
 def _rows(kind: str, rng: random.Random, n: int) -> list[list[Any]]:
+    if kind in OPEN_SIZES:
+        return _open_rows(kind, rng, n)
     if kind == "people":
         return [[p["name"], p["id_number"], p["phone"], p["gender"], p["birth_date"], p["district"], p["address"]]
                 for p in (synthetic_person(rng) for _ in range(n))]
@@ -205,8 +262,9 @@ def _rows(kind: str, rng: random.Random, n: int) -> list[list[Any]]:
     return []
 
 
+OPEN_SIZES = {"stops": 400, "parking": 150, "water": 132, "spots": 80, "schools": 300, "pharmacies": 200}
 SIZES = {"people": 3000, "enterprises": 1200, "credit": 600, "licenses": 600, "idcards": 500, "places": 600,
-         "bus": 120, "insurance": 1500}
+         "bus": 120, "insurance": 1500, **OPEN_SIZES}
 
 
 def _actor(session: Session, username: str) -> core.Actor:
@@ -218,6 +276,22 @@ def _request(session: Session, requester: str, entry: Any, items: list[str], pur
     return service.share_request_create(session, _actor(session, requester), schemas.ShareRequestCreate(
         entry_id=entry.id, items=items, legal_basis="《重庆市政务数据资源共享管理办法》", purpose=purpose,
         consuming_system=system, scenario=purpose, **kw))
+
+
+def _public_usage(session: Session, rng: random.Random, entries: list[Any], now: Any) -> None:
+    """Thirty days of citizens' downloads and API calls, counted by the portal's own counters on each day."""
+    try:
+        for back in range(30, 0, -1):
+            clock.set_now(now - timedelta(days=back))
+            weekend = (now - timedelta(days=back)).weekday() >= 5
+            for e in entries:
+                for _ in range(rng.randrange(0, 3 if weekend else 7)):
+                    service.record_download(session, e.id)
+            for _ in range(rng.randrange(20, 60 if weekend else 160)):
+                service.record_api_call(session)
+            service.flush_api_calls(session)
+    finally:
+        clock.set_now(None)
 
 
 def build(session: Session, ctx: DemoContext) -> dict[str, int]:  # noqa: C901  # the demo's story step by step, each step idempotent on its own
@@ -232,6 +306,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:  # noqa: C901  
     except NotFound:
         pass
     entries: dict[str, Any] = {}
+    loaded: list[str] = []  # entries with a datastore table (what the public can download)
     total_rows = 0
     for spec in _entries():
         spec = dict(spec)
@@ -251,6 +326,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:  # noqa: C901  
         if kind in SIZES:
             rows = _rows(kind, rng, SIZES[kind])
             service.datastore_bulk_load(session, staff, entry.id, rows, title=f"{entry.title}（库表）")
+            loaded.append(slug)
             total_rows += len(rows)
         elif kind == "api":
             service.resource_api_create(session, staff, entry.id, schemas.ResourceApiCreate(
@@ -357,6 +433,8 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:  # noqa: C901  
             if assignee == "cq-fgw":
                 service.demand_answer(session, _actor(session, "fgw-staff"), dem.id, schemas.DemandAnswer(
                     entry_id=entries["qiye-xinyong-pingjia"].id, answer="已在信用评价目录中提供"))
+    _public_usage(session, rng, [entries[slug] for slug in loaded if entries[slug].open_type == "unconditional"],
+                  real_now)
     ctx.log(f"demo: data — {len(entries)} entries, {total_rows} synthetic rows, {counts['requests']} requests, "
             f"sla {sla}")
     return {"entries": len(entries), "rows": total_rows, "requests": counts["requests"]}

@@ -192,13 +192,13 @@ def _check_semantics(values: dict[str, Any]) -> None:
     if values.get("classification") == "base" and not values.get("base_db"):
         raise ValidationFailed(_("A base-catalog entry names its base database"), field="base_db")
     if values.get("share_type") == "conditional" and not (values.get("share_condition") or "").strip():
-        raise ValidationFailed(_("有条件共享 needs the sharing condition"), field="share_condition")
+        raise ValidationFailed(_("Sharing on conditions needs the sharing condition"), field="share_condition")
     if values.get("share_type") == "none" and not (values.get("legal_basis") or "").strip():
-        raise ValidationFailed(_("不予共享 needs its legal basis"), field="legal_basis")
+        raise ValidationFailed(_("Not sharing needs its legal basis"), field="legal_basis")
     if values.get("open_type") == "conditional" and not (values.get("open_condition") or "").strip():
-        raise ValidationFailed(_("有条件开放 needs the opening condition"), field="open_condition")
+        raise ValidationFailed(_("Opening on conditions needs the opening condition"), field="open_condition")
     if values.get("security_grade") == "core" and opens_to_public(values.get("open_type") or ""):
-        raise ValidationFailed(_("核心 data cannot be opened to the public"), field="open_type")
+        raise ValidationFailed(_("Core data cannot be opened to the public"), field="open_type")
 
 
 def _items_json(items: Iterable[Any]) -> list[dict[str, Any]]:
@@ -405,6 +405,18 @@ def catalog_entry_list_owned(session: Session, actor: Actor, status: str | None 
     return list(session.scalars(stmt.limit(500)))
 
 
+def catalog_entry_page_owned(session: Session, actor: Actor, status: str | None = None, limit: int = 20,
+                             offset: int = 0) -> tuple[list[CatalogEntry], int]:
+    """One page of the entries of the actor's units (any status) and their total, newest change first."""
+    stmt = select(CatalogEntry, func.count().over()).order_by(CatalogEntry.updated_at.desc(), CatalogEntry.code)
+    if not actor.is_platform_admin:
+        stmt = stmt.where(CatalogEntry.provider_org_id.in_(policies.readable_orgs(actor)))
+    if status:
+        stmt = stmt.where(CatalogEntry.status == status)
+    rows = session.execute(stmt.limit(limit).offset(offset)).all()
+    return [r[0] for r in rows], int(rows[0][1]) if rows else 0
+
+
 def catalog_review_queue(session: Session, actor: Actor) -> list[CatalogEntry]:
     """Entries (or changes) waiting for the bureau's review."""
     if not policies.is_bureau(actor):
@@ -487,6 +499,12 @@ def public_counts(session: Session) -> dict[str, Any]:
             .order_by(n.desc()))],
         "by_theme": [(str(t), int(c)) for t, c in session.execute(
             select(CatalogEntry.theme, n).where(pub).group_by(CatalogEntry.theme).order_by(n.desc()))],
+        "by_theme_or_base": [(str(t), str(b), int(c)) for t, b, c in session.execute(
+            select(CatalogEntry.theme, CatalogEntry.base_db, n).where(pub)
+            .group_by(CatalogEntry.theme, CatalogEntry.base_db))],
+        "by_org_open": [(o, str(k), int(c)) for o, k, c in session.execute(
+            select(CatalogEntry.provider_org_id, CatalogEntry.open_type, n).where(pub)
+            .group_by(CatalogEntry.provider_org_id, CatalogEntry.open_type))],
         "by_open": {str(k): int(c) for k, c in session.execute(
             select(CatalogEntry.open_type, n).where(pub).group_by(CatalogEntry.open_type))},
         "resources": int(session.scalar(select(n).select_from(Resource).join(

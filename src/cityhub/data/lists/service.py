@@ -30,6 +30,7 @@ from cityhub.data.schemas import (
     BASE_DBS,
     CLASSIFICATIONS,
     CYCLE_DAYS,
+    FORMATS,
     GRADES,
     OPEN_TYPES,
     SHARE_TYPES,
@@ -40,7 +41,7 @@ from cityhub.data.schemas import (
     ObjectionCreate,
 )
 from cityhub.data.sharing.service import OPEN_REQUEST_STATES, PROVIDER_DAYS, S, request_visible
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
 from cityhub.kit.errors import NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
 
@@ -290,16 +291,21 @@ def kpis(session: Session, actor: Actor, org_id: uuid.UUID | None = None) -> lis
     return out
 
 
-def catalog_list_rows(session: Session, actor: Actor) -> tuple[list[str], list[list[Any]]]:
-    """目录清单: every published entry the actor may see (metadata only, no row data)."""
+def catalog_list_entries(session: Session, actor: Actor) -> list[CatalogEntry]:
+    """目录清单 as entries: every published entry the actor may see, by code."""
     policies.data_read(actor)
+    return sorted(catalog.published_entries_visible(session, actor), key=lambda e: e.code)
+
+
+def catalog_list_rows(session: Session, actor: Actor) -> tuple[list[str], list[list[Any]]]:
+    """目录清单: every published entry the actor may see (metadata only, no row data), in Chinese as filed."""
     orgs = {o.id: o.name for o in core.organization_all(session)}
     header = ["资源代码", "资源名称", "提供单位", "分类", "基础库", "主题", "格式分类", "信息项", "共享类型",
               "共享条件", "开放类型", "更新周期", "安全级别", "版本", "发布时间"]
     rows = []
-    for e in catalog.published_entries_visible(session, actor):
+    for e in catalog_list_entries(session, actor):
         rows.append([e.code, e.title, orgs.get(e.provider_org_id, ""), CLASSIFICATIONS.get(e.classification, ""),
-                     BASE_DBS.get(e.base_db, ""), e.theme, e.format_category,
+                     BASE_DBS.get(e.base_db, ""), e.theme, FORMATS.get(e.format_category, e.format_category),
                      "、".join(i["name_cn"] for i in e.items), SHARE_TYPES.get(e.share_type, ""), e.share_condition,
                      OPEN_TYPES.get(e.open_type, ""), UPDATE_CYCLES.get(e.update_cycle, ""),
                      GRADES.get(e.security_grade, ""), e.version,
@@ -313,7 +319,8 @@ def demand_list_rows(session: Session, actor: Actor) -> tuple[list[str], list[li
     items, _total = demand_list(session, actor, limit=100_000)
     header = ["需求", "需求单位", "用途", "依据", "状态", "责任单位", "答复期限", "答复时间", "关联资源"]
     codes = {e.id: e.code for e in catalog.catalog_entries_by_ids(session, [d.entry_id for d in items if d.entry_id])}
-    rows = [[d.title, orgs.get(d.requester_org_id, ""), d.purpose, d.legal_basis, d.status,
+    rows = [[d.title, orgs.get(d.requester_org_id, ""), d.purpose, d.legal_basis,
+             labels.label(d.status, DemandStatus, locale="zh_CN"),
              orgs.get(d.assigned_org_id, "") if d.assigned_org_id else "",
              d.deadline_at.isoformat() if d.deadline_at else "", d.answered_at.isoformat() if d.answered_at else "",
              codes.get(d.entry_id, "") if d.entry_id else ""] for d in items]

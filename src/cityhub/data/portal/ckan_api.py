@@ -144,6 +144,7 @@ def _action(request: Request, session: Session, action: str, parsed: _Parsed) ->
     except CityhubError as exc:
         return _error(request, action, ckan.translate(exc if not isinstance(exc, Unauthorized) else
                                                       Forbidden(exc.message)))
+    portal.record_api_call(session)
     key = ""
     ttl = get_settings().portal_cache_ttl_s
     cacheable = not actor.is_authenticated and action not in ckan.WRITE_ACTIONS and not parsed.files and ttl > 0

@@ -170,7 +170,7 @@ def open_file(session: Session, actor: Actor, name: str, resource_id: uuid.UUID)
     if not insider_ok and entry.open_type != "unconditional":
         grant = usable_grant(session, actor, entry.id)
         if grant is None:
-            raise Forbidden(_("有条件开放: apply for access on the dataset page first"), code="apply_first")
+            raise Forbidden(_("Open on conditions: apply for access on the dataset page first"), code="apply_first")
     if not insider_ok and any(item_mask(i) for i in entry.items or []) and entry.open_type == "unconditional":
         # A file cannot be masked column by column: files of entries with masked items go to grantees only.
         raise Forbidden(_("This file holds masked information items; request access"), code="masked_file")

@@ -7,7 +7,7 @@ through `portal.rows`, so the public sees open items only and grantees their gra
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -21,8 +21,10 @@ from cityhub.data.datastore.reads import open_items
 from cityhub.data.portal import service as portal
 from cityhub.data.portal.ckan import LICENSE_BY_OPEN
 from cityhub.data.sharing import grants
+from cityhub.kit import i18n, labels
 from cityhub.kit.errors import CityhubError, NotFound
 from cityhub.kit.i18n import gettext as _
+from cityhub.kit.settings import get_settings
 from cityhub.kit.web import (
     DbSession,
     NavItem,
@@ -42,13 +44,22 @@ NUMERIC = ("N", "Y", "I", "B", "F")
 PORTAL_FACETS = ("provider_org_id", "open_type", "base_db", "theme", "tags", "update_cycle", "format_category")
 
 
-def _orgs(session: Any) -> dict[str, Any]:
-    return {str(o.id): o for o in core.organization_all(session)}
+class OrgRef(NamedTuple):
+    """What the portal shows of a department: its code (for links) and its name in the request's language."""
+
+    code: str
+    name: str
+
+
+def _orgs(session: Any) -> dict[str, OrgRef]:
+    english = i18n.get_locale() == "en"
+    return {str(o.id): OrgRef(o.code, (o.name_en or o.name) if english else o.name)
+            for o in core.organization_all(session)}
 
 
 def _vocab() -> dict[str, dict[str, str]]:
-    return {"open_type": schemas.OPEN_TYPES, "base_db": schemas.BASE_DBS, "update_cycle": schemas.UPDATE_CYCLES,
-            "format_category": schemas.FORMATS, "classification": schemas.CLASSIFICATIONS}
+    """Codes of the fields the portal shows, with their labels in the request's language."""
+    return {f: dict(labels.choices(kind)) for f, kind in schemas.FIELD_VOCAB.items()}
 
 
 @router.get("/portal")
@@ -56,8 +67,17 @@ def home(request: Request, session: DbSession, actor: OptionalActor) -> Response
     """Portal home: counts, charts by department, theme and downloads, the newest datasets."""
     stats = portal.portal_stats(session)
     recent, _t, _f = catalog_search(session, _public_view(actor), "", {}, [], "updated", 8, 0, open_only=True)
+    orgs = _orgs(session)
+    for row in stats["by_org"]:
+        row["name"] = orgs[row["id"]].name if row["id"] in orgs else row["name"]
+    for row in stats["by_theme"]:
+        row["name"] = labels.label(row["code"], "data.theme") if row["kind"] == "theme" else \
+            labels.label(row["code"], "data.base_db") if row["code"] else _("No theme")
     return render(request, "portal/home.html", {
-        "stats": stats, "recent": recent, "orgs": _orgs(session), "vocab": _vocab()})
+        "stats": stats, "recent": recent, "orgs": orgs, "vocab": _vocab(),
+        "chart_labels": {"unconditional": labels.label("unconditional", "data.open_type"),
+                         "conditional": labels.label("conditional", "data.open_type"),
+                         "downloads": _("Downloads"), "api_calls": _("API calls"), "datasets": _("Datasets")}})
 
 
 def _public_view(actor: Any) -> Any:
@@ -143,7 +163,8 @@ def dataset(request: Request, session: DbSession, actor: OptionalActor, name: st
     return render(request, "portal/dataset.html", {
         "e": entry, "org": _orgs(session).get(str(entry.provider_org_id)), "resources": resources,
         "preview": _preview(session, actor, resources), "examples": examples, "vocab": _vocab(),
-        "open_names": open_names, "data_types": schemas.DATA_TYPES, "applications": applications, "grant": grant,
+        "open_names": open_names, "data_types": dict(labels.choices("data.data_type")),
+        "request_status": "cityhub.data.models.RequestStatus", "applications": applications, "grant": grant,
         "is_public_user": portal.is_public_user(actor), "msg": msg, "token": token,
         "downloads": portal.downloads_of(session, entry.id), "license": LICENSE_BY_OPEN.get(entry.open_type)})
 
@@ -155,6 +176,7 @@ def organizations(request: Request, session: DbSession, actor: OptionalActor) ->
                                            open_only=True)
     orgs = _orgs(session)
     items = [(orgs[k], n) for k, n in facets.get("provider_org_id", {}).items() if k in orgs]
+    items.sort(key=lambda pair: (-pair[1], pair[0].name))
     return render(request, "portal/organizations.html", {"items": items})
 
 
@@ -168,8 +190,9 @@ def organization(request: Request, session: DbSession, actor: OptionalActor, cod
     rows, total, facets = catalog_search(session, core.Actor.anonymous(), "", {"provider_org_id": [str(org.id)]},
                                          ["open_type", "base_db"], "updated", PAGE, (page - 1) * PAGE, open_only=True)
     return render(request, "portal/organization.html", {
-        "org": org, "rows": rows, "total": total, "facets": facets, "page": page, "vocab": _vocab(),
-        "pages": max(1, (total + PAGE - 1) // PAGE), "chart": [{"name": schemas.OPEN_TYPES.get(k, k), "value": v}
+        "org": org, "org_name": _orgs(session)[str(org.id)].name, "rows": rows, "total": total, "facets": facets,
+        "page": page, "vocab": _vocab(),
+        "pages": max(1, (total + PAGE - 1) // PAGE), "chart": [{"name": labels.label(k, "data.open_type"), "value": v}
                                                                for k, v in facets.get("open_type", {}).items()]})
 
 
@@ -185,7 +208,8 @@ def register(request: Request, session: DbSession, actor: OptionalActor, csrf_to
              password: Annotated[str, Form(max_length=200)], display_name: Annotated[str, Form(max_length=100)] = ""
              ) -> Response:
     """Register, then log in at once."""
-    with form_action(request, session, csrf_token, _("Welcome! You can now apply for 有条件开放 datasets.")) as done:
+    welcome = _("Welcome! You can now apply for datasets open on conditions.")
+    with form_action(request, session, csrf_token, welcome) as done:
         user = portal.public_user_register(session, actor, schemas.PublicUserRegister(
             username=username, email=email, password=password, display_name=display_name))
     if not done.ok:
@@ -239,3 +263,33 @@ def withdraw(request: Request, session: DbSession, actor: AccountActor, req_id: 
     with form_action(request, session, csrf_token, _("Withdrawn")) as done:
         portal.open_application_withdraw(session, actor, req_id)
     return done.redirect("/portal/me")
+
+
+def _example_dataset(session: Any) -> tuple[str, str]:
+    """A real open dataset name and one of its datastore tables for the examples ('' when there is none)."""
+    rows, _t, _f = catalog_search(session, core.Actor.anonymous(), "", {"open_type": ["unconditional"]}, [],
+                                  "updated", 20, 0, open_only=True)
+    fallback = ""
+    for e in rows:
+        fallback = fallback or e.name
+        table = next((r for r in catalog.resource_list(session, core.Actor.anonymous(), e.id)
+                      if r.kind == "table" and r.table_name), None)
+        if table is not None:
+            return e.name, str(table.id)
+    return fallback or "dataset-name", "RESOURCE_ID"
+
+
+@router.get("/portal/api")
+def api_page(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+    """The API for people: what the CKAN-compatible Action API offers, with curl and ckanapi examples."""
+    name, resource_id = _example_dataset(session)
+    return render(request, "portal/api.html", {
+        "base": str(request.base_url).rstrip("/"), "name": name, "resource_id": resource_id,
+        "rate_limit": get_settings().portal_rate_limit})
+
+
+@router.get("/portal/dcat")
+def dcat_page(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+    """The catalogue feeds explained: DCAT-AP in Turtle, JSON-LD and RDF/XML, per dataset, the sitemap."""
+    name, _r = _example_dataset(session)
+    return render(request, "portal/dcat.html", {"base": str(request.base_url).rstrip("/"), "name": name})

@@ -9,9 +9,12 @@ token scoped to it, shown once.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,7 +26,7 @@ from cityhub.data import policies
 from cityhub.data.catalog import service as catalog
 from cityhub.data.datastore import service as datastore
 from cityhub.data.datastore.reads import open_items
-from cityhub.data.models import Grant, PortalDownload, RequestEvent, RequestStatus, ShareRequest
+from cityhub.data.models import Grant, PortalApiCall, PortalDownload, RequestEvent, RequestStatus, ShareRequest
 from cityhub.data.schemas import OpenApplicationCreate, PublicUserRegister
 from cityhub.data.sharing import grants
 from cityhub.data.sharing import service as sharing
@@ -31,6 +34,7 @@ from cityhub.kit import clock
 from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
+from cityhub.kit.settings import get_settings
 
 if TYPE_CHECKING:
     from cityhub.data.models import CatalogEntry, Resource
@@ -77,7 +81,7 @@ def open_application_create(session: Session, actor: Actor, data: OpenApplicatio
     except NotFound as exc:
         raise ValidationFailed(_("Catalog entry not found"), field="entry_id") from exc
     if not catalog.is_published(entry) or entry.open_type != "conditional":
-        raise ValidationFailed(_("Only 有条件开放 datasets need an application"), field="entry_id")
+        raise ValidationFailed(_("Only datasets open on conditions need an application"), field="entry_id")
     items = open_items(entry)
     if not items:
         raise ValidationFailed(_("This dataset has no information items the public may receive"), field="entry_id")
@@ -187,7 +191,7 @@ def rows(session: Session, actor: Actor, resource_id: uuid.UUID, filters: dict[s
     if catalog.is_open_without_conditions(entry):
         return (*datastore.datastore_query_open(session, res, entry, *args, with_id=True), entry, res)
     if entry.open_type == "conditional":
-        raise Forbidden(_("有条件开放: apply for access on the dataset page first"), code="apply_first")
+        raise Forbidden(_("Open on conditions: apply for access on the dataset page first"), code="apply_first")
     raise Forbidden(_("Request access to this entry first"), code="no_grant")
 
 
@@ -200,13 +204,14 @@ def readable_items(session: Session, actor: Actor, entry: CatalogEntry) -> list[
     return [it for it in entry.items or [] if it["name_en"] in names]
 
 
+def local_day() -> date:
+    """Today in the display time zone (Asia/Shanghai): the day the portal's counters count in."""
+    return clock.now().astimezone(ZoneInfo(get_settings().display_timezone)).date()
+
+
 def record_download(session: Session, entry_id: uuid.UUID) -> None:
     """Count one download of an entry's data today (Asia/Shanghai day), in SQL so concurrent counts add up."""
-    from zoneinfo import ZoneInfo
-
-    from cityhub.kit.settings import get_settings
-
-    day = clock.now().astimezone(ZoneInfo(get_settings().display_timezone)).date()
+    day = local_day()
     if is_postgres(session):
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -221,17 +226,68 @@ def record_download(session: Session, entry_id: uuid.UUID) -> None:
                                                    set_={"downloads": PortalDownload.downloads + 1}))
 
 
+# API calls are counted in process and written at most every API_FLUSH_S seconds (one upsert, not one per call:
+# the Action API is the portal's hot path); the chart adds the counts not written yet.
+API_FLUSH_S = 10.0
+_api_lock = threading.Lock()
+_api_pending: dict[date, int] = {}
+_api_flushed_at = [time.monotonic()]
+
+
+def record_api_call(session: Session) -> None:
+    """Count one call of the Action API today; writes the counts gathered so far when they are due."""
+    day = local_day()
+    with _api_lock:
+        _api_pending[day] = _api_pending.get(day, 0) + 1
+        due = time.monotonic() - _api_flushed_at[0] >= API_FLUSH_S
+    if due:
+        flush_api_calls(session)
+
+
+def flush_api_calls(session: Session) -> None:
+    """Add the API calls counted in this process to the daily counter rows."""
+    with _api_lock:
+        pending = dict(_api_pending)
+        _api_pending.clear()
+        _api_flushed_at[0] = time.monotonic()
+    for day, n in pending.items():
+        if is_postgres(session):
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(PortalApiCall).values(day=day, calls=n)
+            session.execute(stmt.on_conflict_do_update(index_elements=["day"],
+                                                       set_={"calls": PortalApiCall.calls + n}))
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            lite = sqlite_insert(PortalApiCall).values(day=day, calls=n)
+            session.execute(lite.on_conflict_do_update(index_elements=["day"],
+                                                       set_={"calls": PortalApiCall.calls + n}))
+
+
+def _api_calls_since(session: Session, since: date) -> dict[date, int]:
+    stored = {d: int(n) for d, n in session.execute(select(PortalApiCall.day, PortalApiCall.calls)
+                                                    .where(PortalApiCall.day >= since))}
+    with _api_lock:
+        for d, n in _api_pending.items():
+            if d >= since:
+                stored[d] = stored.get(d, 0) + n
+    return stored
+
+
 def portal_stats(session: Session, days: int = 30) -> dict[str, Any]:
     """Counts and chart series of the open catalog only (never private or 不予开放 entries)."""
     orgs = {o.id: o.name for o in core.organization_all(session)}
     counts = catalog.public_counts(session)
     by_org, by_open = counts["by_org"], counts["by_open"]
+    open_by_org = {(o, k): c for o, k, c in counts["by_org_open"]}
     public_downloads = PortalDownload.entry_id.in_(catalog.public_entry_ids())
-    since = clock.now().date() - timedelta(days=days - 1)
+    since = local_day() - timedelta(days=days - 1)
     dl = session.execute(select(PortalDownload.day, func.sum(PortalDownload.downloads))
                          .where(public_downloads, PortalDownload.day >= since)
                          .group_by(PortalDownload.day)).all()
     per_day = {d: int(n or 0) for d, n in dl}
+    api_calls = _api_calls_since(session, since)
     series = [(since + timedelta(days=i)) for i in range(days)]
     total_dl = session.scalar(select(func.coalesce(func.sum(PortalDownload.downloads), 0))
                               .where(public_downloads)) or 0
@@ -239,10 +295,24 @@ def portal_stats(session: Session, days: int = 30) -> dict[str, Any]:
         "datasets": sum(n for _o, n in by_org), "organizations": len(by_org), "resources": counts["resources"],
         "rows": counts["rows"], "downloads": int(total_dl),
         "unconditional": by_open.get("unconditional", 0), "conditional": by_open.get("conditional", 0),
-        "by_org": [{"name": orgs.get(o, str(o)), "id": str(o), "value": n} for o, n in by_org],
-        "by_theme": [{"name": t or _("No theme"), "value": n} for t, n in counts["by_theme"]],
+        "by_org": [{"name": orgs.get(o, str(o)), "id": str(o), "value": n,
+                    "unconditional": open_by_org.get((o, "unconditional"), 0),
+                    "conditional": open_by_org.get((o, "conditional"), 0)} for o, n in by_org],
+        "by_theme": _themes(counts["by_theme_or_base"]),
         "downloads_by_day": {"days": [d.isoformat() for d in series], "values": [per_day.get(d, 0) for d in series]},
+        "usage_by_day": {"days": [d.isoformat() for d in series], "downloads": [per_day.get(d, 0) for d in series],
+                         "api_calls": [api_calls.get(d, 0) for d in series]},
     }
+
+
+def _themes(rows: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """Open datasets per theme, a base-database entry counted under its base database, most first."""
+    merged: dict[tuple[str, str], int] = {}
+    for theme, base_db, n in rows:
+        key = ("theme", theme) if theme else ("base_db", base_db)
+        merged[key] = merged.get(key, 0) + n
+    return [{"kind": k, "code": code, "name": code or _("No theme"), "value": n}
+            for (k, code), n in sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 def downloads_of(session: Session, entry_id: uuid.UUID) -> int:
@@ -253,4 +323,4 @@ def downloads_of(session: Session, entry_id: uuid.UUID) -> int:
 
 def recent_day(days: int) -> date:
     """The first day of the last `days` days."""
-    return clock.now().date() - timedelta(days=days - 1)
+    return local_day() - timedelta(days=days - 1)

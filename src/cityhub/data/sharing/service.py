@@ -98,7 +98,7 @@ def share_request_create(session: Session, actor: Actor, data: ShareRequestCreat
     if not catalog.is_published(entry):
         raise ValidationFailed(_("Only published entries can be requested"), field="entry_id")
     if entry.share_type == "none":
-        raise ValidationFailed(_("不予共享: this entry cannot be requested"), field="entry_id")
+        raise ValidationFailed(_("Not shared: this entry cannot be requested"), field="entry_id")
     names = {i["name_en"] for i in entry.items}
     unknown = [i for i in data.items if i not in names]
     if unknown:
