@@ -79,14 +79,14 @@ def _database() -> tuple[Database, str]:
 def _world(db: Database) -> dict[str, Any]:
     system = core.Actor.system("bench")
     with db.session_scope() as s:
-        city = core.organization_create(s, system, OrganizationCreate(name="基准市", code="b-city", kind="city"))  # type: ignore[arg-type]
+        city = core.organization_create(s, system, OrganizationCreate(name="基准市", code="b-city", kind="city"))
         orgs = [core.organization_create(s, system, OrganizationCreate(
-            name=f"基准委办局{i:02d}", code=f"b-d{i:02d}", kind="department", parent_id=city.id))  # type: ignore[arg-type]
+            name=f"基准委办局{i:02d}", code=f"b-d{i:02d}", kind="department", parent_id=city.id))
             for i in range(40)]
         users = {}
         for key, org in (("a", orgs[0]), ("b", orgs[1]), ("bureau", orgs[2])):
             users[key] = core.user_create(s, system, UserCreate(
-                username=f"bench-{key}", password="bench-password-1", org_id=org.id, roles=["org_member"]))  # type: ignore[list-item]
+                username=f"bench-{key}", password="bench-password-1", org_id=org.id, roles=["org_member"]))
         core.bureau_set(s, system, orgs[2].id)
         return {"orgs": [(o.id, o.name) for o in orgs], "users": {k: u.id for k, u in users.items()}}
 

@@ -71,20 +71,20 @@ def _build(url: str, upstream: str) -> str:
     with db.engine.begin() as conn:
         upgrade(connection=conn)
     with db.session_scope() as s:
-        city = core.organization_create(s, system, OrganizationCreate(name="市", code="b-city", kind="city"))  # type: ignore[arg-type]
-        a, b = (core.organization_create(s, system, OrganizationCreate(name=n, code=f"b-{n}", kind="department",  # type: ignore[arg-type]
+        city = core.organization_create(s, system, OrganizationCreate(name="市", code="b-city", kind="city"))
+        a, b = (core.organization_create(s, system, OrganizationCreate(name=n, code=f"b-{n}", kind="department",
                                                                        parent_id=city.id)) for n in ("a", "b"))
         c = compute.component_create(s, system, ComponentCreate(
-            code="noop", name_zh="空操作", category="common", org_id=a.id,  # type: ignore[arg-type]
+            code="noop", name_zh="空操作", category="common", org_id=a.id,
             openapi=compute.builtin_openapi("noop")))
-        compute.component_version_create(s, system, c.id, VersionCreate(version="1.0.0", kind="builtin",  # type: ignore[arg-type]
+        compute.component_version_create(s, system, c.id, VersionCreate(version="1.0.0", kind="builtin",
                                                                          builtin="noop"))
         compute.component_submit(s, system, c.id)
         compute.component_review(s, system, c.id, True)
         e = compute.component_create(s, system, ComponentCreate(
-            code="echo", name_zh="回声", category="business", org_id=a.id,  # type: ignore[arg-type]
+            code="echo", name_zh="回声", category="business", org_id=a.id,
             openapi=compute.builtin_openapi("noop")))
-        compute.component_version_create(s, system, e.id, VersionCreate(version="1.0.0", kind="upstream",  # type: ignore[arg-type]
+        compute.component_version_create(s, system, e.id, VersionCreate(version="1.0.0", kind="upstream",
                                                                          upstream_url=upstream))
         compute.component_submit(s, system, e.id)
         compute.component_review(s, system, e.id, True)

@@ -54,9 +54,9 @@ def _build(url: str) -> str:
     with db.engine.begin() as conn:
         upgrade(connection=conn)
     with db.session_scope() as s:
-        city = core.organization_create(s, system, OrganizationCreate(name="市", code="b-city", kind="city"))  # type: ignore[arg-type]
+        city = core.organization_create(s, system, OrganizationCreate(name="市", code="b-city", kind="city"))
         user = core.user_create(s, system, UserCreate(username="bench", password="bench-password-1", org_id=city.id))
-        core.role_binding_create(s, system, RoleBindingCreate(user_id=user.id, org_id=city.id,  # type: ignore[arg-type]
+        core.role_binding_create(s, system, RoleBindingCreate(user_id=user.id, org_id=city.id,
                                                               role="platform_admin"))
         _tok, raw = core.api_token_create(s, system, user.id, ApiTokenCreate(name="bench"))
     db.engine.dispose()

@@ -75,7 +75,7 @@ def _setup(url: str) -> list[uuid.UUID]:
     db = Database(url)
     with db.session_scope() as s:
         org = core.organization_create(s, SYSTEM, OrganizationCreate(name="基准测试局", code="bench",
-                                                                    kind="department"))  # type: ignore[arg-type]
+                                                                    kind="department"))
         service.device_profiles_ensure(s, SYSTEM)
         ids = [service.device_create(s, SYSTEM, DeviceCreate(name=f"bench-{i}", org_id=org.id,
                                                              profile_code="bridge-health"))[0].id
@@ -229,7 +229,7 @@ def copy_baseline(url: str, devices: list[uuid.UUID], rows: int) -> float:
 def stored(url: str) -> int:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn) as conn:
-        return int(conn.execute("SELECT count(*) FROM connect_telemetry").fetchone()[0])  # type: ignore[index]
+        return int(conn.execute("SELECT count(*) FROM connect_telemetry").fetchone()[0])  # type: ignore[index]  # count(*) always returns one row
 
 
 def spawn_worker(url: str, client_id: str, group: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:

@@ -207,11 +207,11 @@ def build_world(session: Session) -> World:
     system = core.Actor.system("test")
     w = World(session=session)
     w.orgs["city"] = core.organization_create(session, system, OrganizationCreate(
-        name="测试市", code="t-city", kind="city"))  # type: ignore[arg-type]
+        name="测试市", code="t-city", kind="city"))
     for key, name, kind in (("bureau", "大数据局", "department"), ("dept_a", "甲局", "department"),
                             ("dept_b", "乙局", "department"), ("district", "丙区", "district")):
         w.orgs[key] = core.organization_create(session, system, OrganizationCreate(
-            name=name, code=f"t-{key.replace('_', '-')}", kind=kind, parent_id=w.orgs["city"].id))  # type: ignore[arg-type]
+            name=name, code=f"t-{key.replace('_', '-')}", kind=kind, parent_id=w.orgs["city"].id))
     for key, (username, home, role, bound) in WORLD_USERS.items():
         user = core.user_create(session, system, UserCreate(
             username=username, password=PASSWORD, org_id=w.orgs[home].id))
@@ -228,7 +228,7 @@ def core_binding(user_id: Any, org_id: Any, role: str) -> Any:
     """A RoleBindingCreate."""
     from cityhub.core.schemas import RoleBindingCreate
 
-    return RoleBindingCreate(user_id=user_id, org_id=org_id, role=role)  # type: ignore[arg-type]
+    return RoleBindingCreate(user_id=user_id, org_id=org_id, role=role)
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ def test_backoff_doubles_to_60_s_and_resets_after_a_minute_up() -> None:
         procs.append(FakeProc())
         return procs[-1]
 
-    sup = run.Supervisor([["cityhub", "ops", "worker"]], popen=popen, monotonic=lambda: now[0])  # type: ignore[arg-type]
+    sup = run.Supervisor([["cityhub", "ops", "worker"]], popen=popen, monotonic=lambda: now[0])  # type: ignore[arg-type]  # FakeProc stands in for Popen with the methods the supervisor calls
     sup.start()
     c = sup.companions[0]
     delays = []

@@ -42,7 +42,7 @@ class Expect:
             return False
         if self.allowed == ANY_USER:
             return True
-        return role in self.allowed  # type: ignore[operator]
+        return role in self.allowed
 
 
 def roles(*names: str) -> frozenset[str]:

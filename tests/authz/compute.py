@@ -22,7 +22,7 @@ def _component(w: Any, code: str, status: str) -> Any:
     member, admin = w.actors["org_member_a"], w.actors["platform_admin"]
     c = compute.component_create(w.session, member, component_data(w, code, builtin="noop"))
     compute.component_version_create(w.session, member, c.id, VersionCreate(
-        version="1.0.0", kind="builtin", builtin="noop"))  # type: ignore[arg-type]
+        version="1.0.0", kind="builtin", builtin="noop"))
     if status != "draft":
         compute.component_submit(w.session, member, c.id)
     if status in ("published", "deprecated"):
@@ -38,7 +38,7 @@ def prepare(w: Any) -> None:
     s = w.session
     pub = _component(w, "az-pub", "published")
     v2 = compute.component_version_create(s, w.actors["org_member_a"], pub.id, VersionCreate(
-        version="1.1.0", kind="builtin", builtin="noop"))  # type: ignore[arg-type]
+        version="1.1.0", kind="builtin", builtin="noop"))
     app_a = compute.app_create(s, w.actors["org_member_a"], AppCreate(org_id=w.orgs["dept_a"].id, name="az-a"))
     key_a, _raw = compute.app_key_create(s, w.actors["org_member_a"], app_a.id)
     app_b = compute.app_create(s, w.actors["org_member_b"], AppCreate(org_id=w.orgs["dept_b"].id, name="az-b"))

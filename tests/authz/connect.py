@@ -29,7 +29,7 @@ def prepare(w: Any) -> None:
 
 
 def _c(w: Any) -> dict[str, Any]:
-    return w.extra["connect"]  # type: ignore[no-any-return]
+    return w.extra["connect"]  # type: ignore[no-any-return]  # w.extra holds the fixtures' objects untyped
 
 
 # a location: any district may be named, but a department (unit B) named as one is refused

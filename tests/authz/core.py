@@ -22,7 +22,7 @@ def prepare(w: Any) -> None:
     from cityhub.core.schemas import OrganizationCreate
 
     w.extra["unit_a"] = core.organization_create(w.session, core.Actor.system("t"), OrganizationCreate(
-        name="甲局科室", code="t-a-unit", kind="unit", parent_id=w.orgs["dept_a"].id)).id  # type: ignore[arg-type]
+        name="甲局科室", code="t-a-unit", kind="unit", parent_id=w.orgs["dept_a"].id)).id
     w.extra["binding_member_a"] = core.user_roles(w.session, w.users["org_member_a"].id)[0].id
 
 

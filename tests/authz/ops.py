@@ -31,14 +31,14 @@ def prepare(w: Any) -> None:
     hosts, settings.ops_webhook_allowed_hosts = settings.ops_webhook_allowed_hosts, "127.0.0.1"
     rule = ops.rule_create(s, op, RuleCreate(name="authz 应变", kind="threshold", profile_code="bridge-health",
                                              key="strain", org_id=w.orgs["dept_a"].id,
-                                             condition={"op": ">", "value": 100}))  # type: ignore[arg-type]
+                                             condition={"op": ">", "value": 100}))
     device = uuid.uuid4()
     alarm, _ = ops.alarm_raise(s, ops.ENGINE_ACTOR, originator_type="device", originator_id=device,
                                alarm_type="authz", severity="major", details={}, org_id=w.orgs["dept_a"].id,
                                district_id=w.orgs["district"].id, name="应变计")
     incident = ops.incident_create(s, op, IncidentCreate(title="桥梁应变超限", org_id=w.orgs["dept_a"].id))
     ind = ops.indicator_create(s, op, IndicatorCreate(code="authz-pm25", name="PM2.5", theme="environment",
-                                                      org_id=w.orgs["dept_a"].id))  # type: ignore[arg-type]
+                                                      org_id=w.orgs["dept_a"].id))
     try:
         hook = ops.webhook_create(s, ops.Actor.system("t"), WebhookCreate(
             org_id=w.orgs["dept_a"].id, url="http://127.0.0.1:9/hook", secret="s" * 20))

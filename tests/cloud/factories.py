@@ -24,7 +24,7 @@ def build_cloud(w: Any, root: Path) -> dict[str, Any]:
     """Provider, regions, pools, catalog, tenancies for dept A and B, a bureau admin; stored in w.extra."""
     s = w.session
     acc = cloud.provider_account_create(s, SYSTEM, ProviderAccountCreate(
-        name=f"测试云-{root.name}", kind="dummy", config={"root": str(root)},  # type: ignore[arg-type]
+        name=f"测试云-{root.name}", kind="dummy", config={"root": str(root)},
         credentials={"access_key": "AK-test", "secret_key": "SK-very-secret"}))
     r1 = cloud.region_create(s, SYSTEM, RegionCreate(account_id=acc.id, code="local-1", name="一区"))
     r2 = cloud.region_create(s, SYSTEM, RegionCreate(account_id=acc.id, code="local-2", name="二区"))

@@ -30,7 +30,7 @@ def test_department_orders_through_the_form(client: Any, world: Any, cw: dict[st
     page = client.get("/cloud/tenancies")
     assert page.status_code == 200 and 'data-testid="order-form"' in page.text
     assert "乙局租户" not in page.text  # another department's tenancy is not shown
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]  # the page is known to contain it; None would fail the test
     form = {"tenancy_id": str(cw["tenancy_a"].id), "item_id": str(cw["small"].id), "quantity": "1"}
     assert client.post("/cloud/requests", data={**form, "csrf_token": "forged"}).status_code == 403
     r = client.post("/cloud/requests", data={**form, "csrf_token": csrf}, follow_redirects=True)

@@ -19,7 +19,7 @@ def bureau_setup(w: Any) -> Any:
     if "bureau_member" not in w.users:
         w.users["bureau_member"] = core.user_create(w.session, SYSTEM, UserCreate(
             username="t-bureau-member", password="correct-horse-42", org_id=w.orgs["bureau"].id,
-            roles=["org_member"]))  # type: ignore[list-item]
+            roles=["org_member"]))
         w.refresh_actors()
     return w
 
@@ -43,7 +43,7 @@ def published(w: Any, code: str = "coord", org: str = "dept_a", builtin: str = "
     member = w.actors["org_member_a" if org == "dept_a" else "org_member_b"]
     c = compute.component_create(w.session, member, component_data(w, code, org, builtin, **over))
     compute.component_version_create(w.session, member, c.id, VersionCreate(version=version, kind="builtin",
-                                                                            builtin=builtin))  # type: ignore[arg-type]
+                                                                            builtin=builtin))
     compute.component_submit(w.session, member, c.id)
     compute.component_review(w.session, w.actors["bureau_member"], c.id, True, "ok")
     return c

@@ -137,7 +137,7 @@ def test_upstream_retries_breaker_timeouts_and_signed_identity(client: Any, worl
     member = w.actors["org_member_a"]
     comp = compute.component_create(w.session, member, component_data(w, "licence", builtin="noop"))
     compute.component_version_create(w.session, member, comp.id, VersionCreate(
-        version="1.0.0", kind="upstream", upstream_url="http://dept-b.example/api"))  # type: ignore[arg-type]
+        version="1.0.0", kind="upstream", upstream_url="http://dept-b.example/api"))
     compute.component_submit(w.session, member, comp.id)
     compute.component_review(w.session, w.actors["platform_admin"], comp.id, True)
     app_, _sub, key = subscribed(w, comp)

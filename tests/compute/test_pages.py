@@ -61,7 +61,7 @@ def _hub(w: Any, client: TestClient) -> dict[str, Any]:
     app, sub, key = subscribed(w, comp)
     for _ in range(3):
         assert client.get(CONVERT, headers={"X-Api-Key": key}).status_code == 200
-    assert client.app.state.compute_gateway.meter.flush() == 3  # type: ignore[attr-defined]
+    assert client.app.state.compute_gateway.meter.flush() == 3  # type: ignore[attr-defined]  # Starlette's app.state holds what start-up put there, untyped
     return {"comp": comp, "draft": draft, "app": app, "sub": sub, "key": key}
 
 
@@ -83,13 +83,13 @@ def test_the_bureau_sees_every_page_with_labels_not_codes(client: TestClient, wo
     assert '"paths"' not in page and "lng" in seen
     assert "app-coord" in seen and "乙局" in seen  # who uses this
     assert "1.0.0" in seen and "99.9" in seen  # versions and SLA
-    usage = json.loads(re.search(r'id="page-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    usage = json.loads(re.search(r'id="page-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]  # the page is known to contain it; None would fail the test
     assert len(usage["usage"]) in (30, 31) and sum(d["calls"] for d in usage["usage"]) == 3
     review = pages["/compute/review"]
     assert review.count('data-testid="in-review"') == 1 and "idc-b" in review
     usage_page = pages["/compute/usage"]
     assert "乙局" in _text(usage_page) and 'data-testid="total-calls">3<' in usage_page and "¥1.50" in usage_page
-    csv_link = re.search(r'href="(/api/v1/compute/usage.csv[^"]*)"', usage_page).group(1)  # type: ignore[union-attr]
+    csv_link = re.search(r'href="(/api/v1/compute/usage.csv[^"]*)"', usage_page).group(1)  # type: ignore[union-attr]  # the page is known to contain it; None would fail the test
     csv = client.get(csv_link.replace("&amp;", "&"))
     assert csv.status_code == 200 and "coord" in csv.text and ",3," in csv.text
     for path, html in pages.items():  # statuses and categories are shown by their labels
@@ -161,7 +161,7 @@ def test_application_key_once_subscription_and_owner_approval(client: TestClient
     assert r.status_code == 303 and r.headers["location"].startswith("/compute/apps?msg=")
     shown = client.get(r.headers["location"], headers=HTML)
     assert "请立即复制其密钥" in _flash(shown.text) and shown.headers["cache-control"] == "no-store"
-    key = re.search(r'data-testid="key">(chk_[^<]+)<', shown.text).group(1)  # type: ignore[union-attr]
+    key = re.search(r'data-testid="key">(chk_[^<]+)<', shown.text).group(1)  # type: ignore[union-attr]  # the page is known to contain it; None would fail the test
     again = client.get("/compute/apps", headers=HTML).text
     assert key not in again and 'data-testid="key"' not in again and key[:16] in again  # once; the prefix stays
     app = next(a for a in compute.app_list(w.session, w.actors["org_member_b"]) if a.name == "乙局业务系统")
@@ -198,7 +198,7 @@ def test_application_key_once_subscription_and_owner_approval(client: TestClient
     # rotation: the new key is shown once and works, the old one stops at once
     old = compute.app_keys(w.session, w.actors["org_member_b"], app.id)[0]
     r = client.post(f"/compute/keys/{old.id}/rotate", data={"csrf_token": token}, follow_redirects=True)
-    new_key = re.search(r'data-testid="key">(chk_[^<]+)<', r.text).group(1)  # type: ignore[union-attr]
+    new_key = re.search(r'data-testid="key">(chk_[^<]+)<', r.text).group(1)  # type: ignore[union-attr]  # the page is known to contain it; None would fail the test
     assert new_key != key
     assert client.get(CONVERT, headers={"X-Api-Key": key}).json()["error"]["code"] == "invalid_key"
     assert client.get(CONVERT, headers={"X-Api-Key": new_key}).status_code == 200

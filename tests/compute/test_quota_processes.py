@@ -46,9 +46,9 @@ def _build(url: str) -> str:
     with db.engine.begin() as conn:
         upgrade(connection=conn)
     with db.session_scope() as s:
-        city = core.organization_create(s, SYSTEM, OrganizationCreate(name="市", code="q-city", kind="city"))  # type: ignore[arg-type]
+        city = core.organization_create(s, SYSTEM, OrganizationCreate(name="市", code="q-city", kind="city"))
         orgs = {k: core.organization_create(s, SYSTEM, OrganizationCreate(
-            name=k, code=f"q-{k}", kind="department", parent_id=city.id)) for k in ("a", "b")}  # type: ignore[arg-type]
+            name=k, code=f"q-{k}", kind="department", parent_id=city.id)) for k in ("a", "b")}
 
         class W:
             pass
@@ -57,7 +57,7 @@ def _build(url: str) -> str:
         w.orgs = {"dept_a": orgs["a"]}
         c = compute.component_create(s, SYSTEM, component_data(w, "noop", builtin="noop"))
         compute.component_version_create(s, SYSTEM, c.id, VersionCreate(
-            version="1.0.0", kind="builtin", builtin="noop"))  # type: ignore[arg-type]
+            version="1.0.0", kind="builtin", builtin="noop"))
         compute.component_submit(s, SYSTEM, c.id)
         compute.component_review(s, SYSTEM, c.id, True)
         app = compute.app_create(s, SYSTEM, AppCreate(org_id=orgs["b"].id, name="caller"))

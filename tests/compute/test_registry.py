@@ -32,7 +32,7 @@ def test_lifecycle_from_draft_to_retired_each_step_audited(world: Any) -> None:
         compute.component_submit(w.session, member, c.id)
     assert exc.value.field == "versions"
     v = compute.component_version_create(w.session, member, c.id, VersionCreate(
-        version="1.0.0", kind="builtin", builtin="coord-convert"))  # type: ignore[arg-type]
+        version="1.0.0", kind="builtin", builtin="coord-convert"))
     compute.component_submit(w.session, member, c.id)
     assert c.status == "in_review" and v.published_at is None
     with pytest.raises(Forbidden):  # the owner does not review its own component
@@ -44,7 +44,7 @@ def test_lifecycle_from_draft_to_retired_each_step_audited(world: Any) -> None:
     assert c.status == "published" and v.published_at is not None
     # a new version of a published component waits for the bureau
     v2 = compute.component_version_create(w.session, member, c.id, VersionCreate(
-        version="1.1.0-rc.1", kind="builtin", builtin="coord-convert"))  # type: ignore[arg-type]
+        version="1.1.0-rc.1", kind="builtin", builtin="coord-convert"))
     assert v2.published_at is None
     compute.component_version_publish(w.session, w.actors["bureau_member"], v2.id)
     assert [x.version for x in compute.component_versions(w.session, member, c.id)] == ["1.1.0-rc.1", "1.0.0"]
@@ -54,7 +54,7 @@ def test_lifecycle_from_draft_to_retired_each_step_audited(world: Any) -> None:
         compute.component_reinstate(w.session, w.actors["bureau_member"], c.id)
     with pytest.raises(Conflict):
         compute.component_version_create(w.session, member, c.id, VersionCreate(
-            version="2.0.0", kind="builtin", builtin="noop"))  # type: ignore[arg-type]
+            version="2.0.0", kind="builtin", builtin="noop"))
     assert _audit(w, c.id) == ["component_create", "component_submit", "component_review", "component_deprecate",
                                "component_retire"]
     assert _audit(w, v.id) == ["component_version_create"]
@@ -105,9 +105,9 @@ def test_bad_input_names_the_field(world: Any) -> None:
         compute.component_create(w.session, member, component_data(w, "dup"))
     assert conflict.value.details == [{"field": "code", "message": "taken"}]
     bad_versions = [
-        (VersionCreate(version="1.0.0", kind="builtin", builtin="ocr"), "builtin"),  # type: ignore[arg-type]
-        (VersionCreate(version="1.0.0", kind="upstream", upstream_url=""), "upstream_url"),  # type: ignore[arg-type]
-        (VersionCreate(version="1.0.0", kind="upstream",  # type: ignore[arg-type]
+        (VersionCreate(version="1.0.0", kind="builtin", builtin="ocr"), "builtin"),
+        (VersionCreate(version="1.0.0", kind="upstream", upstream_url=""), "upstream_url"),
+        (VersionCreate(version="1.0.0", kind="upstream",
                        upstream_url="http://127.0.0.1:9/api"), "upstream_url"),  # not on the allow-list
     ]
     for data, field in bad_versions:
@@ -115,10 +115,10 @@ def test_bad_input_names_the_field(world: Any) -> None:
             compute.component_version_create(w.session, member, c.id, data)
         assert exc.value.field == field, data
     compute.component_version_create(w.session, member, c.id, VersionCreate(
-        version="1.0.0", kind="builtin", builtin="noop"))  # type: ignore[arg-type]
+        version="1.0.0", kind="builtin", builtin="noop"))
     with pytest.raises(Conflict) as conflict:  # immutable: the same version cannot be given again
         compute.component_version_create(w.session, member, c.id, VersionCreate(
-            version="1.0.0", kind="builtin", builtin="id-check"))  # type: ignore[arg-type]
+            version="1.0.0", kind="builtin", builtin="id-check"))
     assert conflict.value.details == [{"field": "version", "message": "taken"}]
     compute.component_submit(w.session, member, c.id)
     with pytest.raises(Conflict):
@@ -145,9 +145,9 @@ def test_upstream_versions_only_to_listed_hosts(world: Any, monkeypatch: pytest.
     member = w.actors["org_member_a"]
     c = compute.component_create(w.session, member, component_data(w, "upstream-api"))
     v = compute.component_version_create(w.session, member, c.id, VersionCreate(
-        version="1.0.0", kind="upstream", upstream_url="http://127.0.0.1:8765/api/"))  # type: ignore[arg-type]
+        version="1.0.0", kind="upstream", upstream_url="http://127.0.0.1:8765/api/"))
     assert v.upstream_url == "http://127.0.0.1:8765/api"
     with pytest.raises(ValidationFailed) as exc:  # another private address, not listed
         compute.component_version_create(w.session, member, c.id, VersionCreate(
-            version="1.0.1", kind="upstream", upstream_url="http://10.0.0.8/api"))  # type: ignore[arg-type]
+            version="1.0.1", kind="upstream", upstream_url="http://10.0.0.8/api"))
     assert exc.value.field == "upstream_url"

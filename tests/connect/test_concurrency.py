@@ -42,7 +42,7 @@ def pg_url() -> Iterator[str]:
 def _devices(db: Database, n: int) -> list[uuid.UUID]:
     with db.session_scope() as s:
         org = core.organization_create(s, SYSTEM, OrganizationCreate(
-            name="并发写入测试局", code=f"c-{uuid.uuid4().hex[:8]}", kind="department"))  # type: ignore[arg-type]
+            name="并发写入测试局", code=f"c-{uuid.uuid4().hex[:8]}", kind="department"))
         ensure_profiles(s)
         ids = [service.device_create(s, SYSTEM, DeviceCreate(name=f"c{i}", org_id=org.id,
                                                              profile_code="bridge-health"))[0].id for i in range(n)]

@@ -249,7 +249,7 @@ def test_mqtt_redelivery_of_a_payload_without_ts_adds_no_point(any_url: str, tmp
     db = Database(any_url)
     with db.session_scope() as s:
         org = core.organization_create(s, SYSTEM, OrganizationCreate(
-            name="恰好一次测试局", code=f"x-{uuid.uuid4().hex[:8]}", kind="department"))  # type: ignore[arg-type]
+            name="恰好一次测试局", code=f"x-{uuid.uuid4().hex[:8]}", kind="department"))
         ensure_profiles(s)
         dev = service.device_create(s, SYSTEM, DeviceCreate(name="x", org_id=org.id,
                                                             profile_code="bridge-health"))[0].id
@@ -260,7 +260,7 @@ def test_mqtt_redelivery_of_a_payload_without_ts_adds_no_point(any_url: str, tmp
     drop_acks = threading.Event()
     drop_acks.set()
     real_ack = worker.client.ack_many
-    worker.client.ack_many = lambda items: None if drop_acks.is_set() else real_ack(items)  # type: ignore[method-assign]
+    worker.client.ack_many = lambda items: None if drop_acks.is_set() else real_ack(items)  # type: ignore[method-assign]  # the test drops acknowledgements on purpose
     stop = threading.Event()
     errors: list[BaseException] = []
 

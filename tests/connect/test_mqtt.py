@@ -153,7 +153,7 @@ def test_kill_9_mid_stream_then_restart_stores_every_point_once(scratch_db, brok
     db = Database(scratch_db)
     with db.session_scope() as s:
         org = core.organization_create(s, SYSTEM, OrganizationCreate(
-            name="杀进程测试局", code=f"k-{uuid.uuid4().hex[:8]}", kind="department"))  # type: ignore[arg-type]
+            name="杀进程测试局", code=f"k-{uuid.uuid4().hex[:8]}", kind="department"))
         ensure_profiles(s)
         dev, _tok = service.device_create(s, SYSTEM, DeviceCreate(name="k", org_id=org.id,
                                                                    profile_code="bridge-health"))

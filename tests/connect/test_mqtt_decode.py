@@ -94,7 +94,7 @@ def test_drain_takes_complete_publishes_and_leaves_the_rest_to_paho() -> None:
     first, second = _publish("a/1", b"one", 1), _publish("a/2", big, 2)
     pingresp = b"\xd0\x00"
     partial = _publish("a/3", b"three", 3)[:-2]
-    sock = _ReadAheadSocket(_FakeSocket(first + second + pingresp + partial))  # type: ignore[arg-type]
+    sock = _ReadAheadSocket(_FakeSocket(first + second + pingresp + partial))  # type: ignore[arg-type]  # a fake with the two socket methods the reader calls
     assert sock.recv(0) == b""  # fills the read-ahead buffer
     assert c._drain_publishes(sock) == MQTTErrorCode.MQTT_ERR_SUCCESS
     assert got == [(b"a/1", b"one", 1, 1), (b"a/2", big, 2, 1)]

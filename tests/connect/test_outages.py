@@ -64,7 +64,7 @@ def _device(url: str) -> uuid.UUID:
     db = Database(url)
     with db.session_scope() as s:
         org = core.organization_create(s, SYSTEM, OrganizationCreate(
-            name="断线测试局", code=f"o-{uuid.uuid4().hex[:8]}", kind="department"))  # type: ignore[arg-type]
+            name="断线测试局", code=f"o-{uuid.uuid4().hex[:8]}", kind="department"))
         ensure_profiles(s)
         dev, _tok = service.device_create(s, SYSTEM, DeviceCreate(name="o", org_id=org.id,
                                                                    profile_code="bridge-health"))

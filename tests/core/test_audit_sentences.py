@@ -73,7 +73,7 @@ def test_a_row_reads_as_a_sentence_with_named_formatted_changes(session: Any, wo
     try:
         en = core.audit_describe(session, [entry])[0]
     finally:
-        i18n._locale.reset(token)  # type: ignore[arg-type]
+        i18n._locale.reset(token)  # type: ignore[arg-type]  # the token from set_locale is the ContextVar's token (typed loosely there)
     assert en.sentence == "张三 approved cloud request #9a07bab9"
     assert ("Monthly cost", "¥7,200.00", "¥7,500.50") in en.changes
 

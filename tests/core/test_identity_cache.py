@@ -184,7 +184,7 @@ def test_last_use_is_still_recorded_every_few_minutes(live: Live) -> None:
     assert live.cached() is None  # due for a last_used_at write: the database path takes it
     live.authenticate()
     with live.db.session_scope() as s:
-        used = s.get(ApiToken, live.token.id).last_used_at  # type: ignore[union-attr]
+        used = s.get(ApiToken, live.token.id).last_used_at  # type: ignore[union-attr]  # the token row was created above
     assert used is not None and clock.as_utc(used) == clock.now()
     assert live.cached() is not None
 
@@ -248,7 +248,7 @@ def test_every_change_to_a_cached_fact_invalidates(world: Any, session: Any,
     tokens, _n = core.api_token_list(session, admin, PageParams(limit=1, offset=0), user_id=member.id)
     assert changed(lambda: core.api_token_revoke(session, admin, tokens[0].id)) == {core.IDENTITY_NS}
     invalidations.clear()
-    new = core.organization_create(session, admin, OrganizationCreate(  # type: ignore[arg-type]
+    new = core.organization_create(session, admin, OrganizationCreate(
         name="新局", code="t-new", kind="department", parent_id=world.orgs["city"].id))
     assert {ns for call in invalidations for ns in call} == {core.ORG_TREE_NS, core.IDENTITY_NS}
     assert changed(lambda: core.organization_update(session, admin, new.id, OrganizationUpdate(

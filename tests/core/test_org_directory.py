@@ -54,7 +54,7 @@ def test_the_cached_directory_and_the_table_answer_alike(world: Any, session: An
 
 def test_the_directory_follows_creates_renames_and_deletes(world: Any, session: Any, cache: Any) -> None:
     assert core.org_directory(session) is not None
-    new = core.organization_create(session, SYSTEM, OrganizationCreate(  # type: ignore[arg-type]
+    new = core.organization_create(session, SYSTEM, OrganizationCreate(
         name="新设局", code="t-zz-new", kind="department", parent_id=world.orgs["city"].id))
     assert [r[1] for r in _list(session, q="t-zz")[0]] == ["t-zz-new"]
     core.organization_update(session, SYSTEM, new.id, OrganizationUpdate(name="更名局"))

@@ -39,7 +39,7 @@ def bureau_setup(w: Any) -> Any:
         for key, role in (("bureau_member", "org_member"), ("bureau_admin", "org_admin")):
             user = core.user_create(session, SYSTEM, UserCreate(
                 username=f"t-{key.replace('_', '-')}", password="correct-horse-42", org_id=w.orgs["bureau"].id,
-                roles=[role]))  # type: ignore[list-item]
+                roles=[role]))
             w.users[key] = user
         w.refresh_actors()
     return w

@@ -122,7 +122,7 @@ def test_run_forever_waits_out_an_outage_logging_once_per_change(tmp_path: Path,
         n = len(calls)
         if 3 <= n <= 12:  # ten failures in a row, the first two passes succeed
             if n == 12:
-                seen.append(_read(watch.heartbeat))  # type: ignore[arg-type]
+                seen.append(_read(watch.heartbeat))  # type: ignore[arg-type]  # the watch was made with a heartbeat path (Path | None in general)
             raise down
         if n == 15:
             stop.set()
@@ -136,7 +136,7 @@ def test_run_forever_waits_out_an_outage_logging_once_per_change(tmp_path: Path,
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert sum("waiting for database" in m for m in messages) == 1
     assert sum("database back" in m for m in messages) == 1
-    final = _read(watch.heartbeat)  # type: ignore[arg-type]
+    final = _read(watch.heartbeat)  # type: ignore[arg-type]  # the watch was made with a heartbeat path (Path | None in general)
     assert final["state"] == "stopped" and final["consecutive_failures"] == 0
 
 
@@ -152,7 +152,7 @@ def test_run_forever_exits_non_zero_on_a_bug_and_78_on_a_bad_setting(tmp_path: P
     assert ended.value.code == 1
     crit = [r for r in caplog.records if r.levelno == logging.CRITICAL]
     assert crit and crit[0].exc_info is not None  # logged with its traceback first
-    assert _read(watch.heartbeat)["state"] == "failed"  # type: ignore[arg-type]
+    assert _read(watch.heartbeat)["state"] == "failed"  # type: ignore[arg-type]  # the watch was made with a heartbeat path (Path | None in general)
 
     def misconfigured() -> float:
         raise resilience.ConfigurationError("CITYHUB_MQTT_URL is not set")
@@ -167,7 +167,7 @@ def test_a_long_pause_keeps_the_heartbeat_fresh(tmp_path: Path) -> None:
     stop = threading.Event()
     threading.Timer(0.6, stop.set).start()
     resilience.run_forever(lambda: 600.0, watch, stop)  # `--every 600`: sleeps, beating, and stops at once
-    data = _read(watch.heartbeat)  # type: ignore[arg-type]
+    data = _read(watch.heartbeat)  # type: ignore[arg-type]  # the watch was made with a heartbeat path (Path | None in general)
     assert data["state"] == "stopped"
 
 

@@ -35,13 +35,13 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yz = core.organization_create(s, system, OrganizationCreate(name="渝中区", code="cq-yz", kind="district",
                                                                     parent_id=city.id, lon=106.569, lat=29.553))
         core.user_create(s, system, UserCreate(username="admin", password=PASSWORD, org_id=city.id,
-                                               roles=["platform_admin"]))  # type: ignore[list-item]
+                                               roles=["platform_admin"]))
         for i, sev in enumerate(("critical", "major", "minor", "warning")):
             ops.alarm_raise(s, system, originator_type="device", originator_id=uuid.uuid4(), alarm_type="应变超限",
                             severity=sev, details={}, org_id=city.id, district_id=yz.id, lon=106.55 + i / 50,
                             lat=29.55, name=f"应变计 {i}")
         ops.incident_create(s, system, IncidentCreate(title="管廊积水", org_id=city.id))
-        ind = ops.indicator_create(s, system, IndicatorCreate(code="pm25", name="PM2.5", theme="environment",  # type: ignore[arg-type]
+        ind = ops.indicator_create(s, system, IndicatorCreate(code="pm25", name="PM2.5", theme="environment",
                                                               unit="µg/m³", warning=75, critical=115, org_id=city.id))
         ops.indicator_value_record(s, system, ind.id, 48.0)
     with live_app(db) as url:

@@ -50,7 +50,7 @@ def test_preview_counts_what_the_rule_would_have_done(world: Any, session: Any) 
     start = T0 + timedelta(minutes=5)
     values = [100, 600, 100, 650, 660, 100, 700, 100]  # crosses 500 three times
     connect.ingest_messages(session, [message(cw["dev_a"].id, _records(start, values), clock.now())])
-    data = RuleCreate(name="预演", kind="threshold", profile_code="bridge-health", key="strain",  # type: ignore[arg-type]
+    data = RuleCreate(name="预演", kind="threshold", profile_code="bridge-health", key="strain",
                       org_id=world.orgs["dept_a"].id, condition={"op": ">", "value": 500})
     p = ops.rule_preview(session, world.actors["operator"], data)
     assert (p.fired, p.cleared, p.points) == (3, 3, 8)

@@ -88,7 +88,7 @@ def test_alarm_events_survive_a_broker_restart_without_loss(url: str, tmp_path: 
     db = Database(url)
     with db.session_scope() as s:
         org = core.organization_create(s, core.Actor.system("test"), OrganizationCreate(
-            name="告警市", code=f"a-{uuid.uuid4().hex[:6]}", kind="city"))  # type: ignore[arg-type]
+            name="告警市", code=f"a-{uuid.uuid4().hex[:6]}", kind="city"))
         org_id = org.id
     broker = Mosquitto(tmp_path / "broker")
     broker.start()

@@ -28,7 +28,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         system = core.Actor.system("test")
         city = core.organization_create(session, system, OrganizationCreate(name="重庆市", code="cq", kind="city"))
         core.user_create(session, system, UserCreate(username="admin", password=PASSWORD, org_id=city.id,
-                                                     roles=["platform_admin"]))  # type: ignore[list-item]
+                                                     roles=["platform_admin"]))
     with live_app(db) as url:
         yield url
 

@@ -92,14 +92,14 @@ def hostile_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
             name=xss("device"), org_id=dept_a.id, profile_code="bridge-health", asset_id=asset.id))
         # the finding: a rule written by a plain member of a department, whose alarm type is markup
         ops.rule_create(s, w.actors["org_member_a"], RuleCreate(
-            name=xss("rule"), kind="threshold", profile_code="bridge-health", key="strain", org_id=dept_a.id,  # type: ignore[arg-type]
-            alarm_type=xss("alarm-type"), condition={"op": ">", "value": 500}))  # type: ignore[arg-type]
+            name=xss("rule"), kind="threshold", profile_code="bridge-health", key="strain", org_id=dept_a.id,
+            alarm_type=xss("alarm-type"), condition={"op": ">", "value": 500}))
         now = clock.now()
         records = [{"ts": (now - timedelta(minutes=10 - i)).isoformat(), "values": {"strain": v}}
                    for i, v in enumerate([100, 600, 700, 800])]
         assert connect.ingest_messages(s, [message(device.id, records, now)]).stored == 4
         ind = ops.indicator_create(s, SYSTEM, IndicatorCreate(
-            code="xss", name=xss("indicator"), theme="environment", unit="<u>µg</u>", warning=75,  # type: ignore[arg-type]
+            code="xss", name=xss("indicator"), theme="environment", unit="<u>µg</u>", warning=75,
             critical=115, org_id=w.orgs["city"].id))
         ops.indicator_value_record(s, SYSTEM, ind.id, 48.0, ts=now - timedelta(days=1))
         ops.indicator_value_record(s, SYSTEM, ind.id, 52.0)

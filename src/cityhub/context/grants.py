@@ -27,7 +27,7 @@ def _visible_grants(actor: Actor) -> list[object]:
 
 def grant_list(session: Session, actor: Actor) -> list[ContextGrant]:
     """Grants of the caller's units and to them (every grant for those who read all)."""
-    return list(session.scalars(select(ContextGrant).where(*_visible_grants(actor))  # type: ignore[arg-type]
+    return list(session.scalars(select(ContextGrant).where(*_visible_grants(actor))  # type: ignore[arg-type]  # _visible_grants returns SQL conditions typed as ColumnElement[bool] | bool
                                 .order_by(ContextGrant.created_at, ContextGrant.id)))
 
 
@@ -64,7 +64,7 @@ def grant_create(session: Session, actor: Actor, data: GrantCreate) -> ContextGr
 def grant_delete(session: Session, actor: Actor, grant_id: uuid.UUID) -> None:
     """Withdraw a grant."""
     grant = session.scalar(select(ContextGrant).where(ContextGrant.id == grant_id,
-                                                      *_visible_grants(actor)))  # type: ignore[arg-type]
+                                                      *_visible_grants(actor)))  # type: ignore[arg-type]  # _visible_grants returns SQL conditions typed as ColumnElement[bool] | bool
     if grant is None:
         raise NotFound(_("Grant not found"))
     policies.grant_delete(actor, grant.owner_org_id)

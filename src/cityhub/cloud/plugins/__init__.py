@@ -158,4 +158,4 @@ def kinds() -> list[str]:
 
 def _load() -> None:
     # Importing the modules runs their @register decorators.
-    from cityhub.cloud.plugins import dummy, libcloud_providers  # noqa: F401
+    from cityhub.cloud.plugins import dummy, libcloud_providers  # noqa: F401  # imported for their @register side effect

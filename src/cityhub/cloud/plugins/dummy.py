@@ -62,7 +62,7 @@ class PersistentDummyDriver(DummyNodeDriver):
     def _load(self) -> dict[str, Any]:
         if not self.path.exists():
             return {"nodes": {}, "volumes": {}, "fail_creates": 0}
-        return json.loads(self.path.read_text())  # type: ignore[no-any-return]
+        return json.loads(self.path.read_text())  # type: ignore[no-any-return]  # the state file is the JSON object this class writes
 
     def _save(self, state: dict[str, Any]) -> None:
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
@@ -91,7 +91,7 @@ class PersistentDummyDriver(DummyNodeDriver):
         """The fixed image list."""
         return [NodeImage(i.id, i.name, self) for i in IMAGES]
 
-    def create_node(self, name: str, size: NodeSize, image: NodeImage, **_kw: Any) -> Node:  # type: ignore[override]
+    def create_node(self, name: str, size: NodeSize, image: NodeImage, **_kw: Any) -> Node:  # type: ignore[override]  # libcloud's signature takes location/auth; the adapter calls with these three
         """Create a node with the given name and size."""
         with self.lock:
             state = self._load()

@@ -141,10 +141,10 @@ class AnomalyScoring:
         scores: list[float] = []
         if method == "gaussian":  # the probability mass of a Gaussian fitted online lying nearer the mean
             # river's scorer is untyped: the three calls below carry the ignore for that reason only
-            scorer = anomaly.GaussianScorer(grace_period=warmup)  # type: ignore[no-untyped-call]
+            scorer = anomaly.GaussianScorer(grace_period=warmup)  # type: ignore[no-untyped-call]  # river's anomaly module has no annotations
             for v in values:
-                scores.append(float(scorer.score_one(None, v)))  # type: ignore[no-untyped-call]
-                scorer.learn_one(None, v)  # type: ignore[no-untyped-call]
+                scores.append(float(scorer.score_one(None, v)))  # type: ignore[no-untyped-call]  # river's anomaly module has no annotations
+                scorer.learn_one(None, v)  # type: ignore[no-untyped-call]  # river's anomaly module has no annotations
         else:
             raise BuiltinError(422, "validation_failed", "'method' must be gaussian", "method")
         flagged = [i for i, s in enumerate(scores) if i >= warmup and s >= threshold]

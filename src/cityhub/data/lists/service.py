@@ -268,7 +268,7 @@ def kpis(session: Session, actor: Actor, org_id: uuid.UUID | None = None) -> lis
         covered = [e for e in with_table if e.id in loaded]
         cyc = [e for e in covered if CYCLE_DAYS.get(e.update_cycle)]
         on_time = [e for e in cyc if loaded[e.id] is not None and
-                   now - loaded[e.id] <= timedelta(days=CYCLE_DAYS[e.update_cycle] or 0)]  # type: ignore[operator]
+                   now - loaded[e.id] <= timedelta(days=CYCLE_DAYS[e.update_cycle] or 0)]  # type: ignore[operator]  # loaded[e.id] is checked for None just before; mypy does not narrow a dict item
         dem = [d for d in demands if d.assigned_org_id == oid]
         dem_on_time = [d for d in dem if d.answered_at is not None and d.deadline_at is not None
                        and d.answered_at <= d.deadline_at]

@@ -43,7 +43,7 @@ try:
 
     ALARM_EVENTS = Counter("cityhub_ops_alarm_events_total", "Alarm events by kind", ["kind"], registry=REGISTRY)
 except ValueError:  # pragma: no cover - module re-imported in the same process
-    ALARM_EVENTS = None  # type: ignore[assignment]
+    ALARM_EVENTS = None  # type: ignore[assignment]  # a re-import keeps the process's existing counter; callers check for None
 
 MQTT_ALARM_TOPIC = "cityhub/v1/alarms/{org}"
 WEBHOOK_BACKOFF_S = 10

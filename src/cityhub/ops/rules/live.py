@@ -44,7 +44,7 @@ try:
     RULE_ERRORS = Counter("cityhub_ops_rule_errors_total", "Rule evaluations that raised (isolated)",
                           registry=REGISTRY)
 except ValueError:  # pragma: no cover - module re-imported in the same process
-    POINTS_EVALUATED = RULE_ERRORS = None  # type: ignore[assignment]
+    POINTS_EVALUATED = RULE_ERRORS = None  # type: ignore[assignment]  # a re-import keeps the process's existing counters; callers check for None
 
 
 def _ctx_of_point(p: SeriesPoint) -> dict[str, Any]:
