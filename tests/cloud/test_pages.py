@@ -61,3 +61,14 @@ def test_requests_are_paged_and_filtered_with_labels_and_money(client: Any, worl
     assert "没有符合筛选条件的申请" in none.text
     other = client.get("/cloud/tenancies", params={"org_id": str(world.orgs["dept_b"].id)})
     assert "没有符合筛选条件的申请" in other.text
+
+
+def test_the_dr_gap_report_is_paged(client: Any, world: Any, cw: dict[str, Any]) -> None:
+    for i in range(23):
+        cloud.system_create(world.session, SYSTEM, SystemCreate(org_id=world.orgs["dept_a"].id, name=f"缺口系统{i:02d}",
+                                                                dr_required=4))
+    login(client, "t-admin")
+    first = client.get("/cloud/dr").text.split('data-testid="dr-gaps"')[1].split("</table>")[0]
+    assert first.count("缺口系统") == 20
+    second = client.get("/cloud/dr", params={"offset": 20}).text.split('data-testid="dr-gaps"')[1].split("</table>")[0]
+    assert second.count("缺口系统") == 3

@@ -144,14 +144,16 @@ def migration(request: Request, session: DbSession, actor: CurrentActor, org_id:
 
 
 @router.get("/dr")
-def dr(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """DR matrix (required vs actual GB/T 20988 level) and the gap report."""
+def dr(request: Request, session: DbSession, actor: CurrentActor, offset: int = Query(0, ge=0, le=1_000_000)
+       ) -> Response:
+    """DR matrix (required vs actual GB/T 20988 level) and the gap report, a page at a time."""
     matrix = service.dr_matrix(session, actor)
+    gaps = service.dr_gaps(session, actor)
     cells = [[a, r, matrix[r][a]] for r in range(6) for a in range(6)]
     names = {o.id: o.name for o in core.organization_all(session)}
     return render(request, "cloud/dr.html", {
         "cells": cells, "max": max((c[2] for c in cells), default=1) or 1,
-        "gaps": service.dr_gaps(session, actor)[:200],
+        "gaps": gaps[offset:offset + LIST_PAGE], "gaps_total": len(gaps), "offset": offset, "limit": LIST_PAGE,
         "levels": DR_LEVELS, "names": names, "dr_roles": schemas.DrRole})
 
 
