@@ -108,6 +108,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "compute.builtins.analytics": ("service", "built-ins: forecasting and anomaly scoring"),
     "compute.builtins.classify": ("service", "built-in: citizen-report classification"),
     "compute.builtins.reportset": ("service", "the classifier's labelled report set"),
+    "compute.stub": ("service", "the demo's stub department system (an upstream served by make run)"),
     # context (NGSI-LD broker)
     "context.batch": ("service", "batch entity operations"),
     "context.bulk": ("service", "the bulk path of batch create and upsert"),
@@ -159,7 +160,7 @@ def _imports(path: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("cityhub."):
             for a in node.names:
                 full = f"{node.module}.{a.name}"
-                out.append(full if _module_path(full) is not None else node.module)
+                out.append(full if _module_path(full) is not None else str(node.module))
     return sorted(set(out))
 
 

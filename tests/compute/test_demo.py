@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from cityhub import demo
@@ -47,3 +48,19 @@ def test_synthetic_resident_ids_pass_or_fail_the_check_as_meant() -> None:
         assert check(good)["valid"], good
         result: Any = check(bad)
         assert not result["valid"] and any(e["code"] == "check_character" for e in result["errors"]), result
+
+
+def test_with_the_stub_allow_listed_the_demo_registers_its_upstream_component(db: Database,
+                                                                               monkeypatch: pytest.MonkeyPatch
+                                                                               ) -> None:
+    from cityhub.compute.models import ComponentVersion
+    from cityhub.kit.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "compute_upstream_allowed_hosts", "127.0.0.1")
+    got = demo.build(db, "demo-pass-123", log=lambda _m: None, only=("core", "compute"))
+    assert got.counts["compute"]["components"] == 10 and got.counts["compute"]["calls"] == CALLS
+    with db.session_scope() as s:
+        v = s.execute(select(ComponentVersion).join(Component, Component.id == ComponentVersion.component_id)
+                      .where(Component.code == "licence-registry")).scalar_one()
+        port = get_settings().compute_demo_upstream_port
+        assert (v.kind, v.upstream_url) == ("upstream", f"http://127.0.0.1:{port}/api")

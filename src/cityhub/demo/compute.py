@@ -31,9 +31,20 @@ from cityhub.compute.schemas import (
 from cityhub.core import service as core
 from cityhub.demo.core import synthetic_uscc
 from cityhub.kit.errors import NotFound
+from cityhub.kit.settings import get_settings
 
 if TYPE_CHECKING:
     from cityhub.demo import DemoContext
+
+UPSTREAM = "@upstream"  # the demo's stub department system (compute/stub.py), not a built-in
+UPSTREAM_OPENAPI = {"openapi": "3.1.0", "info": {"title": "Licence registry (demo stub)", "version": "1.0.0",
+                                                 "description": "营业执照信息查询（演示数据）"},
+                    "paths": {"/licences/{code}": {"get": {
+                        "summary": "The licence of a 统一社会信用代码",
+                        "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                        "responses": {"200": {"description": "The licence"}, "404": {"description": "Not held"},
+                                      "422": {"description": "Not a valid code"}}}}}}
+
 
 # code, name_zh, name_en, category, subcategory, owner unit, built-in, open to all, price per call (yuan),
 # SLA (availability %, p95 ms), tags, description, published (False: left in the bureau's review queue)
@@ -62,6 +73,10 @@ COMPONENTS: tuple[tuple[Any, ...], ...] = (
     ("licence-credit-verify", "营业执照信用代码核验", "Business licence credit-code verification", "business",
      "电子证照", "cq-scjgj", "id-check", False, 0.005, (99.5, 50), ["电子证照", "营业执照", "核验"],
      "市场监管局提供的营业执照统一社会信用代码核验，供招商、审批、监管等业务系统调用。", True),
+    ("licence-registry", "营业执照信息查询（演示桩）", "Business licence lookup (demo stub)", "business", "电子证照",
+     "cq-scjgj", UPSTREAM, False, 0.01, (99.0, 200), ["电子证照", "营业执照", "上游系统", "演示"],
+     "市场监管局营业执照系统的查询接口，经网关转发到部门系统（本演示中为 `make run` 启动的本机演示桩，数据虚构）："
+     "`GET /hub/licence-registry/1.0.0/licences/{统一社会信用代码}`。", True),
     ("address-district", "地址所属区县判定", "District of an address point", "common", "地理空间", "cq-ghzy",
      "reverse-geocode", False, 0.001, (99.5, 50), ["地址", "区县", "规划"],
      "规划和自然资源局提交的地址点区县判定组件，等待大数据局审核。", False),
@@ -74,7 +89,8 @@ APPS: tuple[tuple[str, str, str, tuple[tuple[str, int | None, int | None, bool],
         ("coord-convert", 600, None, True), ("reverse-geocode", 600, None, True), ("hub-noop", None, None, True),
         ("report-classify", 600, None, True), ("ts-forecast", 60, None, True), ("ts-anomaly", 60, None, True))),
     ("cq-sww", "外资企业服务系统", "外资企业登记信息核验", (
-        ("licence-credit-verify", 60, 5_000, True), ("reverse-geocode", None, None, True))),
+        ("licence-credit-verify", 60, 5_000, True), ("reverse-geocode", None, None, True),
+        ("licence-registry", 60, 5_000, True))),
     ("cq-rsj", "就业创业服务平台", "创业补贴申请的企业核验", (("licence-credit-verify", 60, 5_000, False),)),
 )
 OWNER = {spec[0]: spec[5] for spec in COMPONENTS}
@@ -102,8 +118,20 @@ def resident_id(rng: random.Random, valid: bool = True) -> str:
     return body + check
 
 
+def _upstream_url() -> str | None:
+    """The stub's address, when make run starts it and the gateway may call it (127.0.0.1 allow-listed)."""
+    s = get_settings()
+    hosts = {h.strip() for h in s.compute_upstream_allowed_hosts.split(",")}
+    if s.compute_demo_upstream_port <= 0 or "127.0.0.1" not in hosts:
+        return None
+    return f"http://127.0.0.1:{s.compute_demo_upstream_port}/api"
+
+
 def _component(session: Session, ctx: DemoContext, spec: tuple[Any, ...]) -> tuple[Any, bool]:
     code, zh, en, cat, sub, unit, builtin, open_all, price, (avail, p95), tags, desc, publish = spec
+    upstream = _upstream_url() if builtin == UPSTREAM else None
+    if builtin == UPSTREAM and upstream is None:
+        return None, False
     bureau = _actor(session, "dsj-reviewer")
     try:
         return compute.component_by_code(session, bureau, code), False
@@ -115,10 +143,12 @@ def _component(session: Session, ctx: DemoContext, spec: tuple[Any, ...]) -> tup
     staff = _actor(session, f"{_short(unit)}-staff")
     c = compute.component_create(session, staff, ComponentCreate(
         code=code, name_zh=zh, name_en=en, category=cat, subcategory=sub, org_id=org.id, description=desc,
-        tags=tags, openapi=compute.builtin_openapi(builtin), sla={"availability": avail, "p95_ms": p95},
+        tags=tags, openapi=UPSTREAM_OPENAPI if upstream else compute.builtin_openapi(builtin),
+        sla={"availability": avail, "p95_ms": p95},
         docs=f"通过网关调用：`/hub/{code}/1.0.0/…`，请求头 `X-Api-Key` 携带本单位应用的密钥。",
         open_to_all=open_all, price_per_call=price))
     compute.component_version_create(session, staff, c.id, VersionCreate(
+        version="1.0.0", kind="upstream", upstream_url=upstream, changelog="首个版本") if upstream else VersionCreate(
         version="1.0.0", kind="builtin", builtin=builtin, changelog="首个版本"))
     compute.component_submit(session, staff, c.id)
     if publish:
@@ -161,7 +191,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
                 owner_unit = OWNER[code]  # the owner unit's chief (its org admin) decides
                 compute.subscription_decide(session, _actor(session, f"{_short(owner_unit)}-chief"), sub.id,
                                             SubscriptionDecision(approve=True, note="同意接入"))
-            if raw and sub.status == "active":
+            if raw and sub.status == "active" and code != "licence-registry":  # the stub is not up yet
                 keys.append((unit, code, raw))
     if keys and not compute.usage_report(session, _actor(session, "dsj-reviewer")):
         counts["calls"] = asyncio.run(_load(session, ctx.rng, keys))

@@ -144,6 +144,9 @@ class Settings(BaseSettings):
         1.0, description="Metering: seconds between flushes of buffered call records to the database.")
     compute_meter_batch: int = Field(
         2000, description="Metering: buffered call records that trigger a flush before the interval.")
+    compute_demo_upstream_port: int = Field(
+        8701, description="The demo's stub department system (a licence registry answering the hub's upstream "
+        "component) listens on 127.0.0.1 at this port, started by `make run`; 0: not started.")
 
     @property
     def effective_database_url(self) -> str:

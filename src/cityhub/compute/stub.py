@@ -1,0 +1,77 @@
+"""The demo's stub department system: the Market Regulation Administration's licence registry (演示用).
+
+**Clearly the demo's**: it serves made-up licence records so that the demo hub has a real upstream component
+(`licence-registry`, 业务协同) whose calls leave the server through the gateway's pooled client, breaker and egress
+checks. `make run` starts it on 127.0.0.1:CITYHUB_COMPUTE_DEMO_UPSTREAM_PORT (`cityhub compute demo-upstream`).
+
+It trusts only the gateway: a call without a valid `X-Cityhub-Signature` (HMAC over timestamp, app, org, method
+and path with the key derived from CITYHUB_SECRET_KEY, at most five minutes old) is a 401, which is how a real
+department system would check who is calling. `GET /api/licences/{统一社会信用代码}` answers the licence
+(the code checked by the id-check built-in; 404 for a code the registry does not hold, deterministically one in
+ten), `GET /healthz` answers itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from cityhub.compute.builtins.idcheck import credit_code
+from cityhub.compute.gateway.service import identity_headers
+
+STATUSES = ("存续", "存续", "存续", "在业", "迁出")
+KINDS = ("有限责任公司", "股份有限公司", "个人独资企业", "合伙企业")
+NAMES = ("渝信", "山城", "两江", "嘉陵", "长嘉", "巴渝", "缙云", "朝天")
+TRADES = ("科技", "商贸", "物流", "餐饮管理", "建筑工程", "文化传媒")
+
+
+def _signed(headers: dict[str, str], method: str, path: str) -> bool:
+    try:
+        ts = int(headers.get("x-cityhub-timestamp", ""))
+        app_id, org_id = uuid.UUID(headers.get("x-cityhub-app", "")), uuid.UUID(headers.get("x-cityhub-org", ""))
+    except ValueError:
+        return False
+    if abs(time.time() - ts) > 300:
+        return False
+    expected = identity_headers(app_id, org_id, method, path, ts)["X-Cityhub-Signature"]
+    return hmac.compare_digest(expected, headers.get("x-cityhub-signature", ""))
+
+
+def licence(code: str) -> tuple[int, dict[str, Any]]:
+    """The registry's answer for a credit code (made up, the same every time)."""
+    check = credit_code(code)
+    if not check["valid"]:
+        return 422, {"error": "invalid_code", "errors": check["errors"]}
+    h = hashlib.sha256(code.encode()).digest()
+    if h[0] % 10 == 0:
+        return 404, {"error": "not_found", "message": "本登记机关无此统一社会信用代码"}
+    name = f"重庆{NAMES[h[1] % len(NAMES)]}{TRADES[h[2] % len(TRADES)]}{KINDS[h[3] % len(KINDS)]}"
+    year = 2000 + h[4] % 25
+    return 200, {"credit_code": code, "name": name, "status": STATUSES[h[5] % len(STATUSES)],
+                 "established": f"{year}-{1 + h[6] % 12:02d}-{1 + h[7] % 28:02d}",
+                 "registrar": "重庆市市场监督管理局（演示数据）", "demo": True}
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The stub's ASGI app."""
+    if scope["type"] != "http":
+        return
+    path: str = scope["path"]
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    if path == "/healthz":
+        status, body = 200, {"status": "ok", "demo": True}
+    elif not _signed(headers, scope["method"], path):
+        status, body = 401, {"error": "unsigned", "message": "Only the capability hub's gateway may call"}
+    elif path.startswith("/api/licences/") and scope["method"] in ("GET", "HEAD"):
+        status, body = licence(path.removeprefix("/api/licences/"))
+    else:
+        status, body = 404, {"error": "not_found"}
+    out = orjson.dumps(body)
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]})
+    await send({"type": "http.response.body", "body": out})
