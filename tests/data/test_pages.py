@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from cityhub.data import service
 from tests.data.helpers import active_grant, load_people, published_entry
@@ -40,11 +41,12 @@ def test_queues_and_lists_render(client, world) -> None:
         assert r.status_code == 200, path
     page = client.get(f"/data/entries/{entry.id}").text
     assert re.search(r"5001\*{10}1234", page)  # the platform admin sees masked rows
-    assert 'id="kpi-chart"' in client.get("/data/lists").text
+    lists = client.get("/data/lists").text
+    assert 'id="kpi-chart"' in lists and 'data-testid="kpi"' in lists and 'data-testid="catalog-row"' in lists
 
 
-def _form(csrf: str, org_id: str, rows: list[tuple[str, str, str, str, str, str]], **over: str) -> dict:
-    data: dict = {"csrf_token": csrf, "title": "低保对象名册", "provider_org_id": org_id,
+def _form(csrf: str, org_id: str, rows: list[tuple[str, str, str, str, str, str]], **over: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"csrf_token": csrf, "title": "低保对象名册", "provider_org_id": org_id,
                   "classification": "department",
                   "base_db": "", "format_category": "database", "share_type": "conditional",
                   "share_condition": "仅用于救助核验", "open_type": "none", "update_cycle": "monthly",

@@ -348,7 +348,8 @@ def lists(request: Request, session: DbSession, actor: CurrentActor, msg: str | 
     for k in kpis:
         k["org_name"] = names.get(k["org_id"], k["org_name"])
     return render(request, "data/lists.html", {
-        **_ctx(session), "demands": demands, "demand_total": demand_total, "demand_status": demand_status,
+        **_ctx(session), "demands": demands, "kpis": kpis, "demand_total": demand_total,
+        "demand_status": demand_status,
         "demands_from": demands_from, "catalog": catalog[catalog_from:catalog_from + PAGE],
         "catalog_total": len(catalog), "catalog_from": catalog_from, "limit": PAGE, "msg": msg,
         "is_bureau": policies.is_bureau(actor),

@@ -57,9 +57,9 @@ labels.register("data.update_cycle", {"realtime": "Real time", "daily": "Every d
                                       "half_yearly": "Every half year", "yearly": "Every year",
                                       "irregular": "Irregularly"})
 labels.register("data.grade", {"core": "Core data", "important": "Important data", "general": "General data"})
-labels.register("data.data_type", {"C": "Text", "N": "Numeric", "Y": "Money", "D": "Date", "T": "Date and time",
-                                   "L": "Yes/no", "M": "Long text", "G": "General (binary)", "B": "Double precision",
-                                   "I": "Integer", "F": "Decimal number"})
+labels.register("data.data_type", {"C": "Text", "N": "Numeric", "Y": "Money", "D": "Date", "T": "Date-time",
+                                   "L": "Yes/no", "M": "Long text", "G": "Binary", "B": "Double",
+                                   "I": "Integer", "F": "Decimal"})
 labels.register("data.objection_kind", {"catalog_error": "Catalog error", "request_objection": "Objection to a request",
                                         "usage_objection": "Objection to a use"})
 labels.register("data.resource_kind", {"table": "Database table", "api": "Interface", "file": "Attached file"})
