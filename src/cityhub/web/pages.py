@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from cityhub.core import service as core_service
 from cityhub.core.deps import CurrentActor, OptionalActor, session_start, workbench_of
 from cityhub.core.permissions import P, require_permission
-from cityhub.kit import clock, i18n
+from cityhub.kit import clock, i18n, labels
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
 from cityhub.web import workbench
@@ -109,7 +109,8 @@ def overview(request: Request, session: DbSession, actor: CurrentActor) -> Respo
     for org in core_service.organization_all(session):
         kinds[org.kind] = kinds.get(org.kind, 0) + 1
     return render(request, "overview.html", {
-        "metrics": metrics, "org_kinds": [{"name": _(k), "value": v} for k, v in kinds.items()]})
+        "metrics": metrics,
+        "org_kinds": [{"name": labels.label(k, core_service.OrgKind), "value": v} for k, v in kinds.items()]})
 
 
 @router.get("/work")
