@@ -265,5 +265,8 @@ def test_the_device_chart_reads_in_the_display_time_zone(demo_server: str, brows
         }""")
         assert use_utc is True
         assert (tick, midnight, text) == ("01:30", "12-06", "12-06 01:30:15")  # UTC+8, not New York's UTC-5
+        # the device page is no navigation entry: the same look checks here
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+        assert not raw_codes(page.evaluate(COLLECT_TEXT))
     finally:
         context.close()
