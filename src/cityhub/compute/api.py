@@ -2,6 +2,7 @@
 
 The API covers the registry, applications and keys, subscriptions and usage. The gateway is keyed by application
 keys, not staff credentials, and is not in the platform's OpenAPI document: each component publishes its own.
+Routes return what the service returns; `response_model` validates and serialises it once.
 """
 
 from __future__ import annotations
@@ -41,22 +42,22 @@ def components(session: DbSession, actor: CurrentActor, page: Paging, q: str = Q
 
 
 @router.post("/components", response_model=schemas.Component, status_code=201)
-def component_create(session: DbSession, actor: CurrentActor, body: schemas.ComponentCreate) -> schemas.Component:
+def component_create(session: DbSession, actor: CurrentActor, body: schemas.ComponentCreate) -> Any:
     """Register a component (a draft); the OpenAPI document is validated (422 with the reason and where)."""
-    return schemas.Component.model_validate(compute.component_create(session, actor, body))
+    return compute.component_create(session, actor, body)
 
 
 @router.get("/components/{component_id}", response_model=schemas.Component)
-def component_get(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> schemas.Component:
+def component_get(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> Any:
     """One component."""
-    return schemas.Component.model_validate(compute.component_get(session, actor, component_id))
+    return compute.component_get(session, actor, component_id)
 
 
 @router.patch("/components/{component_id}", response_model=schemas.Component)
 def component_update(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
-                     body: schemas.ComponentUpdate) -> schemas.Component:
+                     body: schemas.ComponentUpdate) -> Any:
     """Change a draft (409 once submitted)."""
-    return schemas.Component.model_validate(compute.component_update(session, actor, component_id, body))
+    return compute.component_update(session, actor, component_id, body)
 
 
 @router.delete("/components/{component_id}", status_code=204)
@@ -67,56 +68,55 @@ def component_delete(session: DbSession, actor: CurrentActor, component_id: uuid
 
 
 @router.get("/components/{component_id}/versions", response_model=list[schemas.Version])
-def component_versions(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> list[schemas.Version]:
+def component_versions(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> Any:
     """Versions, newest first."""
-    return [schemas.Version.model_validate(v) for v in compute.component_versions(session, actor, component_id)]
+    return compute.component_versions(session, actor, component_id)
 
 
 @router.post("/components/{component_id}/versions", response_model=schemas.Version, status_code=201)
 def component_version_create(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
-                             body: schemas.VersionCreate) -> schemas.Version:
+                             body: schemas.VersionCreate) -> Any:
     """Add an immutable version (409 when the semver exists)."""
-    return schemas.Version.model_validate(compute.component_version_create(session, actor, component_id, body))
+    return compute.component_version_create(session, actor, component_id, body)
 
 
 @router.post("/versions/{version_id}/publish", response_model=schemas.Version)
-def component_version_publish(session: DbSession, actor: CurrentActor, version_id: uuid.UUID) -> schemas.Version:
+def component_version_publish(session: DbSession, actor: CurrentActor, version_id: uuid.UUID) -> Any:
     """The bureau publishes a new version of a published component."""
-    return schemas.Version.model_validate(compute.component_version_publish(session, actor, version_id))
+    return compute.component_version_publish(session, actor, version_id)
 
 
 @router.post("/components/{component_id}/submit", response_model=schemas.Component)
-def component_submit(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> schemas.Component:
+def component_submit(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> Any:
     """Send a draft to the bureau's review."""
-    return schemas.Component.model_validate(compute.component_submit(session, actor, component_id))
+    return compute.component_submit(session, actor, component_id)
 
 
 @router.post("/components/{component_id}/review", response_model=schemas.Component)
 def component_review(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
-                     body: schemas.Review) -> schemas.Component:
+                     body: schemas.Review) -> Any:
     """The bureau publishes, or sends back with a note."""
-    return schemas.Component.model_validate(compute.component_review(session, actor, component_id, body.approve,
-                                                                     body.note))
+    return compute.component_review(session, actor, component_id, body.approve, body.note)
 
 
 @router.post("/components/{component_id}/deprecate", response_model=schemas.Component)
 def component_deprecate(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
-                        note: Note = "") -> schemas.Component:
+                        note: Note = "") -> Any:
     """No new subscriptions; existing ones keep calling."""
-    return schemas.Component.model_validate(compute.component_deprecate(session, actor, component_id, note))
+    return compute.component_deprecate(session, actor, component_id, note)
 
 
 @router.post("/components/{component_id}/retire", response_model=schemas.Component)
 def component_retire(session: DbSession, actor: CurrentActor, component_id: uuid.UUID,
-                     note: Note = "") -> schemas.Component:
+                     note: Note = "") -> Any:
     """The gateway stops answering it."""
-    return schemas.Component.model_validate(compute.component_retire(session, actor, component_id, note))
+    return compute.component_retire(session, actor, component_id, note)
 
 
 @router.post("/components/{component_id}/reinstate", response_model=schemas.Component)
-def component_reinstate(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> schemas.Component:
+def component_reinstate(session: DbSession, actor: CurrentActor, component_id: uuid.UUID) -> Any:
     """The bureau brings a deprecated component back."""
-    return schemas.Component.model_validate(compute.component_reinstate(session, actor, component_id))
+    return compute.component_reinstate(session, actor, component_id)
 
 
 @router.get("/components/{component_id}/consumers")
@@ -141,9 +141,9 @@ def component_usage(session: DbSession, actor: CurrentActor, component_id: uuid.
 
 
 @router.get("/review-queue", response_model=list[schemas.Component])
-def review_queue(session: DbSession, actor: CurrentActor) -> list[schemas.Component]:
+def review_queue(session: DbSession, actor: CurrentActor) -> Any:
     """Components waiting for the bureau."""
-    return [schemas.Component.model_validate(c) for c in compute.component_review_queue(session, actor)]
+    return compute.component_review_queue(session, actor)
 
 
 @router.get("/builtins")
@@ -156,39 +156,39 @@ def builtins(actor: CurrentActor) -> list[dict[str, Any]]:
 
 
 @router.get("/apps", response_model=list[schemas.App])
-def apps(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None) -> list[schemas.App]:
+def apps(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None) -> Any:
     """Consumer applications of the caller's units."""
-    return [schemas.App.model_validate(a) for a in compute.app_list(session, actor, org_id)]
+    return compute.app_list(session, actor, org_id)
 
 
 @router.post("/apps", response_model=schemas.App, status_code=201)
-def app_create(session: DbSession, actor: CurrentActor, body: schemas.AppCreate) -> schemas.App:
+def app_create(session: DbSession, actor: CurrentActor, body: schemas.AppCreate) -> Any:
     """Register a consumer application."""
-    return schemas.App.model_validate(compute.app_create(session, actor, body))
+    return compute.app_create(session, actor, body)
 
 
 @router.get("/apps/{app_id}", response_model=schemas.App)
-def app_get(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> schemas.App:
+def app_get(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> Any:
     """One application."""
-    return schemas.App.model_validate(compute.app_get(session, actor, app_id))
+    return compute.app_get(session, actor, app_id)
 
 
 @router.post("/apps/{app_id}/disable", response_model=schemas.App)
-def app_disable(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> schemas.App:
+def app_disable(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> Any:
     """Stop every call of the application at once."""
-    return schemas.App.model_validate(compute.app_disable(session, actor, app_id, True))
+    return compute.app_disable(session, actor, app_id, True)
 
 
 @router.post("/apps/{app_id}/enable", response_model=schemas.App)
-def app_enable(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> schemas.App:
+def app_enable(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> Any:
     """Let the application call again."""
-    return schemas.App.model_validate(compute.app_disable(session, actor, app_id, False))
+    return compute.app_disable(session, actor, app_id, False)
 
 
 @router.get("/apps/{app_id}/keys", response_model=list[schemas.AppKey])
-def app_keys(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> list[schemas.AppKey]:
+def app_keys(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -> Any:
     """The application's keys (prefixes only)."""
-    return [schemas.AppKey.model_validate(k) for k in compute.app_keys(session, actor, app_id)]
+    return compute.app_keys(session, actor, app_id)
 
 
 @router.post("/apps/{app_id}/keys", response_model=schemas.AppKeyCreated, status_code=201)
@@ -199,9 +199,9 @@ def app_key_create(session: DbSession, actor: CurrentActor, app_id: uuid.UUID) -
 
 
 @router.post("/keys/{key_id}/revoke", response_model=schemas.AppKey)
-def app_key_revoke(session: DbSession, actor: CurrentActor, key_id: uuid.UUID) -> schemas.AppKey:
+def app_key_revoke(session: DbSession, actor: CurrentActor, key_id: uuid.UUID) -> Any:
     """Revoke a key; the gateway refuses it from now on."""
-    return schemas.AppKey.model_validate(compute.app_key_revoke(session, actor, key_id))
+    return compute.app_key_revoke(session, actor, key_id)
 
 
 @router.post("/keys/{key_id}/rotate", response_model=schemas.AppKeyCreated, status_code=201)
@@ -217,37 +217,37 @@ def app_key_rotate(session: DbSession, actor: CurrentActor, key_id: uuid.UUID) -
 @router.get("/subscriptions", response_model=list[schemas.Subscription])
 def subscriptions(session: DbSession, actor: CurrentActor, app_id: uuid.UUID | None = None,
                   component_id: uuid.UUID | None = None,
-                  status: schemas.SubscriptionStatus | None = None) -> list[schemas.Subscription]:
+                  status: schemas.SubscriptionStatus | None = None) -> Any:
     """Subscriptions the caller sees, as consumer or as owner."""
     rows = compute.subscription_list(session, actor, app_id=app_id, component_id=component_id, status=status)
-    return [schemas.Subscription.model_validate(r["subscription"]) for r in rows]
+    return [r["subscription"] for r in rows]
 
 
 @router.post("/subscriptions", response_model=schemas.Subscription, status_code=201)
 def subscription_create(session: DbSession, actor: CurrentActor,
-                        body: schemas.SubscriptionCreate) -> schemas.Subscription:
+                        body: schemas.SubscriptionCreate) -> Any:
     """Ask for a subscription (approved at once when the component is open to all units)."""
-    return schemas.Subscription.model_validate(compute.subscription_create(session, actor, body))
+    return compute.subscription_create(session, actor, body)
 
 
 @router.get("/subscriptions/{sub_id}", response_model=schemas.Subscription)
-def subscription_get(session: DbSession, actor: CurrentActor, sub_id: uuid.UUID) -> schemas.Subscription:
+def subscription_get(session: DbSession, actor: CurrentActor, sub_id: uuid.UUID) -> Any:
     """One subscription."""
-    return schemas.Subscription.model_validate(compute.subscription_get(session, actor, sub_id))
+    return compute.subscription_get(session, actor, sub_id)
 
 
 @router.post("/subscriptions/{sub_id}/decide", response_model=schemas.Subscription)
 def subscription_decide(session: DbSession, actor: CurrentActor, sub_id: uuid.UUID,
-                        body: schemas.SubscriptionDecision) -> schemas.Subscription:
+                        body: schemas.SubscriptionDecision) -> Any:
     """The owner approves (with quotas) or rejects (with a reason)."""
-    return schemas.Subscription.model_validate(compute.subscription_decide(session, actor, sub_id, body))
+    return compute.subscription_decide(session, actor, sub_id, body)
 
 
 @router.post("/subscriptions/{sub_id}/revoke", response_model=schemas.Subscription)
 def subscription_revoke(session: DbSession, actor: CurrentActor, sub_id: uuid.UUID,
-                        note: Note = "") -> schemas.Subscription:
+                        note: Note = "") -> Any:
     """End a subscription (either side)."""
-    return schemas.Subscription.model_validate(compute.subscription_revoke(session, actor, sub_id, note))
+    return compute.subscription_revoke(session, actor, sub_id, note)
 
 
 # ---- usage
