@@ -58,7 +58,7 @@ run: demo
 	@echo "cityhub: log in as admin (password printed when the demo was first built, or CITYHUB_DEMO_PASSWORD); the server prints its address"
 	$(BIN)/python -m cityhub.run
 
-## lint: ruff + mypy strict on src/
+## lint: ruff on src, tests, benchmarks, migrations; mypy strict on src/ and tests/ (packages in pyproject [tool.mypy])
 lint: setup-test
 	$(BIN)/ruff check src tests benchmarks migrations
 	$(BIN)/mypy

@@ -36,7 +36,8 @@ def test_demo_is_idempotent_and_builds_the_real_city(demo_db: str) -> None:
     assert again.returncode == 0 and again.stdout.strip() == "", "no new password the second time"
     eng = create_engine(demo_db)
     with eng.connect() as conn:
-        kinds = dict(conn.execute(text("select kind, count(*) from core_organization group by kind")).all())
+        kinds: dict[str, int] = dict(
+            conn.execute(text("select kind, count(*) from core_organization group by kind")).all())
         assert kinds["district"] + kinds["county"] == 38
         assert kinds["new_area"] == 1 and kinds["city"] == 1
         names = {r[0] for r in conn.execute(text("select name from core_organization"))}

@@ -67,7 +67,7 @@ def test_every_type_ignore_and_noqa_gives_its_codes_and_reason() -> None:
 def _ruff_ignore_lines(text: str) -> list[tuple[str, list[str]]]:
     """Each entry of [tool.ruff.lint] ignore and per-file-ignores with the comment lines just above it."""
     out: list[tuple[str, list[str]]] = []
-    section, in_ignore, above = "", False, []
+    section, in_ignore, above = "", False, list[str]()
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("["):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -30,6 +31,10 @@ def _companion(tmp: Path, body: str) -> list[str]:
 def _pids(tmp: Path) -> list[int]:
     path = tmp / "starts.txt"
     return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def _ended(pid: int) -> bool:
+    return not _alive(pid)
 
 
 def _alive(pid: int) -> bool:
@@ -112,7 +117,7 @@ def test_backoff_doubles_to_60_s_and_resets_after_a_minute_up() -> None:
         delays.append(c.restart_at - now[0])
         now[0] = c.restart_at
         sup.poll()
-        assert c.proc is procs[-1]
+        assert c.proc is procs[-1]  # type: ignore[comparison-overlap]  # the fake is what popen returned
     assert delays == [1, 2, 4, 8, 16, 32, 60, 60]
     now[0] += 61  # up for over a minute: healthy again, the next restart waits 1 s
     procs[-1].status = -9
@@ -157,7 +162,7 @@ def test_sigterm_stops_the_server_and_every_companion(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     for pid in children:
-        wait_for(lambda pid=pid: not _alive(pid), 5, f"process {pid} to end")
+        wait_for(functools.partial(_ended, pid), 5, f"process {pid} to end")
 
 
 def test_make_run_starts_the_domains_companions() -> None:

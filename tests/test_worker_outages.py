@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -51,7 +52,7 @@ def test_the_worker_rides_out_a_database_outage(which: str, pg_url: str, tmp_pat
     proc = subprocess.Popen([sys.executable, "-m", "cityhub.cli", *args], env=env, stdout=log.open("ab"),
                             stderr=subprocess.STDOUT)
 
-    def beat() -> dict:
+    def beat() -> dict[str, Any]:
         return heartbeat(tmp_path, name)
 
     def text() -> str:

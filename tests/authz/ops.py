@@ -77,10 +77,10 @@ def _org_b(w: Any) -> Any:
 DISTRICT = _org_b
 # the asset of dept B (a plaza, from tests/authz/connect.py) and dept B as the owner
 _RULE_REFS = {"org_id": _org_b, "asset_id": lambda w: w.extra["connect"]["plaza"].id}
-_RULE = {"params": lambda w: {"rule_id": w.extra["ops_rule"]}}
-_ALARM = {"params": lambda w: {"alarm_id": w.extra["ops_alarm"]}}
-_INC = {"params": lambda w: {"incident_id": w.extra["ops_incident"]}}
-_IND = {"params": lambda w: {"indicator_id": w.extra["ops_indicator"]}}
+_RULE: dict[str, Any] = {"params": lambda w: {"rule_id": w.extra["ops_rule"]}}
+_ALARM: dict[str, Any] = {"params": lambda w: {"alarm_id": w.extra["ops_alarm"]}}
+_INC: dict[str, Any] = {"params": lambda w: {"incident_id": w.extra["ops_incident"]}}
+_IND: dict[str, Any] = {"params": lambda w: {"indicator_id": w.extra["ops_indicator"]}}
 
 EXPECTATIONS = [
     Expect("GET", "/api/v1/ops/rules", ANY_USER),

@@ -76,7 +76,7 @@ def test_bad_subscriptions_name_the_field(world: Any) -> None:
     open_comp = published(w, "idc", builtin="id-check", open_to_all=True)
     member_b = w.actors["org_member_b"]
     app = compute.app_create(w.session, member_b, AppCreate(org_id=w.orgs["dept_b"].id, name="a"))
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"component_code": "nope", "version": "1.0.0"}, "component_code"),
         ({"component_code": "coord", "version": "9.9.9"}, "component_code"),
         ({"component_code": "coord", "version": "1.0.0", "expires_at": clock.now() - timedelta(days=1)},

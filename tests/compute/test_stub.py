@@ -17,7 +17,8 @@ from cityhub.kit.settings import get_settings
 
 def _get(path: str, headers: dict[str, str]) -> httpx.Response:
     async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stub") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]  # a bare ASGI callable; httpx's alias wants a MutableMapping scope
+                                     base_url="http://stub") as c:
             return await c.get(path, headers=headers)
 
     return asyncio.run(go())

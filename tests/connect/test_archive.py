@@ -30,13 +30,14 @@ def test_archive_writes_days_deletes_rows_and_duckdb_reads_it(world, db, tmp_pat
     assert again == {"days": 0, "archived": 0, "deleted": 0}
     files = sorted(p.parent.name for p in (tmp_path / "telemetry").glob("day=*/*.parquet"))
     assert files == ["day=2026-02-27", "day=2026-02-28"]
-    rows = duckdb.sql(f"SELECT day::VARCHAR, count(*), sum(value) FROM read_parquet('{archive.glob_pattern(tmp_path)}',"
-                      " hive_partitioning = true) GROUP BY day ORDER BY day").fetchall()
+    pattern = archive.glob_pattern(tmp_path)
+    rows = duckdb.execute(f"SELECT day::VARCHAR, count(*), sum(value) FROM read_parquet('{pattern}',"
+                          " hive_partitioning = true) GROUP BY day ORDER BY day").fetchall()
     assert rows == [("2026-02-27", 2, 1.0), ("2026-02-28", 12, sum(range(2, 14)))]
     # a late point for an archived day is merged into the existing file on the next run, without doubles
     late = {"ts": (T0 + timedelta(hours=1, minutes=30)).isoformat(), "values": {"strain": 100.0}}
     with db.session_scope() as s3:
         service.ingest_messages(s3, [message(cw["dev_a"].id, late, clock.now())])
     assert archive.archive(db, SYSTEM, before, tmp_path)["archived"] == 1
-    n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{archive.glob_pattern(tmp_path)}')").fetchall()[0]
+    n = duckdb.execute(f"SELECT count(*) FROM read_parquet('{archive.glob_pattern(tmp_path)}')").fetchall()[0]
     assert n == (15,)

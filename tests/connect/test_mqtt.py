@@ -14,6 +14,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt_client
 import pytest
@@ -46,7 +47,7 @@ def broker() -> str:
     return BROKER
 
 
-def _records(n: int, start: datetime, step_s: float = 1.0) -> list[dict]:
+def _records(n: int, start: datetime, step_s: float = 1.0) -> list[dict[str, Any]]:
     return [{"ts": (start + timedelta(seconds=i * step_s)).isoformat(),
              "values": {"strain": 100 + i % 50, "deflection": 10 + i % 7, "temperature": 20}} for i in range(n)]
 
@@ -132,7 +133,7 @@ def scratch_db(engine, tmp_path):
     admin.dispose()
 
 
-def _spawn(url: str, client_id: str, group: str, prefix: str, log: Path) -> subprocess.Popen:
+def _spawn(url: str, client_id: str, group: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CITYHUB_DATABASE_URL": url, "CITYHUB_MQTT_URL": BROKER, "CITYHUB_INGEST_BATCH_MS": "100",
            "CITYHUB_INGEST_BATCH_SIZE": "200", "CITYHUB_LOG_LEVEL": "INFO"}
     return subprocess.Popen([sys.executable, "-m", "cityhub.cli", "ingest", "--client-id", client_id,
@@ -274,7 +275,7 @@ def test_generated_acl_keeps_each_device_on_its_own_topic(world, tmp_path) -> No
         ends = time.monotonic() + 10
         while time.monotonic() < ends and not _listening(port):
             time.sleep(0.05)
-        got: list[tuple[str, bytes]] = []
+        got: list[tuple[str, bytes | bytearray]] = []
         sub = mqtt_client.Client(CallbackAPIVersion.VERSION2, client_id="acl-ingest", protocol=mqtt_client.MQTTv5)
         sub.username_pw_set(broker_files.INGEST_USER, "ingest-secret")
         sub.on_message = lambda _c, _u, m: got.append((m.topic, m.payload))
@@ -292,7 +293,7 @@ def test_generated_acl_keeps_each_device_on_its_own_topic(world, tmp_path) -> No
         bad = mqtt_client.Client(CallbackAPIVersion.VERSION2, client_id="acl-bad", protocol=mqtt_client.MQTTv311)
         bad.username_pw_set(str(a), "not-the-token")
         assert bad.connect("127.0.0.1", port) == 0
-        result: list = []
+        result: list[Any] = []
         bad.on_connect = lambda _c, _u, _f, rc, _p: result.append(rc)
         bad.loop_start()
         time.sleep(0.5)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -195,7 +197,7 @@ def RawMessage_bad_topic(now):
 
 def test_telemetry_stored_event_carries_only_stored_points(world, cw) -> None:
     s = world.session
-    got: list = []
+    got: list[Any] = []
 
     def handler(_session, points) -> None:
         got.append(points)
@@ -287,7 +289,7 @@ def test_device_cache_reloads_only_when_another_process_changed_devices(world, c
     s = world.session
     cache = ingest_mod.DeviceCache()
     now = [1000.0]
-    monkeypatch.setattr(ingest_mod.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])  # the clock of the device cache
     loads: list[int] = []
     real_load = ingest_mod.load_device_infos
 
@@ -298,7 +300,7 @@ def test_device_cache_reloads_only_when_another_process_changed_devices(world, c
     monkeypatch.setattr(ingest_mod, "load_device_infos", counting_load)
     dev = cw["dev_a"]
     first_org = dev.org_id
-    assert cache.get_many(s, [dev.id])[dev.id].org_id == first_org
+    assert cache.get_many(s, [dev.id])[dev.id].org_id == first_org  # type: ignore[union-attr]  # the device exists
     now[0] += ingest_mod.CACHE_TTL_S + 1  # nothing changed: the token matches, no reload
     cache.get_many(s, [dev.id])
     assert loads == [1]
@@ -306,9 +308,9 @@ def test_device_cache_reloads_only_when_another_process_changed_devices(world, c
     other = world.orgs["dept_b"].id
     s.execute(update(Device).where(Device.id == dev.id).values(org_id=other,
                                                                 updated_at=clock.now() + timedelta(seconds=1)))
-    assert cache.get_many(s, [dev.id])[dev.id].org_id == first_org  # within the interval: still cached
+    assert cache.get_many(s, [dev.id])[dev.id].org_id == first_org  # type: ignore[union-attr]  # within the interval: still cached
     now[0] += ingest_mod.CACHE_TTL_S + 1
-    assert cache.get_many(s, [dev.id])[dev.id].org_id == other  # token moved: reloaded
+    assert cache.get_many(s, [dev.id])[dev.id].org_id == other  # type: ignore[union-attr]  # token moved: reloaded
     assert loads == [1, 1]
     now[0] += ingest_mod.FULL_RELOAD_S + 1  # the backstop reloads even with an unchanged token
     cache.get_many(s, [dev.id])

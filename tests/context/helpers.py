@@ -20,7 +20,7 @@ def ld_link(url: str) -> str:
 
 def headers(world: Any, who: str | None) -> dict[str, str]:
     """Bearer headers of a world user (none for anonymous)."""
-    return world.headers(who)
+    return dict(world.headers(who))
 
 
 def problem(resp: Any) -> dict[str, Any]:

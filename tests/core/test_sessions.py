@@ -38,7 +38,7 @@ def _copy_of(app: Any, client: TestClient) -> Iterator[TestClient]:
 
 
 def _me(client: TestClient) -> int:
-    return client.get("/api/v1/me").status_code
+    return int(client.get("/api/v1/me").status_code)
 
 
 def test_logout_ends_every_copy_of_the_session(app: Any, client: TestClient, world: Any) -> None:

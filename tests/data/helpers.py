@@ -11,7 +11,7 @@ from cityhub.data import schemas, service
 
 SYSTEM = core.Actor.system("test")
 
-PEOPLE_ITEMS = [
+PEOPLE_ITEMS: list[dict[str, Any]] = [
     {"name_cn": "姓名", "name_en": "name", "data_type": "C", "length": 20, "masking_rule": "name",
      "security_level": "important", "required": True},
     {"name_cn": "公民身份号码", "name_en": "id_number", "data_type": "C", "length": 18, "masking_rule": "id_number",

@@ -222,7 +222,7 @@ def test_cte_names_do_not_shadow_real_tables(client: Any, world: Any) -> None:
 
 def _no_parser(monkeypatch: Any, world: Committed) -> None:
     """Stand in for a perfect parser bypass: the statement reaches the database as written."""
-    tables = {world.t["open"]: (world.t["table"], [])}
+    tables: dict[str, tuple[str, list[str]]] = {world.t["open"]: (world.t["table"], [])}
     monkeypatch.setattr(sqlguard, "check", lambda session, sql: (sqlglot.parse_one(sql, read="postgres"), tables))
 
 

@@ -95,6 +95,6 @@ def test_datapackage_validates_with_frictionless(live_server: str, world: Any) -
     report = validate(descriptor)
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
     package = Package(descriptor)
-    rows = package.resources[0].read_rows()
+    rows = package.resources[0].read_rows()  # type: ignore[attr-defined]  # typed as the base Resource; this one is a table
     assert len(rows) == 3 and {r["gender"] for r in rows} == {"男", "女"}
     assert httpx.get(f"{live_server}/dataset/{w['secret'].name}/datapackage.json").status_code == 404

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cityhub.data.catalog.history import describe, pending_fields
 from cityhub.kit import i18n
 
 
-def _in(locale: str, diff: list[dict]) -> list[str]:
+def _in(locale: str, diff: list[dict[str, Any]]) -> list[str]:
     token = i18n.set_locale(locale)
     try:
         return describe(diff)

@@ -42,6 +42,7 @@ def redis_env(env: Any, monkeypatch: Any) -> Iterator[Any]:
     monkeypatch.setattr(cache, "PREFIX", f"cityhub:test:{uuid.uuid4().hex}:")
     env(redis_url="redis://127.0.0.1:6379/0")
     client = cache.redis_client()
+    assert client is not None
     yield client
     for key in client.scan_iter(match=cache.PREFIX + "*"):
         client.delete(key)

@@ -63,6 +63,8 @@ def violations(tree: ast.AST, in_data: bool) -> list[str]:
     """Places in a module's tree that restate the public-visibility or the published rule."""
     found = []
     for node in ast.walk(tree):
+        if not isinstance(node, ast.expr):
+            continue
         pairs: list[tuple[ast.AST, list[ast.AST]]] = []
         if isinstance(node, ast.Compare):
             operands = [node.left, *node.comparators]
@@ -177,7 +179,7 @@ def test_the_python_predicate_and_the_sql_clause_are_one_rule(world: Any) -> Non
               world.actors["bureau_member"], world.actors["platform_admin"], world.actors["auditor"]]
     for actor in actors:
         for src in (CatalogEntry, CatalogSearch):
-            id_col = src.id if src is CatalogEntry else src.entry_id
+            id_col = CatalogEntry.id if src is CatalogEntry else CatalogSearch.entry_id
             by_sql = set(s.scalars(select(id_col).where(catalog.visible_clause(actor, src))))
             assert by_sql == {e.id for e in entries if catalog.entry_visible(actor, e)}, (actor.username, src)
     public_sql = set(s.scalars(select(CatalogEntry.id).where(catalog.public_clause())))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
@@ -12,7 +14,7 @@ from tests.conftest import need_service
 
 
 @pytest.fixture
-def pg() -> Engine:
+def pg() -> Iterator[Engine]:
     url = make_url(get_settings().test_postgres_url)
     need_service("PostgreSQL", url.host or "127.0.0.1", url.port or 5432)
     eng = make_engine(url.render_as_string(hide_password=False), pool_size=1, max_overflow=0)

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -105,8 +106,8 @@ def _fast_watch(tmp_path: Path, name: str = "t-worker") -> Watch:
                  backoff=lambda: Backoff(0.01, 0.05), beat_every=0.01)
 
 
-def _read(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+def _read(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def test_run_forever_waits_out_an_outage_logging_once_per_change(tmp_path: Path,
@@ -115,7 +116,7 @@ def test_run_forever_waits_out_an_outage_logging_once_per_change(tmp_path: Path,
     down = _refused(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x")
     stop = threading.Event()
     calls: list[str] = []
-    seen: list[dict] = []
+    seen: list[dict[str, Any]] = []
 
     def step() -> float:
         calls.append("call")
@@ -224,9 +225,9 @@ def test_a_server_that_never_answers_is_an_outage_not_a_hang(tmp_path: Path) -> 
     try:
         url = f"postgresql+psycopg://nobody@127.0.0.1:{port}/x"
         engine = make_engine(url)
-        params: dict = {}
+        params: dict[str, Any] = {}
 
-        def capture(_dialect: object, _rec: object, _cargs: object, cparams: dict) -> None:
+        def capture(_dialect: object, _rec: object, _cargs: object, cparams: dict[str, Any]) -> None:
             params.update(cparams)
             raise LookupError("captured")  # stop before connecting
 

@@ -49,7 +49,8 @@ def _page_paths() -> list[str]:
         module = importlib.import_module(name)
         for router in [getattr(module, "router", None), *getattr(module, "extra_routers", [])]:
             for route in getattr(router, "routes", []):
-                if isinstance(route, APIRoute) and "GET" in route.methods and not route.path.endswith("/stream"):
+                gets = isinstance(route, APIRoute) and "GET" in (route.methods or ())
+                if gets and not route.path.endswith("/stream"):
                     paths.append(re.sub(r"\{[^}]+\}", str(uuid.uuid4()), route.path))
     return paths
 

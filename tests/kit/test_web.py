@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 
-from cityhub.app import create_app
+from cityhub.app import CityhubApp, create_app
 from cityhub.kit import web
 from cityhub.kit.db import Database
 from cityhub.kit.web import DbSession, SessionRoute
@@ -28,6 +28,7 @@ def test_every_cityhub_route_uses_session_route(db: Database) -> None:
     # (/hub/…) is no route at all but a fast path ahead of the middleware (app.FastPaths, docs/compute.md)
     assert sorted(r.path for r in api_routes if not isinstance(r, SessionRoute)) == [
         "/_bare", "/healthz", "/metrics", "/readyz"]
+    assert isinstance(app, CityhubApp)
     assert [prefix for prefix, _app in app.fast_paths] == ["/hub/"]
 
 
@@ -54,7 +55,7 @@ def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[TestClient, D
     app.state.db = db
     app.include_router(router)
     hops: list[Any] = []
-    real = web.run_in_threadpool
+    real = web.run_in_threadpool  # type: ignore[attr-defined]  # kit.web's own name for it, which the test patches
 
     async def counting(func: Any, *args: Any) -> Any:
         hops.append(func)

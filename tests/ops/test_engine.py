@@ -4,6 +4,7 @@ one open alarm per (originator, type); state that survives a restart; isolation 
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -270,7 +271,7 @@ def test_series_are_evaluated_in_time_order_whatever_the_batch_order(world: Any,
 def test_running_statistics_are_checkpointed_and_decisions_written_at_once(world: Any, session: Any,
                                                                            monkeypatch: Any) -> None:
     now = [5000.0]
-    monkeypatch.setattr(state.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])  # the clock state.py checkpoints by
     r = rule(world, session, kind="anomaly", condition={"z": 4.0, "alpha": 0.1, "min_samples": 20},
              clear_condition={"op": "<", "value": 2.0})
     s = Series(world)
@@ -278,7 +279,8 @@ def test_running_statistics_are_checkpointed_and_decisions_written_at_once(world
 
     def stored() -> RuleState:
         session.expire_all()
-        return session.get(RuleState, sid)
+        row: RuleState = session.get(RuleState, sid)
+        return row
 
     s.send(session, *((i, 100.0 + (i % 3)) for i in range(20)))
     assert stored().data["n"] == 20  # a series' first change is written at once

@@ -48,7 +48,7 @@ def test_preview_counts_what_the_rule_would_have_done(world: Any, session: Any) 
     cw = build_connect(world)
     clock.set_now(T0 + timedelta(hours=2))
     start = T0 + timedelta(minutes=5)
-    values = [100, 600, 100, 650, 660, 100, 700, 100]  # crosses 500 three times
+    values = [100.0, 600, 100, 650, 660, 100, 700, 100]  # crosses 500 three times
     connect.ingest_messages(session, [message(cw["dev_a"].id, _records(start, values), clock.now())])
     data = RuleCreate(name="预演", kind="threshold", profile_code="bridge-health", key="strain",
                       org_id=world.orgs["dept_a"].id, condition={"op": ">", "value": 500})
@@ -105,10 +105,18 @@ def test_alarm_events_reach_mqtt_and_a_signed_webhook_with_retry(world: Any, ses
     got: list[bytes] = []
     sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
     ready = threading.Event()
-    sub.on_connect = lambda c, u, f, rc, p: (c.subscribe(f"cityhub/v1/alarms/{world.orgs['dept_a'].id}", 1),
-                                             ready.set())
     arrived = threading.Event()
-    sub.on_message = lambda c, u, m: (got.append(m.payload), arrived.set())
+
+    def on_connect(c: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
+        c.subscribe(f"cityhub/v1/alarms/{world.orgs['dept_a'].id}", 1)
+        ready.set()
+
+    def on_message(_c: mqtt.Client, _u: Any, m: mqtt.MQTTMessage) -> None:
+        got.append(bytes(m.payload))
+        arrived.set()
+
+    sub.on_connect = on_connect
+    sub.on_message = on_message
     sub.connect("127.0.0.1", 1883)
     sub.loop_start()
     try:

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as paho
@@ -45,7 +46,7 @@ class Subscriber:
     """An alarm consumer on a persistent MQTT 5 session: what is published while it is cut off waits for it."""
 
     def __init__(self, port: int) -> None:
-        self.got: list[dict] = []
+        self.got: list[dict[str, Any]] = []
         self.ready = threading.Event()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"alarm-sub-{uuid.uuid4().hex[:8]}",
                                   protocol=paho.MQTTv5)
@@ -53,7 +54,7 @@ class Subscriber:
         self.client.on_message = lambda _c, _u, m: self.got.append(json.loads(m.payload))
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 600
-        self.client.reconnect_delay_set(0.2, 1)
+        self.client.reconnect_delay_set(0.2, 1)  # type: ignore[arg-type]  # paho's stub says int; it sleeps floats
         self.client.connect("127.0.0.1", port, clean_start=False, properties=props)
         self.client.loop_start()
         assert self.ready.wait(10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from tests.ops.helpers import T0, open_alarms, rule
 
 
 @pytest.fixture
-def queue_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+def queue_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("CITYHUB_OPS_EVALUATION", "queue")
     get_settings.cache_clear()
     yield
@@ -131,7 +132,7 @@ def test_a_batch_whose_evaluation_fails_is_dropped_and_counted(world: Any, sessi
 
 
 @pytest.fixture
-def pg_db(engine: Any) -> Database:
+def pg_db(engine: Any) -> Iterator[Database]:
     if engine.dialect.name != "postgresql":
         pytest.skip("SKIP LOCKED and NOTIFY are PostgreSQL's")
     db = Database(engine=create_engine(engine.url, pool_size=3))
