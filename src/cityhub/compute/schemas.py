@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from cityhub.compute.models import Category, ComponentStatus, QuotaWindow, SubscriptionStatus, VersionKind
+from cityhub.kit import labels
 from cityhub.kit.schemas import INT32_MAX, IDSchema, InputModel, Timestamped
 
 __all__ = ["Category", "ComponentStatus", "QuotaWindow", "SubscriptionStatus", "VersionKind"]
@@ -37,6 +38,20 @@ def semver_key(version: str) -> tuple[Any, ...]:
     pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")) if pre else ()
     return (int(m.group(1)), int(m.group(2)), int(m.group(3)), 0 if pre else 1, pre_key)
 
+
+# The labels the pages show (the same message ids as compute.pages' tables): the audit log and other pages find
+# them here through kit.labels.
+labels.register(ComponentStatus, {
+    ComponentStatus.DRAFT: "Draft", ComponentStatus.IN_REVIEW: "In review",
+    ComponentStatus.PUBLISHED: "Published in the hub", ComponentStatus.DEPRECATED: "Deprecated",
+    ComponentStatus.RETIRED: "Retired"})
+labels.register(SubscriptionStatus, {
+    SubscriptionStatus.PENDING: "Awaiting approval", SubscriptionStatus.ACTIVE: "In force",
+    SubscriptionStatus.REJECTED: "Refused", SubscriptionStatus.REVOKED: "Ended"})
+labels.register(Category, {Category.COMMON: "Common technology", Category.BUSINESS: "Business collaboration"})
+labels.register(VersionKind, {VersionKind.BUILTIN: "Built-in (in process)", VersionKind.UPSTREAM: "Upstream service"})
+labels.register(QuotaWindow, {QuotaWindow.FIXED: "Fixed windows (calendar minute, day, month)",
+                              QuotaWindow.SLIDING: "Sliding windows (last minute, 24 hours, 30 days)"})
 
 class SLA(BaseModel):
     """What the owner promises."""
