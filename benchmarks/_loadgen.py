@@ -14,11 +14,14 @@ runs on the server's interpreter.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import socket
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 
 def request_bytes(path: str, port: int, headers: dict[str, str] | None = None) -> bytes:
@@ -52,6 +55,7 @@ class _Conn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's TCP transport is no asyncio.Transport
+        assert self.transport is not None
         self.transport.write(self.req)
 
     def data_received(self, data: bytes) -> None:
@@ -81,7 +85,7 @@ async def _closed_loop(port: int, req: bytes, seconds: float, conns: int) -> dic
     waits = []
     for _ in range(conns):
         done: asyncio.Future[None] = loop.create_future()
-        await loop.create_connection(lambda d=done: _Conn(req, stop_at, counts, d), "127.0.0.1", port)
+        await loop.create_connection(functools.partial(_Conn, req, stop_at, counts, done), "127.0.0.1", port)
         waits.append(done)
     await asyncio.wait_for(asyncio.gather(*waits), timeout=seconds + 30)
     return counts
@@ -92,7 +96,7 @@ def closed_loop(port: int, req: bytes, seconds: float, conns: int) -> tuple[dict
     try:
         import uvloop
 
-        runner = uvloop.run
+        runner: Callable[..., Any] = uvloop.run
     except ImportError:  # plain asyncio: slower, still far cheaper than httpx
         runner = asyncio.run
     started = time.perf_counter()

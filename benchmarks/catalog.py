@@ -217,7 +217,7 @@ def main() -> None:
                                                     after=rng.randrange(0, N_ROWS - 100))
             page_t.append(time.perf_counter() - t0)
             assert len(recs) == 100 and "*" in recs[0]["id_number"]
-    result = {
+    result: dict[str, Any] = {
         "benchmark": "catalog", "backend": backend, "full_size": FULL, "entries": N_ENTRIES, "rows": N_ROWS,
         "queries": N_QUERIES, "search_p50_ms": _pct(search_t, 0.5), "search_p95_ms": _pct(search_t, 0.95),
         "id_lookup_p50_ms": _pct(id_t, 0.5), "id_lookup_p95_ms": _pct(id_t, 0.95),

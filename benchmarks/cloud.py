@@ -71,7 +71,7 @@ def bench_placement(n_requests: int, n_pools: int) -> dict[str, float]:
             "stddev_ratio": round(spread / ff_spread, 3) if ff_spread else 0.0}
 
 
-def bench_provisioning(n_nodes: int) -> dict[str, float]:
+def bench_provisioning(n_nodes: int) -> dict[str, float | str]:
     """Order, approve and provision `n_nodes` single-node requests through the job runner on the dummy provider."""
     from cityhub.cloud import service as cloud
     from cityhub.cloud.cli import run_due_jobs

@@ -61,7 +61,7 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def _database() -> tuple[Database, str]:
-    catalog_bench.sys.argv = sys.argv  # same --sqlite switch
+    # catalog's _database reads the same sys.argv (the --sqlite switch)
     db, backend = catalog_bench._database()
     if backend == "postgresql":  # its own scratch database, so both benchmarks can run one after the other
         from sqlalchemy import create_engine

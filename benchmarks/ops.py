@@ -27,6 +27,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -152,7 +153,7 @@ def _proc_cpu_s(pid: int) -> float:
 
 
 def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uuid.UUID, ...]]],  # noqa: C901  # one measured phase after another, each with its own set-up; splitting it would hide the order
-                 cycles: int = 5, per_round: int = 45_000) -> dict[str, float]:
+                 cycles: int = 5, per_round: int = 45_000) -> dict[str, Any]:
     """connect's ingest_messages: rules off, a do-nothing subscriber, rules inline, rules through the queue.
 
     The conditions take turns round by round (the machine is shared, so its speed drifts): `cycles` cycles of one
@@ -270,8 +271,8 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
     on_cond = "queue" if queue else "inline"
     on = med[on_cond]
     pairs = [a / b for a, b in zip(rates[on_cond], rates["off"], strict=True)]  # same cycle, adjacent rounds
-    cpu = {c: statistics.median(v) for c, v in cpu_per_k.items()}
-    out = {"evaluation": on_cond, "ingest_rounds_per_condition": cycles,
+    cpu_med = {c: statistics.median(v) for c, v in cpu_per_k.items()}
+    out: dict[str, Any] = {"evaluation": on_cond, "ingest_rounds_per_condition": cycles,
            "ingest_ratio_rules_on_off": round(statistics.median(pairs), 3),
            "ingest_ratio_rules_on_off_min": round(min(pairs), 3),
            "ingest_ratio_rules_on_off_max": round(max(pairs), 3),
@@ -280,11 +281,11 @@ def bench_ingest(db: object, devices: list[tuple[uuid.UUID, uuid.UUID, tuple[uui
            "ingest_points_per_s_rules_off_max": round(max(rates["off"]), 1),
            "ingest_points_per_s_rules_on_min": round(min(rates[on_cond]), 1),
            "ingest_points_per_s_rules_on_max": round(max(rates[on_cond]), 1),
-           "cpu_s_per_1000_points_rules_off": round(cpu["off"], 4),
-           "cpu_s_per_1000_points_rules_on": round(cpu[on_cond], 4),
-           "cpu_s_per_1000_points_rules_inline": round(cpu["inline"], 4),
-           "cpu_s_per_1000_points_noop_subscriber": round(cpu["noop"], 4),
-           "cpu_s_per_1000_points_rule_evaluation": round(cpu[on_cond] - cpu["off"], 4),
+           "cpu_s_per_1000_points_rules_off": round(cpu_med["off"], 4),
+           "cpu_s_per_1000_points_rules_on": round(cpu_med[on_cond], 4),
+           "cpu_s_per_1000_points_rules_inline": round(cpu_med["inline"], 4),
+           "cpu_s_per_1000_points_noop_subscriber": round(cpu_med["noop"], 4),
+           "cpu_s_per_1000_points_rule_evaluation": round(cpu_med[on_cond] - cpu_med["off"], 4),
            "ingest_points_per_s_rules_on": round(on, 1), "ingest_points_per_s_rules_off": round(med["off"], 1),
            "ingest_points_per_s_rules_inline": round(med["inline"], 1),
            "ingest_points_per_s_noop_subscriber": round(med["noop"], 1),
