@@ -1,4 +1,7 @@
-"""Data REST API under /api/v1/data: catalog, search, resources, datastore rows, sharing, grants, 三清单, KPIs."""
+"""Data REST API under /api/v1/data: catalog, search, resources, datastore rows, sharing, grants, 三清单, KPIs.
+
+Routes return what the service returns; `response_model` validates and serialises it once.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.data import schemas, service
 from cityhub.kit import safejson
 from cityhub.kit.errors import ValidationFailed
-from cityhub.kit.pagination import Page, PageParams, page_params
+from cityhub.kit.pagination import Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"], route_class=SessionRoute)
@@ -22,9 +25,6 @@ Paging = Annotated[PageParams, Depends(page_params)]
 UPLOAD_PREFIX = "/api/v1/data/uploads/"
 allow_large_bodies(UPLOAD_PREFIX)
 
-
-def _entry(e: Any) -> schemas.Entry:
-    return schemas.Entry.model_validate(e)
 
 
 # ---- vocabularies
@@ -56,72 +56,71 @@ def catalog_search(
     security_grade: Annotated[list[str] | None, Query()] = None,
     tags: Annotated[list[str] | None, Query()] = None, status: Annotated[list[str] | None, Query()] = None,
     facet: Annotated[list[str] | None, Query()] = None, sort: str = Query("", max_length=20),
-) -> schemas.SearchResult:
+) -> Any:
     """Search the catalog (Chinese segmentation, pinyin initials) with facet filters and counts."""
     filters = {"provider_org_id": provider_org_id, "classification": classification, "base_db": base_db,
                "share_type": share_type, "open_type": open_type, "format_category": format_category,
                "update_cycle": update_cycle, "security_grade": security_grade, "tags": tags, "status": status}
     rows, total, facets = service.catalog_search(session, actor, q, {k: v for k, v in filters.items() if v},
                                                  facet or [], sort, page.limit, page.offset)
-    return schemas.SearchResult(items=[_entry(r) for r in rows], total=total, limit=page.limit,
-                                offset=page.offset, facets=facets)
+    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset, "facets": facets}
 
 
 @router.post("/catalog/entries", response_model=schemas.Entry, status_code=201)
-def entry_create(session: DbSession, actor: CurrentActor, body: schemas.EntryCreate) -> schemas.Entry:
+def entry_create(session: DbSession, actor: CurrentActor, body: schemas.EntryCreate) -> Any:
     """Register a draft entry."""
-    return _entry(service.catalog_entry_create(session, actor, body))
+    return service.catalog_entry_create(session, actor, body)
 
 
 @router.get("/catalog/entries/{entry_id}", response_model=schemas.Entry)
-def entry_get(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> schemas.Entry:
+def entry_get(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> Any:
     """One entry (counts a view)."""
-    return _entry(service.catalog_entry_view(session, actor, entry_id))
+    return service.catalog_entry_view(session, actor, entry_id)
 
 
 @router.get("/catalog/by-name/{name}", response_model=schemas.Entry)
-def entry_by_name(session: DbSession, actor: OptionalActor, name: str) -> schemas.Entry:
+def entry_by_name(session: DbSession, actor: OptionalActor, name: str) -> Any:
     """One entry by its URL-safe name."""
-    return _entry(service.catalog_entry_by_name(session, actor, name))
+    return service.catalog_entry_by_name(session, actor, name)
 
 
 @router.get("/catalog/by-code/{code}", response_model=schemas.Entry)
-def entry_by_code(session: DbSession, actor: OptionalActor, code: str) -> schemas.Entry:
+def entry_by_code(session: DbSession, actor: OptionalActor, code: str) -> Any:
     """One entry by its resource code."""
-    return _entry(service.catalog_entry_by_code(session, actor, code))
+    return service.catalog_entry_by_code(session, actor, code)
 
 
 @router.patch("/catalog/entries/{entry_id}", response_model=schemas.Entry)
 def entry_update(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
-                 body: schemas.EntryUpdate) -> schemas.Entry:
+                 body: schemas.EntryUpdate) -> Any:
     """Change an entry (published entries collect changes for re-review)."""
-    return _entry(service.catalog_entry_update(session, actor, entry_id, body))
+    return service.catalog_entry_update(session, actor, entry_id, body)
 
 
 @router.post("/catalog/entries/{entry_id}/submit", response_model=schemas.Entry)
-def entry_submit(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID) -> schemas.Entry:
+def entry_submit(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID) -> Any:
     """Send an entry or its changes to review."""
-    return _entry(service.catalog_entry_submit(session, actor, entry_id))
+    return service.catalog_entry_submit(session, actor, entry_id)
 
 
 @router.post("/catalog/entries/{entry_id}/review", response_model=schemas.Entry)
 def entry_review(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
-                 body: schemas.ReviewDecision) -> schemas.Entry:
+                 body: schemas.ReviewDecision) -> Any:
     """The bureau publishes or rejects."""
-    return _entry(service.catalog_entry_review(session, actor, entry_id, body.approve, body.note))
+    return service.catalog_entry_review(session, actor, entry_id, body.approve, body.note)
 
 
 @router.post("/catalog/entries/{entry_id}/offline", response_model=schemas.Entry)
 def entry_offline(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
-                  body: schemas.Reason) -> schemas.Entry:
+                  body: schemas.Reason) -> Any:
     """Take an entry offline."""
-    return _entry(service.catalog_entry_offline(session, actor, entry_id, body.reason))
+    return service.catalog_entry_offline(session, actor, entry_id, body.reason)
 
 
 @router.get("/catalog/entries/{entry_id}/versions", response_model=list[schemas.EntryVersion])
-def entry_versions(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> list[schemas.EntryVersion]:
+def entry_versions(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> Any:
     """Published versions with readable diffs."""
-    return [schemas.EntryVersion.model_validate(v) for v in service.catalog_entry_versions(session, actor, entry_id)]
+    return service.catalog_entry_versions(session, actor, entry_id)
 
 
 @router.get("/catalog/entries/{entry_id}/stats")
@@ -138,9 +137,9 @@ def resources(session: DbSession, actor: OptionalActor, entry_id: uuid.UUID) -> 
 
 @router.post("/catalog/entries/{entry_id}/resources/api", response_model=schemas.Resource, status_code=201)
 def resource_api_create(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
-                        body: schemas.ResourceApiCreate) -> schemas.Resource:
+                        body: schemas.ResourceApiCreate) -> Any:
     """Mount an upstream API (credentials encrypted, never returned)."""
-    return schemas.Resource.model_validate(service.resource_api_create(session, actor, entry_id, body))
+    return service.resource_api_create(session, actor, entry_id, body)
 
 
 async def _spooled_body(request: Request) -> AsyncIterator[IO[bytes]]:
@@ -189,11 +188,10 @@ def upload_answer(res: Any, load: Any, entry_id: uuid.UUID) -> Any:
 @router.post("/uploads/{entry_id}/file", response_model=schemas.Resource, status_code=201, openapi_extra=_RAW_DOC)
 def upload_file(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID, body: RawBody, request: Request,
                 filename: str = Query("file", max_length=200), title: str = Query("", max_length=200),
-                resource_id: uuid.UUID | None = None) -> schemas.Resource:
+                resource_id: uuid.UUID | None = None) -> Any:
     """Mount or replace a file resource (the raw body is streamed to disk)."""
     media = request.headers.get("content-type", "application/octet-stream")
-    return schemas.Resource.model_validate(service.resource_file_upload(
-        session, actor, entry_id, title, filename, media, body, resource_id))
+    return service.resource_file_upload(session, actor, entry_id, title, filename, media, body, resource_id)
 
 
 def _filters(raw: str | None) -> dict[str, Any]:
@@ -233,107 +231,104 @@ def resource_file(session: DbSession, actor: CurrentActor, resource_id: uuid.UUI
 # ---- sharing requests
 
 
-def _req(r: Any) -> schemas.ShareRequest:
-    return schemas.ShareRequest.model_validate(r)
-
 
 @router.get("/requests", response_model=Page[schemas.ShareRequest])
 def requests(session: DbSession, actor: CurrentActor, page: Paging,
              box: str = Query("mine", pattern="^(mine|provider|compliance|all)$"),
-             status: str | None = Query(None, max_length=20)) -> Page[schemas.ShareRequest]:
+             status: str | None = Query(None, max_length=20)) -> Response:
     """Requests by box: mine, provider (review queue), compliance (bureau queue), all."""
     rows, total = service.share_request_list(session, actor, box=box, status=status, limit=page.limit,
                                              offset=page.offset)
-    return Page(items=[_req(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+    return page_response(schemas.ShareRequest, rows, total, page)
 
 
 @router.post("/requests", response_model=schemas.ShareRequest, status_code=201)
-def request_create(session: DbSession, actor: CurrentActor, body: schemas.ShareRequestCreate) -> schemas.ShareRequest:
+def request_create(session: DbSession, actor: CurrentActor, body: schemas.ShareRequestCreate) -> Any:
     """Draft a sharing request."""
-    return _req(service.share_request_create(session, actor, body))
+    return service.share_request_create(session, actor, body)
 
 
 @router.get("/requests/{request_id}", response_model=schemas.ShareRequest)
-def request_get(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> schemas.ShareRequest:
+def request_get(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
     """One request."""
-    return _req(service.share_request_get(session, actor, request_id))
+    return service.share_request_get(session, actor, request_id)
 
 
 @router.get("/requests/{request_id}/events", response_model=list[schemas.RequestEvent])
-def request_events(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> list[schemas.RequestEvent]:
+def request_events(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
     """The request's tracking history."""
-    return [schemas.RequestEvent.model_validate(e) for e in service.share_request_events(session, actor, request_id)]
+    return service.share_request_events(session, actor, request_id)
 
 
 @router.post("/requests/{request_id}/submit", response_model=schemas.ShareRequest)
-def request_submit(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> schemas.ShareRequest:
+def request_submit(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
     """Submit (enters the bureau's compliance review)."""
-    return _req(service.share_request_submit(session, actor, request_id))
+    return service.share_request_submit(session, actor, request_id)
 
 
 @router.post("/requests/{request_id}/withdraw", response_model=schemas.ShareRequest)
 def request_withdraw(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                     body: schemas.Reason) -> schemas.ShareRequest:
+                     body: schemas.Reason) -> Any:
     """Withdraw."""
-    return _req(service.share_request_withdraw(session, actor, request_id, body.reason))
+    return service.share_request_withdraw(session, actor, request_id, body.reason)
 
 
 @router.post("/requests/{request_id}/compliance-review", response_model=schemas.ShareRequest)
 def request_compliance(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                       body: schemas.ReviewDecision) -> schemas.ShareRequest:
+                       body: schemas.ReviewDecision) -> Any:
     """The bureau's compliance review (final approval for 核心 data)."""
-    return _req(service.share_request_compliance_review(session, actor, request_id, body.approve, body.note))
+    return service.share_request_compliance_review(session, actor, request_id, body.approve, body.note)
 
 
 @router.post("/requests/{request_id}/provider-review", response_model=schemas.ShareRequest)
 def request_provider(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                     body: schemas.ReviewDecision) -> schemas.ShareRequest:
+                     body: schemas.ReviewDecision) -> Any:
     """The provider's review."""
-    return _req(service.share_request_provider_review(session, actor, request_id, body.approve, body.note))
+    return service.share_request_provider_review(session, actor, request_id, body.approve, body.note)
 
 
 @router.post("/requests/{request_id}/coordinate", response_model=schemas.ShareRequest)
 def request_coordinate(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                       body: schemas.Reason) -> schemas.ShareRequest:
+                       body: schemas.Reason) -> Any:
     """Contest a rejection (bureau arbitration)."""
-    return _req(service.share_request_coordinate(session, actor, request_id, body.reason))
+    return service.share_request_coordinate(session, actor, request_id, body.reason)
 
 
 @router.post("/requests/{request_id}/close", response_model=schemas.ShareRequest)
 def request_close(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                  body: schemas.Reason) -> schemas.ShareRequest:
+                  body: schemas.Reason) -> Any:
     """Accept a rejection."""
-    return _req(service.share_request_close(session, actor, request_id, body.reason))
+    return service.share_request_close(session, actor, request_id, body.reason)
 
 
 @router.post("/requests/{request_id}/arbitrate", response_model=schemas.ShareRequest)
 def request_arbitrate(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                      body: schemas.ReviewDecision) -> schemas.ShareRequest:
+                      body: schemas.ReviewDecision) -> Any:
     """The bureau decides a coordination."""
-    return _req(service.share_request_arbitrate(session, actor, request_id, body.approve, body.note))
+    return service.share_request_arbitrate(session, actor, request_id, body.approve, body.note)
 
 
 @router.post("/requests/{request_id}/activate", response_model=schemas.GrantActivated)
-def request_activate(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> schemas.GrantActivated:
+def request_activate(session: DbSession, actor: CurrentActor, request_id: uuid.UUID) -> Any:
     """Provision an approved request: the grant and its consuming-system token (shown once)."""
     grant, token = service.share_request_activate(session, actor, request_id)
-    return schemas.GrantActivated(grant=schemas.Grant.model_validate(grant), token=token)
+    return {"grant": grant, "token": token}
 
 
 @router.post("/requests/{request_id}/revoke", response_model=schemas.ShareRequest)
 def request_revoke(session: DbSession, actor: CurrentActor, request_id: uuid.UUID,
-                   body: schemas.Reason) -> schemas.ShareRequest:
+                   body: schemas.Reason) -> Any:
     """Revoke an active grant."""
-    return _req(service.share_request_revoke(session, actor, request_id, body.reason))
+    return service.share_request_revoke(session, actor, request_id, body.reason)
 
 
 # ---- grants
 
 
 @router.get("/grants/{grant_id}", response_model=schemas.Grant)
-def grant_get(session: DbSession, actor: CurrentActor, grant_id: uuid.UUID) -> schemas.Grant:
+def grant_get(session: DbSession, actor: CurrentActor, grant_id: uuid.UUID) -> Any:
     """One grant."""
-    return schemas.Grant.model_validate(service.grant_get(session, actor, grant_id))
+    return service.grant_get(session, actor, grant_id)
 
 
 @router.get("/grants/{grant_id}/rows", response_model=schemas.Rows)
@@ -377,38 +372,36 @@ def grant_access_log(session: DbSession, actor: CurrentActor, grant_id: uuid.UUI
 
 
 @router.get("/objections", response_model=Page[schemas.Objection])
-def objections(session: DbSession, actor: CurrentActor, page: Paging) -> Page[schemas.Objection]:
+def objections(session: DbSession, actor: CurrentActor, page: Paging) -> Response:
     """Objections raised by or addressed to my units."""
     rows, total = service.objection_list(session, actor, page.limit, page.offset)
-    return Page(items=[schemas.Objection.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return page_response(schemas.Objection, rows, total, page)
 
 
 @router.post("/objections", response_model=schemas.Objection, status_code=201)
-def objection_raise(session: DbSession, actor: CurrentActor, body: schemas.ObjectionCreate) -> schemas.Objection:
+def objection_raise(session: DbSession, actor: CurrentActor, body: schemas.ObjectionCreate) -> Any:
     """Raise an objection."""
-    return schemas.Objection.model_validate(service.objection_raise(session, actor, body))
+    return service.objection_raise(session, actor, body)
 
 
 @router.post("/objections/{objection_id}/accept", response_model=schemas.Objection)
-def objection_accept(session: DbSession, actor: CurrentActor, objection_id: uuid.UUID) -> schemas.Objection:
+def objection_accept(session: DbSession, actor: CurrentActor, objection_id: uuid.UUID) -> Any:
     """Start handling."""
-    return schemas.Objection.model_validate(service.objection_accept(session, actor, objection_id))
+    return service.objection_accept(session, actor, objection_id)
 
 
 @router.post("/objections/{objection_id}/reply", response_model=schemas.Objection)
 def objection_reply(session: DbSession, actor: CurrentActor, objection_id: uuid.UUID,
-                    body: schemas.ObjectionReply) -> schemas.Objection:
+                    body: schemas.ObjectionReply) -> Any:
     """Answer (handled)."""
-    return schemas.Objection.model_validate(service.objection_reply(session, actor, objection_id, body.reply))
+    return service.objection_reply(session, actor, objection_id, body.reply)
 
 
 @router.post("/objections/{objection_id}/evaluate", response_model=schemas.Objection)
 def objection_evaluate(session: DbSession, actor: CurrentActor, objection_id: uuid.UUID,
-                       body: schemas.ObjectionEvaluate) -> schemas.Objection:
+                       body: schemas.ObjectionEvaluate) -> Any:
     """Rate the handling."""
-    return schemas.Objection.model_validate(service.objection_evaluate(session, actor, objection_id, body.rating,
-                                                                       body.evaluation))
+    return service.objection_evaluate(session, actor, objection_id, body.rating, body.evaluation)
 
 
 # ---- 三清单
@@ -416,43 +409,42 @@ def objection_evaluate(session: DbSession, actor: CurrentActor, objection_id: uu
 
 @router.get("/demands", response_model=Page[schemas.Demand])
 def demands(session: DbSession, actor: CurrentActor, page: Paging,
-            status: str | None = Query(None, max_length=20)) -> Page[schemas.Demand]:
+            status: str | None = Query(None, max_length=20)) -> Response:
     """需求清单."""
     rows, total = service.demand_list(session, actor, status, page.limit, page.offset)
-    return Page(items=[schemas.Demand.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return page_response(schemas.Demand, rows, total, page)
 
 
 @router.post("/demands", response_model=schemas.Demand, status_code=201)
-def demand_create(session: DbSession, actor: CurrentActor, body: schemas.DemandCreate) -> schemas.Demand:
+def demand_create(session: DbSession, actor: CurrentActor, body: schemas.DemandCreate) -> Any:
     """File a need."""
-    return schemas.Demand.model_validate(service.demand_create(session, actor, body))
+    return service.demand_create(session, actor, body)
 
 
 @router.get("/demands/{demand_id}", response_model=schemas.Demand)
-def demand_get(session: DbSession, actor: CurrentActor, demand_id: uuid.UUID) -> schemas.Demand:
+def demand_get(session: DbSession, actor: CurrentActor, demand_id: uuid.UUID) -> Any:
     """One need."""
-    return schemas.Demand.model_validate(service.demand_get(session, actor, demand_id))
+    return service.demand_get(session, actor, demand_id)
 
 
 @router.post("/demands/{demand_id}/assign", response_model=schemas.Demand)
 def demand_assign(session: DbSession, actor: CurrentActor, demand_id: uuid.UUID,
-                  body: schemas.DemandAssign) -> schemas.Demand:
+                  body: schemas.DemandAssign) -> Any:
     """The bureau assigns the responsible department."""
-    return schemas.Demand.model_validate(service.demand_assign(session, actor, demand_id, body))
+    return service.demand_assign(session, actor, demand_id, body)
 
 
 @router.post("/demands/{demand_id}/answer", response_model=schemas.Demand)
 def demand_answer(session: DbSession, actor: CurrentActor, demand_id: uuid.UUID,
-                  body: schemas.DemandAnswer) -> schemas.Demand:
+                  body: schemas.DemandAnswer) -> Any:
     """The responsible department links an entry."""
-    return schemas.Demand.model_validate(service.demand_answer(session, actor, demand_id, body))
+    return service.demand_answer(session, actor, demand_id, body)
 
 
 @router.get("/kpis", response_model=list[schemas.Kpi])
-def kpis(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None) -> list[schemas.Kpi]:
+def kpis(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None) -> Any:
     """责任清单 KPIs per department."""
-    return [schemas.Kpi.model_validate(k) for k in service.kpis(session, actor, org_id)]
+    return service.kpis(session, actor, org_id)
 
 
 @router.get("/lists/{which}")
