@@ -58,10 +58,14 @@ run: demo
 	@echo "cityhub: log in as admin (password printed when the demo was first built, or CITYHUB_DEMO_PASSWORD); the server prints its address"
 	$(BIN)/python -m cityhub.run
 
-## lint: ruff on src, tests, benchmarks, migrations; mypy strict on src/ and tests/ (packages in pyproject [tool.mypy]),
-## then on the benchmark scripts (not a package: their own directory is their import root)
+## lint: ruff on src, tests, benchmarks, migrations, then typecheck
 lint: setup-test
 	$(BIN)/ruff check src tests benchmarks migrations
+	@$(MAKE) --no-print-directory typecheck
+
+## typecheck: mypy strict on src/ and tests/ (packages in pyproject [tool.mypy]), then on the benchmark scripts
+## (not a package: their own directory is their import root)
+typecheck: setup-test
 	$(BIN)/mypy
 	MYPYPATH=benchmarks $(BIN)/mypy benchmarks/*.py
 
