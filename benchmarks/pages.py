@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import time
+from typing import Any
 
 import httpx
 
@@ -86,8 +87,9 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-    rows = sorted(({"page": p, "p50_ms": round(pct(t, 50), 1), "p95_ms": round(pct(t, 95), 1)}
-                   for p, t in timings.items()), key=lambda r: -float(r["p95_ms"]))
+    rows: list[dict[str, Any]] = sorted(
+        ({"page": p, "p50_ms": round(pct(t, 50), 1), "p95_ms": round(pct(t, 95), 1)} for p, t in timings.items()),
+        key=lambda r: -float(r["p95_ms"]))
     result = {
         "database": db_url.split(":", 1)[0],
         "role": "platform admin",
