@@ -254,6 +254,8 @@ def describe_stream(session: Session, rows: Iterable[AuditEntry], batch: int = 5
 
 def action_choices() -> list[tuple[str, str]]:
     """(code, label) of every audit action for a filter, the label without its target, sorted by label."""
-    out = [(code, re.sub(r"\s+", " ", text.replace("({target})", "").replace("{target}", "")).strip(" ·"))
-           for code, text in labels.choices(ACTION)]
+    out = []
+    for code, text in labels.choices(ACTION):
+        words = re.sub(r"\s+", " ", text.replace("({target})", "").replace("{target}", "")).strip(" ·")
+        out.append((code, words[:1].upper() + words[1:]))  # a heading, not the middle of a sentence
     return sorted(out, key=lambda c: c[1])
