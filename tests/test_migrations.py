@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -10,7 +12,7 @@ from cityhub.kit.migrate import alembic_config
 from cityhub.kit.models_registry import load_all_models
 
 
-def test_models_match_migrations(engine) -> None:
+def test_models_match_migrations(engine: Any) -> None:
     metadata = load_all_models()
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cityhub.kit import clock
 from tests.connect.helpers import build_connect
@@ -10,12 +11,12 @@ from tests.connect.helpers import build_connect
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
 
-def _post(client, device_id, token, body):
+def _post(client: Any, device_id: Any, token: Any, body: Any) -> Any:
     return client.post(f"/api/v1/devices/{device_id}/telemetry", json=body,
                        headers={"Authorization": f"Bearer {token}"})
 
 
-def test_http_ingest_needs_the_device_token(world, client) -> None:
+def test_http_ingest_needs_the_device_token(world: Any, client: Any) -> None:
     cw = build_connect(world)
     dev = cw["dev_a"].id
     body = {"ts": T0.isoformat(), "values": {"strain": 1}}
@@ -27,7 +28,7 @@ def test_http_ingest_needs_the_device_token(world, client) -> None:
     assert _post(client, dev, cw["token_a"], body).json() == {"stored": 0, "duplicates": 1, "quarantined": 0}
 
 
-def test_registration_rotation_and_queries(world, client) -> None:
+def test_registration_rotation_and_queries(world: Any, client: Any) -> None:
     cw = build_connect(world)
     h = world.headers("org_member_a")
     r = client.post("/api/v1/connect/devices", headers=h, json={
@@ -68,7 +69,7 @@ def test_registration_rotation_and_queries(world, client) -> None:
     assert [d["id"] for d in listed["items"]] == [str(cw["dev_b"].id)]
 
 
-def test_filters_status_and_conflicts(world, client) -> None:
+def test_filters_status_and_conflicts(world: Any, client: Any) -> None:
     cw = build_connect(world)
     h = world.headers("org_admin_a")
     r = client.get("/api/v1/connect/devices", headers=world.headers("platform_admin"),
@@ -85,7 +86,7 @@ def test_filters_status_and_conflicts(world, client) -> None:
     assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "profile_code"
 
 
-def test_quarantine_counts_reach_the_servers_metrics(world, client) -> None:
+def test_quarantine_counts_reach_the_servers_metrics(world: Any, client: Any) -> None:
     cw = build_connect(world)
     _post(client, cw["dev_a"].id, cw["token_a"], {"values": {"colour": 1}})
     _post(client, cw["dev_a"].id, cw["token_a"], {"values": {"strain": "high"}})

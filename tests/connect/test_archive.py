@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
 
@@ -13,7 +14,7 @@ from tests.connect.helpers import SYSTEM, build_connect, message
 T0 = datetime(2026, 2, 27, 22, 0, tzinfo=UTC)
 
 
-def test_archive_writes_days_deletes_rows_and_duckdb_reads_it(world, db, tmp_path) -> None:
+def test_archive_writes_days_deletes_rows_and_duckdb_reads_it(world: Any, db: Any, tmp_path: Any) -> None:
     cw = build_connect(world)
     s = world.session
     clock.set_now(T0 + timedelta(days=5))

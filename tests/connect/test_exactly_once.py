@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -33,22 +34,22 @@ UNTIMED = {"values": {"strain": 12.5, "temperature": 21.0}}
 
 
 @pytest.fixture
-def cw(world):
+def cw(world: Any) -> Any:
     clock.set_now(T0 + timedelta(hours=1))
     return build_connect(world)
 
 
-def _times(s, dev) -> list[datetime]:
+def _times(s: Any, dev: Any) -> list[datetime]:
     return sorted(p.ts for p in service.telemetry_points(s, device_ids=[dev], keys=["strain"],
                                                          start=T0 - timedelta(days=1), end=T0 + timedelta(days=3)))
 
 
-def _untimed(dev, at: datetime, redelivery: bool = False, payload: object = UNTIMED) -> RawMessage:
+def _untimed(dev: Any, at: datetime, redelivery: bool = False, payload: object = UNTIMED) -> RawMessage:
     m = message(dev, payload, at)
     return RawMessage(m.topic, m.payload, m.received_at, redelivery)
 
 
-def _quarantine(s, dev) -> list[tuple[str, str]]:
+def _quarantine(s: Any, dev: Any) -> list[tuple[str, str]]:
     return [(r, d) for r, d in s.execute(select(Quarantine.reason, Quarantine.detail)
                                          .where(Quarantine.device_id == dev).order_by(Quarantine.detail))]
 
@@ -56,7 +57,7 @@ def _quarantine(s, dev) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- payloads without ts
 
 
-def test_a_copy_of_a_payload_without_ts_takes_its_first_copys_time(world, cw) -> None:
+def test_a_copy_of_a_payload_without_ts_takes_its_first_copys_time(world: Any, cw: Any) -> None:
     s = world.session
     dev = cw["dev_a"].id
     first = service.ingest_messages(s, [_untimed(dev, T0)])
@@ -70,7 +71,7 @@ def test_a_copy_of_a_payload_without_ts_takes_its_first_copys_time(world, cw) ->
     assert _times(s, dev) == [T0]
 
 
-def test_the_same_values_sent_again_later_are_a_new_reading(world, cw) -> None:
+def test_the_same_values_sent_again_later_are_a_new_reading(world: Any, cw: Any) -> None:
     s = world.session
     dev = cw["dev_a"].id
     later = T0 + keys.REPEAT_WINDOW + timedelta(seconds=1)
@@ -87,7 +88,7 @@ def test_the_same_values_sent_again_later_are_a_new_reading(world, cw) -> None:
     assert (r.stored, r.duplicates) == (2, 0)
 
 
-def test_two_copies_in_one_batch_store_one_point_each(world, cw) -> None:
+def test_two_copies_in_one_batch_store_one_point_each(world: Any, cw: Any) -> None:
     s = world.session
     dev = cw["dev_a"].id
     other = {"values": {"strain": 13.0}}
@@ -98,7 +99,7 @@ def test_two_copies_in_one_batch_store_one_point_each(world, cw) -> None:
     assert s.scalar(select(func.count()).select_from(IngestKey).where(IngestKey.device_id == dev)) == 2
 
 
-def test_expired_keys_are_pruned(world, cw) -> None:
+def test_expired_keys_are_pruned(world: Any, cw: Any) -> None:
     s = world.session
     dev = cw["dev_a"].id
     service.ingest_messages(s, [_untimed(dev, T0)])
@@ -110,7 +111,7 @@ def test_expired_keys_are_pruned(world, cw) -> None:
 # ---------------------------------------------------------------- lists and conflicts
 
 
-def test_a_list_of_several_records_without_ts_is_quarantined_with_a_reason(world, cw) -> None:
+def test_a_list_of_several_records_without_ts_is_quarantined_with_a_reason(world: Any, cw: Any) -> None:
     s = world.session
     dev = cw["dev_a"].id
     recs = [{"values": {"strain": 1.0}}, {"values": {"strain": 2.0}}, {"ts": T0.isoformat(), "values": {"strain": 3}}]
@@ -126,7 +127,7 @@ def test_a_list_of_several_records_without_ts_is_quarantined_with_a_reason(world
     assert _times(s, dev) == [T0, T0 + timedelta(minutes=2)]
 
 
-def test_two_values_for_one_key_and_time_in_one_message_are_quarantined_not_resolved(world, cw) -> None:
+def test_two_values_for_one_key_and_time_in_one_message_are_quarantined_not_resolved(world: Any, cw: Any) -> None:
     s = world.session
     dev = cw["dev_a"].id
     ts = T0.isoformat()
@@ -143,7 +144,7 @@ def test_two_values_for_one_key_and_time_in_one_message_are_quarantined_not_reso
     assert set(latest) == {"temperature", "deflection"}
 
 
-def test_quarantine_says_how_many_problems_of_a_message_it_did_not_keep(world, cw) -> None:
+def test_quarantine_says_how_many_problems_of_a_message_it_did_not_keep(world: Any, cw: Any) -> None:
     s = world.session
     dev = cw["dev_a"].id
     keys = {f"unknown_{i}": 1 for i in range(parse.MAX_QUARANTINE_PER_MESSAGE + 12)}
@@ -165,7 +166,7 @@ def test_quarantine_says_how_many_problems_of_a_message_it_did_not_keep(world, c
 
 @pytest.mark.parametrize("spell", [str.upper, lambda t: t.replace("-", ""), lambda t: "{" + t + "}",
                                    lambda t: "urn:uuid:" + t, lambda t: "URN:UUID:" + t.upper()])
-def test_other_spellings_of_a_device_id_are_canonicalised(world, cw, spell) -> None:
+def test_other_spellings_of_a_device_id_are_canonicalised(world: Any, cw: Any, spell: Any) -> None:
     s = world.session
     dev = cw["dev_a"].id
     r = service.ingest_messages(s, [RawMessage(f"cityhub/v1/devices/{spell(str(dev))}/telemetry",
@@ -182,11 +183,11 @@ ZERO = "00000000-0000-0000-0000-000000000000"
 @pytest.mark.parametrize("bad", ["{" + "0" * 32 + "}", f"uuid:{ZERO}", f"urn:{ZERO}", f"{{{{{ZERO}}}}}",
                                  "0000-00000000-0000-0000-000000000000", f"urn:uuid:{'0' * 32}", "g" * 32,
                                  "not-a-uuid", f" {ZERO}"])
-def test_other_strings_are_not_device_ids(bad) -> None:
+def test_other_strings_are_not_device_ids(bad: Any) -> None:
     assert parse.canonical_device_id(bad) is None
 
 
-def test_device_ids_with_a_slash_and_bad_topics_are_quarantined_with_the_reason(world, cw) -> None:
+def test_device_ids_with_a_slash_and_bad_topics_are_quarantined_with_the_reason(world: Any, cw: Any) -> None:
     s = world.session
     dev = cw["dev_a"].id
     body = json.dumps({"ts": T0.isoformat(), "values": {"strain": 1}}).encode()
@@ -204,7 +205,7 @@ def test_device_ids_with_a_slash_and_bad_topics_are_quarantined_with_the_reason(
 # ---------------------------------------------------------------- HTTP
 
 
-def test_http_retry_without_ts_stores_once_and_ids_are_canonical(world, cw, client) -> None:
+def test_http_retry_without_ts_stores_once_and_ids_are_canonical(world: Any, cw: Any, client: Any) -> None:
     dev, token = cw["dev_a"].id, cw["token_a"]
     auth = {"Authorization": f"Bearer {token}"}
     clock.set_now(T0)

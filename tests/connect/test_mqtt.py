@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def _records(n: int, start: datetime, step_s: float = 1.0) -> list[dict[str, Any
              "values": {"strain": 100 + i % 50, "deflection": 10 + i % 7, "temperature": 20}} for i in range(n)]
 
 
-def test_mqtt_and_http_store_identical_rows(world, db, client, broker) -> None:
+def test_mqtt_and_http_store_identical_rows(world: Any, db: Any, client: Any, broker: Any) -> None:
     cw = build_connect(world)
     s = world.session
     dev_http, token_http = cw["dev_a"], cw["token_a"]
@@ -97,7 +98,7 @@ def test_mqtt_and_http_store_identical_rows(world, db, client, broker) -> None:
     pub.disconnect()
     assert stats.messages == 5 and stats.stored == 90 and stats.quarantined == 3
 
-    def rows(device_id):
+    def rows(device_id: Any) -> Any:
         return sorted((p.key, p.ts, p.value, p.text) for p in service.telemetry_points(
             s, device_ids=[device_id], keys=None, start=T0 - timedelta(days=1), end=T0 + timedelta(days=1)))
 
@@ -112,7 +113,7 @@ def test_mqtt_and_http_store_identical_rows(world, db, client, broker) -> None:
 
 
 @pytest.fixture
-def scratch_db(engine, tmp_path):
+def scratch_db(engine: Any, tmp_path: Any) -> Iterator[Any]:
     """A separate, committed database of the same backend (the worker subprocess needs committed devices)."""
     if engine.dialect.name == "sqlite":
         url = f"sqlite:///{tmp_path / 'kill.db'}"
@@ -150,7 +151,7 @@ def _wait_log(log: Path, needle: str, count: int, timeout: float = 30) -> None:
     raise AssertionError(f"worker never logged {needle!r}: {log.read_text(errors='replace')[-2000:]}")
 
 
-def test_kill_9_mid_stream_then_restart_stores_every_point_once(scratch_db, broker, tmp_path) -> None:
+def test_kill_9_mid_stream_then_restart_stores_every_point_once(scratch_db: Any, broker: Any, tmp_path: Any) -> None:
     db = Database(scratch_db)
     with db.session_scope() as s:
         org = core.organization_create(s, SYSTEM, OrganizationCreate(
@@ -256,7 +257,7 @@ def _free_port() -> int:
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
-def test_generated_acl_keeps_each_device_on_its_own_topic(world, tmp_path) -> None:
+def test_generated_acl_keeps_each_device_on_its_own_topic(world: Any, tmp_path: Any) -> None:
     if not Path(MOSQUITTO).exists():
         pytest.skip("mosquitto is not installed")
     cw = build_connect(world)

@@ -18,12 +18,12 @@ T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def cw(world):
+def cw(world: Any) -> Any:
     clock.set_now(T0 + timedelta(hours=1))
     return build_connect(world)
 
 
-def test_device_refs_follow_the_asset_tree(world, cw) -> None:
+def test_device_refs_follow_the_asset_tree(world: Any, cw: Any) -> None:
     s = world.session
     ref = service.device_ref(s, cw["dev_a"].id)
     assert ref is not None
@@ -42,16 +42,19 @@ def test_device_refs_follow_the_asset_tree(world, cw) -> None:
     assert aref.district_id == world.orgs["district"].id
 
 
-def test_visible_device_refs_by_role(world, cw) -> None:
+def test_visible_device_refs_by_role(world: Any, cw: Any) -> None:
     s = world.session
-    ids = lambda who: {r.device_id for r in service.visible_device_refs(s, world.actors[who])}  # noqa: E731  # a shorthand for the assertions below
+
+    def ids(who: str) -> set[Any]:
+        return {r.device_id for r in service.visible_device_refs(s, world.actors[who])}
+
     assert ids("platform_admin") == ids("auditor") == ids("operator") == {cw["dev_a"].id, cw["dev_b"].id}
     assert ids("org_member_a") == {cw["dev_a"].id}
     assert ids("org_member_b") == {cw["dev_b"].id}
     assert ids("district_admin") == set()
 
 
-def test_ingest_stores_queries_and_absorbs_duplicates(world, cw) -> None:
+def test_ingest_stores_queries_and_absorbs_duplicates(world: Any, cw: Any) -> None:
     s = world.session
     dev = cw["dev_a"].id
     recs = [{"ts": (T0 + timedelta(minutes=i)).isoformat(), "values": {"strain": 100.0 + i, "temperature": 20 + i}}
@@ -71,8 +74,11 @@ def test_ingest_stores_queries_and_absorbs_duplicates(world, cw) -> None:
     service.ingest_messages(s, [message(dev, {"ts": (T0 - timedelta(hours=1)).isoformat(),
                                              "values": {"strain": 1.0}}, clock.now())])
     assert service.latest_values(s, [dev])[dev]["strain"][1] == 109.0
-    agg = lambda a: service.telemetry_aggregate(s, device_ids=[dev], key="strain", agg=a,  # noqa: E731  # a shorthand for the assertions below
-                                                start=T0, end=T0 + timedelta(hours=1))
+
+    def agg(a: str) -> Any:
+        return service.telemetry_aggregate(s, device_ids=[dev], key="strain", agg=a, start=T0,
+                                           end=T0 + timedelta(hours=1))
+
     assert (agg("avg"), agg("min"), agg("max"), agg("sum"), agg("count")) == (104.5, 100.0, 109.0, 1045.0, 10.0)
     with pytest.raises(ValidationFailed):
         agg("median")
@@ -84,7 +90,7 @@ def test_ingest_stores_queries_and_absorbs_duplicates(world, cw) -> None:
                                  start=T0, end=T0 + timedelta(minutes=10))
 
 
-def test_epoch_ms_default_ts_and_boolean_and_text(world, cw) -> None:
+def test_epoch_ms_default_ts_and_boolean_and_text(world: Any, cw: Any) -> None:
     s = world.session
     from cityhub.connect.reference import PROFILES  # noqa: F401  # profiles exist via the fixture
     dev = cw["dev_b"].id
@@ -96,7 +102,7 @@ def test_epoch_ms_default_ts_and_boolean_and_text(world, cw) -> None:
     assert latest["pm25"][0] == T0 and latest["noise"][0] == clock.now()
 
 
-def test_text_values_with_copy_special_characters_and_duplicates_inside_one_batch(world, cw) -> None:
+def test_text_values_with_copy_special_characters_and_duplicates_inside_one_batch(world: Any, cw: Any) -> None:
     s = world.session
     from cityhub.connect.schemas import DeviceProfileCreate
     service.device_profile_create(s, SYSTEM, DeviceProfileCreate.model_validate({
@@ -117,7 +123,7 @@ def test_text_values_with_copy_special_characters_and_duplicates_inside_one_batc
     assert latest["state"] == (T0, None, tricky) and latest["open"][1] == 0.0
 
 
-def test_values_survive_the_binary_copy_and_the_latest_value_literals_exactly(world, cw) -> None:
+def test_values_survive_the_binary_copy_and_the_latest_value_literals_exactly(world: Any, cw: Any) -> None:
     """Every value comes back bit for bit through COPY (binary) and the latest-value upsert (array literals)."""
     s = world.session
     from cityhub.connect.schemas import DeviceProfileCreate
@@ -158,7 +164,7 @@ def test_values_survive_the_binary_copy_and_the_latest_value_literals_exactly(wo
     (b'{"ts": "yesterday", "values": {"strain": 1}}', "bad_timestamp"),
     (b'{"ts": "2099-01-01T00:00:00Z", "values": {"strain": 1}}', "future_timestamp"),
 ])
-def test_each_quarantine_reason(world, cw, payload, reason) -> None:
+def test_each_quarantine_reason(world: Any, cw: Any, payload: Any, reason: Any) -> None:
     s = world.session
     before = service.quarantine_counts(s).get(reason, 0)
     r = service.ingest_messages(s, [message(cw["dev_a"].id, payload, clock.now())])
@@ -169,7 +175,7 @@ def test_each_quarantine_reason(world, cw, payload, reason) -> None:
     assert service.quarantine_counts(s, cw["dev_a"].id) == {reason: 1}
 
 
-def test_device_level_reasons_and_partial_messages(world, cw) -> None:
+def test_device_level_reasons_and_partial_messages(world: Any, cw: Any) -> None:
     s = world.session
     now = clock.now()
     service.device_update(s, SYSTEM, cw["dev_b"].id, DeviceUpdate(status="disabled"))
@@ -190,16 +196,16 @@ def test_device_level_reasons_and_partial_messages(world, cw) -> None:
     assert service.latest_values(s, [cw["dev_a"].id])[cw["dev_a"].id]["strain"][1] in (5.0, 7.0)
 
 
-def RawMessage_bad_topic(now):
+def RawMessage_bad_topic(now: Any) -> Any:
     from cityhub.connect.schemas import RawMessage
     return RawMessage(topic="cityhub/v1/devices/not-a-uuid/telemetry", payload=b"{}", received_at=now)
 
 
-def test_telemetry_stored_event_carries_only_stored_points(world, cw) -> None:
+def test_telemetry_stored_event_carries_only_stored_points(world: Any, cw: Any) -> None:
     s = world.session
     got: list[Any] = []
 
-    def handler(_session, points) -> None:
+    def handler(_session: Any, points: Any) -> None:
         got.append(points)
 
     events.subscribe(TELEMETRY_STORED, handler)
@@ -220,7 +226,7 @@ def test_telemetry_stored_event_carries_only_stored_points(world, cw) -> None:
     assert p.asset_path == (cw["span"].id, cw["bridge"].id)
 
 
-def test_points_in_an_old_month_create_their_partition(world, cw) -> None:
+def test_points_in_an_old_month_create_their_partition(world: Any, cw: Any) -> None:
     s = world.session
     old = datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC)
     r = service.ingest_messages(s, [message(cw["dev_a"].id, {"ts": old.isoformat(), "values": {"strain": 2}},
@@ -231,7 +237,7 @@ def test_points_in_an_old_month_create_their_partition(world, cw) -> None:
     assert [p.ts for p in pts] == [old]
 
 
-def test_device_lifecycle_and_permissions(world, cw) -> None:
+def test_device_lifecycle_and_permissions(world: Any, cw: Any) -> None:
     s = world.session
     a_member, b_member = world.actors["org_member_a"], world.actors["org_member_b"]
     dev, token = service.device_create(s, a_member, DeviceCreate(
@@ -262,7 +268,7 @@ def test_device_lifecycle_and_permissions(world, cw) -> None:
         service.device_token_rotate(s, a_member, dev.id)
 
 
-def test_asset_rules(world, cw) -> None:
+def test_asset_rules(world: Any, cw: Any) -> None:
     s = world.session
     with pytest.raises(Conflict):
         service.asset_delete(s, SYSTEM, cw["bridge"].id)  # it has a span
@@ -279,7 +285,7 @@ def test_asset_rules(world, cw) -> None:
     assert [c["asset"].name for c in tree[0]["children"]] == ["主跨"] and tree[0]["children"][0]["devices"] == 1
 
 
-def test_device_cache_reloads_only_when_another_process_changed_devices(world, cw, monkeypatch) -> None:
+def test_device_cache_reloads_only_when_another_process_changed_devices(world: Any, cw: Any, monkeypatch: Any) -> None:
     """The cache checks a change token every CACHE_TTL_S and keeps its entries while nothing moved."""
     from sqlalchemy import update
 
@@ -293,7 +299,7 @@ def test_device_cache_reloads_only_when_another_process_changed_devices(world, c
     loads: list[int] = []
     real_load = ingest_mod.load_device_infos
 
-    def counting_load(sess, ids):
+    def counting_load(sess: Any, ids: Any) -> Any:
         loads.append(len(ids))
         return real_load(sess, ids)
 
@@ -317,7 +323,7 @@ def test_device_cache_reloads_only_when_another_process_changed_devices(world, c
     assert loads == [1, 1, 1]
 
 
-def test_an_asset_named_in_a_write_must_be_one_the_caller_manages(world, cw) -> None:
+def test_an_asset_named_in_a_write_must_be_one_the_caller_manages(world: Any, cw: Any) -> None:
     """Seeing another unit's asset (an auditor does) is not managing it: 403; not seeing it: 422 naming the field."""
     from cityhub.core import service as core
     from tests.conftest import core_binding

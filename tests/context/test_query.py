@@ -35,7 +35,10 @@ def _ids(resp: Any) -> list[str]:
 
 def test_type_expressions_ids_and_patterns(client: Any, world: Any) -> None:
     h = _seed(client, world)
-    get = lambda qs: client.get(f"{E}?{qs}", headers=h)  # noqa: E731  # a shorthand for the queries below
+
+    def get(qs: str) -> Any:
+        return client.get(f"{E}?{qs}", headers=h)
+
     assert _ids(get("type=AirQualityObserved")) == ["a", "b", "c"]
     assert _ids(get("type=Device,Building")) == ["1", "7"]
     assert _ids(get("type=Device|Building")) == ["1", "7"]

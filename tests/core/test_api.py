@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
-def test_me_and_pagination(client, world) -> None:
+def test_me_and_pagination(client: Any, world: Any) -> None:
     r = client.get("/api/v1/me", headers=world.headers("org_admin_a"))
     assert r.status_code == 200
     assert r.json()["user"]["username"] == "t-a-admin"
@@ -18,13 +19,13 @@ def test_me_and_pagination(client, world) -> None:
     assert body["total"] == 5 and len(body["items"]) == 2 and body["offset"] == 1
 
 
-def test_unauthenticated_is_401_with_envelope(client) -> None:
+def test_unauthenticated_is_401_with_envelope(client: Any) -> None:
     r = client.get("/api/v1/organizations")
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "unauthorized"
 
 
-def test_malformed_json_and_unknown_fields_name_the_field(client, world) -> None:
+def test_malformed_json_and_unknown_fields_name_the_field(client: Any, world: Any) -> None:
     h = {**world.headers("platform_admin"), "content-type": "application/json"}
     r = client.post("/api/v1/organizations", content=b"{not json", headers=h)
     assert r.status_code == 422
@@ -39,13 +40,13 @@ def test_malformed_json_and_unknown_fields_name_the_field(client, world) -> None
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "uscc"
 
 
-def test_oversized_body_is_413(client, world) -> None:
+def test_oversized_body_is_413(client: Any, world: Any) -> None:
     r = client.post("/api/v1/organizations", content=b"x" * (1024 * 1024 + 10),
                     headers={**world.headers("platform_admin"), "content-type": "application/json"})
     assert r.status_code == 413
 
 
-def test_unknown_id_404_conflict_409(client, world) -> None:
+def test_unknown_id_404_conflict_409(client: Any, world: Any) -> None:
     h = world.headers("platform_admin")
     assert client.get(f"/api/v1/organizations/{uuid.uuid4()}", headers=h).status_code == 404
     assert client.get("/api/v1/organizations/not-a-uuid", headers=h).status_code == 422
@@ -54,7 +55,7 @@ def test_unknown_id_404_conflict_409(client, world) -> None:
     assert r.status_code == 409
 
 
-def test_forbidden_does_not_reveal_other_department_objects(client, world) -> None:
+def test_forbidden_does_not_reveal_other_department_objects(client: Any, world: Any) -> None:
     h = world.headers("org_member_b")
     hidden = client.get(f"/api/v1/users/{world.users['org_member_a'].id}", headers=h)
     absent = client.get(f"/api/v1/users/{uuid.uuid4()}", headers=h)
@@ -62,7 +63,7 @@ def test_forbidden_does_not_reveal_other_department_objects(client, world) -> No
     assert hidden.json()["error"]["message"] == absent.json()["error"]["message"]
 
 
-def test_revoked_token_is_refused_at_once(client, world) -> None:
+def test_revoked_token_is_refused_at_once(client: Any, world: Any) -> None:
     h = world.headers("org_member_a")
     r = client.post("/api/v1/tokens", json={"name": "temp"}, headers=h)
     assert r.status_code == 201
@@ -76,7 +77,7 @@ def test_revoked_token_is_refused_at_once(client, world) -> None:
     assert all("token" not in t and "secret_hash" not in t for t in listed)
 
 
-def test_read_only_token_cannot_write(client, world) -> None:
+def test_read_only_token_cannot_write(client: Any, world: Any) -> None:
     r = client.post("/api/v1/tokens", json={"name": "ro", "scopes": ["read"]}, headers=world.headers("org_admin_a"))
     ro = {"Authorization": f"Bearer {r.json()['token']}"}
     assert client.get("/api/v1/organizations", headers=ro).status_code == 200
@@ -84,12 +85,12 @@ def test_read_only_token_cannot_write(client, world) -> None:
     assert r.status_code == 403
 
 
-def test_bad_bearer_values(client) -> None:
+def test_bad_bearer_values(client: Any) -> None:
     for value in ("Bearer", "Bearer chub_x", "Basic abc", "Bearer chub_aaaaaaaaaaaa_bbbb", "Bearer " + "x" * 5000):
         assert client.get("/api/v1/me", headers={"Authorization": value}).status_code == 401
 
 
-def test_audit_filters_and_csv(client, world) -> None:
+def test_audit_filters_and_csv(client: Any, world: Any) -> None:
     h = world.headers("auditor")
     r = client.get("/api/v1/audit", params={"action": "user_create"}, headers=h)
     assert r.status_code == 200 and r.json()["total"] >= 7
@@ -104,7 +105,7 @@ def PASSWORD_NOT_IN(text: str) -> bool:
     return PASSWORD not in text
 
 
-def test_health_ready_metrics(client) -> None:
+def test_health_ready_metrics(client: Any) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     assert client.get("/readyz").json()["checks"]["database"] == "ok"
     client.get("/api/v1/organizations")
@@ -117,6 +118,6 @@ def test_health_ready_metrics(client) -> None:
                             st.one_of(st.none(), st.integers(), st.text(max_size=30),
                                       st.floats(allow_nan=False, allow_infinity=False),
                                       st.lists(st.integers(), max_size=3))))
-def test_random_org_bodies_never_500(client, world, body) -> None:
+def test_random_org_bodies_never_500(client: Any, world: Any, body: Any) -> None:
     r = client.post("/api/v1/organizations", json=body, headers=world.headers("platform_admin"))
     assert r.status_code in (201, 403, 409, 422), r.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -43,13 +44,13 @@ def test_uscc_check_char_round_trips(body: str) -> None:
     assert not uscc_valid(body + wrong)
 
 
-def test_org_code_and_uscc_are_unique(session, world) -> None:
+def test_org_code_and_uscc_are_unique(session: Any, world: Any) -> None:
     with pytest.raises(Conflict) as exc:
         core.organization_create(session, SYSTEM, OrganizationCreate(name="x", code="t-dept-a", kind="department"))
     assert exc.value.details["field"] == "code"
 
 
-def test_org_admin_scope_covers_children_only(session, world) -> None:
+def test_org_admin_scope_covers_children_only(session: Any, world: Any) -> None:
     actor = world.actors["org_admin_a"]
     unit = core.organization_create(session, actor, OrganizationCreate(
         name="科室", code="t-a-x", kind="unit", parent_id=world.orgs["dept_a"].id))
@@ -61,7 +62,7 @@ def test_org_admin_scope_covers_children_only(session, world) -> None:
             name="越权", code="t-b-x", kind="unit", parent_id=world.orgs["dept_b"].id))
 
 
-def test_user_visibility_hides_other_departments(session, world) -> None:
+def test_user_visibility_hides_other_departments(session: Any, world: Any) -> None:
     with pytest.raises(NotFound):
         core.user_get(session, world.actors["org_member_b"], world.users["org_member_a"].id)
     rows, total = core.user_list(session, world.actors["org_admin_a"], PageParams())
@@ -69,7 +70,7 @@ def test_user_visibility_hides_other_departments(session, world) -> None:
     assert total == 2
 
 
-def test_duplicate_username_conflicts_and_writes_nothing(session, world) -> None:
+def test_duplicate_username_conflicts_and_writes_nothing(session: Any, world: Any) -> None:
     before = session.scalar(text("select count(*) from core_audit"))
     with pytest.raises(Conflict):
         core.user_create(session, SYSTEM, UserCreate(username="t-a-member", password=PASSWORD,
@@ -77,7 +78,7 @@ def test_duplicate_username_conflicts_and_writes_nothing(session, world) -> None
     assert session.scalar(text("select count(*) from core_audit")) == before
 
 
-def test_login_locks_after_repeated_failures_and_is_audited(session, world, settings) -> None:
+def test_login_locks_after_repeated_failures_and_is_audited(session: Any, world: Any, settings: Any) -> None:
     clock.set_now(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     for _ in range(settings.login_max_failures):
         assert core.login_attempt(session, "t-a-member", "wrong-password").actor is None
@@ -89,12 +90,12 @@ def test_login_locks_after_repeated_failures_and_is_audited(session, world, sett
     assert core.login_attempt(session, "t-a-member", PASSWORD).actor is not None
 
 
-def test_unknown_user_and_wrong_password_look_the_same(session, world) -> None:
+def test_unknown_user_and_wrong_password_look_the_same(session: Any, world: Any) -> None:
     assert core.login_attempt(session, "nobody", "x" * 10).reason == "bad_credentials"
     assert core.login_attempt(session, "t-a-member", "x" * 10).reason == "bad_credentials"
 
 
-def test_token_lifecycle(session, world) -> None:
+def test_token_lifecycle(session: Any, world: Any) -> None:
     user = world.users["org_member_a"]
     token, raw = core.api_token_create(session, world.actors["org_member_a"], user.id, ApiTokenCreate(name="ci"))
     assert core.authenticate_token(session, raw).user_id == user.id
@@ -107,7 +108,7 @@ def test_token_lifecycle(session, world) -> None:
     assert exc.value.code == "token_revoked"
 
 
-def test_expired_token_refused(session, world) -> None:
+def test_expired_token_refused(session: Any, world: Any) -> None:
     clock.set_now(datetime(2026, 1, 1, tzinfo=UTC))
     user = world.users["org_member_a"]
     _tok, raw = core.api_token_create(session, SYSTEM, user.id, ApiTokenCreate(
@@ -119,13 +120,13 @@ def test_expired_token_refused(session, world) -> None:
     assert exc.value.code == "token_expired"
 
 
-def test_token_in_the_past_rejected(session, world) -> None:
+def test_token_in_the_past_rejected(session: Any, world: Any) -> None:
     with pytest.raises(ValidationFailed):
         core.api_token_create(session, SYSTEM, world.users["org_member_a"].id, ApiTokenCreate(
             name="x", expires_at=datetime(2000, 1, 1, tzinfo=UTC)))
 
 
-def test_audit_redacts_secrets_and_records_changes(session, world) -> None:
+def test_audit_redacts_secrets_and_records_changes(session: Any, world: Any) -> None:
     core.user_password_set(session, world.actors["org_admin_a"], world.users["org_member_a"].id, "brand-new-pw")
     row = session.execute(text("select summary, actor_name from core_audit where action = 'user_password_set'"
                                )).first()
@@ -138,21 +139,21 @@ def test_audit_redacts_secrets_and_records_changes(session, world) -> None:
 
 
 @pytest.mark.postgresql_only("the append-only trigger is PostgreSQL's")
-def test_audit_is_append_only_on_postgresql(session, world) -> None:
+def test_audit_is_append_only_on_postgresql(session: Any, world: Any) -> None:
     nested = session.begin_nested()
     with pytest.raises(DBAPIError):
         session.execute(text("update core_audit set action = 'tampered'"))
     nested.rollback()
 
 
-def test_audit_scope_of_department_auditor(session, world) -> None:
+def test_audit_scope_of_department_auditor(session: Any, world: Any) -> None:
     with pytest.raises(Forbidden):
         core.audit_list(session, world.actors["org_member_a"], core.AuditFilter(), PageParams())
     rows, _ = core.audit_list(session, world.actors["auditor"], core.AuditFilter(action="user_*"), PageParams())
     assert rows and all(r.action.startswith("user_") for r in rows)
 
 
-def test_working_days_skip_weekends_and_holidays(session) -> None:
+def test_working_days_skip_weekends_and_holidays(session: Any) -> None:
     core.calendar_day_set(session, SYSTEM, date(2026, 10, 1), False, "国庆节")
     core.calendar_day_set(session, SYSTEM, date(2026, 10, 2), False, "国庆节")
     core.calendar_day_set(session, SYSTEM, date(2026, 10, 10), True, "调休")  # a Saturday made a working day

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from openpyxl import load_workbook
 
@@ -11,7 +12,7 @@ from tests.data.helpers import PEOPLE_CSV, active_grant, entry_data, gbk_people_
 P = "/api/v1/data"
 
 
-def test_create_search_and_lookup(client, world) -> None:
+def test_create_search_and_lookup(client: Any, world: Any) -> None:
     published_entry(world)
     body = entry_data(world, title="法人基础信息", base_db="legal_person").model_dump(mode="json")
     r = client.post(f"{P}/catalog/entries", json=body, headers=world.headers("org_member_a"))
@@ -29,7 +30,7 @@ def test_create_search_and_lookup(client, world) -> None:
     assert client.get(f"{P}/catalog/entries/{entry['id']}").status_code == 404  # 不予开放: not public
 
 
-def test_bad_input_names_the_field_and_illegal_transition_names_state(client, world) -> None:
+def test_bad_input_names_the_field_and_illegal_transition_names_state(client: Any, world: Any) -> None:
     entry = published_entry(world)
     body = entry_data(world).model_dump(mode="json")
     body["items"][0]["data_type"] = "X"
@@ -41,7 +42,7 @@ def test_bad_input_names_the_field_and_illegal_transition_names_state(client, wo
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "sort"
 
 
-def test_upload_raw_body_gbk_and_error_report(client, world) -> None:
+def test_upload_raw_body_gbk_and_error_report(client: Any, world: Any) -> None:
     entry = published_entry(world)
     h = world.headers("org_member_a")
     r = client.post(f"{P}/uploads/{entry.id}/table", params={"filename": "人口.csv"}, content=gbk_people_csv(),
@@ -62,7 +63,7 @@ def test_upload_raw_body_gbk_and_error_report(client, world) -> None:
     assert mine["field_pass_rate"] == round(1 - 1 / 7, 4)  # the refused attempt counts
 
 
-def test_grant_token_reads_masked_rows_only(client, world) -> None:
+def test_grant_token_reads_masked_rows_only(client: Any, world: Any) -> None:
     entry = published_entry(world)
     client.post(f"{P}/uploads/{entry.id}/table", params={"filename": "p.csv"}, content=PEOPLE_CSV.encode(),
                 headers={**world.headers("org_member_a"), "Content-Type": "text/csv"})
@@ -86,7 +87,7 @@ def test_grant_token_reads_masked_rows_only(client, world) -> None:
     assert client.get(f"{P}/grants/{grant.id}/rows", headers=bearer).status_code == 401
 
 
-def test_exports(client, world) -> None:
+def test_exports(client: Any, world: Any) -> None:
     published_entry(world)
     h = world.headers("org_member_b")
     r = client.get(f"{P}/lists/catalog", params={"format": "xlsx"}, headers=h)

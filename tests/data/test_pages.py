@@ -10,13 +10,13 @@ from tests.data.helpers import active_grant, load_people, published_entry
 from tests.web.test_pages import _csrf, login
 
 
-def test_public_search_hides_closed_entries(client, world) -> None:
+def test_public_search_hides_closed_entries(client: Any, world: Any) -> None:
     published_entry(world)
     r = client.get("/data", params={"q": "人口"})
     assert r.status_code == 200 and 'data-testid="total"' in r.text and "人口基础信息" not in r.text
 
 
-def test_entry_page_preview_is_masked_and_request_form_submits(client, world) -> None:
+def test_entry_page_preview_is_masked_and_request_form_submits(client: Any, world: Any) -> None:
     entry = published_entry(world)
     load_people(world, entry)
     login(client, "t-b-member")
@@ -31,7 +31,7 @@ def test_entry_page_preview_is_masked_and_request_form_submits(client, world) ->
     assert "合规审核中" in mine.text
 
 
-def test_queues_and_lists_render(client, world) -> None:
+def test_queues_and_lists_render(client: Any, world: Any) -> None:
     entry = published_entry(world)
     load_people(world, entry)
     login(client, "t-admin")
@@ -57,7 +57,7 @@ def _form(csrf: str, org_id: str, rows: list[tuple[str, str, str, str, str, str]
     return data
 
 
-def test_publish_form_takes_items_as_a_table_and_names_the_wrong_row(client, world) -> None:
+def test_publish_form_takes_items_as_a_table_and_names_the_wrong_row(client: Any, world: Any) -> None:
     login(client, "t-a-member")
     page = client.get("/data/publish")
     assert page.status_code == 200 and 'data-testid="items-editor"' in page.text and "目录编制" in page.text
@@ -82,7 +82,7 @@ def test_publish_form_takes_items_as_a_table_and_names_the_wrong_row(client, wor
     assert "低保对象名册" in client.get("/data/publish").text
 
 
-def test_edit_keeps_changes_for_review_and_history_reads_as_sentences(client, world) -> None:
+def test_edit_keeps_changes_for_review_and_history_reads_as_sentences(client: Any, world: Any) -> None:
     entry = published_entry(world)
     login(client, "t-a-member")
     page = client.get(f"/data/entries/{entry.id}/edit")
@@ -114,7 +114,7 @@ def test_edit_keeps_changes_for_review_and_history_reads_as_sentences(client, wo
     assert "有条件共享" not in english and "Every day" in english
 
 
-def test_requests_name_items_and_page_and_filter(client, world) -> None:
+def test_requests_name_items_and_page_and_filter(client: Any, world: Any) -> None:
     entry = published_entry(world)
     active_grant(world, entry, ["name", "phone"])
     login(client, "t-b-member")

@@ -6,6 +6,7 @@ import io
 import json
 import re
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -47,7 +48,7 @@ def test_masking_rules_are_data() -> None:
     assert MASK_RULES["full"].apply("secret") == "******"
 
 
-def test_entry_create_generates_unique_code_and_slug(world) -> None:
+def test_entry_create_generates_unique_code_and_slug(world: Any) -> None:
     bureau_setup(world)
     a = world.actors["org_member_a"]
     e1 = service.catalog_entry_create(world.session, a, entry_data(world))
@@ -58,7 +59,7 @@ def test_entry_create_generates_unique_code_and_slug(world) -> None:
     assert "人口" in e1.search_text.split() and "rkjcxx" in e1.search_text.split()
 
 
-def test_entry_rules_name_the_field(world) -> None:
+def test_entry_rules_name_the_field(world: Any) -> None:
     bureau_setup(world)
     a = world.actors["org_member_a"]
     with pytest.raises(ValidationFailed) as exc:
@@ -72,7 +73,7 @@ def test_entry_rules_name_the_field(world) -> None:
         entry_data(world, items=[schemas.InfoItem(name_cn="a", name_en="a", data_type="C").model_dump()] * 2)
 
 
-def test_department_registers_and_edits_only_its_own(world) -> None:
+def test_department_registers_and_edits_only_its_own(world: Any) -> None:
     bureau_setup(world)
     with pytest.raises(Forbidden):
         service.catalog_entry_create(world.session, world.actors["org_member_b"], entry_data(world))
@@ -86,7 +87,7 @@ def test_department_registers_and_edits_only_its_own(world) -> None:
                                      schemas.EntryUpdate(title="改掉"))
 
 
-def test_lifecycle_versions_and_rereview(world) -> None:
+def test_lifecycle_versions_and_rereview(world: Any) -> None:
     entry = published_entry(world)
     assert entry.status == "published" and entry.version == 1
     a, bureau = world.actors["org_member_a"], world.actors["bureau_member"]
@@ -113,7 +114,7 @@ def test_lifecycle_versions_and_rereview(world) -> None:
         service.catalog_entry_review(world.session, world.actors["org_member_b"], entry.id, True)
 
 
-def test_search_chinese_pinyin_facets_and_visibility(world) -> None:
+def test_search_chinese_pinyin_facets_and_visibility(world: Any) -> None:
     published_entry(world)
     published_entry(world, org="dept_b", title="企业登记信息", abstract="市场主体登记注册信息",
                     base_db="legal_person", tags=["法人"], share_type="unconditional", share_condition="",
@@ -139,7 +140,7 @@ def test_search_chinese_pinyin_facets_and_visibility(world) -> None:
         service.catalog_search(s, member_b, "", {"bogus": ["x"]})
 
 
-def test_upload_utf8_then_gbk_replaces_atomically(world) -> None:
+def test_upload_utf8_then_gbk_replaces_atomically(world: Any) -> None:
     entry = published_entry(world)
     res = load_people(world, entry)
     assert res.row_count == 3
@@ -152,7 +153,7 @@ def test_upload_utf8_then_gbk_replaces_atomically(world) -> None:
     assert recs[0]["income"] == "8000.50" and recs[0]["birth_date"] == "1990-01-01"
 
 
-def test_upload_with_bad_rows_loads_nothing_and_reports(world) -> None:
+def test_upload_with_bad_rows_loads_nothing_and_reports(world: Any) -> None:
     entry = published_entry(world)
     res = load_people(world, entry)
     bad = PEOPLE_CSV + "王五,5001,1381234567899,男,1990-13-01,abc,也许\n,500101199001011235,,,,,\n"
@@ -165,7 +166,7 @@ def test_upload_with_bad_rows_loads_nothing_and_reports(world) -> None:
     assert total == 3  # the previous load is intact
 
 
-def test_upload_refuses_unknown_columns_and_bad_encoding(world) -> None:
+def test_upload_refuses_unknown_columns_and_bad_encoding(world: Any) -> None:
     entry = published_entry(world)
     a = world.actors["org_member_a"]
     _r, load = service.resource_table_upload(world.session, a, entry.id, "x.csv",
@@ -177,7 +178,7 @@ def test_upload_refuses_unknown_columns_and_bad_encoding(world) -> None:
     assert exc.value.field == "file"
 
 
-def test_upload_xlsx(world) -> None:
+def test_upload_xlsx(world: Any) -> None:
     entry = published_entry(world)
     wb = Workbook()
     ws = wb.active
@@ -190,7 +191,7 @@ def test_upload_xlsx(world) -> None:
     assert load.accepted and res is not None and res.row_count == 1
 
 
-def test_masking_on_every_read_path(world) -> None:
+def test_masking_on_every_read_path(world: Any) -> None:
     entry = published_entry(world)
     res = load_people(world, entry)
     s = world.session
@@ -216,7 +217,7 @@ def test_masking_on_every_read_path(world) -> None:
     assert sum(x.rows for x in logs) == 3 + 2 + 0 + 3 and entry.accesses_count >= 3
 
 
-def test_unconditional_skips_provider_and_none_cannot_be_requested(world) -> None:
+def test_unconditional_skips_provider_and_none_cannot_be_requested(world: Any) -> None:
     entry = published_entry(world, share_type="unconditional", share_condition="")
     b = world.actors["org_member_b"]
     req = service.share_request_create(world.session, b, schemas.ShareRequestCreate(
@@ -232,7 +233,7 @@ def test_unconditional_skips_provider_and_none_cannot_be_requested(world) -> Non
     assert exc.value.field == "entry_id"
 
 
-def test_core_data_needs_bureau_admin_after_provider(world) -> None:
+def test_core_data_needs_bureau_admin_after_provider(world: Any) -> None:
     entry = published_entry(world, security_grade="core")
     b = world.actors["org_member_b"]
     req = service.share_request_create(world.session, b, schemas.ShareRequestCreate(
@@ -251,7 +252,7 @@ def test_core_data_needs_bureau_admin_after_provider(world) -> None:
     assert events == ["draft", "submitted", "compliance_review", "provider_review", "compliance_review", "approved"]
 
 
-def test_rejection_coordination_and_illegal_transitions(world) -> None:
+def test_rejection_coordination_and_illegal_transitions(world: Any) -> None:
     entry = published_entry(world)
     b, a = world.actors["org_member_b"], world.actors["org_member_a"]
     req = service.share_request_create(world.session, b, schemas.ShareRequestCreate(
@@ -283,7 +284,7 @@ def test_rejection_coordination_and_illegal_transitions(world) -> None:
         service.share_request_submit(world.session, b, req2.id)
 
 
-def test_grant_token_scope_and_quota(world) -> None:
+def test_grant_token_scope_and_quota(world: Any) -> None:
     entry = published_entry(world)
     load_people(world, entry)
     grant, token, _req = active_grant(world, entry, quota=4)
@@ -300,7 +301,7 @@ def test_grant_token_scope_and_quota(world) -> None:
         service.grant_rows(world.session, world.actors["org_member_a"], grant.id)
 
 
-def test_deadlines_reminders_escalation_and_expiry(world) -> None:
+def test_deadlines_reminders_escalation_and_expiry(world: Any) -> None:
     clock.set_now(clock.as_utc(__import__("datetime").datetime(2026, 9, 28, 2, 0)))  # Monday before 国庆
     entry = published_entry(world)
     b = world.actors["org_member_b"]
@@ -326,7 +327,7 @@ def test_deadlines_reminders_escalation_and_expiry(world) -> None:
     assert req.status == "expired" and grant.status == "expired"
 
 
-def test_objections_and_demands_feed_kpis(world) -> None:
+def test_objections_and_demands_feed_kpis(world: Any) -> None:
     entry = published_entry(world)
     load_people(world, entry)
     a, b, bureau = world.actors["org_member_a"], world.actors["org_member_b"], world.actors["bureau_member"]
@@ -361,7 +362,7 @@ def test_objections_and_demands_feed_kpis(world) -> None:
     assert "需要人口信息" in to_csv(*service.demand_list_rows(world.session, b)).decode("utf-8-sig")
 
 
-def test_api_resource_proxy_keeps_credentials_and_masks(world) -> None:
+def test_api_resource_proxy_keeps_credentials_and_masks(world: Any) -> None:
     entry = published_entry(world)
     res = service.resource_api_create(world.session, world.actors["org_member_a"], entry.id,
                                       schemas.ResourceApiCreate(title="核验接口", upstream_url="https://up.example/p",
@@ -383,7 +384,7 @@ def test_api_resource_proxy_keeps_credentials_and_masks(world) -> None:
     assert "s3cret" not in audit
 
 
-def test_file_resource_replace(world, tmp_path, monkeypatch) -> None:
+def test_file_resource_replace(world: Any, tmp_path: Any, monkeypatch: Any) -> None:
     monkeypatch.setenv("CITYHUB_VAR_DIR", str(tmp_path))
     from cityhub.kit.settings import get_settings
 
@@ -405,7 +406,7 @@ def test_file_resource_replace(world, tmp_path, monkeypatch) -> None:
         get_settings.cache_clear()
 
 
-def test_duplicate_slug_conflicts(world) -> None:
+def test_duplicate_slug_conflicts(world: Any) -> None:
     bureau_setup(world)
     a = world.actors["org_member_a"]
     service.catalog_entry_create(world.session, a, entry_data(world, name="people"))

@@ -70,21 +70,21 @@ def _notes(db: Database) -> list[str]:
         return [r[0] for r in conn.execute(text("SELECT body FROM notes ORDER BY body"))]
 
 
-def test_sync_endpoint_commits_in_its_own_thread_without_a_second_hop(tiny) -> None:
+def test_sync_endpoint_commits_in_its_own_thread_without_a_second_hop(tiny: Any) -> None:
     client, db, hops = tiny
     assert client.post("/notes", params={"body": "a"}).json() == {"ok": "a"}
     assert _notes(db) == ["a"]
     assert hops == []  # the session dependency had nothing left to do
 
 
-def test_an_error_after_writing_rolls_everything_back(tiny) -> None:
+def test_an_error_after_writing_rolls_everything_back(tiny: Any) -> None:
     client, db, hops = tiny
     assert client.post("/notes", params={"body": "b", "fail": "true"}).status_code == 500
     assert _notes(db) == []
     assert hops == [web._finish]  # the rollback, once
 
 
-def test_a_failing_commit_rolls_back_and_reaches_the_error_handler(tiny) -> None:
+def test_a_failing_commit_rolls_back_and_reaches_the_error_handler(tiny: Any) -> None:
     client, db, _hops = tiny
 
     def refuse(_session: Any) -> None:
@@ -98,7 +98,7 @@ def test_a_failing_commit_rolls_back_and_reaches_the_error_handler(tiny) -> None
     assert _notes(db) == []
 
 
-def test_async_endpoints_keep_the_dependency_commit(tiny) -> None:
+def test_async_endpoints_keep_the_dependency_commit(tiny: Any) -> None:
     client, db, hops = tiny
     assert client.post("/async-notes", params={"body": "d"}).json() == {"ok": "d"}
     assert _notes(db) == ["d"]

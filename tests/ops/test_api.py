@@ -50,7 +50,10 @@ def test_incident_flow_sla_and_visibility(client: Any, world: Any, session: Any)
     # dept B cannot see it; dept A can; an illegal move is 409
     assert client.get(f"{API}/incidents/{iid}", headers=h("org_member_b")).status_code == 404
     assert client.get(f"{API}/incidents", headers=h("org_member_b")).json()["total"] == 0
-    move = lambda s, who: client.post(f"{API}/incidents/{iid}/transition", json={"status": s}, headers=h(who))  # noqa: E731  # a shorthand for the moves below
+
+    def move(status: str, who: str) -> Any:
+        return client.post(f"{API}/incidents/{iid}/transition", json={"status": status}, headers=h(who))
+
     assert move("resolved", "org_member_a").status_code == 409
     assert move("accepted", "auditor").status_code == 403
     assert move("accepted", "org_member_a").status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from tests.conftest import PASSWORD
 
@@ -13,13 +14,13 @@ def _csrf(html: str) -> str:
     return m.group(1)
 
 
-def login(client, username: str, password: str = PASSWORD, next_path: str = "/"):
+def login(client: Any, username: str, password: str = PASSWORD, next_path: str = "/") -> Any:
     page = client.get("/login")
     return client.post("/login", data={"username": username, "password": password, "csrf_token": _csrf(page.text),
                                        "next": next_path}, follow_redirects=False)
 
 
-def test_login_flow_and_pages(client, world) -> None:
+def test_login_flow_and_pages(client: Any, world: Any) -> None:
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
     r = login(client, "t-admin")
     assert r.status_code == 303 and r.headers["location"] == "/"
@@ -29,30 +30,30 @@ def test_login_flow_and_pages(client, world) -> None:
         assert client.get(path).status_code == 200, path
 
 
-def test_login_without_csrf_is_refused(client, world) -> None:
+def test_login_without_csrf_is_refused(client: Any, world: Any) -> None:
     client.get("/login")
     r = client.post("/login", data={"username": "t-admin", "password": PASSWORD, "csrf_token": "forged"})
     assert r.status_code == 403
 
 
-def test_wrong_password_shows_message(client, world) -> None:
+def test_wrong_password_shows_message(client: Any, world: Any) -> None:
     r = login(client, "t-admin", "wrong-password")
     assert r.status_code == 401 and "用户名或密码错误" in r.text
 
 
-def test_open_redirect_is_refused(client, world) -> None:
+def test_open_redirect_is_refused(client: Any, world: Any) -> None:
     r = login(client, "t-admin", next_path="//evil.example/")
     assert r.headers["location"] == "/"
 
 
-def test_language_switch(client, world) -> None:
+def test_language_switch(client: Any, world: Any) -> None:
     login(client, "t-admin")
     assert "退出" in client.get("/").text
     client.get("/lang/en?next=/")
     assert "Log out" in client.get("/").text
 
 
-def test_cookie_api_write_needs_csrf_header(client, world) -> None:
+def test_cookie_api_write_needs_csrf_header(client: Any, world: Any) -> None:
     login(client, "t-admin")
     r = client.post("/api/v1/tokens", json={"name": "x"})
     assert r.status_code == 403
@@ -61,7 +62,7 @@ def test_cookie_api_write_needs_csrf_header(client, world) -> None:
     assert r.status_code == 201
 
 
-def test_admin_form_creates_user_and_token_shown_once(client, world) -> None:
+def test_admin_form_creates_user_and_token_shown_once(client: Any, world: Any) -> None:
     login(client, "t-a-admin")
     page = client.get("/admin/users")
     r = client.post("/admin/users", data={"username": "formuser", "password": "formpass123", "csrf_token":
@@ -74,13 +75,13 @@ def test_admin_form_creates_user_and_token_shown_once(client, world) -> None:
     assert 'data-testid="new-token"' not in client.get("/admin/tokens").text
 
 
-def test_non_admin_page_access(client, world) -> None:
+def test_non_admin_page_access(client: Any, world: Any) -> None:
     login(client, "t-a-member")
     r = client.get("/admin/audit", headers={"accept": "text/html"})
     assert r.status_code == 403
 
 
-def test_admin_grants_and_removes_a_role_from_the_users_page(client, world, session) -> None:
+def test_admin_grants_and_removes_a_role_from_the_users_page(client: Any, world: Any, session: Any) -> None:
     from cityhub.core import service as core
 
     login(client, "t-a-admin")

@@ -180,7 +180,7 @@ class IngestWorker:
         if self._started:
             return
         self._started = True
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho ships no annotation here
+        props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         props.ReceiveMaximum = RECEIVE_MAXIMUM
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=30, clean_start=False,

@@ -58,7 +58,7 @@ class MqttPublisher:
         if parsed.username:
             self.client.username_pw_set(parsed.username, parsed.password or "")
         self.client.reconnect_delay_set(1, 30)
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho ships no annotation here
+        props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         # asynchronous: a broker that is down now is retried by paho's network thread, never raised here
         self.client.connect_async(parsed.hostname or "127.0.0.1", parsed.port or 1883, keepalive=30,
