@@ -55,6 +55,7 @@ PUBLIC_PAGES = {
     ("GET", "/portal"): "portal", ("GET", "/dataset"): "portal", ("GET", "/dataset/{name}"): "portal",
     ("GET", "/organization"): "portal", ("GET", "/organization/{code}"): "portal",
     ("GET", "/portal/register"): "portal", ("POST", "/portal/register"): "portal",
+    ("GET", "/portal/api"): "portal: how to call the open-data API", ("GET", "/portal/dcat"): "portal: DCAT feeds",
 }
 PORTAL_PAGES = {
     ("GET", "/portal/me"): "the account's applications",
@@ -68,6 +69,7 @@ DEVICE_API = {
 }
 ALLOWED = {**PUBLIC_API, **PORTAL_API, **PUBLIC_PAGES, **PORTAL_PAGES}
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
+DATA_FILES = (".json", ".csv", ".ttl", ".rdf", ".jsonld")
 
 
 def _routes(app: Any) -> list[APIRoute]:
@@ -89,6 +91,20 @@ def _url(route: APIRoute) -> str:
             return str(uuid.uuid4())
         return "1" if isinstance(conv, IntegerConvertor) else "x"
     return re.sub(r"{(\w+)(?::\w+)?}", lambda m: value(m.group(1)), route.path)
+
+
+def _is_api(route: APIRoute) -> bool:
+    """Answered with an error body, not a page: documented API routes, the NGSI-LD broker (its trailing-slash
+    aliases are hidden from the schema) and data files such as the audit log's CSV export."""
+    return route.include_in_schema or route.path.startswith("/ngsi-ld/") or route.path.endswith(DATA_FILES)
+
+
+def _error_code(r: Any) -> str:
+    """The platform's error code: `error.code` in cityhub's JSON errors, `code` in NGSI-LD ProblemDetails."""
+    if "json" not in r.headers.get("content-type", ""):
+        return ""
+    body = r.json()
+    return str(body.get("error", {}).get("code") or body.get("code") or "")
 
 
 def _csrf(client: Any, url: str) -> str:
@@ -139,12 +155,12 @@ def test_every_internal_route_refuses_a_portal_account(app: Any, client: Any, wo
             continue
         walked += 1
         url = _url(route)
-        if route.include_in_schema:  # an API route: by cookie (with the CSRF header) and by token, with a body
+        if _is_api(route):  # an API route: by cookie (with the CSRF header) and by token, with a body
             body = {"name": "x", "id": str(uuid.uuid4())} if method in WRITES else None
             for how, headers in (("cookie", {"X-CSRF-Token": csrf, "Accept": "application/json"}),
                                  ("token", {"Authorization": f"Bearer {raw}", "Accept": "application/json"})):
                 r = client.request(method, url, headers=headers, json=body)  # a bearer token wins over the cookie
-                code = r.json().get("error", {}).get("code") if "json" in r.headers.get("content-type", "") else ""
+                code = _error_code(r)
                 if (method, path) in DEVICE_API:  # refused by the seal, or by the route's own credential check
                     if r.status_code not in (401, 403):
                         failures.append(f"{method} {path} by {how}: {r.status_code} {r.text[:120]}")

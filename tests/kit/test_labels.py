@@ -50,3 +50,9 @@ def test_numbers_have_separators() -> None:
     assert labels.number(12000) == "12,000"
     assert labels.number(12000.0) == "12,000"
     assert labels.number(3.14159, 1) == "3.1"
+
+
+def test_a_name_someone_wrote_is_shown_as_written_only_codes_are_humanized() -> None:
+    assert labels.label("pending_bureau", "no.such.vocabulary") == "Pending bureau"
+    for written in ("智慧交通", "<img src=x onerror=window.__xss='theme'>", "Air quality_2024 (PM2.5)"):
+        assert labels.label(written, "no.such.vocabulary") == written

@@ -87,6 +87,7 @@ _INTERNAL_PARSES = {
     "cloud/plugins/dummy.py": 1,  # the local test/demo provider's own state file
     "kit/backup.py": 1,  # the manifest of a backup the operator points `cityhub restore` at
     "kit/resilience.py": 1,  # the heartbeat files cityhub's own workers write
+    "context/jsonld.py": 1,  # the NGSI-LD core @context bundled with the package
 }
 
 

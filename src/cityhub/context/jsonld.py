@@ -27,7 +27,7 @@ import orjson
 from pyld import jsonld
 
 from cityhub.context.problems import NgsiError, bad
-from cityhub.kit import egress
+from cityhub.kit import egress, safejson
 
 CORE_URL = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 _CORE_URL_RE = re.compile(r"^https?://uri\.etsi\.org/ngsi-ld/v1/ngsi-ld-core-context(-v1\.\d+)?\.jsonld$")
@@ -86,7 +86,7 @@ def remote_document(url: str) -> Any:
             _remote.move_to_end(url)
             return hit[1]
     try:
-        doc = orjson.loads(fetch(url))
+        doc = safejson.loads(fetch(url), field="@context")
     except Exception as exc:  # any failure to get a usable document is the same answer to the client
         raise NgsiError("LdContextNotAvailable", f"@context {url} could not be loaded: {type(exc).__name__}"
                         ) from exc

@@ -40,22 +40,30 @@ STATUS = {
 class NgsiError(CityhubError):
     """An NGSI-LD error: `kind` is the last segment of its type URI, `detail` says what exactly is wrong."""
 
-    def __init__(self, kind: str, detail: str, *, field: str | None = None) -> None:
+    def __init__(self, kind: str, detail: str, *, field: str | None = None, reason: str | None = None) -> None:
         super().__init__(detail, code=kind)
         self.kind = kind
         self.status_code = STATUS[kind]
         self.detail = detail
         self.field = field
+        self.reason = reason  # cityhub's own error code when the error came from the platform (e.g. portal_account)
 
     def problem(self) -> dict[str, Any]:
         """The ProblemDetails body."""
-        return problem(self.kind, self.detail)
+        return problem(self.kind, self.detail, self.reason)
 
 
-def problem(kind: str, detail: str) -> dict[str, Any]:
-    """A ProblemDetails body of an NGSI-LD error type (non-empty title and detail, as the spec asks)."""
-    return {"type": ERRORS + kind, "title": TITLES.get(kind, kind), "status": STATUS.get(kind, 400),
-            "detail": detail or TITLES.get(kind, kind)}
+def problem(kind: str, detail: str, reason: str | None = None) -> dict[str, Any]:
+    """A ProblemDetails body of an NGSI-LD error type (non-empty title and detail, as the spec asks).
+
+    `reason`, when given, is cityhub's error code as an RFC 7807 extension member `code` — the same code the
+    platform's JSON errors carry in `error.code`, so a client can tell e.g. a portal account's refusal apart.
+    """
+    body: dict[str, Any] = {"type": ERRORS + kind, "title": TITLES.get(kind, kind), "status": STATUS.get(kind, 400),
+                            "detail": detail or TITLES.get(kind, kind)}
+    if reason:
+        body["code"] = reason
+    return body
 
 
 def bad(detail: str, field: str | None = None) -> NgsiError:
@@ -87,6 +95,6 @@ def from_cityhub(exc: CityhubError) -> NgsiError:
     if exc.details and isinstance(exc.details, list) and isinstance(exc.details[0], dict):
         d = exc.details[0]
         detail = f"{exc.message}: {d.get('field', '')} {d.get('message', '')}".strip()
-    out = NgsiError(kind, detail)
+    out = NgsiError(kind, detail, reason=exc.code)
     out.status_code = exc.status_code if exc.status_code in (401, 403, 404, 409, 413, 429) else out.status_code
     return out

@@ -15,7 +15,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import transform
@@ -29,6 +28,8 @@ from cityhub.context.models import ContextEntity, ContextEntityType, ContextGeom
 from cityhub.context.problems import bad
 from cityhub.context.store import scope
 from cityhub.core.actor import Actor
+from cityhub.kit import safejson
+from cityhub.kit.errors import ValidationFailed
 
 E = ContextEntity
 MAX_LIMIT = 1000
@@ -135,8 +136,8 @@ def geo_query(georel: str, geometry: str | None, coordinates: str | None, geopro
     if not geometry or not coordinates:
         raise bad("A geo-query needs geometry and coordinates", "geometry" if not geometry else "coordinates")
     try:
-        coords = orjson.loads(coordinates)
-    except orjson.JSONDecodeError:
+        coords = safejson.loads(coordinates, field="coordinates")
+    except ValidationFailed:
         raise bad("coordinates must be a JSON array", "coordinates") from None
     value = {"type": geometry, "coordinates": coords}
     box = ent.check_geometry(value, "coordinates")

@@ -14,6 +14,7 @@ code, so a missed registration still reads as words on a page (and the visual br
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import Enum
@@ -47,8 +48,17 @@ def register(vocabulary: type[Enum] | str, table: Mapping[object, str]) -> None:
             raise ValueError(f"labels for {kind} miss {missing}")
 
 
+_MACHINE_CODE = re.compile(r"[a-z0-9]+(?:[_.-][a-z0-9]+)*")
+
+
 def humanize(code: str) -> str:
-    """A readable fallback for an unregistered code: 'pending_bureau' → 'Pending bureau'."""
+    """A readable fallback for an unregistered code: 'pending_bureau' → 'Pending bureau'.
+
+    Only machine codes (lower-case ASCII words joined by `_`, `-` or `.`) are rewritten; anything else is a name
+    someone wrote (a theme such as 智慧交通, a title) and is shown exactly as written.
+    """
+    if not _MACHINE_CODE.fullmatch(code):
+        return code
     words = code.replace("_", " ").replace("-", " ").replace(".", " ").strip()
     return (words[:1].upper() + words[1:].lower()) if words else ""
 

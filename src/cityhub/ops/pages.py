@@ -58,7 +58,7 @@ ACTIONS = {"accepted": "Accept", "in_progress": "Start work", "resolved": "Resol
 VOCAB = {"severity": schemas.Severity, "kind": schemas.RuleKind, "status": schemas.IncidentStatus,
          "source": schemas.IncidentSource, "alarm_status": schemas.AlarmStatus, "theme": schemas.Theme,
          "indicator_source": schemas.IndicatorSource, "category": "ops.category", "event": "ops.incident_event",
-         "operator": "ops.operator", "band": "ops.band", "unit": "ops.unit", "direction": "ops.direction"}
+         "comparison": "ops.operator", "band": "ops.band", "unit": "ops.unit", "direction": "ops.direction"}
 
 
 def _page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
