@@ -6,8 +6,11 @@ PostgreSQL tests skip when it is absent, unless CITYHUB_REQUIRE_SERVICES=1 (CI),
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,12 @@ REQUIRE_SERVICES = os.environ.get("CITYHUB_REQUIRE_SERVICES") == "1"
 # The suite checks rule semantics where they are easiest to observe: inline, in the ingest transaction, on both
 # backends. The queue mode (the default on PostgreSQL) has its own tests: tests/ops/test_queue.py.
 os.environ.setdefault("CITYHUB_OPS_EVALUATION", "inline")
+# Each test process gets its own var folder (uploads, the Parquet lake, the simulated cloud's state file): two
+# xdist workers building the demo city at once shared ./var/cloud, and one's deliberately failing provider made
+# the other's provisioning fail.
+_VAR = tempfile.mkdtemp(prefix=f"cityhub-var-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
+atexit.register(shutil.rmtree, _VAR, True)
+os.environ.setdefault("CITYHUB_VAR_DIR", _VAR)
 get_settings.cache_clear()
 PASSWORD = "correct-horse-42"
 # Same algorithm (argon2id), trivial cost: the world fixture hashes seven passwords per test on both backends, and
