@@ -41,7 +41,7 @@ os.environ.setdefault("CITYHUB_OPS_EVALUATION", "inline")
 # the other's provisioning fail.
 _VAR = tempfile.mkdtemp(prefix=f"cityhub-var-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
 atexit.register(shutil.rmtree, _VAR, True)
-os.environ.setdefault("CITYHUB_VAR_DIR", _VAR)
+os.environ["CITYHUB_VAR_DIR"] = _VAR  # not setdefault: xdist workers inherit the controller's environment
 get_settings.cache_clear()
 PASSWORD = "correct-horse-42"
 # Same algorithm (argon2id), trivial cost: the world fixture hashes seven passwords per test on both backends, and
