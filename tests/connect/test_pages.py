@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from cityhub.connect import service
 from cityhub.kit import clock
@@ -55,6 +56,12 @@ def test_department_registers_and_rotates_through_the_forms(client: Any, world: 
     done = client.post(f"/connect/devices/{device_id}/status", data={"csrf_token": csrf, "status": "disabled"},
                        follow_redirects=True)
     assert "停用" in done.text
+    # a refusal comes back as a quoted flash message naming the field: '&' and '#' in it survive the redirect
+    bad = client.post(f"/connect/devices/{device_id}/status", data={"csrf_token": csrf, "status": "off&on#x"},
+                      follow_redirects=False)
+    assert bad.status_code == 303
+    msg = parse_qs(urlsplit(bad.headers["location"]).query)["msg"][0]
+    assert "status" in msg and "#" not in bad.headers["location"]
     # department B cannot open A's device
     login(client, "t-b-member")
     assert client.get(f"/connect/devices/{cw['dev_a'].id}").status_code == 404

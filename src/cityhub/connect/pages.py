@@ -9,7 +9,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from cityhub.connect import policies, schemas, service
@@ -20,7 +20,17 @@ from cityhub.kit import i18n
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
-from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render, verify_csrf
+from cityhub.kit.web import (
+    DbSession,
+    NavItem,
+    SessionRoute,
+    error_text,
+    form_action,
+    redirect_with_message,
+    register_nav,
+    render,
+    verify_csrf,
+)
 
 router = APIRouter(prefix="/connect", include_in_schema=False, route_class=SessionRoute)
 register_nav(
@@ -31,14 +41,6 @@ Csrf = Annotated[str, Form(max_length=100)]
 PER_PAGE = 50
 VOCABULARIES = {"AssetKind": schemas.AssetKind, "DeviceStatus": schemas.DeviceStatus,
                 "QuarantineReason": schemas.QuarantineReason}
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-    if isinstance(exc, CityhubError):
-        return exc.message
-    return str(exc)
 
 
 def _local_name(item: Any) -> str:
@@ -110,7 +112,7 @@ def device_register(
         with session.begin_nested():
             device, token = service.device_create(session, actor, data)
     except (ValidationError, CityhubError, ValueError) as exc:
-        return RedirectResponse(f"/connect?msg={_error_text(exc)}", status_code=303)
+        return redirect_with_message("/connect", error_text(exc))
     return _device_page(request, session, actor, device.id, token=token)
 
 
@@ -148,7 +150,7 @@ def device_token(request: Request, session: DbSession, actor: CurrentActor, devi
         with session.begin_nested():
             _device, token = service.device_token_rotate(session, actor, device_id)
     except CityhubError as exc:
-        return RedirectResponse(f"/connect/devices/{device_id}?msg={_error_text(exc)}", status_code=303)
+        return redirect_with_message(f"/connect/devices/{device_id}", error_text(exc))
     return _device_page(request, session, actor, device_id, token=token)
 
 
@@ -156,14 +158,9 @@ def device_token(request: Request, session: DbSession, actor: CurrentActor, devi
 def device_status(request: Request, session: DbSession, actor: CurrentActor, device_id: uuid.UUID,
                   csrf_token: Csrf, status: Annotated[str, Form(max_length=20)]) -> Response:
     """Disable, re-enable or decommission a device."""
-    verify_csrf(request, csrf_token)
-    try:
-        with session.begin_nested():
-            service.device_update(session, actor, device_id, schemas.DeviceUpdate(status=status))
-        msg = _("Saved")
-    except (ValidationError, CityhubError) as exc:
-        msg = _error_text(exc)
-    return RedirectResponse(f"/connect/devices/{device_id}?msg={msg}", status_code=303)
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        service.device_update(session, actor, device_id, schemas.DeviceUpdate(status=status))
+    return done.redirect(f"/connect/devices/{device_id}")
 
 
 @router.get("/quarantine")
