@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
-from cityhub.kit.db import Base, Timestamps, UUIDPk
+from cityhub.kit.db import Base, Timestamps, UUIDPk, status_type
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -82,7 +82,8 @@ class Component(UUIDPk, Timestamps, Base):
     catalog_entry_ids: Mapped[list[Any]] = mapped_column(default=list)  # data it reads (ids as strings)
     open_to_all: Mapped[bool] = mapped_column(Boolean, default=False)  # subscriptions approved at once
     price_per_call: Mapped[float] = mapped_column(Float, default=0.0)  # yuan, for chargeback
-    status: Mapped[str] = mapped_column(String(20), default=ComponentStatus.DRAFT, index=True)
+    status: Mapped[ComponentStatus] = mapped_column(status_type(ComponentStatus), default=ComponentStatus.DRAFT,
+                                                    index=True)
     review_note: Mapped[str] = mapped_column(Text, default="")
     search_text: Mapped[str] = mapped_column(Text, default="")  # segmented names, tags, description
 
@@ -137,7 +138,8 @@ class Subscription(UUIDPk, Timestamps, Base):
     app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_app.id", ondelete="CASCADE"), index=True)
     component_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_component.id"), index=True)
     version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_component_version.id"))
-    status: Mapped[str] = mapped_column(String(20), default=SubscriptionStatus.PENDING, index=True)
+    status: Mapped[SubscriptionStatus] = mapped_column(status_type(SubscriptionStatus),
+                                                       default=SubscriptionStatus.PENDING, index=True)
     quota_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
     quota_per_day: Mapped[int | None] = mapped_column(Integer, default=None)
     quota_per_month: Mapped[int | None] = mapped_column(Integer, default=None)

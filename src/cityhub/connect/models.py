@@ -16,7 +16,7 @@ from sqlalchemy import BigInteger, Float, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock, labels
-from cityhub.kit.db import Base, Timestamps, UUIDPk
+from cityhub.kit.db import Base, Timestamps, UUIDPk, status_type
 
 PARTITION_SCHEMA = "connect_partitions"
 
@@ -124,7 +124,7 @@ class Device(UUIDPk, Timestamps, Base):
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
     asset_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("connect_asset.id"), index=True, default=None)
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connect_device_profile.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default=DeviceStatus.ACTIVE, index=True)
+    status: Mapped[DeviceStatus] = mapped_column(status_type(DeviceStatus), default=DeviceStatus.ACTIVE, index=True)
     serial: Mapped[str] = mapped_column(String(100), default="")
     lon: Mapped[float | None] = mapped_column(default=None)
     lat: Mapped[float | None] = mapped_column(default=None)
