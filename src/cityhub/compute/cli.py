@@ -1,4 +1,4 @@
-"""Commands of the capability hub: the demo's stub department system."""
+"""Commands of the capability hub: the demo's stub department system, the analytics lake and its queries."""
 
 from __future__ import annotations
 
@@ -22,3 +22,38 @@ def register(app: typer.Typer) -> None:
 
         listen = port or get_settings().compute_demo_upstream_port
         uvicorn.run("cityhub.compute.stub:app", host="127.0.0.1", port=listen, log_level="warning", access_log=False)
+
+    @compute_app.command("lake-export")
+    def lake_export() -> None:
+        """Write the device registry and the ops facts (alarms, incidents) to the Parquet lake."""
+        from cityhub.compute import service
+        from cityhub.core.actor import Actor
+        from cityhub.kit.db import Database
+
+        db = Database.from_settings()
+        with db.session_scope() as session:
+            counts = service.analytics_lake_export(session, Actor.system("cli"))
+        typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+    @compute_app.command("query")
+    def query(name: Annotated[str, typer.Argument(help="A built-in query: daily_aggregate, topk_anomaly, …")],
+              k: Annotated[int | None, typer.Option(help="topk_anomaly: how many points.")] = None,
+              max_rows: Annotated[int, typer.Option(help="Row limit.")] = 50,
+              timeout: Annotated[float, typer.Option(help="Time limit in seconds.")] = 60.0) -> None:
+        """Run a built-in analytics query on the configured engine (CITYHUB_ENGINE) and print CSV."""
+        import csv
+        import sys
+
+        from cityhub.compute import service
+
+        eng = service.analytics_engine()
+        try:
+            res = service.analytics_run_builtin(eng, name, {"k": k} if k is not None else None,
+                                                max_rows=max_rows, timeout_s=timeout)
+        finally:
+            eng.close()
+        out = csv.writer(sys.stdout)
+        out.writerow(res.columns)
+        out.writerows(res.rows())
+        typer.echo(f"# {res.engine}: {res.table.num_rows} rows{' (truncated)' if res.truncated else ''} "
+                   f"in {res.elapsed_s:.2f} s", err=True)

@@ -135,3 +135,13 @@ def subscription_revoke(actor: Actor, consumer_org_id: uuid.UUID, owner_org_id: 
 def usage_read(actor: Actor, org_id: uuid.UUID) -> None:
     """A unit's usage: its staff, and those who read every unit's."""
     require(sees_unit(actor, org_id), "You may not read this unit's usage")
+
+
+def analytics_lake_read(actor: Actor) -> None:
+    """Queries over the whole lake (every unit's archived telemetry and facts): city-wide readers only."""
+    require(can(actor, P.ANALYTICS_LAKE_READ))
+
+
+def analytics_lake_export(actor: Actor) -> None:
+    """Writing the registry and ops facts to the lake: platform admins and the platform itself."""
+    require(can(actor, P.ANALYTICS_LAKE_EXPORT))

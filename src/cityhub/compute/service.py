@@ -25,6 +25,9 @@ from cityhub.compute.access.service import (
     subscription_queue,
     subscription_revoke,
 )
+from cityhub.compute.analytics.service import engine as analytics_engine
+from cityhub.compute.analytics.service import lake_export as analytics_lake_export
+from cityhub.compute.analytics.service import run_builtin as analytics_run_builtin
 from cityhub.compute.builtins import service as _builtins
 from cityhub.compute.gateway.service import Gateway, GatewayError, gateway_for, identity_headers
 from cityhub.compute.gateway.service import shutdown as gateway_shutdown
@@ -62,16 +65,58 @@ from cityhub.compute.registry.service import (
 )
 
 __all__ = [
-    "TRANSITIONS", "Gateway", "GatewayError", "Meter", "app_create", "app_disable", "app_get", "app_key_create",
-    "app_key_revoke", "app_key_rotate", "app_keys", "app_list", "builtin_catalogue", "calls_recent",
-    "component_by_code", "component_consumers", "component_create", "component_delete", "component_dependencies",
-    "component_deprecate", "component_get", "component_list", "component_reinstate", "component_retire",
-    "component_review", "component_review_queue", "component_submit", "component_update",
-    "component_version_create", "component_version_get", "component_version_publish",
-    "component_version_queue", "component_versions",
-    "gateway_for", "gateway_shutdown", "identity_headers", "key_hash", "subcategories", "subscription_create",
-    "subscription_decide", "subscription_get", "subscription_list", "subscription_queue", "subscription_revoke",
-    "usage_csv", "usage_report", "usage_series", "usage_xlsx", "validate_openapi",
+    "TRANSITIONS",
+    "Gateway",
+    "GatewayError",
+    "Meter",
+    "analytics_engine",
+    "analytics_lake_export",
+    "analytics_run_builtin",
+    "app_create",
+    "app_disable",
+    "app_get",
+    "app_key_create",
+    "app_key_revoke",
+    "app_key_rotate",
+    "app_keys",
+    "app_list",
+    "builtin_catalogue",
+    "calls_recent",
+    "component_by_code",
+    "component_consumers",
+    "component_create",
+    "component_delete",
+    "component_dependencies",
+    "component_deprecate",
+    "component_get",
+    "component_list",
+    "component_reinstate",
+    "component_retire",
+    "component_review",
+    "component_review_queue",
+    "component_submit",
+    "component_update",
+    "component_version_create",
+    "component_version_get",
+    "component_version_publish",
+    "component_version_queue",
+    "component_versions",
+    "gateway_for",
+    "gateway_shutdown",
+    "identity_headers",
+    "key_hash",
+    "subcategories",
+    "subscription_create",
+    "subscription_decide",
+    "subscription_get",
+    "subscription_list",
+    "subscription_queue",
+    "subscription_revoke",
+    "usage_csv",
+    "usage_report",
+    "usage_series",
+    "usage_xlsx",
+    "validate_openapi",
 ]
 
 
