@@ -25,6 +25,18 @@ from cityhub.compute.access.service import (
     subscription_queue,
     subscription_revoke,
 )
+from cityhub.compute.analytics.analyses import (
+    analysis_create,
+    analysis_delete,
+    analysis_get,
+    analysis_list,
+    analysis_run,
+    analysis_run_cancel,
+    analysis_run_csv,
+    analysis_run_get,
+    analysis_runs,
+    analysis_update,
+)
 from cityhub.compute.analytics.service import engine as analytics_engine
 from cityhub.compute.analytics.service import lake_export as analytics_lake_export
 from cityhub.compute.analytics.service import run_builtin as analytics_run_builtin
@@ -69,6 +81,16 @@ __all__ = [
     "Gateway",
     "GatewayError",
     "Meter",
+    "analysis_create",
+    "analysis_delete",
+    "analysis_get",
+    "analysis_list",
+    "analysis_run",
+    "analysis_run_cancel",
+    "analysis_run_csv",
+    "analysis_run_get",
+    "analysis_runs",
+    "analysis_update",
     "analytics_engine",
     "analytics_lake_export",
     "analytics_run_builtin",

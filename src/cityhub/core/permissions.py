@@ -86,6 +86,7 @@ class P(StrEnum):
     COMPUTE_REVIEW = "compute.review"  # the bureau: review components, publish versions, deprecate, retire
     ANALYTICS_LAKE_READ = "analytics.lake_read"  # SQL over the whole Parquet lake (every unit's telemetry, facts)
     ANALYTICS_LAKE_EXPORT = "analytics.lake_export"  # write the registry and ops facts to the lake
+    ANALYSIS_WRITE = "analytics.analysis_write"  # a unit's saved analyses: write, run (over what the runner may read)
     # context (the NGSI-LD broker)
     CONTEXT_READ = "context.read"  # a unit's own entities (others' only through a grant, or when public)
     CONTEXT_READ_ALL = "context.read_all"  # every unit's entities
@@ -96,7 +97,7 @@ class P(StrEnum):
 _UNIT_STAFF = frozenset({
     P.USER_READ, P.CLOUD_READ, P.CLOUD_REQUEST_CREATE, P.CLOUD_SYSTEM_WRITE, P.CONNECT_READ, P.ASSET_WRITE,
     P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.OPS_WORK, P.COMPUTE_READ, P.COMPUTE_PUBLISH,
-    P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE,
+    P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE, P.ANALYSIS_WRITE,
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[P]] = {

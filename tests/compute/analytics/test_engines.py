@@ -149,3 +149,14 @@ def test_bad_sql_and_bad_parameters_name_the_field(tmp_path: Path) -> None:
 
 def test_the_lake_tables_match_connects_archive_schema() -> None:
     assert lake.TELEMETRY.remove(lake.TELEMETRY.get_field_index("day")) == archive.SCHEMA
+
+
+def test_duckdb_reads_no_file_outside_the_lake(tmp_path: Path) -> None:
+    (tmp_path / "lake").mkdir()
+    (tmp_path / "secret.csv").write_text("a\n1\n")
+    eng = analytics.DuckDBEngine(tmp_path / "lake")
+    for sql in (f"SELECT * FROM read_csv('{tmp_path / 'secret.csv'}')", "SELECT * FROM read_text('/etc/passwd')"):
+        with pytest.raises(ValidationFailed):
+            eng.query(sql, max_rows=10, timeout_s=5)
+    with pytest.raises(ValidationFailed):
+        eng.query("SET enable_external_access = true", max_rows=1, timeout_s=5)

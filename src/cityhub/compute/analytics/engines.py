@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,9 +104,12 @@ class Engine(Protocol):
 
     name: str
 
-    def query(self, sql: str, *, max_rows: int, timeout_s: float,
-              control: QueryControl | None = None) -> Result:
-        """Run one statement (DuckDB dialect) under the limits; QueryCancelled, or 422 naming `sql`."""
+    def query(self, sql: str, *, max_rows: int, timeout_s: float, control: QueryControl | None = None,
+              tables: Mapping[str, pa.Table] | None = None) -> Result:
+        """Run one statement (DuckDB dialect) under the limits, `tables` as views beside the lake's.
+
+        Raises QueryCancelled, or a 422 naming `sql`.
+        """
         ...
 
     def close(self) -> None:
@@ -144,10 +148,17 @@ class DuckDBEngine:
         self.con.execute("SET TimeZone = 'UTC'")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
+        # the second line of defence behind the SQL guard: no file outside the lake and no extension; once off,
+        # external access cannot be turned back on, nor the allowed directories changed, while the database runs
+        root = str(self.lake_dir.resolve()).replace("'", "''")
+        self.con.execute(f"SET allowed_directories = ['{root}/']")
+        self.con.execute("SET enable_external_access = false")
 
-    def refresh(self, cur: Any) -> None:
-        """Define each lake table as a temporary view of this cursor over the files there now."""
+    def refresh(self, cur: Any, tables: Mapping[str, pa.Table] | None = None) -> None:
+        """Define each lake table (and each given table) as a temporary view of this cursor."""
         cur.execute("SET TimeZone = 'UTC'")  # a session setting: each cursor is a session
+        for name, table in (tables or {}).items():
+            cur.register(name, table)
         for t in lake.TABLES:
             files = lake.table_files(self.lake_dir, t)
             if not files:
@@ -162,13 +173,14 @@ class DuckDBEngine:
             cols = ", ".join(f'"{n}"' for n in t.schema.names)
             cur.execute(f'CREATE OR REPLACE TEMP VIEW "{t.name}" AS SELECT {cols} FROM {source}')
 
-    def query(self, sql: str, *, max_rows: int, timeout_s: float, control: QueryControl | None = None) -> Result:
+    def query(self, sql: str, *, max_rows: int, timeout_s: float, control: QueryControl | None = None,
+              tables: Mapping[str, pa.Table] | None = None) -> Result:
         """Run on a cursor of its own (see `Engine.query`)."""
         control = control or QueryControl()
         started = time.monotonic()
         cur = self.con.cursor()  # a connection of its own: temporary views, interrupt and progress are its own
         try:
-            self.refresh(cur)
+            self.refresh(cur, tables)
             control.attach(cur.interrupt, lambda: _duck_progress(cur))
             timer = _timer(control, timeout_s)
             try:
@@ -230,8 +242,10 @@ class SparkEngine:
         self.lake_dir = Path(lake_dir)
         self.spark = session if session is not None else spark_session(master)
 
-    def refresh(self) -> None:
-        """(Re)define each lake table as a temporary view over the files there now."""
+    def refresh(self, tables: Mapping[str, pa.Table] | None = None) -> None:
+        """(Re)define each lake table (and each given table) as a temporary view over the files there now."""
+        for name, table in (tables or {}).items():
+            self.spark.createDataFrame(table).createOrReplaceTempView(name)
         for t in lake.TABLES:
             files = lake.table_files(self.lake_dir, t)
             if not files:
@@ -252,7 +266,8 @@ class SparkEngine:
             raise ValidationFailed(_("Not valid SQL: {error}").format(error=str(exc).splitlines()[0][:200]),
                                    field="sql") from exc
 
-    def query(self, sql: str, *, max_rows: int, timeout_s: float, control: QueryControl | None = None) -> Result:
+    def query(self, sql: str, *, max_rows: int, timeout_s: float, control: QueryControl | None = None,
+              tables: Mapping[str, pa.Table] | None = None) -> Result:
         """Run as a job group of its own, cancelled with it (see `Engine.query`)."""
         control = control or QueryControl()
         started = time.monotonic()
@@ -265,7 +280,7 @@ class SparkEngine:
         try:
             if control.cancelled:
                 raise QueryCancelled(control.timed_out)
-            self.refresh()
+            self.refresh(tables)
             table = self.spark.sql(statement).toArrow()
         except QueryCancelled:
             raise
