@@ -24,16 +24,34 @@ def register(app: typer.Typer) -> None:
         uvicorn.run("cityhub.compute.stub:app", host="127.0.0.1", port=listen, log_level="warning", access_log=False)
 
     @compute_app.command("lake-export")
-    def lake_export() -> None:
-        """Write the device registry and the ops facts (alarms, incidents) to the Parquet lake."""
+    def lake_export(every: Annotated[int, typer.Option(help="Repeat every N seconds (0: once).")] = 0) -> None:
+        """Write the device registry and the ops facts (alarms, incidents) to the Parquet lake.
+
+        With `--every` it runs until stopped and waits out database outages (heartbeat
+        `<var_dir>/health/analytics-export.json`).
+        """
+        import logging
+
         from cityhub.compute import service
         from cityhub.core.actor import Actor
+        from cityhub.kit import resilience
         from cityhub.kit.db import Database
 
         db = Database.from_settings()
-        with db.session_scope() as session:
-            counts = service.analytics_lake_export(session, Actor.system("cli"))
-        typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+        def step() -> float:
+            with db.session_scope() as session:
+                counts = service.analytics_lake_export(session, Actor.system("analytics-export"))
+            typer.echo("lake export " + " ".join(f"{k}={v}" for k, v in counts.items()), err=bool(every))
+            return float(every)
+
+        if not every:
+            step()
+            return
+        settings = get_settings()
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        stop = resilience.stop_on_signals()
+        resilience.run_forever(step, resilience.Watch.for_worker("analytics-export", settings), stop)
 
     @compute_app.command("query")
     def query(name: Annotated[str, typer.Argument(help="A built-in query: daily_aggregate, topk_anomaly, …")],

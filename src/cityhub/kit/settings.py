@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "spark"] = Field(
         "duckdb", description="Analytics engine: duckdb (embedded, the default) or spark (PySpark, the `spark` extra) "
         "— the same SQL over the Parquet lake either way.")
+    analytics_export_s: int = Field(
+        3600, ge=0, description="How often `make run` writes the device registry and ops facts to the Parquet lake "
+        "(`cityhub compute lake-export --every`); 0 turns the schedule off.")
     spark_master: str = Field(
         "local[*]", description="Spark master when CITYHUB_ENGINE=spark: local[*] on this machine, or a cluster URL "
         "(spark://host:7077, yarn, k8s://…); the lake must then be on storage every executor sees at the same path.")
