@@ -109,6 +109,11 @@ ROLES: dict[str, tuple[str, str]] = {
     "compute.builtins.classify": ("service", "built-in: citizen-report classification"),
     "compute.builtins.reportset": ("service", "the classifier's labelled report set"),
     "compute.stub": ("service", "the demo's stub department system (an upstream served by make run)"),
+    "compute.analytics.lake": ("service", "the Parquet lake's tables and the facts export"),
+    "compute.analytics.engines": ("service", "the analytics SQL engine: DuckDB and Spark backends"),
+    "compute.analytics.queries": ("service", "the built-in analytics queries"),
+    "compute.analytics.analyses": ("service", "saved analyses: checked SQL over what the runner may read, runs"),
+    "compute.analytics.jobs": ("service", "analysis runs as jobs: thread pool, answer and end state as files"),
     # context (NGSI-LD broker)
     "context.batch": ("service", "batch entity operations"),
     "context.bulk": ("service", "the bulk path of batch create and upsert"),

@@ -7,7 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from cityhub.compute import service as compute
-from cityhub.compute.schemas import AppCreate, SubscriptionCreate, VersionCreate
+from cityhub.compute.schemas import (
+    AnalysisCreate,
+    AnalysisRunStart,
+    AppCreate,
+    SubscriptionCreate,
+    VersionCreate,
+)
 from tests.authz import ANY_USER, Expect, roles
 from tests.compute.helpers import component_data
 
@@ -44,7 +50,13 @@ def prepare(w: Any) -> None:
     app_b = compute.app_create(s, w.actors["org_member_b"], AppCreate(org_id=w.orgs["dept_b"].id, name="az-b"))
     sub = compute.subscription_create(s, w.actors["org_member_b"], SubscriptionCreate(
         app_id=app_b.id, component_code="az-pub", version="1.0.0"))
-    w.extra["compute"] = {"draft": _component(w, "az-draft", "draft"), "review": _component(w, "az-review", "review"),
+    admin = w.actors["platform_admin"]
+    analysis = compute.analysis_create(s, admin, AnalysisCreate(
+        org_id=w.orgs["dept_a"].id, name="az-analysis", sql="SELECT count(*) AS n FROM devices"))
+    run = compute.analysis_run(s, admin, analysis.id, AnalysisRunStart(), wait=True)
+    w.extra["compute_run"] = run["id"]
+    w.extra["compute"] = {"analysis": analysis, "draft": _component(w, "az-draft", "draft"),
+                          "review": _component(w, "az-review", "review"),
                           "pub": pub, "dep": _component(w, "az-dep", "deprecated"), "v2": v2, "app_a": app_a,
                           "app_b": app_b, "key_a": key_a, "sub": sub}
 
@@ -105,5 +117,24 @@ EXPECTATIONS = [
            params=_p("sub_id", "sub"), body=lambda w: {"note": "停用"}),
     Expect("GET", f"{P}/usage", ANY_USER),
     Expect("GET", f"{P}/usage.csv", ANY_USER),
+    # saved analyses of dept A: the prepared one reads the lake (a platform admin's); a new one reads dept A's
+    # people table (tests/authz/data.py prepares it; bodies are built when the call is made)
+    Expect("GET", f"{P}/analyses", ANY_USER),
+    Expect("POST", f"{P}/analyses", WRITERS_A, body=lambda w: {
+        "org_id": str(w.orgs["dept_a"].id), "name": "新分析",
+        "sql": f'SELECT count(*) AS n FROM "{w.extra["d_res"].id}"'},
+        refs={"org_id": lambda w: w.orgs["dept_b"].id}),
+    Expect("GET", f"{P}/analyses/{{analysis_id}}", WRITERS_A, params=_p("analysis_id", "analysis")),
+    Expect("PATCH", f"{P}/analyses/{{analysis_id}}", WRITERS_A, params=_p("analysis_id", "analysis"),
+           body=lambda w: {"chart": "bar"}),
+    Expect("DELETE", f"{P}/analyses/{{analysis_id}}", WRITERS_A, params=_p("analysis_id", "analysis")),
+    Expect("POST", f"{P}/analyses/{{analysis_id}}/runs", WRITERS_A, params=_p("analysis_id", "analysis"),
+           body=lambda w: {"max_rows": 10, "timeout_s": 5}),
+    Expect("GET", f"{P}/analyses/{{analysis_id}}/runs", WRITERS_A, params=_p("analysis_id", "analysis")),
+    Expect("GET", f"{P}/analyses/runs/{{run_id}}", WRITERS_A, params=lambda w: {"run_id": w.extra["compute_run"]}),
+    Expect("POST", f"{P}/analyses/runs/{{run_id}}/cancel", WRITERS_A,
+           params=lambda w: {"run_id": w.extra["compute_run"]}, note="409: the run has ended"),
+    Expect("GET", f"{P}/analyses/runs/{{run_id}}/csv", WRITERS_A,
+           params=lambda w: {"run_id": w.extra["compute_run"]}),
     Expect("GET", f"{P}/usage.xlsx", ANY_USER),
 ]

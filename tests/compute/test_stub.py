@@ -44,4 +44,6 @@ def test_make_run_starts_the_stub_unless_its_port_is_0() -> None:
     s = get_settings()
     cmd = background.commands(s)
     assert cmd and cmd[0][-4:] == ["compute", "demo-upstream", "--port", str(s.compute_demo_upstream_port)]
-    assert background.commands(s.model_copy(update={"compute_demo_upstream_port": 0})) == []
+    off = s.model_copy(update={"compute_demo_upstream_port": 0})
+    assert [c[3:5] for c in background.commands(off)] == [["compute", "lake-export"]]  # issue 18: the lake export
+    assert background.commands(off.model_copy(update={"analytics_export_s": 0})) == []

@@ -260,6 +260,74 @@ def usage(session: DbSession, actor: CurrentActor, since: datetime | None = None
     return compute.usage_report(session, actor, since=since, until=until, org_id=org_id, component_id=component_id)
 
 
+# ---- saved analyses (issue 18)
+
+
+@router.get("/analyses", response_model=Page[schemas.Analysis])
+def analyses(session: DbSession, actor: CurrentActor, page: Paging) -> Response:
+    """The saved analyses of the caller's units."""
+    items, total = compute.analysis_list(session, actor, page)
+    return page_response(schemas.Analysis, items, total, page)
+
+
+@router.post("/analyses", response_model=schemas.Analysis, status_code=201)
+def analysis_create(session: DbSession, actor: CurrentActor, body: schemas.AnalysisCreate) -> Any:
+    """Save an analysis; SQL that is not one read-only statement over readable tables is a 422 naming `sql`."""
+    return compute.analysis_create(session, actor, body)
+
+
+@router.get("/analyses/runs/{run_id}", response_model=schemas.AnalysisRun)
+def analysis_run_get(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Any:
+    """A run: its state and progress, and its first rows once it succeeded."""
+    return compute.analysis_run_get(session, actor, run_id)
+
+
+@router.post("/analyses/runs/{run_id}/cancel", response_model=schemas.AnalysisRun)
+def analysis_run_cancel(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Any:
+    """Cancel a running run (409 once it has ended)."""
+    return compute.analysis_run_cancel(session, actor, run_id)
+
+
+@router.get("/analyses/runs/{run_id}/csv")
+def analysis_run_csv(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
+    """A finished run's answer as CSV."""
+    return Response(compute.analysis_run_csv(session, actor, run_id), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="analysis-{run_id}.csv"'})
+
+
+@router.get("/analyses/{analysis_id}", response_model=schemas.Analysis)
+def analysis_get(session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID) -> Any:
+    """One saved analysis."""
+    return compute.analysis_get(session, actor, analysis_id)
+
+
+@router.patch("/analyses/{analysis_id}", response_model=schemas.Analysis)
+def analysis_update(session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID,
+                    body: schemas.AnalysisUpdate) -> Any:
+    """Change an analysis (a new SQL is checked first)."""
+    return compute.analysis_update(session, actor, analysis_id, body)
+
+
+@router.delete("/analyses/{analysis_id}", status_code=204)
+def analysis_delete(session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID) -> Response:
+    """Delete an analysis and its runs."""
+    compute.analysis_delete(session, actor, analysis_id)
+    return Response(status_code=204)
+
+
+@router.post("/analyses/{analysis_id}/runs", response_model=schemas.AnalysisRun, status_code=202)
+def analysis_run(session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID,
+                 body: schemas.AnalysisRunStart | None = None) -> Any:
+    """Run the analysis as a job over what the caller may read (row and time limits); poll the run for progress."""
+    return compute.analysis_run(session, actor, analysis_id, body or schemas.AnalysisRunStart())
+
+
+@router.get("/analyses/{analysis_id}/runs", response_model=list[schemas.AnalysisRun])
+def analysis_runs(session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID) -> Any:
+    """The analysis's latest runs, newest first."""
+    return compute.analysis_runs(session, actor, analysis_id)
+
+
 @router.get("/usage.csv")
 def usage_csv(session: DbSession, actor: CurrentActor, since: datetime | None = None, until: datetime | None = None,
               org_id: uuid.UUID | None = None, component_id: uuid.UUID | None = None) -> Response:

@@ -1,4 +1,4 @@
-"""Commands of the capability hub: the demo's stub department system."""
+"""Commands of the capability hub: the demo's stub department system, the analytics lake and its queries."""
 
 from __future__ import annotations
 
@@ -22,3 +22,56 @@ def register(app: typer.Typer) -> None:
 
         listen = port or get_settings().compute_demo_upstream_port
         uvicorn.run("cityhub.compute.stub:app", host="127.0.0.1", port=listen, log_level="warning", access_log=False)
+
+    @compute_app.command("lake-export")
+    def lake_export(every: Annotated[int, typer.Option(help="Repeat every N seconds (0: once).")] = 0) -> None:
+        """Write the device registry and the ops facts (alarms, incidents) to the Parquet lake.
+
+        With `--every` it runs until stopped and waits out database outages (heartbeat
+        `<var_dir>/health/analytics-export.json`).
+        """
+        import logging
+
+        from cityhub.compute import service
+        from cityhub.core.actor import Actor
+        from cityhub.kit import resilience
+        from cityhub.kit.db import Database
+
+        db = Database.from_settings()
+
+        def step() -> float:
+            with db.session_scope() as session:
+                counts = service.analytics_lake_export(session, Actor.system("analytics-export"))
+            typer.echo("lake export " + " ".join(f"{k}={v}" for k, v in counts.items()), err=bool(every))
+            return float(every)
+
+        if not every:
+            step()
+            return
+        settings = get_settings()
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        stop = resilience.stop_on_signals()
+        resilience.run_forever(step, resilience.Watch.for_worker("analytics-export", settings), stop)
+
+    @compute_app.command("query")
+    def query(name: Annotated[str, typer.Argument(help="A built-in query: daily_aggregate, topk_anomaly, …")],
+              k: Annotated[int | None, typer.Option(help="topk_anomaly: how many points.")] = None,
+              max_rows: Annotated[int, typer.Option(help="Row limit.")] = 50,
+              timeout: Annotated[float, typer.Option(help="Time limit in seconds.")] = 60.0) -> None:
+        """Run a built-in analytics query on the configured engine (CITYHUB_ENGINE) and print CSV."""
+        import csv
+        import sys
+
+        from cityhub.compute import service
+
+        eng = service.analytics_engine()
+        try:
+            res = service.analytics_run_builtin(eng, name, {"k": k} if k is not None else None,
+                                                max_rows=max_rows, timeout_s=timeout)
+        finally:
+            eng.close()
+        out = csv.writer(sys.stdout)
+        out.writerow(res.columns)
+        out.writerows(res.rows())
+        typer.echo(f"# {res.engine}: {res.table.num_rows} rows{' (truncated)' if res.truncated else ''} "
+                   f"in {res.elapsed_s:.2f} s", err=True)

@@ -189,3 +189,31 @@ class UsageHourly(Base):
     latency_ms_max: Mapped[float] = mapped_column(Float, default=0.0)
     bytes_in: Mapped[int] = mapped_column(BigId, default=0)
     bytes_out: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class Analysis(UUIDPk, Timestamps, Base):
+    """A saved analysis (issue 18): one read-only SQL statement of a unit's analyst, and how to chart its answer."""
+
+    __tablename__ = "compute_analysis"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sql: Mapped[str] = mapped_column(Text)
+    chart: Mapped[str] = mapped_column(String(10), default="table")  # table | line | bar
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class AnalysisRun(UUIDPk, Base):
+    """One run of an analysis as a job: started here; its answer and end state are files under the var folder."""
+
+    __tablename__ = "compute_analysis_run"
+
+    analysis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_analysis.id", ondelete="CASCADE"),
+                                                   index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    started_by: Mapped[str] = mapped_column(String(100), default="")
+    engine: Mapped[str] = mapped_column(String(10))
+    max_rows: Mapped[int] = mapped_column(Integer)
+    timeout_s: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)

@@ -135,3 +135,53 @@ def subscription_revoke(actor: Actor, consumer_org_id: uuid.UUID, owner_org_id: 
 def usage_read(actor: Actor, org_id: uuid.UUID) -> None:
     """A unit's usage: its staff, and those who read every unit's."""
     require(sees_unit(actor, org_id), "You may not read this unit's usage")
+
+
+def analytics_lake_read(actor: Actor) -> None:
+    """Queries over the whole lake (every unit's archived telemetry and facts): city-wide readers only."""
+    require(can(actor, P.ANALYTICS_LAKE_READ))
+
+
+def analytics_lake_export(actor: Actor) -> None:
+    """Writing the registry and ops facts to the lake: platform admins and the platform itself."""
+    require(can(actor, P.ANALYTICS_LAKE_EXPORT))
+
+
+def analysis_read(actor: Actor, org_id: uuid.UUID) -> bool:
+    """May the actor see the unit's saved analyses (and run them)?"""
+    return can(actor, P.ANALYSIS_WRITE, org_id)
+
+
+def analysis_orgs(actor: Actor) -> frozenset[uuid.UUID]:
+    """Units whose analyses the actor lists (platform admins: every unit, checked by the caller)."""
+    return orgs_with(actor, P.ANALYSIS_WRITE)
+
+
+def analysis_create(actor: Actor, org_id: uuid.UUID) -> None:
+    """The unit's staff save its analyses."""
+    require(can(actor, P.ANALYSIS_WRITE, org_id))
+
+
+def analysis_update(actor: Actor, org_id: uuid.UUID) -> None:
+    """The unit's staff change its analyses."""
+    require(can(actor, P.ANALYSIS_WRITE, org_id))
+
+
+def analysis_delete(actor: Actor, org_id: uuid.UUID) -> None:
+    """The unit's staff delete its analyses."""
+    require(can(actor, P.ANALYSIS_WRITE, org_id))
+
+
+def analysis_run(actor: Actor, org_id: uuid.UUID) -> None:
+    """The unit's staff run its analyses (each over the tables the runner may read)."""
+    require(can(actor, P.ANALYSIS_WRITE, org_id))
+
+
+def analysis_run_cancel(actor: Actor, org_id: uuid.UUID) -> None:
+    """The unit's staff cancel its runs."""
+    require(can(actor, P.ANALYSIS_WRITE, org_id))
+
+
+def sees_lake(actor: Actor) -> bool:
+    """May the actor's SQL name the lake's views (every unit's telemetry)?"""
+    return can(actor, P.ANALYTICS_LAKE_READ)

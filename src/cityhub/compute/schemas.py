@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -264,3 +264,59 @@ class UsagePoint(BaseModel):
     hour: datetime
     calls: int
     errors: int
+
+
+# ---- saved analyses (issue 18)
+
+ChartKind = Literal["table", "line", "bar"]
+
+
+class AnalysisCreate(InputModel):
+    """Save an analysis: one read-only SQL statement over the views the runner may read, and its chart."""
+
+    org_id: uuid.UUID | None = None  # the caller's home unit when omitted
+    name: str = _NAME
+    sql: str = Field(min_length=1, max_length=10_000)
+    chart: ChartKind = "table"
+
+
+class AnalysisUpdate(InputModel):
+    """Change an analysis (the SQL is checked again)."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    sql: str | None = Field(None, min_length=1, max_length=10_000)
+    chart: ChartKind | None = None
+
+
+class Analysis(Timestamped):
+    """A saved analysis."""
+
+    org_id: uuid.UUID
+    name: str
+    sql: str
+    chart: str
+    created_by: str
+
+
+class AnalysisRunStart(InputModel):
+    """Run an analysis as a job, under a row limit and a time limit."""
+
+    max_rows: int = Field(10_000, ge=1, le=100_000)
+    timeout_s: float = Field(60.0, ge=1, le=600)
+
+
+class AnalysisRun(IDSchema):
+    """A run: running (with progress), succeeded (its first rows), failed, cancelled or timed out."""
+
+    analysis_id: uuid.UUID
+    status: str
+    engine: str
+    started_by: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    progress: float | None = None
+    rows: int | None = None
+    truncated: bool = False
+    error: str | None = None
+    columns: list[str] = Field(default_factory=list)
+    records: list[list[Any]] = Field(default_factory=list)

@@ -84,6 +84,9 @@ class P(StrEnum):
     COMPUTE_CONSUME = "compute.consume"  # a unit's consumer applications, their keys and subscriptions
     COMPUTE_APPROVE = "compute.approve"  # decide subscriptions to the unit's components
     COMPUTE_REVIEW = "compute.review"  # the bureau: review components, publish versions, deprecate, retire
+    ANALYTICS_LAKE_READ = "analytics.lake_read"  # SQL over the whole Parquet lake (every unit's telemetry, facts)
+    ANALYTICS_LAKE_EXPORT = "analytics.lake_export"  # write the registry and ops facts to the lake
+    ANALYSIS_WRITE = "analytics.analysis_write"  # a unit's saved analyses: write, run (over what the runner may read)
     # context (the NGSI-LD broker)
     CONTEXT_READ = "context.read"  # a unit's own entities (others' only through a grant, or when public)
     CONTEXT_READ_ALL = "context.read_all"  # every unit's entities
@@ -94,7 +97,7 @@ class P(StrEnum):
 _UNIT_STAFF = frozenset({
     P.USER_READ, P.CLOUD_READ, P.CLOUD_REQUEST_CREATE, P.CLOUD_SYSTEM_WRITE, P.CONNECT_READ, P.ASSET_WRITE,
     P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.OPS_WORK, P.COMPUTE_READ, P.COMPUTE_PUBLISH,
-    P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE,
+    P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE, P.ANALYSIS_WRITE,
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
@@ -107,14 +110,15 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
     Role.ORG_MEMBER: _UNIT_STAFF,
     Role.OPERATOR: frozenset({
         P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ, P.CONNECT_INSPECT,
-        P.OPS_READ_ALL, P.OPS_COMMAND, P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL,
+        P.OPS_READ_ALL, P.OPS_COMMAND, P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL, P.ANALYTICS_LAKE_READ,
     }),
     Role.AUDITOR: frozenset({
         P.USER_READ, P.AUDIT_READ, P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ,
         P.CONNECT_INSPECT, P.DATA_READ, P.OPS_READ_ALL, P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL,
+        P.ANALYTICS_LAKE_READ,
     }),
     DerivedRole.BUREAU_STAFF: frozenset({P.CITY_OVERVIEW, P.DATA_REVIEW, P.CLOUD_RANKING_READ, P.COMPUTE_REVIEW,
-                                         P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL}),
+                                         P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL, P.ANALYTICS_LAKE_READ}),
     DerivedRole.BUREAU_ADMIN: frozenset({P.DATA_CORE_APPROVE, P.CLOUD_REQUEST_APPROVE_BUREAU, P.CLOUD_READ}),
 }
 

@@ -65,7 +65,15 @@ class Settings(BaseSettings):
     )
     mqtt_url: str = Field("", description="MQTT broker, e.g. mqtt://127.0.0.1:1883; empty disables MQTT.")
     redis_url: str = Field("", description="Redis for cache and rate limits, e.g. redis://127.0.0.1:6379/0.")
-    engine: Literal["duckdb", "spark"] = Field("duckdb", description="Analytics engine.")
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="Analytics engine: duckdb (embedded, the default) or spark (PySpark, the `spark` extra) "
+        "— the same SQL over the Parquet lake either way.")
+    analytics_export_s: int = Field(
+        3600, ge=0, description="How often `make run` writes the device registry and ops facts to the Parquet lake "
+        "(`cityhub compute lake-export --every`); 0 turns the schedule off.")
+    spark_master: str = Field(
+        "local[*]", description="Spark master when CITYHUB_ENGINE=spark: local[*] on this machine, or a cluster URL "
+        "(spark://host:7077, yarn, k8s://…); the lake must then be on storage every executor sees at the same path.")
     demo_password: str = Field("", description="Password for demo users; empty generates one and prints it once.")
     log_level: str = Field("INFO", description="Python logging level.")
     access_log: bool = Field(True, description="One log line per HTTP request (logger cityhub.access): method, "

@@ -75,8 +75,12 @@ def _open_tables(session: Session, names: set[str]) -> dict[str, tuple[str, list
     return out
 
 
-def check(session: Session, sql: str) -> tuple[exp.Expression, dict[str, tuple[str, list[str]]]]:  # noqa: C901  # the public-SQL guard: each refusal a visible branch, in one reviewable place
-    """Parse and check the query; returns the rewritten tree and the tables it reads."""
+def read_only_tree(sql: str) -> tuple[exp.Expression, set[str]]:
+    """Parse and check one read-only query (PostgreSQL syntax); returns its tree and the table names it reads.
+
+    Shared by the open portal's public SQL (below) and compute's saved analyses, which decide themselves which
+    names are tables the caller may read (CTE references are not among the names).
+    """
     if not sql or not sql.strip():
         raise _refuse(_("Give a SELECT statement"))
     if len(sql) > MAX_SQL_LENGTH:
@@ -106,6 +110,12 @@ def check(session: Session, sql: str) -> tuple[exp.Expression, dict[str, tuple[s
                 raise _refuse(_("Table not found or not open: {name}").format(name=node.sql()[:80]))
             if not _is_cte_reference(node):
                 names.add(node.name)
+    return tree, names
+
+
+def check(session: Session, sql: str) -> tuple[exp.Expression, dict[str, tuple[str, list[str]]]]:
+    """Parse and check the query; returns the rewritten tree and the tables it reads."""
+    tree, names = read_only_tree(sql)
     if not names:
         raise _refuse(_("Read at least one datastore table"))
     tables = _open_tables(session, names)

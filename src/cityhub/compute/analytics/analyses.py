@@ -1,0 +1,238 @@
+"""Saved analyses: an analyst's read-only SQL, checked before it is saved and again before it runs, run as a job.
+
+The SQL guard is the open portal's (`data.service.sql_read_only_tree`, sqlglot): exactly one SELECT, whitelisted
+functions, plain table names. Here a name is readable when it is
+- the id of a datastore table resource the **runner** may read through the data domain's own read
+  (`data.service.datastore_query`: the provider clear, the bureau masked, a granted unit only its granted items,
+  masked, counted against the grant's quota and written to its access log) — its rows are read that way, at most
+  `MAX_TABLE_ROWS`, into an Arrow table the engine sees under that name; so masking is enforced, not advisory: the
+  engine never sees a clear value the runner could not read;
+- one of the lake's views (`lake.TABLES`), for callers holding `analytics.lake_read`.
+
+A run is a job on a small thread pool of this process (`jobs.py`): its row and time limits are the engine's, its
+progress and cancel the engine's `QueryControl`; its answer is a Parquet file and its end state a JSON file beside it,
+under `<var_dir>/analytics/runs/`, so any process sharing the folder reads a finished run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlglot import exp
+
+from cityhub.compute import policies
+from cityhub.compute.analytics import jobs, lake
+from cityhub.compute.models import Analysis, AnalysisRun
+from cityhub.compute.schemas import AnalysisCreate, AnalysisRunStart, AnalysisUpdate
+from cityhub.core import service as core
+from cityhub.core.actor import Actor
+from cityhub.data import service as data
+from cityhub.kit.errors import CityhubError, Conflict, NotFound, ValidationFailed
+from cityhub.kit.i18n import gettext as _
+from cityhub.kit.pagination import PageParams, paginate
+from cityhub.kit.refs import reference
+from cityhub.kit.settings import get_settings
+
+MAX_TABLE_ROWS = 200_000
+_PAGE = 1000
+LAKE_NAMES = {t.name for t in lake.TABLES}
+
+
+def _check_sql(session: Session, actor: Actor, sql: str) -> tuple[str, list[uuid.UUID], list[str]]:
+    """The statement in DuckDB's dialect, the datastore resources and the lake views it reads (422 naming `sql`)."""
+    tree, names = data.sql_read_only_tree(sql)
+    if not names:
+        raise ValidationFailed(_("Read at least one table"), field="sql")
+    resources: list[uuid.UUID] = []
+    views: list[str] = []
+    for name in sorted(names):
+        if name.lower() in LAKE_NAMES:
+            if not policies.sees_lake(actor):
+                raise ValidationFailed(_("Table not found or not readable: {name}").format(name=name[:80]),
+                                       field="sql")
+            views.append(name.lower())
+            continue
+        try:
+            resources.append(uuid.UUID(name))
+        except ValueError:
+            raise ValidationFailed(_("Table not found or not readable: {name}").format(name=name[:80]),
+                                   field="sql") from None
+    for rid in resources:  # visible and readable by this caller (the read itself is the check: no rows are kept)
+        _read(session, actor, rid, limit=1)
+    for node in tree.find_all(exp.Table):
+        if node.name.lower() in LAKE_NAMES:
+            node.set("this", exp.to_identifier(node.name.lower(), quoted=True))
+        else:
+            node.set("this", exp.to_identifier(str(uuid.UUID(node.name)), quoted=True))
+    return tree.sql(dialect="duckdb"), resources, views
+
+
+def _read(session: Session, actor: Actor, rid: uuid.UUID, limit: int) -> pa.Table:
+    """The rows of one resource as the runner may read them (masked, granted items only, logged)."""
+    records: list[dict[str, Any]] = []
+    fields: list[str] = []
+    after: int | None = 0
+    try:
+        while after is not None and len(records) < limit:
+            fields, page, _total, after = data.datastore_query(
+                session, actor, rid, limit=min(_PAGE, limit - len(records)), after=after, include_total=False)
+            records.extend(page)
+    except CityhubError as exc:
+        if exc.status_code in (403, 404, 409):
+            raise ValidationFailed(_("Table not found or not readable: {name}").format(name=str(rid)),
+                                   field="sql") from exc
+        raise
+    columns = [f for f in fields if f != "_id"] or fields
+    return pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in records]) if records else pa.table(
+        {c: pa.array([], pa.string()) for c in columns})
+
+
+def _visible(session: Session, actor: Actor, analysis_id: uuid.UUID) -> Analysis:
+    a = session.get(Analysis, analysis_id)
+    if a is None or not (actor.is_platform_admin or policies.analysis_read(actor, a.org_id)):
+        raise NotFound(_("Analysis not found"))
+    return a
+
+
+def analysis_list(session: Session, actor: Actor, page: PageParams) -> tuple[list[Analysis], int]:
+    """The analyses of the caller's units (every unit's for platform admins), by name."""
+    stmt = select(Analysis).order_by(Analysis.name, Analysis.id)
+    if not actor.is_platform_admin:
+        stmt = stmt.where(Analysis.org_id.in_(policies.analysis_orgs(actor)))
+    return paginate(session, stmt, page)
+
+
+def analysis_get(session: Session, actor: Actor, analysis_id: uuid.UUID) -> Analysis:
+    """One analysis (404 when unknown or not the caller's units')."""
+    return _visible(session, actor, analysis_id)
+
+
+def _unique(session: Session, org_id: uuid.UUID, name: str, own: uuid.UUID | None = None) -> None:
+    other = session.scalar(select(Analysis.id).where(Analysis.org_id == org_id, Analysis.name == name))
+    if other is not None and other != own:
+        raise Conflict(_("An analysis of this name exists"))
+
+
+def analysis_create(session: Session, actor: Actor, body: AnalysisCreate) -> Analysis:
+    """Save an analysis; its SQL is refused (422 naming `sql`) before it is saved unless it is readable SQL."""
+    org_id = body.org_id or actor.org_id
+    if org_id is None:
+        raise ValidationFailed(_("Name the unit"), field="org_id")
+    reference("org_id", lambda: core.organization_get(session, actor, org_id))
+    policies.analysis_create(actor, org_id)
+    _check_sql(session, actor, body.sql)
+    _unique(session, org_id, body.name)
+    a = Analysis(org_id=org_id, name=body.name, sql=body.sql, chart=body.chart, created_by=actor.username)
+    session.add(a)
+    session.flush()
+    core.audit_record(session, actor, "analysis_create", target_type="compute_analysis", target_id=a.id,
+                      org_id=org_id, after={"name": a.name, "sql": a.sql, "chart": a.chart})
+    return a
+
+
+def analysis_update(session: Session, actor: Actor, analysis_id: uuid.UUID, body: AnalysisUpdate) -> Analysis:
+    """Change an analysis (a new SQL is checked first)."""
+    a = _visible(session, actor, analysis_id)
+    policies.analysis_update(actor, a.org_id)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "sql" in changes:
+        _check_sql(session, actor, changes["sql"])
+    if "name" in changes:
+        _unique(session, a.org_id, changes["name"], a.id)
+    before = {k: getattr(a, k) for k in changes}
+    for k, v in changes.items():
+        setattr(a, k, v)
+    session.flush()
+    core.audit_record(session, actor, "analysis_update", target_type="compute_analysis", target_id=a.id,
+                      org_id=a.org_id, before=before, after=changes)
+    return a
+
+
+def analysis_delete(session: Session, actor: Actor, analysis_id: uuid.UUID) -> None:
+    """Delete an analysis and its runs' records."""
+    a = _visible(session, actor, analysis_id)
+    policies.analysis_delete(actor, a.org_id)
+    core.audit_record(session, actor, "analysis_delete", target_type="compute_analysis", target_id=a.id,
+                      org_id=a.org_id, before={"name": a.name})
+    for run in session.scalars(select(AnalysisRun).where(AnalysisRun.analysis_id == a.id)):
+        session.delete(run)
+    session.delete(a)
+    session.flush()
+
+
+def analysis_run(session: Session, actor: Actor, analysis_id: uuid.UUID, body: AnalysisRunStart, *,
+                 wait: bool = False) -> dict[str, Any]:
+    """Start a run as a job (the caller's reads: the SQL is checked again and the tables read now, as the caller)."""
+    a = _visible(session, actor, analysis_id)
+    policies.analysis_run(actor, a.org_id)
+    statement, resources, _views = _check_sql(session, actor, a.sql)
+    tables = {str(rid): _read(session, actor, rid, MAX_TABLE_ROWS) for rid in resources}
+    s = get_settings()
+    run = AnalysisRun(analysis_id=a.id, org_id=a.org_id, started_by=actor.username, engine=s.engine,
+                      max_rows=body.max_rows, timeout_s=body.timeout_s)
+    session.add(run)
+    session.flush()
+    core.audit_record(session, actor, "analysis_run", target_type="compute_analysis", target_id=a.id,
+                      org_id=a.org_id, after={"run": str(run.id), "max_rows": body.max_rows,
+                                              "timeout_s": body.timeout_s, "tables": sorted(tables)})
+    jobs.start(run.id, statement, tables, max_rows=body.max_rows, timeout_s=body.timeout_s, wait=wait)
+    return _run_view(run)
+
+
+def _visible_run(session: Session, actor: Actor, run_id: uuid.UUID) -> AnalysisRun:
+    run = session.get(AnalysisRun, run_id)
+    if run is None:
+        raise NotFound(_("Run not found"))
+    _visible(session, actor, run.analysis_id)
+    return run
+
+
+def _run_view(run: AnalysisRun, rows: int = 200) -> dict[str, Any]:
+    state = jobs.state(run.id)
+    out: dict[str, Any] = {"id": run.id, "analysis_id": run.analysis_id, "engine": run.engine,
+                           "started_by": run.started_by, "started_at": run.started_at, **state}
+    if state["status"] == "succeeded":
+        table = jobs.result(run.id)
+        if table is not None:
+            out["columns"] = list(table.column_names)
+            head = table.slice(0, rows)
+            cols = [[jobs.plain(v) for v in c.to_pylist()] for c in head.columns]
+            out["records"] = [list(r) for r in zip(*cols, strict=True)] if cols else []
+    return out
+
+
+def analysis_run_get(session: Session, actor: Actor, run_id: uuid.UUID) -> dict[str, Any]:
+    """A run's state, progress and first rows."""
+    return _run_view(_visible_run(session, actor, run_id))
+
+
+def analysis_runs(session: Session, actor: Actor, analysis_id: uuid.UUID, limit: int = 20) -> list[dict[str, Any]]:
+    """An analysis's latest runs, newest first."""
+    a = _visible(session, actor, analysis_id)
+    runs = session.scalars(select(AnalysisRun).where(AnalysisRun.analysis_id == a.id)
+                           .order_by(AnalysisRun.started_at.desc(), AnalysisRun.id).limit(limit))
+    return [_run_view(r, rows=0) for r in runs]
+
+
+def analysis_run_cancel(session: Session, actor: Actor, run_id: uuid.UUID) -> dict[str, Any]:
+    """Cancel a running run (409 once it has ended)."""
+    run = _visible_run(session, actor, run_id)
+    policies.analysis_run_cancel(actor, run.org_id)
+    if not jobs.cancel(run.id):
+        raise Conflict(_("The run has ended"))
+    core.audit_record(session, actor, "analysis_run_cancel", target_type="compute_analysis",
+                      target_id=run.analysis_id, org_id=run.org_id, after={"run": str(run.id)})
+    return _run_view(run)
+
+
+def analysis_run_csv(session: Session, actor: Actor, run_id: uuid.UUID) -> bytes:
+    """A finished run's whole answer as CSV (409 while it runs or when it has none)."""
+    run = _visible_run(session, actor, run_id)
+    table = jobs.result(run.id)
+    if table is None:
+        raise Conflict(_("The run has no result"))
+    return jobs.csv_bytes(table)
