@@ -104,3 +104,18 @@ def test_users_page_filters_by_unit_and_role(client: Any, world: Any) -> None:
     assert "t-a-admin" in both and "t-a-member" not in both
     # A malformed filter is no filter, never a 500.
     assert "t-auditor" in user_table(client, org_id="nope", role="nope")
+
+
+def test_one_grant_form_on_the_users_page(client: Any, world: Any) -> None:
+    """Roles are granted from one form above the table (a role and a unit picker per row made a 320 kB page)."""
+    login(client, "t-admin")
+    page = client.get("/admin/users").text
+    assert page.count('data-testid="grant-form"') == 1 and page.count('name="org_id"') == 3  # create, filter, grant
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    member = world.users["org_member_b"]
+    r = client.post("/admin/bindings", data={"csrf_token": csrf, "user_id": str(member.id), "role": "auditor",
+                                             "org_id": str(world.orgs["dept_b"].id)}, follow_redirects=True)
+    assert r.status_code == 200 and "t-b-member" in user_table(client, role="auditor")
+    bad = client.post("/admin/bindings", data={"csrf_token": csrf, "user_id": "nope", "role": "auditor",
+                                               "org_id": str(world.orgs["dept_b"].id)}, follow_redirects=True)
+    assert bad.status_code < 500

@@ -144,6 +144,17 @@ def binding_create(request: Request, session: DbSession, actor: CurrentActor, us
     return done.redirect("/admin/users")
 
 
+@router.post("/bindings")
+def binding_create_any(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                       user_id: Annotated[str, Form(max_length=40)], role: Annotated[str, Form(max_length=32)],
+                       org_id: Annotated[str, Form(max_length=40)]) -> Response:
+    """Grant a role from the users page's one grant form (the user picked among the page's rows)."""
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        data = schemas.RoleBindingCreate(user_id=user_id, org_id=org_id, role=role)
+        service.role_binding_create(session, actor, data)
+    return done.redirect("/admin/users")
+
+
 @router.post("/bindings/{binding_id}/delete")
 def binding_delete(request: Request, session: DbSession, actor: CurrentActor, binding_id: uuid.UUID,
                    csrf_token: Csrf) -> Response:
