@@ -166,7 +166,7 @@ def scorecards(request: Request, session: DbSession, actor: CurrentActor, org_id
     if org_id is not None:
         cards = [service.scorecard(session, actor, org_id)]
     else:
-        cards = [service.scorecard(session, actor, oid) for oid, _n in mine[:3]]
+        cards = service.scorecards(session, actor, [oid for oid, _n in mine[:3]])
     try:
         ranking = service.ranking(session, actor)
     except Forbidden:

@@ -25,7 +25,7 @@ from cityhub.cloud.providers.service import (
     region_create,
     region_list,
 )
-from cityhub.cloud.scores.service import my_units, ranking, scorecard
+from cityhub.cloud.scores.service import my_units, ranking, scorecard, scorecards
 from cityhub.cloud.systems.service import (
     SYSTEM_STATUSES,
     dr_gaps,
@@ -71,7 +71,7 @@ __all__ = [
     "pool_list", "pool_update", "pools_by_provider", "provider_account_create", "provider_account_get",
     "provider_account_list", "provider_for", "ranking", "ratio_history", "ratio_snapshot_take", "ratios",
     "reconcile", "region_create", "region_list", "request_approve", "request_create", "request_get", "request_list",
-    "request_reclaim", "request_reject", "request_resize", "request_retry", "resource_list", "scorecard",
+    "request_reclaim", "request_reject", "request_resize", "request_retry", "resource_list", "scorecard", "scorecards",
     "system_create", "system_get", "system_list", "system_transition", "system_update", "tenancy_create",
     "tenancy_for_org", "tenancy_get", "tenancy_list", "tenancy_quota_update", "tenancy_usage", "usage_collect",
     "usage_series",

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from cityhub.compute import policies, schemas
@@ -23,10 +23,9 @@ from cityhub.compute import service as compute
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
-from cityhub.kit import clock
+from cityhub.kit import clock, safejson
 from cityhub.kit.errors import Forbidden, ValidationFailed
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.i18n import lazy
 from cityhub.kit.pagination import PageParams
 from cityhub.kit.settings import get_settings
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render
@@ -46,25 +45,15 @@ Text = Annotated[str, Form(max_length=2000)]
 NEW_KEY = "compute_new_key"  # session slot of a key made by the last POST, shown once by the next page view
 CATALOGUE_LIMIT = 500
 
-# Human labels of every code a page shows (own msgids: "Published" or "Active" mean other things elsewhere).
-STATUS_LABELS = {
-    "draft": lazy("Draft"), "in_review": lazy("In review"), "published": lazy("Published in the hub"),
-    "deprecated": lazy("Deprecated"), "retired": lazy("Retired"),
-}
-SUBSCRIPTION_LABELS = {
-    "pending": lazy("Awaiting approval"), "active": lazy("In force"), "rejected": lazy("Refused"),
-    "revoked": lazy("Ended"),
-}
-CATEGORY_LABELS = {"common": lazy("Common technology"), "business": lazy("Business collaboration")}
-KIND_LABELS = {"builtin": lazy("Built-in (in process)"), "upstream": lazy("Upstream service")}
+# Codes a page shows are labelled through the kit.labels vocabularies registered in compute.schemas; badge tones.
 BADGES = {"published": "ok", "active": "ok", "in_review": "warn", "pending": "warn", "deprecated": "warn",
           "retired": "err", "rejected": "err", "revoked": "err"}
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 
 def _labels() -> dict[str, Any]:
-    return {"status": STATUS_LABELS, "sub": SUBSCRIPTION_LABELS, "category": CATEGORY_LABELS, "kind": KIND_LABELS,
-            "badge": BADGES}
+    return {"status": schemas.ComponentStatus, "sub": schemas.SubscriptionStatus, "category": schemas.Category,
+            "kind": schemas.VersionKind, "badge": BADGES}
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
@@ -185,7 +174,74 @@ def catalogue(request: Request, session: DbSession, actor: CurrentActor, q: str 
     groups = [(cat, [c for c in comps if c.category == cat]) for cat in schemas.Category]
     return render(request, "compute/catalogue.html", {
         "groups": groups, "total": total, "q": q, "category": category, "names": _names(session),
-        "labels": _labels(), "shown": len(comps)})
+        "labels": _labels(), "shown": len(comps), "can_register": bool(_publishing_units(session, actor))})
+
+
+def _publishing_units(session: Any, actor: Any) -> list[tuple[uuid.UUID, str]]:
+    """Units whose components the actor may register (their staff), by name."""
+    names = _names(session)
+    units = []
+    for oid, name in names.items():
+        try:
+            policies.component_create(actor, oid)
+        except Forbidden:
+            continue
+        units.append((oid, name))
+    return sorted(units, key=lambda u: u[1])
+
+
+OPENAPI_MAX_BYTES = 512 * 1024  # an interface description, not a data file
+
+
+@router.get("/components/new")
+def component_new(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """The form a department registers a component with (a draft, then the bureau's review)."""
+    units = _publishing_units(session, actor)
+    if not units:
+        raise Forbidden(_("Only the unit's staff register its components"))
+    return render(request, "compute/register.html", {"units": units, "labels": _labels()})
+
+
+@router.post("/components")
+async def component_register(
+    request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+    org_id: Annotated[str, Form(max_length=40)], code: Annotated[str, Form(max_length=64)],
+    name_zh: Annotated[str, Form(max_length=200)], category: Annotated[str, Form(max_length=20)],
+    openapi: Annotated[UploadFile, File()], version: Annotated[str, Form(max_length=64)],
+    upstream_url: Annotated[str, Form(max_length=500)], name_en: Annotated[str, Form(max_length=200)] = "",
+    subcategory: Annotated[str, Form(max_length=100)] = "", description: Text = "",
+    tags: Annotated[str, Form(max_length=500)] = "", availability: Annotated[str, Form(max_length=10)] = "",
+    p95_ms: Annotated[str, Form(max_length=10)] = "", price_per_call: Annotated[str, Form(max_length=20)] = "",
+    submit: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Register a component from the form, all or nothing (one savepoint).
+
+    The draft, its interface (an uploaded OpenAPI document, validated by the registry) and its first version with
+    the endpoint, sent to the bureau's review when asked.
+    """
+    with form_action(request, session, csrf_token, _("Component registered as a draft")) as done:
+        raw = await openapi.read(OPENAPI_MAX_BYTES + 1)
+        if not raw:
+            raise ValidationFailed(_("Upload the interface as an OpenAPI document (JSON)"), field="openapi")
+        doc = safejson.loads(raw, max_bytes=OPENAPI_MAX_BYTES, field="openapi")
+        if not isinstance(doc, dict):
+            raise ValidationFailed(_("An OpenAPI 3 document is required (its 'openapi' field, e.g. 3.1.0)"),
+                                   field="openapi")
+        data = schemas.ComponentCreate.model_validate({
+            "org_id": org_id, "code": code.strip(), "name_zh": name_zh.strip(), "name_en": name_en.strip(),
+            "category": category, "subcategory": subcategory.strip(), "description": description,
+            "tags": [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()], "openapi": doc,
+            "sla": {"availability": availability or None, "p95_ms": p95_ms or None},
+            "price_per_call": price_per_call or 0})
+        c = compute.component_create(session, actor, data)
+        compute.component_version_create(session, actor, c.id, schemas.VersionCreate(
+            version=version.strip(), kind=schemas.VersionKind.UPSTREAM, upstream_url=upstream_url.strip()))
+        if submit:
+            compute.component_submit(session, actor, c.id)
+            done.msg = _("Submitted for the bureau's review")
+    if not done.ok:
+        return done.redirect("/compute/components/new")
+    return done.redirect(f"/compute/components/{code.strip()}")
 
 
 @router.get("/components/{code}")

@@ -39,8 +39,8 @@ def semver_key(version: str) -> tuple[Any, ...]:
     return (int(m.group(1)), int(m.group(2)), int(m.group(3)), 0 if pre else 1, pre_key)
 
 
-# The labels the pages show (the same message ids as compute.pages' tables): the audit log and other pages find
-# them here through kit.labels.
+# The labels the pages, the audit log and other domains show for compute's codes; pages use them through the jinja
+# `label` filter (`code|label(vocabulary)`).
 labels.register(ComponentStatus, {
     ComponentStatus.DRAFT: "Draft", ComponentStatus.IN_REVIEW: "In review",
     ComponentStatus.PUBLISHED: "Published in the hub", ComponentStatus.DEPRECATED: "Deprecated",

@@ -39,6 +39,14 @@ AUDIT_PAGE = 50
 ADMIN_PAGE = 50  # rows per page of the organisation, user and token lists
 
 
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    """A filter's id from the query string: empty or malformed means no filter (a picker's "all")."""
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
 @router.get("/organizations")
 def organizations(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
                   q: str | None = Query(None, max_length=100), kind: schemas.OrgKind | None = None,
@@ -86,14 +94,18 @@ def organization_create(
 
 @router.get("/users")
 def users(request: Request, session: DbSession, actor: CurrentActor, q: str | None = Query(None, max_length=100),
-          offset: int = Query(0, ge=0, le=10_000_000), msg: str | None = None) -> Response:
-    """Users the caller may see, with their roles."""
+          offset: int = Query(0, ge=0, le=10_000_000), msg: str | None = None,
+          org_id: str | None = Query(None, max_length=40), role: str | None = Query(None, max_length=32)) -> Response:
+    """Users the caller may see, with their roles; filtered by unit, role and name (roles read in one query)."""
     page = PageParams(limit=ADMIN_PAGE, offset=offset)
-    rows, total = service.user_list(session, actor, page, q=q)
-    roles = {u.id: service.user_roles(session, u.id) for u in rows}
+    unit = _uuid_or_none(org_id)
+    role = role if role in {r.value for r in schemas.Role} else None
+    rows, total = service.user_list(session, actor, page, q=q, org_id=unit, role=role)
+    roles = service.user_roles_of(session, [u.id for u in rows])
     orgs = {o.id: o for o in service.organization_all(session)}
     return render(request, "core/users.html", {
         "rows": rows, "total": total, "page": page, "q": q or "", "roles": roles, "orgs": orgs, "msg": msg,
+        "unit": unit, "role": role or "",
         "role_names": list(schemas.Role), "role_vocab": schemas.Role,
         "can_admin": actor.has_any(("platform_admin", "org_admin"))})
 
@@ -126,6 +138,17 @@ def user_disable(request: Request, session: DbSession, actor: CurrentActor, user
 def binding_create(request: Request, session: DbSession, actor: CurrentActor, user_id: uuid.UUID, csrf_token: Csrf,
                    role: Annotated[str, Form(max_length=32)], org_id: Annotated[str, Form(max_length=40)]) -> Response:
     """Grant a role to a user within an organisation."""
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        data = schemas.RoleBindingCreate(user_id=user_id, org_id=org_id, role=role)
+        service.role_binding_create(session, actor, data)
+    return done.redirect("/admin/users")
+
+
+@router.post("/bindings")
+def binding_create_any(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                       user_id: Annotated[str, Form(max_length=40)], role: Annotated[str, Form(max_length=32)],
+                       org_id: Annotated[str, Form(max_length=40)]) -> Response:
+    """Grant a role from the users page's one grant form (the user picked among the page's rows)."""
     with form_action(request, session, csrf_token, _("Saved")) as done:
         data = schemas.RoleBindingCreate(user_id=user_id, org_id=org_id, role=role)
         service.role_binding_create(session, actor, data)

@@ -43,6 +43,7 @@ from cityhub.core.organizations.service import (
     organization_delete,
     organization_get,
     organization_head,
+    organization_heads,
     organization_list,
     organization_update,
 )
@@ -82,6 +83,7 @@ from cityhub.core.users.service import (
     user_logout,
     user_password_set,
     user_roles,
+    user_roles_of,
     user_update,
 )
 from cityhub.core.users.sessions import (
@@ -98,13 +100,13 @@ __all__ = [
     "TOKEN_PREFIX", "Actor", "AuditFilter", "AuditLine", "LoginResult", "OrgKind", "Role", "actor_for_session_user",
     "actor_for_user", "actor_for_username", "api_token_create", "api_token_list", "api_token_revoke",
     "area_reference", "audit_action_choices", "audit_action_counts", "audit_describe", "audit_export_csv",
-    "audit_export_people_csv", "audit_list", "audit_record", "audited", "authenticate_token",
-    "bureau_id", "bureau_set", "cached_session_actor", "cached_token_actor", "calendar_day_set", "calendar_days",
+    "audit_export_people_csv", "audit_list", "audit_record", "audited", "authenticate_token", "bureau_id",
+    "bureau_set", "cached_session_actor", "cached_token_actor", "calendar_day_set", "calendar_days",
     "calendar_list", "core_counts", "expand_subtrees", "hash_password", "identity_changed", "is_platform_admin",
     "is_working_day", "login_attempt", "org_ancestors", "org_directory", "org_parents", "org_subtree",
     "org_tree_changed", "organization_all", "organization_by_code", "organization_create", "organization_delete",
-    "organization_get", "organization_head", "organization_list", "organization_update", "portal_org_id",
-    "role_binding_create", "role_binding_delete", "role_binding_list", "snapshot", "user_by_username",
-    "user_create", "user_get", "user_list", "user_logout", "user_password_set", "user_roles", "user_update",
-    "working_days_add", "working_days_between",
+    "organization_get", "organization_head", "organization_heads", "organization_list", "organization_update",
+    "portal_org_id", "role_binding_create", "role_binding_delete", "role_binding_list", "snapshot",
+    "user_by_username", "user_create", "user_get", "user_list", "user_logout", "user_password_set", "user_roles",
+    "user_roles_of", "user_update", "working_days_add", "working_days_between",
 ]

@@ -301,7 +301,7 @@ def usage_xlsx(rows: list[UsageRow], unit_names: dict[uuid.UUID, str]) -> bytes:
     summary.append([_("Department"), _("Calls"), _("Refused or failed"), _("Cost (yuan)")])
     for org_id, (calls, errors, cost) in sorted(units.items(), key=lambda kv: -kv[1][2]):
         summary.append([_cell(unit_names.get(org_id, str(org_id))), int(calls), int(errors), round(cost, 2)])
-    detail = wb.create_sheet(_("Detail")[:31])
+    detail = wb.create_sheet(_("Call details")[:31])
     detail.append([_("Department"), *USAGE_CSV_COLUMNS])
     for r in rows:
         detail.append([_cell(unit_names.get(r.org_id, str(r.org_id))),

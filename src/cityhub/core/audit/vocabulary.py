@@ -147,7 +147,7 @@ labels.register(FIELD, {
     "account_id": "Provider account", "app": "Application", "asset_id": "Asset", "assigned_org_id": "Assigned unit",
     "assignee_id": "Assignee", "attempt": "Attempt", "buckets": "Buckets", "builtin": "Built-in handler",
     "by": "By", "category": "Category", "change_status": "Change status", "classified": "Classified",
-    "cleared": "Cleared", "code": "Code", "component": "Component", "condition": "Condition",
+    "cleared": "Cleared", "code": "Short code", "component": "Component", "condition": "Condition",
     "config": "Configuration", "credentials": "Credentials", "critical": "Critical threshold",
     "deadline": "Deadline", "decision_note": "Decision note", "disabled": "Disabled", "disk_gb": "Disk (GB)",
     "disk_gb_total": "Disk total (GB)", "display_name": "Display name", "district_id": "District",

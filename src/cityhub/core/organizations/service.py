@@ -7,6 +7,7 @@ every process.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -194,6 +195,16 @@ def organization_head(session: Session, org_id: uuid.UUID) -> User | None:
     """The unit's head (its 云长 / cloud chief)."""
     org = session.get(Organization, org_id)
     return session.get(User, org.head_user_id) if org and org.head_user_id else None
+
+
+def organization_heads(session: Session, org_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The display names of several units' heads in one query (units without a head are absent)."""
+    ids = list(org_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(Organization.id, User.display_name)
+                           .join(User, User.id == Organization.head_user_id).where(Organization.id.in_(ids)))
+    return {oid: name for oid, name in rows.all()}
 
 
 def core_counts(session: Session) -> dict[str, int]:

@@ -40,9 +40,10 @@ def user_by_username(session: Session, username: str) -> User | None:
 
 
 def user_list(
-    session: Session, actor: Actor, page: PageParams, *, org_id: uuid.UUID | None = None, q: str | None = None
+    session: Session, actor: Actor, page: PageParams, *, org_id: uuid.UUID | None = None, q: str | None = None,
+    role: str | None = None,
 ) -> tuple[list[User], int]:
-    """Users the actor may see."""
+    """Users the actor may see (of one unit, holding one role anywhere, matching a name when asked)."""
     stmt = select(User).order_by(User.username)
     if not actor.has(Role.PLATFORM_ADMIN):
         visible = actor.orgs_for(Role.ORG_ADMIN, Role.AUDITOR)
@@ -51,6 +52,9 @@ def user_list(
         stmt = stmt.where(User.org_id == org_id)
     if q:
         stmt = stmt.where(or_(User.username.like(f"%{q}%"), User.display_name.like(f"%{q}%")))
+    if role:
+        stmt = stmt.where(select(RoleBinding.id).where(RoleBinding.user_id == User.id, RoleBinding.role == role)
+                          .exists())
     return paginate(session, stmt, page)
 
 
@@ -168,6 +172,17 @@ def user_roles(session: Session, user_id: uuid.UUID) -> list[RoleBinding]:
     """A user's role bindings."""
     return list(session.scalars(select(RoleBinding).where(RoleBinding.user_id == user_id)
                                 .order_by(RoleBinding.created_at)))
+
+
+def user_roles_of(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[RoleBinding]]:
+    """The role bindings of several users in one query (a list page's rows); every asked id is a key."""
+    ids = list(user_ids)
+    out: dict[uuid.UUID, list[RoleBinding]] = {uid: [] for uid in ids}
+    if ids:
+        for b in session.scalars(select(RoleBinding).where(RoleBinding.user_id.in_(ids))
+                                 .order_by(RoleBinding.created_at)):
+            out[b.user_id].append(b)
+    return out
 
 
 # ---------------------------------------------------------------- role bindings
