@@ -119,6 +119,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "context.qlang": ("service", "the NGSI-LD query language"),
     "context.query": ("service", "entity queries"),
     "context.store": ("service", "entity writes"),
+    "context.subscriptions": ("service", "subscriptions and matching changes to them"),
+    "context.notify": ("service", "delivery of the notification outbox"),
     # web: the shell
     "web.workbench": ("service", "each role's landing page, from the domains' services"),
 }

@@ -358,6 +358,56 @@ def attribute_info(session: DbSession, actor: OptionalActor, request: Request, a
     return answer(_attribute(iri, info, ctx), media, ctx)
 
 
+# ---- subscriptions
+
+
+@router.post("/subscriptions", status_code=201)
+@router.post("/subscriptions/", status_code=201, include_in_schema=False)
+def subscription_create(session: DbSession, actor: OptionalActor, request: Request, body: Body) -> Response:
+    """Create a subscription: 201 with its Location; 409 AlreadyExists; 400 naming what is wrong."""
+    row = context.subscription_create(session, actor, body.body, body.ctx, _tenant(session, request))
+    return Response(status_code=201, headers={"Location": f"{BASE}/subscriptions/{row.sub_id}"})
+
+
+@router.get("/subscriptions")
+@router.get("/subscriptions/", include_in_schema=False)
+def subscription_list(session: DbSession, actor: OptionalActor, request: Request, limit: int = Query(20),
+                      offset: int = Query(0), count: bool = False,
+                      options: str | None = Query(None, max_length=200)) -> Response:
+    """The subscriptions of the caller's units (every unit's for those who read all)."""
+    media = negotiate(request)
+    rows, total = context.subscription_list(session, actor, _tenant(session, request), limit, offset)
+    sys_attrs = "sysAttrs" in _options(options)
+    headers = {"NGSILD-Results-Count": str(total)} if count else None
+    return answer([context.subscription_render(r, sys_attrs) for r in rows], media, request_context(request),
+                  headers=headers)
+
+
+@router.get("/subscriptions/{sub_id}")
+def subscription_get(session: DbSession, actor: OptionalActor, request: Request, sub_id: str,
+                     options: str | None = Query(None, max_length=200)) -> Response:
+    """One subscription with its status (timesSent, lastNotification, lastSuccess, lastFailure)."""
+    media = negotiate(request)
+    row = context.subscription_get(session, actor, sub_id, _tenant(session, request))
+    return answer(context.subscription_render(row, "sysAttrs" in _options(options)), media,
+                  request_context(request))
+
+
+@router.patch("/subscriptions/{sub_id}", status_code=204)
+def subscription_update(session: DbSession, actor: OptionalActor, request: Request, sub_id: str,
+                        body: PatchBody) -> Response:
+    """Change members of a subscription (null removes one); the whole is checked again."""
+    context.subscription_update(session, actor, sub_id, body.body, body.ctx, _tenant(session, request))
+    return no_content()
+
+
+@router.delete("/subscriptions/{sub_id}", status_code=204)
+def subscription_delete(session: DbSession, actor: OptionalActor, request: Request, sub_id: str) -> Response:
+    """Delete a subscription."""
+    context.subscription_delete(session, actor, sub_id, _tenant(session, request))
+    return no_content()
+
+
 # ---- cityhub's own API: read grants
 
 

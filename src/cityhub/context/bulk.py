@@ -109,7 +109,28 @@ def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Cal
         owner = org or existing[replaced[0]].org_id
         core.audit_record(session, actor, action, target_type="context_entity", target_id=f"{len(order)} entities",
                           org_id=owner, after={"created": created, "replaced": replaced})
+    if order:
+        _notify(session, [pending[i] for i in order], existing, org, now)
     if replaced:
         session.expire_all()  # the rows loaded above are stale after the bulk update
     return order, created, errors
 
+
+
+def _notify(session: Session, written: list[_Pending], existing: dict[str, ContextEntity], org: uuid.UUID | None,
+            now: Any) -> None:
+    """The subscriptions' notifications for the whole batch: one query for the subscriptions, one per match."""
+    from cityhub.context import subscriptions
+
+    changes = []
+    for p in written:
+        old = existing.get(p.parsed.entity_id) if p.existing else None
+        attrs = p.parsed.attrs
+        touched = None if old is None else frozenset(
+            k for k in {*old.attrs, *attrs} if old.attrs.get(k) != attrs.get(k))
+        owner = old.org_id if old is not None else org
+        if owner is None:
+            continue
+        changes.append(subscriptions.Changed(p.pk, p.parsed.entity_id, owner, list(p.parsed.types), attrs,
+                                             old.created_at if old is not None else now, now, touched))
+    subscriptions.on_change(session, changes)

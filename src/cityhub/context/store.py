@@ -125,6 +125,14 @@ def _sync_side_rows(session: Session, row: ContextEntity, *, new: bool = False) 
              "max_y": b[3]} for iri, ds, b in boxes])
 
 
+def _notify(session: Session, row: ContextEntity, touched: frozenset[str] | None) -> None:
+    """Queue the notifications of subscriptions this change matches (in this transaction: sent once committed)."""
+    from cityhub.context import subscriptions  # subscriptions query through query.py, which builds on this module
+
+    subscriptions.on_change(session, [subscriptions.Changed(
+        row.id, row.entity_id, row.org_id, list(row.types), row.attrs, row.created_at, row.modified_at, touched)])
+
+
 def _summary(row: ContextEntity) -> dict[str, Any]:
     return {"types": list(row.types), "attrs": sorted(row.attrs)}
 
@@ -153,6 +161,7 @@ def entity_create(session: Session, actor: Actor, body: Any, ctx: LdContext, ten
     session.flush()
     _sync_side_rows(session, row, new=True)
     _audit(session, actor, "context_entity_create", row)
+    _notify(session, row, None)
     return row
 
 
@@ -163,12 +172,16 @@ def _keep_created(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, 
 
 
 def _store(session: Session, row: ContextEntity, attrs: dict[str, Any], types: list[str] | None = None) -> None:
+    old = row.attrs
+    touched = frozenset(k for k in {*old, *attrs} if old.get(k) != attrs.get(k))
     row.attrs = attrs
     if types is not None:
         row.types = types
     row.modified_at = clock.now()
     session.flush()
     _sync_side_rows(session, row)
+    if touched or types is not None:
+        _notify(session, row, touched)
 
 
 def entity_replace(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
