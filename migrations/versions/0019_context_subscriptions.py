@@ -1,4 +1,4 @@
-"""context: NGSI-LD subscriptions and their notification outbox (issue 19)
+"""context: NGSI-LD subscriptions and their notification outbox; the attribute history (temporal API) (issue 19)
 
 Revision ID: 0019
 Revises: 0015
@@ -62,8 +62,23 @@ def upgrade() -> None:
     op.create_index('ix_context_notification_due', 'context_notification', ['delivered', 'failed', 'next_attempt_at'], unique=False)
     op.create_index(op.f('ix_context_notification_subscription_pk'), 'context_notification', ['subscription_pk'], unique=False)
 
+    op.create_table('context_attribute_instance',
+    sa.Column('id', BigId, autoincrement=True, nullable=False),
+    sa.Column('entity_pk', sa.Uuid(), nullable=False),
+    sa.Column('attr', sa.String(length=512), nullable=False),
+    sa.Column('dataset_id', sa.String(length=512), nullable=False),
+    sa.Column('at', sa.String(length=32), nullable=False),
+    sa.Column('modified_at', sa.String(length=32), nullable=False),
+    sa.Column('instance', JSON, nullable=False),
+    sa.ForeignKeyConstraint(['entity_pk'], ['context_entity.id'], name=op.f('fk_context_attribute_instance_entity_pk_context_entity'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_context_attribute_instance'))
+    )
+    op.create_index('ix_context_attribute_instance_at', 'context_attribute_instance', ['entity_pk', 'attr', 'at'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index('ix_context_attribute_instance_at', table_name='context_attribute_instance')
+    op.drop_table('context_attribute_instance')
     op.drop_index(op.f('ix_context_notification_subscription_pk'), table_name='context_notification')
     op.drop_index('ix_context_notification_due', table_name='context_notification')
     op.drop_table('context_notification')

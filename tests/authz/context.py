@@ -85,6 +85,14 @@ EXPECTATIONS = [
     Expect("GET", f"{N}/attributes", PUBLIC),
     Expect("GET", f"{N}/attributes/{{attr}}", PUBLIC, params=lambda w: {"attr": "pm25"},
            note="a 404 for those who see no entity with the attribute"),
+    Expect("GET", f"{N}/temporal/entities", PUBLIC, query=lambda w: {"type": "AirQualityObserved"}),
+    Expect("GET", f"{N}/temporal/entities/{{entity_id}}", READ_A, params=_e),
+    Expect("POST", f"{N}/temporal/entities", WRITERS_A, body=lambda w: {
+        "id": EID, "type": "AirQualityObserved", "pm25": [{"value": 1, "observedAt": "2026-01-01T00:00:00Z"}]},
+        note="instances added to dept A's entity (other units: a 404, as for an unknown id)"),
+    Expect("POST", f"{N}/temporal/entities/{{entity_id}}/attrs", WRITERS_A, params=_e,
+           body=lambda w: {"pm25": [{"value": 2, "observedAt": "2026-01-01T01:00:00Z"}]}),
+    Expect("DELETE", f"{N}/temporal/entities/{{entity_id}}", WRITERS_A, params=_e),
     Expect("POST", f"{N}/subscriptions", WRITERS, body=lambda w: {
         "type": "Subscription", "watchedAttributes": ["pm25"], "notification": {"endpoint": {
             "uri": "http://127.0.0.1:9/notify"}}},

@@ -139,3 +139,22 @@ class ContextNotification(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     failed: Mapped[bool] = mapped_column(default=False)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ContextAttributeInstance(Base):
+    """One past instance of an attribute (the temporal store of entities written through NGSI-LD).
+
+    Appended by every store write for the attributes it touched; `at` is the instance's observedAt, else its
+    modifiedAt, in the store's fixed-width time form (so it compares as a string on both backends).
+    """
+
+    __tablename__ = "context_attribute_instance"
+    __table_args__ = (Index("ix_context_attribute_instance_at", "entity_pk", "attr", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("context_entity.id", ondelete="CASCADE"))
+    attr: Mapped[str] = mapped_column(String(512))
+    dataset_id: Mapped[str] = mapped_column(String(512), default=NO_DATASET)
+    at: Mapped[str] = mapped_column(String(32))  # observedAt, else modifiedAt
+    modified_at: Mapped[str] = mapped_column(String(32))
+    instance: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -41,6 +41,13 @@ from cityhub.context.subscriptions import (
     subscription_list,
     subscription_update,
 )
+from cityhub.context.temporal import (
+    TemporalQuery,
+    temporal_attrs_append,
+    temporal_entity,
+    temporal_query,
+    temporal_upsert,
+)
 
 __all__ = [
     "MAX_BATCH",
@@ -48,6 +55,7 @@ __all__ = [
     "BatchResult",
     "GeoQuery",
     "Query",
+    "TemporalQuery",
     "attr_delete",
     "attr_patch",
     "attr_replace",
@@ -74,6 +82,10 @@ __all__ = [
     "subscription_list",
     "subscription_render",
     "subscription_update",
+    "temporal_attrs_append",
+    "temporal_entity",
+    "temporal_query",
+    "temporal_upsert",
     "tenant_org",
     "type_counts",
     "type_details",

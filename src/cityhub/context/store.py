@@ -96,6 +96,11 @@ def entity_get(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID
     return row
 
 
+def check_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None) -> ContextEntity:
+    """The entity, when the caller sees it (404 else) and may change it (403 else)."""
+    return _for_write(session, actor, entity_id, tenant)
+
+
 def _for_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None, *,
                deleting: bool = False) -> ContextEntity:
     if not actor.is_authenticated:
@@ -126,11 +131,17 @@ def _sync_side_rows(session: Session, row: ContextEntity, *, new: bool = False) 
 
 
 def _notify(session: Session, row: ContextEntity, touched: frozenset[str] | None) -> None:
-    """Queue the notifications of subscriptions this change matches (in this transaction: sent once committed)."""
-    from cityhub.context import subscriptions  # subscriptions query through query.py, which builds on this module
+    """Append the touched attributes to the history; queue the notifications of the subscriptions it matches.
 
-    subscriptions.on_change(session, [subscriptions.Changed(
-        row.id, row.entity_id, row.org_id, list(row.types), row.attrs, row.created_at, row.modified_at, touched)])
+    Both in the writing transaction: they exist exactly when the change commits.
+    """
+    # subscriptions and temporal build on this module (query.py, entity reads): imported when first needed
+    from cityhub.context import subscriptions, temporal
+
+    changes = [subscriptions.Changed(row.id, row.entity_id, row.org_id, list(row.types), row.attrs, row.created_at,
+                                     row.modified_at, touched)]
+    temporal.record(session, changes)
+    subscriptions.on_change(session, changes)
 
 
 def _summary(row: ContextEntity) -> dict[str, Any]:
