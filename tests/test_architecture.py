@@ -124,6 +124,9 @@ ROLES: dict[str, tuple[str, str]] = {
     "context.qlang": ("service", "the NGSI-LD query language"),
     "context.query": ("service", "entity queries"),
     "context.store": ("service", "entity writes"),
+    "context.subscriptions": ("service", "subscriptions and matching changes to them"),
+    "context.notify": ("service", "delivery of the notification outbox"),
+    "context.temporal": ("service", "attribute history and the temporal API"),
     # web: the shell
     "web.workbench": ("service", "each role's landing page, from the domains' services"),
 }

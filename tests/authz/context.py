@@ -1,7 +1,8 @@
 """Context (NGSI-LD) routes: a unit's staff create and change its entities (in their own organisation, or the
 tenant they name); those who read every unit's (auditor, operator, platform admin) read but do not write; other
 units and anonymous callers see nothing of dept A's private entities (404, as for an unknown id); lists and
-types are public (each caller sees what the visibility rule lets through). Grants are the owner admins'."""
+types are public (each caller sees what the visibility rule lets through). Grants are the owner admins'.
+Subscriptions are a unit's staff's; those who read every unit's read them too."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.authz import ANY_USER, PUBLIC, Expect, roles
 N = "/ngsi-ld/v1"
 G = "/api/v1/context"
 EID = "urn:ngsi-ld:AirQualityObserved:authz-a"
+SID = "urn:ngsi-ld:Subscription:authz-a"
 WRITERS_A = roles("platform_admin", "org_admin_a", "org_member_a")
 READ_A = WRITERS_A | roles("auditor", "operator")
 # anyone who writes some unit's entities: a batch is refused as a whole only for callers who write none
@@ -31,7 +33,17 @@ def prepare(w: Any) -> None:
         core(), None)
     grant = context.grant_create(w.session, w.actors["org_admin_a"], GrantCreate(
         owner_org_id=w.orgs["dept_a"].id, grantee_org_id=w.orgs["dept_b"].id, entity_type="Parking"))
-    w.extra["context"] = {"grant": grant}
+    from cityhub.kit.settings import get_settings
+
+    settings = get_settings()
+    hosts, settings.egress_allowed_hosts = settings.egress_allowed_hosts, "127.0.0.1"
+    try:
+        sub = context.subscription_create(w.session, member, {
+            "id": SID, "type": "Subscription", "entities": [{"type": "AirQualityObserved"}],
+            "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}}}, core(), None)
+    finally:
+        settings.egress_allowed_hosts = hosts
+    w.extra["context"] = {"grant": grant, "subscription": sub.sub_id}
 
 
 def _e(w: Any) -> dict[str, Any]:
@@ -73,6 +85,23 @@ EXPECTATIONS = [
     Expect("GET", f"{N}/attributes", PUBLIC),
     Expect("GET", f"{N}/attributes/{{attr}}", PUBLIC, params=lambda w: {"attr": "pm25"},
            note="a 404 for those who see no entity with the attribute"),
+    Expect("GET", f"{N}/temporal/entities", PUBLIC, query=lambda w: {"type": "AirQualityObserved"}),
+    Expect("GET", f"{N}/temporal/entities/{{entity_id}}", READ_A, params=_e),
+    Expect("POST", f"{N}/temporal/entities", WRITERS_A, body=lambda w: {
+        "id": EID, "type": "AirQualityObserved", "pm25": [{"value": 1, "observedAt": "2026-01-01T00:00:00Z"}]},
+        note="instances added to dept A's entity (other units: a 404, as for an unknown id)"),
+    Expect("POST", f"{N}/temporal/entities/{{entity_id}}/attrs", WRITERS_A, params=_e,
+           body=lambda w: {"pm25": [{"value": 2, "observedAt": "2026-01-01T01:00:00Z"}]}),
+    Expect("DELETE", f"{N}/temporal/entities/{{entity_id}}", WRITERS_A, params=_e),
+    Expect("POST", f"{N}/subscriptions", WRITERS, body=lambda w: {
+        "type": "Subscription", "watchedAttributes": ["pm25"], "notification": {"endpoint": {
+            "uri": "http://127.0.0.1:9/notify"}}},
+        note="into the caller's own unit (a 400 here: 127.0.0.1 is not on the matrix's egress allow-list)"),
+    Expect("GET", f"{N}/subscriptions", ANY_USER, note="each sees its units' subscriptions"),
+    Expect("GET", f"{N}/subscriptions/{{sub_id}}", READ_A, params=lambda w: {"sub_id": SID}),
+    Expect("PATCH", f"{N}/subscriptions/{{sub_id}}", WRITERS_A, params=lambda w: {"sub_id": SID},
+           body=lambda w: {"isActive": False}),
+    Expect("DELETE", f"{N}/subscriptions/{{sub_id}}", WRITERS_A, params=lambda w: {"sub_id": SID}),
     Expect("GET", f"{G}/grants", ANY_USER),
     Expect("POST", f"{G}/grants", OWNER_ADMIN, body=lambda w: {
         "owner_org_id": str(w.orgs["dept_a"].id), "grantee_org_id": None, "entity_type": "AirQualityObserved"},

@@ -358,6 +358,139 @@ def attribute_info(session: DbSession, actor: OptionalActor, request: Request, a
     return answer(_attribute(iri, info, ctx), media, ctx)
 
 
+# ---- temporal API
+
+T = f"{BASE}/temporal/entities"
+
+
+def _temporal(timerel: str | None, timeAt: str | None, endTimeAt: str | None, timeproperty: str | None,
+              lastN: int | None, attrs: str | None) -> context.TemporalQuery:
+    return context.TemporalQuery(timerel=timerel, time_at=timeAt, end_time_at=endTimeAt,
+                                 timeproperty=timeproperty or "observedAt", last_n=lastN,
+                                 attrs=_names(attrs, "attrs"))
+
+
+@router.get("/temporal/entities/{entity_id}")
+def temporal_get(session: DbSession, actor: OptionalActor, request: Request, entity_id: str,
+                 timerel: str | None = Query(None, max_length=20), timeAt: str | None = Query(None, max_length=40),
+                 endTimeAt: str | None = Query(None, max_length=40),
+                 timeproperty: str | None = Query(None, max_length=20), lastN: int | None = Query(None),
+                 attrs: str | None = Query(None, max_length=2000), options: str | None = Query(None, max_length=200),
+                 format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
+                 ) -> Response:
+    """An entity's attribute history (timerel before|after|between, lastN, options=temporalValues)."""
+    media = negotiate(request)
+    ctx = request_context(request)
+    tq = _temporal(timerel, timeAt, endTimeAt, timeproperty, lastN, attrs)
+    view = _view(ctx, options, None, None, None, None, lang)
+    values = "temporalValues" in _options(options) or format == "temporalValues"
+    return answer(context.temporal_entity(session, actor, entity_id, _tenant(session, request), tq, view, values),
+                  media, ctx)
+
+
+@router.get("/temporal/entities")
+@router.get("/temporal/entities/", include_in_schema=False)
+def temporal_query(session: DbSession, actor: OptionalActor, request: Request,
+                   type: str | None = Query(None, max_length=2000), id: str | None = Query(None, max_length=20000),
+                   idPattern: str | None = Query(None, max_length=500), q: str | None = Query(None, max_length=2000),
+                   timerel: str | None = Query(None, max_length=20), timeAt: str | None = Query(None, max_length=40),
+                   endTimeAt: str | None = Query(None, max_length=40),
+                   timeproperty: str | None = Query(None, max_length=20), lastN: int | None = Query(None),
+                   attrs: str | None = Query(None, max_length=2000), limit: int = Query(20), offset: int = Query(0),
+                   count: bool = False, options: str | None = Query(None, max_length=200),
+                   format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
+                   ) -> Response:
+    """The attribute history of the entities a query selects (type, id, idPattern, q, attrs)."""
+    media = negotiate(request)
+    ctx = request_context(request)
+    tq = _temporal(timerel, timeAt, endTimeAt, timeproperty, lastN, attrs)
+    query = context.Query(type=type, ids=[i.strip() for i in id.split(",") if i.strip()] if id else [],
+                          id_pattern=idPattern, attrs=_names(attrs, "attrs"), q=q, limit=limit, offset=offset,
+                          count=count)
+    if query.empty:
+        raise bad("Name at least one of type, id, idPattern, attrs or q", "type")
+    rows, total = context.entity_query(session, actor, query, ctx, _tenant(session, request))
+    view = _view(ctx, options, None, None, None, None, lang)
+    values = "temporalValues" in _options(options) or format == "temporalValues"
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
+    return answer(context.temporal_query(session, actor, rows, tq, view, values), media, ctx, headers=headers)
+
+
+@router.post("/temporal/entities", status_code=201)
+@router.post("/temporal/entities/", status_code=201, include_in_schema=False)
+def temporal_create(session: DbSession, actor: OptionalActor, request: Request, body: Body) -> Response:
+    """Create a temporal entity (201; the newest instances are its current state) or add instances to it (204)."""
+    created = context.temporal_upsert(session, actor, body.body, body.ctx, _tenant(session, request))
+    if created:
+        return Response(status_code=201, headers={"Location": f"{T}/{body.body['id']}"})
+    return no_content()
+
+
+@router.post("/temporal/entities/{entity_id}/attrs", status_code=204)
+def temporal_attrs(session: DbSession, actor: OptionalActor, request: Request, entity_id: str,
+                   body: Body) -> Response:
+    """Add attribute instances to an entity's history."""
+    context.temporal_attrs_append(session, actor, entity_id, body.body, body.ctx, _tenant(session, request))
+    return no_content()
+
+
+@router.delete("/temporal/entities/{entity_id}", status_code=204)
+def temporal_delete(session: DbSession, actor: OptionalActor, request: Request, entity_id: str) -> Response:
+    """Delete the entity and its history."""
+    context.entity_delete(session, actor, entity_id, _tenant(session, request))
+    return no_content()
+
+
+# ---- subscriptions
+
+
+@router.post("/subscriptions", status_code=201)
+@router.post("/subscriptions/", status_code=201, include_in_schema=False)
+def subscription_create(session: DbSession, actor: OptionalActor, request: Request, body: Body) -> Response:
+    """Create a subscription: 201 with its Location; 409 AlreadyExists; 400 naming what is wrong."""
+    row = context.subscription_create(session, actor, body.body, body.ctx, _tenant(session, request))
+    return Response(status_code=201, headers={"Location": f"{BASE}/subscriptions/{row.sub_id}"})
+
+
+@router.get("/subscriptions")
+@router.get("/subscriptions/", include_in_schema=False)
+def subscription_list(session: DbSession, actor: OptionalActor, request: Request, limit: int = Query(20),
+                      offset: int = Query(0), count: bool = False,
+                      options: str | None = Query(None, max_length=200)) -> Response:
+    """The subscriptions of the caller's units (every unit's for those who read all)."""
+    media = negotiate(request)
+    rows, total = context.subscription_list(session, actor, _tenant(session, request), limit, offset)
+    sys_attrs = "sysAttrs" in _options(options)
+    headers = {"NGSILD-Results-Count": str(total)} if count else None
+    return answer([context.subscription_render(r, sys_attrs) for r in rows], media, request_context(request),
+                  headers=headers)
+
+
+@router.get("/subscriptions/{sub_id}")
+def subscription_get(session: DbSession, actor: OptionalActor, request: Request, sub_id: str,
+                     options: str | None = Query(None, max_length=200)) -> Response:
+    """One subscription with its status (timesSent, lastNotification, lastSuccess, lastFailure)."""
+    media = negotiate(request)
+    row = context.subscription_get(session, actor, sub_id, _tenant(session, request))
+    return answer(context.subscription_render(row, "sysAttrs" in _options(options)), media,
+                  request_context(request))
+
+
+@router.patch("/subscriptions/{sub_id}", status_code=204)
+def subscription_update(session: DbSession, actor: OptionalActor, request: Request, sub_id: str,
+                        body: PatchBody) -> Response:
+    """Change members of a subscription (null removes one); the whole is checked again."""
+    context.subscription_update(session, actor, sub_id, body.body, body.ctx, _tenant(session, request))
+    return no_content()
+
+
+@router.delete("/subscriptions/{sub_id}", status_code=204)
+def subscription_delete(session: DbSession, actor: OptionalActor, request: Request, sub_id: str) -> Response:
+    """Delete a subscription."""
+    context.subscription_delete(session, actor, sub_id, _tenant(session, request))
+    return no_content()
+
+
 # ---- cityhub's own API: read grants
 
 

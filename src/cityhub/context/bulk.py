@@ -82,6 +82,7 @@ def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Cal
         pending[parsed.entity_id] = _Pending(parsed, boxes, pk, is_existing)
     created = [i for i in order if not pending[i].existing]
     replaced = [i for i in order if pending[i].existing]
+    changes = _changes([pending[i] for i in order], existing, org, now)  # before the writes change `existing`
     if created:
         session.execute(insert(E), [{"id": pending[i].pk, "entity_id": i, "org_id": org,
                                      "types": pending[i].parsed.types, "attrs": pending[i].parsed.attrs,
@@ -109,7 +110,31 @@ def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Cal
         owner = org or existing[replaced[0]].org_id
         core.audit_record(session, actor, action, target_type="context_entity", target_id=f"{len(order)} entities",
                           org_id=owner, after={"created": created, "replaced": replaced})
+    if changes:
+        from cityhub.context import subscriptions, temporal  # both build on the store's reads
+
+        temporal.record(session, changes)  # the batch's history: one executemany
+        subscriptions.on_change(session, changes)  # its notifications: one query, one row per match
     if replaced:
         session.expire_all()  # the rows loaded above are stale after the bulk update
     return order, created, errors
 
+
+
+
+def _changes(written: list[_Pending], existing: dict[str, ContextEntity], org: uuid.UUID | None, now: Any
+             ) -> list[Any]:
+    """The batch's entities as written, with the attributes each touched (all of them for a created one)."""
+    from cityhub.context.subscriptions import Changed
+
+    changes = []
+    for p in written:
+        old = existing.get(p.parsed.entity_id) if p.existing else None
+        attrs = p.parsed.attrs
+        touched = None if old is None else frozenset(
+            k for k in {*old.attrs, *attrs} if old.attrs.get(k) != attrs.get(k))
+        owner = old.org_id if old is not None else org
+        if owner is not None:
+            changes.append(Changed(p.pk, p.parsed.entity_id, owner, list(p.parsed.types), attrs,
+                                   old.created_at if old is not None else now, now, touched))
+    return changes

@@ -12,12 +12,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
 from cityhub.kit.db import Base, UUIDPk
 
+BigId = BigInteger().with_variant(Integer, "sqlite")
 NO_DATASET = "@none"  # the key of an attribute's default instance (JSON-LD's own name for "no index")
 
 
@@ -92,3 +93,68 @@ class ContextGrant(UUIDPk, Base):
     note: Mapped[str] = mapped_column(String(500), default="")
     created_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ContextSubscription(UUIDPk, Base):
+    """An NGSI-LD subscription of a tenant (organisation): what to watch, where to notify, and its status.
+
+    `body` keeps the subscription's members as the client wrote them (names unexpanded) with `ld_context`, the
+    @context they are expanded with when a change is matched; the status members are columns.
+    """
+
+    __tablename__ = "context_subscription"
+
+    sub_id: Mapped[str] = mapped_column(String(512), unique=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    body: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ld_context: Mapped[list[Any]] = mapped_column(default=list)  # the user @context as a list ([]: the core)
+    active: Mapped[bool] = mapped_column(default=True)  # isActive
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    throttling: Mapped[float] = mapped_column(Float, default=0.0)  # seconds between two notifications
+    next_allowed_at: Mapped[datetime | None] = mapped_column(default=None)  # throttling: nothing queued before
+    times_sent: Mapped[int] = mapped_column(Integer, default=0)
+    last_notification: Mapped[datetime | None] = mapped_column(default=None)
+    last_success: Mapped[datetime | None] = mapped_column(default=None)
+    last_failure: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    modified_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ContextNotification(Base):
+    """The notification outbox: queued in the transaction of the change, delivered by `cityhub context worker`."""
+
+    __tablename__ = "context_notification"
+    __table_args__ = (Index("ix_context_notification_due", "delivered", "failed", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_pk: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("context_subscription.id", ondelete="CASCADE"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the Notification, rendered at change time
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now)
+    delivered: Mapped[bool] = mapped_column(default=False)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    failed: Mapped[bool] = mapped_column(default=False)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ContextAttributeInstance(Base):
+    """One past instance of an attribute (the temporal store of entities written through NGSI-LD).
+
+    Appended by every store write for the attributes it touched; `at` is the instance's observedAt, else its
+    modifiedAt, in the store's fixed-width time form (so it compares as a string on both backends).
+    """
+
+    __tablename__ = "context_attribute_instance"
+    __table_args__ = (Index("ix_context_attribute_instance_at", "entity_pk", "attr", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("context_entity.id", ondelete="CASCADE"))
+    attr: Mapped[str] = mapped_column(String(512))
+    dataset_id: Mapped[str] = mapped_column(String(512), default=NO_DATASET)
+    at: Mapped[str] = mapped_column(String(32))  # observedAt, else modifiedAt
+    modified_at: Mapped[str] = mapped_column(String(32))
+    instance: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -57,3 +57,8 @@ def grant_create(actor: Actor, owner_org_id: uuid.UUID) -> None:
 def grant_delete(actor: Actor, owner_org_id: uuid.UUID) -> None:
     """The owner's admins withdraw a grant."""
     grant_create(actor, owner_org_id)
+
+
+def subscription_write(actor: Actor, org_id: uuid.UUID) -> None:
+    """A unit's staff create, change and delete the unit's subscriptions."""
+    require(can(actor, P.CONTEXT_SUBSCRIBE, org_id), "Only the unit's staff manage its subscriptions")

@@ -96,6 +96,11 @@ def entity_get(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID
     return row
 
 
+def check_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None) -> ContextEntity:
+    """The entity, when the caller sees it (404 else) and may change it (403 else)."""
+    return _for_write(session, actor, entity_id, tenant)
+
+
 def _for_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None, *,
                deleting: bool = False) -> ContextEntity:
     if not actor.is_authenticated:
@@ -123,6 +128,20 @@ def _sync_side_rows(session: Session, row: ContextEntity, *, new: bool = False) 
         session.execute(insert(ContextGeometry), [
             {"entity_pk": row.id, "attr": iri, "dataset_id": ds, "min_x": b[0], "min_y": b[1], "max_x": b[2],
              "max_y": b[3]} for iri, ds, b in boxes])
+
+
+def _notify(session: Session, row: ContextEntity, touched: frozenset[str] | None) -> None:
+    """Append the touched attributes to the history; queue the notifications of the subscriptions it matches.
+
+    Both in the writing transaction: they exist exactly when the change commits.
+    """
+    # subscriptions and temporal build on this module (query.py, entity reads): imported when first needed
+    from cityhub.context import subscriptions, temporal
+
+    changes = [subscriptions.Changed(row.id, row.entity_id, row.org_id, list(row.types), row.attrs, row.created_at,
+                                     row.modified_at, touched)]
+    temporal.record(session, changes)
+    subscriptions.on_change(session, changes)
 
 
 def _summary(row: ContextEntity) -> dict[str, Any]:
@@ -153,6 +172,7 @@ def entity_create(session: Session, actor: Actor, body: Any, ctx: LdContext, ten
     session.flush()
     _sync_side_rows(session, row, new=True)
     _audit(session, actor, "context_entity_create", row)
+    _notify(session, row, None)
     return row
 
 
@@ -163,12 +183,16 @@ def _keep_created(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, 
 
 
 def _store(session: Session, row: ContextEntity, attrs: dict[str, Any], types: list[str] | None = None) -> None:
+    old = row.attrs
+    touched = frozenset(k for k in {*old, *attrs} if old.get(k) != attrs.get(k))
     row.attrs = attrs
     if types is not None:
         row.types = types
     row.modified_at = clock.now()
     session.flush()
     _sync_side_rows(session, row)
+    if touched or types is not None:
+        _notify(session, row, touched)
 
 
 def entity_replace(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,

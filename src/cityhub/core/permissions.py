@@ -92,12 +92,13 @@ class P(StrEnum):
     CONTEXT_READ_ALL = "context.read_all"  # every unit's entities
     CONTEXT_WRITE = "context.write"  # create, change and delete a unit's entities
     CONTEXT_GRANT = "context.grant"  # grant other units (or everyone) reads of the unit's entities
+    CONTEXT_SUBSCRIBE = "context.subscribe"  # a unit's NGSI-LD subscriptions (notifications of its view)
 
 
 _UNIT_STAFF = frozenset({
     P.USER_READ, P.CLOUD_READ, P.CLOUD_REQUEST_CREATE, P.CLOUD_SYSTEM_WRITE, P.CONNECT_READ, P.ASSET_WRITE,
     P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.OPS_WORK, P.COMPUTE_READ, P.COMPUTE_PUBLISH,
-    P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE, P.ANALYSIS_WRITE,
+    P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE, P.CONTEXT_SUBSCRIBE, P.ANALYSIS_WRITE,
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[P]] = {

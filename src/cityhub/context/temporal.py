@@ -1,0 +1,209 @@
+"""The temporal API (clause 5.6.x / 6.18–6.22): the history of entities' attributes, written and read.
+
+History is written by the store itself: every write appends the instances of the attributes it touched to
+`context_attribute_instance` (`record`, called in the writing transaction next to the subscriptions' matching), so
+there is one write path and the history cannot disagree with the entity. `POST /temporal/entities` and
+`/temporal/entities/{id}/attrs` add instances of the past: the entity is created from the newest instance of each
+attribute when it does not exist, and the older instances go to the history only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, select
+from sqlalchemy.orm import Session
+
+from cityhub.context import entities as ent
+from cityhub.context import store
+from cityhub.context.jsonld import LdContext
+from cityhub.context.models import NO_DATASET, ContextAttributeInstance, ContextEntity
+from cityhub.context.problems import bad
+from cityhub.context.subscriptions import Changed
+from cityhub.core.actor import Actor
+from cityhub.kit import clock
+
+I = ContextAttributeInstance  # noqa: E741  # the table's one-letter alias, as E is the entity's
+MAX_INSTANCES = 10_000  # per request; lastN narrows further
+# the simplified temporal representation's member per attribute type (clause 4.5.9)
+TEMPORAL_MEMBER = {"Property": "values", "GeoProperty": "values", "Relationship": "objects",
+                   "LanguageProperty": "languageMaps", "VocabProperty": "vocabs", "JsonProperty": "jsons",
+                   "ListProperty": "valueLists", "ListRelationship": "objectLists"}
+
+
+def record(session: Session, changes: list[Changed]) -> None:
+    """Append the touched attributes' instances, as the write left them, to the history (one executemany)."""
+    rows = []
+    for c in changes:
+        for iri in (c.attrs if c.touched is None else c.touched):
+            for ds, inst in c.attrs.get(iri, {}).items():
+                modified = inst.get("modifiedAt") or ent.time_text(c.modified_at)
+                rows.append({"entity_pk": c.pk, "attr": iri, "dataset_id": ds,
+                             "at": inst.get("observedAt") or modified, "modified_at": modified, "instance": inst})
+    if rows:
+        session.execute(insert(I), rows)
+
+
+@dataclass
+class TemporalQuery:
+    """timerel / timeAt / endTimeAt / timeproperty / lastN / attrs, as the API parsed them."""
+
+    timerel: str | None = None
+    time_at: str | None = None
+    end_time_at: str | None = None
+    timeproperty: str = "observedAt"
+    last_n: int | None = None
+    attrs: list[str] = field(default_factory=list)
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        """The SQL of the time window (times compare as fixed-width strings)."""
+        if self.timeproperty not in ("observedAt", "modifiedAt", "createdAt"):
+            raise bad("timeproperty is observedAt, modifiedAt or createdAt", "timeproperty")
+        col = I.at if self.timeproperty == "observedAt" else I.modified_at
+        if self.timerel is None:
+            if self.time_at is not None or self.end_time_at is not None:
+                raise bad("timeAt needs timerel", "timerel")
+            return []
+        if self.time_at is None:
+            raise bad("timerel needs timeAt", "timeAt")
+        at = ent.parse_time(self.time_at, "timeAt")
+        if self.timerel == "before":
+            return [col < at]
+        if self.timerel == "after":
+            return [col > at]
+        if self.timerel == "between":
+            if self.end_time_at is None:
+                raise bad("timerel=between needs endTimeAt", "endTimeAt")
+            end = ent.parse_time(self.end_time_at, "endTimeAt")
+            if end <= at:
+                raise bad("endTimeAt must be after timeAt", "endTimeAt")
+            return [col >= at, col < end]
+        raise bad("timerel is before, after or between", "timerel")
+
+
+def _history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext
+             ) -> dict[uuid.UUID, dict[str, list[dict[str, Any]]]]:
+    if tq.last_n is not None and tq.last_n < 1:
+        raise bad("lastN must be a positive number", "lastN")
+    clauses = [I.entity_pk.in_(pks), *tq.clauses()]
+    if tq.attrs:
+        clauses.append(I.attr.in_([ctx.expand(ent.check_name(a, "attrs")) for a in tq.attrs]))
+    col = I.at if tq.timeproperty == "observedAt" else I.modified_at
+    newest_first = tq.last_n is not None
+    stmt = select(I.entity_pk, I.attr, I.instance).where(*clauses).order_by(
+        I.entity_pk, I.attr, col.desc() if newest_first else col, I.id).limit(MAX_INSTANCES)
+    out: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = {}
+    for pk, attr, inst in session.execute(stmt):
+        series = out.setdefault(pk, {}).setdefault(attr, [])
+        if tq.last_n is None or len(series) < tq.last_n:
+            series.append(inst)
+    if newest_first:
+        for attrs in out.values():
+            for series in attrs.values():
+                series.reverse()  # the last N, oldest first
+    return out
+
+
+def _render(row: ContextEntity, history: dict[str, list[dict[str, Any]]], view: ent.View, temporal_values: bool,
+            timeproperty: str) -> dict[str, Any]:
+    out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view)
+    for iri, series in history.items():
+        name = view.ctx.compact(iri)
+        if temporal_values:
+            kind = series[0].get("type", "Property")
+            key = ent.VALUE_KEY.get(kind, "value")
+            time_key = "observedAt" if timeproperty == "observedAt" else "modifiedAt"
+            out[name] = {"type": kind, TEMPORAL_MEMBER.get(kind, "values"): [
+                [i.get(key), i.get(time_key) or i.get("modifiedAt")] for i in series]}
+        else:
+            out[name] = [ent.render_instance(i, view) for i in series]
+    return out
+
+
+def temporal_entity(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None, tq: TemporalQuery,
+                    view: ent.View, temporal_values: bool) -> dict[str, Any]:
+    """One entity's temporal representation (ResourceNotFound when the caller does not see it)."""
+    row = store.entity_get(session, actor, entity_id, tenant)
+    history = _history(session, [row.id], tq, view.ctx).get(row.id, {})
+    return _render(row, history, view, temporal_values, tq.timeproperty)
+
+
+def temporal_query(session: Session, actor: Actor, rows: list[ContextEntity], tq: TemporalQuery, view: ent.View,
+                   temporal_values: bool) -> list[dict[str, Any]]:
+    """The temporal representation of entities a query selected."""
+    history = _history(session, [r.id for r in rows], tq, view.ctx) if rows else {}
+    return [_render(r, history.get(r.id, {}), view, temporal_values, tq.timeproperty) for r in rows]
+
+
+def _instances(body: dict[str, Any], ctx: LdContext, now: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, raw in body.items():
+        if name in ent.ENTITY_KEYS:
+            continue
+        ent.check_name(name)
+        items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            raise bad(f"{name} has no instances", name)
+        out[ctx.expand(name)] = [ent.instance(i, name, ctx, now) for i in items]
+    return out
+
+
+def _append(session: Session, pk: uuid.UUID, instances: dict[str, list[dict[str, Any]]]) -> int:
+    rows = [{"entity_pk": pk, "attr": iri, "dataset_id": inst.get("datasetId", NO_DATASET),
+             "at": inst.get("observedAt") or inst["modifiedAt"], "modified_at": inst["modifiedAt"], "instance": inst}
+            for iri, items in instances.items() for inst in items]
+    if rows:
+        session.execute(insert(I), rows)
+    return len(rows)
+
+
+def temporal_upsert(session: Session, actor: Actor, body: Any, ctx: LdContext, tenant: uuid.UUID | None
+                    ) -> bool:
+    """Create a temporal entity (True) or add instances to an existing one (False)."""
+    if not isinstance(body, dict):
+        raise bad("A temporal entity is a JSON object", "body")
+    entity_id = ent.check_uri(body.get("id"), "id")
+    now = ent.time_text(clock.now())
+    instances = _instances(body, ctx, now)
+    existing = store.entities_by_ids(session, [entity_id]).get(entity_id)
+    if existing is not None:
+        store.check_write(session, actor, entity_id, tenant)
+        _append(session, existing.id, instances)
+        return False
+    # the newest instance of each attribute and dataset is the entity's current state; the others are history
+    latest: dict[str, dict[str, Any]] = {}
+    older: dict[str, list[dict[str, Any]]] = {}
+    for iri, items in instances.items():
+        by_ds: dict[str, dict[str, Any]] = {}
+        for inst in sorted(items, key=lambda i: i.get("observedAt") or ""):
+            ds = inst.get("datasetId", NO_DATASET)
+            if ds in by_ds:
+                older.setdefault(iri, []).append(by_ds[ds])
+            by_ds[ds] = inst
+        latest[iri] = by_ds
+    current = {k: v for k, v in body.items() if k in ent.ENTITY_KEYS}
+    for iri, by_ds in latest.items():
+        name = ctx.compact(iri)
+        shown = [_raw(i, ctx) for i in by_ds.values()]
+        current[name] = shown[0] if len(shown) == 1 else shown
+    row = store.entity_create(session, actor, current, ctx, tenant)
+    _append(session, row.id, older)
+    return True
+
+
+def _raw(inst: dict[str, Any], ctx: LdContext) -> dict[str, Any]:
+    """A stored instance back in the input form (for creating the entity from it)."""
+    out: dict[str, Any] = ent.render_instance(inst, ent.View(ctx))  # normalized: always an object
+    return out
+
+
+def temporal_attrs_append(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
+                          tenant: uuid.UUID | None) -> int:
+    """Add attribute instances to an entity's history; how many."""
+    row = store.check_write(session, actor, entity_id, tenant)
+    if not isinstance(body, dict):
+        raise bad("The attributes must be a JSON object", "body")
+    return _append(session, row.id, _instances({k: v for k, v in body.items() if k != "id"}, ctx,
+                                               ent.time_text(clock.now())))
