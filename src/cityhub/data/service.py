@@ -34,6 +34,22 @@ from cityhub.data.catalog.service import (
     resource_list,
     resource_list_view,
 )
+from cityhub.data.collection.service import (
+    sync_due_jobs,
+    sync_job_claim,
+    sync_job_create,
+    sync_job_delete,
+    sync_job_find,
+    sync_job_get,
+    sync_job_list,
+    sync_job_run,
+    sync_job_update,
+    sync_runs,
+    sync_source_create,
+    sync_source_delete,
+    sync_source_get,
+    sync_source_list,
+)
 from cityhub.data.datastore.service import (
     datastore_bulk_load,
     datastore_index,
@@ -118,4 +134,7 @@ __all__ = [
     "share_request_close", "share_request_compliance_review", "share_request_coordinate", "share_request_create",
     "share_request_events", "share_request_get", "share_request_list", "share_request_provider_review",
     "share_request_revoke", "share_request_submit", "share_request_withdraw", "sla_check",
+    "sync_due_jobs", "sync_job_claim", "sync_job_create", "sync_job_delete", "sync_job_find", "sync_job_get",
+    "sync_job_list", "sync_job_run", "sync_job_update", "sync_runs", "sync_source_create", "sync_source_delete",
+    "sync_source_get", "sync_source_list",
 ]

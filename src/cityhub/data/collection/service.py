@@ -1,0 +1,266 @@
+"""Collection: departments register sources (database, file drop, HTTP API) and sync jobs into catalog entries.
+
+Sources and jobs belong to a unit; its staff and auditors and the bureau see them (unknown or not visible: 404),
+only the unit's staff change and run them (`data.collect`). Credentials are encrypted with the data domain's key,
+never returned and never audited (the audit row says only whether a source has any). Runs are recorded per job;
+the scheduler (`sync_due_jobs` + `sync_job_claim`, `cityhub data sync-worker`) runs each job in its own transaction,
+so a failing source never stops another job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cityhub.core import service as core
+from cityhub.core.service import Actor
+from cityhub.data import policies
+from cityhub.data.catalog import service as catalog
+from cityhub.data.collection import connectors, sync
+from cityhub.data.models import CatalogEntry, SyncJob, SyncRun, SyncSource, drop_folder
+from cityhub.data.schemas import JobCreate, JobUpdate, SourceCreate
+from cityhub.kit import clock, refs
+from cityhub.kit.errors import Conflict, NotFound, ValidationFailed
+from cityhub.kit.i18n import gettext as _
+
+_HTTP_OPTIONS = {"records", "page_param", "size_param", "page_size", "first_page"}
+
+
+def _visible_orgs_clause(actor: Actor, column: Any) -> Any:
+    if actor.is_system or actor.is_platform_admin or policies.is_bureau(actor):
+        return None
+    return column.in_(policies.readable_orgs(actor))
+
+
+def _check_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    if kind == "files":
+        fmt = options.get("format", "csv")
+        if fmt not in connectors.FILE_FORMATS or set(options) - {"format"}:
+            raise ValidationFailed(_("File sources take one option, format: csv, jsonl, xlsx or parquet"),
+                                   field="options")
+        return {"format": fmt}
+    if kind == "http":
+        if set(options) - _HTTP_OPTIONS:
+            raise ValidationFailed(_("Unknown API paging option"), field="options")
+        for k in ("page_size", "first_page"):
+            if k in options and (not isinstance(options[k], int) or not 0 <= options[k] <= 10_000):
+                raise ValidationFailed(_("A whole number from 0 to 10000 is needed"), field=f"options.{k}")
+        if "page_size" in options and options["page_size"] < 1:
+            raise ValidationFailed(_("A whole number from 0 to 10000 is needed"), field="options.page_size")
+        return {k: options[k] if isinstance(options[k], int) else str(options[k])[:63] for k in options}
+    if options:
+        raise ValidationFailed(_("Database sources take no options"), field="options")
+    return {}
+
+
+def sync_source_create(session: Session, actor: Actor, data: SourceCreate) -> SyncSource:
+    """Register a unit's source; its password or headers are encrypted and never shown again."""
+    refs.reference("org_id", lambda: core.organization_get(session, actor, data.org_id))
+    policies.sync_source_manage(actor, data.org_id)
+    options = _check_options(data.kind, data.options)
+    secret: dict[str, Any] = {}
+    url = ""
+    if data.kind == "database":
+        url, password = connectors.database_url(data.url, data.password)
+        if password:
+            secret["password"] = password
+    elif data.kind == "http":
+        url = connectors.http_url(data.url)
+        if data.headers:
+            secret["headers"] = data.headers
+    elif data.url:
+        raise ValidationFailed(_("A file source has no URL: its drop folder is made for it"), field="url")
+    if session.scalar(select(SyncSource.id).where(SyncSource.org_id == data.org_id, SyncSource.name == data.name)):
+        raise Conflict(_("The unit already has a source of this name"), details={"field": "name"})
+    src = SyncSource(org_id=data.org_id, name=data.name, kind=data.kind, url=url, options=options,
+                     credentials_enc=sync.encrypt(secret))
+    session.add(src)
+    session.flush()
+    if src.kind == "files":
+        drop_folder(src.id).mkdir(parents=True, exist_ok=True)
+    core.audit_record(session, actor, "sync_source_create", target_type="sync_source", target_id=src.id,
+                      org_id=src.org_id, after={"name": src.name, "kind": src.kind, "url": url, "options": options,
+                                                "credentials": sorted(secret)})
+    return src
+
+
+def sync_source_get(session: Session, actor: Actor, source_id: uuid.UUID) -> SyncSource:
+    """A source the actor may see (404 otherwise)."""
+    src = session.get(SyncSource, source_id)
+    if src is None or not policies.collection_read(actor, src.org_id):
+        raise NotFound(_("Source not found"))
+    return src
+
+
+def sync_source_list(session: Session, actor: Actor) -> list[SyncSource]:
+    """Sources the actor may see, by unit and name."""
+    stmt = select(SyncSource).order_by(SyncSource.org_id, SyncSource.name)
+    clause = _visible_orgs_clause(actor, SyncSource.org_id)
+    return list(session.scalars(stmt if clause is None else stmt.where(clause)))
+
+
+def sync_source_delete(session: Session, actor: Actor, source_id: uuid.UUID) -> None:
+    """Remove a source and its jobs (the rows they loaded stay in the catalog)."""
+    src = sync_source_get(session, actor, source_id)
+    policies.sync_source_manage(actor, src.org_id)
+    before = {"name": src.name, "kind": src.kind, "url": src.url}
+    session.delete(src)
+    session.flush()
+    core.audit_record(session, actor, "sync_source_delete", target_type="sync_source", target_id=source_id,
+                      org_id=src.org_id, before=before)
+
+
+def _check_job(entry: CatalogEntry, source: SyncSource, mapping: dict[str, str], key: list[str], mode: str,
+               cursor: str, schedule: str, query: str) -> None:
+    names = {it["name_en"] for it in entry.items}
+    for target, col in mapping.items():
+        if target not in names:
+            raise ValidationFailed(_("Not an information item of the entry"), field=f"mapping.{target}")
+        if not col or len(col) > 200:
+            raise ValidationFailed(_("A source column name is needed"), field=f"mapping.{target}")
+    for k in key:
+        if k not in mapping:
+            raise ValidationFailed(_("Key items must be mapped"), field="key")
+    if mode == "incremental" and source.kind != "files" and not cursor:
+        raise ValidationFailed(_("An incremental job needs a cursor column"), field="cursor_column")
+    if source.kind == "database":
+        if not query:
+            raise ValidationFailed(_("Name a table or write a SELECT"), field="query")
+        connectors.source_query(str(source.url.split(":", 1)[0]), query)
+    elif query:
+        raise ValidationFailed(_("Only database sources take a query"), field="query")
+    if schedule:
+        from croniter import croniter
+
+        if not croniter.is_valid(schedule):
+            raise ValidationFailed(_("Not a cron expression"), field="schedule")
+
+
+def sync_job_create(session: Session, actor: Actor, data: JobCreate) -> SyncJob:
+    """Define a sync job from a unit's source into one of its own catalog entries."""
+    source = refs.reference("source_id", lambda: sync_source_get(session, actor, data.source_id))
+    entry = refs.reference("entry_id", lambda: catalog.catalog_entry_get(session, actor, data.entry_id))
+    policies.sync_job_manage(actor, source.org_id)
+    policies.resource_manage(actor, entry.provider_org_id)
+    _check_job(entry, source, data.mapping, data.key, data.mode, data.cursor_column, data.schedule, data.query)
+    if session.scalar(select(SyncJob.id).where(SyncJob.org_id == source.org_id, SyncJob.name == data.name)):
+        raise Conflict(_("The unit already has a sync job of this name"), details={"field": "name"})
+    job = SyncJob(org_id=source.org_id, name=data.name, source_id=source.id, entry_id=entry.id, query=data.query,
+                  mapping=dict(data.mapping), key=list(data.key), mode=data.mode, cursor_column=data.cursor_column,
+                  schedule=data.schedule, enabled=data.enabled, batch_size=data.batch_size)
+    job.next_run_at = sync.next_run(job, False)
+    session.add(job)
+    session.flush()
+    core.audit_record(session, actor, "sync_job_create", target_type="sync_job", target_id=job.id,
+                      org_id=job.org_id, after=data.model_dump(mode="json"))
+    return job
+
+
+def sync_job_get(session: Session, actor: Actor, job_id: uuid.UUID) -> SyncJob:
+    """A job the actor may see (404 otherwise)."""
+    job = session.get(SyncJob, job_id)
+    if job is None or not policies.collection_read(actor, job.org_id):
+        raise NotFound(_("Sync job not found"))
+    return job
+
+
+def sync_job_list(session: Session, actor: Actor) -> list[SyncJob]:
+    """Jobs the actor may see, by unit and name."""
+    stmt = select(SyncJob).order_by(SyncJob.org_id, SyncJob.name)
+    clause = _visible_orgs_clause(actor, SyncJob.org_id)
+    return list(session.scalars(stmt if clause is None else stmt.where(clause)))
+
+
+def sync_job_update(session: Session, actor: Actor, job_id: uuid.UUID, data: JobUpdate) -> SyncJob:
+    """Change a job's mapping, mode, schedule or switch it on and off; a mode change restarts its watermark."""
+    job = sync_job_get(session, actor, job_id)
+    policies.sync_job_manage(actor, job.org_id)
+    changes = data.model_dump(exclude_none=True)
+    source = session.get(SyncSource, job.source_id)
+    entry = session.get(CatalogEntry, job.entry_id)
+    if source is None or entry is None:
+        raise NotFound(_("Sync job not found"))
+    merged = {"mapping": job.mapping, "mode": job.mode, "cursor_column": job.cursor_column,
+              "schedule": job.schedule, "query": job.query, **changes}
+    _check_job(entry, source, merged["mapping"], list(job.key), merged["mode"], merged["cursor_column"],
+               merged["schedule"], merged["query"])
+    before = {k: getattr(job, k) for k in changes}
+    for k, v in changes.items():
+        setattr(job, k, v)
+    if {"mode", "cursor_column", "query"} & set(changes):
+        job.watermark = None
+    job.next_run_at = sync.next_run(job, False)
+    session.flush()
+    core.audit_record(session, actor, "sync_job_update", target_type="sync_job", target_id=job.id,
+                      org_id=job.org_id, before=before, after=changes)
+    return job
+
+
+def sync_job_delete(session: Session, actor: Actor, job_id: uuid.UUID) -> None:
+    """Remove a job and its run history (the rows it loaded stay)."""
+    job = sync_job_get(session, actor, job_id)
+    policies.sync_job_manage(actor, job.org_id)
+    before = {"name": job.name}
+    session.delete(job)
+    session.flush()
+    core.audit_record(session, actor, "sync_job_delete", target_type="sync_job", target_id=job_id,
+                      org_id=job.org_id, before=before)
+
+
+def sync_job_run(session: Session, actor: Actor, job_id: uuid.UUID, trigger: str = "manual",
+                 progress: sync.Progress | None = None) -> SyncRun:
+    """Run a job now; the run is recorded whether it succeeds or fails (a failed run writes no rows)."""
+    job = sync_job_get(session, actor, job_id)
+    policies.sync_job_run(actor, job.org_id)
+    locked = session.scalar(select(SyncJob).where(SyncJob.id == job.id).with_for_update())
+    source = session.get(SyncSource, job.source_id)
+    entry = session.get(CatalogEntry, job.entry_id)
+    if locked is None or source is None or entry is None:
+        raise NotFound(_("Sync job not found"))
+    run = SyncRun(job_id=job.id, trigger=trigger, started_at=clock.now(), rejects=[])
+    session.add(run)
+    session.flush()
+    sync.execute(session, job, source, entry, run, progress)
+    core.audit_record(session, actor, "sync_job_run", target_type="sync_job", target_id=job.id, org_id=job.org_id,
+                      outcome="ok" if run.status == "succeeded" else "failed",
+                      extra={"run": str(run.id), "read": run.rows_read, "inserted": run.rows_inserted,
+                             "updated": run.rows_updated, "rejected": run.rows_rejected})
+    return run
+
+
+def sync_runs(session: Session, actor: Actor, job_id: uuid.UUID, limit: int = 50) -> list[SyncRun]:
+    """A job's latest runs, newest first."""
+    job = sync_job_get(session, actor, job_id)
+    return list(session.scalars(select(SyncRun).where(SyncRun.job_id == job.id)
+                                .order_by(SyncRun.started_at.desc()).limit(limit)))
+
+
+def sync_due_jobs(session: Session, limit: int = 100) -> list[uuid.UUID]:
+    """Scheduled jobs whose time has come, oldest first (the worker claims and runs each on its own)."""
+    now = clock.now()
+    return list(session.scalars(select(SyncJob.id).where(SyncJob.enabled.is_(True), SyncJob.schedule != "",
+                                                         SyncJob.next_run_at <= now)
+                                .order_by(SyncJob.next_run_at).limit(limit)))
+
+
+def sync_job_claim(session: Session, job_id: uuid.UUID) -> bool:
+    """Claim a due job for this worker (another worker that read it due too gets False)."""
+    now = clock.now()
+    res = session.execute(update(SyncJob).where(SyncJob.id == job_id, SyncJob.next_run_at <= now)
+                          .values(next_run_at=None).execution_options(synchronize_session=False))
+    return bool(res.rowcount)  # type: ignore[attr-defined]  # CursorResult
+
+
+def sync_job_find(session: Session, actor: Actor, ref: str) -> SyncJob:
+    """A job by id or by name (the CLI's argument)."""
+    try:
+        return sync_job_get(session, actor, uuid.UUID(ref))
+    except ValueError:
+        pass
+    for job in session.scalars(select(SyncJob).where(SyncJob.name == ref)):
+        if policies.collection_read(actor, job.org_id):
+            return job
+    raise NotFound(_("Sync job not found"))
