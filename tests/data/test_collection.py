@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -342,3 +343,60 @@ def test_mariadb_source(world: Any, var: Path) -> None:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         con.commit()
         con.close()
+
+
+class _SameSession:
+    """The CLI's database boundary, opened on the test's session (its transaction is rolled back afterwards)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    @contextlib.contextmanager
+    def session_scope(self) -> Iterator[Any]:
+        yield self.session
+
+
+def test_cli_sync_and_worker(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from cityhub.data import cli
+
+    entry = _entry(world)
+    job = _job(world, _source(world, _sqlite_source(var)), entry, name="hr-people", schedule="*/5 * * * *")
+    monkeypatch.setattr(cli, "_db", lambda: _SameSession(world.session))
+    app = typer.Typer()
+    cli.register(app)
+    out = CliRunner().invoke(app, ["data", "sync", "hr-people"])
+    assert out.exit_code == 0, out.output
+    assert "succeeded: read 4, inserted 3, updated 0, rejected 1" in out.output
+    assert "row 3, csrq: not a date" in out.output
+    job.next_run_at = clock.now() - timedelta(seconds=1)
+    world.session.flush()
+    out = CliRunner().invoke(app, ["data", "sync-worker", "--every", "0"])
+    assert out.exit_code == 0, out.output
+    assert service.sync_runs(world.session, world.actors["org_member_a"], job.id)[0].trigger == "schedule"
+    assert job.next_run_at is not None and job.next_run_at > clock.now()
+    assert CliRunner().invoke(app, ["data", "sync", "no-such-job"]).exit_code != 0
+
+
+def test_collection_page_runs_a_job_and_shows_history(client: Any, world: Any, var: Path) -> None:
+    from tests.web.test_pages import _csrf, login
+
+    entry = _entry(world)
+    job = _job(world, _source(world, _sqlite_source(var)), entry, name="人口库同步")
+    login(client, "t-a-member")
+    page = client.get("/data/collection")
+    assert page.status_code == 200 and "人口库同步" in page.text and 'id="page-data"' in page.text
+    r = client.post(f"/data/collection/jobs/{job.id}/run", data={"csrf_token": _csrf(page.text)},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get("/data/collection")
+    assert 'data-testid="sync-runs"' in page.text and "not a date" in page.text  # the reject, with its reason
+    assert "hr.db" in page.text  # the SQLite file's path is shown to the owner; no password exists here
+    login(client, "t-b-member")
+    other = client.get("/data/collection")
+    assert other.status_code == 200 and "人口库同步" not in other.text
+    assert client.post(f"/data/collection/jobs/{job.id}/run", data={"csrf_token": _csrf(other.text)},
+                       follow_redirects=False).status_code == 303  # refused as a flash message, nothing run
+    assert len(service.sync_runs(world.session, world.actors["org_member_a"], job.id)) == 1

@@ -194,6 +194,11 @@ def sync_source_manage(actor: Actor, org_id: uuid.UUID) -> None:
             "You can only manage collection sources of your own unit")
 
 
+def sync_job_create(actor: Actor) -> None:
+    """Only staff who collect for some unit define jobs (asked before the ids in the body are looked up)."""
+    require(_writes(actor) and can(actor, P.DATA_COLLECT), "You can only manage sync jobs of your own unit")
+
+
 def sync_job_manage(actor: Actor, org_id: uuid.UUID) -> None:
     """A unit defines, changes and removes its own sync jobs."""
     require(_writes(actor) and can(actor, P.DATA_COLLECT, org_id), "You can only manage sync jobs of your own unit")

@@ -45,6 +45,7 @@ from cityhub.data.collection.service import (
     sync_job_run,
     sync_job_update,
     sync_runs,
+    sync_runs_recent,
     sync_source_create,
     sync_source_delete,
     sync_source_get,
@@ -135,6 +136,7 @@ __all__ = [
     "share_request_events", "share_request_get", "share_request_list", "share_request_provider_review",
     "share_request_revoke", "share_request_submit", "share_request_withdraw", "sla_check",
     "sync_due_jobs", "sync_job_claim", "sync_job_create", "sync_job_delete", "sync_job_find", "sync_job_get",
-    "sync_job_list", "sync_job_run", "sync_job_update", "sync_runs", "sync_source_create", "sync_source_delete",
+    "sync_job_list", "sync_job_run", "sync_job_update", "sync_runs", "sync_runs_recent",
+    "sync_source_create", "sync_source_delete",
     "sync_source_get", "sync_source_list",
 ]

@@ -141,6 +141,7 @@ def _check_job(entry: CatalogEntry, source: SyncSource, mapping: dict[str, str],
 
 def sync_job_create(session: Session, actor: Actor, data: JobCreate) -> SyncJob:
     """Define a sync job from a unit's source into one of its own catalog entries."""
+    policies.sync_job_create(actor)
     source = refs.reference("source_id", lambda: sync_source_get(session, actor, data.source_id))
     entry = refs.reference("entry_id", lambda: catalog.catalog_entry_get(session, actor, data.entry_id))
     policies.sync_job_manage(actor, source.org_id)
@@ -264,3 +265,10 @@ def sync_job_find(session: Session, actor: Actor, ref: str) -> SyncJob:
         if policies.collection_read(actor, job.org_id):
             return job
     raise NotFound(_("Sync job not found"))
+
+
+def sync_runs_recent(session: Session, actor: Actor, limit: int = 60) -> list[SyncRun]:
+    """The latest runs of every job the actor may see, newest first (the collection page's history)."""
+    stmt = select(SyncRun).join(SyncJob, SyncJob.id == SyncRun.job_id).order_by(SyncRun.started_at.desc())
+    clause = _visible_orgs_clause(actor, SyncJob.org_id)
+    return list(session.scalars((stmt if clause is None else stmt.where(clause)).limit(limit)))
