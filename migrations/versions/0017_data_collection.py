@@ -1,4 +1,4 @@
-"""data collection: sources, sync jobs and their runs (issue 20)
+"""data: collection sources, sync jobs and their runs; quality checks and their results (issue 20)
 
 Revision ID: 0017
 Revises: 0015
@@ -36,6 +36,27 @@ def upgrade() -> None:
     with op.batch_alter_table('data_sync_source', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_data_sync_source_org_id'), ['org_id'], unique=False)
 
+    op.create_table('data_quality_check',
+    sa.Column('entry_id', sa.Uuid(), nullable=False),
+    sa.Column('org_id', sa.Uuid(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('column', sa.String(length=63), nullable=False),
+    sa.Column('params', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('last_score', sa.Double(), nullable=True),
+    sa.Column('last_failed', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('last_message', sa.Text(), nullable=False),
+    sa.Column('last_run_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['entry_id'], ['data_catalog_entry.id'], name=op.f('fk_data_quality_check_entry_id_data_catalog_entry'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['org_id'], ['core_organization.id'], name=op.f('fk_data_quality_check_org_id_core_organization')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_data_quality_check'))
+    )
+    with op.batch_alter_table('data_quality_check', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_data_quality_check_entry_id'), ['entry_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_data_quality_check_org_id'), ['org_id'], unique=False)
+
     op.create_table('data_sync_job',
     sa.Column('org_id', sa.Uuid(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
@@ -69,6 +90,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_data_sync_job_org_id'), ['org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_data_sync_job_source_id'), ['source_id'], unique=False)
 
+    op.create_table('data_quality_result',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('check_id', sa.Uuid(), nullable=False),
+    sa.Column('entry_id', sa.Uuid(), nullable=False),
+    sa.Column('org_id', sa.Uuid(), nullable=False),
+    sa.Column('at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('checked', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('failed', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('score', sa.Double(), nullable=False),
+    sa.Column('sample', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['check_id'], ['data_quality_check.id'], name=op.f('fk_data_quality_result_check_id_data_quality_check'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_data_quality_result'))
+    )
+    with op.batch_alter_table('data_quality_result', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_data_quality_result_check_id'), ['check_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_data_quality_result_entry_id'), ['entry_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_data_quality_result_org_id'), ['org_id'], unique=False)
+
     op.create_table('data_sync_run',
     sa.Column('job_id', sa.Uuid(), nullable=False),
     sa.Column('trigger', sa.String(length=12), nullable=False),
@@ -98,6 +138,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_data_sync_run_job_id'))
 
     op.drop_table('data_sync_run')
+    with op.batch_alter_table('data_quality_result', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_data_quality_result_org_id'))
+        batch_op.drop_index(batch_op.f('ix_data_quality_result_entry_id'))
+        batch_op.drop_index(batch_op.f('ix_data_quality_result_check_id'))
+
+    op.drop_table('data_quality_result')
     with op.batch_alter_table('data_sync_job', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_data_sync_job_source_id'))
         batch_op.drop_index(batch_op.f('ix_data_sync_job_org_id'))
@@ -105,6 +151,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_data_sync_job_entry_id'))
 
     op.drop_table('data_sync_job')
+    with op.batch_alter_table('data_quality_check', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_data_quality_check_org_id'))
+        batch_op.drop_index(batch_op.f('ix_data_quality_check_entry_id'))
+
+    op.drop_table('data_quality_check')
     with op.batch_alter_table('data_sync_source', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_data_sync_source_org_id'))
 

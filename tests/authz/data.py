@@ -58,7 +58,9 @@ def prepare(w: Any) -> None:
                                                                 kind="files"))
     job = service.sync_job_create(s, a, schemas.JobCreate(name="人口同步", source_id=src.id, entry_id=entry.id,
                                                           mapping={"name": "xm"}, key=["name"]))
-    w.extra.update(c_source=src, c_job=job)
+    check = service.quality_check_create(s, a, schemas.QualityCheckCreate(entry_id=entry.id, kind="not_null",
+                                                                          column="name"))
+    w.extra.update(c_source=src, c_job=job, c_check=check)
     w.extra.update(d_entry=entry, d_res=res, d_draft=draft, d_pending=pending, d_grant=grant, d_active=active,
                    d_draft_req=_request(w, entry, 0), d_compliance=_request(w, entry, 1),
                    d_provider=_request(w, entry, 2), d_rejected=rejected, d_coordination=coordination,
@@ -218,6 +220,13 @@ EXPECTATIONS += [
     Expect("DELETE", f"{P}/sync-jobs/{{job_id}}", A_STAFF, params=_x("c_job", "job_id")),
     Expect("POST", f"{P}/sync-jobs/{{job_id}}/run", A_STAFF, params=_x("c_job", "job_id")),
     Expect("GET", f"{P}/sync-jobs/{{job_id}}/runs", C_READERS, params=_x("c_job", "job_id")),
+    Expect("GET", f"{P}/quality/checks", C_READERS, query=lambda w: {"entry_id": str(w.extra["d_entry"].id)}),
+    Expect("POST", f"{P}/quality/checks", A_STAFF, body=lambda w: {
+        "entry_id": str(w.extra["d_entry"].id), "kind": "unique", "column": "id_number"},
+        refs={"entry_id": _b_draft}),
+    Expect("DELETE", f"{P}/quality/checks/{{check_id}}", A_STAFF, params=_x("c_check", "check_id")),
+    Expect("POST", f"{P}/quality/entries/{{entry_id}}/run", A_STAFF, params=_x("d_entry", "entry_id")),
+    Expect("GET", f"{P}/quality/scores", ANY_USER),
 ]
 
 # ---- open-data portal (issue 6): every read is public; writes go through the catalog policies

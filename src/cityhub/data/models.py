@@ -435,3 +435,36 @@ class SyncRun(UUIDPk, Base):
     error: Mapped[str] = mapped_column(Text, default="")
     watermark_from: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     watermark_to: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+
+class QualityCheck(UUIDPk, Timestamps, Base):
+    """One declarative quality check of an entry's datastore table (not null, unique, code list, range, …)."""
+
+    __tablename__ = "data_quality_check"
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    column: Mapped[str] = mapped_column(String(63), default="")  # "" for table checks (freshness, row count)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_score: Mapped[float | None]
+    last_failed: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    last_message: Mapped[str] = mapped_column(Text, default="")
+    last_run_at: Mapped[datetime | None]
+
+
+class QualityResult(Base):
+    """One evaluation of a check: rows checked and failed, the score (0-1), a few failing row ids."""
+
+    __tablename__ = "data_quality_result"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    check_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_quality_check.id", ondelete="CASCADE"), index=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    checked: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    failed: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    score: Mapped[float] = mapped_column(default=1.0)
+    sample: Mapped[list[Any]] = mapped_column(default=list)  # _id of the first failing rows
+    message: Mapped[str] = mapped_column(Text, default="")

@@ -212,3 +212,8 @@ def sync_job_run(actor: Actor, org_id: uuid.UUID) -> None:
 def collection_read(actor: Actor, org_id: uuid.UUID) -> bool:
     """Sources, jobs and runs are seen by the unit's staff and auditors and by the bureau (never credentials)."""
     return can_read_org(actor, org_id) or is_bureau(actor)
+
+
+def quality_check_manage(actor: Actor, provider_org_id: uuid.UUID) -> None:
+    """The provider declares and removes quality checks of its own entries and runs them."""
+    require(_writes(actor) and is_staff(actor, provider_org_id), "You can only manage checks of your own entries")

@@ -84,3 +84,39 @@ def job_runs(session: DbSession, actor: CurrentActor, job_id: uuid.UUID,
              limit: int = Query(50, ge=1, le=500)) -> Any:
     """The job's latest runs, newest first."""
     return service.sync_runs(session, actor, job_id, limit)
+
+
+# ---- quality checks
+
+
+@router.get("/quality/checks", response_model=list[schemas.QualityCheck])
+def quality_checks(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID) -> Any:
+    """An entry's quality checks and their latest outcome."""
+    return service.quality_checks(session, actor, entry_id)
+
+
+@router.post("/quality/checks", response_model=schemas.QualityCheck, status_code=201)
+def quality_check_create(session: DbSession, actor: CurrentActor, body: schemas.QualityCheckCreate) -> Any:
+    """Declare a check on one of the unit's entries (run after every sync)."""
+    return service.quality_check_create(session, actor, body)
+
+
+@router.delete("/quality/checks/{check_id}", status_code=204)
+def quality_check_delete(session: DbSession, actor: CurrentActor, check_id: uuid.UUID) -> Response:
+    """Remove a check."""
+    service.quality_check_delete(session, actor, check_id)
+    return Response(status_code=204)
+
+
+@router.post("/quality/entries/{entry_id}/run", response_model=list[schemas.QualityCheck])
+def quality_run(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID) -> Any:
+    """Run an entry's checks now."""
+    return service.quality_run(session, actor, entry_id)
+
+
+@router.get("/quality/scores")
+def quality_scores(session: DbSession, actor: CurrentActor) -> dict[str, Any]:
+    """Scores (0-100) per unit and per entry, lowest first."""
+    units, entries = service.quality_scores(session, actor)
+    return {"units": [u.model_dump(mode="json") for u in units],
+            "entries": [e.model_dump(mode="json") for e in entries]}

@@ -17,7 +17,8 @@ from cityhub.kit.i18n import gettext as _
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render, to_local
 
 router = APIRouter(prefix="/data/collection", include_in_schema=False, route_class=SessionRoute)
-register_nav(NavItem("data", "Data collection", "/data/collection", order=45, permissions=(P.DATA_READ,)))
+register_nav(NavItem("data", "Data collection", "/data/collection", order=45, permissions=(P.DATA_READ,)),
+             NavItem("data", "Data quality", "/data/collection/quality", order=46, permissions=(P.DATA_READ,)))
 Csrf = Annotated[str, Form(max_length=100)]
 
 
@@ -54,3 +55,16 @@ def job_run(request: Request, session: DbSession, actor: CurrentActor, job_id: u
         if run.status != "succeeded":
             done.msg = _("The run failed: {error}").format(error=run.error)
     return done.redirect("/data/collection")
+
+
+@router.get("/quality")
+def quality(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """Quality scores per unit (chart) and per entry, with each entry's failing checks."""
+    units, entries = service.quality_scores(session, actor)
+    english = i18n.get_locale() == "en"
+    orgs = {o.id: (o.name_en or o.name) if english else o.name for o in core.organization_all(session)}
+    failing = {e.entry_id: [c for c in service.quality_checks(session, actor, e.entry_id) if c.last_failed]
+               for e in entries if e.failing and e.entry_id is not None}
+    chart = {"names": [orgs.get(u.org_id, "") for u in units], "scores": [u.score for u in units]}
+    return render(request, "data/quality.html", {"units": units, "entries": entries, "orgs": orgs,
+                                                 "failing": failing, "chart": chart})

@@ -21,6 +21,7 @@ from cityhub.data import policies
 from cityhub.data.catalog import service as catalog
 from cityhub.data.collection import connectors, sync
 from cityhub.data.models import CatalogEntry, SyncJob, SyncRun, SyncSource, drop_folder
+from cityhub.data.quality import service as quality
 from cityhub.data.schemas import JobCreate, JobUpdate, SourceCreate
 from cityhub.kit import clock, refs
 from cityhub.kit.errors import Conflict, NotFound, ValidationFailed
@@ -225,6 +226,8 @@ def sync_job_run(session: Session, actor: Actor, job_id: uuid.UUID, trigger: str
     session.add(run)
     session.flush()
     sync.execute(session, job, source, entry, run, progress)
+    if run.status == "succeeded":
+        quality.run_entry_checks(session, entry)  # every sync is followed by the entry's quality checks
     core.audit_record(session, actor, "sync_job_run", target_type="sync_job", target_id=job.id, org_id=job.org_id,
                       outcome="ok" if run.status == "succeeded" else "failed",
                       extra={"run": str(run.id), "read": run.rows_read, "inserted": run.rows_inserted,
