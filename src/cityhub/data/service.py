@@ -34,6 +34,7 @@ from cityhub.data.catalog.service import (
     resource_list,
     resource_list_view,
 )
+from cityhub.data.collection.connectors import sources_dir as sync_sources_dir
 from cityhub.data.collection.service import (
     sync_due_jobs,
     sync_job_claim,
@@ -220,4 +221,5 @@ __all__ = [
     "sync_source_delete",
     "sync_source_get",
     "sync_source_list",
+    "sync_sources_dir",
 ]
