@@ -89,3 +89,26 @@ def test_quality_page(client: Any, world: Any, var: Path) -> None:  # noqa: F811
     login(client, "t-a-member")
     page = client.get("/data/collection/quality")
     assert page.status_code == 200 and "人口采集" in page.text and 'data-testid="quality-units"' in page.text
+
+
+def test_sql_and_python_identity_checks_agree(world: Any) -> None:
+    """On PostgreSQL the identity checks run as one SQL statement; it must judge every value as Python does."""
+    from sqlalchemy import text
+
+    from cityhub.data.quality import checks as q
+    from cityhub.kit.db import is_postgres
+
+    if not is_postgres(world.session):
+        pytest.skip("the SQL form is PostgreSQL's")
+    body = "50010320010101123"
+    ids = ["11010519491231002X", "11010519491231002x", " 11010519491231002X ", "110105194912310021",
+           "990105194912310028", "110105194902300028", "110105000001010012", "110105180001010013", "1101051949123100",
+           "11010520991231002X", "11010519491331002X", body + resident_id_check_char(body), "abc", ""]
+    code = "91500103MA5U12345"
+    codes = ["91350100M000100Y43", "91350100m000100y43", "91350100M000100Y44", "91350100M0001O0Y43", "9135",
+             code + credit_code_check_char(code), "91AB0100M000100Y43", ""]
+    for values, expr, py in ((ids, q._pg_id_card_valid("v"), resident_id_ok),
+                             (codes, q._pg_credit_code_valid("v"), credit_code_ok)):
+        rows = world.session.execute(text(f"SELECT v, {expr} FROM unnest(CAST(:vals AS text[])) AS t(v)"),
+                                     {"vals": values, "today": clock.now().date()}).all()
+        assert {v: bool(ok) for v, ok in rows} == {v: py(v) for v in values}

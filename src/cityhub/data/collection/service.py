@@ -12,7 +12,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
@@ -20,10 +21,13 @@ from cityhub.core.service import Actor
 from cityhub.data import policies
 from cityhub.data.catalog import service as catalog
 from cityhub.data.collection import connectors, sync
-from cityhub.data.models import CatalogEntry, SyncJob, SyncRun, SyncSource, drop_folder
+from cityhub.data.datastore._parse import convert
+from cityhub.data.datastore.stores import quote, sqlite_value
+from cityhub.data.models import CatalogEntry, Resource, SyncJob, SyncRun, SyncSource, drop_folder
 from cityhub.data.quality import service as quality
 from cityhub.data.schemas import JobCreate, JobUpdate, SourceCreate
 from cityhub.kit import clock, refs
+from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import Conflict, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 
@@ -275,3 +279,145 @@ def sync_runs_recent(session: Session, actor: Actor, limit: int = 60) -> list[Sy
     stmt = select(SyncRun).join(SyncJob, SyncJob.id == SyncRun.job_id).order_by(SyncRun.started_at.desc())
     clause = _visible_orgs_clause(actor, SyncJob.org_id)
     return list(session.scalars((stmt if clause is None else stmt.where(clause)).limit(limit)))
+
+
+# ---- the CKAN DataStore write actions' service: create (fields, primary key), upsert, delete
+
+
+def _table_for_write(session: Session, actor: Actor, resource_id: uuid.UUID) -> tuple[Resource, CatalogEntry]:
+    res, entry = catalog.resource_get(session, actor, resource_id)
+    policies.resource_manage(actor, entry.provider_org_id)
+    if res.kind != "table":
+        raise Conflict(_("This resource has no datastore table"), details={"kind": res.kind})
+    return res, entry
+
+
+def _converted(entry: CatalogEntry, names: list[str], records: list[Any]) -> tuple[list[dict[str, Any]],
+                                                                                   list[list[Any]]]:
+    """Records checked against the entry's items; every bad record and column is reported (none written)."""
+    by = {it["name_en"]: it for it in entry.items}
+    items = [by[n] for n in names]
+    rows, errors = [], []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or set(rec) != set(names):
+            errors.append({"field": f"records.{i}", "message": f"record {i}: each record needs the same fields: "
+                                                               + ", ".join(names)})
+            continue
+        row = []
+        for it in items:
+            try:
+                row.append(convert(it, rec.get(it["name_en"])))
+            except ValueError as exc:
+                errors.append({"field": f"records.{i}.{it['name_en']}",
+                               "message": f"record {i}, {it['name_en']}: {exc}"})
+        rows.append(row)
+    if errors:
+        raise ValidationFailed(_("Some records do not match the entry's information items"), details=errors[:200])
+    return items, rows
+
+
+def _fields_of(entry: CatalogEntry, records: list[Any], key: list[str]) -> list[str]:
+    names = {it["name_en"] for it in entry.items}
+    first = records[0] if records and isinstance(records[0], dict) else {}
+    unknown = sorted(set(first) - names)
+    if unknown:
+        raise ValidationFailed(_("Not an information item of the entry"), field=f"records.0.{unknown[0]}")
+    missing = [k for k in key if k not in first]
+    if missing:
+        raise ValidationFailed(_("Every record needs the primary key"), field=f"records.0.{missing[0]}")
+    return [it["name_en"] for it in entry.items if it["name_en"] in first]
+
+
+def datastore_create(session: Session, actor: Actor, entry_id: uuid.UUID, fields: list[str], primary_key: list[str],
+                     records: list[Any]) -> tuple[Resource, list[str], int]:
+    """Make (or keep) the entry's datastore table, set its primary key, load records; (resource, key, rows)."""
+    entry = refs.reference("resource.package_id", lambda: catalog.catalog_entry_get(session, actor, entry_id))
+    policies.resource_manage(actor, entry.provider_org_id)
+    names = {it["name_en"] for it in entry.items}
+    for i, f in enumerate(fields):
+        if f not in names:
+            raise ValidationFailed(_("Not an information item of the entry"), field=f"fields.{i}.id")
+    for k in primary_key:
+        if k not in names:
+            raise ValidationFailed(_("Not an information item of the entry"), field="primary_key")
+    res = sync.target_table(session, entry)
+    assert res.table_name is not None  # made by target_table
+    if primary_key:
+        existing = sync.key_columns(session, res.table_name)
+        if existing and existing != primary_key:
+            raise Conflict(_("The table already has another primary key"), details={"primary_key": existing})
+        try:
+            with session.begin_nested():
+                sync.ensure_key(session, res.table_name, primary_key)
+        except IntegrityError as exc:
+            raise Conflict(_("Rows already repeat this primary key"), details={"primary_key": primary_key}) from exc
+    n = 0
+    if records:
+        n = sum(datastore_upsert(session, actor, res.id, records, "upsert", audit=False))
+    core.audit_record(session, actor, "datastore_create", target_type="resource", target_id=res.id,
+                      org_id=entry.provider_org_id, after={"primary_key": primary_key, "records": len(records)})
+    return res, sync.key_columns(session, res.table_name), n
+
+
+def datastore_upsert(session: Session, actor: Actor, resource_id: uuid.UUID, records: list[Any], method: str,
+                     *, audit: bool = True) -> tuple[int, int]:
+    """Insert, update or upsert records by the table's primary key, all or none; (inserted, updated)."""
+    res, entry = _table_for_write(session, actor, resource_id)
+    if not res.table_name:
+        raise Conflict(_("This resource has no datastore table"), details={"kind": res.kind})
+    key = sync.key_columns(session, res.table_name)
+    if not key:
+        raise Conflict(_("The table has no primary key: datastore_create with primary_key first"))
+    if not records:
+        return 0, 0
+    names = _fields_of(entry, records, key)
+    items, rows = _converted(entry, names, records)
+    pos = [names.index(k) for k in key]
+    if len({tuple(r[p] for p in pos) for r in rows}) != len(rows):
+        raise ValidationFailed(_("Records repeat a primary key"), field="records")
+    if method not in ("insert", "update", "upsert"):
+        raise ValidationFailed(_("method is insert, update or upsert"), field="method")
+    with session.begin_nested():
+        ins, upd, existed = sync.upsert_rows(session, res.table_name, items, key, rows)
+        if method == "insert" and existed:
+            raise Conflict(_("Some records already exist"), details={"existing": existed})
+        if method == "update" and existed != len(rows):
+            raise NotFound(_("Some records to update do not exist"))
+    res.row_count = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
+    res.loaded_at = clock.now()
+    session.flush()
+    if audit:
+        core.audit_record(session, actor, "datastore_upsert", target_type="resource", target_id=res.id,
+                          org_id=entry.provider_org_id, after={"method": method, "inserted": ins, "updated": upd})
+    return ins, upd
+
+
+def datastore_delete(session: Session, actor: Actor, resource_id: uuid.UUID, filters: dict[str, Any]) -> int:
+    """Delete the rows matching every filter (a value or a list of values per item); no filters: every row."""
+    res, entry = _table_for_write(session, actor, resource_id)
+    if not res.table_name:
+        return 0
+    by = {it["name_en"]: it for it in entry.items}
+    where, binds = [], {}
+    for i, (col, value) in enumerate(sorted(filters.items())):
+        if col not in by:
+            raise ValidationFailed(_("Not an information item of the entry"), field=f"filters.{col}")
+        values = value if isinstance(value, list) else [value]
+        try:
+            conv = [convert({**by[col], "required": False}, v) for v in values]
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), field=f"filters.{col}") from exc
+        if is_postgres(session):
+            names = [f"CAST(:f{i}_{j} AS {sync.pg_type(by[col])})" for j in range(len(conv))]
+        else:
+            names = [f":f{i}_{j}" for j in range(len(conv))]
+        for j, v in enumerate(conv):
+            binds[f"f{i}_{j}"] = v if is_postgres(session) else sqlite_value(by[col], v)
+        where.append(f"{quote(col)} IN ({', '.join(names)})" if names else "false")
+    sql = f"DELETE FROM {quote(res.table_name)}" + (f" WHERE {' AND '.join(where)}" if where else "")
+    n = int(session.execute(text(sql), binds).rowcount)  # type: ignore[attr-defined]  # CursorResult
+    res.row_count = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
+    session.flush()
+    core.audit_record(session, actor, "datastore_delete", target_type="resource", target_id=res.id,
+                      org_id=entry.provider_org_id, after={"filters": sorted(filters), "deleted": n})
+    return n

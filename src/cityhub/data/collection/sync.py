@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.data.collection import connectors as c
 from cityhub.data.datastore._parse import convert
+from cityhub.data.datastore.stores import _PG_TYPES as PG_TYPES
 from cityhub.data.datastore.stores import create_table, fernet, quote, sqlite_value
 from cityhub.data.models import CatalogEntry, Resource, SyncJob, SyncRun, SyncSource, drop_folder
 from cityhub.kit import clock
@@ -268,3 +269,62 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
     job.last_status, job.last_run_at = run.status, run.finished_at
     job.next_run_at = next_run(job, run.status == "failed")
     session.flush()
+
+
+def key_columns(session: Session, table: str) -> list[str]:
+    """The columns of the datastore table's unique key (made by a sync job or `datastore_create`), in order."""
+    if is_postgres(session):
+        rows = session.execute(text(
+            "SELECT a.attname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+            "JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true "
+            "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+            "JOIN pg_class ic ON ic.oid = i.indexrelid "
+            "WHERE t.relname = :t AND i.indisunique AND NOT i.indisprimary AND ic.relname LIKE 'uq\\_%' "
+            "ORDER BY ic.relname, k.n"), {"t": table}).all()
+        return [str(r[0]) for r in rows]
+    for idx in session.execute(text(f"PRAGMA index_list({quote(table)})")).all():
+        if int(idx[2]) == 1 and str(idx[1]).startswith("uq_"):
+            return [str(c[2]) for c in session.execute(text(f"PRAGMA index_info({quote(str(idx[1]))})"))]
+    return []
+
+
+def ensure_key(session: Session, table: str, key: list[str]) -> None:
+    """Make the table's unique key (refused by the database when rows already repeat it)."""
+    _ensure_key_index(session, table, key)
+
+
+def upsert_rows(session: Session, table: str, items: list[dict[str, Any]], key: list[str],
+                rows: list[list[Any]]) -> tuple[int, int, int]:
+    """Upsert converted rows (key unique among them) by `key`; (inserted, updated, keys that existed before)."""
+    writer = _Writer(session, table, items, key)
+    try:
+        if writer.pg:
+            existing = _existing_pg(session, table, items, key, rows)
+        else:
+            key_pos = [writer.cols.index(k) for k in key]
+            existing = writer._existing([[sqlite_value(items[p], r[p]) for p in key_pos] for r in rows])
+        ins, upd = writer.write(rows)
+    finally:
+        writer.close()
+    return ins, upd, existing
+
+
+def _existing_pg(session: Session, table: str, items: list[dict[str, Any]], key: list[str],
+                 rows: list[list[Any]]) -> int:
+    cols = [it["name_en"] for it in items]
+    pos = [cols.index(k) for k in key]
+    binds: dict[str, Any] = {}
+    tuples = []
+    for i, r in enumerate(rows):
+        names = []
+        for j, p in enumerate(pos):
+            binds[f"k{i}_{j}"] = r[p]
+            names.append(f"CAST(:k{i}_{j} AS {pg_type(items[p])})")
+        tuples.append(f"({', '.join(names)})")
+    return int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(table)} WHERE ({', '.join(quote(k) for k in key)}) "
+                                   f"IN (VALUES {', '.join(tuples)})"), binds) or 0)
+
+
+def pg_type(item: dict[str, Any]) -> str:
+    """The PostgreSQL column type of an information item (for typed binds)."""
+    return PG_TYPES[item["data_type"]]
