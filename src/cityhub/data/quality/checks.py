@@ -110,8 +110,10 @@ def _sample(session: Session, table: str, where: str, params: dict[str, Any] | N
     return [int(r[0]) for r in session.execute(stmt, params or {})]
 
 
-def _sql_check(session: Session, table: str, where: str, params: dict[str, Any] | None = None) -> Outcome:
-    total = _count(session, f"SELECT COUNT(*) FROM {quote(table)}")
+def _sql_check(session: Session, table: str, where: str, params: dict[str, Any] | None = None,
+               total: int | None = None) -> Outcome:
+    if total is None:
+        total = _count(session, f"SELECT COUNT(*) FROM {quote(table)}")
     stmt = text(f"SELECT COUNT(*) FROM {quote(table)} WHERE {where}")
     if params and "vals" in params:
         stmt = stmt.bindparams(bindparam("vals", expanding=True))
@@ -134,18 +136,20 @@ def _python_check(session: Session, table: str, col: str, ok: Any) -> Outcome:
 
 
 def evaluate(session: Session, res: Resource, kind: str, col: str, params: dict[str, Any],
-             previous_rows: int | None) -> Outcome:
-    """Evaluate one check over the resource's table."""
+             previous_rows: int | None, total: int | None = None, key: list[str] | None = None) -> Outcome:
+    """Evaluate one check over the resource's table (`total`: its row count when known; `key`: its unique key)."""
     table = res.table_name or ""
     c = quote(col) if col else ""
     if kind == "not_null":
-        return _sql_check(session, table, f"{c} IS NULL")
+        return _sql_check(session, table, f"{c} IS NULL", total=total)
     if kind == "unique":
+        if key == [col] and total is not None:  # the table's unique index holds it already: no scan
+            return Outcome(total, 0, [], "enforced by the table's key")
         return _sql_check(session, table, f"{c} IN (SELECT {c} FROM {quote(table)} WHERE {c} IS NOT NULL "
-                                          f"GROUP BY {c} HAVING COUNT(*) > 1)")
+                                          f"GROUP BY {c} HAVING COUNT(*) > 1)", total=total)
     if kind == "in_list":
         return _sql_check(session, table, f"{c} IS NOT NULL AND {c} NOT IN :vals",
-                          {"vals": [str(v) for v in params["values"]]})
+                          {"vals": [str(v) for v in params["values"]]}, total=total)
     if kind == "range":  # SQLite keeps decimals as text: compare as numbers
         c = f"CAST({c} AS {'DOUBLE PRECISION' if is_postgres(session) else 'REAL'})"
         conds, binds = [], {}
@@ -155,18 +159,18 @@ def evaluate(session: Session, res: Resource, kind: str, col: str, params: dict[
         if params.get("max") is not None:
             conds.append(f"{c} > :hi")
             binds["hi"] = params["max"]
-        return _sql_check(session, table, f"{c} IS NOT NULL AND ({' OR '.join(conds)})", binds)
+        return _sql_check(session, table, f"{c} IS NOT NULL AND ({' OR '.join(conds)})", binds, total=total)
     if kind == "regex":
         pattern = re.compile(str(params["pattern"]))
         return _python_check(session, table, col, lambda v: pattern.fullmatch(v) is not None)
     if kind == "id_card":
         if is_postgres(session):  # one statement instead of streaming the column (same rules, tested for parity)
             return _sql_check(session, table, f"{c} IS NOT NULL AND NOT ({_pg_id_card_valid(c)})",
-                              {"today": clock.now().date()})
+                              {"today": clock.now().date()}, total=total)
         return _python_check(session, table, col, resident_id_ok)
     if kind == "credit_code":
         if is_postgres(session):
-            return _sql_check(session, table, f"{c} IS NOT NULL AND NOT ({_pg_credit_code_valid(c)})")
+            return _sql_check(session, table, f"{c} IS NOT NULL AND NOT ({_pg_credit_code_valid(c)})", total=total)
         return _python_check(session, table, col, credit_code_ok)
     if kind == "freshness":
         hours = float(params["max_age_hours"])
@@ -174,7 +178,7 @@ def evaluate(session: Session, res: Resource, kind: str, col: str, params: dict[
         age = "never loaded" if res.loaded_at is None else f"loaded {res.loaded_at.isoformat(timespec='minutes')}"
         return Outcome(1, 0 if fresh else 1, [], age)
     # row_count_change
-    rows = _count(session, f"SELECT COUNT(*) FROM {quote(table)}")
+    rows = total if total is not None else _count(session, f"SELECT COUNT(*) FROM {quote(table)}")
     if previous_rows is None or previous_rows == 0:
         return Outcome(rows, 0, [], f"{rows} rows (no earlier count)")
     change = abs(rows - previous_rows) / previous_rows * 100

@@ -12,13 +12,15 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data import policies
 from cityhub.data.catalog import service as catalog
+from cityhub.data.collection.sync import key_columns
+from cityhub.data.datastore.stores import quote
 from cityhub.data.models import CatalogEntry, QualityCheck, QualityResult, Resource
 from cityhub.data.quality import checks
 from cityhub.data.schemas import QualityCheckCreate, QualityScore
@@ -121,6 +123,10 @@ def run_entry_checks(session: Session, entry: CatalogEntry) -> list[QualityCheck
                          .order_by(Resource.created_at))
     out = list(session.scalars(select(QualityCheck).where(QualityCheck.entry_id == entry.id)))
     now = clock.now()
+    total, key = None, None
+    if out and res is not None and res.table_name:  # counted once for every check; the key spares a scan
+        total = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
+        key = key_columns(session, res.table_name)
     for chk in out:
         if res is None or not res.table_name:
             outcome = checks.Outcome(0, 1 if chk.kind == "freshness" else 0, [], "no data loaded")
@@ -129,7 +135,7 @@ def run_entry_checks(session: Session, entry: CatalogEntry) -> list[QualityCheck
             if chk.kind == "row_count_change":
                 previous = session.scalar(select(QualityResult.checked).where(QualityResult.check_id == chk.id)
                                           .order_by(QualityResult.id.desc()).limit(1))
-            outcome = checks.evaluate(session, res, chk.kind, chk.column, chk.params, previous)
+            outcome = checks.evaluate(session, res, chk.kind, chk.column, chk.params, previous, total, key)
         whole = chk.kind in checks.TABLE_KINDS
         score = (1.0 - outcome.failed) if whole else (1.0 - outcome.failed / outcome.checked
                                                       if outcome.checked else 1.0)
