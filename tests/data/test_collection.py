@@ -400,3 +400,35 @@ def test_collection_page_runs_a_job_and_shows_history(client: Any, world: Any, v
     assert client.post(f"/data/collection/jobs/{job.id}/run", data={"csrf_token": _csrf(other.text)},
                        follow_redirects=False).status_code == 303  # refused as a flash message, nothing run
     assert len(service.sync_runs(world.session, world.actors["org_member_a"], job.id)) == 1
+
+
+def test_sources_and_jobs_are_registered_from_the_page(client: Any, world: Any, var: Path) -> None:
+    from tests.web.test_pages import _csrf, login
+
+    entry = _entry(world)
+    path = _sqlite_source(var)
+    login(client, "t-a-member")
+    page = client.get("/data/collection")
+    assert 'data-testid="source-form"' in page.text
+    org = str(world.orgs["dept_a"].id)
+    r = client.post("/data/collection/sources", data={"csrf_token": _csrf(page.text), "org_id": org,
+                                                       "name": "人事库", "kind": "database", "url": f"sqlite:///{path}"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and "msg=" in r.headers["location"]
+    src = next(s for s in service.sync_source_list(world.session, world.actors["org_member_a"]) if s.name == "人事库")
+    page = client.get("/data/collection")
+    bad = client.post("/data/collection/jobs", data={
+        "csrf_token": _csrf(page.text), "name": "页面任务", "source_id": str(src.id), "entry_id": str(entry.id),
+        "query": "people", "mapping": "name xm", "key": "id_number"}, follow_redirects=False)
+    assert bad.status_code == 303 and service.sync_job_list(world.session, world.actors["org_member_a"]) == []
+    ok = client.post("/data/collection/jobs", data={
+        "csrf_token": _csrf(page.text), "name": "页面任务", "source_id": str(src.id), "entry_id": str(entry.id),
+        "query": "people", "mapping": "id_number = sfzh\nname = xm", "key": "id_number"}, follow_redirects=False)
+    assert ok.status_code == 303
+    [job] = service.sync_job_list(world.session, world.actors["org_member_a"])
+    assert job.mapping == {"id_number": "sfzh", "name": "xm"} and job.key == ["id_number"]
+    login(client, "t-b-member")  # B may not register a source for A's unit
+    other = client.get("/data/collection")
+    client.post("/data/collection/sources", data={"csrf_token": _csrf(other.text), "org_id": org, "name": "x",
+                                                   "kind": "files"}, follow_redirects=False)
+    assert len(service.sync_source_list(world.session, world.actors["org_member_a"])) == 1
