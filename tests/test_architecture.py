@@ -86,6 +86,9 @@ ROLES: dict[str, tuple[str, str]] = {
     "data.portal.downloads": ("service", "public downloads"),
     "data.portal.openviews": ("service", "PostgreSQL views of open tables and the public SQL role"),
     "data.portal.sqlguard": ("service", "the public SQL checker"),
+    "data.collection.connectors": ("service", "reading collection sources in batches; their URL checks"),
+    "data.collection.sync": ("service", "one run of a sync job: convert, validate, upsert, record"),
+    "data.quality.checks": ("service", "evaluating each kind of quality check; the ID number checks"),
     # ops
     "ops.common": ("service", "shared helpers of the capability packages"),
     "ops.devices": ("service", "the connect contract, in one place"),

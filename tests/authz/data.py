@@ -54,6 +54,13 @@ def prepare(w: Any) -> None:
     assigned = service.demand_create(s, b, schemas.DemandCreate(title="人口需求2", description="需要", purpose="核验"))
     service.demand_assign(s, SYSTEM, assigned.id, schemas.DemandAssign(org_id=w.orgs["dept_a"].id))
     _prepare_portal(w)
+    src = service.sync_source_create(s, a, schemas.SourceCreate(org_id=w.orgs["dept_a"].id, name="投放目录",
+                                                                kind="files"))
+    job = service.sync_job_create(s, a, schemas.JobCreate(name="人口同步", source_id=src.id, entry_id=entry.id,
+                                                          mapping={"name": "xm"}, key=["name"]))
+    check = service.quality_check_create(s, a, schemas.QualityCheckCreate(entry_id=entry.id, kind="not_null",
+                                                                          column="name"))
+    w.extra.update(c_source=src, c_job=job, c_check=check)
     w.extra.update(d_entry=entry, d_res=res, d_draft=draft, d_pending=pending, d_grant=grant, d_active=active,
                    d_draft_req=_request(w, entry, 0), d_compliance=_request(w, entry, 1),
                    d_provider=_request(w, entry, 2), d_rejected=rejected, d_coordination=coordination,
@@ -84,7 +91,9 @@ def prepare_refs(w: Any) -> None:
     b_published = published_entry(w, "dept_b", title="乙局资源")
     b_request = service.share_request_create(s, w.actors["district_admin"], schemas.ShareRequestCreate(
         entry_id=b_published.id, items=["name"], legal_basis="依据", purpose="核验", consuming_system="系统"))
-    w.extra.update(d_b_draft=b_draft, d_b_published=b_published, d_b_request=b_request)
+    b_source = service.sync_source_create(s, w.actors["org_member_b"], schemas.SourceCreate(
+        org_id=w.orgs["dept_b"].id, name="乙局目录", kind="files"))
+    w.extra.update(d_b_draft=b_draft, d_b_published=b_published, d_b_request=b_request, c_b_source=b_source)
 
 
 def _b_draft(w: Any) -> Any:
@@ -188,6 +197,36 @@ EXPECTATIONS = [
     Expect("GET", f"{P}/lists/{{which}}", ANY_USER, params=lambda w: {"which": "catalog"}),
     Expect("PUT", "/api/v1/bureau", ADMIN, body=lambda w: {"org_id": str(w.orgs["bureau"].id)},
            refs={"org_id": lambda w: w.orgs["dept_b"].id}),
+]
+
+# ---- collection (issue 20): a unit's sources and sync jobs; its staff change and run them
+C_READERS = roles("platform_admin", "auditor", "org_admin_a", "org_member_a")
+EXPECTATIONS += [
+    Expect("GET", f"{P}/sources", ANY_USER, note="each sees their unit's (bureau and auditors every unit's)"),
+    Expect("POST", f"{P}/sources", A_STAFF, body=lambda w: {"org_id": str(w.orgs["dept_a"].id), "name": "新目录",
+                                                            "kind": "files"},
+           refs={"org_id": lambda w: w.orgs["dept_b"].id}),
+    Expect("GET", f"{P}/sources/{{source_id}}", C_READERS, params=_x("c_source", "source_id")),
+    Expect("DELETE", f"{P}/sources/{{source_id}}", A_STAFF, params=_x("c_source", "source_id")),
+    Expect("GET", f"{P}/sync-jobs", ANY_USER),
+    Expect("POST", f"{P}/sync-jobs", UNIT_STAFF, note="staff of other units get 422: A's source is no id of theirs",
+           body=lambda w: {
+        "name": "新任务", "source_id": str(w.extra["c_source"].id), "entry_id": str(w.extra["d_entry"].id),
+        "mapping": {"name": "xm"}, "key": ["name"]},
+        refs={"source_id": lambda w: w.extra["c_b_source"].id, "entry_id": lambda w: w.extra["d_b_published"].id}),
+    Expect("GET", f"{P}/sync-jobs/{{job_id}}", C_READERS, params=_x("c_job", "job_id")),
+    Expect("PATCH", f"{P}/sync-jobs/{{job_id}}", A_STAFF, params=_x("c_job", "job_id"),
+           body=lambda w: {"enabled": False}),
+    Expect("DELETE", f"{P}/sync-jobs/{{job_id}}", A_STAFF, params=_x("c_job", "job_id")),
+    Expect("POST", f"{P}/sync-jobs/{{job_id}}/run", A_STAFF, params=_x("c_job", "job_id")),
+    Expect("GET", f"{P}/sync-jobs/{{job_id}}/runs", C_READERS, params=_x("c_job", "job_id")),
+    Expect("GET", f"{P}/quality/checks", C_READERS, query=lambda w: {"entry_id": str(w.extra["d_entry"].id)}),
+    Expect("POST", f"{P}/quality/checks", A_STAFF, body=lambda w: {
+        "entry_id": str(w.extra["d_entry"].id), "kind": "unique", "column": "id_number"},
+        refs={"entry_id": _b_draft}),
+    Expect("DELETE", f"{P}/quality/checks/{{check_id}}", A_STAFF, params=_x("c_check", "check_id")),
+    Expect("POST", f"{P}/quality/entries/{{entry_id}}/run", A_STAFF, params=_x("d_entry", "entry_id")),
+    Expect("GET", f"{P}/quality/scores", ANY_USER),
 ]
 
 # ---- open-data portal (issue 6): every read is public; writes go through the catalog policies

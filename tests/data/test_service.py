@@ -412,3 +412,28 @@ def test_duplicate_slug_conflicts(world: Any) -> None:
     service.catalog_entry_create(world.session, a, entry_data(world, name="people"))
     with pytest.raises(Conflict):
         service.catalog_entry_create(world.session, a, entry_data(world, name="people"))
+
+
+def test_quota_charges_the_rows_returned_on_every_read_path(world: Any, client: Any) -> None:
+    """Issue 20: `rows.csv?limit=3` answered 429 with quota left; every path charges exactly what it returns."""
+    entry = published_entry(world)
+    load_people(world, entry)  # 3 rows
+    grant, token, _req = active_grant(world, entry, quota=5)
+    consumer = core.authenticate_token(world.session, token)
+    hdr = {"Authorization": f"Bearer {token}"}
+    _f, recs, _t, _n = service.grant_rows(world.session, consumer, grant.id, limit=1)
+    assert len(recs) == 1 and grant.used == 1
+    r = client.get(f"/api/v1/data/grants/{grant.id}/rows.csv?limit=2", headers=hdr)
+    assert r.status_code == 200, r.text
+    assert len(r.text.strip().splitlines()) == 1 + 2  # header + the 2 rows asked for
+    world.session.refresh(grant)
+    assert grant.used == 3  # charged 2, not a page of the quota's size
+    r = client.get(f"/api/v1/data/grants/{grant.id}/rows.csv", headers=hdr)
+    assert r.status_code == 200, r.text  # the whole table is 3 rows and 2 are left: the file ends at the quota
+    assert len(r.text.strip().splitlines()) == 1 + 2
+    world.session.refresh(grant)
+    assert grant.used == 5
+    assert client.get(f"/api/v1/data/grants/{grant.id}/rows.csv", headers=hdr).status_code == 429
+    assert client.get(f"/api/v1/data/grants/{grant.id}/rows?limit=10", headers=hdr).status_code == 429
+    logged = service.access_log(world.session, world.actors["org_member_b"], grant.id)
+    assert sorted(a.rows for a in logged) == [1, 2, 2] and sum(a.rows for a in logged) == grant.used

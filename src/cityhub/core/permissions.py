@@ -72,6 +72,7 @@ class P(StrEnum):
     DATA_FULL_ROWS = "data.full_rows"  # the provider reads its own rows unmasked
     DATA_REVIEW = "data.review"  # catalog review, compliance review, demand assignment, revoke, offline
     DATA_CORE_APPROVE = "data.core_approve"  # 核心 data's final approval
+    DATA_COLLECT = "data.collect"  # a unit's collection sources (credentials) and sync jobs; run them
     # 一网统管 ops
     OPS_READ_ALL = "ops.read_all"  # every rule, alarm, incident
     OPS_COMMAND = "ops.command"  # raise alarms, open, dispatch and close incidents, routing table
@@ -97,8 +98,8 @@ class P(StrEnum):
 
 _UNIT_STAFF = frozenset({
     P.USER_READ, P.CLOUD_READ, P.CLOUD_REQUEST_CREATE, P.CLOUD_SYSTEM_WRITE, P.CONNECT_READ, P.ASSET_WRITE,
-    P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.OPS_WORK, P.COMPUTE_READ, P.COMPUTE_PUBLISH,
-    P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE, P.CONTEXT_SUBSCRIBE, P.ANALYSIS_WRITE,
+    P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.DATA_COLLECT, P.OPS_WORK, P.COMPUTE_READ,
+    P.COMPUTE_PUBLISH, P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE, P.CONTEXT_SUBSCRIBE, P.ANALYSIS_WRITE,
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[P]] = {

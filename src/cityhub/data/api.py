@@ -347,9 +347,10 @@ def grant_rows(
 
 @router.get("/grants/{grant_id}/rows.csv")
 def grant_rows_csv(session: DbSession, actor: CurrentActor, grant_id: uuid.UUID,
-                   filters: str | None = Query(None, max_length=2000)) -> Response:
-    """Granted rows as CSV (same masking, logging and quota)."""
-    body = service.grant_rows_csv(session, actor, grant_id, _filters(filters))
+                   filters: str | None = Query(None, max_length=2000),
+                   limit: int = Query(100_000, ge=1, le=100_000)) -> Response:
+    """Granted rows as CSV (same masking and logging; the rows in the file are what the quota is charged)."""
+    body = service.grant_rows_csv(session, actor, grant_id, _filters(filters), limit)
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="grant-{grant_id}.csv"'})
 
@@ -457,6 +458,7 @@ def list_export(session: DbSession, actor: CurrentActor, which: str,
 
 # ---- open-data portal (issue 6): CKAN Action API, datastore dumps, DCAT-AP 3, Data Package
 
+from cityhub.data.collection.api import router as _collection_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.portal.ckan_api import router as _portal_router  # noqa: E402  # mounted with this module's router
 
-extra_routers = [_portal_router]
+extra_routers = [_portal_router, _collection_router]

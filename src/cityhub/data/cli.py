@@ -1,4 +1,4 @@
-"""`cityhub data …`: deadline checks (reminders, escalation, expiry), search reindex, naming the bureau."""
+"""`cityhub data …`: deadline checks (reminders, escalation, expiry), search reindex, sync jobs and their worker."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from cityhub.core.service import Actor
 from cityhub.data import service
 from cityhub.kit import context, resilience
 from cityhub.kit.db import Database
-from cityhub.kit.progress import counts_line
+from cityhub.kit.progress import counts_line, rich_progress
 from cityhub.kit.settings import get_settings
 
 
@@ -54,3 +54,60 @@ def register(app: typer.Typer) -> None:
         with _db().session_scope() as session:
             n = service.reindex_all(session)
         typer.echo(f"reindexed {n} entries")
+
+    @data_app.command("sync")
+    def sync(job: Annotated[str, typer.Argument(help="The sync job's id or name.")]) -> None:
+        """Run one sync job now with a progress display; exits 1 when the run fails (its error is printed)."""
+        db = _db()
+        actor = Actor.system("data-sync")
+        with db.session_scope() as session, rich_progress() as bar:
+            found = service.sync_job_find(session, actor, job)
+            bar.start(f"sync {found.name}", None)
+            run = service.sync_job_run(session, actor, found.id, trigger="cli", progress=bar.advance)
+            bar.finish()
+            line = (f"{run.status}: read {run.rows_read}, inserted {run.rows_inserted}, updated {run.rows_updated}, "
+                    f"rejected {run.rows_rejected} in {run.duration_ms / 1000:.1f} s")
+        typer.echo(line)
+        for r in run.rejects[:20]:
+            typer.echo(f"  row {r['row']}{' of ' + r['file'] if r.get('file') else ''}, {r['column']}: {r['message']}")
+        if run.status != "succeeded":
+            typer.echo(run.error, err=True)
+            raise typer.Exit(1)
+
+    @data_app.command("sync-worker")
+    def sync_worker(every: Annotated[int, typer.Option(help="Look for due jobs every N seconds (0: once).")] = 30,
+                    ) -> None:
+        """Run the scheduled sync jobs that are due, each in its own transaction (one failing never stops the rest).
+
+        With `--every` it runs until stopped and waits out database outages (heartbeat
+        `<var_dir>/health/data-sync.json`).
+        """
+        db = _db()
+        actor = Actor.system("data-sync")
+        log = logging.getLogger("cityhub.data.sync")
+
+        def step() -> float:
+            with db.session_scope() as session:
+                due = service.sync_due_jobs(session)
+            done = {"succeeded": 0, "failed": 0}
+            for job_id in due:
+                try:
+                    with db.session_scope() as session:
+                        if not service.sync_job_claim(session, job_id):
+                            continue
+                        run = service.sync_job_run(session, actor, job_id, trigger="schedule")
+                        done[run.status] = done.get(run.status, 0) + 1
+                except Exception:  # one job's bug must not stop the others; the next pass retries it
+                    log.exception("sync job %s", job_id)
+                    done["failed"] += 1
+            if due:
+                typer.echo(counts_line("data sync", done), err=bool(every))
+            return float(every)
+
+        if not every:
+            step()
+            return
+        settings = get_settings()
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        stop = resilience.stop_on_signals()
+        resilience.run_forever(step, resilience.Watch.for_worker("data-sync", settings), stop)

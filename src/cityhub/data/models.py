@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock, labels
 from cityhub.kit.db import Base, Timestamps, UUIDPk, status_type
+from cityhub.kit.settings import get_settings
 
 
 class EntryStatus(StrEnum):
@@ -354,3 +356,115 @@ class PortalApiCall(Base):
 
     day: Mapped[date] = mapped_column(primary_key=True)
     calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SyncSource(UUIDPk, Timestamps, Base):
+    """A department system data is collected from: a database (SQLAlchemy URL), a file drop folder or an HTTP API.
+
+    The URL is stored without its password; the password (databases) or headers (APIs) are Fernet-encrypted in
+    `credentials_enc` and never returned.
+    """
+
+    __tablename__ = "data_sync_source"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(10))  # database | files | http
+    url: Mapped[str] = mapped_column(String(500), default="")
+    credentials_enc: Mapped[str] = mapped_column(Text, default="")
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether a password or headers are stored (they are never shown)."""
+        return bool(self.credentials_enc)
+
+    @property
+    def drop_folder(self) -> str:
+        """The folder a file source reads ("" for other kinds)."""
+        return str(drop_folder(self.id)) if self.kind == "files" else ""
+
+
+def drop_folder(source_id: uuid.UUID) -> Path:
+    """Where a file-drop source's department puts its files (one folder per source, under the var dir)."""
+    return get_settings().var_dir / "data" / "drop" / source_id.hex
+
+
+class SyncJob(UUIDPk, Timestamps, Base):
+    """Copies a source's rows into a catalog entry's datastore table: column mapping, key, mode, schedule."""
+
+    __tablename__ = "data_sync_job"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_sync_source.id", ondelete="CASCADE"), index=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"), index=True)
+    query: Mapped[str] = mapped_column(Text, default="")  # a table name or a SELECT (databases)
+    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)  # target item -> source column
+    key: Mapped[list[Any]] = mapped_column(default=list)  # target items identifying a row
+    mode: Mapped[str] = mapped_column(String(12), default="full")  # full | incremental
+    cursor_column: Mapped[str] = mapped_column(String(63), default="")  # source column, monotonic or updated-at
+    watermark: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # {"type", "value"} of the last run
+    schedule: Mapped[str] = mapped_column(String(100), default="")  # cron expression; "" = on demand only
+    enabled: Mapped[bool] = mapped_column(default=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(index=True)
+    batch_size: Mapped[int] = mapped_column(Integer, default=5000)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed runs (backoff)
+    last_status: Mapped[str] = mapped_column(String(12), default="")
+    last_run_at: Mapped[datetime | None]
+
+
+class SyncRun(UUIDPk, Base):
+    """One run of a sync job: its counts, rejected rows with reasons, duration, error."""
+
+    __tablename__ = "data_sync_run"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_sync_job.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(12), default="manual")  # manual | schedule | cli
+    status: Mapped[str] = mapped_column(String(12), default="running")  # running | succeeded | failed
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None]
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    rows_read: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    rows_inserted: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    rows_updated: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    rows_rejected: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    rejects: Mapped[list[Any]] = mapped_column(default=list)  # first rejects: {"row", "column", "value", "message"}
+    error: Mapped[str] = mapped_column(Text, default="")
+    watermark_from: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    watermark_to: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+
+class QualityCheck(UUIDPk, Timestamps, Base):
+    """One declarative quality check of an entry's datastore table (not null, unique, code list, range, …)."""
+
+    __tablename__ = "data_quality_check"
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    column: Mapped[str] = mapped_column(String(63), default="")  # "" for table checks (freshness, row count)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_score: Mapped[float | None]
+    last_failed: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    last_message: Mapped[str] = mapped_column(Text, default="")
+    last_run_at: Mapped[datetime | None]
+
+
+class QualityResult(Base):
+    """One evaluation of a check: rows checked and failed, the score (0-1), a few failing row ids."""
+
+    __tablename__ = "data_quality_result"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    check_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_quality_check.id", ondelete="CASCADE"), index=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    checked: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    failed: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    score: Mapped[float] = mapped_column(default=1.0)
+    sample: Mapped[list[Any]] = mapped_column(default=list)  # _id of the first failing rows
+    message: Mapped[str] = mapped_column(Text, default="")

@@ -391,6 +391,7 @@ def demand_answer(request: Request, session: DbSession, actor: CurrentActor, dem
 
 # ---- open-data portal pages (issue 6)
 
+from cityhub.data.collection.pages import router as _collection_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.portal.pages import router as _portal_router  # noqa: E402  # mounted with this module's router
 
-extra_routers = [_portal_router]
+extra_routers = [_portal_router, _collection_router]

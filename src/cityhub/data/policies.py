@@ -186,3 +186,34 @@ def open_application_activate(actor: Actor, requester_user_id: uuid.UUID | None)
     """The applicant activates their approved application (and receives the token)."""
     require(actor.user_id is not None and actor.user_id == requester_user_id and not actor.token_scopes,
             "Only the applicant can do this")
+
+
+def sync_source_manage(actor: Actor, org_id: uuid.UUID) -> None:
+    """A unit registers, changes and removes its own collection sources (their credentials included)."""
+    require(_writes(actor) and can(actor, P.DATA_COLLECT, org_id),
+            "You can only manage collection sources of your own unit")
+
+
+def sync_job_create(actor: Actor) -> None:
+    """Only staff who collect for some unit define jobs (asked before the ids in the body are looked up)."""
+    require(_writes(actor) and can(actor, P.DATA_COLLECT), "You can only manage sync jobs of your own unit")
+
+
+def sync_job_manage(actor: Actor, org_id: uuid.UUID) -> None:
+    """A unit defines, changes and removes its own sync jobs."""
+    require(_writes(actor) and can(actor, P.DATA_COLLECT, org_id), "You can only manage sync jobs of your own unit")
+
+
+def sync_job_run(actor: Actor, org_id: uuid.UUID) -> None:
+    """A unit runs its own sync jobs on demand (the scheduler runs as the system)."""
+    require(_writes(actor) and can(actor, P.DATA_COLLECT, org_id), "You can only run sync jobs of your own unit")
+
+
+def collection_read(actor: Actor, org_id: uuid.UUID) -> bool:
+    """Sources, jobs and runs are seen by the unit's staff and auditors and by the bureau (never credentials)."""
+    return can_read_org(actor, org_id) or is_bureau(actor)
+
+
+def quality_check_manage(actor: Actor, provider_org_id: uuid.UUID) -> None:
+    """The provider declares and removes quality checks of its own entries and runs them."""
+    require(_writes(actor) and is_staff(actor, provider_org_id), "You can only manage checks of your own entries")

@@ -564,3 +564,161 @@ class OpenApplicationCreate(InputModel):
     purpose: str = Field(min_length=4, max_length=2000)
     scope: str = Field("", max_length=2000)
     scenario: str = Field("", max_length=2000)
+
+
+# ---------------------------------------------------------------- collection: sources, sync jobs, runs (issue 20)
+
+SOURCE_KINDS = ("database", "files", "http")
+SYNC_MODES = ("full", "incremental")
+labels.register("data.source_kind", {"database": "Database", "files": "File drop folder", "http": "HTTP JSON API"})
+labels.register("data.sync_mode", {"full": "Full", "incremental": "Incremental"})
+labels.register("data.run_status", {"running": "Running", "succeeded": "Succeeded", "failed": "Failed"})
+labels.register("data.run_trigger", {"manual": "On demand", "schedule": "Scheduled", "cli": "Command line"})
+
+
+class SourceCreate(InputModel):
+    """A collection source; its `password` (database) or `headers` (API) are encrypted and never shown again.
+
+    `url`: a SQLAlchemy URL (database), empty (files: a drop folder is made for it) or an http(s) URL (API).
+    """
+
+    org_id: uuid.UUID
+    name: str = Field(min_length=1, max_length=120)
+    kind: Literal["database", "files", "http"]
+    url: str = Field("", max_length=500)
+    password: str = Field("", max_length=500)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=20)
+    options: dict[str, Any] = Field(default_factory=dict, max_length=20,
+                                    description="files: {format: csv|xlsx|jsonl|parquet}; http: {records, "
+                                                "page_param, size_param, page_size, first_page}")
+
+
+class Source(Timestamped):
+    """A source as shown (never its credentials: only whether it has any)."""
+
+    org_id: uuid.UUID
+    name: str
+    kind: str
+    url: str
+    options: dict[str, Any]
+    has_credentials: bool = False
+    drop_folder: str = ""
+
+
+class JobCreate(InputModel):
+    """A sync job: source rows → the entry's datastore table, upserted by `key` (target items)."""
+
+    name: str = Field(min_length=1, max_length=120)
+    source_id: uuid.UUID
+    entry_id: uuid.UUID
+    query: str = Field("", max_length=10_000, description="Database sources: a table name or one SELECT.")
+    mapping: dict[str, str] = Field(min_length=1, max_length=500, description="target item -> source column")
+    key: list[str] = Field(min_length=1, max_length=8)
+    mode: Literal["full", "incremental"] = "full"
+    cursor_column: str = Field("", max_length=63, description="Incremental: a monotonic or updated-at column.")
+    schedule: str = Field("", max_length=100, description="A cron expression (UTC); empty: on demand only.")
+    enabled: bool = True
+    batch_size: int = Field(5000, ge=1, le=100_000)
+
+
+class JobUpdate(InputModel):
+    """Changeable parts of a sync job."""
+
+    query: str | None = Field(None, max_length=10_000)
+    mapping: dict[str, str] | None = Field(None, min_length=1, max_length=500)
+    mode: Literal["full", "incremental"] | None = None
+    cursor_column: str | None = Field(None, max_length=63)
+    schedule: str | None = Field(None, max_length=100)
+    enabled: bool | None = None
+    batch_size: int | None = Field(None, ge=1, le=100_000)
+
+
+class Job(Timestamped):
+    """A sync job as shown."""
+
+    org_id: uuid.UUID
+    name: str
+    source_id: uuid.UUID
+    entry_id: uuid.UUID
+    query: str
+    mapping: dict[str, Any]
+    key: list[Any]
+    mode: str
+    cursor_column: str
+    watermark: dict[str, Any] | None
+    schedule: str
+    enabled: bool
+    next_run_at: datetime | None
+    batch_size: int
+    failures: int
+    last_status: str
+    last_run_at: datetime | None
+
+
+class Run(IDSchema):
+    """One run of a sync job."""
+
+    job_id: uuid.UUID
+    trigger: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int
+    rows_read: int
+    rows_inserted: int
+    rows_updated: int
+    rows_rejected: int
+    rejects: list[Any]
+    error: str
+    watermark_from: dict[str, Any] | None
+    watermark_to: dict[str, Any] | None
+
+
+# ---------------------------------------------------------------- quality checks (issue 20)
+
+QUALITY_KINDS = ("not_null", "unique", "in_list", "range", "regex", "id_card", "credit_code", "freshness",
+                 "row_count_change")
+labels.register("data.quality_kind", {
+    "not_null": "Not empty", "unique": "Unique", "in_list": "In code list", "range": "In range",
+    "regex": "Matches pattern", "id_card": "Citizen ID number (GB 11643)",
+    "credit_code": "Unified social credit code (GB 32100)", "freshness": "Fresh",
+    "row_count_change": "Row count change"})
+
+
+class QualityCheckCreate(InputModel):
+    """A check on an entry's table; its `params` depend on the kind.
+
+    in_list {values}, range {min, max}, regex {pattern}, freshness {max_age_hours}, row_count_change
+    {max_change_pct}; the others take none.
+    """
+
+    entry_id: uuid.UUID
+    kind: Literal["not_null", "unique", "in_list", "range", "regex", "id_card", "credit_code", "freshness",
+                  "row_count_change"]
+    column: str = Field("", max_length=63)
+    params: dict[str, Any] = Field(default_factory=dict, max_length=5)
+
+
+class QualityCheck(Timestamped):
+    """A check with its latest outcome."""
+
+    entry_id: uuid.UUID
+    org_id: uuid.UUID
+    kind: str
+    column: str
+    params: dict[str, Any]
+    last_score: float | None
+    last_failed: int
+    last_message: str
+    last_run_at: datetime | None
+
+
+class QualityScore(ReadModel):
+    """A score (0-100) of an entry or a department: the mean of its checks' latest scores."""
+
+    org_id: uuid.UUID
+    entry_id: uuid.UUID | None = None
+    title: str = ""
+    checks: int
+    failing: int
+    score: float | None

@@ -34,6 +34,24 @@ from cityhub.data.catalog.service import (
     resource_list,
     resource_list_view,
 )
+from cityhub.data.collection.connectors import sources_dir as sync_sources_dir
+from cityhub.data.collection.service import (
+    sync_due_jobs,
+    sync_job_claim,
+    sync_job_create,
+    sync_job_delete,
+    sync_job_find,
+    sync_job_get,
+    sync_job_list,
+    sync_job_run,
+    sync_job_update,
+    sync_runs,
+    sync_runs_recent,
+    sync_source_create,
+    sync_source_delete,
+    sync_source_get,
+    sync_source_list,
+)
 from cityhub.data.datastore.service import (
     datastore_bulk_load,
     datastore_index,
@@ -75,6 +93,13 @@ from cityhub.data.portal.service import (
     record_download,
 )
 from cityhub.data.portal.sqlguard import read_only_tree as sql_read_only_tree
+from cityhub.data.quality.service import (
+    quality_check_create,
+    quality_check_delete,
+    quality_checks,
+    quality_run,
+    quality_scores,
+)
 from cityhub.data.sharing.deadlines import (
     sla_check,
 )
@@ -178,4 +203,11 @@ __all__ = [
     "share_request_withdraw",
     "sla_check",
     "sql_read_only_tree",
+]
+# issue 20: collection (sources, sync jobs, runs) and quality
+__all__ += [
+    "quality_check_create", "quality_check_delete", "quality_checks", "quality_run", "quality_scores",
+    "sync_due_jobs", "sync_job_claim", "sync_job_create", "sync_job_delete", "sync_job_find", "sync_job_get",
+    "sync_job_list", "sync_job_run", "sync_job_update", "sync_runs", "sync_runs_recent", "sync_source_create",
+    "sync_source_delete", "sync_source_get", "sync_source_list", "sync_sources_dir",
 ]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from cityhub.core import service as core
 from cityhub.core.schemas import uscc_check_char
 from cityhub.data import schemas, service
+from cityhub.demo import collection
 from cityhub.kit import clock
 from cityhub.kit.errors import NotFound
 
@@ -435,6 +436,9 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:  # noqa: C901  
                     entry_id=entries["qiye-xinyong-pingjia"].id, answer="已在信用评价目录中提供"))
     _public_usage(session, rng, [entries[slug] for slug in loaded if entries[slug].open_type == "unconditional"],
                   real_now)
+    collection.build(session, ctx, {"gaj": gaj, "scjgj": _actor(session, "scjgj-staff")}, bureau, {
+        "person": synthetic_person, "uscc": synthetic_uscc, "districts": DISTRICT_NAMES, "people_items": PEOPLE_ITEMS,
+        "enterprise_items": ENTERPRISE_ITEMS})
     ctx.log(f"demo: data — {len(entries)} entries, {total_rows} synthetic rows, {counts['requests']} requests, "
             f"sla {sla}")
     return {"entries": len(entries), "rows": total_rows, "requests": counts["requests"]}

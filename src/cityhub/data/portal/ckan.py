@@ -38,6 +38,9 @@ from cityhub.data.portal.ckan_search import (
     tag_list,
 )
 from cityhub.data.portal.ckan_write import (
+    datastore_create,
+    datastore_delete,
+    datastore_upsert,
     package_create,
     package_delete,
     package_patch,
@@ -68,12 +71,13 @@ ACTIONS: dict[str, Callable[[Call], Any]] = {
         resource_show, resource_search, organization_list, organization_show, group_list, group_show, tag_list,
         license_list, package_activity_list, datastore_search, datastore_search_sql, datastore_info, help_show,
         package_create, package_update, package_patch, package_delete, resource_create, resource_update,
-        resource_patch, resource_delete)
+        resource_patch, resource_delete, datastore_create, datastore_upsert, datastore_delete)
 }
 
 
 WRITE_ACTIONS = frozenset({"package_create", "package_update", "package_patch", "package_delete", "resource_create",
-                           "resource_update", "resource_patch", "resource_delete"})
+                           "resource_update", "resource_patch", "resource_delete", "datastore_create",
+                           "datastore_upsert", "datastore_delete"})
 
 
 def call(session: Session, actor: Actor, name: str, params: dict[str, Any], base_url: str,

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from cityhub.data import policies
 from cityhub.data.catalog import service as catalog
+from cityhub.data.collection import service as collection
 from cityhub.data.datastore import service as datastore
 from cityhub.data.portal import service as portal
 from cityhub.data.portal.ckan_base import (
@@ -19,6 +20,7 @@ from cityhub.data.portal.ckan_base import (
     Call,
     CkanError,
     ckan_field,
+    entry_param,
     invalid,
     not_found,
     org_ids,
@@ -284,3 +286,53 @@ def resource_delete(c: Call) -> None:
     except NotFound:
         raise not_found(_("Resource not found")) from None
     return None
+
+
+# ---- DataStore writes (issue 20): the table's primary key is a unique index; records are checked against the
+# entry's information items and written all or none.
+
+
+def _records(c: Call) -> list[Any]:
+    records = c.get_json("records", [])
+    if not isinstance(records, list) or len(records) > 10_000:
+        raise invalid("records", "Must be a list of at most 10000 objects")
+    return records
+
+
+def datastore_create(c: Call) -> dict[str, Any]:
+    """Create (or keep) a resource's datastore table: `fields` of the entry's items, `primary_key`, `records`."""
+    if c.params.get("resource_id"):
+        _res, entry = catalog.resource_get(c.session, c.actor, uuid_param(c, "resource_id"))
+        entry_id = entry.id
+    else:
+        spec = c.get_json("resource", {})
+        if not isinstance(spec, dict) or not spec.get("package_id"):
+            raise invalid("resource_id", "Give resource_id, or resource with package_id")
+        entry_id = entry_param(Call(session=c.session, actor=c.actor, params={"id": str(spec["package_id"])},
+                                    base_url=c.base_url, files={}), "id").id
+    fields = c.get_json("fields", [])
+    if not isinstance(fields, list) or any(not isinstance(f, dict) or "id" not in f for f in fields):
+        raise invalid("fields", "Must be a list of {\"id\": …} objects")
+    pk = c.get_list("primary_key", [])
+    res, key, _n = collection.datastore_create(c.session, c.actor, entry_id, [str(f["id"]) for f in fields], pk,
+                                               _records(c))
+    return {"resource_id": str(res.id), "fields": [{"id": f["id"], "type": f.get("type", "")} for f in fields],
+            "primary_key": key, "method": "insert"}
+
+
+def datastore_upsert(c: Call) -> dict[str, Any]:
+    """Insert, update or upsert (`method`) records by the table's primary key, all or none."""
+    rid = uuid_param(c, "resource_id")
+    method = c.get_str("method", "upsert", max_len=10)
+    ins, upd = collection.datastore_upsert(c.session, c.actor, rid, _records(c), method)
+    return {"resource_id": str(rid), "method": method, "inserted": ins, "updated": upd}
+
+
+def datastore_delete(c: Call) -> dict[str, Any]:
+    """Delete the rows matching `filters` (every row without filters; the table stays)."""
+    rid = uuid_param(c, "resource_id")
+    filters = c.get_json("filters", {})
+    if not isinstance(filters, dict):
+        raise invalid("filters", "Must be a JSON object")
+    n = collection.datastore_delete(c.session, c.actor, rid, filters)
+    return {"resource_id": str(rid), "filters": filters, "deleted": n}

@@ -21,7 +21,7 @@ from cityhub.data.datastore.reads import item_mask
 from cityhub.data.portal import service as portal
 from cityhub.data.sharing.grants import usable_grant
 from cityhub.kit.db import Database
-from cityhub.kit.errors import Forbidden, NotFound
+from cityhub.kit.errors import Forbidden, NotFound, RateLimited
 from cityhub.kit.i18n import gettext as _
 
 if TYPE_CHECKING:
@@ -109,10 +109,17 @@ def stream(db: Database, actor: Actor, resource_id: uuid.UUID, fmt: str, bom: bo
     """
     def pages() -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
         after: int | None = 0
+        first = True
         while after is not None:
-            with db.session_scope() as session:
-                cols, recs, _t, after, _e, _r = portal.rows(session, actor, resource_id, limit=PAGE,
-                                                            include_total=False, after=after)
+            try:
+                with db.session_scope() as session:
+                    cols, recs, _t, after, _e, _r = portal.rows(session, actor, resource_id, limit=PAGE,
+                                                                include_total=False, after=after)
+            except RateLimited:
+                if first:
+                    raise
+                return  # the grant's quota ended mid-download: the file ends with the rows charged so far
+            first = False
             yield ["_id", *cols], recs
             if len(recs) < PAGE:
                 break

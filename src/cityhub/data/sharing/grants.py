@@ -97,13 +97,9 @@ def log_access(session: Session, actor: Actor, grant: Grant, entry: CatalogEntry
     session.flush()
 
 
-def grant_rows(
-    session: Session, actor: Actor, grant_id: uuid.UUID, filters: dict[str, Any] | None = None,
-    q: str | dict[str, str] | None = None, fields: list[str] | None = None, sort: str | None = None,
-    limit: int = 100, offset: int = 0, include_total: bool = True, after: int | None = None,
-    resource_id: uuid.UUID | None = None, *, with_id: bool = False,
-) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
-    """Granted rows: only granted items, masked, counted against the quota and logged."""
+def _grant_table(session: Session, actor: Actor, grant_id: uuid.UUID,
+                 resource_id: uuid.UUID | None) -> tuple[Grant, CatalogEntry, Resource]:
+    """The grant, its entry and table resource for a read; 429 when the quota is already used up."""
     grant, entry = grant_for_use(session, actor, grant_id)
     if grant.quota and grant.used >= grant.quota:
         raise RateLimited(_("The grant's quota is used up"), retry_after=86400)
@@ -113,24 +109,48 @@ def grant_rows(
     res = session.scalar(stmt.order_by(Resource.created_at))
     if res is None:
         raise NotFound(_("The entry has no table resource"))
-    if grant.quota:
-        limit = max(1, min(limit, grant.quota - grant.used))
-    out = query_rows(session, res, entry, list(grant.items), True, filters, q, fields, sort, limit, offset,
-                      include_total, after, with_id)
+    return grant, entry, res
+
+
+def _left(grant: Grant, taken: int, want: int) -> int:
+    """How many rows a read may still return: what it asks for, within the quota left after `taken`."""
+    return want if not grant.quota else max(0, min(want, grant.quota - grant.used - taken))
+
+
+def grant_rows(
+    session: Session, actor: Actor, grant_id: uuid.UUID, filters: dict[str, Any] | None = None,
+    q: str | dict[str, str] | None = None, fields: list[str] | None = None, sort: str | None = None,
+    limit: int = 100, offset: int = 0, include_total: bool = True, after: int | None = None,
+    resource_id: uuid.UUID | None = None, *, with_id: bool = False,
+) -> tuple[list[str], list[dict[str, Any]], int | None, int | None]:
+    """Granted rows: only granted items, masked; the rows returned are charged to the quota and logged."""
+    grant, entry, res = _grant_table(session, actor, grant_id, resource_id)
+    out = query_rows(session, res, entry, list(grant.items), True, filters, q, fields, sort,
+                     max(1, _left(grant, 0, limit)), offset, include_total, after, with_id)
     log_access(session, actor, grant, entry, res.id, len(out[1]), "rows")
     return out
 
 
 def grant_rows_csv(session: Session, actor: Actor, grant_id: uuid.UUID, filters: dict[str, Any] | None = None,
                    max_rows: int = 100_000) -> bytes:
-    """Granted rows as CSV: the same masking, quota and access logging as the JSON path."""
+    """Granted rows as CSV (at most `max_rows`): the same masking as the JSON path.
+
+    The export ends where the quota ends (429 only when nothing is left at the start), and exactly the rows in
+    the file are charged, in one access-log row (issue 20: it used to read quota-sized pages and fail on the next).
+    """
+    grant, entry, res = _grant_table(session, actor, grant_id, None)
     fields: list[str] = []
     out: list[list[Any]] = []
     after: int | None = 0
-    while after is not None and len(out) < max_rows:
-        fields, recs, _t, after = grant_rows(session, actor, grant_id, filters, None, None, None,
-                                             min(1000, max_rows - len(out)), 0, False, after)
+    while after is not None and (page := _left(grant, len(out), min(1000, max_rows - len(out)))) > 0:
+        fields, recs, _t, after = query_rows(session, res, entry, list(grant.items), True, filters, None, None,
+                                             None, page, 0, False, after, False)
         out.extend([[r.get(f) for f in fields] for r in recs])
+        if len(recs) < page:
+            break
+    if not fields:  # no page was read: the header still names the granted columns
+        fields = [i["name_en"] for i in entry.items if i["name_en"] in grant.items]
+    log_access(session, actor, grant, entry, res.id, len(out), "csv")
     return to_csv(fields, out)
 
 
@@ -176,6 +196,8 @@ def grant_api_call(session: Session, actor: Actor, grant_id: uuid.UUID, params: 
                 rule = MASK_RULES.get(item_mask(by_name[k]))
                 row[k] = rule.apply(rec[k]) if rule and rec[k] is not None else rec[k]
         out.append(row)
+    if grant.quota:  # what is returned is what is charged: never past the quota
+        out = out[:max(0, grant.quota - grant.used)]
     log_access(session, actor, grant, entry, res.id, len(out), "api")
     return {"records": out, "count": len(out)}
 

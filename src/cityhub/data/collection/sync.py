@@ -1,0 +1,330 @@
+"""One run of a sync job: source batches → converted, validated rows → upserted by the key into the datastore table.
+
+The invariant: a run writes all of its good rows or none (everything after the run row is one savepoint; a source
+failure rolls it back and records the run as failed), a bad row is rejected with its row number, column and reason
+and never half-written (rows are converted completely before any is written), and the watermark moves only with
+the rows it covers, so a re-run after a failure reads the same rows again and upserting makes it idempotent.
+
+PostgreSQL: each batch is COPYed into a temporary table and merged with one `INSERT … ON CONFLICT DO UPDATE …
+WHERE distinct` that reports inserted and changed rows; SQLite: `executemany` of the same upsert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from cityhub.data.collection import connectors as c
+from cityhub.data.datastore._parse import convert
+from cityhub.data.datastore.stores import _PG_TYPES as PG_TYPES
+from cityhub.data.datastore.stores import create_table, fernet, quote, sqlite_value
+from cityhub.data.models import CatalogEntry, Resource, SyncJob, SyncRun, SyncSource, drop_folder
+from cityhub.kit import clock
+from cityhub.kit.db import is_postgres
+
+MAX_REJECTS = 200  # rejects kept with a run (the count is exact)
+BACKOFF_S = (60, 120, 300, 900, 1800, 3600)  # after 1, 2, … consecutive failures
+
+Progress = Callable[[int], None]
+
+
+def credentials(source: SyncSource) -> dict[str, Any]:
+    """A source's decrypted secret part: {"password": …} or {"headers": {…}} (server-side only)."""
+    if not source.credentials_enc:
+        return {}
+    return c.load_json_object(fernet().decrypt(source.credentials_enc.encode()).decode())
+
+
+def encrypt(secret: dict[str, Any]) -> str:
+    """Encrypt a source's secret part with the data domain's credentials key (stores.fernet)."""
+    return fernet().encrypt(json.dumps(secret).encode()).decode() if secret else ""
+
+
+def next_run(job: SyncJob, failed: bool) -> Any:
+    """When the scheduler runs the job next: the cron's next time, or sooner with backoff after a failure."""
+    if not job.schedule or not job.enabled:
+        return None
+    from croniter import croniter
+
+    now = clock.now()
+    nxt = croniter(job.schedule, now).get_next(type(now))
+    if failed:
+        retry = now + timedelta(seconds=BACKOFF_S[min(job.failures, len(BACKOFF_S)) - 1])
+        nxt = min(nxt, retry)
+    return nxt
+
+
+def target_table(session: Session, entry: CatalogEntry) -> Resource:
+    """The entry's table resource, made (empty) on the first sync."""
+    res = session.scalar(select(Resource).where(Resource.entry_id == entry.id, Resource.kind == "table")
+                         .order_by(Resource.created_at))
+    if res is None:
+        res = Resource(entry_id=entry.id, kind="table", title=entry.title)
+        session.add(res)
+        session.flush()
+    if not res.table_name:
+        table = f"ds_{res.id.hex}"
+        create_table(session, table, list(entry.items))
+        res.table_name, res.columns = table, [it["name_en"] for it in entry.items]
+        session.flush()
+    return res
+
+
+def _ensure_key_index(session: Session, table: str, key: list[str]) -> None:
+    name = "uq_" + hashlib.sha1(f"{table}.{','.join(key)}".encode()).hexdigest()[:20]
+    session.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(name)} ON {quote(table)} "
+                         f"({', '.join(quote(k) for k in key)})"))
+
+
+def _rows(session: Session, source: SyncSource, job: SyncJob, mark: Any,
+          files_out: list[tuple[int, str]]) -> Iterator[list[c.SourceRow]]:
+    secret = credentials(source)
+    cursor = job.cursor_column if job.mode == "incremental" else ""
+    if source.kind == "database":
+        return c.read_database(source.url, str(secret.get("password", "")), job.query, cursor, mark,
+                               job.batch_size)
+    if source.kind == "http":
+        return c.read_http(source.url, dict(secret.get("headers", {})), dict(source.options), cursor, mark,
+                           job.batch_size)
+    fmt = str(source.options.get("format", "csv"))
+    folder = drop_folder(source.id)
+    after = None
+    if job.mode == "incremental" and job.watermark and job.watermark.get("type") == "files":
+        after = (int(job.watermark["value"][0]), str(job.watermark["value"][1]))
+    files_out.extend(c.drop_files(folder, fmt, after))
+    return c.read_files(folder, fmt, files_out, "", None, job.batch_size)
+
+
+class _Writer:
+    """Upserts converted rows into the datastore table by the job's key; counts inserted and changed rows."""
+
+    def __init__(self, session: Session, table: str, items: list[dict[str, Any]], key: list[str]) -> None:
+        self.session, self.table, self.items, self.key = session, table, items, key
+        self.pg = is_postgres(session)
+        self.cols = [it["name_en"] for it in items]
+        self.next_id = int(session.scalar(text(f'SELECT COALESCE(MAX("_id"), 0) FROM {quote(table)}')) or 0) + 1
+        non_key = [col for col in self.cols if col not in key]
+        qk = ", ".join(quote(k) for k in key)
+        if non_key:
+            sets = ", ".join(f"{quote(col)} = excluded.{quote(col)}" for col in non_key)
+            if self.pg:
+                differ = " OR ".join(f"{quote(table)}.{quote(col)} IS DISTINCT FROM excluded.{quote(col)}"
+                                     for col in non_key)
+            else:
+                differ = " OR ".join(f"{quote(table)}.{quote(col)} IS NOT excluded.{quote(col)}" for col in non_key)
+            self.conflict = f"ON CONFLICT ({qk}) DO UPDATE SET {sets} WHERE {differ}"
+        else:
+            self.conflict = f"ON CONFLICT ({qk}) DO NOTHING"
+        all_cols = ", ".join(quote(col) for col in ["_id", *self.cols])
+        if self.pg:
+            self.stage = f"sync_stage_{uuid.uuid4().hex[:12]}"
+            session.execute(text(f"CREATE TEMP TABLE {quote(self.stage)} AS SELECT * FROM {quote(table)} "
+                                 "WITH NO DATA"))
+            self.merge = text(
+                f"WITH m AS (INSERT INTO {quote(table)} ({all_cols}) SELECT {all_cols} FROM {quote(self.stage)} "
+                f"{self.conflict} RETURNING (xmax = 0) AS ins) "
+                "SELECT COUNT(*) FILTER (WHERE ins), COUNT(*) FILTER (WHERE NOT ins) FROM m")
+        else:
+            marks = ", ".join(f":p{i}" for i in range(len(self.cols) + 1))
+            self.upsert = text(f"INSERT INTO {quote(table)} ({all_cols}) VALUES ({marks}) {self.conflict}")
+            self.exists = [quote(k) for k in key]
+
+    def write(self, rows: list[list[Any]]) -> tuple[int, int]:
+        """Upsert one batch (keys unique within it); (inserted, updated)."""
+        if not rows:
+            return 0, 0
+        base = self.next_id
+        self.next_id += len(rows)
+        if self.pg:
+            raw = self.session.connection().connection.driver_connection
+            cols = ", ".join(quote(col) for col in ["_id", *self.cols])
+            self.session.execute(text(f"TRUNCATE {quote(self.stage)}"))
+            with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]  # psycopg 3 connection
+                    f"COPY {quote(self.stage)} ({cols}) FROM STDIN") as cp:
+                for i, r in enumerate(rows):
+                    cp.write_row([base + i, *r])
+            ins, upd = self.session.execute(self.merge).one()
+            return int(ins), int(upd)
+        key_pos = [self.cols.index(k) for k in self.key]
+        keys = [[sqlite_value(self.items[p], r[p]) for p in key_pos] for r in rows]
+        existing = self._existing(keys)
+        params = [{f"p{i}": v for i, v in enumerate(
+            [base + n, *(sqlite_value(it, x) for it, x in zip(self.items, r, strict=True))])}
+            for n, r in enumerate(rows)]
+        changed = self.session.execute(self.upsert, params).rowcount  # type: ignore[attr-defined]  # CursorResult
+        inserted = len(rows) - existing
+        return inserted, max(0, int(changed) - inserted)
+
+    def _existing(self, keys: list[list[Any]]) -> int:
+        n = 0
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            binds: dict[str, Any] = {}
+            tuples = []
+            for i, k in enumerate(chunk):
+                names = []
+                for j, v in enumerate(k):
+                    binds[f"k{i}_{j}"] = v
+                    names.append(f":k{i}_{j}")
+                tuples.append(f"({', '.join(names)})")
+            n += int(self.session.scalar(text(
+                f"SELECT COUNT(*) FROM {quote(self.table)} WHERE ({', '.join(self.exists)}) IN "
+                f"(VALUES {', '.join(tuples)})"), binds) or 0)
+        return n
+
+    def close(self) -> None:
+        """Drop the staging table (PostgreSQL)."""
+        if self.pg:
+            self.session.execute(text(f"DROP TABLE IF EXISTS {quote(self.stage)}"))
+
+
+def _convert_batch(batch: list[c.SourceRow], items: list[dict[str, Any]], mapping: dict[str, str],
+                   key: list[str], run: SyncRun) -> list[list[Any]]:
+    """Converted rows of a batch (the last row of a key wins); bad rows counted and reported on the run."""
+    key_pos = [i for i, it in enumerate(items) if it["name_en"] in key]
+    good: dict[tuple[Any, ...], list[Any]] = {}
+    for sr in batch:
+        row: list[Any] = []
+        bad = None
+        for it in items:
+            src = mapping.get(it["name_en"])
+            raw = sr.values.get(src) if src else None
+            try:
+                value = convert(it, raw)
+                if value is None and it["name_en"] in key:
+                    raise ValueError("the key is empty")
+            except ValueError as exc:
+                bad = {"row": sr.row, "column": src or it["name_en"], "value": str(raw)[:100] if raw is not None
+                       else "", "message": str(exc)}
+                if sr.file:
+                    bad["file"] = sr.file
+                break
+            row.append(value)
+        if bad is not None:
+            run.rows_rejected += 1
+            if len(run.rejects) < MAX_REJECTS:
+                run.rejects = [*run.rejects, bad]
+            continue
+        good[tuple(row[p] for p in key_pos)] = row
+    return list(good.values())
+
+
+def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEntry, run: SyncRun,
+            progress: Progress | None = None) -> None:
+    """Run the job into `run` (counts, rejects, status, error, watermark); raises nothing for source errors."""
+    t0 = time.monotonic()
+    items = [it for it in entry.items if it["name_en"] in job.mapping]
+    mark = c.decode_mark(job.watermark) if job.mode == "incremental" and source.kind != "files" else None
+    run.watermark_from = job.watermark
+    new_mark: Any = mark
+    files: list[tuple[int, str]] = []
+    sp = session.begin_nested()
+    try:
+        res = target_table(session, entry)
+        assert res.table_name is not None  # made by target_table
+        _ensure_key_index(session, res.table_name, list(job.key))
+        writer = _Writer(session, res.table_name, items, list(job.key))
+        for batch in _rows(session, source, job, mark, files):
+            run.rows_read += len(batch)
+            if job.mode == "incremental" and job.cursor_column and source.kind != "files":
+                for sr in batch:
+                    v = sr.values.get(job.cursor_column)
+                    if v is not None and (new_mark is None or c.after_mark(v, new_mark)):
+                        new_mark = v
+            ins, upd = writer.write(_convert_batch(batch, items, job.mapping, list(job.key), run))
+            run.rows_inserted += ins
+            run.rows_updated += upd
+            if progress is not None:
+                progress(len(batch))
+        writer.close()
+        res.row_count = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
+        res.loaded_at = clock.now()
+        session.flush()
+        sp.commit()
+    except Exception as exc:  # a failing source fails its run, never the caller or other jobs
+        kept = run.rows_read, run.rows_rejected, list(run.rejects)
+        sp.rollback()  # expires what the savepoint changed: the run's counts are put back by hand
+        run.rows_read, run.rows_rejected, run.rejects = kept
+        run.status, run.error = "failed", c.describe(exc)
+        run.rows_inserted = run.rows_updated = 0
+    else:
+        run.status = "succeeded"
+        if job.mode == "incremental":
+            if source.kind == "files":
+                job.watermark = {"type": "files", "value": list(files[-1])} if files else job.watermark
+            else:
+                job.watermark = c.encode_mark(new_mark) if new_mark is not None else job.watermark
+        run.watermark_to = job.watermark
+    run.finished_at = clock.now()
+    run.duration_ms = int((time.monotonic() - t0) * 1000)
+    job.failures = job.failures + 1 if run.status == "failed" else 0
+    job.last_status, job.last_run_at = run.status, run.finished_at
+    job.next_run_at = next_run(job, run.status == "failed")
+    session.flush()
+
+
+def key_columns(session: Session, table: str) -> list[str]:
+    """The columns of the datastore table's unique key (made by a sync job or `datastore_create`), in order."""
+    if is_postgres(session):
+        rows = session.execute(text(
+            "SELECT a.attname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+            "JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true "
+            "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+            "JOIN pg_class ic ON ic.oid = i.indexrelid "
+            "WHERE t.relname = :t AND i.indisunique AND NOT i.indisprimary AND ic.relname LIKE 'uq\\_%' "
+            "ORDER BY ic.relname, k.n"), {"t": table}).all()
+        return [str(r[0]) for r in rows]
+    for idx in session.execute(text(f"PRAGMA index_list({quote(table)})")).all():
+        if int(idx[2]) == 1 and str(idx[1]).startswith("uq_"):
+            return [str(c[2]) for c in session.execute(text(f"PRAGMA index_info({quote(str(idx[1]))})"))]
+    return []
+
+
+def ensure_key(session: Session, table: str, key: list[str]) -> None:
+    """Make the table's unique key (refused by the database when rows already repeat it)."""
+    _ensure_key_index(session, table, key)
+
+
+def upsert_rows(session: Session, table: str, items: list[dict[str, Any]], key: list[str],
+                rows: list[list[Any]]) -> tuple[int, int, int]:
+    """Upsert converted rows (key unique among them) by `key`; (inserted, updated, keys that existed before)."""
+    writer = _Writer(session, table, items, key)
+    try:
+        if writer.pg:
+            existing = _existing_pg(session, table, items, key, rows)
+        else:
+            key_pos = [writer.cols.index(k) for k in key]
+            existing = writer._existing([[sqlite_value(items[p], r[p]) for p in key_pos] for r in rows])
+        ins, upd = writer.write(rows)
+    finally:
+        writer.close()
+    return ins, upd, existing
+
+
+def _existing_pg(session: Session, table: str, items: list[dict[str, Any]], key: list[str],
+                 rows: list[list[Any]]) -> int:
+    cols = [it["name_en"] for it in items]
+    pos = [cols.index(k) for k in key]
+    binds: dict[str, Any] = {}
+    tuples = []
+    for i, r in enumerate(rows):
+        names = []
+        for j, p in enumerate(pos):
+            binds[f"k{i}_{j}"] = r[p]
+            names.append(f"CAST(:k{i}_{j} AS {pg_type(items[p])})")
+        tuples.append(f"({', '.join(names)})")
+    return int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(table)} WHERE ({', '.join(quote(k) for k in key)}) "
+                                   f"IN (VALUES {', '.join(tuples)})"), binds) or 0)
+
+
+def pg_type(item: dict[str, Any]) -> str:
+    """The PostgreSQL column type of an information item (for typed binds)."""
+    return PG_TYPES[item["data_type"]]

@@ -1,0 +1,1 @@
+"""Quality: declarative checks on catalog entries' tables, scored per entry and per unit."""
