@@ -24,7 +24,7 @@ from cityhub.cloud.models import (
     UsageDay,
 )
 from cityhub.cloud.schemas import Ratios, Scorecard
-from cityhub.cloud.systems.service import ratio_rows, ratios_of
+from cityhub.cloud.systems.service import ratio_rows, ratios_of, unit_levels
 from cityhub.cloud.tenancies.metering import IDLE_WINDOW_DAYS
 from cityhub.cloud.tenancies.service import (
     OPEN_REQUEST,
@@ -79,7 +79,7 @@ def scorecard(session: Session, actor: Actor, org_id: uuid.UUID) -> Scorecard:
     head = core.organization_head(session, org_id)
     n, c, i = ratio_rows(session, [org_id]).get(org_id, (0, 0, 0))
     return _scorecard(session, org_id, org.name, head.display_name if head else "",
-                      ratios_of(org_id, org.name, n, c, i, clock.now().year))
+                      ratios_of(org_id, org.name, n, c, i, clock.now().year, unit_levels(session)[org_id]))
 
 
 def ranking(session: Session, actor: Actor) -> list[Scorecard]:
@@ -89,13 +89,14 @@ def ranking(session: Session, actor: Actor) -> list[Scorecard]:
     orgs = {o.id: o for o in core.organization_all(session)}
     ids = set(rows) | set(session.scalars(select(Tenancy.org_id)))
     year = clock.now().year
+    levels = unit_levels(session)
     cards = []
     for oid in ids:
         if oid not in orgs:
             continue
         head = core.organization_head(session, oid)
         cards.append(_scorecard(session, oid, orgs[oid].name, head.display_name if head else "",
-                                ratios_of(oid, orgs[oid].name, *rows.get(oid, (0, 0, 0)), year)))
+                                ratios_of(oid, orgs[oid].name, *rows.get(oid, (0, 0, 0)), year, levels[oid])))
     cards.sort(key=lambda c: (-c.score, c.org_name))
     for i, card in enumerate(cards, 1):
         card.rank = i
