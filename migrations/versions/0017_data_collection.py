@@ -1,7 +1,7 @@
 """data: collection sources, sync jobs and their runs; quality checks and their results (issue 20)
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 import cityhub.kit.db
 
 revision = '0017'
-down_revision = '0015'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """context: NGSI-LD subscriptions and their notification outbox; the attribute history (temporal API) (issue 19)
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0018
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 import cityhub.kit.db
 
 revision = '0019'
-down_revision = '0015'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

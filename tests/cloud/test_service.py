@@ -242,14 +242,28 @@ def test_systems_ratios_exclude_classified(world: Any, cw: dict[str, Any]) -> No
     assert city is not None and city.systems == 4 and city.on_cloud == 2
     a = next(u for u in units if u.org_id == world.orgs["dept_a"].id)
     assert (a.systems, a.on_cloud, a.integrated) == (3, 1, 2)
-    assert a.on_cloud_target == 0.75 and a.integration_target == 0.5
     assert cloud.ratios(world.session, world.actors["org_member_b"])[0] is None
     assert [u.org_id for u in cloud.ratios(world.session, world.actors["org_member_b"])[1]] == [world.orgs["dept_b"].id]
     assert cloud.ratio_snapshot_take(world.session, SYSTEM) == 3
     assert cloud.ratio_snapshot_take(world.session, SYSTEM) == 3  # same day replaced
     assert len(cloud.ratio_history(world.session, world.actors["org_admin_a"], world.orgs["dept_a"].id)) == 1
-    clock.set_now(datetime(2020, 6, 1, tzinfo=UTC))
-    assert cloud.ratios(world.session, SYSTEM)[0].integration_target == 0.75  # type: ignore[union-attr]  # ratios() lists the city's rows; this one has a target
+    assert a.on_cloud_target == 0.75 and a.integration_target == 0.75 and a.level == "city"
+
+
+def test_district_integration_target_is_the_district_level(world: Any, cw: dict[str, Any]) -> None:
+    """整合率: 市级 75 %, 区县 50 % in every year (issue 21: a district was held to 75 % from 2020 on)."""
+    _system(world, org="district", name="丙一", integrated=True)
+    _system(world, org="dept_a", name="甲一", integrated=True)
+    for year in (2019, 2020, 2026):
+        clock.set_now(datetime(year, 6, 1, tzinfo=UTC))
+        _city, units = cloud.ratios(world.session, world.actors["platform_admin"])
+        by_org = {u.org_id: u for u in units}
+        district, dept = by_org[world.orgs["district"].id], by_org[world.orgs["dept_a"].id]
+        assert (district.level, district.integration_target) == ("district", 0.5)
+        assert (dept.level, dept.integration_target) == ("city", 0.75)
+        assert district.on_cloud_target == dept.on_cloud_target == 0.75
+    card = cloud.scorecard(world.session, world.actors["platform_admin"], world.orgs["district"].id)
+    assert card.ratios.integration_target == 0.5
 
 
 def test_system_migration_flow(world: Any, cw: dict[str, Any]) -> None:

@@ -400,6 +400,7 @@ class Ratios(BaseModel):
     integration_ratio: float
     on_cloud_target: float
     integration_target: float
+    level: str = "city"  # the targets' level: 市级 city departments or 区县 districts (cloud/reference.py)
 
 
 class RatioPoint(ReadModel):

@@ -94,12 +94,18 @@ class P(StrEnum):
     CONTEXT_WRITE = "context.write"  # create, change and delete a unit's entities
     CONTEXT_GRANT = "context.grant"  # grant other units (or everyone) reads of the unit's entities
     CONTEXT_SUBSCRIBE = "context.subscribe"  # a unit's NGSI-LD subscriptions (notifications of its view)
+    # 用 apply (the programme cockpit)
+    APPLY_READ = "apply.read"  # the programme's targets, their progress and history (every member of staff)
+    APPLY_REPORT = "apply.report"  # report progress, with evidence, on the unit's own targets
+    APPLY_MANAGE = "apply.manage"  # the bureau: targets, the tree, computed progress runs
+    APPLY_REVIEW = "apply.review"  # the bureau: review reported progress (never one's own report)
 
 
 _UNIT_STAFF = frozenset({
     P.USER_READ, P.CLOUD_READ, P.CLOUD_REQUEST_CREATE, P.CLOUD_SYSTEM_WRITE, P.CONNECT_READ, P.ASSET_WRITE,
     P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.DATA_COLLECT, P.OPS_WORK, P.COMPUTE_READ,
     P.COMPUTE_PUBLISH, P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE, P.CONTEXT_SUBSCRIBE, P.ANALYSIS_WRITE,
+    P.APPLY_READ, P.APPLY_REPORT,
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
@@ -112,15 +118,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
     Role.ORG_MEMBER: _UNIT_STAFF,
     Role.OPERATOR: frozenset({
         P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ, P.CONNECT_INSPECT,
-        P.OPS_READ_ALL, P.OPS_COMMAND, P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL, P.ANALYTICS_LAKE_READ,
+        P.OPS_READ_ALL, P.OPS_COMMAND, P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL, P.ANALYTICS_LAKE_READ, P.APPLY_READ,
     }),
     Role.AUDITOR: frozenset({
         P.USER_READ, P.AUDIT_READ, P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ,
         P.CONNECT_INSPECT, P.DATA_READ, P.OPS_READ_ALL, P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL,
-        P.ANALYTICS_LAKE_READ,
+        P.ANALYTICS_LAKE_READ, P.APPLY_READ,
     }),
     DerivedRole.BUREAU_STAFF: frozenset({P.CITY_OVERVIEW, P.DATA_REVIEW, P.CLOUD_RANKING_READ, P.COMPUTE_REVIEW,
-                                         P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL, P.ANALYTICS_LAKE_READ}),
+                                         P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL, P.ANALYTICS_LAKE_READ,
+                                         P.APPLY_READ, P.APPLY_MANAGE, P.APPLY_REVIEW}),
     DerivedRole.BUREAU_ADMIN: frozenset({P.DATA_CORE_APPROVE, P.CLOUD_REQUEST_APPROVE_BUREAU, P.CLOUD_READ}),
 }
 

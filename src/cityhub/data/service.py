@@ -80,6 +80,7 @@ from cityhub.data.lists.service import (
     objection_list,
     objection_raise,
     objection_reply,
+    programme_counts,
     responsibility_list_rows,
 )
 from cityhub.data.portal.service import (
@@ -174,6 +175,7 @@ __all__ = [
     "open_application_create",
     "open_application_list",
     "open_application_withdraw",
+    "programme_counts",
     "public_user_register",
     "record_api_call",
     "record_download",

@@ -24,7 +24,7 @@ from cityhub.cloud.models import (
     UsageDay,
 )
 from cityhub.cloud.schemas import Ratios, Scorecard
-from cityhub.cloud.systems.service import ratio_rows, ratios_of
+from cityhub.cloud.systems.service import ratio_rows, ratios_of, unit_levels
 from cityhub.cloud.tenancies.metering import IDLE_WINDOW_DAYS
 from cityhub.cloud.tenancies.service import (
     OPEN_REQUEST,
@@ -104,8 +104,10 @@ def scorecards(session: Session, actor: Actor, org_ids: list[uuid.UUID]) -> list
     heads = core.organization_heads(session, org_ids)
     rows = ratio_rows(session, org_ids)
     year = clock.now().year
+    levels = unit_levels(session)
     return _scorecards(session, [(oid, orgs[oid].name, heads.get(oid, ""),
-                                  ratios_of(oid, orgs[oid].name, *rows.get(oid, (0, 0, 0)), year)) for oid in org_ids])
+                                  ratios_of(oid, orgs[oid].name, *rows.get(oid, (0, 0, 0)), year, levels[oid]))
+                                 for oid in org_ids])
 
 
 def ranking(session: Session, actor: Actor) -> list[Scorecard]:
@@ -116,8 +118,10 @@ def ranking(session: Session, actor: Actor) -> list[Scorecard]:
     ids = [oid for oid in set(rows) | set(session.scalars(select(Tenancy.org_id))) if oid in orgs]
     heads = core.organization_heads(session, ids)
     year = clock.now().year
+    levels = unit_levels(session)
     cards = _scorecards(session, [(oid, orgs[oid].name, heads.get(oid, ""),
-                                   ratios_of(oid, orgs[oid].name, *rows.get(oid, (0, 0, 0)), year)) for oid in ids])
+                                   ratios_of(oid, orgs[oid].name, *rows.get(oid, (0, 0, 0)), year, levels[oid]))
+                                  for oid in ids])
     cards.sort(key=lambda c: (-c.score, c.org_name))
     for i, card in enumerate(cards, 1):
         card.rank = i

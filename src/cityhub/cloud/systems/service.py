@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.cloud import policies
 from cityhub.cloud.models import DrDrill, InfoSystem, RatioSnapshot, SystemStatus
-from cityhub.cloud.reference import dr_level, level_for, target_for
+from cityhub.cloud.reference import DISTRICT_KINDS, dr_level, level_for, target_for
 from cityhub.cloud.schemas import DrGap, DrillCreate, Ratios, SystemCreate, SystemUpdate
 from cityhub.cloud.tenancies.service import tenancy_for_org
 from cityhub.core import service as core
@@ -153,11 +153,32 @@ def ratio_rows(session: Session, org_ids: Iterable[uuid.UUID] | None) -> dict[uu
     return {oid: (int(n), int(c), int(i)) for oid, n, c, i in session.execute(stmt).all()}
 
 
-def ratios_of(org_id: uuid.UUID | None, name: str, n: int, c: int, i: int, year: int) -> Ratios:
-    """The ratios of `n` systems of which `c` are on the cloud and `i` integrated, against `year`'s targets."""
+def ratios_of(org_id: uuid.UUID | None, name: str, n: int, c: int, i: int, year: int, level: str = "city"
+              ) -> Ratios:
+    """The ratios of `n` systems (`c` on the cloud, `i` integrated) against `year`'s targets of the unit's level."""
     return Ratios(org_id=org_id, org_name=name, systems=n, on_cloud=c, integrated=i,
                   on_cloud_ratio=round(c / n, 4) if n else 0.0, integration_ratio=round(i / n, 4) if n else 0.0,
-                  on_cloud_target=target_for("on_cloud", year), integration_target=target_for("integration", year))
+                  on_cloud_target=target_for("on_cloud", year, level),
+                  integration_target=target_for("integration", year, level), level=level)
+
+
+def unit_levels(session: Session) -> dict[uuid.UUID, str]:
+    """Every organisation's target level: `district` when it or an ancestor is a district, county or new area."""
+    kinds = {o.id: o.kind for o in core.organization_all(session)}
+    parents = core.org_parents(session)
+    out: dict[uuid.UUID, str] = {}
+    for oid in kinds:
+        cur: uuid.UUID | None = oid
+        seen: set[uuid.UUID] = set()
+        level = "city"
+        while cur is not None and cur not in seen:
+            seen.add(cur)
+            if kinds.get(cur) in DISTRICT_KINDS:
+                level = "district"
+                break
+            cur = parents.get(cur)
+        out[oid] = level
+    return out
 
 
 def ratios(session: Session, actor: Actor, year: int | None = None) -> tuple[Ratios | None, list[Ratios]]:
@@ -166,7 +187,8 @@ def ratios(session: Session, actor: Actor, year: int | None = None) -> tuple[Rat
     everything = policies.sees_every_unit(actor)
     rows = ratio_rows(session, None if everything else orgs_with(actor, P.CLOUD_READ))
     names = {o.id: o.name for o in core.organization_all(session)}
-    units = sorted((ratios_of(oid, names.get(oid, ""), *v, year) for oid, v in rows.items()),
+    levels = unit_levels(session)
+    units = sorted((ratios_of(oid, names.get(oid, ""), *v, year, levels.get(oid, "city")) for oid, v in rows.items()),
                    key=lambda r: (-r.on_cloud_ratio, r.org_name))
     city = None
     if everything:

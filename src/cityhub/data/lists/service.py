@@ -353,6 +353,23 @@ def list_export(session: Session, actor: Actor, which: str, fmt: str = "csv") ->
     return to_csv(header, rows), "text/csv; charset=utf-8"
 
 
+def programme_counts(session: Session) -> dict[str, int]:
+    """The programme's data figures (the 用 cockpit's progress sources).
+
+    Published entries, those shared and opened (any condition), units providing published data (connected to the
+    resource centre), and the base and thematic databases published entries belong to.
+    """
+    E = CatalogEntry  # the table's short name in one long select
+    pub = catalog.published_clause()
+    row = session.execute(select(
+        func.count(), func.count().filter(E.share_type != "none"), func.count().filter(E.open_type != "none"),
+        func.count(func.distinct(E.provider_org_id)),
+        func.count(func.distinct(E.base_db)).filter(E.base_db != ""),
+        func.count(func.distinct(E.theme)).filter(E.theme != "")).where(pub)).one()
+    keys = ("entries_published", "entries_shared", "entries_opened", "providers", "base_databases", "themes")
+    return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
+
+
 def data_counts(session: Session) -> dict[str, int]:
     """Headline counts for dashboards."""
     return {

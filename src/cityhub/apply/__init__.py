@@ -1,0 +1,1 @@
+"""用 apply: the programme cockpit — targets as data, their progress, history and status (issue 21)."""

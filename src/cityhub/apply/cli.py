@@ -1,0 +1,31 @@
+"""Commands of the programme cockpit: load the seed plan's targets, compute progress."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from cityhub.apply import service as apply
+from cityhub.core.actor import Actor
+from cityhub.kit.db import Database
+
+SYSTEM = Actor.system("cli")
+
+
+def register(app: typer.Typer) -> None:
+    """`cityhub apply …`."""
+    apply_app = typer.Typer(help="用 Apply: the programme cockpit.", no_args_is_help=True)
+    app.add_typer(apply_app, name="apply")
+
+    @apply_app.command("seed")
+    def seed() -> None:
+        """Load the seed plan's targets as data (codes that exist are left as they are)."""
+        with Database.from_settings().session_scope() as session:
+            typer.echo(json.dumps(apply.programme_seed(session, SYSTEM).model_dump()))
+
+    @apply_app.command("refresh")
+    def refresh() -> None:
+        """Compute every computed target from its progress source (keeps the value in the history)."""
+        with Database.from_settings().session_scope() as session:
+            typer.echo(json.dumps(apply.progress_refresh(session, SYSTEM).model_dump()))

@@ -1,0 +1,58 @@
+"""Apply routes: every member of staff reads the programme; the bureau (here the platform admin) manages targets,
+runs computed progress and reviews reports; a target's owner unit (dept A) reports its value."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from cityhub.apply import service as apply
+from cityhub.apply.schemas import ReportCreate, TargetCreate
+from tests.authz import ANY_USER, Expect, roles
+
+P = "/api/v1/apply"
+BUREAU = roles("platform_admin")
+OWNER_A = roles("platform_admin", "org_admin_a", "org_member_a")
+_ANY_NODE = "targets are the city's, not a unit's: any node is a valid parent"
+_ANY_OWNER = "the bureau names any unit as a target's owner"
+
+
+def prepare(w: Any) -> None:
+    """A programme node, a target owned by dept A (with a submitted report by its member) and a leaf to delete."""
+    admin = w.actors["platform_admin"]
+    root = apply.target_create(w.session, admin, TargetCreate(code="az-prog", title_zh="规划", kind="programme"))
+    t = apply.target_create(w.session, admin, TargetCreate(
+        code="az-t", title_zh="目标", parent_id=root.id, owner_org_id=w.orgs["dept_a"].id, target_value=10,
+        start_date=date(2026, 1, 1), deadline=date(2027, 1, 1)))
+    leaf = apply.target_create(w.session, admin, TargetCreate(code="az-leaf", title_zh="删", parent_id=root.id))
+    r = apply.report_create(w.session, w.actors["org_member_a"], t.id, ReportCreate(
+        value=3, evidence_url="https://example.gov.cn/e.pdf"))
+    w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r}
+
+
+def _p(param: str, name: str) -> Any:
+    return lambda w: {param: w.extra["apply"][name].id}
+
+
+T = f"{P}/targets/{{target_id}}"
+
+EXPECTATIONS = [
+    Expect("GET", f"{P}/targets", ANY_USER),
+    Expect("POST", f"{P}/targets", BUREAU, body=lambda w: {
+        "code": "az-new", "title_zh": "新目标", "parent_id": str(w.extra["apply"]["root"].id),
+        "owner_org_id": str(w.orgs["dept_b"].id)}, refs={"parent_id": _ANY_NODE, "owner_org_id": _ANY_OWNER}),
+    Expect("GET", T, ANY_USER, params=_p("target_id", "t")),
+    Expect("PATCH", T, BUREAU, params=_p("target_id", "t"), body=lambda w: {"target_value": 12},
+           refs={"owner_org_id": _ANY_OWNER}),
+    Expect("DELETE", T, BUREAU, params=_p("target_id", "leaf")),
+    Expect("GET", f"{T}/history", ANY_USER, params=_p("target_id", "t")),
+    Expect("POST", f"{T}/reports", OWNER_A, params=_p("target_id", "t"),
+           body=lambda w: {"value": 4, "evidence_url": "https://example.gov.cn/e2.pdf"}),
+    Expect("GET", f"{P}/reports", ANY_USER),
+    Expect("GET", f"{P}/review-queue", BUREAU),
+    Expect("GET", f"{P}/reports/{{report_id}}", OWNER_A, params=_p("report_id", "report")),
+    Expect("POST", f"{P}/reports/{{report_id}}/review", BUREAU, params=_p("report_id", "report"),
+           body=lambda w: {"approve": True}),
+    Expect("POST", f"{P}/progress/refresh", BUREAU),
+    Expect("GET", f"{P}/sources", ANY_USER),
+]
