@@ -26,6 +26,7 @@ from cityhub.core.permissions import P
 from cityhub.kit import clock, safejson
 from cityhub.kit.errors import Forbidden, ValidationFailed
 from cityhub.kit.i18n import gettext as _
+from cityhub.kit.i18n import lazy
 from cityhub.kit.pagination import PageParams
 from cityhub.kit.settings import get_settings
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render
