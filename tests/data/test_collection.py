@@ -432,3 +432,16 @@ def test_sources_and_jobs_are_registered_from_the_page(client: Any, world: Any, 
     client.post("/data/collection/sources", data={"csrf_token": _csrf(other.text), "org_id": org, "name": "x",
                                                    "kind": "files"}, follow_redirects=False)
     assert len(service.sync_source_list(world.session, world.actors["org_member_a"])) == 1
+
+
+def test_the_platforms_own_database_is_not_a_source(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "database_url", "postgresql+psycopg://cityhub@db.internal:5432/cityhub")
+    monkeypatch.setattr(get_settings(), "egress_allowed_hosts", "127.0.0.1,db.internal")
+    for url in ("postgresql://reader@127.0.0.1/cityhub", "postgresql+psycopg://x@db.internal:5432/cityhub"):
+        with pytest.raises(ValidationFailed) as e:
+            service.sync_source_create(world.session, world.actors["org_member_a"], schemas.SourceCreate(
+                org_id=world.orgs["dept_a"].id, name="own", kind="database", url=url))
+        assert e.value.details[0]["field"] == "url"
+    ok = service.sync_source_create(world.session, world.actors["org_member_a"], schemas.SourceCreate(
+        org_id=world.orgs["dept_a"].id, name="hr", kind="database", url="postgresql://reader@127.0.0.1/hr"))
+    assert ok.url.endswith("/hr")
