@@ -445,3 +445,30 @@ def test_the_platforms_own_database_is_not_a_source(world: Any, var: Path, monke
     ok = service.sync_source_create(world.session, world.actors["org_member_a"], schemas.SourceCreate(
         org_id=world.orgs["dept_a"].id, name="hr", kind="database", url="postgresql://reader@127.0.0.1/hr"))
     assert ok.url.endswith("/hr")
+
+
+def test_converter_shortcuts_agree_with_convert() -> None:
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from cityhub.data.collection.sync import _converter
+    from cityhub.data.datastore._parse import convert
+
+    items = [{"name_en": "c", "data_type": "C", "length": 3, "required": True},
+             {"name_en": "m", "data_type": "M"}, {"name_en": "d", "data_type": "D"},
+             {"name_en": "y", "data_type": "Y"}, {"name_en": "n", "data_type": "N", "required": True},
+             {"name_en": "t", "data_type": "T"}, {"name_en": "i", "data_type": "I"}]
+    values = [None, "", "  ", " ab ", "abcd", "2026-01-02", date(2026, 1, 2), datetime(2026, 1, 2, 3, tzinfo=UTC),
+              Decimal("1.005"), Decimal("NaN"), Decimal("-3"), 7, 2.5, "x1", True]
+    for item in items:
+        conv = _converter(item)
+        for v in values:
+            try:
+                expected: Any = ("ok", convert(item, v))
+            except ValueError as exc:
+                expected = ("error", str(exc))
+            try:
+                got: Any = ("ok", conv(v))
+            except ValueError as exc:
+                got = ("error", str(exc))
+            assert got == expected, (item["data_type"], v)
