@@ -454,7 +454,7 @@ def test_converter_shortcuts_agree_with_convert() -> None:
     from cityhub.data.collection.sync import _converter
     from cityhub.data.datastore._parse import convert
 
-    items = [{"name_en": "c", "data_type": "C", "length": 3, "required": True},
+    items: list[dict[str, Any]] = [{"name_en": "c", "data_type": "C", "length": 3, "required": True},
              {"name_en": "m", "data_type": "M"}, {"name_en": "d", "data_type": "D"},
              {"name_en": "y", "data_type": "Y"}, {"name_en": "n", "data_type": "N", "required": True},
              {"name_en": "t", "data_type": "T"}, {"name_en": "i", "data_type": "I"}]
