@@ -432,3 +432,43 @@ def test_sources_and_jobs_are_registered_from_the_page(client: Any, world: Any, 
     client.post("/data/collection/sources", data={"csrf_token": _csrf(other.text), "org_id": org, "name": "x",
                                                    "kind": "files"}, follow_redirects=False)
     assert len(service.sync_source_list(world.session, world.actors["org_member_a"])) == 1
+
+
+def test_the_platforms_own_database_is_not_a_source(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "database_url", "postgresql+psycopg://cityhub@db.internal:5432/cityhub")
+    monkeypatch.setattr(get_settings(), "egress_allowed_hosts", "127.0.0.1,db.internal")
+    for url in ("postgresql://reader@127.0.0.1/cityhub", "postgresql+psycopg://x@db.internal:5432/cityhub"):
+        with pytest.raises(ValidationFailed) as e:
+            service.sync_source_create(world.session, world.actors["org_member_a"], schemas.SourceCreate(
+                org_id=world.orgs["dept_a"].id, name="own", kind="database", url=url))
+        assert e.value.details[0]["field"] == "url"
+    ok = service.sync_source_create(world.session, world.actors["org_member_a"], schemas.SourceCreate(
+        org_id=world.orgs["dept_a"].id, name="hr", kind="database", url="postgresql://reader@127.0.0.1/hr"))
+    assert ok.url.endswith("/hr")
+
+
+def test_converter_shortcuts_agree_with_convert() -> None:
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from cityhub.data.collection.sync import _converter
+    from cityhub.data.datastore._parse import convert
+
+    items: list[dict[str, Any]] = [{"name_en": "c", "data_type": "C", "length": 3, "required": True},
+             {"name_en": "m", "data_type": "M"}, {"name_en": "d", "data_type": "D"},
+             {"name_en": "y", "data_type": "Y"}, {"name_en": "n", "data_type": "N", "required": True},
+             {"name_en": "t", "data_type": "T"}, {"name_en": "i", "data_type": "I"}]
+    values = [None, "", "  ", " ab ", "abcd", "2026-01-02", date(2026, 1, 2), datetime(2026, 1, 2, 3, tzinfo=UTC),
+              Decimal("1.005"), Decimal("NaN"), Decimal("-3"), 7, 2.5, "x1", True]
+    for item in items:
+        conv = _converter(item)
+        for v in values:
+            try:
+                expected: Any = ("ok", convert(item, v))
+            except ValueError as exc:
+                expected = ("error", str(exc))
+            try:
+                got: Any = ("ok", conv(v))
+            except ValueError as exc:
+                got = ("error", str(exc))
+            assert got == expected, (item["data_type"], v)

@@ -112,3 +112,16 @@ def test_sql_and_python_identity_checks_agree(world: Any) -> None:
         rows = world.session.execute(text(f"SELECT v, {expr} FROM unnest(CAST(:vals AS text[])) AS t(v)"),
                                      {"vals": values, "today": clock.now().date()}).all()
         assert {v: bool(ok) for v, ok in rows} == {v: py(v) for v in values}
+
+
+def test_quality_counts_in_the_units_responsibility_kpi(world: Any, var: Path) -> None:  # noqa: F811  # the fixture
+    entry = _entry(world)
+    a = world.actors["org_member_a"]
+    kpi = next(k for k in service.kpis(world.session, a) if k["org_id"] == world.orgs["dept_a"].id)
+    assert kpi["data_quality"] is None  # no checks yet: the KPI is as it was
+    job = _job(world, _source(world, _sqlite_source(var)), entry)
+    _check(world, entry, "not_null", "income")  # one of the three loaded rows has no income
+    service.sync_job_run(world.session, a, job.id)
+    kpi2 = next(k for k in service.kpis(world.session, a) if k["org_id"] == world.orgs["dept_a"].id)
+    assert kpi2["data_quality"] == pytest.approx(2 / 3, abs=1e-4)
+    assert kpi2["score"] != kpi["score"]

@@ -542,6 +542,7 @@ class Kpi(ReadModel):
     objection_reply_days: float | None
     demands_assigned: int
     demands_on_time: int
+    data_quality: float | None = None  # mean latest score of the unit's quality checks (issue 20)
     score: float
 
 

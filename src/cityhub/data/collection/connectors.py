@@ -89,9 +89,26 @@ def database_url(raw: str, password: str = "") -> tuple[str, str]:
     if not url.host:
         raise ValidationFailed(_("The database URL needs a host"), field="url")
     egress.check_url(f"http://{url.host}:{url.port or 1}/", field="url", listed_only=True)
+    if _is_own_database(url):
+        raise ValidationFailed(_("cityhub's own database is not a source"), field="url")
     secret = password or (url.password or "")
     bare = URL.create(driver, username=url.username, host=url.host, port=url.port, database=url.database)
     return bare.render_as_string(hide_password=False), str(secret)
+
+
+def _is_own_database(url: URL) -> bool:
+    """Whether a source URL names the platform's own database (an allow-listed host must not open it)."""
+    own = make_url(get_settings().effective_database_url)
+    if own.drivername.startswith("sqlite"):
+        return False
+    default_port = {"postgresql": 5432, "mysql": 3306}
+    family = url.drivername.split("+")[0]
+
+    def port(u: URL) -> int:
+        return u.port or default_port.get(u.drivername.split("+")[0], 0)
+
+    return (family == own.drivername.split("+")[0] and (url.database or "") == (own.database or "")
+            and port(url) == port(own))
 
 
 def http_url(raw: str) -> str:

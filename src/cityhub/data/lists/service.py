@@ -22,6 +22,7 @@ from cityhub.data.models import (
     Grant,
     Objection,
     ObjectionStatus,
+    QualityCheck,
     RequestEvent,
     Resource,
     ShareRequest,
@@ -259,6 +260,9 @@ def kpis(session: Session, actor: Actor, org_id: uuid.UUID | None = None) -> lis
         assert o.handled_at is not None
         obj_reply.setdefault(o.handler_org_id, []).append(core.working_days_between(session, o.created_at,
                                                                                     o.handled_at))
+    quality = {o: float(q) for o, q in session.execute(  # issue 20: the unit's data quality counts in its KPI
+        select(QualityCheck.org_id, func.avg(QualityCheck.last_score)).where(QualityCheck.last_score.is_not(None))
+        .group_by(QualityCheck.org_id)).all()}
     out: list[dict[str, Any]] = []
     for oid, ents in responsible.items():
         if org_id is not None and oid != org_id:
@@ -279,13 +283,14 @@ def kpis(session: Session, actor: Actor, org_id: uuid.UUID | None = None) -> lis
         parts = [v for v in (coverage, pass_rate.get(oid), otr,
                              None if rdays is None else max(0.0, 1 - rdays / PROVIDER_DAYS),
                              None if odays is None else max(0.0, 1 - odays / OBJECTION_DAYS),
-                             len(dem_on_time) / len(dem) if dem else None) if v is not None]
+                             len(dem_on_time) / len(dem) if dem else None, quality.get(oid)) if v is not None]
         out.append({"org_id": oid, "org_name": orgs[oid].name if oid in orgs else str(oid), "entries": len(ents),
                     "published": len(published), "coverage": None if coverage is None else round(coverage, 4),
                     "field_pass_rate": None if pass_rate.get(oid) is None else round(pass_rate[oid] or 0, 4),
                     "on_time_update_rate": None if otr is None else round(otr, 4),
                     "request_reply_days": rdays, "objection_reply_days": odays,
                     "demands_assigned": len(dem), "demands_on_time": len(dem_on_time),
+                    "data_quality": None if oid not in quality else round(quality[oid], 4),
                     "score": round(100 * sum(parts) / len(parts), 1) if parts else 0.0})
     out.sort(key=lambda r: (-r["score"], r["org_name"]))
     return out
