@@ -367,7 +367,7 @@ def programme_counts(session: Session) -> dict[str, int]:
     E = CatalogEntry  # the table's short name in one long select
     pub = catalog.published_clause()
     row = session.execute(select(
-        func.count(), func.count().filter(E.share_type != "none"), func.count().filter(E.open_type != "none"),
+        func.count(), func.count().filter(E.share_type != "none"), func.count().filter(catalog.opened_clause(E)),
         func.count(func.distinct(E.provider_org_id)),
         func.count(func.distinct(E.base_db)).filter(E.base_db != ""),
         func.count(func.distinct(E.theme)).filter(E.theme != "")).where(pub)).one()
