@@ -101,6 +101,31 @@ _PHRASES = {
     # context
     "context_grant_create": "granted read access to context entities", "context_grant_delete":
     "withdrew read access to context entities",
+    # compute analytics, data collection and quality, apply (issues 18, 20, 21)
+    "analysis_create": "created saved analysis",
+    "analysis_update": "changed saved analysis",
+    "analysis_delete": "deleted saved analysis",
+    "analysis_run": "ran saved analysis",
+    "analysis_run_cancel": "cancelled a run of saved analysis",
+    "sync_source_create": "registered data source",
+    "sync_source_delete": "deleted data source",
+    "sync_job_create": "created sync job",
+    "sync_job_update": "changed sync job",
+    "sync_job_delete": "deleted sync job",
+    "sync_job_run": "ran sync job",
+    "datastore_create": "created the datastore table of data resource",
+    "datastore_upsert": "wrote rows into data resource",
+    "datastore_delete": "deleted rows from data resource",
+    "quality_check_create": "added quality check",
+    "quality_check_delete": "deleted quality check",
+    "quality_run": "ran the quality checks of catalog entry",
+    "target_create": "created programme target",
+    "target_update": "changed programme target",
+    "target_delete": "deleted programme target",
+    "progress_refresh": "refreshed the computed progress of programme targets",
+    "programme_seed": "loaded the programme's targets",
+    "report_create": "reported progress",
+    "report_review": "reviewed progress report",
 }
 # where the target does not simply follow the phrase (or is the actor themself)
 _PLACED = {
@@ -122,6 +147,9 @@ _PLACED = {
     "share_request_coordination": "sent sharing request {target} to coordination",
     "share_request_expired": "marked sharing request {target} expired",
     "incident_return": "returned incident {target} for re-dispatch",
+    "progress_refresh": "refreshed the computed progress of programme targets",
+    "programme_seed": "loaded the programme's targets",
+    "report_create": "reported progress {target}",
 }
 labels.register(ACTION, {code: _PLACED.get(code, f"{phrase} {{target}}") for code, phrase in _PHRASES.items()})
 ACTIONS = frozenset(_PHRASES)
@@ -141,6 +169,12 @@ labels.register(TARGET, {
     "share_request": "Sharing request", "grant": "Data grant", "demand": "Data need", "objection": "Objection",
     "ops_rule": "Alarm rule", "ops_alarm": "Alarm", "ops_routing_rule": "Dispatch rule", "ops_webhook": "Webhook",
     "ops_incident": "Incident", "ops_indicator": "Indicator", "context_grant": "Context access grant",
+    "compute_analysis": "Saved analysis",
+    "sync_source": "Data source",
+    "sync_job": "Sync job",
+    "quality_check": "Quality check",
+    "apply_target": "Programme target",
+    "apply_report": "Progress report",
 })
 
 labels.register(FIELD, {
