@@ -435,6 +435,9 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:  # noqa: C901  
                     entry_id=entries["qiye-xinyong-pingjia"].id, answer="已在信用评价目录中提供"))
     _public_usage(session, rng, [entries[slug] for slug in loaded if entries[slug].open_type == "unconditional"],
                   real_now)
-    ctx.log(f"demo: data — {len(entries)} entries, {total_rows} synthetic rows, {counts['requests']} requests, "
-            f"sla {sla}")
+    deadlines = (f"deadlines checked: {sla['reminded']} reminded, {sla['escalated']} escalated to the bureau, "
+                 f"{sla['expired']} grants expired, {sla['objections_overdue']} objections and "
+                 f"{sla['demands_overdue']} needs overdue")
+    ctx.log(f"demo: data — {len(entries)} entries, {total_rows} synthetic rows, {counts['requests']} requests; "
+            f"{deadlines}")
     return {"entries": len(entries), "rows": total_rows, "requests": counts["requests"]}
