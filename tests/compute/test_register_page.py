@@ -93,3 +93,19 @@ def test_bad_input_is_the_flash_message_and_nothing_is_stored(client: TestClient
 def test_only_a_units_staff_open_the_form(client: TestClient, world: Any) -> None:
     _login(client, "t-auditor")
     assert client.get("/compute/components/new", headers=HTML).status_code == 403
+
+
+def test_decided_subscriptions_are_paged(client: TestClient, world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cityhub.compute import pages
+    from tests.compute.helpers import published, subscribed
+
+    monkeypatch.setattr(pages, "LIST_PAGE", 1)
+    coord = published(world, "coord", open_to_all=False)
+    subscribed(world, coord, "dept_b")
+    subscribed(world, coord, "dept_a")
+    _login(client, "t-a-admin")
+    first = client.get("/compute/approvals", headers=HTML).text
+    table = first.split('data-testid="decided"', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == 1 + 1 and 'rel="next"' in first  # header + one row, and a next page
+    second = client.get("/compute/approvals", params={"offset": 1}, headers=HTML).text
+    assert 'rel="prev"' in second and 'rel="next"' not in second

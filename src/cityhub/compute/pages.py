@@ -45,6 +45,7 @@ Csrf = Annotated[str, Form(max_length=100)]
 Text = Annotated[str, Form(max_length=2000)]
 NEW_KEY = "compute_new_key"  # session slot of a key made by the last POST, shown once by the next page view
 CATALOGUE_LIMIT = 500
+LIST_PAGE = 50  # rows per page of the decided subscriptions and of the usage per component and application
 
 # Codes a page shows are labelled through the kit.labels vocabularies registered in compute.schemas; badge tones.
 BADGES = {"published": "ok", "active": "ok", "in_review": "warn", "pending": "warn", "deprecated": "warn",
@@ -430,15 +431,17 @@ def subscription_revoke(request: Request, session: DbSession, actor: CurrentActo
 
 
 @router.get("/approvals")
-def approvals(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """Subscriptions waiting for the component owner's decision, and the latest decided ones."""
+def approvals(request: Request, session: DbSession, actor: CurrentActor,
+              offset: int = Query(0, ge=0, le=10_000_000)) -> Response:
+    """Subscriptions waiting for the component owner's decision, and the decided ones, a page at a time."""
     if not policies.approves_any(actor):
         raise Forbidden(_("Only the component owner's administrators decide subscriptions"))
     queue = compute.subscription_queue(session, actor)
     decided = [r for r in compute.subscription_list(session, actor)
-               if r["subscription"].status != "pending" and _decides(actor, r["owner_org_id"])][:50]
+               if r["subscription"].status != "pending" and _decides(actor, r["owner_org_id"])]
     return render(request, "compute/approvals.html", {
-        "queue": queue, "decided": decided, "names": _names(session), "labels": _labels()})
+        "queue": queue, "decided": decided[offset:offset + LIST_PAGE], "decided_total": len(decided),
+        "offset": offset, "limit": LIST_PAGE, "names": _names(session), "labels": _labels()})
 
 
 @router.post("/subscriptions/{sub_id}/decide")
@@ -477,7 +480,8 @@ def review(request: Request, session: DbSession, actor: CurrentActor) -> Respons
 
 @router.get("/usage")
 def usage(request: Request, session: DbSession, actor: CurrentActor,
-          since: date | None = None, until: date | None = None, org_id: uuid.UUID | None = None) -> Response:
+          since: date | None = None, until: date | None = None, org_id: uuid.UUID | None = None,
+          offset: int = Query(0, ge=0, le=10_000_000)) -> Response:
     """Calls and chargeback per department and per component over a period (the last 30 days by default)."""
     today = clock.now().astimezone(ZoneInfo(get_settings().display_timezone)).date()
     until = until or today
@@ -502,7 +506,8 @@ def usage(request: Request, session: DbSession, actor: CurrentActor,
     if org_id:
         params["org_id"] = str(org_id)
     return render(request, "compute/usage.html", {
-        "rows": rows, "units": units, "since": since, "until": until, "org_id": org_id, "names": names,
+        "rows": rows[offset:offset + LIST_PAGE], "rows_total": len(rows), "offset": offset, "limit": LIST_PAGE,
+        "units": units, "since": since, "until": until, "org_id": org_id, "names": names,
         "csv": f"/api/v1/compute/usage.csv?{urlencode(params)}",
         "xlsx": f"/api/v1/compute/usage.xlsx?{urlencode(params)}",
         "total": {"calls": sum(r.calls for r in rows), "errors": sum(r.errors for r in rows),

@@ -439,6 +439,9 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:  # noqa: C901  
     collection.build(session, ctx, {"gaj": gaj, "scjgj": _actor(session, "scjgj-staff")}, bureau, {
         "person": synthetic_person, "uscc": synthetic_uscc, "districts": DISTRICT_NAMES, "people_items": PEOPLE_ITEMS,
         "enterprise_items": ENTERPRISE_ITEMS})
-    ctx.log(f"demo: data — {len(entries)} entries, {total_rows} synthetic rows, {counts['requests']} requests, "
-            f"sla {sla}")
+    deadlines = (f"deadlines checked: {sla['reminded']} reminded, {sla['escalated']} escalated to the bureau, "
+                 f"{sla['expired']} grants expired, {sla['objections_overdue']} objections and "
+                 f"{sla['demands_overdue']} needs overdue")
+    ctx.log(f"demo: data — {len(entries)} entries, {total_rows} synthetic rows, {counts['requests']} requests; "
+            f"{deadlines}")
     return {"entries": len(entries), "rows": total_rows, "requests": counts["requests"]}

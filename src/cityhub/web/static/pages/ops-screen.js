@@ -39,7 +39,9 @@
   function setText(id, value) { document.getElementById(id).textContent = value; }
 
   // The gauges: a 2 × 2 grid of cells, each dial sized to its cell, its value and unit in the gap below the
-  // pivot (never under the needle), its name under the dial, truncated to the cell's width.
+  // pivot, its name under the dial, truncated to the cell's width. The value block starts below the lowest point
+  // the needle can reach (at either end of the 215°…-35° arc its tip is 0.62·r·sin 35° below the pivot) and ends
+  // above the name; on a small screen (1366×768) the figures shrink to fit that gap rather than overlap the needle.
   function gauges(list) {
     const {w, h} = size('c-gauges');
     const cols = 2;
@@ -55,7 +57,13 @@
         : [[edge(g.critical) || 0.2, '#ff3b3b'], [edge(g.warning) || 0.4, '#ffd21f'], [1, '#3fff9a']];
       const cx = cw * (i % cols) + cw / 2;
       const cy = ch * Math.floor(i / cols) + r + 4;
-      const big = Math.max(10, Math.min(18, r / 3.6));
+      const needleLow = 0.62 * r * Math.sin(35 * Math.PI / 180) + Math.max(2, r / 22) + 3;
+      const nameTop = r + 14 - 7;
+      const unitSize = (b) => Math.max(8, Math.round(b * 0.6));
+      const blockH = (b) => (b + 2) + (g.unit ? unitSize(b) + 2 : 0);
+      let big = Math.max(9, Math.min(18, Math.round(r / 3.6)));
+      while (big > 8 && needleLow + blockH(big) > nameTop) big -= 1;
+      const valueCenter = needleLow + blockH(big) / 2;
       return {type: 'gauge', center: [cx, cy], radius: r, min: 0, max: Math.round(max), splitNumber: 4,
         startAngle: 215, endAngle: -35,
         axisLine: {lineStyle: {width: Math.max(4, r / 9), color: bands}},
@@ -65,10 +73,10 @@
         axisLabel: {show: false},
         title: {offsetCenter: [0, (r + 14) / r * 100 + '%'], color: '#9fd0ff', fontSize: 11,
           width: cw - 8, overflow: 'truncate'},
-        detail: {offsetCenter: [0, g.unit ? '68%' : '60%'], valueAnimation: false, lineHeight: big + 2,
+        detail: {offsetCenter: [0, valueCenter], valueAnimation: false, lineHeight: big + 2,
           formatter: () => '{v|' + num(g.value) + '}' + (g.unit ? '\n{u|' + g.unit + '}' : ''),
           rich: {v: {fontSize: big, color: '#fff', fontWeight: 600},
-            u: {fontSize: Math.max(9, big * 0.6), color: '#9fb6dc', width: r * 1.3, overflow: 'truncate',
+            u: {fontSize: unitSize(big), lineHeight: unitSize(big) + 2, color: '#9fb6dc', width: r * 1.3, overflow: 'truncate',
               align: 'center'}}},
         data: [{value: g.value == null ? 0 : g.value, name: g.name}]};
     });
