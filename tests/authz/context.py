@@ -79,6 +79,10 @@ EXPECTATIONS = [
            note="other units get a 207 whose error for the entity is a 404"),
     Expect("POST", f"{N}/entityOperations/delete", WRITERS, body=lambda w: [EID],
            note="other units get a 207 whose error for the entity is a 404"),
+    Expect("POST", f"{N}/entityOperations/merge", WRITERS, body=lambda w: [{"id": EID, "pm25": {"value": 9}}],
+           note="other units get a 207 whose error for the entity is a 404"),
+    Expect("POST", f"{N}/entityOperations/query", PUBLIC, body=lambda w: {
+        "type": "Query", "entities": [{"type": "AirQualityObserved"}]}, note="each sees what it may read"),
     Expect("GET", f"{N}/types", PUBLIC),
     Expect("GET", f"{N}/types/{{type_name}}", PUBLIC, params=lambda w: {"type_name": "AirQualityObserved"},
            note="a 404 for those who see no entity of the type"),

@@ -116,3 +116,41 @@ def test_bulk_path_edge_cases(client: Any, world: Any) -> None:
     row = world.session.scalars(select(AuditEntry).where(AuditEntry.action == "context_entity_batch_upsert")).one()
     assert row.summary["after"] == {"created": ["urn:a:2"], "replaced": ["urn:a:1"]}
     assert row.org_id == world.orgs["dept_a"].id
+
+
+def test_merge_and_query(client: Any, world: Any) -> None:
+    h = headers(world, "org_member_a")
+    bodies = [entity_body(f"urn:ngsi-ld:AirQualityObserved:mq{i}", pm25=10 * i) for i in range(3)]
+    bodies.append(entity_body("urn:ngsi-ld:Parking:mq9", type_="Parking", pm25=99))
+    assert client.post(f"{OPS}/create", json=bodies, headers=h).status_code == 201
+    merge = [{"id": "urn:ngsi-ld:AirQualityObserved:mq0", "pm25": {"value": 5}, "refDevice": "urn:ngsi-ld:null"},
+             {"id": "urn:ngsi-ld:AirQualityObserved:nope", "pm25": 1}]
+    resp = client.post(f"{OPS}/merge", json=merge, headers=h)
+    assert resp.status_code == 207
+    assert resp.json()["success"] == ["urn:ngsi-ld:AirQualityObserved:mq0"]
+    assert resp.json()["errors"][0]["error"]["type"].endswith("/ResourceNotFound")
+    got = client.get(f"{E}/urn:ngsi-ld:AirQualityObserved:mq0", headers=h).json()
+    assert got["pm25"]["value"] == 5 and got["pm25"]["unitCode"] == "GQ" and "refDevice" not in got
+    assert client.post(f"{OPS}/merge", json=merge[:1], headers=h).status_code == 204
+
+    def ids(body: dict[str, Any], **params: Any) -> list[str]:
+        resp = client.post(f"{OPS}/query", json=body, params=params, headers=h)
+        assert resp.status_code == 200, resp.text
+        return [e["id"] for e in resp.json()]
+
+    both = {"type": "Query", "entities": [{"type": "AirQualityObserved"}, {"type": "Parking"}]}
+    assert len(ids(both)) == 4
+    assert ids({**both, "q": "pm25>=10"}) == ["urn:ngsi-ld:AirQualityObserved:mq1",
+                                               "urn:ngsi-ld:AirQualityObserved:mq2", "urn:ngsi-ld:Parking:mq9"]
+    assert ids({"type": "Query", "entities": [{"type": "AirQualityObserved", "idPattern": ".*mq[12]$"}]}) == [
+        "urn:ngsi-ld:AirQualityObserved:mq1", "urn:ngsi-ld:AirQualityObserved:mq2"]
+    assert ids({"type": "Query", "geoQ": {"georel": "near;maxDistance==100", "geometry": "Point",
+                                          "coordinates": [106.58, 29.56]}}, limit=2) == [
+        "urn:ngsi-ld:AirQualityObserved:mq0", "urn:ngsi-ld:AirQualityObserved:mq1"]
+    resp = client.post(f"{OPS}/query", json={**both, "attrs": ["pm25"]}, params={"options": "keyValues",
+                                                                                "count": "true"}, headers=h)
+    assert resp.headers["NGSILD-Results-Count"] == "4"
+    assert resp.json()[0] == {"id": "urn:ngsi-ld:AirQualityObserved:mq0", "type": "AirQualityObserved", "pm25": 5}
+    for bad_body in ({"type": "Q"}, {"type": "Query"}, {"type": "Query", "q": "pm25>"},
+                     {"type": "Query", "entities": [{"id": "urn:x"}]}):
+        assert client.post(f"{OPS}/query", json=bad_body, headers=h).status_code == 400, bad_body

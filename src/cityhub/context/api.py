@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
@@ -31,7 +32,7 @@ from cityhub.context.deps import (
 )
 from cityhub.context.jsonld import LdContext
 from cityhub.context.jsonld import core as core_context
-from cityhub.context.problems import bad, not_found
+from cityhub.context.problems import NgsiError, bad, not_found
 from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.kit.web import DbSession, SessionRoute
 
@@ -281,6 +282,70 @@ def batch_update(session: DbSession, actor: OptionalActor, request: Request, bod
     result = context.batch_update(session, actor, body.body, body.ctx, _tenant(session, request),
                                   overwrite="noOverwrite" not in _options(options), ld=body.ld)
     return _batch_answer(result, False)
+
+
+@router.post("/entityOperations/merge")
+def batch_merge(session: DbSession, actor: OptionalActor, request: Request, body: Body) -> Response:
+    """Merge-patch existing entities (urn:ngsi-ld:null deletes an attribute): 204 or 207."""
+    result = context.batch_merge(session, actor, body.body, body.ctx, _tenant(session, request), ld=body.ld)
+    return _batch_answer(result, False)
+
+
+def _selectors(raw: Any) -> tuple[str | None, list[str], str | None]:
+    """A Query's `entities` as one type expression, ids and idPattern (the combinations that map exactly)."""
+    if raw is None:
+        return None, [], None
+    if not isinstance(raw, list) or not raw or not all(isinstance(s, dict) for s in raw):
+        raise bad("entities is a non-empty array of {type, id, idPattern}", "entities")
+    types = [s.get("type") for s in raw]
+    if not all(isinstance(t, str) and t for t in types):
+        raise bad("Each element of entities needs a type", "entities")
+    ids = [s["id"] for s in raw if "id" in s]
+    patterns = [s["idPattern"] for s in raw if "idPattern" in s]
+    if patterns and (len(raw) > 1 or ids):
+        raise NgsiError("OperationNotSupported", "idPattern is supported in a single entities element only")
+    if ids and len(ids) != len(raw):
+        raise NgsiError("OperationNotSupported", "Either every entities element names an id, or none does")
+    if not all(isinstance(i, str) for i in ids) or not all(isinstance(p, str) for p in patterns):
+        raise bad("id and idPattern are strings", "entities")
+    return "|".join(dict.fromkeys(str(t) for t in types)), ids, patterns[0] if patterns else None
+
+
+@router.post("/entityOperations/query")
+def batch_query(session: DbSession, actor: OptionalActor, request: Request, body: Body, limit: int = Query(20),
+                offset: int = Query(0), count: bool = False, options: str | None = Query(None, max_length=200),
+                format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
+                ) -> Response:
+    """Query entities with a Query body (entities, attrs, q, geoQ): the answer of GET /entities."""
+    media = negotiate(request)
+    data = body.body
+    if not isinstance(data, dict) or data.get("type") != "Query":
+        raise bad("The body is a Query object (type Query)", "type")
+    type_expr, ids, pattern = _selectors(data.get("entities"))
+    attrs = data.get("attrs")
+    if attrs is not None and (not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs)):
+        raise bad("attrs is an array of attribute names", "attrs")
+    q = data.get("q")
+    if q is not None and not isinstance(q, str):
+        raise bad("q is a string", "q")
+    ctx = body.ctx
+    query = context.Query(type=type_expr, ids=ids, id_pattern=pattern,
+                          attrs=[ent.check_name(a, "attrs") for a in attrs or []], q=q, limit=limit, offset=offset,
+                          count=count)
+    geo = data.get("geoQ")
+    if geo is not None:
+        if not isinstance(geo, dict):
+            raise bad("geoQ must be an object", "geoQ")
+        coords = geo.get("coordinates")
+        query.geo = context.geo_query(str(geo.get("georel", "")), geo.get("geometry"),
+                                      coords if isinstance(coords, str) else orjson.dumps(coords).decode(),
+                                      geo.get("geoproperty"), ctx)
+    if query.empty:
+        raise bad("Name at least one of entities, attrs, q or geoQ", "entities")
+    view = _view(ctx, options, format, ",".join(attrs) if attrs else None, None, None, lang)
+    rows, total = context.entity_query(session, actor, query, ctx, _tenant(session, request))
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
+    return answer([_rendered(r, view) for r in rows], media, ctx, headers=headers)
 
 
 @router.post("/entityOperations/delete")

@@ -139,6 +139,24 @@ def batch_update(session: Session, actor: Actor, body: Any, ctx: LdContext, tena
     return result
 
 
+def batch_merge(session: Session, actor: Actor, body: Any, ctx: LdContext, tenant: uuid.UUID | None, *,
+                ld: bool = False) -> BatchResult:
+    """Merge-patch each existing entity (as PATCH /entities/{id}), each in its own savepoint."""
+    _require_account(actor)
+    result = BatchResult()
+    for item in _items(body):
+        def step(item: Any = item) -> bool:
+            if not isinstance(item, dict):
+                raise bad("A batch element must be a JSON object", "body")
+            own = _own_context(item, ctx, ld)
+            store.entity_merge(session, actor, _entity_id(item), {k: v for k, v in item.items() if k != "@context"},
+                               own, tenant)
+            return False
+
+        _run(session, result, _entity_id(item), step)
+    return result
+
+
 def batch_delete(session: Session, actor: Actor, body: Any, tenant: uuid.UUID | None) -> BatchResult:
     """Delete each entity id."""
     _require_account(actor)

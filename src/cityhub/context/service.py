@@ -7,7 +7,15 @@ re-exports their actions so callers import one name and the modules can move wit
 
 from __future__ import annotations
 
-from cityhub.context.batch import MAX_BATCH, BatchResult, batch_create, batch_delete, batch_update, batch_upsert
+from cityhub.context.batch import (
+    MAX_BATCH,
+    BatchResult,
+    batch_create,
+    batch_delete,
+    batch_merge,
+    batch_update,
+    batch_upsert,
+)
 from cityhub.context.grants import grant_create, grant_delete, grant_list
 from cityhub.context.query import (
     MAX_LIMIT,
@@ -64,6 +72,7 @@ __all__ = [
     "attrs_update",
     "batch_create",
     "batch_delete",
+    "batch_merge",
     "batch_update",
     "batch_upsert",
     "entity_create",
