@@ -52,6 +52,14 @@ def test_tree_and_target_pages(client: TestClient, world: Any) -> None:
     assert client.get("/apply/review").status_code == 403
 
 
+def test_a_computed_target_names_its_source_in_words(client: TestClient, world: Any) -> None:
+    _seeded(world)
+    t = apply.target_by_code(world.session, SYSTEM, "cloud.systems_integrated")
+    _login(client, "t-b-member")
+    page = client.get(f"/apply/targets/{t.id}").text
+    assert "已整合信息系统数" in page and "cloud.systems_integrated" not in page.split('id="page-data"')[0]
+
+
 def test_report_then_review_through_the_forms(client: TestClient, world: Any) -> None:
     t = _seeded(world)
     _login(client, "t-admin")  # the platform admin reports for the bureau's target

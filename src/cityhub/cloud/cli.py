@@ -84,14 +84,14 @@ def reconcile() -> None:
     """Compare every provider's inventory with cityhub's and record drift and orphans."""
     db = _db()
     with db.session_scope() as session:
-        ids = [a.id for a in service.provider_account_list(session, ACTOR) if a.enabled]
-    for account_id in ids:
+        accounts = [(a.id, a.name) for a in service.provider_account_list(session, ACTOR) if a.enabled]
+    for account_id, name in accounts:
         try:
             with db.session_scope() as session:
                 found = service.reconcile(session, ACTOR, account_id)
-                err.print(f"{account_id}: {len(found)} findings")
+                err.print(f"reconcile {name}: {len(found)} findings")
         except CityhubError as exc:
-            err.print(f"[red]{account_id}: {exc.message}[/red]")
+            err.print(f"[red]reconcile {name}: {exc.message}[/red]")
 
 
 @cloud_app.command("snapshot")

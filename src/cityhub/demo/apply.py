@@ -71,5 +71,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
                     waiting += 1
                     continue
                 apply.report_review(session, reviewer, r.id, True, "材料齐全，同意")
+    ctx.log(f"demo: apply — {seeded.created} targets loaded, {refreshed.computed} computed from the layers, "
+            f"{reports} progress reports ({waiting} waiting for the bureau's review)")
     return {"targets_created": seeded.created, "computed": refreshed.computed, "reports": reports,
             "waiting_review": waiting}

@@ -27,6 +27,7 @@ from cityhub.compute import service as compute
 from cityhub.connect import service as connect
 from cityhub.core.actor import Actor
 from cityhub.data import service as data
+from cityhub.kit import labels
 from cityhub.kit.pagination import PageParams
 from cityhub.ops import service as ops
 
@@ -92,6 +93,9 @@ SOURCES: dict[str, Source] = {s.key: s for s in (
     Source("ops.incidents_within_sla", "ops", "Closed incidents handled within their SLA", "%",
            _incidents_within_sla),
 )}
+
+# the pages name a target's source in words: {{ t.source_key|label('apply.progress_source') }}
+labels.register("apply.progress_source", {key: s.title for key, s in SOURCES.items()})
 
 
 def source_value(session: Session, key: str) -> float:
