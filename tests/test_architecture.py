@@ -134,8 +134,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "web.workbench": ("service", "each role's landing page, from the domains' services"),
 }
 KIT = {"backup", "clock", "context", "db", "dbstate", "egress", "errors", "events", "i18n", "labels", "metrics",
-       "migrate", "models_registry", "pagination", "pgroles", "progress", "pushcache", "refs", "resilience", "safejson",
-       "schemas", "security_headers", "settings", "web", "__init__"}
+       "migrate", "models_registry", "pagination", "parquet", "pgroles", "progress", "pushcache", "refs", "resilience",
+       "safejson", "schemas", "security_headers", "settings", "web", "__init__"}
 SHAREABLE = {"service", "schemas", "actor", "deps", "permissions"}
 TOP_LEVEL = {"app", "cli", "run", "__init__"}  # composition roots may import every domain's api/pages/service
 

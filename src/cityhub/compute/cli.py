@@ -30,8 +30,6 @@ def register(app: typer.Typer) -> None:
         With `--every` it runs until stopped and waits out database outages (heartbeat
         `<var_dir>/health/analytics-export.json`).
         """
-        import logging
-
         from cityhub.compute import service
         from cityhub.core.actor import Actor
         from cityhub.kit import resilience
@@ -45,13 +43,7 @@ def register(app: typer.Typer) -> None:
             typer.echo("lake export " + " ".join(f"{k}={v}" for k, v in counts.items()), err=bool(every))
             return float(every)
 
-        if not every:
-            step()
-            return
-        settings = get_settings()
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        stop = resilience.stop_on_signals()
-        resilience.run_forever(step, resilience.Watch.for_worker("analytics-export", settings), stop)
+        resilience.run_every(step, every, "analytics-export")
 
     @compute_app.command("query")
     def query(name: Annotated[str, typer.Argument(help="A built-in query: daily_aggregate, topk_anomaly, …")],

@@ -8,8 +8,6 @@ the same transaction that is committed next; a re-run after a crash merges with 
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import pyarrow.parquet as pq
 
 from cityhub.connect import policies, service
 from cityhub.core.service import Actor
+from cityhub.kit import parquet
 from cityhub.kit.db import Database
 
 SCHEMA = pa.schema([("device_id", pa.string()), ("key", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
@@ -46,17 +45,7 @@ def _write_day(path: Path, rows: list[tuple[Any, ...]]) -> int:
     table = pa.table({
         "device_id": [k[0] for k, _ in items], "key": [k[1] for k, _ in items], "ts": [k[2] for k, _ in items],
         "value": [v[0] for _, v in items], "text": [v[1] for _, v in items]}, schema=SCHEMA)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a crash before the rows are deleted
-    finally:
-        os.close(dir_fd)
+    parquet.write_atomic(path, table)  # the rename survives a crash before the rows are deleted
     return len(items)
 
 

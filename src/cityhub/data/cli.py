@@ -12,7 +12,6 @@ from cityhub.data import service
 from cityhub.kit import context, resilience
 from cityhub.kit.db import Database
 from cityhub.kit.progress import counts_line, rich_progress
-from cityhub.kit.settings import get_settings
 
 
 def _db() -> Database:
@@ -40,13 +39,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(counts_line("data sla check", counts), err=bool(every))
             return float(every)
 
-        if not every:
-            step()
-            return
-        settings = get_settings()
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        stop = resilience.stop_on_signals()
-        resilience.run_forever(step, resilience.Watch.for_worker("data-sla-check", settings), stop)
+        resilience.run_every(step, every, "data-sla-check")
 
     @data_app.command("reindex")
     def reindex() -> None:
@@ -104,10 +97,4 @@ def register(app: typer.Typer) -> None:
                 typer.echo(counts_line("data sync", done), err=bool(every))
             return float(every)
 
-        if not every:
-            step()
-            return
-        settings = get_settings()
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        stop = resilience.stop_on_signals()
-        resilience.run_forever(step, resilience.Watch.for_worker("data-sync", settings), stop)
+        resilience.run_every(step, every, "data-sync")

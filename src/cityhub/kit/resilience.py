@@ -390,3 +390,17 @@ def read_heartbeats(directory: Path, stale_after: float = STALE_AFTER_S, now: fl
             problem = ""
         out.append(HeartbeatReport(path, data, problem))
     return out
+
+
+def run_every(step: Callable[[], float | None], every: float, worker: str) -> None:
+    """A CLI worker's loop: `step()` once when `every` is 0, else as the worker `worker` until a signal stops it.
+
+    The loop is `run_forever` with a heartbeat named `worker` and logging set up from the settings; `step` returns
+    the seconds to wait before its next call (the commands pass `every`).
+    """
+    if not every:
+        step()
+        return
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_forever(step, Watch.for_worker(worker, settings), stop_on_signals())

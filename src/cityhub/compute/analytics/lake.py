@@ -14,19 +14,17 @@ install and on both engines alike.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from cityhub.connect import service as connect
 from cityhub.core.actor import Actor
+from cityhub.kit import parquet
 from cityhub.kit.pagination import PageParams
 from cityhub.ops import service as ops
 
@@ -83,18 +81,8 @@ def empty(table: LakeTable) -> pa.Table:
 
 
 def write_table(path: Path, table: pa.Table) -> None:
-    """Replace one Parquet file atomically (temporary file, fsync, rename, fsync of the folder)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Replace one Parquet file of the lake atomically (`kit.parquet.write_atomic`)."""
+    parquet.write_atomic(path, table)
 
 
 def _s(v: Any) -> str | None:
