@@ -136,8 +136,10 @@ def simulate(
     if client is not None:
         client.loop_stop()
         client.disconnect()
-    err.print(f"simulate: {sent_points} points from {len(sim.devices)} devices, faults {sim.fault_counts()}, "
-              f"{errors} send errors")
+    faults = ", ".join(f"{k} {v}" for k, v in sim.fault_counts().items())
+    err.print(f"simulate: {sent_points} points from {len(sim.devices)} devices · injected faults: {faults} · "
+              f"{errors} send errors (the server may still have been starting)" if errors else
+              f"simulate: {sent_points} points from {len(sim.devices)} devices · injected faults: {faults}")
 
 
 def _keys(d: SimDevice) -> list[str]:
