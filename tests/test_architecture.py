@@ -133,9 +133,9 @@ ROLES: dict[str, tuple[str, str]] = {
     # web: the shell
     "web.workbench": ("service", "each role's landing page, from the domains' services"),
 }
-KIT = {"backup", "clock", "context", "db", "dbstate", "egress", "errors", "events", "i18n", "labels", "metrics",
-       "migrate", "models_registry", "pagination", "parquet", "pgroles", "progress", "pushcache", "refs", "resilience",
-       "safejson", "schemas", "security_headers", "settings", "web", "__init__"}
+KIT = {"backup", "clock", "context", "db", "dbstate", "egress", "errors", "events", "i18n", "idcodes", "labels",
+       "metrics", "migrate", "models_registry", "pagination", "parquet", "pgroles", "progress", "pushcache", "refs",
+       "resilience", "safejson", "schemas", "security_headers", "settings", "web", "__init__"}
 SHAREABLE = {"service", "schemas", "actor", "deps", "permissions"}
 TOP_LEVEL = {"app", "cli", "run", "__init__"}  # composition roots may import every domain's api/pages/service
 

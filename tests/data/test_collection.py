@@ -458,7 +458,11 @@ def test_converter_shortcuts_agree_with_convert() -> None:
              {"name_en": "m", "data_type": "M"}, {"name_en": "d", "data_type": "D"},
              {"name_en": "y", "data_type": "Y"}, {"name_en": "n", "data_type": "N", "required": True},
              {"name_en": "t", "data_type": "T"}, {"name_en": "i", "data_type": "I"}]
+    from zoneinfo import ZoneInfo
+
     values = [None, "", "  ", " ab ", "abcd", "2026-01-02", date(2026, 1, 2), datetime(2026, 1, 2, 3, tzinfo=UTC),
+              datetime(2026, 1, 2, 3, tzinfo=ZoneInfo("Asia/Shanghai")), datetime(2026, 1, 2, 3),
+              "2026-02-30", "2026-1-02", "2026/01/02", "2026-W01-1", "20260102",
               Decimal("1.005"), Decimal("NaN"), Decimal("-3"), 7, 2.5, "x1", True]
     for item in items:
         conv = _converter(item)

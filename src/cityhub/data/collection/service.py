@@ -229,9 +229,11 @@ def sync_job_run(session: Session, actor: Actor, job_id: uuid.UUID, trigger: str
     run = SyncRun(job_id=job.id, trigger=trigger, started_at=clock.now(), rejects=[])
     session.add(run)
     session.flush()
-    sync.execute(session, job, source, entry, run, progress)
+    # an incremental run checks its own rows (before and after each batch) instead of the table afterwards
+    delta = quality.RunDelta(session, entry, list(job.key)) if job.mode == "incremental" else None
+    sync.execute(session, job, source, entry, run, progress, delta)
     if run.status == "succeeded":
-        quality.run_entry_checks(session, entry)  # every sync is followed by the entry's quality checks
+        quality.run_entry_checks(session, entry, delta)  # every sync is followed by the entry's quality checks
     core.audit_record(session, actor, "sync_job_run", target_type="sync_job", target_id=job.id, org_id=job.org_id,
                       outcome="ok" if run.status == "succeeded" else "failed",
                       extra={"run": str(run.id), "read": run.rows_read, "inserted": run.rows_inserted,

@@ -5,8 +5,9 @@ failure rolls it back and records the run as failed), a bad row is rejected with
 and never half-written (rows are converted completely before any is written), and the watermark moves only with
 the rows it covers, so a re-run after a failure reads the same rows again and upserting makes it idempotent.
 
-PostgreSQL: each batch is COPYed into a temporary table and merged with one `INSERT … ON CONFLICT DO UPDATE …
-WHERE distinct` that reports inserted and changed rows; SQLite: `executemany` of the same upsert.
+Each batch is staged in a temporary table (PostgreSQL: COPY; SQLite: `executemany`) and merged with one
+`INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE distinct` that reports inserted and changed rows. A watcher (the
+quality checks' run delta) sees the batch's rows in the table just before and just after the merge.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -104,11 +105,27 @@ def _rows(session: Session, source: SyncSource, job: SyncJob, mark: Any,
     return c.read_files(folder, fmt, files_out, "", None, job.batch_size)
 
 
-class _Writer:
-    """Upserts converted rows into the datastore table by the job's key; counts inserted and changed rows."""
+class StageWatcher(Protocol):
+    """Told about each batch around its merge: `before` and `after` see the same staged rows (quality deltas)."""
 
-    def __init__(self, session: Session, table: str, items: list[dict[str, Any]], key: list[str]) -> None:
-        self.session, self.table, self.items, self.key = session, table, items, key
+    def before(self, stage: str) -> None:
+        """The staged batch is in `stage`; the table still holds the rows it will replace."""
+
+    def after(self, stage: str) -> None:
+        """The staged batch has been merged into the table."""
+
+
+class _Writer:
+    """Upserts converted rows into the datastore table by the job's key; counts inserted and changed rows.
+
+    Each batch is staged in a temporary table of the datastore table's shape (COPY on PostgreSQL, `executemany`
+    on SQLite) and merged with one `INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE distinct`, so a watcher can
+    look at exactly the batch's rows in the table before and after the merge.
+    """
+
+    def __init__(self, session: Session, table: str, items: list[dict[str, Any]], key: list[str],
+                 watcher: StageWatcher | None = None) -> None:
+        self.session, self.table, self.items, self.key, self.watcher = session, table, items, key, watcher
         self.pg = is_postgres(session)
         self.cols = [it["name_en"] for it in items]
         self.next_id = int(session.scalar(text(f'SELECT COALESCE(MAX("_id"), 0) FROM {quote(table)}')) or 0) + 1
@@ -116,27 +133,26 @@ class _Writer:
         qk = ", ".join(quote(k) for k in key)
         if non_key:
             sets = ", ".join(f"{quote(col)} = excluded.{quote(col)}" for col in non_key)
-            if self.pg:
-                differ = " OR ".join(f"{quote(table)}.{quote(col)} IS DISTINCT FROM excluded.{quote(col)}"
-                                     for col in non_key)
-            else:
-                differ = " OR ".join(f"{quote(table)}.{quote(col)} IS NOT excluded.{quote(col)}" for col in non_key)
-            self.conflict = f"ON CONFLICT ({qk}) DO UPDATE SET {sets} WHERE {differ}"
+            same = "IS DISTINCT FROM" if self.pg else "IS NOT"
+            differ = " OR ".join(f"{quote(table)}.{quote(col)} {same} excluded.{quote(col)}" for col in non_key)
+            conflict = f"ON CONFLICT ({qk}) DO UPDATE SET {sets} WHERE {differ}"
         else:
-            self.conflict = f"ON CONFLICT ({qk}) DO NOTHING"
-        all_cols = ", ".join(quote(col) for col in ["_id", *self.cols])
+            conflict = f"ON CONFLICT ({qk}) DO NOTHING"
+        self.all_cols = ", ".join(quote(col) for col in ["_id", *self.cols])
+        self.stage = f"sync_stage_{uuid.uuid4().hex[:12]}"
+        session.execute(text(f"CREATE TEMP TABLE {quote(self.stage)} AS SELECT * FROM {quote(table)} WHERE 1 = 0"))
         if self.pg:
-            self.stage = f"sync_stage_{uuid.uuid4().hex[:12]}"
-            session.execute(text(f"CREATE TEMP TABLE {quote(self.stage)} AS SELECT * FROM {quote(table)} "
-                                 "WITH NO DATA"))
             self.merge = text(
-                f"WITH m AS (INSERT INTO {quote(table)} ({all_cols}) SELECT {all_cols} FROM {quote(self.stage)} "
-                f"{self.conflict} RETURNING (xmax = 0) AS ins) "
+                f"WITH m AS (INSERT INTO {quote(table)} ({self.all_cols}) SELECT {self.all_cols} "
+                f"FROM {quote(self.stage)} {conflict} RETURNING (xmax = 0) AS ins) "
                 "SELECT COUNT(*) FILTER (WHERE ins), COUNT(*) FILTER (WHERE NOT ins) FROM m")
-        else:
+        else:  # `WHERE true` keeps SQLite from reading ON as a join's
+            self.merge = text(f"INSERT INTO {quote(table)} ({self.all_cols}) SELECT {self.all_cols} "
+                              f"FROM {quote(self.stage)} WHERE true {conflict}")
             marks = ", ".join(f":p{i}" for i in range(len(self.cols) + 1))
-            self.upsert = text(f"INSERT INTO {quote(table)} ({all_cols}) VALUES ({marks}) {self.conflict}")
-            self.exists = [quote(k) for k in key]
+            self.fill = text(f"INSERT INTO {quote(self.stage)} ({self.all_cols}) VALUES ({marks})")
+            on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in key)
+            self.existing = text(f"SELECT COUNT(*) FROM {quote(self.stage)} AS s JOIN {quote(table)} AS t ON {on}")
 
     def write(self, rows: list[list[Any]]) -> tuple[int, int]:
         """Upsert one batch (keys unique within it); (inserted, updated)."""
@@ -146,45 +162,32 @@ class _Writer:
         self.next_id += len(rows)
         if self.pg:
             raw = self.session.connection().connection.driver_connection
-            cols = ", ".join(quote(col) for col in ["_id", *self.cols])
             self.session.execute(text(f"TRUNCATE {quote(self.stage)}"))
             with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]  # psycopg 3 connection
-                    f"COPY {quote(self.stage)} ({cols}) FROM STDIN") as cp:
+                    f"COPY {quote(self.stage)} ({self.all_cols}) FROM STDIN") as cp:
                 for i, r in enumerate(rows):
                     cp.write_row([base + i, *r])
-            ins, upd = self.session.execute(self.merge).one()
-            return int(ins), int(upd)
-        key_pos = [self.cols.index(k) for k in self.key]
-        keys = [[sqlite_value(self.items[p], r[p]) for p in key_pos] for r in rows]
-        existing = self._existing(keys)
-        params = [{f"p{i}": v for i, v in enumerate(
-            [base + n, *(sqlite_value(it, x) for it, x in zip(self.items, r, strict=True))])}
-            for n, r in enumerate(rows)]
-        changed = self.session.execute(self.upsert, params).rowcount  # type: ignore[attr-defined]  # CursorResult
-        inserted = len(rows) - existing
-        return inserted, max(0, int(changed) - inserted)
-
-    def _existing(self, keys: list[list[Any]]) -> int:
-        n = 0
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            binds: dict[str, Any] = {}
-            tuples = []
-            for i, k in enumerate(chunk):
-                names = []
-                for j, v in enumerate(k):
-                    binds[f"k{i}_{j}"] = v
-                    names.append(f":k{i}_{j}")
-                tuples.append(f"({', '.join(names)})")
-            n += int(self.session.scalar(text(
-                f"SELECT COUNT(*) FROM {quote(self.table)} WHERE ({', '.join(self.exists)}) IN "
-                f"(VALUES {', '.join(tuples)})"), binds) or 0)
-        return n
+        else:
+            self.session.execute(text(f"DELETE FROM {quote(self.stage)}"))
+            self.session.execute(self.fill, [{f"p{i}": v for i, v in enumerate(
+                [base + n, *(sqlite_value(it, x) for it, x in zip(self.items, r, strict=True))])}
+                for n, r in enumerate(rows)])
+        if self.watcher is not None:
+            self.watcher.before(self.stage)
+        if self.pg:
+            ins, upd = (int(v) for v in self.session.execute(self.merge).one())
+        else:
+            existing = int(self.session.scalar(self.existing) or 0)
+            changed = int(self.session.execute(self.merge).rowcount)  # type: ignore[attr-defined]  # CursorResult
+            ins = len(rows) - existing
+            upd = max(0, changed - ins)
+        if self.watcher is not None:
+            self.watcher.after(self.stage)
+        return ins, upd
 
     def close(self) -> None:
-        """Drop the staging table (PostgreSQL)."""
-        if self.pg:
-            self.session.execute(text(f"DROP TABLE IF EXISTS {quote(self.stage)}"))
+        """Drop the staging table."""
+        self.session.execute(text(f"DROP TABLE IF EXISTS {quote(self.stage)}"))
 
 
 def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
@@ -210,6 +213,9 @@ def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
     def date_cell(raw: Any) -> Any:
         return raw if type(raw) is date else convert(item, raw)
 
+    def time_cell(raw: Any) -> Any:  # an aware datetime is the same instant in any zone: convert's UTC equals it
+        return raw if type(raw) is datetime and raw.tzinfo is not None else convert(item, raw)
+
     def money_cell(raw: Any) -> Any:
         if type(raw) is Decimal and raw.is_finite():
             return raw.quantize(_CENT) if t == "Y" else raw
@@ -219,6 +225,8 @@ def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
         return text_cell
     if t == "D":
         return date_cell
+    if t == "T":
+        return time_cell
     if t in ("N", "Y"):
         return money_cell
     return lambda raw: convert(item, raw)
@@ -260,7 +268,7 @@ def _convert_batch(batch: list[c.SourceRow], items: list[dict[str, Any]], mappin
 
 
 def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEntry, run: SyncRun,
-            progress: Progress | None = None) -> None:
+            progress: Progress | None = None, watcher: StageWatcher | None = None) -> None:
     """Run the job into `run` (counts, rejects, status, error, watermark); raises nothing for source errors."""
     t0 = time.monotonic()
     items = [it for it in entry.items if it["name_en"] in job.mapping]
@@ -273,7 +281,7 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
         res = target_table(session, entry)
         assert res.table_name is not None  # made by target_table
         _ensure_key_index(session, res.table_name, list(job.key))
-        writer = _Writer(session, res.table_name, items, list(job.key))
+        writer = _Writer(session, res.table_name, items, list(job.key), watcher)
         for batch in _rows(session, source, job, mark, files):
             run.rows_read += len(batch)
             if job.mode == "incremental" and job.cursor_column and source.kind != "files":
@@ -340,31 +348,10 @@ def upsert_rows(session: Session, table: str, items: list[dict[str, Any]], key: 
     """Upsert converted rows (key unique among them) by `key`; (inserted, updated, keys that existed before)."""
     writer = _Writer(session, table, items, key)
     try:
-        if writer.pg:
-            existing = _existing_pg(session, table, items, key, rows)
-        else:
-            key_pos = [writer.cols.index(k) for k in key]
-            existing = writer._existing([[sqlite_value(items[p], r[p]) for p in key_pos] for r in rows])
         ins, upd = writer.write(rows)
     finally:
         writer.close()
-    return ins, upd, existing
-
-
-def _existing_pg(session: Session, table: str, items: list[dict[str, Any]], key: list[str],
-                 rows: list[list[Any]]) -> int:
-    cols = [it["name_en"] for it in items]
-    pos = [cols.index(k) for k in key]
-    binds: dict[str, Any] = {}
-    tuples = []
-    for i, r in enumerate(rows):
-        names = []
-        for j, p in enumerate(pos):
-            binds[f"k{i}_{j}"] = r[p]
-            names.append(f"CAST(:k{i}_{j} AS {pg_type(items[p])})")
-        tuples.append(f"({', '.join(names)})")
-    return int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(table)} WHERE ({', '.join(quote(k) for k in key)}) "
-                                   f"IN (VALUES {', '.join(tuples)})"), binds) or 0)
+    return ins, upd, len(rows) - ins
 
 
 def pg_type(item: dict[str, Any]) -> str:
