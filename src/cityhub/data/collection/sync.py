@@ -80,8 +80,12 @@ def target_table(session: Session, entry: CatalogEntry) -> Resource:
     return res
 
 
+def _key_index(table: str, key: list[str]) -> str:
+    return "uq_" + hashlib.sha1(f"{table}.{','.join(key)}".encode()).hexdigest()[:20]
+
+
 def _ensure_key_index(session: Session, table: str, key: list[str]) -> None:
-    name = "uq_" + hashlib.sha1(f"{table}.{','.join(key)}".encode()).hexdigest()[:20]
+    name = _key_index(table, key)
     session.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(name)} ON {quote(table)} "
                          f"({', '.join(quote(k) for k in key)})"))
 
@@ -124,9 +128,13 @@ class _Writer:
     """
 
     def __init__(self, session: Session, table: str, items: list[dict[str, Any]], key: list[str],
-                 watcher: StageWatcher | None = None) -> None:
+                 watcher: StageWatcher | None = None, bulk: bool = False) -> None:
         self.session, self.table, self.items, self.key, self.watcher = session, table, items, key, watcher
         self.pg = is_postgres(session)
+        self.bulk = bulk and self.pg and watcher is None and not session.scalar(
+            text(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})"))
+        if self.bulk:  # an empty table: rows are COPYed straight in, the key index is built once at the end
+            session.execute(text(f"DROP INDEX IF EXISTS {quote(_key_index(table, key))}"))
         self.cols = [it["name_en"] for it in items]
         self.next_id = int(session.scalar(text(f'SELECT COALESCE(MAX("_id"), 0) FROM {quote(table)}')) or 0) + 1
         non_key = [col for col in self.cols if col not in key]
@@ -162,11 +170,14 @@ class _Writer:
         self.next_id += len(rows)
         if self.pg:
             raw = self.session.connection().connection.driver_connection
-            self.session.execute(text(f"TRUNCATE {quote(self.stage)}"))
+            if not self.bulk:
+                self.session.execute(text(f"TRUNCATE {quote(self.stage)}"))
             with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]  # psycopg 3 connection
-                    f"COPY {quote(self.stage)} ({self.all_cols}) FROM STDIN") as cp:
+                    f"COPY {quote(self.table if self.bulk else self.stage)} ({self.all_cols}) FROM STDIN") as cp:
                 for i, r in enumerate(rows):
                     cp.write_row([base + i, *r])
+            if self.bulk:
+                return len(rows), 0
         else:
             self.session.execute(text(f"DELETE FROM {quote(self.stage)}"))
             self.session.execute(self.fill, [{f"p{i}": v for i, v in enumerate(
@@ -185,9 +196,34 @@ class _Writer:
             self.watcher.after(self.stage)
         return ins, upd
 
+    def finish(self) -> tuple[int, int]:
+        """End a bulk load: a key written twice keeps its last row, then the key index is built.
+
+        Returns (inserted, updated) to add to the batches' counts: a superseded row counts as an update.
+        """
+        if not self.bulk:
+            return 0, 0
+        on = " AND ".join(f"a.{quote(k)} = b.{quote(k)}" for k in self.key)
+        gone = int(self.session.execute(text(  # type: ignore[attr-defined]  # CursorResult
+            f'DELETE FROM {quote(self.table)} AS a USING {quote(self.table)} AS b WHERE {on} AND a."_id" < b."_id"'
+        )).rowcount)
+        _ensure_key_index(self.session, self.table, self.key)
+        self.session.execute(text(f"ANALYZE {quote(self.table)}"))
+        return -gone, gone
+
     def close(self) -> None:
         """Drop the staging table."""
         self.session.execute(text(f"DROP TABLE IF EXISTS {quote(self.stage)}"))
+
+
+def _iso_date(raw: Any) -> date | None:
+    """A YYYY-MM-DD string's date by the C parser (None for anything else: `convert` decides)."""
+    if type(raw) is str and len(raw) == 10 and raw[4] == "-" and raw[7] == "-":
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            return None
+    return None
 
 
 def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
@@ -211,7 +247,9 @@ def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
         return convert(item, raw)
 
     def date_cell(raw: Any) -> Any:
-        return raw if type(raw) is date else convert(item, raw)
+        if type(raw) is date:
+            return raw
+        return _iso_date(raw) or convert(item, raw)
 
     def time_cell(raw: Any) -> Any:  # an aware datetime is the same instant in any zone: convert's UTC equals it
         return raw if type(raw) is datetime and raw.tzinfo is not None else convert(item, raw)
@@ -235,35 +273,47 @@ def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
 _CENT = Decimal("0.01")
 
 
+def _reject(sr: c.SourceRow, plan: list[tuple[str, str | None, Callable[[Any], Any], bool]]) -> dict[str, Any]:
+    """Where a row that failed conversion went wrong: its first bad cell (row, column, value, reason)."""
+    values = sr.values
+    for name, src, conv, is_key in plan:
+        raw = values.get(src) if src else None
+        try:
+            value = conv(raw)
+            if value is None and is_key:
+                raise ValueError("the key is empty")
+        except ValueError as exc:
+            bad = {"row": sr.row, "column": src or name, "value": str(raw)[:100] if raw is not None else "",
+                   "message": str(exc)}
+            if sr.file:
+                bad["file"] = sr.file
+            return bad
+    raise AssertionError("the row converts")  # pragma: no cover - called for rows that did not
+
+
 def _convert_batch(batch: list[c.SourceRow], items: list[dict[str, Any]], mapping: dict[str, str],
                    key: list[str], run: SyncRun) -> list[list[Any]]:
-    """Converted rows of a batch (the last row of a key wins); bad rows counted and reported on the run."""
+    """Converted rows of a batch (the last row of a key wins); bad rows counted and reported on the run.
+
+    A row converts in one comprehension; only a row that fails is gone through again, cell by cell, to say where.
+    """
     key_pos = [i for i, it in enumerate(items) if it["name_en"] in key]
     plan = [(it["name_en"], mapping.get(it["name_en"]), _converter(it), it["name_en"] in key) for it in items]
+    cells = [(src or "", conv) for _name, src, conv, _key in plan]
     good: dict[tuple[Any, ...], list[Any]] = {}
     for sr in batch:
-        row: list[Any] = []
-        bad = None
-        values = sr.values
-        for name, src, conv, is_key in plan:
-            raw = values.get(src) if src else None
-            try:
-                value = conv(raw)
-                if value is None and is_key:
-                    raise ValueError("the key is empty")
-            except ValueError as exc:
-                bad = {"row": sr.row, "column": src or name, "value": str(raw)[:100] if raw is not None
-                       else "", "message": str(exc)}
-                if sr.file:
-                    bad["file"] = sr.file
-                break
-            row.append(value)
-        if bad is not None:
+        get = sr.values.get
+        try:
+            row = [conv(get(src)) for src, conv in cells]
+            k = tuple(row[p] for p in key_pos)
+            if None in k:
+                raise ValueError("the key is empty")
+        except ValueError:
             run.rows_rejected += 1
             if len(run.rejects) < MAX_REJECTS:
-                run.rejects = [*run.rejects, bad]
+                run.rejects = [*run.rejects, _reject(sr, plan)]
             continue
-        good[tuple(row[p] for p in key_pos)] = row
+        good[k] = row
     return list(good.values())
 
 
@@ -281,19 +331,25 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
         res = target_table(session, entry)
         assert res.table_name is not None  # made by target_table
         _ensure_key_index(session, res.table_name, list(job.key))
-        writer = _Writer(session, res.table_name, items, list(job.key), watcher)
+        writer = _Writer(session, res.table_name, items, list(job.key), watcher, bulk=True)
         for batch in _rows(session, source, job, mark, files):
             run.rows_read += len(batch)
             if job.mode == "incremental" and job.cursor_column and source.kind != "files":
-                for sr in batch:
+                # a database reads in cursor order: its batch's last non-null cursor is its largest
+                for sr in reversed(batch) if source.kind == "database" else batch:
                     v = sr.values.get(job.cursor_column)
                     if v is not None and (new_mark is None or c.after_mark(v, new_mark)):
                         new_mark = v
+                        if source.kind == "database":
+                            break
             ins, upd = writer.write(_convert_batch(batch, items, job.mapping, list(job.key), run))
             run.rows_inserted += ins
             run.rows_updated += upd
             if progress is not None:
                 progress(len(batch))
+        ins, upd = writer.finish()
+        run.rows_inserted += ins
+        run.rows_updated += upd
         writer.close()
         res.row_count = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
         res.loaded_at = clock.now()
