@@ -723,3 +723,23 @@ class QualityScore(ReadModel):
     checks: int
     failing: int
     score: float | None
+
+
+# ---------------------------------------------------------------- base databases (golden records)
+
+BaseDbCode = Literal["population", "legal_person", "geo", "credit", "license"]
+
+
+class BaseFeedSet(InputModel):
+    """An entry feeding a base database: the item holding the key and the feed's trust (1 = most trusted)."""
+
+    base_db: BaseDbCode
+    entry_id: uuid.UUID
+    key_item: str = Field(min_length=1, max_length=60)
+    priority: int = Field(10, ge=1, le=99)
+
+
+class BaseConflictResolve(InputModel):
+    """The owner's choice among a conflict's candidate values."""
+
+    value: str = Field(max_length=2000)
