@@ -102,3 +102,26 @@ def test_two_units_feed_the_population_database(world: Any, var: Path) -> None: 
     world.session.execute(text(f'DELETE FROM "{res.table_name}" WHERE id_number = \'110101197001010031\''))
     assert service.base_merge(world.session, bureau, "population")["removed"] == 1
     assert service.base_summary(world.session, bureau, "population")["records"] == 2
+
+
+def test_base_pages_show_feeds_lookup_conflicts_and_themes(client: Any, world: Any, var: Path) -> None:  # noqa: F811
+    from tests.data.helpers import bureau_setup
+    from tests.web.test_pages import login
+
+    bureau_setup(world)
+    a = world.actors["org_member_a"]
+    police, job, _path = _department(world, "dept_a", "org_member_a", "police", [
+        (1, "110101199003074514", "张三", "1990-03-07", "", "2026-01-01")])
+    service.base_feed_set(world.session, world.actors["bureau_member"], schemas.BaseFeedSet(
+        base_db="population", entry_id=police.id, key_item="id_number", priority=1))
+    assert service.sync_job_run(world.session, a, job.id).status == "succeeded"
+    login(client, "t-admin")
+    page = client.get("/data/base")
+    assert page.status_code == 200 and "基础库与主题库" in page.text and "政务服务" in page.text
+    assert 'href="/data/base/population"' in page.text
+    one = client.get("/data/base/population", params={"key": "110101199003074514"})
+    assert one.status_code == 200 and "人口 police" in one.text and "张三" in one.text
+    assert 'data-testid="base-record"' in one.text and "人口库" not in one.text
+    assert client.get("/data/base/nope").status_code == 404
+    english = client.get("/data/base", headers={"Accept-Language": "en"}, cookies={"lang": "en"})
+    assert english.status_code == 200

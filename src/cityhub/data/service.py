@@ -13,8 +13,10 @@ from cityhub.data.base.service import (
     base_conflicts,
     base_feed_set,
     base_merge,
+    base_overview,
     base_record_get,
     base_summary,
+    theme_coverage,
 )
 from cityhub.data.catalog.index import (
     reindex_all,
@@ -222,5 +224,5 @@ __all__ += [
     "sync_source_delete", "sync_source_get", "sync_source_list", "sync_sources_dir",
 ]
 # issue 20: base databases as data (feeds, golden records, conflicts)
-__all__ += ["base_conflict_resolve", "base_conflicts", "base_feed_set", "base_merge", "base_record_get",
-            "base_summary"]
+__all__ += ["base_conflict_resolve", "base_conflicts", "base_feed_set", "base_merge", "base_overview",
+            "base_record_get", "base_summary", "theme_coverage"]

@@ -24,8 +24,8 @@ from cityhub.data import policies
 from cityhub.data.base import merge as m
 from cityhub.data.catalog import service as catalog
 from cityhub.data.datastore.stores import quote
-from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, Resource
-from cityhub.data.schemas import BaseConflictResolve, BaseFeedSet
+from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, EntryStatus, Resource
+from cityhub.data.schemas import BASE_DBS, THEMES, BaseConflictResolve, BaseFeedSet
 from cityhub.kit import clock, refs
 from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
@@ -232,3 +232,42 @@ def base_conflict_resolve(session: Session, actor: Actor, conflict_id: uuid.UUID
     core.audit_record(session, actor, "base_conflict_resolve", target_type="base_conflict", target_id=c.id,
                       before={c.field: before}, after={c.field: data.value})
     return c
+
+
+def base_overview(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """Each base database: golden records, feeds, open conflicts, and catalog entries labelled with it."""
+    if not actor.is_authenticated:
+        raise Forbidden(_("You are not allowed to do this"))
+    out = []
+    for code in BASE_DBS:
+        out.append({
+            "base_db": code,
+            "records": int(session.scalar(select(func.count()).select_from(BaseRecord)
+                                          .where(BaseRecord.base_db == code)) or 0),
+            "feeds": int(session.scalar(select(func.count()).select_from(BaseFeed)
+                                        .where(BaseFeed.base_db == code)) or 0),
+            "open_conflicts": int(session.scalar(select(func.count()).select_from(BaseConflict).where(
+                BaseConflict.base_db == code, BaseConflict.status == "open")) or 0),
+            "entries": int(session.scalar(select(func.count()).select_from(CatalogEntry).where(
+                CatalogEntry.base_db == code, CatalogEntry.status == EntryStatus.PUBLISHED)) or 0)})
+    return out
+
+
+def theme_coverage(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """The 22 thematic databases: published entries of each theme, the units contributing, the latest load."""
+    if not actor.is_authenticated:
+        raise Forbidden(_("You are not allowed to do this"))
+    by: dict[str, dict[str, Any]] = {t: {"theme": t, "entries": 0, "orgs": set(), "loaded_at": None} for t in THEMES}
+    rows = session.execute(
+        select(CatalogEntry.theme, CatalogEntry.provider_org_id, func.count(func.distinct(CatalogEntry.id)),
+               func.max(Resource.loaded_at))
+        .outerjoin(Resource, Resource.entry_id == CatalogEntry.id)
+        .where(CatalogEntry.status == EntryStatus.PUBLISHED, CatalogEntry.theme.in_(list(THEMES)))
+        .group_by(CatalogEntry.theme, CatalogEntry.provider_org_id))
+    for theme, org, n, loaded in rows:
+        t = by[theme]
+        t["entries"] += int(n)
+        t["orgs"].add(org)
+        if loaded is not None and (t["loaded_at"] is None or loaded > t["loaded_at"]):
+            t["loaded_at"] = loaded
+    return [{**t, "orgs": sorted(t["orgs"], key=str)} for t in by.values()]
