@@ -125,3 +125,34 @@ def test_base_pages_show_feeds_lookup_conflicts_and_themes(client: Any, world: A
     assert client.get("/data/base/nope").status_code == 404
     english = client.get("/data/base", headers={"Accept-Language": "en"}, cookies={"lang": "en"})
     assert english.status_code == 200
+
+
+def test_failing_checks_and_open_conflicts_wait_in_my_work(world: Any, var: Path) -> None:  # noqa: F811
+    """A failing quality check is a task of the entry's unit on its landing page until it passes; open
+    golden-record conflicts are the bureau's."""
+    from cityhub.web import workbench
+    from tests.data.helpers import bureau_setup
+
+    bureau_setup(world)
+    a, b, bureau = world.actors["org_member_a"], world.actors["org_member_b"], world.actors["bureau_member"]
+    police, job_a, _p = _department(world, "dept_a", "org_member_a", "police", [
+        (1, "110101199003074514", "张三", "", "", "2026-01-01")])
+    social, job_b, _s = _department(world, "dept_b", "org_member_b", "social", [
+        (1, "110101199003074514", "张叁", "1990-03-07", "1", "2026-01-01")])
+    service.quality_check_create(world.session, a, schemas.QualityCheckCreate(
+        entry_id=police.id, kind="not_null", column="birth_date"))
+    for entry, prio in ((police, 1), (social, 5)):
+        service.base_feed_set(world.session, bureau, schemas.BaseFeedSet(
+            base_db="population", entry_id=entry.id, key_item="id_number", priority=prio))
+    service.sync_job_run(world.session, a, job_a.id)
+    service.sync_job_run(world.session, b, job_b.id)
+
+    def queues(actor: Any) -> dict[str, Any]:
+        return {q.key: q for q in workbench.my_work(world.session, actor)}
+
+    mine = queues(a)["quality"]
+    assert mine.count == 1 and mine.items[0].title == "人口 police" and mine.items[0].href == "/data/collection/quality"
+    assert queues(b)["quality"].count == 0  # another unit's failing check is not its task
+    golden = queues(bureau)["golden"]
+    assert golden.count == 1 and golden.items[0].href == "/data/base/population"
+    assert "golden" not in queues(a)
