@@ -109,6 +109,11 @@ def _rows(session: Session, source: SyncSource, job: SyncJob, mark: Any,
     return c.read_files(folder, fmt, files_out, "", None, job.batch_size)
 
 
+# the PostgreSQL type each information item's converted value is sent as in a binary COPY (datastore.stores)
+_COPY_TYPES = {"C": "text", "M": "text", "G": "text", "N": "numeric", "Y": "numeric", "I": "int8", "B": "float8",
+               "F": "float8", "D": "date", "T": "timestamptz", "L": "bool"}
+
+
 class StageWatcher(Protocol):
     """Told about each batch around its merge: `before` and `after` see the same staged rows (quality deltas)."""
 
@@ -147,6 +152,7 @@ class _Writer:
         else:
             conflict = f"ON CONFLICT ({qk}) DO NOTHING"
         self.all_cols = ", ".join(quote(col) for col in ["_id", *self.cols])
+        self.copy_types = ["int8", *(_COPY_TYPES[it["data_type"]] for it in items)]
         self.stage = f"sync_stage_{uuid.uuid4().hex[:12]}"
         session.execute(text(f"CREATE TEMP TABLE {quote(self.stage)} AS SELECT * FROM {quote(table)} WHERE 1 = 0"))
         if self.pg:
@@ -173,7 +179,9 @@ class _Writer:
             if not self.bulk:
                 self.session.execute(text(f"TRUNCATE {quote(self.stage)}"))
             with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]  # psycopg 3 connection
-                    f"COPY {quote(self.table if self.bulk else self.stage)} ({self.all_cols}) FROM STDIN") as cp:
+                    f"COPY {quote(self.table if self.bulk else self.stage)} ({self.all_cols}) FROM STDIN "
+                    "(FORMAT BINARY)") as cp:
+                cp.set_types(self.copy_types)  # binary: no text rendering and parsing of dates and numbers
                 for i, r in enumerate(rows):
                     cp.write_row([base + i, *r])
             if self.bulk:
