@@ -508,13 +508,10 @@ def test_every_data_type_round_trips_through_both_write_paths(world: Any, var: P
     from datetime import date, datetime
     from decimal import Decimal
 
-    items: list[dict[str, Any]] = [
-        {"name_cn": "编号", "name_en": "code", "data_type": "C", "length": 10, "required": True},
-        {"name_cn": "备注", "name_en": "memo", "data_type": "M"}, {"name_cn": "图", "name_en": "geo", "data_type": "G"},
-        {"name_cn": "数", "name_en": "num", "data_type": "N"}, {"name_cn": "金额", "name_en": "money", "data_type": "Y"},
-        {"name_cn": "整数", "name_en": "count", "data_type": "I"}, {"name_cn": "比", "name_en": "ratio", "data_type": "B"},
-        {"name_cn": "浮", "name_en": "flt", "data_type": "F"}, {"name_cn": "日", "name_en": "day", "data_type": "D"},
-        {"name_cn": "时", "name_en": "at", "data_type": "T"}, {"name_cn": "是否", "name_en": "flag", "data_type": "L"}]
+    types = [("code", "C"), ("memo", "M"), ("geo", "G"), ("num", "N"), ("money", "Y"), ("count", "I"), ("ratio", "B"),
+             ("flt", "F"), ("day", "D"), ("at", "T"), ("flag", "L")]
+    items: list[dict[str, Any]] = [{"name_cn": f"项{i}", "name_en": n, "data_type": t} for i, (n, t) in enumerate(types)]
+    items[0].update(length=10, required=True)
     folder = connectors.sources_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "types.db"
