@@ -510,7 +510,8 @@ def test_every_data_type_round_trips_through_both_write_paths(world: Any, var: P
 
     types = [("code", "C"), ("memo", "M"), ("geo", "G"), ("num", "N"), ("money", "Y"), ("count", "I"), ("ratio", "B"),
              ("flt", "F"), ("day", "D"), ("at", "T"), ("flag", "L")]
-    items: list[dict[str, Any]] = [{"name_cn": f"项{i}", "name_en": n, "data_type": t} for i, (n, t) in enumerate(types)]
+    items: list[dict[str, Any]] = [{"name_cn": f"项{i}", "name_en": n, "data_type": t}
+                                   for i, (n, t) in enumerate(types)]
     items[0].update(length=10, required=True)
     folder = connectors.sources_dir()
     folder.mkdir(parents=True, exist_ok=True)
