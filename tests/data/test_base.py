@@ -104,7 +104,7 @@ def test_two_units_feed_the_population_database(world: Any, var: Path) -> None: 
     assert service.base_summary(world.session, bureau, "population")["records"] == 2
 
 
-def test_base_pages_show_feeds_lookup_conflicts_and_themes(client: Any, world: Any, var: Path) -> None:  # noqa: F811
+def test_base_pages_show_feeds_lookup_conflicts_and_themes(client: Any, world: Any, var: Path) -> None:  # noqa: F811  # the fixture
     from tests.data.helpers import bureau_setup
     from tests.web.test_pages import login
 
@@ -127,7 +127,7 @@ def test_base_pages_show_feeds_lookup_conflicts_and_themes(client: Any, world: A
     assert english.status_code == 200
 
 
-def test_failing_checks_and_open_conflicts_wait_in_my_work(world: Any, var: Path) -> None:  # noqa: F811
+def test_failing_checks_and_open_conflicts_wait_in_my_work(world: Any, var: Path) -> None:  # noqa: F811  # the fixture
     """A failing quality check is a task of the entry's unit on its landing page until it passes; open
     golden-record conflicts are the bureau's."""
     from cityhub.web import workbench

@@ -24,7 +24,7 @@ from cityhub.data import policies
 from cityhub.data.base import merge as m
 from cityhub.data.catalog import service as catalog
 from cityhub.data.datastore.stores import quote
-from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, EntryStatus, Resource
+from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, Resource
 from cityhub.data.schemas import BASE_DBS, THEMES, BaseConflictResolve, BaseFeedSet
 from cityhub.kit import clock, refs
 from cityhub.kit.db import is_postgres
@@ -249,7 +249,7 @@ def base_overview(session: Session, actor: Actor) -> list[dict[str, Any]]:
             "open_conflicts": int(session.scalar(select(func.count()).select_from(BaseConflict).where(
                 BaseConflict.base_db == code, BaseConflict.status == "open")) or 0),
             "entries": int(session.scalar(select(func.count()).select_from(CatalogEntry).where(
-                CatalogEntry.base_db == code, CatalogEntry.status == EntryStatus.PUBLISHED)) or 0)})
+                CatalogEntry.base_db == code, catalog.published_clause())) or 0)})
     return out
 
 
@@ -262,7 +262,7 @@ def theme_coverage(session: Session, actor: Actor) -> list[dict[str, Any]]:
         select(CatalogEntry.theme, CatalogEntry.provider_org_id, func.count(func.distinct(CatalogEntry.id)),
                func.max(Resource.loaded_at))
         .outerjoin(Resource, Resource.entry_id == CatalogEntry.id)
-        .where(CatalogEntry.status == EntryStatus.PUBLISHED, CatalogEntry.theme.in_(list(THEMES)))
+        .where(catalog.published_clause(), CatalogEntry.theme.in_(list(THEMES)))
         .group_by(CatalogEntry.theme, CatalogEntry.provider_org_id))
     for theme, org, n, loaded in rows:
         t = by[theme]
