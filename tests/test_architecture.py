@@ -88,6 +88,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "data.portal.sqlguard": ("service", "the public SQL checker"),
     "data.collection.connectors": ("service", "reading collection sources in batches; their URL checks"),
     "data.collection.sync": ("service", "one run of a sync job: convert, validate, upsert, record"),
+    "data.base.merge": ("service", "merging one key's feed rows into a golden record (pure)"),
     "data.quality.checks": ("service", "evaluating each kind of quality check; the ID number checks"),
     # ops
     "ops.common": ("service", "shared helpers of the capability packages"),
@@ -133,9 +134,9 @@ ROLES: dict[str, tuple[str, str]] = {
     # web: the shell
     "web.workbench": ("service", "each role's landing page, from the domains' services"),
 }
-KIT = {"backup", "clock", "context", "db", "dbstate", "egress", "errors", "events", "i18n", "labels", "metrics",
-       "migrate", "models_registry", "pagination", "parquet", "pgroles", "progress", "pushcache", "refs", "resilience",
-       "safejson", "schemas", "security_headers", "settings", "web", "__init__"}
+KIT = {"backup", "clock", "context", "db", "dbstate", "egress", "errors", "events", "i18n", "idcodes", "labels",
+       "metrics", "migrate", "models_registry", "pagination", "parquet", "pgroles", "progress", "pushcache", "refs",
+       "resilience", "safejson", "schemas", "security_headers", "settings", "web", "__init__"}
 SHAREABLE = {"service", "schemas", "actor", "deps", "permissions"}
 TOP_LEVEL = {"app", "cli", "run", "__init__"}  # composition roots may import every domain's api/pages/service
 

@@ -54,6 +54,7 @@ def prepare(w: Any) -> None:
     assigned = service.demand_create(s, b, schemas.DemandCreate(title="人口需求2", description="需要", purpose="核验"))
     service.demand_assign(s, SYSTEM, assigned.id, schemas.DemandAssign(org_id=w.orgs["dept_a"].id))
     _prepare_portal(w)
+    _prepare_base(w, entry)
     src = service.sync_source_create(s, a, schemas.SourceCreate(org_id=w.orgs["dept_a"].id, name="投放目录",
                                                                 kind="files"))
     job = service.sync_job_create(s, a, schemas.JobCreate(name="人口同步", source_id=src.id, entry_id=entry.id,
@@ -65,6 +66,23 @@ def prepare(w: Any) -> None:
                    d_draft_req=_request(w, entry, 0), d_compliance=_request(w, entry, 1),
                    d_provider=_request(w, entry, 2), d_rejected=rejected, d_coordination=coordination,
                    d_approved=approved, d_obj=obj, d_handled=handled, d_demand=demand, d_assigned=assigned)
+
+
+def _prepare_base(w: Any, entry: Any) -> None:
+    """Unit A's people entry feeds the population base database, merged into golden records; one conflict."""
+    from cityhub.data.base.service import merge_base
+    from cityhub.data.models import BaseConflict, BaseRecord
+
+    service.base_feed_set(w.session, w.actors["bureau_member"], schemas.BaseFeedSet(
+        base_db="population", entry_id=entry.id, key_item="id_number", priority=1))
+    merge_base(w.session, "population")
+    record = w.session.query(BaseRecord).filter_by(base_db="population").first()
+    conflict = BaseConflict(record_id=record.id, base_db="population", field="name", candidates=[
+        {"feed": "f1", "org": "o1", "priority": 1, "value": "甲", "at": ""},
+        {"feed": "f2", "org": "o2", "priority": 5, "value": "乙", "at": ""}])
+    w.session.add(conflict)
+    w.session.flush()
+    w.extra.update(b_entry=entry, b_record=record, b_conflict=conflict)
 
 
 def _prepare_portal(w: Any) -> None:
@@ -227,6 +245,17 @@ EXPECTATIONS += [
     Expect("DELETE", f"{P}/quality/checks/{{check_id}}", A_STAFF, params=_x("c_check", "check_id")),
     Expect("POST", f"{P}/quality/entries/{{entry_id}}/run", A_STAFF, params=_x("d_entry", "entry_id")),
     Expect("GET", f"{P}/quality/scores", ANY_USER),
+    # base databases: the bureau manages feeds and conflicts; the bureau and the feeding unit read
+    Expect("POST", f"{P}/base/feeds", ADMIN, body=lambda w: {
+        "base_db": "population", "entry_id": str(w.extra["b_entry"].id), "key_item": "id_number", "priority": 2},
+        refs={"entry_id": "the bureau names any unit's entry as a feed"}),
+    Expect("GET", f"{P}/base/{{base_db}}", C_READERS, params=lambda w: {"base_db": "population"}),
+    Expect("POST", f"{P}/base/{{base_db}}/merge", ADMIN, params=lambda w: {"base_db": "population"}),
+    Expect("GET", f"{P}/base/{{base_db}}/records/{{key}}", C_READERS,
+           params=lambda w: {"base_db": "population", "key": w.extra["b_record"].key}),
+    Expect("GET", f"{P}/base/{{base_db}}/conflicts", C_READERS, params=lambda w: {"base_db": "population"}),
+    Expect("POST", f"{P}/base/conflicts/{{conflict_id}}/resolve", ADMIN, params=_x("b_conflict", "conflict_id"),
+           body=lambda w: {"value": "乙"}),
 ]
 
 # ---- open-data portal (issue 6): every read is public; writes go through the catalog policies

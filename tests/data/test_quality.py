@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from cityhub.data import schemas, service
-from cityhub.data.quality.checks import credit_code_check_char, credit_code_ok, resident_id_check_char, resident_id_ok
 from cityhub.kit import clock
 from cityhub.kit.errors import Forbidden, ValidationFailed
+from cityhub.kit.idcodes import credit_code_check_char, credit_code_ok, resident_id_check_char, resident_id_ok
 from tests.data.test_collection import _entry, _job, _source, _sqlite_source, var  # noqa: F401  # var is a fixture
 
 
@@ -125,3 +125,57 @@ def test_quality_counts_in_the_units_responsibility_kpi(world: Any, var: Path) -
     kpi2 = next(k for k in service.kpis(world.session, a) if k["org_id"] == world.orgs["dept_a"].id)
     assert kpi2["data_quality"] == pytest.approx(2 / 3, abs=1e-4)
     assert kpi2["score"] != kpi["score"]
+
+
+def test_incremental_sync_checks_its_own_rows_and_agrees_with_a_full_evaluation(
+        world: Any, var: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811  # the fixture
+    """After an incremental run the row checks move by the run's rows only (old values out, new values in): the
+    results equal a full evaluation of the table, including rows fixed and rows broken by the run."""
+    import sqlite3
+
+    from cityhub.data.models import QualityResult
+
+    entry = _entry(world)
+    a = world.actors["org_member_a"]
+    good = [body + resident_id_check_char(body) for body in (f"11010119800101{i:03d}" for i in range(1, 9))]
+    bad = good[0][:17] + ("0" if good[0][17] != "0" else "1")  # a wrong check character, same body
+    rows = [(i, v, f"人{i}", "1980-01-01" if i % 3 else "", str(i * 10), f"2026-01-0{i}T00:00:00")
+            for i, v in enumerate(good[:6], start=1)] + [(7, bad, "坏", "1980-01-01", "5", "2026-01-07T00:00:00")]
+    path = _sqlite_source(var, rows)
+    job = _job(world, _source(world, path), entry, mode="incremental", cursor_column="gx", batch_size=2)
+    checks = {k: _check(world, entry, k, c, **p) for k, c, p in (
+        ("not_null", "birth_date", {}), ("id_card", "id_number", {}), ("range", "income", {"min": 0, "max": 45}))}
+    assert service.sync_job_run(world.session, a, job.id).status == "succeeded"
+    assert {k: c.last_failed for k, c in checks.items()} == {"not_null": 2, "id_card": 1, "range": 2}
+    con = sqlite3.connect(path)
+    con.executescript(  # fix row 3's birth date, break row 2's, the bad number gets right, two new rows (one bad)
+        "UPDATE people SET csrq = '1981-01-01', gx = '2026-02-01' WHERE seq = 3;"
+        "UPDATE people SET csrq = '', sr = '1', gx = '2026-02-02' WHERE seq = 2;"
+        f"UPDATE people SET sfzh = '{good[6]}', gx = '2026-02-03' WHERE seq = 7;"
+        f"INSERT INTO people VALUES (8, '{good[7]}', '新', '', '999', '2026-02-04');"
+        f"INSERT INTO people VALUES (9, '{bad[:16]}99', '新坏', '1990-01-01', '1', '2026-02-05');")
+    con.commit()
+    con.close()
+    # row 7's key changes (its number): the old row stays, as in the department's system after a renumbering
+    from cityhub.data.quality import checks as q
+
+    whole_table: list[str] = []
+    real = q.evaluate
+
+    def spy(session: Any, res: Any, kind: str, *rest: Any) -> Any:
+        whole_table.append(kind)
+        return real(session, res, kind, *rest)
+
+    monkeypatch.setattr(q, "evaluate", spy)
+    run = service.sync_job_run(world.session, a, job.id)
+    assert whole_table == [], "an incremental run re-checked the whole table"
+    monkeypatch.setattr(q, "evaluate", real)
+    assert run.status == "succeeded" and run.rows_read == 5, run.error
+    after_delta = {k: (c.last_failed, c.last_score) for k, c in checks.items()}
+    latest = {k: world.session.query(QualityResult).filter_by(check_id=c.id).order_by(QualityResult.id.desc())
+              .first() for k, c in checks.items()}
+    assert latest["id_card"].message == "" and latest["id_card"].checked == 10
+    service.quality_run(world.session, a, entry.id)  # the whole table, from scratch
+    full = {k: (c.last_failed, c.last_score) for k, c in checks.items()}
+    assert after_delta == full, (after_delta, full)
+    assert after_delta["not_null"][0] == 3 and after_delta["id_card"][0] == 2 and after_delta["range"][0] == 3

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from cityhub.core.models import OrgKind as OrgKind
 from cityhub.core.models import Role as Role
 from cityhub.kit import labels
+from cityhub.kit.idcodes import USCC_ALPHABET, credit_code_check_char
 from cityhub.kit.schemas import IDSchema, InputModel, ReadModel, Timestamped
 
 labels.register(OrgKind, {
@@ -28,14 +29,8 @@ labels.register(TOKEN_STATUS, {"active": "Token valid", "revoked": "Token revoke
 TOKEN_SCOPE = "core.token_scope"
 labels.register(TOKEN_SCOPE, {"read": "Read only (GET)"})
 
-USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-
-
-def uscc_check_char(first17: str) -> str:
-    """Check character of a unified social credit code (GB 32100-2015)."""
-    total = sum(USCC_CHARS.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
-    return USCC_CHARS[(31 - total % 31) % 31]
+USCC_CHARS = USCC_ALPHABET
+uscc_check_char = credit_code_check_char  # GB 32100-2015's check character (kit.idcodes)
 
 
 def uscc_valid(code: str) -> bool:

@@ -458,7 +458,8 @@ def list_export(session: DbSession, actor: CurrentActor, which: str,
 
 # ---- open-data portal (issue 6): CKAN Action API, datastore dumps, DCAT-AP 3, Data Package
 
+from cityhub.data.base.api import router as _base_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.collection.api import router as _collection_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.portal.ckan_api import router as _portal_router  # noqa: E402  # mounted with this module's router
 
-extra_routers = [_portal_router, _collection_router]
+extra_routers = [_portal_router, _collection_router, _base_router]

@@ -468,3 +468,58 @@ class QualityResult(Base):
     score: Mapped[float] = mapped_column(default=1.0)
     sample: Mapped[list[Any]] = mapped_column(default=list)  # _id of the first failing rows
     message: Mapped[str] = mapped_column(Text, default="")
+
+
+class BaseFeed(UUIDPk, Timestamps, Base):
+    """A catalog entry feeding a base database (自然人, 法人, 电子证照 …): its key item and how far it is trusted.
+
+    Priority 1 is the most trusted source (the registering authority); a field's golden value comes from the most
+    trusted feed that has one, the newest load breaking a tie.
+    """
+
+    __tablename__ = "data_base_feed"
+    __table_args__ = (UniqueConstraint("base_db", "entry_id"),)
+
+    base_db: Mapped[str] = mapped_column(String(20), index=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(index=True)  # the entry's provider, kept for scoping
+    key_item: Mapped[str] = mapped_column(String(60))
+    priority: Mapped[int] = mapped_column(Integer, default=10)
+
+
+class BaseRecord(UUIDPk, Base):
+    """The golden record of one key (身份号码, 统一社会信用代码, licence number) in a base database.
+
+    `fields`: item → merged value (as text, the datastore's rendering); `provenance`: item → {"feed", "entry",
+    "org", "at"} of the feed the value came from; `conflicts`: fields on which the feeds disagree (open ones).
+    """
+
+    __tablename__ = "data_base_record"
+    __table_args__ = (UniqueConstraint("base_db", "key"),)
+
+    base_db: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(64))
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sources: Mapped[int] = mapped_column(Integer, default=0)  # feeds holding the key
+    conflicts: Mapped[int] = mapped_column(Integer, default=0)
+    merged_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class BaseConflict(UUIDPk, Base):
+    """Feeds disagree on a field of a golden record: the candidates, for the base database's owner to resolve.
+
+    Resolving picks one candidate's value; the record keeps it (provenance "resolved") until the feeds change.
+    """
+
+    __tablename__ = "data_base_conflict"
+    __table_args__ = (UniqueConstraint("record_id", "field"),)
+
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_base_record.id", ondelete="CASCADE"), index=True)
+    base_db: Mapped[str] = mapped_column(String(20), index=True)
+    field: Mapped[str] = mapped_column(String(60))
+    candidates: Mapped[list[Any]] = mapped_column(default=list)  # [{"feed", "org", "priority", "value", "at"}]
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | resolved
+    chosen: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)

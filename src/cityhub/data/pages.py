@@ -391,7 +391,8 @@ def demand_answer(request: Request, session: DbSession, actor: CurrentActor, dem
 
 # ---- open-data portal pages (issue 6)
 
+from cityhub.data.base.pages import router as _base_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.collection.pages import router as _collection_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.portal.pages import router as _portal_router  # noqa: E402  # mounted with this module's router
 
-extra_routers = [_portal_router, _collection_router]
+extra_routers = [_portal_router, _collection_router, _base_router]

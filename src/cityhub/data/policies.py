@@ -217,3 +217,13 @@ def collection_read(actor: Actor, org_id: uuid.UUID) -> bool:
 def quality_check_manage(actor: Actor, provider_org_id: uuid.UUID) -> None:
     """The provider declares and removes quality checks of its own entries and runs them."""
     require(_writes(actor) and is_staff(actor, provider_org_id), "You can only manage checks of your own entries")
+
+
+def base_manage(actor: Actor) -> None:
+    """The data bureau, the base databases' owner, decides the feeds of a base database and resolves conflicts."""
+    require(_writes(actor) and can(actor, P.DATA_REVIEW))
+
+
+def base_read(actor: Actor, feed_orgs: frozenset[uuid.UUID]) -> bool:
+    """Golden records are read by the bureau and by the units feeding the base database (others: sharing grants)."""
+    return actor.is_system or is_bureau(actor) or bool(feed_orgs & readable_orgs(actor))

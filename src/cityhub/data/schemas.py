@@ -68,12 +68,15 @@ labels.register("data.mask_rule", {
     "address": "Address: first 6 characters kept", "bank_card": "Bank card: last 4 digits kept",
     "email": "E-mail: first 2 characters kept", "uscc": "Credit code: first 8 and last 2 kept",
     "full": "Fully hidden"})
-# Themes are free text; the common ones (the demo's among them) have English names.
+# Themes are free text; the 22 thematic databases of the resource center (the demo's among them) have English
+# names, and the center's page counts the entries of each.
 THEMES = {"交通出行": "Transport", "生态环境": "Environment", "城市治理": "City management", "医疗健康": "Health",
           "教育文化": "Education and culture", "社会保障": "Social security", "信用服务": "Credit",
           "市场监管": "Market regulation", "公共安全": "Public safety", "农业农村": "Agriculture",
           "城建住房": "Housing and construction", "财税金融": "Finance and tax", "科技创新": "Science and technology",
-          "文化旅游": "Culture and tourism", "民生服务": "Public services", "经济发展": "Economic development"}
+          "文化旅游": "Culture and tourism", "民生服务": "Public services", "经济发展": "Economic development",
+          "政务服务": "Government services", "应急管理": "Emergency management", "自然资源": "Natural resources",
+          "劳动就业": "Employment", "社会救助": "Social assistance", "气象服务": "Weather services"}
 labels.register("data.theme", {code: name for code, name in THEMES.items()})
 # Steps of a sharing request a person takes on the requests page.
 labels.register("data.request_action", {
@@ -723,3 +726,82 @@ class QualityScore(ReadModel):
     checks: int
     failing: int
     score: float | None
+
+
+# ---------------------------------------------------------------- base databases (golden records)
+
+BaseDbCode = Literal["population", "legal_person", "geo", "credit", "license"]
+
+
+class BaseFeedSet(InputModel):
+    """An entry feeding a base database: the item holding the key and the feed's trust (1 = most trusted)."""
+
+    base_db: BaseDbCode
+    entry_id: uuid.UUID
+    key_item: str = Field(min_length=1, max_length=60)
+    priority: int = Field(10, ge=1, le=99)
+
+
+class BaseConflictResolve(InputModel):
+    """The owner's choice among a conflict's candidate values."""
+
+    value: str = Field(max_length=2000)
+
+
+class BaseFeedRead(ReadModel):
+    """A feed of a base database."""
+
+    id: uuid.UUID
+    base_db: str
+    entry_id: uuid.UUID
+    org_id: uuid.UUID
+    key_item: str
+    priority: int
+
+
+class BaseFeedInfo(ReadModel):
+    """A feed as the base database's page lists it: its entry, unit, rows and last load (freshness)."""
+
+    feed_id: uuid.UUID
+    entry_id: uuid.UUID
+    title: str
+    org_id: uuid.UUID
+    key_item: str
+    priority: int
+    rows: int | None
+    loaded_at: datetime | None
+
+
+class BaseSummary(ReadModel):
+    """A base database: golden records, open conflicts, last merge, feeds."""
+
+    base_db: str
+    records: int
+    open_conflicts: int
+    merged_at: datetime | None
+    feeds: list[BaseFeedInfo]
+
+
+class BaseRecordRead(ReadModel):
+    """A golden record: merged fields and where each came from."""
+
+    id: uuid.UUID
+    base_db: str
+    key: str
+    fields: dict[str, Any]
+    provenance: dict[str, Any]
+    sources: int
+    conflicts: int
+    merged_at: datetime
+
+
+class BaseConflictRead(ReadModel):
+    """Feeds disagreeing on a field of a golden record."""
+
+    id: uuid.UUID
+    record_id: uuid.UUID
+    base_db: str
+    field: str
+    candidates: list[dict[str, Any]]
+    status: str
+    chosen: str | None

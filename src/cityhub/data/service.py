@@ -8,6 +8,16 @@ writers, row queries) stay in their capability and are not listed here.
 
 from __future__ import annotations
 
+from cityhub.data.base.service import (
+    base_conflict_resolve,
+    base_conflicts,
+    base_feed_set,
+    base_merge,
+    base_overview,
+    base_record_get,
+    base_summary,
+    theme_coverage,
+)
 from cityhub.data.catalog.index import (
     reindex_all,
 )
@@ -213,3 +223,6 @@ __all__ += [
     "sync_job_list", "sync_job_run", "sync_job_update", "sync_runs", "sync_runs_recent", "sync_source_create",
     "sync_source_delete", "sync_source_get", "sync_source_list", "sync_sources_dir",
 ]
+# issue 20: base databases as data (feeds, golden records, conflicts)
+__all__ += ["base_conflict_resolve", "base_conflicts", "base_feed_set", "base_merge", "base_overview",
+            "base_record_get", "base_summary", "theme_coverage"]

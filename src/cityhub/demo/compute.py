@@ -31,6 +31,7 @@ from cityhub.compute.schemas import (
 from cityhub.core import service as core
 from cityhub.demo.core import synthetic_uscc
 from cityhub.kit.errors import NotFound
+from cityhub.kit.idcodes import ID_CHECK, resident_id_check_char
 from cityhub.kit.settings import get_settings
 
 if TYPE_CHECKING:
@@ -111,10 +112,9 @@ def resident_id(rng: random.Random, valid: bool = True) -> str:
     """A synthetic 公民身份号码 of a Chongqing district (GB 11643 check digit right, or wrong on purpose)."""
     region = rng.choice(("500101", "500103", "500105", "500106", "500107", "500108", "500112"))
     body = f"{region}{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(1, 999):03d}"
-    weights = [pow(2, 17 - i, 11) for i in range(17)]
-    check = "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
+    check = resident_id_check_char(body)
     if not valid:
-        check = "10X98765432"[("10X98765432".index(check) + 1) % 11]
+        check = ID_CHECK[(ID_CHECK.index(check) + 1) % 11]
     return body + check
 
 

@@ -9,20 +9,20 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from cityhub.core import service
-from cityhub.core.schemas import OrganizationCreate, OrganizationUpdate, UserCreate, uscc_check_char
+from cityhub.core.schemas import OrganizationCreate, OrganizationUpdate, UserCreate
 from cityhub.demo.city import BUREAU_CODE, CALENDAR, CITY, DEPARTMENTS, DISTRICTS, Unit
+from cityhub.kit.idcodes import USCC_ALPHABET, credit_code_check_char
 
 if TYPE_CHECKING:
     from cityhub.demo import DemoContext
 
-USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
 def synthetic_uscc(code: str, division: str) -> str:
     """A synthetic but well-formed USCC for a government body (登记管理部门 1, 机关 1)."""
     digest = hashlib.sha256(code.encode()).digest()
-    body = "11" + division[:6] + "".join(USCC_CHARS[b % 31] for b in digest[:9])
-    return body + uscc_check_char(body)
+    body = "11" + division[:6] + "".join(USCC_ALPHABET[b % 31] for b in digest[:9])
+    return body + credit_code_check_char(body)
 
 
 # The helpers answer a core Organization / User as Any: the demo sees core through its service only.

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
-from cityhub.core.schemas import uscc_check_char
 from cityhub.data import schemas, service
 from cityhub.demo import collection
 from cityhub.kit import clock
 from cityhub.kit.errors import NotFound
+from cityhub.kit.idcodes import USCC_ALPHABET, credit_code_check_char, resident_id_check_char
 
 if TYPE_CHECKING:
     from cityhub.demo import DemoContext
@@ -33,16 +33,13 @@ DISTRICT_NAMES = ["万州区", "涪陵区", "渝中区", "大渡口区", "江北
 STREETS = ["解放碑", "观音桥", "三峡广场", "杨家坪", "南坪", "两路", "龙头寺", "大坪", "石桥铺", "鱼洞"]
 INDUSTRIES = ["科技", "商贸", "建筑工程", "物流", "餐饮管理", "农业开发", "文化传媒", "汽车零部件", "电子信息", "医药"]
 WORDS = ["山城", "渝新", "巴渝", "长江", "嘉陵", "两江", "江城", "渝信", "雾都", "渝美", "渝安", "朝天"]
-ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-ID_CHECK = "10X98765432"
-USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
 def synthetic_id(rng: random.Random, birth: date, female: bool) -> str:
     """A well-formed GB 11643 citizen ID number for a generated person (checksum valid, person fictitious)."""
     seq = rng.randrange(0, 99) * 10 + (rng.choice([0, 2, 4, 6, 8]) if female else rng.choice([1, 3, 5, 7, 9]))
     body = f"{rng.choice(DISTRICT_CODES)}{birth:%Y%m%d}{seq:03d}"
-    return body + ID_CHECK[sum(int(c) * w for c, w in zip(body, ID_WEIGHTS, strict=True)) % 11]
+    return body + resident_id_check_char(body)
 
 
 def synthetic_person(rng: random.Random) -> dict[str, Any]:
@@ -60,8 +57,8 @@ def synthetic_person(rng: random.Random) -> dict[str, Any]:
 
 def synthetic_uscc(rng: random.Random) -> str:
     """A well-formed unified social credit code (企业 9 / 2) for a fictitious enterprise."""
-    body = "9150" + rng.choice(DISTRICT_CODES)[2:6] + "".join(rng.choice(USCC_CHARS) for _ in range(9))
-    return body + uscc_check_char(body)
+    body = "9150" + rng.choice(DISTRICT_CODES)[2:6] + "".join(rng.choice(USCC_ALPHABET) for _ in range(9))
+    return body + credit_code_check_char(body)
 
 
 def _i(cn: str, en: str, t: str, length: int = 0, mask: str = "", level: str = "general",

@@ -21,7 +21,7 @@ from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.core.permissions import P, permissions_of
 from cityhub.data import service as data
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.i18n import lazy
@@ -168,6 +168,26 @@ def _objections(session: Session, actor: Actor) -> Queue:
                  _soonest(items))
 
 
+def _quality_to_fix(session: Session, actor: Actor) -> Queue:
+    """The viewer's units' entries whose latest quality checks fail: the owner's task until they pass."""
+    _units, entries = data.quality_scores(session, actor)
+    mine = actor.staff_orgs
+    rows = [e for e in entries if e.failing and (actor.is_platform_admin or e.org_id in mine)]
+    items = [Item(e.title, _("{n} checks failing, score {score}").format(
+        n=e.failing, score=e.score if e.score is not None else "—"), "/data/collection/quality") for e in rows]
+    return Queue("quality", _("Failing quality checks of my entries"), "/data/collection/quality", len(rows),
+                 items[:SHOWN])
+
+
+def _golden_conflicts(session: Session, actor: Actor) -> Queue:
+    """Base databases whose feeds disagree: conflicts for the bureau, their owner, to resolve."""
+    rows = [b for b in data.base_overview(session, actor) if b["open_conflicts"]]
+    items = [Item(labels.label(b["base_db"], "data.base_db"), _("{n} conflicts to resolve").format(
+        n=b["open_conflicts"]), f"/data/base/{b['base_db']}") for b in rows]
+    return Queue("golden", _("Golden-record conflicts"), "/data/base", sum(b["open_conflicts"] for b in rows),
+                 items[:SHOWN])
+
+
 def incident_due(incident: Any) -> datetime | None:
     """The SLA clock that runs now: acceptance until accepted, then resolution."""
     if incident.accepted_at is None and incident.accept_due_at is not None:
@@ -202,7 +222,10 @@ def my_work(session: Session, actor: Actor) -> list[Queue]:
         queues += [_safe(lambda: _sharing_to_answer(session, actor, names), Queue("", "", "")),
                    _safe(lambda: _sharing_waiting(session, actor, names), Queue("", "", "")),
                    _safe(lambda: _entries_to_fix(session, actor), Queue("", "", "")),
-                   _safe(lambda: _objections(session, actor), Queue("", "", ""))]
+                   _safe(lambda: _objections(session, actor), Queue("", "", "")),
+                   _safe(lambda: _quality_to_fix(session, actor), Queue("", "", ""))]
+    if P.DATA_REVIEW in held:
+        queues.append(_safe(lambda: _golden_conflicts(session, actor), Queue("", "", "")))
     if P.OPS_WORK in held:
         queues.append(_safe(lambda: _incidents(session, actor), Queue("", "", "")))
     if P.CLOUD_REQUEST_APPROVE_UNIT in held or P.CLOUD_REQUEST_APPROVE_BUREAU in held:

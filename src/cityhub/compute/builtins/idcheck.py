@@ -19,19 +19,8 @@ from typing import Any
 from cityhub.compute.builtins import districts
 from cityhub.compute.builtins.base import BuiltinRequest, Handler, document, operation
 from cityhub.kit import clock
+from cityhub.kit.idcodes import PROVINCES, USCC_ALPHABET, credit_code_check_char, resident_id_check_char
 
-PROVINCES = {
-    "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区", "21": "辽宁省",
-    "22": "吉林省", "23": "黑龙江省", "31": "上海市", "32": "江苏省", "33": "浙江省", "34": "安徽省", "35": "福建省",
-    "36": "江西省", "37": "山东省", "41": "河南省", "42": "湖北省", "43": "湖南省", "44": "广东省",
-    "45": "广西壮族自治区", "46": "海南省", "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省",
-    "54": "西藏自治区", "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区",
-    "65": "新疆维吾尔自治区", "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
-}
-_ID_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]  # 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2
-_ID_CHECK = "10X98765432"
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]  # 1 3 9 27 19 26 16 17 20 29 25 13 8 24 10 30 28
 _ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2]
 # GB 32100 table 1: registration authority → the organisation categories it may give
 USCC_AUTHORITIES: dict[str, tuple[str, set[str]]] = {
@@ -79,7 +68,7 @@ def resident_id(number: str, today: date | None = None) -> dict[str, Any]:
         seq = n[12:15]
     elif len(n) == 18 and n[:17].isdigit() and (n[17].isdigit() or n[17] == "X"):
         body, birth, seq = n, n[6:14], n[14:17]
-        expected = _ID_CHECK[sum(int(c) * w for c, w in zip(n[:17], _ID_WEIGHTS, strict=True)) % 11]
+        expected = resident_id_check_char(n[:17])
         out["check_character"] = {"expected": expected, "given": n[17]}
         if n[17] != expected:
             errors.append(_problem("check_character", f"Check character is {n[17]}, should be {expected}"))
@@ -148,8 +137,7 @@ def credit_code(code: str) -> dict[str, Any]:
     if org_check is not None and org_check != c[16]:
         errors.append(_problem("organisation_code", f"Organisation code check character is {c[16]}, "
                                f"should be {org_check}", "code"))
-    expected = USCC_ALPHABET[(31 - sum(USCC_ALPHABET.index(ch) * w for ch, w in zip(c[:17], _USCC_WEIGHTS,
-                                                                                         strict=True)) % 31) % 31]
+    expected = credit_code_check_char(c[:17])
     out["check_character"] = {"expected": expected, "given": c[17]}
     if c[17] != expected:
         errors.append(_problem("check_character", f"Check character is {c[17]}, should be {expected}", "code"))

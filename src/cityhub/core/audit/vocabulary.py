@@ -119,6 +119,8 @@ _PHRASES = {
     "quality_check_create": "added quality check",
     "quality_check_delete": "deleted quality check",
     "quality_run": "ran the quality checks of catalog entry",
+    "base_feed_set": "set a base-database feed", "base_merge": "merged the golden records of base database",
+    "base_conflict_resolve": "resolved a golden-record conflict", "base_record_read": "looked up golden record",
     "target_create": "created programme target",
     "target_update": "changed programme target",
     "target_delete": "deleted programme target",
@@ -172,7 +174,8 @@ labels.register(TARGET, {
     "compute_analysis": "Saved analysis",
     "sync_source": "Data source",
     "sync_job": "Sync job",
-    "quality_check": "Quality check",
+    "quality_check": "Quality check", "base_feed": "Base-database feed", "base_record": "Golden record",
+    "base_conflict": "Golden-record conflict",
     "apply_target": "Programme target",
     "apply_report": "Progress report",
 })

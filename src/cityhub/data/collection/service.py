@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data import policies
+from cityhub.data.base import service as base
 from cityhub.data.catalog import service as catalog
 from cityhub.data.collection import connectors, sync
 from cityhub.data.datastore._parse import convert
@@ -229,9 +230,12 @@ def sync_job_run(session: Session, actor: Actor, job_id: uuid.UUID, trigger: str
     run = SyncRun(job_id=job.id, trigger=trigger, started_at=clock.now(), rejects=[])
     session.add(run)
     session.flush()
-    sync.execute(session, job, source, entry, run, progress)
+    # an incremental run checks its own rows (before and after each batch) instead of the table afterwards
+    delta = quality.RunDelta(session, entry, list(job.key)) if job.mode == "incremental" else None
+    sync.execute(session, job, source, entry, run, progress, delta)
     if run.status == "succeeded":
-        quality.run_entry_checks(session, entry)  # every sync is followed by the entry's quality checks
+        quality.run_entry_checks(session, entry, delta)  # every sync is followed by the entry's quality checks
+        base.merge_after_sync(session, entry.id)  # and, when the entry feeds a base database, by its merge
     core.audit_record(session, actor, "sync_job_run", target_type="sync_job", target_id=job.id, org_id=job.org_id,
                       outcome="ok" if run.status == "succeeded" else "failed",
                       extra={"run": str(run.id), "read": run.rows_read, "inserted": run.rows_inserted,

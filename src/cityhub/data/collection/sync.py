@@ -5,8 +5,9 @@ failure rolls it back and records the run as failed), a bad row is rejected with
 and never half-written (rows are converted completely before any is written), and the watermark moves only with
 the rows it covers, so a re-run after a failure reads the same rows again and upserting makes it idempotent.
 
-PostgreSQL: each batch is COPYed into a temporary table and merged with one `INSERT … ON CONFLICT DO UPDATE …
-WHERE distinct` that reports inserted and changed rows; SQLite: `executemany` of the same upsert.
+Each batch is staged in a temporary table (PostgreSQL: COPY; SQLite: `executemany`) and merged with one
+`INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE distinct` that reports inserted and changed rows. A watcher (the
+quality checks' run delta) sees the batch's rows in the table just before and just after the merge.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -79,8 +80,12 @@ def target_table(session: Session, entry: CatalogEntry) -> Resource:
     return res
 
 
+def _key_index(table: str, key: list[str]) -> str:
+    return "uq_" + hashlib.sha1(f"{table}.{','.join(key)}".encode()).hexdigest()[:20]
+
+
 def _ensure_key_index(session: Session, table: str, key: list[str]) -> None:
-    name = "uq_" + hashlib.sha1(f"{table}.{','.join(key)}".encode()).hexdigest()[:20]
+    name = _key_index(table, key)
     session.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(name)} ON {quote(table)} "
                          f"({', '.join(quote(k) for k in key)})"))
 
@@ -104,39 +109,64 @@ def _rows(session: Session, source: SyncSource, job: SyncJob, mark: Any,
     return c.read_files(folder, fmt, files_out, "", None, job.batch_size)
 
 
-class _Writer:
-    """Upserts converted rows into the datastore table by the job's key; counts inserted and changed rows."""
+# the PostgreSQL type each information item's converted value is sent as in a binary COPY (datastore.stores)
+_COPY_TYPES = {"C": "text", "M": "text", "G": "text", "N": "numeric", "Y": "numeric", "I": "int8", "B": "float8",
+               "F": "float8", "D": "date", "T": "timestamptz", "L": "bool"}
 
-    def __init__(self, session: Session, table: str, items: list[dict[str, Any]], key: list[str]) -> None:
-        self.session, self.table, self.items, self.key = session, table, items, key
+
+class StageWatcher(Protocol):
+    """Told about each batch around its merge: `before` and `after` see the same staged rows (quality deltas)."""
+
+    def before(self, stage: str) -> None:
+        """The staged batch is in `stage`; the table still holds the rows it will replace."""
+
+    def after(self, stage: str) -> None:
+        """The staged batch has been merged into the table."""
+
+
+class _Writer:
+    """Upserts converted rows into the datastore table by the job's key; counts inserted and changed rows.
+
+    Each batch is staged in a temporary table of the datastore table's shape (COPY on PostgreSQL, `executemany`
+    on SQLite) and merged with one `INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE distinct`, so a watcher can
+    look at exactly the batch's rows in the table before and after the merge.
+    """
+
+    def __init__(self, session: Session, table: str, items: list[dict[str, Any]], key: list[str],
+                 watcher: StageWatcher | None = None, bulk: bool = False) -> None:
+        self.session, self.table, self.items, self.key, self.watcher = session, table, items, key, watcher
         self.pg = is_postgres(session)
+        self.bulk = bulk and self.pg and watcher is None and not session.scalar(
+            text(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})"))
+        if self.bulk:  # an empty table: rows are COPYed straight in, the key index is built once at the end
+            session.execute(text(f"DROP INDEX IF EXISTS {quote(_key_index(table, key))}"))
         self.cols = [it["name_en"] for it in items]
         self.next_id = int(session.scalar(text(f'SELECT COALESCE(MAX("_id"), 0) FROM {quote(table)}')) or 0) + 1
         non_key = [col for col in self.cols if col not in key]
         qk = ", ".join(quote(k) for k in key)
         if non_key:
             sets = ", ".join(f"{quote(col)} = excluded.{quote(col)}" for col in non_key)
-            if self.pg:
-                differ = " OR ".join(f"{quote(table)}.{quote(col)} IS DISTINCT FROM excluded.{quote(col)}"
-                                     for col in non_key)
-            else:
-                differ = " OR ".join(f"{quote(table)}.{quote(col)} IS NOT excluded.{quote(col)}" for col in non_key)
-            self.conflict = f"ON CONFLICT ({qk}) DO UPDATE SET {sets} WHERE {differ}"
+            same = "IS DISTINCT FROM" if self.pg else "IS NOT"
+            differ = " OR ".join(f"{quote(table)}.{quote(col)} {same} excluded.{quote(col)}" for col in non_key)
+            conflict = f"ON CONFLICT ({qk}) DO UPDATE SET {sets} WHERE {differ}"
         else:
-            self.conflict = f"ON CONFLICT ({qk}) DO NOTHING"
-        all_cols = ", ".join(quote(col) for col in ["_id", *self.cols])
+            conflict = f"ON CONFLICT ({qk}) DO NOTHING"
+        self.all_cols = ", ".join(quote(col) for col in ["_id", *self.cols])
+        self.copy_types = ["int8", *(_COPY_TYPES[it["data_type"]] for it in items)]
+        self.stage = f"sync_stage_{uuid.uuid4().hex[:12]}"
+        session.execute(text(f"CREATE TEMP TABLE {quote(self.stage)} AS SELECT * FROM {quote(table)} WHERE 1 = 0"))
         if self.pg:
-            self.stage = f"sync_stage_{uuid.uuid4().hex[:12]}"
-            session.execute(text(f"CREATE TEMP TABLE {quote(self.stage)} AS SELECT * FROM {quote(table)} "
-                                 "WITH NO DATA"))
             self.merge = text(
-                f"WITH m AS (INSERT INTO {quote(table)} ({all_cols}) SELECT {all_cols} FROM {quote(self.stage)} "
-                f"{self.conflict} RETURNING (xmax = 0) AS ins) "
+                f"WITH m AS (INSERT INTO {quote(table)} ({self.all_cols}) SELECT {self.all_cols} "
+                f"FROM {quote(self.stage)} {conflict} RETURNING (xmax = 0) AS ins) "
                 "SELECT COUNT(*) FILTER (WHERE ins), COUNT(*) FILTER (WHERE NOT ins) FROM m")
-        else:
+        else:  # `WHERE true` keeps SQLite from reading ON as a join's
+            self.merge = text(f"INSERT INTO {quote(table)} ({self.all_cols}) SELECT {self.all_cols} "
+                              f"FROM {quote(self.stage)} WHERE true {conflict}")
             marks = ", ".join(f":p{i}" for i in range(len(self.cols) + 1))
-            self.upsert = text(f"INSERT INTO {quote(table)} ({all_cols}) VALUES ({marks}) {self.conflict}")
-            self.exists = [quote(k) for k in key]
+            self.fill = text(f"INSERT INTO {quote(self.stage)} ({self.all_cols}) VALUES ({marks})")
+            on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in key)
+            self.existing = text(f"SELECT COUNT(*) FROM {quote(self.stage)} AS s JOIN {quote(table)} AS t ON {on}")
 
     def write(self, rows: list[list[Any]]) -> tuple[int, int]:
         """Upsert one batch (keys unique within it); (inserted, updated)."""
@@ -146,45 +176,62 @@ class _Writer:
         self.next_id += len(rows)
         if self.pg:
             raw = self.session.connection().connection.driver_connection
-            cols = ", ".join(quote(col) for col in ["_id", *self.cols])
-            self.session.execute(text(f"TRUNCATE {quote(self.stage)}"))
+            if not self.bulk:
+                self.session.execute(text(f"TRUNCATE {quote(self.stage)}"))
             with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]  # psycopg 3 connection
-                    f"COPY {quote(self.stage)} ({cols}) FROM STDIN") as cp:
+                    f"COPY {quote(self.table if self.bulk else self.stage)} ({self.all_cols}) FROM STDIN "
+                    "(FORMAT BINARY)") as cp:
+                cp.set_types(self.copy_types)  # binary: no text rendering and parsing of dates and numbers
                 for i, r in enumerate(rows):
                     cp.write_row([base + i, *r])
-            ins, upd = self.session.execute(self.merge).one()
-            return int(ins), int(upd)
-        key_pos = [self.cols.index(k) for k in self.key]
-        keys = [[sqlite_value(self.items[p], r[p]) for p in key_pos] for r in rows]
-        existing = self._existing(keys)
-        params = [{f"p{i}": v for i, v in enumerate(
-            [base + n, *(sqlite_value(it, x) for it, x in zip(self.items, r, strict=True))])}
-            for n, r in enumerate(rows)]
-        changed = self.session.execute(self.upsert, params).rowcount  # type: ignore[attr-defined]  # CursorResult
-        inserted = len(rows) - existing
-        return inserted, max(0, int(changed) - inserted)
+            if self.bulk:
+                return len(rows), 0
+        else:
+            self.session.execute(text(f"DELETE FROM {quote(self.stage)}"))
+            self.session.execute(self.fill, [{f"p{i}": v for i, v in enumerate(
+                [base + n, *(sqlite_value(it, x) for it, x in zip(self.items, r, strict=True))])}
+                for n, r in enumerate(rows)])
+        if self.watcher is not None:
+            self.watcher.before(self.stage)
+        if self.pg:
+            ins, upd = (int(v) for v in self.session.execute(self.merge).one())
+        else:
+            existing = int(self.session.scalar(self.existing) or 0)
+            changed = int(self.session.execute(self.merge).rowcount)  # type: ignore[attr-defined]  # CursorResult
+            ins = len(rows) - existing
+            upd = max(0, changed - ins)
+        if self.watcher is not None:
+            self.watcher.after(self.stage)
+        return ins, upd
 
-    def _existing(self, keys: list[list[Any]]) -> int:
-        n = 0
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            binds: dict[str, Any] = {}
-            tuples = []
-            for i, k in enumerate(chunk):
-                names = []
-                for j, v in enumerate(k):
-                    binds[f"k{i}_{j}"] = v
-                    names.append(f":k{i}_{j}")
-                tuples.append(f"({', '.join(names)})")
-            n += int(self.session.scalar(text(
-                f"SELECT COUNT(*) FROM {quote(self.table)} WHERE ({', '.join(self.exists)}) IN "
-                f"(VALUES {', '.join(tuples)})"), binds) or 0)
-        return n
+    def finish(self) -> tuple[int, int]:
+        """End a bulk load: a key written twice keeps its last row, then the key index is built.
+
+        Returns (inserted, updated) to add to the batches' counts: a superseded row counts as an update.
+        """
+        if not self.bulk:
+            return 0, 0
+        on = " AND ".join(f"a.{quote(k)} = b.{quote(k)}" for k in self.key)
+        gone = int(self.session.execute(text(  # type: ignore[attr-defined]  # CursorResult
+            f'DELETE FROM {quote(self.table)} AS a USING {quote(self.table)} AS b WHERE {on} AND a."_id" < b."_id"'
+        )).rowcount)
+        _ensure_key_index(self.session, self.table, self.key)
+        self.session.execute(text(f"ANALYZE {quote(self.table)}"))
+        return -gone, gone
 
     def close(self) -> None:
-        """Drop the staging table (PostgreSQL)."""
-        if self.pg:
-            self.session.execute(text(f"DROP TABLE IF EXISTS {quote(self.stage)}"))
+        """Drop the staging table."""
+        self.session.execute(text(f"DROP TABLE IF EXISTS {quote(self.stage)}"))
+
+
+def _iso_date(raw: Any) -> date | None:
+    """A YYYY-MM-DD string's date by the C parser (None for anything else: `convert` decides)."""
+    if type(raw) is str and len(raw) == 10 and raw[4] == "-" and raw[7] == "-":
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            return None
+    return None
 
 
 def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
@@ -208,7 +255,12 @@ def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
         return convert(item, raw)
 
     def date_cell(raw: Any) -> Any:
-        return raw if type(raw) is date else convert(item, raw)
+        if type(raw) is date:
+            return raw
+        return _iso_date(raw) or convert(item, raw)
+
+    def time_cell(raw: Any) -> Any:  # an aware datetime is the same instant in any zone: convert's UTC equals it
+        return raw if type(raw) is datetime and raw.tzinfo is not None else convert(item, raw)
 
     def money_cell(raw: Any) -> Any:
         if type(raw) is Decimal and raw.is_finite():
@@ -219,6 +271,8 @@ def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
         return text_cell
     if t == "D":
         return date_cell
+    if t == "T":
+        return time_cell
     if t in ("N", "Y"):
         return money_cell
     return lambda raw: convert(item, raw)
@@ -227,40 +281,52 @@ def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
 _CENT = Decimal("0.01")
 
 
+def _reject(sr: c.SourceRow, plan: list[tuple[str, str | None, Callable[[Any], Any], bool]]) -> dict[str, Any]:
+    """Where a row that failed conversion went wrong: its first bad cell (row, column, value, reason)."""
+    values = sr.values
+    for name, src, conv, is_key in plan:
+        raw = values.get(src) if src else None
+        try:
+            value = conv(raw)
+            if value is None and is_key:
+                raise ValueError("the key is empty")
+        except ValueError as exc:
+            bad = {"row": sr.row, "column": src or name, "value": str(raw)[:100] if raw is not None else "",
+                   "message": str(exc)}
+            if sr.file:
+                bad["file"] = sr.file
+            return bad
+    raise AssertionError("the row converts")  # pragma: no cover - called for rows that did not
+
+
 def _convert_batch(batch: list[c.SourceRow], items: list[dict[str, Any]], mapping: dict[str, str],
                    key: list[str], run: SyncRun) -> list[list[Any]]:
-    """Converted rows of a batch (the last row of a key wins); bad rows counted and reported on the run."""
+    """Converted rows of a batch (the last row of a key wins); bad rows counted and reported on the run.
+
+    A row converts in one comprehension; only a row that fails is gone through again, cell by cell, to say where.
+    """
     key_pos = [i for i, it in enumerate(items) if it["name_en"] in key]
     plan = [(it["name_en"], mapping.get(it["name_en"]), _converter(it), it["name_en"] in key) for it in items]
+    cells = [(src or "", conv) for _name, src, conv, _key in plan]
     good: dict[tuple[Any, ...], list[Any]] = {}
     for sr in batch:
-        row: list[Any] = []
-        bad = None
-        values = sr.values
-        for name, src, conv, is_key in plan:
-            raw = values.get(src) if src else None
-            try:
-                value = conv(raw)
-                if value is None and is_key:
-                    raise ValueError("the key is empty")
-            except ValueError as exc:
-                bad = {"row": sr.row, "column": src or name, "value": str(raw)[:100] if raw is not None
-                       else "", "message": str(exc)}
-                if sr.file:
-                    bad["file"] = sr.file
-                break
-            row.append(value)
-        if bad is not None:
+        get = sr.values.get
+        try:
+            row = [conv(get(src)) for src, conv in cells]
+            k = tuple(row[p] for p in key_pos)
+            if None in k:
+                raise ValueError("the key is empty")
+        except ValueError:
             run.rows_rejected += 1
             if len(run.rejects) < MAX_REJECTS:
-                run.rejects = [*run.rejects, bad]
+                run.rejects = [*run.rejects, _reject(sr, plan)]
             continue
-        good[tuple(row[p] for p in key_pos)] = row
+        good[k] = row
     return list(good.values())
 
 
 def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEntry, run: SyncRun,
-            progress: Progress | None = None) -> None:
+            progress: Progress | None = None, watcher: StageWatcher | None = None) -> None:
     """Run the job into `run` (counts, rejects, status, error, watermark); raises nothing for source errors."""
     t0 = time.monotonic()
     items = [it for it in entry.items if it["name_en"] in job.mapping]
@@ -273,19 +339,25 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
         res = target_table(session, entry)
         assert res.table_name is not None  # made by target_table
         _ensure_key_index(session, res.table_name, list(job.key))
-        writer = _Writer(session, res.table_name, items, list(job.key))
+        writer = _Writer(session, res.table_name, items, list(job.key), watcher, bulk=True)
         for batch in _rows(session, source, job, mark, files):
             run.rows_read += len(batch)
             if job.mode == "incremental" and job.cursor_column and source.kind != "files":
-                for sr in batch:
+                # a database reads in cursor order: its batch's last non-null cursor is its largest
+                for sr in reversed(batch) if source.kind == "database" else batch:
                     v = sr.values.get(job.cursor_column)
                     if v is not None and (new_mark is None or c.after_mark(v, new_mark)):
                         new_mark = v
+                        if source.kind == "database":
+                            break
             ins, upd = writer.write(_convert_batch(batch, items, job.mapping, list(job.key), run))
             run.rows_inserted += ins
             run.rows_updated += upd
             if progress is not None:
                 progress(len(batch))
+        ins, upd = writer.finish()
+        run.rows_inserted += ins
+        run.rows_updated += upd
         writer.close()
         res.row_count = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
         res.loaded_at = clock.now()
@@ -340,31 +412,10 @@ def upsert_rows(session: Session, table: str, items: list[dict[str, Any]], key: 
     """Upsert converted rows (key unique among them) by `key`; (inserted, updated, keys that existed before)."""
     writer = _Writer(session, table, items, key)
     try:
-        if writer.pg:
-            existing = _existing_pg(session, table, items, key, rows)
-        else:
-            key_pos = [writer.cols.index(k) for k in key]
-            existing = writer._existing([[sqlite_value(items[p], r[p]) for p in key_pos] for r in rows])
         ins, upd = writer.write(rows)
     finally:
         writer.close()
-    return ins, upd, existing
-
-
-def _existing_pg(session: Session, table: str, items: list[dict[str, Any]], key: list[str],
-                 rows: list[list[Any]]) -> int:
-    cols = [it["name_en"] for it in items]
-    pos = [cols.index(k) for k in key]
-    binds: dict[str, Any] = {}
-    tuples = []
-    for i, r in enumerate(rows):
-        names = []
-        for j, p in enumerate(pos):
-            binds[f"k{i}_{j}"] = r[p]
-            names.append(f"CAST(:k{i}_{j} AS {pg_type(items[p])})")
-        tuples.append(f"({', '.join(names)})")
-    return int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(table)} WHERE ({', '.join(quote(k) for k in key)}) "
-                                   f"IN (VALUES {', '.join(tuples)})"), binds) or 0)
+    return ins, upd, len(rows) - ins
 
 
 def pg_type(item: dict[str, Any]) -> str:

@@ -31,6 +31,11 @@ def _to_date(v: Any) -> date:
     if isinstance(v, date):
         return v
     s = str(v).strip()
+    if len(s) == 10 and s[4] == "-" and s[7] == "-":  # YYYY-MM-DD: the C parser (strptime is ~20x slower)
+        try:
+            return date.fromisoformat(s)
+        except ValueError:
+            pass
     for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日"):
         try:
             return datetime.strptime(s, fmt).date()

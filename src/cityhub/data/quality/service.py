@@ -117,10 +117,92 @@ def quality_checks(session: Session, actor: Actor, entry_id: uuid.UUID) -> list[
                                 .order_by(QualityCheck.created_at)))
 
 
-def run_entry_checks(session: Session, entry: CatalogEntry) -> list[QualityCheck]:
-    """Evaluate every check of the entry now (after a sync, or on demand), recording a result per check."""
-    res = session.scalar(select(Resource).where(Resource.entry_id == entry.id, Resource.kind == "table")
-                         .order_by(Resource.created_at))
+def _table(session: Session, entry: CatalogEntry) -> Resource | None:
+    return session.scalar(select(Resource).where(Resource.entry_id == entry.id, Resource.kind == "table")
+                          .order_by(Resource.created_at))
+
+
+def _latest(session: Session, check_id: uuid.UUID) -> QualityResult | None:
+    return session.scalar(select(QualityResult).where(QualityResult.check_id == check_id)
+                          .order_by(QualityResult.id.desc()).limit(1))
+
+
+class RunDelta:
+    """An entry's row checks counted over the rows one sync run writes, batch by batch (a sync.StageWatcher).
+
+    Before each merge the table's rows with the batch's keys are counted (their old values), after it the same
+    rows again (their new values): each check's failing count moves by the difference. Started from a latest
+    result that is current — made after the table's last load, over as many rows as it holds now — the run's
+    outcome is exact while costing the checks of its own rows only; otherwise (first load, a datastore write
+    since, no result yet) `outcome` answers None and the check is evaluated over the whole table.
+    """
+
+    def __init__(self, session: Session, entry: CatalogEntry, key: list[str]) -> None:
+        self.session, self.key = session, key
+        self.res = _table(session, entry)
+        self.table = self.res.table_name or "" if self.res is not None else ""
+        self.base: dict[uuid.UUID, QualityResult] = {}
+        self.checks: list[QualityCheck] = []
+        self.delta: dict[uuid.UUID, int] = {}
+        self.new_failing: dict[uuid.UUID, list[int]] = {}
+        if self.res is None or not self.table:
+            return
+        row_checks = [chk for chk in session.scalars(select(QualityCheck).where(QualityCheck.entry_id == entry.id))
+                      if chk.kind in checks.ROW_KINDS]
+        if not row_checks:
+            return
+        rows = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(self.table)}")) or 0)
+        for chk in row_checks:
+            latest = _latest(session, chk.id)
+            if latest is not None and latest.checked == rows and (self.res.loaded_at is None
+                                                                   or latest.at >= self.res.loaded_at):
+                self.base[chk.id] = latest
+                self.checks.append(chk)
+                self.delta[chk.id] = 0
+                self.new_failing[chk.id] = []
+
+    def _scope(self, stage: str) -> str:
+        table = quote(self.table)
+        on = " AND ".join(f"s.{quote(k)} = {table}.{quote(k)}" for k in self.key)
+        return f"EXISTS (SELECT 1 FROM {quote(stage)} AS s WHERE {on})"
+
+    def before(self, stage: str) -> None:
+        """Take away the failures among the rows the batch is about to replace."""
+        for chk in self.checks:
+            failed, _sample = checks.failing(self.session, self.table, chk.kind, chk.column,
+                                             chk.params, self._scope(stage))
+            self.delta[chk.id] -= failed
+
+    def after(self, stage: str) -> None:
+        """Add the failures among the batch's rows as merged."""
+        for chk in self.checks:
+            failed, sample = checks.failing(self.session, self.table, chk.kind, chk.column,
+                                            chk.params, self._scope(stage))
+            self.delta[chk.id] += failed
+            seen = self.new_failing[chk.id]
+            seen.extend(i for i in sample if i not in seen and len(seen) < checks.SAMPLE)
+
+    def outcome(self, chk: QualityCheck, total: int) -> checks.Outcome | None:
+        """The check over the whole table after the run, from its base result and the run's delta (None: no base)."""
+        base = self.base.get(chk.id)
+        if base is None:
+            return None
+        new = self.new_failing[chk.id]
+        old = [int(i) for i in base.sample if int(i) not in new]
+        still: list[int] = []
+        if old:  # earlier samples still failing (the run may have fixed them)
+            still = checks.failing(self.session, self.table, chk.kind, chk.column, chk.params,
+                                   f'"_id" IN ({", ".join(str(i) for i in old)})')[1]
+        return checks.Outcome(total, max(0, base.failed + self.delta[chk.id]), (new + still)[:checks.SAMPLE])
+
+
+def run_entry_checks(session: Session, entry: CatalogEntry, delta: RunDelta | None = None) -> list[QualityCheck]:
+    """Evaluate every check of the entry now (after a sync, or on demand), recording a result per check.
+
+    After an incremental sync `delta` carries the row checks over the run's rows: those checks are not re-run
+    over the table.
+    """
+    res = _table(session, entry)
     out = list(session.scalars(select(QualityCheck).where(QualityCheck.entry_id == entry.id)))
     now = clock.now()
     total, key = None, None
@@ -131,11 +213,15 @@ def run_entry_checks(session: Session, entry: CatalogEntry) -> list[QualityCheck
         if res is None or not res.table_name:
             outcome = checks.Outcome(0, 1 if chk.kind == "freshness" else 0, [], "no data loaded")
         else:
-            previous = None
-            if chk.kind == "row_count_change":
-                previous = session.scalar(select(QualityResult.checked).where(QualityResult.check_id == chk.id)
-                                          .order_by(QualityResult.id.desc()).limit(1))
-            outcome = checks.evaluate(session, res, chk.kind, chk.column, chk.params, previous, total, key)
+            found = delta.outcome(chk, total or 0) if delta is not None else None
+            if found is not None:
+                outcome = found
+            else:
+                previous = None
+                if chk.kind == "row_count_change":
+                    previous = session.scalar(select(QualityResult.checked).where(QualityResult.check_id == chk.id)
+                                              .order_by(QualityResult.id.desc()).limit(1))
+                outcome = checks.evaluate(session, res, chk.kind, chk.column, chk.params, previous, total, key)
         whole = chk.kind in checks.TABLE_KINDS
         score = (1.0 - outcome.failed) if whole else (1.0 - outcome.failed / outcome.checked
                                                       if outcome.checked else 1.0)

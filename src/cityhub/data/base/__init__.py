@@ -1,0 +1,1 @@
+"""Base databases as data: feeds from several units' entries merged into one golden record per key."""

@@ -1,0 +1,53 @@
+"""The resource center's base and thematic databases: golden records per base database, coverage per theme."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from cityhub.core import service as core
+from cityhub.core.deps import CurrentActor
+from cityhub.core.permissions import P
+from cityhub.data import schemas, service
+from cityhub.kit import i18n
+from cityhub.kit.errors import NotFound
+from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render
+
+router = APIRouter(prefix="/data/base", include_in_schema=False, route_class=SessionRoute)
+register_nav(NavItem("data", "Base and thematic databases", "/data/base", order=47, permissions=(P.DATA_READ,)))
+
+
+def _orgs(session: DbSession) -> dict[object, str]:
+    english = i18n.get_locale() == "en"
+    return {o.id: (o.name_en or o.name) if english else o.name for o in core.organization_all(session)}
+
+
+@router.get("")
+def overview(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """The base databases (golden records, feeds, conflicts) and the thematic databases (entries, units, freshness)."""
+    return render(request, "data/base.html", {"bases": service.base_overview(session, actor),
+                                              "themes": service.theme_coverage(session, actor),
+                                              "orgs": _orgs(session)})
+
+
+@router.get("/{base_db}")
+def base_db(request: Request, session: DbSession, actor: CurrentActor, base_db: str, key: str = "") -> Response:
+    """One base database: its feeds with freshness, open conflicts, and a golden-record lookup by key."""
+    if base_db not in schemas.BASE_DBS:
+        raise NotFound(i18n.gettext("Base database not found"))
+    summary = service.base_summary(session, actor, base_db)
+    record, missing = None, False
+    if key.strip():
+        try:
+            record = service.base_record_get(session, actor, base_db, key)
+        except NotFound:
+            missing = True
+    feeds = {str(f["feed_id"]): f for f in summary["feeds"]}
+    names: dict[str, str] = {}  # item → its Chinese name, from the feeds' entries (the most trusted first)
+    for entry in sorted(service.catalog_entries_by_ids(session, [f["entry_id"] for f in summary["feeds"]]),
+                        key=lambda e: [f["entry_id"] for f in summary["feeds"]].index(e.id)):
+        for it in entry.items:
+            names.setdefault(it["name_en"], it["name_cn"])
+    return render(request, "data/base_db.html", {
+        "summary": summary, "conflicts": service.base_conflicts(session, actor, base_db, 50), "record": record,
+        "missing": missing, "key": key, "orgs": _orgs(session), "feeds": feeds, "names": names})
