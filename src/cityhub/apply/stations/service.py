@@ -99,6 +99,8 @@ def _row(raw: dict[str, Any], districts: dict[str, uuid.UUID]) -> tuple[StationC
     problems: list[tuple[str, str]] = []
     if district not in districts:
         problems.append(("district", _("Name a district or county")))
+    if values["status"] == StationStatus.ACTIVE and values["commissioned_on"] is None:  # checked with the rest
+        problems.append(("commissioned_on", _("A station in service has a commissioning date")))
     try:
         body = StationCreate(**values)
     except ValidationError as e:
@@ -107,10 +109,11 @@ def _row(raw: dict[str, Any], districts: dict[str, uuid.UUID]) -> tuple[StationC
             msg = str(err["msg"])
             if not loc and ":" in msg:  # the model's own check names its field first
                 loc, msg = msg.split(":", 1)[0].removeprefix("Value error, "), msg.split(":", 1)[1].strip()
-            problems.append(("district" if loc == "district_org_id" else loc, msg))
+            problem = ("district" if loc == "district_org_id" else loc, msg)
+            if problem[0] not in {p[0] for p in problems}:
+                problems.append(problem)
         return None, problems
-    problems += [(("district" if f == "district_org_id" else f), m) for f, m in _problems(body, districts)
-                 if f != "district_org_id"]
+    problems += [(f, m) for f, m in _problems(body, districts) if f != "district_org_id"]
     return body, problems
 
 
