@@ -103,9 +103,14 @@ def evaluation_run_freeze(actor: Actor) -> None:
     require(manages(actor), "Only the bureau freezes an evaluation")
 
 
+def may_export(actor: Actor) -> bool:
+    """The bureau and auditors (who read everything) download the full report with every unit's breakdown."""
+    return manages(actor) or can(actor, P.AUDIT_READ)
+
+
 def evaluation_export(actor: Actor) -> None:
-    """The bureau (and auditors, who read everything) download the full report with every unit's breakdown."""
-    require(manages(actor) or can(actor, P.AUDIT_READ), "Only the bureau downloads the evaluation report")
+    """The bureau and auditors download the full report."""
+    require(may_export(actor), "Only the bureau downloads the evaluation report")
 
 
 def scorecard_read(actor: Actor, org_id: uuid.UUID, is_head: bool) -> bool:
