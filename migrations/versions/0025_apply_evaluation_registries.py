@@ -6,6 +6,8 @@ Revises: 0019
 """
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -20,7 +22,7 @@ depends_on = None
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 
 
-def _stamps() -> list[sa.Column]:  # type: ignore[type-arg]
+def _stamps() -> list[sa.Column[Any]]:
     return [sa.Column('id', sa.Uuid(), nullable=False),
             sa.Column('created_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
             sa.Column('updated_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False)]

@@ -15,6 +15,7 @@ from cityhub.apply import service as apply
 from cityhub.cloud import service as cloud
 from cityhub.cloud.schemas import SystemCreate
 from cityhub.core.actor import Actor
+from cityhub.kit.pagination import PageParams
 from tests.apply.test_pages import _csrf, _login
 from tests.compute.helpers import bureau_setup
 
@@ -89,7 +90,7 @@ def test_station_import_shows_every_bad_row_and_writes_nothing(client: TestClien
                     files={"file": ("r.csv", bad.encode(), "text/csv")})
     assert r.status_code == 422 and 'data-testid="import-errors"' in r.text
     assert ">3<" in r.text and ">4<" in r.text and "operator" in r.text and "band" in r.text
-    assert apply.stations.station_list(world.session, SYSTEM, apply.stations.PageParams(limit=1))[1] == 0
+    assert apply.stations.station_list(world.session, SYSTEM, PageParams(limit=1))[1] == 0
     good = HEADER + "cmcc,S1,丙区,解放碑,,,n41,active,2026-01-01\nctcc,S2,t-district,,,,n78,building,\n"
     r = client.post("/apply/stations/import", data={"csrf_token": _csrf(page)},
                     files={"file": ("r.csv", good.encode(), "text/csv")}, follow_redirects=False)
