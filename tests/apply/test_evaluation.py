@@ -130,7 +130,8 @@ def test_adjustments_need_a_reason_are_audited_and_rerank(world: Any) -> None:
     ev.evaluation_score_adjust(world.session, admin, run.id, world.orgs["dept_a"].id,
                                Adjustment(adjustment=-3, reason="迟报整改材料"))
     rank = ev.ranking(world.session, admin, run.id)
-    assert rank[0].org_id == b and rank[0].total == 90.0 and rank[0].adjusted
+    assert rank[0].org_id == b and rank[0].total == 90.0 and not rank[0].adjusted  # assessed, not adjusted
+    assert next(r for r in rank if r.org_id == world.orgs["dept_a"].id).adjusted
     a = ev.scorecard(world.session, admin, run.id, world.orgs["dept_a"].id)
     assert a.total == pytest.approx(a.computed - 3) and a.adjustment_reason == "迟报整改材料"
     # recomputing a draft keeps the bureau's scores and adjustments

@@ -72,7 +72,7 @@ def test_the_bureau_runs_adjusts_and_freezes_and_units_see_their_own(client: Tes
     assert client.get(f"{run_url}/report.xlsx").status_code == 403
     card = client.get(f"{run_url}/units/{a}").text
     radar = _data(card)
-    assert len(radar["indicators"]) == 8 and 'data-testid="breakdown"' in card and "上云率" in card
+    assert 0 < len(radar["indicators"]) <= 8 and 'data-testid="breakdown"' in card and "上云率" in card
     assert client.get(f"{run_url}/units/{b}").status_code == 404
     assert "评比" in client.get("/apply/evaluation").text and "我的评分卡" in client.get("/apply/evaluation").text
     client.cookies.set("cityhub_lang", "en")

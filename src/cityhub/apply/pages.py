@@ -229,8 +229,9 @@ def scorecard(request: Request, session: DbSession, actor: CurrentActor, run_id:
     run = ev.run_get(session, actor, run_id)
     scheme = ev.scheme_get(session, actor, run.scheme_id)
     names = {i.key: labels.label(i.key, "apply.indicator") for i in card.breakdown}
-    chart = {"indicators": [{"name": names[i.key], "max": 100} for i in card.breakdown],
-             "scores": [i.score if i.score is not None else 0 for i in card.breakdown], "label": card.org_name}
+    scored = [i for i in card.breakdown if i.score is not None]  # what does not apply is not drawn as a zero
+    chart = {"indicators": [{"name": names[i.key], "max": 100} for i in scored],
+             "scores": [i.score for i in scored], "label": card.org_name}
     return render(request, "apply/scorecard.html", {"card": card, "scheme": scheme, "title": _scheme_title(scheme),
                                                     "names": names, "chart": chart})
 

@@ -386,7 +386,7 @@ def ranking(session: Session, actor: Actor, run_id: uuid.UUID) -> list[RankRow]:
     names = {o.id: o.name for o in core.organization_all(session)}
     rows = session.scalars(select(EvalScore).where(EvalScore.run_id == run.id).order_by(EvalScore.rank))
     return [RankRow(org_id=s.org_id, org_name=names.get(s.org_id, ""), rank=s.rank, total=s.total,
-                    adjusted=bool(s.adjustment) or bool(s.manual)) for s in rows]
+                    adjusted=bool(s.adjustment)) for s in rows]
 
 
 def _is_head(session: Session, actor: Actor, org_id: uuid.UUID) -> bool:

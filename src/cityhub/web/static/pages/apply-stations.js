@@ -12,7 +12,7 @@
     const max = Math.max(10, ...page.districts.map((d) => d.value));
     cityhub.chart(el, {
       tooltip: {trigger: 'item', formatter: cityhub.tip((p) => p.name + '：' + (p.value || 0))},
-      visualMap: {min: 0, max: max, left: 10, bottom: 10, calculable: true, text: [String(max), '0'],
+      visualMap: {min: 0, max: max, left: 10, bottom: 10, calculable: true,
         inRange: {color: ['#e3f2fd', '#64b5f6', '#1565c0', '#0d2c6b']}, itemHeight: 90},
       series: [{name: page.label, type: 'map', map: 'chongqing', roam: true, zoom: 1.1,
         label: {show: false}, emphasis: {label: {show: true}},
