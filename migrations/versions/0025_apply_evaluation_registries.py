@@ -1,5 +1,5 @@
-"""apply: the annual evaluation (schemes as data, yearly runs, each unit's scores, adjustments, freeze) and the
-5G base-station register (issue 21)
+"""apply: the annual evaluation (schemes as data, yearly runs, each unit's scores, adjustments, freeze), the
+5G base-station register and the backbone / interconnect links (issue 21)
 
 Revision ID: 0025
 Revises: 0019
@@ -94,8 +94,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_apply_base_station_district_org_id'), ['district_org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_apply_base_station_status'), ['status'], unique=False)
 
+    op.create_table('apply_network_link',
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('kind', sa.Enum('backbone_egress', 'interconnect', 'direct_city', name='linkkind', native_enum=False, length=20), nullable=False),
+    sa.Column('endpoint_a', sa.String(length=120), nullable=False),
+    sa.Column('endpoint_b', sa.String(length=120), nullable=False),
+    sa.Column('capacity_gbps', sa.Float(), nullable=False),
+    sa.Column('status', sa.Enum('planned', 'building', 'active', 'retired', name='stationstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('commissioned_on', sa.Date(), nullable=True),
+    *_stamps(),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_apply_network_link')),
+    sa.UniqueConstraint('name', name=op.f('uq_apply_network_link_name'))
+    )
+    with op.batch_alter_table('apply_network_link', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_apply_network_link_kind'), ['kind'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('apply_network_link', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_apply_network_link_kind'))
+    op.drop_table('apply_network_link')
     with op.batch_alter_table('apply_base_station', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_apply_base_station_status'))
         batch_op.drop_index(batch_op.f('ix_apply_base_station_district_org_id'))

@@ -98,6 +98,17 @@ def test_station_import_shows_every_bad_row_and_writes_nothing(client: TestClien
     page = client.get("/apply/stations").text
     assert _data(page)["districts"] == [{"name": "丙区", "value": 1}]
     assert "中国移动" in page and "建设中" in page
+    r = client.post("/apply/links", data={"csrf_token": _csrf(page), "name": "渝蓉直联", "kind": "direct_city",
+                                          "endpoint_a": "重庆", "endpoint_b": "成都", "capacity_gbps": "100",
+                                          "status": "active", "commissioned_on": "2026-02-01"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and "msg=" in r.headers["location"]
+    r = client.post("/apply/links", data={"csrf_token": _csrf(page), "name": "坏的", "kind": "direct_city",
+                                          "endpoint_a": "重庆", "endpoint_b": "成都", "capacity_gbps": "很多"},
+                    follow_redirects=True)
+    assert "capacity_gbps" in r.text
+    page = client.get("/apply/stations").text
+    assert "渝蓉直联" in page and "省际直联" in page and "坏的" not in page
     client.cookies.clear()
     _login(client, "t-b-member")
     page = client.get("/apply/stations").text

@@ -9,7 +9,7 @@ import pytest
 
 from cityhub.apply import service as apply
 from cityhub.apply.progress import service as progress
-from cityhub.apply.schemas import StationCreate
+from cityhub.apply.schemas import LinkCreate, StationCreate
 from cityhub.core.actor import Actor
 from cityhub.kit.errors import Conflict, Forbidden, ValidationFailed
 from cityhub.kit.pagination import PageParams
@@ -77,3 +77,30 @@ def test_density_per_district_and_the_5g_target_count_stations_in_service(world:
     assert dens == {"丙区": (3, 5)}
     assert progress.source_value(world.session, "connect.base_stations_active") == 3.0
     assert st.station_list(world.session, admin, PageParams(limit=10), status="active")[1] == 3
+
+
+def test_links_in_service_feed_the_backbone_interconnect_and_direct_city_targets(world: Any) -> None:
+    admin = world.actors["platform_admin"]
+
+    def link(name: str, kind: str, b: str, gbps: float, status: str = "active") -> Any:
+        return st.network_link_create(world.session, admin, LinkCreate(
+            name=name, kind=kind, endpoint_a="重庆", endpoint_b=b, capacity_gbps=gbps, status=status,
+            commissioned_on="2026-01-01" if status == "active" else None))
+
+    with pytest.raises(Forbidden):
+        st.network_link_create(world.session, world.actors["org_admin_a"], LinkCreate(
+            name="x", kind="interconnect", endpoint_a="a", endpoint_b="b", capacity_gbps=1))
+    link("出口一", "backbone_egress", "北京", 4000)
+    link("出口二", "backbone_egress", "上海", 2500)
+    link("出口三", "backbone_egress", "广州", 9000, "building")  # not in service: not counted
+    link("直联点", "interconnect", "国家直联点", 40)
+    for i, city in enumerate(("成都", "贵阳", "成都")):
+        link(f"直联{i}", "direct_city", city, 10)
+    with pytest.raises(Conflict):
+        link("直联点", "interconnect", "国家直联点", 40)
+    with pytest.raises(ValueError, match="commissioned_on"):
+        LinkCreate(name="y", kind="interconnect", endpoint_a="a", endpoint_b="b", capacity_gbps=1, status="active")
+    assert progress.source_value(world.session, "connect.backbone_egress_tbps") == 6.5
+    assert progress.source_value(world.session, "connect.interconnect_g") == 40.0
+    assert progress.source_value(world.session, "connect.direct_cities") == 2.0  # 成都 twice is one city
+    assert len(st.link_list(world.session, world.actors["org_member_b"])) == 7

@@ -83,7 +83,8 @@ EXPECTATIONS += [
            body=lambda w: {"title_zh": "评比改"}),
     Expect("GET", f"{E}/runs", ANY_USER),
     Expect("POST", f"{E}/runs", BUREAU, body=lambda w: {"scheme_id": str(w.extra["apply"]["scheme"].id),
-                                                         "year": 2025}),
+                                                         "year": 2025},
+           refs={"scheme_id": "schemes are the city's rules, not a unit's: only the bureau names one"}),
     Expect("GET", RUN, ANY_USER, params=_p("run_id", "run")),
     Expect("GET", f"{RUN}/ranking", ANY_USER, params=_p("run_id", "run")),
     Expect("GET", f"{RUN}/units/{{org_id}}", UNIT_A, params=_unit),
@@ -97,4 +98,8 @@ EXPECTATIONS += [
            refs={"district_org_id": "the register names any district of the city"}),
     Expect("POST", f"{P}/base-stations/import", BUREAU, note="(an empty body: 422 for the bureau)"),
     Expect("GET", f"{P}/base-stations/density", ANY_USER),
+    Expect("GET", f"{P}/links", ANY_USER),
+    Expect("POST", f"{P}/links", BUREAU, body=lambda w: {
+        "name": "az-link", "kind": "interconnect", "endpoint_a": "重庆", "endpoint_b": "国家直联点",
+        "capacity_gbps": 10}),
 ]

@@ -217,3 +217,15 @@ async def base_station_import(request: Request, session: DbSession, actor: Curre
 def base_station_density(session: DbSession, actor: CurrentActor) -> Any:
     """Stations in service and registered per district (the density map)."""
     return apply.stations.density(session, actor)
+
+
+@router.get("/links", response_model=list[schemas.Link])
+def network_links(session: DbSession, actor: CurrentActor) -> Any:
+    """The backbone and interconnect links."""
+    return apply.stations.link_list(session, actor)
+
+
+@router.post("/links", response_model=schemas.Link, status_code=201)
+def network_link_create(session: DbSession, actor: CurrentActor, body: schemas.LinkCreate) -> Any:
+    """Register a link (the bureau)."""
+    return apply.stations.network_link_create(session, actor, body)

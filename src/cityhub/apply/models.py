@@ -191,3 +191,25 @@ class BaseStation(UUIDPk, Timestamps, Base):
     status: Mapped[StationStatus] = mapped_column(status_type(StationStatus), default=StationStatus.PLANNED,
                                                   index=True)
     commissioned_on: Mapped[date | None] = mapped_column(Date, default=None)
+
+
+class LinkKind(StrEnum):
+    """What a network link counts towards: backbone egress (Tbps), the national interconnect (G), a direct city."""
+
+    BACKBONE_EGRESS = "backbone_egress"
+    INTERCONNECT = "interconnect"
+    DIRECT_CITY = "direct_city"
+
+
+class NetworkLink(UUIDPk, Timestamps, Base):
+    """A backbone or interconnect link: its endpoints, capacity, status and commissioning date."""
+
+    __tablename__ = "apply_network_link"
+
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[LinkKind] = mapped_column(status_type(LinkKind), index=True)
+    endpoint_a: Mapped[str] = mapped_column(String(120))
+    endpoint_b: Mapped[str] = mapped_column(String(120))
+    capacity_gbps: Mapped[float] = mapped_column(Float)
+    status: Mapped[StationStatus] = mapped_column(status_type(StationStatus), default=StationStatus.PLANNED)
+    commissioned_on: Mapped[date | None] = mapped_column(Date, default=None)

@@ -40,7 +40,7 @@ register_nav(
     NavItem("apply", "Programme targets", "/apply", order=10, permissions=(P.APPLY_READ,)),
     NavItem("apply", "Progress review", "/apply/review", order=20, permissions=(P.APPLY_REVIEW,)),
     NavItem("apply", "Annual evaluation", "/apply/evaluation", order=30, permissions=(P.APPLY_READ,)),
-    NavItem("apply", "5G base stations", "/apply/stations", order=40, permissions=(P.APPLY_READ,)),
+    NavItem("apply", "Network infrastructure", "/apply/stations", order=40, permissions=(P.APPLY_READ,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -250,6 +250,7 @@ def _stations_page(request: Request, session: DbSession, actor: CurrentActor, di
         "items": items, "total": total, "page": page, "density": sorted(density, key=lambda d: -d.active),
         "names": names, "district_org_id": district_org_id, "status": status, "manages": policies.manages(actor),
         "active": sum(d.active for d in density), "registered": sum(d.total for d in density), "errors": errors,
+        "links": apply.stations.link_list(session, actor), "today": clock.now().date().isoformat(),
         "chart": {"districts": [{"name": d.name, "value": d.active} for d in density],
                   "label": _("Base stations in service")}}, status_code=422 if errors else 200)
 
@@ -277,3 +278,19 @@ async def stations_import(request: Request, session: DbSession, actor: CurrentAc
         return _stations_page(request, session, actor, None, None, 0, [{"row": d.get("row", ""), **d} for d in errors])
     return redirect_with_message("/apply/stations", _("Imported: %(created)d new, %(updated)d updated") % {
         "created": out.created, "updated": out.updated})
+
+
+@router.post("/links")
+def link_create(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                name: Annotated[str, Form(max_length=120)], kind: Annotated[str, Form(max_length=20)],
+                endpoint_a: Annotated[str, Form(max_length=120)], endpoint_b: Annotated[str, Form(max_length=120)],
+                capacity_gbps: Annotated[str, Form(max_length=20)],
+                status: Annotated[str, Form(max_length=20)] = "planned",
+                commissioned_on: Annotated[date | None, Form()] = None) -> Response:
+    """The bureau registers a backbone or interconnect link."""
+    with form_action(request, session, csrf_token, _("Link registered")) as done:
+        apply.stations.network_link_create(session, actor, schemas.LinkCreate.model_validate({
+            "name": name, "kind": kind, "endpoint_a": endpoint_a, "endpoint_b": endpoint_b,
+            "capacity_gbps": _number(capacity_gbps, "capacity_gbps"), "status": status,
+            "commissioned_on": commissioned_on}))
+    return done.redirect("/apply/stations#links")

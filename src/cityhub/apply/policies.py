@@ -130,3 +130,8 @@ def base_station_create(actor: Actor) -> None:
 def base_station_import(actor: Actor) -> None:
     """The bureau imports the operators' returns."""
     base_station_create(actor)
+
+
+def network_link_create(actor: Actor) -> None:
+    """The bureau registers backbone and interconnect links."""
+    base_station_create(actor)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from cityhub.apply.models import EvalStatus, Method, NodeKind, OrgType, ReportStatus, StationStatus
+from cityhub.apply.models import EvalStatus, LinkKind, Method, NodeKind, OrgType, ReportStatus, StationStatus
 from cityhub.kit import labels
 from cityhub.kit.schemas import IDSchema, InputModel, ReadModel, Timestamped
 
@@ -356,3 +356,39 @@ class DistrictDensity(BaseModel):
     name: str
     active: int
     total: int
+
+
+# ---------------------------------------------------------------- backbone and interconnect links
+
+labels.register(LinkKind, {LinkKind.BACKBONE_EGRESS: "Backbone egress", LinkKind.INTERCONNECT: "National interconnect",
+                           LinkKind.DIRECT_CITY: "Provincial direct connection"})
+
+
+class LinkCreate(InputModel):
+    """A backbone or interconnect link."""
+
+    name: str = Field(min_length=1, max_length=120)
+    kind: LinkKind
+    endpoint_a: str = Field(min_length=1, max_length=120)
+    endpoint_b: str = Field(min_length=1, max_length=120)
+    capacity_gbps: float = Field(gt=0, le=1_000_000)
+    status: StationStatus = StationStatus.PLANNED
+    commissioned_on: date | None = None
+
+    @model_validator(mode="after")
+    def _commissioned(self) -> LinkCreate:
+        if self.status == StationStatus.ACTIVE and self.commissioned_on is None:
+            raise ValueError("commissioned_on: a link in service has a commissioning date")
+        return self
+
+
+class Link(Timestamped):
+    """A link as stored."""
+
+    name: str
+    kind: LinkKind
+    endpoint_a: str
+    endpoint_b: str
+    capacity_gbps: float
+    status: StationStatus
+    commissioned_on: date | None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import Adjustment, ReportCreate, RunCreate
+from cityhub.apply.schemas import Adjustment, LinkCreate, ReportCreate, RunCreate
 from cityhub.core import service as core
 from cityhub.demo.city import BUREAU_CODE
 from cityhub.kit import clock
@@ -48,6 +48,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     start, deadline = today - timedelta(days=3 * 365), today + timedelta(days=365)
     seeded = apply.programme_seed(session, ctx.actor, start, deadline)
     stations = _stations(session, ctx, start, today)
+    _links(session, ctx, start)
     refreshed = apply.progress_refresh(session, ctx.actor)
     reviewer = core.actor_for_username(session, REVIEWER)
     orgs = {o.id: o.code for o in core.organization_all(session)}
@@ -111,6 +112,30 @@ def _stations(session: Session, ctx: DemoContext, start: date, today: date) -> i
         lines.append(f"{op},{op.upper()}-{o.code}-{i:05d},{o.code},{o.name}{i % 97 + 1}号站点,{lon},{lat},"
                      f"{ctx.rng.choice(bands[op])},{status},{day or ''}")
     return apply.stations.base_station_import(session, ctx.actor, "\n".join(lines).encode()).created
+
+
+LINKS = (  # (name, kind, far end, Gbps, commissioned this many days after the plan's start; None = building)
+    ("重庆—北京 骨干出口扩容", "backbone_egress", "北京", 4_000, 120),
+    ("重庆—上海 骨干出口扩容", "backbone_egress", "上海", 3_200, 400),
+    ("重庆—广州 骨干出口扩容", "backbone_egress", "广州", 2_800, 700),
+    ("重庆—西安 骨干出口扩容", "backbone_egress", "西安", 2_400, None),
+    ("国家级互联网骨干直联点 一期", "interconnect", "国家直联点", 40, 200),
+    ("国家级互联网骨干直联点 二期", "interconnect", "国家直联点", 30, 800),
+    *((f"省际直联 重庆—{c}", "direct_city", c, 10, 60 * i) for i, c in enumerate(
+        ("成都", "贵阳", "昆明", "西安", "武汉", "长沙", "南宁", "兰州", "西宁", "拉萨", "银川", "乌鲁木齐", "呼和浩特",
+         "郑州", "合肥", "南京", "杭州", "福州", "南昌", "济南", "石家庄", "太原"), 1)),
+)
+
+
+def _links(session: Session, ctx: DemoContext, start: date) -> None:
+    """The backbone and interconnect links the plan counts (skipped when links exist)."""
+    if apply.stations.link_list(session, ctx.actor):
+        return
+    for name, kind, far, gbps, days in LINKS:
+        apply.stations.network_link_create(session, ctx.actor, LinkCreate(
+            name=name, kind=kind, endpoint_a="重庆", endpoint_b=far, capacity_gbps=gbps,
+            status="active" if days is not None else "building",
+            commissioned_on=start + timedelta(days=days) if days is not None else None))
 
 
 def _evaluations(session: Session, ctx: DemoContext, year: int) -> int:

@@ -1,10 +1,13 @@
-"""The 5G base-station register (联): stations by operator and district, CSV import, density per district.
+"""The network registers (联): 5G base stations, and backbone / interconnect links.
+
+Base stations by operator and district (CSV import, density per district); links whose capacities and
+direct-connect cities feed the plan's network targets (`link_totals`).
 
 The bureau keeps the register; every member of staff reads it. An import validates **every** row first and writes
 only when none is wrong: a bad file answers 422 with each problem as `{"row", "field", "message"}` (row 2 is the
 first data row, as a spreadsheet numbers it) and the register is as it was. A row whose operator and site code
 are already registered updates that station (operators send their full return each quarter). Stations **in
-service** count towards the plan's 30,000 new base stations (`apply.base_stations_active`).
+service** count towards the plan's 30,000 new base stations (`connect.base_stations_active`).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, reference
-from cityhub.apply.models import BaseStation, StationStatus
-from cityhub.apply.schemas import DistrictDensity, ImportResult, StationCreate
+from cityhub.apply.models import BaseStation, LinkKind, NetworkLink, StationStatus
+from cityhub.apply.schemas import DistrictDensity, ImportResult, LinkCreate, StationCreate
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.kit import labels
@@ -185,3 +188,35 @@ def density(session: Session, actor: Actor) -> list[DistrictDensity]:
                             total=counts.get(o.id, [0, 0])[1])
             for o in core.organization_all(session) if o.kind in DISTRICT_KINDS]
 
+
+
+# ---------------------------------------------------------------- backbone and interconnect links
+
+
+def link_list(session: Session, actor: Actor) -> list[NetworkLink]:
+    """Every link, by kind and name (every member of staff reads them)."""
+    policies.target_read(actor)
+    return list(session.scalars(select(NetworkLink).order_by(NetworkLink.kind, NetworkLink.name)))
+
+
+def network_link_create(session: Session, actor: Actor, body: LinkCreate) -> NetworkLink:
+    """The bureau registers a link."""
+    policies.network_link_create(actor)
+    if session.scalar(select(NetworkLink.id).where(NetworkLink.name == body.name)) is not None:
+        raise Conflict(_("A link with this name exists"), details=[{"field": "name", "message": "taken"}])
+    link = NetworkLink(**body.model_dump())
+    session.add(link)
+    session.flush()
+    core.audit_record(session, actor, "network_link_create", target_type="apply_network_link", target_id=link.id,
+                      after={"name": link.name, "kind": link.kind, "capacity_gbps": link.capacity_gbps,
+                             "status": link.status})
+    return link
+
+
+def link_totals(session: Session) -> dict[str, float]:
+    """Links in service: backbone egress (Tbps), interconnect (G), distinct direct-connect cities (the targets)."""
+    rows = session.execute(select(NetworkLink.kind, NetworkLink.capacity_gbps, NetworkLink.endpoint_b)
+                           .where(NetworkLink.status == StationStatus.ACTIVE)).tuples().all()
+    return {"backbone_egress_tbps": round(sum(c for k, c, _b in rows if k == LinkKind.BACKBONE_EGRESS) / 1000, 3),
+            "interconnect_g": round(sum(c for k, c, _b in rows if k == LinkKind.INTERCONNECT), 1),
+            "direct_cities": float(len({b for k, _c, b in rows if k == LinkKind.DIRECT_CITY}))}

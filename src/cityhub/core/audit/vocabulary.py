@@ -133,6 +133,7 @@ _PHRASES = {
     "evaluation_run_freeze": "froze annual evaluation",
     "base_station_create": "registered 5G base station",
     "base_station_import": "imported 5G base stations",
+    "network_link_create": "registered network link",
 }
 # where the target does not simply follow the phrase (or is the actor themself)
 _PLACED = {
@@ -187,6 +188,7 @@ labels.register(TARGET, {
     "apply_eval_run": "Annual evaluation",
     "apply_eval_score": "Evaluation result",
     "apply_base_station": "5G base station",
+    "apply_network_link": "Network link",
 })
 
 labels.register(FIELD, {
