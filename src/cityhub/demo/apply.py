@@ -121,7 +121,7 @@ LINKS = (  # (name, kind, far end, Gbps, commissioned this many days after the p
     ("重庆—西安 骨干出口扩容", "backbone_egress", "西安", 2_400, None),
     ("国家级互联网骨干直联点 一期", "interconnect", "国家直联点", 40, 200),
     ("国家级互联网骨干直联点 二期", "interconnect", "国家直联点", 30, 800),
-    *((f"省际直联 重庆—{c}", "direct_city", c, 10, 60 * i) for i, c in enumerate(
+    *((f"省际直联 重庆—{c}", "direct_city", c, 10, 45 * i) for i, c in enumerate(
         ("成都", "贵阳", "昆明", "西安", "武汉", "长沙", "南宁", "兰州", "西宁", "拉萨", "银川", "乌鲁木齐", "呼和浩特",
          "郑州", "合肥", "南京", "杭州", "福州", "南昌", "济南", "石家庄", "太原"), 1)),
 )
