@@ -161,6 +161,6 @@ def test_seed_loads_the_plan_once(world: Any) -> None:
     assert first.created >= 25 and first.existing == 0
     assert apply.programme_seed(world.session, SYSTEM).created == 0
     five_g = apply.target_by_code(world.session, SYSTEM, "connect.5g_base_stations")
-    assert (five_g.target_value, five_g.method, five_g.deadline) == (30_000, "reported", date(2022, 12, 31))
+    assert (five_g.target_value, five_g.method, five_g.deadline) == (30_000, "computed", date(2022, 12, 31))
     assert apply.target_by_code(world.session, SYSTEM, "cloud.integration_district").target_value == 50
     assert [v.origin for v in apply.target_history(world.session, SYSTEM, five_g.id)] == ["baseline"]

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import ReportCreate, TargetCreate
+from cityhub.apply.schemas import IndicatorSpec, ReportCreate, RunCreate, SchemeCreate, StationCreate, TargetCreate
 from tests.authz import ANY_USER, Expect, roles
 
 P = "/api/v1/apply"
@@ -27,7 +27,14 @@ def prepare(w: Any) -> None:
     leaf = apply.target_create(w.session, admin, TargetCreate(code="az-leaf", title_zh="删", parent_id=root.id))
     r = apply.report_create(w.session, w.actors["org_member_a"], t.id, ReportCreate(
         value=3, evidence_url="https://example.gov.cn/e.pdf"))
-    w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r}
+    scheme = apply.evaluation.evaluation_scheme_create(w.session, admin, SchemeCreate(
+        code="az-eval", title_zh="评比", org_type="department",
+        indicators=[IndicatorSpec(key="cloud.on_cloud", weight=50), IndicatorSpec(key="bureau.assessment", weight=50)]))
+    run = apply.evaluation.evaluation_run_compute(w.session, admin, RunCreate(scheme_id=scheme.id, year=2026))
+    station = apply.stations.base_station_create(w.session, admin, StationCreate(
+        operator="cmcc", site_code="AZ-1", district_org_id=w.orgs["district"].id, band="n41"))
+    w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r, "scheme": scheme, "run": run,
+                        "station": station}
 
 
 def _p(param: str, name: str) -> Any:
@@ -55,4 +62,44 @@ EXPECTATIONS = [
            body=lambda w: {"approve": True}),
     Expect("POST", f"{P}/progress/refresh", BUREAU),
     Expect("GET", f"{P}/sources", ANY_USER),
+]
+
+E = f"{P}/evaluation"
+RUN = f"{E}/runs/{{run_id}}"
+UNIT_A = roles("platform_admin", "auditor", "org_admin_a", "org_member_a")  # the bureau, auditors, the unit
+
+
+def _unit(w: Any) -> dict[str, Any]:
+    return {"run_id": w.extra["apply"]["run"].id, "org_id": w.orgs["dept_a"].id}
+
+
+EXPECTATIONS += [
+    Expect("GET", f"{E}/indicators", ANY_USER),
+    Expect("GET", f"{E}/schemes", ANY_USER),
+    Expect("POST", f"{E}/schemes", BUREAU, body=lambda w: {
+        "code": "az-eval2", "title_zh": "评比二", "org_type": "district",
+        "indicators": [{"key": "cloud.on_cloud", "weight": 100}]}),
+    Expect("PATCH", f"{E}/schemes/{{scheme_id}}", BUREAU, params=_p("scheme_id", "scheme"),
+           body=lambda w: {"title_zh": "评比改"}),
+    Expect("GET", f"{E}/runs", ANY_USER),
+    Expect("POST", f"{E}/runs", BUREAU, body=lambda w: {"scheme_id": str(w.extra["apply"]["scheme"].id),
+                                                         "year": 2025},
+           refs={"scheme_id": "schemes are the city's rules, not a unit's: only the bureau names one"}),
+    Expect("GET", RUN, ANY_USER, params=_p("run_id", "run")),
+    Expect("GET", f"{RUN}/ranking", ANY_USER, params=_p("run_id", "run")),
+    Expect("GET", f"{RUN}/units/{{org_id}}", UNIT_A, params=_unit),
+    Expect("POST", f"{RUN}/units/{{org_id}}/adjustment", BUREAU, params=_unit,
+           body=lambda w: {"adjustment": 2, "reason": "材料齐全"}),
+    Expect("POST", f"{RUN}/freeze", BUREAU, params=_p("run_id", "run")),
+    Expect("GET", f"{RUN}/report.xlsx", roles("platform_admin", "auditor"), params=_p("run_id", "run")),
+    Expect("GET", f"{P}/base-stations", ANY_USER),
+    Expect("POST", f"{P}/base-stations", BUREAU, body=lambda w: {
+        "operator": "ctcc", "site_code": "AZ-2", "district_org_id": str(w.orgs["district"].id), "band": "n78"},
+           refs={"district_org_id": "the register names any district of the city"}),
+    Expect("POST", f"{P}/base-stations/import", BUREAU, note="(an empty body: 422 for the bureau)"),
+    Expect("GET", f"{P}/base-stations/density", ANY_USER),
+    Expect("GET", f"{P}/links", ANY_USER),
+    Expect("POST", f"{P}/links", BUREAU, body=lambda w: {
+        "name": "az-link", "kind": "interconnect", "endpoint_a": "重庆", "endpoint_b": "国家直联点",
+        "capacity_gbps": 10}),
 ]

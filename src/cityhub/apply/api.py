@@ -6,17 +6,20 @@ Routes return what the service returns; `response_model` validates and serialise
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from cityhub.apply import schemas
 from cityhub.apply import service as apply
 from cityhub.core.deps import CurrentActor
+from cityhub.kit.pagination import Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession, SessionRoute
 
 router = APIRouter(prefix="/api/v1/apply", tags=["apply"], route_class=SessionRoute)
+Paging = Annotated[PageParams, Depends(page_params)]
+E = "/evaluation"
 
 
 @router.get("/targets", response_model=list[schemas.Progress])
@@ -97,3 +100,132 @@ def progress_refresh(session: DbSession, actor: CurrentActor) -> Any:
 def sources(actor: CurrentActor, layer: str | None = Query(None, max_length=20)) -> Any:
     """The named progress sources computed targets may use."""
     return [s for s in apply.sources() if layer is None or s["layer"] == layer]
+
+
+# ---------------------------------------------------------------- annual evaluation
+
+
+@router.get(f"{E}/indicators")
+def evaluation_indicators(actor: CurrentActor) -> list[dict[str, Any]]:
+    """The indicators a scheme may weigh (measured from the platform, or scored by the bureau)."""
+    return apply.evaluation.indicators(actor)
+
+
+@router.get(f"{E}/schemes", response_model=list[schemas.Scheme])
+def evaluation_schemes(session: DbSession, actor: CurrentActor) -> Any:
+    """Every evaluation scheme."""
+    return apply.evaluation.scheme_list(session, actor)
+
+
+@router.post(f"{E}/schemes", response_model=schemas.Scheme, status_code=201)
+def evaluation_scheme_create(session: DbSession, actor: CurrentActor, body: schemas.SchemeCreate) -> Any:
+    """Add a scheme (the bureau)."""
+    return apply.evaluation.evaluation_scheme_create(session, actor, body)
+
+
+@router.patch(f"{E}/schemes/{{scheme_id}}", response_model=schemas.Scheme)
+def evaluation_scheme_update(session: DbSession, actor: CurrentActor, scheme_id: uuid.UUID,
+                             body: schemas.SchemeUpdate) -> Any:
+    """Change a scheme (the bureau); computed runs keep their own copy of the indicators."""
+    return apply.evaluation.evaluation_scheme_update(session, actor, scheme_id, body)
+
+
+@router.get(f"{E}/runs", response_model=list[schemas.Run])
+def evaluation_runs(session: DbSession, actor: CurrentActor) -> Any:
+    """Every yearly run."""
+    return apply.evaluation.run_list(session, actor)
+
+
+@router.post(f"{E}/runs", response_model=schemas.Run, status_code=201)
+def evaluation_run_compute(session: DbSession, actor: CurrentActor, body: schemas.RunCreate) -> Any:
+    """Compute (or recompute a draft of) a scheme's run for a year (the bureau); a frozen run is a 409."""
+    return apply.evaluation.evaluation_run_compute(session, actor, body)
+
+
+@router.get(f"{E}/runs/{{run_id}}", response_model=schemas.Run)
+def evaluation_run(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Any:
+    """One run."""
+    return apply.evaluation.run_get(session, actor, run_id)
+
+
+@router.get(f"{E}/runs/{{run_id}}/ranking", response_model=list[schemas.RankRow])
+def evaluation_ranking(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Any:
+    """Every unit's rank and total (every member of staff)."""
+    return apply.evaluation.ranking(session, actor, run_id)
+
+
+@router.get(f"{E}/runs/{{run_id}}/units/{{org_id}}", response_model=schemas.ScoreCard)
+def evaluation_scorecard(session: DbSession, actor: CurrentActor, run_id: uuid.UUID, org_id: uuid.UUID) -> Any:
+    """A unit's scorecard with the breakdown (the bureau, the unit's staff and its 云长)."""
+    return apply.evaluation.scorecard(session, actor, run_id, org_id)
+
+
+@router.post(f"{E}/runs/{{run_id}}/units/{{org_id}}/adjustment", response_model=schemas.ScoreCard)
+def evaluation_score_adjust(session: DbSession, actor: CurrentActor, run_id: uuid.UUID, org_id: uuid.UUID,
+                            body: schemas.Adjustment) -> Any:
+    """The bureau's adjustment and scores for a unit, with a reason (audited); a frozen run is a 409."""
+    apply.evaluation.evaluation_score_adjust(session, actor, run_id, org_id, body)
+    return apply.evaluation.scorecard(session, actor, run_id, org_id)
+
+
+@router.post(f"{E}/runs/{{run_id}}/freeze", response_model=schemas.Run)
+def evaluation_run_freeze(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Any:
+    """Freeze a run (the bureau): nothing in it changes afterwards."""
+    return apply.evaluation.evaluation_run_freeze(session, actor, run_id)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(f"{E}/runs/{{run_id}}/report.xlsx", responses={200: {"content": {XLSX: {}}}})
+def evaluation_report(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
+    """The run as a workbook: the ranking and every indicator's score (the bureau, auditors)."""
+    content = apply.evaluation.export_xlsx(session, actor, run_id)
+    return Response(content, media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="evaluation-{run_id}.xlsx"'})
+
+
+# ---------------------------------------------------------------- 5G base stations
+
+
+@router.get("/base-stations", response_model=Page[schemas.Station])
+def base_stations(session: DbSession, actor: CurrentActor, page: Paging, district_org_id: uuid.UUID | None = None,
+                  status: str | None = Query(None, pattern="^(planned|building|active|retired)$"),
+                  operator: str | None = Query(None, max_length=20)) -> Any:
+    """The register, filtered by district, status or operator."""
+    items, total = apply.stations.station_list(session, actor, page, district_org_id=district_org_id,
+                                               status=status, operator=operator)
+    return page_response(schemas.Station, items, total, page)
+
+
+@router.post("/base-stations", response_model=schemas.Station, status_code=201)
+def base_station_create(session: DbSession, actor: CurrentActor, body: schemas.StationCreate) -> Any:
+    """Register a station (the bureau)."""
+    return apply.stations.base_station_create(session, actor, body)
+
+
+@router.post("/base-stations/import", response_model=schemas.ImportResult,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "text/csv": {"schema": {"type": "string", "format": "binary"}}}}},
+             responses={422: {"description": "Every row's problems (row, field, message); nothing was written"}})
+async def base_station_import(request: Request, session: DbSession, actor: CurrentActor) -> Any:
+    """Import an operator's return as the raw CSV body: every row valid, or nothing written (the bureau)."""
+    return apply.stations.base_station_import(session, actor, await request.body())
+
+
+@router.get("/base-stations/density", response_model=list[schemas.DistrictDensity])
+def base_station_density(session: DbSession, actor: CurrentActor) -> Any:
+    """Stations in service and registered per district (the density map)."""
+    return apply.stations.density(session, actor)
+
+
+@router.get("/links", response_model=list[schemas.Link])
+def network_links(session: DbSession, actor: CurrentActor) -> Any:
+    """The backbone and interconnect links."""
+    return apply.stations.link_list(session, actor)
+
+
+@router.post("/links", response_model=schemas.Link, status_code=201)
+def network_link_create(session: DbSession, actor: CurrentActor, body: schemas.LinkCreate) -> Any:
+    """Register a link (the bureau)."""
+    return apply.stations.network_link_create(session, actor, body)

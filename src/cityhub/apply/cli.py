@@ -20,12 +20,27 @@ def register(app: typer.Typer) -> None:
 
     @apply_app.command("seed")
     def seed() -> None:
-        """Load the seed plan's targets as data (codes that exist are left as they are)."""
+        """Load the seed plan's targets and the default evaluation schemes (codes that exist are left as they are)."""
         with Database.from_settings().session_scope() as session:
-            typer.echo(json.dumps(apply.programme_seed(session, SYSTEM).model_dump()))
+            out = apply.programme_seed(session, SYSTEM).model_dump()
+            out["schemes_created"] = apply.evaluation.scheme_seed(session, SYSTEM)
+            typer.echo(json.dumps(out))
 
     @apply_app.command("refresh")
     def refresh() -> None:
         """Compute every computed target from its progress source (keeps the value in the history)."""
         with Database.from_settings().session_scope() as session:
             typer.echo(json.dumps(apply.progress_refresh(session, SYSTEM).model_dump()))
+
+    @apply_app.command("evaluate")
+    def evaluate(year: int = typer.Argument(..., help="The year evaluated"),
+                 scheme: str = typer.Option("", help="A scheme's code (default: every scheme)")) -> None:
+        """Compute (or recompute the draft of) the annual evaluation of a year."""
+        from cityhub.apply.schemas import RunCreate
+
+        with Database.from_settings().session_scope() as session:
+            for s in apply.evaluation.scheme_list(session, SYSTEM):
+                if scheme in ("", s.code):
+                    run = apply.evaluation.evaluation_run_compute(session, SYSTEM, RunCreate(scheme_id=s.id,
+                                                                                             year=year))
+                    typer.echo(json.dumps({"scheme": s.code, "run": str(run.id), "year": year}))

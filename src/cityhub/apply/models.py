@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
@@ -99,3 +100,116 @@ class ProgressReport(UUIDPk, Timestamps, Base):
     reviewer_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
     review_note: Mapped[str] = mapped_column(Text, default="")
+
+
+# ---------------------------------------------------------------- annual evaluation (年度评比)
+
+
+class OrgType(StrEnum):
+    """Which units an evaluation scheme ranks: city departments, or districts and counties."""
+
+    DEPARTMENT = "department"
+    DISTRICT = "district"
+
+
+class EvalStatus(StrEnum):
+    """A run is computed (and recomputed, adjusted) while a draft; frozen, it never changes again."""
+
+    DRAFT = "draft"
+    FROZEN = "frozen"
+
+
+class EvalScheme(UUIDPk, Timestamps, Base):
+    """An evaluation scheme as data: the indicators (keys of `evaluation.INDICATORS`), their weights and full marks."""
+
+    __tablename__ = "apply_eval_scheme"
+
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    title_zh: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200), default="")
+    org_type: Mapped[OrgType] = mapped_column(status_type(OrgType))
+    indicators: Mapped[list[Any]] = mapped_column(default=list)  # [{"key", "weight", "full_at"}]
+
+
+class EvalRun(UUIDPk, Timestamps, Base):
+    """A scheme's run for one year, with a copy of the indicators it was computed with."""
+
+    __tablename__ = "apply_eval_run"
+    __table_args__ = (UniqueConstraint("scheme_id", "year", name="uq_apply_eval_run_scheme_year"),)
+
+    scheme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_eval_scheme.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    status: Mapped[EvalStatus] = mapped_column(status_type(EvalStatus), default=EvalStatus.DRAFT)
+    indicators: Mapped[list[Any]] = mapped_column(default=list)
+    computed_at: Mapped[datetime | None] = mapped_column(default=None)
+    frozen_at: Mapped[datetime | None] = mapped_column(default=None)
+    frozen_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+class EvalScore(UUIDPk, Timestamps, Base):
+    """One unit's result in a run: each indicator's value and score, the bureau's scores and adjustment, the rank."""
+
+    __tablename__ = "apply_eval_score"
+    __table_args__ = (UniqueConstraint("run_id", "org_id", name="uq_apply_eval_score_run_org"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_eval_run.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    breakdown: Mapped[list[Any]] = mapped_column(default=list)  # [{"key", "weight", "value", "score"}]
+    manual: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the bureau's scores of bureau-scored indicators
+    computed: Mapped[float] = mapped_column(Float, default=0.0)
+    adjustment: Mapped[float] = mapped_column(Float, default=0.0)
+    adjustment_reason: Mapped[str] = mapped_column(Text, default="")
+    total: Mapped[float] = mapped_column(Float, default=0.0)
+    rank: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ---------------------------------------------------------------- 5G base stations (联)
+
+
+class StationStatus(StrEnum):
+    """A 5G base station's state in the register."""
+
+    PLANNED = "planned"
+    BUILDING = "building"
+    ACTIVE = "active"  # commissioned and in service: counts towards the 5G target
+    RETIRED = "retired"
+
+
+class BaseStation(UUIDPk, Timestamps, Base):
+    """A 5G base station: its operator's site code, district, location, band, status and commissioning date."""
+
+    __tablename__ = "apply_base_station"
+    __table_args__ = (UniqueConstraint("operator", "site_code", name="uq_apply_base_station_operator_site"),)
+
+    operator: Mapped[str] = mapped_column(String(20))  # reference.OPERATORS
+    site_code: Mapped[str] = mapped_column(String(60))
+    district_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    address: Mapped[str] = mapped_column(String(300), default="")
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    band: Mapped[str] = mapped_column(String(10))  # reference.BANDS
+    status: Mapped[StationStatus] = mapped_column(status_type(StationStatus), default=StationStatus.PLANNED,
+                                                  index=True)
+    commissioned_on: Mapped[date | None] = mapped_column(Date, default=None)
+
+
+class LinkKind(StrEnum):
+    """What a network link counts towards: backbone egress (Tbps), the national interconnect (G), a direct city."""
+
+    BACKBONE_EGRESS = "backbone_egress"
+    INTERCONNECT = "interconnect"
+    DIRECT_CITY = "direct_city"
+
+
+class NetworkLink(UUIDPk, Timestamps, Base):
+    """A backbone or interconnect link: its endpoints, capacity, status and commissioning date."""
+
+    __tablename__ = "apply_network_link"
+
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[LinkKind] = mapped_column(status_type(LinkKind), index=True)
+    endpoint_a: Mapped[str] = mapped_column(String(120))
+    endpoint_b: Mapped[str] = mapped_column(String(120))
+    capacity_gbps: Mapped[float] = mapped_column(Float)
+    status: Mapped[StationStatus] = mapped_column(status_type(StationStatus), default=StationStatus.PLANNED)
+    commissioned_on: Mapped[date | None] = mapped_column(Date, default=None)

@@ -10,7 +10,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from cityhub.apply import policies, schemas
@@ -18,17 +18,32 @@ from cityhub.apply import service as apply
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
+from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.i18n import get_locale
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render
+from cityhub.kit.pagination import PageParams
+from cityhub.kit.settings import get_settings
+from cityhub.kit.web import (
+    DbSession,
+    NavItem,
+    SessionRoute,
+    form_action,
+    redirect_with_message,
+    register_nav,
+    render,
+    verify_csrf,
+)
 
 router = APIRouter(prefix="/apply", include_in_schema=False, route_class=SessionRoute)
 register_nav(
     NavItem("apply", "Programme targets", "/apply", order=10, permissions=(P.APPLY_READ,)),
     NavItem("apply", "Progress review", "/apply/review", order=20, permissions=(P.APPLY_REVIEW,)),
+    NavItem("apply", "Annual evaluation", "/apply/evaluation", order=30, permissions=(P.APPLY_READ,)),
+    NavItem("apply", "Network infrastructure", "/apply/stations", order=40, permissions=(P.APPLY_READ,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TONES = {"green": "ok", "amber": "warn", "red": "err", "none": ""}
 
 
@@ -114,3 +129,168 @@ def report_review(request: Request, session: DbSession, actor: CurrentActor, rep
     with form_action(request, session, csrf_token, _("Review recorded")) as done:
         apply.report_review(session, actor, report_id, approve == "1", note)
     return done.redirect("/apply/review")
+
+
+# ---------------------------------------------------------------- annual evaluation
+
+
+def _scheme_title(s: Any) -> str:
+    return str(s.title_en if get_locale().startswith("en") and s.title_en else s.title_zh)
+
+
+@router.get("/evaluation")
+def evaluation(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """The schemes with their weighted indicators, every yearly run, the actor's own scorecards, the run form."""
+    ev = apply.evaluation
+    schemes = ev.scheme_list(session, actor)
+    names = {o.id: o.name for o in core.organization_all(session)}
+    return render(request, "apply/evaluation.html", {
+        "schemes": schemes, "by_id": {s.id: s for s in schemes}, "runs": ev.run_list(session, actor),
+        "mine": [(r, oid, names.get(oid, "")) for r, oid in ev.my_scorecards(session, actor)],
+        "title": _scheme_title, "manages": policies.manages(actor), "year": clock.now().year})
+
+
+@router.post("/evaluation/runs")
+def evaluation_run(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                   scheme_id: Annotated[uuid.UUID, Form()], year: Annotated[int, Form()]) -> Response:
+    """The bureau computes (or recomputes) a run."""
+    run_id: uuid.UUID | None = None
+    with form_action(request, session, csrf_token, _("Evaluation computed")) as done:
+        run_id = apply.evaluation.evaluation_run_compute(session, actor, schemas.RunCreate(
+            scheme_id=scheme_id, year=year)).id
+    return done.redirect(f"/apply/evaluation/runs/{run_id}" if done.ok and run_id else "/apply/evaluation")
+
+
+@router.get("/evaluation/runs/{run_id}")
+def evaluation_run_page(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
+    """A run: the ranking (chart and table), links to the scorecards one may see, the bureau's adjustments."""
+    ev = apply.evaluation
+    run = ev.run_get(session, actor, run_id)
+    scheme = ev.scheme_get(session, actor, run.scheme_id)
+    rows = ev.ranking(session, actor, run_id)
+    heads = {o.id for o in core.organization_all(session) if o.head_user_id and o.head_user_id == actor.user_id}
+    visible = {r.org_id for r in rows if policies.scorecard_read(actor, r.org_id, r.org_id in heads)}
+    bureau_keys = [i["key"] for i in run.indicators if ev.INDICATORS.get(i["key"]) and ev.INDICATORS[i["key"]].bureau]
+    chart = {"names": [r.org_name for r in reversed(rows)], "totals": [r.total for r in reversed(rows)],
+             "label": _("Total score")}
+    return render(request, "apply/evaluation_run.html", {
+        "run": run, "scheme": scheme, "title": _scheme_title(scheme), "rows": rows, "visible": visible,
+        "manages": policies.manages(actor), "exports": policies.may_export(actor),
+        "bureau_keys": bureau_keys, "chart": chart})
+
+
+@router.post("/evaluation/runs/{run_id}/adjust")
+def evaluation_adjust(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID,
+                      csrf_token: Csrf, org_id: Annotated[uuid.UUID, Form()],
+                      reason: Annotated[str, Form(max_length=2000)] = "",
+                      adjustment: Annotated[str, Form(max_length=20)] = "",
+                      bureau_score: Annotated[str, Form(max_length=20)] = "",
+                      bureau_key: Annotated[str, Form(max_length=60)] = "bureau.assessment") -> Response:
+    """The bureau's adjustment and/or assessment score of a unit, with its reason."""
+    with form_action(request, session, csrf_token, _("Adjustment recorded")) as done:
+        score = _number(bureau_score, "manual")
+        body = schemas.Adjustment(adjustment=_number(adjustment, "adjustment"), reason=reason,
+                                  manual={bureau_key: score} if score is not None else None)
+        apply.evaluation.evaluation_score_adjust(session, actor, run_id, org_id, body)
+    return done.redirect(f"/apply/evaluation/runs/{run_id}")
+
+
+def _number(text: str, field: str) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValidationFailed(_("Enter a number"), field=field) from None
+
+
+@router.post("/evaluation/runs/{run_id}/freeze")
+def evaluation_freeze(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID,
+                      csrf_token: Csrf) -> Response:
+    """The bureau freezes the run."""
+    with form_action(request, session, csrf_token, _("Evaluation frozen")) as done:
+        apply.evaluation.evaluation_run_freeze(session, actor, run_id)
+    return done.redirect(f"/apply/evaluation/runs/{run_id}")
+
+
+@router.get("/evaluation/runs/{run_id}/report.xlsx")
+def evaluation_report(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
+    """The run's workbook (the bureau, auditors)."""
+    return Response(apply.evaluation.export_xlsx(session, actor, run_id), media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="evaluation-{run_id}.xlsx"'})
+
+
+@router.get("/evaluation/runs/{run_id}/units/{org_id}")
+def scorecard(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID,
+              org_id: uuid.UUID) -> Response:
+    """A unit's scorecard: rank, total, the radar of its indicators and each indicator's value and score."""
+    ev = apply.evaluation
+    card = ev.scorecard(session, actor, run_id, org_id)
+    run = ev.run_get(session, actor, run_id)
+    scheme = ev.scheme_get(session, actor, run.scheme_id)
+    names = {i.key: labels.label(i.key, "apply.indicator") for i in card.breakdown}
+    scored = [i for i in card.breakdown if i.score is not None]  # what does not apply is not drawn as a zero
+    chart = {"indicators": [{"name": names[i.key], "max": 100} for i in scored],
+             "scores": [i.score for i in scored], "label": card.org_name}
+    return render(request, "apply/scorecard.html", {"card": card, "scheme": scheme, "title": _scheme_title(scheme),
+                                                    "names": names, "chart": chart})
+
+
+# ---------------------------------------------------------------- 5G base stations
+
+
+def _stations_page(request: Request, session: DbSession, actor: CurrentActor, district_org_id: uuid.UUID | None,
+                   status: str | None, offset: int, errors: Any = None) -> Response:
+    page = PageParams(limit=50, offset=offset)
+    items, total = apply.stations.station_list(session, actor, page, district_org_id=district_org_id,
+                                               status=status)
+    density = apply.stations.density(session, actor)
+    names = {o.id: o.name for o in core.organization_all(session)}
+    return render(request, "apply/stations.html", {
+        "items": items, "total": total, "page": page, "density": sorted(density, key=lambda d: -d.active),
+        "names": names, "district_org_id": district_org_id, "status": status, "manages": policies.manages(actor),
+        "active": sum(d.active for d in density), "registered": sum(d.total for d in density), "errors": errors,
+        "links": apply.stations.link_list(session, actor), "today": clock.now().date().isoformat(),
+        "chart": {"districts": [{"name": d.name, "value": d.active} for d in density],
+                  "label": _("Base stations in service")}}, status_code=422 if errors else 200)
+
+
+@router.get("/stations")
+def stations(request: Request, session: DbSession, actor: CurrentActor,
+             district_org_id: uuid.UUID | None = None,
+             status: str | None = Query(None, pattern="^(planned|building|active|retired)$"),
+             offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """The register: the density map per district, the stations (filtered), the bureau's CSV import."""
+    return _stations_page(request, session, actor, district_org_id, status, offset)
+
+
+@router.post("/stations/import")
+async def stations_import(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                          file: Annotated[UploadFile, File()]) -> Response:
+    """The bureau imports an operator's CSV return: every row valid, or nothing written and each problem listed."""
+    verify_csrf(request, csrf_token)
+    content = await file.read(get_settings().upload_max_bytes + 1)
+    try:
+        with session.begin_nested():
+            out = apply.stations.base_station_import(session, actor, content)
+    except ValidationFailed as e:
+        errors = e.details if isinstance(e.details, list) else [{"field": e.field or "", "message": e.message}]
+        return _stations_page(request, session, actor, None, None, 0, [{"row": d.get("row", ""), **d} for d in errors])
+    return redirect_with_message("/apply/stations", _("Imported: %(created)d new, %(updated)d updated") % {
+        "created": out.created, "updated": out.updated})
+
+
+@router.post("/links")
+def link_create(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                name: Annotated[str, Form(max_length=120)], kind: Annotated[str, Form(max_length=20)],
+                endpoint_a: Annotated[str, Form(max_length=120)], endpoint_b: Annotated[str, Form(max_length=120)],
+                capacity_gbps: Annotated[str, Form(max_length=20)],
+                status: Annotated[str, Form(max_length=20)] = "planned",
+                commissioned_on: Annotated[date | None, Form()] = None) -> Response:
+    """The bureau registers a backbone or interconnect link."""
+    with form_action(request, session, csrf_token, _("Link registered")) as done:
+        apply.stations.network_link_create(session, actor, schemas.LinkCreate.model_validate({
+            "name": name, "kind": kind, "endpoint_a": endpoint_a, "endpoint_b": endpoint_b,
+            "capacity_gbps": _number(capacity_gbps, "capacity_gbps"), "status": status,
+            "commissioned_on": commissioned_on}))
+    return done.redirect("/apply/stations#links")

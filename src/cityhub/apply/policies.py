@@ -73,3 +73,65 @@ def report_review(actor: Actor, reporter_id: uuid.UUID | None) -> None:
     require(reviews(actor), "Only the bureau reviews reported progress")
     require(reporter_id is None or actor.user_id != reporter_id,
             "A report is reviewed by someone other than its reporter")
+
+
+# ---------------------------------------------------------------- annual evaluation
+
+
+def evaluation_scheme_create(actor: Actor) -> None:
+    """Only the bureau changes evaluation schemes."""
+    require(manages(actor), "Only the bureau manages evaluation schemes")
+
+
+def evaluation_scheme_update(actor: Actor) -> None:
+    """Only the bureau changes evaluation schemes."""
+    evaluation_scheme_create(actor)
+
+
+def evaluation_run_compute(actor: Actor) -> None:
+    """Only the bureau runs the evaluation."""
+    require(manages(actor), "Only the bureau runs the annual evaluation")
+
+
+def evaluation_score_adjust(actor: Actor) -> None:
+    """Only the bureau adjusts results (with a reason)."""
+    require(manages(actor), "Only the bureau adjusts evaluation results")
+
+
+def evaluation_run_freeze(actor: Actor) -> None:
+    """Only the bureau freezes an evaluation."""
+    require(manages(actor), "Only the bureau freezes an evaluation")
+
+
+def may_export(actor: Actor) -> bool:
+    """The bureau and auditors (who read everything) download the full report with every unit's breakdown."""
+    return manages(actor) or can(actor, P.AUDIT_READ)
+
+
+def evaluation_export(actor: Actor) -> None:
+    """The bureau and auditors download the full report."""
+    require(may_export(actor), "Only the bureau downloads the evaluation report")
+
+
+def scorecard_read(actor: Actor, org_id: uuid.UUID, is_head: bool) -> bool:
+    """A unit's breakdown: the bureau, auditors, the unit's staff and its 云长 (head)."""
+    return (manages(actor) or can(actor, P.AUDIT_READ) or org_id in actor.staff_orgs or is_head
+            or actor.is_platform_admin)
+
+
+# ---------------------------------------------------------------- infrastructure registries
+
+
+def base_station_create(actor: Actor) -> None:
+    """The bureau keeps the 5G base-station register (operators' returns are imported by it)."""
+    require(manages(actor), "Only the bureau keeps the infrastructure registers")
+
+
+def base_station_import(actor: Actor) -> None:
+    """The bureau imports the operators' returns."""
+    base_station_create(actor)
+
+
+def network_link_create(actor: Actor) -> None:
+    """The bureau registers backbone and interconnect links."""
+    base_station_create(actor)

@@ -58,15 +58,17 @@ SEED: tuple[SeedNode, ...] = (
              source_text="两江国际云计算产业园服务器规模达到30万台"),
     SeedNode("connect", P, "layer", "connect", "联：通信网络与物联感知", "Connect: networks and sensing"),
     SeedNode("connect.5g_base_stations", "connect", "target", "connect", "新建5G基站", "New 5G base stations",
-             "个", 30_000, "reported", owner="cq-jxw", source_text="新建5G基站3万个"),
+             "个", 30_000, "computed", "connect.base_stations_active", owner="cq-jxw",
+             source_text="新建5G基站3万个"),
     SeedNode("connect.backbone_egress", "connect", "target", "connect", "新增互联网骨干直联出口带宽",
-             "Backbone egress bandwidth added", "Tbps", 18, "reported", owner="cq-jxw",
+             "Backbone egress bandwidth added", "Tbps", 18, "computed", "connect.backbone_egress_tbps", owner="cq-jxw",
              source_text="互联网省际出口带宽新增18Tbps"),
     SeedNode("connect.interconnect", "connect", "target", "connect", "新增国家级互联网骨干直联点带宽",
-             "Interconnect bandwidth added", "G", 110, "reported", owner="cq-jxw",
+             "Interconnect bandwidth added", "G", 110, "computed", "connect.interconnect_g", owner="cq-jxw",
              source_text="国家级互联网骨干直联点带宽新增110G"),
     SeedNode("connect.direct_cities", "connect", "target", "connect", "省际直联城市",
-             "Provincial direct-connect cities", "个", 32, "reported", owner="cq-jxw", source_text="直联城市达到32个"),
+             "Provincial direct-connect cities", "个", 32, "computed", "connect.direct_cities", owner="cq-jxw",
+             source_text="直联城市达到32个"),
     SeedNode("connect.intl_bandwidth", "connect", "target", "connect", "新增中新国际数据通道带宽",
              "International data channel bandwidth added", "M", 1_000, "reported", owner="cq-jxw",
              source_text="中新（重庆）国际互联网数据专用通道新增带宽1000M"),
@@ -101,3 +103,23 @@ SEED: tuple[SeedNode, ...] = (
              "Big-data and intelligence enterprises", "家", 1_000, "reported", owner="cq-jxw",
              source_text="培育大数据智能化企业1000家"),
 )
+
+
+# ---------------------------------------------------------------- annual evaluation (年度评比机制, 云长权责机制)
+
+# The default schemes: (code, title_zh, title_en, org_type, ((indicator key, weight, full marks at | None), ...)).
+# Weights sum to 100; a count's "full marks at" is the year's expectation of one unit.
+SCHEMES: tuple[tuple[str, str, str, str, tuple[tuple[str, float, float | None], ...]], ...] = (
+    ("dept-annual", "市级部门年度评比", "Annual evaluation of city departments", "department", (
+        ("cloud.on_cloud", 20, None), ("cloud.integration", 20, None), ("data.entries_published", 15, 20),
+        ("data.entries_shared", 10, 100), ("data.quality", 10, 100), ("ops.incident_sla", 10, 100),
+        ("compute.components_published", 5, 3), ("bureau.assessment", 10, 100))),
+    ("district-annual", "区县年度评比", "Annual evaluation of districts and counties", "district", (
+        ("cloud.on_cloud", 25, None), ("cloud.integration", 20, None), ("data.entries_published", 15, 10),
+        ("data.entries_shared", 10, 100), ("ops.incident_sla", 15, 100), ("bureau.assessment", 15, 100))),
+)
+
+# ---------------------------------------------------------------- 5G base stations
+
+OPERATORS = ("cmcc", "cucc", "ctcc", "cbn")  # 中国移动, 中国联通, 中国电信, 中国广电
+BANDS = ("n1", "n28", "n41", "n78", "n79")  # the 5G NR bands the operators use in Chongqing

@@ -18,10 +18,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, reference
+from cityhub.apply.evaluation import service as evaluation
 from cityhub.apply.models import Method, NodeKind, ProgressReport, ReportStatus, Target, TargetValue
 from cityhub.apply.progress import service as progress
 from cityhub.apply.schemas import Progress, RefreshResult, ReportCreate, SeedResult, TargetCreate, TargetUpdate
 from cityhub.apply.schemas import Target as TargetRead
+from cityhub.apply.stations import service as stations
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.kit import clock
@@ -31,6 +33,7 @@ from cityhub.kit.refs import reference as ref
 
 log = logging.getLogger(__name__)
 SOURCES = progress.SOURCES
+__all__ = ["evaluation", "stations"]  # the capabilities, reached as apply.evaluation.… and apply.stations.…
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),

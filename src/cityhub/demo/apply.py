@@ -5,6 +5,9 @@ statuses mean something on the day the demo runs; the numbers are the plan's. Co
 from the layers the earlier steps built; each reported target gets quarterly reports by its owner's staff with a
 link as evidence, approved by the bureau's reviewer (the latest two left waiting in the review queue). Idempotent:
 a target that already has reports is skipped.
+
+The 5G register gets the operators' returns (through the CSV import), and the annual evaluation its default
+schemes with last year's runs frozen and this year's in draft, each unit assessed by the bureau.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import ReportCreate
+from cityhub.apply.schemas import Adjustment, LinkCreate, ReportCreate, RunCreate
 from cityhub.core import service as core
 from cityhub.demo.city import BUREAU_CODE
 from cityhub.kit import clock
+from cityhub.kit.pagination import PageParams
 
 if TYPE_CHECKING:
     from cityhub.demo import DemoContext
@@ -43,6 +47,8 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     today = clock.now().date()
     start, deadline = today - timedelta(days=3 * 365), today + timedelta(days=365)
     seeded = apply.programme_seed(session, ctx.actor, start, deadline)
+    stations = _stations(session, ctx, start, today)
+    _links(session, ctx, start)
     refreshed = apply.progress_refresh(session, ctx.actor)
     reviewer = core.actor_for_username(session, REVIEWER)
     orgs = {o.id: o.code for o in core.organization_all(session)}
@@ -71,7 +77,83 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
                     waiting += 1
                     continue
                 apply.report_review(session, reviewer, r.id, True, "材料齐全，同意")
+    runs = _evaluations(session, ctx, today.year)
     ctx.log(f"demo: apply — {seeded.created} targets loaded, {refreshed.computed} computed from the layers, "
-            f"{reports} progress reports ({waiting} waiting for the bureau's review)")
+            f"{reports} progress reports ({waiting} waiting for the bureau's review), {stations} 5G base stations, "
+            f"{runs} evaluation runs")
     return {"targets_created": seeded.created, "computed": refreshed.computed, "reports": reports,
-            "waiting_review": waiting}
+            "waiting_review": waiting, "stations": stations, "evaluation_runs": runs}
+
+
+STATIONS = 14_000  # in the register; most in service — the plan asks 30,000 new ones by the deadline
+
+
+def _stations(session: Session, ctx: DemoContext, start: date, today: date) -> int:
+    """The operators' returns as one CSV through the register's import (skipped when stations exist)."""
+    if apply.stations.station_list(session, ctx.actor, PageParams(limit=1))[1]:
+        return 0
+    districts = [o for o in core.organization_all(session) if o.kind in apply.stations.DISTRICT_KINDS]
+    if not districts:
+        return 0
+    # the main urban districts are denser: weight by a rank-like factor so the map shows a gradient
+    urban = {"渝中区", "江北区", "渝北区", "九龙坡区", "南岸区", "沙坪坝区", "两江新区", "大渡口区", "北碚区", "巴南区"}
+    weights = [6.0 if o.name in urban else ctx.rng.uniform(0.6, 2.0) for o in districts]
+    ops = ("cmcc", "cmcc", "ctcc", "cucc", "cbn")
+    bands = {"cmcc": ("n41", "n79"), "ctcc": ("n78", "n1"), "cucc": ("n78", "n1"), "cbn": ("n28", "n79")}
+    lines = ["operator,site_code,district,address,lon,lat,band,status,commissioned_on"]
+    span = (today - start).days
+    for i, o in enumerate(ctx.rng.choices(districts, weights=weights, k=STATIONS)):
+        op = ops[i % len(ops)]
+        roll = ctx.rng.random()
+        status = "active" if roll < 0.86 else "building" if roll < 0.95 else "planned"
+        lon = f"{o.lon + ctx.rng.uniform(-0.08, 0.08):.5f}" if o.lon is not None else ""
+        lat = f"{o.lat + ctx.rng.uniform(-0.06, 0.06):.5f}" if o.lat is not None else ""
+        day = start + timedelta(days=int(span * ctx.rng.random() ** 0.8)) if status == "active" else None
+        lines.append(f"{op},{op.upper()}-{o.code}-{i:05d},{o.code},{o.name}{i % 97 + 1}号站点,{lon},{lat},"
+                     f"{ctx.rng.choice(bands[op])},{status},{day or ''}")
+    return apply.stations.base_station_import(session, ctx.actor, "\n".join(lines).encode()).created
+
+
+LINKS = (  # (name, kind, far end, Gbps, commissioned this many days after the plan's start; None = building)
+    ("重庆—北京 骨干出口扩容", "backbone_egress", "北京", 4_000, 120),
+    ("重庆—上海 骨干出口扩容", "backbone_egress", "上海", 3_200, 400),
+    ("重庆—广州 骨干出口扩容", "backbone_egress", "广州", 2_800, 700),
+    ("重庆—西安 骨干出口扩容", "backbone_egress", "西安", 2_400, None),
+    ("国家级互联网骨干直联点 一期", "interconnect", "国家直联点", 40, 200),
+    ("国家级互联网骨干直联点 二期", "interconnect", "国家直联点", 30, 800),
+    *((f"省际直联 重庆—{c}", "direct_city", c, 10, 45 * i) for i, c in enumerate(
+        ("成都", "贵阳", "昆明", "西安", "武汉", "长沙", "南宁", "兰州", "西宁", "拉萨", "银川", "乌鲁木齐", "呼和浩特",
+         "郑州", "合肥", "南京", "杭州", "福州", "南昌", "济南", "石家庄", "太原"), 1)),
+)
+
+
+def _links(session: Session, ctx: DemoContext, start: date) -> None:
+    """The backbone and interconnect links the plan counts (skipped when links exist)."""
+    if apply.stations.link_list(session, ctx.actor):
+        return
+    for name, kind, far, gbps, days in LINKS:
+        apply.stations.network_link_create(session, ctx.actor, LinkCreate(
+            name=name, kind=kind, endpoint_a="重庆", endpoint_b=far, capacity_gbps=gbps,
+            status="active" if days is not None else "building",
+            commissioned_on=start + timedelta(days=days) if days is not None else None))
+
+
+def _evaluations(session: Session, ctx: DemoContext, year: int) -> int:
+    """The default schemes; last year's runs frozen, this year's a draft, with the bureau's assessments."""
+    ev = apply.evaluation
+    ev.scheme_seed(session, ctx.actor)
+    done = {(r.scheme_id, r.year) for r in ev.run_list(session, ctx.actor)}
+    runs = 0
+    for scheme in ev.scheme_list(session, ctx.actor):
+        for y in (year - 1, year):
+            if (scheme.id, y) in done:
+                continue
+            run = ev.evaluation_run_compute(session, ctx.actor, RunCreate(scheme_id=scheme.id, year=y))
+            for row in ev.ranking(session, ctx.actor, run.id):
+                ev.evaluation_score_adjust(session, ctx.actor, run.id, row.org_id, Adjustment(
+                    manual={"bureau.assessment": round(ctx.rng.uniform(60, 98), 0)},
+                    reason="年度工作材料评审"))
+            if y < year:
+                ev.evaluation_run_freeze(session, ctx.actor, run.id)
+            runs += 1
+    return runs

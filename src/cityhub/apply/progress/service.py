@@ -22,6 +22,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
+from cityhub.apply.stations import service as stations
 from cityhub.cloud import service as cloud
 from cityhub.compute import service as compute
 from cityhub.connect import service as connect
@@ -80,6 +81,14 @@ SOURCES: dict[str, Source] = {s.key: s for s in (
            lambda s: _integration(s, "city")),
     Source("cloud.integration_district", "cloud", "Integration ratio of districts and counties", "%",
            lambda s: _integration(s, "district")),
+    Source("connect.base_stations_active", "connect", "5G base stations in service", "",
+           lambda s: float(stations.active_count(s))),
+    Source("connect.backbone_egress_tbps", "connect", "Backbone egress bandwidth in service", "Tbps",
+           lambda s: stations.link_totals(s)["backbone_egress_tbps"]),
+    Source("connect.interconnect_g", "connect", "National interconnect bandwidth in service", "G",
+           lambda s: stations.link_totals(s)["interconnect_g"]),
+    Source("connect.direct_cities", "connect", "Provincial direct-connect cities", "",
+           lambda s: stations.link_totals(s)["direct_cities"]),
     Source("connect.devices_active", "connect", "Devices in service", "",
            lambda s: float(connect.overview(s, _ACTOR)["by_status"].get("active", 0))),
     Source("data.entries_published", "data", "Published catalog entries", "", _data("entries_published")),

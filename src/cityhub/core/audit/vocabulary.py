@@ -128,6 +128,14 @@ _PHRASES = {
     "programme_seed": "loaded the programme's targets",
     "report_create": "reported progress",
     "report_review": "reviewed progress report",
+    "evaluation_scheme_create": "created evaluation scheme",
+    "evaluation_scheme_update": "changed evaluation scheme",
+    "evaluation_run_compute": "computed annual evaluation",
+    "evaluation_score_adjust": "adjusted the evaluation result",
+    "evaluation_run_freeze": "froze annual evaluation",
+    "base_station_create": "registered 5G base station",
+    "base_station_import": "imported 5G base stations",
+    "network_link_create": "registered network link",
 }
 # where the target does not simply follow the phrase (or is the actor themself)
 _PLACED = {
@@ -152,6 +160,7 @@ _PLACED = {
     "progress_refresh": "refreshed the computed progress of programme targets",
     "programme_seed": "loaded the programme's targets",
     "report_create": "reported progress {target}",
+    "base_station_import": "imported 5G base stations",
 }
 labels.register(ACTION, {code: _PLACED.get(code, f"{phrase} {{target}}") for code, phrase in _PHRASES.items()})
 ACTIONS = frozenset(_PHRASES)
@@ -178,6 +187,11 @@ labels.register(TARGET, {
     "base_conflict": "Golden-record conflict",
     "apply_target": "Programme target",
     "apply_report": "Progress report",
+    "apply_eval_scheme": "Evaluation scheme",
+    "apply_eval_run": "Annual evaluation",
+    "apply_eval_score": "Evaluation result",
+    "apply_base_station": "5G base station",
+    "apply_network_link": "Network link",
 })
 
 labels.register(FIELD, {
