@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import cityhub.kit.db
 
 revision = '0025'
-down_revision = '0019'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
