@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from cityhub.context import entities as ent
@@ -21,6 +21,7 @@ from cityhub.context import store
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import NO_DATASET, ContextAttributeInstance, ContextEntity
 from cityhub.context.problems import bad
+from cityhub.context.rows import insert_rows
 from cityhub.context.subscriptions import Changed
 from cityhub.core.actor import Actor
 from cityhub.kit import clock
@@ -42,8 +43,7 @@ def record(session: Session, changes: list[Changed]) -> None:
                 modified = inst.get("modifiedAt") or ent.time_text(c.modified_at)
                 rows.append({"entity_pk": c.pk, "attr": iri, "dataset_id": ds,
                              "at": inst.get("observedAt") or modified, "modified_at": modified, "instance": inst})
-    if rows:
-        session.execute(insert(I), rows)
+    insert_rows(session, I, rows)
 
 
 @dataclass
@@ -154,8 +154,7 @@ def _append(session: Session, pk: uuid.UUID, instances: dict[str, list[dict[str,
     rows = [{"entity_pk": pk, "attr": iri, "dataset_id": inst.get("datasetId", NO_DATASET),
              "at": inst.get("observedAt") or inst["modifiedAt"], "modified_at": inst["modifiedAt"], "instance": inst}
             for iri, items in instances.items() for inst in items]
-    if rows:
-        session.execute(insert(I), rows)
+    insert_rows(session, I, rows)
     return len(rows)
 
 
