@@ -27,6 +27,7 @@ from cityhub.context.deps import (
     multi_status,
     negotiate,
     no_content,
+    one_statement_read,
     read_body,
     request_context,
 )
@@ -162,6 +163,8 @@ def entity_get(session: DbSession, actor: OptionalActor, request: Request, entit
     """Retrieve an entity (404 ResourceNotFound for an unknown id or one the caller may not see)."""
     media = negotiate(request, geo=True)
     ctx = request_context(request)
+    if "ngsild-tenant" not in request.headers:
+        one_statement_read(session)  # the entity's row is the only statement
     row = context.entity_get(session, actor, entity_id, _tenant(session, request))
     view = _view(ctx, options, format, attrs, pick, omit, lang)
     data = _rendered(row, view)
