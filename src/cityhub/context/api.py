@@ -163,9 +163,11 @@ def entity_get(session: DbSession, actor: OptionalActor, request: Request, entit
     """Retrieve an entity (404 ResourceNotFound for an unknown id or one the caller may not see)."""
     media = negotiate(request, geo=True)
     ctx = request_context(request)
-    if "ngsild-tenant" not in request.headers:
-        one_statement_read(session)  # the entity's row is the only statement
-    row = context.entity_get(session, actor, entity_id, _tenant(session, request))
+    row: Any = context.bridged_entity(session, actor, entity_id)  # a connect device or asset, read through
+    if row is None:
+        if "ngsild-tenant" not in request.headers:
+            one_statement_read(session)  # the entity's row is the only statement
+        row = context.entity_get(session, actor, entity_id, _tenant(session, request))
     view = _view(ctx, options, format, attrs, pick, omit, lang)
     data = _rendered(row, view)
     if media == GEO:

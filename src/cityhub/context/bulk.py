@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from cityhub.context import bridge, policies, store
 from cityhub.context import entities as ent
-from cityhub.context import policies, store
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import ContextEntity, ContextEntityType, ContextGeometry, ContextNumber
 from cityhub.context.problems import NgsiError, from_cityhub, not_found
@@ -60,6 +60,9 @@ def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Cal
             parsed = ent.entity(item, context_of(item), stamp)
             boxes = ent.geometries(parsed.attrs)
             row = existing.get(parsed.entity_id)
+            if row is None and bridge.taken(session, parsed.entity_id):
+                raise NgsiError("OperationNotSupported", f"{parsed.entity_id} is a connect device or asset: change "
+                                "it through connect, not NGSI-LD")
             if row is not None:
                 if not replace:
                     raise NgsiError("AlreadyExists", f"Entity {parsed.entity_id} already exists")

@@ -16,6 +16,7 @@ from cityhub.context.batch import (
     batch_update,
     batch_upsert,
 )
+from cityhub.context.bridge import entity as bridged_entity
 from cityhub.context.grants import grant_create, grant_delete, grant_list
 from cityhub.context.query import (
     MAX_LIMIT,
@@ -75,6 +76,7 @@ __all__ = [
     "batch_merge",
     "batch_update",
     "batch_upsert",
+    "bridged_entity",
     "entity_create",
     "entity_delete",
     "entity_get",

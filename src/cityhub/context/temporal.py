@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from cityhub.context import bridge, store
 from cityhub.context import entities as ent
-from cityhub.context import store
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import NO_DATASET, ContextAttributeInstance, ContextEntity
 from cityhub.context.problems import bad
@@ -106,8 +107,8 @@ def _history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdC
     return out
 
 
-def _render(row: ContextEntity, history: dict[str, list[dict[str, Any]]], view: ent.View, temporal_values: bool,
-            timeproperty: str) -> dict[str, Any]:
+def _render(row: ContextEntity | bridge.BridgedEntity, history: dict[str, list[dict[str, Any]]], view: ent.View,
+            temporal_values: bool, timeproperty: str) -> dict[str, Any]:
     out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view)
     for iri, series in history.items():
         name = view.ctx.compact(iri)
@@ -122,9 +123,42 @@ def _render(row: ContextEntity, history: dict[str, list[dict[str, Any]]], view: 
     return out
 
 
+def window(tq: TemporalQuery) -> tuple[datetime, datetime]:
+    """The time window of timerel / timeAt / endTimeAt as [start, end) instants (for connect's telemetry)."""
+    tq.clauses()  # the same checks, the same errors
+    if tq.timerel is None or tq.time_at is None:
+        return datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    at = _instant(ent.parse_time(tq.time_at, "timeAt"))
+    if tq.timerel == "before":
+        return datetime.min.replace(tzinfo=UTC), at
+    if tq.timerel == "after":
+        return at + timedelta(microseconds=1), datetime.max.replace(tzinfo=UTC)
+    return at, _instant(ent.parse_time(tq.end_time_at, "endTimeAt"))
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _bridged(session: Session, found: bridge.BridgedEntity, tq: TemporalQuery, view: ent.View,
+             temporal_values: bool) -> dict[str, Any]:
+    """A connect device's temporal representation: its telemetry, read from connect's store."""
+    if tq.last_n is not None and tq.last_n < 1:
+        raise bad("lastN must be a positive number", "lastN")
+    if tq.timeproperty != "observedAt":
+        raise bad("connect's telemetry has observedAt times only", "timeproperty")
+    start, end = window(tq)
+    keys = [view.ctx.compact(view.ctx.expand(ent.check_name(a, "attrs"))) for a in tq.attrs] or None
+    series = bridge.history(session, found, start=start, end=end, keys=keys, last_n=tq.last_n, limit=MAX_INSTANCES)
+    return _render(found, series, view, temporal_values, tq.timeproperty)
+
+
 def temporal_entity(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None, tq: TemporalQuery,
                     view: ent.View, temporal_values: bool) -> dict[str, Any]:
     """One entity's temporal representation (ResourceNotFound when the caller does not see it)."""
+    found = bridge.entity(session, actor, entity_id)
+    if found is not None:
+        return _bridged(session, found, tq, view, temporal_values)
     row = store.entity_get(session, actor, entity_id, tenant)
     history = _history(session, [row.id], tq, view.ctx).get(row.id, {})
     return _render(row, history, view, temporal_values, tq.timeproperty)
