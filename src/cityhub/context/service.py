@@ -7,6 +7,8 @@ re-exports their actions so callers import one name and the modules can move wit
 
 from __future__ import annotations
 
+from cityhub.context.aggregate import methods as aggr_methods
+from cityhub.context.aggregate import period as aggr_period
 from cityhub.context.batch import (
     MAX_BATCH,
     BatchResult,
@@ -65,6 +67,8 @@ __all__ = [
     "GeoQuery",
     "Query",
     "TemporalQuery",
+    "aggr_methods",
+    "aggr_period",
     "attr_delete",
     "attr_patch",
     "attr_replace",
