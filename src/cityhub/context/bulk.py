@@ -140,5 +140,6 @@ def _changes(written: list[_Pending], existing: dict[str, ContextEntity], org: u
         owner = old.org_id if old is not None else org
         if owner is not None:
             changes.append(Changed(p.pk, p.parsed.entity_id, owner, list(p.parsed.types), attrs,
-                                   old.created_at if old is not None else now, now, touched))
+                                   old.created_at if old is not None else now, now, touched,
+                                   old.attrs if old is not None else None))
     return changes

@@ -131,7 +131,8 @@ def _sync_side_rows(session: Session, row: ContextEntity, *, new: bool = False) 
              "max_y": b[3]} for iri, ds, b in boxes])
 
 
-def _notify(session: Session, row: ContextEntity, touched: frozenset[str] | None) -> None:
+def _notify(session: Session, row: ContextEntity, touched: frozenset[str] | None,
+            previous: dict[str, Any] | None = None) -> None:
     """Append the touched attributes to the history; queue the notifications of the subscriptions it matches.
 
     Both in the writing transaction: they exist exactly when the change commits.
@@ -140,7 +141,7 @@ def _notify(session: Session, row: ContextEntity, touched: frozenset[str] | None
     from cityhub.context import subscriptions, temporal
 
     changes = [subscriptions.Changed(row.id, row.entity_id, row.org_id, list(row.types), row.attrs, row.created_at,
-                                     row.modified_at, touched)]
+                                     row.modified_at, touched, previous)]
     temporal.record(session, changes)
     subscriptions.on_change(session, changes)
 
@@ -194,7 +195,7 @@ def _store(session: Session, row: ContextEntity, attrs: dict[str, Any], types: l
     session.flush()
     _sync_side_rows(session, row)
     if touched or types is not None:
-        _notify(session, row, touched)
+        _notify(session, row, touched, old)
 
 
 def entity_replace(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
