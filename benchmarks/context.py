@@ -18,7 +18,8 @@ admin with an API token:
   (`server_cpu_ms_per_upsert` per entity, `server_cpu_ms_per_get`) and that of the database's backends serving it
   (`db_cpu_ms_per_upsert`, `db_cpu_ms_per_get`; PostgreSQL on this machine only: /proc of its backends).
 
-Not measured yet: `temporal_aggr_p95_ms` (no temporal API) and ingest with the entity bridge (no bridge).
+Not measured yet: `temporal_aggr_p95_ms`. Ingest with the entity bridge needs no run of its own: the bridge reads
+connect's tables through and adds nothing to the ingest path (docs/context.md).
 """
 
 from __future__ import annotations
