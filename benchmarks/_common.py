@@ -58,7 +58,7 @@ def serve(db_url: str, port: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import httpx
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded shared machine imports the app slowly
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:

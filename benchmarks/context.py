@@ -13,9 +13,13 @@ admin with an API token:
   `query_type_q_p95_ms`, and `georel=near;maxDistance==200` around random points → `geo_near_p95_ms`;
 - the same single read and the same range query as raw SQL on one psycopg connection (`sql_*`: the entity row by
   its unique id; the type rows and the number index), for the ratios;
-- the server's RSS at the end.
+- the server's RSS at the end;
+- CPU per operation, which a busy shared machine disturbs far less than wall time: the server process's CPU
+  (`server_cpu_ms_per_upsert` per entity, `server_cpu_ms_per_get`) and that of the database's backends serving it
+  (`db_cpu_ms_per_upsert`, `db_cpu_ms_per_get`; PostgreSQL on this machine only: /proc of its backends).
 
-Not measured yet: `temporal_aggr_p95_ms` (no temporal API) and ingest with the entity bridge (no bridge).
+Not measured yet: `temporal_aggr_p95_ms`. Ingest with the entity bridge needs no run of its own: the bridge reads
+connect's tables through and adds nothing to the ingest path (docs/context.md).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -115,6 +120,28 @@ def _concurrent_gets(port: int, token: str, entity_id: str) -> float:
     return float(load["counts"]["200"] / load["elapsed_s"])
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 when it cannot be read)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _db_cpu_s(url: str) -> float:
+    """CPU seconds of the database's backends on this machine (PostgreSQL; 0 elsewhere)."""
+    if not url.startswith("postgresql"):
+        return 0.0
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND pid <> pg_backend_pid()")]
+    return sum(_cpu_s(p) for p in pids)
+
+
 def _timed(conn: Sequential, reqs: list[bytes]) -> list[float]:
     out = []
     for req in reqs:
@@ -155,12 +182,16 @@ def main() -> None:
     rnd = random.Random(2)
     auth = {"Authorization": f"Bearer {token}"}
     try:
+        cpu0, db0 = _cpu_s(server.pid), _db_cpu_s(url)
         upserts_per_s = _load(port, token)
+        cpu1, db1 = _cpu_s(server.pid), _db_cpu_s(url)
         conn = Sequential(port)
         ids = [f"urn:ngsi-ld:Sensor:{rnd.randrange(ENTITIES):06d}" for _ in range(N)]
         get_reqs = [request_bytes(f"/ngsi-ld/v1/entities/{i}", port, auth) for i in ids]
         _timed(conn, get_reqs[:100])  # warm-up
+        cpu2, db2 = _cpu_s(server.pid), _db_cpu_s(url)
         gets = _timed(conn, get_reqs)
+        cpu3, db3 = _cpu_s(server.pid), _db_cpu_s(url)
         ranges = [round(rnd.uniform(0, 39.8), 2) for _ in range(QUERIES)]
         q_reqs = [request_bytes("/ngsi-ld/v1/entities?type=Sensor&limit=100&q="
                                 + quote(f"temperature>={a};temperature<{round(a + 0.2, 2)}"), port, auth)
@@ -189,6 +220,10 @@ def main() -> None:
         "query_type_q_p50_ms": round(pct(queries, 50), 3), "query_type_q_p95_ms": round(pct(queries, 95), 3),
         "geo_near_p50_ms": round(pct(geos, 50), 3), "geo_near_p95_ms": round(pct(geos, 95), 3),
         "rss_mb": round(rss, 1),
+        "server_cpu_ms_per_upsert": round((cpu1 - cpu0) * 1000 / ENTITIES, 3),
+        "server_cpu_ms_per_get": round((cpu3 - cpu2) * 1000 / N, 3),
+        "db_cpu_ms_per_upsert": round((db1 - db0) * 1000 / ENTITIES, 3),
+        "db_cpu_ms_per_get": round((db3 - db2) * 1000 / N, 3),
     }
     if url.startswith("postgresql"):
         sql_gets, sql_queries = _sql_baseline(url, ids, ranges)

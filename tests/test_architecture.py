@@ -131,6 +131,9 @@ ROLES: dict[str, tuple[str, str]] = {
     "context.subscriptions": ("service", "subscriptions and matching changes to them"),
     "context.notify": ("service", "delivery of the notification outbox"),
     "context.temporal": ("service", "attribute history and the temporal API"),
+    "context.aggregate": ("service", "the aggregated temporal representation"),
+    "context.rows": ("service", "bulk inserts (COPY on PostgreSQL)"),
+    "context.bridge": ("service", "connect's devices and assets as NGSI-LD entities"),
     # web: the shell
     "web.workbench": ("service", "each role's landing page, from the domains' services"),
 }

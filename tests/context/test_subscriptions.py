@@ -265,3 +265,39 @@ def test_mqtt_notification_of_a_batch(client: Any, world: Any, monkeypatch: pyte
     assert [d["id"] for d in data] == [b["id"] for b in batch]
     assert data[1]["pm25"]["value"] == 1  # concise: no "type" members
     assert "type" not in data[1]["pm25"]
+
+
+def test_show_changes_and_notification_trigger(client: Any, world: Any, receiver: str) -> None:
+    """notification.showChanges adds the previous value; notificationTrigger picks the events notified (ETSI
+    SubscriptionNotificationBehaviour: attributeCreated, attributeUpdated, attributeDeleted, entityCreated)."""
+    h = headers(world, "org_member_a")
+    aq = "urn:ngsi-ld:AirQualityObserved:sc1"
+    assert client.post(SUBS, json=_sub(receiver, notification={"showChanges": True, "attributes": ["pm25",
+                                                                                                  "refDevice"]}),
+                       headers=h).status_code == 201
+    assert client.post(SUBS, json=_sub(receiver, notificationTrigger=["attributeDeleted"]),
+                       headers=h).status_code == 201
+    assert client.post(SUBS, json=_sub(receiver, notificationTrigger=["entityCreated"]),
+                       headers=h).status_code == 201
+    client.post(E, json=entity_body(aq, pm25=35.5), headers=h)
+    assert _queued(world) == 2  # showChanges (default triggers: attributeCreated) and entityCreated
+    client.patch(f"{E}/{aq}/attrs/pm25", json={"value": 40}, headers=h)
+    client.patch(f"{E}/{aq}/attrs/refDevice", json={"object": "urn:ngsi-ld:Device:8"}, headers=h)
+    assert _queued(world) == 4  # attributeUpdated: only the default-trigger subscription
+    assert client.delete(f"{E}/{aq}/attrs/category", headers=h).status_code == 204
+    assert _queued(world) == 5  # attributeDeleted: its own subscription only
+    assert _deliver(world)["delivered"] == 5
+    bodies = [b for _h, b in _Receiver.received]
+    changed = [b["data"][0] for b in bodies if "previousValue" in b["data"][0].get("pm25", {})]
+    assert len(changed) == 1 and changed[0]["pm25"]["previousValue"] == 35.5 and changed[0]["pm25"]["value"] == 40
+    assert "previousObject" not in changed[0]["refDevice"]  # projected, but not changed by this write
+    moved = [b["data"][0] for b in bodies if "previousObject" in b["data"][0].get("refDevice", {})]
+    assert moved[0]["refDevice"]["previousObject"] == "urn:ngsi-ld:Device:7"
+    assert moved[0]["refDevice"]["object"] == "urn:ngsi-ld:Device:8"
+
+
+@pytest.mark.parametrize(("trigger", "status"), [
+    (["entityDeleted"], 422), (["attributeRenamed"], 400), ([], 400), ("attributeCreated", 400)])
+def test_bad_notification_triggers(client: Any, world: Any, receiver: str, trigger: Any, status: int) -> None:
+    resp = client.post(SUBS, json=_sub(receiver, notificationTrigger=trigger), headers=headers(world, "org_member_a"))
+    assert resp.status_code == status and "notificationTrigger" in problem(resp)["detail"]

@@ -27,6 +27,7 @@ from cityhub.context.deps import (
     multi_status,
     negotiate,
     no_content,
+    one_statement_read,
     read_body,
     request_context,
 )
@@ -162,7 +163,11 @@ def entity_get(session: DbSession, actor: OptionalActor, request: Request, entit
     """Retrieve an entity (404 ResourceNotFound for an unknown id or one the caller may not see)."""
     media = negotiate(request, geo=True)
     ctx = request_context(request)
-    row = context.entity_get(session, actor, entity_id, _tenant(session, request))
+    row: Any = context.bridged_entity(session, actor, entity_id)  # a connect device or asset, read through
+    if row is None:
+        if "ngsild-tenant" not in request.headers:
+            one_statement_read(session)  # the entity's row is the only statement
+        row = context.entity_get(session, actor, entity_id, _tenant(session, request))
     view = _view(ctx, options, format, attrs, pick, omit, lang)
     data = _rendered(row, view)
     if media == GEO:
@@ -429,10 +434,14 @@ T = f"{BASE}/temporal/entities"
 
 
 def _temporal(timerel: str | None, timeAt: str | None, endTimeAt: str | None, timeproperty: str | None,
-              lastN: int | None, attrs: str | None) -> context.TemporalQuery:
-    return context.TemporalQuery(timerel=timerel, time_at=timeAt, end_time_at=endTimeAt,
-                                 timeproperty=timeproperty or "observedAt", last_n=lastN,
-                                 attrs=_names(attrs, "attrs"))
+              lastN: int | None, attrs: str | None, request: Request, options: str | None, fmt: str | None
+              ) -> context.TemporalQuery:
+    tq = context.TemporalQuery(timerel=timerel, time_at=timeAt, end_time_at=endTimeAt,
+                               timeproperty=timeproperty or "observedAt", last_n=lastN, attrs=_names(attrs, "attrs"))
+    if "aggregatedValues" in _options(options) or fmt == "aggregatedValues":
+        tq.aggr_methods = context.aggr_methods(request.query_params.get("aggrMethods"))
+        tq.aggr_period = context.aggr_period(request.query_params.get("aggrPeriodDuration"))
+    return tq
 
 
 @router.get("/temporal/entities/{entity_id}")
@@ -446,7 +455,7 @@ def temporal_get(session: DbSession, actor: OptionalActor, request: Request, ent
     """An entity's attribute history (timerel before|after|between, lastN, options=temporalValues)."""
     media = negotiate(request)
     ctx = request_context(request)
-    tq = _temporal(timerel, timeAt, endTimeAt, timeproperty, lastN, attrs)
+    tq = _temporal(timerel, timeAt, endTimeAt, timeproperty, lastN, attrs, request, options, format)
     view = _view(ctx, options, None, None, None, None, lang)
     values = "temporalValues" in _options(options) or format == "temporalValues"
     return answer(context.temporal_entity(session, actor, entity_id, _tenant(session, request), tq, view, values),
@@ -468,7 +477,7 @@ def temporal_query(session: DbSession, actor: OptionalActor, request: Request,
     """The attribute history of the entities a query selects (type, id, idPattern, q, attrs)."""
     media = negotiate(request)
     ctx = request_context(request)
-    tq = _temporal(timerel, timeAt, endTimeAt, timeproperty, lastN, attrs)
+    tq = _temporal(timerel, timeAt, endTimeAt, timeproperty, lastN, attrs, request, options, format)
     query = context.Query(type=type, ids=[i.strip() for i in id.split(",") if i.strip()] if id else [],
                           id_pattern=idPattern, attrs=_names(attrs, "attrs"), q=q, limit=limit, offset=offset,
                           count=count)

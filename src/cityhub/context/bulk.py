@@ -15,14 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from cityhub.context import bridge, policies, store
 from cityhub.context import entities as ent
-from cityhub.context import policies, store
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import ContextEntity, ContextEntityType, ContextGeometry, ContextNumber
 from cityhub.context.problems import NgsiError, from_cityhub, not_found
+from cityhub.context.rows import insert_rows
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.kit import clock
@@ -59,6 +60,9 @@ def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Cal
             parsed = ent.entity(item, context_of(item), stamp)
             boxes = ent.geometries(parsed.attrs)
             row = existing.get(parsed.entity_id)
+            if row is None and bridge.taken(session, parsed.entity_id):
+                raise NgsiError("OperationNotSupported", f"{parsed.entity_id} is a connect device or asset: change "
+                                "it through connect, not NGSI-LD")
             if row is not None:
                 if not replace:
                     raise NgsiError("AlreadyExists", f"Entity {parsed.entity_id} already exists")
@@ -84,7 +88,7 @@ def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Cal
     replaced = [i for i in order if pending[i].existing]
     changes = _changes([pending[i] for i in order], existing, org, now)  # before the writes change `existing`
     if created:
-        session.execute(insert(E), [{"id": pending[i].pk, "entity_id": i, "org_id": org,
+        insert_rows(session, E, [{"id": pending[i].pk, "entity_id": i, "org_id": org,
                                      "types": pending[i].parsed.types, "attrs": pending[i].parsed.attrs,
                                      "created_at": now, "modified_at": now} for i in created])
     if replaced:
@@ -96,15 +100,15 @@ def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Cal
         session.execute(delete(ContextNumber).where(ContextNumber.entity_pk.in_(pks)))
     type_rows = [{"entity_pk": p.pk, "type": t} for p in pending.values() for t in p.parsed.types]
     if type_rows:
-        session.execute(insert(ContextEntityType), type_rows)
+        insert_rows(session, ContextEntityType, type_rows)
     geo_rows = [{"entity_pk": p.pk, "attr": iri, "dataset_id": ds, "min_x": b[0], "min_y": b[1], "max_x": b[2],
                  "max_y": b[3]} for p in pending.values() for iri, ds, b in p.boxes]
     if geo_rows:
-        session.execute(insert(ContextGeometry), geo_rows)
+        insert_rows(session, ContextGeometry, geo_rows)
     number_rows = [{"entity_pk": p.pk, "attr": a, "value": v} for p in pending.values()
                    for a, v in ent.numbers(p.parsed.attrs)]
     if number_rows:
-        session.execute(insert(ContextNumber), number_rows)
+        insert_rows(session, ContextNumber, number_rows)
     if order:
         action = "context_entity_batch_upsert" if replace else "context_entity_batch_create"
         owner = org or existing[replaced[0]].org_id
@@ -136,5 +140,6 @@ def _changes(written: list[_Pending], existing: dict[str, ContextEntity], org: u
         owner = old.org_id if old is not None else org
         if owner is not None:
             changes.append(Changed(p.pk, p.parsed.entity_id, owner, list(p.parsed.types), attrs,
-                                   old.created_at if old is not None else now, now, touched))
+                                   old.created_at if old is not None else now, now, touched,
+                                   old.attrs if old is not None else None))
     return changes

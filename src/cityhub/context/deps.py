@@ -18,6 +18,8 @@ import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from cityhub.context.jsonld import LdContext, context_for, link_context, link_header
 from cityhub.context.problems import NgsiError, bad, from_cityhub, invalid, problem
@@ -146,6 +148,19 @@ def answer(data: Any, media: str, ctx: LdContext, *, status: int = 200, headers:
     return Response(orjson.dumps(data), status_code=status, media_type=media, headers=out_headers)
 
 
+def one_statement_read(session: Session) -> None:
+    """Run a read that is one SELECT without BEGIN and COMMIT around it (PostgreSQL autocommit).
+
+    A lone SELECT is its own consistent snapshot, so the transaction only added two round trips (BEGIN before it,
+    COMMIT after): most of a single-entity GET's database time. Only for a session that has not started and is
+    bound to an engine (the app's own; a test's session joined to an outer transaction keeps it); the pool puts
+    the connection's isolation level back when it is returned (`test_rows.py::test_one_statement_read`).
+    """
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def no_content() -> Response:
     """204."""
     return Response(status_code=204)
@@ -157,4 +172,4 @@ def multi_status(body: dict[str, Any]) -> Response:
 
 
 __all__ = ["GEO", "JSON", "LD", "Incoming", "NgsiRoute", "answer", "multi_status", "negotiate", "no_content",
-           "problem", "read_body", "request_context"]
+           "one_statement_read", "problem", "read_body", "request_context"]

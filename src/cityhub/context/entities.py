@@ -90,6 +90,19 @@ def check_geometry(value: Any, field: str) -> tuple[float, float, float, float]:
     """A GeoJSON geometry with WGS 84 coordinates; returns its bounding box (min x, min y, max x, max y)."""
     if not isinstance(value, dict) or value.get("type") not in GEOMETRIES or "coordinates" not in value:
         raise bad(f"{field} must be a GeoJSON geometry (Point, LineString, Polygon or Multi-)", field)
+    coords = value["coordinates"]
+    if value["type"] == "Point" and isinstance(coords, list) and len(coords) in (2, 3) and all(
+            isinstance(c, int | float) and not isinstance(c, bool) for c in coords):
+        box = (float(coords[0]), float(coords[1]), float(coords[0]), float(coords[1]))  # shapely's bounds, sooner
+    else:
+        box = _shape_box(value, field)
+    min_x, min_y, max_x, max_y = box
+    if not all(math.isfinite(v) for v in box) or min_x < -180 or max_x > 180 or min_y < -90 or max_y > 90:
+        raise bad(f"{field}: coordinates must be longitude, latitude within WGS 84 bounds", field)
+    return box
+
+
+def _shape_box(value: dict[str, Any], field: str) -> tuple[float, float, float, float]:
     try:
         geom = shape(value)
     except Exception as exc:  # shapely raises several kinds on malformed coordinates
@@ -103,8 +116,6 @@ def check_geometry(value: Any, field: str) -> tuple[float, float, float, float]:
                 if len(ring) < 4 or list(ring[0]) != list(ring[-1]):
                     raise bad(f"{field}: a polygon's rings must be closed, with at least 4 positions", field)
     min_x, min_y, max_x, max_y = geom.bounds
-    if not all(math.isfinite(v) for v in geom.bounds) or min_x < -180 or max_x > 180 or min_y < -90 or max_y > 90:
-        raise bad(f"{field}: coordinates must be longitude, latitude within WGS 84 bounds", field)
     return float(min_x), float(min_y), float(max_x), float(max_y)
 
 

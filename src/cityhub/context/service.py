@@ -7,6 +7,8 @@ re-exports their actions so callers import one name and the modules can move wit
 
 from __future__ import annotations
 
+from cityhub.context.aggregate import methods as aggr_methods
+from cityhub.context.aggregate import period as aggr_period
 from cityhub.context.batch import (
     MAX_BATCH,
     BatchResult,
@@ -16,6 +18,7 @@ from cityhub.context.batch import (
     batch_update,
     batch_upsert,
 )
+from cityhub.context.bridge import entity as bridged_entity
 from cityhub.context.grants import grant_create, grant_delete, grant_list
 from cityhub.context.query import (
     MAX_LIMIT,
@@ -64,6 +67,8 @@ __all__ = [
     "GeoQuery",
     "Query",
     "TemporalQuery",
+    "aggr_methods",
+    "aggr_period",
     "attr_delete",
     "attr_patch",
     "attr_replace",
@@ -75,6 +80,7 @@ __all__ = [
     "batch_merge",
     "batch_update",
     "batch_upsert",
+    "bridged_entity",
     "entity_create",
     "entity_delete",
     "entity_get",

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, exists, insert, or_, select, true
 from sqlalchemy.orm import Session
 
+from cityhub.context import bridge, policies
 from cityhub.context import entities as ent
-from cityhub.context import policies
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import (
     NO_DATASET,
@@ -105,6 +105,7 @@ def _for_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID
                deleting: bool = False) -> ContextEntity:
     if not actor.is_authenticated:
         raise Unauthorized(_("Log in or send an API token"))
+    bridge.refuse_write(session, entity_id)  # a connect device or asset changes through connect
     row = entity_get(session, actor, entity_id, tenant)
     (policies.entity_delete if deleting else policies.entity_update)(actor, row.org_id)
     return row
@@ -130,7 +131,8 @@ def _sync_side_rows(session: Session, row: ContextEntity, *, new: bool = False) 
              "max_y": b[3]} for iri, ds, b in boxes])
 
 
-def _notify(session: Session, row: ContextEntity, touched: frozenset[str] | None) -> None:
+def _notify(session: Session, row: ContextEntity, touched: frozenset[str] | None,
+            previous: dict[str, Any] | None = None) -> None:
     """Append the touched attributes to the history; queue the notifications of the subscriptions it matches.
 
     Both in the writing transaction: they exist exactly when the change commits.
@@ -139,7 +141,7 @@ def _notify(session: Session, row: ContextEntity, touched: frozenset[str] | None
     from cityhub.context import subscriptions, temporal
 
     changes = [subscriptions.Changed(row.id, row.entity_id, row.org_id, list(row.types), row.attrs, row.created_at,
-                                     row.modified_at, touched)]
+                                     row.modified_at, touched, previous)]
     temporal.record(session, changes)
     subscriptions.on_change(session, changes)
 
@@ -164,7 +166,8 @@ def entity_create(session: Session, actor: Actor, body: Any, ctx: LdContext, ten
     now = clock.now()
     parsed = ent.entity(body, ctx, ent.time_text(now))
     ent.geometries(parsed.attrs)  # geometry checked before anything is written
-    if session.scalar(select(E.id).where(E.entity_id == parsed.entity_id)) is not None:
+    if session.scalar(select(E.id).where(E.entity_id == parsed.entity_id)) is not None or bridge.taken(
+            session, parsed.entity_id):
         raise NgsiError("AlreadyExists", f"Entity {parsed.entity_id} already exists")
     row = E(id=uuid.uuid4(), entity_id=parsed.entity_id, org_id=org, types=parsed.types, attrs=parsed.attrs,
             created_at=now, modified_at=now)
@@ -192,7 +195,7 @@ def _store(session: Session, row: ContextEntity, attrs: dict[str, Any], types: l
     session.flush()
     _sync_side_rows(session, row)
     if touched or types is not None:
-        _notify(session, row, touched)
+        _notify(session, row, touched, old)
 
 
 def entity_replace(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,

@@ -25,6 +25,7 @@ from cityhub.context import entities as ent
 from cityhub.context import policies, qlang
 from cityhub.context.jsonld import LdContext, context_for
 from cityhub.context.models import (
+    NO_DATASET,
     ContextEntity,
     ContextEntityType,
     ContextGrant,
@@ -110,10 +111,11 @@ def _notification(raw: Any) -> dict[str, Any]:
     if fmt not in FORMATS:
         raise bad(f"notification.format must be one of {', '.join(FORMATS)}", "notification.format")
     out["format"] = fmt
-    if "sysAttrs" in raw:
-        if not isinstance(raw["sysAttrs"], bool):
-            raise bad("notification.sysAttrs must be true or false", "notification.sysAttrs")
-        out["sysAttrs"] = raw["sysAttrs"]
+    for flag in ("sysAttrs", "showChanges"):
+        if flag in raw:
+            if not isinstance(raw[flag], bool):
+                raise bad(f"notification.{flag} must be true or false", f"notification.{flag}")
+            out[flag] = raw[flag]
     endpoint = raw.get("endpoint")
     if not isinstance(endpoint, dict):
         raise bad("notification.endpoint is required", "notification.endpoint")
@@ -166,6 +168,8 @@ def parse(body: Any, ctx: LdContext) -> dict[str, Any]:
         raise bad("Name entities or watchedAttributes", "entities")
     if "timeInterval" in body:
         raise NgsiError("OperationNotSupported", "Periodic subscriptions (timeInterval) are not supported")
+    if "notificationTrigger" in body:
+        out["notificationTrigger"] = _triggers(body["notificationTrigger"])
     if "q" in body:
         if not isinstance(body["q"], str):
             raise bad("q must be a string", "q")
@@ -175,6 +179,23 @@ def parse(body: Any, ctx: LdContext) -> dict[str, Any]:
         out["geoQ"] = _geo_q(body["geoQ"], ctx)
     out["notification"] = _notification(body.get("notification"))
     return out
+
+
+TRIGGERS = ("entityCreated", "entityUpdated", "attributeCreated", "attributeUpdated", "attributeDeleted")
+DEFAULT_TRIGGERS = ["attributeCreated", "attributeUpdated"]  # clause 5.2.12 when none is given
+
+
+def _triggers(raw: Any) -> list[str]:
+    if not isinstance(raw, list) or not raw or not all(isinstance(t, str) for t in raw):
+        raise bad("notificationTrigger is a non-empty array of event names", "notificationTrigger")
+    if "entityDeleted" in raw:
+        raise NgsiError("OperationNotSupported", "notificationTrigger entityDeleted is not supported: deletions are "
+                        "not notified yet")
+    unknown = [t for t in raw if t not in TRIGGERS]
+    if unknown:
+        raise bad(f"notificationTrigger: unknown event {unknown[0][:40]!r}; use " + ", ".join(TRIGGERS),
+                  "notificationTrigger")
+    return list(dict.fromkeys(raw))
 
 
 def _scalars(body: dict[str, Any]) -> dict[str, Any]:
@@ -364,6 +385,17 @@ class Changed:
     created_at: datetime
     modified_at: datetime
     touched: frozenset[str] | None
+    previous: dict[str, Any] | None = None  # the attributes before the write (None: created)
+
+    def events(self) -> frozenset[str]:
+        """The notificationTrigger events of this change."""
+        if self.touched is None or self.previous is None:
+            return frozenset({"entityCreated", "attributeCreated"})
+        out = {"entityUpdated"}
+        for iri in self.touched:
+            out.add("attributeCreated" if iri not in self.previous else "attributeDeleted" if iri not in self.attrs
+                    else "attributeUpdated")
+        return frozenset(out)
 
 
 def visible_to_org(org_id: uuid.UUID) -> ColumnElement[bool]:
@@ -427,9 +459,27 @@ def notification(row: ContextSubscription, ctx: LdContext, entities: list[Change
     members = row.body.get("notification", {})
     keep = frozenset(ctx.expand(n) for n in members["attributes"]) if members.get("attributes") else None
     view = ent.View(ctx, members.get("format", "normalized"), bool(members.get("sysAttrs")), keep)
+    data = []
+    for c in entities:
+        rendered = ent.render(c.entity_id, c.types, c.attrs, c.created_at, c.modified_at, view)
+        if members.get("showChanges") and view.fmt == "normalized" and c.previous is not None:
+            _show_changes(rendered, c, ctx)
+        data.append(rendered)
     return {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}", "type": "Notification",
-            "subscriptionId": row.sub_id, "notifiedAt": ent.now_text(),
-            "data": [ent.render(c.entity_id, c.types, c.attrs, c.created_at, c.modified_at, view) for c in entities]}
+            "subscriptionId": row.sub_id, "notifiedAt": ent.now_text(), "data": data}
+
+
+def _show_changes(rendered: dict[str, Any], c: Changed, ctx: LdContext) -> None:
+    """showChanges: each changed instance carries its value before the write (`previousValue`, `previousObject`…)."""
+    assert c.previous is not None
+    for iri in c.touched or ():
+        shown = rendered.get(ctx.compact(iri))
+        before = c.previous.get(iri, {})
+        for inst in shown if isinstance(shown, list) else [shown] if isinstance(shown, dict) else []:
+            old = before.get(inst.get("datasetId", NO_DATASET))
+            key = ent.VALUE_KEY.get(str(inst.get("type")), "value")
+            if old is not None and key in old and old.get(key) != inst.get(key):
+                inst["previous" + key[0].upper() + key[1:]] = ent.render_instance(old, ent.View(ctx)).get(key)
 
 
 def on_change(session: Session, changes: list[Changed]) -> int:
@@ -449,7 +499,9 @@ def on_change(session: Session, changes: list[Changed]) -> int:
             continue  # throttled: this change is not notified
         ctx = context_for(row.ld_context or None)
         members = row.body
-        candidates = [c for c in changes if _selected(members, ctx, c) and _watched(members, ctx, c)]
+        triggers = frozenset(members.get("notificationTrigger") or DEFAULT_TRIGGERS)
+        candidates = [c for c in changes if _selected(members, ctx, c) and _watched(members, ctx, c)
+                      and c.events() & triggers]
         if not candidates:
             continue
         matched = _sql_filter(session, row, ctx, members, candidates)

@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from cityhub.context import aggregate, bridge, store
 from cityhub.context import entities as ent
-from cityhub.context import store
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import NO_DATASET, ContextAttributeInstance, ContextEntity
 from cityhub.context.problems import bad
+from cityhub.context.rows import insert_rows
 from cityhub.context.subscriptions import Changed
 from cityhub.core.actor import Actor
 from cityhub.kit import clock
 
 I = ContextAttributeInstance  # noqa: E741  # the table's one-letter alias, as E is the entity's
 MAX_INSTANCES = 10_000  # per request; lastN narrows further
+AGGR_MAX_INSTANCES = 200_000  # read for one aggregated answer
 # the simplified temporal representation's member per attribute type (clause 4.5.9)
 TEMPORAL_MEMBER = {"Property": "values", "GeoProperty": "values", "Relationship": "objects",
                    "LanguageProperty": "languageMaps", "VocabProperty": "vocabs", "JsonProperty": "jsons",
@@ -42,8 +45,7 @@ def record(session: Session, changes: list[Changed]) -> None:
                 modified = inst.get("modifiedAt") or ent.time_text(c.modified_at)
                 rows.append({"entity_pk": c.pk, "attr": iri, "dataset_id": ds,
                              "at": inst.get("observedAt") or modified, "modified_at": modified, "instance": inst})
-    if rows:
-        session.execute(insert(I), rows)
+    insert_rows(session, I, rows)
 
 
 @dataclass
@@ -56,6 +58,13 @@ class TemporalQuery:
     timeproperty: str = "observedAt"
     last_n: int | None = None
     attrs: list[str] = field(default_factory=list)
+    aggr_methods: list[str] | None = None  # options=aggregatedValues (aggregate.methods checked them)
+    aggr_period: Any = None  # aggrPeriodDuration (aggregate.period); None: the whole window
+
+    @property
+    def cap(self) -> int:
+        """At most this many instances are read (an aggregation reads the window whole)."""
+        return AGGR_MAX_INSTANCES if self.aggr_methods is not None else MAX_INSTANCES
 
     def clauses(self) -> list[ColumnElement[bool]]:
         """The SQL of the time window (times compare as fixed-width strings)."""
@@ -93,7 +102,7 @@ def _history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdC
     col = I.at if tq.timeproperty == "observedAt" else I.modified_at
     newest_first = tq.last_n is not None
     stmt = select(I.entity_pk, I.attr, I.instance).where(*clauses).order_by(
-        I.entity_pk, I.attr, col.desc() if newest_first else col, I.id).limit(MAX_INSTANCES)
+        I.entity_pk, I.attr, col.desc() if newest_first else col, I.id).limit(tq.cap)
     out: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = {}
     for pk, attr, inst in session.execute(stmt):
         series = out.setdefault(pk, {}).setdefault(attr, [])
@@ -106,12 +115,17 @@ def _history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdC
     return out
 
 
-def _render(row: ContextEntity, history: dict[str, list[dict[str, Any]]], view: ent.View, temporal_values: bool,
-            timeproperty: str) -> dict[str, Any]:
+def _render(row: ContextEntity | bridge.BridgedEntity, history: dict[str, list[dict[str, Any]]], view: ent.View,
+            temporal_values: bool, tq: TemporalQuery) -> dict[str, Any]:
     out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view)
+    timeproperty = tq.timeproperty
+    bounds = _bounds(tq) if tq.aggr_methods is not None else (None, None)
     for iri, series in history.items():
         name = view.ctx.compact(iri)
-        if temporal_values:
+        if tq.aggr_methods is not None:
+            out[name] = aggregate.aggregate(series, tq.aggr_methods, tq.aggr_period,
+                                            "observedAt" if timeproperty == "observedAt" else "modifiedAt", *bounds)
+        elif temporal_values:
             kind = series[0].get("type", "Property")
             key = ent.VALUE_KEY.get(kind, "value")
             time_key = "observedAt" if timeproperty == "observedAt" else "modifiedAt"
@@ -122,19 +136,64 @@ def _render(row: ContextEntity, history: dict[str, list[dict[str, Any]]], view: 
     return out
 
 
+def window(tq: TemporalQuery) -> tuple[datetime, datetime]:
+    """The time window of timerel / timeAt / endTimeAt as [start, end) instants (for connect's telemetry)."""
+    tq.clauses()  # the same checks, the same errors
+    if tq.timerel is None or tq.time_at is None:
+        return datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    at = _instant(ent.parse_time(tq.time_at, "timeAt"))
+    if tq.timerel == "before":
+        return datetime.min.replace(tzinfo=UTC), at
+    if tq.timerel == "after":
+        return at + timedelta(microseconds=1), datetime.max.replace(tzinfo=UTC)
+    return at, _instant(ent.parse_time(tq.end_time_at, "endTimeAt"))
+
+
+def _bounds(tq: TemporalQuery) -> tuple[datetime | None, datetime | None]:
+    """Where the aggregation periods start and the last one ends, when the query says (else the instances)."""
+    if tq.timerel is None or tq.time_at is None:
+        return None, None
+    at = _instant(ent.parse_time(tq.time_at, "timeAt"))
+    if tq.timerel == "before":
+        return None, at
+    if tq.timerel == "after":
+        return at, None
+    return at, _instant(ent.parse_time(tq.end_time_at, "endTimeAt"))
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _bridged(session: Session, found: bridge.BridgedEntity, tq: TemporalQuery, view: ent.View,
+             temporal_values: bool) -> dict[str, Any]:
+    """A connect device's temporal representation: its telemetry, read from connect's store."""
+    if tq.last_n is not None and tq.last_n < 1:
+        raise bad("lastN must be a positive number", "lastN")
+    if tq.timeproperty != "observedAt":
+        raise bad("connect's telemetry has observedAt times only", "timeproperty")
+    start, end = window(tq)
+    keys = [view.ctx.compact(view.ctx.expand(ent.check_name(a, "attrs"))) for a in tq.attrs] or None
+    series = bridge.history(session, found, start=start, end=end, keys=keys, last_n=tq.last_n, limit=tq.cap)
+    return _render(found, series, view, temporal_values, tq)
+
+
 def temporal_entity(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None, tq: TemporalQuery,
                     view: ent.View, temporal_values: bool) -> dict[str, Any]:
     """One entity's temporal representation (ResourceNotFound when the caller does not see it)."""
+    found = bridge.entity(session, actor, entity_id)
+    if found is not None:
+        return _bridged(session, found, tq, view, temporal_values)
     row = store.entity_get(session, actor, entity_id, tenant)
     history = _history(session, [row.id], tq, view.ctx).get(row.id, {})
-    return _render(row, history, view, temporal_values, tq.timeproperty)
+    return _render(row, history, view, temporal_values, tq)
 
 
 def temporal_query(session: Session, actor: Actor, rows: list[ContextEntity], tq: TemporalQuery, view: ent.View,
                    temporal_values: bool) -> list[dict[str, Any]]:
     """The temporal representation of entities a query selected."""
     history = _history(session, [r.id for r in rows], tq, view.ctx) if rows else {}
-    return [_render(r, history.get(r.id, {}), view, temporal_values, tq.timeproperty) for r in rows]
+    return [_render(r, history.get(r.id, {}), view, temporal_values, tq) for r in rows]
 
 
 def _instances(body: dict[str, Any], ctx: LdContext, now: str) -> dict[str, list[dict[str, Any]]]:
@@ -154,8 +213,7 @@ def _append(session: Session, pk: uuid.UUID, instances: dict[str, list[dict[str,
     rows = [{"entity_pk": pk, "attr": iri, "dataset_id": inst.get("datasetId", NO_DATASET),
              "at": inst.get("observedAt") or inst["modifiedAt"], "modified_at": inst["modifiedAt"], "instance": inst}
             for iri, items in instances.items() for inst in items]
-    if rows:
-        session.execute(insert(I), rows)
+    insert_rows(session, I, rows)
     return len(rows)
 
 

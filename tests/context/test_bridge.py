@@ -1,0 +1,108 @@
+"""connect's devices and assets as NGSI-LD entities: read through from connect (latest values, telemetry history),
+visible as in connect, read-only through NGSI-LD."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from cityhub.connect import service as connect
+from cityhub.kit import clock
+from tests.connect.helpers import build_connect, message
+from tests.context.helpers import E, entity_body, headers, problem
+
+T = "/ngsi-ld/v1/temporal/entities"
+
+
+@pytest.fixture
+def cw(world: Any) -> Any:
+    return build_connect(world)
+
+
+def _ingest(world: Any, device_id: Any, minutes_ago: int, **values: float) -> None:
+    at = clock.now() - timedelta(minutes=minutes_ago)
+    r = connect.ingest_messages(world.session, [message(device_id, {"ts": at.isoformat(), "values": values},
+                                                        clock.now())])
+    assert r.stored == len(values), r
+    world.session.flush()
+
+
+def test_device_entity_follows_connect(client: Any, world: Any, cw: Any) -> None:
+    dev = cw["dev_a"]
+    eid = f"urn:ngsi-ld:Device:{dev.id}"
+    h = headers(world, "org_member_a")
+    got = client.get(f"{E}/{eid}", headers=h)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["type"] == "Device" and body["name"]["value"] == "主跨应变计 1"
+    assert body["category"]["value"] == "bridge-health" and body["deviceState"]["value"] == "active"
+    span_id = f"urn:ngsi-ld:BridgeSpan:{cw['span'].id}"
+    assert body["controlledAsset"] == {"type": "Relationship", "object": span_id}
+    assert "strain" not in body  # nothing measured yet
+    _ingest(world, dev.id, 10, strain=120.5, temperature=21.0)
+    _ingest(world, dev.id, 5, strain=130.0)
+    body = client.get(f"{E}/{eid}", headers=h).json()
+    assert body["strain"]["value"] == 130.0 and body["temperature"]["unitCode"] == "CEL"
+    assert body["strain"]["observedAt"].endswith("Z") and body["strain"]["unitText"]["value"] == "με"
+    kv = client.get(f"{E}/{eid}", params={"options": "keyValues", "attrs": "strain,temperature"}, headers=h).json()
+    assert kv == {"id": eid, "type": "Device", "strain": 130.0, "temperature": 21.0}
+    # the asset it controls, with its place in the asset tree; the bridge has a location
+    span = client.get(f"{E}/{span_id}", headers=h).json()
+    assert span["refParent"]["object"] == f"urn:ngsi-ld:Bridge:{cw['bridge'].id}"
+    bridge = client.get(f"{E}/urn:ngsi-ld:Bridge:{cw['bridge'].id}", headers=h).json()
+    assert bridge["location"]["value"] == {"type": "Point", "coordinates": [106.58, 29.56]}
+    # the wrong type in the id is another entity: unknown
+    assert client.get(f"{E}/urn:ngsi-ld:Building:{cw['bridge'].id}", headers=h).status_code == 404
+
+
+def test_device_history_is_connect_telemetry(client: Any, world: Any, cw: Any) -> None:
+    dev = cw["dev_a"]
+    eid = f"urn:ngsi-ld:Device:{dev.id}"
+    h = headers(world, "org_member_a")
+    for i in range(5):
+        _ingest(world, dev.id, 50 - i * 10, strain=100.0 + i, temperature=20.0 + i)
+    got = client.get(f"{T}/{eid}", params={"attrs": "strain"}, headers=h)
+    assert got.status_code == 200, got.text
+    assert [i["value"] for i in got.json()["strain"]] == [100.0, 101.0, 102.0, 103.0, 104.0]
+    assert "temperature" not in got.json()
+    middle = (clock.now() - timedelta(minutes=35)).isoformat()  # between the 2nd and 3rd points
+    after = client.get(f"{T}/{eid}", params={"attrs": "strain", "timerel": "after", "timeAt": middle},
+                       headers=h).json()
+    assert [i["value"] for i in after["strain"]] == [102.0, 103.0, 104.0]
+    before = client.get(f"{T}/{eid}", params={"timerel": "before", "timeAt": middle, "lastN": 1}, headers=h).json()
+    assert [i["value"] for i in before["strain"]] == [101.0] and [i["value"] for i in before["temperature"]] == [21.0]
+    values = client.get(f"{T}/{eid}", params={"attrs": "temperature", "options": "temporalValues", "lastN": 2},
+                        headers=h).json()
+    assert [v[0] for v in values["temperature"]["values"]] == [23.0, 24.0]
+    assert values["temperature"]["type"] == "Property"
+    bad = client.get(f"{T}/{eid}", params={"timerel": "between", "timeAt": middle}, headers=h)
+    assert bad.status_code == 400 and problem(bad)["type"].endswith("BadRequestData")
+
+
+def test_visibility_as_in_connect(client: Any, world: Any, cw: Any) -> None:
+    a = f"urn:ngsi-ld:Device:{cw['dev_a'].id}"
+    b = f"urn:ngsi-ld:Device:{cw['dev_b'].id}"
+    member_a = headers(world, "org_member_a")
+    assert client.get(f"{E}/{a}", headers=member_a).status_code == 200
+    assert client.get(f"{E}/{b}", headers=member_a).status_code == 404  # dept B's device: not seen
+    assert client.get(f"{T}/{b}", headers=member_a).status_code == 404
+    assert client.get(f"{E}/{b}", headers=headers(world, "org_member_b")).status_code == 200
+    assert client.get(f"{E}/{a}").status_code == 404  # anonymous
+
+
+def test_bridged_entities_are_read_only(client: Any, world: Any, cw: Any) -> None:
+    a = f"urn:ngsi-ld:Device:{cw['dev_a'].id}"
+    h = headers(world, "org_admin_a")
+    patched = client.patch(f"{E}/{a}/attrs", json={"strain": {"type": "Property", "value": 1}}, headers=h)
+    assert patched.status_code == 422 and problem(patched)["type"].endswith("OperationNotSupported")
+    assert client.delete(f"{E}/{a}", headers=h).status_code == 422
+    created = client.post(E, json=entity_body(a, type_="Device"), headers=h)
+    assert created.status_code == 409 and problem(created)["type"].endswith("AlreadyExists")
+    batch = client.post("/ngsi-ld/v1/entityOperations/upsert", json=[entity_body(a, type_="Device")], headers=h)
+    assert batch.status_code == 207 and batch.json()["errors"][0]["entityId"] == a
+    # an id of the same form naming no connect device is an ordinary entity
+    free = "urn:ngsi-ld:Device:00000000-0000-4000-8000-000000000001"
+    assert client.post(E, json=entity_body(free, type_="Device"), headers=h).status_code == 201
+    assert client.get(f"{E}/{free}", headers=h).json()["id"] == free
