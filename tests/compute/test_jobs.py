@@ -195,3 +195,36 @@ def test_a_failing_job_ends_failed_with_the_reason(world: Any, db: Database) -> 
     failed = w.session.get(Job, job.id)
     assert failed is not None and failed.status == JobStatus.FAILED and "series" in failed.error
     assert failed.result_resource_id is None
+
+
+def test_the_jobs_page_shows_progress_and_cancels(client: Any, world: Any, db: Database,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.compute.test_pages import HTML, _csrf, _flash, _login, _text
+
+    w = world
+    _entry, res = _table(w)
+    published(w, "idc", builtin="id-check")
+    done = jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res, name="已完成的核验"))
+    waiting = jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res, name="排队的核验"))
+    w.session.commit()
+    monkeypatch.setattr(get_settings(), "compute_job_concurrency", 1)
+    assert jobs.job_work_once(db) == JobStatus.SUCCEEDED  # the older one
+    _login(client, "t-a-member")
+    page = client.get("/compute/jobs", headers=HTML).text
+    text = _text(page)
+    assert "已完成的核验" in text and "排队的核验" in text and "已完成" in text and "排队中" in text
+    assert 'value="3"' in page and "3 / 3" in text  # the finished job's progress
+    assert " queued " not in text and " succeeded " not in text  # states in words, never their codes
+    assert page.count('data-testid="cancel"') == 1  # only the queued job can be cancelled
+    r = client.post(f"/compute/jobs/{waiting.id}/cancel", data={"csrf_token": _csrf(page)}, headers=HTML)
+    assert r.status_code == 200 and _flash(r.text) == "作业已取消"
+    w.session.expire_all()
+    assert w.session.get(Job, waiting.id).status == JobStatus.CANCELLED
+    with type(client)(client.app) as other:
+        _login(other, "t-b-member")  # another unit sees none of them and may not cancel
+        assert "已完成的核验" not in other.get("/compute/jobs", headers=HTML).text
+        r = other.post(f"/compute/jobs/{done.id}/cancel", data={"csrf_token": _csrf(other.get(
+            "/compute/jobs", headers=HTML).text)}, headers=HTML, follow_redirects=False)
+        assert r.status_code in (303, 403)
+        assert w.session.get(Job, done.id).status == JobStatus.SUCCEEDED
+        assert other.get(f"/api/v1/compute/jobs/{done.id}").status_code == 403

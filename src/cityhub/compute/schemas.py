@@ -20,7 +20,7 @@ from cityhub.compute.models import (
 from cityhub.kit import labels
 from cityhub.kit.schemas import INT32_MAX, IDSchema, InputModel, Timestamped
 
-__all__ = ["Category", "ComponentStatus", "QuotaWindow", "SubscriptionStatus", "VersionKind"]
+__all__ = ["Category", "ComponentStatus", "JobStatus", "QuotaWindow", "SubscriptionStatus", "VersionKind"]
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$")
 # Semantic Versioning 2.0.0 (semver.org), without build metadata: it would not order and cannot be in a URL path

@@ -46,6 +46,7 @@ from cityhub.compute.gateway.service import shutdown as gateway_shutdown
 from cityhub.compute.jobs.service import (
     job_cancel,
     job_claim,
+    job_components,
     job_create,
     job_get,
     job_list,
@@ -137,6 +138,7 @@ __all__ = [
     "identity_headers",
     "job_cancel",
     "job_claim",
+    "job_components",
     "job_create",
     "job_get",
     "job_list",

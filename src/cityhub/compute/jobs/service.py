@@ -203,6 +203,15 @@ def job_list(session: Session, actor: Actor, page: PageParams, *, org_id: uuid.U
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
+def job_components(session: Session, jobs: list[Job]) -> dict[uuid.UUID, tuple[Component, str]]:
+    """The component and version number of each job (the page's labels)."""
+    rows = session.execute(select(ComponentVersion.id, ComponentVersion.version, Component).join(
+        Component, Component.id == ComponentVersion.component_id).where(
+        ComponentVersion.id.in_({j.version_id for j in jobs}))).all()
+    by_version = {vid: (c, ver) for vid, ver, c in rows}
+    return {j.id: by_version[j.version_id] for j in jobs if j.version_id in by_version}
+
+
 def job_cancel(session: Session, actor: Actor, job_id: uuid.UUID) -> Job:
     """A queued job ends at once; a running one is asked to stop (409 when it has ended)."""
     job = job_get(session, actor, job_id)
