@@ -24,6 +24,7 @@ from cityhub.compute import service as compute
 from cityhub.compute.schemas import (
     AppCreate,
     ComponentCreate,
+    JobCreate,
     SubscriptionCreate,
     SubscriptionDecision,
     VersionCreate,
@@ -31,6 +32,7 @@ from cityhub.compute.schemas import (
 from cityhub.core import service as core
 from cityhub.demo.core import synthetic_uscc
 from cityhub.kit.errors import NotFound
+from cityhub.kit.pagination import PageParams
 from cityhub.kit.settings import get_settings
 
 if TYPE_CHECKING:
@@ -195,9 +197,43 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
                 keys.append((unit, code, raw))
     if keys and not compute.usage_report(session, _actor(session, "dsj-reviewer")):
         counts["calls"] = asyncio.run(_load(session, ctx.rng, keys))
+    counts["jobs"] = _jobs(session)
     ctx.log(f"demo: compute — {counts['components']} components, {counts['apps']} applications, "
-            f"{counts['subscriptions']} subscriptions, {counts['calls']} metered calls")
+            f"{counts['subscriptions']} subscriptions, {counts['calls']} metered calls, {counts['jobs']} batch jobs")
     return counts
+
+
+# The public security bureau checks its population table's ID numbers with the hub's id-check, as a batch job (run
+# here to its end, in this transaction), and queues the same check over its ID-card licences (left for a worker).
+JOBS = (("renkou-jichu-xinxi", "人口库身份号码批量核验", True), ("jumin-shenfenzheng-dianzi-zhengzhao",
+                                                            "身份证电子证照号码批量核验", False))
+
+
+def _jobs(session: Session) -> int:
+    from cityhub.data import service as data
+
+    staff = _actor(session, "gaj-staff")
+    org = core.organization_by_code(session, "cq-gaj")
+    if org is None or compute.job_list(session, staff, PageParams(limit=1), org_id=org.id).total:
+        return 0
+    made = 0
+    for slug, name, run in JOBS:
+        try:
+            entry = data.catalog_entry_by_name(session, staff, slug)
+        except NotFound:
+            continue
+        table = next((r for r in data.resource_list(session, staff, entry.id) if r.kind == "table"), None)
+        if table is None:
+            continue
+        job = compute.job_create(session, staff, JobCreate(
+            org_id=org.id, component_code="id-check", version="1.0.0", name=name, method="GET",
+            path="/resident-id", source_kind="table", resource_id=table.id, fields={"number": "id_number"}))
+        made += 1
+        if run:
+            claimed = compute.job_claim(session, "demo")
+            if claimed is not None and claimed.id == job.id:
+                compute.job_run(session, job.id)
+    return made
 
 
 def _request(rng: random.Random, code: str) -> tuple[str, str, str, bytes]:

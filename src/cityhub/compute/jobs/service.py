@@ -29,6 +29,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -304,11 +305,28 @@ def _ident(name: str) -> str:
     return ("out_" + out)[:63]
 
 
+class Scope:
+    """Short transactions of a worker: the database's own, or savepoints of one open session (the demo)."""
+
+    def __init__(self, target: Database | Session) -> None:
+        self.target = target
+
+    @contextmanager
+    def session_scope(self) -> Iterator[Session]:
+        """One unit of work, committed (or released) when it ends."""
+        if isinstance(self.target, Session):
+            with self.target.begin_nested():
+                yield self.target
+        else:
+            with self.target.session_scope() as s:
+                yield s
+
+
 class _Stopped(Exception):
     """The job was cancelled while it ran."""
 
 
-def _progress(db: Database, job_id: uuid.UUID, done: int, failed: int) -> None:
+def _progress(db: Scope, job_id: uuid.UUID, done: int, failed: int) -> None:
     with db.session_scope() as s:
         status = s.scalar(select(Job.status).where(Job.id == job_id))
         if status != JobStatus.RUNNING:
@@ -316,7 +334,7 @@ def _progress(db: Database, job_id: uuid.UUID, done: int, failed: int) -> None:
         s.execute(update(Job).where(Job.id == job_id).values(rows_done=done, rows_failed=failed))
 
 
-def _compute(db: Database, job: Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+def _compute(db: Scope, job: Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """Run the built-in over the input; (result columns, result rows, rows refused)."""
     req = job.request
     with db.session_scope() as s:
@@ -386,7 +404,7 @@ def _write_result(session: Session, job: Job, cols: list[dict[str, Any]], rows: 
     job.result_entry_id, job.result_resource_id = entry.id, res.id
 
 
-def _finish(db: Database, job_id: uuid.UUID, status: JobStatus, error: str = "") -> None:
+def _finish(db: Scope, job_id: uuid.UUID, status: JobStatus, error: str = "") -> None:
     with db.session_scope() as s:
         job = s.get(Job, job_id)
         assert job is not None
@@ -395,8 +413,13 @@ def _finish(db: Database, job_id: uuid.UUID, status: JobStatus, error: str = "")
                           org_id=job.org_id, after={"status": str(status), "error": job.error})
 
 
-def job_run(db: Database, job_id: uuid.UUID) -> JobStatus:
-    """Run a claimed job to its end state (each step in its own transaction); the end state."""
+def job_run(database: Database | Session, job_id: uuid.UUID) -> JobStatus:
+    """Run a claimed job to its end state (each step in its own transaction); the end state.
+
+    Given a Session instead of a Database (the demo, whose data is not committed yet) each step is a savepoint of
+    that session's transaction.
+    """
+    db = Scope(database)
     with db.session_scope() as s:
         job = s.get(Job, job_id)
         assert job is not None
