@@ -53,6 +53,7 @@ def test_the_demo_runs_one_batch_job_and_queues_another(db: Database, tmp_path: 
         done, waiting = jobs["人口库身份号码批量核验"], jobs["身份证电子证照号码批量核验"]
         assert (done.status, waiting.status) == ("succeeded", "queued")
         staff = core.actor_for_username(s, "gaj-staff")
+        assert done.result_resource_id is not None and done.result_entry_id is not None
         fields, rows, total, _n = data.datastore_query(s, staff, done.result_resource_id, limit=1000)
         assert total == done.rows_total == 3000 and "out_valid" in fields
         assert {r["out_valid"] for r in rows} <= {True, False} and any(r["out_valid"] for r in rows)
