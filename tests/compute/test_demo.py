@@ -32,6 +32,8 @@ def test_demo_step_publishes_subscribes_and_meters_real_calls(db: Database) -> N
         assert sum(by_status.values()) == CALLS and by_status[200] > CALLS // 2
         assert set(by_status) <= {200, 429}  # answered, or refused by the per-minute quota of the id checks
         assert s.scalar(select(func.sum(UsageHourly.calls))) == CALLS
+        days = {h.date() for h in s.scalars(select(UsageHourly.hour))}
+        assert len(days) >= 10  # spread over the last two weeks: the component pages' daily charts show days
         bureau = core.actor_for_username(s, "dsj-reviewer")
         rows = compute.usage_report(s, bureau)
         assert {r.component_code for r in rows} >= {"coord-convert", "id-check", "licence-credit-verify",

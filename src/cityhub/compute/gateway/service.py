@@ -54,7 +54,7 @@ from cityhub.compute.metering.service import CallRecord, Meter
 from cityhub.compute.models import AppKey, Component, ComponentVersion, Subscription, SubscriptionStatus
 from cityhub.compute.models import ConsumerApp as App
 from cityhub.compute.registry.service import CALLABLE_STATUSES, GATEWAY_NS, upstream_hosts
-from cityhub.kit import egress, pushcache
+from cityhub.kit import clock, egress, pushcache
 from cityhub.kit.db import Database
 from cityhub.kit.settings import get_settings
 
@@ -308,7 +308,7 @@ class Gateway:
         else:
             comp, version_id, app_id, org_id = res.component_id, res.version_id, res.app_id, res.org_id
         self.meter.record(CallRecord(
-            at=datetime.now(UTC), component_id=comp, version_id=version_id, app_id=app_id, org_id=org_id,
+            at=clock.now(), component_id=comp, version_id=version_id, app_id=app_id, org_id=org_id,
             method=method[:10], status=answer.status, error_code=error_code,
             latency_ms=(time.perf_counter() - started) * 1000.0, bytes_in=bytes_in, bytes_out=len(answer.body)),
             res.component_code if res is not None and comp is not None else None)
