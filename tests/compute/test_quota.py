@@ -140,7 +140,7 @@ def test_an_unspent_lease_is_given_back_when_idle_and_at_close(monkeypatch: pyte
             await store.close()
             return leased, idle, int(await r.get(counter) or 0)
         finally:
-            await r.aclose()  # type: ignore[attr-defined]
+            await r.aclose()  # type: ignore[attr-defined]  # redis 5+; the stubs predate it
 
     leased, idle, closed = asyncio.run(run())
     assert leased == 1 + quota.LEASE_MAX

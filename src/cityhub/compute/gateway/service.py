@@ -335,7 +335,7 @@ class Gateway:
         """
         from cityhub.connect import service as connect
         from cityhub.core.actor import Actor
-        from cityhub.core.models import Role
+        from cityhub.core.service import Role
 
         assert res.org_id is not None
         actor = Actor(user_id=None, username=f"app:{res.app_id}", org_id=res.org_id,

@@ -55,7 +55,7 @@ from cityhub.compute.registry import service as registry
 from cityhub.compute.schemas import JobCreate
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
-from cityhub.kit import clock
+from cityhub.kit import clock, safejson
 from cityhub.kit.db import Database
 from cityhub.kit.errors import Conflict, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
@@ -246,7 +246,7 @@ def job_claim(session: Session, worker: str) -> Job | None:
         got = session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED, busy < limit)
                               .values(status=JobStatus.RUNNING, worker=worker, started_at=clock.now())
                               .execution_options(synchronize_session=False))
-        if got.rowcount == 1:  # type: ignore[attr-defined]
+        if got.rowcount == 1:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult; execute() is typed Result
             job = session.get(Job, job_id)
             if job is not None:
                 session.refresh(job)
@@ -257,7 +257,7 @@ def job_claim(session: Session, worker: str) -> Job | None:
 def _rows(job_id: uuid.UUID) -> Iterator[dict[str, Any]]:
     with _input_path(job_id).open(encoding="utf-8") as f:
         for line in f:
-            yield json.loads(line)
+            yield safejson.loads(line, max_bytes=16 * 1024 * 1024, field="input")
 
 
 def _call(name: str, method: str, path: str, body: dict[str, Any]) -> Any:
