@@ -11,11 +11,14 @@ from cityhub.compute.schemas import (
     AnalysisCreate,
     AnalysisRunStart,
     AppCreate,
+    JobCreate,
     SubscriptionCreate,
     VersionCreate,
 )
+from cityhub.data import service as data
 from tests.authz import ANY_USER, Expect, roles
 from tests.compute.helpers import component_data
+from tests.data.helpers import entry_data, load_people
 
 P = "/api/v1/compute"
 WRITERS_A = roles("platform_admin", "org_admin_a", "org_member_a")
@@ -55,6 +58,14 @@ def prepare(w: Any) -> None:
         org_id=w.orgs["dept_a"].id, name="az-analysis", sql="SELECT count(*) AS n FROM devices"))
     run = compute.analysis_run(s, admin, analysis.id, AnalysisRunStart(), wait=True)
     w.extra["compute_run"] = run["id"]
+    entry = data.catalog_entry_create(s, w.actors["org_member_a"], entry_data(w, "dept_a", name="az-job-input"))
+    data.catalog_entry_submit(s, w.actors["org_member_a"], entry.id)
+    data.catalog_entry_review(s, admin, entry.id, True, "ok")
+    res = load_people(w, entry)
+    job = compute.job_create(s, w.actors["org_member_a"], JobCreate.model_validate({
+        "org_id": w.orgs["dept_a"].id, "component_code": "az-pub", "version": "1.0.0", "path": "/ping",
+        "source_kind": "table", "resource_id": res.id, "fields": {"name": "name"}}))
+    w.extra["compute_job"] = {"job": job, "res": res}
     w.extra["compute"] = {"analysis": analysis, "draft": _component(w, "az-draft", "draft"),
                           "review": _component(w, "az-review", "review"),
                           "pub": pub, "dep": _component(w, "az-dep", "deprecated"), "v2": v2, "app_a": app_a,
@@ -137,4 +148,12 @@ EXPECTATIONS = [
     Expect("GET", f"{P}/analyses/runs/{{run_id}}/csv", WRITERS_A,
            params=lambda w: {"run_id": w.extra["compute_run"]}),
     Expect("GET", f"{P}/usage.xlsx", ANY_USER),
+    # batch jobs of dept A (over dept A's table, through its published no-op)
+    Expect("GET", f"{P}/jobs", ANY_USER),
+    Expect("POST", f"{P}/jobs", WRITERS_A, body=lambda w: {
+        "org_id": str(w.orgs["dept_a"].id), "component_code": "az-pub", "version": "1.0.0", "path": "/ping",
+        "source_kind": "table", "resource_id": str(w.extra["compute_job"]["res"].id), "fields": {"name": "name"}}),
+    Expect("GET", f"{P}/jobs/{{job_id}}", READ_A, params=lambda w: {"job_id": w.extra["compute_job"]["job"].id}),
+    Expect("POST", f"{P}/jobs/{{job_id}}/cancel", WRITERS_A,
+           params=lambda w: {"job_id": w.extra["compute_job"]["job"].id}),
 ]

@@ -70,3 +70,42 @@ def test_forecast_through_the_gateway(client: Any, world: Any) -> None:
     assert r.status_code == 200 and len(r.json()["mean"]) == 3
     r = client.post("/hub/fcst/1.0.0/forecast", headers={"X-Api-Key": key}, json={"series": "x"})
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "series"
+
+
+def test_forecast_and_anomaly_over_a_devices_stored_telemetry(client: Any, world: Any) -> None:
+    """The built-ins read a device's stored series from the connect store, as the calling application's unit."""
+    from datetime import UTC, datetime, timedelta
+
+    from cityhub.connect import service as connect
+    from cityhub.kit import clock
+    from tests.connect.helpers import build_connect, message
+
+    w = world
+    cw = build_connect(w)
+    t0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    recs: list[dict[str, Any]] = [{"ts": (t0 + timedelta(hours=i)).isoformat(), "values": {"strain": float(v)}}
+                                  for i, v in enumerate(AIRLINE[:48])]
+    recs[40]["values"]["strain"] = 2000.0  # one reading far off
+    connect.ingest_messages(w.session, [message(cw["dev_a"].id, recs, clock.now())])
+    stored = {"device_id": str(cw["dev_a"].id), "metric": "strain", "start": t0.isoformat(),
+              "end": (t0 + timedelta(days=3)).isoformat()}
+    score = published(w, "anom", builtin="anomaly", open_to_all=True)
+    fcst = published(w, "fcst", builtin="forecast", open_to_all=True)
+    _a, _s, key_a = subscribed(w, score, org="dept_a")  # the device's own unit
+    _f, _s2, key_fa = subscribed(w, fcst, org="dept_a")
+    r = client.post("/hub/anom/1.0.0/score", headers={"X-Api-Key": key_a}, json={**stored, "threshold": 0.99})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["scores"]) == 48 and recs[40]["ts"].replace("+00:00", "") in " ".join(body["anomaly_ts"])
+    r = client.post("/hub/fcst/1.0.0/forecast", headers={"X-Api-Key": key_fa}, json={**stored, "horizon": 4})
+    assert r.status_code == 200 and len(r.json()["mean"]) == 4
+    # another unit's application may not read dept A's device: the gateway's 404, naming the field
+    _b, _s3, key_b = subscribed(w, score, org="dept_b")
+    r = client.post("/hub/anom/1.0.0/score", headers={"X-Api-Key": key_b}, json=stored)
+    assert r.status_code == 404 and r.json()["error"]["details"][0]["field"] == "device_id"
+    # a range with too few points, and a bad time, name their fields
+    r = client.post("/hub/fcst/1.0.0/forecast", headers={"X-Api-Key": key_fa},
+                    json={**stored, "end": (t0 + timedelta(hours=3)).isoformat()})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "series"
+    r = client.post("/hub/anom/1.0.0/score", headers={"X-Api-Key": key_a}, json={**stored, "start": "yesterday"})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "start"

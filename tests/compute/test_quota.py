@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from cityhub.compute.gateway import quota
 from cityhub.compute.gateway.quota import SLIDING, MemoryQuota, QuotaStore, RedisQuota, windows
 from tests.compute.helpers import published, subscribed
 from tests.conftest import need_service
@@ -96,6 +97,54 @@ def test_redis_decides_one_turn_of_calls_in_one_script_run_and_admits_exactly_n(
     assert sum(r is None for r in got) == 7
     assert all(r is not None and r > 0 for r in got[7:])  # in arrival order: the first seven pass
     assert store.batches == 1 and store.taken == 20
+
+
+def test_two_stores_leasing_from_one_redis_admit_exactly_n() -> None:
+    """Two processes' stores on one counter: leases spare most round trips and the total is still exactly N."""
+    a = _redis()
+    b = RedisQuota(REDIS_URL, prefix=a.prefix)
+    n = 1000
+
+    async def run() -> list[float | None]:
+        try:
+            wins = windows((None, n, None), mode="fixed")
+            return [await (a if i % 2 else b).take("sub", wins) for i in range(3 * n)]
+        finally:
+            await a.close()
+            await b.close()
+
+    got = asyncio.run(run())
+    assert sum(r is None for r in got) == n
+    assert a.leased > 0 and b.leased > 0  # both admitted calls alone from their leases
+    # most admitted calls needed no round trip; every refusal was decided by the script
+    assert a.leased + b.leased > n // 2 and a.taken + b.taken == 3 * n - a.leased - b.leased
+    assert got[-1] is not None and got[-1] > 0  # the last calls are refused with a Retry-After
+
+
+def test_an_unspent_lease_is_given_back_when_idle_and_at_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(quota, "LEASE_IDLE_S", 0.05)
+    store = _redis()
+    wins = windows((10_000, None, None), mode="fixed")
+    counter = f"{store.prefix}:sub:m:{wins[0].bucket}"
+
+    async def run() -> tuple[int, int, int]:
+        import redis.asyncio as aioredis
+
+        r = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            assert await store.take("sub", wins) is None
+            leased = int(await r.get(counter) or 0)  # the call and its lease are counted at once
+            await asyncio.sleep(0.3)  # idle: the sweep gives the lease back
+            idle = int(await r.get(counter) or 0)
+            assert await store.take("sub", wins) is None  # a new lease
+            await store.close()
+            return leased, idle, int(await r.get(counter) or 0)
+        finally:
+            await r.aclose()  # type: ignore[attr-defined]  # redis 5+; the stubs predate it
+
+    leased, idle, closed = asyncio.run(run())
+    assert leased == 1 + quota.LEASE_MAX
+    assert idle == 1 and closed == 2  # only the calls admitted stay counted
 
 
 def test_a_sliding_subscription_through_the_gateway(client: Any, world: Any) -> None:

@@ -328,6 +328,33 @@ def analysis_runs(session: DbSession, actor: CurrentActor, analysis_id: uuid.UUI
     return compute.analysis_runs(session, actor, analysis_id)
 
 
+# ---- batch jobs (the AI compute centre)
+
+
+@router.get("/jobs", response_model=Page[schemas.Job])
+def jobs(session: DbSession, actor: CurrentActor, page: Paging, org_id: uuid.UUID | None = None) -> Any:
+    """Batch jobs of the caller's units (every unit's for those who read all), newest first, with progress."""
+    return compute.job_list(session, actor, page, org_id=org_id)
+
+
+@router.post("/jobs", response_model=schemas.Job, status_code=202)
+def job_create(session: DbSession, actor: CurrentActor, body: schemas.JobCreate) -> Any:
+    """Queue a built-in version over a datastore table or a device's telemetry (read now, with your rights)."""
+    return compute.job_create(session, actor, body)
+
+
+@router.get("/jobs/{job_id}", response_model=schemas.Job)
+def job_get(session: DbSession, actor: CurrentActor, job_id: uuid.UUID) -> Any:
+    """One job: its state, progress and, once finished, the datastore table it wrote."""
+    return compute.job_get(session, actor, job_id)
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=schemas.Job)
+def job_cancel(session: DbSession, actor: CurrentActor, job_id: uuid.UUID) -> Any:
+    """Cancel a queued job, or ask a running one to stop (409 once it has ended)."""
+    return compute.job_cancel(session, actor, job_id)
+
+
 @router.get("/usage.csv")
 def usage_csv(session: DbSession, actor: CurrentActor, since: datetime | None = None, until: datetime | None = None,
               org_id: uuid.UUID | None = None, component_id: uuid.UUID | None = None) -> Response:

@@ -1,4 +1,4 @@
-"""Companion processes of the capability hub under `make run`: the stub department system, the lake export."""
+"""Companion processes of the capability hub under `make run`: the demo's stub, the lake export, job workers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from cityhub.kit.settings import Settings
 
 
 def commands(settings: Settings) -> list[list[str]]:
-    """The demo's stub (`demo-upstream`, unless its port is 0) and `lake-export --every N` (unless N is 0)."""
+    """The demo's stub, `lake-export --every N` and `job-worker --processes N`, each unless its setting is 0."""
     out = []
     if settings.compute_demo_upstream_port > 0:
         out.append([sys.executable, "-m", "cityhub.cli", "compute", "demo-upstream", "--port",
@@ -16,4 +16,7 @@ def commands(settings: Settings) -> list[list[str]]:
     if settings.analytics_export_s > 0:
         out.append([sys.executable, "-m", "cityhub.cli", "compute", "lake-export", "--every",
                     str(settings.analytics_export_s)])
+    if settings.compute_job_workers > 0:
+        out.append([sys.executable, "-m", "cityhub.cli", "compute", "job-worker", "--processes",
+                    str(settings.compute_job_workers)])
     return out

@@ -67,3 +67,44 @@ def register(app: typer.Typer) -> None:
         out.writerows(res.rows())
         typer.echo(f"# {res.engine}: {res.table.num_rows} rows{' (truncated)' if res.truncated else ''} "
                    f"in {res.elapsed_s:.2f} s", err=True)
+
+    @compute_app.command("job-worker")
+    def job_worker(processes: Annotated[int, typer.Option(
+                       help="Worker processes to start on this machine (each runs one job at a time).")] = 1,
+                   poll: Annotated[float, typer.Option(help="Seconds to wait when no job could be claimed.")] = 2.0,
+                   once: Annotated[bool, typer.Option(help="Run at most one job, then exit.")] = False) -> None:
+        """Run queued batch jobs (the AI compute centre), within each unit's concurrency limit.
+
+        Each process claims the oldest queued job whose unit runs fewer than CITYHUB_COMPUTE_JOB_CONCURRENCY
+        jobs, runs it, writes progress and its answer, and claims the next; heartbeat
+        `<var_dir>/health/compute-jobs.json`.
+        """
+        import multiprocessing
+
+        if processes > 1 and not once:
+            ctx = multiprocessing.get_context("spawn")
+            procs = [ctx.Process(target=_work, args=(poll, False), name=f"compute-jobs-{i}")
+                     for i in range(processes)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+            return
+        _work(poll, once)
+
+
+def _work(poll: float, once: bool) -> None:
+    """One worker process's loop (a module function: spawned processes import it)."""
+    from cityhub.compute import service
+    from cityhub.kit import resilience
+    from cityhub.kit.db import Database
+
+    db = Database.from_settings()
+
+    def step() -> float:
+        end = service.job_work_once(db)
+        if end is not None:
+            typer.echo(f"job ended: {end}", err=True)
+        return 0.0 if end is not None else poll
+
+    resilience.run_every(step, 0.0 if once else poll, "compute-jobs")

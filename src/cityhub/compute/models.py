@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
-from cityhub.kit.db import Base, Timestamps, UUIDPk, status_type
+from cityhub.kit.db import Base, JSONType, Timestamps, UUIDPk, status_type
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -217,3 +217,45 @@ class AnalysisRun(UUIDPk, Base):
     max_rows: Mapped[int] = mapped_column(Integer)
     timeout_s: Mapped[float] = mapped_column(Float)
     started_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+
+
+class JobStatus(StrEnum):
+    """Life of a batch job: queued, running (cancelling when asked to stop), then one end state."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Job(UUIDPk, Timestamps, Base):
+    """A component version run as a batch job over a datastore table or a device's telemetry (issue 17).
+
+    Its input is read with the submitter's rights when it is submitted (a JSON-lines file under the var folder);
+    a worker process runs it and writes the answer as a new datastore table on a draft catalog entry of the same unit.
+    """
+
+    __tablename__ = "compute_job"
+    __table_args__ = (Index("ix_compute_job_org_status", "org_id", "status"),)
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    component_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_component.id"), index=True)
+    version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_component_version.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    source_kind: Mapped[str] = mapped_column(String(10))  # table | telemetry
+    source: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # what was read, for the page
+    request: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # method, path, fields, params
+    grade: Mapped[str] = mapped_column(String(10), default="general")
+    status: Mapped[JobStatus] = mapped_column(status_type(JobStatus), default=JobStatus.QUEUED, index=True)
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    rows_failed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    submitted_by: Mapped[str] = mapped_column(String(100), default="")
+    worker: Mapped[str] = mapped_column(String(100), default="")
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    result_entry_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    result_resource_id: Mapped[uuid.UUID | None] = mapped_column(default=None)

@@ -8,6 +8,7 @@ caller may not work is a 403.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -40,6 +41,8 @@ register_nav(
     NavItem("compute", "Component review", "/compute/review", order=40, permissions=(P.COMPUTE_REVIEW,)),
     NavItem("compute", "Usage and chargeback", "/compute/usage", order=50,
             permissions=(P.COMPUTE_READ, P.COMPUTE_READ_ALL)),
+    NavItem("compute", "Batch jobs", "/compute/jobs", order=60,
+            permissions=(P.COMPUTE_JOB_RUN, P.COMPUTE_READ_ALL)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
 Text = Annotated[str, Form(max_length=2000)]
@@ -49,13 +52,15 @@ LIST_PAGE = 50  # rows per page of the decided subscriptions and of the usage pe
 
 # Codes a page shows are labelled through the kit.labels vocabularies registered in compute.schemas; badge tones.
 BADGES = {"published": "ok", "active": "ok", "in_review": "warn", "pending": "warn", "deprecated": "warn",
-          "retired": "err", "rejected": "err", "revoked": "err"}
+          "retired": "err", "rejected": "err", "revoked": "err", "succeeded": "ok", "queued": "warn",
+          "running": "warn", "cancelling": "warn", "failed": "err", "cancelled": "err"}
+JOB_PAGE = 100
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 
 def _labels() -> dict[str, Any]:
     return {"status": schemas.ComponentStatus, "sub": schemas.SubscriptionStatus, "category": schemas.Category,
-            "kind": schemas.VersionKind, "badge": BADGES}
+            "kind": schemas.VersionKind, "job": schemas.JobStatus, "badge": BADGES}
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
@@ -598,3 +603,29 @@ def analysis_run_cancel_form(request: Request, session: DbSession, actor: Curren
         r = compute.analysis_run_cancel(session, actor, run_id)
         return done.redirect(f"/compute/analyses/{r['analysis_id']}?run={run_id}")
     return done.redirect("/compute/analyses")
+
+
+# ---------------------------------------------------------------- batch jobs (the AI compute centre)
+
+
+@router.get("/jobs")
+def jobs_page(request: Request, session: DbSession, actor: CurrentActor) -> Response:
+    """The caller's units' batch jobs (every unit's for those who read all): state, progress, cancel."""
+    page = compute.job_list(session, actor, PageParams(limit=JOB_PAGE, offset=0))
+    cancellable = {j.id for j in page.items if j.status in ("queued", "running")
+                   and _allowed(functools.partial(policies.job_cancel, actor, j.org_id))}
+    counts = {s_: sum(1 for j in page.items if j.status == s_) for s_ in ("queued", "running", "succeeded",
+                                                                          "failed")}
+    return render(request, "compute/jobs.html", {
+        "jobs": page.items, "total": page.total, "components": compute.job_components(session, page.items),
+        "names": _names(session), "cancellable": cancellable, "counts": counts, "labels": _labels(),
+        "limit": get_settings().compute_job_concurrency})
+
+
+@router.post("/jobs/{job_id}/cancel")
+def job_cancel_form(request: Request, session: DbSession, actor: CurrentActor, job_id: uuid.UUID,
+                    csrf_token: Csrf) -> Response:
+    """Cancel a queued job, or ask a running one to stop."""
+    with form_action(request, session, csrf_token, _("The job is cancelled")) as done:
+        compute.job_cancel(session, actor, job_id)
+    return done.redirect("/compute/jobs")

@@ -185,3 +185,18 @@ def analysis_run_cancel(actor: Actor, org_id: uuid.UUID) -> None:
 def sees_lake(actor: Actor) -> bool:
     """May the actor's SQL name the lake's views (every unit's telemetry)?"""
     return can(actor, P.ANALYTICS_LAKE_READ)
+
+
+def job_create(actor: Actor, org_id: uuid.UUID) -> None:
+    """A unit's staff run batch jobs for their unit."""
+    require(can(actor, P.COMPUTE_JOB_RUN, org_id), "Only the unit's staff run its batch jobs")
+
+
+def job_read(actor: Actor, org_id: uuid.UUID) -> None:
+    """A unit's jobs are read by its staff and by those who read every unit's."""
+    require(sees_unit(actor, org_id), "You may not read this unit's jobs")
+
+
+def job_cancel(actor: Actor, org_id: uuid.UUID) -> None:
+    """The unit's staff (and platform admins) cancel its jobs."""
+    require(can(actor, P.COMPUTE_JOB_RUN, org_id), "Only the unit's staff cancel its batch jobs")

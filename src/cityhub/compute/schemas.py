@@ -7,13 +7,20 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from cityhub.compute.models import Category, ComponentStatus, QuotaWindow, SubscriptionStatus, VersionKind
+from cityhub.compute.models import (
+    Category,
+    ComponentStatus,
+    JobStatus,
+    QuotaWindow,
+    SubscriptionStatus,
+    VersionKind,
+)
 from cityhub.kit import labels
 from cityhub.kit.schemas import INT32_MAX, IDSchema, InputModel, Timestamped
 
-__all__ = ["Category", "ComponentStatus", "QuotaWindow", "SubscriptionStatus", "VersionKind"]
+__all__ = ["Category", "ComponentStatus", "JobStatus", "QuotaWindow", "SubscriptionStatus", "VersionKind"]
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$")
 # Semantic Versioning 2.0.0 (semver.org), without build metadata: it would not order and cannot be in a URL path
@@ -320,3 +327,69 @@ class AnalysisRun(IDSchema):
     error: str | None = None
     columns: list[str] = Field(default_factory=list)
     records: list[list[Any]] = Field(default_factory=list)
+
+
+# ---- batch jobs (the AI compute centre, issue 17)
+
+labels.register(JobStatus, {
+    JobStatus.QUEUED: "Queued", JobStatus.RUNNING: "Running", JobStatus.CANCELLING: "Stopping",
+    JobStatus.SUCCEEDED: "Finished", JobStatus.FAILED: "Failed", JobStatus.CANCELLED: "Cancelled"})
+
+
+class JobCreate(InputModel):
+    """Run a built-in version over a datastore table (one call per row) or a device's telemetry (one call)."""
+
+    org_id: uuid.UUID = Field(description="The unit the job runs for (and which owns its answer).")
+    component_code: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=64)
+    name: str = Field("", max_length=200)
+    method: Literal["GET", "POST"] = "POST"
+    path: str = Field(min_length=1, max_length=200, description="The operation, e.g. /resident-id.")
+    source_kind: Literal["table", "telemetry"]
+    resource_id: uuid.UUID | None = Field(None, description="A table job: the datastore table read row by row.")
+    fields: dict[str, str] = Field(default_factory=dict, max_length=50,
+                                   description="A table job: request parameter → the row's column.")
+    params: dict[str, Any] = Field(default_factory=dict, max_length=50, description="Sent with every call.")
+    device_id: uuid.UUID | None = Field(None, description="A telemetry job: the device.")
+    metric: str = Field("", max_length=100, description="A telemetry job: the metric key.")
+    start: datetime | None = Field(None, description="A telemetry job: from (inclusive).")
+    end: datetime | None = Field(None, description="A telemetry job: to (exclusive).")
+
+    @model_validator(mode="after")
+    def _source(self) -> JobCreate:
+        if self.source_kind == "table":
+            if self.resource_id is None:
+                raise ValueError("resource_id: required for a table job")
+            if not self.fields:
+                raise ValueError("fields: required for a table job (request parameter → column)")
+        else:
+            for name in ("device_id", "metric", "start", "end"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name}: required for a telemetry job")
+            assert self.start is not None and self.end is not None
+            if self.end <= self.start:
+                raise ValueError("end: after start")
+        return self
+
+
+class Job(IDSchema):
+    """A batch job and how far it got."""
+
+    org_id: uuid.UUID
+    component_id: uuid.UUID
+    version_id: uuid.UUID
+    name: str
+    source_kind: str
+    source: dict[str, Any]
+    grade: str
+    status: JobStatus
+    rows_total: int
+    rows_done: int
+    rows_failed: int
+    error: str
+    submitted_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result_entry_id: uuid.UUID | None
+    result_resource_id: uuid.UUID | None

@@ -43,6 +43,16 @@ from cityhub.compute.analytics.service import run_builtin as analytics_run_built
 from cityhub.compute.builtins import service as _builtins
 from cityhub.compute.gateway.service import Gateway, GatewayError, gateway_for, identity_headers
 from cityhub.compute.gateway.service import shutdown as gateway_shutdown
+from cityhub.compute.jobs.service import (
+    job_cancel,
+    job_claim,
+    job_components,
+    job_create,
+    job_get,
+    job_list,
+    job_run,
+    job_work_once,
+)
 from cityhub.compute.metering.service import (
     Meter,
     calls_recent,
@@ -126,6 +136,14 @@ __all__ = [
     "gateway_for",
     "gateway_shutdown",
     "identity_headers",
+    "job_cancel",
+    "job_claim",
+    "job_components",
+    "job_create",
+    "job_get",
+    "job_list",
+    "job_run",
+    "job_work_once",
     "key_hash",
     "subcategories",
     "subscription_create",

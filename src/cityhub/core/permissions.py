@@ -85,6 +85,7 @@ class P(StrEnum):
     COMPUTE_CONSUME = "compute.consume"  # a unit's consumer applications, their keys and subscriptions
     COMPUTE_APPROVE = "compute.approve"  # decide subscriptions to the unit's components
     COMPUTE_REVIEW = "compute.review"  # the bureau: review components, publish versions, deprecate, retire
+    COMPUTE_JOB_RUN = "compute.job_run"  # run a component version as a batch job over what the unit may read; cancel
     ANALYTICS_LAKE_READ = "analytics.lake_read"  # SQL over the whole Parquet lake (every unit's telemetry, facts)
     ANALYTICS_LAKE_EXPORT = "analytics.lake_export"  # write the registry and ops facts to the lake
     ANALYSIS_WRITE = "analytics.analysis_write"  # a unit's saved analyses: write, run (over what the runner may read)
@@ -104,8 +105,8 @@ class P(StrEnum):
 _UNIT_STAFF = frozenset({
     P.USER_READ, P.CLOUD_READ, P.CLOUD_REQUEST_CREATE, P.CLOUD_SYSTEM_WRITE, P.CONNECT_READ, P.ASSET_WRITE,
     P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.DATA_COLLECT, P.OPS_WORK, P.COMPUTE_READ,
-    P.COMPUTE_PUBLISH, P.COMPUTE_CONSUME, P.CONTEXT_READ, P.CONTEXT_WRITE, P.CONTEXT_SUBSCRIBE, P.ANALYSIS_WRITE,
-    P.APPLY_READ, P.APPLY_REPORT,
+    P.COMPUTE_PUBLISH, P.COMPUTE_CONSUME, P.COMPUTE_JOB_RUN, P.CONTEXT_READ, P.CONTEXT_WRITE, P.CONTEXT_SUBSCRIBE,
+    P.ANALYSIS_WRITE, P.APPLY_READ, P.APPLY_REPORT,
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[P]] = {

@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         1.0, description="Metering: seconds between flushes of buffered call records to the database.")
     compute_meter_batch: int = Field(
         2000, description="Metering: buffered call records that trigger a flush before the interval.")
+    compute_job_concurrency: int = Field(
+        2, ge=1, le=64, description="Batch jobs: how many of one unit's jobs run at once (the rest wait queued).")
+    compute_job_workers: int = Field(
+        1, ge=0, le=64, description="Batch jobs: worker processes `make run` starts (`cityhub compute job-worker "
+        "--processes N`); 0: none.")
+    compute_job_max_rows: int = Field(
+        50_000, ge=1, le=5_000_000, description="Batch jobs: most input rows (or telemetry points) one job reads.")
     compute_demo_upstream_port: int = Field(
         8701, description="The demo's stub department system (a licence registry answering the hub's upstream "
         "component) listens on 127.0.0.1 at this port, started by `make run`; 0: not started.")

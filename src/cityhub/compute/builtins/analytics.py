@@ -1,25 +1,78 @@
 """Time-series built-ins: forecasting (statsforecast AutoETS / AutoARIMA) and anomaly scoring (river).
 
 Both take a posted series — numbers, or `{"ts", "value"}` points in time order — so a department system can send a
-device's telemetry, a queue length or a daily count. They compute for a while (AutoARIMA with a season takes
+queue length or a daily count; or, instead of `series`, a device's stored telemetry: `device_id`, `metric`, `start`,
+`end`, read from the connect store as the calling application's unit (a device it may not see is a 404).
+They compute for a while (AutoARIMA with a season takes
 seconds), so the gateway runs them in a worker thread (`blocking = True`), never on its event loop.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from cityhub.compute.builtins.base import BuiltinError, BuiltinRequest, Handler, document
 
 MAX_POINTS = 10_000
 MAX_HORIZON = 500
+# Instead of `series`: a device's stored telemetry, read as the calling application's unit
+STORED: dict[str, Any] = {
+    "device_id": {"type": "string", "format": "uuid", "description": "A device whose stored telemetry is read "
+                  "(instead of series); one the calling unit may see"},
+    "metric": {"type": "string", "description": "The device's metric key (with device_id)"},
+    "start": {"type": "string", "format": "date-time", "description": "From, inclusive (with device_id)"},
+    "end": {"type": "string", "format": "date-time", "description": "To, exclusive (with device_id)"},
+}
+
+
+def _stored(req: BuiltinRequest, body: dict[str, Any], minimum: int) -> tuple[list[float], list[Any]]:
+    """A device's stored telemetry (`device_id`, `metric`, `start`, `end`) read with the caller's rights."""
+    from cityhub.kit.errors import NotFound, ValidationFailed
+
+    try:
+        device_id = uuid.UUID(str(body.get("device_id")))
+    except ValueError as exc:
+        raise BuiltinError(422, "validation_failed", "'device_id' must be a device's id", "device_id") from exc
+    metric = body.get("metric")
+    if not isinstance(metric, str) or not 0 < len(metric) <= 100:
+        raise BuiltinError(422, "validation_failed", "'metric' is required (a metric key)", "metric")
+    bounds: list[datetime] = []
+    for name in ("start", "end"):
+        try:
+            at = datetime.fromisoformat(str(body.get(name)))
+        except ValueError as exc:
+            raise BuiltinError(422, "validation_failed", f"'{name}' must be an ISO 8601 time", name) from exc
+        if at.tzinfo is None:
+            raise BuiltinError(422, "validation_failed", f"'{name}' needs a time zone", name)
+        bounds.append(at)
+    if bounds[1] <= bounds[0]:
+        raise BuiltinError(422, "validation_failed", "'end' must be after 'start'", "end")
+    if req.telemetry is None:
+        raise BuiltinError(422, "validation_failed", "Stored telemetry is read only through the gateway",
+                           "device_id")
+    try:
+        points = req.telemetry(device_id, metric, bounds[0], bounds[1], MAX_POINTS + 1)
+    except NotFound as exc:
+        raise BuiltinError(404, "not_found", "Device not found", "device_id") from exc
+    except ValidationFailed as exc:
+        raise BuiltinError(422, "validation_failed", exc.message, exc.field or "start") from exc
+    if not minimum <= len(points) <= MAX_POINTS:
+        raise BuiltinError(422, "validation_failed",
+                           f"the range holds {len(points)} points of '{metric}'; {minimum} to {MAX_POINTS} needed",
+                           "series")
+    return [float(v) for _ts, v in points], [ts.isoformat() for ts, _v in points]
 
 
 def _series(req: BuiltinRequest, minimum: int) -> tuple[list[float], list[Any] | None]:
-    """The posted `series` as floats (and its timestamps when points were sent); 422 naming the field."""
-    raw = req.json_body().get("series")
+    """The posted `series` as floats and its timestamps, or a device's stored telemetry (`device_id`); 422s."""
+    body = req.json_body()
+    if "device_id" in body and "series" not in body:
+        return _stored(req, body, minimum)
+    raw = body.get("series")
     if not isinstance(raw, list):
         raise BuiltinError(422, "validation_failed", "'series' must be a list of numbers or {ts, value} points",
                            "series")
@@ -50,13 +103,14 @@ class Forecast:
     name = "forecast"
     title = "Time-series forecast (AutoETS / AutoARIMA)"
     blocking = True
+    reads_telemetry = True  # the gateway hands it a reader of the caller's devices' stored telemetry
 
     def openapi(self) -> dict[str, Any]:
         """POST /forecast."""
         return document(self.title, "时间序列预测：AutoETS / AutoARIMA，附预测区间", {"/forecast": {"post": {
             "summary": "Forecast a posted series",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["series"], "properties": {
+                "type": "object", "properties": {**STORED,
                     "series": {"type": "array", "minItems": 8, "maxItems": MAX_POINTS,
                                "items": {"oneOf": [{"type": "number"}, {"type": "object", "properties": {
                                    "ts": {"type": "string"}, "value": {"type": "number"}}}]}},
@@ -108,13 +162,14 @@ class AnomalyScoring:
     name = "anomaly"
     title = "Anomaly scoring of a series (river)"
     blocking = True
+    reads_telemetry = True  # the gateway hands it a reader of the caller's devices' stored telemetry
 
     def openapi(self) -> dict[str, Any]:
         """POST /score."""
         return document(self.title, "时间序列异常评分：river 在线模型逐点评分并标出异常", {"/score": {"post": {
             "summary": "Score each point of a posted series",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["series"], "properties": {
+                "type": "object", "properties": {**STORED,
                     "series": {"type": "array", "minItems": 3, "maxItems": MAX_POINTS},
                     "method": {"type": "string", "enum": ["gaussian"], "default": "gaussian"},
                     "threshold": {"type": "number", "minimum": 0.5, "maximum": 1, "default": 0.99},

@@ -7,8 +7,10 @@ another method a 405, in the gateway's envelope.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from cityhub.kit import safejson
@@ -23,14 +25,24 @@ class BuiltinError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
+# (device id, metric, start, end, most points) → the device's stored (ts, value) points in time order, read with
+# the calling unit's rights; raises NotFound for a device the caller may not see, ValidationFailed for a bad range.
+TelemetryReader = Callable[[uuid.UUID, str, datetime, datetime, int], list[tuple[datetime, float]]]
+
+
 @dataclass(frozen=True)
 class BuiltinRequest:
-    """What the gateway hands a built-in: method, the path below /hub/<code>/<version>/, query and body."""
+    """What the gateway hands a built-in: method, the path below /hub/<code>/<version>/, query and body.
+
+    `telemetry` reads a device's stored telemetry as the calling application's unit (the gateway supplies it;
+    None where no caller's rights are known, and then a built-in refuses a `device_id`).
+    """
 
     method: str
     path: str
     query: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    telemetry: TelemetryReader | None = None
 
     def json_body(self) -> dict[str, Any]:
         """The body as a JSON object, parsed with the size and nesting limits (422 naming `body` otherwise)."""

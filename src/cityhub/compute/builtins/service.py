@@ -6,13 +6,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from cityhub.compute.builtins.analytics import AnomalyScoring, Forecast
-from cityhub.compute.builtins.base import Builtin, BuiltinError, BuiltinRequest, Handler, dispatch, document, operation
+from cityhub.compute.builtins.base import (
+    Builtin,
+    BuiltinError,
+    BuiltinRequest,
+    Handler,
+    TelemetryReader,
+    dispatch,
+    document,
+    operation,
+)
 from cityhub.compute.builtins.classify import ReportClassifier
 from cityhub.compute.builtins.coords import CoordinateConversion
 from cityhub.compute.builtins.geocode import ReverseGeocoder
 from cityhub.compute.builtins.idcheck import IdentityChecks
 
-__all__ = ["Builtin", "BuiltinError", "BuiltinRequest", "builtin_get", "builtin_names", "is_blocking", "run"]
+__all__ = ["Builtin", "BuiltinError", "BuiltinRequest", "TelemetryReader", "builtin_get", "builtin_names",
+           "is_blocking", "reads_telemetry", "run"]
 
 
 class NoOp:
@@ -49,6 +59,11 @@ def builtin_get(name: str) -> Builtin | None:
 def is_blocking(name: str) -> bool:
     """Does the handler compute for a while (run in a worker thread, not on the event loop)?"""
     return bool(getattr(PLUGINS.get(name), "blocking", False))
+
+
+def reads_telemetry(name: str) -> bool:
+    """May the handler read a device's stored telemetry (the gateway then hands it a reader)?"""
+    return bool(getattr(PLUGINS.get(name), "reads_telemetry", False))
 
 
 def run(name: str, request: BuiltinRequest) -> tuple[int, Any]:

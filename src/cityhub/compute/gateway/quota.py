@@ -12,21 +12,37 @@ With CITYHUB_REDIS_URL the counters live in Redis and one Lua script decides a *
 takes of every request that arrives in the same event-loop turn go to Redis in one EVALSHA (one round trip and
 one command for many calls), and the script handles them one after another, so any number of processes share a
 quota of N and admit exactly N calls. Without Redis they live in this process (exact for a single process).
+
+**Leases.** Far from its limit a subscription needs no round trip per call: when the script admits a call it may
+also grant this process a *lease* of extra calls, counted in Redis at once, which the process then admits alone
+(no await, no round trip) until it is spent, its windows' buckets or limits change, or it lies idle for
+`LEASE_IDLE_S` (what is left is given back, DECRBY, so no count is lost). A grant is at most `LEASE_MAX` and at
+most 1/`LEASE_SHARE` of the room left in the tightest window *after* the call, so near the limit (room < 17) no
+lease is granted and every call is again decided by the script: the calls admitted across all processes never
+exceed N (each one is in a Redis counter before it is admitted), and they reach N because a lease is spent by its
+own process's next calls or given back when idle (`tests/compute/test_quota.py`,
+`tests/compute/test_quota_processes.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from cityhub.kit.settings import get_settings
 
+log = logging.getLogger(__name__)
+
 FIXED, SLIDING = "fixed", "sliding"
+LEASE_MAX = 64  # extra calls one grant may lease to a process
+LEASE_SHARE = 16  # a grant is at most 1/LEASE_SHARE of the room left in the tightest window
+LEASE_IDLE_S = 1.0  # a lease unused this long is given back
 SLIDING_SIZES = {"m": 60, "d": 86_400, "M": 30 * 86_400}  # a sliding "month" is the last 30 days
 
 
@@ -160,27 +176,32 @@ class MemoryQuota:
 
 
 # One batch of calls, decided one after another (atomic as a whole).
-# ARGV[1] = number of calls; then per call: its number of windows, then per window five numbers:
+# ARGV[1] = number of calls; then per call: its number of windows, the most extra calls it may lease (0: none),
+# then per window five numbers:
 #   kind (0 fixed, 1 sliding), limit, counter TTL (ms), elapsed fraction × 1e6 (sliding), ms until the bucket ends.
 # KEYS: per window its counter, and for a sliding window the previous bucket's counter after it.
-# Returns, per call, 0 when admitted (every counter incremented) or else the Retry-After in ms (≥ 1).
+# Returns, per call, −extra (≤ 0) when admitted (every counter incremented by 1 + extra, the lease granted) or else
+# the Retry-After in ms (≥ 1).
 _TAKE = """
 local out = {}
 local k, a = 1, 2
 for c = 1, tonumber(ARGV[1]) do
-  local nwin = tonumber(ARGV[a]); a = a + 1
+  local nwin, want = tonumber(ARGV[a]), tonumber(ARGV[a + 1]); a = a + 2
   local k0, a0 = k, a
   local retry = 0
+  local extra = want
   for w = 1, nwin do
     local kind, limit = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
     local elapsed, rem = tonumber(ARGV[a + 3]) / 1e6, tonumber(ARGV[a + 4])
     if retry == 0 then
       local cur = tonumber(redis.call('GET', KEYS[k]) or '0')
+      local used = cur
       if kind == 0 then
         if cur >= limit then retry = rem end
       else
         local prev = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
-        if prev * (1 - elapsed) + cur + 1 > limit then
+        used = prev * (1 - elapsed) + cur
+        if used + 1 > limit then
           if cur + 1 > limit or prev == 0 then
             retry = rem
           else
@@ -191,6 +212,8 @@ for c = 1, tonumber(ARGV[1]) do
           retry = math.ceil(retry)
         end
       end
+      local grant = math.floor((limit - 1 - used) / """ + str(LEASE_SHARE) + """)
+      if grant < extra then extra = grant end
     end
     a = a + 5
     k = k + 1 + kind
@@ -199,33 +222,71 @@ for c = 1, tonumber(ARGV[1]) do
     local kk, aa = k0, a0
     for w = 1, nwin do
       local kind = tonumber(ARGV[aa])
-      if redis.call('INCR', KEYS[kk]) == 1 then redis.call('PEXPIRE', KEYS[kk], ARGV[aa + 2]) end
+      if redis.call('INCRBY', KEYS[kk], 1 + extra) == 1 + extra then redis.call('PEXPIRE', KEYS[kk], ARGV[aa + 2]) end
       aa = aa + 5
       kk = kk + 1 + kind
     end
+    out[c] = -extra
+  else
+    out[c] = retry
   end
-  out[c] = retry
 end
 return out
 """
 
+# Give back unspent leases: ARGV[i] is the count to return to KEYS[i] (a counter already expired stays gone).
+_GIVE_BACK = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECRBY', KEYS[i], ARGV[i]) end
+end
+return 0
+"""
+
+
+@dataclass(slots=True)
+class _Lease:
+    """Calls this process may admit alone: already counted in Redis for these buckets and limits."""
+
+    key: tuple[tuple[str, int, int], ...]  # (window name, bucket, limit) of every window
+    counters: list[str]  # the Redis counters charged with the lease (the current buckets)
+    left: int
+    used_at: float
+
 
 class RedisQuota:
-    """Counters in Redis, shared by every server process: the calls of one event-loop turn in one script run."""
+    """Counters in Redis, shared by every server process.
 
-    def __init__(self, url: str, prefix: str = "cityhub:compute:quota") -> None:
+    The calls of one event-loop turn go in one script run; far from the limit, leases of extra calls are spent
+    in this process (see the module's docstring).
+    """
+
+    def __init__(self, url: str, prefix: str = "cityhub:compute:quota", *, lease_max: int = LEASE_MAX) -> None:
         import redis.asyncio as aioredis
 
         self._redis = aioredis.Redis.from_url(url)
         self._script = self._redis.register_script(_TAKE)
+        self._give_back_script = self._redis.register_script(_GIVE_BACK)
         self.prefix = prefix
+        self.lease_max = lease_max
         self._pending: list[tuple[str, list[Window], asyncio.Future[float | None]]] = []
         self._running: set[asyncio.Future[None]] = set()  # the loop keeps only weak references to tasks
+        self._leases: dict[str, _Lease] = {}
+        self._sweeping = False
         self.batches = 0  # script runs (the benchmark reports calls per run)
-        self.taken = 0
+        self.taken = 0  # calls sent to the script
+        self.leased = 0  # calls admitted from a lease, without a round trip
+        self.given_back = 0  # leased calls returned unspent
 
     async def take(self, subscription: str, wins: list[Window]) -> float | None:
-        """Queue the call for this turn's batch and wait for its decision."""
+        """Admit from this process's lease for these windows, or queue the call for this turn's batch."""
+        lease = self._leases.get(subscription)
+        if lease is not None:
+            if lease.left > 0 and lease.key == _lease_key(wins):
+                lease.left -= 1
+                lease.used_at = time.monotonic()
+                self.leased += 1
+                return None
+            self._drop(subscription)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[float | None] = loop.create_future()
         if not self._pending:
@@ -240,15 +301,22 @@ class RedisQuota:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
+    def _counter(self, subscription: str, w: Window, bucket: int) -> str:
+        return f"{self.prefix}:{subscription}:{w.name}:{bucket}"
+
     async def _run(self, batch: list[tuple[str, list[Window], asyncio.Future[float | None]]]) -> None:
         keys: list[str] = []
         args: list[int] = [len(batch)]
+        asking: set[str] = set()
         for subscription, wins, _fut in batch:
-            args.append(len(wins))
+            # one lease request per subscription and batch: the others of the turn are decided one by one
+            want = 0 if subscription in asking or not self.lease_max else self.lease_max
+            asking.add(subscription)
+            args += [len(wins), want]
             for w in wins:
-                keys.append(f"{self.prefix}:{subscription}:{w.name}:{w.bucket}")
+                keys.append(self._counter(subscription, w, w.bucket))
                 if w.sliding:
-                    keys.append(f"{self.prefix}:{subscription}:{w.name}:{w.bucket - 1}")
+                    keys.append(self._counter(subscription, w, w.bucket - 1))
                 # a counter outlives the time any window reads it by a margin (a sliding one: its next bucket too)
                 ttl = w.remaining_s + (w.size_s if w.sliding else 0) + 5
                 args += [1 if w.sliding else 0, w.limit, int(ttl * 1000), int(w.elapsed * 1e6),
@@ -262,13 +330,73 @@ class RedisQuota:
             return
         self.batches += 1
         self.taken += len(batch)
-        for (*_rest, fut), ms in zip(batch, got, strict=True):
+        for (subscription, wins, fut), ms in zip(batch, got, strict=True):
+            ms = int(ms)
+            if ms < 0:
+                self._grant(subscription, wins, -ms)
             if not fut.done():
-                fut.set_result(None if int(ms) == 0 else int(ms) / 1000.0)
+                fut.set_result(None if ms <= 0 else ms / 1000.0)
+
+    def _grant(self, subscription: str, wins: list[Window], extra: int) -> None:
+        key = _lease_key(wins)
+        now = time.monotonic()
+        lease = self._leases.get(subscription)
+        if lease is not None and lease.key == key:
+            lease.left += extra
+            lease.used_at = now
+            return
+        self._drop(subscription)
+        counters = [self._counter(subscription, w, w.bucket) for w in wins]
+        self._leases[subscription] = _Lease(key, counters, extra, now)
+        if not self._sweeping:
+            self._sweeping = True
+            asyncio.get_running_loop().call_later(LEASE_IDLE_S, self._sweep)
+
+    def _drop(self, subscription: str) -> None:
+        """Forget a subscription's lease, giving back what is left of it."""
+        lease = self._leases.pop(subscription, None)
+        if lease is not None and lease.left > 0:
+            self._spawn(self._return([lease]))
+
+    def _sweep(self) -> None:
+        """Give back the leases idle for LEASE_IDLE_S; look again while any is held."""
+        now = time.monotonic()
+        idle = [sub for sub, lease in self._leases.items() if now - lease.used_at >= LEASE_IDLE_S]
+        for sub in idle:
+            self._drop(sub)
+        if self._leases:
+            asyncio.get_running_loop().call_later(LEASE_IDLE_S, self._sweep)
+        else:
+            self._sweeping = False
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _return(self, leases: list[_Lease]) -> None:
+        keys = [c for lease in leases if lease.left > 0 for c in lease.counters]
+        args = [lease.left for lease in leases if lease.left > 0 for _c in lease.counters]
+        if not keys:
+            return
+        try:
+            await self._give_back_script(keys=keys, args=args)
+        except Exception as exc:  # the counts stay taken: fewer calls admitted, never more
+            log.warning("could not give back quota leases: %s", exc)
+            return
+        self.given_back += sum(lease.left for lease in leases if lease.left > 0)
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Give back every lease, then close the connection pool."""
+        leases, self._leases = list(self._leases.values()), {}
+        await self._return(leases)
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
         await self._redis.aclose()  # type: ignore[attr-defined]  # redis 5+; the stubs predate it
+
+
+def _lease_key(wins: list[Window]) -> tuple[tuple[str, int, int], ...]:
+    return tuple((w.name, w.bucket, w.limit) for w in wins)
 
 
 def store_from_settings() -> QuotaStore:

@@ -54,7 +54,7 @@ from cityhub.compute.metering.service import CallRecord, Meter
 from cityhub.compute.models import AppKey, Component, ComponentVersion, Subscription, SubscriptionStatus
 from cityhub.compute.models import ConsumerApp as App
 from cityhub.compute.registry.service import CALLABLE_STATUSES, GATEWAY_NS, upstream_hosts
-from cityhub.kit import egress, pushcache
+from cityhub.kit import clock, egress, pushcache
 from cityhub.kit.db import Database
 from cityhub.kit.settings import get_settings
 
@@ -308,14 +308,15 @@ class Gateway:
         else:
             comp, version_id, app_id, org_id = res.component_id, res.version_id, res.app_id, res.org_id
         self.meter.record(CallRecord(
-            at=datetime.now(UTC), component_id=comp, version_id=version_id, app_id=app_id, org_id=org_id,
+            at=clock.now(), component_id=comp, version_id=version_id, app_id=app_id, org_id=org_id,
             method=method[:10], status=answer.status, error_code=error_code,
             latency_ms=(time.perf_counter() - started) * 1000.0, bytes_in=bytes_in, bytes_out=len(answer.body)),
             res.component_code if res is not None and comp is not None else None)
 
     async def _builtin(self, res: Resolved, method: str, path: str, query: str, body: bytes) -> Answer:
+        reader = self._telemetry_reader(res) if builtins.reads_telemetry(res.builtin) else None
         req = builtins.BuiltinRequest(method=method, path=path, query=dict(parse_qsl(query)) if query else {},
-                                      body=body)
+                                      body=body, telemetry=reader)
         try:
             if builtins.is_blocking(res.builtin):  # a computation that takes a while: off the event loop
                 status, payload = await run_in_threadpool(builtins.run, res.builtin, req)
@@ -325,6 +326,38 @@ class Gateway:
             details = [{"field": exc.field, "message": exc.message}] if exc.field else None
             raise GatewayError(exc.status, exc.code, exc.message, details=details) from exc
         return Answer(status, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
+
+    def _telemetry_reader(self, res: Resolved) -> builtins.TelemetryReader:
+        """Read a device's stored telemetry as the calling application's unit (its staff's read rights there).
+
+        Called from the worker thread a blocking built-in runs in; its own short read-only session (or the demo
+        gateway's transaction).
+        """
+        from cityhub.connect import service as connect
+        from cityhub.core.actor import Actor
+        from cityhub.core.service import Role
+
+        assert res.org_id is not None
+        actor = Actor(user_id=None, username=f"app:{res.app_id}", org_id=res.org_id,
+                      roles={Role.ORG_MEMBER: frozenset({res.org_id})})
+
+        def read(device_id: uuid.UUID, metric: str, start: datetime, end: datetime,
+                 limit: int) -> list[tuple[datetime, float]]:
+            own = self._session is None
+            session = self._session
+            if session is None:
+                assert self.db is not None  # a gateway has a database or an open session
+                session = self.db.sessionmaker()
+            try:
+                rows = connect.telemetry_raw(session, actor, device_id, keys=[metric], start=start, end=end,
+                                             limit=limit)
+            finally:
+                if own:
+                    session.rollback()
+                    session.close()
+            return [(ts, float(v)) for _k, ts, v, _t in rows if v is not None]
+
+        return read
 
     def _client(self, netloc: str) -> httpx.AsyncClient:
         client = self.clients.get(netloc)

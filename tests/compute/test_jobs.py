@@ -1,0 +1,230 @@
+"""Batch jobs: a built-in run over a datastore table or a device's telemetry, queued per unit, run by the worker's
+own function (`job_work_once`, what `cityhub compute job-worker` loops over), cancelled, failing, refused across
+units; the answer is a new datastore table of the caller's unit graded like its input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cityhub.compute.jobs import service as jobs
+from cityhub.compute.models import Job, JobStatus
+from cityhub.compute.schemas import JobCreate
+from cityhub.connect import service as connect
+from cityhub.data import service as data
+from cityhub.kit import clock
+from cityhub.kit.db import Database
+from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
+from cityhub.kit.settings import get_settings
+from tests.compute.helpers import published
+from tests.connect.helpers import build_connect, message
+from tests.data.helpers import load_people, published_entry
+
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _jobs_dir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "var_dir", tmp_path)
+
+
+def _table(w: Any) -> Any:
+    entry = published_entry(w)
+    res = load_people(w, entry)
+    return entry, res
+
+
+def _id_job(w: Any, res: Any, org: str = "dept_a", **over: Any) -> JobCreate:
+    return JobCreate.model_validate({"org_id": w.orgs[org].id, "component_code": "idc", "version": "1.0.0",
+                                     "path": "/resident-id", "source_kind": "table", "resource_id": res.id,
+                                     "fields": {"number": "id_number"}, **over})
+
+
+def test_a_table_job_writes_a_graded_table_of_the_callers_unit(world: Any, db: Database) -> None:
+    w = world
+    entry, res = _table(w)
+    published(w, "idc", builtin="id-check")
+    job = jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res, name="身份号码核验"))
+    assert (job.status, job.rows_total, job.grade) == (JobStatus.QUEUED, 3, "important")
+    w.session.commit()
+    end = jobs.job_work_once(db, "w1")
+    w.session.expire_all()
+    done = w.session.get(Job, job.id)
+    assert end == JobStatus.SUCCEEDED, done.error if done else None
+    assert done is not None and done.status == JobStatus.SUCCEEDED and done.rows_done == 3 and done.worker == "w1"
+    out = data.catalog_entry_get(w.session, w.actors["org_member_a"], done.result_entry_id)
+    assert out.provider_org_id == w.orgs["dept_a"].id and out.security_grade == "important"
+    by_name = {i["name_en"]: i for i in out.items}
+    assert by_name["id_number"]["security_level"] == next(
+        i for i in entry.items if i["name_en"] == "id_number")["security_level"]  # each column graded like its input
+    fields, rows, total, _n = data.datastore_query(w.session, w.actors["org_member_a"], done.result_resource_id)
+    assert total == 3 and "out_valid" in fields and "name" in fields
+    # the built-in really checked each number: the first one's check digit is wrong, and the answer says so
+    got = {r["name"]: r for r in rows}
+    assert got["张三"]["out_valid"] is False or got["张三"]["out_valid"] in ("false", "False")
+
+
+def test_another_unit_may_neither_read_the_input_nor_see_or_cancel_the_job(world: Any) -> None:
+    w = world
+    _entry, res = _table(w)
+    published(w, "idc", builtin="id-check", open_to_all=True)
+    with pytest.raises(Forbidden):  # dept_b holds no grant on dept_a's table
+        jobs.job_create(w.session, w.actors["org_member_b"], _id_job(w, res, org="dept_b"))
+    with pytest.raises(Forbidden):  # nor runs jobs for another unit
+        jobs.job_create(w.session, w.actors["org_member_b"], _id_job(w, res, org="dept_a"))
+    job = jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res))
+    with pytest.raises(Forbidden):
+        jobs.job_get(w.session, w.actors["org_member_b"], job.id)
+    with pytest.raises(Forbidden):
+        jobs.job_cancel(w.session, w.actors["org_member_b"], job.id)
+    from cityhub.kit.pagination import PageParams
+
+    assert jobs.job_list(w.session, w.actors["org_member_b"], PageParams()).total == 0
+    assert jobs.job_list(w.session, w.actors["auditor"], PageParams()).total == 1
+
+
+def test_bad_requests_name_the_field(world: Any) -> None:
+    w = world
+    _entry, res = _table(w)
+    published(w, "idc", builtin="id-check")
+    with pytest.raises(ValidationFailed) as e:
+        jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res, fields={"number": "nope"}))
+    assert e.value.field == "fields"
+    with pytest.raises(ValidationFailed) as e:
+        jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res, path="/nowhere"))
+    assert e.value.field == "path"
+    with pytest.raises(ValueError, match="resource_id"):
+        JobCreate.model_validate({"org_id": w.orgs["dept_a"].id, "component_code": "idc", "version": "1.0.0",
+                                  "path": "/resident-id", "source_kind": "table", "fields": {"number": "x"}})
+
+
+def test_cancel_a_queued_and_a_running_job(world: Any, db: Database) -> None:
+    w = world
+    _entry, res = _table(w)
+    published(w, "idc", builtin="id-check")
+    member = w.actors["org_member_a"]
+    queued = jobs.job_create(w.session, member, _id_job(w, res))
+    assert jobs.job_cancel(w.session, member, queued.id).status == JobStatus.CANCELLED
+    running = jobs.job_create(w.session, member, _id_job(w, res))
+    w.session.commit()
+    with db.session_scope() as s:
+        claimed = jobs.job_claim(s, "w1")
+        assert claimed is not None and claimed.id == running.id  # the cancelled one is not claimed
+    w.session.expire_all()
+    assert jobs.job_cancel(w.session, member, running.id).status == JobStatus.CANCELLING
+    w.session.commit()
+    assert jobs.job_run(db, running.id) == JobStatus.CANCELLED  # stopped at its first progress write
+    w.session.expire_all()
+    ended = w.session.get(Job, running.id)
+    assert ended is not None and ended.result_resource_id is None and ended.finished_at is not None
+
+
+def test_a_unit_runs_at_most_its_limit_of_jobs_at_once(world: Any, db: Database,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "compute_job_concurrency", 1)
+    w = world
+    _entry, res = _table(w)
+    published(w, "idc", builtin="id-check", open_to_all=True)
+    b_entry = published_entry(w, "dept_b", title="企业名录")
+    b_res = load_people(w, b_entry, "dept_b")
+    a1 = jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res))
+    a2 = jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res))
+    b1 = jobs.job_create(w.session, w.actors["org_member_b"], _id_job(w, b_res, org="dept_b"))
+    w.session.commit()
+    claimed = []
+    for worker in ("w1", "w2", "w3"):
+        with db.session_scope() as s:
+            job = jobs.job_claim(s, worker)
+            claimed.append(job.id if job else None)
+    assert claimed == [a1.id, b1.id, None]  # a2 waits: dept_a already runs its one job
+    assert jobs.job_run(db, a1.id) == JobStatus.SUCCEEDED
+    with db.session_scope() as s:
+        job = jobs.job_claim(s, "w1")
+        assert job is not None and job.id == a2.id
+
+
+def _telemetry_job(w: Any, dev: Any, path: str, params: dict[str, Any]) -> JobCreate:
+    return JobCreate.model_validate({"org_id": w.orgs["dept_a"].id, "component_code": "tsx", "version": "1.0.0",
+                                     "path": path, "source_kind": "telemetry", "device_id": dev.id,
+                                     "metric": "strain", "start": T0, "end": T0 + timedelta(hours=2),
+                                     "params": params})
+
+
+def _ingest(w: Any, dev: Any, n: int) -> None:
+    recs: list[dict[str, Any]] = [{"ts": (T0 + timedelta(minutes=i)).isoformat(), "values": {"strain": 100.0 + (i % 7)}}
+                                  for i in range(n)]
+    recs[n // 2]["values"]["strain"] = 900.0  # one reading far off
+    connect.ingest_messages(w.session, [message(dev.id, recs, clock.now())])
+
+
+def test_a_telemetry_job_scores_the_devices_stored_series(world: Any, db: Database) -> None:
+    w = world
+    cw = build_connect(w)
+    _ingest(w, cw["dev_a"], 60)
+    published(w, "tsx", builtin="anomaly", open_to_all=True)
+    job = jobs.job_create(w.session, w.actors["org_member_a"], _telemetry_job(w, cw["dev_a"], "/score",
+                                                                                 {"threshold": 0.99}))
+    assert job.source == {"device_id": str(cw["dev_a"].id), "metric": "strain", "start": T0.isoformat(),
+                          "end": (T0 + timedelta(hours=2)).isoformat()}
+    w.session.commit()
+    assert jobs.job_work_once(db) == JobStatus.SUCCEEDED
+    w.session.expire_all()
+    done = w.session.get(Job, job.id)
+    assert done is not None
+    _f, rows, _t, _n = data.datastore_query(w.session, w.actors["org_member_a"], done.result_resource_id)
+    flagged = [r for r in rows if r["out_flagged"] in (True, "true")]
+    assert len(rows) == 60 and [float(r["value"]) for r in flagged][:1] == [900.0]  # the reading far off is flagged
+    assert all(r["out_scores"] is not None for r in rows)
+    with pytest.raises(NotFound):  # dept_b may not see dept_a's device: read with the submitter's rights
+        jobs.job_create(w.session, w.actors["org_member_b"], _telemetry_job(w, cw["dev_a"], "/score", {})
+                        .model_copy(update={"org_id": w.orgs["dept_b"].id}))
+
+
+def test_a_failing_job_ends_failed_with_the_reason(world: Any, db: Database) -> None:
+    w = world
+    cw = build_connect(w)
+    _ingest(w, cw["dev_a"], 5)  # a forecast needs at least 8 points
+    published(w, "tsx", builtin="forecast")
+    job = jobs.job_create(w.session, w.actors["org_member_a"], _telemetry_job(w, cw["dev_a"], "/forecast",
+                                                                                 {"horizon": 3}))
+    w.session.commit()
+    assert jobs.job_work_once(db) == JobStatus.FAILED
+    w.session.expire_all()
+    failed = w.session.get(Job, job.id)
+    assert failed is not None and failed.status == JobStatus.FAILED and "series" in failed.error
+    assert failed.result_resource_id is None
+
+
+def test_the_jobs_page_shows_progress_and_cancels(client: Any, world: Any, db: Database,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.compute.test_pages import HTML, _csrf, _flash, _login, _text
+
+    w = world
+    _entry, res = _table(w)
+    published(w, "idc", builtin="id-check")
+    done = jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res, name="已完成的核验"))
+    waiting = jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res, name="排队的核验"))
+    w.session.commit()
+    monkeypatch.setattr(get_settings(), "compute_job_concurrency", 1)
+    assert jobs.job_work_once(db) == JobStatus.SUCCEEDED  # the older one
+    _login(client, "t-a-member")
+    page = client.get("/compute/jobs", headers=HTML).text
+    text = _text(page)
+    assert "已完成的核验" in text and "排队的核验" in text and "已完成" in text and "排队中" in text
+    assert 'value="3"' in page and "3 / 3" in text  # the finished job's progress
+    assert " queued " not in text and " succeeded " not in text  # states in words, never their codes
+    assert page.count('data-testid="cancel"') == 1  # only the queued job can be cancelled
+    r = client.post(f"/compute/jobs/{waiting.id}/cancel", data={"csrf_token": _csrf(page)}, headers=HTML)
+    assert r.status_code == 200 and _flash(r.text) == "作业已取消"
+    w.session.expire_all()
+    assert w.session.get(Job, waiting.id).status == JobStatus.CANCELLED
+    with type(client)(client.app) as other:
+        _login(other, "t-b-member")  # another unit sees none of them and may not cancel
+        assert "已完成的核验" not in other.get("/compute/jobs", headers=HTML).text
+        r = other.post(f"/compute/jobs/{done.id}/cancel", data={"csrf_token": _csrf(other.get(
+            "/compute/jobs", headers=HTML).text)}, headers=HTML, follow_redirects=False)
+        assert r.status_code in (303, 403)
+        assert w.session.get(Job, done.id).status == JobStatus.SUCCEEDED
+        assert other.get(f"/api/v1/compute/jobs/{done.id}").status_code == 403
