@@ -113,6 +113,8 @@ from cityhub.data.sharing.grants import (
     grants_for_requests,
 )
 from cityhub.data.sharing.service import (
+    NOTE_VALIDITY_ENDED,
+    request_note_text,
     share_request_activate,
     share_request_arbitrate,
     share_request_close,
@@ -129,6 +131,7 @@ from cityhub.data.sharing.service import (
 )
 
 __all__ = [
+    "NOTE_VALIDITY_ENDED",
     "access_log",
     "catalog_entries_by_ids",
     "catalog_entry_by_code",
@@ -180,6 +183,7 @@ __all__ = [
     "record_api_call",
     "record_download",
     "reindex_all",
+    "request_note_text",
     "resource_api_create",
     "resource_delete",
     "resource_file_open",
