@@ -206,7 +206,8 @@ def incident_create(request: Request, session: DbSession, actor: CurrentActor, c
                     org_id: Annotated[str, Form(max_length=40)] = "") -> Response:
     """Open an incident by hand."""
     opened: uuid.UUID | None = None
-    with form_action(request, session, csrf_token, _("Saved")) as done:
+    keep = {"title": title, "category": category, "severity": severity, "description": description, "org_id": org_id}
+    with form_action(request, session, csrf_token, _("Saved"), keep=keep) as done:
         data = schemas.IncidentCreate(title=title, category=category, severity=severity,
                                       description=description, org_id=_id_field(org_id, "org_id"))
         opened = service.incident_create(session, actor, data).id

@@ -210,7 +210,8 @@ def register(request: Request, session: DbSession, actor: OptionalActor, csrf_to
              ) -> Response:
     """Register, then log in at once."""
     welcome = _("Welcome! You can now apply for datasets open on conditions.")
-    with form_action(request, session, csrf_token, welcome) as done:
+    keep = {"username": username, "email": email, "display_name": display_name}  # not the password
+    with form_action(request, session, csrf_token, welcome, keep=keep) as done:
         user = portal.public_user_register(session, actor, schemas.PublicUserRegister(
             username=username, email=email, password=password, display_name=display_name))
     if not done.ok:
