@@ -55,7 +55,7 @@ METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 def _labels() -> dict[str, Any]:
     return {"status": schemas.ComponentStatus, "sub": schemas.SubscriptionStatus, "category": schemas.Category,
-            "kind": schemas.VersionKind, "badge": BADGES}
+            "kind": schemas.VersionKind, "badge": BADGES, "note": compute.decision_note_text}
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
