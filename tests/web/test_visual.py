@@ -83,7 +83,7 @@ COLLECT_TEXT = """() => {
     if (el.tagName === 'OPTION' || el.tagName === 'OPTGROUP') el = el.closest('select');
     // text marked in another language than the page's (an English name beside the Chinese one) is data, not an
     // untranslated message: prefixed with U+2063 so english_phrases leaves it (raw_codes still reads it)
-    const foreign = el.closest('[lang]') !== document.documentElement;
+    const foreign = !!el && el.closest('[lang]') !== document.documentElement;
     if (visible(el)) out.push((foreign ? '\u2063' : '') + text);
   }
   document.querySelectorAll('input[placeholder]').forEach((i) => { if (visible(i)) out.push(i.placeholder); });
