@@ -1,7 +1,7 @@
 """compute: batch jobs (the AI compute centre, issue 17)
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 import cityhub.kit.db
 
 revision = '0021'
-down_revision = '0025'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 

@@ -76,7 +76,8 @@ def _org_b(w: Any) -> Any:
 # a location: any district may be named, but a department (unit B) named as one is refused
 DISTRICT = _org_b
 # the asset of dept B (a plaza, from tests/authz/connect.py) and dept B as the owner
-_RULE_REFS = {"org_id": _org_b, "asset_id": lambda w: w.extra["connect"]["plaza"].id}
+_RULE_REFS = {"org_id": _org_b, "asset_id": lambda w: w.extra["connect"]["plaza"].id,
+              "device_id": lambda w: w.extra["connect"]["dev_b"].id}
 _RULE: dict[str, Any] = {"params": lambda w: {"rule_id": w.extra["ops_rule"]}}
 _ALARM: dict[str, Any] = {"params": lambda w: {"alarm_id": w.extra["ops_alarm"]}}
 _INC: dict[str, Any] = {"params": lambda w: {"incident_id": w.extra["ops_incident"]}}

@@ -105,7 +105,8 @@ def report(request: Request, session: DbSession, actor: CurrentActor, target_id:
            value: Annotated[float, Form()], evidence_url: Annotated[str, Form(max_length=500)],
            as_of: Annotated[date | None, Form()] = None, note: Annotated[str, Form(max_length=4000)] = "") -> Response:
     """The owner reports a value with its evidence."""
-    with form_action(request, session, csrf_token, _("Report submitted for the bureau's review")) as done:
+    keep = {"value": value, "evidence_url": evidence_url, "as_of": as_of.isoformat() if as_of else "", "note": note}
+    with form_action(request, session, csrf_token, _("Report submitted for the bureau's review"), keep=keep) as done:
         apply.report_create(session, actor, target_id, schemas.ReportCreate(
             value=value, evidence_url=evidence_url.strip(), as_of=as_of, note=note))
     return done.redirect(f"/apply/targets/{target_id}")

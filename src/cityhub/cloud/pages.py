@@ -91,7 +91,9 @@ def request_create(
     strategy: Annotated[str, Form(max_length=10)] = "spread", purpose: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Order from the catalog."""
-    with form_action(request, session, csrf_token, _("Request submitted")) as done:
+    keep = {"tenancy_id": str(tenancy_id), "item_id": str(item_id), "quantity": quantity,
+            "security_level": security_level, "strategy": strategy, "purpose": purpose}
+    with form_action(request, session, csrf_token, _("Request submitted"), keep=keep) as done:
         data = schemas.RequestCreate(item_id=item_id, quantity=quantity, security_level=security_level,
                                      strategy=strategy, purpose=purpose)
         service.request_create(session, actor, tenancy_id, data)

@@ -60,7 +60,8 @@ METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 def _labels() -> dict[str, Any]:
     return {"status": schemas.ComponentStatus, "sub": schemas.SubscriptionStatus, "category": schemas.Category,
-            "kind": schemas.VersionKind, "job": schemas.JobStatus, "badge": BADGES}
+            "kind": schemas.VersionKind, "job": schemas.JobStatus, "badge": BADGES,
+            "note": compute.decision_note_text}
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
@@ -226,7 +227,11 @@ async def component_register(
     The draft, its interface (an uploaded OpenAPI document, validated by the registry) and its first version with
     the endpoint, sent to the bureau's review when asked.
     """
-    with form_action(request, session, csrf_token, _("Component registered as a draft")) as done:
+    keep = {"org_id": org_id, "code": code, "name_zh": name_zh, "name_en": name_en, "category": category,
+            "subcategory": subcategory, "description": description, "tags": tags, "availability": availability,
+            "p95_ms": p95_ms, "price_per_call": price_per_call, "version": version, "upstream_url": upstream_url,
+            "submit": submit or "0"}  # a refused form comes back filled in (the file must be chosen again)
+    with form_action(request, session, csrf_token, _("Component registered as a draft"), keep=keep) as done:
         raw = await openapi.read(OPENAPI_MAX_BYTES + 1)
         if not raw:
             raise ValidationFailed(_("Upload the interface as an OpenAPI document (JSON)"), field="openapi")
@@ -545,8 +550,9 @@ def analyses_page(request: Request, session: DbSession, actor: CurrentActor) -> 
 def analysis_create_form(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
                          org_id: Annotated[uuid.UUID, Form()], name: Annotated[str, Form(max_length=200)],
                          sql: Sql, chart: Annotated[str, Form(max_length=10)] = "table") -> Response:
-    """Save an analysis (its SQL is checked first)."""
-    with form_action(request, session, csrf_token, _("Analysis saved")) as done:
+    """Save an analysis (its SQL is checked first); refused, the form comes back with what was typed."""
+    keep = {"org_id": str(org_id), "name": name, "sql": sql, "chart": chart}
+    with form_action(request, session, csrf_token, _("Analysis saved"), keep=keep) as done:
         a = compute.analysis_create(session, actor, schemas.AnalysisCreate.model_validate(
             {"org_id": org_id, "name": name.strip(), "sql": sql, "chart": chart}))
         return done.redirect(f"/compute/analyses/{a.id}")

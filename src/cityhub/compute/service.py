@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cityhub.compute.access.service import (
+    NOTE_OPEN_TO_ALL,
     app_create,
     app_disable,
     app_get,
@@ -17,6 +18,7 @@ from cityhub.compute.access.service import (
     app_key_rotate,
     app_keys,
     app_list,
+    decision_note_text,
     key_hash,
     subscription_create,
     subscription_decide,
@@ -87,6 +89,7 @@ from cityhub.compute.registry.service import (
 )
 
 __all__ = [
+    "NOTE_OPEN_TO_ALL",
     "TRANSITIONS",
     "Gateway",
     "GatewayError",
@@ -133,6 +136,7 @@ __all__ = [
     "component_version_publish",
     "component_version_queue",
     "component_versions",
+    "decision_note_text",
     "gateway_for",
     "gateway_shutdown",
     "identity_headers",

@@ -85,7 +85,8 @@ def organization_create(
     uscc: Annotated[str, Form(max_length=18)] = "", name_en: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Create an organisation from the form."""
-    with form_action(request, session, csrf_token, _("Saved")) as done:
+    keep = {"name": name, "code": code, "kind": kind, "parent_id": parent_id, "uscc": uscc, "name_en": name_en}
+    with form_action(request, session, csrf_token, _("Saved"), keep=keep) as done:
         data = schemas.OrganizationCreate(name=name, code=code, kind=kind,
                                           parent_id=parent_id or None, uscc=uscc or None, name_en=name_en)
         service.organization_create(session, actor, data)
@@ -118,7 +119,8 @@ def user_create(
     role: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     """Create a user from the form."""
-    with form_action(request, session, csrf_token, _("Saved")) as done:
+    keep = {"username": username, "org_id": org_id, "display_name": display_name, "role": role}  # not the password
+    with form_action(request, session, csrf_token, _("Saved"), keep=keep) as done:
         data = schemas.UserCreate(username=username, password=password, org_id=org_id,
                                   display_name=display_name, roles=[role] if role else [])
         service.user_create(session, actor, data)

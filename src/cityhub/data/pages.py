@@ -76,7 +76,7 @@ def _ctx(session: Any) -> dict[str, Any]:
     orgs = org_names(session)
     return {"vocab": vocab(), "orgs": orgs, "org_names": {str(k): v for k, v in orgs.items()},
             "mask_rules": dict(labels.choices("data.mask_rule")), "data_types": dict(labels.choices("data.data_type")),
-            "facet_labels": FACET_LABELS, "S": STATUS}
+            "facet_labels": FACET_LABELS, "S": STATUS, "note_text": service.request_note_text}
 
 
 @router.get("")

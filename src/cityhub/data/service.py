@@ -123,6 +123,8 @@ from cityhub.data.sharing.grants import (
     grants_for_requests,
 )
 from cityhub.data.sharing.service import (
+    NOTE_VALIDITY_ENDED,
+    request_note_text,
     share_request_activate,
     share_request_arbitrate,
     share_request_close,
@@ -139,6 +141,7 @@ from cityhub.data.sharing.service import (
 )
 
 __all__ = [
+    "NOTE_VALIDITY_ENDED",
     "access_log",
     "catalog_entries_by_ids",
     "catalog_entry_by_code",
@@ -190,6 +193,7 @@ __all__ = [
     "record_api_call",
     "record_download",
     "reindex_all",
+    "request_note_text",
     "resource_api_create",
     "resource_delete",
     "resource_file_open",

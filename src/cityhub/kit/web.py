@@ -7,13 +7,13 @@ import hmac
 import inspect
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request, Response
@@ -240,6 +240,8 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         "path": request.url.path,
         "vendor_ready": (VENDOR_DIR / "echarts.min.js").exists(),
     }
+    kept = request.session.pop(KEPT_FORM, None) if "session" in request.scope else None
+    ctx["kept"] = kept["values"] if isinstance(kept, dict) and kept.get("path") == request.url.path else {}
     ctx.update(context or {})
     if "msg" not in ctx:  # a page that shows no flash message of its own: the frame shows `?msg=` (redirects)
         ctx["flash"] = request.query_params.get("msg", "")[:300]
@@ -269,31 +271,55 @@ def redirect_with_message(url: str, msg: str | None = None) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+KEPT_FORM = "kept_form"  # session key: a refused form's values, for the page the refusal redirects to
+KEPT_FORM_MAX_CHARS = 2000  # the session is a signed cookie (≈4 KB): the longest values are dropped past this
+
+
+def _kept_values(values: Mapping[str, object]) -> dict[str, str]:
+    """The values worth keeping (strings, short enough for the session cookie; the longest dropped first)."""
+    out = {k: str(v) for k, v in values.items() if isinstance(v, str | int | float) and not isinstance(v, bool)}
+    for k in sorted(out, key=lambda k: len(out[k]), reverse=True):
+        if sum(len(k2) + len(v) for k2, v in out.items()) <= KEPT_FORM_MAX_CHARS:
+            break
+        del out[k]
+    return out
+
+
 @dataclass
 class FormOutcome:
-    """What a form action ended with: the flash message, and whether the change was kept."""
+    """What a form action ended with: the flash message, whether the change was kept, and what to refill.
+
+    `keep`: the submitted values a refused form gets back (never a password or a secret: the handler names them).
+    """
 
     msg: str
     ok: bool = True
+    request: Request | None = None
+    keep: Mapping[str, object] | None = None
 
     def redirect(self, url: str) -> RedirectResponse:
-        """303 to `url` carrying the message."""
+        """303 to `url` carrying the message; after a refusal, the page at `url` gets the kept values (`kept`)."""
+        if not self.ok and self.keep and self.request is not None and "session" in self.request.scope:
+            self.request.session[KEPT_FORM] = {"path": urlsplit(url).path, "values": _kept_values(self.keep)}
         return redirect_with_message(url, self.msg)
 
 
 @contextmanager
-def form_action(request: Request, session: Session, submitted_csrf: str | None, ok: str) -> Iterator[FormOutcome]:
+def form_action(request: Request, session: Session, submitted_csrf: str | None, ok: str,
+                keep: Mapping[str, object] | None = None) -> Iterator[FormOutcome]:
     """Run a page's form handler: check CSRF, do the work in a savepoint, turn a refusal into the flash message.
 
-        with form_action(request, session, csrf_token, _("Saved")) as done:
+        with form_action(request, session, csrf_token, _("Saved"), keep={"name": name}) as done:
             service.thing_update(session, actor, ...)
         return done.redirect("/things")
 
     A validation error or any CityhubError (403, 404, 409, 422) rolls the savepoint back and becomes
-    `done.msg` with `done.ok = False`; anything else propagates (a bug is a 500, never a flash message).
+    `done.msg` with `done.ok = False`; anything else propagates (a bug is a 500, never a flash message). After a
+    refusal the values in `keep` travel (in the session, not the URL) to the page `done.redirect` goes to, whose
+    template reads them as `kept` — a refused form comes back filled in, not empty.
     """
     verify_csrf(request, submitted_csrf)
-    outcome = FormOutcome(ok)
+    outcome = FormOutcome(ok, request=request, keep=keep)
     try:
         with session.begin_nested():
             yield outcome

@@ -35,12 +35,18 @@ def available() -> bool:
 
 
 def device_refs(session: Session, *, profile_code: str | None = None, asset_id: uuid.UUID | None = None,
-                district_id: uuid.UUID | None = None, org_ids: Collection[uuid.UUID] | None = None,
-                status: str | None = "active") -> list[Any]:
-    """Devices matching the filters (DeviceRef), or none without connect."""
+                device_id: uuid.UUID | None = None, district_id: uuid.UUID | None = None,
+                org_ids: Collection[uuid.UUID] | None = None, status: str | None = "active") -> list[Any]:
+    """Devices matching the filters (DeviceRef), or none without connect; `device_id` names one device."""
     c = _connect()
     if c is None:
         return []
+    if device_id is not None:
+        ref = c.device_ref(session, device_id)
+        ok = ref is not None and (profile_code is None or ref.profile_code == profile_code) \
+            and (asset_id is None or asset_id in ref.asset_path) and (org_ids is None or ref.org_id in org_ids) \
+            and (status is None or ref.status == status) and (district_id is None or ref.district_id == district_id)
+        return [ref] if ok else []
     return list(c.device_refs(session, profile_code=profile_code, asset_id=asset_id, district_id=district_id,
                               org_ids=org_ids, status=status))
 
@@ -64,6 +70,15 @@ def visible_asset(session: Session, actor: Actor, asset_id: uuid.UUID) -> Any:
         return None
     c.asset_get(session, actor, asset_id)  # NotFound for unknown and invisible assets alike
     return c.asset_ref(session, asset_id)
+
+
+def visible_device(session: Session, actor: Actor, device_id: uuid.UUID) -> Any:
+    """One device the actor may see (DeviceRef); None when unknown, invisible, or without connect."""
+    c = _connect()
+    if c is None:
+        return None
+    c.device_get(session, actor, device_id)  # NotFound for unknown and invisible devices alike
+    return c.device_ref(session, device_id)
 
 
 def visible_asset_refs(session: Session, actor: Actor) -> list[Any]:

@@ -60,7 +60,7 @@ class IncidentSource(StrEnum):
 
 
 class Rule(UUIDPk, Timestamps, Base):
-    """A rule on telemetry, defined as data for a device profile or for an asset (and everything below it)."""
+    """A rule on telemetry, defined as data for a device profile, an asset (and everything below it) or one device."""
 
     __tablename__ = "ops_rule"
 
@@ -69,6 +69,7 @@ class Rule(UUIDPk, Timestamps, Base):
     kind: Mapped[str] = mapped_column(String(20))
     profile_code: Mapped[str | None] = mapped_column(String(64), index=True)
     asset_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    device_id: Mapped[uuid.UUID | None] = mapped_column(index=True, default=None)  # one device only (issue 16)
     key: Mapped[str] = mapped_column(String(64))
     alarm_type: Mapped[str] = mapped_column(String(100))
     severity: Mapped[str] = mapped_column(String(20))

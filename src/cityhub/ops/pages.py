@@ -206,7 +206,8 @@ def incident_create(request: Request, session: DbSession, actor: CurrentActor, c
                     org_id: Annotated[str, Form(max_length=40)] = "") -> Response:
     """Open an incident by hand."""
     opened: uuid.UUID | None = None
-    with form_action(request, session, csrf_token, _("Saved")) as done:
+    keep = {"title": title, "category": category, "severity": severity, "description": description, "org_id": org_id}
+    with form_action(request, session, csrf_token, _("Saved"), keep=keep) as done:
         data = schemas.IncidentCreate(title=title, category=category, severity=severity,
                                       description=description, org_id=_id_field(org_id, "org_id"))
         opened = service.incident_create(session, actor, data).id
@@ -290,6 +291,7 @@ def _rule_from_form(form: Any) -> schemas.RuleCreate:
         **_rule_fields(form), "kind": str(form.get("kind") or "threshold"),
         "profile_code": form.get("profile_code") or None, "key": form.get("key") or "",
         "asset_id": _id_field(str(form.get("asset_id") or ""), "asset_id"),
+        "device_id": _id_field(str(form.get("device_id") or ""), "device_id"),
         "org_id": _id_field(str(form.get("org_id") or ""), "org_id")})
 
 
@@ -301,7 +303,8 @@ def _rule_form(rule: Any) -> dict[str, str]:
         return "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
 
     return {"name": rule.name, "kind": rule.kind, "profile_code": rule.profile_code or "", "key": rule.key,
-            "asset_id": str(rule.asset_id or ""), "org_id": str(rule.org_id), "op": cond.get("op", ">"),
+            "asset_id": str(rule.asset_id or ""), "device_id": str(rule.device_id or ""), "org_id": str(rule.org_id),
+            "op": cond.get("op", ">"),
             "value": text(cond.get("value")), "z": text(cond.get("z")), "clear_op": clear.get("op", "<"),
             "clear_value": text(clear.get("value")), "duration_min": text(rule.duration_s // 60),
             "repeat_count": text(rule.repeat_count), "no_data_min": text(rule.no_data_s // 60 or ""),
@@ -311,6 +314,7 @@ def _rule_form(rule: Any) -> dict[str, str]:
 def _editor(session: Any, actor: Any) -> dict[str, Any]:
     """What the rule editor's pickers offer."""
     return {"profiles": editor.profiles(session), "assets": editor.usable_assets(session, actor),
+            "devices": editor.usable_devices(session, actor),
             "owners": editor.owner_choices(session, actor), "severities": schemas.SEVERITIES,
             "ops": service.RULE_OPS, "symbols": editor.SYMBOLS, "categories": schemas.CATEGORIES,
             "kinds": [k.value for k in schemas.RuleKind]}
@@ -365,8 +369,10 @@ def _rule_page(request: Request, session: Any, actor: Any, rule: Any, form: dict
     versions = [(v, editor.sentence({**base, **v.definition}, catalogue))
                 for v in service.rule_versions(session, actor, rule.id)]
     asset = devices.asset_ref(session, rule.asset_id) if rule.asset_id else None
+    device = devices.device_ref(session, rule.device_id) if rule.device_id else None
     return _page(request, "ops/rule_edit.html", {
         "rule": rule, "form": form, "msg": msg, "preview": preview, "versions": versions, "asset": asset,
+        "device": device,
         "sentence": editor.sentence(rule, catalogue), "names": _names(session), **_editor(session, actor)},
         status_code=status_code)
 
@@ -386,7 +392,7 @@ async def rule_edit(request: Request, session: DbSession, actor: CurrentActor, r
     verify_csrf(request, str(form.get("csrf_token") or ""))
     rule = service.rule_get(session, actor, rule_id)
     fixed = {"kind": rule.kind, "profile_code": rule.profile_code or "", "key": rule.key,
-             "asset_id": str(rule.asset_id or ""), "org_id": str(rule.org_id)}
+             "asset_id": str(rule.asset_id or ""), "device_id": str(rule.device_id or ""), "org_id": str(rule.org_id)}
     values = {**{k: str(v) for k, v in form.items() if k != "csrf_token"}, **fixed}
     preview = None
     try:

@@ -122,6 +122,7 @@ class RuleCreate(InputModel):
     kind: RuleKind
     profile_code: str | None = Field(None, min_length=1, max_length=64)
     asset_id: uuid.UUID | None = None
+    device_id: uuid.UUID | None = None  # one device (its profile is the rule's); not with asset_id
     key: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9_.\-]*$")
     alarm_type: str = Field("", max_length=100)
     severity: Severity = Severity.MAJOR
@@ -158,6 +159,7 @@ class Rule(Timestamped):
     kind: str
     profile_code: str | None
     asset_id: uuid.UUID | None
+    device_id: uuid.UUID | None = None
     key: str
     alarm_type: str
     severity: str

@@ -30,7 +30,7 @@ from cityhub.compute.registry import service as registry
 from cityhub.compute.schemas import AppCreate, SubscriptionCreate, SubscriptionDecision
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
 from cityhub.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.refs import reference
@@ -244,8 +244,25 @@ def subscription_create(session: Session, actor: Actor, data: SubscriptionCreate
                                                 **quotas, "quota_window": str(data.quota_window)})
     if comp.open_to_all:
         _decide(session, core.Actor.system("compute open component"), sub, comp, approve=True,
-                note="open to all units")
+                note=NOTE_OPEN_TO_ALL)
     return sub
+
+
+# Decision notes the platform writes are codes, shown in the reader's language (`decision_note_text`); people's own
+# notes are shown as written. The English text stored before the code reads the same way.
+NOTE_OPEN_TO_ALL = "open_to_all"
+labels.register("compute.decision_note", {NOTE_OPEN_TO_ALL: "Approved at once: open to all units"})
+_LEGACY_NOTES = {"open to all units": NOTE_OPEN_TO_ALL}
+
+
+def decision_note_text(note: str | None) -> str:
+    """A subscription's decision note as the reader reads it."""
+    if not note:
+        return ""
+    code = _LEGACY_NOTES.get(note, note)
+    if code in labels.vocabularies().get("compute.decision_note", {}):
+        return labels.label(code, "compute.decision_note")
+    return note
 
 
 def _decide(session: Session, actor: Actor, sub: Subscription, comp: Component, *, approve: bool, note: str,

@@ -88,7 +88,9 @@ def source_create(request: Request, session: DbSession, actor: CurrentActor, csr
                   password: Annotated[str, Form(max_length=500)] = "",
                   file_format: Annotated[str, Form(max_length=10)] = "csv") -> Response:
     """Register a source from the page (the password is encrypted and never shown again)."""
-    with form_action(request, session, csrf_token, _("Source registered")) as done:
+    keep = {"_form": "source", "org_id": str(org_id), "name": name, "kind": kind, "url": url,
+            "file_format": file_format}  # not the password
+    with form_action(request, session, csrf_token, _("Source registered"), keep=keep) as done:
         service.sync_source_create(session, actor, schemas.SourceCreate.model_validate({
             "org_id": org_id, "name": name, "kind": kind, "url": url, "password": password,
             "options": {"format": file_format} if kind == "files" else {}}))
@@ -103,7 +105,9 @@ def job_create(request: Request, session: DbSession, actor: CurrentActor, csrf_t
                cursor_column: Annotated[str, Form(max_length=63)] = "",
                schedule: Annotated[str, Form(max_length=100)] = "") -> Response:
     """Define a sync job from the page: the mapping as `item = source column` lines."""
-    with form_action(request, session, csrf_token, _("Sync job saved")) as done:
+    keep = {"_form": "job", "name": name, "source_id": str(source_id), "entry_id": str(entry_id), "mapping": mapping,
+            "key": key, "query": query, "mode": mode, "cursor_column": cursor_column, "schedule": schedule}
+    with form_action(request, session, csrf_token, _("Sync job saved"), keep=keep) as done:
         pairs = [line.split("=", 1) for line in mapping.splitlines() if line.strip()]
         if any(len(p) != 2 for p in pairs):
             raise ValidationFailed(_("Write one 'item = source column' per line"), field="mapping")

@@ -21,6 +21,7 @@ from cityhub.data.datastore.reads import open_items
 from cityhub.data.portal import service as portal
 from cityhub.data.portal.ckan import LICENSE_BY_OPEN
 from cityhub.data.sharing import grants
+from cityhub.data.sharing.service import request_note_text
 from cityhub.kit import i18n, labels
 from cityhub.kit.errors import CityhubError, NotFound
 from cityhub.kit.i18n import gettext as _
@@ -209,7 +210,8 @@ def register(request: Request, session: DbSession, actor: OptionalActor, csrf_to
              ) -> Response:
     """Register, then log in at once."""
     welcome = _("Welcome! You can now apply for datasets open on conditions.")
-    with form_action(request, session, csrf_token, welcome) as done:
+    keep = {"username": username, "email": email, "display_name": display_name}  # not the password
+    with form_action(request, session, csrf_token, welcome, keep=keep) as done:
         user = portal.public_user_register(session, actor, schemas.PublicUserRegister(
             username=username, email=email, password=password, display_name=display_name))
     if not done.ok:
@@ -228,7 +230,7 @@ def me(request: Request, session: DbSession, actor: AccountActor, msg: str | Non
 
 def _applications(session: Any, actor: Any) -> dict[str, Any]:
     apps = portal.open_application_list(session, actor)
-    return {"apps": apps,
+    return {"apps": apps, "note_text": request_note_text,
             "entries": {e.id: e for e in catalog.catalog_entries_by_ids(session, [a.entry_id for a in apps])},
             "grants": grants.grants_for_requests(session, core.Actor.system("portal"), [a.id for a in apps])}
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data.models import Demand, DemandStatus, Objection, ObjectionStatus, ShareRequest
-from cityhub.data.sharing.service import REMIND_WHEN_DAYS_LEFT, S, end_grant, request_move
+from cityhub.data.sharing.service import NOTE_VALIDITY_ENDED, REMIND_WHEN_DAYS_LEFT, S, end_grant, request_move
 from cityhub.kit import clock
 
 
@@ -42,7 +42,7 @@ def sla_check(session: Session, actor: Actor | None = None) -> dict[str, int]:
     for req in session.scalars(select(ShareRequest).where(ShareRequest.status == S.ACTIVE,
                                                           ShareRequest.valid_until.is_not(None),
                                                           ShareRequest.valid_until <= now)):
-        request_move(session, actor, req, S.EXPIRED, "validity period ended")
+        request_move(session, actor, req, S.EXPIRED, NOTE_VALIDITY_ENDED)  # a code, shown translated
         end_grant(session, req, "expired")
         counts["expired"] += 1
     for _obj in session.scalars(select(Objection).where(

@@ -17,7 +17,7 @@ from cityhub.data import policies
 from cityhub.data.catalog import service as catalog
 from cityhub.data.models import CatalogEntry, Grant, RequestEvent, RequestStatus, ShareRequest
 from cityhub.data.schemas import ShareRequestCreate
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
 from cityhub.kit.errors import Conflict, InvalidTransition, NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
 
@@ -25,6 +25,22 @@ COMPLIANCE_DAYS = 5
 PROVIDER_DAYS = 10  # the issue: provider review within 10 working days
 COORDINATION_DAYS = 10
 REMIND_WHEN_DAYS_LEFT = 2
+
+# Notes the platform itself writes on a request are stored as codes and shown in the reader's language
+# (`request_note_text`); people's own notes are stored and shown as written.
+NOTE_VALIDITY_ENDED = "validity_ended"
+labels.register("data.request_note", {NOTE_VALIDITY_ENDED: "The validity period ended"})
+_LEGACY_NOTES = {"validity period ended": NOTE_VALIDITY_ENDED}  # stored in English before the code
+
+
+def request_note_text(note: str | None) -> str:
+    """A request's (or event's) note as the reader reads it: a platform note's label, a person's note as written."""
+    if not note:
+        return ""
+    code = _LEGACY_NOTES.get(note, note)
+    if code in labels.vocabularies().get("data.request_note", {}):
+        return labels.label(code, "data.request_note")
+    return note
 
 
 S = RequestStatus

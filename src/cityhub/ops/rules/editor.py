@@ -2,7 +2,8 @@
 
 A rule's condition is shown as a sentence in the reader's language ("应变 > 600 με，持续 5 分钟"), with the metric's
 name and unit from its device profile (connect's `profile_refs`, through `ops.devices`). The editor's pickers offer
-the profiles and their numeric metrics, the assets the actor may write rules for, and the units that may own one.
+the profiles and their numeric metrics, the assets and the single devices the actor may write rules for, and the
+units that may own one.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def usable_assets(session: Session, actor: Actor) -> list[Any]:
     """Assets the actor sees and may write rules for (AssetRef), by name."""
     return [a for a in devices.visible_asset_refs(session, actor)
             if policies.is_center(actor) or policies.is_staff(actor, a.org_id)]
+
+
+def usable_devices(session: Session, actor: Actor) -> list[Any]:
+    """Devices the actor sees and may write rules for (DeviceRef), by name: the one-device picker."""
+    return [d for d in devices.visible_device_refs(session, actor)
+            if policies.is_center(actor) or policies.is_staff(actor, d.org_id)]
 
 
 def owner_choices(session: Session, actor: Actor) -> list[tuple[uuid.UUID, str]]:

@@ -49,6 +49,7 @@ class CompiledRule:
     kind: str
     profile_code: str | None
     asset_id: uuid.UUID | None
+    device_id: uuid.UUID | None
     key: str
     alarm_type: str
     severity: str
@@ -77,7 +78,7 @@ class CompiledRule:
         cond = r.condition or {}
         clear = r.clear_condition or {}
         return cls(id=r.id, org_id=r.org_id, name=r.name, kind=r.kind, profile_code=r.profile_code,
-                   asset_id=r.asset_id, key=r.key, alarm_type=r.alarm_type, severity=r.severity,
+                   asset_id=r.asset_id, device_id=r.device_id, key=r.key, alarm_type=r.alarm_type, severity=r.severity,
                    op=str(cond.get("op", ">")), value=float(cond.get("value", 0.0)),
                    clear_op=clear.get("op"), clear_value=float(clear["value"]) if "value" in clear else None,
                    duration_s=r.duration_s, repeat_count=max(1, r.repeat_count), no_data_s=r.no_data_s,
@@ -125,7 +126,9 @@ class Action:
 
 
 class RuleIndex:
-    """Rules by what they match: (profile, key), asset id, and the no-data rules by profile.
+    """Rules by what they match: (profile, key), asset id, (device, key), and the no-data rules by each.
+
+    A rule on one device (`device_id`) watches that device only — never the rest of its profile or asset.
 
     `reach(owner)` is the set of organisations whose devices a rule of `owner` watches (the owner's subtree): a
     unit's rule never raises an alarm, or opens an incident, for another unit's device, whatever profile or asset
@@ -140,8 +143,16 @@ class RuleIndex:
         self.by_asset: dict[uuid.UUID, list[CompiledRule]] = {}
         self.no_data_by_profile: dict[str, list[CompiledRule]] = {}
         self.no_data_by_asset: dict[uuid.UUID, list[CompiledRule]] = {}
+        self.by_device: dict[tuple[uuid.UUID, str], list[CompiledRule]] = {}
+        self.no_data_by_device: dict[uuid.UUID, list[CompiledRule]] = {}
         for r in rules:
             self.rules[r.id] = r
+            if r.device_id is not None:  # one device: indexed by it alone
+                if r.kind == RuleKind.NO_DATA:
+                    self.no_data_by_device.setdefault(r.device_id, []).append(r)
+                else:
+                    self.by_device.setdefault((r.device_id, r.key), []).append(r)
+                continue
             # a rule on an asset watches the devices below it (of its profile, when it names one), never the whole
             # profile
             if r.kind == RuleKind.NO_DATA:
@@ -167,7 +178,8 @@ class RuleIndex:
         ck = (device_id.int, key, profile_code, org_id.int)
         hit = self._series.get(ck)
         if hit is None:
-            rules = (*self.matching(profile_code, key, asset_path), *self.no_data(profile_code, asset_path))
+            rules = (*self.matching(profile_code, key, asset_path), *self.no_data(profile_code, asset_path),
+                     *self.by_device.get((device_id, key), ()), *self.no_data_by_device.get(device_id, ()))
             out = []
             for r in rules:
                 if not self.reaches(r, org_id):
@@ -178,6 +190,17 @@ class RuleIndex:
                 self._series.clear()
             hit = self._series[ck] = tuple(out)
         return hit
+
+    @property
+    def scoped(self) -> bool:
+        """Are there rules on assets or single devices (a point of an unwatched profile may still match)?"""
+        return bool(self.by_asset or self.no_data_by_asset or self.by_device or self.no_data_by_device)
+
+    def no_data_rules(self) -> list[CompiledRule]:
+        """Every no-data rule, once."""
+        groups = (*self.no_data_by_profile.values(), *self.no_data_by_asset.values(),
+                  *self.no_data_by_device.values())
+        return list({r.id: r for rs in groups for r in rs}.values())
 
     def __len__(self) -> int:
         return len(self.rules)

@@ -75,7 +75,7 @@ def on_telemetry_stored(session: Session, points: Sequence[SeriesPoint]) -> Batc
     work: list[tuple[SeriesPoint, CompiledRule, int]] = []
     pairs: dict[int, tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = {}
     profiles = index.profiles
-    has_asset_rules = bool(index.by_asset or index.no_data_by_asset)
+    has_asset_rules = index.scoped
     series_rules = index.series_rules
     for p in points:
         if p.profile_code not in profiles and not has_asset_rules:
@@ -250,7 +250,7 @@ SEED_EVERY_S = 60.0  # new devices of a watched profile get their no-data deadli
 
 def _seed_no_data(session: Session, index: RuleIndex, now: datetime) -> None:
     """Devices that never reported still count as silent: give each (no-data rule, device) a deadline."""
-    rules = [r for rs in (*index.no_data_by_profile.values(), *index.no_data_by_asset.values()) for r in rs]
+    rules = index.no_data_rules()
     if not rules or not devices.available():
         return
     key = str(session.get_bind().engine.url)
@@ -258,9 +258,9 @@ def _seed_no_data(session: Session, index: RuleIndex, now: datetime) -> None:
     if last is not None and last[0] is index and time_mod.monotonic() - last[1] < SEED_EVERY_S:
         return  # listing every device of a profile is not free; the rule set is unchanged since the last pass
     _seeded[key] = (index, time_mod.monotonic())
-    for rule in {r.id: r for r in rules}.values():
+    for rule in rules:
         refs = devices.device_refs(session, profile_code=rule.profile_code, asset_id=rule.asset_id,
-                                   org_ids=index.reach(rule.org_id))
+                                   device_id=rule.device_id, org_ids=index.reach(rule.org_id))
         if not refs:
             continue
         ids = {engine.state_id(rule.id, ref.device_id): ref for ref in refs}

@@ -36,8 +36,10 @@ RULE_OPS = tuple(engine.OPS)
 
 def _validate_rule(data: RuleCreate | Rule, condition: dict[str, Any] | None, clear: dict[str, Any] | None) -> None:
     kind = data.kind
-    if not data.profile_code and not data.asset_id:
-        raise ValidationFailed(_("A rule applies to a device profile or an asset"), field="profile_code")
+    if not data.profile_code and not data.asset_id and not data.device_id:
+        raise ValidationFailed(_("A rule applies to a device profile, an asset or one device"), field="profile_code")
+    if data.device_id and data.asset_id:
+        raise ValidationFailed(_("A rule watches one device or an asset, not both"), field="device_id")
     if kind != RuleKind.NO_DATA and not data.key:
         raise ValidationFailed(_("Name the metric key the rule watches"), field="key")
     if kind in (RuleKind.THRESHOLD, RuleKind.RATE):
@@ -98,11 +100,12 @@ def _touch_rules(session: Session) -> None:
     session.flush()
 
 
-def _rule_owner(session: Session, actor: Actor, data: RuleCreate) -> uuid.UUID:
-    """The owner of a new rule, and its asset, each checked as a reference the actor may use.
+def _rule_owner(session: Session, actor: Actor, data: RuleCreate) -> tuple[uuid.UUID, str | None]:
+    """The owner of a new rule and its profile; its asset or device each checked as a reference the actor may use.
 
-    The owner: an existing unit the actor writes rules for. The asset: one the actor may see (else 422, as if
-    unknown), whose unit the actor writes rules for (else 403), inside the owner's subtree (the rule's reach).
+    The owner: an existing unit the actor writes rules for. The asset or device: one the actor may see (else 422,
+    as if unknown), whose unit the actor writes rules for (else 403), inside the owner's subtree (the rule's reach).
+    A rule on one device takes the device's profile (naming another profile is a 422 on `profile_code`).
     """
     org_id = data.org_id or home_org(actor)
     org_exists(session, org_id, "org_id")
@@ -113,7 +116,18 @@ def _rule_owner(session: Session, actor: Actor, data: RuleCreate) -> uuid.UUID:
         policies.rule_create(actor, asset.org_id)
         if asset.org_id not in core.org_subtree(session, org_id):
             raise ValidationFailed(_("The asset belongs to another unit than the rule's owner"), field="asset_id")
-    return org_id
+    profile_code = data.profile_code
+    device_id = data.device_id
+    if device_id is not None and devices.available():
+        device = reference("device_id", lambda: devices.visible_device(session, actor, device_id),
+                           _("Unknown device"))
+        policies.rule_create(actor, device.org_id)
+        if device.org_id not in core.org_subtree(session, org_id):
+            raise ValidationFailed(_("The device belongs to another unit than the rule's owner"), field="device_id")
+        if profile_code and profile_code != device.profile_code:
+            raise ValidationFailed(_("The device is not of the rule's device profile"), field="profile_code")
+        profile_code = device.profile_code
+    return org_id, profile_code
 
 
 DEFINITION = ("name", "severity", "condition", "clear_condition", "duration_s", "repeat_count", "no_data_s",
@@ -139,14 +153,15 @@ def rule_versions(session: Session, actor: Actor, rule_id: uuid.UUID) -> list[Ru
 
 def rule_create(session: Session, actor: Actor, data: RuleCreate) -> Rule:
     """Define a rule; invalid definitions are refused naming the field before anything is saved."""
-    org_id = _rule_owner(session, actor, data)
+    org_id, profile_code = _rule_owner(session, actor, data)
     condition = _condition_dict(data.kind, data.condition)
     clear = data.clear_condition.model_dump() if data.clear_condition else None
     if data.kind == RuleKind.ANOMALY and data.condition is not None and data.condition.z is None:
         raise ValidationFailed(_("An anomaly rule needs condition.z (the z-score that fires)"), field="condition.z")
     _validate_rule(data, condition, clear)
-    rule = Rule(org_id=org_id, name=data.name, kind=data.kind.value, profile_code=data.profile_code,
-                asset_id=data.asset_id, key=data.key if data.kind != RuleKind.NO_DATA else (data.key or "*"),
+    rule = Rule(org_id=org_id, name=data.name, kind=data.kind.value, profile_code=profile_code,
+                asset_id=data.asset_id, device_id=data.device_id,
+                key=data.key if data.kind != RuleKind.NO_DATA else (data.key or "*"),
                 alarm_type=data.alarm_type or data.name, severity=data.severity.value, condition=condition or {},
                 clear_condition=clear, duration_s=data.duration_s, repeat_count=data.repeat_count,
                 no_data_s=data.no_data_s, auto_incident=data.auto_incident, category=data.category,
@@ -156,8 +171,8 @@ def rule_create(session: Session, actor: Actor, data: RuleCreate) -> Rule:
     _save_version(session, actor, rule)
     _touch_rules(session)
     core.audit_record(session, actor, "rule_create", target_type="ops_rule", target_id=rule.id, org_id=org_id,
-                      after=core.snapshot(rule, ("name", "kind", "profile_code", "asset_id", "key", "severity",
-                                                 "condition", "duration_s", "repeat_count", "no_data_s")))
+                      after=core.snapshot(rule, ("name", "kind", "profile_code", "asset_id", "device_id", "key",
+                                                 "severity", "condition", "duration_s", "repeat_count", "no_data_s")))
     return rule
 
 
@@ -200,7 +215,8 @@ def rule_update(session: Session, actor: Actor, rule_id: uuid.UUID, data: RuleUp
     clear = (data.clear_condition.model_dump() if data.clear_condition else None) if "clear_condition" in changes \
         else rule.clear_condition
     probe = RuleCreate.model_construct(
-        kind=RuleKind(rule.kind), profile_code=rule.profile_code, asset_id=rule.asset_id, key=rule.key,
+        kind=RuleKind(rule.kind), profile_code=rule.profile_code, asset_id=rule.asset_id, device_id=rule.device_id,
+        key=rule.key,
         duration_s=changes.get("duration_s", rule.duration_s), repeat_count=changes.get("repeat_count",
                                                                                         rule.repeat_count),
         no_data_s=changes.get("no_data_s", rule.no_data_s))
@@ -243,20 +259,21 @@ def rule_delete(session: Session, actor: Actor, rule_id: uuid.UUID) -> None:
 
 def rule_preview(session: Session, actor: Actor, data: RuleCreate, hours: int = 24) -> RulePreview:
     """What a (possibly unsaved) rule would have done over the last `hours` of stored data."""
-    org_id = _rule_owner(session, actor, data)
+    org_id, profile_code = _rule_owner(session, actor, data)
     condition = _condition_dict(data.kind, data.condition)
     clear = data.clear_condition.model_dump() if data.clear_condition else None
     _validate_rule(data, condition, clear)
-    probe = Rule(id=uuid.uuid4(), org_id=org_id, name=data.name, kind=data.kind.value, profile_code=data.profile_code,
-                 asset_id=data.asset_id, key=data.key, alarm_type=data.alarm_type or data.name,
+    probe = Rule(id=uuid.uuid4(), org_id=org_id, name=data.name, kind=data.kind.value, profile_code=profile_code,
+                 asset_id=data.asset_id, device_id=data.device_id, key=data.key,
+                 alarm_type=data.alarm_type or data.name,
                  severity=data.severity.value, condition=condition or {}, clear_condition=clear,
                  duration_s=data.duration_s, repeat_count=data.repeat_count, no_data_s=data.no_data_s,
                  auto_incident=False, category="")
     rule = CompiledRule.of(probe)
     end = clock.now()
     start = end - timedelta(hours=hours)
-    refs = [r for r in devices.device_refs(session, profile_code=data.profile_code, asset_id=data.asset_id,
-                                           org_ids=core.org_subtree(session, org_id))
+    refs = [r for r in devices.device_refs(session, profile_code=profile_code, asset_id=data.asset_id,
+                                           device_id=data.device_id, org_ids=core.org_subtree(session, org_id))
             if policies.visible(actor, r.org_id)]
     names = {r.device_id: r.name for r in refs}
     states = {d: SeriesState(id=uuid.uuid4(), rule_id=rule.id, device_id=d) for d in names}

@@ -1,5 +1,5 @@
 // The rule editor: the metric picker follows the device profile, the inputs follow the rule's kind, and the
-// threshold shows the chosen metric's unit. Without this script every input stays visible and the form still works.
+// threshold shows the chosen metric's unit; the one-device picker offers the chosen profile's devices. Without this script every input stays visible and the form still works.
 (function () {
   'use strict';
   const form = document.querySelector('[data-rule-form]');
@@ -8,6 +8,7 @@
   const profile = form.querySelector('[data-profile]');
   const metric = form.querySelector('[data-metric]');
   const unit = form.querySelector('[data-unit]');
+  const device = form.querySelector('[data-device]');
 
   function showKind() {
     const k = kind.value;
@@ -31,6 +32,15 @@
     if (code && !metric.value) {
       const first = metric.querySelector('optgroup[data-profile="' + CSS.escape(code) + '"] option');
       if (first) metric.value = first.value;
+    }
+    if (device) {
+      device.querySelectorAll('option[data-profile]').forEach((o) => {
+        const on = !code || o.dataset.profile === code;
+        o.hidden = !on;
+        o.disabled = !on;
+      });
+      const picked = device.selectedOptions[0];
+      if (picked && picked.disabled) device.value = '';
     }
     showUnit();
   }

@@ -1,8 +1,8 @@
 """apply: the annual evaluation (schemes as data, yearly runs, each unit's scores, adjustments, freeze), the
 5G base-station register and the backbone / interconnect links (issue 21)
 
-Revision ID: 0025
-Revises: 0019
+Revision ID: 0023
+Revises: 0022
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 
 import cityhub.kit.db
 
-revision = '0025'
-down_revision = '0024'
+revision = '0023'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 

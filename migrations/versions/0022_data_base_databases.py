@@ -1,7 +1,7 @@
 """data: base databases as data — feeds (entries feeding a base database), golden records, conflicts (issue 20)
 
-Revision ID: 0024
-Revises: 0019
+Revision ID: 0022
+Revises: 0021
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql
 
 import cityhub.kit.db
 
-revision = '0024'
-down_revision = '0019'
+revision = '0022'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
