@@ -37,6 +37,7 @@ from cityhub.compute.analytics.analyses import (
     analysis_runs,
     analysis_update,
 )
+from cityhub.compute.analytics.scenarios import road_graph, scenario_get, scenario_list, scenario_run
 from cityhub.compute.analytics.service import engine as analytics_engine
 from cityhub.compute.analytics.service import lake_export as analytics_lake_export
 from cityhub.compute.analytics.service import run_builtin as analytics_run_builtin
@@ -127,6 +128,10 @@ __all__ = [
     "gateway_shutdown",
     "identity_headers",
     "key_hash",
+    "road_graph",
+    "scenario_get",
+    "scenario_list",
+    "scenario_run",
     "subcategories",
     "subscription_create",
     "subscription_decide",

@@ -65,7 +65,7 @@ labels.register(AlarmStatus, {AlarmStatus.ACTIVE_UNACK: "Active, not acknowledge
                               AlarmStatus.CLEARED_ACK: "Cleared and acknowledged"})
 labels.register(RuleKind, {RuleKind.THRESHOLD: "Threshold", RuleKind.RATE: "Rate of change",
                            RuleKind.NO_DATA: "No data", RuleKind.ANOMALY: "Anomaly",
-                           RuleKind.FORECAST: "Forecast"})
+                           RuleKind.FORECAST: "Forecast warning"})
 labels.register(IncidentStatus, {IncidentStatus.NEW: "New", IncidentStatus.DISPATCHED: "Dispatched",
                                  IncidentStatus.ACCEPTED: "Accepted", IncidentStatus.IN_PROGRESS: "In progress",
                                  IncidentStatus.RESOLVED: "Resolved", IncidentStatus.CLOSED: "Closed",

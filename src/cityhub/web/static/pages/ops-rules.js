@@ -61,7 +61,7 @@
     const el = document.getElementById('forecast-' + i);
     if (!el) return;
     cityhub.chart(el, {
-      grid: {left: 8, right: 12, top: 30, bottom: 4, containLabel: true},
+      grid: {left: 8, right: 16, top: 30, bottom: 4, containLabel: true},
       legend: {top: 0, data: [t.actual, t.forecast, t.band]},
       tooltip: {trigger: 'axis'},
       xAxis: {type: 'time', axisLabel: {hideOverlap: true, formatter: (ms) => hm.format(new Date(ms))}},
@@ -73,7 +73,8 @@
         {name: t.band, type: 'line', data: f.band, stack: 'band', lineStyle: {opacity: 0}, showSymbol: false,
           areaStyle: {opacity: 0.25}},
         {name: t.forecast, type: 'line', data: f.line, showSymbol: false, lineStyle: {type: 'solid', width: 2},
-          markLine: {symbol: 'none', silent: true, label: {formatter: t.threshold + ' ' + f.threshold},
+          markLine: {symbol: 'none', silent: true,
+            label: {position: 'insideEndTop', formatter: t.threshold + ' ' + f.threshold},
             lineStyle: {type: 'dashed', color: '#c0392b'}, data: [{yAxis: f.threshold}]}}]});
   });
 })();
