@@ -11,6 +11,7 @@ from cityhub.compute.schemas import (
     AnalysisCreate,
     AnalysisRunStart,
     AppCreate,
+    ScenarioRunCreate,
     SubscriptionCreate,
     VersionCreate,
 )
@@ -55,6 +56,8 @@ def prepare(w: Any) -> None:
         org_id=w.orgs["dept_a"].id, name="az-analysis", sql="SELECT count(*) AS n FROM devices"))
     run = compute.analysis_run(s, admin, analysis.id, AnalysisRunStart(), wait=True)
     w.extra["compute_run"] = run["id"]
+    w.extra["compute_scenario"] = compute.scenario_run(s, w.actors["org_member_a"], ScenarioRunCreate(
+        name="az-closure", kind="traffic", inputs={"closures": [["500103", "500105"]]})).id
     w.extra["compute"] = {"analysis": analysis, "draft": _component(w, "az-draft", "draft"),
                           "review": _component(w, "az-review", "review"),
                           "pub": pub, "dep": _component(w, "az-dep", "deprecated"), "v2": v2, "app_a": app_a,
@@ -137,4 +140,11 @@ EXPECTATIONS = [
     Expect("GET", f"{P}/analyses/runs/{{run_id}}/csv", WRITERS_A,
            params=lambda w: {"run_id": w.extra["compute_run"]}),
     Expect("GET", f"{P}/usage.xlsx", ANY_USER),
+    # scenario runs of dept A (a road closure prepared by its staff); the operations center runs them too
+    Expect("GET", f"{P}/scenarios", ANY_USER),
+    Expect("POST", f"{P}/scenarios", WRITERS_A | roles("operator"), body=lambda w: {
+        "org_id": str(w.orgs["dept_a"].id), "name": "封闭", "kind": "traffic",
+        "inputs": {"closures": [["500103", "500105"]]}}),
+    Expect("GET", f"{P}/scenarios/{{run_id}}", READ_A,
+           params=lambda w: {"run_id": w.extra["compute_scenario"]}),
 ]

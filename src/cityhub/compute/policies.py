@@ -187,6 +187,11 @@ def scenario_run(actor: Actor, org_id: uuid.UUID) -> None:
     require(can(actor, P.ANALYTICS_SIMULATE, org_id))
 
 
+def scenario_may_run(actor: Actor, org_id: uuid.UUID) -> bool:
+    """Does the actor run scenarios for the unit (the page offers the unit)?"""
+    return can(actor, P.ANALYTICS_SIMULATE, org_id)
+
+
 def scenario_read(actor: Actor, org_id: uuid.UUID) -> bool:
     """May the actor read the unit's scenario runs (its own staff, city-wide compute readers)?"""
     return can(actor, P.ANALYTICS_SIMULATE, org_id) or can(actor, P.COMPUTE_READ_ALL)
