@@ -19,6 +19,7 @@ from cityhub.kit import clock
 from cityhub.kit.errors import ValidationFailed
 from cityhub.ops import service as ops
 from cityhub.ops.models import Rule, RuleState
+from cityhub.ops.schemas import RuleCreate
 from cityhub.ops.rules import engine, forecast, refit
 from tests.connect.helpers import build_connect, message
 from tests.ops.helpers import T0, open_alarms, rule
@@ -231,3 +232,19 @@ def test_spiky_series_are_warned_before_the_threshold() -> None:
                 break
     assert len(warned_at) == 20 and float(np.median(warned_at)) < 100
     assert false_warnings <= 1
+
+
+def test_the_preview_replays_a_forecast_rule_from_a_model_fitted_on_the_day_before(world: Any, session: Any) -> None:
+    cw = build_connect(world)
+    dev = cw["dev_a"].id
+    day_before = [200 + _wiggle(i % 1000) for i in range(0, 1440, 10)]  # flat, one point every 10 minutes
+    records = [{"ts": (T0 + timedelta(minutes=10 * i)).isoformat(), "values": {"strain": v}}
+               for i, v in enumerate(day_before)]
+    records += [{"ts": (T0 + timedelta(days=1, minutes=10 * i)).isoformat(), "values": {"strain": 200 + 4.0 * i}}
+                for i in range(100)]  # then a rise of 4 per 10 minutes, past 500 after 75 of them
+    clock.set_now(T0 + timedelta(days=2))
+    connect.ingest_messages(session, [message(dev, records, clock.now())])
+    data = RuleCreate(name="预演", kind="forecast", profile_code="bridge-health", key="strain",
+                      org_id=world.orgs["dept_a"].id, condition={"op": ">", "value": THRESHOLD, "horizon_s": 7200})
+    p = ops.rule_preview(session, world.actors["operator"], data, hours=24)
+    assert p.points == 100 and p.fired == 1 and p.firings[0].value is not None and p.firings[0].value < THRESHOLD

@@ -120,29 +120,40 @@ def fit_many(series: Sequence[tuple[Floats, Floats]]) -> list[HoltFit | str]:
     ring_level = np.zeros((LEAD, s, g))
     ring_trend = np.zeros((LEAD, s, g))
     ring_level[0], ring_trend[0] = level, trend
+    one_minus_b = 1 - b
     with np.errstate(invalid="ignore", divide="ignore"):
         for t in range(1, width):
             y = ym[:, t]
             dt = tsm[:, t] - last
             valid = np.isfinite(y) & (dt > 0)
-            if not valid.any():
+            every = bool(valid.all())  # the common case: series of the same length, nothing to mask
+            if not every and not valid.any():
                 continue
             v = valid[:, None]
-            dtc = np.where(valid, dt, 1.0)[:, None]
+            dtc = (dt if every else np.where(valid, dt, 1.0))[:, None]
             pred = level + trend * dtc
-            err = np.where(v, y[:, None] - pred, 0.0)
+            err = y[:, None] - pred
+            if not every:
+                err = np.where(v, err, 0.0)
             if t >= LEAD:  # series are packed from the left: index t - LEAD is LEAD points earlier
                 slot = t % LEAD
-                far = ring_level[slot] + ring_trend[slot] * (tsm[:, t] - tsm[:, t - LEAD])[:, None]
-                far_err = np.where(v, y[:, None] - far, 0.0)
-                sse += np.minimum(far_err * far_err, cap)
+                far_err = y[:, None] - ring_level[slot] - ring_trend[slot] * (tsm[:, t] - tsm[:, t - LEAD])[:, None]
+                if not every:
+                    far_err = np.where(v, far_err, 0.0)
+                np.square(far_err, out=far_err)
+                sse += np.minimum(far_err, cap, out=far_err)
             new_level = pred + a * err
-            new_trend = b * (new_level - level) / dtc + (1 - b) * trend
-            level = np.where(v, new_level, level)
-            trend = np.where(v, new_trend, trend)
-            sse += np.minimum(err * err, cap)
-            last = np.where(valid, tsm[:, t], last)
-            used += valid
+            new_trend = b * (new_level - level) / dtc + one_minus_b * trend
+            np.square(err, out=err)
+            sse += np.minimum(err, cap, out=err)
+            if every:
+                level, trend, last = new_level, new_trend, tsm[:, t]
+                used += 1
+            else:
+                level = np.where(v, new_level, level)
+                trend = np.where(v, new_trend, trend)
+                last = np.where(valid, tsm[:, t], last)
+                used += valid
             ring_level[t % LEAD], ring_trend[t % LEAD] = level, trend
     best = np.argmin(sse, axis=1)
     sigmas = _one_step_sigma(tsm, ym, used, a[0, best], b[0, best])

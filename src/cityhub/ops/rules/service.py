@@ -9,9 +9,10 @@ from __future__ import annotations
 import time as time_mod
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -295,6 +296,8 @@ def rule_preview(session: Session, actor: Actor, data: RuleCreate, hours: int = 
             open_.pop(act.device_id).cleared_at = act.ts
             cleared += 1
 
+    if rule.kind == RuleKind.FORECAST:
+        _preview_models(session, rule, states, start)
     for p in devices.telemetry_points(session, device_ids=list(names), keys=keys, start=start, end=end):
         points += 1
         st = states[p.device_id]
@@ -310,6 +313,24 @@ def rule_preview(session: Session, actor: Actor, data: RuleCreate, hours: int = 
     firings.sort(key=lambda f: f.raised_at)
     return RulePreview(start=start, end=end, devices=len(names), points=points, fired=len(firings),
                        cleared=cleared, firings=firings[:200])
+
+
+def _preview_models(session: Session, rule: CompiledRule, states: dict[uuid.UUID, SeriesState],
+                    start: datetime) -> None:
+    """A forecast rule's preview starts from models fitted on the day before the window (as the worker would have)."""
+    history: dict[uuid.UUID, tuple[list[float], list[float]]] = {d: ([], []) for d in states}
+    for p in devices.telemetry_points(session, device_ids=list(states), keys=[rule.key],
+                                      start=start - timedelta(hours=24), end=start):
+        if p.value is not None:
+            history[p.device_id][0].append(p.ts.timestamp())
+            history[p.device_id][1].append(float(p.value))
+    order = list(history)
+    fits = forecast.fit_many([(np.asarray(history[d][0], dtype=float), np.asarray(history[d][1], dtype=float))
+                              for d in order])
+    for d, fit in zip(order, fits, strict=True):
+        if not isinstance(fit, str):
+            states[d].data = {"model": fit.as_data(start)}
+            states[d].last_ts = datetime.fromtimestamp(fit.ts, UTC)
 
 
 def _timer_steps(rule: CompiledRule, st: SeriesState, until: datetime) -> list[Action]:
