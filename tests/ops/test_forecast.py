@@ -19,8 +19,8 @@ from cityhub.kit import clock
 from cityhub.kit.errors import ValidationFailed
 from cityhub.ops import service as ops
 from cityhub.ops.models import Rule, RuleState
-from cityhub.ops.schemas import RuleCreate
 from cityhub.ops.rules import engine, forecast, refit
+from cityhub.ops.schemas import RuleCreate
 from tests.connect.helpers import build_connect, message
 from tests.ops.helpers import T0, open_alarms, rule
 from tests.web.test_pages import login

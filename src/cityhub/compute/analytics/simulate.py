@@ -8,7 +8,8 @@ Three models, each deterministic for the same inputs (a scenario run repeated gi
   recession time of the AR(1) coefficient of h − base — how fast a rise drains away); `G`, the rise of the
   gallery's water per mm/h of rain per hour, cannot be learned without a rain gauge series (the demo has none), so
   it is the documented design figure `DEFAULT_GAIN`. A section with too little history uses `DEFAULT_TAU_H` and
-  says so (`fitted: false`). A scenario scales the rainfall (`intensity`, e.g. 1.5 for "+50 %") and is run next
+  says so (`fitted: false`), as does one whose levels show no recession (an AR(1) coefficient within the white-noise
+  band: the demo's simulated levels are noise with isolated spikes). A scenario scales the rainfall (`intensity`, e.g. 1.5 for "+50 %") and is run next
   to the baseline (intensity 1) so the two are compared.
 - **Traffic** (`road_graph`, `traffic`): a networkx graph of the city's districts — a node per district outline the
   project ships (`compute/builtins/districts.py`), an edge between districts whose outlines touch, its travel time
@@ -69,7 +70,9 @@ def fit_reservoir(ts_s: Sequence[float], levels: Sequence[float]) -> Reservoir:
     dt_h = float(np.median(np.diff(t))) / 3600.0
     den = float(np.dot(x[:-1], x[:-1]))
     phi = float(np.dot(x[1:], x[:-1]) / den) if den > 0 else 0.0
-    if not 0.0 < phi < 1.0 or dt_h <= 0:
+    # the coefficient must stand out of white noise (|φ| > 2/√n, the 95 % band of an uncorrelated series):
+    # a sensor that only shows noise and spikes tells nothing about how fast the gallery drains
+    if not 2.0 / math.sqrt(y.size) < phi < 1.0 or dt_h <= 0:
         return Reservoir(base, DEFAULT_TAU_H, False, int(y.size))
     tau = min(48.0, max(dt_h, -dt_h / math.log(phi)))
     return Reservoir(base, tau, True, int(y.size))

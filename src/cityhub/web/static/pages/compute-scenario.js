@@ -25,7 +25,7 @@
     series.push({name: t.rain + ' · ' + t.scenario, type: 'bar', yAxisIndex: 1, data: hourly(r.rain_scenario),
       itemStyle: {opacity: 0.25}, barGap: '-100%'});
     cityhub.chart(el, {tooltip: {trigger: 'axis'}, legend: {type: 'scroll', top: 0},
-      grid: {left: 8, right: 8, top: 40, bottom: 8, containLabel: true},
+      grid: {left: 8, right: 8, top: 64, bottom: 8, containLabel: true},
       xAxis: {type: 'category', data: x, axisLabel: {hideOverlap: true}},
       yAxis: [{type: 'value', name: t.level}, {type: 'value', name: t.rain, inverse: true, splitLine: {show: false}}],
       series: series});
