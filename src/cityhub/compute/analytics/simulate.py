@@ -9,8 +9,8 @@ Three models, each deterministic for the same inputs (a scenario run repeated gi
   gallery's water per mm/h of rain per hour, cannot be learned without a rain gauge series (the demo has none), so
   it is the documented design figure `DEFAULT_GAIN`. A section with too little history uses `DEFAULT_TAU_H` and
   says so (`fitted: false`), as does one whose levels show no recession (an AR(1) coefficient within the white-noise
-  band: the demo's simulated levels are noise with isolated spikes). A scenario scales the rainfall (`intensity`, e.g. 1.5 for "+50 %") and is run next
-  to the baseline (intensity 1) so the two are compared.
+  band: the demo's simulated levels are noise with isolated spikes). A scenario scales the rainfall (`intensity`,
+  e.g. 1.5 for "+50 %") and is run next to the baseline (intensity 1) so the two are compared.
 - **Traffic** (`road_graph`, `traffic`): a networkx graph of the city's districts — a node per district outline the
   project ships (`compute/builtins/districts.py`), an edge between districts whose outlines touch, its travel time
   the great-circle distance between the districts' inner points × `DETOUR` at `SPEED_KMH`. Closing a road segment
