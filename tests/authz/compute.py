@@ -139,6 +139,8 @@ EXPECTATIONS = [
            params=lambda w: {"run_id": w.extra["compute_run"]}, note="409: the run has ended"),
     Expect("GET", f"{P}/analyses/runs/{{run_id}}/csv", WRITERS_A,
            params=lambda w: {"run_id": w.extra["compute_run"]}),
+    Expect("GET", f"{P}/analyses/runs/{{run_id}}/parquet", WRITERS_A,
+           params=lambda w: {"run_id": w.extra["compute_run"]}),
     Expect("GET", f"{P}/usage.xlsx", ANY_USER),
     # scenario runs of dept A (a road closure prepared by its staff); the operations center runs them too
     Expect("GET", f"{P}/scenarios", ANY_USER),

@@ -295,6 +295,13 @@ def analysis_run_csv(session: DbSession, actor: CurrentActor, run_id: uuid.UUID)
                     headers={"Content-Disposition": f'attachment; filename="analysis-{run_id}.csv"'})
 
 
+@router.get("/analyses/runs/{run_id}/parquet")
+def analysis_run_parquet(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
+    """A finished run's answer as Parquet (types kept: times, decimals, nulls)."""
+    return Response(compute.analysis_run_parquet(session, actor, run_id), media_type="application/vnd.apache.parquet",
+                    headers={"Content-Disposition": f'attachment; filename="analysis-{run_id}.parquet"'})
+
+
 @router.get("/analyses/{analysis_id}", response_model=schemas.Analysis)
 def analysis_get(session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID) -> Any:
     """One saved analysis."""

@@ -34,6 +34,7 @@ from cityhub.compute.analytics.analyses import (
     analysis_run_cancel,
     analysis_run_csv,
     analysis_run_get,
+    analysis_run_parquet,
     analysis_runs,
     analysis_update,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "analysis_run_cancel",
     "analysis_run_csv",
     "analysis_run_get",
+    "analysis_run_parquet",
     "analysis_runs",
     "analysis_update",
     "analytics_engine",
