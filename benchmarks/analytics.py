@@ -16,7 +16,8 @@ over 35 days — and a device registry, in a scratch folder under BENCH_DIR (def
   BENCH_SERIES series (5,000; `--quick` 200) of 14 days of hourly values, one StatsForecast call on 2 cores
   (after a one-series warm-up, so numba's compilation is not counted).
 
-Scenario runs (`scenario_run_s`) are not measured: the simulation models are not built yet.
+The forecast rule's own model (Holt in numpy) is measured by `benchmarks/forecast.py`, scenario runs
+(`scenario_run_s`) by `benchmarks/scenarios.py`.
 """
 
 from __future__ import annotations

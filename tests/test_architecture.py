@@ -98,6 +98,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "ops.rules.state": ("service", "persisted per-series rule state"),
     "ops.rules.live": ("service", "live evaluation of stored batches and the tick"),
     "ops.rules.queue": ("service", "the telemetry queue (decision 0003)"),
+    "ops.rules.forecast": ("service", "forecast rules' Holt model: the batch fit and the per-point step"),
+    "ops.rules.refit": ("service", "forecast rules' models refitted on a schedule from stored telemetry"),
     "ops.alarms.delivery": ("service", "MQTT and signed webhook delivery"),
     # compute
     "compute.registry.search": ("service", "Chinese-aware catalogue search"),
@@ -118,6 +120,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "compute.analytics.queries": ("service", "the built-in analytics queries"),
     "compute.analytics.analyses": ("service", "saved analyses: checked SQL over what the runner may read, runs"),
     "compute.analytics.jobs": ("service", "analysis runs as jobs: thread pool, answer and end state as files"),
+    "compute.analytics.simulate": ("service", "the drainage, traffic and dispatch models (pure)"),
+    "compute.analytics.scenarios": ("service", "scenario runs: inputs checked, a model run, stored and audited"),
     # context (NGSI-LD broker)
     "context.batch": ("service", "batch entity operations"),
     "context.bulk": ("service", "the bulk path of batch create and upsert"),

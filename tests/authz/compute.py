@@ -12,6 +12,7 @@ from cityhub.compute.schemas import (
     AnalysisRunStart,
     AppCreate,
     JobCreate,
+    ScenarioRunCreate,
     SubscriptionCreate,
     VersionCreate,
 )
@@ -66,6 +67,8 @@ def prepare(w: Any) -> None:
         "org_id": w.orgs["dept_a"].id, "component_code": "az-pub", "version": "1.0.0", "path": "/ping",
         "source_kind": "table", "resource_id": res.id, "fields": {"name": "name"}}))
     w.extra["compute_job"] = {"job": job, "res": res}
+    w.extra["compute_scenario"] = compute.scenario_run(s, w.actors["org_member_a"], ScenarioRunCreate(
+        name="az-closure", kind="traffic", inputs={"closures": [["500103", "500105"]]})).id
     w.extra["compute"] = {"analysis": analysis, "draft": _component(w, "az-draft", "draft"),
                           "review": _component(w, "az-review", "review"),
                           "pub": pub, "dep": _component(w, "az-dep", "deprecated"), "v2": v2, "app_a": app_a,
@@ -147,6 +150,8 @@ EXPECTATIONS = [
            params=lambda w: {"run_id": w.extra["compute_run"]}, note="409: the run has ended"),
     Expect("GET", f"{P}/analyses/runs/{{run_id}}/csv", WRITERS_A,
            params=lambda w: {"run_id": w.extra["compute_run"]}),
+    Expect("GET", f"{P}/analyses/runs/{{run_id}}/parquet", WRITERS_A,
+           params=lambda w: {"run_id": w.extra["compute_run"]}),
     Expect("GET", f"{P}/usage.xlsx", ANY_USER),
     # batch jobs of dept A (over dept A's table, through its published no-op)
     Expect("GET", f"{P}/jobs", ANY_USER),
@@ -156,4 +161,11 @@ EXPECTATIONS = [
     Expect("GET", f"{P}/jobs/{{job_id}}", READ_A, params=lambda w: {"job_id": w.extra["compute_job"]["job"].id}),
     Expect("POST", f"{P}/jobs/{{job_id}}/cancel", WRITERS_A,
            params=lambda w: {"job_id": w.extra["compute_job"]["job"].id}),
+    # scenario runs of dept A (a road closure prepared by its staff); the operations center runs them too
+    Expect("GET", f"{P}/scenarios", ANY_USER),
+    Expect("POST", f"{P}/scenarios", WRITERS_A | roles("operator"), body=lambda w: {
+        "org_id": str(w.orgs["dept_a"].id), "name": "封闭", "kind": "traffic",
+        "inputs": {"closures": [["500103", "500105"]]}}),
+    Expect("GET", f"{P}/scenarios/{{run_id}}", READ_A,
+           params=lambda w: {"run_id": w.extra["compute_scenario"]}),
 ]

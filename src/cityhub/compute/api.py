@@ -295,6 +295,13 @@ def analysis_run_csv(session: DbSession, actor: CurrentActor, run_id: uuid.UUID)
                     headers={"Content-Disposition": f'attachment; filename="analysis-{run_id}.csv"'})
 
 
+@router.get("/analyses/runs/{run_id}/parquet")
+def analysis_run_parquet(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
+    """A finished run's answer as Parquet (types kept: times, decimals, nulls)."""
+    return Response(compute.analysis_run_parquet(session, actor, run_id), media_type="application/vnd.apache.parquet",
+                    headers={"Content-Disposition": f'attachment; filename="analysis-{run_id}.parquet"'})
+
+
 @router.get("/analyses/{analysis_id}", response_model=schemas.Analysis)
 def analysis_get(session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID) -> Any:
     """One saved analysis."""
@@ -383,3 +390,26 @@ def usage_xlsx(session: DbSession, actor: CurrentActor, since: datetime | None =
 fast_paths = [(GATEWAY_PREFIX, gateway_app)]
 hub = APIRouter(on_shutdown=[compute.gateway_shutdown])  # closes the process's gateway: the last metering flush
 extra_routers = [hub]
+
+
+# ---- scenario runs (issue 18): drainage and traffic simulations, dispatch optimisation
+
+
+@router.get("/scenarios", response_model=Page[schemas.ScenarioRun])
+def scenarios(session: DbSession, actor: CurrentActor, page: Paging,
+              kind: schemas.ScenarioKind | None = None) -> Response:
+    """The scenario runs of the caller's units (every unit's for city-wide readers), newest first."""
+    items, total = compute.scenario_list(session, actor, page, kind=kind.value if kind else None)
+    return page_response(schemas.ScenarioRun, items, total, page)
+
+
+@router.post("/scenarios", response_model=schemas.ScenarioRun, status_code=201)
+def scenario_run(session: DbSession, actor: CurrentActor, body: schemas.ScenarioRunCreate) -> Any:
+    """Run a scenario and store it with its result (422 naming the input at fault, e.g. `inputs.rain_mm_h.0`)."""
+    return compute.scenario_run(session, actor, body)
+
+
+@router.get("/scenarios/{run_id}", response_model=schemas.ScenarioRun)
+def scenario_get(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Any:
+    """One stored scenario run."""
+    return compute.scenario_get(session, actor, run_id)

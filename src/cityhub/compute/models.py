@@ -23,6 +23,14 @@ from cityhub.kit.db import Base, JSONType, Timestamps, UUIDPk, status_type
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
+class ScenarioKind(StrEnum):
+    """What a scenario run simulates or decides."""
+
+    DRAINAGE = "drainage"  # pipe-gallery water levels under a rainfall series
+    TRAFFIC = "traffic"  # district-to-district travel times with road segments closed
+    DISPATCH = "dispatch"  # open incidents assigned to response teams (OR-Tools)
+
+
 class ComponentStatus(StrEnum):
     """Life of a component: the owner drafts and submits, the bureau reviews, publishes, deprecates, retires."""
 
@@ -259,3 +267,22 @@ class Job(UUIDPk, Timestamps, Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     result_entry_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     result_resource_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+class ScenarioRun(UUIDPk, Base):
+    """One simulation or decision run (issue 18): its kind, inputs, model version, seed and stored result.
+
+    kind: drainage | traffic | dispatch. The result is kept whole (JSON), so a run is read back as it was; running
+    the same inputs again with the same model version and seed gives the same result.
+    """
+
+    __tablename__ = "compute_scenario_run"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    model_version: Mapped[str] = mapped_column(String(20))
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)

@@ -182,6 +182,28 @@ def analysis_run_cancel(actor: Actor, org_id: uuid.UUID) -> None:
     require(can(actor, P.ANALYSIS_WRITE, org_id))
 
 
+def scenario_run(actor: Actor, org_id: uuid.UUID) -> None:
+    """A unit's staff (and the operations center) run scenarios for it."""
+    require(can(actor, P.ANALYTICS_SIMULATE, org_id))
+
+
+def scenario_may_run(actor: Actor, org_id: uuid.UUID) -> bool:
+    """Does the actor run scenarios for the unit (the page offers the unit)?"""
+    return can(actor, P.ANALYTICS_SIMULATE, org_id)
+
+
+def scenario_read(actor: Actor, org_id: uuid.UUID) -> bool:
+    """May the actor read the unit's scenario runs (its own staff, city-wide compute readers)?"""
+    return can(actor, P.ANALYTICS_SIMULATE, org_id) or can(actor, P.COMPUTE_READ_ALL)
+
+
+def scenario_orgs(actor: Actor) -> frozenset[uuid.UUID] | None:
+    """Units whose scenario runs the actor lists; None: every unit's."""
+    if actor.is_platform_admin or can(actor, P.COMPUTE_READ_ALL):
+        return None
+    return orgs_with(actor, P.ANALYTICS_SIMULATE)
+
+
 def sees_lake(actor: Actor) -> bool:
     """May the actor's SQL name the lake's views (every unit's telemetry)?"""
     return can(actor, P.ANALYTICS_LAKE_READ)

@@ -14,13 +14,15 @@ from cityhub.compute.models import (
     ComponentStatus,
     JobStatus,
     QuotaWindow,
+    ScenarioKind,
     SubscriptionStatus,
     VersionKind,
 )
 from cityhub.kit import labels
 from cityhub.kit.schemas import INT32_MAX, IDSchema, InputModel, Timestamped
 
-__all__ = ["Category", "ComponentStatus", "JobStatus", "QuotaWindow", "SubscriptionStatus", "VersionKind"]
+__all__ = ["Category", "ComponentStatus", "JobStatus", "QuotaWindow", "ScenarioKind", "SubscriptionStatus",
+           "VersionKind"]
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$")
 # Semantic Versioning 2.0.0 (semver.org), without build metadata: it would not order and cannot be in a URL path
@@ -55,6 +57,8 @@ labels.register(ComponentStatus, {
 labels.register(SubscriptionStatus, {
     SubscriptionStatus.PENDING: "Awaiting approval", SubscriptionStatus.ACTIVE: "In force",
     SubscriptionStatus.REJECTED: "Refused", SubscriptionStatus.REVOKED: "Ended"})
+labels.register(ScenarioKind, {ScenarioKind.DRAINAGE: "Rainstorm drainage what-if",
+                              ScenarioKind.TRAFFIC: "Road closure", ScenarioKind.DISPATCH: "Dispatch optimisation"})
 labels.register(Category, {Category.COMMON: "Common technology", Category.BUSINESS: "Business collaboration"})
 labels.register(VersionKind, {VersionKind.BUILTIN: "Built-in (in process)", VersionKind.UPSTREAM: "Upstream service"})
 labels.register(QuotaWindow, {QuotaWindow.FIXED: "Fixed windows (calendar minute, day, month)",
@@ -393,3 +397,72 @@ class Job(IDSchema):
     finished_at: datetime | None
     result_entry_id: uuid.UUID | None
     result_resource_id: uuid.UUID | None
+# ---- scenario runs (issue 18): simulation and decision support
+
+_DISTRICT = Field(pattern=r"^\d{6}$")  # a GB/T 2260 code of one of the shipped district outlines
+
+
+class DrainageInputs(InputModel):
+    """Rainfall (mm/h, one value per hour) and how much stronger the scenario is than it (1.5: "+50 %")."""
+
+    rain_mm_h: list[float] = Field(min_length=1, max_length=72)
+    intensity: float = Field(1.5, ge=0.1, le=5, allow_inf_nan=False)
+    district_code: str | None = Field(None, pattern=r"^\d{6}$")  # only that district's galleries
+    threshold: float | None = Field(None, gt=0, le=5000, allow_inf_nan=False)  # mm; default: the rules' level
+    history_days: int = Field(7, ge=1, le=30)
+
+    @field_validator("rain_mm_h")
+    @classmethod
+    def _rain(cls, v: list[float]) -> list[float]:
+        for r in v:
+            if not (0 <= r <= 300) or r != r:
+                raise ValueError("rainfall is between 0 and 300 mm/h")
+        return v
+
+
+class TrafficInputs(InputModel):
+    """Road segments closed: pairs of neighbouring districts."""
+
+    closures: list[list[str]] = Field(min_length=1, max_length=20)
+
+
+class TeamInput(InputModel):
+    """A response team: where it is based, how many incidents it takes, the incident categories it handles."""
+
+    name: str = Field(min_length=1, max_length=100)
+    district_code: str = _DISTRICT
+    capacity: int = Field(ge=1, le=50)
+    skills: list[str] = Field(default_factory=list, max_length=20)  # empty: every category
+
+
+class DispatchInputs(InputModel):
+    """Teams for the open incidents the runner sees (at most `incident_limit`), with roads optionally closed."""
+
+    teams: list[TeamInput] = Field(min_length=1, max_length=50)
+    closures: list[list[str]] = Field(default_factory=list, max_length=20)
+    incident_limit: int = Field(100, ge=1, le=300)
+
+
+class ScenarioRunCreate(InputModel):
+    """Run a scenario: its kind and the inputs of that kind (checked as a whole, 422 naming the field)."""
+
+    org_id: uuid.UUID | None = None  # the caller's home unit when omitted
+    name: str = _NAME
+    kind: ScenarioKind
+    inputs: dict[str, Any]
+    seed: int = Field(0, ge=0, le=INT32_MAX)
+
+
+class ScenarioRun(IDSchema):
+    """A stored scenario run."""
+
+    org_id: uuid.UUID
+    kind: str
+    name: str
+    inputs: dict[str, Any]
+    result: dict[str, Any]
+    model_version: str
+    seed: int
+    duration_ms: int
+    created_by: str
+    created_at: datetime

@@ -36,9 +36,11 @@ from cityhub.compute.analytics.analyses import (
     analysis_run_cancel,
     analysis_run_csv,
     analysis_run_get,
+    analysis_run_parquet,
     analysis_runs,
     analysis_update,
 )
+from cityhub.compute.analytics.scenarios import road_graph, scenario_get, scenario_list, scenario_run
 from cityhub.compute.analytics.service import engine as analytics_engine
 from cityhub.compute.analytics.service import lake_export as analytics_lake_export
 from cityhub.compute.analytics.service import run_builtin as analytics_run_builtin
@@ -102,6 +104,7 @@ __all__ = [
     "analysis_run_cancel",
     "analysis_run_csv",
     "analysis_run_get",
+    "analysis_run_parquet",
     "analysis_runs",
     "analysis_update",
     "analytics_engine",
@@ -149,6 +152,10 @@ __all__ = [
     "job_run",
     "job_work_once",
     "key_hash",
+    "road_graph",
+    "scenario_get",
+    "scenario_list",
+    "scenario_run",
     "subcategories",
     "subscription_create",
     "subscription_decide",

@@ -89,6 +89,7 @@ class P(StrEnum):
     ANALYTICS_LAKE_READ = "analytics.lake_read"  # SQL over the whole Parquet lake (every unit's telemetry, facts)
     ANALYTICS_LAKE_EXPORT = "analytics.lake_export"  # write the registry and ops facts to the lake
     ANALYSIS_WRITE = "analytics.analysis_write"  # a unit's saved analyses: write, run (over what the runner may read)
+    ANALYTICS_SIMULATE = "analytics.simulate"  # a unit's scenario runs: drainage, traffic, dispatch (run and read)
     # context (the NGSI-LD broker)
     CONTEXT_READ = "context.read"  # a unit's own entities (others' only through a grant, or when public)
     CONTEXT_READ_ALL = "context.read_all"  # every unit's entities
@@ -106,7 +107,7 @@ _UNIT_STAFF = frozenset({
     P.USER_READ, P.CLOUD_READ, P.CLOUD_REQUEST_CREATE, P.CLOUD_SYSTEM_WRITE, P.CONNECT_READ, P.ASSET_WRITE,
     P.DEVICE_WRITE, P.DATA_READ, P.DATA_WRITE, P.DATA_FULL_ROWS, P.DATA_COLLECT, P.OPS_WORK, P.COMPUTE_READ,
     P.COMPUTE_PUBLISH, P.COMPUTE_CONSUME, P.COMPUTE_JOB_RUN, P.CONTEXT_READ, P.CONTEXT_WRITE, P.CONTEXT_SUBSCRIBE,
-    P.ANALYSIS_WRITE, P.APPLY_READ, P.APPLY_REPORT,
+    P.ANALYSIS_WRITE, P.APPLY_READ, P.APPLY_REPORT, P.ANALYTICS_SIMULATE,
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
@@ -120,6 +121,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
     Role.OPERATOR: frozenset({
         P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ, P.CONNECT_INSPECT,
         P.OPS_READ_ALL, P.OPS_COMMAND, P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL, P.ANALYTICS_LAKE_READ, P.APPLY_READ,
+        P.ANALYTICS_SIMULATE,
     }),
     Role.AUDITOR: frozenset({
         P.USER_READ, P.AUDIT_READ, P.CLOUD_READ, P.CLOUD_PLATFORM_INSPECT, P.CLOUD_RANKING_READ, P.CONNECT_READ,

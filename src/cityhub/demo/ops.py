@@ -45,6 +45,9 @@ RULES: tuple[tuple[Any, ...], ...] = (
      0, "critical", True, "pipe_gallery"),
     ("管廊积水", "pipe-gallery", "threshold", "water_level", {"op": ">", "value": 100}, {"op": "<", "value": 60}, 0,
      2, 0, "major", True, "pipe_gallery"),
+    # 预判预警: the gallery's water level forecast (Holt, refitted by the ops worker) to pass 100 mm within 2 h
+    ("管廊积水预判", "pipe-gallery", "forecast", "water_level", {"op": ">", "value": 100, "horizon_s": 7200}, None,
+     0, 1, 0, "warning", False, "pipe_gallery"),
     ("管廊缺氧", "pipe-gallery", "threshold", "o2", {"op": "<", "value": 19.5}, {"op": ">=", "value": 20}, 60, 1, 0,
      "major", False, "pipe_gallery"),
     ("道路拥堵", "traffic-flow", "threshold", "speed", {"op": "<", "value": 35}, {"op": ">", "value": 45}, 300, 1, 0,
@@ -113,6 +116,8 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
             "clear_condition": clear, "duration_s": dur,
             "repeat_count": rep, "no_data_s": nod, "severity": sev, "auto_incident": auto, "category": cat}))
         counts["rules"] += 1
+    if counts["rules"]:
+        counts["forecast_models"] = ops.forecast_refit(session, force=True).fitted  # from the simulated history
     if not ops.routing_rule_list(session, actor):
         for i, (cat, code, use_owner) in enumerate(ROUTING):
             target = _org(session, code)

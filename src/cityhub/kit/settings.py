@@ -131,6 +131,8 @@ class Settings(BaseSettings):
         "auto", description="Where rules run on stored telemetry: `inline` in the ingest transaction, `queue` in "
         "`cityhub ops worker` through a transactional queue table (PostgreSQL only), `auto` = queue on PostgreSQL, "
         "inline on SQLite.")
+    ops_forecast_refit_s: float = Field(
+        3600.0, ge=60, description="Seconds after which a forecast rule's series model is refitted (ops worker).")
     ops_screen_refresh_s: float = Field(5.0, description="Seconds between live updates of the 大屏 (SSE).")
 
     compute_upstream_allowed_hosts: str = Field(

@@ -34,6 +34,9 @@ def run_tick(db: Database, publisher: delivery.Publisher | None, http: httpx.Cli
         r = service.tick(session)
         out["timers"] = {"raised": r.raised, "cleared": r.cleared}
     with db.session_scope() as session:
+        f = service.forecast_refit(session)
+        out["forecast"] = {"fitted": f.fitted, "failed": f.failed}
+    with db.session_scope() as session:
         out["escalated"] = service.sla_check(session, ACTOR)
     with db.session_scope() as session:
         out["indicators"] = service.indicators_compute(session)

@@ -37,6 +37,7 @@ class RuleKind(StrEnum):
     RATE = "rate"  # change per minute between consecutive points
     NO_DATA = "no_data"  # silent for T
     ANOMALY = "anomaly"  # rolling z-score against an EWMA mean/variance per series
+    FORECAST = "forecast"  # the series' Holt forecast meets the condition within condition.horizon_s
 
 
 class IncidentStatus(StrEnum):
@@ -73,7 +74,8 @@ class Rule(UUIDPk, Timestamps, Base):
     key: Mapped[str] = mapped_column(String(64))
     alarm_type: Mapped[str] = mapped_column(String(100))
     severity: Mapped[str] = mapped_column(String(20))
-    # threshold/rate: {"op": ">", "value": 1.5}; anomaly: {"z": 3.0, "alpha": 0.05, "min_samples": 30}
+    # threshold/rate: {"op": ">", "value": 1.5}; anomaly: {"z": 3.0, "alpha": 0.05, "min_samples": 30};
+    # forecast: {"op": ">", "value": 3.0, "horizon_s": 7200}
     condition: Mapped[dict[str, Any]] = mapped_column(default=dict)
     clear_condition: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     duration_s: Mapped[int] = mapped_column(Integer, default=0)

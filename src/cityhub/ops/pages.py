@@ -9,6 +9,7 @@ import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -150,7 +151,15 @@ def alarms(request: Request, session: DbSession, actor: CurrentActor, msg: str |
     return _page(request, "ops/alarms.html", {
         "alarms": items, "total": total, "offset": offset, "limit": page.limit, "msg": msg, "active": active,
         "ack": ack, "severity": severity, "district_id": district_id, "districts": _districts(session),
-        "names": _names(session), "stats": stats, "severities": schemas.SEVERITIES, "status": service.alarm_status})
+        "names": _names(session), "stats": stats, "severities": schemas.SEVERITIES, "status": service.alarm_status,
+        "forecasts": {a.id: _alarm_forecast(a) for a in items if (a.details or {}).get("forecast")}})
+
+
+def _alarm_forecast(alarm: Any) -> dict[str, Any]:
+    """A forecast alarm's evidence as shown: the forecast value, when the threshold is met, the 95 % interval."""
+    fc = alarm.details["forecast"]
+    return {"value": float(fc["value"]), "at": datetime.fromisoformat(fc["at"]), "lower": float(fc["lower"]),
+            "upper": float(fc["upper"]), "threshold": float(fc["threshold"]), "op": str(fc.get("op", ">"))}
 
 
 @router.post("/alarms/{alarm_id}/{action}")
@@ -274,6 +283,9 @@ def _rule_fields(form: Any) -> dict[str, Any]:
     cond: dict[str, Any] | None = None
     if kind in ("threshold", "rate"):
         cond = {"op": form.get("op") or ">", "value": num("value")}
+    elif kind == "forecast":
+        cond = {"op": form.get("op") or ">", "value": num("value"),
+                "horizon_s": round((num("horizon_min") or 0) * 60)}
     elif kind == "anomaly":
         cond = {"z": num("z") or 3.0, "alpha": num("alpha") or 0.05, "min_samples": int(num("min_samples") or 30)}
     clear = None
@@ -305,7 +317,8 @@ def _rule_form(rule: Any) -> dict[str, str]:
     return {"name": rule.name, "kind": rule.kind, "profile_code": rule.profile_code or "", "key": rule.key,
             "asset_id": str(rule.asset_id or ""), "device_id": str(rule.device_id or ""), "org_id": str(rule.org_id),
             "op": cond.get("op", ">"),
-            "value": text(cond.get("value")), "z": text(cond.get("z")), "clear_op": clear.get("op", "<"),
+            "value": text(cond.get("value")), "z": text(cond.get("z")),
+            "horizon_min": text(int(cond.get("horizon_s") or 0) // 60 or ""), "clear_op": clear.get("op", "<"),
             "clear_value": text(clear.get("value")), "duration_min": text(rule.duration_s // 60),
             "repeat_count": text(rule.repeat_count), "no_data_min": text(rule.no_data_s // 60 or ""),
             "severity": rule.severity, "category": rule.category, "auto_incident": "on" if rule.auto_incident else ""}
@@ -373,8 +386,34 @@ def _rule_page(request: Request, session: Any, actor: Any, rule: Any, form: dict
     return _page(request, "ops/rule_edit.html", {
         "rule": rule, "form": form, "msg": msg, "preview": preview, "versions": versions, "asset": asset,
         "device": device,
+        "forecasts": (charts := _forecast_charts(session, rule)),
+        "forecast_data": [{k: c[k] for k in ("actual", "line", "lower", "band", "threshold")} for c in charts],
         "sentence": editor.sentence(rule, catalogue), "names": _names(session), **_editor(session, actor)},
         status_code=status_code)
+
+
+FORECAST_ACTUAL_H = 6  # hours of actual points drawn before a forecast
+
+
+def _forecast_charts(session: Any, rule: Any) -> list[dict[str, Any]]:
+    """A forecast rule's series: the last hours of actual points, the forecast line and its 95 % band."""
+    out = []
+    now = clock.now()
+    for s in service.forecast_series(session, rule, limit=6):
+        actual = [[clock.as_utc(p.ts).isoformat(), p.value] for p in devices.telemetry_points(
+            session, device_ids=[s["device_id"]], keys=[rule.key], start=now - timedelta(hours=FORECAST_ACTUAL_H),
+            end=now + timedelta(seconds=1)) if p.value is not None]
+        iso = [datetime.fromtimestamp(t, UTC).isoformat() for t, *_r in s["path"]]
+        fc, model = s["forecast"], s["model"]
+        out.append({"name": s["name"], "active": s["active"], "error": (s["error"] or {}).get("reason"),
+                    "model": model, "forecast": fc, "actual": actual,
+                    "fitted_at": datetime.fromisoformat(model["fitted_at"]) if model else None,
+                    "forecast_at": datetime.fromisoformat(fc["at"]) if fc else None,
+                    "line": [[t, round(v, 4)] for t, (_t, v, _lo, _hi) in zip(iso, s["path"], strict=True)],
+                    "lower": [[t, round(lo, 4)] for t, (_t, _v, lo, _hi) in zip(iso, s["path"], strict=True)],
+                    "band": [[t, round(hi - lo, 4)] for t, (_t, _v, lo, hi) in zip(iso, s["path"], strict=True)],
+                    "threshold": float((rule.condition or {}).get("value") or 0)})
+    return out
 
 
 @router.get("/rules/{rule_id}")

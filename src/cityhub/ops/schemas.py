@@ -64,7 +64,8 @@ labels.register(AlarmStatus, {AlarmStatus.ACTIVE_UNACK: "Active, not acknowledge
                               AlarmStatus.CLEARED_UNACK: "Cleared, not acknowledged",
                               AlarmStatus.CLEARED_ACK: "Cleared and acknowledged"})
 labels.register(RuleKind, {RuleKind.THRESHOLD: "Threshold", RuleKind.RATE: "Rate of change",
-                           RuleKind.NO_DATA: "No data", RuleKind.ANOMALY: "Anomaly"})
+                           RuleKind.NO_DATA: "No data", RuleKind.ANOMALY: "Anomaly",
+                           RuleKind.FORECAST: "Forecast warning"})
 labels.register(IncidentStatus, {IncidentStatus.NEW: "New", IncidentStatus.DISPATCHED: "Dispatched",
                                  IncidentStatus.ACCEPTED: "Accepted", IncidentStatus.IN_PROGRESS: "In progress",
                                  IncidentStatus.RESOLVED: "Resolved", IncidentStatus.CLOSED: "Closed",
@@ -101,6 +102,7 @@ class Condition(InputModel):
     z: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
     alpha: float | None = Field(None, gt=0, lt=1, allow_inf_nan=False)
     min_samples: int | None = Field(None, ge=2, le=100_000)
+    horizon_s: int | None = Field(None, ge=60, le=7 * 86400)  # forecast rules: how far ahead the forecast looks
 
 
 class ClearCondition(InputModel):
@@ -114,7 +116,8 @@ class RuleCreate(InputModel):
     """A rule as data.
 
     threshold: condition + duration_s or repeat_count; rate: change per minute; no_data: no_data_s;
-    anomaly: condition.z/alpha/min_samples.
+    anomaly: condition.z/alpha/min_samples; forecast: condition op/value/horizon_s (the forecast meets the
+    comparison within horizon_s seconds).
     """
 
     name: str = _NAME

@@ -4,7 +4,7 @@ Other domains, the api, pages and cli, the demo, tests and benchmarks call `city
 in the capability packages:
 
 - `rules/`: rule definitions and the 24-hour preview (`service`), the engine (`engine`, `state`), live
-  evaluation and the tick (`live`), the telemetry queue (`queue`);
+  evaluation and the tick (`live`), the telemetry queue (`queue`), forecast models (`forecast`, `refit`);
 - `alarms/`: alarms, the routing table, webhooks and the outbox (`service`), delivery (`delivery`);
 - `incidents/`: incidents, dispatch, SLAs, comments, shares, attachments, citizen reports;
 - `indicators/`: city indicators and their values;
@@ -66,6 +66,7 @@ from cityhub.ops.rules.queue import (
     evaluation_mode,
     telemetry_queue_depth,
 )
+from cityhub.ops.rules.refit import RefitResult, forecast_refit, forecast_series
 from cityhub.ops.rules.service import (
     RULE_OPS,
     rule_create,
@@ -87,6 +88,8 @@ __all__ = [  # noqa: RUF022  # grouped by capability (the comments), sorted with
     # live evaluation, the tick and the telemetry queue
     "BatchResult", "DrainResult", "QUEUE_CHANNEL", "drain_telemetry_queue", "enqueue_telemetry", "evaluation_mode",
     "on_telemetry_stored", "telemetry_queue_depth", "tick",
+    # forecast rules: the models refitted on a schedule, their series and forecasts
+    "RefitResult", "forecast_refit", "forecast_series",
     # alarms, routing, webhooks, the outbox
     "alarm_acknowledge", "alarm_assign", "alarm_clear", "alarm_create", "alarm_get", "alarm_list", "alarm_raise",
     "alarm_stats", "alarm_status", "outbox_stats", "routing_rule_create", "routing_rule_delete", "routing_rule_list",

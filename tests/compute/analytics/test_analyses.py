@@ -3,10 +3,12 @@ enforced), limits, cancel, CSV, audit."""
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from cityhub.compute import service as compute
@@ -90,6 +92,9 @@ def test_a_run_answers_charts_and_exports_csv_and_is_audited(world: Any, var_dir
     assert got["status"] == "succeeded" and got["records"] == [["flow", 432], ["level", 432]] and got["truncated"]
     csv = compute.analysis_run_csv(world.session, admin, run["id"]).decode("utf-8-sig")
     assert csv.splitlines() == ["key,n", "flow,432", "level,432"]
+    parquet = pq.read_table(io.BytesIO(compute.analysis_run_parquet(world.session, admin, run["id"])))
+    assert parquet.column_names == ["key", "n"] and parquet.to_pylist() == [{"key": "flow", "n": 432},
+                                                                            {"key": "level", "n": 432}]
     with pytest.raises(Conflict):
         compute.analysis_run_cancel(world.session, admin, run["id"])
     actions = {r.action for r in core.audit_list(world.session, admin, core.AuditFilter(), PageParams(limit=200))[0]}

@@ -236,3 +236,12 @@ def analysis_run_csv(session: Session, actor: Actor, run_id: uuid.UUID) -> bytes
     if table is None:
         raise Conflict(_("The run has no result"))
     return jobs.csv_bytes(table)
+
+
+def analysis_run_parquet(session: Session, actor: Actor, run_id: uuid.UUID) -> bytes:
+    """A finished run's whole answer as the Parquet file the job wrote (409 while it runs or when it has none)."""
+    run = _visible_run(session, actor, run_id)
+    data = jobs.result_bytes(run.id)
+    if data is None:
+        raise Conflict(_("The run has no result"))
+    return data

@@ -117,6 +117,14 @@ def result(run_id: uuid.UUID) -> pa.Table | None:
     return pq.read_table(path) if path.exists() else None
 
 
+def result_bytes(run_id: uuid.UUID) -> bytes | None:
+    """A finished run's answer as its Parquet file's bytes (None while it runs, or when it failed)."""
+    if state(run_id).get("status") != "succeeded":
+        return None
+    path = runs_dir() / f"{run_id}.parquet"
+    return path.read_bytes() if path.exists() else None
+
+
 def plain(v: Any) -> Any:
     """A value as JSON carries it."""
     if isinstance(v, Decimal):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cityhub.ops.models import Rule, RuleKind
+from cityhub.ops.rules import forecast
 
 OPS: dict[str, Any] = {
     ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
@@ -63,6 +64,7 @@ class CompiledRule:
     z: float = 3.0
     alpha: float = 0.05
     min_samples: int = 30
+    horizon_s: float = 0.0  # forecast rules: fire when the forecast meets the condition within this many seconds
     auto_incident: bool = False
     category: str = ""
     quiet: Any = None  # threshold rules: value -> True when it neither fires nor matters to a clean series
@@ -83,7 +85,8 @@ class CompiledRule:
                    clear_op=clear.get("op"), clear_value=float(clear["value"]) if "value" in clear else None,
                    duration_s=r.duration_s, repeat_count=max(1, r.repeat_count), no_data_s=r.no_data_s,
                    z=float(cond.get("z", 3.0)), alpha=float(cond.get("alpha", 0.05)),
-                   min_samples=int(cond.get("min_samples", 30)), auto_incident=r.auto_incident,
+                   min_samples=int(cond.get("min_samples", 30)), horizon_s=float(cond.get("horizon_s", 0.0)),
+                   auto_incident=r.auto_incident,
                    category=r.category)
 
 
@@ -255,6 +258,8 @@ def _measure(rule: CompiledRule, st: SeriesState, ts: datetime, value: float) ->
     """The quantity the rule compares (value, rate or z-score) and whether the state changed doing so."""
     if rule.kind == RuleKind.THRESHOLD:
         return value, False
+    if rule.kind == RuleKind.FORECAST:
+        return _forecast(rule, st, ts, value)
     if rule.kind == RuleKind.RATE:
         prev_ts, prev = st.last_ts, st.last_value
         st.last_ts, st.last_value = ts, value
@@ -281,6 +286,24 @@ def _measure(rule: CompiledRule, st: SeriesState, ts: datetime, value: float) ->
     st.data = {**d, "n": n + 1, "mean": mean, "var": var}  # keeps the series' context (ctx)
     st.last_ts, st.last_value = ts, value
     return z, True
+
+
+def _forecast(rule: CompiledRule, st: SeriesState, ts: datetime, value: float) -> tuple[float | None, bool]:
+    """Advance the series' Holt model by the point; the forecast's extreme over the horizon is the measure.
+
+    Without a fitted model (`rules/refit.py` has not fitted it yet, or could not: `data["model_error"]`) the rule
+    compares nothing — it never fires on an unfitted series.
+    """
+    model = st.data.get("model")
+    if not model:
+        return None, False
+    moved = forecast.advance(model, ts.timestamp(), value)
+    if moved is None:
+        return None, False
+    fc = forecast.forecast(moved, rule.op, rule.value, rule.horizon_s)
+    st.data = {**st.data, "model": moved, "forecast": fc}
+    st.last_ts, st.last_value = ts, value
+    return float(fc["value"]), True
 
 
 def _violates(rule: CompiledRule, q: float) -> bool:
@@ -335,8 +358,10 @@ def step(rule: CompiledRule, st: SeriesState, ts: datetime, value: float | None)
 
 
 def _fire(rule: CompiledRule, st: SeriesState, ts: datetime, value: float | None, q: float | None) -> Action:
-    details = {"rule": rule.name, "value": value, "measure": q, "count": st.count,
-               "since": st.pending_since.isoformat() if st.pending_since else None}
+    details: dict[str, Any] = {"rule": rule.name, "value": value, "measure": q, "count": st.count,
+                               "since": st.pending_since.isoformat() if st.pending_since else None}
+    if rule.kind == RuleKind.FORECAST and st.data.get("forecast"):
+        details["forecast"] = st.data["forecast"]  # the evidence: value, when, its 95 % interval
     st.active, st.due_at, st.dirty = True, None, True
     st.data = {k: v for k, v in st.data.items() if k not in ("last_violation", "last_measure")}
     return Action("raise", rule, st.device_id, ts, value, details)

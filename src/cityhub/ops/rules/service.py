@@ -9,9 +9,10 @@ from __future__ import annotations
 import time as time_mod
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ from cityhub.kit.refs import reference
 from cityhub.ops import devices, policies
 from cityhub.ops.common import home_org, org_exists
 from cityhub.ops.models import Alarm, EngineMeta, Rule, RuleKind, RuleState, RuleVersion
-from cityhub.ops.rules import engine
+from cityhub.ops.rules import engine, forecast
 from cityhub.ops.rules.engine import Action, CompiledRule, RuleIndex, SeriesState
 from cityhub.ops.rules.state import new_version
 from cityhub.ops.schemas import PreviewFiring, RuleCreate, RulePreview, RuleUpdate
@@ -47,6 +48,8 @@ def _validate_rule(data: RuleCreate | Rule, condition: dict[str, Any] | None, cl
             raise ValidationFailed(_("A threshold or rate rule needs a condition"), field="condition")
         if condition.get("op") not in engine.OPS:
             raise ValidationFailed(_("Unknown comparison operator"), field="condition.op")
+    if kind == RuleKind.FORECAST:
+        _validate_forecast(condition)
     if kind == RuleKind.ANOMALY and (condition is None or condition.get("z") is None):
         raise ValidationFailed(_("An anomaly rule needs condition.z (the z-score that fires)"), field="condition.z")
     if kind == RuleKind.NO_DATA and not data.no_data_s:
@@ -61,9 +64,20 @@ def _validate_rule(data: RuleCreate | Rule, condition: dict[str, Any] | None, cl
         if kind == RuleKind.ANOMALY and condition and float(clear["value"]) > float(condition.get("z") or 0):
             raise ValidationFailed(_("The clear z-score must not exceed the firing one"),
                                    field="clear_condition.value")
-        if kind in (RuleKind.THRESHOLD, RuleKind.RATE) and condition is not None and _overlap(condition, clear):
+        if kind in (RuleKind.THRESHOLD, RuleKind.RATE, RuleKind.FORECAST) and condition is not None \
+                and "value" in condition and _overlap(condition, clear):
             # a value that both fires and clears would make the alarm flap on every point
             raise ValidationFailed(_("The clear condition overlaps the firing condition"), field="clear_condition")
+
+
+def _validate_forecast(condition: dict[str, Any] | None) -> None:
+    if condition is None or "value" not in condition:
+        raise ValidationFailed(_("A forecast rule needs a condition"), field="condition.value")
+    if condition.get("op") not in forecast.FORECAST_OPS:
+        raise ValidationFailed(_("A forecast rule compares with >, >=, < or <="), field="condition.op")
+    if not condition.get("horizon_s"):
+        raise ValidationFailed(_("A forecast rule needs condition.horizon_s (how far ahead it looks)"),
+                               field="condition.horizon_s")
 
 
 def _overlap(condition: dict[str, Any], clear: dict[str, Any]) -> bool:
@@ -84,6 +98,10 @@ def _condition_dict(kind: str, cond: Any) -> dict[str, Any] | None:
         d.pop("value", None)
         d.setdefault("alpha", 0.05)
         d.setdefault("min_samples", 30)
+    elif kind == RuleKind.FORECAST:
+        d = {k: v for k, v in d.items() if k in ("op", "value", "horizon_s")}
+    else:
+        d.pop("horizon_s", None)
     return dict(d)
 
 
@@ -295,6 +313,8 @@ def rule_preview(session: Session, actor: Actor, data: RuleCreate, hours: int = 
             open_.pop(act.device_id).cleared_at = act.ts
             cleared += 1
 
+    if rule.kind == RuleKind.FORECAST:
+        _preview_models(session, rule, states, start)
     for p in devices.telemetry_points(session, device_ids=list(names), keys=keys, start=start, end=end):
         points += 1
         st = states[p.device_id]
@@ -310,6 +330,24 @@ def rule_preview(session: Session, actor: Actor, data: RuleCreate, hours: int = 
     firings.sort(key=lambda f: f.raised_at)
     return RulePreview(start=start, end=end, devices=len(names), points=points, fired=len(firings),
                        cleared=cleared, firings=firings[:200])
+
+
+def _preview_models(session: Session, rule: CompiledRule, states: dict[uuid.UUID, SeriesState],
+                    start: datetime) -> None:
+    """A forecast rule's preview starts from models fitted on the day before the window (as the worker would have)."""
+    history: dict[uuid.UUID, tuple[list[float], list[float]]] = {d: ([], []) for d in states}
+    for p in devices.telemetry_points(session, device_ids=list(states), keys=[rule.key],
+                                      start=start - timedelta(hours=24), end=start):
+        if p.value is not None:
+            history[p.device_id][0].append(p.ts.timestamp())
+            history[p.device_id][1].append(float(p.value))
+    order = list(history)
+    fits = forecast.fit_many([(np.asarray(history[d][0], dtype=float), np.asarray(history[d][1], dtype=float))
+                              for d in order])
+    for d, fit in zip(order, fits, strict=True):
+        if not isinstance(fit, str):
+            states[d].data = {"model": fit.as_data(start)}
+            states[d].last_ts = datetime.fromtimestamp(fit.ts, UTC)
 
 
 def _timer_steps(rule: CompiledRule, st: SeriesState, until: datetime) -> list[Action]:

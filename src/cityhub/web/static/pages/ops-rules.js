@@ -57,3 +57,34 @@
   showKind();
   showMetrics();
 })();
+// A forecast rule's series: actual points, the forecast line to the horizon, its 95 % band (stacked areas: lower
+// bound transparent, then the band's width) and the threshold as a dashed line; times in Beijing time.
+(function () {
+  'use strict';
+  const page = document.getElementById('page-data');
+  if (!page) return;
+  const data = cityhub.data();
+  const t = data.labels;
+  const hm = new Intl.DateTimeFormat('zh-CN', {timeZone: 'Asia/Shanghai', hour12: false, hour: '2-digit',
+    minute: '2-digit'});
+  (data.forecasts || []).forEach((f, i) => {
+    const el = document.getElementById('forecast-' + i);
+    if (!el) return;
+    cityhub.chart(el, {
+      grid: {left: 8, right: 16, top: 30, bottom: 4, containLabel: true},
+      legend: {top: 0, data: [t.actual, t.forecast, t.band]},
+      tooltip: {trigger: 'axis'},
+      xAxis: {type: 'time', axisLabel: {hideOverlap: true, formatter: (ms) => hm.format(new Date(ms))}},
+      yAxis: {type: 'value', scale: true},
+      series: [
+        {name: t.actual, type: 'line', data: f.actual, showSymbol: false},
+        {name: 'lower', type: 'line', data: f.lower, stack: 'band', lineStyle: {opacity: 0}, showSymbol: false,
+          tooltip: {show: false}},
+        {name: t.band, type: 'line', data: f.band, stack: 'band', lineStyle: {opacity: 0}, showSymbol: false,
+          areaStyle: {opacity: 0.25}},
+        {name: t.forecast, type: 'line', data: f.line, showSymbol: false, lineStyle: {type: 'solid', width: 2},
+          markLine: {symbol: 'none', silent: true,
+            label: {position: 'insideEndTop', formatter: t.threshold + ' ' + f.threshold},
+            lineStyle: {type: 'dashed', color: '#c0392b'}, data: [{yAxis: f.threshold}]}}]});
+  });
+})();
