@@ -35,12 +35,17 @@ from cityhub.ops.schemas import PreviewFiring, RuleCreate, RulePreview, RuleUpda
 RULE_OPS = tuple(engine.OPS)
 
 
-def _validate_rule(data: RuleCreate | Rule, condition: dict[str, Any] | None, clear: dict[str, Any] | None) -> None:
-    kind = data.kind
+def _validate_scope(data: RuleCreate | Rule) -> None:
+    """What a rule watches: a device profile, an asset or one device (not a device and an asset)."""
     if not data.profile_code and not data.asset_id and not data.device_id:
         raise ValidationFailed(_("A rule applies to a device profile, an asset or one device"), field="profile_code")
     if data.device_id and data.asset_id:
         raise ValidationFailed(_("A rule watches one device or an asset, not both"), field="device_id")
+
+
+def _validate_rule(data: RuleCreate | Rule, condition: dict[str, Any] | None, clear: dict[str, Any] | None) -> None:
+    kind = data.kind
+    _validate_scope(data)
     if kind != RuleKind.NO_DATA and not data.key:
         raise ValidationFailed(_("Name the metric key the rule watches"), field="key")
     if kind in (RuleKind.THRESHOLD, RuleKind.RATE):
