@@ -27,6 +27,7 @@ from cityhub.apply.stations import service as stations
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.kit import clock
+from cityhub.kit.db import get_or_404
 from cityhub.kit.errors import Conflict, NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.refs import reference as ref
@@ -50,9 +51,7 @@ HISTORY_LIMIT = 2000
 def target_get(session: Session, actor: Actor, target_id: uuid.UUID) -> Target:
     """One node (staff read every node: the programme is the city's)."""
     policies.target_read(actor)
-    t = session.get(Target, target_id)
-    if t is None:
-        raise NotFound(_("Target not found"))
+    t = get_or_404(session, Target, target_id, "Target")
     return t
 
 

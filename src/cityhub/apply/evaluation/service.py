@@ -45,6 +45,7 @@ from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.data import service as data
 from cityhub.kit import clock, labels
+from cityhub.kit.db import get_or_404
 from cityhub.kit.errors import Conflict, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
@@ -184,9 +185,7 @@ def scheme_list(session: Session, actor: Actor) -> list[EvalScheme]:
 def scheme_get(session: Session, actor: Actor, scheme_id: uuid.UUID) -> EvalScheme:
     """One scheme."""
     policies.target_read(actor)
-    s = session.get(EvalScheme, scheme_id)
-    if s is None:
-        raise NotFound(_("Evaluation scheme not found"))
+    s = get_or_404(session, EvalScheme, scheme_id, "Evaluation scheme")
     return s
 
 
@@ -249,9 +248,7 @@ def run_list(session: Session, actor: Actor) -> list[EvalRun]:
 def run_get(session: Session, actor: Actor, run_id: uuid.UUID) -> EvalRun:
     """One run."""
     policies.target_read(actor)
-    r = session.get(EvalRun, run_id)
-    if r is None:
-        raise NotFound(_("Evaluation run not found"))
+    r = get_or_404(session, EvalRun, run_id, "Evaluation run")
     return r
 
 

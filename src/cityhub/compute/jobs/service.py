@@ -56,8 +56,8 @@ from cityhub.compute.schemas import JobCreate
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.kit import clock, safejson
-from cityhub.kit.db import Database
-from cityhub.kit.errors import Conflict, NotFound, ValidationFailed
+from cityhub.kit.db import Database, get_or_404
+from cityhub.kit.errors import Conflict, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import Page, PageParams
 from cityhub.kit.settings import get_settings
@@ -183,9 +183,7 @@ def job_create(session: Session, actor: Actor, body: JobCreate) -> Job:
 
 def job_get(session: Session, actor: Actor, job_id: uuid.UUID) -> Job:
     """One job, for its unit's staff and those who read every unit's (403 for another unit)."""
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFound(_("Job not found"))
+    job = get_or_404(session, Job, job_id, "Job")
     policies.job_read(actor, job.org_id)
     return job
 

@@ -27,7 +27,7 @@ from cityhub.data.datastore.stores import quote
 from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, Resource
 from cityhub.data.schemas import BASE_DBS, THEMES, BaseConflictResolve, BaseFeedSet
 from cityhub.kit import clock, refs
-from cityhub.kit.db import is_postgres
+from cityhub.kit.db import get_or_404, is_postgres
 from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 
@@ -216,9 +216,7 @@ def base_conflict_resolve(session: Session, actor: Actor, conflict_id: uuid.UUID
                           data: BaseConflictResolve) -> BaseConflict:
     """The bureau picks one candidate's value; the golden record takes it until the candidates change."""
     policies.base_manage(actor)
-    c = session.get(BaseConflict, conflict_id)
-    if c is None:
-        raise NotFound(_("Conflict not found"))
+    c = get_or_404(session, BaseConflict, conflict_id, "Conflict")
     if data.value not in {x["value"] for x in c.candidates}:
         raise ValidationFailed(_("Choose one of the candidate values"), field="value")
     rec = session.get(BaseRecord, c.record_id)
