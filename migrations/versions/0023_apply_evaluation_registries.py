@@ -76,7 +76,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_apply_eval_score_run_id'), ['run_id'], unique=False)
 
     op.create_table('apply_base_station',
-    sa.Column('operator', sa.String(length=20), nullable=False),
+    sa.Column('carrier', sa.String(length=20), nullable=False),
     sa.Column('site_code', sa.String(length=60), nullable=False),
     sa.Column('district_org_id', sa.Uuid(), nullable=False),
     sa.Column('address', sa.String(length=300), nullable=False),
@@ -88,7 +88,7 @@ def upgrade() -> None:
     *_stamps(),
     sa.ForeignKeyConstraint(['district_org_id'], ['core_organization.id'], name=op.f('fk_apply_base_station_district_org_id_core_organization')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_apply_base_station')),
-    sa.UniqueConstraint('operator', 'site_code', name='uq_apply_base_station_operator_site')
+    sa.UniqueConstraint('carrier', 'site_code', name='uq_apply_base_station_carrier_site')
     )
     with op.batch_alter_table('apply_base_station', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_apply_base_station_district_org_id'), ['district_org_id'], unique=False)

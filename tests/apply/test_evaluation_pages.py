@@ -20,7 +20,7 @@ from tests.apply.test_pages import _csrf, _login
 from tests.compute.helpers import bureau_setup
 
 SYSTEM = Actor.system("test")
-HEADER = "operator,site_code,district,address,lon,lat,band,status,commissioned_on\n"
+HEADER = "carrier,site_code,district,address,lon,lat,band,status,commissioned_on\n"
 
 
 def _data(html: str) -> Any:
@@ -89,7 +89,7 @@ def test_station_import_shows_every_bad_row_and_writes_nothing(client: TestClien
     r = client.post("/apply/stations/import", data={"csrf_token": _csrf(page)},
                     files={"file": ("r.csv", bad.encode(), "text/csv")})
     assert r.status_code == 422 and 'data-testid="import-errors"' in r.text
-    assert ">3<" in r.text and ">4<" in r.text and "operator" in r.text and "band" in r.text
+    assert ">3<" in r.text and ">4<" in r.text and "carrier" in r.text and "band" in r.text
     assert apply.stations.station_list(world.session, SYSTEM, PageParams(limit=1))[1] == 0
     good = HEADER + "cmcc,S1,丙区,解放碑,,,n41,active,2026-01-01\nctcc,S2,t-district,,,,n78,building,\n"
     r = client.post("/apply/stations/import", data={"csrf_token": _csrf(page)},

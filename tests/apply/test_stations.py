@@ -15,7 +15,7 @@ from cityhub.kit.errors import Conflict, Forbidden, ValidationFailed
 from cityhub.kit.pagination import PageParams
 
 SYSTEM = Actor.system("test")
-HEADER = "operator,site_code,district,address,lon,lat,band,status,commissioned_on\n"
+HEADER = "carrier,site_code,district,address,lon,lat,band,status,commissioned_on\n"
 st = apply.stations
 
 
@@ -25,7 +25,7 @@ def _count(w: Any) -> int:
 
 def test_only_the_bureau_registers_and_bad_fields_are_named(world: Any) -> None:
     d = world.orgs["district"].id
-    body = StationCreate(operator="cmcc", site_code="CQ-001", district_org_id=d, band="n41", status="active",
+    body = StationCreate(carrier="cmcc", site_code="CQ-001", district_org_id=d, band="n41", status="active",
                          commissioned_on="2026-03-01")
     for who in ("org_admin_a", "district_admin", "operator"):
         with pytest.raises(Forbidden):
@@ -38,7 +38,7 @@ def test_only_the_bureau_registers_and_bad_fields_are_named(world: Any) -> None:
             "site_code": "CQ-002", "band": "n99", "district_org_id": world.orgs["dept_a"].id}))
     assert {x["field"] for x in e.value.details} == {"band", "district_org_id"}
     with pytest.raises(ValueError, match="commissioned_on"):
-        StationCreate(operator="cmcc", site_code="x", district_org_id=d, band="n41", status="active")
+        StationCreate(carrier="cmcc", site_code="x", district_org_id=d, band="n41", status="active")
 
 
 def test_an_import_with_any_bad_row_writes_nothing_and_names_row_and_field(world: Any) -> None:
@@ -52,11 +52,11 @@ def test_an_import_with_any_bad_row_writes_nothing_and_names_row_and_field(world
     with pytest.raises(ValidationFailed) as e:
         st.base_station_import(world.session, admin, bad.encode())
     found = {(x["row"], x["field"]) for x in e.value.details}
-    assert {(3, "operator"), (4, "district"), (5, "lon"), (5, "commissioned_on"), (6, "site_code")} <= found
-    assert (2, "operator") not in found and all(x["message"] for x in e.value.details)
+    assert {(3, "carrier"), (4, "district"), (5, "lon"), (5, "commissioned_on"), (6, "site_code")} <= found
+    assert (2, "carrier") not in found and all(x["message"] for x in e.value.details)
     assert _count(world) == 0  # nothing half-written
     with pytest.raises(ValidationFailed) as e:
-        st.base_station_import(world.session, admin, b"operator,site_code\ncmcc,S1\n")
+        st.base_station_import(world.session, admin, b"carrier,site_code\ncmcc,S1\n")
     assert e.value.field == "file"
     with pytest.raises(Forbidden):
         st.base_station_import(world.session, world.actors["district_admin"], (HEADER + good).encode())

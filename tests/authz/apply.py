@@ -32,7 +32,7 @@ def prepare(w: Any) -> None:
         indicators=[IndicatorSpec(key="cloud.on_cloud", weight=50), IndicatorSpec(key="bureau.assessment", weight=50)]))
     run = apply.evaluation.evaluation_run_compute(w.session, admin, RunCreate(scheme_id=scheme.id, year=2026))
     station = apply.stations.base_station_create(w.session, admin, StationCreate(
-        operator="cmcc", site_code="AZ-1", district_org_id=w.orgs["district"].id, band="n41"))
+        carrier="cmcc", site_code="AZ-1", district_org_id=w.orgs["district"].id, band="n41"))
     w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r, "scheme": scheme, "run": run,
                         "station": station}
 
@@ -94,7 +94,7 @@ EXPECTATIONS += [
     Expect("GET", f"{RUN}/report.xlsx", roles("platform_admin", "auditor"), params=_p("run_id", "run")),
     Expect("GET", f"{P}/base-stations", ANY_USER),
     Expect("POST", f"{P}/base-stations", BUREAU, body=lambda w: {
-        "operator": "ctcc", "site_code": "AZ-2", "district_org_id": str(w.orgs["district"].id), "band": "n78"},
+        "carrier": "ctcc", "site_code": "AZ-2", "district_org_id": str(w.orgs["district"].id), "band": "n78"},
            refs={"district_org_id": "the register names any district of the city"}),
     Expect("POST", f"{P}/base-stations/import", BUREAU, note="(an empty body: 422 for the bureau)"),
     Expect("GET", f"{P}/base-stations/density", ANY_USER),

@@ -19,7 +19,7 @@ from cityhub.compute.schemas import (
 from cityhub.data import service as data
 from tests.authz import ANY_USER, Expect, roles
 from tests.compute.helpers import component_data
-from tests.data.helpers import entry_data, load_people
+from tests.data.helpers import entry_data, load_people, published_entry
 
 P = "/api/v1/compute"
 WRITERS_A = roles("platform_admin", "org_admin_a", "org_member_a")
@@ -73,6 +73,13 @@ def prepare(w: Any) -> None:
                           "review": _component(w, "az-review", "review"),
                           "pub": pub, "dep": _component(w, "az-dep", "deprecated"), "v2": v2, "app_a": app_a,
                           "app_b": app_b, "key_a": key_a, "sub": sub}
+
+
+def prepare_refs(w: Any) -> None:
+    """Unit B's twin of the job's input for the id swaps (tests/test_cross_unit_refs.py): a published entry of dept B
+    with its own datastore table, which A's staff may not read row by row."""
+    entry = published_entry(w, "dept_b", name="az-job-input-b")
+    w.extra["compute_job_res_b"] = load_people(w, entry, org="dept_b")
 
 
 def _id(name: str) -> Any:
@@ -157,7 +164,9 @@ EXPECTATIONS = [
     Expect("GET", f"{P}/jobs", ANY_USER),
     Expect("POST", f"{P}/jobs", WRITERS_A, body=lambda w: {
         "org_id": str(w.orgs["dept_a"].id), "component_code": "az-pub", "version": "1.0.0", "path": "/ping",
-        "source_kind": "table", "resource_id": str(w.extra["compute_job"]["res"].id), "fields": {"name": "name"}}),
+        "source_kind": "table", "resource_id": str(w.extra["compute_job"]["res"].id), "fields": {"name": "name"}},
+        refs={"org_id": lambda w: w.orgs["dept_b"].id, "resource_id": lambda w: w.extra["compute_job_res_b"].id,
+              "device_id": lambda w: w.extra["connect"]["dev_b"].id}),
     Expect("GET", f"{P}/jobs/{{job_id}}", READ_A, params=lambda w: {"job_id": w.extra["compute_job"]["job"].id}),
     Expect("POST", f"{P}/jobs/{{job_id}}/cancel", WRITERS_A,
            params=lambda w: {"job_id": w.extra["compute_job"]["job"].id}),
@@ -165,7 +174,7 @@ EXPECTATIONS = [
     Expect("GET", f"{P}/scenarios", ANY_USER),
     Expect("POST", f"{P}/scenarios", WRITERS_A | roles("operator"), body=lambda w: {
         "org_id": str(w.orgs["dept_a"].id), "name": "封闭", "kind": "traffic",
-        "inputs": {"closures": [["500103", "500105"]]}}),
+        "inputs": {"closures": [["500103", "500105"]]}}, refs={"org_id": lambda w: w.orgs["dept_b"].id}),
     Expect("GET", f"{P}/scenarios/{{run_id}}", READ_A,
            params=lambda w: {"run_id": w.extra["compute_scenario"]}),
 ]

@@ -4,6 +4,7 @@ units; the answer is a new datastore table of the caller's unit graded like its 
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,6 +99,14 @@ def test_bad_requests_name_the_field(world: Any) -> None:
     with pytest.raises(ValueError, match="resource_id"):
         JobCreate.model_validate({"org_id": w.orgs["dept_a"].id, "component_code": "idc", "version": "1.0.0",
                                   "path": "/resident-id", "source_kind": "table", "fields": {"number": "x"}})
+    # a field of the other kind is refused, not silently ignored (no one may think another unit's device was used)
+    base = {"org_id": w.orgs["dept_a"].id, "component_code": "idc", "version": "1.0.0", "path": "/resident-id"}
+    with pytest.raises(ValueError, match="device_id: only for a telemetry job"):
+        JobCreate.model_validate({**base, "source_kind": "table", "resource_id": res.id, "fields": {"number": "x"},
+                                  "device_id": uuid.uuid4()})
+    with pytest.raises(ValueError, match="resource_id: only for a table job"):
+        JobCreate.model_validate({**base, "source_kind": "telemetry", "resource_id": res.id, "device_id": uuid.uuid4(),
+                                  "metric": "level", "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"})
 
 
 def test_cancel_a_queued_and_a_running_job(world: Any, db: Database) -> None:

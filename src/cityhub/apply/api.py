@@ -191,10 +191,10 @@ def evaluation_report(session: DbSession, actor: CurrentActor, run_id: uuid.UUID
 @router.get("/base-stations", response_model=Page[schemas.Station])
 def base_stations(session: DbSession, actor: CurrentActor, page: Paging, district_org_id: uuid.UUID | None = None,
                   status: str | None = Query(None, pattern="^(planned|building|active|retired)$"),
-                  operator: str | None = Query(None, max_length=20)) -> Any:
-    """The register, filtered by district, status or operator."""
+                  carrier: str | None = Query(None, max_length=20)) -> Any:
+    """The register, filtered by district, status or carrier."""
     items, total = apply.stations.station_list(session, actor, page, district_org_id=district_org_id,
-                                               status=status, operator=operator)
+                                               status=status, carrier=carrier)
     return page_response(schemas.Station, items, total, page)
 
 

@@ -179,9 +179,9 @@ class BaseStation(UUIDPk, Timestamps, Base):
     """A 5G base station: its operator's site code, district, location, band, status and commissioning date."""
 
     __tablename__ = "apply_base_station"
-    __table_args__ = (UniqueConstraint("operator", "site_code", name="uq_apply_base_station_operator_site"),)
+    __table_args__ = (UniqueConstraint("carrier", "site_code", name="uq_apply_base_station_carrier_site"),)
 
-    operator: Mapped[str] = mapped_column(String(20))  # reference.OPERATORS
+    carrier: Mapped[str] = mapped_column(String(20))  # reference.CARRIERS
     site_code: Mapped[str] = mapped_column(String(60))
     district_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
     address: Mapped[str] = mapped_column(String(300), default="")

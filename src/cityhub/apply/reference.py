@@ -121,5 +121,5 @@ SCHEMES: tuple[tuple[str, str, str, str, tuple[tuple[str, float, float | None], 
 
 # ---------------------------------------------------------------- 5G base stations
 
-OPERATORS = ("cmcc", "cucc", "ctcc", "cbn")  # 中国移动, 中国联通, 中国电信, 中国广电
+CARRIERS = ("cmcc", "cucc", "ctcc", "cbn")  # 中国移动, 中国联通, 中国电信, 中国广电
 BANDS = ("n1", "n28", "n41", "n78", "n79")  # the 5G NR bands the operators use in Chongqing

@@ -310,7 +310,7 @@ labels.register(StationStatus, {StationStatus.PLANNED: "Planned", StationStatus.
 class StationCreate(InputModel):
     """A 5G base station in the register."""
 
-    operator: str = Field(min_length=1, max_length=20)
+    carrier: str = Field(min_length=1, max_length=20)
     site_code: str = Field(min_length=1, max_length=60)
     district_org_id: uuid.UUID
     address: str = Field("", max_length=300)
@@ -330,7 +330,7 @@ class StationCreate(InputModel):
 class Station(Timestamped):
     """A base station as stored."""
 
-    operator: str
+    carrier: str
     site_code: str
     district_org_id: uuid.UUID
     address: str

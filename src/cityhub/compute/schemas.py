@@ -366,7 +366,12 @@ class JobCreate(InputModel):
                 raise ValueError("resource_id: required for a table job")
             if not self.fields:
                 raise ValueError("fields: required for a table job (request parameter → column)")
+            for name in ("device_id", "metric", "start", "end"):
+                if getattr(self, name):  # refused, not ignored: a caller must not believe it was checked or used
+                    raise ValueError(f"{name}: only for a telemetry job")
         else:
+            if self.resource_id is not None or self.fields:
+                raise ValueError(f"{'resource_id' if self.resource_id is not None else 'fields'}: only for a table job")
             for name in ("device_id", "metric", "start", "end"):
                 if not getattr(self, name):
                     raise ValueError(f"{name}: required for a telemetry job")

@@ -30,6 +30,11 @@ class Actor:
         return cls(user_id=None, username=name, kind="system")
 
     @classmethod
+    def unit_staff(cls, name: str, org_id: uuid.UUID) -> Actor:
+        """Someone acting with a unit's staff rights there and nowhere else (e.g. a hub application of that unit)."""
+        return cls(user_id=None, username=name, org_id=org_id, roles={Role.ORG_MEMBER: frozenset({org_id})})
+
+    @classmethod
     def anonymous(cls) -> Actor:
         """A caller with no credentials (public portal)."""
         return cls(user_id=None, username="anonymous", kind="anonymous")

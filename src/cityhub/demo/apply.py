@@ -100,7 +100,7 @@ def _stations(session: Session, ctx: DemoContext, start: date, today: date) -> i
     weights = [6.0 if o.name in urban else ctx.rng.uniform(0.6, 2.0) for o in districts]
     ops = ("cmcc", "cmcc", "ctcc", "cucc", "cbn")
     bands = {"cmcc": ("n41", "n79"), "ctcc": ("n78", "n1"), "cucc": ("n78", "n1"), "cbn": ("n28", "n79")}
-    lines = ["operator,site_code,district,address,lon,lat,band,status,commissioned_on"]
+    lines = ["carrier,site_code,district,address,lon,lat,band,status,commissioned_on"]
     span = (today - start).days
     for i, o in enumerate(ctx.rng.choices(districts, weights=weights, k=STATIONS)):
         op = ops[i % len(ops)]

@@ -1,11 +1,11 @@
 """The network registers (联): 5G base stations, and backbone / interconnect links.
 
-Base stations by operator and district (CSV import, density per district); links whose capacities and
+Base stations by carrier (telecom operator) and district (CSV import, density per district); links whose capacities and
 direct-connect cities feed the plan's network targets (`link_totals`).
 
 The bureau keeps the register; every member of staff reads it. An import validates **every** row first and writes
 only when none is wrong: a bad file answers 422 with each problem as `{"row", "field", "message"}` (row 2 is the
-first data row, as a spreadsheet numbers it) and the register is as it was. A row whose operator and site code
+first data row, as a spreadsheet numbers it) and the register is as it was. A row whose carrier and site code
 are already registered updates that station (operators send their full return each quarter). Stations **in
 service** count towards the plan's 30,000 new base stations (`connect.base_stations_active`).
 """
@@ -32,9 +32,9 @@ from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
 
 DISTRICT_KINDS = ("district", "county", "new_area")
-COLUMNS = ("operator", "site_code", "district", "address", "lon", "lat", "band", "status", "commissioned_on")
+COLUMNS = ("carrier", "site_code", "district", "address", "lon", "lat", "band", "status", "commissioned_on")
 MAX_ROWS = 50_000
-labels.register("apply.operator", {"cmcc": "China Mobile", "cucc": "China Unicom", "ctcc": "China Telecom",
+labels.register("apply.carrier", {"cmcc": "China Mobile", "cucc": "China Unicom", "ctcc": "China Telecom",
                                    "cbn": "China Broadnet"})
 
 
@@ -49,8 +49,8 @@ def _districts(session: Session) -> dict[str, uuid.UUID]:
 
 def _problems(body: StationCreate, districts: dict[str, uuid.UUID]) -> list[tuple[str, str]]:
     out = []
-    if body.operator not in reference.OPERATORS:
-        out.append(("operator", _("Name one of the operators: %s") % ", ".join(reference.OPERATORS)))
+    if body.carrier not in reference.CARRIERS:
+        out.append(("carrier", _("Name one of the operators: %s") % ", ".join(reference.CARRIERS)))
     if body.band not in reference.BANDS:
         out.append(("band", _("Name one of the 5G bands: %s") % ", ".join(reference.BANDS)))
     if str(body.district_org_id) not in districts:
@@ -59,7 +59,7 @@ def _problems(body: StationCreate, districts: dict[str, uuid.UUID]) -> list[tupl
 
 
 def station_list(session: Session, actor: Actor, page: PageParams, *, district_org_id: uuid.UUID | None = None,
-                 status: str | None = None, operator: str | None = None) -> tuple[list[BaseStation], int]:
+                 status: str | None = None, carrier: str | None = None) -> tuple[list[BaseStation], int]:
     """The register, filtered (every member of staff reads it)."""
     policies.target_read(actor)
     stmt = select(BaseStation)
@@ -67,9 +67,9 @@ def station_list(session: Session, actor: Actor, page: PageParams, *, district_o
         stmt = stmt.where(BaseStation.district_org_id == district_org_id)
     if status:
         stmt = stmt.where(BaseStation.status == status)
-    if operator:
-        stmt = stmt.where(BaseStation.operator == operator)
-    return paginate(session, stmt.order_by(BaseStation.operator, BaseStation.site_code), page)
+    if carrier:
+        stmt = stmt.where(BaseStation.carrier == carrier)
+    return paginate(session, stmt.order_by(BaseStation.carrier, BaseStation.site_code), page)
 
 
 def base_station_create(session: Session, actor: Actor, body: StationCreate) -> BaseStation:
@@ -78,14 +78,14 @@ def base_station_create(session: Session, actor: Actor, body: StationCreate) -> 
     problems = _problems(body, _districts(session))
     if problems:
         raise ValidationFailed(problems[0][1], details=[{"field": f, "message": m} for f, m in problems])
-    if session.scalar(select(BaseStation.id).where(BaseStation.operator == body.operator,
+    if session.scalar(select(BaseStation.id).where(BaseStation.carrier == body.carrier,
                                                    BaseStation.site_code == body.site_code)) is not None:
         raise Conflict(_("This operator's site is registered"), details=[{"field": "site_code", "message": "taken"}])
     st = BaseStation(**body.model_dump())
     session.add(st)
     session.flush()
     core.audit_record(session, actor, "base_station_create", target_type="apply_base_station", target_id=st.id,
-                      org_id=st.district_org_id, after={"operator": st.operator, "site_code": st.site_code,
+                      org_id=st.district_org_id, after={"carrier": st.carrier, "site_code": st.site_code,
                                                         "status": st.status})
     return st
 
@@ -121,7 +121,7 @@ def _row(raw: dict[str, Any], districts: dict[str, uuid.UUID]) -> tuple[StationC
 
 
 def base_station_import(session: Session, actor: Actor, content: bytes) -> ImportResult:
-    """Import an operator's return (CSV, UTF-8, header `operator,site_code,district,…`): all rows or none."""
+    """Import an operator's return (CSV, UTF-8, header `carrier,site_code,district,…`): all rows or none."""
     policies.base_station_import(actor)
     try:
         text = content.decode("utf-8-sig")
@@ -140,7 +140,7 @@ def base_station_import(session: Session, actor: Actor, content: bytes) -> Impor
             raise ValidationFailed(_("At most %d rows per file") % MAX_ROWS, field="file")
         body, problems = _row(raw, districts)
         if body is not None:
-            key = (body.operator, body.site_code)
+            key = (body.carrier, body.site_code)
             if key in seen:
                 problems.append(("site_code", _("Repeats row %d") % seen[key]))
             seen[key] = n
@@ -151,10 +151,10 @@ def base_station_import(session: Session, actor: Actor, content: bytes) -> Impor
         raise ValidationFailed(_("%d problems in the file: nothing was imported") % len(errors), details=errors[:500])
     if not rows:
         raise ValidationFailed(_("The file has no rows"), field="file")
-    have = {(s.operator, s.site_code): s for s in session.scalars(select(BaseStation))}
+    have = {(s.carrier, s.site_code): s for s in session.scalars(select(BaseStation))}
     out = ImportResult()
     for body in rows:
-        st = have.get((body.operator, body.site_code))
+        st = have.get((body.carrier, body.site_code))
         if st is None:
             session.add(BaseStation(**body.model_dump()))
             out.created += 1

@@ -335,11 +335,9 @@ class Gateway:
         """
         from cityhub.connect import service as connect
         from cityhub.core.actor import Actor
-        from cityhub.core.service import Role
 
         assert res.org_id is not None
-        actor = Actor(user_id=None, username=f"app:{res.app_id}", org_id=res.org_id,
-                      roles={Role.ORG_MEMBER: frozenset({res.org_id})})
+        actor = Actor.unit_staff(f"app:{res.app_id}", res.org_id)
 
         def read(device_id: uuid.UUID, metric: str, start: datetime, end: datetime,
                  limit: int) -> list[tuple[datetime, float]]:
