@@ -275,13 +275,27 @@ class SparkEngine:
         group = f"cityhub-{uuid.uuid4().hex}"
         statement = self.dialect(limited(sql, max_rows))
         sc.setJobGroup(group, "cityhub analytics query", interruptOnCancel=True)
-        control.attach(lambda: sc.cancelJobGroup(group), lambda: _spark_progress(sc, group))
+        ended = threading.Event()
+
+        def cancel_group() -> None:
+            # cancelJobGroup stops only the jobs already submitted: a cancel that comes while the query is still
+            # being planned (a loaded machine) would miss the job submitted after it, so keep cancelling until the
+            # query returns
+            def loop() -> None:
+                while not ended.is_set():
+                    sc.cancelJobGroup(group)
+                    ended.wait(0.5)
+            threading.Thread(target=loop, name=f"{group}-cancel", daemon=True).start()
+
+        control.attach(cancel_group, lambda: _spark_progress(sc, group))
         timer = _timer(control, timeout_s)
         try:
             if control.cancelled:
                 raise QueryCancelled(control.timed_out)
             self.refresh(tables)
             table = self.spark.sql(statement).toArrow()
+            if control.cancelled:  # finished after all, past the limit or after a cancel: not an answer to give
+                raise QueryCancelled(control.timed_out)
         except QueryCancelled:
             raise
         except Exception as exc:  # py4j / AnalysisException / cancelled job
@@ -290,6 +304,7 @@ class SparkEngine:
             message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise ValidationFailed(_("The query failed: {error}").format(error=message), field="sql") from exc
         finally:
+            ended.set()
             timer.cancel()
             control.detach()
             sc.setLocalProperty("spark.jobGroup.id", None)
