@@ -182,8 +182,9 @@ def visible_entities(session: Session, actor: Actor, tenant: uuid.UUID | None, t
                      ids: set[str] | None = None) -> list[BridgedEntity]:
     """The connect devices and assets of these entity types the caller sees, ordered by entity id.
 
-    Visibility is connect's rule, and the tenant when one is named; only those of `ids` when given. Built from connect's references in a few statements (devices, assets, the latest values of the devices):
-    the cost grows with the devices and assets the caller sees, not with the broker's own entities.
+    Visibility is connect's rule, and the tenant when one is named; only those of `ids` when given. Built from
+    connect's references in a few statements (devices, assets, the latest values of the devices): the cost
+    grows with the devices and assets the caller sees, not with the broker's own entities.
     """
     if not actor.is_authenticated:
         return []
