@@ -183,3 +183,37 @@ def test_bridged_and_stored_share_paging_and_types(client: Any, world: Any, cw: 
     temporal = client.get(T, params={"type": "Device", "attrs": "strain"}, headers=h).json()
     by_id = {e["id"]: e for e in temporal}
     assert set(by_id) == {a} and [i["value"] for i in by_id[a]["strain"]] == [130.0]  # only it has strain
+
+
+def test_bridged_in_every_query_form(client: Any, world: Any, cw: Any) -> None:
+    a = f"urn:ngsi-ld:Device:{cw['dev_a'].id}"
+    b = f"urn:ngsi-ld:Device:{cw['dev_b'].id}"
+    bridge_id = f"urn:ngsi-ld:Bridge:{cw['bridge'].id}"
+    _ingest(world, cw["dev_a"].id, 5, strain=130.0)
+    admin = headers(world, "platform_admin")
+    # a platform admin sees every unit's devices; a tenant narrows them to its organisation's
+    assert {e["id"] for e in client.get(E, params={"type": "Device"}, headers=admin).json()} == {a, b}
+    in_a = client.get(E, params={"type": "Device"}, headers={**admin, "NGSILD-Tenant": "t-dept-a"}).json()
+    assert [e["id"] for e in in_a] == [a]
+    h = headers(world, "org_member_a")
+    # POST /entityOperations/query answers as GET /entities
+    body = {"type": "Query", "entities": [{"type": "Device"}], "q": "strain>100"}
+    got = client.post("/ngsi-ld/v1/entityOperations/query", json=body, headers=h)
+    assert got.status_code == 200 and [e["id"] for e in got.json()] == [a]
+    geo_q = {"type": "Query", "entities": [{"type": "Bridge"}],
+             "geoQ": {"georel": "near;maxDistance==500", "geometry": "Point", "coordinates": [106.58, 29.561]}}
+    assert [e["id"] for e in client.post("/ngsi-ld/v1/entityOperations/query", json=geo_q,
+                                         headers=h).json()] == [bridge_id]
+    # the GeoJSON representation carries the bridged location
+    geo = client.get(E, params={"type": "Bridge"}, headers={**h, "Accept": "application/geo+json"}).json()
+    assert geo["features"][0]["geometry"] == {"type": "Point", "coordinates": [106.58, 29.56]}
+    # /attributes counts the devices' measured and static attributes
+    names = client.get("/ngsi-ld/v1/attributes", headers=h).json()["attributeList"]
+    assert {"strain", "deviceState", "controlledAsset", "refParent"} <= set(names)
+    strain = client.get("/ngsi-ld/v1/attributes/strain", headers=h).json()
+    assert strain["attributeCount"] == 1 and strain["typeNames"] == ["Device"]
+    # bad input in a query naming bridged types is still a 400, not a 500
+    bad = client.get(E, params={"type": "Device", "q": "strain>>1"}, headers=h)
+    assert bad.status_code == 400 and problem(bad)["type"].endswith("BadRequestData")
+    bad = client.get(E, params={"type": "Device", "idPattern": "("}, headers=h)
+    assert bad.status_code == 400
