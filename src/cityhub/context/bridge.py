@@ -19,7 +19,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,9 @@ from cityhub.context.problems import NgsiError, not_found
 from cityhub.core.actor import Actor
 from cityhub.core.permissions import P, can
 from cityhub.kit import clock
+
+if TYPE_CHECKING:
+    from cityhub.connect.schemas import AssetRef, DeviceRef  # annotations only
 
 DEVICE = "Device"
 # connect's asset kinds as entity types (Smart Data Models names where one exists)
@@ -94,10 +97,11 @@ def _geo(lon: float | None, lat: float | None) -> dict[str, dict[str, Any]] | No
 
 
 def _units(session: Session, profile_code: str) -> dict[str, str]:
-    for profile in connect.profile_refs(session):
-        if profile.code == profile_code:
-            return {m.key: m.unit for m in profile.metrics}
-    return {}
+    return _all_units(session).get(profile_code, {})
+
+
+def _all_units(session: Session) -> dict[str, dict[str, str]]:
+    return {p.code: {m.key: m.unit for m in p.metrics} for p in connect.profile_refs(session)}
 
 
 def reading(value: float | None, text: str | None, at: datetime, unit: str) -> dict[str, Any]:
@@ -115,12 +119,18 @@ def _device(session: Session, device_id: uuid.UUID) -> BridgedEntity | None:
     ref = connect.device_ref(session, device_id)
     if ref is None:
         return None
-    units = _units(session, ref.profile_code)
+    asset = connect.asset_ref(session, ref.asset_id) if ref.asset_id else None
+    latest = connect.latest_values(session, [device_id]).get(device_id, {})
+    return _device_entity(ref, asset, latest, _units(session, ref.profile_code))
+
+
+def _device_entity(ref: DeviceRef, asset: AssetRef | None,
+                   latest: dict[str, tuple[datetime, float | None, str | None]], units: dict[str, str]
+                   ) -> BridgedEntity:
     attrs: dict[str, dict[str, dict[str, Any]]] = {
         _iri("name"): _prop(ref.name), _iri("category"): _prop(ref.profile_code),
         _iri("deviceState"): _prop(ref.status)}
     geo = _geo(ref.lon, ref.lat)
-    asset = connect.asset_ref(session, ref.asset_id) if ref.asset_id else None
     if geo is None and asset is not None:
         geo = _geo(asset.lon, asset.lat)
     if geo is not None:
@@ -128,31 +138,90 @@ def _device(session: Session, device_id: uuid.UUID) -> BridgedEntity | None:
     if asset is not None:
         attrs[_iri("controlledAsset")] = {NO_DATASET: {"type": "Relationship",
                                                        "object": asset_entity_id(asset.asset_id, asset.kind)}}
-    latest = connect.latest_values(session, [device_id]).get(device_id, {})
     newest = None
     for key, (at, value, text) in sorted(latest.items()):
         attrs[_iri(key)] = {NO_DATASET: reading(connect.finite(value), text, at, units.get(key, ""))}
         newest = at if newest is None or at > newest else newest
     now = clock.now()
-    return BridgedEntity(device_entity_id(device_id), [_iri(DEVICE)], attrs, now, newest or now, ref.org_id,
-                         device_id, units)
+    return BridgedEntity(device_entity_id(ref.device_id), [_iri(DEVICE)], attrs, now, newest or now, ref.org_id,
+                         ref.device_id, units)
 
 
 def _asset(session: Session, asset_id: uuid.UUID, type_name: str) -> BridgedEntity | None:
     ref = connect.asset_ref(session, asset_id)
     if ref is None or ASSET_TYPES.get(ref.kind, "Asset") != type_name:
         return None
+    parent = connect.asset_ref(session, ref.parent_id) if ref.parent_id is not None else None
+    return _asset_entity(ref, parent)
+
+
+def _asset_entity(ref: AssetRef, parent: AssetRef | None) -> BridgedEntity:
     attrs = {_iri("name"): _prop(ref.name), _iri("category"): _prop(ref.kind)}
     geo = _geo(ref.lon, ref.lat)
     if geo is not None:
         attrs[_iri("location")] = geo
-    if ref.parent_id is not None:
-        parent = connect.asset_ref(session, ref.parent_id)
-        if parent is not None:
-            attrs[_iri("refParent")] = {NO_DATASET: {"type": "Relationship",
-                                                     "object": asset_entity_id(parent.asset_id, parent.kind)}}
+    if parent is not None:
+        attrs[_iri("refParent")] = {NO_DATASET: {"type": "Relationship",
+                                                 "object": asset_entity_id(parent.asset_id, parent.kind)}}
     now = clock.now()
-    return BridgedEntity(asset_entity_id(asset_id, ref.kind), [_iri(type_name)], attrs, now, now, ref.org_id)
+    return BridgedEntity(asset_entity_id(ref.asset_id, ref.kind), [_iri(ASSET_TYPES.get(ref.kind, "Asset"))], attrs,
+                         now, now, ref.org_id)
+
+
+def type_iri(name: str) -> str:
+    """The expanded IRI of one of the bridge's entity types (as its entities carry it)."""
+    return _iri(name)
+
+
+def type_names() -> list[str]:
+    """Every entity type the bridge answers for (Device and the asset types)."""
+    return [DEVICE, *dict.fromkeys(ASSET_TYPES.values())]
+
+
+def visible_entities(session: Session, actor: Actor, tenant: uuid.UUID | None, type_names: set[str],
+                     ids: set[str] | None = None) -> list[BridgedEntity]:
+    """The connect devices and assets of these entity types the caller sees, ordered by entity id.
+
+    Visibility is connect's rule, and the tenant when one is named; only those of `ids` when given. Built from
+    connect's references in a few statements (devices, assets, the latest values of the devices): the cost
+    grows with the devices and assets the caller sees, not with the broker's own entities.
+    """
+    if not actor.is_authenticated:
+        return []
+
+    def seen(org_id: uuid.UUID) -> bool:
+        return (tenant is None or org_id == tenant) and can(actor, P.CONNECT_READ, org_id)
+
+    out: list[BridgedEntity] = []
+    asset_types = type_names - {DEVICE}
+    devices = [r for r in connect.visible_device_refs(session, actor) if seen(r.org_id)] if DEVICE in type_names \
+        else []
+    if ids is not None:
+        devices = [r for r in devices if device_entity_id(r.device_id) in ids]
+    assets: dict[uuid.UUID, AssetRef] = {}
+    if asset_types or devices:
+        assets = {a.asset_id: a for a in connect.visible_asset_refs(session, actor)}
+
+    def asset(asset_id: uuid.UUID | None) -> AssetRef | None:
+        if asset_id is None:
+            return None
+        if asset_id not in assets:  # an asset the caller does not see itself: its reference still names it
+            found = connect.asset_ref(session, asset_id)
+            if found is None:
+                return None
+            assets[asset_id] = found
+        return assets[asset_id]
+
+    if devices:
+        units = _all_units(session)
+        latest = connect.latest_values(session, [r.device_id for r in devices])
+        out += [_device_entity(r, asset(r.asset_id), latest.get(r.device_id, {}), units.get(r.profile_code, {}))
+                for r in devices]
+    for a in list(assets.values()):
+        if ASSET_TYPES.get(a.kind, "Asset") in asset_types and seen(a.org_id) and (
+                ids is None or asset_entity_id(a.asset_id, a.kind) in ids):
+            out.append(_asset_entity(a, asset(a.parent_id)))
+    return sorted(out, key=lambda e: e.entity_id)
 
 
 def entity(session: Session, actor: Actor, entity_id: str) -> BridgedEntity | None:

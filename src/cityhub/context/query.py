@@ -12,17 +12,19 @@ import math
 import re
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import transform
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import JSON, ColumnElement, Integer, Select, and_, exists, func, literal, or_, select, union_all
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from cityhub.context import bridge, qlang
 from cityhub.context import entities as ent
-from cityhub.context import qlang
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import ContextEntity, ContextEntityType, ContextGeometry
 from cityhub.context.problems import bad
@@ -48,8 +50,11 @@ def _type_tokens(text: str) -> list[str]:
     return tokens
 
 
-def type_filter(text: str, ctx: LdContext) -> ColumnElement[bool]:
-    """The SQL filter of a type expression (recursive descent; `;` binds tighter than `,` and `|`)."""
+def type_tree(text: str, ctx: LdContext) -> Any:
+    """A type expression as a tree: a type IRI, or ("or" | "and", [subtrees]).
+
+    Recursive descent; `;` binds tighter than `,` and `|`.
+    """
     tokens, pos = _type_tokens(text), 0
 
     def peek() -> str | None:
@@ -62,7 +67,7 @@ def type_filter(text: str, ctx: LdContext) -> ColumnElement[bool]:
         pos += 1
         return tokens[pos - 1]
 
-    def atom() -> ColumnElement[bool]:
+    def atom() -> Any:
         tok = take()
         if tok == "(":
             inner = disjunction()
@@ -71,22 +76,21 @@ def type_filter(text: str, ctx: LdContext) -> ColumnElement[bool]:
             return inner
         if tok in "),;|":
             raise bad(f"Unexpected {tok!r} in type expression {text[:80]!r}", "type")
-        iri = ctx.expand(ent.check_name(tok, "type"))
-        return exists().where(ContextEntityType.entity_pk == E.id, ContextEntityType.type == iri)
+        return ctx.expand(ent.check_name(tok, "type"))
 
-    def conjunction() -> ColumnElement[bool]:
+    def conjunction() -> Any:
         parts = [atom()]
         while peek() == ";":
             take()
             parts.append(atom())
-        return and_(*parts) if len(parts) > 1 else parts[0]
+        return ("and", parts) if len(parts) > 1 else parts[0]
 
-    def disjunction() -> ColumnElement[bool]:
+    def disjunction() -> Any:
         parts = [conjunction()]
         while peek() in (",", "|"):
             take()
             parts.append(conjunction())
-        return or_(*parts) if len(parts) > 1 else parts[0]
+        return ("or", parts) if len(parts) > 1 else parts[0]
 
     if not tokens:
         raise bad("Empty type expression", "type")
@@ -94,6 +98,26 @@ def type_filter(text: str, ctx: LdContext) -> ColumnElement[bool]:
     if pos != len(tokens):
         raise bad(f"Unexpected {tokens[pos]!r} in type expression {text[:80]!r}", "type")
     return out
+
+
+def type_filter(text: str, ctx: LdContext) -> ColumnElement[bool]:
+    """The SQL filter of a type expression over the type rows."""
+
+    def walk(node: Any) -> ColumnElement[bool]:
+        if isinstance(node, str):
+            return exists().where(ContextEntityType.entity_pk == E.id, ContextEntityType.type == node)
+        parts = [walk(p) for p in node[1]]
+        return and_(*parts) if node[0] == "and" else or_(*parts)
+
+    return walk(type_tree(text, ctx))
+
+
+def types_match(tree: Any, types: Collection[str]) -> bool:
+    """Does an entity of these type IRIs meet the type expression `tree` (the Python twin of `type_filter`)?"""
+    if isinstance(tree, str):
+        return tree in types
+    hits = (types_match(p, types) for p in tree[1])
+    return all(hits) if tree[0] == "and" else any(hits)
 
 
 # ---- geo-queries
@@ -250,36 +274,119 @@ def filters(session: Session, actor: Actor, query: Query, ctx: LdContext, tenant
     return clauses
 
 
-def entity_query(session: Session, actor: Actor, query: Query, ctx: LdContext, tenant: uuid.UUID | None
-                 ) -> tuple[list[ContextEntity], int | None]:
-    """A page of matching entities and, when asked, how many match in all."""
+def _q_hits(session: Session, q: str, ctx: LdContext, docs: list[dict[str, Any]]) -> set[int]:
+    """Which of these attribute documents meet `q` (their indexes).
+
+    The same compiled SQL as for stored entities, run over the documents given as literal rows (one statement
+    per 400), so the two can never answer differently.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect != "postgresql" and "~=" in q:
+        _regexp(session)
+    tree = qlang.parse(q, ctx)
+    json_type: Any = JSONB if dialect == "postgresql" else JSON
+    hits: set[int] = set()
+    for start in range(0, len(docs), 400):  # SQLite allows 500 SELECTs in one compound
+        rows = union_all(*[select(literal(i, Integer).label("i"), literal(docs[i], json_type).label("d"))
+                           for i in range(start, min(start + 400, len(docs)))]).subquery("bridged")
+        hits.update(session.scalars(select(rows.c.i).where(qlang.to_sql(tree, rows.c.d, dialect))))
+    return hits
+
+
+def bridged_matches(session: Session, actor: Actor, query: Query, ctx: LdContext, tenant: uuid.UUID | None
+                    ) -> list[bridge.BridgedEntity]:
+    """The connect devices and assets (the bridge's read-through entities) a query selects, ordered by id."""
+    names = set(bridge.type_names())
+    if query.type:
+        tree = type_tree(query.type, ctx)
+        names = {n for n in names if types_match(tree, [bridge.type_iri(n)])}
+    ids = None
+    if query.ids:
+        ids = {ent.check_uri(i, "id") for i in query.ids}
+        named = {parsed[0] for parsed in map(bridge.parse_id, ids) if parsed is not None}
+        names &= named
+    if query.id_pattern:
+        try:
+            pattern = re.compile(query.id_pattern)
+        except re.error as exc:
+            raise bad(f"idPattern is not a regular expression: {exc}", "idPattern") from None
+    if not names:
+        return []
+    found = bridge.visible_entities(session, actor, tenant, names, ids)
+    if query.id_pattern:
+        found = [e for e in found if pattern.search(e.entity_id)]
+    if query.attrs:
+        wanted = [ctx.expand(ent.check_name(a)) for a in query.attrs]
+        found = [e for e in found if any(a in e.attrs for a in wanted)]
+    if query.geo is not None:
+        geo = query.geo
+        found = [e for e in found if any(geo_match(geo, inst.get("value"))
+                                         for inst in e.attrs.get(geo.prop, {}).values())]
+    if query.q and found:
+        hits = _q_hits(session, query.q, ctx, [e.attrs for e in found])
+        found = [e for i, e in enumerate(found) if i in hits]
+    return found
+
+
+def entity_query(session: Session, actor: Actor, query: Query, ctx: LdContext, tenant: uuid.UUID | None, *,
+                 bridged: bool = True) -> tuple[list[Any], int | None]:
+    """A page of matching entities and, when asked, how many match in all.
+
+    The page mixes the broker's stored entities (`ContextEntity`) with connect's devices and assets
+    (`bridge.BridgedEntity`, unless `bridged` is False), one order by entity id across both.
+    """
     if not 0 <= query.limit <= MAX_LIMIT:
         raise bad(f"limit must be between 0 and {MAX_LIMIT}", "limit")
     if query.offset < 0:
         raise bad("offset must not be negative", "offset")
     clauses = filters(session, actor, query, ctx, tenant)
+    extra = bridged_matches(session, actor, query, ctx, tenant) if bridged else []
     if query.geo is not None:
         geo = query.geo
-        pks = [pk for pk, value in session.execute(select(E.id, E.attrs[geo.prop]).where(*clauses)
-                                                   .order_by(E.entity_id))
-               if isinstance(value, dict) and any(geo_match(geo, inst.get("value")) for inst in value.values()
-                                                  if isinstance(inst, dict))]
-        page = pks[query.offset:query.offset + query.limit]
-        rows = session.scalars(select(E).where(E.id.in_(page))).all() if page else []
-        order = {pk: i for i, pk in enumerate(page)}
-        return sorted(rows, key=lambda r: order[r.id]), len(pks) if query.count else None
+        order = E.entity_id.collate("C") if extra and session.get_bind().dialect.name == "postgresql" \
+            else E.entity_id
+        keyed = [(eid, pk) for pk, eid, value in session.execute(select(E.id, E.entity_id, E.attrs[geo.prop])
+                                                                 .where(*clauses).order_by(order))
+                 if isinstance(value, dict) and any(geo_match(geo, inst.get("value")) for inst in value.values()
+                                                    if isinstance(inst, dict))]
+        total = len(keyed) + len(extra) if query.count else None
+        return _merged_page(session, keyed, extra, query), total
+    if extra:
+        # stored ids up to the page's end in code-point order (Python's, and "C" on PostgreSQL), merged with the
+        # bridged ones: the page is the same slice of one ordering whatever the database's collation
+        order = E.entity_id.collate("C") if session.get_bind().dialect.name == "postgresql" else E.entity_id
+        keyed = [(eid, pk) for eid, pk in session.execute(select(E.entity_id, E.id).where(*clauses).order_by(order)
+                                                          .limit(query.offset + query.limit))]
+        total = None
+        if query.count:
+            total = int(session.scalar(select(func.count()).select_from(E).where(*clauses)) or 0) + len(extra)
+        return _merged_page(session, keyed, extra, query), total
     stmt: Select[Any] = select(E).where(*clauses).order_by(E.entity_id)
     rows = list(session.scalars(stmt.limit(query.limit).offset(query.offset))) if query.limit else []
-    total = session.scalar(select(func.count()).select_from(E).where(*clauses)) if query.count else None
-    return rows, total
+    count = session.scalar(select(func.count()).select_from(E).where(*clauses)) if query.count else None
+    return rows, count
+
+
+def _merged_page(session: Session, keyed: list[tuple[str, uuid.UUID]], extra: list[bridge.BridgedEntity],
+                 query: Query) -> list[Any]:
+    """The page [offset, offset + limit) of stored (id, pk) pairs and bridged entities, ordered by entity id."""
+    merged: list[tuple[str, uuid.UUID | bridge.BridgedEntity]] = [*keyed, *((e.entity_id, e) for e in extra)]
+    merged.sort(key=lambda pair: pair[0])
+    page = [item for _, item in merged[query.offset:query.offset + query.limit]]
+    pks = [p for p in page if isinstance(p, uuid.UUID)]
+    rows = {r.id: r for r in session.scalars(select(E).where(E.id.in_(pks)))} if pks else {}
+    return [rows[p] if isinstance(p, uuid.UUID) else p for p in page]
 
 
 # ---- /types and /attributes
 
 
-def _visible_docs(session: Session, actor: Actor, tenant: uuid.UUID | None) -> Any:
-    return session.execute(select(E.types, E.attrs).where(*scope(actor, tenant)).execution_options(
-        yield_per=1000))
+def _visible_docs(session: Session, actor: Actor, tenant: uuid.UUID | None) -> Iterator[tuple[list[str], Any]]:
+    """(types, attributes) of every entity the caller sees: the stored ones, then connect's devices and assets."""
+    yield from session.execute(select(E.types, E.attrs).where(*scope(actor, tenant)).execution_options(
+        yield_per=1000)).tuples()
+    for e in _all_bridged(session, actor, tenant):
+        yield e.types, e.attrs
 
 
 def type_counts(session: Session, actor: Actor, tenant: uuid.UUID | None) -> dict[str, int]:
@@ -287,7 +394,14 @@ def type_counts(session: Session, actor: Actor, tenant: uuid.UUID | None) -> dic
     T = ContextEntityType
     rows = session.execute(select(T.type, func.count()).join(E, E.id == T.entity_pk)
                            .where(*scope(actor, tenant)).group_by(T.type).order_by(T.type))
-    return {t: int(n) for t, n in rows}
+    out = Counter({t: int(n) for t, n in rows})
+    for e in _all_bridged(session, actor, tenant):
+        out.update(e.types)
+    return dict(sorted(out.items()))
+
+
+def _all_bridged(session: Session, actor: Actor, tenant: uuid.UUID | None) -> list[bridge.BridgedEntity]:
+    return bridge.visible_entities(session, actor, tenant, set(bridge.type_names()))
 
 
 def type_details(session: Session, actor: Actor, tenant: uuid.UUID | None) -> dict[str, dict[str, Any]]:

@@ -189,11 +189,13 @@ def temporal_entity(session: Session, actor: Actor, entity_id: str, tenant: uuid
     return _render(row, history, view, temporal_values, tq)
 
 
-def temporal_query(session: Session, actor: Actor, rows: list[ContextEntity], tq: TemporalQuery, view: ent.View,
-                   temporal_values: bool) -> list[dict[str, Any]]:
-    """The temporal representation of entities a query selected."""
-    history = _history(session, [r.id for r in rows], tq, view.ctx) if rows else {}
-    return [_render(r, history.get(r.id, {}), view, temporal_values, tq) for r in rows]
+def temporal_query(session: Session, actor: Actor, rows: list[ContextEntity | bridge.BridgedEntity],
+                   tq: TemporalQuery, view: ent.View, temporal_values: bool) -> list[dict[str, Any]]:
+    """The temporal representation of entities a query selected (connect's devices from connect's telemetry)."""
+    stored = [r.id for r in rows if isinstance(r, ContextEntity)]
+    history = _history(session, stored, tq, view.ctx) if stored else {}
+    return [_bridged(session, r, tq, view, temporal_values) if isinstance(r, bridge.BridgedEntity)
+            else _render(r, history.get(r.id, {}), view, temporal_values, tq) for r in rows]
 
 
 def _instances(body: dict[str, Any], ctx: LdContext, now: str) -> dict[str, list[dict[str, Any]]]:
