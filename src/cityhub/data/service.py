@@ -45,6 +45,7 @@ from cityhub.data.catalog.service import (
     resource_list_view,
 )
 from cityhub.data.collection.connectors import sources_dir as sync_sources_dir
+from cityhub.data.collection.harvest import ckan_harvest_run, ckan_harvest_runs
 from cityhub.data.collection.service import (
     sync_due_jobs,
     sync_job_claim,
@@ -222,6 +223,7 @@ __all__ = [
 ]
 # issue 20: collection (sources, sync jobs, runs) and quality
 __all__ += [
+    "ckan_harvest_run", "ckan_harvest_runs",
     "quality_check_create", "quality_check_delete", "quality_checks", "quality_run", "quality_scores",
     "sync_due_jobs", "sync_job_claim", "sync_job_create", "sync_job_delete", "sync_job_find", "sync_job_get",
     "sync_job_list", "sync_job_run", "sync_job_update", "sync_runs", "sync_runs_recent", "sync_source_create",

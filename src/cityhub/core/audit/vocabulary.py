@@ -117,6 +117,8 @@ _PHRASES = {
     "sync_job_update": "changed sync job",
     "sync_job_delete": "deleted sync job",
     "sync_job_run": "ran sync job",
+    "ckan_harvest_run": "harvested CKAN catalogue",
+    "catalog_entry_harvest_gone": "flagged data resource {target} as gone from its CKAN catalogue",
     "datastore_create": "created the datastore table of data resource",
     "datastore_upsert": "wrote rows into data resource",
     "datastore_delete": "deleted rows from data resource",

@@ -1,0 +1,166 @@
+"""CKAN harvest (issue 20): a second cityhub, served live by uvicorn over its own database, is the remote catalogue.
+
+The remote answers `package_search` with its own CKAN-compatible API (`data/portal`); nothing here is canned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from cityhub.core.models import AuditEntry
+from cityhub.data import schemas, service
+from cityhub.data.models import CatalogEntry
+from cityhub.kit import clock
+from cityhub.kit.db import Database
+from cityhub.kit.egress import EgressDenied
+from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
+from cityhub.kit.migrate import upgrade
+from cityhub.kit.settings import get_settings
+from tests.browser import free_port, live_app
+from tests.conftest import build_world
+from tests.data.helpers import bureau_setup, published_entry
+
+TITLES = ["城市路灯分布", "公共停车场信息", "公园绿地名录"]
+
+
+@dataclass
+class Remote:
+    """The remote catalogue: its base URL, database, and the ids of its open datasets by title."""
+
+    url: str
+    db: Database
+    ids: dict[str, uuid.UUID]
+    actors: dict[str, Any]
+
+
+@pytest.fixture
+def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(get_settings(), "var_dir", tmp_path)
+    monkeypatch.setattr(get_settings(), "egress_allowed_hosts", "127.0.0.1")
+    return tmp_path
+
+
+@pytest.fixture
+def remote(tmp_path: Path, var: Path) -> Iterator[Remote]:
+    """A second cityhub over its own SQLite database with three open, published datasets, served on a port."""
+    url = f"sqlite:///{tmp_path / 'remote.db'}"
+    upgrade(url)
+    db = Database(url)
+    with db.session_scope() as s:
+        w = build_world(s)
+        ids = {t: published_entry(w, title=t, open_type="unconditional", tags=["市政"]).id for t in TITLES}
+        published_entry(w, title="不开放的资源")  # not open: the remote's anonymous package_search omits it
+        actors = dict(w.actors)
+    with live_app(db) as base:
+        yield Remote(base, db, ids, actors)
+    db.engine.dispose()
+
+
+def _source(world: Any, remote_url: str, **options: Any) -> Any:
+    return service.sync_source_create(world.session, world.actors["org_member_b"], schemas.SourceCreate(
+        org_id=world.orgs["dept_b"].id, name=f"ckan-{uuid.uuid4().hex[:6]}", kind="ckan", url=remote_url,
+        options=options))
+
+
+def _harvested(world: Any, source: Any) -> dict[str, CatalogEntry]:
+    world.session.expire_all()
+    return {e.harvest_remote_name: e for e in world.session.scalars(
+        select(CatalogEntry).where(CatalogEntry.harvest_source_id == source.id))}
+
+
+def _remote_change(remote: Remote) -> tuple[str, str]:
+    """On the remote: retitle one dataset (through its review) and take another offline; their remote names."""
+    clock.set_now(clock.now() + timedelta(hours=1))  # the remote modified time moves visibly
+    with remote.db.session_scope() as s:
+        a, bureau = remote.actors["org_member_a"], remote.actors["bureau_member"]
+        changed = service.catalog_entry_update(s, a, remote.ids[TITLES[0]],
+                                               schemas.EntryUpdate(title="城市路灯分布（2027版）"))
+        service.catalog_entry_submit(s, a, changed.id)
+        service.catalog_entry_review(s, bureau, changed.id, True, "ok")
+        gone = service.catalog_entry_offline(s, bureau, remote.ids[TITLES[2]], "停止开放")
+        return changed.name, gone.name
+
+
+def test_harvest_creates_entries_with_provenance_and_rerun_changes_only(world: Any, remote: Remote) -> None:
+    b = world.actors["org_member_b"]
+    src = _source(world, remote.url, page_size=2)
+    run = service.ckan_harvest_run(world.session, b, src.id)
+    assert run.status == "succeeded", run.error
+    assert (run.pages, run.datasets_read, run.created, run.updated, run.unchanged, run.gone, run.failed) == (
+        2, 3, 3, 0, 0, 0, 0)
+    entries = _harvested(world, src)
+    assert sorted(e.title for e in entries.values()) == sorted(TITLES)
+    with remote.db.session_scope() as s:
+        remote_entries = {e.name: e for e in s.scalars(select(CatalogEntry).where(
+            CatalogEntry.id.in_(remote.ids.values())))}
+    for name, e in entries.items():
+        r = remote_entries[name]
+        assert e.provider_org_id == world.orgs["dept_b"].id and e.status == "draft"  # the unit's own draft
+        assert e.harvest_remote_id == str(r.id) and e.harvest_remote_modified == r.updated_at
+        assert e.harvested_at is not None and not e.harvest_gone
+        assert [i["name_en"] for i in e.items] == [i["name_en"] for i in r.items]  # items from the remote's extras
+        assert e.tags == ["市政"]
+    audits = world.session.scalars(select(AuditEntry.action).where(AuditEntry.target_id == str(src.id))).all()
+    assert "ckan_harvest_run" in audits
+
+    again = service.ckan_harvest_run(world.session, b, src.id)
+    assert (again.created, again.updated, again.unchanged, again.gone) == (0, 0, 3, 0)  # nothing changed remotely
+
+    changed_name, gone_name = _remote_change(remote)
+    third = service.ckan_harvest_run(world.session, b, src.id)
+    assert third.status == "succeeded", third.error
+    assert (third.datasets_read, third.created, third.updated, third.unchanged, third.gone) == (2, 0, 1, 1, 1)
+    entries = _harvested(world, src)
+    assert entries[changed_name].title == "城市路灯分布（2027版）"
+    assert entries[gone_name].harvest_gone and entries[gone_name].title == TITLES[2]  # flagged, kept as it was
+    flagged = world.session.scalars(select(AuditEntry.action).where(
+        AuditEntry.target_id == str(entries[gone_name].id))).all()
+    assert "catalog_entry_harvest_gone" in flagged
+    clock.set_now(clock.now() + timedelta(minutes=1))
+    fourth = service.ckan_harvest_run(world.session, b, src.id)
+    assert (fourth.updated, fourth.unchanged, fourth.gone) == (0, 2, 0)  # flagged once, not again
+    runs = service.ckan_harvest_runs(world.session, b, src.id)
+    assert runs[0].id == fourth.id and len(runs) == 4
+
+
+def test_unreachable_remote_fails_the_run_and_writes_nothing(world: Any, var: Path) -> None:
+    src = _source(world, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    run = service.ckan_harvest_run(world.session, world.actors["org_member_b"], src.id)
+    assert run.status == "failed" and "ConnectError" in run.error
+    assert (run.created, run.datasets_read) == (0, 0) and _harvested(world, src) == {}
+
+
+def test_a_non_ckan_answer_fails_the_run(world: Any, remote: Remote) -> None:
+    src = _source(world, remote.url + "/no-such-prefix")
+    run = service.ckan_harvest_run(world.session, world.actors["org_member_b"], src.id)
+    assert run.status == "failed" and "404" in run.error and _harvested(world, src) == {}
+
+
+def test_registration_checks_the_allow_list_and_options(world: Any, var: Path) -> None:
+    with pytest.raises(EgressDenied):
+        _source(world, "http://10.1.2.3/")
+    with pytest.raises(ValidationFailed) as exc:
+        _source(world, "http://127.0.0.1:1/", page_size=0)
+    assert exc.value.field == "options.page_size"
+
+
+def test_only_the_units_staff_harvest_and_sync_jobs_refuse_ckan_sources(world: Any, var: Path) -> None:
+    src = _source(world, "http://127.0.0.1:1/")
+    with pytest.raises(NotFound):  # another unit does not see the source
+        service.ckan_harvest_run(world.session, world.actors["org_member_a"], src.id)
+    bureau_setup(world)
+    with pytest.raises(Forbidden):  # the bureau sees it but does not harvest for the unit
+        service.ckan_harvest_run(world.session, world.actors["bureau_member"], src.id)
+    entry = published_entry(world, "dept_b", title="乙局数据")
+    with pytest.raises(ValidationFailed) as exc:
+        service.sync_job_create(world.session, world.actors["org_member_b"], schemas.JobCreate(
+            name="x", source_id=src.id, entry_id=entry.id, mapping={"name": "xm"}, key=["name"]))
+    assert exc.value.field == "source_id"
