@@ -164,3 +164,24 @@ def test_only_the_units_staff_harvest_and_sync_jobs_refuse_ckan_sources(world: A
         service.sync_job_create(world.session, world.actors["org_member_b"], schemas.JobCreate(
             name="x", source_id=src.id, entry_id=entry.id, mapping={"name": "xm"}, key=["name"]))
     assert exc.value.field == "source_id"
+
+
+def test_harvest_from_the_collection_page(client: Any, world: Any, remote: Remote) -> None:
+    from tests.web.test_pages import _csrf, login
+
+    login(client, "t-b-member")
+    page = client.get("/data/collection")
+    org = str(world.orgs["dept_b"].id)
+    r = client.post("/data/collection/sources", data={"csrf_token": _csrf(page.text), "org_id": org,
+                                                       "name": "远端目录", "kind": "ckan", "url": remote.url},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    [src] = service.sync_source_list(world.session, world.actors["org_member_b"])
+    page = client.get("/data/collection")
+    assert "CKAN 数据目录" in page.text and f"/data/collection/sources/{src.id}/harvest" in page.text
+    r = client.post(f"/data/collection/sources/{src.id}/harvest", data={"csrf_token": _csrf(page.text)})
+    assert r.status_code == 200 and "新增 3 条" in r.text  # the run's counts, translated
+    assert len(_harvested(world, src)) == 3
+    login(client, "t-a-member")  # another unit sees neither the source nor its button
+    other = client.get("/data/collection")
+    assert f"/sources/{src.id}/harvest" not in other.text

@@ -65,6 +65,21 @@ def job_run(request: Request, session: DbSession, actor: CurrentActor, job_id: u
     return done.redirect("/data/collection")
 
 
+@router.post("/sources/{source_id}/harvest")
+def source_harvest(request: Request, session: DbSession, actor: CurrentActor, source_id: uuid.UUID,
+                   csrf_token: Csrf) -> Response:
+    """Harvest a CKAN source now from the page; the run's counts (or its error) are the flash message."""
+    with form_action(request, session, csrf_token, _("Harvest finished")) as done:
+        run = service.ckan_harvest_run(session, actor, source_id)
+        if run.status != "succeeded":
+            done.msg = _("The harvest failed: {error}").format(error=run.error)
+        else:
+            done.msg = _("Harvest finished: {created} new, {updated} changed, {unchanged} unchanged, {gone} gone "
+                         "from the remote, {failed} failed").format(
+                created=run.created, updated=run.updated, unchanged=run.unchanged, gone=run.gone, failed=run.failed)
+    return done.redirect("/data/collection")
+
+
 @router.get("/quality")
 def quality(request: Request, session: DbSession, actor: CurrentActor) -> Response:
     """Quality scores per unit (chart) and per entry, with each entry's failing checks."""
