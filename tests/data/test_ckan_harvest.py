@@ -5,6 +5,7 @@ The remote answers `package_search` with its own CKAN-compatible API (`data/port
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -185,3 +186,12 @@ def test_harvest_from_the_collection_page(client: Any, world: Any, remote: Remot
     login(client, "t-a-member")  # another unit sees neither the source nor its button
     other = client.get("/data/collection")
     assert f"/sources/{src.id}/harvest" not in other.text
+
+
+def test_a_plain_ckan_dataset_without_cityhub_items_gets_one_resource_item() -> None:
+    from cityhub.data.collection import harvest
+
+    plain = {"id": "x", "name": "trees", "extras": [{"key": "items", "value": "not json"}]}
+    assert [i["name_en"] for i in harvest._items(plain)] == ["resource"]
+    assert [i["name_en"] for i in harvest._items({"extras": [{"key": "items", "value": json.dumps(
+        [{"name_cn": "树种", "name_en": "species", "data_type": "C", "masked": False}])}]})] == ["species"]

@@ -15,7 +15,6 @@ on the run. Gone flags are set only after every page was read.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -110,10 +109,12 @@ def _items(pkg: dict[str, Any]) -> list[dict[str, Any]]:
     for extra in pkg.get("extras") or []:
         if isinstance(extra, dict) and extra.get("key") == "items":
             try:
-                raw = json.loads(str(extra.get("value") or "[]"))
+                raw = safejson.loads(str(extra.get("value") or "[]"), field="extras.items")
+                if not isinstance(raw, list):
+                    continue
                 items = [InfoItem.model_validate({k: i.get(k) for k in ("name_cn", "name_en", "data_type")})
                          .model_dump() for i in raw if isinstance(i, dict)]
-            except (ValueError, ValidationError):
+            except (ValueError, ValidationError, ValidationFailed):
                 continue
             if items:
                 return items
