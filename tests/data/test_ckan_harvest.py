@@ -195,3 +195,34 @@ def test_a_plain_ckan_dataset_without_cityhub_items_gets_one_resource_item() -> 
     assert [i["name_en"] for i in harvest._items(plain)] == ["resource"]
     assert [i["name_en"] for i in harvest._items({"extras": [{"key": "items", "value": json.dumps(
         [{"name_cn": "树种", "name_en": "species", "data_type": "C", "masked": False}])}]})] == ["species"]
+
+
+def test_dcat_catalogue_harvest_follows_pages_and_flags_gone(world: Any, remote: Remote,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from cityhub.data.portal import dcat
+
+    monkeypatch.setattr(dcat, "PAGE_SIZE", 2)  # the remote (in this process) pages its catalogue by two
+    b = world.actors["org_member_b"]
+    src = service.sync_source_create(world.session, b, schemas.SourceCreate(
+        org_id=world.orgs["dept_b"].id, name="dcat", kind="dcat", url=f"{remote.url}/catalog.ttl"))
+    run = service.ckan_harvest_run(world.session, b, src.id)
+    assert run.status == "succeeded", run.error
+    assert (run.pages, run.datasets_read, run.created, run.failed) == (2, 3, 3, 0)
+    entries = _harvested(world, src)
+    assert sorted(e.title for e in entries.values()) == sorted(TITLES)
+    assert all(e.harvest_remote_id.startswith(remote.url + "/dataset/") and e.harvest_remote_modified
+               for e in entries.values())
+    assert (service.ckan_harvest_run(world.session, b, src.id).unchanged) == 3
+    changed_name, gone_name = _remote_change(remote)
+    again = service.ckan_harvest_run(world.session, b, src.id)
+    assert (again.updated, again.unchanged, again.gone) == (1, 1, 1), again.failures
+    entries = _harvested(world, src)
+    assert entries[changed_name].title == "城市路灯分布（2027版）" and entries[gone_name].harvest_gone
+
+
+def test_a_json_ld_dcat_answer_is_refused(world: Any, remote: Remote) -> None:
+    b = world.actors["org_member_b"]
+    src = service.sync_source_create(world.session, b, schemas.SourceCreate(
+        org_id=world.orgs["dept_b"].id, name="dcat-jsonld", kind="dcat", url=f"{remote.url}/catalog.jsonld"))
+    run = service.ckan_harvest_run(world.session, b, src.id)
+    assert run.status == "failed" and "not Turtle or RDF/XML" in run.error and _harvested(world, src) == {}

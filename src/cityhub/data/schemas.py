@@ -578,10 +578,11 @@ class OpenApplicationCreate(InputModel):
 
 # ---------------------------------------------------------------- collection: sources, sync jobs, runs (issue 20)
 
-SOURCE_KINDS = ("database", "files", "http", "ckan")
+SOURCE_KINDS = ("database", "files", "http", "ckan", "dcat")
 SYNC_MODES = ("full", "incremental")
 labels.register("data.source_kind", {"database": "Database", "files": "File drop folder", "http": "HTTP JSON API",
-                                           "ckan": "CKAN catalogue (harvested into the catalog)"})
+                                           "ckan": "CKAN catalogue (harvested into the catalog)",
+                                           "dcat": "DCAT catalogue (harvested into the catalog)"})
 labels.register("data.sync_mode", {"full": "Full", "incremental": "Incremental"})
 labels.register("data.run_status", {"running": "Running", "succeeded": "Succeeded", "failed": "Failed"})
 labels.register("data.run_trigger", {"manual": "On demand", "schedule": "Scheduled", "cli": "Command line"})
@@ -595,7 +596,7 @@ class SourceCreate(InputModel):
 
     org_id: uuid.UUID
     name: str = Field(min_length=1, max_length=120)
-    kind: Literal["database", "files", "http", "ckan"]
+    kind: Literal["database", "files", "http", "ckan", "dcat"]
     url: str = Field("", max_length=500)
     password: str = Field("", max_length=500)
     headers: dict[str, str] = Field(default_factory=dict, max_length=20)

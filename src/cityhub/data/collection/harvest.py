@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -37,6 +38,7 @@ from cityhub.kit.errors import CityhubError, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 
 MAX_PAGES = 10_000
+HARVESTED = ("ckan", "dcat")  # source kinds harvested into the catalog rather than synced into a table
 MAX_FAILURES_KEPT = 200
 # a dataset without cityhub's `items` extra is catalogued as one information item: the remote resource itself
 _FALLBACK_ITEMS = [{"name_cn": "数据资源", "name_en": "resource", "data_type": "C",
@@ -96,6 +98,67 @@ def read_packages(base_url: str, headers: dict[str, str], options: dict[str, Any
     raise connectors.SourceError(f"more than {MAX_PAGES} pages")
 
 
+_RDF_FORMATS = {"text/turtle": "turtle", "application/x-turtle": "turtle", "application/rdf+xml": "xml",
+                "application/xml": "xml", "text/xml": "xml"}
+
+
+def read_dcat(url: str, headers: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
+    """A DCAT catalogue's datasets (Turtle or RDF/XML), one page at a time along `hydra:nextPage` on the same host.
+
+    Each dataset is given the shape of a CKAN package (`id` = its IRI, `name` = the IRI's last segment, `title`,
+    `notes`, `tags`, `metadata_modified` = `dct:modified`), so one harvest loop serves both. JSON-LD is refused: its
+    parser would fetch a remote `@context` outside the egress checks.
+    """
+    import httpx
+    from rdflib import Graph, Literal, Namespace, URIRef
+    from rdflib.namespace import DCAT, DCTERMS, RDF
+
+    hydra = Namespace("http://www.w3.org/ns/hydra/core#")
+    host = urlsplit(url).netloc
+    pages: set[str] = set()
+    with egress.client(timeout=30, listed_only=True, transport=connectors.HTTP_TRANSPORT) as client:
+        for page in range(1, MAX_PAGES + 1):
+            if urlsplit(url).netloc != host or url in pages:
+                raise connectors.SourceError(f"page {page}: the next page leaves the catalogue or repeats: {url}")
+            pages.add(url)
+            try:
+                egress.check_url(url, field="url", listed_only=True)
+                resp = client.get(url, headers={"Accept": "text/turtle, application/rdf+xml;q=0.8", **headers})
+                if len(resp.content) > connectors.HTTP_MAX_BYTES:
+                    raise connectors.SourceError(f"page {page}: answer over {connectors.HTTP_MAX_BYTES} bytes")
+                resp.raise_for_status()
+                fmt = _RDF_FORMATS.get(resp.headers.get("content-type", "").split(";")[0].strip().lower())
+                if fmt is None:
+                    raise connectors.SourceError(f"page {page}: not Turtle or RDF/XML "
+                                                 f"({resp.headers.get('content-type', '')})")
+                g = Graph()
+                g.parse(data=resp.content, format=fmt)
+            except (httpx.HTTPError, ValidationFailed, ValueError, SyntaxError) as exc:
+                raise connectors.SourceError(f"page {page}: {type(exc).__name__}: {exc}") from exc
+
+            def text(node: Any, pred: Any, graph: Graph = g) -> str:
+                values = [o for o in graph.objects(node, pred) if isinstance(o, Literal)]
+                zh = [o for o in values if (o.language or "").startswith("zh")]
+                return str((zh or values)[0]) if values else ""
+
+            out = []
+            for ds in g.subjects(RDF.type, DCAT.Dataset):
+                if not isinstance(ds, URIRef):
+                    continue  # a blank-node dataset has no identity to harvest again
+                modified: Any = next((o.toPython() for o in g.objects(ds, DCTERMS.modified)
+                                      if isinstance(o, Literal)), None)
+                out.append({"id": str(ds), "name": str(ds).rstrip("/").rsplit("/", 1)[-1],
+                            "title": text(ds, DCTERMS.title), "notes": text(ds, DCTERMS.description),
+                            "tags": [{"name": str(k)} for k in g.objects(ds, DCAT.keyword)],
+                            "metadata_modified": modified.isoformat() if isinstance(modified, datetime) else None})
+            yield sorted(out, key=lambda d: d["id"])
+            nxt = next(iter(g.objects(None, hydra.nextPage)), None)
+            if nxt is None:
+                return
+            url = str(nxt)
+    raise connectors.SourceError(f"more than {MAX_PAGES} pages")
+
+
 def _modified(pkg: dict[str, Any]) -> datetime:
     raw = pkg.get("metadata_modified")
     if not isinstance(raw, str):
@@ -129,11 +192,11 @@ def _fields(pkg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _create(session: Session, actor: Actor, src: SyncSource, pkg: dict[str, Any]) -> CatalogEntry:
-    host = src.url.split("//", 1)[-1].split("/", 1)[0]
+    host = urlsplit(src.url).netloc
     data = EntryCreate.model_validate({
         **_fields(pkg), "provider_org_id": src.org_id, "classification": "department", "format_category": "file",
         "items": _items(pkg), "share_type": "unconditional", "open_type": "none", "update_cycle": "irregular",
-        "security_grade": "general", "source_system": f"CKAN {host}"[:200]})
+        "security_grade": "general", "source_system": f"{src.kind.upper()} {host}"[:200]})
     return catalog.catalog_entry_create(session, actor, data)
 
 
@@ -152,7 +215,7 @@ def ckan_harvest_run(session: Session, actor: Actor, source_id: uuid.UUID, trigg
     from cityhub.data.collection.sync import credentials
 
     src = sync_source_get(session, actor, source_id)
-    if src.kind != "ckan":
+    if src.kind not in HARVESTED:
         raise NotFound(_("CKAN source not found"))
     policies.ckan_harvest_run(actor, src.org_id)
     policies.catalog_entry_create(actor, src.org_id)
@@ -168,7 +231,9 @@ def ckan_harvest_run(session: Session, actor: Actor, source_id: uuid.UUID, trigg
     failures: list[dict[str, Any]] = []
     try:
         with session.begin_nested():
-            for page in read_packages(src.url, headers, src.options or {}):
+            reader = (read_packages(src.url, headers, src.options or {}) if src.kind == "ckan"
+                      else read_dcat(src.url, headers))
+            for page in reader:
                 counts["pages"] += 1
                 for pkg in page:
                     counts["read"] += 1

@@ -50,6 +50,10 @@ def _check_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
         return {"format": fmt}
     if kind == "ckan":
         return harvest.check_options(options)
+    if kind == "dcat":
+        if options:
+            raise ValidationFailed(_("A DCAT source takes no options"), field="options")
+        return {}
     if kind == "http":
         if set(options) - _HTTP_OPTIONS:
             raise ValidationFailed(_("Unknown API paging option"), field="options")
@@ -75,7 +79,7 @@ def sync_source_create(session: Session, actor: Actor, data: SourceCreate) -> Sy
         url, password = connectors.database_url(data.url, data.password)
         if password:
             secret["password"] = password
-    elif data.kind in ("http", "ckan"):
+    elif data.kind in ("http", *harvest.HARVESTED):
         url = connectors.http_url(data.url)
         if data.headers:
             secret["headers"] = data.headers
@@ -123,7 +127,7 @@ def sync_source_delete(session: Session, actor: Actor, source_id: uuid.UUID) -> 
 
 def _check_job(entry: CatalogEntry, source: SyncSource, mapping: dict[str, str], key: list[str], mode: str,
                cursor: str, schedule: str, query: str) -> None:
-    if source.kind == "ckan":
+    if source.kind in harvest.HARVESTED:
         raise ValidationFailed(_("A CKAN source is harvested, not synced"), field="source_id")
     names = {it["name_en"] for it in entry.items}
     for target, col in mapping.items():
