@@ -93,7 +93,7 @@ def _remote_change(remote: Remote) -> tuple[str, str]:
 def test_harvest_creates_entries_with_provenance_and_rerun_changes_only(world: Any, remote: Remote) -> None:
     b = world.actors["org_member_b"]
     src = _source(world, remote.url, page_size=2)
-    run = service.ckan_harvest_run(world.session, b, src.id)
+    run = service.sync_source_harvest(world.session, b, src.id)
     assert run.status == "succeeded", run.error
     assert (run.pages, run.datasets_read, run.created, run.updated, run.unchanged, run.gone, run.failed) == (
         2, 3, 3, 0, 0, 0, 0)
@@ -110,13 +110,13 @@ def test_harvest_creates_entries_with_provenance_and_rerun_changes_only(world: A
         assert [i["name_en"] for i in e.items] == [i["name_en"] for i in r.items]  # items from the remote's extras
         assert e.tags == ["市政"]
     audits = world.session.scalars(select(AuditEntry.action).where(AuditEntry.target_id == str(src.id))).all()
-    assert "ckan_harvest_run" in audits
+    assert "sync_source_harvest" in audits
 
-    again = service.ckan_harvest_run(world.session, b, src.id)
+    again = service.sync_source_harvest(world.session, b, src.id)
     assert (again.created, again.updated, again.unchanged, again.gone) == (0, 0, 3, 0)  # nothing changed remotely
 
     changed_name, gone_name = _remote_change(remote)
-    third = service.ckan_harvest_run(world.session, b, src.id)
+    third = service.sync_source_harvest(world.session, b, src.id)
     assert third.status == "succeeded", third.error
     assert (third.datasets_read, third.created, third.updated, third.unchanged, third.gone) == (2, 0, 1, 1, 1)
     entries = _harvested(world, src)
@@ -126,22 +126,22 @@ def test_harvest_creates_entries_with_provenance_and_rerun_changes_only(world: A
         AuditEntry.target_id == str(entries[gone_name].id))).all()
     assert "catalog_entry_harvest_gone" in flagged
     clock.set_now(clock.now() + timedelta(minutes=1))
-    fourth = service.ckan_harvest_run(world.session, b, src.id)
+    fourth = service.sync_source_harvest(world.session, b, src.id)
     assert (fourth.updated, fourth.unchanged, fourth.gone) == (0, 2, 0)  # flagged once, not again
-    runs = service.ckan_harvest_runs(world.session, b, src.id)
+    runs = service.sync_source_harvest_runs(world.session, b, src.id)
     assert runs[0].id == fourth.id and len(runs) == 4
 
 
 def test_unreachable_remote_fails_the_run_and_writes_nothing(world: Any, var: Path) -> None:
     src = _source(world, f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    run = service.ckan_harvest_run(world.session, world.actors["org_member_b"], src.id)
+    run = service.sync_source_harvest(world.session, world.actors["org_member_b"], src.id)
     assert run.status == "failed" and "ConnectError" in run.error
     assert (run.created, run.datasets_read) == (0, 0) and _harvested(world, src) == {}
 
 
 def test_a_non_ckan_answer_fails_the_run(world: Any, remote: Remote) -> None:
     src = _source(world, remote.url + "/no-such-prefix")
-    run = service.ckan_harvest_run(world.session, world.actors["org_member_b"], src.id)
+    run = service.sync_source_harvest(world.session, world.actors["org_member_b"], src.id)
     assert run.status == "failed" and "404" in run.error and _harvested(world, src) == {}
 
 
@@ -156,10 +156,10 @@ def test_registration_checks_the_allow_list_and_options(world: Any, var: Path) -
 def test_only_the_units_staff_harvest_and_sync_jobs_refuse_ckan_sources(world: Any, var: Path) -> None:
     src = _source(world, "http://127.0.0.1:1/")
     with pytest.raises(NotFound):  # another unit does not see the source
-        service.ckan_harvest_run(world.session, world.actors["org_member_a"], src.id)
+        service.sync_source_harvest(world.session, world.actors["org_member_a"], src.id)
     bureau_setup(world)
     with pytest.raises(Forbidden):  # the bureau sees it but does not harvest for the unit
-        service.ckan_harvest_run(world.session, world.actors["bureau_member"], src.id)
+        service.sync_source_harvest(world.session, world.actors["bureau_member"], src.id)
     entry = published_entry(world, "dept_b", title="乙局数据")
     with pytest.raises(ValidationFailed) as exc:
         service.sync_job_create(world.session, world.actors["org_member_b"], schemas.JobCreate(
@@ -205,16 +205,16 @@ def test_dcat_catalogue_harvest_follows_pages_and_flags_gone(world: Any, remote:
     b = world.actors["org_member_b"]
     src = service.sync_source_create(world.session, b, schemas.SourceCreate(
         org_id=world.orgs["dept_b"].id, name="dcat", kind="dcat", url=f"{remote.url}/catalog.ttl"))
-    run = service.ckan_harvest_run(world.session, b, src.id)
+    run = service.sync_source_harvest(world.session, b, src.id)
     assert run.status == "succeeded", run.error
     assert (run.pages, run.datasets_read, run.created, run.failed) == (2, 3, 3, 0)
     entries = _harvested(world, src)
     assert sorted(e.title for e in entries.values()) == sorted(TITLES)
     assert all(e.harvest_remote_id.startswith(remote.url + "/dataset/") and e.harvest_remote_modified
                for e in entries.values())
-    assert (service.ckan_harvest_run(world.session, b, src.id).unchanged) == 3
+    assert (service.sync_source_harvest(world.session, b, src.id).unchanged) == 3
     changed_name, gone_name = _remote_change(remote)
-    again = service.ckan_harvest_run(world.session, b, src.id)
+    again = service.sync_source_harvest(world.session, b, src.id)
     assert (again.updated, again.unchanged, again.gone) == (1, 1, 1), again.failures
     entries = _harvested(world, src)
     assert entries[changed_name].title == "城市路灯分布（2027版）" and entries[gone_name].harvest_gone
@@ -224,5 +224,5 @@ def test_a_json_ld_dcat_answer_is_refused(world: Any, remote: Remote) -> None:
     b = world.actors["org_member_b"]
     src = service.sync_source_create(world.session, b, schemas.SourceCreate(
         org_id=world.orgs["dept_b"].id, name="dcat-jsonld", kind="dcat", url=f"{remote.url}/catalog.jsonld"))
-    run = service.ckan_harvest_run(world.session, b, src.id)
+    run = service.sync_source_harvest(world.session, b, src.id)
     assert run.status == "failed" and "not Turtle or RDF/XML" in run.error and _harvested(world, src) == {}

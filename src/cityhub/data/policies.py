@@ -209,7 +209,7 @@ def sync_job_run(actor: Actor, org_id: uuid.UUID) -> None:
     require(_writes(actor) and can(actor, P.DATA_COLLECT, org_id), "You can only run sync jobs of your own unit")
 
 
-def ckan_harvest_run(actor: Actor, org_id: uuid.UUID) -> None:
+def sync_source_harvest(actor: Actor, org_id: uuid.UUID) -> None:
     """A unit harvests its own CKAN sources into its catalog on demand."""
     require(_writes(actor) and can(actor, P.DATA_COLLECT, org_id), "You can only harvest sources of your own unit")
 

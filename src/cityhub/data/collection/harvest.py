@@ -1,4 +1,4 @@
-"""Harvesting a remote CKAN catalogue into the registering unit's catalog, with provenance on each entry.
+"""Harvesting a remote CKAN (or DCAT) catalogue into the registering unit's catalog, with provenance on each entry.
 
 A `ckan` source (a `SyncSource` of kind `ckan`, the catalogue's base URL on the egress allow-list) is paged through
 with the Action API's `package_search` (`rows`/`start`, sorted by name so pages do not shift). Each remote
@@ -10,7 +10,8 @@ datasets gone from the remote are flagged `harvest_gone`, never deleted, and unf
 
 One run is all or nothing for the remote: an unreachable or malformed catalogue fails the run and writes no
 entries (one savepoint); one bad dataset is a failure of that dataset only (its own savepoint), counted and named
-on the run. Gone flags are set only after every page was read.
+on the run. Gone flags are set only after every page was read. A `dcat` source is read by `read_dcat` into the
+same package shape and goes through the same loop.
 """
 
 from __future__ import annotations
@@ -209,15 +210,15 @@ def _update(session: Session, actor: Actor, entry: CatalogEntry, pkg: dict[str, 
         catalog.catalog_entry_update(session, actor, entry.id, EntryUpdate.model_validate(changes))
 
 
-def ckan_harvest_run(session: Session, actor: Actor, source_id: uuid.UUID, trigger: str = "manual") -> HarvestRun:
+def sync_source_harvest(session: Session, actor: Actor, source_id: uuid.UUID, trigger: str = "manual") -> HarvestRun:
     """Harvest a CKAN source now; the run is recorded whether it succeeds or fails (a failed run writes nothing)."""
     from cityhub.data.collection.service import sync_source_get
     from cityhub.data.collection.sync import credentials
 
     src = sync_source_get(session, actor, source_id)
     if src.kind not in HARVESTED:
-        raise NotFound(_("CKAN source not found"))
-    policies.ckan_harvest_run(actor, src.org_id)
+        raise NotFound(_("Catalogue source not found"))
+    policies.sync_source_harvest(actor, src.org_id)
     policies.catalog_entry_create(actor, src.org_id)
     run = HarvestRun(source_id=src.id, trigger=trigger, started_at=clock.now(), failures=[])
     session.add(run)
@@ -288,7 +289,7 @@ def ckan_harvest_run(session: Session, actor: Actor, source_id: uuid.UUID, trigg
     run.finished_at = clock.now()
     run.duration_ms = int((time.perf_counter() - t0) * 1000)
     session.flush()
-    core.audit_record(session, actor, "ckan_harvest_run", target_type="sync_source", target_id=src.id,
+    core.audit_record(session, actor, "sync_source_harvest", target_type="sync_source", target_id=src.id,
                       org_id=src.org_id, outcome="ok" if run.status == "succeeded" else "failed",
                       extra={"run": str(run.id), "read": run.datasets_read, "created": run.created,
                              "updated": run.updated, "unchanged": run.unchanged, "gone": run.gone,
@@ -303,7 +304,7 @@ def _failure(exc: BaseException) -> str:
     return str(exc)[:500] or type(exc).__name__
 
 
-def ckan_harvest_runs(session: Session, actor: Actor, source_id: uuid.UUID, limit: int = 50) -> list[HarvestRun]:
+def sync_source_harvest_runs(session: Session, actor: Actor, source_id: uuid.UUID, limit: int = 50) -> list[HarvestRun]:
     """A CKAN source's latest harvest runs, newest first."""
     from cityhub.data.collection.service import sync_source_get
 

@@ -70,7 +70,7 @@ def source_harvest(request: Request, session: DbSession, actor: CurrentActor, so
                    csrf_token: Csrf) -> Response:
     """Harvest a CKAN source now from the page; the run's counts (or its error) are the flash message."""
     with form_action(request, session, csrf_token, _("Harvest finished")) as done:
-        run = service.ckan_harvest_run(session, actor, source_id)
+        run = service.sync_source_harvest(session, actor, source_id)
         if run.status != "succeeded":
             done.msg = _("The harvest failed: {error}").format(error=run.error)
         else:
