@@ -180,6 +180,7 @@ def test_harvest_from_the_collection_page(client: Any, world: Any, remote: Remot
     [src] = service.sync_source_list(world.session, world.actors["org_member_b"])
     page = client.get("/data/collection")
     assert "CKAN 数据目录" in page.text and f"/data/collection/sources/{src.id}/harvest" in page.text
+    assert 'action="/data/collection/jobs"' not in page.text  # a catalogue source feeds no sync job
     r = client.post(f"/data/collection/sources/{src.id}/harvest", data={"csrf_token": _csrf(page.text)})
     assert r.status_code == 200 and "新增 3 条" in r.text  # the run's counts, translated
     assert len(_harvested(world, src)) == 3
@@ -226,3 +227,34 @@ def test_a_json_ld_dcat_answer_is_refused(world: Any, remote: Remote) -> None:
         org_id=world.orgs["dept_b"].id, name="dcat-jsonld", kind="dcat", url=f"{remote.url}/catalog.jsonld"))
     run = service.sync_source_harvest(world.session, b, src.id)
     assert run.status == "failed" and "not Turtle or RDF/XML" in run.error and _harvested(world, src) == {}
+
+
+@pytest.mark.browser
+def test_collection_page_after_a_harvest_at_1366(db: Any, world: Any, remote: Remote, tmp_path: Path) -> None:
+    """The sources table with a CKAN source, its Harvest now button and the run's counts as the flash message."""
+    import os
+
+    from tests.browser import need_chromium
+    from tests.conftest import PASSWORD
+
+    chromium = need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    _source(world, remote.url)
+    world.session.commit()  # the savepoint the served app reads (the test's outer transaction still rolls back)
+    shots = os.environ.get("CITYHUB_SCREENSHOT_DIR")
+    out = Path(shots) if shots else tmp_path
+    with live_app(db) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
+                                                                     "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(f"{base}/login?next=/data/collection")
+        page.fill("input[name=username]", "t-b-member")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("[data-testid=sync-sources]")
+        page.click("text=立即采集")
+        page.wait_for_selector("text=新增 3 条")
+        assert "CKAN 数据目录" in page.inner_text("[data-testid=sync-sources]")
+        page.screenshot(path=str(out / "collection-harvest-1366x768.png"), full_page=True)
+        browser.close()

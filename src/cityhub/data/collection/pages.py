@@ -48,6 +48,7 @@ def collection(request: Request, session: DbSession, actor: CurrentActor, msg: s
     return render(request, "data/collection.html", {
         "writable_orgs": writable, "own_entries": own_entries,
         "own_sources": [s for s in sources if can(actor, P.DATA_COLLECT, s.org_id)],
+        "job_sources": [s for s in sources if can(actor, P.DATA_COLLECT, s.org_id) and s.kind not in ("ckan", "dcat")],
         "sources": sources, "jobs": jobs, "runs": runs[:20], "source_names": names, "job_names": job_names,
         "entries": entries, "orgs": orgs, "msg": msg, "chart": chart,
         "can_run": {j.id for j in jobs if actor.is_authenticated and can(actor, P.DATA_COLLECT, j.org_id)},
