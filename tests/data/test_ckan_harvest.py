@@ -183,7 +183,11 @@ def test_harvest_from_the_collection_page(client: Any, world: Any, remote: Remot
     assert 'action="/data/collection/jobs"' not in page.text  # a catalogue source feeds no sync job
     r = client.post(f"/data/collection/sources/{src.id}/harvest", data={"csrf_token": _csrf(page.text)})
     assert r.status_code == 200 and "新增 3 条" in r.text  # the run's counts, translated
-    assert len(_harvested(world, src)) == 3
+    harvested = _harvested(world, src)
+    assert len(harvested) == 3
+    one = next(iter(harvested.values()))
+    shown = client.get(f"/data/entries/{one.id}")
+    assert 'data-testid="provenance"' in shown.text and "采集来源" in shown.text and one.harvest_remote_id in shown.text
     login(client, "t-a-member")  # another unit sees neither the source nor its button
     other = client.get("/data/collection")
     assert f"/sources/{src.id}/harvest" not in other.text
