@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cityhub.data import schemas, service
+from cityhub.data.models import SyncSource
 from tests.authz import ANY_USER, PUBLIC, Expect, roles
 from tests.data.helpers import SYSTEM, active_grant, bureau_setup, entry_data, load_people, published_entry
 
@@ -61,7 +62,11 @@ def prepare(w: Any) -> None:
                                                           mapping={"name": "xm"}, key=["name"]))
     check = service.quality_check_create(s, a, schemas.QualityCheckCreate(entry_id=entry.id, kind="not_null",
                                                                           column="name"))
-    w.extra.update(c_source=src, c_job=job, c_check=check)
+    # a CKAN source on a loopback port nothing answers (the matrix world has no egress allow-list: set directly)
+    ckan = SyncSource(org_id=w.orgs["dept_a"].id, name="远端目录", kind="ckan", url="http://127.0.0.1:9")
+    s.add(ckan)
+    s.flush()
+    w.extra.update(c_source=src, c_job=job, c_check=check, c_ckan=ckan)
     w.extra.update(d_entry=entry, d_res=res, d_draft=draft, d_pending=pending, d_grant=grant, d_active=active,
                    d_draft_req=_request(w, entry, 0), d_compliance=_request(w, entry, 1),
                    d_provider=_request(w, entry, 2), d_rejected=rejected, d_coordination=coordination,
@@ -226,6 +231,9 @@ EXPECTATIONS += [
            refs={"org_id": lambda w: w.orgs["dept_b"].id}),
     Expect("GET", f"{P}/sources/{{source_id}}", C_READERS, params=_x("c_source", "source_id")),
     Expect("DELETE", f"{P}/sources/{{source_id}}", A_STAFF, params=_x("c_source", "source_id")),
+    Expect("POST", f"{P}/sources/{{source_id}}/harvest", A_STAFF, params=_x("c_ckan", "source_id"),
+           note="the remote is unreachable: a failed run, recorded"),
+    Expect("GET", f"{P}/sources/{{source_id}}/harvest-runs", C_READERS, params=_x("c_ckan", "source_id")),
     Expect("GET", f"{P}/sync-jobs", ANY_USER),
     Expect("POST", f"{P}/sync-jobs", UNIT_STAFF, note="staff of other units get 422: A's source is no id of theirs",
            body=lambda w: {

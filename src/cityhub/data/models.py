@@ -138,6 +138,14 @@ class CatalogEntry(UUIDPk, Timestamps, Base):
     requests_count: Mapped[int] = mapped_column(Integer, default=0)
     grants_count: Mapped[int] = mapped_column(Integer, default=0)
     accesses_count: Mapped[int] = mapped_column(Integer, default=0)
+    # provenance of an entry harvested from a remote CKAN catalogue (collection/harvest.py); empty otherwise
+    harvest_source_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("data_sync_source.id", ondelete="SET NULL"), index=True, default=None)
+    harvest_remote_id: Mapped[str] = mapped_column(String(200), default="")
+    harvest_remote_name: Mapped[str] = mapped_column(String(200), default="")
+    harvest_remote_modified: Mapped[datetime | None] = mapped_column(default=None)
+    harvested_at: Mapped[datetime | None] = mapped_column(default=None)
+    harvest_gone: Mapped[bool] = mapped_column(default=False)  # no longer in the remote catalogue (kept, flagged)
 
 
 class CatalogSearch(Base):
@@ -370,7 +378,7 @@ class SyncSource(UUIDPk, Timestamps, Base):
 
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
-    kind: Mapped[str] = mapped_column(String(10))  # database | files | http
+    kind: Mapped[str] = mapped_column(String(10))  # database | files | http | ckan
     url: Mapped[str] = mapped_column(String(500), default="")
     credentials_enc: Mapped[str] = mapped_column(Text, default="")
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -435,6 +443,28 @@ class SyncRun(UUIDPk, Base):
     error: Mapped[str] = mapped_column(Text, default="")
     watermark_from: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     watermark_to: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+
+class HarvestRun(UUIDPk, Base):
+    """One harvest of a CKAN source: datasets read, entries created, updated, unchanged, flagged gone, failed."""
+
+    __tablename__ = "data_harvest_run"
+
+    source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_sync_source.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(12), default="manual")
+    status: Mapped[str] = mapped_column(String(12), default="running")  # running | succeeded | failed
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None]
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    datasets_read: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    gone: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[list[Any]] = mapped_column(default=list)  # first 200: {"remote", "message"}
+    error: Mapped[str] = mapped_column(Text, default="")
 
 
 class QualityCheck(UUIDPk, Timestamps, Base):

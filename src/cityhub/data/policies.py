@@ -209,6 +209,11 @@ def sync_job_run(actor: Actor, org_id: uuid.UUID) -> None:
     require(_writes(actor) and can(actor, P.DATA_COLLECT, org_id), "You can only run sync jobs of your own unit")
 
 
+def sync_source_harvest(actor: Actor, org_id: uuid.UUID) -> None:
+    """A unit harvests its own CKAN sources into its catalog on demand."""
+    require(_writes(actor) and can(actor, P.DATA_COLLECT, org_id), "You can only harvest sources of your own unit")
+
+
 def collection_read(actor: Actor, org_id: uuid.UUID) -> bool:
     """Sources, jobs and runs are seen by the unit's staff and auditors and by the bureau (never credentials)."""
     return can_read_org(actor, org_id) or is_bureau(actor)

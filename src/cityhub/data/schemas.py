@@ -293,6 +293,12 @@ class Entry(Timestamped):
     pending_changes: dict[str, Any] | None
     review_note: str
     published_at: datetime | None
+    harvest_source_id: uuid.UUID | None = None
+    harvest_remote_id: str = ""
+    harvest_remote_name: str = ""
+    harvest_remote_modified: datetime | None = None
+    harvested_at: datetime | None = None
+    harvest_gone: bool = False
     views: int
     requests_count: int
     grants_count: int
@@ -572,9 +578,11 @@ class OpenApplicationCreate(InputModel):
 
 # ---------------------------------------------------------------- collection: sources, sync jobs, runs (issue 20)
 
-SOURCE_KINDS = ("database", "files", "http")
+SOURCE_KINDS = ("database", "files", "http", "ckan", "dcat")
 SYNC_MODES = ("full", "incremental")
-labels.register("data.source_kind", {"database": "Database", "files": "File drop folder", "http": "HTTP JSON API"})
+labels.register("data.source_kind", {"database": "Database", "files": "File drop folder", "http": "HTTP JSON API",
+                                           "ckan": "CKAN catalogue (harvested into the catalog)",
+                                           "dcat": "DCAT catalogue (harvested into the catalog)"})
 labels.register("data.sync_mode", {"full": "Full", "incremental": "Incremental"})
 labels.register("data.run_status", {"running": "Running", "succeeded": "Succeeded", "failed": "Failed"})
 labels.register("data.run_trigger", {"manual": "On demand", "schedule": "Scheduled", "cli": "Command line"})
@@ -588,13 +596,14 @@ class SourceCreate(InputModel):
 
     org_id: uuid.UUID
     name: str = Field(min_length=1, max_length=120)
-    kind: Literal["database", "files", "http"]
+    kind: Literal["database", "files", "http", "ckan", "dcat"]
     url: str = Field("", max_length=500)
     password: str = Field("", max_length=500)
     headers: dict[str, str] = Field(default_factory=dict, max_length=20)
     options: dict[str, Any] = Field(default_factory=dict, max_length=20,
                                     description="files: {format: csv|xlsx|jsonl|parquet}; http: {records, "
-                                                "page_param, size_param, page_size, first_page}")
+                                                "page_param, size_param, page_size, first_page}; ckan: "
+                                                "{page_size, fq}")
 
 
 class Source(Timestamped):
@@ -676,6 +685,26 @@ class Run(IDSchema):
     error: str
     watermark_from: dict[str, Any] | None
     watermark_to: dict[str, Any] | None
+
+
+class HarvestRun(IDSchema):
+    """One harvest of a CKAN source: datasets read and what became of them."""
+
+    source_id: uuid.UUID
+    trigger: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int
+    pages: int
+    datasets_read: int
+    created: int
+    updated: int
+    unchanged: int
+    gone: int
+    failed: int
+    failures: list[Any]
+    error: str
 
 
 # ---------------------------------------------------------------- quality checks (issue 20)

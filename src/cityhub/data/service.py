@@ -45,6 +45,7 @@ from cityhub.data.catalog.service import (
     resource_list_view,
 )
 from cityhub.data.collection.connectors import sources_dir as sync_sources_dir
+from cityhub.data.collection.harvest import sync_source_harvest, sync_source_harvest_runs
 from cityhub.data.collection.service import (
     sync_due_jobs,
     sync_job_claim,
@@ -222,10 +223,29 @@ __all__ = [
 ]
 # issue 20: collection (sources, sync jobs, runs) and quality
 __all__ += [
-    "quality_check_create", "quality_check_delete", "quality_checks", "quality_run", "quality_scores",
-    "sync_due_jobs", "sync_job_claim", "sync_job_create", "sync_job_delete", "sync_job_find", "sync_job_get",
-    "sync_job_list", "sync_job_run", "sync_job_update", "sync_runs", "sync_runs_recent", "sync_source_create",
-    "sync_source_delete", "sync_source_get", "sync_source_list", "sync_sources_dir",
+    "quality_check_create",
+    "quality_check_delete",
+    "quality_checks",
+    "quality_run",
+    "quality_scores",
+    "sync_due_jobs",
+    "sync_job_claim",
+    "sync_job_create",
+    "sync_job_delete",
+    "sync_job_find",
+    "sync_job_get",
+    "sync_job_list",
+    "sync_job_run",
+    "sync_job_update",
+    "sync_runs",
+    "sync_runs_recent",
+    "sync_source_create",
+    "sync_source_delete",
+    "sync_source_get",
+    "sync_source_harvest",
+    "sync_source_harvest_runs",
+    "sync_source_list",
+    "sync_sources_dir",
 ]
 # issue 20: base databases as data (feeds, golden records, conflicts)
 __all__ += ["base_conflict_resolve", "base_conflicts", "base_feed_set", "base_merge", "base_overview",

@@ -42,6 +42,19 @@ def source_delete(session: DbSession, actor: CurrentActor, source_id: uuid.UUID)
     return Response(status_code=204)
 
 
+@router.post("/sources/{source_id}/harvest", response_model=schemas.HarvestRun)
+def source_harvest(session: DbSession, actor: CurrentActor, source_id: uuid.UUID) -> Any:
+    """Harvest a CKAN source into the unit's catalog now (a failed remote is a run with status failed)."""
+    return service.sync_source_harvest(session, actor, source_id)
+
+
+@router.get("/sources/{source_id}/harvest-runs", response_model=list[schemas.HarvestRun])
+def source_harvest_runs(session: DbSession, actor: CurrentActor, source_id: uuid.UUID,
+                        limit: int = Query(50, ge=1, le=500)) -> Any:
+    """The CKAN source's latest harvest runs, newest first."""
+    return service.sync_source_harvest_runs(session, actor, source_id, limit)
+
+
 @router.get("/sync-jobs", response_model=list[schemas.Job])
 def job_list(session: DbSession, actor: CurrentActor) -> Any:
     """Sync jobs the caller may see."""

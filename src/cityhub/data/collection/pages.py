@@ -48,6 +48,7 @@ def collection(request: Request, session: DbSession, actor: CurrentActor, msg: s
     return render(request, "data/collection.html", {
         "writable_orgs": writable, "own_entries": own_entries,
         "own_sources": [s for s in sources if can(actor, P.DATA_COLLECT, s.org_id)],
+        "job_sources": [s for s in sources if can(actor, P.DATA_COLLECT, s.org_id) and s.kind not in ("ckan", "dcat")],
         "sources": sources, "jobs": jobs, "runs": runs[:20], "source_names": names, "job_names": job_names,
         "entries": entries, "orgs": orgs, "msg": msg, "chart": chart,
         "can_run": {j.id for j in jobs if actor.is_authenticated and can(actor, P.DATA_COLLECT, j.org_id)},
@@ -62,6 +63,21 @@ def job_run(request: Request, session: DbSession, actor: CurrentActor, job_id: u
         run = service.sync_job_run(session, actor, job_id)
         if run.status != "succeeded":
             done.msg = _("The run failed: {error}").format(error=run.error)
+    return done.redirect("/data/collection")
+
+
+@router.post("/sources/{source_id}/harvest")
+def source_harvest(request: Request, session: DbSession, actor: CurrentActor, source_id: uuid.UUID,
+                   csrf_token: Csrf) -> Response:
+    """Harvest a CKAN source now from the page; the run's counts (or its error) are the flash message."""
+    with form_action(request, session, csrf_token, _("Harvest finished")) as done:
+        run = service.sync_source_harvest(session, actor, source_id)
+        if run.status != "succeeded":
+            done.msg = _("The harvest failed: {error}").format(error=run.error)
+        else:
+            done.msg = _("Harvest finished: {created} new, {updated} changed, {unchanged} unchanged, {gone} gone "
+                         "from the remote, {failed} failed").format(
+                created=run.created, updated=run.updated, unchanged=run.unchanged, gone=run.gone, failed=run.failed)
     return done.redirect("/data/collection")
 
 

@@ -21,7 +21,7 @@ from cityhub.core.service import Actor
 from cityhub.data import policies
 from cityhub.data.base import service as base
 from cityhub.data.catalog import service as catalog
-from cityhub.data.collection import connectors, sync
+from cityhub.data.collection import connectors, harvest, sync
 from cityhub.data.datastore._parse import convert
 from cityhub.data.datastore.stores import quote, sqlite_value
 from cityhub.data.models import CatalogEntry, Resource, SyncJob, SyncRun, SyncSource, drop_folder
@@ -48,6 +48,12 @@ def _check_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
             raise ValidationFailed(_("File sources take one option, format: csv, jsonl, xlsx or parquet"),
                                    field="options")
         return {"format": fmt}
+    if kind == "ckan":
+        return harvest.check_options(options)
+    if kind == "dcat":
+        if options:
+            raise ValidationFailed(_("A DCAT source takes no options"), field="options")
+        return {}
     if kind == "http":
         if set(options) - _HTTP_OPTIONS:
             raise ValidationFailed(_("Unknown API paging option"), field="options")
@@ -73,7 +79,7 @@ def sync_source_create(session: Session, actor: Actor, data: SourceCreate) -> Sy
         url, password = connectors.database_url(data.url, data.password)
         if password:
             secret["password"] = password
-    elif data.kind == "http":
+    elif data.kind in ("http", *harvest.HARVESTED):
         url = connectors.http_url(data.url)
         if data.headers:
             secret["headers"] = data.headers
@@ -121,6 +127,8 @@ def sync_source_delete(session: Session, actor: Actor, source_id: uuid.UUID) -> 
 
 def _check_job(entry: CatalogEntry, source: SyncSource, mapping: dict[str, str], key: list[str], mode: str,
                cursor: str, schedule: str, query: str) -> None:
+    if source.kind in harvest.HARVESTED:
+        raise ValidationFailed(_("A CKAN source is harvested, not synced"), field="source_id")
     names = {it["name_en"] for it in entry.items}
     for target, col in mapping.items():
         if target not in names:
