@@ -8,7 +8,17 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from cityhub.apply.models import EvalStatus, LinkKind, Method, NodeKind, OrgType, ReportStatus, StationStatus
+from cityhub.apply.models import (
+    EvalStatus,
+    LinkKind,
+    Method,
+    NodeKind,
+    OrgType,
+    ReportStatus,
+    ScenarioBatch,
+    ScenarioStatus,
+    StationStatus,
+)
 from cityhub.kit import labels
 from cityhub.kit.schemas import IDSchema, InputModel, ReadModel, Timestamped
 
@@ -392,3 +402,55 @@ class Link(Timestamped):
     capacity_gbps: float
     status: StationStatus
     commissioned_on: date | None
+
+
+# ---------------------------------------------------------------- application scenarios
+
+labels.register(ScenarioBatch, {ScenarioBatch.SMART_CITY: "Smart city", ScenarioBatch.LIVELIHOOD:
+                                "Small entry, big livelihood", ScenarioBatch.G5: "5G",
+                                ScenarioBatch.DATA_CHANNEL: "Data channel",
+                                ScenarioBatch.FUTURE_COMMUNITY: "Future community"})
+labels.register(ScenarioStatus, {ScenarioStatus.DECLARED: "Declared", ScenarioStatus.BUILDING: "Under construction",
+                                 ScenarioStatus.BUILT: "Built", ScenarioStatus.ACCEPTED: "Accepted"})
+
+
+class ScenarioCreate(InputModel):
+    """A unit's proposal of a scenario (it starts declared), with what in the platform it uses."""
+
+    name: str = Field(min_length=1, max_length=200)
+    batch: ScenarioBatch
+    year: int = Field(ge=2015, le=2100)
+    owner_org_id: uuid.UUID
+    district_org_id: uuid.UUID | None = None
+    summary: str = Field("", max_length=4000)
+    component_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    entry_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+
+
+class ScenarioTransition(InputModel):
+    """Move a scenario to its next state (the transition table says who may)."""
+
+    status: ScenarioStatus
+    note: str = Field("", max_length=2000)
+
+
+class Scenario(Timestamped):
+    """A scenario as stored, with the ids of the components and catalog entries it uses."""
+
+    name: str
+    batch: ScenarioBatch
+    year: int
+    owner_org_id: uuid.UUID
+    district_org_id: uuid.UUID | None
+    summary: str
+    status: ScenarioStatus
+    component_ids: list[uuid.UUID] = Field(default_factory=list)
+    entry_ids: list[uuid.UUID] = Field(default_factory=list)
+
+
+class BatchSummary(BaseModel):
+    """One batch: scenarios per status and how many count towards its target (built or accepted)."""
+
+    batch: ScenarioBatch
+    by_status: dict[str, int]
+    delivered: int

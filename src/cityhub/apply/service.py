@@ -23,6 +23,7 @@ from cityhub.apply.models import Method, NodeKind, ProgressReport, ReportStatus,
 from cityhub.apply.progress import service as progress
 from cityhub.apply.schemas import Progress, RefreshResult, ReportCreate, SeedResult, TargetCreate, TargetUpdate
 from cityhub.apply.schemas import Target as TargetRead
+from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.stations import service as stations
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
@@ -34,7 +35,7 @@ from cityhub.kit.refs import reference as ref
 
 log = logging.getLogger(__name__)
 SOURCES = progress.SOURCES
-__all__ = ["evaluation", "stations"]  # the capabilities, reached as apply.evaluation.… and apply.stations.…
+__all__ = ["evaluation", "scenarios", "stations"]  # the capabilities, reached as apply.evaluation.… etc.
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),

@@ -6,6 +6,8 @@ from the layers the earlier steps built; each reported target gets quarterly rep
 link as evidence, approved by the bureau's reviewer (the latest two left waiting in the review queue). Idempotent:
 a target that already has reports is skipped.
 
+The scenario register gets each batch's scenarios, declared by their unit's staff and moved on by the bureau
+(accepted into building, built, accepted as delivered), so the scenario targets read a real count.
 The 5G register gets the operators' returns (through the CSV import), and the annual evaluation its default
 schemes with last year's runs frozen and this year's in draft, each unit assessed by the bureau.
 """
@@ -19,10 +21,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import Adjustment, LinkCreate, ReportCreate, RunCreate
+from cityhub.apply.schemas import Adjustment, LinkCreate, ReportCreate, RunCreate, ScenarioCreate
 from cityhub.core import service as core
 from cityhub.demo.city import BUREAU_CODE
 from cityhub.kit import clock
+from cityhub.kit.errors import NotFound
 from cityhub.kit.pagination import PageParams
 
 if TYPE_CHECKING:
@@ -49,6 +52,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     seeded = apply.programme_seed(session, ctx.actor, start, deadline)
     stations = _stations(session, ctx, start, today)
     _links(session, ctx, start)
+    scenarios = _scenarios(session, ctx, today.year)
     refreshed = apply.progress_refresh(session, ctx.actor)
     reviewer = core.actor_for_username(session, REVIEWER)
     orgs = {o.id: o.code for o in core.organization_all(session)}
@@ -80,9 +84,9 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     runs = _evaluations(session, ctx, today.year)
     ctx.log(f"demo: apply — {seeded.created} targets loaded, {refreshed.computed} computed from the layers, "
             f"{reports} progress reports ({waiting} waiting for the bureau's review), {stations} 5G base stations, "
-            f"{runs} evaluation runs")
+            f"{scenarios} application scenarios, {runs} evaluation runs")
     return {"targets_created": seeded.created, "computed": refreshed.computed, "reports": reports,
-            "waiting_review": waiting, "stations": stations, "evaluation_runs": runs}
+            "waiting_review": waiting, "stations": stations, "scenarios": scenarios, "evaluation_runs": runs}
 
 
 STATIONS = 14_000  # in the register; most in service — the plan asks 30,000 new ones by the deadline
@@ -157,3 +161,52 @@ def _evaluations(session: Session, ctx: DemoContext, year: int) -> int:
                 ev.evaluation_run_freeze(session, ctx.actor, run.id)
             runs += 1
     return runs
+
+
+# (batch, name, owner unit, district or "", how far it got: 0 declared … 3 accepted)
+SCENARIOS: tuple[tuple[str, str, str, str, int], ...] = (
+    ("smart_city", "“渝快办”一网通办", "cq-dsj", "", 3), ("smart_city", "城市综合运行监测“一网统管”", "cq-cgj", "", 3),
+    ("smart_city", "智慧交通出行服务", "cq-jtw", "", 3), ("smart_city", "智慧医疗“互联网+医院”", "cq-wjw", "", 2),
+    ("smart_city", "智慧教育资源公共服务", "cq-jw", "", 2), ("smart_city", "生态环境智慧监管", "cq-sthj", "", 2),
+    ("smart_city", "智慧应急指挥", "cq-yjj", "", 1), ("smart_city", "智慧水利防汛", "cq-slj", "", 1),
+    ("smart_city", "智慧旅游“惠游重庆”", "cq-whlyw", "", 0),
+    ("livelihood", "老旧小区智能停车", "cq-cgj", "cq-yz", 3), ("livelihood", "智慧菜市场", "cq-sww", "cq-jb", 3),
+    ("livelihood", "社区养老智能看护", "cq-mzj", "cq-yz", 2), ("livelihood", "医保移动支付", "cq-ybj", "", 2),
+    ("livelihood", "电梯安全智能监测", "cq-scjgj", "cq-jb", 2), ("livelihood", "学校食堂“明厨亮灶”", "cq-scjgj", "", 1),
+    ("livelihood", "背街小巷智慧照明", "cq-cgj", "cq-ddk", 1), ("livelihood", "退役军人一站式服务", "cq-tyjrj", "", 0),
+    ("5g", "5G+智能制造工厂", "cq-jxw", "cq-jb", 3), ("5g", "5G+智慧港口", "cq-jtw", "cq-jb", 3),
+    ("5g", "5G+远程医疗", "cq-wjw", "cq-yz", 2), ("5g", "5G+智慧矿山", "cq-jxw", "cq-wz", 2),
+    ("5g", "5G+无人机巡检", "cq-lyj", "cq-fl", 1), ("5g", "5G+超高清直播", "cq-whlyw", "", 1),
+    ("data_channel", "跨境金融数据服务", "cq-sww", "", 3), ("data_channel", "中新跨境远程医疗", "cq-wjw", "", 2),
+    ("data_channel", "跨境电商数据通关", "cq-sww", "cq-jb", 2), ("data_channel", "中新联合研发云协作", "cq-kjj", "", 1),
+    ("data_channel", "国际游戏数据加速", "cq-jxw", "", 0),
+    ("future_community", "渝中区未来社区样板", "cq-zfcxjw", "cq-yz", 3),
+    ("future_community", "江北区未来社区样板", "cq-zfcxjw", "cq-jb", 2),
+    ("future_community", "万州区未来社区样板", "cq-zfcxjw", "cq-wz", 2),
+    ("future_community", "涪陵区未来社区样板", "cq-zfcxjw", "cq-fl", 1),
+    ("future_community", "大渡口区未来社区样板", "cq-zfcxjw", "cq-ddk", 0),
+)
+_STEPS = ("building", "built", "accepted")
+
+
+def _scenarios(session: Session, ctx: DemoContext, year: int) -> int:
+    """Each batch's scenarios, declared by the unit's staff and moved on by the bureau (skipped when any exist)."""
+    sc = apply.scenarios
+    if sc.scenario_list(session, ctx.actor, PageParams(limit=1))[1]:
+        return 0
+    orgs = {o.code: o.id for o in core.organization_all(session)}
+    n = 0
+    for i, (batch, name, owner, district, reached) in enumerate(SCENARIOS):
+        if owner not in orgs:
+            continue
+        try:
+            staff = core.actor_for_username(session, f"{owner.removeprefix('cq-')}-staff")
+        except NotFound:
+            staff = ctx.actor
+        s = sc.scenario_create(session, staff, ScenarioCreate(
+            name=name, batch=batch, year=year - 2 + i % 3, owner_org_id=orgs[owner],
+            district_org_id=orgs.get(district) if district else None))
+        for step in _STEPS[:reached]:
+            sc.scenario_transition(session, staff if step == "built" else ctx.actor, s.id, step)
+        n += 1
+    return n

@@ -140,6 +140,8 @@ _PHRASES = {
     "base_station_create": "registered 5G base station",
     "base_station_import": "imported 5G base stations",
     "network_link_create": "registered network link",
+    "scenario_create": "declared application scenario",
+    "scenario_transition": "moved on application scenario",
 }
 # where the target does not simply follow the phrase (or is the actor themself)
 _PLACED = {
@@ -198,6 +200,7 @@ labels.register(TARGET, {
     "apply_eval_score": "Evaluation result",
     "apply_base_station": "5G base station",
     "apply_network_link": "Network link",
+    "apply_scenario": "Application scenario",
 })
 
 labels.register(FIELD, {
