@@ -119,6 +119,6 @@ def test_the_batch_targets_read_their_progress_from_the_register(world: Any) -> 
     t = apply.target_by_code(world.session, SYSTEM, "apply.5g")
     assert t.method == "computed" and t.current_value == 2.0  # built and accepted count
     assert apply.target_by_code(world.session, SYSTEM, "apply.future_community").current_value == 0.0
-    summary = {b.batch: b for b in sc.summary(world.session, member)}
+    summary = {str(b.batch): b for b in sc.summary(world.session, member)}
     assert summary["5g"].by_status == {"declared": 0, "building": 1, "built": 1, "accepted": 1}
     assert summary["5g"].delivered == 2 and len(summary) == 5

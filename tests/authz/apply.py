@@ -7,7 +7,15 @@ from datetime import date
 from typing import Any
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import IndicatorSpec, ReportCreate, RunCreate, SchemeCreate, StationCreate, TargetCreate
+from cityhub.apply.schemas import (
+    IndicatorSpec,
+    ReportCreate,
+    RunCreate,
+    ScenarioCreate,
+    SchemeCreate,
+    StationCreate,
+    TargetCreate,
+)
 from tests.authz import ANY_USER, Expect, roles
 
 P = "/api/v1/apply"
@@ -33,8 +41,13 @@ def prepare(w: Any) -> None:
     run = apply.evaluation.evaluation_run_compute(w.session, admin, RunCreate(scheme_id=scheme.id, year=2026))
     station = apply.stations.base_station_create(w.session, admin, StationCreate(
         operator="cmcc", site_code="AZ-1", district_org_id=w.orgs["district"].id, band="n41"))
+    declared = apply.scenarios.scenario_create(w.session, w.actors["org_member_a"], ScenarioCreate(
+        name="az-场景", batch="smart_city", year=2026, owner_org_id=w.orgs["dept_a"].id))
+    building = apply.scenarios.scenario_create(w.session, w.actors["org_member_a"], ScenarioCreate(
+        name="az-在建", batch="5g", year=2026, owner_org_id=w.orgs["dept_a"].id))
+    apply.scenarios.scenario_transition(w.session, admin, building.id, "building")
     w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r, "scheme": scheme, "run": run,
-                        "station": station}
+                        "station": station, "declared": declared, "building": building}
 
 
 def _p(param: str, name: str) -> Any:
@@ -102,4 +115,18 @@ EXPECTATIONS += [
     Expect("POST", f"{P}/links", BUREAU, body=lambda w: {
         "name": "az-link", "kind": "interconnect", "endpoint_a": "重庆", "endpoint_b": "国家直联点",
         "capacity_gbps": 10}),
+]
+
+SC = f"{P}/scenarios"
+EXPECTATIONS += [
+    Expect("GET", SC, ANY_USER),
+    Expect("GET", f"{SC}/summary", ANY_USER),
+    Expect("POST", SC, OWNER_A, body=lambda w: {"name": "az-新场景", "batch": "livelihood", "year": 2026,
+                                                "owner_org_id": str(w.orgs["dept_a"].id)}),
+    Expect("GET", f"{SC}/{{scenario_id}}", ANY_USER, params=_p("scenario_id", "declared")),
+    # accepting a declaration is the bureau's; reporting a scenario built is its owner unit's (or the bureau's)
+    Expect("POST", f"{SC}/{{scenario_id}}/transition", BUREAU, params=_p("scenario_id", "declared"),
+           body=lambda w: {"status": "building"}),
+    Expect("POST", f"{SC}/{{scenario_id}}/transition", OWNER_A, params=_p("scenario_id", "building"),
+           body=lambda w: {"status": "built"}, note="(the owner unit reports it built)"),
 ]

@@ -229,8 +229,11 @@ class ScenarioBatch(StrEnum):
 
 
 class ScenarioStatus(StrEnum):
-    """A scenario's life: declared by its unit (申报), accepted into building by the bureau (建设中), built by the
-    unit (已建成), accepted as delivered by the bureau (已验收). Built and accepted scenarios count."""
+    """A scenario's life (the transition table is FLOW in `apply/scenarios/service.py`).
+
+    Declared by its unit (申报), accepted into building by the bureau (建设中), built by the unit (已建成),
+    accepted as delivered by the bureau (已验收). Built and accepted scenarios count towards the batch's target.
+    """
 
     DECLARED = "declared"
     BUILDING = "building"

@@ -411,7 +411,7 @@ labels.register(ScenarioBatch, {ScenarioBatch.SMART_CITY: "Smart city", Scenario
                                 ScenarioBatch.DATA_CHANNEL: "Data channel",
                                 ScenarioBatch.FUTURE_COMMUNITY: "Future community"})
 labels.register(ScenarioStatus, {ScenarioStatus.DECLARED: "Declared", ScenarioStatus.BUILDING: "Under construction",
-                                 ScenarioStatus.BUILT: "Built", ScenarioStatus.ACCEPTED: "Accepted"})
+                                 ScenarioStatus.BUILT: "Built", ScenarioStatus.ACCEPTED: "Accepted as delivered"})
 
 
 class ScenarioCreate(InputModel):

@@ -21,9 +21,9 @@ from cityhub.apply import policies, reference
 from cityhub.apply.evaluation import service as evaluation
 from cityhub.apply.models import Method, NodeKind, ProgressReport, ReportStatus, Target, TargetValue
 from cityhub.apply.progress import service as progress
+from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.schemas import Progress, RefreshResult, ReportCreate, SeedResult, TargetCreate, TargetUpdate
 from cityhub.apply.schemas import Target as TargetRead
-from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.stations import service as stations
 from cityhub.core import service as core
 from cityhub.core.actor import Actor

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -106,9 +107,9 @@ def scenario_create(session: Session, actor: Actor, body: ScenarioCreate) -> Sce
     _check_orgs(session, body)
     policies.scenario_create(actor, body.owner_org_id)
     for cid in body.component_ids:
-        ref("component_ids", lambda cid=cid: compute.component_get(session, actor, cid))
+        ref("component_ids", partial(compute.component_get, session, actor, cid))
     for eid in body.entry_ids:
-        ref("entry_ids", lambda eid=eid: data.catalog_entry_get(session, actor, eid))
+        ref("entry_ids", partial(data.catalog_entry_get, session, actor, eid))
     if session.scalar(select(Scenario.id).where(Scenario.batch == body.batch, Scenario.name == body.name)):
         raise Conflict(_("This batch has a scenario of this name"), details=[{"field": "name", "message": "taken"}])
     s = Scenario(**body.model_dump(exclude={"component_ids", "entry_ids"}), status=ScenarioStatus.DECLARED,
