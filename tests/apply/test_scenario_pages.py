@@ -34,7 +34,7 @@ def test_declare_through_the_form_then_the_bureau_accepts(client: TestClient, wo
     assert ok.status_code == 200 and "已申报" in ok.text and _count(world) == 1
     assert "/transition" not in ok.text  # only the bureau accepts a declaration
     data = json.loads(re.search(r'id="page-data">(.*?)</script>', ok.text, re.S).group(1))  # type: ignore[union-attr]  # the block is there
-    assert [s["data"] for s in data["series"]][0] == [0, 1, 0, 0, 0]  # declared, per batch in order
+    assert data["series"][0]["data"] == [0, 1, 0, 0, 0]  # declared, per batch in order
     client.cookies.clear()
     _login(client, "t-admin")
     page = client.get("/apply/scenarios").text

@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session
 
 from cityhub.apply import service as apply
 from cityhub.apply.schemas import Adjustment, LinkCreate, ReportCreate, RunCreate, ScenarioCreate
+from cityhub.compute import service as compute
 from cityhub.core import service as core
+from cityhub.data import service as data
 from cityhub.demo.city import BUREAU_CODE
 from cityhub.kit import clock
 from cityhub.kit.errors import NotFound
@@ -190,11 +192,13 @@ _STEPS = ("building", "built", "accepted")
 
 
 def _scenarios(session: Session, ctx: DemoContext, year: int) -> int:
-    """Each batch's scenarios, declared by the unit's staff and moved on by the bureau (skipped when any exist)."""
+    """Each batch's scenarios, declared by the unit's staff with the published components and their unit's
+    published catalog entries they use, and moved on by the bureau (skipped when any scenario exists)."""
     sc = apply.scenarios
     if sc.scenario_list(session, ctx.actor, PageParams(limit=1))[1]:
         return 0
     orgs = {o.code: o.id for o in core.organization_all(session)}
+    components = compute.component_list(session, ctx.actor, PageParams(limit=50), status="published")[0]
     n = 0
     for i, (batch, name, owner, district, reached) in enumerate(SCENARIOS):
         if owner not in orgs:
@@ -203,9 +207,11 @@ def _scenarios(session: Session, ctx: DemoContext, year: int) -> int:
             staff = core.actor_for_username(session, f"{owner.removeprefix('cq-')}-staff")
         except NotFound:
             staff = ctx.actor
+        uses = [c.id for c in components[i % 7::7][:2]] if components else []
+        entries = [e.id for e in data.catalog_entry_list_owned(session, staff, status="published")[:2]]
         s = sc.scenario_create(session, staff, ScenarioCreate(
             name=name, batch=batch, year=year - 2 + i % 3, owner_org_id=orgs[owner],
-            district_org_id=orgs.get(district) if district else None))
+            district_org_id=orgs.get(district) if district else None, component_ids=uses, entry_ids=entries))
         for step in _STEPS[:reached]:
             sc.scenario_transition(session, staff if step == "built" else ctx.actor, s.id, step)
         n += 1

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterable
 from functools import partial
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from cityhub.apply import policies
@@ -78,7 +78,8 @@ def scenario_list(session: Session, actor: Actor, page: PageParams, *, batch: st
         if ref_id:
             stmt = stmt.where(Scenario.id.in_(select(ScenarioLink.scenario_id).where(
                 ScenarioLink.kind == kind, ScenarioLink.ref_id == ref_id)))
-    rows, total = paginate(session, stmt.order_by(Scenario.batch, Scenario.year, Scenario.name), page)
+    in_plan_order = case({b.value: i for i, b in enumerate(ScenarioBatch)}, value=Scenario.batch)
+    rows, total = paginate(session, stmt.order_by(in_plan_order, Scenario.year, Scenario.name), page)
     links = _links(session, [s.id for s in rows])
     return [_read(s, links) for s in rows], total
 
