@@ -192,8 +192,10 @@ _STEPS = ("building", "built", "accepted")
 
 
 def _scenarios(session: Session, ctx: DemoContext, year: int) -> int:
-    """Each batch's scenarios, declared by the unit's staff with the published components and their unit's
-    published catalog entries they use, and moved on by the bureau (skipped when any scenario exists)."""
+    """Each batch's scenarios, declared by the unit's staff and moved on by the bureau (skipped when any exist).
+
+    Each uses a few published components and its unit's published catalog entries.
+    """
     sc = apply.scenarios
     if sc.scenario_list(session, ctx.actor, PageParams(limit=1))[1]:
         return 0
