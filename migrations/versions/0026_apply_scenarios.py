@@ -1,5 +1,5 @@
 """apply: the application-scenario register (batches, status, owner unit, district) and its links to capability
-components and catalog entries (issue 21)
+components and catalog entries; the digital-economy parks and enterprises (issue 21)
 
 Revision ID: 0026
 Revises: 0024
@@ -52,8 +52,42 @@ def upgrade() -> None:
     with op.batch_alter_table('apply_scenario_link', schema=None) as batch_op:
         batch_op.create_index('ix_apply_scenario_link_kind_ref', ['kind', 'ref_id'], unique=False)
 
+    op.create_table('apply_digital_park',
+    sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('district_org_id', sa.Uuid(), nullable=True),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['district_org_id'], ['core_organization.id'], name=op.f('fk_apply_digital_park_district_org_id_core_organization')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_apply_digital_park')),
+    sa.UniqueConstraint('code', name=op.f('uq_apply_digital_park_code')),
+    sa.UniqueConstraint('name', name=op.f('uq_apply_digital_park_name'))
+    )
+    op.create_table('apply_enterprise',
+    sa.Column('credit_code', sa.String(length=18), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('sector', sa.String(length=30), nullable=False),
+    sa.Column('size', sa.String(length=10), nullable=False),
+    sa.Column('park_id', sa.Uuid(), nullable=True),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['park_id'], ['apply_digital_park.id'], name=op.f('fk_apply_enterprise_park_id_apply_digital_park')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_apply_enterprise')),
+    sa.UniqueConstraint('credit_code', name=op.f('uq_apply_enterprise_credit_code'))
+    )
+    with op.batch_alter_table('apply_enterprise', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_apply_enterprise_park_id'), ['park_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_apply_enterprise_sector'), ['sector'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('apply_enterprise', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_apply_enterprise_sector'))
+        batch_op.drop_index(batch_op.f('ix_apply_enterprise_park_id'))
+    op.drop_table('apply_enterprise')
+    op.drop_table('apply_digital_park')
     with op.batch_alter_table('apply_scenario_link', schema=None) as batch_op:
         batch_op.drop_index('ix_apply_scenario_link_kind_ref')
     op.drop_table('apply_scenario_link')

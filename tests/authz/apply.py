@@ -9,6 +9,7 @@ from typing import Any
 from cityhub.apply import service as apply
 from cityhub.apply.schemas import (
     IndicatorSpec,
+    ParkCreate,
     ReportCreate,
     RunCreate,
     ScenarioCreate,
@@ -16,6 +17,7 @@ from cityhub.apply.schemas import (
     StationCreate,
     TargetCreate,
 )
+from cityhub.kit.idcodes import credit_code_check_char
 from tests.authz import ANY_USER, Expect, roles
 
 P = "/api/v1/apply"
@@ -46,6 +48,7 @@ def prepare(w: Any) -> None:
     building = apply.scenarios.scenario_create(w.session, w.actors["org_member_a"], ScenarioCreate(
         name="az-在建", batch="5g", year=2026, owner_org_id=w.orgs["dept_a"].id))
     apply.scenarios.scenario_transition(w.session, admin, building.id, "building")
+    apply.economy.digital_park_create(w.session, admin, ParkCreate(code="az-park", name="测试园"))
     w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r, "scheme": scheme, "run": run,
                         "station": station, "declared": declared, "building": building}
 
@@ -130,3 +133,15 @@ EXPECTATIONS += [
     Expect("POST", f"{SC}/{{scenario_id}}/transition", OWNER_A, params=_p("scenario_id", "building"),
            body=lambda w: {"status": "built"}, note="(the owner unit reports it built)"),
 ]
+
+EXPECTATIONS += [
+    Expect("GET", f"{P}/parks", ANY_USER),
+    Expect("POST", f"{P}/parks", BUREAU, body=lambda w: {"code": "az-park2", "name": "测试园二"}),
+    Expect("GET", f"{P}/enterprises", ANY_USER),
+    Expect("POST", f"{P}/enterprises", BUREAU, body=lambda w: {
+        "credit_code": _uscc("91500000MA5U1234X"), "name": "测试科技有限公司", "sector": "ai", "size": "small"}),
+]
+
+
+def _uscc(first17: str) -> str:
+    return first17 + credit_code_check_char(first17)

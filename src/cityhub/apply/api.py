@@ -270,3 +270,32 @@ def scenario_transition(session: DbSession, actor: CurrentActor, scenario_id: uu
                         body: schemas.ScenarioTransition) -> Any:
     """Move a scenario on: the bureau accepts it into building and as delivered; the owner reports it built."""
     return apply.scenarios.scenario_transition(session, actor, scenario_id, body.status, body.note)
+
+
+# ---------------------------------------------------------------- digital economy
+
+
+@router.get("/parks", response_model=list[schemas.Park])
+def digital_parks(session: DbSession, actor: CurrentActor) -> Any:
+    """Every digital-economy park with its count of registered enterprises."""
+    return apply.economy.park_list(session, actor)
+
+
+@router.post("/parks", response_model=schemas.Park, status_code=201)
+def digital_park_create(session: DbSession, actor: CurrentActor, body: schemas.ParkCreate) -> Any:
+    """Register a park (the bureau)."""
+    return apply.economy.digital_park_create(session, actor, body)
+
+
+@router.get("/enterprises", response_model=Page[schemas.Enterprise])
+def enterprises(session: DbSession, actor: CurrentActor, page: Paging, park_id: uuid.UUID | None = None,
+                sector: str | None = Query(None, max_length=30)) -> Any:
+    """The enterprise register, filtered by park or sector."""
+    items, total = apply.economy.enterprise_list(session, actor, page, park_id=park_id, sector=sector)
+    return page_response(schemas.Enterprise, items, total, page)
+
+
+@router.post("/enterprises", response_model=schemas.Enterprise, status_code=201)
+def enterprise_create(session: DbSession, actor: CurrentActor, body: schemas.EnterpriseCreate) -> Any:
+    """Register an enterprise by its checked 统一社会信用代码 (the bureau)."""
+    return apply.economy.enterprise_create(session, actor, body)

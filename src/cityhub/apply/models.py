@@ -275,3 +275,28 @@ class ScenarioLink(UUIDPk, Base):
     scenario_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_scenario.id", ondelete="CASCADE"))
     kind: Mapped[ScenarioLinkKind] = mapped_column(status_type(ScenarioLinkKind))
     ref_id: Mapped[uuid.UUID] = mapped_column()
+
+
+# ---------------------------------------------------------------- digital economy (数字经济)
+
+
+class DigitalPark(UUIDPk, Timestamps, Base):
+    """A digital-economy park (两江数字经济产业园, 西永微电园…) and the district it lies in."""
+
+    __tablename__ = "apply_digital_park"
+
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    district_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), default=None)
+
+
+class Enterprise(UUIDPk, Timestamps, Base):
+    """A big-data / intelligence enterprise: its 统一社会信用代码, sector, park and size (counts towards 1,000)."""
+
+    __tablename__ = "apply_enterprise"
+
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sector: Mapped[str] = mapped_column(String(30), index=True)  # reference.SECTORS
+    size: Mapped[str] = mapped_column(String(10))  # reference.SIZES
+    park_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("apply_digital_park.id"), index=True, default=None)

@@ -151,3 +151,13 @@ def scenario_transition(actor: Actor, owner_org_id: uuid.UUID, by_bureau: bool) 
         require(manages(actor), "Only the bureau accepts scenarios")
     else:
         require(may_report(actor, owner_org_id), "Only the owner unit or the bureau moves this scenario on")
+
+
+def digital_park_create(actor: Actor) -> None:
+    """The bureau keeps the digital-economy registers."""
+    require(manages(actor), "Only the bureau keeps the digital-economy registers")
+
+
+def enterprise_create(actor: Actor) -> None:
+    """The bureau registers enterprises."""
+    digital_park_create(actor)

@@ -102,7 +102,7 @@ SEED: tuple[SeedNode, ...] = (
              "个", 10, "computed", "apply.scenarios_future_community", owner="cq-zfcxjw",
              source_text="打造10个未来社区示范样板"),
     SeedNode("apply.enterprises", "apply", "target", "apply", "大数据智能化企业",
-             "Big-data and intelligence enterprises", "家", 1_000, "reported", owner="cq-jxw",
+             "Big-data and intelligence enterprises", "家", 1_000, "computed", "apply.enterprises", owner="cq-jxw",
              source_text="培育大数据智能化企业1000家"),
 )
 
@@ -125,3 +125,13 @@ SCHEMES: tuple[tuple[str, str, str, str, tuple[tuple[str, float, float | None], 
 
 OPERATORS = ("cmcc", "cucc", "ctcc", "cbn")  # 中国移动, 中国联通, 中国电信, 中国广电
 BANDS = ("n1", "n28", "n41", "n78", "n79")  # the 5G NR bands the operators use in Chongqing
+
+# ---------------------------------------------------------------- digital economy
+
+SECTORS = ("big_data", "ai", "ic", "software", "iot", "blockchain", "smart_hardware", "digital_content")
+SIZES = ("large", "medium", "small", "micro")
+PARKS = (  # (code, name, district code)
+    ("ljsz", "两江数字经济产业园", "cq-ljxq"), ("xywdy", "西永微电园", "cq-spb"),
+    ("zgzg", "中国智谷（重庆）科技园", "cq-bn"),
+    ("xtsjg", "仙桃数据谷", "cq-yb"), ("yzqkl", "渝中区块链产业园", "cq-yz"),
+)

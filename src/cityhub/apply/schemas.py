@@ -20,6 +20,7 @@ from cityhub.apply.models import (
     StationStatus,
 )
 from cityhub.kit import labels
+from cityhub.kit.idcodes import credit_code_ok
 from cityhub.kit.schemas import IDSchema, InputModel, ReadModel, Timestamped
 
 labels.register(NodeKind, {NodeKind.PROGRAMME: "Programme", NodeKind.LAYER: "Layer",
@@ -454,3 +455,62 @@ class BatchSummary(BaseModel):
     batch: ScenarioBatch
     by_status: dict[str, int]
     delivered: int
+
+
+# ---------------------------------------------------------------- digital economy
+
+labels.register("apply.sector", {"big_data": "Big data", "ai": "Artificial intelligence", "ic": "Integrated circuits",
+                                 "software": "Software and information services", "iot": "Internet of things",
+                                 "blockchain": "Blockchain", "smart_hardware": "Smart hardware",
+                                 "digital_content": "Digital content"})
+labels.register("apply.size", {"large": "Large enterprise", "medium": "Medium enterprise",
+                               "small": "Small enterprise", "micro": "Micro enterprise"})
+
+
+class ParkCreate(InputModel):
+    """A digital-economy park."""
+
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    name: str = Field(min_length=1, max_length=120)
+    district_org_id: uuid.UUID | None = None
+
+
+class Park(Timestamped):
+    """A park as stored, with how many registered enterprises it hosts."""
+
+    code: str
+    name: str
+    district_org_id: uuid.UUID | None
+    enterprises: int = 0
+
+
+class EnterpriseCreate(InputModel):
+    """A big-data / intelligence enterprise: its 统一社会信用代码 is checked (GB 32100-2015 check character)."""
+
+    credit_code: str = Field(min_length=18, max_length=18)
+    name: str = Field(min_length=1, max_length=200)
+    sector: str = Field(min_length=1, max_length=30)
+    size: str = Field(min_length=1, max_length=10)
+    park_id: uuid.UUID | None = None
+
+    @field_validator("credit_code", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("credit_code")
+    @classmethod
+    def _uscc(cls, v: str) -> str:
+        if not credit_code_ok(v):
+            raise ValueError("not a valid unified social credit code (check character or alphabet)")
+        return v
+
+
+class Enterprise(Timestamped):
+    """An enterprise as stored."""
+
+    credit_code: str
+    name: str
+    sector: str
+    size: str
+    park_id: uuid.UUID | None

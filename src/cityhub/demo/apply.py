@@ -20,14 +20,24 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from cityhub.apply import reference
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import Adjustment, LinkCreate, ReportCreate, RunCreate, ScenarioCreate
+from cityhub.apply.schemas import (
+    Adjustment,
+    EnterpriseCreate,
+    LinkCreate,
+    ParkCreate,
+    ReportCreate,
+    RunCreate,
+    ScenarioCreate,
+)
 from cityhub.compute import service as compute
 from cityhub.core import service as core
 from cityhub.data import service as data
 from cityhub.demo.city import BUREAU_CODE
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
 from cityhub.kit.errors import NotFound
+from cityhub.kit.idcodes import credit_code_check_char
 from cityhub.kit.pagination import PageParams
 
 if TYPE_CHECKING:
@@ -55,6 +65,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     stations = _stations(session, ctx, start, today)
     _links(session, ctx, start)
     scenarios = _scenarios(session, ctx, today.year)
+    enterprises = _economy(session, ctx)
     refreshed = apply.progress_refresh(session, ctx.actor)
     reviewer = core.actor_for_username(session, REVIEWER)
     orgs = {o.id: o.code for o in core.organization_all(session)}
@@ -86,9 +97,10 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     runs = _evaluations(session, ctx, today.year)
     ctx.log(f"demo: apply — {seeded.created} targets loaded, {refreshed.computed} computed from the layers, "
             f"{reports} progress reports ({waiting} waiting for the bureau's review), {stations} 5G base stations, "
-            f"{scenarios} application scenarios, {runs} evaluation runs")
+            f"{scenarios} application scenarios, {enterprises} enterprises, {runs} evaluation runs")
     return {"targets_created": seeded.created, "computed": refreshed.computed, "reports": reports,
-            "waiting_review": waiting, "stations": stations, "scenarios": scenarios, "evaluation_runs": runs}
+            "waiting_review": waiting, "stations": stations, "scenarios": scenarios, "enterprises": enterprises,
+            "evaluation_runs": runs}
 
 
 STATIONS = 14_000  # in the register; most in service — the plan asks 30,000 new ones by the deadline
@@ -218,3 +230,32 @@ def _scenarios(session: Session, ctx: DemoContext, year: int) -> int:
             sc.scenario_transition(session, staff if step == "built" else ctx.actor, s.id, step)
         n += 1
     return n
+
+
+ENTERPRISES = 640  # registered so far; the plan asks 1,000
+_PREFIXES = ("重庆", "渝", "两江", "西永", "仙桃", "智谷", "山城", "巴渝")
+_WORDS = ("数联", "智算", "云图", "芯创", "链信", "物感", "视界", "数智", "星河", "天元", "博睿", "慧通")
+
+
+def _economy(session: Session, ctx: DemoContext) -> int:
+    """The plan's parks and the enterprises registered in them (skipped when any enterprise exists)."""
+    ec = apply.economy
+    if ec.enterprise_count(session):
+        return 0
+    orgs = {o.code: o.id for o in core.organization_all(session)}
+    have = {p.code for p in ec.park_list(session, ctx.actor)}
+    for code, name, district in reference.PARKS:
+        if code not in have:
+            ec.digital_park_create(session, ctx.actor, ParkCreate(code=code, name=name,
+                                                                  district_org_id=orgs.get(district)))
+    parks = [p.id for p in ec.park_list(session, ctx.actor)]
+    for i in range(ENTERPRISES):
+        first17 = f"91500000MA{i + 1:07d}"
+        sector = ctx.rng.choice(reference.SECTORS)
+        ec.enterprise_create(session, ctx.actor, EnterpriseCreate(
+            credit_code=first17 + credit_code_check_char(first17),
+            name=f"{_PREFIXES[i % 8]}{_WORDS[(i // 8) % 12]}{i // 96 + 1 if i >= 96 else ''}"
+                 f"{labels.label(sector, 'apply.sector', 'zh_CN')}有限公司",
+            sector=sector, size=ctx.rng.choice(("large", "medium", "small", "small", "micro", "micro")),
+            park_id=ctx.rng.choice(parks) if parks and ctx.rng.random() < 0.8 else None))
+    return ENTERPRISES

@@ -22,6 +22,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
+from cityhub.apply.economy import service as economy
 from cityhub.apply.models import ScenarioBatch
 from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.stations import service as stations
@@ -116,6 +117,8 @@ SOURCES: dict[str, Source] = {s.key: s for s in (
            _scenarios(ScenarioBatch.DATA_CHANNEL)),
     Source("apply.scenarios_future_community", "apply", "Future-community samples built", "",
            _scenarios(ScenarioBatch.FUTURE_COMMUNITY)),
+    Source("apply.enterprises", "apply", "Big-data and intelligence enterprises registered", "",
+           lambda s: float(economy.enterprise_count(s))),
 )}
 
 # the pages name a target's source in words: {{ t.source_key|label('apply.progress_source') }}

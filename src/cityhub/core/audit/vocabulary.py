@@ -142,6 +142,8 @@ _PHRASES = {
     "network_link_create": "registered network link",
     "scenario_create": "declared application scenario",
     "scenario_transition": "moved on application scenario",
+    "digital_park_create": "registered digital-economy park",
+    "enterprise_create": "registered enterprise",
 }
 # where the target does not simply follow the phrase (or is the actor themself)
 _PLACED = {
@@ -201,6 +203,8 @@ labels.register(TARGET, {
     "apply_base_station": "5G base station",
     "apply_network_link": "Network link",
     "apply_scenario": "Application scenario",
+    "apply_digital_park": "Digital-economy park",
+    "apply_enterprise": "Enterprise",
 })
 
 labels.register(FIELD, {
