@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from cityhub.apply import reference
 from cityhub.apply import service as apply
 from cityhub.apply.schemas import (
     Adjustment,
@@ -244,14 +243,14 @@ def _economy(session: Session, ctx: DemoContext) -> int:
         return 0
     orgs = {o.code: o.id for o in core.organization_all(session)}
     have = {p.code for p in ec.park_list(session, ctx.actor)}
-    for code, name, district in reference.PARKS:
+    for code, name, district in apply.economy.PARKS:
         if code not in have:
             ec.digital_park_create(session, ctx.actor, ParkCreate(code=code, name=name,
                                                                   district_org_id=orgs.get(district)))
     parks = [p.id for p in ec.park_list(session, ctx.actor)]
     for i in range(ENTERPRISES):
         first17 = f"91500000MA{i + 1:07d}"
-        sector = ctx.rng.choice(reference.SECTORS)
+        sector = ctx.rng.choice(apply.economy.SECTORS)
         ec.enterprise_create(session, ctx.actor, EnterpriseCreate(
             credit_code=first17 + credit_code_check_char(first17),
             name=f"{_PREFIXES[i % 8]}{_WORDS[(i // 8) % 12]}{i // 96 + 1 if i >= 96 else ''}"

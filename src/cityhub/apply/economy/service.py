@@ -23,6 +23,8 @@ from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
 
 DISTRICT_KINDS = ("district", "county", "new_area")
+PARKS = reference.PARKS  # the plan's parks (code, name, district code), loaded by the demo
+SECTORS = reference.SECTORS
 
 
 def park_list(session: Session, actor: Actor) -> list[Park]:
