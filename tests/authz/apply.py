@@ -17,8 +17,10 @@ from cityhub.apply.schemas import (
     StationCreate,
     TargetCreate,
 )
+from cityhub.compute import service as compute
 from cityhub.kit.idcodes import credit_code_check_char
 from tests.authz import ANY_USER, Expect, roles
+from tests.compute.helpers import component_data
 
 P = "/api/v1/apply"
 BUREAU = roles("platform_admin")
@@ -51,6 +53,12 @@ def prepare(w: Any) -> None:
     apply.economy.digital_park_create(w.session, admin, ParkCreate(code="az-park", name="测试园"))
     w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r, "scheme": scheme, "run": run,
                         "station": station, "declared": declared, "building": building}
+
+
+def prepare_refs(w: Any) -> None:
+    """Unit B's draft component (invisible to unit A) for the scenario's component swap."""
+    w.extra["apply_b_component"] = compute.component_create(w.session, w.actors["org_member_b"],
+                                                            component_data(w, "az-b-scn", org="dept_b"))
 
 
 def _p(param: str, name: str) -> Any:
@@ -125,7 +133,11 @@ EXPECTATIONS += [
     Expect("GET", SC, ANY_USER),
     Expect("GET", f"{SC}/summary", ANY_USER),
     Expect("POST", SC, OWNER_A, body=lambda w: {"name": "az-新场景", "batch": "livelihood", "year": 2026,
-                                                "owner_org_id": str(w.orgs["dept_a"].id)}),
+                                                "owner_org_id": str(w.orgs["dept_a"].id)},
+           refs={"owner_org_id": lambda w: w.orgs["dept_b"].id,
+                 "district_org_id": "a scenario names any district of the city it is built in",
+                 "component_ids": lambda w: [w.extra["apply_b_component"].id],
+                 "entry_ids": lambda w: [w.extra["d_b_draft"].id]}),
     Expect("GET", f"{SC}/{{scenario_id}}", ANY_USER, params=_p("scenario_id", "declared")),
     # accepting a declaration is the bureau's; reporting a scenario built is its owner unit's (or the bureau's)
     Expect("POST", f"{SC}/{{scenario_id}}/transition", BUREAU, params=_p("scenario_id", "declared"),
@@ -136,10 +148,12 @@ EXPECTATIONS += [
 
 EXPECTATIONS += [
     Expect("GET", f"{P}/parks", ANY_USER),
-    Expect("POST", f"{P}/parks", BUREAU, body=lambda w: {"code": "az-park2", "name": "测试园二"}),
+    Expect("POST", f"{P}/parks", BUREAU, body=lambda w: {"code": "az-park2", "name": "测试园二"},
+           refs={"district_org_id": "the bureau's register names any district of the city"}),
     Expect("GET", f"{P}/enterprises", ANY_USER),
     Expect("POST", f"{P}/enterprises", BUREAU, body=lambda w: {
-        "credit_code": _uscc("91500000MA5U1234X"), "name": "测试科技有限公司", "sector": "ai", "size": "small"}),
+        "credit_code": _uscc("91500000MA5U1234X"), "name": "测试科技有限公司", "sector": "ai", "size": "small"},
+           refs={"park_id": "parks are the city's register, not a unit's: any park is legitimate"}),
 ]
 
 
