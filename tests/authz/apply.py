@@ -7,8 +7,20 @@ from datetime import date
 from typing import Any
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import IndicatorSpec, ReportCreate, RunCreate, SchemeCreate, StationCreate, TargetCreate
+from cityhub.apply.schemas import (
+    IndicatorSpec,
+    ParkCreate,
+    ReportCreate,
+    RunCreate,
+    ScenarioCreate,
+    SchemeCreate,
+    StationCreate,
+    TargetCreate,
+)
+from cityhub.compute import service as compute
+from cityhub.kit.idcodes import credit_code_check_char
 from tests.authz import ANY_USER, Expect, roles
+from tests.compute.helpers import component_data
 
 P = "/api/v1/apply"
 BUREAU = roles("platform_admin")
@@ -33,8 +45,20 @@ def prepare(w: Any) -> None:
     run = apply.evaluation.evaluation_run_compute(w.session, admin, RunCreate(scheme_id=scheme.id, year=2026))
     station = apply.stations.base_station_create(w.session, admin, StationCreate(
         carrier="cmcc", site_code="AZ-1", district_org_id=w.orgs["district"].id, band="n41"))
+    declared = apply.scenarios.scenario_create(w.session, w.actors["org_member_a"], ScenarioCreate(
+        name="az-场景", batch="smart_city", year=2026, owner_org_id=w.orgs["dept_a"].id))
+    building = apply.scenarios.scenario_create(w.session, w.actors["org_member_a"], ScenarioCreate(
+        name="az-在建", batch="5g", year=2026, owner_org_id=w.orgs["dept_a"].id))
+    apply.scenarios.scenario_transition(w.session, admin, building.id, "building")
+    apply.economy.digital_park_create(w.session, admin, ParkCreate(code="az-park", name="测试园"))
     w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r, "scheme": scheme, "run": run,
-                        "station": station}
+                        "station": station, "declared": declared, "building": building}
+
+
+def prepare_refs(w: Any) -> None:
+    """Unit B's draft component (invisible to unit A) for the scenario's component swap."""
+    w.extra["apply_b_component"] = compute.component_create(w.session, w.actors["org_member_b"],
+                                                            component_data(w, "az-b-scn", org="dept_b"))
 
 
 def _p(param: str, name: str) -> Any:
@@ -103,3 +127,35 @@ EXPECTATIONS += [
         "name": "az-link", "kind": "interconnect", "endpoint_a": "重庆", "endpoint_b": "国家直联点",
         "capacity_gbps": 10}),
 ]
+
+SC = f"{P}/scenarios"
+EXPECTATIONS += [
+    Expect("GET", SC, ANY_USER),
+    Expect("GET", f"{SC}/summary", ANY_USER),
+    Expect("POST", SC, OWNER_A, body=lambda w: {"name": "az-新场景", "batch": "livelihood", "year": 2026,
+                                                "owner_org_id": str(w.orgs["dept_a"].id)},
+           refs={"owner_org_id": lambda w: w.orgs["dept_b"].id,
+                 "district_org_id": "a scenario names any district of the city it is built in",
+                 "component_ids": lambda w: [w.extra["apply_b_component"].id],
+                 "entry_ids": lambda w: [w.extra["d_b_draft"].id]}),
+    Expect("GET", f"{SC}/{{scenario_id}}", ANY_USER, params=_p("scenario_id", "declared")),
+    # accepting a declaration is the bureau's; reporting a scenario built is its owner unit's (or the bureau's)
+    Expect("POST", f"{SC}/{{scenario_id}}/transition", BUREAU, params=_p("scenario_id", "declared"),
+           body=lambda w: {"status": "building"}),
+    Expect("POST", f"{SC}/{{scenario_id}}/transition", OWNER_A, params=_p("scenario_id", "building"),
+           body=lambda w: {"status": "built"}, note="(the owner unit reports it built)"),
+]
+
+EXPECTATIONS += [
+    Expect("GET", f"{P}/parks", ANY_USER),
+    Expect("POST", f"{P}/parks", BUREAU, body=lambda w: {"code": "az-park2", "name": "测试园二"},
+           refs={"district_org_id": "the bureau's register names any district of the city"}),
+    Expect("GET", f"{P}/enterprises", ANY_USER),
+    Expect("POST", f"{P}/enterprises", BUREAU, body=lambda w: {
+        "credit_code": _uscc("91500000MA5U1234X"), "name": "测试科技有限公司", "sector": "ai", "size": "small"},
+           refs={"park_id": "parks are the city's register, not a unit's: any park is legitimate"}),
+]
+
+
+def _uscc(first17: str) -> str:
+    return first17 + credit_code_check_char(first17)

@@ -229,3 +229,73 @@ def network_links(session: DbSession, actor: CurrentActor) -> Any:
 def network_link_create(session: DbSession, actor: CurrentActor, body: schemas.LinkCreate) -> Any:
     """Register a link (the bureau)."""
     return apply.stations.network_link_create(session, actor, body)
+
+
+# ---------------------------------------------------------------- application scenarios
+
+
+@router.get("/scenarios", response_model=Page[schemas.Scenario])
+def scenarios(session: DbSession, actor: CurrentActor, page: Paging,
+              batch: str | None = Query(None, pattern="^(smart_city|livelihood|5g|data_channel|future_community)$"),
+              status: str | None = Query(None, pattern="^(declared|building|built|accepted)$"),
+              owner_org_id: uuid.UUID | None = None, component_id: uuid.UUID | None = None,
+              entry_id: uuid.UUID | None = None) -> Any:
+    """The register, filtered by batch, status, owner, or a component / catalog entry it uses."""
+    items, total = apply.scenarios.scenario_list(session, actor, page, batch=batch, status=status,
+                                                 owner_org_id=owner_org_id, component_id=component_id,
+                                                 entry_id=entry_id)
+    return page_response(schemas.Scenario, items, total, page)
+
+
+@router.post("/scenarios", response_model=schemas.Scenario, status_code=201)
+def scenario_create(session: DbSession, actor: CurrentActor, body: schemas.ScenarioCreate) -> Any:
+    """Declare a scenario of one's unit (the unit's staff, or the bureau)."""
+    return apply.scenarios.scenario_create(session, actor, body)
+
+
+@router.get("/scenarios/summary", response_model=list[schemas.BatchSummary])
+def scenario_summary(session: DbSession, actor: CurrentActor) -> Any:
+    """Every batch: scenarios per status and how many are delivered (built or accepted)."""
+    return apply.scenarios.summary(session, actor)
+
+
+@router.get("/scenarios/{scenario_id}", response_model=schemas.Scenario)
+def scenario_get(session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID) -> Any:
+    """One scenario with the components and catalog entries it uses."""
+    return apply.scenarios.scenario_get(session, actor, scenario_id)
+
+
+@router.post("/scenarios/{scenario_id}/transition", response_model=schemas.Scenario)
+def scenario_transition(session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID,
+                        body: schemas.ScenarioTransition) -> Any:
+    """Move a scenario on: the bureau accepts it into building and as delivered; the owner reports it built."""
+    return apply.scenarios.scenario_transition(session, actor, scenario_id, body.status, body.note)
+
+
+# ---------------------------------------------------------------- digital economy
+
+
+@router.get("/parks", response_model=list[schemas.Park])
+def digital_parks(session: DbSession, actor: CurrentActor) -> Any:
+    """Every digital-economy park with its count of registered enterprises."""
+    return apply.economy.park_list(session, actor)
+
+
+@router.post("/parks", response_model=schemas.Park, status_code=201)
+def digital_park_create(session: DbSession, actor: CurrentActor, body: schemas.ParkCreate) -> Any:
+    """Register a park (the bureau)."""
+    return apply.economy.digital_park_create(session, actor, body)
+
+
+@router.get("/enterprises", response_model=Page[schemas.Enterprise])
+def enterprises(session: DbSession, actor: CurrentActor, page: Paging, park_id: uuid.UUID | None = None,
+                sector: str | None = Query(None, max_length=30)) -> Any:
+    """The enterprise register, filtered by park or sector."""
+    items, total = apply.economy.enterprise_list(session, actor, page, park_id=park_id, sector=sector)
+    return page_response(schemas.Enterprise, items, total, page)
+
+
+@router.post("/enterprises", response_model=schemas.Enterprise, status_code=201)
+def enterprise_create(session: DbSession, actor: CurrentActor, body: schemas.EnterpriseCreate) -> Any:
+    """Register an enterprise by its checked 统一社会信用代码 (the bureau)."""
+    return apply.economy.enterprise_create(session, actor, body)

@@ -213,3 +213,90 @@ class NetworkLink(UUIDPk, Timestamps, Base):
     capacity_gbps: Mapped[float] = mapped_column(Float)
     status: Mapped[StationStatus] = mapped_column(status_type(StationStatus), default=StationStatus.PLANNED)
     commissioned_on: Mapped[date | None] = mapped_column(Date, default=None)
+
+
+# ---------------------------------------------------------------- application scenarios (应用场景)
+
+
+class ScenarioBatch(StrEnum):
+    """The plan's batches of application scenarios; each feeds the target of the same name."""
+
+    SMART_CITY = "smart_city"  # 智慧城市
+    LIVELIHOOD = "livelihood"  # 小切口大民生
+    G5 = "5g"  # 5G
+    DATA_CHANNEL = "data_channel"  # 中新数据通道
+    FUTURE_COMMUNITY = "future_community"  # 未来社区
+
+
+class ScenarioStatus(StrEnum):
+    """A scenario's life (the transition table is FLOW in `apply/scenarios/service.py`).
+
+    Declared by its unit (申报), accepted into building by the bureau (建设中), built by the unit (已建成),
+    accepted as delivered by the bureau (已验收). Built and accepted scenarios count towards the batch's target.
+    """
+
+    DECLARED = "declared"
+    BUILDING = "building"
+    BUILT = "built"
+    ACCEPTED = "accepted"
+
+
+class Scenario(UUIDPk, Timestamps, Base):
+    """An application scenario: its batch, year, owner unit, district and state in the programme."""
+
+    __tablename__ = "apply_scenario"
+    __table_args__ = (UniqueConstraint("batch", "name", name="uq_apply_scenario_batch_name"),)
+
+    name: Mapped[str] = mapped_column(String(200))
+    batch: Mapped[ScenarioBatch] = mapped_column(status_type(ScenarioBatch), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    owner_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    district_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), default=None)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[ScenarioStatus] = mapped_column(status_type(ScenarioStatus), default=ScenarioStatus.DECLARED,
+                                                   index=True)
+    proposed_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+class ScenarioLinkKind(StrEnum):
+    """What in the platform a scenario uses."""
+
+    COMPONENT = "component"  # a capability component (算)
+    CATALOG_ENTRY = "catalog_entry"  # a data catalog entry (数)
+
+
+class ScenarioLink(UUIDPk, Base):
+    """A scenario's use of a capability component or a catalog entry ("which scenarios depend on this?")."""
+
+    __tablename__ = "apply_scenario_link"
+    __table_args__ = (UniqueConstraint("scenario_id", "kind", "ref_id", name="uq_apply_scenario_link"),
+                      Index("ix_apply_scenario_link_kind_ref", "kind", "ref_id"))
+
+    scenario_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_scenario.id", ondelete="CASCADE"))
+    kind: Mapped[ScenarioLinkKind] = mapped_column(status_type(ScenarioLinkKind))
+    ref_id: Mapped[uuid.UUID] = mapped_column()
+
+
+# ---------------------------------------------------------------- digital economy (数字经济)
+
+
+class DigitalPark(UUIDPk, Timestamps, Base):
+    """A digital-economy park (两江数字经济产业园, 西永微电园…) and the district it lies in."""
+
+    __tablename__ = "apply_digital_park"
+
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    district_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), default=None)
+
+
+class Enterprise(UUIDPk, Timestamps, Base):
+    """A big-data / intelligence enterprise: its 统一社会信用代码, sector, park and size (counts towards 1,000)."""
+
+    __tablename__ = "apply_enterprise"
+
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sector: Mapped[str] = mapped_column(String(30), index=True)  # reference.SECTORS
+    size: Mapped[str] = mapped_column(String(10))  # reference.SIZES
+    park_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("apply_digital_park.id"), index=True, default=None)

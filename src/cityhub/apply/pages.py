@@ -41,6 +41,7 @@ register_nav(
     NavItem("apply", "Progress review", "/apply/review", order=20, permissions=(P.APPLY_REVIEW,)),
     NavItem("apply", "Annual evaluation", "/apply/evaluation", order=30, permissions=(P.APPLY_READ,)),
     NavItem("apply", "Network infrastructure", "/apply/stations", order=40, permissions=(P.APPLY_READ,)),
+    NavItem("apply", "Application scenarios", "/apply/scenarios", order=50, permissions=(P.APPLY_READ,)),
 )
 Csrf = Annotated[str, Form(max_length=100)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -295,3 +296,57 @@ def link_create(request: Request, session: DbSession, actor: CurrentActor, csrf_
             "capacity_gbps": _number(capacity_gbps, "capacity_gbps"), "status": status,
             "commissioned_on": commissioned_on}))
     return done.redirect("/apply/stations#links")
+
+
+# ---------------------------------------------------------------- application scenarios
+
+SCENARIO_TONES = {"declared": "", "building": "warn", "built": "ok", "accepted": "ok"}
+
+
+@router.get("/scenarios")
+def scenarios(request: Request, session: DbSession, actor: CurrentActor,
+              batch: str | None = Query(None, pattern="^(smart_city|livelihood|5g|data_channel|future_community)$"),
+              offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """The register by batch with a bar chart of each batch's scenarios per status, and the declaration form."""
+    page = PageParams(limit=100, offset=offset)
+    items, total = apply.scenarios.scenario_list(session, actor, page, batch=batch)
+    summary = apply.scenarios.summary(session, actor)
+    orgs = core.organization_all(session)
+    names = {o.id: o.name for o in orgs}
+    units = [o for o in orgs if policies.may_report(actor, o.id)]
+    flow = apply.scenarios.FLOW
+    moves = {s.id: [(to, bureau) for to, bureau in flow[s.status].items()
+                    if (policies.manages(actor) if bureau else policies.may_report(actor, s.owner_org_id))]
+             for s in items}
+    statuses = list(apply.scenarios.FLOW)
+    return render(request, "apply/scenarios.html", {
+        "items": items, "total": total, "page": page, "batch": batch, "summary": summary, "names": names,
+        "units": units, "districts": [o for o in orgs if o.kind in apply.scenarios.DISTRICT_KINDS],
+        "moves": moves, "tones": SCENARIO_TONES, "year": clock.now().year,
+        "chart": {"batches": [labels.label(b.batch) for b in summary],
+                  "series": [{"name": labels.label(st),
+                              "data": [b.by_status[st] for b in summary]} for st in statuses]}})
+
+
+@router.post("/scenarios")
+def scenario_create(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                    name: Annotated[str, Form(max_length=200)], batch: Annotated[str, Form(max_length=20)],
+                    year: Annotated[str, Form(max_length=10)], owner_org_id: Annotated[str, Form(max_length=40)],
+                    district_org_id: Annotated[str, Form(max_length=40)] = "",
+                    summary: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    """A unit's staff declare a scenario of their unit."""
+    keep = {"name": name, "batch": batch, "year": year, "summary": summary}
+    with form_action(request, session, csrf_token, _("Scenario declared"), keep=keep) as done:
+        apply.scenarios.scenario_create(session, actor, schemas.ScenarioCreate.model_validate({
+            "name": name, "batch": batch, "year": _number(year, "year"), "owner_org_id": owner_org_id,
+            "district_org_id": district_org_id or None, "summary": summary}))
+    return done.redirect("/apply/scenarios")
+
+
+@router.post("/scenarios/{scenario_id}/transition")
+def scenario_transition(request: Request, session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID,
+                        csrf_token: Csrf, status: Annotated[str, Form(max_length=20)]) -> Response:
+    """Move a scenario on (the transition table says who may)."""
+    with form_action(request, session, csrf_token, _("Scenario status changed")) as done:
+        apply.scenarios.scenario_transition(session, actor, scenario_id, status)
+    return done.redirect("/apply/scenarios")

@@ -135,3 +135,29 @@ def base_station_import(actor: Actor) -> None:
 def network_link_create(actor: Actor) -> None:
     """The bureau registers backbone and interconnect links."""
     base_station_create(actor)
+
+
+# ---------------------------------------------------------------- application scenarios
+
+
+def scenario_create(actor: Actor, owner_org_id: uuid.UUID) -> None:
+    """A unit's staff declare the unit's scenarios (the bureau may declare for any unit)."""
+    require(may_report(actor, owner_org_id), "Only the owner unit's staff declare its scenarios")
+
+
+def scenario_transition(actor: Actor, owner_org_id: uuid.UUID, by_bureau: bool) -> None:
+    """The transition table names who moves a scenario: the bureau, or the owner unit (and the bureau)."""
+    if by_bureau:
+        require(manages(actor), "Only the bureau accepts scenarios")
+    else:
+        require(may_report(actor, owner_org_id), "Only the owner unit or the bureau moves this scenario on")
+
+
+def digital_park_create(actor: Actor) -> None:
+    """The bureau keeps the digital-economy registers."""
+    require(manages(actor), "Only the bureau keeps the digital-economy registers")
+
+
+def enterprise_create(actor: Actor) -> None:
+    """The bureau registers enterprises."""
+    digital_park_create(actor)

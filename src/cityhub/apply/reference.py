@@ -89,18 +89,20 @@ SEED: tuple[SeedNode, ...] = (
              source_text="上线200个以上共性技术和业务协同能力组件"),
     SeedNode("apply", P, "layer", "apply", "用：应用场景", "Apply: application scenarios"),
     SeedNode("apply.smart_city", "apply", "target", "apply", "智慧城市应用场景", "Smart-city scenarios", "个", 10,
-             "reported", source_text="打造10个智慧城市应用场景"),
+             "computed", "apply.scenarios_smart_city", source_text="打造10个智慧城市应用场景"),
     SeedNode("apply.livelihood", "apply", "target", "apply", "小切口大民生应用场景",
-             "Small-entry livelihood scenarios", "个", 10, "reported",
+             "Small-entry livelihood scenarios", "个", 10, "computed", "apply.scenarios_livelihood",
              source_text="打造10个“小切口、大民生”应用场景"),
-    SeedNode("apply.5g", "apply", "target", "apply", "5G应用场景", "5G scenarios", "个", 10, "reported",
-             owner="cq-jxw", source_text="打造10个5G应用示范场景"),
+    SeedNode("apply.5g", "apply", "target", "apply", "5G应用场景", "5G scenarios", "个", 10, "computed",
+             "apply.scenarios_5g", owner="cq-jxw", source_text="打造10个5G应用示范场景"),
     SeedNode("apply.data_channel", "apply", "target", "apply", "中新数据通道应用场景", "Data-channel scenarios", "个",
-             10, "reported", owner="cq-sww", source_text="打造10个中新国际数据通道应用场景"),
+             10, "computed", "apply.scenarios_data_channel", owner="cq-sww",
+             source_text="打造10个中新国际数据通道应用场景"),
     SeedNode("apply.future_community", "apply", "target", "apply", "未来社区示范样板", "Future-community samples",
-             "个", 10, "reported", owner="cq-zfcxjw", source_text="打造10个未来社区示范样板"),
+             "个", 10, "computed", "apply.scenarios_future_community", owner="cq-zfcxjw",
+             source_text="打造10个未来社区示范样板"),
     SeedNode("apply.enterprises", "apply", "target", "apply", "大数据智能化企业",
-             "Big-data and intelligence enterprises", "家", 1_000, "reported", owner="cq-jxw",
+             "Big-data and intelligence enterprises", "家", 1_000, "computed", "apply.enterprises", owner="cq-jxw",
              source_text="培育大数据智能化企业1000家"),
 )
 
@@ -123,3 +125,13 @@ SCHEMES: tuple[tuple[str, str, str, str, tuple[tuple[str, float, float | None], 
 
 CARRIERS = ("cmcc", "cucc", "ctcc", "cbn")  # 中国移动, 中国联通, 中国电信, 中国广电
 BANDS = ("n1", "n28", "n41", "n78", "n79")  # the 5G NR bands the operators use in Chongqing
+
+# ---------------------------------------------------------------- digital economy
+
+SECTORS = ("big_data", "ai", "ic", "software", "iot", "blockchain", "smart_hardware", "digital_content")
+SIZES = ("large", "medium", "small", "micro")
+PARKS = (  # (code, name, district code)
+    ("ljsz", "两江数字经济产业园", "cq-ljxq"), ("xywdy", "西永微电园", "cq-spb"),
+    ("zgzg", "中国智谷（重庆）科技园", "cq-bn"),
+    ("xtsjg", "仙桃数据谷", "cq-yb"), ("yzqkl", "渝中区块链产业园", "cq-yz"),
+)

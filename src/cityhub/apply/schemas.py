@@ -8,8 +8,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from cityhub.apply.models import EvalStatus, LinkKind, Method, NodeKind, OrgType, ReportStatus, StationStatus
+from cityhub.apply.models import (
+    EvalStatus,
+    LinkKind,
+    Method,
+    NodeKind,
+    OrgType,
+    ReportStatus,
+    ScenarioBatch,
+    ScenarioStatus,
+    StationStatus,
+)
 from cityhub.kit import labels
+from cityhub.kit.idcodes import credit_code_ok
 from cityhub.kit.schemas import IDSchema, InputModel, ReadModel, Timestamped
 
 labels.register(NodeKind, {NodeKind.PROGRAMME: "Programme", NodeKind.LAYER: "Layer",
@@ -392,3 +403,114 @@ class Link(Timestamped):
     capacity_gbps: float
     status: StationStatus
     commissioned_on: date | None
+
+
+# ---------------------------------------------------------------- application scenarios
+
+labels.register(ScenarioBatch, {ScenarioBatch.SMART_CITY: "Smart city", ScenarioBatch.LIVELIHOOD:
+                                "Small entry, big livelihood", ScenarioBatch.G5: "5G",
+                                ScenarioBatch.DATA_CHANNEL: "Data channel",
+                                ScenarioBatch.FUTURE_COMMUNITY: "Future community"})
+labels.register(ScenarioStatus, {ScenarioStatus.DECLARED: "Declared", ScenarioStatus.BUILDING: "Under construction",
+                                 ScenarioStatus.BUILT: "Built", ScenarioStatus.ACCEPTED: "Accepted as delivered"})
+
+
+class ScenarioCreate(InputModel):
+    """A unit's proposal of a scenario (it starts declared), with what in the platform it uses."""
+
+    name: str = Field(min_length=1, max_length=200)
+    batch: ScenarioBatch
+    year: int = Field(ge=2015, le=2100)
+    owner_org_id: uuid.UUID
+    district_org_id: uuid.UUID | None = None
+    summary: str = Field("", max_length=4000)
+    component_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    entry_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+
+
+class ScenarioTransition(InputModel):
+    """Move a scenario to its next state (the transition table says who may)."""
+
+    status: ScenarioStatus
+    note: str = Field("", max_length=2000)
+
+
+class Scenario(Timestamped):
+    """A scenario as stored, with the ids of the components and catalog entries it uses."""
+
+    name: str
+    batch: ScenarioBatch
+    year: int
+    owner_org_id: uuid.UUID
+    district_org_id: uuid.UUID | None
+    summary: str
+    status: ScenarioStatus
+    component_ids: list[uuid.UUID] = Field(default_factory=list)
+    entry_ids: list[uuid.UUID] = Field(default_factory=list)
+
+
+class BatchSummary(BaseModel):
+    """One batch: scenarios per status and how many count towards its target (built or accepted)."""
+
+    batch: ScenarioBatch
+    by_status: dict[str, int]
+    delivered: int
+
+
+# ---------------------------------------------------------------- digital economy
+
+labels.register("apply.sector", {"big_data": "Big data", "ai": "Artificial intelligence", "ic": "Integrated circuits",
+                                 "software": "Software and information services", "iot": "Internet of things",
+                                 "blockchain": "Blockchain", "smart_hardware": "Smart hardware",
+                                 "digital_content": "Digital content"})
+labels.register("apply.size", {"large": "Large enterprise", "medium": "Medium enterprise",
+                               "small": "Small enterprise", "micro": "Micro enterprise"})
+
+
+class ParkCreate(InputModel):
+    """A digital-economy park."""
+
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    name: str = Field(min_length=1, max_length=120)
+    district_org_id: uuid.UUID | None = None
+
+
+class Park(Timestamped):
+    """A park as stored, with how many registered enterprises it hosts."""
+
+    code: str
+    name: str
+    district_org_id: uuid.UUID | None
+    enterprises: int = 0
+
+
+class EnterpriseCreate(InputModel):
+    """A big-data / intelligence enterprise: its 统一社会信用代码 is checked (GB 32100-2015 check character)."""
+
+    credit_code: str = Field(min_length=18, max_length=18)
+    name: str = Field(min_length=1, max_length=200)
+    sector: str = Field(min_length=1, max_length=30)
+    size: str = Field(min_length=1, max_length=10)
+    park_id: uuid.UUID | None = None
+
+    @field_validator("credit_code", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("credit_code")
+    @classmethod
+    def _uscc(cls, v: str) -> str:
+        if not credit_code_ok(v):
+            raise ValueError("not a valid unified social credit code (check character or alphabet)")
+        return v
+
+
+class Enterprise(Timestamped):
+    """An enterprise as stored."""
+
+    credit_code: str
+    name: str
+    sector: str
+    size: str
+    park_id: uuid.UUID | None

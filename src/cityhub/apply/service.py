@@ -18,9 +18,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, reference
+from cityhub.apply.economy import service as economy
 from cityhub.apply.evaluation import service as evaluation
 from cityhub.apply.models import Method, NodeKind, ProgressReport, ReportStatus, Target, TargetValue
 from cityhub.apply.progress import service as progress
+from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.schemas import Progress, RefreshResult, ReportCreate, SeedResult, TargetCreate, TargetUpdate
 from cityhub.apply.schemas import Target as TargetRead
 from cityhub.apply.stations import service as stations
@@ -34,7 +36,7 @@ from cityhub.kit.refs import reference as ref
 
 log = logging.getLogger(__name__)
 SOURCES = progress.SOURCES
-__all__ = ["evaluation", "stations"]  # the capabilities, reached as apply.evaluation.… and apply.stations.…
+__all__ = ["economy", "evaluation", "scenarios", "stations"]  # the capabilities, reached as apply.evaluation.… etc.
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),

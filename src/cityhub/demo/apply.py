@@ -6,6 +6,8 @@ from the layers the earlier steps built; each reported target gets quarterly rep
 link as evidence, approved by the bureau's reviewer (the latest two left waiting in the review queue). Idempotent:
 a target that already has reports is skipped.
 
+The scenario register gets each batch's scenarios, declared by their unit's staff and moved on by the bureau
+(accepted into building, built, accepted as delivered), so the scenario targets read a real count.
 The 5G register gets the operators' returns (through the CSV import), and the annual evaluation its default
 schemes with last year's runs frozen and this year's in draft, each unit assessed by the bureau.
 """
@@ -19,10 +21,22 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import Adjustment, LinkCreate, ReportCreate, RunCreate
+from cityhub.apply.schemas import (
+    Adjustment,
+    EnterpriseCreate,
+    LinkCreate,
+    ParkCreate,
+    ReportCreate,
+    RunCreate,
+    ScenarioCreate,
+)
+from cityhub.compute import service as compute
 from cityhub.core import service as core
+from cityhub.data import service as data
 from cityhub.demo.city import BUREAU_CODE
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
+from cityhub.kit.errors import NotFound
+from cityhub.kit.idcodes import credit_code_check_char
 from cityhub.kit.pagination import PageParams
 
 if TYPE_CHECKING:
@@ -49,6 +63,8 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     seeded = apply.programme_seed(session, ctx.actor, start, deadline)
     stations = _stations(session, ctx, start, today)
     _links(session, ctx, start)
+    scenarios = _scenarios(session, ctx, today.year)
+    enterprises = _economy(session, ctx)
     refreshed = apply.progress_refresh(session, ctx.actor)
     reviewer = core.actor_for_username(session, REVIEWER)
     orgs = {o.id: o.code for o in core.organization_all(session)}
@@ -80,9 +96,10 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     runs = _evaluations(session, ctx, today.year)
     ctx.log(f"demo: apply — {seeded.created} targets loaded, {refreshed.computed} computed from the layers, "
             f"{reports} progress reports ({waiting} waiting for the bureau's review), {stations} 5G base stations, "
-            f"{runs} evaluation runs")
+            f"{scenarios} application scenarios, {enterprises} enterprises, {runs} evaluation runs")
     return {"targets_created": seeded.created, "computed": refreshed.computed, "reports": reports,
-            "waiting_review": waiting, "stations": stations, "evaluation_runs": runs}
+            "waiting_review": waiting, "stations": stations, "scenarios": scenarios, "enterprises": enterprises,
+            "evaluation_runs": runs}
 
 
 STATIONS = 14_000  # in the register; most in service — the plan asks 30,000 new ones by the deadline
@@ -157,3 +174,87 @@ def _evaluations(session: Session, ctx: DemoContext, year: int) -> int:
                 ev.evaluation_run_freeze(session, ctx.actor, run.id)
             runs += 1
     return runs
+
+
+# (batch, name, owner unit, district or "", how far it got: 0 declared … 3 accepted)
+SCENARIOS: tuple[tuple[str, str, str, str, int], ...] = (
+    ("smart_city", "“渝快办”一网通办", "cq-dsj", "", 3), ("smart_city", "城市综合运行监测“一网统管”", "cq-cgj", "", 3),
+    ("smart_city", "智慧交通出行服务", "cq-jtw", "", 3), ("smart_city", "智慧医疗“互联网+医院”", "cq-wjw", "", 2),
+    ("smart_city", "智慧教育资源公共服务", "cq-jw", "", 2), ("smart_city", "生态环境智慧监管", "cq-sthj", "", 2),
+    ("smart_city", "智慧应急指挥", "cq-yjj", "", 1), ("smart_city", "智慧水利防汛", "cq-slj", "", 1),
+    ("smart_city", "智慧旅游“惠游重庆”", "cq-whlyw", "", 0),
+    ("livelihood", "老旧小区智能停车", "cq-cgj", "cq-yz", 3), ("livelihood", "智慧菜市场", "cq-sww", "cq-jb", 3),
+    ("livelihood", "社区养老智能看护", "cq-mzj", "cq-yz", 2), ("livelihood", "医保移动支付", "cq-ybj", "", 2),
+    ("livelihood", "电梯安全智能监测", "cq-scjgj", "cq-jb", 2), ("livelihood", "学校食堂“明厨亮灶”", "cq-scjgj", "", 1),
+    ("livelihood", "背街小巷智慧照明", "cq-cgj", "cq-ddk", 1), ("livelihood", "退役军人一站式服务", "cq-tyjrj", "", 0),
+    ("5g", "5G+智能制造工厂", "cq-jxw", "cq-jb", 3), ("5g", "5G+智慧港口", "cq-jtw", "cq-jb", 3),
+    ("5g", "5G+远程医疗", "cq-wjw", "cq-yz", 2), ("5g", "5G+智慧矿山", "cq-jxw", "cq-wz", 2),
+    ("5g", "5G+无人机巡检", "cq-lyj", "cq-fl", 1), ("5g", "5G+超高清直播", "cq-whlyw", "", 1),
+    ("data_channel", "跨境金融数据服务", "cq-sww", "", 3), ("data_channel", "中新跨境远程医疗", "cq-wjw", "", 2),
+    ("data_channel", "跨境电商数据通关", "cq-sww", "cq-jb", 2), ("data_channel", "中新联合研发云协作", "cq-kjj", "", 1),
+    ("data_channel", "国际游戏数据加速", "cq-jxw", "", 0),
+    ("future_community", "渝中区未来社区样板", "cq-zfcxjw", "cq-yz", 3),
+    ("future_community", "江北区未来社区样板", "cq-zfcxjw", "cq-jb", 2),
+    ("future_community", "万州区未来社区样板", "cq-zfcxjw", "cq-wz", 2),
+    ("future_community", "涪陵区未来社区样板", "cq-zfcxjw", "cq-fl", 1),
+    ("future_community", "大渡口区未来社区样板", "cq-zfcxjw", "cq-ddk", 0),
+)
+_STEPS = ("building", "built", "accepted")
+
+
+def _scenarios(session: Session, ctx: DemoContext, year: int) -> int:
+    """Each batch's scenarios, declared by the unit's staff and moved on by the bureau (skipped when any exist).
+
+    Each uses a few published components and its unit's published catalog entries.
+    """
+    sc = apply.scenarios
+    if sc.scenario_list(session, ctx.actor, PageParams(limit=1))[1]:
+        return 0
+    orgs = {o.code: o.id for o in core.organization_all(session)}
+    components = compute.component_list(session, ctx.actor, PageParams(limit=50), status="published")[0]
+    n = 0
+    for i, (batch, name, owner, district, reached) in enumerate(SCENARIOS):
+        if owner not in orgs:
+            continue
+        try:
+            staff = core.actor_for_username(session, f"{owner.removeprefix('cq-')}-staff")
+        except NotFound:
+            staff = ctx.actor
+        uses = [c.id for c in components[i % 7::7][:2]] if components else []
+        entries = [e.id for e in data.catalog_entry_list_owned(session, staff, status="published")[:2]]
+        s = sc.scenario_create(session, staff, ScenarioCreate(
+            name=name, batch=batch, year=year - 2 + i % 3, owner_org_id=orgs[owner],
+            district_org_id=orgs.get(district) if district else None, component_ids=uses, entry_ids=entries))
+        for step in _STEPS[:reached]:
+            sc.scenario_transition(session, staff if step == "built" else ctx.actor, s.id, step)
+        n += 1
+    return n
+
+
+ENTERPRISES = 640  # registered so far; the plan asks 1,000
+_PREFIXES = ("重庆", "渝", "两江", "西永", "仙桃", "智谷", "山城", "巴渝")
+_WORDS = ("数联", "智算", "云图", "芯创", "链信", "物感", "视界", "数智", "星河", "天元", "博睿", "慧通")
+
+
+def _economy(session: Session, ctx: DemoContext) -> int:
+    """The plan's parks and the enterprises registered in them (skipped when any enterprise exists)."""
+    ec = apply.economy
+    if ec.enterprise_count(session):
+        return 0
+    orgs = {o.code: o.id for o in core.organization_all(session)}
+    have = {p.code for p in ec.park_list(session, ctx.actor)}
+    for code, name, district in apply.economy.PARKS:
+        if code not in have:
+            ec.digital_park_create(session, ctx.actor, ParkCreate(code=code, name=name,
+                                                                  district_org_id=orgs.get(district)))
+    parks = [p.id for p in ec.park_list(session, ctx.actor)]
+    for i in range(ENTERPRISES):
+        first17 = f"91500000MA{i + 1:07d}"
+        sector = ctx.rng.choice(apply.economy.SECTORS)
+        ec.enterprise_create(session, ctx.actor, EnterpriseCreate(
+            credit_code=first17 + credit_code_check_char(first17),
+            name=f"{_PREFIXES[i % 8]}{_WORDS[(i // 8) % 12]}{i // 96 + 1 if i >= 96 else ''}"
+                 f"{labels.label(sector, 'apply.sector', 'zh_CN')}有限公司",
+            sector=sector, size=ctx.rng.choice(("large", "medium", "small", "small", "micro", "micro")),
+            park_id=ctx.rng.choice(parks) if parks and ctx.rng.random() < 0.8 else None))
+    return ENTERPRISES

@@ -22,6 +22,9 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
+from cityhub.apply.economy import service as economy
+from cityhub.apply.models import ScenarioBatch
+from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.stations import service as stations
 from cityhub.cloud import service as cloud
 from cityhub.compute import service as compute
@@ -72,6 +75,10 @@ def _data(key: str) -> Callable[[Session], float]:
     return lambda session: float(data.programme_counts(session)[key])
 
 
+def _scenarios(batch: ScenarioBatch) -> Callable[[Session], float]:
+    return lambda session: float(scenarios.delivered_count(session, batch))
+
+
 SOURCES: dict[str, Source] = {s.key: s for s in (
     Source("cloud.systems_integrated", "cloud", "Information systems integrated", "",
            lambda s: float(_cloud_city(s)[2])),
@@ -101,6 +108,17 @@ SOURCES: dict[str, Source] = {s.key: s for s in (
            lambda s: float(compute.component_list(s, _ACTOR, _ONE, status="published")[1])),
     Source("ops.incidents_within_sla", "ops", "Closed incidents handled within their SLA", "%",
            _incidents_within_sla),
+    Source("apply.scenarios_smart_city", "apply", "Smart-city scenarios built", "",
+           _scenarios(ScenarioBatch.SMART_CITY)),
+    Source("apply.scenarios_livelihood", "apply", "Small-entry livelihood scenarios built", "",
+           _scenarios(ScenarioBatch.LIVELIHOOD)),
+    Source("apply.scenarios_5g", "apply", "5G scenarios built", "", _scenarios(ScenarioBatch.G5)),
+    Source("apply.scenarios_data_channel", "apply", "Data-channel scenarios built", "",
+           _scenarios(ScenarioBatch.DATA_CHANNEL)),
+    Source("apply.scenarios_future_community", "apply", "Future-community samples built", "",
+           _scenarios(ScenarioBatch.FUTURE_COMMUNITY)),
+    Source("apply.enterprises", "apply", "Big-data and intelligence enterprises registered", "",
+           lambda s: float(economy.enterprise_count(s))),
 )}
 
 # the pages name a target's source in words: {{ t.source_key|label('apply.progress_source') }}

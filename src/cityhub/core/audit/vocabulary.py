@@ -142,6 +142,10 @@ _PHRASES = {
     "base_station_create": "registered 5G base station",
     "base_station_import": "imported 5G base stations",
     "network_link_create": "registered network link",
+    "scenario_create": "declared application scenario",
+    "scenario_transition": "moved on application scenario",
+    "digital_park_create": "registered digital-economy park",
+    "enterprise_create": "registered enterprise",
 }
 # where the target does not simply follow the phrase (or is the actor themself)
 _PLACED = {
@@ -201,6 +205,9 @@ labels.register(TARGET, {
     "apply_eval_score": "Evaluation result",
     "apply_base_station": "5G base station",
     "apply_network_link": "Network link",
+    "apply_scenario": "Application scenario",
+    "apply_digital_park": "Digital-economy park",
+    "apply_enterprise": "Enterprise",
 })
 
 labels.register(FIELD, {

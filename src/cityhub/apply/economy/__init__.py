@@ -1,0 +1,1 @@
+"""The digital-economy registers: parks and big-data / intelligence enterprises."""

@@ -1,0 +1,1 @@
+"""The application-scenario register: batches, status flow, links to components and catalog entries."""

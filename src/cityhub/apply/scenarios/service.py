@@ -1,0 +1,164 @@
+"""The application-scenario register (应用场景): scenarios by batch, their state, and what they use in the platform.
+
+A unit's staff **declare** a scenario of their unit (`apply.report` on the owner unit, as for reported progress);
+the bureau (`apply.manage`) accepts it into building, the owner unit reports it built, and the bureau accepts it
+as delivered (验收). `FLOW` is the transition table, and says for each step whether only the bureau takes it; any
+other move is a 409. Every member of staff reads the register (the programme is the city's).
+
+A scenario names the capability components and catalog entries it uses; each id must be one the proposer can see
+(else a 422 naming `component_ids` / `entry_ids`), so "which scenarios depend on this component" is a filter of the
+list. Scenarios **built or accepted** count towards their batch's target (`delivered`, the progress sources
+`apply.scenarios_<batch>`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from functools import partial
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from cityhub.apply import policies
+from cityhub.apply.models import Scenario, ScenarioBatch, ScenarioLink, ScenarioLinkKind, ScenarioStatus
+from cityhub.apply.schemas import BatchSummary, ScenarioCreate
+from cityhub.apply.schemas import Scenario as ScenarioRead
+from cityhub.compute import service as compute
+from cityhub.core import service as core
+from cityhub.core.actor import Actor
+from cityhub.data import service as data
+from cityhub.kit.db import get_or_404
+from cityhub.kit.errors import Conflict, ValidationFailed, transition
+from cityhub.kit.i18n import gettext as _
+from cityhub.kit.pagination import PageParams, paginate
+from cityhub.kit.refs import reference as ref
+
+DISTRICT_KINDS = ("district", "county", "new_area")
+DELIVERED = (ScenarioStatus.BUILT, ScenarioStatus.ACCEPTED)
+# (from, to) → taken by the bureau only (True) or by the owner unit as well (False)
+FLOW: dict[ScenarioStatus, dict[ScenarioStatus, bool]] = {
+    ScenarioStatus.DECLARED: {ScenarioStatus.BUILDING: True},
+    ScenarioStatus.BUILDING: {ScenarioStatus.BUILT: False},
+    ScenarioStatus.BUILT: {ScenarioStatus.ACCEPTED: True, ScenarioStatus.BUILDING: False},
+    ScenarioStatus.ACCEPTED: {},
+}
+_ALLOWED = {k: set(v) for k, v in FLOW.items()}
+
+
+def _read(s: Scenario, links: Iterable[ScenarioLink]) -> ScenarioRead:
+    mine = [ln for ln in links if ln.scenario_id == s.id]
+    return ScenarioRead.model_validate({
+        **{k: getattr(s, k) for k in ("id", "created_at", "updated_at", "name", "batch", "year", "owner_org_id",
+                                      "district_org_id", "summary", "status")},
+        "component_ids": [ln.ref_id for ln in mine if ln.kind == ScenarioLinkKind.COMPONENT],
+        "entry_ids": [ln.ref_id for ln in mine if ln.kind == ScenarioLinkKind.CATALOG_ENTRY]})
+
+
+def _links(session: Session, ids: list[uuid.UUID]) -> list[ScenarioLink]:
+    if not ids:
+        return []
+    return list(session.scalars(select(ScenarioLink).where(ScenarioLink.scenario_id.in_(ids))))
+
+
+def scenario_list(session: Session, actor: Actor, page: PageParams, *, batch: str | None = None,
+                  status: str | None = None, owner_org_id: uuid.UUID | None = None,
+                  component_id: uuid.UUID | None = None, entry_id: uuid.UUID | None = None
+                  ) -> tuple[list[ScenarioRead], int]:
+    """The register by batch, year and name; filtered, e.g. by a component it uses (staff read it all)."""
+    policies.target_read(actor)
+    stmt = select(Scenario)
+    if batch:
+        stmt = stmt.where(Scenario.batch == batch)
+    if status:
+        stmt = stmt.where(Scenario.status == status)
+    if owner_org_id:
+        stmt = stmt.where(Scenario.owner_org_id == owner_org_id)
+    for kind, ref_id in ((ScenarioLinkKind.COMPONENT, component_id), (ScenarioLinkKind.CATALOG_ENTRY, entry_id)):
+        if ref_id:
+            stmt = stmt.where(Scenario.id.in_(select(ScenarioLink.scenario_id).where(
+                ScenarioLink.kind == kind, ScenarioLink.ref_id == ref_id)))
+    in_plan_order = case({b.value: i for i, b in enumerate(ScenarioBatch)}, value=Scenario.batch)
+    rows, total = paginate(session, stmt.order_by(in_plan_order, Scenario.year, Scenario.name), page)
+    links = _links(session, [s.id for s in rows])
+    return [_read(s, links) for s in rows], total
+
+
+def scenario_get(session: Session, actor: Actor, scenario_id: uuid.UUID) -> ScenarioRead:
+    """One scenario with what it uses."""
+    policies.target_read(actor)
+    s = get_or_404(session, Scenario, scenario_id, "Scenario")
+    return _read(s, _links(session, [s.id]))
+
+
+def _check_orgs(session: Session, body: ScenarioCreate) -> None:
+    orgs = {o.id: o for o in core.organization_all(session)}
+    problems = []
+    if body.owner_org_id not in orgs:
+        problems.append(("owner_org_id", _("Name a unit of the city")))
+    d = orgs.get(body.district_org_id) if body.district_org_id else None
+    if body.district_org_id and (d is None or d.kind not in DISTRICT_KINDS):
+        problems.append(("district_org_id", _("Name a district or county")))
+    if problems:
+        raise ValidationFailed(problems[0][1], details=[{"field": f, "message": m} for f, m in problems])
+
+
+def scenario_create(session: Session, actor: Actor, body: ScenarioCreate) -> ScenarioRead:
+    """A unit's staff declare a scenario of their unit; it starts declared."""
+    _check_orgs(session, body)
+    policies.scenario_create(actor, body.owner_org_id)
+    for cid in body.component_ids:
+        ref("component_ids", partial(compute.component_get, session, actor, cid))
+    for eid in body.entry_ids:
+        ref("entry_ids", partial(data.catalog_entry_get, session, actor, eid))
+    if session.scalar(select(Scenario.id).where(Scenario.batch == body.batch, Scenario.name == body.name)):
+        raise Conflict(_("This batch has a scenario of this name"), details=[{"field": "name", "message": "taken"}])
+    s = Scenario(**body.model_dump(exclude={"component_ids", "entry_ids"}), status=ScenarioStatus.DECLARED,
+                 proposed_by=actor.user_id)
+    session.add(s)
+    session.flush()
+    links = [ScenarioLink(scenario_id=s.id, kind=kind, ref_id=r)
+             for kind, ids in ((ScenarioLinkKind.COMPONENT, body.component_ids),
+                               (ScenarioLinkKind.CATALOG_ENTRY, body.entry_ids))
+             for r in dict.fromkeys(ids)]
+    session.add_all(links)
+    session.flush()
+    core.audit_record(session, actor, "scenario_create", target_type="apply_scenario", target_id=s.id,
+                      org_id=s.owner_org_id, after={"name": s.name, "batch": s.batch, "status": s.status,
+                                                    "components": len(body.component_ids),
+                                                    "entries": len(body.entry_ids)})
+    return _read(s, links)
+
+
+def scenario_transition(session: Session, actor: Actor, scenario_id: uuid.UUID, status: str,
+                        note: str = "") -> ScenarioRead:
+    """Move a scenario along `FLOW`: the bureau accepts (into building, as delivered), the owner reports it built."""
+    policies.target_read(actor)
+    try:
+        to = ScenarioStatus(status)
+    except ValueError:
+        raise ValidationFailed(_("Name one of the scenario states"), field="status") from None
+    s = get_or_404(session, Scenario, scenario_id, "Scenario")
+    by_bureau = FLOW.get(s.status, {}).get(to)
+    policies.scenario_transition(actor, s.owner_org_id, bool(by_bureau))
+    before = transition(s, to, _ALLOWED, "scenario")
+    session.flush()
+    core.audit_record(session, actor, "scenario_transition", target_type="apply_scenario", target_id=s.id,
+                      org_id=s.owner_org_id, before={"status": before}, after={"status": to, "note": note})
+    return _read(s, _links(session, [s.id]))
+
+
+def summary(session: Session, actor: Actor) -> list[BatchSummary]:
+    """Every batch with its scenarios per status and its delivered count (the page's chart)."""
+    policies.target_read(actor)
+    counts: dict[tuple[str, str], int] = {
+        (b, st): n for b, st, n in session.execute(select(Scenario.batch, Scenario.status, func.count())
+                                                   .group_by(Scenario.batch, Scenario.status)).tuples()}
+    return [BatchSummary(batch=b, by_status={st.value: counts.get((b, st), 0) for st in ScenarioStatus},
+                         delivered=sum(counts.get((b, st), 0) for st in DELIVERED)) for b in ScenarioBatch]
+
+
+def delivered_count(session: Session, batch: ScenarioBatch) -> int:
+    """Scenarios of a batch built or accepted (the batch target's computed progress)."""
+    return int(session.scalar(select(func.count()).select_from(Scenario).where(
+        Scenario.batch == batch, Scenario.status.in_(DELIVERED))) or 0)
