@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from cityhub.compute.jobs import service as jobs
 from cityhub.compute.models import Job, JobStatus
@@ -152,6 +153,32 @@ def test_a_unit_runs_at_most_its_limit_of_jobs_at_once(world: Any, db: Database,
     with db.session_scope() as s:
         job = jobs.job_claim(s, "w1")
         assert job is not None and job.id == a2.id
+
+
+def test_a_job_whose_worker_died_ends_failed_and_frees_its_units_slot(world: Any, db: Database,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "compute_job_concurrency", 1)
+    w = world
+    _entry, res = _table(w)
+    published(w, "idc", builtin="id-check")
+    lost = jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res))
+    waiting = jobs.job_create(w.session, w.actors["org_member_a"], _id_job(w, res))
+    w.session.commit()
+    with db.session_scope() as s:
+        claimed = jobs.job_claim(s, "host:1")  # its worker is then killed: nothing touches the job again
+        assert claimed is not None and claimed.id == lost.id
+    with db.session_scope() as s:  # a running job with a recent heartbeat is left alone (and holds the slot)
+        assert jobs.job_claim(s, "host:2") is None
+    with db.session_scope() as s:
+        s.execute(update(Job).where(Job.id == lost.id).values(
+            updated_at=clock.now() - timedelta(seconds=jobs.STALE_AFTER_S + 1)))
+    with db.session_scope() as s:
+        nxt = jobs.job_claim(s, "host:2")
+        assert nxt is not None and nxt.id == waiting.id
+    w.session.expire_all()
+    dead = w.session.get(Job, lost.id)
+    assert dead is not None and dead.status == JobStatus.FAILED and "heartbeat" in dead.error
+    assert dead.finished_at is not None
 
 
 def _telemetry_job(w: Any, dev: Any, path: str, params: dict[str, Any]) -> JobCreate:

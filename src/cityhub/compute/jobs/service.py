@@ -25,12 +25,14 @@ progress write, writing nothing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,11 @@ from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import Page, PageParams
 from cityhub.kit.settings import get_settings
 
+log = logging.getLogger(__name__)
 WORKER_ACTOR = Actor.system("compute-jobs")
+# a running job's worker touches it this often; one silent for STALE_AFTER_S has lost its worker (killed, host down)
+HEARTBEAT_S = 30.0
+STALE_AFTER_S = 300.0
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 _CLAIM_LOCK = 17_017  # the advisory lock key of the claim (PostgreSQL)
 
@@ -231,11 +237,31 @@ def job_cancel(session: Session, actor: Actor, job_id: uuid.UUID) -> Job:
 
 # --- the worker --------------------------------------------------------------------------------------------------
 
+def jobs_reap_stale(session: Session) -> int:
+    """End as failed the running jobs whose worker stopped touching them (it died): how many.
+
+    Failed, not queued again: the lost worker may have half-run the component over part of the input, and running
+    it twice is not for the platform to decide; the unit submits it again. Frees the unit's concurrency slot.
+    """
+    cutoff = clock.now() - timedelta(seconds=STALE_AFTER_S)
+    stale = list(session.scalars(select(Job).where(Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)),
+                                                    Job.updated_at < cutoff)))
+    for job in stale:
+        job.status, job.finished_at = JobStatus.FAILED, clock.now()
+        job.error = _("The worker running the job stopped answering (no heartbeat for {n} s): submit it again").format(
+            n=int(STALE_AFTER_S))
+        core.audit_record(session, WORKER_ACTOR, "compute_job_finish", target_type="compute_job", target_id=job.id,
+                          org_id=job.org_id, after={"status": "failed", "error": job.error, "worker": job.worker})
+    session.flush()
+    return len(stale)
+
+
 def job_claim(session: Session, worker: str) -> Job | None:
     """Take the oldest queued job whose unit runs fewer than its limit of jobs; None when there is none."""
     limit = get_settings().compute_job_concurrency
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
+    jobs_reap_stale(session)  # under the claim lock: a dead worker's jobs no longer hold their unit's slots
     for job_id, org_id in session.execute(select(Job.id, Job.org_id).where(Job.status == JobStatus.QUEUED)
                                           .order_by(Job.created_at, Job.id).limit(200)).all():
         busy = (select(func.count()).select_from(Job)
@@ -422,6 +448,7 @@ def job_run(database: Database | Session, job_id: uuid.UUID) -> JobStatus:
         job = s.get(Job, job_id)
         assert job is not None
         s.expunge(job)
+    stop = _heartbeat(database, job_id) if isinstance(database, Database) else None
     try:
         cols, rows, failed = _compute(db, job)
         with db.session_scope() as s:
@@ -448,8 +475,28 @@ def job_run(database: Database | Session, job_id: uuid.UUID) -> JobStatus:
     except Exception as exc:  # the job must end with a state a person can read, whatever broke
         _finish(db, job_id, JobStatus.FAILED, f"{type(exc).__name__}: {str(exc)[:300]}")
         end = JobStatus.FAILED
+    finally:
+        if stop is not None:
+            stop.set()
     _input_path(job_id).unlink(missing_ok=True)
     return end
+
+
+def _heartbeat(database: Database, job_id: uuid.UUID) -> threading.Event:
+    """Touch the running job every HEARTBEAT_S from a thread of its own (a slow row must not look like a death)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                with database.session_scope() as s:
+                    s.execute(update(Job).where(Job.id == job_id, Job.status.in_(
+                        (JobStatus.RUNNING, JobStatus.CANCELLING))).values(updated_at=clock.now()))
+            except Exception as exc:  # a missed beat is retried on the next; the job itself goes on
+                log.warning("job %s: heartbeat not written (%s)", job_id, exc)
+
+    threading.Thread(target=beat, name=f"job-heartbeat-{job_id}", daemon=True).start()
+    return stop
 
 
 def worker_name() -> str:
