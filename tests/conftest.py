@@ -57,28 +57,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         on_sqlite = callspec is not None and any(v == "sqlite" for v in callspec.params.values())
         (dropped if on_sqlite and item.get_closest_marker("postgresql_only") else keep).append(item)
-        _keep_module_fixture_on_one_worker(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-
-
-def _keep_module_fixture_on_one_worker(item: pytest.Item) -> None:
-    """Send every test of a module that uses a module-scoped fixture to one xdist worker (`--dist loadgroup`).
-
-    Plain `load` spreads a module's tests over both workers, so each worker built the module's fixture: the whole
-    demo city for the visual and navigation checks, a Spark session for the conformance test, a chromium for the
-    browser tests — twice each. Grouped by module they are built once; the other tests still balance per test.
-    Runs before xdist's own (trylast) hook that reads the mark.
-    """
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None or item.get_closest_marker("xdist_group"):
-        return
-    for name in info.names_closure:
-        defs = info.name2fixturedefs.get(name)
-        if defs and defs[-1].scope == "module":
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-            return
 
 
 def service_available(host: str, port: int) -> bool:
