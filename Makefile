@@ -70,11 +70,8 @@ typecheck: setup-test
 	MYPYPATH=benchmarks $(BIN)/mypy benchmarks/*.py
 
 ## test: lint, type check, then the whole suite on SQLite and PostgreSQL (and the browser test)
-# --dist loadfile: a file's tests share a worker, so a module-scoped fixture (the whole demo city of the visual and
-# navigation checks, a Spark session, a chromium) is built once, not once per worker (`loadgroup` marks cannot do it:
-# pytest 9 ignores the node-id suffix xdist 3.8 uses for groups)
 test: setup-test browser lint
-	$(BIN)/pytest -p xdist -n 2 --dist loadfile
+	$(BIN)/pytest -p xdist -n 2 --dist loadgroup
 
 ## bench: every script in benchmarks/, one JSON line each
 bench: setup-test

@@ -177,7 +177,8 @@ def test_a_job_whose_worker_died_ends_failed_and_frees_its_units_slot(world: Any
         assert nxt is not None and nxt.id == waiting.id
     w.session.expire_all()
     dead = w.session.get(Job, lost.id)
-    assert dead is not None and dead.status == JobStatus.FAILED and "heartbeat" in dead.error
+    # the reason, in the platform language (zh-CN by default): no heartbeat for STALE_AFTER_S seconds
+    assert dead is not None and dead.status == JobStatus.FAILED and str(int(jobs.STALE_AFTER_S)) in dead.error
     assert dead.finished_at is not None
 
 
