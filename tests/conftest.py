@@ -62,6 +62,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test`'s scheduler (xdist's `--dist loadgroup` groups by a node-id suffix pytest 9 no longer keeps).
+
+    A test file that declares module- or class-scoped fixtures (a demo city, a browser, a Spark session, a live
+    server) runs whole on one worker, so its expensive fixture is built once instead of once per worker; every
+    other test is its own unit, balanced one by one. The grouped files go first, largest first, so that no long
+    file starts last and leaves the other worker idle (what `--dist loadfile` did: measured in the commit log).
+    """
+    if config.getoption("dist", "no") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    grouped: dict[str, bool] = {}
+
+    def has_module_fixture(path: str) -> bool:
+        if path not in grouped:
+            try:
+                src = (config.rootpath / path).read_text(encoding="utf-8")
+            except OSError:
+                src = ""
+            grouped[path] = 'scope="module"' in src or 'scope="class"' in src
+        return grouped[path]
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if has_module_fixture(path) else nodeid
+
+    config.option.loadscopereorder = True  # largest units (the grouped files) first; singletons keep their order
+    return ModuleFixtureScheduling(config, log)
+
+
 def service_available(host: str, port: int) -> bool:
     """Is something listening on host:port?"""
     try:
