@@ -72,7 +72,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """
     if config.getoption("dist", "no") != "loadgroup":
         return None
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]  # xdist ships no type information
 
     grouped: dict[str, bool] = {}
 
@@ -85,7 +85,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             grouped[path] = 'scope="module"' in src or 'scope="class"' in src
         return grouped[path]
 
-    class ModuleFixtureScheduling(LoadScopeScheduling):
+    class ModuleFixtureScheduling(LoadScopeScheduling):  # type: ignore[misc]  # its base is untyped (above)
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             return path if has_module_fixture(path) else nodeid
