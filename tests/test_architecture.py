@@ -65,6 +65,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "connect.mqtt.broker_files": ("service", "Mosquitto password and ACL files"),
     # data
     "data.cache": ("service", "open-portal response cache and rate limits"),
+    "data.vocabulary": ("schemas", "the data domain's codes, names, labels and masking rules"),
     "data.entry_form": ("pages", "the catalog entry form's fields parsed for the pages"),
     "data.catalog.history": ("service", "catalog changes as field-by-field history"),
     "data.catalog.index": ("service", "the search index"),
