@@ -159,3 +159,17 @@ EXPECTATIONS += [
 
 def _uscc(first17: str) -> str:
     return first17 + credit_code_check_char(first17)
+
+
+EXPECTATIONS += [
+    Expect("GET", f"{P}/channel-users", ANY_USER),
+    Expect("POST", f"{P}/channel-users", BUREAU, body=lambda w: {
+        "name": "az-通道用户", "sector": "finance", "bandwidth_mbps": 10},
+           refs={"district_org_id": "the register names any district of the city"}),
+    Expect("GET", f"{P}/data-centres", ANY_USER),
+    Expect("POST", f"{P}/data-centres", BUREAU, body=lambda w: {
+        "code": "az-dc", "name": "测试数据中心", "operator": "中国电信", "tier": "A", "role": "production"},
+           refs={"district_org_id": "the register names any district of the city",
+                 "pool_ids": "cloud pools are the platform's, listed to every user"}),
+    Expect("GET", f"{P}/facilities/totals", ANY_USER),
+]

@@ -299,3 +299,36 @@ def enterprises(session: DbSession, actor: CurrentActor, page: Paging, park_id: 
 def enterprise_create(session: DbSession, actor: CurrentActor, body: schemas.EnterpriseCreate) -> Any:
     """Register an enterprise by its checked 统一社会信用代码 (the bureau)."""
     return apply.economy.enterprise_create(session, actor, body)
+
+
+# ---------------------------------------------------------------- data channel and data centres
+
+
+@router.get("/channel-users", response_model=list[schemas.ChannelUser])
+def channel_users(session: DbSession, actor: CurrentActor) -> Any:
+    """Every user of the international data channel."""
+    return apply.facilities.channel_user_list(session, actor)
+
+
+@router.post("/channel-users", response_model=schemas.ChannelUser, status_code=201)
+def channel_user_create(session: DbSession, actor: CurrentActor, body: schemas.ChannelUserCreate) -> Any:
+    """Register a channel user (the bureau)."""
+    return apply.facilities.channel_user_create(session, actor, body)
+
+
+@router.get("/data-centres", response_model=list[schemas.DataCentre])
+def data_centres(session: DbSession, actor: CurrentActor) -> Any:
+    """Every data centre with the cloud pools it hosts."""
+    return apply.facilities.data_centre_list(session, actor)
+
+
+@router.post("/data-centres", response_model=schemas.DataCentre, status_code=201)
+def data_centre_create(session: DbSession, actor: CurrentActor, body: schemas.DataCentreCreate) -> Any:
+    """Register a data centre and the cloud pools it hosts (the bureau)."""
+    return apply.facilities.data_centre_create(session, actor, body)
+
+
+@router.get("/facilities/totals", response_model=schemas.FacilityTotals)
+def facility_totals(session: DbSession, actor: CurrentActor) -> Any:
+    """What the two registers add up to, in service."""
+    return apply.facilities.facility_totals(session, actor)

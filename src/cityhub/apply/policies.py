@@ -161,3 +161,13 @@ def digital_park_create(actor: Actor) -> None:
 def enterprise_create(actor: Actor) -> None:
     """The bureau registers enterprises."""
     digital_park_create(actor)
+
+
+def channel_user_create(actor: Actor) -> None:
+    """The bureau keeps the data-channel register."""
+    require(manages(actor), "Only the bureau keeps the infrastructure registers")
+
+
+def data_centre_create(actor: Actor) -> None:
+    """The bureau keeps the data-centre register."""
+    require(manages(actor), "Only the bureau keeps the infrastructure registers")
