@@ -350,3 +350,10 @@ def scenario_transition(request: Request, session: DbSession, actor: CurrentActo
     with form_action(request, session, csrf_token, _("Scenario status changed")) as done:
         apply.scenarios.scenario_transition(session, actor, scenario_id, status)
     return done.redirect("/apply/scenarios")
+
+
+# the registers' own pages, mounted with this router (each module keeps its capability's routes)
+from cityhub.apply.economy.pages import router as _economy_router  # noqa: E402
+from cityhub.apply.facilities.pages import router as _facilities_router  # noqa: E402
+
+extra_routers = [_economy_router, _facilities_router]

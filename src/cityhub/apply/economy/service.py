@@ -9,6 +9,7 @@ park one of the register's. Every registered enterprise counts towards the plan'
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from cityhub.apply.models import DigitalPark, Enterprise
 from cityhub.apply.schemas import EnterpriseCreate, Park, ParkCreate
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
+from cityhub.kit.db import get_or_404
 from cityhub.kit.errors import Conflict, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
@@ -25,6 +27,7 @@ from cityhub.kit.pagination import PageParams, paginate
 DISTRICT_KINDS = ("district", "county", "new_area")
 PARKS = reference.PARKS  # the plan's parks (code, name, district code), loaded by the demo
 SECTORS = reference.SECTORS
+SIZES = reference.SIZES
 
 
 def park_list(session: Session, actor: Actor) -> list[Park]:
@@ -92,3 +95,29 @@ def enterprise_create(session: Session, actor: Actor, body: EnterpriseCreate) ->
 def enterprise_count(session: Session) -> int:
     """Registered enterprises (the 1,000-enterprise target's computed progress)."""
     return int(session.scalar(select(func.count()).select_from(Enterprise)) or 0)
+
+
+def _breakdown(session: Session, column: Any, park_id: uuid.UUID | None) -> dict[str, int]:
+    stmt = select(column, func.count()).group_by(column)
+    if park_id is not None:
+        stmt = stmt.where(Enterprise.park_id == park_id)
+    return {str(k): int(n) for k, n in session.execute(stmt).tuples()}
+
+
+def economy_summary(session: Session, actor: Actor) -> dict[str, Any]:
+    """The register in figures: enterprises in total, per sector, per size, per park (and outside any park)."""
+    policies.target_read(actor)
+    parks = park_list(session, actor)
+    total = enterprise_count(session)
+    return {"total": total, "target": 1000, "by_sector": _breakdown(session, Enterprise.sector, None),
+            "by_size": _breakdown(session, Enterprise.size, None), "parks": parks,
+            "outside_parks": total - sum(p.enterprises for p in parks)}
+
+
+def park_get(session: Session, actor: Actor, park_id: uuid.UUID) -> dict[str, Any]:
+    """One park with its enterprises per sector and size (404 for an unknown park)."""
+    policies.target_read(actor)
+    park = get_or_404(session, DigitalPark, park_id, "Park")
+    return {"park": next(p for p in park_list(session, actor) if p.id == park.id),
+            "by_sector": _breakdown(session, Enterprise.sector, park.id),
+            "by_size": _breakdown(session, Enterprise.size, park.id)}
