@@ -332,3 +332,13 @@ def data_centre_create(session: DbSession, actor: CurrentActor, body: schemas.Da
 def facility_totals(session: DbSession, actor: CurrentActor) -> Any:
     """What the two registers add up to, in service."""
     return apply.facilities.facility_totals(session, actor)
+
+
+# ---------------------------------------------------------------- 全景 screen
+
+
+@router.get("/panorama")
+def panorama(session: DbSession, actor: CurrentActor) -> dict[str, Any]:
+    """The 全景 screen's data: each layer's city-wide figures (null when a layer could not be read) and the
+    programme's targets by status, scenarios per batch, enterprises."""
+    return apply.panorama(session, actor)

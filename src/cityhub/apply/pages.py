@@ -355,5 +355,6 @@ def scenario_transition(request: Request, session: DbSession, actor: CurrentActo
 # the registers' own pages, mounted with this router (each module keeps its capability's routes)
 from cityhub.apply.economy.pages import router as _economy_router  # noqa: E402
 from cityhub.apply.facilities.pages import router as _facilities_router  # noqa: E402
+from cityhub.apply.panorama.pages import router as _panorama_router  # noqa: E402
 
-extra_routers = [_economy_router, _facilities_router]
+extra_routers = [_economy_router, _facilities_router, _panorama_router]

@@ -621,3 +621,6 @@ class FacilityTotals(BaseModel):
     liangjiang_servers: int = 0
     racks_active: int = 0
     pue_mean: float | None = None
+
+labels.register("apply.layer", {"cloud": "Cloud layer", "connect": "Connect layer", "data": "Data layer",
+                                "compute": "Compute layer", "ops": "Operations layer", "apply": "Apply layer"})

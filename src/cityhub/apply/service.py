@@ -21,6 +21,7 @@ from cityhub.apply import policies, reference
 from cityhub.apply.economy import service as economy
 from cityhub.apply.evaluation import service as evaluation
 from cityhub.apply.facilities import service as facilities
+from cityhub.apply.panorama import service as panorama_layers
 from cityhub.apply.models import Method, NodeKind, ProgressReport, ReportStatus, Target, TargetValue
 from cityhub.apply.progress import service as progress
 from cityhub.apply.scenarios import service as scenarios
@@ -348,3 +349,27 @@ def programme_seed(session: Session, actor: Actor, start: date | None = None, de
 def sources() -> list[dict[str, str]]:
     """The registry of progress sources (key, layer, title, unit)."""
     return [{"key": s.key, "layer": s.layer, "title": _(s.title), "unit": s.unit} for s in SOURCES.values()]
+
+
+def panorama(session: Session, actor: Actor) -> dict[str, Any]:
+    """The 全景 screen's data: every layer's city-wide figures and the cockpit's own (targets by status per layer,
+    scenarios per batch, enterprises). Every member of staff reads it (`apply.read`)."""
+    policies.target_read(actor)
+    out = panorama_layers.layers(session)
+    roots = target_tree(session, actor)
+    by_layer: dict[str, dict[str, int]] = {}
+    stack = list(roots)
+    while stack:
+        p = stack.pop()
+        stack.extend(p.children)
+        if p.target.kind == NodeKind.TARGET:
+            row = by_layer.setdefault(p.target.layer, {"green": 0, "amber": 0, "red": 0, "none": 0})
+            row[p.status] = row.get(p.status, 0) + 1
+    progress = roots[0].progress if roots else None
+    out["apply"] = {
+        "targets": by_layer, "progress": progress,
+        "status": {s: sum(r.get(s, 0) for r in by_layer.values()) for s in ("green", "amber", "red", "none")},
+        "scenarios": [{"batch": str(b.batch), "delivered": b.delivered, "total": sum(b.by_status.values())}
+                      for b in scenarios.summary(session, actor)],
+        "enterprises": economy.enterprise_count(session)}
+    return out
