@@ -173,3 +173,5 @@ EXPECTATIONS += [
                  "pool_ids": "cloud pools are the platform's, listed to every user"}),
     Expect("GET", f"{P}/facilities/totals", ANY_USER),
 ]
+
+EXPECTATIONS += [Expect("GET", f"{P}/panorama", ANY_USER)]
