@@ -354,7 +354,8 @@ def scenario_transition(request: Request, session: DbSession, actor: CurrentActo
 
 # the registers' own pages, mounted with this router (each module keeps its capability's routes)
 from cityhub.apply.economy.pages import router as _economy_router  # noqa: E402
+from cityhub.apply.evaluation.pages import router as _evaluation_router  # noqa: E402
 from cityhub.apply.facilities.pages import router as _facilities_router  # noqa: E402
 from cityhub.apply.panorama.pages import router as _panorama_router  # noqa: E402
 
-extra_routers = [_economy_router, _facilities_router, _panorama_router]
+extra_routers = [_economy_router, _evaluation_router, _facilities_router, _panorama_router]
