@@ -41,7 +41,8 @@ def test_the_report_holds_the_whole_run_for_the_bureau_and_auditors(world: Any) 
     run = _run(world)
     data = apply.evaluation.report(world.session, world.actors["auditor"], run.id)
     names = [u["name"] for u in data["units"]]
-    assert {"甲局", "乙局"} <= set(names) and [u["rank"] for u in data["units"]] == sorted(u["rank"] for u in data["units"])
+    ranks = [u["rank"] for u in data["units"]]
+    assert {"甲局", "乙局"} <= set(names) and ranks == sorted(ranks)
     assert [(u["name"], u["adjustment"], u["reason"]) for u in data["adjusted"]] == [("乙局", 5.0, "承办全市现场会")]
     a = next(u for u in data["units"] if u["name"] == "甲局")
     assert a["scores"]["cloud.on_cloud"] == 100.0  # its one system is on the cloud, above its level's target

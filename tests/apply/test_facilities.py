@@ -31,7 +31,8 @@ def _audit(w: Any, action: str) -> int:
 
 def _pools(w: Any, tmp_path: Any) -> list[Any]:
     acc = cloud.provider_account_create(w.session, SYSTEM, ProviderAccountCreate(
-        name="测试云", kind="dummy", config={"root": str(tmp_path)}, credentials={"access_key": "a", "secret_key": "b"}))
+        name="测试云", kind="dummy", config={"root": str(tmp_path)},
+        credentials={"access_key": "a", "secret_key": "b"}))
     r = cloud.region_create(w.session, SYSTEM, RegionCreate(account_id=acc.id, code="r1", name="一区"))
     return [cloud.pool_create(w.session, SYSTEM, PoolCreate(region_id=r.id, name=n)) for n in ("两江一池", "两江二池")]
 
@@ -45,8 +46,9 @@ def test_channel_users_bureau_only_audited_and_counted_when_in_service(world: An
         with pytest.raises(Forbidden):
             fa.channel_user_create(world.session, world.actors[who], body)
     fa.channel_user_create(world.session, admin, body)
-    fa.channel_user_create(world.session, admin, body.model_copy(update={"name": "重庆某游戏公司", "bandwidth_mbps": 50}))
-    fa.channel_user_create(world.session, admin, body.model_copy(update={"name": "在建用户", "status": StationStatus.BUILDING}))
+    fa.channel_user_create(world.session, admin, body.model_copy(update={"name": "游戏公司", "bandwidth_mbps": 50}))
+    fa.channel_user_create(world.session, admin, body.model_copy(update={
+        "name": "在建用户", "status": StationStatus.BUILDING}))
     with pytest.raises(Conflict):
         fa.channel_user_create(world.session, admin, body)
     assert _audit(world, "channel_user_create") == 3
@@ -93,7 +95,8 @@ def test_data_centres_host_pools_once_and_feed_the_liangjiang_target(world: Any,
     fa.data_centre_create(world.session, admin, body.model_copy(update={  # elsewhere: not the 两江 park
         "code": "xy-1", "name": "西永数据中心", "pool_ids": [], "liangjiang_park": False, "servers": 5_000}))
     fa.data_centre_create(world.session, admin, body.model_copy(update={  # in the park but not in service yet
-        "code": "lj-3", "name": "两江三号数据中心", "pool_ids": [], "status": StationStatus.BUILDING, "servers": 99_000}))
+        "code": "lj-3", "name": "两江三号数据中心", "pool_ids": [], "status": StationStatus.BUILDING,
+        "servers": 99_000}))
     listed = fa.data_centre_list(world.session, world.actors["org_member_b"])
     assert [d.code for d in listed] == ["lj-1", "lj-2", "lj-3", "xy-1"] and listed[1].pools[0]["id"] == p2.id
     t = fa.totals(world.session)

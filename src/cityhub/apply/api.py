@@ -339,6 +339,5 @@ def facility_totals(session: DbSession, actor: CurrentActor) -> Any:
 
 @router.get("/panorama")
 def panorama(session: DbSession, actor: CurrentActor) -> dict[str, Any]:
-    """The 全景 screen's data: each layer's city-wide figures (null when a layer could not be read) and the
-    programme's targets by status, scenarios per batch, enterprises."""
+    """The 全景 screen's data: every layer's city-wide figures (null when unreadable) and the programme's own."""
     return apply.panorama(session, actor)

@@ -21,8 +21,8 @@ from cityhub.apply import policies, reference
 from cityhub.apply.economy import service as economy
 from cityhub.apply.evaluation import service as evaluation
 from cityhub.apply.facilities import service as facilities
-from cityhub.apply.panorama import service as panorama_layers
 from cityhub.apply.models import Method, NodeKind, ProgressReport, ReportStatus, Target, TargetValue
+from cityhub.apply.panorama import service as panorama_layers
 from cityhub.apply.progress import service as progress
 from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.schemas import Progress, RefreshResult, ReportCreate, SeedResult, TargetCreate, TargetUpdate
@@ -38,7 +38,8 @@ from cityhub.kit.refs import reference as ref
 
 log = logging.getLogger(__name__)
 SOURCES = progress.SOURCES
-__all__ = ["economy", "evaluation", "facilities", "scenarios", "stations"]  # the capabilities, reached as apply.evaluation.… etc.
+# the capabilities, reached as apply.evaluation.… etc.
+__all__ = ["economy", "evaluation", "facilities", "scenarios", "stations"]
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),
@@ -352,8 +353,10 @@ def sources() -> list[dict[str, str]]:
 
 
 def panorama(session: Session, actor: Actor) -> dict[str, Any]:
-    """The 全景 screen's data: every layer's city-wide figures and the cockpit's own (targets by status per layer,
-    scenarios per batch, enterprises). Every member of staff reads it (`apply.read`)."""
+    """The 全景 screen's data: every layer's city-wide figures and the cockpit's own.
+
+    Targets by status per layer, scenarios per batch, enterprises. Every member of staff reads it (`apply.read`).
+    """
     policies.target_read(actor)
     out = panorama_layers.layers(session)
     roots = target_tree(session, actor)

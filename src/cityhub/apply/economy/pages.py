@@ -16,11 +16,11 @@ from cityhub.apply import policies, schemas
 from cityhub.apply import service as apply
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
+from cityhub.core.permissions import P
 from cityhub.kit import labels
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render
-from cityhub.core.permissions import P
 
 router = APIRouter(prefix="/apply/economy", include_in_schema=False, route_class=SessionRoute)
 register_nav(NavItem("apply", "Digital economy", "/apply/economy", order=60, permissions=(P.APPLY_READ,)))

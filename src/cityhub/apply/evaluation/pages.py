@@ -1,5 +1,6 @@
-"""The annual evaluation's printable report (年度评比报告): one HTML page laid out for A4, printed by the browser
-to PDF ("Print → Save as PDF"), with the ranking chart drawn as SVG so it prints sharp.
+"""The annual evaluation's printable report (年度评比报告): one HTML page laid out for A4.
+
+The browser prints it to PDF ("Print → Save as PDF"), with the ranking chart drawn as SVG so it prints sharp.
 
 No PDF library is installed (WeasyPrint and ReportLab are not dependencies); the print stylesheet
 (`apply-report.css`: `@page` A4, repeated table headers, no page break inside a row, the WenQuanYi Zen Hei font

@@ -444,21 +444,24 @@ def export_xlsx(session: Session, actor: Actor, run_id: uuid.UUID) -> bytes:
 
 
 def report(session: Session, actor: Actor, run_id: uuid.UUID) -> dict[str, Any]:
-    """The printable report of a run (the bureau, auditors — as the workbook): the scheme's indicators, the ranking,
-    every unit's score per indicator, the bureau's adjustments with their reasons, and summary figures."""
+    """The printable report of a run (the bureau, auditors — as the workbook).
+
+    The scheme's indicators, the ranking, every unit's score per indicator, the bureau's adjustments with their
+    reasons, and summary figures.
+    """
     run = run_get(session, actor, run_id)
     policies.evaluation_export(actor)
     names = {o.id: o.name for o in core.organization_all(session)}
     scores = list(session.scalars(select(EvalScore).where(EvalScore.run_id == run.id).order_by(EvalScore.rank)))
     heads = core.organization_heads(session, [s.org_id for s in scores])
-    units = []
+    units: list[dict[str, Any]] = []
     for s in scores:
         units.append({"org_id": s.org_id, "name": names.get(s.org_id, ""), "head": heads.get(s.org_id, ""),
                       "rank": s.rank, "computed": s.computed, "adjustment": s.adjustment,
                       "reason": s.adjustment_reason, "total": s.total,
                       "scores": {r["key"]: r["score"] for r in s.breakdown},
                       "values": {r["key"]: r["value"] for r in s.breakdown}})
-    totals = [u["total"] for u in units]
+    totals: list[float] = [float(u["total"]) for u in units]
     per_key = {spec["key"]: [u["scores"][spec["key"]] for u in units if u["scores"].get(spec["key"]) is not None]
                for spec in run.indicators}
     return {"run": run, "scheme": session.get(EvalScheme, run.scheme_id), "indicators": run.indicators,

@@ -1,5 +1,6 @@
-"""The data-channel and data-centre registers (联, 云): who uses the 中新 international data channel, and where the
-city's servers stand.
+"""The data-channel and data-centre registers (联, 云).
+
+Who uses the 中新 international data channel, and where the city's servers stand.
 
 The bureau keeps both (`apply.manage`); every member of staff reads them; each write is audited
 (`channel_user_create`, `data_centre_create`). A data centre names the cloud pools it hosts; each pool id goes
@@ -31,6 +32,7 @@ from cityhub.kit.errors import Conflict, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 
 DISTRICT_KINDS = ("district", "county", "new_area")
+CHANNEL_SECTORS = reference.CHANNEL_SECTORS
 
 
 def _district_problem(session: Session, org_id: uuid.UUID | None) -> list[tuple[str, str]]:
@@ -120,7 +122,8 @@ def totals(session: Session) -> FacilityTotals:
     users, bandwidth = session.execute(select(func.count(), func.coalesce(func.sum(ChannelUser.bandwidth_mbps), 0.0))
                                        .where(ChannelUser.status == active)).one()
     dcs, servers, racks, pue = session.execute(
-        select(func.count(), func.coalesce(func.sum(DataCentre.servers), 0), func.coalesce(func.sum(DataCentre.racks), 0),
+        select(func.count(), func.coalesce(func.sum(DataCentre.servers), 0),
+               func.coalesce(func.sum(DataCentre.racks), 0),
                func.avg(DataCentre.pue)).where(DataCentre.status == active)).one()
     lj = session.scalar(select(func.coalesce(func.sum(DataCentre.servers), 0))
                         .where(DataCentre.status == active, DataCentre.liangjiang_park.is_(True)))
