@@ -1,5 +1,5 @@
 """apply: the international data-channel users and the data-centre register (with the cloud pools each hosts);
-the two targets they count become computed (issue 21)
+the two targets they count become computed; evidence files for a unit's evaluation indicators (issue 21)
 
 Revision ID: 0027
 Revises: 0026
@@ -75,6 +75,24 @@ def upgrade() -> None:
     with op.batch_alter_table('apply_data_centre_pool', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_apply_data_centre_pool_data_centre_id'), ['data_centre_id'], unique=False)
 
+    op.create_table('apply_eval_evidence',
+    sa.Column('run_id', sa.Uuid(), nullable=False),
+    sa.Column('org_id', sa.Uuid(), nullable=False),
+    sa.Column('indicator_key', sa.String(length=60), nullable=False),
+    sa.Column('filename', sa.String(length=200), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('uploaded_by', sa.Uuid(), nullable=True),
+    sa.Column('uploaded_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['core_organization.id'], name=op.f('fk_apply_eval_evidence_org_id_core_organization')),
+    sa.ForeignKeyConstraint(['run_id'], ['apply_eval_run.id'], name=op.f('fk_apply_eval_evidence_run_id_apply_eval_run'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_apply_eval_evidence'))
+    )
+    with op.batch_alter_table('apply_eval_evidence', schema=None) as batch_op:
+        batch_op.create_index('ix_apply_eval_evidence_run_org', ['run_id', 'org_id'], unique=False)
+
     target = sa.table('apply_target', sa.column('code', sa.String), sa.column('method', sa.String),
                       sa.column('source_key', sa.String))
     for code, source in COMPUTED:
@@ -88,6 +106,9 @@ def downgrade() -> None:
     for code, source in COMPUTED:
         op.execute(target.update().where(target.c.code == code, target.c.source_key == source)
                    .values(method='reported', source_key=''))
+    with op.batch_alter_table('apply_eval_evidence', schema=None) as batch_op:
+        batch_op.drop_index('ix_apply_eval_evidence_run_org')
+    op.drop_table('apply_eval_evidence')
     with op.batch_alter_table('apply_data_centre_pool', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_apply_data_centre_pool_data_centre_id'))
     op.drop_table('apply_data_centre_pool')

@@ -163,6 +163,26 @@ class EvalScore(UUIDPk, Timestamps, Base):
     rank: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class EvalEvidence(UUIDPk, Base):
+    """A file a unit (or the bureau) attaches as evidence for one indicator of its score in a run.
+
+    The bytes live under var_dir/apply/evidence/<id>; the row keeps what was checked (type, size, digest).
+    """
+
+    __tablename__ = "apply_eval_evidence"
+    __table_args__ = (Index("ix_apply_eval_evidence_run_org", "run_id", "org_id"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_eval_run.id", ondelete="CASCADE"))
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"))
+    indicator_key: Mapped[str] = mapped_column(String(60))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    uploaded_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 # ---------------------------------------------------------------- 5G base stations (联)
 
 

@@ -624,3 +624,17 @@ class FacilityTotals(BaseModel):
 
 labels.register("apply.layer", {"cloud": "Cloud layer", "connect": "Connect layer", "data": "Data layer",
                                 "compute": "Compute layer", "ops": "Operations layer", "apply": "Apply layer"})
+
+
+class Evidence(ReadModel):
+    """An evidence file of a unit's evaluation indicator (what was checked; the bytes are downloaded apart)."""
+
+    id: uuid.UUID
+    run_id: uuid.UUID
+    org_id: uuid.UUID
+    indicator_key: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, reference
 from cityhub.apply.economy import service as economy
+from cityhub.apply.evaluation import evidence
 from cityhub.apply.evaluation import service as evaluation
 from cityhub.apply.facilities import service as facilities
 from cityhub.apply.models import Method, NodeKind, ProgressReport, ReportStatus, Target, TargetValue
@@ -39,7 +40,7 @@ from cityhub.kit.refs import reference as ref
 log = logging.getLogger(__name__)
 SOURCES = progress.SOURCES
 # the capabilities, reached as apply.evaluation.… etc.
-__all__ = ["economy", "evaluation", "facilities", "scenarios", "stations"]
+__all__ = ["economy", "evaluation", "evidence", "facilities", "scenarios", "stations"]
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),

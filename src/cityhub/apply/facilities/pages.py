@@ -84,13 +84,11 @@ def data_centre_create(request: Request, session: DbSession, actor: CurrentActor
                        commissioned_on: Annotated[date | None, Form()] = None,
                        pool_ids: Annotated[list[str] | None, Form(max_length=100)] = None) -> Response:
     """The bureau registers a data centre and the cloud pools it hosts."""
-    keep = {"dc_code": code, "dc_name": name, "operator": operator, "site": site, "servers": servers,
-            "racks": racks, "pue": pue}
+    keep = dict(dc_code=code, dc_name=name, operator=operator, site=site, servers=servers, racks=racks, pue=pue)
     with form_action(request, session, csrf_token, _("Data centre registered"), keep=keep) as done:
-        apply.facilities.data_centre_create(session, actor, schemas.DataCentreCreate.model_validate({
-            "code": code, "name": name, "operator": operator, "tier": tier, "role": role, "site": site,
-            "district_org_id": district_org_id or None, "liangjiang_park": liangjiang_park,
-            "racks": _number(racks, "racks") or 0, "servers": _number(servers, "servers") or 0,
-            "pue": _number(pue, "pue"), "status": status, "commissioned_on": commissioned_on,
-            "pool_ids": pool_ids or []}))
+        apply.facilities.data_centre_create(session, actor, schemas.DataCentreCreate.model_validate(dict(
+            code=code, name=name, operator=operator, tier=tier, role=role, site=site,
+            district_org_id=district_org_id or None, liangjiang_park=liangjiang_park,
+            racks=_number(racks, "racks") or 0, servers=_number(servers, "servers") or 0,
+            pue=_number(pue, "pue"), status=status, commissioned_on=commissioned_on, pool_ids=pool_ids or [])))
     return done.redirect("/apply/facilities#centres")
