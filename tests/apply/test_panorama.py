@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from cityhub.apply import reference
 from cityhub.apply import service as apply
 from cityhub.apply.panorama import service as panorama
-from cityhub.apply.schemas import ScenarioCreate
+from cityhub.apply.schemas import ChannelUserCreate, ScenarioCreate
 from cityhub.core.actor import Actor
 from cityhub.kit.errors import Forbidden
 from tests.apply.test_pages import _login
@@ -62,3 +63,14 @@ def test_the_page_renders_its_first_reading(client: TestClient, world: Any) -> N
     assert api.status_code == 200 and api.json()["apply"]["status"] == data["data"]["apply"]["status"]
     client.cookies.set("cityhub_lang", "en")
     assert "Smart-city programme panorama" in client.get("/apply/panorama").text
+
+
+def test_the_layers_are_a_snapshot_at_most_ttl_old(world: Any) -> None:
+    admin = world.actors["platform_admin"]
+    first = apply.panorama(world.session, admin)
+    apply.facilities.channel_user_create(world.session, admin, ChannelUserCreate(
+        name="跨境用户", sector="finance", bandwidth_mbps=10, status="active", commissioned_on=date(2025, 1, 1)))
+    again = apply.panorama(world.session, admin)
+    assert again["at"] == first["at"] and again["connect"]["channel_users"] == 0  # the snapshot, not re-read
+    fresh = apply.panorama(world.session, admin, max_age_s=0)
+    assert fresh["connect"]["channel_users"] == 1 and fresh["at"] >= first["at"]

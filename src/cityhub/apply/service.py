@@ -353,13 +353,14 @@ def sources() -> list[dict[str, str]]:
     return [{"key": s.key, "layer": s.layer, "title": _(s.title), "unit": s.unit} for s in SOURCES.values()]
 
 
-def panorama(session: Session, actor: Actor) -> dict[str, Any]:
+def panorama(session: Session, actor: Actor, max_age_s: float = panorama_layers.TTL_S) -> dict[str, Any]:
     """The 全景 screen's data: every layer's city-wide figures and the cockpit's own.
 
     Targets by status per layer, scenarios per batch, enterprises. Every member of staff reads it (`apply.read`).
+    The layers' figures are a snapshot at most `max_age_s` old (`panorama/service.py`); the programme's are read now.
     """
     policies.target_read(actor)
-    out = panorama_layers.layers(session)
+    out = panorama_layers.layers(session, max_age_s)
     roots = target_tree(session, actor)
     by_layer: dict[str, dict[str, int]] = {}
     stack = list(roots)
