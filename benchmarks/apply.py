@@ -97,7 +97,7 @@ def _scale_up(db: Database) -> None:
                     exprs.append(f"CASE WHEN {name} IS NULL THEN NULL ELSE left({name}, {width - 9}) || '~' || "
                                  f"lpad(g::text, 7, '0') END")
                 elif name == "org_id" and table == "cloud_system":  # spread the systems over every unit
-                    exprs.append("(CAST(:units AS text[]))[1 + (g % :n)]::uuid")
+                    exprs.append("(CAST(:units AS text[]))[1 + ((row_number() OVER ()) % :n)]::uuid")
                 else:
                     exprs.append(name)
             conn.execute(text(

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from cityhub.apply import reference
 from cityhub.apply import service as apply
 from cityhub.core.deps import CurrentActor
+from cityhub.ops import schemas as ops_schemas
 from cityhub.core.permissions import P
 from cityhub.kit import labels
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render
@@ -30,5 +31,6 @@ def panorama(request: Request, session: DbSession, actor: CurrentActor) -> Respo
     data = apply.panorama(session, actor)
     words = {"batches": {b["batch"]: labels.label(b["batch"], BATCH) for b in data["apply"]["scenarios"]},
              "layers": {k: labels.label(k, "apply.layer") for k in LAYERS},
-             "sectors": {k: labels.label(k, "apply.sector") for k in reference.SECTORS}}
+             "sectors": {k: labels.label(k, "apply.sector") for k in reference.SECTORS},
+             "severity": {s.value: labels.label(s) for s in ops_schemas.Severity}}
     return render(request, "apply/panorama.html", {"data": data, "words": words, "refresh_s": REFRESH_S})

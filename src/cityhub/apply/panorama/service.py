@@ -57,9 +57,10 @@ def _cloud(session: Session) -> dict[str, Any]:
             "month": month, "cost": round(sum(b.amount for b in bill), 2)}
 
 
-def _level(units: list[Any], level: str) -> float:
+def _level(units: list[Any], level: str) -> float | None:
+    """整合率 of the level's units (None when they have no systems: nothing to integrate is not 0 %)."""
     n = sum(u.systems for u in units if u.level == level)
-    return round(sum(u.integrated for u in units if u.level == level) / n, 4) if n else 0.0
+    return round(sum(u.integrated for u in units if u.level == level) / n, 4) if n else None
 
 
 def _connect(session: Session) -> dict[str, Any]:

@@ -23,11 +23,12 @@
   }
 
   function gauge(name, value, center) {
-    return {type: 'gauge', center: center, radius: '62%', min: 0, max: 100, startAngle: 210, endAngle: -30,
+    const none = value == null;
+    return {type: 'gauge', center: center, radius: '46%', min: 0, max: 100, startAngle: 210, endAngle: -30,
       progress: {show: true, width: 8}, axisLine: {lineStyle: {width: 8, color: [[1, 'rgba(61,106,168,.35)']]}},
       axisTick: {show: false}, splitLine: {show: false}, axisLabel: {show: false}, pointer: {show: false},
       title: {offsetCenter: [0, '78%'], color: '#9fb7df', fontSize: 12},
-      detail: {offsetCenter: [0, 0], formatter: '{value}%', color: '#fff', fontSize: 20},
+      detail: {offsetCenter: [0, 0], formatter: none ? '—' : '{value}%', color: '#fff', fontSize: 20},
       data: [{name: name, value: Math.round((value || 0) * 1000) / 10}]};
   }
 
@@ -53,8 +54,8 @@
         gauge(L.integration_district, d.cloud.integration_district, ['83%', '50%'])]});
     } else unavailable('c-cloud');
     if (d.data) {
-      bars('c-data', [L.published, L.shared, L.opened, L.providers],
-        [d.data.entries_published, d.data.entries_shared, d.data.entries_opened, d.data.providers], '#3fb5ff', true);
+      bars('c-data', [L.published, L.shared, L.opened],
+        [d.data.entries_published, d.data.entries_shared, d.data.entries_opened], '#3fb5ff', true);
     } else unavailable('c-data');
     if (d.compute) {
       bars('c-compute', d.compute.top.map((t) => t.name), d.compute.top.map((t) => t.value), '#7c4dff', true);
@@ -68,7 +69,7 @@
         barGap: '-100%', barMaxWidth: 36},
       {name: L.delivered, type: 'bar', data: batches.map((b) => b.delivered), itemStyle: {color: '#3fff9a'}, barMaxWidth: 36,
         markLine: {symbol: 'none', data: [{yAxis: 10}], lineStyle: {color: '#ffd21f', type: 'dashed'}, label: {color: '#ffd21f'}}}]});
-    const layers = Object.keys(d.apply.targets);
+    const layers = Object.keys(W.layers).filter((k) => d.apply.targets[k]);
     const colors = {green: '#3fff9a', amber: '#ffd21f', red: '#ff3b3b', none: '#6b7a99'};
     cityhub.chart('c-targets', {tooltip: {trigger: 'axis', axisPointer: {type: 'shadow'}},
       legend: {top: 0, textStyle: {color: '#9fb7df'}}, grid: {left: 70, right: 16, top: 30, bottom: 20},
@@ -80,7 +81,7 @@
       const sev = {critical: '#ff3b3b', major: '#ff8c1a', minor: '#ffd21f', warning: '#3fb5ff', indeterminate: '#9aa7bd'};
       cityhub.chart('c-ops', {tooltip: {trigger: 'item'}, series: [{type: 'pie', radius: ['45%', '72%'],
         label: {color: '#d8e6ff'}, data: Object.entries(d.ops.by_severity).map(([k, v]) => (
-          {name: k, value: v, itemStyle: {color: sev[k] || '#9aa7bd'}}))}]});
+          {name: W.severity[k] || k, value: v, itemStyle: {color: sev[k] || '#9aa7bd'}}))}]});
     } else unavailable('c-ops');
     if (d.connect && mapReady) {
       const max = Math.max(10, ...d.connect.districts.map((x) => x.value));
