@@ -13,10 +13,10 @@ from fastapi.responses import Response
 from cityhub.apply import reference
 from cityhub.apply import service as apply
 from cityhub.core.deps import CurrentActor
-from cityhub.ops import schemas as ops_schemas
 from cityhub.core.permissions import P
 from cityhub.kit import labels
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render
+from cityhub.ops import schemas as ops_schemas
 
 router = APIRouter(prefix="/apply/panorama", include_in_schema=False, route_class=SessionRoute)
 register_nav(NavItem("apply", "Programme panorama", "/apply/panorama", order=5, permissions=(P.APPLY_READ,)))
