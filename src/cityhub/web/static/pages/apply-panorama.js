@@ -72,7 +72,8 @@
     const layers = Object.keys(W.layers).filter((k) => d.apply.targets[k]);
     const colors = {green: '#3fff9a', amber: '#ffd21f', red: '#ff3b3b', none: '#6b7a99'};
     cityhub.chart('c-targets', {tooltip: {trigger: 'axis', axisPointer: {type: 'shadow'}},
-      legend: {top: 0, textStyle: {color: '#9fb7df'}}, grid: {left: 70, right: 16, top: 30, bottom: 20},
+      legend: {top: 0, itemWidth: 12, itemHeight: 8, textStyle: {color: '#9fb7df', fontSize: 11}},
+      grid: {left: 40, right: 16, top: 44, bottom: 20},
       xAxis: Object.assign({type: 'value', minInterval: 1}, AXIS),
       yAxis: Object.assign({type: 'category', data: layers.map((k) => W.layers[k] || k), inverse: true}, AXIS),
       series: ['green', 'amber', 'red', 'none'].map((s) => ({name: L[s], type: 'bar', stack: 'rag',

@@ -9,7 +9,7 @@
   cityhub.chart(el, {
     animation: false,
     grid: {left: 120, right: 40, top: 10, bottom: 24},
-    xAxis: {type: 'value', min: 0, max: 120},
+    xAxis: {type: 'value', min: 0, max: (v) => Math.max(100, Math.ceil(v.max / 10) * 10)},
     yAxis: {type: 'category', data: page.names, axisLabel: {fontSize: 10}},
     series: [{name: page.label, type: 'bar', data: page.totals, barMaxWidth: 12, itemStyle: {color: '#1e5fb4'},
       label: {show: true, position: 'right', fontSize: 9, formatter: (p) => p.value.toFixed(1)}}]}, {renderer: 'svg'});
