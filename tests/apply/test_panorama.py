@@ -19,6 +19,7 @@ from cityhub.apply.schemas import ChannelUserCreate, ScenarioCreate
 from cityhub.core.actor import Actor
 from cityhub.kit.errors import Forbidden
 from tests.apply.test_pages import _login
+from tests.compute.helpers import published
 
 SYSTEM = Actor.system("test")
 
@@ -74,3 +75,9 @@ def test_the_layers_are_a_snapshot_at_most_ttl_old(world: Any) -> None:
     assert again["at"] == first["at"] and again["connect"]["channel_users"] == 0  # the snapshot, not re-read
     fresh = apply.panorama(world.session, admin, max_age_s=0)
     assert fresh["connect"]["channel_users"] == 1 and fresh["at"] >= first["at"]
+
+
+def test_the_compute_layer_reads_published_components(world: Any) -> None:
+    published(world, "pano-geo")
+    out = apply.panorama(world.session, world.actors["org_member_b"], max_age_s=0)
+    assert out["compute"] is not None and out["compute"]["components"] == 1

@@ -80,14 +80,16 @@ def _data(session: Session) -> dict[str, Any]:
 
 
 def _compute(session: Session) -> dict[str, Any]:
-    published = compute.component_list(session, _ACTOR, _ONE, status="published")[1]
+    items, published = compute.component_list(session, _ACTOR, PageParams(limit=500, offset=0), status="published")
+    names = {c.code: (c.name_zh, c.name_en or c.name_zh) for c in items}  # names, not codes, in both languages
     since = clock.now() - timedelta(days=30)
     calls: dict[str, int] = {}
     for row in compute.usage_report(session, _ACTOR, since=since):
         calls[row.component_code] = calls.get(row.component_code, 0) + row.calls
     top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
     return {"components": published, "calls_30d": sum(calls.values()),
-            "top": [{"name": k, "value": v} for k, v in top]}
+            "top": [{"name": names.get(k, (k, k))[0], "name_en": names.get(k, (k, k))[1], "value": v}
+                    for k, v in top]}
 
 
 def _ops(session: Session) -> dict[str, Any]:

@@ -58,7 +58,9 @@
         [d.data.entries_published, d.data.entries_shared, d.data.entries_opened], '#3fb5ff', true);
     } else unavailable('c-data');
     if (d.compute) {
-      bars('c-compute', d.compute.top.map((t) => t.name), d.compute.top.map((t) => t.value), '#7c4dff', true);
+      const en = document.documentElement.lang === 'en';
+      bars('c-compute', d.compute.top.map((t) => (en ? t.name_en : t.name)), d.compute.top.map((t) => t.value),
+        '#7c4dff', true);
     } else unavailable('c-compute');
     const batches = d.apply.scenarios;
     cityhub.chart('c-scenarios', {tooltip: {trigger: 'axis', axisPointer: {type: 'shadow'}},
