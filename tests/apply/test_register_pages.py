@@ -79,3 +79,18 @@ def test_facilities_page_registers_through_the_forms(client: TestClient, world: 
     assert ok.status_code == 200 and 'data-testid="liangjiang-servers">12,000<' in ok.text
     client.cookies.set("cityhub_lang", "en")
     assert "Data channel and data centres" in client.get("/apply/facilities").text
+
+
+def test_the_enterprise_import_form_lists_bad_rows_and_writes_nothing(client: TestClient, world: Any) -> None:
+    _login(client, "t-admin")
+    page = client.get("/apply/economy").text
+    assert 'data-testid="enterprise-import-form"' in page
+    good = _code("91500000MA5U0300D")
+    body = f"credit_code,name,sector,size,park\n{good},甲科技,ai,small,\n{good},乙科技,ai,small,\n".encode()
+    bad = client.post("/apply/economy/enterprises/import", data={"csrf_token": _csrf(page)},
+                      files={"file": ("e.csv", body, "text/csv")})
+    assert bad.status_code == 422 and 'data-testid="import-errors"' in bad.text and "credit_code" in bad.text
+    assert apply.economy.enterprise_count(world.session) == 0
+    ok = client.post("/apply/economy/enterprises/import", data={"csrf_token": _csrf(page)},
+                     files={"file": ("e.csv", body.rsplit(b"\n", 2)[0] + b"\n", "text/csv")}, follow_redirects=True)
+    assert ok.status_code == 200 and apply.economy.enterprise_count(world.session) == 1

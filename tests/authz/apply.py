@@ -187,3 +187,5 @@ EXPECTATIONS += [
         "run_id": str(w.extra["apply"]["run"].id), "org_id": str(w.orgs["dept_a"].id)}),
     Expect("GET", f"{E}/evidence/{{evidence_id}}", UNIT_A, params=lambda w: {"evidence_id": w.extra["apply_ev"].id}),
 ]
+
+EXPECTATIONS += [Expect("POST", f"{P}/enterprises/import", BUREAU, note="(an empty body: 422 for the bureau)")]

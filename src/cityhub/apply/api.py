@@ -369,3 +369,13 @@ def evaluation_evidence_file(session: DbSession, actor: CurrentActor, evidence_i
     """Download one evidence file."""
     ev, path = apply.evidence.evidence_open(session, actor, evidence_id)
     return FileResponse(path, media_type=ev.content_type, filename=ev.filename)
+
+
+@router.post("/enterprises/import", response_model=schemas.ImportResult,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "text/csv": {"schema": {"type": "string", "format": "binary"}}}}},
+             responses={422: {"description": "Every row's problems (row, field, message); nothing was written"}})
+async def enterprise_import(request: Request, session: DbSession, actor: CurrentActor,
+                            filename: str = Query("enterprises.csv", min_length=1, max_length=150)) -> Any:
+    """Import the enterprise register (raw CSV or XLSX body): every row valid, or nothing written (the bureau)."""
+    return apply.economy.enterprise_import(session, actor, filename, await request.body())

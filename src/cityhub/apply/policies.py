@@ -176,3 +176,8 @@ def data_centre_create(actor: Actor) -> None:
 def evaluation_evidence_attach(actor: Actor, org_id: uuid.UUID) -> None:
     """A unit's staff attach evidence for their unit's score; the bureau for any unit."""
     require(manages(actor) or may_report(actor, org_id), "Only the unit's staff or the bureau attach its evidence")
+
+
+def enterprise_import(actor: Actor) -> None:
+    """The bureau imports the enterprise register."""
+    digital_park_create(actor)

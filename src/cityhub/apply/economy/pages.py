@@ -7,9 +7,9 @@ Mounted with the cockpit's router (`apply/pages.py`, `extra_routers`). What a pa
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from cityhub.apply import policies, schemas
@@ -18,9 +18,21 @@ from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
 from cityhub.kit import labels
+from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
-from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render
+from cityhub.kit.settings import get_settings
+from cityhub.kit.web import (
+    DbSession,
+    NavItem,
+    SessionRoute,
+    allow_large_bodies,
+    form_action,
+    redirect_with_message,
+    register_nav,
+    render,
+    verify_csrf,
+)
 
 router = APIRouter(prefix="/apply/economy", include_in_schema=False, route_class=SessionRoute)
 register_nav(NavItem("apply", "Digital economy", "/apply/economy", order=60, permissions=(P.APPLY_READ,)))
@@ -35,6 +47,11 @@ def _pairs(counts: dict[str, int], kind: str) -> list[dict[str, object]]:
 def economy(request: Request, session: DbSession, actor: CurrentActor,
             sector: str | None = Query(None, max_length=30), offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
     """Enterprises against the 1,000 target, per park (bar), per sector (pie), the register, the bureau's forms."""
+    return _economy_page(request, session, actor, sector, offset)
+
+
+def _economy_page(request: Request, session: DbSession, actor: CurrentActor, sector: str | None, offset: int,
+                  errors: Any = None) -> Response:
     summary = apply.economy.economy_summary(session, actor)
     page = PageParams(limit=50, offset=offset)
     items, total = apply.economy.enterprise_list(session, actor, page, sector=sector)
@@ -44,9 +61,29 @@ def economy(request: Request, session: DbSession, actor: CurrentActor,
         "summary": summary, "items": items, "total": total, "page": page, "sector": sector, "parks": parks,
         "park_names": names, "sectors": apply.economy.SECTORS, "sizes": apply.economy.SIZES,
         "districts": [o for o in core.organization_all(session) if o.kind in apply.economy.DISTRICT_KINDS],
-        "manages": policies.manages(actor),
+        "manages": policies.manages(actor), "errors": errors,
         "chart": {"parks": [p.name for p in parks], "counts": [p.enterprises for p in parks],
-                  "sectors": _pairs(summary["by_sector"], "apply.sector"), "label": _("Enterprises")}})
+                  "sectors": _pairs(summary["by_sector"], "apply.sector"), "label": _("Enterprises")}},
+                  status_code=422 if errors else 200)
+
+
+allow_large_bodies("/apply/economy/enterprises/import")
+
+
+@router.post("/enterprises/import")
+async def enterprise_import(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
+                            file: Annotated[UploadFile, File()]) -> Response:
+    """The bureau imports the register (CSV or XLSX): every row valid, or nothing written and each problem listed."""
+    verify_csrf(request, csrf_token)
+    content = await file.read(get_settings().upload_max_bytes + 1)
+    try:
+        with session.begin_nested():
+            out = apply.economy.enterprise_import(session, actor, file.filename or "enterprises.csv", content)
+    except ValidationFailed as e:
+        errors = e.details if isinstance(e.details, list) else [{"field": e.field or "", "message": e.message}]
+        return _economy_page(request, session, actor, None, 0, [{"row": d.get("row", ""), **d} for d in errors])
+    return redirect_with_message("/apply/economy", _("Imported: %(created)d new, %(updated)d updated") % {
+        "created": out.created, "updated": out.updated})
 
 
 @router.get("/parks/{park_id}")

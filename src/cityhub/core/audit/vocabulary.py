@@ -146,6 +146,7 @@ _PHRASES = {
     "scenario_transition": "moved on application scenario",
     "digital_park_create": "registered digital-economy park",
     "enterprise_create": "registered enterprise",
+    "enterprise_import": "imported enterprises",
     "channel_user_create": "registered data-channel user",
     "data_centre_create": "registered data centre",
     "evaluation_evidence_attach": "attached evaluation evidence",
@@ -175,6 +176,7 @@ _PLACED = {
     "programme_seed": "loaded the programme's targets",
     "report_create": "reported progress {target}",
     "base_station_import": "imported 5G base stations",
+    "enterprise_import": "imported enterprises",
 }
 labels.register(ACTION, {code: _PLACED.get(code, f"{phrase} {{target}}") for code, phrase in _PHRASES.items()})
 ACTIONS = frozenset(_PHRASES)
