@@ -188,8 +188,8 @@ def enterprise_import(session: Session, actor: Actor, filename: str, content: by
             body = EnterpriseCreate(credit_code=raw.get("credit_code", ""), name=raw.get("name", ""),
                                     sector=raw.get("sector", "") or "-", size=raw.get("size", "") or "-",
                                     park_id=parks.get(park))
-        except ValidationError as e:
-            problems += [(str(err["loc"][0]) if err["loc"] else "", str(err["msg"])) for err in e.errors()]
+        except ValidationError as exc:
+            problems += [(str(err["loc"][0]) if err["loc"] else "", str(err["msg"])) for err in exc.errors()]
             body = None
         if body is not None:
             if body.credit_code in seen:
@@ -200,17 +200,17 @@ def enterprise_import(session: Session, actor: Actor, filename: str, content: by
             good.append(body)
     if errors:
         raise ValidationFailed(_("%d problems in the file: nothing was imported") % len(errors), details=errors[:500])
-    have = {e.credit_code: e for e in session.scalars(select(Enterprise).where(
+    have = {row.credit_code: row for row in session.scalars(select(Enterprise).where(
         Enterprise.credit_code.in_([b.credit_code for b in good])))}
     out = ImportResult()
     for b in good:
-        e = have.get(b.credit_code)
-        if e is None:
+        known = have.get(b.credit_code)
+        if known is None:
             session.add(Enterprise(**b.model_dump()))
             out.created += 1
         else:
             for k, v in b.model_dump().items():
-                setattr(e, k, v)
+                setattr(known, k, v)
             out.updated += 1
     session.flush()
     core.audit_record(session, actor, "enterprise_import", target_type="apply_enterprise", target_id="import",
