@@ -103,6 +103,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "ops.rules.forecast": ("service", "forecast rules' Holt model: the batch fit and the per-point step"),
     "ops.rules.refit": ("service", "forecast rules' models refitted on a schedule from stored telemetry"),
     "ops.alarms.delivery": ("service", "MQTT and signed webhook delivery"),
+    # apply
+    "apply.evaluation.evidence": ("service", "evidence files of a unit's evaluation indicators"),
     # compute
     "compute.registry.search": ("service", "Chinese-aware catalogue search"),
     "compute.gateway.quota": ("service", "quotas: Redis script or in-process"),
