@@ -183,8 +183,9 @@ class Gateway:
         if db is not None and (start_meter if start_meter is not None else s.compute_meter_flush_s > 0):
             self.meter.start()
         self.breakers: dict[str, Breaker] = {}
-        self.clients: dict[str, httpx.AsyncClient] = {}
-        self.transport: httpx.AsyncBaseTransport | None = None  # tests stand in for an upstream
+        self.pools: dict[str, egress.UpstreamPool] = {}  # the lean pooled client of each upstream origin
+        self.clients: dict[str, httpx.AsyncClient] = {}  # httpx over `transport` only
+        self.transport: httpx.AsyncBaseTransport | None = None  # tests stand in for an upstream (httpx.MockTransport)
         self._cache: pushcache.PushCache | None = None  # this database's push cache, found at the first call
 
     @classmethod
@@ -357,13 +358,35 @@ class Gateway:
 
         return read
 
-    def _client(self, netloc: str) -> httpx.AsyncClient:
+    def _pool(self, netloc: str) -> egress.UpstreamPool:
+        pool = self.pools.get(netloc)
+        if pool is None:
+            pool = self.pools[netloc] = egress.UpstreamPool(
+                upstream_hosts(), timeout=self.settings.compute_upstream_timeout_s, max_connections=50)
+        return pool
+
+    async def _send(self, netloc: str, method: str, url: str, headers: dict[str, str], body: bytes,
+                    limit: int) -> egress.Reply:
+        """One upstream exchange: the lean pool of the upstream's origin, or httpx over `transport` (tests)."""
+        if self.transport is None:
+            return await self._pool(netloc).request(method, url, headers, body, limit=limit)
         client = self.clients.get(netloc)
         if client is None:
             client = self.clients[netloc] = egress.async_client_listed(
-                upstream_hosts(), timeout=self.settings.compute_upstream_timeout_s, max_connections=50,
-                transport=self.transport)
-        return client
+                upstream_hosts(), timeout=self.settings.compute_upstream_timeout_s, transport=self.transport)
+        try:
+            async with client.stream(method, url, content=body, headers=headers) as upstream:
+                chunks, size = [], 0
+                async for chunk in upstream.aiter_bytes():  # decoded: no content-encoding to pass on
+                    size += len(chunk)
+                    if size > limit:
+                        raise egress.UpstreamTooLarge(f"answer over {limit} bytes")
+                    chunks.append(chunk)
+            return egress.Reply(upstream.status_code, dict(upstream.headers), b"".join(chunks))
+        except httpx.TimeoutException as exc:
+            raise egress.UpstreamTimeout(str(exc)) from exc
+        except httpx.TransportError as exc:
+            raise egress.UpstreamUnreachable(str(exc)) from exc
 
     async def _forward(self, res: Resolved, method: str, path: str, query: str, headers: Mapping[str, str],
                        body: bytes) -> Answer:
@@ -385,7 +408,6 @@ class Gateway:
         out_headers = {k: v for k in FORWARD_HEADERS if (v := headers.get(k))}
         assert res.app_id is not None and res.org_id is not None  # a resolved subscription has both
         out_headers.update(identity_headers(res.app_id, res.org_id, method, urlsplit(url).path))
-        client = self._client(netloc)
         attempts = 1 + (self.settings.compute_upstream_retries if method in IDEMPOTENT else 0)
         limit = self.settings.compute_max_response_bytes
         failure: GatewayError | None = None
@@ -393,30 +415,28 @@ class Gateway:
             if attempt:
                 await asyncio.sleep(0.05 * 2 ** (attempt - 1))
             try:
-                async with client.stream(method, url, content=body, headers=out_headers) as upstream:
-                    chunks, size = [], 0
-                    async for chunk in upstream.aiter_bytes():  # decoded: no content-encoding to pass on
-                        size += len(chunk)
-                        if size > limit:
-                            breaker.success()  # it answered; the answer is too large for us
-                            raise GatewayError(502, "upstream_too_large", f"The upstream answered over {limit} bytes")
-                        chunks.append(chunk)
-                status = upstream.status_code
-                if status in RETRY_STATUSES and attempt + 1 < attempts:
-                    continue
-                if status >= 500:
-                    breaker.failure()
-                    raise GatewayError(502, "upstream_error", "The component's upstream failed",
-                                       details={"upstream_status": status})
-                breaker.success()
-                media = upstream.headers.get("content-type", "")
-                extra = {"cache-control": cc} if (cc := upstream.headers.get("cache-control")) else {}
-                return Answer(status, b"".join(chunks), media, extra)
-            except httpx.TimeoutException:
+                reply = await self._send(netloc, method, url, out_headers, body, limit)
+            except egress.UpstreamTooLarge as exc:
+                breaker.success()  # it answered; the answer is too large for us
+                raise GatewayError(502, "upstream_too_large", f"The upstream answered over {limit} bytes") from exc
+            except egress.UpstreamTimeout:
                 failure = GatewayError(504, "upstream_timeout", "The component's upstream did not answer in time")
-            except httpx.TransportError as exc:
+                continue
+            except egress.UpstreamUnreachable as exc:
                 log.info("upstream %s unreachable: %s", netloc, exc)
                 failure = GatewayError(502, "upstream_unreachable", "The component's upstream cannot be reached")
+                continue
+            status = reply.status
+            if status in RETRY_STATUSES and attempt + 1 < attempts:
+                continue
+            if status >= 500:
+                breaker.failure()
+                raise GatewayError(502, "upstream_error", "The component's upstream failed",
+                                   details={"upstream_status": status})
+            breaker.success()
+            media = reply.headers.get("content-type", "")
+            extra = {"cache-control": cc} if (cc := reply.headers.get("cache-control")) else {}
+            return Answer(status, reply.body, media, extra)
         breaker.failure()
         assert failure is not None
         raise failure
@@ -426,6 +446,9 @@ class Gateway:
         for client in self.clients.values():
             await client.aclose()
         self.clients.clear()
+        for pool in self.pools.values():
+            await pool.aclose()
+        self.pools.clear()
         close = getattr(self.quota, "close", None)
         if close is not None:
             await close()
