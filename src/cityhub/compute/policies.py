@@ -127,8 +127,10 @@ def subscription_decide(actor: Actor, owner_org_id: uuid.UUID) -> None:
 
 
 def subscription_approve_graded(actor: Actor, grade: str) -> None:
-    """A component reading 重要 or 核心 data is approved as a sharing request of that data is: by the bureau, and
-    核心 data by a bureau administrator (`data.core_approve`). The owner's admins may still refuse."""
+    """A component reading 重要 or 核心 data is approved as a sharing request of that data is: by the bureau.
+
+    核心 data by a bureau administrator (`data.core_approve`). The owner's admins may still refuse.
+    """
     require(reviews(actor), "A component reading graded data is approved by the big-data bureau")
     if grade == "core":
         require(can(actor, P.DATA_CORE_APPROVE), "核心 data needs the approval of a bureau administrator")
