@@ -265,3 +265,104 @@ def test_the_jobs_page_shows_progress_and_cancels(client: Any, world: Any, db: D
         assert r.status_code in (303, 403)
         assert w.session.get(Job, done.id).status == JobStatus.SUCCEEDED
         assert other.get(f"/api/v1/compute/jobs/{done.id}").status_code == 403
+
+
+class _Dept:
+    """A department system answering each call with what it got (the upstream of an upstream version)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                import json
+
+                sent = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                outer.calls.append((self.path, {k.lower(): v for k, v in self.headers.items()}, sent))
+                ok = not str(sent.get("number", "")).endswith("3456")
+                out = json.dumps({"registered": ok, "holder": sent.get("number", "")[:6]} if ok else
+                                 {"error": {"code": "not_registered", "message": "no such licence"}}).encode()
+                self.send_response(200 if ok else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/api"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_upstream_job_calls_as_the_units_application_metered_and_within_its_quota(
+        world: Any, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import func, select
+
+    from cityhub.compute import service as compute
+    from cityhub.compute.models import Call
+    from cityhub.compute.schemas import AppCreate, VersionCreate
+    from tests.compute.helpers import component_data, subscribed
+
+    monkeypatch.setattr(get_settings(), "compute_upstream_allowed_hosts", "127.0.0.1")
+    monkeypatch.setattr(get_settings(), "compute_meter_flush_s", 0)  # written when the job's gateway closes
+    dept = _Dept()
+    try:
+        w = world
+        _entry, res = _table(w)
+        owner = w.actors["org_member_b"]  # the department system is dept_b's; dept_a runs the job over its table
+        comp = compute.component_create(w.session, owner, component_data(w, "licence", org="dept_b", builtin="noop"))
+        compute.component_version_create(w.session, owner, comp.id, VersionCreate(
+            version="1.0.0", kind="upstream", upstream_url=dept.url))
+        compute.component_submit(w.session, owner, comp.id)
+        compute.component_review(w.session, w.actors["platform_admin"], comp.id, True)
+        member = w.actors["org_member_a"]
+        base = {"org_id": w.orgs["dept_a"].id, "component_code": "licence", "version": "1.0.0", "path": "/verify",
+                "source_kind": "table", "resource_id": res.id, "fields": {"number": "id_number"}}
+        with pytest.raises(ValidationFailed) as e:  # an upstream job runs as an application: which one
+            jobs.job_create(w.session, member, JobCreate.model_validate(base))
+        assert e.value.field == "app_id"
+        bare = compute.app_create(w.session, member, AppCreate(org_id=w.orgs["dept_a"].id, name="未订阅系统"))
+        b_app, _sub_b, _k = subscribed(w, comp, org="dept_b")
+        for app_id in (bare.id, b_app.id):  # not subscribed; another unit's application
+            with pytest.raises(ValidationFailed) as e:
+                jobs.job_create(w.session, member, JobCreate.model_validate({**base, "app_id": app_id}))
+            assert e.value.field == "app_id"
+        app_, _sub, _key = subscribed(w, comp, org="dept_a", quota_per_day=4)
+        job = jobs.job_create(w.session, member, JobCreate.model_validate({**base, "app_id": app_.id}))
+        w.session.commit()
+        assert jobs.job_work_once(db, "w1") == JobStatus.SUCCEEDED
+        w.session.expire_all()
+        done = w.session.get(Job, job.id)
+        assert done is not None and (done.rows_done, done.rows_failed) == (3, 1)
+        assert sorted(c[2]["number"] for c in dept.calls) == sorted(
+            ["500101199001011234", "500103198505052345", "500112200012123456"])
+        path, headers, _sent = dept.calls[0]
+        assert path == "/api/verify" and headers["x-cityhub-app"] == str(app_.id)  # signed as the application
+        _f, rows, _t, _n = data.datastore_query(w.session, member, done.result_resource_id)
+        by_name = {r["name"]: r for r in rows}
+        assert by_name["张三"]["out_holder"] == "500101" and by_name["欧阳娜娜"]["out_error"].startswith(
+            "not_registered")
+        metered = w.session.scalar(select(func.count()).select_from(Call).where(Call.app_id == app_.id))
+        assert metered == 3  # every call is the application's, metered
+        # the daily quota of 4 leaves room for one more call: the next job stops with the reason
+        again = jobs.job_create(w.session, member, JobCreate.model_validate({**base, "app_id": app_.id}))
+        w.session.commit()
+        assert jobs.job_work_once(db, "w1") == JobStatus.FAILED
+        w.session.expire_all()
+        stopped = w.session.get(Job, again.id)
+        assert stopped is not None and stopped.result_resource_id is None and stopped.error
+        assert len(dept.calls) == 4  # exactly the quota: 3 + 1
+    finally:
+        dept.close()

@@ -63,6 +63,7 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 FORWARD_HEADERS = ("content-type", "accept", "accept-language", "x-request-id")
 _JSON = "application/json"
+APP_RESOLVE_TTL_S = 5.0  # how long call_as_app trusts a resolution it read
 
 
 @dataclass(slots=True)
@@ -126,6 +127,20 @@ def resolve(session: Session, hashed: str, code: str, version: str) -> Resolved:
     _revoked, app_id, org_id, disabled = key
     if disabled:
         return Resolved(error="app_disabled", app_id=app_id, org_id=org_id)
+    return _resolve_target(session, app_id, org_id, code, version)
+
+
+def resolve_app(session: Session, app_id: uuid.UUID, code: str, version: str) -> Resolved:
+    """What a call made as an application resolves to, without its key (the unit's batch jobs)."""
+    app = session.execute(select(App.org_id, App.disabled).where(App.id == app_id)).first()
+    if app is None:
+        return Resolved(error="invalid_key")
+    if app[1]:
+        return Resolved(error="app_disabled", app_id=app_id, org_id=app[0])
+    return _resolve_target(session, app_id, app[0], code, version)
+
+
+def _resolve_target(session: Session, app_id: uuid.UUID, org_id: uuid.UUID, code: str, version: str) -> Resolved:
     target = session.execute(_TARGET.where(Component.code == code, ComponentVersion.version == version)).first()
     if target is None or target[1] not in CALLABLE_STATUSES or target[6] is None:
         return Resolved(error="not_found", app_id=app_id, org_id=org_id)
@@ -187,6 +202,8 @@ class Gateway:
         self.clients: dict[str, httpx.AsyncClient] = {}  # httpx over `transport` only
         self.transport: httpx.AsyncBaseTransport | None = None  # tests stand in for an upstream (httpx.MockTransport)
         self._cache: pushcache.PushCache | None = None  # this database's push cache, found at the first call
+        self._by_app: dict[tuple[uuid.UUID, str, str], tuple[float, Resolved]] = {}  # call_as_app's resolutions
+        self._by_app_loading: dict[tuple[uuid.UUID, str, str], asyncio.Future[Resolved]] = {}
 
     @classmethod
     def in_session(cls, session: Session) -> Gateway:
@@ -268,32 +285,7 @@ class Gateway:
                 raise GatewayError(413, "payload_too_large",
                                    f"Request body over {self.settings.compute_max_request_bytes} bytes")
             res = await self._resolve(raw_key, code, version)
-            if res.error is not None:
-                status, message = _MESSAGES[res.error]
-                raise GatewayError(status, res.error, message)
-            if res.expires_at is not None and res.expires_at <= time.time():
-                raise GatewayError(403, "subscription_expired", "The subscription has expired",
-                                   details={"expired_at": datetime.fromtimestamp(res.expires_at, UTC).isoformat()})
-            if res.limits != (None, None, None):
-                try:
-                    retry = await self.quota.take(res.subscription_id, windows(res.limits, mode=res.window))
-                except (OSError, ConnectionError, TimeoutError) as exc:  # the shared counters cannot be reached
-                    log.warning("quota store unreachable: %s", exc)
-                    raise GatewayError(503, "quota_unavailable", "The quota counters cannot be reached; try again",
-                                       retry_after=1) from exc
-                except Exception as exc:
-                    if type(exc).__module__.startswith("redis"):  # redis' own connection and timeout errors
-                        log.warning("quota store failed: %s", exc)
-                        raise GatewayError(503, "quota_unavailable",
-                                           "The quota counters cannot be reached; try again", retry_after=1) from exc
-                    raise
-                if retry is not None:
-                    raise GatewayError(429, "quota_exceeded", "The subscription's quota is used up",
-                                       retry_after=retry)
-            if res.kind == "builtin":
-                answer = await self._builtin(res, method, path, query, body)
-            else:
-                answer = await self._forward(res, method, path, query, headers, body)
+            answer = await self._serve(res, method, path, query, headers, body)
         except GatewayError as exc:
             answer = exc.answer()
             error_code = exc.code
@@ -301,6 +293,91 @@ class Gateway:
             error_code = ""
         self._meter(res, method, answer, error_code, started, len(body))
         return answer
+
+    async def call_as_app(self, app_id: uuid.UUID, method: str, code: str, version: str, path: str = "", *,
+                          query: str = "", body: bytes = b"", headers: Mapping[str, str] | None = None) -> Answer:
+        """Call a component as one of a unit's applications, without its key (the unit's batch jobs).
+
+        The same subscription, expiry and quota checks and the same metering as a call over HTTP; the resolution
+        is read again after `APP_RESOLVE_TTL_S`, so a subscription ended while a job runs stops its calls.
+        """
+        started = time.perf_counter()
+        res: Resolved | None = None
+        hdrs = {k.lower(): v for k, v in (headers or {}).items()}
+        if body and "content-type" not in hdrs:
+            hdrs["content-type"] = _JSON
+        try:
+            res = await self._resolve_app(app_id, code, version)
+            answer = await self._serve(res, method.upper(), path, query, hdrs, body)
+        except GatewayError as exc:
+            answer = exc.answer()
+            error_code = exc.code
+        else:
+            error_code = ""
+        self._meter(res, method.upper(), answer, error_code, started, len(body))
+        return answer
+
+    async def _resolve_app(self, app_id: uuid.UUID, code: str, version: str) -> Resolved:
+        """The application's resolution, read once per APP_RESOLVE_TTL_S (concurrent calls wait for one read)."""
+        ck = (app_id, code, version)
+        hit = self._by_app.get(ck)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        if self._session is not None:
+            res = resolve_app(self._session, app_id, code, version)
+        else:
+            pending = self._by_app_loading.get(ck)
+            if pending is not None:
+                return await asyncio.shield(pending)
+            pending = self._by_app_loading[ck] = asyncio.get_running_loop().create_future()
+            try:
+                res = await run_in_threadpool(self._load_app, app_id, code, version)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: those waiting get it, nobody else needs to
+                raise
+            finally:
+                self._by_app_loading.pop(ck, None)
+            pending.set_result(res)
+        self._by_app[ck] = (time.monotonic() + APP_RESOLVE_TTL_S, res)
+        return res
+
+    def _load_app(self, app_id: uuid.UUID, code: str, version: str) -> Resolved:
+        assert self.db is not None
+        session = self.db.sessionmaker()
+        try:
+            return resolve_app(session, app_id, code, version)
+        finally:
+            session.rollback()
+            session.close()
+
+    async def _serve(self, res: Resolved, method: str, path: str, query: str, headers: Mapping[str, str],
+                     body: bytes) -> Answer:
+        """A resolved call: its refusal, the expiry, the quota, then the component."""
+        if res.error is not None:
+            status, message = _MESSAGES[res.error]
+            raise GatewayError(status, res.error, message)
+        if res.expires_at is not None and res.expires_at <= time.time():
+            raise GatewayError(403, "subscription_expired", "The subscription has expired",
+                               details={"expired_at": datetime.fromtimestamp(res.expires_at, UTC).isoformat()})
+        if res.limits != (None, None, None):
+            try:
+                retry = await self.quota.take(res.subscription_id, windows(res.limits, mode=res.window))
+            except (OSError, ConnectionError, TimeoutError) as exc:  # the shared counters cannot be reached
+                log.warning("quota store unreachable: %s", exc)
+                raise GatewayError(503, "quota_unavailable", "The quota counters cannot be reached; try again",
+                                   retry_after=1) from exc
+            except Exception as exc:
+                if type(exc).__module__.startswith("redis"):  # redis' own connection and timeout errors
+                    log.warning("quota store failed: %s", exc)
+                    raise GatewayError(503, "quota_unavailable",
+                                       "The quota counters cannot be reached; try again", retry_after=1) from exc
+                raise
+            if retry is not None:
+                raise GatewayError(429, "quota_exceeded", "The subscription's quota is used up", retry_after=retry)
+        if res.kind == "builtin":
+            return await self._builtin(res, method, path, query, body)
+        return await self._forward(res, method, path, query, headers, body)
 
     def _meter(self, res: Resolved | None, method: str, answer: Answer, error_code: str, started: float,
                bytes_in: int) -> None:
