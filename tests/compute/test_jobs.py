@@ -366,3 +366,35 @@ def test_an_upstream_job_calls_as_the_units_application_metered_and_within_its_q
         assert len(dept.calls) == 4  # exactly the quota: 3 + 1
     finally:
         dept.close()
+
+
+def test_the_job_form_offers_named_choices_and_queues_a_job(client: Any, world: Any) -> None:
+    from tests.compute.test_pages import HTML, _csrf, _flash, _login, _text
+
+    w = world
+    entry, res = _table(w)
+    published(w, "idc", builtin="id-check", open_to_all=True)
+    w.session.commit()
+    _login(client, "t-a-member")
+    page = client.get("/compute/jobs", headers=HTML).text
+    assert 'data-testid="job-form"' in page
+    what = "idc@1.0.0|POST /resident-id"
+    assert f'value="{what}"' in page  # a built-in's operation, labelled by its summary, not its code alone
+    tables = page.split('data-testid="job-tables"', 1)[1].split("</select>", 1)[0]
+    assert str(res.id) in tables and entry.title in _text(tables) and "id_number" in tables
+    base = {"csrf_token": _csrf(page), "org_id": str(w.orgs["dept_a"].id), "what": what, "source_kind": "table",
+            "resource_id": str(res.id), "name": "表单提交的核验"}
+    r = client.post("/compute/jobs", data={**base, "fields": "number id_number"}, headers=HTML)
+    assert _flash(r.text) and "表单提交的核验" not in _text(r.text.split('data-testid="jobs"', 1)[1])  # refused
+    assert 'value="表单提交的核验"' in r.text  # the form comes back filled in
+    r = client.post("/compute/jobs", data={**base, "csrf_token": _csrf(r.text), "fields": "number = id_number"},
+                    headers=HTML)
+    assert _flash(r.text) == "作业已排队"
+    w.session.expire_all()
+    job = w.session.query(Job).filter(Job.name == "表单提交的核验").one()
+    assert (job.status, job.rows_total, job.request["fields"], job.request["path"]) == (
+        JobStatus.QUEUED, 3, {"number": "id_number"}, "resident-id")
+    with type(client)(client.app) as other:  # another unit's member is not offered dept_a's table
+        _login(other, "t-b-member")
+        other_page = other.get("/compute/jobs", headers=HTML).text
+        assert str(res.id) not in other_page.split('data-testid="job-tables"', 1)[1].split("</select>", 1)[0]

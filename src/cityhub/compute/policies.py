@@ -224,6 +224,11 @@ def job_create(actor: Actor, org_id: uuid.UUID) -> None:
     require(can(actor, P.COMPUTE_JOB_RUN, org_id), "Only the unit's staff run its batch jobs")
 
 
+def may_run_jobs(actor: Actor, org_id: uuid.UUID) -> bool:
+    """Does the actor run batch jobs for the unit (the job form offers it)?"""
+    return can(actor, P.COMPUTE_JOB_RUN, org_id)
+
+
 def job_read(actor: Actor, org_id: uuid.UUID) -> None:
     """A unit's jobs are read by its staff and by those who read every unit's."""
     require(sees_unit(actor, org_id), "You may not read this unit's jobs")
