@@ -168,3 +168,18 @@ def test_calls_over_the_connection_limit_wait_for_one_to_come_free() -> None:
         assert raw.connections == 2
 
     _run(case)
+
+
+def test_a_call_cancelled_mid_exchange_does_not_leave_its_answer_to_the_next() -> None:
+    async def case(raw: _Raw) -> None:
+        pool = egress.UpstreamPool(HOSTS, timeout=5, max_connections=1)
+        slow = asyncio.ensure_future(pool.request("GET", raw.url("/slow"), {}))
+        await asyncio.sleep(0.1)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        r = await pool.request("GET", raw.url("/after"), {})
+        assert r.body == b"GET /after"  # not the slow call's "late"
+        assert raw.connections == 2  # the cancelled exchange's connection was closed, not reused
+
+    _run(case)

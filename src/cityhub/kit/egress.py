@@ -535,6 +535,9 @@ class UpstreamPool:
     def _release(self, origin: tuple[str, str, int], conn: _Conn) -> None:
         if conn.waiter is None:
             return
+        if not conn.waiter.done() or conn.waiter.cancelled():  # the caller was cancelled mid-exchange: its
+            conn.waiter.cancel()                                  # answer must not reach the next caller
+            conn.close()
         conn.waiter = None
         if conn.closed or conn.transport is None or conn.transport.is_closing():
             self._open -= 1
