@@ -183,3 +183,33 @@ def test_a_call_cancelled_mid_exchange_does_not_leave_its_answer_to_the_next() -
         assert raw.connections == 2  # the cancelled exchange's connection was closed, not reused
 
     _run(case)
+
+
+def test_https_verifies_the_upstreams_certificate(tmp_path: Any) -> None:
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+
+    async def main() -> None:
+        raw = _Raw()
+        raw.server = await asyncio.start_server(raw._serve, "127.0.0.1", 0, ssl=server_ctx)
+        port = raw.server.sockets[0].getsockname()[1]
+        try:
+            with pytest.raises(egress.UpstreamUnreachable):  # self-signed: refused by the platform's context
+                await egress.UpstreamPool(HOSTS, timeout=5).request("GET", f"https://127.0.0.1:{port}/x", {})
+            trusting = ssl.create_default_context(cafile=str(cert))
+            pool = egress.UpstreamPool(HOSTS, timeout=5, ssl_context=trusting)
+            for path in ("/a", "/chunked"):
+                r = await pool.request("GET", f"https://127.0.0.1:{port}{path}", {})
+                assert r.status == 200 and r.body in (b"GET /a", b"hello world")
+            assert raw.connections == 1  # one kept-alive TLS connection (the refused handshake never got one)
+        finally:
+            raw.server.close()
+
+    asyncio.run(main())

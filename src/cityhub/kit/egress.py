@@ -425,14 +425,15 @@ class UpstreamPool:
     at a time; further calls wait for one to come back.
     """
 
-    def __init__(self, hosts: frozenset[str], *, timeout: float = 10.0, max_connections: int = 50) -> None:
+    def __init__(self, hosts: frozenset[str], *, timeout: float = 10.0, max_connections: int = 50,
+                 ssl_context: typing.Any = None) -> None:
         self.hosts = hosts
         self.timeout = timeout
         self.max_connections = max_connections
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
         self._open = 0
         self._room: asyncio.Condition | None = None
-        self._ssl: typing.Any = None
+        self._ssl: typing.Any = ssl_context  # https: the platform's (verifying) context unless one is given
 
     async def request(self, method: str, url: str, headers: typing.Mapping[str, str], body: bytes = b"", *,
                       limit: int = 8 * 1024 * 1024) -> Reply:
