@@ -26,6 +26,7 @@ import typing
 from urllib.parse import urlsplit
 
 import httpcore
+import httptools
 import httpx
 
 from cityhub.kit.errors import ValidationFailed
@@ -296,8 +297,6 @@ class _Conn(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection; answers parsed by httptools (the C parser uvicorn serves with)."""
 
     def __init__(self) -> None:
-        import httptools
-
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -320,8 +319,6 @@ class _Conn(asyncio.Protocol):
         self.transport = typing.cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        import httptools
-
         self.got_bytes = True
         if self.waiter is None or self.waiter.done():  # nothing was asked: the connection is not usable
             self.close()
