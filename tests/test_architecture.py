@@ -119,6 +119,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "compute.builtins.classify": ("service", "built-in: citizen-report classification"),
     "compute.builtins.reportset": ("service", "the classifier's labelled report set"),
     "compute.stub": ("service", "the demo's stub department system (an upstream served by make run)"),
+    "compute.jobs.upstream": ("service", "batch jobs of upstream versions, called through the gateway"),
+    "compute.jobs.choices": ("service", "what the job form offers: units, versions, tables, applications"),
     "compute.analytics.lake": ("service", "the Parquet lake's tables and the facts export"),
     "compute.analytics.engines": ("service", "the analytics SQL engine: DuckDB and Spark backends"),
     "compute.analytics.queries": ("service", "the built-in analytics queries"),
