@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from cityhub.context import aggregate, bridge, store
+from cityhub.context import aggregate, aggrsql, bridge, store
 from cityhub.context import entities as ent
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import NO_DATASET, ContextAttributeInstance, ContextEntity
@@ -115,6 +115,24 @@ def _history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdC
     return out
 
 
+def _aggregated(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext
+                ) -> dict[uuid.UUID, dict[str, dict[str, Any]]] | None:
+    """The aggregation computed by the database (`aggrsql`), or None when only the Python path can."""
+    if tq.aggr_methods is None or not aggrsql.supported(tq.aggr_period, tq.last_n):
+        return None
+    attrs = [ctx.expand(ent.check_name(a, "attrs")) for a in tq.attrs]
+    col = I.at if tq.timeproperty == "observedAt" else I.modified_at
+    return aggrsql.aggregated(session, pks, attrs, tq.clauses(), col, tq.aggr_methods, tq.aggr_period,
+                              *_bounds(tq))
+
+
+def _render_aggregated(row: ContextEntity, aggs: dict[str, dict[str, Any]], view: ent.View) -> dict[str, Any]:
+    out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view)
+    for iri, rep in aggs.items():
+        out[view.ctx.compact(iri)] = rep
+    return out
+
+
 def _render(row: ContextEntity | bridge.BridgedEntity, history: dict[str, list[dict[str, Any]]], view: ent.View,
             temporal_values: bool, tq: TemporalQuery) -> dict[str, Any]:
     out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view)
@@ -185,6 +203,9 @@ def temporal_entity(session: Session, actor: Actor, entity_id: str, tenant: uuid
     if found is not None:
         return _bridged(session, found, tq, view, temporal_values)
     row = store.entity_get(session, actor, entity_id, tenant)
+    aggs = _aggregated(session, [row.id], tq, view.ctx)
+    if aggs is not None:
+        return _render_aggregated(row, aggs.get(row.id, {}), view)
     history = _history(session, [row.id], tq, view.ctx).get(row.id, {})
     return _render(row, history, view, temporal_values, tq)
 
@@ -193,6 +214,10 @@ def temporal_query(session: Session, actor: Actor, rows: list[ContextEntity | br
                    tq: TemporalQuery, view: ent.View, temporal_values: bool) -> list[dict[str, Any]]:
     """The temporal representation of entities a query selected (connect's devices from connect's telemetry)."""
     stored = [r.id for r in rows if isinstance(r, ContextEntity)]
+    aggs = _aggregated(session, stored, tq, view.ctx) if stored else None
+    if aggs is not None:
+        return [_bridged(session, r, tq, view, temporal_values) if isinstance(r, bridge.BridgedEntity)
+                else _render_aggregated(r, aggs.get(r.id, {}), view) for r in rows]
     history = _history(session, stored, tq, view.ctx) if stored else {}
     return [_bridged(session, r, tq, view, temporal_values) if isinstance(r, bridge.BridgedEntity)
             else _render(r, history.get(r.id, {}), view, temporal_values, tq) for r in rows]
