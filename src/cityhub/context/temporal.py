@@ -36,15 +36,23 @@ TEMPORAL_MEMBER = {"Property": "values", "GeoProperty": "values", "Relationship"
                    "ListProperty": "valueLists", "ListRelationship": "objectLists"}
 
 
+def history_row(pk: uuid.UUID, iri: str, ds: str, modified: str, inst: dict[str, Any]) -> dict[str, Any]:
+    """One history row: the instance, its times, and `at_ms` / `number` for aggregation in SQL."""
+    at = inst.get("observedAt") or modified
+    value = inst.get("value")
+    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return {"entity_pk": pk, "attr": iri, "dataset_id": ds, "at": at, "modified_at": modified, "instance": inst,
+            "at_ms": aggrsql.text_ms(at), "number": number}
+
+
 def record(session: Session, changes: list[Changed]) -> None:
     """Append the touched attributes' instances, as the write left them, to the history (one executemany)."""
     rows = []
     for c in changes:
         for iri in (c.attrs if c.touched is None else c.touched):
             for ds, inst in c.attrs.get(iri, {}).items():
-                modified = inst.get("modifiedAt") or ent.time_text(c.modified_at)
-                rows.append({"entity_pk": c.pk, "attr": iri, "dataset_id": ds,
-                             "at": inst.get("observedAt") or modified, "modified_at": modified, "instance": inst})
+                rows.append(history_row(c.pk, iri, ds, inst.get("modifiedAt") or ent.time_text(c.modified_at),
+                                        inst))
     insert_rows(session, I, rows)
 
 
@@ -237,8 +245,7 @@ def _instances(body: dict[str, Any], ctx: LdContext, now: str) -> dict[str, list
 
 
 def _append(session: Session, pk: uuid.UUID, instances: dict[str, list[dict[str, Any]]]) -> int:
-    rows = [{"entity_pk": pk, "attr": iri, "dataset_id": inst.get("datasetId", NO_DATASET),
-             "at": inst.get("observedAt") or inst["modifiedAt"], "modified_at": inst["modifiedAt"], "instance": inst}
+    rows = [history_row(pk, iri, inst.get("datasetId", NO_DATASET), inst["modifiedAt"], inst)
             for iri, items in instances.items() for inst in items]
     insert_rows(session, I, rows)
     return len(rows)
