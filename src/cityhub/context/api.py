@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from cityhub.context import entities as ent
-from cityhub.context import schemas
+from cityhub.context import fast, schemas
 from cityhub.context import service as context
 from cityhub.context.deps import (
     GEO,
@@ -40,6 +40,7 @@ from cityhub.kit.web import DbSession, SessionRoute
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=NgsiRoute)
 grants = APIRouter(prefix="/api/v1/context", tags=["context"], route_class=SessionRoute)
 extra_routers = [grants]
+fast_paths = [(fast.PREFIX, fast.entity_app)]  # the plain single-entity GET ahead of the middleware (fast.py)
 BASE = "/ngsi-ld/v1"
 
 
