@@ -408,7 +408,7 @@ def entity_delete(session: Session, actor: Actor, entity_id: str, tenant: uuid.U
     row = _for_write(session, actor, entity_id, tenant, deleting=True)
     _audit(session, actor, "context_entity_delete", row)
     # entityDeleted subscriptions match the entity's last state (their q and visibility run while it exists)
-    from cityhub.context import subscriptions  # builds on this module, as in _store
+    from cityhub.context import subscriptions  # builds on this module, as in _notify
 
     subscriptions.on_change(session, [subscriptions.Changed(
         row.id, row.entity_id, row.org_id, list(row.types), row.attrs, row.created_at, clock.now(), None,
