@@ -459,8 +459,12 @@ def temporal_get(session: DbSession, actor: OptionalActor, request: Request, ent
     tq = _temporal(timerel, timeAt, endTimeAt, timeproperty, lastN, attrs, request, options, format)
     view = _view(ctx, options, None, None, None, None, lang)
     values = "temporalValues" in _options(options) or format == "temporalValues"
-    return answer(context.temporal_entity(session, actor, entity_id, _tenant(session, request), tq, view, values),
-                  media, ctx)
+    data, content_range = context.temporal_entity_page(session, actor, entity_id, _tenant(session, request), tq,
+                                                       view, values)
+    if content_range is None:
+        return answer(data, media, ctx)
+    # the instance cap cut the answer: 206 with the time range it covers (clause 6.3.10)
+    return answer(data, media, ctx, status=206, headers={"Content-Range": content_range})
 
 
 @router.get("/temporal/entities")

@@ -123,6 +123,32 @@ def _history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdC
     return out
 
 
+def _paged_history(session: Session, pk: uuid.UUID, tq: TemporalQuery, ctx: LdContext
+                   ) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
+    """One entity's history in time order across its attributes (at most `cap` instances), and its range.
+
+    When the cap cut it, the `Content-Range` of what is answered (`date-time <first>-<last>/*`, clause 6.3.10):
+    every instance up to `<last>` is in the answer, so `timerel=after&timeAt=<last>` asks for the next page.
+    """
+    clauses = [I.entity_pk == pk, *tq.clauses()]
+    if tq.attrs:
+        clauses.append(I.attr.in_([ctx.expand(ent.check_name(a, "attrs")) for a in tq.attrs]))
+    col = I.at if tq.timeproperty == "observedAt" else I.modified_at
+    rows = session.execute(select(I.attr, I.instance, col).where(*clauses).order_by(col, I.id).limit(tq.cap + 1)
+                           ).all()
+    out: dict[str, list[dict[str, Any]]] = {}
+    truncated = len(rows) > tq.cap
+    if truncated:
+        last, after = rows[tq.cap - 1][2], rows[tq.cap][2]
+        # instances at the page's last time go whole to this page or to the next one (not split)
+        rows = ([r for r in rows[:tq.cap] if r[2] < last] if after == last else []) or rows[:tq.cap]
+    for attr, inst, _at in rows:
+        out.setdefault(attr, []).append(inst)
+    if not truncated or not rows:
+        return out, None
+    return out, f"date-time {rows[0][2]}-{rows[-1][2]}/*"
+
+
 def _aggregated(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext
                 ) -> dict[uuid.UUID, dict[str, dict[str, Any]]] | None:
     """The aggregation computed by the database (`aggrsql`), or None when only the Python path can."""
@@ -207,15 +233,25 @@ def _bridged(session: Session, found: bridge.BridgedEntity, tq: TemporalQuery, v
 def temporal_entity(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None, tq: TemporalQuery,
                     view: ent.View, temporal_values: bool) -> dict[str, Any]:
     """One entity's temporal representation (ResourceNotFound when the caller does not see it)."""
+    return temporal_entity_page(session, actor, entity_id, tenant, tq, view, temporal_values)[0]
+
+
+def temporal_entity_page(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None,
+                         tq: TemporalQuery, view: ent.View, temporal_values: bool
+                         ) -> tuple[dict[str, Any], str | None]:
+    """One entity's temporal representation and, when the instance cap cut it, its `Content-Range` (a 206)."""
     found = bridge.entity(session, actor, entity_id)
     if found is not None:
-        return _bridged(session, found, tq, view, temporal_values)
+        return _bridged(session, found, tq, view, temporal_values), None
     row = store.entity_get(session, actor, entity_id, tenant)
     aggs = _aggregated(session, [row.id], tq, view.ctx)
     if aggs is not None:
-        return _render_aggregated(row, aggs.get(row.id, {}), view)
+        return _render_aggregated(row, aggs.get(row.id, {}), view), None
+    if tq.last_n is None and tq.aggr_methods is None:
+        paged, content_range = _paged_history(session, row.id, tq, view.ctx)
+        return _render(row, paged, view, temporal_values, tq), content_range
     history = _history(session, [row.id], tq, view.ctx).get(row.id, {})
-    return _render(row, history, view, temporal_values, tq)
+    return _render(row, history, view, temporal_values, tq), None
 
 
 def temporal_query(session: Session, actor: Actor, rows: list[ContextEntity | bridge.BridgedEntity],
