@@ -236,7 +236,9 @@ def main() -> None:
                     for _ in range(QUERIES)]
         _timed(conn, geo_reqs[:10])
         geos = _timed(conn, geo_reqs)
+        conn.close()
         aggr_req = request_bytes(_load_history(port, token), port, auth)
+        conn = Sequential(port)  # a fresh one: the server closes a connection idle while the history loads
         _timed(conn, [aggr_req] * 3)
         aggrs = _timed(conn, [aggr_req] * AGGR_QUERIES)
         conn.close()
