@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from cityhub.context import fast, store
 from cityhub.context import service as context
+from cityhub.context import store
 from cityhub.context.schemas import GrantCreate
 from cityhub.core import service as core_service
 from tests.context.helpers import CORE, USER_CTX, E, entity_body, headers, ld_link, problem
@@ -29,9 +29,9 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             seen.append(entity_id)
         return row
 
-    monkeypatch.setattr(fast.store, "entity_read", spy)
+    monkeypatch.setattr(store, "entity_read", spy)  # fast.py calls store.entity_read
     # the identity cache (PostgreSQL's push cache, off in tests) knows every token: its hit is the token's actor
-    monkeypatch.setattr(fast.core_service, "cached_token_actor", _known)
+    monkeypatch.setattr(core_service, "cached_token_actor", _known)
     return seen
 
 

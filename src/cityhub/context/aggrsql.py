@@ -64,7 +64,7 @@ def _epoch_ms(col: Any, pg: bool) -> ColumnElement[Any]:
     return cast(func.strftime("%s", col), Integer) * 1000 + cast(func.substr(col, 21, 3), Integer)
 
 
-def _value(pg: bool, number: ColumnElement[Any]) -> ColumnElement[Any]:
+def _value(pg: bool, number: Any) -> ColumnElement[Any]:
     """The instance's value, compared whole for distinctCount.
 
     jsonb on PostgreSQL (2 = 2.0 there); on SQLite a number as its SQL number (2 = 2.0), anything else as its JSON
@@ -95,7 +95,7 @@ def aggregated(session: Session, pks: list[uuid.UUID], attrs: list[str], clauses
     # one series (one entity, one attribute: the usual request) groups by period alone and reads its type once;
     # several group by entity and attribute too, with the type read from every row
     single = len(pks) == 1 and len(attrs) == 1
-    fields = [I.entity_pk.label("pk"), I.attr.label("attr"), ms.label("ms"), number.label("n")]
+    fields: list[Any] = [I.entity_pk.label("pk"), I.attr.label("attr"), ms.label("ms"), number.label("n")]
     if not single:
         fields.append(j.text(("type",)).label("k"))
     if "distinctCount" in names:
