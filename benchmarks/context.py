@@ -21,7 +21,8 @@ admin with an API token:
 - loads BENCH_INSTANCES (default 100,000) past instances of one attribute of one entity (one every 10 s, through
   `POST /temporal/entities/{id}/attrs`, 5,000 per call) and times BENCH_AGGR_QUERIES (30) aggregations over all
   of them (`options=aggregatedValues`, six methods, `aggrPeriodDuration=PT1H`, a `between` window of the whole
-  series) → `temporal_aggr_p50_ms` / `temporal_aggr_p95_ms`.
+  series) → `temporal_aggr_p50_ms` / `temporal_aggr_p95_ms`, and its CPU (`server_cpu_ms_per_aggr`,
+  `db_cpu_ms_per_aggr`).
 
 Ingest with the entity bridge needs no run of its own: the bridge reads
 connect's tables through and adds nothing to the ingest path (docs/context.md).
@@ -240,7 +241,9 @@ def main() -> None:
         aggr_req = request_bytes(_load_history(port, token), port, auth)
         conn = Sequential(port)  # a fresh one: the server closes a connection idle while the history loads
         _timed(conn, [aggr_req] * 3)
+        cpu4, db4 = _cpu_s(server.pid), _db_cpu_s(url)
         aggrs = _timed(conn, [aggr_req] * AGGR_QUERIES)
+        cpu5, db5 = _cpu_s(server.pid), _db_cpu_s(url)
         conn.close()
         concurrent = _concurrent_gets(port, token, ids[0])
         rss = rss_mb(server.pid)
@@ -262,6 +265,8 @@ def main() -> None:
         "server_cpu_ms_per_get": round((cpu3 - cpu2) * 1000 / N, 3),
         "db_cpu_ms_per_upsert": round((db1 - db0) * 1000 / ENTITIES, 3),
         "db_cpu_ms_per_get": round((db3 - db2) * 1000 / N, 3),
+        "server_cpu_ms_per_aggr": round((cpu5 - cpu4) * 1000 / AGGR_QUERIES, 3),
+        "db_cpu_ms_per_aggr": round((db5 - db4) * 1000 / AGGR_QUERIES, 3),
     }
     if url.startswith("postgresql"):
         sql_gets, sql_queries = _sql_baseline(url, ids, ranges)
