@@ -142,6 +142,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "context.notify": ("service", "delivery of the notification outbox"),
     "context.temporal": ("service", "attribute history and the temporal API"),
     "context.aggregate": ("service", "the aggregated temporal representation"),
+    "context.aggrsql": ("service", "the aggregated temporal representation computed by the database"),
+    "context.fast": ("api", "the plain single-entity GET as an ASGI app ahead of the middleware"),
     "context.rows": ("service", "bulk inserts (COPY on PostgreSQL)"),
     "context.bridge": ("service", "connect's devices and assets as NGSI-LD entities"),
     # web: the shell
