@@ -1,16 +1,16 @@
 """context: the attribute history keeps `at` as epoch milliseconds and the numeric value in columns of their own,
 so temporal aggregation groups without parsing JSON or times (issue 19)
 
-Revision ID: 0027
-Revises: 0026
+Revision ID: 0028
+Revises: 0027
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0027'
-down_revision = '0026'
+revision = '0028'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 
