@@ -25,7 +25,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from cityhub.data.collection import connectors as c
-from cityhub.data.datastore._parse import convert
+from cityhub.data.datastore._parse import MONEY_DIGITS, convert
 from cityhub.data.datastore.stores import _PG_TYPES as PG_TYPES
 from cityhub.data.datastore.stores import create_table, fernet, quote, sqlite_value
 from cityhub.data.models import CatalogEntry, Resource, SyncJob, SyncRun, SyncSource, drop_folder
@@ -263,7 +263,7 @@ def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
         return raw if type(raw) is datetime and raw.tzinfo is not None else convert(item, raw)
 
     def money_cell(raw: Any) -> Any:
-        if type(raw) is Decimal and raw.is_finite():
+        if type(raw) is Decimal and raw.is_finite() and -16 < raw.adjusted() < MONEY_DIGITS:
             return raw.quantize(_CENT) if t == "Y" else raw
         return convert(item, raw)
 
