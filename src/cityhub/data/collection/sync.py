@@ -13,6 +13,7 @@ quality checks' run delta) sees the batch's rows in the table just before and ju
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 import uuid
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from cityhub.data.collection import columnar
 from cityhub.data.collection import connectors as c
 from cityhub.data.datastore._parse import MONEY_DIGITS, convert
 from cityhub.data.datastore.stores import _PG_TYPES as PG_TYPES
@@ -117,6 +119,10 @@ _COPY_TYPES = {"C": "text", "M": "text", "G": "text", "N": "numeric", "Y": "nume
 class StageWatcher(Protocol):
     """Told about each batch around its merge: `before` and `after` see the same staged rows (quality deltas)."""
 
+    @property
+    def active(self) -> bool:
+        """Whether it looks at batches at all (an idle watcher lets a first load go straight into the table)."""
+
     def before(self, stage: str) -> None:
         """The staged batch is in `stage`; the table still holds the rows it will replace."""
 
@@ -136,7 +142,7 @@ class _Writer:
                  watcher: StageWatcher | None = None, bulk: bool = False) -> None:
         self.session, self.table, self.items, self.key, self.watcher = session, table, items, key, watcher
         self.pg = is_postgres(session)
-        self.bulk = bulk and self.pg and watcher is None and not session.scalar(
+        self.bulk = bulk and self.pg and (watcher is None or not watcher.active) and not session.scalar(
             text(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})"))
         if self.bulk:  # an empty table: rows are COPYed straight in, the key index is built once at the end
             session.execute(text(f"DROP INDEX IF EXISTS {quote(_key_index(table, key))}"))
@@ -200,6 +206,39 @@ class _Writer:
             changed = int(self.session.execute(self.merge).rowcount)  # type: ignore[attr-defined]  # CursorResult
             ins = len(rows) - existing
             upd = max(0, changed - ins)
+        if self.watcher is not None:
+            self.watcher.after(self.stage)
+        return ins, upd
+
+    def write_text(self, ids: Any, cols: list[Any]) -> tuple[int, int]:
+        """Upsert one columnar batch (Arrow text columns PostgreSQL reads as the converted values) through CSV COPY.
+
+        Keys may repeat within the batch: the largest `_id` (the later source row) wins, as in `finish`.
+        """
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        n = len(ids)
+        if not n:
+            return 0, 0
+        buf = io.BytesIO()
+        pcsv.write_csv(pa.table([ids, *cols], names=["_id", *self.cols]), buf,
+                       pcsv.WriteOptions(include_header=False))
+        raw = self.session.connection().connection.driver_connection
+        if not self.bulk:
+            self.session.execute(text(f"TRUNCATE {quote(self.stage)}"))
+        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]  # psycopg 3 connection
+                f"COPY {quote(self.table if self.bulk else self.stage)} ({self.all_cols}) FROM STDIN "
+                "(FORMAT csv)") as cp:
+            cp.write(buf.getbuffer())
+        if self.bulk:
+            return n, 0
+        on = " AND ".join(f"a.{quote(k)} = b.{quote(k)}" for k in self.key)
+        self.session.execute(text(f'DELETE FROM {quote(self.stage)} AS a USING {quote(self.stage)} AS b '
+                                  f'WHERE {on} AND a."_id" < b."_id"'))
+        if self.watcher is not None:
+            self.watcher.before(self.stage)
+        ins, upd = (int(v) for v in self.session.execute(self.merge).one())
         if self.watcher is not None:
             self.watcher.after(self.stage)
         return ins, upd
@@ -340,7 +379,19 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
         assert res.table_name is not None  # made by target_table
         _ensure_key_index(session, res.table_name, list(job.key))
         writer = _Writer(session, res.table_name, items, list(job.key), watcher, bulk=True)
-        for batch in _rows(session, source, job, mark, files):
+        col = _columnar_source(session, source, job, mark, items, files) if writer.pg else None
+        if col is not None:
+            inner = session.begin_nested()
+            try:
+                new_mark = _load_columnar(col, writer, items, job, run, progress, new_mark)
+                inner.commit()
+            except columnar.Unsupported:  # read again on the row path, from the start
+                inner.rollback()
+                run.rows_read = run.rows_rejected = run.rows_inserted = run.rows_updated = 0
+                run.rejects = []
+                files.clear()
+                col = None
+        for batch in (_rows(session, source, job, mark, files) if col is None else ()):
             run.rows_read += len(batch)
             if job.mode == "incremental" and job.cursor_column and source.kind != "files":
                 # a database reads in cursor order: its batch's last non-null cursor is its largest
@@ -383,6 +434,80 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
     job.last_status, job.last_run_at = run.status, run.finished_at
     job.next_run_at = next_run(job, run.status == "failed")
     session.flush()
+
+
+def _columnar_source(session: Session, source: SyncSource, job: SyncJob, mark: Any,
+                     items: list[dict[str, Any]], files_out: list[tuple[int, str]]) -> columnar.Source | None:
+    """The columnar reading of a full load (or an incremental job's first run), or None for the row path."""
+    if not columnar.ENABLED or mark is not None:
+        return None
+    try:
+        if source.kind == "database" and source.url.startswith("postgresql"):
+            types = [(job.mapping[it["name_en"]], it["data_type"]) for it in items]
+            cursor = job.cursor_column if job.mode == "incremental" else ""
+            return columnar.database_source(source.url, str(credentials(source).get("password", "")),
+                                            job.query, cursor, job.mapping, types)
+        if source.kind == "files" and source.options.get("format", "csv") == "csv":
+            after = None
+            if job.mode == "incremental" and job.watermark and job.watermark.get("type") == "files":
+                after = (int(job.watermark["value"][0]), str(job.watermark["value"][1]))
+            folder = drop_folder(source.id)
+            files = c.drop_files(folder, "csv", after)
+            out = columnar.file_source(folder, files)
+            files_out.extend(files)
+            return out
+    except columnar.Unsupported:
+        return None
+    return None
+
+
+def _load_columnar(col: columnar.Source, writer: _Writer, items: list[dict[str, Any]], job: SyncJob,
+                   run: SyncRun, progress: Progress | None, new_mark: Any) -> Any:
+    """Write a columnar source's batches; rows the vectorised checks do not pass go through `convert`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    key = list(job.key)
+    plan = [(it["name_en"], job.mapping.get(it["name_en"]), _converter(it), it["name_en"] in key) for it in items]
+    used = [src for _n, src, _c, _k in plan if src]
+    for b in col.batches:
+        rb, n = b.data, b.data.num_rows
+        run.rows_read += n
+        cols, ok = columnar.convert_batch(rb, items, job.mapping, key)
+        base = writer.next_id
+        writer.next_id += n
+        good = pc.indices_nonzero(ok)
+        ids = [pc.add(good, pa.scalar(base, pa.uint64())).cast(pa.int64())]
+        parts = [[col_.take(good) for col_ in cols]]
+        extra: list[list[Any]] = []
+        extra_ids: list[int] = []
+        names = set(rb.schema.names)
+        for i in pc.indices_nonzero(pc.invert(ok)).to_pylist():
+            sr = c.SourceRow(b.first_row + i, {s: rb.column(s)[i].as_py() if s in names else None for s in used},
+                             b.file)
+            try:
+                row = [conv(sr.values.get(src) if src else None) for _n, src, conv, _k in plan]
+                if any(v is None for v, (_n, _s, _c, k) in zip(row, plan, strict=True) if k):
+                    raise ValueError("the key is empty")
+            except ValueError:
+                run.rows_rejected += 1
+                if len(run.rejects) < MAX_REJECTS:
+                    run.rejects = [*run.rejects, _reject(sr, plan)]
+                continue
+            extra.append([columnar.render(it, v) for it, v in zip(items, row, strict=True)])
+            extra_ids.append(base + i)
+        if extra:
+            ids.append(pa.array(extra_ids, pa.int64()))
+            parts.append([pa.array([r[j] for r in extra], pa.string()) for j in range(len(items))])
+        ins, upd = writer.write_text(pa.concat_arrays(ids),
+                                     [pa.concat_arrays([p[j] for p in parts]) for j in range(len(items))])
+        run.rows_inserted += ins
+        run.rows_updated += upd
+        if progress is not None:
+            progress(n)
+    if col.mark and col.mark[0] is not None:
+        return col.mark[0]
+    return new_mark
 
 
 def key_columns(session: Session, table: str) -> list[str]:
