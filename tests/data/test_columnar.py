@@ -48,15 +48,15 @@ def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many batches went through the vectorised checks."""
+    """Each set-based load (the item count it converted)."""
     seen: list[int] = []
-    real = columnar.convert_batch
+    real = columnar.convert_sql
 
-    def spy(rb: Any, *args: Any) -> Any:
-        seen.append(rb.num_rows)
-        return real(rb, *args)
+    def spy(items: Any, *args: Any) -> Any:
+        seen.append(len(items))
+        return real(items, *args)
 
-    monkeypatch.setattr(columnar, "convert_batch", spy)
+    monkeypatch.setattr(columnar, "convert_sql", spy)
     return seen
 
 
@@ -97,7 +97,7 @@ def test_columnar_and_row_paths_agree_on_a_csv_drop(world: Any, var: Path, monke
     row_run, row_table = _load(world, "files", monkeypatch, False)
     assert not calls
     col_run, col_table = _load(world, "files", monkeypatch, True)
-    assert calls == [len(CSV_ROWS)]  # the columnar path ran
+    assert calls == [len(ITEMS)]  # the set-based path ran
     assert _summary(col_run) == _summary(row_run)
     assert col_table == row_table
     rows = {r[0]: r for r in col_table[0]}
@@ -140,7 +140,7 @@ def test_columnar_and_row_paths_agree_on_a_postgresql_source(world: Any, var: Pa
                                                              calls: list[int]) -> None:
     row_run, row_table = _load(world, "database", monkeypatch, False, url=pg_source)
     col_run, col_table = _load(world, "database", monkeypatch, True, url=pg_source)
-    assert calls == [5]
+    assert calls == [len(ITEMS)]
     assert _summary(col_run) == _summary(row_run)
     assert col_table == row_table  # the rows and the watermark (the cursor's largest value)
     assert col_table[1]["value"].startswith("2026-01-04")

@@ -13,7 +13,6 @@ quality checks' run delta) sees the batch's rows in the table just before and ju
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 import uuid
@@ -210,29 +209,8 @@ class _Writer:
             self.watcher.after(self.stage)
         return ins, upd
 
-    def write_text(self, ids: Any, cols: list[Any]) -> tuple[int, int]:
-        """Upsert one columnar batch (Arrow text columns PostgreSQL reads as the converted values) through CSV COPY.
-
-        Keys may repeat within the batch: the largest `_id` (the later source row) wins, as in `finish`.
-        """
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-
-        n = len(ids)
-        if not n:
-            return 0, 0
-        buf = io.BytesIO()
-        pcsv.write_csv(pa.table([ids, *cols], names=["_id", *self.cols]), buf,
-                       pcsv.WriteOptions(include_header=False))
-        raw = self.session.connection().connection.driver_connection
-        if not self.bulk:
-            self.session.execute(text(f"TRUNCATE {quote(self.stage)}"))
-        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]  # psycopg 3 connection
-                f"COPY {quote(self.table if self.bulk else self.stage)} ({self.all_cols}) FROM STDIN "
-                "(FORMAT csv)") as cp:
-            cp.write(buf.getbuffer())
-        if self.bulk:
-            return n, 0
+    def merge_stage(self) -> tuple[int, int]:
+        """Merge what the set-based path put in the stage (keys may repeat: the largest `_id` wins)."""
         on = " AND ".join(f"a.{quote(k)} = b.{quote(k)}" for k in self.key)
         self.session.execute(text(f'DELETE FROM {quote(self.stage)} AS a USING {quote(self.stage)} AS b '
                                   f'WHERE {on} AND a."_id" < b."_id"'))
@@ -242,6 +220,16 @@ class _Writer:
         if self.watcher is not None:
             self.watcher.after(self.stage)
         return ins, upd
+
+    def copy_rows(self, rows: list[list[Any]]) -> None:
+        """Binary COPY of rows that carry their own `_id` into the set-based path's target (table or stage)."""
+        raw = self.session.connection().connection.driver_connection
+        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]  # psycopg 3 connection
+                f"COPY {quote(self.table if self.bulk else self.stage)} ({self.all_cols}) FROM STDIN "
+                "(FORMAT BINARY)") as cp:
+            cp.set_types(self.copy_types)
+            for r in rows:
+                cp.write_row(r)
 
     def finish(self) -> tuple[int, int]:
         """End a bulk load: a key written twice keeps its last row, then the key index is built.
@@ -379,19 +367,23 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
         assert res.table_name is not None  # made by target_table
         _ensure_key_index(session, res.table_name, list(job.key))
         writer = _Writer(session, res.table_name, items, list(job.key), watcher, bulk=True)
-        col = _columnar_source(session, source, job, mark, items, files) if writer.pg else None
-        if col is not None:
+        plan = _columnar_plan(source, job, mark, items, files) if writer.pg else None
+        if plan is not None:
             inner = session.begin_nested()
             try:
-                new_mark = _load_columnar(col, writer, items, job, run, progress, new_mark)
+                ins, upd = _load_columnar(session, plan, writer, items, job, run)
+                run.rows_inserted, run.rows_updated = ins, upd
+                new_mark = plan.mark[0] if plan.mark and plan.mark[0] is not None else new_mark
                 inner.commit()
+                if progress is not None:
+                    progress(run.rows_read)
             except columnar.Unsupported:  # read again on the row path, from the start
                 inner.rollback()
                 run.rows_read = run.rows_rejected = run.rows_inserted = run.rows_updated = 0
                 run.rejects = []
                 files.clear()
-                col = None
-        for batch in (_rows(session, source, job, mark, files) if col is None else ()):
+                plan = None
+        for batch in (_rows(session, source, job, mark, files) if plan is None else ()):
             run.rows_read += len(batch)
             if job.mode == "incremental" and job.cursor_column and source.kind != "files":
                 # a database reads in cursor order: its batch's last non-null cursor is its largest
@@ -436,78 +428,101 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
     session.flush()
 
 
-def _columnar_source(session: Session, source: SyncSource, job: SyncJob, mark: Any,
-                     items: list[dict[str, Any]], files_out: list[tuple[int, str]]) -> columnar.Source | None:
-    """The columnar reading of a full load (or an incremental job's first run), or None for the row path."""
+def _columnar_plan(source: SyncSource, job: SyncJob, mark: Any, items: list[dict[str, Any]],
+                   files_out: list[tuple[int, str]]) -> columnar.Plan | None:
+    """The set-based reading of a full load (or an incremental job's first run), or None for the row path."""
     if not columnar.ENABLED or mark is not None:
         return None
+    sources = list(dict.fromkeys(job.mapping[it["name_en"]] for it in items))
     try:
         if source.kind == "database" and source.url.startswith("postgresql"):
-            types = [(job.mapping[it["name_en"]], it["data_type"]) for it in items]
             cursor = job.cursor_column if job.mode == "incremental" else ""
-            return columnar.database_source(source.url, str(credentials(source).get("password", "")),
-                                            job.query, cursor, job.mapping, types)
+            return columnar.database_plan(source.url, str(credentials(source).get("password", "")), job.query,
+                                          cursor, [(job.mapping[it["name_en"]], it["data_type"]) for it in items])
         if source.kind == "files" and source.options.get("format", "csv") == "csv":
             after = None
             if job.mode == "incremental" and job.watermark and job.watermark.get("type") == "files":
                 after = (int(job.watermark["value"][0]), str(job.watermark["value"][1]))
             folder = drop_folder(source.id)
             files = c.drop_files(folder, "csv", after)
-            out = columnar.file_source(folder, files)
             files_out.extend(files)
-            return out
+            return columnar.file_plan(folder, files, sources)
     except columnar.Unsupported:
         return None
     return None
 
 
-def _load_columnar(col: columnar.Source, writer: _Writer, items: list[dict[str, Any]], job: SyncJob,
-                   run: SyncRun, progress: Progress | None, new_mark: Any) -> Any:
-    """Write a columnar source's batches; rows the vectorised checks do not pass go through `convert`."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+def _load_columnar(session: Session, plan: columnar.Plan, writer: _Writer, items: list[dict[str, Any]],
+                   job: SyncJob, run: SyncRun) -> tuple[int, int]:
+    """Stage the source's text, convert and check it in one INSERT … SELECT; other rows go through `convert`."""
     key = list(job.key)
-    plan = [(it["name_en"], job.mapping.get(it["name_en"]), _converter(it), it["name_en"] in key) for it in items]
-    used = [src for _n, src, _c, _k in plan if src]
-    for b in col.batches:
-        rb, n = b.data, b.data.num_rows
-        run.rows_read += n
-        cols, ok = columnar.convert_batch(rb, items, job.mapping, key)
-        base = writer.next_id
-        writer.next_id += n
-        good = pc.indices_nonzero(ok)
-        ids = [pc.add(good, pa.scalar(base, pa.uint64())).cast(pa.int64())]
-        parts = [[col_.take(good) for col_ in cols]]
-        extra: list[list[Any]] = []
-        extra_ids: list[int] = []
-        names = set(rb.schema.names)
-        for i in pc.indices_nonzero(pc.invert(ok)).to_pylist():
-            sr = c.SourceRow(b.first_row + i, {s: rb.column(s)[i].as_py() if s in names else None for s in used},
-                             b.file)
+    raw_table = f"sync_raw_{uuid.uuid4().hex[:12]}"
+    cols = [f"c{i}" for i in range(len(plan.columns))]
+    session.execute(text(f'CREATE TEMP TABLE "{raw_table}" ("_n" bigint GENERATED BY DEFAULT AS IDENTITY, '
+                         f'"_row" bigint, "_file" int{"".join(f", {col} text" for col in cols)})'))
+    raw = session.connection().connection.driver_connection
+    into = (["_row", "_file"] if plan.numbered else []) + cols
+    with raw.cursor() as cur:  # type: ignore[union-attr]  # psycopg 3 connection
+        with cur.copy(f'COPY "{raw_table}" ({", ".join(into)}) FROM STDIN (FORMAT csv)') as cp:
+            plan.fill(cp)
+        n, top = cur.execute(f'SELECT count(*), coalesce(max("_n"), 0) FROM "{raw_table}"').fetchone() or (0, 0)
+    run.rows_read = int(n)
+    pos = {src: i for i, src in enumerate(plan.columns)}
+    sources = [pos.get(job.mapping.get(it["name_en"], "")) for it in items]
+    conv = columnar.convert_sql(items, [None if p is None else f"c{p}" for p in sources], key)
+    trimmed = "".join(f", btrim(c{p}, E' \\t\\n\\r\\f\\v') AS t{i}" for i, p in enumerate(sources)
+                      if p is not None)
+    oks = "".join(f", {ok} AS o{i}" for i, (ok, _v) in enumerate(conv))
+    values = ", ".join(f"CASE WHEN o{i} THEN {v} END AS v{i}" for i, (_ok, v) in enumerate(conv))
+    row_ok = " AND ".join(f"o{i}" for i in range(len(conv))) or "true"
+    base = writer.next_id
+    writer.next_id += int(top) + 1
+    dest = writer.table if writer.bulk else writer.stage
+    if not writer.bulk:
+        session.execute(text(f"TRUNCATE {quote(writer.stage)}"))
+    bad = f"{raw_table}_bad"
+    cs = "".join(f", {col}" for col in cols)
+    with raw.cursor() as cur:  # type: ignore[union-attr]  # psycopg 3 connection
+        cur.execute(f'CREATE TEMP TABLE "{bad}" AS SELECT "_n", "_row", "_file"{cs} FROM "{raw_table}" WHERE false')
+        # one pass: the checks are evaluated once, good rows go to the target, the others aside for `convert`
+        cur.execute(
+            f'WITH s AS (SELECT "_n", coalesce("_row", "_n") AS "_row", "_file"{cs}, {row_ok} AS ok, {values} '
+            f'FROM (SELECT *{oks} FROM (SELECT *{trimmed} FROM "{raw_table}" OFFSET 0) AS r1 OFFSET 0) AS r2), '
+            f'ins AS (INSERT INTO {quote(dest)} ({writer.all_cols}) SELECT {base} + "_n", '
+            f'{", ".join(f"v{i}" for i in range(len(conv)))} FROM s WHERE ok) '
+            f'INSERT INTO "{bad}" SELECT "_n", "_row", "_file"{cs} FROM s WHERE NOT ok')
+        good = int(n) - cur.rowcount
+        cur.execute(f'DROP TABLE "{raw_table}"')
+    plan_rows = [(it["name_en"], job.mapping.get(it["name_en"]), _converter(it), it["name_en"] in key)
+                 for it in items]
+    last = -1
+    while True:  # the rows the SQL checks did not pass, through `convert`, in chunks
+        chunk = session.execute(text(
+            f'SELECT "_n", "_row", "_file", {", ".join(cols) or "NULL"} FROM "{bad}" '
+            f'WHERE "_n" > :last ORDER BY "_n" LIMIT 5000'), {"last": last}).all()
+        if not chunk:
+            break
+        last = int(chunk[-1][0])
+        rows = []
+        for r in chunk:
+            sr = c.SourceRow(int(r[1]), dict(zip(plan.columns, r[3:], strict=False)),
+                             plan.files[r[2]] if plan.files and r[2] is not None else "")
             try:
-                row = [conv(sr.values.get(src) if src else None) for _n, src, conv, _k in plan]
-                if any(v is None for v, (_n, _s, _c, k) in zip(row, plan, strict=True) if k):
+                row = [conv(sr.values.get(src) if src else None) for _n, src, conv, _k in plan_rows]
+                if any(v is None for v, p in zip(row, plan_rows, strict=True) if p[3]):
                     raise ValueError("the key is empty")
             except ValueError:
                 run.rows_rejected += 1
                 if len(run.rejects) < MAX_REJECTS:
-                    run.rejects = [*run.rejects, _reject(sr, plan)]
+                    run.rejects = [*run.rejects, _reject(sr, plan_rows)]
                 continue
-            extra.append([columnar.render(it, v) for it, v in zip(items, row, strict=True)])
-            extra_ids.append(base + i)
-        if extra:
-            ids.append(pa.array(extra_ids, pa.int64()))
-            parts.append([pa.array([r[j] for r in extra], pa.string()) for j in range(len(items))])
-        ins, upd = writer.write_text(pa.concat_arrays(ids),
-                                     [pa.concat_arrays([p[j] for p in parts]) for j in range(len(items))])
-        run.rows_inserted += ins
-        run.rows_updated += upd
-        if progress is not None:
-            progress(n)
-    if col.mark and col.mark[0] is not None:
-        return col.mark[0]
-    return new_mark
+            rows.append([base + int(r[0]), *row])
+        writer.copy_rows(rows)
+        good += len(rows)
+    session.execute(text(f'DROP TABLE "{bad}"'))
+    if writer.bulk:
+        return good, 0
+    return writer.merge_stage()
 
 
 def key_columns(session: Session, table: str) -> list[str]:
