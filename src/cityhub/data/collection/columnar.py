@@ -17,7 +17,7 @@ mapped column the source lacks, a ragged CSV row) raises `Unsupported` and the r
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -112,40 +112,120 @@ def file_plan(folder: Path, files: list[tuple[int, str]], columns: list[str]) ->
     return Plan(columns, fill, files=names)
 
 
-def database_plan(url: str, password: str, query: str, cursor: str, types: list[tuple[str, str]]) -> Plan:
-    """A PostgreSQL source's rows relayed COPY to COPY, in one read-only snapshot with its cursor's max.
+_ASCII_WS = " \t\n\r\f\v"
+_ALL_WS = _ASCII_WS + "\x1c\x1d\x1e\x1f\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + \
+    "\u2028\u2029\u202f\u205f\u3000"  # what Python's str.strip removes
 
-    `types` pairs each mapped source column with the data type of the item it feeds; a column the source lacks
-    or whose type is not one the checks read like the row path raises `Unsupported` before anything is copied.
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _pushed(item: dict[str, Any], x: str, oid: int) -> tuple[str, str]:
+    """SQL on the source (ok, value) for a typed source column `x` feeding the item.
+
+    Typed values need no parsing, only the checks `convert` makes: length, empty, range, ties of half-even
+    rounding, non-finite values.
     """
-    import psycopg
+    dt = item["data_type"]
+    finite = f"{x}::text NOT IN ('NaN', 'Infinity', '-Infinity')"
+    if dt in ("C", "M", "G"):
+        if oid in _INT:
+            return "true", f"{x}::text"
+        t = f"btrim({x}, {_lit(_ASCII_WS)})"
+        ok = f"{t} = btrim({x}, {_lit(_ALL_WS)})"  # Python-only whitespace at an edge: convert decides
+        if dt == "C" and item.get("length"):
+            ok += f" AND char_length({t}) <= {int(item['length'])}"
+        return ok, f"nullif({t}, '')"
+    if dt in ("N", "Y"):
+        num = f"{x}::text::numeric" if oid in _FLOAT else f"{x}::numeric"
+        if dt == "N":
+            return ("true" if oid in _INT else finite), num
+        tie = f"abs({num} * 100 - trunc({num} * 100)) = 0.5"  # half-even (convert) and half-up differ on ties only
+        ok = f"abs({num}) < 999999999999999999.995" + ("" if oid in _INT else f" AND NOT {tie}")
+        return (ok if oid in _INT else f"CASE WHEN {finite} THEN {ok} ELSE false END"), f"round({num}, 2)"
+    if dt == "I":
+        if oid in _INT:
+            return "true", x
+        return f"{x}::text ~ '^-?[0-9]{{1,18}}$'", f"{x}::int8"  # convert reads '5.0' as not an integer
+    if dt in ("B", "F"):
+        return ("true" if oid in _INT | _NUM else finite), f"{x}::float8"
+    if dt == "D":
+        return f"isfinite({x}) AND {x} >= '0001-01-01'", x
+    if dt == "T":
+        if oid == 1114:  # naive: Asia/Shanghai's, a fixed +08:00 since 1992
+            return f"isfinite({x}) AND {x} >= '1992-01-01'", f"{x} AT TIME ZONE INTERVAL '08:00'"
+        return f"isfinite({x}) AND {x} >= '0001-01-01'", x
+    return "true", x  # L from boolean
 
-    u = make_url(url)
-    if not u.drivername.startswith("postgresql"):
-        raise Unsupported("not a PostgreSQL source")
-    sql = c.source_query(u.drivername, query)
-    columns = list(dict.fromkeys(src for src, _t in types))
-    order = f' ORDER BY "{cursor}"' if cursor else ""
-    plan = Plan(columns, lambda cp: None, numbered=False)
 
-    def fill(cp: Any) -> None:
+class DatabaseLoad:
+    """A PostgreSQL source converted where it lives (the checks and casts pushed into its query).
+
+    One read-only snapshot: the good rows as COPY text in the target's column types, relayed unparsed into the
+    target's COPY; the rows the checks did not pass read typed, as the row path reads them, for `convert`. Row
+    numbers (`_id` order, reject rows) are the rows' order in the query, the same in both reads (no synchronised
+    or parallel scans).
+    """
+
+    def __init__(self, url: str, password: str, query: str, cursor: str, items: list[dict[str, Any]],
+                 mapping: dict[str, str], key: list[str]) -> None:
+        u = make_url(url)
+        if not u.drivername.startswith("postgresql"):
+            raise Unsupported("not a PostgreSQL source")
+        self.u, self.password, self.items, self.mapping, self.key = u, password, items, mapping, key
+        self.sql = c.source_query(u.drivername, query)
+        self.cursor = cursor
+        self.order = f' ORDER BY "{cursor}"' if cursor else ""
+        self.conn: Any = None
+        self.mark: Any = None
+        self.columns: list[str] = []
+
+    def open(self) -> None:
+        """Connect, start the snapshot, check that every mapped column exists with a type the checks know."""
+        import psycopg
+
         try:
-            conn = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, password=password or None,
-                                   dbname=u.database, connect_timeout=10)
+            self.conn = psycopg.connect(host=self.u.host, port=self.u.port or 5432, user=self.u.username,
+                                        password=self.password or None, dbname=self.u.database, connect_timeout=10)
+            cur = self.conn.cursor()
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cur.execute("SET LOCAL client_encoding = 'UTF8'; SET LOCAL TIME ZONE 'UTC'; "
+                        "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 1; "
+                        "SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0")
+            cur.execute(f"SELECT * FROM ({self.sql}) AS src LIMIT 0")
+            have = {d.name: d.type_code for d in cur.description or ()}
         except psycopg.Error as exc:
             raise c.SourceError(str(exc)) from exc
+        self.columns = list(have)
+        oks, values = [], []
+        for it in self.items:
+            src = self.mapping[it["name_en"]]
+            oid = have.get(src)
+            if oid not in _PG_OK[it["data_type"]]:
+                raise Unsupported(f"column {src}")
+            x = '"' + src.replace('"', '""') + '"'
+            ok, value = _pushed(it, x, int(oid or 0))
+            need = it.get("required") or it["name_en"] in self.key
+            empty = f"({x} IS NULL" + (f" OR btrim({x}, {_lit(_ASCII_WS)}) = '')" if oid in _TEXT else ")")
+            oks.append(f"CASE WHEN {empty} THEN {'false' if need else 'true'} ELSE ({ok}) END")
+            values.append(f"CASE WHEN {empty} THEN NULL ELSE {value} END")
+        self.ok = " AND ".join(oks) or "true"
+        self.values = values
+        self.numbered = (f"SELECT row_number() OVER () AS _n, * FROM (SELECT * FROM ({self.sql}) AS src"
+                         f"{self.order}) AS s")
+
+    def relay(self, cp: Any, base: int) -> None:
+        """COPY the good rows (`_id` = base + row number, then the items' values) into the target's COPY."""
+        import psycopg
+
+        vals = ", ".join(f"CASE WHEN ok THEN v{i} END" for i in range(len(self.values)))
+        inner = ", ".join(f"{v} AS v{i}" for i, v in enumerate(self.values))
+        sql = (f"COPY (SELECT {base} + _n, {vals} FROM (SELECT _n, ({self.ok}) AS ok, {inner} "
+               f"FROM ({self.numbered}) AS q) AS r WHERE ok) TO STDOUT (FORMAT csv)")
         try:
-            with conn.cursor() as cur:
-                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                cur.execute("SET LOCAL client_encoding = 'UTF8'; SET LOCAL TIME ZONE 'UTC'; "
-                            "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 1")
-                cur.execute(f"SELECT * FROM ({sql}) AS src LIMIT 0")
-                have = {d.name: d.type_code for d in cur.description or ()}
-                for src, data_type in types:
-                    if have.get(src) not in _PG_OK[data_type]:
-                        raise Unsupported(f"column {src}")
-                cols = ", ".join(f'"{col}"' for col in columns)
-                with cur.copy(f"COPY (SELECT {cols} FROM ({sql}) AS src{order}) TO STDOUT (FORMAT csv)") as src_cp:
+            with self.conn.cursor() as cur:
+                with cur.copy(sql) as src_cp:
                     buf = bytearray()  # libpq hands COPY data over a row at a time: sent on in blocks
                     for block in src_cp:
                         buf += block
@@ -153,17 +233,28 @@ def database_plan(url: str, password: str, query: str, cursor: str, types: list[
                             cp.write(bytes(buf))
                             buf.clear()
                     cp.write(bytes(buf))
-                if cursor:
-                    row = cur.execute(f'SELECT max("{cursor}") FROM ({sql}) AS src').fetchone()
-                    plan.mark.append(row[0] if row else None)
-                cur.execute("COMMIT")
+                if self.cursor:
+                    row = cur.execute(f'SELECT max("{self.cursor}") FROM ({self.sql}) AS src').fetchone()
+                    self.mark = row[0] if row else None
         except psycopg.Error as exc:
             raise c.SourceError(str(exc)) from exc
-        finally:
-            conn.close()
 
-    plan.fill = fill
-    return plan
+    def bad_rows(self, size: int = 5000) -> Iterator[list[c.SourceRow]]:
+        """The rows the checks did not pass, typed as the row path reads them, with their row numbers."""
+        import psycopg
+
+        try:
+            with self.conn.cursor(name="sync_bad") as cur:
+                cur.execute(f"SELECT * FROM ({self.numbered}) AS q WHERE NOT ({self.ok})")
+                while chunk := cur.fetchmany(size):
+                    yield [c.SourceRow(int(r[0]), dict(zip(self.columns, r[1:], strict=True))) for r in chunk]
+        except psycopg.Error as exc:
+            raise c.SourceError(str(exc)) from exc
+
+    def close(self) -> None:
+        """End the snapshot and the connection."""
+        if self.conn is not None:
+            self.conn.close()
 
 
 # ---------------------------------------------------------------- the checks and conversions in SQL
@@ -244,4 +335,4 @@ def convert_sql(items: list[dict[str, Any]], sources: list[str | None],
     return out
 
 
-__all__ = ["BLOCK", "Plan", "Unsupported", "convert_sql", "database_plan", "file_plan"]
+__all__ = ["BLOCK", "DatabaseLoad", "Plan", "Unsupported", "convert_sql", "file_plan"]
