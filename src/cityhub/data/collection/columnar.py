@@ -36,8 +36,6 @@ _PG_OK: dict[str, set[int]] = {
     "C": _TEXT | _INT, "M": _TEXT | _INT, "G": _TEXT | _INT, "N": _INT | _NUM | _FLOAT, "Y": _INT | _NUM | _FLOAT,
     "I": _INT | _NUM, "B": _INT | _NUM | _FLOAT, "F": _INT | _NUM | _FLOAT, "D": {1082}, "T": {1184, 1114},
     "L": {16}}
-# characters Python's str.strip removes beyond ASCII whitespace: a cell starting or ending with one goes to convert
-_PY_WS = r"\u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _REST = r"^(\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-4])(:[0-5][0-9])?)?$"  # after YYYY-MM-DD HH:MM:SS: fraction, zone
 _TRUE = ("1", "true", "t", "y", "yes", "是", "真")  # datastore._parse's words
 _FALSE = ("0", "false", "f", "n", "no", "否", "假")
@@ -113,16 +111,22 @@ def file_plan(folder: Path, files: list[tuple[int, str]], columns: list[str]) ->
 
 
 _ASCII_WS = " \t\n\r\f\v"
-_ALL_WS = _ASCII_WS + "\x1c\x1d\x1e\x1f\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + \
-    "\u2028\u2029\u202f\u205f\u3000"  # what Python's str.strip removes
-
-
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _pushed(item: dict[str, Any], x: str, oid: int) -> tuple[str, str]:
-    """SQL on the source (ok, value) for a typed source column `x` feeding the item.
+# code points Python's str.strip removes beyond ASCII whitespace
+_PY_ONLY_WS = ", ".join(str(n) for n in (*range(28, 32), 133, 160, 5760, *range(8192, 8203), 8232, 8233, 8239, 8287,
+                                         12288))
+
+
+def _edges_ok(t: str) -> str:
+    """SQL: the trimmed text neither starts nor ends with a character Python's str.strip would also remove."""
+    return f"ascii({t}) NOT IN ({_PY_ONLY_WS}) AND ascii(right({t}, 1)) NOT IN ({_PY_ONLY_WS})"
+
+
+def _pushed(item: dict[str, Any], x: str, oid: int, t: str) -> tuple[str, str]:
+    """SQL on the source (ok, value) for a typed source column `x` (`t`: it ASCII-trimmed) feeding the item.
 
     Typed values need no parsing, only the checks `convert` makes: length, empty, range, ties of half-even
     rounding, non-finite values.
@@ -132,8 +136,7 @@ def _pushed(item: dict[str, Any], x: str, oid: int) -> tuple[str, str]:
     if dt in ("C", "M", "G"):
         if oid in _INT:
             return "true", f"{x}::text"
-        t = f"btrim({x}, {_lit(_ASCII_WS)})"
-        ok = f"{t} = btrim({x}, {_lit(_ALL_WS)})"  # Python-only whitespace at an edge: convert decides
+        ok = _edges_ok(t)  # Python-only whitespace at an edge: convert decides
         if dt == "C" and item.get("length"):
             ok += f" AND char_length({t}) <= {int(item['length'])}"
         return ok, f"nullif({t}, '')"
@@ -198,22 +201,25 @@ class DatabaseLoad:
         except psycopg.Error as exc:
             raise c.SourceError(str(exc)) from exc
         self.columns = list(have)
-        oks, values = [], []
-        for it in self.items:
+        oks, values, trims = [], [], []
+        for i, it in enumerate(self.items):
             src = self.mapping[it["name_en"]]
             oid = have.get(src)
             if oid not in _PG_OK[it["data_type"]]:
                 raise Unsupported(f"column {src}")
-            x = '"' + src.replace('"', '""') + '"'
-            ok, value = _pushed(it, x, int(oid or 0))
+            x, t = '"' + src.replace('"', '""') + '"', f'"__t{i}"'
+            if oid in _TEXT:
+                trims.append(f", btrim({x}, {_lit(_ASCII_WS)}) AS {t}")
+            ok, value = _pushed(it, x, int(oid or 0), t)
             need = it.get("required") or it["name_en"] in self.key
-            empty = f"({x} IS NULL" + (f" OR btrim({x}, {_lit(_ASCII_WS)}) = '')" if oid in _TEXT else ")")
+            empty = f"({x} IS NULL" + (f" OR {t} = '')" if oid in _TEXT else ")")
             oks.append(f"CASE WHEN {empty} THEN {'false' if need else 'true'} ELSE ({ok}) END")
             values.append(f"CASE WHEN {empty} THEN NULL ELSE {value} END")
         self.ok = " AND ".join(oks) or "true"
         self.values = values
-        self.numbered = (f"SELECT row_number() OVER () AS _n, * FROM (SELECT * FROM ({self.sql}) AS src"
-                         f"{self.order}) AS s")
+        # numbered in the query's order, each text trimmed once (OFFSET 0: not inlined into every use)
+        self.numbered = (f"SELECT *{''.join(trims)} FROM (SELECT row_number() OVER () AS _n, * FROM (SELECT * FROM "
+                         f"({self.sql}) AS src{self.order}) AS s) AS s2 OFFSET 0")
 
     def relay(self, cp: Any, base: int) -> None:
         """COPY the good rows (`_id` = base + row number, then the items' values) into the target's COPY."""
@@ -222,7 +228,7 @@ class DatabaseLoad:
         vals = ", ".join(f"CASE WHEN ok THEN v{i} END" for i in range(len(self.values)))
         inner = ", ".join(f"{v} AS v{i}" for i, v in enumerate(self.values))
         sql = (f"COPY (SELECT {base} + _n, {vals} FROM (SELECT _n, ({self.ok}) AS ok, {inner} "
-               f"FROM ({self.numbered}) AS q) AS r WHERE ok) TO STDOUT (FORMAT csv)")
+               f"FROM ({self.numbered}) AS q OFFSET 0) AS r WHERE ok) TO STDOUT (FORMAT csv)")  # OFFSET 0: once
         try:
             with self.conn.cursor() as cur:
                 with cur.copy(sql) as src_cp:
@@ -245,7 +251,8 @@ class DatabaseLoad:
 
         try:
             with self.conn.cursor(name="sync_bad") as cur:
-                cur.execute(f"SELECT * FROM ({self.numbered}) AS q WHERE NOT ({self.ok})")
+                cols = ", ".join('"' + col.replace('"', '""') + '"' for col in self.columns)
+                cur.execute(f"SELECT _n, {cols} FROM ({self.numbered}) AS q WHERE NOT ({self.ok})")
                 while chunk := cur.fetchmany(size):
                     yield [c.SourceRow(int(r[0]), dict(zip(self.columns, r[1:], strict=True))) for r in chunk]
         except psycopg.Error as exc:
@@ -284,7 +291,7 @@ def _typed(item: dict[str, Any], t: str) -> tuple[str, str]:
     """SQL (ok, value) for a non-empty trimmed text `t`; `value` is evaluated only where `ok` holds."""
     dt = item["data_type"]
     if dt in ("C", "M", "G"):
-        ok = f"{t} !~ '^[{_PY_WS}]|[{_PY_WS}]$'"
+        ok = _edges_ok(t)
         if dt == "C" and item.get("length"):
             ok += f" AND char_length({t}) <= {int(item['length'])}"
         return ok, t
