@@ -83,6 +83,15 @@ def test_two_units_feed_the_population_database(world: Any, var: Path) -> None: 
     assert zhang.provenance["name"]["org"] == str(world.orgs["dept_a"].id)
     assert zhang.provenance["income"]["org"] == str(world.orgs["dept_b"].id)
     assert world.session.query(AuditEntry).filter_by(action="base_record_read").count() == 1
+    # the social unit reads its own income clear and the police's name masked by the item's rule (张*)
+    seen_by_b = service.base_record_get(world.session, b, "population", "110101199003074514")
+    assert seen_by_b.fields["name"] == "张*" and seen_by_b.fields["income"] == "8000.00"
+    seen_by_bureau = service.base_record_get(world.session, bureau, "population", "110101199003074514")
+    assert seen_by_bureau.fields["name"] == "张三"
+    [b_view] = service.base_conflicts(world.session, b, "population")
+    assert sorted(c["value"] for c in b_view.candidates) == ["张*", "张叁"]  # the other unit's candidate masked
+    world.session.expire_all()  # the masked views never reach the stored record
+    assert service.base_record_get(world.session, bureau, "population", "110101199003074514").fields["name"] == "张三"
     [conflict] = service.base_conflicts(world.session, bureau, "population")
     assert conflict.field == "name" and {c["value"] for c in conflict.candidates} == {"张三", "张叁"}
     with pytest.raises(ValidationFailed):
