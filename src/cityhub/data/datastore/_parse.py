@@ -78,7 +78,8 @@ def _money(d: Decimal) -> Decimal:
 
 def _numeric(d: Decimal) -> Decimal:
     """A number (N) within PostgreSQL NUMERIC's range: '1E+99' is 10^99, '1E+999999' is out of range."""
-    if d.adjusted() >= _NUMERIC_DIGITS or -d.as_tuple().exponent > _NUMERIC_SCALE:  # type: ignore[operator]
+    exponent = d.as_tuple().exponent  # an int for a finite number ('n', 'N', 'F' only for NaN and infinity)
+    if d.adjusted() >= _NUMERIC_DIGITS or (isinstance(exponent, int) and -exponent > _NUMERIC_SCALE):
         raise ValueError("out of range")
     return d
 
