@@ -25,7 +25,7 @@ from cityhub.data.base import merge as m
 from cityhub.data.catalog import service as catalog
 from cityhub.data.datastore.reads import item_mask
 from cityhub.data.datastore.stores import quote
-from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, Resource
+from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, Grant, Resource
 from cityhub.data.schemas import (
     BASE_DBS,
     MASK_RULES,
@@ -35,6 +35,7 @@ from cityhub.data.schemas import (
     BaseFeedSet,
     BaseRecordRead,
 )
+from cityhub.data.sharing.grants import log_access, usable_grant
 from cityhub.kit import clock, refs
 from cityhub.kit.db import get_or_404, is_postgres
 from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
@@ -230,18 +231,64 @@ class _Masks:
         return MASK_RULES[rule].apply(value) if rule in MASK_RULES else value
 
 
-def base_record_get(session: Session, actor: Actor, base_db: str, key: str) -> BaseRecordRead:
-    """One golden record by its key (the bureau and the feeding units); the lookup is audited.
+def _grants(session: Session, actor: Actor, base_db: str) -> dict[str, tuple[Grant, CatalogEntry]]:
+    """The actor's usable grants on the base database's feeding entries (quota left), by feed id."""
+    out = {}
+    for feed, entry in session.execute(select(BaseFeed, CatalogEntry).join(
+            CatalogEntry, CatalogEntry.id == BaseFeed.entry_id).where(BaseFeed.base_db == base_db)):
+        grant = usable_grant(session, actor, entry.id)
+        if grant is not None and catalog.is_published(entry) and not (grant.quota and grant.used >= grant.quota) \
+                and (grant.valid_until is None or grant.valid_until > clock.now()):
+            out[str(feed.id)] = (grant, entry)
+    return out
 
-    A feeding unit reads the fields its own feeds gave in clear and the others masked (`_Masks`).
+
+def _granted_view(session: Session, actor: Actor, rec: BaseRecord,
+                  grants: dict[str, tuple[Grant, CatalogEntry]]) -> BaseRecordRead:
+    """A grantee's golden record: only the fields its grants cover, masked as every grant read.
+
+    A field is covered when a granted feed gave it and it is among that grant's items; it is masked by that
+    entry's rule. Each grant used is charged one row and logged.
     """
+    fields, provenance = {}, {}
+    for name, value in (rec.fields or {}).items():
+        p = (rec.provenance or {}).get(name) or {}
+        feeds = [p["feed"]] if p.get("feed") else list(grants)  # resolved by the bureau: any granted feed's rule
+        rules = []
+        for fid in feeds:
+            if fid in grants and name in grants[fid][0].items:
+                item = next((it for it in grants[fid][1].items or [] if it["name_en"] == name), None)
+                rules.append(item_mask(item) if item is not None else "full")
+        if not rules:
+            continue
+        rule = "full" if "full" in rules else next((r for r in rules if r), "")
+        fields[name] = MASK_RULES[rule].apply(value) if rule in MASK_RULES and value is not None else value
+        provenance[name] = p
+    for grant, entry in grants.values():
+        log_access(session, actor, grant, entry, None, 1, "golden")
+    return BaseRecordRead.model_validate(rec).model_copy(update={"fields": fields, "provenance": provenance})
+
+
+def base_record_get(session: Session, actor: Actor, base_db: str, key: str) -> BaseRecordRead:
+    """One golden record by its key; the lookup is audited.
+
+    The bureau reads it clear; a feeding unit the fields its own feeds gave clear and the others masked
+    (`_Masks`); a unit holding a sharing grant on a feeding entry only the fields its grants cover, masked
+    (`_granted_view`, charged to the grants and logged as their reads); anyone else is refused.
+    """
+    grants: dict[str, tuple[Grant, CatalogEntry]] = {}
     if not policies.base_read(actor, _feed_orgs(session, base_db)):
-        raise Forbidden(_("You are not allowed to do this"))
+        grants = _grants(session, actor, base_db)
+        if not grants:
+            raise Forbidden(_("You are not allowed to do this"))
     rec = session.scalar(select(BaseRecord).where(BaseRecord.base_db == base_db, BaseRecord.key == key.strip()))
     if rec is None:
         raise NotFound(_("Golden record not found"))
     core.audit_record(session, actor, "base_record_read", target_type="base_record", target_id=rec.id,
-                      extra={"base_db": base_db})
+                      extra={"base_db": base_db, **({"grants": sorted(str(g.id) for g, _e in grants.values())}
+                                                    if grants else {})})
+    if grants:
+        return _granted_view(session, actor, rec, grants)
     masks = _Masks(session, actor, base_db)
     fields = {}
     for name, value in (rec.fields or {}).items():
