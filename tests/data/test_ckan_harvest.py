@@ -177,10 +177,13 @@ def test_harvest_from_the_collection_page(client: Any, world: Any, remote: Remot
                                                        "name": "远端目录", "kind": "ckan", "url": remote.url},
                     follow_redirects=False)
     assert r.status_code == 303
-    [src] = service.sync_source_list(world.session, world.actors["org_member_b"])
+    [src] = service.sync_source_list(world.session, world.actors["org_member_b"])  # before the scheduled one
     page = client.get("/data/collection")
     assert "CKAN 数据目录" in page.text and f"/data/collection/sources/{src.id}/harvest" in page.text
     assert 'action="/data/collection/jobs"' not in page.text  # a catalogue source feeds no sync job
+    assert "自动采集" not in page.text
+    _source(world, remote.url, every_hours=6)
+    assert "每 6 小时自动采集" in client.get("/data/collection").text  # a scheduled harvest says so
     r = client.post(f"/data/collection/sources/{src.id}/harvest", data={"csrf_token": _csrf(page.text)})
     assert r.status_code == 200 and "新增 3 条" in r.text  # the run's counts, translated
     harvested = _harvested(world, src)
