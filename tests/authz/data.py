@@ -259,7 +259,9 @@ EXPECTATIONS += [
         refs={"entry_id": "the bureau names any unit's entry as a feed"}),
     Expect("GET", f"{P}/base/{{base_db}}", C_READERS, params=lambda w: {"base_db": "population"}),
     Expect("POST", f"{P}/base/{{base_db}}/merge", ADMIN, params=lambda w: {"base_db": "population"}),
-    Expect("GET", f"{P}/base/{{base_db}}/records/{{key}}", C_READERS,
+    # … and a unit holding a grant on a feeding entry (org B's grant on the people entry: its granted items, masked)
+    Expect("GET", f"{P}/base/{{base_db}}/records/{{key}}", roles("platform_admin", "auditor", "org_admin_a",
+                                                                "org_member_a", "org_member_b"),
            params=lambda w: {"base_db": "population", "key": w.extra["b_record"].key}),
     Expect("GET", f"{P}/base/{{base_db}}/conflicts", C_READERS, params=lambda w: {"base_db": "population"}),
     Expect("POST", f"{P}/base/conflicts/{{conflict_id}}/resolve", ADMIN, params=_x("b_conflict", "conflict_id"),

@@ -83,6 +83,15 @@ def test_two_units_feed_the_population_database(world: Any, var: Path) -> None: 
     assert zhang.provenance["name"]["org"] == str(world.orgs["dept_a"].id)
     assert zhang.provenance["income"]["org"] == str(world.orgs["dept_b"].id)
     assert world.session.query(AuditEntry).filter_by(action="base_record_read").count() == 1
+    # the social unit reads its own income clear and the police's name masked by the item's rule (张*)
+    seen_by_b = service.base_record_get(world.session, b, "population", "110101199003074514")
+    assert seen_by_b.fields["name"] == "张*" and seen_by_b.fields["income"] == "8000.00"
+    seen_by_bureau = service.base_record_get(world.session, bureau, "population", "110101199003074514")
+    assert seen_by_bureau.fields["name"] == "张三"
+    [b_view] = service.base_conflicts(world.session, b, "population")
+    assert sorted(c["value"] for c in b_view.candidates) == ["张*", "张叁"]  # the other unit's candidate masked
+    world.session.expire_all()  # the masked views never reach the stored record
+    assert service.base_record_get(world.session, bureau, "population", "110101199003074514").fields["name"] == "张三"
     [conflict] = service.base_conflicts(world.session, bureau, "population")
     assert conflict.field == "name" and {c["value"] for c in conflict.candidates} == {"张三", "张叁"}
     with pytest.raises(ValidationFailed):
@@ -156,3 +165,28 @@ def test_failing_checks_and_open_conflicts_wait_in_my_work(world: Any, var: Path
     golden = queues(bureau)["golden"]
     assert golden.count == 1 and golden.items[0].href == "/data/base/population"
     assert "golden" not in queues(a)
+
+
+def test_a_grantee_of_a_feeding_entry_looks_up_only_its_granted_fields_masked(world: Any, var: Path) -> None:  # noqa: F811  # the fixture
+    """A unit feeding nothing but holding a sharing grant on a feeding entry reads the golden record's fields its
+    grant covers, masked by the entry's rules; each lookup is charged to the grant and logged; without quota left
+    (or without a grant) it is refused."""
+    from cityhub.data.models import AccessLog
+    from tests.data.helpers import active_grant, bureau_setup
+
+    bureau_setup(world)
+    a, b = world.actors["org_member_a"], world.actors["org_member_b"]
+    police, job, _ = _department(world, "dept_a", "org_member_a", "police", [
+        (1, "110101199003074514", "张三", "1990-03-07", "8000", "2026-01-01")])
+    service.base_feed_set(world.session, world.actors["bureau_member"], schemas.BaseFeedSet(
+        base_db="population", entry_id=police.id, key_item="id_number", priority=1))
+    assert service.sync_job_run(world.session, a, job.id).status == "succeeded"
+    with pytest.raises(Forbidden):  # no grant yet
+        service.base_record_get(world.session, b, "population", "110101199003074514")
+    grant, _token, _req = active_grant(world, police, items=["name", "id_number"], quota=1)
+    rec = service.base_record_get(world.session, b, "population", "110101199003074514")
+    assert rec.fields == {"name": "张*"} and set(rec.provenance) == {"name"}  # income, birth date: not granted
+    assert world.session.query(AccessLog).filter_by(grant_id=grant.id, kind="golden").count() == 1
+    with pytest.raises(Forbidden):  # the quota of one row is used up
+        service.base_record_get(world.session, b, "population", "110101199003074514")
+    assert service.base_record_get(world.session, a, "population", "110101199003074514").fields["income"] == "8000.00"

@@ -177,10 +177,13 @@ def test_harvest_from_the_collection_page(client: Any, world: Any, remote: Remot
                                                        "name": "远端目录", "kind": "ckan", "url": remote.url},
                     follow_redirects=False)
     assert r.status_code == 303
-    [src] = service.sync_source_list(world.session, world.actors["org_member_b"])
+    [src] = service.sync_source_list(world.session, world.actors["org_member_b"])  # before the scheduled one
     page = client.get("/data/collection")
     assert "CKAN 数据目录" in page.text and f"/data/collection/sources/{src.id}/harvest" in page.text
     assert 'action="/data/collection/jobs"' not in page.text  # a catalogue source feeds no sync job
+    assert "自动采集" not in page.text
+    _source(world, remote.url, every_hours=6)
+    assert "每 6 小时自动采集" in client.get("/data/collection").text  # a scheduled harvest says so
     r = client.post(f"/data/collection/sources/{src.id}/harvest", data={"csrf_token": _csrf(page.text)})
     assert r.status_code == 200 and "新增 3 条" in r.text  # the run's counts, translated
     harvested = _harvested(world, src)
@@ -262,3 +265,38 @@ def test_collection_page_after_a_harvest_at_1366(db: Any, world: Any, remote: Re
         assert "CKAN 数据目录" in page.inner_text("[data-testid=sync-sources]")
         page.screenshot(path=str(out / "collection-harvest-1366x768.png"), full_page=True)
         browser.close()
+
+
+def test_scheduled_harvests_are_due_every_hours_and_a_failure_is_retried_within_the_hour(
+        world: Any, remote: Remote) -> None:
+    """`every_hours` makes a catalogue source due for the sync worker once its latest harvest is that old; a failed
+    harvest is due again after an hour; a source without it is never due; a claim re-checks that it is due."""
+    from cityhub.core.service import Actor
+
+    with pytest.raises(ValidationFailed) as exc:
+        _source(world, remote.url, every_hours=0)
+    assert exc.value.field == "options.every_hours"
+    b, worker = world.actors["org_member_b"], Actor.system("data-sync")
+    start = clock.now()
+    clock.set_now(start)
+    try:
+        src = _source(world, remote.url, every_hours=6)
+        _source(world, remote.url)  # on demand only
+        broken = service.sync_source_create(world.session, b, schemas.SourceCreate(
+            org_id=world.orgs["dept_b"].id, name="dcat-down", kind="dcat", url="http://127.0.0.1:1/catalog.ttl",
+            options={"every_hours": 24}))
+        assert sorted(service.sync_harvest_due(world.session)) == sorted([src.id, broken.id])
+        for source_id in (src.id, broken.id):
+            assert service.sync_harvest_claim(world.session, source_id)
+            service.sync_source_harvest(world.session, worker, source_id, trigger="schedule")
+        runs = {s: service.sync_source_harvest_runs(world.session, b, s)[0] for s in (src.id, broken.id)}
+        assert (runs[src.id].status, runs[src.id].trigger, runs[src.id].created) == ("succeeded", "schedule", 3)
+        assert runs[broken.id].status == "failed"
+        assert service.sync_harvest_due(world.session) == []
+        assert not service.sync_harvest_claim(world.session, src.id)  # not due any more: nothing to claim
+        clock.set_now(start + timedelta(hours=1, minutes=1))
+        assert service.sync_harvest_due(world.session) == [broken.id]  # the failure is retried first
+        clock.set_now(start + timedelta(hours=6, minutes=1))
+        assert sorted(service.sync_harvest_due(world.session)) == sorted([src.id, broken.id])
+    finally:
+        clock.set_now(None)

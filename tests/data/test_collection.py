@@ -463,7 +463,8 @@ def test_converter_shortcuts_agree_with_convert() -> None:
     values = [None, "", "  ", " ab ", "abcd", "2026-01-02", date(2026, 1, 2), datetime(2026, 1, 2, 3, tzinfo=UTC),
               datetime(2026, 1, 2, 3, tzinfo=ZoneInfo("Asia/Shanghai")), datetime(2026, 1, 2, 3),
               "2026-02-30", "2026-1-02", "2026/01/02", "2026-W01-1", "20260102",
-              Decimal("1.005"), Decimal("NaN"), Decimal("-3"), 7, 2.5, "x1", True]
+              Decimal("1.005"), Decimal("NaN"), Decimal("-3"), 7, 2.5, "x1", True,
+              "1E+99", Decimal("1E+99"), Decimal("1E-20"), "1E+999999", 2**70]
     for item in items:
         conv = _converter(item)
         for v in values:
@@ -476,6 +477,23 @@ def test_converter_shortcuts_agree_with_convert() -> None:
             except ValueError as exc:
                 got = ("error", str(exc))
             assert got == expected, (item["data_type"], v)
+
+
+def test_huge_numbers_convert_to_their_value_or_a_clear_error() -> None:
+    """'1E+99' is 10^99 in a NUMERIC item, a clear reject in an amount (18 digits), an integer or a float item
+    whose range it leaves — never an exception a run would fail on."""
+    from decimal import Decimal
+
+    from cityhub.data.datastore._parse import convert
+
+    assert convert({"data_type": "N"}, "1E+99") == Decimal("1E+99")
+    assert convert({"data_type": "Y"}, "999999999999999999.99") == Decimal("999999999999999999.99")
+    for t, raw, message in (("Y", "1E+99", "out of range"), ("Y", "999999999999999999.995", "out of range"),
+                            ("N", "1E+999999", "out of range"), ("I", "1E+99", "not an integer"),
+                            ("I", str(2**63), "out of range"), ("I", 1e99, "out of range"),
+                            ("F", "1E+999", "out of range"), ("B", "nan", "out of range")):
+        with pytest.raises(ValueError, match=message):
+            convert({"data_type": t}, raw)
 
 
 def test_first_load_of_an_empty_table_keeps_the_last_row_of_a_key(world: Any, var: Path) -> None:

@@ -27,6 +27,9 @@ def test_demo_registers_sources_syncs_them_and_checks_quality(tmp_path: Path) ->
         assert len(scores) == 7 and all(s == 1.0 for _k, s in scores)  # generated IDs and codes are valid
         assert conn.execute(text("SELECT COUNT(*) FROM data_sync_job WHERE schedule != '' "
                                  "AND next_run_at IS NOT NULL")).scalar() == 3
+        golden: dict[str, int] = {str(k): int(v) for k, v in conn.execute(text(
+            "SELECT base_db, COUNT(*) FROM data_base_record GROUP BY base_db")).all()}
+        assert golden == {"population": 800, "legal_person": 460}  # the feeds filled the base databases
     eng.dispose()
     again = run(["data", "sync", "区县上报文件"], url, **env)
     assert again.returncode == 0 and "succeeded: read 0" in again.stdout, again.stderr  # the file was taken

@@ -19,6 +19,23 @@ def _db() -> Database:
     return Database.from_settings()
 
 
+def _due_harvests(db: Database, actor: Actor, log: logging.Logger, done: dict[str, int]) -> int:
+    """Run the scheduled CKAN/DCAT harvests that are due (a source's `options.every_hours`); how many were due."""
+    with db.session_scope() as session:
+        harvests = service.sync_harvest_due(session)
+    for source_id in harvests:
+        try:
+            with db.session_scope() as session:
+                if not service.sync_harvest_claim(session, source_id):
+                    continue
+                run = service.sync_source_harvest(session, actor, source_id, trigger="schedule")
+                done[run.status] = done.get(run.status, 0) + 1
+        except Exception:  # as for jobs: one source's bug must not stop the others
+            log.exception("harvest %s", source_id)
+            done["failed"] += 1
+    return len(harvests)
+
+
 def register(app: typer.Typer) -> None:
     """Add the `data` command group."""
     data_app = typer.Typer(help="数 Data: catalog, sharing, deadlines.", no_args_is_help=True)
@@ -70,7 +87,9 @@ def register(app: typer.Typer) -> None:
     @data_app.command("sync-worker")
     def sync_worker(every: Annotated[int, typer.Option(help="Look for due jobs every N seconds (0: once).")] = 30,
                     ) -> None:
-        """Run the scheduled sync jobs that are due, each in its own transaction (one failing never stops the rest).
+        """Run the scheduled sync jobs and catalogue harvests that are due, each in its own transaction.
+
+        One failing never stops the rest.
 
         With `--every` it runs until stopped and waits out database outages (heartbeat
         `<var_dir>/health/data-sync.json`).
@@ -93,7 +112,8 @@ def register(app: typer.Typer) -> None:
                 except Exception:  # one job's bug must not stop the others; the next pass retries it
                     log.exception("sync job %s", job_id)
                     done["failed"] += 1
-            if due:
+            harvests = _due_harvests(db, actor, log, done)
+            if due or harvests:
                 typer.echo(counts_line("data sync", done), err=bool(every))
             return float(every)
 

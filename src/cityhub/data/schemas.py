@@ -487,7 +487,7 @@ class SourceCreate(InputModel):
     options: dict[str, Any] = Field(default_factory=dict, max_length=20,
                                     description="files: {format: csv|xlsx|jsonl|parquet}; http: {records, "
                                                 "page_param, size_param, page_size, first_page}; ckan: "
-                                                "{page_size, fq}")
+                                                "{page_size, fq, every_hours}; dcat: {every_hours}")
 
 
 class Source(Timestamped):

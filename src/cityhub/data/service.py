@@ -48,6 +48,8 @@ from cityhub.data.collection.connectors import sources_dir as sync_sources_dir
 from cityhub.data.collection.harvest import sync_source_harvest, sync_source_harvest_runs
 from cityhub.data.collection.service import (
     sync_due_jobs,
+    sync_harvest_claim,
+    sync_harvest_due,
     sync_job_claim,
     sync_job_create,
     sync_job_delete,
@@ -229,6 +231,8 @@ __all__ += [
     "quality_run",
     "quality_scores",
     "sync_due_jobs",
+    "sync_harvest_claim",
+    "sync_harvest_due",
     "sync_job_claim",
     "sync_job_create",
     "sync_job_delete",

@@ -4,7 +4,8 @@ The public security bureau's household register is a SQLite "department system" 
 generated residents (valid GB 11643 numbers) that a sync job reads incrementally every 30 minutes; the market
 regulator's register of legal persons (valid GB 32100 codes) is read in full every hour, and a district drops CSV
 files of newly registered enterprises into a watched folder. Quality checks are declared on both targets, and
-every job runs once so the pages have rows, runs and scores.
+every job runs once so the pages have rows, runs and scores. The two entries feed the 自然人 and 法人 base
+databases, so every sync fills their golden records.
 """
 
 from __future__ import annotations
@@ -142,6 +143,9 @@ def build(session: Session, ctx: DemoContext, staff: dict[str, core.Actor], bure
             (scjgj, firms, "row_count_change", "", {"max_change_pct": 20})]:
         service.quality_check_create(session, actor, schemas.QualityCheckCreate(
             entry_id=entry.id, kind=kind, column=column, params=params))
+    for base_db, entry, key in (("population", people, "id_number"), ("legal_person", firms, "uscc")):
+        service.base_feed_set(session, bureau, schemas.BaseFeedSet(  # each feeding sync re-merges the database
+            base_db=base_db, entry_id=entry.id, key_item=key, priority=1))
     rows = 0
     for job, actor in zip(jobs, (gaj, scjgj, scjgj), strict=True):
         run = service.sync_job_run(session, actor, job.id)

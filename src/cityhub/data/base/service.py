@@ -23,10 +23,12 @@ from cityhub.core.service import Actor
 from cityhub.data import policies
 from cityhub.data.base import merge as m
 from cityhub.data.catalog import service as catalog
+from cityhub.data.datastore.reads import item_mask
 from cityhub.data.datastore.stores import quote
-from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, Resource
-from cityhub.data.schemas import BaseConflictResolve, BaseFeedSet
-from cityhub.data.vocabulary import BASE_DBS, THEMES
+from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, Grant, Resource
+from cityhub.data.schemas import BaseConflictRead, BaseConflictResolve, BaseFeedSet, BaseRecordRead
+from cityhub.data.sharing.grants import log_access, usable_grant
+from cityhub.data.vocabulary import BASE_DBS, MASK_RULES, THEMES
 from cityhub.kit import clock, refs
 from cityhub.kit.db import get_or_404, is_postgres
 from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
@@ -193,24 +195,113 @@ def base_summary(session: Session, actor: Actor, base_db: str) -> dict[str, Any]
             "feeds": feeds}
 
 
-def base_record_get(session: Session, actor: Actor, base_db: str, key: str) -> BaseRecord:
-    """One golden record by its key (the bureau and the feeding units); the lookup is audited."""
+class _Masks:
+    """How one reader sees a base database's values.
+
+    A value that came from a unit the reader cannot read is masked by its field's rule in that feed's entry
+    (`datastore.reads.item_mask`: the masking rule, 核心 items fully). The bureau, which owns the base databases
+    and resolves their conflicts by comparing the candidates, reads every value clear.
+    """
+
+    def __init__(self, session: Session, actor: Actor, base_db: str) -> None:
+        self.clear_all = actor.is_system or policies.is_bureau(actor)
+        self.own = {str(o) for o in policies.readable_orgs(actor)} if not self.clear_all else set()
+        self.items: dict[str, dict[str, dict[str, Any]]] = {}
+        if not self.clear_all:
+            for feed, entry in session.execute(select(BaseFeed, CatalogEntry).join(
+                    CatalogEntry, CatalogEntry.id == BaseFeed.entry_id).where(BaseFeed.base_db == base_db)):
+                self.items[str(feed.id)] = {it["name_en"]: it for it in entry.items or []}
+
+    def value(self, field: str, value: Any, feed: str | None, org: str | None) -> Any:
+        """The value as this reader sees it (a field resolved by the bureau, feed unknown: masked if it may be)."""
+        if self.clear_all or value is None or (org is not None and org in self.own):
+            return value
+        items = [self.items.get(feed or "", {}).get(field)] if feed else [f.get(field) for f in self.items.values()]
+        rules = [item_mask(it) for it in items if it is not None]
+        rule = next((r for r in rules if r), "")  # unknown feed: the strictest rule any feed gives the field
+        if any(r == "full" for r in rules):
+            rule = "full"
+        return MASK_RULES[rule].apply(value) if rule in MASK_RULES else value
+
+
+def _grants(session: Session, actor: Actor, base_db: str) -> dict[str, tuple[Grant, CatalogEntry]]:
+    """The actor's usable grants on the base database's feeding entries (quota left), by feed id."""
+    out = {}
+    for feed, entry in session.execute(select(BaseFeed, CatalogEntry).join(
+            CatalogEntry, CatalogEntry.id == BaseFeed.entry_id).where(BaseFeed.base_db == base_db)):
+        grant = usable_grant(session, actor, entry.id)
+        if grant is not None and catalog.is_published(entry) and not (grant.quota and grant.used >= grant.quota) \
+                and (grant.valid_until is None or grant.valid_until > clock.now()):
+            out[str(feed.id)] = (grant, entry)
+    return out
+
+
+def _granted_view(session: Session, actor: Actor, rec: BaseRecord,
+                  grants: dict[str, tuple[Grant, CatalogEntry]]) -> BaseRecordRead:
+    """A grantee's golden record: only the fields its grants cover, masked as every grant read.
+
+    A field is covered when a granted feed gave it and it is among that grant's items; it is masked by that
+    entry's rule. Each grant used is charged one row and logged.
+    """
+    fields, provenance = {}, {}
+    for name, value in (rec.fields or {}).items():
+        p = (rec.provenance or {}).get(name) or {}
+        feeds = [p["feed"]] if p.get("feed") else list(grants)  # resolved by the bureau: any granted feed's rule
+        rules = []
+        for fid in feeds:
+            if fid in grants and name in grants[fid][0].items:
+                item = next((it for it in grants[fid][1].items or [] if it["name_en"] == name), None)
+                rules.append(item_mask(item) if item is not None else "full")
+        if not rules:
+            continue
+        rule = "full" if "full" in rules else next((r for r in rules if r), "")
+        fields[name] = MASK_RULES[rule].apply(value) if rule in MASK_RULES and value is not None else value
+        provenance[name] = p
+    for grant, entry in grants.values():
+        log_access(session, actor, grant, entry, None, 1, "golden")
+    return BaseRecordRead.model_validate(rec).model_copy(update={"fields": fields, "provenance": provenance})
+
+
+def base_record_get(session: Session, actor: Actor, base_db: str, key: str) -> BaseRecordRead:
+    """One golden record by its key; the lookup is audited.
+
+    The bureau reads it clear; a feeding unit the fields its own feeds gave clear and the others masked
+    (`_Masks`); a unit holding a sharing grant on a feeding entry only the fields its grants cover, masked
+    (`_granted_view`, charged to the grants and logged as their reads); anyone else is refused.
+    """
+    grants: dict[str, tuple[Grant, CatalogEntry]] = {}
     if not policies.base_read(actor, _feed_orgs(session, base_db)):
-        raise Forbidden(_("You are not allowed to do this"))
+        grants = _grants(session, actor, base_db)
+        if not grants:
+            raise Forbidden(_("You are not allowed to do this"))
     rec = session.scalar(select(BaseRecord).where(BaseRecord.base_db == base_db, BaseRecord.key == key.strip()))
     if rec is None:
         raise NotFound(_("Golden record not found"))
     core.audit_record(session, actor, "base_record_read", target_type="base_record", target_id=rec.id,
-                      extra={"base_db": base_db})
-    return rec
+                      extra={"base_db": base_db, **({"grants": sorted(str(g.id) for g, _e in grants.values())}
+                                                    if grants else {})})
+    if grants:
+        return _granted_view(session, actor, rec, grants)
+    masks = _Masks(session, actor, base_db)
+    fields = {}
+    for name, value in (rec.fields or {}).items():
+        p = (rec.provenance or {}).get(name) or {}
+        fields[name] = masks.value(name, value, p.get("feed"), p.get("org"))
+    return BaseRecordRead.model_validate(rec).model_copy(update={"fields": fields})
 
 
-def base_conflicts(session: Session, actor: Actor, base_db: str, limit: int = 100) -> list[BaseConflict]:
-    """Open conflicts of a base database, for its owner to resolve."""
+def base_conflicts(session: Session, actor: Actor, base_db: str, limit: int = 100) -> list[BaseConflictRead]:
+    """Open conflicts of a base database, for its owner to resolve (other units' candidates masked)."""
     if not policies.base_read(actor, _feed_orgs(session, base_db)):
         raise Forbidden(_("You are not allowed to do this"))
-    return list(session.scalars(select(BaseConflict).where(BaseConflict.base_db == base_db,
-                                                           BaseConflict.status == "open").limit(limit)))
+    masks = _Masks(session, actor, base_db)
+    out = []
+    for c in session.scalars(select(BaseConflict).where(BaseConflict.base_db == base_db,
+                                                        BaseConflict.status == "open").limit(limit)):
+        candidates = [{**x, "value": masks.value(c.field, x.get("value"), x.get("feed"), x.get("org"))}
+                      for x in c.candidates]
+        out.append(BaseConflictRead.model_validate(c).model_copy(update={"candidates": candidates}))
+    return out
 
 
 def base_conflict_resolve(session: Session, actor: Actor, conflict_id: uuid.UUID,

@@ -230,15 +230,19 @@ def read_database(url: str, password: str, query: str, cursor: str, mark: Any,
         engine.dispose()
 
 
-def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
+def csv_encoding(path: Path) -> str:
+    """A dropped CSV's encoding: UTF-8 (a BOM dropped) unless its first 64 KB are not, then GB 18030."""
     with path.open("rb") as f:
         head = f.read(1 << 16)
     try:
         head.decode("utf-8")
-        encoding = "utf-8-sig"
+        return "utf-8-sig"
     except UnicodeDecodeError as exc:  # a multi-byte character cut at the end of the sample is still UTF-8
-        encoding = "gb18030" if exc.start < len(head) - 4 else "utf-8-sig"
-    with path.open(encoding=encoding, newline="") as f:
+        return "gb18030" if exc.start < len(head) - 4 else "utf-8-sig"
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding=csv_encoding(path), newline="") as f:
         yield from csv.DictReader(f)
 
 
@@ -369,6 +373,6 @@ def load_json_object(raw: str) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
-__all__ = ["FILE_FORMATS", "SourceError", "SourceRow", "database_url", "decode_mark", "describe", "drop_files",
-           "encode_mark", "http_url", "read_database", "read_files", "read_http", "source_query",
+__all__ = ["FILE_FORMATS", "SourceError", "SourceRow", "csv_encoding", "database_url", "decode_mark", "describe",
+           "drop_files", "encode_mark", "http_url", "read_database", "read_files", "read_http", "source_query",
            "sources_dir"]

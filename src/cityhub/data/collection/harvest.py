@@ -19,12 +19,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
@@ -35,6 +35,7 @@ from cityhub.data.collection import connectors
 from cityhub.data.models import CatalogEntry, HarvestRun, SyncSource
 from cityhub.data.schemas import EntryCreate, EntryUpdate, InfoItem
 from cityhub.kit import clock, egress, safejson
+from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import CityhubError, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 
@@ -46,11 +47,34 @@ _FALLBACK_ITEMS = [{"name_cn": "数据资源", "name_en": "resource", "data_type
                     "description": "Harvested from a CKAN catalogue"}]
 
 
-def check_options(options: dict[str, Any]) -> dict[str, Any]:
-    """A CKAN source's options: `page_size` (1-1000, default 100) and `fq` (a filter passed to package_search)."""
-    if set(options) - {"page_size", "fq"}:
-        raise ValidationFailed(_("A CKAN source takes page_size and fq"), field="options")
+MAX_EVERY_HOURS = 24 * 30
+RETRY_AFTER = timedelta(hours=1)  # a failed scheduled harvest is tried again after this at most
+
+
+def check_schedule(options: dict[str, Any], out: dict[str, Any]) -> None:
+    """`every_hours` (1 to 720): the sync worker harvests the source when its latest run is that old."""
+    if "every_hours" in options:
+        n = options["every_hours"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_EVERY_HOURS:
+            raise ValidationFailed(_("A whole number of hours from 1 to 720 is needed"), field="options.every_hours")
+        out["every_hours"] = n
+
+
+def check_dcat_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A DCAT source's only option is its schedule, `every_hours`."""
+    if set(options) - {"every_hours"}:
+        raise ValidationFailed(_("A DCAT source takes only every_hours"), field="options")
     out: dict[str, Any] = {}
+    check_schedule(options, out)
+    return out
+
+
+def check_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A CKAN source's options: `page_size` (1-1000, default 100), `fq` (package_search's filter), `every_hours`."""
+    if set(options) - {"page_size", "fq", "every_hours"}:
+        raise ValidationFailed(_("A CKAN source takes page_size, fq and every_hours"), field="options")
+    out: dict[str, Any] = {}
+    check_schedule(options, out)
     if "page_size" in options:
         n = options["page_size"]
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 1000:
@@ -295,6 +319,48 @@ def sync_source_harvest(session: Session, actor: Actor, source_id: uuid.UUID, tr
                              "updated": run.updated, "unchanged": run.unchanged, "gone": run.gone,
                              "failed": run.failed})
     return run
+
+
+def harvest_due_sources(session: Session, limit: int = 100) -> list[uuid.UUID]:
+    """Catalogue sources with a schedule whose latest harvest is `every_hours` old (a failed one: an hour)."""
+    now = clock.now()
+    latest = (select(HarvestRun.source_id, func.max(HarvestRun.started_at).label("at"))
+              .group_by(HarvestRun.source_id).subquery())
+    due = []
+    rows = session.execute(select(SyncSource, latest.c.at).outerjoin(latest, latest.c.source_id == SyncSource.id)
+                           .where(SyncSource.kind.in_(HARVESTED)).order_by(latest.c.at.nullsfirst()))
+    for src, at in rows:
+        if _is_due(session, src, at, now):
+            due.append(src.id)
+            if len(due) >= limit:
+                break
+    return due
+
+
+def _is_due(session: Session, src: SyncSource, at: datetime | None, now: datetime) -> bool:
+    every = (src.options or {}).get("every_hours")
+    if not isinstance(every, int) or every < 1:
+        return False
+    if at is None:
+        return True
+    at = clock.as_utc(at)
+    if at + timedelta(hours=every) <= now:
+        return True
+    status = session.scalar(select(HarvestRun.status).where(HarvestRun.source_id == src.id)
+                            .order_by(HarvestRun.started_at.desc()).limit(1))
+    return status == "failed" and at + min(RETRY_AFTER, timedelta(hours=every)) <= now
+
+
+def harvest_claim(session: Session, source_id: uuid.UUID) -> bool:
+    """Claim a due scheduled harvest for this worker's transaction (another worker skips the locked source)."""
+    stmt = select(SyncSource).where(SyncSource.id == source_id)
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    src = session.scalar(stmt)
+    if src is None:
+        return False
+    at = session.scalar(select(func.max(HarvestRun.started_at)).where(HarvestRun.source_id == src.id))
+    return _is_due(session, src, at, clock.now())
 
 
 def _failure(exc: BaseException) -> str:

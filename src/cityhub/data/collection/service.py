@@ -51,9 +51,7 @@ def _check_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     if kind == "ckan":
         return harvest.check_options(options)
     if kind == "dcat":
-        if options:
-            raise ValidationFailed(_("A DCAT source takes no options"), field="options")
-        return {}
+        return harvest.check_dcat_options(options)
     if kind == "http":
         if set(options) - _HTTP_OPTIONS:
             raise ValidationFailed(_("Unknown API paging option"), field="options")
@@ -272,6 +270,16 @@ def sync_job_claim(session: Session, job_id: uuid.UUID) -> bool:
     res = session.execute(update(SyncJob).where(SyncJob.id == job_id, SyncJob.next_run_at <= now)
                           .values(next_run_at=None).execution_options(synchronize_session=False))
     return bool(res.rowcount)  # type: ignore[attr-defined]  # CursorResult
+
+
+def sync_harvest_due(session: Session, limit: int = 100) -> list[uuid.UUID]:
+    """Catalogue sources whose scheduled harvest is due (`options.every_hours`), for the sync worker."""
+    return harvest.harvest_due_sources(session, limit)
+
+
+def sync_harvest_claim(session: Session, source_id: uuid.UUID) -> bool:
+    """Claim a due harvest in this transaction (False: another worker has it, or it is no longer due)."""
+    return harvest.harvest_claim(session, source_id)
 
 
 def sync_job_find(session: Session, actor: Actor, ref: str) -> SyncJob:

@@ -24,8 +24,9 @@ from typing import Any, Protocol
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from cityhub.data.collection import columnar
 from cityhub.data.collection import connectors as c
-from cityhub.data.datastore._parse import convert
+from cityhub.data.datastore._parse import MONEY_DIGITS, convert
 from cityhub.data.datastore.stores import _PG_TYPES as PG_TYPES
 from cityhub.data.datastore.stores import create_table, fernet, quote, sqlite_value
 from cityhub.data.models import CatalogEntry, Resource, SyncJob, SyncRun, SyncSource, drop_folder
@@ -117,6 +118,10 @@ _COPY_TYPES = {"C": "text", "M": "text", "G": "text", "N": "numeric", "Y": "nume
 class StageWatcher(Protocol):
     """Told about each batch around its merge: `before` and `after` see the same staged rows (quality deltas)."""
 
+    @property
+    def active(self) -> bool:
+        """Whether it looks at batches at all (an idle watcher lets a first load go straight into the table)."""
+
     def before(self, stage: str) -> None:
         """The staged batch is in `stage`; the table still holds the rows it will replace."""
 
@@ -136,7 +141,7 @@ class _Writer:
                  watcher: StageWatcher | None = None, bulk: bool = False) -> None:
         self.session, self.table, self.items, self.key, self.watcher = session, table, items, key, watcher
         self.pg = is_postgres(session)
-        self.bulk = bulk and self.pg and watcher is None and not session.scalar(
+        self.bulk = bulk and self.pg and (watcher is None or not watcher.active) and not session.scalar(
             text(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})"))
         if self.bulk:  # an empty table: rows are COPYed straight in, the key index is built once at the end
             session.execute(text(f"DROP INDEX IF EXISTS {quote(_key_index(table, key))}"))
@@ -204,6 +209,28 @@ class _Writer:
             self.watcher.after(self.stage)
         return ins, upd
 
+    def merge_stage(self) -> tuple[int, int]:
+        """Merge what the set-based path put in the stage (keys may repeat: the largest `_id` wins)."""
+        on = " AND ".join(f"a.{quote(k)} = b.{quote(k)}" for k in self.key)
+        self.session.execute(text(f'DELETE FROM {quote(self.stage)} AS a USING {quote(self.stage)} AS b '
+                                  f'WHERE {on} AND a."_id" < b."_id"'))
+        if self.watcher is not None:
+            self.watcher.before(self.stage)
+        ins, upd = (int(v) for v in self.session.execute(self.merge).one())
+        if self.watcher is not None:
+            self.watcher.after(self.stage)
+        return ins, upd
+
+    def copy_rows(self, rows: list[list[Any]]) -> None:
+        """Binary COPY of rows that carry their own `_id` into the set-based path's target (table or stage)."""
+        raw = self.session.connection().connection.driver_connection
+        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]  # psycopg 3 connection
+                f"COPY {quote(self.table if self.bulk else self.stage)} ({self.all_cols}) FROM STDIN "
+                "(FORMAT BINARY)") as cp:
+            cp.set_types(self.copy_types)
+            for r in rows:
+                cp.write_row(r)
+
     def finish(self) -> tuple[int, int]:
         """End a bulk load: a key written twice keeps its last row, then the key index is built.
 
@@ -263,7 +290,7 @@ def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
         return raw if type(raw) is datetime and raw.tzinfo is not None else convert(item, raw)
 
     def money_cell(raw: Any) -> Any:
-        if type(raw) is Decimal and raw.is_finite():
+        if type(raw) is Decimal and raw.is_finite() and -16 < raw.adjusted() < MONEY_DIGITS - 1:  # no round-up to 10^18
             return raw.quantize(_CENT) if t == "Y" else raw
         return convert(item, raw)
 
@@ -340,7 +367,26 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
         assert res.table_name is not None  # made by target_table
         _ensure_key_index(session, res.table_name, list(job.key))
         writer = _Writer(session, res.table_name, items, list(job.key), watcher, bulk=True)
-        for batch in _rows(session, source, job, mark, files):
+        plan = _columnar_plan(source, job, mark, items, files) if writer.pg else None
+        if plan is not None:
+            inner = session.begin_nested()
+            try:
+                if isinstance(plan, columnar.DatabaseLoad):
+                    ins, upd = _load_pushed(session, plan, writer, items, job, run)
+                    new_mark = plan.mark if plan.mark is not None else new_mark
+                else:
+                    ins, upd = _load_columnar(session, plan, writer, items, job, run)
+                run.rows_inserted, run.rows_updated = ins, upd
+                inner.commit()
+                if progress is not None:
+                    progress(run.rows_read)
+            except columnar.Unsupported:  # read again on the row path, from the start
+                inner.rollback()
+                run.rows_read = run.rows_rejected = run.rows_inserted = run.rows_updated = 0
+                run.rejects = []
+                files.clear()
+                plan = None
+        for batch in (_rows(session, source, job, mark, files) if plan is None else ()):
             run.rows_read += len(batch)
             if job.mode == "incremental" and job.cursor_column and source.kind != "files":
                 # a database reads in cursor order: its batch's last non-null cursor is its largest
@@ -383,6 +429,139 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
     job.last_status, job.last_run_at = run.status, run.finished_at
     job.next_run_at = next_run(job, run.status == "failed")
     session.flush()
+
+
+def _columnar_plan(source: SyncSource, job: SyncJob, mark: Any, items: list[dict[str, Any]],
+                   files_out: list[tuple[int, str]]) -> columnar.Plan | columnar.DatabaseLoad | None:
+    """The set-based reading of a full load (or an incremental job's first run), or None for the row path."""
+    if not columnar.ENABLED or mark is not None:
+        return None
+    sources = list(dict.fromkeys(job.mapping[it["name_en"]] for it in items))
+    try:
+        if source.kind == "database" and source.url.startswith("postgresql"):
+            cursor = job.cursor_column if job.mode == "incremental" else ""
+            return columnar.DatabaseLoad(source.url, str(credentials(source).get("password", "")), job.query,
+                                         cursor, items, dict(job.mapping), list(job.key))
+        if source.kind == "files" and source.options.get("format", "csv") == "csv":
+            after = None
+            if job.mode == "incremental" and job.watermark and job.watermark.get("type") == "files":
+                after = (int(job.watermark["value"][0]), str(job.watermark["value"][1]))
+            folder = drop_folder(source.id)
+            files = c.drop_files(folder, "csv", after)
+            files_out.extend(files)
+            return columnar.file_plan(folder, files, sources)
+    except columnar.Unsupported:
+        return None
+    return None
+
+
+def _convert_bad(rows: list[tuple[int, c.SourceRow]],
+                 plan_rows: list[tuple[str, str | None, Callable[[Any], Any], bool]], run: SyncRun) -> list[list[Any]]:
+    """Rows (with their `_id`) the set-based checks did not pass, through `convert`; rejects go on the run."""
+    out = []
+    for row_id, sr in rows:
+        try:
+            row = [conv(sr.values.get(src) if src else None) for _n, src, conv, _k in plan_rows]
+            if any(v is None for v, p in zip(row, plan_rows, strict=True) if p[3]):
+                raise ValueError("the key is empty")
+        except ValueError:
+            run.rows_rejected += 1
+            if len(run.rejects) < MAX_REJECTS:
+                run.rejects = [*run.rejects, _reject(sr, plan_rows)]
+            continue
+        out.append([row_id, *row])
+    return out
+
+
+def _load_pushed(session: Session, load: columnar.DatabaseLoad, writer: _Writer, items: list[dict[str, Any]],
+                 job: SyncJob, run: SyncRun) -> tuple[int, int]:
+    """A PostgreSQL source converted in its own query and COPYed straight in; the other rows through `convert`."""
+    base = writer.next_id
+    dest = writer.table if writer.bulk else writer.stage
+    if not writer.bulk:
+        session.execute(text(f"TRUNCATE {quote(writer.stage)}"))
+    plan_rows = [(it["name_en"], job.mapping.get(it["name_en"]), _converter(it), it["name_en"] in job.key)
+                 for it in items]
+    raw = session.connection().connection.driver_connection
+    try:
+        load.open()
+        with raw.cursor() as cur:  # type: ignore[union-attr]  # psycopg 3 connection
+            with cur.copy(f"COPY {quote(dest)} ({writer.all_cols}) FROM STDIN (FORMAT csv)") as cp:
+                load.relay(cp, base)
+            good = max(cur.rowcount, 0)
+        for chunk in load.bad_rows():
+            rows = _convert_bad([(base + sr.row, sr) for sr in chunk], plan_rows, run)
+            writer.copy_rows(rows)
+            good += len(rows)
+    finally:
+        load.close()
+    run.rows_read = good + run.rows_rejected
+    writer.next_id = base + run.rows_read + 1  # row numbers run from 1 to the rows read
+    if writer.bulk:
+        return good, 0
+    return writer.merge_stage()
+
+
+def _load_columnar(session: Session, plan: columnar.Plan, writer: _Writer, items: list[dict[str, Any]],
+                   job: SyncJob, run: SyncRun) -> tuple[int, int]:
+    """Stage the source's text, convert and check it in one INSERT … SELECT; other rows go through `convert`."""
+    key = list(job.key)
+    raw_table = f"sync_raw_{uuid.uuid4().hex[:12]}"
+    cols = [f"c{i}" for i in range(len(plan.columns))]
+    session.execute(text(f'CREATE TEMP TABLE "{raw_table}" ("_n" bigint GENERATED BY DEFAULT AS IDENTITY, '
+                         f'"_row" bigint, "_file" int{"".join(f", {col} text" for col in cols)})'))
+    raw = session.connection().connection.driver_connection
+    into = (["_row", "_file"] if plan.numbered else []) + cols
+    with raw.cursor() as cur:  # type: ignore[union-attr]  # psycopg 3 connection
+        with cur.copy(f'COPY "{raw_table}" ({", ".join(into)}) FROM STDIN (FORMAT csv)') as cp:
+            plan.fill(cp)
+        n, top = cur.execute(f'SELECT count(*), coalesce(max("_n"), 0) FROM "{raw_table}"').fetchone() or (0, 0)
+    run.rows_read = int(n)
+    pos = {src: i for i, src in enumerate(plan.columns)}
+    sources = [pos.get(job.mapping.get(it["name_en"], "")) for it in items]
+    conv = columnar.convert_sql(items, [None if p is None else f"c{p}" for p in sources], key)
+    trimmed = "".join(f", btrim(c{p}, E' \\t\\n\\r\\f\\v') AS t{i}" for i, p in enumerate(sources)
+                      if p is not None)
+    oks = "".join(f", {ok} AS o{i}" for i, (ok, _v) in enumerate(conv))
+    values = ", ".join(f"CASE WHEN o{i} THEN {v} END AS v{i}" for i, (_ok, v) in enumerate(conv))
+    row_ok = " AND ".join(f"o{i}" for i in range(len(conv))) or "true"
+    base = writer.next_id
+    writer.next_id += int(top) + 1
+    dest = writer.table if writer.bulk else writer.stage
+    if not writer.bulk:
+        session.execute(text(f"TRUNCATE {quote(writer.stage)}"))
+    bad = f"{raw_table}_bad"
+    cs = "".join(f", {col}" for col in cols)
+    with raw.cursor() as cur:  # type: ignore[union-attr]  # psycopg 3 connection
+        cur.execute(f'CREATE TEMP TABLE "{bad}" AS SELECT "_n", "_row", "_file"{cs} FROM "{raw_table}" WHERE false')
+        # one pass: the checks are evaluated once, good rows go to the target, the others aside for `convert`
+        cur.execute(
+            f'WITH s AS (SELECT "_n", coalesce("_row", "_n") AS "_row", "_file"{cs}, {row_ok} AS ok, {values} '
+            f'FROM (SELECT *{oks} FROM (SELECT *{trimmed} FROM "{raw_table}" OFFSET 0) AS r1 OFFSET 0) AS r2), '
+            f'ins AS (INSERT INTO {quote(dest)} ({writer.all_cols}) SELECT {base} + "_n", '
+            f'{", ".join(f"v{i}" for i in range(len(conv)))} FROM s WHERE ok) '
+            f'INSERT INTO "{bad}" SELECT "_n", "_row", "_file"{cs} FROM s WHERE NOT ok')
+        good = int(n) - cur.rowcount
+        cur.execute(f'DROP TABLE "{raw_table}"')
+    plan_rows = [(it["name_en"], job.mapping.get(it["name_en"]), _converter(it), it["name_en"] in key)
+                 for it in items]
+    last = -1
+    while True:  # the rows the SQL checks did not pass, through `convert`, in chunks
+        chunk = session.execute(text(
+            f'SELECT "_n", "_row", "_file", {", ".join(cols) or "NULL"} FROM "{bad}" '
+            f'WHERE "_n" > :last ORDER BY "_n" LIMIT 5000'), {"last": last}).all()
+        if not chunk:
+            break
+        last = int(chunk[-1][0])
+        rows = _convert_bad([(base + int(r[0]), c.SourceRow(int(r[1]), dict(zip(plan.columns, r[3:], strict=False)),
+                                                              plan.files[r[2]] if r[2] is not None else ""))
+                             for r in chunk], plan_rows, run)
+        writer.copy_rows(rows)
+        good += len(rows)
+    session.execute(text(f'DROP TABLE "{bad}"'))
+    if writer.bulk:
+        return good, 0
+    return writer.merge_stage()
 
 
 def key_columns(session: Session, table: str) -> list[str]:

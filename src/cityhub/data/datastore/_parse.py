@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
@@ -58,6 +59,31 @@ def _to_datetime(v: Any) -> datetime:
     return dt.astimezone(UTC)
 
 
+MONEY_DIGITS = 18  # NUMERIC(20,2): 18 digits before the decimal point
+_NUMERIC_DIGITS, _NUMERIC_SCALE = 131072, 16383  # PostgreSQL NUMERIC's limits (SQLite keeps text)
+_CENTS = Decimal("0.01")
+
+
+def _money(d: Decimal) -> Decimal:
+    """An amount (Y) rounded to cents; more than 18 digits before the point is out of range (never an overflow)."""
+    if d.adjusted() >= MONEY_DIGITS:
+        raise ValueError(f"out of range (at most {MONEY_DIGITS} digits before the decimal point)")
+    with localcontext() as ctx:
+        ctx.prec = MONEY_DIGITS + 4
+        q = d.quantize(_CENTS)
+    if q.adjusted() >= MONEY_DIGITS:  # 999…9.995 rounds up to 10^18
+        raise ValueError(f"out of range (at most {MONEY_DIGITS} digits before the decimal point)")
+    return q
+
+
+def _numeric(d: Decimal) -> Decimal:
+    """A number (N) within PostgreSQL NUMERIC's range: '1E+99' is 10^99, '1E+999999' is out of range."""
+    exponent = d.as_tuple().exponent  # an int for a finite number ('n', 'N', 'F' only for NaN and infinity)
+    if d.adjusted() >= _NUMERIC_DIGITS or (isinstance(exponent, int) and -exponent > _NUMERIC_SCALE):
+        raise ValueError("out of range")
+    return d
+
+
 def convert(item: dict[str, Any], raw: Any) -> Any:  # noqa: C901  # one branch per data type of the information-item standard
     """One cell converted to the information item's data type; raises ValueError with a readable message."""
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
@@ -80,21 +106,27 @@ def convert(item: dict[str, Any], raw: Any) -> Any:  # noqa: C901  # one branch 
             raise ValueError("not a number") from exc
         if not d.is_finite():
             raise ValueError("not a number")
-        return d.quantize(Decimal("0.01")) if t == "Y" else d
+        return _money(d) if t == "Y" else _numeric(d)
     if t == "I":
         if isinstance(raw, float):
             if not raw.is_integer():
                 raise ValueError("not an integer")
-            return int(raw)
+            raw = int(raw)
         try:
-            return int(str(raw).strip())
+            n = raw if isinstance(raw, int) else int(str(raw).strip())
         except ValueError as exc:
             raise ValueError("not an integer") from exc
+        if not -(2**63) <= n < 2**63:
+            raise ValueError("out of range (a 64-bit integer)")
+        return n
     if t in ("B", "F"):
         try:
-            return float(str(raw).strip())
+            f = float(str(raw).strip())
         except ValueError as exc:
             raise ValueError("not a number") from exc
+        if not math.isfinite(f):  # '1E+999' reads as infinity: refused, as 'inf' and 'nan' are
+            raise ValueError("out of range (not a finite number)")
+        return f
     if t == "D":
         return _to_date(raw)
     if t == "T":

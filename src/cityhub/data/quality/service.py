@@ -161,6 +161,11 @@ class RunDelta:
                 self.delta[chk.id] = 0
                 self.new_failing[chk.id] = []
 
+    @property
+    def active(self) -> bool:
+        """Whether any check counts batches (none on a first load: the whole table is checked afterwards)."""
+        return bool(self.checks)
+
     def _scope(self, stage: str) -> str:
         table = quote(self.table)
         on = " AND ".join(f"s.{quote(k)} = {table}.{quote(k)}" for k in self.key)

@@ -1,0 +1,168 @@
+"""The columnar load path (collection/columnar.py) writes what the row path writes, rejects what it rejects."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from cityhub.data import schemas, service
+from cityhub.data.collection import columnar
+from cityhub.kit.settings import get_settings
+from tests.conftest import drop_pg_database, pg_database
+from tests.data.helpers import published_entry
+
+pytestmark = pytest.mark.postgresql_only("the columnar path loads PostgreSQL datastore tables only")
+
+TYPES = [("code", "C"), ("memo", "M"), ("num", "N"), ("money", "Y"), ("count", "I"), ("ratio", "F"), ("day", "D"),
+         ("at", "T"), ("flag", "L")]
+ITEMS: list[dict[str, Any]] = [{"name_cn": f"项{i}", "name_en": n, "data_type": t} for i, (n, t) in enumerate(TYPES)]
+ITEMS[0].update(length=6, required=True)
+MAPPING = {n: f"s_{n}" for n, _t in TYPES}
+# cells the vectorised checks pass and cells they must hand to `convert` (its value or its reject)
+CSV_ROWS = [
+    ["a1", "plain", "3.14159", "0.125", "007", ".5", "2026-02-28", "2026-01-01 00:00:01+00", "YES"],
+    ["a2", " spaced ", "1E+99", "¥1,234.5", "+5", "1e3", "1990-3-07", "2026-01-01T08:00:00", "是"],
+    ["a3", "\u3000全角\u3000", "-0", "999999999999999999.995", "1_000", "1e400", "2026-02-30", "2026-01-01 24:00:00",
+     "maybe"],
+    ["a4", "多行\n文本", "", "", "", "", "", "1988-06-01 12:00:00", ""],
+    ["toolong", "x", "1", "1", "1", "1", "2026-01-01", "2026-01-01 00:00:00.123456+05:30", "0"],
+    ["", "no key", "1", "1", "1", "1", "2026-01-01", "", "f"],
+    ["a5", "x", "1.5.", "1E+99", str(2**63), "nan", "0000-01-01", "2026-01-01 00:00:00+16", "否"],
+    ["a1", "last a1 wins", "2", "2.005", "2", "2", "2026-01-02", "2026-01-02 00:00:00Z", "n"],
+]
+
+
+@pytest.fixture
+def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(get_settings(), "var_dir", tmp_path)
+    monkeypatch.setattr(get_settings(), "egress_allowed_hosts", "127.0.0.1")
+    return tmp_path
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each set-based load: "file" (converted in the target) or "database" (converted in the source's query)."""
+    seen: list[str] = []
+    real_sql, real_relay = columnar.convert_sql, columnar.DatabaseLoad.relay
+
+    def spy_sql(*args: Any) -> Any:
+        seen.append("file")
+        return real_sql(*args)
+
+    def spy_relay(self: Any, *args: Any) -> Any:
+        seen.append("database")
+        return real_relay(self, *args)
+
+    monkeypatch.setattr(columnar, "convert_sql", spy_sql)
+    monkeypatch.setattr(columnar.DatabaseLoad, "relay", spy_relay)
+    return seen
+
+
+def _csv(rows: list[list[str]]) -> str:
+    def cell(v: str) -> str:
+        return '"' + v.replace('"', '""') + '"' if any(ch in v for ch in ',"\n') else v
+
+    return ",".join(MAPPING[n] for n, _t in TYPES) + "\n" + "".join(",".join(cell(v) for v in r) + "\n" for r in rows)
+
+
+def _load(world: Any, kind: str, monkeypatch: pytest.MonkeyPatch, enabled: bool, **src: Any) -> tuple[Any, Any]:
+    """One entry loaded by one job, columnar on or off; (the run, the table's rows without _id)."""
+    monkeypatch.setattr(columnar, "ENABLED", enabled)
+    a = world.actors["org_member_a"]
+    entry = published_entry(world, title=f"列式{uuid.uuid4().hex[:4]}", items=ITEMS)
+    source = service.sync_source_create(world.session, a, schemas.SourceCreate(
+        org_id=world.orgs["dept_a"].id, name=f"src-{uuid.uuid4().hex[:6]}", kind=kind, **src))
+    if kind == "files":
+        Path(schemas.Source.model_validate(source).drop_folder, "a.csv").write_text(_csv(CSV_ROWS), encoding="utf-8")
+    job = service.sync_job_create(world.session, a, schemas.JobCreate(
+        name=f"job-{uuid.uuid4().hex[:6]}", source_id=source.id, entry_id=entry.id, mapping=MAPPING, key=["code"],
+        query="t" if kind == "database" else "", mode="incremental" if kind == "database" else "full",
+        cursor_column="s_at" if kind == "database" else ""))
+    run = service.sync_job_run(world.session, a, job.id)
+    assert run.status == "succeeded", run.error
+    res = service.resource_list(world.session, a, entry.id)[0]
+    cols = ", ".join(f'"{n}"' for n, _t in TYPES)
+    rows = [tuple(r) for r in world.session.execute(text(f'SELECT {cols} FROM "{res.table_name}" ORDER BY code'))]
+    return run, (rows, job.watermark)
+
+
+def _summary(run: Any) -> Any:
+    return run.rows_read, run.rows_rejected, sorted((r["row"], r["column"], r["message"]) for r in run.rejects)
+
+
+def test_columnar_and_row_paths_agree_on_a_csv_drop(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    calls: list[str]) -> None:
+    row_run, row_table = _load(world, "files", monkeypatch, False)
+    assert not calls
+    col_run, col_table = _load(world, "files", monkeypatch, True)
+    assert calls == ["file"]  # the set-based path ran
+    assert _summary(col_run) == _summary(row_run)
+    assert col_table == row_table
+    rows = {r[0]: r for r in col_table[0]}
+    assert rows["a1"][1] == "last a1 wins" and str(rows["a1"][3]) == "2.00"  # 2.005 rounds half to even
+    assert str(rows["a2"][2]) == "1E+99" or rows["a2"][2] == 10**99
+    assert [(r[0], r[1]) for r in _summary(col_run)[2]] == [(4, "s_money"), (6, "s_code"), (7, "s_code"),
+                                                            (8, "s_num")]
+
+
+def test_a_ragged_csv_is_read_on_the_row_path(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch,
+                                              calls: list[str]) -> None:
+    ragged = [*CSV_ROWS[:2], ["a9", "short"]]
+    monkeypatch.setattr(sys.modules[__name__], "CSV_ROWS", ragged)
+    row_run, row_table = _load(world, "files", monkeypatch, False)
+    col_run, col_table = _load(world, "files", monkeypatch, True)
+    assert _summary(col_run) == _summary(row_run) and col_table == row_table
+    assert col_run.rows_read == 3
+
+
+@pytest.fixture
+def pg_source() -> Iterator[str]:
+    url = pg_database("cityhub_colsrc")
+    eng = create_engine(url)
+    with eng.begin() as conn:
+        conn.execute(text("CREATE TABLE t (s_code TEXT, s_memo VARCHAR(40), s_num NUMERIC, s_money NUMERIC, "
+                          "s_count BIGINT, s_ratio DOUBLE PRECISION, s_day DATE, s_at TIMESTAMPTZ, s_flag BOOLEAN)"))
+        conn.execute(text(
+            "INSERT INTO t VALUES ('b1', ' x ', 1e99, 0.125, 7, 0.1, '2026-02-28', '2026-01-01 00:00:01+00', true),"
+            "('b2', NULL, 'NaN', 1e30, NULL, 'Infinity', '2026-01-01', '2026-01-02 00:00:00+08', false),"
+            "('b3', '', 2.5, 16666.666666666667, 9223372036854775807, 1e-300, NULL, NULL, NULL),"
+            "('b4', '\u3000全角\u3000', 5.0, -2.005, 3, 3, '2024-02-29', '2026-01-01 08:00:00+08', true),"
+            "('b5', 'abc', 1, 999999999999999999.995, 3, 3, '2024-02-29', '2026-01-01 08:00:00+08', true),"
+            "(NULL, 'no key', 1, 1, 1, 1, '2026-01-01', '2026-01-03 00:00:00+00', NULL),"
+            "('b1', 'later b1', 2, 2.005, 2, 2, '2026-01-02', '2026-01-04 00:00:00+00', false)"))
+    eng.dispose()
+    yield url
+    drop_pg_database(str(make_url(url).database))
+
+
+def test_columnar_and_row_paths_agree_on_a_postgresql_source(world: Any, var: Path, pg_source: str,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             calls: list[str]) -> None:
+    row_run, row_table = _load(world, "database", monkeypatch, False, url=pg_source)
+    col_run, col_table = _load(world, "database", monkeypatch, True, url=pg_source)
+    assert calls == ["database"]
+    assert _summary(col_run) == _summary(row_run)
+    assert col_table == row_table  # the rows and the watermark (the cursor's largest value)
+    assert col_table[1]["value"].startswith("2026-01-04")
+    assert {r[0] for r in col_table[0]} == {"b1", "b3", "b4"}  # b2: NaN, 31 digits, infinity; b5: 10^18
+    assert str(next(r for r in col_table[0] if r[0] == "b4")[3]) == "-2.00"  # a tie rounds half to even
+
+
+def test_a_source_column_of_another_type_is_read_on_the_row_path(world: Any, var: Path, pg_source: str,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 calls: list[str]) -> None:
+    eng = create_engine(pg_source)
+    with eng.begin() as conn:
+        conn.execute(text("ALTER TABLE t ALTER COLUMN s_memo TYPE jsonb USING to_jsonb(s_memo)"))
+    eng.dispose()
+    row_run, row_table = _load(world, "database", monkeypatch, False, url=pg_source)
+    col_run, col_table = _load(world, "database", monkeypatch, True, url=pg_source)
+    assert not calls
+    assert _summary(col_run) == _summary(row_run) and col_table == row_table
