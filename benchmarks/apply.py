@@ -28,7 +28,7 @@ from sqlalchemy import text
 
 from cityhub import demo
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import RunCreate
+from cityhub.apply.evaluation.schemas import RunCreate
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.core.schemas import OrganizationCreate

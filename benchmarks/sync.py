@@ -33,6 +33,8 @@ from sqlalchemy.engine import make_url
 from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate
 from cityhub.data import schemas, service
+from cityhub.data.collection.schemas import JobCreate, Source, SourceCreate
+from cityhub.data.quality.schemas import QualityCheckCreate
 from cityhub.kit.db import Database, make_engine
 from cityhub.kit.migrate import upgrade
 from cityhub.kit.settings import get_settings
@@ -131,22 +133,22 @@ def main() -> None:
                 "share_condition": "核验", "open_type": "none", "update_cycle": "daily",
                 "security_grade": "general"})))
         u = make_url(src_url)
-        pg_src = service.sync_source_create(s, system, schemas.SourceCreate(
+        pg_src = service.sync_source_create(s, system, SourceCreate(
             org_id=org.id, name="人社系统", kind="database",
             url=f"postgresql+psycopg://{u.username or ''}@{u.host}:{u.port or 5432}/{u.database}"))
-        drop = service.sync_source_create(s, system, schemas.SourceCreate(org_id=org.id, name="投放", kind="files",
+        drop = service.sync_source_create(s, system, SourceCreate(org_id=org.id, name="投放", kind="files",
                                                                           options={"format": "csv"}))
-        pg_job = service.sync_job_create(s, system, schemas.JobCreate(
+        pg_job = service.sync_job_create(s, system, JobCreate(
             name="库表", source_id=pg_src.id, entry_id=entries[0].id, query="people", mapping=MAPPING,
             key=["id_number"], mode="incremental", cursor_column="gx", batch_size=10_000))
-        csv_job = service.sync_job_create(s, system, schemas.JobCreate(
+        csv_job = service.sync_job_create(s, system, JobCreate(
             name="文件", source_id=drop.id, entry_id=entries[1].id, mapping=MAPPING, key=["id_number"],
             batch_size=10_000))
         for entry in entries:
             for kind, col in (("not_null", "name"), ("unique", "id_number"), ("id_card", "id_number")):
-                service.quality_check_create(s, system, schemas.QualityCheckCreate(entry_id=entry.id, kind=kind,
+                service.quality_check_create(s, system, QualityCheckCreate(entry_id=entry.id, kind=kind,
                                                                                    column=col))
-        folder = Path(schemas.Source.model_validate(drop).drop_folder)
+        folder = Path(Source.model_validate(drop).drop_folder)
         ids = (pg_job.id, csv_job.id)
     _csv(src_url, folder / "people.csv")
     copy_s = _copy_baseline(db, folder / "people.csv")

@@ -8,9 +8,9 @@ dotted path in `ROLES` below; `kit` modules are listed in `KIT`. A module with n
 - Inside a domain, lower layers never import higher ones: models < schemas < policies < service < api/pages < cli.
 - `api` and `pages` modules (and the modules they delegate to) import no `models` of any domain: they go through
   the service.
-- Across domains only a domain's facade `service`, its `schemas`, `core.actor`, `core.deps` and `core.permissions`
-  may be imported, and only from a service-or-higher module: never another domain's models, api, pages or one of
-  its capability packages (`cityhub.data.catalog.service` is reached as `cityhub.data.service`).
+- Across domains only a domain's facade `service`, its `schemas` (or a capability's), `core.actor`, `core.deps` and
+  `core.permissions` may be imported, and only from a service-or-higher module: never another domain's models, api,
+  pages or a capability's service (`cityhub.data.catalog.service` is reached as `cityhub.data.service`).
 - `policies` of any domain may import `core.actor` (the Actor type) and `core.permissions` (the one role →
   permission table and `require`) and nothing else of another domain.
 - The demo builds through services and schemas only.
@@ -242,7 +242,8 @@ def _violations() -> list[str]:  # noqa: C901  # one branch per import rule of d
                 if tdomain == domain and trole in LAYER and role in LAYER and LAYER[trole] > LAYER[role]:
                     bad.append(f"{me} ({role}) imports higher layer {imp} ({trole})")
                 continue
-            facade = len(tparts) == 2 and tparts[1] in SHAREABLE and target.name != "__init__.py"
+            facade = ((len(tparts) == 2 and tparts[1] in SHAREABLE) or (len(tparts) == 3 and tparts[2] == "schemas")) \
+                and target.name != "__init__.py"  # a capability's schemas (data.collection.schemas) are public too
             if domain == "demo":
                 if not facade:
                     bad.append(f"{me} (demo) imports {imp}: the demo builds through services and schemas only")

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from pydantic import ValidationError
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import Adjustment, IndicatorSpec, RunCreate, SchemeCreate, SchemeUpdate
+from cityhub.apply.evaluation.schemas import Adjustment, IndicatorSpec, RunCreate, SchemeCreate, SchemeUpdate
 from cityhub.cloud import service as cloud
 from cityhub.cloud.schemas import SystemCreate
 from cityhub.core import service as core

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import Adjustment, RunCreate
+from cityhub.apply.evaluation.schemas import Adjustment, RunCreate
 from cityhub.cloud import service as cloud
 from cityhub.cloud.schemas import SystemCreate
 from cityhub.core.actor import Actor

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from cityhub.apply import service as apply
+from cityhub.apply.facilities.schemas import ChannelUserCreate, DataCentreCreate
 from cityhub.apply.models import StationStatus
-from cityhub.apply.schemas import ChannelUserCreate, DataCentreCreate
 from cityhub.cloud import service as cloud
 from cityhub.cloud.schemas import PoolCreate, ProviderAccountCreate, RegionCreate
 from cityhub.core.actor import Actor

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from cityhub.apply import reference
 from cityhub.apply import service as apply
+from cityhub.apply.facilities.schemas import ChannelUserCreate
 from cityhub.apply.panorama import service as panorama
-from cityhub.apply.schemas import ChannelUserCreate, ScenarioCreate
+from cityhub.apply.schemas import ScenarioCreate
 from cityhub.core.actor import Actor
 from cityhub.kit.errors import Forbidden
 from tests.apply.test_pages import _login

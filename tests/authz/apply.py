@@ -7,16 +7,8 @@ from datetime import date
 from typing import Any
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import (
-    IndicatorSpec,
-    ParkCreate,
-    ReportCreate,
-    RunCreate,
-    ScenarioCreate,
-    SchemeCreate,
-    StationCreate,
-    TargetCreate,
-)
+from cityhub.apply.evaluation.schemas import IndicatorSpec, RunCreate, SchemeCreate
+from cityhub.apply.schemas import ParkCreate, ReportCreate, ScenarioCreate, StationCreate, TargetCreate
 from cityhub.compute import service as compute
 from cityhub.kit.idcodes import credit_code_check_char
 from tests.authz import ANY_USER, Expect, roles

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from cityhub.data import schemas, service
+from cityhub.data.base.schemas import BaseFeedSet
+from cityhub.data.collection.schemas import JobCreate, SourceCreate
 from cityhub.data.models import SyncSource
+from cityhub.data.quality.schemas import QualityCheckCreate
 from tests.authz import ANY_USER, PUBLIC, Expect, roles
 from tests.data.helpers import SYSTEM, active_grant, bureau_setup, entry_data, load_people, published_entry
 
@@ -56,11 +59,11 @@ def prepare(w: Any) -> None:
     service.demand_assign(s, SYSTEM, assigned.id, schemas.DemandAssign(org_id=w.orgs["dept_a"].id))
     _prepare_portal(w)
     _prepare_base(w, entry)
-    src = service.sync_source_create(s, a, schemas.SourceCreate(org_id=w.orgs["dept_a"].id, name="投放目录",
+    src = service.sync_source_create(s, a, SourceCreate(org_id=w.orgs["dept_a"].id, name="投放目录",
                                                                 kind="files"))
-    job = service.sync_job_create(s, a, schemas.JobCreate(name="人口同步", source_id=src.id, entry_id=entry.id,
+    job = service.sync_job_create(s, a, JobCreate(name="人口同步", source_id=src.id, entry_id=entry.id,
                                                           mapping={"name": "xm"}, key=["name"]))
-    check = service.quality_check_create(s, a, schemas.QualityCheckCreate(entry_id=entry.id, kind="not_null",
+    check = service.quality_check_create(s, a, QualityCheckCreate(entry_id=entry.id, kind="not_null",
                                                                           column="name"))
     # a CKAN source on a loopback port nothing answers (the matrix world has no egress allow-list: set directly)
     ckan = SyncSource(org_id=w.orgs["dept_a"].id, name="远端目录", kind="ckan", url="http://127.0.0.1:9")
@@ -78,7 +81,7 @@ def _prepare_base(w: Any, entry: Any) -> None:
     from cityhub.data.base.service import merge_base
     from cityhub.data.models import BaseConflict, BaseRecord
 
-    service.base_feed_set(w.session, w.actors["bureau_member"], schemas.BaseFeedSet(
+    service.base_feed_set(w.session, w.actors["bureau_member"], BaseFeedSet(
         base_db="population", entry_id=entry.id, key_item="id_number", priority=1))
     merge_base(w.session, "population")
     record = w.session.query(BaseRecord).filter_by(base_db="population").first()
@@ -114,7 +117,7 @@ def prepare_refs(w: Any) -> None:
     b_published = published_entry(w, "dept_b", title="乙局资源")
     b_request = service.share_request_create(s, w.actors["district_admin"], schemas.ShareRequestCreate(
         entry_id=b_published.id, items=["name"], legal_basis="依据", purpose="核验", consuming_system="系统"))
-    b_source = service.sync_source_create(s, w.actors["org_member_b"], schemas.SourceCreate(
+    b_source = service.sync_source_create(s, w.actors["org_member_b"], SourceCreate(
         org_id=w.orgs["dept_b"].id, name="乙局目录", kind="files"))
     w.extra.update(d_b_draft=b_draft, d_b_published=b_published, d_b_request=b_request, c_b_source=b_source)
 

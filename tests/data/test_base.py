@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from cityhub.core.models import AuditEntry
-from cityhub.data import schemas, service
+from cityhub.data import service
 from cityhub.data.base.merge import FeedRow, merge
+from cityhub.data.base.schemas import BaseConflictResolve, BaseFeedSet
+from cityhub.data.collection.schemas import JobCreate, SourceCreate
+from cityhub.data.quality.schemas import QualityCheckCreate
 from cityhub.kit.errors import Forbidden, ValidationFailed
 from tests.data.helpers import published_entry
 from tests.data.test_collection import ITEMS, MAPPING, var  # noqa: F401  # var is a fixture
@@ -42,9 +45,9 @@ def _department(world: Any, org: str, member: str, name: str, rows: list[tuple[A
     con.close()
     actor = world.actors[member]
     entry = published_entry(world, title=f"人口 {name}", items=ITEMS, org=org)
-    source = service.sync_source_create(world.session, actor, schemas.SourceCreate(
+    source = service.sync_source_create(world.session, actor, SourceCreate(
         org_id=world.orgs[org].id, name=name, kind="database", url=f"sqlite:///{path}"))
-    job = service.sync_job_create(world.session, actor, schemas.JobCreate(
+    job = service.sync_job_create(world.session, actor, JobCreate(
         name=f"job-{name}", source_id=source.id, entry_id=entry.id, query="people", mapping=MAPPING,
         key=["id_number"]))
     return entry, job, path
@@ -63,15 +66,15 @@ def test_two_units_feed_the_population_database(world: Any, var: Path) -> None: 
         (1, "110101199003074514", "张叁", "1990-03-07", "8000", "2026-01-01"),
         (2, "110101197001010031", "赵六", "1970-01-01", "100", "2026-01-01")])
     with pytest.raises(Forbidden):
-        service.base_feed_set(world.session, a, schemas.BaseFeedSet(
+        service.base_feed_set(world.session, a, BaseFeedSet(
             base_db="population", entry_id=police.id, key_item="id_number", priority=1))
     with pytest.raises(ValidationFailed) as e:
-        service.base_feed_set(world.session, bureau, schemas.BaseFeedSet(
+        service.base_feed_set(world.session, bureau, BaseFeedSet(
             base_db="population", entry_id=police.id, key_item="nope", priority=1))
     assert e.value.details[0]["field"] == "key_item"
-    service.base_feed_set(world.session, bureau, schemas.BaseFeedSet(
+    service.base_feed_set(world.session, bureau, BaseFeedSet(
         base_db="population", entry_id=police.id, key_item="id_number", priority=1))
-    service.base_feed_set(world.session, bureau, schemas.BaseFeedSet(
+    service.base_feed_set(world.session, bureau, BaseFeedSet(
         base_db="population", entry_id=social.id, key_item="id_number", priority=5))
     assert service.sync_job_run(world.session, a, job_a.id).status == "succeeded"
     assert service.sync_job_run(world.session, b, job_b.id).status == "succeeded"  # each sync re-merges
@@ -96,10 +99,10 @@ def test_two_units_feed_the_population_database(world: Any, var: Path) -> None: 
     assert conflict.field == "name" and {c["value"] for c in conflict.candidates} == {"张三", "张叁"}
     with pytest.raises(ValidationFailed):
         service.base_conflict_resolve(world.session, bureau, conflict.id,
-                                      schemas.BaseConflictResolve(value="王五"))
+                                      BaseConflictResolve(value="王五"))
     with pytest.raises(Forbidden):
-        service.base_conflict_resolve(world.session, a, conflict.id, schemas.BaseConflictResolve(value="张叁"))
-    service.base_conflict_resolve(world.session, bureau, conflict.id, schemas.BaseConflictResolve(value="张叁"))
+        service.base_conflict_resolve(world.session, a, conflict.id, BaseConflictResolve(value="张叁"))
+    service.base_conflict_resolve(world.session, bureau, conflict.id, BaseConflictResolve(value="张叁"))
     stats = service.base_merge(world.session, bureau, "population")  # the choice stands while the feeds agree
     assert stats["conflicts"] == 0 and stats["records"] == 3
     assert service.base_record_get(world.session, bureau, "population", "110101199003074514").fields["name"] == "张叁"
@@ -121,7 +124,7 @@ def test_base_pages_show_feeds_lookup_conflicts_and_themes(client: Any, world: A
     a = world.actors["org_member_a"]
     police, job, _path = _department(world, "dept_a", "org_member_a", "police", [
         (1, "110101199003074514", "张三", "1990-03-07", "", "2026-01-01")])
-    service.base_feed_set(world.session, world.actors["bureau_member"], schemas.BaseFeedSet(
+    service.base_feed_set(world.session, world.actors["bureau_member"], BaseFeedSet(
         base_db="population", entry_id=police.id, key_item="id_number", priority=1))
     assert service.sync_job_run(world.session, a, job.id).status == "succeeded"
     login(client, "t-admin")
@@ -148,10 +151,10 @@ def test_failing_checks_and_open_conflicts_wait_in_my_work(world: Any, var: Path
         (1, "110101199003074514", "张三", "", "", "2026-01-01")])
     social, job_b, _s = _department(world, "dept_b", "org_member_b", "social", [
         (1, "110101199003074514", "张叁", "1990-03-07", "1", "2026-01-01")])
-    service.quality_check_create(world.session, a, schemas.QualityCheckCreate(
+    service.quality_check_create(world.session, a, QualityCheckCreate(
         entry_id=police.id, kind="not_null", column="birth_date"))
     for entry, prio in ((police, 1), (social, 5)):
-        service.base_feed_set(world.session, bureau, schemas.BaseFeedSet(
+        service.base_feed_set(world.session, bureau, BaseFeedSet(
             base_db="population", entry_id=entry.id, key_item="id_number", priority=prio))
     service.sync_job_run(world.session, a, job_a.id)
     service.sync_job_run(world.session, b, job_b.id)
@@ -178,7 +181,7 @@ def test_a_grantee_of_a_feeding_entry_looks_up_only_its_granted_fields_masked(wo
     a, b = world.actors["org_member_a"], world.actors["org_member_b"]
     police, job, _ = _department(world, "dept_a", "org_member_a", "police", [
         (1, "110101199003074514", "张三", "1990-03-07", "8000", "2026-01-01")])
-    service.base_feed_set(world.session, world.actors["bureau_member"], schemas.BaseFeedSet(
+    service.base_feed_set(world.session, world.actors["bureau_member"], BaseFeedSet(
         base_db="population", entry_id=police.id, key_item="id_number", priority=1))
     assert service.sync_job_run(world.session, a, job.id).status == "succeeded"
     with pytest.raises(Forbidden):  # no grant yet

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from cityhub.core.models import AuditEntry
 from cityhub.data import schemas, service
+from cityhub.data.collection.schemas import JobCreate, SourceCreate
 from cityhub.data.models import CatalogEntry
 from cityhub.kit import clock
 from cityhub.kit.db import Database
@@ -66,7 +67,7 @@ def remote(tmp_path: Path, var: Path) -> Iterator[Remote]:
 
 
 def _source(world: Any, remote_url: str, **options: Any) -> Any:
-    return service.sync_source_create(world.session, world.actors["org_member_b"], schemas.SourceCreate(
+    return service.sync_source_create(world.session, world.actors["org_member_b"], SourceCreate(
         org_id=world.orgs["dept_b"].id, name=f"ckan-{uuid.uuid4().hex[:6]}", kind="ckan", url=remote_url,
         options=options))
 
@@ -162,7 +163,7 @@ def test_only_the_units_staff_harvest_and_sync_jobs_refuse_ckan_sources(world: A
         service.sync_source_harvest(world.session, world.actors["bureau_member"], src.id)
     entry = published_entry(world, "dept_b", title="乙局数据")
     with pytest.raises(ValidationFailed) as exc:
-        service.sync_job_create(world.session, world.actors["org_member_b"], schemas.JobCreate(
+        service.sync_job_create(world.session, world.actors["org_member_b"], JobCreate(
             name="x", source_id=src.id, entry_id=entry.id, mapping={"name": "xm"}, key=["name"]))
     assert exc.value.field == "source_id"
 
@@ -211,7 +212,7 @@ def test_dcat_catalogue_harvest_follows_pages_and_flags_gone(world: Any, remote:
 
     monkeypatch.setattr(dcat, "PAGE_SIZE", 2)  # the remote (in this process) pages its catalogue by two
     b = world.actors["org_member_b"]
-    src = service.sync_source_create(world.session, b, schemas.SourceCreate(
+    src = service.sync_source_create(world.session, b, SourceCreate(
         org_id=world.orgs["dept_b"].id, name="dcat", kind="dcat", url=f"{remote.url}/catalog.ttl"))
     run = service.sync_source_harvest(world.session, b, src.id)
     assert run.status == "succeeded", run.error
@@ -230,7 +231,7 @@ def test_dcat_catalogue_harvest_follows_pages_and_flags_gone(world: Any, remote:
 
 def test_a_json_ld_dcat_answer_is_refused(world: Any, remote: Remote) -> None:
     b = world.actors["org_member_b"]
-    src = service.sync_source_create(world.session, b, schemas.SourceCreate(
+    src = service.sync_source_create(world.session, b, SourceCreate(
         org_id=world.orgs["dept_b"].id, name="dcat-jsonld", kind="dcat", url=f"{remote.url}/catalog.jsonld"))
     run = service.sync_source_harvest(world.session, b, src.id)
     assert run.status == "failed" and "not Turtle or RDF/XML" in run.error and _harvested(world, src) == {}
@@ -282,7 +283,7 @@ def test_scheduled_harvests_are_due_every_hours_and_a_failure_is_retried_within_
     try:
         src = _source(world, remote.url, every_hours=6)
         _source(world, remote.url)  # on demand only
-        broken = service.sync_source_create(world.session, b, schemas.SourceCreate(
+        broken = service.sync_source_create(world.session, b, SourceCreate(
             org_id=world.orgs["dept_b"].id, name="dcat-down", kind="dcat", url="http://127.0.0.1:1/catalog.ttl",
             options={"every_hours": 24}))
         assert sorted(service.sync_harvest_due(world.session)) == sorted([src.id, broken.id])

@@ -19,8 +19,9 @@ from sqlalchemy import select, text
 
 from cityhub.core.models import AuditEntry
 from cityhub.core.service import Actor
-from cityhub.data import schemas, service
+from cityhub.data import service
 from cityhub.data.collection import connectors
+from cityhub.data.collection.schemas import JobCreate, Source, SourceCreate
 from cityhub.kit import clock
 from cityhub.kit.egress import EgressDenied
 from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
@@ -67,7 +68,7 @@ def _entry(world: Any) -> Any:
 
 
 def _source(world: Any, path: Path, name: str = "hr") -> Any:
-    return service.sync_source_create(world.session, world.actors["org_member_a"], schemas.SourceCreate(
+    return service.sync_source_create(world.session, world.actors["org_member_a"], SourceCreate(
         org_id=world.orgs["dept_a"].id, name=name, kind="database", url=f"sqlite:///{path}"))
 
 
@@ -75,7 +76,7 @@ def _job(world: Any, source: Any, entry: Any, **over: Any) -> Any:
     data: dict[str, Any] = {"name": f"job-{uuid.uuid4().hex[:6]}", "source_id": source.id, "entry_id": entry.id,
                             "query": "people", "mapping": MAPPING, "key": ["id_number"]}
     data.update(over)
-    return service.sync_job_create(world.session, world.actors["org_member_a"], schemas.JobCreate(**data))
+    return service.sync_job_create(world.session, world.actors["org_member_a"], JobCreate(**data))
 
 
 def _table(world: Any, entry: Any) -> list[dict[str, Any]]:
@@ -136,7 +137,7 @@ def test_incremental_reads_only_rows_past_the_watermark(world: Any, var: Path) -
 def test_failing_source_records_a_failed_run_writes_nothing_and_backs_off(world: Any, var: Path) -> None:
     entry = _entry(world)
     a = world.actors["org_member_a"]
-    bad = service.sync_source_create(world.session, a, schemas.SourceCreate(
+    bad = service.sync_source_create(world.session, a, SourceCreate(
         org_id=world.orgs["dept_a"].id, name="down", kind="database", url="mysql+pymysql://u@127.0.0.1:1/x",
         password="s3cret-pw"))
     job = _job(world, bad, entry, schedule="0 3 * * *")
@@ -150,7 +151,7 @@ def test_failing_source_records_a_failed_run_writes_nothing_and_backs_off(world:
 def test_scheduler_runs_due_jobs_and_one_failure_does_not_stop_the_others(world: Any, var: Path) -> None:
     entry = _entry(world)
     a = world.actors["org_member_a"]
-    down = service.sync_source_create(world.session, a, schemas.SourceCreate(
+    down = service.sync_source_create(world.session, a, SourceCreate(
         org_id=world.orgs["dept_a"].id, name="down", kind="database", url="postgresql://u@127.0.0.1:1/x"))
     good = _job(world, _source(world, _sqlite_source(var)), entry, schedule="*/5 * * * *")
     failing = _job(world, down, entry, schedule="*/5 * * * *")
@@ -170,11 +171,11 @@ def test_scheduler_runs_due_jobs_and_one_failure_does_not_stop_the_others(world:
 
 def test_credentials_are_encrypted_never_shown_never_audited(world: Any, var: Path) -> None:
     a = world.actors["org_member_a"]
-    src = service.sync_source_create(world.session, a, schemas.SourceCreate(
+    src = service.sync_source_create(world.session, a, SourceCreate(
         org_id=world.orgs["dept_a"].id, name="hrdb", kind="database",
         url="mysql+pymysql://reader:pw-in-url@127.0.0.1:3306/test"))
     assert "pw-in-url" not in src.url and "pw-in-url" not in src.credentials_enc
-    shown = schemas.Source.model_validate(src).model_dump_json()
+    shown = Source.model_validate(src).model_dump_json()
     assert "pw-in-url" not in shown and '"has_credentials":true' in shown
     audit = world.session.scalars(select(AuditEntry).where(AuditEntry.action == "sync_source_create")).all()
     assert audit and all("pw-in-url" not in json.dumps(e.summary, ensure_ascii=False) for e in audit)
@@ -186,16 +187,16 @@ def test_source_urls_outside_the_allow_list_or_folder_are_refused(world: Any, va
     monkeypatch.setattr(get_settings(), "egress_allowed_hosts", "")
     for url in ("postgresql://u@127.0.0.1/db", "mysql://u@10.0.0.5/db", "postgresql://u@db.example.org/x"):
         with pytest.raises(EgressDenied) as e:
-            service.sync_source_create(world.session, a, schemas.SourceCreate(org_id=org, name="x", kind="database",
+            service.sync_source_create(world.session, a, SourceCreate(org_id=org, name="x", kind="database",
                                                                             url=url))
         assert e.value.details[0]["field"] == "url"
     for url in ("sqlite:////etc/passwd", f"sqlite:///{var}/cityhub.db", "oracle://u@h/x",
                 "mysql+pymysql://u@127.0.0.1/x?local_infile=1"):
         with pytest.raises(ValidationFailed):
-            service.sync_source_create(world.session, a, schemas.SourceCreate(org_id=org, name="x", kind="database",
+            service.sync_source_create(world.session, a, SourceCreate(org_id=org, name="x", kind="database",
                                                                             url=url))
     with pytest.raises(EgressDenied):
-        service.sync_source_create(world.session, a, schemas.SourceCreate(org_id=org, name="x", kind="http",
+        service.sync_source_create(world.session, a, SourceCreate(org_id=org, name="x", kind="http",
                                                                         url="http://127.0.0.1:9/api"))
 
 
@@ -210,10 +211,10 @@ def test_other_departments_neither_see_nor_run_a_units_sources(world: Any, var: 
         service.sync_job_run(world.session, b, job.id)
     assert service.sync_job_list(world.session, b) == []
     with pytest.raises(Forbidden):
-        service.sync_source_create(world.session, b, schemas.SourceCreate(
+        service.sync_source_create(world.session, b, SourceCreate(
             org_id=world.orgs["dept_a"].id, name="x", kind="files"))
     with pytest.raises(ValidationFailed) as e:  # B's job may not point at A's source
-        service.sync_job_create(world.session, b, schemas.JobCreate(
+        service.sync_job_create(world.session, b, JobCreate(
             name="steal", source_id=src.id, entry_id=entry.id, query="people", mapping=MAPPING, key=["id_number"]))
     assert e.value.details[0]["field"] == "source_id"
 
@@ -238,9 +239,9 @@ def test_file_drop_csv_jsonl_parquet_incremental_by_file(world: Any, var: Path) 
     entry = _entry(world)
     a = world.actors["org_member_a"]
     for fmt in ("csv", "jsonl", "parquet"):
-        src = service.sync_source_create(world.session, a, schemas.SourceCreate(
+        src = service.sync_source_create(world.session, a, SourceCreate(
             org_id=world.orgs["dept_a"].id, name=f"drop-{fmt}", kind="files", options={"format": fmt}))
-        folder = Path(schemas.Source.model_validate(src).drop_folder)
+        folder = Path(Source.model_validate(src).drop_folder)
         assert folder.is_dir()
         job = _job(world, src, entry, query="", mode="incremental")
         recs = [{"sfzh": f"11010119900307{i:03d}X", "xm": f"人{i}", "csrq": "1990-03-07", "sr": str(i)}
@@ -300,14 +301,14 @@ def api_server() -> Iterator[str]:
 def test_http_api_with_paging_and_header_credentials(world: Any, var: Path, api_server: str) -> None:
     entry = _entry(world)
     a = world.actors["org_member_a"]
-    src = service.sync_source_create(world.session, a, schemas.SourceCreate(
+    src = service.sync_source_create(world.session, a, SourceCreate(
         org_id=world.orgs["dept_a"].id, name="hr-api", kind="http", url=api_server, headers={"X-Key": "k-1"},
         options={"records": "data", "page_size": 10}))
     job = _job(world, src, entry, query="", batch_size=7)
     run = service.sync_job_run(world.session, a, job.id)
     assert run.status == "succeeded", run.error
     assert (run.rows_read, run.rows_inserted) == (25, 25)
-    assert "k-1" not in schemas.Source.model_validate(src).model_dump_json()
+    assert "k-1" not in Source.model_validate(src).model_dump_json()
 
 
 def test_mariadb_source(world: Any, var: Path) -> None:
@@ -326,7 +327,7 @@ def test_mariadb_source(world: Any, var: Path) -> None:
         con.commit()
         entry = _entry(world)
         a = world.actors["org_member_a"]
-        src = service.sync_source_create(world.session, a, schemas.SourceCreate(
+        src = service.sync_source_create(world.session, a, SourceCreate(
             org_id=world.orgs["dept_a"].id, name="maria", kind="database", url="mariadb://root@127.0.0.1:3306/test"))
         job = _job(world, src, entry, query=table, mode="incremental", cursor_column="gx", batch_size=6)
         run = service.sync_job_run(world.session, a, job.id)
@@ -439,10 +440,10 @@ def test_the_platforms_own_database_is_not_a_source(world: Any, var: Path, monke
     monkeypatch.setattr(get_settings(), "egress_allowed_hosts", "127.0.0.1,db.internal")
     for url in ("postgresql://reader@127.0.0.1/cityhub", "postgresql+psycopg://x@db.internal:5432/cityhub"):
         with pytest.raises(ValidationFailed) as e:
-            service.sync_source_create(world.session, world.actors["org_member_a"], schemas.SourceCreate(
+            service.sync_source_create(world.session, world.actors["org_member_a"], SourceCreate(
                 org_id=world.orgs["dept_a"].id, name="own", kind="database", url=url))
         assert e.value.details[0]["field"] == "url"
-    ok = service.sync_source_create(world.session, world.actors["org_member_a"], schemas.SourceCreate(
+    ok = service.sync_source_create(world.session, world.actors["org_member_a"], SourceCreate(
         org_id=world.orgs["dept_a"].id, name="hr", kind="database", url="postgresql://reader@127.0.0.1/hr"))
     assert ok.url.endswith("/hr")
 
@@ -541,7 +542,7 @@ def test_every_data_type_round_trips_through_both_write_paths(world: Any, var: P
     con.commit()
     con.close()
     entry = published_entry(world, title="类型", items=items)
-    source = service.sync_source_create(world.session, world.actors["org_member_a"], schemas.SourceCreate(
+    source = service.sync_source_create(world.session, world.actors["org_member_a"], SourceCreate(
         org_id=world.orgs["dept_a"].id, name="types", kind="database", url=f"sqlite:///{path}"))
     job = _job(world, source, entry, query="t", mapping={it["name_en"]: it["name_en"] for it in items},
                key=["code"])

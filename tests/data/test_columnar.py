@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from cityhub.data import schemas, service
+from cityhub.data import service
 from cityhub.data.collection import columnar
+from cityhub.data.collection.schemas import JobCreate, Source, SourceCreate
 from cityhub.kit.settings import get_settings
 from tests.conftest import drop_pg_database, pg_database
 from tests.data.helpers import published_entry
@@ -77,11 +78,11 @@ def _load(world: Any, kind: str, monkeypatch: pytest.MonkeyPatch, enabled: bool,
     monkeypatch.setattr(columnar, "ENABLED", enabled)
     a = world.actors["org_member_a"]
     entry = published_entry(world, title=f"列式{uuid.uuid4().hex[:4]}", items=ITEMS)
-    source = service.sync_source_create(world.session, a, schemas.SourceCreate(
+    source = service.sync_source_create(world.session, a, SourceCreate(
         org_id=world.orgs["dept_a"].id, name=f"src-{uuid.uuid4().hex[:6]}", kind=kind, **src))
     if kind == "files":
-        Path(schemas.Source.model_validate(source).drop_folder, "a.csv").write_text(_csv(CSV_ROWS), encoding="utf-8")
-    job = service.sync_job_create(world.session, a, schemas.JobCreate(
+        Path(Source.model_validate(source).drop_folder, "a.csv").write_text(_csv(CSV_ROWS), encoding="utf-8")
+    job = service.sync_job_create(world.session, a, JobCreate(
         name=f"job-{uuid.uuid4().hex[:6]}", source_id=source.id, entry_id=entry.id, mapping=MAPPING, key=["code"],
         query="t" if kind == "database" else "", mode="incremental" if kind == "database" else "full",
         cursor_column="s_at" if kind == "database" else ""))

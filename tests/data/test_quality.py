@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from cityhub.data import schemas, service
+from cityhub.data import service
+from cityhub.data.quality.schemas import QualityCheckCreate
 from cityhub.kit import clock
 from cityhub.kit.errors import Forbidden, ValidationFailed
 from cityhub.kit.idcodes import credit_code_check_char, credit_code_ok, resident_id_check_char, resident_id_ok
@@ -28,7 +29,7 @@ def test_identity_number_check_characters() -> None:
 
 
 def _check(world: Any, entry: Any, kind: str, column: str = "", **params: Any) -> Any:
-    return service.quality_check_create(world.session, world.actors["org_member_a"], schemas.QualityCheckCreate(
+    return service.quality_check_create(world.session, world.actors["org_member_a"], QualityCheckCreate(
         entry_id=entry.id, kind=kind, column=column, params=params))
 
 
@@ -75,7 +76,7 @@ def test_check_declarations_are_validated_and_scoped(world: Any, var: Path) -> N
             _check(world, entry, kind, column, **params)
         assert e.value.details[0]["field"] == field, kind
     with pytest.raises(Forbidden):
-        service.quality_check_create(world.session, world.actors["org_member_b"], schemas.QualityCheckCreate(
+        service.quality_check_create(world.session, world.actors["org_member_b"], QualityCheckCreate(
             entry_id=entry.id, kind="not_null", column="name"))
 
 

@@ -13,6 +13,24 @@ from fastapi.responses import FileResponse, Response
 
 from cityhub.apply import schemas
 from cityhub.apply import service as apply
+from cityhub.apply.evaluation.schemas import (
+    Adjustment,
+    Evidence,
+    RankRow,
+    Run,
+    RunCreate,
+    Scheme,
+    SchemeCreate,
+    SchemeUpdate,
+    ScoreCard,
+)
+from cityhub.apply.facilities.schemas import (
+    ChannelUser,
+    ChannelUserCreate,
+    DataCentre,
+    DataCentreCreate,
+    FacilityTotals,
+)
 from cityhub.core.deps import CurrentActor
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
@@ -111,64 +129,64 @@ def evaluation_indicators(actor: CurrentActor) -> list[dict[str, Any]]:
     return apply.evaluation.indicators(actor)
 
 
-@router.get(f"{E}/schemes", response_model=list[schemas.Scheme])
+@router.get(f"{E}/schemes", response_model=list[Scheme])
 def evaluation_schemes(session: DbSession, actor: CurrentActor) -> Any:
     """Every evaluation scheme."""
     return apply.evaluation.scheme_list(session, actor)
 
 
-@router.post(f"{E}/schemes", response_model=schemas.Scheme, status_code=201)
-def evaluation_scheme_create(session: DbSession, actor: CurrentActor, body: schemas.SchemeCreate) -> Any:
+@router.post(f"{E}/schemes", response_model=Scheme, status_code=201)
+def evaluation_scheme_create(session: DbSession, actor: CurrentActor, body: SchemeCreate) -> Any:
     """Add a scheme (the bureau)."""
     return apply.evaluation.evaluation_scheme_create(session, actor, body)
 
 
-@router.patch(f"{E}/schemes/{{scheme_id}}", response_model=schemas.Scheme)
+@router.patch(f"{E}/schemes/{{scheme_id}}", response_model=Scheme)
 def evaluation_scheme_update(session: DbSession, actor: CurrentActor, scheme_id: uuid.UUID,
-                             body: schemas.SchemeUpdate) -> Any:
+                             body: SchemeUpdate) -> Any:
     """Change a scheme (the bureau); computed runs keep their own copy of the indicators."""
     return apply.evaluation.evaluation_scheme_update(session, actor, scheme_id, body)
 
 
-@router.get(f"{E}/runs", response_model=list[schemas.Run])
+@router.get(f"{E}/runs", response_model=list[Run])
 def evaluation_runs(session: DbSession, actor: CurrentActor) -> Any:
     """Every yearly run."""
     return apply.evaluation.run_list(session, actor)
 
 
-@router.post(f"{E}/runs", response_model=schemas.Run, status_code=201)
-def evaluation_run_compute(session: DbSession, actor: CurrentActor, body: schemas.RunCreate) -> Any:
+@router.post(f"{E}/runs", response_model=Run, status_code=201)
+def evaluation_run_compute(session: DbSession, actor: CurrentActor, body: RunCreate) -> Any:
     """Compute (or recompute a draft of) a scheme's run for a year (the bureau); a frozen run is a 409."""
     return apply.evaluation.evaluation_run_compute(session, actor, body)
 
 
-@router.get(f"{E}/runs/{{run_id}}", response_model=schemas.Run)
+@router.get(f"{E}/runs/{{run_id}}", response_model=Run)
 def evaluation_run(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Any:
     """One run."""
     return apply.evaluation.run_get(session, actor, run_id)
 
 
-@router.get(f"{E}/runs/{{run_id}}/ranking", response_model=list[schemas.RankRow])
+@router.get(f"{E}/runs/{{run_id}}/ranking", response_model=list[RankRow])
 def evaluation_ranking(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Any:
     """Every unit's rank and total (every member of staff)."""
     return apply.evaluation.ranking(session, actor, run_id)
 
 
-@router.get(f"{E}/runs/{{run_id}}/units/{{org_id}}", response_model=schemas.ScoreCard)
+@router.get(f"{E}/runs/{{run_id}}/units/{{org_id}}", response_model=ScoreCard)
 def evaluation_scorecard(session: DbSession, actor: CurrentActor, run_id: uuid.UUID, org_id: uuid.UUID) -> Any:
     """A unit's scorecard with the breakdown (the bureau, the unit's staff and its 云长)."""
     return apply.evaluation.scorecard(session, actor, run_id, org_id)
 
 
-@router.post(f"{E}/runs/{{run_id}}/units/{{org_id}}/adjustment", response_model=schemas.ScoreCard)
+@router.post(f"{E}/runs/{{run_id}}/units/{{org_id}}/adjustment", response_model=ScoreCard)
 def evaluation_score_adjust(session: DbSession, actor: CurrentActor, run_id: uuid.UUID, org_id: uuid.UUID,
-                            body: schemas.Adjustment) -> Any:
+                            body: Adjustment) -> Any:
     """The bureau's adjustment and scores for a unit, with a reason (audited); a frozen run is a 409."""
     apply.evaluation.evaluation_score_adjust(session, actor, run_id, org_id, body)
     return apply.evaluation.scorecard(session, actor, run_id, org_id)
 
 
-@router.post(f"{E}/runs/{{run_id}}/freeze", response_model=schemas.Run)
+@router.post(f"{E}/runs/{{run_id}}/freeze", response_model=Run)
 def evaluation_run_freeze(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Any:
     """Freeze a run (the bureau): nothing in it changes afterwards."""
     return apply.evaluation.evaluation_run_freeze(session, actor, run_id)
@@ -304,31 +322,31 @@ def enterprise_create(session: DbSession, actor: CurrentActor, body: schemas.Ent
 # ---------------------------------------------------------------- data channel and data centres
 
 
-@router.get("/channel-users", response_model=list[schemas.ChannelUser])
+@router.get("/channel-users", response_model=list[ChannelUser])
 def channel_users(session: DbSession, actor: CurrentActor) -> Any:
     """Every user of the international data channel."""
     return apply.facilities.channel_user_list(session, actor)
 
 
-@router.post("/channel-users", response_model=schemas.ChannelUser, status_code=201)
-def channel_user_create(session: DbSession, actor: CurrentActor, body: schemas.ChannelUserCreate) -> Any:
+@router.post("/channel-users", response_model=ChannelUser, status_code=201)
+def channel_user_create(session: DbSession, actor: CurrentActor, body: ChannelUserCreate) -> Any:
     """Register a channel user (the bureau)."""
     return apply.facilities.channel_user_create(session, actor, body)
 
 
-@router.get("/data-centres", response_model=list[schemas.DataCentre])
+@router.get("/data-centres", response_model=list[DataCentre])
 def data_centres(session: DbSession, actor: CurrentActor) -> Any:
     """Every data centre with the cloud pools it hosts."""
     return apply.facilities.data_centre_list(session, actor)
 
 
-@router.post("/data-centres", response_model=schemas.DataCentre, status_code=201)
-def data_centre_create(session: DbSession, actor: CurrentActor, body: schemas.DataCentreCreate) -> Any:
+@router.post("/data-centres", response_model=DataCentre, status_code=201)
+def data_centre_create(session: DbSession, actor: CurrentActor, body: DataCentreCreate) -> Any:
     """Register a data centre and the cloud pools it hosts (the bureau)."""
     return apply.facilities.data_centre_create(session, actor, body)
 
 
-@router.get("/facilities/totals", response_model=schemas.FacilityTotals)
+@router.get("/facilities/totals", response_model=FacilityTotals)
 def facility_totals(session: DbSession, actor: CurrentActor) -> Any:
     """What the two registers add up to, in service."""
     return apply.facilities.facility_totals(session, actor)
@@ -348,7 +366,7 @@ def panorama(session: DbSession, actor: CurrentActor) -> dict[str, Any]:
 allow_large_bodies(f"{router.prefix}{E}/evidence")
 
 
-@router.post(f"{E}/evidence", response_model=schemas.Evidence, status_code=201)
+@router.post(f"{E}/evidence", response_model=Evidence, status_code=201)
 async def evaluation_evidence_attach(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID,
                                      org_id: uuid.UUID, indicator_key: str = Query(min_length=1, max_length=60),
                                      filename: str = Query("evidence", min_length=1, max_length=150)) -> Any:
@@ -358,7 +376,7 @@ async def evaluation_evidence_attach(request: Request, session: DbSession, actor
                                                      content)
 
 
-@router.get(f"{E}/evidence", response_model=list[schemas.Evidence])
+@router.get(f"{E}/evidence", response_model=list[Evidence])
 def evaluation_evidence(session: DbSession, actor: CurrentActor, run_id: uuid.UUID, org_id: uuid.UUID) -> Any:
     """A unit's evidence in a run (whoever may read its scorecard)."""
     return apply.evidence.evidence_list(session, actor, run_id, org_id)

@@ -7,6 +7,7 @@ import json
 import typer
 
 from cityhub.apply import service as apply
+from cityhub.apply.evaluation.schemas import RunCreate
 from cityhub.core.actor import Actor
 from cityhub.kit.db import Database
 
@@ -36,8 +37,6 @@ def register(app: typer.Typer) -> None:
     def evaluate(year: int = typer.Argument(..., help="The year evaluated"),
                  scheme: str = typer.Option("", help="A scheme's code (default: every scheme)")) -> None:
         """Compute (or recompute the draft of) the annual evaluation of a year."""
-        from cityhub.apply.schemas import RunCreate
-
         with Database.from_settings().session_scope() as session:
             for s in apply.evaluation.scheme_list(session, SYSTEM):
                 if scheme in ("", s.code):

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from cityhub.apply import policies, schemas
 from cityhub.apply import service as apply
+from cityhub.apply.evaluation.schemas import Adjustment, RunCreate
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
@@ -158,7 +159,7 @@ def evaluation_run(request: Request, session: DbSession, actor: CurrentActor, cs
     """The bureau computes (or recomputes) a run."""
     run_id: uuid.UUID | None = None
     with form_action(request, session, csrf_token, _("Evaluation computed")) as done:
-        run_id = apply.evaluation.evaluation_run_compute(session, actor, schemas.RunCreate(
+        run_id = apply.evaluation.evaluation_run_compute(session, actor, RunCreate(
             scheme_id=scheme_id, year=year)).id
     return done.redirect(f"/apply/evaluation/runs/{run_id}" if done.ok and run_id else "/apply/evaluation")
 
@@ -191,7 +192,7 @@ def evaluation_adjust(request: Request, session: DbSession, actor: CurrentActor,
     """The bureau's adjustment and/or assessment score of a unit, with its reason."""
     with form_action(request, session, csrf_token, _("Adjustment recorded")) as done:
         score = _number(bureau_score, "manual")
-        body = schemas.Adjustment(adjustment=_number(adjustment, "adjustment"), reason=reason,
+        body = Adjustment(adjustment=_number(adjustment, "adjustment"), reason=reason,
                                   manual={bureau_key: score} if score is not None else None)
         apply.evaluation.evaluation_score_adjust(session, actor, run_id, org_id, body)
     return done.redirect(f"/apply/evaluation/runs/{run_id}")

@@ -9,11 +9,9 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cityhub.apply.models import (
-    EvalStatus,
     LinkKind,
     Method,
     NodeKind,
-    OrgType,
     ReportStatus,
     ScenarioBatch,
     ScenarioStatus,
@@ -31,7 +29,7 @@ labels.register(ReportStatus, {ReportStatus.SUBMITTED: "Awaiting review", Report
                                ReportStatus.REJECTED: "Rejected"})
 labels.register("apply.rag", {"green": "On track", "amber": "At risk", "red": "Behind", "none": "No data"})
 LAYERS = ("", "cloud", "connect", "data", "compute", "ops", "apply")
-_CODE = r"^[a-z0-9][a-z0-9._-]{0,59}$"
+CODE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,59}$"
 
 
 def _http_url(v: str) -> str:
@@ -43,7 +41,7 @@ def _http_url(v: str) -> str:
 class TargetCreate(InputModel):
     """A node of the programme: a target names its numbers and how its progress is obtained."""
 
-    code: str = Field(pattern=_CODE)
+    code: str = Field(pattern=CODE_PATTERN)
     parent_id: uuid.UUID | None = None
     kind: NodeKind = NodeKind.TARGET
     position: int = Field(0, ge=0, le=10_000)
@@ -194,122 +192,6 @@ class SeedResult(BaseModel):
 
     created: int
     existing: int
-
-
-# ---------------------------------------------------------------- annual evaluation (年度评比)
-
-labels.register(OrgType, {OrgType.DEPARTMENT: "City departments", OrgType.DISTRICT: "Districts and counties"})
-labels.register(EvalStatus, {EvalStatus.DRAFT: "Draft", EvalStatus.FROZEN: "Frozen"})
-
-
-class IndicatorSpec(InputModel):
-    """One indicator of a scheme: a key of the registry, its weight, and the value that earns full marks.
-
-    None takes the indicator's own full marks (e.g. the unit's 上云率 target).
-    """
-
-    key: str = Field(min_length=1, max_length=60)
-    weight: float = Field(gt=0, le=100)
-    full_at: float | None = Field(None, gt=0, le=1_000_000)
-
-
-class SchemeCreate(InputModel):
-    """An evaluation scheme: which units it ranks and with which weighted indicators."""
-
-    code: str = Field(pattern=_CODE)
-    title_zh: str = Field(min_length=1, max_length=200)
-    title_en: str = Field("", max_length=200)
-    org_type: OrgType
-    indicators: list[IndicatorSpec] = Field(min_length=1, max_length=30)
-
-
-class SchemeUpdate(InputModel):
-    """Change a scheme's titles or indicators (runs already computed keep the copy they were computed with)."""
-
-    title_zh: str | None = Field(None, min_length=1, max_length=200)
-    title_en: str | None = Field(None, max_length=200)
-    indicators: list[IndicatorSpec] | None = Field(None, min_length=1, max_length=30)
-
-
-class Scheme(Timestamped):
-    """A scheme as stored."""
-
-    code: str
-    title_zh: str
-    title_en: str
-    org_type: OrgType
-    indicators: list[dict[str, Any]]
-
-
-class RunCreate(InputModel):
-    """Compute (or recompute, while a draft) a scheme's run for a year."""
-
-    scheme_id: uuid.UUID
-    year: int = Field(ge=2000, le=2100)
-
-
-class Run(Timestamped):
-    """A yearly run."""
-
-    scheme_id: uuid.UUID
-    year: int
-    status: EvalStatus
-    indicators: list[dict[str, Any]]
-    computed_at: datetime | None
-    frozen_at: datetime | None
-
-
-class Adjustment(InputModel):
-    """The bureau's adjustment of one unit's result, and its scores of bureau-scored indicators, with a reason."""
-
-    adjustment: float | None = Field(None, ge=-20, le=20)
-    manual: dict[str, float] | None = None
-    reason: str = Field(min_length=2, max_length=2000)
-
-    @field_validator("manual")
-    @classmethod
-    def _scores(cls, v: dict[str, float] | None) -> dict[str, float] | None:
-        if v is not None and any(not 0 <= x <= 100 for x in v.values()):
-            raise ValueError("scores from 0 to 100")
-        return v
-
-
-class RankRow(BaseModel):
-    """One unit's place in the ranking (everyone's ranking is visible to every member of staff)."""
-
-    org_id: uuid.UUID
-    org_name: str
-    rank: int
-    total: float
-    adjusted: bool
-
-
-class IndicatorResult(BaseModel):
-    """One indicator of a unit's scorecard: the measured value, full marks, the score (0-100) and the weight."""
-
-    key: str
-    weight: float
-    value: float | None
-    full_at: float | None
-    score: float | None  # None: not applicable to the unit (its weight goes to the others)
-
-
-class ScoreCard(BaseModel):
-    """A unit's scorecard in a run (the bureau, the unit's staff and its 云长 see it)."""
-
-    run_id: uuid.UUID
-    year: int
-    status: EvalStatus
-    org_id: uuid.UUID
-    org_name: str
-    head: str
-    rank: int
-    units: int
-    computed: float
-    adjustment: float
-    adjustment_reason: str
-    total: float
-    breakdown: list[IndicatorResult]
 
 
 # ---------------------------------------------------------------- 5G base stations
@@ -514,127 +396,3 @@ class Enterprise(Timestamped):
     sector: str
     size: str
     park_id: uuid.UUID | None
-
-
-# ---------------------------------------------------------------- data channel and data centres
-
-labels.register("apply.channel_sector", {"finance": "Finance", "logistics": "Logistics", "health": "Health care",
-                                         "manufacturing": "Manufacturing", "software": "Software and services",
-                                         "games": "Games and media", "research": "Research", "other": "Other"})
-labels.register("apply.dc_role", {"production": "Production centre", "local_backup": "Same-city backup",
-                                  "remote_backup": "Remote backup"})
-
-
-class ChannelUserCreate(InputModel):
-    """A user of the international data channel; its credit code, when given, is checked (GB 32100-2015)."""
-
-    name: str = Field(min_length=2, max_length=200)
-    credit_code: str = Field("", max_length=18)
-    sector: str = Field(min_length=1, max_length=30)
-    district_org_id: uuid.UUID | None = None
-    bandwidth_mbps: float = Field(gt=0, le=100_000)
-    status: StationStatus = StationStatus.PLANNED
-    commissioned_on: date | None = None
-
-    @field_validator("credit_code", mode="before")
-    @classmethod
-    def _upper(cls, v: Any) -> Any:
-        return v.strip().upper() if isinstance(v, str) else v
-
-    @field_validator("credit_code")
-    @classmethod
-    def _uscc(cls, v: str) -> str:
-        if v and not credit_code_ok(v):
-            raise ValueError("not a valid unified social credit code (check character or alphabet)")
-        return v
-
-    @model_validator(mode="after")
-    def _commissioned(self) -> ChannelUserCreate:
-        if self.status == StationStatus.ACTIVE and self.commissioned_on is None:
-            raise ValueError("commissioned_on: a user in service has a commissioning date")
-        return self
-
-
-class ChannelUser(Timestamped):
-    """A channel user as stored."""
-
-    name: str
-    credit_code: str
-    sector: str
-    district_org_id: uuid.UUID | None
-    bandwidth_mbps: float
-    status: StationStatus
-    commissioned_on: date | None
-
-
-class DataCentreCreate(InputModel):
-    """A data centre: class, operator, site, capacity, PUE, its 两地三中心 role and the cloud pools it hosts."""
-
-    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
-    name: str = Field(min_length=2, max_length=120)
-    operator: str = Field(min_length=1, max_length=120)
-    tier: str = Field(min_length=1, max_length=4)
-    role: str = Field(min_length=1, max_length=20)
-    site: str = Field("", max_length=200)
-    district_org_id: uuid.UUID | None = None
-    liangjiang_park: bool = False
-    racks: int = Field(0, ge=0, le=1_000_000)
-    servers: int = Field(0, ge=0, le=10_000_000)
-    pue: float | None = Field(None, ge=1.0, le=3.0)
-    status: StationStatus = StationStatus.PLANNED
-    commissioned_on: date | None = None
-    pool_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
-
-    @model_validator(mode="after")
-    def _commissioned(self) -> DataCentreCreate:
-        if self.status == StationStatus.ACTIVE and self.commissioned_on is None:
-            raise ValueError("commissioned_on: a data centre in service has a commissioning date")
-        return self
-
-
-class DataCentre(Timestamped):
-    """A data centre as stored, with the cloud pools it hosts (id and name)."""
-
-    code: str
-    name: str
-    operator: str
-    tier: str
-    role: str
-    site: str
-    district_org_id: uuid.UUID | None
-    liangjiang_park: bool
-    racks: int
-    servers: int
-    pue: float | None
-    status: StationStatus
-    commissioned_on: date | None
-    pools: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class FacilityTotals(BaseModel):
-    """What the two registers add up to (the figures their targets read)."""
-
-    channel_users_active: int = 0
-    channel_bandwidth_mbps: float = 0.0
-    data_centres_active: int = 0
-    servers_active: int = 0
-    liangjiang_servers: int = 0
-    racks_active: int = 0
-    pue_mean: float | None = None
-
-labels.register("apply.layer", {"cloud": "Cloud layer", "connect": "Connect layer", "data": "Data layer",
-                                "compute": "Compute layer", "ops": "Operations layer", "apply": "Apply layer"})
-
-
-class Evidence(ReadModel):
-    """An evidence file of a unit's evaluation indicator (what was checked; the bytes are downloaded apart)."""
-
-    id: uuid.UUID
-    run_id: uuid.UUID
-    org_id: uuid.UUID
-    indicator_key: str
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
-    uploaded_at: datetime

@@ -21,17 +21,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from cityhub.apply import service as apply
-from cityhub.apply.schemas import (
-    Adjustment,
-    ChannelUserCreate,
-    DataCentreCreate,
-    EnterpriseCreate,
-    LinkCreate,
-    ParkCreate,
-    ReportCreate,
-    RunCreate,
-    ScenarioCreate,
-)
+from cityhub.apply.evaluation.schemas import Adjustment, RunCreate
+from cityhub.apply.facilities.schemas import ChannelUserCreate, DataCentreCreate
+from cityhub.apply.schemas import EnterpriseCreate, LinkCreate, ParkCreate, ReportCreate, ScenarioCreate
 from cityhub.cloud import service as cloud
 from cityhub.compute import service as compute
 from cityhub.core import service as core

@@ -21,6 +21,9 @@ from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
 from cityhub.data import schemas, service
+from cityhub.data.base.schemas import BaseFeedSet
+from cityhub.data.collection.schemas import JobCreate, Source, SourceCreate
+from cityhub.data.quality.schemas import QualityCheckCreate
 from cityhub.kit.errors import NotFound
 
 if TYPE_CHECKING:
@@ -106,30 +109,30 @@ def build(session: Session, ctx: DemoContext, staff: dict[str, core.Actor], bure
                    abstract="从市场主体登记系统和区县上报文件归集的法人单位信息，每小时同步。",
                    base_db="legal_person", items=helpers["enterprise_items"], security_grade="general",
                    source_system="市场主体登记系统", tags=["法人", "归集"])
-    hj = service.sync_source_create(session, gaj, schemas.SourceCreate(
+    hj = service.sync_source_create(session, gaj, SourceCreate(
         org_id=gaj_org.id, name="公安户籍管理系统", kind="database", url=f"sqlite:///{path}"))
-    dj = service.sync_source_create(session, scjgj, schemas.SourceCreate(
+    dj = service.sync_source_create(session, scjgj, SourceCreate(
         org_id=scj_org.id, name="市场主体登记系统", kind="database", url=f"sqlite:///{path}"))
-    drop = service.sync_source_create(session, scjgj, schemas.SourceCreate(
+    drop = service.sync_source_create(session, scjgj, SourceCreate(
         org_id=scj_org.id, name="区县上报目录", kind="files", options={"format": "csv"}))
-    folder = Path(schemas.Source.model_validate(drop).drop_folder)
+    folder = Path(Source.model_validate(drop).drop_folder)
     with (folder / "2026-12-district-report.csv").open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(["统一社会信用代码", "企业名称", "法定代表人", "注册资本", "成立日期", "登记机关", "经营状态"])
         w.writerows(_enterprise_rows(rng, 60, helpers["uscc"], helpers["districts"]))
         w.writerow(["", "缺少代码的一行", "某人", "1", "2026-01-01", "渝中区", "存续"])  # rejected with its reason
     jobs = [
-        service.sync_job_create(session, gaj, schemas.JobCreate(
+        service.sync_job_create(session, gaj, JobCreate(
             name="户籍人口增量同步", source_id=hj.id, entry_id=people.id, query="hjrk", key=["id_number"],
             mapping={"name": "xm", "id_number": "gmsfhm", "phone": "lxdh", "gender": "xb", "birth_date": "csrq",
                      "district": "hjqx", "address": "zz"}, mode="incremental", cursor_column="gxsj",
             schedule="*/30 * * * *")),
-        service.sync_job_create(session, scjgj, schemas.JobCreate(
+        service.sync_job_create(session, scjgj, JobCreate(
             name="法人登记全量同步", source_id=dj.id, entry_id=firms.id, query="SELECT * FROM scztdj",
             key=["uscc"], mapping={"uscc": "tyshxydm", "ent_name": "qymc", "legal_rep": "fddbr",
                                    "reg_capital": "zczb", "est_date": "clrq", "district": "djjg",
                                    "status": "jyzt"}, schedule="0 * * * *")),
-        service.sync_job_create(session, scjgj, schemas.JobCreate(
+        service.sync_job_create(session, scjgj, JobCreate(
             name="区县上报文件", source_id=drop.id, entry_id=firms.id, key=["uscc"], mode="incremental",
             mapping={"uscc": "统一社会信用代码", "ent_name": "企业名称", "legal_rep": "法定代表人",
                      "reg_capital": "注册资本", "est_date": "成立日期", "district": "登记机关", "status": "经营状态"},
@@ -141,10 +144,10 @@ def build(session: Session, ctx: DemoContext, staff: dict[str, core.Actor], bure
             (scjgj, firms, "credit_code", "uscc", {}), (scjgj, firms, "in_list", "status",
                                                          {"values": ["存续", "在业", "注销", "吊销"]}),
             (scjgj, firms, "row_count_change", "", {"max_change_pct": 20})]:
-        service.quality_check_create(session, actor, schemas.QualityCheckCreate(
+        service.quality_check_create(session, actor, QualityCheckCreate(
             entry_id=entry.id, kind=kind, column=column, params=params))
     for base_db, entry, key in (("population", people, "id_number"), ("legal_person", firms, "uscc")):
-        service.base_feed_set(session, bureau, schemas.BaseFeedSet(  # each feeding sync re-merges the database
+        service.base_feed_set(session, bureau, BaseFeedSet(  # each feeding sync re-merges the database
             base_db=base_db, entry_id=entry.id, key_item=key, priority=1))
     rows = 0
     for job, actor in zip(jobs, (gaj, scjgj, scjgj), strict=True):

@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cityhub.apply import policies
+from cityhub.apply.evaluation.schemas import Evidence
 from cityhub.apply.evaluation.service import run_get  # the run's own visibility rule (404)
 from cityhub.apply.models import EvalEvidence, EvalScore, EvalStatus
-from cityhub.apply.schemas import Evidence
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.kit import clock

@@ -28,8 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, reference
-from cityhub.apply.models import EvalRun, EvalScheme, EvalScore, EvalStatus, OrgType
-from cityhub.apply.schemas import (
+from cityhub.apply.evaluation.schemas import (
     Adjustment,
     IndicatorResult,
     IndicatorSpec,
@@ -39,6 +38,7 @@ from cityhub.apply.schemas import (
     SchemeUpdate,
     ScoreCard,
 )
+from cityhub.apply.models import EvalRun, EvalScheme, EvalScore, EvalStatus, OrgType
 from cityhub.cloud import service as cloud
 from cityhub.compute import service as compute
 from cityhub.core import service as core

@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from cityhub.apply import policies, reference, schemas
+from cityhub.apply import policies, reference
 from cityhub.apply import service as apply
+from cityhub.apply.facilities.schemas import ChannelUserCreate, DataCentreCreate
 from cityhub.cloud import service as cloud
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
@@ -63,7 +64,7 @@ def channel_user_create(request: Request, session: DbSession, actor: CurrentActo
     """The bureau registers a channel user."""
     keep = {"user_name": name, "credit_code": credit_code, "bandwidth_mbps": bandwidth_mbps}
     with form_action(request, session, csrf_token, _("Channel user registered"), keep=keep) as done:
-        apply.facilities.channel_user_create(session, actor, schemas.ChannelUserCreate.model_validate({
+        apply.facilities.channel_user_create(session, actor, ChannelUserCreate.model_validate({
             "name": name, "sector": sector, "credit_code": credit_code, "district_org_id": district_org_id or None,
             "bandwidth_mbps": _number(bandwidth_mbps, "bandwidth_mbps"), "status": status,
             "commissioned_on": commissioned_on}))
@@ -86,7 +87,7 @@ def data_centre_create(request: Request, session: DbSession, actor: CurrentActor
     """The bureau registers a data centre and the cloud pools it hosts."""
     keep = dict(dc_code=code, dc_name=name, operator=operator, site=site, servers=servers, racks=racks, pue=pue)
     with form_action(request, session, csrf_token, _("Data centre registered"), keep=keep) as done:
-        apply.facilities.data_centre_create(session, actor, schemas.DataCentreCreate.model_validate(dict(
+        apply.facilities.data_centre_create(session, actor, DataCentreCreate.model_validate(dict(
             code=code, name=name, operator=operator, tier=tier, role=role, site=site,
             district_org_id=district_org_id or None, liangjiang_park=liangjiang_park,
             racks=_number(racks, "racks") or 0, servers=_number(servers, "servers") or 0,

@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, reference
+from cityhub.apply.facilities.schemas import ChannelUserCreate, DataCentreCreate, FacilityTotals
+from cityhub.apply.facilities.schemas import DataCentre as DataCentreRead
 from cityhub.apply.models import ChannelUser, DataCentre, DataCentrePool, StationStatus
-from cityhub.apply.schemas import ChannelUserCreate, DataCentreCreate, FacilityTotals
-from cityhub.apply.schemas import DataCentre as DataCentreRead
 from cityhub.cloud import service as cloud
 from cityhub.core import service as core
 from cityhub.core.actor import Actor

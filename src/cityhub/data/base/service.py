@@ -22,11 +22,11 @@ from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data import policies
 from cityhub.data.base import merge as m
+from cityhub.data.base.schemas import BaseConflictRead, BaseConflictResolve, BaseFeedSet, BaseRecordRead
 from cityhub.data.catalog import service as catalog
 from cityhub.data.datastore.reads import item_mask
 from cityhub.data.datastore.stores import quote
 from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, Grant, Resource
-from cityhub.data.schemas import BaseConflictRead, BaseConflictResolve, BaseFeedSet, BaseRecordRead
 from cityhub.data.sharing.grants import log_access, usable_grant
 from cityhub.data.vocabulary import BASE_DBS, MASK_RULES, THEMES
 from cityhub.kit import clock, refs

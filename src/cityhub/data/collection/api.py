@@ -11,25 +11,27 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 
 from cityhub.core.deps import CurrentActor
-from cityhub.data import schemas, service
+from cityhub.data import service
+from cityhub.data.collection.schemas import HarvestRun, Job, JobCreate, JobUpdate, Run, Source, SourceCreate
+from cityhub.data.quality.schemas import QualityCheck, QualityCheckCreate
 from cityhub.kit.web import DbSession, SessionRoute
 
 router = APIRouter(prefix="/api/v1/data", tags=["data collection"], route_class=SessionRoute)
 
 
-@router.get("/sources", response_model=list[schemas.Source])
+@router.get("/sources", response_model=list[Source])
 def source_list(session: DbSession, actor: CurrentActor) -> Any:
     """Sources the caller may see (their unit's; the bureau and auditors see every unit's) — never credentials."""
     return service.sync_source_list(session, actor)
 
 
-@router.post("/sources", response_model=schemas.Source, status_code=201)
-def source_create(session: DbSession, actor: CurrentActor, body: schemas.SourceCreate) -> Any:
+@router.post("/sources", response_model=Source, status_code=201)
+def source_create(session: DbSession, actor: CurrentActor, body: SourceCreate) -> Any:
     """Register a source of the caller's unit; its password or headers are encrypted and never shown again."""
     return service.sync_source_create(session, actor, body)
 
 
-@router.get("/sources/{source_id}", response_model=schemas.Source)
+@router.get("/sources/{source_id}", response_model=Source)
 def source_get(session: DbSession, actor: CurrentActor, source_id: uuid.UUID) -> Any:
     """One source."""
     return service.sync_source_get(session, actor, source_id)
@@ -42,39 +44,39 @@ def source_delete(session: DbSession, actor: CurrentActor, source_id: uuid.UUID)
     return Response(status_code=204)
 
 
-@router.post("/sources/{source_id}/harvest", response_model=schemas.HarvestRun)
+@router.post("/sources/{source_id}/harvest", response_model=HarvestRun)
 def source_harvest(session: DbSession, actor: CurrentActor, source_id: uuid.UUID) -> Any:
     """Harvest a CKAN source into the unit's catalog now (a failed remote is a run with status failed)."""
     return service.sync_source_harvest(session, actor, source_id)
 
 
-@router.get("/sources/{source_id}/harvest-runs", response_model=list[schemas.HarvestRun])
+@router.get("/sources/{source_id}/harvest-runs", response_model=list[HarvestRun])
 def source_harvest_runs(session: DbSession, actor: CurrentActor, source_id: uuid.UUID,
                         limit: int = Query(50, ge=1, le=500)) -> Any:
     """The CKAN source's latest harvest runs, newest first."""
     return service.sync_source_harvest_runs(session, actor, source_id, limit)
 
 
-@router.get("/sync-jobs", response_model=list[schemas.Job])
+@router.get("/sync-jobs", response_model=list[Job])
 def job_list(session: DbSession, actor: CurrentActor) -> Any:
     """Sync jobs the caller may see."""
     return service.sync_job_list(session, actor)
 
 
-@router.post("/sync-jobs", response_model=schemas.Job, status_code=201)
-def job_create(session: DbSession, actor: CurrentActor, body: schemas.JobCreate) -> Any:
+@router.post("/sync-jobs", response_model=Job, status_code=201)
+def job_create(session: DbSession, actor: CurrentActor, body: JobCreate) -> Any:
     """Define a sync job from one of the unit's sources into one of its catalog entries."""
     return service.sync_job_create(session, actor, body)
 
 
-@router.get("/sync-jobs/{job_id}", response_model=schemas.Job)
+@router.get("/sync-jobs/{job_id}", response_model=Job)
 def job_get(session: DbSession, actor: CurrentActor, job_id: uuid.UUID) -> Any:
     """One sync job."""
     return service.sync_job_get(session, actor, job_id)
 
 
-@router.patch("/sync-jobs/{job_id}", response_model=schemas.Job)
-def job_update(session: DbSession, actor: CurrentActor, job_id: uuid.UUID, body: schemas.JobUpdate) -> Any:
+@router.patch("/sync-jobs/{job_id}", response_model=Job)
+def job_update(session: DbSession, actor: CurrentActor, job_id: uuid.UUID, body: JobUpdate) -> Any:
     """Change a job's mapping, mode, schedule, or switch it on or off."""
     return service.sync_job_update(session, actor, job_id, body)
 
@@ -86,13 +88,13 @@ def job_delete(session: DbSession, actor: CurrentActor, job_id: uuid.UUID) -> Re
     return Response(status_code=204)
 
 
-@router.post("/sync-jobs/{job_id}/run", response_model=schemas.Run)
+@router.post("/sync-jobs/{job_id}/run", response_model=Run)
 def job_run(session: DbSession, actor: CurrentActor, job_id: uuid.UUID) -> Any:
     """Run a job now and return its run (a failed source is a run with status failed, not an error)."""
     return service.sync_job_run(session, actor, job_id)
 
 
-@router.get("/sync-jobs/{job_id}/runs", response_model=list[schemas.Run])
+@router.get("/sync-jobs/{job_id}/runs", response_model=list[Run])
 def job_runs(session: DbSession, actor: CurrentActor, job_id: uuid.UUID,
              limit: int = Query(50, ge=1, le=500)) -> Any:
     """The job's latest runs, newest first."""
@@ -102,14 +104,14 @@ def job_runs(session: DbSession, actor: CurrentActor, job_id: uuid.UUID,
 # ---- quality checks
 
 
-@router.get("/quality/checks", response_model=list[schemas.QualityCheck])
+@router.get("/quality/checks", response_model=list[QualityCheck])
 def quality_checks(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID) -> Any:
     """An entry's quality checks and their latest outcome."""
     return service.quality_checks(session, actor, entry_id)
 
 
-@router.post("/quality/checks", response_model=schemas.QualityCheck, status_code=201)
-def quality_check_create(session: DbSession, actor: CurrentActor, body: schemas.QualityCheckCreate) -> Any:
+@router.post("/quality/checks", response_model=QualityCheck, status_code=201)
+def quality_check_create(session: DbSession, actor: CurrentActor, body: QualityCheckCreate) -> Any:
     """Declare a check on one of the unit's entries (run after every sync)."""
     return service.quality_check_create(session, actor, body)
 
@@ -121,7 +123,7 @@ def quality_check_delete(session: DbSession, actor: CurrentActor, check_id: uuid
     return Response(status_code=204)
 
 
-@router.post("/quality/entries/{entry_id}/run", response_model=list[schemas.QualityCheck])
+@router.post("/quality/entries/{entry_id}/run", response_model=list[QualityCheck])
 def quality_run(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID) -> Any:
     """Run an entry's checks now."""
     return service.quality_run(session, actor, entry_id)

@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P, can
-from cityhub.data import schemas, service
+from cityhub.data import service
+from cityhub.data.collection.schemas import JobCreate, SourceCreate
 from cityhub.kit import i18n, labels
 from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.i18n import gettext as _
@@ -107,7 +108,7 @@ def source_create(request: Request, session: DbSession, actor: CurrentActor, csr
     keep = {"_form": "source", "org_id": str(org_id), "name": name, "kind": kind, "url": url,
             "file_format": file_format}  # not the password
     with form_action(request, session, csrf_token, _("Source registered"), keep=keep) as done:
-        service.sync_source_create(session, actor, schemas.SourceCreate.model_validate({
+        service.sync_source_create(session, actor, SourceCreate.model_validate({
             "org_id": org_id, "name": name, "kind": kind, "url": url, "password": password,
             "options": {"format": file_format} if kind == "files" else {}}))
     return done.redirect("/data/collection")
@@ -127,7 +128,7 @@ def job_create(request: Request, session: DbSession, actor: CurrentActor, csrf_t
         pairs = [line.split("=", 1) for line in mapping.splitlines() if line.strip()]
         if any(len(p) != 2 for p in pairs):
             raise ValidationFailed(_("Write one 'item = source column' per line"), field="mapping")
-        service.sync_job_create(session, actor, schemas.JobCreate.model_validate({
+        service.sync_job_create(session, actor, JobCreate.model_validate({
             "name": name, "source_id": source_id, "entry_id": entry_id, "query": query,
             "mapping": {t.strip(): c.strip() for t, c in pairs},
             "key": [k.strip() for k in key.split(",") if k.strip()], "mode": mode, "cursor_column": cursor_column,

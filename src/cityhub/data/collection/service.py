@@ -22,11 +22,11 @@ from cityhub.data import policies
 from cityhub.data.base import service as base
 from cityhub.data.catalog import service as catalog
 from cityhub.data.collection import connectors, harvest, sync
+from cityhub.data.collection.schemas import JobCreate, JobUpdate, SourceCreate
 from cityhub.data.datastore._parse import convert
 from cityhub.data.datastore.stores import quote, sqlite_value
 from cityhub.data.models import CatalogEntry, Resource, SyncJob, SyncRun, SyncSource, drop_folder
 from cityhub.data.quality import service as quality
-from cityhub.data.schemas import JobCreate, JobUpdate, SourceCreate
 from cityhub.kit import clock, refs
 from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import Conflict, NotFound, ValidationFailed

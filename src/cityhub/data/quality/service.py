@@ -23,7 +23,7 @@ from cityhub.data.collection.sync import key_columns
 from cityhub.data.datastore.stores import quote
 from cityhub.data.models import CatalogEntry, QualityCheck, QualityResult, Resource
 from cityhub.data.quality import checks
-from cityhub.data.schemas import QualityCheckCreate, QualityScore
+from cityhub.data.quality.schemas import QualityCheckCreate, QualityScore
 from cityhub.kit import clock, refs
 from cityhub.kit.errors import NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
