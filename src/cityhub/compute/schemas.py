@@ -279,7 +279,8 @@ class UsagePoint(BaseModel):
 
 # ---- saved analyses (issue 18)
 
-ChartKind = Literal["table", "line", "bar"]
+ChartKind = Literal["table", "line", "bar", "map", "heatmap"]
+_CRON = Field("", max_length=100, description="A cron expression (UTC); empty: on demand only.")
 
 
 class AnalysisCreate(InputModel):
@@ -289,6 +290,7 @@ class AnalysisCreate(InputModel):
     name: str = _NAME
     sql: str = Field(min_length=1, max_length=10_000)
     chart: ChartKind = "table"
+    schedule: str = _CRON
 
 
 class AnalysisUpdate(InputModel):
@@ -297,6 +299,7 @@ class AnalysisUpdate(InputModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     sql: str | None = Field(None, min_length=1, max_length=10_000)
     chart: ChartKind | None = None
+    schedule: str | None = Field(None, max_length=100, description="A cron expression (UTC); empty: none.")
 
 
 class Analysis(Timestamped):
@@ -307,6 +310,10 @@ class Analysis(Timestamped):
     sql: str
     chart: str
     created_by: str
+    schedule: str = ""
+    schedule_by: str = ""
+    next_run_at: datetime | None = None
+    schedule_error: str = ""
 
 
 class AnalysisRunStart(InputModel):
@@ -329,8 +336,19 @@ class AnalysisRun(IDSchema):
     rows: int | None = None
     truncated: bool = False
     error: str | None = None
+    trigger: str = "manual"
+    grade: str = "general"
+    published_entry_id: uuid.UUID | None = None
+    published_resource_id: uuid.UUID | None = None
     columns: list[str] = Field(default_factory=list)
     records: list[list[Any]] = Field(default_factory=list)
+
+
+class AnalysisPublish(InputModel):
+    """Publish a finished run's answer as a datastore table on a new draft catalog entry of the analysis's unit."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)  # default: the analysis's name and the run's day
+    abstract: str = Field("", max_length=2000)
 
 
 # ---- batch jobs (the AI compute centre, issue 17)
@@ -471,3 +489,27 @@ class ScenarioRun(IDSchema):
     duration_ms: int
     created_by: str
     created_at: datetime
+
+
+class DispatchDecisionCreate(InputModel):
+    """Accept a run's suggestion for an incident, or override it with another of the run's teams (or none)."""
+
+    incident_id: uuid.UUID
+    action: Literal["accept", "override"]
+    team: str | None = Field(None, max_length=100)  # override: the team chosen instead ("" or None: nobody)
+    reason: str = Field("", max_length=2000)  # required when overriding
+    comment: bool = True  # also note the decision on the incident's timeline
+
+
+class DispatchDecision(IDSchema):
+    """A recorded decision on a dispatch suggestion."""
+
+    run_id: uuid.UUID
+    org_id: uuid.UUID
+    incident_id: uuid.UUID
+    action: str
+    suggested_team: str
+    team: str
+    reason: str
+    decided_by: str
+    decided_at: datetime
