@@ -127,11 +127,25 @@ def scenario_page(request: Request, session: DbSession, actor: CurrentActor, run
     """One run: its inputs and result, charted (levels against the threshold; the road graph; team loads)."""
     run = compute.scenario_get(session, actor, run_id)
     district_names = dict(_district_choices())
+    decisions = ({str(d.incident_id): d for d in compute.dispatch_decisions(session, actor, run.id)}
+                 if run.kind == schemas.ScenarioKind.DISPATCH else {})
     return render(request, "compute/scenario.html", {
         "run": run, "r": run.result, "names": _names(session), "district_names": district_names,
+        "decisions": decisions, "may_decide": policies.scenario_may_run(actor, run.org_id),
         "reasons": REASONS, "kinds": schemas.ScenarioKind, "severity_vocab": "cityhub.ops.models.Severity",
         "page_data": {"kind": run.kind, "result": run.result,
                       "labels": {"baseline": _("Baseline"), "scenario": _("Scenario"), "threshold": _("Threshold"),
                                  "rain": _("Rainfall (mm/h)"), "level": _("Water level (mm)"),
                                  "minutes": _("Minutes"), "load": _("Incidents assigned"),
                                  "capacity": _("Capacity"), "closed": _("Closed"), "open": _("Open road")}}})
+
+
+@router.post("/scenarios/{run_id}/decisions")
+async def decision_form(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
+    """Accept or override one suggestion of a dispatch run, then show the run again."""
+    form = await request.form()
+    with form_action(request, session, str(form.get("csrf_token") or "")[:100], _("Decision recorded")) as done:
+        compute.dispatch_decide(session, actor, run_id, schemas.DispatchDecisionCreate.model_validate({
+            "incident_id": str(form.get("incident_id") or "")[:40], "action": str(form.get("action") or "")[:10],
+            "team": str(form.get("team") or "")[:100], "reason": str(form.get("reason") or "")[:2000]}))
+    return done.redirect(f"/compute/scenarios/{run_id}")
