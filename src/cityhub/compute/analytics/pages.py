@@ -36,7 +36,9 @@ register_nav(NavItem("compute", "Saved analyses", "/compute/analyses", order=60,
 RUN_LABELS = {"running": lazy("Running"), "succeeded": lazy("Finished"), "failed": lazy("Failed"),
               "cancelled": lazy("Cancelled"), "timed_out": lazy("Timed out")}
 RUN_BADGES = {"running": "warn", "succeeded": "ok", "failed": "err", "cancelled": "err", "timed_out": "err"}
-CHART_LABELS = {"table": lazy("Table only"), "line": lazy("Line chart"), "bar": lazy("Bar chart")}
+CHART_LABELS = {"table": lazy("Table only"), "line": lazy("Line chart"), "bar": lazy("Bar chart"),
+                "map": lazy("Map of the districts"), "heatmap": lazy("Heatmap")}
+TRIGGER_LABELS = {"manual": lazy("By hand"), "schedule": lazy("On schedule")}
 Sql = Annotated[str, Form(max_length=10_000)]
 
 
@@ -76,21 +78,46 @@ def analysis_page(request: Request, session: DbSession, actor: CurrentActor, ana
             shown = None
     return render(request, "compute/analysis.html", {
         "a": a, "runs": runs, "shown": shown, "charts": CHART_LABELS, "run_labels": RUN_LABELS,
-        "run_badges": RUN_BADGES, "names": _names(session),
+        "run_badges": RUN_BADGES, "names": _names(session), "triggers": TRIGGER_LABELS,
+        "may_publish": shown is not None and shown["status"] == "succeeded"
+        and not shown.get("published_resource_id") and policies.analysis_read(actor, a.org_id),
         "page_data": {"chart": a.chart, "status": shown["status"] if shown else None,
                       "columns": shown.get("columns", []) if shown else [],
-                      "records": shown.get("records", []) if shown else []}})
+                      "records": shown.get("records", []) if shown else [],
+                      "district_names": _district_names() if a.chart == "map" else {}}})
+
+
+def _district_names() -> dict[str, str]:
+    """Six-digit district codes to the names on the map's outlines (a map chart may key its rows by either)."""
+    from cityhub.compute.builtins import districts
+
+    try:
+        return {d.code: d.name for d in districts.load().districts}
+    except districts.OutlinesMissing:
+        return {}
 
 
 @router.post("/analyses/{analysis_id}")
 def analysis_update_form(request: Request, session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID,
                          csrf_token: Csrf, name: Annotated[str, Form(max_length=200)], sql: Sql,
-                         chart: Annotated[str, Form(max_length=10)] = "table") -> Response:
-    """Change an analysis."""
+                         chart: Annotated[str, Form(max_length=10)] = "table",
+                         schedule: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """Change an analysis (its schedule too: empty turns it off)."""
     with form_action(request, session, csrf_token, _("Analysis saved")) as done:
         compute.analysis_update(session, actor, analysis_id, schemas.AnalysisUpdate.model_validate(
-            {"name": name.strip(), "sql": sql, "chart": chart}))
+            {"name": name.strip(), "sql": sql, "chart": chart, "schedule": schedule.strip()}))
     return done.redirect(f"/compute/analyses/{analysis_id}")
+
+
+@router.post("/analyses/runs/{run_id}/publish")
+def analysis_run_publish_form(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID,
+                              csrf_token: Csrf, title: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Publish a run's answer as a draft datastore table of the unit; the page links to it."""
+    with form_action(request, session, csrf_token, _("Published as a draft data resource")) as done:
+        r = compute.analysis_run_publish(session, actor, run_id, schemas.AnalysisPublish.model_validate(
+            {"title": title.strip() or None}))
+        return done.redirect(f"/compute/analyses/{r['analysis_id']}?run={run_id}")
+    return done.redirect("/compute/analyses")
 
 
 @router.post("/analyses/{analysis_id}/run")
