@@ -118,14 +118,18 @@ def _forecasts(session: Session, actor: Actor, device_ids: set[uuid.UUID] | None
     for _key, rule, _dev, active, meets, model, fc, data in ranked[:SCREEN_FORECASTS]:
         threshold = float(rule.condition["value"])
         path = forecast.path(model, float(rule.condition["horizon_s"]))
-        pct = (lambda v, t=threshold: round(v / t * 100, 1))
         out.append({"rule": rule.name, "name": (data.get("ctx") or {}).get("name") or "", "key": rule.key,
                     "threshold": threshold, "active": bool(active), "meets": meets, "at": fc.get("at"),
                     "value": fc.get("value"),
-                    "line": [[_iso(t), pct(v)] for t, v, _lo, _hi in path],
-                    "lower": [[_iso(t), pct(lo)] for t, _v, lo, _hi in path],
-                    "band": [[_iso(t), round(pct(hi) - pct(lo), 1)] for t, _v, lo, hi in path]})
+                    "line": [[_iso(t), _pct(v, threshold)] for t, v, _lo, _hi in path],
+                    "lower": [[_iso(t), _pct(lo, threshold)] for t, _v, lo, _hi in path],
+                    "band": [[_iso(t), round(_pct(hi, threshold) - _pct(lo, threshold), 1)]
+                             for t, _v, lo, hi in path]})
     return out, errors
+
+
+def _pct(value: float, threshold: float) -> float:
+    return round(value / threshold * 100, 1)
 
 
 def _iso(epoch_s: float) -> str:
