@@ -29,6 +29,7 @@ class ScenarioKind(StrEnum):
     DRAINAGE = "drainage"  # pipe-gallery water levels under a rainfall series
     TRAFFIC = "traffic"  # district-to-district travel times with road segments closed
     DISPATCH = "dispatch"  # open incidents assigned to response teams (OR-Tools)
+    STAGING = "staging"  # where to stage pump crews before a forecast storm (OR-Tools p-median)
 
 
 class ComponentStatus(StrEnum):

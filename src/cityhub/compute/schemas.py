@@ -58,7 +58,8 @@ labels.register(SubscriptionStatus, {
     SubscriptionStatus.PENDING: "Awaiting approval", SubscriptionStatus.ACTIVE: "In force",
     SubscriptionStatus.REJECTED: "Refused", SubscriptionStatus.REVOKED: "Ended"})
 labels.register(ScenarioKind, {ScenarioKind.DRAINAGE: "Rainstorm drainage what-if",
-                              ScenarioKind.TRAFFIC: "Road closure", ScenarioKind.DISPATCH: "Dispatch optimisation"})
+                              ScenarioKind.TRAFFIC: "Road closure", ScenarioKind.DISPATCH: "Dispatch optimisation",
+                              ScenarioKind.STAGING: "Pre-positioning before a storm"})
 labels.register(Category, {Category.COMMON: "Common technology", Category.BUSINESS: "Business collaboration"})
 labels.register(VersionKind, {VersionKind.BUILTIN: "Built-in (in process)", VersionKind.UPSTREAM: "Upstream service"})
 labels.register(QuotaWindow, {QuotaWindow.FIXED: "Fixed windows (calendar minute, day, month)",
@@ -464,6 +465,13 @@ class DispatchInputs(InputModel):
     teams: list[TeamInput] = Field(min_length=1, max_length=50)
     closures: list[list[str]] = Field(default_factory=list, max_length=20)
     incident_limit: int = Field(100, ge=1, le=300)
+
+
+class StagingInputs(DrainageInputs):
+    """The storm of a drainage what-if, and how many pump crews to stage among which districts (none: every one)."""
+
+    units: int = Field(3, ge=1, le=20)
+    candidates: list[str] = Field(default_factory=list, max_length=60)
 
 
 class ScenarioRunCreate(InputModel):

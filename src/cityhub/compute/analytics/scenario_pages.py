@@ -95,6 +95,11 @@ async def scenario_run_form(request: Request, session: DbSession, actor: Current
             inputs = {"rain_mm_h": _rain(str(form.get("rain") or "")),
                       "intensity": _number(str(form.get("intensity") or "1"), "inputs.intensity"),
                       "district_code": str(form.get("district_code") or "") or None}
+        elif kind == schemas.ScenarioKind.STAGING:
+            inputs = {"rain_mm_h": _rain(str(form.get("rain") or "")),
+                      "intensity": _number(str(form.get("intensity") or "1.5"), "inputs.intensity"),
+                      "units": int(_number(str(form.get("units") or "3"), "inputs.units")),
+                      "candidates": [str(c) for c in form.getlist("candidate")]}
         elif kind == schemas.ScenarioKind.TRAFFIC:
             inputs = {"closures": [str(r).split("-") for r in form.getlist("road")]}
         else:
@@ -137,7 +142,8 @@ def scenario_page(request: Request, session: DbSession, actor: CurrentActor, run
                       "labels": {"baseline": _("Baseline"), "scenario": _("Scenario"), "threshold": _("Threshold"),
                                  "rain": _("Rainfall (mm/h)"), "level": _("Water level (mm)"),
                                  "minutes": _("Minutes"), "load": _("Incidents assigned"),
-                                 "capacity": _("Capacity"), "closed": _("Closed"), "open": _("Open road")}}})
+                                 "capacity": _("Capacity"), "closed": _("Closed"), "open": _("Open road"),
+                                 "deadline": _("Overflows after (min)"), "arrival": _("Staged crew arrives (min)")}}})
 
 
 @router.post("/scenarios/{run_id}/decisions")

@@ -23,7 +23,7 @@ from cityhub.compute import policies
 from cityhub.compute.analytics import simulate
 from cityhub.compute.builtins import districts
 from cityhub.compute.models import ScenarioKind, ScenarioRun
-from cityhub.compute.schemas import DispatchInputs, DrainageInputs, ScenarioRunCreate, TrafficInputs
+from cityhub.compute.schemas import DispatchInputs, DrainageInputs, ScenarioRunCreate, StagingInputs, TrafficInputs
 from cityhub.connect import service as connect
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
@@ -38,7 +38,7 @@ GALLERY_PROFILE = "pipe-gallery"
 LEVEL_KEY = "water_level"
 DEFAULT_LEVEL_THRESHOLD = 100.0  # mm, when no threshold rule watches the gallery's water level
 INPUTS: dict[str, type[BaseModel]] = {ScenarioKind.DRAINAGE: DrainageInputs, ScenarioKind.TRAFFIC: TrafficInputs,
-                                      ScenarioKind.DISPATCH: DispatchInputs}
+                                      ScenarioKind.DISPATCH: DispatchInputs, ScenarioKind.STAGING: StagingInputs}
 
 
 def _inputs(kind: str, raw: dict[str, Any]) -> Any:
@@ -90,6 +90,30 @@ def _level_threshold(session: Session, actor: Actor) -> float:
 
 
 def _drainage(session: Session, actor: Actor, inp: DrainageInputs) -> dict[str, Any]:
+    sections, threshold = _sections(session, actor, inp)
+    return simulate.drainage(sections, inp.rain_mm_h, inp.intensity, threshold)
+
+
+def _staging(session: Session, actor: Actor, inp: StagingInputs, seed: int) -> dict[str, Any]:
+    """The drainage what-if's overflowing sections, then where to stage `units` crews to reach them in time."""
+    known = districts.load().by_code
+    for i, code in enumerate(inp.candidates):
+        if code not in known:
+            raise ValidationFailed(_("Unknown district"), field=f"inputs.candidates.{i}")
+    sections, threshold = _sections(session, actor, inp)
+    storm = simulate.drainage(sections, inp.rain_mm_h, inp.intensity, threshold)
+    codes = {str(s["device_id"]): s["district_code"] for s in sections}
+    at_risk = [{"name": r["name"], "district_code": codes[r["device_id"]], "deadline_min": r["first_exceed_min"]}
+               for r in storm["sections"] if r["exceeds_scenario"] and codes.get(r["device_id"])]
+    result = simulate.staging(road_graph(), at_risk, inp.candidates or sorted(known), inp.units, seed=seed)
+    result.update({"threshold": threshold, "intensity": inp.intensity, "units": inp.units,
+                   "sections_simulated": len(sections), "exceed_baseline": storm["exceed_baseline"],
+                   "exceed_scenario": storm["exceed_scenario"]})
+    return result
+
+
+def _sections(session: Session, actor: Actor, inp: DrainageInputs) -> tuple[list[dict[str, Any]], float]:
+    """The pipe-gallery sections the runner sees (in the district asked for), each fitted from its levels."""
     if inp.district_code and inp.district_code not in districts.load().by_code:
         raise ValidationFailed(_("Unknown district"), field="inputs.district_code")
     refs = [r for r in connect.visible_device_refs(session, actor) if r.profile_code == GALLERY_PROFILE]
@@ -104,10 +128,9 @@ def _drainage(session: Session, actor: Actor, inp: DrainageInputs) -> dict[str, 
             history[p.device_id][0].append(p.ts.timestamp())
             history[p.device_id][1].append(float(p.value))
     names = {d.code: d.name for d in districts.load().districts}
-    sections = [{"device_id": r.device_id, "name": r.name, "district": names.get(d or "", ""),
+    sections = [{"device_id": r.device_id, "name": r.name, "district": names.get(d or "", ""), "district_code": d,
                  "reservoir": simulate.fit_reservoir(*history[r.device_id])} for r, d in located]
-    threshold = inp.threshold or _level_threshold(session, actor)
-    return simulate.drainage(sections, inp.rain_mm_h, inp.intensity, threshold)
+    return sections, inp.threshold or _level_threshold(session, actor)
 
 
 def _dispatch(session: Session, actor: Actor, inp: DispatchInputs, seed: int) -> dict[str, Any]:
@@ -145,6 +168,8 @@ def scenario_run(session: Session, actor: Actor, body: ScenarioRunCreate) -> Sce
         elif body.kind == ScenarioKind.TRAFFIC:
             g = road_graph()
             result = simulate.traffic(g, _closures(g, inp.closures))
+        elif body.kind == ScenarioKind.STAGING:
+            result = _staging(session, actor, inp, body.seed)
         else:
             result = _dispatch(session, actor, inp, body.seed)
     except districts.OutlinesMissing as exc:
