@@ -457,6 +457,17 @@ class TeamInput(InputModel):
     district_code: str = _DISTRICT
     capacity: int = Field(ge=1, le=50)
     skills: list[str] = Field(default_factory=list, max_length=20)  # empty: every category
+    # its shift, in whole hours of the local day (display time zone); none: always on. 22 → 6 runs overnight.
+    shift_start: int | None = Field(None, ge=0, le=23)
+    shift_end: int | None = Field(None, ge=1, le=24)
+
+    @model_validator(mode="after")
+    def _shift(self) -> TeamInput:
+        if (self.shift_start is None) != (self.shift_end is None):
+            raise ValueError("give both ends of the shift, or neither")
+        if self.shift_start is not None and self.shift_start == self.shift_end:
+            raise ValueError("a shift of no hours")
+        return self
 
 
 class DispatchInputs(InputModel):
@@ -465,6 +476,7 @@ class DispatchInputs(InputModel):
     teams: list[TeamInput] = Field(min_length=1, max_length=50)
     closures: list[list[str]] = Field(default_factory=list, max_length=20)
     incident_limit: int = Field(100, ge=1, le=300)
+    at: datetime | None = None  # when the teams set off (shifts are read at this time); none: now
 
 
 class StagingInputs(DrainageInputs):

@@ -42,6 +42,7 @@ DEFAULT_TEAMS = (("市政抢修一队", "500103", 3, ("road", "pipe_gallery", "w
                  ("城管综合队", "500106", 4, ()),
                  ("环境监测队", "500105", 2, ("environment", "sanitation")))
 REASONS = {"nearest": lazy("Nearest skilled team"), "capacity": lazy("Nearer teams were full"),
+           "off_shift": lazy("The teams that could take it are off shift"),
            "no_team": lazy("No skilled team could take it")}
 TEAM_ROWS = 6
 
@@ -110,7 +111,11 @@ async def scenario_run_form(request: Request, session: DbSession, actor: Current
                     teams.append({"name": name, "district_code": str(form.get(f"team_district_{i}") or ""),
                                   "capacity": int(_number(str(form.get(f"team_capacity_{i}") or "1"),
                                                           f"inputs.teams.{i}.capacity")),
-                                  "skills": [str(s) for s in form.getlist(f"team_skills_{i}")]})
+                                  "skills": [str(s) for s in form.getlist(f"team_skills_{i}")],
+                                  "shift_start": _whole(str(form.get(f"team_shift_start_{i}") or ""),
+                                                        f"inputs.teams.{i}.shift_start"),
+                                  "shift_end": _whole(str(form.get(f"team_shift_end_{i}") or ""),
+                                                      f"inputs.teams.{i}.shift_end")})
             inputs = {"teams": teams, "closures": [str(r).split("-") for r in form.getlist("road")]}
         org = str(form.get("org_id") or "")
         run = compute.scenario_run(session, actor, schemas.ScenarioRunCreate.model_validate({
@@ -118,6 +123,11 @@ async def scenario_run_form(request: Request, session: DbSession, actor: Current
             "inputs": inputs}))
         return done.redirect(f"/compute/scenarios/{run.id}")
     return done.redirect("/compute/scenarios")
+
+
+def _whole(text: str, field: str) -> int | None:
+    """An optional whole number from a form field (empty: none)."""
+    return int(_number(text, field)) if text.strip() else None
 
 
 def _number(text: str, field: str) -> float:

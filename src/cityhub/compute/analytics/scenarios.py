@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import networkx as nx  # type: ignore[import-untyped]  # networkx ships no type information
 from pydantic import BaseModel, ValidationError
@@ -32,6 +33,7 @@ from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
 from cityhub.kit.refs import reference
+from cityhub.kit.settings import get_settings
 from cityhub.ops import service as ops
 
 GALLERY_PROFILE = "pipe-gallery"
@@ -148,9 +150,26 @@ def _dispatch(session: Session, actor: Actor, inp: DispatchInputs, seed: int) ->
         if code is not None:
             incidents.append({"id": inc.id, "title": inc.title, "category": inc.category,
                               "severity": str(inc.severity), "district_code": code})
-    result = simulate.dispatch(closed, [t.model_dump() for t in inp.teams], incidents, seed=seed)
+    at = inp.at or clock.now()
+    result = simulate.dispatch(closed, [{**t.model_dump(), "available_min": _shift_left(t, at)} for t in inp.teams],
+                               incidents, seed=seed)
+    result["at"] = at.isoformat()
     result["incidents_without_place"] = len(items) - len(incidents)
     return result
+
+
+def _shift_left(team: Any, at: datetime) -> float | None:
+    """Minutes of the team's shift left at `at` (local hours; 0 when off shift); None: the team has no shift."""
+    if team.shift_start is None or team.shift_end is None:
+        return None
+    local = at.astimezone(ZoneInfo(get_settings().display_timezone))
+    h = local.hour + local.minute / 60 + local.second / 3600
+    start, end = float(team.shift_start), float(team.shift_end)
+    if start < end:
+        return round((end - h) * 60, 1) if start <= h < end else 0.0
+    if h >= start:  # an overnight shift, before midnight
+        return round((end + 24 - h) * 60, 1)
+    return round((end - h) * 60, 1) if h < end else 0.0
 
 
 def scenario_run(session: Session, actor: Actor, body: ScenarioRunCreate) -> ScenarioRun:
@@ -174,7 +193,8 @@ def scenario_run(session: Session, actor: Actor, body: ScenarioRunCreate) -> Sce
             result = _dispatch(session, actor, inp, body.seed)
     except districts.OutlinesMissing as exc:
         raise ValidationFailed(_("The district outlines are not installed"), field="kind") from exc
-    run = ScenarioRun(org_id=org_id, kind=body.kind.value, name=body.name, inputs=inp.model_dump(), result=result,
+    run = ScenarioRun(org_id=org_id, kind=body.kind.value, name=body.name, inputs=inp.model_dump(mode="json"),
+                      result=result,
                       model_version=simulate.MODEL_VERSION, seed=body.seed,
                       duration_ms=round((time.perf_counter() - started) * 1000), created_by=actor.username[:100])
     session.add(run)

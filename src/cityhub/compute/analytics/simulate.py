@@ -18,6 +18,8 @@ Three models, each deterministic for the same inputs (a scenario run repeated gi
 - **Dispatch** (`dispatch`): open incidents assigned to response teams, minimising total travel time (team base
   → incident district on the road graph, plus `ON_SITE_MIN`) under each team's capacity and skills, with
   OR-Tools' CP-SAT; the greedy "nearest free team" assignment is computed beside it as the baseline it improves on.
+  A team with a shift takes only what it reaches, on site, before its shift ends (`available_min`; 0 off shift);
+  an incident only off-shift teams could take says so (`off_shift`).
 - **Pre-positioning** (`staging`, 预置): before a forecast storm, where to stage `k` pump crews. The sections the
   drainage model sees over the threshold are the demand, each with its deadline (when it first overflows); a
   p-median on the road graph (CP-SAT) opens at most `k` of the candidate districts and sends each section the crew
@@ -205,13 +207,20 @@ def dispatch(g: nx.Graph, teams: Sequence[Mapping[str, Any]], incidents: Sequenc
 
     dist = _times(g)
 
-    def minutes(team: Mapping[str, Any], inc: Mapping[str, Any]) -> float | None:
+    def minutes(team: Mapping[str, Any], inc: Mapping[str, Any], shifts: bool = True) -> float | None:
         if not _skilled(team, inc):
             return None
         t = dist.get(team["district_code"], {}).get(inc["district_code"])
-        return None if t is None else t + ON_SITE_MIN
+        if t is None:
+            return None
+        left = team.get("available_min")  # minutes of its shift left (0: off shift); none: always on
+        if shifts and left is not None and t + ON_SITE_MIN > left:
+            return None
+        return t + ON_SITE_MIN
 
     cost = [[minutes(t, i) for t in teams] for i in incidents]
+    off_shift = [not any(c is not None for c in cost[i]) and any(minutes(t, inc, False) is not None for t in teams)
+                 for i, inc in enumerate(incidents)]
     model = cp_model.CpModel()
     x: dict[tuple[int, int], Any] = {}
     for i, row in enumerate(cost):
@@ -237,7 +246,8 @@ def dispatch(g: nx.Graph, teams: Sequence[Mapping[str, Any]], incidents: Sequenc
         assign[i] = next((j for j in range(len(teams)) if (i, j) in x and solver.value(x[i, j])), None)
     greedy = _greedy(cost, teams, incidents)
     return {"status": "optimal" if optimal else "feasible", "teams": [dict(t) for t in teams],
-            "assignments": [_row(incidents[i], teams, assign[i], cost[i], greedy[i]) for i in range(len(incidents))],
+            "assignments": [_row(incidents[i], teams, assign[i], cost[i], greedy[i], off_shift[i])
+                            for i in range(len(incidents))],
             "total_min": _total(cost, assign), "greedy_total_min": _total(cost, greedy),
             "unassigned": sum(1 for j in assign.values() if j is None),
             "load": {t["name"]: sum(1 for j in assign.values() if j == k) for k, t in enumerate(teams)}}
@@ -270,7 +280,7 @@ def _total(cost: list[list[float | None]], assign: Mapping[int, int | None]) -> 
 
 
 def _row(inc: Mapping[str, Any], teams: Sequence[Mapping[str, Any]], j: int | None, costs: list[float | None],
-         greedy_j: int | None) -> dict[str, Any]:
+         greedy_j: int | None, off_shift: bool = False) -> dict[str, Any]:
     options = sorted((c, k) for k, c in enumerate(costs) if c is not None)
     nearest = options[0][1] if options else None
     return {"incident_id": str(inc["id"]), "title": inc["title"], "category": inc.get("category") or "",
@@ -280,7 +290,7 @@ def _row(inc: Mapping[str, Any], teams: Sequence[Mapping[str, Any]], j: int | No
             "greedy_team": teams[greedy_j]["name"] if greedy_j is not None else None,
             # the reasoning shown to the operator: nearest skilled team, or why another was chosen
             "reason": ("nearest" if j is not None and j == nearest else "capacity" if j is not None
-                       else "no_team"),
+                       else "off_shift" if off_shift else "no_team"),
             "nearest_team": teams[nearest]["name"] if nearest is not None else None}
 
 
