@@ -16,7 +16,8 @@ from cityhub.ops import service as ops
 from cityhub.ops.schemas import IncidentCreate
 
 YUZHONG = (106.569, 29.553)  # 渝中区 500103
-INCIDENTS = [{"id": "i1", "title": "管廊积水", "category": "pipe_gallery", "severity": "major", "district_code": "500103"}]
+INCIDENTS = [{"id": "i1", "title": "管廊积水", "category": "pipe_gallery", "severity": "major",
+              "district_code": "500103"}]
 
 
 def test_a_team_off_shift_or_ending_its_shift_takes_nothing() -> None:
