@@ -68,4 +68,4 @@ def test_dispatch_reads_shifts_at_the_time_asked_and_refuses_half_a_shift(world:
         compute.scenario_run(world.session, op, schemas.ScenarioRunCreate.model_validate({
             "name": "调度", "kind": "dispatch", "org_id": world.orgs["dept_a"].id,
             "inputs": {"teams": [{**teams[0], "shift_end": None}]}}))
-    assert err.value.field.startswith("inputs.teams.0")
+    assert str(err.value.field).startswith("inputs.teams.0")
