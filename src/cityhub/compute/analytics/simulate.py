@@ -319,28 +319,38 @@ def staging(g: nx.Graph, sections: Sequence[Mapping[str, Any]], candidates: Sequ
 
     if not sections or not cands:
         return _staging_result(g, [], sections, [], [], travel)
+    # the baseline: the k districts where most sections overflow (ties: the earliest deadline, then the code)
+    by_district: dict[str, list[Mapping[str, Any]]] = {}
+    for s in sections:
+        by_district.setdefault(s["district_code"], []).append(s)
+    naive = sorted((c for c in by_district if c in g),
+                   key=lambda c: (-len(by_district[c]), min(float(s["deadline_min"]) for s in by_district[c]), c))[:k]
+    naive_serve = [min(naive, key=functools.partial(_nearest_key, travel, s)) if naive else "" for s in sections]
+    # Every section of one district is best served from the same open district (the nearest: a section's cost only
+    # grows with the travel time), so the demand is one per district, weighted by its sections — exact, and a model
+    # of districts × candidates however many sections overflow.
+    demand = sorted(by_district)
     model = cp_model.CpModel()
     y = [model.new_bool_var(f"y{j}") for j in range(len(cands))]
-    x = {(i, j): model.new_bool_var(f"x{i}_{j}") for i in range(len(sections)) for j in range(len(cands))}
+    x = {(d, j): model.new_bool_var(f"x{d}_{j}") for d in range(len(demand)) for j in range(len(cands))}
     model.add(sum(y) <= k)
-    for i in range(len(sections)):
-        model.add(sum(x[i, j] for j in range(len(cands))) == 1)
+    for d in range(len(demand)):
+        model.add(sum(x[d, j] for j in range(len(cands))) == 1)
         for j in range(len(cands)):
-            model.add_implication(x[i, j], y[j])
-    model.minimize(sum(round(cost(cands[j], sections[i]) * 10) * v for (i, j), v in x.items()))
+            model.add_implication(x[d, j], y[j])
+    model.minimize(sum(round(sum(cost(cands[j], s) for s in by_district[demand[d]]) * 10) * v
+                       for (d, j), v in x.items()))
+    for j, c in enumerate(cands):  # start from the baseline: the answer is never worse than it
+        model.add_hint(y[j], c in naive)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1  # one worker and a fixed seed: the same inputs give the same answer
     solver.parameters.random_seed = seed
     solver.parameters.max_time_in_seconds = 10.0
     status = solver.solve(model)
     chosen = [cands[j] for j in range(len(cands)) if solver.value(y[j])]
-    serve = [next(cands[j] for j in range(len(cands)) if solver.value(x[i, j])) for i in range(len(sections))]
-    # the baseline: the k districts where most sections overflow (ties: the earliest deadline, then the code)
-    by_district: dict[str, list[float]] = {}
-    for s in sections:
-        by_district.setdefault(s["district_code"], []).append(float(s["deadline_min"]))
-    naive = sorted((c for c in by_district if c in g), key=lambda c: (-len(by_district[c]), min(by_district[c]), c))[:k]
-    naive_serve = [min(naive, key=functools.partial(_nearest_key, travel, s)) if naive else "" for s in sections]
+    where = {demand[d]: next(cands[j] for j in range(len(cands)) if solver.value(x[d, j]))
+             for d in range(len(demand))}
+    serve = [where[s["district_code"]] for s in sections]
     out = _staging_result(g, chosen, sections, serve, naive_serve, travel)
     out["status"] = "optimal" if status == cp_model.OPTIMAL else "feasible"
     return out
