@@ -185,5 +185,7 @@ EXPECTATIONS = [
     Expect("POST", f"{P}/scenarios/{{run_id}}/decisions", WRITERS_A | roles("operator"),
            params=lambda w: {"run_id": w.extra["compute_scenario"]},
            body=lambda w: {"incident_id": "9a07bab9-0000-4000-8000-000000000000", "action": "accept"},
+           refs={"incident_id": "only an incident the run suggested a team for (incidents its runner saw) is "
+                                "accepted; any other is a 422 naming incident_id (test_decisions.py)"},
            note="422: not a dispatch run"),
 ]
