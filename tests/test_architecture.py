@@ -129,6 +129,9 @@ ROLES: dict[str, tuple[str, str]] = {
     "compute.analytics.jobs": ("service", "analysis runs as jobs: thread pool, answer and end state as files"),
     "compute.analytics.simulate": ("service", "the drainage, traffic and dispatch models (pure)"),
     "compute.analytics.scenarios": ("service", "scenario runs: inputs checked, a model run, stored and audited"),
+    "compute.analytics.schedules": ("service", "cron schedules of saved analyses: due, claimed, run as their owner"),
+    "compute.analytics.decisions": ("service", "accept or override a dispatch run's suggestions, audited"),
+    "compute.analytics.scenario_pages": ("pages", "the scenario pages: forms per kind, a run charted, decisions"),
     # context (NGSI-LD broker)
     "context.batch": ("service", "batch entity operations"),
     "context.bulk": ("service", "the bulk path of batch create and upsert"),

@@ -159,6 +159,8 @@ EXPECTATIONS = [
            params=lambda w: {"run_id": w.extra["compute_run"]}),
     Expect("GET", f"{P}/analyses/runs/{{run_id}}/parquet", WRITERS_A,
            params=lambda w: {"run_id": w.extra["compute_run"]}),
+    Expect("POST", f"{P}/analyses/runs/{{run_id}}/publish", WRITERS_A,
+           params=lambda w: {"run_id": w.extra["compute_run"]}, body=lambda w: {"title": "az-结果"}),
     Expect("GET", f"{P}/usage.xlsx", ANY_USER),
     # batch jobs of dept A (over dept A's table, through its published no-op)
     Expect("GET", f"{P}/jobs", ANY_USER),
@@ -177,4 +179,13 @@ EXPECTATIONS = [
         "inputs": {"closures": [["500103", "500105"]]}}, refs={"org_id": lambda w: w.orgs["dept_b"].id}),
     Expect("GET", f"{P}/scenarios/{{run_id}}", READ_A,
            params=lambda w: {"run_id": w.extra["compute_scenario"]}),
+    # decisions on a run's suggestions (the prepared run is a road closure: those allowed get 422 naming run_id)
+    Expect("GET", f"{P}/scenarios/{{run_id}}/decisions", READ_A,
+           params=lambda w: {"run_id": w.extra["compute_scenario"]}),
+    Expect("POST", f"{P}/scenarios/{{run_id}}/decisions", WRITERS_A | roles("operator"),
+           params=lambda w: {"run_id": w.extra["compute_scenario"]},
+           body=lambda w: {"incident_id": "9a07bab9-0000-4000-8000-000000000000", "action": "accept"},
+           refs={"incident_id": "only an incident the run suggested a team for (incidents its runner saw) is "
+                                "accepted; any other is a 422 naming incident_id (test_decisions.py)"},
+           note="422: not a dispatch run"),
 ]

@@ -48,7 +48,11 @@ def test_make_run_starts_the_stub_unless_its_port_is_0() -> None:
     cmd = background.commands(s)
     assert cmd and cmd[0][-4:] == ["compute", "demo-upstream", "--port", str(s.compute_demo_upstream_port)]
     off = s.model_copy(update={"compute_demo_upstream_port": 0, "compute_job_workers": 0})
-    assert [c[3:5] for c in background.commands(off)] == [["compute", "lake-export"]]  # issue 18: the lake export
-    assert background.commands(off.model_copy(update={"analytics_export_s": 0})) == []
-    jobs = s.model_copy(update={"compute_demo_upstream_port": 0, "analytics_export_s": 0, "compute_job_workers": 2})
+    assert [c[3:5] for c in background.commands(off)] == [["compute", "lake-export"],  # issue 18: the lake export
+                                                          ["compute", "analysis-scheduler"]]  # and the scheduler
+    assert [c[3:5] for c in background.commands(off.model_copy(update={"analytics_export_s": 0}))] == [
+        ["compute", "analysis-scheduler"]]
+    assert background.commands(off.model_copy(update={"analytics_export_s": 0, "analytics_schedule_s": 0})) == []
+    jobs = s.model_copy(update={"compute_demo_upstream_port": 0, "analytics_export_s": 0, "analytics_schedule_s": 0,
+                                "compute_job_workers": 2})
     assert background.commands(jobs)[0][3:] == ["compute", "job-worker", "--processes", "2"]  # batch-job workers

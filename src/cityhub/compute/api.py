@@ -389,7 +389,10 @@ def usage_xlsx(session: DbSession, actor: CurrentActor, since: datetime | None =
 # key). It is not in the platform's OpenAPI document: each component publishes its own.
 fast_paths = [(GATEWAY_PREFIX, gateway_app)]
 hub = APIRouter(on_shutdown=[compute.gateway_shutdown])  # closes the process's gateway: the last metering flush
-extra_routers = [hub]
+
+from cityhub.compute.analytics.api import router as _analytics_router  # noqa: E402  # mounted with this module's router
+
+extra_routers = [hub, _analytics_router]
 
 
 # ---- scenario runs (issue 18): drainage and traffic simulations, dispatch optimisation

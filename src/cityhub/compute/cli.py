@@ -45,6 +45,45 @@ def register(app: typer.Typer) -> None:
 
         resilience.run_every(step, every, "analytics-export")
 
+    @compute_app.command("analysis-scheduler")
+    def analysis_scheduler(every: Annotated[int | None, typer.Option(
+            help="Look for due analyses every N seconds (0: once; default CITYHUB_ANALYTICS_SCHEDULE_S).")] = None,
+                           ) -> None:
+        """Run the saved analyses whose cron schedule is due, each as the user who set its schedule.
+
+        Each run in its own transaction (one refused never stops the rest; a refusal is kept on the analysis).
+        With `--every` it runs until stopped and waits out database outages (heartbeat
+        `<var_dir>/health/analysis-scheduler.json`).
+        """
+        import logging
+
+        from cityhub.compute import service
+        from cityhub.kit import resilience
+        from cityhub.kit.db import Database
+
+        db = Database.from_settings()
+        period = get_settings().analytics_schedule_s if every is None else every
+        log = logging.getLogger("cityhub.compute.schedules")
+
+        def step() -> float:
+            with db.session_scope() as session:
+                due = service.analysis_schedules_due(session)
+            done: dict[str, int] = {}
+            for analysis_id in due:
+                try:
+                    with db.session_scope() as session:
+                        outcome = service.analysis_schedule_run(session, analysis_id)
+                except Exception:  # one analysis's bug must not stop the others; the next pass retries it
+                    log.exception("scheduled analysis %s", analysis_id)
+                    outcome = "failed"
+                done[outcome] = done.get(outcome, 0) + 1
+            if due:
+                typer.echo("analysis scheduler " + " ".join(f"{k}={v}" for k, v in sorted(done.items())),
+                           err=bool(period))
+            return float(period)
+
+        resilience.run_every(step, period, "analysis-scheduler")
+
     @compute_app.command("query")
     def query(name: Annotated[str, typer.Argument(help="A built-in query: daily_aggregate, topk_anomaly, …")],
               k: Annotated[int | None, typer.Option(help="topk_anomaly: how many points.")] = None,

@@ -29,6 +29,7 @@ class ScenarioKind(StrEnum):
     DRAINAGE = "drainage"  # pipe-gallery water levels under a rainfall series
     TRAFFIC = "traffic"  # district-to-district travel times with road segments closed
     DISPATCH = "dispatch"  # open incidents assigned to response teams (OR-Tools)
+    STAGING = "staging"  # where to stage pump crews before a forecast storm (OR-Tools p-median)
 
 
 class ComponentStatus(StrEnum):
@@ -208,8 +209,13 @@ class Analysis(UUIDPk, Timestamps, Base):
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     sql: Mapped[str] = mapped_column(Text)
-    chart: Mapped[str] = mapped_column(String(10), default="table")  # table | line | bar
+    chart: Mapped[str] = mapped_column(String(10), default="table")  # table | line | bar | map | heatmap
     created_by: Mapped[str] = mapped_column(String(100), default="")
+    # a cron schedule (UTC; empty: on demand only), run with the rights of the user who set it
+    schedule: Mapped[str] = mapped_column(String(100), default="")
+    schedule_by: Mapped[str] = mapped_column(String(100), default="")
+    next_run_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    schedule_error: Mapped[str] = mapped_column(Text, default="")  # the last scheduled start's refusal, shown
 
 
 class AnalysisRun(UUIDPk, Base):
@@ -225,6 +231,10 @@ class AnalysisRun(UUIDPk, Base):
     max_rows: Mapped[int] = mapped_column(Integer)
     timeout_s: Mapped[float] = mapped_column(Float)
     started_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    trigger: Mapped[str] = mapped_column(String(10), default="manual")  # manual | schedule
+    grade: Mapped[str] = mapped_column(String(10), default="general")  # the highest grade of what it read
+    published_entry_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    published_resource_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 
 class JobStatus(StrEnum):
@@ -286,3 +296,24 @@ class ScenarioRun(UUIDPk, Base):
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+
+
+class DispatchDecision(UUIDPk, Base):
+    """An operator's answer to one suggestion of a dispatch run: accepted, or overridden by another team (or none).
+
+    One per incident of a run (a second answer is a conflict); the suggestion is copied in, so the record stays
+    readable whatever happens to the run.
+    """
+
+    __tablename__ = "compute_dispatch_decision"
+    __table_args__ = (UniqueConstraint("run_id", "incident_id"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("compute_scenario_run.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    incident_id: Mapped[uuid.UUID] = mapped_column()
+    action: Mapped[str] = mapped_column(String(10))  # accept | override
+    suggested_team: Mapped[str] = mapped_column(String(100), default="")
+    team: Mapped[str] = mapped_column(String(100), default="")  # the team chosen ("" : nobody)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str] = mapped_column(String(100), default="")
+    decided_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -24,10 +24,9 @@ from cityhub.compute.jobs import pages as jobs_pages
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
-from cityhub.kit import clock, labels, safejson
+from cityhub.kit import clock, safejson
 from cityhub.kit.errors import Forbidden, ValidationFailed
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.i18n import lazy
 from cityhub.kit.pagination import PageParams
 from cityhub.kit.settings import get_settings
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render
@@ -525,197 +524,11 @@ def usage(request: Request, session: DbSession, actor: CurrentActor,
                   for u in units[:30]]})
 
 
-# ---- saved analyses (issue 18)
+# ---------------------------------------------------------------- batch jobs, saved analyses, scenario runs
+# Their own modules, mounted with this router: the jobs page and its form (`compute/jobs/pages.py`), saved analyses
+# (`compute/analytics/pages.py`) and scenario runs (`compute/analytics/scenario_pages.py`), issues 17 and 18.
 
-register_nav(NavItem("compute", "Saved analyses", "/compute/analyses", order=60, permissions=(P.ANALYSIS_WRITE,)))
-RUN_LABELS = {"running": lazy("Running"), "succeeded": lazy("Finished"), "failed": lazy("Failed"),
-              "cancelled": lazy("Cancelled"), "timed_out": lazy("Timed out")}
-RUN_BADGES = {"running": "warn", "succeeded": "ok", "failed": "err", "cancelled": "err", "timed_out": "err"}
-CHART_LABELS = {"table": lazy("Table only"), "line": lazy("Line chart"), "bar": lazy("Bar chart")}
-Sql = Annotated[str, Form(max_length=10_000)]
+from cityhub.compute.analytics.pages import router as _analyses_router  # noqa: E402  # mounted with this module's router
+from cityhub.compute.analytics.scenario_pages import router as _scenarios_router  # noqa: E402  # mounted likewise
 
-
-@router.get("/analyses")
-def analyses_page(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """The saved analyses of the caller's units, and the form to save one."""
-    items, _total = compute.analysis_list(session, actor, PageParams(limit=200))
-    names = _names(session)
-    units = sorted((oid for oid in names if policies.analysis_read(actor, oid)), key=lambda o: names[o])
-    return render(request, "compute/analyses.html", {
-        "items": items, "names": names, "units": units, "charts": CHART_LABELS})
-
-
-@router.post("/analyses")
-def analysis_create_form(request: Request, session: DbSession, actor: CurrentActor, csrf_token: Csrf,
-                         org_id: Annotated[uuid.UUID, Form()], name: Annotated[str, Form(max_length=200)],
-                         sql: Sql, chart: Annotated[str, Form(max_length=10)] = "table") -> Response:
-    """Save an analysis (its SQL is checked first); refused, the form comes back with what was typed."""
-    keep = {"org_id": str(org_id), "name": name, "sql": sql, "chart": chart}
-    with form_action(request, session, csrf_token, _("Analysis saved"), keep=keep) as done:
-        a = compute.analysis_create(session, actor, schemas.AnalysisCreate.model_validate(
-            {"org_id": org_id, "name": name.strip(), "sql": sql, "chart": chart}))
-        return done.redirect(f"/compute/analyses/{a.id}")
-    return done.redirect("/compute/analyses")
-
-
-@router.get("/analyses/{analysis_id}")
-def analysis_page(request: Request, session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID,
-                  run: uuid.UUID | None = None) -> Response:
-    """One analysis: its SQL, its runs, and a run's answer as a table and a chart."""
-    a = compute.analysis_get(session, actor, analysis_id)
-    runs = compute.analysis_runs(session, actor, a.id)
-    shown = None
-    if run is not None or runs:
-        shown = compute.analysis_run_get(session, actor, run or runs[0]["id"])
-        if shown["analysis_id"] != a.id:
-            shown = None
-    return render(request, "compute/analysis.html", {
-        "a": a, "runs": runs, "shown": shown, "charts": CHART_LABELS, "run_labels": RUN_LABELS,
-        "run_badges": RUN_BADGES, "names": _names(session),
-        "page_data": {"chart": a.chart, "status": shown["status"] if shown else None,
-                      "columns": shown.get("columns", []) if shown else [],
-                      "records": shown.get("records", []) if shown else []}})
-
-
-@router.post("/analyses/{analysis_id}")
-def analysis_update_form(request: Request, session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID,
-                         csrf_token: Csrf, name: Annotated[str, Form(max_length=200)], sql: Sql,
-                         chart: Annotated[str, Form(max_length=10)] = "table") -> Response:
-    """Change an analysis."""
-    with form_action(request, session, csrf_token, _("Analysis saved")) as done:
-        compute.analysis_update(session, actor, analysis_id, schemas.AnalysisUpdate.model_validate(
-            {"name": name.strip(), "sql": sql, "chart": chart}))
-    return done.redirect(f"/compute/analyses/{analysis_id}")
-
-
-@router.post("/analyses/{analysis_id}/run")
-def analysis_run_form(request: Request, session: DbSession, actor: CurrentActor, analysis_id: uuid.UUID,
-                      csrf_token: Csrf, max_rows: Annotated[int, Form()] = 10_000,
-                      timeout_s: Annotated[float, Form()] = 60.0) -> Response:
-    """Start a run; the page follows it."""
-    with form_action(request, session, csrf_token, _("Run started")) as done:
-        r = compute.analysis_run(session, actor, analysis_id, schemas.AnalysisRunStart.model_validate(
-            {"max_rows": max_rows, "timeout_s": timeout_s}))
-        return done.redirect(f"/compute/analyses/{analysis_id}?run={r['id']}")
-    return done.redirect(f"/compute/analyses/{analysis_id}")
-
-
-@router.post("/analyses/runs/{run_id}/cancel")
-def analysis_run_cancel_form(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID,
-                             csrf_token: Csrf) -> Response:
-    """Cancel a running run."""
-    with form_action(request, session, csrf_token, _("Run cancelled")) as done:
-        r = compute.analysis_run_cancel(session, actor, run_id)
-        return done.redirect(f"/compute/analyses/{r['analysis_id']}?run={run_id}")
-    return done.redirect("/compute/analyses")
-
-
-# ---------------------------------------------------------------- batch jobs (the AI compute centre)
-# The jobs page and its form: `compute/jobs/pages.py` (its router is one of this module's extra_routers).
-extra_routers = [jobs_pages.router]
-
-
-# ---- scenario runs (issue 18): drainage what-if, road closures, dispatch optimisation
-
-register_nav(NavItem("compute", "Scenarios", "/compute/scenarios", order=70, permissions=(P.ANALYTICS_SIMULATE,)))
-DEFAULT_RAIN = "5, 20, 45, 60, 30, 10"  # mm/h over six hours: a short summer rainstorm
-# demo response teams (name, district, capacity, incident categories): the page's starting point, changed freely
-DEFAULT_TEAMS = (("市政抢修一队", "500103", 3, ("road", "pipe_gallery", "water")),
-                 ("市政抢修二队", "500112", 3, ("road", "pipe_gallery", "water")),
-                 ("桥隧巡检队", "500108", 2, ("bridge", "traffic")),
-                 ("城管综合队", "500106", 4, ()),
-                 ("环境监测队", "500105", 2, ("environment", "sanitation")))
-REASONS = {"nearest": lazy("Nearest skilled team"), "capacity": lazy("Nearer teams were full"),
-           "no_team": lazy("No skilled team could take it")}
-TEAM_ROWS = 6
-
-
-def _scenario_units(session: Any, actor: Any) -> tuple[dict[uuid.UUID, str], list[uuid.UUID]]:
-    names = _names(session)
-    units = sorted((oid for oid in names if policies.scenario_may_run(actor, oid)), key=lambda o: names[o])
-    return names, units
-
-
-def _district_choices() -> list[tuple[str, str]]:
-    from cityhub.compute.builtins import districts
-
-    try:
-        return sorted(((d.code, d.name) for d in districts.load().districts), key=lambda d: d[0])
-    except districts.OutlinesMissing:
-        return []
-
-
-@router.get("/scenarios")
-def scenarios_page(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """The scenario runs of the caller's units, and a form per kind of scenario."""
-    items, _total = compute.scenario_list(session, actor, PageParams(limit=100))
-    names, units = _scenario_units(session, actor)
-    graph = compute.road_graph() if _district_choices() else None
-    roads = sorted(((a, b) for a, b in graph.edges), key=lambda e: e) if graph is not None else []
-    district_names = dict(_district_choices())
-    return render(request, "compute/scenarios.html", {
-        "items": items, "names": names, "units": units, "kinds": schemas.ScenarioKind,
-        "districts": _district_choices(), "district_names": district_names, "roads": roads,
-        "rain": DEFAULT_RAIN, "teams": DEFAULT_TEAMS, "team_rows": TEAM_ROWS,
-        "categories": labels.choices("ops.category")})
-
-
-def _rain(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.replace("，", ",").split(",") if x.strip()]
-    except ValueError as exc:
-        raise ValidationFailed(_("Rainfall is a list of numbers (mm/h), one per hour"),
-                               field="inputs.rain_mm_h") from exc
-
-
-@router.post("/scenarios")
-async def scenario_run_form(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """Run a scenario from one of the page's forms, then show it."""
-    form = await request.form()
-    kind = str(form.get("kind") or "")
-    with form_action(request, session, str(form.get("csrf_token") or ""), _("Scenario run finished")) as done:
-        inputs: dict[str, Any]
-        if kind == schemas.ScenarioKind.DRAINAGE:
-            inputs = {"rain_mm_h": _rain(str(form.get("rain") or "")),
-                      "intensity": _number(str(form.get("intensity") or "1"), "inputs.intensity"),
-                      "district_code": str(form.get("district_code") or "") or None}
-        elif kind == schemas.ScenarioKind.TRAFFIC:
-            inputs = {"closures": [str(r).split("-") for r in form.getlist("road")]}
-        else:
-            teams = []
-            for i in range(TEAM_ROWS):
-                name = str(form.get(f"team_name_{i}") or "").strip()
-                if name:
-                    teams.append({"name": name, "district_code": str(form.get(f"team_district_{i}") or ""),
-                                  "capacity": int(_number(str(form.get(f"team_capacity_{i}") or "1"),
-                                                          f"inputs.teams.{i}.capacity")),
-                                  "skills": [str(s) for s in form.getlist(f"team_skills_{i}")]})
-            inputs = {"teams": teams, "closures": [str(r).split("-") for r in form.getlist("road")]}
-        org = str(form.get("org_id") or "")
-        run = compute.scenario_run(session, actor, schemas.ScenarioRunCreate.model_validate({
-            "org_id": org or None, "name": str(form.get("name") or "").strip(), "kind": kind or "drainage",
-            "inputs": inputs}))
-        return done.redirect(f"/compute/scenarios/{run.id}")
-    return done.redirect("/compute/scenarios")
-
-
-def _number(text: str, field: str) -> float:
-    try:
-        return float(text)
-    except ValueError as exc:
-        raise ValidationFailed(_("Not a number"), field=field) from exc
-
-
-@router.get("/scenarios/{run_id}")
-def scenario_page(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
-    """One run: its inputs and result, charted (levels against the threshold; the road graph; team loads)."""
-    run = compute.scenario_get(session, actor, run_id)
-    district_names = dict(_district_choices())
-    return render(request, "compute/scenario.html", {
-        "run": run, "r": run.result, "names": _names(session), "district_names": district_names,
-        "reasons": REASONS, "kinds": schemas.ScenarioKind, "severity_vocab": "cityhub.ops.models.Severity",
-        "page_data": {"kind": run.kind, "result": run.result,
-                      "labels": {"baseline": _("Baseline"), "scenario": _("Scenario"), "threshold": _("Threshold"),
-                                 "rain": _("Rainfall (mm/h)"), "level": _("Water level (mm)"),
-                                 "minutes": _("Minutes"), "load": _("Incidents assigned"),
-                                 "capacity": _("Capacity"), "closed": _("Closed"), "open": _("Open road")}}})
+extra_routers = [jobs_pages.router, _analyses_router, _scenarios_router]

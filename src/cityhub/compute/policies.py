@@ -192,6 +192,16 @@ def analysis_run_cancel(actor: Actor, org_id: uuid.UUID) -> None:
     require(can(actor, P.ANALYSIS_WRITE, org_id))
 
 
+def analysis_publish(actor: Actor, org_id: uuid.UUID) -> None:
+    """The unit's staff publish a run's answer as the unit's datastore table (the data domain checks its part)."""
+    require(can(actor, P.ANALYSIS_WRITE, org_id))
+
+
+def dispatch_decide(actor: Actor, org_id: uuid.UUID) -> None:
+    """Those who run the unit's scenarios (its staff, the operations center) accept or override a suggestion."""
+    require(can(actor, P.ANALYTICS_SIMULATE, org_id), "Only those who run the unit's scenarios decide on them")
+
+
 def scenario_run(actor: Actor, org_id: uuid.UUID) -> None:
     """A unit's staff (and the operations center) run scenarios for it."""
     require(can(actor, P.ANALYTICS_SIMULATE, org_id))

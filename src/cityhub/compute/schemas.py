@@ -58,7 +58,8 @@ labels.register(SubscriptionStatus, {
     SubscriptionStatus.PENDING: "Awaiting approval", SubscriptionStatus.ACTIVE: "In force",
     SubscriptionStatus.REJECTED: "Refused", SubscriptionStatus.REVOKED: "Ended"})
 labels.register(ScenarioKind, {ScenarioKind.DRAINAGE: "Rainstorm drainage what-if",
-                              ScenarioKind.TRAFFIC: "Road closure", ScenarioKind.DISPATCH: "Dispatch optimisation"})
+                              ScenarioKind.TRAFFIC: "Road closure", ScenarioKind.DISPATCH: "Dispatch optimisation",
+                              ScenarioKind.STAGING: "Pre-positioning before a storm"})
 labels.register(Category, {Category.COMMON: "Common technology", Category.BUSINESS: "Business collaboration"})
 labels.register(VersionKind, {VersionKind.BUILTIN: "Built-in (in process)", VersionKind.UPSTREAM: "Upstream service"})
 labels.register(QuotaWindow, {QuotaWindow.FIXED: "Fixed windows (calendar minute, day, month)",
@@ -279,7 +280,8 @@ class UsagePoint(BaseModel):
 
 # ---- saved analyses (issue 18)
 
-ChartKind = Literal["table", "line", "bar"]
+ChartKind = Literal["table", "line", "bar", "map", "heatmap"]
+_CRON = Field("", max_length=100, description="A cron expression (UTC); empty: on demand only.")
 
 
 class AnalysisCreate(InputModel):
@@ -289,6 +291,7 @@ class AnalysisCreate(InputModel):
     name: str = _NAME
     sql: str = Field(min_length=1, max_length=10_000)
     chart: ChartKind = "table"
+    schedule: str = _CRON
 
 
 class AnalysisUpdate(InputModel):
@@ -297,6 +300,7 @@ class AnalysisUpdate(InputModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     sql: str | None = Field(None, min_length=1, max_length=10_000)
     chart: ChartKind | None = None
+    schedule: str | None = Field(None, max_length=100, description="A cron expression (UTC); empty: none.")
 
 
 class Analysis(Timestamped):
@@ -307,6 +311,10 @@ class Analysis(Timestamped):
     sql: str
     chart: str
     created_by: str
+    schedule: str = ""
+    schedule_by: str = ""
+    next_run_at: datetime | None = None
+    schedule_error: str = ""
 
 
 class AnalysisRunStart(InputModel):
@@ -329,8 +337,19 @@ class AnalysisRun(IDSchema):
     rows: int | None = None
     truncated: bool = False
     error: str | None = None
+    trigger: str = "manual"
+    grade: str = "general"
+    published_entry_id: uuid.UUID | None = None
+    published_resource_id: uuid.UUID | None = None
     columns: list[str] = Field(default_factory=list)
     records: list[list[Any]] = Field(default_factory=list)
+
+
+class AnalysisPublish(InputModel):
+    """Publish a finished run's answer as a datastore table on a new draft catalog entry of the analysis's unit."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)  # default: the analysis's name and the run's day
+    abstract: str = Field("", max_length=2000)
 
 
 # ---- batch jobs (the AI compute centre, issue 17)
@@ -443,6 +462,17 @@ class TeamInput(InputModel):
     district_code: str = _DISTRICT
     capacity: int = Field(ge=1, le=50)
     skills: list[str] = Field(default_factory=list, max_length=20)  # empty: every category
+    # its shift, in whole hours of the local day (display time zone); none: always on. 22 → 6 runs overnight.
+    shift_start: int | None = Field(None, ge=0, le=23)
+    shift_end: int | None = Field(None, ge=1, le=24)
+
+    @model_validator(mode="after")
+    def _shift(self) -> TeamInput:
+        if (self.shift_start is None) != (self.shift_end is None):
+            raise ValueError("give both ends of the shift, or neither")
+        if self.shift_start is not None and self.shift_start == self.shift_end:
+            raise ValueError("a shift of no hours")
+        return self
 
 
 class DispatchInputs(InputModel):
@@ -451,6 +481,14 @@ class DispatchInputs(InputModel):
     teams: list[TeamInput] = Field(min_length=1, max_length=50)
     closures: list[list[str]] = Field(default_factory=list, max_length=20)
     incident_limit: int = Field(100, ge=1, le=300)
+    at: datetime | None = None  # when the teams set off (shifts are read at this time); none: now
+
+
+class StagingInputs(DrainageInputs):
+    """The storm of a drainage what-if, and how many pump crews to stage among which districts (none: every one)."""
+
+    units: int = Field(3, ge=1, le=20)
+    candidates: list[str] = Field(default_factory=list, max_length=60)
 
 
 class ScenarioRunCreate(InputModel):
@@ -476,3 +514,27 @@ class ScenarioRun(IDSchema):
     duration_ms: int
     created_by: str
     created_at: datetime
+
+
+class DispatchDecisionCreate(InputModel):
+    """Accept a run's suggestion for an incident, or override it with another of the run's teams (or none)."""
+
+    incident_id: uuid.UUID
+    action: Literal["accept", "override"]
+    team: str | None = Field(None, max_length=100)  # override: the team chosen instead ("" or None: nobody)
+    reason: str = Field("", max_length=2000)  # required when overriding
+    comment: bool = True  # also note the decision on the incident's timeline
+
+
+class DispatchDecision(IDSchema):
+    """A recorded decision on a dispatch suggestion."""
+
+    run_id: uuid.UUID
+    org_id: uuid.UUID
+    incident_id: uuid.UUID
+    action: str
+    suggested_team: str
+    team: str
+    reason: str
+    decided_by: str
+    decided_at: datetime

@@ -37,10 +37,14 @@ from cityhub.compute.analytics.analyses import (
     analysis_run_csv,
     analysis_run_get,
     analysis_run_parquet,
+    analysis_run_publish,
     analysis_runs,
     analysis_update,
 )
+from cityhub.compute.analytics.decisions import dispatch_decide, dispatch_decisions
 from cityhub.compute.analytics.scenarios import road_graph, scenario_get, scenario_list, scenario_run
+from cityhub.compute.analytics.schedules import due as analysis_schedules_due
+from cityhub.compute.analytics.schedules import run_due as analysis_schedule_run
 from cityhub.compute.analytics.service import engine as analytics_engine
 from cityhub.compute.analytics.service import lake_export as analytics_lake_export
 from cityhub.compute.analytics.service import run_builtin as analytics_run_builtin
@@ -105,7 +109,10 @@ __all__ = [
     "analysis_run_csv",
     "analysis_run_get",
     "analysis_run_parquet",
+    "analysis_run_publish",
     "analysis_runs",
+    "analysis_schedule_run",
+    "analysis_schedules_due",
     "analysis_update",
     "analytics_engine",
     "analytics_lake_export",
@@ -140,6 +147,8 @@ __all__ = [
     "component_version_queue",
     "component_versions",
     "decision_note_text",
+    "dispatch_decide",
+    "dispatch_decisions",
     "gateway_for",
     "gateway_shutdown",
     "identity_headers",

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     analytics_export_s: int = Field(
         3600, ge=0, description="How often `make run` writes the device registry and ops facts to the Parquet lake "
         "(`cityhub compute lake-export --every`); 0 turns the schedule off.")
+    analytics_schedule_s: int = Field(
+        60, ge=0, description="How often `make run` looks for saved analyses whose cron schedule is due "
+        "(`cityhub compute analysis-scheduler --every`); 0 turns scheduled analyses off.")
     spark_master: str = Field(
         "local[*]", description="Spark master when CITYHUB_ENGINE=spark: local[*] on this machine, or a cluster URL "
         "(spark://host:7077, yarn, k8s://…); the lake must then be on storage every executor sees at the same path.")

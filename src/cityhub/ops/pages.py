@@ -106,7 +106,9 @@ def screen(request: Request, session: DbSession, actor: CurrentActor, district_i
         "snap": snap.model_dump(mode="json"), "district": district, "districts": _districts(session),
         "refresh_s": get_settings().ops_screen_refresh_s,
         "severity_labels": {s.value: labels.label(s) for s in schemas.Severity},
-        "status_labels": {s.value: labels.label(s) for s in schemas.IncidentStatus}})
+        "status_labels": {s.value: labels.label(s) for s in schemas.IncidentStatus},
+        "scenario_kinds": {"drainage": _("Rainstorm drainage what-if"), "traffic": _("Road closure"),
+                           "dispatch": _("Dispatch optimisation")}})
 
 
 @router.get("/screen/stream")

@@ -519,3 +519,5 @@ class DashboardSnapshot(BaseModel):
     indicators: list[dict[str, Any]]
     sparklines: list[dict[str, Any]]
     districts: list[dict[str, Any]]
+    forecasts: list[dict[str, Any]] = []  # the most urgent forecast series, path and band as % of the threshold
+    forecast_errors: int = 0  # forecast series whose model could not be fitted

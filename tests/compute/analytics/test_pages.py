@@ -73,3 +73,39 @@ def test_other_units_staff_get_404_on_the_analysis_page(client: TestClient, worl
     _login(client, "t-b-member")
     assert client.get(f"/compute/analyses/{a.id}", headers=HTML).status_code == 404
     assert "甲" not in client.get("/compute/analyses", headers=HTML).text
+
+
+def test_schedule_publish_and_map_chart_through_the_pages(client: TestClient, world: Any, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "var_dir", tmp_path)
+    synthetic_lake(tmp_path / "lake")
+    _login(client, "t-admin")
+    csrf = _csrf(client.get("/compute/analyses", headers=HTML).text)
+    ok = client.post("/compute/analyses", data={
+        "csrf_token": csrf, "org_id": str(world.orgs["dept_a"].id), "name": "区县点数", "chart": "map",
+        "sql": "SELECT '500103' AS district, count(*) AS points FROM telemetry"}, follow_redirects=False)
+    url = ok.headers["location"].split("?")[0]
+    bad = client.post(url, data={"csrf_token": csrf, "name": "区县点数", "chart": "map", "schedule": "每天",
+                                 "sql": "SELECT '500103' AS district, count(*) AS points FROM telemetry"},
+                      follow_redirects=False)
+    assert bad.status_code == 303 and 'data-testid="schedule"' in client.get(url, headers=HTML).text
+    assert "下次运行" not in client.get(url, headers=HTML).text  # refused: no schedule saved
+    client.post(url, data={"csrf_token": csrf, "name": "区县点数", "chart": "map", "schedule": "0 6 * * *",
+                           "sql": "SELECT '500103' AS district, count(*) AS points FROM telemetry"})
+    assert "下次运行" in client.get(url, headers=HTML).text
+    run = client.post(f"{url}/run", data={"csrf_token": csrf, "max_rows": "100", "timeout_s": "30"},
+                      follow_redirects=False)
+    html = ""
+    for _ in range(100):
+        html = client.get(run.headers["location"], headers=HTML).text
+        if 'data-testid="result"' in html:
+            break
+    assert 'data-testid="publish-form"' in html and "重要数据" in html  # the lake is graded important
+    data = json.loads(re.search(r'id="page-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]  # the run's page has its data
+    assert data["chart"] == "map" and data["district_names"].get("500103") == "渝中区"
+    run_id = re.search(r"run=([0-9a-f-]{36})", run.headers["location"]).group(1)  # type: ignore[union-attr]  # the run page names it
+    pub = client.post(f"/compute/analyses/runs/{run_id}/publish", data={"csrf_token": csrf, "title": "区县点数结果"},
+                      follow_redirects=False)
+    assert pub.status_code == 303
+    after = client.get(pub.headers["location"], headers=HTML).text
+    assert 'data-testid="publish-form"' not in after and "已发布为数据资源" in after

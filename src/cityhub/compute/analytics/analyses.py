@@ -16,6 +16,7 @@ under `<var_dir>/analytics/runs/`, so any process sharing the folder reads a fin
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -25,9 +26,9 @@ from sqlalchemy.orm import Session
 from sqlglot import exp
 
 from cityhub.compute import policies
-from cityhub.compute.analytics import jobs, lake
+from cityhub.compute.analytics import jobs, lake, schedules
 from cityhub.compute.models import Analysis, AnalysisRun
-from cityhub.compute.schemas import AnalysisCreate, AnalysisRunStart, AnalysisUpdate
+from cityhub.compute.schemas import AnalysisCreate, AnalysisPublish, AnalysisRunStart, AnalysisUpdate
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.data import service as data
@@ -69,6 +70,19 @@ def _check_sql(session: Session, actor: Actor, sql: str) -> tuple[str, list[uuid
         else:
             node.set("this", exp.to_identifier(str(uuid.UUID(node.name)), quoted=True))
     return tree.sql(dialect="duckdb"), resources, views
+
+
+GRADES = ("general", "important", "core")  # GB/T 43697-2024, lowest first
+LAKE_GRADE = "important"  # the lake holds every unit's telemetry, unmasked: never published as general data
+
+
+def _grade(session: Session, actor: Actor, resources: list[uuid.UUID], views: list[str]) -> str:
+    """The highest security grade of what a statement reads: its entries' grades, the lake's for its views."""
+    grades = [LAKE_GRADE] if views else []
+    for rid in resources:
+        _res, entry = data.resource_get(session, actor, rid)
+        grades.append(str(entry.security_grade))
+    return max(grades, key=lambda g: GRADES.index(g) if g in GRADES else len(GRADES), default="general")
 
 
 def _read(session: Session, actor: Actor, rid: uuid.UUID, limit: int) -> pa.Table:
@@ -127,10 +141,12 @@ def analysis_create(session: Session, actor: Actor, body: AnalysisCreate) -> Ana
     _check_sql(session, actor, body.sql)
     _unique(session, org_id, body.name)
     a = Analysis(org_id=org_id, name=body.name, sql=body.sql, chart=body.chart, created_by=actor.username)
+    schedules.set_schedule(a, actor, body.schedule)
     session.add(a)
     session.flush()
     core.audit_record(session, actor, "analysis_create", target_type="compute_analysis", target_id=a.id,
-                      org_id=org_id, after={"name": a.name, "sql": a.sql, "chart": a.chart})
+                      org_id=org_id, after={"name": a.name, "sql": a.sql, "chart": a.chart,
+                                            "schedule": a.schedule})
     return a
 
 
@@ -144,8 +160,12 @@ def analysis_update(session: Session, actor: Actor, analysis_id: uuid.UUID, body
     if "name" in changes:
         _unique(session, a.org_id, changes["name"], a.id)
     before = {k: getattr(a, k) for k in changes}
+    schedule = changes.pop("schedule", None)
     for k, v in changes.items():
         setattr(a, k, v)
+    if schedule is not None:
+        schedules.set_schedule(a, actor, schedule)
+        changes["schedule"] = a.schedule
     session.flush()
     core.audit_record(session, actor, "analysis_update", target_type="compute_analysis", target_id=a.id,
                       org_id=a.org_id, before=before, after=changes)
@@ -165,19 +185,20 @@ def analysis_delete(session: Session, actor: Actor, analysis_id: uuid.UUID) -> N
 
 
 def analysis_run(session: Session, actor: Actor, analysis_id: uuid.UUID, body: AnalysisRunStart, *,
-                 wait: bool = False) -> dict[str, Any]:
+                 wait: bool = False, trigger: str = "manual") -> dict[str, Any]:
     """Start a run as a job (the caller's reads: the SQL is checked again and the tables read now, as the caller)."""
     a = _visible(session, actor, analysis_id)
     policies.analysis_run(actor, a.org_id)
-    statement, resources, _views = _check_sql(session, actor, a.sql)
+    statement, resources, views = _check_sql(session, actor, a.sql)
     tables = {str(rid): _read(session, actor, rid, MAX_TABLE_ROWS) for rid in resources}
     s = get_settings()
     run = AnalysisRun(analysis_id=a.id, org_id=a.org_id, started_by=actor.username, engine=s.engine,
-                      max_rows=body.max_rows, timeout_s=body.timeout_s)
+                      max_rows=body.max_rows, timeout_s=body.timeout_s, trigger=trigger,
+                      grade=_grade(session, actor, resources, views))
     session.add(run)
     session.flush()
     core.audit_record(session, actor, "analysis_run", target_type="compute_analysis", target_id=a.id,
-                      org_id=a.org_id, after={"run": str(run.id), "max_rows": body.max_rows,
+                      org_id=a.org_id, after={"run": str(run.id), "max_rows": body.max_rows, "trigger": trigger,
                                               "timeout_s": body.timeout_s, "tables": sorted(tables)})
     jobs.start(run.id, statement, tables, max_rows=body.max_rows, timeout_s=body.timeout_s, wait=wait)
     return _run_view(run)
@@ -194,7 +215,9 @@ def _visible_run(session: Session, actor: Actor, run_id: uuid.UUID) -> AnalysisR
 def _run_view(run: AnalysisRun, rows: int = 200) -> dict[str, Any]:
     state = jobs.state(run.id)
     out: dict[str, Any] = {"id": run.id, "analysis_id": run.analysis_id, "engine": run.engine,
-                           "started_by": run.started_by, "started_at": run.started_at, **state}
+                           "started_by": run.started_by, "started_at": run.started_at, "trigger": run.trigger,
+                           "grade": run.grade, "published_entry_id": run.published_entry_id,
+                           "published_resource_id": run.published_resource_id, **state}
     if state["status"] == "succeeded":
         table = jobs.result(run.id)
         if table is not None:
@@ -245,3 +268,62 @@ def analysis_run_parquet(session: Session, actor: Actor, run_id: uuid.UUID) -> b
     if data is None:
         raise Conflict(_("The run has no result"))
     return data
+
+
+_ARROW_KINDS = (("I", pa.types.is_integer), ("F", pa.types.is_floating), ("N", pa.types.is_decimal),
+                ("L", pa.types.is_boolean), ("D", pa.types.is_date), ("T", pa.types.is_timestamp))
+
+
+def _items(table: pa.Table, grade: str) -> list[dict[str, Any]]:
+    """Information items for an answer's columns: a column name made a valid identifier, typed from Arrow, graded."""
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, field in enumerate(table.schema):
+        ident = re.sub(r"[^a-z0-9_]+", "_", field.name.lower()).strip("_")[:55] or f"col{i + 1}"
+        if not ident[0].isalpha():
+            ident = f"c_{ident}"[:55]
+        while ident in seen:
+            ident = f"{ident[:50]}_{i + 1}"
+        seen.add(ident)
+        kind = next((k for k, test in _ARROW_KINDS if test(field.type)), "C")
+        items.append({"name_cn": field.name[:100] or ident, "name_en": ident, "data_type": kind,
+                      "security_level": grade})
+    return items
+
+
+def analysis_run_publish(session: Session, actor: Actor, run_id: uuid.UUID, body: AnalysisPublish) -> dict[str, Any]:
+    """Publish a finished run's whole answer as a datastore table on a new draft catalog entry of the unit.
+
+    The entry is graded like the most sensitive table the run read (`grade`; the lake's views count as
+    `LAKE_GRADE`) and so is every column; it is a draft, shared with nobody, that the unit submits for the bureau's
+    review as any other entry. The data domain's own checks apply to the publisher (it must be allowed to register
+    the unit's entries). 409 while the run is not finished or once it has been published.
+    """
+    run = _visible_run(session, actor, run_id)
+    a = _visible(session, actor, run.analysis_id)
+    policies.analysis_publish(actor, run.org_id)
+    if run.published_resource_id is not None:
+        raise Conflict(_("The run has been published"), details={"resource_id": str(run.published_resource_id)})
+    table = jobs.result(run.id)
+    if table is None:
+        raise Conflict(_("The run has no result"))
+    from cityhub.data import schemas as data_schemas
+
+    items = _items(table, run.grade)
+    title = body.title or f"{a.name} {run.started_at.date().isoformat()}"[:200]
+    entry = data.catalog_entry_create(session, actor, data_schemas.EntryCreate.model_validate({
+        "title": title, "abstract": body.abstract or f"自助分析「{a.name}」一次运行的结果。"[:2000],
+        "provider_org_id": run.org_id, "classification": "department", "format_category": "database",
+        "items": items, "share_type": "none", "update_cycle": "irregular", "security_grade": run.grade,
+        "legal_basis": "自助分析的结果：所读数据的共享授权不随结果转移，仅供本单位使用。",
+        "source_system": "cityhub analytics"}))
+    columns = [[jobs.plain(v) for v in c.to_pylist()] for c in table.columns]
+    rows = (list(r) for r in zip(*columns, strict=True))
+    res = data.datastore_bulk_load(session, actor, entry.id, rows, title=title)
+    run.published_entry_id, run.published_resource_id = entry.id, res.id
+    session.flush()
+    core.audit_record(session, actor, "analysis_publish", target_type="compute_analysis", target_id=a.id,
+                      org_id=run.org_id, after={"run": str(run.id), "entry": str(entry.id),
+                                                "resource": str(res.id), "grade": run.grade,
+                                                "rows": table.num_rows})
+    return _run_view(run, rows=0)

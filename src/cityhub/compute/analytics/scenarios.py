@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import networkx as nx  # type: ignore[import-untyped]  # networkx ships no type information
 from pydantic import BaseModel, ValidationError
@@ -23,7 +24,7 @@ from cityhub.compute import policies
 from cityhub.compute.analytics import simulate
 from cityhub.compute.builtins import districts
 from cityhub.compute.models import ScenarioKind, ScenarioRun
-from cityhub.compute.schemas import DispatchInputs, DrainageInputs, ScenarioRunCreate, TrafficInputs
+from cityhub.compute.schemas import DispatchInputs, DrainageInputs, ScenarioRunCreate, StagingInputs, TrafficInputs
 from cityhub.connect import service as connect
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
@@ -32,13 +33,14 @@ from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
 from cityhub.kit.refs import reference
+from cityhub.kit.settings import get_settings
 from cityhub.ops import service as ops
 
 GALLERY_PROFILE = "pipe-gallery"
 LEVEL_KEY = "water_level"
 DEFAULT_LEVEL_THRESHOLD = 100.0  # mm, when no threshold rule watches the gallery's water level
 INPUTS: dict[str, type[BaseModel]] = {ScenarioKind.DRAINAGE: DrainageInputs, ScenarioKind.TRAFFIC: TrafficInputs,
-                                      ScenarioKind.DISPATCH: DispatchInputs}
+                                      ScenarioKind.DISPATCH: DispatchInputs, ScenarioKind.STAGING: StagingInputs}
 
 
 def _inputs(kind: str, raw: dict[str, Any]) -> Any:
@@ -90,6 +92,30 @@ def _level_threshold(session: Session, actor: Actor) -> float:
 
 
 def _drainage(session: Session, actor: Actor, inp: DrainageInputs) -> dict[str, Any]:
+    sections, threshold = _sections(session, actor, inp)
+    return simulate.drainage(sections, inp.rain_mm_h, inp.intensity, threshold)
+
+
+def _staging(session: Session, actor: Actor, inp: StagingInputs, seed: int) -> dict[str, Any]:
+    """The drainage what-if's overflowing sections, then where to stage `units` crews to reach them in time."""
+    known = districts.load().by_code
+    for i, code in enumerate(inp.candidates):
+        if code not in known:
+            raise ValidationFailed(_("Unknown district"), field=f"inputs.candidates.{i}")
+    sections, threshold = _sections(session, actor, inp)
+    storm = simulate.drainage(sections, inp.rain_mm_h, inp.intensity, threshold)
+    codes = {str(s["device_id"]): s["district_code"] for s in sections}
+    at_risk = [{"name": r["name"], "district_code": codes[r["device_id"]], "deadline_min": r["first_exceed_min"]}
+               for r in storm["sections"] if r["exceeds_scenario"] and codes.get(r["device_id"])]
+    result = simulate.staging(road_graph(), at_risk, inp.candidates or sorted(known), inp.units, seed=seed)
+    result.update({"threshold": threshold, "intensity": inp.intensity, "units": inp.units,
+                   "sections_simulated": len(sections), "exceed_baseline": storm["exceed_baseline"],
+                   "exceed_scenario": storm["exceed_scenario"]})
+    return result
+
+
+def _sections(session: Session, actor: Actor, inp: DrainageInputs) -> tuple[list[dict[str, Any]], float]:
+    """The pipe-gallery sections the runner sees (in the district asked for), each fitted from its levels."""
     if inp.district_code and inp.district_code not in districts.load().by_code:
         raise ValidationFailed(_("Unknown district"), field="inputs.district_code")
     refs = [r for r in connect.visible_device_refs(session, actor) if r.profile_code == GALLERY_PROFILE]
@@ -104,10 +130,9 @@ def _drainage(session: Session, actor: Actor, inp: DrainageInputs) -> dict[str, 
             history[p.device_id][0].append(p.ts.timestamp())
             history[p.device_id][1].append(float(p.value))
     names = {d.code: d.name for d in districts.load().districts}
-    sections = [{"device_id": r.device_id, "name": r.name, "district": names.get(d or "", ""),
+    sections = [{"device_id": r.device_id, "name": r.name, "district": names.get(d or "", ""), "district_code": d,
                  "reservoir": simulate.fit_reservoir(*history[r.device_id])} for r, d in located]
-    threshold = inp.threshold or _level_threshold(session, actor)
-    return simulate.drainage(sections, inp.rain_mm_h, inp.intensity, threshold)
+    return sections, inp.threshold or _level_threshold(session, actor)
 
 
 def _dispatch(session: Session, actor: Actor, inp: DispatchInputs, seed: int) -> dict[str, Any]:
@@ -125,9 +150,26 @@ def _dispatch(session: Session, actor: Actor, inp: DispatchInputs, seed: int) ->
         if code is not None:
             incidents.append({"id": inc.id, "title": inc.title, "category": inc.category,
                               "severity": str(inc.severity), "district_code": code})
-    result = simulate.dispatch(closed, [t.model_dump() for t in inp.teams], incidents, seed=seed)
+    at = inp.at or clock.now()
+    result = simulate.dispatch(closed, [{**t.model_dump(), "available_min": _shift_left(t, at)} for t in inp.teams],
+                               incidents, seed=seed)
+    result["at"] = at.isoformat()
     result["incidents_without_place"] = len(items) - len(incidents)
     return result
+
+
+def _shift_left(team: Any, at: datetime) -> float | None:
+    """Minutes of the team's shift left at `at` (local hours; 0 when off shift); None: the team has no shift."""
+    if team.shift_start is None or team.shift_end is None:
+        return None
+    local = at.astimezone(ZoneInfo(get_settings().display_timezone))
+    h = local.hour + local.minute / 60 + local.second / 3600
+    start, end = float(team.shift_start), float(team.shift_end)
+    if start < end:
+        return round((end - h) * 60, 1) if start <= h < end else 0.0
+    if h >= start:  # an overnight shift, before midnight
+        return round((end + 24 - h) * 60, 1)
+    return round((end - h) * 60, 1) if h < end else 0.0
 
 
 def scenario_run(session: Session, actor: Actor, body: ScenarioRunCreate) -> ScenarioRun:
@@ -145,11 +187,14 @@ def scenario_run(session: Session, actor: Actor, body: ScenarioRunCreate) -> Sce
         elif body.kind == ScenarioKind.TRAFFIC:
             g = road_graph()
             result = simulate.traffic(g, _closures(g, inp.closures))
+        elif body.kind == ScenarioKind.STAGING:
+            result = _staging(session, actor, inp, body.seed)
         else:
             result = _dispatch(session, actor, inp, body.seed)
     except districts.OutlinesMissing as exc:
         raise ValidationFailed(_("The district outlines are not installed"), field="kind") from exc
-    run = ScenarioRun(org_id=org_id, kind=body.kind.value, name=body.name, inputs=inp.model_dump(), result=result,
+    run = ScenarioRun(org_id=org_id, kind=body.kind.value, name=body.name, inputs=inp.model_dump(mode="json"),
+                      result=result,
                       model_version=simulate.MODEL_VERSION, seed=body.seed,
                       duration_ms=round((time.perf_counter() - started) * 1000), created_by=actor.username[:100])
     session.add(run)

@@ -18,10 +18,18 @@ Three models, each deterministic for the same inputs (a scenario run repeated gi
 - **Dispatch** (`dispatch`): open incidents assigned to response teams, minimising total travel time (team base
   → incident district on the road graph, plus `ON_SITE_MIN`) under each team's capacity and skills, with
   OR-Tools' CP-SAT; the greedy "nearest free team" assignment is computed beside it as the baseline it improves on.
+  A team with a shift takes only what it reaches, on site, before its shift ends (`available_min`; 0 off shift);
+  an incident only off-shift teams could take says so (`off_shift`).
+- **Pre-positioning** (`staging`, 预置): before a forecast storm, where to stage `k` pump crews. The sections the
+  drainage model sees over the threshold are the demand, each with its deadline (when it first overflows); a
+  p-median on the road graph (CP-SAT) opens at most `k` of the candidate districts and sends each section the crew
+  of one of them, minimising first the minutes by which crews arrive **after** their section's deadline, then
+  the total travel. Beside it the obvious plan — stage where most sections overflow — as the baseline.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +50,9 @@ DETOUR = 1.3  # road distance over great-circle distance
 # dispatch
 ON_SITE_MIN = 10.0  # inside the incident's district, from its border to the site
 UNASSIGNED_MIN = 10_000.0  # the cost of leaving an incident unassigned (only when no team can take it)
+# pre-positioning
+LATE_WEIGHT = 1000  # a minute late at an overflowing section costs this many minutes of travel
+UNREACHABLE_MIN = 10_000.0  # travel between districts the road graph does not join
 
 
 # ---------------------------------------------------------------- drainage
@@ -196,13 +207,20 @@ def dispatch(g: nx.Graph, teams: Sequence[Mapping[str, Any]], incidents: Sequenc
 
     dist = _times(g)
 
-    def minutes(team: Mapping[str, Any], inc: Mapping[str, Any]) -> float | None:
+    def minutes(team: Mapping[str, Any], inc: Mapping[str, Any], shifts: bool = True) -> float | None:
         if not _skilled(team, inc):
             return None
         t = dist.get(team["district_code"], {}).get(inc["district_code"])
-        return None if t is None else t + ON_SITE_MIN
+        if t is None:
+            return None
+        left = team.get("available_min")  # minutes of its shift left (0: off shift); none: always on
+        if shifts and left is not None and t + ON_SITE_MIN > left:
+            return None
+        return t + ON_SITE_MIN
 
     cost = [[minutes(t, i) for t in teams] for i in incidents]
+    off_shift = [not any(c is not None for c in cost[i]) and any(minutes(t, inc, False) is not None for t in teams)
+                 for i, inc in enumerate(incidents)]
     model = cp_model.CpModel()
     x: dict[tuple[int, int], Any] = {}
     for i, row in enumerate(cost):
@@ -228,7 +246,8 @@ def dispatch(g: nx.Graph, teams: Sequence[Mapping[str, Any]], incidents: Sequenc
         assign[i] = next((j for j in range(len(teams)) if (i, j) in x and solver.value(x[i, j])), None)
     greedy = _greedy(cost, teams, incidents)
     return {"status": "optimal" if optimal else "feasible", "teams": [dict(t) for t in teams],
-            "assignments": [_row(incidents[i], teams, assign[i], cost[i], greedy[i]) for i in range(len(incidents))],
+            "assignments": [_row(incidents[i], teams, assign[i], cost[i], greedy[i], off_shift[i])
+                            for i in range(len(incidents))],
             "total_min": _total(cost, assign), "greedy_total_min": _total(cost, greedy),
             "unassigned": sum(1 for j in assign.values() if j is None),
             "load": {t["name"]: sum(1 for j in assign.values() if j == k) for k, t in enumerate(teams)}}
@@ -261,7 +280,7 @@ def _total(cost: list[list[float | None]], assign: Mapping[int, int | None]) -> 
 
 
 def _row(inc: Mapping[str, Any], teams: Sequence[Mapping[str, Any]], j: int | None, costs: list[float | None],
-         greedy_j: int | None) -> dict[str, Any]:
+         greedy_j: int | None, off_shift: bool = False) -> dict[str, Any]:
     options = sorted((c, k) for k, c in enumerate(costs) if c is not None)
     nearest = options[0][1] if options else None
     return {"incident_id": str(inc["id"]), "title": inc["title"], "category": inc.get("category") or "",
@@ -271,5 +290,94 @@ def _row(inc: Mapping[str, Any], teams: Sequence[Mapping[str, Any]], j: int | No
             "greedy_team": teams[greedy_j]["name"] if greedy_j is not None else None,
             # the reasoning shown to the operator: nearest skilled team, or why another was chosen
             "reason": ("nearest" if j is not None and j == nearest else "capacity" if j is not None
-                       else "no_team"),
+                       else "off_shift" if off_shift else "no_team"),
             "nearest_team": teams[nearest]["name"] if nearest is not None else None}
+
+
+# ---------------------------------------------------------------- pre-positioning
+
+
+def staging(g: nx.Graph, sections: Sequence[Mapping[str, Any]], candidates: Sequence[str], k: int,
+            seed: int = 0) -> dict[str, Any]:
+    """Stage at most `k` crews among `candidates` so that overflowing sections are reached before their deadline.
+
+    `sections`: name, district_code and deadline_min (minutes until it first overflows). Each section is served by
+    one staged district; the cost of serving it from `c` is LATE_WEIGHT × minutes late + travel minutes.
+    """
+    from ortools.sat.python import cp_model
+
+    dist = _times(g)
+    cands = [c for c in dict.fromkeys(candidates) if c in g]
+
+    def travel(c: str, s: Mapping[str, Any]) -> float:
+        t = dist.get(c, {}).get(s["district_code"])
+        return UNREACHABLE_MIN if t is None else t + ON_SITE_MIN
+
+    def cost(c: str, s: Mapping[str, Any]) -> float:
+        t = travel(c, s)
+        return LATE_WEIGHT * max(0.0, t - float(s["deadline_min"])) + t
+
+    if not sections or not cands:
+        return _staging_result(g, [], sections, [], [], travel)
+    # the baseline: the k districts where most sections overflow (ties: the earliest deadline, then the code)
+    by_district: dict[str, list[Mapping[str, Any]]] = {}
+    for s in sections:
+        by_district.setdefault(s["district_code"], []).append(s)
+    naive = sorted((c for c in by_district if c in g),
+                   key=lambda c: (-len(by_district[c]), min(float(s["deadline_min"]) for s in by_district[c]), c))[:k]
+    naive_serve = [min(naive, key=functools.partial(_nearest_key, travel, s)) if naive else "" for s in sections]
+    # Every section of one district is best served from the same open district (the nearest: a section's cost only
+    # grows with the travel time), so the demand is one per district, weighted by its sections — exact, and a model
+    # of districts × candidates however many sections overflow.
+    demand = sorted(by_district)
+    model = cp_model.CpModel()
+    y = [model.new_bool_var(f"y{j}") for j in range(len(cands))]
+    x = {(d, j): model.new_bool_var(f"x{d}_{j}") for d in range(len(demand)) for j in range(len(cands))}
+    model.add(sum(y) <= k)
+    for d in range(len(demand)):
+        model.add(sum(x[d, j] for j in range(len(cands))) == 1)
+        for j in range(len(cands)):
+            model.add_implication(x[d, j], y[j])
+    model.minimize(sum(round(sum(cost(cands[j], s) for s in by_district[demand[d]]) * 10) * v
+                       for (d, j), v in x.items()))
+    for j, c in enumerate(cands):  # start from the baseline: the answer is never worse than it
+        model.add_hint(y[j], c in naive)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1  # one worker and a fixed seed: the same inputs give the same answer
+    solver.parameters.random_seed = seed
+    solver.parameters.max_time_in_seconds = 10.0
+    status = solver.solve(model)
+    chosen = [cands[j] for j in range(len(cands)) if solver.value(y[j])]
+    where = {demand[d]: next(cands[j] for j in range(len(cands)) if solver.value(x[d, j]))
+             for d in range(len(demand))}
+    serve = [where[s["district_code"]] for s in sections]
+    out = _staging_result(g, chosen, sections, serve, naive_serve, travel)
+    out["status"] = "optimal" if status == cp_model.OPTIMAL else "feasible"
+    return out
+
+
+def _nearest_key(travel: Any, s: Mapping[str, Any], c: str) -> tuple[float, str]:
+    return travel(c, s), c
+
+
+def _staging_result(g: nx.Graph, chosen: Sequence[str], sections: Sequence[Mapping[str, Any]], serve: Sequence[str],
+                    naive_serve: Sequence[str], travel: Any) -> dict[str, Any]:
+    name = {c: g.nodes[c].get("name", c) for c in g}
+    rows = []
+    for i, s in enumerate(sections):
+        arrive = round(travel(serve[i], s), 1) if serve else None
+        naive = round(travel(naive_serve[i], s), 1) if naive_serve and naive_serve[i] else None
+        rows.append({"name": s["name"], "district_code": s["district_code"],
+                     "district": name.get(s["district_code"], ""), "deadline_min": s["deadline_min"],
+                     "station": serve[i] if serve else None, "station_name": name.get(serve[i], "") if serve else "",
+                     "arrival_min": arrive, "in_time": arrive is not None and arrive <= float(s["deadline_min"]),
+                     "naive_arrival_min": naive,
+                     "naive_in_time": naive is not None and naive <= float(s["deadline_min"])})
+    rows.sort(key=lambda r: (r["deadline_min"], r["name"]))
+    return {"status": "optimal", "staged": [{"district_code": c, "name": name.get(c, c),
+                                             "sections": sum(1 for x in serve if x == c)} for c in chosen],
+            "sections": rows, "at_risk": len(rows), "in_time": sum(r["in_time"] for r in rows),
+            "naive_staged": sorted({c for c in naive_serve if c}),
+            "naive_in_time": sum(r["naive_in_time"] for r in rows),
+            "total_min": round(sum(r["arrival_min"] or 0.0 for r in rows), 1),
+            "naive_total_min": round(sum(r["naive_arrival_min"] or 0.0 for r in rows), 1)}

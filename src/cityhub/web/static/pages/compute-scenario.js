@@ -1,6 +1,7 @@
 // A scenario run's chart: drainage — the five highest sections' levels, baseline (dashed) and scenario, against
 // the threshold, with the rainfall as bars; traffic — the district road graph at the districts' places, closed roads
-// red and dashed; dispatch — incidents per team against its capacity.
+// red and dashed; dispatch — incidents per team against its capacity; staging — per overflowing section, when it
+// overflows against when the staged crew (and the baseline's) arrives.
 (function () {
   'use strict';
   const d = cityhub.data();
@@ -39,6 +40,17 @@
         return {source: e.from, target: e.to, value: e.minutes,
           lineStyle: cut ? {color: '#c0392b', type: 'dashed', width: 3} : {color: '#8aa4c8', width: 1}};
       })}]});
+  } else if (d.kind === 'staging') {
+    // per overflowing section: minutes until it overflows, and when the staged crew (and the baseline's) arrives
+    const rows = r.sections.slice(0, 30);
+    cityhub.chart(el, {tooltip: {trigger: 'axis'}, legend: {top: 0},
+      grid: {left: 8, right: 8, top: 40, bottom: 8, containLabel: true},
+      xAxis: {type: 'category', data: rows.map((s) => s.name), axisLabel: {rotate: rows.length > 6 ? 30 : 0}},
+      yAxis: {type: 'value', name: t.minutes},
+      series: [{name: t.deadline, type: 'bar', data: rows.map((s) => s.deadline_min), itemStyle: {opacity: 0.35}},
+        {name: t.arrival, type: 'line', data: rows.map((s) => s.arrival_min), symbol: 'circle'},
+        {name: t.baseline, type: 'line', data: rows.map((s) => s.naive_arrival_min), symbol: 'rect',
+          lineStyle: {type: 'dashed'}}]});
   } else {
     const names = r.teams.map((team) => team.name);
     cityhub.chart(el, {tooltip: {trigger: 'axis'}, legend: {top: 0},

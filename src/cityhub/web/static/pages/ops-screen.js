@@ -198,6 +198,8 @@
     const bottom = feed.getBoundingClientRect().bottom;  // no half-cut line at the bottom of the panel
     [...feed.children].forEach((li) => { li.hidden = li.getBoundingClientRect().bottom > bottom + 1; });
 
+    forecasts(s);
+
     const sp = document.getElementById('sparks');
     if (sp.childElementCount !== s.sparklines.length) {
       sp.querySelectorAll('.chart').forEach((el) => {
@@ -231,6 +233,59 @@
           smooth: true, lineStyle: {color: '#3fe0ff', width: 1.5}, areaStyle: {color: 'rgba(63,224,255,.15)'}}]});
     });
   }
+
+  // The active forecasts (预判预警): each series' forecast over its rule's horizon as a percentage of its threshold
+  // (rules of different units share the chart), the 100 % line the threshold; the most urgent series' 95 % band.
+  function forecasts(s) {
+    const list = s.forecasts || [];
+    setText('fc-errors', s.forecast_errors ? L.forecast_errors.replace('{n}', String(s.forecast_errors)) : '');
+    const top = list[0];
+    const series = list.map((f, i) => ({name: f.name + ' · ' + f.rule, type: 'line', showSymbol: false, data: f.line,
+      lineStyle: {width: i === 0 ? 2.5 : 1.5, type: f.meets ? 'solid' : 'dashed'},
+      itemStyle: {color: f.active ? color('critical') : f.meets ? color('major') : ['#3fe0ff', '#3fff9a', '#9fd0ff'][i % 3]},
+      markLine: i === 0 ? {silent: true, symbol: 'none', label: {color: '#ff8c8c', formatter: '100 %'},
+        lineStyle: {color: color('critical'), type: 'dashed'}, data: [{yAxis: 100}]} : undefined}));
+    if (top) {
+      series.push({name: L.band, type: 'line', data: top.lower, stack: 'band', lineStyle: {opacity: 0}, symbol: 'none',
+        silent: true, tooltip: {show: false}});
+      series.push({name: L.band, type: 'line', data: top.band, stack: 'band', lineStyle: {opacity: 0}, symbol: 'none',
+        silent: true, tooltip: {show: false}, areaStyle: {color: 'rgba(255,140,26,.18)'}});
+    }
+    draw1('c-forecast', {
+      legend: {type: 'scroll', bottom: 0, textStyle: {color: '#9fb6dc'}, pageTextStyle: {color: '#9fb6dc'},
+        pageIconColor: '#9fd0ff', itemHeight: 8, data: list.map((f) => f.name + ' · ' + f.rule)},
+      tooltip: {trigger: 'axis', valueFormatter: (v) => (v == null ? '—' : v + ' %')},
+      grid: {left: 8, right: 18, top: 24, bottom: 26, containLabel: true},
+      xAxis: {type: 'time', ...axis, axisLabel: {color: '#9fb6dc', hideOverlap: true,
+        formatter: (ms) => shTime.format(new Date(ms)).slice(0, 5)}},
+      yAxis: {type: 'value', scale: true, name: L.of_threshold, nameGap: 8, splitNumber: 3,
+        nameTextStyle: {color: '#9fb6dc', align: 'left'}, ...axis},
+      series: series,
+      graphic: list.length ? [] : [{type: 'text', left: 'center', top: 'middle',
+        style: {text: L.no_forecasts, fill: '#7f9ccc', fontSize: 14}}]}, false);
+  }
+
+  // The latest scenario run the viewer reads (仿真推演), from the compute API, refreshed every minute.
+  function scenario() {
+    fetch('/api/v1/compute/scenarios?limit=1', {headers: {Accept: 'application/json'}, credentials: 'same-origin'})
+      .then((r) => (r.ok ? r.json() : null)).then((body) => {
+        const el = document.getElementById('scenario-line');
+        const run = body && body.items && body.items[0];
+        if (!run) { el.replaceChildren(); return; }
+        const r = run.result || {};
+        const facts = {drainage: [r.exceed_baseline, r.exceed_scenario], traffic: [r.pairs_slower, r.pairs],
+          dispatch: [r.total_min, r.greedy_total_min]}[run.kind] || [];
+        const a = document.createElement('a');
+        a.href = '/compute/scenarios/' + encodeURIComponent(run.id);
+        a.textContent = run.name;
+        const when = shDay.format(new Date(run.created_at)) + ' ' + shTime.format(new Date(run.created_at)).slice(0, 5);
+        const what = (L[run.kind] || '').replace('{a}', num(facts[0])).replace('{b}', num(facts[1]));
+        el.replaceChildren(L.scenario + '：', a, ' · ' + (L.scenario_kinds[run.kind] || '') + ' · ' + what + ' · ' + when);
+        el.title = el.textContent;
+      }).catch(() => {});
+  }
+  scenario();
+  setInterval(scenario, 60000);
 
   draw(page.snap);
   let resizeTimer = null;
