@@ -62,6 +62,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown when a run loads no xdist (-p no:xdist)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`make test`'s scheduler (xdist's `--dist loadgroup` groups by a node-id suffix pytest 9 no longer keeps).
 
