@@ -85,7 +85,7 @@ def target(request: Request, session: DbSession, actor: CurrentActor, target_id:
     t = p.target
     history = apply.target_history(session, actor, target_id)
     owner = apply.owner_of(session, apply.target_get(session, actor, target_id))
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     chart = {"history": [[v.at.isoformat(), v.value] for v in history],
              "forecast": ([[history[-1].at.isoformat(), history[-1].value], [f"{t.deadline}T00:00:00+00:00",
                                                                              p.forecast]]
@@ -120,7 +120,7 @@ def review(request: Request, session: DbSession, actor: CurrentActor) -> Respons
     targets = {r.target_id: apply.target_get(session, actor, r.target_id) for r in queue}
     return render(request, "apply/review.html", {
         "queue": queue, "targets": targets, "title": _title,
-        "names": {o.id: o.name for o in core.organization_all(session)}})
+        "names": core.organization_names(session)})
 
 
 @router.post("/reports/{report_id}/review")
@@ -145,7 +145,7 @@ def evaluation(request: Request, session: DbSession, actor: CurrentActor) -> Res
     """The schemes with their weighted indicators, every yearly run, the actor's own scorecards, the run form."""
     ev = apply.evaluation
     schemes = ev.scheme_list(session, actor)
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     return render(request, "apply/evaluation.html", {
         "schemes": schemes, "by_id": {s.id: s for s in schemes}, "runs": ev.run_list(session, actor),
         "mine": [(r, oid, names.get(oid, "")) for r, oid in ev.my_scorecards(session, actor)],
@@ -247,7 +247,7 @@ def _stations_page(request: Request, session: DbSession, actor: CurrentActor, di
     items, total = apply.stations.station_list(session, actor, page, district_org_id=district_org_id,
                                                status=status)
     density = apply.stations.density(session, actor)
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     return render(request, "apply/stations.html", {
         "items": items, "total": total, "page": page, "density": sorted(density, key=lambda d: -d.active),
         "names": names, "district_org_id": district_org_id, "status": status, "manages": policies.manages(actor),

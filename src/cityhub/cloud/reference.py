@@ -20,8 +20,7 @@ class DrLevel:
     rto_text_en: str = ""
 
     def in_locale(self, locale: str) -> dict[str, object]:
-        """The level for a reader of `locale`: the RPO and RTO texts in that language (zh_CN or en); the name in both
-        (name, name_en) as before."""
+        """The level for a reader of `locale`: RPO and RTO texts in that language, the name in both as before."""
         en = locale == "en"
         return {"level": self.level, "name": self.name, "name_en": self.name_en,
                 "rpo_text": self.rpo_text_en if en else self.rpo_text,

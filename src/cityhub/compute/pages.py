@@ -65,7 +65,7 @@ def _labels() -> dict[str, Any]:
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
-    return {o.id: o.name for o in core.organization_all(session)}
+    return core.organization_names(session)
 
 
 def _allowed(check: Callable[[], None]) -> bool:

@@ -45,6 +45,7 @@ from cityhub.core.organizations.service import (
     organization_head,
     organization_heads,
     organization_list,
+    organization_names,
     organization_update,
 )
 from cityhub.core.organizations.tree import (
@@ -105,7 +106,8 @@ __all__ = [
     "calendar_list", "core_counts", "expand_subtrees", "hash_password", "identity_changed", "is_platform_admin",
     "is_working_day", "login_attempt", "org_ancestors", "org_directory", "org_parents", "org_subtree",
     "org_tree_changed", "organization_all", "organization_by_code", "organization_create", "organization_delete",
-    "organization_get", "organization_head", "organization_heads", "organization_list", "organization_update",
+    "organization_get", "organization_head", "organization_heads", "organization_list", "organization_names",
+    "organization_update",
     "portal_org_id", "role_binding_create", "role_binding_delete", "role_binding_list", "snapshot",
     "user_by_username", "user_create", "user_get", "user_list", "user_logout", "user_password_set", "user_roles",
     "user_roles_of", "user_update", "working_days_add", "working_days_between",

@@ -86,7 +86,7 @@ def _number_field(value: str, field: str) -> float | None:
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
-    return {o.id: o.name for o in core.organization_all(session)}
+    return core.organization_names(session)
 
 
 def _districts(session: Any) -> list[Any]:
@@ -336,15 +336,18 @@ def _editor(session: Any, actor: Any) -> dict[str, Any]:
 @router.get("/rules")
 def rules(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
           enabled: str = Query("", pattern="^(|0|1)$"), profile_code: str = Query("", max_length=64),
-          offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
-    """The rules, each as a sentence; filters by state and profile."""
+          offset: int = Query(0, ge=0, le=1_000_000), device_id: uuid.UUID | None = None) -> Response:
+    """The rules, each as a sentence; filters by state, profile and one device (a device page links here)."""
     items, total = service.rule_list(session, actor, PageParams(limit=50, offset=offset),
-                                     profile_code=profile_code or None, enabled=None if not enabled else enabled == "1")
+                                     profile_code=profile_code or None, enabled=None if not enabled else enabled == "1",
+                                     device_id=device_id)
     catalogue = editor.metrics(session)
+    device_names = {d.device_id: d.name for d in editor.usable_devices(session, actor)} if device_id else {}
     return _page(request, "ops/rules.html", {
         "rules": items, "total": total, "offset": offset, "limit": 50, "msg": msg, "names": _names(session),
         "sentences": {r.id: editor.sentence(r, catalogue) for r in items}, "enabled": enabled,
-        "profile_code": profile_code, "profiles": editor.profiles(session)})
+        "profile_code": profile_code, "profiles": editor.profiles(session), "device_id": device_id,
+        "device_name": device_names.get(device_id, "") if device_id else ""})
 
 
 @router.get("/rules/new")

@@ -1,0 +1,46 @@
+"""Unit names in the reader's language: English pages name units by their English name (issue 16)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityhub.core import service as core
+from cityhub.core.schemas import OrganizationUpdate
+from cityhub.kit.web import named
+from tests.web.test_pages import login
+
+
+def _english(world: Any) -> None:
+    core.organization_update(world.session, core.Actor.system("test"), world.orgs["dept_a"].id,
+                             OrganizationUpdate(name_en="Bureau A"))
+
+
+def test_organization_names_follow_the_locale(world: Any) -> None:
+    _english(world)
+    zh = core.organization_names(world.session, "zh_CN")
+    en = core.organization_names(world.session, "en")
+    assert zh[world.orgs["dept_a"].id] == "甲局" and en[world.orgs["dept_a"].id] == "Bureau A"
+    assert en[world.orgs["dept_b"].id] == "乙局"  # no English name: the Chinese one, never an empty cell
+    assert set(zh) == set(en) == {o.id for o in core.organization_all(world.session)}
+
+
+def test_named_filter_reads_name_en_only_in_english(world: Any) -> None:
+    from cityhub.kit import i18n
+
+    _english(world)
+    org = world.orgs["dept_a"]
+    token = i18n.set_locale("en")
+    try:
+        assert named(org) == "Bureau A" and named(world.orgs["dept_b"]) == "乙局"
+    finally:
+        i18n.reset_locale(token)
+    assert named(org) == "甲局"
+
+
+def test_english_pages_name_units_in_english(client: Any, world: Any) -> None:
+    _english(world)
+    login(client, "t-admin")
+    assert "Bureau A" not in client.get("/ops/incidents").text
+    client.cookies.set("cityhub_lang", "en")
+    page = client.get("/ops/incidents").text
+    assert "Bureau A" in page and "甲局" not in page
