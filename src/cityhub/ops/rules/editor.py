@@ -65,10 +65,11 @@ def usable_devices(session: Session, actor: Actor) -> list[Any]:
 def owner_choices(session: Session, actor: Actor) -> list[tuple[uuid.UUID, str]]:
     """Units the actor may write rules for (its home unit first): (id, name)."""
     home = actor.org_id
+    names = core.organization_names(session)
     orgs = [o for o in core.organization_all(session)
             if policies.is_center(actor) or policies.is_staff(actor, o.id)]
     orgs.sort(key=lambda o: (o.id != home, o.kind != "city", o.kind, o.name))
-    return [(o.id, o.name) for o in orgs]
+    return [(o.id, names.get(o.id, o.name)) for o in orgs]
 
 
 def duration_text(seconds: int) -> str:

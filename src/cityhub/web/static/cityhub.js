@@ -122,5 +122,36 @@
     if (t instanceof HTMLSelectElement && t.hasAttribute('data-autosubmit') && t.form) t.form.submit();
   });
 
+  /**
+   * The top bar's sections on one line: the sections that do not fit go, last first, into its "More" menu (shown
+   * only then), refitted when the window changes size. The menu closes on a click outside it.
+   */
+  function fitTopNav() {
+    const nav = document.querySelector('nav.layers');
+    const more = nav && nav.querySelector('.nav-more');
+    const menu = more && more.querySelector('.nav-more-menu');
+    if (!menu) return;
+    nav.classList.add('fitted');
+    Array.from(menu.children).forEach((a) => nav.insertBefore(a, more));
+    more.hidden = true;
+    const overflows = () => nav.scrollWidth > nav.clientWidth + 1 ||
+      Array.from(nav.children).some((c) => !c.hidden && c.getBoundingClientRect().right > nav.getBoundingClientRect().right + 1);
+    if (overflows()) {
+      more.hidden = false;
+      let links = nav.querySelectorAll(':scope > a');
+      while (links.length && overflows()) {
+        menu.insertBefore(links[links.length - 1], menu.firstChild);
+        links = nav.querySelectorAll(':scope > a');
+      }
+    }
+    more.classList.toggle('active', !!menu.querySelector('a.active'));
+  }
+  let fitTimer = 0;
+  document.addEventListener('DOMContentLoaded', fitTopNav);
+  window.addEventListener('resize', () => { clearTimeout(fitTimer); fitTimer = setTimeout(fitTopNav, 60); });
+  document.addEventListener('click', (e) => {
+    document.querySelectorAll('details.nav-more[open]').forEach((d) => { if (!d.contains(e.target)) d.open = false; });
+  });
+
   window.cityhub = Object.freeze({escapeHtml, tip, guard, chart, data, zone, timeText, timeAxis});
 })();
