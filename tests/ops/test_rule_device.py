@@ -130,7 +130,8 @@ def test_rules_filter_by_device_in_the_api_and_on_the_page(client: Any, world: A
     one = client.post(f"{API}/rules", headers=a_member, json=_body(world, device_id=str(cw["dev_a"].id)))
     two = client.post(f"{API}/rules", headers=a_member,
                       json=_body(world, name="主跨应变计 2 超限", device_id=str(second.id)))
-    whole = client.post(f"{API}/rules", headers=a_member, json=_body(world, name="全桥应变", profile_code="bridge-health"))
+    whole = client.post(f"{API}/rules", headers=a_member,
+                        json=_body(world, name="全桥应变", profile_code="bridge-health"))
     assert one.status_code == two.status_code == whole.status_code == 201, (one.text, two.text, whole.text)
     listed = client.get(f"{API}/rules", headers=a_member, params={"device_id": str(cw["dev_a"].id)}).json()
     assert [r["name"] for r in listed["items"]] == ["主跨应变计 1 超限"] and listed["total"] == 1
