@@ -55,6 +55,7 @@ BADGES = {"published": "ok", "active": "ok", "in_review": "warn", "pending": "wa
           "retired": "err", "rejected": "err", "revoked": "err", "succeeded": "ok", "queued": "warn",
           "running": "warn", "cancelling": "warn", "failed": "err", "cancelled": "err"}
 JOB_PAGE = 100
+PER_PAGE = 50  # scenario runs and saved analyses a page
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 
@@ -537,13 +538,15 @@ Sql = Annotated[str, Form(max_length=10_000)]
 
 
 @router.get("/analyses")
-def analyses_page(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """The saved analyses of the caller's units, and the form to save one."""
-    items, _total = compute.analysis_list(session, actor, PageParams(limit=200))
+def analyses_page(request: Request, session: DbSession, actor: CurrentActor,
+                  offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """The saved analyses of the caller's units (50 a page), and the form to save one."""
+    items, total = compute.analysis_list(session, actor, PageParams(limit=PER_PAGE, offset=offset))
     names = _names(session)
     units = sorted((oid for oid in names if policies.analysis_read(actor, oid)), key=lambda o: names[o])
     return render(request, "compute/analyses.html", {
-        "items": items, "names": names, "units": units, "charts": CHART_LABELS})
+        "items": items, "names": names, "units": units, "charts": CHART_LABELS, "total": total, "offset": offset,
+        "limit": PER_PAGE})
 
 
 @router.post("/analyses")
@@ -666,15 +669,17 @@ def _district_choices() -> list[tuple[str, str]]:
 
 
 @router.get("/scenarios")
-def scenarios_page(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """The scenario runs of the caller's units, and a form per kind of scenario."""
-    items, _total = compute.scenario_list(session, actor, PageParams(limit=100))
+def scenarios_page(request: Request, session: DbSession, actor: CurrentActor,
+                   offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """The scenario runs of the caller's units (50 a page), and a form per kind of scenario."""
+    items, total = compute.scenario_list(session, actor, PageParams(limit=PER_PAGE, offset=offset))
     names, units = _scenario_units(session, actor)
     graph = compute.road_graph() if _district_choices() else None
     roads = sorted(((a, b) for a, b in graph.edges), key=lambda e: e) if graph is not None else []
     district_names = dict(_district_choices())
     return render(request, "compute/scenarios.html", {
-        "items": items, "names": names, "units": units, "kinds": schemas.ScenarioKind,
+        "items": items, "total": total, "offset": offset, "limit": PER_PAGE, "names": names, "units": units,
+        "kinds": schemas.ScenarioKind,
         "districts": _district_choices(), "district_names": district_names, "roads": roads,
         "rain": DEFAULT_RAIN, "teams": DEFAULT_TEAMS, "team_rows": TEAM_ROWS,
         "categories": labels.choices("ops.category")})

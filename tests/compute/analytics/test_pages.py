@@ -73,3 +73,20 @@ def test_other_units_staff_get_404_on_the_analysis_page(client: TestClient, worl
     _login(client, "t-b-member")
     assert client.get(f"/compute/analyses/{a.id}", headers=HTML).status_code == 404
     assert "甲" not in client.get("/compute/analyses", headers=HTML).text
+
+
+def test_the_analyses_list_is_framed_and_paged(client: TestClient, world: Any) -> None:
+    from cityhub.compute import service as compute
+    from cityhub.compute.schemas import AnalysisCreate
+
+    for i in range(53):
+        compute.analysis_create(world.session, world.actors["platform_admin"], AnalysisCreate(
+            org_id=world.orgs["dept_a"].id, name=f"分析{i:02d}", sql="SELECT count(*) AS n FROM telemetry"))
+    _login(client, "t-admin")
+    first = client.get("/compute/analyses", headers=HTML).text
+    assert 'class="page-header"' in first and 'class="crumbs"' in first  # the common frame, with breadcrumbs
+    table = first.split('data-testid="analyses"')[1].split("</table>")[0]
+    assert table.count("分析") == 50 and 'class="pager"' in first
+    second = client.get("/compute/analyses", params={"offset": 50}, headers=HTML).text
+    assert second.split('data-testid="analyses"')[1].split("</table>")[0].count("分析") == 3
+    assert 'class="page-header"' in client.get("/compute/scenarios", headers=HTML).text
