@@ -44,3 +44,26 @@ def test_english_pages_name_units_in_english(client: Any, world: Any) -> None:
     client.cookies.set("cityhub_lang", "en")
     page = client.get("/ops/incidents").text
     assert "Bureau A" in page and "甲局" not in page
+
+
+def test_maps_rename_the_chinese_outlines_on_english_pages(client: Any, world: Any) -> None:
+    """The Chongqing outlines name districts in Chinese; English map pages carry the renaming (cityhub.chongqing)."""
+    import json
+    import re
+
+    core.organization_update(world.session, core.Actor.system("test"), world.orgs["district"].id,
+                             OrganizationUpdate(name_en="Bing District"))
+    _english(world)
+    assert core.district_name_map(world.session, "en") == {"丙区": "Bing District"}  # districts only
+    assert core.district_name_map(world.session, "zh_CN") == {}
+
+    def names(html: str) -> Any:
+        m = re.search(r'id="district-names">(.*?)</script>', html, re.S)
+        assert m, "the map page carries no district names"
+        return json.loads(m.group(1))
+    assert names(client.get("/ops/report").text) == {}
+    client.cookies.set("cityhub_lang", "en")
+    assert names(client.get("/ops/report").text) == {"丙区": "Bing District"}
+    login(client, "t-admin")
+    assert names(client.get("/ops/screen").text) == {"丙区": "Bing District"}
+    assert names(client.get("/apply/stations").text) == {"丙区": "Bing District"}

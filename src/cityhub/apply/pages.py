@@ -253,7 +253,8 @@ def _stations_page(request: Request, session: DbSession, actor: CurrentActor, di
         "names": names, "district_org_id": district_org_id, "status": status, "manages": policies.manages(actor),
         "active": sum(d.active for d in density), "registered": sum(d.total for d in density), "errors": errors,
         "links": apply.stations.link_list(session, actor), "today": clock.now().date().isoformat(),
-        "chart": {"districts": [{"name": d.name, "value": d.active} for d in density],
+        "district_names": core.district_name_map(session),  # the map's outlines renamed like the data below
+        "chart": {"districts": [{"name": names.get(d.org_id, d.name), "value": d.active} for d in density],
                   "label": _("Base stations in service")}}, status_code=422 if errors else 200)
 
 

@@ -104,7 +104,7 @@ def screen(request: Request, session: DbSession, actor: CurrentActor, district_i
     district = next((d for d in _districts(session) if d.id == district_id), None)
     return _page(request, "ops/screen.html", {
         "snap": snap.model_dump(mode="json"), "district": district, "districts": _districts(session),
-        "refresh_s": get_settings().ops_screen_refresh_s,
+        "refresh_s": get_settings().ops_screen_refresh_s, "district_names": core.district_name_map(session),
         "severity_labels": {s.value: labels.label(s) for s in schemas.Severity},
         "status_labels": {s.value: labels.label(s) for s in schemas.IncidentStatus}})
 
@@ -488,11 +488,12 @@ def indicator_value(request: Request, session: DbSession, actor: CurrentActor, i
 
 
 @router.get("/report")
-def report_form(request: Request, actor: OptionalActor, code: str | None = None,
+def report_form(request: Request, session: DbSession, actor: OptionalActor, code: str | None = None,
                 msg: str | None = None) -> Response:
     """The public intake form."""
     return _page(request, "ops/report.html", {
-        "categories": schemas.CATEGORIES, "code": code, "msg": msg, "form": {}})
+        "categories": schemas.CATEGORIES, "code": code, "msg": msg, "form": {},
+        "district_names": core.district_name_map(session)})
 
 
 @router.post("/report")
@@ -516,6 +517,7 @@ async def report_submit(request: Request, session: DbSession, actor: OptionalAct
     except (ValidationError, CityhubError) as exc:
         return _page(request, "ops/report.html", {  # what the citizen typed stays in the form
             "categories": schemas.CATEGORIES, "code": None, "msg": error_text(exc),
+            "district_names": core.district_name_map(session),
             "form": {"category": category, "description": description, "lon": lon, "lat": lat, "contact": contact}},
             status_code=422)
 

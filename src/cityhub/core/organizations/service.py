@@ -111,6 +111,19 @@ def organization_names(session: Session, locale: str | None = None) -> dict[uuid
     return {oid: (name_en or name) if english else name for oid, name, name_en in rows}
 
 
+def district_name_map(session: Session, locale: str | None = None) -> dict[str, str]:
+    """Chinese district name → the name a reader of `locale` reads; empty unless English.
+
+    Maps drawn over the Chongqing outlines, whose features are named in Chinese, rename them with it on English
+    pages (cityhub.chongqing), where a district has an English name.
+    """
+    if (locale or i18n.get_locale()) != "en":
+        return {}
+    rows = session.execute(select(Organization.name, Organization.name_en).where(
+        Organization.kind.in_(AREA_KINDS), Organization.name_en != ""))
+    return {name: name_en for name, name_en in rows}
+
+
 _ORG_FIELDS = ("name", "name_en", "code", "uscc", "division_code", "kind", "parent_id", "head_user_id", "lon", "lat")
 
 

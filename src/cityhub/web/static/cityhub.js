@@ -153,5 +153,29 @@
     document.querySelectorAll('details.nav-more[open]').forEach((d) => { if (!d.contains(e.target)) d.open = false; });
   });
 
-  window.cityhub = Object.freeze({escapeHtml, tip, guard, chart, data, zone, timeText, timeAxis});
+  /**
+   * The Chongqing district outlines, registered once as the ECharts map 'chongqing'; a promise of the GeoJSON (null
+   * when it cannot be had). The outlines name districts in Chinese and predate 2016 (two renamed counties); on an
+   * English page the page's <script type="application/json" id="district-names"> (Chinese name → English name)
+   * renames them, so labels, tooltips and the page's data (named in the page's language) agree.
+   */
+  const CQ_ALIASES = {'梁平县': '梁平区', '武隆县': '武隆区'};
+  let cqMap = null;
+  function chongqing() {
+    if (!cqMap) {
+      const names = data('district-names') || {};
+      cqMap = fetch('/static/vendor/chongqing.geojson').then((r) => (r.ok ? r.json() : null)).then((geo) => {
+        if (!geo || !window.echarts) return null;
+        geo.features.forEach((f) => {
+          const zh = CQ_ALIASES[f.properties.name] || f.properties.name;
+          f.properties.name = names[zh] || zh;
+        });
+        window.echarts.registerMap('chongqing', geo);
+        return geo;
+      }).catch(() => null);
+    }
+    return cqMap;
+  }
+
+  window.cityhub = Object.freeze({escapeHtml, tip, guard, chart, data, zone, timeText, timeAxis, chongqing});
 })();
