@@ -52,6 +52,18 @@ def _title(t: Any) -> str:
     return str(t.title_en if get_locale().startswith("en") and t.title_en else t.title_zh)
 
 
+# a target's unit of measure as the plan writes it (Chinese measure words) → what an English page shows: a count needs
+# no word after "268 / 500", the others their English noun
+UNITS_EN = {"个": "", "台": "servers", "家": "enterprises", "M": "Mbps", "G": "Gbps"}
+
+
+def _unit(unit: str | None) -> str:
+    """A target's unit in the page's language."""
+    if not unit:
+        return ""
+    return UNITS_EN.get(unit, unit) if get_locale().startswith("en") else unit
+
+
 def _flat(nodes: list[schemas.Progress], depth: int = 0) -> list[tuple[int, schemas.Progress]]:
     out: list[tuple[int, schemas.Progress]] = []
     for n in nodes:
@@ -67,7 +79,7 @@ def tree(request: Request, session: DbSession, actor: CurrentActor) -> Response:
     rows = _flat(roots)
     counts = {s: sum(1 for _d, n in rows if n.target.kind == "target" and n.status == s) for s in TONES}
     return render(request, "apply/tree.html", {"rows": rows, "counts": counts, "tones": TONES, "title": _title,
-                                               "manages": policies.manages(actor)})
+                                               "manages": policies.manages(actor), "unit": _unit})
 
 
 @router.post("/refresh")
@@ -94,7 +106,7 @@ def target(request: Request, session: DbSession, actor: CurrentActor, target_id:
              "labels": {"history": _("Recorded values"), "forecast": _("Trend to the deadline"),
                         "target": _("Target value")}}
     return render(request, "apply/target.html", {
-        "p": p, "t": t, "title": _title(t), "history": history, "chart": chart, "tones": TONES,
+        "p": p, "t": t, "title": _title(t), "history": history, "chart": chart, "tones": TONES, "unit": _unit,
         "owner_name": names.get(owner, "") if owner else "",
         "reports": apply.report_list(session, actor, target_id=target_id),
         "may_report": t.method == "reported" and owner is not None and policies.may_report(actor, owner),
@@ -119,7 +131,7 @@ def review(request: Request, session: DbSession, actor: CurrentActor) -> Respons
     queue = apply.report_queue(session, actor)
     targets = {r.target_id: apply.target_get(session, actor, r.target_id) for r in queue}
     return render(request, "apply/review.html", {
-        "queue": queue, "targets": targets, "title": _title,
+        "queue": queue, "targets": targets, "title": _title, "unit": _unit,
         "names": core.organization_names(session)})
 
 
@@ -313,7 +325,7 @@ def scenarios(request: Request, session: DbSession, actor: CurrentActor,
     items, total = apply.scenarios.scenario_list(session, actor, page, batch=batch)
     summary = apply.scenarios.summary(session, actor)
     orgs = core.organization_all(session)
-    names = {o.id: o.name for o in orgs}
+    names = core.organization_names(session)
     units = [o for o in orgs if policies.may_report(actor, o.id)]
     flow = apply.scenarios.FLOW
     moves = {s.id: [(to, bureau) for to, bureau in flow[s.status].items()

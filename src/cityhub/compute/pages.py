@@ -659,13 +659,21 @@ def _scenario_units(session: Any, actor: Any) -> tuple[dict[uuid.UUID, str], lis
     return names, units
 
 
-def _district_choices() -> list[tuple[str, str]]:
+OUTLINE_ALIASES = {"梁平县": "梁平区", "武隆县": "武隆区"}  # the outlines predate 2016
+
+
+def _district_choices(session: Any = None) -> list[tuple[str, str]]:
+    """(code, name) of the outline districts; with a session, named in the reader's language."""
     from cityhub.compute.builtins import districts
 
     try:
-        return sorted(((d.code, d.name) for d in districts.load().districts), key=lambda d: d[0])
+        found = sorted(((d.code, d.name) for d in districts.load().districts), key=lambda d: d[0])
     except districts.OutlinesMissing:
         return []
+    if session is None:
+        return found
+    names = core.district_name_map(session)
+    return [(code, names.get(OUTLINE_ALIASES.get(name, name), name)) for code, name in found]
 
 
 @router.get("/scenarios")
@@ -676,11 +684,12 @@ def scenarios_page(request: Request, session: DbSession, actor: CurrentActor,
     names, units = _scenario_units(session, actor)
     graph = compute.road_graph() if _district_choices() else None
     roads = sorted(((a, b) for a, b in graph.edges), key=lambda e: e) if graph is not None else []
-    district_names = dict(_district_choices())
+    choices = _district_choices(session)
+    district_names = dict(choices)
     return render(request, "compute/scenarios.html", {
         "items": items, "total": total, "offset": offset, "limit": PER_PAGE, "names": names, "units": units,
         "kinds": schemas.ScenarioKind,
-        "districts": _district_choices(), "district_names": district_names, "roads": roads,
+        "districts": choices, "district_names": district_names, "roads": roads,
         "rain": DEFAULT_RAIN, "teams": DEFAULT_TEAMS, "team_rows": TEAM_ROWS,
         "categories": labels.choices("ops.category")})
 
@@ -735,7 +744,7 @@ def _number(text: str, field: str) -> float:
 def scenario_page(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
     """One run: its inputs and result, charted (levels against the threshold; the road graph; team loads)."""
     run = compute.scenario_get(session, actor, run_id)
-    district_names = dict(_district_choices())
+    district_names = dict(_district_choices(session))
     return render(request, "compute/scenario.html", {
         "run": run, "r": run.result, "names": _names(session), "district_names": district_names,
         "reasons": REASONS, "kinds": schemas.ScenarioKind, "severity_vocab": "cityhub.ops.models.Severity",
