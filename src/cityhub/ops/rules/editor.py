@@ -104,11 +104,11 @@ def sentence(rule: Any, catalogue: Mapping[str, Mapping[str, Metric]] | None = N
         text = _("{metric} departs from its usual level (z-score ≥ {z})", metric=metric.name,
                  z=labels.number(float(cond.get("z") or 3)))
     elif kind == RuleKind.FORECAST:
-        text = _("forecast within {duration}: {comparison}",
+        text = _("Forecast within {duration}: {comparison}",
                  duration=duration_text(int(cond.get("horizon_s") or 0)), comparison=_comparison(metric, cond))
     elif kind == RuleKind.RATE:
         per_min = Metric(metric.key, metric.name, f"{metric.unit}/min" if metric.unit else "")
-        text = _("change per minute: {comparison}", comparison=_comparison(per_min, cond))
+        text = _("Change per minute: {comparison}", comparison=_comparison(per_min, cond))
     else:
         text = _comparison(metric, cond)
     if int(get("duration_s") or 0):
