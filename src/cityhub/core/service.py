@@ -72,7 +72,7 @@ from cityhub.core.tokens.service import (
     authenticate_token,
     cached_token_actor,
 )
-from cityhub.core.users.passwords import hash_password
+from cityhub.core.users.passwords import hash_password, one_hash_per_password
 from cityhub.core.users.service import (
     is_platform_admin,
     role_binding_create,
@@ -106,7 +106,8 @@ __all__ = [
     "bureau_set", "cached_session_actor", "cached_token_actor", "calendar_day_set", "calendar_days",
     "calendar_list", "core_counts", "district_name_map",
     "expand_subtrees", "hash_password", "identity_changed", "is_platform_admin",
-    "is_working_day", "login_attempt", "org_ancestors", "org_directory", "org_parents", "org_subtree",
+    "is_working_day", "login_attempt", "one_hash_per_password", "org_ancestors", "org_directory", "org_parents",
+    "org_subtree",
     "org_tree_changed", "organization_all", "organization_by_code", "organization_create", "organization_delete",
     "organization_get", "organization_head", "organization_heads", "organization_list", "organization_names",
     "organization_update",
