@@ -67,3 +67,11 @@ def test_maps_rename_the_chinese_outlines_on_english_pages(client: Any, world: A
     login(client, "t-admin")
     assert names(client.get("/ops/screen").text) == {"丙区": "Bing District"}
     assert names(client.get("/apply/stations").text) == {"丙区": "Bing District"}
+
+
+def test_the_audit_unit_filter_names_units_in_english(client: Any, world: Any) -> None:
+    _english(world)
+    login(client, "t-admin")
+    client.cookies.set("cityhub_lang", "en")
+    page = client.get("/admin/audit").text
+    assert ">Bureau A</option>" in page and ">甲局</option>" not in page

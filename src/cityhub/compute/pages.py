@@ -24,7 +24,7 @@ from cityhub.compute import service as compute
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
-from cityhub.kit import clock, labels, safejson
+from cityhub.kit import clock, i18n, labels, safejson
 from cityhub.kit.errors import Forbidden, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.i18n import lazy
@@ -59,9 +59,16 @@ PER_PAGE = 50  # scenario runs and saved analyses a page
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 
+def _subcategory(text: str | None) -> str:
+    """A component's sub-category in the page's language (the known families; free text as written)."""
+    if not text:
+        return ""
+    return schemas.SUBCATEGORIES_EN.get(text, text) if i18n.get_locale() == "en" else text
+
+
 def _labels() -> dict[str, Any]:
-    return {"status": schemas.ComponentStatus, "sub": schemas.SubscriptionStatus, "category": schemas.Category,
-            "kind": schemas.VersionKind, "job": schemas.JobStatus, "badge": BADGES,
+    return {"subcategory": _subcategory, "status": schemas.ComponentStatus, "sub": schemas.SubscriptionStatus,
+            "category": schemas.Category, "kind": schemas.VersionKind, "job": schemas.JobStatus, "badge": BADGES,
             "note": compute.decision_note_text}
 
 
