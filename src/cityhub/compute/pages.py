@@ -650,11 +650,11 @@ def job_cancel_form(request: Request, session: DbSession, actor: CurrentActor, j
 register_nav(NavItem("compute", "Scenarios", "/compute/scenarios", order=70, permissions=(P.ANALYTICS_SIMULATE,)))
 DEFAULT_RAIN = "5, 20, 45, 60, 30, 10"  # mm/h over six hours: a short summer rainstorm
 # demo response teams (name, district, capacity, incident categories): the page's starting point, changed freely
-DEFAULT_TEAMS = (("市政抢修一队", "500103", 3, ("road", "pipe_gallery", "water")),
-                 ("市政抢修二队", "500112", 3, ("road", "pipe_gallery", "water")),
-                 ("桥隧巡检队", "500108", 2, ("bridge", "traffic")),
-                 ("城管综合队", "500106", 4, ()),
-                 ("环境监测队", "500105", 2, ("environment", "sanitation")))
+DEFAULT_TEAMS = ((lazy("Municipal repair team 1"), "500103", 3, ("road", "pipe_gallery", "water")),
+                 (lazy("Municipal repair team 2"), "500112", 3, ("road", "pipe_gallery", "water")),
+                 (lazy("Bridge and tunnel patrol"), "500108", 2, ("bridge", "traffic")),
+                 (lazy("City management team"), "500106", 4, ()),
+                 (lazy("Environmental monitoring team"), "500105", 2, ("environment", "sanitation")))
 REASONS = {"nearest": lazy("Nearest skilled team"), "capacity": lazy("Nearer teams were full"),
            "no_team": lazy("No skilled team could take it")}
 TEAM_ROWS = 6
@@ -697,7 +697,7 @@ def scenarios_page(request: Request, session: DbSession, actor: CurrentActor,
         "items": items, "total": total, "offset": offset, "limit": PER_PAGE, "names": names, "units": units,
         "kinds": schemas.ScenarioKind,
         "districts": choices, "district_names": district_names, "roads": roads,
-        "rain": DEFAULT_RAIN, "teams": DEFAULT_TEAMS, "team_rows": TEAM_ROWS,
+        "rain": DEFAULT_RAIN, "teams": [(_(name), *rest) for name, *rest in DEFAULT_TEAMS], "team_rows": TEAM_ROWS,
         "categories": labels.choices("ops.category")})
 
 
