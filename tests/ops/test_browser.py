@@ -32,8 +32,9 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with db.session_scope() as s:
         system = core.Actor.system("test")
         city = core.organization_create(s, system, OrganizationCreate(name="重庆市", code="cq", kind="city"))
-        yz = core.organization_create(s, system, OrganizationCreate(name="渝中区", name_en="Yuzhong District", code="cq-yz", kind="district",
-                                                                    parent_id=city.id, lon=106.569, lat=29.553))
+        yz = core.organization_create(s, system, OrganizationCreate(
+            name="渝中区", name_en="Yuzhong District", code="cq-yz", kind="district", parent_id=city.id,
+            lon=106.569, lat=29.553))
         core.user_create(s, system, UserCreate(username="admin", password=PASSWORD, org_id=city.id,
                                                roles=["platform_admin"]))
         for i, sev in enumerate(("critical", "major", "minor", "warning")):
