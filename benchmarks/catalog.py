@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 
 from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate, UserCreate
-from cityhub.data import schemas, service
+from cityhub.data import schemas, service, vocabulary
 from cityhub.data.catalog import index
 from cityhub.data.models import CatalogEntry, CatalogSearch
 from cityhub.kit import clock
@@ -49,9 +49,9 @@ WORDS = ["人口", "法人", "企业", "户籍", "社保", "医保", "交通", "
          "就业", "失业", "补贴", "救助", "残疾", "退役", "城管", "环卫", "供水", "燃气", "电力", "通信", "网格"]
 SUFFIX = ["基础信息", "登记信息", "统计数据", "监测数据", "名录", "办件信息", "许可信息", "处罚信息", "缴费信息",
           "运行数据", "备案信息", "评价结果"]
-FACET_VALUES = {"classification": list(schemas.CLASSIFICATIONS), "format_category": list(schemas.FORMATS),
-                "share_type": list(schemas.SHARE_TYPES), "open_type": ["none", "conditional", "unconditional"],
-                "update_cycle": list(schemas.UPDATE_CYCLES), "security_grade": ["general", "important"]}
+FACET_VALUES = {"classification": list(vocabulary.CLASSIFICATIONS), "format_category": list(vocabulary.FORMATS),
+                "share_type": list(vocabulary.SHARE_TYPES), "open_type": ["none", "conditional", "unconditional"],
+                "update_cycle": list(vocabulary.UPDATE_CYCLES), "security_grade": ["general", "important"]}
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -193,7 +193,7 @@ def main() -> None:
     w = _world(db)
     a, b, bureau = (_actor(db, f"bench-{k}") for k in ("a", "b", "bureau"))
     ids = _entries(db, w, rng)
-    facets = list(schemas.FACETS)
+    facets = list(vocabulary.FACETS)
     search_t: list[float] = []
     id_t: list[float] = []
     with db.session_scope() as s:

@@ -18,7 +18,13 @@ admin with an API token:
   (`server_cpu_ms_per_upsert` per entity, `server_cpu_ms_per_get`) and that of the database's backends serving it
   (`db_cpu_ms_per_upsert`, `db_cpu_ms_per_get`; PostgreSQL on this machine only: /proc of its backends).
 
-Not measured yet: `temporal_aggr_p95_ms`. Ingest with the entity bridge needs no run of its own: the bridge reads
+- loads BENCH_INSTANCES (default 100,000) past instances of one attribute of one entity (one every 10 s, through
+  `POST /temporal/entities/{id}/attrs`, 5,000 per call) and times BENCH_AGGR_QUERIES (30) aggregations over all
+  of them (`options=aggregatedValues`, six methods, `aggrPeriodDuration=PT1H`, a `between` window of the whole
+  series) → `temporal_aggr_p50_ms` / `temporal_aggr_p95_ms`, and its CPU (`server_cpu_ms_per_aggr`,
+  `db_cpu_ms_per_aggr`).
+
+Ingest with the entity bridge needs no run of its own: the bridge reads
 connect's tables through and adds nothing to the ingest path (docs/context.md).
 """
 
@@ -30,6 +36,7 @@ import random
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -43,6 +50,8 @@ N = int(os.environ.get("BENCH_REQUESTS", "2000"))
 QUERIES = int(os.environ.get("BENCH_QUERIES", "200"))
 CONNS = int(os.environ.get("BENCH_CONNS", "8"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+INSTANCES = int(os.environ.get("BENCH_INSTANCES", "100000"))
+AGGR_QUERIES = int(os.environ.get("BENCH_AGGR_QUERIES", "30"))
 BATCH = 1000
 LON, LAT = 106.55, 29.56  # 解放碑
 
@@ -97,6 +106,29 @@ def _load(port: int, token: str) -> float:
             if resp.status_code not in (201, 204):
                 raise RuntimeError(f"upsert: {resp.status_code} {resp.text[:300]}")
     return ENTITIES / (time.perf_counter() - t0)
+
+
+def _load_history(port: int, token: str) -> str:
+    """INSTANCES past temperatures of one entity, one every 10 s from 2026-11-01; the aggregation request."""
+    import httpx
+
+    rnd = random.Random(3)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    eid = "urn:ngsi-ld:Sensor:000000"
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300) as http:
+        for lo in range(0, INSTANCES, 5000):
+            body = {"temperature": [
+                {"type": "Property", "value": round(rnd.uniform(0, 40), 2),
+                 "observedAt": (start + timedelta(seconds=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                for i in range(lo, min(lo + 5000, INSTANCES))]}
+            resp = http.post(f"/ngsi-ld/v1/temporal/entities/{eid}/attrs", content=json.dumps(body))
+            if resp.status_code != 204:
+                raise RuntimeError(f"temporal append: {resp.status_code} {resp.text[:300]}")
+    end = start + timedelta(seconds=10 * INSTANCES)
+    return (f"/ngsi-ld/v1/temporal/entities/{eid}?attrs=temperature&options=aggregatedValues"
+            "&aggrMethods=totalCount,sum,avg,min,max,stddev&aggrPeriodDuration=PT1H&timerel=between"
+            f"&timeAt={quote(start.isoformat())}&endTimeAt={quote(end.isoformat())}")
 
 
 def _concurrent_gets(port: int, token: str, entity_id: str) -> float:
@@ -206,6 +238,13 @@ def main() -> None:
         _timed(conn, geo_reqs[:10])
         geos = _timed(conn, geo_reqs)
         conn.close()
+        aggr_req = request_bytes(_load_history(port, token), port, auth)
+        conn = Sequential(port)  # a fresh one: the server closes a connection idle while the history loads
+        _timed(conn, [aggr_req] * 3)
+        cpu4, db4 = _cpu_s(server.pid), _db_cpu_s(url)
+        aggrs = _timed(conn, [aggr_req] * AGGR_QUERIES)
+        cpu5, db5 = _cpu_s(server.pid), _db_cpu_s(url)
+        conn.close()
         concurrent = _concurrent_gets(port, token, ids[0])
         rss = rss_mb(server.pid)
     finally:
@@ -219,11 +258,15 @@ def main() -> None:
         "get_p50_ms": round(pct(gets, 50), 3), "get_p95_ms": round(pct(gets, 95), 3),
         "query_type_q_p50_ms": round(pct(queries, 50), 3), "query_type_q_p95_ms": round(pct(queries, 95), 3),
         "geo_near_p50_ms": round(pct(geos, 50), 3), "geo_near_p95_ms": round(pct(geos, 95), 3),
+        "temporal_instances": INSTANCES,
+        "temporal_aggr_p50_ms": round(pct(aggrs, 50), 3), "temporal_aggr_p95_ms": round(pct(aggrs, 95), 3),
         "rss_mb": round(rss, 1),
         "server_cpu_ms_per_upsert": round((cpu1 - cpu0) * 1000 / ENTITIES, 3),
         "server_cpu_ms_per_get": round((cpu3 - cpu2) * 1000 / N, 3),
         "db_cpu_ms_per_upsert": round((db1 - db0) * 1000 / ENTITIES, 3),
         "db_cpu_ms_per_get": round((db3 - db2) * 1000 / N, 3),
+        "server_cpu_ms_per_aggr": round((cpu5 - cpu4) * 1000 / AGGR_QUERIES, 3),
+        "db_cpu_ms_per_aggr": round((db5 - db4) * 1000 / AGGR_QUERIES, 3),
     }
     if url.startswith("postgresql"):
         sql_gets, sql_queries = _sql_baseline(url, ids, ranges)

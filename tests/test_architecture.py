@@ -65,6 +65,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "connect.mqtt.broker_files": ("service", "Mosquitto password and ACL files"),
     # data
     "data.cache": ("service", "open-portal response cache and rate limits"),
+    "data.vocabulary": ("schemas", "the data domain's codes, names, labels and masking rules"),
     "data.entry_form": ("pages", "the catalog entry form's fields parsed for the pages"),
     "data.catalog.history": ("service", "catalog changes as field-by-field history"),
     "data.catalog.index": ("service", "the search index"),
@@ -102,6 +103,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "ops.rules.forecast": ("service", "forecast rules' Holt model: the batch fit and the per-point step"),
     "ops.rules.refit": ("service", "forecast rules' models refitted on a schedule from stored telemetry"),
     "ops.alarms.delivery": ("service", "MQTT and signed webhook delivery"),
+    # apply
+    "apply.evaluation.evidence": ("service", "evidence files of a unit's evaluation indicators"),
     # compute
     "compute.registry.search": ("service", "Chinese-aware catalogue search"),
     "compute.gateway.quota": ("service", "quotas: Redis script or in-process"),
@@ -116,6 +119,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "compute.builtins.classify": ("service", "built-in: citizen-report classification"),
     "compute.builtins.reportset": ("service", "the classifier's labelled report set"),
     "compute.stub": ("service", "the demo's stub department system (an upstream served by make run)"),
+    "compute.jobs.upstream": ("service", "batch jobs of upstream versions, called through the gateway"),
+    "compute.jobs.choices": ("service", "what the job form offers: units, versions, tables, applications"),
     "compute.analytics.lake": ("service", "the Parquet lake's tables and the facts export"),
     "compute.analytics.engines": ("service", "the analytics SQL engine: DuckDB and Spark backends"),
     "compute.analytics.queries": ("service", "the built-in analytics queries"),
@@ -137,6 +142,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "context.notify": ("service", "delivery of the notification outbox"),
     "context.temporal": ("service", "attribute history and the temporal API"),
     "context.aggregate": ("service", "the aggregated temporal representation"),
+    "context.aggrsql": ("service", "the aggregated temporal representation computed by the database"),
+    "context.fast": ("api", "the plain single-entity GET as an ASGI app ahead of the middleware"),
     "context.rows": ("service", "bulk inserts (COPY on PostgreSQL)"),
     "context.bridge": ("service", "connect's devices and assets as NGSI-LD entities"),
     # web: the shell

@@ -32,7 +32,7 @@ from cityhub.kit.errors import CityhubError, PayloadTooLarge, RateLimited, Valid
 from cityhub.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY, db_metrics
 from cityhub.kit.security_headers import SecurityHeadersMiddleware
 from cityhub.kit.settings import Settings, get_settings
-from cityhub.kit.web import LARGE_BODY_PREFIXES, STATIC_DIR, redirect_with_message, render
+from cityhub.kit.web import FAST_PATH_STACK, LARGE_BODY_PREFIXES, STATIC_DIR, redirect_with_message, render
 
 log = logging.getLogger("cityhub")
 access_log = logging.getLogger("cityhub.access")  # one line per request, unless CITYHUB_ACCESS_LOG=false
@@ -294,7 +294,9 @@ class FastPaths:
 
     For traffic that is not a person's or a staff system's (the compute gateway `/hub/`, keyed by application
     keys): no session, CSRF, locale, template or route matching applies to it, and that stack costs several
-    times such a call's own work. The app answers everything itself, errors included.
+    times such a call's own work. The app answers everything itself, errors included, or hands the request on
+    unread to the usual stack, which it finds in the scope under `kit.web.FAST_PATH_STACK` (the NGSI-LD
+    single-entity GET serves only its plain form itself).
     """
 
     def __init__(self, app: ASGIApp, paths: list[tuple[str, ASGIApp]]) -> None:
@@ -307,6 +309,7 @@ class FastPaths:
             path: str = scope["path"]
             for prefix, fast in self.paths:
                 if path.startswith(prefix):
+                    scope[FAST_PATH_STACK] = self.app  # a fast path may hand a request it does not serve to the stack
                     await fast(scope, receive, send)
                     return
         await self.app(scope, receive, send)

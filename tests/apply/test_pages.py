@@ -33,7 +33,7 @@ def _seeded(world: Any) -> Any:
     bureau_setup(world)
     apply.programme_seed(world.session, SYSTEM)
     apply.progress_refresh(world.session, SYSTEM)
-    return apply.target_by_code(world.session, SYSTEM, "cloud.liangjiang_servers")  # reported, the bureau's here
+    return apply.target_by_code(world.session, SYSTEM, "connect.intl_bandwidth")  # reported, the bureau's here
 
 
 def test_tree_and_target_pages(client: TestClient, world: Any) -> None:
@@ -45,10 +45,10 @@ def test_tree_and_target_pages(client: TestClient, world: Any) -> None:
     assert "建设目标" in html  # the nav entry, in Chinese
     page = client.get(f"/apply/targets/{t.id}").text
     data = json.loads(re.search(r'id="page-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]  # the block is there
-    assert data["target"] == 300_000 and data["history"][0][1] == 0  # the plan's baseline opens the history
+    assert data["target"] == 1_000 and data["history"][0][1] == 0  # the plan's baseline opens the history
     assert 'data-testid="report-form"' not in page  # unit B does not own it
     client.cookies.set("cityhub_lang", "en")
-    assert "Servers at the Liangjiang cloud park" in client.get("/apply").text
+    assert "International data channel bandwidth added" in client.get("/apply").text
     assert client.get("/apply/review").status_code == 403
 
 

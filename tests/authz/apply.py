@@ -51,6 +51,8 @@ def prepare(w: Any) -> None:
         name="az-在建", batch="5g", year=2026, owner_org_id=w.orgs["dept_a"].id))
     apply.scenarios.scenario_transition(w.session, admin, building.id, "building")
     apply.economy.digital_park_create(w.session, admin, ParkCreate(code="az-park", name="测试园"))
+    w.extra["apply_ev"] = apply.evidence.evaluation_evidence_attach(
+        w.session, admin, run.id, w.orgs["dept_a"].id, "cloud.on_cloud", "e.pdf", b"%PDF-1.4\n%%EOF\n")
     w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r, "scheme": scheme, "run": run,
                         "station": station, "declared": declared, "building": building}
 
@@ -159,3 +161,31 @@ EXPECTATIONS += [
 
 def _uscc(first17: str) -> str:
     return first17 + credit_code_check_char(first17)
+
+
+EXPECTATIONS += [
+    Expect("GET", f"{P}/channel-users", ANY_USER),
+    Expect("POST", f"{P}/channel-users", BUREAU, body=lambda w: {
+        "name": "az-通道用户", "sector": "finance", "bandwidth_mbps": 10},
+           refs={"district_org_id": "the register names any district of the city"}),
+    Expect("GET", f"{P}/data-centres", ANY_USER),
+    Expect("POST", f"{P}/data-centres", BUREAU, body=lambda w: {
+        "code": "az-dc", "name": "测试数据中心", "operator": "中国电信", "tier": "A", "role": "production"},
+           refs={"district_org_id": "the register names any district of the city",
+                 "pool_ids": "cloud pools are the platform's, listed to every user"}),
+    Expect("GET", f"{P}/facilities/totals", ANY_USER),
+]
+
+EXPECTATIONS += [Expect("GET", f"{P}/panorama", ANY_USER)]
+
+EXPECTATIONS += [
+    # the unit's staff (and the bureau) attach; an empty body is a 422 for them, others 403/404
+    Expect("POST", f"{E}/evidence", OWNER_A, query=lambda w: {
+        "run_id": str(w.extra["apply"]["run"].id), "org_id": str(w.orgs["dept_a"].id),
+        "indicator_key": "cloud.on_cloud"}, note="(an empty body: 422 for those who may attach)"),
+    Expect("GET", f"{E}/evidence", UNIT_A, query=lambda w: {
+        "run_id": str(w.extra["apply"]["run"].id), "org_id": str(w.orgs["dept_a"].id)}),
+    Expect("GET", f"{E}/evidence/{{evidence_id}}", UNIT_A, params=lambda w: {"evidence_id": w.extra["apply_ev"].id}),
+]
+
+EXPECTATIONS += [Expect("POST", f"{P}/enterprises/import", BUREAU, note="(an empty body: 422 for the bureau)")]

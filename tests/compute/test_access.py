@@ -102,3 +102,40 @@ def test_bad_subscriptions_name_the_field(world: Any) -> None:
         compute.subscription_create(w.session, member_b, SubscriptionCreate(
             app_id=compute.app_create(w.session, member_b, AppCreate(org_id=w.orgs["dept_b"].id, name="c")).id,
             component_code="idc", version="1.0.0"))
+
+
+def test_a_component_reading_graded_data_is_approved_by_the_bureau_even_when_open(world: Any) -> None:
+    from tests.data.helpers import published_entry
+
+    w = world
+    important = published_entry(w)  # 重要 (the people register)
+    core_entry = published_entry(w, security_grade="core", title="核心人口库")
+    published(w, "idc", builtin="id-check", open_to_all=True, catalog_entry_ids=[important.id])
+    published(w, "coord", open_to_all=True, catalog_entry_ids=[important.id, core_entry.id])
+    published(w, "plain", builtin="noop", open_to_all=True)
+    member_b = w.actors["org_member_b"]
+    app = compute.app_create(w.session, member_b, AppCreate(org_id=w.orgs["dept_b"].id, name="核验系统"))
+
+    def ask(code: str) -> Any:
+        return compute.subscription_create(w.session, member_b, SubscriptionCreate(
+            app_id=app.id, component_code=code, version="1.0.0"))
+
+    assert ask("plain").status == "active"  # open, reads no graded data: at once
+    sub = ask("idc")
+    assert sub.status == "pending"  # open to all units, but it reads 重要 data
+    queue = {r["component_code"]: r for r in compute.subscription_queue(w.session, w.actors["org_admin_a"])}
+    assert queue["idc"]["data_grade"] == "important"
+    with pytest.raises(Forbidden):  # the owner's admin alone does not approve graded data
+        compute.subscription_decide(w.session, w.actors["org_admin_a"], sub.id, SubscriptionDecision(approve=True))
+    compute.subscription_decide(w.session, w.actors["bureau_member"], sub.id, SubscriptionDecision(approve=True))
+    assert sub.status == "active"
+    core_sub = ask("coord")
+    with pytest.raises(Forbidden):  # 核心 data: a bureau administrator, not any of its staff
+        compute.subscription_decide(w.session, w.actors["bureau_member"], core_sub.id,
+                                    SubscriptionDecision(approve=True))
+    compute.subscription_decide(w.session, w.actors["org_admin_a"], core_sub.id, SubscriptionDecision(
+        approve=False, note="先走数据共享申请"))  # the owner may still refuse
+    assert core_sub.status == "rejected"
+    again = ask("coord")
+    compute.subscription_decide(w.session, w.actors["bureau_admin"], again.id, SubscriptionDecision(approve=True))
+    assert again.status == "active"

@@ -48,12 +48,15 @@ def test_the_demo_runs_one_batch_job_and_queues_another(db: Database, tmp_path: 
     from cityhub.kit.settings import get_settings
 
     monkeypatch.setattr(get_settings(), "var_dir", tmp_path)
+    monkeypatch.setattr(get_settings(), "compute_upstream_allowed_hosts", "127.0.0.1")  # the stub's component
     built = demo.build(db, "demo-pass-123", log=lambda _m: None, only=("core", "data", "compute"))
-    assert built.counts["compute"]["jobs"] == 2
+    assert built.counts["compute"]["jobs"] == 3
     with db.session_scope() as s:
         jobs = {j.name: j for j in s.scalars(select(Job))}
         done, waiting = jobs["人口库身份号码批量核验"], jobs["身份证电子证照号码批量核验"]
         assert (done.status, waiting.status) == ("succeeded", "queued")
+        lookup = jobs["外资企业营业执照批量查询"]  # the stub's upstream version, over the commission's granted table
+        assert lookup.status == "queued" and lookup.rows_total == 1200 and lookup.request["app_id"]
         staff = core.actor_for_username(s, "gaj-staff")
         assert done.result_resource_id is not None and done.result_entry_id is not None
         fields, rows, total, _n = data.datastore_query(s, staff, done.result_resource_id, limit=1000)

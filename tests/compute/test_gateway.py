@@ -220,3 +220,63 @@ def test_the_gateway_is_served_ahead_of_the_platform_middleware(client: Any, wor
         r = client.get(path, headers={"X-Api-Key": key})
         assert (r.status_code, _code(r)) == (404, "not_found"), path
     assert client.head(CONVERT, headers={"X-Api-Key": key}).content == b""
+
+
+def test_an_upstream_is_called_through_the_lean_pool_over_a_real_connection(
+        client: Any, world: Any, app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No stand-in transport: the gateway's own pooled client connects to a local department system."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    class Dept(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            got.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            status = 500 if self.path.endswith("/broken") else 200
+            out = b'{"licence": "ok"}'
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dept)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        w = world
+        monkeypatch.setattr(get_settings(), "compute_upstream_allowed_hosts", "127.0.0.1")
+        monkeypatch.setattr(get_settings(), "compute_upstream_retries", 0)
+        member = w.actors["org_member_a"]
+        comp = compute.component_create(w.session, member, component_data(w, "licence", builtin="noop"))
+        compute.component_version_create(w.session, member, comp.id, VersionCreate(
+            version="1.0.0", kind="upstream", upstream_url=f"http://127.0.0.1:{server.server_port}/api"))
+        compute.component_submit(w.session, member, comp.id)
+        compute.component_review(w.session, w.actors["platform_admin"], comp.id, True)
+        app_, _sub, key = subscribed(w, comp)
+        h = {"X-Api-Key": key}
+        for _ in range(3):
+            r = client.get("/hub/licence/1.0.0/licences/42?x=1", headers=h)
+            assert (r.status_code, r.json()) == (200, {"licence": "ok"})
+        r = client.post("/hub/licence/1.0.0/verify", headers=h, json={"no": "1"})
+        assert r.status_code == 200
+        method, path, sent, body = got[-1]
+        assert (method, path, body) == ("POST", "/api/verify", b'{"no":"1"}')
+        assert sent["x-cityhub-org"] == str(app_.org_id) and sent["x-cityhub-signature"] == compute.identity_headers(
+            app_.id, app_.org_id, "POST", "/api/verify", int(sent["x-cityhub-timestamp"]))["X-Cityhub-Signature"]
+        assert got[0][1] == "/api/licences/42?x=1"
+        r = client.get("/hub/licence/1.0.0/broken", headers=h)
+        assert (r.status_code, _code(r), r.json()["error"]["details"]) == (502, "upstream_error",
+                                                                         {"upstream_status": 500})
+        assert app.state.compute_gateway.pools and not app.state.compute_gateway.clients
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -265,3 +265,136 @@ def test_the_jobs_page_shows_progress_and_cancels(client: Any, world: Any, db: D
         assert r.status_code in (303, 403)
         assert w.session.get(Job, done.id).status == JobStatus.SUCCEEDED
         assert other.get(f"/api/v1/compute/jobs/{done.id}").status_code == 403
+
+
+class _Dept:
+    """A department system answering each call with what it got (the upstream of an upstream version)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                import json
+
+                sent = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                outer.calls.append((self.path, {k.lower(): v for k, v in self.headers.items()}, sent))
+                ok = not str(sent.get("number", "")).endswith("3456")
+                out = json.dumps({"registered": ok, "holder": sent.get("number", "")[:6]} if ok else
+                                 {"error": {"code": "not_registered", "message": "no such licence"}}).encode()
+                self.send_response(200 if ok else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/api"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_upstream_job_calls_as_the_units_application_metered_and_within_its_quota(
+        world: Any, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import func, select
+
+    from cityhub.compute import service as compute
+    from cityhub.compute.models import Call
+    from cityhub.compute.schemas import AppCreate, VersionCreate
+    from tests.compute.helpers import component_data, subscribed
+
+    monkeypatch.setattr(get_settings(), "compute_upstream_allowed_hosts", "127.0.0.1")
+    monkeypatch.setattr(get_settings(), "compute_meter_flush_s", 0)  # written when the job's gateway closes
+    dept = _Dept()
+    try:
+        w = world
+        _entry, res = _table(w)
+        owner = w.actors["org_member_b"]  # the department system is dept_b's; dept_a runs the job over its table
+        comp = compute.component_create(w.session, owner, component_data(w, "licence", org="dept_b", builtin="noop"))
+        compute.component_version_create(w.session, owner, comp.id, VersionCreate(
+            version="1.0.0", kind="upstream", upstream_url=dept.url))
+        compute.component_submit(w.session, owner, comp.id)
+        compute.component_review(w.session, w.actors["platform_admin"], comp.id, True)
+        member = w.actors["org_member_a"]
+        base = {"org_id": w.orgs["dept_a"].id, "component_code": "licence", "version": "1.0.0", "path": "/verify",
+                "source_kind": "table", "resource_id": res.id, "fields": {"number": "id_number"}}
+        with pytest.raises(ValidationFailed) as e:  # an upstream job runs as an application: which one
+            jobs.job_create(w.session, member, JobCreate.model_validate(base))
+        assert e.value.field == "app_id"
+        bare = compute.app_create(w.session, member, AppCreate(org_id=w.orgs["dept_a"].id, name="未订阅系统"))
+        b_app, _sub_b, _k = subscribed(w, comp, org="dept_b")
+        for app_id in (bare.id, b_app.id):  # not subscribed; another unit's application
+            with pytest.raises(ValidationFailed) as e:
+                jobs.job_create(w.session, member, JobCreate.model_validate({**base, "app_id": app_id}))
+            assert e.value.field == "app_id"
+        app_, _sub, _key = subscribed(w, comp, org="dept_a", quota_per_day=4)
+        job = jobs.job_create(w.session, member, JobCreate.model_validate({**base, "app_id": app_.id}))
+        w.session.commit()
+        assert jobs.job_work_once(db, "w1") == JobStatus.SUCCEEDED
+        w.session.expire_all()
+        done = w.session.get(Job, job.id)
+        assert done is not None and (done.rows_done, done.rows_failed) == (3, 1)
+        assert sorted(c[2]["number"] for c in dept.calls) == sorted(
+            ["500101199001011234", "500103198505052345", "500112200012123456"])
+        path, headers, _sent = dept.calls[0]
+        assert path == "/api/verify" and headers["x-cityhub-app"] == str(app_.id)  # signed as the application
+        _f, rows, _t, _n = data.datastore_query(w.session, member, done.result_resource_id)
+        by_name = {r["name"]: r for r in rows}
+        assert by_name["张三"]["out_holder"] == "500101" and by_name["欧阳娜娜"]["out_error"].startswith(
+            "not_registered")
+        metered = w.session.scalar(select(func.count()).select_from(Call).where(Call.app_id == app_.id))
+        assert metered == 3  # every call is the application's, metered
+        # the daily quota of 4 leaves room for one more call: the next job stops with the reason
+        again = jobs.job_create(w.session, member, JobCreate.model_validate({**base, "app_id": app_.id}))
+        w.session.commit()
+        assert jobs.job_work_once(db, "w1") == JobStatus.FAILED
+        w.session.expire_all()
+        stopped = w.session.get(Job, again.id)
+        assert stopped is not None and stopped.result_resource_id is None and stopped.error
+        assert len(dept.calls) == 4  # exactly the quota: 3 + 1
+    finally:
+        dept.close()
+
+
+def test_the_job_form_offers_named_choices_and_queues_a_job(client: Any, world: Any) -> None:
+    from tests.compute.test_pages import HTML, _csrf, _flash, _login, _text
+
+    w = world
+    entry, res = _table(w)
+    published(w, "idc", builtin="id-check", open_to_all=True)
+    w.session.commit()
+    _login(client, "t-a-member")
+    page = client.get("/compute/jobs", headers=HTML).text
+    assert 'data-testid="job-form"' in page
+    what = "idc@1.0.0|POST /resident-id"
+    assert f'value="{what}"' in page  # a built-in's operation, labelled by its summary, not its code alone
+    tables = page.split('data-testid="job-tables"', 1)[1].split("</select>", 1)[0]
+    assert str(res.id) in tables and entry.title in _text(tables) and "id_number" in tables
+    base = {"csrf_token": _csrf(page), "org_id": str(w.orgs["dept_a"].id), "what": what, "source_kind": "table",
+            "resource_id": str(res.id), "name": "表单提交的核验"}
+    r = client.post("/compute/jobs", data={**base, "fields": "number id_number"}, headers=HTML)
+    assert _flash(r.text) and "表单提交的核验" not in _text(r.text.split('data-testid="jobs"', 1)[1])  # refused
+    assert 'value="表单提交的核验"' in r.text  # the form comes back filled in
+    r = client.post("/compute/jobs", data={**base, "csrf_token": _csrf(r.text), "fields": "number = id_number"},
+                    headers=HTML)
+    assert _flash(r.text) == "作业已排队"
+    w.session.expire_all()
+    job = w.session.query(Job).filter(Job.name == "表单提交的核验").one()
+    assert (job.status, job.rows_total, job.request["fields"], job.request["path"]) == (
+        JobStatus.QUEUED, 3, {"number": "id_number"}, "resident-id")
+    with type(client)(client.app) as other:  # another unit's member is not offered dept_a's table
+        _login(other, "t-b-member")
+        other_page = other.get("/compute/jobs", headers=HTML).text
+        assert str(res.id) not in other_page.split('data-testid="job-tables"', 1)[1].split("</select>", 1)[0]

@@ -38,6 +38,9 @@ def test_only_signed_calls_get_a_licence() -> None:
     bad = "/api/licences/91500000MA5U000000"
     assert _get(bad, identity_headers(uuid.uuid4(), uuid.uuid4(), "GET", bad)).status_code == 422
     assert _get("/healthz", {}).json() == {"status": "ok", "demo": True}
+    by_query = _get(f"/api/licences?credit_code={code}", identity_headers(uuid.uuid4(), uuid.uuid4(), "GET",
+                                                                          "/api/licences"))
+    assert by_query.status_code == 200 and by_query.json() == r.json()  # a batch job's form of the same call
 
 
 def test_make_run_starts_the_stub_unless_its_port_is_0() -> None:

@@ -297,7 +297,32 @@ def test_show_changes_and_notification_trigger(client: Any, world: Any, receiver
 
 
 @pytest.mark.parametrize(("trigger", "status"), [
-    (["entityDeleted"], 422), (["attributeRenamed"], 400), ([], 400), ("attributeCreated", 400)])
+    (["attributeRenamed"], 400), ([], 400), ("attributeCreated", 400)])
 def test_bad_notification_triggers(client: Any, world: Any, receiver: str, trigger: Any, status: int) -> None:
     resp = client.post(SUBS, json=_sub(receiver, notificationTrigger=trigger), headers=headers(world, "org_member_a"))
     assert resp.status_code == status and "notificationTrigger" in problem(resp)["detail"]
+
+
+def test_entity_deleted_notifications(client: Any, world: Any, receiver: str) -> None:
+    """entityDeleted: a deletion (single, batch, temporal) notifies the subscriptions that ask for it and match the
+    entity's last state (q, visibility), with the entity's id, type and deletedAt; other triggers stay silent."""
+    h = headers(world, "org_member_a")
+    ids = [f"urn:ngsi-ld:AirQualityObserved:del{i}" for i in range(4)]
+    for i, eid in enumerate(ids):
+        assert client.post(E, json=entity_body(eid, pm25=10.0 * i), headers=h).status_code == 201
+    assert client.post(SUBS, json=_sub(receiver, notificationTrigger=["entityDeleted"], q="pm25>5"),
+                       headers=h).status_code == 201
+    assert client.post(SUBS, json=_sub(receiver), headers=h).status_code == 201  # default triggers
+    # the other unit's subscription does not see unit A's entities
+    assert client.post(SUBS, json=_sub(receiver, notificationTrigger=["entityDeleted"]),
+                       headers=headers(world, "org_member_b")).status_code == 201
+    assert client.delete(f"{E}/{ids[0]}", headers=h).status_code == 204  # pm25 0: q does not match
+    assert _queued(world) == 0
+    assert client.delete(f"{E}/{ids[1]}", headers=h).status_code == 204
+    assert client.post(f"{OPS}/delete", json=[ids[2]], headers=h).status_code == 204
+    assert client.delete(f"/ngsi-ld/v1/temporal/entities/{ids[3]}", headers=h).status_code == 204
+    assert _queued(world) == 3
+    assert _deliver(world)["delivered"] == 3
+    data = [b["data"] for _h, b in _Receiver.received]
+    assert [d[0]["id"] for d in data] == ids[1:]
+    assert set(data[0][0]) == {"id", "type", "deletedAt"} and data[0][0]["type"] == "AirQualityObserved"

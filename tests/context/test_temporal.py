@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from cityhub.context.models import ContextAttributeInstance
@@ -106,3 +107,30 @@ def test_bad_temporal_parameters_are_400(client: Any, world: Any) -> None:
         assert field in problem(resp)["detail"], (params, problem(resp))
     assert client.post(T, json={"id": "not a uri", "type": "X"}, headers=h).status_code == 400
     assert client.get(T, headers=h).status_code == 400
+
+
+def test_truncated_history_is_206_with_its_time_range(client: Any, world: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """More instances than the cap: 206 Partial Content, `Content-Range: date-time <first>-<last>/*` covering every
+    instance up to <last> in time order across attributes; `timerel=after&timeAt=<last>` is the next page."""
+    from cityhub.context import temporal
+
+    h = headers(world, "org_member_a")
+    eid = "urn:ngsi-ld:AirQualityObserved:page1"
+    assert client.post(E, json=entity_body(eid), headers=h).status_code == 201  # pm25 at 08:00 (and other attrs)
+    body = {"pm25": [{"type": "Property", "value": i, "observedAt": f"2026-12-01T09:{i:02d}:00Z"} for i in range(6)],
+            "no2": [{"type": "Property", "value": i, "observedAt": f"2026-12-01T09:{i:02d}:30Z"} for i in range(6)]}
+    assert client.post(f"{T}/{eid}/attrs", json=body, headers=h).status_code == 204
+    monkeypatch.setattr(temporal, "MAX_INSTANCES", 5)
+    window = {"attrs": "pm25,no2", "timerel": "after", "timeAt": "2026-12-01T08:30:00Z"}
+    first = client.get(f"{T}/{eid}", params=window, headers=h)
+    assert first.status_code == 206
+    assert first.headers["content-range"] == "date-time 2026-12-01T09:00:00.000Z-2026-12-01T09:02:00.000Z/*"
+    got = first.json()
+    assert [i["value"] for i in got["pm25"]] == [0, 1, 2] and [i["value"] for i in got["no2"]] == [0, 1]
+    rest = client.get(f"{T}/{eid}", params={**window, "timeAt": "2026-12-01T09:02:00Z"}, headers=h)
+    assert rest.status_code == 206 and rest.json()["no2"][0]["value"] == 2
+    monkeypatch.setattr(temporal, "MAX_INSTANCES", 100)
+    whole = client.get(f"{T}/{eid}", params=window, headers=h)
+    assert whole.status_code == 200 and "content-range" not in whole.headers
+    assert len(whole.json()["pm25"]) == 6 and len(whole.json()["no2"]) == 6

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cityhub.data import models, schemas
+from cityhub.data import models, vocabulary
 from cityhub.kit import labels
 
-CHINESE = {"data.classification": schemas.CLASSIFICATIONS, "data.base_db": schemas.BASE_DBS,
-           "data.format": schemas.FORMATS, "data.share_type": schemas.SHARE_TYPES,
-           "data.open_type": schemas.OPEN_TYPES, "data.share_mode": schemas.SHARE_MODES,
-           "data.update_cycle": schemas.UPDATE_CYCLES, "data.data_type": schemas.DATA_TYPES,
-           "data.objection_kind": schemas.OBJECTION_KINDS, "data.resource_kind": schemas.RESOURCE_KINDS}
+CHINESE = {"data.classification": vocabulary.CLASSIFICATIONS, "data.base_db": vocabulary.BASE_DBS,
+           "data.format": vocabulary.FORMATS, "data.share_type": vocabulary.SHARE_TYPES,
+           "data.open_type": vocabulary.OPEN_TYPES, "data.share_mode": vocabulary.SHARE_MODES,
+           "data.update_cycle": vocabulary.UPDATE_CYCLES, "data.data_type": vocabulary.DATA_TYPES,
+           "data.objection_kind": vocabulary.OBJECTION_KINDS, "data.resource_kind": vocabulary.RESOURCE_KINDS}
 
 
 @pytest.mark.parametrize("kind", sorted(CHINESE))

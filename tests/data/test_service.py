@@ -16,7 +16,7 @@ from cityhub.core import service as core
 from cityhub.data import schemas, service
 from cityhub.data.datastore.export import to_csv, to_xlsx
 from cityhub.data.datastore.stores import resource_credentials
-from cityhub.data.schemas import MASK_RULES
+from cityhub.data.vocabulary import MASK_RULES
 from cityhub.kit import clock
 from cityhub.kit.errors import (
     Conflict,

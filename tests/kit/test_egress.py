@@ -222,7 +222,7 @@ def test_proxy_environment_variables_are_ignored(server: _Server, monkeypatch: p
 _CLIENT = re.compile(r"\bhttpx\.(?:Client|AsyncClient|HTTPTransport|AsyncHTTPTransport|get|post|put|patch|delete"
                      r"|head|request|stream)\s*\(|\brequests\.(?:get|post|put|patch|delete|head|request|Session)\s*\("
                      r"|\burllib\.request\b|\burlopen\(|\bhttp\.client\b|\baiohttp\b|\bpycurl\b"
-                     r"|\bsocket\.create_connection\(")
+                     r"|\bsocket\.create_connection\(|\.create_connection\(|\bopen_connection\(")
 _EXEMPT = {
     "kit/egress.py": "the helper itself",
     "app.py": "/readyz opens a TCP connection to the configured MQTT broker (an operator setting, not user input)",

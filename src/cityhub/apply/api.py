@@ -9,13 +9,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
 from cityhub.apply import schemas
 from cityhub.apply import service as apply
 from cityhub.core.deps import CurrentActor
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
-from cityhub.kit.web import DbSession, SessionRoute
+from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
 
 router = APIRouter(prefix="/api/v1/apply", tags=["apply"], route_class=SessionRoute)
 Paging = Annotated[PageParams, Depends(page_params)]
@@ -299,3 +299,83 @@ def enterprises(session: DbSession, actor: CurrentActor, page: Paging, park_id: 
 def enterprise_create(session: DbSession, actor: CurrentActor, body: schemas.EnterpriseCreate) -> Any:
     """Register an enterprise by its checked 统一社会信用代码 (the bureau)."""
     return apply.economy.enterprise_create(session, actor, body)
+
+
+# ---------------------------------------------------------------- data channel and data centres
+
+
+@router.get("/channel-users", response_model=list[schemas.ChannelUser])
+def channel_users(session: DbSession, actor: CurrentActor) -> Any:
+    """Every user of the international data channel."""
+    return apply.facilities.channel_user_list(session, actor)
+
+
+@router.post("/channel-users", response_model=schemas.ChannelUser, status_code=201)
+def channel_user_create(session: DbSession, actor: CurrentActor, body: schemas.ChannelUserCreate) -> Any:
+    """Register a channel user (the bureau)."""
+    return apply.facilities.channel_user_create(session, actor, body)
+
+
+@router.get("/data-centres", response_model=list[schemas.DataCentre])
+def data_centres(session: DbSession, actor: CurrentActor) -> Any:
+    """Every data centre with the cloud pools it hosts."""
+    return apply.facilities.data_centre_list(session, actor)
+
+
+@router.post("/data-centres", response_model=schemas.DataCentre, status_code=201)
+def data_centre_create(session: DbSession, actor: CurrentActor, body: schemas.DataCentreCreate) -> Any:
+    """Register a data centre and the cloud pools it hosts (the bureau)."""
+    return apply.facilities.data_centre_create(session, actor, body)
+
+
+@router.get("/facilities/totals", response_model=schemas.FacilityTotals)
+def facility_totals(session: DbSession, actor: CurrentActor) -> Any:
+    """What the two registers add up to, in service."""
+    return apply.facilities.facility_totals(session, actor)
+
+
+# ---------------------------------------------------------------- 全景 screen
+
+
+@router.get("/panorama")
+def panorama(session: DbSession, actor: CurrentActor) -> dict[str, Any]:
+    """The 全景 screen's data: every layer's city-wide figures (null when unreadable) and the programme's own."""
+    return apply.panorama(session, actor)
+
+
+# ---------------------------------------------------------------- evaluation evidence
+
+allow_large_bodies(f"{router.prefix}{E}/evidence")
+
+
+@router.post(f"{E}/evidence", response_model=schemas.Evidence, status_code=201)
+async def evaluation_evidence_attach(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID,
+                                     org_id: uuid.UUID, indicator_key: str = Query(min_length=1, max_length=60),
+                                     filename: str = Query("evidence", min_length=1, max_length=150)) -> Any:
+    """Attach evidence (the raw body: PDF, PNG, JPEG, DOCX or XLSX) for an indicator of a unit's score."""
+    content = await request.body()
+    return apply.evidence.evaluation_evidence_attach(session, actor, run_id, org_id, indicator_key, filename,
+                                                     content)
+
+
+@router.get(f"{E}/evidence", response_model=list[schemas.Evidence])
+def evaluation_evidence(session: DbSession, actor: CurrentActor, run_id: uuid.UUID, org_id: uuid.UUID) -> Any:
+    """A unit's evidence in a run (whoever may read its scorecard)."""
+    return apply.evidence.evidence_list(session, actor, run_id, org_id)
+
+
+@router.get(f"{E}/evidence/{{evidence_id}}", response_class=FileResponse)
+def evaluation_evidence_file(session: DbSession, actor: CurrentActor, evidence_id: uuid.UUID) -> FileResponse:
+    """Download one evidence file."""
+    ev, path = apply.evidence.evidence_open(session, actor, evidence_id)
+    return FileResponse(path, media_type=ev.content_type, filename=ev.filename)
+
+
+@router.post("/enterprises/import", response_model=schemas.ImportResult,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "text/csv": {"schema": {"type": "string", "format": "binary"}}}}},
+             responses={422: {"description": "Every row's problems (row, field, message); nothing was written"}})
+async def enterprise_import(request: Request, session: DbSession, actor: CurrentActor,
+                            filename: str = Query("enterprises.csv", min_length=1, max_length=150)) -> Any:
+    """Import the enterprise register (raw CSV or XLSX body): every row valid, or nothing written (the bureau)."""
+    return apply.economy.enterprise_import(session, actor, filename, await request.body())

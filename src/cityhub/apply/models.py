@@ -163,6 +163,26 @@ class EvalScore(UUIDPk, Timestamps, Base):
     rank: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class EvalEvidence(UUIDPk, Base):
+    """A file a unit (or the bureau) attaches as evidence for one indicator of its score in a run.
+
+    The bytes live under var_dir/apply/evidence/<id>; the row keeps what was checked (type, size, digest).
+    """
+
+    __tablename__ = "apply_eval_evidence"
+    __table_args__ = (Index("ix_apply_eval_evidence_run_org", "run_id", "org_id"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_eval_run.id", ondelete="CASCADE"))
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"))
+    indicator_key: Mapped[str] = mapped_column(String(60))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    uploaded_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 # ---------------------------------------------------------------- 5G base stations (联)
 
 
@@ -300,3 +320,57 @@ class Enterprise(UUIDPk, Timestamps, Base):
     sector: Mapped[str] = mapped_column(String(30), index=True)  # reference.SECTORS
     size: Mapped[str] = mapped_column(String(10))  # reference.SIZES
     park_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("apply_digital_park.id"), index=True, default=None)
+
+
+# ---------------------------------------------------------------- data channel and data centres (联, 云)
+
+
+class ChannelUser(UUIDPk, Timestamps, Base):
+    """A user of the 中新（重庆）international data channel: the organisation, its circuit's bandwidth and status.
+
+    Users in service feed two targets: their count (50 new users) and the sum of their bandwidth (+1,000 M).
+    """
+
+    __tablename__ = "apply_channel_user"
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    credit_code: Mapped[str] = mapped_column(String(18), default="")  # checked when given (GB 32100)
+    sector: Mapped[str] = mapped_column(String(30))  # reference.CHANNEL_SECTORS
+    district_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), default=None)
+    bandwidth_mbps: Mapped[float] = mapped_column(Float)
+    status: Mapped[StationStatus] = mapped_column(status_type(StationStatus), default=StationStatus.PLANNED,
+                                                  index=True)
+    commissioned_on: Mapped[date | None] = mapped_column(Date, default=None)
+
+
+class DataCentre(UUIDPk, Timestamps, Base):
+    """A data centre: tier, operator, site, racks and servers, PUE, its role in 两地三中心, the cloud pools it hosts.
+
+    Servers of data centres in service at the 两江 cloud park feed the 300,000-server target.
+    """
+
+    __tablename__ = "apply_data_centre"
+
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    operator: Mapped[str] = mapped_column(String(120))
+    tier: Mapped[str] = mapped_column(String(4))  # reference.DC_TIERS (GB 50174 A / B / C)
+    role: Mapped[str] = mapped_column(String(20))  # reference.DC_ROLES (两地三中心)
+    site: Mapped[str] = mapped_column(String(200), default="")
+    district_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), default=None)
+    liangjiang_park: Mapped[bool] = mapped_column(default=False)  # in the 两江国际云计算产业园
+    racks: Mapped[int] = mapped_column(Integer, default=0)
+    servers: Mapped[int] = mapped_column(Integer, default=0)
+    pue: Mapped[float | None] = mapped_column(Float, default=None)
+    status: Mapped[StationStatus] = mapped_column(status_type(StationStatus), default=StationStatus.PLANNED)
+    commissioned_on: Mapped[date | None] = mapped_column(Date, default=None)
+
+
+class DataCentrePool(UUIDPk, Base):
+    """A cloud pool (云) hosted in a data centre; a pool is hosted in one data centre."""
+
+    __tablename__ = "apply_data_centre_pool"
+
+    data_centre_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_data_centre.id", ondelete="CASCADE"),
+                                                      index=True)
+    pool_id: Mapped[uuid.UUID] = mapped_column(unique=True)  # cloud_pool.id, checked through the cloud façade

@@ -246,8 +246,10 @@ def scorecard(request: Request, session: DbSession, actor: CurrentActor, run_id:
     scored = [i for i in card.breakdown if i.score is not None]  # what does not apply is not drawn as a zero
     chart = {"indicators": [{"name": names[i.key], "max": 100} for i in scored],
              "scores": [i.score for i in scored], "label": card.org_name}
-    return render(request, "apply/scorecard.html", {"card": card, "scheme": scheme, "title": _scheme_title(scheme),
-                                                    "names": names, "chart": chart})
+    attaches = card.status == "draft" and (policies.manages(actor) or policies.may_report(actor, org_id))
+    return render(request, "apply/scorecard.html", {
+        "card": card, "scheme": scheme, "title": _scheme_title(scheme), "names": names, "chart": chart,
+        "evidence": apply.evidence.evidence_list(session, actor, run_id, org_id), "attaches": attaches})
 
 
 # ---------------------------------------------------------------- 5G base stations
@@ -363,3 +365,12 @@ def scenario_transition(request: Request, session: DbSession, actor: CurrentActo
     with form_action(request, session, csrf_token, _("Scenario status changed")) as done:
         apply.scenarios.scenario_transition(session, actor, scenario_id, status)
     return done.redirect("/apply/scenarios")
+
+
+# the registers' own pages, mounted with this router (each module keeps its capability's routes)
+from cityhub.apply.economy.pages import router as _economy_router  # noqa: E402  # mounted with this module's router
+from cityhub.apply.evaluation.pages import router as _evaluation_router  # noqa: E402  # mounted with this module's router
+from cityhub.apply.facilities.pages import router as _facilities_router  # noqa: E402  # mounted with this module's router
+from cityhub.apply.panorama.pages import router as _panorama_router  # noqa: E402  # mounted with this module's router
+
+extra_routers = [_economy_router, _evaluation_router, _facilities_router, _panorama_router]

@@ -161,3 +161,23 @@ def digital_park_create(actor: Actor) -> None:
 def enterprise_create(actor: Actor) -> None:
     """The bureau registers enterprises."""
     digital_park_create(actor)
+
+
+def channel_user_create(actor: Actor) -> None:
+    """The bureau keeps the data-channel register."""
+    require(manages(actor), "Only the bureau keeps the infrastructure registers")
+
+
+def data_centre_create(actor: Actor) -> None:
+    """The bureau keeps the data-centre register."""
+    require(manages(actor), "Only the bureau keeps the infrastructure registers")
+
+
+def evaluation_evidence_attach(actor: Actor, org_id: uuid.UUID) -> None:
+    """A unit's staff attach evidence for their unit's score; the bureau for any unit."""
+    require(manages(actor) or may_report(actor, org_id), "Only the unit's staff or the bureau attach its evidence")
+
+
+def enterprise_import(actor: Actor) -> None:
+    """The bureau imports the enterprise register."""
+    digital_park_create(actor)

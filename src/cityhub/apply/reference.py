@@ -54,7 +54,8 @@ SEED: tuple[SeedNode, ...] = (
              "Integration ratio, districts and counties", "%", 50, "computed", "cloud.integration_district",
              source_text="区县信息系统整合率达到50%"),
     SeedNode("cloud.liangjiang_servers", "cloud", "target", "cloud", "两江云计算产业园服务器规模",
-             "Servers at the Liangjiang cloud park", "台", 300_000, "reported", owner="cq-ljxq",
+             "Servers at the Liangjiang cloud park", "台", 300_000, "computed", "cloud.liangjiang_servers",
+             owner="cq-ljxq",
              source_text="两江国际云计算产业园服务器规模达到30万台"),
     SeedNode("connect", P, "layer", "connect", "联：通信网络与物联感知", "Connect: networks and sensing"),
     SeedNode("connect.5g_base_stations", "connect", "target", "connect", "新建5G基站", "New 5G base stations",
@@ -73,7 +74,8 @@ SEED: tuple[SeedNode, ...] = (
              "International data channel bandwidth added", "M", 1_000, "reported", owner="cq-jxw",
              source_text="中新（重庆）国际互联网数据专用通道新增带宽1000M"),
     SeedNode("connect.channel_users", "connect", "target", "connect", "新增国际数据通道用户",
-             "New international data channel users", "个", 50, "reported", owner="cq-jxw",
+             "New international data channel users", "个", 50, "computed", "connect.channel_users_active",
+             owner="cq-jxw",
              source_text="新增数据通道用户50个"),
     SeedNode("data", P, "layer", "data", "数：数据资源中心", "Data: the data resource centre"),
     SeedNode("data.units_connected", "data", "target", "data", "接入数据资源中心的部门和区县",
@@ -135,3 +137,9 @@ PARKS = (  # (code, name, district code)
     ("zgzg", "中国智谷（重庆）科技园", "cq-bn"),
     ("xtsjg", "仙桃数据谷", "cq-yb"), ("yzqkl", "渝中区块链产业园", "cq-yz"),
 )
+
+# ---------------------------------------------------------------- data channel and data centres
+
+CHANNEL_SECTORS = ("finance", "logistics", "health", "manufacturing", "software", "games", "research", "other")
+DC_TIERS = ("A", "B", "C")  # GB 50174-2017 data-centre classes
+DC_ROLES = ("production", "local_backup", "remote_backup")  # 两地三中心: 生产中心, 同城灾备, 异地灾备

@@ -19,8 +19,11 @@ from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, reference
 from cityhub.apply.economy import service as economy
+from cityhub.apply.evaluation import evidence
 from cityhub.apply.evaluation import service as evaluation
+from cityhub.apply.facilities import service as facilities
 from cityhub.apply.models import Method, NodeKind, ProgressReport, ReportStatus, Target, TargetValue
+from cityhub.apply.panorama import service as panorama_layers
 from cityhub.apply.progress import service as progress
 from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.schemas import Progress, RefreshResult, ReportCreate, SeedResult, TargetCreate, TargetUpdate
@@ -36,7 +39,8 @@ from cityhub.kit.refs import reference as ref
 
 log = logging.getLogger(__name__)
 SOURCES = progress.SOURCES
-__all__ = ["economy", "evaluation", "scenarios", "stations"]  # the capabilities, reached as apply.evaluation.… etc.
+# the capabilities, reached as apply.evaluation.… etc.
+__all__ = ["economy", "evaluation", "evidence", "facilities", "scenarios", "stations"]
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),
@@ -347,3 +351,30 @@ def programme_seed(session: Session, actor: Actor, start: date | None = None, de
 def sources() -> list[dict[str, str]]:
     """The registry of progress sources (key, layer, title, unit)."""
     return [{"key": s.key, "layer": s.layer, "title": _(s.title), "unit": s.unit} for s in SOURCES.values()]
+
+
+def panorama(session: Session, actor: Actor, max_age_s: float = panorama_layers.TTL_S) -> dict[str, Any]:
+    """The 全景 screen's data: every layer's city-wide figures and the cockpit's own.
+
+    Targets by status per layer, scenarios per batch, enterprises. Every member of staff reads it (`apply.read`).
+    The layers' figures are a snapshot at most `max_age_s` old (`panorama/service.py`); the programme's are read now.
+    """
+    policies.target_read(actor)
+    out = panorama_layers.layers(session, max_age_s)
+    roots = target_tree(session, actor)
+    by_layer: dict[str, dict[str, int]] = {}
+    stack = list(roots)
+    while stack:
+        p = stack.pop()
+        stack.extend(p.children)
+        if p.target.kind == NodeKind.TARGET:
+            row = by_layer.setdefault(p.target.layer, {"green": 0, "amber": 0, "red": 0, "none": 0})
+            row[p.status] = row.get(p.status, 0) + 1
+    progress = roots[0].progress if roots else None
+    out["apply"] = {
+        "targets": by_layer, "progress": progress,
+        "status": {s: sum(r.get(s, 0) for r in by_layer.values()) for s in ("green", "amber", "red", "none")},
+        "scenarios": [{"batch": str(b.batch), "delivered": b.delivered, "total": sum(b.by_status.values())}
+                      for b in scenarios.summary(session, actor)],
+        "enterprises": economy.enterprise_count(session)}
+    return out

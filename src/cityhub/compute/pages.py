@@ -8,7 +8,6 @@ caller may not work is a 403.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -21,6 +20,7 @@ from fastapi.responses import Response
 
 from cityhub.compute import policies, schemas
 from cityhub.compute import service as compute
+from cityhub.compute.jobs import pages as jobs_pages
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
@@ -54,7 +54,6 @@ LIST_PAGE = 50  # rows per page of the decided subscriptions and of the usage pe
 BADGES = {"published": "ok", "active": "ok", "in_review": "warn", "pending": "warn", "deprecated": "warn",
           "retired": "err", "rejected": "err", "revoked": "err", "succeeded": "ok", "queued": "warn",
           "running": "warn", "cancelling": "warn", "failed": "err", "cancelled": "err"}
-JOB_PAGE = 100
 PER_PAGE = 50  # scenario runs and saved analyses a page
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
@@ -622,29 +621,10 @@ def analysis_run_cancel_form(request: Request, session: DbSession, actor: Curren
 
 
 # ---------------------------------------------------------------- batch jobs (the AI compute centre)
+# The jobs page and its form: `compute/jobs/pages.py` (its router is one of this module's extra_routers).
+extra_routers = [jobs_pages.router]
 
 
-@router.get("/jobs")
-def jobs_page(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """The caller's units' batch jobs (every unit's for those who read all): state, progress, cancel."""
-    page = compute.job_list(session, actor, PageParams(limit=JOB_PAGE, offset=0))
-    cancellable = {j.id for j in page.items if j.status in ("queued", "running")
-                   and _allowed(functools.partial(policies.job_cancel, actor, j.org_id))}
-    counts = {s_: sum(1 for j in page.items if j.status == s_) for s_ in ("queued", "running", "succeeded",
-                                                                          "failed")}
-    return render(request, "compute/jobs.html", {
-        "jobs": page.items, "total": page.total, "components": compute.job_components(session, page.items),
-        "names": _names(session), "cancellable": cancellable, "counts": counts, "labels": _labels(),
-        "limit": get_settings().compute_job_concurrency})
-
-
-@router.post("/jobs/{job_id}/cancel")
-def job_cancel_form(request: Request, session: DbSession, actor: CurrentActor, job_id: uuid.UUID,
-                    csrf_token: Csrf) -> Response:
-    """Cancel a queued job, or ask a running one to stop."""
-    with form_action(request, session, csrf_token, _("The job is cancelled")) as done:
-        compute.job_cancel(session, actor, job_id)
-    return done.redirect("/compute/jobs")
 # ---- scenario runs (issue 18): drainage what-if, road closures, dispatch optimisation
 
 register_nav(NavItem("compute", "Scenarios", "/compute/scenarios", order=70, permissions=(P.ANALYTICS_SIMULATE,)))

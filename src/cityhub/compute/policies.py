@@ -126,6 +126,16 @@ def subscription_decide(actor: Actor, owner_org_id: uuid.UUID) -> None:
             "Only the component owner's administrators decide subscriptions")
 
 
+def subscription_approve_graded(actor: Actor, grade: str) -> None:
+    """A component reading 重要 or 核心 data is approved as a sharing request of that data is: by the bureau.
+
+    核心 data by a bureau administrator (`data.core_approve`). The owner's admins may still refuse.
+    """
+    require(reviews(actor), "A component reading graded data is approved by the big-data bureau")
+    if grade == "core":
+        require(can(actor, P.DATA_CORE_APPROVE), "核心 data needs the approval of a bureau administrator")
+
+
 def subscription_revoke(actor: Actor, consumer_org_id: uuid.UUID, owner_org_id: uuid.UUID) -> None:
     """Either side ends a subscription: the consumer's staff, the owner's admins, the bureau."""
     require(reviews(actor) or can(actor, P.COMPUTE_CONSUME, consumer_org_id)
@@ -212,6 +222,11 @@ def sees_lake(actor: Actor) -> bool:
 def job_create(actor: Actor, org_id: uuid.UUID) -> None:
     """A unit's staff run batch jobs for their unit."""
     require(can(actor, P.COMPUTE_JOB_RUN, org_id), "Only the unit's staff run its batch jobs")
+
+
+def may_run_jobs(actor: Actor, org_id: uuid.UUID) -> bool:
+    """Does the actor run batch jobs for the unit (the job form offers it)?"""
+    return can(actor, P.COMPUTE_JOB_RUN, org_id)
 
 
 def job_read(actor: Actor, org_id: uuid.UUID) -> None:

@@ -346,9 +346,14 @@ labels.register(JobStatus, {
 
 
 class JobCreate(InputModel):
-    """Run a built-in version over a datastore table (one call per row) or a device's telemetry (one call)."""
+    """Run a version over a datastore table (one call per row) or a device's telemetry (one call).
+
+    An upstream version runs as one of the unit's applications (`app_id`): its subscription, quota and metering.
+    """
 
     org_id: uuid.UUID = Field(description="The unit the job runs for (and which owns its answer).")
+    app_id: uuid.UUID | None = Field(None, description="An upstream version: the unit's application whose "
+                                                       "subscription the calls use (required for upstreams only).")
     component_code: str = Field(min_length=1, max_length=64)
     version: str = Field(min_length=1, max_length=64)
     name: str = Field("", max_length=200)

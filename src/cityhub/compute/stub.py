@@ -6,9 +6,10 @@ checks. `make run` starts it on 127.0.0.1:CITYHUB_COMPUTE_DEMO_UPSTREAM_PORT (`c
 
 It trusts only the gateway: a call without a valid `X-Cityhub-Signature` (HMAC over timestamp, app, org, method
 and path with the key derived from CITYHUB_SECRET_KEY, at most five minutes old) is a 401, which is how a real
-department system would check who is calling. `GET /api/licences/{统一社会信用代码}` answers the licence
-(the code checked by the id-check built-in; 404 for a code the registry does not hold, deterministically one in
-ten), `GET /healthz` answers itself.
+department system would check who is calling. `GET /api/licences/{统一社会信用代码}` (or
+`GET /api/licences?credit_code=…`, the form a batch job's rows call) answers the licence (the code checked by the
+id-check built-in; 404 for a code the registry does not hold, deterministically one in ten), `GET /healthz`
+answers itself.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hmac
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -69,6 +71,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         status, body = 401, {"error": "unsigned", "message": "Only the capability hub's gateway may call"}
     elif path.startswith("/api/licences/") and scope["method"] in ("GET", "HEAD"):
         status, body = licence(path.removeprefix("/api/licences/"))
+    elif path == "/api/licences" and scope["method"] in ("GET", "HEAD"):  # ?credit_code=…: a batch job's rows
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        status, body = licence(query.get("credit_code", ""))
     else:
         status, body = 404, {"error": "not_found"}
     out = orjson.dumps(body)

@@ -5,8 +5,9 @@ Each attribute becomes `{"type": …, "<method>": [[value, startAt, endAt], …]
 (an ISO 8601 duration; absent or zero: the whole window) that holds at least one instance. Periods start at
 `timeAt` for `after` / `between`, else at the first instance, and follow each other without gaps; `endAt` is the
 start of the next period (the window's end for the last one when the query has one). totalCount counts instances,
-distinctCount distinct values; the numeric methods take the JSON numbers among the values (booleans are not
-numbers) and give null when a period has none. `stddev` is the population standard deviation.
+distinctCount distinct values (a number by its value: 2 and 2.0 are one); the numeric methods take the JSON
+numbers among the values (booleans are not numbers) and give null when a period has none. `stddev` is the
+population standard deviation. `aggrsql` computes the same in the database for the broker's own history.
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ def _apply(name: str, values: list[Any]) -> Any:
     if name == "totalCount":
         return len(values)
     if name == "distinctCount":
-        return len({orjson.dumps(v, option=orjson.OPT_SORT_KEYS) for v in values})
+        # a number is its value (2 and 2.0 are one number, as JSON and the database's jsonb compare them)
+        return len({orjson.dumps(n if (n := _number(v)) is not None else v, option=orjson.OPT_SORT_KEYS)
+                    for v in values})
     nums = [n for n in (_number(v) for v in values) if n is not None]
     if not nums:
         return None

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from cityhub.context import entities as ent
-from cityhub.context import schemas
+from cityhub.context import fast, schemas
 from cityhub.context import service as context
 from cityhub.context.deps import (
     GEO,
@@ -40,6 +40,7 @@ from cityhub.kit.web import DbSession, SessionRoute
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=NgsiRoute)
 grants = APIRouter(prefix="/api/v1/context", tags=["context"], route_class=SessionRoute)
 extra_routers = [grants]
+fast_paths = [(fast.PREFIX, fast.entity_app)]  # the plain single-entity GET ahead of the middleware (fast.py)
 BASE = "/ngsi-ld/v1"
 
 
@@ -458,8 +459,12 @@ def temporal_get(session: DbSession, actor: OptionalActor, request: Request, ent
     tq = _temporal(timerel, timeAt, endTimeAt, timeproperty, lastN, attrs, request, options, format)
     view = _view(ctx, options, None, None, None, None, lang)
     values = "temporalValues" in _options(options) or format == "temporalValues"
-    return answer(context.temporal_entity(session, actor, entity_id, _tenant(session, request), tq, view, values),
-                  media, ctx)
+    data, content_range = context.temporal_entity_page(session, actor, entity_id, _tenant(session, request), tq,
+                                                       view, values)
+    if content_range is None:
+        return answer(data, media, ctx)
+    # the instance cap cut the answer: 206 with the time range it covers (clause 6.3.10)
+    return answer(data, media, ctx, status=206, headers={"Content-Range": content_range})
 
 
 @router.get("/temporal/entities")

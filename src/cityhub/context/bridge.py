@@ -224,6 +224,11 @@ def visible_entities(session: Session, actor: Actor, tenant: uuid.UUID | None, t
     return sorted(out, key=lambda e: e.entity_id)
 
 
+def is_bridged_form(entity_id: str) -> bool:
+    """Whether an id has the form of a connect device's or asset's entity (`urn:ngsi-ld:<Type>:<uuid>`)."""
+    return _ID.match(entity_id) is not None
+
+
 def entity(session: Session, actor: Actor, entity_id: str) -> BridgedEntity | None:
     """The connect device or asset `entity_id` names, when the caller sees it (404 when it does not).
 

@@ -56,6 +56,7 @@ from cityhub.context.temporal import (
     TemporalQuery,
     temporal_attrs_append,
     temporal_entity,
+    temporal_entity_page,
     temporal_query,
     temporal_upsert,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "subscription_update",
     "temporal_attrs_append",
     "temporal_entity",
+    "temporal_entity_page",
     "temporal_query",
     "temporal_upsert",
     "tenant_org",

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, insert, or_, select, true
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, exists, insert, or_, select, true
 from sqlalchemy.orm import Session
 
 from cityhub.context import bridge, policies
@@ -94,6 +94,26 @@ def entity_get(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID
     if row is None:
         raise not_found(f"Entity {entity_id} not found")
     return row
+
+
+_READS: dict[tuple[bool, frozenset[uuid.UUID]], Select[Any]] = {}
+_READS_MAX = 256
+
+
+def entity_read(session: Session, actor: Actor, entity_id: str) -> Row[Any] | None:
+    """One visible entity's columns (entity_id, types, attrs, created_at, modified_at), or None: the fast GET.
+
+    The statement is built once per visibility (who reads all, which units) and kept, so a read costs its
+    execution only; the rule is `visible`'s, as in `entity_get`.
+    """
+    key = (policies.reads_all(actor), frozenset(policies.read_orgs(actor)) if actor.is_authenticated else frozenset())
+    stmt = _READS.get(key)
+    if stmt is None:
+        if len(_READS) >= _READS_MAX:  # many distinct visibilities: start over (request threads share it)
+            _READS.clear()
+        stmt = _READS[key] = select(E.entity_id, E.types, E.attrs, E.created_at, E.modified_at).where(
+            E.entity_id == bindparam("eid"), visible(actor))
+    return session.execute(stmt, {"eid": entity_id}).first()
 
 
 def check_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None) -> ContextEntity:
@@ -387,6 +407,12 @@ def entity_delete(session: Session, actor: Actor, entity_id: str, tenant: uuid.U
     """Delete an entity."""
     row = _for_write(session, actor, entity_id, tenant, deleting=True)
     _audit(session, actor, "context_entity_delete", row)
+    # entityDeleted subscriptions match the entity's last state (their q and visibility run while it exists)
+    from cityhub.context import subscriptions  # builds on this module, as in _notify
+
+    subscriptions.on_change(session, [subscriptions.Changed(
+        row.id, row.entity_id, row.org_id, list(row.types), row.attrs, row.created_at, clock.now(), None,
+        deleted=True)])
     session.delete(row)
     session.flush()
 

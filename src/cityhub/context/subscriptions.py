@@ -181,16 +181,14 @@ def parse(body: Any, ctx: LdContext) -> dict[str, Any]:
     return out
 
 
-TRIGGERS = ("entityCreated", "entityUpdated", "attributeCreated", "attributeUpdated", "attributeDeleted")
+TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted", "attributeCreated", "attributeUpdated",
+            "attributeDeleted")
 DEFAULT_TRIGGERS = ["attributeCreated", "attributeUpdated"]  # clause 5.2.12 when none is given
 
 
 def _triggers(raw: Any) -> list[str]:
     if not isinstance(raw, list) or not raw or not all(isinstance(t, str) for t in raw):
         raise bad("notificationTrigger is a non-empty array of event names", "notificationTrigger")
-    if "entityDeleted" in raw:
-        raise NgsiError("OperationNotSupported", "notificationTrigger entityDeleted is not supported: deletions are "
-                        "not notified yet")
     unknown = [t for t in raw if t not in TRIGGERS]
     if unknown:
         raise bad(f"notificationTrigger: unknown event {unknown[0][:40]!r}; use " + ", ".join(TRIGGERS),
@@ -386,9 +384,12 @@ class Changed:
     modified_at: datetime
     touched: frozenset[str] | None
     previous: dict[str, Any] | None = None  # the attributes before the write (None: created)
+    deleted: bool = False  # the entity is being deleted (its last state above)
 
     def events(self) -> frozenset[str]:
         """The notificationTrigger events of this change."""
+        if self.deleted:
+            return frozenset({"entityDeleted"})
         if self.touched is None or self.previous is None:
             return frozenset({"entityCreated", "attributeCreated"})
         out = {"entityUpdated"}
@@ -461,6 +462,10 @@ def notification(row: ContextSubscription, ctx: LdContext, entities: list[Change
     view = ent.View(ctx, members.get("format", "normalized"), bool(members.get("sysAttrs")), keep)
     data = []
     for c in entities:
+        if c.deleted:  # clause 5.2.12: the entity's id and type, and when it was deleted
+            data.append({**ent.render(c.entity_id, c.types, {}, c.created_at, c.modified_at, ent.View(ctx)),
+                         "deletedAt": ent.time_text(c.modified_at)})
+            continue
         rendered = ent.render(c.entity_id, c.types, c.attrs, c.created_at, c.modified_at, view)
         if members.get("showChanges") and view.fmt == "normalized" and c.previous is not None:
             _show_changes(rendered, c, ctx)

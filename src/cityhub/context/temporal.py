@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from cityhub.context import aggregate, bridge, store
+from cityhub.context import aggregate, aggrsql, bridge, store
 from cityhub.context import entities as ent
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import NO_DATASET, ContextAttributeInstance, ContextEntity
@@ -36,15 +36,23 @@ TEMPORAL_MEMBER = {"Property": "values", "GeoProperty": "values", "Relationship"
                    "ListProperty": "valueLists", "ListRelationship": "objectLists"}
 
 
+def history_row(pk: uuid.UUID, iri: str, ds: str, modified: str, inst: dict[str, Any]) -> dict[str, Any]:
+    """One history row: the instance, its times, and `at_ms` / `number` for aggregation in SQL."""
+    at = inst.get("observedAt") or modified
+    value = inst.get("value")
+    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return {"entity_pk": pk, "attr": iri, "dataset_id": ds, "at": at, "modified_at": modified, "instance": inst,
+            "at_ms": aggrsql.text_ms(at), "number": number}
+
+
 def record(session: Session, changes: list[Changed]) -> None:
     """Append the touched attributes' instances, as the write left them, to the history (one executemany)."""
     rows = []
     for c in changes:
         for iri in (c.attrs if c.touched is None else c.touched):
             for ds, inst in c.attrs.get(iri, {}).items():
-                modified = inst.get("modifiedAt") or ent.time_text(c.modified_at)
-                rows.append({"entity_pk": c.pk, "attr": iri, "dataset_id": ds,
-                             "at": inst.get("observedAt") or modified, "modified_at": modified, "instance": inst})
+                rows.append(history_row(c.pk, iri, ds, inst.get("modifiedAt") or ent.time_text(c.modified_at),
+                                        inst))
     insert_rows(session, I, rows)
 
 
@@ -115,6 +123,50 @@ def _history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdC
     return out
 
 
+def _paged_history(session: Session, pk: uuid.UUID, tq: TemporalQuery, ctx: LdContext
+                   ) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
+    """One entity's history in time order across its attributes (at most `cap` instances), and its range.
+
+    When the cap cut it, the `Content-Range` of what is answered (`date-time <first>-<last>/*`, clause 6.3.10):
+    every instance up to `<last>` is in the answer, so `timerel=after&timeAt=<last>` asks for the next page.
+    """
+    clauses = [I.entity_pk == pk, *tq.clauses()]
+    if tq.attrs:
+        clauses.append(I.attr.in_([ctx.expand(ent.check_name(a, "attrs")) for a in tq.attrs]))
+    col = I.at if tq.timeproperty == "observedAt" else I.modified_at
+    rows = session.execute(select(I.attr, I.instance, col).where(*clauses).order_by(col, I.id).limit(tq.cap + 1)
+                           ).all()
+    out: dict[str, list[dict[str, Any]]] = {}
+    truncated = len(rows) > tq.cap
+    if truncated:
+        last, after = rows[tq.cap - 1][2], rows[tq.cap][2]
+        # instances at the page's last time go whole to this page or to the next one (not split)
+        rows = ([r for r in rows[:tq.cap] if r[2] < last] if after == last else []) or rows[:tq.cap]
+    for attr, inst, _at in rows:
+        out.setdefault(attr, []).append(inst)
+    if not truncated or not rows:
+        return out, None
+    return out, f"date-time {rows[0][2]}-{rows[-1][2]}/*"
+
+
+def _aggregated(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext
+                ) -> dict[uuid.UUID, dict[str, dict[str, Any]]] | None:
+    """The aggregation computed by the database (`aggrsql`), or None when only the Python path can."""
+    if tq.aggr_methods is None or not aggrsql.supported(tq.aggr_period, tq.last_n):
+        return None
+    attrs = [ctx.expand(ent.check_name(a, "attrs")) for a in tq.attrs]
+    col = I.at if tq.timeproperty == "observedAt" else I.modified_at
+    return aggrsql.aggregated(session, pks, attrs, tq.clauses(), col, tq.aggr_methods, tq.aggr_period,
+                              *_bounds(tq))
+
+
+def _render_aggregated(row: ContextEntity, aggs: dict[str, dict[str, Any]], view: ent.View) -> dict[str, Any]:
+    out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view)
+    for iri, rep in aggs.items():
+        out[view.ctx.compact(iri)] = rep
+    return out
+
+
 def _render(row: ContextEntity | bridge.BridgedEntity, history: dict[str, list[dict[str, Any]]], view: ent.View,
             temporal_values: bool, tq: TemporalQuery) -> dict[str, Any]:
     out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view)
@@ -181,18 +233,35 @@ def _bridged(session: Session, found: bridge.BridgedEntity, tq: TemporalQuery, v
 def temporal_entity(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None, tq: TemporalQuery,
                     view: ent.View, temporal_values: bool) -> dict[str, Any]:
     """One entity's temporal representation (ResourceNotFound when the caller does not see it)."""
+    return temporal_entity_page(session, actor, entity_id, tenant, tq, view, temporal_values)[0]
+
+
+def temporal_entity_page(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None,
+                         tq: TemporalQuery, view: ent.View, temporal_values: bool
+                         ) -> tuple[dict[str, Any], str | None]:
+    """One entity's temporal representation and, when the instance cap cut it, its `Content-Range` (a 206)."""
     found = bridge.entity(session, actor, entity_id)
     if found is not None:
-        return _bridged(session, found, tq, view, temporal_values)
+        return _bridged(session, found, tq, view, temporal_values), None
     row = store.entity_get(session, actor, entity_id, tenant)
+    aggs = _aggregated(session, [row.id], tq, view.ctx)
+    if aggs is not None:
+        return _render_aggregated(row, aggs.get(row.id, {}), view), None
+    if tq.last_n is None and tq.aggr_methods is None:
+        paged, content_range = _paged_history(session, row.id, tq, view.ctx)
+        return _render(row, paged, view, temporal_values, tq), content_range
     history = _history(session, [row.id], tq, view.ctx).get(row.id, {})
-    return _render(row, history, view, temporal_values, tq)
+    return _render(row, history, view, temporal_values, tq), None
 
 
 def temporal_query(session: Session, actor: Actor, rows: list[ContextEntity | bridge.BridgedEntity],
                    tq: TemporalQuery, view: ent.View, temporal_values: bool) -> list[dict[str, Any]]:
     """The temporal representation of entities a query selected (connect's devices from connect's telemetry)."""
     stored = [r.id for r in rows if isinstance(r, ContextEntity)]
+    aggs = _aggregated(session, stored, tq, view.ctx) if stored else None
+    if aggs is not None:
+        return [_bridged(session, r, tq, view, temporal_values) if isinstance(r, bridge.BridgedEntity)
+                else _render_aggregated(r, aggs.get(r.id, {}), view) for r in rows]
     history = _history(session, stored, tq, view.ctx) if stored else {}
     return [_bridged(session, r, tq, view, temporal_values) if isinstance(r, bridge.BridgedEntity)
             else _render(r, history.get(r.id, {}), view, temporal_values, tq) for r in rows]
@@ -212,8 +281,7 @@ def _instances(body: dict[str, Any], ctx: LdContext, now: str) -> dict[str, list
 
 
 def _append(session: Session, pk: uuid.UUID, instances: dict[str, list[dict[str, Any]]]) -> int:
-    rows = [{"entity_pk": pk, "attr": iri, "dataset_id": inst.get("datasetId", NO_DATASET),
-             "at": inst.get("observedAt") or inst["modifiedAt"], "modified_at": inst["modifiedAt"], "instance": inst}
+    rows = [history_row(pk, iri, inst.get("datasetId", NO_DATASET), inst["modifiedAt"], inst)
             for iri, items in instances.items() for inst in items]
     insert_rows(session, I, rows)
     return len(rows)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from cityhub.core.deps import CurrentActor, OptionalActor
-from cityhub.data import schemas, service
+from cityhub.data import schemas, service, vocabulary
 from cityhub.kit import safejson
 from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
@@ -33,12 +33,12 @@ allow_large_bodies(UPLOAD_PREFIX)
 @router.get("/vocabularies")
 def vocabularies() -> dict[str, Any]:
     """Codes and Chinese labels of every controlled field, and the masking rules."""
-    return {"classifications": schemas.CLASSIFICATIONS, "base_dbs": schemas.BASE_DBS, "formats": schemas.FORMATS,
-            "share_types": schemas.SHARE_TYPES, "open_types": schemas.OPEN_TYPES, "share_modes": schemas.SHARE_MODES,
-            "update_cycles": schemas.UPDATE_CYCLES, "grades": schemas.GRADES, "data_types": schemas.DATA_TYPES,
-            "objection_kinds": schemas.OBJECTION_KINDS, "facets": list(schemas.FACETS),
-            "masking_rules": {k: {"label": r.label, "head": r.head, "tail": r.tail}
-                              for k, r in schemas.MASK_RULES.items()}}
+    v = vocabulary
+    return {"classifications": v.CLASSIFICATIONS, "base_dbs": v.BASE_DBS, "formats": v.FORMATS,
+            "share_types": v.SHARE_TYPES, "open_types": v.OPEN_TYPES, "share_modes": v.SHARE_MODES,
+            "update_cycles": v.UPDATE_CYCLES, "grades": v.GRADES, "data_types": v.DATA_TYPES,
+            "objection_kinds": v.OBJECTION_KINDS, "facets": list(v.FACETS),
+            "masking_rules": {k: {"label": r.label, "head": r.head, "tail": r.tail} for k, r in v.MASK_RULES.items()}}
 
 
 # ---- catalog

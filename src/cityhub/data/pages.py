@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.core.permissions import P
-from cityhub.data import entry_form, policies, schemas, service
+from cityhub.data import entry_form, policies, schemas, service, vocabulary
 from cityhub.data.catalog import history
 from cityhub.data.catalog.service import is_published
 from cityhub.kit import clock, labels
@@ -63,7 +63,7 @@ def _status_code(value: str, kind: str) -> str:
 
 def vocab() -> dict[str, dict[str, str]]:
     """Each entry field's codes with their labels in the request's language (pages show labels, never codes)."""
-    return {f: dict(labels.choices(kind)) for f, kind in schemas.FIELD_VOCAB.items()}
+    return {f: dict(labels.choices(kind)) for f, kind in vocabulary.FIELD_VOCAB.items()}
 
 
 def org_names(session: Any) -> dict[uuid.UUID, str]:
@@ -83,12 +83,12 @@ def search(request: Request, session: DbSession, actor: OptionalActor, q: str = 
            offset: int = Query(0, ge=0), sort: str = Query("", max_length=20)) -> Response:
     """Browse and search the catalog with facets."""
     filters: dict[str, list[str]] = {}
-    for f in schemas.FACETS:
+    for f in vocabulary.FACETS:
         vals = [v for v in request.query_params.getlist(f) if v]
         if vals:
             filters[f] = vals
     try:
-        rows, total, facets = service.catalog_search(session, actor, q, filters, list(schemas.FACETS), sort, 20,
+        rows, total, facets = service.catalog_search(session, actor, q, filters, list(vocabulary.FACETS), sort, 20,
                                                      offset)
         msg = ""
     except CityhubError as exc:

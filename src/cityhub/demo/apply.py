@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from cityhub.apply import service as apply
 from cityhub.apply.schemas import (
     Adjustment,
+    ChannelUserCreate,
+    DataCentreCreate,
     EnterpriseCreate,
     LinkCreate,
     ParkCreate,
@@ -30,6 +32,7 @@ from cityhub.apply.schemas import (
     RunCreate,
     ScenarioCreate,
 )
+from cityhub.cloud import service as cloud
 from cityhub.compute import service as compute
 from cityhub.core import service as core
 from cityhub.data import service as data
@@ -65,6 +68,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     _links(session, ctx, start)
     scenarios = _scenarios(session, ctx, today.year)
     enterprises = _economy(session, ctx)
+    facilities = _facilities(session, ctx, start)
     refreshed = apply.progress_refresh(session, ctx.actor)
     reviewer = core.actor_for_username(session, REVIEWER)
     orgs = {o.id: o.code for o in core.organization_all(session)}
@@ -96,10 +100,12 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     runs = _evaluations(session, ctx, today.year)
     ctx.log(f"demo: apply — {seeded.created} targets loaded, {refreshed.computed} computed from the layers, "
             f"{reports} progress reports ({waiting} waiting for the bureau's review), {stations} 5G base stations, "
-            f"{scenarios} application scenarios, {enterprises} enterprises, {runs} evaluation runs")
+            f"{scenarios} application scenarios, {enterprises} enterprises, "
+            f"{facilities} channel users and data centres, "
+            f"{runs} evaluation runs")
     return {"targets_created": seeded.created, "computed": refreshed.computed, "reports": reports,
             "waiting_review": waiting, "stations": stations, "scenarios": scenarios, "enterprises": enterprises,
-            "evaluation_runs": runs}
+            "facilities": facilities, "evaluation_runs": runs}
 
 
 STATIONS = 14_000  # in the register; most in service — the plan asks 30,000 new ones by the deadline
@@ -258,3 +264,45 @@ def _economy(session: Session, ctx: DemoContext) -> int:
             sector=sector, size=ctx.rng.choice(("large", "medium", "small", "small", "micro", "micro")),
             park_id=ctx.rng.choice(parks) if parks and ctx.rng.random() < 0.8 else None))
     return ENTERPRISES
+
+
+# (code, name, operator, class, role, district code, in the 两江 park, racks, servers, PUE, years in service)
+DATA_CENTRES: tuple[tuple[str, str, str, str, str, str, bool, int, int, float, int], ...] = (
+    ("ctc-lj", "中国电信两江云计算中心", "中国电信", "A", "production", "cq-ljxq", True, 9_000, 68_000, 1.32, 3),
+    ("cmcc-lj", "中国移动（重庆）数据中心", "中国移动", "A", "production", "cq-ljxq", True, 8_000, 61_000, 1.30, 3),
+    ("cucc-lj", "中国联通两江数据中心", "中国联通", "A", "local_backup", "cq-ljxq", True, 5_500, 42_000, 1.35, 2),
+    ("tx-lj", "腾讯西部云计算数据中心", "腾讯", "A", "production", "cq-ljxq", True, 4_000, 30_000, 1.25, 1),
+    ("gds-lj", "万国数据重庆数据中心", "万国数据", "B", "local_backup", "cq-ljxq", True, 2_000, 16_000, 1.38, 0),
+    ("xy-zw", "西永政务云灾备中心", "重庆市大数据发展局", "A", "remote_backup", "cq-spb", False, 600, 4_800, 1.42, 2),
+)
+CHANNEL_USERS = 36  # in service or being connected; the plan asks 50 new users
+_CHANNEL_NAMES = ("跨境金融", "国际物流", "远程医疗", "工业互联网", "软件外包", "游戏出海", "联合研发", "跨境电商")
+
+
+def _facilities(session: Session, ctx: DemoContext, start: date) -> int:
+    """The data-channel users and the data centres, each hosting some of the cloud's pools (skipped when any exist)."""
+    fa = apply.facilities
+    if fa.channel_user_list(session, ctx.actor) or fa.data_centre_list(session, ctx.actor):
+        return 0
+    orgs = {o.code: o.id for o in core.organization_all(session)}
+    pools = [p.id for p in cloud.pool_list(session, ctx.actor)]
+    n = 0
+    for i, (code, name, operator, tier, role, district, park, racks, servers, pue, years) in enumerate(DATA_CENTRES):
+        fa.data_centre_create(session, ctx.actor, DataCentreCreate(
+            code=code, name=name, operator=operator, tier=tier, role=role, district_org_id=orgs.get(district),
+            liangjiang_park=park, racks=racks, servers=servers, pue=pue,
+            status="active" if years else "building",
+            commissioned_on=start + timedelta(days=365 * (3 - years)) if years else None,
+            pool_ids=pools[i::len(DATA_CENTRES)]))
+        n += 1
+    districts = [orgs[c] for c in ("cq-ljxq", "cq-yz", "cq-jb", "cq-yb") if c in orgs]
+    for i in range(CHANNEL_USERS):
+        active = i < CHANNEL_USERS - 6
+        fa.channel_user_create(session, ctx.actor, ChannelUserCreate(
+            name=f"重庆{_CHANNEL_NAMES[i % 8]}{_WORDS[i % 12]}{i // 8 + 1}号用户",
+            sector=apply.facilities.CHANNEL_SECTORS[i % len(apply.facilities.CHANNEL_SECTORS)],
+            district_org_id=districts[i % len(districts)] if districts else None,
+            bandwidth_mbps=float(ctx.rng.choice((10, 20, 20, 50, 100))), status="active" if active else "building",
+            commissioned_on=start + timedelta(days=30 * (i + 1)) if active else None))
+        n += 1
+    return n

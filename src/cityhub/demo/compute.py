@@ -95,7 +95,7 @@ APPS: tuple[tuple[str, str, str, tuple[tuple[str, int | None, int | None, bool],
         ("report-classify", 600, None, True), ("ts-forecast", 60, None, True), ("ts-anomaly", 60, None, True))),
     ("cq-sww", "外资企业服务系统", "外资企业登记信息核验", (
         ("licence-credit-verify", 60, 5_000, True), ("reverse-geocode", None, None, True),
-        ("licence-registry", 60, 5_000, True))),
+        ("licence-registry", 600, 5_000, True))),
     ("cq-rsj", "就业创业服务平台", "创业补贴申请的企业核验", (("licence-credit-verify", 60, 5_000, False),)),
 )
 OWNER = {spec[0]: spec[5] for spec in COMPONENTS}
@@ -213,6 +213,41 @@ JOBS = (("renkou-jichu-xinxi", "人口库身份号码批量核验", True), ("jum
 
 
 def _jobs(session: Session) -> int:
+    return _id_jobs(session) + _licence_job(session)
+
+
+def _licence_job(session: Session) -> int:
+    """The Commerce Commission queues a lookup of its granted legal-person table in the stub licence registry.
+
+    An upstream version's job: left for the worker of `make run` (the stub is not up during this step), run as the
+    commission's 外资企业服务系统 application — that subscription's quota, every call metered.
+    """
+    from cityhub.data import service as data
+
+    staff = _actor(session, "sww-staff")
+    org = core.organization_by_code(session, "cq-sww")
+    if org is None or compute.job_list(session, staff, PageParams(limit=1), org_id=org.id).total:
+        return 0
+    app = next((a for a in compute.app_list(session, staff, org.id) if a.name == "外资企业服务系统"), None)
+    subs = compute.subscription_list(session, staff, app_id=app.id) if app is not None else []
+    if app is None or not any(r["component_code"] == "licence-registry" and r["subscription"].status == "active"
+                              for r in subs):
+        return 0  # no stub allow-listed: no upstream component
+    try:
+        entry = data.catalog_entry_by_name(session, staff, "faren-danwei-jichu-xinxi")
+    except NotFound:
+        return 0
+    table = next((r for r in data.resource_list(session, staff, entry.id) if r.kind == "table"), None)
+    if table is None:
+        return 0
+    compute.job_create(session, staff, JobCreate(
+        org_id=org.id, app_id=app.id, component_code="licence-registry", version="1.0.0",
+        name="外资企业营业执照批量查询", method="GET", path="/licences", source_kind="table",
+        resource_id=table.id, fields={"credit_code": "uscc"}))
+    return 1
+
+
+def _id_jobs(session: Session) -> int:
     from cityhub.data import service as data
 
     staff = _actor(session, "gaj-staff")

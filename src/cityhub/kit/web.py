@@ -64,6 +64,10 @@ def _finish(session: Session, commit: bool) -> None:
         session.close()
 
 
+# The scope key under which `app.FastPaths` hands a domain's fast path the usual middleware stack
+FAST_PATH_STACK = "cityhub.stack"
+
+
 # The request boundary: opens the session, commits when the handler returns, rolls back on any error.
 DbSession = Annotated[Session, Depends(_db_session, scope="function")]
 _FINISHED = "cityhub.finished"  # session.info flag: committed and closed by the endpoint's own thread

@@ -8,16 +8,21 @@ park one of the register's. Every registered enterprise counts towards the plan'
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, reference
 from cityhub.apply.models import DigitalPark, Enterprise
-from cityhub.apply.schemas import EnterpriseCreate, Park, ParkCreate
+from cityhub.apply.schemas import EnterpriseCreate, ImportResult, Park, ParkCreate
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
+from cityhub.kit.db import get_or_404
 from cityhub.kit.errors import Conflict, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
@@ -25,6 +30,7 @@ from cityhub.kit.pagination import PageParams, paginate
 DISTRICT_KINDS = ("district", "county", "new_area")
 PARKS = reference.PARKS  # the plan's parks (code, name, district code), loaded by the demo
 SECTORS = reference.SECTORS
+SIZES = reference.SIZES
 
 
 def park_list(session: Session, actor: Actor) -> list[Park]:
@@ -92,3 +98,121 @@ def enterprise_create(session: Session, actor: Actor, body: EnterpriseCreate) ->
 def enterprise_count(session: Session) -> int:
     """Registered enterprises (the 1,000-enterprise target's computed progress)."""
     return int(session.scalar(select(func.count()).select_from(Enterprise)) or 0)
+
+
+def _breakdown(session: Session, column: Any, park_id: uuid.UUID | None) -> dict[str, int]:
+    stmt = select(column, func.count()).group_by(column)
+    if park_id is not None:
+        stmt = stmt.where(Enterprise.park_id == park_id)
+    return {str(k): int(n) for k, n in session.execute(stmt).tuples()}
+
+
+def economy_summary(session: Session, actor: Actor) -> dict[str, Any]:
+    """The register in figures: enterprises in total, per sector, per size, per park (and outside any park)."""
+    policies.target_read(actor)
+    parks = park_list(session, actor)
+    total = enterprise_count(session)
+    return {"total": total, "target": 1000, "by_sector": _breakdown(session, Enterprise.sector, None),
+            "by_size": _breakdown(session, Enterprise.size, None), "parks": parks,
+            "outside_parks": total - sum(p.enterprises for p in parks)}
+
+
+def park_get(session: Session, actor: Actor, park_id: uuid.UUID) -> dict[str, Any]:
+    """One park with its enterprises per sector and size (404 for an unknown park)."""
+    policies.target_read(actor)
+    park = get_or_404(session, DigitalPark, park_id, "Park")
+    return {"park": next(p for p in park_list(session, actor) if p.id == park.id),
+            "by_sector": _breakdown(session, Enterprise.sector, park.id),
+            "by_size": _breakdown(session, Enterprise.size, park.id)}
+
+
+# ---------------------------------------------------------------- import (CSV or XLSX): all rows or none
+
+COLUMNS = ("credit_code", "name", "sector", "size", "park")
+MAX_ROWS = 20_000
+
+
+def _rows(filename: str, content: bytes) -> list[dict[str, str]]:
+    """The file's rows as column → text (CSV in UTF-8, or the first sheet of an XLSX workbook)."""
+    if filename.lower().endswith(".xlsx") or content[:4] == b"PK\x03\x04":
+        from openpyxl import load_workbook  # imported on use: only the import of a workbook needs it
+
+        try:
+            ws = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
+        except Exception:  # a damaged or foreign zip: openpyxl raises several kinds
+            raise ValidationFailed(_("The file is not a readable XLSX workbook"), field="file") from None
+        cells = [["" if v is None else str(v).strip() for v in row] for row in ws.iter_rows(values_only=True)]
+        header, body = (cells[0], cells[1:]) if cells else ([], [])
+    else:
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationFailed(_("The file is not UTF-8 text"), field="file") from None
+        reader = list(csv.reader(io.StringIO(text)))
+        header, body = (reader[0], reader[1:]) if reader else ([], [])
+    header = [h.strip() for h in header]
+    missing = [c for c in COLUMNS if c not in header and c != "park"]
+    if missing:
+        raise ValidationFailed(_("Columns missing: %s") % ", ".join(missing), field="file")
+    if len(body) > MAX_ROWS:
+        raise ValidationFailed(_("At most %d rows per file") % MAX_ROWS, field="file")
+    return [{h: (r[i].strip() if i < len(r) else "") for i, h in enumerate(header)} for r in body if any(r)]
+
+
+def enterprise_import(session: Session, actor: Actor, filename: str, content: bytes) -> ImportResult:
+    """Import the register (CSV or XLSX, columns credit_code,name,sector,size[,park]): all rows or none.
+
+    Any problem → 422 listing each as {row, field, message} (row 2 = the first data row), nothing written. A
+    registered credit code updates that enterprise; the park is named by its code or name.
+    """
+    policies.enterprise_import(actor)
+    rows = _rows(filename, content)
+    if not rows:
+        raise ValidationFailed(_("The file has no rows"), field="file")
+    parks: dict[str, uuid.UUID] = {}
+    for p in session.scalars(select(DigitalPark)):
+        parks[p.code] = parks[p.name] = p.id
+    errors: list[dict[str, Any]] = []
+    good: list[EnterpriseCreate] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(rows, start=2):
+        park = raw.get("park", "")
+        problems: list[tuple[str, str]] = []
+        if park and park not in parks:
+            problems.append(("park", _("Name a registered park")))
+        if raw.get("sector", "") not in reference.SECTORS:
+            problems.append(("sector", _("Name one of the sectors: %s") % ", ".join(reference.SECTORS)))
+        if raw.get("size", "") not in reference.SIZES:
+            problems.append(("size", _("Name one of the sizes: %s") % ", ".join(reference.SIZES)))
+        try:
+            body = EnterpriseCreate(credit_code=raw.get("credit_code", ""), name=raw.get("name", ""),
+                                    sector=raw.get("sector", "") or "-", size=raw.get("size", "") or "-",
+                                    park_id=parks.get(park))
+        except ValidationError as exc:
+            problems += [(str(err["loc"][0]) if err["loc"] else "", str(err["msg"])) for err in exc.errors()]
+            body = None
+        if body is not None:
+            if body.credit_code in seen:
+                problems.append(("credit_code", _("Repeats row %d") % seen[body.credit_code]))
+            seen.setdefault(body.credit_code, n)
+        errors += [{"row": n, "field": f, "message": m} for f, m in problems]
+        if body is not None and not problems:
+            good.append(body)
+    if errors:
+        raise ValidationFailed(_("%d problems in the file: nothing was imported") % len(errors), details=errors[:500])
+    have = {row.credit_code: row for row in session.scalars(select(Enterprise).where(
+        Enterprise.credit_code.in_([b.credit_code for b in good])))}
+    out = ImportResult()
+    for b in good:
+        known = have.get(b.credit_code)
+        if known is None:
+            session.add(Enterprise(**b.model_dump()))
+            out.created += 1
+        else:
+            for k, v in b.model_dump().items():
+                setattr(known, k, v)
+            out.updated += 1
+    session.flush()
+    core.audit_record(session, actor, "enterprise_import", target_type="apply_enterprise", target_id="import",
+                      extra={"created": out.created, "updated": out.updated})
+    return out

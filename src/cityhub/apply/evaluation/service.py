@@ -441,3 +441,31 @@ def export_xlsx(session: Session, actor: Actor, run_id: uuid.UUID) -> bytes:
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def report(session: Session, actor: Actor, run_id: uuid.UUID) -> dict[str, Any]:
+    """The printable report of a run (the bureau, auditors — as the workbook).
+
+    The scheme's indicators, the ranking, every unit's score per indicator, the bureau's adjustments with their
+    reasons, and summary figures.
+    """
+    run = run_get(session, actor, run_id)
+    policies.evaluation_export(actor)
+    names = {o.id: o.name for o in core.organization_all(session)}
+    scores = list(session.scalars(select(EvalScore).where(EvalScore.run_id == run.id).order_by(EvalScore.rank)))
+    heads = core.organization_heads(session, [s.org_id for s in scores])
+    units: list[dict[str, Any]] = []
+    for s in scores:
+        units.append({"org_id": s.org_id, "name": names.get(s.org_id, ""), "head": heads.get(s.org_id, ""),
+                      "rank": s.rank, "computed": s.computed, "adjustment": s.adjustment,
+                      "reason": s.adjustment_reason, "total": s.total,
+                      "scores": {r["key"]: r["score"] for r in s.breakdown},
+                      "values": {r["key"]: r["value"] for r in s.breakdown}})
+    totals: list[float] = [float(u["total"]) for u in units]
+    per_key = {spec["key"]: [u["scores"][spec["key"]] for u in units if u["scores"].get(spec["key"]) is not None]
+               for spec in run.indicators}
+    return {"run": run, "scheme": session.get(EvalScheme, run.scheme_id), "indicators": run.indicators,
+            "units": units, "adjusted": [u for u in units if u["adjustment"]],
+            "mean": round(sum(totals) / len(totals), 2) if totals else None,
+            "best": max(totals) if totals else None, "worst": min(totals) if totals else None,
+            "indicator_means": {k: round(sum(v) / len(v), 1) if v else None for k, v in per_key.items()}}

@@ -23,6 +23,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from cityhub.apply.economy import service as economy
+from cityhub.apply.facilities import service as facilities
 from cityhub.apply.models import ScenarioBatch
 from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.stations import service as stations
@@ -88,6 +89,10 @@ SOURCES: dict[str, Source] = {s.key: s for s in (
            lambda s: _integration(s, "city")),
     Source("cloud.integration_district", "cloud", "Integration ratio of districts and counties", "%",
            lambda s: _integration(s, "district")),
+    Source("cloud.liangjiang_servers", "cloud", "Servers in service at the Liangjiang cloud park", "",
+           lambda s: float(facilities.totals(s).liangjiang_servers)),
+    Source("connect.channel_users_active", "connect", "International data channel users in service", "",
+           lambda s: float(facilities.totals(s).channel_users_active)),
     Source("connect.base_stations_active", "connect", "5G base stations in service", "",
            lambda s: float(stations.active_count(s))),
     Source("connect.backbone_egress_tbps", "connect", "Backbone egress bandwidth in service", "Tbps",

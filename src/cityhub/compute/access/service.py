@@ -6,7 +6,9 @@ application or ending a subscription clears the gateway's cached resolutions in 
 cache on PostgreSQL), so the next call is refused.
 
 A subscription is requested by the application's unit and decided by the component owner's admins (or the
-bureau); a component marked open to all units approves at once. Deprecated components take no new subscription.
+bureau); a component marked open to all units approves at once. A component reading 重要 or 核心 data (the highest
+grade of its catalog entries) is approved as a sharing request of that data is, open to all or not: by the bureau
+(核心: a bureau administrator); the owner's admins may refuse. Deprecated components take no new subscription.
 """
 
 from __future__ import annotations
@@ -190,8 +192,15 @@ def subscription_list(session: Session, actor: Actor, *, app_id: uuid.UUID | Non
 
 def subscription_queue(session: Session, actor: Actor) -> list[dict[str, Any]]:
     """Pending subscriptions the actor may decide (the owner's admins; the bureau sees all)."""
-    rows = subscription_list(session, actor, status=SS.PENDING)
-    return [r for r in rows if _may_decide(actor, r["owner_org_id"])]
+    rows = [r for r in subscription_list(session, actor, status=SS.PENDING) if _may_decide(actor, r["owner_org_id"])]
+    grades: dict[uuid.UUID, str] = {}
+    for r in rows:
+        comp_id = r["subscription"].component_id
+        if comp_id not in grades:
+            comp = session.get(Component, comp_id)
+            grades[comp_id] = registry.component_data_grade(session, comp) if comp is not None else "general"
+        r["data_grade"] = grades[comp_id]
+    return rows
 
 
 def _may_decide(actor: Actor, owner_org_id: uuid.UUID) -> bool:
@@ -242,7 +251,7 @@ def subscription_create(session: Session, actor: Actor, data: SubscriptionCreate
     core.audit_record(session, actor, "subscription_create", target_type="compute_subscription", target_id=sub.id,
                       org_id=app.org_id, after={"app": app.name, "component": comp.code, "version": version.version,
                                                 **quotas, "quota_window": str(data.quota_window)})
-    if comp.open_to_all:
+    if comp.open_to_all and registry.component_data_grade(session, comp) == "general":
         _decide(session, core.Actor.system("compute open component"), sub, comp, approve=True,
                 note=NOTE_OPEN_TO_ALL)
     return sub
@@ -290,6 +299,9 @@ def subscription_decide(session: Session, actor: Actor, sub_id: uuid.UUID, data:
     policies.subscription_decide(actor, comp.org_id)
     if not data.approve and not data.note.strip():
         raise ValidationFailed(_("Say why the subscription is refused"), field="note")
+    grade = registry.component_data_grade(session, comp)
+    if data.approve and grade != "general":
+        policies.subscription_approve_graded(actor, grade)
     quotas = {"quota_per_minute": data.quota_per_minute, "quota_per_day": data.quota_per_day,
               "quota_per_month": data.quota_per_month}
     return _decide(session, actor, sub, comp, approve=data.approve, note=data.note.strip(), quotas=quotas,

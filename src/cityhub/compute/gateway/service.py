@@ -63,6 +63,7 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 FORWARD_HEADERS = ("content-type", "accept", "accept-language", "x-request-id")
 _JSON = "application/json"
+APP_RESOLVE_TTL_S = 5.0  # how long call_as_app trusts a resolution it read
 
 
 @dataclass(slots=True)
@@ -126,6 +127,20 @@ def resolve(session: Session, hashed: str, code: str, version: str) -> Resolved:
     _revoked, app_id, org_id, disabled = key
     if disabled:
         return Resolved(error="app_disabled", app_id=app_id, org_id=org_id)
+    return _resolve_target(session, app_id, org_id, code, version)
+
+
+def resolve_app(session: Session, app_id: uuid.UUID, code: str, version: str) -> Resolved:
+    """What a call made as an application resolves to, without its key (the unit's batch jobs)."""
+    app = session.execute(select(App.org_id, App.disabled).where(App.id == app_id)).first()
+    if app is None:
+        return Resolved(error="invalid_key")
+    if app[1]:
+        return Resolved(error="app_disabled", app_id=app_id, org_id=app[0])
+    return _resolve_target(session, app_id, app[0], code, version)
+
+
+def _resolve_target(session: Session, app_id: uuid.UUID, org_id: uuid.UUID, code: str, version: str) -> Resolved:
     target = session.execute(_TARGET.where(Component.code == code, ComponentVersion.version == version)).first()
     if target is None or target[1] not in CALLABLE_STATUSES or target[6] is None:
         return Resolved(error="not_found", app_id=app_id, org_id=org_id)
@@ -183,9 +198,12 @@ class Gateway:
         if db is not None and (start_meter if start_meter is not None else s.compute_meter_flush_s > 0):
             self.meter.start()
         self.breakers: dict[str, Breaker] = {}
-        self.clients: dict[str, httpx.AsyncClient] = {}
-        self.transport: httpx.AsyncBaseTransport | None = None  # tests stand in for an upstream
+        self.pools: dict[str, egress.UpstreamPool] = {}  # the lean pooled client of each upstream origin
+        self.clients: dict[str, httpx.AsyncClient] = {}  # httpx over `transport` only
+        self.transport: httpx.AsyncBaseTransport | None = None  # tests stand in for an upstream (httpx.MockTransport)
         self._cache: pushcache.PushCache | None = None  # this database's push cache, found at the first call
+        self._by_app: dict[tuple[uuid.UUID, str, str], tuple[float, Resolved]] = {}  # call_as_app's resolutions
+        self._by_app_loading: dict[tuple[uuid.UUID, str, str], asyncio.Future[Resolved]] = {}
 
     @classmethod
     def in_session(cls, session: Session) -> Gateway:
@@ -267,32 +285,7 @@ class Gateway:
                 raise GatewayError(413, "payload_too_large",
                                    f"Request body over {self.settings.compute_max_request_bytes} bytes")
             res = await self._resolve(raw_key, code, version)
-            if res.error is not None:
-                status, message = _MESSAGES[res.error]
-                raise GatewayError(status, res.error, message)
-            if res.expires_at is not None and res.expires_at <= time.time():
-                raise GatewayError(403, "subscription_expired", "The subscription has expired",
-                                   details={"expired_at": datetime.fromtimestamp(res.expires_at, UTC).isoformat()})
-            if res.limits != (None, None, None):
-                try:
-                    retry = await self.quota.take(res.subscription_id, windows(res.limits, mode=res.window))
-                except (OSError, ConnectionError, TimeoutError) as exc:  # the shared counters cannot be reached
-                    log.warning("quota store unreachable: %s", exc)
-                    raise GatewayError(503, "quota_unavailable", "The quota counters cannot be reached; try again",
-                                       retry_after=1) from exc
-                except Exception as exc:
-                    if type(exc).__module__.startswith("redis"):  # redis' own connection and timeout errors
-                        log.warning("quota store failed: %s", exc)
-                        raise GatewayError(503, "quota_unavailable",
-                                           "The quota counters cannot be reached; try again", retry_after=1) from exc
-                    raise
-                if retry is not None:
-                    raise GatewayError(429, "quota_exceeded", "The subscription's quota is used up",
-                                       retry_after=retry)
-            if res.kind == "builtin":
-                answer = await self._builtin(res, method, path, query, body)
-            else:
-                answer = await self._forward(res, method, path, query, headers, body)
+            answer = await self._serve(res, method, path, query, headers, body)
         except GatewayError as exc:
             answer = exc.answer()
             error_code = exc.code
@@ -300,6 +293,91 @@ class Gateway:
             error_code = ""
         self._meter(res, method, answer, error_code, started, len(body))
         return answer
+
+    async def call_as_app(self, app_id: uuid.UUID, method: str, code: str, version: str, path: str = "", *,
+                          query: str = "", body: bytes = b"", headers: Mapping[str, str] | None = None) -> Answer:
+        """Call a component as one of a unit's applications, without its key (the unit's batch jobs).
+
+        The same subscription, expiry and quota checks and the same metering as a call over HTTP; the resolution
+        is read again after `APP_RESOLVE_TTL_S`, so a subscription ended while a job runs stops its calls.
+        """
+        started = time.perf_counter()
+        res: Resolved | None = None
+        hdrs = {k.lower(): v for k, v in (headers or {}).items()}
+        if body and "content-type" not in hdrs:
+            hdrs["content-type"] = _JSON
+        try:
+            res = await self._resolve_app(app_id, code, version)
+            answer = await self._serve(res, method.upper(), path, query, hdrs, body)
+        except GatewayError as exc:
+            answer = exc.answer()
+            error_code = exc.code
+        else:
+            error_code = ""
+        self._meter(res, method.upper(), answer, error_code, started, len(body))
+        return answer
+
+    async def _resolve_app(self, app_id: uuid.UUID, code: str, version: str) -> Resolved:
+        """The application's resolution, read once per APP_RESOLVE_TTL_S (concurrent calls wait for one read)."""
+        ck = (app_id, code, version)
+        hit = self._by_app.get(ck)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        if self._session is not None:
+            res = resolve_app(self._session, app_id, code, version)
+        else:
+            pending = self._by_app_loading.get(ck)
+            if pending is not None:
+                return await asyncio.shield(pending)
+            pending = self._by_app_loading[ck] = asyncio.get_running_loop().create_future()
+            try:
+                res = await run_in_threadpool(self._load_app, app_id, code, version)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: those waiting get it, nobody else needs to
+                raise
+            finally:
+                self._by_app_loading.pop(ck, None)
+            pending.set_result(res)
+        self._by_app[ck] = (time.monotonic() + APP_RESOLVE_TTL_S, res)
+        return res
+
+    def _load_app(self, app_id: uuid.UUID, code: str, version: str) -> Resolved:
+        assert self.db is not None
+        session = self.db.sessionmaker()
+        try:
+            return resolve_app(session, app_id, code, version)
+        finally:
+            session.rollback()
+            session.close()
+
+    async def _serve(self, res: Resolved, method: str, path: str, query: str, headers: Mapping[str, str],
+                     body: bytes) -> Answer:
+        """A resolved call: its refusal, the expiry, the quota, then the component."""
+        if res.error is not None:
+            status, message = _MESSAGES[res.error]
+            raise GatewayError(status, res.error, message)
+        if res.expires_at is not None and res.expires_at <= time.time():
+            raise GatewayError(403, "subscription_expired", "The subscription has expired",
+                               details={"expired_at": datetime.fromtimestamp(res.expires_at, UTC).isoformat()})
+        if res.limits != (None, None, None):
+            try:
+                retry = await self.quota.take(res.subscription_id, windows(res.limits, mode=res.window))
+            except (OSError, ConnectionError, TimeoutError) as exc:  # the shared counters cannot be reached
+                log.warning("quota store unreachable: %s", exc)
+                raise GatewayError(503, "quota_unavailable", "The quota counters cannot be reached; try again",
+                                   retry_after=1) from exc
+            except Exception as exc:
+                if type(exc).__module__.startswith("redis"):  # redis' own connection and timeout errors
+                    log.warning("quota store failed: %s", exc)
+                    raise GatewayError(503, "quota_unavailable",
+                                       "The quota counters cannot be reached; try again", retry_after=1) from exc
+                raise
+            if retry is not None:
+                raise GatewayError(429, "quota_exceeded", "The subscription's quota is used up", retry_after=retry)
+        if res.kind == "builtin":
+            return await self._builtin(res, method, path, query, body)
+        return await self._forward(res, method, path, query, headers, body)
 
     def _meter(self, res: Resolved | None, method: str, answer: Answer, error_code: str, started: float,
                bytes_in: int) -> None:
@@ -357,13 +435,35 @@ class Gateway:
 
         return read
 
-    def _client(self, netloc: str) -> httpx.AsyncClient:
+    def _pool(self, netloc: str) -> egress.UpstreamPool:
+        pool = self.pools.get(netloc)
+        if pool is None:
+            pool = self.pools[netloc] = egress.UpstreamPool(
+                upstream_hosts(), timeout=self.settings.compute_upstream_timeout_s, max_connections=50)
+        return pool
+
+    async def _send(self, netloc: str, method: str, url: str, headers: dict[str, str], body: bytes,
+                    limit: int) -> egress.Reply:
+        """One upstream exchange: the lean pool of the upstream's origin, or httpx over `transport` (tests)."""
+        if self.transport is None:
+            return await self._pool(netloc).request(method, url, headers, body, limit=limit)
         client = self.clients.get(netloc)
         if client is None:
             client = self.clients[netloc] = egress.async_client_listed(
-                upstream_hosts(), timeout=self.settings.compute_upstream_timeout_s, max_connections=50,
-                transport=self.transport)
-        return client
+                upstream_hosts(), timeout=self.settings.compute_upstream_timeout_s, transport=self.transport)
+        try:
+            async with client.stream(method, url, content=body, headers=headers) as upstream:
+                chunks, size = [], 0
+                async for chunk in upstream.aiter_bytes():  # decoded: no content-encoding to pass on
+                    size += len(chunk)
+                    if size > limit:
+                        raise egress.UpstreamTooLarge(f"answer over {limit} bytes")
+                    chunks.append(chunk)
+            return egress.Reply(upstream.status_code, dict(upstream.headers), b"".join(chunks))
+        except httpx.TimeoutException as exc:
+            raise egress.UpstreamTimeout(str(exc)) from exc
+        except httpx.TransportError as exc:
+            raise egress.UpstreamUnreachable(str(exc)) from exc
 
     async def _forward(self, res: Resolved, method: str, path: str, query: str, headers: Mapping[str, str],
                        body: bytes) -> Answer:
@@ -385,7 +485,6 @@ class Gateway:
         out_headers = {k: v for k in FORWARD_HEADERS if (v := headers.get(k))}
         assert res.app_id is not None and res.org_id is not None  # a resolved subscription has both
         out_headers.update(identity_headers(res.app_id, res.org_id, method, urlsplit(url).path))
-        client = self._client(netloc)
         attempts = 1 + (self.settings.compute_upstream_retries if method in IDEMPOTENT else 0)
         limit = self.settings.compute_max_response_bytes
         failure: GatewayError | None = None
@@ -393,30 +492,28 @@ class Gateway:
             if attempt:
                 await asyncio.sleep(0.05 * 2 ** (attempt - 1))
             try:
-                async with client.stream(method, url, content=body, headers=out_headers) as upstream:
-                    chunks, size = [], 0
-                    async for chunk in upstream.aiter_bytes():  # decoded: no content-encoding to pass on
-                        size += len(chunk)
-                        if size > limit:
-                            breaker.success()  # it answered; the answer is too large for us
-                            raise GatewayError(502, "upstream_too_large", f"The upstream answered over {limit} bytes")
-                        chunks.append(chunk)
-                status = upstream.status_code
-                if status in RETRY_STATUSES and attempt + 1 < attempts:
-                    continue
-                if status >= 500:
-                    breaker.failure()
-                    raise GatewayError(502, "upstream_error", "The component's upstream failed",
-                                       details={"upstream_status": status})
-                breaker.success()
-                media = upstream.headers.get("content-type", "")
-                extra = {"cache-control": cc} if (cc := upstream.headers.get("cache-control")) else {}
-                return Answer(status, b"".join(chunks), media, extra)
-            except httpx.TimeoutException:
+                reply = await self._send(netloc, method, url, out_headers, body, limit)
+            except egress.UpstreamTooLarge as exc:
+                breaker.success()  # it answered; the answer is too large for us
+                raise GatewayError(502, "upstream_too_large", f"The upstream answered over {limit} bytes") from exc
+            except egress.UpstreamTimeout:
                 failure = GatewayError(504, "upstream_timeout", "The component's upstream did not answer in time")
-            except httpx.TransportError as exc:
+                continue
+            except egress.UpstreamUnreachable as exc:
                 log.info("upstream %s unreachable: %s", netloc, exc)
                 failure = GatewayError(502, "upstream_unreachable", "The component's upstream cannot be reached")
+                continue
+            status = reply.status
+            if status in RETRY_STATUSES and attempt + 1 < attempts:
+                continue
+            if status >= 500:
+                breaker.failure()
+                raise GatewayError(502, "upstream_error", "The component's upstream failed",
+                                   details={"upstream_status": status})
+            breaker.success()
+            media = reply.headers.get("content-type", "")
+            extra = {"cache-control": cc} if (cc := reply.headers.get("cache-control")) else {}
+            return Answer(status, reply.body, media, extra)
         breaker.failure()
         assert failure is not None
         raise failure
@@ -426,6 +523,9 @@ class Gateway:
         for client in self.clients.values():
             await client.aclose()
         self.clients.clear()
+        for pool in self.pools.values():
+            await pool.aclose()
+        self.pools.clear()
         close = getattr(self.quota, "close", None)
         if close is not None:
             await close()

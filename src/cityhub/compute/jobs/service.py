@@ -1,4 +1,4 @@
-"""Batch jobs, the small AI compute centre: a built-in version run over a datastore table or a telemetry range.
+"""Batch jobs, the small AI compute centre: a version run over a datastore table or a telemetry range.
 
 Jobs queue per unit, worker processes run them, and the answer is written as a new datastore table.
 
@@ -11,12 +11,14 @@ with more rights than the submitter had.
 **Run** (`job_work_once`, the loop of `cityhub compute job-worker`; start as many worker processes as the machine
 has cores): a worker claims the oldest queued job whose unit runs fewer than `CITYHUB_COMPUTE_JOB_CONCURRENCY`
 jobs (one conditional UPDATE, under an advisory lock on PostgreSQL, so two workers never exceed the limit), runs
-the version's built-in over every row (a table job: one call per row, the request body built from `fields`
-{parameter: column} and `params`; a telemetry job: one call with the series), writing progress every few rows in
-its own commit and reading back whether it was asked to stop. A row the built-in refuses (422) keeps its error in
-the row's `error` column; anything else fails the job with the reason. The answer is a draft catalog entry of the
-submitter's unit, graded like its input (the input entry's security grade and each copied column's level), with
-one datastore table: the input columns, then the answer's scalar fields as `out_<name>`.
+the version over every row (a table job: one call per row, the request body built from `fields` {parameter:
+column} and `params`; a telemetry job: one call with the series) — a built-in in the worker's process, an upstream
+through the gateway as one of the unit's applications (`jobs.upstream`: its subscription, quota and metering, a few
+calls in flight) — writing progress every few rows in its own commit and reading back whether it was asked to
+stop. A row the component refuses keeps its reason in the row's `out_error` column; anything else fails the job
+with the reason. The answer is a draft catalog entry of the submitter's unit, graded like its input (the input
+entry's security grade and each copied column's level), with one datastore table: the input columns, then the
+answer's scalar fields as `out_<name>`.
 
 **Cancel**: a queued job ends at once; a running one is marked `cancelling` and its worker stops at its next
 progress write, writing nothing.
@@ -43,6 +45,7 @@ from sqlalchemy.orm import Session
 from cityhub.compute import policies
 from cityhub.compute.builtins import service as builtins
 from cityhub.compute.builtins.base import BuiltinError, BuiltinRequest
+from cityhub.compute.jobs import upstream
 from cityhub.compute.models import (
     Component,
     ComponentStatus,
@@ -149,15 +152,18 @@ def job_create(session: Session, actor: Actor, body: JobCreate) -> Job:
     assert c is not None
     if c.status not in (ComponentStatus.PUBLISHED, ComponentStatus.DEPRECATED) or v.published_at is None:
         raise ValidationFailed(_("Only a published version runs as a job"), field="version")
-    if v.kind != "builtin":
-        raise ValidationFailed(_("Only built-in versions run as jobs (an upstream is called through the gateway)"),
-                               field="version")
-    if not _may_run(session, body.org_id, c, v):
-        raise ValidationFailed(_("Subscribe one of the unit's applications to this version first"),
-                               field="component_code")
-    plugin = builtins.builtin_get(v.builtin)
-    if plugin is None or (body.method, body.path.strip("/")) not in plugin.routes():
-        raise ValidationFailed(_("The component has no such operation"), field="path")
+    extra: dict[str, Any] = {}
+    if v.kind == "upstream":  # runs as one of the unit's applications: its subscription, quota and metering
+        extra = upstream.check(session, body, v)
+    else:
+        if body.app_id is not None:  # refused, not ignored: a built-in job is no application's call
+            raise ValidationFailed(_("Only an upstream version runs as an application"), field="app_id")
+        if not _may_run(session, body.org_id, c, v):
+            raise ValidationFailed(_("Subscribe one of the unit's applications to this version first"),
+                                   field="component_code")
+        plugin = builtins.builtin_get(v.builtin)
+        if plugin is None or (body.method, body.path.strip("/")) not in plugin.routes():
+            raise ValidationFailed(_("The component has no such operation"), field="path")
     limit = get_settings().compute_job_max_rows
     if body.source_kind == "table":
         assert body.resource_id is not None
@@ -170,7 +176,7 @@ def job_create(session: Session, actor: Actor, body: JobCreate) -> Job:
     job = Job(org_id=body.org_id, component_id=c.id, version_id=v.id, name=body.name or f"{c.name_zh} {v.version}",
               source_kind=body.source_kind, source=source, grade=grade,
               request={"method": body.method, "path": body.path.strip("/"), "fields": body.fields,
-                       "params": body.params, "columns": cols},
+                       "params": body.params, "columns": cols, **extra},
               rows_total=len(rows) if body.source_kind == "table" else 1, submitted_by=actor.username)
     session.add(job)
     session.flush()
@@ -358,36 +364,71 @@ def _progress(db: Scope, job_id: uuid.UUID, done: int, failed: int) -> None:
         s.execute(update(Job).where(Job.id == job_id).values(rows_done=done, rows_failed=failed))
 
 
+def _call_all(db: Scope, job: Job, target: tuple[str, str, str, str], bodies: list[dict[str, Any]]
+              ) -> Iterator[tuple[Any, str]]:
+    """(answer, error) per body: the built-in in this process, or the upstream through the gateway.
+
+    `target` is (kind, built-in name, component code, version). Progress is written as the rows go.
+    """
+    kind, name, code, version = target
+    req = job.request
+    if kind == "upstream":
+        yield from upstream.call_rows(db.target, job, code, version, bodies,
+                                      lambda done, failed: _progress(db, job.id, done, failed))
+        return
+    step = max(1, len(bodies) // 50)
+    failed = 0
+    for i, body in enumerate(bodies, start=1):
+        try:
+            yield _call(name, req["method"], req["path"], body), ""
+        except BuiltinError as exc:
+            if job.source_kind == "telemetry":
+                raise
+            failed += 1
+            yield None, f"{exc.field or ''}: {exc.message}".strip(": ")
+        if i % step == 0 and job.source_kind == "table":
+            _progress(db, job.id, i, failed)
+
+
 def _compute(db: Scope, job: Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-    """Run the built-in over the input; (result columns, result rows, rows refused)."""
+    """Run the version over the input; (result columns, result rows, rows refused)."""
     req = job.request
     with db.session_scope() as s:
         v = s.get(ComponentVersion, job.version_id)
-        assert v is not None
-        name = v.builtin
+        c = s.get(Component, job.component_id)
+        assert v is not None and c is not None
+        name, kind, code, version = v.builtin, v.kind, c.code, v.version
+
+    def call_all(bodies: list[dict[str, Any]]) -> Iterator[tuple[Any, str]]:
+        return _call_all(db, job, (kind, name, code, version), bodies)
+
     cols: list[dict[str, Any]] = list(req["columns"])
     out_rows: list[dict[str, Any]] = []
     failed = 0
     if job.source_kind == "telemetry":
         series = list(_rows(job.id))
-        answer = _call(name, req["method"], req["path"], {**req["params"], "series": series})
+        ((answer, error),) = call_all([{**req["params"], "series": series}])
+        if error:
+            raise ValidationFailed(error)
         out_rows, per_point = _telemetry_rows(series, answer)
         if not per_point:
             cols = []
         _progress(db, job.id, 1, 0)
     else:
-        step = max(1, job.rows_total // 50)
-        for i, row in enumerate(_rows(job.id), start=1):
-            body = {**req["params"], **{p: row.get(col) for p, col in req["fields"].items()}}
-            try:
-                out = {**row, **{_ident(k): v for k, v in _scalars(_call(name, req["method"], req["path"],
-                                                                         body)).items()}}
-            except BuiltinError as exc:
+        rows = list(_rows(job.id))
+        bodies = [{**req["params"], **{p: row.get(col) for p, col in req["fields"].items()}} for row in rows]
+        for row, (answer, error) in zip(rows, call_all(bodies), strict=True):
+            if error:
                 failed += 1
-                out = {**row, "out_error": f"{exc.field or ''}: {exc.message}".strip(": ")}
-            out_rows.append(out)
-            if i % step == 0:
-                _progress(db, job.id, i, failed)
+                out_rows.append({**row, "out_error": error})
+            else:
+                out_rows.append({**row, **{_ident(k): v for k, v in _scalars(answer).items()}})
+    _type_columns(job, cols, out_rows)
+    return cols, out_rows, failed
+
+
+def _type_columns(job: Job, cols: list[dict[str, Any]], out_rows: list[dict[str, Any]]) -> None:
+    """Add a column for each answer field of the rows (typed by its values), renaming odd names `out_…`."""
     known = {c["name_en"] for c in cols}
     for r in out_rows:
         for k, val in list(r.items()):
@@ -404,7 +445,6 @@ def _compute(db: Scope, job: Job) -> tuple[list[dict[str, Any]], list[dict[str, 
     for c in cols:  # a number column that also holds text is read as text
         if c["data_type"] == "F" and any(isinstance(r.get(c["name_en"]), str) for r in out_rows):
             c["data_type"] = "C"
-    return cols, out_rows, failed
 
 
 def _write_result(session: Session, job: Job, cols: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
@@ -471,6 +511,11 @@ def job_run(database: Database | Session, job_id: uuid.UUID) -> JobStatus:
         end = JobStatus.FAILED
     except ValidationFailed as exc:
         _finish(db, job_id, JobStatus.FAILED, exc.message)
+        end = JobStatus.FAILED
+    except upstream.QuotaUsedUp as exc:
+        _finish(db, job_id, JobStatus.FAILED, _(
+            "The application's quota is used up for the next {n} s: submit the job again then").format(
+            n=exc.retry_after))
         end = JobStatus.FAILED
     except Exception as exc:  # the job must end with a state a person can read, whatever broke
         _finish(db, job_id, JobStatus.FAILED, f"{type(exc).__name__}: {str(exc)[:300]}")

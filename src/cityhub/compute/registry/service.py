@@ -212,6 +212,26 @@ def component_dependencies(session: Session, actor: Actor, component_id: uuid.UU
     return out
 
 
+GRADE_RANK = {"general": 0, "important": 1, "core": 2}  # GB/T 43697-2024, data.schemas.GRADES
+_GRADE_READER = Actor.system("compute data grade")
+
+
+def component_data_grade(session: Session, c: Component) -> str:
+    """The highest security grade of the catalog entries the component reads (`general` when it reads none).
+
+    Read with the platform's rights: the grade decides who approves a subscription, whoever asks.
+    """
+    best = "general"
+    for raw in c.catalog_entry_ids or []:
+        try:
+            grade = str(data.catalog_entry_get(session, _GRADE_READER, uuid.UUID(str(raw))).security_grade)
+        except (NotFound, ValueError):
+            continue
+        if GRADE_RANK.get(grade, 0) > GRADE_RANK[best]:
+            best = grade
+    return best
+
+
 # ---------------------------------------------------------------- writes
 
 

@@ -146,6 +146,10 @@ _PHRASES = {
     "scenario_transition": "moved on application scenario",
     "digital_park_create": "registered digital-economy park",
     "enterprise_create": "registered enterprise",
+    "enterprise_import": "imported enterprises",
+    "channel_user_create": "registered data-channel user",
+    "data_centre_create": "registered data centre",
+    "evaluation_evidence_attach": "attached evaluation evidence",
 }
 # where the target does not simply follow the phrase (or is the actor themself)
 _PLACED = {
@@ -172,6 +176,7 @@ _PLACED = {
     "programme_seed": "loaded the programme's targets",
     "report_create": "reported progress {target}",
     "base_station_import": "imported 5G base stations",
+    "enterprise_import": "imported enterprises",
 }
 labels.register(ACTION, {code: _PLACED.get(code, f"{phrase} {{target}}") for code, phrase in _PHRASES.items()})
 ACTIONS = frozenset(_PHRASES)
@@ -208,6 +213,9 @@ labels.register(TARGET, {
     "apply_scenario": "Application scenario",
     "apply_digital_park": "Digital-economy park",
     "apply_enterprise": "Enterprise",
+    "apply_channel_user": "Data-channel user",
+    "apply_data_centre": "Data centre",
+    "apply_eval_evidence": "Evaluation evidence",
 })
 
 labels.register(FIELD, {

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
-from cityhub.data import schemas, service
+from cityhub.data import service, vocabulary
 from cityhub.kit import i18n
 from cityhub.kit.errors import NotFound
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render
@@ -32,7 +32,7 @@ def overview(request: Request, session: DbSession, actor: CurrentActor) -> Respo
 @router.get("/{base_db}")
 def base_db(request: Request, session: DbSession, actor: CurrentActor, base_db: str, key: str = "") -> Response:
     """One base database: its feeds with freshness, open conflicts, and a golden-record lookup by key."""
-    if base_db not in schemas.BASE_DBS:
+    if base_db not in vocabulary.BASE_DBS:
         raise NotFound(i18n.gettext("Base database not found"))
     summary = service.base_summary(session, actor, base_db)
     record, missing = None, False

@@ -25,7 +25,8 @@ from cityhub.data.base import merge as m
 from cityhub.data.catalog import service as catalog
 from cityhub.data.datastore.stores import quote
 from cityhub.data.models import BaseConflict, BaseFeed, BaseRecord, CatalogEntry, Resource
-from cityhub.data.schemas import BASE_DBS, THEMES, BaseConflictResolve, BaseFeedSet
+from cityhub.data.schemas import BaseConflictResolve, BaseFeedSet
+from cityhub.data.vocabulary import BASE_DBS, THEMES
 from cityhub.kit import clock, refs
 from cityhub.kit.db import get_or_404, is_postgres
 from cityhub.kit.errors import Forbidden, NotFound, ValidationFailed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cityhub.data.schemas import FIELD_VOCAB
+from cityhub.data.vocabulary import FIELD_VOCAB
 from cityhub.kit import labels
 from cityhub.kit.i18n import gettext as _
 

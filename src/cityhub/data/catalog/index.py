@@ -19,7 +19,7 @@ from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data import cache
 from cityhub.data.models import CatalogEntry, CatalogSearch, Resource
-from cityhub.data.schemas import BASE_DBS, CLASSIFICATIONS
+from cityhub.data.vocabulary import BASE_DBS, CLASSIFICATIONS
 from cityhub.kit import clock
 from cityhub.kit.db import is_postgres
 

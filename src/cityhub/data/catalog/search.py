@@ -20,7 +20,7 @@ from cityhub.core.service import Actor
 from cityhub.data.catalog import service as catalog
 from cityhub.data.catalog.index import segment
 from cityhub.data.models import CatalogEntry, CatalogSearch, Resource
-from cityhub.data.schemas import FACETS
+from cityhub.data.vocabulary import FACETS
 from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.i18n import gettext as _
@@ -30,7 +30,7 @@ from cityhub.kit.i18n import gettext as _
 class Term:
     """One search condition beyond the facet filters, negated when `negate`.
 
-    Fields: a facet of `schemas.FACETS` (any of `values`), `theme`, `name`, `id`, `code` (any of), `tags_any` (has
+    Fields: a facet of `vocabulary.FACETS` (any of `values`), `theme`, `name`, `id`, `code` (any of), `tags_any` (has
     one of the tags), `title_contains` (contains one of), `resource_kind` (has a resource of one of the kinds),
     `modified` / `created` (`values` = (from, to), either None), `private` (`values` = (True,) for 不予开放 entries,
     (False,) for the others), `nothing` (matches no entry), `any` (`values` are Terms, one of which holds).
@@ -104,7 +104,7 @@ def catalog_search(  # noqa: C901  # one branch per filter, facet and sort optio
 ) -> tuple[list[CatalogEntry], int, dict[str, dict[str, int]]]:
     """Search the catalog (Chinese segmented by jieba, pinyin initials too) with facet counts.
 
-    `filters` maps a facet field (see schemas.FACETS, plus `tags` and `status`) to accepted values; `sort` is
+    `filters` maps a facet field (see vocabulary.FACETS, plus `tags` and `status`) to accepted values; `sort` is
     `relevance`, `title`, `updated`, `views` or `code`. Published entries by default; owners and the bureau
     see drafts when they filter on status. `terms` add conditions beyond the facet filters (the open-data
     portal's `fq` terms, see `Term`); `open_only` keeps entries whose open type lets the public see them, whoever

@@ -37,8 +37,9 @@ from cityhub.data import policies
 from cityhub.data.catalog import index
 from cityhub.data.catalog.versions import entry_values, jsonable, publish_version
 from cityhub.data.models import CatalogEntry, CatalogSearch, ChangeStatus, EntryStatus, EntryVersion, Resource
-from cityhub.data.schemas import BASE_DBS, EntryCreate, EntryUpdate
+from cityhub.data.schemas import EntryCreate, EntryUpdate
 from cityhub.data.schemas import Resource as ResourceSchema
+from cityhub.data.vocabulary import BASE_DBS
 from cityhub.kit.errors import Conflict, InvalidTransition, NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.refs import reference

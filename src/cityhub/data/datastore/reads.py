@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from cityhub.data.datastore._parse import convert
 from cityhub.data.datastore.stores import quote, sqlite_value
 from cityhub.data.models import CatalogEntry, Resource
-from cityhub.data.schemas import MASK_RULES
+from cityhub.data.vocabulary import MASK_RULES
 from cityhub.kit import clock
 from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import Conflict, ValidationFailed

@@ -27,7 +27,9 @@ from cityhub.data.models import (
     Resource,
     ShareRequest,
 )
-from cityhub.data.schemas import (
+from cityhub.data.schemas import DemandAnswer, DemandAssign, DemandCreate, ObjectionCreate
+from cityhub.data.sharing.service import OPEN_REQUEST_STATES, PROVIDER_DAYS, S, request_visible
+from cityhub.data.vocabulary import (
     BASE_DBS,
     CLASSIFICATIONS,
     CYCLE_DAYS,
@@ -36,12 +38,7 @@ from cityhub.data.schemas import (
     OPEN_TYPES,
     SHARE_TYPES,
     UPDATE_CYCLES,
-    DemandAnswer,
-    DemandAssign,
-    DemandCreate,
-    ObjectionCreate,
 )
-from cityhub.data.sharing.service import OPEN_REQUEST_STATES, PROVIDER_DAYS, S, request_visible
 from cityhub.kit import clock, labels
 from cityhub.kit.errors import NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _

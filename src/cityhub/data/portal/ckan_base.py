@@ -21,7 +21,7 @@ from cityhub.core.service import Actor
 from cityhub.data.catalog import service as catalog
 from cityhub.data.datastore.reads import item_mask
 from cityhub.data.portal import service as portal
-from cityhub.data.schemas import BASE_DBS
+from cityhub.data.vocabulary import BASE_DBS
 from cityhub.kit import context, safejson
 from cityhub.kit.errors import (
     CityhubError,

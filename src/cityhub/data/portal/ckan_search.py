@@ -32,7 +32,7 @@ from cityhub.data.portal.ckan_base import (
     theme_names,
     theme_slug,
 )
-from cityhub.data.schemas import BASE_DBS, CLASSIFICATIONS, FORMATS, GRADES, OPEN_TYPES, SHARE_TYPES, UPDATE_CYCLES
+from cityhub.data.vocabulary import BASE_DBS, CLASSIFICATIONS, FORMATS, GRADES, OPEN_TYPES, SHARE_TYPES, UPDATE_CYCLES
 from cityhub.kit import clock
 from cityhub.kit.i18n import gettext as _
 

@@ -29,7 +29,8 @@ from cityhub.data.portal.ckan_base import (
     theme_names,
     uuid_param,
 )
-from cityhub.data.schemas import BASE_DBS, EntryCreate, EntryUpdate, ResourceApiCreate
+from cityhub.data.schemas import EntryCreate, EntryUpdate, ResourceApiCreate
+from cityhub.data.vocabulary import BASE_DBS
 from cityhub.kit import safejson
 from cityhub.kit.errors import NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data.catalog import service as catalog_service
-from cityhub.data.schemas import UPDATE_CYCLES
+from cityhub.data.vocabulary import UPDATE_CYCLES
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.settings import get_settings
 

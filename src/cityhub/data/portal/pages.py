@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from cityhub.core import service as core
 from cityhub.core.deps import AccountActor, OptionalActor, session_start
-from cityhub.data import policies, schemas
+from cityhub.data import policies, schemas, vocabulary
 from cityhub.data.catalog import service as catalog
 from cityhub.data.catalog.search import Term, catalog_search
 from cityhub.data.datastore.reads import open_items
@@ -60,7 +60,7 @@ def _orgs(session: Any) -> dict[str, OrgRef]:
 
 def _vocab() -> dict[str, dict[str, str]]:
     """Codes of the fields the portal shows, with their labels in the request's language."""
-    return {f: dict(labels.choices(kind)) for f, kind in schemas.FIELD_VOCAB.items()}
+    return {f: dict(labels.choices(kind)) for f, kind in vocabulary.FIELD_VOCAB.items()}
 
 
 @router.get("/portal")

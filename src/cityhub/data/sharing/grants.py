@@ -22,7 +22,7 @@ from cityhub.data.datastore.export import to_csv
 from cityhub.data.datastore.reads import item_mask, query_rows
 from cityhub.data.datastore.stores import resource_credentials
 from cityhub.data.models import AccessLog, CatalogEntry, Grant, Resource, ShareRequest
-from cityhub.data.schemas import MASK_RULES
+from cityhub.data.vocabulary import MASK_RULES
 from cityhub.kit import clock, egress, safejson
 from cityhub.kit.errors import Forbidden, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from cityhub.kit.i18n import gettext as _

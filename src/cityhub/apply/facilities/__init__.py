@@ -1,0 +1,1 @@
+"""The data-channel and data-centre registers (联, 云)."""

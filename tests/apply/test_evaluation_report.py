@@ -1,0 +1,70 @@
+"""The printable evaluation report: the bureau and auditors get the whole run (indicators, ranking, every unit's
+score per indicator, adjustments with their reasons, draft or frozen said plainly); a unit's staff get 403, an
+unknown run 404; the print stylesheet lays it out on A4 in WenQuanYi Zen Hei."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cityhub.apply import service as apply
+from cityhub.apply.schemas import Adjustment, RunCreate
+from cityhub.cloud import service as cloud
+from cityhub.cloud.schemas import SystemCreate
+from cityhub.core.actor import Actor
+from cityhub.kit.errors import Forbidden
+from tests.apply.test_pages import _login
+from tests.compute.helpers import bureau_setup
+
+SYSTEM = Actor.system("test")
+CSS = Path(__file__).resolve().parents[2] / "src" / "cityhub" / "web" / "static" / "pages" / "apply-report.css"
+
+
+def _run(world: Any) -> Any:
+    bureau_setup(world)
+    apply.evaluation.scheme_seed(world.session, SYSTEM)
+    cloud.system_create(world.session, SYSTEM, SystemCreate(org_id=world.orgs["dept_a"].id, name="甲一",
+                                                            hosting="cloud", integrated=True))
+    dept = next(s for s in apply.evaluation.scheme_list(world.session, SYSTEM) if s.code == "dept-annual")
+    admin = world.actors["platform_admin"]
+    run = apply.evaluation.evaluation_run_compute(world.session, admin, RunCreate(scheme_id=dept.id, year=2026))
+    apply.evaluation.evaluation_score_adjust(world.session, admin, run.id, world.orgs["dept_b"].id,
+                                             Adjustment(adjustment=5, reason="承办全市现场会"))
+    return run
+
+
+def test_the_report_holds_the_whole_run_for_the_bureau_and_auditors(world: Any) -> None:
+    run = _run(world)
+    data = apply.evaluation.report(world.session, world.actors["auditor"], run.id)
+    names = [u["name"] for u in data["units"]]
+    ranks = [u["rank"] for u in data["units"]]
+    assert {"甲局", "乙局"} <= set(names) and ranks == sorted(ranks)
+    assert [(u["name"], u["adjustment"], u["reason"]) for u in data["adjusted"]] == [("乙局", 5.0, "承办全市现场会")]
+    a = next(u for u in data["units"] if u["name"] == "甲局")
+    assert a["scores"]["cloud.on_cloud"] == 100.0  # its one system is on the cloud, above its level's target
+    assert set(data["indicator_means"]) == {i["key"] for i in data["indicators"]}
+    with pytest.raises(Forbidden):
+        apply.evaluation.report(world.session, world.actors["org_member_a"], run.id)
+
+
+def test_the_report_page_prints_and_only_the_bureau_and_auditors_see_it(client: TestClient, world: Any) -> None:
+    run = _run(world)
+    world.session.commit()
+    _login(client, "t-a-member")
+    assert client.get(f"/apply/evaluation/runs/{run.id}/report").status_code == 403
+    client.cookies.clear()
+    _login(client, "t-admin")
+    assert client.get(f"/apply/evaluation/runs/{uuid.uuid4()}/report").status_code == 404
+    page = client.get(f"/apply/evaluation/runs/{run.id}/report").text
+    assert "年度评比报告" in page and "承办全市现场会" in page and "草稿" in page
+    assert 'data-testid="matrix"' in page and 'href="/static/pages/apply-report.css"' in page
+    assert "/report\" data-testid=\"print-report\"" in client.get(f"/apply/evaluation/runs/{run.id}").text
+    apply.evaluation.evaluation_run_freeze(world.session, world.actors["platform_admin"], run.id)
+    world.session.commit()
+    assert "已冻结" in client.get(f"/apply/evaluation/runs/{run.id}/report").text
+    css = CSS.read_text(encoding="utf-8")
+    assert "@page" in css and "size: A4" in css and "WenQuanYi Zen Hei" in css and "@media print" in css
