@@ -169,3 +169,34 @@ def test_make_run_starts_the_domains_companions() -> None:
     names = {run.name_of(cmd) for cmd in run.companions()}
     assert {"cityhub cloud worker", "cityhub data sla-check", "cityhub ops worker"} <= names
 
+
+
+def test_companions_start_only_once_the_server_answers(tmp_path: Path) -> None:
+    """The first page is not slowed by the companions: they start when the readiness probe first says yes."""
+    server = [PY, "-c", "import time, sys; time.sleep(1.5); sys.exit(0)"]
+    probes: list[bool] = []
+
+    def ready() -> bool:
+        probes.append(not _pids(tmp_path) and len(probes) >= 5)  # no companion ran while it said no
+        return probes[-1]
+    run.serve_with_companions(server, [_companion(tmp_path, "time.sleep(60)")], tick=0.05, ready=ready)
+    assert probes[:5] == [False] * 5 and probes[5] is True and len(probes) == 6  # asked until yes, then never
+    assert len(_pids(tmp_path)) == 1
+
+
+def test_companions_start_after_the_wait_when_the_server_never_answers(tmp_path: Path) -> None:
+    server = [PY, "-c", "import time, sys; time.sleep(1.5); sys.exit(0)"]
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 10.0  # each look at the clock is ten seconds later
+        return now[0]
+    run.serve_with_companions(server, [_companion(tmp_path, "time.sleep(60)")], tick=0.05, ready=lambda: False,
+                              ready_wait=60, monotonic=clock)
+    assert len(_pids(tmp_path)) == 1
+
+
+def test_the_readiness_probe_says_whether_anything_answers() -> None:
+    from tests.browser import free_port
+
+    assert run.server_answers(f"http://127.0.0.1:{free_port()}/healthz", timeout=0.5)() is False

@@ -31,6 +31,7 @@ RESTART_INITIAL_S = 1.0
 RESTART_CAP_S = 60.0
 STABLE_AFTER_S = 60.0  # a companion up this long is healthy again: its next restart waits 1 s
 STOP_TIMEOUT_S = 10.0
+READY_WAIT_S = 60.0  # companions start once the server answers, or after this long whatever it does
 
 
 def companions() -> list[list[str]]:
@@ -148,18 +149,38 @@ class Supervisor:
             c.proc, c.restart_at = None, None
 
 
+def server_answers(url: str, timeout: float = 2.0) -> Callable[[], bool]:
+    """A probe: whether the server at `url` answers (any HTTP status) right now."""
+    import urllib.error
+    import urllib.request
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout):  # our own server's http:// URL
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answered
+        except (OSError, ValueError):
+            return False
+    return probe
+
+
 def serve_with_companions(server_cmd: Sequence[str], commands: Sequence[Sequence[str]],
                           stop: threading.Event | None = None, *, tick: float = 0.5,
                           initial: float = RESTART_INITIAL_S, cap: float = RESTART_CAP_S,
-                          stable_after: float = STABLE_AFTER_S) -> int:
+                          stable_after: float = STABLE_AFTER_S, ready: Callable[[], bool] | None = None,
+                          ready_wait: float = READY_WAIT_S, monotonic: Callable[[], float] = time.monotonic) -> int:
     """Run the server and supervise the companions until the server exits or `stop` is set; the exit status.
 
+    With `ready`, the companions start once it says the server answers (or after `ready_wait` seconds), so the
+    first page is not slowed by a dozen workers importing and connecting on the same cores; without, at once.
     The server is not restarted: when it ends, `make run` ends with its status (after stopping the companions).
     """
     stop = stop or threading.Event()
     sup = Supervisor(commands, initial=initial, cap=cap, stable_after=stable_after)
     server = subprocess.Popen(list(server_cmd))
-    sup.start()
+    began = monotonic()
+    started = False
     status = 0
     try:
         while not stop.is_set():
@@ -168,7 +189,16 @@ def serve_with_companions(server_cmd: Sequence[str], commands: Sequence[Sequence
                 log.error("the server exited with status %d: stopping the companions", code)
                 status = code
                 break
-            sup.poll()
+            if not started:
+                answered = ready is None or ready()
+                if answered or monotonic() - began >= ready_wait:
+                    if ready is not None:
+                        log.info("starting %d companions (%s)", len(sup.companions),
+                                 "the server answers" if answered else f"the server is silent after {ready_wait:.0f} s")
+                    sup.start()
+                    started = True
+            else:
+                sup.poll()
             stop.wait(tick)
     finally:
         sup.stop()
@@ -188,7 +218,10 @@ def main() -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_a: stop.set())
-    sys.exit(serve_with_companions([sys.executable, "-m", "cityhub.cli", "serve"], companions(), stop))
+    settings = get_settings()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # a wildcard bind: ask on loopback
+    probe = server_answers(f"http://{host}:{settings.port}/healthz")
+    sys.exit(serve_with_companions([sys.executable, "-m", "cityhub.cli", "serve"], companions(), stop, ready=probe))
 
 
 if __name__ == "__main__":

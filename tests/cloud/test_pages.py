@@ -72,3 +72,18 @@ def test_the_dr_gap_report_is_paged(client: Any, world: Any, cw: dict[str, Any])
     assert first.count("缺口系统") == 20
     second = client.get("/cloud/dr", params={"offset": 20}).text.split('data-testid="dr-gaps"')[1].split("</table>")[0]
     assert second.count("缺口系统") == 3
+
+
+def test_dr_levels_read_in_the_readers_language(client: Any, world: Any, cw: dict[str, Any]) -> None:
+    """RPO/RTO were Chinese on the English DR page and in the API whatever the language asked."""
+    login(client, "t-admin")
+    zh = client.get("/cloud/dr").text
+    assert "数小时至 1 天" in zh and "hours to 1 day" not in zh
+    client.cookies.set("cityhub_lang", "en")
+    en = client.get("/cloud/dr").text
+    assert "hours to 1 day" in en and "数小时至 1 天" not in en and "数分钟" not in en
+    levels = client.get("/api/v1/cloud/dr/levels", headers={"Accept-Language": "en"}).json()
+    assert levels[4]["rpo_text"] == "0–30 minutes" and levels[4]["name_en"] == "Real-time transfer, full equipment"
+    client.cookies.delete("cityhub_lang")
+    levels = client.get("/api/v1/cloud/dr/levels", headers={"Accept-Language": "zh-CN"}).json()
+    assert levels[4]["rpo_text"] == "0–30 分钟"

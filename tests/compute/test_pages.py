@@ -106,6 +106,9 @@ def test_english_labels(client: TestClient, world: Any) -> None:
     text = _text(client.get("/compute", headers=HTML).text)
     assert "Capability hub" in text and "Common technology" in text and "In review" in text
     assert "Coordinate conversion" in text  # the English name of a component, in English
+    assert "Geospatial" in text and "地理空间" not in text  # its sub-category too
+    client.cookies.set("cityhub_lang", "zh_CN")
+    assert "地理空间" in _text(client.get("/compute", headers=HTML).text)
 
 
 def test_department_staff_and_other_units(client: TestClient, world: Any) -> None:

@@ -32,8 +32,9 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with db.session_scope() as s:
         system = core.Actor.system("test")
         city = core.organization_create(s, system, OrganizationCreate(name="重庆市", code="cq", kind="city"))
-        yz = core.organization_create(s, system, OrganizationCreate(name="渝中区", code="cq-yz", kind="district",
-                                                                    parent_id=city.id, lon=106.569, lat=29.553))
+        yz = core.organization_create(s, system, OrganizationCreate(
+            name="渝中区", name_en="Yuzhong District", code="cq-yz", kind="district", parent_id=city.id,
+            lon=106.569, lat=29.553))
         core.user_create(s, system, UserCreate(username="admin", password=PASSWORD, org_id=city.id,
                                                roles=["platform_admin"]))
         for i, sev in enumerate(("critical", "major", "minor", "warning")):
@@ -132,4 +133,25 @@ def test_the_report_map_fills_the_coordinates(ops_server: str) -> None:
         lon, lat = float(page.input_value("#lon")), float(page.input_value("#lat"))
         assert 105 < lon < 111 and 28 < lat < 33  # somewhere in Chongqing, without typing
         assert page.inner_text("[data-testid=picked]")
+        browser.close()
+
+
+def test_the_map_names_districts_in_english_on_english_pages(ops_server: str) -> None:
+    """The outlines name districts in Chinese; on an English page cityhub.chongqing() renames them (issue 16)."""
+    chromium = need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    names = "() => window.echarts.getMap('chongqing').geoJSON.features.map((f) => f.properties.name)"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        for lang, mine, other in (("en", "Yuzhong District", "渝中区"), ("zh_CN", "渝中区", "Yuzhong District")):
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            context.add_cookies([{"name": "cityhub_lang", "value": lang, "url": ops_server}])
+            page = context.new_page()
+            page.goto(f"{ops_server}/ops/report")
+            page.wait_for_selector("#map-picker canvas", timeout=10_000)
+            shown = page.evaluate(names)
+            assert mine in shown and other not in shown, (lang, shown[:5])
+            assert "江北区" in shown  # a district without an English name keeps its Chinese one
+            context.close()
         browser.close()

@@ -33,7 +33,7 @@ def test_pages_render_for_the_operator(client: Any, world: Any, session: Any) ->
         assert r.status_code == 200, path
     name = json.dumps("应变计 7")[1:-1]  # the snapshot is embedded as JSON
     screen = client.get("/ops/screen").text
-    assert screen.count('data-testid="chart"') == 6 and name in screen
+    assert screen.count('data-testid="chart"') == 7 and name in screen  # six charts and the forecasts' panel
     assert name in client.get(f"/ops/screen?district_id={world.orgs['district'].id}").text
     assert name not in client.get(f"/ops/screen?district_id={world.orgs['dept_b'].id}").text
     assert "桥梁应变超限" in client.get("/ops/alarms").text

@@ -121,3 +121,25 @@ def test_the_editor_offers_only_usable_devices_and_saves_a_device_rule(client: A
     assert bad.status_code == 422 and "单桥应变" in bad.text  # refused, the entered values kept
     [row] = session.scalars(select(Rule)).all()
     assert row.device_id == cw["dev_a"].id
+
+
+def test_rules_filter_by_device_in_the_api_and_on_the_page(client: Any, world: Any, session: Any) -> None:
+    cw = build_connect(world)
+    second = _second_sensor(world, session, cw)
+    a_member = world.headers("org_member_a")
+    one = client.post(f"{API}/rules", headers=a_member, json=_body(world, device_id=str(cw["dev_a"].id)))
+    two = client.post(f"{API}/rules", headers=a_member,
+                      json=_body(world, name="主跨应变计 2 超限", device_id=str(second.id)))
+    whole = client.post(f"{API}/rules", headers=a_member,
+                        json=_body(world, name="全桥应变", profile_code="bridge-health"))
+    assert one.status_code == two.status_code == whole.status_code == 201, (one.text, two.text, whole.text)
+    listed = client.get(f"{API}/rules", headers=a_member, params={"device_id": str(cw["dev_a"].id)}).json()
+    assert [r["name"] for r in listed["items"]] == ["主跨应变计 1 超限"] and listed["total"] == 1
+    assert client.get(f"{API}/rules", headers=a_member).json()["total"] == 3
+    bad = client.get(f"{API}/rules", headers=a_member, params={"device_id": "not-an-id"})
+    assert bad.status_code == 422 and "device_id" in bad.text
+    login(client, "t-a-member")
+    page = client.get("/ops/rules", params={"device_id": str(second.id)}).text
+    table = page.split('data-testid="rules"')[1].split("</table>")[0]
+    assert "主跨应变计 2 超限" in table and "主跨应变计 1 超限" not in table and "全桥应变" not in table
+    assert re.search(r'data-testid="device-filter">[^<]*主跨应变计 2', page)

@@ -39,6 +39,12 @@ def test_conditions_read_as_sentences_in_each_language(world: Any, session: Any)
         catalogue_en = editor.metrics(session, "en")
         repeated = rule(world, session, condition={"op": "abs>=", "value": 1200.5}, repeat_count=3)
         assert editor.sentence(repeated, catalogue_en) == "|Strain| ≥ 1,200.5 με, 3 times in a row"
+        # a sentence starts a table cell: it begins with a capital, whatever the kind
+        forecast = {"kind": "forecast", "profile_code": "bridge-health", "key": "strain",
+                    "condition": {"op": ">", "value": 800, "horizon_s": 7200}}
+        assert editor.sentence(forecast, catalogue_en) == "Forecast within 2 h: Strain > 800 με"
+        rate = {"kind": "rate", "profile_code": "bridge-health", "key": "strain", "condition": {"op": ">", "value": 5}}
+        assert editor.sentence(rate, catalogue_en).startswith("Change per minute: ")
     finally:
         i18n.reset_locale(token)
 

@@ -53,6 +53,18 @@ def _title(t: Any) -> str:
     return str(t.title_en if get_locale().startswith("en") and t.title_en else t.title_zh)
 
 
+# a target's unit of measure as the plan writes it (Chinese measure words) → what an English page shows: a count needs
+# no word after "268 / 500", the others their English noun
+UNITS_EN = {"个": "", "台": "servers", "家": "enterprises", "M": "Mbps", "G": "Gbps"}
+
+
+def _unit(unit: str | None) -> str:
+    """A target's unit in the page's language."""
+    if not unit:
+        return ""
+    return UNITS_EN.get(unit, unit) if get_locale().startswith("en") else unit
+
+
 def _flat(nodes: list[schemas.Progress], depth: int = 0) -> list[tuple[int, schemas.Progress]]:
     out: list[tuple[int, schemas.Progress]] = []
     for n in nodes:
@@ -68,7 +80,7 @@ def tree(request: Request, session: DbSession, actor: CurrentActor) -> Response:
     rows = _flat(roots)
     counts = {s: sum(1 for _d, n in rows if n.target.kind == "target" and n.status == s) for s in TONES}
     return render(request, "apply/tree.html", {"rows": rows, "counts": counts, "tones": TONES, "title": _title,
-                                               "manages": policies.manages(actor)})
+                                               "manages": policies.manages(actor), "unit": _unit})
 
 
 @router.post("/refresh")
@@ -86,7 +98,7 @@ def target(request: Request, session: DbSession, actor: CurrentActor, target_id:
     t = p.target
     history = apply.target_history(session, actor, target_id)
     owner = apply.owner_of(session, apply.target_get(session, actor, target_id))
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     chart = {"history": [[v.at.isoformat(), v.value] for v in history],
              "forecast": ([[history[-1].at.isoformat(), history[-1].value], [f"{t.deadline}T00:00:00+00:00",
                                                                              p.forecast]]
@@ -95,7 +107,7 @@ def target(request: Request, session: DbSession, actor: CurrentActor, target_id:
              "labels": {"history": _("Recorded values"), "forecast": _("Trend to the deadline"),
                         "target": _("Target value")}}
     return render(request, "apply/target.html", {
-        "p": p, "t": t, "title": _title(t), "history": history, "chart": chart, "tones": TONES,
+        "p": p, "t": t, "title": _title(t), "history": history, "chart": chart, "tones": TONES, "unit": _unit,
         "owner_name": names.get(owner, "") if owner else "",
         "reports": apply.report_list(session, actor, target_id=target_id),
         "may_report": t.method == "reported" and owner is not None and policies.may_report(actor, owner),
@@ -120,8 +132,8 @@ def review(request: Request, session: DbSession, actor: CurrentActor) -> Respons
     queue = apply.report_queue(session, actor)
     targets = {r.target_id: apply.target_get(session, actor, r.target_id) for r in queue}
     return render(request, "apply/review.html", {
-        "queue": queue, "targets": targets, "title": _title,
-        "names": {o.id: o.name for o in core.organization_all(session)}})
+        "queue": queue, "targets": targets, "title": _title, "unit": _unit,
+        "names": core.organization_names(session)})
 
 
 @router.post("/reports/{report_id}/review")
@@ -146,7 +158,7 @@ def evaluation(request: Request, session: DbSession, actor: CurrentActor) -> Res
     """The schemes with their weighted indicators, every yearly run, the actor's own scorecards, the run form."""
     ev = apply.evaluation
     schemes = ev.scheme_list(session, actor)
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     return render(request, "apply/evaluation.html", {
         "schemes": schemes, "by_id": {s.id: s for s in schemes}, "runs": ev.run_list(session, actor),
         "mine": [(r, oid, names.get(oid, "")) for r, oid in ev.my_scorecards(session, actor)],
@@ -250,13 +262,14 @@ def _stations_page(request: Request, session: DbSession, actor: CurrentActor, di
     items, total = apply.stations.station_list(session, actor, page, district_org_id=district_org_id,
                                                status=status)
     density = apply.stations.density(session, actor)
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     return render(request, "apply/stations.html", {
         "items": items, "total": total, "page": page, "density": sorted(density, key=lambda d: -d.active),
         "names": names, "district_org_id": district_org_id, "status": status, "manages": policies.manages(actor),
         "active": sum(d.active for d in density), "registered": sum(d.total for d in density), "errors": errors,
         "links": apply.stations.link_list(session, actor), "today": clock.now().date().isoformat(),
-        "chart": {"districts": [{"name": d.name, "value": d.active} for d in density],
+        "district_names": core.district_name_map(session),  # the map's outlines renamed like the data below
+        "chart": {"districts": [{"name": names.get(d.org_id, d.name), "value": d.active} for d in density],
                   "label": _("Base stations in service")}}, status_code=422 if errors else 200)
 
 
@@ -315,7 +328,7 @@ def scenarios(request: Request, session: DbSession, actor: CurrentActor,
     items, total = apply.scenarios.scenario_list(session, actor, page, batch=batch)
     summary = apply.scenarios.summary(session, actor)
     orgs = core.organization_all(session)
-    names = {o.id: o.name for o in orgs}
+    names = core.organization_names(session)
     units = [o for o in orgs if policies.may_report(actor, o.id)]
     flow = apply.scenarios.FLOW
     moves = {s.id: [(to, bureau) for to, bureau in flow[s.status].items()

@@ -105,7 +105,7 @@ def target_tree(session: Session, actor: Actor, root_code: str | None = None) ->
     for tid, at, value in session.execute(select(TargetValue.target_id, TargetValue.at, TargetValue.value)
                                           .order_by(TargetValue.at)):
         points.setdefault(tid, []).append((at, value))
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     today = clock.now().date()
     built = {t.id: _progress_of(t, points.get(t.id, []), today, names.get(t.owner_org_id, "") if t.owner_org_id
                                 else "") for t in nodes}
@@ -124,7 +124,7 @@ def target_progress(session: Session, actor: Actor, target_id: uuid.UUID) -> Pro
     """One target with its progress, schedule, forecast and status."""
     t = target_get(session, actor, target_id)
     pts = [(v.at, v.value) for v in target_history(session, actor, t.id)]
-    owner = core.organization_get(session, Actor.system("apply"), t.owner_org_id).name if t.owner_org_id else ""
+    owner = core.organization_names(session).get(t.owner_org_id, "") if t.owner_org_id else ""
     return _progress_of(t, pts, clock.now().date(), owner)
 
 

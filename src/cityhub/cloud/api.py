@@ -6,7 +6,6 @@ Providers, pools, catalog, tenancies, requests, resources, jobs, metering, syste
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ from fastapi.responses import Response
 from cityhub.cloud import schemas, service
 from cityhub.cloud.reference import DR_LEVELS
 from cityhub.core.deps import CurrentActor
+from cityhub.kit import i18n
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession, SessionRoute
 
@@ -305,8 +305,8 @@ def ratio_snapshot(session: DbSession, actor: CurrentActor, day: date | None = N
 
 @router.get("/dr/levels")
 def dr_levels(actor: CurrentActor) -> list[dict[str, Any]]:
-    """GB/T 20988 levels with RPO/RTO."""
-    return [asdict(lv) for lv in DR_LEVELS]
+    """GB/T 20988 levels with RPO/RTO worded in the request's language."""
+    return [lv.in_locale(i18n.get_locale()) for lv in DR_LEVELS]
 
 
 @router.get("/dr/gaps", response_model=list[schemas.DrGap])

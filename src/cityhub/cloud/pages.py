@@ -61,7 +61,7 @@ def tenancies(request: Request, session: DbSession, actor: CurrentActor, msg: st
     """Tenancy usage vs quota, the order form, the approval queue, requests, chargeback — each list paged."""
     tens = service.tenancy_list(session, actor)
     usage = {t.id: service.tenancy_usage(session, t.id) for t in tens}
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     orderable = [t for t in tens if policies.request_create_allowed(actor, t.org_id)]
     reqs, total = service.request_list(session, actor, PageParams(limit=LIST_PAGE, offset=offset),
                                        status=status or None, org_id=org_id)
@@ -129,7 +129,7 @@ def migration(request: Request, session: DbSession, actor: CurrentActor, org_id:
         history = []
     page = PageParams(limit=50, offset=offset)
     systems, total = service.system_list(session, actor, page, org_id=org_id, status=status, q=q)
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     by_status: dict[str, int] = {}
     for s in service.system_list(session, actor, PageParams(limit=500, offset=0), org_id=org_id)[0]:
         by_status[s.status] = by_status.get(s.status, 0) + 1
@@ -152,7 +152,7 @@ def dr(request: Request, session: DbSession, actor: CurrentActor, offset: int = 
     matrix = service.dr_matrix(session, actor)
     gaps = service.dr_gaps(session, actor)
     cells = [[a, r, matrix[r][a]] for r in range(6) for a in range(6)]
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     return render(request, "cloud/dr.html", {
         "cells": cells, "max": max((c[2] for c in cells), default=1) or 1,
         "gaps": gaps[offset:offset + LIST_PAGE], "gaps_total": len(gaps), "offset": offset, "limit": LIST_PAGE,

@@ -16,18 +16,31 @@ class DrLevel:
     rto_text: str
     rpo_max_min: int
     rto_max_min: int
+    rpo_text_en: str = ""
+    rto_text_en: str = ""
+
+    def in_locale(self, locale: str) -> dict[str, object]:
+        """The level for a reader of `locale`: RPO and RTO texts in that language, the name in both as before."""
+        en = locale == "en"
+        return {"level": self.level, "name": self.name, "name_en": self.name_en,
+                "rpo_text": self.rpo_text_en if en else self.rpo_text,
+                "rto_text": self.rto_text_en if en else self.rto_text,
+                "rpo_max_min": self.rpo_max_min, "rto_max_min": self.rto_max_min}
 
 
 DR_LEVELS: tuple[DrLevel, ...] = (
-    DrLevel(1, "基本支持", "Basic support", "1–7 天", "2 天以上", 7 * 1440, 7 * 1440),
-    DrLevel(2, "备用场地支持", "Alternate site", "1–7 天", "24 小时以后", 7 * 1440, 2 * 1440),
+    DrLevel(1, "基本支持", "Basic support", "1–7 天", "2 天以上", 7 * 1440, 7 * 1440,
+            "1–7 days", "more than 2 days"),
+    DrLevel(2, "备用场地支持", "Alternate site", "1–7 天", "24 小时以后", 7 * 1440, 2 * 1440,
+            "1–7 days", "after 24 hours"),
     DrLevel(3, "电子传输和部分设备支持", "Electronic vaulting, partial equipment", "数小时至 1 天",
-            "12 小时以上", 1440, 1440),
+            "12 小时以上", 1440, 1440, "hours to 1 day", "more than 12 hours"),
     DrLevel(4, "电子传输及完整设备支持", "Electronic vaulting, full equipment", "数小时至 1 天",
-            "数小时至 2 天", 1440, 720),
+            "数小时至 2 天", 1440, 720, "hours to 1 day", "hours to 2 days"),
     DrLevel(5, "实时数据传输及完整设备支持", "Real-time transfer, full equipment", "0–30 分钟",
-            "数分钟至 2 天", 30, 120),
-    DrLevel(6, "数据零丢失和远程集群支持", "Zero data loss, remote cluster", "0", "数分钟", 0, 15),
+            "数分钟至 2 天", 30, 120, "0–30 minutes", "minutes to 2 days"),
+    DrLevel(6, "数据零丢失和远程集群支持", "Zero data loss, remote cluster", "0", "数分钟", 0, 15,
+            "0", "minutes"),
 )
 DR_ROLES = ("primary", "same_city_backup", "same_city_active", "remote_dr")
 

@@ -24,7 +24,7 @@ from cityhub.compute.jobs import pages as jobs_pages
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
-from cityhub.kit import clock, safejson
+from cityhub.kit import clock, i18n, safejson
 from cityhub.kit.errors import Forbidden, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams
@@ -56,14 +56,21 @@ BADGES = {"published": "ok", "active": "ok", "in_review": "warn", "pending": "wa
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 
+def _subcategory(text: str | None) -> str:
+    """A component's sub-category in the page's language (the known families; free text as written)."""
+    if not text:
+        return ""
+    return schemas.SUBCATEGORIES_EN.get(text, text) if i18n.get_locale() == "en" else text
+
+
 def _labels() -> dict[str, Any]:
-    return {"status": schemas.ComponentStatus, "sub": schemas.SubscriptionStatus, "category": schemas.Category,
-            "kind": schemas.VersionKind, "job": schemas.JobStatus, "badge": BADGES,
+    return {"subcategory": _subcategory, "status": schemas.ComponentStatus, "sub": schemas.SubscriptionStatus,
+            "category": schemas.Category, "kind": schemas.VersionKind, "job": schemas.JobStatus, "badge": BADGES,
             "note": compute.decision_note_text}
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
-    return {o.id: o.name for o in core.organization_all(session)}
+    return core.organization_names(session)
 
 
 def _allowed(check: Callable[[], None]) -> bool:

@@ -34,6 +34,11 @@ SUBCATEGORIES: dict[str, tuple[str, ...]] = {
     Category.COMMON: ("地理空间", "身份核验", "文字识别", "电子签章", "消息通知", "视频分析", "预测分析", "测试工具"),
     Category.BUSINESS: ("电子证照", "一件事一次办", "联合审批", "数据核验"),
 }
+# the families' English names for English pages (a free-text sub-category shows as written)
+SUBCATEGORIES_EN = {"地理空间": "Geospatial", "身份核验": "Identity checks", "文字识别": "Text recognition",
+                    "电子签章": "Electronic seals", "消息通知": "Notifications", "视频分析": "Video analytics",
+                    "预测分析": "Forecasting", "测试工具": "Testing tools", "电子证照": "Electronic licences",
+                    "一件事一次办": "One-stop services", "联合审批": "Joint approval", "数据核验": "Data checks"}
 _NAME = Field(min_length=1, max_length=200)
 _QUOTA = Field(None, ge=1, le=INT32_MAX)
 

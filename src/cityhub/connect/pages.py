@@ -79,7 +79,7 @@ def devices(request: Request, session: DbSession, actor: CurrentActor, msg: str 
     page = PageParams(limit=PER_PAGE, offset=offset)
     rows, total = service.device_list(session, actor, page, profile_code=profile or None, status=status or None,
                                       asset_id=asset_id, org_id=org_id, q=q or None)
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     codes = service.profile_codes(session)
     assets = {a.id: a for a in service.asset_list(session, actor)}
     seen = service.last_seen(session, [d.id for d in rows])
@@ -128,7 +128,7 @@ def _device_page(request: Request, session: Any, actor: Any, device_id: uuid.UUI
     return render(request, "connect/device.html", {**VOCABULARIES,
         "device": device, "profile": profile, "profile_name": _local_name(profile), "metrics": metrics,
         "latest": latest, "asset": asset,
-        "org_name": {o.id: o.name for o in core.organization_all(session)}.get(device.org_id, ""),
+        "org_name": core.organization_names(session).get(device.org_id, ""),
         "quarantine_counts": service.quarantine_counts(session, device_id), "recent": recent, "token": token,
         "topic": service.topic_for(device.id), "can_change": can_change, "msg": msg,
         "next_statuses": sorted(s.value for s in service.DEVICE_FLOW[schemas.DeviceStatus(device.status)])})

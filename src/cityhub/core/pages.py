@@ -247,7 +247,8 @@ def audit_export(request: Request, session: DbSession, actor: CurrentActor,
 def _units(session: DbSession, actor: CurrentActor) -> list[tuple[uuid.UUID, str]]:
     """Units whose audit rows the actor reads, for the unit filter (every unit for a platform admin)."""
     orgs = service.organization_all(session)
+    names = service.organization_names(session)  # in the reader's language
     if actor.has("platform_admin"):
-        return [(o.id, o.name) for o in orgs]
+        return [(o.id, names[o.id]) for o in orgs]
     mine = set(actor.orgs_for("auditor"))
-    return [(o.id, o.name) for o in orgs if o.id in mine]
+    return [(o.id, names[o.id]) for o in orgs if o.id in mine]

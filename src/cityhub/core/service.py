@@ -37,6 +37,7 @@ from cityhub.core.organizations.service import (
     area_reference,
     bureau_set,
     core_counts,
+    district_name_map,
     organization_all,
     organization_by_code,
     organization_create,
@@ -45,6 +46,7 @@ from cityhub.core.organizations.service import (
     organization_head,
     organization_heads,
     organization_list,
+    organization_names,
     organization_update,
 )
 from cityhub.core.organizations.tree import (
@@ -70,7 +72,7 @@ from cityhub.core.tokens.service import (
     authenticate_token,
     cached_token_actor,
 )
-from cityhub.core.users.passwords import hash_password
+from cityhub.core.users.passwords import hash_password, one_hash_per_password
 from cityhub.core.users.service import (
     is_platform_admin,
     role_binding_create,
@@ -102,10 +104,13 @@ __all__ = [
     "area_reference", "audit_action_choices", "audit_action_counts", "audit_describe", "audit_export_csv",
     "audit_export_people_csv", "audit_list", "audit_record", "audited", "authenticate_token", "bureau_id",
     "bureau_set", "cached_session_actor", "cached_token_actor", "calendar_day_set", "calendar_days",
-    "calendar_list", "core_counts", "expand_subtrees", "hash_password", "identity_changed", "is_platform_admin",
-    "is_working_day", "login_attempt", "org_ancestors", "org_directory", "org_parents", "org_subtree",
+    "calendar_list", "core_counts", "district_name_map",
+    "expand_subtrees", "hash_password", "identity_changed", "is_platform_admin",
+    "is_working_day", "login_attempt", "one_hash_per_password", "org_ancestors", "org_directory", "org_parents",
+    "org_subtree",
     "org_tree_changed", "organization_all", "organization_by_code", "organization_create", "organization_delete",
-    "organization_get", "organization_head", "organization_heads", "organization_list", "organization_update",
+    "organization_get", "organization_head", "organization_heads", "organization_list", "organization_names",
+    "organization_update",
     "portal_org_id", "role_binding_create", "role_binding_delete", "role_binding_list", "snapshot",
     "user_by_username", "user_create", "user_get", "user_list", "user_logout", "user_password_set", "user_roles",
     "user_roles_of", "user_update", "working_days_add", "working_days_between",

@@ -16,7 +16,7 @@ from cityhub.core.permissions import P
 from cityhub.data import entry_form, policies, schemas, service, vocabulary
 from cityhub.data.catalog import history
 from cityhub.data.catalog.service import is_published
-from cityhub.kit import clock, i18n, labels
+from cityhub.kit import clock, labels
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.web import (
@@ -68,8 +68,7 @@ def vocab() -> dict[str, dict[str, str]]:
 
 def org_names(session: Any) -> dict[uuid.UUID, str]:
     """Organisation names in the request's language (the English name on English pages when there is one)."""
-    english = i18n.get_locale() == "en"
-    return {o.id: (o.name_en or o.name) if english else o.name for o in core.organization_all(session)}
+    return core.organization_names(session)
 
 
 def _ctx(session: Any) -> dict[str, Any]:

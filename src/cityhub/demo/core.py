@@ -49,7 +49,16 @@ def _ensure_user(session: Session, ctx: DemoContext, username: str, display: str
 
 
 def build(session: Session, ctx: DemoContext) -> dict[str, int]:
-    """Create what is missing of the demo city's organisations, users and calendar."""
+    """Create what is missing of the demo city's organisations, users and calendar.
+
+    Every demo user gets the one demo password, hashed once (core.one_hash_per_password: equal hashes say nothing
+    the shared, printed password does not).
+    """
+    with service.one_hash_per_password():
+        return _build(session, ctx)
+
+
+def _build(session: Session, ctx: DemoContext) -> dict[str, int]:
     orgs_created = users_created = 0
     city, created = _ensure_org(session, ctx, CITY, None)
     orgs_created += created

@@ -185,6 +185,17 @@ def nav_tree(actor: Any) -> list[tuple[str, str, list[NavItem]]]:
     return out
 
 
+def named(thing: Any) -> str:
+    """A record's name in the request's language: its `name_en` on English pages when it has one, else `name`.
+
+    For units, profiles and districts in pickers: `{{ o|named }}`.
+    """
+    name = str(getattr(thing, "name", "") or "")
+    if i18n.get_locale() == "en":
+        return str(getattr(thing, "name_en", "") or "") or name
+    return name
+
+
 def to_local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Format a UTC time in the display time zone (Asia/Shanghai)."""
     if value is None:
@@ -224,6 +235,7 @@ def _make_env() -> Environment:
     env.filters["label"] = labels.label
     env.filters["money"] = labels.money
     env.filters["number"] = labels.number
+    env.filters["named"] = named
     env.globals["choices"] = labels.choices
     env.globals["display_timezone"] = lambda: get_settings().display_timezone  # charts format times in it
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)

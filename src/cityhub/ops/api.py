@@ -30,9 +30,11 @@ allow_large_bodies("/api/v1/ops/reports", "/api/v1/ops/incidents/")
 
 @router.get("/rules", response_model=Page[schemas.Rule])
 def rules(session: DbSession, actor: CurrentActor, page: Paging,
-          profile_code: str | None = Query(None, max_length=64), enabled: bool | None = None) -> Response:
-    """Rules the caller may see."""
-    items, total = service.rule_list(session, actor, page, profile_code=profile_code, enabled=enabled)
+          profile_code: str | None = Query(None, max_length=64), enabled: bool | None = None,
+          device_id: uuid.UUID | None = None) -> Response:
+    """Rules the caller may see; device_id: the rules scoped to that one device."""
+    items, total = service.rule_list(session, actor, page, profile_code=profile_code, enabled=enabled,
+                                     device_id=device_id)
     return page_response(schemas.Rule, items, total, page)
 
 

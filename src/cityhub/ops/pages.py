@@ -86,7 +86,7 @@ def _number_field(value: str, field: str) -> float | None:
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
-    return {o.id: o.name for o in core.organization_all(session)}
+    return core.organization_names(session)
 
 
 def _districts(session: Any) -> list[Any]:
@@ -104,7 +104,7 @@ def screen(request: Request, session: DbSession, actor: CurrentActor, district_i
     district = next((d for d in _districts(session) if d.id == district_id), None)
     return _page(request, "ops/screen.html", {
         "snap": snap.model_dump(mode="json"), "district": district, "districts": _districts(session),
-        "refresh_s": get_settings().ops_screen_refresh_s,
+        "refresh_s": get_settings().ops_screen_refresh_s, "district_names": core.district_name_map(session),
         "severity_labels": {s.value: labels.label(s) for s in schemas.Severity},
         "status_labels": {s.value: labels.label(s) for s in schemas.IncidentStatus},
         "scenario_kinds": {"drainage": _("Rainstorm drainage what-if"), "traffic": _("Road closure"),
@@ -338,15 +338,18 @@ def _editor(session: Any, actor: Any) -> dict[str, Any]:
 @router.get("/rules")
 def rules(request: Request, session: DbSession, actor: CurrentActor, msg: str | None = None,
           enabled: str = Query("", pattern="^(|0|1)$"), profile_code: str = Query("", max_length=64),
-          offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
-    """The rules, each as a sentence; filters by state and profile."""
+          offset: int = Query(0, ge=0, le=1_000_000), device_id: uuid.UUID | None = None) -> Response:
+    """The rules, each as a sentence; filters by state, profile and one device (a device page links here)."""
     items, total = service.rule_list(session, actor, PageParams(limit=50, offset=offset),
-                                     profile_code=profile_code or None, enabled=None if not enabled else enabled == "1")
+                                     profile_code=profile_code or None, enabled=None if not enabled else enabled == "1",
+                                     device_id=device_id)
     catalogue = editor.metrics(session)
+    device_names = {d.device_id: d.name for d in editor.usable_devices(session, actor)} if device_id else {}
     return _page(request, "ops/rules.html", {
         "rules": items, "total": total, "offset": offset, "limit": 50, "msg": msg, "names": _names(session),
         "sentences": {r.id: editor.sentence(r, catalogue) for r in items}, "enabled": enabled,
-        "profile_code": profile_code, "profiles": editor.profiles(session)})
+        "profile_code": profile_code, "profiles": editor.profiles(session), "device_id": device_id,
+        "device_name": device_names.get(device_id, "") if device_id else ""})
 
 
 @router.get("/rules/new")
@@ -487,11 +490,12 @@ def indicator_value(request: Request, session: DbSession, actor: CurrentActor, i
 
 
 @router.get("/report")
-def report_form(request: Request, actor: OptionalActor, code: str | None = None,
+def report_form(request: Request, session: DbSession, actor: OptionalActor, code: str | None = None,
                 msg: str | None = None) -> Response:
     """The public intake form."""
     return _page(request, "ops/report.html", {
-        "categories": schemas.CATEGORIES, "code": code, "msg": msg, "form": {}})
+        "categories": schemas.CATEGORIES, "code": code, "msg": msg, "form": {},
+        "district_names": core.district_name_map(session)})
 
 
 @router.post("/report")
@@ -515,6 +519,7 @@ async def report_submit(request: Request, session: DbSession, actor: OptionalAct
     except (ValidationError, CityhubError) as exc:
         return _page(request, "ops/report.html", {  # what the citizen typed stays in the form
             "categories": schemas.CATEGORIES, "code": None, "msg": error_text(exc),
+            "district_names": core.district_name_map(session),
             "form": {"category": category, "description": description, "lon": lon, "lat": lat, "contact": contact}},
             status_code=422)
 

@@ -123,7 +123,7 @@ def _titles(session: Session, entry_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID,
 
 
 def _org_names(session: Session) -> dict[uuid.UUID, str]:
-    return {o.id: o.name for o in core.organization_all(session)}
+    return core.organization_names(session)
 
 
 def _sharing_to_answer(session: Session, actor: Actor, names: dict[uuid.UUID, str]) -> Queue:

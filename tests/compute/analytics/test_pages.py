@@ -109,3 +109,20 @@ def test_schedule_publish_and_map_chart_through_the_pages(client: TestClient, wo
     assert pub.status_code == 303
     after = client.get(pub.headers["location"], headers=HTML).text
     assert 'data-testid="publish-form"' not in after and "已发布为数据资源" in after
+
+
+def test_the_analyses_list_is_framed_and_paged(client: TestClient, world: Any) -> None:
+    from cityhub.compute import service as compute
+    from cityhub.compute.schemas import AnalysisCreate
+
+    for i in range(53):
+        compute.analysis_create(world.session, world.actors["platform_admin"], AnalysisCreate(
+            org_id=world.orgs["dept_a"].id, name=f"分析{i:02d}", sql="SELECT count(*) AS n FROM telemetry"))
+    _login(client, "t-admin")
+    first = client.get("/compute/analyses", headers=HTML).text
+    assert 'class="page-header"' in first and 'class="crumbs"' in first  # the common frame, with breadcrumbs
+    table = first.split('data-testid="analyses"')[1].split("</table>")[0]
+    assert table.count("分析") == 50 and 'class="pager"' in first
+    second = client.get("/compute/analyses", params={"offset": 50}, headers=HTML).text
+    assert second.split('data-testid="analyses"')[1].split("</table>")[0].count("分析") == 3
+    assert 'class="page-header"' in client.get("/compute/scenarios", headers=HTML).text

@@ -105,8 +105,10 @@ def scorecards(session: Session, actor: Actor, org_ids: list[uuid.UUID]) -> list
     rows = ratio_rows(session, org_ids)
     year = clock.now().year
     levels = unit_levels(session)
-    return _scorecards(session, [(oid, orgs[oid].name, heads.get(oid, ""),
-                                  ratios_of(oid, orgs[oid].name, *rows.get(oid, (0, 0, 0)), year, levels[oid]))
+    names = core.organization_names(session)  # in the reader's language
+    return _scorecards(session, [(oid, names.get(oid, orgs[oid].name), heads.get(oid, ""),
+                                  ratios_of(oid, names.get(oid, orgs[oid].name), *rows.get(oid, (0, 0, 0)), year,
+                                            levels[oid]))
                                  for oid in org_ids])
 
 
@@ -119,8 +121,9 @@ def ranking(session: Session, actor: Actor) -> list[Scorecard]:
     heads = core.organization_heads(session, ids)
     year = clock.now().year
     levels = unit_levels(session)
-    cards = _scorecards(session, [(oid, orgs[oid].name, heads.get(oid, ""),
-                                   ratios_of(oid, orgs[oid].name, *rows.get(oid, (0, 0, 0)), year, levels[oid]))
+    names = core.organization_names(session)  # in the reader's language
+    cards = _scorecards(session, [(oid, names[oid], heads.get(oid, ""),
+                                   ratios_of(oid, names[oid], *rows.get(oid, (0, 0, 0)), year, levels[oid]))
                                   for oid in ids])
     cards.sort(key=lambda c: (-c.score, c.org_name))
     for i, card in enumerate(cards, 1):
@@ -137,4 +140,5 @@ def my_units(session: Session, actor: Actor) -> list[tuple[uuid.UUID, str]]:
         return []
     with_systems = set(ratio_rows(session, ids))
     with_tenancy = set(session.scalars(select(Tenancy.org_id).where(Tenancy.org_id.in_(ids))))
-    return [(o.id, o.name) for o in orgs if o.id in mine and (o.id in with_systems or o.id in with_tenancy)]
+    names = core.organization_names(session)
+    return [(o.id, names[o.id]) for o in orgs if o.id in mine and (o.id in with_systems or o.id in with_tenancy)]

@@ -107,7 +107,7 @@ def chargeback(session: Session, actor: Actor, month: str) -> list[Chargeback]:
         held_to = min(res.reclaimed_at or end, end)
         share = max(0.0, (held_to - held_from).total_seconds() / 86400) / days
         bills.setdefault(res.org_id, []).append(res.monthly_price * share)
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)  # in the reader's language
     return sorted((Chargeback(org_id=oid, org_name=names.get(oid, ""), month=month, resources=len(v),
                               amount=round(sum(v), 2)) for oid, v in bills.items()),
                   key=lambda c: -c.amount)

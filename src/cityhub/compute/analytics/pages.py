@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from cityhub.compute import policies, schemas
@@ -27,7 +27,7 @@ Csrf = Annotated[str, Form(max_length=100)]
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
-    return {o.id: o.name for o in core.organization_all(session)}
+    return core.organization_names(session)
 
 
 # ---- saved analyses (issue 18)
@@ -40,16 +40,19 @@ CHART_LABELS = {"table": lazy("Table only"), "line": lazy("Line chart"), "bar": 
                 "map": lazy("Map of the districts"), "heatmap": lazy("Heatmap")}
 TRIGGER_LABELS = {"manual": lazy("By hand"), "schedule": lazy("On schedule")}
 Sql = Annotated[str, Form(max_length=10_000)]
+PER_PAGE = 50  # saved analyses a page
 
 
 @router.get("/analyses")
-def analyses_page(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """The saved analyses of the caller's units, and the form to save one."""
-    items, _total = compute.analysis_list(session, actor, PageParams(limit=200))
+def analyses_page(request: Request, session: DbSession, actor: CurrentActor,
+                  offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """The saved analyses of the caller's units (50 a page), and the form to save one."""
+    items, total = compute.analysis_list(session, actor, PageParams(limit=PER_PAGE, offset=offset))
     names = _names(session)
     units = sorted((oid for oid in names if policies.analysis_read(actor, oid)), key=lambda o: names[o])
     return render(request, "compute/analyses.html", {
-        "items": items, "names": names, "units": units, "charts": CHART_LABELS})
+        "items": items, "names": names, "units": units, "charts": CHART_LABELS, "total": total, "offset": offset,
+        "limit": PER_PAGE})
 
 
 @router.post("/analyses")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from cityhub.compute import policies, schemas
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/compute", include_in_schema=False, route_class=Sessi
 
 
 def _names(session: Any) -> dict[uuid.UUID, str]:
-    return {o.id: o.name for o in core.organization_all(session)}
+    return core.organization_names(session)
 
 
 # ---- scenario runs (issue 18): drainage what-if, road closures, dispatch optimisation
@@ -36,15 +36,16 @@ def _names(session: Any) -> dict[uuid.UUID, str]:
 register_nav(NavItem("compute", "Scenarios", "/compute/scenarios", order=70, permissions=(P.ANALYTICS_SIMULATE,)))
 DEFAULT_RAIN = "5, 20, 45, 60, 30, 10"  # mm/h over six hours: a short summer rainstorm
 # demo response teams (name, district, capacity, incident categories): the page's starting point, changed freely
-DEFAULT_TEAMS = (("市政抢修一队", "500103", 3, ("road", "pipe_gallery", "water")),
-                 ("市政抢修二队", "500112", 3, ("road", "pipe_gallery", "water")),
-                 ("桥隧巡检队", "500108", 2, ("bridge", "traffic")),
-                 ("城管综合队", "500106", 4, ()),
-                 ("环境监测队", "500105", 2, ("environment", "sanitation")))
+DEFAULT_TEAMS = ((lazy("Municipal repair team 1"), "500103", 3, ("road", "pipe_gallery", "water")),
+                 (lazy("Municipal repair team 2"), "500112", 3, ("road", "pipe_gallery", "water")),
+                 (lazy("Bridge and tunnel patrol"), "500108", 2, ("bridge", "traffic")),
+                 (lazy("City management team"), "500106", 4, ()),
+                 (lazy("Environmental monitoring team"), "500105", 2, ("environment", "sanitation")))
 REASONS = {"nearest": lazy("Nearest skilled team"), "capacity": lazy("Nearer teams were full"),
            "off_shift": lazy("The teams that could take it are off shift"),
            "no_team": lazy("No skilled team could take it")}
 TEAM_ROWS = 6
+PER_PAGE = 50  # scenario runs a page
 
 
 def _scenario_units(session: Any, actor: Any) -> tuple[dict[uuid.UUID, str], list[uuid.UUID]]:
@@ -53,27 +54,36 @@ def _scenario_units(session: Any, actor: Any) -> tuple[dict[uuid.UUID, str], lis
     return names, units
 
 
-def _district_choices() -> list[tuple[str, str]]:
+OUTLINE_ALIASES = {"梁平县": "梁平区", "武隆县": "武隆区"}  # the outlines predate 2016
+
+
+def _district_choices(session: Any = None) -> list[tuple[str, str]]:
+    """(code, name) of the outline districts; with a session, named in the reader's language."""
     from cityhub.compute.builtins import districts
 
     try:
-        return sorted(((d.code, d.name) for d in districts.load().districts), key=lambda d: d[0])
+        found = sorted(((d.code, d.name) for d in districts.load().districts), key=lambda d: d[0])
     except districts.OutlinesMissing:
         return []
+    if session is None:
+        return found
+    names = core.district_name_map(session)
+    return [(code, names.get(OUTLINE_ALIASES.get(name, name), name)) for code, name in found]
 
 
 @router.get("/scenarios")
-def scenarios_page(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """The scenario runs of the caller's units, and a form per kind of scenario."""
-    items, _total = compute.scenario_list(session, actor, PageParams(limit=100))
+def scenarios_page(request: Request, session: DbSession, actor: CurrentActor,
+                   offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """The scenario runs of the caller's units (50 a page), and a form per kind of scenario."""
+    items, total = compute.scenario_list(session, actor, PageParams(limit=PER_PAGE, offset=offset))
     names, units = _scenario_units(session, actor)
     graph = compute.road_graph() if _district_choices() else None
     roads = sorted(((a, b) for a, b in graph.edges), key=lambda e: e) if graph is not None else []
-    district_names = dict(_district_choices())
+    choices = _district_choices(session)
     return render(request, "compute/scenarios.html", {
-        "items": items, "names": names, "units": units, "kinds": schemas.ScenarioKind,
-        "districts": _district_choices(), "district_names": district_names, "roads": roads,
-        "rain": DEFAULT_RAIN, "teams": DEFAULT_TEAMS, "team_rows": TEAM_ROWS,
+        "items": items, "total": total, "offset": offset, "limit": PER_PAGE, "names": names, "units": units,
+        "kinds": schemas.ScenarioKind, "districts": choices, "district_names": dict(choices), "roads": roads,
+        "rain": DEFAULT_RAIN, "teams": [(_(name), *rest) for name, *rest in DEFAULT_TEAMS], "team_rows": TEAM_ROWS,
         "categories": labels.choices("ops.category")})
 
 
@@ -141,7 +151,7 @@ def _number(text: str, field: str) -> float:
 def scenario_page(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
     """One run: its inputs and result, charted (levels against the threshold; the road graph; team loads)."""
     run = compute.scenario_get(session, actor, run_id)
-    district_names = dict(_district_choices())
+    district_names = dict(_district_choices(session))
     decisions = ({str(d.incident_id): d for d in compute.dispatch_decisions(session, actor, run.id)}
                  if run.kind == schemas.ScenarioKind.DISPATCH else {})
     return render(request, "compute/scenario.html", {

@@ -22,7 +22,7 @@ from cityhub.core.models import ApiToken, AuditEntry, CoreOption, Organization, 
 from cityhub.core.organizations.tree import BUREAU_OPTION, ORG_TREE_NS, org_directory, org_tree_changed
 from cityhub.core.schemas import OrganizationCreate, OrganizationUpdate
 from cityhub.core.users.service import end_sessions, keep_a_platform_admin, user_get
-from cityhub.kit import clock, pushcache
+from cityhub.kit import clock, i18n, pushcache
 from cityhub.kit.errors import Conflict, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
@@ -99,6 +99,29 @@ def organization_list(
 def organization_all(session: Session) -> list[Organization]:
     """Every organisation, ordered by code (for pickers, demo and other domains' reports)."""
     return list(session.scalars(select(Organization).order_by(Organization.code)))
+
+
+def organization_names(session: Session, locale: str | None = None) -> dict[uuid.UUID, str]:
+    """Every unit's name as a reader of `locale` (default: the request's) reads it, in one query of three columns.
+
+    The English name on English pages, the Chinese one where a unit has none (never an empty cell).
+    """
+    english = (locale or i18n.get_locale()) == "en"
+    rows = session.execute(select(Organization.id, Organization.name, Organization.name_en))
+    return {oid: (name_en or name) if english else name for oid, name, name_en in rows}
+
+
+def district_name_map(session: Session, locale: str | None = None) -> dict[str, str]:
+    """Chinese district name → the name a reader of `locale` reads; empty unless English.
+
+    Maps drawn over the Chongqing outlines, whose features are named in Chinese, rename them with it on English
+    pages (cityhub.chongqing), where a district has an English name.
+    """
+    if (locale or i18n.get_locale()) != "en":
+        return {}
+    rows = session.execute(select(Organization.name, Organization.name_en).where(
+        Organization.kind.in_(AREA_KINDS), Organization.name_en != ""))
+    return {name: name_en for name, name_en in rows}
 
 
 _ORG_FIELDS = ("name", "name_en", "code", "uscc", "division_code", "kind", "parent_id", "head_user_id", "lon", "lat")

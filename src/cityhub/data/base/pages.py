@@ -18,8 +18,7 @@ register_nav(NavItem("data", "Base and thematic databases", "/data/base", order=
 
 
 def _orgs(session: DbSession) -> dict[object, str]:
-    english = i18n.get_locale() == "en"
-    return {o.id: (o.name_en or o.name) if english else o.name for o in core.organization_all(session)}
+    return {k: v for k, v in core.organization_names(session).items()}
 
 
 @router.get("")

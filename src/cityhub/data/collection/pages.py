@@ -13,7 +13,7 @@ from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P, can
 from cityhub.data import service
 from cityhub.data.collection.schemas import JobCreate, SourceCreate
-from cityhub.kit import i18n, labels
+from cityhub.kit import labels
 from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render, to_local
@@ -33,8 +33,7 @@ def collection(request: Request, session: DbSession, actor: CurrentActor, msg: s
     names = {s.id: s.name for s in sources}
     job_names = {j.id: j.name for j in jobs}
     entries = {e.id: e.title for e in service.catalog_entries_by_ids(session, [j.entry_id for j in jobs])}
-    english = i18n.get_locale() == "en"
-    orgs = {o.id: (o.name_en or o.name) if english else o.name for o in core.organization_all(session)}
+    orgs = core.organization_names(session)
     chart = {"at": [to_local(r.started_at) for r in reversed(runs)],
              "job": [job_names.get(r.job_id, "") for r in reversed(runs)],
              "inserted": [r.rows_inserted for r in reversed(runs)],
@@ -86,8 +85,7 @@ def source_harvest(request: Request, session: DbSession, actor: CurrentActor, so
 def quality(request: Request, session: DbSession, actor: CurrentActor) -> Response:
     """Quality scores per unit (chart) and per entry, with each entry's failing checks."""
     units, entries = service.quality_scores(session, actor)
-    english = i18n.get_locale() == "en"
-    orgs = {o.id: (o.name_en or o.name) if english else o.name for o in core.organization_all(session)}
+    orgs = core.organization_names(session)
     failing = {e.entry_id: [c for c in service.quality_checks(session, actor, e.entry_id) if c.last_failed]
                for e in entries if e.failing and e.entry_id is not None}
     chart = {"names": [orgs.get(u.org_id, "") for u in units], "scores": [u.score for u in units]}

@@ -65,10 +65,11 @@ def usable_devices(session: Session, actor: Actor) -> list[Any]:
 def owner_choices(session: Session, actor: Actor) -> list[tuple[uuid.UUID, str]]:
     """Units the actor may write rules for (its home unit first): (id, name)."""
     home = actor.org_id
+    names = core.organization_names(session)
     orgs = [o for o in core.organization_all(session)
             if policies.is_center(actor) or policies.is_staff(actor, o.id)]
     orgs.sort(key=lambda o: (o.id != home, o.kind != "city", o.kind, o.name))
-    return [(o.id, o.name) for o in orgs]
+    return [(o.id, names.get(o.id, o.name)) for o in orgs]
 
 
 def duration_text(seconds: int) -> str:
@@ -103,11 +104,11 @@ def sentence(rule: Any, catalogue: Mapping[str, Mapping[str, Metric]] | None = N
         text = _("{metric} departs from its usual level (z-score ≥ {z})", metric=metric.name,
                  z=labels.number(float(cond.get("z") or 3)))
     elif kind == RuleKind.FORECAST:
-        text = _("forecast within {duration}: {comparison}",
+        text = _("Forecast within {duration}: {comparison}",
                  duration=duration_text(int(cond.get("horizon_s") or 0)), comparison=_comparison(metric, cond))
     elif kind == RuleKind.RATE:
         per_min = Metric(metric.key, metric.name, f"{metric.unit}/min" if metric.unit else "")
-        text = _("change per minute: {comparison}", comparison=_comparison(per_min, cond))
+        text = _("Change per minute: {comparison}", comparison=_comparison(per_min, cond))
     else:
         text = _comparison(metric, cond)
     if int(get("duration_s") or 0):

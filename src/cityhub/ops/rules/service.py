@@ -212,8 +212,8 @@ def rule_get(session: Session, actor: Actor, rule_id: uuid.UUID) -> Rule:
 
 
 def rule_list(session: Session, actor: Actor, page: PageParams, *, profile_code: str | None = None,
-              enabled: bool | None = None) -> tuple[list[Rule], int]:
-    """Rules the actor may see."""
+              enabled: bool | None = None, device_id: uuid.UUID | None = None) -> tuple[list[Rule], int]:
+    """Rules the actor may see; `device_id` keeps the rules scoped to that one device."""
     policies.read(actor)
     stmt = select(Rule)
     if not policies.sees_all(actor):
@@ -222,6 +222,8 @@ def rule_list(session: Session, actor: Actor, page: PageParams, *, profile_code:
         stmt = stmt.where(Rule.profile_code == profile_code)
     if enabled is not None:
         stmt = stmt.where(Rule.enabled == enabled)
+    if device_id is not None:
+        stmt = stmt.where(Rule.device_id == device_id)
     return paginate(session, stmt.order_by(Rule.created_at.desc(), Rule.id), page)
 
 

@@ -40,7 +40,7 @@ def dashboard_snapshot(session: Session, actor: Actor, district_id: uuid.UUID | 
     stats = alarm_stats(session, actor, district_id)
     active = list(session.scalars(alarm_query(actor, active=True, district_id=district_id)
                                   .order_by(Alarm.start_ts.desc()).limit(500)))
-    names = {o.id: o.name for o in core.organization_all(session)}
+    names = core.organization_names(session)
     points = [{"id": str(a.id), "name": a.originator_name, "type": a.type, "severity": a.severity,
                "value": [a.lon, a.lat], "district": names.get(a.district_id, "") if a.district_id else ""}
               for a in active if a.lon is not None and a.lat is not None]

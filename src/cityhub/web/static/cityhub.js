@@ -122,5 +122,60 @@
     if (t instanceof HTMLSelectElement && t.hasAttribute('data-autosubmit') && t.form) t.form.submit();
   });
 
-  window.cityhub = Object.freeze({escapeHtml, tip, guard, chart, data, zone, timeText, timeAxis});
+  /**
+   * The top bar's sections on one line: the sections that do not fit go, last first, into its "More" menu (shown
+   * only then), refitted when the window changes size. The menu closes on a click outside it.
+   */
+  function fitTopNav() {
+    const nav = document.querySelector('nav.layers');
+    const more = nav && nav.querySelector('.nav-more');
+    const menu = more && more.querySelector('.nav-more-menu');
+    if (!menu) return;
+    nav.classList.add('fitted');
+    Array.from(menu.children).forEach((a) => nav.insertBefore(a, more));
+    more.hidden = true;
+    const overflows = () => nav.scrollWidth > nav.clientWidth + 1 ||
+      Array.from(nav.children).some((c) => !c.hidden && c.getBoundingClientRect().right > nav.getBoundingClientRect().right + 1);
+    if (overflows()) {
+      more.hidden = false;
+      let links = nav.querySelectorAll(':scope > a');
+      while (links.length && overflows()) {
+        menu.insertBefore(links[links.length - 1], menu.firstChild);
+        links = nav.querySelectorAll(':scope > a');
+      }
+    }
+    more.classList.toggle('active', !!menu.querySelector('a.active'));
+  }
+  let fitTimer = 0;
+  document.addEventListener('DOMContentLoaded', fitTopNav);
+  window.addEventListener('resize', () => { clearTimeout(fitTimer); fitTimer = setTimeout(fitTopNav, 60); });
+  document.addEventListener('click', (e) => {
+    document.querySelectorAll('details.nav-more[open]').forEach((d) => { if (!d.contains(e.target)) d.open = false; });
+  });
+
+  /**
+   * The Chongqing district outlines, registered once as the ECharts map 'chongqing'; a promise of the GeoJSON (null
+   * when it cannot be had). The outlines name districts in Chinese and predate 2016 (two renamed counties); on an
+   * English page the page's <script type="application/json" id="district-names"> (Chinese name → English name)
+   * renames them, so labels, tooltips and the page's data (named in the page's language) agree.
+   */
+  const CQ_ALIASES = {'梁平县': '梁平区', '武隆县': '武隆区'};
+  let cqMap = null;
+  function chongqing() {
+    if (!cqMap) {
+      const names = data('district-names') || {};
+      cqMap = fetch('/static/vendor/chongqing.geojson').then((r) => (r.ok ? r.json() : null)).then((geo) => {
+        if (!geo || !window.echarts) return null;
+        geo.features.forEach((f) => {
+          const zh = CQ_ALIASES[f.properties.name] || f.properties.name;
+          f.properties.name = names[zh] || zh;
+        });
+        window.echarts.registerMap('chongqing', geo);
+        return geo;
+      }).catch(() => null);
+    }
+    return cqMap;
+  }
+
+  window.cityhub = Object.freeze({escapeHtml, tip, guard, chart, data, zone, timeText, timeAxis, chongqing});
 })();

@@ -3,12 +3,9 @@
   'use strict';
   const page = cityhub.data();
   const el = document.getElementById('density-map');
-  const ALIASES = {'梁平县': '梁平区', '武隆县': '武隆区'};  // the outlines predate 2016
   if (!el || !window.echarts) return;
-  fetch('/static/vendor/chongqing.geojson').then((r) => (r.ok ? r.json() : null)).then((geo) => {
+  cityhub.chongqing().then((geo) => {
     if (!geo) { el.hidden = true; return; }
-    geo.features.forEach((f) => { f.properties.name = ALIASES[f.properties.name] || f.properties.name; });
-    window.echarts.registerMap('chongqing', geo);
     const max = Math.max(10, ...page.districts.map((d) => d.value));
     cityhub.chart(el, {
       tooltip: {trigger: 'item', formatter: cityhub.tip((p) => p.name + '：' + (p.value || 0))},

@@ -6,7 +6,6 @@
   const lat = document.getElementById('lat');
   const el = document.getElementById('map-picker');
   const picked = document.getElementById('picked');
-  const ALIASES = {'梁平县': '梁平区', '武隆县': '武隆区'};  // the outlines predate 2016
   let chart = null;
 
   function show(point, district) {
@@ -29,10 +28,8 @@
   }
 
   if (el && window.echarts) {
-    fetch('/static/vendor/chongqing.geojson').then((r) => (r.ok ? r.json() : null)).then((geo) => {
+    cityhub.chongqing().then((geo) => {
       if (!geo) { el.hidden = true; return; }
-      geo.features.forEach((f) => { f.properties.name = ALIASES[f.properties.name] || f.properties.name; });
-      window.echarts.registerMap('chongqing', geo);
       chart = cityhub.chart(el, {
         tooltip: {trigger: 'item', formatter: cityhub.tip((p) => p.name)},
         geo: {map: 'chongqing', roam: true, zoom: 1.1, scaleLimit: {min: 1, max: 40},

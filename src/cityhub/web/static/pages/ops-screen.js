@@ -27,14 +27,11 @@
 
   let mapReady = false;
   let last = null;
-  const ALIASES = {'梁平县': '梁平区', '武隆县': '武隆区'};  // the outlines predate 2016
-  fetch('/static/vendor/chongqing.geojson').then((r) => (r.ok ? r.json() : null)).then((geo) => {
-    if (!geo || !window.echarts) return;
-    geo.features.forEach((f) => { f.properties.name = ALIASES[f.properties.name] || f.properties.name; });
-    window.echarts.registerMap('chongqing', geo);
+  cityhub.chongqing().then((geo) => {
+    if (!geo) return;
     mapReady = true;
     draw(last);
-  }).catch(() => {});
+  });
 
   function setText(id, value) { document.getElementById(id).textContent = value; }
 
