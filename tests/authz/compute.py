@@ -168,7 +168,7 @@ EXPECTATIONS = [
         "org_id": str(w.orgs["dept_a"].id), "component_code": "az-pub", "version": "1.0.0", "path": "/ping",
         "source_kind": "table", "resource_id": str(w.extra["compute_job"]["res"].id), "fields": {"name": "name"}},
         refs={"org_id": lambda w: w.orgs["dept_b"].id, "resource_id": lambda w: w.extra["compute_job_res_b"].id,
-              "device_id": lambda w: w.extra["connect"]["dev_b"].id}),
+              "device_id": lambda w: w.extra["connect"]["dev_b"].id, "app_id": _id("app_b")}),
     Expect("GET", f"{P}/jobs/{{job_id}}", READ_A, params=lambda w: {"job_id": w.extra["compute_job"]["job"].id}),
     Expect("POST", f"{P}/jobs/{{job_id}}/cancel", WRITERS_A,
            params=lambda w: {"job_id": w.extra["compute_job"]["job"].id}),

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from cityhub.compute.gateway.quota import MemoryQuota, QuotaStore, store_from_settings
 from cityhub.compute.models import ComponentVersion, ConsumerApp, Job, Subscription, SubscriptionStatus
 from cityhub.compute.schemas import JobCreate
+from cityhub.kit import safejson
 from cityhub.kit.db import Database
 from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.i18n import gettext as _
@@ -71,8 +72,8 @@ def _request(method: str, params: dict[str, Any]) -> tuple[str, bytes]:
 def _parse(status: int, body: bytes) -> tuple[Any, str]:
     """(answer, error) of one call: a 2xx JSON answer (or its text), else the envelope's code and message."""
     try:
-        payload: Any = json.loads(body) if body else None
-    except ValueError:
+        payload: Any = safejson.loads(body, field="answer") if body else None
+    except ValidationFailed:  # not JSON, or too large or deep to parse: kept as text
         payload = body.decode("utf-8", "replace")
     if 200 <= status < 300:
         return payload, ""
