@@ -102,9 +102,13 @@
     setText('k-sla', s.sla_breaches);
 
     const sevW = size('c-severity').w;
+    const sevNames = SEV.map((x) => L.severity[x]);
+    // a label wider than its fifth of the panel (English "Indeterminate" at 1366 px) is tilted, not cut
+    const textW = (n) => [...n].reduce((w, ch) => w + (ch.charCodeAt(0) > 0x2e80 ? 12 : 7), 0);  // 12 px font
+    const sevTilt = sevNames.some((n) => textW(n) > sevW / 5 - 8);
     draw1('c-severity', {grid: {left: 6, right: 10, top: 22, bottom: 4, containLabel: true}, tooltip: {},
-      xAxis: {type: 'category', data: SEV.map((x) => L.severity[x]), ...axis,
-        axisLabel: {color: '#9fb6dc', interval: 0, width: Math.max(30, sevW / 5 - 8), overflow: 'truncate'}},
+      xAxis: {type: 'category', data: sevNames, ...axis,
+        axisLabel: {color: '#9fb6dc', interval: 0, rotate: sevTilt ? 30 : 0}},
       yAxis: {type: 'value', minInterval: 1, max: headroom, ...axis},
       series: [{type: 'bar', barWidth: '45%', label: {show: true, position: 'top', color: '#fff'},
         data: SEV.map((x) => ({value: a.by_severity[x] || 0,
@@ -114,7 +118,7 @@
     draw1('c-district', {grid: {left: 6, right: 34, top: 6, bottom: 4, containLabel: true}, tooltip: {},
       xAxis: {type: 'value', minInterval: 1, max: headroom, ...axis, show: d.length > 0},
       yAxis: {type: 'category', data: d.map((x) => x.name), ...axis, show: d.length > 0,
-        axisLabel: {color: '#9fb6dc', width: 80, overflow: 'truncate'}},
+        axisLabel: {color: '#9fb6dc', width: 80, overflow: 'break', lineHeight: 14}},  // "Shapingba District" wraps
       series: [{type: 'bar', data: d.map((x) => x.value), barMaxWidth: 22,
         label: {show: true, position: 'right', color: '#fff'},
         itemStyle: {color: {type: 'linear', x: 0, y: 0, x2: 1, y2: 0,
@@ -238,7 +242,7 @@
     setText('fc-errors', s.forecast_errors ? L.forecast_errors.replace('{n}', String(s.forecast_errors)) : '');
     const top = list[0];
     const series = list.map((f, i) => ({name: f.name + ' · ' + f.rule, type: 'line', showSymbol: false, data: f.line,
-      lineStyle: {width: i === 0 ? 2.5 : 1.5, type: f.meets ? 'solid' : 'dashed'},
+      lineStyle: {width: i === 0 ? 2.5 : 1.5, opacity: f.meets ? 1 : 0.7},  // dashes on a minute-by-minute line read as noise
       itemStyle: {color: f.active ? color('critical') : f.meets ? color('major') : ['#3fe0ff', '#3fff9a', '#9fd0ff'][i % 3]},
       markLine: i === 0 ? {silent: true, symbol: 'none', label: {color: '#ff8c8c', formatter: '100 %'},
         lineStyle: {color: color('critical'), type: 'dashed'}, data: [{yAxis: 100}]} : undefined}));
