@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlglot import exp
 
@@ -178,8 +178,9 @@ def analysis_delete(session: Session, actor: Actor, analysis_id: uuid.UUID) -> N
     policies.analysis_delete(actor, a.org_id)
     core.audit_record(session, actor, "analysis_delete", target_type="compute_analysis", target_id=a.id,
                       org_id=a.org_id, before={"name": a.name})
-    for run in session.scalars(select(AnalysisRun).where(AnalysisRun.analysis_id == a.id)):
-        session.delete(run)
+    # one statement, before the analysis: ORM deletes of both tables may flush in either order, and the runs'
+    # ON DELETE CASCADE would then have removed rows the ORM still expects to delete
+    session.execute(delete(AnalysisRun).where(AnalysisRun.analysis_id == a.id))
     session.delete(a)
     session.flush()
 
