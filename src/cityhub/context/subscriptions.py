@@ -182,7 +182,7 @@ def parse(body: Any, ctx: LdContext) -> dict[str, Any]:
 
 
 def _interval(body: dict[str, Any]) -> float:
-    """timeInterval (clause 5.2.12): positive seconds; it excludes watchedAttributes and throttling."""
+    """The `timeInterval` (clause 5.2.12): positive seconds; it excludes watchedAttributes and throttling."""
     t = body["timeInterval"]
     if isinstance(t, bool) or not isinstance(t, int | float) or not t > 0:
         raise bad("timeInterval is a positive number of seconds", "timeInterval")
