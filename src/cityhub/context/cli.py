@@ -9,7 +9,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from cityhub.context import notify
+from cityhub.context import notify, periodic
 from cityhub.kit import context, egress, resilience
 from cityhub.kit.db import Database
 from cityhub.kit.progress import counts_line
@@ -23,7 +23,9 @@ def _db() -> Database:
 
 
 def deliver_once(db: Database, http: httpx.Client) -> dict[str, int]:
-    """One pass over the due notifications, in one transaction."""
+    """One pass: queue the due periodic notifications (timeInterval), then deliver the due notifications."""
+    with db.session_scope() as session:
+        periodic.run_due(session)
     with db.session_scope() as session:
         return notify.deliver(session, http)
 

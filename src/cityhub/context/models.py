@@ -113,6 +113,8 @@ class ContextSubscription(UUIDPk, Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     throttling: Mapped[float] = mapped_column(Float, default=0.0)  # seconds between two notifications
     next_allowed_at: Mapped[datetime | None] = mapped_column(default=None)  # throttling: nothing queued before
+    # timeInterval: when the periodic pass next notifies (None: not periodic); one indexed due query
+    next_periodic_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     times_sent: Mapped[int] = mapped_column(Integer, default=0)
     last_notification: Mapped[datetime | None] = mapped_column(default=None)
     last_success: Mapped[datetime | None] = mapped_column(default=None)

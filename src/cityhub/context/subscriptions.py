@@ -167,7 +167,7 @@ def parse(body: Any, ctx: LdContext) -> dict[str, Any]:
     if "entities" not in out and "watchedAttributes" not in out:
         raise bad("Name entities or watchedAttributes", "entities")
     if "timeInterval" in body:
-        raise NgsiError("OperationNotSupported", "Periodic subscriptions (timeInterval) are not supported")
+        out["timeInterval"] = _interval(body)
     if "notificationTrigger" in body:
         out["notificationTrigger"] = _triggers(body["notificationTrigger"])
     if "q" in body:
@@ -179,6 +179,17 @@ def parse(body: Any, ctx: LdContext) -> dict[str, Any]:
         out["geoQ"] = _geo_q(body["geoQ"], ctx)
     out["notification"] = _notification(body.get("notification"))
     return out
+
+
+def _interval(body: dict[str, Any]) -> float:
+    """The `timeInterval` (clause 5.2.12): positive seconds; it excludes watchedAttributes and throttling."""
+    t = body["timeInterval"]
+    if isinstance(t, bool) or not isinstance(t, int | float) or not t > 0:
+        raise bad("timeInterval is a positive number of seconds", "timeInterval")
+    for other in ("watchedAttributes", "throttling"):
+        if other in body:
+            raise bad(f"timeInterval and {other} exclude each other: a periodic subscription has no {other}", other)
+    return float(t)
 
 
 TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted", "attributeCreated", "attributeUpdated",
@@ -216,10 +227,16 @@ def _scalars(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply(row: ContextSubscription, members: dict[str, Any], is_active: Any) -> None:
+    before = (row.body or {}).get("timeInterval")
     row.body = members
     row.expires_at = datetime.fromisoformat(members["expiresAt"].replace("Z", "+00:00")) \
         if "expiresAt" in members else None
     row.throttling = float(members.get("throttling", 0))
+    interval = members.get("timeInterval")
+    if interval is None:
+        row.next_periodic_at = None
+    elif row.next_periodic_at is None or before != interval:
+        row.next_periodic_at = clock.now()  # periodic: the current state at the next pass, then every interval
     if isinstance(is_active, bool):
         row.active = is_active
 
@@ -496,8 +513,8 @@ def on_change(session: Session, changes: list[Changed]) -> int:
     if not changes:
         return 0
     now = clock.now()
-    subs = session.scalars(select(S).where(S.active.is_(True), or_(S.expires_at.is_(None), S.expires_at > now))
-                           ).all()
+    subs = session.scalars(select(S).where(S.active.is_(True), or_(S.expires_at.is_(None), S.expires_at > now),
+                                           S.next_periodic_at.is_(None))).all()  # periodic: context/periodic.py
     queued = 0
     for row in subs:
         if row.next_allowed_at is not None and row.next_allowed_at > now:
