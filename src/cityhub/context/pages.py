@@ -24,8 +24,8 @@ from cityhub.kit.i18n import get_locale, lazy
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render
 
 router = APIRouter(prefix="/context", include_in_schema=False, route_class=SessionRoute)
-register_nav(NavItem("context", "Context entities", "/context", order=10, permissions=(P.CONTEXT_READ,)))
-register_nav(NavItem("context", "Subscriptions", "/context/subscriptions", order=20,
+register_nav(NavItem("connect", "Context entities", "/context", order=30, permissions=(P.CONTEXT_READ,)))
+register_nav(NavItem("connect", "Context subscriptions", "/context/subscriptions", order=31,
                      permissions=(P.CONTEXT_SUBSCRIBE,)))
 PER_PAGE = 50  # entities a page
 SUBS_PER_PAGE = 50
@@ -35,7 +35,7 @@ KIND_LABELS = {"Property": lazy("Property"), "GeoProperty": lazy("Location"), "R
                "JsonProperty": lazy("Structured value"), "ListProperty": lazy("List"),
                "ListRelationship": lazy("List of relationships")}
 SUB_LABELS = {"active": lazy("Active"), "paused": lazy("Paused"), "expired": lazy("Expired")}
-DELIVERY_LABELS = {"ok": lazy("Delivered"), "failed": lazy("Failed"), "": lazy("Nothing sent yet")}
+DELIVERY_LABELS = {"ok": lazy("Notified"), "failed": lazy("Failed"), "": lazy("Nothing sent yet")}
 
 
 def _short(iri: str) -> str:
