@@ -1,5 +1,7 @@
-"""Context broker pages (issue 19): entity types, a type's entities on the Chongqing map, one entity with its
-attribute history, and the caller's subscriptions with their delivery status.
+"""Context broker pages (issue 19): types, entities on the district map, one entity's history, subscriptions.
+
+The pages: entity types with their counts, a type's entities (those with a point over the Chongqing outlines),
+one entity's attributes with the history of its numeric properties, and the caller's subscriptions' delivery.
 
 What a page lists is what the context service lets the caller see (`type_counts`, `entity_query`, `entity_get`,
 `subscription_list`: one visibility rule, the API's); an unknown or invisible entity is a 404 page.
