@@ -116,3 +116,18 @@ def test_pages_in_english(client: TestClient, city: Any) -> None:
 def test_anonymous_is_sent_to_login(client: TestClient) -> None:
     r = client.get("/context", follow_redirects=False)
     assert r.status_code in (303, 307, 401) and "login" in r.headers.get("location", "/login")
+
+
+def test_a_portal_account_is_sent_back_to_the_portal(client: TestClient, city: Any) -> None:
+    client.cookies.clear()
+    m = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/portal/register").text)
+    assert m
+    r = client.post("/portal/register", data={"csrf_token": m.group(1), "username": "citizen-li",
+                                              "email": "li@example.org", "password": PASSWORD},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    for path in ("/context", "/context/entities?type=AirQualityObserved", f"/context/entities/{MINE}",
+                 "/context/subscriptions"):
+        r = client.get(path, headers={"Accept": "text/html"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/portal?"), (path, r.status_code)
+        assert MINE not in r.text
