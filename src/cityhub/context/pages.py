@@ -138,7 +138,8 @@ def entity_page(request: Request, session: DbSession, actor: CurrentActor, entit
     if numeric:
         ctx = core_context()
         history = context.temporal_entity(
-            session, actor, entity_id, None, context.TemporalQuery(last_n=HISTORY_N, attrs=numeric),
+            session, actor, entity_id, None,
+            context.TemporalQuery(last_n=HISTORY_N, attrs=[ctx.compact(i) for i in numeric]),
             _view(ctx), True)
         for iri in numeric:
             member = history.get(ctx.compact(iri)) or history.get(iri)
