@@ -131,3 +131,24 @@ def test_a_portal_account_is_sent_back_to_the_portal(client: TestClient, city: A
         r = client.get(path, headers={"Accept": "text/html"}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/portal?"), (path, r.status_code)
         assert MINE not in r.text
+
+
+def test_a_device_page_charts_its_telemetry(client: TestClient, world: Any) -> None:
+    from datetime import timedelta
+
+    from cityhub.connect import service as connect
+    from cityhub.kit import clock
+    from tests.connect.helpers import build_connect, message
+
+    dev = build_connect(world)["dev_a"]
+    for i in range(3):
+        at = clock.now() - timedelta(minutes=30 - i * 10)
+        connect.ingest_messages(world.session, [message(dev.id, {"ts": at.isoformat(),
+                                                                 "values": {"strain": 100.0 + i}}, clock.now())])
+    world.session.flush()
+    _login(client, world.users["org_member_a"].username)
+    r = client.get(f"/context/entities/urn:ngsi-ld:Device:{dev.id}")
+    assert r.status_code == 200
+    assert "主跨应变计 1" in _text(r.text)
+    data = re.search(r'id="page-data">(.*?)</script>', r.text, flags=re.S)
+    assert data and '"strain"' in data.group(1) and "100.0" in data.group(1) and "102.0" in data.group(1)
