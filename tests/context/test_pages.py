@@ -62,7 +62,8 @@ def city(client: TestClient, world: Any, monkeypatch: pytest.MonkeyPatch) -> Any
 def test_types_page_counts_only_visible_entities(client: TestClient, city: Any) -> None:
     r = client.get("/context")
     assert r.status_code == 200
-    row = re.search(r'type=AirQualityObserved">AirQualityObserved</a></td><td class="num">([^<]+)<', r.text)
+    row = re.search(r'type=AirQualityObserved" title="AirQualityObserved">AirQualityObserved</a></td>'
+                    r'<td class="num">([^<]+)<', r.text)
     assert row and row.group(1) == "1", r.text[:2000]  # B's entity is not counted
     assert "实体类型" in r.text
 
@@ -150,5 +151,8 @@ def test_a_device_page_charts_its_telemetry(client: TestClient, world: Any) -> N
     r = client.get(f"/context/entities/urn:ngsi-ld:Device:{dev.id}")
     assert r.status_code == 200
     assert "主跨应变计 1" in _text(r.text)
+    assert '<div class="stat"><b>设备</b>' in r.text  # the type as people read it, not the model's name "Device"
+    types = client.get("/context").text
+    assert 'title="Device">设备</a>' in types and ('title="Bridge">桥梁</a>' in types or "Bridge" not in types)
     data = re.search(r'id="page-data">(.*?)</script>', r.text, flags=re.S)
     assert data and '"strain"' in data.group(1) and "100.0" in data.group(1) and "102.0" in data.group(1)

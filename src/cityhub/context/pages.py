@@ -16,13 +16,16 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from cityhub.context import bridge
 from cityhub.context import service as context
 from cityhub.context.jsonld import core as core_context
 from cityhub.context.subscriptions import status as subscription_status
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P
+from cityhub.kit import labels
 from cityhub.kit.i18n import get_locale, lazy
+from cityhub.kit.i18n import gettext as _
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, register_nav, render
 
 router = APIRouter(prefix="/context", include_in_schema=False, route_class=SessionRoute)
@@ -42,6 +45,14 @@ DELIVERY_LABELS = {"ok": lazy("Notified"), "failed": lazy("Failed"), "": lazy("N
 
 def _short(iri: str) -> str:
     return core_context().compact(iri)
+
+
+def _type_name(name: str) -> str:
+    """An entity type as people read it: devices and connect's asset kinds by their labels, others as named."""
+    if name == bridge.DEVICE:
+        return _("Device")
+    kind = bridge.KIND_OF_TYPE.get(name)
+    return labels.label(kind, "cityhub.connect.models.AssetKind") if kind and kind != "other" else name
 
 
 def _value_text(value: Any) -> str:
@@ -94,7 +105,7 @@ def _point(e: Any) -> list[float] | None:
 def types_page(request: Request, session: DbSession, actor: CurrentActor) -> Response:
     """The entity types of the entities the caller sees, with their counts."""
     counts = context.type_counts(session, actor, None)
-    rows = [{"name": _short(iri), "count": n} for iri, n in counts.items()]
+    rows = [{"name": _short(iri), "label": _type_name(_short(iri)), "count": n} for iri, n in counts.items()]
     return render(request, "context/types.html", {"rows": rows, "total": sum(counts.values())})
 
 
@@ -107,11 +118,12 @@ def entities_page(request: Request, session: DbSession, actor: CurrentActor,
     rows, total = context.entity_query(session, actor, context.Query(type=type, limit=PER_PAGE, offset=offset,
                                                                      count=True), ctx, None)
     names = core.organization_names(session)
-    items = [{"id": e.entity_id, "types": ", ".join(_short(t) for t in e.types), "modified": e.modified_at,
-              "unit": names.get(e.org_id, ""), "point": _point(e)} for e in rows]
+    items = [{"id": e.entity_id, "types": ", ".join(_type_name(_short(t)) for t in e.types),
+              "modified": e.modified_at, "unit": names.get(e.org_id, ""), "point": _point(e)} for e in rows]
     points = [{"name": i["id"], "value": i["point"]} for i in items if i["point"] is not None]
     return render(request, "context/entities.html", {
-        "type": type, "items": items, "total": total or 0, "offset": offset, "limit": PER_PAGE,
+        "type": type, "type_label": _type_name(type), "items": items, "total": total or 0, "offset": offset,
+        "limit": PER_PAGE,
         "district_names": core.district_name_map(session),
         "page_data": {"points": points}})
 
@@ -149,7 +161,7 @@ def entity_page(request: Request, session: DbSession, actor: CurrentActor, entit
             if points:
                 series.append({"name": _short(iri), "points": sorted(points)})
     return render(request, "context/entity.html", {
-        "e": e, "types": ", ".join(_short(t) for t in e.types), "attrs": attrs,
+        "e": e, "types": ", ".join(_type_name(_short(t)) for t in e.types), "attrs": attrs,
         "unit": core.organization_names(session).get(e.org_id, ""), "page_data": {"series": series}})
 
 
