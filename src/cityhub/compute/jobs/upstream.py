@@ -119,7 +119,13 @@ async def _call_rows(target: Database | Session, job: Job, code: str, version: s
         step = max(CONCURRENCY, len(bodies) // 50)
         failed = 0
         for start in range(0, len(bodies), step):
-            await asyncio.gather(*(one(i) for i in range(start, min(start + step, len(bodies)))))
+            # every call of the step ends before a refusal is raised: a call the quota admitted is made and
+            # metered, not aborted by the gateway closing under it (it was counted)
+            ended = await asyncio.gather(*(one(i) for i in range(start, min(start + step, len(bodies)))),
+                                         return_exceptions=True)
+            for exc in ended:
+                if isinstance(exc, BaseException):
+                    raise exc
             done = min(start + step, len(bodies))
             failed = sum(1 for _a, err in out[:done] if err)
             progress(done, failed)
