@@ -37,6 +37,7 @@ from cityhub.ops.incidents.service import (
     attachment_open,
     citizen_report_create,
     citizen_report_status,
+    incident_assign,
     incident_attach,
     incident_comment,
     incident_create,
@@ -95,7 +96,8 @@ __all__ = [  # noqa: RUF022  # grouped by capability (the comments), sorted with
     "alarm_stats", "alarm_status", "outbox_stats", "routing_rule_create", "routing_rule_delete", "routing_rule_list",
     "webhook_create", "webhook_delete", "webhook_list",
     # incidents and citizen reports
-    "attachment_open", "citizen_report_create", "citizen_report_status", "incident_attach", "incident_comment",
+    "attachment_open", "citizen_report_create", "citizen_report_status", "incident_assign", "incident_attach",
+    "incident_comment",
     "incident_create", "incident_detail", "incident_get", "incident_list", "incident_moves", "incident_share",
     "incident_transition", "sla_check",
     # indicators
