@@ -391,13 +391,22 @@ def _rule_page(request: Request, session: Any, actor: Any, rule: Any, form: dict
     return _page(request, "ops/rule_edit.html", {
         "rule": rule, "form": form, "msg": msg, "preview": preview, "versions": versions, "asset": asset,
         "device": device,
-        "forecasts": (charts := _forecast_charts(session, rule)),
+        "forecasts": (charts := _forecast_charts(session, rule)), "coverage": _coverage(session, rule, catalogue),
         "forecast_data": [{k: c[k] for k in ("actual", "line", "lower", "band", "threshold")} for c in charts],
         "sentence": editor.sentence(rule, catalogue), "names": _names(session), **_editor(session, actor)},
         status_code=status_code)
 
 
 FORECAST_ACTUAL_H = 6  # hours of actual points drawn before a forecast
+
+
+def _coverage(session: Any, rule: Any, catalogue: dict[str, Any]) -> dict[str, Any]:
+    """What a forecast rule forecasts, its metric by name."""
+    cover = service.forecast_coverage(session, rule)
+    if cover:
+        metric = catalogue.get(rule.profile_code or "", {}).get(rule.key)
+        cover["key"] = metric.name if metric is not None else rule.key
+    return cover
 
 
 def _forecast_charts(session: Any, rule: Any) -> list[dict[str, Any]]:
