@@ -80,3 +80,20 @@ def test_through_the_api(client: Any, world: Any) -> None:
     r = client.post(url, json={"team": ""}, headers=world.headers("operator"))
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"].endswith("team")
     assert client.post(url, json={"team": "x"}, headers=world.headers("org_member_b")).status_code == 404
+
+
+def test_the_incident_page_gives_it_to_a_team(client: Any, world: Any) -> None:
+    from tests.web.test_pages import login
+
+    inc = _incident(world)
+    login(client, "t-operator")
+    page = client.get(f"/ops/incidents/{inc.id}").text
+    assert 'data-testid="assign-form"' in page and "派给处置队伍" in page
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = client.post(f"/ops/incidents/{inc.id}/assign", data={"csrf_token": csrf, "team": "二队", "note": "就近",
+                                                             "org_id": str(world.orgs["dept_b"].id)})
+    assert r.status_code in (200, 303), r.text
+    world.session.expire_all()  # the page wrote through its own session
+    got = ops.incident_get(world.session, world.actors["operator"], inc.id)
+    assert (got.team, got.org_id) == ("二队", world.orgs["dept_b"].id)
+    assert 'data-testid="team">二队<' in client.get(f"/ops/incidents/{inc.id}").text

@@ -37,6 +37,7 @@ from cityhub.kit.web import (
     verify_csrf,
 )
 from cityhub.ops import devices, schemas, service
+from cityhub.ops.incidents.service import OPEN_INCIDENT
 from cityhub.ops.rules import editor
 
 router = APIRouter(prefix="/ops", include_in_schema=False, route_class=SessionRoute)
@@ -237,6 +238,7 @@ def incident_page(request: Request, session: DbSession, actor: CurrentActor, inc
         "inc": inc, "events": d["events"], "attachments": d["attachments"], "alarms": d["alarms"],
         "shared": d["shared_with"], "names": _names(session), "msg": msg,
         "moves": [s.value for s in service.incident_moves(inc)], "actions": ACTIONS,
+        "open": inc.status in OPEN_INCIDENT,
         "departments": [o for o in core.organization_all(session) if o.kind == "department"]})
 
 
@@ -251,6 +253,17 @@ def incident_transition(request: Request, session: DbSession, actor: CurrentActo
             raise ValidationFailed(_("Unknown status"), field="status")
         service.incident_transition(session, actor, incident_id, schemas.IncidentStatus(status), note,
                                     _id_field(org_id, "org_id"))
+    return done.redirect(f"/ops/incidents/{incident_id}")
+
+
+@router.post("/incidents/{incident_id}/assign")
+def incident_assign(request: Request, session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
+                    csrf_token: Csrf, team: Annotated[str, Form(max_length=100)] = "",
+                    note: Annotated[str, Form(max_length=2000)] = "",
+                    org_id: Annotated[str, Form(max_length=40)] = "") -> Response:
+    """Give the incident to a field team (of another department: a dispatch there)."""
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        service.incident_assign(session, actor, incident_id, team, _id_field(org_id, "org_id"), note)
     return done.redirect(f"/ops/incidents/{incident_id}")
 
 

@@ -184,3 +184,27 @@ def test_a_teams_department_must_be_a_known_unit(world: Any) -> None:
             "name": "x", "kind": "dispatch", "org_id": world.orgs["dept_a"].id,
             "inputs": {"teams": [TEAMS[1], {**TEAMS[0], "org_id": str(uuid.uuid4())}]}}))
     assert err.value.field == "inputs.teams.1.org_id"
+
+
+def test_the_dispatch_form_takes_each_teams_department(client: Any, world: Any) -> None:
+    import re
+    import uuid
+
+    from cityhub.compute.models import ScenarioRun
+
+    login(client, "t-operator")
+    page = client.get("/compute/scenarios").text
+    assert 'name="team_org_0"' in page
+    m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert m
+    form = client.post("/compute/scenarios", data={
+        "csrf_token": m.group(1), "kind": "dispatch", "name": "派单", "org_id": str(world.orgs["dept_a"].id),
+        "team_name_0": "乙队", "team_district_0": "500103", "team_capacity_0": "2",
+        "team_org_0": str(world.orgs["dept_b"].id), "team_name_1": "甲队", "team_district_1": "500112",
+        "team_capacity_1": "1"}, follow_redirects=False)
+    assert form.status_code == 303 and "/compute/scenarios/" in form.headers["location"], form.text
+    run_id = form.headers["location"].split("?", 1)[0].rsplit("/", 1)[1]
+    run = world.session.get(ScenarioRun, uuid.UUID(run_id))
+    assert run is not None
+    assert [(t["name"], t["org_id"]) for t in run.result["teams"]] == [("乙队", str(world.orgs["dept_b"].id)),
+                                                                       ("甲队", None)]
