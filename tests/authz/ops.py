@@ -106,6 +106,8 @@ EXPECTATIONS = [
     Expect("GET", "/api/v1/ops/incidents/{incident_id}", SEE_A, **_INC),
     Expect("POST", "/api/v1/ops/incidents/{incident_id}/transition", WORK_A, body=lambda w: {"status": "accepted"},
            refs={"org_id": _org_b}, **_INC),
+    Expect("POST", "/api/v1/ops/incidents/{incident_id}/assign", WORK_A, body=lambda w: {"team": "抢修一队"},
+           refs={"org_id": _org_b}, **_INC),  # another department's team: a dispatch, the center's (403)
     Expect("POST", "/api/v1/ops/incidents/{incident_id}/comments", WORK_A, body=lambda w: {"text": "已到场"}, **_INC),
     Expect("POST", "/api/v1/ops/incidents/{incident_id}/shares", WORK_A,
            body=lambda w: {"org_id": str(w.orgs["dept_b"].id)},

@@ -248,3 +248,28 @@ def test_the_preview_replays_a_forecast_rule_from_a_model_fitted_on_the_day_befo
                       org_id=world.orgs["dept_a"].id, condition={"op": ">", "value": THRESHOLD, "horizon_s": 7200})
     p = ops.rule_preview(session, world.actors["operator"], data, hours=24)
     assert p.points == 100 and p.fired == 1 and p.firings[0].value is not None and p.firings[0].value < THRESHOLD
+
+
+def test_a_one_device_rule_forecasts_that_series_only_and_the_page_says_what_it_forecasts(
+        client: Any, world: Any, session: Any) -> None:
+    from cityhub.connect.schemas import DeviceCreate
+    from tests.connect.helpers import SYSTEM
+
+    cw = build_connect(world)
+    other, _token = connect.device_create(session, SYSTEM, DeviceCreate(
+        name="主跨应变计 2", org_id=world.orgs["dept_a"].id, profile_code="bridge-health", asset_id=cw["span"].id))
+    session.flush()
+    one = _forecast_rule(world, session, name="单点预判", device_id=cw["dev_a"].id)
+    every = _forecast_rule(world, session, name="全型号预判")
+    _ingest(session, cw["dev_a"].id, T0, [300 + _wiggle(i) for i in range(60)])
+    _ingest(session, other.id, T0, [300 + _wiggle(i) for i in range(60)])
+    ops.forecast_refit(session, force=True)
+    fitted = {(r, d) for r, d in session.execute(select(RuleState.rule_id, RuleState.device_id))
+              if r in (one.id, every.id)}
+    assert fitted == {(one.id, cw["dev_a"].id), (every.id, cw["dev_a"].id), (every.id, other.id)}
+    assert ops.forecast_coverage(session, session.get(Rule, one.id)) == {
+        "key": "strain", "series": 1, "fitted": 1, "failed": 0, "waiting": 0, "names": ["主跨应变计 1"]}
+    assert ops.forecast_coverage(session, session.get(Rule, every.id))["series"] == 2
+    login(client, "t-operator")
+    page = client.get(f"/ops/rules/{one.id}").text
+    assert "本规则预测 1 条 应变 序列：已拟合 1，无法拟合 0，尚未拟合 0" in page and "主跨应变计 2" not in page

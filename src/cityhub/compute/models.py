@@ -314,6 +314,7 @@ class DispatchDecision(UUIDPk, Base):
     action: Mapped[str] = mapped_column(String(10))  # accept | override
     suggested_team: Mapped[str] = mapped_column(String(100), default="")
     team: Mapped[str] = mapped_column(String(100), default="")  # the team chosen ("" : nobody)
+    team_org_id: Mapped[uuid.UUID | None] = mapped_column(default=None)  # the department the incident went to
     reason: Mapped[str] = mapped_column(Text, default="")
     decided_by: Mapped[str] = mapped_column(String(100), default="")
     decided_at: Mapped[datetime] = mapped_column(default=clock.now)

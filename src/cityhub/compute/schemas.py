@@ -467,6 +467,7 @@ class TeamInput(InputModel):
     district_code: str = _DISTRICT
     capacity: int = Field(ge=1, le=50)
     skills: list[str] = Field(default_factory=list, max_length=20)  # empty: every category
+    org_id: uuid.UUID | None = None  # the department the team belongs to; none: the unit that runs the scenario
     # its shift, in whole hours of the local day (display time zone); none: always on. 22 → 6 runs overnight.
     shift_start: int | None = Field(None, ge=0, le=23)
     shift_end: int | None = Field(None, ge=1, le=24)
@@ -528,7 +529,7 @@ class DispatchDecisionCreate(InputModel):
     action: Literal["accept", "override"]
     team: str | None = Field(None, max_length=100)  # override: the team chosen instead ("" or None: nobody)
     reason: str = Field("", max_length=2000)  # required when overriding
-    comment: bool = True  # also note the decision on the incident's timeline
+    comment: bool = True  # overriding with nobody: also note it on the incident's timeline
 
 
 class DispatchDecision(IDSchema):
@@ -540,6 +541,7 @@ class DispatchDecision(IDSchema):
     action: str
     suggested_team: str
     team: str
+    team_org_id: uuid.UUID | None = None
     reason: str
     decided_by: str
     decided_at: datetime

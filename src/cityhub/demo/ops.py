@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from cityhub.compute import service as compute
+from cityhub.compute.schemas import ScenarioRunCreate
 from cityhub.connect import service as connect
 from cityhub.core import service as core
 from cityhub.kit import clock
@@ -95,6 +97,15 @@ INCIDENTS = (
 )
 
 
+# the demo's what-ifs, run once so the scenario pages and the 大屏 have runs to show: a dispatch suggestion for the
+# open incidents (teams of the responsible departments, two on shifts) and the storm "暴雨 +50 %" (仿真预测)
+DEMO_RAIN = [5.0, 20.0, 45.0, 60.0, 30.0, 10.0]  # mm/h over six hours: a short summer rainstorm
+DEMO_TEAMS = (("管廊抢修一队", "500103", 3, ("pipe_gallery", "water"), "cq-zfcxjw", None),
+              ("管廊抢修二队", "500112", 3, ("pipe_gallery", "water"), "cq-zfcxjw", (20, 8)),
+              ("城管综合执法队", "500106", 4, (), "cq-cgj", (8, 20)),
+              ("道路抢通队", "500105", 2, ("traffic", "road"), "cq-jtw", None))
+
+
 def _org(session: Session, code: str | None) -> Any:
     return core.organization_by_code(session, code) if code else None
 
@@ -145,6 +156,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
             ops.indicator_value_record(session, actor, ind.id, value, now - timedelta(days=day), source="datastore")
         counts["indicators"] += 1
     counts["incidents"], counts["alarms"] = _incidents(session, ctx)
+    counts["scenarios"] = _scenarios(session, ctx)
     ctx.log(counts_line("demo: ops —", counts).replace(" —:", " —"))
     return counts
 
@@ -182,3 +194,25 @@ def _incidents(session: Session, ctx: DemoContext) -> tuple[int, int]:
                         name=ref.name)
         alarms += 1
     return made, alarms
+
+
+def _scenarios(session: Session, ctx: DemoContext) -> int:
+    operator = core.actor_for_username(session, "operator")
+    if operator is None or compute.scenario_list(session, operator, PageParams(limit=1, offset=0))[1]:
+        return 0
+    teams = []
+    for name, district, capacity, skills, org_code, shift in DEMO_TEAMS:
+        org = _org(session, org_code)
+        teams.append({"name": name, "district_code": district, "capacity": capacity, "skills": list(skills),
+                      "org_id": str(org.id) if org else None, "shift_start": shift[0] if shift else None,
+                      "shift_end": shift[1] if shift else None})
+    made = 0
+    for name, kind, inputs in (("今日调度建议", "dispatch", {"teams": teams}),
+                               ("暴雨 +50 %", "drainage", {"rain_mm_h": DEMO_RAIN, "intensity": 1.5})):
+        try:
+            compute.scenario_run(session, operator, ScenarioRunCreate.model_validate(
+                {"name": name, "kind": kind, "inputs": inputs}))
+            made += 1
+        except CityhubError as exc:  # e.g. the district outlines not installed
+            ctx.log(f"demo: scenario {name} skipped: {exc.message}")
+    return made

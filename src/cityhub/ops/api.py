@@ -168,6 +168,13 @@ def incident_transition(session: DbSession, actor: CurrentActor, incident_id: uu
     return service.incident_transition(session, actor, incident_id, body.status, body.note, body.org_id)
 
 
+@router.post("/incidents/{incident_id}/assign", response_model=schemas.Incident)
+def incident_assign(session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
+                    body: schemas.IncidentAssign) -> Any:
+    """Give an open incident to a field team; a team of another department re-dispatches it there (the center's)."""
+    return service.incident_assign(session, actor, incident_id, body.team, body.org_id, body.note)
+
+
 @router.post("/incidents/{incident_id}/comments", response_model=schemas.IncidentEvent, status_code=201)
 def incident_comment(session: DbSession, actor: CurrentActor, incident_id: uuid.UUID, body: schemas.CommentCreate
                      ) -> Any:

@@ -241,6 +241,7 @@ class Incident(UUIDPk, Timestamps, Base):
     sla_breached: Mapped[bool] = mapped_column(default=False)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     report_code: Mapped[str | None] = mapped_column(String(20), unique=True, default=None)
+    team: Mapped[str] = mapped_column(String(100), default="")  # the field team it was given to (incident_assign)
 
 
 class IncidentShare(Base):

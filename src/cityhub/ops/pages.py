@@ -37,6 +37,7 @@ from cityhub.kit.web import (
     verify_csrf,
 )
 from cityhub.ops import devices, schemas, service
+from cityhub.ops.incidents.service import OPEN_INCIDENT
 from cityhub.ops.rules import editor
 
 router = APIRouter(prefix="/ops", include_in_schema=False, route_class=SessionRoute)
@@ -237,6 +238,7 @@ def incident_page(request: Request, session: DbSession, actor: CurrentActor, inc
         "inc": inc, "events": d["events"], "attachments": d["attachments"], "alarms": d["alarms"],
         "shared": d["shared_with"], "names": _names(session), "msg": msg,
         "moves": [s.value for s in service.incident_moves(inc)], "actions": ACTIONS,
+        "open": inc.status in OPEN_INCIDENT,
         "departments": [o for o in core.organization_all(session) if o.kind == "department"]})
 
 
@@ -251,6 +253,17 @@ def incident_transition(request: Request, session: DbSession, actor: CurrentActo
             raise ValidationFailed(_("Unknown status"), field="status")
         service.incident_transition(session, actor, incident_id, schemas.IncidentStatus(status), note,
                                     _id_field(org_id, "org_id"))
+    return done.redirect(f"/ops/incidents/{incident_id}")
+
+
+@router.post("/incidents/{incident_id}/assign")
+def incident_assign(request: Request, session: DbSession, actor: CurrentActor, incident_id: uuid.UUID,
+                    csrf_token: Csrf, team: Annotated[str, Form(max_length=100)] = "",
+                    note: Annotated[str, Form(max_length=2000)] = "",
+                    org_id: Annotated[str, Form(max_length=40)] = "") -> Response:
+    """Give the incident to a field team (of another department: a dispatch there)."""
+    with form_action(request, session, csrf_token, _("Saved")) as done:
+        service.incident_assign(session, actor, incident_id, team, _id_field(org_id, "org_id"), note)
     return done.redirect(f"/ops/incidents/{incident_id}")
 
 
@@ -391,13 +404,22 @@ def _rule_page(request: Request, session: Any, actor: Any, rule: Any, form: dict
     return _page(request, "ops/rule_edit.html", {
         "rule": rule, "form": form, "msg": msg, "preview": preview, "versions": versions, "asset": asset,
         "device": device,
-        "forecasts": (charts := _forecast_charts(session, rule)),
+        "forecasts": (charts := _forecast_charts(session, rule)), "coverage": _coverage(session, rule, catalogue),
         "forecast_data": [{k: c[k] for k in ("actual", "line", "lower", "band", "threshold")} for c in charts],
         "sentence": editor.sentence(rule, catalogue), "names": _names(session), **_editor(session, actor)},
         status_code=status_code)
 
 
 FORECAST_ACTUAL_H = 6  # hours of actual points drawn before a forecast
+
+
+def _coverage(session: Any, rule: Any, catalogue: dict[str, Any]) -> dict[str, Any]:
+    """What a forecast rule forecasts, its metric by name."""
+    cover = service.forecast_coverage(session, rule)
+    if cover:
+        metric = catalogue.get(rule.profile_code or "", {}).get(rule.key)
+        cover["key"] = metric.name if metric is not None else rule.key
+    return cover
 
 
 def _forecast_charts(session: Any, rule: Any) -> list[dict[str, Any]]:

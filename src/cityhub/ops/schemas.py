@@ -79,7 +79,7 @@ labels.register("ops.category", {"bridge": "Bridges", "pipe_gallery": "Utility t
 labels.register("ops.incident_event", {"created": "Created", "dispatched": "Dispatched",
                                        "alarm_linked": "Alarm linked", "transition": "Status changed",
                                        "comment": "Comment", "shared": "Shared", "attachment": "Attachment",
-                                       "sla_escalated": "SLA escalated"})
+                                       "sla_escalated": "SLA escalated", "assigned": "Given to a team"})
 labels.register("ops.operator", {">": "greater than", ">=": "at least", "<": "less than", "<=": "at most",
                                  "==": "equal to", "!=": "not equal to", "abs>": "magnitude greater than",
                                  "abs>=": "magnitude at least"})
@@ -289,6 +289,14 @@ class IncidentTransition(InputModel):
     org_id: uuid.UUID | None = None
 
 
+class IncidentAssign(InputModel):
+    """Give an open incident to a field team (of another department: a dispatch there, the center's)."""
+
+    team: str = Field(min_length=1, max_length=100)
+    org_id: uuid.UUID | None = None  # the team's department; none: the incident's own
+    note: str = Field("", max_length=2000)
+
+
 class IncidentShareCreate(InputModel):
     """Share an incident with another department."""
 
@@ -325,6 +333,7 @@ class Incident(Timestamped):
     resolve_due_at: datetime | None
     sla_breached: bool
     escalation_level: int
+    team: str = ""
 
 
 class IncidentEvent(ReadModel):

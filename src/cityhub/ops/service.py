@@ -37,6 +37,7 @@ from cityhub.ops.incidents.service import (
     attachment_open,
     citizen_report_create,
     citizen_report_status,
+    incident_assign,
     incident_attach,
     incident_comment,
     incident_create,
@@ -66,7 +67,7 @@ from cityhub.ops.rules.queue import (
     evaluation_mode,
     telemetry_queue_depth,
 )
-from cityhub.ops.rules.refit import RefitResult, forecast_refit, forecast_series
+from cityhub.ops.rules.refit import RefitResult, forecast_coverage, forecast_refit, forecast_series
 from cityhub.ops.rules.service import (
     RULE_OPS,
     rule_create,
@@ -89,13 +90,14 @@ __all__ = [  # noqa: RUF022  # grouped by capability (the comments), sorted with
     "BatchResult", "DrainResult", "QUEUE_CHANNEL", "drain_telemetry_queue", "enqueue_telemetry", "evaluation_mode",
     "on_telemetry_stored", "telemetry_queue_depth", "tick",
     # forecast rules: the models refitted on a schedule, their series and forecasts
-    "RefitResult", "forecast_refit", "forecast_series",
+    "RefitResult", "forecast_coverage", "forecast_refit", "forecast_series",
     # alarms, routing, webhooks, the outbox
     "alarm_acknowledge", "alarm_assign", "alarm_clear", "alarm_create", "alarm_get", "alarm_list", "alarm_raise",
     "alarm_stats", "alarm_status", "outbox_stats", "routing_rule_create", "routing_rule_delete", "routing_rule_list",
     "webhook_create", "webhook_delete", "webhook_list",
     # incidents and citizen reports
-    "attachment_open", "citizen_report_create", "citizen_report_status", "incident_attach", "incident_comment",
+    "attachment_open", "citizen_report_create", "citizen_report_status", "incident_assign", "incident_attach",
+    "incident_comment",
     "incident_create", "incident_detail", "incident_get", "incident_list", "incident_moves", "incident_share",
     "incident_transition", "sla_check",
     # indicators

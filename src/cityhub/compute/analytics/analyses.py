@@ -64,12 +64,21 @@ def _check_sql(session: Session, actor: Actor, sql: str) -> tuple[str, list[uuid
                                    field="sql") from None
     for rid in resources:  # visible and readable by this caller (the read itself is the check: no rows are kept)
         _read(session, actor, rid, limit=1)
+    return render(tree), resources, views
+
+
+def render(tree: exp.Expression) -> str:
+    """The checked statement as it runs (DuckDB's dialect): lake views by their names, resources by their ids.
+
+    The engine gets each resource's rows as a table of that name (`Engine.query(tables=…)`); the same text runs on
+    either backend (`tests/compute/analytics/test_conformance.py`).
+    """
     for node in tree.find_all(exp.Table):
         if node.name.lower() in LAKE_NAMES:
             node.set("this", exp.to_identifier(node.name.lower(), quoted=True))
         else:
             node.set("this", exp.to_identifier(str(uuid.UUID(node.name)), quoted=True))
-    return tree.sql(dialect="duckdb"), resources, views
+    return tree.sql(dialect="duckdb")
 
 
 GRADES = ("general", "important", "core")  # GB/T 43697-2024, lowest first

@@ -1,11 +1,14 @@
-"""Decisions on a dispatch run's suggestions (issue 18, 指挥调度): the operator accepts or overrides, recorded.
+"""Decisions on a dispatch run's suggestions (issue 18, 指挥调度): the operator accepts or overrides, and it is done.
 
 A dispatch run suggests one team per open incident (`simulate.dispatch`); the operator answers each suggestion once:
 `accept` keeps the suggested team, `override` names another of the run's teams (or nobody) with a reason, required.
-The answer is a row of `compute_dispatch_decision` (the suggestion copied in), audited (`dispatch_decision`), and —
-unless asked not to — a comment on the incident's timeline through ops' own action, so the decision is where the
-incident's people look and ops' rule of who comments applies. Only incidents the run suggested for can be decided;
-a second answer for the same incident is a 409.
+A team chosen is given the incident through ops' own action (`ops.incident_assign`): the incident moves to the
+team's department (its `org_id`, else the unit that ran the scenario) — a dispatch, so ops' rules apply (only the
+operations center moves an incident between departments; one accepted elsewhere cannot be moved: 409) — and keeps
+the team, with the decision as the timeline's note. Overriding with nobody leaves the incident where it is, noted
+on its timeline (`ops.incident_comment`) unless asked not to. The answer is a row of `compute_dispatch_decision`
+(the suggestion copied in, the department the incident went to), audited (`dispatch_decision`). Only incidents
+the run suggested for can be decided; a second answer for the same incident is a 409.
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ def _suggestion(result: dict[str, Any], incident_id: uuid.UUID) -> dict[str, Any
 
 def dispatch_decide(session: Session, actor: Actor, run_id: uuid.UUID, body: DispatchDecisionCreate
                     ) -> DispatchDecision:
-    """Record the answer to one suggestion of a dispatch run (422 naming the field, 409 when already answered)."""
+    """Answer one suggestion of a dispatch run: the chosen team gets the incident (ops), the answer is recorded.
+
+    422 naming the field; 409 when already answered or when ops cannot move the incident; 403 from ops.
+    """
     run = scenario_get(session, actor, run_id)
     policies.dispatch_decide(actor, run.org_id)
     if run.kind != ScenarioKind.DISPATCH:
@@ -60,26 +66,33 @@ def dispatch_decide(session: Session, actor: Actor, run_id: uuid.UUID, body: Dis
     if session.scalar(select(DispatchDecision.id).where(DispatchDecision.run_id == run.id,
                                                         DispatchDecision.incident_id == body.incident_id)):
         raise Conflict(_("This suggestion has been decided"))
+    chosen = next((t for t in run.result.get("teams") or [] if str(t.get("name")) == team), None) if team else None
+    dest = uuid.UUID(str(chosen["org_id"])) if chosen is not None and chosen.get("org_id") else run.org_id
+    reason = body.reason.strip()
+    if body.action == "accept":
+        text = _("Dispatch suggestion accepted: {team} ({minutes} min), scenario “{name}”").format(
+            team=team, minutes=row.get("minutes") if row.get("minutes") is not None else "—", name=run.name)
+    else:
+        text = _("Dispatch suggestion overridden: {team} instead of {suggested}, because {reason}").format(
+            team=team or _("no team"), suggested=suggested or _("no team"), reason=reason)
+    # first what ops refuses (403, 409) — it refuses before it writes — then the record
+    if team:  # the incident goes to the team, through ops' own action (its rules, its audit row)
+        ops.incident_assign(session, actor, body.incident_id, team, org_id=dest, note=text)
+    elif body.comment:
+        ops.incident_comment(session, actor, body.incident_id, text)
     d = DispatchDecision(run_id=run.id, org_id=run.org_id, incident_id=body.incident_id, action=body.action,
-                         suggested_team=suggested[:100], team=team[:100], reason=body.reason.strip(),
-                         decided_by=actor.username[:100])
+                         suggested_team=suggested[:100], team=team[:100], reason=reason,
+                         team_org_id=dest if team else None, decided_by=actor.username[:100])
     try:
         with session.begin_nested():
             session.add(d)
             session.flush()
-    except IntegrityError as exc:  # a concurrent answer won
+    except IntegrityError as exc:  # a concurrent answer won (the request's rollback undoes the assignment too)
         raise Conflict(_("This suggestion has been decided")) from exc
-    if body.comment:
-        if body.action == "accept":
-            text = _("Dispatch suggestion accepted: {team} ({minutes} min), scenario “{name}”").format(
-                team=team, minutes=row.get("minutes") if row.get("minutes") is not None else "—", name=run.name)
-        else:
-            text = _("Dispatch suggestion overridden: {team} instead of {suggested}, because {reason}").format(
-                team=team or _("no team"), suggested=suggested or _("no team"), reason=d.reason)
-        ops.incident_comment(session, actor, body.incident_id, text)
     core.audit_record(session, actor, "dispatch_decision", target_type="compute_scenario_run", target_id=run.id,
                       org_id=run.org_id, after={"incident": str(body.incident_id), "action": d.action,
-                                                "suggested": d.suggested_team, "team": d.team, "reason": d.reason})
+                                                "suggested": d.suggested_team, "team": d.team,
+                                                "team_org_id": d.team_org_id, "reason": d.reason})
     return d
 
 

@@ -12,6 +12,8 @@ time limit is the same cancel, fired by a timer.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
 import uuid
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 import sqlglot
+from sqlglot import exp
 
 from cityhub.compute.analytics import lake
 from cityhub.kit.errors import ValidationFailed
@@ -245,7 +248,7 @@ class SparkEngine:
     def refresh(self, tables: Mapping[str, pa.Table] | None = None) -> None:
         """(Re)define each lake table (and each given table) as a temporary view over the files there now."""
         for name, table in (tables or {}).items():
-            self.spark.createDataFrame(table).createOrReplaceTempView(name)
+            self.spark.createDataFrame(table).createOrReplaceTempView(self.view_name(name))
         for t in lake.TABLES:
             files = lake.table_files(self.lake_dir, t)
             if not files:
@@ -258,10 +261,25 @@ class SparkEngine:
             df.select(*t.schema.names).createOrReplaceTempView(t.name)
 
     @staticmethod
-    def dialect(sql: str) -> str:
-        """The statement in Spark SQL (written in DuckDB's dialect)."""
+    def view_name(name: str) -> str:
+        """The Spark view a given table is registered as: its own name when Spark takes it, else `t_<digest>`.
+
+        A saved analysis names a datastore resource by its id, and Spark refuses a view name with a uuid's hyphens
+        (quoted or not), so those tables get a plain name and the statement is rewritten to it (`dialect`).
+        """
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            return name
+        return "t_" + hashlib.sha256(name.encode()).hexdigest()[:24]
+
+    @classmethod
+    def dialect(cls, sql: str, tables: Mapping[str, Any] | None = None) -> str:
+        """The statement in Spark SQL (written in DuckDB's dialect), the given tables under their view names."""
         try:
-            return str(sqlglot.transpile(sql, read="duckdb", write="spark")[0])
+            tree = sqlglot.parse_one(sql, read="duckdb")
+            for node in tree.find_all(exp.Table) if tables else ():
+                if not node.db and node.name in tables:  # type: ignore[operator]  # tables is set here
+                    node.set("this", exp.to_identifier(cls.view_name(node.name)))
+            return tree.sql(dialect="spark")
         except sqlglot.errors.SqlglotError as exc:
             raise ValidationFailed(_("Not valid SQL: {error}").format(error=str(exc).splitlines()[0][:200]),
                                    field="sql") from exc
@@ -273,7 +291,7 @@ class SparkEngine:
         started = time.monotonic()
         sc = self.spark.sparkContext
         group = f"cityhub-{uuid.uuid4().hex}"
-        statement = self.dialect(limited(sql, max_rows))
+        statement = self.dialect(limited(sql, max_rows), tables)
         sc.setJobGroup(group, "cityhub analytics query", interruptOnCancel=True)
         ended = threading.Event()
 

@@ -84,7 +84,8 @@ def scenarios_page(request: Request, session: DbSession, actor: CurrentActor,
         "items": items, "total": total, "offset": offset, "limit": PER_PAGE, "names": names, "units": units,
         "kinds": schemas.ScenarioKind, "districts": choices, "district_names": dict(choices), "roads": roads,
         "rain": DEFAULT_RAIN, "teams": [(_(name), *rest) for name, *rest in DEFAULT_TEAMS], "team_rows": TEAM_ROWS,
-        "categories": labels.choices("ops.category")})
+        "categories": labels.choices("ops.category"),
+        "departments": [o for o in core.organization_all(session) if o.kind == "department"]})
 
 
 def _rain(text: str) -> list[float]:
@@ -125,7 +126,8 @@ async def scenario_run_form(request: Request, session: DbSession, actor: Current
                                   "shift_start": _whole(str(form.get(f"team_shift_start_{i}") or ""),
                                                         f"inputs.teams.{i}.shift_start"),
                                   "shift_end": _whole(str(form.get(f"team_shift_end_{i}") or ""),
-                                                      f"inputs.teams.{i}.shift_end")})
+                                                      f"inputs.teams.{i}.shift_end"),
+                                  "org_id": str(form.get(f"team_org_{i}") or "")[:40] or None})
             inputs = {"teams": teams, "closures": [str(r).split("-") for r in form.getlist("road")]}
         org = str(form.get("org_id") or "")
         run = compute.scenario_run(session, actor, schemas.ScenarioRunCreate.model_validate({
@@ -157,6 +159,8 @@ def scenario_page(request: Request, session: DbSession, actor: CurrentActor, run
     return render(request, "compute/scenario.html", {
         "run": run, "r": run.result, "names": _names(session), "district_names": district_names,
         "decisions": decisions, "may_decide": policies.scenario_may_run(actor, run.org_id),
+        "team_orgs": {str(t.get("name")): uuid.UUID(str(t.get("org_id") or run.org_id))
+                      for t in (run.result.get("teams") or [])} if run.kind == schemas.ScenarioKind.DISPATCH else {},
         "reasons": REASONS, "kinds": schemas.ScenarioKind, "severity_vocab": "cityhub.ops.models.Severity",
         "page_data": {"kind": run.kind, "result": run.result,
                       "labels": {"baseline": _("Baseline"), "scenario": _("Scenario"), "threshold": _("Threshold"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -141,6 +142,8 @@ def _dispatch(session: Session, actor: Actor, inp: DispatchInputs, seed: int) ->
     for i, t in enumerate(inp.teams):
         if t.district_code not in known:
             raise ValidationFailed(_("Unknown district"), field=f"inputs.teams.{i}.district_code")
+        if t.org_id is not None:  # the team's department: one the runner sees (unknown and unseen alike: 422)
+            reference(f"inputs.teams.{i}.org_id", partial(core.organization_get, session, actor, t.org_id))
     closed = g.copy()
     closed.remove_edges_from(_closures(g, inp.closures))
     items, _total = ops.incident_list(session, actor, PageParams(limit=inp.incident_limit, offset=0), open_only=True)
@@ -151,11 +154,24 @@ def _dispatch(session: Session, actor: Actor, inp: DispatchInputs, seed: int) ->
             incidents.append({"id": inc.id, "title": inc.title, "category": inc.category,
                               "severity": str(inc.severity), "district_code": code})
     at = inp.at or clock.now()
-    result = simulate.dispatch(closed, [{**t.model_dump(), "available_min": _shift_left(t, at)} for t in inp.teams],
+    result = simulate.dispatch(closed, [{**t.model_dump(mode="json"), **_shift_window(t, at)} for t in inp.teams],
                                incidents, seed=seed)
     result["at"] = at.isoformat()
     result["incidents_without_place"] = len(items) - len(incidents)
     return result
+
+
+def _shift_window(team: Any, at: datetime) -> dict[str, float | None]:
+    """The team's time window from `at` in minutes: until its shift ends, and (off shift) until the next starts."""
+    left = _shift_left(team, at)
+    if left is None or left > 0:
+        return {"available_min": left, "wait_min": 0.0}
+    local = at.astimezone(ZoneInfo(get_settings().display_timezone))
+    h = local.hour + local.minute / 60 + local.second / 3600
+    start, end = float(team.shift_start), float(team.shift_end)
+    wait = ((start - h) % 24) * 60
+    length = ((end - start) % 24) * 60
+    return {"available_min": round(wait + length, 1), "wait_min": round(wait, 1)}
 
 
 def _shift_left(team: Any, at: datetime) -> float | None:

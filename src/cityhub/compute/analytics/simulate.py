@@ -18,8 +18,11 @@ Three models, each deterministic for the same inputs (a scenario run repeated gi
 - **Dispatch** (`dispatch`): open incidents assigned to response teams, minimising total travel time (team base
   → incident district on the road graph, plus `ON_SITE_MIN`) under each team's capacity and skills, with
   OR-Tools' CP-SAT; the greedy "nearest free team" assignment is computed beside it as the baseline it improves on.
-  A team with a shift takes only what it reaches, on site, before its shift ends (`available_min`; 0 off shift);
-  an incident only off-shift teams could take says so (`off_shift`).
+  A team with a shift takes only what it reaches, on site, before its shift ends (`available_min`, minutes from
+  the dispatch time; 0 off shift). A team off shift now whose next shift is known (`wait_min`, minutes until it
+  starts) sets off when it starts: its time to site is the wait plus the journey, so the solver weighs a nearby team
+  that starts soon against a distant one on duty, and the suggestion says how long it waits. An incident only
+  off-shift teams could take says so (`off_shift`).
 - **Pre-positioning** (`staging`, 预置): before a forecast storm, where to stage `k` pump crews. The sections the
   drainage model sees over the threshold are the demand, each with its deadline (when it first overflows); a
   p-median on the road graph (CP-SAT) opens at most `k` of the candidate districts and sends each section the crew
@@ -213,10 +216,11 @@ def dispatch(g: nx.Graph, teams: Sequence[Mapping[str, Any]], incidents: Sequenc
         t = dist.get(team["district_code"], {}).get(inc["district_code"])
         if t is None:
             return None
-        left = team.get("available_min")  # minutes of its shift left (0: off shift); none: always on
-        if shifts and left is not None and t + ON_SITE_MIN > left:
+        left = team.get("available_min")  # minutes to the end of its shift (0: off shift); none: always on
+        wait = float(team.get("wait_min") or 0.0) if shifts else 0.0  # off shift now: minutes until it starts
+        if shifts and left is not None and wait + t + ON_SITE_MIN > left:
             return None
-        return t + ON_SITE_MIN
+        return wait + t + ON_SITE_MIN
 
     cost = [[minutes(t, i) for t in teams] for i in incidents]
     off_shift = [not any(c is not None for c in cost[i]) and any(minutes(t, inc, False) is not None for t in teams)
@@ -284,6 +288,8 @@ def _row(inc: Mapping[str, Any], teams: Sequence[Mapping[str, Any]], j: int | No
     options = sorted((c, k) for k, c in enumerate(costs) if c is not None)
     nearest = options[0][1] if options else None
     return {"incident_id": str(inc["id"]), "title": inc["title"], "category": inc.get("category") or "",
+            # minutes the team waits for its shift to start before it sets off (counted in `minutes`)
+            "wait_min": round(float(teams[j].get("wait_min") or 0.0), 1) if j is not None else 0.0,
             "severity": inc.get("severity") or "", "district_code": inc["district_code"],
             "team": teams[j]["name"] if j is not None else None,
             "minutes": round(c, 1) if j is not None and (c := costs[j]) is not None else None,

@@ -95,6 +95,7 @@ _PHRASES = {
     "incident_resolve": "resolved incident", "incident_close": "closed incident",
     "incident_reopen": "reopened incident", "incident_return": "returned for re-dispatch incident",
     "incident_comment": "commented on incident", "incident_share": "shared incident",
+    "incident_assign": "gave a field team incident",
     "incident_attach": "attached a file to incident", "incident_escalate": "escalated incident",
     "indicator_create": "created indicator", "indicator_update": "changed indicator",
     "indicator_value_record": "recorded a value of indicator",

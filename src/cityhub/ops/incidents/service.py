@@ -136,6 +136,7 @@ def _dispatch(session: Session, actor: Actor, incident: Incident, org_id: uuid.U
     org_exists(session, org_id, "org_id")
     before = _move(incident, IncidentStatus.DISPATCHED)
     incident.org_id = org_id
+    incident.team = ""  # a team is of the department that had it
     incident.dispatched_at = clock.now()
     incident.accepted_at = None
     accept, _resolve = SLA.get(incident.severity, SLA[Severity.MAJOR])
@@ -294,6 +295,39 @@ def incident_transition(session: Session, actor: Actor, incident_id: uuid.UUID, 
     session.flush()
     core.audit_record(session, actor, action, target_type="ops_incident", target_id=incident.id,
                       org_id=incident.org_id, after={"status": incident.status, "note": note})
+    return incident
+
+
+def incident_assign(session: Session, actor: Actor, incident_id: uuid.UUID, team: str,
+                    org_id: uuid.UUID | None = None, note: str = "") -> Incident:
+    """Give an open incident to a field team, of its department or of `org_id` (then re-dispatched there).
+
+    Within the incident's department it is the department's (or the center's) to do; moving it to another
+    department is a dispatch, the center's, along the state table (an incident already accepted elsewhere is a 409).
+    The team is kept on the incident, a line of the timeline and an audit row say who gave it to whom.
+    """
+    incident, _shared_orgs = _visible_incident(session, actor, incident_id)
+    team = team.strip()
+    if not team:
+        raise ValidationFailed(_("Name the team"), field="team")
+    if incident.status not in OPEN_INCIDENT:
+        raise Conflict(_("Only an open incident is given to a team"))
+    before = {"org_id": incident.org_id, "team": incident.team}
+    dest = org_id or incident.org_id
+    if dest is None:
+        raise ValidationFailed(_("Name the department to dispatch to"), field="org_id")
+    if dest != incident.org_id:
+        policies.incident_dispatch(actor)
+        _dispatch(session, actor, incident, dest, note)
+    else:
+        policies.incident_work(actor, incident.org_id)
+    incident.team = team[:100]
+    _event(session, incident, actor, "assigned", text=note or team, data={"team": incident.team,
+                                                                         "org_id": str(dest)})
+    session.flush()
+    core.audit_record(session, actor, "incident_assign", target_type="ops_incident", target_id=incident.id,
+                      org_id=incident.org_id, before=before, after={"org_id": incident.org_id, "team": incident.team,
+                                                                    "note": note})
     return incident
 
 

@@ -51,6 +51,12 @@ def _ctx(ref: Any) -> dict[str, Any]:
             "name": ref.name}
 
 
+def _selected(session: Session, rule: Any, reach: Any) -> list[Any]:
+    """The devices whose series the rule forecasts: its one device, or its profile's below its asset, in reach."""
+    return devices.device_refs(session, profile_code=rule.profile_code, asset_id=rule.asset_id,
+                               device_id=rule.device_id, org_ids=reach)
+
+
 _checked: dict[str, float] = {}
 
 
@@ -69,8 +75,7 @@ def forecast_refit(session: Session, now: datetime | None = None, *, force: bool
     every = timedelta(seconds=get_settings().ops_forecast_refit_s)
     pairs: list[tuple[CompiledRule, Any]] = []
     for rule in rules:
-        pairs += [(rule, ref) for ref in devices.device_refs(session, profile_code=rule.profile_code,
-                                                             asset_id=rule.asset_id, org_ids=index.reach(rule.org_id))]
+        pairs += [(rule, ref) for ref in _selected(session, rule, index.reach(rule.org_id))]
     if not pairs:
         return out
     fitted_at = {(r, d): (data or {}).get("model", {}).get("fitted_at") for r, d, data in session.execute(
@@ -133,8 +138,10 @@ def forecast_series(session: Session, rule: Rule, limit: int = 20) -> list[dict[
     if rule.kind != RuleKind.FORECAST:
         return []
     horizon = float((rule.condition or {}).get("horizon_s") or 0)
-    rows = session.execute(select(RuleState.device_id, RuleState.data, RuleState.active).where(
-        RuleState.rule_id == rule.id).order_by(RuleState.device_id).limit(limit)).all()
+    stmt = select(RuleState.device_id, RuleState.data, RuleState.active).where(RuleState.rule_id == rule.id)
+    if rule.device_id is not None:  # a one-device rule forecasts that series only
+        stmt = stmt.where(RuleState.device_id == rule.device_id)
+    rows = session.execute(stmt.order_by(RuleState.device_id).limit(limit)).all()
     out = []
     for device_id, data, active in rows:
         data = data or {}
@@ -145,3 +152,22 @@ def forecast_series(session: Session, rule: Rule, limit: int = 20) -> list[dict[
     return out
 
 
+
+
+def forecast_coverage(session: Session, rule: Rule) -> dict[str, Any]:
+    """What a forecast rule forecasts: its metric, the series it selects now, how many have a model, how many failed.
+
+    The selection is the rule's own (one device, or its profile's devices below its asset, within its owner's
+    reach), the same the refit fits — never every series of the metric.
+    """
+    if rule.kind != RuleKind.FORECAST:
+        return {}
+    selected = {r.device_id: r.name for r in _selected(session, rule, rule_index(session).reach(rule.org_id))}
+    fitted = failed = 0
+    for device_id, data in session.execute(select(RuleState.device_id, RuleState.data).where(
+            RuleState.rule_id == rule.id)):
+        if device_id in selected:
+            fitted += 1 if (data or {}).get("model") else 0
+            failed += 1 if (data or {}).get("model_error") else 0
+    return {"key": rule.key, "series": len(selected), "fitted": fitted, "failed": failed,
+            "waiting": len(selected) - fitted - failed, "names": sorted(selected.values())[:10]}

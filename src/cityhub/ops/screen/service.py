@@ -98,6 +98,8 @@ def _forecasts(session: Session, actor: Actor, device_ids: set[uuid.UUID] | None
     for rule_id, device_id, active, data in rows:
         if device_ids is not None and device_id not in device_ids:
             continue
+        if rules[rule_id].device_id is not None and device_id != rules[rule_id].device_id:
+            continue  # a one-device rule forecasts that series only (a state left by an older refit is not shown)
         data = data or {}
         model = data.get("model")
         if not model:
