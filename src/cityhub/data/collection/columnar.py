@@ -183,6 +183,7 @@ class DatabaseLoad:
         self.conn: Any = None
         self.mark: Any = None
         self.columns: list[str] = []
+        self.good = self.total = -1  # rows the relay sent, rows the query gives
 
     def open(self) -> None:
         """Connect, start the snapshot, check that every mapped column exists with a type the checks know."""
@@ -221,8 +222,12 @@ class DatabaseLoad:
         self.numbered = (f"SELECT *{''.join(trims)} FROM (SELECT row_number() OVER () AS _n, * FROM (SELECT * FROM "
                          f"({self.sql}) AS src{self.order}) AS s) AS s2 OFFSET 0")
 
-    def relay(self, cp: Any, base: int) -> None:
-        """COPY the good rows (`_id` = base + row number, then the items' values) into the target's COPY."""
+    def relay(self, cp: Any, base: int) -> int:
+        """COPY the good rows (`_id` = base + row number, then the items' values) into the target's COPY.
+
+        Returns how many rows the query gives in all (the same snapshot): when that is the number of good rows
+        the COPY sent, no row failed a check and `bad_rows` need not read the source again.
+        """
         import psycopg
 
         vals = ", ".join(f"CASE WHEN ok THEN v{i} END" for i in range(len(self.values)))
@@ -230,25 +235,22 @@ class DatabaseLoad:
         sql = (f"COPY (SELECT {base} + _n, {vals} FROM (SELECT _n, ({self.ok}) AS ok, {inner} "
                f"FROM ({self.numbered}) AS q OFFSET 0) AS r WHERE ok) TO STDOUT (FORMAT csv)")  # OFFSET 0: once
         try:
+            self.good = _copy_out(self.conn, sql, cp.write)
             with self.conn.cursor() as cur:
-                with cur.copy(sql) as src_cp:
-                    buf = bytearray()  # libpq hands COPY data over a row at a time: sent on in blocks
-                    for block in src_cp:
-                        buf += block
-                        if len(buf) >= BLOCK:
-                            cp.write(bytes(buf))
-                            buf.clear()
-                    cp.write(bytes(buf))
-                if self.cursor:
-                    row = cur.execute(f'SELECT max("{self.cursor}") FROM ({self.sql}) AS src').fetchone()
-                    self.mark = row[0] if row else None
+                mark = f', max("{self.cursor}")' if self.cursor else ""
+                row = cur.execute(f"SELECT count(*){mark} FROM ({self.sql}) AS src").fetchone()
+                self.total = int(row[0]) if row else 0
+                self.mark = row[1] if row and self.cursor else None
         except psycopg.Error as exc:
             raise c.SourceError(str(exc)) from exc
+        return self.total
 
     def bad_rows(self, size: int = 5000) -> Iterator[list[c.SourceRow]]:
         """The rows the checks did not pass, typed as the row path reads them, with their row numbers."""
         import psycopg
 
+        if self.total == self.good:  # every row passed: nothing to read again
+            return
         try:
             with self.conn.cursor(name="sync_bad") as cur:
                 cols = ", ".join('"' + col.replace('"', '""') + '"' for col in self.columns)
@@ -262,6 +264,45 @@ class DatabaseLoad:
         """End the snapshot and the connection."""
         if self.conn is not None:
             self.conn.close()
+
+
+def _copy_out(conn: Any, sql: str, write: Callable[[bytes], Any]) -> int:
+    """Run `COPY … TO STDOUT` on a psycopg connection, handing its data to `write` in blocks; the rows copied.
+
+    libpq gives COPY data a row at a time; psycopg's iterator costs a few generator steps per row, which at a
+    million rows was a whole core's share of the load. This loop asks libpq for each row directly (blocking),
+    gathers `BLOCK` bytes and passes them on.
+    """
+    import psycopg
+    from psycopg import pq
+
+    pgconn = conn.pgconn
+    pgconn.send_query(sql.encode())
+    res = pgconn.get_result()
+    if res is None or res.status != pq.ExecStatus.COPY_OUT:
+        while pgconn.get_result() is not None:
+            pass
+        raise psycopg.OperationalError((res.error_message if res is not None else b"").decode(errors="replace")
+                                       or "COPY did not start")
+    get = pgconn.get_copy_data
+    buf = bytearray()
+    while True:
+        n, data = get(0)
+        if n < 0:
+            break
+        buf += data
+        if len(buf) >= BLOCK:
+            write(bytes(buf))
+            buf.clear()
+    if buf:
+        write(bytes(buf))
+    res = pgconn.get_result()
+    while pgconn.get_result() is not None:
+        pass
+    if n == -2 or res is None or res.status != pq.ExecStatus.COMMAND_OK:
+        msg = res.error_message if res is not None else pgconn.error_message
+        raise psycopg.OperationalError(msg.decode(errors="replace") or "COPY failed")
+    return int(res.command_tuples or 0)
 
 
 # ---------------------------------------------------------------- the checks and conversions in SQL

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityhub.data.collection import columnar
@@ -121,6 +122,10 @@ class StageWatcher(Protocol):
     @property
     def active(self) -> bool:
         """Whether it looks at batches at all (an idle watcher lets a first load go straight into the table)."""
+
+    @property
+    def rows(self) -> int | None:
+        """The table's row count before the run, when the watcher counted it (spares the run a count)."""
 
     def before(self, stage: str) -> None:
         """The staged batch is in `stage`; the table still holds the rows it will replace."""
@@ -234,16 +239,27 @@ class _Writer:
     def finish(self) -> tuple[int, int]:
         """End a bulk load: a key written twice keeps its last row, then the key index is built.
 
-        Returns (inserted, updated) to add to the batches' counts: a superseded row counts as an update.
+        The index is built first, in a savepoint: a load without repeated keys (the usual case) is done then; only
+        when the build finds a repeated key are the earlier rows of such keys deleted (a self-join over the whole
+        table) and the index built again. No ANALYZE: the index build records the table's size and autovacuum
+        analyses it after the commit. Returns (inserted, updated) to add to the batches' counts: a superseded row
+        counts as an update.
         """
         if not self.bulk:
+            return 0, 0
+        attempt = self.session.begin_nested()
+        try:
+            _ensure_key_index(self.session, self.table, self.key)
+        except IntegrityError:  # a key repeats
+            attempt.rollback()
+        else:
+            attempt.commit()
             return 0, 0
         on = " AND ".join(f"a.{quote(k)} = b.{quote(k)}" for k in self.key)
         gone = int(self.session.execute(text(  # type: ignore[attr-defined]  # CursorResult
             f'DELETE FROM {quote(self.table)} AS a USING {quote(self.table)} AS b WHERE {on} AND a."_id" < b."_id"'
         )).rowcount)
         _ensure_key_index(self.session, self.table, self.key)
-        self.session.execute(text(f"ANALYZE {quote(self.table)}"))
         return -gone, gone
 
     def close(self) -> None:
@@ -405,7 +421,9 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
         run.rows_inserted += ins
         run.rows_updated += upd
         writer.close()
-        res.row_count = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
+        before = 0 if writer.bulk else watcher.rows if watcher is not None else None  # no deletes: before + new
+        res.row_count = before + run.rows_inserted if before is not None else int(
+            session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
         res.loaded_at = clock.now()
         session.flush()
         sp.commit()

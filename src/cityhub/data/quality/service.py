@@ -145,13 +145,14 @@ class RunDelta:
         self.checks: list[QualityCheck] = []
         self.delta: dict[uuid.UUID, int] = {}
         self.new_failing: dict[uuid.UUID, list[int]] = {}
+        self.rows: int | None = None  # the table's rows before the run, when counted here
         if self.res is None or not self.table:
             return
         row_checks = [chk for chk in session.scalars(select(QualityCheck).where(QualityCheck.entry_id == entry.id))
                       if chk.kind in checks.ROW_KINDS]
         if not row_checks:
             return
-        rows = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(self.table)}")) or 0)
+        rows = self.rows = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(self.table)}")) or 0)
         for chk in row_checks:
             latest = _latest(session, chk.id)
             if latest is not None and latest.checked == rows and (self.res.loaded_at is None
@@ -201,18 +202,20 @@ class RunDelta:
         return checks.Outcome(total, max(0, base.failed + self.delta[chk.id]), (new + still)[:checks.SAMPLE])
 
 
-def run_entry_checks(session: Session, entry: CatalogEntry, delta: RunDelta | None = None) -> list[QualityCheck]:
+def run_entry_checks(session: Session, entry: CatalogEntry, delta: RunDelta | None = None,
+                     rows: int | None = None) -> list[QualityCheck]:
     """Evaluate every check of the entry now (after a sync, or on demand), recording a result per check.
 
     After an incremental sync `delta` carries the row checks over the run's rows: those checks are not re-run
-    over the table.
+    over the table. `rows`: the table's row count when the caller knows it exactly (a sync run just wrote it).
     """
     res = _table(session, entry)
     out = list(session.scalars(select(QualityCheck).where(QualityCheck.entry_id == entry.id)))
     now = clock.now()
     total, key = None, None
     if out and res is not None and res.table_name:  # counted once for every check; the key spares a scan
-        total = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
+        total = rows if rows is not None else int(
+            session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
         key = key_columns(session, res.table_name)
     for chk in out:
         if res is None or not res.table_name:
