@@ -109,19 +109,17 @@ def _where(where: str, scope: str) -> str:
 
 
 def _sample(session: Session, table: str, where: str, params: dict[str, Any] | None = None) -> list[int]:
-    stmt = text(f'SELECT "_id" FROM {quote(table)} WHERE {where} ORDER BY "_id" LIMIT {SAMPLE}')
-    if params and "vals" in params:
-        stmt = stmt.bindparams(bindparam("vals", expanding=True))
-    return [int(r[0]) for r in session.execute(stmt, params or {})]
+    binds = params or {}
+    stmt = _bound(f'SELECT "_id" FROM {quote(table)} WHERE {where} ORDER BY "_id" LIMIT {SAMPLE}', binds)
+    return [int(r[0]) for r in session.execute(stmt, binds)]
 
 
 def _sql_failing(session: Session, table: str, where: str, params: dict[str, Any] | None,
                  scope: str) -> tuple[int, list[int]]:
     where = _where(where, scope)
-    stmt = text(f"SELECT COUNT(*) FROM {quote(table)} WHERE {where}")
-    if params and "vals" in params:
-        stmt = stmt.bindparams(bindparam("vals", expanding=True))
-    failed = int(session.execute(stmt, params or {}).scalar() or 0)
+    binds = params or {}
+    failed = int(session.execute(_bound(f"SELECT COUNT(*) FROM {quote(table)} WHERE {where}", binds),
+                                 binds).scalar() or 0)
     return failed, _sample(session, table, where, params) if failed else []
 
 
@@ -139,6 +137,54 @@ def _python_failing(session: Session, table: str, col: str, ok: Any, scope: str)
     return failed, sample
 
 
+def condition(session: Session, kind: str, col: str, params: dict[str, Any],
+              tag: str = "") -> tuple[str, dict[str, Any]] | None:
+    """A row check's failing condition as SQL over the table's columns, with its binds; None in Python.
+
+    Binds are named with `tag`, so several checks can share a statement; a list bind (`in_list`) is expanding.
+    Regex checks, and the identity numbers on SQLite, are tested in Python (None).
+    """
+    c = quote(col)
+    if kind == "not_null":
+        return f"{c} IS NULL", {}
+    if kind == "in_list":
+        return f"{c} IS NOT NULL AND {c} NOT IN :vals{tag}", {f"vals{tag}": [str(v) for v in params["values"]]}
+    if kind == "range":  # SQLite keeps decimals as text: compare as numbers
+        c = f"CAST({c} AS {'DOUBLE PRECISION' if is_postgres(session) else 'REAL'})"
+        conds, binds = [], {}
+        if params.get("min") is not None:
+            conds.append(f"{c} < :lo{tag}")
+            binds[f"lo{tag}"] = params["min"]
+        if params.get("max") is not None:
+            conds.append(f"{c} > :hi{tag}")
+            binds[f"hi{tag}"] = params["max"]
+        return f"{c} IS NOT NULL AND ({' OR '.join(conds)})", binds
+    if kind == "id_card" and is_postgres(session):  # one statement instead of streaming the column (parity tested)
+        return (f"{c} IS NOT NULL AND NOT ({_pg_id_card_valid(c).replace(':today', f':today{tag}')})",
+                {f"today{tag}": id_card_today()})
+    if kind == "credit_code" and is_postgres(session):
+        return f"{c} IS NOT NULL AND NOT ({_pg_credit_code_valid(c)})", {}
+    return None
+
+
+def _bound(sql: str, binds: dict[str, Any]) -> Any:
+    stmt = text(sql)
+    lists = [bindparam(k, expanding=True) for k, v in binds.items() if isinstance(v, list)]
+    return stmt.bindparams(*lists) if lists else stmt
+
+
+def count_where(session: Session, source: str, conds: list[tuple[str, dict[str, Any]]]) -> list[int]:
+    """How many rows of `source` (a table or a parenthesised, aliased query) meet each condition: one scan."""
+    if not conds:
+        return []
+    sums = ", ".join(f"COALESCE(SUM(CASE WHEN {w} THEN 1 ELSE 0 END), 0)" for w, _b in conds)
+    binds: dict[str, Any] = {}
+    for _w, b in conds:
+        binds.update(b)
+    row = session.execute(_bound(f"SELECT {sums} FROM {source}", binds), binds).one()
+    return [int(v or 0) for v in row]
+
+
 def failing(session: Session, table: str, kind: str, col: str, params: dict[str, Any],
             scope: str = "") -> tuple[int, list[int]]:
     """Rows failing a row check (ROW_KINDS) and a sample of their `_id`s.
@@ -146,34 +192,16 @@ def failing(session: Session, table: str, kind: str, col: str, params: dict[str,
     `scope`: an SQL condition on the table's rows that limits the check to them (one sync batch's rows); none
     for the whole table.
     """
-    c = quote(col)
-    if kind == "not_null":
-        return _sql_failing(session, table, f"{c} IS NULL", None, scope)
-    if kind == "in_list":
-        return _sql_failing(session, table, f"{c} IS NOT NULL AND {c} NOT IN :vals",
-                            {"vals": [str(v) for v in params["values"]]}, scope)
-    if kind == "range":  # SQLite keeps decimals as text: compare as numbers
-        c = f"CAST({c} AS {'DOUBLE PRECISION' if is_postgres(session) else 'REAL'})"
-        conds, binds = [], {}
-        if params.get("min") is not None:
-            conds.append(f"{c} < :lo")
-            binds["lo"] = params["min"]
-        if params.get("max") is not None:
-            conds.append(f"{c} > :hi")
-            binds["hi"] = params["max"]
-        return _sql_failing(session, table, f"{c} IS NOT NULL AND ({' OR '.join(conds)})", binds, scope)
+    found = condition(session, kind, col, params)
+    if found is not None:
+        where, binds = found
+        return _sql_failing(session, table, where, binds, scope)
     if kind == "regex":
         pattern = re.compile(str(params["pattern"]))
         return _python_failing(session, table, col, lambda v: pattern.fullmatch(v) is not None, scope)
     if kind == "id_card":
-        if is_postgres(session):  # one statement instead of streaming the column (same rules, tested for parity)
-            return _sql_failing(session, table, f"{c} IS NOT NULL AND NOT ({_pg_id_card_valid(c)})",
-                                {"today": id_card_today()}, scope)
         return _python_failing(session, table, col, resident_id_ok, scope)
     if kind == "credit_code":
-        if is_postgres(session):
-            return _sql_failing(session, table, f"{c} IS NOT NULL AND NOT ({_pg_credit_code_valid(c)})", None,
-                                scope)
         return _python_failing(session, table, col, credit_code_ok, scope)
     raise ValueError(f"not a row check: {kind}")  # pragma: no cover - callers pass ROW_KINDS only
 

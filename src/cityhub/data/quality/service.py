@@ -152,7 +152,7 @@ class RunDelta:
                       if chk.kind in checks.ROW_KINDS]
         if not row_checks:
             return
-        rows = self.rows = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(self.table)}")) or 0)
+        rows = self.rows = self.res.row_count  # every writer of the table sets it (uploads, syncs, datastore API)
         for chk in row_checks:
             latest = _latest(session, chk.id)
             if latest is not None and latest.checked == rows and (self.res.loaded_at is None
@@ -172,21 +172,61 @@ class RunDelta:
         on = " AND ".join(f"s.{quote(k)} = {table}.{quote(k)}" for k in self.key)
         return f"EXISTS (SELECT 1 FROM {quote(stage)} AS s WHERE {on})"
 
+    def _split(self) -> tuple[list[tuple[QualityCheck, tuple[str, dict[str, Any]]]], list[QualityCheck]]:
+        """The checks SQL can count together (with their conditions), and those tested in Python."""
+        in_sql, in_python = [], []
+        for n, chk in enumerate(self.checks):
+            cond = checks.condition(self.session, chk.kind, chk.column, chk.params, f"_{n}")
+            if cond is None:
+                in_python.append(chk)
+            else:
+                in_sql.append((chk, cond))
+        return in_sql, in_python
+
     def before(self, stage: str) -> None:
-        """Take away the failures among the rows the batch is about to replace."""
-        for chk in self.checks:
+        """Take away the failures among the rows the batch is about to replace.
+
+        The SQL checks are counted together in one pass over the table's rows with the batch's keys (an index
+        lookup per staged key), not one pass per check.
+        """
+        if not self.checks:
+            return
+        in_sql, in_python = self._split()
+        on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in self.key)
+        rows = f"(SELECT t.* FROM {quote(stage)} AS s JOIN {quote(self.table)} AS t ON {on}) AS x"
+        for (chk, _c), failed in zip(in_sql, checks.count_where(self.session, rows, [c for _k, c in in_sql]),
+                                     strict=True):
+            self.delta[chk.id] -= failed
+        for chk in in_python:
             failed, _sample = checks.failing(self.session, self.table, chk.kind, chk.column,
                                              chk.params, self._scope(stage))
             self.delta[chk.id] -= failed
 
     def after(self, stage: str) -> None:
-        """Add the failures among the batch's rows as merged."""
-        for chk in self.checks:
+        """Add the failures among the batch's rows as merged.
+
+        After the merge the table's rows with the batch's keys hold exactly the staged values (inserted, updated
+        to them, or equal already), so the SQL checks count the stage itself; the table is read only for the
+        `_id`s of a sample when a check failed.
+        """
+        if not self.checks:
+            return
+        in_sql, in_python = self._split()
+        for (chk, _c), failed in zip(in_sql, checks.count_where(self.session, quote(stage),
+                                                                [c for _k, c in in_sql]), strict=True):
+            self.delta[chk.id] += failed
+            if failed:
+                self._note(chk, checks.failing(self.session, self.table, chk.kind, chk.column, chk.params,
+                                               self._scope(stage))[1])
+        for chk in in_python:
             failed, sample = checks.failing(self.session, self.table, chk.kind, chk.column,
                                             chk.params, self._scope(stage))
             self.delta[chk.id] += failed
-            seen = self.new_failing[chk.id]
-            seen.extend(i for i in sample if i not in seen and len(seen) < checks.SAMPLE)
+            self._note(chk, sample)
+
+    def _note(self, chk: QualityCheck, sample: list[int]) -> None:
+        seen = self.new_failing[chk.id]
+        seen.extend(i for i in sample if i not in seen and len(seen) < checks.SAMPLE)
 
     def outcome(self, chk: QualityCheck, total: int) -> checks.Outcome | None:
         """The check over the whole table after the run, from its base result and the run's delta (None: no base)."""
