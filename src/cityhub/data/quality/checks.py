@@ -169,7 +169,7 @@ def condition(session: Session, kind: str, col: str, params: dict[str, Any],
 
 def _bound(sql: str, binds: dict[str, Any]) -> Any:
     stmt = text(sql)
-    lists = [bindparam(k, expanding=True) for k, v in binds.items() if isinstance(v, list)]
+    lists: list[Any] = [bindparam(k, expanding=True) for k, v in binds.items() if isinstance(v, list)]
     return stmt.bindparams(*lists) if lists else stmt
 
 
