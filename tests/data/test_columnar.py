@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -73,15 +74,22 @@ def _csv(rows: list[list[str]]) -> str:
     return ",".join(MAPPING[n] for n, _t in TYPES) + "\n" + "".join(",".join(cell(v) for v in r) + "\n" for r in rows)
 
 
-def _load(world: Any, kind: str, monkeypatch: pytest.MonkeyPatch, enabled: bool, **src: Any) -> tuple[Any, Any]:
-    """One entry loaded by one job, columnar on or off; (the run, the table's rows without _id)."""
+def _load(world: Any, kind: str, monkeypatch: pytest.MonkeyPatch, enabled: bool, files: dict[str, bytes] | None = None,
+          **src: Any) -> tuple[Any, Any]:
+    """One entry loaded by one job, columnar on or off; (the run, the table's rows without _id).
+
+    `files`: the drop's files (name: bytes) instead of a.csv made of CSV_ROWS.
+    """
     monkeypatch.setattr(columnar, "ENABLED", enabled)
     a = world.actors["org_member_a"]
     entry = published_entry(world, title=f"列式{uuid.uuid4().hex[:4]}", items=ITEMS)
     source = service.sync_source_create(world.session, a, SourceCreate(
         org_id=world.orgs["dept_a"].id, name=f"src-{uuid.uuid4().hex[:6]}", kind=kind, **src))
     if kind == "files":
-        Path(Source.model_validate(source).drop_folder, "a.csv").write_text(_csv(CSV_ROWS), encoding="utf-8")
+        folder = Path(Source.model_validate(source).drop_folder)
+        for n, (name, data) in enumerate((files or {"a.csv": _csv(CSV_ROWS).encode()}).items()):
+            (folder / name).write_bytes(data)
+            os.utime(folder / name, (1_700_000_000 + n, 1_700_000_000 + n))  # taken in this order
     job = service.sync_job_create(world.session, a, JobCreate(
         name=f"job-{uuid.uuid4().hex[:6]}", source_id=source.id, entry_id=entry.id, mapping=MAPPING, key=["code"],
         query="t" if kind == "database" else "", mode="incremental" if kind == "database" else "full",
@@ -121,6 +129,66 @@ def test_a_ragged_csv_is_read_on_the_row_path(world: Any, var: Path, monkeypatch
     col_run, col_table = _load(world, "files", monkeypatch, True)
     assert _summary(col_run) == _summary(row_run) and col_table == row_table
     assert col_run.rows_read == 3
+
+
+def _plain(rows: list[list[str]], crlf: bool = False, encoding: str = "utf-8") -> bytes:
+    """A CSV without any quote (cells made plain: no comma, quote or line break)."""
+    end = "\r\n" if crlf else "\n"
+    header = ",".join(MAPPING[n] for n, _t in TYPES)
+    body = "".join(",".join(v.replace(",", "").replace("\n", " ").replace('"', "") for v in r) + end for r in rows)
+    return (header + end + body).encode(encoding)
+
+
+@pytest.fixture
+def copied(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each COPY of plain drop files: how many files."""
+    seen: list[int] = []
+    real = columnar.copy_files
+
+    def spy(cur: Any, table: str, cols: list[str], files: list[Any]) -> None:
+        seen.append(len(files))
+        real(cur, table, cols, files)
+
+    monkeypatch.setattr(columnar, "copy_files", spy)
+    return seen
+
+
+def test_plain_csv_files_go_to_copy_and_agree_with_the_row_path(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 calls: list[str], copied: list[int]) -> None:
+    """Quote-free files (LF, CRLF, GB 18030, a BOM) are COPYed as they are: same rows, rejects, row numbers, files."""
+    files = {"a.csv": b"\xef\xbb\xbf" + _plain(CSV_ROWS[:4]),
+             "b.csv": _plain(CSV_ROWS[4:], crlf=True, encoding="gb18030")}
+    row_run, row_table = _load(world, "files", monkeypatch, False, files)
+    col_run, col_table = _load(world, "files", monkeypatch, True, files)
+    assert calls == ["file"] and copied == [2]
+    assert _summary(col_run) == _summary(row_run) and col_table == row_table
+    assert sorted((r["file"], r["row"]) for r in col_run.rejects) == sorted(
+        (r["file"], r["row"]) for r in row_run.rejects)
+    assert {r["file"] for r in col_run.rejects} == {"a.csv", "b.csv"} and col_run.rows_read == len(CSV_ROWS)
+
+
+@pytest.mark.parametrize("data", [b"s_code,s_memo\na1,x\n\na2,y\n", b's_code,s_memo\na1,"x"\n',
+                                  b"s_code,s_memo\na1,x\r\na2,y\ra3,z\n", b"s_code,s_memo\n\\.\na2,y\n",
+                                  b"s_code\na1\n"])
+def test_csv_files_copy_would_read_otherwise_keep_the_reader(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             calls: list[str], copied: list[int], data: bytes) -> None:
+    """A blank line, a quote, a lone CR, COPY's end marker, one column: the csv reader, and the same outcome."""
+    monkeypatch.setattr(sys.modules[__name__], "MAPPING", {"code": "s_code", "memo": "s_memo"})
+    monkeypatch.setattr(sys.modules[__name__], "TYPES", TYPES[:2])
+    monkeypatch.setattr(sys.modules[__name__], "ITEMS", ITEMS[:2])
+    row_run, row_table = _load(world, "files", monkeypatch, False, {"a.csv": data})
+    col_run, col_table = _load(world, "files", monkeypatch, True, {"a.csv": data})
+    assert not copied
+    assert _summary(col_run) == _summary(row_run) and col_table == row_table
+
+
+def test_a_ragged_plain_csv_goes_from_copy_to_the_row_path(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           calls: list[str], copied: list[int]) -> None:
+    data = _plain(CSV_ROWS[:2]) + b"a9,short\n"
+    row_run, row_table = _load(world, "files", monkeypatch, False, {"a.csv": data})
+    col_run, col_table = _load(world, "files", monkeypatch, True, {"a.csv": data})
+    assert copied == [1]  # COPY tried, refused the row, the run went back to the start on the row path
+    assert _summary(col_run) == _summary(row_run) and col_table == row_table and col_run.rows_read == 3
 
 
 @pytest.fixture

@@ -410,8 +410,11 @@ def _load_columnar(session: Session, plan: columnar.Plan, writer: _Writer, items
     raw = session.connection().connection.driver_connection
     into = (["_row", "_file"] if plan.numbered else []) + cols
     with raw.cursor() as cur:  # type: ignore[union-attr]  # psycopg 3 connection
-        with cur.copy(f'COPY "{raw_table}" ({", ".join(into)}) FROM STDIN (FORMAT csv)') as cp:
-            plan.fill(cp)
+        if plan.copy_files:
+            columnar.copy_files(cur, raw_table, cols, plan.copy_files)
+        else:
+            with cur.copy(f'COPY "{raw_table}" ({", ".join(into)}) FROM STDIN (FORMAT csv)') as cp:
+                plan.fill(cp)
         n, top = cur.execute(f'SELECT count(*), coalesce(max("_n"), 0) FROM "{raw_table}"').fetchone() or (0, 0)
     run.rows_read = int(n)
     pos = {src: i for i, src in enumerate(plan.columns)}
