@@ -224,6 +224,45 @@ def test_columnar_and_row_paths_agree_on_a_postgresql_source(world: Any, var: Pa
     assert str(next(r for r in col_table[0] if r[0] == "b4")[3]) == "-2.00"  # a tie rounds half to even
 
 
+def _rerun(world: Any, monkeypatch: pytest.MonkeyPatch, enabled: bool, first: Any) -> tuple[Any, Any]:
+    """The job of `first` run again, columnar on or off; as `_load`."""
+    monkeypatch.setattr(columnar, "ENABLED", enabled)
+    a = world.actors["org_member_a"]
+    run = service.sync_job_run(world.session, a, first.job_id)
+    assert run.status == "succeeded", run.error
+    job = service.sync_job_get(world.session, a, first.job_id)
+    res = service.resource_list(world.session, a, job.entry_id)[0]
+    cols = ", ".join(f'"{n}"' for n, _t in TYPES)
+    rows = [tuple(r) for r in world.session.execute(text(f'SELECT {cols} FROM "{res.table_name}" ORDER BY code'))]
+    return run, (rows, job.watermark)
+
+
+def test_an_incremental_run_past_the_watermark_agrees_with_the_row_path(
+        world: Any, var: Path, pg_source: str, monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
+    """A watermarked run of a PostgreSQL source is converted in the source's query too (into the stage, merged)."""
+    row_first, _t = _load(world, "database", monkeypatch, False, url=pg_source)
+    col_first, _t = _load(world, "database", monkeypatch, True, url=pg_source)
+    eng = create_engine(pg_source)
+    with eng.begin() as conn:  # changed, new and bad rows after the watermark; one change at the watermark itself
+        conn.execute(text(
+            "UPDATE t SET s_memo = 'changed', s_at = '2026-01-05 00:00:00+00' WHERE s_code = 'b3';"
+            "UPDATE t SET s_memo = 'not read' WHERE s_code = 'b4';"
+            "INSERT INTO t VALUES ('c1', 'new', 1, 1.005, 1, 1, '2026-01-01', '2026-01-06 00:00:00+00', true),"
+            "('c2', 'bad', 'NaN', 1, 1, 1, '2026-01-01', '2026-01-07 00:00:00+00', true),"
+            "('c3', '\u3000全角', 1, 1, 1, 1, NULL, '2026-01-06 12:00:00+00', NULL),"
+            "('b1', 'b1 again', 3, 3, 3, 3, '2026-01-03', '2026-01-08 00:00:00+00', true),"
+            "('c4', 'no time', 1, 1, 1, 1, '2026-01-01', NULL, NULL)"))
+    eng.dispose()
+    calls.clear()
+    row_run, row_table = _rerun(world, monkeypatch, False, row_first)
+    col_run, col_table = _rerun(world, monkeypatch, True, col_first)
+    assert calls == ["database"]
+    assert _summary(col_run) == _summary(row_run) and col_table == row_table
+    assert (col_run.rows_read, col_run.rows_inserted, col_run.rows_updated) == (5, 2, 2)  # c1, c3 new; b3, b1
+    assert col_table[1]["value"].startswith("2026-01-08")
+    assert next(r for r in col_table[0] if r[0] == "b4")[1] != "not read"
+
+
 def test_a_source_column_of_another_type_is_read_on_the_row_path(world: Any, var: Path, pg_source: str,
                                                                  monkeypatch: pytest.MonkeyPatch,
                                                                  calls: list[str]) -> None:

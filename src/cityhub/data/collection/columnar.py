@@ -215,14 +215,15 @@ class DatabaseLoad:
     """
 
     def __init__(self, url: str, password: str, query: str, cursor: str, items: list[dict[str, Any]],
-                 mapping: dict[str, str], key: list[str]) -> None:
+                 mapping: dict[str, str], key: list[str], after: Any = None) -> None:
         u = make_url(url)
         if not u.drivername.startswith("postgresql"):
             raise Unsupported("not a PostgreSQL source")
         self.u, self.password, self.items, self.mapping, self.key = u, password, items, mapping, key
         self.sql = c.source_query(u.drivername, query)
-        self.cursor = cursor
+        self.cursor, self.after = cursor, after  # after: the watermark (rows past it only, as the row path)
         self.order = f' ORDER BY "{cursor}"' if cursor else ""
+        self.where = ""
         self.conn: Any = None
         self.mark: Any = None
         self.columns: list[str] = []
@@ -242,6 +243,10 @@ class DatabaseLoad:
                         "SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0")
             cur.execute(f"SELECT * FROM ({self.sql}) AS src LIMIT 0")
             have = {d.name: d.type_code for d in cur.description or ()}
+            if self.cursor and self.after is not None:  # COPY takes no parameters: the mark as a typed literal
+                from psycopg import sql as pgsql
+
+                self.where = f' WHERE "{self.cursor}" > ' + pgsql.Literal(self.after).as_string(self.conn)
         except psycopg.Error as exc:
             raise c.SourceError(str(exc)) from exc
         self.columns = list(have)
@@ -263,7 +268,7 @@ class DatabaseLoad:
         self.values = values
         # numbered in the query's order, each text trimmed once (OFFSET 0: not inlined into every use)
         self.numbered = (f"SELECT *{''.join(trims)} FROM (SELECT row_number() OVER () AS _n, * FROM (SELECT * FROM "
-                         f"({self.sql}) AS src{self.order}) AS s) AS s2 OFFSET 0")
+                         f"({self.sql}) AS src{self.where}{self.order}) AS s) AS s2 OFFSET 0")
 
     def relay(self, cp: Any, base: int) -> int:
         """COPY the good rows (`_id` = base + row number, then the items' values) into the target's COPY.
@@ -281,7 +286,7 @@ class DatabaseLoad:
             self.good = _copy_out(self.conn, sql, cp.write)
             with self.conn.cursor() as cur:
                 mark = f', max("{self.cursor}")' if self.cursor else ""
-                row = cur.execute(f"SELECT count(*){mark} FROM ({self.sql}) AS src").fetchone()
+                row = cur.execute(f"SELECT count(*){mark} FROM ({self.sql}) AS src{self.where}").fetchone()
                 self.total = int(row[0]) if row else 0
                 self.mark = row[1] if row and self.cursor else None
         except psycopg.Error as exc:

@@ -348,16 +348,16 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
 
 def _columnar_plan(source: SyncSource, job: SyncJob, mark: Any, items: list[dict[str, Any]],
                    files_out: list[tuple[int, str]]) -> columnar.Plan | columnar.DatabaseLoad | None:
-    """The set-based reading of a full load (or an incremental job's first run), or None for the row path."""
-    if not columnar.ENABLED or mark is not None:
+    """The set-based reading of a full load or a PostgreSQL source's incremental run, or None for the row path."""
+    if not columnar.ENABLED:
         return None
     sources = list(dict.fromkeys(job.mapping[it["name_en"]] for it in items))
     try:
         if source.kind == "database" and source.url.startswith("postgresql"):
             cursor = job.cursor_column if job.mode == "incremental" else ""
             return columnar.DatabaseLoad(source.url, str(credentials(source).get("password", "")), job.query,
-                                         cursor, items, dict(job.mapping), list(job.key))
-        if source.kind == "files" and source.options.get("format", "csv") == "csv":
+                                         cursor, items, dict(job.mapping), list(job.key), mark if cursor else None)
+        if source.kind == "files" and source.options.get("format", "csv") == "csv" and mark is None:
             after = None
             if job.mode == "incremental" and job.watermark and job.watermark.get("type") == "files":
                 after = (int(job.watermark["value"][0]), str(job.watermark["value"][1]))
