@@ -263,6 +263,24 @@ def test_an_incremental_run_past_the_watermark_agrees_with_the_row_path(
     assert next(r for r in col_table[0] if r[0] == "b4")[1] != "not read"
 
 
+def test_a_source_query_failing_mid_copy_fails_the_run_and_writes_nothing(
+        world: Any, var: Path, pg_source: str, monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
+    """The source's COPY breaks off after some rows (division by zero at b4): a failed run, an empty table."""
+    a = world.actors["org_member_a"]
+    entry = published_entry(world, title="列式失败", items=ITEMS)
+    source = service.sync_source_create(world.session, a, SourceCreate(
+        org_id=world.orgs["dept_a"].id, name="src-fail", kind="database", url=pg_source))
+    cols = ", ".join(f"s_{n}" for n, _t in TYPES if n != "count")
+    job = service.sync_job_create(world.session, a, JobCreate(
+        name="job-fail", source_id=source.id, entry_id=entry.id, mapping=MAPPING, key=["code"],
+        query=f"SELECT {cols}, 6 / (s_count - 3) AS s_count FROM t WHERE s_count IS NOT NULL"))
+    run = service.sync_job_run(world.session, a, job.id)
+    assert calls == ["database"]
+    assert run.status == "failed" and "division by zero" in run.error
+    assert (run.rows_inserted, run.rows_updated) == (0, 0)
+    assert service.resource_list(world.session, a, entry.id) == []  # the savepoint took even the new table back
+
+
 def test_a_source_column_of_another_type_is_read_on_the_row_path(world: Any, var: Path, pg_source: str,
                                                                  monkeypatch: pytest.MonkeyPatch,
                                                                  calls: list[str]) -> None:
