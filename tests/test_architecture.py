@@ -89,6 +89,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "data.portal.sqlguard": ("service", "the public SQL checker"),
     "data.collection.connectors": ("service", "reading collection sources in batches; their URL checks"),
     "data.collection.sync": ("service", "one run of a sync job: convert, validate, upsert, record"),
+    "data.collection.rows": ("service", "a sync run's row path: cells converted against the items, rejects"),
     "data.collection.columnar": ("service", "the set-based full load: conversion in the source query or in SQL"),
     "data.collection.harvest": ("service", "harvesting a remote CKAN catalogue into the unit's catalog"),
     "data.base.merge": ("service", "merging one key's feed rows into a golden record (pure)"),

@@ -452,7 +452,7 @@ def test_converter_shortcuts_agree_with_convert() -> None:
     from datetime import UTC, date, datetime
     from decimal import Decimal
 
-    from cityhub.data.collection.sync import _converter
+    from cityhub.data.collection.rows import _converter
     from cityhub.data.datastore._parse import convert
 
     items: list[dict[str, Any]] = [{"name_en": "c", "data_type": "C", "length": 3, "required": True},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -73,15 +74,22 @@ def _csv(rows: list[list[str]]) -> str:
     return ",".join(MAPPING[n] for n, _t in TYPES) + "\n" + "".join(",".join(cell(v) for v in r) + "\n" for r in rows)
 
 
-def _load(world: Any, kind: str, monkeypatch: pytest.MonkeyPatch, enabled: bool, **src: Any) -> tuple[Any, Any]:
-    """One entry loaded by one job, columnar on or off; (the run, the table's rows without _id)."""
+def _load(world: Any, kind: str, monkeypatch: pytest.MonkeyPatch, enabled: bool, files: dict[str, bytes] | None = None,
+          **src: Any) -> tuple[Any, Any]:
+    """One entry loaded by one job, columnar on or off; (the run, the table's rows without _id).
+
+    `files`: the drop's files (name: bytes) instead of a.csv made of CSV_ROWS.
+    """
     monkeypatch.setattr(columnar, "ENABLED", enabled)
     a = world.actors["org_member_a"]
     entry = published_entry(world, title=f"列式{uuid.uuid4().hex[:4]}", items=ITEMS)
     source = service.sync_source_create(world.session, a, SourceCreate(
         org_id=world.orgs["dept_a"].id, name=f"src-{uuid.uuid4().hex[:6]}", kind=kind, **src))
     if kind == "files":
-        Path(Source.model_validate(source).drop_folder, "a.csv").write_text(_csv(CSV_ROWS), encoding="utf-8")
+        folder = Path(Source.model_validate(source).drop_folder)
+        for n, (name, data) in enumerate((files or {"a.csv": _csv(CSV_ROWS).encode()}).items()):
+            (folder / name).write_bytes(data)
+            os.utime(folder / name, (1_700_000_000 + n, 1_700_000_000 + n))  # taken in this order
     job = service.sync_job_create(world.session, a, JobCreate(
         name=f"job-{uuid.uuid4().hex[:6]}", source_id=source.id, entry_id=entry.id, mapping=MAPPING, key=["code"],
         query="t" if kind == "database" else "", mode="incremental" if kind == "database" else "full",
@@ -123,6 +131,66 @@ def test_a_ragged_csv_is_read_on_the_row_path(world: Any, var: Path, monkeypatch
     assert col_run.rows_read == 3
 
 
+def _plain(rows: list[list[str]], crlf: bool = False, encoding: str = "utf-8") -> bytes:
+    """A CSV without any quote (cells made plain: no comma, quote or line break)."""
+    end = "\r\n" if crlf else "\n"
+    header = ",".join(MAPPING[n] for n, _t in TYPES)
+    body = "".join(",".join(v.replace(",", "").replace("\n", " ").replace('"', "") for v in r) + end for r in rows)
+    return (header + end + body).encode(encoding)
+
+
+@pytest.fixture
+def copied(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each COPY of plain drop files: how many files."""
+    seen: list[int] = []
+    real = columnar.copy_files
+
+    def spy(cur: Any, table: str, cols: list[str], files: list[Any]) -> None:
+        seen.append(len(files))
+        real(cur, table, cols, files)
+
+    monkeypatch.setattr(columnar, "copy_files", spy)
+    return seen
+
+
+def test_plain_csv_files_go_to_copy_and_agree_with_the_row_path(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 calls: list[str], copied: list[int]) -> None:
+    """Quote-free files (LF, CRLF, GB 18030, a BOM) are COPYed as they are: same rows, rejects, row numbers, files."""
+    files = {"a.csv": b"\xef\xbb\xbf" + _plain(CSV_ROWS[:4]),
+             "b.csv": _plain(CSV_ROWS[4:], crlf=True, encoding="gb18030")}
+    row_run, row_table = _load(world, "files", monkeypatch, False, files)
+    col_run, col_table = _load(world, "files", monkeypatch, True, files)
+    assert calls == ["file"] and copied == [2]
+    assert _summary(col_run) == _summary(row_run) and col_table == row_table
+    assert sorted((r["file"], r["row"]) for r in col_run.rejects) == sorted(
+        (r["file"], r["row"]) for r in row_run.rejects)
+    assert {r["file"] for r in col_run.rejects} == {"a.csv", "b.csv"} and col_run.rows_read == len(CSV_ROWS)
+
+
+@pytest.mark.parametrize("data", [b"s_code,s_memo\na1,x\n\na2,y\n", b's_code,s_memo\na1,"x"\n',
+                                  b"s_code,s_memo\na1,x\r\na2,y\ra3,z\n", b"s_code,s_memo\n\\.\na2,y\n",
+                                  b"s_code\na1\n"])
+def test_csv_files_copy_would_read_otherwise_keep_the_reader(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             calls: list[str], copied: list[int], data: bytes) -> None:
+    """A blank line, a quote, a lone CR, COPY's end marker, one column: the csv reader, and the same outcome."""
+    monkeypatch.setattr(sys.modules[__name__], "MAPPING", {"code": "s_code", "memo": "s_memo"})
+    monkeypatch.setattr(sys.modules[__name__], "TYPES", TYPES[:2])
+    monkeypatch.setattr(sys.modules[__name__], "ITEMS", ITEMS[:2])
+    row_run, row_table = _load(world, "files", monkeypatch, False, {"a.csv": data})
+    col_run, col_table = _load(world, "files", monkeypatch, True, {"a.csv": data})
+    assert not copied
+    assert _summary(col_run) == _summary(row_run) and col_table == row_table
+
+
+def test_a_ragged_plain_csv_goes_from_copy_to_the_row_path(world: Any, var: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           calls: list[str], copied: list[int]) -> None:
+    data = _plain(CSV_ROWS[:2]) + b"a9,short\n"
+    row_run, row_table = _load(world, "files", monkeypatch, False, {"a.csv": data})
+    col_run, col_table = _load(world, "files", monkeypatch, True, {"a.csv": data})
+    assert copied == [1]  # COPY tried, refused the row, the run went back to the start on the row path
+    assert _summary(col_run) == _summary(row_run) and col_table == row_table and col_run.rows_read == 3
+
+
 @pytest.fixture
 def pg_source() -> Iterator[str]:
     url = pg_database("cityhub_colsrc")
@@ -154,6 +222,63 @@ def test_columnar_and_row_paths_agree_on_a_postgresql_source(world: Any, var: Pa
     assert col_table[1]["value"].startswith("2026-01-04")
     assert {r[0] for r in col_table[0]} == {"b1", "b3", "b4"}  # b2: NaN, 31 digits, infinity; b5: 10^18
     assert str(next(r for r in col_table[0] if r[0] == "b4")[3]) == "-2.00"  # a tie rounds half to even
+
+
+def _rerun(world: Any, monkeypatch: pytest.MonkeyPatch, enabled: bool, first: Any) -> tuple[Any, Any]:
+    """The job of `first` run again, columnar on or off; as `_load`."""
+    monkeypatch.setattr(columnar, "ENABLED", enabled)
+    a = world.actors["org_member_a"]
+    run = service.sync_job_run(world.session, a, first.job_id)
+    assert run.status == "succeeded", run.error
+    job = service.sync_job_get(world.session, a, first.job_id)
+    res = service.resource_list(world.session, a, job.entry_id)[0]
+    cols = ", ".join(f'"{n}"' for n, _t in TYPES)
+    rows = [tuple(r) for r in world.session.execute(text(f'SELECT {cols} FROM "{res.table_name}" ORDER BY code'))]
+    return run, (rows, job.watermark)
+
+
+def test_an_incremental_run_past_the_watermark_agrees_with_the_row_path(
+        world: Any, var: Path, pg_source: str, monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
+    """A watermarked run of a PostgreSQL source is converted in the source's query too (into the stage, merged)."""
+    row_first, _t = _load(world, "database", monkeypatch, False, url=pg_source)
+    col_first, _t = _load(world, "database", monkeypatch, True, url=pg_source)
+    eng = create_engine(pg_source)
+    with eng.begin() as conn:  # changed, new and bad rows after the watermark; one change at the watermark itself
+        conn.execute(text(
+            "UPDATE t SET s_memo = 'changed', s_at = '2026-01-05 00:00:00+00' WHERE s_code = 'b3';"
+            "UPDATE t SET s_memo = 'not read' WHERE s_code = 'b4';"
+            "INSERT INTO t VALUES ('c1', 'new', 1, 1.005, 1, 1, '2026-01-01', '2026-01-06 00:00:00+00', true),"
+            "('c2', 'bad', 'NaN', 1, 1, 1, '2026-01-01', '2026-01-07 00:00:00+00', true),"
+            "('c3', '\u3000全角', 1, 1, 1, 1, NULL, '2026-01-06 12:00:00+00', NULL),"
+            "('b1', 'b1 again', 3, 3, 3, 3, '2026-01-03', '2026-01-08 00:00:00+00', true),"
+            "('c4', 'no time', 1, 1, 1, 1, '2026-01-01', NULL, NULL)"))
+    eng.dispose()
+    calls.clear()
+    row_run, row_table = _rerun(world, monkeypatch, False, row_first)
+    col_run, col_table = _rerun(world, monkeypatch, True, col_first)
+    assert calls == ["database"]
+    assert _summary(col_run) == _summary(row_run) and col_table == row_table
+    assert (col_run.rows_read, col_run.rows_inserted, col_run.rows_updated) == (5, 2, 2)  # c1, c3 new; b3, b1
+    assert col_table[1]["value"].startswith("2026-01-08")
+    assert next(r for r in col_table[0] if r[0] == "b4")[1] != "not read"
+
+
+def test_a_source_query_failing_mid_copy_fails_the_run_and_writes_nothing(
+        world: Any, var: Path, pg_source: str, monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
+    """The source's COPY breaks off after some rows (division by zero at b4): a failed run, an empty table."""
+    a = world.actors["org_member_a"]
+    entry = published_entry(world, title="列式失败", items=ITEMS)
+    source = service.sync_source_create(world.session, a, SourceCreate(
+        org_id=world.orgs["dept_a"].id, name="src-fail", kind="database", url=pg_source))
+    cols = ", ".join(f"s_{n}" for n, _t in TYPES if n != "count")
+    job = service.sync_job_create(world.session, a, JobCreate(
+        name="job-fail", source_id=source.id, entry_id=entry.id, mapping=MAPPING, key=["code"],
+        query=f"SELECT {cols}, 6 / (s_count - 3) AS s_count FROM t WHERE s_count IS NOT NULL"))
+    run = service.sync_job_run(world.session, a, job.id)
+    assert calls == ["database"]
+    assert run.status == "failed" and "division by zero" in run.error
+    assert (run.rows_inserted, run.rows_updated) == (0, 0)
+    assert service.resource_list(world.session, a, entry.id) == []  # the savepoint took even the new table back
 
 
 def test_a_source_column_of_another_type_is_read_on_the_row_path(world: Any, var: Path, pg_source: str,

@@ -54,6 +54,7 @@ class Plan:
     numbered: bool = True  # rows come with (_row, _file) before the columns; else their order numbers them
     files: list[str] = field(default_factory=list)
     mark: list[Any] = field(default_factory=list)  # the cursor's largest value (incremental first runs)
+    copy_files: list[tuple[Path, str]] = field(default_factory=list)  # COPY each (path, encoding) instead of fill
 
 
 class _Sink:
@@ -75,9 +76,51 @@ class _Sink:
             self.parts, self.size = [], 0
 
 
+def _plain_csv(path: Path) -> tuple[list[str], str] | None:
+    """(header, PostgreSQL encoding) of a CSV that PostgreSQL's COPY reads exactly as Python's csv reader does.
+
+    That is a file without any quote character (the two readers differ on quotes inside unquoted fields), NUL,
+    backslash-dot (COPY's end marker), blank line (csv skips it unnumbered, COPY fails) or carriage return outside
+    a CRLF, whose header has two columns or more. One pass over the bytes at memchr speed; None: use the reader.
+    """
+    enc = c.csv_encoding(path)
+    counts = {b'"': 0, b"\x00": 0, b"\\.": 0, b"\n\n": 0, b"\n\r\n": 0, b"\r": 0, b"\r\n": 0}
+    tail = b""
+    try:
+        with path.open("rb") as f:
+            first = f.readline()
+            f.seek(0)
+            while block := f.read(BLOCK):
+                data = tail + block  # patterns across the block boundary: the last two bytes come again
+                for pat in counts:
+                    counts[pat] += data.count(pat) - tail.count(pat)
+                tail = data[-2:]
+    except OSError:
+        return None
+    if counts[b'"'] or counts[b"\x00"] or counts[b"\\."] or counts[b"\n\n"] or counts[b"\n\r\n"] \
+            or counts[b"\r"] != counts[b"\r\n"] or first.startswith((b"\n", b"\r")):
+        return None
+    try:
+        header = first.decode(enc).rstrip("\r\n").split(",")
+    except UnicodeDecodeError:
+        return None
+    if len(header) < 2:
+        return None
+    return header, "GB18030" if enc == "gb18030" else "UTF8"
+
+
 def file_plan(folder: Path, files: list[tuple[int, str]], columns: list[str]) -> Plan:
-    """The CSV drop's files in order, read by Python's csv reader with the row path's encoding and row numbers."""
+    """The CSV drop's files in order, read by Python's csv reader with the row path's encoding and row numbers.
+
+    When every file is plain (`_plain_csv`) and all have one header, the files go to PostgreSQL's COPY as they are
+    (`Plan.copy_files`, the stage's columns the header's): no Python per row.
+    """
     names = [name for _m, name in files]
+    plain = [_plain_csv(folder / name) for name in names]
+    if names and all(plain) and len({tuple(p[0]) for p in plain if p}) == 1:
+        header = plain[0][0] if plain[0] else []
+        return Plan(header, lambda cp: None, files=names,
+                    copy_files=[(folder / name, p[1]) for name, p in zip(names, plain, strict=True) if p])
 
     def fill(cp: Any) -> None:
         sink = _Sink(cp)
@@ -172,17 +215,19 @@ class DatabaseLoad:
     """
 
     def __init__(self, url: str, password: str, query: str, cursor: str, items: list[dict[str, Any]],
-                 mapping: dict[str, str], key: list[str]) -> None:
+                 mapping: dict[str, str], key: list[str], after: Any = None) -> None:
         u = make_url(url)
         if not u.drivername.startswith("postgresql"):
             raise Unsupported("not a PostgreSQL source")
         self.u, self.password, self.items, self.mapping, self.key = u, password, items, mapping, key
         self.sql = c.source_query(u.drivername, query)
-        self.cursor = cursor
+        self.cursor, self.after = cursor, after  # after: the watermark (rows past it only, as the row path)
         self.order = f' ORDER BY "{cursor}"' if cursor else ""
+        self.where = ""
         self.conn: Any = None
         self.mark: Any = None
         self.columns: list[str] = []
+        self.good = self.total = -1  # rows the relay sent, rows the query gives
 
     def open(self) -> None:
         """Connect, start the snapshot, check that every mapped column exists with a type the checks know."""
@@ -198,6 +243,10 @@ class DatabaseLoad:
                         "SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0")
             cur.execute(f"SELECT * FROM ({self.sql}) AS src LIMIT 0")
             have = {d.name: d.type_code for d in cur.description or ()}
+            if self.cursor and self.after is not None:  # COPY takes no parameters: the mark as a typed literal
+                from psycopg import sql as pgsql
+
+                self.where = f' WHERE "{self.cursor}" > ' + pgsql.Literal(self.after).as_string(self.conn)
         except psycopg.Error as exc:
             raise c.SourceError(str(exc)) from exc
         self.columns = list(have)
@@ -219,10 +268,14 @@ class DatabaseLoad:
         self.values = values
         # numbered in the query's order, each text trimmed once (OFFSET 0: not inlined into every use)
         self.numbered = (f"SELECT *{''.join(trims)} FROM (SELECT row_number() OVER () AS _n, * FROM (SELECT * FROM "
-                         f"({self.sql}) AS src{self.order}) AS s) AS s2 OFFSET 0")
+                         f"({self.sql}) AS src{self.where}{self.order}) AS s) AS s2 OFFSET 0")
 
-    def relay(self, cp: Any, base: int) -> None:
-        """COPY the good rows (`_id` = base + row number, then the items' values) into the target's COPY."""
+    def relay(self, cp: Any, base: int) -> int:
+        """COPY the good rows (`_id` = base + row number, then the items' values) into the target's COPY.
+
+        Returns how many rows the query gives in all (the same snapshot): when that is the number of good rows
+        the COPY sent, no row failed a check and `bad_rows` need not read the source again.
+        """
         import psycopg
 
         vals = ", ".join(f"CASE WHEN ok THEN v{i} END" for i in range(len(self.values)))
@@ -230,25 +283,22 @@ class DatabaseLoad:
         sql = (f"COPY (SELECT {base} + _n, {vals} FROM (SELECT _n, ({self.ok}) AS ok, {inner} "
                f"FROM ({self.numbered}) AS q OFFSET 0) AS r WHERE ok) TO STDOUT (FORMAT csv)")  # OFFSET 0: once
         try:
+            self.good = _copy_out(self.conn, sql, cp.write)
             with self.conn.cursor() as cur:
-                with cur.copy(sql) as src_cp:
-                    buf = bytearray()  # libpq hands COPY data over a row at a time: sent on in blocks
-                    for block in src_cp:
-                        buf += block
-                        if len(buf) >= BLOCK:
-                            cp.write(bytes(buf))
-                            buf.clear()
-                    cp.write(bytes(buf))
-                if self.cursor:
-                    row = cur.execute(f'SELECT max("{self.cursor}") FROM ({self.sql}) AS src').fetchone()
-                    self.mark = row[0] if row else None
+                mark = f', max("{self.cursor}")' if self.cursor else ""
+                row = cur.execute(f"SELECT count(*){mark} FROM ({self.sql}) AS src{self.where}").fetchone()
+                self.total = int(row[0]) if row else 0
+                self.mark = row[1] if row and self.cursor else None
         except psycopg.Error as exc:
             raise c.SourceError(str(exc)) from exc
+        return self.total
 
     def bad_rows(self, size: int = 5000) -> Iterator[list[c.SourceRow]]:
         """The rows the checks did not pass, typed as the row path reads them, with their row numbers."""
         import psycopg
 
+        if self.total == self.good:  # every row passed: nothing to read again
+            return
         try:
             with self.conn.cursor(name="sync_bad") as cur:
                 cols = ", ".join('"' + col.replace('"', '""') + '"' for col in self.columns)
@@ -262,6 +312,71 @@ class DatabaseLoad:
         """End the snapshot and the connection."""
         if self.conn is not None:
             self.conn.close()
+
+
+def copy_files(cur: Any, table: str, cols: list[str], files: list[tuple[Path, str]]) -> None:
+    """COPY plain CSV files (`_plain_csv`) into the text stage, numbering rows as the csv reader does.
+
+    Each file's rows get `_file` (its position) and `_row` (2 for the first row under the header) from column
+    defaults set before its COPY, a temporary sequence per file. A row of another width is COPY's format error:
+    the run goes to the row path (`Unsupported`), as the reader's path does; so does text not in the encoding.
+    """
+    import psycopg
+
+    for fno, (path, encoding) in enumerate(files):
+        seq = f"{table}_r{fno}"
+        cur.execute(f'CREATE TEMP SEQUENCE "{seq}" START 2')
+        cur.execute(f'ALTER TABLE "{table}" ALTER COLUMN "_row" SET DEFAULT nextval(\'"{seq}"\'), '
+                    f'ALTER COLUMN "_file" SET DEFAULT {fno}')
+        try:
+            with cur.copy(f'COPY "{table}" ({", ".join(cols)}) FROM STDIN (FORMAT csv, HEADER, '
+                          f"ENCODING '{encoding}')") as cp, path.open("rb") as f:
+                while block := f.read(BLOCK):
+                    cp.write(block)
+        except (psycopg.errors.BadCopyFileFormat, psycopg.errors.CharacterNotInRepertoire,
+                psycopg.errors.UntranslatableCharacter) as exc:
+            raise Unsupported(f"{path.name}: {exc}") from exc
+        except OSError as exc:
+            raise c.SourceError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
+
+
+def _copy_out(conn: Any, sql: str, write: Callable[[bytes], Any]) -> int:
+    """Run `COPY … TO STDOUT` on a psycopg connection, handing its data to `write` in blocks; the rows copied.
+
+    libpq gives COPY data a row at a time; psycopg's iterator costs a few generator steps per row, which at a
+    million rows was a whole core's share of the load. This loop asks libpq for each row directly (blocking),
+    gathers `BLOCK` bytes and passes them on.
+    """
+    import psycopg
+    from psycopg import pq
+
+    pgconn = conn.pgconn
+    pgconn.send_query(sql.encode())
+    res = pgconn.get_result()
+    if res is None or res.status != pq.ExecStatus.COPY_OUT:
+        while pgconn.get_result() is not None:
+            pass
+        raise psycopg.OperationalError((res.error_message if res is not None else b"").decode(errors="replace")
+                                       or "COPY did not start")
+    get = pgconn.get_copy_data
+    buf = bytearray()
+    while True:
+        n, data = get(0)
+        if n < 0:
+            break
+        buf += data
+        if len(buf) >= BLOCK:
+            write(bytes(buf))
+            buf.clear()
+    if buf:
+        write(bytes(buf))
+    res = pgconn.get_result()
+    while pgconn.get_result() is not None:
+        pass
+    if n == -2 or res is None or res.status != pq.ExecStatus.COMMAND_OK:
+        msg = res.error_message if res is not None else pgconn.error_message
+        raise psycopg.OperationalError(msg.decode(errors="replace") or "COPY failed")
+    return int(res.command_tuples or 0)
 
 
 # ---------------------------------------------------------------- the checks and conversions in SQL
@@ -342,4 +457,4 @@ def convert_sql(items: list[dict[str, Any]], sources: list[str | None],
     return out
 
 
-__all__ = ["BLOCK", "DatabaseLoad", "Plan", "Unsupported", "convert_sql", "file_plan"]
+__all__ = ["BLOCK", "DatabaseLoad", "Plan", "Unsupported", "convert_sql", "copy_files", "file_plan"]

@@ -240,7 +240,8 @@ def sync_job_run(session: Session, actor: Actor, job_id: uuid.UUID, trigger: str
     delta = quality.RunDelta(session, entry, list(job.key)) if job.mode == "incremental" else None
     sync.execute(session, job, source, entry, run, progress, delta)
     if run.status == "succeeded":
-        quality.run_entry_checks(session, entry, delta)  # every sync is followed by the entry's quality checks
+        res = sync.target_table(session, entry)  # every sync is followed by the entry's quality checks
+        quality.run_entry_checks(session, entry, delta, res.row_count)
         base.merge_after_sync(session, entry.id)  # and, when the entry feeds a base database, by its merge
     core.audit_record(session, actor, "sync_job_run", target_type="sync_job", target_id=job.id, org_id=job.org_id,
                       outcome="ok" if run.status == "succeeded" else "failed",

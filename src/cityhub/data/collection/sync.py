@@ -17,23 +17,22 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityhub.data.collection import columnar
 from cityhub.data.collection import connectors as c
-from cityhub.data.datastore._parse import MONEY_DIGITS, convert
+from cityhub.data.collection.rows import _convert_bad, _convert_batch, _converter
 from cityhub.data.datastore.stores import _PG_TYPES as PG_TYPES
 from cityhub.data.datastore.stores import create_table, fernet, quote, sqlite_value
 from cityhub.data.models import CatalogEntry, Resource, SyncJob, SyncRun, SyncSource, drop_folder
 from cityhub.kit import clock
 from cityhub.kit.db import is_postgres
 
-MAX_REJECTS = 200  # rejects kept with a run (the count is exact)
 BACKOFF_S = (60, 120, 300, 900, 1800, 3600)  # after 1, 2, … consecutive failures
 
 Progress = Callable[[int], None]
@@ -121,6 +120,10 @@ class StageWatcher(Protocol):
     @property
     def active(self) -> bool:
         """Whether it looks at batches at all (an idle watcher lets a first load go straight into the table)."""
+
+    @property
+    def rows(self) -> int | None:
+        """The table's row count before the run, when the watcher counted it (spares the run a count)."""
 
     def before(self, stage: str) -> None:
         """The staged batch is in `stage`; the table still holds the rows it will replace."""
@@ -234,122 +237,32 @@ class _Writer:
     def finish(self) -> tuple[int, int]:
         """End a bulk load: a key written twice keeps its last row, then the key index is built.
 
-        Returns (inserted, updated) to add to the batches' counts: a superseded row counts as an update.
+        The index is built first, in a savepoint: a load without repeated keys (the usual case) is done then; only
+        when the build finds a repeated key are the earlier rows of such keys deleted (a self-join over the whole
+        table) and the index built again. No ANALYZE: the index build records the table's size and autovacuum
+        analyses it after the commit. Returns (inserted, updated) to add to the batches' counts: a superseded row
+        counts as an update.
         """
         if not self.bulk:
+            return 0, 0
+        attempt = self.session.begin_nested()
+        try:
+            _ensure_key_index(self.session, self.table, self.key)
+        except IntegrityError:  # a key repeats
+            attempt.rollback()
+        else:
+            attempt.commit()
             return 0, 0
         on = " AND ".join(f"a.{quote(k)} = b.{quote(k)}" for k in self.key)
         gone = int(self.session.execute(text(  # type: ignore[attr-defined]  # CursorResult
             f'DELETE FROM {quote(self.table)} AS a USING {quote(self.table)} AS b WHERE {on} AND a."_id" < b."_id"'
         )).rowcount)
         _ensure_key_index(self.session, self.table, self.key)
-        self.session.execute(text(f"ANALYZE {quote(self.table)}"))
         return -gone, gone
 
     def close(self) -> None:
         """Drop the staging table."""
         self.session.execute(text(f"DROP TABLE IF EXISTS {quote(self.stage)}"))
-
-
-def _iso_date(raw: Any) -> date | None:
-    """A YYYY-MM-DD string's date by the C parser (None for anything else: `convert` decides)."""
-    if type(raw) is str and len(raw) == 10 and raw[4] == "-" and raw[7] == "-":
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            return None
-    return None
-
-
-def _converter(item: dict[str, Any]) -> Callable[[Any], Any]:
-    """`convert` for one item, with shortcuts for values that already have the item's type.
-
-    Database sources hand dates, decimals and text over as such; anything else goes through `convert`, so the
-    rules stay one (`test_converter_shortcuts_agree_with_convert`).
-    """
-    t, required, length = item["data_type"], bool(item.get("required")), int(item.get("length") or 0)
-
-    def text_cell(raw: Any) -> Any:
-        if type(raw) is str:
-            s = raw.strip()
-            if not s:
-                if required:
-                    raise ValueError("required")
-                return None
-            if t == "C" and length and len(s) > length:
-                raise ValueError(f"longer than {length} characters")
-            return s
-        return convert(item, raw)
-
-    def date_cell(raw: Any) -> Any:
-        if type(raw) is date:
-            return raw
-        return _iso_date(raw) or convert(item, raw)
-
-    def time_cell(raw: Any) -> Any:  # an aware datetime is the same instant in any zone: convert's UTC equals it
-        return raw if type(raw) is datetime and raw.tzinfo is not None else convert(item, raw)
-
-    def money_cell(raw: Any) -> Any:
-        if type(raw) is Decimal and raw.is_finite() and -16 < raw.adjusted() < MONEY_DIGITS - 1:  # no round-up to 10^18
-            return raw.quantize(_CENT) if t == "Y" else raw
-        return convert(item, raw)
-
-    if t in ("C", "M", "G"):
-        return text_cell
-    if t == "D":
-        return date_cell
-    if t == "T":
-        return time_cell
-    if t in ("N", "Y"):
-        return money_cell
-    return lambda raw: convert(item, raw)
-
-
-_CENT = Decimal("0.01")
-
-
-def _reject(sr: c.SourceRow, plan: list[tuple[str, str | None, Callable[[Any], Any], bool]]) -> dict[str, Any]:
-    """Where a row that failed conversion went wrong: its first bad cell (row, column, value, reason)."""
-    values = sr.values
-    for name, src, conv, is_key in plan:
-        raw = values.get(src) if src else None
-        try:
-            value = conv(raw)
-            if value is None and is_key:
-                raise ValueError("the key is empty")
-        except ValueError as exc:
-            bad = {"row": sr.row, "column": src or name, "value": str(raw)[:100] if raw is not None else "",
-                   "message": str(exc)}
-            if sr.file:
-                bad["file"] = sr.file
-            return bad
-    raise AssertionError("the row converts")  # pragma: no cover - called for rows that did not
-
-
-def _convert_batch(batch: list[c.SourceRow], items: list[dict[str, Any]], mapping: dict[str, str],
-                   key: list[str], run: SyncRun) -> list[list[Any]]:
-    """Converted rows of a batch (the last row of a key wins); bad rows counted and reported on the run.
-
-    A row converts in one comprehension; only a row that fails is gone through again, cell by cell, to say where.
-    """
-    key_pos = [i for i, it in enumerate(items) if it["name_en"] in key]
-    plan = [(it["name_en"], mapping.get(it["name_en"]), _converter(it), it["name_en"] in key) for it in items]
-    cells = [(src or "", conv) for _name, src, conv, _key in plan]
-    good: dict[tuple[Any, ...], list[Any]] = {}
-    for sr in batch:
-        get = sr.values.get
-        try:
-            row = [conv(get(src)) for src, conv in cells]
-            k = tuple(row[p] for p in key_pos)
-            if None in k:
-                raise ValueError("the key is empty")
-        except ValueError:
-            run.rows_rejected += 1
-            if len(run.rejects) < MAX_REJECTS:
-                run.rejects = [*run.rejects, _reject(sr, plan)]
-            continue
-        good[k] = row
-    return list(good.values())
 
 
 def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEntry, run: SyncRun,
@@ -405,7 +318,9 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
         run.rows_inserted += ins
         run.rows_updated += upd
         writer.close()
-        res.row_count = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
+        before = 0 if writer.bulk else watcher.rows if watcher is not None else None  # no deletes: before + new
+        res.row_count = before + run.rows_inserted if before is not None else int(
+            session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
         res.loaded_at = clock.now()
         session.flush()
         sp.commit()
@@ -433,16 +348,16 @@ def execute(session: Session, job: SyncJob, source: SyncSource, entry: CatalogEn
 
 def _columnar_plan(source: SyncSource, job: SyncJob, mark: Any, items: list[dict[str, Any]],
                    files_out: list[tuple[int, str]]) -> columnar.Plan | columnar.DatabaseLoad | None:
-    """The set-based reading of a full load (or an incremental job's first run), or None for the row path."""
-    if not columnar.ENABLED or mark is not None:
+    """The set-based reading of a full load or a PostgreSQL source's incremental run, or None for the row path."""
+    if not columnar.ENABLED:
         return None
     sources = list(dict.fromkeys(job.mapping[it["name_en"]] for it in items))
     try:
         if source.kind == "database" and source.url.startswith("postgresql"):
             cursor = job.cursor_column if job.mode == "incremental" else ""
             return columnar.DatabaseLoad(source.url, str(credentials(source).get("password", "")), job.query,
-                                         cursor, items, dict(job.mapping), list(job.key))
-        if source.kind == "files" and source.options.get("format", "csv") == "csv":
+                                         cursor, items, dict(job.mapping), list(job.key), mark if cursor else None)
+        if source.kind == "files" and source.options.get("format", "csv") == "csv" and mark is None:
             after = None
             if job.mode == "incremental" and job.watermark and job.watermark.get("type") == "files":
                 after = (int(job.watermark["value"][0]), str(job.watermark["value"][1]))
@@ -453,24 +368,6 @@ def _columnar_plan(source: SyncSource, job: SyncJob, mark: Any, items: list[dict
     except columnar.Unsupported:
         return None
     return None
-
-
-def _convert_bad(rows: list[tuple[int, c.SourceRow]],
-                 plan_rows: list[tuple[str, str | None, Callable[[Any], Any], bool]], run: SyncRun) -> list[list[Any]]:
-    """Rows (with their `_id`) the set-based checks did not pass, through `convert`; rejects go on the run."""
-    out = []
-    for row_id, sr in rows:
-        try:
-            row = [conv(sr.values.get(src) if src else None) for _n, src, conv, _k in plan_rows]
-            if any(v is None for v, p in zip(row, plan_rows, strict=True) if p[3]):
-                raise ValueError("the key is empty")
-        except ValueError:
-            run.rows_rejected += 1
-            if len(run.rejects) < MAX_REJECTS:
-                run.rejects = [*run.rejects, _reject(sr, plan_rows)]
-            continue
-        out.append([row_id, *row])
-    return out
 
 
 def _load_pushed(session: Session, load: columnar.DatabaseLoad, writer: _Writer, items: list[dict[str, Any]],
@@ -513,8 +410,11 @@ def _load_columnar(session: Session, plan: columnar.Plan, writer: _Writer, items
     raw = session.connection().connection.driver_connection
     into = (["_row", "_file"] if plan.numbered else []) + cols
     with raw.cursor() as cur:  # type: ignore[union-attr]  # psycopg 3 connection
-        with cur.copy(f'COPY "{raw_table}" ({", ".join(into)}) FROM STDIN (FORMAT csv)') as cp:
-            plan.fill(cp)
+        if plan.copy_files:
+            columnar.copy_files(cur, raw_table, cols, plan.copy_files)
+        else:
+            with cur.copy(f'COPY "{raw_table}" ({", ".join(into)}) FROM STDIN (FORMAT csv)') as cp:
+                plan.fill(cp)
         n, top = cur.execute(f'SELECT count(*), coalesce(max("_n"), 0) FROM "{raw_table}"').fetchone() or (0, 0)
     run.rows_read = int(n)
     pos = {src: i for i, src in enumerate(plan.columns)}

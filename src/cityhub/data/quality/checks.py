@@ -39,28 +39,46 @@ TABLE_KINDS = ("freshness", "row_count_change")
 ROW_KINDS = ("not_null", "in_list", "range", "regex", "id_card", "credit_code")  # each row passes or fails alone
 SAMPLE = 10
 
+# every month-day of a leap year, MMDD (a hashed IN list in PostgreSQL: one probe per row)
+_MONTH_DAYS = ", ".join(f"'{m:02d}{d:02d}'" for m in range(1, 13)
+                        for d in range(1, {2: 29, 4: 30, 6: 30, 9: 30, 11: 30}.get(m, 31) + 1))
+
+
+# what Python's str.strip removes (resident_id_ok strips), as an SQL literal for btrim
+_PY_SPACE = "'" + "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace()) + "'"
+
+
+def id_card_today() -> str:
+    """The `:today` bind of the GB 11643 expression: today as YYYYMMDD (birth dates after it fail)."""
+    return clock.now().date().strftime("%Y%m%d")
+
+
 def _pg_id_card_valid(col: str) -> str:
     """GB 11643 in PostgreSQL SQL, the same rules as `resident_id_ok` (each CASE guards the casts after it).
 
-    A value that is already 18 clean characters (as every converted cell is: stripped) is tested on the column
-    itself, digits read with ascii() — `upper(btrim(…))` on every row costs more than the rest of the check; any
-    other value goes through the full expression on its trimmed, upper-cased form.
+    Written for speed, as this check reads every row after each full load: the shape is an ltrim of the digits
+    (not a regex), the birth date compared as text (`COLLATE "C"`: a year from 1850, a month-day probed in a
+    hashed list, Feb 29 only in leap years, not after `:today` — `id_card_today()`), the check sum read with
+    get_byte. A value that is already 18 clean characters (as every converted cell is: stripped) is tested on
+    the column itself; any other goes through the same rules on its trimmed, upper-cased form.
     """
 
-    def rules(v: str, last: str) -> str:
-        digits = " + ".join(f"(ascii(substr({v}, {i + 1}, 1)) - 48) * {w}" for i, w in enumerate(ID_WEIGHTS))
+    def rules(v: str) -> str:
+        digits = " + ".join(f"(get_byte(textsend({v}), {i}) - 48) * {w}" for i, w in enumerate(ID_WEIGHTS))
         provinces = ", ".join(f"'{p}'" for p in sorted(PROVINCES))
-        y, m, d = f"substr({v}, 7, 4)::int", f"substr({v}, 11, 2)::int", f"substr({v}, 13, 2)::int"
-        return (f"CASE WHEN substr({v}, 1, 2) IN ({provinces}) THEN "
-                f"CASE WHEN {y} >= 1850 AND {m} BETWEEN 1 AND 12 AND {d} >= 1 THEN "
-                f"{d} <= extract(day FROM make_date({y}, {m}, 1) + interval '1 month - 1 day') "
-                f"AND (make_date({y}, {m}, 1) + ({d} - 1)) <= :today "
-                f"AND {last} = substr('{ID_CHECK}', ({digits}) % 11 + 1, 1) "
-                "ELSE false END ELSE false END")
+        year = f'substr({v}, 7, 4) COLLATE "C"'
+        leap = f"(substr({v}, 7, 4)::int % 4 = 0 AND (substr({v}, 7, 4)::int % 100 <> 0 " \
+               f"OR substr({v}, 7, 4)::int % 400 = 0))"
+        return (f"left({v}, 2) IN ({provinces}) AND {year} >= '1850' AND substr({v}, 11, 4) IN ({_MONTH_DAYS}) "
+                f"AND (substr({v}, 11, 4) <> '0229' OR {leap}) AND substr({v}, 7, 8) COLLATE \"C\" <= :today "
+                f"AND upper(right({v}, 1)) = substr('{ID_CHECK}', ({digits}) % 11 + 1, 1)")
 
-    v, raw = f"upper(btrim({col}::text))", f"{col}::text"
-    return (f"CASE WHEN {raw} ~ '^[0-9]{{17}}[0-9Xx]$' THEN {rules(raw, f'upper(substr({raw}, 18, 1))')} "
-            f"WHEN {v} ~ '^[0-9]{{17}}[0-9X]$' THEN {rules(v, f'substr({v}, 18, 1)')} ELSE false END")
+    def shaped(v: str) -> str:  # 17 ASCII digits, then a digit or X (any case)
+        return f"octet_length({v}) = 18 AND ltrim({v}, '0123456789') IN ('', 'X', 'x')"
+
+    v, raw = f"upper(btrim({col}::text, {_PY_SPACE}))", f"{col}::text"
+    return (f"CASE WHEN {shaped(raw)} THEN {rules(raw)} "
+            f"WHEN {shaped(v)} THEN {rules(v)} ELSE false END")
 
 
 def _pg_credit_code_valid(col: str) -> str:
@@ -91,19 +109,17 @@ def _where(where: str, scope: str) -> str:
 
 
 def _sample(session: Session, table: str, where: str, params: dict[str, Any] | None = None) -> list[int]:
-    stmt = text(f'SELECT "_id" FROM {quote(table)} WHERE {where} ORDER BY "_id" LIMIT {SAMPLE}')
-    if params and "vals" in params:
-        stmt = stmt.bindparams(bindparam("vals", expanding=True))
-    return [int(r[0]) for r in session.execute(stmt, params or {})]
+    binds = params or {}
+    stmt = _bound(f'SELECT "_id" FROM {quote(table)} WHERE {where} ORDER BY "_id" LIMIT {SAMPLE}', binds)
+    return [int(r[0]) for r in session.execute(stmt, binds)]
 
 
 def _sql_failing(session: Session, table: str, where: str, params: dict[str, Any] | None,
                  scope: str) -> tuple[int, list[int]]:
     where = _where(where, scope)
-    stmt = text(f"SELECT COUNT(*) FROM {quote(table)} WHERE {where}")
-    if params and "vals" in params:
-        stmt = stmt.bindparams(bindparam("vals", expanding=True))
-    failed = int(session.execute(stmt, params or {}).scalar() or 0)
+    binds = params or {}
+    failed = int(session.execute(_bound(f"SELECT COUNT(*) FROM {quote(table)} WHERE {where}", binds),
+                                 binds).scalar() or 0)
     return failed, _sample(session, table, where, params) if failed else []
 
 
@@ -121,6 +137,54 @@ def _python_failing(session: Session, table: str, col: str, ok: Any, scope: str)
     return failed, sample
 
 
+def condition(session: Session, kind: str, col: str, params: dict[str, Any],
+              tag: str = "") -> tuple[str, dict[str, Any]] | None:
+    """A row check's failing condition as SQL over the table's columns, with its binds; None in Python.
+
+    Binds are named with `tag`, so several checks can share a statement; a list bind (`in_list`) is expanding.
+    Regex checks, and the identity numbers on SQLite, are tested in Python (None).
+    """
+    c = quote(col)
+    if kind == "not_null":
+        return f"{c} IS NULL", {}
+    if kind == "in_list":
+        return f"{c} IS NOT NULL AND {c} NOT IN :vals{tag}", {f"vals{tag}": [str(v) for v in params["values"]]}
+    if kind == "range":  # SQLite keeps decimals as text: compare as numbers
+        c = f"CAST({c} AS {'DOUBLE PRECISION' if is_postgres(session) else 'REAL'})"
+        conds, binds = [], {}
+        if params.get("min") is not None:
+            conds.append(f"{c} < :lo{tag}")
+            binds[f"lo{tag}"] = params["min"]
+        if params.get("max") is not None:
+            conds.append(f"{c} > :hi{tag}")
+            binds[f"hi{tag}"] = params["max"]
+        return f"{c} IS NOT NULL AND ({' OR '.join(conds)})", binds
+    if kind == "id_card" and is_postgres(session):  # one statement instead of streaming the column (parity tested)
+        return (f"{c} IS NOT NULL AND NOT ({_pg_id_card_valid(c).replace(':today', f':today{tag}')})",
+                {f"today{tag}": id_card_today()})
+    if kind == "credit_code" and is_postgres(session):
+        return f"{c} IS NOT NULL AND NOT ({_pg_credit_code_valid(c)})", {}
+    return None
+
+
+def _bound(sql: str, binds: dict[str, Any]) -> Any:
+    stmt = text(sql)
+    lists: list[Any] = [bindparam(k, expanding=True) for k, v in binds.items() if isinstance(v, list)]
+    return stmt.bindparams(*lists) if lists else stmt
+
+
+def count_where(session: Session, source: str, conds: list[tuple[str, dict[str, Any]]]) -> list[int]:
+    """How many rows of `source` (a table or a parenthesised, aliased query) meet each condition: one scan."""
+    if not conds:
+        return []
+    sums = ", ".join(f"COALESCE(SUM(CASE WHEN {w} THEN 1 ELSE 0 END), 0)" for w, _b in conds)
+    binds: dict[str, Any] = {}
+    for _w, b in conds:
+        binds.update(b)
+    row = session.execute(_bound(f"SELECT {sums} FROM {source}", binds), binds).one()
+    return [int(v or 0) for v in row]
+
+
 def failing(session: Session, table: str, kind: str, col: str, params: dict[str, Any],
             scope: str = "") -> tuple[int, list[int]]:
     """Rows failing a row check (ROW_KINDS) and a sample of their `_id`s.
@@ -128,34 +192,16 @@ def failing(session: Session, table: str, kind: str, col: str, params: dict[str,
     `scope`: an SQL condition on the table's rows that limits the check to them (one sync batch's rows); none
     for the whole table.
     """
-    c = quote(col)
-    if kind == "not_null":
-        return _sql_failing(session, table, f"{c} IS NULL", None, scope)
-    if kind == "in_list":
-        return _sql_failing(session, table, f"{c} IS NOT NULL AND {c} NOT IN :vals",
-                            {"vals": [str(v) for v in params["values"]]}, scope)
-    if kind == "range":  # SQLite keeps decimals as text: compare as numbers
-        c = f"CAST({c} AS {'DOUBLE PRECISION' if is_postgres(session) else 'REAL'})"
-        conds, binds = [], {}
-        if params.get("min") is not None:
-            conds.append(f"{c} < :lo")
-            binds["lo"] = params["min"]
-        if params.get("max") is not None:
-            conds.append(f"{c} > :hi")
-            binds["hi"] = params["max"]
-        return _sql_failing(session, table, f"{c} IS NOT NULL AND ({' OR '.join(conds)})", binds, scope)
+    found = condition(session, kind, col, params)
+    if found is not None:
+        where, binds = found
+        return _sql_failing(session, table, where, binds, scope)
     if kind == "regex":
         pattern = re.compile(str(params["pattern"]))
         return _python_failing(session, table, col, lambda v: pattern.fullmatch(v) is not None, scope)
     if kind == "id_card":
-        if is_postgres(session):  # one statement instead of streaming the column (same rules, tested for parity)
-            return _sql_failing(session, table, f"{c} IS NOT NULL AND NOT ({_pg_id_card_valid(c)})",
-                                {"today": clock.now().date()}, scope)
         return _python_failing(session, table, col, resident_id_ok, scope)
     if kind == "credit_code":
-        if is_postgres(session):
-            return _sql_failing(session, table, f"{c} IS NOT NULL AND NOT ({_pg_credit_code_valid(c)})", None,
-                                scope)
         return _python_failing(session, table, col, credit_code_ok, scope)
     raise ValueError(f"not a row check: {kind}")  # pragma: no cover - callers pass ROW_KINDS only
 

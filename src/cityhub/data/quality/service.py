@@ -145,13 +145,14 @@ class RunDelta:
         self.checks: list[QualityCheck] = []
         self.delta: dict[uuid.UUID, int] = {}
         self.new_failing: dict[uuid.UUID, list[int]] = {}
+        self.rows: int | None = None  # the table's rows before the run, when counted here
         if self.res is None or not self.table:
             return
         row_checks = [chk for chk in session.scalars(select(QualityCheck).where(QualityCheck.entry_id == entry.id))
                       if chk.kind in checks.ROW_KINDS]
         if not row_checks:
             return
-        rows = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(self.table)}")) or 0)
+        rows = self.rows = self.res.row_count  # every writer of the table sets it (uploads, syncs, datastore API)
         for chk in row_checks:
             latest = _latest(session, chk.id)
             if latest is not None and latest.checked == rows and (self.res.loaded_at is None
@@ -171,21 +172,68 @@ class RunDelta:
         on = " AND ".join(f"s.{quote(k)} = {table}.{quote(k)}" for k in self.key)
         return f"EXISTS (SELECT 1 FROM {quote(stage)} AS s WHERE {on})"
 
+    def _split(self, failing_only: bool = False) -> tuple[list[tuple[QualityCheck, tuple[str, dict[str, Any]]]],
+                                                          list[QualityCheck]]:
+        """The checks SQL can count together (with their conditions), and those tested in Python.
+
+        `failing_only`: just the checks some row of the table fails right now (base result plus the run's delta).
+        """
+        in_sql, in_python = [], []
+        for n, chk in enumerate(self.checks):
+            if failing_only and self.base[chk.id].failed + self.delta[chk.id] <= 0:
+                continue
+            cond = checks.condition(self.session, chk.kind, chk.column, chk.params, f"_{n}")
+            if cond is None:
+                in_python.append(chk)
+            else:
+                in_sql.append((chk, cond))
+        return in_sql, in_python
+
     def before(self, stage: str) -> None:
-        """Take away the failures among the rows the batch is about to replace."""
-        for chk in self.checks:
+        """Take away the failures among the rows the batch is about to replace.
+
+        A check that no row of the table fails right now (its current result, moved by the run so far, is 0)
+        cannot lose a failure: it is not counted — with clean data the table is not read at all. The others are
+        counted together in one pass over the table's rows with the batch's keys (an index lookup per staged key).
+        """
+        in_sql, in_python = self._split(failing_only=True)
+        if not in_sql and not in_python:
+            return
+        on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in self.key)
+        rows = f"(SELECT t.* FROM {quote(stage)} AS s JOIN {quote(self.table)} AS t ON {on}) AS x"
+        for (chk, _c), failed in zip(in_sql, checks.count_where(self.session, rows, [c for _k, c in in_sql]),
+                                     strict=True):
+            self.delta[chk.id] -= failed
+        for chk in in_python:
             failed, _sample = checks.failing(self.session, self.table, chk.kind, chk.column,
                                              chk.params, self._scope(stage))
             self.delta[chk.id] -= failed
 
     def after(self, stage: str) -> None:
-        """Add the failures among the batch's rows as merged."""
-        for chk in self.checks:
+        """Add the failures among the batch's rows as merged.
+
+        After the merge the table's rows with the batch's keys hold exactly the staged values (inserted, updated
+        to them, or equal already), so the SQL checks count the stage itself; the table is read only for the
+        `_id`s of a sample when a check failed.
+        """
+        if not self.checks:
+            return
+        in_sql, in_python = self._split()
+        for (chk, _c), failed in zip(in_sql, checks.count_where(self.session, quote(stage),
+                                                                [c for _k, c in in_sql]), strict=True):
+            self.delta[chk.id] += failed
+            if failed:
+                self._note(chk, checks.failing(self.session, self.table, chk.kind, chk.column, chk.params,
+                                               self._scope(stage))[1])
+        for chk in in_python:
             failed, sample = checks.failing(self.session, self.table, chk.kind, chk.column,
                                             chk.params, self._scope(stage))
             self.delta[chk.id] += failed
-            seen = self.new_failing[chk.id]
-            seen.extend(i for i in sample if i not in seen and len(seen) < checks.SAMPLE)
+            self._note(chk, sample)
+
+    def _note(self, chk: QualityCheck, sample: list[int]) -> None:
+        seen = self.new_failing[chk.id]
+        seen.extend(i for i in sample if i not in seen and len(seen) < checks.SAMPLE)
 
     def outcome(self, chk: QualityCheck, total: int) -> checks.Outcome | None:
         """The check over the whole table after the run, from its base result and the run's delta (None: no base)."""
@@ -201,18 +249,20 @@ class RunDelta:
         return checks.Outcome(total, max(0, base.failed + self.delta[chk.id]), (new + still)[:checks.SAMPLE])
 
 
-def run_entry_checks(session: Session, entry: CatalogEntry, delta: RunDelta | None = None) -> list[QualityCheck]:
+def run_entry_checks(session: Session, entry: CatalogEntry, delta: RunDelta | None = None,
+                     rows: int | None = None) -> list[QualityCheck]:
     """Evaluate every check of the entry now (after a sync, or on demand), recording a result per check.
 
     After an incremental sync `delta` carries the row checks over the run's rows: those checks are not re-run
-    over the table.
+    over the table. `rows`: the table's row count when the caller knows it exactly (a sync run just wrote it).
     """
     res = _table(session, entry)
     out = list(session.scalars(select(QualityCheck).where(QualityCheck.entry_id == entry.id)))
     now = clock.now()
     total, key = None, None
     if out and res is not None and res.table_name:  # counted once for every check; the key spares a scan
-        total = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
+        total = rows if rows is not None else int(
+            session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
         key = key_columns(session, res.table_name)
     for chk in out:
         if res is None or not res.table_name:
