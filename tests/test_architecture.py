@@ -106,6 +106,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "ops.alarms.delivery": ("service", "MQTT and signed webhook delivery"),
     # apply
     "apply.evaluation.evidence": ("service", "evidence files of a unit's evaluation indicators"),
+    "apply.panorama.snapshot": ("service", "the 全景 screen's stored figures, marked stale by the writes"),
     # compute
     "compute.registry.search": ("service", "Chinese-aware catalogue search"),
     "compute.gateway.quota": ("service", "quotas: Redis script or in-process"),

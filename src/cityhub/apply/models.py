@@ -374,3 +374,22 @@ class DataCentrePool(UUIDPk, Base):
     data_centre_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_data_centre.id", ondelete="CASCADE"),
                                                       index=True)
     pool_id: Mapped[uuid.UUID] = mapped_column(unique=True)  # cloud_pool.id, checked through the cloud façade
+
+
+# ---------------------------------------------------------------- the 全景 screen's figures, kept computed
+
+
+class PanoramaSnapshot(Base):
+    """The 全景 screen's figures as last computed (one row per view; `city` is the only one).
+
+    The worker (`cityhub apply panorama-worker`) rewrites it every few seconds and whenever a write asks for it
+    (`requested_at` later than the start of the last reading); a request only reads it.
+    """
+
+    __tablename__ = "apply_panorama_snapshot"
+
+    key: Mapped[str] = mapped_column(String(20), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    computed_at: Mapped[datetime] = mapped_column(default=clock.now)  # when the reading started
+    requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    version: Mapped[int] = mapped_column(Integer, default=0)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.apply import policies
 from cityhub.apply.models import Scenario, ScenarioBatch, ScenarioLink, ScenarioLinkKind, ScenarioStatus
+from cityhub.apply.panorama import snapshot
 from cityhub.apply.schemas import BatchSummary, ScenarioCreate
 from cityhub.apply.schemas import Scenario as ScenarioRead
 from cityhub.compute import service as compute
@@ -123,6 +124,7 @@ def scenario_create(session: Session, actor: Actor, body: ScenarioCreate) -> Sce
              for r in dict.fromkeys(ids)]
     session.add_all(links)
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "scenario_create", target_type="apply_scenario", target_id=s.id,
                       org_id=s.owner_org_id, after={"name": s.name, "batch": s.batch, "status": s.status,
                                                     "components": len(body.component_ids),
@@ -143,6 +145,7 @@ def scenario_transition(session: Session, actor: Actor, scenario_id: uuid.UUID, 
     policies.scenario_transition(actor, s.owner_org_id, bool(by_bureau))
     before = transition(s, to, _ALLOWED, "scenario")
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "scenario_transition", target_type="apply_scenario", target_id=s.id,
                       org_id=s.owner_org_id, before={"status": before}, after={"status": to, "note": note})
     return _read(s, _links(session, [s.id]))
