@@ -1,4 +1,4 @@
-"""apply: the 全景 screen's figures kept computed (issue 21)
+"""apply: the 全景 screen's figures kept computed; evidence files of progress reports (issue 21)
 
 Revision ID: 0031
 Revises: 0030
@@ -28,7 +28,24 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_apply_panorama_snapshot'))
     )
+    op.create_table('apply_report_evidence',
+    sa.Column('report_id', sa.Uuid(), nullable=False),
+    sa.Column('filename', sa.String(length=200), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('uploaded_by', sa.Uuid(), nullable=True),
+    sa.Column('uploaded_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.ForeignKeyConstraint(['report_id'], ['apply_progress_report.id'], name=op.f('fk_apply_report_evidence_report_id_apply_progress_report'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_apply_report_evidence'))
+    )
+    with op.batch_alter_table('apply_report_evidence', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_apply_report_evidence_report_id'), ['report_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('apply_report_evidence', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_apply_report_evidence_report_id'))
+    op.drop_table('apply_report_evidence')
     op.drop_table('apply_panorama_snapshot')

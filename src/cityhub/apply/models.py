@@ -102,6 +102,24 @@ class ProgressReport(UUIDPk, Timestamps, Base):
     review_note: Mapped[str] = mapped_column(Text, default="")
 
 
+class ReportEvidence(UUIDPk, Base):
+    """A file attached to a progress report as its evidence (with, or instead of, the link).
+
+    The bytes live under var_dir/apply/report-evidence/<id>; the row keeps what was checked (type, size, digest).
+    """
+
+    __tablename__ = "apply_report_evidence"
+
+    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_progress_report.id", ondelete="CASCADE"),
+                                                 index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    uploaded_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 # ---------------------------------------------------------------- annual evaluation (年度评比)
 
 

@@ -68,6 +68,12 @@ def report_create(actor: Actor, owner_org_id: uuid.UUID) -> None:
     require(may_report(actor, owner_org_id), "Only the target's owner reports its progress")
 
 
+def report_visible(actor: Actor, org_id: uuid.UUID, reporter_id: uuid.UUID | None) -> bool:
+    """Who sees a report (and its evidence): the bureau, the owner unit's staff, its reporter, platform admins."""
+    return (reviews(actor) or org_id in actor.staff_orgs or (reporter_id is not None and reporter_id == actor.user_id)
+            or actor.is_platform_admin)
+
+
 def report_review(actor: Actor, reporter_id: uuid.UUID | None) -> None:
     """The bureau reviews, and a reviewer never decides their own report."""
     require(reviews(actor), "Only the bureau reviews reported progress")

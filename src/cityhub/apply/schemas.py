@@ -137,12 +137,12 @@ class TargetValue(IDSchema):
 
 
 class ReportCreate(InputModel):
-    """The owner's report of a reported target's value: evidence (a link) is required."""
+    """The owner's report of a reported target's value: evidence is required, a link here or a file with it."""
 
     value: float = Field(ge=-1e15, le=1e15, allow_inf_nan=False)
     as_of: date | None = None
     note: str = Field("", max_length=4000)
-    evidence_url: str = Field(min_length=8, max_length=500)
+    evidence_url: str = Field("", max_length=500)
 
     _url = field_validator("evidence_url")(_http_url)
 
@@ -168,6 +168,18 @@ class Report(Timestamped):
     reviewer_id: uuid.UUID | None
     reviewed_at: datetime | None
     review_note: str
+
+
+class ReportEvidence(ReadModel):
+    """A file attached to a progress report (what was checked; the bytes are downloaded apart)."""
+
+    id: uuid.UUID
+    report_id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
 
 
 class SourceInfo(ReadModel):

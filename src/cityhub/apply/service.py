@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from cityhub.apply import policies, reference
+from cityhub.apply import files, policies, reference
 from cityhub.apply.economy import service as economy
 from cityhub.apply.evaluation import evidence
 from cityhub.apply.evaluation import service as evaluation
@@ -25,6 +26,7 @@ from cityhub.apply.facilities import service as facilities
 from cityhub.apply.models import Method, NodeKind, PanoramaSnapshot, ProgressReport, ReportStatus, Target, TargetValue
 from cityhub.apply.panorama import service as panorama_layers
 from cityhub.apply.panorama import snapshot
+from cityhub.apply.progress import evidence as report_evidence
 from cityhub.apply.progress import service as progress
 from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.schemas import Progress, RefreshResult, ReportCreate, SeedResult, TargetCreate, TargetUpdate
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 _SYSTEM = Actor.system("apply-panorama")
 SOURCES = progress.SOURCES
 # the capabilities, reached as apply.evaluation.… etc.
-__all__ = ["economy", "evaluation", "evidence", "facilities", "scenarios", "stations"]
+__all__ = ["economy", "evaluation", "evidence", "facilities", "files", "report_evidence", "scenarios", "stations"]
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),
@@ -156,8 +158,7 @@ def report_get(session: Session, actor: Actor, report_id: uuid.UUID) -> Progress
     """One report the actor may see (others 404)."""
     policies.target_read(actor)
     r = session.get(ProgressReport, report_id)
-    if r is None or not (policies.reviews(actor) or r.org_id in actor.staff_orgs or r.reporter_id == actor.user_id
-                         or actor.is_platform_admin):
+    if r is None or not policies.report_visible(actor, r.org_id, r.reporter_id):
         raise NotFound(_("Report not found"))
     return r
 
@@ -286,8 +287,13 @@ def progress_refresh(session: Session, actor: Actor) -> RefreshResult:
     return out
 
 
-def report_create(session: Session, actor: Actor, target_id: uuid.UUID, data: ReportCreate) -> ProgressReport:
-    """The owner reports a reported target's value with evidence; it counts once the bureau approves it."""
+def report_create(session: Session, actor: Actor, target_id: uuid.UUID, data: ReportCreate,
+                  evidence_files: Sequence[tuple[str, bytes]] = ()) -> ProgressReport:
+    """The owner reports a reported target's value with evidence; it counts once the bureau approves it.
+
+    Evidence is a link (`evidence_url`), files (`evidence_files`: name and bytes, `progress/evidence.py`), or both;
+    none is a 422 naming `evidence_url`. A refused file writes nothing (the report neither).
+    """
     t = target_get(session, actor, target_id)
     owner = owner_of(session, t)
     if owner is None:
@@ -295,13 +301,20 @@ def report_create(session: Session, actor: Actor, target_id: uuid.UUID, data: Re
     policies.report_create(actor, owner)
     if t.method != Method.REPORTED:
         raise Conflict(_("Only reported targets take reports; this one is computed by the platform"))
+    if not data.evidence_url and not evidence_files:
+        raise ValidationFailed(_("Give the evidence: a link or a file"), field="evidence_url")
+    for name, content in evidence_files:  # every file accepted before anything is written
+        files.check(name, content)
     r = ProgressReport(target_id=t.id, org_id=owner, reporter_id=actor.user_id, value=data.value,
                        as_of=data.as_of or clock.now().date(), note=data.note, evidence_url=data.evidence_url,
                        status=ReportStatus.SUBMITTED)
     session.add(r)
     session.flush()
     core.audit_record(session, actor, "report_create", target_type="apply_report", target_id=r.id, org_id=owner,
-                      after={"target": t.code, "value": r.value, "evidence_url": r.evidence_url})
+                      after={"target": t.code, "value": r.value, "evidence_url": r.evidence_url,
+                             "files": len(evidence_files)})
+    for name, content in evidence_files:
+        report_evidence.attach(session, actor, r, name, content)
     return r
 
 
