@@ -1,4 +1,5 @@
-"""apply: the 全景 screen's figures kept computed; evidence files of progress reports (issue 21)
+"""apply: the 全景 screen's figures kept computed; evidence files of progress reports;
+a scenario's KPIs (target, actual) and budget (planned, spent) (issue 21)
 
 Revision ID: 0031
 Revises: 0030
@@ -42,9 +43,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('apply_report_evidence', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_apply_report_evidence_report_id'), ['report_id'], unique=False)
+    with op.batch_alter_table('apply_scenario', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('budget_planned', sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column('budget_spent', sa.Float(), nullable=True))
+    op.create_table('apply_scenario_kpi',
+    sa.Column('scenario_id', sa.Uuid(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('unit', sa.String(length=30), nullable=False),
+    sa.Column('target', sa.Float(), nullable=False),
+    sa.Column('actual', sa.Float(), nullable=True),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.ForeignKeyConstraint(['scenario_id'], ['apply_scenario.id'], name=op.f('fk_apply_scenario_kpi_scenario_id_apply_scenario'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_apply_scenario_kpi')),
+    sa.UniqueConstraint('scenario_id', 'name', name='uq_apply_scenario_kpi_scenario_name')
+    )
+    with op.batch_alter_table('apply_scenario_kpi', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_apply_scenario_kpi_scenario_id'), ['scenario_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('apply_scenario_kpi', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_apply_scenario_kpi_scenario_id'))
+    op.drop_table('apply_scenario_kpi')
+    with op.batch_alter_table('apply_scenario', schema=None) as batch_op:
+        batch_op.drop_column('budget_spent')
+        batch_op.drop_column('budget_planned')
     with op.batch_alter_table('apply_report_evidence', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_apply_report_evidence_report_id'))
     op.drop_table('apply_report_evidence')

@@ -194,3 +194,12 @@ EXPECTATIONS += [
     Expect("GET", f"{P}/report-evidence/{{evidence_id}}", OWNER_A,
            params=lambda w: {"evidence_id": w.extra["apply_rev"].id}),
 ]
+
+EXPECTATIONS += [
+    # a scenario's KPIs and budget: staff read them, its owner unit (and the bureau) change them
+    Expect("GET", f"{SC}/{{scenario_id}}/kpis", ANY_USER, params=_p("scenario_id", "declared")),
+    Expect("PUT", f"{SC}/{{scenario_id}}/kpis", OWNER_A, params=_p("scenario_id", "declared"),
+           body=lambda w: {"kpis": [{"name": "覆盖率", "unit": "%", "target": 90, "actual": 40}]}),
+    Expect("PUT", f"{SC}/{{scenario_id}}/budget", OWNER_A, params=_p("scenario_id", "declared"),
+           body=lambda w: {"budget_planned": 1200, "budget_spent": 300}),
+]

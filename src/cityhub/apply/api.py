@@ -313,6 +313,26 @@ def scenario_summary(session: DbSession, actor: CurrentActor) -> Any:
     return apply.scenarios.summary(session, actor)
 
 
+@router.get("/scenarios/{scenario_id}/kpis", response_model=list[schemas.ScenarioKpi])
+def scenario_kpis(session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID) -> Any:
+    """A scenario's indicators: target, actual and how far it got (staff read them all)."""
+    return apply.scenarios.scenario_kpis(session, actor, scenario_id)
+
+
+@router.put("/scenarios/{scenario_id}/kpis", response_model=list[schemas.ScenarioKpi])
+def scenario_kpis_set(session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID,
+                      body: schemas.ScenarioKpisSet) -> Any:
+    """Replace a scenario's indicators (its owner unit or the bureau; an accepted scenario's are final)."""
+    return apply.scenarios.scenario_kpis_set(session, actor, scenario_id, body)
+
+
+@router.put("/scenarios/{scenario_id}/budget", response_model=schemas.Scenario)
+def scenario_budget_set(session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID,
+                        body: schemas.ScenarioBudgetSet) -> Any:
+    """Set a scenario's budget in 万元, planned and spent (its owner unit or the bureau)."""
+    return apply.scenarios.scenario_budget_set(session, actor, scenario_id, body)
+
+
 @router.get("/scenarios/{scenario_id}", response_model=schemas.Scenario)
 def scenario_get(session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID) -> Any:
     """One scenario with the components and catalog entries it uses."""

@@ -294,6 +294,22 @@ class Scenario(UUIDPk, Timestamps, Base):
     status: Mapped[ScenarioStatus] = mapped_column(status_type(ScenarioStatus), default=ScenarioStatus.DECLARED,
                                                    index=True)
     proposed_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    budget_planned: Mapped[float | None] = mapped_column(Float, default=None)  # 万元
+    budget_spent: Mapped[float | None] = mapped_column(Float, default=None)  # 万元
+
+
+class ScenarioKpi(UUIDPk, Base):
+    """One indicator of a scenario: what it should reach (target) and what it has reached (actual)."""
+
+    __tablename__ = "apply_scenario_kpi"
+    __table_args__ = (UniqueConstraint("scenario_id", "name", name="uq_apply_scenario_kpi_scenario_name"),)
+
+    scenario_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_scenario.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(30), default="")
+    target: Mapped[float] = mapped_column(Float)
+    actual: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class ScenarioLinkKind(StrEnum):

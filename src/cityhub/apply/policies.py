@@ -159,6 +159,11 @@ def scenario_transition(actor: Actor, owner_org_id: uuid.UUID, by_bureau: bool) 
         require(may_report(actor, owner_org_id), "Only the owner unit or the bureau moves this scenario on")
 
 
+def scenario_plan_update(actor: Actor, owner_org_id: uuid.UUID) -> None:
+    """A scenario's KPIs and budget: its owner unit's staff and the bureau, as for declaring it."""
+    require(may_report(actor, owner_org_id), "Only the owner unit or the bureau changes the scenario's KPIs and budget")
+
+
 def digital_park_create(actor: Actor) -> None:
     """The bureau keeps the digital-economy registers."""
     require(manages(actor), "Only the bureau keeps the digital-economy registers")

@@ -341,6 +341,42 @@ class Scenario(Timestamped):
     status: ScenarioStatus
     component_ids: list[uuid.UUID] = Field(default_factory=list)
     entry_ids: list[uuid.UUID] = Field(default_factory=list)
+    budget_planned: float | None = None
+    budget_spent: float | None = None
+
+
+class KpiIn(InputModel):
+    """One indicator of a scenario: its name, unit, target and (once measured) actual value."""
+
+    name: str = Field(min_length=1, max_length=100)
+    unit: str = Field("", max_length=30)
+    target: float = Field(ge=-1e15, le=1e15, allow_inf_nan=False)
+    actual: float | None = Field(None, ge=-1e15, le=1e15, allow_inf_nan=False)
+
+
+class ScenarioKpisSet(InputModel):
+    """A scenario's indicators, replacing those it had (names unique, at most 20)."""
+
+    kpis: list[KpiIn] = Field(max_length=20)
+
+
+class ScenarioBudgetSet(InputModel):
+    """A scenario's budget in 万元: planned and spent so far (neither negative)."""
+
+    budget_planned: float | None = Field(None, ge=0, le=1e12, allow_inf_nan=False)
+    budget_spent: float | None = Field(None, ge=0, le=1e12, allow_inf_nan=False)
+
+
+class ScenarioKpi(ReadModel):
+    """A stored indicator, with how far its actual value is towards the target (None: not measured)."""
+
+    id: uuid.UUID
+    position: int
+    name: str
+    unit: str
+    target: float
+    actual: float | None
+    achieved: float | None = None
 
 
 class BatchSummary(BaseModel):
