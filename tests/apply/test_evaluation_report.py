@@ -68,3 +68,19 @@ def test_the_report_page_prints_and_only_the_bureau_and_auditors_see_it(client: 
     assert "已冻结" in client.get(f"/apply/evaluation/runs/{run.id}/report").text
     css = CSS.read_text(encoding="utf-8")
     assert "@page" in css and "size: A4" in css and "WenQuanYi Zen Hei" in css and "@media print" in css
+
+
+def test_the_printed_report_lists_every_units_evidence(client: TestClient, world: Any) -> None:
+    run = _run(world)
+    pdf = b"%PDF-1.7\n%%EOF\n"
+    ev = apply.evidence.evaluation_evidence_attach(world.session, world.actors["org_member_a"], run.id,
+                                                   world.orgs["dept_a"].id, "cloud.on_cloud", "上云台账.pdf", pdf)
+    assert [e.id for e in apply.evidence.run_evidence(world.session, world.actors["auditor"], run.id)] == [ev.id]
+    with pytest.raises(Forbidden):  # the unit reads its own on the scorecard, not the whole run's
+        apply.evidence.run_evidence(world.session, world.actors["org_member_a"], run.id)
+    world.session.commit()
+    _login(client, "t-admin")
+    page = client.get(f"/apply/evaluation/runs/{run.id}/report").text
+    row = page[page.index('data-testid="evidence"'):]
+    assert "上云台账.pdf" in row and f"/apply/evaluation/evidence/{ev.id}" in row and ev.sha256[:16] in row
+    assert "甲局" in row and "五、佐证材料" in page

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from cityhub.apply import files as evidence_mod  # the accepted files and their limit, shared
 from cityhub.apply import service as apply
-from cityhub.apply.evaluation import evidence as evidence_mod
 from cityhub.core.models import AuditEntry
 from cityhub.kit.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from tests.apply.test_evaluation_report import _run

@@ -98,11 +98,13 @@ def test_reported_progress_needs_the_owner_and_a_reviewer_other_than_the_reporte
     assert {"target_create", "report_create", "report_review"} <= set(actions)
 
 
-def test_evidence_link_is_required() -> None:
+def test_evidence_is_required_a_link_or_a_file(world: Any) -> None:
     with pytest.raises(ValueError, match="evidence_url"):
         ReportCreate(value=1, evidence_url="javascript:alert(1)")
-    with pytest.raises(ValueError, match="evidence_url"):
-        ReportCreate.model_validate({"value": 1})
+    t = _target(world, "t.ev")
+    with pytest.raises(ValidationFailed) as e:  # neither a link nor a file
+        apply.report_create(world.session, world.actors["org_member_a"], t.id, ReportCreate(value=1))
+    assert e.value.field == "evidence_url" and apply.report_list(world.session, SYSTEM, target_id=t.id) == []
 
 
 def test_computed_targets_come_from_the_layers_with_history(world: Any) -> None:

@@ -45,6 +45,8 @@ def prepare(w: Any) -> None:
     apply.economy.digital_park_create(w.session, admin, ParkCreate(code="az-park", name="测试园"))
     w.extra["apply_ev"] = apply.evidence.evaluation_evidence_attach(
         w.session, admin, run.id, w.orgs["dept_a"].id, "cloud.on_cloud", "e.pdf", b"%PDF-1.4\n%%EOF\n")
+    w.extra["apply_rev"] = apply.report_evidence.report_evidence_attach(
+        w.session, w.actors["org_member_a"], r.id, "e.pdf", b"%PDF-1.4\n%%EOF\n")
     w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r, "scheme": scheme, "run": run,
                         "station": station, "declared": declared, "building": building}
 
@@ -181,3 +183,23 @@ EXPECTATIONS += [
 ]
 
 EXPECTATIONS += [Expect("POST", f"{P}/enterprises/import", BUREAU, note="(an empty body: 422 for the bureau)")]
+
+EXPECTATIONS += [
+    # a progress report's files: the owner unit's staff (and the bureau) attach; whoever sees the report reads them
+    Expect("POST", f"{T}/reports/upload", OWNER_A, params=_p("target_id", "t"), query=lambda w: {"value": 5},
+           note="(an empty body: 422 for those who may report)"),
+    Expect("POST", f"{P}/reports/{{report_id}}/evidence", OWNER_A, params=_p("report_id", "report"),
+           note="(an empty body: 422 for those who may attach)"),
+    Expect("GET", f"{P}/reports/{{report_id}}/evidence", OWNER_A, params=_p("report_id", "report")),
+    Expect("GET", f"{P}/report-evidence/{{evidence_id}}", OWNER_A,
+           params=lambda w: {"evidence_id": w.extra["apply_rev"].id}),
+]
+
+EXPECTATIONS += [
+    # a scenario's KPIs and budget: staff read them, its owner unit (and the bureau) change them
+    Expect("GET", f"{SC}/{{scenario_id}}/kpis", ANY_USER, params=_p("scenario_id", "declared")),
+    Expect("PUT", f"{SC}/{{scenario_id}}/kpis", OWNER_A, params=_p("scenario_id", "declared"),
+           body=lambda w: {"kpis": [{"name": "覆盖率", "unit": "%", "target": 90, "actual": 40}]}),
+    Expect("PUT", f"{SC}/{{scenario_id}}/budget", OWNER_A, params=_p("scenario_id", "declared"),
+           body=lambda w: {"budget_planned": 1200, "budget_spent": 300}),
+]

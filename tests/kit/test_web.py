@@ -104,3 +104,10 @@ def test_async_endpoints_keep_the_dependency_commit(tiny: Any) -> None:
     assert client.post("/async-notes", params={"body": "d"}).json() == {"ok": "d"}
     assert _notes(db) == ["d"]
     assert hops == [web._finish]
+
+
+def test_the_redirect_message_goes_in_the_query_before_a_fragment() -> None:
+    saved = web.redirect_with_message("/a/b#kpis", "已保存").headers["location"]
+    assert saved == "/a/b?msg=%E5%B7%B2%E4%BF%9D%E5%AD%98#kpis"
+    assert web.redirect_with_message("/a?x=1#f", "ok").headers["location"] == "/a?x=1&msg=ok#f"
+    assert web.redirect_with_message("/a", None).headers["location"] == "/a"

@@ -6,6 +6,7 @@ Routes return what the service returns; `response_model` validates and serialise
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -79,8 +80,43 @@ def target_history(session: DbSession, actor: CurrentActor, target_id: uuid.UUID
 
 @router.post("/targets/{target_id}/reports", response_model=schemas.Report, status_code=201)
 def report_create(session: DbSession, actor: CurrentActor, target_id: uuid.UUID, body: schemas.ReportCreate) -> Any:
-    """The owner reports a value with evidence (a link); it counts once the bureau approves it."""
+    """The owner reports a value with evidence (a link; a file: `…/reports/upload`); it counts once approved."""
     return apply.report_create(session, actor, target_id, body)
+
+
+allow_large_bodies(f"{router.prefix}/targets/", f"{router.prefix}/reports/")
+
+
+@router.post("/targets/{target_id}/reports/upload", response_model=schemas.Report, status_code=201)
+async def report_create_with_file(request: Request, session: DbSession, actor: CurrentActor, target_id: uuid.UUID,
+                                  value: float = Query(ge=-1e15, le=1e15, allow_inf_nan=False),
+                                  as_of: date | None = None, note: str = Query("", max_length=4000),
+                                  evidence_url: str = Query("", max_length=500),
+                                  filename: str = Query("evidence", min_length=1, max_length=150)) -> Any:
+    """The owner reports a value with a file as its evidence (the raw body: PDF, PNG, JPEG, DOCX or XLSX)."""
+    body = schemas.ReportCreate(value=value, as_of=as_of, note=note, evidence_url=evidence_url)
+    return apply.report_create(session, actor, target_id, body, [(filename, await request.body())])
+
+
+@router.post("/reports/{report_id}/evidence", response_model=schemas.ReportEvidence, status_code=201)
+async def report_evidence_attach(request: Request, session: DbSession, actor: CurrentActor, report_id: uuid.UUID,
+                                 filename: str = Query("evidence", min_length=1, max_length=150)) -> Any:
+    """Attach a file (the raw body) to a report of the caller's unit while it awaits review."""
+    return apply.report_evidence.report_evidence_attach(session, actor, report_id, filename, await request.body())
+
+
+@router.get("/reports/{report_id}/evidence", response_model=list[schemas.ReportEvidence])
+def report_evidence(session: DbSession, actor: CurrentActor, report_id: uuid.UUID) -> Any:
+    """A report's files (whoever sees the report)."""
+    apply.report_get(session, actor, report_id)
+    return apply.report_evidence.report_evidence_list(session, actor, [report_id]).get(report_id, [])
+
+
+@router.get("/report-evidence/{evidence_id}", response_class=FileResponse)
+def report_evidence_file(session: DbSession, actor: CurrentActor, evidence_id: uuid.UUID) -> FileResponse:
+    """Download one of a report's files."""
+    ev, path = apply.report_evidence.report_evidence_open(session, actor, evidence_id)
+    return FileResponse(path, media_type=ev.content_type, filename=ev.filename)
 
 
 @router.get("/reports", response_model=list[schemas.Report])
@@ -275,6 +311,26 @@ def scenario_create(session: DbSession, actor: CurrentActor, body: schemas.Scena
 def scenario_summary(session: DbSession, actor: CurrentActor) -> Any:
     """Every batch: scenarios per status and how many are delivered (built or accepted)."""
     return apply.scenarios.summary(session, actor)
+
+
+@router.get("/scenarios/{scenario_id}/kpis", response_model=list[schemas.ScenarioKpi])
+def scenario_kpis(session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID) -> Any:
+    """A scenario's indicators: target, actual and how far it got (staff read them all)."""
+    return apply.scenarios.scenario_kpis(session, actor, scenario_id)
+
+
+@router.put("/scenarios/{scenario_id}/kpis", response_model=list[schemas.ScenarioKpi])
+def scenario_kpis_set(session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID,
+                      body: schemas.ScenarioKpisSet) -> Any:
+    """Replace a scenario's indicators (its owner unit or the bureau; an accepted scenario's are final)."""
+    return apply.scenarios.scenario_kpis_set(session, actor, scenario_id, body)
+
+
+@router.put("/scenarios/{scenario_id}/budget", response_model=schemas.Scenario)
+def scenario_budget_set(session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID,
+                        body: schemas.ScenarioBudgetSet) -> Any:
+    """Set a scenario's budget in 万元, planned and spent (its owner unit or the bureau)."""
+    return apply.scenarios.scenario_budget_set(session, actor, scenario_id, body)
 
 
 @router.get("/scenarios/{scenario_id}", response_model=schemas.Scenario)

@@ -102,6 +102,24 @@ class ProgressReport(UUIDPk, Timestamps, Base):
     review_note: Mapped[str] = mapped_column(Text, default="")
 
 
+class ReportEvidence(UUIDPk, Base):
+    """A file attached to a progress report as its evidence (with, or instead of, the link).
+
+    The bytes live under var_dir/apply/report-evidence/<id>; the row keeps what was checked (type, size, digest).
+    """
+
+    __tablename__ = "apply_report_evidence"
+
+    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_progress_report.id", ondelete="CASCADE"),
+                                                 index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    uploaded_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 # ---------------------------------------------------------------- annual evaluation (年度评比)
 
 
@@ -276,6 +294,22 @@ class Scenario(UUIDPk, Timestamps, Base):
     status: Mapped[ScenarioStatus] = mapped_column(status_type(ScenarioStatus), default=ScenarioStatus.DECLARED,
                                                    index=True)
     proposed_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    budget_planned: Mapped[float | None] = mapped_column(Float, default=None)  # 万元
+    budget_spent: Mapped[float | None] = mapped_column(Float, default=None)  # 万元
+
+
+class ScenarioKpi(UUIDPk, Base):
+    """One indicator of a scenario: what it should reach (target) and what it has reached (actual)."""
+
+    __tablename__ = "apply_scenario_kpi"
+    __table_args__ = (UniqueConstraint("scenario_id", "name", name="uq_apply_scenario_kpi_scenario_name"),)
+
+    scenario_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_scenario.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(30), default="")
+    target: Mapped[float] = mapped_column(Float)
+    actual: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class ScenarioLinkKind(StrEnum):
@@ -374,3 +408,22 @@ class DataCentrePool(UUIDPk, Base):
     data_centre_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_data_centre.id", ondelete="CASCADE"),
                                                       index=True)
     pool_id: Mapped[uuid.UUID] = mapped_column(unique=True)  # cloud_pool.id, checked through the cloud façade
+
+
+# ---------------------------------------------------------------- the 全景 screen's figures, kept computed
+
+
+class PanoramaSnapshot(Base):
+    """The 全景 screen's figures as last computed (one row per view; `city` is the only one).
+
+    The worker (`cityhub apply panorama-worker`) rewrites it every few seconds and whenever a write asks for it
+    (`requested_at` later than the start of the last reading); a request only reads it.
+    """
+
+    __tablename__ = "apply_panorama_snapshot"
+
+    key: Mapped[str] = mapped_column(String(20), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    computed_at: Mapped[datetime] = mapped_column(default=clock.now)  # when the reading started
+    requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    version: Mapped[int] = mapped_column(Integer, default=0)

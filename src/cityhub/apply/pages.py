@@ -11,7 +11,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
 from cityhub.apply import policies, schemas
 from cityhub.apply import service as apply
@@ -29,6 +29,7 @@ from cityhub.kit.web import (
     DbSession,
     NavItem,
     SessionRoute,
+    allow_large_bodies,
     form_action,
     redirect_with_message,
     register_nav,
@@ -97,6 +98,7 @@ def target(request: Request, session: DbSession, actor: CurrentActor, target_id:
     p = apply.target_progress(session, actor, target_id)
     t = p.target
     history = apply.target_history(session, actor, target_id)
+    reports = apply.report_list(session, actor, target_id=target_id)
     owner = apply.owner_of(session, apply.target_get(session, actor, target_id))
     names = core.organization_names(session)
     chart = {"history": [[v.at.isoformat(), v.value] for v in history],
@@ -109,21 +111,46 @@ def target(request: Request, session: DbSession, actor: CurrentActor, target_id:
     return render(request, "apply/target.html", {
         "p": p, "t": t, "title": _title(t), "history": history, "chart": chart, "tones": TONES, "unit": _unit,
         "owner_name": names.get(owner, "") if owner else "",
-        "reports": apply.report_list(session, actor, target_id=target_id),
+        "reports": reports, "evidence": apply.report_evidence.report_evidence_list(session, actor,
+                                                                                     [r.id for r in reports]),
         "may_report": t.method == "reported" and owner is not None and policies.may_report(actor, owner),
         "today": clock.now().date().isoformat()})
 
 
+allow_large_bodies("/apply/targets/", "/apply/reports/")
+
+
 @router.post("/targets/{target_id}/reports")
-def report(request: Request, session: DbSession, actor: CurrentActor, target_id: uuid.UUID, csrf_token: Csrf,
-           value: Annotated[float, Form()], evidence_url: Annotated[str, Form(max_length=500)],
-           as_of: Annotated[date | None, Form()] = None, note: Annotated[str, Form(max_length=4000)] = "") -> Response:
-    """The owner reports a value with its evidence."""
+async def report(request: Request, session: DbSession, actor: CurrentActor, target_id: uuid.UUID, csrf_token: Csrf,
+                 value: Annotated[float, Form()], evidence_url: Annotated[str, Form(max_length=500)] = "",
+                 as_of: Annotated[date | None, Form()] = None, note: Annotated[str, Form(max_length=4000)] = "",
+                 file: Annotated[UploadFile | None, File()] = None) -> Response:
+    """The owner reports a value with its evidence: a link, a file, or both."""
     keep = {"value": value, "evidence_url": evidence_url, "as_of": as_of.isoformat() if as_of else "", "note": note}
+    upload = [(file.filename or "evidence", await file.read(apply.files.MAX_BYTES + 1))] if file and file.filename \
+        else []
     with form_action(request, session, csrf_token, _("Report submitted for the bureau's review"), keep=keep) as done:
         apply.report_create(session, actor, target_id, schemas.ReportCreate(
-            value=value, evidence_url=evidence_url.strip(), as_of=as_of, note=note))
+            value=value, evidence_url=evidence_url.strip(), as_of=as_of, note=note), upload)
     return done.redirect(f"/apply/targets/{target_id}")
+
+
+@router.post("/reports/{report_id}/evidence")
+async def report_evidence_attach(request: Request, session: DbSession, actor: CurrentActor, report_id: uuid.UUID,
+                                 csrf_token: Csrf, file: Annotated[UploadFile, File()]) -> Response:
+    """The owner adds a file to a report awaiting review."""
+    content = await file.read(apply.files.MAX_BYTES + 1)
+    target_id = apply.report_get(session, actor, report_id).target_id
+    with form_action(request, session, csrf_token, _("Evidence attached")) as done:
+        apply.report_evidence.report_evidence_attach(session, actor, report_id, file.filename or "evidence", content)
+    return done.redirect(f"/apply/targets/{target_id}#reports")
+
+
+@router.get("/report-evidence/{evidence_id}")
+def report_evidence_file(session: DbSession, actor: CurrentActor, evidence_id: uuid.UUID) -> FileResponse:
+    """Download one of a report's files (whoever sees the report)."""
+    ev, path = apply.report_evidence.report_evidence_open(session, actor, evidence_id)
+    return FileResponse(path, media_type=ev.content_type, filename=ev.filename)
 
 
 @router.get("/review")
@@ -132,7 +159,9 @@ def review(request: Request, session: DbSession, actor: CurrentActor) -> Respons
     queue = apply.report_queue(session, actor)
     targets = {r.target_id: apply.target_get(session, actor, r.target_id) for r in queue}
     return render(request, "apply/review.html", {
-        "queue": queue, "targets": targets, "title": _title, "unit": _unit,
+        "queue": queue, "targets": targets,
+        "evidence": apply.report_evidence.report_evidence_list(session, actor, [r.id for r in queue]),
+        "title": _title, "unit": _unit,
         "names": core.organization_names(session)})
 
 
@@ -373,5 +402,6 @@ from cityhub.apply.economy.pages import router as _economy_router  # noqa: E402 
 from cityhub.apply.evaluation.pages import router as _evaluation_router  # noqa: E402  # mounted with this module's router
 from cityhub.apply.facilities.pages import router as _facilities_router  # noqa: E402  # mounted with this module's router
 from cityhub.apply.panorama.pages import router as _panorama_router  # noqa: E402  # mounted with this module's router
+from cityhub.apply.scenarios.pages import router as _scenario_router  # noqa: E402  # mounted with this module's router
 
-extra_routers = [_economy_router, _evaluation_router, _facilities_router, _panorama_router]
+extra_routers = [_economy_router, _evaluation_router, _facilities_router, _panorama_router, _scenario_router]

@@ -68,6 +68,12 @@ def report_create(actor: Actor, owner_org_id: uuid.UUID) -> None:
     require(may_report(actor, owner_org_id), "Only the target's owner reports its progress")
 
 
+def report_visible(actor: Actor, org_id: uuid.UUID, reporter_id: uuid.UUID | None) -> bool:
+    """Who sees a report (and its evidence): the bureau, the owner unit's staff, its reporter, platform admins."""
+    return (reviews(actor) or org_id in actor.staff_orgs or (reporter_id is not None and reporter_id == actor.user_id)
+            or actor.is_platform_admin)
+
+
 def report_review(actor: Actor, reporter_id: uuid.UUID | None) -> None:
     """The bureau reviews, and a reviewer never decides their own report."""
     require(reviews(actor), "Only the bureau reviews reported progress")
@@ -151,6 +157,11 @@ def scenario_transition(actor: Actor, owner_org_id: uuid.UUID, by_bureau: bool) 
         require(manages(actor), "Only the bureau accepts scenarios")
     else:
         require(may_report(actor, owner_org_id), "Only the owner unit or the bureau moves this scenario on")
+
+
+def scenario_plan_update(actor: Actor, owner_org_id: uuid.UUID) -> None:
+    """A scenario's KPIs and budget: its owner unit's staff and the bureau, as for declaring it."""
+    require(may_report(actor, owner_org_id), "Only the owner unit or the bureau changes the scenario's KPIs and budget")
 
 
 def digital_park_create(actor: Actor) -> None:

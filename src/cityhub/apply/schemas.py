@@ -137,12 +137,12 @@ class TargetValue(IDSchema):
 
 
 class ReportCreate(InputModel):
-    """The owner's report of a reported target's value: evidence (a link) is required."""
+    """The owner's report of a reported target's value: evidence is required, a link here or a file with it."""
 
     value: float = Field(ge=-1e15, le=1e15, allow_inf_nan=False)
     as_of: date | None = None
     note: str = Field("", max_length=4000)
-    evidence_url: str = Field(min_length=8, max_length=500)
+    evidence_url: str = Field("", max_length=500)
 
     _url = field_validator("evidence_url")(_http_url)
 
@@ -168,6 +168,18 @@ class Report(Timestamped):
     reviewer_id: uuid.UUID | None
     reviewed_at: datetime | None
     review_note: str
+
+
+class ReportEvidence(ReadModel):
+    """A file attached to a progress report (what was checked; the bytes are downloaded apart)."""
+
+    id: uuid.UUID
+    report_id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
 
 
 class SourceInfo(ReadModel):
@@ -329,6 +341,42 @@ class Scenario(Timestamped):
     status: ScenarioStatus
     component_ids: list[uuid.UUID] = Field(default_factory=list)
     entry_ids: list[uuid.UUID] = Field(default_factory=list)
+    budget_planned: float | None = None
+    budget_spent: float | None = None
+
+
+class KpiIn(InputModel):
+    """One indicator of a scenario: its name, unit, target and (once measured) actual value."""
+
+    name: str = Field(min_length=1, max_length=100)
+    unit: str = Field("", max_length=30)
+    target: float = Field(ge=-1e15, le=1e15, allow_inf_nan=False)
+    actual: float | None = Field(None, ge=-1e15, le=1e15, allow_inf_nan=False)
+
+
+class ScenarioKpisSet(InputModel):
+    """A scenario's indicators, replacing those it had (names unique, at most 20)."""
+
+    kpis: list[KpiIn] = Field(max_length=20)
+
+
+class ScenarioBudgetSet(InputModel):
+    """A scenario's budget in 万元: planned and spent so far (neither negative)."""
+
+    budget_planned: float | None = Field(None, ge=0, le=1e12, allow_inf_nan=False)
+    budget_spent: float | None = Field(None, ge=0, le=1e12, allow_inf_nan=False)
+
+
+class ScenarioKpi(ReadModel):
+    """A stored indicator, with how far its actual value is towards the target (None: not measured)."""
+
+    id: uuid.UUID
+    position: int
+    name: str
+    unit: str
+    target: float
+    actual: float | None
+    achieved: float | None = None
 
 
 class BatchSummary(BaseModel):

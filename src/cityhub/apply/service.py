@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from cityhub.apply import policies, reference
+from cityhub.apply import files, policies, reference
 from cityhub.apply.economy import service as economy
 from cityhub.apply.evaluation import evidence
 from cityhub.apply.evaluation import service as evaluation
 from cityhub.apply.facilities import service as facilities
-from cityhub.apply.models import Method, NodeKind, ProgressReport, ReportStatus, Target, TargetValue
+from cityhub.apply.models import Method, NodeKind, PanoramaSnapshot, ProgressReport, ReportStatus, Target, TargetValue
 from cityhub.apply.panorama import service as panorama_layers
+from cityhub.apply.panorama import snapshot
+from cityhub.apply.progress import evidence as report_evidence
 from cityhub.apply.progress import service as progress
 from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.schemas import Progress, RefreshResult, ReportCreate, SeedResult, TargetCreate, TargetUpdate
@@ -38,9 +41,10 @@ from cityhub.kit.i18n import gettext as _
 from cityhub.kit.refs import reference as ref
 
 log = logging.getLogger(__name__)
+_SYSTEM = Actor.system("apply-panorama")
 SOURCES = progress.SOURCES
 # the capabilities, reached as apply.evaluation.… etc.
-__all__ = ["economy", "evaluation", "evidence", "facilities", "scenarios", "stations"]
+__all__ = ["economy", "evaluation", "evidence", "facilities", "files", "report_evidence", "scenarios", "stations"]
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),
@@ -154,8 +158,7 @@ def report_get(session: Session, actor: Actor, report_id: uuid.UUID) -> Progress
     """One report the actor may see (others 404)."""
     policies.target_read(actor)
     r = session.get(ProgressReport, report_id)
-    if r is None or not (policies.reviews(actor) or r.org_id in actor.staff_orgs or r.reporter_id == actor.user_id
-                         or actor.is_platform_admin):
+    if r is None or not policies.report_visible(actor, r.org_id, r.reporter_id):
         raise NotFound(_("Report not found"))
     return r
 
@@ -200,6 +203,7 @@ def target_create(session: Session, actor: Actor, data: TargetCreate) -> Target:
     t = Target(**values)
     session.add(t)
     session.flush()
+    snapshot.mark_stale(session)
     core.audit_record(session, actor, "target_create", target_type="apply_target", target_id=t.id,
                       org_id=t.owner_org_id, after={"code": t.code, "title_zh": t.title_zh,
                                                     "target_value": t.target_value, "method": t.method})
@@ -219,6 +223,7 @@ def target_update(session: Session, actor: Actor, target_id: uuid.UUID, data: Ta
                       org_id=t.owner_org_id):
         for k, v in values.items():
             setattr(t, k, v)
+    snapshot.mark_stale(session)
     return t
 
 
@@ -228,6 +233,7 @@ def target_delete(session: Session, actor: Actor, target_id: uuid.UUID) -> None:
     policies.target_delete(actor)
     if session.scalar(select(func.count()).where(Target.parent_id == t.id)):
         raise Conflict(_("Delete the node's children first"))
+    snapshot.mark_stale(session)
     core.audit_record(session, actor, "target_delete", target_type="apply_target", target_id=t.id,
                       before={"code": t.code, "title_zh": t.title_zh})
     session.execute(delete(TargetValue).where(TargetValue.target_id == t.id))
@@ -275,13 +281,19 @@ def progress_refresh(session: Session, actor: Actor) -> RefreshResult:
         out.computed += 1
         out.recorded += _record(session, t, value, "computed")
     session.flush()
+    snapshot.mark_stale(session)
     core.audit_record(session, actor, "progress_refresh", target_type="apply_target", target_id="computed",
                       extra={"computed": out.computed, "recorded": out.recorded, "failed": out.failed[:20]})
     return out
 
 
-def report_create(session: Session, actor: Actor, target_id: uuid.UUID, data: ReportCreate) -> ProgressReport:
-    """The owner reports a reported target's value with evidence; it counts once the bureau approves it."""
+def report_create(session: Session, actor: Actor, target_id: uuid.UUID, data: ReportCreate,
+                  evidence_files: Sequence[tuple[str, bytes]] = ()) -> ProgressReport:
+    """The owner reports a reported target's value with evidence; it counts once the bureau approves it.
+
+    Evidence is a link (`evidence_url`), files (`evidence_files`: name and bytes, `progress/evidence.py`), or both;
+    none is a 422 naming `evidence_url`. A refused file writes nothing (the report neither).
+    """
     t = target_get(session, actor, target_id)
     owner = owner_of(session, t)
     if owner is None:
@@ -289,13 +301,20 @@ def report_create(session: Session, actor: Actor, target_id: uuid.UUID, data: Re
     policies.report_create(actor, owner)
     if t.method != Method.REPORTED:
         raise Conflict(_("Only reported targets take reports; this one is computed by the platform"))
+    if not data.evidence_url and not evidence_files:
+        raise ValidationFailed(_("Give the evidence: a link or a file"), field="evidence_url")
+    for name, content in evidence_files:  # every file accepted before anything is written
+        files.check(name, content)
     r = ProgressReport(target_id=t.id, org_id=owner, reporter_id=actor.user_id, value=data.value,
                        as_of=data.as_of or clock.now().date(), note=data.note, evidence_url=data.evidence_url,
                        status=ReportStatus.SUBMITTED)
     session.add(r)
     session.flush()
     core.audit_record(session, actor, "report_create", target_type="apply_report", target_id=r.id, org_id=owner,
-                      after={"target": t.code, "value": r.value, "evidence_url": r.evidence_url})
+                      after={"target": t.code, "value": r.value, "evidence_url": r.evidence_url,
+                             "files": len(evidence_files)})
+    for name, content in evidence_files:
+        report_evidence.attach(session, actor, r, name, content)
     return r
 
 
@@ -313,6 +332,7 @@ def report_review(session: Session, actor: Actor, report_id: uuid.UUID, approve:
         r.reviewer_id, r.reviewed_at, r.review_note = actor.user_id, clock.now(), note
         if approve:
             _record(session, t, r.value, "reported", r.id, _day(r.as_of) if r.as_of < clock.now().date() else None)
+            snapshot.mark_stale(session)
     return r
 
 
@@ -343,6 +363,7 @@ def programme_seed(session: Session, actor: Actor, start: date | None = None, de
         have[n.code] = t
         created += 1
     if created:
+        snapshot.mark_stale(session)
         core.audit_record(session, actor, "programme_seed", target_type="apply_target",
                           target_id=reference.PROGRAMME_CODE, extra={"created": created})
     return SeedResult(created=created, existing=len(reference.SEED) - created)
@@ -353,14 +374,50 @@ def sources() -> list[dict[str, str]]:
     return [{"key": s.key, "layer": s.layer, "title": _(s.title), "unit": s.unit} for s in SOURCES.values()]
 
 
-def panorama(session: Session, actor: Actor, max_age_s: float = panorama_layers.TTL_S) -> dict[str, Any]:
-    """The 全景 screen's data: every layer's city-wide figures and the cockpit's own.
+def panorama(session: Session, actor: Actor) -> dict[str, Any]:
+    """The 全景 screen's data as last computed, with its `version` (every member of staff: `apply.read`).
 
-    Targets by status per layer, scenarios per batch, enterprises. Every member of staff reads it (`apply.read`).
-    The layers' figures are a snapshot at most `max_age_s` old (`panorama/service.py`); the programme's are read now.
+    Read from the stored snapshot (`panorama/snapshot.py`), which the worker keeps fresh: a request computes nothing —
+    except on a database where nothing was ever computed (no worker has run yet), where the first request takes the
+    reading and keeps it.
     """
     policies.target_read(actor)
-    out = panorama_layers.layers(session, max_age_s)
+    row = snapshot.stored(session)
+    if row is None:
+        row = panorama_refresh(session)
+    return {**row.payload, "version": row.version}
+
+
+def panorama_check(actor: Actor) -> None:
+    """Whether the actor may watch the screen (403 if not), without the database (the live stream asks first)."""
+    policies.target_read(actor)
+
+
+def panorama_version(session: Session, actor: Actor) -> int | None:
+    """The stored snapshot's version (the live stream sends the data when it changes); None before the first."""
+    policies.target_read(actor)
+    return session.scalar(select(PanoramaSnapshot.version).where(PanoramaSnapshot.key == snapshot.KEY))
+
+
+def panorama_due(session: Session, every_s: float = snapshot.REFRESH_S) -> bool:
+    """Whether the worker must read the screen's figures again (`snapshot.due`)."""
+    return snapshot.due(snapshot.stored(session), clock.now(), every_s)
+
+
+def panorama_refresh(session: Session) -> PanoramaSnapshot:
+    """Read every layer and the cockpit's own figures now, as the platform, and keep them (the worker's job)."""
+    started = clock.now()
+    return snapshot.store(session, panorama_compute(session), started)
+
+
+def panorama_compute(session: Session) -> dict[str, Any]:
+    """Every layer's city-wide figures and the cockpit's own, read now as the platform (the worker's reading).
+
+    The layers through `panorama/service.py`; the cockpit's: targets by status per layer, scenarios per batch,
+    enterprises.
+    """
+    actor = _SYSTEM
+    out = panorama_layers.read_layers(session)
     roots = target_tree(session, actor)
     by_layer: dict[str, dict[str, int]] = {}
     stack = list(roots)
@@ -370,9 +427,9 @@ def panorama(session: Session, actor: Actor, max_age_s: float = panorama_layers.
         if p.target.kind == NodeKind.TARGET:
             row = by_layer.setdefault(p.target.layer, {"green": 0, "amber": 0, "red": 0, "none": 0})
             row[p.status] = row.get(p.status, 0) + 1
-    progress = roots[0].progress if roots else None
+    progress_ = roots[0].progress if roots else None
     out["apply"] = {
-        "targets": by_layer, "progress": progress,
+        "targets": by_layer, "progress": progress_,
         "status": {s: sum(r.get(s, 0) for r in by_layer.values()) for s in ("green", "amber", "red", "none")},
         "scenarios": [{"batch": str(b.batch), "delivered": b.delivered, "total": sum(b.by_status.values())}
                       for b in scenarios.summary(session, actor)],

@@ -15,6 +15,7 @@ schemes with last year's runs frozen and this year's in draft, each unit assesse
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,10 +24,20 @@ from sqlalchemy.orm import Session
 from cityhub.apply import service as apply
 from cityhub.apply.evaluation.schemas import Adjustment, RunCreate
 from cityhub.apply.facilities.schemas import ChannelUserCreate, DataCentreCreate
-from cityhub.apply.schemas import EnterpriseCreate, LinkCreate, ParkCreate, ReportCreate, ScenarioCreate
+from cityhub.apply.schemas import (
+    EnterpriseCreate,
+    KpiIn,
+    LinkCreate,
+    ParkCreate,
+    ReportCreate,
+    ScenarioBudgetSet,
+    ScenarioCreate,
+    ScenarioKpisSet,
+)
 from cityhub.cloud import service as cloud
 from cityhub.compute import service as compute
 from cityhub.core import service as core
+from cityhub.core.actor import Actor
 from cityhub.data import service as data
 from cityhub.demo.city import BUREAU_CODE
 from cityhub.kit import clock, labels
@@ -86,10 +97,13 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
                     evidence_url=f"https://example.gov.cn/{owner}/progress/{t.code}/{as_of:%Y%m%d}.pdf"))
                 reports += 1
                 if i == len(quarters) and waiting < LEFT_IN_QUEUE:
-                    waiting += 1
+                    waiting += 1  # the bureau has it to review, with the owner's scanned return as a file
+                    apply.report_evidence.report_evidence_attach(
+                        session, reporter, r.id, f"{t.code}-{as_of:%Y%m%d}.pdf", _pdf(f"{t.code} {as_of} {value}"))
                     continue
                 apply.report_review(session, reviewer, r.id, True, "材料齐全，同意")
     runs = _evaluations(session, ctx, today.year)
+    apply.panorama_refresh(session)  # the 全景 screen's first reading (the worker keeps it fresh under make run)
     ctx.log(f"demo: apply — {seeded.created} targets loaded, {refreshed.computed} computed from the layers, "
             f"{reports} progress reports ({waiting} waiting for the bureau's review), {stations} 5G base stations, "
             f"{scenarios} application scenarios, {enterprises} enterprises, "
@@ -98,6 +112,26 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     return {"targets_created": seeded.created, "computed": refreshed.computed, "reports": reports,
             "waiting_review": waiting, "stations": stations, "scenarios": scenarios, "enterprises": enterprises,
             "facilities": facilities, "evaluation_runs": runs}
+
+
+def _pdf(line: str) -> bytes:
+    """A one-page PDF saying `line` (ASCII), as a scanned return would be: a real file the viewers open."""
+    text = line.encode("ascii", "replace").replace(b"(", b"[").replace(b")", b"]")
+    stream = b"BT /F1 14 Tf 72 760 Td (" + text + b") Tj ET"
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += str(n).encode() + b" 0 obj\n" + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 " + str(len(objects) + 1).encode() + b"\n0000000000 65535 f \n"
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    return out + b"trailer << /Size " + str(len(objects) + 1).encode() + b" /Root 1 0 R >>\nstartxref\n" + \
+        str(xref).encode() + b"\n%%EOF\n"
 
 
 STATIONS = 14_000  # in the register; most in service — the plan asks 30,000 new ones by the deadline
@@ -223,10 +257,30 @@ def _scenarios(session: Session, ctx: DemoContext, year: int) -> int:
         s = sc.scenario_create(session, staff, ScenarioCreate(
             name=name, batch=batch, year=year - 2 + i % 3, owner_org_id=orgs[owner],
             district_org_id=orgs.get(district) if district else None, component_ids=uses, entry_ids=entries))
+        _plan(session, staff, s.id, i, reached)
         for step in _STEPS[:reached]:
             sc.scenario_transition(session, staff if step == "built" else ctx.actor, s.id, step)
         n += 1
     return n
+
+
+# each scenario's KPIs (name, unit, target) and how far a scenario at each step has got towards them
+_KPIS = (("服务覆盖人口", "万人", 50.0), ("系统可用率", "%", 99.5), ("群众满意度", "%", 90.0))
+_REACHED = (None, 0.45, 0.92, 1.03)  # declared (not measured yet), building, built, accepted
+_SPENT = (0.0, 0.4, 0.85, 0.98)
+
+
+def _plan(session: Session, staff: Actor, scenario_id: uuid.UUID, i: int, reached: int) -> None:
+    """A scenario's KPIs and budget as its unit keeps them (before the bureau's acceptance makes them final)."""
+    share = _REACHED[reached]
+    kpis = [KpiIn(name=name, unit=unit, target=target * (1 + i % 4 / 2) if unit == "万人" else target,
+                  actual=None if share is None else round(target * min(share + (i % 5 - 2) / 50, 1.1), 1))
+            for name, unit, target in _KPIS]
+    apply.scenarios.scenario_kpis_set(session, staff, scenario_id, ScenarioKpisSet(kpis=kpis))
+    planned = float(300 + i * 137 % 1700)
+    spent = round(planned * (_SPENT[reached] + (0.2 if i % 6 == 3 and reached >= 2 else 0.0)), 1)  # a few overrun
+    apply.scenarios.scenario_budget_set(session, staff, scenario_id, ScenarioBudgetSet(
+        budget_planned=planned, budget_spent=spent))
 
 
 ENTERPRISES = 640  # registered so far; the plan asks 1,000

@@ -281,9 +281,13 @@ def error_text(exc: Exception) -> str:
 
 
 def redirect_with_message(url: str, msg: str | None = None) -> RedirectResponse:
-    """303 See Other to `url` (POST → redirect → GET), with `msg` quoted into its query as `?msg=`."""
+    """303 See Other to `url` (POST → redirect → GET), with `msg` quoted into its query as `?msg=`.
+
+    The query goes before a `#fragment` (after it, the message would be part of the fragment and never shown).
+    """
     if msg:
-        url += ("&" if "?" in url else "?") + urlencode({"msg": msg})
+        path, hash_, fragment = url.partition("#")
+        url = path + ("&" if "?" in path else "?") + urlencode({"msg": msg}) + hash_ + fragment
     return RedirectResponse(url, status_code=303)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, reference
 from cityhub.apply.models import DigitalPark, Enterprise
+from cityhub.apply.panorama import snapshot
 from cityhub.apply.schemas import EnterpriseCreate, ImportResult, Park, ParkCreate
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
@@ -90,6 +91,7 @@ def enterprise_create(session: Session, actor: Actor, body: EnterpriseCreate) ->
     e = Enterprise(**body.model_dump())
     session.add(e)
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "enterprise_create", target_type="apply_enterprise", target_id=e.id,
                       after={"credit_code": e.credit_code, "name": e.name, "sector": e.sector})
     return e
@@ -213,6 +215,7 @@ def enterprise_import(session: Session, actor: Actor, filename: str, content: by
                 setattr(known, k, v)
             out.updated += 1
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "enterprise_import", target_type="apply_enterprise", target_id="import",
                       extra={"created": out.created, "updated": out.updated})
     return out

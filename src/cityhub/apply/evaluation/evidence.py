@@ -11,16 +11,13 @@ row keeps type, size and SHA-256. Each attachment writes an `evaluation_evidence
 
 from __future__ import annotations
 
-import hashlib
-import io
 import uuid
-import zipfile
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cityhub.apply import policies
+from cityhub.apply import files, policies
 from cityhub.apply.evaluation.schemas import Evidence
 from cityhub.apply.evaluation.service import run_get  # the run's own visibility rule (404)
 from cityhub.apply.models import EvalEvidence, EvalScore, EvalStatus
@@ -28,38 +25,12 @@ from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.kit import clock
 from cityhub.kit.db import get_or_404
-from cityhub.kit.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from cityhub.kit.errors import Conflict, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.settings import get_settings
 
-MAX_BYTES = 20 * 1024 * 1024
-OOXML = {".docx": ("word/", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-         ".xlsx": ("xl/", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
-
-
-def _dir() -> Path:
-    return get_settings().var_dir / "apply" / "evidence"
-
-
-def sniff(filename: str, content: bytes) -> str | None:
-    """The content type the bytes are (PDF, PNG, JPEG, DOCX, XLSX), or None for anything else."""
-    if content[:5] == b"%PDF-":
-        return "application/pdf"
-    if content[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image/png"
-    if content[:3] == b"\xff\xd8\xff":
-        return "image/jpeg"
-    ext = Path(filename).suffix.lower()
-    if content[:4] == b"PK\x03\x04" and ext in OOXML:
-        try:
-            with zipfile.ZipFile(io.BytesIO(content)) as z:
-                names = z.namelist()
-        except zipfile.BadZipFile:
-            return None
-        prefix, kind = OOXML[ext]
-        if "[Content_Types].xml" in names and any(n.startswith(prefix) for n in names):
-            return kind
-    return None
+MAX_BYTES = files.MAX_BYTES
+sniff = files.sniff  # type check and storage: `apply/files.py`, shared with the progress reports' evidence
+FOLDER = "evidence"
 
 
 def _score(session: Session, run_id: uuid.UUID, org_id: uuid.UUID) -> EvalScore:
@@ -87,22 +58,14 @@ def evaluation_evidence_attach(session: Session, actor: Actor, run_id: uuid.UUID
         raise Conflict(_("The evaluation is frozen"), details=[{"field": "run_id", "message": "frozen"}])
     if indicator_key not in {i["key"] for i in run.indicators}:
         raise ValidationFailed(_("Name an indicator of this evaluation"), field="indicator_key")
-    if not content:
-        raise ValidationFailed(_("The file is empty"), field="file")
-    if len(content) > MAX_BYTES:
-        raise PayloadTooLarge(_("The file is over the size limit"), details={"limit": MAX_BYTES})
-    kind = sniff(filename, content)
-    if kind is None:
-        raise ValidationFailed(_("Attach a PDF, PNG, JPEG, DOCX or XLSX file"), field="file")
-    safe = "".join(ch for ch in Path(filename).name if ch.isalnum() or ch in "._-")[:150] or "evidence"
-    ev = EvalEvidence(run_id=run.id, org_id=org_id, indicator_key=indicator_key, filename=safe, content_type=kind,
-                      size=len(content), sha256=hashlib.sha256(content).hexdigest(), uploaded_by=actor.user_id,
+    ok = files.check(filename, content)
+    ev = EvalEvidence(run_id=run.id, org_id=org_id, indicator_key=indicator_key, filename=ok.filename,
+                      content_type=ok.content_type, size=ok.size, sha256=ok.sha256, uploaded_by=actor.user_id,
                       uploaded_at=clock.now())
     session.add(ev)
     session.flush()
-    path = _dir() / str(ev.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+    files.save(FOLDER, ev.id, content)
+    safe = ok.filename
     core.audit_record(session, actor, "evaluation_evidence_attach", target_type="apply_eval_evidence",
                       target_id=ev.id, org_id=org_id, after={"run_id": str(run.id), "indicator": indicator_key,
                                                              "filename": safe, "size": len(content),
@@ -124,7 +87,16 @@ def evidence_open(session: Session, actor: Actor, evidence_id: uuid.UUID) -> tup
     """One evidence file and where its bytes are, for whoever may read the unit's scorecard (else 404)."""
     policies.target_read(actor)
     ev = get_or_404(session, EvalEvidence, evidence_id, "Evidence")
-    path = _dir() / str(ev.id)
+    path = files.path(FOLDER, ev.id)
     if not _readable(session, actor, ev.org_id) or not path.exists():
         raise NotFound(_("Evidence not found"), details={"id": str(evidence_id)})
     return ev, path
+
+
+def run_evidence(session: Session, actor: Actor, run_id: uuid.UUID) -> list[Evidence]:
+    """Every unit's evidence in a run, for its printed report (the bureau and auditors, as the report itself)."""
+    run = run_get(session, actor, run_id)
+    policies.evaluation_export(actor)
+    rows = session.scalars(select(EvalEvidence).where(EvalEvidence.run_id == run.id)
+                           .order_by(EvalEvidence.org_id, EvalEvidence.indicator_key, EvalEvidence.uploaded_at))
+    return [Evidence.model_validate(e) for e in rows]

@@ -1,6 +1,7 @@
 """The annual evaluation's printable report (年度评比报告), and the evidence form of a unit's scorecard.
 
 The browser prints it to PDF ("Print → Save as PDF"), with the ranking chart drawn as SVG so it prints sharp.
+Its last section lists every unit's evidence files (佐证材料) with type, size and SHA-256, each a download link.
 
 No PDF library is installed (WeasyPrint and ReportLab are not dependencies); the print stylesheet
 (`apply-report.css`: `@page` A4, repeated table headers, no page break inside a row, the WenQuanYi Zen Hei font
@@ -37,8 +38,11 @@ def evaluation_report_print(request: Request, session: DbSession, actor: Current
     names = {i["key"]: labels.label(i["key"], "apply.indicator") for i in data["indicators"]}
     chart = {"names": [u["name"] for u in reversed(data["units"])],
              "totals": [u["total"] for u in reversed(data["units"])], "label": _("Total score")}
+    unit_names = {u["org_id"]: u["name"] for u in data["units"]}
+    evidence = [{"unit": unit_names.get(e.org_id, ""), "indicator": names.get(e.indicator_key, e.indicator_key),
+                 "file": e} for e in apply.evidence.run_evidence(session, actor, run_id)]
     return render(request, "apply/evaluation_report.html", {
-        **data, "title": title, "names": names, "chart": chart, "printed_at": clock.now()})
+        **data, "title": title, "names": names, "chart": chart, "printed_at": clock.now(), "evidence": evidence})
 
 
 allow_large_bodies("/apply/evaluation/evidence")

@@ -25,6 +25,7 @@ from cityhub.apply import policies, reference
 from cityhub.apply.facilities.schemas import ChannelUserCreate, DataCentreCreate, FacilityTotals
 from cityhub.apply.facilities.schemas import DataCentre as DataCentreRead
 from cityhub.apply.models import ChannelUser, DataCentre, DataCentrePool, StationStatus
+from cityhub.apply.panorama import snapshot
 from cityhub.cloud import service as cloud
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
@@ -65,6 +66,7 @@ def channel_user_create(session: Session, actor: Actor, body: ChannelUserCreate)
     user = ChannelUser(**body.model_dump())
     session.add(user)
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "channel_user_create", target_type="apply_channel_user", target_id=user.id,
                       after={"name": user.name, "bandwidth_mbps": user.bandwidth_mbps, "status": user.status})
     return user
@@ -110,6 +112,7 @@ def data_centre_create(session: Session, actor: Actor, body: DataCentreCreate) -
     session.flush()
     session.add_all(DataCentrePool(data_centre_id=dc.id, pool_id=p) for p in pool_ids)
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "data_centre_create", target_type="apply_data_centre", target_id=dc.id,
                       after={"code": dc.code, "name": dc.name, "servers": dc.servers, "status": dc.status,
                              "liangjiang_park": dc.liangjiang_park, "pools": [str(p) for p in pool_ids]})

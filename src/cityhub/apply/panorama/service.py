@@ -8,18 +8,13 @@ screen shows the city's programme to every member of staff and no unit's rows â€
 Each layer is read independently: a layer that fails (a module not configured, a table empty on a fresh install)
 shows as unavailable (`None`) and the screen still answers â€” the failure is logged, never a 500.
 
-**A snapshot at most `TTL_S` old.** At the issue's scale (100,000 devices and incidents) reading every layer takes
-about a second, so the layers' reading is kept per process for `TTL_S` seconds (the page polls every 30 s; every
-viewer sees the same city-wide figures, so one reading serves all). One request per `TTL_S` pays the reading, the
-others are served from it (`at` says when it was read); the lock makes concurrent misses read once. The snapshot is
-tied to the database binding it was read from, so a different database (a test's transaction) never sees it.
+**Never read on a request.** At the issue's scale (100,000 devices and incidents) reading every layer takes about
+a second; the worker reads them and keeps the result (`snapshot.py`); a request reads that row only.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,9 +35,6 @@ from cityhub.ops import service as ops
 log = logging.getLogger(__name__)
 _ACTOR = Actor.system("apply-panorama")
 _ONE = PageParams(limit=1, offset=0)
-TTL_S = 15.0
-_lock = threading.Lock()
-_snapshot: list[Any] = [None, 0.0, None]  # [the binding read from, monotonic time read, the layers]
 
 
 def _cloud(session: Session) -> dict[str, Any]:
@@ -104,20 +96,6 @@ def _ops(session: Session) -> dict[str, Any]:
 
 LAYERS: dict[str, Callable[[Session], dict[str, Any]]] = {
     "cloud": _cloud, "connect": _connect, "data": _data, "compute": _compute, "ops": _ops}
-
-
-def layers(session: Session, max_age_s: float = TTL_S) -> dict[str, Any]:
-    """Each layer's figures (None for a layer that could not be read) and when they were read.
-
-    The process's snapshot when it is younger than `max_age_s` and of this database, else a fresh reading.
-    """
-    bind = session.get_bind()
-    with _lock:
-        if _snapshot[0] is bind and time.monotonic() - _snapshot[1] < max_age_s:
-            return dict(_snapshot[2])
-        out = read_layers(session)
-        _snapshot[:] = [bind, time.monotonic(), out]
-        return dict(out)
 
 
 def read_layers(session: Session) -> dict[str, Any]:

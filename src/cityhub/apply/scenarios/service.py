@@ -21,9 +21,11 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from cityhub.apply import policies
-from cityhub.apply.models import Scenario, ScenarioBatch, ScenarioLink, ScenarioLinkKind, ScenarioStatus
-from cityhub.apply.schemas import BatchSummary, ScenarioCreate
+from cityhub.apply.models import Scenario, ScenarioBatch, ScenarioKpi, ScenarioLink, ScenarioLinkKind, ScenarioStatus
+from cityhub.apply.panorama import snapshot
+from cityhub.apply.schemas import BatchSummary, ScenarioBudgetSet, ScenarioCreate, ScenarioKpisSet
 from cityhub.apply.schemas import Scenario as ScenarioRead
+from cityhub.apply.schemas import ScenarioKpi as KpiRead
 from cityhub.compute import service as compute
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
@@ -50,7 +52,7 @@ def _read(s: Scenario, links: Iterable[ScenarioLink]) -> ScenarioRead:
     mine = [ln for ln in links if ln.scenario_id == s.id]
     return ScenarioRead.model_validate({
         **{k: getattr(s, k) for k in ("id", "created_at", "updated_at", "name", "batch", "year", "owner_org_id",
-                                      "district_org_id", "summary", "status")},
+                                      "district_org_id", "summary", "status", "budget_planned", "budget_spent")},
         "component_ids": [ln.ref_id for ln in mine if ln.kind == ScenarioLinkKind.COMPONENT],
         "entry_ids": [ln.ref_id for ln in mine if ln.kind == ScenarioLinkKind.CATALOG_ENTRY]})
 
@@ -123,6 +125,7 @@ def scenario_create(session: Session, actor: Actor, body: ScenarioCreate) -> Sce
              for r in dict.fromkeys(ids)]
     session.add_all(links)
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "scenario_create", target_type="apply_scenario", target_id=s.id,
                       org_id=s.owner_org_id, after={"name": s.name, "batch": s.batch, "status": s.status,
                                                     "components": len(body.component_ids),
@@ -143,6 +146,7 @@ def scenario_transition(session: Session, actor: Actor, scenario_id: uuid.UUID, 
     policies.scenario_transition(actor, s.owner_org_id, bool(by_bureau))
     before = transition(s, to, _ALLOWED, "scenario")
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "scenario_transition", target_type="apply_scenario", target_id=s.id,
                       org_id=s.owner_org_id, before={"status": before}, after={"status": to, "note": note})
     return _read(s, _links(session, [s.id]))
@@ -162,3 +166,73 @@ def delivered_count(session: Session, batch: ScenarioBatch) -> int:
     """Scenarios of a batch built or accepted (the batch target's computed progress)."""
     return int(session.scalar(select(func.count()).select_from(Scenario).where(
         Scenario.batch == batch, Scenario.status.in_(DELIVERED))) or 0)
+
+
+# ---------------------------------------------------------------- KPIs and budget
+
+
+def _plan_editable(session: Session, actor: Actor, scenario_id: uuid.UUID) -> Scenario:
+    """The scenario, if the actor may change its KPIs and budget: owner unit or bureau (403); accepted is final."""
+    policies.target_read(actor)
+    s = get_or_404(session, Scenario, scenario_id, "Scenario")
+    policies.scenario_plan_update(actor, s.owner_org_id)
+    if s.status == ScenarioStatus.ACCEPTED:
+        raise Conflict(_("The scenario was accepted: its KPIs and budget are final"),
+                       details=[{"field": "status", "message": str(s.status)}])
+    return s
+
+
+def _achieved(k: ScenarioKpi) -> float | None:
+    """Actual over target (None when not measured or the target is 0)."""
+    return round(k.actual / k.target, 4) if k.actual is not None and k.target else None
+
+
+def scenario_kpis(session: Session, actor: Actor, scenario_id: uuid.UUID) -> list[KpiRead]:
+    """A scenario's indicators in order, each with how far it got (staff read them all, as the register)."""
+    policies.target_read(actor)
+    get_or_404(session, Scenario, scenario_id, "Scenario")
+    rows = session.scalars(select(ScenarioKpi).where(ScenarioKpi.scenario_id == scenario_id)
+                           .order_by(ScenarioKpi.position))
+    return [KpiRead.model_validate({**{c: getattr(k, c) for c in ("id", "position", "name", "unit", "target",
+                                                                  "actual")}, "achieved": _achieved(k)})
+            for k in rows]
+
+
+def scenario_kpis_set(session: Session, actor: Actor, scenario_id: uuid.UUID, body: ScenarioKpisSet
+                      ) -> list[KpiRead]:
+    """Replace a scenario's indicators (owner unit or bureau; a repeated name is a 422 naming `kpis.<i>.name`)."""
+    s = _plan_editable(session, actor, scenario_id)
+    seen: set[str] = set()
+    for i, k in enumerate(body.kpis):
+        if k.name.strip() in seen:
+            raise ValidationFailed(_("Each indicator is named once"), field=f"kpis.{i}.name")
+        seen.add(k.name.strip())
+    old = list(session.scalars(select(ScenarioKpi).where(ScenarioKpi.scenario_id == s.id)
+                               .order_by(ScenarioKpi.position)))
+    before = [{"name": row.name, "target": row.target, "actual": row.actual} for row in old]
+    for row in old:
+        session.delete(row)
+    session.flush()
+    session.add_all(ScenarioKpi(scenario_id=s.id, position=i, name=k.name.strip(), unit=k.unit.strip(),
+                                target=k.target, actual=k.actual) for i, k in enumerate(body.kpis))
+    session.flush()
+    core.audit_record(session, actor, "scenario_kpis_set", target_type="apply_scenario", target_id=s.id,
+                      org_id=s.owner_org_id, before={"kpis": before},
+                      after={"kpis": [{"name": k.name, "target": k.target, "actual": k.actual} for k in body.kpis]})
+    return scenario_kpis(session, actor, s.id)
+
+
+def scenario_budget_set(session: Session, actor: Actor, scenario_id: uuid.UUID, body: ScenarioBudgetSet
+                        ) -> ScenarioRead:
+    """Set a scenario's budget, planned and spent (万元; owner unit or bureau).
+
+    Spending beyond the plan is allowed and shown: an overrun is a fact to report, not an input error.
+    """
+    s = _plan_editable(session, actor, scenario_id)
+    before = {"budget_planned": s.budget_planned, "budget_spent": s.budget_spent}
+    s.budget_planned, s.budget_spent = body.budget_planned, body.budget_spent
+    session.flush()
+    core.audit_record(session, actor, "scenario_budget_set", target_type="apply_scenario", target_id=s.id,
+                      org_id=s.owner_org_id, before=before,
+                      after={"budget_planned": s.budget_planned, "budget_spent": s.budget_spent})
+    return _read(s, _links(session, [s.id]))

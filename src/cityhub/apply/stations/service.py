@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, reference
 from cityhub.apply.models import BaseStation, LinkKind, NetworkLink, StationStatus
+from cityhub.apply.panorama import snapshot
 from cityhub.apply.schemas import DistrictDensity, ImportResult, LinkCreate, StationCreate
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
@@ -84,6 +85,7 @@ def base_station_create(session: Session, actor: Actor, body: StationCreate) -> 
     st = BaseStation(**body.model_dump())
     session.add(st)
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "base_station_create", target_type="apply_base_station", target_id=st.id,
                       org_id=st.district_org_id, after={"carrier": st.carrier, "site_code": st.site_code,
                                                         "status": st.status})
@@ -163,6 +165,7 @@ def base_station_import(session: Session, actor: Actor, content: bytes) -> Impor
                 setattr(st, k, v)
             out.updated += 1
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "base_station_import", target_type="apply_base_station", target_id="import",
                       extra={"created": out.created, "updated": out.updated})
     return out
@@ -207,6 +210,7 @@ def network_link_create(session: Session, actor: Actor, body: LinkCreate) -> Net
     link = NetworkLink(**body.model_dump())
     session.add(link)
     session.flush()
+    snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "network_link_create", target_type="apply_network_link", target_id=link.id,
                       after={"name": link.name, "kind": link.kind, "capacity_gbps": link.capacity_gbps,
                              "status": link.status})

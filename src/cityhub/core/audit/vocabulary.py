@@ -154,6 +154,9 @@ _PHRASES = {
     "channel_user_create": "registered data-channel user",
     "data_centre_create": "registered data centre",
     "evaluation_evidence_attach": "attached evaluation evidence",
+    "report_evidence_attach": "attached evidence to a progress report",
+    "scenario_kpis_set": "set the KPIs of scenario",
+    "scenario_budget_set": "set the budget of scenario",
 }
 # where the target does not simply follow the phrase (or is the actor themself)
 _PLACED = {

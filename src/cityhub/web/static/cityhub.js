@@ -177,5 +177,56 @@
     return cqMap;
   }
 
-  window.cityhub = Object.freeze({escapeHtml, tip, guard, chart, data, zone, timeText, timeAxis, chongqing});
+  /**
+   * A live screen's server-sent events (the ops 大屏, the 全景 screen): `handlers` maps an event name to a function
+   * of its parsed JSON data. The connection never gives up: an error, or no event for `quietMs` (the server sends
+   * at least one that often), closes it and reconnects after a jittered backoff (1 s doubling to 30 s, back to 1 s
+   * on the next event). `indicator` (an element with data-live, data-reconnecting and data-offline texts, the
+   * latter with {n} for the seconds) says which: its data-state is live, wait or off.
+   */
+  function live(url, indicator, handlers, quietMs) {
+    function state(kind, seconds) {
+      indicator.classList.toggle('off', kind === 'off');
+      indicator.classList.toggle('wait', kind === 'wait');
+      indicator.dataset.state = kind;
+      const text = kind === 'live' ? indicator.dataset.live : kind === 'wait' ? indicator.dataset.reconnecting
+        : indicator.dataset.offline.replace('{n}', String(seconds));
+      indicator.textContent = '● ' + text;
+    }
+    if (!window.EventSource) return;
+    let source = null;
+    let backoff = 1000;
+    let retryTimer = null;
+    let watchdog = null;
+
+    function arm() {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => retry(), quietMs);
+    }
+    function retry() {
+      if (source) source.close();
+      source = null;
+      clearTimeout(watchdog);
+      clearTimeout(retryTimer);
+      const wait = Math.round(backoff * (0.8 + Math.random() * 0.4));
+      backoff = Math.min(backoff * 2, 30000);
+      state('off', Math.max(1, Math.round(wait / 1000)));
+      retryTimer = setTimeout(connect, wait);
+    }
+    function connect() {
+      state('wait');
+      source = new EventSource(url);
+      arm();
+      Object.entries(handlers).forEach(([name, fn]) => source.addEventListener(name, (e) => {
+        backoff = 1000;
+        state('live');
+        arm();
+        fn(JSON.parse(e.data));
+      }));
+      source.onerror = () => retry();  // the browser's own retry gives up on HTTP errors: ours never does
+    }
+    connect();
+  }
+
+  window.cityhub = Object.freeze({escapeHtml, tip, guard, chart, data, zone, timeText, timeAxis, chongqing, live});
 })();

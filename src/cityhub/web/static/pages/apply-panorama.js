@@ -1,4 +1,4 @@
-// The 全景 screen: draws every panel from the page's first reading, then polls the panorama API and redraws.
+// The 全景 screen: draws every panel from the page's first reading, then redraws on each reading the server pushes.
 (function () {
   'use strict';
   const page = cityhub.data();
@@ -102,27 +102,24 @@
     document.getElementById('clock').textContent = cityhub.timeText(now.getTime(), {seconds: true, year: true});
   }
 
-  function poll() {
-    fetch('/api/v1/apply/panorama', {credentials: 'same-origin', headers: {accept: 'application/json'}})
-      .then((r) => { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
-      .then((d) => { page.data = d; draw(d); live.className = 'live'; live.textContent = '● ' + live.dataset.live; })
-      .catch(() => {
-        live.className = 'live off';
-        live.textContent = '● ' + live.dataset.offline.replace('{n}', String(page.refresh_s));
-      })
-      .finally(() => setTimeout(poll, page.refresh_s * 1000));
+  function show(d) {  // the figures always; the charts when ECharts is there
+    figures(d);
+    if (window.echarts) draw(d);
   }
 
-  if (!window.echarts) return;
   tick();
   setInterval(tick, 1000);
-  draw(page.data);
-  fetch('/static/vendor/chongqing.geojson').then((r) => (r.ok ? r.json() : null)).then((geo) => {
-    if (!geo) return;
-    geo.features.forEach((f) => { f.properties.name = ALIASES[f.properties.name] || f.properties.name; });
-    window.echarts.registerMap('chongqing', geo);
-    mapReady = true;
-    draw(page.data);
-  }).catch(() => {});
-  setTimeout(poll, page.refresh_s * 1000);
+  show(page.data);
+  if (window.echarts) {
+    fetch('/static/vendor/chongqing.geojson').then((r) => (r.ok ? r.json() : null)).then((geo) => {
+      if (!geo) return;
+      geo.features.forEach((f) => { f.properties.name = ALIASES[f.properties.name] || f.properties.name; });
+      window.echarts.registerMap('chongqing', geo);
+      mapReady = true;
+      draw(page.data);
+    }).catch(() => {});
+  }
+  // live: the figures come over server-sent events each time the worker stores a new reading (cityhub.live)
+  cityhub.live('/apply/panorama/stream', live, {snapshot: (d) => { page.data = d; show(d); }, alive: () => {}},
+    page.quiet_s * 1000);
 })();

@@ -295,50 +295,8 @@
     resizeTimer = setTimeout(() => draw(last), 200);
   });
 
-  // ---- the live stream
-  const live = document.getElementById('live');
-  function state(kind, seconds) {
-    live.classList.toggle('off', kind === 'off');
-    live.classList.toggle('wait', kind === 'wait');
-    live.dataset.state = kind;
-    const text = kind === 'live' ? live.dataset.live : kind === 'wait' ? live.dataset.reconnecting
-      : live.dataset.offline.replace('{n}', String(seconds));
-    live.textContent = '● ' + text;
-  }
-  if (!window.EventSource) return;
+  // ---- the live stream (cityhub.live: server-sent events that reconnect by themselves)
   const district = new URLSearchParams(location.search).get('district_id');
-  const url = '/ops/screen/stream' + (district ? '?district_id=' + encodeURIComponent(district) : '');
-  const quiet = ((page.refresh_s || 5) * 3 + 5) * 1000;  // no snapshot for this long: the stream is dead
-  let source = null;
-  let backoff = 1000;
-  let retryTimer = null;
-  let watchdog = null;
-
-  function arm() {
-    clearTimeout(watchdog);
-    watchdog = setTimeout(() => retry(), quiet);
-  }
-  function retry() {
-    if (source) source.close();
-    source = null;
-    clearTimeout(watchdog);
-    clearTimeout(retryTimer);
-    const wait = Math.round(backoff * (0.8 + Math.random() * 0.4));
-    backoff = Math.min(backoff * 2, 30000);
-    state('off', Math.max(1, Math.round(wait / 1000)));
-    retryTimer = setTimeout(connect, wait);
-  }
-  function connect() {
-    state('wait');
-    source = new EventSource(url);
-    arm();
-    source.addEventListener('snapshot', (e) => {
-      backoff = 1000;
-      state('live');
-      arm();
-      draw(JSON.parse(e.data));
-    });
-    source.onerror = () => retry();  // the browser's own retry gives up on HTTP errors: ours never does
-  }
-  connect();
+  cityhub.live('/ops/screen/stream' + (district ? '?district_id=' + encodeURIComponent(district) : ''),
+    document.getElementById('live'), {snapshot: draw}, ((page.refresh_s || 5) * 3 + 5) * 1000);
 })();
