@@ -1,8 +1,8 @@
 """apply: the 全景 screen's figures kept computed; evidence files of progress reports;
 a scenario's KPIs (target, actual) and budget (planned, spent) (issue 21)
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0032
+Revises: 0031
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql
 
 import cityhub.kit.db
 
-revision = '0031'
-down_revision = '0030'
+revision = '0032'
+down_revision = '0031'
 branch_labels = None
 depends_on = None
 
