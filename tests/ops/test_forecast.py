@@ -5,6 +5,7 @@ and bad definitions refused naming the field."""
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from cityhub.kit import clock
 from cityhub.kit.errors import ValidationFailed
 from cityhub.ops import service as ops
 from cityhub.ops.models import Rule, RuleState
-from cityhub.ops.rules import engine, forecast, refit
+from cityhub.ops.rules import engine, forecast, refit, state
 from cityhub.ops.schemas import RuleCreate
 from tests.connect.helpers import build_connect, message
 from tests.ops.helpers import T0, open_alarms, rule
@@ -133,6 +134,58 @@ def test_the_schedule_refits_a_model_that_is_due(world: Any, session: Any, monke
     second = _state(session, r.id, dev).data["model"]
     assert second["fitted_at"] != first["fitted_at"] and second["n"] == 90
     assert second["trend"] * 60 > 1.0  # the new model sees the rise
+
+
+def test_the_model_is_checkpointed_per_batch_and_a_restart_continues_from_it(
+        world: Any, session: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-point path moves the model in memory and rebuilds the stored forecast only when the row is written:
+    what is stored, and what a restarted process goes on from, is what advancing the model point by point gives."""
+    now = [5000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])  # the clock state.py checkpoints by
+    cw = build_connect(world)
+    dev = cw["dev_a"].id
+    r = _forecast_rule(world, session)
+    _ingest(session, dev, T0, [450 + _wiggle(i) for i in range(120)])
+    ops.forecast_refit(session, force=True)
+    model = dict(_state(session, r.id, dev).data["model"])
+    fitted_ts = model["ts"]
+
+    def expect(start: datetime, values: list[float]) -> None:
+        nonlocal model
+        for i, v in enumerate(values):
+            model = forecast.advance(model, (start + timedelta(minutes=i)).timestamp(), v) or model
+
+    quiet = [450 + _wiggle(i) for i in range(120, 130)]
+    _ingest(session, dev, T0 + timedelta(minutes=120), quiet)
+    session.expire_all()
+    assert _state(session, r.id, dev).data["model"]["ts"] == fitted_ts  # the model waits for the checkpoint ...
+    now[0] += state.CHECKPOINT_S
+    expect(T0 + timedelta(minutes=120), quiet)
+    more = [450 + _wiggle(i) for i in range(130, 135)]
+    _ingest(session, dev, T0 + timedelta(minutes=130), more)
+    expect(T0 + timedelta(minutes=130), more)
+    session.expire_all()
+    stored = _state(session, r.id, dev).data
+    # ... then carry every point evaluated meanwhile, and the forecast is the stored model's, not an older one
+    assert stored["model"] == model and model["ts"] > fitted_ts
+    assert stored["forecast"] == forecast.forecast(model, ">", THRESHOLD, 7200)
+    assert open_alarms(session, dev) == []
+    state.clear_cache()  # a restart: the next process evaluates from the stored row
+    rise = [452.0, 458.0, 464.0, 470.0]
+    _ingest(session, dev, T0 + timedelta(minutes=135), rise)
+    [alarm] = open_alarms(session, dev)
+    fired = next(i for i in range(1, len(rise) + 1)
+                 if forecast.forecast(forecast_after(model, T0 + timedelta(minutes=135), rise[:i]), ">", THRESHOLD,
+                                      7200)["value"] > THRESHOLD)
+    assert alarm.details["value"] == rise[fired - 1]  # the same point fires as without the restart
+    assert alarm.details["forecast"] == forecast.forecast(  # the evidence: the forecast of the model at that point
+        forecast_after(model, T0 + timedelta(minutes=135), rise[:fired]), ">", THRESHOLD, 7200)
+
+
+def forecast_after(model: dict[str, Any], start: datetime, values: list[float]) -> dict[str, Any]:
+    for i, v in enumerate(values):
+        model = forecast.advance(model, (start + timedelta(minutes=i)).timestamp(), v) or model
+    return model
 
 
 def test_a_series_that_cannot_be_fitted_is_an_explicit_error(world: Any, session: Any) -> None:

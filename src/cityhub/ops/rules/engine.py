@@ -23,6 +23,7 @@ OPS: dict[str, Any] = {
     "abs>=": lambda a, b: abs(a) >= b,
 }
 STATE_NS = uuid.UUID("6f1c8f3e-2b1a-4c55-9d0e-0a5e5e0c0b01")
+UPWARD = (">", ">=")  # forecast rules: the operators whose forecast extreme is the line's maximum
 NO_DATA_SLACK = 0.1  # no-data fires between T and 1.1·T of silence (last-seen writes are throttled to T/10)
 
 
@@ -114,6 +115,7 @@ class SeriesState:
     new: bool = False
     soft: bool = False
     saved_at: float = -math.inf  # time.monotonic() of this process's last write of the row
+    evidence: CompiledRule | None = None  # a forecast rule whose data["forecast"] lags data["model"] (see _forecast)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,13 +299,24 @@ def _forecast(rule: CompiledRule, st: SeriesState, ts: datetime, value: float) -
     model = st.data.get("model")
     if not model:
         return None, False
-    moved = forecast.advance(model, ts.timestamp(), value)
-    if moved is None:
+    q = forecast.advance_in_place(model, ts.timestamp(), value, rule.op in UPWARD, rule.horizon_s)
+    if q is None:
         return None, False
-    fc = forecast.forecast(moved, rule.op, rule.value, rule.horizon_s)
-    st.data = {**st.data, "model": moved, "forecast": fc}
+    st.evidence = rule  # data["forecast"] now lags the model: rebuilt when the row is written or an alarm fires
     st.last_ts, st.last_value = ts, value
-    return float(fc["value"]), True
+    return q, True
+
+
+def refresh_forecast(st: SeriesState) -> None:
+    """Rebuild a forecast rule's stored forecast (the evidence and the rule page's line) from the series' model.
+
+    The per-point path (`_forecast`) only moves the model; this runs once per stored row or fired alarm instead of
+    on every point (`StateStore.flush`, `_fire`), so what is stored or shown is what the per-point version stored.
+    """
+    rule, st.evidence = st.evidence, None
+    model = st.data.get("model")
+    if rule is not None and model:
+        st.data = {**st.data, "forecast": forecast.forecast(model, rule.op, rule.value, rule.horizon_s)}
 
 
 def _violates(rule: CompiledRule, q: float) -> bool:
@@ -360,6 +373,8 @@ def step(rule: CompiledRule, st: SeriesState, ts: datetime, value: float | None)
 def _fire(rule: CompiledRule, st: SeriesState, ts: datetime, value: float | None, q: float | None) -> Action:
     details: dict[str, Any] = {"rule": rule.name, "value": value, "measure": q, "count": st.count,
                                "since": st.pending_since.isoformat() if st.pending_since else None}
+    if st.evidence is not None:
+        refresh_forecast(st)
     if rule.kind == RuleKind.FORECAST and st.data.get("forecast"):
         details["forecast"] = st.data["forecast"]  # the evidence: value, when, its 95 % interval
     st.active, st.due_at, st.dirty = True, None, True

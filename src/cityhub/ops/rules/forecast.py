@@ -216,6 +216,27 @@ def advance(model: Mapping[str, Any], ts: float, value: float) -> dict[str, Any]
     return {**model, "level": new_level, "trend": new_trend, "ts": ts}
 
 
+def advance_in_place(model: dict[str, Any], ts: float, value: float, upward: bool, horizon_s: float) -> float | None:
+    """`advance` and the measure `forecast` compares, in one, for the engine's per-point path.
+
+    Moves the model's level, trend and time in place (the model dict belongs to its rule state) and returns the
+    forecast's extreme over the horizon rounded as `forecast` rounds it — the same arithmetic in the same order, so
+    the same decision — or None for a point not after the model's last one. No dict is built and no interval or
+    timestamp is formatted: the evidence (`forecast`) is built from the model only when it is stored or an alarm
+    needs it (`engine.refresh_forecast`).
+    """
+    dt = ts - model["ts"]
+    if dt <= 0:
+        return None
+    alpha, beta, level, trend = model["alpha"], model["beta"], model["level"], model["trend"]
+    pred = level + trend * dt
+    new_level = pred + alpha * (value - pred)
+    new_trend = beta * (new_level - level) / dt + (1 - beta) * trend
+    model["level"], model["trend"], model["ts"] = new_level, new_trend, ts
+    end = new_level + new_trend * horizon_s
+    return float(round(max(new_level, end) if upward else min(new_level, end), 6))
+
+
 def spread(model: Mapping[str, Any], horizon_s: float) -> float:
     """The 95 % half-width of the forecast `horizon_s` ahead (Holt's k-step variance, k in typical steps)."""
     alpha, beta, sigma = float(model["alpha"]), float(model["beta"]), float(model["sigma"])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from cityhub.kit import clock
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from cityhub.connect.schemas import SeriesPoint  # annotations only: ops runs without connect too
 
 log = logging.getLogger("cityhub.ops")
+ALARM_TABLE: Table = Alarm.__table__  # type: ignore[assignment]  # a declarative model's table is a Table
 
 try:
     from prometheus_client import Counter
@@ -195,10 +196,20 @@ def _apply_actions(session: Session, actions: list[tuple[Action, dict[str, Any]]
             if alarm_clear_by_rule(session, act.device_id, act.rule.alarm_type, act.ts, act.details):
                 out.cleared += 1
     if retrig:
-        for (device_id, alarm_type), n in retrig.items():
-            session.execute(update(Alarm).where(Alarm.originator_id == device_id, Alarm.type == alarm_type,
-                                                Alarm.cleared.is_(False)).values(
-                count=Alarm.count + n, end_ts=last_ts[(device_id, alarm_type)]))
+        # one executemany for the batch's open alarms (psycopg pipelines it), not a statement and round trip each:
+        # a climbing series re-triggers its alarm with every point, and with tens of them open this was most of
+        # a batch's time
+        t = ALARM_TABLE.c
+        session.connection().execute(
+            update(ALARM_TABLE).where(t.originator_id == bindparam("b_origin"), t.type == bindparam("b_type"),
+                                      t.cleared.is_(False)).values(count=t.count + bindparam("b_n"),
+                                                                   end_ts=bindparam("b_end")),
+            [{"b_origin": device_id, "b_type": alarm_type, "b_n": n, "b_end": last_ts[(device_id, alarm_type)]}
+             for (device_id, alarm_type), n in sorted(retrig.items(), key=lambda kv: (kv[0][0].int, kv[0][1]))])
+        for obj in list(session.identity_map.values()):  # Core bypasses the session: loaded alarms re-read them
+            loaded = inspect(obj).dict  # without loading an expired object (it re-reads everything anyway)
+            if isinstance(obj, Alarm) and (loaded.get("originator_id"), loaded.get("type")) in retrig:
+                session.expire(obj, ["count", "end_ts"])
         out.retriggered += sum(retrig.values())
 
 

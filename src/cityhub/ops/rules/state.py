@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from cityhub.kit import clock
 from cityhub.kit.db import is_postgres
 from cityhub.ops.models import RuleState
-from cityhub.ops.rules.engine import SeriesState, state_id
+from cityhub.ops.rules.engine import SeriesState, refresh_forecast, state_id
 
 CHECKPOINT_S = 5.0  # running statistics of a series are written at most this often (decisions: every batch)
 STATE_TABLE: Table = RuleState.__table__  # type: ignore[assignment]  # a declarative model's table is a Table
@@ -212,6 +212,9 @@ class StateStore:
         dirty.sort(key=_state_order)  # inserts and updates lock rows in id order: two workers never deadlock
         if not dirty:
             return set()
+        for s in dirty:
+            if s.evidence is not None:  # a forecast rule's stored forecast is rebuilt once per write, not per point
+                refresh_forecast(s)
         now = clock.now()
         read_versions = {s.id.int: s.version for s in dirty}
         for s in dirty:
