@@ -15,12 +15,16 @@ import base64
 import re
 import uuid
 import zlib
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from cityhub.apply import service as apply
+from cityhub.apply.evaluation import pdf as evaluation_pdf
+from cityhub.apply.models import EvalStatus, OrgType
 from cityhub.kit.errors import Forbidden
 from tests.apply.test_evaluation_report import _run
 from tests.apply.test_pages import _login
@@ -129,3 +133,29 @@ def test_the_pdf_route_follows_the_workbooks_permission(client: TestClient, worl
     text = pdf_text(client.get(url).content)
     assert "Draft: not frozen, may still change" in text and "Ranking" in text and "Evidence" in text
     assert "甲局" in text  # the units keep their names
+
+
+def test_a_long_ranking_with_many_indicators_still_lays_out() -> None:
+    """79 units (the issue's 40 departments and 39 districts in one table), 14 indicators, long names, reasons and
+    evidence: no flowable is too large for a page (ReportLab would raise LayoutError), every unit is printed."""
+    keys = [f"k{n}" for n in range(14)]
+    units: list[dict[str, Any]] = [
+        {"org_id": uuid.uuid4(), "name": f"重庆市第{n}号区县大数据应用发展管理局", "head": "张三", "rank": n,
+         "computed": 100 - n, "adjustment": 1.5 if n % 7 == 0 else 0.0, "reason": "说明" * 150,
+         "total": 100.0 - n, "scores": {k: (None if n % 5 == 0 else float(n)) for k in keys}, "values": {}}
+        for n in range(1, 80)]
+    frozen = datetime(2026, 12, 31, tzinfo=UTC)
+    data: dict[str, Any] = {
+        "run": SimpleNamespace(year=2026, status=EvalStatus.FROZEN, frozen_at=frozen),
+        "scheme": SimpleNamespace(org_type=OrgType.DISTRICT, title_zh="区县年度评比", title_en=""),
+        "indicators": [{"key": k, "weight": 7, "full_at": None if k == "k0" else 75} for k in keys],
+        "units": units, "adjusted": [u for u in units if u["adjustment"]], "mean": 60.0, "best": 99.0,
+        "worst": 21.0, "indicator_means": dict.fromkeys(keys, 50.0)}
+    file = SimpleNamespace(filename="很长的佐证材料文件名" * 6 + ".pdf", content_type="application/pdf", size=2048,
+                           sha256="ab" * 32, uploaded_at=datetime(2026, 12, 1, tzinfo=UTC))
+    files = [{"unit": u["name"], "indicator": "上云率", "file": file} for u in units for _ in range(3)]
+    pdf = evaluation_pdf.render(data, "区县年度评比", {k: f"指标{k}" * 4 for k in keys}, files,
+                                datetime(2026, 12, 31, tzinfo=UTC))
+    assert check_structure(pdf) >= 8
+    text = pdf_text(pdf)
+    assert all(u["name"] in text for u in units) and "已冻结" in text and "区县" in text

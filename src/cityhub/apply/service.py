@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 _SYSTEM = Actor.system("apply-panorama")
 SOURCES = progress.SOURCES
 # the capabilities, reached as apply.evaluation.… etc.
-__all__ = ["economy", "evaluation", "evaluation_pdf", "evidence", "facilities", "files", "report_evidence", "scenarios", "stations"]
+__all__ = ["economy", "evaluation", "evaluation_pdf", "evidence", "facilities", "files", "report_evidence", "scenarios",
+           "stations"]
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),

@@ -240,7 +240,16 @@ def report_pdf(session: Session, actor: Actor, run_id: uuid.UUID) -> bytes:
     unit_names = {u["org_id"]: u["name"] for u in data["units"]}
     files = [{"unit": unit_names.get(e.org_id, ""), "indicator": names.get(e.indicator_key, e.indicator_key),
               "file": e} for e in evidence.run_evidence(session, actor, run_id)]
-    printed_at = clock.now()
+    return render(data, title, names, files, clock.now())
+
+
+def render(data: dict[str, Any], title: str, names: dict[str, str], files: list[dict[str, Any]],
+           printed_at: datetime) -> bytes:
+    """Lay the report out and return the PDF bytes.
+
+    `data` as `service.report` returns it; `files` the evidence rows with their unit's and indicator's names.
+    """
+    en = get_locale().startswith("en")
     footer = f'{title} · {data["run"].year} · {_("Evaluation report")}'
 
     def page(canvas: Any, doc: Any) -> None:
