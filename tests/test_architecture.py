@@ -107,6 +107,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "ops.alarms.delivery": ("service", "MQTT and signed webhook delivery"),
     # apply
     "apply.evaluation.evidence": ("service", "evidence files of a unit's evaluation indicators"),
+    "apply.evaluation.pdf": ("service", "the evaluation report as a PDF file (ReportLab), from the report service"),
     "apply.files": ("service", "evidence files: accepted by their bytes, kept under var_dir"),
     "apply.progress.evidence": ("service", "evidence files of progress reports"),
     "apply.panorama.snapshot": ("service", "the 全景 screen's stored figures, marked stale by the writes"),

@@ -112,6 +112,7 @@ EXPECTATIONS += [
            body=lambda w: {"adjustment": 2, "reason": "材料齐全"}),
     Expect("POST", f"{RUN}/freeze", BUREAU, params=_p("run_id", "run")),
     Expect("GET", f"{RUN}/report.xlsx", roles("platform_admin", "auditor"), params=_p("run_id", "run")),
+    Expect("GET", f"{RUN}/report.pdf", roles("platform_admin", "auditor"), params=_p("run_id", "run")),
     Expect("GET", f"{P}/base-stations", ANY_USER),
     Expect("POST", f"{P}/base-stations", BUREAU, body=lambda w: {
         "carrier": "ctcc", "site_code": "AZ-2", "district_org_id": str(w.orgs["district"].id), "band": "n78"},

@@ -239,6 +239,17 @@ def evaluation_report(session: DbSession, actor: CurrentActor, run_id: uuid.UUID
                     headers={"Content-Disposition": f'attachment; filename="evaluation-{run_id}.xlsx"'})
 
 
+PDF = "application/pdf"
+
+
+@router.get(f"{E}/runs/{{run_id}}/report.pdf", responses={200: {"content": {PDF: {}}}})
+def evaluation_report_pdf(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
+    """The run's report as PDF: cover, indicators, ranking with its chart, scores, adjustments, evidence (as XLSX)."""
+    content = apply.evaluation_pdf.report_pdf(session, actor, run_id)
+    return Response(content, media_type=PDF,
+                    headers={"Content-Disposition": f'attachment; filename="evaluation-{run_id}.pdf"'})
+
+
 # ---------------------------------------------------------------- 5G base stations
 
 

@@ -264,6 +264,13 @@ def evaluation_report(session: DbSession, actor: CurrentActor, run_id: uuid.UUID
                     headers={"Content-Disposition": f'attachment; filename="evaluation-{run_id}.xlsx"'})
 
 
+@router.get("/evaluation/runs/{run_id}/report.pdf")
+def evaluation_report_pdf(session: DbSession, actor: CurrentActor, run_id: uuid.UUID) -> Response:
+    """The run's report as a PDF file made on the server (the bureau, auditors: as the workbook)."""
+    return Response(apply.evaluation_pdf.report_pdf(session, actor, run_id), media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="evaluation-{run_id}.pdf"'})
+
+
 @router.get("/evaluation/runs/{run_id}/units/{org_id}")
 def scorecard(request: Request, session: DbSession, actor: CurrentActor, run_id: uuid.UUID,
               org_id: uuid.UUID) -> Response:

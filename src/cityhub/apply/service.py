@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cityhub.apply import files, policies, reference
 from cityhub.apply.economy import service as economy
 from cityhub.apply.evaluation import evidence
+from cityhub.apply.evaluation import pdf as evaluation_pdf
 from cityhub.apply.evaluation import service as evaluation
 from cityhub.apply.facilities import service as facilities
 from cityhub.apply.models import Method, NodeKind, PanoramaSnapshot, ProgressReport, ReportStatus, Target, TargetValue
@@ -44,7 +45,8 @@ log = logging.getLogger(__name__)
 _SYSTEM = Actor.system("apply-panorama")
 SOURCES = progress.SOURCES
 # the capabilities, reached as apply.evaluation.… etc.
-__all__ = ["economy", "evaluation", "evidence", "facilities", "files", "report_evidence", "scenarios", "stations"]
+__all__ = ["economy", "evaluation", "evaluation_pdf", "evidence", "facilities", "files", "report_evidence", "scenarios",
+           "stations"]
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),

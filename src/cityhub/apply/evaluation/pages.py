@@ -3,9 +3,9 @@
 The browser prints it to PDF ("Print → Save as PDF"), with the ranking chart drawn as SVG so it prints sharp.
 Its last section lists every unit's evidence files (佐证材料) with type, size and SHA-256, each a download link.
 
-No PDF library is installed (WeasyPrint and ReportLab are not dependencies); the print stylesheet
-(`apply-report.css`: `@page` A4, repeated table headers, no page break inside a row, the WenQuanYi Zen Hei font
-the servers carry) makes the browser's own PDF the report. Who: the bureau and auditors, as the workbook.
+The print stylesheet (`apply-report.css`: `@page` A4, repeated table headers, no page break inside a row, the
+WenQuanYi Zen Hei font the servers carry) makes the browser's own PDF a copy; the PDF file made on the server is
+`report.pdf` (`evaluation/pdf.py`). Who: the bureau and auditors, as the workbook.
 Mounted with the cockpit's router (`apply/pages.py`, `extra_routers`).
 """
 
