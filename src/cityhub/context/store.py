@@ -20,6 +20,7 @@ from cityhub.context import entities as ent
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import (
     NO_DATASET,
+    ContextAttributeInstance,
     ContextEntity,
     ContextEntityType,
     ContextGeometry,
@@ -415,6 +416,10 @@ def entity_delete(session: Session, actor: Actor, entity_id: str, tenant: uuid.U
         deleted=True)])
     session.delete(row)
     session.flush()
+    # the side rows and the history carry no foreign key (models.py): deleted here, after the entity row, so a
+    # concurrent writer of the entity (which locks its row) has committed its side rows before they are selected
+    for table in (ContextEntityType, ContextGeometry, ContextNumber, ContextAttributeInstance):
+        session.execute(delete(table).where(table.entity_pk == row.id))
 
 
 def entities_by_ids(session: Session, ids: Iterable[str]) -> dict[str, ContextEntity]:
