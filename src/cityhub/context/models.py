@@ -166,3 +166,17 @@ class ContextAttributeInstance(Base):
     # for aggregation in SQL (`aggrsql`): `at` as epoch milliseconds, and the value when it is a JSON number
     at_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
     number: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class ContextTelemetryChange(Base):
+    """A stored ingest batch's devices and metric keys: the change of connect's device entities, to be matched.
+
+    Queued by the `telemetry.stored` handler in the ingest batch's transaction (one row per batch, nothing read),
+    matched against change subscriptions and deleted by the worker's pass (`context/devicewatch.py`).
+    """
+
+    __tablename__ = "context_telemetry_change"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    devices: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {device uuid: [metric keys]}
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
