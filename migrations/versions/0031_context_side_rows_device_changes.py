@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy import Text
-from sqlalchemy.dialects import postgresql
 
 import cityhub.kit.db
 
@@ -25,7 +23,6 @@ down_revision = '0030'
 branch_labels = None
 depends_on = None
 
-JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql')
 BigId = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 _TABLES = ('context_entity_type', 'context_geometry', 'context_number', 'context_attribute_instance')
 
@@ -36,7 +33,7 @@ def upgrade() -> None:
             batch_op.drop_constraint(batch_op.f(f'fk_{table}_entity_pk_context_entity'), type_='foreignkey')
     op.create_table('context_telemetry_change',
     sa.Column('id', BigId, autoincrement=True, nullable=False),
-    sa.Column('devices', JSON, nullable=False),
+    sa.Column('devices', sa.Text(), nullable=False),
     sa.Column('created_at', cityhub.kit.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_context_telemetry_change'))
     )

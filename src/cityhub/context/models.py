@@ -178,5 +178,5 @@ class ContextTelemetryChange(Base):
     __tablename__ = "context_telemetry_change"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    devices: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {device uuid: [metric keys]}
+    devices: Mapped[str] = mapped_column(Text)  # JSON text {device uuid: [metric keys]}, written by orjson
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
