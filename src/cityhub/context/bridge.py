@@ -5,8 +5,8 @@ One city, not two stores: a device is the entity `urn:ngsi-ld:Device:<device uui
 Relationship to its asset) and an asset `urn:ngsi-ld:<Type>:<asset uuid>` (`Bridge`, `Building`, … by its kind,
 with `name`, `address`, `location`, `refParent`). The device's latest telemetry — connect's `connect_latest`, which
 every ingest batch already upserts — appears as one Property per metric with `observedAt` and, for the units
-UN/CEFACT names, `unitCode`; the temporal API answers from `connect_telemetry`. Nothing is copied and nothing is
-added to the ingest path, so the entities are exactly as current as connect and ingest is as fast as before.
+UN/CEFACT names, `unitCode`; the temporal API answers from `connect_telemetry`. Nothing is copied, so the entities
+are exactly as current as connect (ingest only queues one row per batch for device subscriptions: `devicewatch`).
 
 Who sees them is connect's rule (`connect.read` over the owner, `core.permissions`): a department sees its own
 devices' entities as it sees the devices. They are read-only through NGSI-LD (connect's API changes them): a write
