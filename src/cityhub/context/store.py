@@ -133,7 +133,7 @@ def entity_read(session: Session, actor: Actor, entity_id: str) -> EntityRead | 
     execution only; the rule is `visible`'s, as in `entity_get`. It runs on the session's connection, past the
     ORM's execution (no autoflush, no ORM result loading: it selects columns, and the fast GET's session has
     nothing pending), and the two JSON columns come as their text, parsed by orjson (the driver's loader is the
-    standard library's `json`). 0.42 → 0.34 ms of CPU per read in-process (docs/context.md).
+    standard library's `json`). 0.425 → 0.312 ms of CPU per read in-process (docs/context.md).
     """
     key = (policies.reads_all(actor), frozenset(policies.read_orgs(actor)) if actor.is_authenticated else frozenset())
     stmt = _READS.get(key)
