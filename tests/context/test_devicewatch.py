@@ -84,9 +84,9 @@ def test_new_telemetry_notifies_device_subscriptions(client: Any, world: Any, cw
     _ingest(world, dev_b, pm25=36.0)
     assert _pass(world) == 2  # A's (strain 140 > 100) and B's (both devices)
     assert _deliver(world)["delivered"] == 2
-    last = [b["data"] for _h, b in _Receiver.received[2:]]
+    last: list[list[dict[str, Any]]] = [b["data"] for _h, b in _Receiver.received[2:]]
     assert sorted(len(d) for d in last) == [1, 2]
-    both = sorted(max(last, key=len), key=lambda e: e["id"] != eid_a)  # by entity id in the notification
+    both = sorted(max(last, key=lambda d: len(d)), key=lambda e: e["id"] != eid_a)  # A's first
     assert both == [{"id": eid_a, "type": "Device"}, {"id": eid_b, "type": "Device", "pm25": 36.0}]  # A's: no pm25
 
 
