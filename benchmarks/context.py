@@ -24,8 +24,8 @@ admin with an API token:
   series) → `temporal_aggr_p50_ms` / `temporal_aggr_p95_ms`, and its CPU (`server_cpu_ms_per_aggr`,
   `db_cpu_ms_per_aggr`).
 
-Ingest with the entity bridge needs no run of its own: the bridge reads
-connect's tables through and adds nothing to the ingest path (docs/context.md).
+Ingest with the entity bridge is `benchmarks/ingest.py`: the bridge reads connect's tables through; ingest's one
+addition is a queue row per stored batch for subscriptions on devices (docs/context.md).
 """
 
 from __future__ import annotations

@@ -150,6 +150,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "context.subscriptions": ("service", "subscriptions and matching changes to them"),
     "context.notify": ("service", "delivery of the notification outbox"),
     "context.periodic": ("service", "periodic subscriptions (timeInterval): the worker's pass"),
+    "context.devicewatch": ("service", "subscriptions on connect's devices: the ingest queue, the worker's pass"),
     "context.temporal": ("service", "attribute history and the temporal API"),
     "context.aggregate": ("service", "the aggregated temporal representation"),
     "context.aggrsql": ("service", "the aggregated temporal representation computed by the database"),

@@ -401,3 +401,23 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response, errors included
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app of `cityhub serve`: `create_app`, then the start-up heap out of the cyclic collector's sight.
+
+    A request that allocates many containers (a batch of 1,000 entities is ~60,000 dicts and lists) triggers
+    collections, and each full one walked everything the process built at start-up (every domain's modules,
+    routes, SQLAlchemy's mappers), which was a quarter of a batch upsert's server CPU (docs/context.md). As in
+    connect's ingest workers (`freeze_startup_heap`): mappers configured, one collection, then `gc.freeze`;
+    reference counting still frees frozen objects. Not in `create_app`: tests build many apps in one process.
+    """
+    import gc
+
+    from sqlalchemy.orm import configure_mappers
+
+    app = create_app()
+    configure_mappers()
+    gc.collect()
+    gc.freeze()
+    return app

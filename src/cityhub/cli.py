@@ -59,7 +59,7 @@ def serve(
               + (f" (listening on every address, {bind})" if bind in ("0.0.0.0", "::") else ""), soft_wrap=True)
     # proxy_headers=False: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the app does it, for
     # CITYHUB_TRUSTED_PROXIES only (the same under any ASGI server).
-    uvicorn.run("cityhub.app:create_app", factory=True, host=bind, port=listen,
+    uvicorn.run("cityhub.app:create_served_app", factory=True, host=bind, port=listen,
                 workers=workers or s.workers, reload=reload, log_level=s.log_level.lower(), access_log=False,
                 proxy_headers=False)
 

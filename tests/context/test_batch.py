@@ -154,3 +154,27 @@ def test_merge_and_query(client: Any, world: Any) -> None:
     for bad_body in ({"type": "Q"}, {"type": "Query"}, {"type": "Query", "q": "pm25>"},
                      {"type": "Query", "entities": [{"id": "urn:x"}]}):
         assert client.post(f"{OPS}/query", json=bad_body, headers=h).status_code == 400, bad_body
+
+
+def test_delete_leaves_no_side_rows(client: Any, world: Any) -> None:
+    """Side rows and history carry no foreign key (migration 0031): deleting an entity, one by one, in a batch or
+    through the temporal API, removes its type rows, GeoProperty boxes, numbers and history with it."""
+    from cityhub.context.models import ContextAttributeInstance, ContextGeometry, ContextNumber
+
+    h = headers(world, "org_member_a")
+    ids = [f"urn:ngsi-ld:AirQualityObserved:gone{i}" for i in range(4)]
+    assert client.post(f"{OPS}/upsert", json=[entity_body(i) for i in ids], headers=h).status_code == 201
+    assert client.post(f"{OPS}/upsert", json=[entity_body(ids[0], pm25=1.0)], headers=h).status_code == 204
+    tables = (ContextEntityType, ContextGeometry, ContextNumber, ContextAttributeInstance)
+    pks = {r.entity_id: r.id for r in world.session.execute(select(ContextEntity.entity_id, ContextEntity.id).where(
+        ContextEntity.entity_id.in_(ids)))}
+
+    def rows(entity_id: str) -> list[int]:
+        return [world.session.scalar(select(func.count()).select_from(t).where(t.entity_pk == pks[entity_id]))
+                for t in tables]
+
+    assert all(n > 0 for i in ids for n in rows(i)), [rows(i) for i in ids]
+    assert client.delete(f"{E}/{ids[0]}", headers=h).status_code == 204
+    assert client.post(f"{OPS}/delete", json=ids[1:3], headers=h).status_code == 204
+    assert client.delete(f"/ngsi-ld/v1/temporal/entities/{ids[3]}", headers=h).status_code == 204
+    assert [rows(i) for i in ids] == [[0, 0, 0, 0]] * 4

@@ -134,3 +134,29 @@ def test_truncated_history_is_206_with_its_time_range(client: Any, world: Any,
     whole = client.get(f"{T}/{eid}", params=window, headers=h)
     assert whole.status_code == 200 and "content-range" not in whole.headers
     assert len(whole.json()["pm25"]) == 6 and len(whole.json()["no2"]) == 6
+
+
+def test_truncated_query_history_is_206_across_entities(client: Any, world: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A temporal query over several entities: one page in time order across them (it was cut silently at the cap,
+    entity by entity), 206 with the range; every instance of every entity up to <last> is in it; the next page."""
+    from cityhub.context import temporal
+
+    h = headers(world, "org_member_a")
+    ids = ["urn:ngsi-ld:AirQualityObserved:qa", "urn:ngsi-ld:AirQualityObserved:qb"]
+    for n, eid in enumerate(ids):
+        assert client.post(E, json=entity_body(eid), headers=h).status_code == 201
+        body = {"pm25": [{"type": "Property", "value": 10 * n + i, "observedAt": f"2026-12-01T09:{i:02d}:{n}0Z"}
+                         for i in range(4)]}
+        assert client.post(f"{T}/{eid}/attrs", json=body, headers=h).status_code == 204
+    monkeypatch.setattr(temporal, "MAX_INSTANCES", 5)
+    query = {"type": "AirQualityObserved", "attrs": "pm25", "timerel": "after", "timeAt": "2026-12-01T08:30:00Z"}
+    first = client.get(T, params=query, headers=h)
+    assert first.status_code == 206, first.text
+    assert first.headers["content-range"] == "date-time 2026-12-01T09:00:00.000Z-2026-12-01T09:02:00.000Z/*"
+    got = {e["id"]: [i["value"] for i in e["pm25"]] for e in first.json()}
+    assert got == {ids[0]: [0, 1, 2], ids[1]: [10, 11]}  # both entities up to 09:02:00, none after
+    rest = client.get(T, params={**query, "timeAt": "2026-12-01T09:02:00Z"}, headers=h)
+    assert rest.status_code == 200 and "content-range" not in rest.headers
+    got = {e["id"]: [i["value"] for i in e.get("pm25", [])] for e in rest.json()}
+    assert got == {ids[0]: [3], ids[1]: [12, 13]}

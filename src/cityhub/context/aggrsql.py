@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Integer, String, cast, func, literal, select, text
@@ -48,6 +49,7 @@ def to_ms(at: datetime) -> int:
     return (at - EPOCH) // _ONE_MS
 
 
+@lru_cache(maxsize=4096)  # a batch's instances share a few times (its stamp, the observations' instants)
 def text_ms(at: str) -> int:
     """Epoch milliseconds of a stored time (`2026-12-01T08:00:00.000Z`), as the `at_ms` column keeps them."""
     return to_ms(datetime.fromisoformat(at.replace("Z", "+00:00")))

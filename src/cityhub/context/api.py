@@ -491,8 +491,12 @@ def temporal_query(session: DbSession, actor: OptionalActor, request: Request,
     rows, total = context.entity_query(session, actor, query, ctx, _tenant(session, request))
     view = _view(ctx, options, None, None, None, None, lang)
     values = "temporalValues" in _options(options) or format == "temporalValues"
-    headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
-    return answer(context.temporal_query(session, actor, rows, tq, view, values), media, ctx, headers=headers)
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    data, content_range = context.temporal_query_page(session, actor, rows, tq, view, values)
+    if content_range is None:
+        return answer(data, media, ctx, headers=headers)
+    # the instance cap cut the entities' history: 206 with the time range it covers (clause 6.3.10)
+    return answer(data, media, ctx, status=206, headers={**headers, "Content-Range": content_range})
 
 
 @router.post("/temporal/entities", status_code=201)

@@ -9,7 +9,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from cityhub.context import notify, periodic
+from cityhub.context import devicewatch, notify, periodic
 from cityhub.kit import context, egress, resilience
 from cityhub.kit.db import Database
 from cityhub.kit.progress import counts_line
@@ -23,9 +23,15 @@ def _db() -> Database:
 
 
 def deliver_once(db: Database, http: httpx.Client) -> dict[str, int]:
-    """One pass: queue the due periodic notifications (timeInterval), then deliver the due notifications."""
+    """One pass: queue the due periodic notifications and those of devices' new telemetry, then deliver.
+
+    Periodic: timeInterval (`periodic.py`); devices: connect's stored batches queued for change subscriptions
+    (`devicewatch.py`).
+    """
     with db.session_scope() as session:
         periodic.run_due(session)
+    with db.session_scope() as session:
+        devicewatch.run(session)
     with db.session_scope() as session:
         return notify.deliver(session, http)
 

@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from shapely.geometry import shape
@@ -61,10 +62,18 @@ def parse_time(raw: Any, field: str) -> str:
     """An ISO 8601 date-time with a time zone (or Z), in the stored form; BadRequestData otherwise."""
     if not isinstance(raw, str):
         raise bad(f"{field} must be a DateTime string", field)
+    stored = _stored_time(raw) if len(raw) <= 64 else None  # longer is no date-time (nor a key for the cache)
+    if stored is None:
+        raise bad(f"{field} is not an ISO 8601 DateTime: {raw[:60]}", field)
+    return stored
+
+
+@lru_cache(maxsize=4096)  # a batch's observations share a few instants: each parsed once
+def _stored_time(raw: str) -> str | None:
     try:
         at = datetime.fromisoformat(raw)
     except ValueError:
-        raise bad(f"{field} is not an ISO 8601 DateTime: {raw[:60]}", field) from None
+        return None
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)  # NGSI-LD times are UTC; a bare time is read as UTC, as brokers do
     return time_text(at)

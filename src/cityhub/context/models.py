@@ -4,6 +4,11 @@ An entity is one row; its attributes live in one JSON document (JSONB on Postgre
 attribute IRI and then by dataset id (`"@none"` for the default instance), so the `q` language compiles to JSON
 path expressions on both backends. Types and GeoProperty bounding boxes are kept in side tables so that type
 expressions and the geo-query prefilter are plain indexed SQL. Organisations belong to core (foreign key).
+
+The side rows (types, boxes, numbers) and the history name their entity by `entity_pk` without a foreign key
+(migration 0031): PostgreSQL checked each with a trigger per inserted row, a third of the database's work per
+upserted entity. Every writer inserts them for the entity row it has just written or locked, readers reach them
+through the entity row only, and `store.entity_delete` deletes them with it (`test_delete_leaves_no_side_rows`).
 """
 
 from __future__ import annotations
@@ -44,8 +49,7 @@ class ContextEntityType(Base):
     __tablename__ = "context_entity_type"
     __table_args__ = (Index("ix_context_entity_type_type", "type", "entity_pk"),)
 
-    entity_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("context_entity.id", ondelete="CASCADE"),
-                                                 primary_key=True)
+    entity_pk: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # context_entity.id (no key check: above)
     type: Mapped[str] = mapped_column(String(512), primary_key=True)
 
 
@@ -55,8 +59,7 @@ class ContextGeometry(Base):
     __tablename__ = "context_geometry"
     __table_args__ = (Index("ix_context_geometry_box", "attr", "min_x", "max_x", "min_y", "max_y"),)
 
-    entity_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("context_entity.id", ondelete="CASCADE"),
-                                                 primary_key=True)
+    entity_pk: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # context_entity.id (no key check: above)
     attr: Mapped[str] = mapped_column(String(512), primary_key=True)
     dataset_id: Mapped[str] = mapped_column(String(512), primary_key=True)
     min_x: Mapped[float] = mapped_column(Float)
@@ -71,8 +74,7 @@ class ContextNumber(Base):
     __tablename__ = "context_number"
     __table_args__ = (Index("ix_context_number_attr_value", "attr", "value"),)
 
-    entity_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("context_entity.id", ondelete="CASCADE"),
-                                                 primary_key=True)
+    entity_pk: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # context_entity.id (no key check: above)
     attr: Mapped[str] = mapped_column(String(512), primary_key=True)
     value: Mapped[float] = mapped_column(Float)
 
@@ -155,7 +157,7 @@ class ContextAttributeInstance(Base):
     __table_args__ = (Index("ix_context_attribute_instance_at", "entity_pk", "attr", "at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    entity_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("context_entity.id", ondelete="CASCADE"))
+    entity_pk: Mapped[uuid.UUID] = mapped_column()  # context_entity.id (no key check: the module's docstring)
     attr: Mapped[str] = mapped_column(String(512))
     dataset_id: Mapped[str] = mapped_column(String(512), default=NO_DATASET)
     at: Mapped[str] = mapped_column(String(32))  # observedAt, else modifiedAt
@@ -164,3 +166,17 @@ class ContextAttributeInstance(Base):
     # for aggregation in SQL (`aggrsql`): `at` as epoch milliseconds, and the value when it is a JSON number
     at_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
     number: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class ContextTelemetryChange(Base):
+    """A stored ingest batch's devices and metric keys: the change of connect's device entities, to be matched.
+
+    Queued by the `telemetry.stored` handler in the ingest batch's transaction (one row per batch, nothing read),
+    matched against change subscriptions and deleted by the worker's pass (`context/devicewatch.py`).
+    """
+
+    __tablename__ = "context_telemetry_change"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    devices: Mapped[str] = mapped_column(Text)  # JSON text {device uuid: [metric keys]}, written by orjson
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -10,6 +10,7 @@ Both paths store the same values (`tests/context/test_rows.py`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -34,11 +35,16 @@ def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]])
         return
     names = list(rows[0])
     json_cols = _json_columns(table, names)
-    encoders = [(n, n in json_cols) for n in names]
     raw = session.connection().connection.driver_connection
     sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
     with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]  # psycopg 3 on PostgreSQL
         write = copy.write_row
+        if not json_cols:
+            values = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+            for row in rows:
+                write(values(row))
+            return
         dumps = orjson.dumps
+        encoders = [(n, n in json_cols) for n in names]
         for row in rows:
             write([dumps(row[n]).decode() if is_json else row[n] for n, is_json in encoders])

@@ -58,6 +58,7 @@ from cityhub.context.temporal import (
     temporal_entity,
     temporal_entity_page,
     temporal_query,
+    temporal_query_page,
     temporal_upsert,
 )
 
@@ -102,6 +103,7 @@ __all__ = [
     "temporal_entity",
     "temporal_entity_page",
     "temporal_query",
+    "temporal_query_page",
     "temporal_upsert",
     "tenant_org",
     "type_counts",

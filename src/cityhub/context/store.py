@@ -10,9 +10,24 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, exists, insert, or_, select, true
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from cityhub.context import bridge, policies
@@ -20,6 +35,7 @@ from cityhub.context import entities as ent
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import (
     NO_DATASET,
+    ContextAttributeInstance,
     ContextEntity,
     ContextEntityType,
     ContextGeometry,
@@ -96,24 +112,40 @@ def entity_get(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID
     return row
 
 
-_READS: dict[tuple[bool, frozenset[uuid.UUID]], Select[Any]] = {}
+_READS: dict[tuple[bool, frozenset[uuid.UUID]], Select[str, str, str, datetime, datetime]] = {}
 _READS_MAX = 256
 
 
-def entity_read(session: Session, actor: Actor, entity_id: str) -> Row[Any] | None:
+class EntityRead(NamedTuple):
+    """What the fast GET reads of an entity."""
+
+    entity_id: str
+    types: list[str]
+    attrs: dict[str, Any]
+    created_at: datetime
+    modified_at: datetime
+
+
+def entity_read(session: Session, actor: Actor, entity_id: str) -> EntityRead | None:
     """One visible entity's columns (entity_id, types, attrs, created_at, modified_at), or None: the fast GET.
 
     The statement is built once per visibility (who reads all, which units) and kept, so a read costs its
-    execution only; the rule is `visible`'s, as in `entity_get`.
+    execution only; the rule is `visible`'s, as in `entity_get`. It runs on the session's connection, past the
+    ORM's execution (no autoflush, no ORM result loading: it selects columns, and the fast GET's session has
+    nothing pending), and the two JSON columns come as their text, parsed by orjson (the driver's loader is the
+    standard library's `json`). 0.425 → 0.312 ms of CPU per read in-process (docs/context.md).
     """
     key = (policies.reads_all(actor), frozenset(policies.read_orgs(actor)) if actor.is_authenticated else frozenset())
     stmt = _READS.get(key)
     if stmt is None:
         if len(_READS) >= _READS_MAX:  # many distinct visibilities: start over (request threads share it)
             _READS.clear()
-        stmt = _READS[key] = select(E.entity_id, E.types, E.attrs, E.created_at, E.modified_at).where(
-            E.entity_id == bindparam("eid"), visible(actor))
-    return session.execute(stmt, {"eid": entity_id}).first()
+        stmt = _READS[key] = select(E.entity_id, cast(E.types, Text), cast(E.attrs, Text), E.created_at,
+                                    E.modified_at).where(E.entity_id == bindparam("eid"), visible(actor))
+    row = session.connection().execute(stmt, {"eid": entity_id}).first()
+    if row is None:
+        return None
+    return EntityRead(row[0], orjson.loads(row[1]), orjson.loads(row[2]), row[3], row[4])
 
 
 def check_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None) -> ContextEntity:
@@ -415,6 +447,10 @@ def entity_delete(session: Session, actor: Actor, entity_id: str, tenant: uuid.U
         deleted=True)])
     session.delete(row)
     session.flush()
+    # the side rows and the history carry no foreign key (models.py): deleted here, after the entity row, so a
+    # concurrent writer of the entity (which locks its row) has committed its side rows before they are selected
+    for table in (ContextEntityType, ContextGeometry, ContextNumber, ContextAttributeInstance):
+        session.execute(delete(table).where(table.entity_pk == row.id))
 
 
 def entities_by_ids(session: Session, ids: Iterable[str]) -> dict[str, ContextEntity]:

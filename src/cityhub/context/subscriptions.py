@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -451,7 +452,7 @@ def _watched(members: dict[str, Any], ctx: LdContext, c: Changed) -> bool:
 
 def _sql_filter(session: Session, row: ContextSubscription, ctx: LdContext, members: dict[str, Any],
                 candidates: list[Changed]) -> list[Changed]:
-    from cityhub.context.query import _regexp, geo_match, geo_query
+    from cityhub.context.query import _regexp
 
     dialect = session.get_bind().dialect.name
     clauses = [E.id.in_([c.pk for c in candidates]), visible_to_org(row.org_id)]
@@ -460,16 +461,21 @@ def _sql_filter(session: Session, row: ContextSubscription, ctx: LdContext, memb
             _regexp(session)
         clauses.append(qlang.to_sql(qlang.parse(members["q"], ctx), E.attrs, dialect, E.id))
     keep = set(session.scalars(select(E.id).where(*clauses)))
-    out = [c for c in candidates if c.pk in keep]
-    if "geoQ" in members:
-        g = members["geoQ"]
-        coords = g.get("coordinates")
-        geo = geo_query(str(g.get("georel", "")), g.get("geometry"),
-                        coords if isinstance(coords, str) else orjson.dumps(coords).decode(), g.get("geoproperty"),
-                        ctx)
-        out = [c for c in out if any(geo_match(geo, inst.get("value"))
-                                     for inst in c.attrs.get(geo.prop, {}).values() if isinstance(inst, dict))]
-    return out
+    return geo_filter(members, ctx, [c for c in candidates if c.pk in keep])
+
+
+def geo_filter(members: dict[str, Any], ctx: LdContext, candidates: list[Changed]) -> list[Changed]:
+    """The candidates a subscription's `geoQ` keeps (all without one): shapely's exact test, as in queries."""
+    from cityhub.context.query import geo_match, geo_query
+
+    if "geoQ" not in members:
+        return candidates
+    g = members["geoQ"]
+    coords = g.get("coordinates")
+    geo = geo_query(str(g.get("georel", "")), g.get("geometry"),
+                    coords if isinstance(coords, str) else orjson.dumps(coords).decode(), g.get("geoproperty"), ctx)
+    return [c for c in candidates if any(geo_match(geo, inst.get("value"))
+                                         for inst in c.attrs.get(geo.prop, {}).values() if isinstance(inst, dict))]
 
 
 def notification(row: ContextSubscription, ctx: LdContext, entities: list[Changed]) -> dict[str, Any]:
@@ -504,11 +510,15 @@ def _show_changes(rendered: dict[str, Any], c: Changed, ctx: LdContext) -> None:
                 inst["previous" + key[0].upper() + key[1:]] = ent.render_instance(old, ent.View(ctx)).get(key)
 
 
-def on_change(session: Session, changes: list[Changed]) -> int:
+Match = Callable[[Session, ContextSubscription, LdContext, dict[str, Any], list[Changed]], list[Changed]]
+
+
+def on_change(session: Session, changes: list[Changed], match: Match | None = None) -> int:
     """Queue a notification for every active subscription these changes match; how many were queued.
 
     One query for the active subscriptions (none: done), then per subscription the entity selectors and
     watchedAttributes in memory, visibility and `q` as one SQL statement over the candidates, `geoQ` with shapely.
+    `match` replaces the last step for entities that are not stored rows (connect's devices: `devicewatch`).
     """
     if not changes:
         return 0
@@ -526,7 +536,7 @@ def on_change(session: Session, changes: list[Changed]) -> int:
                       and c.events() & triggers]
         if not candidates:
             continue
-        matched = _sql_filter(session, row, ctx, members, candidates)
+        matched = (match or _sql_filter)(session, row, ctx, members, candidates)
         if not matched:
             continue
         session.add(ContextNotification(subscription_pk=row.id, payload=notification(row, ctx, matched),

@@ -123,30 +123,31 @@ def _history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdC
     return out
 
 
-def _paged_history(session: Session, pk: uuid.UUID, tq: TemporalQuery, ctx: LdContext
-                   ) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
-    """One entity's history in time order across its attributes (at most `cap` instances), and its range.
+def _paged_history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext
+                   ) -> tuple[dict[uuid.UUID, dict[str, list[dict[str, Any]]]], str | None]:
+    """Entities' history in time order across them and their attributes (at most `cap` instances), and its range.
 
     When the cap cut it, the `Content-Range` of what is answered (`date-time <first>-<last>/*`, clause 6.3.10):
-    every instance up to `<last>` is in the answer, so `timerel=after&timeAt=<last>` asks for the next page.
+    every instance of every selected entity up to `<last>` is in the answer, so `timerel=after&timeAt=<last>`
+    asks for the next page.
     """
-    clauses = [I.entity_pk == pk, *tq.clauses()]
+    clauses = [I.entity_pk.in_(pks), *tq.clauses()]
     if tq.attrs:
         clauses.append(I.attr.in_([ctx.expand(ent.check_name(a, "attrs")) for a in tq.attrs]))
     col = I.at if tq.timeproperty == "observedAt" else I.modified_at
-    rows = session.execute(select(I.attr, I.instance, col).where(*clauses).order_by(col, I.id).limit(tq.cap + 1)
-                           ).all()
-    out: dict[str, list[dict[str, Any]]] = {}
+    rows = session.execute(select(I.entity_pk, I.attr, I.instance, col).where(*clauses).order_by(col, I.id)
+                           .limit(tq.cap + 1)).all()
+    out: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = {}
     truncated = len(rows) > tq.cap
     if truncated:
-        last, after = rows[tq.cap - 1][2], rows[tq.cap][2]
+        last, after = rows[tq.cap - 1][3], rows[tq.cap][3]
         # instances at the page's last time go whole to this page or to the next one (not split)
-        rows = ([r for r in rows[:tq.cap] if r[2] < last] if after == last else []) or rows[:tq.cap]
-    for attr, inst, _at in rows:
-        out.setdefault(attr, []).append(inst)
+        rows = ([r for r in rows[:tq.cap] if r[3] < last] if after == last else []) or rows[:tq.cap]
+    for pk, attr, inst, _at in rows:
+        out.setdefault(pk, {}).setdefault(attr, []).append(inst)
     if not truncated or not rows:
         return out, None
-    return out, f"date-time {rows[0][2]}-{rows[-1][2]}/*"
+    return out, f"date-time {rows[0][3]}-{rows[-1][3]}/*"
 
 
 def _aggregated(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext
@@ -248,8 +249,8 @@ def temporal_entity_page(session: Session, actor: Actor, entity_id: str, tenant:
     if aggs is not None:
         return _render_aggregated(row, aggs.get(row.id, {}), view), None
     if tq.last_n is None and tq.aggr_methods is None:
-        paged, content_range = _paged_history(session, row.id, tq, view.ctx)
-        return _render(row, paged, view, temporal_values, tq), content_range
+        paged, content_range = _paged_history(session, [row.id], tq, view.ctx)
+        return _render(row, paged.get(row.id, {}), view, temporal_values, tq), content_range
     history = _history(session, [row.id], tq, view.ctx).get(row.id, {})
     return _render(row, history, view, temporal_values, tq), None
 
@@ -257,14 +258,31 @@ def temporal_entity_page(session: Session, actor: Actor, entity_id: str, tenant:
 def temporal_query(session: Session, actor: Actor, rows: list[ContextEntity | bridge.BridgedEntity],
                    tq: TemporalQuery, view: ent.View, temporal_values: bool) -> list[dict[str, Any]]:
     """The temporal representation of entities a query selected (connect's devices from connect's telemetry)."""
+    return temporal_query_page(session, actor, rows, tq, view, temporal_values)[0]
+
+
+def temporal_query_page(session: Session, actor: Actor, rows: list[ContextEntity | bridge.BridgedEntity],
+                        tq: TemporalQuery, view: ent.View, temporal_values: bool
+                        ) -> tuple[list[dict[str, Any]], str | None]:
+    """The entities' temporal representations and, when the instance cap cut their history, its `Content-Range`.
+
+    Without lastN or aggregation the stored entities' history is one page in time order across them
+    (`_paged_history`), as for one entity; connect's devices answer from connect's telemetry, whole up to the cap.
+    """
     stored = [r.id for r in rows if isinstance(r, ContextEntity)]
     aggs = _aggregated(session, stored, tq, view.ctx) if stored else None
     if aggs is not None:
         return [_bridged(session, r, tq, view, temporal_values) if isinstance(r, bridge.BridgedEntity)
-                else _render_aggregated(r, aggs.get(r.id, {}), view) for r in rows]
-    history = _history(session, stored, tq, view.ctx) if stored else {}
+                else _render_aggregated(r, aggs.get(r.id, {}), view) for r in rows], None
+    content_range = None
+    if not stored:
+        history: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = {}
+    elif tq.last_n is None and tq.aggr_methods is None:
+        history, content_range = _paged_history(session, stored, tq, view.ctx)
+    else:
+        history = _history(session, stored, tq, view.ctx)
     return [_bridged(session, r, tq, view, temporal_values) if isinstance(r, bridge.BridgedEntity)
-            else _render(r, history.get(r.id, {}), view, temporal_values, tq) for r in rows]
+            else _render(r, history.get(r.id, {}), view, temporal_values, tq) for r in rows], content_range
 
 
 def _instances(body: dict[str, Any], ctx: LdContext, now: str) -> dict[str, list[dict[str, Any]]]:
