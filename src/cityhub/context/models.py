@@ -6,7 +6,7 @@ path expressions on both backends. Types and GeoProperty bounding boxes are kept
 expressions and the geo-query prefilter are plain indexed SQL. Organisations belong to core (foreign key).
 
 The side rows (types, boxes, numbers) and the history name their entity by `entity_pk` without a foreign key
-(migration 0031): PostgreSQL checked each with a trigger per inserted row, a third of the database's work per
+(migration 0033): PostgreSQL checked each with a trigger per inserted row, a third of the database's work per
 upserted entity. Every writer inserts them for the entity row it has just written or locked, readers reach them
 through the entity row only, and `store.entity_delete` deletes them with it (`test_delete_leaves_no_side_rows`).
 """

@@ -8,8 +8,8 @@ locked, and `store.entity_delete` removes them with the entity (docs/context.md,
 `context_telemetry_change`: one row per stored ingest batch (its devices and metric keys), queued in the batch's
 transaction and matched against change subscriptions by the context worker (docs/context.md, "Subscriptions").
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0033
+Revises: 0032
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from alembic import op
 
 import cityhub.kit.db
 
-revision = '0031'
-down_revision = '0030'
+revision = '0033'
+down_revision = '0032'
 branch_labels = None
 depends_on = None
 
