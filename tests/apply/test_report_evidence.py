@@ -102,6 +102,9 @@ def test_the_api_creates_with_a_file_lists_and_downloads(client: TestClient, wor
                           content=PDF, headers=a)
     assert created.status_code == 201, created.text
     rid = created.json()["id"]
+    bad = client.post(f"/api/v1/apply/targets/{t.id}/reports/upload",  # the link is checked as the JSON route does
+                      params={"value": 3, "evidence_url": "ª½«"}, content=PDF, headers=a)
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "evidence_url", bad.text
     more = client.post(f"/api/v1/apply/reports/{rid}/evidence", params={"filename": "x.exe"}, content=b"MZ",
                        headers=a)
     assert more.status_code == 422 and "file" in more.text

@@ -10,7 +10,9 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
+from pydantic import ValidationError
 
 from cityhub.apply import schemas
 from cityhub.apply import service as apply
@@ -94,7 +96,10 @@ async def report_create_with_file(request: Request, session: DbSession, actor: C
                                   evidence_url: str = Query("", max_length=500),
                                   filename: str = Query("evidence", min_length=1, max_length=150)) -> Any:
     """The owner reports a value with a file as its evidence (the raw body: PDF, PNG, JPEG, DOCX or XLSX)."""
-    body = schemas.ReportCreate(value=value, as_of=as_of, note=note, evidence_url=evidence_url)
+    try:
+        body = schemas.ReportCreate(value=value, as_of=as_of, note=note, evidence_url=evidence_url)
+    except ValidationError as exc:  # the query's values, checked as the JSON route checks its body: 422 naming them
+        raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from exc
     return apply.report_create(session, actor, target_id, body, [(filename, await request.body())])
 
 
