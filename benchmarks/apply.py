@@ -3,7 +3,8 @@
 Prints one JSON line: `evaluation_run_s` (recomputing every scheme's draft run of the current year over every
 department and district, each indicator measured through the layers' façades), `evaluation_sql_s` (the same per-unit
 counts — systems on the cloud and integrated, published and shared entries, quality checks, closed incidents within
-SLA, published components — queried directly in SQL, one grouped query each, in the same run) and their
+SLA, published components, the sharing requests' provider events, assigned demands, component calls per unit,
+scenarios per owner — queried directly in SQL, one grouped query each, in the same run) and their
 `ratio_vs_sql`; `tree_p95_ms` / `tree_sql_p95_ms` (the target tree with status and forecast against reading the
 target and value tables directly), `density_p95_ms`, and the 全景 screen's data endpoint:
 - `panorama_p95_ms`: `GET /api/v1/apply/panorama` over HTTP (the app in-process, a staff token): the screen p95;
@@ -54,6 +55,15 @@ SQL = (
     "SELECT org_id, COUNT(*), SUM(CASE WHEN sla_breached THEN 0 ELSE 1 END) FROM ops_incident "
     "WHERE status = 'closed' GROUP BY org_id",
     "SELECT org_id, COUNT(*) FROM compute_component WHERE status = 'published' GROUP BY org_id",
+    # the indicators of issue 21's second round: response hours, 责任清单, component calls, scenario delivery
+    "SELECT r.provider_org_id, r.id, r.submitted_at, e.at, e.from_status, e.to_status FROM data_share_request r "
+    "JOIN data_request_event e ON e.request_id = r.id WHERE r.submitted_at IS NOT NULL "
+    "AND (e.to_status = 'provider_review' OR e.from_status = 'provider_review') ORDER BY e.id",
+    "SELECT assigned_org_id, COUNT(*), SUM(CASE WHEN answered_at <= deadline_at THEN 1 ELSE 0 END) FROM data_demand "
+    "WHERE assigned_org_id IS NOT NULL GROUP BY assigned_org_id",
+    "SELECT org_id, SUM(calls) FROM compute_usage_hourly GROUP BY org_id",
+    "SELECT owner_org_id, COUNT(*), SUM(CASE WHEN status IN ('built', 'accepted') THEN 1 ELSE 0 END) "
+    "FROM apply_scenario GROUP BY owner_org_id",
 )
 
 

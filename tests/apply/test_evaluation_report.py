@@ -62,6 +62,9 @@ def test_the_report_page_prints_and_only_the_bureau_and_auditors_see_it(client: 
     page = client.get(f"/apply/evaluation/runs/{run.id}/report").text
     assert "年度评比报告" in page and "承办全市现场会" in page and "草稿" in page
     assert 'data-testid="matrix"' in page and 'href="/static/pages/apply-report.css"' in page
+    # the default scheme's indicators of every layer, titled in Chinese, and the rule for a time
+    assert "共享申请提交至提供方答复的平均时长（小时）" in page and "责任清单考核得分" in page
+    assert "本单位应用调用能力组件次数" in page and "到期应用场景按期交付率" in page and "时长类指标（越短越好" in page
     assert "/report\" data-testid=\"print-report\"" in client.get(f"/apply/evaluation/runs/{run.id}").text
     apply.evaluation.evaluation_run_freeze(world.session, world.actors["platform_admin"], run.id)
     world.session.commit()

@@ -112,15 +112,20 @@ SEED: tuple[SeedNode, ...] = (
 # ---------------------------------------------------------------- annual evaluation (年度评比机制, 云长权责机制)
 
 # The default schemes: (code, title_zh, title_en, org_type, ((indicator key, weight, full marks at | None), ...)).
-# Weights sum to 100; a count's "full marks at" is the year's expectation of one unit.
+# Weights sum to 100; a count's "full marks at" is the year's expectation of one unit; for a time (lower is better)
+# it is the time at or below which the unit earns full marks.
 SCHEMES: tuple[tuple[str, str, str, str, tuple[tuple[str, float, float | None], ...]], ...] = (
     ("dept-annual", "市级部门年度评比", "Annual evaluation of city departments", "department", (
-        ("cloud.on_cloud", 20, None), ("cloud.integration", 20, None), ("data.entries_published", 15, 20),
-        ("data.entries_shared", 10, 100), ("data.quality", 10, 100), ("ops.incident_sla", 10, 100),
-        ("compute.components_published", 5, 3), ("bureau.assessment", 10, 100))),
+        ("cloud.on_cloud", 15, None), ("cloud.integration", 15, None), ("data.entries_published", 10, 20),
+        ("data.entries_shared", 5, 100), ("data.quality", 5, 100), ("data.responsibility_kpi", 10, 100),
+        ("data.request_response_hours", 10, 48), ("ops.incident_sla", 10, 100),
+        ("compute.components_published", 5, 3), ("compute.component_calls", 5, 500),
+        ("apply.scenarios_delivered", 5, 100), ("bureau.assessment", 5, 100))),
     ("district-annual", "区县年度评比", "Annual evaluation of districts and counties", "district", (
-        ("cloud.on_cloud", 25, None), ("cloud.integration", 20, None), ("data.entries_published", 15, 10),
-        ("data.entries_shared", 10, 100), ("ops.incident_sla", 15, 100), ("bureau.assessment", 15, 100))),
+        ("cloud.on_cloud", 20, None), ("cloud.integration", 15, None), ("data.entries_published", 10, 10),
+        ("data.entries_shared", 5, 100), ("data.responsibility_kpi", 5, 100), ("data.request_response_hours", 10, 48),
+        ("ops.incident_sla", 15, 100), ("compute.component_calls", 5, 200), ("apply.scenarios_delivered", 5, 100),
+        ("bureau.assessment", 10, 100))),
 )
 
 # ---------------------------------------------------------------- 5G base stations

@@ -141,6 +141,7 @@ from cityhub.data.sharing.service import (
     share_request_revoke,
     share_request_submit,
     share_request_withdraw,
+    share_response_hours,
 )
 
 __all__ = [
@@ -220,6 +221,7 @@ __all__ = [
     "share_request_revoke",
     "share_request_submit",
     "share_request_withdraw",
+    "share_response_hours",
     "sla_check",
     "sql_read_only_tree",
 ]

@@ -208,7 +208,8 @@ def _evaluations(session: Session, ctx: DemoContext, year: int) -> int:
     return runs
 
 
-# (batch, name, owner unit, district or "", how far it got: 0 declared … 3 accepted)
+# (batch, name, owner unit, district or "", how far it got: 0 declared … 3 accepted); the future-community samples
+# are led by their districts (so the district evaluation's scenario delivery has scenarios to measure)
 SCENARIOS: tuple[tuple[str, str, str, str, int], ...] = (
     ("smart_city", "“渝快办”一网通办", "cq-dsj", "", 3), ("smart_city", "城市综合运行监测“一网统管”", "cq-cgj", "", 3),
     ("smart_city", "智慧交通出行服务", "cq-jtw", "", 3), ("smart_city", "智慧医疗“互联网+医院”", "cq-wjw", "", 2),
@@ -225,11 +226,11 @@ SCENARIOS: tuple[tuple[str, str, str, str, int], ...] = (
     ("data_channel", "跨境金融数据服务", "cq-sww", "", 3), ("data_channel", "中新跨境远程医疗", "cq-wjw", "", 2),
     ("data_channel", "跨境电商数据通关", "cq-sww", "cq-jb", 2), ("data_channel", "中新联合研发云协作", "cq-kjj", "", 1),
     ("data_channel", "国际游戏数据加速", "cq-jxw", "", 0),
-    ("future_community", "渝中区未来社区样板", "cq-zfcxjw", "cq-yz", 3),
-    ("future_community", "江北区未来社区样板", "cq-zfcxjw", "cq-jb", 2),
-    ("future_community", "万州区未来社区样板", "cq-zfcxjw", "cq-wz", 2),
-    ("future_community", "涪陵区未来社区样板", "cq-zfcxjw", "cq-fl", 1),
-    ("future_community", "大渡口区未来社区样板", "cq-zfcxjw", "cq-ddk", 0),
+    ("future_community", "渝中区未来社区样板", "cq-yz", "cq-yz", 3),
+    ("future_community", "江北区未来社区样板", "cq-jb", "cq-jb", 2),
+    ("future_community", "万州区未来社区样板", "cq-wz", "cq-wz", 2),
+    ("future_community", "涪陵区未来社区样板", "cq-fl", "cq-fl", 1),
+    ("future_community", "大渡口区未来社区样板", "cq-ddk", "cq-ddk", 0),
 )
 _STEPS = ("building", "built", "accepted")
 

@@ -276,6 +276,14 @@ def _request(session: Session, requester: str, entry: Any, items: list[str], pur
         consuming_system=system, scenario=purpose, **kw))
 
 
+ANSWER_HOURS = (6, 30, 52, 96, 20, 140)  # how long the demo's providers take to decide a sharing request
+
+
+def _answer_hours(n: int, steps: list[str]) -> int:
+    """Hours before now at which the n-th demo request is submitted when its provider decides it (else 0)."""
+    return ANSWER_HOURS[n % len(ANSWER_HOURS)] if {"provide", "provide_no"} & set(steps) else 0
+
+
 def _public_usage(session: Session, rng: random.Random, entries: list[Any], now: Any) -> None:
     """Thirty days of citizens' downloads and API calls, counted by the portal's own counters on each day."""
     try:
@@ -343,6 +351,11 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:  # noqa: C901  
 
     def req(requester: str, slug: str, items: list[str], purpose: str, system: str, steps: list[str],
             **kw: Any) -> Any:
+        # a provider answers hours after the submission (the evaluation's response time): submitted that long
+        # ago, decided now
+        back = _answer_hours(counts["requests"], steps)
+        if back:
+            clock.set_now(real_now - timedelta(hours=back))
         r = _request(session, requester, entries[slug], items, purpose, system, **kw)
         who = _actor(session, requester)
         provider = _actor(session, f"{core.organization_get(session, ctx.actor, entries[slug].provider_org_id).code.removeprefix('cq-')}-staff")
@@ -354,8 +367,10 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:  # noqa: C901  
             elif step == "comply_no":
                 service.share_request_compliance_review(session, bureau, r.id, False, "用途与职责不符")
             elif step == "provide":
+                clock.set_now(None)  # the provider decides now
                 service.share_request_provider_review(session, provider, r.id, True, "同意共享")
             elif step == "provide_no":
+                clock.set_now(None)
                 service.share_request_provider_review(session, provider, r.id, False, "申请信息项超出业务需要")
             elif step == "final":
                 service.share_request_compliance_review(session, bureau_chief, r.id, True, "核心数据批准")

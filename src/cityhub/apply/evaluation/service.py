@@ -22,6 +22,7 @@ import io
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -39,6 +40,7 @@ from cityhub.apply.evaluation.schemas import (
     ScoreCard,
 )
 from cityhub.apply.models import EvalRun, EvalScheme, EvalScore, EvalStatus, OrgType
+from cityhub.apply.scenarios import service as scenarios
 from cityhub.cloud import service as cloud
 from cityhub.compute import service as compute
 from cityhub.core import service as core
@@ -54,6 +56,7 @@ from cityhub.ops import service as ops
 _ACTOR = Actor.system("apply-evaluation")
 _ONE = PageParams(limit=1, offset=0)
 ADJUST_LIMIT = 20.0
+RESPONSE_FULL_HOURS = 48.0  # a sharing request decided within two days of its submission earns full marks
 KINDS: dict[str, tuple[str, ...]] = {OrgType.DEPARTMENT: ("department",),
                                      OrgType.DISTRICT: ("district", "county", "new_area")}
 Measured = dict[uuid.UUID, tuple[float, float | None] | None]  # org → (value, its own full marks) or n/a
@@ -69,6 +72,7 @@ class Indicator:
     unit: str
     measure: Callable[[Session, list[uuid.UUID], int], Measured]
     bureau: bool = False  # scored by the bureau in the run, not measured
+    lower: bool = False  # lower is better (a response time): full marks at or below `full_at`
 
 
 def _cloud(which: str) -> Callable[[Session, list[uuid.UUID], int], Measured]:
@@ -137,6 +141,30 @@ def _components(session: Session, ids: list[uuid.UUID], _year: int) -> Measured:
             for oid in ids}
 
 
+def _response_hours(session: Session, ids: list[uuid.UUID], year: int) -> Measured:
+    by = data.share_response_hours(session, _ACTOR, year)
+    return {oid: (by[oid][0], RESPONSE_FULL_HOURS) if oid in by else None for oid in ids}
+
+
+def _responsibility(session: Session, ids: list[uuid.UUID], _year: int) -> Measured:
+    by = {k["org_id"]: float(k["score"]) for k in data.kpis(session, _ACTOR)}
+    return {oid: (by[oid], None) if oid in by else None for oid in ids}
+
+
+def _usage(session: Session, ids: list[uuid.UUID], year: int) -> Measured:
+    calls: dict[uuid.UUID, int] = {}
+    for row in compute.usage_report(session, _ACTOR, since=datetime(year, 1, 1, tzinfo=UTC),
+                                    until=datetime(year + 1, 1, 1, tzinfo=UTC)):
+        calls[row.org_id] = calls.get(row.org_id, 0) + row.calls
+    return {oid: (float(calls.get(oid, 0)), None) for oid in ids}
+
+
+def _scenarios(session: Session, ids: list[uuid.UUID], year: int) -> Measured:
+    by = scenarios.delivery_by_owner(session, year)
+    return {oid: (round(100.0 * by[oid][1] / by[oid][0], 2), None) if by.get(oid, (0, 0))[0] else None
+            for oid in ids}
+
+
 def _bureau(_session: Session, ids: list[uuid.UUID], _year: int) -> Measured:
     return dict.fromkeys(ids, (0.0, None))
 
@@ -150,6 +178,12 @@ INDICATORS: dict[str, Indicator] = {i.key: i for i in (
     Indicator("data.quality", "data", "Data quality score", "", _quality),
     Indicator("ops.incident_sla", "ops", "Closed incidents handled within their SLA", "%", _sla),
     Indicator("compute.components_published", "compute", "Capability components published", "", _components),
+    Indicator("data.request_response_hours", "data", "Mean hours from a sharing request to the provider's decision",
+              "h", _response_hours, lower=True),
+    Indicator("data.responsibility_kpi", "data", "Responsibility list (责任清单) KPI score", "", _responsibility),
+    Indicator("compute.component_calls", "compute", "Calls of the unit's applications to hub components", "",
+              _usage),
+    Indicator("apply.scenarios_delivered", "apply", "Share of the unit's due scenarios delivered", "%", _scenarios),
     Indicator("bureau.assessment", "apply", "The bureau's assessment", "", _bureau, bureau=True),
 )}
 labels.register("apply.indicator", {k: i.title for k, i in INDICATORS.items()})
@@ -158,7 +192,8 @@ labels.register("apply.indicator", {k: i.title for k, i in INDICATORS.items()})
 def indicators(actor: Actor) -> list[dict[str, Any]]:
     """The registry (key, layer, title, unit, scored by the bureau)."""
     policies.target_read(actor)
-    return [{"key": i.key, "layer": i.layer, "title": _(i.title), "unit": i.unit, "bureau": i.bureau}
+    return [{"key": i.key, "layer": i.layer, "title": _(i.title), "unit": i.unit, "bureau": i.bureau,
+             "lower": i.lower}
             for i in INDICATORS.values()]
 
 
@@ -271,7 +306,11 @@ def score_unit(specs: list[dict[str, Any]], measured: dict[str, tuple[float, flo
             continue
         value, own_full = m
         full = spec.get("full_at") or own_full or 100.0
-        score = round(100.0 * min(1.0, max(0.0, value) / full), 2)
+        ind = INDICATORS.get(key)
+        if ind is not None and ind.lower:  # full marks at or below `full`, then full / value
+            score = round(100.0 * (1.0 if value <= full else full / value), 2)
+        else:
+            score = round(100.0 * min(1.0, max(0.0, value) / full), 2)
         rows.append({"key": key, "weight": w, "value": round(value, 2), "full_at": full, "score": score})
         weight += w
         got += w * score

@@ -168,6 +168,17 @@ def delivered_count(session: Session, batch: ScenarioBatch) -> int:
         Scenario.batch == batch, Scenario.status.in_(DELIVERED))) or 0)
 
 
+def delivery_by_owner(session: Session, year: int) -> dict[uuid.UUID, tuple[int, int]]:
+    """Per owner unit: its scenarios due by the end of `year` (their year ≤ it) and how many are delivered.
+
+    Delivered: built or accepted. One grouped query (the annual evaluation's scenario delivery).
+    """
+    delivered = func.sum(case((Scenario.status.in_(DELIVERED), 1), else_=0))
+    rows = session.execute(select(Scenario.owner_org_id, func.count(), delivered)
+                           .where(Scenario.year <= year).group_by(Scenario.owner_org_id)).tuples()
+    return {oid: (int(n), int(done or 0)) for oid, n, done in rows}
+
+
 # ---------------------------------------------------------------- KPIs and budget
 
 

@@ -7,6 +7,7 @@ coordination after a rejection, activation into a grant with its consuming-syste
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -315,3 +316,39 @@ def share_request_events(session: Session, actor: Actor, req_id: uuid.UUID) -> l
     req = request_visible(session, actor, req_id)
     return list(session.scalars(select(RequestEvent).where(RequestEvent.request_id == req.id)
                                 .order_by(RequestEvent.id)))
+
+
+PROVIDER_DECISIONS = (S.APPROVED, S.REJECTED, S.COMPLIANCE_REVIEW)  # leaving the provider's review by its decision
+
+
+def share_response_hours(session: Session, actor: Actor, year: int) -> dict[uuid.UUID, tuple[float, int]]:
+    """Per providing unit: mean hours from a request's submission to the provider's decision, and how many.
+
+    The requests the unit had to answer in the year: submitted in the year (UTC) and sent to the provider's review.
+    A request still waiting for the provider counts up to now (its wait is not over); one withdrawn while waiting
+    is left out (the provider did not get to decide). One query for every unit (the annual evaluation's figure).
+    """
+    policies.data_read(actor)
+    start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    rows = session.execute(
+        select(ShareRequest.provider_org_id, ShareRequest.id, ShareRequest.submitted_at, RequestEvent.at,
+               RequestEvent.from_status, RequestEvent.to_status)
+        .join(RequestEvent, RequestEvent.request_id == ShareRequest.id)
+        .where(ShareRequest.submitted_at >= start, ShareRequest.submitted_at < end,
+               or_(RequestEvent.to_status == S.PROVIDER_REVIEW, RequestEvent.from_status == S.PROVIDER_REVIEW))
+        .order_by(RequestEvent.id)).tuples()
+    asked: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = {}
+    ended: dict[uuid.UUID, datetime | None] = {}  # request → its decision's time (None: withdrawn)
+    for prov, rid, submitted, at, from_s, to_s in rows:
+        if to_s == S.PROVIDER_REVIEW and submitted is not None:  # not None: filtered on it
+            asked.setdefault(rid, (prov, clock.as_utc(submitted)))
+        elif from_s == S.PROVIDER_REVIEW and rid not in ended:
+            ended[rid] = clock.as_utc(at) if to_s in PROVIDER_DECISIONS else None
+    now = clock.now()
+    hours: dict[uuid.UUID, list[float]] = {}
+    for rid, (prov, submitted) in asked.items():
+        if rid in ended and ended[rid] is None:
+            continue
+        until = ended.get(rid) or now
+        hours.setdefault(prov, []).append(max(0.0, (until - submitted).total_seconds() / 3600))
+    return {prov: (round(sum(v) / len(v), 2), len(v)) for prov, v in hours.items()}
