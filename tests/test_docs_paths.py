@@ -18,9 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "cityhub"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # Paths the docs name on purpose although they do not exist yet, each with its reason.
-PLANNED = {
-    "context/subscribers.py": "docs/context.md describes the bridge from connect as designed, not built",
-}
+PLANNED: dict[str, str] = {}
 _PACKAGES = {p.name for p in SRC.iterdir() if (p / "__init__.py").is_file()}
 _MODULES = {p.stem for p in SRC.glob("*.py")}
 _FILE = re.compile(r"(?<![\w/.-])(?:src/)?cityhub/[\w/]+\.py|(?<![\w/.-])(?:tests|benchmarks)/[\w/]+\.py")

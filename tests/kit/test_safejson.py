@@ -88,6 +88,8 @@ _INTERNAL_PARSES = {
     "kit/backup.py": 1,  # the manifest of a backup the operator points `cityhub restore` at
     "kit/resilience.py": 1,  # the heartbeat files cityhub's own workers write
     "context/jsonld.py": 1,  # the NGSI-LD core @context bundled with the package
+    "context/store.py": 2,  # an entity's stored attributes and @context, which the broker wrote after validating them
+    "context/devicewatch.py": 1,  # the device-change queue rows the ingest path wrote in the same database
 }
 
 
