@@ -317,10 +317,12 @@ class ScenarioLinkKind(StrEnum):
 
     COMPONENT = "component"  # a capability component (算)
     CATALOG_ENTRY = "catalog_entry"  # a data catalog entry (数)
+    DEVICE = "device"  # a connected device (联)
+    CLOUD_RESOURCE = "cloud_resource"  # a cloud node or bucket (云)
 
 
 class ScenarioLink(UUIDPk, Base):
-    """A scenario's use of a capability component or a catalog entry ("which scenarios depend on this?")."""
+    """A scenario's use of a component, catalog entry, device or cloud resource ("which scenarios use this?")."""
 
     __tablename__ = "apply_scenario_link"
     __table_args__ = (UniqueConstraint("scenario_id", "kind", "ref_id", name="uq_apply_scenario_link"),
