@@ -163,6 +163,19 @@ def scenario_transition(session: Session, actor: Actor, scenario_id: uuid.UUID, 
     return _read(s, _links(session, [s.id]))
 
 
+def showcase(session: Session, batch: str | None = None) -> list[ScenarioRead]:
+    """The public showcase (应用场景展示): accepted scenarios only, newest year first — anyone may read it.
+
+    No actor: what it shows is the same for everybody, and nothing declared, building or awaiting acceptance leaks.
+    """
+    stmt = select(Scenario).where(Scenario.status == ScenarioStatus.ACCEPTED)
+    if batch:
+        stmt = stmt.where(Scenario.batch == batch)
+    in_plan_order = case({b.value: i for i, b in enumerate(ScenarioBatch)}, value=Scenario.batch)
+    rows = list(session.scalars(stmt.order_by(in_plan_order, Scenario.year.desc(), Scenario.name).limit(500)))
+    return [_read(s, ()) for s in rows]
+
+
 def summary(session: Session, actor: Actor) -> list[BatchSummary]:
     """Every batch with its scenarios per status and its delivered count (the page's chart)."""
     policies.target_read(actor)
