@@ -57,6 +57,7 @@ PUBLIC_PAGES = {
     ("GET", "/portal/register"): "portal", ("POST", "/portal/register"): "portal",
     ("GET", "/portal/api"): "portal: how to call the open-data API", ("GET", "/portal/dcat"): "portal: DCAT feeds",
     ("GET", "/showcase"): "the public showcase of accepted application scenarios",
+    ("GET", "/showcase/{scenario_id}/picture"): "an accepted scenario's showcase picture",
 }
 PORTAL_PAGES = {
     ("GET", "/portal/me"): "the account's applications",

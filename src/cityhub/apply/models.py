@@ -296,6 +296,9 @@ class Scenario(UUIDPk, Timestamps, Base):
     proposed_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     budget_planned: Mapped[float | None] = mapped_column(Float, default=None)  # 万元
     budget_spent: Mapped[float | None] = mapped_column(Float, default=None)  # 万元
+    # the showcase picture (PNG/JPEG) the owner unit uploaded: bytes at var_dir/apply/scenario-pictures/<id>
+    picture_type: Mapped[str] = mapped_column(String(20), default="")
+    picture_sha256: Mapped[str] = mapped_column(String(64), default="")
 
 
 class ScenarioKpi(UUIDPk, Base):

@@ -345,6 +345,7 @@ class Scenario(Timestamped):
     entry_ids: list[uuid.UUID] = Field(default_factory=list)
     device_ids: list[uuid.UUID] = Field(default_factory=list)
     cloud_resource_ids: list[uuid.UUID] = Field(default_factory=list)
+    picture: bool = False  # a showcase picture was uploaded
     budget_planned: float | None = None
     budget_spent: float | None = None
 

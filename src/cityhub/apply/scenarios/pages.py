@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -77,7 +77,17 @@ def scenario(request: Request, session: DbSession, actor: CurrentActor, scenario
               "resources": _named(session, actor, s.cloud_resource_ids, cloud.resource_get)}
     return render(request, "apply/scenario.html", {
         "s": s, "kpis": kpis, "budget": budget, "names": names, "tones": TONES, "edits": edits,
-        "blank": range(BLANK_ROWS), "linked": linked})
+        "blank": range(BLANK_ROWS), "linked": linked, "pictures": policies.may_report(actor, s.owner_org_id)})
+
+
+@router.post("/{scenario_id}/picture")
+async def scenario_picture(request: Request, session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID,
+                           csrf_token: Csrf, file: Annotated[UploadFile, File()]) -> Response:
+    """The owner unit (or the bureau) sets the picture the public showcase shows once the scenario is accepted."""
+    content = await file.read(apply.files.MAX_BYTES + 1)
+    with form_action(request, session, csrf_token, _("Picture saved")) as done:
+        apply.scenarios.scenario_picture_set(session, actor, scenario_id, file.filename or "picture", content)
+    return done.redirect(f"/apply/scenarios/{scenario_id}#picture")
 
 
 @router.post("/{scenario_id}/kpis")

@@ -16,11 +16,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from cityhub.apply import policies
+from cityhub.apply import files, policies
 from cityhub.apply.models import Scenario, ScenarioBatch, ScenarioKpi, ScenarioLink, ScenarioLinkKind, ScenarioStatus
 from cityhub.apply.panorama import snapshot
 from cityhub.apply.schemas import BatchSummary, ScenarioBudgetSet, ScenarioCreate, ScenarioKpisSet
@@ -33,13 +34,15 @@ from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.data import service as data
 from cityhub.kit.db import get_or_404
-from cityhub.kit.errors import Conflict, ValidationFailed, transition
+from cityhub.kit.errors import Conflict, NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
 from cityhub.kit.refs import reference as ref
 
 DISTRICT_KINDS = ("district", "county", "new_area")
 DELIVERED = (ScenarioStatus.BUILT, ScenarioStatus.ACCEPTED)
+PICTURES = "scenario-pictures"  # var_dir/apply/<PICTURES>/<scenario id>
+PICTURE_TYPES = ("image/png", "image/jpeg")
 # (from, to) → taken by the bureau only (True) or by the owner unit as well (False)
 FLOW: dict[ScenarioStatus, dict[ScenarioStatus, bool]] = {
     ScenarioStatus.DECLARED: {ScenarioStatus.BUILDING: True},
@@ -58,7 +61,8 @@ def _read(s: Scenario, links: Iterable[ScenarioLink]) -> ScenarioRead:
     return ScenarioRead.model_validate({
         **{k: getattr(s, k) for k in ("id", "created_at", "updated_at", "name", "batch", "year", "owner_org_id",
                                       "district_org_id", "summary", "status", "budget_planned", "budget_spent")},
-        **{field: [ln.ref_id for ln in mine if ln.kind == kind] for kind, field in LINK_FIELDS.items()}})
+        **{field: [ln.ref_id for ln in mine if ln.kind == kind] for kind, field in LINK_FIELDS.items()},
+        "picture": bool(s.picture_sha256)})
 
 
 def _links(session: Session, ids: list[uuid.UUID]) -> list[ScenarioLink]:
@@ -174,6 +178,32 @@ def showcase(session: Session, batch: str | None = None) -> list[ScenarioRead]:
     in_plan_order = case({b.value: i for i, b in enumerate(ScenarioBatch)}, value=Scenario.batch)
     rows = list(session.scalars(stmt.order_by(in_plan_order, Scenario.year.desc(), Scenario.name).limit(500)))
     return [_read(s, ()) for s in rows]
+
+
+def scenario_picture_set(session: Session, actor: Actor, scenario_id: uuid.UUID, filename: str,
+                         content: bytes) -> ScenarioRead:
+    """The owner unit (or the bureau) sets the showcase picture: a PNG or JPEG by its bytes (else 422 naming `file`)."""
+    s = get_or_404(session, Scenario, scenario_id, "Scenario")
+    policies.scenario_plan_update(actor, s.owner_org_id)
+    checked = files.check(filename, content)
+    if checked.content_type not in PICTURE_TYPES:
+        raise ValidationFailed(_("Upload a PNG or JPEG picture"), field="file")
+    before = s.picture_sha256
+    s.picture_type, s.picture_sha256 = checked.content_type, checked.sha256
+    session.flush()
+    files.save(PICTURES, s.id, content)
+    core.audit_record(session, actor, "scenario_picture_set", target_type="apply_scenario", target_id=s.id,
+                      org_id=s.owner_org_id, before={"sha256": before},
+                      after={"sha256": checked.sha256, "type": checked.content_type, "size": checked.size})
+    return _read(s, _links(session, [s.id]))
+
+
+def showcase_picture(session: Session, scenario_id: uuid.UUID) -> tuple[Path, str]:
+    """An accepted scenario's picture for the public showcase; anything else (or no picture) is a 404."""
+    s = session.get(Scenario, scenario_id)
+    if s is None or s.status != ScenarioStatus.ACCEPTED or not s.picture_sha256:
+        raise NotFound(_("Picture not found"))
+    return files.path(PICTURES, s.id), s.picture_type
 
 
 def summary(session: Session, actor: Actor) -> list[BatchSummary]:

@@ -8,8 +8,10 @@ carries no inline script (the app's CSP).
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
 from cityhub.apply import service as apply
 from cityhub.core import service as core
@@ -28,3 +30,10 @@ def showcase(request: Request, session: DbSession,
     names = {o.id: (o.name_en or o.name) if english else o.name for o in core.organization_all(session)}
     return render(request, "apply/showcase.html", {
         "items": apply.scenarios.showcase(session, batch), "names": names, "batch": batch})
+
+
+@router.get("/showcase/{scenario_id}/picture")
+def showcase_picture(session: DbSession, scenario_id: uuid.UUID) -> FileResponse:
+    """An accepted scenario's picture (404 for any other scenario, or none)."""
+    path, media_type = apply.scenarios.showcase_picture(session, scenario_id)
+    return FileResponse(path, media_type=media_type, headers={"X-Content-Type-Options": "nosniff"})
