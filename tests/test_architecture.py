@@ -111,6 +111,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "apply.files": ("service", "evidence files: accepted by their bytes, kept under var_dir"),
     "apply.progress.evidence": ("service", "evidence files of progress reports"),
     "apply.panorama.snapshot": ("service", "the 全景 screen's stored figures, marked stale by the writes"),
+    "apply.scenarios.showcase": ("pages", "the public showcase of accepted scenarios (no login, portal area)"),
     # compute
     "compute.registry.search": ("service", "Chinese-aware catalogue search"),
     "compute.gateway.quota": ("service", "quotas: Redis script or in-process"),

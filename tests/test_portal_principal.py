@@ -56,6 +56,8 @@ PUBLIC_PAGES = {
     ("GET", "/organization"): "portal", ("GET", "/organization/{code}"): "portal",
     ("GET", "/portal/register"): "portal", ("POST", "/portal/register"): "portal",
     ("GET", "/portal/api"): "portal: how to call the open-data API", ("GET", "/portal/dcat"): "portal: DCAT feeds",
+    ("GET", "/showcase"): "the public showcase of accepted application scenarios",
+    ("GET", "/showcase/{scenario_id}/picture"): "an accepted scenario's showcase picture",
 }
 PORTAL_PAGES = {
     ("GET", "/portal/me"): "the account's applications",

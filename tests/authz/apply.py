@@ -9,8 +9,12 @@ from typing import Any
 from cityhub.apply import service as apply
 from cityhub.apply.evaluation.schemas import IndicatorSpec, RunCreate, SchemeCreate
 from cityhub.apply.schemas import ParkCreate, ReportCreate, ScenarioCreate, StationCreate, TargetCreate
+from cityhub.cloud import service as cloud
+from cityhub.cloud.schemas import RequestCreate
 from cityhub.compute import service as compute
+from cityhub.core.actor import Actor
 from cityhub.kit.idcodes import credit_code_check_char
+from cityhub.kit.pagination import PageParams
 from tests.authz import ANY_USER, Expect, roles
 from tests.compute.helpers import component_data
 
@@ -52,9 +56,15 @@ def prepare(w: Any) -> None:
 
 
 def prepare_refs(w: Any) -> None:
-    """Unit B's draft component (invisible to unit A) for the scenario's component swap."""
+    """Unit B's draft component and cloud node (invisible to unit A) for the scenario's link swaps."""
     w.extra["apply_b_component"] = compute.component_create(w.session, w.actors["org_member_b"],
                                                             component_data(w, "az-b-scn", org="dept_b"))
+    req = cloud.request_create(w.session, w.actors["org_member_b"], w.extra["cloud"]["tenancy_b"].id,
+                               RequestCreate(item_id=w.extra["cloud"]["small"].id))
+    cloud.request_approve(w.session, Actor.system("authz"), req.id)
+    cloud.jobs_run(w.session, Actor.system("authz"))
+    w.extra["apply_b_resource"] = cloud.resource_list(w.session, w.actors["org_member_b"], PageParams(),
+                                                      request_id=req.id)[0][0]
 
 
 def _p(param: str, name: str) -> Any:
@@ -134,7 +144,9 @@ EXPECTATIONS += [
            refs={"owner_org_id": lambda w: w.orgs["dept_b"].id,
                  "district_org_id": "a scenario names any district of the city it is built in",
                  "component_ids": lambda w: [w.extra["apply_b_component"].id],
-                 "entry_ids": lambda w: [w.extra["d_b_draft"].id]}),
+                 "entry_ids": lambda w: [w.extra["d_b_draft"].id],
+                 "device_ids": lambda w: [w.extra["connect"]["dev_b"].id],
+                 "cloud_resource_ids": lambda w: [w.extra["apply_b_resource"].id]}),
     Expect("GET", f"{SC}/{{scenario_id}}", ANY_USER, params=_p("scenario_id", "declared")),
     # accepting a declaration is the bureau's; reporting a scenario built is its owner unit's (or the bureau's)
     Expect("POST", f"{SC}/{{scenario_id}}/transition", BUREAU, params=_p("scenario_id", "declared"),

@@ -309,11 +309,13 @@ def scenarios(session: DbSession, actor: CurrentActor, page: Paging,
               batch: str | None = Query(None, pattern="^(smart_city|livelihood|5g|data_channel|future_community)$"),
               status: str | None = Query(None, pattern="^(declared|building|built|accepted)$"),
               owner_org_id: uuid.UUID | None = None, component_id: uuid.UUID | None = None,
-              entry_id: uuid.UUID | None = None) -> Any:
-    """The register, filtered by batch, status, owner, or a component / catalog entry it uses."""
+              entry_id: uuid.UUID | None = None, device_id: uuid.UUID | None = None,
+              cloud_resource_id: uuid.UUID | None = None) -> Any:
+    """The register, filtered by batch, status, owner, or a component / catalog entry / device / cloud resource."""
     items, total = apply.scenarios.scenario_list(session, actor, page, batch=batch, status=status,
                                                  owner_org_id=owner_org_id, component_id=component_id,
-                                                 entry_id=entry_id)
+                                                 entry_id=entry_id, device_id=device_id,
+                                                 cloud_resource_id=cloud_resource_id)
     return page_response(schemas.Scenario, items, total, page)
 
 

@@ -296,6 +296,9 @@ class Scenario(UUIDPk, Timestamps, Base):
     proposed_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     budget_planned: Mapped[float | None] = mapped_column(Float, default=None)  # 万元
     budget_spent: Mapped[float | None] = mapped_column(Float, default=None)  # 万元
+    # the showcase picture (PNG/JPEG) the owner unit uploaded: bytes at var_dir/apply/scenario-pictures/<id>
+    picture_type: Mapped[str] = mapped_column(String(20), default="")
+    picture_sha256: Mapped[str] = mapped_column(String(64), default="")
 
 
 class ScenarioKpi(UUIDPk, Base):
@@ -317,10 +320,12 @@ class ScenarioLinkKind(StrEnum):
 
     COMPONENT = "component"  # a capability component (算)
     CATALOG_ENTRY = "catalog_entry"  # a data catalog entry (数)
+    DEVICE = "device"  # a connected device (联)
+    CLOUD_RESOURCE = "cloud_resource"  # a cloud node or bucket (云)
 
 
 class ScenarioLink(UUIDPk, Base):
-    """A scenario's use of a capability component or a catalog entry ("which scenarios depend on this?")."""
+    """A scenario's use of a component, catalog entry, device or cloud resource ("which scenarios use this?")."""
 
     __tablename__ = "apply_scenario_link"
     __table_args__ = (UniqueConstraint("scenario_id", "kind", "ref_id", name="uq_apply_scenario_link"),

@@ -320,6 +320,8 @@ class ScenarioCreate(InputModel):
     summary: str = Field("", max_length=4000)
     component_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
     entry_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    device_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    cloud_resource_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
 
 
 class ScenarioTransition(InputModel):
@@ -330,7 +332,7 @@ class ScenarioTransition(InputModel):
 
 
 class Scenario(Timestamped):
-    """A scenario as stored, with the ids of the components and catalog entries it uses."""
+    """A scenario as stored, with the ids of the components, catalog entries, devices and cloud resources it uses."""
 
     name: str
     batch: ScenarioBatch
@@ -341,6 +343,9 @@ class Scenario(Timestamped):
     status: ScenarioStatus
     component_ids: list[uuid.UUID] = Field(default_factory=list)
     entry_ids: list[uuid.UUID] = Field(default_factory=list)
+    device_ids: list[uuid.UUID] = Field(default_factory=list)
+    cloud_resource_ids: list[uuid.UUID] = Field(default_factory=list)
+    picture: bool = False  # a showcase picture was uploaded
     budget_planned: float | None = None
     budget_spent: float | None = None
 

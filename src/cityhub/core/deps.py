@@ -108,6 +108,7 @@ PORTAL_AREA_SEGMENTS = (
     "/api/3", "/api/action", "/datastore",  # the CKAN-compatible API and the open rows
     "/ops/report", "/api/v1/ops/reports",  # citizens report problems and follow them
     "/lang",  # the language switch
+    "/showcase",  # the public showcase of accepted application scenarios (apply/scenarios/showcase.py)
 )
 PORTAL_AREA_PATHS = frozenset({
     "/", "/login", "/logout",  # the home page sends a portal account on to the portal

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from cityhub.apply import policies, schemas
 from cityhub.apply import service as apply
+from cityhub.cloud import service as cloud
+from cityhub.connect import service as connect
 from cityhub.core import service as core
+from cityhub.core.actor import Actor
 from cityhub.core.deps import CurrentActor
-from cityhub.kit.errors import ValidationFailed
+from cityhub.kit.errors import NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.web import DbSession, SessionRoute, form_action, render
 
@@ -45,6 +50,18 @@ def _number(text: str, field: str, required: bool = False) -> float | None:
     return value
 
 
+def _named(session: Session, actor: Actor, ids: list[uuid.UUID],
+           get: Callable[[Session, Actor, uuid.UUID], Any]) -> tuple[list[str], int]:
+    """The names of the linked objects the viewer may see (through their layer's own get), and how many others."""
+    names = []
+    for i in ids:
+        try:
+            names.append(str(get(session, actor, i).name))
+        except NotFound:
+            continue
+    return names, len(ids) - len(names)
+
+
 @router.get("/{scenario_id}")
 def scenario(request: Request, session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID) -> Response:
     """The scenario with its KPIs and budget."""
@@ -56,9 +73,21 @@ def scenario(request: Request, session: DbSession, actor: CurrentActor, scenario
                               "rate": round(spent / planned, 4) if planned and spent is not None else None}
     budget["overrun"] = budget["rate"] is not None and budget["rate"] > 1
     edits = s.status != "accepted" and policies.may_report(actor, s.owner_org_id)
+    linked = {"devices": _named(session, actor, s.device_ids, connect.device_get),
+              "resources": _named(session, actor, s.cloud_resource_ids, cloud.resource_get)}
     return render(request, "apply/scenario.html", {
         "s": s, "kpis": kpis, "budget": budget, "names": names, "tones": TONES, "edits": edits,
-        "blank": range(BLANK_ROWS)})
+        "blank": range(BLANK_ROWS), "linked": linked, "pictures": policies.may_report(actor, s.owner_org_id)})
+
+
+@router.post("/{scenario_id}/picture")
+async def scenario_picture(request: Request, session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID,
+                           csrf_token: Csrf, file: Annotated[UploadFile, File()]) -> Response:
+    """The owner unit (or the bureau) sets the picture the public showcase shows once the scenario is accepted."""
+    content = await file.read(apply.files.MAX_BYTES + 1)
+    with form_action(request, session, csrf_token, _("Picture saved")) as done:
+        apply.scenarios.scenario_picture_set(session, actor, scenario_id, file.filename or "picture", content)
+    return done.redirect(f"/apply/scenarios/{scenario_id}#picture")
 
 
 @router.post("/{scenario_id}/kpis")

@@ -5,10 +5,10 @@ the bureau (`apply.manage`) accepts it into building, the owner unit reports it 
 as delivered (验收). `FLOW` is the transition table, and says for each step whether only the bureau takes it; any
 other move is a 409. Every member of staff reads the register (the programme is the city's).
 
-A scenario names the capability components and catalog entries it uses; each id must be one the proposer can see
-(else a 422 naming `component_ids` / `entry_ids`), so "which scenarios depend on this component" is a filter of the
-list. Scenarios **built or accepted** count towards their batch's target (`delivered`, the progress sources
-`apply.scenarios_<batch>`).
+A scenario names the capability components, catalog entries, devices and cloud resources it uses; each id must be one
+the proposer can see through its layer's façade (else a 422 naming `component_ids` / `entry_ids` / `device_ids` /
+`cloud_resource_ids`), so "which scenarios depend on this component / device" is a filter of the list. Scenarios
+**built or accepted** count towards their batch's target (`delivered`, the progress sources `apply.scenarios_<batch>`).
 """
 
 from __future__ import annotations
@@ -16,28 +16,33 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from cityhub.apply import policies
+from cityhub.apply import files, policies
 from cityhub.apply.models import Scenario, ScenarioBatch, ScenarioKpi, ScenarioLink, ScenarioLinkKind, ScenarioStatus
 from cityhub.apply.panorama import snapshot
 from cityhub.apply.schemas import BatchSummary, ScenarioBudgetSet, ScenarioCreate, ScenarioKpisSet
 from cityhub.apply.schemas import Scenario as ScenarioRead
 from cityhub.apply.schemas import ScenarioKpi as KpiRead
+from cityhub.cloud import service as cloud
 from cityhub.compute import service as compute
+from cityhub.connect import service as connect
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.data import service as data
 from cityhub.kit.db import get_or_404
-from cityhub.kit.errors import Conflict, ValidationFailed, transition
+from cityhub.kit.errors import Conflict, NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
 from cityhub.kit.refs import reference as ref
 
 DISTRICT_KINDS = ("district", "county", "new_area")
 DELIVERED = (ScenarioStatus.BUILT, ScenarioStatus.ACCEPTED)
+PICTURES = "scenario-pictures"  # var_dir/apply/<PICTURES>/<scenario id>
+PICTURE_TYPES = ("image/png", "image/jpeg")
 # (from, to) → taken by the bureau only (True) or by the owner unit as well (False)
 FLOW: dict[ScenarioStatus, dict[ScenarioStatus, bool]] = {
     ScenarioStatus.DECLARED: {ScenarioStatus.BUILDING: True},
@@ -46,6 +51,9 @@ FLOW: dict[ScenarioStatus, dict[ScenarioStatus, bool]] = {
     ScenarioStatus.ACCEPTED: {},
 }
 _ALLOWED = {k: set(v) for k, v in FLOW.items()}
+# link kind → the create/read field of its ids
+LINK_FIELDS = {ScenarioLinkKind.COMPONENT: "component_ids", ScenarioLinkKind.CATALOG_ENTRY: "entry_ids",
+               ScenarioLinkKind.DEVICE: "device_ids", ScenarioLinkKind.CLOUD_RESOURCE: "cloud_resource_ids"}
 
 
 def _read(s: Scenario, links: Iterable[ScenarioLink]) -> ScenarioRead:
@@ -53,8 +61,8 @@ def _read(s: Scenario, links: Iterable[ScenarioLink]) -> ScenarioRead:
     return ScenarioRead.model_validate({
         **{k: getattr(s, k) for k in ("id", "created_at", "updated_at", "name", "batch", "year", "owner_org_id",
                                       "district_org_id", "summary", "status", "budget_planned", "budget_spent")},
-        "component_ids": [ln.ref_id for ln in mine if ln.kind == ScenarioLinkKind.COMPONENT],
-        "entry_ids": [ln.ref_id for ln in mine if ln.kind == ScenarioLinkKind.CATALOG_ENTRY]})
+        **{field: [ln.ref_id for ln in mine if ln.kind == kind] for kind, field in LINK_FIELDS.items()},
+        "picture": bool(s.picture_sha256)})
 
 
 def _links(session: Session, ids: list[uuid.UUID]) -> list[ScenarioLink]:
@@ -65,7 +73,8 @@ def _links(session: Session, ids: list[uuid.UUID]) -> list[ScenarioLink]:
 
 def scenario_list(session: Session, actor: Actor, page: PageParams, *, batch: str | None = None,
                   status: str | None = None, owner_org_id: uuid.UUID | None = None,
-                  component_id: uuid.UUID | None = None, entry_id: uuid.UUID | None = None
+                  component_id: uuid.UUID | None = None, entry_id: uuid.UUID | None = None,
+                  device_id: uuid.UUID | None = None, cloud_resource_id: uuid.UUID | None = None
                   ) -> tuple[list[ScenarioRead], int]:
     """The register by batch, year and name; filtered, e.g. by a component it uses (staff read it all)."""
     policies.target_read(actor)
@@ -76,7 +85,8 @@ def scenario_list(session: Session, actor: Actor, page: PageParams, *, batch: st
         stmt = stmt.where(Scenario.status == status)
     if owner_org_id:
         stmt = stmt.where(Scenario.owner_org_id == owner_org_id)
-    for kind, ref_id in ((ScenarioLinkKind.COMPONENT, component_id), (ScenarioLinkKind.CATALOG_ENTRY, entry_id)):
+    for kind, ref_id in ((ScenarioLinkKind.COMPONENT, component_id), (ScenarioLinkKind.CATALOG_ENTRY, entry_id),
+                         (ScenarioLinkKind.DEVICE, device_id), (ScenarioLinkKind.CLOUD_RESOURCE, cloud_resource_id)):
         if ref_id:
             stmt = stmt.where(Scenario.id.in_(select(ScenarioLink.scenario_id).where(
                 ScenarioLink.kind == kind, ScenarioLink.ref_id == ref_id)))
@@ -113,23 +123,28 @@ def scenario_create(session: Session, actor: Actor, body: ScenarioCreate) -> Sce
         ref("component_ids", partial(compute.component_get, session, actor, cid))
     for eid in body.entry_ids:
         ref("entry_ids", partial(data.catalog_entry_get, session, actor, eid))
+    for did in body.device_ids:
+        ref("device_ids", partial(connect.device_get, session, actor, did))
+    for rid in body.cloud_resource_ids:
+        ref("cloud_resource_ids", partial(cloud.resource_get, session, actor, rid))
     if session.scalar(select(Scenario.id).where(Scenario.batch == body.batch, Scenario.name == body.name)):
         raise Conflict(_("This batch has a scenario of this name"), details=[{"field": "name", "message": "taken"}])
-    s = Scenario(**body.model_dump(exclude={"component_ids", "entry_ids"}), status=ScenarioStatus.DECLARED,
+    s = Scenario(**body.model_dump(exclude=set(LINK_FIELDS.values())), status=ScenarioStatus.DECLARED,
                  proposed_by=actor.user_id)
     session.add(s)
     session.flush()
     links = [ScenarioLink(scenario_id=s.id, kind=kind, ref_id=r)
-             for kind, ids in ((ScenarioLinkKind.COMPONENT, body.component_ids),
-                               (ScenarioLinkKind.CATALOG_ENTRY, body.entry_ids))
-             for r in dict.fromkeys(ids)]
+             for kind, field in LINK_FIELDS.items() for r in dict.fromkeys(getattr(body, field))]
     session.add_all(links)
     session.flush()
     snapshot.mark_stale(session)  # the 全景 screen shows it
     core.audit_record(session, actor, "scenario_create", target_type="apply_scenario", target_id=s.id,
                       org_id=s.owner_org_id, after={"name": s.name, "batch": s.batch, "status": s.status,
-                                                    "components": len(body.component_ids),
-                                                    "entries": len(body.entry_ids)})
+                                                    **{k: sum(ln.kind == kind for ln in links) for kind, k in (
+                                                        (ScenarioLinkKind.COMPONENT, "components"),
+                                                        (ScenarioLinkKind.CATALOG_ENTRY, "entries"),
+                                                        (ScenarioLinkKind.DEVICE, "devices"),
+                                                        (ScenarioLinkKind.CLOUD_RESOURCE, "cloud_resources"))}})
     return _read(s, links)
 
 
@@ -150,6 +165,45 @@ def scenario_transition(session: Session, actor: Actor, scenario_id: uuid.UUID, 
     core.audit_record(session, actor, "scenario_transition", target_type="apply_scenario", target_id=s.id,
                       org_id=s.owner_org_id, before={"status": before}, after={"status": to, "note": note})
     return _read(s, _links(session, [s.id]))
+
+
+def showcase(session: Session, batch: str | None = None) -> list[ScenarioRead]:
+    """The public showcase (应用场景展示): accepted scenarios only, newest year first — anyone may read it.
+
+    No actor: what it shows is the same for everybody, and nothing declared, building or awaiting acceptance leaks.
+    """
+    stmt = select(Scenario).where(Scenario.status == ScenarioStatus.ACCEPTED)
+    if batch:
+        stmt = stmt.where(Scenario.batch == batch)
+    in_plan_order = case({b.value: i for i, b in enumerate(ScenarioBatch)}, value=Scenario.batch)
+    rows = list(session.scalars(stmt.order_by(in_plan_order, Scenario.year.desc(), Scenario.name).limit(500)))
+    return [_read(s, ()) for s in rows]
+
+
+def scenario_picture_set(session: Session, actor: Actor, scenario_id: uuid.UUID, filename: str,
+                         content: bytes) -> ScenarioRead:
+    """The owner unit (or the bureau) sets the showcase picture: a PNG or JPEG by its bytes (else 422 naming `file`)."""
+    s = get_or_404(session, Scenario, scenario_id, "Scenario")
+    policies.scenario_plan_update(actor, s.owner_org_id)
+    checked = files.check(filename, content)
+    if checked.content_type not in PICTURE_TYPES:
+        raise ValidationFailed(_("Upload a PNG or JPEG picture"), field="file")
+    before = s.picture_sha256
+    s.picture_type, s.picture_sha256 = checked.content_type, checked.sha256
+    session.flush()
+    files.save(PICTURES, s.id, content)
+    core.audit_record(session, actor, "scenario_picture_set", target_type="apply_scenario", target_id=s.id,
+                      org_id=s.owner_org_id, before={"sha256": before},
+                      after={"sha256": checked.sha256, "type": checked.content_type, "size": checked.size})
+    return _read(s, _links(session, [s.id]))
+
+
+def showcase_picture(session: Session, scenario_id: uuid.UUID) -> tuple[Path, str]:
+    """An accepted scenario's picture for the public showcase; anything else (or no picture) is a 404."""
+    s = session.get(Scenario, scenario_id)
+    if s is None or s.status != ScenarioStatus.ACCEPTED or not s.picture_sha256:
+        raise NotFound(_("Picture not found"))
+    return files.path(PICTURES, s.id), s.picture_type
 
 
 def summary(session: Session, actor: Actor) -> list[BatchSummary]:

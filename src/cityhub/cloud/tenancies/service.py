@@ -349,6 +349,14 @@ def resource_list(session: Session, actor: Actor, page: PageParams, *, request_i
     return paginate(session, stmt, page)
 
 
+def resource_get(session: Session, actor: Actor, resource_id: uuid.UUID) -> Resource:
+    """One resource the actor may see (404 otherwise, never a hint that it exists)."""
+    res = session.get(Resource, resource_id)
+    if res is None or not policies.org_visible(actor, res.org_id):
+        raise NotFound(_("Resource not found"), details={"id": str(resource_id)})
+    return res
+
+
 # ---------------------------------------------------------------- placement and the job queue
 
 
