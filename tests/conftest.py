@@ -303,7 +303,11 @@ def world_template(engine: Engine) -> WorldTemplate:
 def world(session: Session, world_template: WorldTemplate) -> World:
     """The small city with a user and token per role (committed once per backend, read into this test's session)."""
     from cityhub.core.models import Organization, User
+    from cityhub.core.organizations import tree
 
+    # the process's organisation tree (no push cache in tests: a TTL cache keyed by the database) may hold what an
+    # earlier test changed and rolled back — e.g. another bureau — for the same ids: read afresh
+    tree._tree_cache.clear()
     w = World(session=session, tokens=dict(world_template.tokens), actors=dict(world_template.actors))
     orgs = {o.id: o for o in session.scalars(select(Organization).where(
         Organization.id.in_(world_template.org_ids.values())))}

@@ -157,6 +157,7 @@ _PHRASES = {
     "report_evidence_attach": "attached evidence to a progress report",
     "scenario_kpis_set": "set the KPIs of scenario",
     "scenario_budget_set": "set the budget of scenario",
+    "scenario_picture_set": "set the showcase picture of scenario",
 }
 # where the target does not simply follow the phrase (or is the actor themself)
 _PLACED = {
