@@ -27,6 +27,7 @@ _lock = threading.Lock()
 _local_gen = 0
 _local_cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 _local_hits: dict[str, tuple[int, int]] = {}  # rate-limit key -> (window, count)
+_clock = time.time  # the rate limit's wall clock (tests pin it so three requests cannot straddle a window)
 
 
 @lru_cache(maxsize=4)
@@ -112,7 +113,7 @@ def rate_limit_hit(ip: str, limit: int, window_s: int = 60) -> int:
     """Count one request of `ip`; 0 when allowed, else the seconds until the next window (Retry-After)."""
     if limit <= 0:
         return 0
-    now = time.time()
+    now = _clock()
     window = int(now // window_s)
     retry = max(1, int((window + 1) * window_s - now))
     key = f"{PREFIX}rl:{ip}:{window}"
