@@ -48,6 +48,8 @@ db-upgrade: setup
 # the demo hub's upstream component is served by the demo's stub department system on 127.0.0.1 (compute/stub.py,
 # started by run.py): the gateway may call that host in the demo unless the variable says otherwise
 demo run: export CITYHUB_COMPUTE_UPSTREAM_ALLOWED_HOSTS ?= 127.0.0.1
+# and the data collection's HTTP source reads the same stub's licence feed (demo/collection.py)
+demo run: export CITYHUB_EGRESS_ALLOWED_HOSTS ?= 127.0.0.1
 
 ## demo: build the demo city (idempotent)
 demo: db-upgrade

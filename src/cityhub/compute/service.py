@@ -93,6 +93,7 @@ from cityhub.compute.registry.service import (
     subcategories,
     validate_openapi,
 )
+from cityhub.compute.stub import feed_token as demo_licence_feed_token
 
 __all__ = [
     "NOTE_OPEN_TO_ALL",
@@ -147,6 +148,7 @@ __all__ = [
     "component_version_queue",
     "component_versions",
     "decision_note_text",
+    "demo_licence_feed_token",
     "dispatch_decide",
     "dispatch_decisions",
     "gateway_for",

@@ -10,14 +10,22 @@ department system would check who is calling. `GET /api/licences/{统一社会�
 `GET /api/licences?credit_code=…`, the form a batch job's rows call) answers the licence (the code checked by the
 id-check built-in; 404 for a code the registry does not hold, deterministically one in ten), `GET /healthz`
 answers itself.
+
+The registry also offers its **electronic business licences as a paged feed** to the big-data bureau's collection
+(issue 20: an HTTP JSON API source): `GET /api/licence-feed?page=1&size=100` answers `{"records": […], "total": N}`
+in a stable order, one licence per legal person of the registry's own register (the demo's department system,
+table `scztdj` of `<var>/data/sources/demo-department-system.db`, written by the demo). It takes a department API
+token instead of the gateway's signature, `Authorization: Bearer <feed_token()>`, as such feeds usually do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import sqlite3
 import time
 import uuid
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -25,6 +33,7 @@ import orjson
 
 from cityhub.compute.builtins.idcheck import credit_code
 from cityhub.compute.gateway.service import identity_headers
+from cityhub.kit.settings import get_settings
 
 STATUSES = ("存续", "存续", "存续", "在业", "迁出")
 KINDS = ("有限责任公司", "股份有限公司", "个人独资企业", "合伙企业")
@@ -59,6 +68,58 @@ def licence(code: str) -> tuple[int, dict[str, Any]]:
                  "registrar": "重庆市市场监督管理局（演示数据）", "demo": True}
 
 
+FEED_MAX_SIZE = 500
+_CST = timezone(timedelta(hours=8))
+_FEED_STATUS = {"存续": "有效", "在业": "有效", "注销": "注销", "吊销": "吊销"}
+
+
+def feed_token() -> str:
+    """The department API token of the licence feed (derived from CITYHUB_SECRET_KEY, so the demo can register it)."""
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, b"cityhub-demo-licence-feed", hashlib.sha256).hexdigest()[:40]
+
+
+def register_path() -> Any:
+    """The registry's own register of legal persons (the demo's department system)."""
+    return get_settings().var_dir / "data" / "sources" / "demo-department-system.db"
+
+
+def licence_feed(query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """One page of electronic business licences, in the register's order (`page` from 1, `size` up to 500)."""
+    try:
+        page, size = int(query.get("page", "1")), int(query.get("size", "100"))
+    except ValueError:
+        return 400, {"error": "bad_paging", "message": "page and size must be integers"}
+    if page < 1 or not 1 <= size <= FEED_MAX_SIZE:
+        return 400, {"error": "bad_paging", "message": f"page >= 1, 1 <= size <= {FEED_MAX_SIZE}"}
+    path = register_path()
+    if not path.exists():
+        return 200, {"records": [], "total": 0}
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        total = int(con.execute("SELECT COUNT(*) FROM scztdj").fetchone()[0])
+        rows = con.execute("SELECT rowid, tyshxydm, qymc, fddbr, clrq, djjg, jyzt FROM scztdj ORDER BY rowid "
+                           "LIMIT ? OFFSET ?", (size, (page - 1) * size)).fetchall()
+    except sqlite3.Error as exc:
+        return 503, {"error": "register_unavailable", "message": str(exc)}
+    finally:
+        con.close()
+    start = datetime(2026, 12, 1, tzinfo=_CST)
+    records = []
+    for rowid, code, name, rep, est, district, status in rows:
+        issued = date.fromisoformat(est)
+        records.append({
+            "zzbh": f"YYZZ{code}", "zzlx": "营业执照", "tyshxydm": code, "czztmc": name, "fddbr": rep,
+            "fzjg": f"{district}市场监督管理局", "fzrq": issued.isoformat(), "yxqz": None,
+            "zzzt": _FEED_STATUS.get(status, "有效"),
+            "gxsj": (start + timedelta(minutes=int(rowid))).isoformat(timespec="seconds")})
+    return 200, {"records": records, "total": total}
+
+
+def _feed_caller(headers: dict[str, str]) -> bool:
+    return hmac.compare_digest(headers.get("authorization", ""), f"Bearer {feed_token()}")
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The stub's ASGI app."""
     if scope["type"] != "http":
@@ -67,6 +128,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     if path == "/healthz":
         status, body = 200, {"status": "ok", "demo": True}
+    elif path == "/api/licence-feed" and scope["method"] in ("GET", "HEAD"):
+        if _feed_caller(headers):
+            status, body = licence_feed(dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))))
+        else:
+            status, body = 401, {"error": "unauthorized", "message": "A department API token is required"}
     elif not _signed(headers, scope["method"], path):
         status, body = 401, {"error": "unsigned", "message": "Only the capability hub's gateway may call"}
     elif path.startswith("/api/licences/") and scope["method"] in ("GET", "HEAD"):

@@ -6,6 +6,12 @@ regulator's register of legal persons (valid GB 32100 codes) is read in full eve
 files of newly registered enterprises into a watched folder. Quality checks are declared on both targets, and
 every job runs once so the pages have rows, runs and scores. The two entries feed the 自然人 and 法人 base
 databases, so every sync fills their golden records.
+
+The market regulator's electronic business licences come over HTTP: its registry (the demo's stub department
+system, `compute/stub.py`, which `make run` serves on 127.0.0.1) offers them as a paged JSON feed behind a
+department API token, and an incremental job collects them every five minutes into the 电子证照 base database.
+The registry is not up while the demo is built, so that job's first run is the sync worker's, minutes after
+`make run` starts.
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from cityhub.compute import service as compute
 from cityhub.core import service as core
 from cityhub.data import schemas, service
 from cityhub.data.base.schemas import BaseFeedSet
 from cityhub.data.collection.schemas import JobCreate, Source, SourceCreate
 from cityhub.data.quality.schemas import QualityCheckCreate
+from cityhub.kit import egress
 from cityhub.kit.errors import NotFound
+from cityhub.kit.settings import get_settings
 
 if TYPE_CHECKING:
     from cityhub.demo import DemoContext
@@ -85,6 +94,41 @@ def _entry(session: Session, staff: core.Actor, bureau: core.Actor, org_id: Any,
     return entry
 
 
+LICENCE_ITEMS: list[dict[str, Any]] = [
+    {"name_cn": "证照编号", "name_en": "license_no", "data_type": "C", "length": 30, "required": True},
+    {"name_cn": "证照类型", "name_en": "license_type", "data_type": "C", "length": 20},
+    {"name_cn": "统一社会信用代码", "name_en": "uscc", "data_type": "C", "length": 18},
+    {"name_cn": "持证主体名称", "name_en": "holder", "data_type": "C", "length": 100},
+    {"name_cn": "法定代表人", "name_en": "legal_rep", "data_type": "C", "length": 30},
+    {"name_cn": "发证机关", "name_en": "issuer", "data_type": "C", "length": 50},
+    {"name_cn": "发证日期", "name_en": "issue_date", "data_type": "D"},
+    {"name_cn": "有效期至", "name_en": "valid_until", "data_type": "D"},
+    {"name_cn": "证照状态", "name_en": "status", "data_type": "C", "length": 10},
+    {"name_cn": "更新时间", "name_en": "updated_at", "data_type": "T"},
+]
+LICENCE_MAPPING = {"license_no": "zzbh", "license_type": "zzlx", "uscc": "tyshxydm", "holder": "czztmc",
+                   "legal_rep": "fddbr", "issuer": "fzjg", "issue_date": "fzrq", "valid_until": "yxqz",
+                   "status": "zzzt", "updated_at": "gxsj"}
+
+
+def _licence_feed(session: Session, scjgj: core.Actor, bureau: core.Actor, org_id: Any) -> tuple[Any, Any] | None:
+    """The HTTP source, its entry and incremental job; None when the demo may not call the registry."""
+    port = get_settings().compute_demo_upstream_port
+    if not port or "127.0.0.1" not in egress.allowed_hosts():
+        return None  # `make demo` allows it (CITYHUB_EGRESS_ALLOWED_HOSTS); a bare `cityhub demo` may not
+    entry = _entry(session, scjgj, bureau, org_id, name="dianzi-zhengzhao-guiji",
+                   title="电子证照库（营业执照接口归集）",
+                   abstract="从市场监管局证照系统接口按更新时间增量归集的营业执照电子证照，每 10 分钟同步。",
+                   base_db="license", items=LICENCE_ITEMS, security_grade="general", source_system="市场监管证照系统",
+                   tags=["电子证照", "归集"])
+    source = service.sync_source_create(session, scjgj, SourceCreate(
+        org_id=org_id, name="市场监管证照系统接口", kind="http", url=f"http://127.0.0.1:{port}/api/licence-feed",
+        headers={"Authorization": f"Bearer {compute.demo_licence_feed_token()}"}, options={"page_size": 200}))
+    return service.sync_job_create(session, scjgj, JobCreate(
+        name="电子证照接口增量同步", source_id=source.id, entry_id=entry.id, key=["license_no"], mode="incremental",
+        cursor_column="gxsj", mapping=LICENCE_MAPPING, schedule="*/5 * * * *")), entry
+
+
 def build(session: Session, ctx: DemoContext, staff: dict[str, core.Actor], bureau: core.Actor,
           helpers: dict[str, Any]) -> dict[str, int]:
     """Register the demo departments' sources, jobs and checks, and run each job once (idempotent)."""
@@ -138,6 +182,7 @@ def build(session: Session, ctx: DemoContext, staff: dict[str, core.Actor], bure
                      "reg_capital": "注册资本", "est_date": "成立日期", "district": "登记机关", "status": "经营状态"},
             schedule="*/15 * * * *")),
     ]
+    feed = _licence_feed(session, scjgj, bureau, scj_org.id)
     for actor, entry, kind, column, params in [
             (gaj, people, "id_card", "id_number", {}), (gaj, people, "unique", "id_number", {}),
             (gaj, people, "not_null", "phone", {}), (gaj, people, "freshness", "", {"max_age_hours": 2}),
@@ -146,12 +191,19 @@ def build(session: Session, ctx: DemoContext, staff: dict[str, core.Actor], bure
             (scjgj, firms, "row_count_change", "", {"max_change_pct": 20})]:
         service.quality_check_create(session, actor, QualityCheckCreate(
             entry_id=entry.id, kind=kind, column=column, params=params))
-    for base_db, entry, key in (("population", people, "id_number"), ("legal_person", firms, "uscc")):
+    feeds = [("population", people, "id_number"), ("legal_person", firms, "uscc")]
+    if feed is not None:
+        service.quality_check_create(session, scjgj, QualityCheckCreate(entry_id=feed[1].id, kind="credit_code",
+                                                                        column="uscc"))
+        feeds.append(("license", feed[1], "license_no"))
+    for base_db, entry, key in feeds:
         service.base_feed_set(session, bureau, BaseFeedSet(  # each feeding sync re-merges the database
             base_db=base_db, entry_id=entry.id, key_item=key, priority=1))
     rows = 0
     for job, actor in zip(jobs, (gaj, scjgj, scjgj), strict=True):
         run = service.sync_job_run(session, actor, job.id)
         rows += run.rows_inserted
-    ctx.log(f"demo: collection — 3 sources, {len(jobs)} sync jobs, {rows} rows collected")
-    return {"sources": 3, "jobs": len(jobs), "rows": rows}
+    n = len(jobs) + (feed is not None)
+    waiting = ", the licence feed's first run when make run serves the registry" if feed is not None else ""
+    ctx.log(f"demo: collection — {n} sources, {n} sync jobs, {rows} rows collected{waiting}")
+    return {"sources": n, "jobs": n, "rows": rows}
