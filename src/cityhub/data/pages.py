@@ -393,5 +393,6 @@ def demand_answer(request: Request, session: DbSession, actor: CurrentActor, dem
 from cityhub.data.base.pages import router as _base_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.collection.pages import router as _collection_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.portal.pages import router as _portal_router  # noqa: E402  # mounted with this module's router
+from cityhub.data.standards.pages import router as _standards_router  # noqa: E402  # mounted with this module's router
 
-extra_routers = [_portal_router, _collection_router, _base_router]
+extra_routers = [_portal_router, _collection_router, _base_router, _standards_router]

@@ -2,7 +2,8 @@
 
 For every information item naming a data element, one statement over the table counts, among the non-null
 values: those of the wrong type (a text column holding an integer, decimal, date or yes/no element is checked
-value by value; a typed column of an incompatible type fails whole), those outside the representation format
+value by value; a typed column of an incompatible type fails whole, except for a text element, which any value's
+text form may satisfy), those outside the representation format
 (GB/T 18391: character class and length, decimals) and those outside the element's code list (a subquery on the
 code list's values). The counts of every field come from one scan (`quality.checks.count_where`), and a few
 offending values per failing field from one small query each. SQLite has no regular expressions: character
@@ -86,8 +87,8 @@ def _not_a_number(sql: _Sql, v: str, decimals: bool) -> str:
 
 def _type_condition(sql: _Sql, item_type: str, el: Element, v: str) -> str | None:
     """Values of the wrong type (None: the column's type guarantees it)."""
-    if item_type in COMPATIBLE[el.data_type]:
-        return None
+    if item_type in COMPATIBLE[el.data_type] or el.data_type == "string":
+        return None  # every value has a text form: a string element checks it by format and code list only
     if item_type not in TEXT_TYPES:
         return "1 = 1"  # a typed column of another type: every value is of the wrong type
     if el.data_type == "integer":

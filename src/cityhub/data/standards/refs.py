@@ -18,7 +18,7 @@ def check_item_elements(session: Session, items: list[dict[str, Any]]) -> None:
     if not wanted:
         return
     status = dict(session.execute(select(DataElement.identifier, DataElement.status)
-                                  .where(DataElement.identifier.in_(wanted))).tuples())
+                                  .where(DataElement.identifier.in_(wanted))).tuples().all())
     for n, it in enumerate(items):
         ident = it.get("element")
         if not ident:

@@ -88,7 +88,7 @@ def code_list_create(session: Session, actor: Actor, data: CodeListCreate) -> Co
 def code_list_list(session: Session, actor: Actor) -> list[CodeListRead]:
     """The code lists the caller may see, with how many codes each holds."""
     counts = dict(session.execute(select(CodeListValue.code_list_id, func.count())
-                                  .group_by(CodeListValue.code_list_id)).tuples())
+                                  .group_by(CodeListValue.code_list_id)).tuples().all())
     rows = session.scalars(select(CodeList).where(CodeList.status.in_(_visible_statuses(actor)))
                            .order_by(CodeList.identifier))
     return [_list_read(cl, counts.get(cl.id, 0)) for cl in rows]
@@ -226,7 +226,7 @@ def _element_read(el: DataElement, lists: dict[uuid.UUID, str]) -> DataElementRe
 
 
 def _list_identifiers(session: Session) -> dict[uuid.UUID, str]:
-    return dict(session.execute(select(CodeList.id, CodeList.identifier)).tuples())
+    return dict(session.execute(select(CodeList.id, CodeList.identifier)).tuples().all())
 
 
 def _check_element(session: Session, actor: Actor, values: dict[str, Any]) -> None:
