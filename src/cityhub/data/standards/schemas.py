@@ -14,7 +14,7 @@ from cityhub.kit.schemas import InputModel, ReadModel
 
 ElementType = Literal["string", "integer", "decimal", "date", "datetime", "boolean"]
 ELEMENT_TYPES = ("string", "integer", "decimal", "date", "datetime", "boolean")
-labels.register("data.element_type", {"string": "Text", "integer": "Integer", "decimal": "Decimal",
+labels.register("data.element_type", {"string": "Text", "integer": "Integer", "decimal": "Numeric",
                                       "date": "Date", "datetime": "Date and time", "boolean": "Yes/no"})
 
 # GB/T 18391 representation: a (letters), n (digits), an (letters and digits), ans (any character); a fixed
