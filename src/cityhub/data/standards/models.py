@@ -24,7 +24,7 @@ class StandardStatus(StrEnum):
 
 
 labels.register(StandardStatus, {StandardStatus.DRAFT: "Draft", StandardStatus.PUBLISHED: "Published",
-                                 StandardStatus.RETIRED: "Retired"})
+                                 StandardStatus.RETIRED: "Withdrawn from use"})
 
 
 class CodeList(UUIDPk, Timestamps, Base):

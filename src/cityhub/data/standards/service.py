@@ -367,7 +367,7 @@ def _report(session: Session, actor: Actor, res: Resource, entry: CatalogEntry,
     checked = sum(f.checked for f in fields)
     good = sum(f.conforming for f in fields)
     return ResourceConformance(
-        resource_id=res.id, entry_id=entry.id, title=f"{entry.title} · {res.title}" if res.title else entry.title,
+        resource_id=res.id, entry_id=entry.id, title=res.title or entry.title,
         org_id=entry.provider_org_id, rows=res.row_count, fields=fields, fields_total=len(fields),
         fields_standardised=sum(1 for f in fields if f.standardised), checked=checked, conforming=good,
         nonconforming=checked - good, rate=round(100 * good / checked, 1) if checked else None)
