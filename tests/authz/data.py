@@ -289,7 +289,12 @@ EXPECTATIONS += [
 
 # ---- data standards (issue 20): the bureau maintains them; published ones are public; conformance like quality
 _S = f"{P}/standards"
-_el = lambda ident: (lambda w: {"identifier": ident})  # noqa: E731  # a table of small lambdas reads best
+
+
+def _el(ident: str) -> Any:
+    return lambda w: {"identifier": ident}
+
+
 EXPECTATIONS += [
     Expect("GET", f"{_S}/elements", PUBLIC),
     Expect("POST", f"{_S}/elements", ADMIN, body=lambda w: {
