@@ -111,3 +111,25 @@ def test_the_bureau_drafts_and_imports_from_the_pages(client: Any, world: Any) -
                                                             "name_zh": "测试", "data_type": "string",
                                                             "format": "bad"}, follow_redirects=True)
     assert 'value="DE60001"' in refused.text  # the refused form comes back filled in
+
+
+def test_the_items_editor_carries_each_items_element(client: Any, world: Any) -> None:
+    from tests.data.test_pages import _form
+
+    login(client, "t-a-member")
+    page = client.get("/data/publish")
+    assert 'list="data-elements"' in page.text and '<option value="DE00001">公民身份号码</option>' in page.text
+    org = str(world.orgs["dept_a"].id)
+    rows = [("姓名", "name", "C", "30", "important", "name"), ("性别", "sex", "C", "", "general", "")]
+    data = _form(_csrf(page.text), org, rows)
+    data["item_element"] = ["DE00010", "DE79999"]
+    bad = client.post("/data/publish", data=data, follow_redirects=False)
+    assert bad.status_code == 422 and "未知的数据元" in bad.text
+    data["item_element"] = ["DE00010", "DE00003"]
+    ok = client.post("/data/publish", data=data, follow_redirects=False)
+    assert ok.status_code == 303
+    shown = client.get(ok.headers["location"])
+    assert 'href="/data/standards/elements/DE00003"' in shown.text
+    entry_id = uuid.UUID(ok.headers["location"].split("?")[0].rsplit("/", 1)[1])
+    edit = client.get(f"/data/entries/{entry_id}/edit")
+    assert 'name="item_element" value="DE00003"' in edit.text  # editing keeps the references
