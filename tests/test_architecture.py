@@ -94,6 +94,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "data.collection.harvest": ("service", "harvesting a remote CKAN catalogue into the unit's catalog"),
     "data.base.merge": ("service", "merging one key's feed rows into a golden record (pure)"),
     "data.quality.checks": ("service", "evaluating each kind of quality check; the ID number checks"),
+    "data.standards.conformance": ("service", "a resource's fields against their data elements, counted in SQL"),
+    "data.standards.refs": ("service", "catalog items naming a data element, checked on write"),
     # ops
     "ops.common": ("service", "shared helpers of the capability packages"),
     "ops.devices": ("service", "the connect contract, in one place"),

@@ -59,6 +59,7 @@ def prepare(w: Any) -> None:
     service.demand_assign(s, SYSTEM, assigned.id, schemas.DemandAssign(org_id=w.orgs["dept_a"].id))
     _prepare_portal(w)
     _prepare_base(w, entry)
+    _prepare_standards(w)
     src = service.sync_source_create(s, a, SourceCreate(org_id=w.orgs["dept_a"].id, name="投放目录",
                                                                 kind="files"))
     job = service.sync_job_create(s, a, JobCreate(name="人口同步", source_id=src.id, entry_id=entry.id,
@@ -74,6 +75,21 @@ def prepare(w: Any) -> None:
                    d_draft_req=_request(w, entry, 0), d_compliance=_request(w, entry, 1),
                    d_provider=_request(w, entry, 2), d_rejected=rejected, d_coordination=coordination,
                    d_approved=approved, d_obj=obj, d_handled=handled, d_demand=demand, d_assigned=assigned)
+
+
+def _prepare_standards(w: Any) -> None:
+    """A draft element, a draft code list with codes, a published code list no element uses."""
+    from cityhub.data.standards.schemas import CodeListCreate, DataElementCreate
+
+    s, admin = w.session, w.actors["platform_admin"]
+    service.data_element_create(s, admin, DataElementCreate(identifier="DE80001", name_zh="草稿数据元",
+                                                            data_type="string", format="an..10"))
+    draft = service.code_list_create(s, admin, CodeListCreate(identifier="T-DRAFT", name="草稿代码表"))
+    service.code_list_import(s, admin, draft.id, "code,label_zh\n1,一\n".encode())
+    spare = service.code_list_create(s, admin, CodeListCreate(identifier="T-SPARE", name="备用代码表"))
+    service.code_list_import(s, admin, spare.id, "code,label_zh\n1,一\n".encode())
+    service.code_list_publish(s, admin, spare.id)
+    w.extra.update(s_draft_list=draft, s_spare_list=spare)
 
 
 def _prepare_base(w: Any, entry: Any) -> None:
@@ -269,6 +285,36 @@ EXPECTATIONS += [
     Expect("GET", f"{P}/base/{{base_db}}/conflicts", C_READERS, params=lambda w: {"base_db": "population"}),
     Expect("POST", f"{P}/base/conflicts/{{conflict_id}}/resolve", ADMIN, params=_x("b_conflict", "conflict_id"),
            body=lambda w: {"value": "乙"}),
+]
+
+# ---- data standards (issue 20): the bureau maintains them; published ones are public; conformance like quality
+_S = f"{P}/standards"
+
+
+def _el(ident: str) -> Any:
+    return lambda w: {"identifier": ident}
+
+
+EXPECTATIONS += [
+    Expect("GET", f"{_S}/elements", PUBLIC),
+    Expect("POST", f"{_S}/elements", ADMIN, body=lambda w: {
+        "identifier": "DE80002", "name_zh": "新数据元", "data_type": "integer", "format": "n..5"},
+        refs={"code_list_id": "code lists are the city's standards, no unit's"}),
+    Expect("GET", f"{_S}/elements/{{identifier}}", PUBLIC, params=_el("DE00001")),
+    Expect("PATCH", f"{_S}/elements/{{identifier}}", ADMIN, params=_el("DE80001"), body=lambda w: {"unit": "个"},
+           refs={"code_list_id": "code lists are the city's standards, no unit's"}),
+    Expect("POST", f"{_S}/elements/{{identifier}}/publish", ADMIN, params=_el("DE80001")),
+    Expect("POST", f"{_S}/elements/{{identifier}}/retire", ADMIN, params=_el("DE00014")),
+    Expect("GET", f"{_S}/elements/{{identifier}}/uses", PUBLIC, params=_el("DE00003")),
+    Expect("GET", f"{_S}/code-lists", PUBLIC),
+    Expect("POST", f"{_S}/code-lists", ADMIN, body=lambda w: {"identifier": "T-NEW", "name": "新代码表"}),
+    Expect("GET", f"{_S}/code-lists/{{list_id}}", PUBLIC, params=_x("s_spare_list", "list_id")),
+    Expect("POST", f"{_S}/code-lists/{{list_id}}/values", ADMIN, params=_x("s_draft_list", "list_id"),
+           note="empty body: allowed roles get 422"),
+    Expect("POST", f"{_S}/code-lists/{{list_id}}/publish", ADMIN, params=_x("s_draft_list", "list_id")),
+    Expect("POST", f"{_S}/code-lists/{{list_id}}/retire", ADMIN, params=_x("s_spare_list", "list_id")),
+    Expect("GET", f"{_S}/conformance", ANY_USER),
+    Expect("GET", f"{_S}/conformance/resources/{{resource_id}}", C_READERS, params=_x("d_res", "resource_id")),
 ]
 
 # ---- open-data portal (issue 6): every read is public; writes go through the catalog policies

@@ -461,5 +461,6 @@ def list_export(session: DbSession, actor: CurrentActor, which: str,
 from cityhub.data.base.api import router as _base_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.collection.api import router as _collection_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.portal.ckan_api import router as _portal_router  # noqa: E402  # mounted with this module's router
+from cityhub.data.standards.api import router as _standards_router  # noqa: E402  # mounted with this module's router
 
-extra_routers = [_portal_router, _collection_router, _base_router]
+extra_routers = [_portal_router, _collection_router, _base_router, _standards_router]

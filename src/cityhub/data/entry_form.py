@@ -17,10 +17,10 @@ from cityhub.data.catalog.history import field_name
 from cityhub.kit.errors import ValidationFailed
 from cityhub.kit.i18n import gettext as _
 
-ITEM_COLUMNS = ("name_cn", "name_en", "data_type", "length", "security_level", "masking_rule")
+ITEM_COLUMNS = ("name_cn", "name_en", "data_type", "length", "security_level", "masking_rule", "element")
 COLUMN_NAMES = {"name_cn": "Chinese name", "name_en": "Field (English, lower case)", "data_type": "Type",
                 "length": "Length", "security_level": "Security level", "masking_rule": "Sensitive kind (masking)",
-                "description": "Description", "required": "Required"}
+                "description": "Description", "required": "Required", "element": "Data element"}
 # What pydantic's error types mean, said the way the form says it.
 MESSAGES = {"string_too_short": "is too short", "string_too_long": "is too long", "missing": "is required",
             "literal_error": "is not one of the choices", "int_parsing": "must be a whole number",
@@ -60,6 +60,7 @@ class EntryForm(BaseModel):
     item_length: list[str] = Column
     item_security_level: list[str] = Column
     item_masking_rule: list[str] = Column
+    item_element: list[str] = Column
 
     def rows(self) -> list[dict[str, str]]:
         """The information item rows as typed; rows left entirely blank are dropped."""

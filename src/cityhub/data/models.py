@@ -553,3 +553,8 @@ class BaseConflict(UUIDPk, Base):
     chosen: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+
+# Data standards keep their tables in their capability package; imported here so the domain's metadata is whole.
+import cityhub.data.standards.models  # noqa: E402, F401  # registers the standards' tables after the domain's own

@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from cityhub.core import service as core
+from cityhub.core.actor import Actor
 from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.core.permissions import P
 from cityhub.data import entry_form, policies, schemas, service, vocabulary
@@ -212,7 +213,7 @@ def _publish_page(request: Request, session: Any, actor: Any, form: dict[str, An
     rows, total = service.catalog_entry_page_owned(session, actor, status or None, PAGE, offset)
     return render(request, "data/publish.html", {
         **_ctx(session), "rows": rows, "total": total, "offset": offset, "limit": PAGE, "status": status,
-        "msg": msg, "failed": status_code >= 400, "form": form,
+        "msg": msg, "failed": status_code >= 400, "form": form, "std_elements": _std_elements(session),
         "provider_choices": _provider_choices(session, actor)}, status_code=status_code)
 
 
@@ -241,7 +242,13 @@ def publish_create(request: Request, session: DbSession, actor: CurrentActor,
 def _edit_page(request: Request, session: Any, entry: Any, form: dict[str, Any], msg: str | None = None,
                status_code: int = 200) -> Response:
     return render(request, "data/edit.html", {**_ctx(session), "e": entry, "form": form, "msg": msg,
+                                              "std_elements": _std_elements(session),
                                               "failed": status_code >= 400}, status_code=status_code)
+
+
+def _std_elements(session: Any) -> list[Any]:
+    """The published data elements an item may follow (the items editor's suggestions)."""
+    return service.data_element_list(session, Actor.anonymous(), status="published", limit=500)[0]
 
 
 @router.get("/entries/{entry_id}/edit")
@@ -393,5 +400,6 @@ def demand_answer(request: Request, session: DbSession, actor: CurrentActor, dem
 from cityhub.data.base.pages import router as _base_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.collection.pages import router as _collection_router  # noqa: E402  # mounted with this module's router
 from cityhub.data.portal.pages import router as _portal_router  # noqa: E402  # mounted with this module's router
+from cityhub.data.standards.pages import router as _standards_router  # noqa: E402  # mounted with this module's router
 
-extra_routers = [_portal_router, _collection_router, _base_router]
+extra_routers = [_portal_router, _collection_router, _base_router, _standards_router]

@@ -232,3 +232,60 @@ def base_manage(actor: Actor) -> None:
 def base_read(actor: Actor, feed_orgs: frozenset[uuid.UUID]) -> bool:
     """Golden records are read by the bureau and by the units feeding the base database (others: sharing grants)."""
     return actor.is_system or is_bureau(actor) or bool(feed_orgs & readable_orgs(actor))
+
+
+# ---------------------------------------------------------------- data standards (issue 20)
+
+
+def _standards_bureau(actor: Actor) -> None:
+    require(_writes(actor) and is_bureau(actor), "Only the big-data bureau maintains data standards")
+
+
+def data_element_create(actor: Actor) -> None:
+    """The bureau drafts data elements."""
+    _standards_bureau(actor)
+
+
+def data_element_update(actor: Actor) -> None:
+    """The bureau changes draft data elements."""
+    _standards_bureau(actor)
+
+
+def data_element_publish(actor: Actor) -> None:
+    """The bureau publishes data elements for the catalog to use."""
+    _standards_bureau(actor)
+
+
+def data_element_retire(actor: Actor) -> None:
+    """The bureau retires data elements (kept for the items that follow them, closed to new use)."""
+    _standards_bureau(actor)
+
+
+def code_list_create(actor: Actor) -> None:
+    """The bureau drafts code lists."""
+    _standards_bureau(actor)
+
+
+def code_list_import(actor: Actor) -> None:
+    """The bureau loads a draft code list's values."""
+    _standards_bureau(actor)
+
+
+def code_list_publish(actor: Actor) -> None:
+    """The bureau publishes code lists."""
+    _standards_bureau(actor)
+
+
+def code_list_retire(actor: Actor) -> None:
+    """The bureau retires code lists."""
+    _standards_bureau(actor)
+
+
+def standards_read_all(actor: Actor) -> bool:
+    """Signed-in staff read every standard, drafts included; anybody reads the published (and retired) ones."""
+    return is_insider(actor)
+
+
+def conformance_read(actor: Actor, org_id: uuid.UUID) -> bool:
+    """A resource's conformance: its unit's staff and auditors, and the bureau."""
+    return actor.is_system or can_read_org(actor, org_id) or is_bureau(actor)

@@ -43,6 +43,7 @@ class InfoItem(InputModel):
     security_level: Grade = "general"
     masking_rule: str = Field("", max_length=30)
     required: bool = False
+    element: str = Field("", max_length=40, description="The data element (数据元) the item follows, e.g. DE00001.")
 
     @field_validator("name_en")
     @classmethod

@@ -62,19 +62,26 @@ def synthetic_uscc(rng: random.Random) -> str:
 
 
 def _i(cn: str, en: str, t: str, length: int = 0, mask: str = "", level: str = "general",
-       required: bool = False) -> dict[str, Any]:
-    return {"name_cn": cn, "name_en": en, "data_type": t, "length": length, "masking_rule": mask,
+       required: bool = False, element: str = "") -> dict[str, Any]:
+    item = {"name_cn": cn, "name_en": en, "data_type": t, "length": length, "masking_rule": mask,
             "security_level": level, "required": required}
+    if element:  # the data element (数据标准, seeded by migration 0035) the item follows
+        item["element"] = element
+    return item
 
 
-PEOPLE_ITEMS = [_i("姓名", "name", "C", 30, "name", "important", True),
-                _i("公民身份号码", "id_number", "C", 18, "id_number", "important", True),
-                _i("联系电话", "phone", "C", 11, "phone", "important"), _i("性别", "gender", "C", 2),
-                _i("出生日期", "birth_date", "D"), _i("户籍所在区县", "district", "C", 20),
+# Items follow the seeded data elements; 性别 keeps the words 男/女 instead of the GB/T 2261.1 codes, so the
+# standards conformance report has a real finding to show.
+PEOPLE_ITEMS = [_i("姓名", "name", "C", 30, "name", "important", True, "DE00010"),
+                _i("公民身份号码", "id_number", "C", 18, "id_number", "important", True, "DE00001"),
+                _i("联系电话", "phone", "C", 11, "phone", "important", element="DE00006"),
+                _i("性别", "gender", "C", 2, element="DE00003"), _i("出生日期", "birth_date", "D", element="DE00005"), _i("户籍所在区县", "district", "C", 20),
                 _i("住址", "address", "C", 100, "address", "important")]
-ENTERPRISE_ITEMS = [_i("统一社会信用代码", "uscc", "C", 18, required=True), _i("企业名称", "ent_name", "C", 100),
-                    _i("法定代表人", "legal_rep", "C", 30, "name", "important"),
-                    _i("注册资本(万元)", "reg_capital", "Y"), _i("成立日期", "est_date", "D"),
+ENTERPRISE_ITEMS = [_i("统一社会信用代码", "uscc", "C", 18, required=True, element="DE00002"),
+                    _i("企业名称", "ent_name", "C", 100, element="DE00011"),
+                    _i("法定代表人", "legal_rep", "C", 30, "name", "important", element="DE00010"),
+                    _i("注册资本(万元)", "reg_capital", "Y", element="DE00013"),
+                    _i("成立日期", "est_date", "D", element="DE00012"),
                     _i("登记机关所在区县", "district", "C", 20), _i("经营状态", "status", "C", 10)]
 
 
@@ -95,14 +102,18 @@ def _entries() -> list[dict[str, Any]]:
         dict(slug="diming-dizhi-xinxi", org="cq-ghzy", title="标准地名地址信息", classification="base", base_db="geo",
              abstract="全市标准地名、门牌地址及其经纬度坐标，支撑空间定位与网格化管理。", tags=["地名", "地址", "空间地理"],
              format_category="database", items=[_i("地名", "place_name", "C", 100, required=True),
-                                                 _i("标准地址", "address", "C", 200), _i("经度", "lon", "F"),
-                                                 _i("纬度", "lat", "F"), _i("所在区县", "district", "C", 20)],
+                                                 _i("标准地址", "address", "C", 200),
+                                                 _i("经度", "lon", "F", element="DE00008"),
+                                                 _i("纬度", "lat", "F", element="DE00009"),
+                                                 _i("所在区县", "district", "C", 20)],
              share_type="unconditional", share_mode="table", open_type="unconditional", update_cycle="quarterly",
              security_grade="general", source_system="地理信息公共服务平台", rows="places"),
         dict(slug="qiye-xinyong-pingjia", org="cq-fgw", title="企业公共信用综合评价结果", classification="base",
              base_db="credit", abstract="基于行政许可、行政处罚和履约记录形成的企业公共信用等级。", tags=["信用", "企业"],
-             format_category="database", items=[_i("统一社会信用代码", "uscc", "C", 18, required=True),
-                                                 _i("企业名称", "ent_name", "C", 100), _i("信用等级", "credit_level", "C", 2),
+             format_category="database", items=[_i("统一社会信用代码", "uscc", "C", 18, required=True,
+                                                    element="DE00002"),
+                                                 _i("企业名称", "ent_name", "C", 100, element="DE00011"),
+                                                 _i("信用等级", "credit_level", "C", 2),
                                                  _i("评价日期", "eval_date", "D")],
              share_type="conditional", share_condition="用于信用监管和联合奖惩", share_mode="api", open_type="none",
              update_cycle="monthly", security_grade="important", source_system="公共信用信息平台", rows="credit"),
@@ -176,7 +187,8 @@ def _open_entries() -> list[dict[str, Any]]:
     return [
         spec("gongjiao-zhandian", "cq-jtw", "公交站点信息", "交通出行", "全市公交站点名称、所在区县和经纬度。",
              ["公交", "站点"], [_i("站点名称", "stop_name", "C", 50, required=True), _i("所在区县", "district", "C", 20),
-                               _i("经度", "lon", "F"), _i("纬度", "lat", "F")], "monthly", "stops"),
+                               _i("经度", "lon", "F", element="DE00008"), _i("纬度", "lat", "F", element="DE00009")],
+             "monthly", "stops"),
         spec("gonggong-tingchechang", "cq-jtw", "公共停车场信息", "交通出行", "公共停车场名称、地址和泊位数。",
              ["停车", "交通"], [_i("停车场名称", "lot_name", "C", 100), _i("地址", "address", "C", 200),
                                _i("泊位数", "spaces", "I")], "quarterly", "parking"),

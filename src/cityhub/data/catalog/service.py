@@ -39,6 +39,7 @@ from cityhub.data.catalog.versions import entry_values, jsonable, publish_versio
 from cityhub.data.models import CatalogEntry, CatalogSearch, ChangeStatus, EntryStatus, EntryVersion, Resource
 from cityhub.data.schemas import EntryCreate, EntryUpdate
 from cityhub.data.schemas import Resource as ResourceSchema
+from cityhub.data.standards import refs as standards_refs
 from cityhub.data.vocabulary import BASE_DBS
 from cityhub.kit.errors import Conflict, InvalidTransition, NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
@@ -202,8 +203,13 @@ def _check_semantics(values: dict[str, Any]) -> None:
         raise ValidationFailed(_("Core data cannot be opened to the public"), field="open_type")
 
 
-def _items_json(items: Iterable[Any]) -> list[dict[str, Any]]:
-    return [i.model_dump() if hasattr(i, "model_dump") else dict(i) for i in items]
+def _items_json(session: Session, items: Iterable[Any]) -> list[dict[str, Any]]:
+    out = [i.model_dump() if hasattr(i, "model_dump") else dict(i) for i in items]
+    for it in out:
+        if not it.get("element"):
+            it.pop("element", None)  # an item following no data element keeps the shape it always had
+    standards_refs.check_item_elements(session, out)
+    return out
 
 
 def _check_related(session: Session, actor: Actor, ids: list[Any]) -> None:
@@ -220,7 +226,7 @@ def catalog_entry_create(session: Session, actor: Actor, data: EntryCreate) -> C
     except NotFound as exc:
         raise ValidationFailed(_("Provider organisation not found"), field="provider_org_id") from exc
     values = data.model_dump(exclude={"name", "provider_org_id"})
-    values["items"] = _items_json(data.items)
+    values["items"] = _items_json(session, data.items)
     values["related_entry_ids"] = [str(x) for x in data.related_entry_ids]
     _check_semantics(values)
     _check_related(session, actor, data.related_entry_ids)
@@ -291,7 +297,7 @@ def catalog_entry_update(session: Session, actor: Actor, entry_id: uuid.UUID, da
     policies.catalog_entry_update(actor, entry.provider_org_id)
     changes = data.model_dump(exclude_unset=True)
     if "items" in changes and data.items is not None:
-        changes["items"] = _items_json(data.items)
+        changes["items"] = _items_json(session, data.items)
     if "related_entry_ids" in changes:
         changes["related_entry_ids"] = [str(x) for x in changes["related_entry_ids"] or []]
         _check_related(session, actor, changes["related_entry_ids"])
