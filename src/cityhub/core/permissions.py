@@ -73,6 +73,10 @@ class P(StrEnum):
     DATA_REVIEW = "data.review"  # catalog review, compliance review, demand assignment, revoke, offline
     DATA_CORE_APPROVE = "data.core_approve"  # 核心 data's final approval
     DATA_COLLECT = "data.collect"  # a unit's collection sources (credentials) and sync jobs; run them
+    # a district's (区县) data admin — org_admin bound at the district — reviews its tier's catalog entries and
+    # sharing requests and shares entries upward to the city catalog (decision 0011); held over a department it
+    # reaches nothing, since only district-tier entries name a reviewing district
+    DATA_TIER_REVIEW = "data.tier_review"
     # 一网统管 ops
     OPS_READ_ALL = "ops.read_all"  # every rule, alarm, incident
     OPS_COMMAND = "ops.command"  # raise alarms, open, dispatch and close incidents, routing table
@@ -116,6 +120,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
     Role.ORG_ADMIN: _UNIT_STAFF | {
         P.ORGANIZATION_MANAGE, P.USER_MANAGE, P.ROLE_GRANT_UNIT, P.CLOUD_REQUEST_APPROVE_UNIT,
         P.CLOUD_RESOURCE_CHANGE, P.ASSET_DELETE, P.OPS_WEBHOOK_MANAGE, P.COMPUTE_APPROVE, P.CONTEXT_GRANT,
+        P.DATA_TIER_REVIEW,
     },
     Role.ORG_MEMBER: _UNIT_STAFF,
     Role.OPERATOR: frozenset({

@@ -34,6 +34,7 @@ from cityhub.data.catalog.service import (
     catalog_entry_offline,
     catalog_entry_page_owned,
     catalog_entry_review,
+    catalog_entry_share_upward,
     catalog_entry_stats,
     catalog_entry_submit,
     catalog_entry_update,
@@ -114,6 +115,13 @@ from cityhub.data.quality.service import (
     quality_run,
     quality_scores,
 )
+from cityhub.data.quality.tasks import (
+    TaskFilter,
+    is_overdue,
+    quality_task_get,
+    quality_task_list,
+    quality_task_resolve,
+)
 from cityhub.data.sharing.deadlines import (
     sla_check,
 )
@@ -156,6 +164,7 @@ __all__ = [
     "catalog_entry_offline",
     "catalog_entry_page_owned",
     "catalog_entry_review",
+    "catalog_entry_share_upward",
     "catalog_entry_stats",
     "catalog_entry_submit",
     "catalog_entry_update",
@@ -227,11 +236,16 @@ __all__ = [
 ]
 # issue 20: collection (sources, sync jobs, runs) and quality
 __all__ += [
+    "TaskFilter",
+    "is_overdue",
     "quality_check_create",
     "quality_check_delete",
     "quality_checks",
     "quality_run",
     "quality_scores",
+    "quality_task_get",
+    "quality_task_list",
+    "quality_task_resolve",
     "sync_due_jobs",
     "sync_harvest_claim",
     "sync_harvest_due",
