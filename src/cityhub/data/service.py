@@ -97,6 +97,7 @@ from cityhub.data.lists.service import (
     programme_counts,
     responsibility_list_rows,
 )
+from cityhub.data.models import QualityTaskStatus
 from cityhub.data.portal.service import (
     flush_api_calls,
     open_application_activate,
@@ -236,6 +237,7 @@ __all__ = [
 ]
 # issue 20: collection (sources, sync jobs, runs) and quality
 __all__ += [
+    "QualityTaskStatus",
     "TaskFilter",
     "is_overdue",
     "quality_check_create",

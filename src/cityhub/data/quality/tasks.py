@@ -34,7 +34,7 @@ TASK_ALLOWED: dict[QualityTaskStatus, set[QualityTaskStatus]] = {
     T.OPEN: {T.RESOLVED, T.CLOSED},
     T.RESOLVED: {T.OPEN, T.CLOSED},  # the next run fails again (reopened) or passes (verified)
 }
-labels.register(QualityTaskStatus, {"open": "Open", "resolved": "Resolved, awaiting the next run",
+labels.register(QualityTaskStatus, {"open": "To be fixed", "resolved": "Resolved, awaiting the next run",
                                     "closed": "Verified and closed"})
 _RUNNER = Actor.system("quality")
 
