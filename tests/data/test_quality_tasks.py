@@ -177,3 +177,33 @@ def test_quality_task_api(client: Any, world: Any) -> None:
     r = client.post(url, json={"note": "改了"}, headers=world.headers("org_member_a"))
     assert r.status_code == 200 and r.json()["status"] == "resolved"
     assert client.post(url, json={"note": "改了"}, headers=world.headers("org_member_a")).status_code == 409
+
+
+def test_quality_page_lists_tasks_with_filters_and_the_resolve_form(client: Any, world: Any) -> None:
+    from tests.web.test_pages import _csrf, login
+
+    entry, _bad = _failing(world)
+    service.quality_run(world.session, world.actors["org_member_a"], entry.id)
+    [task] = _tasks(world, entry)
+    def tasks_table(url: str) -> str:
+        return client.get(url).text.split('data-testid="quality-tasks"', 1)[1].split("</table>", 1)[0]
+
+    login(client, "t-b-member")  # another unit: no task of theirs, no form
+    assert entry.title not in tasks_table("/data/collection/quality")
+    login(client, "t-a-member")
+    page = client.get("/data/collection/quality")
+    assert entry.title in tasks_table("/data/collection/quality") and 'data-testid="resolve-form"' in page.text
+    assert "待整改" in page.text
+    assert entry.title not in tasks_table("/data/collection/quality?status=closed")
+    assert entry.title not in tasks_table("/data/collection/quality?overdue=true")
+    assert client.get("/data/collection/quality?status=later").status_code == 422
+    assert client.get("/data/collection/quality?org_id=nope").status_code == 422
+    url = f"/data/collection/quality/tasks/{task.id}/resolve"
+    done = client.post(url, data={"csrf_token": _csrf(page.text), "note": "补录了收入"}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    world.session.expire_all()
+    assert task.status == "resolved", done.headers.get("location")
+    page = client.get("/data/collection/quality?status=resolved")
+    assert "补录了收入" in page.text and 'data-testid="resolve-form"' not in page.text
+    english = client.get("/data/collection/quality", cookies={"cityhub_lang": "en"})
+    assert "Quality tasks" in english.text and "Resolved, awaiting the next run" in english.text

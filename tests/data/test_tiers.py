@@ -206,3 +206,26 @@ def test_requests_for_a_district_resource_route_to_the_district(tiers: Any) -> N
     audit = w.session.scalar(select(AuditEntry).where(AuditEntry.action == "share_request_provider_review",
                                                       AuditEntry.target_id == str(city.id)))
     assert audit is not None and audit.actor_name == "t-d-admin"
+
+
+def test_entry_page_shows_the_tier_and_the_district_admin_shares_upward(tiers: Any, client: Any) -> None:
+    from tests.web.test_pages import _csrf, login
+
+    w = tiers
+    entry = _district_entry(w)
+    login(client, "t-d-member", "correct-horse-42")  # the provider: sees the tier, no sharing form
+    page = client.get(f"/data/entries/{entry.id}")
+    assert page.status_code == 200 and "丙区区县目录" in page.text and "仅区县内可见" in page.text
+    assert 'data-testid="share-upward"' not in page.text
+    login(client, "t-d-admin")
+    page = client.get(f"/data/entries/{entry.id}")
+    assert 'data-testid="share-upward"' in page.text
+    done = client.post(f"/data/entries/{entry.id}/share-upward",
+                       data={"csrf_token": _csrf(page.text), "shared": "true"}, follow_redirects=False)
+    assert done.status_code == 303
+    w.session.expire_all()
+    assert entry.shared_upward is True
+    login(client, "t-a-member")  # a city department now finds it in the city catalog
+    page = client.get(f"/data/entries/{entry.id}", cookies={"cityhub_lang": "en"})
+    assert page.status_code == 200 and "Shared with the city catalog" in page.text
+    assert 'data-testid="share-upward"' not in page.text
