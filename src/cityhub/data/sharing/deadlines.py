@@ -1,7 +1,8 @@
 """The deadline pass (`cityhub data sla-check`): reminders, escalation, grant expiry, overdue counts.
 
 Review stages are reminded and escalated to the reviewer (the bureau; the district for a district's resource),
-ended grants expire, overdue objections and needs are counted. Idempotent; the companion process runs it every ten minutes.
+ended grants expire, overdue objections and needs are counted. Idempotent; the companion process runs it every
+ten minutes.
 """
 
 from __future__ import annotations
