@@ -168,6 +168,8 @@ def test_an_open_district_entry_is_public_with_the_district_as_organization(tier
     assert entry.name in {p["name"] for p in found["results"]}
     orgs = client.get("/api/3/action/organization_list?all_fields=true").json()["result"]
     assert {o["name"]: o["package_count"] for o in orgs}["t-district"] == 1
+    assert entry.title in client.get("/organization/t-district").text  # the portal's pages agree
+    assert "丙区" in client.get("/organization").text and "丙区" in client.get(f"/dataset/{entry.name}").text
     closed = _district_entry(w, open_type="none")  # shared or not, 不予开放 stays off the portal
     service.catalog_entry_share_upward(w.session, w.actors["district_admin"], closed.id, True)
     assert client.get(f"/api/3/action/package_show?id={closed.name}").status_code == 404
