@@ -231,3 +231,15 @@ def test_entry_page_shows_the_tier_and_the_district_admin_shares_upward(tiers: A
     page = client.get(f"/data/entries/{entry.id}", cookies={"cityhub_lang": "en"})
     assert page.status_code == 200 and "Shared with the city catalog" in page.text
     assert 'data-testid="share-upward"' not in page.text
+
+
+def test_only_an_org_admin_bound_at_a_district_reviews_a_tier(tiers: Any) -> None:
+    from cityhub.core.permissions import P, can
+
+    w = tiers
+    admin = w.actors["district_admin"]
+    assert can(admin, P.DATA_TIER_REVIEW, w.orgs["district"].id) and not can(admin, P.DATA_TIER_REVIEW,
+                                                                              w.orgs["other"].id)
+    for who in ("org_admin_a", "d_member", "bureau_member", "bureau_admin", "auditor"):
+        assert not can(w.actors[who], P.DATA_TIER_REVIEW), who  # a department's admin is no district's
+    assert can(w.actors["platform_admin"], P.DATA_TIER_REVIEW, w.orgs["district"].id)
