@@ -186,7 +186,8 @@ def test_quality_page_lists_tasks_with_filters_and_the_resolve_form(client: Any,
     service.quality_run(world.session, world.actors["org_member_a"], entry.id)
     [task] = _tasks(world, entry)
     def tasks_table(url: str) -> str:
-        return client.get(url).text.split('data-testid="quality-tasks"', 1)[1].split("</table>", 1)[0]
+        text: str = client.get(url).text
+        return text.split('data-testid="quality-tasks"', 1)[1].split("</table>", 1)[0]
 
     login(client, "t-b-member")  # another unit: no task of theirs, no form
     assert entry.title not in tasks_table("/data/collection/quality")
