@@ -71,6 +71,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "data.catalog.index": ("service", "the search index"),
     "data.catalog.search": ("service", "catalog search"),
     "data.catalog.versions": ("service", "catalog entry versions"),
+    "data.catalog.tiers": ("service", "the catalog's two tiers: an entry's district, the actor's districts"),
     "data.datastore._parse": ("service", "CSV/XLSX parsing"),
     "data.datastore.export": ("service", "exports"),
     "data.datastore.reads": ("service", "masked reads"),
@@ -96,6 +97,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "data.quality.checks": ("service", "evaluating each kind of quality check; the ID number checks"),
     "data.standards.conformance": ("service", "a resource's fields against their data elements, counted in SQL"),
     "data.standards.refs": ("service", "catalog items naming a data element, checked on write"),
+    "data.quality.tasks": ("service", "quality tasks (整改任务) opened, updated and closed by quality runs"),
     # ops
     "ops.common": ("service", "shared helpers of the capability packages"),
     "ops.devices": ("service", "the connect contract, in one place"),

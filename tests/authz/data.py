@@ -71,6 +71,14 @@ def prepare(w: Any) -> None:
     s.add(ckan)
     s.flush()
     w.extra.update(c_source=src, c_job=job, c_check=check, c_ckan=ckan)
+    service.quality_check_create(s, a, QualityCheckCreate(entry_id=entry.id, kind="not_null", column="income"))
+    service.quality_run(s, a, entry.id)  # one loaded row has no income: a quality task for dept A
+    [(task, _title, _late)] = service.quality_task_list(s, SYSTEM)[0]
+    d_admin = w.actors["district_admin"]  # the district's own entry, published in the district's tier
+    tier_entry = service.catalog_entry_create(s, d_admin, entry_data(w, "district", title="区级资源"))
+    service.catalog_entry_submit(s, d_admin, tier_entry.id)
+    service.catalog_entry_review(s, d_admin, tier_entry.id, True, "合规")
+    w.extra.update(q_task=task, t_entry=tier_entry)
     w.extra.update(d_entry=entry, d_res=res, d_draft=draft, d_pending=pending, d_grant=grant, d_active=active,
                    d_draft_req=_request(w, entry, 0), d_compliance=_request(w, entry, 1),
                    d_provider=_request(w, entry, 2), d_rejected=rejected, d_coordination=coordination,
@@ -172,6 +180,9 @@ EXPECTATIONS = [
     Expect("POST", f"{P}/catalog/entries/{{entry_id}}/submit", A_STAFF, params=_x("d_draft", "entry_id")),
     Expect("POST", f"{P}/catalog/entries/{{entry_id}}/review", ADMIN, params=_x("d_pending", "entry_id"),
            body=lambda w: {"approve": True, "note": "ok"}, note="the bureau (platform admin here) reviews"),
+    Expect("POST", f"{P}/catalog/entries/{{entry_id}}/share-upward", roles("platform_admin", "district_admin"),
+           params=_x("t_entry", "entry_id"), body=lambda w: {"shared": True},
+           note="the district's data admin shares its tier's entries with the city"),
     Expect("POST", f"{P}/catalog/entries/{{entry_id}}/offline", A_STAFF, params=_x("d_entry", "entry_id"),
            body=lambda w: {"reason": "停用"}),
     Expect("GET", f"{P}/catalog/entries/{{entry_id}}/versions", ANY_USER, params=_x("d_entry", "entry_id")),
@@ -272,6 +283,10 @@ EXPECTATIONS += [
     Expect("DELETE", f"{P}/quality/checks/{{check_id}}", A_STAFF, params=_x("c_check", "check_id")),
     Expect("POST", f"{P}/quality/entries/{{entry_id}}/run", A_STAFF, params=_x("d_entry", "entry_id")),
     Expect("GET", f"{P}/quality/scores", ANY_USER),
+    Expect("GET", f"{P}/quality/tasks", ANY_USER, note="each sees their units' tasks (the bureau every unit's)"),
+    Expect("GET", f"{P}/quality/tasks/{{task_id}}", C_READERS, params=_x("q_task", "task_id")),
+    Expect("POST", f"{P}/quality/tasks/{{task_id}}/resolve", A_STAFF, params=_x("q_task", "task_id"),
+           body=lambda w: {"note": "已补录"}),
     # base databases: the bureau manages feeds and conflicts; the bureau and the feeding unit read
     Expect("POST", f"{P}/base/feeds", ADMIN, body=lambda w: {
         "base_db": "population", "entry_id": str(w.extra["b_entry"].id), "key_item": "id_number", "priority": 2},

@@ -9,7 +9,9 @@ scope); no policy tests role names itself.
 The big-data bureau is a core concept, defined once: a user bound as `org_admin` or `org_member` at the bureau
 holds the derived roles `bureau_admin` / `bureau_staff`, which cover the whole city (`core/users/sessions.py`
 `actor_of` adds them; `core.service.bureau_id` is the one lookup). So "the bureau reviews catalog entries" is a row of
-this table, not a comparison with an organisation id in each domain.
+this table, not a comparison with an organisation id in each domain. Likewise a user bound as `org_admin` at a
+district (county, new area) holds the derived `district_data_admin` over the district: the reviewer of the
+district's catalog tier (decision 0012).
 
 Invariant (guarded by tests/core/test_permissions.py): the platform admin holds every permission but unmasked rows,
 every policy module raises through this `require`, and no module outside core names a role to decide access.
@@ -31,6 +33,7 @@ class DerivedRole(StrEnum):
 
     BUREAU_ADMIN = "bureau_admin"  # org_admin at the bureau: acts for the bureau city-wide
     BUREAU_STAFF = "bureau_staff"  # org_admin or org_member at the bureau
+    DISTRICT_DATA_ADMIN = "district_data_admin"  # org_admin bound at a district (区县): its catalog tier's reviewer
 
 
 class P(StrEnum):
@@ -73,6 +76,9 @@ class P(StrEnum):
     DATA_REVIEW = "data.review"  # catalog review, compliance review, demand assignment, revoke, offline
     DATA_CORE_APPROVE = "data.core_approve"  # 核心 data's final approval
     DATA_COLLECT = "data.collect"  # a unit's collection sources (credentials) and sync jobs; run them
+    # a district's (区县) data admin — org_admin bound at the district, the derived role district_data_admin —
+    # reviews its tier's catalog entries and sharing requests and shares entries upward (decision 0012)
+    DATA_TIER_REVIEW = "data.tier_review"
     # 一网统管 ops
     OPS_READ_ALL = "ops.read_all"  # every rule, alarm, incident
     OPS_COMMAND = "ops.command"  # raise alarms, open, dispatch and close incidents, routing table
@@ -132,6 +138,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
                                          P.COMPUTE_READ_ALL, P.CONTEXT_READ_ALL, P.ANALYTICS_LAKE_READ,
                                          P.APPLY_READ, P.APPLY_MANAGE, P.APPLY_REVIEW}),
     DerivedRole.BUREAU_ADMIN: frozenset({P.DATA_CORE_APPROVE, P.CLOUD_REQUEST_APPROVE_BUREAU, P.CLOUD_READ}),
+    DerivedRole.DISTRICT_DATA_ADMIN: frozenset({P.DATA_TIER_REVIEW}),
 }
 
 

@@ -33,7 +33,6 @@ from cityhub.core.calendar.service import (
 )
 from cityhub.core.models import OrgKind, Role
 from cityhub.core.organizations.service import (
-    AREA_KINDS,
     area_reference,
     bureau_set,
     core_counts,
@@ -50,6 +49,7 @@ from cityhub.core.organizations.service import (
     organization_update,
 )
 from cityhub.core.organizations.tree import (
+    AREA_KINDS,
     BUREAU_OPTION,
     IDENTITY_NS,
     ORG_TREE_NS,
@@ -58,6 +58,7 @@ from cityhub.core.organizations.tree import (
     expand_subtrees,
     identity_changed,
     org_ancestors,
+    org_area,
     org_directory,
     org_parents,
     org_subtree,
@@ -106,7 +107,8 @@ __all__ = [
     "bureau_set", "cached_session_actor", "cached_token_actor", "calendar_day_set", "calendar_days",
     "calendar_list", "core_counts", "district_name_map",
     "expand_subtrees", "hash_password", "identity_changed", "is_platform_admin",
-    "is_working_day", "login_attempt", "one_hash_per_password", "org_ancestors", "org_directory", "org_parents",
+    "is_working_day", "login_attempt", "one_hash_per_password", "org_ancestors", "org_area", "org_directory",
+    "org_parents",
     "org_subtree",
     "org_tree_changed", "organization_all", "organization_by_code", "organization_create", "organization_delete",
     "organization_get", "organization_head", "organization_heads", "organization_list", "organization_names",

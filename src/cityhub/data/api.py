@@ -110,6 +110,13 @@ def entry_review(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
     return service.catalog_entry_review(session, actor, entry_id, body.approve, body.note)
 
 
+@router.post("/catalog/entries/{entry_id}/share-upward", response_model=schemas.Entry)
+def entry_share_upward(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
+                       body: schemas.ShareUpward) -> Any:
+    """The district shares its entry with the city catalog (上报/共享至市级), or stops sharing it."""
+    return service.catalog_entry_share_upward(session, actor, entry_id, body.shared)
+
+
 @router.post("/catalog/entries/{entry_id}/offline", response_model=schemas.Entry)
 def entry_offline(session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
                   body: schemas.Reason) -> Any:

@@ -40,6 +40,14 @@ class ChangeStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class QualityTaskStatus(StrEnum):
+    """Lifecycle of a quality task (整改任务): open → resolved by the department → closed when a run passes."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
 class RequestStatus(StrEnum):
     """Lifecycle of a sharing request."""
 
@@ -146,6 +154,13 @@ class CatalogEntry(UUIDPk, Timestamps, Base):
     harvest_remote_modified: Mapped[datetime | None] = mapped_column(default=None)
     harvested_at: Mapped[datetime | None] = mapped_column(default=None)
     harvest_gone: Mapped[bool] = mapped_column(default=False)  # no longer in the remote catalogue (kept, flagged)
+    # the catalog tier (decision 0012): "city", or "district" with the district (区县) the provider belongs to,
+    # derived from the provider at registration (units are never re-parented); a district entry reaches the city
+    # catalog only when the district shares it upward (上报/共享至市级)
+    tier: Mapped[str] = mapped_column(String(10), default="city")
+    tier_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), index=True,
+                                                          default=None)
+    shared_upward: Mapped[bool] = mapped_column(default=False)
 
 
 class CatalogSearch(Base):
@@ -175,6 +190,10 @@ class CatalogSearch(Base):
     update_cycle: Mapped[str] = mapped_column(String(20))
     security_grade: Mapped[str] = mapped_column(String(20))
     code: Mapped[str] = mapped_column(String(60))
+    tier: Mapped[str] = mapped_column(String(10), default="city")
+    tier_org_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    shared_upward: Mapped[bool] = mapped_column(default=False)
+    publisher_org_id: Mapped[uuid.UUID | None] = mapped_column(default=None)  # the district, else the provider
     updated_at: Mapped[datetime]
     search_text: Mapped[str] = mapped_column(Text, default="")
     search_vector: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"), default=None)
@@ -259,6 +278,7 @@ class ShareRequest(UUIDPk, Timestamps, Base):
     reminded_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
     submitted_at: Mapped[datetime | None]
+    tier_org_id: Mapped[uuid.UUID | None] = mapped_column(default=None)  # the reviewing district; None: the bureau
 
 
 class RequestEvent(Base):
@@ -498,6 +518,33 @@ class QualityResult(Base):
     score: Mapped[float] = mapped_column(default=1.0)
     sample: Mapped[list[Any]] = mapped_column(default=list)  # _id of the first failing rows
     message: Mapped[str] = mapped_column(Text, default="")
+
+
+class QualityTask(UUIDPk, Timestamps, Base):
+    """A quality task (整改任务) of the entry's provider: the failing checks of the latest run, with a deadline.
+
+    At most one task per entry is not closed: `active_entry_id` holds the entry id until the task closes (NULL
+    afterwards), and its unique constraint refuses a second active task on both backends.
+    """
+
+    __tablename__ = "data_quality_task"
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_catalog_entry.id", ondelete="CASCADE"), index=True)
+    active_entry_id: Mapped[uuid.UUID | None] = mapped_column(unique=True, default=None)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    status: Mapped[QualityTaskStatus] = mapped_column(status_type(QualityTaskStatus),
+                                                      default=QualityTaskStatus.OPEN, index=True)
+    failures: Mapped[list[Any]] = mapped_column(default=list)  # [{"check_id", "kind", "column", "failed", ...}]
+    failed_checks: Mapped[int] = mapped_column(Integer, default=0)
+    failed_rows: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    opened_at: Mapped[datetime] = mapped_column(default=clock.now)
+    deadline_at: Mapped[datetime]
+    last_run_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_by: Mapped[str] = mapped_column(String(100), default="")
+    resolution_note: Mapped[str] = mapped_column(Text, default="")
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class BaseFeed(UUIDPk, Timestamps, Base):

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.core.deps import CurrentActor, OptionalActor
-from cityhub.core.permissions import P
+from cityhub.core.permissions import P, can
 from cityhub.data import entry_form, policies, schemas, service, vocabulary
 from cityhub.data.catalog import history
 from cityhub.data.catalog.service import is_published
@@ -39,7 +39,7 @@ allow_large_bodies("/data/uploads/")
 register_nav(
     NavItem("data", "Data catalog", "/data", order=10, public=True),
     NavItem("data", "Publish", "/data/publish", order=20, permissions=(P.DATA_WRITE,)),
-    NavItem("data", "Catalog review", "/data/review", order=30, permissions=(P.DATA_REVIEW,)),
+    NavItem("data", "Catalog review", "/data/review", order=30, permissions=(P.DATA_REVIEW, P.DATA_TIER_REVIEW)),
     NavItem("data", "Sharing requests", "/data/requests", order=40, permissions=(P.DATA_READ,)),
     NavItem("data", "Three lists", "/data/lists", order=50, permissions=(P.DATA_READ,)),
 )
@@ -120,7 +120,10 @@ def entry_page(request: Request, session: DbSession, actor: OptionalActor, entry
         **_ctx(session), "e": entry, "resources": resources, "versions": versions, "preview": preview,
         "history": {v.version: history.describe(v.diff) for v in versions},
         "msg": msg, "can_edit": actor.is_authenticated and policies.is_staff(actor, entry.provider_org_id),
-        "can_review": actor.is_authenticated and policies.is_bureau(actor),
+        "can_review": actor.is_authenticated and (policies.is_bureau(actor)
+                                                  or policies.is_tier_reviewer(actor, entry.tier_org_id)),
+        "can_share_upward": actor.is_authenticated and entry.tier_org_id is not None
+        and can(actor, P.DATA_TIER_REVIEW, entry.tier_org_id),
         "can_request": actor.is_authenticated and is_published(entry) and entry.share_type != "none"
         and actor.org_id is not None and actor.org_id != entry.provider_org_id})
 
@@ -146,6 +149,14 @@ def entry_review(request: Request, session: DbSession, actor: CurrentActor, entr
     """Publish or reject."""
     return _act(request, session, csrf_token, "/data/review", lambda:
         service.catalog_entry_review(session, actor, entry_id, decision == "approve", note), _("Saved"))
+
+
+@router.post("/entries/{entry_id}/share-upward")
+def entry_share_upward(request: Request, session: DbSession, actor: CurrentActor, entry_id: uuid.UUID,
+                       csrf_token: Csrf, shared: Annotated[bool, Form()]) -> Response:
+    """The district shares its entry with the city catalog, or stops."""
+    return _act(request, session, csrf_token, f"/data/entries/{entry_id}", lambda:
+        service.catalog_entry_share_upward(session, actor, entry_id, shared), _("Saved"))
 
 
 @router.post("/entries/{entry_id}/offline")
@@ -281,7 +292,8 @@ def review(request: Request, session: DbSession, actor: CurrentActor, msg: str |
     queue = service.catalog_review_queue(session, actor)
     return render(request, "data/review.html", {
         **_ctx(session), "rows": queue[offset:offset + PAGE], "total": len(queue), "offset": offset,
-        "limit": PAGE, "msg": msg, "is_bureau": policies.is_bureau(actor), "pending_fields": history.pending_fields})
+        "limit": PAGE, "msg": msg, "is_bureau": policies.is_bureau(actor) or bool(policies.tier_reviewer_orgs(actor)),
+        "pending_fields": history.pending_fields})
 
 
 @router.get("/requests")

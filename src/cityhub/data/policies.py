@@ -66,9 +66,28 @@ def catalog_entry_submit(actor: Actor, provider_org_id: uuid.UUID) -> None:
     catalog_entry_update(actor, provider_org_id)
 
 
-def catalog_entry_review(actor: Actor) -> None:
-    """The bureau reviews entries before publication."""
-    require(_writes(actor) and is_bureau(actor), "Only the big-data bureau reviews catalog entries")
+def is_tier_reviewer(actor: Actor, tier_org_id: uuid.UUID | None) -> bool:
+    """The reviewer of a tier: the bureau for the city's (None), the district's data admin for a district's."""
+    if tier_org_id is None:
+        return is_bureau(actor)
+    return can(actor, P.DATA_TIER_REVIEW, tier_org_id)
+
+
+def tier_reviewer_orgs(actor: Actor) -> frozenset[uuid.UUID]:
+    """Districts whose tier the actor reviews (platform admins: check `is_platform_admin` first)."""
+    return orgs_with(actor, P.DATA_TIER_REVIEW)
+
+
+def catalog_entry_review(actor: Actor, tier_org_id: uuid.UUID | None = None) -> None:
+    """The bureau reviews city entries before publication; a district's data admin reviews its district's."""
+    require(_writes(actor) and is_tier_reviewer(actor, tier_org_id),
+            "Only the reviewer of the entry's catalog (the big-data bureau or the district) reviews it")
+
+
+def catalog_entry_share_upward(actor: Actor, tier_org_id: uuid.UUID | None) -> None:
+    """The district's data admin shares its district's entries upward to the city catalog (or stops sharing)."""
+    require(_writes(actor) and tier_org_id is not None and can(actor, P.DATA_TIER_REVIEW, tier_org_id),
+            "Only the district's data administrator shares its entries with the city")
 
 
 def catalog_entry_offline(actor: Actor, provider_org_id: uuid.UUID) -> None:
@@ -102,15 +121,16 @@ def share_request_submit(actor: Actor, requester_org_id: uuid.UUID) -> None:
     require(_writes(actor) and is_staff(actor, requester_org_id), "Only the requesting unit can do this")
 
 
-def share_request_compliance_review(actor: Actor) -> None:
-    """Compliance review and arbitration are the bureau's."""
-    require(_writes(actor) and is_bureau(actor), "Only the big-data bureau reviews compliance")
+def share_request_compliance_review(actor: Actor, tier_org_id: uuid.UUID | None = None) -> None:
+    """Compliance review and arbitration are the bureau's; for a district's resource, the district's data admin's."""
+    require(_writes(actor) and is_tier_reviewer(actor, tier_org_id),
+            "Only the reviewer of the resource's catalog (the big-data bureau or the district) reviews compliance")
 
 
-def share_request_core_approve(actor: Actor) -> None:
-    """核心 data: the bureau's final approval needs a bureau admin."""
-    require(_writes(actor) and can(actor, P.DATA_CORE_APPROVE),
-            "核心 data needs the approval of a bureau administrator")
+def share_request_core_approve(actor: Actor, tier_org_id: uuid.UUID | None = None) -> None:
+    """核心 data: the final approval needs a bureau admin (a district's resource: the district's data admin)."""
+    allowed = can(actor, P.DATA_CORE_APPROVE) if tier_org_id is None else can(actor, P.DATA_TIER_REVIEW, tier_org_id)
+    require(_writes(actor) and allowed, "核心 data needs the approval of a bureau administrator")
 
 
 def share_request_provider_review(actor: Actor, provider_org_id: uuid.UUID) -> None:
@@ -222,6 +242,16 @@ def collection_read(actor: Actor, org_id: uuid.UUID) -> bool:
 def quality_check_manage(actor: Actor, provider_org_id: uuid.UUID) -> None:
     """The provider declares and removes quality checks of its own entries and runs them."""
     require(_writes(actor) and is_staff(actor, provider_org_id), "You can only manage checks of your own entries")
+
+
+def quality_task_read(actor: Actor, org_id: uuid.UUID) -> bool:
+    """A quality task is seen by the responsible unit's staff and auditors (and units above it) and the bureau."""
+    return can_read_org(actor, org_id) or is_bureau(actor)
+
+
+def quality_task_resolve(actor: Actor, org_id: uuid.UUID) -> None:
+    """The responsible unit reports its quality task resolved (the next run verifies it)."""
+    require(_writes(actor) and is_staff(actor, org_id), "Only the responsible unit resolves its quality tasks")
 
 
 def base_manage(actor: Actor) -> None:

@@ -145,6 +145,12 @@ class ReviewDecision(InputModel):
         return self
 
 
+class ShareUpward(InputModel):
+    """Share a district's entry with the city catalog (true) or stop (false)."""
+
+    shared: bool
+
+
 class Reason(InputModel):
     """A free-text reason."""
 
@@ -187,6 +193,9 @@ class Entry(Timestamped):
     harvest_remote_modified: datetime | None = None
     harvested_at: datetime | None = None
     harvest_gone: bool = False
+    tier: str = "city"  # "city" or "district" (decision 0012)
+    tier_org_id: uuid.UUID | None = None  # the district (区县) of a district entry: the provider the city sees
+    shared_upward: bool = False  # a district entry shared with the city catalog (上报/共享至市级)
     views: int
     requests_count: int
     grants_count: int
@@ -298,6 +307,7 @@ class ShareRequest(Timestamped):
     reminded_at: datetime | None
     escalated_at: datetime | None
     submitted_at: datetime | None
+    tier_org_id: uuid.UUID | None = None  # the reviewing district of a district's resource; None: the bureau
 
 
 class RequestEvent(ReadModel):
@@ -440,6 +450,10 @@ class Kpi(ReadModel):
     demands_assigned: int
     demands_on_time: int
     data_quality: float | None = None  # mean latest score of the unit's quality checks (issue 20)
+    quality_tasks: int = 0  # quality tasks (整改任务) opened for the unit
+    quality_tasks_open: int = 0  # not closed yet: failures still open
+    quality_tasks_overdue: int = 0  # open past their deadline
+    quality_task_timeliness: float | None = None  # share of due tasks resolved by their deadline
     score: float
 
 

@@ -34,6 +34,7 @@ from cityhub.data.catalog.service import (
     catalog_entry_offline,
     catalog_entry_page_owned,
     catalog_entry_review,
+    catalog_entry_share_upward,
     catalog_entry_stats,
     catalog_entry_submit,
     catalog_entry_update,
@@ -96,6 +97,7 @@ from cityhub.data.lists.service import (
     programme_counts,
     responsibility_list_rows,
 )
+from cityhub.data.models import QualityTaskStatus
 from cityhub.data.portal.service import (
     flush_api_calls,
     open_application_activate,
@@ -113,6 +115,13 @@ from cityhub.data.quality.service import (
     quality_checks,
     quality_run,
     quality_scores,
+)
+from cityhub.data.quality.tasks import (
+    TaskFilter,
+    is_overdue,
+    quality_task_get,
+    quality_task_list,
+    quality_task_resolve,
 )
 from cityhub.data.sharing.deadlines import (
     sla_check,
@@ -173,6 +182,7 @@ __all__ = [
     "catalog_entry_offline",
     "catalog_entry_page_owned",
     "catalog_entry_review",
+    "catalog_entry_share_upward",
     "catalog_entry_stats",
     "catalog_entry_submit",
     "catalog_entry_update",
@@ -259,11 +269,17 @@ __all__ = [
 ]
 # issue 20: collection (sources, sync jobs, runs) and quality
 __all__ += [
+    "QualityTaskStatus",
+    "TaskFilter",
+    "is_overdue",
     "quality_check_create",
     "quality_check_delete",
     "quality_checks",
     "quality_run",
     "quality_scores",
+    "quality_task_get",
+    "quality_task_list",
+    "quality_task_resolve",
     "sync_due_jobs",
     "sync_harvest_claim",
     "sync_harvest_due",

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(
         200 * 1024 * 1024, description="Largest accepted body on upload routes (datastore tables, files)."
     )
+    quality_task_days: int = Field(
+        10, ge=1, le=120,
+        description="Working days a unit has to resolve a quality task (整改任务) opened by a failing quality run.",
+    )
     upload_max_rows: int = Field(
         2_000_000, description="Most data rows a CSV/XLSX table upload may hold; more is refused (422).")
     upload_max_unpacked_bytes: int = Field(

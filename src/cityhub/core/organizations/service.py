@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from cityhub.core import policies
 from cityhub.core.actor import Actor
 from cityhub.core.audit.service import audit_record, snapshot
-from cityhub.core.models import ApiToken, AuditEntry, CoreOption, Organization, OrgKind, Role, RoleBinding, User
-from cityhub.core.organizations.tree import BUREAU_OPTION, ORG_TREE_NS, org_directory, org_tree_changed
+from cityhub.core.models import ApiToken, AuditEntry, CoreOption, Organization, Role, RoleBinding, User
+from cityhub.core.organizations.tree import AREA_KINDS, BUREAU_OPTION, ORG_TREE_NS, org_directory, org_tree_changed
 from cityhub.core.schemas import OrganizationCreate, OrganizationUpdate
 from cityhub.core.users.service import end_sessions, keep_a_platform_admin, user_get
 from cityhub.kit import clock, i18n, pushcache
@@ -196,9 +196,6 @@ def organization_delete(session: Session, actor: Actor, org_id: uuid.UUID) -> No
     org_tree_changed(session)
     audit_record(session, actor, "organization_delete", target_type="organization", target_id=org_id,
                  org_id=org_id, before=before)
-
-
-AREA_KINDS = frozenset({OrgKind.DISTRICT.value, OrgKind.COUNTY.value, OrgKind.NEW_AREA.value})
 
 
 def area_reference(session: Session, org_id: uuid.UUID | None, field: str = "district_id") -> None:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cityhub.core.models import CoreOption, Organization
+from cityhub.core.models import CoreOption, Organization, OrgKind
 from cityhub.kit import pushcache
 from cityhub.kit.settings import get_settings
 
@@ -32,9 +32,13 @@ class _TreeEntry(NamedTuple):
     memo: dict[uuid.UUID, frozenset[uuid.UUID]]  # memoised subtrees
     portal: uuid.UUID | None  # the portal accounts' organisation
     bureau: uuid.UUID | None  # the big-data bureau
+    areas: frozenset[uuid.UUID]  # districts, counties and new areas (区县): the roots of the data tiers
 
 
 _tree_cache: dict[str, _TreeEntry] = {}
+
+# the kinds of unit that run their own tier of the data catalog (core.service.AREA_KINDS re-exports this set)
+AREA_KINDS = frozenset({OrgKind.DISTRICT.value, OrgKind.COUNTY.value, OrgKind.NEW_AREA.value})
 
 
 # push-cache namespaces (kit.pushcache): cleared in every process when their facts change
@@ -64,16 +68,18 @@ def _tree_entry(session: Session) -> _TreeEntry:
 
 
 def _load_tree(session: Session) -> _TreeEntry:
-    rows = session.execute(select(Organization.id, Organization.parent_id, Organization.code)).all()
-    portal = next((oid for oid, _pid, code in rows if code == PORTAL_ORG_CODE), None)
-    parents = {oid: pid for oid, pid, _code in rows}
+    rows = session.execute(select(Organization.id, Organization.parent_id, Organization.code,
+                                  Organization.kind)).all()
+    portal = next((oid for oid, _pid, code, _kind in rows if code == PORTAL_ORG_CODE), None)
+    parents = {oid: pid for oid, pid, _code, _kind in rows}
+    areas = frozenset(oid for oid, _pid, _code, kind in rows if kind in AREA_KINDS)
     option = session.get(CoreOption, BUREAU_OPTION)
     if option is not None and option.value and uuid.UUID(option.value) in parents:
         bureau: uuid.UUID | None = uuid.UUID(option.value)
     else:
         code = get_settings().bureau_code
-        bureau = next((oid for oid, _pid, c in rows if c == code), None)
-    return _TreeEntry(time_mod.monotonic(), parents, {}, portal, bureau)
+        bureau = next((oid for oid, _pid, c, _kind in rows if c == code), None)
+    return _TreeEntry(time_mod.monotonic(), parents, {}, portal, bureau, areas)
 
 
 def portal_org_id(session: Session) -> uuid.UUID | None:
@@ -106,6 +112,16 @@ def org_subtree(session: Session, root: uuid.UUID) -> frozenset[uuid.UUID]:
     if hit is None:
         hit = memo[root] = frozenset(expand_subtrees(tree, [root]))
     return hit
+
+
+def org_area(session: Session, org_id: uuid.UUID) -> uuid.UUID | None:
+    """The district (county, new area) an organisation belongs to: itself or its nearest such ancestor.
+
+    None for the city's own units. Read with the cached tree; organisations are never re-parented, so it never
+    changes.
+    """
+    areas = _tree_entry(session).areas
+    return next((o for o in org_ancestors(session, org_id) if o in areas), None)
 
 
 def org_tree_changed(session: Session) -> None:

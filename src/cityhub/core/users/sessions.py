@@ -1,6 +1,7 @@
 """Actors and logins: the Actor of a user, password login with lockout, web-session actors from the push cache.
 
-An actor's roles are its bindings expanded to their subtrees, plus the bureau's derived roles.
+An actor's roles are its bindings expanded to their subtrees, plus the derived roles of the bureau and of a
+district's data admin.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from sqlalchemy.orm import Session
 from cityhub.core.actor import Actor
 from cityhub.core.audit.service import audit_record
 from cityhub.core.models import Role, RoleBinding, User
-from cityhub.core.organizations.tree import IDENTITY_NS, bureau_id, org_parents, org_subtree, portal_org_id
+from cityhub.core.organizations.tree import (
+    IDENTITY_NS,
+    bureau_id,
+    org_area,
+    org_parents,
+    org_subtree,
+    portal_org_id,
+)
 from cityhub.core.permissions import DerivedRole
 from cityhub.core.users import passwords
 from cityhub.core.users.service import user_by_username
@@ -129,6 +137,9 @@ def actor_of(session: Session, user_id: uuid.UUID, username: str, org_id: uuid.U
         roles[role] = roles[role] | sub if role in roles else sub
     kind = "portal" if org_id == portal_org_id(session) else "user"
     _add_bureau_roles(session, roles)
+    districts = [o for role, o in bindings if role == Role.ORG_ADMIN and org_area(session, o) == o]
+    if districts:  # an org_admin bound at a district (county, new area) is its data admin (decision 0012)
+        roles[DerivedRole.DISTRICT_DATA_ADMIN] = frozenset().union(*(org_subtree(session, o) for o in districts))
     return Actor(user_id=user_id, username=username, org_id=org_id, roles=roles, token_scopes=token_scopes,
                  kind=kind)
 

@@ -87,12 +87,15 @@ def _index(session: Session, entry: CatalogEntry, provider_name: str) -> None:
 
 
 SEARCH_COLUMNS = ("status", "open_type", "provider_org_id", "classification", "base_db", "share_type",
-                  "format_category", "update_cycle", "security_grade", "code")
+                  "format_category", "update_cycle", "security_grade", "code", "tier_org_id")
 
 
 def search_row_values(entry: CatalogEntry, postgres: bool) -> dict[str, Any]:
     """The narrow search row of an entry (also used by bulk loaders such as the benchmark)."""
     values = {c: getattr(entry, c) for c in SEARCH_COLUMNS}
+    values["tier"] = entry.tier or "city"  # None on an entry built without it, before its insert's default
+    values["shared_upward"] = bool(entry.shared_upward)
+    values["publisher_org_id"] = entry.tier_org_id or entry.provider_org_id  # tiers.publisher_org_id
     values["updated_at"] = clock.now()
     tokens = entry.search_text or ""
     values["search_text"] = "" if postgres else tokens

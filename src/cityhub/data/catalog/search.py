@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from cityhub.core.service import Actor
 from cityhub.data.catalog import service as catalog
 from cityhub.data.catalog.index import segment
+from cityhub.data.catalog.tiers import actor_tiers
 from cityhub.data.models import CatalogEntry, CatalogSearch, Resource
 from cityhub.data.vocabulary import FACETS
 from cityhub.kit.db import is_postgres
@@ -86,7 +87,7 @@ def _term_clause(session: Session, term: Term) -> ColumnElement[bool] | None:
         cond = and_(*bounds)
     elif f in _BY_VALUES:
         cond = _BY_VALUES[f](session, v)
-    elif f in FACETS:
+    elif f in FACETS or f == "publisher_org_id":
         cond = getattr(CatalogSearch, f).in_(v)
     else:
         raise ValidationFailed(_("Unknown filter"), field=f)
@@ -113,17 +114,17 @@ def catalog_search(  # noqa: C901  # one branch per filter, facet and sort optio
     """
     filters = {k: v for k, v in (filters or {}).items() if v}
     for k in filters:
-        if k not in (*FACETS, "tags", "status"):
+        if k not in (*FACETS, "publisher_org_id", "tags", "status"):
             raise ValidationFailed(_("Unknown filter"), field=k)
     for f in facets or []:
-        if f not in (*FACETS, "tags", "theme"):
+        if f not in (*FACETS, "publisher_org_id", "tags", "theme"):
             raise ValidationFailed(_("Unknown facet"), field=f)
     want_tags = "tags" in (facets or [])
     want_theme = "theme" in (facets or [])
     facets = [f for f in facets or [] if f not in ("tags", "theme")]
     src = CatalogSearch  # the narrow row: search and facet scans read a few dozen bytes per entry
     postgres = is_postgres(session)
-    conds: list[ColumnElement[bool]] = [catalog.visible_clause(actor, src)]
+    conds: list[ColumnElement[bool]] = [catalog.visible_clause(actor, src, actor_tiers(session, actor))]
     if open_only:
         conds.append(catalog.opened_clause(src))
     conds += [c for c in (_term_clause(session, t) for t in terms) if c is not None]
@@ -131,11 +132,11 @@ def catalog_search(  # noqa: C901  # one branch per filter, facet and sort optio
     conds.append(src.status.in_(st) if st else catalog.published_clause(src))
     tag_tokens = [f"tag:{t.lower().replace(' ', '')}" for t in filters.pop("tags", [])]
     for k, vals in filters.items():
-        if k == "provider_org_id":
+        if k in ("provider_org_id", "publisher_org_id"):  # the publisher: a district entry's district
             try:
-                conds.append(src.provider_org_id.in_([uuid.UUID(v) for v in vals]))
+                conds.append(getattr(src, k).in_([uuid.UUID(v) for v in vals]))
             except ValueError as exc:
-                raise ValidationFailed(_("Not an organisation id"), field="provider_org_id") from exc
+                raise ValidationFailed(_("Not an organisation id"), field=k) from exc
         else:
             conds.append(getattr(src, k).in_(vals))
     rank: Any = None

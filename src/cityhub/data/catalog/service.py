@@ -9,7 +9,12 @@ clauses (`public_clause()`, `visible_clause(actor)`) cannot drift apart. Who see
 
 - anonymous callers and citizens' portal accounts: entries open to the public;
 - the bureau (and platform admins, who hold its permission): every entry;
-- other government staff and auditors: published entries, and any entry of a unit they read (`policies.readable_orgs`).
+- other government staff and auditors: published entries *in their reach*, entries open to the public, and any
+  entry of a unit they read (`policies.readable_orgs`).
+
+Reach is the catalog's tier (decision 0012): a city entry (`tier` "city") is in every insider's reach; a district's
+entry (`tier` "district", `tier_org_id` its 区县) only in the reach of staff of units inside that district, until the
+district shares it upward (`shared_upward`: 上报/共享至市级), when it is in the city catalog for everybody.
 
 Every surface — the REST API, the pages, the CKAN Action API, DCAT, downloads, public SQL and search — reads
 entries and their resources through the functions of this module (or `search.catalog_search`, which applies the
@@ -35,6 +40,7 @@ from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data import policies
 from cityhub.data.catalog import index
+from cityhub.data.catalog.tiers import actor_tiers, tier_of
 from cityhub.data.catalog.versions import entry_values, jsonable, publish_version
 from cityhub.data.models import CatalogEntry, CatalogSearch, ChangeStatus, EntryStatus, EntryVersion, Resource
 from cityhub.data.schemas import EntryCreate, EntryUpdate
@@ -75,14 +81,27 @@ def _unconditional(status: Any, open_type: Any) -> Any:
     return _published(status) & (open_type == "unconditional")
 
 
-def _visible(actor: Actor, status: Any, open_type: Any, provider_org_id: Any,
+def _in_city_catalog(tier: Any, shared_upward: Any) -> Any:
+    return (tier == "city") | shared_upward  # a city entry, or a district's shared upward
+
+
+def _visible(actor: Actor, tiers: frozenset[uuid.UUID], row: tuple[Any, ...],
              member: Callable[[Any, frozenset[uuid.UUID]], Any], everything: Any) -> Any:
+    status, open_type, provider_org_id, tier, tier_org_id, shared_upward = row
     if not policies.is_insider(actor):  # anonymous callers and portal accounts: the open catalog only
         return _public(status, open_type)
     if policies.is_bureau(actor):
         return everything
+    reach = _in_city_catalog(tier, shared_upward)
+    if tiers:  # the districts the actor works in: their own catalogs
+        reach = reach | member(tier_org_id, tiers)
+    seen = (_published(status) & reach) | _public(status, open_type)
     own = policies.readable_orgs(actor)
-    return _published(status) | member(provider_org_id, own) if own else _published(status)
+    return seen | member(provider_org_id, own) if own else seen
+
+
+def _row(src: Any) -> tuple[Any, ...]:
+    return (src.status, src.open_type, src.provider_org_id, src.tier, src.tier_org_id, src.shared_upward)
 
 
 def is_published(entry: CatalogEntry) -> bool:
@@ -105,10 +124,9 @@ def is_open_without_conditions(entry: CatalogEntry) -> bool:
     return bool(_unconditional(entry.status, entry.open_type))
 
 
-def entry_visible(actor: Actor, entry: CatalogEntry) -> bool:
-    """May the actor see this entry at all (else it is a 404, like an unknown id)?"""
-    return bool(_visible(actor, entry.status, entry.open_type, entry.provider_org_id,
-                         lambda org, own: org in own, True))
+def entry_visible(actor: Actor, entry: CatalogEntry, tiers: frozenset[uuid.UUID] = frozenset()) -> bool:
+    """May the actor see this entry at all (else it is a 404, like an unknown id)? `tiers`: `actor_tiers`."""
+    return bool(_visible(actor, tiers, _row(entry), lambda org, own: org in own, True))
 
 
 def published_clause(src: Source = CatalogEntry) -> ColumnElement[bool]:
@@ -135,10 +153,10 @@ def unconditional_clause(src: Source = CatalogEntry) -> ColumnElement[bool]:
     return clause
 
 
-def visible_clause(actor: Actor, src: Source = CatalogEntry) -> ColumnElement[bool]:
-    """SQL: the entries the actor may see (`entry_visible` as a WHERE clause)."""
-    clause: ColumnElement[bool] = _visible(actor, src.status, src.open_type, src.provider_org_id,
-                                           lambda col, own: col.in_(own), true())
+def visible_clause(actor: Actor, src: Source = CatalogEntry,
+                   tiers: frozenset[uuid.UUID] = frozenset()) -> ColumnElement[bool]:
+    """SQL: the entries the actor may see (`entry_visible` as a WHERE clause). `tiers`: `actor_tiers`."""
+    clause: ColumnElement[bool] = _visible(actor, tiers, _row(src), lambda col, own: col.in_(own), true())
     return clause
 
 
@@ -148,10 +166,6 @@ def public_entry_ids() -> Select[Any]:
 
 
 # ---------------------------------------------------------------- codes, slugs, registration
-
-_CLASS_DIGIT = {"base": 1, "theme": 2, "department": 3}
-_BASE_SUB = {k: i + 1 for i, k in enumerate(BASE_DBS)}
-
 
 _CLASS_DIGIT = {"base": 1, "theme": 2, "department": 3}
 _BASE_SUB = {k: i + 1 for i, k in enumerate(BASE_DBS)}
@@ -237,13 +251,14 @@ def catalog_entry_create(session: Session, actor: Actor, data: EntryCreate) -> C
     else:
         slug = _slug(session, data.title)
     prefix = _code_prefix(session, data)
+    tier, tier_org_id = tier_of(session, data.provider_org_id)
     entry: CatalogEntry | None = None
     for _attempt in range(5):  # a concurrent creator may take the same sequence number: retry the next one
         code = _next_code(session, prefix)
         try:
             with session.begin_nested():
                 entry = CatalogEntry(code=code, name=slug, provider_org_id=data.provider_org_id,
-                                     status=EntryStatus.DRAFT, **values)
+                                     status=EntryStatus.DRAFT, tier=tier, tier_org_id=tier_org_id, **values)
                 session.add(entry)
                 session.flush()
             break
@@ -254,32 +269,34 @@ def catalog_entry_create(session: Session, actor: Actor, data: EntryCreate) -> C
     index.reindex_entry(session, entry)
     session.flush()
     core.audit_record(session, actor, "catalog_entry_create", target_type="catalog_entry", target_id=entry.id,
-                      org_id=entry.provider_org_id, after={"code": entry.code, "title": entry.title})
+                      org_id=entry.provider_org_id, after={"code": entry.code, "title": entry.title,
+                                                           "tier": entry.tier})
     return entry
 
 
 # ---------------------------------------------------------------- reads of one entry
 
 
-def _visible_entry(actor: Actor, entry: CatalogEntry | None) -> CatalogEntry:
-    if entry is None or not entry_visible(actor, entry):
+def _visible_entry(session: Session, actor: Actor, entry: CatalogEntry | None) -> CatalogEntry:
+    if entry is None or not entry_visible(actor, entry, actor_tiers(session, actor) if entry.tier_org_id else
+                                          frozenset()):
         raise NotFound(_("Catalog entry not found"))
     return entry
 
 
 def catalog_entry_get(session: Session, actor: Actor, entry_id: uuid.UUID) -> CatalogEntry:
     """One entry the actor may see (others are 404)."""
-    return _visible_entry(actor, session.get(CatalogEntry, entry_id))
+    return _visible_entry(session, actor, session.get(CatalogEntry, entry_id))
 
 
 def catalog_entry_by_name(session: Session, actor: Actor, name: str) -> CatalogEntry:
     """One entry by its URL-safe name (slug)."""
-    return _visible_entry(actor, session.scalar(select(CatalogEntry).where(CatalogEntry.name == name)))
+    return _visible_entry(session, actor, session.scalar(select(CatalogEntry).where(CatalogEntry.name == name)))
 
 
 def catalog_entry_by_code(session: Session, actor: Actor, code: str) -> CatalogEntry:
     """One entry by its resource code."""
-    return _visible_entry(actor, session.scalar(select(CatalogEntry).where(CatalogEntry.code == code)))
+    return _visible_entry(session, actor, session.scalar(select(CatalogEntry).where(CatalogEntry.code == code)))
 
 
 def catalog_entry_view(session: Session, actor: Actor, entry_id: uuid.UUID) -> CatalogEntry:
@@ -343,9 +360,12 @@ def catalog_entry_submit(session: Session, actor: Actor, entry_id: uuid.UUID) ->
 
 def catalog_entry_review(session: Session, actor: Actor, entry_id: uuid.UUID, approve: bool,
                          note: str = "") -> CatalogEntry:
-    """The bureau approves (publishes a new version) or rejects an entry or its pending changes."""
+    """The tier's reviewer approves (publishes a new version) or rejects an entry or its pending changes.
+
+    The bureau reviews the city's entries, a district's data admin its district's.
+    """
     entry = catalog_entry_get(session, actor, entry_id)
-    policies.catalog_entry_review(actor)
+    policies.catalog_entry_review(actor, entry.tier_org_id)
     if not approve and not note.strip():
         raise ValidationFailed(_("A rejection needs a reason"), field="note")
     before_values = jsonable(entry_values(entry))
@@ -372,6 +392,21 @@ def catalog_entry_review(session: Session, actor: Actor, entry_id: uuid.UUID, ap
     session.flush()
     core.audit_record(session, actor, action, target_type="catalog_entry", target_id=entry.id,
                       org_id=entry.provider_org_id, extra={"version": entry.version, "note": note})
+    return entry
+
+
+def catalog_entry_share_upward(session: Session, actor: Actor, entry_id: uuid.UUID, shared: bool) -> CatalogEntry:
+    """The district shares its entry upward to the city catalog (上报/共享至市级), or takes it back."""
+    entry = catalog_entry_get(session, actor, entry_id)
+    policies.catalog_entry_share_upward(actor, entry.tier_org_id)
+    if entry.shared_upward == shared:
+        raise Conflict(_("The entry is already shared with the city") if shared
+                       else _("The entry is not shared with the city"))
+    entry.shared_upward = shared
+    session.flush()
+    core.audit_record(session, actor, "catalog_entry_share_upward", target_type="catalog_entry", target_id=entry.id,
+                      org_id=entry.provider_org_id, before={"shared_upward": not shared},
+                      after={"shared_upward": shared})
     return entry
 
 
@@ -425,12 +460,21 @@ def catalog_entry_page_owned(session: Session, actor: Actor, status: str | None 
 
 
 def catalog_review_queue(session: Session, actor: Actor) -> list[CatalogEntry]:
-    """Entries (or changes) waiting for the bureau's review."""
-    if not policies.is_bureau(actor):
-        return []
-    return list(session.scalars(select(CatalogEntry).where(or_(
-        CatalogEntry.status == EntryStatus.PENDING_REVIEW,
-        CatalogEntry.change_status == ChangeStatus.PENDING_REVIEW)).order_by(CatalogEntry.updated_at)))
+    """Entries (or changes) waiting for the actor's review.
+
+    The city tier's for the bureau, a district's for its data admin (platform admins: every tier).
+    """
+    stmt = select(CatalogEntry).where(or_(CatalogEntry.status == EntryStatus.PENDING_REVIEW,
+                                          CatalogEntry.change_status == ChangeStatus.PENDING_REVIEW))
+    if not actor.is_platform_admin:
+        districts = policies.tier_reviewer_orgs(actor)
+        tiers = [CatalogEntry.tier_org_id.in_(districts)] if districts else []
+        if policies.is_bureau(actor):
+            tiers.append(CatalogEntry.tier_org_id.is_(None))
+        if not tiers:
+            return []
+        stmt = stmt.where(or_(*tiers))
+    return list(session.scalars(stmt.order_by(CatalogEntry.updated_at)))
 
 
 def catalog_entries_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> list[CatalogEntry]:
@@ -443,8 +487,8 @@ def catalog_entries_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> list[C
 
 def published_entries_visible(session: Session, actor: Actor) -> list[CatalogEntry]:
     """Every published entry the actor may see, by resource code (the 目录清单)."""
-    return list(session.scalars(select(CatalogEntry).where(visible_clause(actor), published_clause())
-                                .order_by(CatalogEntry.code)))
+    return list(session.scalars(select(CatalogEntry).where(visible_clause(actor, tiers=actor_tiers(session, actor)),
+                                                           published_clause()).order_by(CatalogEntry.code)))
 
 
 def published_count(session: Session) -> int:
@@ -500,18 +544,17 @@ def public_counts(session: Session) -> dict[str, Any]:
     """Counts of the open catalog: entries by provider, by theme and by open type; resources; table rows."""
     pub = public_clause()
     n = func.count()
+    publisher = func.coalesce(CatalogEntry.tier_org_id, CatalogEntry.provider_org_id)  # tiers.publisher_org_id
     return {
         "by_org": [(o, int(c)) for o, c in session.execute(
-            select(CatalogEntry.provider_org_id, n).where(pub).group_by(CatalogEntry.provider_org_id)
-            .order_by(n.desc()))],
+            select(publisher, n).where(pub).group_by(publisher).order_by(n.desc()))],
         "by_theme": [(str(t), int(c)) for t, c in session.execute(
             select(CatalogEntry.theme, n).where(pub).group_by(CatalogEntry.theme).order_by(n.desc()))],
         "by_theme_or_base": [(str(t), str(b), int(c)) for t, b, c in session.execute(
             select(CatalogEntry.theme, CatalogEntry.base_db, n).where(pub)
             .group_by(CatalogEntry.theme, CatalogEntry.base_db))],
         "by_org_open": [(o, str(k), int(c)) for o, k, c in session.execute(
-            select(CatalogEntry.provider_org_id, CatalogEntry.open_type, n).where(pub)
-            .group_by(CatalogEntry.provider_org_id, CatalogEntry.open_type))],
+            select(publisher, CatalogEntry.open_type, n).where(pub).group_by(publisher, CatalogEntry.open_type))],
         "by_open": {str(k): int(c) for k, c in session.execute(
             select(CatalogEntry.open_type, n).where(pub).group_by(CatalogEntry.open_type))},
         "resources": int(session.scalar(select(n).select_from(Resource).join(

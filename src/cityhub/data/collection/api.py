@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response
 from cityhub.core.deps import CurrentActor
 from cityhub.data import service
 from cityhub.data.collection.schemas import HarvestRun, Job, JobCreate, JobUpdate, Run, Source, SourceCreate
-from cityhub.data.quality.schemas import QualityCheck, QualityCheckCreate
+from cityhub.data.quality.schemas import QualityCheck, QualityCheckCreate, QualityTask, QualityTaskResolve
 from cityhub.kit.web import DbSession, SessionRoute
 
 router = APIRouter(prefix="/api/v1/data", tags=["data collection"], route_class=SessionRoute)
@@ -135,3 +135,36 @@ def quality_scores(session: DbSession, actor: CurrentActor) -> dict[str, Any]:
     units, entries = service.quality_scores(session, actor)
     return {"units": [u.model_dump(mode="json") for u in units],
             "entries": [e.model_dump(mode="json") for e in entries]}
+
+
+# ---- quality tasks (整改任务)
+
+
+def _task(task: Any, overdue: bool) -> QualityTask:
+    return QualityTask.model_validate(task).model_copy(update={"overdue": overdue})
+
+
+@router.get("/quality/tasks")
+def quality_task_list(session: DbSession, actor: CurrentActor, status: str | None = Query(None, max_length=20),
+                      org_id: uuid.UUID | None = None, overdue: bool = False,
+                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    """Quality tasks the caller may see (their units'; the bureau: every unit's), overdue first."""
+    rows, total = service.quality_task_list(session, actor, service.TaskFilter(status, org_id, overdue), limit,
+                                            offset)
+    return {"items": [_task(t, late).model_dump(mode="json") | {"entry_title": title} for t, title, late in rows],
+            "total": total}
+
+
+@router.get("/quality/tasks/{task_id}", response_model=QualityTask)
+def quality_task_get(session: DbSession, actor: CurrentActor, task_id: uuid.UUID) -> Any:
+    """One quality task."""
+    task = service.quality_task_get(session, actor, task_id)
+    return _task(task, service.is_overdue(task))
+
+
+@router.post("/quality/tasks/{task_id}/resolve", response_model=QualityTask)
+def quality_task_resolve(session: DbSession, actor: CurrentActor, task_id: uuid.UUID,
+                         body: QualityTaskResolve) -> Any:
+    """The responsible unit reports the task resolved; the next quality run verifies (closes) or reopens it."""
+    task = service.quality_task_resolve(session, actor, task_id, body.note)
+    return _task(task, service.is_overdue(task))

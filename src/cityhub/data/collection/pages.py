@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from cityhub.core import service as core
 from cityhub.core.deps import CurrentActor
 from cityhub.core.permissions import P, can
-from cityhub.data import service
+from cityhub.data import policies, service
 from cityhub.data.collection.schemas import JobCreate, SourceCreate
 from cityhub.kit import labels
 from cityhub.kit.errors import ValidationFailed
@@ -22,6 +22,7 @@ router = APIRouter(prefix="/data/collection", include_in_schema=False, route_cla
 register_nav(NavItem("data", "Data collection", "/data/collection", order=45, permissions=(P.DATA_READ,)),
              NavItem("data", "Data quality", "/data/collection/quality", order=46, permissions=(P.DATA_READ,)))
 Csrf = Annotated[str, Form(max_length=100)]
+TASK_PAGE = 50
 
 
 @router.get("")
@@ -82,15 +83,41 @@ def source_harvest(request: Request, session: DbSession, actor: CurrentActor, so
 
 
 @router.get("/quality")
-def quality(request: Request, session: DbSession, actor: CurrentActor) -> Response:
-    """Quality scores per unit (chart) and per entry, with each entry's failing checks."""
+def quality(request: Request, session: DbSession, actor: CurrentActor, msg: str = "",
+            status: str = Query("", pattern="^(|open|resolved|closed)$"), org_id: str = Query("", max_length=40),
+            overdue: bool = False, offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+    """Quality scores per unit (chart) and per entry, each entry's failing checks, and the quality tasks.
+
+    The tasks (整改任务) per unit, with filters (status, unit, overdue) and the resolve form.
+    """
     units, entries = service.quality_scores(session, actor)
     orgs = core.organization_names(session)
     failing = {e.entry_id: [c for c in service.quality_checks(session, actor, e.entry_id) if c.last_failed]
                for e in entries if e.failing and e.entry_id is not None}
     chart = {"names": [orgs.get(u.org_id, "") for u in units], "scores": [u.score for u in units]}
-    return render(request, "data/quality.html", {"units": units, "entries": entries, "orgs": orgs,
-                                                 "failing": failing, "chart": chart})
+    try:
+        unit = uuid.UUID(org_id) if org_id else None
+    except ValueError as exc:
+        raise ValidationFailed(_("Not an organisation id"), field="org_id") from exc
+    tasks, total = service.quality_task_list(session, actor, service.TaskFilter(status or None, unit, overdue),
+                                             TASK_PAGE, offset)
+    task_units = sorted({u.org_id for u in units} | {t.org_id for t, _title, _late in tasks},
+                        key=lambda o: orgs.get(o, ""))
+    return render(request, "data/quality.html", {
+        "units": units, "entries": entries, "orgs": orgs, "failing": failing, "chart": chart, "msg": msg,
+        "tasks": tasks, "total": total, "offset": offset, "limit": TASK_PAGE, "task_units": task_units,
+        "flt": {"status": status, "org_id": org_id, "overdue": overdue},
+        "can_resolve": {t.id for t, _title, _late in tasks if policies.is_staff(actor, t.org_id)},
+        "statuses": labels.choices(service.QualityTaskStatus)})
+
+
+@router.post("/quality/tasks/{task_id}/resolve")
+def quality_task_resolve(request: Request, session: DbSession, actor: CurrentActor, task_id: uuid.UUID,
+                         csrf_token: Csrf, note: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    """The responsible unit reports a quality task resolved; the next run verifies it."""
+    with form_action(request, session, csrf_token, _("Reported resolved; the next quality run verifies it")) as done:
+        service.quality_task_resolve(session, actor, task_id, note)
+    return done.redirect("/data/collection/quality")
 
 
 Text = Annotated[str, Form(max_length=10_000)]

@@ -27,6 +27,7 @@ from cityhub.data.models import (
     Resource,
     ShareRequest,
 )
+from cityhub.data.quality.tasks import task_figures
 from cityhub.data.schemas import DemandAnswer, DemandAssign, DemandCreate, ObjectionCreate
 from cityhub.data.sharing.service import OPEN_REQUEST_STATES, PROVIDER_DAYS, S, request_visible
 from cityhub.data.vocabulary import (
@@ -260,6 +261,9 @@ def kpis(session: Session, actor: Actor, org_id: uuid.UUID | None = None) -> lis
     quality = {o: float(q) for o, q in session.execute(  # issue 20: the unit's data quality counts in its KPI
         select(QualityCheck.org_id, func.avg(QualityCheck.last_score)).where(QualityCheck.last_score.is_not(None))
         .group_by(QualityCheck.org_id)).all()}
+    tasks = task_figures(session)  # issue 20: quality tasks (整改任务) resolved in time, and open failures
+    for t in tasks:
+        responsible.setdefault(t, [])
     out: list[dict[str, Any]] = []
     for oid, ents in responsible.items():
         if org_id is not None and oid != org_id:
@@ -277,10 +281,12 @@ def kpis(session: Session, actor: Actor, org_id: uuid.UUID | None = None) -> lis
         otr = len(on_time) / len(cyc) if cyc else None
         rdays = _avg(reply.get(oid, []))
         odays = _avg(obj_reply.get(oid, []))
+        tf = tasks.get(oid, {})
         parts = [v for v in (coverage, pass_rate.get(oid), otr,
                              None if rdays is None else max(0.0, 1 - rdays / PROVIDER_DAYS),
                              None if odays is None else max(0.0, 1 - odays / OBJECTION_DAYS),
-                             len(dem_on_time) / len(dem) if dem else None, quality.get(oid)) if v is not None]
+                             len(dem_on_time) / len(dem) if dem else None, quality.get(oid),
+                             tf.get("timeliness")) if v is not None]
         out.append({"org_id": oid, "org_name": orgs[oid].name if oid in orgs else str(oid), "entries": len(ents),
                     "published": len(published), "coverage": None if coverage is None else round(coverage, 4),
                     "field_pass_rate": None if pass_rate.get(oid) is None else round(pass_rate[oid] or 0, 4),
@@ -288,6 +294,9 @@ def kpis(session: Session, actor: Actor, org_id: uuid.UUID | None = None) -> lis
                     "request_reply_days": rdays, "objection_reply_days": odays,
                     "demands_assigned": len(dem), "demands_on_time": len(dem_on_time),
                     "data_quality": None if oid not in quality else round(quality[oid], 4),
+                    "quality_tasks": tf.get("tasks", 0), "quality_tasks_open": tf.get("open", 0),
+                    "quality_tasks_overdue": tf.get("overdue", 0),
+                    "quality_task_timeliness": tf.get("timeliness"),
                     "score": round(100 * sum(parts) / len(parts), 1) if parts else 0.0})
     out.sort(key=lambda r: (-r["score"], r["org_name"]))
     return out
@@ -332,10 +341,12 @@ def demand_list_rows(session: Session, actor: Actor) -> tuple[list[str], list[li
 def responsibility_list_rows(session: Session, actor: Actor) -> tuple[list[str], list[list[Any]]]:
     """责任清单 export rows (one per department, with its KPIs)."""
     header = ["单位", "资源数", "已发布", "归集率", "信息项合格率", "按时更新率", "申请答复(工作日)",
-              "异议答复(工作日)", "承担需求", "按时答复需求", "得分"]
+              "异议答复(工作日)", "承担需求", "按时答复需求", "整改任务", "未关闭整改", "逾期整改",
+              "整改按时率", "得分"]
     rows = [[k["org_name"], k["entries"], k["published"], k["coverage"], k["field_pass_rate"],
              k["on_time_update_rate"], k["request_reply_days"], k["objection_reply_days"], k["demands_assigned"],
-             k["demands_on_time"], k["score"]] for k in kpis(session, actor)]
+             k["demands_on_time"], k["quality_tasks"], k["quality_tasks_open"], k["quality_tasks_overdue"],
+             k["quality_task_timeliness"], k["score"]] for k in kpis(session, actor)]
     return header, rows
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data.catalog import service as catalog
+from cityhub.data.catalog.tiers import publisher_org_id
 from cityhub.data.datastore.reads import item_mask
 from cityhub.data.portal import service as portal
 from cityhub.data.vocabulary import BASE_DBS
@@ -333,7 +334,7 @@ _EXTRA_FIELDS = ("classification", "base_db", "theme", "format_category", "share
 
 def package_dict(c: Call, entry: CatalogEntry, resources: list[Resource] | None = None) -> dict[str, Any]:
     """A CKAN package dict of a catalog entry."""
-    org = c.orgs().get(entry.provider_org_id)
+    org = c.orgs().get(publisher_org_id(entry))  # a district's entry: the district (decision 0012)
     if resources is None:
         resources = catalog.resources_of(c.session, [entry.id])[entry.id]
     lic = LICENSE_BY_OPEN.get(entry.open_type, LICENSES[-1])
@@ -347,7 +348,7 @@ def package_dict(c: Call, entry: CatalogEntry, resources: list[Resource] | None 
     return {
         "id": str(entry.id), "name": entry.name, "title": entry.title, "notes": entry.abstract, "type": "dataset",
         "state": state, "private": not catalog.is_public(entry),
-        "owner_org": str(entry.provider_org_id), "organization": org_dict(org) if org else None,
+        "owner_org": str(org.id if org else entry.provider_org_id), "organization": org_dict(org) if org else None,
         "author": org.name if org else None, "author_email": None, "maintainer": org.name if org else None,
         "maintainer_email": None, "license_id": lic["id"], "license_title": lic["title"],
         "license_url": lic["url"], "isopen": lic["isopen"], "url": f"{c.base_url}/dataset/{entry.name}",

@@ -46,7 +46,8 @@ _FQ = re.compile(r'\s*([+-]?)([A-Za-z_][\w.]*):("(?:[^"\\]|\\.)*"|\((?:[^()"]|"[
 _RANGE = re.compile(r"^\[\s*(\S+)\s+TO\s+(\S+)\s*\]$", re.I)
 
 
-FACET_FIELDS = {"organization": "provider_org_id", "owner_org": "provider_org_id", "groups": "groups",
+# a district's entries are published by the district (decision 0012): CKAN's organization is the publisher
+FACET_FIELDS = {"organization": "publisher_org_id", "owner_org": "publisher_org_id", "groups": "groups",
                 "tags": "tags", "license_id": "open_type", "res_format": "res_format",
                 **{f: f for f in ("classification", "base_db", "share_type", "open_type", "format_category",
                                   "update_cycle", "security_grade", "theme")}}
@@ -141,7 +142,7 @@ def _term(c: Call, q: _Query, neg: bool, name: str, raw: str, param: str) -> Non
         return
     term: Term
     if name in ("organization", "owner_org"):
-        term = Term("provider_org_id", tuple(uuid.UUID(x) for x in org_ids(c, values, name == "organization")))
+        term = Term("publisher_org_id", tuple(uuid.UUID(x) for x in org_ids(c, values, name == "organization")))
     elif name == "license_id":
         term = Term("open_type", tuple([LICENSE_BY_ID[v]["open_type"] for v in values if v in LICENSE_BY_ID] or ["-"]))
     elif name == "groups":
@@ -257,8 +258,8 @@ def _facet_output(c: Call, facets: list[str], counts: dict[str, dict[str, int]],
         m = FACET_FIELDS.get(f)
         values: dict[str, int] = {}
         display: dict[str, str] = {}
-        if m == "provider_org_id":
-            for oid, n in counts.get("provider_org_id", {}).items():
+        if m == "publisher_org_id":
+            for oid, n in counts.get("publisher_org_id", {}).items():
                 org = c.orgs().get(uuid.UUID(oid))
                 key = org.code if f == "organization" and org else oid
                 values[key] = n
@@ -362,9 +363,9 @@ def resource_search(c: Call) -> dict[str, Any]:
 
 
 def _open_counts(c: Call) -> dict[str, int]:
-    _rows, _total, counts = catalog_search(c.session, c.actor, "", {}, ["provider_org_id"], "", 0, 0,
+    _rows, _total, counts = catalog_search(c.session, c.actor, "", {}, ["publisher_org_id"], "", 0, 0,
                                                    open_only=True)
-    return counts.get("provider_org_id", {})
+    return counts.get("publisher_org_id", {})
 
 
 def organization_list(c: Call) -> list[Any]:
@@ -400,7 +401,7 @@ def organization_show(c: Call) -> dict[str, Any]:
     org = _org(c)
     out = org_dict(org, _open_counts(c).get(str(org.id), 0))
     if c.get_bool("include_datasets"):
-        entries, _t, _f = catalog_search(c.session, c.actor, "", {"provider_org_id": [str(org.id)]}, [],
+        entries, _t, _f = catalog_search(c.session, c.actor, "", {"publisher_org_id": [str(org.id)]}, [],
                                                  "updated", 1000, 0, open_only=True)
         out["packages"] = [package_dict(c, e) for e in entries]
     out["users"] = []

@@ -142,7 +142,7 @@ def _publish_or_queue(c: Call, entry: CatalogEntry) -> None:
     if catalog.is_published(entry) and not entry.pending_changes:
         return
     catalog.catalog_entry_submit(c.session, c.actor, entry.id)
-    if policies.is_bureau(c.actor) and c.actor.allows_scope("data:write"):
+    if policies.is_tier_reviewer(c.actor, entry.tier_org_id) and c.actor.allows_scope("data:write"):
         catalog.catalog_entry_review(c.session, c.actor, entry.id, True, "CKAN API: published by the bureau")
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data.catalog import service as catalog_service
+from cityhub.data.catalog.tiers import publisher_org_id
 from cityhub.data.vocabulary import UPDATE_CYCLES
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.settings import get_settings
@@ -173,7 +174,7 @@ def catalog(session: Session, actor: Actor, base: str, page: int, fmt: str) -> b
     orgs = {o.id: o for o in core.organization_all(session)}
     by_entry = catalog_service.resources_of(session, [e.id for e in entries])
     for e in entries:
-        g.add((cat, DCAT.dataset, add_dataset(g, base, e, orgs.get(e.provider_org_id), by_entry[e.id])))
+        g.add((cat, DCAT.dataset, add_dataset(g, base, e, orgs.get(publisher_org_id(e)), by_entry[e.id])))
     ext = {"turtle": "ttl", "json-ld": "jsonld", "xml": "rdf"}[fmt]
     paging = URIRef(f"{base}/catalog.{ext}?page={page}")
     g.add((paging, RDF.type, HYDRA.PagedCollection))
@@ -194,7 +195,7 @@ def dataset_document(session: Session, actor: Actor, base: str, name: str, fmt: 
     orgs = {o.id: o for o in core.organization_all(session)}
     resources = catalog_service.resources_of(session, [entry.id])[entry.id]
     g = _graph()
-    add_dataset(g, base, entry, orgs.get(entry.provider_org_id), resources)
+    add_dataset(g, base, entry, orgs.get(publisher_org_id(entry)), resources)
     return _serialize(g, fmt)
 
 

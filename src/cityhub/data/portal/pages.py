@@ -17,6 +17,7 @@ from cityhub.core.deps import AccountActor, OptionalActor, session_start
 from cityhub.data import policies, schemas, vocabulary
 from cityhub.data.catalog import service as catalog
 from cityhub.data.catalog.search import Term, catalog_search
+from cityhub.data.catalog.tiers import publisher_org_id
 from cityhub.data.datastore.reads import open_items
 from cityhub.data.portal import service as portal
 from cityhub.data.portal.ckan import LICENSE_BY_OPEN
@@ -162,7 +163,7 @@ def dataset(request: Request, session: DbSession, actor: OptionalActor, name: st
             examples["rows"] += " -H 'Authorization: <your token>'"
     open_names = set(open_items(entry))
     return render(request, "portal/dataset.html", {
-        "e": entry, "org": _orgs(session).get(str(entry.provider_org_id)), "resources": resources,
+        "e": entry, "org": _orgs(session).get(str(publisher_org_id(entry))), "resources": resources,
         "preview": _preview(session, actor, resources), "examples": examples, "vocab": _vocab(),
         "open_names": open_names, "data_types": dict(labels.choices("data.data_type")),
         "request_status": "cityhub.data.models.RequestStatus", "applications": applications, "grant": grant,
@@ -173,10 +174,10 @@ def dataset(request: Request, session: DbSession, actor: OptionalActor, name: st
 @router.get("/organization")
 def organizations(request: Request, session: DbSession, actor: OptionalActor) -> Response:
     """Departments that open data, with their dataset counts."""
-    _rows, _total, facets = catalog_search(session, core.Actor.anonymous(), "", {}, ["provider_org_id"], "", 0, 0,
-                                           open_only=True)
+    _rows, _total, facets = catalog_search(session, core.Actor.anonymous(), "", {}, ["publisher_org_id"], "", 0, 0,
+                                           open_only=True)  # a district's entries under the district (decision 0012)
     orgs = _orgs(session)
-    items = [(orgs[k], n) for k, n in facets.get("provider_org_id", {}).items() if k in orgs]
+    items = [(orgs[k], n) for k, n in facets.get("publisher_org_id", {}).items() if k in orgs]
     items.sort(key=lambda pair: (-pair[1], pair[0].name))
     return render(request, "portal/organizations.html", {"items": items})
 
@@ -188,7 +189,7 @@ def organization(request: Request, session: DbSession, actor: OptionalActor, cod
     org = core.organization_by_code(session, code)
     if org is None or org.code == portal.PUBLIC_ORG_CODE:
         raise NotFound(_("Organisation not found"))
-    rows, total, facets = catalog_search(session, core.Actor.anonymous(), "", {"provider_org_id": [str(org.id)]},
+    rows, total, facets = catalog_search(session, core.Actor.anonymous(), "", {"publisher_org_id": [str(org.id)]},
                                          ["open_type", "base_db"], "updated", PAGE, (page - 1) * PAGE, open_only=True)
     return render(request, "portal/organization.html", {
         "org": org, "org_name": _orgs(session)[str(org.id)].name, "rows": rows, "total": total, "facets": facets,

@@ -57,3 +57,29 @@ class QualityScore(ReadModel):
     checks: int
     failing: int
     score: float | None
+
+
+class QualityTask(Timestamped):
+    """A quality task (整改任务) of a unit: the failing checks of its entry's latest run and the deadline."""
+
+    entry_id: uuid.UUID
+    org_id: uuid.UUID
+    status: str
+    failures: list[dict[str, Any]]
+    failed_checks: int
+    failed_rows: int
+    opened_at: datetime
+    deadline_at: datetime
+    last_run_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str
+    resolution_note: str
+    closed_at: datetime | None
+    reopened: int
+    overdue: bool = False
+
+
+class QualityTaskResolve(InputModel):
+    """The department's account of what it fixed (the next run verifies it)."""
+
+    note: str = Field(..., min_length=1, max_length=2000)

@@ -22,7 +22,7 @@ from cityhub.data.catalog import service as catalog
 from cityhub.data.collection.sync import key_columns
 from cityhub.data.datastore.stores import quote
 from cityhub.data.models import CatalogEntry, QualityCheck, QualityResult, Resource
-from cityhub.data.quality import checks
+from cityhub.data.quality import checks, tasks
 from cityhub.data.quality.schemas import QualityCheckCreate, QualityScore
 from cityhub.kit import clock, refs
 from cityhub.kit.errors import NotFound, ValidationFailed
@@ -287,6 +287,7 @@ def run_entry_checks(session: Session, entry: CatalogEntry, delta: RunDelta | No
         chk.last_score, chk.last_failed, chk.last_message, chk.last_run_at = score, outcome.failed, \
             outcome.message, now
     session.flush()
+    tasks.tasks_after_run(session, entry, out)  # failures open (or update) the provider's quality task
     return out
 
 

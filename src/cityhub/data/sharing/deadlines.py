@@ -1,7 +1,8 @@
 """The deadline pass (`cityhub data sla-check`): reminders, escalation, grant expiry, overdue counts.
 
-Review stages are reminded and escalated to the bureau, ended grants expire, overdue objections and needs are
-counted. Idempotent; the companion process runs it every ten minutes.
+Review stages are reminded and escalated to the reviewer (the bureau; the district for a district's resource),
+ended grants expire, overdue objections and needs are counted. Idempotent; the companion process runs it every
+ten minutes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from cityhub.kit import clock
 
 
 def sla_check(session: Session, actor: Actor | None = None) -> dict[str, int]:
-    """Remind, escalate to the bureau, expire grants, mark overdue objections and needs (idempotent)."""
+    """Remind, escalate to the reviewer (bureau or district), expire grants, mark overdue objections, needs."""
     actor = actor or Actor.system("data-sla")
     now = clock.now()
     counts = {"reminded": 0, "escalated": 0, "expired": 0, "objections_overdue": 0, "demands_overdue": 0}
@@ -30,7 +31,7 @@ def sla_check(session: Session, actor: Actor | None = None) -> dict[str, int]:
                 req.escalated_at = now
                 counts["escalated"] += 1
                 core.audit_record(session, actor, "share_request_escalate", target_type="share_request",
-                                  target_id=req.id, org_id=core.bureau_id(session),
+                                  target_id=req.id, org_id=req.tier_org_id or core.bureau_id(session),
                                   extra={"status": req.status, "deadline": req.deadline_at})
         elif req.reminded_at is None and core.working_days_between(session, now, req.deadline_at) \
                 <= REMIND_WHEN_DAYS_LEFT:
@@ -38,7 +39,7 @@ def sla_check(session: Session, actor: Actor | None = None) -> dict[str, int]:
             counts["reminded"] += 1
             core.audit_record(session, actor, "share_request_remind", target_type="share_request",
                               target_id=req.id, org_id=req.provider_org_id if req.status == S.PROVIDER_REVIEW
-                              else core.bureau_id(session), extra={"deadline": req.deadline_at})
+                              else req.tier_org_id or core.bureau_id(session), extra={"deadline": req.deadline_at})
     for req in session.scalars(select(ShareRequest).where(ShareRequest.status == S.ACTIVE,
                                                           ShareRequest.valid_until.is_not(None),
                                                           ShareRequest.valid_until <= now)):

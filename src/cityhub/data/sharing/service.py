@@ -126,6 +126,7 @@ def share_request_create(session: Session, actor: Actor, data: ShareRequestCreat
     assert actor.org_id is not None  # checked by the policy
     req = ShareRequest(entry_id=entry.id, provider_org_id=entry.provider_org_id, requester_org_id=actor.org_id,
                        requester_user_id=actor.user_id, core_grade=entry.security_grade == "core",
+                       tier_org_id=entry.tier_org_id,  # a district's resource: the district reviews (routing)
                        status=RequestStatus.DRAFT, **data.model_dump(exclude={"entry_id", "items"}),
                        items=list(dict.fromkeys(data.items)))
     session.add(req)
@@ -160,9 +161,12 @@ def share_request_withdraw(session: Session, actor: Actor, req_id: uuid.UUID, re
 
 def share_request_compliance_review(session: Session, actor: Actor, req_id: uuid.UUID, approve: bool,
                                     note: str = "") -> ShareRequest:
-    """The bureau's compliance review (and, for 核心 data, its final approval after the provider's)."""
+    """The bureau's compliance review (and, for 核心 data, its final approval after the provider's).
+
+    A district's resources are reviewed by the district's data admin instead.
+    """
     req = request_visible(session, actor, req_id)
-    policies.share_request_compliance_review(actor)
+    policies.share_request_compliance_review(actor, req.tier_org_id)
     if req.status != S.COMPLIANCE_REVIEW:
         raise InvalidTransition("share_request", req.status, S.APPROVED if approve else S.REJECTED)
     if not approve:
@@ -173,7 +177,7 @@ def share_request_compliance_review(session: Session, actor: Actor, req_id: uuid
     entry = session.get(CatalogEntry, req.entry_id)
     assert entry is not None
     if req.provider_approved_at is not None:
-        policies.share_request_core_approve(actor)
+        policies.share_request_core_approve(actor, req.tier_org_id)
         request_move(session, actor, req, S.APPROVED, note or "bureau final approval (核心)")
     elif entry.share_type == "unconditional" and not req.core_grade:
         request_move(session, actor, req, S.APPROVED, note or "无条件共享: provider review skipped")
@@ -221,9 +225,9 @@ def share_request_close(session: Session, actor: Actor, req_id: uuid.UUID, reaso
 
 def share_request_arbitrate(session: Session, actor: Actor, req_id: uuid.UUID, approve: bool,
                             note: str = "") -> ShareRequest:
-    """The bureau decides a coordination: approved or closed."""
+    """The bureau (a district's resource: the district) decides a coordination: approved or closed."""
     req = request_visible(session, actor, req_id)
-    policies.share_request_compliance_review(actor)
+    policies.share_request_compliance_review(actor, req.tier_org_id)
     if req.status != S.COORDINATION:
         raise InvalidTransition("share_request", req.status, S.APPROVED if approve else S.CLOSED)
     if not note.strip():
@@ -284,8 +288,8 @@ def share_request_list(session: Session, actor: Actor, *, box: str = "mine", sta
                        limit: int = 50, offset: int = 0) -> tuple[list[ShareRequest], int]:
     """Requests by box.
 
-    `mine` (my units' requests), `provider` (requests for my units' data), `compliance` (bureau queue),
-    `all` (everything visible).
+    `mine` (my units' requests), `provider` (requests for my units' data), `compliance` (the reviewer's queue: the
+    bureau's for city resources, a district's data admin's for the district's), `all` (everything visible).
     """
     stmt = select(ShareRequest).order_by(ShareRequest.updated_at.desc())
     staff = policies.staff_orgs(actor)
@@ -296,9 +300,15 @@ def share_request_list(session: Session, actor: Actor, *, box: str = "mine", sta
     elif box == "provider":
         stmt = stmt.where(ShareRequest.provider_org_id.in_(staff), ShareRequest.status == S.PROVIDER_REVIEW)
     elif box == "compliance":
-        if not is_bureau:
+        districts = policies.tier_reviewer_orgs(actor)
+        tiers = [ShareRequest.tier_org_id.in_(districts)] if districts else []
+        if is_bureau:
+            tiers.append(ShareRequest.tier_org_id.is_(None))
+        if not (tiers or actor.is_platform_admin):
             return [], 0
         stmt = stmt.where(ShareRequest.status.in_([S.COMPLIANCE_REVIEW, S.COORDINATION]))
+        if not actor.is_platform_admin:
+            stmt = stmt.where(or_(*tiers))
     elif box == "all":
         if not (is_bureau or actor.is_platform_admin):
             stmt = stmt.where(or_(ShareRequest.requester_org_id.in_(readers),
