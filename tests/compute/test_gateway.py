@@ -115,6 +115,10 @@ def test_calls_are_metered_in_batches_and_rolled_up(client: Any, world: Any, app
     usage = client.get("/api/v1/compute/usage", headers=w.headers("org_admin_a")).json()
     assert [(u["component_code"], u["calls"], u["errors"]) for u in usage] == [("coord", 7, 1)]
     assert client.get("/api/v1/compute/usage", headers=w.headers("district_admin")).json() == []
+    for bad, field in (({"until": "0001-01-06T00:00:00"}, "since"), ({"until": "9999-12-31T23:59:59-14:00"}, "until"),
+                       ({"since": "2026-02-01T00:00:00", "until": "2026-01-01T00:00:00"}, "since")):
+        r = client.get("/api/v1/compute/usage", params=bad, headers=w.headers("org_admin_a"))
+        assert r.status_code == 422 and field in r.text, (bad, r.text)  # named, never a 500 (the fuzzer found one)
     csv = client.get("/api/v1/compute/usage.csv", headers=w.headers("org_member_b"))
     assert csv.status_code == 200 and "coord" in csv.text and csv.text.startswith("\ufeffcomponent_code")
     xlsx = client.get("/api/v1/compute/usage.xlsx", headers=w.headers("org_member_b"))

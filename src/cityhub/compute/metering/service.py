@@ -205,8 +205,14 @@ def write(session: Session, records: list[CallRecord]) -> None:
 
 
 def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    until = clock.as_utc(until) if until else clock.now()
-    since = clock.as_utc(since) if since else until - timedelta(days=30)
+    try:
+        until = clock.as_utc(until) if until else clock.now()
+    except OverflowError as exc:  # a time zone shift past year 1 or 9999
+        raise ValidationFailed(_("A date outside the years 1 to 9999"), field="until") from exc
+    try:
+        since = clock.as_utc(since) if since else until - timedelta(days=30)
+    except OverflowError as exc:
+        raise ValidationFailed(_("A date outside the years 1 to 9999"), field="since") from exc
     if since >= until:
         raise ValidationFailed(_("The period's start must come before its end"), field="since")
     if until - since > timedelta(days=400):
