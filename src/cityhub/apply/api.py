@@ -471,3 +471,9 @@ async def enterprise_import(request: Request, session: DbSession, actor: Current
                             filename: str = Query("enterprises.csv", min_length=1, max_length=150)) -> Any:
     """Import the enterprise register (raw CSV or XLSX body): every row valid, or nothing written (the bureau)."""
     return apply.economy.enterprise_import(session, actor, filename, await request.body())
+
+
+# the key-project register's routes, mounted with this router
+from cityhub.apply.projects.api import router as _projects_router  # noqa: E402  # mounted with this module's router
+
+extra_routers = [_projects_router]
