@@ -232,7 +232,7 @@ def _csv(*rows: str) -> bytes:
 
 
 def test_import_names_each_bad_row_and_writes_nothing(world: Any) -> None:
-    park, firm = _registers(world)
+    _park, firm = _registers(world)
     admin = world.actors["platform_admin"]
     a, d = world.orgs["dept_a"].code, world.orgs["district"].code
     bad = _csv(f"好项目,{a},iot,5000,xt,{firm.credit_code},{d},2025-01-01,2026-12-31,1000,2025-06-30,说明",

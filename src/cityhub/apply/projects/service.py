@@ -40,9 +40,9 @@ from cityhub.apply.projects.schemas import KeyProjectReport as ReportRead
 from cityhub.apply.schemas import ImportResult
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
-from cityhub.kit import clock
+from cityhub.kit import clock, labels
 from cityhub.kit.db import get_or_404
-from cityhub.kit.errors import Conflict, ValidationFailed, transition
+from cityhub.kit.errors import Conflict, InvalidTransition, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
 
@@ -243,6 +243,11 @@ def key_project_transition(session: Session, actor: Actor, project_id: uuid.UUID
         raise ValidationFailed(_("Name one of the project states"), field="status") from None
     p = _editable(session, actor, project_id)
     policies.key_project_transition(actor, p.owner_org_id)
+    if to not in FLOW[ProjectStatus(p.status)]:  # the 409 in words: the page shows its message
+        refused = InvalidTransition("key project", str(p.status), str(to))
+        refused.message = _("A key project cannot move from {current} to {target}").format(
+            current=labels.label(ProjectStatus(p.status)), target=labels.label(to))
+        raise refused
     before = transition(p, to, FLOW, "key project")
     session.flush()
     snapshot.mark_stale(session)
