@@ -128,14 +128,14 @@ def test_other_units_are_refused_and_unknown_ids_are_404(world: Any) -> None:
         pj.key_project_update(world.session, a, p.id, KeyProjectUpdate(owner_org_id=world.orgs["dept_b"].id))
     assert pj.key_project_get(world.session, a, p.id).owner_org_id == world.orgs["dept_a"].id
     nobody = uuid.uuid4()
-    for call in (lambda: pj.key_project_get(world.session, a, nobody),
-                 lambda: pj.key_project_reports(world.session, a, nobody),
-                 lambda: pj.key_project_update(world.session, a, nobody, KeyProjectUpdate(description="x")),
-                 lambda: pj.key_project_transition(world.session, a, nobody, "suspended"),
-                 lambda: pj.key_project_report(world.session, a, nobody, report),
-                 lambda: pj.key_project_delete(world.session, a, nobody)):
+    for missing in (lambda: pj.key_project_get(world.session, a, nobody),
+                    lambda: pj.key_project_reports(world.session, a, nobody),
+                    lambda: pj.key_project_update(world.session, a, nobody, KeyProjectUpdate(description="x")),
+                    lambda: pj.key_project_transition(world.session, a, nobody, "suspended"),
+                    lambda: pj.key_project_report(world.session, a, nobody, report),
+                    lambda: pj.key_project_delete(world.session, a, nobody)):
         with pytest.raises(NotFound):
-            call()
+            missing()
     assert _audit(world, p.id) == ["key_project_create"]  # refusals write nothing
     pj.key_project_delete(world.session, a, p.id)  # planned: the owner deletes it
     assert _audit(world, p.id)[-1] == "key_project_delete"
@@ -208,8 +208,8 @@ def test_the_register_counts_in_the_sources_the_summary_and_the_panorama(world: 
         pj.key_project_report(world.session, admin, p.id, KeyProjectReportCreate(as_of=TODAY,
                                                                                  investment_completed=value))
     pj.key_project_transition(world.session, admin, b.id, "completed")
-    assert apply.progress.source_value(world.session, "apply.key_projects_investment") == 11000.0
-    assert apply.progress.source_value(world.session, "apply.key_projects_completed") == 1.0
+    assert apply.SOURCES["apply.key_projects_investment"].compute(world.session) == 11000.0
+    assert apply.SOURCES["apply.key_projects_completed"].compute(world.session) == 1.0
     s = pj.key_project_summary(world.session, world.actors["org_member_b"])
     assert s.total == 2 and s.by_status["under_construction"] == 1 and s.by_status["completed"] == 1
     assert (s.investment_total, s.investment_completed) == (20000.0, 11000.0)
