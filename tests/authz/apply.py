@@ -243,3 +243,19 @@ EXPECTATIONS += [
     Expect("POST", f"{KP}/{{project_id}}/reports", OWNER_A, params=_p("project_id", "project"),
            body=lambda w: {"as_of": "2024-06-30", "investment_completed": 100, "milestone": "开工"}),
 ]
+
+EXPECTATIONS += [
+    # a scenario's showcase picture over the API: the owner unit's staff and the bureau (an empty body: 422 for them)
+    Expect("PUT", f"{SC}/{{scenario_id}}/picture", OWNER_A, params=_p("scenario_id", "declared"),
+           note="(an empty body: 422 for those who may set it)"),
+]
+
+EXPECTATIONS += [
+    # what a scenario uses, after its declaration: the owner unit's staff and the bureau, until it is accepted
+    Expect("PUT", f"{SC}/{{scenario_id}}/links", OWNER_A, params=_p("scenario_id", "declared"),
+           body=lambda w: {"component_ids": []},
+           refs={"component_ids": lambda w: [w.extra["apply_b_component"].id],
+                 "entry_ids": lambda w: [w.extra["d_b_draft"].id],
+                 "device_ids": lambda w: [w.extra["connect"]["dev_b"].id],
+                 "cloud_resource_ids": lambda w: [w.extra["apply_b_resource"].id]}),
+]

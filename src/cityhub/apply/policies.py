@@ -164,6 +164,11 @@ def scenario_plan_update(actor: Actor, owner_org_id: uuid.UUID) -> None:
     require(may_report(actor, owner_org_id), "Only the owner unit or the bureau changes the scenario's KPIs and budget")
 
 
+def scenario_links_set(actor: Actor, owner_org_id: uuid.UUID) -> None:
+    """What a scenario uses: its owner (lead) unit's staff and the bureau, as for its KPIs and budget."""
+    require(may_report(actor, owner_org_id), "Only the owner unit or the bureau changes what the scenario uses")
+
+
 def digital_park_create(actor: Actor) -> None:
     """The bureau keeps the digital-economy registers."""
     require(manages(actor), "Only the bureau keeps the digital-economy registers")

@@ -17,11 +17,12 @@ from cityhub.apply.projects import schemas as ps
 from cityhub.apply.projects.schemas import ProjectStatus
 from cityhub.core.deps import CurrentActor
 from cityhub.kit.pagination import Page, PageParams, page_params, page_response
-from cityhub.kit.web import DbSession, SessionRoute
+from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
 
 router = APIRouter(prefix="/api/v1/apply/key-projects", tags=["apply"], route_class=SessionRoute)
 Paging = Annotated[PageParams, Depends(page_params)]
 K = "/{project_id}"
+allow_large_bodies(f"{router.prefix}/import")
 
 
 @router.get("", response_model=Page[ps.KeyProject])

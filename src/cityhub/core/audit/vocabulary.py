@@ -158,6 +158,7 @@ _PHRASES = {
     "scenario_kpis_set": "set the KPIs of scenario",
     "scenario_budget_set": "set the budget of scenario",
     "scenario_picture_set": "set the showcase picture of scenario",
+    "scenario_links_set": "changed what scenario uses",
     "key_project_create": "registered key project",
     "key_project_update": "changed key project",
     "key_project_transition": "moved on key project",
@@ -192,6 +193,7 @@ _PLACED = {
     "base_station_import": "imported 5G base stations",
     "enterprise_import": "imported enterprises",
     "key_project_import": "imported key projects",
+    "scenario_links_set": "changed what scenario {target} uses",
 }
 labels.register(ACTION, {code: _PLACED.get(code, f"{phrase} {{target}}") for code, phrase in _PHRASES.items()})
 ACTIONS = frozenset(_PHRASES)
@@ -274,6 +276,8 @@ labels.register(FIELD, {
     "as_of": "As of", "milestone": "Milestone", "planned_start": "Planned start", "planned_finish": "Planned finish",
     "park_id": "Park", "lead_enterprise_id": "Lead enterprise", "sector": "Sector", "owner_org_id": "Owner unit",
     "district_org_id": "District", "created": "Created", "updated": "Updated",
+    "component_ids": "Capability components", "entry_ids": "Catalog entries", "device_ids": "Devices",
+    "cloud_resource_ids": "Cloud resources",
 })
 
 # fields whose value is money (yuan), a moment, or a code of a known vocabulary of a target kind
