@@ -110,7 +110,7 @@ def build(session: Session, ctx: DemoContext, today: date) -> int:
             share = _share((as_of - start).days / max(1, (finish - start).days), final)
             pj.key_project_report(session, staff, p.id, KeyProjectReportCreate(
                 as_of=as_of, investment_completed=round(total * share * (0.92 + 0.04 * (i % 3)), 0),
-                milestone=f"第{q}季度：{_MILESTONES[min(q - 1, len(_MILESTONES) - 1)]}"))
+                milestone=f"第{q}季度：{_MILESTONES[min(int(share * len(_MILESTONES)), len(_MILESTONES) - 1)]}"))
             as_of += timedelta(days=91)
         if final == "completed":
             if stop > start + timedelta(days=91 * q):  # the last quarter's report was earlier: the final figure

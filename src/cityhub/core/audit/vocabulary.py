@@ -275,7 +275,7 @@ labels.register(FIELD, {
     "investment_total": "Total investment (10,000 yuan)", "investment_completed": "Investment completed (10,000 yuan)",
     "as_of": "As of", "milestone": "Milestone", "planned_start": "Planned start", "planned_finish": "Planned finish",
     "park_id": "Park", "lead_enterprise_id": "Lead enterprise", "sector": "Sector", "owner_org_id": "Owner unit",
-    "district_org_id": "District", "created": "Created", "updated": "Updated",
+    "district_org_id": "District", "created": "Rows created", "updated": "Rows updated",
     "component_ids": "Capability components", "entry_ids": "Catalog entries", "device_ids": "Devices",
     "cloud_resource_ids": "Cloud resources",
 })

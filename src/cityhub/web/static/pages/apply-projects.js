@@ -28,7 +28,7 @@
       legend: {data: [L.completed, L.total], bottom: 0},
       grid: {left: 70, right: 30, top: 30, bottom: 50},
       xAxis: {type: 'time'},
-      yAxis: {type: 'value', name: L.unit, max: (v) => Math.max(v.max, page.total) * 1.05},
+      yAxis: {type: 'value', name: L.unit},
       series: [
         {name: L.completed, type: 'line', step: 'end', areaStyle: {opacity: 0.15}, data: points,
           itemStyle: {color: '#1e88e5'}},
