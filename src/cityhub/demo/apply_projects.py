@@ -27,12 +27,12 @@ if TYPE_CHECKING:
 # (name, park code, owner code, district code, sector, total investment 万元, started years ago (negative: not yet),
 #  planned years, final state, description)
 PROJECTS: tuple[tuple[str, str, str, str, str, float, float, float, str, str], ...] = (
-    ("两江国际云计算数据中心三期", "ljsz", "cq-ljxq", "", "big_data", 480_000, 2.6, 3.0, "under_construction",
+    ("两江国际云计算数据中心三期", "ljsz", "cq-ljxq", "cq-ljxq", "big_data", 480_000, 2.6, 3.0, "under_construction",
      "新建机柜1.2万架，配套液冷与余热回收系统"),
-    ("两江智能网联汽车大数据平台", "ljsz", "cq-ljxq", "", "iot", 86_000, 2.2, 2.0, "completed",
+    ("两江智能网联汽车大数据平台", "ljsz", "cq-ljxq", "cq-ljxq", "iot", 86_000, 2.2, 2.0, "completed",
      "车路协同数据汇聚、仿真测试与高精度地图服务"),
-    ("礼嘉智慧公园数字孪生改造", "ljsz", "cq-ljxq", "", "digital_content", 32_000, 1.1, 1.5, "under_construction",
-     "园区三维建模、沉浸式体验与游客服务平台"),
+    ("礼嘉智慧公园数字孪生改造", "ljsz", "cq-ljxq", "cq-ljxq", "digital_content", 32_000, 1.1, 1.5,
+     "under_construction", "园区三维建模、沉浸式体验与游客服务平台"),
     ("西永12英寸功率半导体晶圆制造项目", "xywdy", "cq-spb", "cq-spb", "ic", 1_250_000, 2.9, 4.0,
      "under_construction", "月产能3万片12英寸功率器件晶圆生产线"),
     ("西永智能终端产业基地二期", "xywdy", "cq-spb", "cq-spb", "smart_hardware", 210_000, 2.4, 2.0, "completed",
