@@ -8,6 +8,7 @@ from typing import Any
 
 from cityhub.apply import service as apply
 from cityhub.apply.evaluation.schemas import IndicatorSpec, RunCreate, SchemeCreate
+from cityhub.apply.projects.schemas import KeyProjectCreate
 from cityhub.apply.schemas import ParkCreate, ReportCreate, ScenarioCreate, StationCreate, TargetCreate
 from cityhub.cloud import service as cloud
 from cityhub.cloud.schemas import RequestCreate
@@ -51,8 +52,10 @@ def prepare(w: Any) -> None:
         w.session, admin, run.id, w.orgs["dept_a"].id, "cloud.on_cloud", "e.pdf", b"%PDF-1.4\n%%EOF\n")
     w.extra["apply_rev"] = apply.report_evidence.report_evidence_attach(
         w.session, w.actors["org_member_a"], r.id, "e.pdf", b"%PDF-1.4\n%%EOF\n")
+    project = apply.projects.key_project_create(w.session, w.actors["org_member_a"], KeyProjectCreate(
+        name="az-重点项目", owner_org_id=w.orgs["dept_a"].id, sector="ai", investment_total=1000))
     w.extra["apply"] = {"root": root, "t": t, "leaf": leaf, "report": r, "scheme": scheme, "run": run,
-                        "station": station, "declared": declared, "building": building}
+                        "station": station, "declared": declared, "building": building, "project": project}
 
 
 def prepare_refs(w: Any) -> None:
@@ -215,4 +218,44 @@ EXPECTATIONS += [
            body=lambda w: {"kpis": [{"name": "覆盖率", "unit": "%", "target": 90, "actual": 40}]}),
     Expect("PUT", f"{SC}/{{scenario_id}}/budget", OWNER_A, params=_p("scenario_id", "declared"),
            body=lambda w: {"budget_planned": 1200, "budget_spent": 300}),
+]
+
+KP = f"{P}/key-projects"
+_KP_REFS: dict[str, Any] = {
+    "owner_org_id": lambda w: w.orgs["dept_b"].id,
+    "park_id": "parks are the city's register, not a unit's: any park is legitimate",
+    "lead_enterprise_id": "enterprises are the city's register, not a unit's: any enterprise may lead a project",
+    "district_org_id": "a key project names any district of the city it is built in"}
+EXPECTATIONS += [
+    # the key-project register: staff read it; its owner unit's staff (and the bureau) write; the bureau imports
+    Expect("GET", KP, ANY_USER),
+    Expect("POST", KP, OWNER_A, body=lambda w: {"name": "az-新项目", "owner_org_id": str(w.orgs["dept_a"].id),
+                                                "sector": "iot", "investment_total": 500}, refs=_KP_REFS),
+    Expect("GET", f"{KP}/summary", ANY_USER),
+    Expect("POST", f"{KP}/import", BUREAU, note="(an empty body: 422 for the bureau)"),
+    Expect("GET", f"{KP}/{{project_id}}", ANY_USER, params=_p("project_id", "project")),
+    Expect("PATCH", f"{KP}/{{project_id}}", OWNER_A, params=_p("project_id", "project"),
+           body=lambda w: {"description": "改"}, refs=_KP_REFS),
+    Expect("DELETE", f"{KP}/{{project_id}}", OWNER_A, params=_p("project_id", "project")),
+    Expect("POST", f"{KP}/{{project_id}}/transition", OWNER_A, params=_p("project_id", "project"),
+           body=lambda w: {"status": "under_construction"}),
+    Expect("GET", f"{KP}/{{project_id}}/reports", ANY_USER, params=_p("project_id", "project")),
+    Expect("POST", f"{KP}/{{project_id}}/reports", OWNER_A, params=_p("project_id", "project"),
+           body=lambda w: {"as_of": "2024-06-30", "investment_completed": 100, "milestone": "开工"}),
+]
+
+EXPECTATIONS += [
+    # a scenario's showcase picture over the API: the owner unit's staff and the bureau (an empty body: 422 for them)
+    Expect("PUT", f"{SC}/{{scenario_id}}/picture", OWNER_A, params=_p("scenario_id", "declared"),
+           note="(an empty body: 422 for those who may set it)"),
+]
+
+EXPECTATIONS += [
+    # what a scenario uses, after its declaration: the owner unit's staff and the bureau, until it is accepted
+    Expect("PUT", f"{SC}/{{scenario_id}}/links", OWNER_A, params=_p("scenario_id", "declared"),
+           body=lambda w: {"component_ids": []},
+           refs={"component_ids": lambda w: [w.extra["apply_b_component"].id],
+                 "entry_ids": lambda w: [w.extra["d_b_draft"].id],
+                 "device_ids": lambda w: [w.extra["connect"]["dev_b"].id],
+                 "cloud_resource_ids": lambda w: [w.extra["apply_b_resource"].id]}),
 ]

@@ -364,6 +364,27 @@ def scenario_transition(session: DbSession, actor: CurrentActor, scenario_id: uu
     return apply.scenarios.scenario_transition(session, actor, scenario_id, body.status, body.note)
 
 
+@router.put("/scenarios/{scenario_id}/links", response_model=schemas.Scenario)
+def scenario_links_set(session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID,
+                       body: schemas.ScenarioLinksSet) -> Any:
+    """Replace what a scenario uses, kind by kind (its owner unit or the bureau, until it is accepted)."""
+    return apply.scenarios.scenario_links_set(session, actor, scenario_id, body)
+
+
+allow_large_bodies(f"{router.prefix}/scenarios/")
+
+
+@router.put("/scenarios/{scenario_id}/picture", response_model=schemas.Scenario,
+            openapi_extra={"requestBody": {"required": True, "content": {
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}},
+            responses={422: {"description": "Not a PNG or JPEG picture (by its bytes), or empty"}})
+async def scenario_picture_set(request: Request, session: DbSession, actor: CurrentActor, scenario_id: uuid.UUID,
+                               filename: str = Query("picture", min_length=1, max_length=150)) -> Any:
+    """Set the showcase picture (the raw body: a PNG or JPEG); the owner unit or the bureau, as on the page."""
+    return apply.scenarios.scenario_picture_set(session, actor, scenario_id, filename, await request.body())
+
+
 # ---------------------------------------------------------------- digital economy
 
 
@@ -471,3 +492,9 @@ async def enterprise_import(request: Request, session: DbSession, actor: Current
                             filename: str = Query("enterprises.csv", min_length=1, max_length=150)) -> Any:
     """Import the enterprise register (raw CSV or XLSX body): every row valid, or nothing written (the bureau)."""
     return apply.economy.enterprise_import(session, actor, filename, await request.body())
+
+
+# the key-project register's routes, mounted with this router
+from cityhub.apply.projects.api import router as _projects_router  # noqa: E402  # mounted with this module's router
+
+extra_routers = [_projects_router]

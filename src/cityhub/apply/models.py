@@ -361,6 +361,55 @@ class Enterprise(UUIDPk, Timestamps, Base):
     park_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("apply_digital_park.id"), index=True, default=None)
 
 
+class ProjectStatus(StrEnum):
+    """A key project's life (the transition table is FLOW in `apply/projects/service.py`)."""
+
+    PLANNED = "planned"  # 计划
+    UNDER_CONSTRUCTION = "under_construction"  # 在建
+    COMPLETED = "completed"  # 竣工
+    SUSPENDED = "suspended"  # 暂停
+
+
+class KeyProject(UUIDPk, Timestamps, Base):
+    """A digital-economy key project (数字经济重点项目): where, who leads it, what it costs and how far it got.
+
+    `investment_completed` is the figure of its latest progress report (万元, cumulative to date), kept here so lists
+    and sums read one table.
+    """
+
+    __tablename__ = "apply_key_project"
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    park_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("apply_digital_park.id"), index=True, default=None)
+    lead_enterprise_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("apply_enterprise.id"), index=True,
+                                                                 default=None)
+    district_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), index=True,
+                                                              default=None)
+    owner_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("core_organization.id"), index=True)
+    sector: Mapped[str] = mapped_column(String(30), index=True)  # reference.SECTORS
+    investment_total: Mapped[float] = mapped_column(Float)  # 万元
+    investment_completed: Mapped[float] = mapped_column(Float, default=0.0)  # 万元, cumulative to date
+    planned_start: Mapped[date | None] = mapped_column(Date, default=None)
+    planned_finish: Mapped[date | None] = mapped_column(Date, default=None)
+    status: Mapped[ProjectStatus] = mapped_column(status_type(ProjectStatus), default=ProjectStatus.PLANNED,
+                                                  index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class KeyProjectReport(UUIDPk, Base):
+    """A periodic progress report of a key project: investment completed to date as of a day, and the milestone."""
+
+    __tablename__ = "apply_key_project_report"
+    __table_args__ = (UniqueConstraint("project_id", "as_of", name="uq_apply_key_project_report_as_of"),)
+
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apply_key_project.id", ondelete="CASCADE"), index=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    investment_completed: Mapped[float] = mapped_column(Float)  # 万元, cumulative to `as_of`
+    milestone: Mapped[str] = mapped_column(Text, default="")
+    reported_at: Mapped[datetime] = mapped_column(default=clock.now)
+    reported_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
 # ---------------------------------------------------------------- data channel and data centres (联, 云)
 
 

@@ -409,8 +409,9 @@ from cityhub.apply.economy.pages import router as _economy_router  # noqa: E402 
 from cityhub.apply.evaluation.pages import router as _evaluation_router  # noqa: E402  # mounted with this module's router
 from cityhub.apply.facilities.pages import router as _facilities_router  # noqa: E402  # mounted with this module's router
 from cityhub.apply.panorama.pages import router as _panorama_router  # noqa: E402  # mounted with this module's router
+from cityhub.apply.projects.pages import router as _projects_router  # noqa: E402  # mounted with this module's router
 from cityhub.apply.scenarios.pages import router as _scenario_router  # noqa: E402  # mounted with this module's router
 from cityhub.apply.scenarios.showcase import router as _showcase_router  # noqa: E402  # mounted with this module's router
 
-extra_routers = [_economy_router, _evaluation_router, _facilities_router, _panorama_router, _scenario_router,
-                 _showcase_router]
+extra_routers = [_economy_router, _evaluation_router, _facilities_router, _panorama_router, _projects_router,
+                 _scenario_router, _showcase_router]

@@ -164,6 +164,11 @@ def scenario_plan_update(actor: Actor, owner_org_id: uuid.UUID) -> None:
     require(may_report(actor, owner_org_id), "Only the owner unit or the bureau changes the scenario's KPIs and budget")
 
 
+def scenario_links_set(actor: Actor, owner_org_id: uuid.UUID) -> None:
+    """What a scenario uses: its owner (lead) unit's staff and the bureau, as for its KPIs and budget."""
+    require(may_report(actor, owner_org_id), "Only the owner unit or the bureau changes what the scenario uses")
+
+
 def digital_park_create(actor: Actor) -> None:
     """The bureau keeps the digital-economy registers."""
     require(manages(actor), "Only the bureau keeps the digital-economy registers")
@@ -192,3 +197,36 @@ def evaluation_evidence_attach(actor: Actor, org_id: uuid.UUID) -> None:
 def enterprise_import(actor: Actor) -> None:
     """The bureau imports the enterprise register."""
     digital_park_create(actor)
+
+
+# ---------------------------------------------------------------- digital-economy key projects
+
+
+def key_project_create(actor: Actor, owner_org_id: uuid.UUID) -> None:
+    """A unit's staff register the key projects their unit is responsible for (the bureau for any unit)."""
+    require(may_report(actor, owner_org_id), "Only the owner unit's staff or the bureau register its key projects")
+
+
+def key_project_update(actor: Actor, owner_org_id: uuid.UUID) -> None:
+    """The owner unit's staff and the bureau change a key project."""
+    require(may_report(actor, owner_org_id), "Only the owner unit's staff or the bureau change this key project")
+
+
+def key_project_transition(actor: Actor, owner_org_id: uuid.UUID) -> None:
+    """The owner unit's staff and the bureau start, suspend, resume and complete a key project."""
+    require(may_report(actor, owner_org_id), "Only the owner unit's staff or the bureau move this key project on")
+
+
+def key_project_report(actor: Actor, owner_org_id: uuid.UUID) -> None:
+    """The owner unit's staff and the bureau report a key project's progress."""
+    require(may_report(actor, owner_org_id), "Only the owner unit's staff or the bureau report this key project")
+
+
+def key_project_delete(actor: Actor, owner_org_id: uuid.UUID) -> None:
+    """The owner unit's staff and the bureau delete a key project still planned."""
+    require(may_report(actor, owner_org_id), "Only the owner unit's staff or the bureau delete this key project")
+
+
+def key_project_import(actor: Actor) -> None:
+    """The bureau imports the key-project register (its rows name any unit as owner)."""
+    require(manages(actor), "Only the bureau imports the key-project register")

@@ -365,6 +365,15 @@ class ScenarioKpisSet(InputModel):
     kpis: list[KpiIn] = Field(max_length=20)
 
 
+class ScenarioLinksSet(InputModel):
+    """What a scenario uses, replaced kind by kind: a list given replaces that kind's links, an omitted one stays."""
+
+    component_ids: list[uuid.UUID] | None = Field(None, max_length=50)
+    entry_ids: list[uuid.UUID] | None = Field(None, max_length=50)
+    device_ids: list[uuid.UUID] | None = Field(None, max_length=50)
+    cloud_resource_ids: list[uuid.UUID] | None = Field(None, max_length=50)
+
+
 class ScenarioBudgetSet(InputModel):
     """A scenario's budget in 万元: planned and spent so far (neither negative)."""
 

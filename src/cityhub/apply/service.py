@@ -29,6 +29,7 @@ from cityhub.apply.panorama import service as panorama_layers
 from cityhub.apply.panorama import snapshot
 from cityhub.apply.progress import evidence as report_evidence
 from cityhub.apply.progress import service as progress
+from cityhub.apply.projects import service as projects
 from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.schemas import Progress, RefreshResult, ReportCreate, SeedResult, TargetCreate, TargetUpdate
 from cityhub.apply.schemas import Target as TargetRead
@@ -45,8 +46,8 @@ log = logging.getLogger(__name__)
 _SYSTEM = Actor.system("apply-panorama")
 SOURCES = progress.SOURCES
 # the capabilities, reached as apply.evaluation.… etc.
-__all__ = ["economy", "evaluation", "evaluation_pdf", "evidence", "facilities", "files", "report_evidence", "scenarios",
-           "stations"]
+__all__ = ["economy", "evaluation", "evaluation_pdf", "evidence", "facilities", "files", "projects", "report_evidence",
+           "scenarios", "stations"]
 REPORT_FLOW: dict[ReportStatus, set[ReportStatus]] = {
     ReportStatus.SUBMITTED: {ReportStatus.APPROVED, ReportStatus.REJECTED},
     ReportStatus.APPROVED: set(),
@@ -416,7 +417,7 @@ def panorama_compute(session: Session) -> dict[str, Any]:
     """Every layer's city-wide figures and the cockpit's own, read now as the platform (the worker's reading).
 
     The layers through `panorama/service.py`; the cockpit's: targets by status per layer, scenarios per batch,
-    enterprises.
+    enterprises, key projects (count, in construction, investment planned and completed in 万元).
     """
     actor = _SYSTEM
     out = panorama_layers.read_layers(session)
@@ -436,4 +437,9 @@ def panorama_compute(session: Session) -> dict[str, Any]:
         "scenarios": [{"batch": str(b.batch), "delivered": b.delivered, "total": sum(b.by_status.values())}
                       for b in scenarios.summary(session, actor)],
         "enterprises": economy.enterprise_count(session)}
+    kp = projects.key_project_summary(session, actor)
+    out["apply"]["key_projects"] = {"total": kp.total, "under_construction": kp.by_status.get("under_construction", 0),
+                                    "completed": kp.by_status.get("completed", 0),
+                                    "investment_total": kp.investment_total,
+                                    "investment_completed": kp.investment_completed}
     return out

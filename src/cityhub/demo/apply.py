@@ -39,6 +39,7 @@ from cityhub.compute import service as compute
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.data import service as data
+from cityhub.demo import apply_projects
 from cityhub.demo.city import BUREAU_CODE
 from cityhub.kit import clock, labels
 from cityhub.kit.errors import NotFound
@@ -71,6 +72,7 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     _links(session, ctx, start)
     scenarios = _scenarios(session, ctx, today.year)
     enterprises = _economy(session, ctx)
+    key_projects = apply_projects.build(session, ctx, today)
     facilities = _facilities(session, ctx, start)
     refreshed = apply.progress_refresh(session, ctx.actor)
     reviewer = core.actor_for_username(session, REVIEWER)
@@ -106,11 +108,12 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:
     apply.panorama_refresh(session)  # the 全景 screen's first reading (the worker keeps it fresh under make run)
     ctx.log(f"demo: apply — {seeded.created} targets loaded, {refreshed.computed} computed from the layers, "
             f"{reports} progress reports ({waiting} waiting for the bureau's review), {stations} 5G base stations, "
-            f"{scenarios} application scenarios, {enterprises} enterprises, "
+            f"{scenarios} application scenarios, {enterprises} enterprises, {key_projects} key projects, "
             f"{facilities} channel users and data centres, "
             f"{runs} evaluation runs")
     return {"targets_created": seeded.created, "computed": refreshed.computed, "reports": reports,
             "waiting_review": waiting, "stations": stations, "scenarios": scenarios, "enterprises": enterprises,
+            "key_projects": key_projects,
             "facilities": facilities, "evaluation_runs": runs}
 
 

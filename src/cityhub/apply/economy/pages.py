@@ -59,6 +59,7 @@ def _economy_page(request: Request, session: DbSession, actor: CurrentActor, sec
     names = {p.id: p.name for p in parks}
     return render(request, "apply/economy.html", {
         "summary": summary, "items": items, "total": total, "page": page, "sector": sector, "parks": parks,
+        "projects": apply.projects.key_project_summary(session, actor),
         "park_names": names, "sectors": apply.economy.SECTORS, "sizes": apply.economy.SIZES,
         "districts": [o for o in core.organization_all(session) if o.kind in apply.economy.DISTRICT_KINDS],
         "manages": policies.manages(actor), "errors": errors,
@@ -89,13 +90,17 @@ async def enterprise_import(request: Request, session: DbSession, actor: Current
 @router.get("/parks/{park_id}")
 def park(request: Request, session: DbSession, actor: CurrentActor, park_id: uuid.UUID,
          offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
-    """One park: its enterprises per sector (pie) and size (bar), and its register."""
+    """One park: its enterprises per sector (pie) and size (bar), its register, and its key projects."""
     detail = apply.economy.park_get(session, actor, park_id)
     page = PageParams(limit=50, offset=offset)
     items, total = apply.economy.enterprise_list(session, actor, page, park_id=park_id)
     district = next((o.name for o in core.organization_all(session) if o.id == detail["park"].district_org_id), "")
+    projects, _n = apply.projects.key_project_list(session, actor, PageParams(limit=200, offset=0), park_id=park_id)
     return render(request, "apply/park.html", {
         "park": detail["park"], "district": district, "items": items, "total": total, "page": page,
+        "projects": projects, "project_summary": apply.projects.key_project_summary(session, actor, park_id),
+        "names": core.organization_names(session),
+        "tones": {"planned": "", "under_construction": "warn", "completed": "ok", "suspended": "err"},
         "chart": {"sectors": _pairs(detail["by_sector"], "apply.sector"),
                   "sizes": [labels.label(s, "apply.size") for s in apply.economy.SIZES],
                   "size_counts": [detail["by_size"].get(s, 0) for s in apply.economy.SIZES],

@@ -134,8 +134,12 @@ COLUMNS = ("credit_code", "name", "sector", "size", "park")
 MAX_ROWS = 20_000
 
 
-def _rows(filename: str, content: bytes) -> list[dict[str, str]]:
-    """The file's rows as column → text (CSV in UTF-8, or the first sheet of an XLSX workbook)."""
+def read_table(filename: str, content: bytes, required: tuple[str, ...]) -> list[dict[str, str]]:
+    """The file's rows as column → text (CSV in UTF-8, or the first sheet of an XLSX workbook).
+
+    A column of `required` missing from the header, more than `MAX_ROWS` rows, or a file neither UTF-8 text nor a
+    readable workbook is a 422 naming `file`; blank rows are skipped. The key-project import reads files through it.
+    """
     if filename.lower().endswith(".xlsx") or content[:4] == b"PK\x03\x04":
         from openpyxl import load_workbook  # imported on use: only the import of a workbook needs it
 
@@ -153,7 +157,7 @@ def _rows(filename: str, content: bytes) -> list[dict[str, str]]:
         reader = list(csv.reader(io.StringIO(text)))
         header, body = (reader[0], reader[1:]) if reader else ([], [])
     header = [h.strip() for h in header]
-    missing = [c for c in COLUMNS if c not in header and c != "park"]
+    missing = [c for c in required if c not in header]
     if missing:
         raise ValidationFailed(_("Columns missing: %s") % ", ".join(missing), field="file")
     if len(body) > MAX_ROWS:
@@ -168,7 +172,7 @@ def enterprise_import(session: Session, actor: Actor, filename: str, content: by
     registered credit code updates that enterprise; the park is named by its code or name.
     """
     policies.enterprise_import(actor)
-    rows = _rows(filename, content)
+    rows = read_table(filename, content, tuple(c for c in COLUMNS if c != "park"))
     if not rows:
         raise ValidationFailed(_("The file has no rows"), field="file")
     parks: dict[str, uuid.UUID] = {}

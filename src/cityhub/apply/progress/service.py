@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from cityhub.apply.economy import service as economy
 from cityhub.apply.facilities import service as facilities
 from cityhub.apply.models import ScenarioBatch
+from cityhub.apply.projects import service as projects
 from cityhub.apply.scenarios import service as scenarios
 from cityhub.apply.stations import service as stations
 from cityhub.cloud import service as cloud
@@ -124,6 +125,10 @@ SOURCES: dict[str, Source] = {s.key: s for s in (
            _scenarios(ScenarioBatch.FUTURE_COMMUNITY)),
     Source("apply.enterprises", "apply", "Big-data and intelligence enterprises registered", "",
            lambda s: float(economy.enterprise_count(s))),
+    Source("apply.key_projects_investment", "apply", "Investment completed in digital-economy key projects", "万元",
+           lambda s: round(projects.investment_completed_total(s), 1)),
+    Source("apply.key_projects_completed", "apply", "Digital-economy key projects completed", "",
+           lambda s: float(projects.completed_count(s))),
 )}
 
 # the pages name a target's source in words: {{ t.source_key|label('apply.progress_source') }}

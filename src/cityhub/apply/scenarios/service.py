@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from cityhub.apply import files, policies
 from cityhub.apply.models import Scenario, ScenarioBatch, ScenarioKpi, ScenarioLink, ScenarioLinkKind, ScenarioStatus
 from cityhub.apply.panorama import snapshot
-from cityhub.apply.schemas import BatchSummary, ScenarioBudgetSet, ScenarioCreate, ScenarioKpisSet
+from cityhub.apply.schemas import BatchSummary, ScenarioBudgetSet, ScenarioCreate, ScenarioKpisSet, ScenarioLinksSet
 from cityhub.apply.schemas import Scenario as ScenarioRead
 from cityhub.apply.schemas import ScenarioKpi as KpiRead
 from cityhub.cloud import service as cloud
@@ -115,18 +115,22 @@ def _check_orgs(session: Session, body: ScenarioCreate) -> None:
         raise ValidationFailed(problems[0][1], details=[{"field": f, "message": m} for f, m in problems])
 
 
+_GETTERS = {ScenarioLinkKind.COMPONENT: compute.component_get, ScenarioLinkKind.CATALOG_ENTRY: data.catalog_entry_get,
+            ScenarioLinkKind.DEVICE: connect.device_get, ScenarioLinkKind.CLOUD_RESOURCE: cloud.resource_get}
+
+
+def _check_links(session: Session, actor: Actor, ids: dict[ScenarioLinkKind, Iterable[uuid.UUID]]) -> None:
+    """Each id one the actor can see through its layer's façade, else a 422 naming its field (`component_ids` …)."""
+    for kind, refs in ids.items():
+        for ref_id in refs:
+            ref(LINK_FIELDS[kind], partial(_GETTERS[kind], session, actor, ref_id))
+
+
 def scenario_create(session: Session, actor: Actor, body: ScenarioCreate) -> ScenarioRead:
     """A unit's staff declare a scenario of their unit; it starts declared."""
     _check_orgs(session, body)
     policies.scenario_create(actor, body.owner_org_id)
-    for cid in body.component_ids:
-        ref("component_ids", partial(compute.component_get, session, actor, cid))
-    for eid in body.entry_ids:
-        ref("entry_ids", partial(data.catalog_entry_get, session, actor, eid))
-    for did in body.device_ids:
-        ref("device_ids", partial(connect.device_get, session, actor, did))
-    for rid in body.cloud_resource_ids:
-        ref("cloud_resource_ids", partial(cloud.resource_get, session, actor, rid))
+    _check_links(session, actor, {kind: getattr(body, field) for kind, field in LINK_FIELDS.items()})
     if session.scalar(select(Scenario.id).where(Scenario.batch == body.batch, Scenario.name == body.name)):
         raise Conflict(_("This batch has a scenario of this name"), details=[{"field": "name", "message": "taken"}])
     s = Scenario(**body.model_dump(exclude=set(LINK_FIELDS.values())), status=ScenarioStatus.DECLARED,
@@ -300,4 +304,45 @@ def scenario_budget_set(session: Session, actor: Actor, scenario_id: uuid.UUID, 
     core.audit_record(session, actor, "scenario_budget_set", target_type="apply_scenario", target_id=s.id,
                       org_id=s.owner_org_id, before=before,
                       after={"budget_planned": s.budget_planned, "budget_spent": s.budget_spent})
+    return _read(s, _links(session, [s.id]))
+
+
+# ---------------------------------------------------------------- what a scenario uses, after its declaration
+
+
+def scenario_links_set(session: Session, actor: Actor, scenario_id: uuid.UUID, body: ScenarioLinksSet
+                       ) -> ScenarioRead:
+    """Replace what a scenario uses, kind by kind (its owner unit's staff or the bureau), until it is accepted (409).
+
+    An id newly named must be one the editor can see through its layer (else a 422 naming the field); an id already
+    linked stays without a new check, so the owner keeps a link the bureau made to another unit's object. The audit
+    row names what was added and removed per kind.
+    """
+    policies.target_read(actor)
+    s = get_or_404(session, Scenario, scenario_id, "Scenario")
+    policies.scenario_links_set(actor, s.owner_org_id)
+    if s.status == ScenarioStatus.ACCEPTED:
+        raise Conflict(_("The scenario was accepted: what it uses is final"),
+                       details=[{"field": "status", "message": str(s.status)}])
+    old = _links(session, [s.id])
+    have = {kind: [ln.ref_id for ln in old if ln.kind == kind] for kind in LINK_FIELDS}
+    wanted = {kind: list(dict.fromkeys(getattr(body, field))) for kind, field in LINK_FIELDS.items()
+              if getattr(body, field) is not None}
+    _check_links(session, actor, {kind: [r for r in ids if r not in have[kind]] for kind, ids in wanted.items()})
+    before: dict[str, list[str]] = {}
+    after: dict[str, list[str]] = {}
+    for kind, ids in wanted.items():
+        gone = [ln for ln in old if ln.kind == kind and ln.ref_id not in ids]
+        new = [r for r in ids if r not in have[kind]]
+        for ln in gone:
+            session.delete(ln)
+        session.add_all(ScenarioLink(scenario_id=s.id, kind=kind, ref_id=r) for r in new)
+        if gone or new:
+            before[LINK_FIELDS[kind]] = [str(r) for r in have[kind]]
+            after[LINK_FIELDS[kind]] = [str(r) for r in ids]
+    session.flush()
+    if after:
+        snapshot.mark_stale(session)
+    core.audit_record(session, actor, "scenario_links_set", target_type="apply_scenario", target_id=s.id,
+                      org_id=s.owner_org_id, before=before, after=after)
     return _read(s, _links(session, [s.id]))

@@ -166,6 +166,13 @@ _PHRASES = {
     "scenario_kpis_set": "set the KPIs of scenario",
     "scenario_budget_set": "set the budget of scenario",
     "scenario_picture_set": "set the showcase picture of scenario",
+    "scenario_links_set": "changed what scenario uses",
+    "key_project_create": "registered key project",
+    "key_project_update": "changed key project",
+    "key_project_transition": "moved on key project",
+    "key_project_report": "reported the progress of key project",
+    "key_project_delete": "deleted key project",
+    "key_project_import": "imported key projects",
 }
 # where the target does not simply follow the phrase (or is the actor themself)
 _PLACED = {
@@ -194,6 +201,8 @@ _PLACED = {
     "report_create": "reported progress {target}",
     "base_station_import": "imported 5G base stations",
     "enterprise_import": "imported enterprises",
+    "key_project_import": "imported key projects",
+    "scenario_links_set": "changed what scenario {target} uses",
 }
 labels.register(ACTION, {code: _PLACED.get(code, f"{phrase} {{target}}") for code, phrase in _PHRASES.items()})
 ACTIONS = frozenset(_PHRASES)
@@ -234,6 +243,7 @@ labels.register(TARGET, {
     "apply_channel_user": "Data-channel user",
     "apply_data_centre": "Data centre",
     "apply_eval_evidence": "Evaluation evidence",
+    "apply_key_project": "Key project",
 })
 
 labels.register(FIELD, {
@@ -272,6 +282,12 @@ labels.register(FIELD, {
     "quota_instances": "Instance quota", "quota_vcpus": "vCPU quota", "quota_ram_mb": "RAM quota (MB)",
     "quota_storage_gb": "Storage quota (GB)", "grantee_org_id": "Grantee unit", "entity_type": "Entity type",
     "quota_disk_gb": "Disk quota (GB)", "quota_buckets": "Bucket quota",
+    "investment_total": "Total investment (10,000 yuan)", "investment_completed": "Investment completed (10,000 yuan)",
+    "as_of": "As of", "milestone": "Milestone", "planned_start": "Planned start", "planned_finish": "Planned finish",
+    "park_id": "Park", "lead_enterprise_id": "Lead enterprise", "sector": "Sector", "owner_org_id": "Owner unit",
+    "district_org_id": "District", "created": "Rows created", "updated": "Rows updated",
+    "component_ids": "Capability components", "entry_ids": "Catalog entries", "device_ids": "Devices",
+    "cloud_resource_ids": "Cloud resources",
 })
 
 # fields whose value is money (yuan), a moment, or a code of a known vocabulary of a target kind
