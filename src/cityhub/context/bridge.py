@@ -87,6 +87,11 @@ def _iri(term: str) -> str:
     return core_context().expand(term)
 
 
+def key_iri(key: str) -> str:
+    """The attribute IRI of a telemetry key (as the device entity names its metric)."""
+    return _iri(key)
+
+
 def _prop(value: Any, **extra: Any) -> dict[str, dict[str, Any]]:
     return {NO_DATASET: {"type": "Property", "value": value, **extra}}
 
