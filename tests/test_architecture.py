@@ -157,6 +157,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "context.periodic": ("service", "periodic subscriptions (timeInterval): the worker's pass"),
     "context.devicewatch": ("service", "subscriptions on connect's devices: the ingest queue, the worker's pass"),
     "context.temporal": ("service", "attribute history and the temporal API"),
+    "context.timeline": ("service", "one page of temporal history: stored instances and telemetry merged in time"),
+    "context.words": ("service", "attribute names and units in words for the pages"),
     "context.aggregate": ("service", "the aggregated temporal representation"),
     "context.aggrsql": ("service", "the aggregated temporal representation computed by the database"),
     "context.fast": ("api", "the plain single-entity GET as an ASGI app ahead of the middleware"),

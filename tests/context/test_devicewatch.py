@@ -23,7 +23,9 @@ __all__ = ["receiver"]  # the fixture
 
 @pytest.fixture
 def cw(world: Any) -> Any:
-    return build_connect(world)
+    built = build_connect(world)
+    devicewatch.run(world.session)  # creating the devices queued their creation: taken (no subscription yet)
+    return built
 
 
 def _ingest(world: Any, device_id: Any, **values: float) -> None:

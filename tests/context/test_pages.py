@@ -84,12 +84,14 @@ def test_entity_page_attributes_and_history(client: TestClient, city: Any) -> No
     r = client.get(f"/context/entities/{MINE}")
     assert r.status_code == 200
     text = _text(r.text)
-    assert "pm25" in text and "41.0" in text and "解放碑" in text
+    assert "PM2.5" in text and "41.0" in text and "解放碑" in text
+    assert "位置" in text and 'title="pm25"' in r.text  # names in words; the term itself only as a tooltip
+    assert "default-context" not in text and " urban " in text  # a vocabulary term as its term, not its IRI
     assert "(106.58000, 29.56000)" in text
     assert "2026-12-01 17:00" in text  # observedAt 09:00Z shown in Asia/Shanghai
     assert '{"a"' not in text and "{&#34;" not in text  # no raw JSON
     data = re.search(r'id="page-data">(.*?)</script>', r.text, flags=re.S)
-    assert data and '"pm25"' in data.group(1) and "41.0" in data.group(1) and "35.5" in data.group(1)
+    assert data and '"PM2.5"' in data.group(1) and "41.0" in data.group(1) and "35.5" in data.group(1)
 
 
 def test_unknown_and_invisible_entities_are_404(client: TestClient, city: Any) -> None:
@@ -155,4 +157,7 @@ def test_a_device_page_charts_its_telemetry(client: TestClient, world: Any) -> N
     types = client.get("/context").text
     assert 'title="Device">设备</a>' in types and ('title="Bridge">桥梁</a>' in types or "Bridge" not in types)
     data = re.search(r'id="page-data">(.*?)</script>', r.text, flags=re.S)
-    assert data and '"strain"' in data.group(1) and "100.0" in data.group(1) and "102.0" in data.group(1)
+    assert data and "\\u5e94\\u53d8" in data.group(1) and "100.0" in data.group(1) and "102.0" in data.group(1)
+    text = _text(r.text)  # the metric by the profile's name (应变) with its unit, not its key
+    assert "应变" in text and "με" in text and 'title="strain"' in r.text
+    assert 'data-testid="attr-patch"' not in r.text  # connect's devices are changed through connect

@@ -19,6 +19,20 @@ from cityhub.kit.schemas import InputModel, ReadModel, Timestamped
 
 
 TELEMETRY_STORED = "telemetry.stored"  # payload: list[SeriesPoint], published once per stored ingest batch
+DEVICE_CHANGED = "device.changed"  # payload: DeviceChanged, published by device_create / device_update
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChanged:
+    """A device created, or changed through connect's API (not its telemetry), in the changing transaction.
+
+    `before` holds the changed fields' previous values (name, status, asset_id, serial, lon, lat): what a consumer
+    needs to know what the device was, without a second read of connect's history.
+    """
+
+    device_id: uuid.UUID
+    created: bool
+    before: tuple[tuple[str, object], ...] = ()
 
 
 class SeriesPoint(NamedTuple):

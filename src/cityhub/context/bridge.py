@@ -15,6 +15,7 @@ answers 422 OperationNotSupported, and creating an entity under such an id 409 A
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Collection
@@ -87,6 +88,11 @@ def _iri(term: str) -> str:
     return core_context().expand(term)
 
 
+def key_iri(key: str) -> str:
+    """The attribute IRI of a telemetry key (as the device entity names its metric)."""
+    return _iri(key)
+
+
 def _prop(value: Any, **extra: Any) -> dict[str, dict[str, Any]]:
     return {NO_DATASET: {"type": "Property", "value": value, **extra}}
 
@@ -146,6 +152,32 @@ def _device_entity(ref: DeviceRef, asset: AssetRef | None,
     now = clock.now()
     return BridgedEntity(device_entity_id(ref.device_id), [_iri(DEVICE)], attrs, now, newest or now, ref.org_id,
                          ref.device_id, units)
+
+
+# the device entity's attributes that come from connect's device record, not from its telemetry
+STATIC_TERMS = ("name", "category", "deviceState", "location", "controlledAsset")
+
+
+def static_iris() -> frozenset[str]:
+    """The IRIs of a device entity's attributes that connect's device record gives (name, state, place, asset)."""
+    return frozenset(_iri(t) for t in STATIC_TERMS)
+
+
+def device_as_was(session: Session, device_id: uuid.UUID, before: dict[str, Any]
+                  ) -> dict[str, dict[str, dict[str, Any]]] | None:
+    """A device's record-given attributes as they were before a change; None when the device is gone.
+
+    `before` holds the changed fields' old values (name, status, asset_id, lon, lat), as connect's event gives them.
+    """
+    ref = connect.device_ref(session, device_id)
+    if ref is None:
+        return None
+    was: dict[str, Any] = {k: before[k] for k in ("name", "status", "lon", "lat") if k in before}
+    if "asset_id" in before:
+        was["asset_id"] = uuid.UUID(str(before["asset_id"])) if before["asset_id"] else None
+    old = dataclasses.replace(ref, **was)
+    asset = connect.asset_ref(session, old.asset_id) if old.asset_id else None
+    return _device_entity(old, asset, {}, {}).attrs
 
 
 def _asset(session: Session, asset_id: uuid.UUID, type_name: str) -> BridgedEntity | None:

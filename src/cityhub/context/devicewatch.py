@@ -17,22 +17,30 @@ Instead:
   read grant), `q` by the very SQL compiled for stored entities over the devices' documents (`query._q_hits`),
   `geoQ` by shapely (`subscriptions.geo_filter`).
 
-Several batches of one pass are one change per device (its newest state), so one notification per subscription
-and pass, as a batch upsert is one. Not notified: a device's creation, deletion or a change made through
-connect's API (name, status, position) without telemetry; `showChanges` has no previous value (the latest value
-is overwritten by ingest, no earlier one is kept here).
+- `on_device_changed` (connect's `device.changed`, in the transaction of `device_create` / `device_update`) queues
+  one row in the same queue for a change made through connect's actions: the device, whether it is new, the
+  changed fields' old values. The pass touches the record-given attributes that differ between the device as it
+  was (`bridge.device_as_was`) and as it is, with their previous values (`showChanges`); a new device is
+  `entityCreated`.
+
+Several rows of one pass are one change per device (its newest state), so one notification per subscription
+and pass, as a batch upsert is one. Not notified: a change of an asset (a device standing at its position);
+telemetry's `showChanges` has no previous value (the latest value is overwritten by ingest, none is kept here).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import orjson
 from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
+from cityhub.connect.schemas import DeviceChanged
 from cityhub.context import bridge
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import ContextGrant, ContextSubscription, ContextTelemetryChange
@@ -63,17 +71,43 @@ def on_telemetry_stored(session: Session, points: Sequence[Any]) -> None:
     session.connection().execute(_INSERT, {"devices": doc, "created_at": clock.now()})
 
 
-def _taken(session: Session) -> dict[uuid.UUID, set[str]]:
+@dataclass
+class Pending:
+    """What the queued rows say of one device: metric keys with new telemetry, changed fields' old values, new."""
+
+    keys: set[str] = field(default_factory=set)
+    before: dict[str, Any] = field(default_factory=dict)
+    created: bool = False
+
+
+def on_device_changed(session: Session, change: DeviceChanged) -> None:
+    """Queue a device created or changed through connect's actions (name, status, asset, position): one row.
+
+    The row holds the changed fields' old values, so the worker's pass knows which attributes the change touched
+    and what they were (`showChanges`); the device is read as it is then, like after telemetry.
+    """
+    before = {k: str(v) if isinstance(v, uuid.UUID | StrEnum) else v for k, v in change.before}
+    doc = orjson.dumps({str(change.device_id): {"created": change.created, "before": before}}).decode()
+    session.connection().execute(_INSERT, {"devices": doc, "created_at": clock.now()})
+
+
+def _taken(session: Session) -> dict[uuid.UUID, Pending]:
     stmt = select(T).order_by(T.id).limit(BATCH)
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
     rows = list(session.scalars(stmt))
     if rows:
         session.execute(delete(T).where(T.id.in_([r.id for r in rows])))
-    out: dict[uuid.UUID, set[str]] = {}
-    for r in rows:
-        for device_id, keys in orjson.loads(r.devices).items():
-            out.setdefault(uuid.UUID(device_id), set()).update(keys)
+    out: dict[uuid.UUID, Pending] = {}
+    for r in rows:  # oldest first: a field's first old value is what it was before the pass
+        for device_id, what in orjson.loads(r.devices).items():
+            p = out.setdefault(uuid.UUID(device_id), Pending())
+            if isinstance(what, list):  # a telemetry batch's metric keys
+                p.keys.update(what)
+            else:  # a change through connect's actions
+                p.created = p.created or bool(what.get("created"))
+                for k, v in what.get("before", {}).items():
+                    p.before.setdefault(k, v)
     return out
 
 
@@ -100,16 +134,31 @@ def match(session: Session, row: ContextSubscription, ctx: LdContext, members: d
     return geo_filter(members, ctx, seen)
 
 
+def _change(session: Session, found: bridge.BridgedEntity, p: Pending, static: frozenset[str]) -> Changed | None:
+    assert found.device_id is not None  # bridge.devices builds devices
+    if p.created:  # entityCreated: every attribute is new
+        return Changed(found.device_id, found.entity_id, found.org_id, found.types, found.attrs, found.created_at,
+                       found.modified_at, None)
+    touched = {bridge.type_iri(k) for k in p.keys} & found.attrs.keys()
+    previous = found.attrs  # telemetry: the latest value is overwritten by ingest, no earlier one is kept
+    if p.before:
+        was = bridge.device_as_was(session, found.device_id, p.before)
+        if was is not None:
+            previous = {**{k: v for k, v in found.attrs.items() if k not in static}, **was}
+            # the record-given attributes that differ: updated, created (an asset linked) or deleted (unlinked)
+            touched |= {i for i in static if was.get(i) != found.attrs.get(i)}
+    if not touched:
+        return None
+    return Changed(found.device_id, found.entity_id, found.org_id, found.types, found.attrs, found.created_at,
+                   found.modified_at, frozenset(touched), previous=previous)
+
+
 def run(session: Session) -> int:
-    """One pass: match the queued telemetry changes against change subscriptions; how many notifications queued."""
+    """One pass: match the queued device changes against change subscriptions; how many notifications queued."""
     changed = _taken(session)
     if not changed or not _any_subscription(session):
         return 0
-    changes = []
-    for found in bridge.devices(session, changed):
-        assert found.device_id is not None  # bridge.devices builds devices
-        touched = frozenset(bridge.type_iri(k) for k in changed[found.device_id]) & found.attrs.keys()
-        if touched:
-            changes.append(Changed(found.device_id, found.entity_id, found.org_id, found.types, found.attrs,
-                                   found.created_at, found.modified_at, touched, previous=found.attrs))
+    static = bridge.static_iris()
+    changes = [c for found in bridge.devices(session, changed)
+               if found.device_id is not None and (c := _change(session, found, changed[found.device_id], static))]
     return on_change(session, changes, match)

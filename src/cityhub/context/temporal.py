@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
-from cityhub.context import aggregate, aggrsql, bridge, store
+from cityhub.context import aggregate, aggrsql, bridge, store, timeline
 from cityhub.context import entities as ent
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import NO_DATASET, ContextAttributeInstance, ContextEntity
@@ -100,54 +100,48 @@ class TemporalQuery:
         raise bad("timerel is before, after or between", "timerel")
 
 
-def _history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext
-             ) -> dict[uuid.UUID, dict[str, list[dict[str, Any]]]]:
+def _check_last_n(tq: TemporalQuery) -> None:
     if tq.last_n is not None and tq.last_n < 1:
         raise bad("lastN must be a positive number", "lastN")
-    clauses = [I.entity_pk.in_(pks), *tq.clauses()]
+
+
+def _attr_clauses(tq: TemporalQuery, ctx: LdContext) -> list[ColumnElement[bool]]:
+    clauses = tq.clauses()
     if tq.attrs:
         clauses.append(I.attr.in_([ctx.expand(ent.check_name(a, "attrs")) for a in tq.attrs]))
+    return clauses
+
+
+def _history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext
+             ) -> dict[uuid.UUID, dict[str, list[dict[str, Any]]]]:
+    """Entities' history for the Python aggregation: each attribute oldest first (its last N with lastN)."""
+    _check_last_n(tq)
     col = I.at if tq.timeproperty == "observedAt" else I.modified_at
-    newest_first = tq.last_n is not None
-    stmt = select(I.entity_pk, I.attr, I.instance).where(*clauses).order_by(
-        I.entity_pk, I.attr, col.desc() if newest_first else col, I.id).limit(tq.cap)
+    items = timeline.stored(session, pks, _attr_clauses(tq, ctx), col, tq.last_n, tq.cap)[:tq.cap]
     out: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = {}
-    for pk, attr, inst in session.execute(stmt):
-        series = out.setdefault(pk, {}).setdefault(attr, [])
-        if tq.last_n is None or len(series) < tq.last_n:
-            series.append(inst)
-    if newest_first:
-        for attrs in out.values():
-            for series in attrs.values():
-                series.reverse()  # the last N, oldest first
+    for it in reversed(items) if tq.last_n is not None else items:
+        out.setdefault(cast(uuid.UUID, it.owner), {}).setdefault(it.attr, []).append(it.inst)
     return out
 
 
-def _paged_history(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext
-                   ) -> tuple[dict[uuid.UUID, dict[str, list[dict[str, Any]]]], str | None]:
-    """Entities' history in time order across them and their attributes (at most `cap` instances), and its range.
+def _paged(session: Session, stored: list[uuid.UUID], devices: list[bridge.BridgedEntity], tq: TemporalQuery,
+           ctx: LdContext) -> tuple[timeline.History, str | None]:
+    """One page of the entities' history and devices' telemetry (`timeline`), and its Content-Range when cut.
 
-    When the cap cut it, the `Content-Range` of what is answered (`date-time <first>-<last>/*`, clause 6.3.10):
-    every instance of every selected entity up to `<last>` is in the answer, so `timerel=after&timeAt=<last>`
-    asks for the next page.
+    Without lastN: in time order across every entity and attribute, `date-time <first>-<last>/*`; with lastN
+    (each attribute's last N): newest first across them, `date-time <newest>-<oldest>/<lastN>` (clause 6.3.10).
     """
-    clauses = [I.entity_pk.in_(pks), *tq.clauses()]
-    if tq.attrs:
-        clauses.append(I.attr.in_([ctx.expand(ent.check_name(a, "attrs")) for a in tq.attrs]))
+    _check_last_n(tq)
     col = I.at if tq.timeproperty == "observedAt" else I.modified_at
-    rows = session.execute(select(I.entity_pk, I.attr, I.instance, col).where(*clauses).order_by(col, I.id)
-                           .limit(tq.cap + 1)).all()
-    out: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = {}
-    truncated = len(rows) > tq.cap
-    if truncated:
-        last, after = rows[tq.cap - 1][3], rows[tq.cap][3]
-        # instances at the page's last time go whole to this page or to the next one (not split)
-        rows = ([r for r in rows[:tq.cap] if r[3] < last] if after == last else []) or rows[:tq.cap]
-    for pk, attr, inst, _at in rows:
-        out.setdefault(pk, {}).setdefault(attr, []).append(inst)
-    if not truncated or not rows:
-        return out, None
-    return out, f"date-time {rows[0][3]}-{rows[-1][3]}/*"
+    sources = [timeline.stored(session, stored, _attr_clauses(tq, ctx), col, tq.last_n, tq.cap)]
+    if devices:
+        if tq.timeproperty != "observedAt":
+            raise bad("timeproperty must be observedAt for connect's devices (telemetry has one time)", "timeproperty")
+        start, end = window(tq)
+        keys = [ctx.compact(ctx.expand(ent.check_name(a, "attrs"))) for a in tq.attrs] or None
+        sources.append(timeline.telemetry(session, devices, start=start, end=end, keys=keys, last_n=tq.last_n,
+                                          cap=tq.cap))
+    return timeline.page(sources, tq.cap, tq.last_n)
 
 
 def _aggregated(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext
@@ -197,8 +191,8 @@ def window(tq: TemporalQuery) -> tuple[datetime, datetime]:
     at = _instant(ent.parse_time(tq.time_at, "timeAt"))
     if tq.timerel == "before":
         return datetime.min.replace(tzinfo=UTC), at
-    if tq.timerel == "after":
-        return at + timedelta(microseconds=1), datetime.max.replace(tzinfo=UTC)
+    if tq.timerel == "after":  # strictly after the millisecond the answer shows (a point's observedAt)
+        return at + timedelta(milliseconds=1), datetime.max.replace(tzinfo=UTC)
     return at, _instant(ent.parse_time(tq.end_time_at, "endTimeAt"))
 
 
@@ -220,11 +214,10 @@ def _instant(text: str) -> datetime:
 
 def _bridged(session: Session, found: bridge.BridgedEntity, tq: TemporalQuery, view: ent.View,
              temporal_values: bool) -> dict[str, Any]:
-    """A connect device's temporal representation: its telemetry, read from connect's store."""
-    if tq.last_n is not None and tq.last_n < 1:
-        raise bad("lastN must be a positive number", "lastN")
+    """A connect device's aggregated temporal representation: its telemetry, read from connect's store."""
+    _check_last_n(tq)
     if tq.timeproperty != "observedAt":
-        raise bad("connect's telemetry has observedAt times only", "timeproperty")
+        raise bad("timeproperty must be observedAt for connect's devices (telemetry has one time)", "timeproperty")
     start, end = window(tq)
     keys = [view.ctx.compact(view.ctx.expand(ent.check_name(a, "attrs"))) for a in tq.attrs] or None
     series = bridge.history(session, found, start=start, end=end, keys=keys, last_n=tq.last_n, limit=tq.cap)
@@ -240,17 +233,23 @@ def temporal_entity(session: Session, actor: Actor, entity_id: str, tenant: uuid
 def temporal_entity_page(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None,
                          tq: TemporalQuery, view: ent.View, temporal_values: bool
                          ) -> tuple[dict[str, Any], str | None]:
-    """One entity's temporal representation and, when the instance cap cut it, its `Content-Range` (a 206)."""
+    """One entity's temporal representation and, when the instance cap cut it, its `Content-Range` (a 206).
+
+    A connect device answers from connect's telemetry, paged by the same rules as the broker's own history.
+    """
     found = bridge.entity(session, actor, entity_id)
     if found is not None:
-        return _bridged(session, found, tq, view, temporal_values), None
+        if tq.aggr_methods is not None:
+            return _bridged(session, found, tq, view, temporal_values), None
+        paged, content_range = _paged(session, [], [found], tq, view.ctx)
+        return _render(found, paged.get(found.entity_id, {}), view, temporal_values, tq), content_range
     row = store.entity_get(session, actor, entity_id, tenant)
     aggs = _aggregated(session, [row.id], tq, view.ctx)
     if aggs is not None:
         return _render_aggregated(row, aggs.get(row.id, {}), view), None
-    if tq.last_n is None and tq.aggr_methods is None:
-        paged, content_range = _paged_history(session, [row.id], tq, view.ctx)
-        return _render(row, paged.get(row.id, {}), view, temporal_values, tq), content_range
+    if tq.aggr_methods is None:
+        page, content_range = _paged(session, [row.id], [], tq, view.ctx)
+        return _render(row, page.get(row.id, {}), view, temporal_values, tq), content_range
     history = _history(session, [row.id], tq, view.ctx).get(row.id, {})
     return _render(row, history, view, temporal_values, tq), None
 
@@ -266,23 +265,22 @@ def temporal_query_page(session: Session, actor: Actor, rows: list[ContextEntity
                         ) -> tuple[list[dict[str, Any]], str | None]:
     """The entities' temporal representations and, when the instance cap cut their history, its `Content-Range`.
 
-    Without lastN or aggregation the stored entities' history is one page in time order across them
-    (`_paged_history`), as for one entity; connect's devices answer from connect's telemetry, whole up to the cap.
+    Without aggregation the stored entities' history and the devices' telemetry are one page (`_paged`): in time
+    order across all of them, or newest first with lastN, as for one entity.
     """
     stored = [r.id for r in rows if isinstance(r, ContextEntity)]
-    aggs = _aggregated(session, stored, tq, view.ctx) if stored else None
-    if aggs is not None:
+    devices = [r for r in rows if isinstance(r, bridge.BridgedEntity)]
+    if tq.aggr_methods is not None:
+        aggs = _aggregated(session, stored, tq, view.ctx) if stored else None
+        if aggs is not None:
+            return [_bridged(session, r, tq, view, temporal_values) if isinstance(r, bridge.BridgedEntity)
+                    else _render_aggregated(r, aggs.get(r.id, {}), view) for r in rows], None
+        history = _history(session, stored, tq, view.ctx) if stored else {}
         return [_bridged(session, r, tq, view, temporal_values) if isinstance(r, bridge.BridgedEntity)
-                else _render_aggregated(r, aggs.get(r.id, {}), view) for r in rows], None
-    content_range = None
-    if not stored:
-        history: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = {}
-    elif tq.last_n is None and tq.aggr_methods is None:
-        history, content_range = _paged_history(session, stored, tq, view.ctx)
-    else:
-        history = _history(session, stored, tq, view.ctx)
-    return [_bridged(session, r, tq, view, temporal_values) if isinstance(r, bridge.BridgedEntity)
-            else _render(r, history.get(r.id, {}), view, temporal_values, tq) for r in rows], content_range
+                else _render(r, history.get(r.id, {}), view, temporal_values, tq) for r in rows], None
+    paged, content_range = _paged(session, stored, devices, tq, view.ctx)
+    return [_render(r, paged.get(r.id if isinstance(r, ContextEntity) else r.entity_id, {}), view, temporal_values,
+                    tq) for r in rows], content_range
 
 
 def _instances(body: dict[str, Any], ctx: LdContext, now: str) -> dict[str, list[dict[str, Any]]]:

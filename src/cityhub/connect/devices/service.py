@@ -18,12 +18,15 @@ from cityhub.connect.models import (
     DeviceStatus,
 )
 from cityhub.connect.schemas import (
+    DEVICE_CHANGED,
+    DeviceChanged,
     DeviceCreate,
     DeviceProfileCreate,
     DeviceUpdate,
 )
 from cityhub.core import service as core
 from cityhub.core.actor import Actor
+from cityhub.kit import events
 from cityhub.kit.errors import Conflict, NotFound, ValidationFailed, check_transition
 from cityhub.kit.i18n import gettext as _
 from cityhub.kit.pagination import PageParams, paginate
@@ -125,6 +128,7 @@ def device_create(session: Session, actor: Actor, data: DeviceCreate) -> tuple[D
                       org_id=device.org_id,
                       after={"name": device.name, "org_id": device.org_id, "profile": profile.code})
     CACHE.invalidate()
+    events.publish(session, DEVICE_CHANGED, DeviceChanged(device.id, created=True))
     return device, raw
 
 
@@ -152,6 +156,9 @@ def device_update(session: Session, actor: Actor, device_id: uuid.UUID, data: De
                       org_id=device.org_id,
                       before=before, after=changes)
     CACHE.invalidate()
+    if changes:
+        events.publish(session, DEVICE_CHANGED, DeviceChanged(device.id, created=False,
+                                                              before=tuple(sorted(before.items()))))
     return device
 
 

@@ -10,5 +10,5 @@
     grid: {left: 50, right: 20, top: 30, bottom: 30},
     xAxis: cityhub.timeAxis(),
     yAxis: {type: 'value', scale: true},
-    series: page.series.map((s) => ({name: s.name, type: 'line', showSymbol: false, data: s.points}))});
+    series: page.series.map((s) => ({name: s.name, type: 'line', showSymbol: s.points.length < 3, data: s.points}))});
 })();
