@@ -73,6 +73,7 @@ class BaseRecordRead(ReadModel):
     sources: int
     conflicts: int
     merged_at: datetime
+    geojson: dict[str, Any] | None = None  # the geo base database's geometry, when the reader sees it clear
 
 
 class BaseConflictRead(ReadModel):
