@@ -573,7 +573,8 @@ class BaseRecord(UUIDPk, Base):
 
     __tablename__ = "data_base_record"
     __table_args__ = (UniqueConstraint("base_db", "key"),
-                      Index("ix_data_base_record_bbox", "base_db", "min_x", "min_y"))
+                      Index("ix_data_base_record_bbox", "base_db", "min_x", "min_y"),
+                      Index("ix_data_base_record_holder", "base_db", "holder"))
 
     base_db: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(64))
@@ -589,6 +590,8 @@ class BaseRecord(UUIDPk, Base):
     min_y: Mapped[float | None] = mapped_column(nullable=True)
     max_x: Mapped[float | None] = mapped_column(nullable=True)
     max_y: Mapped[float | None] = mapped_column(nullable=True)
+    # 电子证照: the holder's code (统一社会信用代码 or 公民身份号码), linking a licence to its holder's golden record
+    holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class BaseConflict(UUIDPk, Base):

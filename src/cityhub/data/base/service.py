@@ -124,6 +124,50 @@ def _keep_geometry(rec: BaseRecord, fields: dict[str, str], provenance: dict[str
     return 0
 
 
+def _derive(rec: BaseRecord, fields: dict[str, str], provenance: dict[str, Any]) -> int:
+    """The columns a record derives from its fields: a geo record's geometry (1 if rejected), a licence's holder."""
+    if rec.base_db == "license":
+        rec.holder = _holder(fields)
+    return _keep_geometry(rec, fields, provenance) if rec.base_db == "geo" else 0
+
+
+HOLDER_ITEMS = {"uscc": "legal_person", "id_number": "population"}  # a licence's holder code → its base database
+
+
+def _holder(fields: dict[str, str]) -> str | None:
+    """A licence's holder: its 统一社会信用代码, else its holder's 公民身份号码."""
+    return next((fields[n].strip()[:64] for n in HOLDER_ITEMS if (fields.get(n) or "").strip()), None)
+
+
+def _links(session: Session, actor: Actor, rec: BaseRecord) -> list[dict[str, Any]]:
+    """A licence's holder record, or a legal person's / person's licences: one query.
+
+    Only what the reader may look up in the other base database (the bureau and that database's feeding units).
+    """
+    if rec.base_db == "license" and rec.holder:
+        dbs = [db for n, db in HOLDER_ITEMS.items() if (rec.fields or {}).get(n, "").strip() == rec.holder]
+        dbs = [db for db in dbs if policies.base_read(actor, _feed_orgs(session, db))]
+        if not dbs:
+            return []
+        found = session.execute(select(BaseRecord.base_db, BaseRecord.key).where(
+            BaseRecord.base_db.in_(dbs), BaseRecord.key == rec.holder)).all()
+        return [{"base_db": db, "key": key, "role": "holder", "label": ""} for db, key in found]
+    if rec.base_db in HOLDER_ITEMS.values() and policies.base_read(actor, _feed_orgs(session, "license")):
+        masks = _Masks(session, actor, "license")
+        out = []
+        for lic in session.scalars(select(BaseRecord).where(BaseRecord.base_db == "license",
+                                                            BaseRecord.holder == rec.key)
+                                   .order_by(BaseRecord.key).limit(LINKS_LIMIT)):
+            p = (lic.provenance or {}).get("license_type") or {}
+            label = masks.value("license_type", (lic.fields or {}).get("license_type"), p.get("feed"), p.get("org"))
+            out.append({"base_db": "license", "key": lic.key, "role": "licence", "label": label or ""})
+        return out
+    return []
+
+
+LINKS_LIMIT = 200  # licences listed on a holder's record
+
+
 def merge_base(session: Session, base_db: str) -> dict[str, int]:
     """Recompute the golden records of a base database from its feeds; counts of what changed."""
     feeds = list(session.execute(select(BaseFeed, CatalogEntry).join(CatalogEntry, CatalogEntry.id == BaseFeed.entry_id)
@@ -153,8 +197,9 @@ def merge_base(session: Session, base_db: str) -> dict[str, int]:
         elif rec.fields != golden.fields or rec.sources != len(rows):
             stats["changed"] += 1
         fields, provenance, open_n = _conflicts(session, rec, golden, known.pop(rec.id, {}))
+        rejected = _derive(rec, fields, provenance)
         if base_db == "geo":
-            stats["rejected"] += _keep_geometry(rec, fields, provenance)
+            stats["rejected"] += rejected
         rec.fields, rec.provenance, rec.sources, rec.conflicts = fields, provenance, len(rows), open_n
         rec.merged_at = clock.now()
         stats["records"] += 1
@@ -325,7 +370,8 @@ def base_record_get(session: Session, actor: Actor, base_db: str, key: str) -> B
                                                     if grants else {})})
     if grants:
         return _granted_view(session, actor, rec, grants)
-    return _masked_view(rec, _Masks(session, actor, base_db))
+    return _masked_view(rec, _Masks(session, actor, base_db)).model_copy(
+        update={"links": _links(session, actor, rec)})
 
 
 def _search_box(bbox: tuple[float, float, float, float] | None,
@@ -425,8 +471,7 @@ def base_conflict_resolve(session: Session, actor: Actor, conflict_id: uuid.UUID
     c.status, c.chosen, c.resolved_by, c.resolved_at = "resolved", data.value, actor.user_id, clock.now()
     fields = {**rec.fields, c.field: data.value}
     provenance = {**rec.provenance, c.field: {"resolved_by": str(actor.user_id), "at": c.resolved_at.isoformat()}}
-    if rec.base_db == "geo" and c.field == geo.GEOMETRY_ITEM:
-        _keep_geometry(rec, fields, provenance)
+    _derive(rec, fields, provenance)
     rec.fields, rec.provenance = fields, provenance
     rec.conflicts = max(0, rec.conflicts - 1)
     session.flush()
