@@ -23,7 +23,9 @@ from shapely.validation import explain_validity
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from cityhub.kit import safejson
 from cityhub.kit.db import is_postgres
+from cityhub.kit.errors import ValidationFailed
 
 GEOMETRY_ITEM = "geometry"
 KINDS = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
@@ -51,9 +53,9 @@ class Geometry:
 def parse(value: str) -> Geometry:
     """The geometry a GeoJSON text holds (a bare geometry or a Feature), or `Invalid` saying why not."""
     try:
-        obj = json.loads(value)
-    except (TypeError, ValueError) as e:
-        raise Invalid("not_json", str(e)[:200]) from None
+        obj = safejson.loads(value, field=GEOMETRY_ITEM)
+    except ValidationFailed as e:
+        raise Invalid("not_json", str((e.details or [{}])[0].get("message") or e)[:200]) from None
     if isinstance(obj, dict) and obj.get("type") == "Feature":
         obj = obj.get("geometry")
     if not isinstance(obj, dict) or obj.get("type") not in KINDS:
