@@ -19,7 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table('data_base_record') as batch:
         batch.add_column(sa.Column('geometry', sa.Text(), nullable=True))
         for name in ('min_x', 'min_y', 'max_x', 'max_y'):
-            batch.add_column(sa.Column(name, sa.Float(), nullable=True))
+            batch.add_column(sa.Column(name, sa.Double(), nullable=True))
         batch.add_column(sa.Column('holder', sa.String(length=64), nullable=True))
     op.create_index('ix_data_base_record_bbox', 'data_base_record', ['base_db', 'min_x', 'min_y'])
     op.create_index('ix_data_base_record_holder', 'data_base_record', ['base_db', 'holder'])
