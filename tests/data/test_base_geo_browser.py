@@ -73,6 +73,13 @@ def test_geo_page_draws_points_and_areas_and_a_click_looks_up(geo_server: str, t
                           ".trigger('click', {data: {key: 'P001'}})")
             page.wait_for_selector("[data-testid=base-record]", timeout=10_000)
             assert "解放碑" in page.inner_text("[data-testid=base-record]") and "key=P001" in page.url
+            page.wait_for_selector("#base-geo-map canvas", timeout=10_000)
+            page.goto(f"{geo_server}/data/base/geo?key=P002")  # a park: the map zooms to its area
+            page.wait_for_selector("#base-geo-map canvas", timeout=10_000)
+            zoom = page.evaluate("echarts.getInstanceByDom(document.getElementById('base-geo-map')).getOption()"
+                                 ".geo[0].zoom")
+            assert zoom > 20, zoom
+            page.screenshot(path=str(out / f"data-base-geo-park-{w}x{h}.png"), full_page=True)
             assert not errors, errors
             page.close()
         browser.close()

@@ -54,6 +54,8 @@ def base_db(request: Request, session: DbSession, actor: CurrentActor, base_db: 
             names.setdefault(it["name_en"], it["name_cn"])
     places = _places(service.base_geo_search(session, actor, bbox=(-180, -90, 180, 90), limit=MAP_LIMIT)) \
         if base_db == "geo" else None
+    if places is not None and record is not None and record.geojson:  # the map zooms to the record looked up
+        places["focus"] = record.key
     return render(request, "data/base_db.html", {
         "summary": summary, "conflicts": service.base_conflicts(session, actor, base_db, 50), "record": record,
         "missing": missing, "key": key, "orgs": _orgs(session), "feeds": feeds, "names": names, "places": places,
@@ -70,7 +72,7 @@ def _rejections() -> dict[str, str]:
             "invalid": _("an invalid geometry (e.g. a self-intersecting polygon)")}
 
 
-def _places(records: list[BaseRecordRead]) -> dict[str, list[dict[str, Any]]]:
+def _places(records: list[BaseRecordRead]) -> dict[str, Any]:
     """The map's points, lines and areas (outer rings) of the records the viewer sees the geometry of."""
     points: list[dict[str, Any]] = []
     shapes: list[dict[str, Any]] = []

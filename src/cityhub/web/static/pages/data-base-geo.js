@@ -7,6 +7,7 @@
   if (!el || !window.echarts || !page) return;
   const points = page.points || [];
   const shapes = page.shapes || [];
+  const focus = page.focus;
   cityhub.chongqing().then((geo) => {
     if (!geo) { el.hidden = true; return; }
     const series = [];
@@ -22,10 +23,13 @@
     }
     if (points.length) {
       series.push({type: 'scatter', coordinateSystem: 'geo', symbolSize: 9, itemStyle: {color: '#1565c0'},
-        data: points.map((p) => ({name: p.name, key: p.key, value: p.value}))});
+        data: points.map((p) => ({name: p.name, key: p.key, value: p.value,
+          itemStyle: p.key === focus ? {color: '#e65100'} : undefined, symbolSize: p.key === focus ? 16 : 9}))});
     }
-    const coords = points.map((p) => p.value).concat(
-      ...shapes.map((s) => [].concat(...s.rings, ...s.lines)));
+    // the whole extent, or the record looked up (?key=…), highlighted
+    const shown = (x) => !focus || x.key === focus;
+    const coords = points.filter(shown).map((p) => p.value).concat(
+      ...shapes.filter(shown).map((s) => [].concat(...s.rings, ...s.lines)));
     const lons = coords.map((c) => c[0]), lats = coords.map((c) => c[1]);
     const span = Math.max(Math.max(...lons) - Math.min(...lons), Math.max(...lats) - Math.min(...lats), 0.02);
     const view = coords.length ? {center: [(Math.max(...lons) + Math.min(...lons)) / 2,
