@@ -298,6 +298,12 @@ EXPECTATIONS += [
                                                                 "org_member_a", "org_member_b"),
            params=lambda w: {"base_db": "population", "key": w.extra["b_record"].key}),
     Expect("GET", f"{P}/base/{{base_db}}/conflicts", C_READERS, params=lambda w: {"base_db": "population"}),
+    # place lookups in 自然资源和空间地理 (no unit feeds it in this world: the bureau's alone — auditors read golden
+    # records of the units they audit, and no unit feeds it)
+    Expect("GET", f"{P}/base/geo/within", ADMIN, query=lambda w: {
+        "min_lon": 105, "min_lat": 28, "max_lon": 110, "max_lat": 32}),
+    Expect("GET", f"{P}/base/geo/near", ADMIN, query=lambda w: {
+        "lon": 106.5, "lat": 29.5, "radius_m": 1000}),
     Expect("POST", f"{P}/base/conflicts/{{conflict_id}}/resolve", ADMIN, params=_x("b_conflict", "conflict_id"),
            body=lambda w: {"value": "乙"}),
 ]

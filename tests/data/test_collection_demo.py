@@ -71,11 +71,19 @@ def test_demo_registers_sources_syncs_them_and_checks_quality(tmp_path: Path) ->
                                  "AND credentials_enc NOT LIKE '%Bearer%'")).scalar() == 1
         golden: dict[str, int] = {str(k): int(v) for k, v in conn.execute(text(
             "SELECT base_db, COUNT(*) FROM data_base_record GROUP BY base_db")).all()}
-        assert golden == {"population": 800, "legal_person": 460, "license": 400}  # the feeds filled them
+        assert golden == {"population": 800, "legal_person": 460, "license": 400, "geo": 600}  # the feeds filled them
+        # the place register's points and park areas, every geometry valid
+        kinds: dict[str, int] = dict(conn.execute(text(
+            "SELECT CASE WHEN geometry LIKE '%Polygon%' THEN 'area' ELSE 'point' END, COUNT(*) FROM data_base_record "
+            "WHERE base_db = 'geo' AND geometry IS NOT NULL AND min_x IS NOT NULL GROUP BY 1")).all())
+        assert kinds["area"] > 50 and kinds["area"] + kinds["point"] == 600, kinds
         holders = conn.execute(text("SELECT COUNT(*) FROM data_base_record l JOIN data_base_record p "
                                     "ON p.base_db = 'legal_person' AND l.base_db = 'license' "
                                     "AND 'YYZZ' || p.key = l.key")).scalar()
         assert holders == 400  # every licence is of a legal person the register holds
+        linked = conn.execute(text("SELECT COUNT(*) FROM data_base_record l JOIN data_base_record p "
+                                   "ON p.base_db = 'legal_person' AND l.base_db = 'license' AND p.key = l.holder"))
+        assert linked.scalar() == 400  # and links to its holder's golden record by the holder column
     eng.dispose()
     again = run(["data", "sync", "区县上报文件"], url, **env)
     assert again.returncode == 0 and "succeeded: read 0" in again.stdout, again.stderr  # the file was taken

@@ -572,7 +572,9 @@ class BaseRecord(UUIDPk, Base):
     """
 
     __tablename__ = "data_base_record"
-    __table_args__ = (UniqueConstraint("base_db", "key"),)
+    __table_args__ = (UniqueConstraint("base_db", "key"),
+                      Index("ix_data_base_record_bbox", "base_db", "min_x", "min_y"),
+                      Index("ix_data_base_record_holder", "base_db", "holder"))
 
     base_db: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(64))
@@ -581,6 +583,15 @@ class BaseRecord(UUIDPk, Base):
     sources: Mapped[int] = mapped_column(Integer, default=0)  # feeds holding the key
     conflicts: Mapped[int] = mapped_column(Integer, default=0)
     merged_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # 自然资源和空间地理: the validated geometry (GeoJSON, WGS 84) and its bounding box, the prefilter of place
+    # lookups on any database (`base.geo`); None for records without one.
+    geometry: Mapped[str | None] = mapped_column(Text, nullable=True)
+    min_x: Mapped[float | None] = mapped_column(nullable=True)
+    min_y: Mapped[float | None] = mapped_column(nullable=True)
+    max_x: Mapped[float | None] = mapped_column(nullable=True)
+    max_y: Mapped[float | None] = mapped_column(nullable=True)
+    # 电子证照: the holder's code (统一社会信用代码 or 公民身份号码), linking a licence to its holder's golden record
+    holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class BaseConflict(UUIDPk, Base):

@@ -12,6 +12,7 @@ from cityhub.data.base.service import (
     base_conflict_resolve,
     base_conflicts,
     base_feed_set,
+    base_geo_search,
     base_merge,
     base_overview,
     base_record_get,
@@ -302,5 +303,5 @@ __all__ += [
     "sync_sources_dir",
 ]
 # issue 20: base databases as data (feeds, golden records, conflicts)
-__all__ += ["base_conflict_resolve", "base_conflicts", "base_feed_set", "base_merge", "base_overview",
-            "base_record_get", "base_summary", "theme_coverage"]
+__all__ += ["base_conflict_resolve", "base_conflicts", "base_feed_set", "base_geo_search", "base_merge",
+            "base_overview", "base_record_get", "base_summary", "theme_coverage"]

@@ -40,6 +40,8 @@ labels.register("data.classification", {"base": "Base resource", "theme": "Thema
 labels.register("data.base_db", {"population": "Population", "legal_person": "Legal entities",
                                  "geo": "Natural resources and geospatial", "credit": "Social credit",
                                  "license": "Electronic licences"})
+labels.register("data.geometry_kind", {"Point": "Point", "MultiPoint": "Points", "LineString": "Line",
+                                        "MultiLineString": "Lines", "Polygon": "Area", "MultiPolygon": "Areas"})
 labels.register("data.format", {"file": "Electronic file", "sheet": "Spreadsheet", "database": "Database",
                                 "image": "Graphics and images", "stream": "Streaming media",
                                 "self_describing": "Self-describing format", "api": "Service interface"})

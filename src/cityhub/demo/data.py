@@ -7,6 +7,7 @@ The five base databases plus thematic and departmental entries; every person, en
 # ruff: noqa: E501  # long Chinese reference data reads better on one line per field
 from __future__ import annotations
 
+import json
 import random
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
 from cityhub.data import schemas, service
+from cityhub.data.base.schemas import BaseFeedSet
 from cityhub.demo import collection
 from cityhub.kit import clock
 from cityhub.kit.errors import NotFound
@@ -105,7 +107,8 @@ def _entries() -> list[dict[str, Any]]:
                                                  _i("标准地址", "address", "C", 200),
                                                  _i("经度", "lon", "F", element="DE00008"),
                                                  _i("纬度", "lat", "F", element="DE00009"),
-                                                 _i("所在区县", "district", "C", 20)],
+                                                 _i("所在区县", "district", "C", 20),
+                                                 _i("几何", "geometry", "G")],
              share_type="unconditional", share_mode="table", open_type="unconditional", update_cycle="quarterly",
              security_grade="general", source_system="地理信息公共服务平台", rows="places"),
         dict(slug="qiye-xinyong-pingjia", org="cq-fgw", title="企业公共信用综合评价结果", classification="base",
@@ -258,10 +261,13 @@ def _rows(kind: str, rng: random.Random, n: int) -> list[list[Any]]:
         return [[p["id_number"], p["name"], f"重庆市公安局{p['district']}分局"]
                 for p in (synthetic_person(rng) for _ in range(n))]
     if kind == "places":
-        return [[f"{rng.choice(STREETS)}{rng.choice(['社区', '小区', '广场', '公园', '学校'])}{i}",
-                 f"重庆市{rng.choice(DISTRICT_NAMES)}{rng.choice(STREETS)}路{rng.randrange(1, 500)}号",
-                 round(rng.uniform(105.8, 107.2), 6), round(rng.uniform(29.2, 30.0), 6), rng.choice(DISTRICT_NAMES)]
-                for i in range(n)]
+        out = []
+        for i in range(n):
+            name = f"{rng.choice(STREETS)}{rng.choice(['社区', '小区', '广场', '公园', '学校'])}{i}"
+            address = f"重庆市{rng.choice(DISTRICT_NAMES)}{rng.choice(STREETS)}路{rng.randrange(1, 500)}号"
+            lon, lat = round(rng.uniform(105.8, 107.2), 6), round(rng.uniform(29.2, 30.0), 6)
+            out.append([name, address, lon, lat, rng.choice(DISTRICT_NAMES), _place_geometry(name, lon, lat)])
+        return out
     if kind == "bus":
         return [[f"{i + 100}", f"{i + 100}路 {rng.choice(STREETS)}—{rng.choice(STREETS)}", rng.randrange(8, 45),
                  round(rng.uniform(5, 40), 1)] for i in range(n)]
@@ -270,6 +276,17 @@ def _rows(kind: str, rng: random.Random, n: int) -> list[list[Any]]:
                  rng.choice(["正常参保", "暂停", "终止"]), round(rng.uniform(3500, 25000), 2)]
                 for p in (synthetic_person(rng) for _ in range(n))]
     return []
+
+
+def _place_geometry(name: str, lon: float, lat: float) -> str:
+    """A place's GeoJSON for the 自然资源和空间地理 base database: a park's area (about 600 m across), else its point."""
+    if "公园" in name:
+        d = 0.003
+        ring = [[round(lon - d, 6), round(lat - d, 6)], [round(lon + d, 6), round(lat - d, 6)],
+                [round(lon + d, 6), round(lat + d, 6)], [round(lon - d, 6), round(lat + d, 6)],
+                [round(lon - d, 6), round(lat - d, 6)]]
+        return json.dumps({"type": "Polygon", "coordinates": [ring]}, separators=(",", ":"))
+    return json.dumps({"type": "Point", "coordinates": [lon, lat]}, separators=(",", ":"))
 
 
 OPEN_SIZES = {"stops": 400, "parking": 150, "water": 132, "spots": 80, "schools": 300, "pharmacies": 200}
@@ -350,6 +367,11 @@ def build(session: Session, ctx: DemoContext) -> dict[str, int]:  # noqa: C901  
             service.resource_api_create(session, staff, entry.id, schemas.ResourceApiCreate(
                 title="空气质量小时数据接口", upstream_url="https://aqi.sthjj.cq.example/aqi/hourly",  # never resolves
                 credentials={"X-Api-Key": "demo-upstream-key"}))
+    # The place register feeds the 自然资源和空间地理 base database: points and park areas with validated geometry.
+    if "diming-dizhi-xinxi" in loaded:
+        service.base_feed_set(session, bureau, BaseFeedSet(
+            base_db="geo", entry_id=entries["diming-dizhi-xinxi"].id, key_item="place_name", priority=1))
+        service.base_merge(session, bureau, "geo")
     # A re-reviewed change (version 2 with a readable diff).
     people = entries["renkou-jichu-xinxi"]
     gaj = _actor(session, "gaj-staff")

@@ -135,6 +135,7 @@ _PHRASES = {
     "quality_task_close": "verified and closed quality task",
     "base_feed_set": "set a base-database feed", "base_merge": "merged the golden records of base database",
     "base_conflict_resolve": "resolved a golden-record conflict", "base_record_read": "looked up golden record",
+    "base_geo_search": "looked up golden records by place",
     "data_element_create": "drafted data element", "data_element_update": "changed data element",
     "data_element_publish": "published data element", "data_element_retire": "retired data element",
     "code_list_create": "drafted code list", "code_list_import": "imported the values of code list",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from cityhub.core.deps import CurrentActor
 from cityhub.data import service
@@ -27,6 +27,23 @@ router = APIRouter(prefix="/api/v1/data/base", tags=["data base databases"], rou
 def feed_set(session: DbSession, actor: CurrentActor, body: BaseFeedSet) -> Any:
     """Make an entry feed a base database, or change its key item and priority (the bureau)."""
     return service.base_feed_set(session, actor, body)
+
+
+@router.get("/geo/within", response_model=list[BaseRecordRead])
+def geo_within(session: DbSession, actor: CurrentActor, min_lon: Annotated[float, Query(ge=-180, le=180)],
+               min_lat: Annotated[float, Query(ge=-90, le=90)], max_lon: Annotated[float, Query(ge=-180, le=180)],
+               max_lat: Annotated[float, Query(ge=-90, le=90)],
+               limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> Any:
+    """Golden records of 自然资源和空间地理 whose geometry meets the box (the lookup is audited)."""
+    return service.base_geo_search(session, actor, bbox=(min_lon, min_lat, max_lon, max_lat), limit=limit)
+
+
+@router.get("/geo/near", response_model=list[BaseRecordRead])
+def geo_near(session: DbSession, actor: CurrentActor, lon: Annotated[float, Query(ge=-180, le=180)],
+             lat: Annotated[float, Query(ge=-90, le=90)], radius_m: Annotated[float, Query(gt=0, le=50_000)],
+             limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> Any:
+    """Golden records of 自然资源和空间地理 within radius_m metres of a point, nearest first (audited)."""
+    return service.base_geo_search(session, actor, near=(lon, lat, radius_m), limit=limit)
 
 
 @router.get("/{base_db}", response_model=BaseSummary)

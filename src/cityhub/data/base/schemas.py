@@ -73,6 +73,10 @@ class BaseRecordRead(ReadModel):
     sources: int
     conflicts: int
     merged_at: datetime
+    geojson: dict[str, Any] | None = None  # the geo base database's geometry, when the reader sees it clear
+    # 电子证照 ↔ 法人 / 自然人: a licence's holder, a holder's licences — {"base_db", "key", "role", "label"}, only
+    # those the reader may look up
+    links: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class BaseConflictRead(ReadModel):

@@ -11,16 +11,19 @@ Golden records are read by the bureau and the feeding units; each lookup of a re
 from __future__ import annotations
 
 import heapq
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import shapely
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data import policies
+from cityhub.data.base import geo
 from cityhub.data.base import merge as m
 from cityhub.data.base.schemas import BaseConflictRead, BaseConflictResolve, BaseFeedSet, BaseRecordRead
 from cityhub.data.catalog import service as catalog
@@ -103,6 +106,68 @@ def _conflicts(session: Session, rec: BaseRecord, golden: m.Golden,
     return fields, provenance, open_n
 
 
+def _keep_geometry(rec: BaseRecord, fields: dict[str, str], provenance: dict[str, Any]) -> int:
+    """Validate a geo golden record's geometry: kept with its bounding box, or dropped saying why (1 if dropped)."""
+    value = fields.get(geo.GEOMETRY_ITEM)
+    rec.geometry = rec.min_x = rec.min_y = rec.max_x = rec.max_y = None
+    if value is None:
+        return 0
+    try:
+        g = geo.parse(value)
+    except geo.Invalid as e:
+        del fields[geo.GEOMETRY_ITEM]
+        provenance[geo.GEOMETRY_ITEM] = {**(provenance.get(geo.GEOMETRY_ITEM) or {}), "rejected": e.code,
+                                         "detail": e.detail}
+        return 1
+    rec.geometry = g.geojson
+    rec.min_x, rec.min_y, rec.max_x, rec.max_y = g.bbox
+    return 0
+
+
+def _derive(rec: BaseRecord, fields: dict[str, str], provenance: dict[str, Any]) -> int:
+    """The columns a record derives from its fields: a geo record's geometry (1 if rejected), a licence's holder."""
+    if rec.base_db == "license":
+        rec.holder = _holder(fields)
+    return _keep_geometry(rec, fields, provenance) if rec.base_db == "geo" else 0
+
+
+HOLDER_ITEMS = {"uscc": "legal_person", "id_number": "population"}  # a licence's holder code → its base database
+
+
+def _holder(fields: dict[str, str]) -> str | None:
+    """A licence's holder: its 统一社会信用代码, else its holder's 公民身份号码."""
+    return next((fields[n].strip()[:64] for n in HOLDER_ITEMS if (fields.get(n) or "").strip()), None)
+
+
+def _links(session: Session, actor: Actor, rec: BaseRecord) -> list[dict[str, Any]]:
+    """A licence's holder record, or a legal person's / person's licences: one query.
+
+    Only what the reader may look up in the other base database (the bureau and that database's feeding units).
+    """
+    if rec.base_db == "license" and rec.holder:
+        dbs = [db for n, db in HOLDER_ITEMS.items() if (rec.fields or {}).get(n, "").strip() == rec.holder]
+        dbs = [db for db in dbs if policies.base_read(actor, _feed_orgs(session, db))]
+        if not dbs:
+            return []
+        found = session.execute(select(BaseRecord.base_db, BaseRecord.key).where(
+            BaseRecord.base_db.in_(dbs), BaseRecord.key == rec.holder)).all()
+        return [{"base_db": db, "key": key, "role": "holder", "label": ""} for db, key in found]
+    if rec.base_db in HOLDER_ITEMS.values() and policies.base_read(actor, _feed_orgs(session, "license")):
+        masks = _Masks(session, actor, "license")
+        out = []
+        for lic in session.scalars(select(BaseRecord).where(BaseRecord.base_db == "license",
+                                                            BaseRecord.holder == rec.key)
+                                   .order_by(BaseRecord.key).limit(LINKS_LIMIT)):
+            p = (lic.provenance or {}).get("license_type") or {}
+            label = masks.value("license_type", (lic.fields or {}).get("license_type"), p.get("feed"), p.get("org"))
+            out.append({"base_db": "license", "key": lic.key, "role": "licence", "label": label or ""})
+        return out
+    return []
+
+
+LINKS_LIMIT = 200  # licences listed on a holder's record
+
+
 def merge_base(session: Session, base_db: str) -> dict[str, int]:
     """Recompute the golden records of a base database from its feeds; counts of what changed."""
     feeds = list(session.execute(select(BaseFeed, CatalogEntry).join(CatalogEntry, CatalogEntry.id == BaseFeed.entry_id)
@@ -118,6 +183,8 @@ def merge_base(session: Session, base_db: str) -> dict[str, int]:
     for c in session.scalars(select(BaseConflict).where(BaseConflict.base_db == base_db)):
         known.setdefault(c.record_id, {})[c.field] = c
     stats = {"records": 0, "added": 0, "changed": 0, "removed": 0, "conflicts": 0}
+    if base_db == "geo":
+        stats["rejected"] = 0
 
     def merge_key(key: str, rows: list[m.FeedRow]) -> None:
         golden = m.merge(rows, key_items.get(rows[0].feed))
@@ -130,6 +197,9 @@ def merge_base(session: Session, base_db: str) -> dict[str, int]:
         elif rec.fields != golden.fields or rec.sources != len(rows):
             stats["changed"] += 1
         fields, provenance, open_n = _conflicts(session, rec, golden, known.pop(rec.id, {}))
+        rejected = _derive(rec, fields, provenance)
+        if base_db == "geo":
+            stats["rejected"] += rejected
         rec.fields, rec.provenance, rec.sources, rec.conflicts = fields, provenance, len(rows), open_n
         rec.merged_at = clock.now()
         stats["records"] += 1
@@ -237,7 +307,7 @@ def _grants(session: Session, actor: Actor, base_db: str) -> dict[str, tuple[Gra
 
 
 def _granted_view(session: Session, actor: Actor, rec: BaseRecord,
-                  grants: dict[str, tuple[Grant, CatalogEntry]]) -> BaseRecordRead:
+                  grants: dict[str, tuple[Grant, CatalogEntry]], charge: bool = True) -> BaseRecordRead:
     """A grantee's golden record: only the fields its grants cover, masked as every grant read.
 
     A field is covered when a granted feed gave it and it is among that grant's items; it is masked by that
@@ -257,9 +327,27 @@ def _granted_view(session: Session, actor: Actor, rec: BaseRecord,
         rule = "full" if "full" in rules else next((r for r in rules if r), "")
         fields[name] = MASK_RULES[rule].apply(value) if rule in MASK_RULES and value is not None else value
         provenance[name] = p
-    for grant, entry in grants.values():
-        log_access(session, actor, grant, entry, None, 1, "golden")
-    return BaseRecordRead.model_validate(rec).model_copy(update={"fields": fields, "provenance": provenance})
+    if charge:
+        for grant, entry in grants.values():
+            log_access(session, actor, grant, entry, None, 1, "golden")
+    return _with_geometry(rec, BaseRecordRead.model_validate(rec).model_copy(
+        update={"fields": fields, "provenance": provenance}))
+
+
+def _with_geometry(rec: BaseRecord, read: BaseRecordRead) -> BaseRecordRead:
+    """The record's geometry as GeoJSON when the reader sees its geometry field clear (not masked, not left out)."""
+    name = geo.GEOMETRY_ITEM
+    if rec.geometry is None or name not in read.fields or read.fields[name] != (rec.fields or {}).get(name):
+        return read
+    return read.model_copy(update={"geojson": json.loads(rec.geometry)})
+
+
+def _masked_view(rec: BaseRecord, masks: _Masks) -> BaseRecordRead:
+    fields = {}
+    for name, value in (rec.fields or {}).items():
+        p = (rec.provenance or {}).get(name) or {}
+        fields[name] = masks.value(name, value, p.get("feed"), p.get("org"))
+    return _with_geometry(rec, BaseRecordRead.model_validate(rec).model_copy(update={"fields": fields}))
 
 
 def base_record_get(session: Session, actor: Actor, base_db: str, key: str) -> BaseRecordRead:
@@ -282,12 +370,78 @@ def base_record_get(session: Session, actor: Actor, base_db: str, key: str) -> B
                                                     if grants else {})})
     if grants:
         return _granted_view(session, actor, rec, grants)
-    masks = _Masks(session, actor, base_db)
-    fields = {}
-    for name, value in (rec.fields or {}).items():
-        p = (rec.provenance or {}).get(name) or {}
-        fields[name] = masks.value(name, value, p.get("feed"), p.get("org"))
-    return BaseRecordRead.model_validate(rec).model_copy(update={"fields": fields})
+    return _masked_view(rec, _Masks(session, actor, base_db)).model_copy(
+        update={"links": _links(session, actor, rec)})
+
+
+def _search_box(bbox: tuple[float, float, float, float] | None,
+                near: tuple[float, float, float] | None) -> tuple[float, float, float, float]:
+    """The box a place lookup prefilters on, or 422 naming the bad parameter."""
+    if (bbox is None) == (near is None):
+        raise ValidationFailed(_("Give a box or a point and a radius"), field="bbox")
+    if bbox is not None:
+        x0, y0, x1, y1 = bbox
+        if not (-180 <= x0 <= x1 <= 180):
+            raise ValidationFailed(_("Longitudes must run from west to east within -180 and 180"), field="max_lon")
+        if not (-90 <= y0 <= y1 <= 90):
+            raise ValidationFailed(_("Latitudes must run from south to north within -90 and 90"), field="max_lat")
+        return bbox
+    assert near is not None
+    lon, lat, radius = near
+    if not (-180 <= lon <= 180):
+        raise ValidationFailed(_("Longitude out of range"), field="lon")
+    if not (-90 <= lat <= 90):
+        raise ValidationFailed(_("Latitude out of range"), field="lat")
+    if not (0 < radius <= geo.MAX_RADIUS_M):
+        raise ValidationFailed(_("The radius must be above 0 and at most 50 km"), field="radius_m")
+    return geo.near_box(lon, lat, radius)
+
+
+def base_geo_search(session: Session, actor: Actor, bbox: tuple[float, float, float, float] | None = None,
+                    near: tuple[float, float, float] | None = None, limit: int = 500) -> list[BaseRecordRead]:
+    """Golden records of the geo base database meeting a box or near a point, nearest first; one audited lookup.
+
+    `bbox` = (min lon, min lat, max lon, max lat); `near` = (lon, lat, radius in metres).
+
+    Read as `base_record_get` reads one record (the bureau clear, feeding units masked per source field, grantees
+    the fields their grants cover — only when the geometry item is among them — charged one row per record
+    returned and logged). The bounding-box columns prefilter in SQL; shapely decides, so SQLite, PostgreSQL and
+    PostgreSQL with PostGIS give the same records.
+    """
+    box = _search_box(bbox, near)
+    grants: dict[str, tuple[Grant, CatalogEntry]] = {}
+    if not policies.base_read(actor, _feed_orgs(session, "geo")):
+        grants = {f: (g, e) for f, (g, e) in _grants(session, actor, "geo").items() if geo.GEOMETRY_ITEM in g.items}
+        if not grants:
+            raise Forbidden(_("You are not allowed to do this"))
+        left = [g.quota - g.used for g, _e in grants.values() if g.quota]
+        limit = min([limit, *left])
+    rows = session.scalars(select(BaseRecord).where(
+        BaseRecord.base_db == "geo", BaseRecord.geometry.is_not(None), BaseRecord.max_x >= box[0],
+        BaseRecord.min_x <= box[2], BaseRecord.max_y >= box[1], BaseRecord.min_y <= box[3])
+        .order_by(BaseRecord.key))
+    found: list[tuple[float, BaseRecord]] = []
+    area = shapely.box(*bbox) if bbox is not None else None
+    for rec in rows:
+        shape = geo.load(rec.geometry or "")
+        if area is not None:
+            if shape.intersects(area):
+                found.append((0.0, rec))
+        elif near is not None and (d := geo.distance_m(shape, near[0], near[1])) <= near[2]:
+            found.append((d, rec))
+    found.sort(key=lambda t: t[0])  # stable: by key within equal distances
+    found = found[:limit]
+    core.audit_record(session, actor, "base_geo_search", target_type="base_record", target_id=None,
+                      extra={"base_db": "geo", "records": len(found),
+                             **({"bbox": list(bbox)} if bbox is not None else {"near": list(near or ())}),
+                             **({"grants": sorted(str(g.id) for g, _e in grants.values())} if grants else {})})
+    if grants:
+        for grant, entry in grants.values():
+            if found:
+                log_access(session, actor, grant, entry, None, len(found), "golden")
+        return [_granted_view(session, actor, rec, grants, charge=False) for _d, rec in found]
+    masks = _Masks(session, actor, "geo")
+    return [_masked_view(rec, masks) for _d, rec in found]
 
 
 def base_conflicts(session: Session, actor: Actor, base_db: str, limit: int = 100) -> list[BaseConflictRead]:
@@ -315,8 +469,10 @@ def base_conflict_resolve(session: Session, actor: Actor, conflict_id: uuid.UUID
     assert rec is not None  # the conflict cascades with its record
     before = rec.fields.get(c.field)
     c.status, c.chosen, c.resolved_by, c.resolved_at = "resolved", data.value, actor.user_id, clock.now()
-    rec.fields = {**rec.fields, c.field: data.value}
-    rec.provenance = {**rec.provenance, c.field: {"resolved_by": str(actor.user_id), "at": c.resolved_at.isoformat()}}
+    fields = {**rec.fields, c.field: data.value}
+    provenance = {**rec.provenance, c.field: {"resolved_by": str(actor.user_id), "at": c.resolved_at.isoformat()}}
+    _derive(rec, fields, provenance)
+    rec.fields, rec.provenance = fields, provenance
     rec.conflicts = max(0, rec.conflicts - 1)
     session.flush()
     core.audit_record(session, actor, "base_conflict_resolve", target_type="base_conflict", target_id=c.id,
