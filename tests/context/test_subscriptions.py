@@ -92,6 +92,8 @@ def test_crud_and_status(client: Any, world: Any, receiver: str) -> None:
     assert client.post(SUBS, json=_sub(receiver), headers=h).status_code == 201  # a generated id
     listed = client.get(SUBS, params={"count": "true"}, headers=h)
     assert listed.headers["NGSILD-Results-Count"] == "2" and len(listed.json()) == 2
+    for paging in ({"offset": "-1"}, {"offset": str(2**85)}, {"limit": "5000"}):  # 400s, never a 500
+        assert client.get(SUBS, params=paging, headers=h).status_code == 400, paging
     resp = client.patch(f"{SUBS}/urn:ngsi-ld:Subscription:s1", json={"isActive": False, "q": "pm25>40"},
                         headers=h)
     assert resp.status_code == 204

@@ -32,6 +32,7 @@ from cityhub.context.store import scope
 from cityhub.core.actor import Actor
 from cityhub.kit import safejson
 from cityhub.kit.errors import ValidationFailed
+from cityhub.kit.pagination import MAX_OFFSET
 
 E = ContextEntity
 MAX_LIMIT = 1000
@@ -337,8 +338,8 @@ def entity_query(session: Session, actor: Actor, query: Query, ctx: LdContext, t
     """
     if not 0 <= query.limit <= MAX_LIMIT:
         raise bad(f"limit must be between 0 and {MAX_LIMIT}", "limit")
-    if query.offset < 0:
-        raise bad("offset must not be negative", "offset")
+    if not 0 <= query.offset <= MAX_OFFSET:  # deeper is a search problem; also keeps OFFSET inside BIGINT
+        raise bad(f"offset must be between 0 and {MAX_OFFSET}", "offset")
     clauses = filters(session, actor, query, ctx, tenant)
     extra = bridged_matches(session, actor, query, ctx, tenant) if bridged else []
     if query.geo is not None:

@@ -39,6 +39,7 @@ from cityhub.core.actor import Actor
 from cityhub.kit import clock, egress
 from cityhub.kit.errors import Unauthorized
 from cityhub.kit.i18n import gettext as _
+from cityhub.kit.pagination import MAX_OFFSET
 
 S = ContextSubscription
 E = ContextEntity
@@ -284,8 +285,8 @@ def subscription_list(session: Session, actor: Actor, tenant: uuid.UUID | None, 
         raise Unauthorized(_("Log in or send an API token"))
     if not 0 <= limit <= MAX_LIMIT:
         raise bad(f"limit must be between 0 and {MAX_LIMIT}", "limit")
-    if offset < 0:
-        raise bad("offset must not be negative", "offset")
+    if not 0 <= offset <= MAX_OFFSET:  # deeper is a search problem; also keeps OFFSET inside BIGINT
+        raise bad(f"offset must be between 0 and {MAX_OFFSET}", "offset")
     clauses = [c for c in (_readable(actor), S.org_id == tenant if tenant is not None else None) if c is not None]
     rows = list(session.scalars(select(S).where(*clauses).order_by(S.created_at, S.sub_id).limit(limit)
                                 .offset(offset))) if limit else []
