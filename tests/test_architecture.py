@@ -69,6 +69,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "data.entry_form": ("pages", "the catalog entry form's fields parsed for the pages"),
     "data.catalog.history": ("service", "catalog changes as field-by-field history"),
     "data.catalog.index": ("service", "the search index"),
+    "data.catalog.public": ("service", "the open catalog's queries (portal, CKAN, DCAT, sitemap)"),
     "data.catalog.search": ("service", "catalog search"),
     "data.catalog.versions": ("service", "catalog entry versions"),
     "data.catalog.tiers": ("service", "the catalog's two tiers: an entry's district, the actor's districts"),

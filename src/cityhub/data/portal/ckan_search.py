@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cityhub.data import policies
+from cityhub.data.catalog import public as catalog_public
 from cityhub.data.catalog import service as catalog
 from cityhub.data.catalog.search import Term, catalog_search
 from cityhub.data.portal import service as portal
@@ -314,7 +315,7 @@ def package_list(c: Call) -> list[str]:
     """Names of the open datasets (limit/offset)."""
     limit = c.get_int("limit", MAX_START, 0, MAX_START)
     offset = c.get_int("offset", 0, 0, MAX_START)
-    return catalog.public_entry_names(c.session, limit, offset)
+    return catalog_public.public_entry_names(c.session, limit, offset)
 
 
 def current_package_list_with_resources(c: Call) -> list[dict[str, Any]]:

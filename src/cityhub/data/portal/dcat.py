@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from cityhub.core import service as core
 from cityhub.core.service import Actor
+from cityhub.data.catalog import public as catalog_public
 from cityhub.data.catalog import service as catalog_service
 from cityhub.data.catalog.tiers import publisher_org_id
 from cityhub.data.vocabulary import UPDATE_CYCLES
@@ -167,7 +168,7 @@ def _serialize(g: Graph, fmt: str) -> bytes:
 
 def catalog(session: Session, actor: Actor, base: str, page: int, fmt: str) -> bytes:
     """One page of the open catalog (PAGE_SIZE datasets) with hydra paging links."""
-    entries, total = catalog_service.public_entries_page(session, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    entries, total = catalog_public.public_entries_page(session, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     last = max(1, math.ceil(total / PAGE_SIZE))
     g = _graph()
     cat = _catalog_node(g, session, base)
@@ -191,7 +192,7 @@ def catalog(session: Session, actor: Actor, base: str, page: int, fmt: str) -> b
 
 def dataset_document(session: Session, actor: Actor, base: str, name: str, fmt: str) -> bytes:
     """One open dataset (404 for anything outside the open catalog, whoever asks: DCAT is public metadata)."""
-    entry = catalog_service.public_entry_by_name(session, name)
+    entry = catalog_public.public_entry_by_name(session, name)
     orgs = {o.id: o for o in core.organization_all(session)}
     resources = catalog_service.resources_of(session, [entry.id])[entry.id]
     g = _graph()
@@ -201,7 +202,7 @@ def dataset_document(session: Session, actor: Actor, base: str, name: str, fmt: 
 
 def sitemap(session: Session, base: str) -> bytes:
     """A sitemap of the open dataset pages (at most 50,000, the sitemap protocol's limit)."""
-    rows = catalog_service.public_entry_stamps(session, 50_000)
+    rows = catalog_public.public_entry_stamps(session, 50_000)
     urls = "".join(f"<url><loc>{escape(f'{base}/dataset/{n}')}</loc><lastmod>{u.date().isoformat()}</lastmod></url>"
                    for n, u in rows)
     return (f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'

@@ -23,6 +23,7 @@ from cityhub.core import service as core
 from cityhub.core.schemas import OrganizationCreate, OrgKind, UserCreate
 from cityhub.core.service import Actor
 from cityhub.data import policies
+from cityhub.data.catalog import public as catalog_public
 from cityhub.data.catalog import service as catalog
 from cityhub.data.datastore import service as datastore
 from cityhub.data.datastore.reads import open_items
@@ -278,7 +279,7 @@ def _api_calls_since(session: Session, since: date) -> dict[date, int]:
 def portal_stats(session: Session, days: int = 30) -> dict[str, Any]:
     """Counts and chart series of the open catalog only (never private or 不予开放 entries)."""
     orgs = {o.id: o.name for o in core.organization_all(session)}
-    counts = catalog.public_counts(session)
+    counts = catalog_public.public_counts(session)
     by_org, by_open = counts["by_org"], counts["by_open"]
     open_by_org = {(o, k): c for o, k, c in counts["by_org_open"]}
     public_downloads = PortalDownload.entry_id.in_(catalog.public_entry_ids())
