@@ -101,7 +101,7 @@ CITY = (105.0, 28.0, 110.5, 32.5)
 YUZHONG = (106.50, 29.50, 106.60, 29.60)
 
 
-def test_geo_golden_records_keep_valid_geometry_and_reject_the_rest(world: Any, var: Path) -> None:  # noqa: F811
+def test_geo_golden_records_keep_valid_geometry_and_reject_the_rest(world: Any, var: Path) -> None:  # noqa: F811  # `var` is the fixture imported above
     _geo_feed(world)
     bureau = world.actors["bureau_member"]
     stats = service.base_merge(world.session, bureau, "geo")
@@ -119,7 +119,7 @@ def test_geo_golden_records_keep_valid_geometry_and_reject_the_rest(world: Any, 
     assert nothing.geojson is None and "geometry" not in nothing.provenance
 
 
-def test_place_lookups_by_box_and_by_distance(world: Any, var: Path) -> None:  # noqa: F811
+def test_place_lookups_by_box_and_by_distance(world: Any, var: Path) -> None:  # noqa: F811  # `var` is the fixture imported above
     _geo_feed(world)
     a = world.actors["org_member_a"]
     assert [r.key for r in service.base_geo_search(world.session, a, bbox=CITY)] == ["P001", "P002", "P005"]
@@ -143,7 +143,7 @@ def test_place_lookups_by_box_and_by_distance(world: Any, var: Path) -> None:  #
         assert e.value.details[0]["field"] == field
 
 
-def test_triangle_inside_the_box_of_a_search_but_outside_the_search(world: Any, var: Path) -> None:  # noqa: F811
+def test_triangle_inside_the_box_of_a_search_but_outside_the_search(world: Any, var: Path) -> None:  # noqa: F811  # `var` is the fixture imported above
     """The bounding box only prefilters: a triangle whose box meets the search box but whose area does not is not
     found (the exact test is shapely's, the same on every database)."""
     triangle = json.dumps({"type": "Polygon", "coordinates": [[[106.0, 29.0], [106.2, 29.0], [106.0, 29.2],
@@ -156,7 +156,7 @@ def test_triangle_inside_the_box_of_a_search_but_outside_the_search(world: Any, 
     assert [r.key for r in service.base_geo_search(world.session, a, near=(106.2, 29.2, 15_000))] == ["T1"]
 
 
-def test_place_lookup_permissions(world: Any, var: Path) -> None:  # noqa: F811
+def test_place_lookup_permissions(world: Any, var: Path) -> None:  # noqa: F811  # `var` is the fixture imported above
     """The feeding unit and the bureau look places up; another unit without a grant and anonymous callers are
     refused; a grantee whose grant covers the geometry item reads through it, charged per record returned."""
     from cityhub.core.actor import Actor
@@ -182,7 +182,7 @@ def test_place_lookup_permissions(world: Any, var: Path) -> None:  # noqa: F811
         service.base_geo_search(world.session, b, bbox=CITY)
 
 
-def test_place_lookup_api_and_geo_page(client: Any, world: Any, var: Path) -> None:  # noqa: F811
+def test_place_lookup_api_and_geo_page(client: Any, world: Any, var: Path) -> None:  # noqa: F811  # `var` is the fixture imported above
     from tests.web.test_pages import login
 
     _geo_feed(world)

@@ -69,7 +69,7 @@ def _world(world: Any) -> None:
         ("YYZZ9", "营业执照", "91500000MA5U999999", None)])
 
 
-def test_a_licence_links_to_its_holder_and_a_holder_lists_its_licences(world: Any, var: Path) -> None:  # noqa: F811
+def test_a_licence_links_to_its_holder_and_a_holder_lists_its_licences(world: Any, var: Path) -> None:  # noqa: F811  # `var` is the fixture imported above
     _world(world)
     bureau = world.actors["bureau_member"]
     firm = service.base_record_get(world.session, bureau, "legal_person", USCC)
@@ -83,7 +83,7 @@ def test_a_licence_links_to_its_holder_and_a_holder_lists_its_licences(world: An
     assert service.base_record_get(world.session, bureau, "license", "YYZZ9").links == []  # holder not registered
 
 
-def test_links_only_where_the_reader_may_look_up(world: Any, var: Path) -> None:  # noqa: F811
+def test_links_only_where_the_reader_may_look_up(world: Any, var: Path) -> None:  # noqa: F811  # `var` is the fixture imported above
     """Unit B feeds only the licences: no link to the 法人 record it may not read; unit A feeds only 法人 and 自然人:
     no licences listed; others are refused the lookup itself."""
     from cityhub.core.actor import Actor
@@ -100,7 +100,7 @@ def test_links_only_where_the_reader_may_look_up(world: Any, var: Path) -> None:
         service.base_record_get(world.session, b, "legal_person", USCC)
 
 
-def test_the_licence_list_is_one_query_however_many_licences(world: Any, var: Path) -> None:  # noqa: F811
+def test_the_licence_list_is_one_query_however_many_licences(world: Any, var: Path) -> None:  # noqa: F811  # `var` is the fixture imported above
     _world(world)
     bureau = world.actors["bureau_member"]
     statements: list[str] = []
@@ -118,7 +118,7 @@ def test_the_licence_list_is_one_query_however_many_licences(world: Any, var: Pa
     assert len([s for s in statements if "WHERE" in s and ".holder =" in s]) == 1
 
 
-def test_pages_link_licences_and_holders(client: Any, world: Any, var: Path) -> None:  # noqa: F811
+def test_pages_link_licences_and_holders(client: Any, world: Any, var: Path) -> None:  # noqa: F811  # `var` is the fixture imported above
     from tests.web.test_pages import login
 
     _world(world)
