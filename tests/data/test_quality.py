@@ -139,7 +139,7 @@ def test_incremental_sync_checks_its_own_rows_and_agrees_with_a_full_evaluation(
     results equal a full evaluation of the table, including rows fixed and rows broken by the run."""
     import sqlite3
 
-    from cityhub.data.models import QualityResult
+    from cityhub.data.quality.models import QualityResult
 
     entry = _entry(world)
     a = world.actors["org_member_a"]

@@ -14,7 +14,7 @@ from cityhub.apply import service as apply
 from cityhub.apply.evaluation.schemas import IndicatorSpec, RunCreate, SchemeCreate
 from cityhub.core.models import AuditEntry
 from cityhub.data import service
-from cityhub.data.models import QualityTask
+from cityhub.data.quality.models import QualityTask
 from cityhub.data.quality.schemas import QualityCheckCreate
 from cityhub.kit import clock
 from cityhub.kit.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed

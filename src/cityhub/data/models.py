@@ -547,9 +547,6 @@ class BaseConflict(UUIDPk, Base):
 
 
 # Data standards and quality keep their tables in their capability packages; imported here so the domain's metadata
-# is whole (the quality tables re-exported: callers import them from the domain's models).
+# is whole.
+import cityhub.data.quality.models  # noqa: E402  # registers quality's tables after the domain's own
 import cityhub.data.standards.models  # noqa: E402, F401  # registers the standards' tables after the domain's own
-from cityhub.data.quality.models import QualityCheck as QualityCheck  # noqa: E402
-from cityhub.data.quality.models import QualityResult as QualityResult  # noqa: E402
-from cityhub.data.quality.models import QualityTask as QualityTask  # noqa: E402
-from cityhub.data.quality.models import QualityTaskStatus as QualityTaskStatus  # noqa: E402

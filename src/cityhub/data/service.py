@@ -98,7 +98,6 @@ from cityhub.data.lists.service import (
     programme_counts,
     responsibility_list_rows,
 )
-from cityhub.data.models import QualityTaskStatus
 from cityhub.data.portal.service import (
     flush_api_calls,
     open_application_activate,
@@ -110,6 +109,7 @@ from cityhub.data.portal.service import (
     record_download,
 )
 from cityhub.data.portal.sqlguard import read_only_tree as sql_read_only_tree
+from cityhub.data.quality.models import QualityTaskStatus
 from cityhub.data.quality.service import (
     quality_check_create,
     quality_check_delete,

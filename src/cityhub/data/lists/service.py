@@ -22,11 +22,11 @@ from cityhub.data.models import (
     Grant,
     Objection,
     ObjectionStatus,
-    QualityCheck,
     RequestEvent,
     Resource,
     ShareRequest,
 )
+from cityhub.data.quality.models import QualityCheck
 from cityhub.data.quality.tasks import task_figures
 from cityhub.data.schemas import DemandAnswer, DemandAssign, DemandCreate, ObjectionCreate
 from cityhub.data.sharing.service import OPEN_REQUEST_STATES, PROVIDER_DAYS, S, request_visible

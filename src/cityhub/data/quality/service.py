@@ -21,8 +21,9 @@ from cityhub.data import policies
 from cityhub.data.catalog import service as catalog
 from cityhub.data.collection.sync import key_columns
 from cityhub.data.datastore.stores import quote
-from cityhub.data.models import CatalogEntry, QualityCheck, QualityResult, Resource
+from cityhub.data.models import CatalogEntry, Resource
 from cityhub.data.quality import checks, tasks
+from cityhub.data.quality.models import QualityCheck, QualityResult
 from cityhub.data.quality.schemas import QualityCheckCreate, QualityScore
 from cityhub.kit import clock, refs
 from cityhub.kit.errors import NotFound, ValidationFailed

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data import policies
-from cityhub.data.models import CatalogEntry, QualityCheck, QualityTask, QualityTaskStatus
+from cityhub.data.models import CatalogEntry
+from cityhub.data.quality.models import QualityCheck, QualityTask, QualityTaskStatus
 from cityhub.kit import clock, labels
 from cityhub.kit.errors import NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
