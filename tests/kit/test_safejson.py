@@ -40,6 +40,24 @@ def test_depth_is_the_real_nesting_and_strings_do_not_count(value: object) -> No
     assert safejson.loads(text) == value
 
 
+TRICKY_TEXT = st.text(alphabet='ab[]{}"\\\n中', max_size=8)  # what could fool the string and escape removal
+TRICKY_VALUES = st.recursive(
+    st.none() | st.integers() | TRICKY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TRICKY_TEXT, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TRICKY_VALUES, st.booleans())
+@example(["\\\\\"[[", '"]]'], True)  # an escaped backslash before an escaped quote
+@example({'"': '""', "": '"[[["'}, False)  # adjacent quotes inside strings and around them
+def test_depth_sees_through_quotes_escapes_and_brackets_in_strings(value: object, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert safejson.depth(text) == _true_depth(value)
+    assert safejson.depth(text, limit=2) == min(_true_depth(value), 3)  # the count stops past the limit
+
+
 @pytest.mark.parametrize("raw", [
     b"[" * 100_000 + b"]" * 100_000,  # the finding: a RecursionError in the standard library's parser
     b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
