@@ -62,10 +62,29 @@ def city(client: TestClient, world: Any, monkeypatch: pytest.MonkeyPatch) -> Any
 def test_types_page_counts_only_visible_entities(client: TestClient, city: Any) -> None:
     r = client.get("/context")
     assert r.status_code == 200
-    row = re.search(r'type=AirQualityObserved" title="AirQualityObserved">AirQualityObserved</a></td>'
+    row = re.search(r'type=AirQualityObserved" title="AirQualityObserved">空气质量监测</a></td>'
                     r'<td class="num">([^<]+)<', r.text)
-    assert row and row.group(1) == "1", r.text[:2000]  # B's entity is not counted
+    assert row and row.group(1) == "1", r.text[:2000]  # B's entity is not counted; its type in words
     assert "实体类型" in r.text
+
+
+def test_entity_types_read_in_words_in_both_languages() -> None:
+    from cityhub.context.words import type_label
+    from cityhub.kit import i18n
+
+    token = i18n.set_locale("zh_CN")
+    try:
+        assert type_label("AirQualityObserved") == "空气质量监测" and type_label("OffStreetParking") == "停车场"
+    finally:
+        i18n.reset_locale(token)
+    token = i18n.set_locale("en")
+    try:
+        assert type_label("AirQualityObserved") == "Air quality observation"
+    finally:
+        i18n.reset_locale(token)
+    # a type of no table: its term in words, acronyms kept; an IRI by its last segment
+    assert type_label("SmartMeterXYZReading") == "Smart meter XYZReading"
+    assert type_label("https://example.org/ns#bridgeSpan") == "Bridge span"
 
 
 def test_entities_page_lists_the_type_with_unit_time_and_map(client: TestClient, city: Any) -> None:

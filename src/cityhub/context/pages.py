@@ -60,7 +60,9 @@ def _type_name(name: str) -> str:
     if name == bridge.DEVICE:
         return _("Device")
     kind = bridge.KIND_OF_TYPE.get(name)
-    return labels.label(kind, "cityhub.connect.models.AssetKind") if kind and kind != "other" else name
+    if kind and kind != "other":
+        return labels.label(kind, "cityhub.connect.models.AssetKind")
+    return words.type_label(name)
 
 
 def _value_text(value: Any) -> str:

@@ -1,4 +1,10 @@
-"""Attribute names and units in words, for pages: people read 「PM2.5」 and 「µg/m³」, not expanded IRIs and codes.
+"""Entity types, attribute names and units in words, for pages (「空气质量监测」, not `AirQualityObserved`).
+
+People read 「PM2.5」 and 「µg/m³」, not expanded IRIs and codes.
+
+An entity type is named by `TYPES` (the Smart Data Models types a city's systems send most — environment,
+transport, parking, lighting, water, waste, buildings, devices), else by its term split into words, like an
+attribute.
 
 An attribute is named, in order: by this table (the common attributes of Smart Data Models — Device,
 AirQualityObserved, WeatherObserved, NoiseLevelObserved, TrafficFlowObserved, Parking … — and of connect's
@@ -41,6 +47,23 @@ ATTRIBUTES = {
     "accuracy": lazy("Accuracy"), "unitText": lazy("Unit of measure"), "raw": lazy("Raw reading"),
     "readings": lazy("Readings"),
 }
+# Smart Data Models' entity types, by their English names (translated by the catalogue)
+TYPES = {
+    "AirQualityObserved": lazy("Air quality observation"), "AirQualityMonitoring": lazy("Air quality monitoring"),
+    "WeatherObserved": lazy("Weather observation"), "WeatherForecast": lazy("Weather forecast"),
+    "WeatherAlert": lazy("Weather alert"), "NoiseLevelObserved": lazy("Noise level observation"),
+    "WaterQualityObserved": lazy("Water quality observation"), "WaterObserved": lazy("Water observation"),
+    "FloodMonitoring": lazy("Flood monitoring"), "TrafficFlowObserved": lazy("Traffic flow observation"),
+    "CrowdFlowObserved": lazy("Crowd flow observation"), "Road": lazy("Road"), "RoadSegment": lazy("Road segment"),
+    "Vehicle": lazy("Vehicle"), "ParkingSpot": lazy("Parking space"), "OffStreetParking": lazy("Car park"),
+    "OnStreetParking": lazy("On-street parking"), "EVChargingStation": lazy("EV charging station"),
+    "BikeHireDockingStation": lazy("Bike hire station"), "Streetlight": lazy("Street light"),
+    "StreetlightControlCabinet": lazy("Street light cabinet"), "WasteContainer": lazy("Waste container"),
+    "Building": lazy("Building"), "PointOfInterest": lazy("Point of interest"), "Alert": lazy("Alert"),
+    "Device": lazy("Device"), "DeviceModel": lazy("Device model"), "DeviceMeasurement": lazy("Device measurement"),
+    "Sensor": lazy("Sensor"), "Camera": lazy("Camera"), "Museum": lazy("Museum"), "Park": lazy("Public park"),
+    "Garden": lazy("Garden"), "GreenspaceRecord": lazy("Green space record"),
+}
 # UN/CEFACT common codes as symbols (the bridge's own table, inverted, and a few more)
 UNITS = {**{code: symbol for symbol, code in bridge.UNIT_CODES.items()},
          "KEL": "K", "MTS": "m/s", "HTZ": "Hz", "MBR": "mbar", "HPA": "hPa", "LTR": "L", "MQH": "m³/h",
@@ -65,6 +88,21 @@ def term_of(short: str) -> str:
     return short
 
 
+def _words(term: str) -> str:
+    """A camel-case or snake-case term as lower-case words (acronyms kept): `airTemp` → "air temp"."""
+    words = _CAMEL.sub(" ", term).replace("_", " ").split()
+    return " ".join(w.lower() if w[1:].islower() else w for w in words) or term
+
+
+def type_label(short: str) -> str:
+    """An entity type (its name compacted with the core context) in words, in the page's language."""
+    term = term_of(short)
+    if term in TYPES:
+        return gettext(TYPES[term])
+    words = _words(term)
+    return words[:1].upper() + words[1:]
+
+
 def attribute_label(short: str, metrics: Mapping[str, Metric], english: bool) -> str:
     """An attribute (its name compacted with the core context) in words, in the page's language."""
     term = term_of(short)
@@ -73,8 +111,7 @@ def attribute_label(short: str, metrics: Mapping[str, Metric], english: bool) ->
     metric = metrics.get(term)
     if metric is not None:
         return (metric.name_en if english else metric.name) or metric.name or term
-    words = _CAMEL.sub(" ", term).replace("_", " ").split()
-    return " ".join(w.lower() if w[1:].islower() else w for w in words) or term
+    return _words(term)
 
 
 def unit_symbol(code: str) -> str:
