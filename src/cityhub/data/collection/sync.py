@@ -34,6 +34,7 @@ from cityhub.kit import clock
 from cityhub.kit.db import is_postgres
 
 BACKOFF_S = (60, 120, 300, 900, 1800, 3600)  # after 1, 2, … consecutive failures
+FILLFACTOR = 90  # a synced table's pages keep a tenth free for updates in place (docs/data-collection.md)
 
 Progress = Callable[[int], None]
 
@@ -148,6 +149,8 @@ class _Writer:
             text(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})"))
         if self.bulk:  # an empty table: rows are COPYed straight in, the key index is built once at the end
             session.execute(text(f"DROP INDEX IF EXISTS {quote(_key_index(table, key))}"))
+            # room on every page for the next syncs' updates: HOT (no index entries, no index pages to write)
+            session.execute(text(f"ALTER TABLE {quote(table)} SET (fillfactor = {FILLFACTOR})"))
         self.cols = [it["name_en"] for it in items]
         self.next_id = int(session.scalar(text(f'SELECT COALESCE(MAX("_id"), 0) FROM {quote(table)}')) or 0) + 1
         non_key = [col for col in self.cols if col not in key]
