@@ -164,6 +164,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "context.aggregate": ("service", "the aggregated temporal representation"),
     "context.aggrsql": ("service", "the aggregated temporal representation computed by the database"),
     "context.fast": ("api", "the plain single-entity GET as an ASGI app ahead of the middleware"),
+    "context.paths": ("api", "NGSI-LD paths re-split where a slash was percent-encoded inside an id, ahead of routing"),
     "context.rows": ("service", "bulk inserts (COPY on PostgreSQL)"),
     "context.bridge": ("service", "connect's devices and assets as NGSI-LD entities"),
     # web: the shell

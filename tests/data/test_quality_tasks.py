@@ -171,6 +171,9 @@ def test_quality_task_api(client: Any, world: Any) -> None:
     assert client.get(f"/api/v1/data/quality/tasks/{task.id}",
                       headers=world.headers("org_member_b")).status_code == 404
     assert client.get("/api/v1/data/quality/tasks").status_code == 401
+    deep = client.get("/api/v1/data/quality/tasks?offset=19122920848933832858521305088",  # the fuzzer's finding
+                      headers=world.headers("org_member_a"))
+    assert deep.status_code == 422 and "offset" in deep.text
     url = f"/api/v1/data/quality/tasks/{task.id}/resolve"
     assert client.post(url, json={"note": ""}, headers=world.headers("org_member_a")).status_code == 422
     assert client.post(url, json={"note": "改了"}, headers=world.headers("auditor")).status_code == 403

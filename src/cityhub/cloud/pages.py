@@ -19,7 +19,7 @@ from cityhub.core.permissions import P
 from cityhub.kit import clock
 from cityhub.kit.errors import CityhubError, Forbidden
 from cityhub.kit.i18n import gettext as _
-from cityhub.kit.pagination import PageParams
+from cityhub.kit.pagination import MAX_OFFSET, PageParams
 from cityhub.kit.web import DbSession, NavItem, SessionRoute, form_action, register_nav, render
 
 router = APIRouter(prefix="/cloud", include_in_schema=False, route_class=SessionRoute)
@@ -119,7 +119,7 @@ def request_decide(request: Request, session: DbSession, actor: CurrentActor, re
 @router.get("/migration")
 def migration(request: Request, session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None,
               status: str | None = Query(None, max_length=20), q: str | None = Query(None, max_length=100),
-              offset: int = Query(0, ge=0)) -> Response:
+              offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> Response:
     """上云率/整合率 dashboard and the system inventory."""
     city, units = service.ratios(session, actor)
     history_org = org_id if org_id else (None if city else (units[0].org_id if units else None))

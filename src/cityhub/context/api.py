@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from cityhub.context import entities as ent
-from cityhub.context import fast, schemas
+from cityhub.context import paths, schemas
 from cityhub.context import service as context
 from cityhub.context.deps import (
     GEO,
@@ -40,7 +41,7 @@ from cityhub.kit.web import DbSession, SessionRoute
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=NgsiRoute)
 grants = APIRouter(prefix="/api/v1/context", tags=["context"], route_class=SessionRoute)
 extra_routers = [grants]
-fast_paths = [(fast.PREFIX, fast.entity_app)]  # the plain single-entity GET ahead of the middleware (fast.py)
+fast_paths = [(paths.PREFIX, paths.ngsi_app)]  # ids with encoded slashes (paths.py), the plain GET (fast.py)
 BASE = "/ngsi-ld/v1"
 
 
@@ -118,7 +119,7 @@ def _feature(data: dict[str, Any], row: Any, view: ent.View, geoproperty: str | 
 def entity_create(session: DbSession, actor: OptionalActor, request: Request, body: Body) -> Response:
     """Create an entity: 201 with its Location; 409 AlreadyExists; 400 for invalid content."""
     row = context.entity_create(session, actor, body.body, body.ctx, _tenant(session, request))
-    return Response(status_code=201, headers={"Location": f"{BASE}/entities/{row.entity_id}"})
+    return Response(status_code=201, headers={"Location": f"{BASE}/entities/{quote(row.entity_id, safe=':')}"})
 
 
 @router.get("/entities")
@@ -505,7 +506,7 @@ def temporal_create(session: DbSession, actor: OptionalActor, request: Request, 
     """Create a temporal entity (201; the newest instances are its current state) or add instances to it (204)."""
     created = context.temporal_upsert(session, actor, body.body, body.ctx, _tenant(session, request))
     if created:
-        return Response(status_code=201, headers={"Location": f"{T}/{body.body['id']}"})
+        return Response(status_code=201, headers={"Location": f"{T}/{quote(str(body.body['id']), safe=':')}"})
     return no_content()
 
 
@@ -532,7 +533,7 @@ def temporal_delete(session: DbSession, actor: OptionalActor, request: Request, 
 def subscription_create(session: DbSession, actor: OptionalActor, request: Request, body: Body) -> Response:
     """Create a subscription: 201 with its Location; 409 AlreadyExists; 400 naming what is wrong."""
     row = context.subscription_create(session, actor, body.body, body.ctx, _tenant(session, request))
-    return Response(status_code=201, headers={"Location": f"{BASE}/subscriptions/{row.sub_id}"})
+    return Response(status_code=201, headers={"Location": f"{BASE}/subscriptions/{quote(row.sub_id, safe=':')}"})
 
 
 @router.get("/subscriptions")

@@ -37,14 +37,21 @@ def _problem_response(err: NgsiError) -> Response:
     return Response(orjson.dumps(err.problem()), status_code=err.status_code, media_type=JSON, headers=headers)
 
 
+SLASH = "\x00"  # a slash encoded inside one path segment, from `paths.ngsi_app` until the route has matched
+
+
 class NgsiRoute(SessionRoute):
     """cityhub's route class (commit in the endpoint's thread), answering every error as ProblemDetails."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """The session route's handler, with NGSI-LD errors."""
+        """The session route's handler, with NGSI-LD errors and encoded slashes back in the path parameters."""
         handler = super().get_route_handler()
 
         async def answered(request: Request) -> Response:
+            params = request.scope.get("path_params") or {}
+            if any(isinstance(v, str) and SLASH in v for v in params.values()):
+                request.scope["path_params"] = {k: v.replace(SLASH, "/") if isinstance(v, str) else v
+                                                for k, v in params.items()}
             try:
                 return await handler(request)
             except CityhubError as exc:

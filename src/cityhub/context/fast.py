@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityhub.context import bridge, store
 from cityhub.context import entities as ent
-from cityhub.context.deps import JSON, LD, one_statement_read
+from cityhub.context.deps import JSON, LD, SLASH, one_statement_read
 from cityhub.context.jsonld import core, link_header
 from cityhub.core import service as core_service
 from cityhub.core.actor import Actor
@@ -55,8 +55,8 @@ def _plain(scope: Scope) -> tuple[str, str | None, str, str] | None:
     """(entity id, bearer token or None, media type, request id) of a request served here, else None."""
     if scope["method"] != "GET" or scope.get("query_string"):
         return None
-    entity_id = scope["path"][len(PREFIX):]
-    if not entity_id or "/" in entity_id or bridge.is_bridged_form(entity_id):
+    entity_id = scope["path"][len(PREFIX):].replace(SLASH, "/")
+    if not entity_id or "/" in scope["path"][len(PREFIX):] or bridge.is_bridged_form(entity_id):
         return None
     token: str | None = None
     accept = ""

@@ -17,7 +17,7 @@ from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.data import schemas, service, vocabulary
 from cityhub.kit import safejson
 from cityhub.kit.errors import ValidationFailed
-from cityhub.kit.pagination import Page, PageParams, page_params, page_response
+from cityhub.kit.pagination import MAX_OFFSET, Page, PageParams, page_params, page_response
 from cityhub.kit.web import DbSession, SessionRoute, allow_large_bodies
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"], route_class=SessionRoute)
@@ -220,7 +220,7 @@ def resource_rows(
     filters: str | None = Query(None, max_length=2000, description='JSON, e.g. {"gender": "男"}'),
     q: str | None = Query(None, max_length=100), fields: str | None = Query(None, max_length=2000),
     sort: str | None = Query(None, max_length=80), limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0), include_total: bool = True, after: int | None = Query(None, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET), include_total: bool = True, after: int | None = Query(None, ge=0),
 ) -> schemas.Rows:
     """Datastore rows: clear for the provider, masked for the bureau, granted items masked for grantees."""
     cols, recs, total, nxt = service.datastore_query(session, actor, resource_id, _filters(filters), q,
@@ -343,7 +343,7 @@ def grant_rows(
     session: DbSession, actor: CurrentActor, grant_id: uuid.UUID,
     filters: str | None = Query(None, max_length=2000), q: str | None = Query(None, max_length=100),
     fields: str | None = Query(None, max_length=2000), sort: str | None = Query(None, max_length=80),
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0), include_total: bool = True,
+    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET), include_total: bool = True,
     after: int | None = Query(None, ge=0),
 ) -> schemas.Rows:
     """Granted rows: only the granted items, masked; logged and counted against the quota."""

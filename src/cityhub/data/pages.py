@@ -20,6 +20,7 @@ from cityhub.data.catalog.service import is_published
 from cityhub.kit import clock, labels
 from cityhub.kit.errors import CityhubError
 from cityhub.kit.i18n import gettext as _
+from cityhub.kit.pagination import MAX_OFFSET
 from cityhub.kit.web import (
     DbSession,
     NavItem,
@@ -81,7 +82,7 @@ def _ctx(session: Any) -> dict[str, Any]:
 
 @router.get("")
 def search(request: Request, session: DbSession, actor: OptionalActor, q: str = Query("", max_length=200),
-           offset: int = Query(0, ge=0), sort: str = Query("", max_length=20)) -> Response:
+           offset: int = Query(0, ge=0, le=MAX_OFFSET), sort: str = Query("", max_length=20)) -> Response:
     """Browse and search the catalog with facets."""
     filters: dict[str, list[str]] = {}
     for f in vocabulary.FACETS:

@@ -27,8 +27,10 @@ _NOT_BRACKETS_OR_QUOTES = bytes(b for b in range(256) if b not in b'[]{}"')
 
 
 def depth(raw: bytes | str, limit: int | None = None) -> int:
-    """Deepest nesting of arrays and objects in a JSON text (brackets inside strings do not count); with `limit`,
-    any answer over it stands for "deeper than `limit`" (the count stops there, so a deep text costs no more).
+    """Deepest nesting of arrays and objects in a JSON text (brackets inside strings do not count).
+
+    With `limit`, any answer over it stands for "deeper than `limit`" (the count stops there: a deep text costs no
+    more).
 
     Linear, iterative and in C-speed bytes operations (a 600 KB batch in about half a millisecond), so it is safe
     and cheap on any input: escapes are dropped (an escaped backslash, then an escaped quote), everything but

@@ -14,6 +14,7 @@ from cityhub.core.deps import CurrentActor
 from cityhub.data import service
 from cityhub.data.collection.schemas import HarvestRun, Job, JobCreate, JobUpdate, Run, Source, SourceCreate
 from cityhub.data.quality.schemas import QualityCheck, QualityCheckCreate, QualityTask, QualityTaskResolve
+from cityhub.kit.pagination import MAX_OFFSET
 from cityhub.kit.web import DbSession, SessionRoute
 
 router = APIRouter(prefix="/api/v1/data", tags=["data collection"], route_class=SessionRoute)
@@ -147,7 +148,8 @@ def _task(task: Any, overdue: bool) -> QualityTask:
 @router.get("/quality/tasks")
 def quality_task_list(session: DbSession, actor: CurrentActor, status: str | None = Query(None, max_length=20),
                       org_id: uuid.UUID | None = None, overdue: bool = False,
-                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+                      limit: int = Query(50, ge=1, le=500),
+                      offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> dict[str, Any]:
     """Quality tasks the caller may see (their units'; the bureau: every unit's), overdue first."""
     rows, total = service.quality_task_list(session, actor, service.TaskFilter(status, org_id, overdue), limit,
                                             offset)
