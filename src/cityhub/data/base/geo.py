@@ -86,15 +86,20 @@ def near_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, flo
     return lon - dx, lat - dy, lon + dx, lat + dy
 
 
+def local_scale(lat: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude of `distance_m`'s flat projection around latitude `lat`."""
+    return _M_PER_DEG_LON * math.cos(math.radians(lat)), _M_PER_DEG_LAT
+
+
 def distance_m(geom: BaseGeometry, lon: float, lat: float) -> float:
     """Metres from (lon, lat) to the geometry's nearest point (0 inside it), on a local flat projection.
 
     Good to well under 1 % within the 50 km a lookup allows; no projection library needed.
     """
-    kx = _M_PER_DEG_LON * math.cos(math.radians(lat))
+    kx, ky = local_scale(lat)
 
     def project(x: Any, y: Any, z: Any = None) -> tuple[Any, ...]:
-        return (x - lon) * kx, (y - lat) * _M_PER_DEG_LAT
+        return (x - lon) * kx, (y - lat) * ky
 
     local = ops.transform(project, geom)
     return float(local.distance(Point(0, 0)))
