@@ -5,7 +5,8 @@ longitude/latitude, usually of data type 通用型 "G" or 备注型 "M", which t
 a golden record's geometry only when shapely reads it as a valid geometry inside the coordinate ranges; otherwise
 the field is dropped from the record and its provenance says why (`Invalid.code`). Stored as compact GeoJSON text
 plus its bounding box (`BaseRecord.geometry`, `min_x` … `max_y`), so a place lookup prefilters on the box in SQL on
-SQLite and PostgreSQL alike and decides exactly with shapely: the same answer with or without PostGIS.
+SQLite and PostgreSQL alike and decides exactly with shapely. Where PostGIS is installed the candidates come from its
+GiST index instead (`base/postgis.py`, decision 0014) and shapely still decides: the same answer either way.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def distance_m(geom: BaseGeometry, lon: float, lat: float) -> float:
 def has_postgis(session: Session) -> bool:
     """Whether the PostGIS extension is installed in this PostgreSQL database (never on SQLite).
 
-    Lookups give the same results either way: the bounding-box columns prefilter and shapely decides.
+    The lookups use it once `postgis.ensure` has given the table its column (`postgis.indexed`); the results are the
+    same either way.
     """
     if not is_postgres(session):
         return False
