@@ -20,8 +20,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if op.get_context().as_sql:  # offline (--sql): whether the extension is there is known only online
+        return
     postgis.ensure(op.get_bind())
 
 
 def downgrade() -> None:
+    if op.get_context().as_sql:
+        return
     postgis.drop(op.get_bind())

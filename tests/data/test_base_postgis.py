@@ -286,3 +286,21 @@ def test_models_match_migrations_with_postgis_but_for_its_own_objects(postgis_ur
         assert compare_metadata(ctx, load_all_models()) == []
         assert postgis.has_column(conn)
     engine.dispose()
+
+
+def test_the_migration_goes_down_and_up(postgis_url: str) -> None:
+    from alembic import command
+
+    from cityhub.kit.migrate import alembic_config
+
+    engine = make_engine(postgis_url)
+    try:
+        command.downgrade(alembic_config(postgis_url), "0038")
+        with engine.connect() as conn:
+            assert not postgis.has_column(conn)
+            assert conn.scalar(text("SELECT count(*) FROM pg_proc WHERE proname = :f"), {"f": postgis.FUNCTION}) == 0
+    finally:
+        upgrade(postgis_url)
+    with engine.connect() as conn:
+        assert postgis.has_column(conn)
+    engine.dispose()
