@@ -410,7 +410,9 @@ def _geo_candidates(session: Session, box: tuple[float, float, float, float],
               BaseRecord.min_y <= box[3])
     if not postgis.indexed(session):
         return list(session.scalars(geo_rows.where(*in_box)))
-    return [*session.scalars(geo_rows.where(postgis.meets(box, bbox, near))),
+    # `in_box` as well: the index's boxes are rounded outwards, so the fallback's own prefilter keeps both paths'
+    # candidates within the same box to the last bit
+    return [*session.scalars(geo_rows.where(postgis.meets(box, bbox, near), *in_box)),
             *session.scalars(geo_rows.where(postgis.unfilled(), *in_box))]
 
 
