@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.installed-test
 VENDOR := src/cityhub/web/static/vendor
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup setup-test run test lint typecheck pytest bench demo db-upgrade browser clean
+.PHONY: setup setup-test run test lint typecheck pytest bench demo db-upgrade browser postgis clean
 
 ## setup: venv with what running needs (the package, no test tools), front-end libraries from npm
 setup: $(RUN_STAMP) $(VENDOR)/.ready
@@ -41,6 +41,12 @@ browser:
 	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
 
+## postgis: PostGIS for the local PostgreSQL 15, via apt when missing — the tests' scratch databases use it (the geo
+## base database's index, decision 0014); `make run` does not need it (the lookups work without the extension)
+postgis:
+	@test -f /usr/share/postgresql/15/extension/postgis.control || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-postgis-3 >/dev/null; }
+
 ## db-upgrade: apply migrations to CITYHUB_DATABASE_URL (SQLite file under ./var by default)
 db-upgrade: setup
 	$(BIN)/cityhub db upgrade
@@ -71,8 +77,8 @@ typecheck: setup-test
 	$(BIN)/mypy
 	MYPYPATH=benchmarks $(BIN)/mypy benchmarks/*.py
 
-## test: lint, type check, then the whole suite on SQLite and PostgreSQL (and the browser test)
-test: setup-test browser lint
+## test: lint, type check, then the whole suite on SQLite and PostgreSQL (and the browser and PostGIS tests)
+test: setup-test browser postgis lint
 	$(BIN)/pytest -p xdist -n 2 --dist loadgroup
 
 ## bench: every script in benchmarks/, one JSON line each

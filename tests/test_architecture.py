@@ -96,6 +96,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "data.collection.harvest": ("service", "harvesting a remote CKAN catalogue into the unit's catalog"),
     "data.base.merge": ("service", "merging one key's feed rows into a golden record (pure)"),
     "data.base.geo": ("service", "validating GeoJSON geometry, bounding boxes and distances of the geo base database"),
+    "data.base.postgis": ("service", "the geo base database's PostGIS column, index and trigger, and its lookups' SQL"),
     "data.quality.checks": ("service", "evaluating each kind of quality check; the ID number checks"),
     "data.standards.conformance": ("service", "a resource's fields against their data elements, counted in SQL"),
     "data.standards.refs": ("service", "catalog items naming a data element, checked on write"),

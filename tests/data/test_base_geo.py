@@ -1,5 +1,6 @@
 """The 自然资源和空间地理 base database carries geometry (issue 20): validated GeoJSON with a bounding box, place
-lookups by box and by distance, the same on SQLite and PostgreSQL without PostGIS, permission-checked and audited."""
+lookups by box and by distance, the same on SQLite and PostgreSQL without PostGIS, permission-checked and audited
+(with PostGIS: test_base_postgis.py)."""
 
 from __future__ import annotations
 
@@ -106,7 +107,9 @@ def test_geo_golden_records_keep_valid_geometry_and_reject_the_rest(world: Any, 
     bureau = world.actors["bureau_member"]
     stats = service.base_merge(world.session, bureau, "geo")
     assert stats["records"] == 6 and stats["rejected"] == 2
-    assert not geo.has_postgis(world.session)  # this machine has no PostGIS: the path every test here takes
+    # the shared test databases never have the extension (tests/data/test_base_postgis.py makes its own): every test
+    # here takes the bounding-box path
+    assert not geo.has_postgis(world.session)
     park = service.base_record_get(world.session, bureau, "geo", "P002")
     assert park.geojson is not None and park.geojson["type"] == "Polygon"
     bowtie = service.base_record_get(world.session, bureau, "geo", "P003")

@@ -9,6 +9,7 @@ import typer
 
 from cityhub.core.service import Actor
 from cityhub.data import service
+from cityhub.data.base import postgis
 from cityhub.kit import context, resilience
 from cityhub.kit.db import Database
 from cityhub.kit.progress import counts_line, rich_progress
@@ -64,6 +65,21 @@ def register(app: typer.Typer) -> None:
         with _db().session_scope() as session:
             n = service.reindex_all(session)
         typer.echo(f"reindexed {n} entries")
+
+    @data_app.command("geo-index")
+    def geo_index() -> None:
+        """Give the geo base database its PostGIS column, GiST index and trigger, and backfill (idempotent).
+
+        For a database whose operator ran `CREATE EXTENSION postgis` after the migrations (decision 0014); exits 1
+        when the extension is not there (the lookups keep their fallback: nothing changes).
+        """
+        with _db().session_scope() as session:
+            done = postgis.ensure(session.connection())
+        if not done["postgis"]:
+            typer.echo("no postgis extension in this database: nothing to do (CREATE EXTENSION postgis, as a "
+                       "superuser, first)", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"geo index {'added' if done['added'] else 'present'}: {done['backfilled']} records backfilled")
 
     @data_app.command("sync")
     def sync(job: Annotated[str, typer.Argument(help="The sync job's id or name.")]) -> None:

@@ -5,7 +5,8 @@ longitude/latitude, usually of data type 通用型 "G" or 备注型 "M", which t
 a golden record's geometry only when shapely reads it as a valid geometry inside the coordinate ranges; otherwise
 the field is dropped from the record and its provenance says why (`Invalid.code`). Stored as compact GeoJSON text
 plus its bounding box (`BaseRecord.geometry`, `min_x` … `max_y`), so a place lookup prefilters on the box in SQL on
-SQLite and PostgreSQL alike and decides exactly with shapely: the same answer with or without PostGIS.
+SQLite and PostgreSQL alike and decides exactly with shapely. Where PostGIS is installed the candidates come from its
+GiST index instead (`base/postgis.py`, decision 0014) and shapely still decides: the same answer either way.
 """
 
 from __future__ import annotations
@@ -86,15 +87,20 @@ def near_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, flo
     return lon - dx, lat - dy, lon + dx, lat + dy
 
 
+def local_scale(lat: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude of `distance_m`'s flat projection around latitude `lat`."""
+    return _M_PER_DEG_LON * math.cos(math.radians(lat)), _M_PER_DEG_LAT
+
+
 def distance_m(geom: BaseGeometry, lon: float, lat: float) -> float:
     """Metres from (lon, lat) to the geometry's nearest point (0 inside it), on a local flat projection.
 
     Good to well under 1 % within the 50 km a lookup allows; no projection library needed.
     """
-    kx = _M_PER_DEG_LON * math.cos(math.radians(lat))
+    kx, ky = local_scale(lat)
 
     def project(x: Any, y: Any, z: Any = None) -> tuple[Any, ...]:
-        return (x - lon) * kx, (y - lat) * _M_PER_DEG_LAT
+        return (x - lon) * kx, (y - lat) * ky
 
     local = ops.transform(project, geom)
     return float(local.distance(Point(0, 0)))
@@ -103,7 +109,8 @@ def distance_m(geom: BaseGeometry, lon: float, lat: float) -> float:
 def has_postgis(session: Session) -> bool:
     """Whether the PostGIS extension is installed in this PostgreSQL database (never on SQLite).
 
-    Lookups give the same results either way: the bounding-box columns prefilter and shapely decides.
+    The lookups use it once `postgis.ensure` has given the table its column (`postgis.indexed`); the results are the
+    same either way.
     """
     if not is_postgres(session):
         return False

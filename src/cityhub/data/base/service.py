@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data import policies
-from cityhub.data.base import geo
+from cityhub.data.base import geo, postgis
 from cityhub.data.base import merge as m
 from cityhub.data.base.schemas import BaseConflictRead, BaseConflictResolve, BaseFeedSet, BaseRecordRead
 from cityhub.data.catalog import service as catalog
@@ -397,6 +397,25 @@ def _search_box(bbox: tuple[float, float, float, float] | None,
     return geo.near_box(lon, lat, radius)
 
 
+def _geo_candidates(session: Session, box: tuple[float, float, float, float],
+                    bbox: tuple[float, float, float, float] | None,
+                    near: tuple[float, float, float] | None) -> list[BaseRecord]:
+    """The geo records that can meet a lookup (shapely decides).
+
+    Through PostGIS's GiST index when the `geom` column exists (decision 0014; `base/postgis.py`), else every record
+    whose bounding box meets `box`.
+    """
+    geo_rows = select(BaseRecord).where(BaseRecord.base_db == "geo", BaseRecord.geometry.is_not(None))
+    in_box = (BaseRecord.max_x >= box[0], BaseRecord.min_x <= box[2], BaseRecord.max_y >= box[1],
+              BaseRecord.min_y <= box[3])
+    if not postgis.indexed(session):
+        return list(session.scalars(geo_rows.where(*in_box)))
+    # `in_box` as well: the index's boxes are rounded outwards, so the fallback's own prefilter keeps both paths'
+    # candidates within the same box to the last bit
+    return [*session.scalars(geo_rows.where(postgis.meets(box, bbox, near), *in_box)),
+            *session.scalars(geo_rows.where(postgis.unfilled(), *in_box))]
+
+
 def base_geo_search(session: Session, actor: Actor, bbox: tuple[float, float, float, float] | None = None,
                     near: tuple[float, float, float] | None = None, limit: int = 500) -> list[BaseRecordRead]:
     """Golden records of the geo base database meeting a box or near a point, nearest first; one audited lookup.
@@ -405,8 +424,9 @@ def base_geo_search(session: Session, actor: Actor, bbox: tuple[float, float, fl
 
     Read as `base_record_get` reads one record (the bureau clear, feeding units masked per source field, grantees
     the fields their grants cover — only when the geometry item is among them — charged one row per record
-    returned and logged). The bounding-box columns prefilter in SQL; shapely decides, so SQLite, PostgreSQL and
-    PostgreSQL with PostGIS give the same records.
+    returned and logged). SQL finds the candidates — PostGIS's GiST index and exact test when the `geom` column
+    exists, else the bounding-box columns — and shapely decides, so SQLite, PostgreSQL and PostgreSQL with PostGIS
+    give the same records in the same order.
     """
     box = _search_box(bbox, near)
     grants: dict[str, tuple[Grant, CatalogEntry]] = {}
@@ -416,20 +436,16 @@ def base_geo_search(session: Session, actor: Actor, bbox: tuple[float, float, fl
             raise Forbidden(_("You are not allowed to do this"))
         left = [g.quota - g.used for g, _e in grants.values() if g.quota]
         limit = min([limit, *left])
-    rows = session.scalars(select(BaseRecord).where(
-        BaseRecord.base_db == "geo", BaseRecord.geometry.is_not(None), BaseRecord.max_x >= box[0],
-        BaseRecord.min_x <= box[2], BaseRecord.max_y >= box[1], BaseRecord.min_y <= box[3])
-        .order_by(BaseRecord.key))
     found: list[tuple[float, BaseRecord]] = []
     area = shapely.box(*bbox) if bbox is not None else None
-    for rec in rows:
+    for rec in _geo_candidates(session, box, bbox, near):
         shape = geo.load(rec.geometry or "")
         if area is not None:
             if shape.intersects(area):
                 found.append((0.0, rec))
         elif near is not None and (d := geo.distance_m(shape, near[0], near[1])) <= near[2]:
             found.append((d, rec))
-    found.sort(key=lambda t: t[0])  # stable: by key within equal distances
+    found.sort(key=lambda t: (t[0], t[1].key))  # by key within equal distances
     found = found[:limit]
     core.audit_record(session, actor, "base_geo_search", target_type="base_record", target_id=None,
                       extra={"base_db": "geo", "records": len(found),
