@@ -122,6 +122,53 @@ def test_who_may_use_the_forms(client: TestClient, city: Any) -> None:
     assert client.get(f"{E}/{MINE}", headers=headers(city, "org_member_a")).json()["pm25"]["value"] == 41.0
 
 
+def test_owner_removes_an_attribute_then_deletes_the_entity_through_the_api_actions(client: TestClient,
+                                                                                   city: Any) -> None:
+    page = client.get(f"/context/entities/{MINE}")
+    assert 'data-testid="attr-delete"' in page.text and 'data-testid="entity-delete"' in page.text
+    assert "删除该实体" in page.text
+    r = client.post(f"/context/entities/{MINE}/attrs/delete", data={
+        "csrf_token": _csrf(client, f"/context/entities/{MINE}"), "attr": "pm25"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith(f"/context/entities/{MINE}")
+    got = client.get(f"{E}/{MINE}", headers=headers(city, "org_member_a")).json()
+    assert "pm25" not in got and "refDevice" in got
+    assert _audited(city, "context_entity_attr_delete")[-1].target_id == MINE
+    # an attribute it no longer has: the API's 404 as a message, nothing else removed
+    r = client.post(f"/context/entities/{MINE}/attrs/delete", data={
+        "csrf_token": _csrf(client, f"/context/entities/{MINE}"), "attr": "pm25"}, follow_redirects=False)
+    assert r.status_code == 303 and "msg=" in r.headers["location"]
+    assert "refDevice" in client.get(f"{E}/{MINE}", headers=headers(city, "org_member_a")).json()
+    r = client.post(f"/context/entities/{MINE}/delete", data={
+        "csrf_token": _csrf(client, f"/context/entities/{MINE}")}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith(f"/context/entities?type={AQ}")
+    assert client.get(f"{E}/{MINE}", headers=headers(city, "org_member_a")).status_code == 404
+    assert _audited(city, "context_entity_delete")[-1].target_id == MINE
+    assert client.get(f"/ngsi-ld/v1/temporal/entities/{MINE}", headers=headers(city, "org_member_a")).status_code \
+        == 404  # its history went with it
+
+
+def test_only_the_owner_unit_removes_or_deletes(client: TestClient, city: Any) -> None:
+    """An auditor sees the page without the forms and a forged post is refused; another unit's member gets the
+    404 of an entity it cannot see; a missing CSRF token changes nothing."""
+    for who, status in (("auditor", 200), ("org_member_b", 404)):
+        client.cookies.clear()
+        _login(client, city.users[who].username)
+        page = client.get(f"/context/entities/{MINE}")
+        assert page.status_code == status and 'data-testid="entity-delete"' not in page.text, who
+        token = _csrf(client, "/context/subscriptions")
+        r = client.post(f"/context/entities/{MINE}/attrs/delete", data={"csrf_token": token, "attr": "pm25"},
+                        follow_redirects=False)
+        assert r.status_code in (303, 404), who
+        r = client.post(f"/context/entities/{MINE}/delete", data={"csrf_token": token}, follow_redirects=False)
+        assert r.status_code in (303, 404), who
+    client.cookies.clear()
+    _login(client, city.users["org_member_a"].username)
+    r = client.post(f"/context/entities/{MINE}/delete", data={"csrf_token": "forged"}, follow_redirects=False)
+    assert r.status_code in (303, 403)
+    got = client.get(f"{E}/{MINE}", headers=headers(city, "org_member_a")).json()
+    assert got["pm25"]["value"] == 41.0  # untouched by all of the above
+
+
 def test_polygons_are_drawn_on_the_maps(client: TestClient, city: Any) -> None:
     area = "urn:ngsi-ld:AirQualityObserved:area-1"
     body = entity_body(area)

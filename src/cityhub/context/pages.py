@@ -231,6 +231,29 @@ def entity_create_form(request: Request, session: DbSession, actor: CurrentActor
     return done.redirect(f"/context/entities/{quote(entity_id.strip(), safe=':')}")
 
 
+@router.post("/entities/{entity_id:path}/attrs/delete")  # before `/delete`: the id is a path and would take it
+def attr_delete_form(request: Request, session: DbSession, actor: CurrentActor, entity_id: str,
+                     csrf_token: Annotated[str, Form(max_length=200)] = "", attr: Text = "") -> Response:
+    """Remove one attribute from the form: the API's `DELETE /entities/{id}/attrs/{attr}` action."""
+    with form_action(request, session, csrf_token, _("Attribute removed"), keep={"attr": attr}) as done:
+        if not attr.strip():
+            raise ValidationFailed(_("Choose an attribute"), field="attr")
+        context.attr_delete(session, actor, entity_id, attr.strip(), core_context(), None)
+    return done.redirect(f"/context/entities/{quote(entity_id, safe=':')}")
+
+
+@router.post("/entities/{entity_id:path}/delete")
+def entity_delete_form(request: Request, session: DbSession, actor: CurrentActor, entity_id: str,
+                       csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Delete the entity from the form: the API's `DELETE /entities/{id}` action; back to its type's list."""
+    e = context.entity_get(session, actor, entity_id, None)  # 404 when unknown or not visible
+    with form_action(request, session, csrf_token, _("Entity deleted")) as done:
+        context.entity_delete(session, actor, entity_id, None)
+    if not done.ok:
+        return done.redirect(f"/context/entities/{quote(entity_id, safe=':')}")
+    return done.redirect(f"/context/entities?type={quote(_short(e.types[0]) if e.types else '')}")
+
+
 @router.post("/entities/{entity_id:path}/attrs")
 def attr_patch_form(request: Request, session: DbSession, actor: CurrentActor, entity_id: str,
                     csrf_token: Annotated[str, Form(max_length=200)] = "", attr: Text = "",
@@ -260,6 +283,7 @@ def entity_page(request: Request, session: DbSession, actor: CurrentActor, entit
     attrs = []
     numeric: list[str] = []
     editable: dict[str, str] = {}
+    removable: dict[str, str] = {}
     for iri, instances in sorted(e.attrs.items()):
         short = _short(iri)
         label = words.attribute_label(short, metrics, _english())
@@ -271,6 +295,8 @@ def entity_page(request: Request, session: DbSession, actor: CurrentActor, entit
                           "kind": KIND_LABELS.get(inst.get("type", ""), inst.get("type", "")),
                           "value": _value_text(value), "unit": unit,
                           "observed": _instant(inst.get("observedAt")), "dataset": "" if ds.startswith("@") else ds})
+            if ds.startswith("@"):
+                removable[short] = label
             if inst.get("type") == "Property" and ds.startswith("@"):
                 editable[short] = label
             if inst.get("type") == "Property" and isinstance(value, int | float) and not isinstance(value, bool) \
@@ -295,6 +321,7 @@ def entity_page(request: Request, session: DbSession, actor: CurrentActor, entit
     return render(request, "context/entity.html", {
         "e": e, "types": ", ".join(_type_name(_short(t)) for t in e.types), "attrs": attrs,
         "editable": sorted(editable.items(), key=lambda kv: kv[1]) if can_patch else [], "bridged": bridged,
+        "removable": sorted(removable.items(), key=lambda kv: kv[1]) if can_patch else [], "can_delete": can_patch,
         "unit": core.organization_names(session).get(e.org_id, ""),
         "district_names": core.district_name_map(session),
         "page_data": {"series": series, "shapes": [{"name": e.entity_id, "rings": r} for r in [_shapes(e)] if r],
