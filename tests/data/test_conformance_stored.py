@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, text
 
 from cityhub.core.models import AuditEntry
-from cityhub.data import service
+from cityhub.data import schemas, service
 from cityhub.data.cli import _refresh
 from cityhub.data.standards import stored
 from cityhub.data.standards.models import ConformanceResult
@@ -22,7 +22,7 @@ from cityhub.data.standards.schemas import DataElementCreate
 from cityhub.kit.errors import Forbidden, NotFound
 from tests.data.helpers import bureau_setup, published_entry
 from tests.data.test_collection import ITEMS, _job, _source, _sqlite_source, var  # noqa: F401  # var is a fixture
-from tests.data.test_standards import _people
+from tests.data.test_standards import STD_ITEMS, _people
 from tests.web.test_pages import _csrf, login
 
 S = "/api/v1/data/standards"
@@ -122,6 +122,20 @@ def test_a_standard_changing_marks_the_results_that_follow_it_stale(world: Any) 
     unrelated = service.conformance_resource(world.session, a, res.id)
     service.data_element_retire(world.session, b, "DE00014")  # followed by nobody: nothing else changes
     assert service.conformance_resource(world.session, a, res.id).stale_reason == unrelated.stale_reason
+
+
+def test_an_entrys_items_changing_marks_its_results_stale(world: Any) -> None:
+    entry, res = _people(world)
+    a = world.actors["org_member_a"]
+    items = [*STD_ITEMS[:-1], {**STD_ITEMS[-1], "element": "DE00006"}]  # the phone now follows 联系电话
+    service.catalog_entry_update(world.session, a, entry.id, schemas.EntryUpdate.model_validate({"items": items}))
+    assert service.conformance_resource(world.session, a, res.id).state == "current"  # pending review: no change
+    service.catalog_entry_submit(world.session, a, entry.id)
+    service.catalog_entry_review(world.session, world.actors["bureau_member"], entry.id, True, "ok")
+    report = service.conformance_resource(world.session, a, res.id)
+    assert (report.state, report.stale_reason) == ("stale", "items")
+    service.conformance_refresh_one(world.session, res.id)
+    assert service.conformance_resource(world.session, a, res.id).fields_standardised == 7
 
 
 def test_the_per_unit_totals_add_up_stored_results_and_show_what_is_out_of_date(world: Any) -> None:
