@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +14,12 @@ from sqlalchemy import select, text
 from cityhub.core.models import AuditEntry
 from cityhub.data import schemas, service
 from cityhub.data.cli import _refresh
-from cityhub.data.standards import stored
+from cityhub.data.standards import conformance, stored
 from cityhub.data.standards.models import ConformanceResult
 from cityhub.data.standards.schemas import DataElementCreate
 from cityhub.kit.errors import Forbidden, NotFound
 from tests.data.helpers import bureau_setup, published_entry
-from tests.data.test_collection import ITEMS, _job, _source, _sqlite_source, var  # noqa: F401  # var is a fixture
+from tests.data.test_collection import ITEMS, _job, _SameSession, _source, _sqlite_source, var  # noqa: F401  # var is a fixture
 from tests.data.test_standards import STD_ITEMS, _people
 from tests.web.test_pages import _csrf, login
 
@@ -77,7 +75,7 @@ def test_an_upload_stores_the_result_a_large_one_waits_for_the_worker(world: Any
     never = service.conformance_resource(world.session, a, res.id)
     assert (never.state, never.checked_at, never.rate, never.checked) == ("never", None, None, 0)
     assert res.id in service.conformance_due(world.session, stale_only=True)
-    monkeypatch.setattr(stored, "INLINE_MAX_ROWS", 200_000)
+    monkeypatch.setattr(stored, "INLINE_MAX_ROWS", 50_000)
     service.resource_table_upload(world.session, a, entry.id, "std.csv", io.BytesIO(
         "name,id_number,sex,division,birth,lon,phone\n张三,500101199001011234,1,500101,1990-01-01,106.5,1\n"
         .encode()), resource_id=res.id)
@@ -91,13 +89,8 @@ def test_an_upload_stores_the_result_a_large_one_waits_for_the_worker(world: Any
     report = service.conformance_resource(world.session, a, res.id)
     assert (report.state, report.stale_reason, report.nonconforming) == ("stale", "data", 0)  # the old counts
     assert res.id in service.conformance_due(world.session, stale_only=True)
-
-    class _Db:  # the worker's pass, in the test's transaction
-        @contextmanager
-        def session_scope(self) -> Iterator[Any]:
-            yield world.session
-
-    assert _refresh(_Db(), [res.id], logging.getLogger("test")) == {"checked": 1, "failed": 0}  # type: ignore[arg-type]  # a stand-in Database
+    db: Any = _SameSession(world.session)  # the worker's pass, in the test's transaction
+    assert _refresh(db, [res.id], logging.getLogger("test")) == {"checked": 1, "failed": 0}
     again = service.conformance_resource(world.session, a, res.id)
     assert (again.state, again.nonconforming) == ("current", 4)
 
@@ -235,3 +228,37 @@ def test_element_names_follow_the_page_language(client: Any, world: Any) -> None
     api = client.get(f"{S}/conformance/resources/{res.id}", headers=world.headers("org_member_a")).json()
     names = {f["element"]: (f["element_name"], f["element_name_en"]) for f in api["fields"]}
     assert names == {"DE00010": ("姓名", "Name of person"), "DE95001": ("测试编码", "")}
+
+
+def test_the_cli_and_the_sync_worker_count_what_is_out_of_date(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from cityhub.data import cli
+
+    monkeypatch.setattr(stored, "INLINE_MAX_ROWS", 0)  # the upload leaves the count to the worker
+    _entry, res = _people(world)
+    a = world.actors["org_member_a"]
+    monkeypatch.setattr(cli, "_db", lambda: _SameSession(world.session))
+    app = typer.Typer()
+    cli.register(app)
+    out = CliRunner().invoke(app, ["data", "conformance-refresh", "--stale-only"])
+    assert out.exit_code == 0, out.output
+    assert "data conformance: checked 1 · failed 0" in out.output
+    assert service.conformance_resource(world.session, a, res.id).state == "current"
+    service.data_element_retire(world.session, world.actors["bureau_member"], "DE00003")
+    out = CliRunner().invoke(app, ["data", "sync-worker", "--every", "0"])  # no job is due: the stale pass runs
+    assert out.exit_code == 0, out.output
+    assert service.conformance_resource(world.session, a, res.id).state == "current"
+    assert service.conformance_due(world.session, stale_only=True) == []
+    assert CliRunner().invoke(app, ["data", "conformance-refresh"]).exit_code == 0  # every table resource
+
+
+def test_a_failing_count_never_fails_the_write(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug in counting")
+
+    monkeypatch.setattr(conformance, "fields_report", broken)
+    _entry, res = _people(world)  # the upload is accepted
+    assert service.conformance_resource(world.session, world.actors["org_member_a"], res.id).state == "never"
+    assert res.id in service.conformance_due(world.session, stale_only=True)  # the worker tries again

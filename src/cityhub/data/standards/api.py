@@ -168,6 +168,6 @@ def conformance_resource(session: DbSession, actor: CurrentActor, resource_id: u
 def conformance_recheck(session: DbSession, actor: CurrentActor, resource_id: uuid.UUID) -> Any:
     """Count the resource's conformance again now (the providing unit and the bureau).
 
-    A table of more than 200,000 rows is left to the worker and answered as out of date (`state` stale).
+    A table of more than 50,000 rows is left to the worker and answered as out of date (`state` stale).
     """
     return service.conformance_recheck(session, actor, resource_id)

@@ -16,6 +16,7 @@ report is `policies.conformance_read`, applied to every row here and to every un
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import datetime
@@ -40,7 +41,8 @@ from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import Forbidden, NotFound
 from cityhub.kit.i18n import gettext as _
 
-INLINE_MAX_ROWS = 200_000  # a write to a larger table leaves the count to the worker (marked stale)
+INLINE_MAX_ROWS = 50_000  # a write to a larger table leaves the count to the worker (marked stale)
+log = logging.getLogger("cityhub.data.conformance")
 _NAMES = ("element_name", "element_name_en")  # resolved when read, so the reader's language picks one
 
 
@@ -99,13 +101,20 @@ def refresh(session: Session, res: Resource, entry: CatalogEntry) -> Conformance
 
 
 def after_write(session: Session, res: Resource | None, entry: CatalogEntry) -> None:
-    """A sync run, upload or datastore write changed the resource's rows: count again (or leave it to the worker)."""
+    """A sync run, upload or datastore write changed the resource's rows: count again (or leave it to the worker).
+
+    The count runs in a savepoint: if it fails, the write stands and the result is left stale for the worker.
+    """
     if res is None or res.kind != "table" or not res.table_name or not follows_elements(res, entry):
         return  # nothing follows a data element: nothing to count, no query at all
     if res.row_count <= INLINE_MAX_ROWS:
-        refresh(session, res, entry)
-    else:
-        stale.mark(session, [res.id], "data")
+        try:
+            with session.begin_nested():
+                refresh(session, res, entry)
+            return
+        except Exception:  # a counting bug must not fail the sync or the upload that wrote the rows
+            log.exception("conformance of resource %s after a write", res.id)
+    stale.mark(session, [res.id], "data")
 
 
 # ---------------------------------------------------------------- reading stored results
