@@ -100,6 +100,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "data.quality.checks": ("service", "evaluating each kind of quality check; the ID number checks"),
     "data.standards.conformance": ("service", "a resource's fields against their data elements, counted in SQL"),
     "data.standards.refs": ("service", "catalog items naming a data element, checked on write"),
+    "data.standards.stored": ("service", "conformance results stored per resource: counted, read, rechecked"),
+    "data.standards.stale": ("service", "stored conformance results marked out of date when a standard changes"),
     "data.quality.tasks": ("service", "quality tasks (整改任务) opened, updated and closed by quality runs"),
     # ops
     "ops.common": ("service", "shared helpers of the capability packages"),

@@ -336,6 +336,9 @@ EXPECTATIONS += [
     Expect("POST", f"{_S}/code-lists/{{list_id}}/retire", ADMIN, params=_x("s_spare_list", "list_id")),
     Expect("GET", f"{_S}/conformance", ANY_USER),
     Expect("GET", f"{_S}/conformance/resources/{{resource_id}}", C_READERS, params=_x("d_res", "resource_id")),
+    # the providing unit and the bureau count again (auditors read the report, they do not recheck it)
+    Expect("POST", f"{_S}/conformance/resources/{{resource_id}}/recheck", A_STAFF,
+           params=_x("d_res", "resource_id")),
 ]
 
 # ---- open-data portal (issue 6): every read is public; writes go through the catalog policies

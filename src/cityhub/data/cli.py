@@ -1,8 +1,9 @@
-"""`cityhub data …`: deadline checks (reminders, escalation, expiry), search reindex, sync jobs and their worker."""
+"""`cityhub data …`: deadline checks, search reindex, sync jobs and their worker, standards conformance counts."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Annotated
 
 import typer
@@ -12,7 +13,7 @@ from cityhub.data import service
 from cityhub.data.base import postgis
 from cityhub.kit import context, resilience
 from cityhub.kit.db import Database
-from cityhub.kit.progress import counts_line, rich_progress
+from cityhub.kit.progress import Progress, counts_line, rich_progress
 
 
 def _db() -> Database:
@@ -35,6 +36,25 @@ def _due_harvests(db: Database, actor: Actor, log: logging.Logger, done: dict[st
             log.exception("harvest %s", source_id)
             done["failed"] += 1
     return len(harvests)
+
+
+STALE_PER_PASS = 20  # the sync worker counts at most this many stale conformance results per pass
+
+
+def _refresh(db: Database, ids: list[uuid.UUID], log: logging.Logger, bar: Progress | None = None) -> dict[str, int]:
+    """Count each resource's conformance again, each in its own transaction (one failing never stops the rest)."""
+    done = {"checked": 0, "failed": 0}
+    for rid in ids:
+        try:
+            with db.session_scope() as session:
+                service.conformance_refresh_one(session, rid)
+            done["checked"] += 1
+        except Exception:  # a table that cannot be read (dropped under us, a bug): logged, the next pass retries
+            log.exception("conformance of resource %s", rid)
+            done["failed"] += 1
+        if bar is not None:
+            bar.advance()
+    return done
 
 
 def register(app: typer.Typer) -> None:
@@ -65,21 +85,6 @@ def register(app: typer.Typer) -> None:
         with _db().session_scope() as session:
             n = service.reindex_all(session)
         typer.echo(f"reindexed {n} entries")
-
-    @data_app.command("geo-index")
-    def geo_index() -> None:
-        """Give the geo base database its PostGIS column, GiST index and trigger, and backfill (idempotent).
-
-        For a database whose operator ran `CREATE EXTENSION postgis` after the migrations (decision 0014); exits 1
-        when the extension is not there (the lookups keep their fallback: nothing changes).
-        """
-        with _db().session_scope() as session:
-            done = postgis.ensure(session.connection())
-        if not done["postgis"]:
-            typer.echo("no postgis extension in this database: nothing to do (CREATE EXTENSION postgis, as a "
-                       "superuser, first)", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"geo index {'added' if done['added'] else 'present'}: {done['backfilled']} records backfilled")
 
     @data_app.command("sync")
     def sync(job: Annotated[str, typer.Argument(help="The sync job's id or name.")]) -> None:
@@ -131,6 +136,54 @@ def register(app: typer.Typer) -> None:
             harvests = _due_harvests(db, actor, log, done)
             if due or harvests:
                 typer.echo(counts_line("data sync", done), err=bool(every))
+            with db.session_scope() as session:  # then a few stale conformance results (a standard changed ...)
+                stale = service.conformance_due(session, stale_only=True, limit=STALE_PER_PASS)
+            if stale:
+                typer.echo(counts_line("data conformance", _refresh(db, stale, log)), err=bool(every))
             return float(every)
 
         resilience.run_every(step, every, "data-sync")
+
+    _register_conformance(data_app)
+    _register_geo(data_app)
+
+
+def _register_conformance(data_app: typer.Typer) -> None:
+    @data_app.command("conformance-refresh")
+    def conformance_refresh(
+            stale_only: Annotated[bool, typer.Option("--stale-only", help="Only results out of date or never "
+                                                     "counted (of resources following data elements).")] = False,
+    ) -> None:
+        """Count the standards conformance of table resources again, with a progress display.
+
+        Each resource is counted in its own transaction; the sync worker runs the `--stale-only` pass itself a few
+        resources at a time. Exits 1 when a resource could not be counted (the others are stored).
+        """
+        db = _db()
+        log = logging.getLogger("cityhub.data.conformance")
+        with db.session_scope() as session:
+            ids = service.conformance_due(session, stale_only=stale_only)
+        with rich_progress() as bar:
+            bar.start("conformance", len(ids))
+            done = _refresh(db, ids, log, bar)
+            bar.finish()
+        typer.echo(counts_line("data conformance", done))
+        if done["failed"]:
+            raise typer.Exit(1)
+
+
+def _register_geo(data_app: typer.Typer) -> None:
+    @data_app.command("geo-index")
+    def geo_index() -> None:
+        """Give the geo base database its PostGIS column, GiST index and trigger, and backfill (idempotent).
+
+        For a database whose operator ran `CREATE EXTENSION postgis` after the migrations (decision 0014); exits 1
+        when the extension is not there (the lookups keep their fallback: nothing changes).
+        """
+        with _db().session_scope() as session:
+            done = postgis.ensure(session.connection())
+        if not done["postgis"]:
+            typer.echo("no postgis extension in this database: nothing to do (CREATE EXTENSION postgis, as a "
+                       "superuser, first)", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"geo index {'added' if done['added'] else 'present'}: {done['backfilled']} records backfilled")

@@ -319,3 +319,13 @@ def standards_read_all(actor: Actor) -> bool:
 def conformance_read(actor: Actor, org_id: uuid.UUID) -> bool:
     """A resource's conformance: its unit's staff and auditors, and the bureau."""
     return actor.is_system or can_read_org(actor, org_id) or is_bureau(actor)
+
+
+def conformance_recheck_allowed(actor: Actor, org_id: uuid.UUID) -> bool:
+    """The providing unit's staff and the bureau count a resource's conformance again on demand."""
+    return _writes(actor) and (is_staff(actor, org_id) or is_bureau(actor))
+
+
+def conformance_recheck(actor: Actor, org_id: uuid.UUID) -> None:
+    """Recheck a resource's conformance (see `conformance_recheck_allowed`)."""
+    require(conformance_recheck_allowed(actor, org_id), "Only the providing unit and the bureau recheck conformance")

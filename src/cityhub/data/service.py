@@ -160,8 +160,6 @@ from cityhub.data.standards.service import (
     code_list_list,
     code_list_publish,
     code_list_retire,
-    conformance_report,
-    conformance_resource,
     data_element_create,
     data_element_get,
     data_element_list,
@@ -169,6 +167,13 @@ from cityhub.data.standards.service import (
     data_element_retire,
     data_element_update,
     data_element_uses,
+)
+from cityhub.data.standards.stored import (
+    conformance_due,
+    conformance_recheck,
+    conformance_refresh_one,
+    conformance_report,
+    conformance_resource,
 )
 
 __all__ = [
@@ -199,6 +204,9 @@ __all__ = [
     "code_list_list",
     "code_list_publish",
     "code_list_retire",
+    "conformance_due",
+    "conformance_recheck",
+    "conformance_refresh_one",
     "conformance_report",
     "conformance_resource",
     "data_counts",

@@ -140,6 +140,7 @@ _PHRASES = {
     "data_element_publish": "published data element", "data_element_retire": "retired data element",
     "code_list_create": "drafted code list", "code_list_import": "imported the values of code list",
     "code_list_publish": "published code list", "code_list_retire": "retired code list",
+    "conformance_recheck": "rechecked the standards conformance of data resource",
     "target_create": "created programme target",
     "target_update": "changed programme target",
     "target_delete": "deleted programme target",

@@ -45,6 +45,7 @@ from cityhub.data.models import CatalogEntry, CatalogSearch, ChangeStatus, Entry
 from cityhub.data.schemas import EntryCreate, EntryUpdate
 from cityhub.data.schemas import Resource as ResourceSchema
 from cityhub.data.standards import refs as standards_refs
+from cityhub.data.standards import stale as standards_stale
 from cityhub.data.vocabulary import BASE_DBS
 from cityhub.kit.errors import Conflict, InvalidTransition, NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
@@ -334,6 +335,8 @@ def catalog_entry_update(session: Session, actor: Actor, entry_id: uuid.UUID, da
         setattr(entry, k, v)
     index.reindex_entry(session, entry)
     session.flush()
+    if "items" in changes:
+        standards_stale.entry_items_changed(session, entry.id)
     core.audit_record(session, actor, "catalog_entry_update", target_type="catalog_entry", target_id=entry.id,
                       org_id=entry.provider_org_id, before=before, after=jsonable(entry_values(entry)))
     return entry
@@ -370,6 +373,8 @@ def catalog_entry_review(session: Session, actor: Actor, entry_id: uuid.UUID, ap
     before_values = jsonable(entry_values(entry))
     if is_published(entry) and entry.change_status == ChangeStatus.PENDING_REVIEW:
         if approve:
+            if "items" in (entry.pending_changes or {}):
+                standards_stale.entry_items_changed(session, entry.id)
             for k, v in (entry.pending_changes or {}).items():
                 setattr(entry, k, v)
             entry.pending_changes = None

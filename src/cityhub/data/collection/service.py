@@ -27,6 +27,7 @@ from cityhub.data.datastore._parse import convert
 from cityhub.data.datastore.stores import quote, sqlite_value
 from cityhub.data.models import CatalogEntry, Resource, SyncJob, SyncRun, SyncSource, drop_folder
 from cityhub.data.quality import service as quality
+from cityhub.data.standards import stored as conformance
 from cityhub.kit import clock, refs
 from cityhub.kit.db import is_postgres
 from cityhub.kit.errors import Conflict, NotFound, ValidationFailed
@@ -242,6 +243,7 @@ def sync_job_run(session: Session, actor: Actor, job_id: uuid.UUID, trigger: str
     if run.status == "succeeded":
         res = sync.target_table(session, entry)  # every sync is followed by the entry's quality checks
         quality.run_entry_checks(session, entry, delta, res.row_count)
+        conformance.after_write(session, res, entry)  # and its standards conformance (nothing without elements)
         base.merge_after_sync(session, entry.id)  # and, when the entry feeds a base database, by its merge
     core.audit_record(session, actor, "sync_job_run", target_type="sync_job", target_id=job.id, org_id=job.org_id,
                       outcome="ok" if run.status == "succeeded" else "failed",
@@ -407,6 +409,7 @@ def datastore_upsert(session: Session, actor: Actor, resource_id: uuid.UUID, rec
     res.row_count = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
     res.loaded_at = clock.now()
     session.flush()
+    conformance.after_write(session, res, entry)
     if audit:
         core.audit_record(session, actor, "datastore_upsert", target_type="resource", target_id=res.id,
                           org_id=entry.provider_org_id, after={"method": method, "inserted": ins, "updated": upd})
@@ -439,6 +442,8 @@ def datastore_delete(session: Session, actor: Actor, resource_id: uuid.UUID, fil
     n = int(session.execute(text(sql), binds).rowcount)  # type: ignore[attr-defined]  # CursorResult
     res.row_count = int(session.scalar(text(f"SELECT COUNT(*) FROM {quote(res.table_name)}")) or 0)
     session.flush()
+    if n:
+        conformance.after_write(session, res, entry)
     core.audit_record(session, actor, "datastore_delete", target_type="resource", target_id=res.id,
                       org_id=entry.provider_org_id, after={"filters": sorted(filters), "deleted": n})
     return n

@@ -37,6 +37,7 @@ from cityhub.data.datastore.stores import (
 from cityhub.data.models import CatalogEntry, DataLoad, Resource
 from cityhub.data.schemas import ResourceApiCreate
 from cityhub.data.sharing.grants import grant_for_use, grant_rows, log_access, usable_grant
+from cityhub.data.standards import stored as conformance
 from cityhub.kit import clock, egress
 from cityhub.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cityhub.kit.i18n import gettext as _
@@ -183,6 +184,7 @@ def resource_table_upload(session: Session, actor: Actor, entry_id: uuid.UUID, f
     load.accepted = True
     session.add(load)
     session.flush()
+    conformance.after_write(session, res, entry)
     core.audit_record(session, actor, "resource_upload", target_type="resource", target_id=res.id,
                       org_id=entry.provider_org_id, after={"rows": n, "encoding": encoding, "columns": cols})
     return res, load
@@ -239,6 +241,7 @@ def datastore_bulk_load(session: Session, actor: Actor, entry_id: uuid.UUID, row
     session.add(DataLoad(entry_id=entry.id, resource_id=res.id, provider_org_id=entry.provider_org_id, encoding="rows",
                          rows_total=n, rows_bad=0, accepted=True))
     session.flush()
+    conformance.after_write(session, res, entry)
     core.audit_record(session, actor, "resource_upload", target_type="resource", target_id=res.id,
                       org_id=entry.provider_org_id, after={"rows": n})
     return res

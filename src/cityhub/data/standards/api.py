@@ -149,12 +149,25 @@ def code_list_retire(session: DbSession, actor: CurrentActor, list_id: uuid.UUID
 
 @router.get("/conformance", response_model=ConformanceReport)
 def conformance(session: DbSession, actor: CurrentActor, org_id: uuid.UUID | None = None) -> Any:
-    """Conformance per department and per table resource (the units the caller reads; the bureau: all)."""
+    """Stored conformance per department and per table resource (the units the caller reads; the bureau: all).
+
+    Each resource carries when it was counted (`checked_at`) and its `state`: current, stale, never (not yet
+    counted) or none (no item follows a data element).
+    """
     departments, resources = service.conformance_report(session, actor, org_id)
     return {"departments": departments, "resources": resources}
 
 
 @router.get("/conformance/resources/{resource_id}", response_model=ResourceConformance)
 def conformance_resource(session: DbSession, actor: CurrentActor, resource_id: uuid.UUID) -> Any:
-    """One table resource's fields against their data elements."""
+    """One table resource's fields against their data elements, as last counted (`checked_at`, `state`)."""
     return service.conformance_resource(session, actor, resource_id)
+
+
+@router.post("/conformance/resources/{resource_id}/recheck", response_model=ResourceConformance)
+def conformance_recheck(session: DbSession, actor: CurrentActor, resource_id: uuid.UUID) -> Any:
+    """Count the resource's conformance again now (the providing unit and the bureau).
+
+    A table of more than 50,000 rows is left to the worker and answered as out of date (`state` stale).
+    """
+    return service.conformance_recheck(session, actor, resource_id)

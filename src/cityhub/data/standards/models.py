@@ -6,9 +6,11 @@ Mapped on the data domain's metadata (`data.models` imports this module, so Alem
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import labels
@@ -74,3 +76,32 @@ class DataElement(UUIDPk, Timestamps, Base):
     status: Mapped[StandardStatus] = mapped_column(status_type(StandardStatus), default=StandardStatus.DRAFT,
                                                    index=True)
     owner_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core_organization.id"), default=None)
+
+
+class ConformanceResult(Base):
+    """The stored conformance of one table resource: when it was checked, the totals, each field's counts.
+
+    One row per resource, replaced by each check (after a sync or an upload, on demand, or by the worker for a
+    stale one). `stale` is set when a data element or code list the resource follows changes, or when a write to a
+    large table leaves the check to the worker. `fields` holds per item: item, element, checked, conforming, the
+    counts per kind (type, format, code), whether the declared type fits, and a few offending values masked by the
+    item's masking rule. `standards`: element identifier → the version (and code list) it was checked against.
+    """
+
+    __tablename__ = "data_conformance_result"
+
+    resource_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_resource.id", ondelete="CASCADE"),
+                                                   primary_key=True)
+    checked_at: Mapped[datetime]
+    rows: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    fields_total: Mapped[int] = mapped_column(Integer, default=0)
+    fields_standardised: Mapped[int] = mapped_column(Integer, default=0)
+    checked: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    conforming: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    nonconforming: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    standards: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    stale: Mapped[bool] = mapped_column(default=False, index=True)
+    stale_reason: Mapped[str] = mapped_column(String(20), default="")  # element | code_list | items | data
+    stale_since: Mapped[datetime | None] = mapped_column(default=None)

@@ -94,7 +94,19 @@ def conformance_resource(request: Request, session: DbSession, actor: CurrentAct
     """One resource's fields against their data elements, with sample offending values."""
     report = service.conformance_resource(session, actor, resource_id)
     return render(request, "data/conformance_resource.html", {
-        "r": report, "orgs": core.organization_names(session)})
+        "r": report, "orgs": core.organization_names(session),
+        "can_recheck": actor.is_authenticated and policies.conformance_recheck_allowed(actor, report.org_id)})
+
+
+@router.post("/conformance/{resource_id}/recheck")
+def conformance_recheck(request: Request, session: DbSession, actor: CurrentActor, resource_id: uuid.UUID,
+                        csrf_token: Csrf) -> Response:
+    """Count the resource's conformance again (the providing unit and the bureau)."""
+    with form_action(request, session, csrf_token, _("Rechecked")) as done:
+        report = service.conformance_recheck(session, actor, resource_id)
+        if report.state == "stale":
+            done.msg = _("The table is large: the worker rechecks it shortly")
+    return done.redirect(f"/data/standards/conformance/{resource_id}")
 
 
 # ---- the bureau's forms

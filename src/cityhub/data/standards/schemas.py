@@ -12,6 +12,15 @@ from pydantic import Field, field_validator
 from cityhub.kit import labels
 from cityhub.kit.schemas import InputModel, ReadModel
 
+# a stored conformance result: up to date, out of date (a standard or the items changed, or a large write waits for
+# the worker), never checked; "none": the resource follows no data element (nothing to check)
+ConformanceState = Literal["current", "stale", "never", "none"]
+labels.register("data.conformance_state", {"current": "Up to date", "stale": "Out of date", "never": "Never checked",
+                                           "none": "No standardised items"})
+labels.register("data.conformance_stale", {"element": "a data element changed", "code_list": "a code list changed",
+                                           "items": "the information items changed",
+                                           "data": "the rows changed; the worker rechecks large tables",
+                                           "requested": "a recheck was requested"})
 ElementType = Literal["string", "integer", "decimal", "date", "datetime", "boolean"]
 ELEMENT_TYPES = ("string", "integer", "decimal", "date", "datetime", "boolean")
 labels.register("data.element_type", {"string": "Text", "integer": "Integer", "decimal": "Numeric",
@@ -197,7 +206,8 @@ class FieldConformance(ReadModel):
     item: str
     item_name: str
     element: str = ""
-    element_name: str = ""
+    element_name: str = ""  # the element's Chinese name
+    element_name_en: str = ""  # its English name ("" when it has none)
     standardised: bool
     type_ok: bool = True
     checked: int = 0
@@ -224,6 +234,10 @@ class ResourceConformance(ReadModel):
     conforming: int
     nonconforming: int
     rate: float | None  # conforming share of checked values, in percent
+    state: ConformanceState = "never"
+    checked_at: datetime | None = None  # when the stored result was counted (None: never checked)
+    stale_reason: str = ""  # element | code_list | items | data | requested (when `state` is "stale")
+    standards: dict[str, dict[str, str | int]] = Field(default_factory=dict)  # element → version it was checked at
 
 
 class OrgConformance(ReadModel):
@@ -237,3 +251,6 @@ class OrgConformance(ReadModel):
     conforming: int
     nonconforming: int
     rate: float | None
+    stale: int = 0  # resources whose stored result is out of date
+    unchecked: int = 0  # resources following data elements that were never checked
+    last_checked_at: datetime | None = None

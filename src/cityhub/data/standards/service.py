@@ -21,9 +21,8 @@ from cityhub.core import service as core
 from cityhub.core.service import Actor
 from cityhub.data import policies
 from cityhub.data.catalog import service as catalog
-from cityhub.data.datastore.reads import item_mask
-from cityhub.data.models import CatalogEntry, Resource
-from cityhub.data.standards import conformance as conf
+from cityhub.data.models import CatalogEntry
+from cityhub.data.standards import stale
 from cityhub.data.standards.models import CodeList, CodeListValue, DataElement, StandardStatus
 from cityhub.data.standards.schemas import (
     DATE_FORMATS,
@@ -34,14 +33,10 @@ from cityhub.data.standards.schemas import (
     DataElementUpdate,
     ElementUse,
     ImportReport,
-    OrgConformance,
-    ResourceConformance,
 )
 from cityhub.data.standards.schemas import CodeList as CodeListRead
 from cityhub.data.standards.schemas import DataElement as DataElementRead
-from cityhub.data.vocabulary import MASK_RULES
-from cityhub.kit.db import is_postgres
-from cityhub.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, transition
+from cityhub.kit.errors import Conflict, NotFound, ValidationFailed, transition
 from cityhub.kit.i18n import gettext as _
 
 S = StandardStatus
@@ -177,12 +172,18 @@ def code_list_import(session: Session, actor: Actor, list_id: uuid.UUID, content
     session.flush()
     core.audit_record(session, actor, "code_list_import", target_type="code_list", target_id=cl.id,
                       after={"identifier": cl.identifier, "added": added, "updated": updated})
+    if added or updated:
+        stale.code_list_changed(session, cl.id)
     return ImportReport(added=added, updated=updated)
 
 
 def _move(session: Session, actor: Actor, obj: CodeList | DataElement, target: S, action: str, kind: str) -> None:
     before = transition(obj, target, TRANSITIONS, kind)
     session.flush()
+    if isinstance(obj, CodeList):  # the results counted against it are out of date
+        stale.code_list_changed(session, obj.id)
+    else:
+        stale.elements_changed(session, {obj.identifier})
     core.audit_record(session, actor, action, target_type=kind, target_id=obj.id,
                       before={"status": str(before)}, after={"status": str(target), "identifier": obj.identifier})
 
@@ -278,6 +279,7 @@ def data_element_update(session: Session, actor: Actor, identifier: str, data: D
     session.flush()
     core.audit_record(session, actor, "data_element_update", target_type="data_element", target_id=el.id,
                       before=before, after={k: str(getattr(el, k)) for k in changes})
+    stale.elements_changed(session, {el.identifier})
     return el
 
 
@@ -339,75 +341,3 @@ def data_element_uses(session: Session, actor: Actor, identifier: str) -> list[E
                 out.append(ElementUse(entry_id=entry_id, title=title, org_id=org_id, item=it["name_en"],
                                       item_name=it.get("name_cn", "")))
     return out
-
-
-# ---------------------------------------------------------------- conformance
-
-
-def _elements(session: Session, identifiers: set[str]) -> dict[str, conf.Element]:
-    if not identifiers:
-        return {}
-    rows = session.execute(select(DataElement, CodeList.identifier).outerjoin(
-        CodeList, CodeList.id == DataElement.code_list_id).where(DataElement.identifier.in_(identifiers)))
-    return {el.identifier: conf.Element(el.identifier, el.name_zh, el.data_type, el.format, cl or "")
-            for el, cl in rows}
-
-
-def _masker(actor: Actor, org_id: uuid.UUID) -> Any:
-    if policies.datastore_read_full(actor, org_id):
-        return lambda item, value: value
-    return lambda item, value: MASK_RULES[item_mask(item)].apply(value) if item_mask(item) else value
-
-
-def _report(session: Session, actor: Actor, res: Resource, entry: CatalogEntry,
-            elements: dict[str, conf.Element]) -> ResourceConformance:
-    items = [it for it in entry.items or [] if it["name_en"] in (res.columns or [it["name_en"]])]
-    fields = conf.fields_report(session, res.table_name, items, elements, is_postgres(session),
-                                _masker(actor, entry.provider_org_id))
-    checked = sum(f.checked for f in fields)
-    good = sum(f.conforming for f in fields)
-    return ResourceConformance(
-        resource_id=res.id, entry_id=entry.id, title=res.title or entry.title,
-        org_id=entry.provider_org_id, rows=res.row_count, fields=fields, fields_total=len(fields),
-        fields_standardised=sum(1 for f in fields if f.standardised), checked=checked, conforming=good,
-        nonconforming=checked - good, rate=round(100 * good / checked, 1) if checked else None)
-
-
-def conformance_resource(session: Session, actor: Actor, resource_id: uuid.UUID) -> ResourceConformance:
-    """One table resource's fields against their data elements (its unit's staff and auditors, the bureau)."""
-    res, entry = catalog.resource_get(session, actor, resource_id)
-    if res.kind != "table":
-        raise NotFound(_("Resource not found"))
-    if not policies.conformance_read(actor, entry.provider_org_id):
-        raise Forbidden(_("Only the providing unit and the bureau read this report"))
-    wanted = {str(it["element"]) for it in entry.items or [] if it.get("element")}
-    return _report(session, actor, res, entry, _elements(session, wanted))
-
-
-def conformance_report(session: Session, actor: Actor,
-                       org_id: uuid.UUID | None = None) -> tuple[list[OrgConformance], list[ResourceConformance]]:
-    """Every table resource the caller may report on (optionally one unit's), and the totals per unit."""
-    policies.data_read(actor)
-    stmt = (select(Resource, CatalogEntry).join(CatalogEntry, CatalogEntry.id == Resource.entry_id)
-            .where(Resource.kind == "table", Resource.table_name.is_not(None))
-            .order_by(CatalogEntry.title, Resource.created_at))
-    if org_id is not None:
-        stmt = stmt.where(CatalogEntry.provider_org_id == org_id)
-    pairs = [(r, e) for r, e in session.execute(stmt).tuples() if policies.conformance_read(actor, e.provider_org_id)]
-    wanted = {str(it["element"]) for _r, e in pairs for it in e.items or [] if it.get("element")}
-    elements = _elements(session, wanted)
-    reports = [_report(session, actor, r, e, elements) for r, e in pairs]
-    orgs: dict[uuid.UUID, OrgConformance] = {}
-    for rep in reports:
-        o = orgs.setdefault(rep.org_id, OrgConformance(org_id=rep.org_id, resources=0, fields_total=0,
-                                                       fields_standardised=0, checked=0, conforming=0,
-                                                       nonconforming=0, rate=None))
-        o.resources += 1
-        o.fields_total += rep.fields_total
-        o.fields_standardised += rep.fields_standardised
-        o.checked += rep.checked
-        o.conforming += rep.conforming
-        o.nonconforming += rep.nonconforming
-    for o in orgs.values():
-        o.rate = round(100 * o.conforming / o.checked, 1) if o.checked else None
-    return sorted(orgs.values(), key=lambda o: (o.rate is None, o.rate or 0)), reports
