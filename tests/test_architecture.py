@@ -166,6 +166,10 @@ ROLES: dict[str, tuple[str, str]] = {
     "context.fast": ("api", "the plain single-entity GET as an ASGI app ahead of the middleware"),
     "context.rows": ("service", "bulk inserts (COPY on PostgreSQL)"),
     "context.bridge": ("service", "connect's devices and assets as NGSI-LD entities"),
+    "context.instances": ("service", "the temporal API's attribute instance operations (PATCH / DELETE)"),
+    "context.scopeq": ("service", "entity scopes and the scopeQ language"),
+    "context.params": ("api", "the NGSI-LD routes' shared parameters and Query bodies"),
+    "context.temporal_api": ("api", "the NGSI-LD temporal API routes"),
     # web: the shell
     "web.workbench": ("service", "each role's landing page, from the domains' services"),
 }

@@ -41,6 +41,17 @@ class ContextEntity(UUIDPk, Base):
     attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     modified_at: Mapped[datetime] = mapped_column(default=clock.now)
+    scope: Mapped[list[Any]] = mapped_column(default=list)  # its scopes ("/Madrid/Gardens"), queried as side rows
+
+
+class ContextEntityScope(Base):
+    """An entity's scope: scopeQ is indexed SQL over these rows (`scopeq.to_sql`)."""
+
+    __tablename__ = "context_entity_scope"
+    __table_args__ = (Index("ix_context_entity_scope_scope", "scope", "entity_pk"),)
+
+    entity_pk: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # context_entity.id (no key check: above)
+    scope: Mapped[str] = mapped_column(String(512), primary_key=True)
 
 
 class ContextEntityType(Base):
