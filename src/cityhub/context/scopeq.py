@@ -24,8 +24,9 @@ from cityhub.context.problems import bad
 S = ContextEntityScope
 MAX_SCOPES = 100  # per entity
 MAX_SCOPE = 512
-_SCOPE_RE = re.compile(r"^(/[^/\s;,()+#]+)+$")
-_LEVEL_RE = re.compile(r"^[^/\s;,()+#]+$")
+_LEVEL = r"[^/\s;,()+#|\"'<>\\]+"  # a level: no separator, wildcard, operator, quote or bracket
+_SCOPE_RE = re.compile(rf"^(/{_LEVEL})+$")
+_LEVEL_RE = re.compile(rf"^{_LEVEL}$")
 
 
 def scopes(raw: Any, field: str = "scope") -> list[str]:
