@@ -21,8 +21,6 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgres
 def upgrade() -> None:
     with op.batch_alter_table('context_entity') as batch:
         batch.add_column(sa.Column('scope', JSON, nullable=False, server_default=sa.text("'[]'")))
-    with op.batch_alter_table('context_entity') as batch:
-        batch.alter_column('scope', server_default=None)
     op.create_table('context_entity_scope',
     sa.Column('entity_pk', sa.Uuid(), nullable=False),
     sa.Column('scope', sa.String(length=512), nullable=False),

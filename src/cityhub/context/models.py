@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
@@ -41,7 +41,8 @@ class ContextEntity(UUIDPk, Base):
     attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     modified_at: Mapped[datetime] = mapped_column(default=clock.now)
-    scope: Mapped[list[Any]] = mapped_column(default=list)  # its scopes ("/Madrid/Gardens"), queried as side rows
+    # its scopes ("/Madrid/Gardens"), queried as side rows; the server default serves writers that omit it (COPY)
+    scope: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
 
 
 class ContextEntityScope(Base):
