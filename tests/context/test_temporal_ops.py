@@ -55,7 +55,7 @@ def _audits(world: Any, action: str) -> int:
 
 def test_post_query_answers_as_the_get(client: Any, world: Any) -> None:
     h = _history(client, world)
-    cases = [
+    cases: list[tuple[dict[str, Any], dict[str, Any]]] = [
         ({"type": "AirQualityObserved", "attrs": "pm25"},
          {"entities": [{"type": "AirQualityObserved"}], "attrs": ["pm25"]}),
         ({"id": AQ2, "attrs": "pm25", "timerel": "between", "timeAt": "2026-12-01T09:00:00Z",
@@ -105,7 +105,8 @@ def test_post_query_refuses_what_is_not_a_query(client: Any, world: Any) -> None
     bad_bodies = [
         ([q], "type"), ({**q, "type": "Subscription"}, "type"), ({"type": "Query"}, "entities"),
         ({**q, "temporalQ": []}, "temporalQ"), ({**q, "temporalQ": {"lastN": 0}}, "lastN"),
-        ({**q, "temporalQ": {"lastN": "2"}}, "lastN"), ({**q, "temporalQ": {"timerel": "before"}}, "timeAt"),
+        ({**q, "temporalQ": {"lastN": "2"}}, "lastN"),
+        ({**q, "temporalQ": {"lastN": 10**30}}, "lastN"), ({**q, "temporalQ": {"timerel": "before"}}, "timeAt"),
         ({**q, "temporalQ": {"timerel": "around", "timeAt": "2026-12-01T09:00:00Z"}}, "timerel"),
         ({**q, "temporalQ": {"timerel": "after", "timeAt": "yesterday"}}, "timeAt"),
         ({**q, "temporalQ": {"timeproperty": "deletedAt"}}, "timeproperty"), ({**q, "attrs": "pm25"}, "attrs"),

@@ -101,8 +101,8 @@ class TemporalQuery:
 
 
 def _check_last_n(tq: TemporalQuery) -> None:
-    if tq.last_n is not None and tq.last_n < 1:
-        raise bad("lastN must be a positive number", "lastN")
+    if tq.last_n is not None and not 1 <= tq.last_n <= 2**31 - 1:  # past a 32-bit integer no database compares it
+        raise bad("lastN must be a positive number (at most 2147483647)", "lastN")
 
 
 def _attr_clauses(tq: TemporalQuery, ctx: LdContext) -> list[ColumnElement[bool]]:
