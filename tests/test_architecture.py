@@ -170,6 +170,10 @@ ROLES: dict[str, tuple[str, str]] = {
     "context.paths": ("api", "NGSI-LD paths re-split where a slash was percent-encoded inside an id, ahead of routing"),
     "context.rows": ("service", "bulk inserts (COPY on PostgreSQL)"),
     "context.bridge": ("service", "connect's devices and assets as NGSI-LD entities"),
+    "context.instances": ("service", "the temporal API's attribute instance operations (PATCH / DELETE)"),
+    "context.scopeq": ("service", "entity scopes and the scopeQ language"),
+    "context.params": ("api", "the NGSI-LD routes' shared parameters and Query bodies"),
+    "context.temporal_api": ("api", "the NGSI-LD temporal API routes"),
     # web: the shell
     "web.workbench": ("service", "each role's landing page, from the domains' services"),
 }

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from cityhub.context import service as context
 from cityhub.context.jsonld import core
+from cityhub.context.models import ContextAttributeInstance
 from cityhub.context.schemas import GrantCreate
+from cityhub.context.timeline import INSTANCE_PREFIX
 from tests.authz import ANY_USER, PUBLIC, Expect, roles
 
 N = "/ngsi-ld/v1"
@@ -43,7 +47,9 @@ def prepare(w: Any) -> None:
             "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}}}, core(), None)
     finally:
         settings.egress_allowed_hosts = hosts
-    w.extra["context"] = {"grant": grant, "subscription": sub.sub_id}
+    first = w.session.scalar(select(ContextAttributeInstance.id).where(
+        ContextAttributeInstance.attr.like("%pm25")).order_by(ContextAttributeInstance.id.desc()))
+    w.extra["context"] = {"grant": grant, "subscription": sub.sub_id, "instance": f"{INSTANCE_PREFIX}{first}"}
 
 
 def _e(w: Any) -> dict[str, Any]:
@@ -52,6 +58,10 @@ def _e(w: Any) -> dict[str, Any]:
 
 def _attr(w: Any) -> dict[str, Any]:
     return {"entity_id": EID, "attr": "pm25"}
+
+
+def _instance(w: Any) -> dict[str, Any]:
+    return {"entity_id": EID, "attr": "pm25", "instance_id": w.extra["context"]["instance"]}
 
 
 def _new(w: Any) -> dict[str, Any]:
@@ -97,6 +107,14 @@ EXPECTATIONS = [
     Expect("POST", f"{N}/temporal/entities/{{entity_id}}/attrs", WRITERS_A, params=_e,
            body=lambda w: {"pm25": [{"value": 2, "observedAt": "2026-01-01T01:00:00Z"}]}),
     Expect("DELETE", f"{N}/temporal/entities/{{entity_id}}", WRITERS_A, params=_e),
+    Expect("POST", f"{N}/temporal/entityOperations/query", PUBLIC, body=lambda w: {
+        "type": "Query", "entities": [{"type": "AirQualityObserved"}], "temporalQ": {"lastN": 1}},
+        note="each sees what it may read"),
+    Expect("DELETE", f"{N}/temporal/entities/{{entity_id}}/attrs/{{attr}}", WRITERS_A, params=_attr),
+    Expect("PATCH", f"{N}/temporal/entities/{{entity_id}}/attrs/{{attr}}/{{instance_id}}", WRITERS_A,
+           params=_instance, body=lambda w: {"value": 13}),
+    Expect("DELETE", f"{N}/temporal/entities/{{entity_id}}/attrs/{{attr}}/{{instance_id}}", WRITERS_A,
+           params=_instance),
     Expect("POST", f"{N}/subscriptions", WRITERS, body=lambda w: {
         "type": "Subscription", "watchedAttributes": ["pm25"], "notification": {"endpoint": {
             "uri": "http://127.0.0.1:9/notify"}}},

@@ -106,7 +106,7 @@ _INTERNAL_PARSES = {
     "kit/backup.py": 1,  # the manifest of a backup the operator points `cityhub restore` at
     "kit/resilience.py": 1,  # the heartbeat files cityhub's own workers write
     "context/jsonld.py": 1,  # the NGSI-LD core @context bundled with the package
-    "context/store.py": 2,  # an entity's stored attributes and @context, which the broker wrote after validating them
+    "context/store.py": 3,  # stored types, attributes and scopes, which the broker wrote after validating them
     "context/devicewatch.py": 1,  # the device-change queue rows the ingest path wrote in the same database
     "data/base/geo.py": 1,  # a golden record's geometry, which `geo.parse` validated through safejson when merged
     "data/base/service.py": 1,  # likewise (the geometry column a reader is shown)

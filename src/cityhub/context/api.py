@@ -11,12 +11,11 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from cityhub.context import entities as ent
-from cityhub.context import paths, schemas
+from cityhub.context import params, paths, schemas, temporal_api
 from cityhub.context import service as context
 from cityhub.context.deps import (
     GEO,
@@ -34,13 +33,13 @@ from cityhub.context.deps import (
 )
 from cityhub.context.jsonld import LdContext
 from cityhub.context.jsonld import core as core_context
-from cityhub.context.problems import NgsiError, bad, not_found
+from cityhub.context.problems import bad, not_found
 from cityhub.core.deps import CurrentActor, OptionalActor
 from cityhub.kit.web import DbSession, SessionRoute
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=NgsiRoute)
 grants = APIRouter(prefix="/api/v1/context", tags=["context"], route_class=SessionRoute)
-extra_routers = [grants]
+extra_routers = [grants, temporal_api.router]  # the temporal API: temporal_api.py
 fast_paths = [(paths.PREFIX, paths.ngsi_app)]  # ids with encoded slashes (paths.py), the plain GET (fast.py)
 BASE = "/ngsi-ld/v1"
 
@@ -57,58 +56,12 @@ Body = Annotated[Incoming, Depends(_body)]
 PatchBody = Annotated[Incoming, Depends(_patch_body)]
 
 
-def _tenant(session: Any, request: Request) -> uuid.UUID | None:
-    return context.tenant_org(session, request.headers.get("ngsild-tenant"))
-
-
-def _names(raw: str | None, param: str) -> list[str]:
-    if raw is None:
-        return []
-    names = [n.strip() for n in raw.split(",") if n.strip()]
-    if not names:
-        raise bad(f"{param} is empty", param)
-    return [ent.check_name(n, param) for n in names]
-
-
-def _options(raw: str | None) -> set[str]:
-    return {o.strip() for o in (raw or "").split(",") if o.strip()}
-
-
-def _view(ctx: LdContext, options: str | None, fmt: str | None, attrs: str | None, pick: str | None,
-          omit: str | None, lang: str | None) -> ent.View:
-    opts = _options(options)
-    form = "normalized"
-    if "keyValues" in opts or "simplified" in opts or fmt in ("keyValues", "simplified"):
-        form = "keyValues"
-    elif "concise" in opts or fmt == "concise":
-        form = "concise"
-    if fmt not in (None, "", "normalized", "keyValues", "simplified", "concise"):
-        raise bad(f"Unknown format {fmt[:30]!r}", "format")
-    if pick is not None and omit is not None:
-        raise bad("pick and omit cannot be used together", "pick")
-    keep: frozenset[str] | None = None
-    pick_id = pick_type = True
-    if pick is not None:
-        names = _names(pick, "pick")
-        pick_id, pick_type = "id" in names, "type" in names
-        keep = frozenset(ctx.expand(n) for n in names if n not in ("id", "type"))
-    if attrs is not None:
-        wanted = frozenset(ctx.expand(n) for n in _names(attrs, "attrs"))
-        keep = wanted if keep is None else keep & wanted
-    dropped = frozenset(n if n in ("id", "type") else ctx.expand(n) for n in _names(omit, "omit"))
-    return ent.View(ctx, form, "sysAttrs" in opts, keep, dropped, pick_id, pick_type, lang or None)
-
-
-def _rendered(row: Any, view: ent.View) -> dict[str, Any]:
-    return ent.render(row.entity_id, row.types, row.attrs, row.created_at, row.modified_at, view)
-
-
-def _feature(data: dict[str, Any], row: Any, view: ent.View, geoproperty: str | None) -> dict[str, Any]:
-    iri = view.ctx.expand(geoproperty or "location")
-    inst = next(iter(row.attrs.get(iri, {}).values()), None)
-    props = {k: v for k, v in data.items() if k != "id"}
-    return {"id": row.entity_id, "type": "Feature",
-            "geometry": inst.get("value") if isinstance(inst, dict) else None, "properties": props}
+_tenant = params.tenant
+_names = params.names
+_options = params.options
+_view = params.view
+_rendered = params.rendered
+_feature = params.feature
 
 
 # ---- entities
@@ -134,18 +87,17 @@ def entity_query(session: DbSession, actor: OptionalActor, request: Request,
                  geoproperty: str | None = Query(None, max_length=256), limit: int = Query(20),
                  offset: int = Query(0), count: bool = False, options: str | None = Query(None, max_length=200),
                  format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
-                 ) -> Response:
-    """Query entities: type expression, ids, idPattern, attrs, q, geo-query; count → NGSILD-Results-Count."""
+                 scopeQ: str | None = Query(None, max_length=2000)) -> Response:
+    """Query entities: type expression, ids, idPattern, attrs, q, scopeQ, geo-query; count → NGSILD-Results-Count."""
     media = negotiate(request, geo=True)
     ctx = request_context(request)
     tenant = _tenant(session, request)
-    query = context.Query(type=type, ids=[i.strip() for i in id.split(",") if i.strip()] if id else [],
-                          id_pattern=idPattern, attrs=_names(attrs, "attrs"), q=q, limit=limit, offset=offset,
-                          count=count)
+    query = context.Query(type=type, ids=params.ids(id), id_pattern=idPattern, attrs=_names(attrs, "attrs"), q=q,
+                          scope_q=scopeQ, limit=limit, offset=offset, count=count)
     if georel or geometry or coordinates:
         query.geo = context.geo_query(georel or "", geometry, coordinates, geoproperty, ctx)
     if query.empty:
-        raise bad("Name at least one of type, id, idPattern, attrs, q or a geo-query", "type")
+        raise bad("Name at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query", "type")
     view = _view(ctx, options, format, attrs, pick, omit, lang)
     rows, total = context.entity_query(session, actor, query, ctx, tenant)
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
@@ -298,61 +250,23 @@ def batch_merge(session: DbSession, actor: OptionalActor, request: Request, body
     return _batch_answer(result, False)
 
 
-def _selectors(raw: Any) -> tuple[str | None, list[str], str | None]:
-    """A Query's `entities` as one type expression, ids and idPattern (the combinations that map exactly)."""
-    if raw is None:
-        return None, [], None
-    if not isinstance(raw, list) or not raw or not all(isinstance(s, dict) for s in raw):
-        raise bad("entities is a non-empty array of {type, id, idPattern}", "entities")
-    types = [s.get("type") for s in raw]
-    if not all(isinstance(t, str) and t for t in types):
-        raise bad("Each element of entities needs a type", "entities")
-    ids = [s["id"] for s in raw if "id" in s]
-    patterns = [s["idPattern"] for s in raw if "idPattern" in s]
-    if patterns and (len(raw) > 1 or ids):
-        raise NgsiError("OperationNotSupported", "idPattern is supported in a single entities element only")
-    if ids and len(ids) != len(raw):
-        raise NgsiError("OperationNotSupported", "Either every entities element names an id, or none does")
-    if not all(isinstance(i, str) for i in ids) or not all(isinstance(p, str) for p in patterns):
-        raise bad("id and idPattern are strings", "entities")
-    return "|".join(dict.fromkeys(str(t) for t in types)), ids, patterns[0] if patterns else None
-
-
 @router.post("/entityOperations/query")
 def batch_query(session: DbSession, actor: OptionalActor, request: Request, body: Body, limit: int = Query(20),
                 offset: int = Query(0), count: bool = False, options: str | None = Query(None, max_length=200),
                 format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
                 ) -> Response:
-    """Query entities with a Query body (entities, attrs, q, geoQ): the answer of GET /entities."""
+    """Query entities with a Query body (entities, attrs, q, geoQ, scopeQ): the answer of GET /entities."""
     media = negotiate(request)
-    data = body.body
-    if not isinstance(data, dict) or data.get("type") != "Query":
-        raise bad("The body is a Query object (type Query)", "type")
-    type_expr, ids, pattern = _selectors(data.get("entities"))
-    attrs = data.get("attrs")
-    if attrs is not None and (not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs)):
-        raise bad("attrs is an array of attribute names", "attrs")
-    q = data.get("q")
-    if q is not None and not isinstance(q, str):
-        raise bad("q is a string", "q")
     ctx = body.ctx
-    query = context.Query(type=type_expr, ids=ids, id_pattern=pattern,
-                          attrs=[ent.check_name(a, "attrs") for a in attrs or []], q=q, limit=limit, offset=offset,
-                          count=count)
-    geo = data.get("geoQ")
-    if geo is not None:
-        if not isinstance(geo, dict):
-            raise bad("geoQ must be an object", "geoQ")
-        coords = geo.get("coordinates")
-        query.geo = context.geo_query(str(geo.get("georel", "")), geo.get("geometry"),
-                                      coords if isinstance(coords, str) else orjson.dumps(coords).decode(),
-                                      geo.get("geoproperty"), ctx)
+    query, attrs = params.query_body(body.body, ctx, limit, offset, count)
     if query.empty:
-        raise bad("Name at least one of entities, attrs, q or geoQ", "entities")
-    view = _view(ctx, options, format, ",".join(attrs) if attrs else None, None, None, lang)
+        raise bad("Name at least one of entities, attrs, q, geoQ or scopeQ", "entities")
+    view = _view(ctx, options, format, ",".join(attrs) if attrs else None, None, None,
+                 params.lang_of(body.body, lang))
     rows, total = context.entity_query(session, actor, query, ctx, _tenant(session, request))
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
     return answer([_rendered(r, view) for r in rows], media, ctx, headers=headers)
+
 
 
 @router.post("/entityOperations/delete")
@@ -429,100 +343,6 @@ def attribute_info(session: DbSession, actor: OptionalActor, request: Request, a
         raise not_found(f"No entity has attribute {attr}")
     return answer(_attribute(iri, info, ctx), media, ctx)
 
-
-# ---- temporal API
-
-T = f"{BASE}/temporal/entities"
-
-
-def _temporal(timerel: str | None, timeAt: str | None, endTimeAt: str | None, timeproperty: str | None,
-              lastN: int | None, attrs: str | None, request: Request, options: str | None, fmt: str | None
-              ) -> context.TemporalQuery:
-    tq = context.TemporalQuery(timerel=timerel, time_at=timeAt, end_time_at=endTimeAt,
-                               timeproperty=timeproperty or "observedAt", last_n=lastN, attrs=_names(attrs, "attrs"))
-    if "aggregatedValues" in _options(options) or fmt == "aggregatedValues":
-        tq.aggr_methods = context.aggr_methods(request.query_params.get("aggrMethods"))
-        tq.aggr_period = context.aggr_period(request.query_params.get("aggrPeriodDuration"))
-    return tq
-
-
-@router.get("/temporal/entities/{entity_id}")
-def temporal_get(session: DbSession, actor: OptionalActor, request: Request, entity_id: str,
-                 timerel: str | None = Query(None, max_length=20), timeAt: str | None = Query(None, max_length=40),
-                 endTimeAt: str | None = Query(None, max_length=40),
-                 timeproperty: str | None = Query(None, max_length=20), lastN: int | None = Query(None),
-                 attrs: str | None = Query(None, max_length=2000), options: str | None = Query(None, max_length=200),
-                 format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
-                 ) -> Response:
-    """An entity's attribute history (timerel before|after|between, lastN, options=temporalValues)."""
-    media = negotiate(request)
-    ctx = request_context(request)
-    tq = _temporal(timerel, timeAt, endTimeAt, timeproperty, lastN, attrs, request, options, format)
-    view = _view(ctx, options, None, None, None, None, lang)
-    values = "temporalValues" in _options(options) or format == "temporalValues"
-    data, content_range = context.temporal_entity_page(session, actor, entity_id, _tenant(session, request), tq,
-                                                       view, values)
-    if content_range is None:
-        return answer(data, media, ctx)
-    # the instance cap cut the answer: 206 with the time range it covers (clause 6.3.10)
-    return answer(data, media, ctx, status=206, headers={"Content-Range": content_range})
-
-
-@router.get("/temporal/entities")
-@router.get("/temporal/entities/", include_in_schema=False)
-def temporal_query(session: DbSession, actor: OptionalActor, request: Request,
-                   type: str | None = Query(None, max_length=2000), id: str | None = Query(None, max_length=20000),
-                   idPattern: str | None = Query(None, max_length=500), q: str | None = Query(None, max_length=2000),
-                   timerel: str | None = Query(None, max_length=20), timeAt: str | None = Query(None, max_length=40),
-                   endTimeAt: str | None = Query(None, max_length=40),
-                   timeproperty: str | None = Query(None, max_length=20), lastN: int | None = Query(None),
-                   attrs: str | None = Query(None, max_length=2000), limit: int = Query(20), offset: int = Query(0),
-                   count: bool = False, options: str | None = Query(None, max_length=200),
-                   format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
-                   ) -> Response:
-    """The attribute history of the entities a query selects (type, id, idPattern, q, attrs)."""
-    media = negotiate(request)
-    ctx = request_context(request)
-    tq = _temporal(timerel, timeAt, endTimeAt, timeproperty, lastN, attrs, request, options, format)
-    query = context.Query(type=type, ids=[i.strip() for i in id.split(",") if i.strip()] if id else [],
-                          id_pattern=idPattern, attrs=_names(attrs, "attrs"), q=q, limit=limit, offset=offset,
-                          count=count)
-    if query.empty:
-        raise bad("Name at least one of type, id, idPattern, attrs or q", "type")
-    rows, total = context.entity_query(session, actor, query, ctx, _tenant(session, request))
-    view = _view(ctx, options, None, None, None, None, lang)
-    values = "temporalValues" in _options(options) or format == "temporalValues"
-    headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
-    data, content_range = context.temporal_query_page(session, actor, rows, tq, view, values)
-    if content_range is None:
-        return answer(data, media, ctx, headers=headers)
-    # the instance cap cut the entities' history: 206 with the time range it covers (clause 6.3.10)
-    return answer(data, media, ctx, status=206, headers={**headers, "Content-Range": content_range})
-
-
-@router.post("/temporal/entities", status_code=201)
-@router.post("/temporal/entities/", status_code=201, include_in_schema=False)
-def temporal_create(session: DbSession, actor: OptionalActor, request: Request, body: Body) -> Response:
-    """Create a temporal entity (201; the newest instances are its current state) or add instances to it (204)."""
-    created = context.temporal_upsert(session, actor, body.body, body.ctx, _tenant(session, request))
-    if created:
-        return Response(status_code=201, headers={"Location": f"{T}/{quote(str(body.body['id']), safe=':')}"})
-    return no_content()
-
-
-@router.post("/temporal/entities/{entity_id}/attrs", status_code=204)
-def temporal_attrs(session: DbSession, actor: OptionalActor, request: Request, entity_id: str,
-                   body: Body) -> Response:
-    """Add attribute instances to an entity's history."""
-    context.temporal_attrs_append(session, actor, entity_id, body.body, body.ctx, _tenant(session, request))
-    return no_content()
-
-
-@router.delete("/temporal/entities/{entity_id}", status_code=204)
-def temporal_delete(session: DbSession, actor: OptionalActor, request: Request, entity_id: str) -> Response:
-    """Delete the entity and its history."""
-    context.entity_delete(session, actor, entity_id, _tenant(session, request))
-    return no_content()
 
 
 # ---- subscriptions

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from cityhub.context import bridge, policies, store
 from cityhub.context import entities as ent
 from cityhub.context.jsonld import LdContext
-from cityhub.context.models import ContextEntity, ContextEntityType, ContextGeometry, ContextNumber
+from cityhub.context.models import ContextEntity, ContextEntityScope, ContextEntityType, ContextGeometry, ContextNumber
 from cityhub.context.problems import NgsiError, from_cityhub, not_found
 from cityhub.context.rows import insert_rows
 from cityhub.core import service as core
@@ -90,14 +90,20 @@ def bulk_write(session: Session, actor: Actor, items: list[Any], context_of: Cal
     if created:
         insert_rows(session, E, [{"id": pending[i].pk, "entity_id": i, "org_id": org,
                                      "types": pending[i].parsed.types, "attrs": pending[i].parsed.attrs,
-                                     "created_at": now, "modified_at": now} for i in created])
+                                     "created_at": now, "modified_at": now, "scope": pending[i].parsed.scope or []}
+                                    for i in created])
     if replaced:
         pks = [pending[i].pk for i in replaced]
         session.execute(update(E), [{"id": pending[i].pk, "types": pending[i].parsed.types,
-                                     "attrs": pending[i].parsed.attrs, "modified_at": now} for i in replaced])
+                                     "attrs": pending[i].parsed.attrs, "modified_at": now,
+                                     "scope": pending[i].parsed.scope or []} for i in replaced])
         session.execute(delete(ContextEntityType).where(ContextEntityType.entity_pk.in_(pks)))
         session.execute(delete(ContextGeometry).where(ContextGeometry.entity_pk.in_(pks)))
         session.execute(delete(ContextNumber).where(ContextNumber.entity_pk.in_(pks)))
+        session.execute(delete(ContextEntityScope).where(ContextEntityScope.entity_pk.in_(pks)))
+    scope_rows = [{"entity_pk": p.pk, "scope": v} for p in pending.values() for v in p.parsed.scope or []]
+    if scope_rows:
+        insert_rows(session, ContextEntityScope, scope_rows)
     type_rows = [{"entity_pk": p.pk, "type": t} for p in pending.values() for t in p.parsed.types]
     if type_rows:
         insert_rows(session, ContextEntityType, type_rows)

@@ -20,6 +20,7 @@ from typing import Any
 
 from shapely.geometry import shape
 
+from cityhub.context import scopeq
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import NO_DATASET
 from cityhub.context.problems import bad
@@ -138,6 +139,7 @@ class Entity:
     entity_id: str
     types: list[str]
     attrs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    scope: list[str] | None = None  # None: not given ([]: removed by a merge-patch's urn:ngsi-ld:null)
 
 
 def _infer_type(raw: dict[str, Any], name: str) -> str:
@@ -251,6 +253,8 @@ def entity(body: Any, ctx: LdContext, now: str, *, need_id: bool = True, need_ty
             raise bad("An entity needs a type", "type")
         types = list(dict.fromkeys(ctx.expand(check_name(t, "type")) for t in names))
     out = Entity(entity_id, types)
+    if "scope" in body:
+        out.scope = [] if patch and body["scope"] == NULL else scopeq.scopes(body["scope"])
     for name, raw in body.items():
         if name in ENTITY_KEYS:
             continue
@@ -349,7 +353,9 @@ def render_instance(inst: dict[str, Any], view: View) -> Any:
     if "objectType" in inst:
         ot = [ctx.compact(t) for t in inst["objectType"]]
         out["objectType"] = ot[0] if len(ot) == 1 else ot
-    metas = ("observedAt", "unitCode", "datasetId", *(("createdAt", "modifiedAt") if view.sys_attrs else ()))
+    # instanceId: only the temporal representation's instances carry one (timeline.stored adds it)
+    metas = ("observedAt", "unitCode", "datasetId", "instanceId",
+             *(("createdAt", "modifiedAt") if view.sys_attrs else ()))
     out.update({m: inst[m] for m in metas if m in inst})
     for sub, sub_inst in inst.items():
         if sub not in INSTANCE_KEYS and isinstance(sub_inst, dict):
@@ -361,7 +367,7 @@ def render_instance(inst: dict[str, Any], view: View) -> Any:
 
 
 def render(entity_id: str, types: list[str], attrs: dict[str, Any], created: datetime, modified: datetime,
-           view: View) -> dict[str, Any]:
+           view: View, *, scope: list[str] | None = None) -> dict[str, Any]:
     """A stored entity in the caller's form (without @context; the API adds it for JSON-LD)."""
     ctx = view.ctx
     out: dict[str, Any] = {}
@@ -370,6 +376,9 @@ def render(entity_id: str, types: list[str], attrs: dict[str, Any], created: dat
     if view.pick_type and "type" not in view.omit:
         names = [ctx.compact(t) for t in types]
         out["type"] = names[0] if len(names) == 1 else names
+    shown_scope = scopeq.shown(scope)
+    if shown_scope is not None:  # an entity member like its type: shown whatever the projection
+        out["scope"] = shown_scope
     for iri, instances in attrs.items():
         if (view.attrs is not None and iri not in view.attrs) or iri in view.omit:
             continue

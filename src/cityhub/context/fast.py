@@ -93,7 +93,8 @@ def _read(session: Session, entity_id: str, token: str | None, media: str) -> by
     if row is None:
         return None
     ctx = core()
-    data = ent.render(row.entity_id, row.types, row.attrs, row.created_at, row.modified_at, ent.View(ctx))
+    data = ent.render(row.entity_id, row.types, row.attrs, row.created_at, row.modified_at, ent.View(ctx),
+                      scope=row.scope)
     if media == LD:
         data = {"@context": ctx.body_value, **data}
     return orjson.dumps(data)

@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.kit import clock
@@ -41,6 +41,18 @@ class ContextEntity(UUIDPk, Base):
     attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     modified_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # its scopes ("/Madrid/Gardens"), queried as side rows; the server default serves writers that omit it (COPY)
+    scope: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+
+
+class ContextEntityScope(Base):
+    """An entity's scope: scopeQ is indexed SQL over these rows (`scopeq.to_sql`)."""
+
+    __tablename__ = "context_entity_scope"
+    __table_args__ = (Index("ix_context_entity_scope_scope", "scope", "entity_pk"),)
+
+    entity_pk: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # context_entity.id (no key check: above)
+    scope: Mapped[str] = mapped_column(String(512), primary_key=True)
 
 
 class ContextEntityType(Base):

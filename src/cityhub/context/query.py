@@ -23,7 +23,7 @@ from sqlalchemy import JSON, ColumnElement, Integer, Select, and_, exists, func,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from cityhub.context import bridge, qlang
+from cityhub.context import bridge, qlang, scopeq
 from cityhub.context import entities as ent
 from cityhub.context.jsonld import LdContext
 from cityhub.context.models import ContextEntity, ContextEntityType, ContextGeometry
@@ -223,6 +223,7 @@ class Query:
     id_pattern: str | None = None
     attrs: list[str] = field(default_factory=list)
     q: str | None = None
+    scope_q: str | None = None
     geo: GeoQuery | None = None
     limit: int = 20
     offset: int = 0
@@ -231,7 +232,7 @@ class Query:
     @property
     def empty(self) -> bool:
         """No filter at all (the spec asks for at least one)."""
-        return not (self.type or self.ids or self.id_pattern or self.attrs or self.q or self.geo)
+        return not (self.type or self.ids or self.id_pattern or self.attrs or self.q or self.scope_q or self.geo)
 
 
 def _regexp(session: Session) -> None:
@@ -270,6 +271,11 @@ def filters(session: Session, actor: Actor, query: Query, ctx: LdContext, tenant
         if dialect != "postgresql" and "~=" in query.q:
             _regexp(session)
         clauses.append(qlang.to_sql(qlang.parse(query.q, ctx), E.attrs, dialect, E.id))
+    if query.scope_q is not None:
+        tree = scopeq.parse(query.scope_q)
+        if dialect != "postgresql" and scopeq.needs_regexp(tree):
+            _regexp(session)
+        clauses.append(scopeq.to_sql(tree, E.id, dialect))
     if query.geo is not None:
         clauses.append(_geo_prefilter(query.geo))
     return clauses
@@ -297,6 +303,8 @@ def _q_hits(session: Session, q: str, ctx: LdContext, docs: list[dict[str, Any]]
 def bridged_matches(session: Session, actor: Actor, query: Query, ctx: LdContext, tenant: uuid.UUID | None
                     ) -> list[bridge.BridgedEntity]:
     """The connect devices and assets (the bridge's read-through entities) a query selects, ordered by id."""
+    if query.scope_q is not None:  # connect's devices and assets have no scope
+        return []
     names = set(bridge.type_names())
     if query.type:
         tree = type_tree(query.type, ctx)

@@ -20,6 +20,7 @@ from cityhub.context.batch import (
 )
 from cityhub.context.bridge import entity as bridged_entity
 from cityhub.context.grants import grant_create, grant_delete, grant_list
+from cityhub.context.instances import instance_delete, instance_patch, temporal_attr_delete
 from cityhub.context.query import (
     MAX_LIMIT,
     GeoQuery,
@@ -93,12 +94,15 @@ __all__ = [
     "grant_create",
     "grant_delete",
     "grant_list",
+    "instance_delete",
+    "instance_patch",
     "subscription_create",
     "subscription_delete",
     "subscription_get",
     "subscription_list",
     "subscription_render",
     "subscription_update",
+    "temporal_attr_delete",
     "temporal_attrs_append",
     "temporal_entity",
     "temporal_entity_page",

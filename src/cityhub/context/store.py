@@ -37,6 +37,7 @@ from cityhub.context.models import (
     NO_DATASET,
     ContextAttributeInstance,
     ContextEntity,
+    ContextEntityScope,
     ContextEntityType,
     ContextGeometry,
     ContextGrant,
@@ -112,7 +113,7 @@ def entity_get(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID
     return row
 
 
-_READS: dict[tuple[bool, frozenset[uuid.UUID]], Select[str, str, str, datetime, datetime]] = {}
+_READS: dict[tuple[bool, frozenset[uuid.UUID]], Select[str, str, str, datetime, datetime, str]] = {}
 _READS_MAX = 256
 
 
@@ -124,10 +125,11 @@ class EntityRead(NamedTuple):
     attrs: dict[str, Any]
     created_at: datetime
     modified_at: datetime
+    scope: list[str]
 
 
 def entity_read(session: Session, actor: Actor, entity_id: str) -> EntityRead | None:
-    """One visible entity's columns (entity_id, types, attrs, created_at, modified_at), or None: the fast GET.
+    """One visible entity's columns (entity_id, types, attrs, created_at, modified_at, scope), or None: the fast GET.
 
     The statement is built once per visibility (who reads all, which units) and kept, so a read costs its
     execution only; the rule is `visible`'s, as in `entity_get`. It runs on the session's connection, past the
@@ -141,16 +143,18 @@ def entity_read(session: Session, actor: Actor, entity_id: str) -> EntityRead | 
         if len(_READS) >= _READS_MAX:  # many distinct visibilities: start over (request threads share it)
             _READS.clear()
         stmt = _READS[key] = select(E.entity_id, cast(E.types, Text), cast(E.attrs, Text), E.created_at,
-                                    E.modified_at).where(E.entity_id == bindparam("eid"), visible(actor))
+                                    E.modified_at, cast(E.scope, Text)).where(E.entity_id == bindparam("eid"),
+                                                                              visible(actor))
     row = session.connection().execute(stmt, {"eid": entity_id}).first()
     if row is None:
         return None
-    return EntityRead(row[0], orjson.loads(row[1]), orjson.loads(row[2]), row[3], row[4])
+    return EntityRead(row[0], orjson.loads(row[1]), orjson.loads(row[2]), row[3], row[4], orjson.loads(row[5]))
 
 
-def check_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None) -> ContextEntity:
-    """The entity, when the caller sees it (404 else) and may change it (403 else)."""
-    return _for_write(session, actor, entity_id, tenant)
+def check_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None, *,
+                deleting: bool = False) -> ContextEntity:
+    """The entity, when the caller sees it (404 else) and may change (or delete from) it (403 else)."""
+    return _for_write(session, actor, entity_id, tenant, deleting=deleting)
 
 
 def _for_write(session: Session, actor: Actor, entity_id: str, tenant: uuid.UUID | None, *,
@@ -172,7 +176,10 @@ def _sync_side_rows(session: Session, row: ContextEntity, *, new: bool = False) 
         session.execute(delete(ContextEntityType).where(ContextEntityType.entity_pk == row.id))
         session.execute(delete(ContextGeometry).where(ContextGeometry.entity_pk == row.id))
         session.execute(delete(ContextNumber).where(ContextNumber.entity_pk == row.id))
+        session.execute(delete(ContextEntityScope).where(ContextEntityScope.entity_pk == row.id))
     session.execute(insert(ContextEntityType), [{"entity_pk": row.id, "type": t} for t in row.types])
+    if row.scope:
+        session.execute(insert(ContextEntityScope), [{"entity_pk": row.id, "scope": s} for s in row.scope])
     values = ent.numbers(row.attrs)
     if values:
         session.execute(insert(ContextNumber), [{"entity_pk": row.id, "attr": a, "value": v} for a, v in values])
@@ -222,7 +229,7 @@ def entity_create(session: Session, actor: Actor, body: Any, ctx: LdContext, ten
             session, parsed.entity_id):
         raise NgsiError("AlreadyExists", f"Entity {parsed.entity_id} already exists")
     row = E(id=uuid.uuid4(), entity_id=parsed.entity_id, org_id=org, types=parsed.types, attrs=parsed.attrs,
-            created_at=now, modified_at=now)
+            created_at=now, modified_at=now, scope=parsed.scope or [])
     session.add(row)
     session.flush()
     _sync_side_rows(session, row, new=True)
@@ -237,12 +244,15 @@ def _keep_created(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, 
     return new
 
 
-def _store(session: Session, row: ContextEntity, attrs: dict[str, Any], types: list[str] | None = None) -> None:
+def _store(session: Session, row: ContextEntity, attrs: dict[str, Any], types: list[str] | None = None,
+           scope: list[str] | None = None) -> None:
     old = row.attrs
     touched = frozenset(k for k in {*old, *attrs} if old.get(k) != attrs.get(k))
     row.attrs = attrs
     if types is not None:
         row.types = types
+    if scope is not None:
+        row.scope = scope
     row.modified_at = clock.now()
     session.flush()
     _sync_side_rows(session, row)
@@ -258,7 +268,7 @@ def entity_replace(session: Session, actor: Actor, entity_id: str, body: Any, ct
         raise bad("The id in the body differs from the id in the path", "id")
     parsed = ent.entity({**body, "id": entity_id} if isinstance(body, dict) else body, ctx,
                         ent.time_text(clock.now()))
-    _store(session, row, parsed.attrs, parsed.types)
+    _store(session, row, parsed.attrs, parsed.types, parsed.scope or [])
     _audit(session, actor, "context_entity_replace", row)
     return row
 
@@ -303,7 +313,7 @@ def entity_merge(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
                 current[ds] = inst
     types = list(dict.fromkeys([*row.types, *parsed.types])) if parsed.types else None
     _check_attrs(attrs)
-    _store(session, row, attrs, types)
+    _store(session, row, attrs, types, parsed.scope)  # a scope given replaces the entity's
     _audit(session, actor, "context_entity_merge", row)
     return row
 
@@ -334,7 +344,8 @@ def attrs_append(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
             current[ds] = _keep_created(current.get(ds), inst)
             updated.append(ctx.compact(iri))
     types = list(dict.fromkeys([*row.types, *parsed.types])) if parsed.types else None
-    _store(session, row, attrs, types)
+    scope = list(dict.fromkeys([*row.scope, *parsed.scope])) if parsed.scope else None  # appended, as types
+    _store(session, row, attrs, types, scope)
     _audit(session, actor, "context_entity_attrs_append", row, updated=sorted(set(updated)))
     return sorted(set(updated)), not_updated
 
@@ -449,7 +460,7 @@ def entity_delete(session: Session, actor: Actor, entity_id: str, tenant: uuid.U
     session.flush()
     # the side rows and the history carry no foreign key (models.py): deleted here, after the entity row, so a
     # concurrent writer of the entity (which locks its row) has committed its side rows before they are selected
-    for table in (ContextEntityType, ContextGeometry, ContextNumber, ContextAttributeInstance):
+    for table in (ContextEntityType, ContextGeometry, ContextNumber, ContextEntityScope, ContextAttributeInstance):
         session.execute(delete(table).where(table.entity_pk == row.id))
 
 

@@ -101,8 +101,8 @@ class TemporalQuery:
 
 
 def _check_last_n(tq: TemporalQuery) -> None:
-    if tq.last_n is not None and tq.last_n < 1:
-        raise bad("lastN must be a positive number", "lastN")
+    if tq.last_n is not None and not 1 <= tq.last_n <= 2**31 - 1:  # past a 32-bit integer no database compares it
+        raise bad("lastN must be a positive number (at most 2147483647)", "lastN")
 
 
 def _attr_clauses(tq: TemporalQuery, ctx: LdContext) -> list[ColumnElement[bool]]:
@@ -156,7 +156,8 @@ def _aggregated(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: 
 
 
 def _render_aggregated(row: ContextEntity, aggs: dict[str, dict[str, Any]], view: ent.View) -> dict[str, Any]:
-    out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view)
+    out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view,
+                     scope=getattr(row, "scope", None))
     for iri, rep in aggs.items():
         out[view.ctx.compact(iri)] = rep
     return out
@@ -164,7 +165,8 @@ def _render_aggregated(row: ContextEntity, aggs: dict[str, dict[str, Any]], view
 
 def _render(row: ContextEntity | bridge.BridgedEntity, history: dict[str, list[dict[str, Any]]], view: ent.View,
             temporal_values: bool, tq: TemporalQuery) -> dict[str, Any]:
-    out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view)
+    out = ent.render(row.entity_id, row.types, {}, row.created_at, row.modified_at, view,
+                     scope=getattr(row, "scope", None))
     timeproperty = tq.timeproperty
     bounds = _bounds(tq) if tq.aggr_methods is not None else (None, None)
     for iri, series in history.items():

@@ -33,6 +33,7 @@ from cityhub.context import bridge
 from cityhub.context.models import ContextAttributeInstance
 
 I = ContextAttributeInstance  # noqa: E741  # the table's one-letter alias, as in temporal.py
+INSTANCE_PREFIX = "urn:ngsi-ld:attribute:instance:"  # + the history row's key: an instance's instanceId
 
 Owner = uuid.UUID | str  # a stored entity's pk, or a bridged entity's id
 History = dict[Owner, dict[str, list[dict[str, Any]]]]
@@ -55,14 +56,24 @@ def stored(session: Session, pks: list[uuid.UUID], clauses: list[ColumnElement[b
         return []
     where = [I.entity_pk.in_(pks), *clauses]
     if last_n is None:
-        stmt = (select(col, I.entity_pk, I.attr, I.instance).where(*where).order_by(col, I.id).limit(cap + 1))
-        return [Item(at, pk, attr, inst) for at, pk, attr, inst in session.execute(stmt)]
+        stmt = (select(col, I.entity_pk, I.attr, I.instance, I.id).where(*where).order_by(col, I.id)
+                .limit(cap + 1))
+        return [Item(at, pk, attr, _identified(inst, key)) for at, pk, attr, inst, key in session.execute(stmt)]
     rank = func.row_number().over(partition_by=(I.entity_pk, I.attr), order_by=(col.desc(), I.id.desc()))
     ranked = select(col.label("t"), I.id.label("i"), I.entity_pk.label("pk"), I.attr.label("attr"),
                     I.instance.label("inst"), rank.label("rn")).where(*where).subquery()
-    stmt = (select(ranked.c.t, ranked.c.pk, ranked.c.attr, ranked.c.inst).where(ranked.c.rn <= last_n)
+    stmt = (select(ranked.c.t, ranked.c.pk, ranked.c.attr, ranked.c.inst, ranked.c.i).where(ranked.c.rn <= last_n)
             .order_by(ranked.c.t.desc(), ranked.c.i.desc()).limit(cap + 1))
-    return [Item(at, pk, attr, inst) for at, pk, attr, inst in session.execute(stmt)]
+    return [Item(at, pk, attr, _identified(inst, key)) for at, pk, attr, inst, key in session.execute(stmt)]
+
+
+def instance_id(key: int) -> str:
+    """The instanceId of a history row: a URI made of the row's key (stable: rows are never renumbered)."""
+    return f"{INSTANCE_PREFIX}{key}"
+
+
+def _identified(inst: dict[str, Any], key: int) -> dict[str, Any]:
+    return {**inst, "instanceId": instance_id(key)}
 
 
 def telemetry(session: Session, devices: list[bridge.BridgedEntity], *, start: datetime, end: datetime,
