@@ -83,6 +83,16 @@ def test_temporal_entities_of_the_past(client: Any, world: Any) -> None:
     assert client.get(f"{E}/urn:ngsi-ld:Parking:t2", headers=h).json()["free"]["value"] == 7
     assert client.post(f"{T}/urn:ngsi-ld:Parking:t2/attrs", json={"free": [{"value": 1}]},
                        headers=headers(world, "org_member_b")).status_code == 404
+    # every append to an existing entity's history is audited: who, which attributes, how many
+    from sqlalchemy import select
+
+    from cityhub.core.models import AuditEntry
+
+    world.session.expire_all()
+    rows = world.session.scalars(select(AuditEntry).where(AuditEntry.action == "context_temporal_append",
+                                                          AuditEntry.target_id == "urn:ngsi-ld:Parking:t2")).all()
+    assert [r.summary.get("instances") for r in rows] == [1, 1]
+    assert all(r.actor_id == world.users["org_member_a"].id for r in rows)
 
 
 def test_batch_upserts_keep_history(client: Any, world: Any) -> None:

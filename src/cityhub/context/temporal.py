@@ -24,6 +24,7 @@ from cityhub.context.models import NO_DATASET, ContextAttributeInstance, Context
 from cityhub.context.problems import bad
 from cityhub.context.rows import insert_rows
 from cityhub.context.subscriptions import Changed
+from cityhub.core import service as core
 from cityhub.core.actor import Actor
 from cityhub.kit import clock
 
@@ -315,8 +316,8 @@ def temporal_upsert(session: Session, actor: Actor, body: Any, ctx: LdContext, t
     instances = _instances(body, ctx, now)
     existing = store.entities_by_ids(session, [entity_id]).get(entity_id)
     if existing is not None:
-        store.check_write(session, actor, entity_id, tenant)
-        _append(session, existing.id, instances)
+        row = store.check_write(session, actor, entity_id, tenant)
+        _audited_append(session, actor, row, instances)
         return False
     # the newest instance of each attribute and dataset is the entity's current state; the others are history
     latest: dict[str, dict[str, Any]] = {}
@@ -351,5 +352,15 @@ def temporal_attrs_append(session: Session, actor: Actor, entity_id: str, body: 
     row = store.check_write(session, actor, entity_id, tenant)
     if not isinstance(body, dict):
         raise bad("The attributes must be a JSON object", "body")
-    return _append(session, row.id, _instances({k: v for k, v in body.items() if k != "id"}, ctx,
-                                               ent.time_text(clock.now())))
+    return _audited_append(session, actor, row, _instances({k: v for k, v in body.items() if k != "id"}, ctx,
+                                                           ent.time_text(clock.now())))
+
+
+def _audited_append(session: Session, actor: Actor, row: ContextEntity,
+                    instances: dict[str, list[dict[str, Any]]]) -> int:
+    """Append instances to an existing entity's history, with its audit row (the attributes and how many)."""
+    n = _append(session, row.id, instances)
+    core.audit_record(session, actor, "context_temporal_append", target_type="context_entity",
+                      target_id=row.entity_id, org_id=row.org_id,
+                      extra={"attrs": sorted(instances), "instances": n})
+    return n

@@ -103,6 +103,7 @@ _PHRASES = {
     # context
     "context_grant_create": "granted read access to context entities", "context_grant_delete":
     "withdrew read access to context entities",
+    "context_temporal_append": "added attribute instances to the history of context entity",
     "context_temporal_instance_patch": "changed an attribute instance in the history of context entity",
     "context_temporal_instance_delete": "deleted an attribute instance from the history of context entity",
     "context_temporal_attr_delete": "deleted attribute history of context entity",
