@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,17 @@ def need_chromium() -> str:
             pytest.fail("Debian chromium is missing (make browser installs it)")
         pytest.skip("Debian chromium is not installed")
     return CHROMIUM
+
+
+def wait_js(page: Any, expression: str, timeout: int = 10_000) -> None:
+    """Wait until a JavaScript expression is truthy on the page, polling from Python.
+
+    Playwright's `wait_for_function` evaluates a string expression with `eval` once it has to poll, which the
+    pages' CSP (`script-src 'self'`, no 'unsafe-eval') refuses: on a busy machine, where the first check is false,
+    it fails with an EvalError. `page.evaluate` goes through the DevTools protocol, which the CSP does not govern.
+    """
+    for _ in range(max(1, timeout // 50)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"never true within {timeout} ms: {expression}")

@@ -25,12 +25,13 @@ def test_every_cityhub_route_uses_session_route(db: Database) -> None:
         api_routes += [x for x in (inner.routes if inner is not None else [r]) if isinstance(x, APIRoute)]
     assert len(api_routes) > 100
     # the app's own probes (/healthz, /readyz, /metrics, /_bare) take no database session; the compute gateway
-    # (/hub/…) and the broker's plain single-entity GET (/ngsi-ld/v1/entities/…, context/fast.py) are no routes at all
-    # but fast paths ahead of the middleware (app.FastPaths, docs/compute.md, docs/context.md)
+    # (/hub/…) and the broker's path re-split and plain single-entity GET (/ngsi-ld/…, context/paths.py and fast.py)
+    # are no routes at all but fast paths ahead of the middleware (app.FastPaths, docs/compute.md, docs/context.md);
+    # everything else under /ngsi-ld/ is handed on to the stack and its routes
     assert sorted(r.path for r in api_routes if not isinstance(r, SessionRoute)) == [
         "/_bare", "/healthz", "/metrics", "/readyz"]
     assert isinstance(app, CityhubApp)
-    assert sorted(prefix for prefix, _app in app.fast_paths) == ["/hub/", "/ngsi-ld/v1/entities/"]
+    assert sorted(prefix for prefix, _app in app.fast_paths) == ["/hub/", "/ngsi-ld/"]
 
 
 @pytest.fixture

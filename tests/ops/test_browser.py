@@ -15,7 +15,7 @@ from cityhub.kit.db import Database
 from cityhub.kit.migrate import upgrade
 from cityhub.ops import service as ops
 from cityhub.ops.schemas import IncidentCreate, IndicatorCreate
-from tests.browser import live_app, need_chromium
+from tests.browser import live_app, need_chromium, wait_js
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -66,9 +66,9 @@ def test_screen_renders_non_empty_charts_at_both_sizes(ops_server: str, tmp_path
             page.wait_for_selector("[data-testid=screen]")
             for chart in ("c-severity", "c-district", "c-gauges", "c-map", "c-funnel", "c-trend"):
                 page.wait_for_selector(f"#{chart} canvas", timeout=10_000)
-            page.wait_for_function("document.getElementById('k-active').textContent === '4'", timeout=10_000)
+            wait_js(page, "document.getElementById('k-active').textContent === '4'", timeout=10_000)
             # the map drew the district outlines (the geojson was registered) and the alarm points
-            page.wait_for_function("echarts.getInstanceByDom(document.getElementById('c-map'))"
+            wait_js(page, "echarts.getInstanceByDom(document.getElementById('c-map'))"
                                    ".getOption().series.length === 3", timeout=10_000)
             assert page.inner_text("#feed").count("应变超限") == 4
             sizes = page.evaluate("[...document.querySelectorAll('.panel')].map(p => p.getBoundingClientRect())"

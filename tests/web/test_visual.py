@@ -39,7 +39,7 @@ import pytest
 from cityhub import demo
 from cityhub.kit.db import Database
 from cityhub.kit.migrate import upgrade
-from tests.browser import live_app, need_chromium
+from tests.browser import live_app, need_chromium, wait_js
 
 pytestmark = pytest.mark.browser
 
@@ -328,7 +328,7 @@ def test_the_device_chart_reads_in_the_display_time_zone(demo_server: str, brows
         page.goto(f"{demo_server}/connect")
         page.click("table[data-testid=devices] a[href^='/connect/devices/']")
         page.wait_for_selector("#chart canvas")
-        page.wait_for_function("window.echarts.getInstanceByDom(document.getElementById('chart'))"
+        wait_js(page, "window.echarts.getInstanceByDom(document.getElementById('chart'))"
                                ".getOption().series.length > 0")
         use_utc, tick, midnight, text = page.evaluate("""() => {
           const o = window.echarts.getInstanceByDom(document.getElementById('chart')).getOption();

@@ -28,7 +28,7 @@ from cityhub.kit.db import Database
 from cityhub.kit.migrate import upgrade
 from cityhub.ops import service as ops
 from cityhub.ops.schemas import IncidentCreate, IndicatorCreate, RuleCreate
-from tests.browser import live_app, need_chromium
+from tests.browser import live_app, need_chromium, wait_js
 from tests.cloud.factories import build_cloud
 from tests.conftest import PASSWORD, build_world
 from tests.connect.helpers import ensure_profiles, message
@@ -188,7 +188,7 @@ def test_user_written_names_never_run_on_chart_pages(hostile_city: dict[str, Any
                 page.wait_for_selector(f"#{chart} canvas", timeout=15_000)
             assert page.evaluate("document.querySelectorAll('.chart canvas').length") >= max(len(charts), 1), path
             if path == "/ops/screen":  # the reported hole: the operator hovers the alarm on the map
-                page.wait_for_function("echarts.getInstanceByDom(document.getElementById('c-map'))"
+                wait_js(page, "echarts.getInstanceByDom(document.getElementById('c-map'))"
                                        ".getOption().series.length === 3", timeout=15_000)
                 x, y = page.evaluate("""() => {
                   const el = document.getElementById('c-map'), c = echarts.getInstanceByDom(el);
@@ -198,7 +198,7 @@ def test_user_written_names_never_run_on_chart_pages(hostile_city: dict[str, Any
                 }""")
                 page.mouse.move(x, y)
                 # the tooltip showed: as text (escaped), or as markup whose handler ran (the hole)
-                page.wait_for_function("window.__xss !== undefined || "
+                wait_js(page, "window.__xss !== undefined || "
                                        "document.getElementById('c-map').textContent.includes('alarm-type')",
                                        timeout=10_000)
                 assert page.evaluate("window.__xss") is None, page.evaluate("window.__xss")
@@ -242,7 +242,7 @@ def test_escaping_and_the_csp_each_hold_alone(hostile_city: dict[str, Any]) -> N
         # markup that got past escaping: the CSP refuses its inline handler
         page.evaluate("document.body.insertAdjacentHTML('beforeend', "
                       "'<img id=injected src=x onerror=\"window.__csp_bypassed = 1\">')")
-        page.wait_for_function("window.__violations.length > 0", timeout=5_000)
+        wait_js(page, "window.__violations.length > 0", timeout=5_000)
         assert page.evaluate("window.__csp_bypassed") is None
         assert any(v.startswith("script-src") for v in page.evaluate("window.__violations"))
         browser.close()
@@ -261,7 +261,7 @@ def test_moved_handlers_still_work(hostile_city: dict[str, Any]) -> None:
         watch = _Watch(page)
         page.goto(base + "/ops/report")  # the public report form: "use my location" (was an inline onclick)
         page.click("button[data-geolocate]")
-        page.wait_for_function("document.getElementById('lon').value !== ''")
+        wait_js(page, "document.getElementById('lon').value !== ''")
         assert (page.input_value("#lon"), page.input_value("#lat")) == ("106.55123", "29.56321")
         _assert_clean(page, watch, "/ops/report")
         _login(page, base)
@@ -271,6 +271,6 @@ def test_moved_handlers_still_work(hostile_city: dict[str, Any]) -> None:
         page.wait_for_selector("#c-map canvas")
         _assert_clean(page, watch, "/ops/screen?district_id")
         page.goto(base + "/")  # htmx read its configuration from the meta tag: it evaluates no attribute code
-        page.wait_for_function("window.htmx !== undefined")
+        wait_js(page, "window.htmx !== undefined")
         assert page.evaluate("[htmx.config.allowEval, htmx.config.allowScriptTags]") == [False, False]
         browser.close()
