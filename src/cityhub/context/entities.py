@@ -96,6 +96,14 @@ def check_name(name: Any, field: str = "attribute") -> str:
     return name
 
 
+def _type_iri(ctx: LdContext, name: Any) -> str:
+    """An entity type's IRI; a name that expands to a JSON-LD keyword (`type`) is refused (ETSI TP 001_02_04)."""
+    iri = ctx.expand(check_name(name, "type"))
+    if iri.startswith("@"):
+        raise bad(f"Invalid type name: {name!r} is a JSON-LD keyword", "type")
+    return iri
+
+
 def check_geometry(value: Any, field: str) -> tuple[float, float, float, float]:
     """A GeoJSON geometry with WGS 84 coordinates; returns its bounding box (min x, min y, max x, max y)."""
     if not isinstance(value, dict) or value.get("type") not in GEOMETRIES or "coordinates" not in value:
@@ -251,7 +259,7 @@ def entity(body: Any, ctx: LdContext, now: str, *, need_id: bool = True, need_ty
         names = raw_types if isinstance(raw_types, list) else [raw_types]
         if not names:
             raise bad("An entity needs a type", "type")
-        types = list(dict.fromkeys(ctx.expand(check_name(t, "type")) for t in names))
+        types = list(dict.fromkeys(_type_iri(ctx, t) for t in names))
     out = Entity(entity_id, types)
     if "scope" in body:
         out.scope = [] if patch and body["scope"] == NULL else scopeq.scopes(body["scope"])

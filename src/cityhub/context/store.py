@@ -329,7 +329,10 @@ def _check_attrs(attrs: dict[str, Any]) -> None:
 
 def attrs_append(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
                  tenant: uuid.UUID | None, *, overwrite: bool = True) -> tuple[list[str], list[dict[str, str]]]:
-    """Append attributes (replacing existing ones unless `overwrite` is False); (updated, not updated)."""
+    """Append attributes (replacing existing ones unless `overwrite` is False); (updated, not updated).
+
+    Both name attributes by expanded IRI: the 207 answer carries no @context (ETSI TP 010_04).
+    """
     row = _for_write(session, actor, entity_id, tenant)
     parsed = ent.entity(_attrs_body(body, entity_id), ctx, ent.time_text(clock.now()), need_id=False,
                         need_type=False)
@@ -339,14 +342,14 @@ def attrs_append(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
         current = attrs.setdefault(iri, {})
         for ds, inst in instances.items():
             if ds in current and not overwrite:
-                not_updated.append({"attributeName": ctx.compact(iri), "reason": "attribute exists (noOverwrite)"})
+                not_updated.append({"attributeName": iri, "reason": "attribute exists (noOverwrite)"})
                 continue
             current[ds] = _keep_created(current.get(ds), inst)
-            updated.append(ctx.compact(iri))
+            updated.append(iri)
     types = list(dict.fromkeys([*row.types, *parsed.types])) if parsed.types else None
     scope = list(dict.fromkeys([*row.scope, *parsed.scope])) if parsed.scope else None  # appended, as types
     _store(session, row, attrs, types, scope)
-    _audit(session, actor, "context_entity_attrs_append", row, updated=sorted(set(updated)))
+    _audit(session, actor, "context_entity_attrs_append", row, updated=sorted({ctx.compact(i) for i in updated}))
     return sorted(set(updated)), not_updated
 
 
@@ -369,13 +372,13 @@ def attrs_update(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
     for iri, instances in parsed.attrs.items():
         for ds, inst in instances.items():
             if ds not in attrs.get(iri, {}):
-                not_updated.append({"attributeName": ctx.compact(iri), "reason": "attribute does not exist"})
+                not_updated.append({"attributeName": iri, "reason": "attribute does not exist"})
                 continue
             attrs[iri][ds] = _keep_created(attrs[iri][ds], inst)
-            updated.append(ctx.compact(iri))
+            updated.append(iri)
     if updated:
         _store(session, row, attrs)
-        _audit(session, actor, "context_entity_attrs_update", row, updated=sorted(set(updated)))
+        _audit(session, actor, "context_entity_attrs_update", row, updated=sorted({ctx.compact(i) for i in updated}))
     return sorted(set(updated)), not_updated
 
 
@@ -393,11 +396,16 @@ def attr_patch(session: Session, actor: Actor, entity_id: str, name: str, body: 
     body = _one_attr(body, name, entity_id)
     if not isinstance(body, dict):
         raise bad("A partial attribute update is a JSON object", "body")
+    if not any(k not in ("datasetId", "@context") for k in body):
+        raise bad("A partial attribute update needs at least one member to change", "body")  # ETSI TP 012_02_04
     attrs = copy.deepcopy(row.attrs)
     ds = body.get("datasetId", NO_DATASET)
     if ds not in attrs.get(iri, {}):
         raise not_found(f"Attribute {name} (datasetId {ds}) not found in {entity_id}")
     old = attrs[iri][ds]
+    if "type" in body and body["type"] != old["type"]:
+        # changing the attribute's type is a replace or an update, not a partial update (ETSI TP 012_02_03)
+        raise bad(f"Attribute {name} is a {old['type']}: a partial update cannot make it a {body['type']}", "type")
     raw = {**({"type": old["type"]} if "type" not in body else {}), **body}
     inst = ent.instance(raw, name, ctx, ent.time_text(clock.now()), patch=True)
     attrs[iri][ds] = _merge_instance(old, inst)

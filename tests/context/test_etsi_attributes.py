@@ -1,0 +1,141 @@
+"""Behaviour checked against the ETSI NGSI-LD API test suite: append, update, partial update and delete of
+attributes (ETSI TP 010_*, 011_*, 012_*, 013_*). Our own bodies; each test names the test purposes it guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.context.helpers import LD_HEADERS, E, headers, ld_link, problem
+from tests.context.test_etsi_entities import CTX, ERR, NS
+
+VID = "urn:ngsi-ld:Vehicle:v1"
+DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
+
+
+def vehicle(client: Any, h: dict[str, str], *, default_speed: bool = True) -> None:
+    speeds: list[dict[str, Any]] = [{"type": "Property", "value": 54.5, "datasetId": "urn:ngsi-ld:Dataset:gps"}]
+    if default_speed:
+        speeds.insert(0, {"type": "Property", "value": 55})
+    body = {"id": VID, "type": "Vehicle", "label": {"type": "Property", "value": "Mercedes"},
+            "watchedBy": {"type": "Relationship", "object": "urn:ngsi-ld:Person:Bob"},
+            "level": speeds, "@context": [CTX]}
+    resp = client.post(E, json=body, headers={**{k: v for k, v in h.items() if k != "Link"}, **LD_HEADERS})
+    assert resp.status_code == 201, resp.text
+
+
+def read(client: Any, h: dict[str, str]) -> dict[str, Any]:
+    got: dict[str, Any] = client.get(f"{E}/{VID}", headers={**h, "Link": ld_link(CTX)}).json()
+    return got
+
+
+def frag(**attrs: Any) -> dict[str, Any]:
+    return {**attrs, "@context": [CTX]}
+
+
+def test_append(client: Any, world: Any) -> None:
+    """ETSI TP 010_01, 010_04, 010_06, 010_08: 204 and empty; noOverwrite answers 207 naming what was kept."""
+    h = headers(world, "org_member_a")
+    vehicle(client, h)
+    resp = client.post(f"{E}/{VID}/attrs/", json=frag(tags={"type": "Property", "value": 1}),
+                       headers={**h, **LD_HEADERS})
+    assert resp.status_code == 204 and resp.text == "", resp.text
+    resp = client.post(f"{E}/{VID}/attrs/", json=frag(level={"type": "Property", "value": 3,
+                                                             "datasetId": "urn:ngsi-ld:Dataset:new"}),
+                       headers={**h, **LD_HEADERS})
+    assert resp.status_code == 204
+    assert len(read(client, h)["level"]) == 3
+    kept = client.post(f"{E}/{VID}/attrs/?options=noOverwrite",
+                       json=frag(level={"type": "Property", "value": 9}, fresh={"type": "Property", "value": 1}),
+                       headers={**h, **LD_HEADERS})
+    assert kept.status_code == 207, kept.text
+    assert kept.json()["updated"] == [f"{DEFAULT}fresh"]
+    assert [(n["attributeName"], bool(n["reason"])) for n in kept.json()["notUpdated"]] == [(f"{NS}level", True)]
+    resp = client.post(f"{E}/{VID}/attrs/", json=frag(label={"type": "LanguageProperty",
+                                                             "languageMap": {"fr": "Voiture"}},
+                                                      observationSpace={"type": "GeoProperty", "value": {
+                                                          "type": "Point", "coordinates": [1, 2]}}),
+                       headers={**h, **LD_HEADERS})
+    assert resp.status_code == 204
+    got = read(client, h)
+    assert got["label"] == {"type": "LanguageProperty", "languageMap": {"fr": "Voiture"}}
+    assert got["observationSpace"]["type"] == "GeoProperty"
+
+
+def test_attribute_operations_with_faulty_ids_or_bodies(client: Any, world: Any) -> None:
+    """ETSI TP 010_02, 010_03, 010_05, 011_02, 011_03, 011_04, 012_02, 012_03, 013_02, 013_03."""
+    h = headers(world, "org_member_a")
+    vehicle(client, h, default_speed=False)
+    body = frag(tags={"type": "Property", "value": 1})
+    for method in ("POST", "PATCH"):
+        for path in ("", "thisisaninvaliduri"):
+            resp = client.request(method, f"{E}/{path}/attrs/", json=body, headers={**h, **LD_HEADERS})
+            assert resp.status_code == 400, (method, path, resp.status_code, resp.text)
+            assert problem(resp)["type"] == ERR + "BadRequestData", resp.text
+        unknown = client.request(method, f"{E}/urn:ngsi-ld:Vehicle:none/attrs/", json=body,
+                                 headers={**h, **LD_HEADERS})
+        assert unknown.status_code == 404 and problem(unknown)["type"] == ERR + "ResourceNotFound"
+        broken = client.request(method, f"{E}/{VID}/attrs/", content=b'{"tags": {"type": "Prop',
+                                headers={**h, **LD_HEADERS})
+        assert broken.status_code == 400 and problem(broken)["type"] == ERR + "InvalidRequest", broken.text
+    # partial update (PATCH /attrs/{attr})
+    one = {"value": 3, "@context": [CTX]}
+    for path in ("", "thisisaninvaliduri"):
+        resp = client.patch(f"{E}/{path}/attrs/level", json=one, headers={**h, **LD_HEADERS})
+        assert resp.status_code == 400 and problem(resp)["type"] == ERR + "BadRequestData", (path, resp.text)
+    other_type = client.patch(f"{E}/{VID}/attrs/level", json={"type": "Relationship", "object": "urn:x:1",
+                                                              "datasetId": "urn:ngsi-ld:Dataset:gps",
+                                                              "@context": [CTX]}, headers={**h, **LD_HEADERS})
+    assert other_type.status_code == 400 and problem(other_type)["type"] == ERR + "BadRequestData", other_type.text
+    empty = client.patch(f"{E}/{VID}/attrs/level", json={"@context": [CTX]}, headers={**h, **LD_HEADERS})
+    assert empty.status_code == 400 and problem(empty)["type"] == ERR + "BadRequestData", empty.text
+    for path, frag_ in (("urn:ngsi-ld:Vehicle:none/attrs/level", one), (f"{VID}/attrs/level", one),
+                        (f"{VID}/attrs/level", {**one, "datasetId": "urn:ngsi-ld:Dataset:unknown"}),
+                        (f"{VID}/attrs/tags2", one)):
+        resp = client.patch(f"{E}/{path}", json=frag_, headers={**h, **LD_HEADERS})
+        assert resp.status_code == 404 and problem(resp)["type"] == ERR + "ResourceNotFound", (path, resp.text)
+    # delete
+    hl = {**h, "Link": ld_link(CTX)}
+    for path, status in (("/attrs/level", 400), ("thisIsAnInvalidURI/attrs/level", 400), (f"{VID}/attrs/", 405),
+                         ("urn:ngsi-ld:Vehicle:none/attrs/level", 404), (f"{VID}/attrs/notFound", 404),
+                         (f"{VID}/attrs/level?datasetId=urn:ngsi-ld:Dataset:notFound", 404)):
+        resp = client.delete(f"{E}/{path}", headers=hl)
+        assert resp.status_code == status, (path, resp.status_code, resp.text)
+
+
+def test_update_and_partial_update(client: Any, world: Any) -> None:
+    """ETSI TP 011_01_01, 011_01_02, 011_01_04, 012_01: 204; an attribute may change its type by update."""
+    h = headers(world, "org_member_a")
+    vehicle(client, h)
+    resp = client.patch(f"{E}/{VID}/attrs/", json=frag(level={"type": "Property", "value": 60}),
+                        headers={**h, **LD_HEADERS})
+    assert resp.status_code == 204 and resp.text == "", resp.text
+    resp = client.patch(f"{E}/{VID}/attrs/", json=frag(level={"type": "Property", "value": 61,
+                                                              "datasetId": "urn:ngsi-ld:Dataset:gps"}),
+                        headers={**h, **LD_HEADERS})
+    assert resp.status_code == 204
+    assert sorted(i["value"] for i in read(client, h)["level"]) == [60, 61]
+    resp = client.patch(f"{E}/{VID}/attrs/", json=frag(label={"type": "Relationship", "object": "urn:x:brand"}),
+                        headers={**h, **LD_HEADERS})
+    assert resp.status_code == 204, resp.text
+    assert read(client, h)["label"] == {"type": "Relationship", "object": "urn:x:brand"}
+    resp = client.patch(f"{E}/{VID}/attrs/level", json={"value": 70, "datasetId": "urn:ngsi-ld:Dataset:gps",
+                                                        "@context": [CTX]}, headers={**h, **LD_HEADERS})
+    assert resp.status_code == 204 and resp.text == ""
+    assert sorted(i["value"] for i in read(client, h)["level"]) == [60, 70]
+
+
+def test_delete_attribute_instances(client: Any, world: Any) -> None:
+    """ETSI TP 013_01: the default instance, one datasetId, or all of them."""
+    h = {**headers(world, "org_member_a"), "Link": ld_link(CTX)}
+    vehicle(client, h)
+    assert client.delete(f"{E}/{VID}/attrs/level?deleteAll=false", headers=h).status_code == 204
+    assert read(client, h)["level"]["datasetId"] == "urn:ngsi-ld:Dataset:gps"
+    client.delete(f"{E}/{VID}", headers=h)
+    vehicle(client, h)
+    resp = client.delete(f"{E}/{VID}/attrs/level?datasetId=urn:ngsi-ld:Dataset:gps&deleteAll=false", headers=h)
+    assert resp.status_code == 204 and resp.text == ""
+    assert read(client, h)["level"] == {"type": "Property", "value": 55}
+    client.delete(f"{E}/{VID}", headers=h)
+    vehicle(client, h)
+    assert client.delete(f"{E}/{VID}/attrs/level?deleteAll=true", headers=h).status_code == 204
+    assert "level" not in read(client, h)
