@@ -84,7 +84,8 @@ def entity_query(session: DbSession, actor: OptionalActor, request: Request,
                  q: str | None = Query(None, max_length=2000), georel: str | None = Query(None, max_length=200),
                  geometry: str | None = Query(None, max_length=40),
                  coordinates: str | None = Query(None, max_length=20000),
-                 geoproperty: str | None = Query(None, max_length=256), limit: int = Query(20),
+                 geoproperty: str | None = Query(None, max_length=256),
+                 geometryProperty: str | None = Query(None, max_length=256), limit: int = Query(20),
                  offset: int = Query(0), count: bool = False, options: str | None = Query(None, max_length=200),
                  format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
                  scopeQ: str | None = Query(None, max_length=2000)) -> Response:
@@ -103,7 +104,7 @@ def entity_query(session: DbSession, actor: OptionalActor, request: Request,
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
     data = [_rendered(r, view) for r in rows]
     if media == GEO:
-        features = [_feature(d, r, view, geoproperty) for d, r in zip(data, rows, strict=True)]
+        features = [_feature(d, r, view, geometryProperty or geoproperty) for d, r in zip(data, rows, strict=True)]
         return answer({"type": "FeatureCollection", "features": features}, GEO, ctx, headers=headers)
     return answer(data, media, ctx, headers=headers)
 
@@ -113,7 +114,8 @@ def entity_get(session: DbSession, actor: OptionalActor, request: Request, entit
                attrs: str | None = Query(None, max_length=2000), pick: str | None = Query(None, max_length=2000),
                omit: str | None = Query(None, max_length=2000), options: str | None = Query(None, max_length=200),
                format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
-               geoproperty: str | None = Query(None, max_length=256)) -> Response:
+               geoproperty: str | None = Query(None, max_length=256),
+               geometryProperty: str | None = Query(None, max_length=256)) -> Response:
     """Retrieve an entity (404 ResourceNotFound for an unknown id or one the caller may not see)."""
     media = negotiate(request, geo=True)
     ctx = request_context(request)
@@ -124,8 +126,10 @@ def entity_get(session: DbSession, actor: OptionalActor, request: Request, entit
         row = context.entity_get(session, actor, entity_id, _tenant(session, request))
     view = _view(ctx, options, format, attrs, pick, omit, lang)
     data = _rendered(row, view)
+    if not data:
+        raise not_found(f"Nothing of {entity_id} is left after pick and omit")  # clause 4.21, ETSI TP 018_19
     if media == GEO:
-        return answer(_feature(data, row, view, geoproperty), GEO, ctx)
+        return answer(_feature(data, row, view, geometryProperty or geoproperty), GEO, ctx)
     return answer(data, media, ctx)
 
 

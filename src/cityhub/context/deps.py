@@ -145,7 +145,9 @@ def answer(data: Any, media: str, ctx: LdContext, *, status: int = 200, headers:
            ) -> Response:
     """An NGSI-LD answer in the negotiated form (the @context in the body for JSON-LD, else in a Link header)."""
     out_headers = dict(headers or {})
-    if media == LD:
+    if media == GEO and isinstance(data, dict):
+        data = {**data, "@context": ctx.body_value}  # the Feature or FeatureCollection carries it (ETSI TP 018_05)
+    elif media == LD:
         if isinstance(data, dict):
             data = {"@context": ctx.body_value, **data}
         elif isinstance(data, list):
