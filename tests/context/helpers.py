@@ -17,7 +17,7 @@ ETSI_CTX = "https://example.org/etsi/compound.jsonld"
 ETSI_NS = "https://example.org/etsi#"
 ETSI_DOCS: dict[str, Any] = {
     ETSI_TERMS: {"@context": {t: f"{ETSI_NS}{t}" for t in (
-        "Site", "full", "label", "level", "watchedBy", "area", "tags", "doc", "kind")}},
+        "Site", "Vehicle", "full", "label", "level", "watchedBy", "area", "tags", "doc", "kind")}},
     ETSI_CTX: {"@context": [ETSI_TERMS, CORE_URL]},
 }
 

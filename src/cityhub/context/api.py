@@ -93,7 +93,10 @@ def entity_query(session: DbSession, actor: OptionalActor, request: Request,
     media = negotiate(request, geo=True)
     ctx = request_context(request)
     tenant = _tenant(session, request)
-    query = context.Query(type=type, ids=params.ids(id), id_pattern=idPattern, attrs=_names(attrs, "attrs"), q=q,
+    attr_names = _names(attrs, "attrs")
+    if {"id", "type"} & set(attr_names):  # ETSI TP 019_03_03
+        raise bad("attrs names attributes: id and type are not attributes (pick selects them)", "attrs")
+    query = context.Query(type=type, ids=params.ids(id), id_pattern=idPattern, attrs=attr_names, q=q,
                           scope_q=scopeQ, limit=limit, offset=offset, count=count)
     if georel or geometry or coordinates:
         query.geo = context.geo_query(georel or "", geometry, coordinates, geoproperty, ctx)
