@@ -106,3 +106,18 @@ def test_unreachable_context(client: Any, world: Any, monkeypatch: pytest.Monkey
                         headers=h)
     assert batch.status_code == 207, batch.text
     assert [e["error"]["type"] for e in batch.json()["errors"]] == [ERR + "LdContextNotAvailable"] * 2
+
+
+def test_tenant(client: Any, world: Any) -> None:
+    """ETSI TP 414_01, 5510_01 (checked in part; tenants are organisations, docs/context.md): the tenant header
+    is echoed on answers and errors; an unknown tenant is a 404 NonexistentTenant; no header is never one."""
+    h = headers(world, "org_member_a")
+    unit = world.orgs["dept_a"].code
+    resp = client.post(E, json={"id": "urn:ngsi-ld:Site:t1", "type": "Site"}, headers={**h, "NGSILD-Tenant": unit})
+    assert resp.status_code == 201 and resp.headers["NGSILD-Tenant"] == unit, resp.text
+    got = client.get(f"{E}/urn:ngsi-ld:Site:t1", headers={**h, "NGSILD-Tenant": unit})
+    assert got.status_code == 200 and got.headers["NGSILD-Tenant"] == unit
+    unknown = client.get(f"{E}?type=Site", headers={**h, "NGSILD-Tenant": "tp5510-none"})
+    assert unknown.status_code == 404 and problem(unknown)["type"] == ERR + "NonexistentTenant"
+    assert unknown.headers["NGSILD-Tenant"] == "tp5510-none"
+    assert client.get(f"{E}?type=Site", headers=h).status_code == 200

@@ -62,6 +62,13 @@ class NgsiRoute(SessionRoute):
         known = _query_names(self.dependant) | _QUERY_READ_DIRECTLY
 
         async def answered(request: Request) -> Response:
+            response = await checked(request)
+            tenant = request.headers.get("ngsild-tenant")
+            if tenant and len(tenant) <= 256:
+                response.headers["NGSILD-Tenant"] = tenant  # the tenant applied, echoed (clause 6.3.14)
+            return response
+
+        async def checked(request: Request) -> Response:
             unknown = sorted(set(request.query_params) - known)
             if unknown:  # clause 6.3.20 (ETSI TP 059_01)
                 return _problem_response(invalid(f"Unknown query parameter: {', '.join(unknown)[:200]}"))
