@@ -64,3 +64,30 @@ def test_faulty_requests(client: Any, world: Any) -> None:
     assert client.delete(f"{T}/", headers=plain).status_code == 405
     bad = client.delete(f"{T}/invalidId", headers=plain)
     assert bad.status_code == 400 and problem(bad)["type"] == ERR + "BadRequestData"
+
+
+def test_retrieve_and_query_shapes(client: Any, world: Any) -> None:
+    """ETSI TP 020_01, 020_02, 021_01: a JSON answer without @context in the body; each instance exactly type,
+    value, observedAt (and instanceId); timerel after, before and between select the instances."""
+    h = headers(world, "org_member_a")
+    body = history([(120, "2020-08-01T12:03:00Z"), (80, "2020-08-01T12:05:00Z"), (100, "2020-08-01T12:07:00Z")],
+                   [(67, "2020-08-01T12:03:00Z", None), (53, "2020-08-01T13:05:00Z", None)])
+    assert client.post(T, json=body, headers={**h, **LD_HEADERS}).status_code == 201
+    got = client.get(f"{T}/{VID}", headers={**h, "Link": ld_link(CTX)})
+    assert got.status_code == 200 and "@context" not in got.json() and got.headers["link"]
+    data = got.json()
+    assert set(data) == {"id", "type", "level", "tags"} and data["type"] == "Vehicle"
+    for inst in data["level"] + data["tags"]:
+        assert set(inst) - {"instanceId"} == {"type", "value", "observedAt"}, inst
+    for params, count in (({"timerel": "after", "timeAt": "2020-08-01T12:04:00Z"}, 3),
+                          ({"timerel": "before", "timeAt": "2020-08-01T12:06:00Z"}, 3),
+                          ({"timerel": "between", "timeAt": "2020-08-01T12:04:00Z",
+                            "endTimeAt": "2020-08-01T12:06:00Z"}, 1)):
+        resp = client.get(T, params={"type": "Vehicle", **params}, headers={**h, "Link": ld_link(CTX)})
+        assert resp.status_code == 200, resp.text
+        found = resp.json()
+        assert [e["id"] for e in found] == [VID]
+        level = found[0].get("level", [])
+        tags = found[0].get("tags", [])
+        n = len(level if isinstance(level, list) else [level]) + len(tags if isinstance(tags, list) else [tags])
+        assert n == count, (params, found)
