@@ -139,3 +139,18 @@ def test_delete_attribute_instances(client: Any, world: Any) -> None:
     vehicle(client, h)
     assert client.delete(f"{E}/{VID}/attrs/level?deleteAll=true", headers=h).status_code == 204
     assert "level" not in read(client, h)
+
+
+def test_update_scope(client: Any, world: Any) -> None:
+    """ETSI TP 011_05: an update replaces the scope of an entity that has one (204) and does not add one to an
+    entity without (207 naming scope)."""
+    h = {**headers(world, "org_member_a"), "Link": ld_link(CTX)}
+    for eid, scope in (("urn:ngsi-ld:Site:sc1", "/Nantes"), ("urn:ngsi-ld:Site:sc2", None)):
+        body = {"id": eid, "type": "Site", **({"scope": scope} if scope else {})}
+        assert client.post(E, json=body, headers=h).status_code == 201
+    resp = client.patch(f"{E}/urn:ngsi-ld:Site:sc1/attrs", json={"scope": "/Madrid"}, headers=h)
+    assert resp.status_code == 204, resp.text
+    assert client.get(f"{E}/urn:ngsi-ld:Site:sc1", headers=h).json()["scope"] == "/Madrid"
+    resp = client.patch(f"{E}/urn:ngsi-ld:Site:sc2/attrs", json={"scope": "/Madrid"}, headers=h)
+    assert resp.status_code == 207 and [n["attributeName"] for n in resp.json()["notUpdated"]] == ["scope"]
+    assert "scope" not in client.get(f"{E}/urn:ngsi-ld:Site:sc2", headers=h).json()

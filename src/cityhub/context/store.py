@@ -376,8 +376,15 @@ def attrs_update(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
                 continue
             attrs[iri][ds] = _keep_created(attrs[iri][ds], inst)
             updated.append(iri)
+    scope = None
+    if parsed.scope:  # an update replaces a scope that exists, never adds one (clause 4.18, ETSI TP 011_05)
+        if row.scope:
+            scope = parsed.scope
+            updated.append("scope")
+        else:
+            not_updated.append({"attributeName": "scope", "reason": "the entity has no scope"})
     if updated:
-        _store(session, row, attrs)
+        _store(session, row, attrs, None, scope)
         _audit(session, actor, "context_entity_attrs_update", row, updated=sorted({ctx.compact(i) for i in updated}))
     return sorted(set(updated)), not_updated
 
