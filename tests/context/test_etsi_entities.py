@@ -140,3 +140,34 @@ def test_replace_and_merge_with_faulty_ids(client: Any, world: Any) -> None:
         for path, status in (("invalidUri", 400), ("", 405), ("urn:ngsi-ld:Site:nonexistent", 404)):
             resp = client.request(method, f"{E}/{path}", json={**new, "id": path} if path else new, headers=h)
             assert resp.status_code == status, (method, path, resp.status_code, resp.text)
+
+
+def test_merge(client: Any, world: Any) -> None:
+    """ETSI TP 056_01, 056_03: a merge 204 with an empty body; new attributes added, a partial instance merged
+    member by member (unitCode kept); urn:ngsi-ld:null deletes a Property, Relationship, GeoProperty or
+    LanguageProperty."""
+    h = headers(world, "org_member_a")
+    body = site("urn:ngsi-ld:Site:mg",
+                level={"type": "Property", "value": 4, "unitCode": "C62", "observedAt": "2020-09-09T16:40:00.000Z"},
+                label={"type": "LanguageProperty", "languageMap": {"fr": "Tour"}},
+                watchedBy={"type": "Relationship", "object": "urn:ngsi-ld:Sensor:1"},
+                area={"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1, 2]}},
+                full={"type": "Property", "value": False})
+    assert client.post(E, json=body, headers={**h, **LD_HEADERS}).status_code == 201
+    url = f"{E}/urn:ngsi-ld:Site:mg"
+    patch = {"level": {"type": "Property", "value": 1, "observedAt": "2024-01-01T00:00:00.000Z"},
+             "tags": {"type": "Property", "value": "new"}, "@context": [CTX]}
+    resp = client.patch(url, json=patch, headers={**h, **LD_HEADERS})
+    assert resp.status_code == 204 and resp.text == "", resp.text
+    got = ld_get(client, h, "urn:ngsi-ld:Site:mg").json()
+    assert got["level"] == {"type": "Property", "value": 1, "unitCode": "C62", "observedAt": "2024-01-01T00:00:00.000Z"}
+    assert got["tags"]["value"] == "new" and got["full"]["value"] is False
+    null = "urn:ngsi-ld:null"
+    for name, kind in (("full", "Property"), ("watchedBy", "Relationship"), ("area", "GeoProperty"),
+                       ("label", "LanguageProperty")):
+        member = {"Relationship": "object", "LanguageProperty": "languageMap"}.get(kind, "value")
+        value: Any = {"@none": null} if kind == "LanguageProperty" else null
+        resp = client.patch(url, json={name: {"type": kind, member: value}, "@context": [CTX]},
+                            headers={**h, **LD_HEADERS})
+        assert resp.status_code == 204, (name, resp.text)
+        assert name not in ld_get(client, h, "urn:ngsi-ld:Site:mg").json(), name

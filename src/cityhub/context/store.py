@@ -283,7 +283,15 @@ def _merge_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_null(raw: Any) -> bool:
-    return raw == ent.NULL or (isinstance(raw, dict) and ent.NULL in (raw.get("value"), raw.get("object")))
+    """The NGSI-LD Null of an attribute (clause 4.5.x): its value, object, vocab or json, or a LanguageProperty's
+    `{"@none": "urn:ngsi-ld:null"}` map (ETSI TP 056_03_04)."""
+    if raw == ent.NULL:
+        return True
+    if not isinstance(raw, dict):
+        return False
+    if ent.NULL in (raw.get("value"), raw.get("object"), raw.get("vocab"), raw.get("json")):
+        return True
+    return raw.get("languageMap") == {"@none": ent.NULL}
 
 
 def entity_merge(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
