@@ -283,8 +283,11 @@ def _merge_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_null(raw: Any) -> bool:
-    """The NGSI-LD Null of an attribute (clause 4.5.x): its value, object, vocab or json, or a LanguageProperty's
-    `{"@none": "urn:ngsi-ld:null"}` map (ETSI TP 056_03_04)."""
+    """Whether an attribute is the NGSI-LD Null that deletes it in a merge.
+
+    Its value, object, vocab or json is `urn:ngsi-ld:null`, or a LanguageProperty's map is `{"@none": ...}` of it
+    (ETSI TP 056_03_04).
+    """
     if raw == ent.NULL:
         return True
     if not isinstance(raw, dict):
