@@ -1,5 +1,5 @@
 """Behaviour checked against the ETSI NGSI-LD API test suite: subscription create, retrieve and delete (ETSI TP
-028_01 to 028_03, 030_02, 032_02, 032_03). Our own bodies; each test names the test purposes it guards."""
+028_02, 028_03, 030_02, 032_02, 032_03). Our own bodies; each test names the test purposes it guards."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def sub(**extra: Any) -> dict[str, Any]:
 
 
 def test_subscription_lifecycle(client: Any, world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """ETSI TP 028_01, 030_02, 032_02, 032_03: 201 with Location, 404 ResourceNotFound for unknown ids, delete
-    204 with an empty body, then 404."""
+    """ETSI TP 030_02, 032_02, 032_03 (a create as their setup): 201 with Location, 404 ResourceNotFound for
+    unknown ids, delete 204 with an empty body, then 404."""
     monkeypatch.setattr(get_settings(), "egress_allowed_hosts", "127.0.0.1")
     h = {**headers(world, "org_member_a"), **LD_HEADERS}
     resp = client.post(SUBS, json=sub(id="urn:ngsi-ld:Subscription:e1"), headers=h)
