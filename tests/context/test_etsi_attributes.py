@@ -122,6 +122,8 @@ def test_update_and_partial_update(client: Any, world: Any) -> None:
                                                         "@context": [CTX]}, headers={**h, **LD_HEADERS})
     assert resp.status_code == 204 and resp.text == ""
     assert sorted(i["value"] for i in read(client, h)["level"]) == [60, 70]
+    # the JSON-LD body's @context is not kept as a sub-attribute
+    assert all(set(i) <= {"type", "value", "datasetId"} for i in read(client, h)["level"]), read(client, h)
 
 
 def test_delete_attribute_instances(client: Any, world: Any) -> None:
@@ -154,3 +156,44 @@ def test_update_scope(client: Any, world: Any) -> None:
     resp = client.patch(f"{E}/urn:ngsi-ld:Site:sc2/attrs", json={"scope": "/Madrid"}, headers=h)
     assert resp.status_code == 207 and [n["attributeName"] for n in resp.json()["notUpdated"]] == ["scope"]
     assert "scope" not in client.get(f"{E}/urn:ngsi-ld:Site:sc2", headers=h).json()
+
+
+def test_replace_attribute(client: Any, world: Any) -> None:
+    """ETSI TP 055_01 to 055_03: PUT of one attribute 204 keeping its createdAt, a new type allowed, one instance
+    by datasetId; an id that is not a URI or an invalid name 400, unknown entity or attribute 404, scope 400."""
+    h = {**headers(world, "org_member_a"), "Link": ld_link(CTX)}
+    vehicle(client, h)
+    url = f"{E}/{VID}/attrs"
+    created = client.get(f"{E}/{VID}?options=sysAttrs", headers=h).json()["watchedBy"]["createdAt"]
+    resp = client.put(f"{url}/watchedBy", json={"type": "Relationship", "object": "urn:ngsi-ld:Person:Alice"},
+                      headers=h)
+    assert resp.status_code == 204 and resp.text == "", resp.text
+    got = client.get(f"{E}/{VID}?options=sysAttrs", headers=h).json()["watchedBy"]
+    assert got["object"] == "urn:ngsi-ld:Person:Alice" and got["createdAt"] == created
+    assert client.put(f"{url}/watchedBy", json={"type": "Property", "value": "parked"}, headers=h).status_code == 204
+    assert read(client, h)["watchedBy"] == {"type": "Property", "value": "parked"}
+    resp = client.put(f"{url}/level", json={"type": "Property", "value": 1, "datasetId": "urn:ngsi-ld:Dataset:gps"},
+                      headers=h)
+    assert resp.status_code == 204
+    assert sorted(i["value"] for i in read(client, h)["level"]) == [1, 55]
+    one = {"type": "Property", "value": 2}
+    for path, status in ((f"{E}/invalidUri/attrs/label", 400), (f"{E}/urn:ngsi-ld:Vehicle:none/attrs/label", 404),
+                         (f"{url}/@invalid", 400), (f"{url}/brandName", 404), (f"{url}/scope", 400)):
+        body = "/Nantes" if path.endswith("scope") else one
+        resp = client.put(path, json=body, headers=h)
+        assert resp.status_code == status, (path, resp.status_code, resp.text)
+
+
+def test_replace_entity(client: Any, world: Any) -> None:
+    """ETSI TP 054_01, 054_03: PUT of the entity 204, createdAt kept, attributes and scopes replaced."""
+    h = {**headers(world, "org_member_a"), "Link": ld_link(CTX)}
+    body = {"id": "urn:ngsi-ld:Site:rp", "type": "Site", "scope": "/Nantes", "label": {"type": "Property", "value": 1},
+            "full": {"type": "Property", "value": False}}
+    assert client.post(E, json=body, headers=h).status_code == 201
+    created = client.get(f"{E}/urn:ngsi-ld:Site:rp?options=sysAttrs", headers=h).json()["createdAt"]
+    new = {"id": "urn:ngsi-ld:Site:rp", "type": "Site", "scope": ["/Madrid", "/Nantes/Centre"],
+           "watchedBy": {"type": "Relationship", "object": "urn:ngsi-ld:City:Paris"}}
+    resp = client.put(f"{E}/urn:ngsi-ld:Site:rp", json=new, headers=h)
+    assert resp.status_code == 204 and resp.text == "", resp.text
+    assert client.get(f"{E}/urn:ngsi-ld:Site:rp", headers=h).json() == new
+    assert client.get(f"{E}/urn:ngsi-ld:Site:rp?options=sysAttrs", headers=h).json()["createdAt"] == created

@@ -90,7 +90,8 @@ def check_uri(value: Any, field: str) -> str:
 
 def check_name(name: Any, field: str = "attribute") -> str:
     """An attribute or type name: a term, a compact IRI or an IRI, without the characters the spec forbids."""
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME or _NAME_FORBIDDEN.search(name):
+    if (not isinstance(name, str) or not name or len(name) > MAX_NAME or _NAME_FORBIDDEN.search(name)
+            or name.startswith("@")):  # a JSON-LD keyword is no name (ETSI TP 055_03_03)
         shown = name[:80] if isinstance(name, str) else type(name).__name__
         raise bad(f"Invalid {field} name: {shown!r}", field)
     return name

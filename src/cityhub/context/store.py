@@ -282,6 +282,16 @@ def _merge_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _attr_name(name: str) -> str:
+    """An attribute named in a path; the entity's own members (id, type, scope, system times) are none.
+
+    ETSI TP 055_03_05 expects 400 for them.
+    """
+    if name in ent.ENTITY_KEYS:
+        raise bad(f"{name} is a member of the entity, not an attribute", "attr")
+    return ent.check_name(name)
+
+
 def _is_null(raw: Any) -> bool:
     """Whether an attribute is the NGSI-LD Null that deletes it in a merge.
 
@@ -403,6 +413,8 @@ def attrs_update(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
 def _one_attr(body: Any, name: str, entity_id: str) -> Any:
     if isinstance(body, dict) and name in body and len([k for k in body if k not in ("@context", "id")]) == 1:
         return body[name]  # {"<attr>": {...}}, as some clients send it
+    if isinstance(body, dict) and "@context" in body:  # a JSON-LD body's context is no member of the attribute
+        return {k: v for k, v in body.items() if k != "@context"}
     return body
 
 
@@ -410,7 +422,7 @@ def attr_patch(session: Session, actor: Actor, entity_id: str, name: str, body: 
                tenant: uuid.UUID | None) -> ContextEntity:
     """Partial attribute update: the fields given are merged into the instance (`datasetId` picks it)."""
     row = _for_write(session, actor, entity_id, tenant)
-    iri = ctx.expand(ent.check_name(name))
+    iri = ctx.expand(_attr_name(name))
     body = _one_attr(body, name, entity_id)
     if not isinstance(body, dict):
         raise bad("A partial attribute update is a JSON object", "body")
@@ -437,7 +449,7 @@ def attr_replace(session: Session, actor: Actor, entity_id: str, name: str, body
                  tenant: uuid.UUID | None) -> ContextEntity:
     """Replace an existing attribute (instance picked by `datasetId`)."""
     row = _for_write(session, actor, entity_id, tenant)
-    iri = ctx.expand(ent.check_name(name))
+    iri = ctx.expand(_attr_name(name))
     attrs = copy.deepcopy(row.attrs)
     instances = ent.attribute(_one_attr(body, name, entity_id), name, ctx, ent.time_text(clock.now()))
     for ds, inst in instances.items():
@@ -454,7 +466,7 @@ def attr_delete(session: Session, actor: Actor, entity_id: str, name: str, ctx: 
                 ) -> ContextEntity:
     """Delete an attribute's default instance, the one `dataset_id` names, or all of them."""
     row = _for_write(session, actor, entity_id, tenant, deleting=True)
-    iri = ctx.expand(ent.check_name(name))
+    iri = ctx.expand(_attr_name(name))
     attrs = copy.deepcopy(row.attrs)
     instances = attrs.get(iri)
     ds = ent.check_uri(dataset_id, "datasetId") if dataset_id else NO_DATASET
