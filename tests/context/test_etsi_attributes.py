@@ -197,3 +197,43 @@ def test_replace_entity(client: Any, world: Any) -> None:
     assert resp.status_code == 204 and resp.text == "", resp.text
     assert client.get(f"{E}/urn:ngsi-ld:Site:rp", headers=h).json() == new
     assert client.get(f"{E}/urn:ngsi-ld:Site:rp?options=sysAttrs", headers=h).json()["createdAt"] == created
+
+
+def test_append_more_kinds(client: Any, world: Any) -> None:
+    """ETSI TP 010_09, 010_10, 010_11: append an operationSpace, a JsonProperty, a VocabProperty (204)."""
+    h = headers(world, "org_member_a")
+    vehicle(client, h)
+    frag_ = frag(operationSpace={"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1, 2]}},
+                 doc={"type": "JsonProperty", "json": {"id": "x", "n": [1]}},
+                 kind={"type": "VocabProperty", "vocab": "monument"})
+    resp = client.post(f"{E}/{VID}/attrs", json=frag_, headers={**h, **LD_HEADERS})
+    assert resp.status_code == 204, resp.text
+    got = read(client, h)
+    assert got["operationSpace"]["value"] == {"type": "Point", "coordinates": [1, 2]}
+    assert got["doc"] == {"type": "JsonProperty", "json": {"id": "x", "n": [1]}}
+    assert got["kind"] == {"type": "VocabProperty", "vocab": "monument"}
+
+
+def test_update_types_and_null(client: Any, world: Any) -> None:
+    """ETSI TP 011_06, 011_07: an update adds types the entity lacks (204); the NGSI-LD Null of an attribute
+    deletes it (204)."""
+    h = {**headers(world, "org_member_a"), "Link": ld_link(CTX)}
+    body = {"id": "urn:ngsi-ld:Site:ut", "type": "Site", "full": {"type": "Property", "value": False},
+            "watchedBy": {"type": "Relationship", "object": "urn:x:1"},
+            "area": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1, 2]}},
+            "label": {"type": "LanguageProperty", "languageMap": {"fr": "Tour"}}}
+    assert client.post(E, json=body, headers=h).status_code == 201
+    url = f"{E}/urn:ngsi-ld:Site:ut"
+    for types, expected in (("Vehicle", ["Site", "Vehicle"]), (["Vehicle", "Car"], ["Site", "Vehicle", "Car"]),
+                            ("Site", ["Site", "Vehicle", "Car"])):
+        resp = client.patch(f"{url}/attrs", json={"type": types}, headers=h)
+        assert resp.status_code == 204, (types, resp.text)
+        assert client.get(url, headers=h).json()["type"] == expected, types
+    null = "urn:ngsi-ld:null"
+    for name, value in (("full", {"type": "Property", "value": null}),
+                        ("watchedBy", {"type": "Relationship", "object": null}),
+                        ("area", {"type": "GeoProperty", "value": null}),
+                        ("label", {"type": "LanguageProperty", "languageMap": {"@none": null}})):
+        resp = client.patch(f"{url}/attrs", json={name: value}, headers=h)
+        assert resp.status_code == 204, (name, resp.text)
+        assert name not in client.get(url, headers=h).json(), name

@@ -384,12 +384,26 @@ def _attrs_body(body: Any, entity_id: str) -> Any:
 
 def attrs_update(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
                  tenant: uuid.UUID | None) -> tuple[list[str], list[dict[str, str]]]:
-    """Update existing attributes only (replacing their instances); others are reported as not updated."""
+    """Update existing attributes only (replacing their instances); others are reported as not updated.
+
+    An attribute given as its NGSI-LD Null is deleted, and types the entity lacks are added (ETSI TP 011_06, 011_07).
+    """
     row = _for_write(session, actor, entity_id, tenant)
-    parsed = ent.entity(_attrs_body(body, entity_id), ctx, ent.time_text(clock.now()), need_id=False,
-                        need_type=False)
+    raw_body = _attrs_body(body, entity_id)
+    nulls = {n for n, raw in raw_body.items() if n not in ent.ENTITY_KEYS and _is_null(raw)}
+    parsed = ent.entity({k: v for k, v in raw_body.items() if k not in nulls}, ctx, ent.time_text(clock.now()),
+                        need_id=False, need_type=False)
     attrs = copy.deepcopy(row.attrs)
     updated, not_updated = [], []
+    for name in sorted(nulls):
+        iri = ctx.expand(ent.check_name(name))
+        if attrs.pop(iri, None) is None:
+            not_updated.append({"attributeName": iri, "reason": "attribute does not exist"})
+        else:
+            updated.append(iri)
+    types = None
+    if parsed.types and not set(parsed.types) <= set(row.types):
+        types = list(dict.fromkeys([*row.types, *parsed.types]))
     for iri, instances in parsed.attrs.items():
         for ds, inst in instances.items():
             if ds not in attrs.get(iri, {}):
@@ -404,8 +418,8 @@ def attrs_update(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
             updated.append("scope")
         else:
             not_updated.append({"attributeName": "scope", "reason": "the entity has no scope"})
-    if updated:
-        _store(session, row, attrs, None, scope)
+    if updated or types is not None:
+        _store(session, row, attrs, types, scope)
         _audit(session, actor, "context_entity_attrs_update", row, updated=sorted({ctx.compact(i) for i in updated}))
     return sorted(set(updated)), not_updated
 
