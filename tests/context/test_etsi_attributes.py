@@ -237,3 +237,39 @@ def test_update_types_and_null(client: Any, world: Any) -> None:
         resp = client.patch(f"{url}/attrs", json={name: value}, headers=h)
         assert resp.status_code == 204, (name, resp.text)
         assert name not in client.get(url, headers=h).json(), name
+
+
+def test_null_deletes_one_instance(client: Any, world: Any) -> None:
+    """ETSI TP 011_08, 011_09, 012_05, 012_06: the NGSI-LD Null in an update or a partial update deletes the
+    instance it names (its datasetId, else the default), the attribute with its last instance (204)."""
+    h = {**headers(world, "org_member_a"), "Link": ld_link(CTX)}
+    null = "urn:ngsi-ld:null"
+    gps = "urn:ngsi-ld:Dataset:gps"
+    kinds = {"full": ({"type": "Property", "value": True}, {"type": "Property", "value": null}),
+             "watchedBy": ({"type": "Relationship", "object": "urn:x:1"}, {"type": "Relationship", "object": null}),
+             "area": ({"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1, 2]}},
+                      {"type": "GeoProperty", "value": null}),
+             "label": ({"type": "LanguageProperty", "languageMap": {"fr": "Tour"}},
+                       {"type": "LanguageProperty", "languageMap": {"@none": null}})}
+    body = {"id": "urn:ngsi-ld:Site:nl", "type": "Site",
+            **{name: [inst, {**inst, "datasetId": gps}] for name, (inst, _n) in kinds.items()}}
+    assert client.post(E, json=body, headers=h).status_code == 201, body
+    url = f"{E}/urn:ngsi-ld:Site:nl"
+    for i, (name, (_inst, nulled)) in enumerate(kinds.items()):
+        # the gps instance: by update for the first two kinds, by partial update for the others
+        if i < 2:
+            resp = client.patch(f"{url}/attrs", json={name: {**nulled, "datasetId": gps}}, headers=h)
+        else:
+            resp = client.patch(f"{url}/attrs/{name}", json={**nulled, "datasetId": gps}, headers=h)
+        assert resp.status_code == 204, (name, resp.text)
+        left = client.get(url, headers=h).json()[name]
+        assert isinstance(left, dict) and "datasetId" not in left, (name, left)
+        # then the default instance, and the attribute is gone
+        if i < 2:
+            resp = client.patch(f"{url}/attrs", json={name: nulled}, headers=h)
+        else:
+            resp = client.patch(f"{url}/attrs/{name}", json=nulled, headers=h)
+        assert resp.status_code == 204, (name, resp.text)
+        assert name not in client.get(url, headers=h).json(), name
+    again = client.patch(f"{url}/attrs/full", json=kinds["full"][1], headers=h)
+    assert again.status_code == 404

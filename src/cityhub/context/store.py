@@ -292,6 +292,26 @@ def _attr_name(name: str) -> str:
     return ent.check_name(name)
 
 
+def ds_of(raw: Any) -> str:
+    """The datasetId an attribute body names, else the default instance's key."""
+    return str(raw.get("datasetId", NO_DATASET)) if isinstance(raw, dict) else NO_DATASET
+
+
+def _drop_instance(attrs: dict[str, Any], iri: str, null: Any) -> bool:
+    """Remove the instance an NGSI-LD Null names (its datasetId, else the default), the attribute with its last.
+
+    False when there was none (ETSI TP 011_08, 011_09, 012_05, 012_06).
+    """
+    ds = ds_of(null)
+    instances = attrs.get(iri, {})
+    if ds not in instances:
+        return False
+    del instances[ds]
+    if not instances:
+        del attrs[iri]
+    return True
+
+
 def _is_null(raw: Any) -> bool:
     """Whether an attribute is the NGSI-LD Null that deletes it in a merge.
 
@@ -397,10 +417,10 @@ def attrs_update(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
     updated, not_updated = [], []
     for name in sorted(nulls):
         iri = ctx.expand(ent.check_name(name))
-        if attrs.pop(iri, None) is None:
-            not_updated.append({"attributeName": iri, "reason": "attribute does not exist"})
-        else:
+        if _drop_instance(attrs, iri, raw_body[name]):
             updated.append(iri)
+        else:
+            not_updated.append({"attributeName": iri, "reason": "attribute does not exist"})
     types = None
     if parsed.types and not set(parsed.types) <= set(row.types):
         types = list(dict.fromkeys([*row.types, *parsed.types]))
@@ -443,6 +463,12 @@ def attr_patch(session: Session, actor: Actor, entity_id: str, name: str, body: 
     if not any(k not in ("datasetId", "@context") for k in body):
         raise bad("A partial attribute update needs at least one member to change", "body")  # ETSI TP 012_02_04
     attrs = copy.deepcopy(row.attrs)
+    if _is_null(body):  # the NGSI-LD Null deletes the instance
+        if not _drop_instance(attrs, iri, body):
+            raise not_found(f"Attribute {name} (datasetId {ds_of(body)}) not found in {entity_id}")
+        _store(session, row, attrs)
+        _audit(session, actor, "context_entity_attr_patch", row, attr=name)
+        return row
     ds = body.get("datasetId", NO_DATASET)
     if ds not in attrs.get(iri, {}):
         raise not_found(f"Attribute {name} (datasetId {ds}) not found in {entity_id}")
