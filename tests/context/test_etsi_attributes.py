@@ -273,3 +273,32 @@ def test_null_deletes_one_instance(client: Any, world: Any) -> None:
         assert name not in client.get(url, headers=h).json(), name
     again = client.patch(f"{url}/attrs/full", json=kinds["full"][1], headers=h)
     assert again.status_code == 404
+
+
+def test_partial_update_kinds_and_delete_scope(client: Any, world: Any) -> None:
+    """ETSI TP 012_04, 012_08, 012_09: a partial update replaces a languageMap, json or vocab and adds
+    sub-attributes, keeping the others; 013_04 to 013_06: delete the scope, an observationSpace, an
+    operationSpace (204)."""
+    h = {**headers(world, "org_member_a"), "Link": ld_link(CTX)}
+    source = {"type": "Property", "value": "Speedometer"}
+    body = {"id": "urn:ngsi-ld:Site:pk", "type": "Site", "scope": "/Nantes",
+            "label": {"type": "LanguageProperty", "languageMap": {"fr": "Grand Place", "nl": "Grote Markt"},
+                      "tags": source},
+            "doc": {"type": "JsonProperty", "json": {"id": "a"}, "tags": source},
+            "kind": {"type": "VocabProperty", "vocab": "monument", "tags": source},
+            "observationSpace": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1, 2]}},
+            "operationSpace": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1, 2]}}}
+    assert client.post(E, json=body, headers=h).status_code == 201
+    url = f"{E}/urn:ngsi-ld:Site:pk"
+    by = {"type": "Relationship", "object": "urn:ngsi-ld:Person:JohnDoe"}
+    for name, member, value in (("label", "languageMap", {"fr": "Grand Place", "es": "Gran Lugar"}),
+                                ("doc", "json", {"id": "b", "type": "t"}), ("kind", "vocab", "sightseeing")):
+        resp = client.patch(f"{url}/attrs/{name}", json={member: value, "watchedBy": by}, headers=h)
+        assert resp.status_code == 204, (name, resp.text)
+        got = client.get(url, headers=h).json()[name]
+        assert got[member] == value and got["watchedBy"] == by and got["tags"] == source, (name, got)
+    for name in ("scope", "observationSpace", "operationSpace"):
+        resp = client.delete(f"{url}/attrs/{name}", headers=h)
+        assert resp.status_code == 204 and resp.text == "", (name, resp.text)
+        assert name not in client.get(url, headers=h).json(), name
+    assert client.delete(f"{url}/attrs/scope", headers=h).status_code == 404

@@ -506,6 +506,12 @@ def attr_delete(session: Session, actor: Actor, entity_id: str, name: str, ctx: 
                 ) -> ContextEntity:
     """Delete an attribute's default instance, the one `dataset_id` names, or all of them."""
     row = _for_write(session, actor, entity_id, tenant, deleting=True)
+    if name == "scope":  # the entity's scope is deleted as an attribute is (clause 4.18, ETSI TP 013_04)
+        if not row.scope:
+            raise not_found(f"{entity_id} has no scope")
+        _store(session, row, copy.deepcopy(row.attrs), None, [])
+        _audit(session, actor, "context_entity_attr_delete", row, attr=name, dataset_id="", delete_all=True)
+        return row
     iri = ctx.expand(_attr_name(name))
     attrs = copy.deepcopy(row.attrs)
     instances = attrs.get(iri)
