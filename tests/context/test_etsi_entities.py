@@ -171,3 +171,25 @@ def test_merge(client: Any, world: Any) -> None:
                             headers={**h, **LD_HEADERS})
         assert resp.status_code == 204, (name, resp.text)
         assert name not in ld_get(client, h, "urn:ngsi-ld:Site:mg").json(), name
+
+
+def test_merge_null_names_one_instance(client: Any, world: Any) -> None:
+    """ETSI TP 056_04, 056_05, 002_01: a merge's NGSI-LD Null deletes the instance it names (its datasetId, else
+    the default); the entity's delete 204, then 404."""
+    h = {**headers(world, "org_member_a"), "Link": ld_link(CTX)}
+    gps = "urn:ngsi-ld:Dataset:gps"
+    body = {"id": "urn:ngsi-ld:Site:mn", "type": "Site",
+            "full": [{"type": "Property", "value": 1}, {"type": "Property", "value": 2, "datasetId": gps}],
+            "label": [{"type": "LanguageProperty", "languageMap": {"fr": "a"}},
+                      {"type": "LanguageProperty", "languageMap": {"fr": "b"}, "datasetId": gps}]}
+    assert client.post(E, json=body, headers=h).status_code == 201
+    url = f"{E}/urn:ngsi-ld:Site:mn"
+    null = "urn:ngsi-ld:null"
+    resp = client.patch(url, json={"full": {"type": "Property", "value": null, "datasetId": gps},
+                                   "label": {"type": "LanguageProperty", "languageMap": {"@none": null}}}, headers=h)
+    assert resp.status_code == 204, resp.text
+    got = client.get(url, headers=h).json()
+    assert got["full"] == {"type": "Property", "value": 1}
+    assert got["label"] == {"type": "LanguageProperty", "languageMap": {"fr": "b"}, "datasetId": gps}
+    assert client.delete(url, headers=h).status_code == 204
+    assert client.get(url, headers=h).status_code == 404

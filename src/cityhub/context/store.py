@@ -337,13 +337,13 @@ def entity_merge(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
         raise bad("The id in the body differs from the id in the path", "id")
     now = ent.time_text(clock.now())
     attrs = copy.deepcopy(row.attrs)
-    deleted = {ctx.expand(ent.check_name(n)) for n, raw in body.items()
-               if n not in ent.ENTITY_KEYS and _is_null(raw)}
+    nulls = {n: raw for n, raw in body.items() if n not in ent.ENTITY_KEYS and _is_null(raw)}
+    deleted = {ctx.expand(ent.check_name(n)) for n in nulls}
     parsed = ent.entity({k: v for k, v in body.items() if k not in ("id",) and (
         k in ent.ENTITY_KEYS or ctx.expand(ent.check_name(k)) not in deleted)}, ctx, now, need_id=False,
         need_type=False, patch=True)
-    for iri in deleted:
-        attrs.pop(iri, None)
+    for name, raw in nulls.items():  # the instance the null names (datasetId, else default; ETSI TP 056_04, 056_05)
+        _drop_instance(attrs, ctx.expand(name), raw)
     for iri, instances in parsed.attrs.items():
         current = attrs.setdefault(iri, {})
         for ds, inst in instances.items():
