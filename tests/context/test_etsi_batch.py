@@ -96,3 +96,33 @@ def test_batch_upsert_update_merge_delete(client: Any, world: Any) -> None:
     resp = client.post(f"{OPS}/delete", json=["urn:ngsi-ld:Site:b12"], headers={**h, **LD_HEADERS})
     assert resp.status_code == 204 and resp.text == ""
     assert query(client, h, "urn:ngsi-ld:Site:b11", "urn:ngsi-ld:Site:b12") == []
+
+
+def test_batch_upsert_mixed(client: Any, world: Any) -> None:
+    """ETSI TP 004_02, 004_04, 004_05, 004_06_02, 004_07, 004_08: new and existing entities (201 naming the new
+    only; replace, or update with options=update); an element without type or with a JSON null value is that
+    element's 207 error; one id twice is one entity (the last wins)."""
+    h = {**headers(world, "org_member_a"), **LD_HEADERS}
+    assert client.post(f"{OPS}/create", json=[site(21, label={"type": "Property", "value": "old"}), site(22)],
+                       headers=h).status_code == 201
+    level = {"type": "Property", "value": 7}
+    resp = client.post(f"{OPS}/upsert", json=[site(23, level=level), site(21, level=level), site(22, level=level)],
+                       headers=h)
+    assert resp.status_code == 201 and resp.json() == ["urn:ngsi-ld:Site:b23"], resp.text
+    got = query(client, headers(world, "org_member_a"), "urn:ngsi-ld:Site:b21", "urn:ngsi-ld:Site:b23")
+    assert all(set(e) == {"id", "type", "level", "@context"} for e in got), got  # replaced: label gone
+    resp = client.post(f"{OPS}/upsert?options=update", json=[site(24), site(21, label={"type": "Property",
+                                                                                       "value": "new"})],
+                       headers=h)
+    assert resp.status_code == 201 and resp.json() == ["urn:ngsi-ld:Site:b24"], resp.text
+    b21 = query(client, headers(world, "org_member_a"), "urn:ngsi-ld:Site:b21")[0]
+    assert b21["label"]["value"] == "new" and b21["level"]["value"] == 7
+    untyped = {k: v for k, v in site(25).items() if k != "type"}
+    json_null = site(26, label={"type": "Property", "value": None})
+    resp = client.post(f"{OPS}/upsert", json=[site(27), untyped, json_null], headers=h)
+    assert resp.status_code == 207 and resp.json()["success"] == ["urn:ngsi-ld:Site:b27"], resp.text
+    assert sorted(e["entityId"] for e in resp.json()["errors"]) == ["urn:ngsi-ld:Site:b25", "urn:ngsi-ld:Site:b26"]
+    assert all(e["error"]["type"] == ERR + "BadRequestData" for e in resp.json()["errors"])
+    resp = client.post(f"{OPS}/upsert", json=[site(28), site(29), site(28, level=level)], headers=h)
+    assert resp.status_code == 201 and sorted(resp.json()) == ["urn:ngsi-ld:Site:b28", "urn:ngsi-ld:Site:b29"]
+    assert query(client, headers(world, "org_member_a"), "urn:ngsi-ld:Site:b28")[0]["level"]["value"] == 7
