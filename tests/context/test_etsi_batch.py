@@ -126,3 +126,30 @@ def test_batch_upsert_mixed(client: Any, world: Any) -> None:
     resp = client.post(f"{OPS}/upsert", json=[site(28), site(29), site(28, level=level)], headers=h)
     assert resp.status_code == 201 and sorted(resp.json()) == ["urn:ngsi-ld:Site:b28", "urn:ngsi-ld:Site:b29"]
     assert query(client, headers(world, "org_member_a"), "urn:ngsi-ld:Site:b28")[0]["level"]["value"] == 7
+
+
+def test_batch_update_and_delete_variants(client: Any, world: Any) -> None:
+    """ETSI TP 003_07, 003_09, 005_03, 005_04_02, 005_05, 006_04, 057_03_02: an element's own @context; a JSON-LD
+    batch with a Link header 400; update of an unknown entity, or a JSON null value, that element's 207 error;
+    update adds types; one id deleted twice: a success and an error."""
+    plain = headers(world, "org_member_a")
+    h = {**plain, **LD_HEADERS}
+    assert client.post(f"{OPS}/create", json=[site(31, full={"type": "Property", "value": False}), site(32)],
+                       headers=h).status_code == 201
+    assert "full" in client.get(f"{E}/urn:ngsi-ld:Site:b31", headers={**plain, "Link": ld_link(CTX)}).json()
+    assert f"{NS}full" in client.get(f"{E}/urn:ngsi-ld:Site:b31", headers=plain).json()
+    linked = client.post(f"{OPS}/create", json=[site(33)], headers={**h, "Link": ld_link(CTX)})
+    assert linked.status_code == 400 and problem(linked)["type"] == ERR + "BadRequestData"
+    level = {"type": "Property", "value": 1}
+    resp = client.post(f"{OPS}/update", json=[site(31, level=level), site(39, level=level)], headers=h)
+    assert resp.status_code == 207 and resp.json()["success"] == ["urn:ngsi-ld:Site:b31"], resp.text
+    assert [e["entityId"] for e in resp.json()["errors"]] == ["urn:ngsi-ld:Site:b39"]
+    for op in ("update", "merge"):
+        resp = client.post(f"{OPS}/{op}", json=[site(32, label={"type": "Property", "value": None})], headers=h)
+        assert resp.status_code == 207 and resp.json()["errors"][0]["error"]["type"] == ERR + "BadRequestData", op
+    resp = client.post(f"{OPS}/update", json=[{**site(32), "type": ["Site", "Vehicle"]}], headers=h)
+    assert resp.status_code == 204, resp.text
+    assert query(client, plain, "urn:ngsi-ld:Site:b32")[0]["type"] == ["Site", "Vehicle"]
+    resp = client.post(f"{OPS}/delete", json=["urn:ngsi-ld:Site:b31", "urn:ngsi-ld:Site:b31"], headers=h)
+    assert resp.status_code == 207 and resp.json()["success"] == ["urn:ngsi-ld:Site:b31"]
+    assert [e["entityId"] for e in resp.json()["errors"]] == ["urn:ngsi-ld:Site:b31"]
