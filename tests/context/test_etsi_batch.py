@@ -153,3 +153,17 @@ def test_batch_update_and_delete_variants(client: Any, world: Any) -> None:
     resp = client.post(f"{OPS}/delete", json=["urn:ngsi-ld:Site:b31", "urn:ngsi-ld:Site:b31"], headers=h)
     assert resp.status_code == 207 and resp.json()["success"] == ["urn:ngsi-ld:Site:b31"]
     assert [e["entityId"] for e in resp.json()["errors"]] == ["urn:ngsi-ld:Site:b31"]
+
+
+def test_batch_merge_all_existing(client: Any, world: Any) -> None:
+    """ETSI TP 057_01: a batch merge of existing entities 204; a partial instance keeps the members it omits."""
+    plain = headers(world, "org_member_a")
+    h = {**plain, **LD_HEADERS}
+    level = {"type": "Property", "value": 4, "unitCode": "C62", "observedAt": "2020-09-09T16:40:00.000Z"}
+    created = client.post(f"{OPS}/create", json=[site(41, level=level), site(42, level=level)], headers=h)
+    assert created.status_code == 201
+    change = {"type": "Property", "value": 1, "observedAt": "2024-01-01T00:00:00.000Z"}
+    resp = client.post(f"{OPS}/merge", json=[site(41, level=change), site(42, level=change)], headers=h)
+    assert resp.status_code == 204 and resp.text == "", resp.text
+    for entity in query(client, plain, "urn:ngsi-ld:Site:b41", "urn:ngsi-ld:Site:b42"):
+        assert entity["level"] == {**level, **change}, entity
