@@ -82,3 +82,82 @@ def test_query_errors(client: Any, world: Any) -> None:
                     "geoproperty": "location"}):
         resp = client.get(E, params=params, headers=h)
         assert resp.status_code == 400 and problem(resp)["type"] == ERR + "BadRequestData", (params, resp.text)
+
+
+def count(client: Any, h: dict[str, str], **params: str) -> int:
+    resp = client.get(E, params={"count": "true", **params}, headers={**h, "Link": ld_link(CTX)})
+    assert resp.status_code == 200, (params, resp.text)
+    return int(resp.headers["NGSILD-Results-Count"])
+
+
+def test_type_selection_q_and_geojson(client: Any, world: Any) -> None:
+    """ETSI TP 019_05, 019_08, 019_09: type expressions with , ; and parentheses; q with strings, booleans,
+    numbers, ranges and relationships, and and or; a FeatureCollection with the @context in its body."""
+    h = headers(world, "org_member_a")
+    here = {"type": "Point", "coordinates": [13.3986, 52.5547]}
+    bodies = [
+        {"id": "urn:ngsi-ld:Site:t1", "type": "Site", "label": {"type": "Property", "value": "Eiffel Tower"},
+         "full": {"type": "Property", "value": False}, "level": {"type": "Property", "value": 4},
+         "location": {"type": "GeoProperty", "value": here}},
+        {"id": "urn:ngsi-ld:Site:t2", "type": "Parking", "label": {"type": "Property", "value": "Pisa Tower"},
+         "full": {"type": "Property", "value": False}, "level": {"type": "Property", "value": 6},
+         "watchedBy": {"type": "Relationship", "object": "urn:ngsi-ld:City:Pisa"}},
+        {"id": "urn:ngsi-ld:Site:t3", "type": ["Site", "Tourism"], "label": {"type": "Property", "value": "Louvre"},
+         "full": {"type": "Property", "value": False}, "level": {"type": "Property", "value": 9},
+         "location": {"type": "GeoProperty", "value": here}},
+    ]
+    for body in bodies:
+        assert client.post(E, json=body, headers={**h, "Link": ld_link(CTX)}).status_code == 201
+    for expr, found in (("Site", {"t1", "t3"}), ("(Site;Tourism)", {"t3"}), ("Site,Parking", {"t1", "t2", "t3"}),
+                        ("Parking,Tourism", {"t2", "t3"}), ("(Site;Parking),Tourism", {"t3"})):
+        resp = client.get(E, params={"type": expr}, headers={**h, "Link": ld_link(CTX)})
+        assert {e["id"].rsplit(":", 1)[1] for e in resp.json()} == found, expr
+    for q, n in (('label=="Eiffel Tower"', 1), ('label=="Pisa Tower";full==false', 1),
+                 ('label=="Pisa Tower"|full==false', 3), ('(label=="Pisa Tower"|label=="Eiffel Tower");full==false', 2),
+                 ("level==4", 1), ("level>=4;level<7", 2), ("watchedBy==urn:ngsi-ld:City:Pisa", 1),
+                 ("watchedBy==urn:ngsi-ld:City:Paris", 0),
+                 ("watchedBy==urn:ngsi-ld:City:Pisa|watchedBy==urn:ngsi-ld:City:Paris", 1)):
+        assert count(client, h, q=q) == n, q
+    geo = client.get(E, params={"id": "urn:ngsi-ld:Site:t1,urn:ngsi-ld:Site:t3", "type": "Site"},
+                     headers={**h, "Link": ld_link(CTX), "Accept": "application/geo+json"}).json()
+    assert geo["type"] == "FeatureCollection" and geo["@context"] == CTX
+    assert [f["geometry"] for f in geo["features"]] == [here, here]
+    assert all(set(f) == {"id", "type", "geometry", "properties"} for f in geo["features"])
+
+
+def test_geo_queries(client: Any, world: Any) -> None:
+    """ETSI TP 019_10, 019_11: near with maxDistance and minDistance in metres, equals, within, disjoint,
+    contains, intersects and overlaps, on points and polygons (the polygons are our own)."""
+    h = headers(world, "org_member_a")
+    points = {"p1": [13.3986, 52.5547], "p2": [13.509818, 52.363457], "p3": [13.215983, 52.470441]}
+    for key, at in points.items():
+        body = {"id": f"urn:ngsi-ld:Site:{key}", "type": "Site",
+                "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": at}}}
+        assert client.post(E, json=body, headers={**h, "Link": ld_link(CTX)}).status_code == 201
+    ref = "[13.388930, 52.534473]"
+    around = "[[[13.1,52.3],[13.6,52.3],[13.6,52.5],[13.1,52.5],[13.1,52.3]]]"  # holds p2 and p3
+    for georel, geometry, coords, n in (("equals", "Point", "[13.3986, 52.5547]", 1),
+                                        ("near;maxDistance==15000", "Point", ref, 2),
+                                        ("near;minDistance==15000", "Point", ref, 1),
+                                        ("within", "Polygon", around, 2), ("disjoint", "Polygon", around, 1),
+                                        ("disjoint", "Point", "[13.3986, 52.5547]", 2),
+                                        ("contains", "Point", "[13.3986, 52.5547]", 1),
+                                        ("intersects", "Point", "[13.3986, 52.5547]", 1)):
+        assert count(client, h, type="Site", georel=georel, geometry=geometry, coordinates=coords) == n, georel
+    square = [[10, 10], [12, 10], [12, 12], [10, 12], [10, 10]]
+    triangle = [[20, 20], [21, 20], [20, 21], [20, 20]]
+    for key, ring in (("g1", square), ("g2", triangle)):
+        body = {"id": f"urn:ngsi-ld:Tourism:{key}", "type": "Tourism",
+                "location": {"type": "GeoProperty", "value": {"type": "Polygon", "coordinates": [ring]}}}
+        assert client.post(E, json=body, headers={**h, "Link": ld_link(CTX)}).status_code == 201
+    for georel, geometry, coords, n in (
+            ("equals", "Polygon", str([square]), 1),
+            ("intersects", "Polygon", "[[[11,11],[13,11],[13,13],[11,13],[11,11]]]", 1),
+            ("contains", "Polygon", "[[[10.5,10.5],[11,10.5],[11,11],[10.5,10.5]]]", 1),
+            ("contains", "Polygon", "[[[30,30],[31,30],[31,31],[30,30]]]", 0),
+            ("disjoint", "Polygon", "[[[30,30],[31,30],[31,31],[30,30]]]", 2),
+            ("within", "Polygon", "[[[19,19],[22,19],[22,22],[19,22],[19,19]]]", 1),
+            ("overlaps", "Polygon", "[[[11,11],[13,11],[13,13],[11,13],[11,11]]]", 1),
+            ("contains", "Point", "[11, 11]", 1)):
+        assert count(client, h, type="Tourism", georel=georel, geometry=geometry, coordinates=coords) == n, (
+            georel, coords)
