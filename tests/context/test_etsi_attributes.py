@@ -245,7 +245,8 @@ def test_null_deletes_one_instance(client: Any, world: Any) -> None:
     h = {**headers(world, "org_member_a"), "Link": ld_link(CTX)}
     null = "urn:ngsi-ld:null"
     gps = "urn:ngsi-ld:Dataset:gps"
-    kinds = {"full": ({"type": "Property", "value": True}, {"type": "Property", "value": null}),
+    kinds: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+             "full": ({"type": "Property", "value": True}, {"type": "Property", "value": null}),
              "watchedBy": ({"type": "Relationship", "object": "urn:x:1"}, {"type": "Relationship", "object": null}),
              "area": ({"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1, 2]}},
                       {"type": "GeoProperty", "value": null}),

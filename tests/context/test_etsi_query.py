@@ -16,7 +16,7 @@ OPS = "/ngsi-ld/v1/entityOperations"
 
 def seed(client: Any, h: dict[str, str]) -> None:
     here = {"type": "Point", "coordinates": [13.3986, 52.5547]}
-    bodies = [
+    bodies: list[dict[str, Any]] = [
         {"id": "urn:ngsi-ld:Site:q1", "type": "Site", "level": {"type": "Property", "value": 4},
          "label": {"type": "Property", "value": "Tower"}, "location": {"type": "GeoProperty", "value": here},
          "scope": "/Madrid/Gardens/ParqueNorte"},
@@ -64,10 +64,10 @@ def test_query_selectors(client: Any, world: Any) -> None:
     kv = client.get(f"{E}?id=urn:ngsi-ld:Site:q1&type=Site&options=keyValues", headers={**h, "Link": ld_link(CTX)})
     assert kv.json()[0]["level"] == 4 and kv.json()[0]["label"] == "Tower"
     assert len(client.get(E, params={"type": site, "limit": "2"}, headers=h).json()) == 2
-    for q, count in (("", "3"), ("level==6", "1")):
+    for q, expected in (("", "3"), ("level==6", "1")):
         resp = client.get(E, params={"type": "Site", "q": q, "count": "true"} if q else
                           {"type": "Site", "count": "true"}, headers={**h, "Link": ld_link(CTX)})
-        assert resp.headers["NGSILD-Results-Count"] == count, q
+        assert resp.headers["NGSILD-Results-Count"] == expected, q
 
 
 def test_query_errors(client: Any, world: Any) -> None:
@@ -161,3 +161,32 @@ def test_geo_queries(client: Any, world: Any) -> None:
             ("contains", "Point", "[11, 11]", 1)):
         assert count(client, h, type="Tourism", georel=georel, geometry=geometry, coordinates=coords) == n, (
             georel, coords)
+
+
+def test_dataset_filter(client: Any, world: Any) -> None:
+    """ETSI TP 019_12: datasetId keeps the instances it names (@none: the default), with attrs too; an entity whose
+    attributes all drop out keeps its id and type."""
+    h = {**headers(world, "org_member_a"), "Link": ld_link(CTX)}
+    fr, de, es = "urn:ngsi-ld:Dataset:fr", "urn:ngsi-ld:Dataset:de", "urn:ngsi-ld:Dataset:es"
+    body = {"id": "urn:ngsi-ld:Site:ds", "type": "Site",
+            "label": [{"type": "Property", "value": "Tower"}, {"type": "Property", "value": "Tour", "datasetId": fr},
+                      {"type": "Property", "value": "Turm", "datasetId": de}],
+            "level": [{"type": "Property", "value": 1}, {"type": "Property", "value": 2, "datasetId": es}]}
+    assert client.post(E, json=body, headers=h).status_code == 201
+
+    def values(**params: str) -> dict[str, Any]:
+        resp = client.get(E, params={"type": "Site", **params}, headers=h)
+        assert resp.status_code == 200, resp.text
+        entity = resp.json()[0]
+        return {k: sorted(i["value"] for i in (v if isinstance(v, list) else [v]))
+                for k, v in entity.items() if k not in ("id", "type")}
+
+    assert values(attrs="label") == {"label": ["Tour", "Tower", "Turm"]}
+    assert values(datasetId=fr) == {"label": ["Tour"]}
+    assert values(datasetId=f"{fr},{es}") == {"label": ["Tour"], "level": [2]}
+    assert values(datasetId="@none") == {"label": ["Tower"], "level": [1]}
+    assert values(attrs="label", datasetId="@none") == {"label": ["Tower"]}
+    assert values(attrs="label", datasetId=de) == {"label": ["Turm"]}
+    assert values(attrs="label", datasetId=es) == {}
+    bad = client.get(E, params={"type": "Site", "datasetId": "not a uri"}, headers=h)
+    assert bad.status_code == 400

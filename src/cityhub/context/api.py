@@ -7,6 +7,7 @@ slash (no redirect: several clients add one). Errors are ProblemDetails (`deps.N
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -88,7 +89,8 @@ def entity_query(session: DbSession, actor: OptionalActor, request: Request,
                  geometryProperty: str | None = Query(None, max_length=256), limit: int = Query(20),
                  offset: int = Query(0), count: bool = False, options: str | None = Query(None, max_length=200),
                  format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
-                 scopeQ: str | None = Query(None, max_length=2000)) -> Response:
+                 scopeQ: str | None = Query(None, max_length=2000),
+                 datasetId: str | None = Query(None, max_length=2000)) -> Response:
     """Query entities: type expression, ids, idPattern, attrs, q, scopeQ, geo-query; count → NGSILD-Results-Count."""
     media = negotiate(request, geo=True)
     ctx = request_context(request)
@@ -103,6 +105,8 @@ def entity_query(session: DbSession, actor: OptionalActor, request: Request,
     if query.empty:
         raise bad("Name at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query", "type")
     view = _view(ctx, options, format, attrs, pick, omit, lang)
+    if datasetId is not None:
+        view = dataclasses.replace(view, datasets=frozenset(params.dataset_ids(datasetId)))
     rows, total = context.entity_query(session, actor, query, ctx, tenant)
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
     data = [_rendered(r, view) for r in rows]

@@ -313,6 +313,7 @@ class View:
     pick_id: bool = True
     pick_type: bool = True
     lang: str | None = None
+    datasets: frozenset[str] | None = None  # the instances to keep, by datasetId ("@none": the default); None: all
 
 
 def _pick_lang(value: dict[str, Any], lang: str) -> tuple[str, Any]:
@@ -391,6 +392,10 @@ def render(entity_id: str, types: list[str], attrs: dict[str, Any], created: dat
     for iri, instances in attrs.items():
         if (view.attrs is not None and iri not in view.attrs) or iri in view.omit:
             continue
+        if view.datasets is not None:  # the datasetId filter (clause 4.5.5, ETSI TP 019_12)
+            instances = {ds: i for ds, i in instances.items() if ds in view.datasets}
+            if not instances:
+                continue
         items = list(instances.values())
         if view.fmt == "keyValues":
             chosen = instances.get(NO_DATASET) or items[0]
