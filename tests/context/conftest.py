@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from cityhub.context import jsonld
-from tests.context.helpers import USER_CTX, USER_DOC
+from tests.context.helpers import ETSI_DOCS, USER_CTX, USER_DOC
 
-DOCUMENTS = {USER_CTX: USER_DOC}
+DOCUMENTS = {USER_CTX: USER_DOC, **ETSI_DOCS}
 
 
 def _fetch(url: str) -> bytes:

@@ -11,6 +11,15 @@ CORE = CORE_URL
 USER_CTX = "https://example.org/ctx/sensor.jsonld"
 USER_DOC = {"@context": {"ns": "https://example.org/ns#", "Sensor": "ns:Sensor", "temperature": "ns:temperature"}}
 LD_HEADERS = {"Content-Type": "application/ld+json"}
+# The ETSI-suite-like user context of the test_etsi_* files: a compound of a terms document and the core context.
+ETSI_TERMS = "https://example.org/etsi/terms.jsonld"
+ETSI_CTX = "https://example.org/etsi/compound.jsonld"
+ETSI_NS = "https://example.org/etsi#"
+ETSI_DOCS: dict[str, Any] = {
+    ETSI_TERMS: {"@context": {t: f"{ETSI_NS}{t}" for t in (
+        "Site", "Vehicle", "full", "label", "level", "watchedBy", "area", "tags", "doc", "kind")}},
+    ETSI_CTX: {"@context": [ETSI_TERMS, CORE_URL]},
+}
 
 
 def ld_link(url: str) -> str:

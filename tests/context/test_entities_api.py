@@ -6,6 +6,9 @@ from typing import Any
 
 from tests.context.helpers import CORE, LD_HEADERS, USER_CTX, E, entity_body, headers, ld_link, problem
 
+# names in a 207 answer are expanded IRIs (it carries no @context; ETSI TP 010_04)
+DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
+
 
 def test_create_and_retrieve_in_each_form(client: Any, world: Any) -> None:
     h = headers(world, "org_member_a")
@@ -124,11 +127,11 @@ def test_attribute_operations(client: Any, world: Any) -> None:
     assert got["no2"]["value"] == 12 and isinstance(got["pm25"], list) and len(got["pm25"]) == 2
     # noOverwrite: existing attributes are reported, not changed
     resp = client.post(f"{url}/attrs?options=noOverwrite", json={"no2": 99, "o3": 7}, headers=h)
-    assert resp.status_code == 207 and resp.json()["notUpdated"][0]["attributeName"] == "no2"
+    assert resp.status_code == 207 and resp.json()["notUpdated"][0]["attributeName"] == DEFAULT_VOCAB + "no2"
     assert client.get(url, headers=h).json()["no2"]["value"] == 12
     # update: only existing attributes
     resp = client.patch(f"{url}/attrs", json={"no2": {"type": "Property", "value": 13}, "zz": 1}, headers=h)
-    assert resp.status_code == 207 and resp.json()["updated"] == ["no2"]
+    assert resp.status_code == 207 and resp.json()["updated"] == [DEFAULT_VOCAB + "no2"]
     # partial attribute update keeps what it does not name
     resp = client.patch(f"{url}/attrs/pm25", json={"value": 40}, headers=h)
     assert resp.status_code == 204

@@ -7,6 +7,7 @@ slash (no redirect: several clients add one). Errors are ProblemDetails (`deps.N
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -84,26 +85,33 @@ def entity_query(session: DbSession, actor: OptionalActor, request: Request,
                  q: str | None = Query(None, max_length=2000), georel: str | None = Query(None, max_length=200),
                  geometry: str | None = Query(None, max_length=40),
                  coordinates: str | None = Query(None, max_length=20000),
-                 geoproperty: str | None = Query(None, max_length=256), limit: int = Query(20),
+                 geoproperty: str | None = Query(None, max_length=256),
+                 geometryProperty: str | None = Query(None, max_length=256), limit: int = Query(20),
                  offset: int = Query(0), count: bool = False, options: str | None = Query(None, max_length=200),
                  format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
-                 scopeQ: str | None = Query(None, max_length=2000)) -> Response:
+                 scopeQ: str | None = Query(None, max_length=2000),
+                 datasetId: str | None = Query(None, max_length=2000)) -> Response:
     """Query entities: type expression, ids, idPattern, attrs, q, scopeQ, geo-query; count → NGSILD-Results-Count."""
     media = negotiate(request, geo=True)
     ctx = request_context(request)
     tenant = _tenant(session, request)
-    query = context.Query(type=type, ids=params.ids(id), id_pattern=idPattern, attrs=_names(attrs, "attrs"), q=q,
+    attr_names = _names(attrs, "attrs")
+    if {"id", "type"} & set(attr_names):  # ETSI TP 019_03_03
+        raise bad("attrs names attributes: id and type are not attributes (pick selects them)", "attrs")
+    query = context.Query(type=type, ids=params.ids(id), id_pattern=idPattern, attrs=attr_names, q=q,
                           scope_q=scopeQ, limit=limit, offset=offset, count=count)
     if georel or geometry or coordinates:
         query.geo = context.geo_query(georel or "", geometry, coordinates, geoproperty, ctx)
     if query.empty:
         raise bad("Name at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query", "type")
     view = _view(ctx, options, format, attrs, pick, omit, lang)
+    if datasetId is not None:
+        view = dataclasses.replace(view, datasets=frozenset(params.dataset_ids(datasetId)))
     rows, total = context.entity_query(session, actor, query, ctx, tenant)
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
     data = [_rendered(r, view) for r in rows]
     if media == GEO:
-        features = [_feature(d, r, view, geoproperty) for d, r in zip(data, rows, strict=True)]
+        features = [_feature(d, r, view, geometryProperty or geoproperty) for d, r in zip(data, rows, strict=True)]
         return answer({"type": "FeatureCollection", "features": features}, GEO, ctx, headers=headers)
     return answer(data, media, ctx, headers=headers)
 
@@ -113,7 +121,8 @@ def entity_get(session: DbSession, actor: OptionalActor, request: Request, entit
                attrs: str | None = Query(None, max_length=2000), pick: str | None = Query(None, max_length=2000),
                omit: str | None = Query(None, max_length=2000), options: str | None = Query(None, max_length=200),
                format: str | None = Query(None, max_length=30), lang: str | None = Query(None, max_length=35),
-               geoproperty: str | None = Query(None, max_length=256)) -> Response:
+               geoproperty: str | None = Query(None, max_length=256),
+               geometryProperty: str | None = Query(None, max_length=256)) -> Response:
     """Retrieve an entity (404 ResourceNotFound for an unknown id or one the caller may not see)."""
     media = negotiate(request, geo=True)
     ctx = request_context(request)
@@ -124,8 +133,10 @@ def entity_get(session: DbSession, actor: OptionalActor, request: Request, entit
         row = context.entity_get(session, actor, entity_id, _tenant(session, request))
     view = _view(ctx, options, format, attrs, pick, omit, lang)
     data = _rendered(row, view)
+    if not data:
+        raise not_found(f"Nothing of {entity_id} is left after pick and omit")  # clause 4.21, ETSI TP 018_19
     if media == GEO:
-        return answer(_feature(data, row, view, geoproperty), GEO, ctx)
+        return answer(_feature(data, row, view, geometryProperty or geoproperty), GEO, ctx)
     return answer(data, media, ctx)
 
 

@@ -129,9 +129,10 @@ def batch_update(session: Session, actor: Actor, body: Any, ctx: LdContext, tena
             if not isinstance(item, dict):
                 raise bad("A batch element must be a JSON object", "body")
             own = _own_context(item, ctx, ld)
-            # with noOverwrite, attributes that exist are left as they are: not an error of the entity
+            # with noOverwrite, attributes that exist are left as they are: not an error of the entity; types the
+            # entity lacks are added, as by an append (ETSI TP 005_05)
             store.attrs_append(session, actor, _entity_id(item),
-                               {k: v for k, v in item.items() if k not in ("@context", "type")}, own, tenant,
+                               {k: v for k, v in item.items() if k != "@context"}, own, tenant,
                                overwrite=overwrite)
             return False
 

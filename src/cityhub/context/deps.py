@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy import Engine
@@ -29,7 +30,6 @@ from cityhub.kit.settings import get_settings
 from cityhub.kit.web import SessionRoute
 
 JSON, LD, GEO, MERGE = "application/json", "application/ld+json", "application/geo+json", "application/merge-patch+json"
-_ANY = ("*/*", "application/*")
 
 
 def _problem_response(err: NgsiError) -> Response:
@@ -40,14 +40,38 @@ def _problem_response(err: NgsiError) -> Response:
 SLASH = "\x00"  # a slash encoded inside one path segment, from `paths.ngsi_app` until the route has matched
 
 
+# query parameters a route reads from the request itself rather than declaring them; `local` asks for this
+# broker's own entities only, which is all it ever answers with
+_QUERY_READ_DIRECTLY = frozenset({"aggrMethods", "aggrPeriodDuration", "local"})
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route declares, through its dependencies too."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
 class NgsiRoute(SessionRoute):
     """cityhub's route class (commit in the endpoint's thread), answering every error as ProblemDetails."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """The session route's handler, with NGSI-LD errors and encoded slashes back in the path parameters."""
         handler = super().get_route_handler()
+        known = _query_names(self.dependant) | _QUERY_READ_DIRECTLY
 
         async def answered(request: Request) -> Response:
+            response = await checked(request)
+            tenant = request.headers.get("ngsild-tenant")
+            if tenant and len(tenant) <= 256:
+                response.headers["NGSILD-Tenant"] = tenant  # the tenant applied, echoed (clause 6.3.14)
+            return response
+
+        async def checked(request: Request) -> Response:
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:  # clause 6.3.20 (ETSI TP 059_01)
+                return _problem_response(invalid(f"Unknown query parameter: {', '.join(unknown)[:200]}"))
             params = request.scope.get("path_params") or {}
             if any(isinstance(v, str) and SLASH in v for v in params.values()):
                 request.scope["path_params"] = {k: v.replace(SLASH, "/") if isinstance(v, str) else v
@@ -69,30 +93,46 @@ def _media(value: str) -> str:
 
 
 def negotiate(request: Request, *, geo: bool = False) -> str:
-    """The media type of the answer, from `Accept` (with q-values); 406 NotAcceptable when none fits."""
+    """The media type of the answer, from `Accept`; 406 NotAcceptable when none fits.
+
+    Each representation takes the weight of the most specific range that matches it (RFC 9110 5.3.2: q=0 refuses
+    it, a wildcard does not bring it back; a weight that does not parse keeps the default); equal weights go to
+    the first of application/json, application/ld+json, application/geo+json (clause 6.3.4, ETSI TP 045).
+    """
     header = request.headers.get("accept", "")
     if not header.strip():
         return JSON
     offered = [JSON, LD, *([GEO] if geo else [])]
-    ranked: list[tuple[float, int, str]] = []
-    for i, part in enumerate(header.split(",")):
+    ranges: list[tuple[str, float]] = []
+    for part in header.split(","):
         media, *params = [p.strip() for p in part.split(";")]
         q = 1.0
         for p in params:
             if p.startswith("q="):
                 try:
-                    q = float(p[2:])
+                    q = min(max(float(p[2:]), 0.0), 1.0)
                 except ValueError:
-                    q = 0.0
-        ranked.append((q, -i, media.lower()))
-    for q, _i, media in sorted(ranked, reverse=True):
-        if q <= 0:
-            continue
-        if media in offered:
-            return media
-        if media in _ANY:
-            return JSON
-    raise NgsiError("NotAcceptable", f"None of {header[:100]!r} can be produced; use {', '.join(offered)}")
+                    q = 1.0
+                if q != q:  # NaN
+                    q = 1.0
+        ranges.append((media.lower(), q))
+    best, best_q = None, 0.0
+    for media in offered:
+        q = _weight(media, ranges)
+        if q > best_q:
+            best, best_q = media, q
+    if best is None:
+        raise NgsiError("NotAcceptable", f"None of {header[:100]!r} can be produced; use {', '.join(offered)}")
+    return best
+
+
+def _weight(media: str, ranges: list[tuple[str, float]]) -> float:
+    """The weight of `media` under the most specific matching range (0: not acceptable)."""
+    for pattern in (media, media.split("/", 1)[0] + "/*", "*/*"):
+        found = [q for m, q in ranges if m == pattern]
+        if found:
+            return max(found)
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -145,7 +185,9 @@ def answer(data: Any, media: str, ctx: LdContext, *, status: int = 200, headers:
            ) -> Response:
     """An NGSI-LD answer in the negotiated form (the @context in the body for JSON-LD, else in a Link header)."""
     out_headers = dict(headers or {})
-    if media == LD:
+    if media == GEO and isinstance(data, dict):
+        data = {**data, "@context": ctx.body_value}  # the Feature or FeatureCollection carries it (ETSI TP 018_05)
+    elif media == LD:
         if isinstance(data, dict):
             data = {"@context": ctx.body_value, **data}
         elif isinstance(data, list):

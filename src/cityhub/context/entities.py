@@ -90,10 +90,19 @@ def check_uri(value: Any, field: str) -> str:
 
 def check_name(name: Any, field: str = "attribute") -> str:
     """An attribute or type name: a term, a compact IRI or an IRI, without the characters the spec forbids."""
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME or _NAME_FORBIDDEN.search(name):
+    if (not isinstance(name, str) or not name or len(name) > MAX_NAME or _NAME_FORBIDDEN.search(name)
+            or name.startswith("@")):  # a JSON-LD keyword is no name (ETSI TP 055_03_03)
         shown = name[:80] if isinstance(name, str) else type(name).__name__
         raise bad(f"Invalid {field} name: {shown!r}", field)
     return name
+
+
+def _type_iri(ctx: LdContext, name: Any) -> str:
+    """An entity type's IRI; a name that expands to a JSON-LD keyword (`type`) is refused (ETSI TP 001_02_04)."""
+    iri = ctx.expand(check_name(name, "type"))
+    if iri.startswith("@"):
+        raise bad(f"Invalid type name: {name!r} is a JSON-LD keyword", "type")
+    return iri
 
 
 def check_geometry(value: Any, field: str) -> tuple[float, float, float, float]:
@@ -251,7 +260,7 @@ def entity(body: Any, ctx: LdContext, now: str, *, need_id: bool = True, need_ty
         names = raw_types if isinstance(raw_types, list) else [raw_types]
         if not names:
             raise bad("An entity needs a type", "type")
-        types = list(dict.fromkeys(ctx.expand(check_name(t, "type")) for t in names))
+        types = list(dict.fromkeys(_type_iri(ctx, t) for t in names))
     out = Entity(entity_id, types)
     if "scope" in body:
         out.scope = [] if patch and body["scope"] == NULL else scopeq.scopes(body["scope"])
@@ -304,6 +313,7 @@ class View:
     pick_id: bool = True
     pick_type: bool = True
     lang: str | None = None
+    datasets: frozenset[str] | None = None  # the instances to keep, by datasetId ("@none": the default); None: all
 
 
 def _pick_lang(value: dict[str, Any], lang: str) -> tuple[str, Any]:
@@ -382,6 +392,10 @@ def render(entity_id: str, types: list[str], attrs: dict[str, Any], created: dat
     for iri, instances in attrs.items():
         if (view.attrs is not None and iri not in view.attrs) or iri in view.omit:
             continue
+        if view.datasets is not None:  # the datasetId filter (clause 4.5.5, ETSI TP 019_12)
+            instances = {ds: i for ds, i in instances.items() if ds in view.datasets}
+            if not instances:
+                continue
         items = list(instances.values())
         if view.fmt == "keyValues":
             chosen = instances.get(NO_DATASET) or items[0]

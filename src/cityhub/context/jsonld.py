@@ -144,10 +144,14 @@ class LdContext:
 
     @property
     def body_value(self) -> Any:
-        """The value of `@context` in a JSON-LD response body."""
+        """The value of `@context` in a JSON-LD response body.
+
+        The request's own context as it came (the core context is implied; ETSI TP 001_01 compares it as sent),
+        else the core context.
+        """
         if self.user is None:
             return CORE_URL
-        return [*(self.user if isinstance(self.user, list) else [self.user]), CORE_URL]
+        return self.user
 
     def expand(self, term: str) -> str:
         """The IRI of an attribute name or type name (vocab-relative, as JSON-LD expands keys and @type)."""

@@ -80,6 +80,14 @@ def feature(data: dict[str, Any], row: Any, how: ent.View, geoproperty: str | No
             "geometry": inst.get("value") if isinstance(inst, dict) else None, "properties": props}
 
 
+def dataset_ids(raw: str) -> list[str]:
+    """The `datasetId` parameter: comma-separated URIs, `@none` naming the default instance."""
+    found = [d.strip() for d in raw.split(",") if d.strip()]
+    if not found:
+        raise bad("datasetId is empty", "datasetId")
+    return [d if d == "@none" else ent.check_uri(d, "datasetId") for d in found]
+
+
 def ids(raw: str | None) -> list[str]:
     """The `id` parameter's comma-separated ids."""
     return [i.strip() for i in raw.split(",") if i.strip()] if raw else []

@@ -11,6 +11,7 @@ the path parameters before the endpoint sees them. Guard: `tests/context/test_pa
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,6 +21,7 @@ from cityhub.context.deps import SLASH
 from cityhub.kit.web import FAST_PATH_STACK
 
 PREFIX = "/ngsi-ld/"
+_EMPTY_SEGMENT = re.compile(r"(?<=/)(?=/)")
 
 
 def segmented(raw_path: bytes) -> str | None:
@@ -38,6 +40,10 @@ async def ngsi_app(scope: Scope, receive: Receive, send: Send) -> None:
     path = segmented(raw) if isinstance(raw, bytes) else None
     if path is not None:
         scope = {**scope, "path": path}
+    if "//" in scope["path"]:
+        # an empty segment (`/entities//attrs/x`: no entity id) becomes `SLASH`, an id the routes refuse with a
+        # 400 BadRequestData (ETSI TP 010_02, 013_02) rather than the application's 404 of an unknown path
+        scope = {**scope, "path": _EMPTY_SEGMENT.sub(SLASH, scope["path"])}
     if scope["path"].startswith(fast.PREFIX):
         await fast.entity_app(scope, receive, send)
         return

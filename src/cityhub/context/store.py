@@ -282,8 +282,49 @@ def _merge_instance(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _attr_name(name: str) -> str:
+    """An attribute named in a path; the entity's own members (id, type, scope, system times) are none.
+
+    ETSI TP 055_03_05 expects 400 for them.
+    """
+    if name in ent.ENTITY_KEYS:
+        raise bad(f"{name} is a member of the entity, not an attribute", "attr")
+    return ent.check_name(name)
+
+
+def ds_of(raw: Any) -> str:
+    """The datasetId an attribute body names, else the default instance's key."""
+    return str(raw.get("datasetId", NO_DATASET)) if isinstance(raw, dict) else NO_DATASET
+
+
+def _drop_instance(attrs: dict[str, Any], iri: str, null: Any) -> bool:
+    """Remove the instance an NGSI-LD Null names (its datasetId, else the default), the attribute with its last.
+
+    False when there was none (ETSI TP 011_08, 011_09, 012_05, 012_06).
+    """
+    ds = ds_of(null)
+    instances = attrs.get(iri, {})
+    if ds not in instances:
+        return False
+    del instances[ds]
+    if not instances:
+        del attrs[iri]
+    return True
+
+
 def _is_null(raw: Any) -> bool:
-    return raw == ent.NULL or (isinstance(raw, dict) and ent.NULL in (raw.get("value"), raw.get("object")))
+    """Whether an attribute is the NGSI-LD Null that deletes it in a merge.
+
+    Its value, object, vocab or json is `urn:ngsi-ld:null`, or a LanguageProperty's map is `{"@none": ...}` of it
+    (ETSI TP 056_03_04).
+    """
+    if raw == ent.NULL:
+        return True
+    if not isinstance(raw, dict):
+        return False
+    if ent.NULL in (raw.get("value"), raw.get("object"), raw.get("vocab"), raw.get("json")):
+        return True
+    return raw.get("languageMap") == {"@none": ent.NULL}
 
 
 def entity_merge(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
@@ -296,13 +337,13 @@ def entity_merge(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
         raise bad("The id in the body differs from the id in the path", "id")
     now = ent.time_text(clock.now())
     attrs = copy.deepcopy(row.attrs)
-    deleted = {ctx.expand(ent.check_name(n)) for n, raw in body.items()
-               if n not in ent.ENTITY_KEYS and _is_null(raw)}
+    nulls = {n: raw for n, raw in body.items() if n not in ent.ENTITY_KEYS and _is_null(raw)}
+    deleted = {ctx.expand(ent.check_name(n)) for n in nulls}
     parsed = ent.entity({k: v for k, v in body.items() if k not in ("id",) and (
         k in ent.ENTITY_KEYS or ctx.expand(ent.check_name(k)) not in deleted)}, ctx, now, need_id=False,
         need_type=False, patch=True)
-    for iri in deleted:
-        attrs.pop(iri, None)
+    for name, raw in nulls.items():  # the instance the null names (datasetId, else default; ETSI TP 056_04, 056_05)
+        _drop_instance(attrs, ctx.expand(name), raw)
     for iri, instances in parsed.attrs.items():
         current = attrs.setdefault(iri, {})
         for ds, inst in instances.items():
@@ -329,7 +370,10 @@ def _check_attrs(attrs: dict[str, Any]) -> None:
 
 def attrs_append(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
                  tenant: uuid.UUID | None, *, overwrite: bool = True) -> tuple[list[str], list[dict[str, str]]]:
-    """Append attributes (replacing existing ones unless `overwrite` is False); (updated, not updated)."""
+    """Append attributes (replacing existing ones unless `overwrite` is False); (updated, not updated).
+
+    Both name attributes by expanded IRI: the 207 answer carries no @context (ETSI TP 010_04).
+    """
     row = _for_write(session, actor, entity_id, tenant)
     parsed = ent.entity(_attrs_body(body, entity_id), ctx, ent.time_text(clock.now()), need_id=False,
                         need_type=False)
@@ -339,14 +383,14 @@ def attrs_append(session: Session, actor: Actor, entity_id: str, body: Any, ctx:
         current = attrs.setdefault(iri, {})
         for ds, inst in instances.items():
             if ds in current and not overwrite:
-                not_updated.append({"attributeName": ctx.compact(iri), "reason": "attribute exists (noOverwrite)"})
+                not_updated.append({"attributeName": iri, "reason": "attribute exists (noOverwrite)"})
                 continue
             current[ds] = _keep_created(current.get(ds), inst)
-            updated.append(ctx.compact(iri))
+            updated.append(iri)
     types = list(dict.fromkeys([*row.types, *parsed.types])) if parsed.types else None
     scope = list(dict.fromkeys([*row.scope, *parsed.scope])) if parsed.scope else None  # appended, as types
     _store(session, row, attrs, types, scope)
-    _audit(session, actor, "context_entity_attrs_append", row, updated=sorted(set(updated)))
+    _audit(session, actor, "context_entity_attrs_append", row, updated=sorted({ctx.compact(i) for i in updated}))
     return sorted(set(updated)), not_updated
 
 
@@ -360,28 +404,51 @@ def _attrs_body(body: Any, entity_id: str) -> Any:
 
 def attrs_update(session: Session, actor: Actor, entity_id: str, body: Any, ctx: LdContext,
                  tenant: uuid.UUID | None) -> tuple[list[str], list[dict[str, str]]]:
-    """Update existing attributes only (replacing their instances); others are reported as not updated."""
+    """Update existing attributes only (replacing their instances); others are reported as not updated.
+
+    An attribute given as its NGSI-LD Null is deleted, and types the entity lacks are added (ETSI TP 011_06, 011_07).
+    """
     row = _for_write(session, actor, entity_id, tenant)
-    parsed = ent.entity(_attrs_body(body, entity_id), ctx, ent.time_text(clock.now()), need_id=False,
-                        need_type=False)
+    raw_body = _attrs_body(body, entity_id)
+    nulls = {n for n, raw in raw_body.items() if n not in ent.ENTITY_KEYS and _is_null(raw)}
+    parsed = ent.entity({k: v for k, v in raw_body.items() if k not in nulls}, ctx, ent.time_text(clock.now()),
+                        need_id=False, need_type=False)
     attrs = copy.deepcopy(row.attrs)
     updated, not_updated = [], []
+    for name in sorted(nulls):
+        iri = ctx.expand(ent.check_name(name))
+        if _drop_instance(attrs, iri, raw_body[name]):
+            updated.append(iri)
+        else:
+            not_updated.append({"attributeName": iri, "reason": "attribute does not exist"})
+    types = None
+    if parsed.types and not set(parsed.types) <= set(row.types):
+        types = list(dict.fromkeys([*row.types, *parsed.types]))
     for iri, instances in parsed.attrs.items():
         for ds, inst in instances.items():
             if ds not in attrs.get(iri, {}):
-                not_updated.append({"attributeName": ctx.compact(iri), "reason": "attribute does not exist"})
+                not_updated.append({"attributeName": iri, "reason": "attribute does not exist"})
                 continue
             attrs[iri][ds] = _keep_created(attrs[iri][ds], inst)
-            updated.append(ctx.compact(iri))
-    if updated:
-        _store(session, row, attrs)
-        _audit(session, actor, "context_entity_attrs_update", row, updated=sorted(set(updated)))
+            updated.append(iri)
+    scope = None
+    if parsed.scope:  # an update replaces a scope that exists, never adds one (clause 4.18, ETSI TP 011_05)
+        if row.scope:
+            scope = parsed.scope
+            updated.append("scope")
+        else:
+            not_updated.append({"attributeName": "scope", "reason": "the entity has no scope"})
+    if updated or types is not None:
+        _store(session, row, attrs, types, scope)
+        _audit(session, actor, "context_entity_attrs_update", row, updated=sorted({ctx.compact(i) for i in updated}))
     return sorted(set(updated)), not_updated
 
 
 def _one_attr(body: Any, name: str, entity_id: str) -> Any:
     if isinstance(body, dict) and name in body and len([k for k in body if k not in ("@context", "id")]) == 1:
         return body[name]  # {"<attr>": {...}}, as some clients send it
+    if isinstance(body, dict) and "@context" in body:  # a JSON-LD body's context is no member of the attribute
+        return {k: v for k, v in body.items() if k != "@context"}
     return body
 
 
@@ -389,15 +456,26 @@ def attr_patch(session: Session, actor: Actor, entity_id: str, name: str, body: 
                tenant: uuid.UUID | None) -> ContextEntity:
     """Partial attribute update: the fields given are merged into the instance (`datasetId` picks it)."""
     row = _for_write(session, actor, entity_id, tenant)
-    iri = ctx.expand(ent.check_name(name))
+    iri = ctx.expand(_attr_name(name))
     body = _one_attr(body, name, entity_id)
     if not isinstance(body, dict):
         raise bad("A partial attribute update is a JSON object", "body")
+    if not any(k not in ("datasetId", "@context") for k in body):
+        raise bad("A partial attribute update needs at least one member to change", "body")  # ETSI TP 012_02_04
     attrs = copy.deepcopy(row.attrs)
+    if _is_null(body):  # the NGSI-LD Null deletes the instance
+        if not _drop_instance(attrs, iri, body):
+            raise not_found(f"Attribute {name} (datasetId {ds_of(body)}) not found in {entity_id}")
+        _store(session, row, attrs)
+        _audit(session, actor, "context_entity_attr_patch", row, attr=name)
+        return row
     ds = body.get("datasetId", NO_DATASET)
     if ds not in attrs.get(iri, {}):
         raise not_found(f"Attribute {name} (datasetId {ds}) not found in {entity_id}")
     old = attrs[iri][ds]
+    if "type" in body and body["type"] != old["type"]:
+        # changing the attribute's type is a replace or an update, not a partial update (ETSI TP 012_02_03)
+        raise bad(f"Attribute {name} is a {old['type']}: a partial update cannot make it a {body['type']}", "type")
     raw = {**({"type": old["type"]} if "type" not in body else {}), **body}
     inst = ent.instance(raw, name, ctx, ent.time_text(clock.now()), patch=True)
     attrs[iri][ds] = _merge_instance(old, inst)
@@ -411,7 +489,7 @@ def attr_replace(session: Session, actor: Actor, entity_id: str, name: str, body
                  tenant: uuid.UUID | None) -> ContextEntity:
     """Replace an existing attribute (instance picked by `datasetId`)."""
     row = _for_write(session, actor, entity_id, tenant)
-    iri = ctx.expand(ent.check_name(name))
+    iri = ctx.expand(_attr_name(name))
     attrs = copy.deepcopy(row.attrs)
     instances = ent.attribute(_one_attr(body, name, entity_id), name, ctx, ent.time_text(clock.now()))
     for ds, inst in instances.items():
@@ -428,7 +506,13 @@ def attr_delete(session: Session, actor: Actor, entity_id: str, name: str, ctx: 
                 ) -> ContextEntity:
     """Delete an attribute's default instance, the one `dataset_id` names, or all of them."""
     row = _for_write(session, actor, entity_id, tenant, deleting=True)
-    iri = ctx.expand(ent.check_name(name))
+    if name == "scope":  # the entity's scope is deleted as an attribute is (clause 4.18, ETSI TP 013_04)
+        if not row.scope:
+            raise not_found(f"{entity_id} has no scope")
+        _store(session, row, copy.deepcopy(row.attrs), None, [])
+        _audit(session, actor, "context_entity_attr_delete", row, attr=name, dataset_id="", delete_all=True)
+        return row
+    iri = ctx.expand(_attr_name(name))
     attrs = copy.deepcopy(row.attrs)
     instances = attrs.get(iri)
     ds = ent.check_uri(dataset_id, "datasetId") if dataset_id else NO_DATASET

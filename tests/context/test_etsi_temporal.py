@@ -1,0 +1,93 @@
+"""Behaviour checked against the ETSI NGSI-LD API test suite: the temporal representation's create, update and
+delete (ETSI TP 007, 008, 009). Our own bodies; each test names the test purposes it guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.context.helpers import LD_HEADERS, headers, ld_link, problem
+from tests.context.test_etsi_entities import CTX, ERR
+
+T = "/ngsi-ld/v1/temporal/entities"
+VID = "urn:ngsi-ld:Vehicle:t1"
+
+
+def history(level: list[tuple[int, str]], tags: list[tuple[int, str, str | None]]) -> dict[str, Any]:
+    return {"id": VID, "type": "Vehicle",
+            "level": [{"type": "Property", "value": v, "observedAt": at} for v, at in level],
+            "tags": [{"type": "Property", "value": v, "observedAt": at, **({"datasetId": ds} if ds else {})}
+                     for v, at, ds in tags],
+            "@context": [CTX]}
+
+
+def instances(body: dict[str, Any], name: str) -> list[tuple[Any, str, str | None]]:
+    raw = body[name] if isinstance(body[name], list) else [body[name]]
+    return sorted((i["value"], i["observedAt"], i.get("datasetId")) for i in raw)
+
+
+def test_create_update_delete(client: Any, world: Any) -> None:
+    """ETSI TP 007_01, 008_01, 009_01, 009_03: 201 then 204 with empty bodies; the instances read back (a
+    datasetId instance apart); delete 204, then 404 ResourceNotFound."""
+    h = headers(world, "org_member_a")
+    first = history([(120, "2020-09-01T12:03:00Z"), (80, "2020-09-01T12:05:00Z")],
+                    [(67, "2020-09-01T12:03:00Z", None), (40, "2020-09-01T14:07:00Z", "urn:ngsi-ld:Dataset:fuel")])
+    resp = client.post(T, json=first, headers={**h, **LD_HEADERS})
+    assert resp.status_code == 201 and resp.text == "", resp.text
+    got = client.get(f"{T}/{VID}", headers={**h, "Link": ld_link(CTX)})
+    assert got.status_code == 200, got.text
+    assert instances(got.json(), "level") == [(80, "2020-09-01T12:05:00.000Z", None),
+                                              (120, "2020-09-01T12:03:00.000Z", None)]
+    assert instances(got.json(), "tags") == [(40, "2020-09-01T14:07:00.000Z", "urn:ngsi-ld:Dataset:fuel"),
+                                             (67, "2020-09-01T12:03:00.000Z", None)]
+    more = history([(100, "2020-09-01T12:07:00Z")], [(30, "2020-09-01T15:00:00Z", None)])
+    resp = client.post(T, json=more, headers={**h, **LD_HEADERS})
+    assert resp.status_code == 204 and resp.text == "", resp.text
+    got = client.get(f"{T}/{VID}", headers={**h, "Link": ld_link(CTX), "Accept": "application/ld+json"}).json()
+    assert [v for v, _at, _ds in instances(got, "level")] == [80, 100, 120]
+    assert len(instances(got, "tags")) == 3
+    resp = client.delete(f"{T}/{VID}", headers=h)
+    assert resp.status_code == 204 and resp.text == ""
+    gone = client.delete(f"{T}/{VID}", headers=h)
+    assert gone.status_code == 404 and problem(gone)["type"] == ERR + "ResourceNotFound"
+
+
+def test_faulty_requests(client: Any, world: Any) -> None:
+    """ETSI TP 007_02, 007_03, 009_02: unreadable or empty JSON 400 InvalidRequest; no id or an id that is not a
+    URI 400; delete on the collection 405, of an id that is not a URI 400 BadRequestData."""
+    h = {**headers(world, "org_member_a"), **LD_HEADERS}
+    for raw in (b'{"id": "urn:ngsi-ld:Vehicle:x", ', b""):
+        resp = client.post(T, content=raw, headers=h)
+        assert resp.status_code == 400 and problem(resp)["type"] == ERR + "InvalidRequest", raw
+    for body in ({"type": "Vehicle", "@context": [CTX]}, {"id": "invalidId", "type": "Vehicle", "@context": [CTX]}):
+        assert client.post(T, json=body, headers=h).status_code == 400, body
+    plain = headers(world, "org_member_a")
+    assert client.delete(f"{T}/", headers=plain).status_code == 405
+    bad = client.delete(f"{T}/invalidId", headers=plain)
+    assert bad.status_code == 400 and problem(bad)["type"] == ERR + "BadRequestData"
+
+
+def test_retrieve_and_query_shapes(client: Any, world: Any) -> None:
+    """ETSI TP 020_01, 020_02, 021_01: a JSON answer without @context in the body; each instance exactly type,
+    value, observedAt (and instanceId); timerel after, before and between select the instances."""
+    h = headers(world, "org_member_a")
+    body = history([(120, "2020-08-01T12:03:00Z"), (80, "2020-08-01T12:05:00Z"), (100, "2020-08-01T12:07:00Z")],
+                   [(67, "2020-08-01T12:03:00Z", None), (53, "2020-08-01T13:05:00Z", None)])
+    assert client.post(T, json=body, headers={**h, **LD_HEADERS}).status_code == 201
+    got = client.get(f"{T}/{VID}", headers={**h, "Link": ld_link(CTX)})
+    assert got.status_code == 200 and "@context" not in got.json() and got.headers["link"]
+    data = got.json()
+    assert set(data) == {"id", "type", "level", "tags"} and data["type"] == "Vehicle"
+    for inst in data["level"] + data["tags"]:
+        assert set(inst) - {"instanceId"} == {"type", "value", "observedAt"}, inst
+    for params, count in (({"timerel": "after", "timeAt": "2020-08-01T12:04:00Z"}, 3),
+                          ({"timerel": "before", "timeAt": "2020-08-01T12:06:00Z"}, 3),
+                          ({"timerel": "between", "timeAt": "2020-08-01T12:04:00Z",
+                            "endTimeAt": "2020-08-01T12:06:00Z"}, 1)):
+        resp = client.get(T, params={"type": "Vehicle", **params}, headers={**h, "Link": ld_link(CTX)})
+        assert resp.status_code == 200, resp.text
+        found = resp.json()
+        assert [e["id"] for e in found] == [VID]
+        level = found[0].get("level", [])
+        tags = found[0].get("tags", [])
+        n = len(level if isinstance(level, list) else [level]) + len(tags if isinstance(tags, list) else [tags])
+        assert n == count, (params, found)
