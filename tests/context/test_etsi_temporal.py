@@ -91,3 +91,80 @@ def test_retrieve_and_query_shapes(client: Any, world: Any) -> None:
         tags = found[0].get("tags", [])
         n = len(level if isinstance(level, list) else [level]) + len(tags if isinstance(tags, list) else [tags])
         assert n == count, (params, found)
+
+
+def _series(values: dict[str, list[tuple[Any, str]]]) -> dict[str, Any]:
+    return {"id": VID, "type": "Vehicle", "@context": [CTX],
+            **{name: [{"type": "Property", "value": v, "observedAt": at} for v, at in pairs]
+               for name, pairs in values.items()}}
+
+
+def _pairs(body: dict[str, Any]) -> dict[str, list[tuple[Any, str]]]:
+    """Each attribute's (value, observedAt) pairs, oldest first."""
+    out: dict[str, list[tuple[Any, str]]] = {}
+    for name, raw in body.items():
+        if name in ("id", "type", "@context"):
+            continue
+        insts = raw if isinstance(raw, list) else [raw]
+        out[name] = sorted(((i["value"], i["observedAt"]) for i in insts), key=lambda p: p[1])
+    return out
+
+
+SERIES = {"level": [(120, "2020-08-01T12:03:00Z"), (80, "2020-08-01T12:05:00Z"), (100, "2020-08-01T12:07:00Z")],
+          "tags": [(67, "2020-08-01T12:03:00Z"), (53, "2020-08-01T13:05:00Z"), (40, "2020-08-01T14:07:00Z")]}
+
+
+def _ms(at: str) -> str:
+    return at.replace("Z", ".000Z")
+
+
+def test_retrieve_selects_attributes_and_times(client: Any, world: Any) -> None:
+    """ETSI TP 020_03 (attrs, one and two), 020_04 (timerel after / before / between: attributes with no instance
+    in the window left out), 020_07 (unknown entity 404), 020_08 (unknown attribute 404), 020_06 (id not a URI
+    400 BadRequestData), 020_09 (timerel without timeAt, between without endTimeAt: 400 BadRequestData)."""
+    h = headers(world, "org_member_a")
+    assert client.post(T, json=_series(SERIES), headers={**h, **LD_HEADERS}).status_code == 201
+    link = {**h, "Link": ld_link(CTX)}
+    want = {k: [(v, _ms(at)) for v, at in pairs] for k, pairs in SERIES.items()}
+    for attrs, names in (("tags", ["tags"]), ("tags,level", ["level", "tags"])):
+        got = client.get(f"{T}/{VID}", params={"attrs": attrs}, headers=link)
+        assert got.status_code == 200 and _pairs(got.json()) == {n: want[n] for n in names}, got.text
+    for q, expect in (({"timerel": "after", "timeAt": "2020-08-01T13:03:00Z"}, {"tags": want["tags"][1:]}),
+                      ({"timerel": "before", "timeAt": "2020-08-01T12:05:00Z"},
+                       {"level": want["level"][:1], "tags": want["tags"][:1]}),
+                      ({"timerel": "between", "timeAt": "2020-08-01T12:00:00Z", "endTimeAt": "2020-08-01T13:00:00Z"},
+                       {"level": want["level"], "tags": want["tags"][:1]})):
+        got = client.get(f"{T}/{VID}", params=q, headers=link)
+        assert got.status_code == 200 and _pairs(got.json()) == expect, (q, got.text)
+    for path, q, status, kind in ((f"{T}/urn:ngsi-ld:Vehicle:unknown", {}, 404, "ResourceNotFound"),
+                                  (f"{T}/{VID}", {"attrs": "unknownAttribute"}, 404, "ResourceNotFound"),
+                                  (f"{T}/invalidUri", {}, 400, "BadRequestData"),
+                                  (f"{T}/{VID}", {"timerel": "after"}, 400, "BadRequestData"),
+                                  (f"{T}/{VID}", {"timerel": "before"}, 400, "BadRequestData"),
+                                  (f"{T}/{VID}", {"timerel": "between", "timeAt": "2020-08-01T12:00:00Z"}, 400,
+                                   "BadRequestData")):
+        resp = client.get(path, params=q, headers=link)
+        assert resp.status_code == status and problem(resp)["type"] == ERR + kind, (path, q, resp.text)
+        assert problem(resp)["title"]
+
+
+def test_retrieve_last_n_and_temporal_values(client: Any, world: Any) -> None:
+    """ETSI TP 020_05 (lastN without timerel: the newest N of each attribute, all when N exceeds them), 020_10
+    (options=temporalValues: {type, values: [[value, time], …]} per attribute)."""
+    h = headers(world, "org_member_a")
+    many = {"level": [(85, "2020-08-01T12:25:00Z"), (105, "2020-08-01T12:27:00Z"), (120, "2020-08-01T12:29:00Z"),
+                      (125, "2020-08-01T12:31:00Z"), (130, "2020-08-01T12:35:00Z")],
+            "tags": [(35, "2020-08-01T20:05:00Z"), (31, "2020-08-01T20:07:00Z"), (28, "2020-08-01T21:03:00Z"),
+                     (24, "2020-08-01T21:05:00Z"), (19, "2020-08-01T22:07:00Z")]}
+    assert client.post(T, json=_series(many), headers={**h, **LD_HEADERS}).status_code == 201
+    link = {**h, "Link": ld_link(CTX)}
+    want = {k: [(v, _ms(at)) for v, at in pairs] for k, pairs in many.items()}
+    for n, expect in ((4, {k: v[1:] for k, v in want.items()}), (7, want)):
+        got = client.get(f"{T}/{VID}", params={"lastN": n}, headers=link)
+        assert got.status_code == 200 and _pairs(got.json()) == expect, (n, got.text)
+    got = client.get(f"{T}/{VID}", params={"options": "temporalValues"}, headers=link)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    for name, pairs in want.items():
+        assert body[name]["type"] == "Property"
+        assert sorted((v, at) for v, at in body[name]["values"]) == sorted(pairs), body[name]
