@@ -3,8 +3,13 @@ delete (ETSI TP 007, 008, 009). Our own bodies; each test names the test purpose
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
+import pytest
+
+from cityhub.context import temporal
 from tests.context.helpers import LD_HEADERS, headers, ld_link, problem
 from tests.context.test_etsi_entities import CTX, ERR
 
@@ -168,3 +173,56 @@ def test_retrieve_last_n_and_temporal_values(client: Any, world: Any) -> None:
     for name, pairs in want.items():
         assert body[name]["type"] == "Property"
         assert sorted((v, at) for v, at in body[name]["values"]) == sorted(pairs), body[name]
+
+
+BEFORE, AFTER = "2019-01-01T01:01:00Z", "2021-01-01T01:01:00Z"
+
+
+def _times(body: dict[str, Any], simplified: bool) -> list[str]:
+    if simplified:
+        return [at for name in ("level", "tags") for _v, at in body.get(name, {}).get("values", [])]
+    return [i["observedAt"] for name in ("level", "tags") for i in body.get(name, [])]
+
+
+def test_retrieve_pages_with_content_range(client: Any, world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ETSI TP 020_13_01-10: more instances than the broker returns at once: 206 and `Content-Range: date-time
+    <start>-<end>/<size>`; time order without lastN (from timeAt, or the oldest returned, to the newest returned;
+    size `*`), newest first with lastN (from endTimeAt / timeAt of before, or the newest returned, to the oldest
+    returned; size lastN), in both the normalized and the simplified form. The ETSI suite relies on the broker's
+    own page size; here the cap is made small instead."""
+    h = headers(world, "org_member_a")
+    twenty = {"level": [(i, f"2020-01-01T12:{i:02d}:00Z") for i in range(20)],
+              "tags": [(i, f"2020-01-01T12:{i:02d}:30Z") for i in range(20)]}
+    assert client.post(T, json=_series(twenty), headers={**h, **LD_HEADERS}).status_code == 201
+    monkeypatch.setattr(temporal, "MAX_INSTANCES", 15)
+    link = {**h, "Link": ld_link(CTX)}
+    lrt, mrt = "least", "most"
+    cases: list[tuple[dict[str, Any], str, str, str]] = [
+        ({}, lrt, mrt, "*"),
+        ({"lastN": 20}, mrt, lrt, "20"),
+        ({"lastN": 20, "timerel": "before", "timeAt": AFTER}, AFTER, lrt, "20"),
+        ({"lastN": 20, "timerel": "between", "timeAt": BEFORE, "endTimeAt": AFTER}, AFTER, lrt, ""),
+        ({"lastN": 20, "timerel": "after", "timeAt": BEFORE}, mrt, lrt, "20"),
+        ({"timerel": "before", "timeAt": AFTER}, "", mrt, "*"),
+        ({"timerel": "between", "timeAt": BEFORE, "endTimeAt": AFTER}, BEFORE, mrt, ""),
+        ({"timerel": "after", "timeAt": BEFORE}, BEFORE, mrt, ""),
+        ({"options": "temporalValues", "timerel": "after", "timeAt": BEFORE}, BEFORE, mrt, ""),
+        ({"options": "temporalValues", "lastN": 20, "timerel": "between", "timeAt": BEFORE, "endTimeAt": AFTER},
+         AFTER, lrt, ""),
+    ]
+    for q, start, end, size in cases:
+        resp = client.get(f"{T}/{VID}", params=q, headers=link)
+        assert resp.status_code == 206, (q, resp.text)
+        m = re.fullmatch(r"date-time (\S+Z)-(\S+Z)/(\S+)", resp.headers["content-range"])
+        assert m, resp.headers["content-range"]
+        times = sorted(_instant(t) for t in _times(resp.json(), "options" in q))
+        bounds = {lrt: times[0], mrt: times[-1]}
+        for want, got in ((start, m.group(1)), (end, m.group(2))):
+            if want:
+                assert _instant(got) == bounds.get(want) or _instant(got) == _instant(want), (q, m.groups())
+        if size:
+            assert m.group(3) == size, (q, m.groups())
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text[:1].isdigit() else datetime.min
