@@ -4,7 +4,7 @@ delete (ETSI TP 007, 008, 009). Our own bodies; each test names the test purpose
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -226,3 +226,37 @@ def test_retrieve_pages_with_content_range(client: Any, world: Any, monkeypatch:
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text[:1].isdigit() else datetime.min
+
+
+def _triples(body: dict[str, Any], method: str) -> dict[str, list[tuple[float, str, str]]]:
+    return {name: [(float(v), _instant(a).isoformat(), _instant(b).isoformat()) for v, a, b in attr[method]]
+            for name, attr in body.items() if isinstance(attr, dict) and method in attr}
+
+
+def _h(day: int, hour: int) -> str:
+    return datetime(2020, 8, day, hour, 3, tzinfo=UTC).isoformat()
+
+
+def test_retrieve_aggregated(client: Any, world: Any) -> None:
+    """ETSI TP 020_11_01-04: options=aggregatedValues with aggrMethods avg / avg,max / min,max over PT1H and P1D,
+    with and without attrs: periods start at the oldest instance, [value, start, end] per period."""
+    h = headers(world, "org_member_a")
+    assert client.post(T, json=_series(SERIES), headers={**h, **LD_HEADERS}).status_code == 201
+    link = {**h, "Link": ld_link(CTX)}
+
+    def get(**q: Any) -> dict[str, Any]:
+        resp = client.get(f"{T}/{VID}", params={"options": "aggregatedValues", **q}, headers=link)
+        assert resp.status_code == 200, (q, resp.text)
+        assert resp.json()["id"] == VID
+        return dict(resp.json())
+
+    hours = {"level": [(100.0, _h(1, 12), _h(1, 13))],
+             "tags": [(67.0, _h(1, 12), _h(1, 13)), (53.0, _h(1, 13), _h(1, 14)), (40.0, _h(1, 14), _h(1, 15))]}
+    assert _triples(get(aggrMethods="avg", aggrPeriodDuration="PT1H"), "avg") == hours
+    assert _triples(get(aggrMethods="avg", aggrPeriodDuration="PT1H", attrs="tags"), "avg") == {"tags": hours["tags"]}
+    both = get(aggrMethods="avg,max", aggrPeriodDuration="PT1H")
+    assert _triples(both, "avg") == hours
+    assert _triples(both, "max") == {"level": [(120.0, _h(1, 12), _h(1, 13))], "tags": hours["tags"]}
+    day = get(aggrMethods="min,max", aggrPeriodDuration="P1D")
+    assert _triples(day, "min") == {"level": [(80.0, _h(1, 12), _h(2, 12))], "tags": [(40.0, _h(1, 12), _h(2, 12))]}
+    assert _triples(day, "max") == {"level": [(120.0, _h(1, 12), _h(2, 12))], "tags": [(67.0, _h(1, 12), _h(2, 12))]}
