@@ -99,3 +99,18 @@ def test_query_pages_with_links(client: Any, world: Any, monkeypatch: pytest.Mon
             assert got["prev"].startswith(SUBS) and prev in got["prev"], got
         if nxt:
             assert got["next"].startswith(SUBS) and nxt in got["next"], got
+
+
+def test_create_variants(client: Any, world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ETSI TP 028_04 (an id the broker knows: 409 AlreadyExists), 028_05 (throttling with timeInterval, a
+    negative throttling: 400 BadRequestData), 028_07_01 (a jsonldContext that is no URI: 400 BadRequestData)."""
+    monkeypatch.setattr(get_settings(), "egress_allowed_hosts", "127.0.0.1")
+    h = {**headers(world, "org_member_a"), **LD_HEADERS}
+    first = client.post(SUBS, json=sub(id="urn:ngsi-ld:Subscription:c1"), headers=h)
+    assert first.status_code == 201, first.text
+    again = client.post(SUBS, json=sub(id="urn:ngsi-ld:Subscription:c1"), headers=h)
+    assert again.status_code == 409 and problem(again)["type"] == ERR + "AlreadyExists", again.text
+    assert problem(again)["title"]
+    for extra in ({"throttling": 5, "timeInterval": 10}, {"throttling": -1}, {"jsonldContext": "not a uri"}):
+        resp = client.post(SUBS, json=sub(**extra), headers=h)
+        assert resp.status_code == 400 and problem(resp)["type"] == ERR + "BadRequestData", (extra, resp.text)
