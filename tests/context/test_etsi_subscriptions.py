@@ -114,3 +114,25 @@ def test_create_variants(client: Any, world: Any, monkeypatch: pytest.MonkeyPatc
     for extra in ({"throttling": 5, "timeInterval": 10}, {"throttling": -1}, {"jsonldContext": "not a uri"}):
         resp = client.post(SUBS, json=sub(**extra), headers=h)
         assert resp.status_code == 400 and problem(resp)["type"] == ERR + "BadRequestData", (extra, resp.text)
+
+
+def test_no_id_or_an_invalid_id(client: Any, world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ETSI TP 029_01 (update), 032_01 (delete; a GET as well): no id in the path 405, an id that is not a URI
+    400 BadRequestData; 031_01: the list holds every subscription created."""
+    monkeypatch.setattr(get_settings(), "egress_allowed_hosts", "127.0.0.1")
+    plain = headers(world, "org_member_a")
+    h = {**plain, "Content-Type": "application/json"}
+    change = {"type": "Subscription", "notification": {"format": "keyValues"}}
+    assert client.patch(f"{SUBS}/", json=change, headers=h).status_code == 405
+    assert client.delete(f"{SUBS}/", headers=plain).status_code == 405
+    for method in ("PATCH", "DELETE", "GET"):
+        resp = client.request(method, f"{SUBS}/InvalidUri", json=change if method == "PATCH" else None,
+                              headers=h if method == "PATCH" else plain)
+        assert resp.status_code == 400 and problem(resp)["type"] == ERR + "BadRequestData", (method, resp.text)
+        assert problem(resp)["title"]
+    ids = [f"urn:ngsi-ld:Subscription:l{n}" for n in (1, 2, 3)]
+    for i, sid in enumerate(ids):
+        extra: dict[str, Any] = {"isActive": False} if i == 2 else {"watchedAttributes": ["level"]} if i else {}
+        assert client.post(SUBS, json=sub(id=sid, **extra), headers={**plain, **LD_HEADERS}).status_code == 201
+    listed = client.get(SUBS, headers=plain)
+    assert listed.status_code == 200 and sorted(s["id"] for s in listed.json()) == ids, listed.text
