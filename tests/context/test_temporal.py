@@ -135,7 +135,7 @@ def test_truncated_history_is_206_with_its_time_range(client: Any, world: Any,
     window = {"attrs": "pm25,no2", "timerel": "after", "timeAt": "2026-12-01T08:30:00Z"}
     first = client.get(f"{T}/{eid}", params=window, headers=h)
     assert first.status_code == 206
-    assert first.headers["content-range"] == "date-time 2026-12-01T09:00:00.000Z-2026-12-01T09:02:00.000Z/*"
+    assert first.headers["content-range"] == "date-time 2026-12-01T08:30:00.000Z-2026-12-01T09:02:00.000Z/*"  # timeAt
     got = first.json()
     assert [i["value"] for i in got["pm25"]] == [0, 1, 2] and [i["value"] for i in got["no2"]] == [0, 1]
     rest = client.get(f"{T}/{eid}", params={**window, "timeAt": "2026-12-01T09:02:00Z"}, headers=h)
@@ -163,7 +163,7 @@ def test_truncated_query_history_is_206_across_entities(client: Any, world: Any,
     query = {"type": "AirQualityObserved", "attrs": "pm25", "timerel": "after", "timeAt": "2026-12-01T08:30:00Z"}
     first = client.get(T, params=query, headers=h)
     assert first.status_code == 206, first.text
-    assert first.headers["content-range"] == "date-time 2026-12-01T09:00:00.000Z-2026-12-01T09:02:00.000Z/*"
+    assert first.headers["content-range"] == "date-time 2026-12-01T08:30:00.000Z-2026-12-01T09:02:00.000Z/*"  # timeAt
     got = {e["id"]: [i["value"] for i in e["pm25"]] for e in first.json()}
     assert got == {ids[0]: [0, 1, 2], ids[1]: [10, 11]}  # both entities up to 09:02:00, none after
     rest = client.get(T, params={**query, "timeAt": "2026-12-01T09:02:00Z"}, headers=h)

@@ -51,7 +51,7 @@ def test_last_n_pages_backwards(client: Any, world: Any, monkeypatch: pytest.Mon
     before = client.get(f"{T}/{eid}", params={"attrs": "pm25,no2", "lastN": 4, "timerel": "before",
                                                 "timeAt": "2026-12-01T09:03:30Z"}, headers=h)
     assert before.status_code == 206
-    assert before.headers["content-range"] == "date-time 2026-12-01T09:03:00.000Z-2026-12-01T09:01:00.000Z/4"
+    assert before.headers["content-range"] == "date-time 2026-12-01T09:03:30.000Z-2026-12-01T09:01:00.000Z/4"  # timeAt
     assert _values(before.json(), "pm25") == [1, 2, 3] and _values(before.json(), "no2") == [1, 2]
     # temporalValues pages the same way
     simple = client.get(f"{T}/{eid}", params={"attrs": "pm25,no2", "lastN": 4, "options": "temporalValues"},
@@ -85,7 +85,7 @@ def test_last_n_across_entities_keeps_an_instant_whole(client: Any, world: Any,
     # each entity's last 3 before 09:02 include its first instance (08:00, from its creation): 6 again, and the
     # two at 08:00 go whole to the next page
     assert rest.status_code == 206
-    assert rest.headers["content-range"] == "date-time 2026-12-01T09:01:00.000Z-2026-12-01T09:00:00.000Z/3"
+    assert rest.headers["content-range"] == "date-time 2026-12-01T09:02:00.000Z-2026-12-01T09:00:00.000Z/3"  # timeAt
     assert {e["id"]: _values(e, "pm25") for e in rest.json()} == {ids[0]: [0, 1], ids[1]: [10, 11]}
     oldest = client.get(T, params={**query, "timerel": "before", "timeAt": "2026-12-01T09:00:00Z"}, headers=h)
     assert oldest.status_code == 200 and "content-range" not in oldest.headers

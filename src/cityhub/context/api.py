@@ -29,6 +29,7 @@ from cityhub.context.deps import (
     negotiate,
     no_content,
     one_statement_read,
+    page_links,
     read_body,
     request_context,
 )
@@ -376,7 +377,8 @@ def subscription_list(session: DbSession, actor: OptionalActor, request: Request
     media = negotiate(request)
     rows, total = context.subscription_list(session, actor, _tenant(session, request), limit, offset)
     sys_attrs = "sysAttrs" in _options(options)
-    headers = {"NGSILD-Results-Count": str(total)} if count else None
+    headers = {"NGSILD-Results-Count": str(total)} if count else {}
+    headers.update(page_links(f"{BASE}/subscriptions", limit, offset, total, media))
     return answer([context.subscription_render(r, sys_attrs) for r in rows], media, request_context(request),
                   headers=headers)
 

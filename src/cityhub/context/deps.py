@@ -193,8 +193,19 @@ def answer(data: Any, media: str, ctx: LdContext, *, status: int = 200, headers:
         elif isinstance(data, list):
             data = [{"@context": ctx.body_value, **d} if isinstance(d, dict) else d for d in data]
     else:
-        out_headers["Link"] = link_header(ctx.link_url)
+        pages = out_headers.get("Link")  # pagination links (`page_links`) go beside the @context's
+        out_headers["Link"] = f"{link_header(ctx.link_url)}, {pages}" if pages else link_header(ctx.link_url)
     return Response(orjson.dumps(data), status_code=status, media_type=media, headers=out_headers)
+
+
+def page_links(path: str, limit: int, offset: int, total: int, media: str) -> dict[str, str]:
+    """The `Link` header of a page's neighbours, rel="prev" and rel="next" (clause 5.5.9; ETSI TP 031_02)."""
+    links = []
+    if offset > 0 and limit > 0:
+        links.append(f'<{path}?limit={limit}&offset={max(offset - limit, 0)}>;rel="prev";type="{media}"')
+    if limit > 0 and offset + limit < total:
+        links.append(f'<{path}?limit={limit}&offset={offset + limit}>;rel="next";type="{media}"')
+    return {"Link": ", ".join(links)} if links else {}
 
 
 def one_statement_read(session: Session) -> None:

@@ -218,6 +218,8 @@ def _scalars(body: dict[str, Any]) -> dict[str, Any]:
             out[name] = body[name]
     if "expiresAt" in body:
         out["expiresAt"] = ent.parse_time(body["expiresAt"], "expiresAt")
+    if "jsonldContext" in body:  # accepted, not applied: a notification carries the subscription's @context
+        ent.check_uri(body["jsonldContext"], "jsonldContext")  # a URI or a 400 (ETSI TP 028_07_01)
     if "isActive" in body and not isinstance(body["isActive"], bool):
         raise bad("isActive must be true or false", "isActive")
     if "throttling" in body:

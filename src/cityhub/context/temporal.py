@@ -142,7 +142,24 @@ def _paged(session: Session, stored: list[uuid.UUID], devices: list[bridge.Bridg
         keys = [ctx.compact(ctx.expand(ent.check_name(a, "attrs"))) for a in tq.attrs] or None
         sources.append(timeline.telemetry(session, devices, start=start, end=end, keys=keys, last_n=tq.last_n,
                                           cap=tq.cap))
-    return timeline.page(sources, tq.cap, tq.last_n)
+    return timeline.page(sources, tq.cap, tq.last_n, start=_range_start(tq))
+
+
+def _range_start(tq: TemporalQuery) -> str | None:
+    """Where a cut answer's Content-Range starts when the query bounds it there (clause 6.3.10; ETSI TP 020_13).
+
+    Forwards (no lastN) from `timeAt` of after / between; backwards (lastN) from `timeAt` of before and
+    `endTimeAt` of between. Otherwise (None) the first instance returned, as `timeline.page` says.
+    """
+    if tq.timerel is None or tq.time_at is None:
+        return None
+    if tq.last_n is None:
+        return ent.parse_time(tq.time_at, "timeAt") if tq.timerel in ("after", "between") else None
+    if tq.timerel == "before":
+        return ent.parse_time(tq.time_at, "timeAt")
+    if tq.timerel == "between" and tq.end_time_at is not None:
+        return ent.parse_time(tq.end_time_at, "endTimeAt")
+    return None
 
 
 def _aggregated(session: Session, pks: list[uuid.UUID], tq: TemporalQuery, ctx: LdContext

@@ -18,7 +18,7 @@ from cityhub.context import params
 from cityhub.context import service as context
 from cityhub.context.deps import Incoming, NgsiRoute, answer, negotiate, no_content, read_body, request_context
 from cityhub.context.jsonld import LdContext
-from cityhub.context.problems import bad
+from cityhub.context.problems import bad, not_found
 from cityhub.core.deps import OptionalActor
 from cityhub.kit.web import DbSession
 
@@ -83,12 +83,40 @@ def temporal_get(session: DbSession, actor: OptionalActor, request: Request, ent
                    format)
     view = params.view(ctx, options, None, None, None, None, lang)
     values = "temporalValues" in params.options(options) or format == "temporalValues"
-    data, content_range = context.temporal_entity_page(session, actor, entity_id, params.tenant(session, request),
-                                                       tq, view, values)
+    tenant = params.tenant(session, request)
+    data, content_range = context.temporal_entity_page(session, actor, entity_id, tenant, tq, view, values)
+    if tq.attrs and not _attributes(data):
+        _has_any(session, actor, entity_id, tenant, tq, ctx, attrs)
     if content_range is None:
         return answer(data, media, ctx)
     # the instance cap cut the answer: 206 with the time range it covers (clause 6.3.10)
     return answer(data, media, ctx, status=206, headers={"Content-Range": content_range})
+
+
+_ENTITY_MEMBERS = frozenset({"id", "type", "@context", "scope", "createdAt", "modifiedAt", "deletedAt"})
+
+
+def _attributes(data: Any) -> bool:
+    """Whether a temporal representation holds any attribute."""
+    return isinstance(data, dict) and any(key not in _ENTITY_MEMBERS for key in data)
+
+
+def _has_any(session: Any, actor: Any, entity_id: str, tenant: Any, tq: context.TemporalQuery, ctx: LdContext,
+             attrs: str | None) -> None:
+    """404 when the entity has none of the attributes named, in its history or its current state.
+
+    Called when the window holds no instance of them; an entity that has them keeps its answer, its id and type
+    (clause 5.7.3, ETSI TP 020_08).
+    """
+    ever = context.TemporalQuery(timeproperty=tq.timeproperty, last_n=1, attrs=tq.attrs)
+    plain = params.view(ctx, None, None, None, None, None, None)
+    if _attributes(context.temporal_entity_page(session, actor, entity_id, tenant, ever, plain, False)[0]):
+        return
+    row: Any = context.bridged_entity(session, actor, entity_id)
+    if row is None:
+        row = context.entity_get(session, actor, entity_id, tenant)
+    if not _attributes(params.rendered(row, params.view(ctx, None, None, attrs, None, None, None))):
+        raise not_found(f"{entity_id} has none of the attributes named in attrs")
 
 
 @router.get("/temporal/entities")

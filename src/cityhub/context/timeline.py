@@ -11,6 +11,9 @@ one range. When the cap cut the answer it is a 206 with `Content-Range`:
 - backwards: `date-time <newest>-<oldest>/<lastN>`; every instance down to `<oldest>` (within each attribute's last N)
   is in the page, so `timerel=before&timeAt=<oldest>` reads the one before.
 
+The start is the query's own bound where it has one (clause 6.3.10): `timeAt` of after / between going forwards,
+`timeAt` of before and `endTimeAt` of between going backwards.
+
 Instances at the page's edge instant are never split between two pages (unless every instance of the page is at
 that one instant); the next page's `after` / `before` is strict.
 """
@@ -104,8 +107,12 @@ def telemetry(session: Session, devices: list[bridge.BridgedEntity], *, start: d
     return [item(p) for p in newest]
 
 
-def page(sources: Iterable[list[Item]], cap: int, last_n: int | None) -> tuple[History, str | None]:
-    """Merge the sources into one page of at most `cap` instances; its `Content-Range` when the cap cut it."""
+def page(sources: Iterable[list[Item]], cap: int, last_n: int | None, start: str | None = None
+         ) -> tuple[History, str | None]:
+    """Merge the sources into one page of at most `cap` instances; its `Content-Range` when the cap cut it.
+
+    The range starts at `start` when the query bounds it there (the caller says), else at the first instance.
+    """
     backwards = last_n is not None
     merged: Iterator[Item] = heapq.merge(*sources, key=lambda i: i.at, reverse=backwards)
     items = []
@@ -119,7 +126,7 @@ def page(sources: Iterable[list[Item]], cap: int, last_n: int | None) -> tuple[H
         items = items[:cap]
         if beyond == edge:  # the next page starts strictly after (before) the edge: keep its instances together
             items = [i for i in items if i.at != edge] or items
-        content_range = f"date-time {items[0].at}-{items[-1].at}/{last_n if backwards else '*'}"
+        content_range = f"date-time {start or items[0].at}-{items[-1].at}/{last_n if backwards else '*'}"
     out: History = {}
     for it in reversed(items) if backwards else items:  # each attribute's instances oldest first
         out.setdefault(it.owner, {}).setdefault(it.attr, []).append(it.inst)
